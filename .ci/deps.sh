@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what shmkit's build and tests need, when it is missing (Debian/apt).
+# With --bench, also the benchmark peers: Boost.Interprocess, iceoryx, gnuplot.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have cmake || need+=(cmake)
+have pkg-config || need+=(pkg-config)
+have cc || need+=(gcc)
+have c++ || need+=(g++)
+have strace || need+=(strace)
+have python3 || need+=(python3)
+if [ "${1:-}" = "--bench" ]; then
+	[ -e /usr/include/boost/interprocess/ipc/message_queue.hpp ] || need+=(libboost-dev)
+	[ -e /usr/include/iceoryx/v2.0.3/iceoryx_binding_c/subscriber.h ] ||
+		ls /usr/include/iceoryx/*/iceoryx_binding_c/subscriber.h >/dev/null 2>&1 ||
+		need+=(libiceoryx-binding-c-dev)
+	have iox-roudi || need+=(iceoryx-introspection)
+	have gnuplot || need+=(gnuplot-nox)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "shmkit: installing missing build dependencies: ${need[*]}"
+if [ "$(id -u)" != 0 ]; then
+	echo "shmkit: not root; please run: sudo apt-get install -y ${need[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends "${need[@]}"; then
+	apt-get update
+	apt-get install -y --no-install-recommends "${need[@]}"
+fi

@@ -1,0 +1,73 @@
+/* shmkit — segments: one API over System V, POSIX, memfd, file-backed and
+ * anonymous shared memory, selected by URI. See shmkit_seg(3). */
+#ifndef SHMKIT_SEG_H
+#define SHMKIT_SEG_H
+
+#include <shmkit/common.h>
+
+SHMKIT_BEGIN_DECLS
+
+enum { SHMKIT_CREATE = 1, SHMKIT_EXCL = 2, SHMKIT_RDONLY = 4, SHMKIT_POPULATE = 8 };
+enum shmkit_backend { SHMKIT_POSIX, SHMKIT_SYSV, SHMKIT_FILE, SHMKIT_MEMFD, SHMKIT_ANON };
+enum shmkit_lifetime { SHMKIT_LIFE_PROCESS, SHMKIT_LIFE_KERNEL, SHMKIT_LIFE_FILESYSTEM };
+
+/* Longest URI shmkit accepts or reports, including the terminating NUL. */
+#define SHMKIT_URI_MAX 4200
+/* How many mapping processes a struct shmkit_stat lists by name. */
+#define SHMKIT_STAT_MAPPERS 16
+
+struct shmkit_seg;
+
+struct shmkit_mapper {
+	pid_t pid;
+	char comm[16];
+};
+
+struct shmkit_stat {
+	char uri[SHMKIT_URI_MAX];       /* canonical URI (sysv: "sysv:0x1234" or "sysv:id=N") */
+	enum shmkit_backend backend;
+	enum shmkit_lifetime lifetime;
+	uint64_t size;                  /* bytes usable (file/tmpfs size, SysV segsz) */
+	uint64_t real_size;             /* bytes the kernel holds for it (page-rounded) */
+	unsigned mode;                  /* permission bits */
+	uid_t uid;
+	gid_t gid;
+	pid_t creator_pid;              /* SysV shm_cpid; 0 where unknown */
+	pid_t last_pid;                 /* SysV shm_lpid; 0 where unknown */
+	int64_t attach_count;           /* SysV nattch, else processes seen mapping it; -1 unknown */
+	int marked_for_removal;         /* SysV IPC_RMID done while still attached */
+	int64_t sysv_key;               /* SysV key (ftok-derived where asked); -1 elsewhere */
+	int sysv_id;                    /* SysV shmid; -1 elsewhere */
+	int64_t atime, dtime, ctime;    /* SysV attach/detach/change times; file times elsewhere (s) */
+	int64_t mtime;
+	/* Processes seen mapping it (from /proc, where the caller may look). */
+	int n_mappers;                  /* how many were seen (may exceed SHMKIT_STAT_MAPPERS) */
+	struct shmkit_mapper mappers[SHMKIT_STAT_MAPPERS];
+	/* shmkit-managed segments (filled by shmkit_stat/shmkit_seg_stat when a header is found) */
+	int managed;                    /* 1 if the segment starts with a shmkit header */
+	uint32_t kind;                  /* enum shmkit_kind (see shmkit/managed.h) */
+	uint32_t layout_version;
+	int creator_alive;              /* 1 alive, 0 dead, -1 unknown */
+	pid_t managed_creator_pid;
+	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ... */
+};
+
+SHMKIT_API int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int flags,
+			       unsigned mode);
+SHMKIT_API void *shmkit_seg_addr(const struct shmkit_seg *seg);
+SHMKIT_API size_t shmkit_seg_size(const struct shmkit_seg *seg);
+SHMKIT_API int shmkit_seg_fd(const struct shmkit_seg *seg);
+SHMKIT_API const char *shmkit_seg_uri(const struct shmkit_seg *seg);
+SHMKIT_API enum shmkit_backend shmkit_seg_backend(const struct shmkit_seg *seg);
+SHMKIT_API int shmkit_seg_stat(const struct shmkit_seg *seg, struct shmkit_stat *st);
+SHMKIT_API int shmkit_seg_flush(struct shmkit_seg *seg);
+SHMKIT_API int shmkit_seg_close(struct shmkit_seg *seg);
+SHMKIT_API int shmkit_remove(const char *uri);
+SHMKIT_API int shmkit_stat(const char *uri, struct shmkit_stat *st);
+SHMKIT_API int shmkit_list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg);
+SHMKIT_API int shmkit_seg_send(int unix_sock, const struct shmkit_seg *seg);
+SHMKIT_API int shmkit_seg_recv(int unix_sock, struct shmkit_seg **out, int flags);
+
+SHMKIT_END_DECLS
+
+#endif

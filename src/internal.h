@@ -1,0 +1,44 @@
+/* Private helpers shared by the library's sources. Never installed. */
+#ifndef SHMKIT_INTERNAL_H
+#define SHMKIT_INTERNAL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <shmkit/common.h>
+
+#define SHMKIT__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define SHMKIT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHMKIT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Negative errno of the last failed libc call. */
+static inline int shmkit__neg_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+static inline int64_t shmkit__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Absolute CLOCK_MONOTONIC deadline for a relative timeout; -1 = none. */
+static inline int64_t shmkit__deadline(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? -1 : shmkit__now_ns() + timeout_ns;
+}
+
+/* Test-only pause points: a test sets SHMKIT_TEST_PAUSE=<name> in a child's
+ * environment; the child raises SIGSTOP at that point so the parent can
+ * kill -9 it there. Compiled out unless SHMKIT_TEST_HOOKS. */
+#ifdef SHMKIT_TEST_HOOKS
+void shmkit__test_point(const char *name);
+#define SHMKIT__TEST_POINT(name) shmkit__test_point(name)
+#else
+#define SHMKIT__TEST_POINT(name) ((void)0)
+#endif
+
+#endif

@@ -1,0 +1,23 @@
+/* Test-only pause points (see SHMKIT__TEST_POINT in internal.h). */
+#include "internal.h"
+
+#ifdef SHMKIT_TEST_HOOKS
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+void shmkit__test_point(const char *name)
+{
+	/* Read once: the environment is inherited across fork and exec, and a
+	 * getenv() per call would tax hot paths in test builds. */
+	static const char *want;
+	static int looked;
+
+	if (!looked) {
+		want = getenv("SHMKIT_TEST_PAUSE");
+		looked = 1;
+	}
+	if (want && strcmp(want, name) == 0)
+		raise(SIGSTOP);
+}
+#endif
