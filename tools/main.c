@@ -1,15 +1,123 @@
-/* shmkit — the command-line tool: dispatch to subcommands. */
+/* shmkit — the command-line tool: find the subcommand in the table and run it.
+ *
+ * To add a command: write `CLI_COMMAND(cmd_<x>) { ... }` in tools/cmd_<x>.c
+ * (argv[0] is the command name; return 0 ok, 1 failure, 2 usage error; see
+ * cli.h) and add ONE line to SHMKIT_COMMANDS below:
+ *     X(function, "name", "usage after 'shmkit '", "one-line summary")
+ * The line declares the function too; nothing else needs to change. */
 #include <stdio.h>
 #include <string.h>
 
-#include <shmkit.h>
+#include "cli.h"
+
+/* clang-format off */
+#define SHMKIT_COMMANDS(X)                                                                        \
+	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
+	/* one line per command, above this comment */
+
+/* clang-format on */
+
+#define DECLARE(fn, name, usage, summary) int fn(int argc, char **argv);
+SHMKIT_COMMANDS(DECLARE)
+#undef DECLARE
+
+struct command {
+	int (*fn)(int argc, char **argv);
+	const char *name;
+	const char *usage;
+	const char *summary;
+};
+
+#define ENTRY(fn, name, usage, summary) { fn, name, usage, summary },
+static const struct command commands[] = { SHMKIT_COMMANDS(ENTRY) };
+#undef ENTRY
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+const char *cli_command_usage(const char *cmd)
+{
+	const struct command *c = find_command(cmd);
+
+	return c ? c->usage : NULL;
+}
+
+static void print_help(FILE *out)
+{
+	fprintf(out, "usage: shmkit COMMAND [ARGS...]\n"
+		     "       shmkit help COMMAND | --help | --version\n\n"
+		     "Shared-memory IPC for Linux: see, create and clean up segments.\n"
+		     "A URI names a segment: posix:/name  sysv:0x1234  sysv:/path?proj=0x66\n"
+		     "  sysv:id=N  sysv:private  file:/path  memfd:name  anon:\n\n"
+		     "Commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nExit status: 0 success, 1 failure (one line on stderr), 2 usage error.\n"
+		     "See shmkit(1).\n");
+}
+
+static int help_command(const char *name)
+{
+	const struct command *c = find_command(name);
+
+	if (!c) {
+		fprintf(stderr, "shmkit: help: unknown command '%s' (try: shmkit --help)\n", name);
+		return CLI_USAGE;
+	}
+	printf("usage: shmkit %s\n  %s\n", c->usage, c->summary);
+	return CLI_OK;
+}
+
+/* `shmkit CMD ... --help` (before any "--") asks for the command's help. */
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-		printf("shmkit %s\n", shmkit_version());
-		return 0;
+	const struct command *c;
+
+	if (argc < 2) {
+		print_help(stderr);
+		return CLI_USAGE;
 	}
-	fprintf(stderr, "usage: shmkit COMMAND [ARGS]\n");
-	return 2;
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") ||
+	    !strcmp(argv[1], "version")) {
+		printf("shmkit %s\n", shmkit_version());
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		print_help(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "help")) {
+		if (argc < 3) {
+			print_help(stdout);
+			return CLI_OK;
+		}
+		return help_command(argv[2]);
+	}
+	c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "shmkit: unknown command '%s' (try: shmkit --help)\n", argv[1]);
+		return CLI_USAGE;
+	}
+	/* bench forwards every argument, --help included, to shmkit-bench */
+	if (c->fn != cmd_bench && wants_help(argc - 1, argv + 1))
+		return help_command(c->name);
+	return c->fn(argc - 1, argv + 1);
 }

@@ -1,0 +1,410 @@
+/* shmkit CLI — shared helpers: reporting, parsing, names, JSON. See cli.h. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- reporting ---- */
+
+static void print_prefix(const char *what, const char *uri)
+{
+	fprintf(stderr, "shmkit: %s", what);
+	if (uri && *uri)
+		fprintf(stderr, " %s", uri);
+	fputs(": ", stderr);
+}
+
+int cli_fail(const char *what, const char *uri, int err)
+{
+	print_prefix(what, uri);
+	fprintf(stderr, "%s\n", shmkit_strerror(err));
+	return CLI_FAIL;
+}
+
+int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
+{
+	va_list ap;
+
+	print_prefix(what, uri);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAIL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	const char *usage = cli_command_usage(cmd);
+	va_list ap;
+
+	fprintf(stderr, "shmkit: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (usage)
+		fprintf(stderr, "usage: shmkit %s\n", usage);
+	return CLI_USAGE;
+}
+
+/* ---- options ---- */
+
+void cli_getopt_reset(void)
+{
+	opterr = 0;
+	optind = 0; /* glibc: 0 re-initialises getopt completely */
+}
+
+int cli_bad_option(const char *cmd, char **argv)
+{
+	const char *opt = argv[optind - 1];
+
+	if (optopt && optopt != '?' && strncmp(opt, "--", 2) != 0)
+		return cli_usage_error(cmd, "bad option -%c", optopt);
+	return cli_usage_error(cmd, "bad option %s", opt);
+}
+
+/* ---- parsing ---- */
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int unit_shift(const char *u, unsigned *shift)
+{
+	static const char units[] = "KMGTPE";
+	const char *p;
+
+	if (*u == 0 || strcmp(u, "B") == 0 || strcmp(u, "b") == 0) {
+		*shift = 0;
+		return 0;
+	}
+	p = strchr(units, toupper((unsigned char)*u));
+	if (!p)
+		return -EINVAL;
+	u++;
+	/* K, KB, KiB: all binary, as ipcs and /dev/shm sizes are. */
+	if (*u && strcmp(u, "B") && strcmp(u, "b") && strcmp(u, "iB") && strcmp(u, "ib"))
+		return -EINVAL;
+	*shift = 10 * (unsigned)(p - units + 1);
+	return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || end == s)
+		return -EINVAL;
+	if (unit_shift(end, &shift) < 0)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int cli_parse_duration(const char *s, int64_t *ns)
+{
+	static const struct {
+		const char *name;
+		double ns;
+	} units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 },
+		      { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 } };
+	char *end;
+	double v;
+
+	if (!s)
+		return -EINVAL;
+	if (!strcmp(s, "forever") || !strcmp(s, "inf") || !strcmp(s, "-1")) {
+		*ns = SHMKIT_FOREVER;
+		return 0;
+	}
+	if (!isdigit((unsigned char)*s) && *s != '.')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !(v >= 0 && v < 1e300))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].name) == 0) {
+			double t = v * units[i].ns;
+			if (t >= 9.2e18)
+				return -ERANGE;
+			*ns = (int64_t)t;
+			if ((double)*ns < t)
+				(*ns)++; /* round up: a timeout never expires earlier than asked */
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int cli_parse_mode(const char *s, unsigned *mode)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '7')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || *end || v > 07777)
+		return -EINVAL;
+	*mode = (unsigned)v;
+	return 0;
+}
+
+const char *cli_human_size(uint64_t bytes, char *buf, size_t cap)
+{
+	static const char units[] = "BKMGTPE";
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(units) - 1) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%" PRIu64, bytes);
+	else if (v < 10 && v != (double)(uint64_t)v)
+		snprintf(buf, cap, "%.1f%c", v, units[u]);
+	else
+		snprintf(buf, cap, "%.0f%c", v, units[u]);
+	return buf;
+}
+
+/* ---- names ---- */
+
+const char *cli_backend_name(enum shmkit_backend b)
+{
+	switch (b) {
+	case SHMKIT_POSIX: return "posix";
+	case SHMKIT_SYSV: return "sysv";
+	case SHMKIT_FILE: return "file";
+	case SHMKIT_MEMFD: return "memfd";
+	case SHMKIT_ANON: return "anon";
+	}
+	return "unknown";
+}
+
+const char *cli_lifetime_name(enum shmkit_lifetime l)
+{
+	switch (l) {
+	case SHMKIT_LIFE_PROCESS: return "process";
+	case SHMKIT_LIFE_KERNEL: return "kernel";
+	case SHMKIT_LIFE_FILESYSTEM: return "filesystem";
+	}
+	return "unknown";
+}
+
+const char *cli_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case SHMKIT_KIND_NONE: return "none";
+	case SHMKIT_KIND_RAW: return "raw";
+	case SHMKIT_KIND_QUEUE: return "queue";
+	case SHMKIT_KIND_TOPIC: return "topic";
+	case SHMKIT_KIND_HEAP: return "heap";
+	case SHMKIT_KIND_MAP: return "map";
+	}
+	return "unknown";
+}
+
+const char *cli_user_name(uid_t uid, char *buf, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		snprintf(buf, cap, "%s", res->pw_name);
+	else
+		snprintf(buf, cap, "%u", (unsigned)uid);
+	return buf;
+}
+
+/* ---- JSON ---- */
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		n = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Reject overlong forms, surrogates and values past U+10FFFF. */
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void cli_json_write_string(FILE *out, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	fputc('"', out);
+	while (*s) {
+		size_t n;
+
+		switch (*s) {
+		case '"': fputs("\\\"", out); s++; continue;
+		case '\\': fputs("\\\\", out); s++; continue;
+		case '\n': fputs("\\n", out); s++; continue;
+		case '\r': fputs("\\r", out); s++; continue;
+		case '\t': fputs("\\t", out); s++; continue;
+		default: break;
+		}
+		if (*s < 0x20 || *s == 0x7f) {
+			fprintf(out, "\\u%04x", *s++);
+			continue;
+		}
+		n = utf8_len(s);
+		if (n == 0) {
+			fprintf(out, "\\u%04x", *s++); /* not UTF-8: keep the byte as Latin-1 */
+			continue;
+		}
+		fwrite(s, 1, n, out);
+		s += n;
+	}
+	fputc('"', out);
+}
+
+void cli_json_init(struct cli_json *j, FILE *out)
+{
+	memset(j, 0, sizeof(*j));
+	j->out = out;
+}
+
+/* Comma, newline and indentation before an item, then its key if any. */
+static void item(struct cli_json *j, const char *key)
+{
+	if (j->depth > 0) {
+		if (j->has_items[j->depth])
+			fputc(',', j->out);
+		fputc('\n', j->out);
+		fprintf(j->out, "%*s", 2 * j->depth, "");
+		j->has_items[j->depth] = 1;
+	}
+	if (key) {
+		cli_json_write_string(j->out, key);
+		fputs(": ", j->out);
+	}
+}
+
+static void open_container(struct cli_json *j, const char *key, char c)
+{
+	item(j, key);
+	fputc(c, j->out);
+	if (j->depth + 1 < CLI_JSON_DEPTH)
+		j->depth++;
+	j->has_items[j->depth] = 0;
+	j->closer[j->depth] = c == '{' ? '}' : ']';
+}
+
+void cli_json_object(struct cli_json *j, const char *key)
+{
+	open_container(j, key, '{');
+}
+
+void cli_json_array(struct cli_json *j, const char *key)
+{
+	open_container(j, key, '[');
+}
+
+void cli_json_end(struct cli_json *j)
+{
+	int had = j->has_items[j->depth];
+	char closer = j->closer[j->depth];
+
+	if (j->depth > 0)
+		j->depth--;
+	if (had) {
+		fputc('\n', j->out);
+		fprintf(j->out, "%*s", 2 * j->depth, "");
+	}
+	fputc(closer, j->out);
+}
+
+void cli_json_str(struct cli_json *j, const char *key, const char *val)
+{
+	item(j, key);
+	if (val)
+		cli_json_write_string(j->out, val);
+	else
+		fputs("null", j->out);
+}
+
+void cli_json_int(struct cli_json *j, const char *key, int64_t val)
+{
+	item(j, key);
+	fprintf(j->out, "%" PRId64, val);
+}
+
+void cli_json_uint(struct cli_json *j, const char *key, uint64_t val)
+{
+	item(j, key);
+	fprintf(j->out, "%" PRIu64, val);
+}
+
+void cli_json_bool(struct cli_json *j, const char *key, int val)
+{
+	item(j, key);
+	fputs(val ? "true" : "false", j->out);
+}
+
+void cli_json_null(struct cli_json *j, const char *key)
+{
+	item(j, key);
+	fputs("null", j->out);
+}
+
+int cli_json_finish(struct cli_json *j)
+{
+	fputc('\n', j->out);
+	if (fflush(j->out) != 0 || ferror(j->out))
+		return -EIO;
+	return 0;
+}

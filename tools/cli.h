@@ -1,0 +1,94 @@
+/* shmkit CLI — helpers every subcommand shares: error and usage reporting,
+ * option/argument parsing (sizes, durations, modes), a small JSON writer,
+ * and names for the enums of the public API.
+ *
+ * A subcommand is `int cmd_<x>(int argc, char **argv)` in tools/cmd_<x>.c,
+ * listed with one line in the table in tools/main.c. argv[0] is the command
+ * name; the return value is the exit status: 0 ok, 1 failure (after
+ * cli_fail), 2 usage error (after cli_usage_error). */
+#ifndef SHMKIT_CLI_H
+#define SHMKIT_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <shmkit.h>
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Define a subcommand (declares it too, for -Wmissing-prototypes):
+ *     CLI_COMMAND(cmd_gc) { ... return CLI_OK; }                        */
+#define CLI_COMMAND(fn)                      \
+	int fn(int argc, char **argv);       \
+	int fn(int argc, char **argv)
+
+/* ---- reporting ---- */
+
+/* Print "shmkit: <what> <uri>: <reason>" on stderr (reason from a negative
+ * errno) and return CLI_FAIL. uri may be NULL or "" (then it is left out). */
+int cli_fail(const char *what, const char *uri, int err);
+/* As cli_fail, with a free-text reason. */
+int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;
+ * return CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
+const char *cli_command_usage(const char *cmd);
+
+/* ---- options ----
+ * Every command parses its options with getopt_long; call cli_getopt_reset()
+ * first. It makes getopt silent ('?' and ':' are returned, the command reports
+ * them with cli_bad_option()) and restarts it at argv[1]. */
+void cli_getopt_reset(void);
+/* Report the option getopt just rejected (unknown or missing argument). */
+int cli_bad_option(const char *cmd, char **argv);
+
+/* ---- parsing; each returns 0 or -EINVAL / -ERANGE ---- */
+
+/* "4096", "0x1000", "64K", "64k", "64KiB", "1M", "1G", "2T" (binary units). */
+int cli_parse_size(const char *s, uint64_t *out);
+/* A plain non-negative integer, decimal or 0x hex. */
+int cli_parse_u64(const char *s, uint64_t *out);
+/* Seconds, fractions allowed ("2", "0.5"), or with a unit: "ns", "us", "ms",
+ * "s", "m", "h" ("250ms"). "forever", "inf" and "-1" give SHMKIT_FOREVER. */
+int cli_parse_duration(const char *s, int64_t *ns);
+/* Octal permission bits: "600", "0644"; at most 07777. */
+int cli_parse_mode(const char *s, unsigned *mode);
+/* Human size: "4096", "64K", "1.5M" (always B, K, M, G, T suffixes). */
+const char *cli_human_size(uint64_t bytes, char *buf, size_t cap);
+
+/* ---- names ---- */
+const char *cli_backend_name(enum shmkit_backend b);     /* "posix", "sysv", ... */
+const char *cli_lifetime_name(enum shmkit_lifetime l);   /* "process", "kernel", "filesystem" */
+const char *cli_kind_name(uint32_t kind);                /* "queue", "map", ... */
+/* "alice" or the number when the id has no name. */
+const char *cli_user_name(uid_t uid, char *buf, size_t cap);
+
+/* ---- JSON ----
+ * A streaming writer for one document, indented two spaces. Inside an object
+ * every value has a key; inside an array (and at the top) key is NULL.
+ * Commas and indentation are automatic. Strings are escaped; bytes that are
+ * not valid UTF-8 are written as \u00XX so the output always parses. */
+#define CLI_JSON_DEPTH 32
+struct cli_json {
+	FILE *out;
+	int depth;
+	unsigned char has_items[CLI_JSON_DEPTH];
+	char closer[CLI_JSON_DEPTH];
+};
+void cli_json_init(struct cli_json *j, FILE *out);
+void cli_json_object(struct cli_json *j, const char *key);   /* begin { */
+void cli_json_array(struct cli_json *j, const char *key);    /* begin [ */
+void cli_json_end(struct cli_json *j);                       /* close the innermost */
+void cli_json_str(struct cli_json *j, const char *key, const char *val);  /* NULL -> null */
+void cli_json_int(struct cli_json *j, const char *key, int64_t val);
+void cli_json_uint(struct cli_json *j, const char *key, uint64_t val);
+void cli_json_bool(struct cli_json *j, const char *key, int val);
+void cli_json_null(struct cli_json *j, const char *key);
+/* Finish the document (newline, flush); 0 or -EIO if writing failed. */
+int cli_json_finish(struct cli_json *j);
+/* Write s as a quoted, escaped JSON string. */
+void cli_json_write_string(FILE *out, const char *s);
+
+#endif
