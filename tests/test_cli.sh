@@ -29,6 +29,10 @@ err_is() {
 	[ "$(wc -l <"$TMP/err")" = 1 ] || fail "stderr is not one line: $(cat "$TMP/err")"
 	grep -Eq "^shmkit: $re" "$TMP/err" || fail "stderr '$(cat "$TMP/err")' !~ '$re'"
 }
+# A usage error: first line "shmkit: <cmd>: <problem>", then the usage line.
+usage_is() {
+	head -1 "$TMP/err" | grep -Eq "^shmkit: $1" || fail "stderr '$(cat "$TMP/err")' !~ '$1'"
+}
 out_has() { grep -Fq -- "$1" "$TMP/out" || fail "stdout lacks '$1': $(head -c 500 "$TMP/out")"; }
 json_ok() { python3 -m json.tool "$TMP/out" >/dev/null || fail "not JSON: $(head -c 300 "$TMP/out")"; }
 # has CMD: the command exists in this build (others land theirs later)
@@ -39,12 +43,20 @@ expect 0 "$SHMKIT" --version;           grep -Eq '^shmkit [0-9]+\.[0-9]+\.[0-9]+
 expect 0 "$SHMKIT" --help;              out_has "Commands:"
 expect 0 "$SHMKIT" help;                out_has "Commands:"
 expect 2 "$SHMKIT"
-expect 2 "$SHMKIT" no-such-command;     err_is "unknown command"
+expect 2 "$SHMKIT" no-such-command;     usage_is "unknown command"
 expect 2 "$SHMKIT" help no-such-command
 for c in $("$SHMKIT" --help | awk '/^Commands:/{on=1; next} on && /^  [a-z]/{print $1}'); do
 	expect 0 "$SHMKIT" help "$c";   out_has "usage: shmkit $c"
 	[ "$c" = bench ] || { expect 0 "$SHMKIT" "$c" --help; out_has "usage: shmkit $c"; }
 done
+
+# ---- doctor ----
+expect 0 "$SHMKIT" doctor
+for w in /dev/shm "SysV limits" "cgroup memory" RemoveIPC; do out_has "$w"; done
+grep -Eq -- '-> (ok|info|warn|fail): ' "$TMP/out" || fail "doctor: no verdict lines"
+expect 0 "$SHMKIT" doctor --json;      json_ok
+expect 2 "$SHMKIT" doctor --bogus;     usage_is "doctor: bad option --bogus"
+expect 2 "$SHMKIT" doctor extra;       usage_is "doctor: unexpected argument"
 
 echo "test_cli: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -12,6 +12,8 @@
 
 /* clang-format off */
 #define SHMKIT_COMMANDS(X)                                                                        \
+	X(cmd_doctor, "doctor", "doctor [--json]",                                                \
+	  "what on this machine would make shared memory fail")                                    \
 	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
 	/* one line per command, above this comment */
 
