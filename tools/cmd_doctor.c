@@ -251,7 +251,7 @@ static int has_token(const char *list, const char *tok)
 
 static void check_cgroup(struct check *c)
 {
-	char line[1024], v1[PATH_MAX] = "", v2[PATH_MAX] = "", at[PATH_MAX] = "", path[PATH_MAX + 64];
+	char line[1024], v1[PATH_MAX] = "", v2[PATH_MAX] = "", at[PATH_MAX + 64] = "", path[PATH_MAX + 64];
 	char a[16], b[16];
 	uint64_t limit = UINT64_MAX, current = 0;
 	FILE *f = fopen("/proc/self/cgroup", "re");
