@@ -40,6 +40,8 @@ struct shmkit_stat {
 	int sysv_id;                    /* SysV shmid; -1 elsewhere */
 	int64_t atime, dtime, ctime;    /* SysV attach/detach/change times; file times elsewhere (s) */
 	int64_t mtime;
+	uint64_t dev, inode;            /* st_dev/st_ino of the backing file (0 for SysV, anon: 0) */
+	int deleted;                    /* found in /proc only: its name is gone (memfd, unlinked) */
 	/* Processes seen mapping it (from /proc, where the caller may look). */
 	int n_mappers;                  /* how many were seen (may exceed SHMKIT_STAT_MAPPERS) */
 	struct shmkit_mapper mappers[SHMKIT_STAT_MAPPERS];
@@ -67,6 +69,10 @@ SHMKIT_API int shmkit_stat(const char *uri, struct shmkit_stat *st);
 SHMKIT_API int shmkit_list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg);
 SHMKIT_API int shmkit_seg_send(int unix_sock, const struct shmkit_seg *seg);
 SHMKIT_API int shmkit_seg_recv(int unix_sock, struct shmkit_seg **out, int flags);
+/* Why the last failed shmkit_seg_ / shmkit_stat / shmkit_remove call on this
+ * thread failed, in words (e.g. which kernel limit was hit); "" if no detail.
+ * Valid until the thread's next shmkit call. */
+SHMKIT_API const char *shmkit_last_error_detail(void);
 
 SHMKIT_END_DECLS
 

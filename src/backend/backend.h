@@ -1,0 +1,112 @@
+/* The one internal interface every segment backend implements, the parsed
+ * form of a segment URI, and the process-local segment handle. */
+#ifndef SHMKIT_BACKEND_H
+#define SHMKIT_BACKEND_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <shmkit/seg.h>
+
+/* How a sysv: URI names its segment. */
+enum shmkit__sysv_how { SHMKIT__SYSV_KEY, SHMKIT__SYSV_FTOK, SHMKIT__SYSV_PRIVATE, SHMKIT__SYSV_ID };
+
+/* A URI after parsing and validation (src/uri.c). */
+struct shmkit__uri {
+	enum shmkit_backend backend;
+	int is_fd;                  /* "fd:N": map a descriptor this process holds */
+	int fd;                     /* fd:N */
+	int map_private;            /* file:...?private: MAP_PRIVATE copy-on-write view */
+	enum shmkit__sysv_how sysv_how;
+	key_t key;                  /* sysv: key (ftok-derived for SHMKIT__SYSV_FTOK) */
+	int proj;                   /* sysv ftok project id */
+	int shmid;                  /* sysv:id=N */
+	char name[PATH_MAX];        /* posix "/name"; file and ftok path; memfd name */
+};
+
+/* The process-local handle (never in shared memory). */
+struct shmkit_seg {
+	const struct shmkit__backend *ops;
+	enum shmkit_backend backend;
+	void *addr;                 /* mapping base */
+	size_t size;                /* bytes usable: the size asked for, or the existing size */
+	size_t map_len;             /* bytes mapped (munmap length) */
+	int fd;                     /* -1 where the backend keeps none */
+	int shmid;                  /* sysv, else -1 */
+	key_t key;                  /* sysv key, else -1 */
+	int flags;                  /* SHMKIT_* the segment was opened with */
+	char uri[SHMKIT_URI_MAX];   /* canonical URI */
+};
+
+struct shmkit__backend {
+	enum shmkit_backend id;
+	/* Opens or creates per flags and fills seg (addr, size, map_len, fd...).
+	 * On error leaves nothing behind: no mapping, no fd, no half-made segment. */
+	int (*open)(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
+		    unsigned mode);
+	/* Unmaps/detaches and closes what open took. Never removes. */
+	int (*close)(struct shmkit_seg *seg);
+	/* Removes the named segment (unlink / IPC_RMID). */
+	int (*remove)(const struct shmkit__uri *u);
+	/* Fills the seg-level fields of st for u, or for seg when it is not NULL. */
+	int (*stat)(const struct shmkit__uri *u, const struct shmkit_seg *seg,
+		    struct shmkit_stat *st);
+	/* Makes the mapping's data durable (file:), 0 elsewhere. */
+	int (*flush)(struct shmkit_seg *seg);
+};
+
+extern const struct shmkit__backend shmkit__backend_posix;
+extern const struct shmkit__backend shmkit__backend_sysv;
+extern const struct shmkit__backend shmkit__backend_file;
+extern const struct shmkit__backend shmkit__backend_memfd;
+extern const struct shmkit__backend shmkit__backend_anon;
+
+/* src/uri.c: parses and validates; 0, -EINVAL or -ENAMETOOLONG (detail set). */
+int shmkit__uri_parse(const char *uri, struct shmkit__uri *u);
+/* Canonical text of a parsed URI into buf (SHMKIT_URI_MAX). */
+void shmkit__uri_format(const struct shmkit__uri *u, char *buf, size_t cap);
+
+/* src/seg.c helpers shared by the fd-based backends. */
+/* Maps len bytes of fd for seg per flags (RDONLY, POPULATE; map_private). */
+int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int map_private);
+/* Reserves size bytes of a freshly created fd (posix_fallocate, then size it),
+ * so a full filesystem is -ENOSPC now, never SIGBUS later. */
+int shmkit__reserve_fd(int fd, size_t size);
+/* The size an open of an existing object of `have` bytes yields for an asked `want`
+ * (0 = whole): the size, or -EINVAL (asked beyond its end), -EAGAIN (empty). */
+ssize_t shmkit__open_size(size_t want, off_t have, const char *what);
+/* Unmaps and closes an fd-based segment. */
+int shmkit__close_fd_seg(struct shmkit_seg *seg);
+/* Fills st from fstat of fd (size, mode, owner, times, inode). */
+void shmkit__stat_from_fd(int fd, struct shmkit_stat *st);
+/* Same from a struct stat. */
+struct stat;
+void shmkit__stat_from_stat(const struct stat *sb, struct shmkit_stat *st);
+
+/* src/fdpass.c: maps a descriptor this process holds (fd:N and seg_recv). It
+ * dups fd, so the caller's descriptor stays its own. A memfd must be sealed
+ * against shrinking and hold `size` bytes (-EBADMSG otherwise). */
+int shmkit__seg_from_fd(struct shmkit_seg **out, int fd, size_t size, int flags, int strict);
+
+/* src/seg.c: the backend behind a scheme. */
+const struct shmkit__backend *shmkit__backend_of(enum shmkit_backend b);
+/* src/seg.c: allocates a handle (fd/shmid -1). */
+struct shmkit_seg *shmkit__seg_alloc(void);
+
+/* src/error.c-ish (seg.c): the thread's last error detail. */
+void shmkit__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void shmkit__detail_clear(void);
+/* Sets the detail and returns err (for one-line error paths). */
+int shmkit__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* src/stat.c: zeroes st and sets the defaults for unknown fields. */
+void shmkit__stat_init(struct shmkit_stat *st, enum shmkit_backend b);
+/* src/stat.c: scans /proc for processes that map or hold the object
+ * (dev/ino, or SysV shmid when shmid >= 0) and fills n_mappers/mappers. */
+void shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid);
+/* src/stat.c: sets st->dev/inode from this process's mapping at addr
+ * (/proc/self/maps), for regions with no descriptor (anon:). */
+void shmkit__stat_self_mapping(struct shmkit_stat *st, const void *addr);
+
+#endif

@@ -1,0 +1,169 @@
+/* posix: create/open/write/read across forked and exec'd processes, EXCL,
+ * missing, sizes, modes, RDONLY really read-only, a symlink planted in
+ * /dev/shm refused with its target untouched, nothing left behind. */
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define SIZE 8192
+
+/* exec'd helper: open URI whole, check the text at 0, write "exec" at 100. */
+static int role_reader(int argc, char **argv)
+{
+	struct shmkit_seg *seg;
+	if (argc < 2)
+		return 2;
+	CHECK_OK(shmkit_seg_open(&seg, argv[0], 0, 0, 0));
+	CHECK(shmkit_seg_size(seg) == SIZE);
+	CHECK(strcmp(shmkit_seg_addr(seg), argv[1]) == 0);
+	strcpy((char *)shmkit_seg_addr(seg) + 100, "exec");
+	CHECK_OK(shmkit_seg_close(seg));
+	return 0;
+}
+
+static int child_writes(void *arg)
+{
+	struct shmkit_seg *seg;
+	CHECK_OK(shmkit_seg_open(&seg, arg, 0, 0, 0));
+	strcpy((char *)shmkit_seg_addr(seg) + 200, "fork");
+	CHECK_OK(shmkit_seg_close(seg));
+	return 0;
+}
+
+/* Writes through a read-only mapping: must die of SIGSEGV. */
+static int child_writes_rdonly(void *arg)
+{
+	struct shmkit_seg *seg;
+	signal(SIGSEGV, SIG_DFL);
+	CHECK_OK(shmkit_seg_open(&seg, arg, 0, SHMKIT_RDONLY, 0));
+	*(volatile char *)shmkit_seg_addr(seg) = 'X';
+	return 0;
+}
+
+static void check_basic(void)
+{
+	const char *uri = test_uri("posix", "basic");
+	struct shmkit_seg *seg, *again;
+	struct shmkit_stat st;
+
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, SHMKIT_CREATE, 0), -EINVAL);
+	CHECK_OK(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0));
+	CHECK(shmkit_seg_size(seg) == SIZE);
+	CHECK(shmkit_seg_fd(seg) >= 0);
+	CHECK(shmkit_seg_backend(seg) == SHMKIT_POSIX);
+	CHECK_RET(shmkit_seg_flush(seg), 0);
+	char *p = shmkit_seg_addr(seg);
+	CHECK(p[0] == 0 && p[SIZE - 1] == 0);
+	strcpy(p, "hello, world");
+
+	/* mode 0 means 0600, exactly, whatever the umask. */
+	CHECK_OK(shmkit_seg_stat(seg, &st));
+	CHECK(st.mode == 0600);
+	CHECK(st.size == SIZE);
+	CHECK(st.backend == SHMKIT_POSIX && st.lifetime == SHMKIT_LIFE_KERNEL);
+	CHECK(strcmp(st.uri, uri) == 0);
+	CHECK(st.uid == geteuid());
+
+	/* Exclusive create of an existing one: -EEXIST, data untouched. */
+	CHECK_RET(shmkit_seg_open(&again, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0600), -EEXIST);
+	CHECK_RET(shmkit_seg_open(&again, uri, 64, SHMKIT_CREATE | SHMKIT_EXCL, 0600), -EEXIST);
+	CHECK(strcmp(p, "hello, world") == 0);
+	/* CREATE without EXCL opens it, untouched, at the size asked. */
+	CHECK_OK(shmkit_seg_open(&again, uri, 64, SHMKIT_CREATE, 0600));
+	CHECK(shmkit_seg_size(again) == 64);
+	CHECK(strcmp(shmkit_seg_addr(again), "hello, world") == 0);
+	CHECK_OK(shmkit_seg_close(again));
+	/* Asking more than it holds: -EINVAL, never a SIGBUS later. */
+	CHECK_RET(shmkit_seg_open(&again, uri, SIZE + 1, 0, 0), -EINVAL);
+	CHECK_RET(shmkit_seg_open(&again, uri, SIZE + 1, SHMKIT_CREATE, 0), -EINVAL);
+	CHECK(strcmp(p, "hello, world") == 0);
+
+	/* Another process, forked, then exec'd (mapping at another address). */
+	CHECK(test_wait(test_fork(child_writes, (void *)uri)) == 0);
+	CHECK(strcmp(p + 200, "fork") == 0);
+	const char *args[] = { uri, "hello, world", NULL };
+	CHECK(test_wait(test_spawn_self("reader", args)) == 0);
+	CHECK(strcmp(p + 100, "exec") == 0);
+
+	/* Read-only is read-only. */
+	CHECK(test_wait(test_fork(child_writes_rdonly, (void *)uri)) == 128 + SIGSEGV);
+	CHECK(p[0] == 'h');
+
+	/* stat by name agrees; remove; gone. */
+	CHECK_OK(shmkit_stat(uri, &st));
+	CHECK(st.size == SIZE && st.mode == 0600);
+	CHECK(st.n_mappers >= 1 && st.mappers[0].pid > 0);
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_remove(uri));
+	CHECK_RET(shmkit_remove(uri), -ENOENT);
+	CHECK_RET(shmkit_stat(uri, &st), -ENOENT);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
+}
+
+static void check_mode_and_populate(void)
+{
+	const char *uri = test_uri("posix", "mode");
+	struct shmkit_seg *seg;
+	struct shmkit_stat st;
+	mode_t old = umask(077);
+
+	CHECK_OK(shmkit_seg_open(&seg, uri, 1 << 20, SHMKIT_CREATE | SHMKIT_POPULATE, 0640));
+	umask(old);
+	CHECK_OK(shmkit_seg_stat(seg, &st));
+	CHECK(st.mode == 0640);
+	CHECK(st.real_size >= (1 << 20)); /* reserved at create */
+	memset(shmkit_seg_addr(seg), 7, 1 << 20);
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A symlink planted at /dev/shm/<name> is never followed. */
+static void check_symlink(void)
+{
+	const char *uri = test_uri("posix", "link");
+	char link[512], target[256], out[512];
+	struct shmkit_seg *seg;
+
+	snprintf(link, sizeof(link), "/dev/shm%s", uri + 6);
+	snprintf(target, sizeof(target), "/tmp/shmkit-test-%d-linktarget", (int)getpid());
+	snprintf(out, sizeof(out), "file:%s", target);
+	test_cleanup_add(out);
+	FILE *f = fopen(target, "w");
+	CHECK(f != NULL);
+	fputs("precious", f);
+	fclose(f);
+	CHECK(symlink(target, link) == 0);
+
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ELOOP);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE, 0600), -ELOOP);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE | SHMKIT_EXCL, 0600), -EEXIST);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0), -ELOOP);
+
+	struct stat sb;
+	CHECK(stat(target, &sb) == 0 && sb.st_size == 8 && (sb.st_mode & 0777) != 0);
+	f = fopen(target, "r");
+	CHECK(f && fgets(out, sizeof(out), f) && strcmp(out, "precious") == 0);
+	if (f)
+		fclose(f);
+	CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode)); /* the link itself is left alone */
+	CHECK(unlink(link) == 0);
+	CHECK(unlink(target) == 0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct test_role roles[] = { { "reader", role_reader }, { NULL, NULL } };
+	test_child_dispatch(argc, argv, roles);
+
+	check_basic();
+	check_mode_and_populate();
+	check_symlink();
+
+	char out[256];
+	test_sh_capture(out, sizeof(out), "ls /dev/shm | grep -c 'shmkit-test-%d-'", (int)getpid());
+	CHECK(atoi(out) == 0);
+	return test_done();
+}
