@@ -22,8 +22,14 @@ static void print_prefix(const char *what, const char *uri)
 
 int cli_fail(const char *what, const char *uri, int err)
 {
+	const char *detail = shmkit_last_error_detail();
+
 	print_prefix(what, uri);
-	fprintf(stderr, "%s\n", shmkit_strerror(err));
+	/* the library's detail, unless it only repeats the reason */
+	if (detail && *detail && !strstr(detail, shmkit_strerror(err)))
+		fprintf(stderr, "%s (%s)\n", shmkit_strerror(err), detail);
+	else
+		fprintf(stderr, "%s\n", shmkit_strerror(err));
 	return CLI_FAIL;
 }
 

@@ -1,0 +1,533 @@
+/* shmkit ls / stat / create / rm / write / read: segments from the shell.
+ * Every command names segments by URI (see shmkit(1)) and goes through the
+ * public segment API only: what the tool can do, any program can. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- one segment as text or JSON ---- */
+
+static const char *mode_str(unsigned mode, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%04o", mode & 07777);
+	return buf;
+}
+
+static const char *group_name(gid_t gid, char *buf, size_t cap)
+{
+	struct group gr, *res = NULL;
+	char tmp[1024];
+
+	if (getgrgid_r(gid, &gr, tmp, sizeof(tmp), &res) == 0 && res)
+		snprintf(buf, cap, "%s", res->gr_name);
+	else
+		snprintf(buf, cap, "%u", (unsigned)gid);
+	return buf;
+}
+
+static const char *time_str(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !localtime_r(&tt, &tm))
+		return "-";
+	strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+/* "2: 1234/writer 1240/reader" — how many attach, and who we saw mapping it. */
+static const char *attached_str(const struct shmkit_stat *st, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int shown = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
+
+	if (st->attach_count >= 0)
+		len += (size_t)snprintf(buf, cap, "%" PRId64, st->attach_count);
+	else
+		len += (size_t)snprintf(buf, cap, "?");
+	for (int i = 0; i < shown && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%d/%.16s", i ? " " : ": ",
+					(int)st->mappers[i].pid, st->mappers[i].comm);
+	if (st->n_mappers > shown && len < cap)
+		snprintf(buf + len, cap - len, " +%d more", st->n_mappers - shown);
+	return buf;
+}
+
+static const char *kind_str(const struct shmkit_stat *st)
+{
+	return st->managed ? cli_kind_name(st->kind) : "-";
+}
+
+static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
+{
+	char buf[64];
+	int shown = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
+
+	cli_json_object(j, NULL);
+	cli_json_str(j, "uri", st->uri);
+	cli_json_str(j, "backend", cli_backend_name(st->backend));
+	cli_json_str(j, "lifetime", cli_lifetime_name(st->lifetime));
+	cli_json_uint(j, "size", st->size);
+	cli_json_uint(j, "real_size", st->real_size);
+	cli_json_str(j, "mode", mode_str(st->mode, buf, sizeof(buf)));
+	cli_json_uint(j, "uid", st->uid);
+	cli_json_str(j, "user", cli_user_name(st->uid, buf, sizeof(buf)));
+	cli_json_uint(j, "gid", st->gid);
+	cli_json_str(j, "group", group_name(st->gid, buf, sizeof(buf)));
+	cli_json_int(j, "creator_pid", st->creator_pid);
+	cli_json_int(j, "last_pid", st->last_pid);
+	if (st->attach_count >= 0)
+		cli_json_int(j, "attach_count", st->attach_count);
+	else
+		cli_json_null(j, "attach_count");
+	cli_json_bool(j, "marked_for_removal", st->marked_for_removal);
+	if (st->backend == SHMKIT_SYSV && st->sysv_key >= 0) {
+		snprintf(buf, sizeof(buf), "0x%08" PRIx64, (uint64_t)st->sysv_key);
+		cli_json_str(j, "sysv_key", buf);
+	} else {
+		cli_json_null(j, "sysv_key");
+	}
+	if (st->backend == SHMKIT_SYSV && st->sysv_id >= 0)
+		cli_json_int(j, "sysv_id", st->sysv_id);
+	else
+		cli_json_null(j, "sysv_id");
+	cli_json_int(j, "atime", st->atime);
+	cli_json_int(j, "dtime", st->dtime);
+	cli_json_int(j, "ctime", st->ctime);
+	cli_json_int(j, "mtime", st->mtime);
+	cli_json_int(j, "n_mappers", st->n_mappers);
+	cli_json_array(j, "mappers");
+	for (int i = 0; i < shown; i++) {
+		char comm[sizeof(st->mappers[i].comm) + 1];
+
+		snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(st->mappers[i].comm),
+			 st->mappers[i].comm);
+		cli_json_object(j, NULL);
+		cli_json_int(j, "pid", st->mappers[i].pid);
+		cli_json_str(j, "comm", comm);
+		cli_json_end(j);
+	}
+	cli_json_end(j);
+	cli_json_bool(j, "managed", st->managed);
+	if (st->managed) {
+		cli_json_str(j, "kind", cli_kind_name(st->kind));
+		cli_json_uint(j, "kind_id", st->kind);
+		cli_json_uint(j, "layout_version", st->layout_version);
+		if (st->creator_alive >= 0)
+			cli_json_bool(j, "creator_alive", st->creator_alive);
+		else
+			cli_json_null(j, "creator_alive");
+		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
+		if (st->header_status == 0)
+			cli_json_str(j, "header_status", "ok");
+		else
+			cli_json_str(j, "header_status", shmkit_strerror(st->header_status));
+	}
+	cli_json_end(j);
+}
+
+static void print_stat(const struct shmkit_stat *st)
+{
+	char a[64], b[64], h[16], att[1024];
+
+	printf("uri:                %s\n", st->uri);
+	printf("backend:            %s\n", cli_backend_name(st->backend));
+	printf("lifetime:           %s\n", cli_lifetime_name(st->lifetime));
+	printf("size:               %" PRIu64 " (%s)\n", st->size, cli_human_size(st->size, h, sizeof(h)));
+	printf("real size:          %" PRIu64 "\n", st->real_size);
+	printf("mode:               %s\n", mode_str(st->mode, a, sizeof(a)));
+	printf("owner:              %s (uid %u), group %s (gid %u)\n", cli_user_name(st->uid, a, sizeof(a)),
+	       (unsigned)st->uid, group_name(st->gid, b, sizeof(b)), (unsigned)st->gid);
+	if (st->backend == SHMKIT_SYSV) {
+		if (st->sysv_key >= 0)
+			printf("sysv key:           0x%08" PRIx64 "\n", (uint64_t)st->sysv_key);
+		printf("sysv id:            %d\n", st->sysv_id);
+		printf("marked for removal: %s\n", st->marked_for_removal ? "yes" : "no");
+	}
+	printf("creator pid:        %d\n", (int)st->creator_pid);
+	printf("last pid:           %d\n", (int)st->last_pid);
+	printf("attached:           %s\n", attached_str(st, att, sizeof(att)));
+	if (st->backend == SHMKIT_SYSV) {
+		printf("attach time:        %s\n", time_str(st->atime, a, sizeof(a)));
+		printf("detach time:        %s\n", time_str(st->dtime, a, sizeof(a)));
+	}
+	printf("change time:        %s\n", time_str(st->ctime, a, sizeof(a)));
+	printf("modify time:        %s\n", time_str(st->mtime, a, sizeof(a)));
+	printf("managed:            %s\n", st->managed ? "yes" : "no");
+	if (st->managed) {
+		printf("kind:               %s (%u)\n", cli_kind_name(st->kind), st->kind);
+		printf("layout version:     %u\n", st->layout_version);
+		printf("creator:            %d, %s\n", (int)st->managed_creator_pid,
+		       st->creator_alive > 0 ? "alive" : st->creator_alive == 0 ? "dead" : "unknown");
+		printf("header:             %s\n",
+		       st->header_status ? shmkit_strerror(st->header_status) : "ok");
+	}
+}
+
+/* ---- option parsing shared by the commands ---- */
+
+struct seg_opts {
+	int json, hex;
+	uint64_t offset, length;
+	int has_length;
+	unsigned mode;
+};
+
+/* Parse options; on return argv[optind..argc) are the operands.
+ * allowed: which long options this command takes, e.g. "json" or "hex,offset,length". */
+static int parse_opts(int argc, char **argv, const char *allowed, struct seg_opts *o)
+{
+	static const struct option all[] = {
+		{ "json", no_argument, NULL, 'j' },      { "hex", no_argument, NULL, 'x' },
+		{ "offset", required_argument, NULL, 'o' }, { "length", required_argument, NULL, 'l' },
+		{ "mode", required_argument, NULL, 'm' },   { 0 }
+	};
+	int opt, idx;
+
+	memset(o, 0, sizeof(*o));
+	o->mode = 0600;
+	cli_getopt_reset();
+	/* "-" alone is an operand (stdin), never an option */
+	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
+		const char *name;
+		int ret = 0;
+
+		if (opt == '?' || opt == ':')
+			return cli_bad_option(argv[0], argv);
+		name = all[idx].name;
+		if (!strstr(allowed, name))
+			return cli_usage_error(argv[0], "bad option --%s", name);
+		switch (opt) {
+		case 'j': o->json = 1; break;
+		case 'x': o->hex = 1; break;
+		case 'o': ret = cli_parse_size(optarg, &o->offset); break;
+		case 'l': ret = cli_parse_size(optarg, &o->length); o->has_length = 1; break;
+		case 'm': ret = cli_parse_mode(optarg, &o->mode); break;
+		}
+		if (ret < 0)
+			return cli_usage_error(argv[0], "bad value for --%s: '%s'", name, optarg);
+	}
+	return CLI_OK;
+}
+
+/* ---- ls ---- */
+
+struct stat_list {
+	struct shmkit_stat *v;
+	size_t n, cap;
+};
+
+static int collect(const struct shmkit_stat *st, void *arg)
+{
+	struct stat_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct shmkit_stat *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *st;
+	return 0;
+}
+
+static void print_table(const struct stat_list *l)
+{
+	int w_uri = 3;
+	char size[16], mode[8], owner[64], att[1024];
+
+	for (size_t i = 0; i < l->n; i++) {
+		int len = (int)strlen(l->v[i].uri);
+		if (len > w_uri)
+			w_uri = len < 60 ? len : 60;
+	}
+	printf("%-*s  %-7s %7s %-5s %-10s %-10s %-6s %s\n", w_uri, "URI", "BACKEND", "SIZE", "MODE",
+	       "OWNER", "LIFETIME", "KIND", "ATTACHED");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct shmkit_stat *st = &l->v[i];
+
+		printf("%-*s  %-7s %7s %-5s %-10s %-10s %-6s %s\n", w_uri, st->uri,
+		       cli_backend_name(st->backend), cli_human_size(st->size, size, sizeof(size)),
+		       mode_str(st->mode, mode, sizeof(mode)), cli_user_name(st->uid, owner, sizeof(owner)),
+		       cli_lifetime_name(st->lifetime), kind_str(st), attached_str(st, att, sizeof(att)));
+	}
+}
+
+static int by_uri(const void *a, const void *b)
+{
+	const struct shmkit_stat *x = a, *y = b;
+
+	if (x->backend != y->backend)
+		return (int)x->backend - (int)y->backend;
+	return strcmp(x->uri, y->uri);
+}
+
+CLI_COMMAND(cmd_ls)
+{
+	struct stat_list l = { 0 };
+	struct seg_opts o;
+	int ret = parse_opts(argc, argv, "json", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (optind != argc)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	ret = shmkit_list(collect, &l);
+	if (ret < 0) {
+		free(l.v);
+		return cli_fail("ls", "", ret);
+	}
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(l.v[0]), by_uri);
+	if (o.json) {
+		struct cli_json j;
+
+		cli_json_init(&j, stdout);
+		cli_json_object(&j, NULL);
+		cli_json_array(&j, "segments");
+		for (size_t i = 0; i < l.n; i++)
+			json_stat(&j, &l.v[i]);
+		cli_json_end(&j);
+		cli_json_end(&j);
+		ret = cli_json_finish(&j);
+	} else {
+		print_table(&l);
+	}
+	free(l.v);
+	return ret < 0 ? cli_fail("ls", "", ret) : CLI_OK;
+}
+
+/* ---- stat ---- */
+
+CLI_COMMAND(cmd_stat)
+{
+	struct shmkit_stat *st;
+	struct seg_opts o;
+	int ret = parse_opts(argc, argv, "json", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind != 1)
+		return cli_usage_error(argv[0], "expects one URI");
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return cli_fail("stat", argv[optind], -ENOMEM);
+	ret = shmkit_stat(argv[optind], st);
+	if (ret < 0) {
+		ret = cli_fail("stat", argv[optind], ret);
+	} else if (o.json) {
+		struct cli_json j;
+
+		cli_json_init(&j, stdout);
+		json_stat(&j, st);
+		ret = cli_json_finish(&j) < 0 ? cli_fail("stat", argv[optind], -EIO) : CLI_OK;
+	} else {
+		print_stat(st);
+		ret = CLI_OK;
+	}
+	free(st);
+	return ret;
+}
+
+/* ---- create, rm ---- */
+
+CLI_COMMAND(cmd_create)
+{
+	struct shmkit_seg *seg;
+	struct seg_opts o;
+	uint64_t size;
+	const char *uri;
+	int ret = parse_opts(argc, argv, "mode", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind != 2)
+		return cli_usage_error(argv[0], "expects a URI and a SIZE");
+	uri = argv[optind];
+	if (cli_parse_size(argv[optind + 1], &size) < 0 || size == 0 || size > SIZE_MAX)
+		return cli_usage_error(argv[0], "bad SIZE '%s' (a positive number: 4096, 64K, 1M, 1G)",
+				       argv[optind + 1]);
+	if (!strncmp(uri, "memfd:", 6) || !strncmp(uri, "anon:", 5))
+		return cli_fail_msg("create", uri, "memfd: and anon: segments live only as long as "
+				    "the process that made them; create them from a program");
+	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, o.mode);
+	if (ret < 0)
+		return cli_fail("create", uri, ret);
+	/* sysv:private and ftok paths get a name only now: say which */
+	if (shmkit_seg_uri(seg) && strcmp(shmkit_seg_uri(seg), uri) != 0)
+		printf("%s\n", shmkit_seg_uri(seg));
+	ret = shmkit_seg_close(seg);
+	return ret < 0 ? cli_fail("create", uri, ret) : CLI_OK;
+}
+
+CLI_COMMAND(cmd_rm)
+{
+	struct seg_opts o;
+	int ret = parse_opts(argc, argv, "", &o), status = CLI_OK;
+
+	if (ret != CLI_OK)
+		return ret;
+	if (optind == argc)
+		return cli_usage_error(argv[0], "expects at least one URI");
+	for (int i = optind; i < argc; i++) {
+		ret = shmkit_remove(argv[i]);
+		if (ret < 0)
+			status = cli_fail("rm", argv[i], ret);
+	}
+	return status;
+}
+
+/* ---- write, read ---- */
+
+/* All of stdin into a malloc'd buffer. */
+static int slurp_stdin(char **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+
+	while (buf) {
+		size_t got;
+
+		if (n == cap) {
+			char *more = realloc(buf, cap * 2);
+			if (!more)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+		got = fread(buf + n, 1, cap - n, stdin);
+		n += got;
+		if (got == 0) {
+			if (ferror(stdin)) {
+				free(buf);
+				return -EIO;
+			}
+			*out = buf;
+			*len = n;
+			return 0;
+		}
+	}
+	free(buf);
+	return -ENOMEM;
+}
+
+CLI_COMMAND(cmd_write)
+{
+	struct shmkit_seg *seg;
+	struct seg_opts o;
+	const char *uri, *text = NULL;
+	char *data = NULL;
+	size_t len, size;
+	int ret = parse_opts(argc, argv, "offset", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind < 1 || argc - optind > 2)
+		return cli_usage_error(argv[0], "expects a URI and TEXT (or - for stdin)");
+	uri = argv[optind];
+	if (argc - optind == 2 && strcmp(argv[optind + 1], "-") != 0) {
+		text = argv[optind + 1];
+		len = strlen(text);
+	} else {
+		ret = slurp_stdin(&data, &len);
+		if (ret < 0)
+			return cli_fail("write", uri, ret);
+		text = data;
+	}
+	ret = shmkit_seg_open(&seg, uri, 0, 0, 0);
+	if (ret < 0) {
+		free(data);
+		return cli_fail("write", uri, ret);
+	}
+	size = shmkit_seg_size(seg);
+	if (o.offset > size || len > size - o.offset) {
+		ret = cli_fail_msg("write", uri, "%zu bytes at offset %" PRIu64 " do not fit in %zu bytes",
+				   len, o.offset, size);
+	} else {
+		char *base = (char *)shmkit_seg_addr(seg) + o.offset;
+
+		memcpy(base, text, len);
+		/* end the text with a NUL when it fits, so `read` shows exactly it */
+		if (len < size - o.offset)
+			base[len] = 0;
+		ret = shmkit_seg_flush(seg);
+		ret = ret < 0 ? cli_fail("write", uri, ret) : CLI_OK;
+	}
+	shmkit_seg_close(seg);
+	free(data);
+	return ret;
+}
+
+static void hexdump(const unsigned char *p, size_t len, uint64_t base)
+{
+	for (size_t i = 0; i < len; i += 16) {
+		size_t n = len - i < 16 ? len - i : 16;
+
+		printf("%08" PRIx64 " ", base + i);
+		for (size_t k = 0; k < 16; k++) {
+			if (k == 8)
+				putchar(' ');
+			if (k < n)
+				printf(" %02x", p[i + k]);
+			else
+				printf("   ");
+		}
+		printf("  |");
+		for (size_t k = 0; k < n; k++)
+			putchar(p[i + k] >= 0x20 && p[i + k] < 0x7f ? p[i + k] : '.');
+		printf("|\n");
+	}
+}
+
+CLI_COMMAND(cmd_read)
+{
+	struct shmkit_seg *seg;
+	struct seg_opts o;
+	const char *uri;
+	const unsigned char *p;
+	size_t size, len;
+	int ret = parse_opts(argc, argv, "hex,offset,length", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind != 1)
+		return cli_usage_error(argv[0], "expects one URI");
+	uri = argv[optind];
+	ret = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+	if (ret < 0)
+		return cli_fail("read", uri, ret);
+	size = shmkit_seg_size(seg);
+	if (o.offset > size || (o.has_length && o.length > size - o.offset)) {
+		shmkit_seg_close(seg);
+		return cli_fail_msg("read", uri, "range past the end of the segment (%zu bytes)", size);
+	}
+	p = (const unsigned char *)shmkit_seg_addr(seg) + o.offset;
+	len = o.has_length ? o.length : size - o.offset;
+	if (o.hex) {
+		hexdump(p, len, o.offset);
+	} else if (o.has_length) {
+		fwrite(p, 1, len, stdout); /* exactly the bytes asked for */
+	} else {
+		const unsigned char *nul = memchr(p, 0, len); /* text: up to the first NUL */
+
+		len = nul ? (size_t)(nul - p) : len;
+		fwrite(p, 1, len, stdout);
+		if (len == 0 || p[len - 1] != '\n')
+			putchar('\n');
+	}
+	shmkit_seg_close(seg);
+	if (fflush(stdout) != 0)
+		return cli_fail("read", uri, -EIO);
+	return CLI_OK;
+}
