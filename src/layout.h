@@ -44,4 +44,80 @@ _Static_assert(sizeof(struct shmkit__ident) == 32, "ident size");
 _Static_assert(offsetof(struct shmkit__ident, start_time) == 8, "ident.start_time");
 _Static_assert(offsetof(struct shmkit__ident, boot_id) == 16, "ident.boot_id");
 
+/* The word packing used by the header's init word and by each attach slot:
+ * bits 0..31 pid, bits 32..39 a state, bits 40..63 a generation bumped on
+ * every claim (so a compare-and-swap on a stale view of a slot fails even if
+ * the same pid came back). One 64-bit CAS claims a slot or the creator role. */
+#define SHMKIT__WORD(pid, state, gen)                                                     \
+	((uint64_t)(uint32_t)(pid) | (uint64_t)((state) & 0xffu) << 32 |                  \
+	 (uint64_t)((gen) & 0xffffffu) << 40)
+#define SHMKIT__WORD_PID(w) ((uint32_t)(w))
+#define SHMKIT__WORD_STATE(w) ((uint32_t)((w) >> 32) & 0xffu)
+#define SHMKIT__WORD_GEN(w) ((uint32_t)((w) >> 40))
+
+/* Attach-slot states (SHMKIT__WORD_STATE of a slot word). */
+enum shmkit__slot_state {
+	SHMKIT__SLOT_FREE = 0,     /* pid 0; gen survives to defeat ABA */
+	SHMKIT__SLOT_CLAIMING = 1, /* pid set by CAS; start time/boot id being written */
+	SHMKIT__SLOT_USED = 2,     /* identity complete (published with release) */
+};
+
+/* One attached process. `word` is claimed by CAS (free or dead -> claiming),
+ * then start_time/boot_id are written, then `word` is stored USED with release. */
+struct shmkit__attach_slot {
+	_Atomic uint64_t word;
+	uint64_t start_time;
+	uint8_t boot_id[16];
+};
+_Static_assert(sizeof(struct shmkit__attach_slot) == 32, "attach slot size");
+_Static_assert(offsetof(struct shmkit__attach_slot, start_time) == 8, "slot.start_time");
+_Static_assert(offsetof(struct shmkit__attach_slot, boot_id) == 16, "slot.boot_id");
+
+/* The header at offset 0 of every managed segment: 4096 bytes, the body
+ * follows at SHMKIT__HEADER_SIZE. Written by the creator in this order:
+ * creator identity, fixed fields, init word (INITIALIZING), magic (release);
+ * then the body; then the init word READY (release). See docs/LAYOUT.md. */
+struct shmkit__header {
+	uint64_t magic;              /*  0: SHMKIT__MAGIC, stored last (release) */
+	uint32_t fingerprint;        /*  8: SHMKIT__FINGERPRINT */
+	uint32_t layout_version;     /* 12: SHMKIT__LAYOUT_VERSION */
+	uint32_t kind;               /* 16: enum shmkit_kind */
+	uint32_t header_size;        /* 20: SHMKIT__HEADER_SIZE */
+	uint64_t total_size;         /* 24: header + body == the segment's size */
+	uint64_t body_size;          /* 32: total_size - header_size */
+	_Atomic uint64_t init;       /* 40: SHMKIT__WORD(creator pid, enum shmkit__state, gen) */
+	_Atomic uint32_t creator_gen; /* 48: gen of `init` whose creator identity is complete */
+	uint32_t flags;              /* 52: 0 in version 1 */
+	uint64_t created_realtime;   /* 56: CLOCK_REALTIME seconds at (re)creation, informative */
+	struct shmkit__ident creator; /* 64: who (re)initialized it */
+	uint32_t attach_slots;       /* 96: SHMKIT__ATTACH_SLOTS */
+	uint32_t attach_offset;      /* 100: SHMKIT__ATTACH_OFFSET */
+	uint8_t reserved0[24];       /* 104: zero */
+	struct shmkit__attach_slot attach[SHMKIT__ATTACH_SLOTS]; /* 128..2175 */
+	uint8_t reserved1[SHMKIT__HEADER_SIZE - 128 - 32 * SHMKIT__ATTACH_SLOTS]; /* zero */
+};
+#define SHMKIT__ATTACH_OFFSET 128u
+_Static_assert(sizeof(struct shmkit__header) == SHMKIT__HEADER_SIZE, "header size");
+_Static_assert(offsetof(struct shmkit__header, magic) == 0, "header.magic");
+_Static_assert(offsetof(struct shmkit__header, fingerprint) == 8, "header.fingerprint");
+_Static_assert(offsetof(struct shmkit__header, layout_version) == 12, "header.layout_version");
+_Static_assert(offsetof(struct shmkit__header, kind) == 16, "header.kind");
+_Static_assert(offsetof(struct shmkit__header, header_size) == 20, "header.header_size");
+_Static_assert(offsetof(struct shmkit__header, total_size) == 24, "header.total_size");
+_Static_assert(offsetof(struct shmkit__header, body_size) == 32, "header.body_size");
+_Static_assert(offsetof(struct shmkit__header, init) == 40, "header.init");
+_Static_assert(offsetof(struct shmkit__header, creator_gen) == 48, "header.creator_gen");
+_Static_assert(offsetof(struct shmkit__header, flags) == 52, "header.flags");
+_Static_assert(offsetof(struct shmkit__header, created_realtime) == 56, "header.created_realtime");
+_Static_assert(offsetof(struct shmkit__header, creator) == 64, "header.creator");
+_Static_assert(offsetof(struct shmkit__header, attach_slots) == 96, "header.attach_slots");
+_Static_assert(offsetof(struct shmkit__header, attach_offset) == 100, "header.attach_offset");
+_Static_assert(offsetof(struct shmkit__header, reserved0) == 104, "header.reserved0");
+_Static_assert(offsetof(struct shmkit__header, attach) == SHMKIT__ATTACH_OFFSET, "header.attach");
+_Static_assert(offsetof(struct shmkit__header, reserved1) == 2176, "header.reserved1");
+_Static_assert(sizeof(_Atomic uint64_t) == 8 && alignof(_Atomic uint64_t) == 8, "atomic u64");
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32");
+/* Shared atomics must be lock-free: a lock inside libatomic is per process. */
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-free atomics");
+
 #endif

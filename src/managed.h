@@ -20,6 +20,7 @@ struct shmkit__obj {
 	void *body;          /* base + SHMKIT__HEADER_SIZE */
 	size_t body_size;    /* bytes of object body (validated against the segment) */
 	int attach_slot;     /* our entry in the attach table, -1 if none */
+	uint64_t attach_word; /* the slot word we stored, to release only our own claim */
 };
 
 /* Fills the object body; called by the creator before READY is published.
@@ -40,8 +41,54 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
  * caller in the attach table (a full table is not an error: attach_slot -1). */
 int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags);
 
+/* shmkit__obj_open with an explicit bound on the waits (relative ns; 0 = do
+ * not wait: -EAGAIN where it would). Expiry while the creator is alive and
+ * still initializing: -ETIMEDOUT. */
+int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
+			     int64_t timeout_ns);
+
 /* Leaves the attach table and unmaps. Never removes the segment. */
 int shmkit__obj_close(struct shmkit__obj *o);
+
+/* How long shmkit__obj_open waits for a creator that is still initializing. */
+#define SHMKIT__OPEN_WAIT_NS 1000000000ll
+
+/* The header of an object (o->base). */
+static inline struct shmkit__header *shmkit__obj_header(const struct shmkit__obj *o)
+{
+	return (struct shmkit__header *)o->base;
+}
+
+/* Read-only look at a segment's first bytes (never writes, never waits):
+ * fills st->managed, kind, layout_version, creator_alive, managed_creator_pid
+ * and header_status. A segment without a header gets managed = 0. */
+void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st);
+
+/* Liveness of everyone recorded in a header (creator and attach table), for gc.
+ * Counts are of processes provably alive, provably dead, and undecidable. */
+struct shmkit__liveness {
+	int creator_alive;       /* 1, 0, or negative errno */
+	pid_t creator_pid;
+	int n_alive, n_dead, n_unknown;
+	pid_t first_alive;       /* an attacher that is alive or unknown, for messages */
+};
+/* Returns 0, or -EBADMSG/-EPROTO if the header is not a valid shmkit header. */
+int shmkit__header_liveness(const void *base, size_t size, struct shmkit__liveness *lv);
+
+/* Fills `out` with the attach table (up to cap entries); returns how many
+ * entries are in use (may exceed cap), or -EBADMSG/-EPROTO. */
+int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attacher *out, int cap);
+
+/* Sets this thread's detail string returned by shmkit_last_error_detail(). */
+void shmkit__set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* /proc/PID/stat state letter and start time: 0, -ENOENT (no such process) or errno. */
+int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time);
+/* The running kernel's boot id (16 bytes). */
+int shmkit__boot_id(uint8_t out[16]);
+/* Bare-pid liveness (kill(pid, 0)): 1 exists, 0 ESRCH, negative errno. Only for
+ * places where no start time was recorded (SysV cpid/lpid, a claim in flight). */
+int shmkit__pid_alive(pid_t pid);
 
 /* This process's identity (cached; refreshed after fork). */
 const struct shmkit__ident *shmkit__ident_self(void);

@@ -20,6 +20,57 @@ enum shmkit_kind {
 /* Name of a kind ("queue", "topic", ...); "unknown" for others. */
 SHMKIT_API const char *shmkit_kind_name(uint32_t kind);
 
+/* ---- raw: a plain byte area after a shmkit header ----
+ * For users who want their own layout but the header's guarantees: exclusive,
+ * crash-safe creation, version and size checks on open, liveness for gc.
+ * shmkit_raw_create() zero-fills `size` bytes of data; mode 0 means 0600.
+ * shmkit_raw_open() waits (about 1 s) for a creator still initializing. */
+struct shmkit_raw;
+SHMKIT_API int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsigned mode);
+SHMKIT_API int shmkit_raw_open(struct shmkit_raw **r, const char *uri);
+SHMKIT_API void *shmkit_raw_data(const struct shmkit_raw *r);
+SHMKIT_API size_t shmkit_raw_size(const struct shmkit_raw *r);
+SHMKIT_API int shmkit_raw_close(struct shmkit_raw *r);
+
+/* ---- who uses a managed segment ---- */
+struct shmkit_attacher {
+	pid_t pid;
+	int alive;    /* 1 alive, 0 provably dead, negative errno: cannot tell */
+	int claiming; /* 1 if the entry was still being written */
+};
+/* Reads the attach table of the managed segment at `uri` (read-only, no
+ * waiting): fills up to cap entries and returns how many entries are in use
+ * (may exceed cap), or a negative errno (-EBADMSG/-EPROTO: no valid header). */
+SHMKIT_API int shmkit_managed_attachers(const char *uri, struct shmkit_attacher *out, int cap);
+
+/* ---- garbage collection ---- */
+enum {
+	SHMKIT_GC_DRY_RUN = 1, /* decide and report, remove nothing */
+	SHMKIT_GC_FOREIGN = 2, /* also SysV segments without a shmkit header (nattch 0, creator and last user dead) */
+};
+enum shmkit_gc_verdict {
+	SHMKIT_GC_REMOVED = 0,      /* removed: proven orphaned */
+	SHMKIT_GC_KEPT = 1,         /* in use, or not ours to remove */
+	SHMKIT_GC_WOULD_REMOVE = 2, /* dry run: would have been removed */
+	SHMKIT_GC_SKIPPED = 3,      /* could not decide (permission, corrupt header): left alone */
+};
+struct shmkit_gc_entry {
+	const char *uri;
+	enum shmkit_gc_verdict verdict;
+	int managed;         /* 1 if it has a shmkit header */
+	uint32_t kind;       /* enum shmkit_kind when managed */
+	const char *reason;  /* one line: the proof, or why not */
+	int error;           /* negative errno when removal failed or inspection was refused, else 0 */
+};
+/* Looks at every POSIX and SysV segment and removes the shmkit objects whose
+ * creator and every attacher are provably dead and that no live process maps
+ * or holds open. Calls cb (may be NULL) once per segment looked at; a
+ * non-zero return from cb stops the walk and is returned. Returns the number
+ * removed (or that would be, with SHMKIT_GC_DRY_RUN), or a negative errno. */
+SHMKIT_API int shmkit_gc(unsigned flags, int (*cb)(const struct shmkit_gc_entry *e, void *arg),
+			 void *arg);
+SHMKIT_API const char *shmkit_gc_verdict_name(enum shmkit_gc_verdict v);
+
 SHMKIT_END_DECLS
 
 #endif

@@ -1,0 +1,196 @@
+/* Process identities that survive pid reuse: pid + start time (clock ticks
+ * since boot, /proc/PID/stat field 22) + boot id. A pid alone is never taken
+ * as proof of life: the kernel recycles pids, and a segment outlives reboots
+ * when it is file-backed. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "managed.h"
+
+/* Reads up to cap-1 bytes of a small /proc file into buf, NUL-terminated.
+ * Returns the length or a negative errno. */
+static ssize_t read_small_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return shmkit__neg_errno();
+	ssize_t n;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	int err = n < 0 ? shmkit__neg_errno() : 0;
+	close(fd);
+	if (err)
+		return err;
+	buf[n] = '\0';
+	return n;
+}
+
+/* The state letter (field 3) and start time (field 22) from /proc/PID/stat.
+ * comm (field 2) may hold spaces and parentheses, so fields are counted from
+ * the LAST ')'. Returns 0, -ENOENT if the process does not exist, or another
+ * negative errno. */
+int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	ssize_t n = read_small_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ESRCH ? -ENOENT : (int)n;
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -EIO;
+	p += 2; /* field 3: state */
+	*state = *p;
+	/* Skip fields 3..21 (19 spaces) to reach field 22. */
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EIO;
+		p++;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, 10);
+	if (errno || end == p)
+		return -EIO;
+	*start_time = v;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The boot id as 16 bytes (the kernel prints it as a UUID). */
+int shmkit__boot_id(uint8_t out[16])
+{
+	static uint8_t cached[16];
+	static atomic_int state; /* 0 unknown, 1 cached (release below) */
+	char buf[64];
+
+	/* Pairs with the release store below: cached[] is complete when state is 1. */
+	if (atomic_load_explicit(&state, memory_order_acquire) == 1) {
+		memcpy(out, cached, 16);
+		return 0;
+	}
+	ssize_t n = read_small_file("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	uint8_t id[16];
+	int nib = 0;
+	for (const char *p = buf; *p && nib < 32; p++) {
+		if (*p == '-')
+			continue;
+		int v = hexval((unsigned char)*p);
+		if (v < 0)
+			break;
+		if (nib % 2 == 0)
+			id[nib / 2] = (uint8_t)(v << 4);
+		else
+			id[nib / 2] |= (uint8_t)v;
+		nib++;
+	}
+	if (nib != 32)
+		return -EIO;
+	memcpy(out, id, 16);
+	/* Several threads may fill it at once with the same bytes; harmless. */
+	memcpy(cached, id, 16);
+	/* Pairs with the acquire load above. */
+	atomic_store_explicit(&state, 1, memory_order_release);
+	return 0;
+}
+
+static struct shmkit__ident self_ident;
+static atomic_int self_pid; /* pid self_ident describes; 0 = not yet */
+static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const struct shmkit__ident *shmkit__ident_self(void)
+{
+	pid_t pid = getpid();
+
+	/* Pairs with the release store below: self_ident is complete for this pid. */
+	if (atomic_load_explicit(&self_pid, memory_order_acquire) == pid)
+		return &self_ident;
+	pthread_mutex_lock(&self_lock);
+	if (atomic_load_explicit(&self_pid, memory_order_relaxed) != pid) {
+		/* A fresh identity (first call, or a child after fork). Without
+		 * /proc the fields stay 0: ident_alive() then says "unknown". */
+		struct shmkit__ident id = { .pid = (uint32_t)pid };
+		char st;
+		if (shmkit__proc_stat(pid, &st, &id.start_time) < 0)
+			id.start_time = 0;
+		if (shmkit__boot_id(id.boot_id) < 0)
+			memset(id.boot_id, 0, sizeof(id.boot_id));
+		self_ident = id;
+		/* Pairs with the acquire load above. */
+		atomic_store_explicit(&self_pid, pid, memory_order_release);
+	}
+	pthread_mutex_unlock(&self_lock);
+	return &self_ident;
+}
+
+static int is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+int shmkit__pid_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	if (kill(pid, 0) == 0 || errno == EPERM)
+		return 1;
+	return errno == ESRCH ? 0 : shmkit__neg_errno();
+}
+
+int shmkit__ident_alive(const struct shmkit__ident *id)
+{
+	uint32_t pid = id->pid;
+	uint64_t want_start = id->start_time;
+	uint8_t boot[16];
+
+	if (pid == 0 || pid > (uint32_t)INT32_MAX)
+		return -EINVAL;
+	if (is_zero(id->boot_id, sizeof(id->boot_id)) || want_start == 0)
+		return -ENODATA; /* recorded without /proc: cannot tell */
+	int err = shmkit__boot_id(boot);
+	if (err < 0)
+		return err;
+	if (memcmp(boot, id->boot_id, sizeof(boot)) != 0)
+		return 0; /* recorded in another boot: that process is gone */
+
+	char state;
+	uint64_t start;
+	err = shmkit__proc_stat((pid_t)pid, &state, &start);
+	if (err == -ENOENT) {
+		/* No /proc entry: dead, if /proc itself is there to ask. */
+		int k = shmkit__pid_alive((pid_t)pid);
+		return k == 0 ? 0 : (k == 1 ? -EIO : k);
+	}
+	if (err < 0)
+		return err;
+	if (start != want_start)
+		return 0; /* the pid was reused by another process */
+	/* A zombie (or a dying task) never touches memory again. */
+	if (state == 'Z' || state == 'X' || state == 'x')
+		return 0;
+	return 1;
+}

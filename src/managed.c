@@ -1,0 +1,655 @@
+/* Managed segments: the header every shmkit object starts with, its
+ * exclusive, crash-safe init protocol, and the attach table.
+ *
+ * Init protocol (docs/LAYOUT.md has the bytes):
+ *   creator:  seg created O_EXCL (zero-filled)
+ *             -> creator identity, creator_gen (release)
+ *             -> fixed fields, init = (pid, INITIALIZING, gen)
+ *             -> magic (release)                         [A]
+ *             -> body filled by the init callback
+ *             -> init = (pid, READY, gen) (release)      [B]
+ *   opener:   magic (acquire, pairs with [A]) -> fixed fields validated
+ *             -> init (acquire, pairs with [B]) == READY -> body usable.
+ * A creator that dies before [B] leaves INITIALIZING and an identity that
+ * is provably dead: openers report -EOWNERDEAD, and a create() on the same
+ * URI takes the creator role over with one CAS on `init` (generation bumped,
+ * so two re-initializers cannot both win) and starts the body again. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "managed.h"
+
+/* ---- small helpers ---- */
+
+static void sleep_briefly(void)
+{
+	struct timespec ts = { 0, 1000000 }; /* 1 ms: creators finish in microseconds */
+	nanosleep(&ts, NULL);
+}
+
+/* 1 if the deadline (absolute ns, -1 = none) has passed. */
+static int expired(int64_t deadline)
+{
+	return deadline >= 0 && shmkit__now_ns() >= deadline;
+}
+
+static uint64_t load_magic(const struct shmkit__header *h)
+{
+	/* Pairs with the release store of magic in publish_fixed_fields(): a
+	 * non-zero magic means the fixed fields before it are written. */
+	return __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+}
+
+/* ---- liveness of the creator and of attach slots ---- */
+
+/* Liveness of the creator named by init word `w`: its full identity when
+ * the creator finished writing it (creator_gen == gen of w), else the bare
+ * pid (a claimant killed between its CAS and its identity write). */
+static int creator_alive(const struct shmkit__header *h, uint64_t w)
+{
+	uint32_t pid = SHMKIT__WORD_PID(w), gen = SHMKIT__WORD_GEN(w);
+	struct shmkit__ident id;
+
+	if (pid == 0 || pid > (uint32_t)INT32_MAX)
+		return -EINVAL;
+	/* Pairs with the release store of creator_gen in write_creator(): when
+	 * it equals gen, creator holds the identity of that claimant. */
+	uint32_t g1 = atomic_load_explicit(&((struct shmkit__header *)h)->creator_gen,
+					   memory_order_acquire);
+	memcpy(&id, (const void *)&h->creator, sizeof(id));
+	atomic_thread_fence(memory_order_acquire);
+	uint32_t g2 = atomic_load_explicit(&((struct shmkit__header *)h)->creator_gen,
+					   memory_order_relaxed);
+	if (g1 == gen && g2 == gen && id.pid == pid)
+		return shmkit__ident_alive(&id);
+	return shmkit__pid_alive((pid_t)pid);
+}
+
+/* Liveness of the process in an attach slot whose word was read as `w`. */
+static int slot_alive(const struct shmkit__attach_slot *s, uint64_t w)
+{
+	uint32_t pid = SHMKIT__WORD_PID(w);
+	struct shmkit__ident id = { .pid = pid };
+
+	if (pid == 0 || pid > (uint32_t)INT32_MAX)
+		return 0; /* no process can have this pid: nobody is there */
+	if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_USED)
+		return shmkit__pid_alive((pid_t)pid); /* claim in flight: pid only */
+	id.start_time = s->start_time;
+	memcpy(id.boot_id, s->boot_id, sizeof(id.boot_id));
+	/* Re-read the word: if it moved, the identity we copied may be torn. */
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&((struct shmkit__attach_slot *)s)->word, memory_order_relaxed) != w)
+		return 1; /* in flux: someone live just changed it */
+	return shmkit__ident_alive(&id);
+}
+
+/* ---- header validation (read-only) ---- */
+
+/* What validate_header() read, each field once. */
+struct header_view {
+	uint64_t magic;
+	uint32_t fingerprint, version, kind, header_size;
+	uint64_t total_size, body_size;
+	uint64_t init;
+};
+
+/* Magic of zero: the creator has not published the header yet. */
+#define HEADER_UNPUBLISHED 1
+
+/* Validates the header of a segment of seg_size bytes, reading each field
+ * once into v, in the order: size, magic, fingerprint, version, kind, sizes.
+ * want_kind 0 accepts any kind. Returns 0, HEADER_UNPUBLISHED, -EBADMSG or
+ * -EPROTO (with a detail string). Never writes. */
+static int validate_header(const struct shmkit__header *h, size_t seg_size, uint32_t want_kind,
+			   struct header_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (seg_size < SHMKIT__HEADER_SIZE) {
+		shmkit__set_detail("segment is %zu bytes, smaller than a shmkit header (%u)",
+				   seg_size, SHMKIT__HEADER_SIZE);
+		return -EBADMSG;
+	}
+	v->magic = load_magic(h);
+	if (v->magic == 0)
+		return HEADER_UNPUBLISHED;
+	if (v->magic != SHMKIT__MAGIC) {
+		shmkit__set_detail("no shmkit header (magic 0x%016llx)", (unsigned long long)v->magic);
+		return -EBADMSG;
+	}
+	v->fingerprint = h->fingerprint;
+	if (v->fingerprint != SHMKIT__FINGERPRINT) {
+		shmkit__set_detail("made on another platform (fingerprint 0x%08x, this build 0x%08x)",
+				   v->fingerprint, SHMKIT__FINGERPRINT);
+		return -EBADMSG;
+	}
+	v->version = h->layout_version;
+	if (v->version != SHMKIT__LAYOUT_VERSION) {
+		shmkit__set_detail("layout version %u, this build reads version %u", v->version,
+				   SHMKIT__LAYOUT_VERSION);
+		return -EPROTO;
+	}
+	v->kind = h->kind;
+	if (want_kind && v->kind != want_kind) {
+		shmkit__set_detail("is a %s (kind %u), not a %s", shmkit_kind_name(v->kind), v->kind,
+				   shmkit_kind_name(want_kind));
+		return -EBADMSG;
+	}
+	v->header_size = h->header_size;
+	v->total_size = h->total_size;
+	v->body_size = h->body_size;
+	if (v->header_size != SHMKIT__HEADER_SIZE || v->total_size != seg_size ||
+	    v->body_size != v->total_size - SHMKIT__HEADER_SIZE) {
+		shmkit__set_detail("header says %llu bytes (header %u, body %llu), segment has %zu",
+				   (unsigned long long)v->total_size, v->header_size,
+				   (unsigned long long)v->body_size, seg_size);
+		return -EBADMSG;
+	}
+	if (h->attach_slots != SHMKIT__ATTACH_SLOTS || h->attach_offset != SHMKIT__ATTACH_OFFSET) {
+		shmkit__set_detail("attach table %u slots at %u, expected %u at %u", h->attach_slots,
+				   h->attach_offset, SHMKIT__ATTACH_SLOTS, SHMKIT__ATTACH_OFFSET);
+		return -EBADMSG;
+	}
+	/* Pairs with the release stores of init in create (READY, [B]). */
+	v->init = atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
+	uint32_t state = SHMKIT__WORD_STATE(v->init);
+	if (state != SHMKIT__STATE_INITIALIZING && state != SHMKIT__STATE_READY) {
+		shmkit__set_detail("invalid state %u in the header", state);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* ---- attach table ---- */
+
+static int try_claim(struct shmkit__attach_slot *s, uint64_t w, const struct shmkit__ident *self,
+		     uint64_t *claimed)
+{
+	uint32_t gen = SHMKIT__WORD_GEN(w) + 1;
+	uint64_t mine = SHMKIT__WORD(self->pid, SHMKIT__SLOT_CLAIMING, gen);
+
+	/* The CAS decides between racing claimers; the losers move on. */
+	if (!atomic_compare_exchange_strong_explicit(&s->word, &w, mine, memory_order_acq_rel,
+						     memory_order_relaxed))
+		return 0;
+	s->start_time = self->start_time;
+	memcpy(s->boot_id, self->boot_id, sizeof(s->boot_id));
+	*claimed = SHMKIT__WORD(self->pid, SHMKIT__SLOT_USED, gen);
+	/* Pairs with the acquire load in readers (slot_alive callers): the
+	 * identity above is complete once the slot reads USED. */
+	atomic_store_explicit(&s->word, *claimed, memory_order_release);
+	return 1;
+}
+
+/* Claims a free slot, else one whose process is provably dead. Returns the
+ * slot index, or -ENOSPC when every slot holds a live (or undecidable) process. */
+static int attach_claim(struct shmkit__header *h, uint64_t *claimed)
+{
+	const struct shmkit__ident *self = shmkit__ident_self();
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
+			struct shmkit__attach_slot *s = &h->attach[i];
+			/* Pairs with the release store in try_claim(). */
+			uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+			uint32_t st = SHMKIT__WORD_STATE(w);
+			int usable;
+			if (pass == 0)
+				usable = st == SHMKIT__SLOT_FREE && SHMKIT__WORD_PID(w) == 0;
+			else if (st == SHMKIT__SLOT_USED || st == SHMKIT__SLOT_CLAIMING)
+				usable = slot_alive(s, w) == 0; /* reclaim the dead */
+			else
+				usable = 1; /* a garbage slot word: nobody can be there */
+			if (usable && try_claim(s, w, self, claimed))
+				return (int)i;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void attach_release(struct shmkit__obj *o, uint64_t claimed)
+{
+	if (o->attach_slot < 0 || o->attach_slot >= (int)SHMKIT__ATTACH_SLOTS)
+		return;
+	struct shmkit__attach_slot *s = &shmkit__obj_header(o)->attach[o->attach_slot];
+	uint64_t free_w = SHMKIT__WORD(0, SHMKIT__SLOT_FREE, SHMKIT__WORD_GEN(claimed));
+	/* Only if it is still ours: after fork the child shares o but not the slot. */
+	if (SHMKIT__WORD_PID(claimed) == (uint32_t)getpid())
+		atomic_compare_exchange_strong_explicit(&s->word, &claimed, free_w,
+							memory_order_release, memory_order_relaxed);
+	o->attach_slot = -1;
+}
+
+/* ---- open ---- */
+
+static void obj_fill(struct shmkit__obj *o, struct shmkit_seg *seg)
+{
+	o->seg = seg;
+	o->base = shmkit_seg_addr(seg);
+	o->body = (char *)o->base + SHMKIT__HEADER_SIZE;
+	o->body_size = shmkit_seg_size(seg) - SHMKIT__HEADER_SIZE;
+	o->attach_slot = -1;
+	o->attach_word = 0;
+}
+
+static void obj_attach(struct shmkit__obj *o, int rdonly)
+{
+	if (rdonly)
+		return;
+	int slot = attach_claim(shmkit__obj_header(o), &o->attach_word);
+	o->attach_slot = slot >= 0 ? slot : -1; /* a full table is not an error */
+}
+
+/* One look at an opened segment: 0 ready, 1 keep waiting, or an error. */
+static int open_step(struct shmkit_seg *seg, uint32_t kind)
+{
+	const struct shmkit__header *h = shmkit_seg_addr(seg);
+	struct header_view v;
+	int r = validate_header(h, shmkit_seg_size(seg), kind, &v);
+	if (r < 0)
+		return r;
+	uint64_t w = v.init;
+	if (r == HEADER_UNPUBLISHED) {
+		/* The creator writes init before magic: a pid there names it. */
+		w = atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
+		if (SHMKIT__WORD_PID(w) == 0) {
+			shmkit__set_detail("no shmkit header (magic is zero, no creator recorded)");
+			return 2; /* maybe a creator in its first microseconds, maybe foreign */
+		}
+	} else if (SHMKIT__WORD_STATE(w) == SHMKIT__STATE_READY) {
+		return 0;
+	}
+	int alive = creator_alive(h, w);
+	if (alive == 0) {
+		shmkit__set_detail("creator pid %u died before the object was ready",
+				   SHMKIT__WORD_PID(w));
+		return -EOWNERDEAD;
+	}
+	shmkit__set_detail("creator pid %u is still initializing it", SHMKIT__WORD_PID(w));
+	return 1;
+}
+
+int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
+			     int64_t timeout_ns)
+{
+	int64_t deadline = shmkit__deadline(timeout_ns);
+	int rdonly = (flags & SHMKIT_RDONLY) != 0;
+
+	memset(o, 0, sizeof(*o));
+	o->attach_slot = -1;
+	for (;;) {
+		struct shmkit_seg *seg;
+		int r = shmkit_seg_open(&seg, uri, 0, rdonly ? SHMKIT_RDONLY : 0, 0);
+		if (r < 0)
+			return r;
+		if (shmkit_seg_size(seg) < SHMKIT__HEADER_SIZE) {
+			/* A racing creator may not have sized it yet: reopen to see. */
+			shmkit_seg_close(seg);
+			if (timeout_ns == 0 || expired(deadline)) {
+				shmkit__set_detail("segment is smaller than a shmkit header");
+				return -EBADMSG;
+			}
+			sleep_briefly();
+			continue;
+		}
+		for (;;) {
+			r = open_step(seg, kind);
+			if (r == 0) {
+				obj_fill(o, seg);
+				obj_attach(o, rdonly);
+				return 0;
+			}
+			if (r < 0)
+				break;
+			if (timeout_ns == 0 || expired(deadline)) {
+				r = r == 2 ? -EBADMSG : (timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT);
+				break;
+			}
+			sleep_briefly();
+		}
+		shmkit_seg_close(seg);
+		return r;
+	}
+}
+
+int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags)
+{
+	return shmkit__obj_open_timeout(o, uri, kind, flags, SHMKIT__OPEN_WAIT_NS);
+}
+
+/* ---- create ---- */
+
+/* Records the calling process as the creator of generation gen. */
+static void write_creator(struct shmkit__header *h, uint32_t gen)
+{
+	h->creator = *shmkit__ident_self();
+	/* Pairs with the acquire load in creator_alive(): creator is complete
+	 * for claimant `gen` once creator_gen reads gen. */
+	atomic_store_explicit(&h->creator_gen, gen, memory_order_release);
+}
+
+static void write_fixed_fields(struct shmkit__header *h, uint32_t kind, size_t total)
+{
+	h->fingerprint = SHMKIT__FINGERPRINT;
+	h->layout_version = SHMKIT__LAYOUT_VERSION;
+	h->kind = kind;
+	h->header_size = SHMKIT__HEADER_SIZE;
+	h->total_size = total;
+	h->body_size = total - SHMKIT__HEADER_SIZE;
+	h->flags = 0;
+	h->created_realtime = (uint64_t)time(NULL);
+	h->attach_slots = SHMKIT__ATTACH_SLOTS;
+	h->attach_offset = SHMKIT__ATTACH_OFFSET;
+}
+
+static void publish_magic(struct shmkit__header *h)
+{
+	/* [A] Pairs with the acquire load in load_magic(): openers that see the
+	 * magic see every fixed field and the INITIALIZING init word. */
+	__atomic_store_n(&h->magic, SHMKIT__MAGIC, __ATOMIC_RELEASE);
+}
+
+/* Runs the body's init and publishes READY. On failure the caller removes. */
+static int finish_init(struct shmkit__header *h, uint32_t gen, size_t body_size,
+		       shmkit__obj_init_fn init, void *arg)
+{
+	SHMKIT__TEST_POINT("managed.init");
+	if (init) {
+		int r = init((char *)h + SHMKIT__HEADER_SIZE, body_size, arg);
+		if (r < 0)
+			return r;
+	}
+	/* [B] Pairs with the acquire load of init in validate_header(): an
+	 * opener that reads READY sees the whole body the init callback wrote. */
+	atomic_store_explicit(&h->init, SHMKIT__WORD(getpid(), SHMKIT__STATE_READY, gen),
+			      memory_order_release);
+	return 0;
+}
+
+/* Removes a segment we created whose init failed. Named backends only. */
+static void remove_failed(struct shmkit_seg *seg)
+{
+	enum shmkit_backend b = shmkit_seg_backend(seg);
+	const char *uri = shmkit_seg_uri(seg);
+	if ((b == SHMKIT_POSIX || b == SHMKIT_SYSV || b == SHMKIT_FILE) && uri)
+		shmkit_remove(uri);
+}
+
+static int create_fresh(struct shmkit__obj *o, struct shmkit_seg *seg, uint32_t kind,
+			shmkit__obj_init_fn init, void *arg)
+{
+	struct shmkit__header *h = shmkit_seg_addr(seg);
+	size_t total = shmkit_seg_size(seg);
+	const uint32_t gen = 1;
+
+	write_creator(h, gen);
+	write_fixed_fields(h, kind, total);
+	/* Relaxed: publish_magic()'s release orders it before the magic. */
+	atomic_store_explicit(&h->init, SHMKIT__WORD(getpid(), SHMKIT__STATE_INITIALIZING, gen),
+			      memory_order_relaxed);
+	publish_magic(h);
+	int r = finish_init(h, gen, total - SHMKIT__HEADER_SIZE, init, arg);
+	if (r < 0) {
+		remove_failed(seg);
+		shmkit_seg_close(seg);
+		return r;
+	}
+	obj_fill(o, seg);
+	obj_attach(o, 0);
+	return 0;
+}
+
+/* Looks at an existing segment for create(): 0 and *w when it is a
+ * half-built object of this kind and size whose creator is provably dead;
+ * 1 to look again shortly; -EEXIST when it is not ours to take over. */
+static int takeover_check(const struct shmkit__header *h, size_t seg_size, uint32_t kind,
+			  size_t total, uint64_t *w)
+{
+	struct header_view v;
+	int r = validate_header(h, seg_size, kind, &v);
+	if (r < 0 || seg_size != total)
+		return -EEXIST;
+	if (r == HEADER_UNPUBLISHED) {
+		v.init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
+					      memory_order_acquire);
+		if (SHMKIT__WORD_PID(v.init) == 0 ||
+		    SHMKIT__WORD_STATE(v.init) != SHMKIT__STATE_INITIALIZING)
+			return 1; /* a creator in its first microseconds (or foreign) */
+	}
+	if (SHMKIT__WORD_STATE(v.init) != SHMKIT__STATE_INITIALIZING)
+		return -EEXIST; /* READY: a complete object */
+	int alive = creator_alive(h, v.init);
+	if (alive != 0)
+		return alive == 1 ? 1 : -EEXIST; /* cannot prove it dead: leave it */
+	*w = v.init;
+	return 0;
+}
+
+/* create() found the URI taken: take over a half-built object whose creator
+ * died, else -EEXIST. Bounded by SHMKIT__OPEN_WAIT_NS. */
+static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind, size_t total,
+			   shmkit__obj_init_fn init, void *arg)
+{
+	int64_t deadline = shmkit__deadline(SHMKIT__OPEN_WAIT_NS);
+	struct shmkit_seg *seg;
+	int r = shmkit_seg_open(&seg, uri, 0, 0, 0);
+	if (r < 0)
+		return r == -ENOENT ? -EAGAIN : r; /* removed meanwhile: caller retries */
+	struct shmkit__header *h = shmkit_seg_addr(seg);
+	size_t seg_size = shmkit_seg_size(seg);
+	uint64_t w = 0;
+
+	while ((r = takeover_check(h, seg_size, kind, total, &w)) == 1) {
+		if (expired(deadline)) {
+			r = -EEXIST;
+			break;
+		}
+		sleep_briefly();
+	}
+	if (r == 0) {
+		uint32_t gen = (SHMKIT__WORD_GEN(w) + 1) & 0xffffffu;
+		uint64_t mine = SHMKIT__WORD(getpid(), SHMKIT__STATE_INITIALIZING, gen);
+		/* One winner among racing re-initializers: the CAS on init. */
+		if (!atomic_compare_exchange_strong_explicit(&h->init, &w, mine, memory_order_acq_rel,
+							     memory_order_relaxed)) {
+			shmkit_seg_close(seg);
+			return -EAGAIN; /* someone else took it: caller looks again */
+		}
+		write_creator(h, gen);
+		write_fixed_fields(h, kind, total);
+		publish_magic(h);
+		/* The body starts as a fresh segment's: all zero. */
+		memset((char *)h + SHMKIT__HEADER_SIZE, 0, total - SHMKIT__HEADER_SIZE);
+		r = finish_init(h, gen, total - SHMKIT__HEADER_SIZE, init, arg);
+		if (r == 0) {
+			obj_fill(o, seg);
+			obj_attach(o, 0);
+			return 0;
+		}
+		remove_failed(seg);
+	}
+	shmkit_seg_close(seg);
+	return r;
+}
+
+int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, size_t body_size,
+		       unsigned mode, shmkit__obj_init_fn init, void *arg)
+{
+	memset(o, 0, sizeof(*o));
+	o->attach_slot = -1;
+	if (!uri || kind == 0 || body_size > SIZE_MAX - SHMKIT__HEADER_SIZE)
+		return -EINVAL;
+	size_t total = SHMKIT__HEADER_SIZE + body_size;
+
+	/* Bounded: each round either creates, takes over, or sees a change. */
+	for (int round = 0; round < 8; round++) {
+		struct shmkit_seg *seg;
+		int r = shmkit_seg_open(&seg, uri, total, SHMKIT_CREATE | SHMKIT_EXCL,
+					mode ? mode : 0600);
+		if (r == 0)
+			return create_fresh(o, seg, kind, init, arg);
+		if (r != -EEXIST)
+			return r;
+		r = create_takeover(o, uri, kind, total, init, arg);
+		if (r != -EAGAIN)
+			return r;
+	}
+	return -EEXIST;
+}
+
+int shmkit__obj_close(struct shmkit__obj *o)
+{
+	if (!o || !o->seg)
+		return -EINVAL;
+	attach_release(o, o->attach_word);
+	int r = shmkit_seg_close(o->seg);
+	o->seg = NULL;
+	o->base = o->body = NULL;
+	return r;
+}
+
+/* ---- read-only inspection (stat, gc) ---- */
+
+const char *shmkit_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case SHMKIT_KIND_NONE:
+		return "none";
+	case SHMKIT_KIND_RAW:
+		return "raw";
+	case SHMKIT_KIND_QUEUE:
+		return "queue";
+	case SHMKIT_KIND_TOPIC:
+		return "topic";
+	case SHMKIT_KIND_HEAP:
+		return "heap";
+	case SHMKIT_KIND_MAP:
+		return "map";
+	default:
+		return "unknown";
+	}
+}
+
+void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
+{
+	const struct shmkit__header *h = base;
+	struct header_view v;
+
+	st->managed = 0;
+	st->kind = 0;
+	st->layout_version = 0;
+	st->creator_alive = -1;
+	st->managed_creator_pid = 0;
+	st->header_status = 0;
+	if (!base || size < SHMKIT__HEADER_SIZE)
+		return;
+	int r = validate_header(h, size, 0, &v);
+	if (r == HEADER_UNPUBLISHED) {
+		uint64_t w = atomic_load_explicit(&((struct shmkit__header *)h)->init,
+						  memory_order_acquire);
+		if (SHMKIT__WORD_PID(w) == 0)
+			return; /* zeroes: not (yet) a shmkit object */
+		st->managed = 1;
+		st->managed_creator_pid = (pid_t)SHMKIT__WORD_PID(w);
+		int a = creator_alive(h, w);
+		st->creator_alive = a < 0 ? -1 : a;
+		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
+		return;
+	}
+	if (v.magic != SHMKIT__MAGIC)
+		return; /* foreign: managed stays 0 */
+	st->managed = 1;
+	st->layout_version = v.version ? v.version : h->layout_version;
+	st->kind = v.kind ? v.kind : h->kind;
+	st->header_status = r;
+	if (r < 0)
+		return;
+	st->managed_creator_pid = (pid_t)SHMKIT__WORD_PID(v.init);
+	int a = creator_alive(h, v.init);
+	st->creator_alive = a < 0 ? -1 : a;
+	if (SHMKIT__WORD_STATE(v.init) == SHMKIT__STATE_INITIALIZING)
+		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
+}
+
+int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attacher *out, int cap)
+{
+	const struct shmkit__header *h = base;
+	struct header_view v;
+	int r = validate_header(h, size, 0, &v);
+	if (r == HEADER_UNPUBLISHED)
+		return -EBADMSG;
+	if (r < 0)
+		return r;
+	int n = 0;
+	for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
+		const struct shmkit__attach_slot *s = &h->attach[i];
+		/* Pairs with the release store in try_claim(). */
+		uint64_t w = atomic_load_explicit(&((struct shmkit__attach_slot *)s)->word,
+						  memory_order_acquire);
+		uint32_t st = SHMKIT__WORD_STATE(w);
+		if (st != SHMKIT__SLOT_USED && st != SHMKIT__SLOT_CLAIMING)
+			continue;
+		if (n < cap) {
+			out[n].pid = (pid_t)SHMKIT__WORD_PID(w);
+			out[n].alive = slot_alive(s, w);
+			out[n].claiming = st == SHMKIT__SLOT_CLAIMING;
+		}
+		n++;
+	}
+	return n;
+}
+
+int shmkit__header_liveness(const void *base, size_t size, struct shmkit__liveness *lv)
+{
+	const struct shmkit__header *h = base;
+	struct shmkit_attacher a[SHMKIT__ATTACH_SLOTS];
+	struct header_view v;
+
+	memset(lv, 0, sizeof(*lv));
+	int r = validate_header(h, size, 0, &v);
+	if (r == HEADER_UNPUBLISHED) {
+		v.init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
+					      memory_order_acquire);
+		if (SHMKIT__WORD_PID(v.init) == 0)
+			return -EBADMSG;
+	} else if (r < 0) {
+		return r;
+	}
+	lv->creator_pid = (pid_t)SHMKIT__WORD_PID(v.init);
+	lv->creator_alive = creator_alive(h, v.init);
+	if (r == HEADER_UNPUBLISHED)
+		return 0; /* no attach table in use before the magic */
+	int n = shmkit__header_attachers(base, size, a, (int)SHMKIT__ARRAY_LEN(a));
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n && i < (int)SHMKIT__ARRAY_LEN(a); i++) {
+		if (a[i].alive == 0) {
+			lv->n_dead++;
+			continue;
+		}
+		if (a[i].alive == 1)
+			lv->n_alive++;
+		else
+			lv->n_unknown++;
+		if (!lv->first_alive)
+			lv->first_alive = a[i].pid;
+	}
+	return 0;
+}
+
+int shmkit_managed_attachers(const char *uri, struct shmkit_attacher *out, int cap)
+{
+	struct shmkit_seg *seg;
+	if (!uri || cap < 0 || (cap > 0 && !out))
+		return -EINVAL;
+	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+	if (r < 0)
+		return r;
+	r = shmkit__header_attachers(shmkit_seg_addr(seg), shmkit_seg_size(seg), out, cap);
+	shmkit_seg_close(seg);
+	return r;
+}

@@ -1,0 +1,62 @@
+/* The "raw" managed kind: a user's own bytes after a shmkit header. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "managed.h"
+
+struct shmkit_raw {
+	struct shmkit__obj obj;
+};
+
+int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsigned mode)
+{
+	if (!r || !uri || size == 0)
+		return -EINVAL;
+	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
+	if (!raw)
+		return -ENOMEM;
+	/* No init callback: a new segment's body is already zero. */
+	int err = shmkit__obj_create(&raw->obj, uri, SHMKIT_KIND_RAW, size, mode, NULL, NULL);
+	if (err < 0) {
+		free(raw);
+		return err;
+	}
+	*r = raw;
+	return 0;
+}
+
+int shmkit_raw_open(struct shmkit_raw **r, const char *uri)
+{
+	if (!r || !uri)
+		return -EINVAL;
+	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
+	if (!raw)
+		return -ENOMEM;
+	int err = shmkit__obj_open(&raw->obj, uri, SHMKIT_KIND_RAW, 0);
+	if (err < 0) {
+		free(raw);
+		return err;
+	}
+	*r = raw;
+	return 0;
+}
+
+void *shmkit_raw_data(const struct shmkit_raw *r)
+{
+	return r ? r->obj.body : NULL;
+}
+
+size_t shmkit_raw_size(const struct shmkit_raw *r)
+{
+	return r ? r->obj.body_size : 0;
+}
+
+int shmkit_raw_close(struct shmkit_raw *r)
+{
+	if (!r)
+		return -EINVAL;
+	int err = shmkit__obj_close(&r->obj);
+	free(r);
+	return err;
+}
