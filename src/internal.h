@@ -31,6 +31,10 @@ static inline int64_t shmkit__deadline(int64_t timeout_ns)
 	return timeout_ns < 0 ? -1 : shmkit__now_ns() + timeout_ns;
 }
 
+/* This thread's shmkit_last_error_detail() text (defined in seg.c). */
+void shmkit__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void shmkit__detail_clear(void);
+
 /* Test-only pause points: a test sets SHMKIT_TEST_PAUSE=<name> in a child's
  * environment; the child raises SIGSTOP at that point so the parent can
  * kill -9 it there. Compiled out unless SHMKIT_TEST_HOOKS. */

@@ -110,7 +110,7 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 {
 	memset(v, 0, sizeof(*v));
 	if (seg_size < SHMKIT__HEADER_SIZE) {
-		shmkit__set_detail("segment is %zu bytes, smaller than a shmkit header (%u)",
+		shmkit__detail("segment is %zu bytes, smaller than a shmkit header (%u)",
 				   seg_size, SHMKIT__HEADER_SIZE);
 		return -EBADMSG;
 	}
@@ -118,24 +118,24 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 	if (v->magic == 0)
 		return HEADER_UNPUBLISHED;
 	if (v->magic != SHMKIT__MAGIC) {
-		shmkit__set_detail("no shmkit header (magic 0x%016llx)", (unsigned long long)v->magic);
+		shmkit__detail("no shmkit header (magic 0x%016llx)", (unsigned long long)v->magic);
 		return -EBADMSG;
 	}
 	v->fingerprint = h->fingerprint;
 	if (v->fingerprint != SHMKIT__FINGERPRINT) {
-		shmkit__set_detail("made on another platform (fingerprint 0x%08x, this build 0x%08x)",
+		shmkit__detail("made on another platform (fingerprint 0x%08x, this build 0x%08x)",
 				   v->fingerprint, SHMKIT__FINGERPRINT);
 		return -EBADMSG;
 	}
 	v->version = h->layout_version;
 	if (v->version != SHMKIT__LAYOUT_VERSION) {
-		shmkit__set_detail("layout version %u, this build reads version %u", v->version,
+		shmkit__detail("layout version %u, this build reads version %u", v->version,
 				   SHMKIT__LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	v->kind = h->kind;
 	if (want_kind && v->kind != want_kind) {
-		shmkit__set_detail("is a %s (kind %u), not a %s", shmkit_kind_name(v->kind), v->kind,
+		shmkit__detail("is a %s (kind %u), not a %s", shmkit_kind_name(v->kind), v->kind,
 				   shmkit_kind_name(want_kind));
 		return -EBADMSG;
 	}
@@ -144,13 +144,13 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 	v->body_size = h->body_size;
 	if (v->header_size != SHMKIT__HEADER_SIZE || v->total_size != seg_size ||
 	    v->body_size != v->total_size - SHMKIT__HEADER_SIZE) {
-		shmkit__set_detail("header says %llu bytes (header %u, body %llu), segment has %zu",
+		shmkit__detail("header says %llu bytes (header %u, body %llu), segment has %zu",
 				   (unsigned long long)v->total_size, v->header_size,
 				   (unsigned long long)v->body_size, seg_size);
 		return -EBADMSG;
 	}
 	if (h->attach_slots != SHMKIT__ATTACH_SLOTS || h->attach_offset != SHMKIT__ATTACH_OFFSET) {
-		shmkit__set_detail("attach table %u slots at %u, expected %u at %u", h->attach_slots,
+		shmkit__detail("attach table %u slots at %u, expected %u at %u", h->attach_slots,
 				   h->attach_offset, SHMKIT__ATTACH_SLOTS, SHMKIT__ATTACH_OFFSET);
 		return -EBADMSG;
 	}
@@ -158,7 +158,7 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 	v->init = atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 	uint32_t state = SHMKIT__WORD_STATE(v->init);
 	if (state != SHMKIT__STATE_INITIALIZING && state != SHMKIT__STATE_READY) {
-		shmkit__set_detail("invalid state %u in the header", state);
+		shmkit__detail("invalid state %u in the header", state);
 		return -EBADMSG;
 	}
 	return 0;
@@ -257,7 +257,7 @@ static int open_step(struct shmkit_seg *seg, uint32_t kind)
 		/* The creator writes init before magic: a pid there names it. */
 		w = atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 		if (SHMKIT__WORD_PID(w) == 0) {
-			shmkit__set_detail("no shmkit header (magic is zero, no creator recorded)");
+			shmkit__detail("no shmkit header (magic is zero, no creator recorded)");
 			return 2; /* maybe a creator in its first microseconds, maybe foreign */
 		}
 	} else if (SHMKIT__WORD_STATE(w) == SHMKIT__STATE_READY) {
@@ -265,11 +265,11 @@ static int open_step(struct shmkit_seg *seg, uint32_t kind)
 	}
 	int alive = creator_alive(h, w);
 	if (alive == 0) {
-		shmkit__set_detail("creator pid %u died before the object was ready",
+		shmkit__detail("creator pid %u died before the object was ready",
 				   SHMKIT__WORD_PID(w));
 		return -EOWNERDEAD;
 	}
-	shmkit__set_detail("creator pid %u is still initializing it", SHMKIT__WORD_PID(w));
+	shmkit__detail("creator pid %u is still initializing it", SHMKIT__WORD_PID(w));
 	return 1;
 }
 
@@ -284,13 +284,15 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 	for (;;) {
 		struct shmkit_seg *seg;
 		int r = shmkit_seg_open(&seg, uri, 0, rdonly ? SHMKIT_RDONLY : 0, 0);
-		if (r < 0)
+		if (r < 0 && r != -EAGAIN)
 			return r;
-		if (shmkit_seg_size(seg) < SHMKIT__HEADER_SIZE) {
-			/* A racing creator may not have sized it yet: reopen to see. */
-			shmkit_seg_close(seg);
+		if (r == -EAGAIN || shmkit_seg_size(seg) < SHMKIT__HEADER_SIZE) {
+			/* A racing creator may not have sized it yet (the seg layer
+			 * says -EAGAIN for an empty one): reopen to see. */
+			if (r == 0)
+				shmkit_seg_close(seg);
 			if (timeout_ns == 0 || expired(deadline)) {
-				shmkit__set_detail("segment is smaller than a shmkit header");
+				shmkit__detail("segment is smaller than a shmkit header");
 				return -EBADMSG;
 			}
 			sleep_briefly();
@@ -436,9 +438,12 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 {
 	int64_t deadline = shmkit__deadline(SHMKIT__OPEN_WAIT_NS);
 	struct shmkit_seg *seg;
-	int r = shmkit_seg_open(&seg, uri, 0, 0, 0);
+	int r;
+	/* -EAGAIN: exists but empty, a racing creator has not sized it yet. */
+	while ((r = shmkit_seg_open(&seg, uri, 0, 0, 0)) == -EAGAIN && !expired(deadline))
+		sleep_briefly();
 	if (r < 0)
-		return r == -ENOENT ? -EAGAIN : r; /* removed meanwhile: caller retries */
+		return r == -ENOENT ? -EAGAIN : (r == -EAGAIN ? -EEXIST : r);
 	struct shmkit__header *h = shmkit_seg_addr(seg);
 	size_t seg_size = shmkit_seg_size(seg);
 	uint64_t w = 0;

@@ -79,8 +79,6 @@ int shmkit__header_liveness(const void *base, size_t size, struct shmkit__livene
  * entries are in use (may exceed cap), or -EBADMSG/-EPROTO. */
 int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attacher *out, int cap);
 
-/* Sets this thread's detail string returned by shmkit_last_error_detail(). */
-void shmkit__set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* /proc/PID/stat state letter and start time: 0, -ENOENT (no such process) or errno. */
 int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time);

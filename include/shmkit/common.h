@@ -38,11 +38,6 @@ SHMKIT_BEGIN_DECLS
 /* Text for a negative (or positive) errno value returned by shmkit. Never NULL. */
 SHMKIT_API const char *shmkit_strerror(int err);
 
-/* More about the last error this thread got from shmkit, when there is more
- * to say (e.g. "layout version 2, this build reads 1"); "" otherwise. Valid
- * until the thread's next shmkit call. Never NULL. */
-SHMKIT_API const char *shmkit_last_error_detail(void);
-
 /* The library's version string, e.g. "0.1.0". */
 SHMKIT_API const char *shmkit_version(void);
 
