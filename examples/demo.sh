@@ -1,7 +1,87 @@
 #!/usr/bin/env bash
-# `make demo`: a short live tour of shmkit on this machine. Cleans up after itself.
-set -euo pipefail
+# `make demo`: a short live tour of shmkit on this machine. Every name it uses
+# is unique to this run, and everything it creates is removed at the end --
+# also when a step fails or you press Ctrl-C.
+#
+# Adding a step: append a `section` with `run` lines at the end of this file;
+# register whatever you create with `cleanup_add URI`.
+set -uo pipefail
 BUILD=${1:-build}
 SHMKIT="$BUILD/shmkit"
 EX="$BUILD/examples"
-echo "== shmkit $("$SHMKIT" --version 2>/dev/null || echo '(tool not built yet)')"
+ID="shmkit-demo-$$"
+KEY=$(printf '0x%08x' $(( (0x5e000000 | ($$ << 4)) & 0x7fffffff )))
+FAILED=0
+CLEANUP=()
+
+[ -x "$SHMKIT" ] || { echo "demo: $SHMKIT is not built (run: make build)" >&2; exit 1; }
+[ -t 1 ] && B=$'\e[1m' N=$'\e[0m' || B= N=
+
+cleanup_add() { CLEANUP+=("$1"); }
+finish() {
+	local u
+	for u in "${CLEANUP[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	echo
+	if [ "$FAILED" = 0 ]; then
+		echo "${B}== done: everything this tour made has been removed.${N}"
+	else
+		echo "${B}== $FAILED step(s) failed (see above); everything made has been removed.${N}"
+		exit 1
+	fi
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+section() { echo; echo "${B}== $*${N}"; }
+say() { echo "   $*"; }
+# run CMD ARGS...: show the command as you would type it, then run it.
+run() {
+	local shown=("$@")
+	shown[0]=${shown[0]/#$SHMKIT/shmkit}
+	shown[0]=${shown[0]/#$EX\//.\/}
+	echo "${B}\$ ${shown[*]}${N}"
+	"$@"
+	local rc=$?
+	[ $rc = 0 ] || { echo "   (exit status $rc)"; FAILED=$((FAILED + 1)); }
+	return $rc
+}
+
+section "shmkit $("$SHMKIT" --version | cut -d' ' -f2): shared memory for Linux, one tool and one C library"
+say "Segments are named by URIs: posix:/name, sysv:0x1234, file:/path, memfd:name, anon:"
+
+section "Is this machine ready for shared memory?"
+run "$SHMKIT" doctor
+
+section "A POSIX segment: a file in /dev/shm that outlives its creator"
+P="posix:/$ID"
+cleanup_add "$P"
+run "$SHMKIT" create "$P" 64K
+run "$SHMKIT" write "$P" "hello from the shell"
+run "$SHMKIT" read "$P"
+run "$SHMKIT" read --hex --length 32 "$P"
+
+section "A System V segment: key $KEY, the interface ipcs(1) shows"
+cleanup_add "sysv:$KEY"
+run "$SHMKIT" create "sysv:$KEY" 4K --mode 0640 && run "$SHMKIT" stat "sysv:$KEY"
+
+section "Everything on this machine, and who maps it"
+run "$SHMKIT" ls
+say "(shmkit ls --json gives the same as one JSON document)"
+
+section "The examples (examples/*.c): the classic writer/reader pairs"
+run "$EX/sysv_writer" "$KEY" && run "$EX/sysv_reader" "$KEY"
+cleanup_add "posix:/$ID-hello"
+run "$EX/posix_writer" "/$ID-hello" && run "$EX/posix_reader" "/$ID-hello"
+
+section "A counter that survives restarts (file:), and one shared with a forked child (anon:)"
+CF=$(mktemp -u "/tmp/$ID-counter.XXXXXX")
+cleanup_add "file:$CF"
+run "$EX/file_counter" "file:$CF"
+run "$EX/file_counter" "file:$CF"
+run "$EX/fork_counter"
+
+section "A memfd handed to another process over a Unix socket"
+run "$EX/memfd_pass"
+
+section "Cleaning up"
+run "$SHMKIT" rm "$P" "sysv:$KEY" "posix:/$ID-hello" "file:$CF"

@@ -1,0 +1,33 @@
+/* The classic POSIX shared-memory pair, reader half.
+ *
+ * Maps the segment named /shmkit-hello (made by posix_writer), prints the text
+ * in it and detaches. An argument picks another name or any URI. */
+#include <stdio.h>
+#include <string.h>
+
+#include <shmkit.h>
+
+int main(int argc, char **argv)
+{
+	char uri[256] = "posix:/shmkit-hello";
+	struct shmkit_seg *seg;
+	const char *text;
+	int ret;
+
+	if (argc > 1)
+		snprintf(uri, sizeof(uri), "%s%s", strchr(argv[1], ':') ? "" : "posix:", argv[1]);
+
+	/* Size 0: open an existing segment, whole. Read-only is all we need. */
+	ret = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+	if (ret < 0) {
+		fprintf(stderr, "posix_reader: %s: %s\n", uri, shmkit_strerror(ret));
+		return 1;
+	}
+
+	/* Another process wrote this memory: never trust it to hold a NUL. */
+	text = shmkit_seg_addr(seg);
+	printf("%.*s\n", (int)strnlen(text, shmkit_seg_size(seg)), text);
+
+	shmkit_seg_close(seg);
+	return 0;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Every example runs and does what its comment promises: the SysV and POSIX
+# writer/reader pairs (on names unique to this run), the file counter across
+# restarts, the fork-shared counter, memfd passing. Cleans up even on failure.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+EX=${SHMKIT_EXAMPLES_DIR:-build/examples}
+TMP=$(mktemp -d)
+FAILS=0
+KEY=$(printf '0x%08x' $(( (0x5d000000 | ($$ << 4)) & 0x7fffffff )))
+NAME="/shmkit-test-$$-examples"
+cleanup() {
+	"$SHMKIT" rm "sysv:$KEY" "posix:$NAME" >/dev/null 2>&1
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+# not_yet OUTPUT: the backend is not built yet in this tree (lands separately)
+not_yet() { grep -q "Function not implemented" <<<"$1"; }
+
+# the classic pairs: the writer exits before the reader starts
+for pair in "sysv $KEY" "posix $NAME"; do
+	set -- $pair
+	out=$("$EX/$1_writer" "$2" 2>&1)
+	if [ $? != 0 ]; then
+		not_yet "$out" && { echo "note: $1: not built yet"; continue; }
+		fail "$1_writer: $out"
+		continue
+	fi
+	out=$("$EX/$1_reader" "$2" 2>&1)
+	[ "$out" = "hello, world" ] || fail "$1_reader printed '$out'"
+	"$SHMKIT" rm "$1:$2" || fail "cannot remove $1:$2"
+	out=$("$EX/$1_reader" "$2" 2>&1) && fail "$1_reader succeeded after rm: $out"
+done
+
+# the file counter counts across runs
+F="file:$TMP/counter"
+for want in 1 2 3; do
+	out=$("$EX/file_counter" "$F" 2>&1)
+	[ "$out" = "$F: run $want" ] || fail "file_counter run $want printed '$out'"
+done
+[ "$(stat -c %a "$TMP/counter")" = 600 ] || fail "file_counter file is not 0600"
+
+# the fork counter sees both processes' increments
+out=$("$EX/fork_counter" 2>&1)
+[ "$out" = 2000000 ] || fail "fork_counter printed '$out'"
+
+# memfd passing: the child reads the parent's text and answers
+out=$("$EX/memfd_pass" 2>&1)
+if [ $? = 0 ]; then
+	grep -q '^child [0-9]* got: hello from the parent$' <<<"$out" || fail "memfd_pass child: $out"
+	grep -q '^parent read: hello back from [0-9]*$' <<<"$out" || fail "memfd_pass parent: $out"
+else
+	not_yet "$out" && echo "note: memfd: not built yet" || fail "memfd_pass: $out"
+fi
+
+echo "test_examples: $FAILS failure(s)"
+[ "$FAILS" = 0 ]
