@@ -100,6 +100,9 @@ void shmkit__detail_clear(void);
 /* Sets the detail and returns err (for one-line error paths). */
 int shmkit__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* src/backend/sysv.c: fills st from IPC_STAT data (also used by list). */
+struct shmid_ds;
+void shmkit__sysv_fill_stat(struct shmkit_stat *st, int id, const struct shmid_ds *ds);
 /* src/stat.c: zeroes st and sets the defaults for unknown fields. */
 void shmkit__stat_init(struct shmkit_stat *st, enum shmkit_backend b);
 /* src/stat.c: scans /proc for processes that map or hold the object

@@ -1,37 +1,68 @@
-/* memfd: shmget/shmat. (Lands next.) */
+/* memfd: memfd_create, sized, reserved, then sealed so it can neither shrink
+ * nor grow: whoever gets the descriptor (fork, SCM_RIGHTS) may map it whole
+ * without fear of SIGBUS. Process lifetime: gone with its last fd/mapping. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "../internal.h"
 #include "backend.h"
 
-static int memfd_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
-		     unsigned mode)
-{
-	(void)seg, (void)u, (void)size, (void)flags, (void)mode;
-	return shmkit__fail(-ENOSYS, "memfd: not built yet");
-}
+#define SHMKIT__MEMFD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
-static int memfd_close(struct shmkit_seg *seg)
+static int memfd_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
+		      unsigned mode)
 {
-	(void)seg;
+	if (size == 0)
+		return shmkit__fail(-EINVAL, "memfd: needs a size (a name opens nothing: "
+					     "pass the descriptor and open fd:N)");
+	int fd = memfd_create(u->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return shmkit__fail(shmkit__neg_errno(), "memfd_create: %s", strerror(errno));
+	/* Others reach a memfd through /proc/PID/fd too: give it the mode asked. */
+	int rc = fchmod(fd, mode) < 0 ? shmkit__neg_errno() : 0;
+	if (rc == 0)
+		rc = shmkit__reserve_fd(fd, size);
+	if (rc == 0 && fcntl(fd, F_ADD_SEALS, SHMKIT__MEMFD_SEALS) < 0)
+		rc = shmkit__fail(shmkit__neg_errno(), "sealing the memfd: %s", strerror(errno));
+	if (rc == 0)
+		rc = shmkit__map_fd(seg, fd, size, flags, 0);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	seg->fd = fd;
+	seg->size = size;
 	return 0;
 }
 
 static int memfd_remove(const struct shmkit__uri *u)
 {
 	(void)u;
-	return -ENOSYS;
+	return shmkit__fail(-EINVAL, "memfd: has no name to remove; it goes with its last descriptor");
 }
 
 static int memfd_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
-		     struct shmkit_stat *st)
+		      struct shmkit_stat *st)
 {
-	(void)u, (void)seg, (void)st;
-	return -ENOSYS;
+	struct stat sb;
+	(void)u;
+	if (!seg)
+		return shmkit__fail(-EINVAL, "memfd: has no name to look up; stat the open segment");
+	if (fstat(seg->fd, &sb) < 0)
+		return shmkit__neg_errno();
+	shmkit__stat_from_stat(&sb, st);
+	return 0;
 }
 
 const struct shmkit__backend shmkit__backend_memfd = {
 	.id = SHMKIT_MEMFD,
 	.open = memfd_open,
-	.close = memfd_close,
+	.close = shmkit__close_fd_seg,
 	.remove = memfd_remove,
 	.stat = memfd_stat,
+	.flush = NULL,
 };

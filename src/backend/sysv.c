@@ -1,31 +1,234 @@
-/* sysv: shmget/shmat. (Lands next.) */
+/* sysv: shmget/shmat. Kernel lifetime; IPC_RMID destroys the segment after
+ * its last detach (stat shows "marked for removal" meanwhile). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
 #include "../internal.h"
 #include "backend.h"
+
+static unsigned long long read_limit(const char *name)
+{
+	char path[64], buf[64];
+	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+	FILE *f = fopen(path, "re");
+	unsigned long long v = 0;
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			v = strtoull(buf, NULL, 10);
+		fclose(f);
+	}
+	return v;
+}
+
+static long count_segments(void)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "re");
+	char line[512];
+	long n = -1; /* the header line */
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/* Turns a failed shmget into the error and a detail naming the kernel limit hit. */
+static int get_error(const struct shmkit__uri *u, size_t size, int creating)
+{
+	int err = errno;
+	unsigned long long shmmax = read_limit("shmmax");
+	unsigned long long shmmni = read_limit("shmmni");
+
+	if (err == EINVAL && creating && shmmax && size > shmmax)
+		return shmkit__fail(-EINVAL, "size %zu exceeds kernel.shmmax (%llu)", size, shmmax);
+	if (err == EINVAL)
+		return shmkit__fail(-EINVAL, "sysv key 0x%08x: existing segment smaller than %zu bytes",
+				    (unsigned)u->key, size);
+	if (err == ENOSPC && shmmni && (unsigned long long)count_segments() >= shmmni)
+		return shmkit__fail(-ENOSPC, "all kernel.shmmni (%llu) SysV segment ids are in use",
+				    shmmni);
+	if (err == ENOSPC)
+		return shmkit__fail(-ENOSPC, "kernel.shmall (%llu pages) would be exceeded by %zu bytes",
+				    read_limit("shmall"), size);
+	if (err == EEXIST)
+		return shmkit__fail(-EEXIST, "sysv key 0x%08x already exists", (unsigned)u->key);
+	if (err == ENOENT)
+		return shmkit__fail(-ENOENT, "no sysv segment with key 0x%08x", (unsigned)u->key);
+	return shmkit__fail(err > 0 ? -err : -EIO, "shmget: %s", strerror(err));
+}
+
+static int resolve_key(const struct shmkit__uri *u, key_t *key)
+{
+	if (u->sysv_how != SHMKIT__SYSV_FTOK) {
+		*key = u->key;
+		return 0;
+	}
+	*key = ftok(u->name, u->proj);
+	if (*key == -1)
+		return shmkit__fail(shmkit__neg_errno(), "ftok %s: %s", u->name, strerror(errno));
+	return 0;
+}
+
+/* Finds or makes the shmid; *created tells whether this call made it. */
+static int get_id(const struct shmkit__uri *u, key_t key, size_t size, int flags, unsigned mode,
+		  int *created)
+{
+	*created = 0;
+	if (u->sysv_how == SHMKIT__SYSV_ID) {
+		if (flags & SHMKIT_CREATE)
+			return shmkit__fail(-EINVAL, "sysv:id= names an existing segment; cannot create");
+		return u->shmid;
+	}
+	if (u->sysv_how == SHMKIT__SYSV_PRIVATE || (flags & SHMKIT_CREATE)) {
+		if (size == 0)
+			return shmkit__fail(-EINVAL, "creating a sysv segment needs its size");
+		int id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)(mode & 0777));
+		if (id >= 0) {
+			*created = 1;
+			return id;
+		}
+		if (errno != EEXIST || (flags & SHMKIT_EXCL))
+			return get_error(u, size, 1);
+	}
+	/* Open: no permission bits here, shmat checks access. */
+	int id = shmget(key, 0, 0);
+	return id >= 0 ? id : get_error(u, size, 0);
+}
 
 static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
 		     unsigned mode)
 {
-	(void)seg, (void)u, (void)size, (void)flags, (void)mode;
-	return shmkit__fail(-ENOSYS, "sysv: not built yet");
+	key_t key;
+	int created;
+	struct shmid_ds ds;
+
+	int rc = resolve_key(u, &key);
+	if (rc < 0)
+		return rc;
+	int id = get_id(u, key, size, flags, mode, &created);
+	if (id < 0)
+		return id;
+	if (shmctl(id, IPC_STAT, &ds) < 0) {
+		rc = shmkit__fail(shmkit__neg_errno(), "IPC_STAT of sysv id %d: %s", id, strerror(errno));
+		goto fail;
+	}
+	if (!created) {
+		ssize_t len = shmkit__open_size(size, (off_t)ds.shm_segsz, "sysv segment");
+		if (len < 0) {
+			rc = (int)len;
+			goto fail;
+		}
+		size = (size_t)len;
+	}
+	void *p = shmat(id, NULL, (flags & SHMKIT_RDONLY) ? SHM_RDONLY : 0);
+	if (p == (void *)-1) {
+		rc = shmkit__fail(shmkit__neg_errno(), "shmat of sysv id %d: %s", id, strerror(errno));
+		goto fail;
+	}
+	if (flags & SHMKIT_POPULATE) {
+		/* Touch every page (read, so RDONLY works too) to fault it in now. */
+		long page = sysconf(_SC_PAGESIZE);
+		for (size_t off = 0; off < size; off += (size_t)page)
+			(void)*(volatile char *)((char *)p + off);
+	}
+	seg->addr = p;
+	seg->size = size;
+	seg->map_len = (size_t)ds.shm_segsz;
+	seg->shmid = id;
+	seg->key = ds.shm_perm.__key;
+	if (u->sysv_how == SHMKIT__SYSV_PRIVATE || u->sysv_how == SHMKIT__SYSV_ID)
+		snprintf(seg->uri, sizeof(seg->uri), "sysv:id=%d", id);
+	return 0;
+fail:
+	if (created)
+		shmctl(id, IPC_RMID, NULL);
+	return rc;
 }
 
 static int sysv_close(struct shmkit_seg *seg)
 {
-	(void)seg;
-	return 0;
+	int rc = 0;
+	if (seg->addr && shmdt(seg->addr) < 0)
+		rc = shmkit__neg_errno();
+	seg->addr = NULL;
+	return rc;
+}
+
+static int lookup_id(const struct shmkit__uri *u)
+{
+	key_t key;
+	if (u->sysv_how == SHMKIT__SYSV_ID)
+		return u->shmid;
+	if (u->sysv_how == SHMKIT__SYSV_PRIVATE)
+		return shmkit__fail(-EINVAL, "sysv:private names no existing segment; use sysv:id=N");
+	int rc = resolve_key(u, &key);
+	if (rc < 0)
+		return rc;
+	int id = shmget(key, 0, 0);
+	return id >= 0 ? id : get_error(u, 0, 0);
 }
 
 static int sysv_remove(const struct shmkit__uri *u)
 {
-	(void)u;
-	return -ENOSYS;
+	int id = lookup_id(u);
+	if (id < 0)
+		return id;
+	if (shmctl(id, IPC_RMID, NULL) < 0) {
+		int err = errno == EIDRM ? ENOENT : errno;
+		return shmkit__fail(err > 0 ? -err : -EIO, "IPC_RMID of sysv id %d: %s", id,
+				    strerror(err));
+	}
+	return 0;
+}
+
+void shmkit__sysv_fill_stat(struct shmkit_stat *st, int id, const struct shmid_ds *ds)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	st->size = ds->shm_segsz;
+	st->real_size = (ds->shm_segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	st->mode = ds->shm_perm.mode & 0777;
+	st->marked_for_removal = (ds->shm_perm.mode & SHM_DEST) != 0;
+	st->uid = ds->shm_perm.uid;
+	st->gid = ds->shm_perm.gid;
+	st->creator_pid = ds->shm_cpid;
+	st->last_pid = ds->shm_lpid;
+	st->attach_count = (int64_t)ds->shm_nattch;
+	st->sysv_key = (int64_t)(unsigned)ds->shm_perm.__key;
+	st->sysv_id = id;
+	st->atime = ds->shm_atime;
+	st->dtime = ds->shm_dtime;
+	st->ctime = ds->shm_ctime;
+	st->mtime = ds->shm_ctime;
 }
 
 static int sysv_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 		     struct shmkit_stat *st)
 {
-	(void)u, (void)seg, (void)st;
-	return -ENOSYS;
+	struct shmid_ds ds;
+	int id = seg ? seg->shmid : lookup_id(u);
+	if (id < 0)
+		return id;
+	/* SHM_STAT_ANY would need the index; IPC_STAT needs read permission. */
+	if (shmctl(id, IPC_STAT, &ds) < 0) {
+		int err = (errno == EIDRM || errno == EINVAL) ? ENOENT : errno;
+		return shmkit__fail(err > 0 ? -err : -EIO, "IPC_STAT of sysv id %d: %s", id,
+				    strerror(err));
+	}
+	shmkit__sysv_fill_stat(st, id, &ds);
+	if (seg && seg->key != -1 && seg->key != IPC_PRIVATE)
+		st->sysv_key = (int64_t)(unsigned)seg->key; /* after IPC_RMID the kernel shows 0 */
+	if (st->sysv_key > 0)
+		snprintf(st->uri, sizeof(st->uri), "sysv:0x%08x", (unsigned)st->sysv_key);
+	else
+		snprintf(st->uri, sizeof(st->uri), "sysv:id=%d", id);
+	return 0;
 }
 
 const struct shmkit__backend shmkit__backend_sysv = {
@@ -34,4 +237,5 @@ const struct shmkit__backend shmkit__backend_sysv = {
 	.close = sysv_close,
 	.remove = sysv_remove,
 	.stat = sysv_stat,
+	.flush = NULL,
 };
