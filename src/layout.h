@@ -120,4 +120,89 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32");
 /* Shared atomics must be lock-free: a lock inside libatomic is per process. */
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-free atomics");
 
+/* ======================================================================
+ * Topic (kind SHMKIT_KIND_TOPIC): one publisher, many subscribers.
+ * Body = struct shmkit__topic_shared, then max_subs subscriber entries,
+ * then `slots` ring slots of slot_stride bytes. docs/LAYOUT.md "Topic".
+ * ====================================================================== */
+
+#define SHMKIT__TOPIC_MAGIC 0x31435042555354ull /* "TSUBPC1" little-endian */
+#define SHMKIT__TOPIC_SLOT_HDR 16u            /* slot header before the message bytes */
+#define SHMKIT__TOPIC_MAX_SUBS 4096u          /* hard cap on the subscriber table */
+
+/* Publisher state word: (generation << 8) | one of these. */
+enum shmkit__topic_pub_state {
+	SHMKIT__PUB_NONE = 0,     /* no publisher yet (topic made without one) */
+	SHMKIT__PUB_ACTIVE = 1,   /* pub_ident is the publisher (maybe dead) */
+	SHMKIT__PUB_CLOSED = 2,   /* the publisher closed the topic */
+	SHMKIT__PUB_CLAIMING = 3, /* a publisher is writing its identity */
+};
+
+/* Subscriber entry state word: (generation << 8) | one of these. */
+enum shmkit__topic_sub_state {
+	SHMKIT__SUB_FREE = 0,
+	SHMKIT__SUB_CLAIMING = 1, /* a joiner owns it and is filling it */
+	SHMKIT__SUB_ACTIVE = 2,
+};
+
+struct shmkit__topic_shared {
+	/* line 0: geometry, written once by the creator before READY */
+	uint64_t magic;
+	uint64_t slot_size;   /* largest message */
+	uint64_t slots;       /* ring length */
+	uint64_t slot_stride; /* round_up(SLOT_HDR + slot_size, 64) */
+	uint64_t subs_off;    /* subscriber table, from the body start */
+	uint64_t ring_off;    /* ring, from the body start */
+	uint32_t max_subs;
+	uint32_t reliable;
+	uint64_t body_size;   /* ring_off + slots * slot_stride */
+	/* line 1: the publisher's (written per publish; subscribers read it on slow paths) */
+	alignas(64) _Atomic uint64_t head;      /* messages published so far = next index */
+	_Atomic uint64_t pub_state;             /* enum shmkit__topic_pub_state | gen << 8 */
+	struct shmkit__ident pub_ident;         /* valid while pub_state is ACTIVE */
+	uint64_t reserved1[2];
+	/* line 2: subscribers waiting for data (written only when one goes to sleep) */
+	alignas(64) _Atomic uint32_t data_futex; /* bumped by the publisher to wake sleepers */
+	_Atomic uint32_t sub_sleepers;           /* subscribers asleep or about to be */
+	uint32_t reserved2[14];
+	/* line 3: the publisher waiting for room (reliable topics) */
+	alignas(64) _Atomic uint32_t space_futex; /* bumped by subscribers to wake it */
+	_Atomic uint32_t pub_waiting;             /* 1 while the publisher sleeps */
+	uint32_t reserved3[14];
+};
+_Static_assert(sizeof(struct shmkit__topic_shared) == 256, "topic_shared size");
+_Static_assert(offsetof(struct shmkit__topic_shared, max_subs) == 48, "topic.max_subs");
+_Static_assert(offsetof(struct shmkit__topic_shared, body_size) == 56, "topic.body_size");
+_Static_assert(offsetof(struct shmkit__topic_shared, head) == 64, "topic.head");
+_Static_assert(offsetof(struct shmkit__topic_shared, pub_state) == 72, "topic.pub_state");
+_Static_assert(offsetof(struct shmkit__topic_shared, pub_ident) == 80, "topic.pub_ident");
+_Static_assert(offsetof(struct shmkit__topic_shared, data_futex) == 128, "topic.data_futex");
+_Static_assert(offsetof(struct shmkit__topic_shared, sub_sleepers) == 132, "topic.sub_sleepers");
+_Static_assert(offsetof(struct shmkit__topic_shared, space_futex) == 192, "topic.space_futex");
+_Static_assert(offsetof(struct shmkit__topic_shared, pub_waiting) == 196, "topic.pub_waiting");
+
+/* One subscriber: one cache line, written by its owner per message. */
+struct shmkit__topic_sub_shared {
+	_Atomic uint64_t state;        /* enum shmkit__topic_sub_state | gen << 8 */
+	struct shmkit__ident ident;    /* the subscriber process */
+	_Atomic uint64_t pos;          /* next message index it will read */
+	_Atomic uint64_t dropped;      /* lossy: messages overwritten before it read them */
+	_Atomic uint32_t sleeping;     /* 1 while it counts in sub_sleepers */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct shmkit__topic_sub_shared) == 64, "topic_sub size");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, ident) == 8, "topic_sub.ident");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, pos) == 40, "topic_sub.pos");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, dropped) == 48, "topic_sub.dropped");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, sleeping) == 56, "topic_sub.sleeping");
+
+/* A ring slot's header; the message bytes follow at offset 16. seq is a
+ * seqlock naming the message: 2*i+1 while message i is being written,
+ * 2*i+2 once it is complete, 0 before the first. */
+struct shmkit__topic_slot {
+	_Atomic uint64_t seq;
+	_Atomic uint64_t len;
+};
+_Static_assert(sizeof(struct shmkit__topic_slot) == SHMKIT__TOPIC_SLOT_HDR, "topic_slot size");
+
 #endif

@@ -1,0 +1,258 @@
+/* Topics: geometry, create/open/validate, liveness and futex helpers, and the
+ * read-only description used by `shmkit stat`. The publisher's side is in
+ * topic_pub.c, the subscribers' in topic_sub.c. */
+#include <limits.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+#include <unistd.h>
+
+#include "topic.h"
+
+#define ROUND_UP(x, a) (((x) + (a) - 1) / (a) * (a))
+
+/* Largest slot and ring we accept: keeps every product below 2^62. */
+#define MAX_SLOT_SIZE ((uint64_t)1 << 32)
+#define MAX_SLOTS ((uint64_t)1 << 24)
+#define MAX_BODY ((uint64_t)1 << 46)
+
+int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmkit_topic_opts *o)
+{
+	if (!o || o->slot_size == 0 || o->slots == 0 || o->slot_size > MAX_SLOT_SIZE ||
+	    o->slots > MAX_SLOTS || o->max_subs > SHMKIT__TOPIC_MAX_SUBS)
+		return -EINVAL;
+	memset(g, 0, sizeof(*g));
+	g->slot_size = o->slot_size;
+	g->slots = o->slots;
+	g->slot_stride = ROUND_UP(SHMKIT__TOPIC_SLOT_HDR + (uint64_t)o->slot_size, 64);
+	g->max_subs = o->max_subs ? o->max_subs : SHMKIT_TOPIC_DEFAULT_SUBS;
+	g->reliable = o->reliable ? 1 : 0;
+	g->subs_off = sizeof(struct shmkit__topic_shared);
+	g->ring_off = ROUND_UP(g->subs_off + (uint64_t)g->max_subs * sizeof(struct shmkit__topic_sub_shared),
+			       4096);
+	g->body_size = g->ring_off + g->slots * g->slot_stride;
+	if (g->body_size > MAX_BODY || g->body_size > SIZE_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+/* Recomputes the geometry from the shared copy and insists it is exactly what
+ * a creator with those options would have written: anything else is corrupt. */
+static int geom_validate(struct shmkit__topic_geom *g, const struct shmkit__topic_shared *sh,
+			 size_t body_size)
+{
+	/* Each field read once into a local: another process may be rewriting them. */
+	uint64_t magic = sh->magic, slot_size = sh->slot_size, slots = sh->slots;
+	uint64_t stride = sh->slot_stride, subs_off = sh->subs_off, ring_off = sh->ring_off;
+	uint64_t size = sh->body_size;
+	uint32_t max_subs = sh->max_subs, reliable = sh->reliable;
+
+	if (magic != SHMKIT__TOPIC_MAGIC || max_subs == 0 || reliable > 1 ||
+	    slot_size > MAX_SLOT_SIZE || slots > MAX_SLOTS)
+		return -EBADMSG;
+	struct shmkit_topic_opts o = {
+		.slot_size = (size_t)slot_size,
+		.slots = (size_t)slots,
+		.reliable = (int)reliable,
+		.max_subs = max_subs,
+	};
+	if (shmkit__topic_geom_from_opts(g, &o) < 0)
+		return -EBADMSG;
+	if (g->slot_stride != stride || g->subs_off != subs_off || g->ring_off != ring_off ||
+	    g->body_size != size || g->body_size > body_size)
+		return -EBADMSG;
+	return 0;
+}
+
+static int topic_init_body(void *body, size_t body_size, void *arg)
+{
+	const struct shmkit__topic_geom *g = arg;
+	struct shmkit__topic_shared *sh = body;
+
+	if (body_size < g->body_size)
+		return -EINVAL;
+	/* The body may be a re-initialisation after a creator died: start clean. */
+	memset(body, 0, (size_t)g->ring_off);
+	for (uint64_t i = 0; i < g->slots; i++) {
+		struct shmkit__topic_slot *slot =
+			(void *)((unsigned char *)body + g->ring_off + i * g->slot_stride);
+		atomic_store_explicit(&slot->seq, 0, memory_order_relaxed);
+		atomic_store_explicit(&slot->len, 0, memory_order_relaxed);
+	}
+	sh->magic = SHMKIT__TOPIC_MAGIC;
+	sh->slot_size = g->slot_size;
+	sh->slots = g->slots;
+	sh->slot_stride = g->slot_stride;
+	sh->subs_off = g->subs_off;
+	sh->ring_off = g->ring_off;
+	sh->max_subs = g->max_subs;
+	sh->reliable = g->reliable;
+	sh->body_size = g->body_size;
+	/* Published by the managed layer's release store of READY. */
+	return 0;
+}
+
+static void topic_bind(struct shmkit__topic *t)
+{
+	unsigned char *body = t->obj.body;
+	t->sh = (struct shmkit__topic_shared *)body;
+	t->subs = (struct shmkit__topic_sub_shared *)(body + t->g.subs_off);
+	t->ring = body + t->g.ring_off;
+}
+
+int shmkit__topic_create(struct shmkit__topic *t, const char *uri, const struct shmkit_topic_opts *o)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	rc = shmkit__topic_geom_from_opts(&t->g, o);
+	if (rc < 0)
+		return rc;
+	rc = shmkit__obj_create(&t->obj, uri, SHMKIT_KIND_TOPIC, (size_t)t->g.body_size,
+				o->mode ? o->mode : 0600, topic_init_body, &t->g);
+	if (rc < 0)
+		return rc;
+	topic_bind(t);
+	return 0;
+}
+
+int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	rc = shmkit__obj_open(&t->obj, uri, SHMKIT_KIND_TOPIC, flags);
+	if (rc < 0)
+		return rc;
+	if (t->obj.body_size < sizeof(struct shmkit__topic_shared)) {
+		rc = -EBADMSG;
+	} else {
+		rc = geom_validate(&t->g, t->obj.body, t->obj.body_size);
+	}
+	if (rc < 0) {
+		shmkit__obj_close(&t->obj);
+		return rc;
+	}
+	topic_bind(t);
+	return 0;
+}
+
+void shmkit__topic_close(struct shmkit__topic *t)
+{
+	shmkit__obj_close(&t->obj);
+	t->sh = NULL;
+	t->subs = NULL;
+	t->ring = NULL;
+}
+
+int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id)
+{
+	struct shmkit__ident id;
+
+	memcpy(&id, shared_id, sizeof(id));
+	if (id.pid == 0 || id.pid > INT_MAX)
+		return 0;
+	return shmkit__ident_alive(&id);
+}
+
+int shmkit__topic_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t slice_ns)
+{
+	struct timespec ts = {
+		.tv_sec = slice_ns / 1000000000,
+		.tv_nsec = slice_ns % 1000000000,
+	};
+	/* Shared (not PRIVATE) futex: the waiters are other processes. */
+	if (syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, val, &ts, NULL, 0) < 0)
+		return shmkit__neg_errno();
+	return 0;
+}
+
+int shmkit__topic_futex_wake(_Atomic uint32_t *word)
+{
+	long n = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	return n < 0 ? shmkit__neg_errno() : (int)n;
+}
+
+int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state)
+{
+	struct shmkit__topic_sub_shared *e = &t->subs[i];
+	uint64_t freed = shmkit__state_make(shmkit__state_gen(state) + 1, SHMKIT__SUB_FREE);
+
+	/* acq_rel: our read of its identity happened before; a joiner that
+	 * claims it next sees FREE only after that. */
+	if (!atomic_compare_exchange_strong_explicit(&e->state, &state, freed, memory_order_acq_rel,
+						     memory_order_relaxed))
+		return 0;
+	/* It died asleep: give back its count in sub_sleepers so the publisher
+	 * stops making wake-up calls for it. */
+	if (atomic_exchange_explicit(&e->sleeping, 0, memory_order_relaxed)) {
+		uint32_t n = atomic_load_explicit(&t->sh->sub_sleepers, memory_order_relaxed);
+		while (n > 0 && !atomic_compare_exchange_weak_explicit(&t->sh->sub_sleepers, &n, n - 1,
+								       memory_order_relaxed,
+								       memory_order_relaxed))
+			;
+	}
+	return 1;
+}
+
+/* ---- description for `shmkit stat` ---- */
+
+static int pub_state_public(uint32_t kind)
+{
+	switch (kind) {
+	case SHMKIT__PUB_ACTIVE:
+	case SHMKIT__PUB_CLAIMING:
+		return SHMKIT_TOPIC_PUB_ACTIVE;
+	case SHMKIT__PUB_CLOSED:
+		return SHMKIT_TOPIC_PUB_CLOSED;
+	default:
+		return SHMKIT_TOPIC_PUB_NONE;
+	}
+}
+
+int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
+		      struct shmkit_topic_sub_info *subs, size_t cap)
+{
+	struct shmkit__topic t;
+	int rc;
+
+	if (!uri || !info || (cap && !subs))
+		return -EINVAL;
+	rc = shmkit__topic_open(&t, uri, SHMKIT_RDONLY);
+	if (rc < 0)
+		return rc;
+	memset(info, 0, sizeof(*info));
+	info->slot_size = (size_t)t.g.slot_size;
+	info->slots = (size_t)t.g.slots;
+	info->reliable = (int)t.g.reliable;
+	info->max_subs = t.g.max_subs;
+	/* Relaxed throughout: a snapshot for people, not a synchronisation. */
+	info->published = atomic_load_explicit(&t.sh->head, memory_order_relaxed);
+	uint64_t ps = atomic_load_explicit(&t.sh->pub_state, memory_order_relaxed);
+	info->pub_state = pub_state_public(shmkit__state_kind(ps));
+	info->pub_alive = -1;
+	if (shmkit__state_kind(ps) == SHMKIT__PUB_ACTIVE) {
+		info->pub_pid = (pid_t)t.sh->pub_ident.pid;
+		info->pub_alive = shmkit__topic_ident_alive(&t.sh->pub_ident);
+		if (info->pub_alive < 0)
+			info->pub_alive = -1;
+	}
+	for (uint32_t i = 0; i < t.g.max_subs; i++) {
+		struct shmkit__topic_sub_shared *e = &t.subs[i];
+		uint64_t st = atomic_load_explicit(&e->state, memory_order_relaxed);
+		if (shmkit__state_kind(st) != SHMKIT__SUB_ACTIVE)
+			continue;
+		if (info->n_subs < cap) {
+			struct shmkit_topic_sub_info *si = &subs[info->n_subs];
+			int alive = shmkit__topic_ident_alive(&e->ident);
+			si->pid = (pid_t)e->ident.pid;
+			si->alive = alive < 0 ? -1 : alive;
+			si->position = atomic_load_explicit(&e->pos, memory_order_relaxed);
+			si->dropped = atomic_load_explicit(&e->dropped, memory_order_relaxed);
+			si->sleeping = atomic_load_explicit(&e->sleeping, memory_order_relaxed) != 0;
+		}
+		info->n_subs++;
+	}
+	shmkit__topic_close(&t);
+	return 0;
+}

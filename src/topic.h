@@ -1,0 +1,104 @@
+/* Private to the topic sources (topic.c, topic_pub.c, topic_sub.c): the
+ * process-local view of a topic and the helpers both sides use. */
+#ifndef SHMKIT_TOPIC_INTERNAL_H
+#define SHMKIT_TOPIC_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <shmkit/pubsub.h>
+
+#include "internal.h"
+#include "layout.h"
+#include "managed.h"
+
+/* Geometry copied out of the segment once and validated: the hot paths use
+ * only these, never the shared copies. */
+struct shmkit__topic_geom {
+	uint64_t slot_size;
+	uint64_t slots;
+	uint64_t slot_stride;
+	uint64_t subs_off;
+	uint64_t ring_off;
+	uint64_t body_size;
+	uint32_t max_subs;
+	uint32_t reliable;
+};
+
+/* A process's mapping of a topic. */
+struct shmkit__topic {
+	struct shmkit__obj obj;
+	struct shmkit__topic_shared *sh;
+	struct shmkit__topic_sub_shared *subs;
+	unsigned char *ring;
+	struct shmkit__topic_geom g;
+};
+
+#define SHMKIT__TOPIC_SPIN_NS 20000     /* spin this long before sleeping */
+#define SHMKIT__TOPIC_SLICE_NS ((int64_t)SHMKIT_TOPIC_LIVENESS_MS * 1000000)
+
+static inline struct shmkit__topic_slot *shmkit__topic_slot(const struct shmkit__topic *t,
+							     uint64_t index)
+{
+	return (struct shmkit__topic_slot *)(t->ring + (index % t->g.slots) * t->g.slot_stride);
+}
+
+static inline unsigned char *shmkit__topic_slot_data(struct shmkit__topic_slot *slot)
+{
+	return (unsigned char *)slot + SHMKIT__TOPIC_SLOT_HDR;
+}
+
+static inline uint64_t shmkit__state_gen(uint64_t state)
+{
+	return state >> 8;
+}
+
+static inline uint32_t shmkit__state_kind(uint64_t state)
+{
+	return (uint32_t)(state & 0xff);
+}
+
+static inline uint64_t shmkit__state_make(uint64_t gen, uint32_t kind)
+{
+	return gen << 8 | kind;
+}
+
+static inline void shmkit__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Fills the geometry for create options; -EINVAL for impossible ones. */
+int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmkit_topic_opts *o);
+/* Creates the managed segment and initialises the body. */
+int shmkit__topic_create(struct shmkit__topic *t, const char *uri, const struct shmkit_topic_opts *o);
+/* Opens and validates an existing topic. */
+int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags);
+void shmkit__topic_close(struct shmkit__topic *t);
+
+/* Liveness of a shared identity, copied out first (the bytes are untrusted). */
+int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id);
+
+/* Shared futex on a 32-bit word of the segment: wait while *word == val for at
+ * most slice_ns (>= 0); wake every waiter. Wrappers over src/futex.h. */
+int shmkit__topic_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t slice_ns);
+int shmkit__topic_futex_wake(_Atomic uint32_t *word);
+
+/* Frees subscriber entry i if its state word is still `state` (it was found
+ * dead); keeps the sleeper count right. 1 if freed, 0 if it changed meanwhile. */
+int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state);
+
+/* The remaining part of a wait: -1 forever, else ns to deadline (>= 0). */
+static inline int64_t shmkit__topic_left(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - shmkit__now_ns();
+	return left > 0 ? left : 0;
+}
+
+#endif

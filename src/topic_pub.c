@@ -1,0 +1,360 @@
+/* The publisher's side of a topic: claim/take over, loan/publish, waiting for
+ * room on reliable topics, and waking sleeping subscribers.
+ *
+ * One publisher per topic (the claim in pub_state enforces it); a handle is
+ * used by one thread at a time. Nothing here blocks except pub_loan/pub_send
+ * on a reliable topic whose slowest live subscriber is a ring behind. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "topic.h"
+
+struct shmkit_pub {
+	struct shmkit__topic t;
+	uint64_t head;       /* next message index; the shared head follows it */
+	uint64_t cached_min; /* reliable: lowest live position at the last scan */
+	uint64_t gen;        /* our generation in pub_state */
+	int loaned;          /* a slot is out between loan and publish */
+	uint32_t zero_wakes; /* wake-ups in a row that found nobody asleep */
+	int64_t next_reap;   /* reliable: when to check the laggards' liveness next */
+};
+
+/* After this many wake-ups in a row that woke nobody, look for subscribers
+ * that died asleep and still count in sub_sleepers. */
+#define ZERO_WAKES_BEFORE_REAP 256
+/* A claimer that stays CLAIMING this long died half-way: take over. */
+#define CLAIM_STALE_NS 1000000000
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = ns };
+	nanosleep(&ts, NULL);
+}
+
+/* A dead publisher may have completed slot `head` without moving head on:
+ * finish that publish so the message is not written twice. */
+static uint64_t recover_head(struct shmkit__topic *t)
+{
+	/* acquire: pairs with the old publisher's release store of head. */
+	uint64_t h = atomic_load_explicit(&t->sh->head, memory_order_acquire);
+	struct shmkit__topic_slot *slot = shmkit__topic_slot(t, h);
+
+	if (atomic_load_explicit(&slot->seq, memory_order_relaxed) == 2 * h + 2) {
+		h++;
+		/* release: pairs with subscribers' acquire loads of head. */
+		atomic_store_explicit(&t->sh->head, h, memory_order_release);
+	}
+	return h;
+}
+
+/* Makes this process the topic's publisher: -EBUSY while a live one holds it. */
+static int pub_claim(struct shmkit_pub *p)
+{
+	struct shmkit__topic_shared *sh = p->t.sh;
+	int64_t stale_at = shmkit__now_ns() + CLAIM_STALE_NS;
+
+	for (;;) {
+		/* acquire: pairs with the claimer's release store of ACTIVE, so
+		 * pub_ident is the one that state names. */
+		uint64_t st = atomic_load_explicit(&sh->pub_state, memory_order_acquire);
+		uint32_t kind = shmkit__state_kind(st);
+
+		if (kind > SHMKIT__PUB_CLAIMING)
+			return -EBADMSG;
+		if (kind == SHMKIT__PUB_ACTIVE && shmkit__topic_ident_alive(&sh->pub_ident) != 0)
+			return -EBUSY; /* alive, or cannot tell: never steal */
+		if (kind == SHMKIT__PUB_CLAIMING && shmkit__now_ns() < stale_at) {
+			sleep_ns(1000000);
+			continue;
+		}
+		uint64_t mine = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__PUB_CLAIMING);
+		if (!atomic_compare_exchange_strong_explicit(&sh->pub_state, &st, mine,
+							     memory_order_acquire, memory_order_relaxed))
+			continue;
+		memcpy(&sh->pub_ident, shmkit__ident_self(), sizeof(sh->pub_ident));
+		p->head = recover_head(&p->t);
+		p->cached_min = 0;
+		p->gen = shmkit__state_gen(mine);
+		/* release: pairs with the acquire loads of pub_state by subscribers
+		 * and claimers: our identity and head before ACTIVE. */
+		atomic_store_explicit(&sh->pub_state, shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE),
+				      memory_order_release);
+		return 0;
+	}
+}
+
+static int pub_finish_open(struct shmkit_pub **out, struct shmkit_pub *p)
+{
+	int rc = pub_claim(p);
+
+	if (rc < 0) {
+		shmkit__topic_close(&p->t);
+		free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+int shmkit_pub_create(struct shmkit_pub **out, const char *uri, const struct shmkit_topic_opts *o)
+{
+	struct shmkit_pub *p;
+	int rc;
+
+	if (!out || !uri || !o)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	rc = shmkit__topic_create(&p->t, uri, o);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	return pub_finish_open(out, p);
+}
+
+int shmkit_pub_open(struct shmkit_pub **out, const char *uri)
+{
+	struct shmkit_pub *p;
+	int rc;
+
+	if (!out || !uri)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	rc = shmkit__topic_open(&p->t, uri, 0);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	return pub_finish_open(out, p);
+}
+
+int shmkit_topic_create(const char *uri, const struct shmkit_topic_opts *o)
+{
+	struct shmkit__topic t;
+	int rc;
+
+	if (!uri || !o)
+		return -EINVAL;
+	rc = shmkit__topic_create(&t, uri, o);
+	if (rc < 0)
+		return rc;
+	shmkit__topic_close(&t);
+	return 0;
+}
+
+uint64_t shmkit_pub_published(const struct shmkit_pub *p)
+{
+	return p ? p->head : 0;
+}
+
+/* Reliable topics: the lowest position among live subscribers (or `head` if
+ * none) into cached_min. With `reap`, subscribers that hold message `head`
+ * back and are provably dead are removed instead (slow: reads /proc). */
+static int scan_min(struct shmkit_pub *p, uint64_t head, int reap)
+{
+	struct shmkit__topic *t = &p->t;
+	uint64_t min = head;
+
+	/* seq_cst: pairs with a joiner's fence between storing ACTIVE and
+	 * reading head: either we see it here or it sees our head. */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (uint32_t i = 0; i < t->g.max_subs; i++) {
+		struct shmkit__topic_sub_shared *e = &t->subs[i];
+		/* acquire: pairs with the joiner's release of ACTIVE (pos set before). */
+		uint64_t st = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (shmkit__state_kind(st) != SHMKIT__SUB_ACTIVE)
+			continue;
+		/* acquire: pairs with the subscriber's release store of pos after it
+		 * finished reading the slot we are about to reuse. */
+		uint64_t pos = atomic_load_explicit(&e->pos, memory_order_acquire);
+		if (pos > head)
+			return -EBADMSG;
+		if (reap && head - pos >= t->g.slots && shmkit__topic_ident_alive(&e->ident) == 0 &&
+		    shmkit__topic_reap(t, i, st))
+			continue;
+		if (pos < min)
+			min = pos;
+	}
+	p->cached_min = min;
+	return 0;
+}
+
+static int has_room(const struct shmkit_pub *p, uint64_t head)
+{
+	return head - p->cached_min < p->t.g.slots;
+}
+
+/* Sleeps until a subscriber moves, or one slice at most. */
+static void sleep_for_room(struct shmkit_pub *p, uint64_t head, int64_t left)
+{
+	struct shmkit__topic_shared *sh = p->t.sh;
+	uint32_t seen = atomic_load_explicit(&sh->space_futex, memory_order_relaxed);
+	int64_t slice = left < 0 || left > SHMKIT__TOPIC_SLICE_NS ? SHMKIT__TOPIC_SLICE_NS : left;
+
+	atomic_store_explicit(&sh->pub_waiting, 1, memory_order_relaxed);
+	/* seq_cst: pairs with the subscriber's fence between storing pos and
+	 * reading pub_waiting: either it sees us waiting or we see its pos. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (scan_min(p, head, 0) == 0 && !has_room(p, head) && slice > 0)
+		shmkit__topic_futex_wait(&sh->space_futex, seen, slice);
+	atomic_store_explicit(&sh->pub_waiting, 0, memory_order_relaxed);
+}
+
+/* Reliable topics: waits until writing message `head` overwrites nothing a
+ * live subscriber still needs. The liveness of the subscribers holding it back
+ * is checked at most every SHMKIT_TOPIC_LIVENESS_MS while it waits (or polls
+ * with timeout 0), so a dead one stops holding it back within that bound. */
+static int wait_room(struct shmkit_pub *p, uint64_t head, int64_t timeout_ns)
+{
+	int64_t deadline = shmkit__deadline(timeout_ns);
+	int64_t spin_until = shmkit__now_ns() + SHMKIT__TOPIC_SPIN_NS;
+	int rc;
+
+	for (;;) {
+		rc = scan_min(p, head, 0);
+		if (rc < 0 || has_room(p, head))
+			return rc;
+		int64_t now = shmkit__now_ns();
+		if (now >= p->next_reap) {
+			p->next_reap = now + SHMKIT__TOPIC_SLICE_NS;
+			rc = scan_min(p, head, 1);
+			if (rc < 0 || has_room(p, head))
+				return rc;
+		}
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		if (now < spin_until) {
+			for (int i = 0; i < 64; i++)
+				shmkit__cpu_relax();
+			continue;
+		}
+		int64_t left = shmkit__topic_left(deadline);
+		if (left == 0)
+			return -ETIMEDOUT;
+		sleep_for_room(p, head, left);
+	}
+}
+
+int shmkit_pub_loan(struct shmkit_pub *p, size_t len, void **buf, int64_t timeout_ns)
+{
+	int rc;
+
+	if (!p || !buf || p->loaned)
+		return -EINVAL;
+	if (len > p->t.g.slot_size)
+		return -EMSGSIZE;
+	uint64_t h = p->head;
+	if (p->t.g.reliable && !has_room(p, h)) {
+		rc = wait_room(p, h, timeout_ns);
+		if (rc < 0)
+			return rc;
+	}
+	struct shmkit__topic_slot *slot = shmkit__topic_slot(&p->t, h);
+	/* release: head == h before the odd seq; pairs with a lapped reader's
+	 * acquire load of seq before it reads head (skip_overwritten). */
+	atomic_store_explicit(&slot->seq, 2 * h + 1, memory_order_release);
+	/* release fence: the odd seq before any byte of the new message; pairs
+	 * with the reader's acquire fence before it re-checks seq. */
+	atomic_thread_fence(memory_order_release);
+	SHMKIT__TEST_POINT("pub_loaned");
+	*buf = shmkit__topic_slot_data(slot);
+	p->loaned = 1;
+	return 0;
+}
+
+/* Reap subscribers that died asleep and still count in sub_sleepers. */
+static void reap_dead_sleepers(struct shmkit_pub *p)
+{
+	struct shmkit__topic *t = &p->t;
+
+	for (uint32_t i = 0; i < t->g.max_subs; i++) {
+		struct shmkit__topic_sub_shared *e = &t->subs[i];
+		uint64_t st = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (shmkit__state_kind(st) == SHMKIT__SUB_ACTIVE &&
+		    atomic_load_explicit(&e->sleeping, memory_order_relaxed) &&
+		    shmkit__topic_ident_alive(&e->ident) == 0)
+			shmkit__topic_reap(t, i, st);
+	}
+}
+
+static void wake_subscribers(struct shmkit_pub *p)
+{
+	struct shmkit__topic_shared *sh = p->t.sh;
+
+	atomic_fetch_add_explicit(&sh->data_futex, 1, memory_order_relaxed);
+	if (shmkit__topic_futex_wake(&sh->data_futex) > 0) {
+		p->zero_wakes = 0;
+	} else if (++p->zero_wakes >= ZERO_WAKES_BEFORE_REAP) {
+		p->zero_wakes = 0;
+		reap_dead_sleepers(p);
+	}
+}
+
+int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
+{
+	if (!p || !p->loaned)
+		return -EINVAL;
+	uint64_t h = p->head;
+	struct shmkit__topic_slot *slot = shmkit__topic_slot(&p->t, h);
+	if (buf != shmkit__topic_slot_data(slot))
+		return -EINVAL;
+	if (len > p->t.g.slot_size)
+		return -EMSGSIZE;
+	atomic_store_explicit(&slot->len, len, memory_order_relaxed);
+	/* release: the bytes and len before the completed seq; pairs with the
+	 * subscriber's acquire load of seq. */
+	atomic_store_explicit(&slot->seq, 2 * h + 2, memory_order_release);
+	SHMKIT__TEST_POINT("pub_published_slot");
+	/* release: pairs with the acquire loads of head by joiners and lapped
+	 * subscribers: every slot below it is complete. */
+	atomic_store_explicit(&p->t.sh->head, h + 1, memory_order_release);
+	p->head = h + 1;
+	p->loaned = 0;
+	/* seq_cst: pairs with a subscriber's fence between counting itself in
+	 * sub_sleepers and re-checking seq: either it sees the message or we see
+	 * it asleep. No system call when nobody sleeps. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&p->t.sh->sub_sleepers, memory_order_relaxed) != 0)
+		wake_subscribers(p);
+	return 0;
+}
+
+int shmkit_pub_send(struct shmkit_pub *p, const void *msg, size_t len, int64_t timeout_ns)
+{
+	void *buf;
+	int rc;
+
+	if (!msg && len)
+		return -EINVAL;
+	rc = shmkit_pub_loan(p, len, &buf, timeout_ns);
+	if (rc < 0)
+		return rc;
+	if (len)
+		memcpy(buf, msg, len);
+	return shmkit_pub_publish(p, buf, len);
+}
+
+int shmkit_pub_close(struct shmkit_pub *p)
+{
+	if (!p)
+		return -EINVAL;
+	struct shmkit__topic_shared *sh = p->t.sh;
+	uint64_t mine = shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE);
+	/* release: pairs with the subscribers' acquire load of pub_state: every
+	 * message we published is visible once they see CLOSED. */
+	atomic_compare_exchange_strong_explicit(&sh->pub_state, &mine,
+						shmkit__state_make(p->gen, SHMKIT__PUB_CLOSED),
+						memory_order_release, memory_order_relaxed);
+	/* seq_cst: as in publish, so sleepers wake to see CLOSED. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&sh->sub_sleepers, memory_order_relaxed) != 0)
+		wake_subscribers(p);
+	shmkit__topic_close(&p->t);
+	free(p);
+	return 0;
+}

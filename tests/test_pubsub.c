@@ -1,0 +1,563 @@
+/* Topics with real processes: fan-out to 1, 4 and 16 exec'd subscribers
+ * (reliable: every index in order; lossy: exact gap accounting), late joiners,
+ * a subscriber kill -9'ed mid-read that must not hold a reliable publisher
+ * back, a killed publisher (-EPIPE after draining, then take-over), zero-copy
+ * reads racing overwrite, a full subscriber table and its reclaim, and
+ * corrupt segments. */
+/* TIMEOUT: 120 */
+#include "test.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "layout.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SCALE 10 /* sanitizers: an order of magnitude fewer messages */
+#else
+#define SCALE 1
+#endif
+
+#define SEC 1000000000ll
+#define MSG_MAX 256
+
+/* A message: its index, then bytes derived from it, then a checksum. */
+static size_t make_msg(unsigned char *buf, uint64_t idx)
+{
+	size_t len = 16 + idx % (MSG_MAX - 16);
+	memcpy(buf, &idx, 8);
+	for (size_t i = 16; i < len; i++)
+		buf[i] = (unsigned char)(idx * 31 + i);
+	uint64_t sum = 0;
+	for (size_t i = 16; i < len; i++)
+		sum = sum * 131 + buf[i];
+	memcpy(buf + 8, &sum, 8);
+	return len;
+}
+
+/* 1 if buf holds the intact message with that length; its index in *idx. */
+static int check_msg(const unsigned char *buf, size_t len, uint64_t *idx)
+{
+	uint64_t i, sum = 0, want;
+	if (len < 16)
+		return 0;
+	memcpy(&i, buf, 8);
+	memcpy(&want, buf + 8, 8);
+	if (len != 16 + i % (MSG_MAX - 16))
+		return 0;
+	for (size_t k = 16; k < len; k++)
+		sum = sum * 131 + buf[k];
+	*idx = i;
+	return sum == want;
+}
+
+static unsigned n_subs(const char *uri)
+{
+	struct shmkit_topic_info info;
+	if (shmkit_topic_stat(uri, &info, NULL, 0) < 0)
+		return 0;
+	return info.n_subs;
+}
+
+/* Waits until the topic has `want` subscribers (they have joined). */
+static void wait_subs(const char *uri, unsigned want)
+{
+	int64_t end = test_now_ns() + 10 * SEC;
+	while (n_subs(uri) != want && test_now_ns() < end)
+		usleep(1000);
+	CHECK(n_subs(uri) == want);
+}
+
+/* ---- exec'd roles ---- */
+
+/* argv: uri total reliable -> reads until -EPIPE and checks what it got. */
+static int role_sub(int argc, char **argv)
+{
+	struct shmkit_sub *s;
+	unsigned char buf[MSG_MAX];
+	if (argc < 3)
+		return 2;
+	uint64_t total = strtoull(argv[1], NULL, 0);
+	int reliable = atoi(argv[2]);
+	CHECK_OK(shmkit_sub_open(&s, argv[0]));
+	uint64_t next = 0, received = 0;
+	for (;;) {
+		uint64_t before = shmkit_sub_dropped(s), idx = 0;
+		ssize_t n = shmkit_sub_recv(s, buf, sizeof(buf), 10 * SEC);
+		if (n == -EPIPE)
+			break;
+		CHECK_OK(n);
+		if (n < 0)
+			break;
+		CHECK(check_msg(buf, (size_t)n, &idx));
+		if (reliable) {
+			CHECK(idx == next);
+		} else {
+			CHECK(idx >= next);
+			/* exactly the skipped indices are counted as dropped */
+			CHECK(idx - next == shmkit_sub_dropped(s) - before);
+		}
+		next = idx + 1;
+		received++;
+		/* lossy subscribers are slow now and then, so they do lose some */
+		if (!reliable && received % 512 == 0)
+			usleep(200);
+	}
+	CHECK(received + shmkit_sub_dropped(s) == total);
+	if (!reliable)
+		printf("  lossy subscriber: %llu received + %llu dropped\n",
+		       (unsigned long long)received, (unsigned long long)shmkit_sub_dropped(s));
+	if (reliable)
+		CHECK(received == total && shmkit_sub_dropped(s) == 0);
+	CHECK_OK(shmkit_sub_close(s));
+	return test_done();
+}
+
+/* argv: uri -> peeks one message, tells the parent (stdout pipe closed by
+ * exit: we just stop ourselves) and waits to be killed while "reading". */
+static int role_stuck_reader(int argc, char **argv)
+{
+	struct shmkit_sub *s;
+	const void *msg;
+	if (argc < 1)
+		return 2;
+	CHECK_OK(shmkit_sub_open(&s, argv[0]));
+	CHECK_OK(shmkit_sub_peek(s, &msg, 10 * SEC));
+	raise(SIGSTOP); /* "mid-read": the parent kills us here */
+	return 1;
+}
+
+/* argv: uri count -> becomes the publisher, sends count messages, then
+ * stops itself so the parent can kill it (a publisher that dies). */
+static int role_dying_pub(int argc, char **argv)
+{
+	struct shmkit_pub *p;
+	unsigned char buf[MSG_MAX];
+	if (argc < 2)
+		return 2;
+	uint64_t count = strtoull(argv[1], NULL, 0);
+	CHECK_OK(shmkit_pub_open(&p, argv[0]));
+	for (uint64_t i = 0; i < count; i++)
+		CHECK_OK(shmkit_pub_send(p, buf, make_msg(buf, i), 10 * SEC));
+	raise(SIGSTOP);
+	return 1;
+}
+
+/* argv: uri seconds -> publishes checksummed messages as fast as it can. */
+static int role_flood_pub(int argc, char **argv)
+{
+	struct shmkit_pub *p;
+	if (argc < 2)
+		return 2;
+	int64_t end = test_now_ns() + (int64_t)(atof(argv[1]) * SEC);
+	CHECK_OK(shmkit_pub_open(&p, argv[0]));
+	for (uint64_t i = 0; test_now_ns() < end; i++) {
+		void *buf;
+		CHECK_OK(shmkit_pub_loan(p, MSG_MAX, &buf, 0));
+		size_t len = make_msg(buf, i); /* written in place, in pieces */
+		CHECK_OK(shmkit_pub_publish(p, buf, len));
+	}
+	CHECK_OK(shmkit_pub_close(p));
+	return test_done();
+}
+
+/* argv: uri -> joins and exits without closing (a subscriber that dies). */
+static int role_join_and_die(int argc, char **argv)
+{
+	struct shmkit_sub *s;
+	if (argc < 1)
+		return 2;
+	CHECK_OK(shmkit_sub_open(&s, argv[0]));
+	_exit(0);
+}
+
+static const struct test_role roles[] = {
+	{ "sub", role_sub },
+	{ "stuck_reader", role_stuck_reader },
+	{ "dying_pub", role_dying_pub },
+	{ "flood_pub", role_flood_pub },
+	{ "join_and_die", role_join_and_die },
+	{ NULL, NULL },
+};
+
+/* ---- tests ---- */
+
+static void test_basics(void)
+{
+	const char *uri = test_uri("posix", "basic");
+	struct shmkit_topic_opts o = { .slot_size = 64, .slots = 8, .reliable = 1 };
+	struct shmkit_pub *p;
+	struct shmkit_sub *s, *late;
+	char buf[64];
+	const void *msg;
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	CHECK_RET(shmkit_pub_create(&p, uri, &o), -EEXIST);
+	struct shmkit_pub *p2;
+	CHECK_RET(shmkit_pub_open(&p2, uri), -EBUSY);
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	/* nothing yet */
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	int64_t t0 = test_now_ns();
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 30000000), -ETIMEDOUT);
+	CHECK(test_now_ns() - t0 >= 30000000);
+	/* in order, whole */
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, 0));
+	CHECK_OK(shmkit_pub_send(p, "", 0, 0));
+	CHECK_RET(shmkit_pub_send(p, buf, 65, 0), -EMSGSIZE);
+	CHECK_RET(shmkit_sub_recv(s, buf, 3, 0), -EMSGSIZE); /* left in place */
+	CHECK_RET(shmkit_sub_peek(s, &msg, 0), 5);
+	CHECK(memcmp(msg, "hello", 5) == 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
+	CHECK(memcmp(buf, "hello", 5) == 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 0);
+	CHECK_RET(shmkit_sub_release(s), -EINVAL);
+	/* zero-copy both ways */
+	void *loan;
+	CHECK_OK(shmkit_pub_loan(p, 64, &loan, 0));
+	memcpy(loan, "zero-copy", 9);
+	CHECK_OK(shmkit_pub_publish(p, loan, 9));
+	CHECK_RET(shmkit_sub_peek(s, &msg, 0), 9);
+	CHECK_RET(shmkit_sub_peek(s, &msg, 0), 9); /* same one again */
+	CHECK(memcmp(msg, "zero-copy", 9) == 0);
+	CHECK_OK(shmkit_sub_release(s));
+	CHECK(shmkit_sub_position(s) == 3);
+	/* a late joiner sees only what comes after it joined */
+	CHECK_OK(shmkit_sub_open(&late, uri));
+	CHECK_RET(shmkit_sub_recv(late, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_OK(shmkit_pub_send(p, "after", 5, 0));
+	CHECK_RET(shmkit_sub_recv(late, buf, sizeof(buf), 0), 5);
+	CHECK(memcmp(buf, "after", 5) == 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
+	/* reliable: a full ring waits for the slowest subscriber */
+	for (int i = 0; i < 8; i++)
+		CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
+	CHECK_RET(shmkit_pub_send(p, "x", 1, 0), -EAGAIN);
+	t0 = test_now_ns();
+	CHECK_RET(shmkit_pub_send(p, "x", 1, 20000000), -ETIMEDOUT);
+	CHECK(test_now_ns() - t0 >= 20000000);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 1);
+	CHECK_RET(shmkit_pub_send(p, "x", 1, 0), -EAGAIN); /* `late` still holds it */
+	CHECK_RET(shmkit_sub_recv(late, buf, sizeof(buf), 0), 1);
+	CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
+	/* a subscriber that leaves no longer holds the publisher back */
+	CHECK_OK(shmkit_sub_close(late));
+	CHECK_RET(shmkit_pub_send(p, "x", 1, 0), -EAGAIN);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 1);
+	CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
+	struct shmkit_topic_info info;
+	struct shmkit_topic_sub_info si[4];
+	CHECK_OK(shmkit_topic_stat(uri, &info, si, 4));
+	CHECK(info.n_subs == 1 && info.published == 14 && info.reliable == 1);
+	CHECK(info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_alive == 1);
+	CHECK(si[0].pid == getpid() && si[0].alive == 1 && si[0].position == 6);
+	/* the publisher closes: drain, then -EPIPE */
+	CHECK_OK(shmkit_pub_close(p));
+	int got = 0;
+	while (shmkit_sub_recv(s, buf, sizeof(buf), 0) >= 0)
+		got++;
+	CHECK(got == 8);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EPIPE);
+	/* a new publisher takes over; the subscriber goes on */
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "again", 5, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 5);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_sub_close(s));
+	/* bad arguments */
+	struct shmkit_topic_opts bad = { .slot_size = 0, .slots = 8 };
+	CHECK_RET(shmkit_pub_create(&p, test_uri("posix", "bad"), &bad), -EINVAL);
+	CHECK_RET(shmkit_sub_open(&s, test_uri("posix", "missing")), -ENOENT);
+}
+
+/* A topic made without a publisher: subscribers wait for one, and a
+ * publisher that closes then ends them with -EPIPE. */
+static void test_no_publisher_yet(void)
+{
+	const char *uri = test_uri("posix", "nopub");
+	struct shmkit_topic_opts o = { .slot_size = 32, .slots = 4 };
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	char buf[32];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 20000000), -ETIMEDOUT);
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "a", 1, 0));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 1);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), -EPIPE);
+	CHECK_OK(shmkit_sub_close(s));
+}
+
+static void fanout(int reliable, unsigned subs, uint64_t total)
+{
+	const char *uri = test_uri("posix", reliable ? "fan-rel" : "fan-lossy");
+	struct shmkit_topic_opts o = { .slot_size = MSG_MAX, .slots = 64, .reliable = reliable };
+	struct shmkit_pub *p;
+	unsigned char buf[MSG_MAX];
+	pid_t pids[16];
+	char tot[32];
+
+	snprintf(tot, sizeof(tot), "%llu", (unsigned long long)total);
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	for (unsigned i = 0; i < subs; i++) {
+		const char *args[] = { uri, tot, reliable ? "1" : "0", NULL };
+		pids[i] = test_spawn_self("sub", args);
+	}
+	wait_subs(uri, subs);
+	for (uint64_t i = 0; i < total; i++)
+		CHECK_OK(shmkit_pub_send(p, buf, make_msg(buf, i), 10 * SEC));
+	CHECK_OK(shmkit_pub_close(p));
+	for (unsigned i = 0; i < subs; i++)
+		CHECK(test_wait(pids[i]) == 0);
+	printf("fanout %s x%u: %llu messages\n", reliable ? "reliable" : "lossy", subs,
+	       (unsigned long long)total);
+}
+
+/* A reliable publisher held back by a subscriber that is killed while it
+ * holds a message (peeked, not released): the publisher goes on. */
+static void test_killed_subscriber(void)
+{
+	const char *uri = test_uri("posix", "killsub");
+	struct shmkit_topic_opts o = { .slot_size = 32, .slots = 4, .reliable = 1 };
+	struct shmkit_pub *p;
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	const char *args[] = { uri, NULL };
+	pid_t pid = test_spawn_self("stuck_reader", args);
+	wait_subs(uri, 1);
+	CHECK_OK(shmkit_pub_send(p, "m0", 2, 0));
+	CHECK_OK(test_wait_stopped(pid, 10 * SEC)); /* it holds m0 */
+	for (int i = 1; i < 4; i++)
+		CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	/* alive (stopped): it does hold the publisher back */
+	int64_t t0 = test_now_ns();
+	CHECK_RET(shmkit_pub_send(p, "m", 1, 50000000), -ETIMEDOUT);
+	CHECK(test_now_ns() - t0 >= 50000000);
+	/* killed mid-read (and not yet reaped by us: a zombie is dead too) */
+	kill(pid, SIGKILL);
+	t0 = test_now_ns();
+	CHECK_OK(shmkit_pub_send(p, "m", 1, 2 * SEC));
+	printf("publisher went on %.1f ms after the kill\n",
+	       (double)(test_now_ns() - t0) / 1e6);
+	test_wait(pid);
+	for (int i = 0; i < 10; i++)
+		CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	CHECK(n_subs(uri) == 0);
+	CHECK_OK(shmkit_pub_close(p));
+}
+
+/* The publisher dies: subscribers drain, then -EPIPE; a new one takes over. */
+static void test_killed_publisher(void)
+{
+	const char *uri = test_uri("posix", "killpub");
+	struct shmkit_topic_opts o = { .slot_size = MSG_MAX, .slots = 16 };
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	unsigned char buf[MSG_MAX];
+	uint64_t idx = 0;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	const char *args[] = { uri, "10", NULL };
+	pid_t pid = test_spawn_self("dying_pub", args);
+	CHECK_OK(test_wait_stopped(pid, 10 * SEC));
+	CHECK_RET(shmkit_pub_open(&p, uri), -EBUSY); /* alive: never stolen */
+	kill(pid, SIGKILL);
+	CHECK(test_wait(pid) == 128 + SIGKILL);
+	for (uint64_t i = 0; i < 10; i++) {
+		ssize_t n = shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC);
+		CHECK_OK(n);
+		CHECK(n > 0 && check_msg(buf, (size_t)n, &idx) && idx == i);
+	}
+	int64_t t0 = test_now_ns();
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC), -EPIPE);
+	CHECK(test_now_ns() - t0 < 5 * SEC);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EPIPE);
+	CHECK_OK(shmkit_pub_open(&p, uri)); /* take over from the dead one */
+	CHECK(shmkit_pub_published(p) == 10);
+	CHECK_OK(shmkit_pub_send(p, buf, make_msg(buf, 10), 0));
+	CHECK(shmkit_sub_recv(s, buf, sizeof(buf), SEC) > 0);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_sub_close(s));
+}
+
+/* Zero-copy reads racing a flooding publisher on a tiny lossy ring: every
+ * release that says intact had intact bytes; copies are never torn. */
+static void test_zero_copy_race(void)
+{
+	const char *uri = test_uri("posix", "race");
+	struct shmkit_topic_opts o = { .slot_size = MSG_MAX, .slots = 2 };
+	struct shmkit_sub *s;
+	unsigned char buf[MSG_MAX];
+	uint64_t good = 0, stale = 0, copies = 0, idx = 0, last = 0;
+	int first = 1;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	const char *args[] = { uri, SCALE > 1 ? "1.5" : "1.0", NULL };
+	pid_t pid = test_spawn_self("flood_pub", args);
+	for (;;) {
+		const void *msg;
+		ssize_t n = shmkit_sub_peek(s, &msg, 10 * SEC);
+		if (n == -EPIPE)
+			break;
+		CHECK_OK(n);
+		if (n < 0)
+			break;
+		memcpy(buf, msg, (size_t)n); /* read all of it, racing the writer */
+		int ok = check_msg(buf, (size_t)n, &idx);
+		if (shmkit_sub_release(s) == 0) {
+			CHECK(ok);
+			CHECK(first || idx > last);
+			first = 0;
+			last = idx;
+			good++;
+		} else {
+			stale++;
+		}
+		/* every other message by copy */
+		n = shmkit_sub_recv(s, buf, sizeof(buf), 0);
+		if (n >= 0) {
+			CHECK(check_msg(buf, (size_t)n, &idx) && idx > last);
+			last = idx;
+			copies++;
+		}
+	}
+	CHECK(test_wait(pid) == 0);
+	printf("zero-copy race: %llu intact, %llu stale, %llu copies, %llu dropped\n",
+	       (unsigned long long)good, (unsigned long long)stale, (unsigned long long)copies,
+	       (unsigned long long)shmkit_sub_dropped(s));
+	CHECK(good > 0);
+	CHECK(good + copies + shmkit_sub_dropped(s) == shmkit_sub_position(s));
+	CHECK_OK(shmkit_sub_close(s));
+}
+
+static void test_table_full(void)
+{
+	const char *uri = test_uri("posix", "full");
+	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 4, .max_subs = 3 };
+	struct shmkit_sub *s[3], *extra;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s[0], uri));
+	CHECK_OK(shmkit_sub_open(&s[1], uri));
+	const char *args[] = { uri, NULL };
+	CHECK(test_wait(test_spawn_self("join_and_die", args)) == 0);
+	CHECK(n_subs(uri) == 3);
+	/* the dead one's entry is taken back */
+	CHECK_OK(shmkit_sub_open(&s[2], uri));
+	CHECK_RET(shmkit_sub_open(&extra, uri), -ENOSPC);
+	CHECK_OK(shmkit_sub_close(s[1]));
+	CHECK_OK(shmkit_sub_open(&s[1], uri));
+	for (int i = 0; i < 3; i++)
+		CHECK_OK(shmkit_sub_close(s[i]));
+	CHECK(n_subs(uri) == 0);
+}
+
+/* The bytes of the topic body, for corrupting. */
+static unsigned char *map_body(const char *uri, struct shmkit_seg **seg)
+{
+	CHECK_OK(shmkit_seg_open(seg, uri, 0, 0, 0));
+	return (unsigned char *)shmkit_seg_addr(*seg) + SHMKIT__HEADER_SIZE;
+}
+
+static void test_corruption(void)
+{
+	const char *uri = test_uri("posix", "corrupt");
+	struct shmkit_topic_opts o = { .slot_size = 64, .slots = 4, .reliable = 1 };
+	struct shmkit_pub *p;
+	struct shmkit_sub *s, *s2;
+	struct shmkit_seg *seg;
+	char buf[64];
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	unsigned char *body = map_body(uri, &seg);
+	struct shmkit__topic_shared *sh = (void *)body;
+	struct shmkit__topic_sub_shared *subs = (void *)(body + sh->subs_off);
+	struct shmkit__topic_slot *slot0 = (void *)(body + sh->ring_off);
+
+	/* geometry: refused at open */
+	uint64_t saved = sh->slot_size;
+	sh->slot_size = 1ull << 40;
+	CHECK_RET(shmkit_sub_open(&s2, uri), -EBADMSG);
+	sh->slot_size = 200; /* a stride that does not match */
+	CHECK_RET(shmkit_sub_open(&s2, uri), -EBADMSG);
+	sh->slot_size = saved;
+	saved = sh->ring_off;
+	sh->ring_off = 1ull << 50;
+	CHECK_RET(shmkit_sub_open(&s2, uri), -EBADMSG);
+	sh->ring_off = saved;
+	/* a length past the slot */
+	CHECK_OK(shmkit_pub_send(p, "ok", 2, 0));
+	atomic_store(&slot0->len, 1u << 20);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EBADMSG);
+	const void *msg;
+	CHECK_RET(shmkit_sub_peek(s, &msg, 0), -EBADMSG);
+	atomic_store(&slot0->len, 2);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 2);
+	/* a slot naming a message past head */
+	struct shmkit__topic_slot *slot1 = (void *)(body + sh->ring_off + sh->slot_stride);
+	atomic_store(&slot1->seq, 1000001);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EBADMSG);
+	atomic_store(&slot1->seq, 0);
+	/* a subscriber position past head: the reliable publisher refuses */
+	uint64_t pos = atomic_load(&subs[0].pos);
+	for (int i = 0; i < 4; i++)
+		CHECK_OK(shmkit_pub_send(p, "f", 1, 0));
+	atomic_store(&subs[0].pos, 1ull << 60);
+	CHECK_RET(shmkit_pub_send(p, "f", 1, 0), -EBADMSG);
+	atomic_store(&subs[0].pos, pos);
+	/* a publisher state that means nothing */
+	CHECK_OK(shmkit_pub_close(p));
+	uint64_t st = atomic_load(&sh->pub_state);
+	atomic_store(&sh->pub_state, 0xffull);
+	CHECK_RET(shmkit_pub_open(&p, uri), -EBADMSG);
+	atomic_store(&sh->pub_state, st);
+	/* garbage everywhere in the tables: no crash, no hang */
+	for (uint32_t i = 0; i < sh->max_subs; i++)
+		memset(&subs[i], 0xa5, sizeof(subs[i]));
+	for (uint64_t i = 0; i < 4; i++)
+		memset(body + sh->ring_off + i * sh->slot_stride, 0x5a, (size_t)sh->slot_stride);
+	atomic_store(&sh->head, 3);
+	ssize_t n = shmkit_sub_recv(s, buf, sizeof(buf), 10000000);
+	CHECK(n == -EBADMSG || n == -ETIMEDOUT || n == -EPIPE);
+	CHECK_RET(shmkit_sub_open(&s2, uri), -ENOSPC);
+	struct shmkit_topic_info info;
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	shmkit_sub_close(s);
+	shmkit_seg_close(seg);
+	/* a segment of another kind */
+	const char *raw = test_uri("posix", "raw");
+	struct shmkit_seg *plain;
+	CHECK_OK(shmkit_seg_open(&plain, raw, 65536, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
+	memset(shmkit_seg_addr(plain), 0x77, 65536);
+	CHECK_RET(shmkit_sub_open(&s2, raw), -EBADMSG);
+	shmkit_seg_close(plain);
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	test_basics();
+	test_no_publisher_yet();
+	fanout(1, 1, 40000 / SCALE);
+	fanout(1, 4, 20000 / SCALE);
+	fanout(1, 16, 5000 / SCALE);
+	fanout(0, 1, 40000 / SCALE);
+	fanout(0, 4, 20000 / SCALE);
+	fanout(0, 16, 5000 / SCALE);
+	test_killed_subscriber();
+	test_killed_publisher();
+	test_zero_copy_race();
+	test_table_full();
+	test_corruption();
+	return test_done();
+}
