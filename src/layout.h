@@ -8,6 +8,7 @@
 #ifndef SHMKIT_LAYOUT_H
 #define SHMKIT_LAYOUT_H
 
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -204,5 +205,47 @@ struct shmkit__topic_slot {
 	_Atomic uint64_t len;
 };
 _Static_assert(sizeof(struct shmkit__topic_slot) == SHMKIT__TOPIC_SLOT_HDR, "topic_slot size");
+/* ======================================================================
+ * Synchronization objects (include/shmkit/sync.h). Each is embedded in a
+ * public opaque struct of fixed size (mutex 64 B, sem 16 B, event 16 B,
+ * all 8-byte aligned); src/sync.h maps one onto the other.
+ * ====================================================================== */
+
+#define SHMKIT__MUTEX_MAGIC 0x584d4b53u /* "SKMX" little-endian */
+#define SHMKIT__SEM_MAGIC 0x4d534b53u   /* "SKSM" */
+#define SHMKIT__EVENT_MAGIC 0x56454b53u /* "SKEV" */
+
+/* Robust process-shared mutex: a glibc pthread_mutex_t (PTHREAD_PROCESS_SHARED,
+ * PTHREAD_MUTEX_ROBUST, PTHREAD_MUTEX_ERRORCHECK) behind a magic word. The
+ * pthread_mutex_t holds the owner's tid in its futex word and, while held, the
+ * owner's robust-list links (addresses valid only in the owner's process; no
+ * other process follows them). */
+struct shmkit__mutex_shared {
+	_Atomic uint32_t magic;  /* SHMKIT__MUTEX_MAGIC once initialized */
+	uint32_t reserved;       /* 0 */
+	pthread_mutex_t pm;      /* 40 bytes on x86-64 glibc */
+	uint8_t pad[64 - 8 - sizeof(pthread_mutex_t)];
+};
+_Static_assert(sizeof(pthread_mutex_t) <= 56, "pthread_mutex_t fits in shmkit_mutex");
+_Static_assert(sizeof(struct shmkit__mutex_shared) == 64, "mutex size");
+_Static_assert(offsetof(struct shmkit__mutex_shared, pm) == 8, "mutex.pm");
+
+/* Counting semaphore: word = (count << 1) | waiters_bit. */
+struct shmkit__sem_shared {
+	_Atomic uint32_t word;  /* futex word */
+	_Atomic uint32_t magic; /* SHMKIT__SEM_MAGIC once initialized */
+	uint64_t reserved;      /* 0 */
+};
+_Static_assert(sizeof(struct shmkit__sem_shared) == 16, "sem size");
+_Static_assert(offsetof(struct shmkit__sem_shared, magic) == 4, "sem.magic");
+
+/* Futex eventcount: word = (seq << 1) | waiters_bit; seq is 31 bits, wraps. */
+struct shmkit__event_shared {
+	_Atomic uint32_t word;  /* futex word */
+	_Atomic uint32_t magic; /* SHMKIT__EVENT_MAGIC once initialized */
+	uint64_t reserved;      /* 0 */
+};
+_Static_assert(sizeof(struct shmkit__event_shared) == 16, "event size");
+_Static_assert(offsetof(struct shmkit__event_shared, magic) == 4, "event.magic");
 
 #endif

@@ -1,0 +1,126 @@
+/* Robust, process-shared mutex: a glibc robust pthread mutex inside the
+ * 64-byte struct shmkit_mutex.
+ *
+ * Holder death is handled by the kernel's robust futex list: every thread
+ * registers a list of the robust mutexes it holds; when it dies (kill -9
+ * included, at any point, also with waiters already blocked) the kernel marks
+ * each held mutex's futex word FUTEX_OWNER_DIED and wakes one waiter, whose
+ * lock then returns EOWNERDEAD. Unlocking without pthread_mutex_consistent()
+ * makes the mutex ENOTRECOVERABLE for everyone, as POSIX says. */
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "futex.h"
+#include "internal.h"
+#include "sync_internal.h"
+
+static inline struct shmkit__mutex_shared *mutex_shared(struct shmkit_mutex *m)
+{
+	return (struct shmkit__mutex_shared *)(void *)m;
+}
+
+SHMKIT_API int shmkit_mutex_init(struct shmkit_mutex *m)
+{
+	struct shmkit__mutex_shared *s = mutex_shared(m);
+	pthread_mutexattr_t a;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = pthread_mutexattr_init(&a);
+	if (r)
+		return -r;
+	r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (!r)
+		r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	/* Errorcheck: relocking returns EDEADLK instead of hanging. */
+	if (!r)
+		r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+	if (!r)
+		r = pthread_mutex_init(&s->pm, &a);
+	pthread_mutexattr_destroy(&a);
+	if (r)
+		return -r;
+	/* Release: pairs with the acquire in shmkit__sync_check(); the mutex
+	 * is fully built before anyone who sees the magic uses it. */
+	atomic_store_explicit(&s->magic, SHMKIT__MUTEX_MAGIC, memory_order_release);
+	return 0;
+}
+
+/* glibc wakes only one waiter when an inconsistent mutex is unlocked and
+ * becomes unrecoverable; that waiter returns ENOTRECOVERABLE and the others
+ * would sleep on forever. Whoever sees ENOTRECOVERABLE wakes them all, so the
+ * news spreads to every waiter (each re-checks and returns it too). */
+static void wake_all_notrecoverable(struct shmkit__mutex_shared *s)
+{
+	shmkit__futex_wake((_Atomic uint32_t *)(void *)&s->pm.__data.__lock, INT_MAX);
+}
+
+/* glibc 2.36's pthread_mutex_trylock on an unrecoverable robust mutex takes
+ * the futex word (our tid) and returns ENOTRECOVERABLE without giving it back
+ * (it compares the old value, 0, with our tid). Left so, every later lock
+ * would block forever. Give the word back if it holds our tid. */
+static void trylock_notrecoverable_fixup(struct shmkit__mutex_shared *s)
+{
+	_Atomic uint32_t *word = (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
+	uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
+	uint32_t tid = (uint32_t)gettid();
+
+	while ((v & FUTEX_TID_MASK) == tid) {
+		/* Release: pairs with the acquire CAS of the next locker. */
+		if (atomic_compare_exchange_weak_explicit(word, &v, 0, memory_order_release,
+							  memory_order_relaxed))
+			break;
+	}
+}
+
+/* Lock ordering is glibc's: the futex CAS in pthread_mutex_*lock acquires,
+ * the one in pthread_mutex_unlock releases. */
+SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
+{
+	struct shmkit__mutex_shared *s = mutex_shared(m);
+	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
+
+	if (SHMKIT__UNLIKELY(r))
+		return r;
+	if (timeout_ns < 0) {
+		r = pthread_mutex_lock(&s->pm);
+	} else if (timeout_ns == 0) {
+		r = pthread_mutex_trylock(&s->pm);
+		if (r == EBUSY)
+			r = EAGAIN;
+		else if (SHMKIT__UNLIKELY(r == ENOTRECOVERABLE))
+			trylock_notrecoverable_fixup(s);
+	} else {
+		int64_t deadline = shmkit__futex_deadline(timeout_ns);
+		if (deadline == SHMKIT__NO_DEADLINE) {
+			r = pthread_mutex_lock(&s->pm);
+		} else {
+			struct timespec ts = shmkit__ns_to_timespec(deadline);
+			r = pthread_mutex_clocklock(&s->pm, CLOCK_MONOTONIC, &ts);
+		}
+	}
+	if (SHMKIT__UNLIKELY(r == ENOTRECOVERABLE))
+		wake_all_notrecoverable(s);
+	return -r;
+}
+
+SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
+{
+	struct shmkit__mutex_shared *s = mutex_shared(m);
+	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
+
+	if (SHMKIT__UNLIKELY(r))
+		return r;
+	return -pthread_mutex_unlock(&s->pm);
+}
+
+SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
+{
+	struct shmkit__mutex_shared *s = mutex_shared(m);
+	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
+
+	if (r)
+		return r;
+	return -pthread_mutex_consistent(&s->pm);
+}

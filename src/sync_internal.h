@@ -1,0 +1,30 @@
+/* Maps the public opaque sync structs (include/shmkit/sync.h) onto their
+ * shared layouts (src/layout.h). Never installed. */
+#ifndef SHMKIT_SYNC_INTERNAL_H
+#define SHMKIT_SYNC_INTERNAL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+
+#include <shmkit/sync.h>
+
+#include "layout.h"
+
+_Static_assert(sizeof(struct shmkit_mutex) == sizeof(struct shmkit__mutex_shared), "mutex");
+_Static_assert(sizeof(struct shmkit_sem) == sizeof(struct shmkit__sem_shared), "sem");
+_Static_assert(sizeof(struct shmkit_event) == sizeof(struct shmkit__event_shared), "event");
+_Static_assert(_Alignof(struct shmkit_mutex) >= _Alignof(struct shmkit__mutex_shared), "mutex align");
+
+/* 0 if an object's magic word says it was initialized; -EINVAL for a zeroed
+ * (never initialized) object, -EBADMSG for anything else (scribbled). Acquire:
+ * pairs with the release store of the magic at the end of *_init, so the rest
+ * of the object as init wrote it is visible. */
+static inline int shmkit__sync_check(_Atomic uint32_t *magic, uint32_t want)
+{
+	uint32_t got = atomic_load_explicit(magic, memory_order_acquire);
+	if (__builtin_expect(got == want, 1))
+		return 0;
+	return got == 0 ? -EINVAL : -EBADMSG;
+}
+
+#endif
