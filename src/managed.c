@@ -580,6 +580,29 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
 }
 
+void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
+{
+	if (seg) {
+		shmkit__header_peek(shmkit_seg_addr(seg), shmkit_seg_size(seg), st);
+		return;
+	}
+	shmkit__header_peek(NULL, 0, st);
+	/* Only named, persistent kinds can be opened again by URI; anything
+	 * smaller than a header cannot be managed (and SysV is not attached). */
+	if ((st->backend != SHMKIT_POSIX && st->backend != SHMKIT_SYSV &&
+	     st->backend != SHMKIT_FILE) ||
+	    st->size < SHMKIT__HEADER_SIZE)
+		return;
+	struct shmkit_seg *s;
+	int r = shmkit_seg_open(&s, st->uri, 0, SHMKIT_RDONLY, 0);
+	if (r < 0) {
+		st->header_status = r; /* unreadable: reported, never fatal */
+		return;
+	}
+	shmkit__header_peek(shmkit_seg_addr(s), shmkit_seg_size(s), st);
+	shmkit_seg_close(s);
+}
+
 int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attacher *out, int cap)
 {
 	const struct shmkit__header *h = base;

@@ -16,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "internal.h"
+#include "managed.h"
 
 static enum shmkit_lifetime lifetime_of(enum shmkit_backend b)
 {
@@ -179,6 +180,8 @@ static int stat_seg_level(const struct shmkit__uri *u, const struct shmkit_seg *
 		shmkit__stat_mappers(st, (dev_t)st->dev, (ino_t)st->inode, -1);
 		st->attach_count = st->n_mappers;
 	}
+	/* Last, after the mappers were counted: the peek maps it too. */
+	shmkit__stat_managed(seg, st);
 	return 0;
 }
 

@@ -25,6 +25,8 @@
 	X(cmd_doctor, "doctor", "doctor [--json]",                                                \
 	  "what on this machine would make shared memory fail")                                    \
 	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
+	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--prefix URI] [--json]",            \
+	  "remove shmkit objects whose users all died; print the proof for each segment")        \
 	/* one line per command, above this comment */
 
 /* clang-format on */

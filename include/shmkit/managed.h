@@ -69,6 +69,11 @@ struct shmkit_gc_entry {
  * removed (or that would be, with SHMKIT_GC_DRY_RUN), or a negative errno. */
 SHMKIT_API int shmkit_gc(unsigned flags, int (*cb)(const struct shmkit_gc_entry *e, void *arg),
 			 void *arg);
+/* shmkit_gc limited to segments whose URI starts with uri_prefix (SysV
+ * segments match by "sysv:id=N" or by key, "sysv:0x0000abcd"): a service
+ * cleaning up only its own objects at start. NULL prefix = every segment. */
+SHMKIT_API int shmkit_gc_prefix(unsigned flags, const char *uri_prefix,
+				int (*cb)(const struct shmkit_gc_entry *e, void *arg), void *arg);
 SHMKIT_API const char *shmkit_gc_verdict_name(enum shmkit_gc_verdict v);
 
 SHMKIT_END_DECLS

@@ -1,0 +1,99 @@
+/* shmkit gc: remove orphaned shmkit objects, printing the proof for each
+ * segment looked at (see shmkit_gc(3)). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct gc_tally {
+	int json;
+	struct cli_json j;
+	int n[4]; /* by enum shmkit_gc_verdict */
+};
+
+static int print_entry(const struct shmkit_gc_entry *e, void *arg)
+{
+	struct gc_tally *t = arg;
+
+	if ((unsigned)e->verdict < 4)
+		t->n[e->verdict]++;
+	if (t->json) {
+		cli_json_object(&t->j, NULL);
+		cli_json_str(&t->j, "uri", e->uri);
+		cli_json_str(&t->j, "verdict", shmkit_gc_verdict_name(e->verdict));
+		cli_json_bool(&t->j, "managed", e->managed);
+		if (e->managed)
+			cli_json_str(&t->j, "kind", cli_kind_name(e->kind));
+		else
+			cli_json_null(&t->j, "kind");
+		cli_json_str(&t->j, "reason", e->reason);
+		cli_json_end(&t->j);
+		return 0;
+	}
+	printf("%-12s %-40s %-6s %s\n", shmkit_gc_verdict_name(e->verdict), e->uri,
+	       e->managed ? cli_kind_name(e->kind) : "-", e->reason);
+	return 0;
+}
+
+CLI_COMMAND(cmd_gc)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "foreign", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ 0 },
+	};
+	struct gc_tally t;
+	unsigned flags = 0;
+	const char *prefix = NULL;
+	int opt;
+
+	memset(&t, 0, sizeof(t));
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (opt == 'n')
+			flags |= SHMKIT_GC_DRY_RUN;
+		else if (opt == 'f')
+			flags |= SHMKIT_GC_FOREIGN;
+		else if (opt == 'j')
+			t.json = 1;
+		else if (opt == 'p')
+			prefix = optarg;
+		else
+			return cli_bad_option(argv[0], argv);
+	}
+	if (optind != argc)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (t.json) {
+		cli_json_init(&t.j, stdout);
+		cli_json_object(&t.j, NULL);
+		cli_json_bool(&t.j, "dry_run", (flags & SHMKIT_GC_DRY_RUN) != 0);
+		cli_json_bool(&t.j, "foreign", (flags & SHMKIT_GC_FOREIGN) != 0);
+		cli_json_array(&t.j, "segments");
+	}
+	int r = shmkit_gc_prefix(flags, prefix, print_entry, &t);
+	if (t.json) {
+		cli_json_end(&t.j);
+		cli_json_int(&t.j, "removed", t.n[SHMKIT_GC_REMOVED]);
+		cli_json_int(&t.j, "would_remove", t.n[SHMKIT_GC_WOULD_REMOVE]);
+		cli_json_int(&t.j, "kept", t.n[SHMKIT_GC_KEPT]);
+		cli_json_int(&t.j, "skipped", t.n[SHMKIT_GC_SKIPPED]);
+		cli_json_end(&t.j);
+		if (cli_json_finish(&t.j) < 0)
+			return cli_fail("gc", "", -EIO);
+	}
+	if (r < 0)
+		return cli_fail("gc", "", r);
+	if (!t.json) {
+		if (flags & SHMKIT_GC_DRY_RUN)
+			printf("gc (dry run): %d would be removed, %d kept, %d skipped\n",
+			       t.n[SHMKIT_GC_WOULD_REMOVE], t.n[SHMKIT_GC_KEPT], t.n[SHMKIT_GC_SKIPPED]);
+		else
+			printf("gc: %d removed, %d kept, %d skipped\n", t.n[SHMKIT_GC_REMOVED],
+			       t.n[SHMKIT_GC_KEPT], t.n[SHMKIT_GC_SKIPPED]);
+	}
+	return CLI_OK;
+}
