@@ -19,6 +19,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -193,22 +194,112 @@ static int header_verdict(const void *hdr, size_t size, char *why, size_t cap)
 	return 1;
 }
 
-/* Final check before removal: who maps or holds it. 1 free, 0 kept, -1 skipped. */
-static int users_verdict(const struct object_ref *ref, char *why, size_t cap)
+/* ---- the kernel's word on open files: a write lease ----
+ * The kernel grants a write lease on a file only when no other open file
+ * refers to it (read or write; every mapping holds one). Processes whose
+ * /proc we may not read (more privileged ones) are covered by it. The probe
+ * runs in a child: a lease break signals the holder with SIGIO, which would
+ * end the caller. */
+
+/* Does this kernel count read-only opens for leases (CONFIG_IMA)? Child only. */
+static int lease_counts_readers(void)
+{
+	int w = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (w < 0)
+		return 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", w);
+	int r1 = open(path, O_RDONLY | O_CLOEXEC);
+	close(w);
+	if (r1 < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r1);
+	int r2 = open(path, O_RDONLY | O_CLOEXEC);
+	int counted = r2 >= 0 && fcntl(r2, F_SETLEASE, F_WRLCK) < 0 && errno == EAGAIN;
+	if (r2 >= 0)
+		close(r2);
+	close(r1);
+	return counted;
+}
+
+/* 1 nobody else has the file open or mapped, 0 somebody has, negative errno
+ * when the kernel cannot be asked (no lease rights, readers not counted). */
+static int lease_probe(const char *path)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return shmkit__neg_errno();
+	if (pid == 0) {
+		if (!lease_counts_readers())
+			_exit(3);
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			_exit(errno == EWOULDBLOCK ? 1 : 4); /* another lease holder: in use */
+		if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+			_exit(0);
+		}
+		_exit(errno == EAGAIN ? 1 : 5);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return shmkit__neg_errno();
+	if (WIFSIGNALED(status))
+		return 0; /* SIGIO: someone opened it during the probe */
+	switch (WEXITSTATUS(status)) {
+	case 0:
+		return 1;
+	case 1:
+		return 0;
+	case 3:
+		return -ENOTSUP;
+	default:
+		return -EACCES;
+	}
+}
+
+static void comm_of(pid_t pid, char *comm, size_t cap)
+{
+	char path[64];
+	snprintf(comm, cap, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, (int)cap, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+/* Final check before removal: who maps or holds it. 1 free (proof in
+ * `why`), 0 kept, -1 skipped. `path` (POSIX) enables the lease probe;
+ * kernel_counted (SysV: nattch was 0) makes uninspectable processes moot. */
+static int users_verdict(const struct object_ref *ref, const char *path, int kernel_counted,
+			 char *why, size_t cap)
 {
 	struct use_report rep;
 	find_users(ref, &rep);
 	if (rep.user) {
-		char comm[32] = "?", path[64];
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)rep.user);
-		FILE *f = fopen(path, "re");
-		if (f) {
-			if (fgets(comm, sizeof(comm), f))
-				comm[strcspn(comm, "\n")] = '\0';
-			fclose(f);
-		}
+		char comm[32];
+		comm_of(rep.user, comm, sizeof(comm));
 		snprintf(why, cap, "mapped or held open by live pid %d (%s)", (int)rep.user, comm);
 		return 0;
+	}
+	if (kernel_counted) {
+		snprintf(why, cap, "no attaches (kernel count)");
+		return 1;
+	}
+	int lease = path ? lease_probe(path) : -ENOTSUP;
+	if (lease == 0) {
+		snprintf(why, cap, "a process that cannot be inspected has it open or mapped "
+				   "(the kernel refused a write lease)");
+		return 0;
+	}
+	if (lease == 1) {
+		snprintf(why, cap, "no live process maps or holds it (/proc%s, and the kernel "
+				   "granted a write lease)", rep.n_uninspected ? " where readable" : "");
+		return 1;
 	}
 	if (rep.n_uninspected < 0) {
 		snprintf(why, cap, "/proc is not readable: cannot see who maps it");
@@ -216,10 +307,12 @@ static int users_verdict(const struct object_ref *ref, char *why, size_t cap)
 	}
 	if (rep.n_uninspected) {
 		snprintf(why, cap, "%d process%s (e.g. pid %d) may map it but cannot be inspected "
-			 "(permission denied)", rep.n_uninspected, rep.n_uninspected == 1 ? "" : "es",
-			 (int)rep.uninspected);
+				   "(permission denied), and the kernel cannot be asked (%s)",
+			 rep.n_uninspected, rep.n_uninspected == 1 ? "" : "es", (int)rep.uninspected,
+			 shmkit_strerror(lease));
 		return -1;
 	}
+	snprintf(why, cap, "no live process maps or holds it (/proc)");
 	return 1;
 }
 
@@ -288,24 +381,25 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0, "%s",
 			      why);
 	struct object_ref ref = { sb.st_dev, sb.st_ino, -1, sb.st_uid, sb.st_mode & 07777 };
-	int uv = users_verdict(&ref, why2, sizeof(why2));
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	int uv = users_verdict(&ref, path, 0, why2, sizeof(why2));
 	if (uv <= 0)
 		return report(c, uri, uv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s; but %s", why, why2);
 	if (c->flags & SHMKIT_GC_DRY_RUN)
-		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 1, kind, 0,
-			      "%s, no live process maps or holds it", why);
+		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 1, kind, 0, "%s; %s", why, why2);
 	/* Look once more right before unlinking: an opener may have just come. */
 	struct stat sb2;
-	if (posix_peek(dirfd_shm, name, &sb2, &kind, why2, sizeof(why2)) != 1 ||
+	char why3[400];
+	if (posix_peek(dirfd_shm, name, &sb2, &kind, why3, sizeof(why3)) != 1 ||
 	    sb2.st_ino != sb.st_ino || sb2.st_dev != sb.st_dev)
 		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile", why);
 	int r = shmkit_remove(uri);
 	if (r < 0)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s", why,
 			      shmkit_strerror(r));
-	return report(c, uri, SHMKIT_GC_REMOVED, 1, kind, 0, "%s, no live process maps or holds it",
-		      why);
+	return report(c, uri, SHMKIT_GC_REMOVED, 1, kind, 0, "%s; %s", why, why2);
 }
 
 static int gc_posix(struct gc_ctx *c)
@@ -410,7 +504,7 @@ static int gc_sysv_one(struct gc_ctx *c, const struct sysv_row *row)
 		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0, "%s",
 			      why);
 	struct object_ref ref = { 0, 0, row->shmid, row->uid, row->mode & 0777 };
-	int uv = users_verdict(&ref, why2, sizeof(why2));
+	int uv = users_verdict(&ref, NULL, 1, why2, sizeof(why2));
 	if (uv <= 0)
 		return report(c, uri, uv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s; but %s", why, why2);

@@ -66,6 +66,36 @@ static const char *kind_str(const struct shmkit_stat *st)
 	return st->managed ? cli_kind_name(st->kind) : "-";
 }
 
+/* The header's state in words. */
+static const char *header_status_str(int status)
+{
+	switch (status) {
+	case 0:
+		return "ok";
+	case -EINPROGRESS:
+		return "initializing (its creator is still filling it)";
+	case -EOWNERDEAD:
+		return "half-built: its creator died before it was ready";
+	default:
+		return shmkit_strerror(status);
+	}
+}
+
+/* The attach table of a managed segment; -1 when it cannot be read. */
+static int read_attachers(const struct shmkit_stat *st, struct shmkit_attacher *a, int cap)
+{
+	if (!st->managed || (st->header_status < 0 && st->header_status != -EINPROGRESS &&
+				     st->header_status != -EOWNERDEAD))
+		return -1;
+	int n = shmkit_managed_attachers(st->uri, a, cap);
+	return n < 0 ? -1 : (n < cap ? n : cap);
+}
+
+static const char *alive_str(int alive)
+{
+	return alive > 0 ? "alive" : alive == 0 ? "dead" : "unknown";
+}
+
 static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 {
 	char buf[64];
@@ -126,10 +156,24 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 		else
 			cli_json_null(j, "creator_alive");
 		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
-		if (st->header_status == 0)
-			cli_json_str(j, "header_status", "ok");
-		else
-			cli_json_str(j, "header_status", shmkit_strerror(st->header_status));
+		cli_json_str(j, "header_status", header_status_str(st->header_status));
+		struct shmkit_attacher a[64];
+		int n = read_attachers(st, a, 64);
+		if (n < 0) {
+			cli_json_null(j, "attached_processes");
+		} else {
+			cli_json_array(j, "attached_processes");
+			for (int i = 0; i < n; i++) {
+				cli_json_object(j, NULL);
+				cli_json_int(j, "pid", a[i].pid);
+				if (a[i].alive >= 0)
+					cli_json_bool(j, "alive", a[i].alive);
+				else
+					cli_json_null(j, "alive");
+				cli_json_end(j);
+			}
+			cli_json_end(j);
+		}
 	}
 	cli_json_end(j);
 }
@@ -166,9 +210,18 @@ static void print_stat(const struct shmkit_stat *st)
 		printf("kind:               %s (%u)\n", cli_kind_name(st->kind), st->kind);
 		printf("layout version:     %u\n", st->layout_version);
 		printf("creator:            %d, %s\n", (int)st->managed_creator_pid,
-		       st->creator_alive > 0 ? "alive" : st->creator_alive == 0 ? "dead" : "unknown");
-		printf("header:             %s\n",
-		       st->header_status ? shmkit_strerror(st->header_status) : "ok");
+		       alive_str(st->creator_alive));
+		printf("header:             %s\n", header_status_str(st->header_status));
+		struct shmkit_attacher at[64];
+		int n = read_attachers(st, at, 64);
+		printf("attached processes: ");
+		if (n < 0)
+			printf("unknown\n");
+		else if (n == 0)
+			printf("none\n");
+		for (int i = 0; i < n; i++)
+			printf("%s%d %s%s", i ? ", " : "", (int)at[i].pid, alive_str(at[i].alive),
+			       i == n - 1 ? "\n" : "");
 	}
 }
 

@@ -1,0 +1,373 @@
+/* shmkit_gc: removes only what is provably orphaned (kill -9), keeps what a
+ * live process maps or is attached to, never touches other programs'
+ * segments without --foreign, and --dry-run removes nothing. Limited with a
+ * prefix to this run's own segments, as other tests run in parallel. */
+/* TIMEOUT: 90 */
+#include "test.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "layout.h"
+#include "managed.h"
+
+static char posix_prefix[64], sysv_prefix[64];
+
+/* ---- what a gc run said ---- */
+
+struct seen {
+	const char *uri; /* the one we care about (NULL: record none) */
+	const char *uri2;
+	int found, verdict;
+	char reason[512];
+	int total;
+};
+
+static int record(const struct shmkit_gc_entry *e, void *arg)
+{
+	struct seen *s = arg;
+	s->total++;
+	if ((s->uri && strcmp(e->uri, s->uri) == 0) || (s->uri2 && strcmp(e->uri, s->uri2) == 0)) {
+		s->found++;
+		s->verdict = e->verdict;
+		snprintf(s->reason, sizeof(s->reason), "%s", e->reason);
+	}
+	printf("  gc: %-12s %s: %s\n", shmkit_gc_verdict_name(e->verdict), e->uri, e->reason);
+	return 0;
+}
+
+static int gc_one(const char *prefix, unsigned flags, const char *uri, const char *uri2,
+		  struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->uri = uri;
+	s->uri2 = uri2;
+	return shmkit_gc_prefix(flags, prefix, record, s);
+}
+
+static int exists(const char *uri)
+{
+	struct shmkit_stat st;
+	return shmkit_stat(uri, &st) == 0;
+}
+
+/* ---- exec'd roles ---- */
+
+/* argv: uri -> creates a raw object and holds it until killed. */
+static int role_create_hold(int argc, char **argv)
+{
+	struct shmkit_raw *r;
+	if (argc < 1 || shmkit_raw_create(&r, argv[0], 10000, 0) != 0)
+		return 3;
+	memset(shmkit_raw_data(r), 0x5a, 10000);
+	for (;;)
+		pause();
+}
+
+/* argv: uri -> maps it with the plain segment API (no attach entry). */
+static int role_map_hold(int argc, char **argv)
+{
+	struct shmkit_seg *seg;
+	if (argc < 1 || shmkit_seg_open(&seg, argv[0], 0, SHMKIT_RDONLY, 0) != 0)
+		return 3;
+	for (;;)
+		pause();
+}
+
+/* argv: uri -> opens it as a raw object (attach entry) and holds it. */
+static int role_attach_hold(int argc, char **argv)
+{
+	struct shmkit_raw *r;
+	if (argc < 1 || shmkit_raw_open(&r, argv[0]) != 0)
+		return 3;
+	for (;;)
+		pause();
+}
+
+static const struct test_role roles[] = {
+	{ "create_hold", role_create_hold },
+	{ "map_hold", role_map_hold },
+	{ "attach_hold", role_attach_hold },
+	{ NULL, NULL },
+};
+
+static pid_t spawn(const char *role, const char *uri)
+{
+	const char *args[] = { uri, NULL };
+	return test_spawn_self(role, args);
+}
+
+static void kill_wait(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	test_wait(pid);
+}
+
+/* Waits until uri is a ready raw object with `want` live users besides
+ * the creator recorded or mapping (checked through the attach table). */
+static void wait_ready(const char *uri)
+{
+	struct shmkit_raw *r = NULL;
+	int64_t end = test_now_ns() + 10ll * 1000000000;
+	int err;
+	while ((err = shmkit_raw_open(&r, uri)) != 0 && test_now_ns() < end)
+		usleep(2000);
+	CHECK_RET(err, 0);
+	if (r)
+		shmkit_raw_close(r);
+}
+
+static void wait_mapped_by(const char *uri, pid_t pid)
+{
+	int64_t end = test_now_ns() + 10ll * 1000000000;
+	for (;;) {
+		struct shmkit_stat st;
+		int found = 0;
+		if (shmkit_stat(uri, &st) == 0)
+			for (int i = 0; i < st.n_mappers && i < SHMKIT_STAT_MAPPERS; i++)
+				found |= st.mappers[i].pid == pid;
+		if (found || test_now_ns() > end)
+			break;
+		usleep(2000);
+	}
+}
+
+/* ---- tests ---- */
+
+static void test_orphan_removed(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "orphan");
+	const char *prefix = strcmp(scheme, "sysv") == 0 ? sysv_prefix : posix_prefix;
+	struct seen s;
+
+	pid_t creator = spawn("create_hold", uri);
+	wait_ready(uri);
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(uri, &st));
+	char id_uri[64];
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", st.sysv_id);
+
+	/* Alive: kept, and says who. */
+	CHECK(gc_one(prefix, 0, uri, id_uri, &s) >= 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK(exists(uri));
+
+	kill_wait(creator);
+	CHECK_RET(gc_one(prefix, SHMKIT_GC_DRY_RUN, uri, id_uri, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_WOULD_REMOVE);
+	CHECK(strstr(s.reason, "dead") != NULL);
+	CHECK(exists(uri)); /* a dry run removes nothing */
+	CHECK_RET(gc_one(prefix, 0, uri, id_uri, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_REMOVED);
+	CHECK(!exists(uri));
+}
+
+static void test_in_use_kept(void)
+{
+	const char *uri = test_uri("posix", "inuse");
+	struct seen s;
+
+	pid_t creator = spawn("create_hold", uri);
+	wait_ready(uri);
+	pid_t mapper = spawn("map_hold", uri);
+	wait_mapped_by(uri, mapper);
+	pid_t attacher = spawn("attach_hold", uri);
+	/* The attacher shows up in the attach table once its open returns. */
+	int64_t end = test_now_ns() + 10ll * 1000000000;
+	struct shmkit_attacher a[8];
+	while (shmkit_managed_attachers(uri, a, 8) < 2 && test_now_ns() < end)
+		usleep(2000);
+	kill_wait(creator);
+
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK(strstr(s.reason, "attached pid") != NULL);
+	kill_wait(attacher);
+
+	/* Creator and attacher dead, but a live process maps it: kept. */
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK(strstr(s.reason, "mapped or held open") != NULL);
+	CHECK(exists(uri));
+
+	kill_wait(mapper);
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 1);
+	CHECK(s.verdict == SHMKIT_GC_REMOVED && !exists(uri));
+}
+
+/* The creator killed half-way through create: the half-built object goes too. */
+static void test_half_built_removed(void)
+{
+	const char *uri = test_uri("posix", "half");
+	struct seen s;
+	const char *args[] = { uri, NULL };
+
+	setenv("SHMKIT_TEST_PAUSE", "managed.init", 1);
+	pid_t pid = test_spawn_self("create_hold", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	CHECK_RET(test_wait_stopped(pid, 10ll * 1000000000), 0);
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
+	CHECK(s.verdict == SHMKIT_GC_KEPT); /* stopped, not dead */
+	kill_wait(pid);
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 1);
+	CHECK(s.verdict == SHMKIT_GC_REMOVED && !exists(uri));
+}
+
+/* ---- other programs' segments ---- */
+
+struct foreign {
+	const char *posix_name; /* without "posix:" */
+	key_t key;
+};
+
+/* A program that knows nothing of shmkit: raw shm_open and shmget. */
+static int make_foreign(void *arg)
+{
+	const struct foreign *f = arg;
+	int fd = shm_open(f->posix_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, 8192) < 0)
+		return 1;
+	void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return 2;
+	memset(p, 0x33, 8192);
+	munmap(p, 8192);
+	close(fd);
+	int id = shmget(f->key, 8192, IPC_CREAT | IPC_EXCL | 0600);
+	if (id < 0)
+		return 3;
+	p = shmat(id, NULL, 0);
+	if (p == (void *)-1)
+		return 4;
+	memset(p, 0x44, 8192);
+	shmdt(p);
+	return 0;
+}
+
+static uint64_t sum_bytes(const char *uri)
+{
+	struct shmkit_seg *seg;
+	if (shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0) != 0)
+		return 0;
+	uint64_t h = 1469598103934665603ull;
+	const unsigned char *p = shmkit_seg_addr(seg);
+	for (size_t i = 0; i < shmkit_seg_size(seg); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	shmkit_seg_close(seg);
+	return h;
+}
+
+static void test_foreign(void)
+{
+	const char *puri = test_uri("posix", "foreign");
+	const char *suri = test_uri("sysv", "foreign");
+	struct foreign f = { puri + strlen("posix:"), (key_t)strtoul(suri + 5, NULL, 0) };
+	struct seen s;
+
+	CHECK_RET(test_wait(test_fork(make_foreign, &f)), 0);
+	uint64_t psum = sum_bytes(puri), ssum = sum_bytes(suri);
+	CHECK(psum != 0 && ssum != 0);
+
+	/* Without --foreign: both kept, untouched. */
+	CHECK_RET(gc_one(posix_prefix, 0, puri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(suri, &st));
+	char id_uri[64];
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", st.sysv_id);
+	CHECK_RET(gc_one(sysv_prefix, 0, id_uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK(strstr(s.reason, "foreign") != NULL);
+
+	/* Attached by a live process: kept even with --foreign. */
+	struct shmkit_seg *held;
+	CHECK_OK(shmkit_seg_open(&held, suri, 0, SHMKIT_RDONLY, 0));
+	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN, id_uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK_OK(shmkit_seg_close(held));
+	/* Our attach made us the last pid, and we are alive: still kept. */
+	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN, id_uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK(strstr(s.reason, "last pid") != NULL);
+}
+
+static int attach_detach(void *arg)
+{
+	struct shmkit_seg *seg;
+	return shmkit_seg_open(&seg, arg, 0, SHMKIT_RDONLY, 0) == 0 && shmkit_seg_close(seg) == 0
+		       ? 0
+		       : 1;
+}
+
+static void test_foreign_removed(void)
+{
+	const char *puri = test_uri("posix", "foreign2");
+	const char *suri = test_uri("sysv", "foreign2");
+	struct foreign f = { puri + strlen("posix:"), (key_t)strtoul(suri + 5, NULL, 0) };
+	struct seen s;
+
+	CHECK_RET(test_wait(test_fork(make_foreign, &f)), 0);
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(suri, &st)); /* its header peek attaches: we become the last pid */
+	char id_uri[64];
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", st.sysv_id);
+	uint64_t psum = sum_bytes(puri);
+	/* The last user is a child that has exited: creator and last pid dead. */
+	CHECK_RET(test_wait(test_fork(attach_detach, (void *)suri)), 0);
+
+	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN | SHMKIT_GC_DRY_RUN, id_uri, NULL, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_WOULD_REMOVE);
+	/* The dry run only looked (that attach made us the last pid): redo the child. */
+	CHECK(exists(suri));
+	CHECK_RET(test_wait(test_fork(attach_detach, (void *)suri)), 0);
+	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN, id_uri, NULL, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_REMOVED);
+	CHECK(!exists(suri));
+	/* POSIX segments of other programs: never, even with --foreign. */
+	CHECK_RET(gc_one(posix_prefix, SHMKIT_GC_FOREIGN, puri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK(exists(puri) && sum_bytes(puri) == psum);
+}
+
+static void test_cli(void)
+{
+	const char *uri = test_uri("posix", "cli");
+	char out[16384];
+
+	pid_t creator = spawn("create_hold", uri);
+	wait_ready(uri);
+	kill_wait(creator);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --dry-run --prefix %s", SHMKIT_TOOL_PATH,
+				  uri),
+		  0);
+	printf("%s", out);
+	CHECK(strstr(out, "would remove") && strstr(out, uri) && strstr(out, "creator pid"));
+	CHECK(exists(uri));
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s stat %s", SHMKIT_TOOL_PATH, uri), 0);
+	printf("%s", out);
+	CHECK(strstr(out, "raw") && strstr(out, "dead"));
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s", SHMKIT_TOOL_PATH, uri), 0);
+	printf("%s", out);
+	CHECK(strstr(out, "removed") && strstr(out, "1 removed"));
+	CHECK(!exists(uri));
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	snprintf(posix_prefix, sizeof(posix_prefix), "posix:/shmkit-test-%d-", (int)getpid());
+	snprintf(sysv_prefix, sizeof(sysv_prefix), "sysv:0x5b%04x", (unsigned)getpid() & 0xffffu);
+	test_orphan_removed("posix");
+	test_orphan_removed("sysv");
+	test_in_use_kept();
+	test_half_built_removed();
+	test_foreign();
+	test_foreign_removed();
+	test_cli();
+	return test_done();
+}
