@@ -22,6 +22,7 @@ build: deps
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: test-normal test-asan
+	@bash .ci/leakcheck.sh
 
 test-normal: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
