@@ -326,6 +326,28 @@ static void test_corrupt_header(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A file-backed object cut short on disk: refused, never mapped past the end. */
+static void test_truncated_file(void)
+{
+	const char *uri = test_uri("file", "trunc");
+	const char *path = uri + strlen("file:");
+	struct shmkit__obj o;
+
+	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_MAP, BODY, 0600, fill_pattern, (void *)1),
+		  0);
+	CHECK_OK(shmkit__obj_close(&o));
+	CHECK(truncate(path, SHMKIT__HEADER_SIZE + BODY / 2) == 0);
+	CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_MAP, 0, 50000000), -EBADMSG);
+	CHECK(strstr(shmkit_last_error_detail(), "segment has") != NULL);
+	CHECK(truncate(path, 1000) == 0);
+	CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_MAP, 0, 50000000), -EBADMSG);
+	/* Not a shmkit file at all: refused at once (no creator to wait for). */
+	CHECK(truncate(path, 0) == 0 && truncate(path, 3 * SHMKIT__HEADER_SIZE) == 0);
+	CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_MAP, 0, 0), -EBADMSG);
+	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_MAP, BODY, 0600, NULL, NULL), -EEXIST);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* ---- identities and the attach table ---- */
 
 static int exit_at_once(void *arg)
@@ -477,7 +499,10 @@ int main(int argc, char **argv)
 	test_child_dispatch(argc, argv, roles);
 	test_ident();
 	test_create_open_close("posix");
+	test_create_open_close("sysv");
+	test_create_open_close("file");
 	test_create_open_close("anon");
+	test_truncated_file();
 	test_anon_fork();
 	test_raw_across_exec();
 	test_creator_killed();
