@@ -41,9 +41,12 @@ demo: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-# The suite under valgrind memcheck (slow; not part of `make test`).
-valgrind: build
-	@command -v valgrind >/dev/null || { echo "installing valgrind"; apt-get install -y valgrind; }
+# The suite under valgrind memcheck (slow; not part of `make test`). Shell tests
+# run the shmkit tool itself under valgrind too (SHMKIT_UNDER_VALGRIND).
+valgrind: deps
+	@command -v valgrind >/dev/null || { echo "shmkit: installing valgrind for make valgrind"; \
+		apt-get install -y --no-install-recommends valgrind; }
+	$(MAKE) build CMAKE_FLAGS="$(CMAKE_FLAGS) -DMEMORYCHECK_COMMAND=$$(command -v valgrind)"
 	cd $(BUILD) && SHMKIT_UNDER_VALGRIND=1 ctest --output-on-failure -T memcheck \
 		--overwrite MemoryCheckCommandOptions="--leak-check=full --error-exitcode=1 --trace-children=no"
 

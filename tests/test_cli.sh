@@ -14,6 +14,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# `make valgrind`: run the tool itself under memcheck; any error is exit 99.
+if [ -n "${SHMKIT_UNDER_VALGRIND:-}" ] && command -v valgrind >/dev/null; then
+	printf '#!/bin/sh\nexec valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 "%s" "$@"\n' \
+		"$SHMKIT" >"$TMP/shmkit"
+	chmod +x "$TMP/shmkit"
+	SHMKIT="$TMP/shmkit"
+fi
 
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 # expect CODE CMD...: run CMD, stdout/stderr in $TMP/out $TMP/err, check the exit code.
