@@ -62,6 +62,17 @@ expect 0 "$SHMKIT" doctor
 for w in /dev/shm "SysV limits" "cgroup memory" RemoveIPC; do out_has "$w"; done
 grep -Eq -- '-> (ok|info|warn|fail): ' "$TMP/out" || fail "doctor: no verdict lines"
 expect 0 "$SHMKIT" doctor --json;      json_ok
+# RemoveIPC: systemd's order (main file, then drop-ins by name; /etc hides /usr/lib), [Login] only
+R="$TMP/root"
+mkdir -p "$R/etc/systemd/logind.conf.d" "$R/usr/lib/systemd/logind.conf.d"
+expect 0 env SHMKIT_DOCTOR_ROOT="$R" "$SHMKIT" doctor;  out_has "RemoveIPC=yes (systemd default)"
+printf '[Login]\n#RemoveIPC=yes\nRemoveIPC = no \n' >"$R/etc/systemd/logind.conf"
+expect 0 env SHMKIT_DOCTOR_ROOT="$R" "$SHMKIT" doctor;  out_has "RemoveIPC=no ($R/etc/systemd/logind.conf)"
+printf '[Login]\nRemoveIPC=yes\n' >"$R/usr/lib/systemd/logind.conf.d/10-a.conf"
+expect 0 env SHMKIT_DOCTOR_ROOT="$R" "$SHMKIT" doctor;  out_has "RemoveIPC=yes ($R/usr/lib/systemd/logind.conf.d/10-a.conf)"
+printf '[Login]\nRemoveIPC=off\n' >"$R/etc/systemd/logind.conf.d/10-a.conf"
+printf '[Other]\nRemoveIPC=yes\n' >"$R/usr/lib/systemd/logind.conf.d/20-b.conf"
+expect 0 env SHMKIT_DOCTOR_ROOT="$R" "$SHMKIT" doctor;  out_has "RemoveIPC=no ($R/etc/systemd/logind.conf.d/10-a.conf)"
 expect 2 "$SHMKIT" doctor --bogus;     usage_is "doctor: bad option --bogus"
 expect 2 "$SHMKIT" doctor extra;       usage_is "doctor: unexpected argument"
 

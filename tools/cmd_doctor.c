@@ -372,34 +372,40 @@ static int by_name(const void *a, const void *b)
 }
 
 /* systemd's order: the main file, then every *.conf drop-in sorted by file
- * name, where a name in an earlier directory hides the same name later. */
+ * name, where a name in an earlier directory hides the same name later.
+ * SHMKIT_DOCTOR_ROOT, if set, is prefixed to every path (for the tests). */
 static void removeipc_setting(struct removeipc *r)
 {
 	static const char *const dirs[] = { "/etc/systemd/logind.conf.d", "/run/systemd/logind.conf.d",
 					    "/usr/local/lib/systemd/logind.conf.d",
 					    "/usr/lib/systemd/logind.conf.d" };
-	char *files[256];
+	const char *root = getenv("SHMKIT_DOCTOR_ROOT") ? getenv("SHMKIT_DOCTOR_ROOT") : "";
+	char *files[256], path[PATH_MAX];
 	size_t n = 0;
 
 	r->value = 1;
 	snprintf(r->source, sizeof(r->source), "systemd default");
-	parse_logind(access("/etc/systemd/logind.conf", F_OK) == 0 ? "/etc/systemd/logind.conf"
-								  : "/usr/lib/systemd/logind.conf", r);
+	snprintf(path, sizeof(path), "%s/etc/systemd/logind.conf", root);
+	if (access(path, F_OK) != 0)
+		snprintf(path, sizeof(path), "%s/usr/lib/systemd/logind.conf", root);
+	parse_logind(path, r);
 	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
-		DIR *dir = opendir(dirs[d]);
+		DIR *dir;
 		struct dirent *e;
 
+		snprintf(path, sizeof(path), "%s%s", root, dirs[d]);
+		dir = opendir(path);
 		while (dir && (e = readdir(dir)) && n < sizeof(files) / sizeof(files[0])) {
 			size_t len = strlen(e->d_name), i;
-			char path[PATH_MAX];
+			char file[PATH_MAX + 256];
 
 			if (len < 6 || strcmp(e->d_name + len - 5, ".conf") != 0)
 				continue;
 			for (i = 0; i < n; i++)
 				if (strcmp(strrchr(files[i], '/') + 1, e->d_name) == 0)
 					break;
-			snprintf(path, sizeof(path), "%s/%s", dirs[d], e->d_name);
-			if (i == n && (files[n] = strdup(path)))
+			snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+			if (i == n && (files[n] = strdup(file)))
 				n++;
 		}
 		if (dir)
