@@ -137,20 +137,28 @@ expect 0 "$SHMKIT" read "$F";             [ "$(cat "$TMP/out")" = "on disk" ] ||
 expect 0 "$SHMKIT" stat "$F";             out_has "lifetime:           filesystem"
 
 # ---- sysv: (a key unique to this run) ----
-K=$(printf 'sysv:0x%08x' $(( (0x5c000000 | ($$ << 4)) & 0x7fffffff )))
-if "$SHMKIT" create "$K" 4K 2>"$TMP/err"; then
-	CLEANUP+=("$K")
-	expect 0 "$SHMKIT" write "$K" "hello, sysv"
-	expect 0 "$SHMKIT" read "$K";     [ "$(cat "$TMP/out")" = "hello, sysv" ] || fail "sysv read"
-	expect 0 "$SHMKIT" stat "$K";     out_has "sysv key:"; out_has "sysv id:"; out_has "marked for removal: no"
-	expect 0 "$SHMKIT" stat --json "$K"; json_ok
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["backend"]=="sysv" and d["sysv_key"].startswith("0x") and isinstance(d["sysv_id"], int), d' "$TMP/out" || fail "sysv stat json"
-	ipcs -m | grep -qi "$(printf '0x%08x' $(( (0x5c000000 | ($$ << 4)) & 0x7fffffff )))" || fail "ipcs does not show $K"
-	expect 0 "$SHMKIT" rm "$K"
-	expect 1 "$SHMKIT" stat "$K";     err_is "stat $K: No such file or directory"
-else
-	echo "note: sysv: not available yet: $(cat "$TMP/err")"
-fi
+KEYHEX=$(printf '0x%08x' $(( (0x5c000000 | ($$ << 4)) & 0x7fffffff )))
+K="sysv:$KEYHEX"
+CLEANUP+=("$K")
+expect 0 "$SHMKIT" create "$K" 4K
+expect 1 "$SHMKIT" create "$K" 4K;        err_is "create $K: File exists"
+expect 0 "$SHMKIT" write "$K" "hello, sysv"
+expect 0 "$SHMKIT" read "$K";             [ "$(cat "$TMP/out")" = "hello, sysv" ] || fail "sysv read"
+expect 0 "$SHMKIT" stat "$K"
+out_has "sysv key:           $KEYHEX"; out_has "sysv id:"; out_has "marked for removal: no"
+out_has "backend:            sysv"
+expect 0 "$SHMKIT" stat --json "$K";      json_ok
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["backend"]=="sysv" and d["sysv_key"]==sys.argv[2] and isinstance(d["sysv_id"], int) and d["marked_for_removal"] is False, d' "$TMP/out" "$KEYHEX" || fail "sysv stat json"
+ipcs -m | grep -qi "$KEYHEX" || fail "ipcs does not show $K"
+expect 0 "$SHMKIT" rm "$K"
+expect 1 "$SHMKIT" stat "$K";             err_is "stat $K: No such file or directory"
+expect 1 "$SHMKIT" rm "$K";               err_is "rm $K: No such file or directory"
+expect 1 "$SHMKIT" stat "sysv:0xZZ";      err_is "stat sysv:0xZZ: Invalid argument"
+# sysv:private: create prints the name it got
+expect 0 "$SHMKIT" create sysv:private 4K
+PRIV=$(cat "$TMP/out")
+case "$PRIV" in sysv:id=[0-9]*) CLEANUP+=("$PRIV"); expect 0 "$SHMKIT" rm "$PRIV" ;;
+	*) fail "create sysv:private printed '$PRIV'" ;; esac
 
 # ---- ls ----
 if "$SHMKIT" ls >"$TMP/out" 2>"$TMP/err"; then
