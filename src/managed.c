@@ -277,6 +277,12 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 			     int64_t timeout_ns)
 {
 	int64_t deadline = shmkit__deadline(timeout_ns);
+	/* Waits that no live creator accounts for (unsized segment, zero magic
+	 * with nobody named) last at most this long, even with SHMKIT_FOREVER:
+	 * a creator sizes and names itself within microseconds. */
+	int64_t nobody_deadline = shmkit__deadline(SHMKIT__OPEN_WAIT_NS);
+	if (deadline >= 0 && deadline < nobody_deadline)
+		nobody_deadline = deadline;
 	int rdonly = (flags & SHMKIT_RDONLY) != 0;
 
 	memset(o, 0, sizeof(*o));
@@ -291,7 +297,7 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 			 * says -EAGAIN for an empty one): reopen to see. */
 			if (r == 0)
 				shmkit_seg_close(seg);
-			if (timeout_ns == 0 || expired(deadline)) {
+			if (timeout_ns == 0 || expired(nobody_deadline)) {
 				shmkit__detail("segment is smaller than a shmkit header");
 				return -EBADMSG;
 			}
@@ -307,7 +313,7 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 			}
 			if (r < 0)
 				break;
-			if (timeout_ns == 0 || expired(deadline)) {
+			if (timeout_ns == 0 || expired(r == 2 ? nobody_deadline : deadline)) {
 				r = r == 2 ? -EBADMSG : (timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT);
 				break;
 			}

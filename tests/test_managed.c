@@ -344,6 +344,10 @@ static void test_truncated_file(void)
 	/* Not a shmkit file at all: refused at once (no creator to wait for). */
 	CHECK(truncate(path, 0) == 0 && truncate(path, 3 * SHMKIT__HEADER_SIZE) == 0);
 	CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_MAP, 0, 0), -EBADMSG);
+	/* Even "forever" does not wait long for a creator nobody named. */
+	int64_t t0 = test_now_ns();
+	CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_MAP, 0, SHMKIT_FOREVER), -EBADMSG);
+	CHECK(test_now_ns() - t0 < 5000000000ll);
 	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_MAP, BODY, 0600, NULL, NULL), -EEXIST);
 	CHECK_OK(shmkit_remove(uri));
 }
