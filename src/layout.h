@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <shmkit/sync.h>
+
 #define SHMKIT__LAYOUT_VERSION 1u
 
 /* ======================================================================
@@ -247,5 +249,144 @@ struct shmkit__event_shared {
 };
 _Static_assert(sizeof(struct shmkit__event_shared) == 16, "event size");
 _Static_assert(offsetof(struct shmkit__event_shared, magic) == 4, "event.magic");
+
+/* ======================================================================
+ * Heap (kind SHMKIT_KIND_HEAP, and the lower half of SHMKIT_KIND_MAP)
+ *
+ * The body (at SHMKIT__HEADER_SIZE) starts with struct shmkit__heap_shared;
+ * then the live-start bitmap; then the arena: a contiguous run of blocks,
+ * each starting with struct shmkit__heap_block. Every offset is from the
+ * segment base. docs/LAYOUT.md, "Heap".
+ * ====================================================================== */
+
+#define SHMKIT__HEAP_MAGIC 0x3170616568746b73ull /* "sktheap1" little-endian */
+#define SHMKIT__HEAP_VERSION 1u
+#define SHMKIT__HEAP_ALIGN 16u      /* block and payload alignment */
+#define SHMKIT__HEAP_MIN_BLOCK 32u  /* header + the two free-list links */
+#define SHMKIT__HEAP_BINS 64u       /* 32 exact small classes + 32 power-of-two ranges */
+#define SHMKIT__HEAP_SMALL_BINS 32u
+#define SHMKIT__HEAP_NAMES 32u
+#define SHMKIT__HEAP_NAME_MAX 48u   /* bytes including the NUL */
+
+/* Block tags: a 24-bit magic and the state in the low byte. */
+#define SHMKIT__BLOCK_MAGIC 0x4b4c4200u /* "\0BLK" */
+#define SHMKIT__BLOCK_FREE 0x01u
+#define SHMKIT__BLOCK_USED 0x02u
+
+struct shmkit__heap_block {
+	uint32_t tag;        /* SHMKIT__BLOCK_MAGIC | state */
+	uint32_t prev_units; /* previous physical block's size / 16; 0 for the first block */
+	uint64_t size;       /* whole block in bytes, header included; multiple of 16, >= 32 */
+};
+_Static_assert(sizeof(struct shmkit__heap_block) == 16, "heap block header");
+
+/* Only in free blocks, right after the header: the bin's doubly linked list. */
+struct shmkit__heap_links {
+	uint64_t next; /* next free block in the same bin, 0 = end */
+	uint64_t prev; /* previous one, 0 = this is the bin head */
+};
+_Static_assert(sizeof(struct shmkit__heap_links) == 16, "heap links");
+
+/* Heap journal: the block an alloc/free is working on, recorded before the
+ * first mutation and cleared after the last. */
+enum shmkit__heap_op {
+	SHMKIT__HOP_NONE = 0,
+	SHMKIT__HOP_ALLOC = 1, /* rolled back by recovery: the block becomes free */
+	SHMKIT__HOP_FREE = 2,  /* rolled forward by recovery: the block becomes free */
+};
+
+/* Object journal: operations of the layers above the heap (named objects,
+ * the map), each holding the heap lock across several heap calls. */
+enum shmkit__obj_op {
+	SHMKIT__OOP_NONE = 0,
+	SHMKIT__OOP_NAMED = 1,   /* a = block being created; free it unless a name points at it */
+	SHMKIT__OOP_MAP_PUT = 2, /* a = bucket, b = new entry, c = replaced entry */
+	SHMKIT__OOP_MAP_DEL = 3, /* a = bucket, c = removed entry */
+};
+
+struct shmkit__heap_journal {
+	uint32_t op;      /* enum shmkit__heap_op */
+	uint32_t reserved;
+	uint64_t block;   /* offset of the block */
+};
+_Static_assert(sizeof(struct shmkit__heap_journal) == 16, "heap journal");
+
+struct shmkit__obj_journal {
+	uint32_t op;      /* enum shmkit__obj_op */
+	uint32_t reserved;
+	uint64_t a, b, c; /* operands, see enum shmkit__obj_op */
+};
+_Static_assert(sizeof(struct shmkit__obj_journal) == 32, "object journal");
+
+struct shmkit__heap_name {
+	char name[SHMKIT__HEAP_NAME_MAX]; /* NUL-terminated; "" = free entry */
+	uint64_t size;                    /* bytes asked for */
+	uint64_t off;                     /* payload offset; stored last (publishes the entry) */
+};
+_Static_assert(sizeof(struct shmkit__heap_name) == 64, "heap name");
+
+struct shmkit__heap_shared {
+	uint64_t magic;          /* SHMKIT__HEAP_MAGIC */
+	uint32_t version;        /* SHMKIT__HEAP_VERSION */
+	uint32_t nbins;          /* SHMKIT__HEAP_BINS */
+	uint64_t seg_size;       /* segment bytes this heap was laid out for */
+	uint64_t bitmap_off;     /* one bit per 16 bytes of arena: 1 = a live allocation's header */
+	uint64_t arena_off;      /* first block */
+	uint64_t arena_end;      /* one past the last block */
+	uint64_t root;           /* for the layer above (the map's header); 0 = none */
+	uint64_t reserved0;
+	struct shmkit_mutex lock; /* robust; guards everything below and the arena */
+	struct shmkit__heap_journal hj;
+	struct shmkit__obj_journal oj;
+	uint64_t nonempty;       /* bit i set iff bins[i] != 0 */
+	uint64_t bins[SHMKIT__HEAP_BINS];
+	uint64_t used_bytes;     /* sum of used block sizes (headers included) */
+	uint64_t free_bytes;     /* sum of free block sizes */
+	uint64_t n_used;         /* live allocations */
+	uint64_t n_free;         /* free blocks */
+	uint64_t reserved1[5];
+	struct shmkit__heap_name names[SHMKIT__HEAP_NAMES];
+};
+_Static_assert(offsetof(struct shmkit__heap_shared, lock) == 64, "heap.lock");
+_Static_assert(offsetof(struct shmkit__heap_shared, hj) == 128, "heap.hj");
+_Static_assert(offsetof(struct shmkit__heap_shared, oj) == 144, "heap.oj");
+_Static_assert(offsetof(struct shmkit__heap_shared, nonempty) == 176, "heap.nonempty");
+_Static_assert(offsetof(struct shmkit__heap_shared, bins) == 184, "heap.bins");
+_Static_assert(offsetof(struct shmkit__heap_shared, names) == 768, "heap.names");
+_Static_assert(sizeof(struct shmkit__heap_shared) == 2816, "heap shared size");
+
+/* ======================================================================
+ * Map (kind SHMKIT_KIND_MAP): a heap whose root is struct shmkit__map_shared.
+ * docs/LAYOUT.md, "Map".
+ * ====================================================================== */
+
+#define SHMKIT__MAP_MAGIC 0x3170616d74746b73ull /* "sktmap1" little-endian */
+#define SHMKIT__MAP_VERSION 1u
+#define SHMKIT__MAP_STRIPES 1024u /* seqlock stripes: bucket i uses seq[i % STRIPES] */
+
+struct shmkit__map_shared {
+	uint64_t magic;          /* SHMKIT__MAP_MAGIC */
+	uint32_t version;        /* SHMKIT__MAP_VERSION */
+	uint32_t reserved;
+	uint64_t nbuckets;       /* power of two */
+	uint64_t buckets_off;    /* nbuckets x _Atomic uint64_t: first entry of each chain */
+	uint64_t seed;           /* hash seed chosen at create */
+	_Atomic uint64_t count;  /* live keys */
+	uint64_t reserved1[2];
+	_Atomic uint64_t seq[SHMKIT__MAP_STRIPES]; /* even = stable, odd = writer publishing */
+};
+_Static_assert(offsetof(struct shmkit__map_shared, count) == 40, "map.count");
+_Static_assert(offsetof(struct shmkit__map_shared, seq) == 64, "map.seq");
+
+/* One key/value pair: a heap block's payload. Written whole before it is
+ * published by one 8-byte store of its offset. */
+struct shmkit__map_entry {
+	_Atomic uint64_t next;   /* next entry in the chain, 0 = end */
+	uint64_t hash;
+	uint32_t klen;
+	uint32_t vlen;
+	/* key bytes, then value bytes */
+};
+_Static_assert(sizeof(struct shmkit__map_entry) == 24, "map entry");
 
 #endif

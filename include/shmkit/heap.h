@@ -20,7 +20,35 @@ SHMKIT_API void *shmkit_heap_ptr(struct shmkit_heap *h, shmkit_off off);
  * SHMKIT_EXCL fails -EEXIST if it exists; flags 0 only looks up (-ENOENT). */
 SHMKIT_API int shmkit_heap_named(struct shmkit_heap *h, const char *name, size_t size, int flags,
 				 shmkit_off *off);
+/* Full consistency check of every block, free list, the live-start bitmap and
+ * the totals. 0 consistent; 1 derived structures (free lists, bitmap, totals)
+ * were wrong and have been rebuilt from the blocks; -EBADMSG corrupt beyond
+ * repair. */
 SHMKIT_API int shmkit_heap_check(struct shmkit_heap *h);
+
+#define SHMKIT_HEAP_CLASSES 64
+
+struct shmkit_heap_stats {
+	uint64_t arena_bytes;    /* bytes of the arena (block headers included) */
+	uint64_t used_bytes;     /* in live allocations, headers included */
+	uint64_t free_bytes;     /* in free blocks, headers included */
+	uint64_t largest_free;   /* largest size shmkit_heap_alloc can satisfy now */
+	uint64_t n_used;         /* live allocations */
+	uint64_t n_free;         /* free blocks */
+	uint64_t n_named;        /* named objects */
+	/* Per size class i: blocks of at most class_max[i] bytes (header
+	 * included) and more than class_max[i-1]. */
+	uint64_t class_max[SHMKIT_HEAP_CLASSES];
+	uint64_t class_used[SHMKIT_HEAP_CLASSES];
+	uint64_t class_free[SHMKIT_HEAP_CLASSES];
+};
+
+/* Walks every block (under the lock) and fills *st. 0 or -EBADMSG. */
+SHMKIT_API int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st);
+/* Usable bytes of the live allocation at off, or -EINVAL. */
+SHMKIT_API ssize_t shmkit_heap_size(struct shmkit_heap *h, shmkit_off off);
+/* The segment under the heap (for shmkit_seg_flush and friends). */
+SHMKIT_API struct shmkit_seg *shmkit_heap_seg(struct shmkit_heap *h);
 SHMKIT_API int shmkit_heap_close(struct shmkit_heap *h);
 
 SHMKIT_END_DECLS

@@ -1,0 +1,946 @@
+/* The heap: an allocator inside a managed segment.
+ *
+ * The arena is one contiguous run of blocks; each starts with a 16-byte
+ * header (tag, previous block's size, own size), so the blocks can always be
+ * walked from the first to the last. Free blocks sit in 64 segregated bins:
+ * 32 exact small classes (32..528 bytes) and 32 power-of-two ranges; a small
+ * request pops its exact class in O(1), a large one takes the best fit of its
+ * range or the first block of a larger non-empty bin (a bitmap finds it).
+ * Freed blocks coalesce with free neighbours at once (boundary tags).
+ * A bitmap with one bit per 16 arena bytes marks live allocations, so
+ * shmkit_heap_ptr and shmkit_heap_free can tell a real allocation from any
+ * other offset.
+ *
+ * Crash safety: everything is guarded by one robust mutex. Before alloc or
+ * free mutates anything it records the block it works on in the heap journal
+ * (sh->hj) and clears it after the last store. The walk of block headers is
+ * the ground truth and each step changes it with one 8-byte store, ordered
+ * by compiler barriers; bins, bitmap and totals are derived. So the process
+ * that inherits the lock from a dead holder rolls the journaled block back
+ * (alloc: the caller never got it) or forward (free), and rebuilds everything
+ * derived from the headers. The object journal (sh->oj) does the same for
+ * multi-step operations above the heap: named objects here, the map there.
+ *
+ * Shared memory is untrusted: every offset is bounds-checked before use and
+ * every walk is bounded by the number of blocks that can exist. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <shmkit/heap.h>
+#include <shmkit/seg.h>
+#include <shmkit/sync.h>
+
+#include "heap_internal.h"
+#include "internal.h"
+
+#define HDR ((uint64_t)sizeof(struct shmkit__heap_block))
+#define MIN_BLOCK ((uint64_t)SHMKIT__HEAP_MIN_BLOCK)
+#define TAG_FREE (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_FREE)
+#define TAG_USED (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_USED)
+#define MAX_BLOCK_SIZE ((uint64_t)UINT32_MAX * 16) /* prev_units is 32 bits */
+
+static inline struct shmkit__heap_block *blk(const struct shmkit_heap *h, uint64_t off)
+{
+	return (struct shmkit__heap_block *)(h->base + off);
+}
+
+static inline struct shmkit__heap_links *links(const struct shmkit_heap *h, uint64_t off)
+{
+	return (struct shmkit__heap_links *)(h->base + off + HDR);
+}
+
+/* off could be a block start: aligned, header and links inside the arena. */
+static inline int in_arena(const struct shmkit_heap *h, uint64_t off)
+{
+	return off >= h->arena_off && off <= h->arena_end - MIN_BLOCK && (off & 15) == 0;
+}
+
+/* Reads the header at off once and checks it describes a block that fits. */
+static int read_block(const struct shmkit_heap *h, uint64_t off, uint32_t *state, uint64_t *size)
+{
+	if (!in_arena(h, off))
+		return -EBADMSG;
+	const struct shmkit__heap_block *b = blk(h, off);
+	uint32_t tag = b->tag;
+	uint64_t sz = b->size;
+	uint32_t st = tag & 0xffu;
+
+	if ((tag & ~0xffu) != SHMKIT__BLOCK_MAGIC ||
+	    (st != SHMKIT__BLOCK_FREE && st != SHMKIT__BLOCK_USED))
+		return -EBADMSG;
+	if (sz < MIN_BLOCK || (sz & 15) != 0 || sz > h->arena_end - off)
+		return -EBADMSG;
+	*state = st;
+	*size = sz;
+	return 0;
+}
+
+static unsigned bin_of(uint64_t size)
+{
+	uint64_t units = size >> 4;
+
+	if (units < 2 + SHMKIT__HEAP_SMALL_BINS)
+		return (unsigned)(units - 2);
+	unsigned lg = 63u - (unsigned)__builtin_clzll(units); /* >= 5 */
+	unsigned b = SHMKIT__HEAP_SMALL_BINS + lg - 5;
+	return b < SHMKIT__HEAP_BINS ? b : SHMKIT__HEAP_BINS - 1;
+}
+
+/* Largest block size (header included) that falls in bin b. */
+static uint64_t bin_max(unsigned b)
+{
+	if (b < SHMKIT__HEAP_SMALL_BINS)
+		return ((uint64_t)b + 2) * 16;
+	if (b == SHMKIT__HEAP_BINS - 1)
+		return UINT64_MAX;
+	unsigned lg = b - SHMKIT__HEAP_SMALL_BINS + 5;
+	return ((UINT64_C(2) << lg) - 1) * 16;
+}
+
+/* ---- live-start bitmap (writers hold the lock; readers are lock-free) ---- */
+
+static void live_mark(struct shmkit_heap *h, uint64_t block, int on)
+{
+	uint64_t i = (block - h->arena_off) >> 4;
+	_Atomic uint64_t *w = &h->bitmap[i >> 6];
+	uint64_t bit = UINT64_C(1) << (i & 63);
+	/* relaxed: only lock holders write; readers need no ordering with it */
+	uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+	atomic_store_explicit(w, on ? v | bit : v & ~bit, memory_order_relaxed);
+}
+
+int shmkit__heap_live(const struct shmkit_heap *h, uint64_t off)
+{
+	if (off < h->arena_off + HDR || (off & 15) != 0 || off - HDR > h->arena_end - MIN_BLOCK)
+		return 0;
+	uint64_t i = (off - HDR - h->arena_off) >> 4;
+	uint64_t w = atomic_load_explicit(&h->bitmap[i >> 6], memory_order_relaxed);
+	if (!(w >> (i & 63) & 1))
+		return 0;
+	return blk(h, off - HDR)->tag == TAG_USED;
+}
+
+/* ---- bins ---- */
+
+static int bin_push(struct shmkit_heap *h, uint64_t off, uint64_t size)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	unsigned b = bin_of(size);
+	uint64_t head = sh->bins[b];
+
+	if (head != 0 && !in_arena(h, head))
+		return -EBADMSG;
+	links(h, off)->next = head;
+	links(h, off)->prev = 0;
+	if (head != 0)
+		links(h, head)->prev = off;
+	sh->bins[b] = off;
+	sh->nonempty |= UINT64_C(1) << b;
+	return 0;
+}
+
+static int bin_unlink(struct shmkit_heap *h, uint64_t off, uint64_t size)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	unsigned b = bin_of(size);
+	uint64_t next = links(h, off)->next;
+	uint64_t prev = links(h, off)->prev;
+
+	if ((next != 0 && !in_arena(h, next)) || (prev != 0 && !in_arena(h, prev)))
+		return -EBADMSG;
+	if (prev != 0 ? links(h, prev)->next != off : sh->bins[b] != off)
+		return -EBADMSG;
+	if (next != 0 && links(h, next)->prev != off)
+		return -EBADMSG;
+	if (prev != 0) {
+		links(h, prev)->next = next;
+	} else {
+		sh->bins[b] = next;
+		if (next == 0)
+			sh->nonempty &= ~(UINT64_C(1) << b);
+	}
+	if (next != 0)
+		links(h, next)->prev = prev;
+	return 0;
+}
+
+/* Head of bin b, checked to be a free block of that bin. */
+static int bin_head(struct shmkit_heap *h, unsigned b, uint64_t *off, uint64_t *size)
+{
+	uint64_t cur = h->sh->bins[b];
+	uint32_t st;
+
+	if (cur == 0 || read_block(h, cur, &st, size) < 0 || st != SHMKIT__BLOCK_FREE ||
+	    bin_of(*size) != b)
+		return -EBADMSG;
+	*off = cur;
+	return 0;
+}
+
+/* Best fit within a range bin; 0 with *off = 0 when none is big enough. */
+static int bin_best(struct shmkit_heap *h, unsigned b, uint64_t need, uint64_t *off, uint64_t *size)
+{
+	uint64_t cur = h->sh->bins[b], best = 0, best_size = UINT64_MAX, steps = 0;
+
+	while (cur != 0) {
+		uint32_t st;
+		uint64_t sz;
+		if (++steps > h->max_blocks || read_block(h, cur, &st, &sz) < 0 ||
+		    st != SHMKIT__BLOCK_FREE || bin_of(sz) != b)
+			return -EBADMSG;
+		if (sz >= need && sz < best_size) {
+			best = cur;
+			best_size = sz;
+			if (sz == need)
+				break;
+		}
+		cur = links(h, cur)->next;
+	}
+	*off = best;
+	*size = best_size;
+	return 0;
+}
+
+static int find_fit(struct shmkit_heap *h, uint64_t need, uint64_t *off, uint64_t *size)
+{
+	unsigned b = bin_of(need);
+
+	if (b >= SHMKIT__HEAP_SMALL_BINS) {
+		int r = bin_best(h, b, need, off, size);
+		if (r < 0 || *off != 0)
+			return r;
+		b++;
+	} else if (h->sh->bins[b] != 0) {
+		return bin_head(h, b, off, size); /* exact class: any block fits */
+	} else {
+		b++;
+	}
+	if (b >= SHMKIT__HEAP_BINS)
+		return -ENOSPC;
+	uint64_t mask = h->sh->nonempty & (~UINT64_C(0) << b);
+	if (mask == 0)
+		return -ENOSPC;
+	/* every block of a higher bin is larger than anything bin_of(need) holds */
+	return bin_head(h, (unsigned)__builtin_ctzll(mask), off, size);
+}
+
+/* ---- alloc / free ---- */
+
+int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	uint64_t off, bsz;
+
+	if (size > h->arena_end - h->arena_off || size > MAX_BLOCK_SIZE - 2 * HDR)
+		return -ENOSPC;
+	uint64_t need = ((uint64_t)size + HDR + 15) & ~UINT64_C(15);
+	if (need < MIN_BLOCK)
+		need = MIN_BLOCK;
+	int r = find_fit(h, need, &off, &bsz);
+	if (r < 0)
+		return r;
+
+	sh->hj.block = off;
+	SHMKIT__ORDER();
+	sh->hj.op = SHMKIT__HOP_ALLOC;
+	SHMKIT__ORDER();
+	SHMKIT__TEST_POINT("heap.alloc.1");
+	r = bin_unlink(h, off, bsz);
+	if (r < 0)
+		return r; /* journal stays: the next locker rebuilds the bins */
+	sh->n_free--;
+	sh->free_bytes -= bsz;
+	if (bsz - need >= MIN_BLOCK) {
+		uint64_t tail = off + need, tail_size = bsz - need;
+		/* the tail's header is complete before the one store that makes
+		 * the walk reach it */
+		blk(h, tail)->tag = TAG_FREE;
+		blk(h, tail)->prev_units = (uint32_t)(need >> 4);
+		blk(h, tail)->size = tail_size;
+		SHMKIT__ORDER();
+		blk(h, off)->size = need;
+		SHMKIT__ORDER();
+		SHMKIT__TEST_POINT("heap.alloc.2");
+		if (tail + tail_size < h->arena_end)
+			blk(h, tail + tail_size)->prev_units = (uint32_t)(tail_size >> 4);
+		r = bin_push(h, tail, tail_size);
+		if (r < 0)
+			return r;
+		sh->n_free++;
+		sh->free_bytes += tail_size;
+		bsz = need;
+	}
+	blk(h, off)->tag = TAG_USED;
+	live_mark(h, off, 1);
+	sh->used_bytes += bsz;
+	sh->n_used++;
+	SHMKIT__ORDER();
+	*out = off + HDR;
+	SHMKIT__ORDER();
+	SHMKIT__TEST_POINT("heap.alloc.3");
+	sh->hj.op = SHMKIT__HOP_NONE;
+	return 0;
+}
+
+int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t poff)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	uint32_t st, nst = 0, pst = 0;
+	uint64_t sz, nsz = 0, psz = 0, prev = 0;
+
+	if (!shmkit__heap_live(h, poff))
+		return -EINVAL;
+	uint64_t off = poff - HDR;
+	if (read_block(h, off, &st, &sz) < 0)
+		return -EBADMSG;
+	/* check both neighbours before the first store */
+	uint64_t next = off + sz;
+	if (next < h->arena_end) {
+		if (read_block(h, next, &nst, &nsz) < 0 || blk(h, next)->prev_units != sz >> 4)
+			return -EBADMSG;
+	}
+	uint64_t pu = blk(h, off)->prev_units;
+	if (pu != 0) {
+		if (pu * 16 > off - h->arena_off)
+			return -EBADMSG;
+		prev = off - pu * 16;
+		if (read_block(h, prev, &pst, &psz) < 0 || psz != pu * 16)
+			return -EBADMSG;
+	} else if (off != h->arena_off) {
+		return -EBADMSG;
+	}
+
+	sh->hj.block = off;
+	SHMKIT__ORDER();
+	sh->hj.op = SHMKIT__HOP_FREE;
+	SHMKIT__ORDER();
+	SHMKIT__TEST_POINT("heap.free.1");
+	live_mark(h, off, 0);
+	blk(h, off)->tag = TAG_FREE;
+	SHMKIT__ORDER();
+	sh->used_bytes -= sz;
+	sh->n_used--;
+	uint64_t start = off, total = sz;
+	int r;
+	if (nst == SHMKIT__BLOCK_FREE) {
+		if ((r = bin_unlink(h, next, nsz)) < 0)
+			return r;
+		total += nsz;
+		blk(h, start)->size = total;
+		SHMKIT__ORDER();
+		sh->n_free--;
+		sh->free_bytes -= nsz;
+	}
+	SHMKIT__TEST_POINT("heap.free.2");
+	if (pst == SHMKIT__BLOCK_FREE) {
+		if ((r = bin_unlink(h, prev, psz)) < 0)
+			return r;
+		total += psz;
+		start = prev;
+		blk(h, start)->size = total;
+		SHMKIT__ORDER();
+		sh->n_free--;
+		sh->free_bytes -= psz;
+	}
+	if (start + total < h->arena_end)
+		blk(h, start + total)->prev_units = (uint32_t)(total >> 4);
+	if ((r = bin_push(h, start, total)) < 0)
+		return r;
+	sh->n_free++;
+	sh->free_bytes += total;
+	SHMKIT__ORDER();
+	SHMKIT__TEST_POINT("heap.free.3");
+	sh->hj.op = SHMKIT__HOP_NONE;
+	return 0;
+}
+
+/* ---- repair ---- */
+
+static void bitmap_clear(struct shmkit_heap *h)
+{
+	uint64_t words = ((h->arena_end - h->arena_off) / 16 + 63) / 64;
+	for (uint64_t i = 0; i < words; i++)
+		atomic_store_explicit(&h->bitmap[i], 0, memory_order_relaxed); /* lock held */
+}
+
+/* Applies the heap journal, then rebuilds bins, bitmap, totals and
+ * prev_units from the block headers, merging adjacent free blocks. */
+static int heap_rebuild_locked(struct shmkit_heap *h)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	uint64_t jb = sh->hj.block;
+
+	if (sh->hj.op != SHMKIT__HOP_NONE && in_arena(h, jb) &&
+	    (blk(h, jb)->tag & ~0xffu) == SHMKIT__BLOCK_MAGIC)
+		blk(h, jb)->tag = TAG_FREE; /* alloc: roll back; free: roll forward */
+	memset(sh->bins, 0, sizeof(sh->bins));
+	sh->nonempty = 0;
+	sh->used_bytes = sh->free_bytes = sh->n_used = sh->n_free = 0;
+	bitmap_clear(h);
+
+	uint64_t off = h->arena_off, prev_size = 0, run = 0, steps = 0;
+	while (off < h->arena_end) {
+		uint32_t st;
+		uint64_t sz;
+		if (++steps > h->max_blocks || read_block(h, off, &st, &sz) < 0)
+			return -EBADMSG;
+		blk(h, off)->prev_units = (uint32_t)(prev_size >> 4);
+		if (st == SHMKIT__BLOCK_FREE) {
+			if (run != 0) {
+				blk(h, run)->size += sz; /* merge into the free run */
+				prev_size = blk(h, run)->size;
+			} else {
+				run = off;
+				prev_size = sz;
+			}
+		} else {
+			if (run != 0) {
+				bin_push(h, run, blk(h, run)->size);
+				sh->n_free++;
+				sh->free_bytes += blk(h, run)->size;
+				run = 0;
+			}
+			live_mark(h, off, 1);
+			sh->n_used++;
+			sh->used_bytes += sz;
+			prev_size = sz;
+		}
+		off += sz;
+	}
+	if (run != 0) {
+		bin_push(h, run, blk(h, run)->size);
+		sh->n_free++;
+		sh->free_bytes += blk(h, run)->size;
+	}
+	SHMKIT__ORDER();
+	sh->hj.op = SHMKIT__HOP_NONE;
+	return 0;
+}
+
+/* A named block whose creation was cut short: free it unless published. */
+static int named_recover_locked(struct shmkit_heap *h)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	uint64_t a = sh->oj.a;
+
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++) {
+		struct shmkit__heap_name *e = &sh->names[i];
+		if (e->off == 0)
+			memset(e->name, 0, sizeof(e->name));
+		else if (e->off == a)
+			a = 0; /* published: keep */
+	}
+	if (a != 0 && shmkit__heap_live(h, a)) {
+		int r = shmkit__heap_free_locked(h, a);
+		if (r < 0)
+			return r;
+	}
+	SHMKIT__ORDER();
+	sh->oj.op = SHMKIT__OOP_NONE;
+	return 0;
+}
+
+static int needs_repair(const struct shmkit_heap *h)
+{
+	uint32_t oop = h->sh->oj.op;
+	return h->sh->hj.op != SHMKIT__HOP_NONE || oop == SHMKIT__OOP_NAMED ||
+	       (oop != SHMKIT__OOP_NONE && h->recover_upper != NULL);
+}
+
+static int repair_locked(struct shmkit_heap *h)
+{
+	int r = 0;
+
+	if (h->sh->hj.op != SHMKIT__HOP_NONE && (r = heap_rebuild_locked(h)) < 0)
+		return r;
+	if (h->sh->oj.op == SHMKIT__OOP_NAMED)
+		return named_recover_locked(h);
+	if (h->recover_upper != NULL)
+		return h->recover_upper(h); /* also repairs its own non-journal state */
+	return 0;
+}
+
+int shmkit__heap_lock(struct shmkit_heap *h)
+{
+	int r = shmkit_mutex_lock(&h->sh->lock, SHMKIT_FOREVER);
+
+	if (r == -EOWNERDEAD) {
+		r = repair_locked(h);
+		int c = shmkit_mutex_consistent(&h->sh->lock);
+		if (r == 0)
+			r = c;
+		if (r < 0)
+			shmkit_mutex_unlock(&h->sh->lock);
+		return r < 0 ? r : 0;
+	}
+	if (r < 0)
+		return r;
+	if (SHMKIT__UNLIKELY(needs_repair(h))) {
+		/* a journal left by a holder that died without the lock noticing
+		 * (a file: heap after a crash or reboot) */
+		r = repair_locked(h);
+		if (r < 0) {
+			shmkit_mutex_unlock(&h->sh->lock);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void shmkit__heap_unlock(struct shmkit_heap *h)
+{
+	shmkit_mutex_unlock(&h->sh->lock);
+}
+
+/* ---- layout, create, open ---- */
+
+struct heap_geometry {
+	uint64_t bitmap_off, arena_off, arena_end;
+};
+
+static int geometry(uint64_t seg_size, struct heap_geometry *g)
+{
+	uint64_t hdr_end = SHMKIT__HEADER_SIZE + ((sizeof(struct shmkit__heap_shared) + 63) & ~UINT64_C(63));
+
+	if (seg_size < hdr_end + 4 * MIN_BLOCK + 64)
+		return -EINVAL;
+	uint64_t rest = seg_size - hdr_end;
+	uint64_t bitmap_bytes = (((rest / 16 + 63) / 64) * 8 + 63) & ~UINT64_C(63);
+	g->bitmap_off = hdr_end;
+	g->arena_off = hdr_end + bitmap_bytes;
+	if (g->arena_off + 2 * MIN_BLOCK > seg_size)
+		return -EINVAL;
+	uint64_t len = (seg_size - g->arena_off) & ~UINT64_C(15);
+	if (len > MAX_BLOCK_SIZE)
+		len = MAX_BLOCK_SIZE & ~UINT64_C(15);
+	g->arena_end = g->arena_off + len;
+	return 0;
+}
+
+int shmkit__heap_attach(struct shmkit_heap *h, void *base, uint64_t seg_size)
+{
+	struct shmkit__heap_shared *sh = (void *)((uint8_t *)base + SHMKIT__HEADER_SIZE);
+	struct heap_geometry g;
+
+	if (seg_size < SHMKIT__HEADER_SIZE + sizeof(*sh) || sh->magic != SHMKIT__HEAP_MAGIC)
+		return -EBADMSG;
+	if (sh->version != SHMKIT__HEAP_VERSION)
+		return -EPROTO;
+	uint64_t laid_out = sh->seg_size;
+	if (sh->nbins != SHMKIT__HEAP_BINS || laid_out > seg_size || geometry(laid_out, &g) < 0 ||
+	    sh->bitmap_off != g.bitmap_off || sh->arena_off != g.arena_off ||
+	    sh->arena_end != g.arena_end)
+		return -EBADMSG;
+	h->base = base;
+	h->seg_size = laid_out;
+	h->sh = sh;
+	h->bitmap = (_Atomic uint64_t *)((uint8_t *)base + g.bitmap_off);
+	h->arena_off = g.arena_off;
+	h->arena_end = g.arena_end;
+	h->max_blocks = (g.arena_end - g.arena_off) / MIN_BLOCK;
+	return 0;
+}
+
+int shmkit__heap_format(void *base, uint64_t seg_size)
+{
+	struct shmkit__heap_shared *sh = (void *)((uint8_t *)base + SHMKIT__HEADER_SIZE);
+	struct heap_geometry g;
+	struct shmkit_heap tmp;
+	int r;
+
+	if ((r = geometry(seg_size, &g)) < 0)
+		return r;
+	memset(sh, 0, sizeof(*sh));
+	memset((uint8_t *)base + g.bitmap_off, 0, g.arena_off - g.bitmap_off);
+	sh->magic = SHMKIT__HEAP_MAGIC;
+	sh->version = SHMKIT__HEAP_VERSION;
+	sh->nbins = SHMKIT__HEAP_BINS;
+	sh->seg_size = seg_size;
+	sh->bitmap_off = g.bitmap_off;
+	sh->arena_off = g.arena_off;
+	sh->arena_end = g.arena_end;
+	if ((r = shmkit_mutex_init(&sh->lock)) < 0)
+		return r;
+	memset(&tmp, 0, sizeof(tmp));
+	if ((r = shmkit__heap_attach(&tmp, base, seg_size)) < 0)
+		return r;
+	struct shmkit__heap_block *b = blk(&tmp, g.arena_off);
+	b->tag = TAG_FREE;
+	b->prev_units = 0;
+	b->size = g.arena_end - g.arena_off;
+	sh->n_free = 1;
+	sh->free_bytes = b->size;
+	return bin_push(&tmp, g.arena_off, b->size);
+}
+
+static int heap_init_body(void *body, size_t body_size, void *arg)
+{
+	(void)arg;
+	return shmkit__heap_format((uint8_t *)body - SHMKIT__HEADER_SIZE,
+				   (uint64_t)body_size + SHMKIT__HEADER_SIZE);
+}
+
+int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, unsigned mode)
+{
+	struct shmkit_heap *h;
+	struct heap_geometry g;
+	int r;
+
+	if (out == NULL || uri == NULL)
+		return -EINVAL;
+	if (geometry(size, &g) < 0)
+		return -EINVAL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -ENOMEM;
+	r = shmkit__obj_create(&h->obj, uri, SHMKIT_KIND_HEAP, size - SHMKIT__HEADER_SIZE, mode,
+			       heap_init_body, NULL);
+	if (r == 0 && (r = shmkit__heap_attach(h, h->obj.base, size)) < 0)
+		shmkit__obj_close(&h->obj);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	*out = h;
+	return 0;
+}
+
+int shmkit__heap_open_kind(struct shmkit_heap *h, const char *uri, uint32_t kind)
+{
+	int r = shmkit__obj_open(&h->obj, uri, kind, 0);
+
+	if (r < 0)
+		return r;
+	r = shmkit__heap_attach(h, h->obj.base, (uint64_t)h->obj.body_size + SHMKIT__HEADER_SIZE);
+	if (r < 0)
+		shmkit__obj_close(&h->obj);
+	return r;
+}
+
+int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
+{
+	struct shmkit_heap *h;
+	int r;
+
+	if (out == NULL || uri == NULL)
+		return -EINVAL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -ENOMEM;
+	r = shmkit__heap_open_kind(h, uri, SHMKIT_KIND_HEAP);
+	if (r < 0 && r != -ENOENT && r != -EACCES && r != -EPROTO) {
+		/* a map is a heap too: its blocks can be checked and counted */
+		if (shmkit__heap_open_kind(h, uri, SHMKIT_KIND_MAP) == 0)
+			r = 0;
+	}
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	*out = h;
+	return 0;
+}
+
+int shmkit_heap_close(struct shmkit_heap *h)
+{
+	if (h == NULL)
+		return -EINVAL;
+	int r = shmkit__obj_close(&h->obj);
+	free(h);
+	return r;
+}
+
+struct shmkit_seg *shmkit_heap_seg(struct shmkit_heap *h)
+{
+	return h != NULL ? h->obj.seg : NULL;
+}
+
+/* ---- public alloc/free/ptr ---- */
+
+int shmkit_heap_alloc(struct shmkit_heap *h, size_t size, shmkit_off *off)
+{
+	uint64_t got = 0;
+	int r;
+
+	if (h == NULL || off == NULL)
+		return -EINVAL;
+	if ((r = shmkit__heap_lock(h)) < 0)
+		return r;
+	r = shmkit__heap_alloc_locked(h, size, &got);
+	shmkit__heap_unlock(h);
+	if (r == 0)
+		*off = got;
+	return r;
+}
+
+int shmkit_heap_free(struct shmkit_heap *h, shmkit_off off)
+{
+	int r;
+
+	if (h == NULL)
+		return -EINVAL;
+	if (off == 0)
+		return 0;
+	if ((r = shmkit__heap_lock(h)) < 0)
+		return r;
+	r = shmkit__heap_free_locked(h, off);
+	shmkit__heap_unlock(h);
+	return r;
+}
+
+void *shmkit_heap_ptr(struct shmkit_heap *h, shmkit_off off)
+{
+	if (h == NULL || !shmkit__heap_live(h, off))
+		return NULL;
+	return h->base + off;
+}
+
+ssize_t shmkit_heap_size(struct shmkit_heap *h, shmkit_off off)
+{
+	if (h == NULL || !shmkit__heap_live(h, off))
+		return -EINVAL;
+	uint64_t sz = blk(h, off - HDR)->size;
+	if (sz < MIN_BLOCK || sz > h->arena_end - (off - HDR))
+		return -EBADMSG;
+	return (ssize_t)(sz - HDR);
+}
+
+/* ---- named objects ---- */
+
+static int named_find(struct shmkit_heap *h, const char *name, uint64_t *off)
+{
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++) {
+		struct shmkit__heap_name *e = &h->sh->names[i];
+		uint64_t o = e->off;
+		if (o != 0 && strncmp(e->name, name, SHMKIT__HEAP_NAME_MAX) == 0 &&
+		    shmkit__heap_live(h, o)) {
+			*off = o;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int named_create_locked(struct shmkit_heap *h, const char *name, size_t size, uint64_t *off)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	struct shmkit__heap_name *slot = NULL;
+	int r;
+
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES && slot == NULL; i++) {
+		uint64_t o = sh->names[i].off;
+		if (o == 0 || !shmkit__heap_live(h, o))
+			slot = &sh->names[i]; /* empty, or its block was freed */
+	}
+	if (slot == NULL)
+		return -ENOSPC;
+	sh->oj.a = 0;
+	SHMKIT__ORDER();
+	sh->oj.op = SHMKIT__OOP_NAMED;
+	SHMKIT__ORDER();
+	if ((r = shmkit__heap_alloc_locked(h, size ? size : 1, &sh->oj.a)) < 0) {
+		sh->oj.op = SHMKIT__OOP_NONE;
+		return r;
+	}
+	uint64_t a = sh->oj.a;
+	memset(h->base + a, 0, size);
+	SHMKIT__TEST_POINT("heap.named.1");
+	slot->off = 0;
+	SHMKIT__ORDER();
+	memset(slot->name, 0, sizeof(slot->name));
+	memcpy(slot->name, name, strlen(name));
+	slot->size = size;
+	SHMKIT__ORDER();
+	slot->off = a; /* publishes the entry */
+	SHMKIT__ORDER();
+	sh->oj.op = SHMKIT__OOP_NONE;
+	*off = a;
+	return 0;
+}
+
+int shmkit_heap_named(struct shmkit_heap *h, const char *name, size_t size, int flags, shmkit_off *off)
+{
+	uint64_t found = 0;
+	int r;
+
+	if (h == NULL || name == NULL || off == NULL || name[0] == '\0' ||
+	    (flags & ~(SHMKIT_CREATE | SHMKIT_EXCL)) != 0)
+		return -EINVAL;
+	if (strlen(name) >= SHMKIT__HEAP_NAME_MAX)
+		return -ENAMETOOLONG;
+	if ((r = shmkit__heap_lock(h)) < 0)
+		return r;
+	r = named_find(h, name, &found);
+	if (r == 0 && (flags & SHMKIT_CREATE) && (flags & SHMKIT_EXCL))
+		r = -EEXIST;
+	else if (r == -ENOENT && (flags & SHMKIT_CREATE))
+		r = named_create_locked(h, name, size, &found);
+	shmkit__heap_unlock(h);
+	if (r == 0)
+		*off = found;
+	return r;
+}
+
+/* ---- check and stats ---- */
+
+struct walk {
+	uint64_t used_bytes, free_bytes, n_used, n_free, largest_free;
+	uint64_t class_used[SHMKIT__HEAP_BINS], class_free[SHMKIT__HEAP_BINS];
+	uint64_t *free_starts; /* local bitmap of free block starts (check only) */
+	int derived_bad;       /* something rebuildable is wrong */
+};
+
+/* Walks every block header: -EBADMSG if the walk itself is broken. */
+static int walk_blocks(struct shmkit_heap *h, struct walk *w)
+{
+	uint64_t off = h->arena_off, prev_size = 0, steps = 0;
+	uint32_t prev_state = 0;
+
+	while (off < h->arena_end) {
+		uint32_t st;
+		uint64_t sz;
+		if (++steps > h->max_blocks || read_block(h, off, &st, &sz) < 0)
+			return -EBADMSG;
+		uint64_t i = (off - h->arena_off) >> 4;
+		int live = (int)(atomic_load_explicit(&h->bitmap[i >> 6], memory_order_relaxed) >>
+				 (i & 63) & 1);
+		if (blk(h, off)->prev_units != prev_size >> 4 || live != (st == SHMKIT__BLOCK_USED))
+			w->derived_bad = 1;
+		if (st == SHMKIT__BLOCK_FREE) {
+			if (prev_state == SHMKIT__BLOCK_FREE)
+				w->derived_bad = 1; /* not coalesced */
+			w->n_free++;
+			w->free_bytes += sz;
+			w->class_free[bin_of(sz)]++;
+			if (sz - HDR > w->largest_free)
+				w->largest_free = sz - HDR;
+			if (w->free_starts)
+				w->free_starts[i >> 6] |= UINT64_C(1) << (i & 63);
+		} else {
+			w->n_used++;
+			w->used_bytes += sz;
+			w->class_used[bin_of(sz)]++;
+		}
+		prev_size = sz;
+		prev_state = st;
+		off += sz;
+	}
+	return 0;
+}
+
+/* Every bin list: members are free blocks of the bin seen by the walk, each
+ * once, with consistent back links; every free block is in some list. */
+static void check_bins(struct shmkit_heap *h, struct walk *w, uint64_t words)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+
+	for (unsigned b = 0; b < SHMKIT__HEAP_BINS; b++) {
+		uint64_t cur = sh->bins[b], prev = 0, steps = 0;
+		if ((cur != 0) != (int)(sh->nonempty >> b & 1))
+			w->derived_bad = 1;
+		while (cur != 0 && !w->derived_bad) {
+			uint32_t st;
+			uint64_t sz;
+			uint64_t i = (cur - h->arena_off) >> 4;
+			if (++steps > w->n_free || !in_arena(h, cur) ||
+			    !(w->free_starts[i >> 6] >> (i & 63) & 1) ||
+			    read_block(h, cur, &st, &sz) < 0 || bin_of(sz) != b ||
+			    links(h, cur)->prev != prev) {
+				w->derived_bad = 1;
+				break;
+			}
+			w->free_starts[i >> 6] &= ~(UINT64_C(1) << (i & 63)); /* seen: a cycle fails above */
+			prev = cur;
+			cur = links(h, cur)->next;
+		}
+	}
+	for (uint64_t i = 0; i < words && !w->derived_bad; i++)
+		if (w->free_starts[i] != 0)
+			w->derived_bad = 1; /* a free block in no list */
+}
+
+static int verify_locked(struct shmkit_heap *h)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	struct walk w;
+	uint64_t words = ((h->arena_end - h->arena_off) / 16 + 63) / 64;
+	int r;
+
+	memset(&w, 0, sizeof(w));
+	if ((w.free_starts = calloc(words, sizeof(uint64_t))) == NULL)
+		return -ENOMEM;
+	if ((r = walk_blocks(h, &w)) < 0)
+		goto out;
+	if (w.used_bytes + w.free_bytes != h->arena_end - h->arena_off ||
+	    w.used_bytes != sh->used_bytes || w.free_bytes != sh->free_bytes ||
+	    w.n_used != sh->n_used || w.n_free != sh->n_free || sh->hj.op != SHMKIT__HOP_NONE)
+		w.derived_bad = 1;
+	if (!w.derived_bad)
+		check_bins(h, &w, words);
+	/* live bits only at used block starts: count them all */
+	uint64_t bits = 0;
+	for (uint64_t i = 0; i < words; i++)
+		bits += (uint64_t)__builtin_popcountll(
+			atomic_load_explicit(&h->bitmap[i], memory_order_relaxed));
+	if (bits != w.n_used)
+		w.derived_bad = 1;
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
+		if (memchr(sh->names[i].name, 0, SHMKIT__HEAP_NAME_MAX) == NULL)
+			w.derived_bad = 1;
+	r = w.derived_bad;
+out:
+	free(w.free_starts);
+	return r;
+}
+
+int shmkit_heap_check(struct shmkit_heap *h)
+{
+	int r;
+
+	if (h == NULL)
+		return -EINVAL;
+	if ((r = shmkit__heap_lock(h)) < 0)
+		return r;
+	r = verify_locked(h);
+	if (r == 1) {
+		for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
+			if (memchr(h->sh->names[i].name, 0, SHMKIT__HEAP_NAME_MAX) == NULL)
+				memset(&h->sh->names[i], 0, sizeof(h->sh->names[i]));
+		h->sh->hj.op = SHMKIT__HOP_NONE; /* nothing to roll: rebuild from headers */
+		r = heap_rebuild_locked(h);
+		if (r == 0)
+			r = verify_locked(h) == 0 ? 1 : -EBADMSG;
+	}
+	shmkit__heap_unlock(h);
+	return r;
+}
+
+int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
+{
+	struct walk w;
+	int r;
+
+	if (h == NULL || st == NULL)
+		return -EINVAL;
+	memset(&w, 0, sizeof(w));
+	memset(st, 0, sizeof(*st));
+	if ((r = shmkit__heap_lock(h)) < 0)
+		return r;
+	r = walk_blocks(h, &w);
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
+		if (h->sh->names[i].off != 0 && shmkit__heap_live(h, h->sh->names[i].off))
+			st->n_named++;
+	shmkit__heap_unlock(h);
+	if (r < 0)
+		return r;
+	st->arena_bytes = h->arena_end - h->arena_off;
+	st->used_bytes = w.used_bytes;
+	st->free_bytes = w.free_bytes;
+	st->largest_free = w.largest_free;
+	st->n_used = w.n_used;
+	st->n_free = w.n_free;
+	for (unsigned i = 0; i < SHMKIT_HEAP_CLASSES; i++) {
+		st->class_max[i] = bin_max(i);
+		st->class_used[i] = w.class_used[i];
+		st->class_free[i] = w.class_free[i];
+	}
+	return 0;
+}
