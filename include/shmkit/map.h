@@ -4,6 +4,7 @@
 #define SHMKIT_MAP_H
 
 #include <shmkit/common.h>
+#include <shmkit/heap.h>
 
 SHMKIT_BEGIN_DECLS
 
@@ -15,6 +16,30 @@ SHMKIT_API int shmkit_map_put(struct shmkit_map *m, const void *k, size_t klen, 
 SHMKIT_API ssize_t shmkit_map_get(struct shmkit_map *m, const void *k, size_t klen, void *buf, size_t cap);
 SHMKIT_API int shmkit_map_del(struct shmkit_map *m, const void *k, size_t klen);
 SHMKIT_API int shmkit_map_close(struct shmkit_map *m);
+
+/* shmkit_map_get returns the value's length, -ENOENT, or -EMSGSIZE when cap
+ * is smaller than the value (the map is unchanged; shmkit_map_len gives the
+ * length to retry with). Readers never block each other nor take the lock. */
+
+/* Length of the value stored under k, or -ENOENT. */
+SHMKIT_API ssize_t shmkit_map_len(struct shmkit_map *m, const void *k, size_t klen);
+/* Number of keys. */
+SHMKIT_API ssize_t shmkit_map_count(struct shmkit_map *m);
+
+/* Calls fn for every pair, under the writers' lock (readers go on; writers
+ * wait): fn must not modify the map. Pointers are valid during the call
+ * only. A non-zero return from fn stops the walk and is returned. */
+typedef int (*shmkit_map_iter_fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg);
+SHMKIT_API int shmkit_map_iter(struct shmkit_map *m, shmkit_map_iter_fn fn, void *arg);
+
+/* Full consistency check: the heap (shmkit_heap_check) and every chain,
+ * entry, hash and the count. 0 or 1 (repaired) as the heap's, or -EBADMSG. */
+SHMKIT_API int shmkit_map_check(struct shmkit_map *m);
+/* Makes the map durable (shmkit_seg_flush: msync for file:, 0 elsewhere). */
+SHMKIT_API int shmkit_map_flush(struct shmkit_map *m);
+/* The heap under the map (for shmkit_heap_stats; allocating from it takes
+ * space from the map). */
+SHMKIT_API struct shmkit_heap *shmkit_map_heap(struct shmkit_map *m);
 
 SHMKIT_END_DECLS
 

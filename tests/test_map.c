@@ -1,0 +1,425 @@
+/* The map: basic semantics; random operations against a model; full map;
+ * kill -9 inside put/del at every pause point (the interrupted key keeps its
+ * old or its new value, all others intact); readers and writers in several
+ * processes at once (no torn value ever read); persistence over file:. */
+/* TIMEOUT: 120 */
+#include "test.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <unistd.h>
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static ssize_t get_str(struct shmkit_map *m, const char *k, char *buf, size_t cap)
+{
+	ssize_t n = shmkit_map_get(m, k, strlen(k), buf, cap - 1);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+static int put_str(struct shmkit_map *m, const char *k, const char *v)
+{
+	return shmkit_map_put(m, k, strlen(k), v, strlen(v));
+}
+
+static int count_cb(const void *k, size_t klen, const void *v, size_t vlen, void *arg)
+{
+	(void)k;
+	(void)v;
+	*(size_t *)arg += klen + vlen;
+	return 0;
+}
+
+static void test_basic(void)
+{
+	struct shmkit_map *m;
+	char buf[256];
+	const char *uri = test_uri("posix", "map-basic");
+
+	CHECK_RET(shmkit_map_create(&m, uri, 1 << 20, 0600), 0);
+	CHECK_RET(shmkit_map_count(m), 0);
+	CHECK_RET(get_str(m, "a", buf, sizeof(buf)), -ENOENT);
+	CHECK_RET(put_str(m, "a", "apple"), 0);
+	CHECK_RET(get_str(m, "a", buf, sizeof(buf)), 5);
+	CHECK(strcmp(buf, "apple") == 0);
+	CHECK_RET(put_str(m, "a", "apricot"), 0); /* replace */
+	CHECK_RET(get_str(m, "a", buf, sizeof(buf)), 7);
+	CHECK(strcmp(buf, "apricot") == 0);
+	CHECK_RET(shmkit_map_count(m), 1);
+	CHECK_RET(shmkit_map_get(m, "a", 1, buf, 3), -EMSGSIZE); /* too small: left in place */
+	CHECK_RET(shmkit_map_get(m, "a", 1, NULL, 0), -EMSGSIZE);
+	CHECK_RET(shmkit_map_len(m, "a", 1), 7);
+	CHECK_RET(shmkit_map_len(m, "zz", 2), -ENOENT);
+	CHECK_RET(shmkit_map_put(m, "e", 1, "", 0), 0); /* empty value */
+	CHECK_RET(shmkit_map_get(m, "e", 1, NULL, 0), 0);
+	const char bin[] = { 0, 1, 2, 0, 3 };
+	CHECK_RET(shmkit_map_put(m, bin, sizeof(bin), bin, sizeof(bin)), 0);
+	CHECK_RET(shmkit_map_get(m, bin, sizeof(bin), buf, sizeof(buf)), 5);
+	CHECK(memcmp(buf, bin, 5) == 0);
+	CHECK_RET(shmkit_map_get(m, bin, 4, buf, sizeof(buf)), -ENOENT); /* a prefix is another key */
+	CHECK_RET(shmkit_map_count(m), 3);
+	size_t total = 0;
+	CHECK_RET(shmkit_map_iter(m, count_cb, &total), 0);
+	CHECK(total == 1 + 7 + 1 + 0 + 5 + 5);
+	CHECK_RET(shmkit_map_del(m, "a", 1), 0);
+	CHECK_RET(shmkit_map_del(m, "a", 1), -ENOENT);
+	CHECK_RET(get_str(m, "a", buf, sizeof(buf)), -ENOENT);
+	CHECK_RET(shmkit_map_count(m), 2);
+	CHECK_RET(shmkit_map_put(m, NULL, 0, "x", 1), -EINVAL);
+	CHECK_RET(shmkit_map_check(m), 0);
+	CHECK_RET(shmkit_map_close(m), 0);
+	struct shmkit_heap *h;
+	CHECK_RET(shmkit_heap_open(&h, uri), 0); /* a map is a heap too */
+	CHECK_RET(shmkit_heap_check(h), 0);
+	shmkit_heap_close(h);
+}
+
+/* ---- random against a model ---- */
+
+#define NKEYS 300
+static void test_model(void)
+{
+	struct shmkit_map *m;
+	static char vals[NKEYS][400];
+	static int lens[NKEYS];
+	char key[32], buf[512];
+
+	CHECK_RET(shmkit_map_create(&m, test_uri("posix", "map-model"), 4 << 20, 0600), 0);
+	for (int i = 0; i < NKEYS; i++)
+		lens[i] = -1;
+	for (int step = 0; step < 20000; step++) {
+		uint64_t r = rnd();
+		int i = (int)(r % NKEYS);
+		snprintf(key, sizeof(key), "key-%d", i);
+		if ((r >> 20) % 4 == 0) {
+			CHECK_RET(shmkit_map_del(m, key, strlen(key)), lens[i] >= 0 ? 0 : -ENOENT);
+			lens[i] = -1;
+		} else if ((r >> 20) % 4 == 1) {
+			int len = (int)((r >> 24) % 400);
+			for (int j = 0; j < len; j++)
+				vals[i][j] = (char)(r >> (j % 40) ^ (uint64_t)j);
+			CHECK_RET(shmkit_map_put(m, key, strlen(key), vals[i], (size_t)len), 0);
+			lens[i] = len;
+		} else {
+			ssize_t n = shmkit_map_get(m, key, strlen(key), buf, sizeof(buf));
+			CHECK_RET(n, lens[i] >= 0 ? lens[i] : -ENOENT);
+			if (n > 0)
+				CHECK(memcmp(buf, vals[i], (size_t)n) == 0);
+		}
+		if (step % 1000 == 0)
+			CHECK_RET(shmkit_map_check(m), 0);
+	}
+	ssize_t live = 0;
+	for (int i = 0; i < NKEYS; i++)
+		live += lens[i] >= 0;
+	CHECK_RET(shmkit_map_count(m), live);
+	CHECK_RET(shmkit_map_check(m), 0);
+	shmkit_map_close(m);
+}
+
+static void test_full(void)
+{
+	struct shmkit_map *m;
+	char key[32], val[200], buf[256];
+	int n = 0;
+
+	CHECK_RET(shmkit_map_create(&m, test_uri("posix", "map-full"), 64 << 10, 0600), 0);
+	memset(val, 'v', sizeof(val));
+	for (;; n++) {
+		snprintf(key, sizeof(key), "k%d", n);
+		int r = shmkit_map_put(m, key, strlen(key), val, sizeof(val));
+		if (r == -ENOSPC)
+			break;
+		CHECK_RET(r, 0);
+		CHECK(n < 100000);
+	}
+	CHECK(n > 100);
+	CHECK_RET(shmkit_map_count(m), n);
+	for (int i = 0; i < n; i++) { /* nothing lost */
+		snprintf(key, sizeof(key), "k%d", i);
+		CHECK_RET(shmkit_map_get(m, key, strlen(key), buf, sizeof(buf)), sizeof(val));
+	}
+	/* replacing with something bigger fails whole; the old value stays */
+	static char huge[100000];
+	CHECK_RET(shmkit_map_put(m, "k0", 2, huge, sizeof(huge)), -ENOSPC);
+	CHECK_RET(shmkit_map_get(m, "k0", 2, buf, sizeof(buf)), sizeof(val));
+	CHECK_RET(shmkit_map_del(m, "k1", 2), 0);
+	CHECK_RET(shmkit_map_put(m, "new", 3, val, sizeof(val)), 0); /* still usable */
+	CHECK_RET(shmkit_map_check(m), 0);
+	shmkit_map_close(m);
+}
+
+/* ---- kill -9 inside put / del ---- */
+
+#define NK 50
+static int role_crash_op(int argc, char **argv)
+{
+	struct shmkit_map *m;
+	if (argc < 2)
+		return 2;
+	CHECK_RET(shmkit_map_open(&m, argv[0]), 0);
+	if (strcmp(argv[1], "replace") == 0)
+		CHECK_RET(put_str(m, "k7", "NEW-VALUE-OF-SEVEN-much-longer-than-the-old-one"), 0);
+	else if (strcmp(argv[1], "insert") == 0)
+		CHECK_RET(put_str(m, "fresh", "FRESH"), 0);
+	else
+		CHECK_RET(shmkit_map_del(m, "k7", 2), 0);
+	shmkit_map_close(m);
+	return 0;
+}
+
+/* want: what k7 / "fresh" must hold after recovery: 'o' old, 'n' new */
+static void map_crash_at(const char *point, const char *op, char want)
+{
+	const char *uri = test_uri("posix", "map-crash");
+	struct shmkit_map *m;
+	char key[16], val[64], buf[128];
+
+	CHECK_RET(shmkit_map_create(&m, uri, 1 << 20, 0600), 0);
+	for (int i = 0; i < NK; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(val, sizeof(val), "old-%d", i);
+		CHECK_RET(put_str(m, key, val), 0);
+	}
+	setenv("SHMKIT_TEST_PAUSE", point, 1);
+	const char *args[] = { uri, op, NULL };
+	pid_t pid = test_spawn_self("crash-op", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	if (test_wait_stopped(pid, 5000000000ll) != 0) {
+		fprintf(stderr, "child never reached %s\n", point);
+		CHECK(0);
+	}
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT);
+	CHECK_RET(test_wait(pid), 128 + SIGKILL);
+
+	/* a reader first: it must not hang on a stripe the writer left odd */
+	ssize_t n = get_str(m, "k7", buf, sizeof(buf));
+	if (strcmp(op, "replace") == 0) {
+		CHECK(n > 0);
+		CHECK(strcmp(buf, want == 'o' ? "old-7" : "NEW-VALUE-OF-SEVEN-much-longer-than-the-old-one") == 0);
+	} else if (strcmp(op, "del") == 0) {
+		CHECK(want == 'o' ? n == 5 && strcmp(buf, "old-7") == 0 : n == -ENOENT);
+	} else {
+		CHECK(n == 5 && strcmp(buf, "old-7") == 0);
+		n = get_str(m, "fresh", buf, sizeof(buf));
+		CHECK(want == 'o' ? n == -ENOENT : n == 5 && strcmp(buf, "FRESH") == 0);
+	}
+	CHECK_RET(shmkit_map_check(m), 0);
+	for (int i = 0; i < NK; i++) {
+		if (i == 7)
+			continue;
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(val, sizeof(val), "old-%d", i);
+		CHECK_RET(get_str(m, key, buf, sizeof(buf)), (ssize_t)strlen(val));
+		CHECK(strcmp(buf, val) == 0);
+	}
+	ssize_t expect = NK + (strcmp(op, "insert") == 0 && want == 'n') - (strcmp(op, "del") == 0 && want == 'n');
+	CHECK_RET(shmkit_map_count(m), expect);
+	/* nothing leaked: entries + the map header + buckets are all that's used */
+	struct shmkit_heap_stats st;
+	CHECK_RET(shmkit_heap_stats(shmkit_map_heap(m), &st), 0);
+	CHECK(st.n_used == (uint64_t)expect + 2);
+	CHECK_RET(put_str(m, "k7", "after"), 0);
+	CHECK_RET(get_str(m, "k7", buf, sizeof(buf)), 5);
+	CHECK_RET(shmkit_map_check(m), 0);
+	shmkit_map_close(m);
+	shmkit_remove(uri);
+}
+
+static void test_crash_points(void)
+{
+	static const struct {
+		const char *point, *op;
+		char want;
+	} cases[] = {
+		{ "map.put.1", "replace", 'o' },    { "heap.alloc.1", "replace", 'o' },
+		{ "heap.alloc.2", "replace", 'o' }, { "heap.alloc.3", "replace", 'o' },
+		{ "map.put.2", "replace", 'o' },    { "map.put.3", "replace", 'n' },
+		{ "heap.free.1", "replace", 'n' },  { "heap.free.3", "replace", 'n' },
+		{ "map.put.4", "replace", 'n' },    { "map.put.2", "insert", 'o' },
+		{ "map.put.3", "insert", 'n' },     { "map.put.4", "insert", 'n' },
+		{ "map.del.1", "del", 'o' },        { "map.del.2", "del", 'n' },
+		{ "heap.free.2", "del", 'n' },      { "map.del.3", "del", 'n' },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		printf("kill -9 at %s during %s\n", cases[i].point, cases[i].op);
+		map_crash_at(cases[i].point, cases[i].op, cases[i].want);
+	}
+}
+
+/* ---- concurrent readers and writers in several processes ---- */
+
+static const char *conc_uri;
+#define CKEYS 64
+#define WRITES 4000
+
+/* value of key k at version v: self-describing so a torn read shows */
+static size_t make_val(char *buf, int w, int k, int v)
+{
+	int len = snprintf(buf, 200, "w%d-k%d-v%d|", w, k, v);
+	int pad = (k * 7 + v) % 120;
+	for (int i = 0; i < pad; i++)
+		buf[len + i] = (char)('a' + (k + v + i) % 26);
+	len += pad;
+	buf[len++] = '$';
+	return (size_t)len;
+}
+
+static int value_ok(const char *buf, ssize_t n, int w, int k)
+{
+	int vw, vk, v, len;
+	char tmp[256];
+	if (n <= 0 || n >= 250 || sscanf(buf, "w%d-k%d-v%d|", &vw, &vk, &v) != 3)
+		return 0;
+	if (vw != w || vk != k)
+		return 0;
+	len = (int)make_val(tmp, w, k, v);
+	return len == n && memcmp(tmp, buf, (size_t)n) == 0;
+}
+
+static int writer(void *arg)
+{
+	int w = (int)(uintptr_t)arg;
+	struct shmkit_map *m;
+	char key[32], val[256];
+	CHECK_RET(shmkit_map_open(&m, conc_uri), 0);
+	rng_state ^= (uint64_t)w * 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < WRITES; i++) {
+		int k = (int)(rnd() % CKEYS);
+		snprintf(key, sizeof(key), "w%d-%d", w, k);
+		if (rnd() % 8 == 0 && i < WRITES - CKEYS) {
+			int r = shmkit_map_del(m, key, strlen(key));
+			CHECK(r == 0 || r == -ENOENT);
+		} else {
+			size_t len = make_val(val, w, k, i);
+			CHECK_RET(shmkit_map_put(m, key, strlen(key), val, len), 0);
+		}
+	}
+	for (int k = 0; k < CKEYS; k++) { /* final, known state */
+		snprintf(key, sizeof(key), "w%d-%d", w, k);
+		size_t len = make_val(val, w, k, 1000000 + k);
+		CHECK_RET(shmkit_map_put(m, key, strlen(key), val, len), 0);
+	}
+	shmkit_map_close(m);
+	return 0;
+}
+
+static int reader(void *arg)
+{
+	struct shmkit_map *m;
+	char key[32], buf[256];
+	long hits = 0;
+	(void)arg;
+	CHECK_RET(shmkit_map_open(&m, conc_uri), 0);
+	rng_state ^= (uint64_t)getpid();
+	for (int i = 0; i < 60000; i++) {
+		int w = 1 + (int)(rnd() % 2), k = (int)(rnd() % CKEYS);
+		snprintf(key, sizeof(key), "w%d-%d", w, k);
+		ssize_t n = shmkit_map_get(m, key, strlen(key), buf, sizeof(buf));
+		if (n == -ENOENT)
+			continue;
+		CHECK(value_ok(buf, n, w, k));
+		hits++;
+	}
+	CHECK(hits > 0);
+	shmkit_map_close(m);
+	return 0;
+}
+
+static void test_concurrent(void)
+{
+	struct shmkit_map *m;
+	pid_t pids[4];
+	char key[32], val[256], buf[256];
+
+	conc_uri = test_uri("posix", "map-conc");
+	CHECK_RET(shmkit_map_create(&m, conc_uri, 4 << 20, 0600), 0);
+	pids[0] = test_fork(writer, (void *)1);
+	pids[1] = test_fork(writer, (void *)2);
+	pids[2] = test_fork(reader, NULL);
+	pids[3] = test_fork(reader, NULL);
+	for (int i = 0; i < 4; i++)
+		CHECK_RET(test_wait(pids[i]), 0);
+	CHECK_RET(shmkit_map_check(m), 0);
+	CHECK_RET(shmkit_map_count(m), 2 * CKEYS);
+	for (int w = 1; w <= 2; w++)
+		for (int k = 0; k < CKEYS; k++) {
+			snprintf(key, sizeof(key), "w%d-%d", w, k);
+			size_t len = make_val(val, w, k, 1000000 + k);
+			CHECK_RET(shmkit_map_get(m, key, strlen(key), buf, sizeof(buf)), (ssize_t)len);
+			CHECK(memcmp(buf, val, len) == 0);
+		}
+	shmkit_map_close(m);
+}
+
+/* ---- persistence over file: ---- */
+
+static int role_persist_check(int argc, char **argv)
+{
+	struct shmkit_map *m;
+	char key[32], val[64], buf[64];
+	if (argc < 1)
+		return 2;
+	CHECK_RET(shmkit_map_open(&m, argv[0]), 0);
+	CHECK_RET(shmkit_map_count(m), 1000);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "p%d", i);
+		snprintf(val, sizeof(val), "value %d", i * i);
+		CHECK_RET(shmkit_map_get(m, key, strlen(key), buf, sizeof(buf)), (ssize_t)strlen(val));
+		CHECK(memcmp(buf, val, strlen(val)) == 0);
+	}
+	CHECK_RET(put_str(m, "from-child", "yes"), 0);
+	CHECK_RET(shmkit_map_flush(m), 0);
+	shmkit_map_close(m);
+	return 0;
+}
+
+static void test_persistence(void)
+{
+	const char *uri = test_uri("file", "map-persist");
+	struct shmkit_map *m;
+	char key[32], val[64], buf[64];
+
+	CHECK_RET(shmkit_map_create(&m, uri, 1 << 20, 0600), 0);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "p%d", i);
+		snprintf(val, sizeof(val), "value %d", i * i);
+		CHECK_RET(put_str(m, key, val), 0);
+	}
+	CHECK_RET(shmkit_map_flush(m), 0);
+	CHECK_RET(shmkit_map_close(m), 0);
+	const char *args[] = { uri, NULL };
+	CHECK_RET(test_wait(test_spawn_self("persist-check", args)), 0);
+	CHECK_RET(shmkit_map_open(&m, uri), 0);
+	CHECK_RET(get_str(m, "from-child", buf, sizeof(buf)), 3);
+	CHECK_RET(shmkit_map_count(m), 1001);
+	CHECK_RET(shmkit_map_check(m), 0);
+	shmkit_map_close(m);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct test_role roles[] = {
+		{ "crash-op", role_crash_op },
+		{ "persist-check", role_persist_check },
+		{ NULL, NULL },
+	};
+	test_child_dispatch(argc, argv, roles);
+	test_basic();
+	test_model();
+	test_full();
+	test_crash_points();
+	test_concurrent();
+	test_persistence();
+	return test_done();
+}
