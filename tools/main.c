@@ -27,6 +27,10 @@
 	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
 	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--prefix URI] [--json]",            \
 	  "remove shmkit objects whose users all died; print the proof for each segment")        \
+	X(cmd_map,    "map",    "map URI create SIZE | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
+	  "a persistent key-value store inside a segment")                                       \
+	X(cmd_heap,   "heap",   "heap URI create SIZE | check | stats [--json]",                  \
+	  "an allocator inside a segment: verify (and repair) it, show its use")                  \
 	/* one line per command, above this comment */
 
 /* clang-format on */

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# shmkit map / shmkit heap from the shell: create, put (argument and stdin),
+# get (text and --raw), del, ls (text and --json), count, check, flush; the
+# data persists across invocations (separate processes) over posix: and file:;
+# heap check/stats on heaps and maps; error and usage exits.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+TMP=$(mktemp -d)
+FAILS=0
+P="posix:/shmkit-test-$$-mapcli"
+F="file:$TMP/store.map"
+H="posix:/shmkit-test-$$-heapcli"
+cleanup() {
+	"$SHMKIT" rm "$P" "$H" >/dev/null 2>&1
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+expect() {
+	local want=$1; shift
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	local got=$?
+	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
+}
+out_is() { [ "$(cat "$TMP/out")" = "$1" ] || fail "stdout '$(cat "$TMP/out")' != '$1'"; }
+out_has() { grep -Fq -- "$1" "$TMP/out" || fail "stdout lacks '$1': $(head -c 500 "$TMP/out")"; }
+err_has() { grep -Eq -- "$1" "$TMP/err" || fail "stderr '$(cat "$TMP/err")' !~ '$1'"; }
+
+for U in "$P" "$F"; do
+	expect 0 "$SHMKIT" map "$U" create 1M
+	expect 1 "$SHMKIT" map "$U" create 1M            # exclusive
+	expect 0 "$SHMKIT" map "$U" put colour blue
+	expect 0 "$SHMKIT" map "$U" put colour green     # replace
+	printf 'line one\nline two' | "$SHMKIT" map "$U" put poem - || fail "put from stdin"
+	expect 0 "$SHMKIT" map "$U" get colour
+	out_is "green"
+	expect 0 "$SHMKIT" map "$U" get poem --raw
+	[ "$(cat "$TMP/out")" = "$(printf 'line one\nline two')" ] || fail "raw get"
+	expect 0 "$SHMKIT" map "$U" count
+	out_is 2
+	expect 0 "$SHMKIT" map "$U" ls
+	out_has "$(printf 'colour\tgreen')"
+	expect 0 "$SHMKIT" map "$U" ls --json
+	python3 -m json.tool "$TMP/out" >/dev/null || fail "ls --json is not JSON"
+	out_has '"key": "colour"'
+	expect 0 "$SHMKIT" map "$U" del colour
+	expect 1 "$SHMKIT" map "$U" get colour
+	err_has "^shmkit: get $U: no key 'colour'$"
+	expect 1 "$SHMKIT" map "$U" del colour
+	expect 0 "$SHMKIT" map "$U" check
+	out_is ok
+	expect 0 "$SHMKIT" map "$U" flush
+	expect 0 "$SHMKIT" heap "$U" check
+	expect 0 "$SHMKIT" heap "$U" stats --json
+	python3 -m json.tool "$TMP/out" >/dev/null || fail "heap stats --json is not JSON"
+	out_has '"n_used": 3'
+	expect 2 "$SHMKIT" map "$U" frobnicate
+	expect 2 "$SHMKIT" map "$U" get
+done
+expect 0 "$SHMKIT" map "$F" get poem --raw     # still there: a persistent store
+
+expect 0 "$SHMKIT" heap "$H" create 256K
+expect 0 "$SHMKIT" heap "$H" check
+out_is ok
+expect 0 "$SHMKIT" heap "$H" stats
+out_has "largest"
+expect 1 "$SHMKIT" map "$H" get x                # a heap is not a map
+expect 1 "$SHMKIT" heap "posix:/shmkit-test-$$-none" check
+expect 2 "$SHMKIT" heap "$H"
+
+[ "$FAILS" = 0 ] && echo "test_map_cli: ok" || echo "test_map_cli: $FAILS failures"
+[ "$FAILS" = 0 ]

@@ -1,0 +1,357 @@
+/* shmkit map / shmkit heap: a key-value store and an allocator inside a
+ * segment, from the shell.
+ *
+ *   shmkit map URI create SIZE [--mode M]     shmkit heap URI create SIZE [--mode M]
+ *   shmkit map URI put KEY VALUE|-            shmkit heap URI check
+ *   shmkit map URI get KEY [--raw]            shmkit heap URI stats [--json]
+ *   shmkit map URI del KEY
+ *   shmkit map URI ls [--json]
+ *   shmkit map URI count | check | flush */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct kv_opts {
+	int json, raw;
+	unsigned mode;
+};
+
+static int parse_kv_opts(int argc, char **argv, struct kv_opts *o)
+{
+	static const struct option all[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ 0 },
+	};
+	int opt, idx;
+
+	memset(o, 0, sizeof(*o));
+	o->mode = 0600;
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
+		if (opt == '?' || opt == ':')
+			return cli_bad_option(argv[0], argv);
+		if (opt == 'j')
+			o->json = 1;
+		else if (opt == 'r')
+			o->raw = 1;
+		else if (cli_parse_mode(optarg, &o->mode) < 0)
+			return cli_usage_error(argv[0], "bad value for --mode: '%s'", optarg);
+	}
+	return CLI_OK;
+}
+
+static int read_stdin(char **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+
+	while (buf != NULL) {
+		size_t got = fread(buf + n, 1, cap - n, stdin);
+		n += got;
+		if (got == 0)
+			break;
+		if (n == cap) {
+			char *more = realloc(buf, cap * 2);
+			if (more == NULL)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+	}
+	if (buf == NULL || ferror(stdin)) {
+		free(buf);
+		return -EIO;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int parse_create_size(const char *cmd, const char *s, uint64_t *size)
+{
+	if (cli_parse_size(s, size) < 0 || *size == 0 || *size > SIZE_MAX)
+		return cli_usage_error(cmd, "bad SIZE '%s' (a positive number: 64K, 1M, 1G)", s);
+	return CLI_OK;
+}
+
+/* ---- map ---- */
+
+struct ls_ctx {
+	struct cli_json *j;
+};
+
+static void print_bytes(const void *p, size_t n)
+{
+	fwrite(p, 1, n, stdout);
+}
+
+static int ls_one(const void *k, size_t klen, const void *v, size_t vlen, void *arg)
+{
+	struct ls_ctx *c = arg;
+
+	if (c->j != NULL) {
+		/* keys and values as strings; a NUL byte would end them early */
+		char *ks = strndup(k, klen), *vs = strndup(v, vlen);
+		if (ks == NULL || vs == NULL) {
+			free(ks);
+			free(vs);
+			return -ENOMEM;
+		}
+		cli_json_object(c->j, NULL);
+		cli_json_str(c->j, "key", ks);
+		cli_json_str(c->j, "value", vs);
+		cli_json_uint(c->j, "value_bytes", vlen);
+		cli_json_end(c->j);
+		free(ks);
+		free(vs);
+	} else {
+		print_bytes(k, klen);
+		putchar('\t');
+		print_bytes(v, vlen);
+		putchar('\n');
+	}
+	return 0;
+}
+
+static int map_get(struct shmkit_map *m, const char *uri, const char *key, const struct kv_opts *o)
+{
+	size_t cap = 256;
+	char *buf = NULL;
+	ssize_t n;
+
+	for (;;) { /* grow until the value fits (it may change between tries) */
+		char *more = realloc(buf, cap);
+		if (more == NULL) {
+			free(buf);
+			return cli_fail("get", uri, -ENOMEM);
+		}
+		buf = more;
+		n = shmkit_map_get(m, key, strlen(key), buf, cap);
+		if (n != -EMSGSIZE)
+			break;
+		ssize_t need = shmkit_map_len(m, key, strlen(key));
+		cap = need > (ssize_t)cap ? (size_t)need : cap * 2;
+	}
+	if (n == -ENOENT) {
+		free(buf);
+		return cli_fail_msg("get", uri, "no key '%s'", key);
+	}
+	if (n < 0) {
+		free(buf);
+		return cli_fail("get", uri, (int)n);
+	}
+	print_bytes(buf, (size_t)n);
+	if (!o->raw)
+		putchar('\n');
+	free(buf);
+	return fflush(stdout) == 0 ? CLI_OK : cli_fail("get", uri, -EIO);
+}
+
+static int map_put(struct shmkit_map *m, const char *uri, const char *key, const char *val)
+{
+	char *in = NULL;
+	size_t len = strlen(val);
+	int r;
+
+	if (strcmp(val, "-") == 0) {
+		if ((r = read_stdin(&in, &len)) < 0)
+			return cli_fail("put", uri, r);
+		val = in;
+	}
+	r = shmkit_map_put(m, key, strlen(key), val, len);
+	free(in);
+	return r < 0 ? cli_fail("put", uri, r) : CLI_OK;
+}
+
+static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o)
+{
+	struct cli_json j;
+	struct ls_ctx c = { NULL };
+	int r;
+
+	if (o->json) {
+		cli_json_init(&j, stdout);
+		cli_json_array(&j, NULL);
+		c.j = &j;
+	}
+	r = shmkit_map_iter(m, ls_one, &c);
+	if (o->json) {
+		cli_json_end(&j);
+		if (cli_json_finish(&j) < 0 && r == 0)
+			r = -EIO;
+	}
+	return r < 0 ? cli_fail("ls", uri, r) : CLI_OK;
+}
+
+/* Runs one map subcommand on an open map. */
+static int map_action(struct shmkit_map *m, const char *uri, const char *act, int n, char **args,
+		      const struct kv_opts *o)
+{
+	int r;
+
+	if (strcmp(act, "get") == 0 && n == 1)
+		return map_get(m, uri, args[0], o);
+	if (strcmp(act, "put") == 0 && n == 2)
+		return map_put(m, uri, args[0], args[1]);
+	if (strcmp(act, "del") == 0 && n == 1) {
+		r = shmkit_map_del(m, args[0], strlen(args[0]));
+		if (r == -ENOENT)
+			return cli_fail_msg("del", uri, "no key '%s'", args[0]);
+		return r < 0 ? cli_fail("del", uri, r) : CLI_OK;
+	}
+	if (strcmp(act, "ls") == 0 && n == 0)
+		return map_ls(m, uri, o);
+	if (strcmp(act, "count") == 0 && n == 0) {
+		ssize_t c = shmkit_map_count(m);
+		if (c < 0)
+			return cli_fail("count", uri, (int)c);
+		printf("%zd\n", c);
+		return CLI_OK;
+	}
+	if (strcmp(act, "check") == 0 && n == 0) {
+		r = shmkit_map_check(m);
+		if (r < 0)
+			return cli_fail("check", uri, r);
+		printf(r == 1 ? "repaired\n" : "ok\n");
+		return CLI_OK;
+	}
+	if (strcmp(act, "flush") == 0 && n == 0) {
+		r = shmkit_map_flush(m);
+		return r < 0 ? cli_fail("flush", uri, r) : CLI_OK;
+	}
+	return -1;
+}
+
+CLI_COMMAND(cmd_map)
+{
+	struct kv_opts o;
+	struct shmkit_map *m;
+	int r = parse_kv_opts(argc, argv, &o);
+
+	if (r != CLI_OK)
+		return r;
+	if (argc - optind < 2)
+		return cli_usage_error(argv[0], "expects a URI and an action");
+	const char *uri = argv[optind], *act = argv[optind + 1];
+	int n = argc - optind - 2;
+	char **args = argv + optind + 2;
+
+	if (strcmp(act, "create") == 0) {
+		uint64_t size;
+		if (n != 1)
+			return cli_usage_error(argv[0], "create expects a SIZE");
+		if ((r = parse_create_size(argv[0], args[0], &size)) != CLI_OK)
+			return r;
+		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
+			return cli_fail("create map", uri, r);
+		return shmkit_map_close(m) < 0 ? CLI_FAIL : CLI_OK;
+	}
+	if ((r = shmkit_map_open(&m, uri)) < 0)
+		return cli_fail("open map", uri, r);
+	r = map_action(m, uri, act, n, args, &o);
+	shmkit_map_close(m);
+	if (r == -1)
+		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
+	return r;
+}
+
+/* ---- heap ---- */
+
+static void print_stats_text(const struct shmkit_heap_stats *st)
+{
+	char a[32], b[32], c[32], d[32];
+
+	printf("arena    %s\nused     %s in %llu blocks\nfree     %s in %llu blocks\n"
+	       "largest  %s (largest allocation possible now)\nnamed    %llu\n",
+	       cli_human_size(st->arena_bytes, a, sizeof(a)), cli_human_size(st->used_bytes, b, sizeof(b)),
+	       (unsigned long long)st->n_used, cli_human_size(st->free_bytes, c, sizeof(c)),
+	       (unsigned long long)st->n_free, cli_human_size(st->largest_free, d, sizeof(d)),
+	       (unsigned long long)st->n_named);
+	printf("class (block bytes up to)   used   free\n");
+	for (int i = 0; i < SHMKIT_HEAP_CLASSES; i++) {
+		if (st->class_used[i] == 0 && st->class_free[i] == 0)
+			continue;
+		if (st->class_max[i] == UINT64_MAX)
+			printf("%-26s %6llu %6llu\n", "larger", (unsigned long long)st->class_used[i],
+			       (unsigned long long)st->class_free[i]);
+		else
+			printf("%-26llu %6llu %6llu\n", (unsigned long long)st->class_max[i],
+			       (unsigned long long)st->class_used[i], (unsigned long long)st->class_free[i]);
+	}
+}
+
+static int print_stats_json(const struct shmkit_heap_stats *st)
+{
+	struct cli_json j;
+
+	cli_json_init(&j, stdout);
+	cli_json_object(&j, NULL);
+	cli_json_uint(&j, "arena_bytes", st->arena_bytes);
+	cli_json_uint(&j, "used_bytes", st->used_bytes);
+	cli_json_uint(&j, "free_bytes", st->free_bytes);
+	cli_json_uint(&j, "largest_free", st->largest_free);
+	cli_json_uint(&j, "n_used", st->n_used);
+	cli_json_uint(&j, "n_free", st->n_free);
+	cli_json_uint(&j, "n_named", st->n_named);
+	cli_json_array(&j, "classes");
+	for (int i = 0; i < SHMKIT_HEAP_CLASSES; i++) {
+		cli_json_object(&j, NULL);
+		if (st->class_max[i] == UINT64_MAX)
+			cli_json_null(&j, "max_block_bytes");
+		else
+			cli_json_uint(&j, "max_block_bytes", st->class_max[i]);
+		cli_json_uint(&j, "used", st->class_used[i]);
+		cli_json_uint(&j, "free", st->class_free[i]);
+		cli_json_end(&j);
+	}
+	cli_json_end(&j);
+	cli_json_end(&j);
+	return cli_json_finish(&j);
+}
+
+CLI_COMMAND(cmd_heap)
+{
+	struct kv_opts o;
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats st;
+	int r = parse_kv_opts(argc, argv, &o);
+
+	if (r != CLI_OK)
+		return r;
+	if (argc - optind < 2)
+		return cli_usage_error(argv[0], "expects a URI and an action");
+	const char *uri = argv[optind], *act = argv[optind + 1];
+	int n = argc - optind - 2;
+
+	if (strcmp(act, "create") == 0) {
+		uint64_t size;
+		if (n != 1)
+			return cli_usage_error(argv[0], "create expects a SIZE");
+		if ((r = parse_create_size(argv[0], argv[optind + 2], &size)) != CLI_OK)
+			return r;
+		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
+			return cli_fail("create heap", uri, r);
+		return shmkit_heap_close(h) < 0 ? CLI_FAIL : CLI_OK;
+	}
+	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))
+		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
+	if ((r = shmkit_heap_open(&h, uri)) < 0)
+		return cli_fail("open heap", uri, r);
+	if (strcmp(act, "check") == 0) {
+		r = shmkit_heap_check(h);
+		if (r >= 0)
+			printf(r == 1 ? "repaired\n" : "ok\n");
+	} else if ((r = shmkit_heap_stats(h, &st)) == 0) {
+		if (o.json)
+			r = print_stats_json(&st);
+		else
+			print_stats_text(&st);
+	}
+	shmkit_heap_close(h);
+	return r < 0 ? cli_fail(act, uri, r) : CLI_OK;
+}
