@@ -1,97 +1,67 @@
-/* Shared areas for the sync tests, on three kinds of shared memory:
- * "anon" (MAP_SHARED|MAP_ANONYMOUS, shared with forked children only),
- * "posix" (shm_open by name) and "sysv" (shmget/shmat). Exec'd children
- * attach by the descriptor string, so their mapping lands at another address.
- * Built on raw system calls so the sync tests do not depend on the segment
- * layer; every area is removed at exit. */
+/* Shared areas for the sync tests, made through the segment layer on three
+ * backends: "anon" (shared with forked children only), "posix" and "sysv".
+ * Exec'd children attach by URI, so their mapping lands at another address.
+ * Every area is closed at exit and removed by the harness (test_uri). */
 #ifndef SHMKIT_TEST_SYNC_AREA_H
 #define SHMKIT_TEST_SYNC_AREA_H
 
-#include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/shm.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test.h"
 
 #pragma GCC diagnostic ignored "-Wunused-function"
 
-static char area_posix_names[8][128];
-static int area_n_posix;
+#define AREA_MAX 32
+static struct shmkit_seg *area_segs[AREA_MAX];
+static int area_n;
 static pid_t area_owner;
 
 static void area_cleanup(void)
 {
 	if (getpid() != area_owner)
 		return;
-	for (int i = 0; i < area_n_posix; i++)
-		shm_unlink(area_posix_names[i]);
-	area_n_posix = 0;
+	while (area_n > 0)
+		shmkit_seg_close(area_segs[--area_n]);
 }
 
-/* Creates a zeroed area of `size` bytes; writes its descriptor ("anon:",
- * "posix:/name" or "sysv:id=N") to desc. */
-static void *area_create(const char *scheme, size_t size, char *desc, size_t cap)
+static void area_keep(struct shmkit_seg *seg)
 {
-	void *p = MAP_FAILED;
-
 	if (!area_owner) {
 		area_owner = getpid();
-		atexit(area_cleanup);
+		atexit(area_cleanup); /* runs before the harness removes the segments */
 	}
-	if (strcmp(scheme, "anon") == 0) {
-		snprintf(desc, cap, "anon:");
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	} else if (strcmp(scheme, "posix") == 0) {
-		const char *uri = test_uri("posix", "sync"); /* "posix:/name" */
-		const char *name = uri + 6;
-		snprintf(area_posix_names[area_n_posix++], sizeof(area_posix_names[0]), "%s", name);
-		snprintf(desc, cap, "%s", uri);
-		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-		free((void *)uri); /* test_uri's copy is ours (LeakSanitizer) */
-		CHECK(fd >= 0);
-		CHECK(ftruncate(fd, (off_t)size) == 0);
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-	} else if (strcmp(scheme, "sysv") == 0) {
-		int id = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
-		CHECK(id >= 0);
-		snprintf(desc, cap, "sysv:id=%d", id);
-		p = shmat(id, NULL, 0);
-		if (p == (void *)-1)
-			p = MAP_FAILED;
-		/* Linux lets processes attach a segment marked for removal, so
-		 * this makes it vanish with its last detach, even if we crash. */
-		shmctl(id, IPC_RMID, NULL);
-	}
-	CHECK(p != MAP_FAILED);
-	return p;
+	if (area_n < AREA_MAX)
+		area_segs[area_n++] = seg;
 }
 
-/* In an exec'd child: attaches the area named by desc. */
-static void *area_attach(const char *desc, size_t size)
+/* Creates a zeroed area of `size` bytes on `scheme`; writes its URI to uri. */
+static void *area_create(const char *scheme, size_t size, char *uri, size_t cap)
 {
-	void *p = MAP_FAILED;
-	int id;
+	struct shmkit_seg *seg = NULL;
+	const char *u = test_uri(scheme, "sync");
 
-	if (strncmp(desc, "posix:", 6) == 0) {
-		int fd = shm_open(desc + 6, O_RDWR, 0);
-		CHECK(fd >= 0);
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-	} else if (sscanf(desc, "sysv:id=%d", &id) == 1) {
-		p = shmat(id, NULL, 0);
-		if (p == (void *)-1)
-			p = MAP_FAILED;
-	}
-	CHECK(p != MAP_FAILED);
-	return p;
+	snprintf(uri, cap, "%s", u);
+	free((void *)u); /* test_uri's copy is ours (LeakSanitizer) */
+	CHECK_OK(shmkit_seg_open(&seg, uri, size, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
+	if (!seg)
+		exit(1);
+	area_keep(seg);
+	return shmkit_seg_addr(seg);
+}
+
+/* In an exec'd child: attaches the area named by uri (whole). */
+static void *area_attach(const char *uri, size_t size)
+{
+	struct shmkit_seg *seg = NULL;
+	CHECK_OK(shmkit_seg_open(&seg, uri, 0, 0, 0));
+	if (!seg)
+		exit(1);
+	CHECK(shmkit_seg_size(seg) >= size);
+	return shmkit_seg_addr(seg);
 }
 
 /* Process state letter from /proc/PID/stat ('S' = sleeping), or '?'. */
