@@ -122,6 +122,95 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8 && alignof(_Atomic uint64_t) == 8, 
 _Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32");
 /* Shared atomics must be lock-free: a lock inside libatomic is per process. */
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-free atomics");
+/* ======================================================================
+ * Queue (kind SHMKIT_KIND_QUEUE): docs/LAYOUT.md "Queue"
+ *
+ * Body = struct shmkit__queue_shared, then `capacity` slots of `slot_stride`
+ * bytes each, starting at body offset SHMKIT__QUEUE_SLOTS_OFF. A slot is a
+ * 16-byte header (struct shmkit__queue_slot) followed by the payload, so an
+ * 8-byte message and its commit marker share one cache line.
+ *
+ * Slot control word `seq` = position << 8 | tag (positions are 56 bits):
+ *   FREE      (tag 0x00)       slot free for the producer at `position`
+ *   COMMITTED (tag 0x01)       message for `position` is ready
+ *   RESERVED  (tag 0x40 | k)   MPMC: producer with peer entry k is writing it
+ *   CLAIMED   (tag 0x80 | k)   MPMC: consumer with peer entry k is reading it
+ * ====================================================================== */
+
+#define SHMKIT__QUEUE_PEERS 64u
+#define SHMKIT__QUEUE_SLOT_HDR 16u
+#define SHMKIT__QUEUE_MAX_CAPACITY (1u << 30)
+#define SHMKIT__QUEUE_MAX_MSG (1u << 30)
+#define SHMKIT__QUEUE_F_MP 1u /* created with multi_producer */
+#define SHMKIT__QUEUE_F_MC 2u /* created with multi_consumer */
+
+#define SHMKIT__QTAG_FREE 0x00u
+#define SHMKIT__QTAG_COMMITTED 0x01u
+#define SHMKIT__QTAG_RESERVED 0x40u
+#define SHMKIT__QTAG_CLAIMED 0x80u
+#define SHMKIT__QTAG_PEER_MASK 0x3fu
+
+enum shmkit__queue_peer_state {
+	SHMKIT__QPEER_FREE = 0,
+	SHMKIT__QPEER_CLAIMING = 1, /* being registered or cleaned up */
+	SHMKIT__QPEER_LIVE = 2,
+};
+
+/* One MPMC handle's identity, so a slot tagged with its index can be
+ * reclaimed once the process is provably dead. 64 bytes. */
+struct shmkit__queue_peer {
+	_Atomic uint32_t state;
+	uint32_t reserved0;
+	struct shmkit__ident id;
+	uint64_t reserved1[3];
+};
+_Static_assert(sizeof(struct shmkit__queue_peer) == 64, "queue peer size");
+_Static_assert(offsetof(struct shmkit__queue_peer, id) == 8, "queue peer.id");
+
+struct shmkit__queue_slot {
+	_Atomic uint64_t seq;  /* position << 8 | tag: the commit marker */
+	_Atomic uint32_t len;  /* payload bytes, <= max_msg; written before COMMITTED */
+	uint32_t reserved;
+	/* payload follows: 16-byte aligned */
+};
+_Static_assert(sizeof(struct shmkit__queue_slot) == SHMKIT__QUEUE_SLOT_HDR, "queue slot header");
+
+struct shmkit__queue_shared {
+	/* line 0: configuration, written once by the creator */
+	uint32_t flags;       /* SHMKIT__QUEUE_F_* */
+	uint32_t capacity;    /* slots, a power of two */
+	uint32_t max_msg;     /* largest payload */
+	uint32_t slot_stride; /* bytes per slot: header + max_msg, 64-byte multiple */
+	uint64_t slots_off;   /* body offset of slot 0 (== SHMKIT__QUEUE_SLOTS_OFF) */
+	uint64_t reserved0[5];
+	/* line 1: written by producers */
+	alignas(64) _Atomic uint64_t tail; /* next position to reserve (MPMC: a hint) */
+	uint64_t reserved1[7];
+	/* line 2: written by consumers */
+	alignas(64) _Atomic uint64_t head; /* next position to consume (MPMC: a hint) */
+	_Atomic uint64_t skipped;          /* reservations of dead producers skipped */
+	_Atomic uint64_t abandoned;        /* messages claimed by consumers that died */
+	uint64_t reserved2[5];
+	/* line 3: consumers sleeping for data */
+	alignas(64) _Atomic uint32_t data_futex;
+	_Atomic uint32_t data_waiters;
+	uint32_t reserved3[14];
+	/* line 4: producers sleeping for space */
+	alignas(64) _Atomic uint32_t space_futex;
+	_Atomic uint32_t space_waiters;
+	uint32_t reserved4[14];
+	/* lines 5..68: MPMC peer table */
+	struct shmkit__queue_peer peers[SHMKIT__QUEUE_PEERS];
+};
+#define SHMKIT__QUEUE_SLOTS_OFF 4416u
+_Static_assert(sizeof(struct shmkit__queue_shared) == 320 + 64 * SHMKIT__QUEUE_PEERS, "queue size");
+_Static_assert(SHMKIT__QUEUE_SLOTS_OFF >= sizeof(struct shmkit__queue_shared), "queue slots off");
+_Static_assert(SHMKIT__QUEUE_SLOTS_OFF % 64 == 0, "queue slots aligned");
+_Static_assert(offsetof(struct shmkit__queue_shared, tail) == 64, "queue.tail");
+_Static_assert(offsetof(struct shmkit__queue_shared, head) == 128, "queue.head");
+_Static_assert(offsetof(struct shmkit__queue_shared, data_futex) == 192, "queue.data_futex");
+_Static_assert(offsetof(struct shmkit__queue_shared, space_futex) == 256, "queue.space_futex");
+_Static_assert(offsetof(struct shmkit__queue_shared, peers) == 320, "queue.peers");
 
 /* ======================================================================
  * Topic (kind SHMKIT_KIND_TOPIC): one publisher, many subscribers.

@@ -8,6 +8,7 @@
 SHMKIT_BEGIN_DECLS
 
 struct shmkit_queue;
+struct shmkit_seg;
 
 struct shmkit_queue_opts {
 	size_t capacity;    /* number of messages the queue holds */
@@ -27,6 +28,32 @@ SHMKIT_API int shmkit_queue_commit(struct shmkit_queue *q, void *slot, size_t le
 SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, int64_t timeout_ns);
 SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q);
 SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q);
+
+/* A snapshot of a queue's state and counters (shmkit_queue_stats). */
+struct shmkit_queue_stats {
+	uint64_t capacity;   /* messages the queue holds (a power of two) */
+	uint64_t max_msg;    /* largest message in bytes */
+	uint64_t depth;      /* messages waiting (approximate while others run) */
+	uint64_t sent;       /* messages committed since creation */
+	uint64_t received;   /* messages consumed since creation */
+	uint64_t skipped;    /* reservations of producers that died before commit */
+	uint64_t abandoned;  /* messages claimed by consumers that died (MPMC) */
+	uint32_t waiters;    /* processes sleeping: receivers + senders */
+	uint32_t recv_waiters;
+	uint32_t send_waiters;
+	int multi_producer;
+	int multi_consumer;
+};
+
+/* Fill *st from the queue's shared counters. Never blocks. */
+SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_stats *st);
+
+/* How long this handle spins before sleeping on a futex when it must wait:
+ * 0 = sleep at once, SHMKIT_FOREVER = never sleep (busy-poll), default 20 us. */
+SHMKIT_API int shmkit_queue_set_spin(struct shmkit_queue *q, int64_t spin_ns);
+
+/* The queue's segment (to pass it with shmkit_seg_send(), or for shmkit_seg_stat()). */
+SHMKIT_API struct shmkit_seg *shmkit_queue_seg(struct shmkit_queue *q);
 
 SHMKIT_END_DECLS
 

@@ -1,0 +1,955 @@
+/* Bounded message queue in a managed segment: a ring of fixed slots, each
+ * carrying its own commit marker (Vyukov/DPDK), copy and zero-copy APIs,
+ * blocking waits on shared futexes, and recovery from peers that die in the
+ * middle of an operation. Layout: src/layout.h and docs/LAYOUT.md "Queue".
+ *
+ * Two protocols, chosen at creation:
+ *  - SPSC: no atomic read-modify-write on the hot path. The producer owns
+ *    `tail` and the slots' markers, the consumer owns `head`. The consumer
+ *    polls the slot's marker (so an 8-byte message moves in one cache line);
+ *    the producer caches head and re-reads it only when the ring looks full.
+ *  - MPMC (either multi_* flag): a producer claims a slot by CAS on its
+ *    marker (FREE -> RESERVED|peer), a consumer by CAS (COMMITTED ->
+ *    CLAIMED|peer). head/tail are hints that lag at most one position. The
+ *    peer index in the tag names an identity in the peer table, so a slot held
+ *    by a process that died is handed back (counted as skipped/abandoned).
+ *
+ * Waiting: spin for spin_ns, then sleep on data_futex/space_futex. A waker
+ * makes no system call unless the waiters count is non-zero; the count is
+ * read after a full fence that pairs with the sleeper's seq_cst increment
+ * (Dekker): either the sleeper sees the new state, or the waker sees it. */
+#include <shmkit/managed.h>
+#include <shmkit/queue.h>
+#include <shmkit/seg.h>
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "layout.h"
+#include "managed.h"
+
+#define DEFAULT_SPIN_NS 20000         /* spin before sleeping: 20 us */
+#define PEER_CHECK_NS 2000000         /* re-check a stuck slot's owner every 2 ms */
+#define SAFETY_SLICE_NS 100000000     /* sleep at most 100 ms: a waker killed between
+				       * publishing and waking cannot strand us */
+#define CAS_RETRIES 4096u             /* contention bound inside one attempt */
+
+struct shmkit_queue {
+	struct shmkit__obj obj;
+	struct shmkit__queue_shared *sh;
+	unsigned char *slots;
+	/* validated copies of the configuration: never re-read from the segment */
+	uint64_t cap;
+	uint64_t mask;
+	uint32_t max_msg;
+	uint32_t stride;
+	bool multi;
+	bool mp, mc;
+	int64_t spin_ns;
+	uint64_t cached_head; /* SPSC producer: a head value seen (<= the real one) */
+	/* MPMC: our peer entry, registered lazily by the process using the handle */
+	int peer;
+	uint32_t peer_pid;
+	/* the one outstanding zero-copy operation of each kind */
+	bool resv_active;
+	bool peek_active;
+	uint64_t resv_pos;
+	uint64_t peek_pos;
+	uint32_t peek_len;
+};
+
+/* What one attempt hands back. */
+struct attempt {
+	uint64_t pos;
+	uint32_t len;   /* consumer: length of the message at pos */
+	size_t limit;   /* consumer: largest length the caller accepts */
+	uint64_t stuck; /* marker of a slot held by a peer that blocks us, or 0 */
+};
+
+typedef int (*attempt_fn)(struct shmkit_queue *q, struct attempt *a);
+
+/* ---------------------------------------------------------------------
+ * small helpers
+ * --------------------------------------------------------------------- */
+
+static inline uint64_t marker(uint64_t pos, unsigned tag)
+{
+	return pos << 8 | tag;
+}
+
+/* Signed distance from pos to the marker's position, modulo 2^56. */
+static inline int64_t marker_dist(uint64_t m, uint64_t pos)
+{
+	return (int64_t)(((m >> 8) - pos) << 8) >> 8;
+}
+
+static inline struct shmkit__queue_slot *slot_at(const struct shmkit_queue *q, uint64_t pos)
+{
+	return (struct shmkit__queue_slot *)(q->slots + (pos & q->mask) * q->stride);
+}
+
+static inline unsigned char *payload_at(const struct shmkit_queue *q, uint64_t pos)
+{
+	return (unsigned char *)slot_at(q, pos) + SHMKIT__QUEUE_SLOT_HDR;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* A full barrier. On x86 a locked no-op on the stack is cheaper than mfence
+ * and orders the same way for ordinary (write-back) memory. */
+static inline void fence_full(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("lock; orq $0, (%%rsp)" ::: "memory", "cc");
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+static void futex_wait_until(_Atomic uint32_t *word, uint32_t seen, int64_t deadline_ns)
+{
+	struct timespec ts = { deadline_ns / 1000000000, deadline_ns % 1000000000 };
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. Shared
+	 * (no FUTEX_PRIVATE_FLAG): the word is in memory other processes map. */
+	syscall(SYS_futex, word, FUTEX_WAIT_BITSET, seen, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+static void futex_wake_all(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* After publishing a state change: wake sleepers on `word`, if any. */
+static inline void wake(_Atomic uint32_t *word, _Atomic uint32_t *waiters)
+{
+	/* Dekker: pairs with the seq_cst increment of `waiters` in wait_slow();
+	 * our publish (marker/head store) is ordered before reading the count. */
+	fence_full();
+	if (SHMKIT__UNLIKELY(atomic_load_explicit(waiters, memory_order_relaxed) != 0)) {
+		/* release: pairs with the acquire load of `word` in wait_slow() */
+		atomic_fetch_add_explicit(word, 1, memory_order_release);
+		futex_wake_all(word);
+	}
+}
+
+static inline void wake_data(struct shmkit_queue *q)
+{
+	wake(&q->sh->data_futex, &q->sh->data_waiters);
+}
+
+static inline void wake_space(struct shmkit_queue *q)
+{
+	wake(&q->sh->space_futex, &q->sh->space_waiters);
+}
+
+/* Move a head/tail hint from pos to pos + 1 unless someone already did. */
+static inline void advance_hint(_Atomic uint64_t *hint, uint64_t pos)
+{
+	uint64_t expect = pos;
+	/* relaxed: the hint orders nothing; slot markers carry the protocol */
+	atomic_compare_exchange_strong_explicit(hint, &expect, pos + 1, memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------
+ * SPSC protocol
+ * --------------------------------------------------------------------- */
+
+static int sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
+{
+	/* relaxed: only the producer writes tail */
+	uint64_t t = atomic_load_explicit(&q->sh->tail, memory_order_relaxed);
+
+	if (t - q->cached_head >= q->cap) {
+		/* acquire: pairs with the release store of head in sc_consume():
+		 * the consumer finished reading a slot before it moved head past it */
+		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
+		if (t - h > q->cap)
+			return -EBADMSG;
+		q->cached_head = h;
+		if (t - h == q->cap)
+			return -EAGAIN;
+	}
+	a->pos = t;
+	return 0;
+}
+
+static void sp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+
+	atomic_store_explicit(&s->len, len, memory_order_relaxed);
+	/* release: pairs with the acquire load of the marker in sc_try_peek():
+	 * payload and len are visible before COMMITTED */
+	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
+	/* relaxed: tail is read by this producer and by stats only */
+	atomic_store_explicit(&q->sh->tail, pos + 1, memory_order_relaxed);
+	wake_data(q);
+}
+
+static int sc_try_peek(struct shmkit_queue *q, struct attempt *a)
+{
+	/* relaxed: only the consumer writes head */
+	uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_relaxed);
+	struct shmkit__queue_slot *s = slot_at(q, h);
+	/* acquire: pairs with the release store in sp_commit() */
+	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+	if (SHMKIT__LIKELY(m == marker(h, SHMKIT__QTAG_COMMITTED))) {
+		uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+		if (len > q->max_msg)
+			return -EBADMSG;
+		if (len > a->limit)
+			return -EMSGSIZE;
+		a->pos = h;
+		a->len = len;
+		return 0;
+	}
+	if (m == marker(h - q->cap, SHMKIT__QTAG_COMMITTED) || m == marker(h, SHMKIT__QTAG_FREE))
+		return -EAGAIN; /* last lap's message, or never written: empty */
+	return -EBADMSG;
+}
+
+static void sc_consume(struct shmkit_queue *q, uint64_t pos)
+{
+	/* release: pairs with the acquire load of head in sp_try_reserve():
+	 * our reads of the slot are done before the producer may reuse it */
+	atomic_store_explicit(&q->sh->head, pos + 1, memory_order_release);
+	wake_space(q);
+}
+
+/* ---------------------------------------------------------------------
+ * MPMC protocol
+ * --------------------------------------------------------------------- */
+
+static inline bool tag_held(unsigned tag)
+{
+	return (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) != 0 &&
+	       (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) !=
+		       (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED);
+}
+
+static int mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
+{
+	_Atomic uint64_t *tail = &q->sh->tail;
+	int64_t cap = (int64_t)q->cap;
+
+	for (unsigned n = 0; n < CAS_RETRIES; n++) {
+		/* relaxed: tail is a hint; the marker decides */
+		uint64_t p = atomic_load_explicit(tail, memory_order_relaxed);
+		struct shmkit__queue_slot *s = slot_at(q, p);
+		/* acquire: pairs with the release store of FREE in mc_consume() or
+		 * reclaim_slot(): the last reader is done with the slot */
+		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+		if (m == marker(p, SHMKIT__QTAG_FREE)) {
+			uint64_t mine = marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer);
+			/* relaxed: the acquire load above already ordered us after
+			 * the last reader; the CAS only decides who owns the slot */
+			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
+								    memory_order_relaxed,
+								    memory_order_relaxed)) {
+				advance_hint(tail, p);
+				a->pos = p;
+				return 0;
+			}
+			continue;
+		}
+		int64_t d = marker_dist(m, p);
+		if (d == 0 || d == cap) { /* p is taken (or long gone): the hint lags */
+			advance_hint(tail, p);
+			continue;
+		}
+		if (d == -cap) { /* last lap's message still there: full */
+			if (atomic_load_explicit(tail, memory_order_relaxed) != p)
+				continue;
+			a->stuck = tag_held(m & 0xff) ? m : 0;
+			return -EAGAIN;
+		}
+		return -EBADMSG;
+	}
+	return -EAGAIN;
+}
+
+static void mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+
+	atomic_store_explicit(&s->len, len, memory_order_relaxed);
+	/* release: pairs with the acquire load in mc_try_claim(): payload and
+	 * len are visible before COMMITTED */
+	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
+	wake_data(q);
+}
+
+static int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
+{
+	_Atomic uint64_t *head = &q->sh->head;
+	int64_t cap = (int64_t)q->cap;
+
+	for (unsigned n = 0; n < CAS_RETRIES; n++) {
+		/* relaxed: head is a hint; the marker decides */
+		uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
+		struct shmkit__queue_slot *s = slot_at(q, h);
+		/* acquire: pairs with the release store in mp_commit() */
+		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+		if (m == marker(h, SHMKIT__QTAG_COMMITTED)) {
+			uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+			if (len > a->limit) {
+				/* acquire: len was read while the marker still said
+				 * COMMITTED(h), so it is this message's length */
+				if (atomic_load_explicit(&s->seq, memory_order_acquire) != m)
+					continue;
+				return len > q->max_msg ? -EBADMSG : -EMSGSIZE;
+			}
+			uint64_t mine = marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
+			/* relaxed: the acquire load above ordered the payload */
+			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
+								    memory_order_relaxed,
+								    memory_order_relaxed)) {
+				advance_hint(head, h);
+				if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
+					atomic_store_explicit(&s->seq,
+							      marker(h + q->cap, SHMKIT__QTAG_FREE),
+							      memory_order_release);
+					return -EBADMSG;
+				}
+				a->pos = h;
+				a->len = len;
+				return 0;
+			}
+			continue;
+		}
+		int64_t d = marker_dist(m, h);
+		unsigned tag = m & 0xff;
+		if (d == 0) {
+			if (tag == SHMKIT__QTAG_FREE)
+				return -EAGAIN; /* empty */
+			if (tag_held(tag) && (tag & SHMKIT__QTAG_RESERVED)) {
+				a->stuck = m; /* a producer is writing it */
+				return -EAGAIN;
+			}
+			if (tag_held(tag)) { /* claimed by another consumer: hint lags */
+				advance_hint(head, h);
+				continue;
+			}
+			return -EBADMSG;
+		}
+		if (d == cap) { /* consumed or skipped already: hint lags */
+			advance_hint(head, h);
+			continue;
+		}
+		if (d == -cap && tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED)) {
+			a->stuck = m; /* a slow consumer holds last lap's message: empty */
+			return -EAGAIN;
+		}
+		if (d == -cap && tag == SHMKIT__QTAG_COMMITTED)
+			return -EAGAIN; /* momentary: the hint moved before our load */
+		return -EBADMSG;
+	}
+	return -EAGAIN;
+}
+
+static void mc_consume(struct shmkit_queue *q, uint64_t pos)
+{
+	/* release: pairs with the acquire load in mp_try_reserve(): our reads of
+	 * the payload are done before a producer may rewrite the slot */
+	atomic_store_explicit(&slot_at(q, pos)->seq, marker(pos + q->cap, SHMKIT__QTAG_FREE),
+			      memory_order_release);
+	wake_space(q);
+}
+
+/* ---------------------------------------------------------------------
+ * MPMC peers: who holds a slot, and giving back the slots of the dead
+ * --------------------------------------------------------------------- */
+
+/* Hand back a slot whose marker is still `m` (held by a dead peer). */
+static int reclaim_slot(struct shmkit_queue *q, uint64_t m)
+{
+	uint64_t pos = m >> 8;
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+	unsigned tag = m & 0xff;
+
+	/* release: pairs with the acquire loads of the marker in
+	 * mp_try_reserve()/mc_try_claim(); acquire: orders us after the holder */
+	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m,
+						     marker(pos + q->cap, SHMKIT__QTAG_FREE),
+						     memory_order_acq_rel, memory_order_relaxed))
+		return 0;
+	if (tag & SHMKIT__QTAG_RESERVED)
+		atomic_fetch_add_explicit(&q->sh->skipped, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&q->sh->abandoned, 1, memory_order_relaxed);
+	wake_data(q);
+	wake_space(q);
+	return 1;
+}
+
+/* 1 if the peer entry k is provably not a live process, 0 otherwise. */
+static int peer_dead(struct shmkit_queue *q, unsigned k)
+{
+	struct shmkit__queue_peer *pe = &q->sh->peers[k];
+	struct shmkit__ident id;
+	/* acquire: pairs with the release store of LIVE in peer_register(): the
+	 * identity is complete before LIVE */
+	uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
+
+	if (st == SHMKIT__QPEER_CLAIMING)
+		return 0; /* someone is registering or cleaning it up right now */
+	if (st != SHMKIT__QPEER_LIVE)
+		return 1; /* nobody: whoever tagged the slot is gone */
+	memcpy(&id, &pe->id, sizeof(id));
+	/* acquire: the identity we copied belongs to the LIVE state we saw */
+	if (atomic_load_explicit(&pe->state, memory_order_acquire) != st)
+		return 0;
+	return shmkit__ident_alive(&id) == 0;
+}
+
+/* Slow path of a waiter stuck on a slot marked `m` by another peer: if that
+ * peer is dead, give the slot back. Returns 1 if the slot changed. */
+static int reclaim_if_dead(struct shmkit_queue *q, uint64_t m)
+{
+	unsigned k = m & SHMKIT__QTAG_PEER_MASK;
+
+	if (!peer_dead(q, k))
+		return 0;
+	reclaim_slot(q, m);
+	return 1;
+}
+
+/* Give back every slot tagged with peer k (k is dead and ours to reuse). */
+static void release_peer_slots(struct shmkit_queue *q, unsigned k)
+{
+	for (uint64_t i = 0; i < q->cap; i++) {
+		struct shmkit__queue_slot *s = slot_at(q, i);
+		uint64_t m = atomic_load_explicit(&s->seq, memory_order_relaxed);
+		unsigned tag = m & 0xff;
+		if (tag_held(tag) && (tag & SHMKIT__QTAG_PEER_MASK) == k)
+			reclaim_slot(q, m);
+	}
+}
+
+static int peer_register(struct shmkit_queue *q)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+	struct shmkit__queue_peer *peers = q->sh->peers;
+	unsigned k;
+
+	if (!me)
+		return -ESRCH;
+	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		uint32_t expect = SHMKIT__QPEER_FREE;
+		/* acquire: orders us after the last owner's release in peer_release() */
+		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
+							    SHMKIT__QPEER_CLAIMING,
+							    memory_order_acquire, memory_order_relaxed))
+			goto claimed;
+	}
+	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		uint32_t expect = SHMKIT__QPEER_LIVE;
+		if (!peer_dead(q, k))
+			continue;
+		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
+							    SHMKIT__QPEER_CLAIMING,
+							    memory_order_acquire, memory_order_relaxed)) {
+			release_peer_slots(q, k);
+			goto claimed;
+		}
+	}
+	return -ENOSPC;
+claimed:
+	memcpy(&peers[k].id, me, sizeof(*me));
+	/* release: pairs with the acquire load in peer_dead(): identity first */
+	atomic_store_explicit(&peers[k].state, SHMKIT__QPEER_LIVE, memory_order_release);
+	q->peer = (int)k;
+	q->peer_pid = me->pid;
+	q->resv_active = false; /* a forked child does not own its parent's slots */
+	q->peek_active = false;
+	return 0;
+}
+
+/* MPMC handles are registered per process: a child that inherited the
+ * handle over fork gets its own entry on first use. */
+static inline int peer_ensure(struct shmkit_queue *q)
+{
+	if (SHMKIT__LIKELY(q->peer >= 0)) {
+		const struct shmkit__ident *me = shmkit__ident_self();
+		if (SHMKIT__LIKELY(me && me->pid == q->peer_pid))
+			return 0;
+	}
+	return peer_register(q);
+}
+
+static void peer_release(struct shmkit_queue *q)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+
+	if (q->peer < 0 || !me || me->pid != q->peer_pid)
+		return;
+	/* release: pairs with the acquire CAS in peer_register() */
+	atomic_store_explicit(&q->sh->peers[q->peer].state, SHMKIT__QPEER_FREE,
+			      memory_order_release);
+	q->peer = -1;
+}
+
+/* ---------------------------------------------------------------------
+ * waiting
+ * --------------------------------------------------------------------- */
+
+/* Retry fn until it stops saying -EAGAIN: spin for spin_ns, then sleep on the
+ * side's futex; give back slots whose holder died; honour the deadline. */
+static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
+		     int64_t timeout_ns)
+{
+	_Atomic uint32_t *word = producer ? &q->sh->space_futex : &q->sh->data_futex;
+	_Atomic uint32_t *waiters = producer ? &q->sh->space_waiters : &q->sh->data_waiters;
+	int64_t now = shmkit__now_ns();
+	int64_t deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
+	int64_t spin_until = q->spin_ns < 0 ? INT64_MAX : now + q->spin_ns;
+	int64_t next_peer_check = now;
+	int r;
+
+	for (unsigned i = 1;; i++) {
+		a->stuck = 0;
+		r = fn(q, a);
+		if (r != -EAGAIN)
+			return r;
+		if (now < spin_until && (i & 63) != 0) {
+			cpu_relax();
+			continue;
+		}
+		now = shmkit__now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (a->stuck && now >= next_peer_check) {
+			next_peer_check = now + PEER_CHECK_NS;
+			if (reclaim_if_dead(q, a->stuck))
+				continue;
+		}
+		if (now < spin_until) {
+			cpu_relax();
+			continue;
+		}
+
+		/* acquire: pairs with the release increment in wake() */
+		uint32_t seen = atomic_load_explicit(word, memory_order_acquire);
+		/* Dekker: pairs with the full fence in wake(); the count is visible
+		 * before we look at the ring again */
+		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
+		a->stuck = 0;
+		r = fn(q, a);
+		if (r == -EAGAIN) {
+			int64_t until = now + (a->stuck ? PEER_CHECK_NS : SAFETY_SLICE_NS);
+			futex_wait_until(word, seen, until < deadline ? until : deadline);
+		}
+		atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
+		if (r != -EAGAIN)
+			return r;
+		now = shmkit__now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
+static inline int attempt_or_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a,
+				  bool producer, int64_t timeout_ns)
+{
+	a->stuck = 0;
+	int r = fn(q, a);
+	if (SHMKIT__LIKELY(r != -EAGAIN) || timeout_ns == 0)
+		return r;
+	return wait_slow(q, fn, a, producer, timeout_ns);
+}
+
+/* ---------------------------------------------------------------------
+ * public API: producer side
+ * --------------------------------------------------------------------- */
+
+static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, uint64_t *pos)
+{
+	struct attempt a = { 0 };
+	int r;
+
+	if (SHMKIT__UNLIKELY(len > q->max_msg))
+		return -EMSGSIZE;
+	if (q->multi) {
+		r = peer_ensure(q);
+		if (r < 0)
+			return r;
+	}
+	if (SHMKIT__UNLIKELY(q->resv_active))
+		return -EBUSY;
+	if (q->multi)
+		r = attempt_or_wait(q, mp_try_reserve, &a, true, timeout_ns);
+	else
+		r = attempt_or_wait(q, sp_try_reserve, &a, true, timeout_ns);
+	if (r < 0)
+		return r;
+	*pos = a.pos;
+	return 0;
+}
+
+static inline void commit_pos(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	if (q->multi)
+		mp_commit(q, pos, len);
+	else
+		sp_commit(q, pos, len);
+}
+
+SHMKIT_API int shmkit_queue_send(struct shmkit_queue *q, const void *msg, size_t len,
+				 int64_t timeout_ns)
+{
+	uint64_t pos;
+	int r;
+
+	if (!q || (!msg && len))
+		return -EINVAL;
+	r = reserve_pos(q, len, timeout_ns, &pos);
+	if (r < 0)
+		return r;
+	if (len)
+		memcpy(payload_at(q, pos), msg, len);
+	commit_pos(q, pos, (uint32_t)len);
+	return 0;
+}
+
+SHMKIT_API int shmkit_queue_reserve(struct shmkit_queue *q, size_t len, void **slot,
+				    int64_t timeout_ns)
+{
+	uint64_t pos;
+	int r;
+
+	if (!q || !slot)
+		return -EINVAL;
+	r = reserve_pos(q, len, timeout_ns, &pos);
+	if (r < 0)
+		return r;
+	q->resv_active = true;
+	q->resv_pos = pos;
+	*slot = payload_at(q, pos);
+	return 0;
+}
+
+SHMKIT_API int shmkit_queue_commit(struct shmkit_queue *q, void *slot, size_t len)
+{
+	if (!q || !q->resv_active || slot != payload_at(q, q->resv_pos))
+		return -EINVAL;
+	if (len > q->max_msg)
+		return -EMSGSIZE;
+	q->resv_active = false;
+	commit_pos(q, q->resv_pos, (uint32_t)len);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * public API: consumer side
+ * --------------------------------------------------------------------- */
+
+static int claim(struct shmkit_queue *q, size_t limit, int64_t timeout_ns, struct attempt *a)
+{
+	a->limit = limit;
+	if (q->multi)
+		return attempt_or_wait(q, mc_try_claim, a, false, timeout_ns);
+	return attempt_or_wait(q, sc_try_peek, a, false, timeout_ns);
+}
+
+static inline void consume_pos(struct shmkit_queue *q, uint64_t pos)
+{
+	if (q->multi)
+		mc_consume(q, pos);
+	else
+		sc_consume(q, pos);
+}
+
+SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t cap,
+				     int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	int r;
+
+	if (!q || (!buf && cap))
+		return -EINVAL;
+	if (q->multi && (r = peer_ensure(q)) < 0)
+		return r;
+	if (q->peek_active)
+		return -EBUSY;
+	r = claim(q, cap, timeout_ns, &a);
+	if (r < 0)
+		return r;
+	if (a.len)
+		memcpy(buf, payload_at(q, a.pos), a.len);
+	consume_pos(q, a.pos);
+	return (ssize_t)a.len;
+}
+
+SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	int r;
+
+	if (!q || !msg)
+		return -EINVAL;
+	if (q->multi && (r = peer_ensure(q)) < 0)
+		return r;
+	if (q->peek_active) {
+		*msg = payload_at(q, q->peek_pos); /* peeking again: the same message */
+		return q->peek_len;
+	}
+	r = claim(q, SIZE_MAX, timeout_ns, &a);
+	if (r < 0)
+		return r;
+	q->peek_active = true;
+	q->peek_pos = a.pos;
+	q->peek_len = a.len;
+	*msg = payload_at(q, a.pos);
+	return (ssize_t)a.len;
+}
+
+SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)
+{
+	if (!q || !q->peek_active)
+		return -EINVAL;
+	q->peek_active = false;
+	consume_pos(q, q->peek_pos);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * create, open, close, stats
+ * --------------------------------------------------------------------- */
+
+struct queue_geometry {
+	uint32_t flags;
+	uint64_t cap;
+	uint32_t max_msg;
+	uint32_t stride;
+	size_t body_size;
+};
+
+static uint32_t slot_stride(uint32_t max_msg)
+{
+	return (uint32_t)((SHMKIT__QUEUE_SLOT_HDR + (uint64_t)max_msg + 63) & ~(uint64_t)63);
+}
+
+static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
+{
+	if (!o || o->capacity == 0 || o->capacity > SHMKIT__QUEUE_MAX_CAPACITY || o->max_msg == 0 ||
+	    o->max_msg > SHMKIT__QUEUE_MAX_MSG)
+		return -EINVAL;
+	g->cap = 1;
+	while (g->cap < o->capacity)
+		g->cap <<= 1;
+	g->max_msg = (uint32_t)o->max_msg;
+	g->stride = slot_stride(g->max_msg);
+	g->flags = (o->multi_producer ? SHMKIT__QUEUE_F_MP : 0) |
+		   (o->multi_consumer ? SHMKIT__QUEUE_F_MC : 0);
+	uint64_t ring = g->cap * g->stride; /* <= 2^30 * (2^30 + 80): no overflow */
+	if (ring > ((uint64_t)1 << 40))
+		return -ENOMEM;
+	g->body_size = SHMKIT__QUEUE_SLOTS_OFF + (size_t)ring;
+	return 0;
+}
+
+/* Creator: fill a fresh (or taken-over) body before READY is published. */
+static int queue_init_body(void *body, size_t body_size, void *arg)
+{
+	const struct queue_geometry *g = arg;
+	struct shmkit__queue_shared *sh = body;
+	unsigned char *slots = (unsigned char *)body + SHMKIT__QUEUE_SLOTS_OFF;
+
+	if (body_size < g->body_size)
+		return -EINVAL;
+	memset(sh, 0, sizeof(*sh));
+	sh->flags = g->flags;
+	sh->capacity = (uint32_t)g->cap;
+	sh->max_msg = g->max_msg;
+	sh->slot_stride = g->stride;
+	sh->slots_off = SHMKIT__QUEUE_SLOTS_OFF;
+	for (uint64_t i = 0; i < g->cap; i++) {
+		struct shmkit__queue_slot *s = (void *)(slots + i * g->stride);
+		atomic_store_explicit(&s->seq, marker(i, SHMKIT__QTAG_FREE), memory_order_relaxed);
+		atomic_store_explicit(&s->len, 0, memory_order_relaxed);
+		s->reserved = 0;
+	}
+	return 0; /* the managed layer publishes READY with release */
+}
+
+/* Read the configuration once, check it against the real body size, and
+ * keep local copies: nothing below trusts these words again. */
+static int queue_attach(struct shmkit_queue *q)
+{
+	struct shmkit__queue_shared *sh = q->obj.body;
+	size_t body_size = q->obj.body_size;
+
+	if (!sh || body_size < SHMKIT__QUEUE_SLOTS_OFF)
+		return -EBADMSG;
+	uint32_t flags = sh->flags;
+	uint64_t cap = sh->capacity;
+	uint32_t max_msg = sh->max_msg;
+	uint32_t stride = sh->slot_stride;
+	uint64_t slots_off = sh->slots_off;
+
+	if (cap == 0 || cap > SHMKIT__QUEUE_MAX_CAPACITY || (cap & (cap - 1)) != 0 ||
+	    max_msg == 0 || max_msg > SHMKIT__QUEUE_MAX_MSG || stride != slot_stride(max_msg) ||
+	    slots_off != SHMKIT__QUEUE_SLOTS_OFF || (flags & ~3u) != 0 ||
+	    cap * stride > body_size - SHMKIT__QUEUE_SLOTS_OFF)
+		return -EBADMSG;
+	q->sh = sh;
+	q->slots = (unsigned char *)sh + SHMKIT__QUEUE_SLOTS_OFF;
+	q->cap = cap;
+	q->mask = cap - 1;
+	q->max_msg = max_msg;
+	q->stride = stride;
+	q->mp = (flags & SHMKIT__QUEUE_F_MP) != 0;
+	q->mc = (flags & SHMKIT__QUEUE_F_MC) != 0;
+	q->multi = q->mp || q->mc;
+	q->spin_ns = DEFAULT_SPIN_NS;
+	q->peer = -1;
+	return 0;
+}
+
+SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
+				   const struct shmkit_queue_opts *o)
+{
+	struct queue_geometry g;
+	struct shmkit_queue *q;
+	int r;
+
+	if (!out || !uri)
+		return -EINVAL;
+	*out = NULL;
+	r = geometry(o, &g);
+	if (r < 0)
+		return r;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	r = shmkit__obj_create(&q->obj, uri, SHMKIT_KIND_QUEUE, g.body_size, o->mode ? o->mode : 0600,
+			       queue_init_body, &g);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	r = queue_attach(q);
+	if (r < 0) {
+		shmkit__obj_close(&q->obj);
+		free(q);
+		return r;
+	}
+	*out = q;
+	return 0;
+}
+
+SHMKIT_API int shmkit_queue_open(struct shmkit_queue **out, const char *uri)
+{
+	struct shmkit_queue *q;
+	int r;
+
+	if (!out || !uri)
+		return -EINVAL;
+	*out = NULL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	r = shmkit__obj_open(&q->obj, uri, SHMKIT_KIND_QUEUE, 0);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	r = queue_attach(q);
+	if (r < 0) {
+		shmkit__obj_close(&q->obj);
+		free(q);
+		return r;
+	}
+	*out = q;
+	return 0;
+}
+
+/* Give back what this handle holds: an outstanding peek is consumed, an
+ * outstanding reservation is dropped (MPMC: counted as skipped). */
+static void release_outstanding(struct shmkit_queue *q)
+{
+	if (q->multi) {
+		const struct shmkit__ident *me = shmkit__ident_self();
+		if (q->peer < 0 || !me || me->pid != q->peer_pid)
+			return; /* inherited over fork: the parent's, not ours */
+	}
+	if (q->peek_active)
+		shmkit_queue_consume(q);
+	if (q->resv_active) {
+		q->resv_active = false;
+		if (q->multi)
+			reclaim_slot(q, marker(q->resv_pos, SHMKIT__QTAG_RESERVED | (unsigned)q->peer));
+	}
+}
+
+SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)
+{
+	int r;
+
+	if (!q)
+		return 0;
+	release_outstanding(q);
+	if (q->multi)
+		peer_release(q);
+	r = shmkit__obj_close(&q->obj);
+	free(q);
+	return r;
+}
+
+SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_stats *st)
+{
+	if (!q || !st)
+		return -EINVAL;
+	struct shmkit__queue_shared *sh = q->sh;
+	/* relaxed: a snapshot for tools; the numbers may move while we read */
+	uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&sh->head, memory_order_relaxed);
+	uint64_t skipped = atomic_load_explicit(&sh->skipped, memory_order_relaxed);
+	uint64_t abandoned = atomic_load_explicit(&sh->abandoned, memory_order_relaxed);
+
+	memset(st, 0, sizeof(*st));
+	st->capacity = q->cap;
+	st->max_msg = q->max_msg;
+	st->depth = tail - head > q->cap ? (head > tail ? 0 : q->cap) : tail - head;
+	st->sent = tail >= skipped ? tail - skipped : 0;
+	st->received = head >= skipped + abandoned ? head - skipped - abandoned : 0;
+	st->skipped = skipped;
+	st->abandoned = abandoned;
+	st->recv_waiters = atomic_load_explicit(&sh->data_waiters, memory_order_relaxed);
+	st->send_waiters = atomic_load_explicit(&sh->space_waiters, memory_order_relaxed);
+	st->waiters = st->recv_waiters + st->send_waiters;
+	st->multi_producer = q->mp;
+	st->multi_consumer = q->mc;
+	return 0;
+}
+
+SHMKIT_API int shmkit_queue_set_spin(struct shmkit_queue *q, int64_t spin_ns)
+{
+	if (!q || spin_ns < -1)
+		return -EINVAL;
+	q->spin_ns = spin_ns;
+	return 0;
+}
+
+SHMKIT_API struct shmkit_seg *shmkit_queue_seg(struct shmkit_queue *q)
+{
+	return q ? q->obj.seg : NULL;
+}
