@@ -122,6 +122,7 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8 && alignof(_Atomic uint64_t) == 8, 
 _Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32");
 /* Shared atomics must be lock-free: a lock inside libatomic is per process. */
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-free atomics");
+
 /* ======================================================================
  * Queue (kind SHMKIT_KIND_QUEUE): docs/LAYOUT.md "Queue"
  *

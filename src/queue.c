@@ -156,13 +156,35 @@ static inline void wake_space(struct shmkit_queue *q)
 	wake(&q->sh->space_futex, &q->sh->space_waiters);
 }
 
-/* Move a head/tail hint from pos to pos + 1 unless someone already did. */
-static inline void advance_hint(_Atomic uint64_t *hint, uint64_t pos)
+/* Move a head/tail hint from pos to to, unless someone already moved it. */
+static inline void advance_hint_to(_Atomic uint64_t *hint, uint64_t pos, uint64_t to)
 {
 	uint64_t expect = pos;
-	/* relaxed: the hint orders nothing; slot markers carry the protocol */
-	atomic_compare_exchange_strong_explicit(hint, &expect, pos + 1, memory_order_relaxed,
+	/* release: pairs with the acquire load of the hint in mp_try_reserve()/
+	 * mc_try_claim(): whoever reads the new hint also sees the slot marker
+	 * that made us move it */
+	atomic_compare_exchange_strong_explicit(hint, &expect, to, memory_order_release,
 						memory_order_relaxed);
+}
+
+static inline void advance_hint(_Atomic uint64_t *hint, uint64_t pos)
+{
+	advance_hint_to(hint, pos, pos + 1);
+}
+
+/* We read hint value pos, but the slot's marker m is for a later position:
+ * our value is stale (or the hint was scribbled on). Move the hint to the
+ * least position it can have: every position up to m's was taken if m is
+ * held or committed, and m's position minus capacity was taken if m is FREE
+ * (positions are taken strictly in order). Never skips a position. */
+static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint, uint64_t pos,
+				 uint64_t m)
+{
+	uint64_t mpos = pos + (uint64_t)marker_dist(m, pos);
+	uint64_t floor = (m & 0xff) == SHMKIT__QTAG_FREE ? mpos - q->cap + 1 : mpos + 1;
+
+	if ((int64_t)(floor - pos) > 0)
+		advance_hint_to(hint, pos, floor);
 }
 
 /* ---------------------------------------------------------------------
@@ -249,8 +271,8 @@ static int mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 	int64_t cap = (int64_t)q->cap;
 
 	for (unsigned n = 0; n < CAS_RETRIES; n++) {
-		/* relaxed: tail is a hint; the marker decides */
-		uint64_t p = atomic_load_explicit(tail, memory_order_relaxed);
+		/* acquire: pairs with the release CAS in advance_hint_to() */
+		uint64_t p = atomic_load_explicit(tail, memory_order_acquire);
 		struct shmkit__queue_slot *s = slot_at(q, p);
 		/* acquire: pairs with the release store of FREE in mc_consume() or
 		 * reclaim_slot(): the last reader is done with the slot */
@@ -258,10 +280,11 @@ static int mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 
 		if (m == marker(p, SHMKIT__QTAG_FREE)) {
 			uint64_t mine = marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer);
-			/* relaxed: the acquire load above already ordered us after
-			 * the last reader; the CAS only decides who owns the slot */
+			/* acq_rel: the acquire load above ordered us after the last
+			 * reader; release lets whoever sees RESERVED and moves the
+			 * hint pass that on (advance_hint_to) */
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
-								    memory_order_relaxed,
+								    memory_order_acq_rel,
 								    memory_order_relaxed)) {
 				advance_hint(tail, p);
 				a->pos = p;
@@ -270,8 +293,14 @@ static int mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 			continue;
 		}
 		int64_t d = marker_dist(m, p);
-		if (d == 0 || d == cap) { /* p is taken (or long gone): the hint lags */
+		if (d % cap != 0)
+			return -EBADMSG; /* a marker for a position of another slot */
+		if (d == 0) { /* p is taken: the hint lags by one */
 			advance_hint(tail, p);
+			continue;
+		}
+		if (d > 0) { /* our tail value is stale */
+			catch_up_hint(q, tail, p, m);
 			continue;
 		}
 		if (d == -cap) { /* last lap's message still there: full */
@@ -302,8 +331,8 @@ static int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 	int64_t cap = (int64_t)q->cap;
 
 	for (unsigned n = 0; n < CAS_RETRIES; n++) {
-		/* relaxed: head is a hint; the marker decides */
-		uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
+		/* acquire: pairs with the release CAS in advance_hint_to() */
+		uint64_t h = atomic_load_explicit(head, memory_order_acquire);
 		struct shmkit__queue_slot *s = slot_at(q, h);
 		/* acquire: pairs with the release store in mp_commit() */
 		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
@@ -318,9 +347,10 @@ static int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 				return len > q->max_msg ? -EBADMSG : -EMSGSIZE;
 			}
 			uint64_t mine = marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
-			/* relaxed: the acquire load above ordered the payload */
+			/* acq_rel: the acquire load above ordered the payload;
+			 * release for whoever moves the hint past CLAIMED */
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
-								    memory_order_relaxed,
+								    memory_order_acq_rel,
 								    memory_order_relaxed)) {
 				advance_hint(head, h);
 				if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
@@ -350,8 +380,10 @@ static int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 			}
 			return -EBADMSG;
 		}
-		if (d == cap) { /* consumed or skipped already: hint lags */
-			advance_hint(head, h);
+		if (d % cap != 0)
+			return -EBADMSG; /* a marker for a position of another slot */
+		if (d > 0) { /* our head value is stale */
+			catch_up_hint(q, head, h, m);
 			continue;
 		}
 		if (d == -cap && tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED)) {

@@ -1,0 +1,213 @@
+/* Peers that die in the middle of an operation: a producer kill -9'd between
+ * reserve and commit (SPSC and MPMC) never delivers a torn message and holds
+ * consumers up only until its death is seen; a consumer kill -9'd between
+ * peek and consume (MPMC) does not wedge the others. The children pause
+ * themselves with SIGSTOP at the chosen point, the parent kills them there. */
+/* TIMEOUT: 60 */
+#include "test.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#define MS 1000000ll
+#define SEC 1000000000ll
+
+static struct shmkit_queue *open_q(const char *uri)
+{
+	struct shmkit_queue *q;
+	if (shmkit_queue_open(&q, uri) < 0)
+		_exit(2);
+	return q;
+}
+
+/* argv: uri first count: send `count` messages numbered from `first`, then
+ * reserve one more, write half of it, and stop there. */
+static int role_stuck_producer(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	int first = atoi(argv[1]), count = atoi(argv[2]);
+	char buf[32];
+	for (int i = first; i < first + count; i++) {
+		int n = snprintf(buf, sizeof(buf), "msg %d", i);
+		if (shmkit_queue_send(q, buf, (size_t)n, SHMKIT_FOREVER) < 0)
+			return 3;
+	}
+	void *slot;
+	if (shmkit_queue_reserve(q, 32, &slot, SHMKIT_FOREVER) < 0)
+		return 4;
+	memcpy(slot, "TORN", 4);
+	raise(SIGSTOP); /* the parent kills us here */
+	return 5;
+}
+
+/* argv: uri first count: send messages numbered from `first`. */
+static int role_producer(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	int first = atoi(argv[1]), count = atoi(argv[2]);
+	char buf[32];
+	for (int i = first; i < first + count; i++) {
+		int n = snprintf(buf, sizeof(buf), "msg %d", i);
+		if (shmkit_queue_send(q, buf, (size_t)n, SHMKIT_FOREVER) < 0)
+			return 3;
+	}
+	shmkit_queue_close(q);
+	return 0;
+}
+
+/* argv: uri: peek one message and stop holding it. */
+static int role_stuck_consumer(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	const void *p;
+	if (shmkit_queue_peek(q, &p, SHMKIT_FOREVER) < 0)
+		return 3;
+	raise(SIGSTOP);
+	return 5;
+}
+
+static void expect_msg(struct shmkit_queue *q, int i, int64_t timeout)
+{
+	char buf[32], want[32];
+	int n = snprintf(want, sizeof(want), "msg %d", i);
+	ssize_t got = shmkit_queue_recv(q, buf, sizeof(buf), timeout);
+	CHECK_RET(got, n);
+	if (got == n)
+		CHECK(memcmp(buf, want, (size_t)n) == 0);
+}
+
+static pid_t spawn_stopped(const char *role, const char *const args[])
+{
+	pid_t pid = test_spawn_self(role, args);
+	CHECK_RET(test_wait_stopped(pid, 10 * SEC), 0);
+	return pid;
+}
+
+static void kill9(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	CHECK_RET(test_wait(pid), 128 + SIGKILL);
+}
+
+static void test_dead_producer_spsc(void)
+{
+	const char *uri = test_uri("posix", "deadprod-spsc");
+	struct shmkit_queue_opts o = { .capacity = 8, .max_msg = 32 };
+	struct shmkit_queue *q;
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+
+	const char *args[] = { uri, "0", "3", NULL };
+	pid_t pid = spawn_stopped("stuck_producer", args);
+	for (int i = 0; i < 3; i++)
+		expect_msg(q, i, 0);
+	CHECK_RET(shmkit_queue_recv(q, (char[32]){ 0 }, 32, 0), -EAGAIN); /* never torn */
+	kill9(pid);
+	CHECK_RET(shmkit_queue_recv(q, (char[32]){ 0 }, 32, 20 * MS), -ETIMEDOUT);
+	/* the next producer takes over the position the dead one reserved */
+	const char *args2[] = { uri, "3", "10", NULL };
+	pid = test_spawn_self("producer", args2);
+	for (int i = 3; i < 13; i++)
+		expect_msg(q, i, 10 * SEC);
+	CHECK_RET(test_wait(pid), 0);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+static void test_dead_producer_mpmc(void)
+{
+	const char *uri = test_uri("posix", "deadprod-mpmc");
+	struct shmkit_queue_opts o = { .capacity = 8, .max_msg = 32, .multi_producer = 1,
+				       .multi_consumer = 1 };
+	struct shmkit_queue *q;
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+
+	const char *args[] = { uri, "0", "3", NULL };
+	pid_t stuck = spawn_stopped("stuck_producer", args); /* holds position 3 */
+	const char *args2[] = { uri, "4", "3", NULL };
+	CHECK_RET(test_wait(test_spawn_self("producer", args2)), 0); /* positions 4..6 */
+	for (int i = 0; i < 3; i++)
+		expect_msg(q, i, 0);
+	/* position 3 is reserved by a live (stopped) producer: we wait for it */
+	CHECK_RET(shmkit_queue_recv(q, (char[32]){ 0 }, 32, 0), -EAGAIN);
+	CHECK_RET(shmkit_queue_recv(q, (char[32]){ 0 }, 32, 50 * MS), -ETIMEDOUT);
+	kill9(stuck);
+	/* now its death is seen: the slot is skipped, never delivered torn */
+	for (int i = 4; i < 7; i++)
+		expect_msg(q, i, 10 * SEC);
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.skipped == 1);
+	CHECK(st.depth == 0);
+	CHECK(st.received == 6);
+	/* and the queue goes on through every slot, more than one lap */
+	const char *args3[] = { uri, "7", "20", NULL };
+	pid_t pid = test_spawn_self("producer", args3);
+	for (int i = 7; i < 27; i++)
+		expect_msg(q, i, 10 * SEC);
+	CHECK_RET(test_wait(pid), 0);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+static void test_dead_consumer_mpmc(void)
+{
+	const char *uri = test_uri("posix", "deadcons-mpmc");
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 32, .multi_producer = 1,
+				       .multi_consumer = 1 };
+	struct shmkit_queue *q;
+	struct shmkit_queue_stats st;
+	char buf[32];
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	for (int i = 0; i < 4; i++) {
+		int n = snprintf(buf, sizeof(buf), "msg %d", i);
+		CHECK_OK(shmkit_queue_send(q, buf, (size_t)n, 0));
+	}
+	const char *args[] = { uri, NULL };
+	pid_t stuck = spawn_stopped("stuck_consumer", args); /* holds msg 0 */
+	/* the others are not wedged: they receive the next messages */
+	expect_msg(q, 1, 0);
+	expect_msg(q, 2, 0);
+	/* slots are reused in order: position 4 needs slot 0, still held */
+	CHECK_RET(shmkit_queue_send(q, "msg 4", 5, 0), -EAGAIN);
+	CHECK_RET(shmkit_queue_send(q, "msg 4", 5, 50 * MS), -ETIMEDOUT);
+	kill9(stuck);
+	/* its death is seen: the held slot is reclaimed, the sends go through */
+	CHECK_RET(shmkit_queue_send(q, "msg 4", 5, 10 * SEC), 0);
+	CHECK_RET(shmkit_queue_send(q, "msg 5", 5, 0), 0);
+	for (int i = 3; i < 6; i++)
+		expect_msg(q, i, 0);
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.abandoned == 1);
+	CHECK(st.depth == 0);
+
+	/* a consumer killed while waiting on an empty queue blocks nobody */
+	const char *args2[] = { uri, NULL };
+	pid_t idle = test_spawn_self("stuck_consumer", args2);
+	usleep(50000);
+	kill9(idle);
+	CHECK_OK(shmkit_queue_send(q, "msg 6", 5, 0));
+	expect_msg(q, 6, 0);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct test_role roles[] = {
+		{ "stuck_producer", role_stuck_producer },
+		{ "producer", role_producer },
+		{ "stuck_consumer", role_stuck_consumer },
+		{ NULL, NULL },
+	};
+	test_child_dispatch(argc, argv, roles);
+	test_dead_producer_spsc();
+	test_dead_producer_mpmc();
+	test_dead_consumer_mpmc();
+	return test_done();
+}
