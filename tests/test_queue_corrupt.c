@@ -116,6 +116,14 @@ static void test_targeted(int multi)
 	close_target(&t, uri);
 }
 
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 /* Random 1..8-byte scribbles over the control area and slot headers,
  * interleaved with random operations on short timeouts. */
 static void test_random(int multi, unsigned seed)
@@ -125,23 +133,27 @@ static void test_random(int multi, unsigned seed)
 	open_target(&t, uri, multi, 8);
 	char *buf = malloc(40);
 	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+#define RND() xorshift(&x)
 	int rounds = 3000;
 	for (int i = 0; i < rounds; i++) {
 		int what = (int)(RND() % 10);
 		if (what < 3) { /* scribble */
 			size_t span = 320 + 64 * SHMKIT__QUEUE_PEERS;
 			size_t off;
-			if (RND() & 1)
+			if (RND() & 1) {
 				off = RND() % span;
-			else
-				off = SHMKIT__QUEUE_SLOTS_OFF + (RND() % t.cap) * t.stride + RND() % 16;
+			} else {
+				size_t which = RND() % t.cap;
+				off = SHMKIT__QUEUE_SLOTS_OFF + which * t.stride + RND() % 16;
+			}
 			off &= ~(size_t)7;
 			uint64_t v = RND();
 			if (RND() & 1)
 				v &= 0xff; /* small values hit valid-looking states */
-			if (RND() & 1) /* keep the marker's slot congruent sometimes */
-				v = (v & ~0xffull) | (RND() & 1 ? 0x01 : 0x40 | (RND() & 0x3f));
+			if (RND() & 1) { /* a plausible tag sometimes */
+				uint64_t tag = RND() & 1 ? 0x01 : 0x40 | (RND() & 0x3f);
+				v = (v & ~0xffull) | tag;
+			}
 			memcpy((char *)t.sh + off, &v, RND() % 8 + 1);
 			continue;
 		}
