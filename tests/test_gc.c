@@ -283,6 +283,7 @@ static void test_foreign(void)
 	CHECK_RET(gc_one(sysv_prefix, 0, id_uri, NULL, &s), 0);
 	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
 	CHECK(strstr(s.reason, "foreign") != NULL);
+	CHECK(sum_bytes(puri) == psum && sum_bytes(suri) == ssum); /* untouched */
 
 	/* Attached by a live process: kept even with --foreign. */
 	struct shmkit_seg *held;

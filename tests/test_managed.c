@@ -360,9 +360,20 @@ static int exit_at_once(void *arg)
 	return 0;
 }
 
+/* After fork the cached identity must be the child's own. */
+static int ident_after_fork(void *arg)
+{
+	const struct shmkit__ident *parent = arg;
+	const struct shmkit__ident *me = shmkit__ident_self();
+	if (me->pid != (uint32_t)getpid() || me->pid == parent->pid)
+		return 1;
+	return shmkit__ident_alive(me) == 1 && shmkit__ident_alive(parent) == 1 ? 0 : 2;
+}
+
 static void test_ident(void)
 {
 	struct shmkit__ident me = *shmkit__ident_self();
+	CHECK_RET(test_wait(test_fork(ident_after_fork, &me)), 0);
 	CHECK(me.pid == (uint32_t)getpid());
 	CHECK(me.start_time != 0);
 	CHECK_RET(shmkit__ident_alive(&me), 1);
@@ -473,6 +484,53 @@ static void test_attach_table(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* Many processes open at once: each gets its own slot, and closing frees them. */
+static int open_and_report(void *arg)
+{
+	struct shmkit__obj o;
+	if (shmkit__obj_open(&o, arg, SHMKIT_KIND_RAW, 0) != 0 || o.attach_slot < 0)
+		return 100;
+	int slot = o.attach_slot;
+	/* Hold it until the parent saw everyone attached. */
+	volatile unsigned char *go = o.body;
+	int64_t end = test_now_ns() + 20ll * 1000000000;
+	while (!*go && test_now_ns() < end)
+		usleep(1000);
+	shmkit__obj_close(&o);
+	return slot;
+}
+
+static void test_attach_race(void)
+{
+	const char *uri = test_uri("posix", "race");
+	struct shmkit__obj o;
+	pid_t kids[12];
+	int used[SHMKIT__ATTACH_SLOTS] = { 0 };
+
+	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL), 0);
+	used[o.attach_slot] = 1;
+	for (int i = 0; i < 12; i++)
+		kids[i] = test_fork(open_and_report, (void *)uri);
+	struct shmkit_attacher a[64];
+	int64_t end = test_now_ns() + 20ll * 1000000000;
+	while (shmkit_managed_attachers(uri, a, 64) < 13 && test_now_ns() < end)
+		usleep(1000);
+	CHECK_RET(shmkit_managed_attachers(uri, a, 64), 13);
+	*(volatile unsigned char *)o.body = 1;
+	for (int i = 0; i < 12; i++) {
+		int slot = test_wait(kids[i]);
+		CHECK(slot >= 0 && slot < (int)SHMKIT__ATTACH_SLOTS);
+		if (slot >= 0 && slot < (int)SHMKIT__ATTACH_SLOTS) {
+			CHECK(!used[slot]); /* nobody shared a slot */
+			used[slot] = 1;
+		}
+	}
+	CHECK_RET(shmkit_managed_attachers(uri, a, 64), 1); /* only ours is left */
+	CHECK_OK(shmkit__obj_close(&o));
+	CHECK_RET(shmkit_managed_attachers(uri, a, 64), 0);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* An anon: object made before fork is shared with the child. */
 static int anon_child(void *arg)
 {
@@ -513,5 +571,6 @@ int main(int argc, char **argv)
 	test_takeover_in_process();
 	test_corrupt_header();
 	test_attach_table();
+	test_attach_race();
 	return test_done();
 }
