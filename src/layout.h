@@ -314,7 +314,7 @@ _Static_assert(sizeof(struct shmkit__topic_slot) == SHMKIT__TOPIC_SLOT_HDR, "top
  * other process follows them). */
 struct shmkit__mutex_shared {
 	_Atomic uint32_t magic;  /* SHMKIT__MUTEX_MAGIC once initialized */
-	uint32_t reserved;       /* 0 */
+	uint32_t kind;           /* pm.__data.__kind as init left it (checked on use) */
 	pthread_mutex_t pm;      /* 40 bytes on x86-64 glibc */
 	uint8_t pad[64 - 8 - sizeof(pthread_mutex_t)];
 };

@@ -20,6 +20,18 @@ static inline struct shmkit__mutex_shared *mutex_shared(struct shmkit_mutex *m)
 	return (struct shmkit__mutex_shared *)(void *)m;
 }
 
+/* 0 for an initialized mutex; -EINVAL never initialized, -EBADMSG scribbled. */
+static inline int mutex_check(struct shmkit__mutex_shared *s)
+{
+	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
+	if (SHMKIT__UNLIKELY(r))
+		return r;
+	/* Plain read: written once by init before the magic's release store. */
+	if (SHMKIT__UNLIKELY((uint32_t)s->pm.__data.__kind != s->kind))
+		return -EBADMSG;
+	return 0;
+}
+
 SHMKIT_API int shmkit_mutex_init(struct shmkit_mutex *m)
 {
 	struct shmkit__mutex_shared *s = mutex_shared(m);
@@ -41,6 +53,10 @@ SHMKIT_API int shmkit_mutex_init(struct shmkit_mutex *m)
 	pthread_mutexattr_destroy(&a);
 	if (r)
 		return -r;
+	/* glibc never changes a robust mutex's kind after init: remember it so
+	 * a scribbled kind (which could turn it into another mutex type) is
+	 * caught by mutex_check() instead of being obeyed. */
+	s->kind = (uint32_t)s->pm.__data.__kind;
 	/* Release: pairs with the acquire in shmkit__sync_check(); the mutex
 	 * is fully built before anyone who sees the magic uses it. */
 	atomic_store_explicit(&s->magic, SHMKIT__MUTEX_MAGIC, memory_order_release);
@@ -79,7 +95,7 @@ static void trylock_notrecoverable_fixup(struct shmkit__mutex_shared *s)
 SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 {
 	struct shmkit__mutex_shared *s = mutex_shared(m);
-	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
+	int r = mutex_check(s);
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
@@ -108,7 +124,7 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 {
 	struct shmkit__mutex_shared *s = mutex_shared(m);
-	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
+	int r = mutex_check(s);
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
@@ -118,7 +134,7 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
 {
 	struct shmkit__mutex_shared *s = mutex_shared(m);
-	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
+	int r = mutex_check(s);
 
 	if (r)
 		return r;

@@ -141,6 +141,9 @@ static void test_basics(void)
 	memset(&sh->m, 0x5a, 4); /* scribbled magic */
 	CHECK_RET(shmkit_mutex_lock(&sh->m, SHMKIT_FOREVER), -EBADMSG);
 	sh->m = copy;
+	memset((char *)&sh->m + 8 + 16, 0xff, 4); /* scribbled pthread kind */
+	CHECK_RET(shmkit_mutex_lock(&sh->m, SHMKIT_FOREVER), -EBADMSG);
+	sh->m = copy;
 	CHECK_RET(shmkit_mutex_lock(&sh->m, SHMKIT_FOREVER), 0);
 	CHECK_RET(shmkit_mutex_unlock(&sh->m), 0);
 }
