@@ -177,7 +177,10 @@ static int bin_head(struct shmkit_heap *h, unsigned b, uint64_t *off, uint64_t *
 	return 0;
 }
 
-/* Best fit within a range bin; 0 with *off = 0 when none is big enough. */
+/* Good fit within a range bin: the best of the first BEST_FIT_LOOK blocks
+ * that fit (a full walk only while none fits, so a fit is never missed);
+ * 0 with *off = 0 when none is big enough. */
+#define BEST_FIT_LOOK 16
 static int bin_best(struct shmkit_heap *h, unsigned b, uint64_t need, uint64_t *off, uint64_t *size)
 {
 	uint64_t cur = h->sh->bins[b], best = 0, best_size = UINT64_MAX, steps = 0;
@@ -194,6 +197,8 @@ static int bin_best(struct shmkit_heap *h, unsigned b, uint64_t need, uint64_t *
 			if (sz == need)
 				break;
 		}
+		if (best != 0 && steps >= BEST_FIT_LOOK)
+			break;
 		cur = links(h, cur)->next;
 	}
 	*off = best;
