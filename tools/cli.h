@@ -65,6 +65,11 @@ const char *cli_kind_name(uint32_t kind);                /* "queue", "map", ... 
 /* "alice" or the number when the id has no name. */
 const char *cli_user_name(uid_t uid, char *buf, size_t cap);
 
+/* ---- topics (cmd_pubsub.c): the topic part of `shmkit stat` ---- */
+struct cli_json;
+void cli_topic_print(const char *uri);
+void cli_topic_json(struct cli_json *j, const char *uri);
+
 /* ---- JSON ----
  * A streaming writer for one document, indented two spaces. Inside an object
  * every value has a key; inside an array (and at the top) key is NULL.

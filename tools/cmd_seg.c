@@ -174,6 +174,8 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 			}
 			cli_json_end(j);
 		}
+		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
+			cli_topic_json(j, st->uri);
 	}
 	cli_json_end(j);
 }
@@ -222,6 +224,8 @@ static void print_stat(const struct shmkit_stat *st)
 		for (int i = 0; i < n; i++)
 			printf("%s%d %s%s", i ? ", " : "", (int)at[i].pid, alive_str(at[i].alive),
 			       i == n - 1 ? "\n" : "");
+		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
+			cli_topic_print(st->uri);
 	}
 }
 

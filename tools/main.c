@@ -31,6 +31,12 @@
 	  "a persistent key-value store inside a segment")                                       \
 	X(cmd_heap,   "heap",   "heap URI create SIZE | check | stats [--json]",                  \
 	  "an allocator inside a segment: verify (and repair) it, show its use")                  \
+	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M]", \
+	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers)")             \
+	X(cmd_pub,    "pub",    "pub URI [MSG...|-] [--timeout S]",                               \
+	  "publish each MSG (or each line of stdin) on a topic")                                  \
+	X(cmd_sub,    "sub",    "sub URI [--count N] [--timeout S]",                              \
+	  "print messages published on a topic from now on, one per line")                      \
 	/* one line per command, above this comment */
 
 /* clang-format on */

@@ -1,0 +1,338 @@
+/* shmkit topic create / pub / sub, and the topic part of `shmkit stat`:
+ * broadcast topics from the shell, through the public pubsub API only. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct topic_cli_opts {
+	uint64_t slots, slot_size, count, max_subs;
+	int reliable, has_count;
+	int64_t timeout;
+	unsigned mode;
+};
+
+/* Options of the topic commands; `allowed` lists the long names this one takes. */
+static int parse_topic_opts(int argc, char **argv, const char *allowed, struct topic_cli_opts *o)
+{
+	static const struct option all[] = {
+		{ "slots", required_argument, NULL, 's' },
+		{ "slot-size", required_argument, NULL, 'b' },
+		{ "reliable", no_argument, NULL, 'r' },
+		{ "max-subs", required_argument, NULL, 'n' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ 0 }
+	};
+	int opt, idx;
+
+	memset(o, 0, sizeof(*o));
+	o->slots = 64;
+	o->slot_size = 4096;
+	o->mode = 0600;
+	o->timeout = SHMKIT_FOREVER;
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
+		int ret = 0;
+
+		if (opt == '?' || opt == ':')
+			return cli_bad_option(argv[0], argv);
+		const char *name = all[idx].name;
+		if (!strstr(allowed, name))
+			return cli_usage_error(argv[0], "bad option --%s", name);
+		switch (opt) {
+		case 's': ret = cli_parse_u64(optarg, &o->slots); break;
+		case 'b': ret = cli_parse_size(optarg, &o->slot_size); break;
+		case 'r': o->reliable = 1; break;
+		case 'n': ret = cli_parse_u64(optarg, &o->max_subs); break;
+		case 'm': ret = cli_parse_mode(optarg, &o->mode); break;
+		case 'c': ret = cli_parse_u64(optarg, &o->count); o->has_count = 1; break;
+		case 't': ret = cli_parse_duration(optarg, &o->timeout); break;
+		}
+		if (ret < 0)
+			return cli_usage_error(argv[0], "bad value for --%s: '%s'", name, optarg);
+	}
+	return CLI_OK;
+}
+
+/* ---- shmkit topic create ---- */
+
+CLI_COMMAND(cmd_topic)
+{
+	struct topic_cli_opts o;
+	int ret;
+
+	/* "topic create URI" or, like map and heap, "topic URI create" */
+	if (argc >= 3 && strcmp(argv[2], "create") == 0 && strcmp(argv[1], "create") != 0) {
+		char *uri_arg = argv[1];
+		argv[1] = argv[2];
+		argv[2] = uri_arg;
+	}
+	if (argc < 2 || strcmp(argv[1], "create") != 0)
+		return cli_usage_error(argv[0], "expects 'create URI'");
+	ret = parse_topic_opts(argc - 1, argv + 1, "slots,slot-size,reliable,max-subs,mode", &o);
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - 1 - optind != 1)
+		return cli_usage_error(argv[0], "expects one URI");
+	const char *uri = argv[1 + optind];
+	if (o.max_subs > UINT32_MAX)
+		return cli_usage_error(argv[0], "bad value for --max-subs");
+	struct shmkit_topic_opts to = {
+		.slot_size = (size_t)o.slot_size,
+		.slots = (size_t)o.slots,
+		.reliable = o.reliable,
+		.mode = o.mode,
+		.max_subs = (unsigned)o.max_subs,
+	};
+	ret = shmkit_topic_create(uri, &to);
+	if (ret < 0)
+		return cli_fail("topic create", uri, ret);
+	return CLI_OK;
+}
+
+/* ---- shmkit pub ---- */
+
+static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_t len, int64_t timeout)
+{
+	int ret = shmkit_pub_send(p, msg, len, timeout);
+
+	return ret < 0 ? cli_fail("pub", uri, ret) : CLI_OK;
+}
+
+static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int ret = CLI_OK;
+
+	while (ret == CLI_OK && (n = getline(&line, &cap, stdin)) >= 0) {
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		ret = pub_one(p, uri, line, (size_t)n, timeout);
+	}
+	free(line);
+	return ret;
+}
+
+CLI_COMMAND(cmd_pub)
+{
+	struct topic_cli_opts o;
+	struct shmkit_pub *p;
+	int ret = parse_topic_opts(argc, argv, "timeout", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind < 1)
+		return cli_usage_error(argv[0], "expects a URI and messages (or - for stdin)");
+	const char *uri = argv[optind];
+	ret = shmkit_pub_open(&p, uri);
+	if (ret == -ENOENT)
+		return cli_fail_msg("pub", uri, "no such topic (make one: shmkit topic create %s)", uri);
+	if (ret < 0)
+		return cli_fail("pub", uri, ret);
+	for (int i = optind + 1; i < argc && ret == CLI_OK; i++) {
+		if (strcmp(argv[i], "-") == 0)
+			ret = pub_lines(p, uri, o.timeout);
+		else
+			ret = pub_one(p, uri, argv[i], strlen(argv[i]), o.timeout);
+	}
+	shmkit_pub_close(p);
+	return ret;
+}
+
+/* ---- shmkit sub ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+CLI_COMMAND(cmd_sub)
+{
+	struct topic_cli_opts o;
+	struct shmkit_sub *s;
+	int ret = parse_topic_opts(argc, argv, "count,timeout", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind != 1)
+		return cli_usage_error(argv[0], "expects one URI");
+	const char *uri = argv[optind];
+	ret = shmkit_sub_open(&s, uri);
+	if (ret < 0)
+		return cli_fail("sub", uri, ret);
+	/* Everything we will print fits a slot; ask the topic how big one is. */
+	struct shmkit_topic_info info;
+	ret = shmkit_topic_stat(uri, &info, NULL, 0);
+	char *buf = ret < 0 ? NULL : malloc(info.slot_size ? info.slot_size : 1);
+	if (!buf) {
+		shmkit_sub_close(s);
+		return cli_fail("sub", uri, ret < 0 ? ret : -ENOMEM);
+	}
+	/* With --count or --timeout the topic outlives its publishers: a
+	 * publisher that closes or dies (-EPIPE) is waited out for the next one.
+	 * With neither, the end of the publisher ends the command. */
+	int bounded = o.has_count || o.timeout >= 0;
+	int64_t deadline = o.timeout < 0 ? -1 : now_ns() + o.timeout;
+	uint64_t got = 0;
+	ret = CLI_OK;
+	while (!o.has_count || got < o.count) {
+		int64_t left = SHMKIT_FOREVER;
+		if (deadline >= 0) {
+			left = deadline - now_ns();
+			left = left > 0 ? left : 0;
+		}
+		ssize_t n = shmkit_sub_recv(s, buf, info.slot_size, left);
+		if (n == -EPIPE && bounded && left != 0) {
+			usleep(5000); /* no publisher now: look again for a new one */
+			continue;
+		}
+		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EPIPE) {
+			if (o.has_count)
+				ret = cli_fail_msg("sub", uri, "%s after %" PRIu64 " of %" PRIu64 " messages",
+						   n == -EPIPE ? "the publisher is gone" : "timed out",
+						   got, o.count);
+			break;
+		}
+		if (n < 0) {
+			ret = cli_fail("sub", uri, (int)n);
+			break;
+		}
+		fwrite(buf, 1, (size_t)n, stdout);
+		putchar('\n');
+		fflush(stdout);
+		got++;
+	}
+	if (shmkit_sub_dropped(s))
+		fprintf(stderr, "shmkit: sub %s: %" PRIu64 " messages overwritten before they were read\n",
+			uri, shmkit_sub_dropped(s));
+	free(buf);
+	shmkit_sub_close(s);
+	return ret;
+}
+
+/* ---- the topic part of `shmkit stat` ---- */
+
+static const char *pub_state_name(int state)
+{
+	switch (state) {
+	case SHMKIT_TOPIC_PUB_ACTIVE: return "active";
+	case SHMKIT_TOPIC_PUB_CLOSED: return "closed";
+	default: return "none";
+	}
+}
+
+static const char *alive_name(int alive)
+{
+	return alive > 0 ? "alive" : alive == 0 ? "dead" : "unknown";
+}
+
+/* Reads the topic and its subscriber table; NULL (with *err) on failure. */
+static struct shmkit_topic_sub_info *topic_snapshot(const char *uri, struct shmkit_topic_info *info,
+						    size_t *n, int *err)
+{
+	size_t cap = SHMKIT_TOPIC_DEFAULT_SUBS;
+
+	for (;;) {
+		struct shmkit_topic_sub_info *subs = calloc(cap, sizeof(*subs));
+		if (!subs) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		*err = shmkit_topic_stat(uri, info, subs, cap);
+		if (*err < 0 || info->n_subs <= cap) {
+			*n = *err < 0 ? 0 : info->n_subs;
+			if (*err < 0) {
+				free(subs);
+				return NULL;
+			}
+			return subs;
+		}
+		free(subs);
+		cap = info->n_subs;
+	}
+}
+
+void cli_topic_print(const char *uri)
+{
+	struct shmkit_topic_info info;
+	size_t n;
+	int err;
+	struct shmkit_topic_sub_info *subs = topic_snapshot(uri, &info, &n, &err);
+
+	if (!subs) {
+		printf("topic:              %s\n", shmkit_strerror(err));
+		return;
+	}
+	printf("topic:              %zu slots x %zu bytes, %s, up to %u subscribers\n", info.slots,
+	       info.slot_size, info.reliable ? "reliable" : "lossy", info.max_subs);
+	printf("published:          %" PRIu64 "\n", info.published);
+	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE)
+		printf("publisher:          %d, %s\n", (int)info.pub_pid, alive_name(info.pub_alive));
+	else
+		printf("publisher:          %s\n", pub_state_name(info.pub_state));
+	printf("subscribers:        %u\n", info.n_subs);
+	if (n)
+		printf("  %8s %-7s %12s %8s %10s\n", "pid", "alive", "position", "behind", "dropped");
+	for (size_t i = 0; i < n; i++)
+		printf("  %8d %-7s %12" PRIu64 " %8" PRIu64 " %10" PRIu64 "%s\n", (int)subs[i].pid,
+		       alive_name(subs[i].alive), subs[i].position,
+		       info.published >= subs[i].position ? info.published - subs[i].position : 0,
+		       subs[i].dropped, subs[i].sleeping ? "  (waiting)" : "");
+	free(subs);
+}
+
+void cli_topic_json(struct cli_json *j, const char *uri)
+{
+	struct shmkit_topic_info info;
+	size_t n;
+	int err;
+	struct shmkit_topic_sub_info *subs = topic_snapshot(uri, &info, &n, &err);
+
+	cli_json_object(j, "topic");
+	if (!subs) {
+		cli_json_str(j, "error", shmkit_strerror(err));
+		cli_json_end(j);
+		return;
+	}
+	cli_json_uint(j, "slots", info.slots);
+	cli_json_uint(j, "slot_size", info.slot_size);
+	cli_json_bool(j, "reliable", info.reliable);
+	cli_json_uint(j, "max_subs", info.max_subs);
+	cli_json_uint(j, "published", info.published);
+	cli_json_str(j, "publisher", pub_state_name(info.pub_state));
+	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE) {
+		cli_json_int(j, "publisher_pid", info.pub_pid);
+		if (info.pub_alive >= 0)
+			cli_json_bool(j, "publisher_alive", info.pub_alive);
+		else
+			cli_json_null(j, "publisher_alive");
+	}
+	cli_json_array(j, "subscribers");
+	for (size_t i = 0; i < n; i++) {
+		cli_json_object(j, NULL);
+		cli_json_int(j, "pid", subs[i].pid);
+		if (subs[i].alive >= 0)
+			cli_json_bool(j, "alive", subs[i].alive);
+		else
+			cli_json_null(j, "alive");
+		cli_json_uint(j, "position", subs[i].position);
+		cli_json_uint(j, "dropped", subs[i].dropped);
+		cli_json_bool(j, "waiting", subs[i].sleeping);
+		cli_json_end(j);
+	}
+	cli_json_end(j);
+	cli_json_end(j);
+	free(subs);
+}
