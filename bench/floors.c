@@ -15,6 +15,7 @@
 #include "futex.h"
 
 #define PINGPONG_ITERS 200000
+#define FUTEX_ITERS 50000
 
 struct pingpong {
 	_Alignas(64) _Atomic uint32_t word; /* the one line that moves */
@@ -79,7 +80,8 @@ static void futex_trip(void *shm, uint32_t i, void *arg)
 
 static int measure_floor(struct bench_ctx *ctx, enum bench_floor_kind kind, struct bench_stats *out)
 {
-	size_t n = bench_iters(ctx, PINGPONG_ITERS);
+	/* Blocking round trips take microseconds, spinning ones ~100 ns. */
+	size_t n = bench_iters(ctx, kind == BENCH_FLOOR_FUTEX ? FUTEX_ITERS : PINGPONG_ITERS);
 	size_t total = n + BENCH_WARMUP;
 	/* Two spinners sharing one CPU only make progress when preempted. */
 	if (kind == BENCH_FLOOR_CACHELINE && (ctx->cpu[0] < 0 || ctx->cpu[1] < 0))

@@ -13,9 +13,9 @@
 
 #include "bench.h"
 
-#define BATCHES 21
-#define BATCH_OPS 200000
-#define WAKE_ITERS 100000
+#define BATCHES 101
+#define BATCH_OPS 20000
+#define WAKE_ITERS 50000
 #define LOCK_GOAL_NS 25.0
 #define WAKE_GOAL 1.3
 
