@@ -23,14 +23,12 @@
 #include <shmkit/seg.h>
 
 #include <limits.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "futex.h"
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
@@ -100,15 +98,6 @@ static inline unsigned char *payload_at(const struct shmkit_queue *q, uint64_t p
 	return (unsigned char *)slot_at(q, pos) + SHMKIT__QUEUE_SLOT_HDR;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 /* A full barrier. On x86 a locked no-op on the stack is cheaper than mfence
  * and orders the same way for ordinary (write-back) memory. */
 static inline void fence_full(void)
@@ -120,19 +109,6 @@ static inline void fence_full(void)
 #endif
 }
 
-static void futex_wait_until(_Atomic uint32_t *word, uint32_t seen, int64_t deadline_ns)
-{
-	struct timespec ts = { deadline_ns / 1000000000, deadline_ns % 1000000000 };
-	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. Shared
-	 * (no FUTEX_PRIVATE_FLAG): the word is in memory other processes map. */
-	syscall(SYS_futex, word, FUTEX_WAIT_BITSET, seen, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
-}
-
-static void futex_wake_all(_Atomic uint32_t *word)
-{
-	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 /* After publishing a state change: wake sleepers on `word`, if any. */
 static inline void wake(_Atomic uint32_t *word, _Atomic uint32_t *waiters)
 {
@@ -142,7 +118,7 @@ static inline void wake(_Atomic uint32_t *word, _Atomic uint32_t *waiters)
 	if (SHMKIT__UNLIKELY(atomic_load_explicit(waiters, memory_order_relaxed) != 0)) {
 		/* release: pairs with the acquire load of `word` in wait_slow() */
 		atomic_fetch_add_explicit(word, 1, memory_order_release);
-		futex_wake_all(word);
+		shmkit__futex_wake(word, INT_MAX);
 	}
 }
 
@@ -551,7 +527,7 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 	_Atomic uint32_t *word = producer ? &q->sh->space_futex : &q->sh->data_futex;
 	_Atomic uint32_t *waiters = producer ? &q->sh->space_waiters : &q->sh->data_waiters;
 	int64_t now = shmkit__now_ns();
-	int64_t deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
+	int64_t deadline = shmkit__futex_deadline(timeout_ns);
 	int64_t spin_until = q->spin_ns < 0 ? INT64_MAX : now + q->spin_ns;
 	int64_t next_peer_check = now;
 	int r;
@@ -562,7 +538,7 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 		if (r != -EAGAIN)
 			return r;
 		if (now < spin_until && (i & 63) != 0) {
-			cpu_relax();
+			shmkit__spin_pause();
 			continue;
 		}
 		now = shmkit__now_ns();
@@ -574,7 +550,7 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 				continue;
 		}
 		if (now < spin_until) {
-			cpu_relax();
+			shmkit__spin_pause();
 			continue;
 		}
 
@@ -587,7 +563,7 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 		r = fn(q, a);
 		if (r == -EAGAIN) {
 			int64_t until = now + (a->stuck ? PEER_CHECK_NS : SAFETY_SLICE_NS);
-			futex_wait_until(word, seen, until < deadline ? until : deadline);
+			shmkit__futex_wait(word, seen, until < deadline ? until : deadline);
 		}
 		atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
 		if (r != -EAGAIN)

@@ -217,10 +217,10 @@ int main(int argc, char **argv)
 	};
 	test_child_dispatch(argc, argv, roles);
 	uint64_t scale = quick() ? 10 : 1;
-	run("spsc", 1, 1, 400000 / scale, 256, 0);
+	run("spsc", 1, 1, 300000 / scale, 256, 0);
 	run("spsc-zc", 1, 1, 100000 / scale, 8, 1);
 	run("mpmc", 3, 3, 100000 / scale, 64, 0);
-	run("mpmc-zc", 4, 2, 50000 / scale, 16, 1);
+	run("mpmc-zc", 4, 2, 40000 / scale, 16, 1);
 	run("mpsc", 2, 1, 50000 / scale, 4, 0);
 	return test_done();
 }
