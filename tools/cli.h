@@ -96,4 +96,10 @@ int cli_json_finish(struct cli_json *j);
 /* Write s as a quoted, escaped JSON string. */
 void cli_json_write_string(FILE *out, const char *s);
 
+/* ---- queues (cmd_queue.c), for `shmkit stat` on a queue ---- */
+/* Print the queue's depth and counters (nothing if uri is not an openable queue). */
+void cli_queue_stat_text(const char *uri);
+/* Add a "queue" object with the same to the open JSON object. */
+void cli_queue_stat_json(struct cli_json *j, const char *uri);
+
 #endif

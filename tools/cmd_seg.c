@@ -157,6 +157,8 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 			cli_json_null(j, "creator_alive");
 		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
 		cli_json_str(j, "header_status", header_status_str(st->header_status));
+		if (st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
+			cli_queue_stat_json(j, st->uri);
 		struct shmkit_attacher a[64];
 		int n = read_attachers(st, a, 64);
 		if (n < 0) {
@@ -214,6 +216,8 @@ static void print_stat(const struct shmkit_stat *st)
 		printf("creator:            %d, %s\n", (int)st->managed_creator_pid,
 		       alive_str(st->creator_alive));
 		printf("header:             %s\n", header_status_str(st->header_status));
+		if (st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
+			cli_queue_stat_text(st->uri);
 		struct shmkit_attacher at[64];
 		int n = read_attachers(st, at, 64);
 		printf("attached processes: ");

@@ -37,6 +37,12 @@
 	  "publish each MSG (or each line of stdin) on a topic")                                  \
 	X(cmd_sub,    "sub",    "sub URI [--count N] [--timeout S]",                              \
 	  "print messages published on a topic from now on, one per line")                      \
+	X(cmd_queue,  "queue",  "queue create URI --capacity N --max-msg B [--multi] [--mode M] | stat URI [--json]", \
+	  "create a message queue, or show its depth and counters")                               \
+	X(cmd_send,   "send",   "send URI [MSG...|-] [--null] [--raw] [--timeout S]",            \
+	  "send messages: one per argument, or one per line of stdin with '-'")                  \
+	X(cmd_recv,   "recv",   "recv URI [--count N] [--timeout S] [--null|--raw]",             \
+	  "receive N messages (default 1; 0 = until the timeout), one per line")                 \
 	/* one line per command, above this comment */
 
 /* clang-format on */

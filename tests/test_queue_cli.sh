@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# shmkit queue create/stat, send and recv: the shell pipeline delivers every
+# line in order, --null and --raw, --count and --timeout (exit 1 when fewer
+# messages than asked came in time), queue counters in `shmkit stat`.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+Q="posix:/shmkit-test-$$-queue-cli"
+Q2="posix:/shmkit-test-$$-queue-cli2"
+TMP=$(mktemp -d)
+FAILS=0
+cleanup() {
+	"$SHMKIT" rm "$Q" >/dev/null 2>&1
+	"$SHMKIT" rm "$Q2" >/dev/null 2>&1
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+expect() {
+	local want=$1; shift
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	local got=$?
+	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
+}
+
+expect 2 "$SHMKIT" queue create "$Q" --capacity 16
+expect 0 "$SHMKIT" queue create "$Q" --capacity 1000 --max-msg 128
+expect 1 "$SHMKIT" queue create "$Q" --capacity 1000 --max-msg 128   # exists
+grep -q "^shmkit: create queue $Q: " "$TMP/err" || fail "error line: $(cat "$TMP/err")"
+
+# the pipeline from the issue: every line, in order
+seq 1 100000 | "$SHMKIT" send "$Q" - &
+sender=$!
+"$SHMKIT" recv "$Q" --count 100000 --timeout 60 >"$TMP/lines" || fail "recv of 100000 lines"
+wait $sender || fail "send - exited $?"
+seq 1 100000 | cmp -s - "$TMP/lines" || fail "the 100000 lines differ"
+
+# one message per argument; counters in both stat commands
+expect 0 "$SHMKIT" send "$Q" "hello world" second ""
+expect 0 "$SHMKIT" queue stat "$Q"
+grep -Eq "^depth: +3$" "$TMP/out" || fail "queue stat depth: $(cat "$TMP/out")"
+grep -Eq "^sent: +100003$" "$TMP/out" || fail "queue stat sent: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" stat "$Q"
+grep -Eq "^depth: +3$" "$TMP/out" || fail "stat shows no queue depth: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" stat "$Q" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["queue"]["depth"]==3, d' \
+	"$TMP/out" || fail "stat --json queue depth"
+expect 0 "$SHMKIT" queue stat "$Q" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["queue"]["received"]==100000, d' \
+	"$TMP/out" || fail "queue stat --json"
+expect 0 "$SHMKIT" recv "$Q" --count 3
+printf 'hello world\nsecond\n\n' | cmp -s - "$TMP/out" || fail "argument messages: $(cat "$TMP/out")"
+
+# a timeout before --count messages exits 1, after printing what came
+expect 0 "$SHMKIT" send "$Q" only-one
+start=$(date +%s%N)
+expect 1 "$SHMKIT" recv "$Q" --count 2 --timeout 0.3
+end=$(date +%s%N)
+[ "$(cat "$TMP/out")" = "only-one" ] || fail "partial output: $(cat "$TMP/out")"
+grep -q "^shmkit: recv $Q: timed out after 1 of 2 messages" "$TMP/err" || fail "$(cat "$TMP/err")"
+[ $(((end - start) / 1000000)) -ge 300 ] || fail "recv returned before its timeout"
+expect 1 "$SHMKIT" recv "$Q" --timeout 0
+expect 0 "$SHMKIT" recv "$Q" --count 0 --timeout 0.1   # until the timeout: not an error
+
+# --null: NUL-separated in and out, newlines inside messages survive
+printf 'a\nb\0c\0' | "$SHMKIT" send "$Q" - --null || fail "send --null"
+expect 0 "$SHMKIT" recv "$Q" --count 2 --null
+printf 'a\nb\0c\0' | cmp -s - "$TMP/out" || fail "--null round trip"
+
+# --raw: all of stdin is one message, written back byte for byte
+head -c 100 /dev/urandom >"$TMP/bin"
+"$SHMKIT" send "$Q" - --raw <"$TMP/bin" || fail "send --raw"
+expect 0 "$SHMKIT" recv "$Q" --raw
+cmp -s "$TMP/bin" "$TMP/out" || fail "--raw round trip"
+head -c 200 /dev/urandom | "$SHMKIT" send "$Q" - --raw 2>"$TMP/err"
+[ $? = 1 ] || fail "a message over max-msg must fail"
+
+# full queue: send with a timeout exits 1
+expect 0 "$SHMKIT" queue create "$Q2" --capacity 2 --max-msg 8 --multi
+expect 0 "$SHMKIT" send "$Q2" a b
+expect 1 "$SHMKIT" send "$Q2" c --timeout 0.1
+expect 0 "$SHMKIT" queue stat "$Q2"
+grep -q "multi-producer" "$TMP/out" || fail "multi queue: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" recv "$Q2" --count 2
+[ "$(cat "$TMP/out")" = "$(printf 'a\nb')" ] || fail "mpmc recv: $(cat "$TMP/out")"
+
+# not a queue
+expect 1 "$SHMKIT" recv "posix:/shmkit-test-$$-no-such-queue" --timeout 0
+expect 2 "$SHMKIT" recv "$Q" --null --raw
+
+[ $FAILS = 0 ] && echo "test_queue_cli: ok" || echo "test_queue_cli: $FAILS failed"
+[ $FAILS = 0 ]

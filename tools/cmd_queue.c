@@ -1,0 +1,385 @@
+/* shmkit send / recv / queue: message queues from the shell.
+ *
+ *   shmkit queue create URI --capacity N --max-msg B [--multi] [--mode M]
+ *   shmkit queue stat URI [--json]
+ *   shmkit send URI [MSG...|-] [--null] [--raw] [--timeout S]
+ *   shmkit recv URI [--count N] [--timeout S] [--null|--raw]
+ *
+ * send: one message per argument; with '-' one per line of stdin (the newline
+ * is not part of the message), NUL-separated with --null, or the whole of
+ * stdin as one message with --raw. recv: prints each message followed by a
+ * newline (a NUL with --null, nothing with --raw). --count defaults to 1;
+ * --count 0 receives until the timeout. --timeout bounds the whole command
+ * (default: for ever); expiring before --count messages exits 1. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+struct queue_opts {
+	uint64_t capacity, max_msg, count;
+	int has_capacity, has_max_msg, has_count;
+	int multi, json, null_sep, raw;
+	int64_t timeout_ns;
+	unsigned mode;
+};
+
+/* Parse options; operands are left in argv[optind..argc). */
+static int parse(int argc, char **argv, const char *allowed, struct queue_opts *o)
+{
+	static const struct option all[] = {
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "max-msg", required_argument, NULL, 'M' },
+		{ "multi", no_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "null", no_argument, NULL, '0' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "count", required_argument, NULL, 'n' },
+		{ 0 },
+	};
+	int opt, idx;
+
+	memset(o, 0, sizeof(*o));
+	o->timeout_ns = SHMKIT_FOREVER;
+	o->count = 1;
+	o->mode = 0600;
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
+		int r = 0;
+		if (opt == '?' || opt == ':')
+			return cli_bad_option(argv[0], argv);
+		if (!strstr(allowed, all[idx].name))
+			return cli_usage_error(argv[0], "bad option --%s", all[idx].name);
+		switch (opt) {
+		case 'c':
+			r = cli_parse_u64(optarg, &o->capacity);
+			o->has_capacity = 1;
+			break;
+		case 'M':
+			r = cli_parse_size(optarg, &o->max_msg);
+			o->has_max_msg = 1;
+			break;
+		case 'm':
+			o->multi = 1;
+			break;
+		case 'o':
+			r = cli_parse_mode(optarg, &o->mode);
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case '0':
+			o->null_sep = 1;
+			break;
+		case 'r':
+			o->raw = 1;
+			break;
+		case 't':
+			r = cli_parse_duration(optarg, &o->timeout_ns);
+			break;
+		case 'n':
+			r = cli_parse_u64(optarg, &o->count);
+			o->has_count = 1;
+			break;
+		}
+		if (r < 0)
+			return cli_usage_error(argv[0], "bad value for --%s: %s", all[idx].name, optarg);
+	}
+	if (o->null_sep && o->raw)
+		return cli_usage_error(argv[0], "--null and --raw exclude each other");
+	return CLI_OK;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A whole-command timeout as an absolute deadline (-1 = none) ... */
+static int64_t deadline_of(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+}
+
+/* ... and what is left of it for the next call. */
+static int64_t remaining(int64_t deadline)
+{
+	if (deadline < 0)
+		return SHMKIT_FOREVER;
+	int64_t now = now_ns();
+	return now >= deadline ? 0 : deadline - now;
+}
+
+static int open_queue(const char *what, const char *uri, struct shmkit_queue **q)
+{
+	int r = shmkit_queue_open(q, uri);
+	if (r == -EBADMSG)
+		return cli_fail_msg(what, uri, "not a shmkit queue (or a corrupt one)");
+	return r < 0 ? cli_fail(what, uri, r) : CLI_OK;
+}
+
+/* ---- send ---- */
+
+static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, size_t len,
+		    int64_t deadline)
+{
+	int r = shmkit_queue_send(q, msg, len, remaining(deadline));
+	if (r == -EAGAIN)
+		r = -ETIMEDOUT;
+	return r < 0 ? cli_fail("send", uri, r) : CLI_OK;
+}
+
+/* Messages from stdin: one per line (or per NUL), or all of it as one. */
+static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queue_opts *o,
+		      int64_t deadline)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int ret = CLI_OK;
+
+	if (o->raw) {
+		size_t len = 0;
+		char chunk[65536];
+		size_t got;
+		while ((got = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+			char *grown = realloc(line, len + got);
+			if (!grown) {
+				free(line);
+				return cli_fail("send", uri, -ENOMEM);
+			}
+			line = grown;
+			memcpy(line + len, chunk, got);
+			len += got;
+		}
+		ret = send_one(q, uri, line, len, deadline);
+		free(line);
+		return ret;
+	}
+	int sep = o->null_sep ? '\0' : '\n';
+	while ((n = getdelim(&line, &cap, sep, stdin)) >= 0) {
+		size_t len = (size_t)n;
+		if (len && line[len - 1] == sep)
+			len--;
+		ret = send_one(q, uri, line, len, deadline);
+		if (ret != CLI_OK)
+			break;
+	}
+	free(line);
+	return ret;
+}
+
+CLI_COMMAND(cmd_send)
+{
+	struct queue_opts o;
+	struct shmkit_queue *q;
+	int ret = parse(argc, argv, "null,raw,timeout", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind < 1)
+		return cli_usage_error(argv[0], "expects a queue URI");
+	const char *uri = argv[optind];
+	int64_t deadline = deadline_of(o.timeout_ns);
+	ret = open_queue("send", uri, &q);
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind == 1 || (argc - optind == 2 && strcmp(argv[optind + 1], "-") == 0)) {
+		ret = send_stdin(q, uri, &o, deadline);
+	} else {
+		for (int i = optind + 1; i < argc && ret == CLI_OK; i++)
+			ret = send_one(q, uri, argv[i], strlen(argv[i]), deadline);
+	}
+	shmkit_queue_close(q);
+	return ret;
+}
+
+/* ---- recv ---- */
+
+CLI_COMMAND(cmd_recv)
+{
+	struct queue_opts o;
+	struct shmkit_queue *q;
+	struct shmkit_queue_stats st;
+	int ret = parse(argc, argv, "count,timeout,null,raw", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind != 1)
+		return cli_usage_error(argv[0], "expects one queue URI");
+	const char *uri = argv[optind];
+	int64_t deadline = deadline_of(o.timeout_ns);
+	ret = open_queue("recv", uri, &q);
+	if (ret != CLI_OK)
+		return ret;
+	shmkit_queue_stats(q, &st);
+	char *buf = malloc(st.max_msg ? st.max_msg : 1);
+	if (!buf) {
+		shmkit_queue_close(q);
+		return cli_fail("recv", uri, -ENOMEM);
+	}
+	uint64_t got = 0;
+	ret = CLI_OK;
+	while (o.count == 0 || got < o.count) {
+		ssize_t n = shmkit_queue_recv(q, buf, st.max_msg, 0);
+		if (n == -EAGAIN) {
+			fflush(stdout); /* show what we have before waiting */
+			n = shmkit_queue_recv(q, buf, st.max_msg, remaining(deadline));
+		}
+		if (n == -EAGAIN || n == -ETIMEDOUT) {
+			if (o.count != 0) { /* fewer than asked for */
+				fflush(stdout);
+				ret = cli_fail_msg("recv", uri, "timed out after %" PRIu64 " of %" PRIu64
+					       " messages", got, o.count);
+			}
+			break;
+		}
+		if (n < 0) {
+			ret = cli_fail("recv", uri, (int)n);
+			break;
+		}
+		fwrite(buf, 1, (size_t)n, stdout);
+		if (!o.raw)
+			putchar(o.null_sep ? '\0' : '\n');
+		got++;
+	}
+	if (fflush(stdout) != 0 && ret == CLI_OK)
+		ret = cli_fail("recv", uri, -EIO);
+	free(buf);
+	shmkit_queue_close(q);
+	return ret;
+}
+
+/* ---- queue create / stat ---- */
+
+static void print_queue_stats(const struct shmkit_queue_stats *st)
+{
+	printf("queue:              %s\n",
+	       st->multi_producer || st->multi_consumer ? "multi-producer/multi-consumer"
+							 : "single-producer/single-consumer");
+	printf("capacity:           %" PRIu64 " messages\n", st->capacity);
+	printf("max message:        %" PRIu64 " bytes\n", st->max_msg);
+	printf("depth:              %" PRIu64 "\n", st->depth);
+	printf("sent:               %" PRIu64 "\n", st->sent);
+	printf("received:           %" PRIu64 "\n", st->received);
+	printf("skipped:            %" PRIu64 " (producers died before commit)\n", st->skipped);
+	printf("abandoned:          %" PRIu64 " (consumers died holding a message)\n",
+	       st->abandoned);
+	printf("waiters:            %u receiving, %u sending\n", st->recv_waiters,
+	       st->send_waiters);
+}
+
+static void json_queue_stats(struct cli_json *j, const struct shmkit_queue_stats *st)
+{
+	cli_json_object(j, "queue");
+	cli_json_bool(j, "multi_producer", st->multi_producer);
+	cli_json_bool(j, "multi_consumer", st->multi_consumer);
+	cli_json_uint(j, "capacity", st->capacity);
+	cli_json_uint(j, "max_msg", st->max_msg);
+	cli_json_uint(j, "depth", st->depth);
+	cli_json_uint(j, "sent", st->sent);
+	cli_json_uint(j, "received", st->received);
+	cli_json_uint(j, "skipped", st->skipped);
+	cli_json_uint(j, "abandoned", st->abandoned);
+	cli_json_uint(j, "recv_waiters", st->recv_waiters);
+	cli_json_uint(j, "send_waiters", st->send_waiters);
+	cli_json_end(j);
+}
+
+static int read_stats(const char *uri, struct shmkit_queue_stats *st)
+{
+	struct shmkit_queue *q;
+	int r = shmkit_queue_open(&q, uri);
+	if (r < 0)
+		return r;
+	r = shmkit_queue_stats(q, st);
+	shmkit_queue_close(q);
+	return r;
+}
+
+void cli_queue_stat_text(const char *uri)
+{
+	struct shmkit_queue_stats st;
+	if (read_stats(uri, &st) == 0)
+		print_queue_stats(&st);
+}
+
+void cli_queue_stat_json(struct cli_json *j, const char *uri)
+{
+	struct shmkit_queue_stats st;
+	if (read_stats(uri, &st) == 0)
+		json_queue_stats(j, &st);
+}
+
+static int queue_create(int argc, char **argv)
+{
+	struct queue_opts o;
+	struct shmkit_queue *q;
+	int ret = parse(argc, argv, "capacity,max-msg,multi,mode", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind != 1)
+		return cli_usage_error("queue", "create expects one URI");
+	if (!o.has_capacity || !o.has_max_msg)
+		return cli_usage_error("queue", "create needs --capacity N and --max-msg B");
+	struct shmkit_queue_opts qo = { .capacity = o.capacity, .max_msg = o.max_msg,
+					.multi_producer = o.multi, .multi_consumer = o.multi,
+					.mode = o.mode };
+	const char *uri = argv[optind];
+	ret = shmkit_queue_create(&q, uri, &qo);
+	if (ret < 0)
+		return cli_fail("create queue", uri, ret);
+	shmkit_queue_close(q);
+	return CLI_OK;
+}
+
+static int queue_stat(int argc, char **argv)
+{
+	struct queue_opts o;
+	struct shmkit_queue_stats st;
+	int ret = parse(argc, argv, "json", &o);
+
+	if (ret != CLI_OK)
+		return ret;
+	if (argc - optind != 1)
+		return cli_usage_error("queue", "stat expects one URI");
+	const char *uri = argv[optind];
+	ret = read_stats(uri, &st);
+	if (ret == -EBADMSG)
+		return cli_fail_msg("stat", uri, "not a shmkit queue (or a corrupt one)");
+	if (ret < 0)
+		return cli_fail("stat", uri, ret);
+	if (o.json) {
+		struct cli_json j;
+		cli_json_init(&j, stdout);
+		cli_json_object(&j, NULL);
+		cli_json_str(&j, "uri", uri);
+		json_queue_stats(&j, &st);
+		cli_json_end(&j);
+		return cli_json_finish(&j) < 0 ? cli_fail("stat", uri, -EIO) : CLI_OK;
+	}
+	print_queue_stats(&st);
+	return CLI_OK;
+}
+
+/* shmkit queue create|stat ... (argv[0] is "queue") */
+CLI_COMMAND(cmd_queue)
+{
+	if (argc < 2)
+		return cli_usage_error(argv[0], "expects create or stat");
+	if (strcmp(argv[1], "create") == 0)
+		return queue_create(argc - 1, argv + 1);
+	if (strcmp(argv[1], "stat") == 0)
+		return queue_stat(argc - 1, argv + 1);
+	return cli_usage_error(argv[0], "unknown subcommand '%s'", argv[1]);
+}
