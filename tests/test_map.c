@@ -407,6 +407,64 @@ static void test_persistence(void)
 	shmkit_map_close(m);
 }
 
+/* ---- corruption: scribbles anywhere in the arena never crash or hang ---- */
+
+static void test_corruption_fuzz(void)
+{
+	const char *uri = test_uri("posix", "map-fuzz");
+	const size_t size = 256 << 10;
+	struct shmkit_map *m;
+	struct shmkit_heap *h;
+	char key[32], buf[256];
+	shmkit_off probe;
+
+	CHECK_RET(shmkit_map_create(&m, uri, size, 0600), 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "key-%d", i);
+		CHECK_RET(shmkit_map_put(m, key, strlen(key), key, strlen(key)), 0);
+	}
+	h = shmkit_map_heap(m);
+	/* the segment base, from a live allocation's offset and address */
+	CHECK_RET(shmkit_heap_alloc(h, 8, &probe), 0);
+	unsigned char *base = (unsigned char *)shmkit_heap_ptr(h, probe) - probe;
+	unsigned char *snap = malloc(size);
+	memcpy(snap, base, size);
+	int bad = 0;
+	for (int round = 0; round < 600; round++) {
+		for (int k = 0; k < 1 + (int)(rnd() % 4); k++) {
+			/* past the heap header (its lock is another test's business) */
+			uint64_t pos = 4096 + 2816 + rnd() % (size - 4096 - 2816 - 8), val;
+			pos &= ~(uint64_t)7;
+			switch (rnd() % 3) {
+			case 0: val = rnd(); break;
+			case 1: val = rnd() % size; break; /* plausible offsets: cycles, overlaps */
+			default: val = 0;
+			}
+			memcpy(base + pos, &val, 8);
+		}
+		for (int i = 0; i < 20; i++) {
+			snprintf(key, sizeof(key), "key-%d", (int)(rnd() % 320));
+			ssize_t n = shmkit_map_get(m, key, strlen(key), buf, sizeof(buf));
+			CHECK(n >= 0 || n == -ENOENT || n == -EMSGSIZE || n == -EBADMSG);
+			bad += n == -EBADMSG;
+		}
+		snprintf(key, sizeof(key), "key-%d", (int)(rnd() % 320));
+		int r = shmkit_map_put(m, key, strlen(key), "v", 1);
+		CHECK(r == 0 || r == -ENOSPC || r == -EBADMSG || r == -EINVAL);
+		r = shmkit_map_del(m, key, strlen(key));
+		CHECK(r == 0 || r == -ENOENT || r == -EBADMSG || r == -EINVAL);
+		r = shmkit_map_check(m);
+		CHECK(r == 0 || r == 1 || r == -EBADMSG);
+		bad += r == -EBADMSG;
+		memcpy(base, snap, size); /* restore; nobody holds the lock */
+	}
+	printf("map fuzz: %d corrupt results\n", bad);
+	CHECK(bad > 0);
+	CHECK_RET(shmkit_map_check(m), 0);
+	free(snap);
+	shmkit_map_close(m);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
@@ -421,5 +479,6 @@ int main(int argc, char **argv)
 	test_crash_points();
 	test_concurrent();
 	test_persistence();
+	test_corruption_fuzz();
 	return test_done();
 }

@@ -56,6 +56,11 @@ for U in "$P" "$F"; do
 	expect 0 "$SHMKIT" heap "$U" stats --json
 	python3 -m json.tool "$TMP/out" >/dev/null || fail "heap stats --json is not JSON"
 	out_has '"n_used": 3'
+	expect 0 "$SHMKIT" stat "$U"
+	out_has "keys:               1"
+	expect 0 "$SHMKIT" stat "$U" --json
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["keys"] == 1 and d["heap"]["n_used"] == 3' "$TMP/out" ||
+		fail "stat --json lacks keys/heap: $(head -c 300 "$TMP/out")"
 	expect 2 "$SHMKIT" map "$U" frobnicate
 	expect 2 "$SHMKIT" map "$U" get
 done

@@ -70,6 +70,10 @@ struct cli_json;
 void cli_topic_print(const char *uri);
 void cli_topic_json(struct cli_json *j, const char *uri);
 
+/* ---- heaps and maps (cmd_map.c): their part of `shmkit stat` ---- */
+void cli_heap_print(const char *uri, uint32_t kind);
+void cli_heap_json(struct cli_json *j, const char *uri, uint32_t kind);
+
 /* ---- JSON ----
  * A streaming writer for one document, indented two spaces. Inside an object
  * every value has a key; inside an array (and at the top) key is NULL.

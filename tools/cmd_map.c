@@ -314,6 +314,72 @@ static int print_stats_json(const struct shmkit_heap_stats *st)
 	return cli_json_finish(&j);
 }
 
+/* ---- the heap/map part of `shmkit stat` ---- */
+
+static int stat_snapshot(const char *uri, uint32_t kind, struct shmkit_heap_stats *st, ssize_t *keys)
+{
+	struct shmkit_heap *h;
+	struct shmkit_map *m;
+	int r;
+
+	*keys = -1;
+	if (kind == SHMKIT_KIND_MAP) {
+		if ((r = shmkit_map_open(&m, uri)) < 0)
+			return r;
+		*keys = shmkit_map_count(m);
+		r = shmkit_heap_stats(shmkit_map_heap(m), st);
+		shmkit_map_close(m);
+		return r;
+	}
+	if ((r = shmkit_heap_open(&h, uri)) < 0)
+		return r;
+	r = shmkit_heap_stats(h, st);
+	shmkit_heap_close(h);
+	return r;
+}
+
+void cli_heap_print(const char *uri, uint32_t kind)
+{
+	struct shmkit_heap_stats st;
+	ssize_t keys;
+	char a[32], b[32], c[32];
+	int r = stat_snapshot(uri, kind, &st, &keys);
+
+	if (r < 0) {
+		printf("heap:               %s\n", shmkit_strerror(r));
+		return;
+	}
+	if (keys >= 0)
+		printf("keys:               %zd\n", keys);
+	printf("heap:               %s used in %llu blocks, %s free in %llu, largest %s\n",
+	       cli_human_size(st.used_bytes, a, sizeof(a)), (unsigned long long)st.n_used,
+	       cli_human_size(st.free_bytes, b, sizeof(b)), (unsigned long long)st.n_free,
+	       cli_human_size(st.largest_free, c, sizeof(c)));
+	printf("named objects:      %llu\n", (unsigned long long)st.n_named);
+}
+
+void cli_heap_json(struct cli_json *j, const char *uri, uint32_t kind)
+{
+	struct shmkit_heap_stats st;
+	ssize_t keys;
+
+	if (stat_snapshot(uri, kind, &st, &keys) < 0) {
+		cli_json_null(j, "heap");
+		return;
+	}
+	if (keys >= 0)
+		cli_json_int(j, "keys", keys);
+	cli_json_object(j, "heap");
+	cli_json_uint(j, "arena_bytes", st.arena_bytes);
+	cli_json_uint(j, "used_bytes", st.used_bytes);
+	cli_json_uint(j, "free_bytes", st.free_bytes);
+	cli_json_uint(j, "largest_free", st.largest_free);
+	cli_json_uint(j, "n_used", st.n_used);
+	cli_json_uint(j, "n_free", st.n_free);
+	cli_json_uint(j, "n_named", st.n_named);
+	cli_json_end(j);
+}
+
 CLI_COMMAND(cmd_heap)
 {
 	struct kv_opts o;

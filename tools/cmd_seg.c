@@ -178,6 +178,8 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 		}
 		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
 			cli_topic_json(j, st->uri);
+		if ((st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) && st->header_status == 0)
+			cli_heap_json(j, st->uri, st->kind);
 	}
 	cli_json_end(j);
 }
@@ -230,6 +232,8 @@ static void print_stat(const struct shmkit_stat *st)
 			       i == n - 1 ? "\n" : "");
 		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
 			cli_topic_print(st->uri);
+		if ((st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) && st->header_status == 0)
+			cli_heap_print(st->uri, st->kind);
 	}
 }
 
