@@ -112,4 +112,16 @@ static inline uint32_t shmkit__spin_while_eq(_Atomic uint32_t *word, uint32_t va
 	return v;
 }
 
+/* Spin-then-sleep: spins up to `rounds` pauses while *word == expect, then
+ * sleeps on it as shmkit__futex_wait() does. Same return values. The caller
+ * must have told the waker that it may sleep (e.g. set a waiters bit in
+ * *word, as shmkit_event does) before calling, or the wake may be skipped. */
+static inline int shmkit__futex_wait_spin(_Atomic uint32_t *word, uint32_t expect,
+					  int64_t deadline_ns, unsigned rounds)
+{
+	if (shmkit__spin_while_eq(word, expect, rounds) != expect)
+		return 0;
+	return shmkit__futex_wait(word, expect, deadline_ns);
+}
+
 #endif

@@ -79,11 +79,25 @@ static char area_proc_state(pid_t pid)
 	return rp && rp[1] == ' ' ? rp[2] : '?';
 }
 
-/* Waits (up to 10 s) until pid sleeps in the kernel; 0 or -ETIMEDOUT. */
+/* 1 if /proc/PID/wchan names a futex wait, or if the kernel hides it. */
+static int area_in_futex(pid_t pid)
+{
+	char path[64], buf[128] = "";
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, "futex") != NULL || strcmp(buf, "0") == 0 || n == 0;
+}
+
+/* Waits (up to 10 s) until pid sleeps in a futex wait; 0 or -ETIMEDOUT. */
 static int area_wait_sleeping(pid_t pid)
 {
 	for (int i = 0; i < 10000; i++) {
-		if (area_proc_state(pid) == 'S')
+		if (area_proc_state(pid) == 'S' && area_in_futex(pid))
 			return 0;
 		usleep(1000);
 	}
