@@ -166,6 +166,42 @@ static void test_waiters(const char *scheme, int n, int early)
 		CHECK_RET(test_wait(w[i]), 0);
 }
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* A wait interrupted by signals (no SA_RESTART) every few ms still lasts
+ * the whole timeout: the deadline is absolute. */
+static int child_interrupted_wait(void *arg)
+{
+	struct shmkit_event *e = arg;
+	int64_t t0 = test_now_ns();
+	int r = shmkit_event_wait(e, shmkit_event_seq(e), 100000000);
+	int64_t dt = test_now_ns() - t0;
+	return r == -ETIMEDOUT && dt >= 100000000 ? 0 : 1;
+}
+
+static void test_timeout_under_signals(void)
+{
+	char desc[128];
+	struct shared *sh = area_create("anon", AREA_SIZE, desc, sizeof(desc));
+	CHECK_RET(shmkit_event_init(&sh->ev), 0);
+	/* Installed before fork so the child has it from its first instant. */
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1; /* no SA_RESTART: the futex wait sees EINTR */
+	sigaction(SIGUSR1, &sa, &old);
+	pid_t c = test_fork(child_interrupted_wait, &sh->ev);
+	sigaction(SIGUSR1, &old, NULL);
+	int status;
+	while (waitpid(c, &status, WNOHANG) == 0) {
+		kill(c, SIGUSR1);
+		usleep(3000);
+	}
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_killed_waiter(void)
 {
 	char desc[128];
@@ -265,6 +301,7 @@ int main(int argc, char **argv)
 	test_waiters("posix", 1, 0);
 	test_waiters("sysv", 4, 0);
 	test_waiters("posix", 4, 1);
+	test_timeout_under_signals();
 	test_killed_waiter();
 	test_pingpong();
 	int skipped = test_no_syscall();
