@@ -25,6 +25,7 @@
  * every walk is bounded by the number of blocks that can exist. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <shmkit/heap.h>
 #include <shmkit/seg.h>
@@ -497,6 +498,56 @@ void shmkit__heap_unlock(struct shmkit_heap *h)
 	shmkit_mutex_unlock(&h->sh->lock);
 }
 
+/* ---- a lock left held across a reboot (file: heaps) ---- */
+
+#define BOOT_TAG_BUSY UINT64_C(1)
+
+static uint64_t boot_tag_now(void)
+{
+	uint8_t id[16];
+	uint64_t a, b;
+
+	if (shmkit__boot_id(id) < 0)
+		return 0;
+	memcpy(&a, id, 8);
+	memcpy(&b, id + 8, 8);
+	uint64_t t = (a ^ (b * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+	return t > BOOT_TAG_BUSY ? t : t + 2;
+}
+
+/* A heap that outlived a reboot (file:) may hold its lock in the name of a
+ * thread of the old boot, which the kernel will never release. The first
+ * opener of each boot re-initializes the lock (nobody of this boot can hold
+ * it: they would have stamped the tag first), and the journals left behind
+ * are replayed by the next lock. */
+static int boot_check(struct shmkit_heap *h)
+{
+	uint64_t now = boot_tag_now();
+
+	if (now == 0)
+		return 0; /* cannot tell: keep the lock as it is */
+	for (int waited = 0;; waited++) {
+		/* acquire: pairs with the release store below; the lock was
+		 * re-initialized before the tag says this boot */
+		uint64_t tag = atomic_load_explicit(&h->sh->boot_tag, memory_order_acquire);
+		if (tag == now)
+			return 0;
+		if (tag == BOOT_TAG_BUSY && waited < 1000) {
+			struct timespec ms = { 0, 1000000 };
+			nanosleep(&ms, NULL); /* another opener is re-initializing */
+			continue;
+		}
+		/* a tag of another boot, or a re-initializer that died for 1 s */
+		if (!atomic_compare_exchange_strong(&h->sh->boot_tag, &tag, BOOT_TAG_BUSY))
+			continue;
+		int r = shmkit_mutex_init(&h->sh->lock);
+		/* release: the fresh lock is visible before the tag (pairs with
+		 * the acquire load above) */
+		atomic_store_explicit(&h->sh->boot_tag, r == 0 ? now : tag, memory_order_release);
+		return r;
+	}
+}
+
 /* ---- layout, create, open ---- */
 
 struct heap_geometry {
@@ -566,6 +617,7 @@ int shmkit__heap_format(void *base, uint64_t seg_size)
 	sh->arena_end = g.arena_end;
 	if ((r = shmkit_mutex_init(&sh->lock)) < 0)
 		return r;
+	atomic_store_explicit(&sh->boot_tag, boot_tag_now(), memory_order_relaxed); /* before READY */
 	memset(&tmp, 0, sizeof(tmp));
 	if ((r = shmkit__heap_attach(&tmp, base, seg_size)) < 0)
 		return r;
@@ -616,6 +668,8 @@ int shmkit__heap_open_kind(struct shmkit_heap *h, const char *uri, uint32_t kind
 	if (r < 0)
 		return r;
 	r = shmkit__heap_attach(h, h->obj.base, (uint64_t)h->obj.body_size + SHMKIT__HEADER_SIZE);
+	if (r == 0)
+		r = boot_check(h);
 	if (r < 0)
 		shmkit__obj_close(&h->obj);
 	return r;

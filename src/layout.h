@@ -424,7 +424,10 @@ struct shmkit__heap_shared {
 	uint64_t arena_off;      /* first block */
 	uint64_t arena_end;      /* one past the last block */
 	uint64_t root;           /* for the layer above (the map's header); 0 = none */
-	uint64_t reserved0;
+	/* Which boot last used the lock: a 64-bit digest of the boot id (never
+	 * 0 or 1), 1 while a process re-initializes the lock after a reboot, 0
+	 * unknown. A lock held by a process of another boot is abandoned. */
+	_Atomic uint64_t boot_tag;
 	struct shmkit_mutex lock; /* robust; guards everything below and the arena */
 	struct shmkit__heap_journal hj;
 	struct shmkit__obj_journal oj;
@@ -437,6 +440,7 @@ struct shmkit__heap_shared {
 	uint64_t reserved1[5];
 	struct shmkit__heap_name names[SHMKIT__HEAP_NAMES];
 };
+_Static_assert(offsetof(struct shmkit__heap_shared, boot_tag) == 56, "heap.boot_tag");
 _Static_assert(offsetof(struct shmkit__heap_shared, lock) == 64, "heap.lock");
 _Static_assert(offsetof(struct shmkit__heap_shared, hj) == 128, "heap.hj");
 _Static_assert(offsetof(struct shmkit__heap_shared, oj) == 144, "heap.oj");
