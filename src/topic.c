@@ -3,9 +3,6 @@
  * topic_pub.c, the subscribers' in topic_sub.c. */
 #include <limits.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <linux/futex.h>
-#include <unistd.h>
 
 #include "topic.h"
 
@@ -153,24 +150,6 @@ int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id)
 	if (id.pid == 0 || id.pid > INT_MAX)
 		return 0;
 	return shmkit__ident_alive(&id);
-}
-
-int shmkit__topic_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t slice_ns)
-{
-	struct timespec ts = {
-		.tv_sec = slice_ns / 1000000000,
-		.tv_nsec = slice_ns % 1000000000,
-	};
-	/* Shared (not PRIVATE) futex: the waiters are other processes. */
-	if (syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, val, &ts, NULL, 0) < 0)
-		return shmkit__neg_errno();
-	return 0;
-}
-
-int shmkit__topic_futex_wake(_Atomic uint32_t *word)
-{
-	long n = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-	return n < 0 ? shmkit__neg_errno() : (int)n;
 }
 
 int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state)

@@ -3,11 +3,13 @@
 #ifndef SHMKIT_TOPIC_INTERNAL_H
 #define SHMKIT_TOPIC_INTERNAL_H
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include <shmkit/pubsub.h>
 
+#include "futex.h"
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
@@ -65,11 +67,19 @@ static inline uint64_t shmkit__state_make(uint64_t gen, uint32_t kind)
 
 static inline void shmkit__cpu_relax(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
+	shmkit__spin_pause();
+}
+
+/* Sleeps on a shared futex word while it holds val, for at most slice_ns. */
+static inline void shmkit__topic_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t slice_ns)
+{
+	shmkit__futex_wait(word, val, shmkit__now_ns() + slice_ns);
+}
+
+/* Wakes every sleeper on word; how many were woken. */
+static inline int shmkit__topic_futex_wake(_Atomic uint32_t *word)
+{
+	return shmkit__futex_wake(word, INT_MAX);
 }
 
 /* Fills the geometry for create options; -EINVAL for impossible ones. */
@@ -82,11 +92,6 @@ void shmkit__topic_close(struct shmkit__topic *t);
 
 /* Liveness of a shared identity, copied out first (the bytes are untrusted). */
 int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id);
-
-/* Shared futex on a 32-bit word of the segment: wait while *word == val for at
- * most slice_ns (>= 0); wake every waiter. Wrappers over src/futex.h. */
-int shmkit__topic_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t slice_ns);
-int shmkit__topic_futex_wake(_Atomic uint32_t *word);
 
 /* Frees subscriber entry i if its state word is still `state` (it was found
  * dead); keeps the sleeper count right. 1 if freed, 0 if it changed meanwhile. */
