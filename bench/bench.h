@@ -139,6 +139,17 @@ const char *bench_floor_name(enum bench_floor_kind kind);
 /* memcpy bandwidth in MB/s for blocks of `size` bytes (cached per size). */
 double bench_memcpy_mbps(struct bench_ctx *ctx, size_t size);
 
+/* ---- Eclipse iceoryx's RouDi daemon, for the iceoryx peers ---- */
+
+struct bench_roudi {
+	pid_t pid;
+};
+/* Starts iox-roudi (found in PATH) and waits until it serves; stop it with
+ * bench_roudi_stop (by its pid). -ENOENT if iceoryx is not installed,
+ * -EBUSY if a RouDi is already running here, -ETIMEDOUT if it never came up. */
+int bench_roudi_start(struct bench_roudi *r);
+void bench_roudi_stop(struct bench_roudi *r);
+
 /* Keeps the compiler from optimising a value or memory away. */
 #define bench_keep(x) __asm__ __volatile__("" : : "g"(x) : "memory")
 

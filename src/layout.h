@@ -257,7 +257,8 @@ struct shmkit__topic_shared {
 	/* line 2: subscribers waiting for data (written only when one goes to sleep) */
 	alignas(64) _Atomic uint32_t data_futex; /* bumped by the publisher to wake sleepers */
 	_Atomic uint32_t sub_sleepers;           /* subscribers asleep or about to be */
-	uint32_t reserved2[14];
+	_Atomic uint32_t n_subs;                 /* active subscribers (a hint for spinning) */
+	uint32_t reserved2[13];
 	/* line 3: the publisher waiting for room (reliable topics) */
 	alignas(64) _Atomic uint32_t space_futex; /* bumped by subscribers to wake it */
 	_Atomic uint32_t pub_waiting;             /* 1 while the publisher sleeps */
@@ -271,6 +272,7 @@ _Static_assert(offsetof(struct shmkit__topic_shared, pub_state) == 72, "topic.pu
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_ident) == 80, "topic.pub_ident");
 _Static_assert(offsetof(struct shmkit__topic_shared, data_futex) == 128, "topic.data_futex");
 _Static_assert(offsetof(struct shmkit__topic_shared, sub_sleepers) == 132, "topic.sub_sleepers");
+_Static_assert(offsetof(struct shmkit__topic_shared, n_subs) == 136, "topic.n_subs");
 _Static_assert(offsetof(struct shmkit__topic_shared, space_futex) == 192, "topic.space_futex");
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_waiting) == 196, "topic.pub_waiting");
 

@@ -3,6 +3,7 @@
  * topic_pub.c, the subscribers' in topic_sub.c. */
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "topic.h"
 
@@ -152,6 +153,30 @@ int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id)
 	return shmkit__ident_alive(&id);
 }
 
+int shmkit__topic_crowded(const struct shmkit__topic *t)
+{
+	static long cpus;
+
+	if (cpus == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cpus = n > 0 ? n : 1;
+	}
+	uint32_t subs = atomic_load_explicit(&t->sh->n_subs, memory_order_relaxed);
+	return (long)subs + 1 > cpus;
+}
+
+void shmkit__topic_count_sub(struct shmkit__topic *t, int delta)
+{
+	_Atomic uint32_t *n = &t->sh->n_subs;
+	uint32_t v = atomic_load_explicit(n, memory_order_relaxed);
+
+	/* Relaxed: a hint only. */
+	while (!(delta < 0 && v == 0) &&
+	       !atomic_compare_exchange_weak_explicit(n, &v, v + (uint32_t)delta, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
 int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state)
 {
 	struct shmkit__topic_sub_shared *e = &t->subs[i];
@@ -162,6 +187,7 @@ int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state)
 	if (!atomic_compare_exchange_strong_explicit(&e->state, &state, freed, memory_order_acq_rel,
 						     memory_order_relaxed))
 		return 0;
+	shmkit__topic_count_sub(t, -1);
 	/* It died asleep: give back its count in sub_sleepers so the publisher
 	 * stops making wake-up calls for it. */
 	if (atomic_exchange_explicit(&e->sleeping, 0, memory_order_relaxed)) {

@@ -4,6 +4,7 @@
 #define SHMKIT_TOPIC_INTERNAL_H
 
 #include <limits.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -36,7 +37,12 @@ struct shmkit__topic {
 	struct shmkit__topic_geom g;
 };
 
-#define SHMKIT__TOPIC_SPIN_NS 20000     /* spin this long before sleeping */
+/* A wait first spins (checking every pause) for SPIN_NS, then spins giving
+ * the CPU away between checks (sched_yield: lets the other side run on a
+ * machine with fewer CPUs than busy processes) until YIELD_NS, then sleeps
+ * on a futex in slices of at most SHMKIT_TOPIC_LIVENESS_MS. */
+#define SHMKIT__TOPIC_SPIN_NS 5000
+#define SHMKIT__TOPIC_YIELD_NS 50000
 #define SHMKIT__TOPIC_SLICE_NS ((int64_t)SHMKIT_TOPIC_LIVENESS_MS * 1000000)
 
 static inline struct shmkit__topic_slot *shmkit__topic_slot(const struct shmkit__topic *t,
@@ -65,11 +71,6 @@ static inline uint64_t shmkit__state_make(uint64_t gen, uint32_t kind)
 	return gen << 8 | kind;
 }
 
-static inline void shmkit__cpu_relax(void)
-{
-	shmkit__spin_pause();
-}
-
 /* Sleeps on a shared futex word while it holds val, for at most slice_ns. */
 static inline void shmkit__topic_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t slice_ns)
 {
@@ -80,6 +81,31 @@ static inline void shmkit__topic_futex_wait(_Atomic uint32_t *word, uint32_t val
 static inline int shmkit__topic_futex_wake(_Atomic uint32_t *word)
 {
 	return shmkit__futex_wake(word, INT_MAX);
+}
+
+enum shmkit__topic_phase { SHMKIT__PHASE_SPIN, SHMKIT__PHASE_YIELD, SHMKIT__PHASE_SLEEP };
+
+/* 1 if the topic's processes (subscribers and publisher) outnumber the CPUs:
+ * then a waiter yields from the start instead of spinning on a CPU another
+ * participant needs. A hint read once per wait. */
+int shmkit__topic_crowded(const struct shmkit__topic *t);
+
+/* Which phase a wait that began at `start` is in. */
+static inline enum shmkit__topic_phase shmkit__topic_phase(int64_t start, int64_t now, int crowded)
+{
+	if (!crowded && now - start < SHMKIT__TOPIC_SPIN_NS)
+		return SHMKIT__PHASE_SPIN;
+	return now - start < SHMKIT__TOPIC_YIELD_NS ? SHMKIT__PHASE_YIELD : SHMKIT__PHASE_SLEEP;
+}
+
+/* Counts a subscriber in or out of n_subs (never below zero). */
+void shmkit__topic_count_sub(struct shmkit__topic *t, int delta);
+
+/* Spins a while (at most 256 pauses) as long as *word == val. */
+static inline void shmkit__topic_spin_on(_Atomic uint64_t *word, uint64_t val)
+{
+	for (int i = 0; i < 256 && atomic_load_explicit(word, memory_order_relaxed) == val; i++)
+		shmkit__spin_pause();
 }
 
 /* Fills the geometry for create options; -EINVAL for impossible ones. */

@@ -212,7 +212,8 @@ static void sleep_for_room(struct shmkit_pub *p, uint64_t head, int64_t left)
 static int wait_room(struct shmkit_pub *p, uint64_t head, int64_t timeout_ns)
 {
 	int64_t deadline = shmkit__deadline(timeout_ns);
-	int64_t spin_until = shmkit__now_ns() + SHMKIT__TOPIC_SPIN_NS;
+	int64_t start = shmkit__now_ns();
+	int crowded = shmkit__topic_crowded(&p->t);
 	int rc;
 
 	for (;;) {
@@ -228,10 +229,16 @@ static int wait_room(struct shmkit_pub *p, uint64_t head, int64_t timeout_ns)
 		}
 		if (timeout_ns == 0)
 			return -EAGAIN;
-		if (now < spin_until) {
-			for (int i = 0; i < 64; i++)
-				shmkit__cpu_relax();
+		switch (shmkit__topic_phase(start, now, crowded)) {
+		case SHMKIT__PHASE_SPIN:
+			for (int i = 0; i < 16; i++)
+				shmkit__spin_pause();
 			continue;
+		case SHMKIT__PHASE_YIELD:
+			sched_yield();
+			continue;
+		case SHMKIT__PHASE_SLEEP:
+			break;
 		}
 		int64_t left = shmkit__topic_left(deadline);
 		if (left == 0)

@@ -96,6 +96,7 @@ static int activate_entry(struct shmkit_sub *s)
 	s->e = e;
 	s->state = active;
 	s->pos = h2;
+	shmkit__topic_count_sub(&s->t, 1);
 	return 0;
 }
 
@@ -166,8 +167,9 @@ int shmkit_sub_close(struct shmkit_sub *s)
 	uint64_t freed = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__SUB_FREE);
 	/* release: our last reads of the ring before the entry is free; pairs
 	 * with the publisher's acquire load of the state. */
-	atomic_compare_exchange_strong_explicit(&s->e->state, &st, freed, memory_order_release,
-						memory_order_relaxed);
+	if (atomic_compare_exchange_strong_explicit(&s->e->state, &st, freed, memory_order_release,
+						    memory_order_relaxed))
+		shmkit__topic_count_sub(&s->t, -1);
 	if (s->t.g.reliable)
 		wake_publisher_if_waiting(&s->t);
 	shmkit__topic_close(&s->t);
@@ -293,8 +295,8 @@ static int next_message(struct shmkit_sub *s, int64_t timeout_ns, struct shmkit_
 			uint64_t *seq_out, size_t *len_out)
 {
 	int64_t deadline = timeout_ns > 0 ? shmkit__deadline(timeout_ns) : timeout_ns;
-	int64_t spin_until = 0;
-	int gone = 0;
+	int64_t wait_start = 0;
+	int gone = 0, crowded = 0;
 
 	for (;;) {
 		uint64_t want = 2 * s->pos + 2;
@@ -329,12 +331,19 @@ static int next_message(struct shmkit_sub *s, int64_t timeout_ns, struct shmkit_
 			return -EPIPE; /* looked again after seeing it gone: drained */
 		int64_t now = shmkit__now_ns();
 		if (timeout_ns != 0) {
-			if (spin_until == 0)
-				spin_until = now + SHMKIT__TOPIC_SPIN_NS;
-			if (now < spin_until) {
-				for (int i = 0; i < 64; i++)
-					shmkit__cpu_relax();
+			if (wait_start == 0) {
+				wait_start = now;
+				crowded = shmkit__topic_crowded(&s->t);
+			}
+			switch (shmkit__topic_phase(wait_start, now, crowded)) {
+			case SHMKIT__PHASE_SPIN:
+				shmkit__topic_spin_on(&slot->seq, seq);
 				continue;
+			case SHMKIT__PHASE_YIELD:
+				sched_yield();
+				continue;
+			case SHMKIT__PHASE_SLEEP:
+				break;
 			}
 		}
 		if (publisher_gone(s, now)) {

@@ -1,0 +1,88 @@
+/* The control area of a one-to-N latency run, shared by shmkit-bench and the
+ * peer programs it execs (bench/peers/): a publisher sends `total` messages,
+ * each carrying its send time (TSC) in its first 8 bytes, and waits until
+ * every subscriber has acknowledged one before sending the next. Each
+ * subscriber stores receive TSC - send TSC per message into its sample row.
+ * Lives in a memfd the peers inherit (its fd number is on their command line). */
+#ifndef SHMKIT_BENCH_LATCTL_H
+#define SHMKIT_BENCH_LATCTL_H
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define LATCTL_MAX_SUBS 16
+
+struct latctl_sub {
+	_Alignas(64) _Atomic uint64_t ack; /* messages this subscriber has received */
+};
+
+struct latctl {
+	_Alignas(64) _Atomic uint32_t ready; /* subscribers connected */
+	_Atomic int32_t failed;              /* a side gave up: everyone stops */
+	uint32_t n_subs;
+	uint32_t yield;                      /* more processes than CPUs: yield when waiting */
+	uint64_t total;                      /* messages, warm-up included */
+	uint64_t size;                       /* bytes per message */
+	struct latctl_sub subs[LATCTL_MAX_SUBS];
+	/* then n_subs rows of `total` uint64_t tick samples */
+};
+
+static inline size_t latctl_bytes(uint32_t n_subs, uint64_t total)
+{
+	return sizeof(struct latctl) + (size_t)n_subs * (size_t)total * sizeof(uint64_t);
+}
+
+static inline uint64_t *latctl_samples(struct latctl *c, uint32_t sub)
+{
+	return (uint64_t *)(void *)(c + 1) + (size_t)sub * c->total;
+}
+
+static inline uint64_t latctl_tsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint32_t lo, hi;
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+#else
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+static inline void latctl_pause(const struct latctl *c)
+{
+	if (c->yield)
+		sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+	else
+		__builtin_ia32_pause();
+#endif
+}
+
+/* Publisher: waits until every subscriber has acknowledged `n` messages.
+ * 0, or -1 if a side failed. */
+static inline int latctl_wait_acks(struct latctl *c, uint64_t n)
+{
+	for (uint32_t k = 0; k < c->n_subs; k++)
+		/* acquire: pairs with the subscriber's release store of ack. */
+		while (atomic_load_explicit(&c->subs[k].ack, memory_order_acquire) < n) {
+			if (atomic_load_explicit(&c->failed, memory_order_relaxed))
+				return -1;
+			latctl_pause(c);
+		}
+	return 0;
+}
+
+/* Subscriber k: records message i (sent at tsc_sent) and acknowledges it. */
+static inline void latctl_record(struct latctl *c, uint32_t k, uint64_t i, uint64_t tsc_sent)
+{
+	latctl_samples(c, k)[i] = latctl_tsc() - tsc_sent;
+	/* release: the sample before the ack; pairs with latctl_wait_acks. */
+	atomic_store_explicit(&c->subs[k].ack, i + 1, memory_order_release);
+}
+
+#endif

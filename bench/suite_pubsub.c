@@ -1,0 +1,457 @@
+/* Suite "pubsub": one-way latency of a shmkit topic from 8 B to 1 MiB, copy
+ * and zero-copy, to 1 and 4 subscribers; next to the SPSC queue, Eclipse
+ * iceoryx's C binding (when installed) and the cache-line floor, all in the
+ * same run and with the same method (bench/latctl.h): the publisher stamps
+ * each message with the TSC, every subscriber takes the difference on
+ * arrival and acknowledges, and the next message goes once all have.
+ *
+ * Zero-copy rows write and read only the 8-byte stamp in place (the payload
+ * is produced and consumed where it lies); copy rows move every byte in and
+ * out. Goals (issue 6): 1 subscriber <= 1.5x the SPSC queue; zero-copy flat
+ * 8 B -> 1 MiB (<= 1.2x); 4 subscribers <= 2x 1; >= 5x lower than iceoryx. */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <shmkit.h>
+
+#include "bench.h"
+#include "latctl.h"
+
+#define ITERS 20000
+#define WARMUP 1000
+#define SLOTS 8
+#define RUN_TIMEOUT_NS 120000000000ll
+#define IO_TIMEOUT_NS 10000000000ll
+
+enum transport { T_TOPIC, T_TOPIC_ZC, T_QUEUE, T_ICEORYX, T_COUNT };
+
+static const char *const transport_name[T_COUNT] = {
+	[T_TOPIC] = "topic copy",
+	[T_TOPIC_ZC] = "topic zero-copy",
+	[T_QUEUE] = "SPSC queue copy",
+	[T_ICEORYX] = "iceoryx zero-copy",
+};
+
+struct lat_run {
+	enum transport t;
+	uint32_t n_subs;
+	size_t size;
+	int cpu_pub, cpu_sub; /* -1: not pinned */
+	int bench_cpu[2];     /* the CPUs the bench runs on */
+	char uri[96];
+};
+
+/* ---- the shmkit sides (forked) ---- */
+
+static int fail(struct latctl *c, const char *what, int err)
+{
+	fprintf(stderr, "shmkit-bench pubsub: %s: %s\n", what, shmkit_strerror(err));
+	atomic_store(&c->failed, 1);
+	return 1;
+}
+
+static int topic_sub_side(struct latctl *c, const struct lat_run *r, uint32_t k)
+{
+	struct shmkit_sub *s;
+	char *buf = malloc(r->size);
+	int err = shmkit_sub_open(&s, r->uri);
+
+	if (err < 0 || !buf)
+		return fail(c, "sub_open", err < 0 ? err : -ENOMEM);
+	atomic_fetch_add(&c->ready, 1);
+	for (uint64_t i = 0; i < c->total; i++) {
+		uint64_t sent;
+		if (r->t == T_TOPIC_ZC) {
+			const void *msg;
+			ssize_t n = shmkit_sub_peek(s, &msg, IO_TIMEOUT_NS);
+			if (n < 8)
+				return fail(c, "sub_peek", n < 0 ? (int)n : -EBADMSG);
+			memcpy(&sent, msg, sizeof(sent));
+			latctl_record(c, k, i, sent);
+			if ((err = shmkit_sub_release(s)) < 0)
+				return fail(c, "sub_release", err);
+		} else {
+			ssize_t n = shmkit_sub_recv(s, buf, r->size, IO_TIMEOUT_NS);
+			if (n < 8)
+				return fail(c, "sub_recv", n < 0 ? (int)n : -EBADMSG);
+			memcpy(&sent, buf, sizeof(sent));
+			latctl_record(c, k, i, sent);
+		}
+	}
+	shmkit_sub_close(s);
+	free(buf);
+	return 0;
+}
+
+static int topic_pub_side(struct latctl *c, const struct lat_run *r)
+{
+	struct shmkit_pub *p;
+	char *buf = calloc(1, r->size);
+	int err = shmkit_pub_open(&p, r->uri);
+
+	if (err < 0 || !buf)
+		return fail(c, "pub_open", err < 0 ? err : -ENOMEM);
+	while (atomic_load(&c->ready) < c->n_subs)
+		if (atomic_load(&c->failed))
+			return 1;
+	for (uint64_t i = 0; i < c->total; i++) {
+		if (latctl_wait_acks(c, i) < 0)
+			return 1;
+		if (r->t == T_TOPIC_ZC) {
+			void *slot;
+			if ((err = shmkit_pub_loan(p, r->size, &slot, IO_TIMEOUT_NS)) < 0)
+				return fail(c, "pub_loan", err);
+			uint64_t t = latctl_tsc();
+			memcpy(slot, &t, sizeof(t));
+			err = shmkit_pub_publish(p, slot, r->size);
+		} else {
+			uint64_t t = latctl_tsc();
+			memcpy(buf, &t, sizeof(t));
+			err = shmkit_pub_send(p, buf, r->size, IO_TIMEOUT_NS);
+		}
+		if (err < 0)
+			return fail(c, "publish", err);
+	}
+	latctl_wait_acks(c, c->total);
+	shmkit_pub_close(p);
+	free(buf);
+	return 0;
+}
+
+static int queue_sub_side(struct latctl *c, const struct lat_run *r)
+{
+	struct shmkit_queue *q;
+	char *buf = malloc(r->size);
+	int err = shmkit_queue_open(&q, r->uri);
+
+	if (err < 0 || !buf)
+		return fail(c, "queue_open", err < 0 ? err : -ENOMEM);
+	atomic_fetch_add(&c->ready, 1);
+	for (uint64_t i = 0; i < c->total; i++) {
+		uint64_t sent;
+		ssize_t n = shmkit_queue_recv(q, buf, r->size, IO_TIMEOUT_NS);
+		if (n < 8)
+			return fail(c, "queue_recv", n < 0 ? (int)n : -EBADMSG);
+		memcpy(&sent, buf, sizeof(sent));
+		latctl_record(c, 0, i, sent);
+	}
+	shmkit_queue_close(q);
+	free(buf);
+	return 0;
+}
+
+static int queue_pub_side(struct latctl *c, const struct lat_run *r)
+{
+	struct shmkit_queue *q;
+	char *buf = calloc(1, r->size);
+	int err = shmkit_queue_open(&q, r->uri);
+
+	if (err < 0 || !buf)
+		return fail(c, "queue_open", err < 0 ? err : -ENOMEM);
+	while (atomic_load(&c->ready) < c->n_subs)
+		if (atomic_load(&c->failed))
+			return 1;
+	for (uint64_t i = 0; i < c->total; i++) {
+		if (latctl_wait_acks(c, i) < 0)
+			return 1;
+		uint64_t t = latctl_tsc();
+		memcpy(buf, &t, sizeof(t));
+		if ((err = shmkit_queue_send(q, buf, r->size, IO_TIMEOUT_NS)) < 0)
+			return fail(c, "queue_send", err);
+	}
+	latctl_wait_acks(c, c->total);
+	shmkit_queue_close(q);
+	free(buf);
+	return 0;
+}
+
+/* ---- running one configuration ---- */
+
+/* Lets an unpinned side run on either bench CPU (a parent that measured a
+ * floor is pinned to one, and children inherit that). */
+static void allow_bench_cpus(const int cpu[2])
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	for (int k = 0; k < 2; k++)
+		if (cpu[k] >= 0)
+			CPU_SET(cpu[k], &set);
+	if (CPU_COUNT(&set) > 0)
+		sched_setaffinity(0, sizeof(set), &set);
+}
+
+static pid_t fork_side(struct latctl *c, const struct lat_run *r, int is_pub, uint32_t k, int ctl_fd)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	if (r->cpu_pub < 0)
+		allow_bench_cpus(r->bench_cpu);
+	else
+		bench_pin(is_pub ? r->cpu_pub : r->cpu_sub);
+	if (r->t == T_ICEORYX) {
+#ifdef SHMKIT_PEER_ICEORYX
+		char fd[16], kk[16], event[32];
+		snprintf(fd, sizeof(fd), "%d", ctl_fd);
+		snprintf(kk, sizeof(kk), "%u", k);
+		snprintf(event, sizeof(event), "e%d", (int)getppid());
+		execl(SHMKIT_PEER_ICEORYX, "peer_iceoryx", is_pub ? "pub" : "sub", fd, event, kk,
+		      (char *)NULL);
+#endif
+		(void)ctl_fd;
+		_exit(127);
+	}
+	if (r->t == T_QUEUE)
+		_exit(is_pub ? queue_pub_side(c, r) : queue_sub_side(c, r));
+	_exit(is_pub ? topic_pub_side(c, r) : topic_sub_side(c, r, k));
+}
+
+static int make_channel(const struct lat_run *r)
+{
+	if (r->t == T_TOPIC || r->t == T_TOPIC_ZC) {
+		struct shmkit_topic_opts o = { .slot_size = r->size, .slots = SLOTS, .max_subs = 16 };
+		return shmkit_topic_create(r->uri, &o);
+	}
+	if (r->t == T_QUEUE) {
+		struct shmkit_queue *q;
+		struct shmkit_queue_opts o = { .capacity = SLOTS, .max_msg = r->size };
+		int err = shmkit_queue_create(&q, r->uri, &o);
+		if (err == 0)
+			shmkit_queue_close(q);
+		return err;
+	}
+	return 0;
+}
+
+/* Waits for every side; kills them all if the run overstays. 0 if all exited 0. */
+static int wait_sides(struct latctl *c, pid_t *pids, int n)
+{
+	int64_t end = bench_now_ns() + RUN_TIMEOUT_NS;
+	int bad = 0, left = n;
+
+	while (left > 0) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			for (int i = 0; i < n; i++)
+				if (pids[i] == pid) {
+					pids[i] = -1;
+					left--;
+					bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+				}
+			continue;
+		}
+		if (bench_now_ns() > end) {
+			atomic_store(&c->failed, 1);
+			for (int i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);
+			end = INT64_MAX;
+			bad = 1;
+		}
+		usleep(2000);
+	}
+	return bad || atomic_load(&c->failed) ? -EIO : 0;
+}
+
+/* One configuration: its one-way latency over every subscriber's samples. */
+static int measure(struct bench_ctx *ctx, struct lat_run *r, struct bench_stats *out)
+{
+	uint64_t iters = bench_iters(ctx, ITERS);
+	uint64_t total = WARMUP + iters;
+	size_t bytes = latctl_bytes(r->n_subs, total);
+	int fd = memfd_create("shmkit-bench-latctl", 0); /* inherited by exec'd peers */
+	pid_t pids[LATCTL_MAX_SUBS + 1];
+	int err, n = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)bytes) != 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	struct latctl *c = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c == MAP_FAILED) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	c->n_subs = r->n_subs;
+	c->total = total;
+	c->size = r->size;
+	c->yield = (long)r->n_subs + 1 > cpus;
+	/* One subscriber: publisher and subscriber on the two bench CPUs. More
+	 * subscribers than CPUs can hold: let the scheduler place them. */
+	r->cpu_pub = r->n_subs == 1 ? ctx->cpu[0] : -1;
+	r->cpu_sub = r->n_subs == 1 ? ctx->cpu[1] : -1;
+	r->bench_cpu[0] = ctx->cpu[0];
+	r->bench_cpu[1] = ctx->cpu[1];
+	snprintf(r->uri, sizeof(r->uri), "posix:/shmkit-bench-%d-pubsub", (int)getpid());
+	shmkit_remove(r->uri);
+	err = make_channel(r);
+	if (err == 0) {
+		for (uint32_t k = 0; k < r->n_subs; k++)
+			pids[n++] = fork_side(c, r, 0, k, fd);
+		pids[n++] = fork_side(c, r, 1, 0, fd);
+		err = wait_sides(c, pids, n);
+	}
+	if (r->t != T_ICEORYX)
+		shmkit_remove(r->uri);
+	if (err == 0) {
+		double tick = bench_tsc_ns_per_tick();
+		double *ns = malloc(sizeof(double) * iters * r->n_subs);
+		size_t m = 0;
+		if (!ns) {
+			err = -ENOMEM;
+		} else {
+			for (uint32_t k = 0; k < r->n_subs; k++)
+				for (uint64_t i = WARMUP; i < total; i++)
+					ns[m++] = (double)latctl_samples(c, k)[i] * tick;
+			*out = bench_percentiles(ns, m);
+			free(ns);
+		}
+	}
+	munmap(c, bytes);
+	close(fd);
+	return err;
+}
+
+/* ---- the suite ---- */
+
+#define MAX_SIZES 8
+static const size_t sizes_full[] = { 8, 64, 1024, 4096, 65536, 262144, 1048576 };
+static const size_t sizes_quick[] = { 8, 4096, 1048576 };
+
+struct results {
+	size_t n_sizes;
+	const size_t *sizes;
+	/* median one-way ns per transport, subscriber count (1 or 4), size; 0 = not run */
+	double med[T_COUNT][2][MAX_SIZES];
+};
+
+static void report_run(struct bench_ctx *ctx, const struct lat_run *r, const struct bench_stats *st,
+		       double floor_ns)
+{
+	struct bench_row row = { 0 };
+
+	snprintf(row.name, sizeof(row.name), "%s, %u sub%s", transport_name[r->t], r->n_subs,
+		 r->n_subs > 1 ? "s" : "");
+	row.size = r->size;
+	row.lat = *st;
+	if (floor_ns > 0)
+		bench_ratio(&row, floor_ns, "cache-line floor", 0);
+	if (r->n_subs == 1)
+		snprintf(row.note, sizeof(row.note), "cpus %d,%d", r->cpu_pub, r->cpu_sub);
+	else
+		snprintf(row.note, sizeof(row.note), "unpinned%s",
+			 (long)r->n_subs + 1 > sysconf(_SC_NPROCESSORS_ONLN) ? ", more processes than CPUs" : "");
+	bench_report(ctx, &row);
+}
+
+static void report_goal(struct bench_ctx *ctx, const char *name, size_t size, double num, double den,
+			const char *vs, double goal, int goal_max)
+{
+	struct bench_row row = { 0 };
+
+	if (num <= 0 || den <= 0)
+		return;
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	row.size = size;
+	row.ratio = num / den;
+	snprintf(row.ratio_to, sizeof(row.ratio_to), "%s", vs);
+	row.goal = goal;
+	row.goal_max = goal_max;
+	bench_report(ctx, &row);
+}
+
+static void report_goals(struct bench_ctx *ctx, const struct results *res)
+{
+	size_t last = res->n_sizes - 1;
+	char name[64];
+
+	for (size_t i = 0; i < res->n_sizes; i++)
+		report_goal(ctx, "goal: topic 1 sub / SPSC queue", res->sizes[i],
+			    res->med[T_TOPIC][0][i], res->med[T_QUEUE][0][i], "queue copy", 1.5, 1);
+	for (int s = 0; s < 2; s++) {
+		snprintf(name, sizeof(name), "goal: zero-copy %s / 8 B, %d sub%s",
+			 res->sizes[last] >= 1048576 ? "1M" : "largest", s ? 4 : 1, s ? "s" : "");
+		report_goal(ctx, name, res->sizes[last], res->med[T_TOPIC_ZC][s][last],
+			    res->med[T_TOPIC_ZC][s][0], "zero-copy 8 B", 1.2, 1);
+	}
+	for (size_t i = 0; i < res->n_sizes; i++) {
+		report_goal(ctx, "goal: 4 subs / 1 sub, copy", res->sizes[i], res->med[T_TOPIC][1][i],
+			    res->med[T_TOPIC][0][i], "1 subscriber", 2.0, 1);
+		report_goal(ctx, "goal: 4 subs / 1 sub, zero-copy", res->sizes[i],
+			    res->med[T_TOPIC_ZC][1][i], res->med[T_TOPIC_ZC][0][i], "1 subscriber", 2.0, 1);
+	}
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < res->n_sizes; i++) {
+			snprintf(name, sizeof(name), "goal: iceoryx / topic zero-copy, %d sub%s",
+				 s ? 4 : 1, s ? "s" : "");
+			report_goal(ctx, name, res->sizes[i], res->med[T_ICEORYX][s][i],
+				    res->med[T_TOPIC_ZC][s][i], "topic zero-copy", 5.0, 0);
+		}
+}
+
+static int run_pubsub(struct bench_ctx *ctx)
+{
+	static struct results res;
+	struct bench_roudi roudi = { .pid = -1 };
+	int failed = 0, have_iox = 0;
+
+	memset(&res, 0, sizeof(res));
+	res.sizes = ctx->quick ? sizes_quick : sizes_full;
+	res.n_sizes = ctx->quick ? (sizeof(sizes_quick) / sizeof(sizes_quick[0])) : (sizeof(sizes_full) / sizeof(sizes_full[0]));
+	const struct bench_stats *fl = bench_floor(ctx, BENCH_FLOOR_CACHELINE);
+	double floor_ns = fl ? fl->median_ns : 0;
+	if (fl) {
+		struct bench_row row = { 0 };
+		snprintf(row.name, sizeof(row.name), "cache-line floor one-way");
+		row.lat = *fl;
+		bench_report(ctx, &row);
+	}
+#ifdef SHMKIT_PEER_ICEORYX
+	int rr = bench_roudi_start(&roudi);
+	have_iox = rr == 0;
+	if (rr < 0)
+		fprintf(stderr, "shmkit-bench pubsub: iceoryx rows skipped: RouDi: %s\n",
+			rr == -EBUSY ? "another RouDi is running" : shmkit_strerror(rr));
+#else
+	fprintf(stderr, "shmkit-bench pubsub: iceoryx rows skipped: built without the iceoryx C binding\n");
+#endif
+	for (size_t i = 0; i < res.n_sizes; i++)
+		for (int s = 0; s < 2; s++)
+			for (int t = 0; t < T_COUNT; t++) {
+				struct lat_run r = { .t = (enum transport)t, .n_subs = s ? 4 : 1,
+						     .size = res.sizes[i] };
+				struct bench_stats st;
+				if ((t == T_QUEUE && s) || (t == T_ICEORYX && !have_iox))
+					continue;
+				int err = measure(ctx, &r, &st);
+				if (err < 0) {
+					fprintf(stderr, "shmkit-bench pubsub: %s, %u subs, %zu B: %s\n",
+						transport_name[t], r.n_subs, r.size, shmkit_strerror(err));
+					failed = 1;
+					continue;
+				}
+				res.med[t][s][i] = st.median_ns;
+				report_run(ctx, &r, &st, floor_ns);
+			}
+	bench_roudi_stop(&roudi);
+	report_goals(ctx, &res);
+	return failed ? -EIO : 0;
+}
+
+BENCH_SUITE(pubsub, 40, "topic one-way latency 8 B..1 MiB, copy and zero-copy, 1 and 4 subscribers, vs SPSC queue, iceoryx and the cache-line floor",
+	    run_pubsub)
