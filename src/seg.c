@@ -229,7 +229,7 @@ const char *shmkit_seg_uri(const struct shmkit_seg *seg)
 
 enum shmkit_backend shmkit_seg_backend(const struct shmkit_seg *seg)
 {
-	return seg->backend;
+	return seg ? seg->backend : SHMKIT_POSIX;
 }
 
 int shmkit_seg_flush(struct shmkit_seg *seg)
