@@ -65,7 +65,13 @@ cleanup_add "sysv:$KEY"
 run "$SHMKIT" create "sysv:$KEY" 4K --mode 0640 && run "$SHMKIT" stat "sysv:$KEY"
 
 section "Everything on this machine, and who maps it"
-run "$SHMKIT" ls
+echo "${B}\$ shmkit ls${N}     (showing only this tour's segments)"
+if "$SHMKIT" ls >"${TMPDIR:-/tmp}/$ID.ls"; then
+	grep -E "^URI|$ID|$KEY" "${TMPDIR:-/tmp}/$ID.ls"
+else
+	FAILED=$((FAILED + 1))
+fi
+rm -f "${TMPDIR:-/tmp}/$ID.ls"
 say "(shmkit ls --json gives the same as one JSON document)"
 
 section "The examples (examples/*.c): the classic writer/reader pairs"
