@@ -234,15 +234,7 @@ const char *cli_lifetime_name(enum shmkit_lifetime l)
 
 const char *cli_kind_name(uint32_t kind)
 {
-	switch (kind) {
-	case SHMKIT_KIND_NONE: return "none";
-	case SHMKIT_KIND_RAW: return "raw";
-	case SHMKIT_KIND_QUEUE: return "queue";
-	case SHMKIT_KIND_TOPIC: return "topic";
-	case SHMKIT_KIND_HEAP: return "heap";
-	case SHMKIT_KIND_MAP: return "map";
-	}
-	return "unknown";
+	return kind == SHMKIT_KIND_NONE ? "none" : shmkit_kind_name(kind);
 }
 
 const char *cli_user_name(uid_t uid, char *buf, size_t cap)
