@@ -20,6 +20,7 @@
 
 #include "backend/backend.h"
 #include "internal.h"
+#include "managed.h"
 
 /* One object seen in /proc. */
 struct found {
@@ -277,6 +278,7 @@ static int list_posix(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		shmkit__stat_from_stat(&sb, st);
 		take_users(st, find(s, -1, sb.st_dev, sb.st_ino));
 		st->attach_count = st->n_mappers;
+		shmkit__stat_managed(NULL, st); /* shmkit objects: kind, version, creator */
 		rc = fn(st, arg);
 		++*count;
 	}
@@ -357,6 +359,10 @@ static int list_found(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		if (f->claimed || f->shmid >= 0)
 			continue;
 		describe_found(f, st);
+		/* file: objects too; SysV is never attached just to list it (that
+		 * would overwrite its last-user pid, which gc --foreign relies on) */
+		if (st->backend == SHMKIT_FILE)
+			shmkit__stat_managed(NULL, st);
 		rc = fn(st, arg);
 		++*count;
 	}

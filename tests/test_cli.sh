@@ -8,7 +8,9 @@ TAG="shmkit-test-$$-cli"
 TMP=$(mktemp -d)
 FAILS=0
 CLEANUP=()
+sleep_pid=
 cleanup() {
+	[ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null
 	for u in "${CLEANUP[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
@@ -161,20 +163,45 @@ case "$PRIV" in sysv:id=[0-9]*) CLEANUP+=("$PRIV"); expect 0 "$SHMKIT" rm "$PRIV
 	*) fail "create sysv:private printed '$PRIV'" ;; esac
 
 # ---- ls ----
-if "$SHMKIT" ls >"$TMP/out" 2>"$TMP/err"; then
-	grep -q "^URI " "$TMP/out" || fail "ls: no header"
-	grep -F -- "$P" "$TMP/out" | grep -q posix || fail "ls does not list $P"
-	expect 0 "$SHMKIT" ls --json;     json_ok
-	python3 - "$TMP/out" "$P" <<'PY' || fail "ls --json fields"
+expect 0 "$SHMKIT" ls
+grep -q "^URI " "$TMP/out" || fail "ls: no header"
+grep -F -- "$P " "$TMP/out" | grep -q " posix " || fail "ls does not list $P"
+grep -F -- "$P " "$TMP/out" | grep -q " 0640 " || fail "ls: mode of $P"
+expect 0 "$SHMKIT" ls --json;     json_ok
+python3 - "$TMP/out" "$P" <<'PY' || fail "ls --json fields"
 import json, sys
 d = json.load(open(sys.argv[1]))
 seg = [s for s in d["segments"] if s["uri"] == sys.argv[2]]
 assert len(seg) == 1 and seg[0]["backend"] == "posix" and seg[0]["size"] == 4096, seg
+assert seg[0]["mode"] == "0640" and seg[0]["lifetime"] == "kernel", seg
 PY
-	expect 2 "$SHMKIT" ls extra;      usage_is "ls: unexpected argument"
+# a process mapping a memfd shows up, with its pid and name
+exec 7< <(exec python3 -c '
+import os, mmap, sys, time
+fd = os.memfd_create("shmkit-test-cli-memfd")
+os.ftruncate(fd, 8192)
+m = mmap.mmap(fd, 8192, mmap.MAP_SHARED)
+print(os.getpid(), flush=True)
+time.sleep(30)' 2>/dev/null)
+read -r -t 10 sleep_pid <&7
+if [ -n "$sleep_pid" ]; then
+	expect 0 "$SHMKIT" ls
+	grep -F "memfd:shmkit-test-cli-memfd" "$TMP/out" | grep -q "$sleep_pid/python3" ||
+		fail "ls does not show the memfd mapped by $sleep_pid: $(grep memfd "$TMP/out")"
+	expect 0 "$SHMKIT" ls --json;  json_ok
+	python3 - "$TMP/out" "$sleep_pid" <<'PY' || fail "ls --json memfd mapper"
+import json, sys
+d = json.load(open(sys.argv[1]))
+seg = [s for s in d["segments"] if s["uri"].startswith("memfd:shmkit-test-cli-memfd")]
+assert seg and seg[0]["backend"] == "memfd" and seg[0]["lifetime"] == "process", seg
+assert any(m["pid"] == int(sys.argv[2]) and m["comm"] == "python3" for m in seg[0]["mappers"]), seg
+PY
+	kill "$sleep_pid" 2>/dev/null
 else
-	echo "note: ls not available yet: $(cat "$TMP/err")"
+	fail "could not start a python3 memfd holder"
 fi
+exec 7<&-
+expect 2 "$SHMKIT" ls extra;      usage_is "ls: unexpected argument"
 
 # ---- rm ----
 expect 1 "$SHMKIT" rm "posix:/$TAG-missing";  err_is "rm posix:/$TAG-missing: No such file or directory"

@@ -62,11 +62,10 @@ int main(void)
 	if (!strstr(out, "\"creator_alive\": false"))
 		fprintf(stderr, "%s\n", out);
 
-	/* ls lists it with its kind, when ls is available */
-	if (test_sh("'%s' ls >/dev/null 2>&1", SHMKIT_TOOL_PATH) == 0) {
-		CHECK_RET(test_sh_capture(out, sizeof(out), "'%s' ls | grep -F -- '%s'", SHMKIT_TOOL_PATH,
-					  uri + strlen("posix:")), 0);
-		CHECK(strstr(out, " raw ") != NULL);
-	}
+	/* ls lists it with its kind */
+	CHECK_RET(test_sh_capture(out, sizeof(out), "'%s' ls | grep -F -- '%s '", SHMKIT_TOOL_PATH, uri),
+		  0);
+	CHECK(strstr(out, " raw ") != NULL);
+	CHECK_RET(test_sh("'%s' ls --json | grep -qF '\"uri\": \"%s\"'", SHMKIT_TOOL_PATH, uri), 0);
 	return test_done();
 }
