@@ -16,7 +16,7 @@ if [ "${1:-}" = "--bench" ]; then
 	[ -e /usr/include/iceoryx/v2.0.3/iceoryx_binding_c/subscriber.h ] ||
 		ls /usr/include/iceoryx/*/iceoryx_binding_c/subscriber.h >/dev/null 2>&1 ||
 		need+=(libiceoryx-binding-c-dev)
-	have iox-roudi || need+=(iceoryx-introspection)
+	have iox-roudi || need+=(iceoryx) # iox-roudi lives in the iceoryx package
 	have gnuplot || need+=(gnuplot-nox)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -23,6 +23,7 @@
 #include <shmkit/seg.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ struct shmkit_queue {
 	/* MPMC: our peer entry, registered lazily by the process using the handle */
 	int peer;
 	uint32_t peer_pid;
+	uint32_t peer_gen; /* fork_generation when registered: a forked child re-registers */
 	/* the one outstanding zero-copy operation of each kind */
 	bool resv_active;
 	bool peek_active;
@@ -452,6 +454,21 @@ static void release_peer_slots(struct shmkit_queue *q, unsigned k)
 	}
 }
 
+/* Fork detection without a system call on the hot path (getpid() is one):
+ * a counter bumped in every child by a pthread_atfork handler. */
+static _Atomic uint32_t fork_generation;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void install_fork_hook(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 static int peer_register(struct shmkit_queue *q)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
@@ -486,6 +503,7 @@ claimed:
 	atomic_store_explicit(&peers[k].state, SHMKIT__QPEER_LIVE, memory_order_release);
 	q->peer = (int)k;
 	q->peer_pid = me->pid;
+	q->peer_gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
 	q->resv_active = false; /* a forked child does not own its parent's slots */
 	q->peek_active = false;
 	return 0;
@@ -495,11 +513,11 @@ claimed:
  * handle over fork gets its own entry on first use. */
 static inline int peer_ensure(struct shmkit_queue *q)
 {
-	if (SHMKIT__LIKELY(q->peer >= 0)) {
-		const struct shmkit__ident *me = shmkit__ident_self();
-		if (SHMKIT__LIKELY(me && me->pid == q->peer_pid))
-			return 0;
-	}
+	if (SHMKIT__LIKELY(q->peer >= 0 &&
+			   q->peer_gen == atomic_load_explicit(&fork_generation,
+							       memory_order_relaxed)))
+		return 0;
+	pthread_once(&fork_hook_once, install_fork_hook);
 	return peer_register(q);
 }
 

@@ -1,0 +1,828 @@
+/* Suite "queue": shmkit queues against the physical floors, a minimal
+ * hand-written ring, the kernel's IPC and (when installed) Boost.Interprocess
+ * message_queue, all in the same run, two processes pinned to two CPUs.
+ *
+ * Latency rows are one-way (round trip / 2) through a pair of channels, one
+ * each way; throughput rows stream messages one way and time the lot.
+ * Goals (issue 5) are printed as ratio rows at the end, met or not. */
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <shmkit.h>
+
+#include "bench.h"
+#include "futex.h"
+
+static const size_t sizes[] = { 8, 64, 1024, 65536, 1 << 20 };
+#define N_SIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+/* Results kept for the goal rows. */
+static struct {
+	double spin8, block8, ring8, zc8, zc1m, spsc64_tput, mpmc11_64_tput, cached64_tput,
+		pipe64_tput, copy1m_mbps, mpmc22_tput, boost22_tput;
+} got;
+
+/* Round trips per latency sample set, by message size. */
+static size_t lat_iters(struct bench_ctx *ctx, size_t size)
+{
+	size_t n = size <= 1024 ? 20000 : size <= 65536 ? 2000 : 300;
+	return bench_iters(ctx, n);
+}
+
+/* Messages per throughput run, by size: about 0.1-0.5 s each. */
+static size_t tput_count(struct bench_ctx *ctx, size_t size, int slow)
+{
+	size_t n = size <= 64 ? 2000000 : size <= 1024 ? 500000 : size <= 65536 ? 20000 : 1500;
+	if (slow)
+		n /= 10;
+	n = bench_iters(ctx, n);
+	return n < 200 ? 200 : n;
+}
+
+static void fill_lat_row(struct bench_row *row, const char *name, size_t size,
+			 const struct bench_stats *st, struct bench_ctx *ctx)
+{
+	memset(row, 0, sizeof(*row));
+	snprintf(row->name, sizeof(row->name), "%s", name);
+	row->size = size;
+	row->lat = *st;
+	row->msgs_per_s = 1e9 / st->mean_ns / 2;
+	snprintf(row->note, sizeof(row->note), "one-way, cpus %d,%d", ctx->cpu[0], ctx->cpu[1]);
+}
+
+static void report_tput(struct bench_ctx *ctx, const char *name, size_t size, double msgs_per_s,
+			const char *note)
+{
+	struct bench_row row = { 0 };
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	row.size = size;
+	row.msgs_per_s = msgs_per_s;
+	row.mb_per_s = msgs_per_s * (double)size / 1e6;
+	snprintf(row.note, sizeof(row.note), "%s", note);
+	bench_report(ctx, &row);
+}
+
+static void report_goal(struct bench_ctx *ctx, const char *name, double ratio, const char *vs,
+			double goal, int goal_max, const char *note)
+{
+	struct bench_row row = { 0 };
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	row.ratio = ratio;
+	snprintf(row.ratio_to, sizeof(row.ratio_to), "%s", vs);
+	row.goal = goal;
+	row.goal_max = goal_max;
+	snprintf(row.note, sizeof(row.note), "%s", ratio > 0 ? note : "not measured here");
+	bench_report(ctx, &row);
+}
+
+/* ======================================================================
+ * shmkit queues: ping-pong over two queues, one each way
+ * ====================================================================== */
+
+enum qmode { Q_SPIN, Q_BLOCK, Q_ZEROCOPY, Q_MPMC };
+
+static struct shmkit_queue *q_out, *q_back; /* parent -> peer, peer -> parent */
+static enum qmode cur_mode;
+static size_t cur_size;
+static unsigned char *cur_buf;
+
+static int make_queue(struct shmkit_queue **q, size_t cap, size_t size, int multi)
+{
+	struct shmkit_queue_opts o = { .capacity = cap, .max_msg = size, .multi_producer = multi,
+				       .multi_consumer = multi };
+	return shmkit_queue_create(q, "anon:", &o);
+}
+
+static void q_send(struct shmkit_queue *q, uint32_t i)
+{
+	if (cur_mode == Q_ZEROCOPY) {
+		void *slot;
+		shmkit_queue_reserve(q, cur_size, &slot, SHMKIT_FOREVER);
+		memcpy(slot, &i, sizeof(i)); /* the message is made in place */
+		shmkit_queue_commit(q, slot, cur_size);
+	} else {
+		memcpy(cur_buf, &i, sizeof(i));
+		shmkit_queue_send(q, cur_buf, cur_size, SHMKIT_FOREVER);
+	}
+}
+
+static uint32_t q_recv(struct shmkit_queue *q)
+{
+	uint32_t v = 0;
+	if (cur_mode == Q_ZEROCOPY) {
+		const void *p;
+		if (shmkit_queue_peek(q, &p, SHMKIT_FOREVER) >= 0) {
+			memcpy(&v, p, sizeof(v));
+			shmkit_queue_consume(q);
+		}
+	} else if (shmkit_queue_recv(q, cur_buf, cur_size, SHMKIT_FOREVER) >= 0) {
+		memcpy(&v, cur_buf, sizeof(v));
+	}
+	return v;
+}
+
+static int q_peer(void *shm, void *arg)
+{
+	size_t total = *(const size_t *)arg;
+	(void)shm;
+	for (uint32_t i = 0; i < total; i++) {
+		if (q_recv(q_out) != i)
+			return 1;
+		q_send(q_back, i);
+	}
+	return 0;
+}
+
+static void q_trip(void *shm, uint32_t i, void *arg)
+{
+	(void)shm;
+	(void)arg;
+	q_send(q_out, i);
+	q_recv(q_back);
+}
+
+static int queue_latency(struct bench_ctx *ctx, enum qmode mode, size_t size, const char *name,
+			 struct bench_stats *st)
+{
+	size_t n = lat_iters(ctx, size), total = n + BENCH_WARMUP;
+	size_t cap = size >= 65536 ? 4 : 64;
+	int r;
+
+	if ((r = make_queue(&q_out, cap, size, mode == Q_MPMC)) < 0)
+		return r;
+	if ((r = make_queue(&q_back, cap, size, mode == Q_MPMC)) < 0) {
+		shmkit_queue_close(q_out);
+		return r;
+	}
+	int64_t spin = mode == Q_BLOCK ? 0 : SHMKIT_FOREVER;
+	shmkit_queue_set_spin(q_out, spin);
+	shmkit_queue_set_spin(q_back, spin);
+	cur_mode = mode;
+	cur_size = size;
+	cur_buf = calloc(1, size);
+	r = bench_pingpong(ctx, 64, NULL, q_peer, &total, q_trip, NULL, n, st);
+	free(cur_buf);
+	shmkit_queue_close(q_out);
+	shmkit_queue_close(q_back);
+	if (r == 0) {
+		struct bench_row row;
+		fill_lat_row(&row, name, size, st, ctx);
+		bench_report(ctx, &row);
+	}
+	return r;
+}
+
+/* Streaming: the parent sends `count` messages, the peer receives them. */
+static size_t stream_count;
+
+static int q_stream_peer(void *shm, void *arg)
+{
+	(void)shm;
+	(void)arg;
+	for (size_t i = 0; i < stream_count; i++)
+		if (shmkit_queue_recv(q_out, cur_buf, cur_size, SHMKIT_FOREVER) < 0)
+			return 1;
+	return 0;
+}
+
+static double queue_tput(struct bench_ctx *ctx, size_t size, int multi, size_t cap)
+{
+	struct bench_peer pr;
+	double rate = 0;
+
+	if (make_queue(&q_out, cap, size, multi) < 0)
+		return 0;
+	cur_size = size;
+	cur_buf = calloc(1, size);
+	stream_count = tput_count(ctx, size, 0);
+	if (bench_peer_start(ctx, &pr, 64, NULL, q_stream_peer, NULL) == 0) {
+		int64_t t0 = bench_now_ns();
+		for (size_t i = 0; i < stream_count; i++)
+			shmkit_queue_send(q_out, cur_buf, size, SHMKIT_FOREVER);
+		int rc = bench_peer_finish(&pr);
+		int64_t dt = bench_now_ns() - t0;
+		if (rc == 0)
+			rate = (double)stream_count / ((double)dt / 1e9);
+	}
+	free(cur_buf);
+	shmkit_queue_close(q_out);
+	return rate;
+}
+
+/* MPMC 2 producers x 2 consumers: four processes on two CPUs. */
+static double queue_mpmc22(struct bench_ctx *ctx, size_t size)
+{
+	struct shmkit_queue *q;
+	size_t per = tput_count(ctx, size, 1) / 2;
+	pid_t kids[4];
+	int ok = 1;
+
+	if (make_queue(&q, 256, size, 1) < 0)
+		return 0;
+	_Atomic int *go = mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (go == MAP_FAILED) {
+		shmkit_queue_close(q);
+		return 0;
+	}
+	*go = 0;
+	fflush(NULL);
+	for (int k = 0; k < 4; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0) {
+			unsigned char *buf = calloc(1, size);
+			bench_pin(ctx->cpu[k & 1]);
+			/* Acquire: pairs with the parent's release store of go. */
+			while (!atomic_load_explicit(go, memory_order_acquire))
+				sched_yield();
+			if (k < 2) { /* producer */
+				for (size_t i = 0; i < per; i++)
+					shmkit_queue_send(q, buf, size, SHMKIT_FOREVER);
+			} else { /* consumer: until a 0-byte stop message */
+				while (shmkit_queue_recv(q, buf, size, SHMKIT_FOREVER) > 0)
+					;
+			}
+			_exit(0);
+		}
+	}
+	int64_t t0 = bench_now_ns();
+	/* Release: pairs with the children's acquire spin on go. */
+	atomic_store_explicit(go, 1, memory_order_release);
+	for (int k = 0; k < 2; k++)
+		ok &= waitpid(kids[k], NULL, 0) == kids[k];
+	shmkit_queue_send(q, NULL, 0, SHMKIT_FOREVER);
+	shmkit_queue_send(q, NULL, 0, SHMKIT_FOREVER);
+	for (int k = 2; k < 4; k++)
+		ok &= waitpid(kids[k], NULL, 0) == kids[k];
+	int64_t dt = bench_now_ns() - t0;
+	munmap((void *)go, 64);
+	shmkit_queue_close(q);
+	return ok ? (double)(2 * per) / ((double)dt / 1e9) : 0;
+}
+
+/* ======================================================================
+ * minimal hand-written SPSC rings (the floors a queue can be held to)
+ * ====================================================================== */
+
+#define RING_SLOTS 64
+struct ring {
+	_Alignas(64) _Atomic uint64_t head;
+	_Alignas(64) _Atomic uint64_t tail;
+	_Alignas(64) unsigned char data[];
+};
+
+static size_t ring_bytes(size_t size)
+{
+	return sizeof(struct ring) + RING_SLOTS * ((size + 63) & ~(size_t)63);
+}
+
+static unsigned char *ring_slot(struct ring *r, uint64_t pos, size_t size)
+{
+	return r->data + (pos % RING_SLOTS) * ((size + 63) & ~(size_t)63);
+}
+
+/* Lamport ring: both sides read the other's index on every operation. */
+static void ring_put(struct ring *r, const void *m, size_t size)
+{
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* Acquire: pairs with ring_get's release of head (slot read done). */
+	while (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING_SLOTS)
+		shmkit__spin_pause();
+	memcpy(ring_slot(r, t, size), m, size);
+	/* Release: pairs with ring_get's acquire of tail (slot written). */
+	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+}
+
+static void ring_get(struct ring *r, void *m, size_t size)
+{
+	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	/* Acquire: pairs with ring_put's release of tail. */
+	while (atomic_load_explicit(&r->tail, memory_order_acquire) == h)
+		shmkit__spin_pause();
+	memcpy(m, ring_slot(r, h, size), size);
+	/* Release: pairs with ring_put's acquire of head. */
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
+static int ring_peer(void *shm, void *arg)
+{
+	size_t total = *(const size_t *)arg;
+	struct ring *out = shm, *back = (void *)((char *)shm + ring_bytes(cur_size));
+	unsigned char *buf = calloc(1, cur_size);
+	for (uint32_t i = 0; i < total; i++) {
+		ring_get(out, buf, cur_size);
+		ring_put(back, buf, cur_size);
+	}
+	free(buf);
+	return 0;
+}
+
+static void ring_trip(void *shm, uint32_t i, void *arg)
+{
+	struct ring *out = shm, *back = (void *)((char *)shm + ring_bytes(cur_size));
+	(void)arg;
+	memcpy(cur_buf, &i, sizeof(i));
+	ring_put(out, cur_buf, cur_size);
+	ring_get(back, cur_buf, cur_size);
+}
+
+/* A ring whose sides cache the other's index and re-read it only when the
+ * ring looks full (producer) or empty (consumer). */
+static size_t cached_tail_seen;
+static void cring_get_stream(struct ring *r, void *m, size_t size, uint64_t h)
+{
+	if (cached_tail_seen == h) {
+		/* Acquire: pairs with the producer's release of tail. */
+		while ((cached_tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire)) == h)
+			shmkit__spin_pause();
+	}
+	memcpy(m, ring_slot(r, h, size), size);
+	/* Release: pairs with the producer's acquire of head (slot read). */
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
+static int cring_peer(void *shm, void *arg)
+{
+	struct ring *r = shm;
+	unsigned char *buf = calloc(1, cur_size);
+	(void)arg;
+	cached_tail_seen = 0;
+	for (uint64_t h = 0; h < stream_count; h++)
+		cring_get_stream(r, buf, cur_size, h);
+	free(buf);
+	return 0;
+}
+
+static double cring_tput(struct bench_ctx *ctx, size_t size)
+{
+	struct bench_peer pr;
+	double rate = 0;
+	cur_size = size;
+	cur_buf = calloc(1, size);
+	stream_count = tput_count(ctx, size, 0);
+	if (bench_peer_start(ctx, &pr, ring_bytes(size), NULL, cring_peer, NULL) == 0) {
+		struct ring *r = pr.shm;
+		uint64_t head_seen = 0;
+		int64_t t0 = bench_now_ns();
+		for (uint64_t t = 0; t < stream_count; t++) {
+			if (t - head_seen == RING_SLOTS) {
+				/* Acquire: pairs with the consumer's release of head. */
+				while (t - (head_seen = atomic_load_explicit(&r->head,
+									     memory_order_acquire)) ==
+				       RING_SLOTS)
+					shmkit__spin_pause();
+			}
+			memcpy(ring_slot(r, t, size), cur_buf, size);
+			/* Release: pairs with the consumer's acquire of tail. */
+			atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+		}
+		int rc = bench_peer_finish(&pr);
+		int64_t dt = bench_now_ns() - t0;
+		if (rc == 0)
+			rate = (double)stream_count / ((double)dt / 1e9);
+	}
+	free(cur_buf);
+	return rate;
+}
+
+/* ======================================================================
+ * kernel IPC: pipe, Unix stream socket, TCP loopback, POSIX mqueue, eventfd
+ * ====================================================================== */
+
+enum kind { K_PIPE, K_UNIX, K_TCP, K_MQ, K_EVENTFD };
+static const char *const kind_name[] = { "pipe", "unix stream socket", "tcp loopback",
+					 "posix mqueue", "eventfd" };
+
+static int k_fd[4]; /* parent write, peer read, peer write, parent read */
+static mqd_t k_mq[2];
+static enum kind cur_kind;
+
+static int write_full(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_full(int fd, void *p, size_t n)
+{
+	while (n) {
+		ssize_t r = read(fd, p, n);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		p = (char *)p + r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int k_put(int dir, const void *m, size_t size)
+{
+	if (cur_kind == K_MQ)
+		return mq_send(k_mq[dir], m, size, 0);
+	if (cur_kind == K_EVENTFD) {
+		uint64_t one = 1;
+		return write_full(k_fd[dir ? 2 : 0], &one, 8);
+	}
+	return write_full(k_fd[dir ? 2 : 0], m, size);
+}
+
+static int k_get(int dir, void *m, size_t size)
+{
+	if (cur_kind == K_MQ)
+		return mq_receive(k_mq[dir], m, size, NULL) == (ssize_t)size ? 0 : -1;
+	if (cur_kind == K_EVENTFD) {
+		uint64_t v;
+		return read_full(k_fd[dir ? 3 : 1], &v, 8);
+	}
+	return read_full(k_fd[dir ? 3 : 1], m, size);
+}
+
+static int tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0)
+		return -1;
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &len) < 0) {
+		close(l);
+		return -1;
+	}
+	*a = socket(AF_INET, SOCK_STREAM, 0);
+	if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(l);
+		return -1;
+	}
+	*b = accept(l, NULL, NULL);
+	close(l);
+	if (*b < 0)
+		return -1;
+	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+}
+
+static char mq_names[2][64];
+
+static int k_open(enum kind k, size_t size)
+{
+	cur_kind = k;
+	for (int i = 0; i < 4; i++)
+		k_fd[i] = -1;
+	switch (k) {
+	case K_PIPE: {
+		int p1[2], p2[2];
+		if (pipe(p1) < 0)
+			return -errno;
+		if (pipe(p2) < 0) {
+			close(p1[0]);
+			close(p1[1]);
+			return -errno;
+		}
+		if (size > 65536) { /* let a whole message sit in the pipe */
+			fcntl(p1[1], F_SETPIPE_SZ, (int)size);
+			fcntl(p2[1], F_SETPIPE_SZ, (int)size);
+		}
+		k_fd[0] = p1[1], k_fd[1] = p1[0], k_fd[2] = p2[1], k_fd[3] = p2[0];
+		return 0;
+	}
+	case K_UNIX: {
+		int s1[2], s2[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, s1) < 0)
+			return -errno;
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, s2) < 0) {
+			close(s1[0]);
+			close(s1[1]);
+			return -errno;
+		}
+		k_fd[0] = s1[0], k_fd[1] = s1[1], k_fd[2] = s2[0], k_fd[3] = s2[1];
+		return 0;
+	}
+	case K_TCP:
+		if (tcp_pair(&k_fd[0], &k_fd[1]) < 0 || tcp_pair(&k_fd[2], &k_fd[3]) < 0)
+			return -errno ? -errno : -EIO;
+		return 0;
+	case K_EVENTFD:
+		k_fd[0] = k_fd[1] = eventfd(0, 0);
+		k_fd[2] = k_fd[3] = eventfd(0, 0);
+		return k_fd[0] < 0 || k_fd[2] < 0 ? -errno : 0;
+	case K_MQ: {
+		struct mq_attr at = { .mq_maxmsg = 8, .mq_msgsize = (long)size };
+		for (int i = 0; i < 2; i++) {
+			snprintf(mq_names[i], sizeof(mq_names[i]), "/shmkit-bench-%d-%d", (int)getpid(), i);
+			k_mq[i] = mq_open(mq_names[i], O_RDWR | O_CREAT | O_EXCL, 0600, &at);
+			if (k_mq[i] == (mqd_t)-1) {
+				int e = -errno;
+				if (i == 1) {
+					mq_close(k_mq[0]);
+					mq_unlink(mq_names[0]);
+				}
+				return e;
+			}
+		}
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static void k_close(void)
+{
+	if (cur_kind == K_MQ) {
+		for (int i = 0; i < 2; i++) {
+			mq_close(k_mq[i]);
+			mq_unlink(mq_names[i]);
+		}
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		if (k_fd[i] >= 0 && (i == 0 || k_fd[i] != k_fd[i - 1]))
+			close(k_fd[i]);
+}
+
+static int k_peer(void *shm, void *arg)
+{
+	size_t total = *(const size_t *)arg;
+	unsigned char *buf = calloc(1, cur_size);
+	(void)shm;
+	for (uint32_t i = 0; i < total; i++)
+		if (k_get(0, buf, cur_size) < 0 || k_put(1, buf, cur_size) < 0)
+			return 1;
+	free(buf);
+	return 0;
+}
+
+static void k_trip(void *shm, uint32_t i, void *arg)
+{
+	(void)shm;
+	(void)arg;
+	memcpy(cur_buf, &i, sizeof(i));
+	k_put(0, cur_buf, cur_size);
+	k_get(1, cur_buf, cur_size);
+}
+
+static int kernel_latency(struct bench_ctx *ctx, enum kind k, size_t size)
+{
+	size_t n = lat_iters(ctx, size) / 2, total;
+	struct bench_stats st;
+	char name[64];
+	int r;
+
+	if (n < 100)
+		n = 100;
+	total = n + BENCH_WARMUP;
+	if ((r = k_open(k, size)) < 0)
+		return r;
+	cur_size = size;
+	cur_buf = calloc(1, size);
+	r = bench_pingpong(ctx, 64, NULL, k_peer, &total, k_trip, NULL, n, &st);
+	free(cur_buf);
+	k_close();
+	if (r == 0) {
+		struct bench_row row;
+		snprintf(name, sizeof(name), "%s latency", kind_name[k]);
+		fill_lat_row(&row, name, size, &st, ctx);
+		bench_report(ctx, &row);
+	}
+	return r;
+}
+
+static int k_stream_peer(void *shm, void *arg)
+{
+	unsigned char *buf = calloc(1, cur_size);
+	(void)shm;
+	(void)arg;
+	for (size_t i = 0; i < stream_count; i++)
+		if (k_get(0, buf, cur_size) < 0)
+			return 1;
+	free(buf);
+	return 0;
+}
+
+static double kernel_tput(struct bench_ctx *ctx, enum kind k, size_t size)
+{
+	struct bench_peer pr;
+	double rate = 0;
+	if (k_open(k, size) < 0)
+		return 0;
+	cur_size = size;
+	cur_buf = calloc(1, size);
+	stream_count = tput_count(ctx, size, 1);
+	if (bench_peer_start(ctx, &pr, 64, NULL, k_stream_peer, NULL) == 0) {
+		int64_t t0 = bench_now_ns();
+		for (size_t i = 0; i < stream_count; i++)
+			k_put(0, cur_buf, size);
+		int rc = bench_peer_finish(&pr);
+		int64_t dt = bench_now_ns() - t0;
+		if (rc == 0)
+			rate = (double)stream_count / ((double)dt / 1e9);
+	}
+	free(cur_buf);
+	k_close();
+	return rate;
+}
+
+/* ======================================================================
+ * Boost.Interprocess message_queue (bench/peer_boost_queue.cpp)
+ * ====================================================================== */
+
+static double boost_mpmc22(struct bench_ctx *ctx, size_t size)
+{
+#ifdef SHMKIT_PEER_BOOST_QUEUE
+	char cmd[512];
+	size_t per = tput_count(ctx, size, 1) / 2;
+	snprintf(cmd, sizeof(cmd), "%s %zu %zu %d %d", SHMKIT_PEER_BOOST_QUEUE, size, per,
+		 ctx->cpu[0], ctx->cpu[1]);
+	FILE *p = popen(cmd, "r");
+	double rate = 0;
+	if (!p)
+		return 0;
+	if (fscanf(p, "msgs_per_s=%lf", &rate) != 1)
+		rate = 0;
+	pclose(p);
+	return rate;
+#else
+	(void)ctx;
+	(void)size;
+	return 0;
+#endif
+}
+
+/* ======================================================================
+ * the suite
+ * ====================================================================== */
+
+static void latency_rows(struct bench_ctx *ctx)
+{
+	struct bench_stats st;
+	for (size_t s = 0; s < N_SIZES; s++) {
+		size_t size = sizes[s];
+		if (queue_latency(ctx, Q_SPIN, size, "shmkit SPSC spin latency", &st) == 0 && size == 8)
+			got.spin8 = st.median_ns;
+		if (queue_latency(ctx, Q_BLOCK, size, "shmkit SPSC blocking latency", &st) == 0 &&
+		    size == 8)
+			got.block8 = st.median_ns;
+		if (queue_latency(ctx, Q_ZEROCOPY, size, "shmkit zero-copy latency", &st) == 0) {
+			if (size == 8)
+				got.zc8 = st.median_ns;
+			if (size == (1 << 20))
+				got.zc1m = st.median_ns;
+		}
+		if (size <= 1024)
+			queue_latency(ctx, Q_MPMC, size, "shmkit MPMC 1x1 spin latency", &st);
+
+		/* the minimal hand-written ring */
+		size_t n = lat_iters(ctx, size), total = n + BENCH_WARMUP;
+		cur_size = size;
+		cur_buf = calloc(1, size);
+		if (bench_pingpong(ctx, 2 * ring_bytes(size), NULL, ring_peer, &total, ring_trip, NULL,
+				   n, &st) == 0) {
+			struct bench_row row;
+			fill_lat_row(&row, "minimal SPSC ring latency", size, &st, ctx);
+			bench_report(ctx, &row);
+			if (size == 8)
+				got.ring8 = st.median_ns;
+		}
+		free(cur_buf);
+
+		for (enum kind k = K_PIPE; k <= K_EVENTFD; k++) {
+			if (k == K_EVENTFD && size != 8)
+				continue;
+			if (k == K_MQ && size > 65536)
+				continue;
+			int r = kernel_latency(ctx, k, size);
+			if (r < 0 && !ctx->json)
+				printf("%-8s %s %zu: %s\n", "queue", kind_name[k], size, strerror(-r));
+		}
+	}
+}
+
+static void throughput_rows(struct bench_ctx *ctx)
+{
+	char note[96];
+	for (size_t s = 0; s < N_SIZES; s++) {
+		size_t size = sizes[s];
+		size_t cap = size >= 65536 ? 8 : 1024;
+		double v = queue_tput(ctx, size, 0, cap);
+		report_tput(ctx, "shmkit SPSC throughput", size, v, "copy send/recv");
+		if (size == 64)
+			got.spsc64_tput = v;
+		if (size == (1 << 20)) {
+			double mc = bench_memcpy_mbps(ctx, size);
+			got.copy1m_mbps = v * (double)size / 1e6;
+			snprintf(note, sizeof(note), "memcpy %.0f MB/s", mc);
+			report_tput(ctx, "memcpy bandwidth (floor)", size, mc * 1e6 / (double)size, note);
+		}
+		v = queue_tput(ctx, size, 1, cap);
+		report_tput(ctx, "shmkit MPMC 1x1 throughput", size, v, "copy send/recv");
+		if (size == 64)
+			got.mpmc11_64_tput = v;
+		v = queue_mpmc22(ctx, size);
+		report_tput(ctx, "shmkit MPMC 2x2 throughput", size, v, "4 processes on 2 cpus");
+		if (size == 64)
+			got.mpmc22_tput = v;
+		v = boost_mpmc22(ctx, size);
+		if (v > 0) {
+			report_tput(ctx, "boost message_queue 2x2 throughput", size, v,
+				    "4 processes on 2 cpus");
+			if (size == 64)
+				got.boost22_tput = v;
+		}
+		v = cring_tput(ctx, size);
+		report_tput(ctx, "minimal cached-index ring throughput", size, v, "floor");
+		if (size == 64)
+			got.cached64_tput = v;
+		for (enum kind k = K_PIPE; k <= K_MQ; k++) {
+			if (k == K_MQ && size > 65536)
+				continue;
+			v = kernel_tput(ctx, k, size);
+			snprintf(note, sizeof(note), "%s", kind_name[k]);
+			char name[64];
+			snprintf(name, sizeof(name), "%s throughput", kind_name[k]);
+			if (v > 0)
+				report_tput(ctx, name, size, v, note);
+			if (k == K_PIPE && size == 64)
+				got.pipe64_tput = v;
+		}
+	}
+}
+
+static double ratio(double a, double b)
+{
+	return a > 0 && b > 0 ? a / b : 0;
+}
+
+static void goal_rows(struct bench_ctx *ctx)
+{
+	const struct bench_stats *cl = bench_floor(ctx, BENCH_FLOOR_CACHELINE);
+	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
+	char note[96];
+
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.spin8, cl ? cl->median_ns : 0);
+	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(got.spin8, cl ? cl->median_ns : 0),
+		    "cache-line ping-pong", 1.5, 1, note);
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.spin8, got.ring8);
+	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(got.spin8, got.ring8),
+		    "minimal ring", 1.3, 1, note);
+	report_goal(ctx, "goal: iceoryx 8 B latency / ours", 0, "iceoryx C binding", 5, 0, "");
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.block8, fx ? fx->median_ns : 0);
+	report_goal(ctx, "goal: blocking 8 B latency", ratio(got.block8, fx ? fx->median_ns : 0),
+		    "futex ping-pong", 1.3, 1, note);
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.spsc64_tput, got.cached64_tput);
+	report_goal(ctx, "goal: SPSC 64 B throughput", ratio(got.spsc64_tput, got.cached64_tput),
+		    "cached-index ring", 0.8, 0, note);
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.spsc64_tput, got.pipe64_tput);
+	report_goal(ctx, "goal: SPSC 64 B throughput", ratio(got.spsc64_tput, got.pipe64_tput),
+		    "pipe", 20, 0, note);
+	double mc = bench_memcpy_mbps(ctx, 1 << 20);
+	snprintf(note, sizeof(note), "%.0f vs %.0f MB/s", got.copy1m_mbps, mc);
+	report_goal(ctx, "goal: copy throughput 1 MiB", ratio(got.copy1m_mbps, mc), "memcpy", 0.8,
+		    0, note);
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.zc1m, got.zc8);
+	report_goal(ctx, "goal: zero-copy latency 1 MiB / 8 B", ratio(got.zc1m, got.zc8),
+		    "zero-copy 8 B", 1.2, 1, note);
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc22_tput, got.boost22_tput);
+	report_goal(ctx, "goal: MPMC 2x2 64 B throughput", ratio(got.mpmc22_tput, got.boost22_tput),
+		    "boost message_queue 2x2", 3, 0, note);
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc11_64_tput, got.spsc64_tput);
+	report_goal(ctx, "goal: MPMC 1x1 64 B throughput", ratio(got.mpmc11_64_tput, got.spsc64_tput),
+		    "SPSC", 0.5, 0, note);
+}
+
+static int run_queue(struct bench_ctx *ctx)
+{
+	signal(SIGPIPE, SIG_IGN);
+	latency_rows(ctx);
+	throughput_rows(ctx);
+	goal_rows(ctx);
+	return 0;
+}
+
+BENCH_SUITE(queue, 30, "queues: latency and throughput vs floors, a minimal ring, kernel IPC, Boost",
+	    run_queue)
