@@ -24,6 +24,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -38,7 +39,8 @@
 #define PEER_CHECK_NS 2000000         /* re-check a stuck slot's owner every 2 ms */
 #define SAFETY_SLICE_NS 100000000     /* sleep at most 100 ms: a waker killed between
 				       * publishing and waking cannot strand us */
-#define CAS_RETRIES 4096u             /* contention bound inside one attempt */
+#define CAS_RETRIES 4096u
+#define YIELDS 4                      /* sched_yield()s between spinning and sleeping */             /* contention bound inside one attempt */
 
 struct shmkit_queue {
 	struct shmkit__obj obj;
@@ -548,6 +550,7 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 	int64_t deadline = shmkit__futex_deadline(timeout_ns);
 	int64_t spin_until = q->spin_ns < 0 ? INT64_MAX : now + q->spin_ns;
 	int64_t next_peer_check = now;
+	unsigned yields = 0;
 	int r;
 
 	for (unsigned i = 1;; i++) {
@@ -569,6 +572,13 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 		}
 		if (now < spin_until) {
 			shmkit__spin_pause();
+			continue;
+		}
+		if (yields < YIELDS && q->spin_ns != 0) {
+			/* More runnable processes than CPUs: let the peer that
+			 * shares our CPU run before paying for a futex sleep. */
+			yields++;
+			sched_yield();
 			continue;
 		}
 
