@@ -89,5 +89,18 @@ run "$EX/fork_counter"
 section "A memfd handed to another process over a Unix socket"
 run "$EX/memfd_pass"
 
+section "A message queue between two processes, next to a pipe"
+QU="posix:/$ID-queue"
+cleanup_add "$QU"
+run "$EX/producer_consumer" "$QU" 1000000
+say "From the shell: a queue in a pipeline, one message per line"
+cleanup_add "posix:/$ID-lines"
+run "$SHMKIT" queue create "posix:/$ID-lines" --capacity 1024 --max-msg 256
+echo "${B}\$ seq 1 100000 | shmkit send posix:/$ID-lines - & shmkit recv posix:/$ID-lines --count 100000 | tail -1${N}"
+seq 1 100000 | "$SHMKIT" send "posix:/$ID-lines" - &
+"$SHMKIT" recv "posix:/$ID-lines" --count 100000 --timeout 60 | tail -1 || FAILED=$((FAILED + 1))
+wait
+run "$SHMKIT" queue stat "posix:/$ID-lines"
+
 section "Cleaning up"
-run "$SHMKIT" rm "$P" "sysv:$KEY" "posix:/$ID-hello" "file:$CF"
+run "$SHMKIT" rm "$P" "sysv:$KEY" "posix:/$ID-hello" "file:$CF" "posix:/$ID-lines"
