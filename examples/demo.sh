@@ -102,5 +102,20 @@ seq 1 100000 | "$SHMKIT" send "posix:/$ID-lines" - &
 wait
 run "$SHMKIT" queue stat "posix:/$ID-lines"
 
+section "A broadcast topic: one publisher, two subscribers, every message to each"
+T="posix:/$ID-ticks"
+cleanup_add "$T"
+"$EX/topic_subscriber" "$T" > "/tmp/$ID-sub1" 2>&1 &
+S1=$!
+"$EX/topic_subscriber" "$T" > "/tmp/$ID-sub2" 2>&1 &
+S2=$!
+run "$EX/topic_publisher" "$T" 3 2
+wait "$S1" || FAILED=$((FAILED + 1))
+wait "$S2" || FAILED=$((FAILED + 1))
+say "two subscribers started before it (./topic_subscriber $T &) printed:"
+sed 's/^/   /' "/tmp/$ID-sub1" "/tmp/$ID-sub2"
+rm -f "/tmp/$ID-sub1" "/tmp/$ID-sub2"
+say "from the shell: shmkit topic create URI; shmkit sub URI --count N &; shmkit pub URI MSG..."
+
 section "Cleaning up"
 run "$SHMKIT" rm "$P" "sysv:$KEY" "posix:/$ID-hello" "file:$CF" "posix:/$ID-lines"
