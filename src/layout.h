@@ -456,23 +456,41 @@ _Static_assert(sizeof(struct shmkit__heap_shared) == 2816, "heap shared size");
  * docs/LAYOUT.md, "Map".
  * ====================================================================== */
 
-#define SHMKIT__MAP_MAGIC 0x3170616d74746b73ull /* "sktmap1" little-endian */
-#define SHMKIT__MAP_VERSION 1u
+#define SHMKIT__MAP_MAGIC 0x3170616d74746b73ull /* "skttmap1" little-endian */
+#define SHMKIT__MAP_VERSION 2u
 #define SHMKIT__MAP_STRIPES 1024u /* seqlock stripes: bucket i uses seq[i % STRIPES] */
+#define SHMKIT__MAP_INLINE 40u    /* key + value bytes a bucket holds itself */
+#define SHMKIT__MAP_NONE 0xffffffffu /* bucket.klen: no pair in the bucket */
+
+/* One bucket, one cache line: a small pair lives in the bucket itself (a
+ * get is one cache miss), anything else in the chain of heap entries. */
+struct shmkit__map_bucket {
+	_Atomic uint64_t chain; /* first entry of the overflow chain, 0 = none */
+	uint64_t hash;          /* the inline pair's hash */
+	uint32_t klen;          /* the inline pair's key bytes; SHMKIT__MAP_NONE = none */
+	uint32_t vlen;
+	uint8_t data[SHMKIT__MAP_INLINE]; /* key bytes, then value bytes */
+};
+_Static_assert(sizeof(struct shmkit__map_bucket) == 64, "map bucket");
+_Static_assert(offsetof(struct shmkit__map_bucket, data) == 24, "map bucket data");
 
 struct shmkit__map_shared {
 	uint64_t magic;          /* SHMKIT__MAP_MAGIC */
 	uint32_t version;        /* SHMKIT__MAP_VERSION */
-	uint32_t reserved;
+	uint32_t saved_state;    /* 1: `saved` is bucket saved_index as it was before this write */
 	uint64_t nbuckets;       /* power of two */
-	uint64_t buckets_off;    /* nbuckets x _Atomic uint64_t: first entry of each chain */
+	uint64_t buckets_off;    /* 64-aligned: nbuckets x struct shmkit__map_bucket */
 	uint64_t seed;           /* hash seed chosen at create */
 	_Atomic uint64_t count;  /* live keys */
-	uint64_t reserved1[2];
+	uint64_t buckets_block;  /* payload offset of the heap block holding the buckets */
+	uint64_t saved_index;
+	struct shmkit__map_bucket saved; /* undo copy for in-place bucket writes */
 	_Atomic uint64_t seq[SHMKIT__MAP_STRIPES]; /* even = stable, odd = writer publishing */
 };
+_Static_assert(offsetof(struct shmkit__map_shared, saved_state) == 12, "map.saved_state");
 _Static_assert(offsetof(struct shmkit__map_shared, count) == 40, "map.count");
-_Static_assert(offsetof(struct shmkit__map_shared, seq) == 64, "map.seq");
+_Static_assert(offsetof(struct shmkit__map_shared, saved) == 64, "map.saved");
+_Static_assert(offsetof(struct shmkit__map_shared, seq) == 128, "map.seq");
 
 /* One key/value pair: a heap block's payload. Written whole before it is
  * published by one 8-byte store of its offset. */

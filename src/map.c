@@ -1,12 +1,16 @@
-/* The map: a chained hash table of byte strings inside a heap segment.
+/* The map: a hash table of byte strings inside a heap segment.
  *
- * The bucket array and every entry are heap blocks. An entry (next, hash,
- * lengths, key, value) is written whole before it is published by one
- * release store of its offset into the bucket or the previous entry's next,
- * so a writer killed at any point leaves each key with its old or its new
- * value. Writers serialize on the heap's robust mutex and record what they
- * do in the heap's object journal; the process that inherits the lock from
- * a dead writer frees whichever of the new / replaced entry is unreachable.
+ * Each bucket is one cache line holding one small pair itself (key + value
+ * up to 40 bytes: a get is then one cache miss) and the head of a chain of
+ * heap entries for everything else. A chain entry (next, hash, lengths,
+ * key, value) is written whole before it is published by one release store
+ * of its offset into the bucket or the previous entry's next. A pair written
+ * in place in a bucket is first saved whole in the map header (an undo
+ * copy). So a writer killed at any point leaves each key with its old or its
+ * new value. Writers serialize on the heap's robust mutex and record what
+ * they do in the heap's object journal; the process that inherits the lock
+ * from a dead writer puts back the saved bucket, then frees whichever of the
+ * new / replaced entry is unreachable.
  *
  * Readers take no lock: a striped seqlock (bucket i uses seq[i % 1024])
  * brackets every unlink-and-free, so a reader that may have looked at memory
@@ -26,6 +30,7 @@
 
 #include "heap_internal.h"
 #include "internal.h"
+#include "map_internal.h"
 
 #define ENTRY ((uint64_t)sizeof(struct shmkit__map_entry))
 #define STRIPE_MASK ((uint64_t)SHMKIT__MAP_STRIPES - 1)
@@ -43,7 +48,7 @@ static inline void cpu_relax(void)
 struct shmkit_map {
 	struct shmkit_heap heap;
 	struct shmkit__map_shared *ms;
-	_Atomic uint64_t *buckets;
+	struct shmkit__map_bucket *buckets;
 	uint64_t mask;        /* nbuckets - 1 */
 	uint64_t seed;
 	uint64_t max_entries; /* bound for every chain walk */
@@ -129,24 +134,58 @@ struct lookup {
 	size_t cap;
 };
 
-/* Finds the key in its chain and copies the value out. Safe on memory that
- * is changing under it: every read is bounded, the caller validates. */
+static ssize_t copy_value(const struct lookup *q, const uint8_t *val, uint32_t vlen)
+{
+	if (q->buf == NULL)
+		return vlen;
+	if (vlen > q->cap)
+		return -EMSGSIZE;
+	memcpy(q->buf, val, vlen);
+	return vlen;
+}
+
+/* The bucket's own pair, read once: 1 and *v filled if there is one, 0 if
+ * none, -EBADMSG if its lengths do not fit. */
+static int bucket_read(const struct shmkit__map_bucket *bk, struct entry_view *v)
+{
+	v->klen = __atomic_load_n(&bk->klen, __ATOMIC_RELAXED);
+	v->vlen = __atomic_load_n(&bk->vlen, __ATOMIC_RELAXED);
+	v->hash = __atomic_load_n(&bk->hash, __ATOMIC_RELAXED);
+	if (v->klen == SHMKIT__MAP_NONE)
+		return 0;
+	if ((uint64_t)v->klen + v->vlen > SHMKIT__MAP_INLINE)
+		return -EBADMSG;
+	v->key = bk->data;
+	v->val = bk->data + v->klen;
+	v->next = 0;
+	return 1;
+}
+
+static int view_matches(const struct entry_view *v, const struct lookup *q)
+{
+	return v->hash == q->hash && v->klen == q->klen && memcmp(v->key, q->k, q->klen) == 0;
+}
+
+/* Finds the key (in its bucket, then its chain) and copies the value out.
+ * Safe on memory that is changing under it: every read is bounded, the
+ * caller validates. */
 static ssize_t lookup_copy(const struct shmkit_map *m, const struct lookup *q)
 {
-	uint64_t off = atomic_load_explicit(&m->buckets[q->hash & m->mask],
-					    memory_order_acquire); /* pairs with the publishing release store */
+	const struct shmkit__map_bucket *bk = &m->buckets[q->hash & m->mask];
+	struct entry_view v;
+	int r = bucket_read(bk, &v);
+
+	if (r < 0)
+		return r;
+	if (r == 1 && view_matches(&v, q))
+		return copy_value(q, v.val, v.vlen);
+	/* acquire: pairs with the publishing release store */
+	uint64_t off = atomic_load_explicit(&bk->chain, memory_order_acquire);
 	for (uint64_t steps = 0; off != 0; steps++) {
-		struct entry_view v;
 		if (steps > m->max_entries || entry_read(m, off, &v) < 0)
 			return -EBADMSG;
-		if (v.hash == q->hash && v.klen == q->klen && memcmp(v.key, q->k, q->klen) == 0) {
-			if (q->buf == NULL)
-				return v.vlen;
-			if (v.vlen > q->cap)
-				return -EMSGSIZE;
-			memcpy(q->buf, v.val, v.vlen);
-			return v.vlen;
-		}
+		if (view_matches(&v, q))
+			return copy_value(q, v.val, v.vlen);
 		off = v.next;
 	}
 	return -ENOENT;
@@ -241,67 +280,188 @@ ssize_t shmkit_map_count(struct shmkit_map *m)
 
 /* ---- writers (heap lock held) ---- */
 
-/* Finds the link (bucket slot or previous entry's next) that points at the
- * entry holding k, or at nothing when k is absent. */
-static int find_link_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
-			    _Atomic uint64_t **link, uint64_t *found)
-{
-	_Atomic uint64_t *l = &m->buckets[hash & m->mask];
-	uint64_t off = atomic_load_explicit(l, memory_order_relaxed); /* lock held */
+/* Where k is: in its bucket (inline), at a chain entry (*found, reached
+ * through *link), or absent (*found 0, *link the chain's last link). */
+struct place {
+	int inline_pair;
+	_Atomic uint64_t *link;
+	uint64_t found;
+};
 
+static int find_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
+		       struct place *p)
+{
+	struct shmkit__map_bucket *bk = &m->buckets[hash & m->mask];
+	struct lookup q = { k, klen, hash, NULL, 0 };
+	struct entry_view v;
+	int r = bucket_read(bk, &v);
+
+	memset(p, 0, sizeof(*p));
+	if (r < 0)
+		return r;
+	if (r == 1 && view_matches(&v, &q)) {
+		p->inline_pair = 1;
+		return 0;
+	}
+	_Atomic uint64_t *l = &bk->chain;
+	uint64_t off = atomic_load_explicit(l, memory_order_relaxed); /* lock held */
 	for (uint64_t steps = 0; off != 0; steps++) {
-		struct entry_view v;
 		if (steps > m->max_entries || entry_read(m, off, &v) < 0 ||
 		    !shmkit__heap_live(&m->heap, off))
 			return -EBADMSG;
-		if (v.hash == hash && v.klen == klen && memcmp(v.key, k, klen) == 0)
+		if (view_matches(&v, &q))
 			break;
 		l = &ent(m, off)->next;
 		off = v.next;
 	}
-	*link = l;
-	*found = off;
+	p->link = l;
+	p->found = off;
 	return 0;
 }
 
-static int put_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
-		      const void *v, size_t vlen)
+static void journal_begin(struct shmkit_map *m, uint32_t op, uint64_t bucket, uint64_t old)
 {
 	struct shmkit__heap_shared *sh = m->heap.sh;
-	_Atomic uint64_t *link;
-	uint64_t old;
-	int r;
-
-	if ((r = find_link_locked(m, hash, k, klen, &link, &old)) < 0)
-		return r;
-	sh->oj.a = hash & m->mask;
+	sh->oj.a = bucket;
 	sh->oj.b = 0;
 	sh->oj.c = old;
 	SHMKIT__ORDER();
-	sh->oj.op = SHMKIT__OOP_MAP_PUT;
+	sh->oj.op = op;
 	SHMKIT__ORDER();
-	SHMKIT__TEST_POINT("map.put.1");
-	r = shmkit__heap_alloc_locked(&m->heap, ENTRY + klen + vlen, &sh->oj.b);
-	if (r < 0) {
-		sh->oj.op = SHMKIT__OOP_NONE; /* nothing changed: -ENOSPC loses nothing */
+}
+
+static void journal_end(struct shmkit_map *m)
+{
+	SHMKIT__ORDER();
+	m->heap.sh->oj.op = SHMKIT__OOP_NONE;
+}
+
+/* Undo copy of a bucket about to be written in place. */
+static void bucket_save(struct shmkit_map *m, uint64_t b)
+{
+	memcpy(&m->ms->saved, &m->buckets[b], sizeof(m->ms->saved));
+	m->ms->saved_index = b;
+	SHMKIT__ORDER();
+	m->ms->saved_state = 1;
+	SHMKIT__ORDER();
+}
+
+static void bucket_saved_done(struct shmkit_map *m)
+{
+	SHMKIT__ORDER();
+	m->ms->saved_state = 0;
+	SHMKIT__ORDER();
+}
+
+static void bucket_set_pair(struct shmkit__map_bucket *bk, uint64_t hash, const void *k, size_t klen,
+			    const void *v, size_t vlen)
+{
+	memcpy(bk->data, k, klen);
+	memcpy(bk->data + klen, v, vlen);
+	__atomic_store_n(&bk->hash, hash, __ATOMIC_RELAXED);
+	__atomic_store_n(&bk->vlen, (uint32_t)vlen, __ATOMIC_RELAXED);
+	__atomic_store_n(&bk->klen, (uint32_t)klen, __ATOMIC_RELAXED);
+}
+
+/* Puts a small pair into its bucket, over the bucket's own pair (same key)
+ * or into an empty bucket. */
+static int put_inline_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
+			     const void *v, size_t vlen, int is_new)
+{
+	uint64_t b = hash & m->mask;
+
+	journal_begin(m, SHMKIT__OOP_MAP_PUT, b, 0);
+	bucket_save(m, b);
+	SHMKIT__TEST_POINT("map.put.inline.1");
+	_Atomic uint64_t *s = stripe(m, b);
+	seq_begin(s);
+	bucket_set_pair(&m->buckets[b], hash, k, klen, v, vlen);
+	SHMKIT__TEST_POINT("map.put.inline.2");
+	seq_end(s);
+	bucket_saved_done(m);
+	if (is_new)
+		atomic_fetch_add_explicit(&m->ms->count, 1, memory_order_relaxed);
+	SHMKIT__TEST_POINT("map.put.4");
+	journal_end(m);
+	return 0;
+}
+
+/* Writes a new chain entry whole; its offset lands in the journal first. */
+static int entry_new_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
+			    const void *v, size_t vlen, uint64_t next)
+{
+	struct shmkit__heap_shared *sh = m->heap.sh;
+	int r = shmkit__heap_alloc_locked(&m->heap, ENTRY + klen + vlen, &sh->oj.b);
+
+	if (r < 0)
 		return r;
-	}
-	uint64_t off = sh->oj.b;
-	struct shmkit__map_entry *e = ent(m, off);
-	uint64_t next = old != 0 ? atomic_load_explicit(&ent(m, old)->next, memory_order_relaxed)
-				 : atomic_load_explicit(link, memory_order_relaxed);
+	struct shmkit__map_entry *e = ent(m, sh->oj.b);
 	atomic_store_explicit(&e->next, next, memory_order_relaxed);
 	e->hash = hash;
 	e->klen = (uint32_t)klen;
 	e->vlen = (uint32_t)vlen;
 	memcpy(e + 1, k, klen);
 	memcpy((uint8_t *)(e + 1) + klen, v, vlen);
+	return 0;
+}
+
+/* The bucket's own pair gets a value too large for the bucket: the pair
+ * moves to the head of the chain. */
+static int put_move_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
+			   const void *v, size_t vlen)
+{
+	uint64_t b = hash & m->mask;
+	struct shmkit__map_bucket *bk = &m->buckets[b];
+	int r;
+
+	journal_begin(m, SHMKIT__OOP_MAP_PUT, b, 0);
+	SHMKIT__TEST_POINT("map.put.1");
+	r = entry_new_locked(m, hash, k, klen, v, vlen,
+			     atomic_load_explicit(&bk->chain, memory_order_relaxed));
+	if (r < 0) {
+		journal_end(m); /* nothing changed: -ENOSPC loses nothing */
+		return r;
+	}
 	SHMKIT__TEST_POINT("map.put.2");
-	_Atomic uint64_t *s = stripe(m, hash & m->mask);
+	bucket_save(m, b);
+	_Atomic uint64_t *s = stripe(m, b);
 	seq_begin(s);
 	/* release: the entry's bytes are visible before its offset (pairs with
 	 * the readers' acquire loads of links) */
-	atomic_store_explicit(link, off, memory_order_release);
+	atomic_store_explicit(&bk->chain, m->heap.sh->oj.b, memory_order_release);
+	SHMKIT__TEST_POINT("map.put.3");
+	__atomic_store_n(&bk->klen, SHMKIT__MAP_NONE, __ATOMIC_RELAXED);
+	seq_end(s);
+	bucket_saved_done(m);
+	SHMKIT__TEST_POINT("map.put.4");
+	journal_end(m);
+	return 0;
+}
+
+/* Inserts at the head of the chain, or replaces chain entry `old` (reached
+ * through `link`) by a new entry. */
+static int put_chain_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
+			    const void *v, size_t vlen, _Atomic uint64_t *link, uint64_t old)
+{
+	uint64_t b = hash & m->mask;
+	int r;
+
+	if (old == 0)
+		link = &m->buckets[b].chain; /* new keys go first */
+	journal_begin(m, SHMKIT__OOP_MAP_PUT, b, old);
+	SHMKIT__TEST_POINT("map.put.1");
+	uint64_t next = old != 0 ? atomic_load_explicit(&ent(m, old)->next, memory_order_relaxed)
+				 : atomic_load_explicit(link, memory_order_relaxed);
+	if ((r = entry_new_locked(m, hash, k, klen, v, vlen, next)) < 0) {
+		journal_end(m); /* nothing changed: -ENOSPC loses nothing */
+		return r;
+	}
+	SHMKIT__TEST_POINT("map.put.2");
+	_Atomic uint64_t *s = stripe(m, b);
+	seq_begin(s);
+	/* release: the entry's bytes are visible before its offset (pairs with
+	 * the readers' acquire loads of links) */
+	atomic_store_explicit(link, m->heap.sh->oj.b, memory_order_release);
 	SHMKIT__TEST_POINT("map.put.3");
 	if (old != 0)
 		r = shmkit__heap_free_locked(&m->heap, old);
@@ -309,9 +469,26 @@ static int put_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t
 	if (old == 0)
 		atomic_fetch_add_explicit(&m->ms->count, 1, memory_order_relaxed);
 	SHMKIT__TEST_POINT("map.put.4");
-	SHMKIT__ORDER();
-	sh->oj.op = SHMKIT__OOP_NONE;
+	journal_end(m);
 	return r;
+}
+
+static int put_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
+		      const void *v, size_t vlen)
+{
+	struct place p;
+	int fits = (uint64_t)klen + vlen <= SHMKIT__MAP_INLINE;
+	int r = find_locked(m, hash, k, klen, &p);
+
+	if (r < 0)
+		return r;
+	if (p.inline_pair)
+		return fits ? put_inline_locked(m, hash, k, klen, v, vlen, 0)
+			    : put_move_locked(m, hash, k, klen, v, vlen);
+	if (p.found == 0 && fits &&
+	    __atomic_load_n(&m->buckets[hash & m->mask].klen, __ATOMIC_RELAXED) == SHMKIT__MAP_NONE)
+		return put_inline_locked(m, hash, k, klen, v, vlen, 1);
+	return put_chain_locked(m, hash, k, klen, v, vlen, p.link, p.found);
 }
 
 int shmkit_map_put(struct shmkit_map *m, const void *k, size_t klen, const void *v, size_t vlen)
@@ -329,34 +506,37 @@ int shmkit_map_put(struct shmkit_map *m, const void *k, size_t klen, const void 
 
 static int del_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen)
 {
-	struct shmkit__heap_shared *sh = m->heap.sh;
-	_Atomic uint64_t *link;
-	uint64_t old;
+	uint64_t b = hash & m->mask;
+	_Atomic uint64_t *s = stripe(m, b);
+	struct place p;
 	int r;
 
-	if ((r = find_link_locked(m, hash, k, klen, &link, &old)) < 0)
+	if ((r = find_locked(m, hash, k, klen, &p)) < 0)
 		return r;
-	if (old == 0)
-		return -ENOENT;
-	sh->oj.a = hash & m->mask;
-	sh->oj.b = 0;
-	sh->oj.c = old;
-	SHMKIT__ORDER();
-	sh->oj.op = SHMKIT__OOP_MAP_DEL;
-	SHMKIT__ORDER();
-	SHMKIT__TEST_POINT("map.del.1");
-	_Atomic uint64_t *s = stripe(m, hash & m->mask);
-	seq_begin(s);
-	uint64_t next = atomic_load_explicit(&ent(m, old)->next, memory_order_relaxed);
-	/* release: pairs with the readers' acquire loads of links */
-	atomic_store_explicit(link, next, memory_order_release);
-	SHMKIT__TEST_POINT("map.del.2");
-	r = shmkit__heap_free_locked(&m->heap, old);
-	seq_end(s);
+	if (p.inline_pair) {
+		journal_begin(m, SHMKIT__OOP_MAP_DEL, b, 0);
+		bucket_save(m, b);
+		SHMKIT__TEST_POINT("map.del.1");
+		seq_begin(s);
+		__atomic_store_n(&m->buckets[b].klen, SHMKIT__MAP_NONE, __ATOMIC_RELAXED);
+		seq_end(s);
+		bucket_saved_done(m);
+	} else {
+		if (p.found == 0)
+			return -ENOENT;
+		journal_begin(m, SHMKIT__OOP_MAP_DEL, b, p.found);
+		SHMKIT__TEST_POINT("map.del.1");
+		seq_begin(s);
+		uint64_t next = atomic_load_explicit(&ent(m, p.found)->next, memory_order_relaxed);
+		/* release: pairs with the readers' acquire loads of links */
+		atomic_store_explicit(p.link, next, memory_order_release);
+		SHMKIT__TEST_POINT("map.del.2");
+		r = shmkit__heap_free_locked(&m->heap, p.found);
+		seq_end(s);
+	}
 	atomic_fetch_sub_explicit(&m->ms->count, 1, memory_order_relaxed);
 	SHMKIT__TEST_POINT("map.del.3");
-	SHMKIT__ORDER();
-	sh->oj.op = SHMKIT__OOP_NONE;
+	journal_end(m);
 	return r;
 }
 
@@ -375,38 +555,47 @@ int shmkit_map_del(struct shmkit_map *m, const void *k, size_t klen)
 
 /* ---- walking everything (lock held) ---- */
 
-/* Calls fn for each entry of every chain; -EBADMSG on a broken chain. */
+/* Calls fn for every pair (off 0 for a bucket's own pair); -EBADMSG on a
+ * broken chain or bucket. *count: pairs seen; *chained: chain entries. */
 static int walk_all_locked(struct shmkit_map *m,
 			   int (*fn)(struct shmkit_map *m, uint64_t bucket, uint64_t off,
 				     const struct entry_view *v, void *arg),
-			   void *arg, uint64_t *count)
+			   void *arg, uint64_t *count, uint64_t *chained)
 {
-	uint64_t total = 0;
+	uint64_t total = 0, in_chains = 0;
 
 	for (uint64_t b = 0; b <= m->mask; b++) {
-		uint64_t off = atomic_load_explicit(&m->buckets[b], memory_order_relaxed);
+		struct entry_view v;
+		int r = bucket_read(&m->buckets[b], &v);
+		if (r < 0)
+			return r;
+		if (r == 1) {
+			total++;
+			if (fn != NULL && (r = fn(m, b, 0, &v, arg)) != 0)
+				return r;
+		}
+		uint64_t off = atomic_load_explicit(&m->buckets[b].chain, memory_order_relaxed);
 		while (off != 0) {
-			struct entry_view v;
-			if (++total > m->max_entries || entry_read(m, off, &v) < 0 ||
+			if (++in_chains > m->max_entries || entry_read(m, off, &v) < 0 ||
 			    !shmkit__heap_live(&m->heap, off))
 				return -EBADMSG;
-			if (fn != NULL) {
-				int r = fn(m, b, off, &v, arg);
-				if (r != 0)
-					return r;
-			}
+			total++;
+			if (fn != NULL && (r = fn(m, b, off, &v, arg)) != 0)
+				return r;
 			off = v.next;
 		}
 	}
 	if (count != NULL)
 		*count = total;
+	if (chained != NULL)
+		*chained = in_chains;
 	return 0;
 }
 
 /* Is `target` on bucket b's chain? 1, 0 or -EBADMSG. */
 static int reachable_locked(struct shmkit_map *m, uint64_t b, uint64_t target)
 {
-	uint64_t off = atomic_load_explicit(&m->buckets[b], memory_order_relaxed);
+	uint64_t off = atomic_load_explicit(&m->buckets[b].chain, memory_order_relaxed);
 	for (uint64_t steps = 0; off != 0; steps++) {
 		struct entry_view v;
 		if (off == target)
@@ -443,6 +632,17 @@ static int map_recover_locked(struct shmkit_heap *h)
 		if (v & 1) /* a writer died mid-publish: readers retry once more */
 			atomic_store_explicit(&m->ms->seq[i], v + 1, memory_order_release);
 	}
+	if (m->ms->saved_state != 0) {
+		/* a bucket written in place: put it back as it was */
+		uint64_t b = m->ms->saved_index;
+		if (b > m->mask)
+			return -EBADMSG;
+		_Atomic uint64_t *s = stripe(m, b);
+		seq_begin(s);
+		memcpy(&m->buckets[b], &m->ms->saved, sizeof(m->ms->saved));
+		seq_end(s);
+		bucket_saved_done(m);
+	}
 	if (op == SHMKIT__OOP_MAP_PUT || op == SHMKIT__OOP_MAP_DEL) {
 		uint64_t b = sh->oj.a;
 		if (b > m->mask)
@@ -457,7 +657,7 @@ static int map_recover_locked(struct shmkit_heap *h)
 		if (r < 0)
 			return r;
 		uint64_t n;
-		if ((r = walk_all_locked(m, NULL, NULL, &n)) < 0)
+		if ((r = walk_all_locked(m, NULL, NULL, &n, NULL)) < 0)
 			return r;
 		atomic_store_explicit(&m->ms->count, n, memory_order_relaxed);
 	}
@@ -492,7 +692,7 @@ int shmkit_map_iter(struct shmkit_map *m, shmkit_map_iter_fn fn, void *arg)
 	int r = shmkit__heap_lock(&m->heap);
 	if (r < 0)
 		return r;
-	r = walk_all_locked(m, iter_one, &c, NULL);
+	r = walk_all_locked(m, iter_one, &c, NULL, NULL);
 	shmkit__heap_unlock(&m->heap);
 	return r;
 }
@@ -519,7 +719,7 @@ int shmkit_map_check(struct shmkit_map *m)
 	int r = shmkit__heap_lock(&m->heap);
 	if (r < 0)
 		return r;
-	r = walk_all_locked(m, check_one, NULL, &n);
+	r = walk_all_locked(m, check_one, NULL, &n, NULL);
 	if (r == 0 && n != atomic_load_explicit(&m->ms->count, memory_order_relaxed))
 		r = -EBADMSG;
 	shmkit__heap_unlock(&m->heap);
@@ -528,10 +728,12 @@ int shmkit_map_check(struct shmkit_map *m)
 
 /* ---- create / open ---- */
 
+/* The largest power of two <= arena / 256 (at least 16): the buckets take
+ * at most a quarter of the arena. */
 static uint64_t bucket_count(uint64_t arena)
 {
-	uint64_t want = arena / 128, n = 16;
-	while (n < want)
+	uint64_t n = 16;
+	while (n * 2 <= arena / 256)
 		n <<= 1;
 	return n;
 }
@@ -560,15 +762,20 @@ static int map_init_body(void *body, size_t body_size, void *arg)
 	uint64_t nb = bucket_count(h.arena_end - h.arena_off);
 	/* nobody else can see the object before READY: no lock needed */
 	if ((r = shmkit__heap_alloc_locked(&h, sizeof(struct shmkit__map_shared), &ms_off)) < 0 ||
-	    (r = shmkit__heap_alloc_locked(&h, nb * 8, &b_off)) < 0)
+	    (r = shmkit__heap_alloc_locked(&h, nb * 64 + 48, &b_off)) < 0)
 		return r == -ENOSPC ? -EINVAL : r;
 	struct shmkit__map_shared *ms = (void *)(base + ms_off);
+	uint64_t aligned = (b_off + 63) & ~UINT64_C(63); /* one bucket, one cache line */
+	struct shmkit__map_bucket *bk = (void *)(base + aligned);
 	memset(ms, 0, sizeof(*ms));
-	memset(base + b_off, 0, nb * 8);
+	memset(bk, 0, nb * 64);
+	for (uint64_t i = 0; i < nb; i++)
+		bk[i].klen = SHMKIT__MAP_NONE;
 	ms->magic = SHMKIT__MAP_MAGIC;
 	ms->version = SHMKIT__MAP_VERSION;
 	ms->nbuckets = nb;
-	ms->buckets_off = b_off;
+	ms->buckets_off = aligned;
+	ms->buckets_block = b_off;
 	ms->seed = random_seed();
 	h.sh->root = ms_off;
 	return 0;
@@ -587,12 +794,13 @@ static int map_attach(struct shmkit_map *m)
 		return -EBADMSG;
 	if (ms->version != SHMKIT__MAP_VERSION)
 		return -EPROTO;
-	uint64_t nb = ms->nbuckets, b_off = ms->buckets_off;
-	ssize_t b_size = shmkit_heap_size(h, b_off);
-	if (nb == 0 || (nb & (nb - 1)) != 0 || b_size < 0 || (uint64_t)b_size / 8 < nb)
+	uint64_t nb = ms->nbuckets, b_off = ms->buckets_off, block = ms->buckets_block;
+	ssize_t b_size = shmkit_heap_size(h, block);
+	if (nb == 0 || (nb & (nb - 1)) != 0 || b_size < 0 || (b_off & 63) != 0 || b_off < block ||
+	    b_off - block >= 64 || nb > ((uint64_t)b_size - (b_off - block)) / 64)
 		return -EBADMSG;
 	m->ms = ms;
-	m->buckets = (_Atomic uint64_t *)(h->base + b_off);
+	m->buckets = (struct shmkit__map_bucket *)(h->base + b_off);
 	m->mask = nb - 1;
 	m->seed = ms->seed;
 	m->max_entries = (h->arena_end - h->arena_off) / 48;
@@ -665,4 +873,33 @@ int shmkit_map_flush(struct shmkit_map *m)
 struct shmkit_heap *shmkit_map_heap(struct shmkit_map *m)
 {
 	return m != NULL ? &m->heap : NULL;
+}
+
+int shmkit__map_placement(struct shmkit_map *m, const void *k, size_t klen)
+{
+	struct place p;
+	int r = shmkit__heap_lock(&m->heap);
+
+	if (r < 0)
+		return r;
+	r = find_locked(m, hash_key(k, klen, m->seed), k, klen, &p);
+	shmkit__heap_unlock(&m->heap);
+	if (r < 0)
+		return r;
+	if (p.inline_pair || p.found != 0)
+		return p.inline_pair ? 1 : 2;
+	uint64_t b = hash_key(k, klen, m->seed) & m->mask;
+	return __atomic_load_n(&m->buckets[b].klen, __ATOMIC_RELAXED) == SHMKIT__MAP_NONE ? 3 : 0;
+}
+
+int64_t shmkit__map_chained(struct shmkit_map *m)
+{
+	uint64_t n = 0;
+	int r = shmkit__heap_lock(&m->heap);
+
+	if (r < 0)
+		return r;
+	r = walk_all_locked(m, NULL, NULL, NULL, &n);
+	shmkit__heap_unlock(&m->heap);
+	return r < 0 ? r : (int64_t)n;
 }

@@ -4,6 +4,7 @@
  * processes at once (no torn value ever read); persistence over file:. */
 /* TIMEOUT: 120 */
 #include "test.h"
+#include "map_internal.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -161,28 +162,87 @@ static void test_full(void)
 /* ---- kill -9 inside put / del ---- */
 
 #define NK 50
+#define LONG_OLD "the long value of longkey, too big for a bucket: it lives in a chain"
+#define LONG_NEW "NEW-VALUE-OF-SEVEN-much-longer-than-the-old-one"
+
+struct crash_op {
+	const char *name, *key, *val; /* val NULL: delete */
+};
+static const struct crash_op crash_ops[] = {
+	{ "replace-long", "k7", LONG_NEW },     { "replace-short", "k7", "NEW-7" },
+	{ "insert-short", "fresh", "FRESH" },   { "insert-long", "fresh", LONG_NEW },
+	{ "del", "k7", NULL },                  { "replace-chain", "longkey", LONG_NEW },
+	{ "del-chain", "longkey", NULL },
+};
+
+static const struct crash_op *crash_op_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(crash_ops) / sizeof(crash_ops[0]); i++)
+		if (strcmp(crash_ops[i].name, name) == 0)
+			return &crash_ops[i];
+	return NULL;
+}
+
 static int role_crash_op(int argc, char **argv)
 {
 	struct shmkit_map *m;
 	if (argc < 2)
 		return 2;
+	const struct crash_op *op = crash_op_named(argv[1]);
+	CHECK(op != NULL);
 	CHECK_RET(shmkit_map_open(&m, argv[0]), 0);
-	if (strcmp(argv[1], "replace") == 0)
-		CHECK_RET(put_str(m, "k7", "NEW-VALUE-OF-SEVEN-much-longer-than-the-old-one"), 0);
-	else if (strcmp(argv[1], "insert") == 0)
-		CHECK_RET(put_str(m, "fresh", "FRESH"), 0);
+	if (op->val)
+		CHECK_RET(put_str(m, op->key, op->val), 0);
 	else
-		CHECK_RET(shmkit_map_del(m, "k7", 2), 0);
+		CHECK_RET(shmkit_map_del(m, op->key, strlen(op->key)), 0);
 	shmkit_map_close(m);
 	return 0;
 }
 
-/* want: what k7 / "fresh" must hold after recovery: 'o' old, 'n' new */
-static void map_crash_at(const char *point, const char *op, char want)
+/* The paths a write takes, and for each pause point on it whether a kill
+ * there leaves the old ('o') or the new ('n') state. */
+struct path_point {
+	const char *point;
+	char want;
+};
+static const struct path_point path_inline[] = {
+	{ "map.put.inline.1", 'o' }, { "map.put.inline.2", 'o' }, { "map.put.4", 'n' }, { NULL, 0 }
+};
+static const struct path_point path_move[] = {
+	{ "map.put.1", 'o' }, { "heap.alloc.1", 'o' }, { "heap.alloc.2", 'o' }, { "heap.alloc.3", 'o' },
+	{ "map.put.2", 'o' }, { "map.put.3", 'o' },    { "map.put.4", 'n' },    { NULL, 0 }
+};
+static const struct path_point path_chain_new[] = {
+	{ "map.put.1", 'o' }, { "heap.alloc.2", 'o' }, { "heap.alloc.3", 'o' }, { "map.put.2", 'o' },
+	{ "map.put.3", 'n' }, { "map.put.4", 'n' },    { NULL, 0 }
+};
+static const struct path_point path_chain_replace[] = {
+	{ "map.put.1", 'o' },   { "heap.alloc.1", 'o' }, { "map.put.2", 'o' }, { "map.put.3", 'n' },
+	{ "heap.free.1", 'n' }, { "heap.free.2", 'n' },  { "heap.free.3", 'n' }, { "map.put.4", 'n' },
+	{ NULL, 0 }
+};
+static const struct path_point path_del_inline[] = {
+	{ "map.del.1", 'o' }, { "map.del.3", 'n' }, { NULL, 0 }
+};
+static const struct path_point path_del_chain[] = {
+	{ "map.del.1", 'o' }, { "map.del.2", 'n' }, { "heap.free.1", 'n' }, { "heap.free.3", 'n' },
+	{ "map.del.3", 'n' }, { NULL, 0 }
+};
+
+static const char *old_value(const char *key, char *buf, size_t cap)
 {
-	const char *uri = test_uri("posix", "map-crash");
+	if (strcmp(key, "longkey") == 0)
+		return LONG_OLD;
+	if (strcmp(key, "fresh") == 0)
+		return NULL;
+	snprintf(buf, cap, "old-%s", key + 1);
+	return buf;
+}
+
+static struct shmkit_map *crash_setup(const char *uri)
+{
 	struct shmkit_map *m;
-	char key[16], val[64], buf[128];
+	char key[16], val[64];
 
 	CHECK_RET(shmkit_map_create(&m, uri, 1 << 20, 0600), 0);
 	for (int i = 0; i < NK; i++) {
@@ -190,8 +250,33 @@ static void map_crash_at(const char *point, const char *op, char want)
 		snprintf(val, sizeof(val), "old-%d", i);
 		CHECK_RET(put_str(m, key, val), 0);
 	}
+	CHECK_RET(put_str(m, "longkey", LONG_OLD), 0);
+	return m;
+}
+
+static const struct path_point *path_of(struct shmkit_map *m, const struct crash_op *op)
+{
+	int place = shmkit__map_placement(m, op->key, strlen(op->key));
+	int fits = op->val && strlen(op->key) + strlen(op->val) <= 40;
+
+	if (op->val == NULL)
+		return place == 1 ? path_del_inline : path_del_chain;
+	if (place == 1)
+		return fits ? path_inline : path_move;
+	if (place == 2)
+		return path_chain_replace;
+	return fits && place == 3 ? path_inline : path_chain_new;
+}
+
+static void map_crash_at(const struct crash_op *op, const char *point, char want)
+{
+	const char *uri = test_uri("posix", "map-crash");
+	struct shmkit_map *m = crash_setup(uri);
+	char buf[128], oldbuf[32];
+	ssize_t keys_before = shmkit_map_count(m);
+
 	setenv("SHMKIT_TEST_PAUSE", point, 1);
-	const char *args[] = { uri, op, NULL };
+	const char *args[] = { uri, op->name, NULL };
 	pid_t pid = test_spawn_self("crash-op", args);
 	unsetenv("SHMKIT_TEST_PAUSE");
 	if (test_wait_stopped(pid, 5000000000ll) != 0) {
@@ -203,34 +288,33 @@ static void map_crash_at(const char *point, const char *op, char want)
 	CHECK_RET(test_wait(pid), 128 + SIGKILL);
 
 	/* a reader first: it must not hang on a stripe the writer left odd */
-	ssize_t n = get_str(m, "k7", buf, sizeof(buf));
-	if (strcmp(op, "replace") == 0) {
-		CHECK(n > 0);
-		CHECK(strcmp(buf, want == 'o' ? "old-7" : "NEW-VALUE-OF-SEVEN-much-longer-than-the-old-one") == 0);
-	} else if (strcmp(op, "del") == 0) {
-		CHECK(want == 'o' ? n == 5 && strcmp(buf, "old-7") == 0 : n == -ENOENT);
-	} else {
-		CHECK(n == 5 && strcmp(buf, "old-7") == 0);
-		n = get_str(m, "fresh", buf, sizeof(buf));
-		CHECK(want == 'o' ? n == -ENOENT : n == 5 && strcmp(buf, "FRESH") == 0);
-	}
+	const char *old = old_value(op->key, oldbuf, sizeof(oldbuf));
+	const char *expect = want == 'o' ? old : op->val;
+	ssize_t n = get_str(m, op->key, buf, sizeof(buf));
+	if (expect == NULL)
+		CHECK_RET(n, -ENOENT);
+	else
+		CHECK(n == (ssize_t)strlen(expect) && strcmp(buf, expect) == 0);
 	CHECK_RET(shmkit_map_check(m), 0);
+	/* every other key intact */
 	for (int i = 0; i < NK; i++) {
-		if (i == 7)
-			continue;
+		char key[16], val[64];
 		snprintf(key, sizeof(key), "k%d", i);
+		if (strcmp(key, op->key) == 0)
+			continue;
 		snprintf(val, sizeof(val), "old-%d", i);
 		CHECK_RET(get_str(m, key, buf, sizeof(buf)), (ssize_t)strlen(val));
 		CHECK(strcmp(buf, val) == 0);
 	}
-	ssize_t expect = NK + (strcmp(op, "insert") == 0 && want == 'n') - (strcmp(op, "del") == 0 && want == 'n');
-	CHECK_RET(shmkit_map_count(m), expect);
-	/* nothing leaked: entries + the map header + buckets are all that's used */
+	if (strcmp(op->key, "longkey") != 0)
+		CHECK_RET(get_str(m, "longkey", buf, sizeof(buf)), (ssize_t)strlen(LONG_OLD));
+	CHECK_RET(shmkit_map_count(m), keys_before + (old == NULL && expect != NULL) - (old != NULL && expect == NULL));
+	/* nothing leaked: chain entries + the map header + buckets are all that's used */
 	struct shmkit_heap_stats st;
 	CHECK_RET(shmkit_heap_stats(shmkit_map_heap(m), &st), 0);
-	CHECK(st.n_used == (uint64_t)expect + 2);
-	CHECK_RET(put_str(m, "k7", "after"), 0);
-	CHECK_RET(get_str(m, "k7", buf, sizeof(buf)), 5);
+	CHECK(st.n_used == (uint64_t)shmkit__map_chained(m) + 2);
+	CHECK_RET(put_str(m, op->key, "after"), 0);
+	CHECK_RET(get_str(m, op->key, buf, sizeof(buf)), 5);
 	CHECK_RET(shmkit_map_check(m), 0);
 	shmkit_map_close(m);
 	shmkit_remove(uri);
@@ -238,23 +322,20 @@ static void map_crash_at(const char *point, const char *op, char want)
 
 static void test_crash_points(void)
 {
-	static const struct {
-		const char *point, *op;
-		char want;
-	} cases[] = {
-		{ "map.put.1", "replace", 'o' },    { "heap.alloc.1", "replace", 'o' },
-		{ "heap.alloc.2", "replace", 'o' }, { "heap.alloc.3", "replace", 'o' },
-		{ "map.put.2", "replace", 'o' },    { "map.put.3", "replace", 'n' },
-		{ "heap.free.1", "replace", 'n' },  { "heap.free.3", "replace", 'n' },
-		{ "map.put.4", "replace", 'n' },    { "map.put.2", "insert", 'o' },
-		{ "map.put.3", "insert", 'n' },     { "map.put.4", "insert", 'n' },
-		{ "map.del.1", "del", 'o' },        { "map.del.2", "del", 'n' },
-		{ "heap.free.2", "del", 'n' },      { "map.del.3", "del", 'n' },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		printf("kill -9 at %s during %s\n", cases[i].point, cases[i].op);
-		map_crash_at(cases[i].point, cases[i].op, cases[i].want);
+	int runs = 0;
+	for (size_t i = 0; i < sizeof(crash_ops) / sizeof(crash_ops[0]); i++) {
+		/* which path this write takes in a fresh map decides the points */
+		const char *uri = test_uri("posix", "map-path");
+		struct shmkit_map *m = crash_setup(uri);
+		const struct path_point *path = path_of(m, &crash_ops[i]);
+		shmkit_map_close(m);
+		shmkit_remove(uri);
+		for (const struct path_point *pp = path; pp->point; pp++, runs++) {
+			printf("kill -9 at %s during %s\n", pp->point, crash_ops[i].name);
+			map_crash_at(&crash_ops[i], pp->point, pp->want);
+		}
 	}
+	CHECK(runs >= 30);
 }
 
 /* ---- concurrent readers and writers in several processes ---- */
@@ -418,10 +499,10 @@ static int reboot_open(void *arg)
 	(void)arg;
 	alarm(20); /* a lock nobody will release must not hang the suite */
 	CHECK_RET(shmkit_map_open(&m, reboot_copy), 0);
-	ssize_t n = get_str(m, "k7", buf, sizeof(buf));
-	CHECK(n > 0 && strcmp(buf, "NEW-VALUE-OF-SEVEN-much-longer-than-the-old-one") == 0);
+	ssize_t n = get_str(m, "longkey", buf, sizeof(buf));
+	CHECK(n > 0 && strcmp(buf, LONG_NEW) == 0); /* killed after the publish */
 	CHECK_RET(shmkit_map_check(m), 0);
-	CHECK_RET(shmkit_map_count(m), NK);
+	CHECK_RET(shmkit_map_count(m), NK + 1);
 	CHECK_RET(put_str(m, "k8", "after reboot"), 0);
 	shmkit_map_close(m);
 	return 0;
@@ -431,18 +512,12 @@ static void test_reboot(void)
 {
 	const char *uri = test_uri("file", "map-live");
 	struct shmkit_map *m;
-	char key[16], val[64];
 
 	reboot_copy = test_uri("file", "map-reboot");
-	CHECK_RET(shmkit_map_create(&m, uri, 1 << 20, 0600), 0);
-	for (int i = 0; i < NK; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		snprintf(val, sizeof(val), "old-%d", i);
-		CHECK_RET(put_str(m, key, val), 0);
-	}
+	m = crash_setup(uri);
 	shmkit_map_close(m);
 	setenv("SHMKIT_TEST_PAUSE", "map.put.3", 1);
-	const char *args[] = { uri, "replace", NULL };
+	const char *args[] = { uri, "replace-chain", NULL };
 	pid_t pid = test_spawn_self("crash-op", args);
 	unsetenv("SHMKIT_TEST_PAUSE");
 	CHECK_RET(test_wait_stopped(pid, 5000000000ll), 0);

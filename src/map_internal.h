@@ -1,0 +1,14 @@
+/* Internal views of a map for tests and tools: where a key lives. */
+#ifndef SHMKIT_MAP_INTERNAL_H
+#define SHMKIT_MAP_INTERNAL_H
+
+#include <shmkit/map.h>
+
+/* 1 if k is its bucket's own pair, 2 if it is in the bucket's chain; if
+ * absent, 3 when its bucket holds no pair of its own (a small new pair would
+ * go there), else 0; or a negative errno. Takes the lock. */
+int shmkit__map_placement(struct shmkit_map *m, const void *k, size_t klen);
+/* Number of chain entries (heap blocks holding pairs), or a negative errno. */
+int64_t shmkit__map_chained(struct shmkit_map *m);
+
+#endif
