@@ -395,6 +395,9 @@ static void report_goals(struct bench_ctx *ctx, const struct results *res)
 		report_goal(ctx, "goal: 4 subs / 1 sub, zero-copy", res->sizes[i],
 			    res->med[T_TOPIC_ZC][1][i], res->med[T_TOPIC_ZC][0][i], "1 subscriber", 2.0, 1);
 	}
+	/* the queue's goal against iceoryx (issue 5) is measured here, where RouDi runs */
+	report_goal(ctx, "goal: iceoryx / SPSC queue, 1 sub", res->sizes[0], res->med[T_ICEORYX][0][0],
+		    res->med[T_QUEUE][0][0], "SPSC queue copy", 5.0, 0);
 	for (int s = 0; s < 2; s++)
 		for (size_t i = 0; i < res->n_sizes; i++) {
 			snprintf(name, sizeof(name), "goal: iceoryx / topic zero-copy, %d sub%s",
