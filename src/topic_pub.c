@@ -193,7 +193,8 @@ static int has_room(const struct shmkit_pub *p, uint64_t head)
 static void sleep_for_room(struct shmkit_pub *p, uint64_t head, int64_t left)
 {
 	struct shmkit__topic_shared *sh = p->t.sh;
-	uint32_t seen = atomic_load_explicit(&sh->space_futex, memory_order_relaxed);
+	/* acquire: pairs with a subscriber's release bump of space_futex. */
+	uint32_t seen = atomic_load_explicit(&sh->space_futex, memory_order_acquire);
 	int64_t slice = left < 0 || left > SHMKIT__TOPIC_SLICE_NS ? SHMKIT__TOPIC_SLICE_NS : left;
 
 	atomic_store_explicit(&sh->pub_waiting, 1, memory_order_relaxed);
@@ -293,7 +294,9 @@ static void wake_subscribers(struct shmkit_pub *p)
 {
 	struct shmkit__topic_shared *sh = p->t.sh;
 
-	atomic_fetch_add_explicit(&sh->data_futex, 1, memory_order_relaxed);
+	/* release: the completed slot before the bump; pairs with the
+	 * subscriber's acquire load of data_futex before it re-checks. */
+	atomic_fetch_add_explicit(&sh->data_futex, 1, memory_order_release);
 	if (shmkit__topic_futex_wake(&sh->data_futex) > 0) {
 		p->zero_wakes = 0;
 	} else if (++p->zero_wakes >= ZERO_WAKES_BEFORE_REAP) {

@@ -89,8 +89,11 @@ static int activate_entry(struct shmkit_sub *s)
 	 * we read a head that includes everything it may overwrite. */
 	atomic_thread_fence(memory_order_seq_cst);
 	uint64_t h2 = atomic_load_explicit(&sh->head, memory_order_acquire);
-	if (h2 < h1)
+	if (h2 < h1) { /* head went backwards: corrupt; give the entry back */
+		shmkit__topic_reap(&s->t, s->index, active);
+		shmkit__topic_count_sub(&s->t, 1); /* reap counted us out */
 		return -EBADMSG;
+	}
 	/* release: pairs with the publisher's acquire load of pos. */
 	atomic_store_explicit(&e->pos, h2, memory_order_release);
 	s->e = e;
@@ -154,7 +157,9 @@ static void wake_publisher_if_waiting(struct shmkit__topic *t)
 	 * pub_waiting and re-scanning: it sees our pos or we see it waiting. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&t->sh->pub_waiting, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&t->sh->space_futex, 1, memory_order_relaxed);
+		/* release: our pos before the bump; pairs with the publisher's
+		 * acquire load of space_futex before it re-scans. */
+		atomic_fetch_add_explicit(&t->sh->space_futex, 1, memory_order_release);
 		shmkit__topic_futex_wake(&t->sh->space_futex);
 	}
 }
@@ -189,8 +194,18 @@ uint64_t shmkit_sub_position(const struct shmkit_sub *s)
 
 /* ---- moving along the ring ---- */
 
+/* 1 while the table entry is still ours. It stops being ours only if
+ * somebody took us for dead (or scribbled on it): then we read on without
+ * an entry and never write into one another subscriber may own. */
+static int entry_is_ours(const struct shmkit_sub *s)
+{
+	return atomic_load_explicit(&s->e->state, memory_order_relaxed) == s->state;
+}
+
 static void publish_pos(struct shmkit_sub *s)
 {
+	if (!entry_is_ours(s))
+		return;
 	if (s->t.g.reliable) {
 		/* release: our reads of the slot before the publisher reuses it;
 		 * pairs with its acquire load of pos in scan_min. */
@@ -211,7 +226,8 @@ static void consume(struct shmkit_sub *s)
 static void count_dropped(struct shmkit_sub *s, uint64_t n)
 {
 	s->dropped += n;
-	atomic_store_explicit(&s->e->dropped, s->dropped, memory_order_relaxed);
+	if (entry_is_ours(s))
+		atomic_store_explicit(&s->e->dropped, s->dropped, memory_order_relaxed);
 }
 
 /* The slot for our position holds a newer message (seq): we were lapped.
@@ -272,18 +288,23 @@ static void sleep_for_data(struct shmkit_sub *s, struct shmkit__topic_slot *slot
 {
 	struct shmkit__topic_shared *sh = s->t.sh;
 	int64_t slice = left < 0 || left > SHMKIT__TOPIC_SLICE_NS ? SHMKIT__TOPIC_SLICE_NS : left;
-	uint32_t seen = atomic_load_explicit(&sh->data_futex, memory_order_relaxed);
+	/* acquire: pairs with the publisher's release bump of data_futex: if we
+	 * read a bumped value, the message that caused it is visible below. */
+	uint32_t seen = atomic_load_explicit(&sh->data_futex, memory_order_acquire);
 
 	/* Count ourselves before flagging, uncount after clearing: a reaper
 	 * that finds the flag set always finds a count to give back. */
+	int mine = entry_is_ours(s);
 	atomic_fetch_add_explicit(&sh->sub_sleepers, 1, memory_order_relaxed);
-	atomic_store_explicit(&s->e->sleeping, 1, memory_order_relaxed);
+	if (mine)
+		atomic_store_explicit(&s->e->sleeping, 1, memory_order_relaxed);
 	/* seq_cst: pairs with the publisher's fence between completing a slot
 	 * and reading sub_sleepers: it sees us or we see its message. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&slot->seq, memory_order_relaxed) == seq && slice > 0)
 		shmkit__topic_futex_wait(&sh->data_futex, seen, slice);
-	if (atomic_exchange_explicit(&s->e->sleeping, 0, memory_order_relaxed))
+	/* A reaper that freed our entry meanwhile gave our count back already. */
+	if (!mine || atomic_exchange_explicit(&s->e->sleeping, 0, memory_order_relaxed))
 		atomic_fetch_sub_explicit(&sh->sub_sleepers, 1, memory_order_relaxed);
 }
 
