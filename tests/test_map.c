@@ -7,6 +7,8 @@
 #include "map_internal.h"
 
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -190,11 +192,12 @@ static int role_crash_op(int argc, char **argv)
 		return 2;
 	const struct crash_op *op = crash_op_named(argv[1]);
 	CHECK(op != NULL);
+	const char *key = argc > 2 ? argv[2] : op->key; /* another key, same write */
 	CHECK_RET(shmkit_map_open(&m, argv[0]), 0);
 	if (op->val)
-		CHECK_RET(put_str(m, op->key, op->val), 0);
+		CHECK_RET(put_str(m, key, op->val), 0);
 	else
-		CHECK_RET(shmkit_map_del(m, op->key, strlen(op->key)), 0);
+		CHECK_RET(shmkit_map_del(m, key, strlen(key)), 0);
 	shmkit_map_close(m);
 	return 0;
 }
@@ -268,12 +271,27 @@ static const struct path_point *path_of(struct shmkit_map *m, const struct crash
 	return fits && place == 3 ? path_inline : path_chain_new;
 }
 
-static void map_crash_at(const struct crash_op *op, const char *point, char want)
+/* Kills the writer of op at the index-th pause point of the path op takes
+ * in this map (the seed, so the placement, differs from map to map).
+ * Returns 0 when the path has fewer points. */
+static int map_crash_at(const struct crash_op *op, int index)
 {
 	const char *uri = test_uri("posix", "map-crash");
 	struct shmkit_map *m = crash_setup(uri);
 	char buf[128], oldbuf[32];
 	ssize_t keys_before = shmkit_map_count(m);
+	const struct path_point *path = path_of(m, op);
+
+	for (int i = 0; i <= index; i++) {
+		if (path[i].point == NULL) {
+			shmkit_map_close(m);
+			shmkit_remove(uri);
+			return 0;
+		}
+	}
+	const char *point = path[index].point;
+	char want = path[index].want;
+	printf("kill -9 at %s during %s\n", point, op->name);
 
 	setenv("SHMKIT_TEST_PAUSE", point, 1);
 	const char *args[] = { uri, op->name, NULL };
@@ -318,23 +336,15 @@ static void map_crash_at(const struct crash_op *op, const char *point, char want
 	CHECK_RET(shmkit_map_check(m), 0);
 	shmkit_map_close(m);
 	shmkit_remove(uri);
+	return 1;
 }
 
 static void test_crash_points(void)
 {
 	int runs = 0;
-	for (size_t i = 0; i < sizeof(crash_ops) / sizeof(crash_ops[0]); i++) {
-		/* which path this write takes in a fresh map decides the points */
-		const char *uri = test_uri("posix", "map-path");
-		struct shmkit_map *m = crash_setup(uri);
-		const struct path_point *path = path_of(m, &crash_ops[i]);
-		shmkit_map_close(m);
-		shmkit_remove(uri);
-		for (const struct path_point *pp = path; pp->point; pp++, runs++) {
-			printf("kill -9 at %s during %s\n", pp->point, crash_ops[i].name);
-			map_crash_at(&crash_ops[i], pp->point, pp->want);
-		}
-	}
+	for (size_t i = 0; i < sizeof(crash_ops) / sizeof(crash_ops[0]); i++)
+		for (int index = 0; map_crash_at(&crash_ops[i], index); index++)
+			runs++;
 	CHECK(runs >= 30);
 }
 
@@ -441,6 +451,71 @@ static void test_concurrent(void)
 			CHECK(memcmp(buf, val, len) == 0);
 		}
 	shmkit_map_close(m);
+}
+
+/* ---- a writer killed mid-write while readers run ---- */
+
+struct stop_flag {
+	_Atomic int stop;
+};
+
+static int victim = 7; /* a key that is its bucket's own pair */
+
+static int reader_until_stop(void *arg)
+{
+	struct stop_flag *f = arg;
+	struct shmkit_map *m;
+	char key[16], want[64], buf[128];
+	long reads = 0;
+	CHECK_RET(shmkit_map_open(&m, conc_uri), 0);
+	while (!atomic_load(&f->stop) || reads < 1000) {
+		int i = (int)(rnd() % NK);
+		snprintf(key, sizeof(key), "k%d", i);
+		ssize_t n = get_str(m, key, buf, sizeof(buf));
+		snprintf(want, sizeof(want), "old-%d", i);
+		if (i == victim) { /* the interrupted key: old or new, whole */
+			CHECK(n > 0 && (strcmp(buf, want) == 0 || strcmp(buf, "NEW-7") == 0));
+		} else {
+			CHECK(n == (ssize_t)strlen(want) && strcmp(buf, want) == 0);
+		}
+		reads++;
+	}
+	shmkit_map_close(m);
+	return 0;
+}
+
+static void test_kill_writer_under_readers(void)
+{
+	struct stop_flag *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(f != MAP_FAILED);
+	conc_uri = test_uri("posix", "map-kill-readers");
+	struct shmkit_map *m = crash_setup(conc_uri);
+	char vkey[16];
+	pid_t readers[2];
+	for (victim = 0; victim < NK; victim++) {
+		snprintf(vkey, sizeof(vkey), "k%d", victim);
+		if (shmkit__map_placement(m, vkey, strlen(vkey)) == 1)
+			break;
+	}
+	CHECK(victim < NK);
+	for (int i = 0; i < 2; i++)
+		readers[i] = test_fork(reader_until_stop, f);
+	/* stopped with k7's bucket half-written and its stripe odd */
+	setenv("SHMKIT_TEST_PAUSE", "map.put.inline.2", 1);
+	const char *args[] = { conc_uri, "replace-short", vkey, NULL };
+	pid_t pid = test_spawn_self("crash-op", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	CHECK_RET(test_wait_stopped(pid, 5000000000ll), 0);
+	usleep(200000); /* readers meet the odd stripe and wait on the lock */
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT);
+	test_wait(pid);
+	atomic_store(&f->stop, 1);
+	for (int i = 0; i < 2; i++)
+		CHECK_RET(test_wait(readers[i]), 0);
+	CHECK_RET(shmkit_map_check(m), 0);
+	shmkit_map_close(m);
+	munmap(f, sizeof(*f));
 }
 
 /* ---- persistence over file: ---- */
@@ -606,6 +681,7 @@ int main(int argc, char **argv)
 	test_full();
 	test_crash_points();
 	test_concurrent();
+	test_kill_writer_under_readers();
 	test_persistence();
 	test_corruption_fuzz();
 	test_reboot();
