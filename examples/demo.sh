@@ -117,5 +117,21 @@ sed 's/^/   /' "/tmp/$ID-sub1" "/tmp/$ID-sub2"
 rm -f "/tmp/$ID-sub1" "/tmp/$ID-sub2"
 say "from the shell: shmkit topic create URI; shmkit sub URI --count N &; shmkit pub URI MSG..."
 
+section "A persistent key-value store (a map in a file) and a list shared through a heap"
+KV=$(mktemp -u "/tmp/$ID-kv.XXXXXX")
+cleanup_add "file:$KV"
+run "$SHMKIT" map "file:$KV" create 1M
+run "$SHMKIT" map "file:$KV" put colour green
+echo "${B}\$ SHMKIT_KV=file:$KV $EX/kv_store set shape round${N}"
+SHMKIT_KV="file:$KV" "$EX/kv_store" set shape round || FAILED=$((FAILED + 1))
+run "$SHMKIT" map "file:$KV" ls
+run "$SHMKIT" heap "file:$KV" stats
+L="posix:/$ID-list"
+cleanup_add "$L"
+run "$EX/shared_list" "$L" push hello
+run "$EX/shared_list" "$L" push world
+run "$EX/shared_list" "$L" print
+run "$SHMKIT" heap "$L" check
+
 section "Cleaning up"
 run "$SHMKIT" rm "$P" "sysv:$KEY" "posix:/$ID-hello" "file:$CF" "posix:/$ID-lines"
