@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +53,8 @@ int bench_roudi_start(struct bench_roudi *r)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		/* If the bench dies, so does its RouDi (no orphan daemon). */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0) {
 			dup2(null, 0);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,6 +195,7 @@ static pid_t fork_side(struct latctl *c, const struct lat_run *r, int is_pub, ui
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench, even spinning */
 	if (r->cpu_pub < 0)
 		allow_bench_cpus(r->bench_cpu);
 	else
