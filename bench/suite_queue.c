@@ -160,7 +160,8 @@ static int queue_latency(struct bench_ctx *ctx, enum qmode mode, size_t size, co
 			 struct bench_stats *st)
 {
 	size_t n = lat_iters(ctx, size), total = n + BENCH_WARMUP;
-	size_t cap = size >= 65536 ? 4 : 64;
+	/* zero-copy: the same ring at every size, so only the size varies */
+	size_t cap = size >= 65536 || mode == Q_ZEROCOPY ? 4 : 64;
 	int r;
 
 	if ((r = make_queue(&q_out, cap, size, mode == Q_MPMC)) < 0)
