@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -369,6 +370,79 @@ static void test_concurrent(void)
 	shmkit_heap_close(h);
 }
 
+/* ---- kill -9 at random moments, among live users ---- */
+
+static const char *chaos_uri;
+static _Atomic int *chaos_stop; /* shared: survivors drain and exit once set */
+
+/* Allocates, fills, verifies and frees: forever (n 0, a victim), or until
+ * chaos_stop (n 1, a survivor). */
+static int chaos_child(void *arg)
+{
+	long n = (long)(intptr_t)arg;
+	struct shmkit_heap *h;
+	struct live mine[32];
+	int have = 0;
+	uint64_t tag = (uint64_t)getpid() << 20;
+
+	rng_state ^= (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
+	CHECK_RET(shmkit_heap_open(&h, chaos_uri), 0);
+	for (long i = 0; n == 0 || !atomic_load(chaos_stop); i++) {
+		uint64_t r = rnd();
+		if (have < 32 && (have == 0 || r % 2)) {
+			size_t size = (r >> 8) % 600;
+			int ret = shmkit_heap_alloc(h, size, &mine[have].off);
+			CHECK(ret == 0 || ret == -ENOSPC);
+			if (ret == 0) {
+				fill(shmkit_heap_ptr(h, mine[have].off), size, mine[have].off ^ tag);
+				mine[have++].size = size;
+			}
+		} else {
+			int k = (int)((r >> 8) % (uint64_t)have);
+			/* nobody else was ever handed this block: our bytes are intact */
+			CHECK(filled(shmkit_heap_ptr(h, mine[k].off), mine[k].size, mine[k].off ^ tag));
+			CHECK_RET(shmkit_heap_free(h, mine[k].off), 0);
+			mine[k] = mine[--have];
+		}
+	}
+	while (have > 0) {
+		have--;
+		CHECK(filled(shmkit_heap_ptr(h, mine[have].off), mine[have].size, mine[have].off ^ tag));
+		CHECK_RET(shmkit_heap_free(h, mine[have].off), 0);
+	}
+	shmkit_heap_close(h);
+	return 0;
+}
+
+static void test_random_kills(void)
+{
+	struct shmkit_heap *h;
+	pid_t survivors[2];
+
+	chaos_uri = test_uri("posix", "heap-chaos");
+	chaos_stop = mmap(NULL, sizeof(*chaos_stop), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(chaos_stop != MAP_FAILED);
+	CHECK_RET(shmkit_heap_create(&h, chaos_uri, 4 << 20, 0600), 0);
+	for (int i = 0; i < 2; i++)
+		survivors[i] = test_fork(chaos_child, (void *)(intptr_t)1);
+	for (int round = 0; round < 25; round++) {
+		pid_t victim = test_fork(chaos_child, (void *)(intptr_t)0);
+		usleep((useconds_t)(1000 + rnd() % 15000));
+		kill(victim, SIGKILL);
+		CHECK_RET(test_wait(victim), 128 + SIGKILL);
+	}
+	atomic_store(chaos_stop, 1);
+	for (int i = 0; i < 2; i++)
+		CHECK_RET(test_wait(survivors[i]), 0);
+	CHECK_RET(shmkit_heap_check(h), 0);
+	struct shmkit_heap_stats st;
+	CHECK_RET(shmkit_heap_stats(h, &st), 0);
+	printf("after 25 random kills: %llu blocks leaked by the dead (expected), heap consistent\n",
+	       (unsigned long long)st.n_used);
+	shmkit_heap_close(h);
+	munmap(chaos_stop, sizeof(*chaos_stop));
+}
+
 /* ---- corruption fuzz ---- */
 
 static void test_corruption_fuzz(void)
@@ -464,6 +538,7 @@ int main(int argc, char **argv)
 	test_named_shared_list();
 	test_crash_points();
 	test_concurrent();
+	test_random_kills();
 	test_corruption_fuzz();
 	return test_done();
 }
