@@ -14,10 +14,11 @@
  *    peer index in the tag names an identity in the peer table, so a slot held
  *    by a process that died is handed back (counted as skipped/abandoned).
  *
- * Waiting: spin for spin_ns, then sleep on data_futex/space_futex. A waker
- * makes no system call unless the waiters count is non-zero; the count is
- * read after a full fence that pairs with the sleeper's seq_cst increment
- * (Dekker): either the sleeper sees the new state, or the waker sees it. */
+ * Waiting: spin for spin_ns, yield a few times, then sleep on data_futex/
+ * space_futex. A waker makes no system call unless the word's sleeper bit is
+ * set; it reads the word after a full fence that pairs with the sleeper's
+ * seq_cst CAS setting the bit (Dekker): either the sleeper sees the new
+ * state, or the waker sees the bit. */
 #include <shmkit/managed.h>
 #include <shmkit/queue.h>
 #include <shmkit/seg.h>
@@ -113,27 +114,40 @@ static inline void fence_full(void)
 #endif
 }
 
+/* The futex words: bit 0 says "someone sleeps (or is about to)", the rest
+ * is a sequence a wake-up advances. A sleeper sets the bit; a waker that
+ * sees it clears it while advancing the sequence, and wakes everyone (who
+ * set it again if they sleep again). A sleeper killed asleep leaves the bit
+ * set only until the next waker: one wasted system call, never a permanent
+ * tax on the fast path. */
+#define SLEEPER_BIT 1u
+
 /* After publishing a state change: wake sleepers on `word`, if any. */
-static inline void wake(_Atomic uint32_t *word, _Atomic uint32_t *waiters)
+static inline void wake(_Atomic uint32_t *word)
 {
-	/* Dekker: pairs with the seq_cst increment of `waiters` in wait_slow();
-	 * our publish (marker/head store) is ordered before reading the count. */
+	/* Dekker: pairs with the seq_cst CAS that sets SLEEPER_BIT in
+	 * wait_slow(); our publish (marker/head store) is ordered before we
+	 * read the word, so either we see the bit or the sleeper sees ours */
 	fence_full();
-	if (SHMKIT__UNLIKELY(atomic_load_explicit(waiters, memory_order_relaxed) != 0)) {
-		/* release: pairs with the acquire load of `word` in wait_slow() */
-		atomic_fetch_add_explicit(word, 1, memory_order_release);
-		shmkit__futex_wake(word, INT_MAX);
+	uint32_t w = atomic_load_explicit(word, memory_order_relaxed);
+	if (SHMKIT__UNLIKELY(w & SLEEPER_BIT)) {
+		/* release: pairs with the acquire load of the word in wait_slow();
+		 * a failed CAS means another waker advanced it and woke them */
+		if (atomic_compare_exchange_strong_explicit(word, &w, (w + 2) & ~SLEEPER_BIT,
+							    memory_order_release,
+							    memory_order_relaxed))
+			shmkit__futex_wake(word, INT_MAX);
 	}
 }
 
 static inline void wake_data(struct shmkit_queue *q)
 {
-	wake(&q->sh->data_futex, &q->sh->data_waiters);
+	wake(&q->sh->data_futex);
 }
 
 static inline void wake_space(struct shmkit_queue *q)
 {
-	wake(&q->sh->space_futex, &q->sh->space_waiters);
+	wake(&q->sh->space_futex);
 }
 
 /* Move a head/tail hint from pos to to, unless someone already moved it. */
@@ -582,11 +596,18 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 			continue;
 		}
 
-		/* acquire: pairs with the release increment in wake() */
+		/* acquire: pairs with the release CAS in wake() */
 		uint32_t seen = atomic_load_explicit(word, memory_order_acquire);
-		/* Dekker: pairs with the full fence in wake(); the count is visible
+		/* Dekker: pairs with the full fence in wake(); the bit is visible
 		 * before we look at the ring again */
-		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
+		while (!(seen & SLEEPER_BIT) &&
+		       !atomic_compare_exchange_weak_explicit(word, &seen, seen | SLEEPER_BIT,
+							      memory_order_seq_cst,
+							      memory_order_acquire))
+			;
+		seen |= SLEEPER_BIT;
+		/* statistics only (shmkit_queue_stats): decisions use the bit */
+		atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
 		a->stuck = 0;
 		r = fn(q, a);
 		if (r == -EAGAIN) {

@@ -7,7 +7,10 @@
 #include "test.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <unistd.h>
+
+#include "layout.h"
 
 #define MS 1000000ll
 #define SEC 1000000000ll
@@ -186,13 +189,22 @@ static void test_dead_consumer_mpmc(void)
 	CHECK(st.abandoned == 1);
 	CHECK(st.depth == 0);
 
-	/* a consumer killed while waiting on an empty queue blocks nobody */
+	/* a consumer killed asleep on an empty queue blocks nobody, and the
+	 * sleeper bit it left costs the next sender one wake-up, no more */
+	struct shmkit_seg *raw;
+	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
+	struct shmkit__queue_shared *sh = (void *)((char *)shmkit_seg_addr(raw) + 4096);
 	const char *args2[] = { uri, NULL };
 	pid_t idle = test_spawn_self("stuck_consumer", args2);
-	usleep(50000);
+	int64_t until = test_now_ns() + 10 * SEC;
+	while (!(atomic_load(&sh->data_futex) & 1) && test_now_ns() < until)
+		usleep(1000);
+	CHECK(atomic_load(&sh->data_futex) & 1); /* it sleeps */
 	kill9(idle);
 	CHECK_OK(shmkit_queue_send(q, "msg 6", 5, 0));
+	CHECK((atomic_load(&sh->data_futex) & 1) == 0); /* cleared by that send */
 	expect_msg(q, 6, 0);
+	CHECK_OK(shmkit_seg_close(raw));
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
 }
