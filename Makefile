@@ -41,13 +41,18 @@ demo: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-# The suite under valgrind memcheck (slow; not part of `make test`). Shell tests
-# run the shmkit tool itself under valgrind too (SHMKIT_UNDER_VALGRIND).
+# The suite under valgrind memcheck (slow; not part of `make test`), in its own
+# build tree with every timeout x10. Shell tests run the shmkit tool itself under
+# valgrind too (SHMKIT_UNDER_VALGRIND). VALGRIND_TESTS=regex picks tests.
+VALGRIND_BUILD ?= build-valgrind
+VALGRIND_TESTS ?= .
 valgrind: deps
 	@command -v valgrind >/dev/null || { echo "shmkit: installing valgrind for make valgrind"; \
 		apt-get install -y --no-install-recommends valgrind; }
-	$(MAKE) build CMAKE_FLAGS="$(CMAKE_FLAGS) -DMEMORYCHECK_COMMAND=$$(command -v valgrind)"
-	cd $(BUILD) && SHMKIT_UNDER_VALGRIND=1 ctest --output-on-failure -T memcheck \
+	cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMKIT_BUILD_BENCH=OFF \
+		-DSHMKIT_TIMEOUT_SCALE=10 -DMEMORYCHECK_COMMAND=$$(command -v valgrind) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(VALGRIND_BUILD) -j $(JOBS)
+	cd $(VALGRIND_BUILD) && SHMKIT_UNDER_VALGRIND=1 ctest -R '$(VALGRIND_TESTS)' --output-on-failure -T memcheck \
 		--overwrite MemoryCheckCommandOptions="--leak-check=full --error-exitcode=1 --trace-children=no"
 
 # Benchmarks: peers (Boost, iceoryx, gnuplot) are installed when missing.
@@ -67,4 +72,4 @@ format:
 		tests/*.c tests/*.h examples/*.c bench/*.c bench/*.h 2>/dev/null || true
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) bench/out
+	rm -rf $(BUILD) $(ASAN_BUILD) $(VALGRIND_BUILD) bench/out

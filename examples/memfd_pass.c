@@ -39,8 +39,9 @@ int main(int argc, char **argv)
 {
 	struct shmkit_seg *seg;
 	int sv[2], status, ret;
-	char fd_arg[16];
+	char fd_arg[16], self[4096];
 	char *text;
+	ssize_t n;
 	pid_t pid;
 
 	if (argc == 3 && strcmp(argv[1], "--child") == 0)
@@ -64,9 +65,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (pid == 0) {
+		/* Run this program again, as "--child FD": a fresh process image. */
 		close(sv[0]);
 		snprintf(fd_arg, sizeof(fd_arg), "%d", sv[1]);
-		execl("/proc/self/exe", argv[0], "--child", fd_arg, (char *)NULL);
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0) {
+			self[n] = 0;
+			execl(self, argv[0], "--child", fd_arg, (char *)NULL);
+		}
 		_exit(127);
 	}
 	close(sv[1]);

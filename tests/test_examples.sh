@@ -15,6 +15,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# `make valgrind`: the examples themselves run under memcheck; an error is exit 99.
+if [ -n "${SHMKIT_UNDER_VALGRIND:-}" ] && command -v valgrind >/dev/null; then
+	for e in "$EX"/*; do
+		[ -x "$e" ] && [ -f "$e" ] || continue
+		printf '#!/bin/sh\nexec valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 "%s" "$@"\n' \
+			"$e" >"$TMP/$(basename "$e")"
+		chmod +x "$TMP/$(basename "$e")"
+	done
+	EX=$TMP
+fi
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 
 # the classic pairs: the writer exits before the reader starts
