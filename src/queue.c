@@ -60,6 +60,7 @@ struct shmkit_queue {
 	int peer;
 	uint32_t peer_pid;
 	uint32_t peer_gen; /* fork_generation when registered: a forked child re-registers */
+	uint32_t op_gen;   /* fork_generation of the process that owns resv/peek below */
 	/* the one outstanding zero-copy operation of each kind */
 	bool resv_active;
 	bool peek_active;
@@ -179,6 +180,33 @@ static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint,
 
 	if ((int64_t)(floor - pos) > 0)
 		advance_hint_to(hint, pos, floor);
+}
+
+/* Fork detection without a system call on the hot path (getpid() is one):
+ * a counter bumped in every child by a pthread_atfork handler. */
+static _Atomic uint32_t fork_generation;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void install_fork_hook(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* A child that inherited a handle over fork does not own the parent's
+ * outstanding reservation or peeked message: forget them (one load). */
+static inline void forget_inherited(struct shmkit_queue *q)
+{
+	uint32_t gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+	if (SHMKIT__UNLIKELY(q->op_gen != gen)) {
+		q->op_gen = gen;
+		q->resv_active = false;
+		q->peek_active = false;
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -470,21 +498,6 @@ static void release_peer_slots(struct shmkit_queue *q, unsigned k)
 	}
 }
 
-/* Fork detection without a system call on the hot path (getpid() is one):
- * a counter bumped in every child by a pthread_atfork handler. */
-static _Atomic uint32_t fork_generation;
-static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void)
-{
-	atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
-}
-
-static void install_fork_hook(void)
-{
-	pthread_atfork(NULL, NULL, on_fork_child);
-}
-
 static int peer_register(struct shmkit_queue *q)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
@@ -644,6 +657,7 @@ static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, u
 
 	if (SHMKIT__UNLIKELY(len > q->max_msg))
 		return -EMSGSIZE;
+	forget_inherited(q);
 	if (q->multi) {
 		r = peer_ensure(q);
 		if (r < 0)
@@ -705,6 +719,8 @@ SHMKIT_API int shmkit_queue_reserve(struct shmkit_queue *q, size_t len, void **s
 
 SHMKIT_API int shmkit_queue_commit(struct shmkit_queue *q, void *slot, size_t len)
 {
+	if (q)
+		forget_inherited(q);
 	if (!q || !q->resv_active || slot != payload_at(q, q->resv_pos))
 		return -EINVAL;
 	if (len > q->max_msg)
@@ -742,6 +758,7 @@ SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t c
 
 	if (!q || (!buf && cap))
 		return -EINVAL;
+	forget_inherited(q);
 	if (q->multi && (r = peer_ensure(q)) < 0)
 		return r;
 	if (q->peek_active)
@@ -762,6 +779,7 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 
 	if (!q || !msg)
 		return -EINVAL;
+	forget_inherited(q);
 	if (q->multi && (r = peer_ensure(q)) < 0)
 		return r;
 	if (q->peek_active) {
@@ -780,6 +798,8 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 
 SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)
 {
+	if (q)
+		forget_inherited(q);
 	if (!q || !q->peek_active)
 		return -EINVAL;
 	q->peek_active = false;
@@ -877,6 +897,8 @@ static int queue_attach(struct shmkit_queue *q)
 	q->mc = (flags & SHMKIT__QUEUE_F_MC) != 0;
 	q->multi = q->mp || q->mc;
 	q->spin_ns = DEFAULT_SPIN_NS;
+	pthread_once(&fork_hook_once, install_fork_hook);
+	q->op_gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
 	q->peer = -1;
 	return 0;
 }
@@ -943,6 +965,7 @@ SHMKIT_API int shmkit_queue_open(struct shmkit_queue **out, const char *uri)
  * outstanding reservation is dropped (MPMC: counted as skipped). */
 static void release_outstanding(struct shmkit_queue *q)
 {
+	forget_inherited(q);
 	if (q->multi) {
 		const struct shmkit__ident *me = shmkit__ident_self();
 		if (q->peer < 0 || !me || me->pid != q->peer_pid)

@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -98,6 +99,22 @@ static void test_fifo_and_sizes(int multi)
 	CHECK_OK(shmkit_queue_close(q2));
 	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
 	CHECK(buf[0] == 'b');
+
+	/* a forked child does not own its parent's peeked message or reservation */
+	CHECK_RET(shmkit_queue_send(q, "c", 1, 0), 0);
+	CHECK_RET(shmkit_queue_peek(q, &p, 0), 1);
+	CHECK_OK(shmkit_queue_reserve(q, 1, &slot, 0));
+	pid_t child = fork();
+	if (child == 0) {
+		int ok = shmkit_queue_consume(q) == -EINVAL && shmkit_queue_commit(q, slot, 1) == -EINVAL;
+		shmkit_queue_close(q); /* must not consume or drop the parent's */
+		_exit(ok ? 0 : 1);
+	}
+	CHECK_RET(test_wait(child), 0);
+	CHECK_OK(shmkit_queue_commit(q, slot, 1));
+	CHECK_OK(shmkit_queue_consume(q));
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN);
 
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
