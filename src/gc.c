@@ -94,9 +94,9 @@ static int uid_could_access(uid_t uid, const struct object_ref *ref)
 }
 
 struct use_report {
-	pid_t user;         /* a process that maps or holds it, 0 if none */
-	int n_uninspected;  /* processes that might, whose /proc we cannot read */
-	pid_t uninspected;  /* one of them */
+	pid_t user;	   /* a process that maps or holds it, 0 if none */
+	int n_uninspected; /* processes that might, whose /proc we cannot read */
+	pid_t uninspected; /* one of them */
 };
 
 static void find_users(const struct object_ref *ref, struct use_report *rep)
@@ -133,7 +133,8 @@ static void find_users(const struct object_ref *ref, struct use_report *rep)
 /* ---- reporting ---- */
 
 static int report(struct gc_ctx *c, const char *uri, enum shmkit_gc_verdict v, int managed,
-		  uint32_t kind, int error, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+		  uint32_t kind, int error, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
 static int report(struct gc_ctx *c, const char *uri, enum shmkit_gc_verdict v, int managed,
 		  uint32_t kind, int error, const char *fmt, ...)
@@ -146,8 +147,12 @@ static int report(struct gc_ctx *c, const char *uri, enum shmkit_gc_verdict v, i
 	if (v == SHMKIT_GC_REMOVED || v == SHMKIT_GC_WOULD_REMOVE)
 		c->removed++;
 	struct shmkit_gc_entry e = {
-		.uri = uri, .verdict = v, .managed = managed, .kind = kind,
-		.reason = reason, .error = error,
+	    .uri = uri,
+	    .verdict = v,
+	    .managed = managed,
+	    .kind = kind,
+	    .reason = reason,
+	    .error = error,
 	};
 	return c->cb ? c->cb(&e, c->arg) : 0;
 }
@@ -181,16 +186,17 @@ static int header_verdict(const void *hdr, size_t size, char *why, size_t cap)
 		return -1;
 	}
 	if (lv.n_alive) {
-		snprintf(why, cap, "attached pid %d is alive (%d attached alive)", (int)lv.first_alive,
-			 lv.n_alive);
+		snprintf(why, cap, "attached pid %d is alive (%d attached alive)",
+			 (int)lv.first_alive, lv.n_alive);
 		return 0;
 	}
 	if (lv.n_unknown) {
-		snprintf(why, cap, "cannot tell whether attached pid %d is alive", (int)lv.first_alive);
+		snprintf(why, cap, "cannot tell whether attached pid %d is alive",
+			 (int)lv.first_alive);
 		return -1;
 	}
-	snprintf(why, cap, "creator pid %d dead, %d attacher%s dead", (int)lv.creator_pid, lv.n_dead,
-		 lv.n_dead == 1 ? "" : "s");
+	snprintf(why, cap, "creator pid %d dead, %d attacher%s dead", (int)lv.creator_pid,
+		 lv.n_dead, lv.n_dead == 1 ? "" : "s");
 	return 1;
 }
 
@@ -292,13 +298,16 @@ static int users_verdict(const struct object_ref *ref, const char *path, int ker
 	}
 	int lease = path ? lease_probe(path) : -ENOTSUP;
 	if (lease == 0) {
-		snprintf(why, cap, "a process that cannot be inspected has it open or mapped "
-				   "(the kernel refused a write lease)");
+		snprintf(why, cap,
+			 "a process that cannot be inspected has it open or mapped "
+			 "(the kernel refused a write lease)");
 		return 0;
 	}
 	if (lease == 1) {
-		snprintf(why, cap, "no live process maps or holds it (/proc%s, and the kernel "
-				   "granted a write lease)", rep.n_uninspected ? " where readable" : "");
+		snprintf(why, cap,
+			 "no live process maps or holds it (/proc%s, and the kernel "
+			 "granted a write lease)",
+			 rep.n_uninspected ? " where readable" : "");
 		return 1;
 	}
 	if (rep.n_uninspected < 0) {
@@ -306,10 +315,11 @@ static int users_verdict(const struct object_ref *ref, const char *path, int ker
 		return -1;
 	}
 	if (rep.n_uninspected) {
-		snprintf(why, cap, "%d process%s (e.g. pid %d) may map it but cannot be inspected "
-				   "(permission denied), and the kernel cannot be asked (%s)",
-			 rep.n_uninspected, rep.n_uninspected == 1 ? "" : "es", (int)rep.uninspected,
-			 shmkit_strerror(lease));
+		snprintf(why, cap,
+			 "%d process%s (e.g. pid %d) may map it but cannot be inspected "
+			 "(permission denied), and the kernel cannot be asked (%s)",
+			 rep.n_uninspected, rep.n_uninspected == 1 ? "" : "es",
+			 (int)rep.uninspected, shmkit_strerror(lease));
 		return -1;
 	}
 	snprintf(why, cap, "no live process maps or holds it (/proc)");
@@ -342,8 +352,8 @@ static int posix_peek(int dirfd_shm, const char *name, struct stat *sb, uint32_t
 		return err;
 	const struct shmkit__header *h = hdr;
 	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
-	uint64_t init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
-					     memory_order_acquire);
+	uint64_t init =
+	    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 	int r = 3;
 	if (magic == SHMKIT__MAGIC || (magic == 0 && SHMKIT__WORD_PID(init) != 0)) {
 		*kind = h->kind;
@@ -375,12 +385,13 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	if (hv == 2)
 		return 0;
 	if (hv == 3)
-		return report(c, uri, SHMKIT_GC_KEPT, 0, 0, 0,
-			      "no shmkit header: another program's POSIX segment, never removed by gc");
+		return report(
+		    c, uri, SHMKIT_GC_KEPT, 0, 0, 0,
+		    "no shmkit header: another program's POSIX segment, never removed by gc");
 	if (hv <= 0)
-		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0, "%s",
-			      why);
-	struct object_ref ref = { sb.st_dev, sb.st_ino, -1, sb.st_uid, sb.st_mode & 07777 };
+		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
+			      "%s", why);
+	struct object_ref ref = {sb.st_dev, sb.st_ino, -1, sb.st_uid, sb.st_mode & 07777};
 	char path[300];
 	snprintf(path, sizeof(path), "/dev/shm/%s", name);
 	int uv = users_verdict(&ref, path, 0, why2, sizeof(why2));
@@ -394,11 +405,12 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	char why3[400];
 	if (posix_peek(dirfd_shm, name, &sb2, &kind, why3, sizeof(why3)) != 1 ||
 	    sb2.st_ino != sb.st_ino || sb2.st_dev != sb.st_dev)
-		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile", why);
+		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
+			      why);
 	int r = shmkit_remove(uri);
 	if (r < 0)
-		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s", why,
-			      shmkit_strerror(r));
+		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s",
+			      why, shmkit_strerror(r));
 	return report(c, uri, SHMKIT_GC_REMOVED, 1, kind, 0, "%s; %s", why, why2);
 }
 
@@ -447,13 +459,14 @@ static int gc_sysv_foreign(struct gc_ctx *c, const char *uri, const struct sysv_
 	int ca = row->cpid > 0 ? shmkit__pid_alive(row->cpid) : 0;
 	int la = row->lpid > 0 ? shmkit__pid_alive(row->lpid) : 0;
 	if (ca != 0 || la != 0)
-		return report(c, uri, ca < 0 || la < 0 ? SHMKIT_GC_SKIPPED : SHMKIT_GC_KEPT, 0, 0, 0,
-			      "foreign, no attaches, but creator pid %d is %s and last pid %d is %s",
-			      row->cpid, alive_word(ca), row->lpid, alive_word(la));
+		return report(
+		    c, uri, ca < 0 || la < 0 ? SHMKIT_GC_SKIPPED : SHMKIT_GC_KEPT, 0, 0, 0,
+		    "foreign, no attaches, but creator pid %d is %s and last pid %d is %s",
+		    row->cpid, alive_word(ca), row->lpid, alive_word(la));
 	if (c->flags & SHMKIT_GC_DRY_RUN)
 		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 0, 0, 0,
-			      "foreign, no attaches, creator pid %d and last pid %d dead", row->cpid,
-			      row->lpid);
+			      "foreign, no attaches, creator pid %d and last pid %d dead",
+			      row->cpid, row->lpid);
 	/* Removed by id: the kernel destroys it now, as nattch is 0. */
 	int r = shmctl(row->shmid, IPC_RMID, NULL) < 0 ? shmkit__neg_errno() : 0;
 	if (r < 0)
@@ -490,8 +503,8 @@ static int gc_sysv_one(struct gc_ctx *c, const struct sysv_row *row)
 	}
 	const struct shmkit__header *h = hdr;
 	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
-	uint64_t init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
-					     memory_order_acquire);
+	uint64_t init =
+	    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 	if (magic != SHMKIT__MAGIC && !(magic == 0 && SHMKIT__WORD_PID(init) != 0)) {
 		shmdt(hdr);
 		return gc_sysv_foreign(c, uri, row);
@@ -501,9 +514,9 @@ static int gc_sysv_one(struct gc_ctx *c, const struct sysv_row *row)
 	int hv = header_verdict(hdr, (size_t)row->size, why, sizeof(why));
 	shmdt(hdr);
 	if (hv <= 0)
-		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0, "%s",
-			      why);
-	struct object_ref ref = { 0, 0, row->shmid, row->uid, row->mode & 0777 };
+		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
+			      "%s", why);
+	struct object_ref ref = {0, 0, row->shmid, row->uid, row->mode & 0777};
 	int uv = users_verdict(&ref, NULL, 1, why2, sizeof(why2));
 	if (uv <= 0)
 		return report(c, uri, uv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
@@ -512,14 +525,14 @@ static int gc_sysv_one(struct gc_ctx *c, const struct sysv_row *row)
 	struct shmid_ds ds;
 	int r = sysv_stat(row->shmid, &ds);
 	if (r < 0 || ds.shm_nattch != 0)
-		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it was attached meanwhile",
-			      why);
+		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0,
+			      "%s; but it was attached meanwhile", why);
 	if (c->flags & SHMKIT_GC_DRY_RUN)
 		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 1, kind, 0, "%s, no attaches", why);
 	r = shmctl(row->shmid, IPC_RMID, NULL) < 0 ? shmkit__neg_errno() : 0;
 	if (r < 0)
-		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s", why,
-			      shmkit_strerror(r));
+		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s",
+			      why, shmkit_strerror(r));
 	return report(c, uri, SHMKIT_GC_REMOVED, 1, kind, 0, "%s, no attaches", why);
 }
 
@@ -549,7 +562,7 @@ static int gc_sysv(struct gc_ctx *c)
 int shmkit_gc_prefix(unsigned flags, const char *uri_prefix,
 		     int (*cb)(const struct shmkit_gc_entry *e, void *arg), void *arg)
 {
-	struct gc_ctx c = { uri_prefix, flags, cb, arg, 0 };
+	struct gc_ctx c = {uri_prefix, flags, cb, arg, 0};
 	if (flags & ~(unsigned)(SHMKIT_GC_DRY_RUN | SHMKIT_GC_FOREIGN))
 		return -EINVAL;
 	int r = gc_posix(&c);

@@ -130,7 +130,7 @@ const struct shmkit__ident *shmkit__ident_self(void)
 	if (atomic_load_explicit(&self_pid, memory_order_relaxed) != pid) {
 		/* A fresh identity (first call, or a child after fork). Without
 		 * /proc the fields stay 0: ident_alive() then says "unknown". */
-		struct shmkit__ident id = { .pid = (uint32_t)pid };
+		struct shmkit__ident id = {.pid = (uint32_t)pid};
 		char st;
 		if (shmkit__proc_stat(pid, &st, &id.start_time) < 0)
 			id.start_time = 0;

@@ -17,6 +17,9 @@
 #include <shmkit/sync.h>
 
 #define SHMKIT__LAYOUT_VERSION 1u
+#ifdef SHMKIT_LAYOUT_VERSION
+_Static_assert(SHMKIT__LAYOUT_VERSION == SHMKIT_LAYOUT_VERSION, "public layout version");
+#endif
 
 /* ======================================================================
  * Managed-segment header (offset 0 of every shmkit object)

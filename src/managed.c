@@ -27,7 +27,7 @@
 
 static void sleep_briefly(void)
 {
-	struct timespec ts = { 0, 1000000 }; /* 1 ms: creators finish in microseconds */
+	struct timespec ts = {0, 1000000}; /* 1 ms: creators finish in microseconds */
 	nanosleep(&ts, NULL);
 }
 
@@ -58,12 +58,12 @@ static int creator_alive(const struct shmkit__header *h, uint64_t w)
 		return -EINVAL;
 	/* Pairs with the release store of creator_gen in write_creator(): when
 	 * it equals gen, creator holds the identity of that claimant. */
-	uint32_t g1 = atomic_load_explicit(&((struct shmkit__header *)h)->creator_gen,
-					   memory_order_acquire);
+	uint32_t g1 =
+	    atomic_load_explicit(&((struct shmkit__header *)h)->creator_gen, memory_order_acquire);
 	memcpy(&id, (const void *)&h->creator, sizeof(id));
 	atomic_thread_fence(memory_order_acquire);
-	uint32_t g2 = atomic_load_explicit(&((struct shmkit__header *)h)->creator_gen,
-					   memory_order_relaxed);
+	uint32_t g2 =
+	    atomic_load_explicit(&((struct shmkit__header *)h)->creator_gen, memory_order_relaxed);
 	if (g1 == gen && g2 == gen && id.pid == pid)
 		return shmkit__ident_alive(&id);
 	return shmkit__pid_alive((pid_t)pid);
@@ -73,7 +73,7 @@ static int creator_alive(const struct shmkit__header *h, uint64_t w)
 static int slot_alive(const struct shmkit__attach_slot *s, uint64_t w)
 {
 	uint32_t pid = SHMKIT__WORD_PID(w);
-	struct shmkit__ident id = { .pid = pid };
+	struct shmkit__ident id = {.pid = pid};
 
 	if (pid == 0 || pid > (uint32_t)INT32_MAX)
 		return 0; /* no process can have this pid: nobody is there */
@@ -83,7 +83,8 @@ static int slot_alive(const struct shmkit__attach_slot *s, uint64_t w)
 	memcpy(id.boot_id, s->boot_id, sizeof(id.boot_id));
 	/* Re-read the word: if it moved, the identity we copied may be torn. */
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&((struct shmkit__attach_slot *)s)->word, memory_order_relaxed) != w)
+	if (atomic_load_explicit(&((struct shmkit__attach_slot *)s)->word, memory_order_relaxed) !=
+	    w)
 		return 1; /* in flux: someone live just changed it */
 	return shmkit__ident_alive(&id);
 }
@@ -110,8 +111,8 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 {
 	memset(v, 0, sizeof(*v));
 	if (seg_size < SHMKIT__HEADER_SIZE) {
-		shmkit__detail("segment is %zu bytes, smaller than a shmkit header (%u)",
-				   seg_size, SHMKIT__HEADER_SIZE);
+		shmkit__detail("segment is %zu bytes, smaller than a shmkit header (%u)", seg_size,
+			       SHMKIT__HEADER_SIZE);
 		return -EBADMSG;
 	}
 	v->magic = load_magic(h);
@@ -124,19 +125,19 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 	v->fingerprint = h->fingerprint;
 	if (v->fingerprint != SHMKIT__FINGERPRINT) {
 		shmkit__detail("made on another platform (fingerprint 0x%08x, this build 0x%08x)",
-				   v->fingerprint, SHMKIT__FINGERPRINT);
+			       v->fingerprint, SHMKIT__FINGERPRINT);
 		return -EBADMSG;
 	}
 	v->version = h->layout_version;
 	if (v->version != SHMKIT__LAYOUT_VERSION) {
 		shmkit__detail("layout version %u, this build reads version %u", v->version,
-				   SHMKIT__LAYOUT_VERSION);
+			       SHMKIT__LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	v->kind = h->kind;
 	if (want_kind && v->kind != want_kind) {
 		shmkit__detail("is a %s (kind %u), not a %s", shmkit_kind_name(v->kind), v->kind,
-				   shmkit_kind_name(want_kind));
+			       shmkit_kind_name(want_kind));
 		return -EBADMSG;
 	}
 	v->header_size = h->header_size;
@@ -145,13 +146,13 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 	if (v->header_size != SHMKIT__HEADER_SIZE || v->total_size != seg_size ||
 	    v->body_size != v->total_size - SHMKIT__HEADER_SIZE) {
 		shmkit__detail("header says %llu bytes (header %u, body %llu), segment has %zu",
-				   (unsigned long long)v->total_size, v->header_size,
-				   (unsigned long long)v->body_size, seg_size);
+			       (unsigned long long)v->total_size, v->header_size,
+			       (unsigned long long)v->body_size, seg_size);
 		return -EBADMSG;
 	}
 	if (h->attach_slots != SHMKIT__ATTACH_SLOTS || h->attach_offset != SHMKIT__ATTACH_OFFSET) {
 		shmkit__detail("attach table %u slots at %u, expected %u at %u", h->attach_slots,
-				   h->attach_offset, SHMKIT__ATTACH_SLOTS, SHMKIT__ATTACH_OFFSET);
+			       h->attach_offset, SHMKIT__ATTACH_SLOTS, SHMKIT__ATTACH_OFFSET);
 		return -EBADMSG;
 	}
 	/* Pairs with the release stores of init in create (READY, [B]). */
@@ -266,7 +267,7 @@ static int open_step(struct shmkit_seg *seg, uint32_t kind)
 	int alive = creator_alive(h, w);
 	if (alive == 0) {
 		shmkit__detail("creator pid %u died before the object was ready",
-				   SHMKIT__WORD_PID(w));
+			       SHMKIT__WORD_PID(w));
 		return -EOWNERDEAD;
 	}
 	shmkit__detail("creator pid %u is still initializing it", SHMKIT__WORD_PID(w));
@@ -422,8 +423,8 @@ static int takeover_check(const struct shmkit__header *h, size_t seg_size, uint3
 	if (r < 0 || seg_size != total)
 		return -EEXIST;
 	if (r == HEADER_UNPUBLISHED) {
-		v.init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
-					      memory_order_acquire);
+		v.init =
+		    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 		if (SHMKIT__WORD_PID(v.init) == 0 ||
 		    SHMKIT__WORD_STATE(v.init) != SHMKIT__STATE_INITIALIZING)
 			return 1; /* a creator in its first microseconds (or foreign) */
@@ -465,8 +466,8 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 		uint32_t gen = (SHMKIT__WORD_GEN(w) + 1) & 0xffffffu;
 		uint64_t mine = SHMKIT__WORD(getpid(), SHMKIT__STATE_INITIALIZING, gen);
 		/* One winner among racing re-initializers: the CAS on init. */
-		if (!atomic_compare_exchange_strong_explicit(&h->init, &w, mine, memory_order_acq_rel,
-							     memory_order_relaxed)) {
+		if (!atomic_compare_exchange_strong_explicit(
+			&h->init, &w, mine, memory_order_acq_rel, memory_order_relaxed)) {
 			shmkit_seg_close(seg);
 			return -EAGAIN; /* someone else took it: caller looks again */
 		}
@@ -560,8 +561,8 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 		return;
 	int r = validate_header(h, size, 0, &v);
 	if (r == HEADER_UNPUBLISHED) {
-		uint64_t w = atomic_load_explicit(&((struct shmkit__header *)h)->init,
-						  memory_order_acquire);
+		uint64_t w =
+		    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 		if (SHMKIT__WORD_PID(w) == 0)
 			return; /* zeroes: not (yet) a shmkit object */
 		st->managed = 1;
@@ -646,8 +647,8 @@ int shmkit__header_liveness(const void *base, size_t size, struct shmkit__livene
 	memset(lv, 0, sizeof(*lv));
 	int r = validate_header(h, size, 0, &v);
 	if (r == HEADER_UNPUBLISHED) {
-		v.init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
-					      memory_order_acquire);
+		v.init =
+		    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 		if (SHMKIT__WORD_PID(v.init) == 0)
 			return -EBADMSG;
 	} else if (r < 0) {

@@ -90,15 +90,15 @@ static int role_attach_hold(int argc, char **argv)
 }
 
 static const struct test_role roles[] = {
-	{ "create_hold", role_create_hold },
-	{ "map_hold", role_map_hold },
-	{ "attach_hold", role_attach_hold },
-	{ NULL, NULL },
+    {"create_hold", role_create_hold},
+    {"map_hold", role_map_hold},
+    {"attach_hold", role_attach_hold},
+    {NULL, NULL},
 };
 
 static pid_t spawn(const char *role, const char *uri)
 {
-	const char *args[] = { uri, NULL };
+	const char *args[] = {uri, NULL};
 	return test_spawn_self(role, args);
 }
 
@@ -205,7 +205,7 @@ static void test_half_built_removed(void)
 {
 	const char *uri = test_uri("posix", "half");
 	struct seen s;
-	const char *args[] = { uri, NULL };
+	const char *args[] = {uri, NULL};
 
 	setenv("SHMKIT_TEST_PAUSE", "managed.init", 1);
 	pid_t pid = test_spawn_self("create_hold", args);
@@ -266,7 +266,7 @@ static void test_foreign(void)
 {
 	const char *puri = test_uri("posix", "foreign");
 	const char *suri = test_uri("sysv", "foreign");
-	struct foreign f = { puri + strlen("posix:"), (key_t)strtoul(suri + 5, NULL, 0) };
+	struct foreign f = {puri + strlen("posix:"), (key_t)strtoul(suri + 5, NULL, 0)};
 	struct seen s;
 
 	CHECK_RET(test_wait(test_fork(make_foreign, &f)), 0);
@@ -301,15 +301,15 @@ static int attach_detach(void *arg)
 {
 	struct shmkit_seg *seg;
 	return shmkit_seg_open(&seg, arg, 0, SHMKIT_RDONLY, 0) == 0 && shmkit_seg_close(seg) == 0
-		       ? 0
-		       : 1;
+		   ? 0
+		   : 1;
 }
 
 static void test_foreign_removed(void)
 {
 	const char *puri = test_uri("posix", "foreign2");
 	const char *suri = test_uri("sysv", "foreign2");
-	struct foreign f = { puri + strlen("posix:"), (key_t)strtoul(suri + 5, NULL, 0) };
+	struct foreign f = {puri + strlen("posix:"), (key_t)strtoul(suri + 5, NULL, 0)};
 	struct seen s;
 
 	CHECK_RET(test_wait(test_fork(make_foreign, &f)), 0);
@@ -343,9 +343,9 @@ static void test_cli(void)
 	pid_t creator = spawn("create_hold", uri);
 	wait_ready(uri);
 	kill_wait(creator);
-	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --dry-run --prefix %s", SHMKIT_TOOL_PATH,
-				  uri),
-		  0);
+	CHECK_RET(
+	    test_sh_capture(out, sizeof(out), "%s gc --dry-run --prefix %s", SHMKIT_TOOL_PATH, uri),
+	    0);
 	printf("%s", out);
 	CHECK(strstr(out, "would remove") && strstr(out, uri) && strstr(out, "creator pid"));
 	CHECK(exists(uri));

@@ -79,10 +79,10 @@ static int role_holder(int argc, char **argv)
 }
 
 static const struct test_role roles[] = {
-	{ "creator", role_creator },
-	{ "raw_reader", role_raw_reader },
-	{ "holder", role_holder },
-	{ NULL, NULL },
+    {"creator", role_creator},
+    {"raw_reader", role_raw_reader},
+    {"holder", role_holder},
+    {NULL, NULL},
 };
 
 /* ---- tests ---- */
@@ -92,9 +92,8 @@ static void test_create_open_close(const char *scheme)
 	const char *uri = test_uri(scheme, "basic");
 	struct shmkit__obj a, b;
 
-	CHECK_RET(shmkit__obj_create(&a, uri, SHMKIT_KIND_QUEUE, BODY, 0600, fill_pattern,
-				     (void *)3),
-		  0);
+	CHECK_RET(
+	    shmkit__obj_create(&a, uri, SHMKIT_KIND_QUEUE, BODY, 0600, fill_pattern, (void *)3), 0);
 	CHECK(a.body_size == BODY);
 	CHECK(a.attach_slot >= 0);
 	CHECK(check_pattern(a.body, BODY, 3));
@@ -126,7 +125,7 @@ static void test_raw_across_exec(void)
 	CHECK_RET(shmkit_raw_create(&r, uri, 4000, 0), 0);
 	CHECK(shmkit_raw_size(r) == 4000);
 	memcpy(shmkit_raw_data(r), "hello from the parent", 21);
-	const char *args[] = { uri, NULL };
+	const char *args[] = {uri, NULL};
 	CHECK_RET(test_wait(test_spawn_self("raw_reader", args)), 0);
 	CHECK(memcmp((char *)shmkit_raw_data(r) + 100, "answer from the child", 21) == 0);
 	CHECK_OK(shmkit_raw_close(r));
@@ -137,7 +136,7 @@ static void test_raw_across_exec(void)
  * says INITIALIZING, before the body is filled). */
 static pid_t spawn_paused_creator(const char *uri, const char *seed)
 {
-	const char *args[] = { uri, seed, NULL };
+	const char *args[] = {uri, seed, NULL};
 	setenv("SHMKIT_TEST_PAUSE", "managed.init", 1);
 	pid_t pid = test_spawn_self("creator", args);
 	unsetenv("SHMKIT_TEST_PAUSE");
@@ -227,16 +226,11 @@ struct field {
 };
 
 static const struct field fields[] = {
-	{ "magic", 0, 8, -EBADMSG },
-	{ "fingerprint", 8, 4, -EBADMSG },
-	{ "layout_version", 12, 4, -EPROTO },
-	{ "kind", 16, 4, -EBADMSG },
-	{ "header_size", 20, 4, -EBADMSG },
-	{ "total_size", 24, 8, -EBADMSG },
-	{ "body_size", 32, 8, -EBADMSG },
-	{ "init.state", 44, 1, -EBADMSG },
-	{ "attach_slots", 96, 4, -EBADMSG },
-	{ "attach_offset", 100, 4, -EBADMSG },
+    {"magic", 0, 8, -EBADMSG},		{"fingerprint", 8, 4, -EBADMSG},
+    {"layout_version", 12, 4, -EPROTO}, {"kind", 16, 4, -EBADMSG},
+    {"header_size", 20, 4, -EBADMSG},	{"total_size", 24, 8, -EBADMSG},
+    {"body_size", 32, 8, -EBADMSG},	{"init.state", 44, 1, -EBADMSG},
+    {"attach_slots", 96, 4, -EBADMSG},	{"attach_offset", 100, 4, -EBADMSG},
 };
 
 /* Opens (read-write, so a stray write would land) and expects an error and
@@ -315,11 +309,14 @@ static void test_corrupt_header(void)
 	int fd = shmkit_seg_fd(seg);
 	if (fd >= 0) {
 		CHECK(ftruncate(fd, SHMKIT__HEADER_SIZE + 100) == 0);
-		CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 50000000), -EBADMSG);
+		CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 50000000),
+			  -EBADMSG);
 		CHECK(ftruncate(fd, 100) == 0);
-		CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 50000000), -EBADMSG);
+		CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 50000000),
+			  -EBADMSG);
 		CHECK(ftruncate(fd, 0) == 0);
-		CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 50000000), -EBADMSG);
+		CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 50000000),
+			  -EBADMSG);
 	}
 	/* The mapping now extends past the end of the object: unmap, don't touch. */
 	CHECK_OK(shmkit_seg_close(seg));
@@ -459,7 +456,7 @@ static void test_attach_table(void)
 
 	/* Holders in exec'd processes; kill -9 one: its entry counts dead and
 	 * is reclaimed; closing frees the rest. */
-	const char *args[] = { uri, NULL };
+	const char *args[] = {uri, NULL};
 	pid_t holders[3];
 	for (int i = 0; i < 3; i++)
 		holders[i] = test_spawn_self("holder", args);
@@ -505,7 +502,7 @@ static void test_attach_race(void)
 	const char *uri = test_uri("posix", "race");
 	struct shmkit__obj o;
 	pid_t kids[12];
-	int used[SHMKIT__ATTACH_SLOTS] = { 0 };
+	int used[SHMKIT__ATTACH_SLOTS] = {0};
 
 	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL), 0);
 	used[o.attach_slot] = 1;
@@ -544,9 +541,9 @@ static int anon_child(void *arg)
 static void test_anon_fork(void)
 {
 	struct shmkit__obj o;
-	CHECK_RET(shmkit__obj_create(&o, "anon:", SHMKIT_KIND_RAW, BODY, 0600, fill_pattern,
-				     (void *)4),
-		  0);
+	CHECK_RET(
+	    shmkit__obj_create(&o, "anon:", SHMKIT_KIND_RAW, BODY, 0600, fill_pattern, (void *)4),
+	    0);
 	int slot = o.attach_slot;
 	CHECK_RET(test_wait(test_fork(anon_child, &o)), 0);
 	CHECK(((unsigned char *)o.body)[0] == 0x42);

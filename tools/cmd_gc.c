@@ -40,11 +40,11 @@ static int print_entry(const struct shmkit_gc_entry *e, void *arg)
 CLI_COMMAND(cmd_gc)
 {
 	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "foreign", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "prefix", required_argument, NULL, 'p' },
-		{ 0 },
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"foreign", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"prefix", required_argument, NULL, 'p'},
+	    {0},
 	};
 	struct gc_tally t;
 	unsigned flags = 0;
@@ -90,7 +90,8 @@ CLI_COMMAND(cmd_gc)
 	if (!t.json) {
 		if (flags & SHMKIT_GC_DRY_RUN)
 			printf("gc (dry run): %d would be removed, %d kept, %d skipped\n",
-			       t.n[SHMKIT_GC_WOULD_REMOVE], t.n[SHMKIT_GC_KEPT], t.n[SHMKIT_GC_SKIPPED]);
+			       t.n[SHMKIT_GC_WOULD_REMOVE], t.n[SHMKIT_GC_KEPT],
+			       t.n[SHMKIT_GC_SKIPPED]);
 		else
 			printf("gc: %d removed, %d kept, %d skipped\n", t.n[SHMKIT_GC_REMOVED],
 			       t.n[SHMKIT_GC_KEPT], t.n[SHMKIT_GC_SKIPPED]);

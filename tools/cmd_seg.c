@@ -67,9 +67,15 @@ static const char *kind_str(const struct shmkit_stat *st)
 }
 
 /* The header's state in words. */
-static const char *header_status_str(int status)
+static const char *header_status_str(int status, uint32_t version)
 {
+	static char buf[96];
+
 	switch (status) {
+	case -EPROTO:
+		snprintf(buf, sizeof(buf), "layout version %u, this build reads version %u", version,
+			 SHMKIT_LAYOUT_VERSION);
+		return buf;
 	case 0:
 		return "ok";
 	case -EINPROGRESS:
@@ -156,7 +162,8 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 		else
 			cli_json_null(j, "creator_alive");
 		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
-		cli_json_str(j, "header_status", header_status_str(st->header_status));
+		cli_json_str(j, "header_status",
+			     header_status_str(st->header_status, st->layout_version));
 		if (st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
 			cli_queue_stat_json(j, st->uri);
 		struct shmkit_attacher a[64];
@@ -217,7 +224,8 @@ static void print_stat(const struct shmkit_stat *st)
 		printf("layout version:     %u\n", st->layout_version);
 		printf("creator:            %d, %s\n", (int)st->managed_creator_pid,
 		       alive_str(st->creator_alive));
-		printf("header:             %s\n", header_status_str(st->header_status));
+		printf("header:             %s\n",
+		       header_status_str(st->header_status, st->layout_version));
 		if (st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
 			cli_queue_stat_text(st->uri);
 		struct shmkit_attacher at[64];

@@ -8,6 +8,10 @@
 
 SHMKIT_BEGIN_DECLS
 
+/* The layout version of the shmkit header and objects this build reads and
+ * writes (docs/LAYOUT.md). Another version opens with -EPROTO. */
+#define SHMKIT_LAYOUT_VERSION 1u
+
 enum shmkit_kind {
 	SHMKIT_KIND_NONE = 0,
 	SHMKIT_KIND_RAW = 1,   /* user data after a shmkit header */
@@ -26,7 +30,8 @@ SHMKIT_API const char *shmkit_kind_name(uint32_t kind);
  * shmkit_raw_create() zero-fills `size` bytes of data; mode 0 means 0600.
  * shmkit_raw_open() waits (about 1 s) for a creator still initializing. */
 struct shmkit_raw;
-SHMKIT_API int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsigned mode);
+SHMKIT_API int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size,
+				 unsigned mode);
 SHMKIT_API int shmkit_raw_open(struct shmkit_raw **r, const char *uri);
 SHMKIT_API void *shmkit_raw_data(const struct shmkit_raw *r);
 SHMKIT_API size_t shmkit_raw_size(const struct shmkit_raw *r);
@@ -46,7 +51,8 @@ SHMKIT_API int shmkit_managed_attachers(const char *uri, struct shmkit_attacher 
 /* ---- garbage collection ---- */
 enum {
 	SHMKIT_GC_DRY_RUN = 1, /* decide and report, remove nothing */
-	SHMKIT_GC_FOREIGN = 2, /* also SysV segments without a shmkit header (nattch 0, creator and last user dead) */
+	/* also SysV segments without a shmkit header (nattch 0, creator and last user dead) */
+	SHMKIT_GC_FOREIGN = 2,
 };
 enum shmkit_gc_verdict {
 	SHMKIT_GC_REMOVED = 0,      /* removed: proven orphaned */
