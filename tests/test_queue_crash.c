@@ -209,17 +209,66 @@ static void test_dead_consumer_mpmc(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* argv: uri: register as an MPMC peer (one send), then die without closing. */
+static int role_peer_dies(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	if (shmkit_queue_send(q, "p", 1, SHMKIT_FOREVER) < 0)
+		return 3;
+	raise(SIGKILL);
+	return 4;
+}
+
+/* The MPMC peer table has 64 entries: a 65th live handle gets -ENOSPC,
+ * and entries of processes that died are taken over. */
+static void test_peer_table(void)
+{
+	const char *uri = test_uri("posix", "peers");
+	struct shmkit_queue_opts o = { .capacity = 256, .max_msg = 8, .multi_producer = 1,
+				       .multi_consumer = 1 };
+	struct shmkit_queue *q[66];
+	char buf[8];
+	CHECK_OK(shmkit_queue_create(&q[0], uri, &o));
+	CHECK_OK(shmkit_queue_send(q[0], "x", 1, 0));
+	for (int i = 1; i < 64; i++) {
+		CHECK_OK(shmkit_queue_open(&q[i], uri));
+		CHECK_OK(shmkit_queue_send(q[i], "x", 1, 0));
+	}
+	CHECK_OK(shmkit_queue_open(&q[64], uri));
+	CHECK_RET(shmkit_queue_send(q[64], "x", 1, 0), -ENOSPC);
+	CHECK_OK(shmkit_queue_close(q[63])); /* frees an entry */
+	CHECK_OK(shmkit_queue_send(q[64], "x", 1, 0));
+	CHECK_OK(shmkit_queue_close(q[62]));
+	const char *args[] = { uri, NULL };
+	CHECK_RET(test_wait(test_spawn_self("peer_dies", args)), 128 + SIGKILL);
+	/* full again, one entry belongs to the dead child: ours to take */
+	CHECK_OK(shmkit_queue_open(&q[65], uri));
+	CHECK_OK(shmkit_queue_send(q[65], "x", 1, 0));
+	int n = 0;
+	while (shmkit_queue_recv(q[0], buf, sizeof(buf), 0) == 1)
+		n++;
+	CHECK(n == 67);
+	for (int i = 0; i <= 65; i++)
+		if (i != 62 && i != 63)
+			CHECK_OK(shmkit_queue_close(q[i]));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
 		{ "stuck_producer", role_stuck_producer },
 		{ "producer", role_producer },
 		{ "stuck_consumer", role_stuck_consumer },
+		{ "peer_dies", role_peer_dies },
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
 	test_dead_producer_spsc();
 	test_dead_producer_mpmc();
 	test_dead_consumer_mpmc();
+	test_peer_table();
 	return test_done();
 }
