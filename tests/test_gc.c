@@ -218,6 +218,62 @@ static void test_half_built_removed(void)
 	CHECK(s.verdict == SHMKIT_GC_REMOVED && !exists(uri));
 }
 
+/* Whatever cannot be proven is skipped and said: an attacher whose identity
+ * cannot be judged, a corrupt header, a segment gc may not open. */
+static int gc_as_nobody(void *arg)
+{
+	struct seen s;
+	if (setgid(65534) != 0 || setuid(65534) != 0)
+		return 10;
+	if (gc_one(posix_prefix, 0, arg, NULL, &s) != 0)
+		return 11;
+	if (s.found != 1 || s.verdict != SHMKIT_GC_SKIPPED)
+		return 12;
+	return strstr(s.reason, "Permission denied") ? 0 : 13;
+}
+
+static void test_unprovable_skipped(void)
+{
+	const char *uri = test_uri("posix", "unprovable");
+	struct seen s;
+
+	pid_t creator = spawn("create_hold", uri);
+	wait_ready(uri);
+	kill_wait(creator);
+	struct shmkit_seg *seg;
+	CHECK_OK(shmkit_seg_open(&seg, uri, 0, 0, 0));
+	struct shmkit__header *h = shmkit_seg_addr(seg);
+	struct shmkit__attach_slot saved = h->attach[10];
+	/* An attacher recorded without a start time: alive or dead, nobody can tell. */
+	h->attach[10].start_time = 0;
+	atomic_store(&h->attach[10].word, SHMKIT__WORD(getpid(), SHMKIT__SLOT_USED, 3));
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_SKIPPED);
+	CHECK(strstr(s.reason, "cannot tell") != NULL);
+
+	/* A corrupt header. */
+	CHECK_OK(shmkit_seg_open(&seg, uri, 0, 0, 0));
+	h = shmkit_seg_addr(seg);
+	memcpy((void *)&h->attach[10], &saved, sizeof(saved));
+	h->total_size ^= 1;
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_SKIPPED);
+	CHECK(strstr(s.reason, "unreadable") != NULL);
+	CHECK_OK(shmkit_seg_open(&seg, uri, 0, 0, 0));
+	h = shmkit_seg_addr(seg);
+	h->total_size ^= 1;
+	CHECK_OK(shmkit_seg_close(seg));
+
+	/* Permission denied: a user who may not open it skips it. */
+	if (test_is_root())
+		CHECK_RET(test_wait(test_fork(gc_as_nobody, (void *)uri)), 0);
+	CHECK(exists(uri));
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 1);
+	CHECK(s.verdict == SHMKIT_GC_REMOVED);
+}
+
 /* ---- other programs' segments ---- */
 
 struct foreign {
@@ -367,6 +423,7 @@ int main(int argc, char **argv)
 	test_orphan_removed("sysv");
 	test_in_use_kept();
 	test_half_built_removed();
+	test_unprovable_skipped();
 	test_foreign();
 	test_foreign_removed();
 	test_cli();
