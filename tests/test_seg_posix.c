@@ -2,6 +2,7 @@
  * missing, sizes, modes, RDONLY really read-only, a symlink planted in
  * /dev/shm refused with its target untouched, nothing left behind. */
 #include <signal.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -153,6 +154,51 @@ static void check_symlink(void)
 	CHECK(unlink(target) == 0);
 }
 
+/* Open-or-create from several processes at once: all succeed, one segment. */
+static int race_fd, race_wr;
+static const char *race_uri;
+
+static int child_races(void *arg)
+{
+	struct shmkit_seg *seg;
+	char c;
+	int me = (int)(intptr_t)arg;
+	close(race_wr);
+	if (read(race_fd, &c, 1) != 0) /* start together: EOF when the parent closes */
+		return 2;
+	CHECK_OK(shmkit_seg_open(&seg, race_uri, 4 << 20, SHMKIT_CREATE, 0600));
+	CHECK(shmkit_seg_size(seg) == 4 << 20);
+	((char *)shmkit_seg_addr(seg))[(4 << 20) - 1 - me] = (char)('A' + me);
+	CHECK_OK(shmkit_seg_close(seg));
+	return 0;
+}
+
+static void check_create_race(void)
+{
+	int go[2];
+	pid_t kids[6];
+	struct shmkit_seg *seg;
+
+	for (int round = 0; round < 5; round++) {
+		race_uri = test_uri("posix", "race");
+		CHECK(pipe(go) == 0);
+		race_fd = go[0];
+		race_wr = go[1];
+		for (int i = 0; i < 6; i++)
+			kids[i] = test_fork(child_races, (void *)(intptr_t)i);
+		close(go[0]);
+		close(go[1]);
+		for (int i = 0; i < 6; i++)
+			CHECK(test_wait(kids[i]) == 0);
+		CHECK_OK(shmkit_seg_open(&seg, race_uri, 0, 0, 0));
+		CHECK(shmkit_seg_size(seg) == 4 << 20);
+		for (int i = 0; i < 6; i++)
+			CHECK(((char *)shmkit_seg_addr(seg))[(4 << 20) - 1 - i] == 'A' + i);
+		CHECK_OK(shmkit_seg_close(seg));
+		CHECK_OK(shmkit_remove(race_uri));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = { { "reader", role_reader }, { NULL, NULL } };
@@ -161,6 +207,7 @@ int main(int argc, char **argv)
 	check_basic();
 	check_mode_and_populate();
 	check_symlink();
+	check_create_race();
 
 	char out[256];
 	test_sh_capture(out, sizeof(out), "ls /dev/shm | grep -c 'shmkit-test-%d-'", (int)getpid());

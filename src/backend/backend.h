@@ -9,6 +9,10 @@
 
 #include <shmkit/seg.h>
 
+/* How long an open-or-create (CREATE without EXCL) waits for a racing
+ * creator to size the segment it just made, before giving -EAGAIN. */
+#define SHMKIT__CREATE_WAIT_MS 1000
+
 /* How a sysv: URI names its segment. */
 enum shmkit__sysv_how { SHMKIT__SYSV_KEY, SHMKIT__SYSV_FTOK, SHMKIT__SYSV_PRIVATE, SHMKIT__SYSV_ID };
 

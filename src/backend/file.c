@@ -61,6 +61,8 @@ static int file_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 	/* A private view never writes back, so reading the file is enough. */
 	int acc = (flags & SHMKIT_RDONLY) || u->map_private ? O_RDONLY : O_RDWR;
 
+	int waited_ms = 0;
+
 	for (int tries = 0; tries < 100; tries++) {
 		int fd;
 		if (flags & SHMKIT_CREATE) {
@@ -82,6 +84,12 @@ static int file_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 		int rc = map_existing(seg, u, fd, size, flags);
 		if (rc < 0)
 			close(fd);
+		if (rc == -EAGAIN && (flags & SHMKIT_CREATE) && waited_ms++ < SHMKIT__CREATE_WAIT_MS) {
+			/* Open-or-create raced a creator that has not sized it yet. */
+			usleep(1000);
+			tries--;
+			continue;
+		}
 		return rc;
 	}
 	return shmkit__fail(-EAGAIN, "file:%s keeps appearing and disappearing", u->name);

@@ -67,6 +67,8 @@ static int posix_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_
 
 	/* Creating: try exclusively first so we know whether we made it (and so
 	 * must size it, or unlink it on error); without EXCL fall back to opening. */
+	int waited_ms = 0;
+
 	for (int tries = 0; tries < 100; tries++) {
 		int fd;
 		if (flags & SHMKIT_CREATE) {
@@ -87,6 +89,12 @@ static int posix_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_
 		int rc = map_existing(seg, u, fd, size, flags);
 		if (rc < 0)
 			close(fd);
+		if (rc == -EAGAIN && (flags & SHMKIT_CREATE) && waited_ms++ < SHMKIT__CREATE_WAIT_MS) {
+			/* Open-or-create raced a creator that has not sized it yet. */
+			usleep(1000);
+			tries--;
+			continue;
+		}
 		return rc;
 	}
 	return shmkit__fail(-EAGAIN, "posix:%s keeps appearing and disappearing", u->name);
