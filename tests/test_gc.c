@@ -405,6 +405,13 @@ static void test_cli(void)
 	printf("%s", out);
 	CHECK(strstr(out, "would remove") && strstr(out, uri) && strstr(out, "creator pid"));
 	CHECK(exists(uri));
+	CHECK_RET(
+	    test_sh("%s gc --dry-run --json --prefix %s | python3 -c 'import json, sys; "
+		    "d = json.load(sys.stdin); s = d[\"segments\"]; "
+		    "assert d[\"dry_run\"] and d[\"would_remove\"] == 1 and len(s) == 1; "
+		    "assert s[0][\"verdict\"] == \"would remove\" and s[0][\"kind\"] == \"raw\"'",
+		    SHMKIT_TOOL_PATH, uri),
+	    0);
 	CHECK_RET(test_sh_capture(out, sizeof(out), "%s stat %s", SHMKIT_TOOL_PATH, uri), 0);
 	printf("%s", out);
 	CHECK(strstr(out, "raw") && strstr(out, "dead"));
