@@ -213,7 +213,20 @@ static int role_poll_sub(int argc, char **argv)
 	return test_done();
 }
 
+/* argv: uri -> joins and waits (asleep) for a message that never comes. */
+static int role_sleeper(int argc, char **argv)
+{
+	struct shmkit_sub *s;
+	char buf[64];
+	if (argc < 1)
+		return 2;
+	CHECK_OK(shmkit_sub_open(&s, argv[0]));
+	shmkit_sub_recv(s, buf, sizeof(buf), 60 * SEC);
+	return 1;
+}
+
 static const struct test_role roles[] = {
+	{ "sleeper", role_sleeper },
 	{ "quiet_pub", role_quiet_pub },
 	{ "poll_sub", role_poll_sub },
 	{ "sub", role_sub },
@@ -391,6 +404,34 @@ static void test_killed_subscriber(void)
 	for (int i = 0; i < 10; i++)
 		CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
 	CHECK(n_subs(uri) == 0);
+	CHECK_OK(shmkit_pub_close(p));
+}
+
+/* A subscriber killed while asleep on a lossy topic: the publisher's
+ * wake-ups find nobody, and it reaps the dead entry (and its sleeper count). */
+static void test_killed_sleeper(void)
+{
+	const char *uri = test_uri("posix", "sleeper");
+	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 8 };
+	struct shmkit_topic_sub_info si;
+	struct shmkit_topic_info info;
+	struct shmkit_pub *p;
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	const char *args[] = { uri, NULL };
+	pid_t pid = test_spawn_self("sleeper", args);
+	int64_t end = test_now_ns() + 10 * SEC;
+	do {
+		usleep(2000);
+		CHECK_OK(shmkit_topic_stat(uri, &info, &si, 1));
+	} while (!(info.n_subs == 1 && si.sleeping) && test_now_ns() < end);
+	CHECK(info.n_subs == 1 && si.sleeping);
+	kill(pid, SIGKILL);
+	CHECK(test_wait(pid) == 128 + SIGKILL);
+	for (int i = 0; i < 300; i++)
+		CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	CHECK(info.n_subs == 0);
 	CHECK_OK(shmkit_pub_close(p));
 }
 
@@ -627,6 +668,7 @@ int main(int argc, char **argv)
 	fanout(0, 4, 20000 / SCALE);
 	fanout(0, 16, 5000 / SCALE);
 	test_killed_subscriber();
+	test_killed_sleeper();
 	test_killed_publisher();
 	test_zero_copy_race();
 	test_table_full();
