@@ -305,6 +305,31 @@ static void test_corrupt_header(void)
 	CHECK_RET(shmkit__obj_open(&o, uri, SHMKIT_KIND_RAW, 0), 0);
 	CHECK_OK(shmkit__obj_close(&o));
 
+	/* Garbage only where liveness lives (init word, creator, attach table),
+	 * the fixed fields intact: open answers within its bound, never crashes;
+	 * gc's and stat's readers survive it too. */
+	for (int iter = 0; iter < 100; iter++) {
+		memcpy(base, saved, sizeof(saved));
+		for (size_t k = 40; k < SHMKIT__ATTACH_OFFSET + 32 * SHMKIT__ATTACH_SLOTS; k++)
+			if (k < 96 || k >= SHMKIT__ATTACH_OFFSET)
+				base[k] = (unsigned char)rand();
+		if (iter % 3 == 0) /* a plausible state, so the liveness paths run */
+			base[44] = (unsigned char)(1 + iter % 2);
+		int64_t t0 = test_now_ns();
+		int r = shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 20000000);
+		CHECK(r == 0 || r == -EBADMSG || r == -EOWNERDEAD || r == -ETIMEDOUT);
+		CHECK(test_now_ns() - t0 < 2000000000ll);
+		if (r == 0)
+			CHECK_OK(shmkit__obj_close(&o));
+		struct shmkit_stat st;
+		struct shmkit__liveness lv;
+		struct shmkit_attacher at[64];
+		shmkit__header_peek(base, shmkit_seg_size(seg), &st);
+		shmkit__header_liveness(base, shmkit_seg_size(seg), &lv);
+		shmkit__header_attachers(base, shmkit_seg_size(seg), at, 64);
+	}
+	memcpy(base, saved, sizeof(saved));
+
 	/* Truncated: shorter than the header says, and shorter than a header. */
 	int fd = shmkit_seg_fd(seg);
 	if (fd >= 0) {
