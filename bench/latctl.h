@@ -21,11 +21,11 @@ struct latctl_sub {
 
 struct latctl {
 	_Alignas(64) _Atomic uint32_t ready; /* subscribers connected */
-	_Atomic int32_t failed;              /* a side gave up: everyone stops */
+	_Atomic int32_t failed;		     /* a side gave up: everyone stops */
 	uint32_t n_subs;
-	uint32_t yield;                      /* more processes than CPUs: yield when waiting */
-	uint64_t total;                      /* messages, warm-up included */
-	uint64_t size;                       /* bytes per message */
+	uint32_t yield; /* more processes than CPUs: yield when waiting */
+	uint64_t total; /* messages, warm-up included */
+	uint64_t size;	/* bytes per message */
 	struct latctl_sub subs[LATCTL_MAX_SUBS];
 	/* then n_subs rows of `total` uint64_t tick samples */
 };

@@ -25,7 +25,8 @@ static int roudi_path(char *buf, size_t cap)
 	char dirs[4096];
 
 	snprintf(dirs, sizeof(dirs), "%s", path ? path : "/usr/bin:/bin");
-	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
 		snprintf(buf, cap, "%s/iox-roudi", d);
 		if (access(buf, X_OK) == 0)
 			return 0;

@@ -34,10 +34,10 @@
 enum transport { T_TOPIC, T_TOPIC_ZC, T_QUEUE, T_ICEORYX, T_COUNT };
 
 static const char *const transport_name[T_COUNT] = {
-	[T_TOPIC] = "topic copy",
-	[T_TOPIC_ZC] = "topic zero-copy",
-	[T_QUEUE] = "SPSC queue copy",
-	[T_ICEORYX] = "iceoryx zero-copy",
+    [T_TOPIC] = "topic copy",
+    [T_TOPIC_ZC] = "topic zero-copy",
+    [T_QUEUE] = "SPSC queue copy",
+    [T_ICEORYX] = "iceoryx zero-copy",
 };
 
 struct lat_run {
@@ -189,7 +189,8 @@ static void allow_bench_cpus(const int cpu[2])
 		sched_setaffinity(0, sizeof(set), &set);
 }
 
-static pid_t fork_side(struct latctl *c, const struct lat_run *r, int is_pub, uint32_t k, int ctl_fd)
+static pid_t fork_side(struct latctl *c, const struct lat_run *r, int is_pub, uint32_t k,
+		       int ctl_fd)
 {
 	fflush(NULL);
 	pid_t pid = fork();
@@ -220,12 +221,12 @@ static pid_t fork_side(struct latctl *c, const struct lat_run *r, int is_pub, ui
 static int make_channel(const struct lat_run *r)
 {
 	if (r->t == T_TOPIC || r->t == T_TOPIC_ZC) {
-		struct shmkit_topic_opts o = { .slot_size = r->size, .slots = SLOTS, .max_subs = 16 };
+		struct shmkit_topic_opts o = {.slot_size = r->size, .slots = SLOTS, .max_subs = 16};
 		return shmkit_topic_create(r->uri, &o);
 	}
 	if (r->t == T_QUEUE) {
 		struct shmkit_queue *q;
-		struct shmkit_queue_opts o = { .capacity = SLOTS, .max_msg = r->size };
+		struct shmkit_queue_opts o = {.capacity = SLOTS, .max_msg = r->size};
 		int err = shmkit_queue_create(&q, r->uri, &o);
 		if (err == 0)
 			shmkit_queue_close(q);
@@ -332,8 +333,8 @@ static int measure(struct bench_ctx *ctx, struct lat_run *r, struct bench_stats 
 /* ---- the suite ---- */
 
 #define MAX_SIZES 8
-static const size_t sizes_full[] = { 8, 64, 1024, 4096, 65536, 262144, 1048576 };
-static const size_t sizes_quick[] = { 8, 4096, 1048576 };
+static const size_t sizes_full[] = {8, 64, 1024, 4096, 65536, 262144, 1048576};
+static const size_t sizes_quick[] = {8, 4096, 1048576};
 
 struct results {
 	size_t n_sizes;
@@ -345,7 +346,7 @@ struct results {
 static void report_run(struct bench_ctx *ctx, const struct lat_run *r, const struct bench_stats *st,
 		       double floor_ns)
 {
-	struct bench_row row = { 0 };
+	struct bench_row row = {0};
 
 	snprintf(row.name, sizeof(row.name), "%s, %u sub%s", transport_name[r->t], r->n_subs,
 		 r->n_subs > 1 ? "s" : "");
@@ -357,14 +358,16 @@ static void report_run(struct bench_ctx *ctx, const struct lat_run *r, const str
 		snprintf(row.note, sizeof(row.note), "cpus %d,%d", r->cpu_pub, r->cpu_sub);
 	else
 		snprintf(row.note, sizeof(row.note), "unpinned%s",
-			 (long)r->n_subs + 1 > sysconf(_SC_NPROCESSORS_ONLN) ? ", more processes than CPUs" : "");
+			 (long)r->n_subs + 1 > sysconf(_SC_NPROCESSORS_ONLN)
+			     ? ", more processes than CPUs"
+			     : "");
 	bench_report(ctx, &row);
 }
 
-static void report_goal(struct bench_ctx *ctx, const char *name, size_t size, double num, double den,
-			const char *vs, double goal, int goal_max)
+static void report_goal(struct bench_ctx *ctx, const char *name, size_t size, double num,
+			double den, const char *vs, double goal, int goal_max)
 {
-	struct bench_row row = { 0 };
+	struct bench_row row = {0};
 
 	if (num <= 0 || den <= 0)
 		return;
@@ -392,14 +395,16 @@ static void report_goals(struct bench_ctx *ctx, const struct results *res)
 			    res->med[T_TOPIC_ZC][s][0], "zero-copy 8 B", 1.2, 1);
 	}
 	for (size_t i = 0; i < res->n_sizes; i++) {
-		report_goal(ctx, "goal: 4 subs / 1 sub, copy", res->sizes[i], res->med[T_TOPIC][1][i],
-			    res->med[T_TOPIC][0][i], "1 subscriber", 2.0, 1);
+		report_goal(ctx, "goal: 4 subs / 1 sub, copy", res->sizes[i],
+			    res->med[T_TOPIC][1][i], res->med[T_TOPIC][0][i], "1 subscriber", 2.0,
+			    1);
 		report_goal(ctx, "goal: 4 subs / 1 sub, zero-copy", res->sizes[i],
-			    res->med[T_TOPIC_ZC][1][i], res->med[T_TOPIC_ZC][0][i], "1 subscriber", 2.0, 1);
+			    res->med[T_TOPIC_ZC][1][i], res->med[T_TOPIC_ZC][0][i], "1 subscriber",
+			    2.0, 1);
 	}
 	/* the queue's goal against iceoryx (issue 5) is measured here, where RouDi runs */
-	report_goal(ctx, "goal: iceoryx / SPSC queue, 1 sub", res->sizes[0], res->med[T_ICEORYX][0][0],
-		    res->med[T_QUEUE][0][0], "SPSC queue copy", 5.0, 0);
+	report_goal(ctx, "goal: iceoryx / SPSC queue, 1 sub", res->sizes[0],
+		    res->med[T_ICEORYX][0][0], res->med[T_QUEUE][0][0], "SPSC queue copy", 5.0, 0);
 	for (int s = 0; s < 2; s++)
 		for (size_t i = 0; i < res->n_sizes; i++) {
 			snprintf(name, sizeof(name), "goal: iceoryx / topic zero-copy, %d sub%s",
@@ -412,16 +417,17 @@ static void report_goals(struct bench_ctx *ctx, const struct results *res)
 static int run_pubsub(struct bench_ctx *ctx)
 {
 	static struct results res;
-	struct bench_roudi roudi = { .pid = -1 };
+	struct bench_roudi roudi = {.pid = -1};
 	int failed = 0, have_iox = 0;
 
 	memset(&res, 0, sizeof(res));
 	res.sizes = ctx->quick ? sizes_quick : sizes_full;
-	res.n_sizes = ctx->quick ? (sizeof(sizes_quick) / sizeof(sizes_quick[0])) : (sizeof(sizes_full) / sizeof(sizes_full[0]));
+	res.n_sizes = ctx->quick ? (sizeof(sizes_quick) / sizeof(sizes_quick[0]))
+				 : (sizeof(sizes_full) / sizeof(sizes_full[0]));
 	const struct bench_stats *fl = bench_floor(ctx, BENCH_FLOOR_CACHELINE);
 	double floor_ns = fl ? fl->median_ns : 0;
 	if (fl) {
-		struct bench_row row = { 0 };
+		struct bench_row row = {0};
 		snprintf(row.name, sizeof(row.name), "cache-line floor one-way");
 		row.lat = *fl;
 		bench_report(ctx, &row);
@@ -433,20 +439,24 @@ static int run_pubsub(struct bench_ctx *ctx)
 		fprintf(stderr, "shmkit-bench pubsub: iceoryx rows skipped: RouDi: %s\n",
 			rr == -EBUSY ? "another RouDi is running" : shmkit_strerror(rr));
 #else
-	fprintf(stderr, "shmkit-bench pubsub: iceoryx rows skipped: built without the iceoryx C binding\n");
+	fprintf(stderr,
+		"shmkit-bench pubsub: iceoryx rows skipped: built without the iceoryx C binding\n");
 #endif
 	for (size_t i = 0; i < res.n_sizes; i++)
 		for (int s = 0; s < 2; s++)
 			for (int t = 0; t < T_COUNT; t++) {
-				struct lat_run r = { .t = (enum transport)t, .n_subs = s ? 4 : 1,
-						     .size = res.sizes[i] };
+				struct lat_run r = {.t = (enum transport)t,
+						    .n_subs = s ? 4 : 1,
+						    .size = res.sizes[i]};
 				struct bench_stats st;
 				if ((t == T_QUEUE && s) || (t == T_ICEORYX && !have_iox))
 					continue;
 				int err = measure(ctx, &r, &st);
 				if (err < 0) {
-					fprintf(stderr, "shmkit-bench pubsub: %s, %u subs, %zu B: %s\n",
-						transport_name[t], r.n_subs, r.size, shmkit_strerror(err));
+					fprintf(stderr,
+						"shmkit-bench pubsub: %s, %u subs, %zu B: %s\n",
+						transport_name[t], r.n_subs, r.size,
+						shmkit_strerror(err));
 					failed = 1;
 					continue;
 				}
@@ -458,5 +468,7 @@ static int run_pubsub(struct bench_ctx *ctx)
 	return failed ? -EIO : 0;
 }
 
-BENCH_SUITE(pubsub, 40, "topic one-way latency 8 B..1 MiB, copy and zero-copy, 1 and 4 subscribers, vs SPSC queue, iceoryx and the cache-line floor",
+BENCH_SUITE(pubsub, 40,
+	    "topic one-way latency 8 B..1 MiB, copy and zero-copy, 1 and 4 subscribers, vs SPSC "
+	    "queue, iceoryx and the cache-line floor",
 	    run_pubsub)

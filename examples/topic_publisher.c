@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 	const char *uri = argc > 1 ? argv[1] : "posix:/shmkit-ticks";
 	int count = argc > 2 ? atoi(argv[2]) : 5;
 	unsigned subs = argc > 3 ? (unsigned)atoi(argv[3]) : 1;
-	struct shmkit_topic_opts o = { .slot_size = 64, .slots = 16, .reliable = 1 };
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 16, .reliable = 1};
 	struct shmkit_pub *p;
 	int ret;
 
@@ -43,7 +43,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (wait_for_subscribers(uri, subs) < 0)
-		fprintf(stderr, "topic_publisher: not all %u subscribers came; publishing anyway\n", subs);
+		fprintf(stderr, "topic_publisher: not all %u subscribers came; publishing anyway\n",
+			subs);
 	for (int i = 1; i <= count && ret >= 0; i++) {
 		void *slot;
 		/* Zero-copy: write straight into the ring, then publish. */

@@ -7,7 +7,7 @@
 
 #include "topic.h"
 
-#define ROUND_UP(x, a) (((x) + (a) - 1) / (a) * (a))
+#define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
 /* Largest slot and ring we accept: keeps every product below 2^62. */
 #define MAX_SLOT_SIZE ((uint64_t)1 << 32)
@@ -26,8 +26,8 @@ int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmk
 	g->max_subs = o->max_subs ? o->max_subs : SHMKIT_TOPIC_DEFAULT_SUBS;
 	g->reliable = o->reliable ? 1 : 0;
 	g->subs_off = sizeof(struct shmkit__topic_shared);
-	g->ring_off = ROUND_UP(g->subs_off + (uint64_t)g->max_subs * sizeof(struct shmkit__topic_sub_shared),
-			       4096);
+	g->ring_off = ROUND_UP(
+	    g->subs_off + (uint64_t)g->max_subs * sizeof(struct shmkit__topic_sub_shared), 4096);
 	g->body_size = g->ring_off + g->slots * g->slot_stride;
 	if (g->body_size > MAX_BODY || g->body_size > SIZE_MAX)
 		return -EINVAL;
@@ -49,10 +49,10 @@ static int geom_validate(struct shmkit__topic_geom *g, const struct shmkit__topi
 	    slot_size > MAX_SLOT_SIZE || slots > MAX_SLOTS)
 		return -EBADMSG;
 	struct shmkit_topic_opts o = {
-		.slot_size = (size_t)slot_size,
-		.slots = (size_t)slots,
-		.reliable = (int)reliable,
-		.max_subs = max_subs,
+	    .slot_size = (size_t)slot_size,
+	    .slots = (size_t)slots,
+	    .reliable = (int)reliable,
+	    .max_subs = max_subs,
 	};
 	if (shmkit__topic_geom_from_opts(g, &o) < 0)
 		return -EBADMSG;
@@ -73,7 +73,7 @@ static int topic_init_body(void *body, size_t body_size, void *arg)
 	memset(body, 0, (size_t)g->ring_off);
 	for (uint64_t i = 0; i < g->slots; i++) {
 		struct shmkit__topic_slot *slot =
-			(void *)((unsigned char *)body + g->ring_off + i * g->slot_stride);
+		    (void *)((unsigned char *)body + g->ring_off + i * g->slot_stride);
 		atomic_store_explicit(&slot->seq, 0, memory_order_relaxed);
 		atomic_store_explicit(&slot->len, 0, memory_order_relaxed);
 	}
@@ -98,7 +98,8 @@ static void topic_bind(struct shmkit__topic *t)
 	t->ring = body + t->g.ring_off;
 }
 
-int shmkit__topic_create(struct shmkit__topic *t, const char *uri, const struct shmkit_topic_opts *o)
+int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
+			 const struct shmkit_topic_opts *o)
 {
 	int rc;
 
@@ -172,8 +173,8 @@ void shmkit__topic_count_sub(struct shmkit__topic *t, int delta)
 
 	/* Relaxed: a hint only. */
 	while (!(delta < 0 && v == 0) &&
-	       !atomic_compare_exchange_weak_explicit(n, &v, v + (uint32_t)delta, memory_order_relaxed,
-						      memory_order_relaxed))
+	       !atomic_compare_exchange_weak_explicit(n, &v, v + (uint32_t)delta,
+						      memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -192,8 +193,8 @@ int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state)
 	 * stops making wake-up calls for it. */
 	if (atomic_exchange_explicit(&e->sleeping, 0, memory_order_relaxed)) {
 		uint32_t n = atomic_load_explicit(&t->sh->sub_sleepers, memory_order_relaxed);
-		while (n > 0 && !atomic_compare_exchange_weak_explicit(&t->sh->sub_sleepers, &n, n - 1,
-								       memory_order_relaxed,
+		while (n > 0 && !atomic_compare_exchange_weak_explicit(&t->sh->sub_sleepers, &n,
+								       n - 1, memory_order_relaxed,
 								       memory_order_relaxed))
 			;
 	}
@@ -254,7 +255,8 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 			si->alive = alive < 0 ? -1 : alive;
 			si->position = atomic_load_explicit(&e->pos, memory_order_relaxed);
 			si->dropped = atomic_load_explicit(&e->dropped, memory_order_relaxed);
-			si->sleeping = atomic_load_explicit(&e->sleeping, memory_order_relaxed) != 0;
+			si->sleeping =
+			    atomic_load_explicit(&e->sleeping, memory_order_relaxed) != 0;
 		}
 		info->n_subs++;
 	}

@@ -46,7 +46,7 @@ struct shmkit__topic {
 #define SHMKIT__TOPIC_SLICE_NS ((int64_t)SHMKIT_TOPIC_LIVENESS_MS * 1000000)
 
 static inline struct shmkit__topic_slot *shmkit__topic_slot(const struct shmkit__topic *t,
-							     uint64_t index)
+							    uint64_t index)
 {
 	return (struct shmkit__topic_slot *)(t->ring + (index % t->g.slots) * t->g.slot_stride);
 }
@@ -111,7 +111,8 @@ static inline void shmkit__topic_spin_on(_Atomic uint64_t *word, uint64_t val)
 /* Fills the geometry for create options; -EINVAL for impossible ones. */
 int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmkit_topic_opts *o);
 /* Creates the managed segment and initialises the body. */
-int shmkit__topic_create(struct shmkit__topic *t, const char *uri, const struct shmkit_topic_opts *o);
+int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
+			 const struct shmkit_topic_opts *o);
 /* Opens and validates an existing topic. */
 int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags);
 void shmkit__topic_close(struct shmkit__topic *t);

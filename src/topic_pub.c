@@ -12,10 +12,10 @@
 
 struct shmkit_pub {
 	struct shmkit__topic t;
-	uint64_t head;       /* next message index; the shared head follows it */
+	uint64_t head;	     /* next message index; the shared head follows it */
 	uint64_t cached_min; /* reliable: lowest live position at the last scan */
-	uint64_t gen;        /* our generation in pub_state */
-	int loaned;          /* a slot is out between loan and publish */
+	uint64_t gen;	     /* our generation in pub_state */
+	int loaned;	     /* a slot is out between loan and publish */
 	uint32_t zero_wakes; /* wake-ups in a row that found nobody asleep */
 	int64_t next_reap;   /* reliable: when to check the laggards' liveness next */
 };
@@ -28,7 +28,7 @@ struct shmkit_pub {
 
 static void sleep_ns(long ns)
 {
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = ns };
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
 	nanosleep(&ts, NULL);
 }
 
@@ -69,8 +69,8 @@ static int pub_claim(struct shmkit_pub *p)
 			continue;
 		}
 		uint64_t mine = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__PUB_CLAIMING);
-		if (!atomic_compare_exchange_strong_explicit(&sh->pub_state, &st, mine,
-							     memory_order_acquire, memory_order_relaxed))
+		if (!atomic_compare_exchange_strong_explicit(
+			&sh->pub_state, &st, mine, memory_order_acquire, memory_order_relaxed))
 			continue;
 		memcpy(&sh->pub_ident, shmkit__ident_self(), sizeof(sh->pub_ident));
 		p->head = recover_head(&p->t);
@@ -78,7 +78,8 @@ static int pub_claim(struct shmkit_pub *p)
 		p->gen = shmkit__state_gen(mine);
 		/* release: pairs with the acquire loads of pub_state by subscribers
 		 * and claimers: our identity and head before ACTIVE. */
-		atomic_store_explicit(&sh->pub_state, shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE),
+		atomic_store_explicit(&sh->pub_state,
+				      shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE),
 				      memory_order_release);
 		return 0;
 	}

@@ -15,8 +15,8 @@ struct shmkit_sub {
 	struct shmkit__topic t;
 	struct shmkit__topic_sub_shared *e; /* our table entry */
 	uint32_t index;
-	uint64_t state;      /* our entry's ACTIVE state word */
-	uint64_t pos;        /* next message index */
+	uint64_t state; /* our entry's ACTIVE state word */
+	uint64_t pos;	/* next message index */
 	uint64_t dropped;
 	uint64_t absent_gen; /* pub_state generation with no publisher when we joined */
 	int peeked;
@@ -38,8 +38,8 @@ static int claim_free_entry(struct shmkit_sub *s)
 			continue;
 		uint64_t mine = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__SUB_CLAIMING);
 		/* acquire: pairs with the release that freed it (leaver or reaper). */
-		if (atomic_compare_exchange_strong_explicit(&t->subs[i].state, &st, mine,
-							    memory_order_acquire, memory_order_relaxed)) {
+		if (atomic_compare_exchange_strong_explicit(
+			&t->subs[i].state, &st, mine, memory_order_acquire, memory_order_relaxed)) {
 			s->index = i;
 			s->state = mine;
 			return 0;
@@ -144,8 +144,8 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 	uint64_t ps = atomic_load_explicit(&s->t.sh->pub_state, memory_order_acquire);
 	uint32_t kind = shmkit__state_kind(ps);
 	s->dead_pub_state = NO_GEN;
-	s->absent_gen = kind == SHMKIT__PUB_NONE || kind == SHMKIT__PUB_CLOSED ?
-				shmkit__state_gen(ps) : NO_GEN;
+	s->absent_gen =
+	    kind == SHMKIT__PUB_NONE || kind == SHMKIT__PUB_CLOSED ? shmkit__state_gen(ps) : NO_GEN;
 	*out = s;
 	return 0;
 }
@@ -312,8 +312,8 @@ static void sleep_for_data(struct shmkit_sub *s, struct shmkit__topic_slot *slot
  * it in *slot_out with its seq and validated length. Lapped (lossy) messages
  * are skipped and counted. -EPIPE once the publisher is gone and everything
  * it published has been read. */
-static int next_message(struct shmkit_sub *s, int64_t timeout_ns, struct shmkit__topic_slot **slot_out,
-			uint64_t *seq_out, size_t *len_out)
+static int next_message(struct shmkit_sub *s, int64_t timeout_ns,
+			struct shmkit__topic_slot **slot_out, uint64_t *seq_out, size_t *len_out)
 {
 	int64_t deadline = timeout_ns > 0 ? shmkit__deadline(timeout_ns) : timeout_ns;
 	int64_t wait_start = 0;

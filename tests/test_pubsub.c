@@ -226,15 +226,15 @@ static int role_sleeper(int argc, char **argv)
 }
 
 static const struct test_role roles[] = {
-	{ "sleeper", role_sleeper },
-	{ "quiet_pub", role_quiet_pub },
-	{ "poll_sub", role_poll_sub },
-	{ "sub", role_sub },
-	{ "stuck_reader", role_stuck_reader },
-	{ "dying_pub", role_dying_pub },
-	{ "flood_pub", role_flood_pub },
-	{ "join_and_die", role_join_and_die },
-	{ NULL, NULL },
+    {"sleeper", role_sleeper},
+    {"quiet_pub", role_quiet_pub},
+    {"poll_sub", role_poll_sub},
+    {"sub", role_sub},
+    {"stuck_reader", role_stuck_reader},
+    {"dying_pub", role_dying_pub},
+    {"flood_pub", role_flood_pub},
+    {"join_and_die", role_join_and_die},
+    {NULL, NULL},
 };
 
 /* ---- tests ---- */
@@ -242,7 +242,7 @@ static const struct test_role roles[] = {
 static void test_basics(void)
 {
 	const char *uri = test_uri("posix", "basic");
-	struct shmkit_topic_opts o = { .slot_size = 64, .slots = 8, .reliable = 1 };
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8, .reliable = 1};
 	struct shmkit_pub *p;
 	struct shmkit_sub *s, *late;
 	char buf[64];
@@ -322,7 +322,7 @@ static void test_basics(void)
 	CHECK_OK(shmkit_pub_close(p));
 	CHECK_OK(shmkit_sub_close(s));
 	/* bad arguments */
-	struct shmkit_topic_opts bad = { .slot_size = 0, .slots = 8 };
+	struct shmkit_topic_opts bad = {.slot_size = 0, .slots = 8};
 	CHECK_RET(shmkit_pub_create(&p, test_uri("posix", "bad"), &bad), -EINVAL);
 	CHECK_RET(shmkit_sub_open(&s, test_uri("posix", "missing")), -ENOENT);
 }
@@ -332,7 +332,7 @@ static void test_basics(void)
 static void test_no_publisher_yet(void)
 {
 	const char *uri = test_uri("posix", "nopub");
-	struct shmkit_topic_opts o = { .slot_size = 32, .slots = 4 };
+	struct shmkit_topic_opts o = {.slot_size = 32, .slots = 4};
 	struct shmkit_sub *s;
 	struct shmkit_pub *p;
 	char buf[32];
@@ -352,7 +352,7 @@ static void test_no_publisher_yet(void)
 static void fanout(int reliable, unsigned subs, uint64_t total)
 {
 	const char *uri = test_uri("posix", reliable ? "fan-rel" : "fan-lossy");
-	struct shmkit_topic_opts o = { .slot_size = MSG_MAX, .slots = 64, .reliable = reliable };
+	struct shmkit_topic_opts o = {.slot_size = MSG_MAX, .slots = 64, .reliable = reliable};
 	struct shmkit_pub *p;
 	unsigned char buf[MSG_MAX];
 	pid_t pids[16];
@@ -361,7 +361,7 @@ static void fanout(int reliable, unsigned subs, uint64_t total)
 	snprintf(tot, sizeof(tot), "%llu", (unsigned long long)total);
 	CHECK_OK(shmkit_pub_create(&p, uri, &o));
 	for (unsigned i = 0; i < subs; i++) {
-		const char *args[] = { uri, tot, reliable ? "1" : "0", NULL };
+		const char *args[] = {uri, tot, reliable ? "1" : "0", NULL};
 		pids[i] = test_spawn_self("sub", args);
 	}
 	wait_subs(uri, subs);
@@ -379,11 +379,11 @@ static void fanout(int reliable, unsigned subs, uint64_t total)
 static void test_killed_subscriber(void)
 {
 	const char *uri = test_uri("posix", "killsub");
-	struct shmkit_topic_opts o = { .slot_size = 32, .slots = 4, .reliable = 1 };
+	struct shmkit_topic_opts o = {.slot_size = 32, .slots = 4, .reliable = 1};
 	struct shmkit_pub *p;
 
 	CHECK_OK(shmkit_pub_create(&p, uri, &o));
-	const char *args[] = { uri, NULL };
+	const char *args[] = {uri, NULL};
 	pid_t pid = test_spawn_self("stuck_reader", args);
 	wait_subs(uri, 1);
 	CHECK_OK(shmkit_pub_send(p, "m0", 2, 0));
@@ -398,8 +398,7 @@ static void test_killed_subscriber(void)
 	kill(pid, SIGKILL);
 	t0 = test_now_ns();
 	CHECK_OK(shmkit_pub_send(p, "m", 1, 2 * SEC));
-	printf("publisher went on %.1f ms after the kill\n",
-	       (double)(test_now_ns() - t0) / 1e6);
+	printf("publisher went on %.1f ms after the kill\n", (double)(test_now_ns() - t0) / 1e6);
 	test_wait(pid);
 	for (int i = 0; i < 10; i++)
 		CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
@@ -412,13 +411,13 @@ static void test_killed_subscriber(void)
 static void test_killed_sleeper(void)
 {
 	const char *uri = test_uri("posix", "sleeper");
-	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 8 };
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 8};
 	struct shmkit_topic_sub_info si;
 	struct shmkit_topic_info info;
 	struct shmkit_pub *p;
 
 	CHECK_OK(shmkit_pub_create(&p, uri, &o));
-	const char *args[] = { uri, NULL };
+	const char *args[] = {uri, NULL};
 	pid_t pid = test_spawn_self("sleeper", args);
 	int64_t end = test_now_ns() + 10 * SEC;
 	do {
@@ -439,7 +438,7 @@ static void test_killed_sleeper(void)
 static void test_killed_publisher(void)
 {
 	const char *uri = test_uri("posix", "killpub");
-	struct shmkit_topic_opts o = { .slot_size = MSG_MAX, .slots = 16 };
+	struct shmkit_topic_opts o = {.slot_size = MSG_MAX, .slots = 16};
 	struct shmkit_sub *s;
 	struct shmkit_pub *p;
 	unsigned char buf[MSG_MAX];
@@ -447,7 +446,7 @@ static void test_killed_publisher(void)
 
 	CHECK_OK(shmkit_topic_create(uri, &o));
 	CHECK_OK(shmkit_sub_open(&s, uri));
-	const char *args[] = { uri, "10", NULL };
+	const char *args[] = {uri, "10", NULL};
 	pid_t pid = test_spawn_self("dying_pub", args);
 	CHECK_OK(test_wait_stopped(pid, 10 * SEC));
 	CHECK_RET(shmkit_pub_open(&p, uri), -EBUSY); /* alive: never stolen */
@@ -475,7 +474,7 @@ static void test_killed_publisher(void)
 static void test_zero_copy_race(void)
 {
 	const char *uri = test_uri("posix", "race");
-	struct shmkit_topic_opts o = { .slot_size = MSG_MAX, .slots = 4 };
+	struct shmkit_topic_opts o = {.slot_size = MSG_MAX, .slots = 4};
 	struct shmkit_sub *s;
 	unsigned char buf[MSG_MAX];
 	uint64_t good = 0, stale = 0, copies = 0, idx = 0, last = 0;
@@ -483,7 +482,7 @@ static void test_zero_copy_race(void)
 
 	CHECK_OK(shmkit_topic_create(uri, &o));
 	CHECK_OK(shmkit_sub_open(&s, uri));
-	const char *args[] = { uri, SCALE > 1 ? "1.5" : "1.0", NULL };
+	const char *args[] = {uri, SCALE > 1 ? "1.5" : "1.0", NULL};
 	pid_t pid = test_spawn_self("flood_pub", args);
 	for (;;) {
 		const void *msg;
@@ -524,13 +523,13 @@ static void test_zero_copy_race(void)
 static void test_table_full(void)
 {
 	const char *uri = test_uri("posix", "full");
-	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 4, .max_subs = 3 };
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .max_subs = 3};
 	struct shmkit_sub *s[3], *extra;
 
 	CHECK_OK(shmkit_topic_create(uri, &o));
 	CHECK_OK(shmkit_sub_open(&s[0], uri));
 	CHECK_OK(shmkit_sub_open(&s[1], uri));
-	const char *args[] = { uri, NULL };
+	const char *args[] = {uri, NULL};
 	CHECK(test_wait(test_spawn_self("join_and_die", args)) == 0);
 	CHECK(n_subs(uri) == 3);
 	/* the dead one's entry is taken back */
@@ -553,7 +552,7 @@ static unsigned char *map_body(const char *uri, struct shmkit_seg **seg)
 static void test_corruption(void)
 {
 	const char *uri = test_uri("posix", "corrupt");
-	struct shmkit_topic_opts o = { .slot_size = 64, .slots = 4, .reliable = 1 };
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 4, .reliable = 1};
 	struct shmkit_pub *p;
 	struct shmkit_sub *s, *s2;
 	struct shmkit_seg *seg;
@@ -630,7 +629,7 @@ static void test_corruption(void)
 static void test_no_syscall_publish(void)
 {
 	const char *uri = test_uri("posix", "quiet");
-	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 1024 };
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 1024};
 	char exe[4096], out[256], trace[128];
 	const char *count = SCALE > 1 ? "2000" : "20000";
 
@@ -643,15 +642,17 @@ static void test_no_syscall_publish(void)
 	exe[n > 0 ? n : 0] = '\0';
 	snprintf(trace, sizeof(trace), "/tmp/shmkit-test-%d-strace", (int)getpid());
 	CHECK_OK(shmkit_topic_create(uri, &o));
-	const char *args[] = { uri, count, NULL };
+	const char *args[] = {uri, count, NULL};
 	pid_t sub = test_spawn_self("poll_sub", args);
 	wait_subs(uri, 1);
 	/* LeakSanitizer cannot run under a tracer: leaks are checked elsewhere */
 	CHECK(test_sh("ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=futex -o %s "
-		      "%s --role quiet_pub %s %s", trace, exe, uri, count) == 0);
+		      "%s --role quiet_pub %s %s",
+		      trace, exe, uri, count) == 0);
 	CHECK(test_wait(sub) == 0);
 	CHECK(test_sh_capture(out, sizeof(out), "grep -c FUTEX_WAKE %s", trace) >= 0);
-	printf("futex wake-ups by a publisher of %s messages to a polling subscriber: %s", count, out);
+	printf("futex wake-ups by a publisher of %s messages to a polling subscriber: %s", count,
+	       out);
 	CHECK(atoi(out) == 0);
 	unlink(trace);
 }

@@ -21,15 +21,10 @@ struct topic_cli_opts {
 static int parse_topic_opts(int argc, char **argv, const char *allowed, struct topic_cli_opts *o)
 {
 	static const struct option all[] = {
-		{ "slots", required_argument, NULL, 's' },
-		{ "slot-size", required_argument, NULL, 'b' },
-		{ "reliable", no_argument, NULL, 'r' },
-		{ "max-subs", required_argument, NULL, 'n' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "count", required_argument, NULL, 'c' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ 0 }
-	};
+	    {"slots", required_argument, NULL, 's'},   {"slot-size", required_argument, NULL, 'b'},
+	    {"reliable", no_argument, NULL, 'r'},      {"max-subs", required_argument, NULL, 'n'},
+	    {"mode", required_argument, NULL, 'm'},    {"count", required_argument, NULL, 'c'},
+	    {"timeout", required_argument, NULL, 't'}, {0}};
 	int opt, idx;
 
 	memset(o, 0, sizeof(*o));
@@ -47,13 +42,28 @@ static int parse_topic_opts(int argc, char **argv, const char *allowed, struct t
 		if (!strstr(allowed, name))
 			return cli_usage_error(argv[0], "bad option --%s", name);
 		switch (opt) {
-		case 's': ret = cli_parse_u64(optarg, &o->slots); break;
-		case 'b': ret = cli_parse_size(optarg, &o->slot_size); break;
-		case 'r': o->reliable = 1; break;
-		case 'n': ret = cli_parse_u64(optarg, &o->max_subs); break;
-		case 'm': ret = cli_parse_mode(optarg, &o->mode); break;
-		case 'c': ret = cli_parse_u64(optarg, &o->count); o->has_count = 1; break;
-		case 't': ret = cli_parse_duration(optarg, &o->timeout); break;
+		case 's':
+			ret = cli_parse_u64(optarg, &o->slots);
+			break;
+		case 'b':
+			ret = cli_parse_size(optarg, &o->slot_size);
+			break;
+		case 'r':
+			o->reliable = 1;
+			break;
+		case 'n':
+			ret = cli_parse_u64(optarg, &o->max_subs);
+			break;
+		case 'm':
+			ret = cli_parse_mode(optarg, &o->mode);
+			break;
+		case 'c':
+			ret = cli_parse_u64(optarg, &o->count);
+			o->has_count = 1;
+			break;
+		case 't':
+			ret = cli_parse_duration(optarg, &o->timeout);
+			break;
 		}
 		if (ret < 0)
 			return cli_usage_error(argv[0], "bad value for --%s: '%s'", name, optarg);
@@ -85,11 +95,11 @@ CLI_COMMAND(cmd_topic)
 	if (o.max_subs > UINT32_MAX)
 		return cli_usage_error(argv[0], "bad value for --max-subs");
 	struct shmkit_topic_opts to = {
-		.slot_size = (size_t)o.slot_size,
-		.slots = (size_t)o.slots,
-		.reliable = o.reliable,
-		.mode = o.mode,
-		.max_subs = (unsigned)o.max_subs,
+	    .slot_size = (size_t)o.slot_size,
+	    .slots = (size_t)o.slots,
+	    .reliable = o.reliable,
+	    .mode = o.mode,
+	    .max_subs = (unsigned)o.max_subs,
 	};
 	ret = shmkit_topic_create(uri, &to);
 	if (ret < 0)
@@ -99,7 +109,8 @@ CLI_COMMAND(cmd_topic)
 
 /* ---- shmkit pub ---- */
 
-static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_t len, int64_t timeout)
+static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_t len,
+		   int64_t timeout)
 {
 	int ret = shmkit_pub_send(p, msg, len, timeout);
 
@@ -135,7 +146,8 @@ CLI_COMMAND(cmd_pub)
 	const char *uri = argv[optind];
 	ret = shmkit_pub_open(&p, uri);
 	if (ret == -ENOENT)
-		return cli_fail_msg("pub", uri, "no such topic (make one: shmkit topic create %s)", uri);
+		return cli_fail_msg("pub", uri, "no such topic (make one: shmkit topic create %s)",
+				    uri);
 	if (ret < 0)
 		return cli_fail("pub", uri, ret);
 	for (int i = optind + 1; i < argc && ret == CLI_OK; i++) {
@@ -200,9 +212,10 @@ CLI_COMMAND(cmd_sub)
 		}
 		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EPIPE) {
 			if (o.has_count)
-				ret = cli_fail_msg("sub", uri, "%s after %" PRIu64 " of %" PRIu64 " messages",
-						   n == -EPIPE ? "the publisher is gone" : "timed out",
-						   got, o.count);
+				ret = cli_fail_msg(
+				    "sub", uri, "%s after %" PRIu64 " of %" PRIu64 " messages",
+				    n == -EPIPE ? "the publisher is gone" : "timed out", got,
+				    o.count);
 			break;
 		}
 		if (n < 0) {
@@ -215,7 +228,8 @@ CLI_COMMAND(cmd_sub)
 		got++;
 	}
 	if (shmkit_sub_dropped(s))
-		fprintf(stderr, "shmkit: sub %s: %" PRIu64 " messages overwritten before they were read\n",
+		fprintf(stderr,
+			"shmkit: sub %s: %" PRIu64 " messages overwritten before they were read\n",
 			uri, shmkit_sub_dropped(s));
 	free(buf);
 	shmkit_sub_close(s);
@@ -227,9 +241,12 @@ CLI_COMMAND(cmd_sub)
 static const char *pub_state_name(int state)
 {
 	switch (state) {
-	case SHMKIT_TOPIC_PUB_ACTIVE: return "active";
-	case SHMKIT_TOPIC_PUB_CLOSED: return "closed";
-	default: return "none";
+	case SHMKIT_TOPIC_PUB_ACTIVE:
+		return "active";
+	case SHMKIT_TOPIC_PUB_CLOSED:
+		return "closed";
+	default:
+		return "none";
 	}
 }
 
@@ -279,12 +296,14 @@ void cli_topic_print(const char *uri)
 	       info.slot_size, info.reliable ? "reliable" : "lossy", info.max_subs);
 	printf("published:          %" PRIu64 "\n", info.published);
 	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE)
-		printf("publisher:          %d, %s\n", (int)info.pub_pid, alive_name(info.pub_alive));
+		printf("publisher:          %d, %s\n", (int)info.pub_pid,
+		       alive_name(info.pub_alive));
 	else
 		printf("publisher:          %s\n", pub_state_name(info.pub_state));
 	printf("subscribers:        %u\n", info.n_subs);
 	if (n)
-		printf("  %8s %-7s %12s %8s %10s\n", "pid", "alive", "position", "behind", "dropped");
+		printf("  %8s %-7s %12s %8s %10s\n", "pid", "alive", "position", "behind",
+		       "dropped");
 	for (size_t i = 0; i < n; i++)
 		printf("  %8d %-7s %12" PRIu64 " %8" PRIu64 " %10" PRIu64 "%s\n", (int)subs[i].pid,
 		       alive_name(subs[i].alive), subs[i].position,
