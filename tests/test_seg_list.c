@@ -77,6 +77,7 @@ static int child_holds(void *arg)
 	CHECK_OK(shmkit_seg_open(&seg, arg, 0, 0, 0)); /* sysv: attach here too */
 	while (read(hold_fd, &c, 1) > 0)
 		;
+	CHECK_OK(shmkit_seg_close(seg));
 	return 0;
 }
 

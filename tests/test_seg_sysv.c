@@ -177,7 +177,9 @@ static int child_limits(void *arg)
 	CHECK_OK(shmkit_seg_open(&b, "sysv:private", 4096, SHMKIT_CREATE, 0600));
 	CHECK_RET(shmkit_seg_open(&c, "sysv:0x1234", 4096, SHMKIT_CREATE, 0600), -ENOSPC);
 	CHECK(strstr(shmkit_last_error_detail(), "shmmni") != NULL);
-	return 0;
+	CHECK_OK(shmkit_seg_close(a));
+	CHECK_OK(shmkit_seg_close(b));
+	return 0; /* the namespace, and both segments, go with us */
 }
 
 int main(int argc, char **argv)
