@@ -1,5 +1,16 @@
 /* shmkit — segments: one API over System V, POSIX, memfd, file-backed and
- * anonymous shared memory, selected by URI. See shmkit_seg(3). */
+ * anonymous shared memory, selected by URI. See shmkit_seg(3).
+ *
+ *   posix:/name  /name  name          shm_open on /dev/shm (kernel lifetime)
+ *   sysv:0x1234  sysv:/path?proj=0x66  sysv:private  sysv:id=N
+ *   file:/abs/path  file:/abs/path?private (copy-on-write view)
+ *   memfd:name                         sealed memfd (pass it: send/recv, fd:N)
+ *   anon:                              MAP_SHARED|MAP_ANONYMOUS (fork)
+ *   fd:N                               a descriptor this process holds (dup'd)
+ *
+ * All int functions return >= 0 or a negative errno; shmkit_last_error_detail()
+ * says why in words. Thread-safe; a struct shmkit_seg is used by one thread
+ * at a time (or only read concurrently). */
 #ifndef SHMKIT_SEG_H
 #define SHMKIT_SEG_H
 
@@ -54,20 +65,34 @@ struct shmkit_stat {
 	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ... */
 };
 
+/* Opens (or with SHMKIT_CREATE creates; +SHMKIT_EXCL: only creates) and maps.
+ * size: required to create; 0 opens an existing segment whole; never more
+ * than an existing segment holds (-EINVAL). mode 0 = 0600, applied exactly.
+ * Memory is reserved at create: a full tmpfs is -ENOSPC now, never SIGBUS. */
 SHMKIT_API int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int flags,
 			       unsigned mode);
 SHMKIT_API void *shmkit_seg_addr(const struct shmkit_seg *seg);
 SHMKIT_API size_t shmkit_seg_size(const struct shmkit_seg *seg);
+/* The segment's own descriptor (do not close it); -EBADF for sysv:/anon:. */
 SHMKIT_API int shmkit_seg_fd(const struct shmkit_seg *seg);
 SHMKIT_API const char *shmkit_seg_uri(const struct shmkit_seg *seg);
 SHMKIT_API enum shmkit_backend shmkit_seg_backend(const struct shmkit_seg *seg);
 SHMKIT_API int shmkit_seg_stat(const struct shmkit_seg *seg, struct shmkit_stat *st);
+/* file: msync(MS_SYNC) + fdatasync; 0 elsewhere. */
 SHMKIT_API int shmkit_seg_flush(struct shmkit_seg *seg);
+/* Unmaps/detaches and frees the handle; never removes the segment. */
 SHMKIT_API int shmkit_seg_close(struct shmkit_seg *seg);
+/* shm_unlink / IPC_RMID / unlink; mappers keep their mapping. */
 SHMKIT_API int shmkit_remove(const char *uri);
 SHMKIT_API int shmkit_stat(const char *uri, struct shmkit_stat *st);
+/* Calls fn for every visible segment (SysV, /dev/shm, and memfd/deleted/anon/
+ * file mappings found in /proc). fn returning non-zero stops the walk and is
+ * returned; else returns how many segments were reported. */
 SHMKIT_API int shmkit_list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg);
+/* Passes the segment's descriptor and size over a Unix socket (SCM_RIGHTS). */
 SHMKIT_API int shmkit_seg_send(int unix_sock, const struct shmkit_seg *seg);
+/* Receives and maps one (flags: SHMKIT_RDONLY, SHMKIT_POPULATE). A descriptor
+ * not sealed against shrinking, or smaller than announced: -EBADMSG, closed. */
 SHMKIT_API int shmkit_seg_recv(int unix_sock, struct shmkit_seg **out, int flags);
 /* Why the last failed shmkit_seg_ / shmkit_stat / shmkit_remove call on this
  * thread failed, in words (e.g. which kernel limit was hit); "" if no detail.
