@@ -5,7 +5,8 @@
  *  2. SysV segments come from /proc/sysvipc/shm, POSIX ones from /dev/shm;
  *     each takes its users from step 1 (SysV by shmid, others by dev+inode).
  *  3. What step 1 found that is neither is reported on its own: memfds,
- *     deleted tmpfs files, anonymous shared regions, shared file mappings.
+ *     deleted tmpfs files, anonymous shared regions, and files someone maps
+ *     shared and writable.
  * Processes whose /proc entries we may not read are skipped silently. */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +33,7 @@ struct found {
 	int have_stat;
 	struct stat sb;
 	int claimed;            /* reported as a SysV or POSIX segment already */
+	int writable;           /* someone maps it shared and writable */
 	pid_t last_pid;
 	int n_users;
 	struct shmkit_mapper users[SHMKIT_STAT_MAPPERS];
@@ -110,6 +112,7 @@ static void scan_maps(struct scan *s, pid_t pid, const char *comm)
 			continue;
 		if (end - start > f->map_len)
 			f->map_len = end - start;
+		f->writable |= perms[1] == 'w';
 		if (!f->have_stat && shmid < 0) {
 			/* map_files/ shows the object itself (root or same user, kernel >= 4.3). */
 			char mf[96];
@@ -347,6 +350,17 @@ static void describe_found(struct found *f, struct shmkit_stat *st)
 	st->attach_count = st->n_mappers;
 }
 
+/* A named file only ever mapped shared read-only (glibc's gconv cache, fonts)
+ * is not memory anyone shares for IPC: not reported. */
+static int is_readonly_file(const struct found *f)
+{
+	const char *p = f->path;
+	size_t n = strlen(p);
+	if (f->writable || strncmp(p, "/memfd:", 7) == 0 || strncmp(p, "/dev/", 5) == 0)
+		return 0;
+	return !(n > 10 && strcmp(p + n - 10, " (deleted)") == 0);
+}
+
 static int list_found(struct scan *s, int (*fn)(const struct shmkit_stat *, void *), void *arg,
 		      int *count)
 {
@@ -356,7 +370,7 @@ static int list_found(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		return -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < s->n; i++) {
 		struct found *f = &s->v[i];
-		if (f->claimed || f->shmid >= 0)
+		if (f->claimed || f->shmid >= 0 || is_readonly_file(f))
 			continue;
 		describe_found(f, st);
 		/* file: objects too; SysV is never attached just to list it (that

@@ -113,11 +113,13 @@ int main(int argc, char **argv)
 	static const struct test_role roles[] = { { "holder", role_holder }, { NULL, NULL } };
 	test_child_dispatch(argc, argv, roles);
 
-	struct shmkit_seg *px, *sv, *mf, *an, *gone;
+	struct shmkit_seg *px, *sv, *mf, *an, *gone, *fl;
 	struct shmkit_stat st;
 	const char *puri = test_uri("posix", "list");
 	const char *suri = test_uri("sysv", "list");
 	const char *guri = test_uri("posix", "gone");
+	const char *furi = test_uri("file", "list");
+	CHECK_OK(shmkit_seg_open(&fl, furi, 4096, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
 	CHECK_OK(shmkit_seg_open(&px, puri, 4096, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
 	CHECK_OK(shmkit_seg_open(&sv, suri, 4096, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
 	CHECK_OK(shmkit_seg_open(&mf, test_uri("memfd", "list"), 4096, SHMKIT_CREATE, 0));
@@ -152,11 +154,12 @@ int main(int argc, char **argv)
 		{ .inode = ms.inode, .pids = { getpid(), forked, execd }, .deleted = 1 },
 		{ .inode = as.inode, .pids = { getpid(), forked, 0 }, .deleted = 1 },
 		{ .inode = gs.inode, .pids = { getpid(), forked, 0 }, .deleted = 1 },
+		{ .uri = furi, .pids = { getpid(), forked, 0 } },
 	};
-	struct wants ws = { w, 5, 0 };
+	struct wants ws = { w, 6, 0 };
 	int n = shmkit_list(on_seg, &ws);
-	CHECK(n == ws.calls && n >= 5);
-	for (int i = 0; i < 5; i++) {
+	CHECK(n == ws.calls && n >= 6);
+	for (int i = 0; i < 6; i++) {
 		if (w[i].found != 1)
 			fprintf(stderr, "want %d (%s) found %d times\n", i, w[i].uri ? w[i].uri : "", w[i].found);
 		CHECK(w[i].found == 1);
@@ -176,6 +179,7 @@ int main(int argc, char **argv)
 	CHECK(has_pid(&w[2].st, getpid()) && has_pid(&w[2].st, forked));
 	CHECK(w[3].st.backend == SHMKIT_ANON && w[3].st.size == 4096);
 	CHECK(w[4].st.backend == SHMKIT_POSIX && strcmp(w[4].st.uri, guri) == 0);
+	CHECK(w[5].st.backend == SHMKIT_FILE && w[5].st.size == 4096 && w[5].st.mode == 0600);
 
 	/* stat by name sees the same users. */
 	CHECK_OK(shmkit_stat(puri, &st));
@@ -199,6 +203,8 @@ int main(int argc, char **argv)
 	CHECK_OK(shmkit_seg_close(mf));
 	CHECK_OK(shmkit_seg_close(an));
 	CHECK_OK(shmkit_seg_close(gone));
+	CHECK_OK(shmkit_seg_close(fl));
+	CHECK_OK(shmkit_remove(furi));
 	CHECK_OK(shmkit_remove(puri));
 	CHECK_OK(shmkit_remove(suri));
 	return test_done();
