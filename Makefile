@@ -50,7 +50,8 @@ valgrind: deps
 	@command -v valgrind >/dev/null || { echo "shmkit: installing valgrind for make valgrind"; \
 		apt-get install -y --no-install-recommends valgrind; }
 	cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMKIT_BUILD_BENCH=OFF \
-		-DSHMKIT_TIMEOUT_SCALE=10 -DMEMORYCHECK_COMMAND=$$(command -v valgrind) $(CMAKE_FLAGS) >/dev/null
+		-DSHMKIT_TIMEOUT_SCALE=10 -DMEMORYCHECK_COMMAND=$$(command -v valgrind) \
+		-DMEMORYCHECK_SUPPRESSIONS_FILE=$(CURDIR)/tests/valgrind.supp $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(VALGRIND_BUILD) -j $(JOBS)
 	cd $(VALGRIND_BUILD) && SHMKIT_UNDER_VALGRIND=1 ctest -R '$(VALGRIND_TESTS)' --output-on-failure -T memcheck \
 		--overwrite MemoryCheckCommandOptions="--leak-check=full --error-exitcode=1 --trace-children=no"

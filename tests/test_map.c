@@ -369,8 +369,12 @@ static size_t make_val(char *buf, int w, int k, int v)
 static int value_ok(const char *buf, ssize_t n, int w, int k)
 {
 	int vw, vk, v, len;
-	char tmp[256];
-	if (n <= 0 || n >= 250 || sscanf(buf, "w%d-k%d-v%d|", &vw, &vk, &v) != 3)
+	char tmp[256], str[256];
+	if (n <= 0 || n >= 250)
+		return 0;
+	memcpy(str, buf, (size_t)n); /* a value is bytes, not a string: end it for sscanf */
+	str[n] = 0;
+	if (sscanf(str, "w%d-k%d-v%d|", &vw, &vk, &v) != 3)
 		return 0;
 	if (vw != w || vk != k)
 		return 0;
