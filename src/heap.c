@@ -178,11 +178,12 @@ static int bin_head(struct shmkit_heap *h, unsigned b, uint64_t *off, uint64_t *
 	return 0;
 }
 
-/* Good fit within a range bin: the best of the first BEST_FIT_LOOK blocks
- * that fit (a full walk only while none fits, so a fit is never missed);
- * 0 with *off = 0 when none is big enough. */
+/* Good fit within a range bin: the best of the blocks that fit among the
+ * first `look` of the list (0 = the whole list); 0 with *off = 0 when none
+ * of those is big enough. */
 #define BEST_FIT_LOOK 16
-static int bin_best(struct shmkit_heap *h, unsigned b, uint64_t need, uint64_t *off, uint64_t *size)
+static int bin_best(struct shmkit_heap *h, unsigned b, uint64_t need, uint64_t look, uint64_t *off,
+		    uint64_t *size)
 {
 	uint64_t cur = h->sh->bins[b], best = 0, best_size = UINT64_MAX, steps = 0;
 
@@ -198,7 +199,7 @@ static int bin_best(struct shmkit_heap *h, unsigned b, uint64_t need, uint64_t *
 			if (sz == need)
 				break;
 		}
-		if (best != 0 && steps >= BEST_FIT_LOOK)
+		if (look != 0 && steps >= look)
 			break;
 		cur = links(h, cur)->next;
 	}
@@ -207,27 +208,30 @@ static int bin_best(struct shmkit_heap *h, unsigned b, uint64_t need, uint64_t *
 	return 0;
 }
 
+/* Segregated fit (TLSF-like): the exact class of a small request, or a good
+ * fit among the first blocks of a large request's range; else the first
+ * block of the next non-empty bin (all of them fit); only when there is
+ * none, the whole of the request's own range bin (so a fit is never missed
+ * and a full walk happens only when the heap is nearly full). */
 static int find_fit(struct shmkit_heap *h, uint64_t need, uint64_t *off, uint64_t *size)
 {
-	unsigned b = bin_of(need);
+	unsigned own = bin_of(need), b = own + 1;
+	int r;
 
-	if (b >= SHMKIT__HEAP_SMALL_BINS) {
-		int r = bin_best(h, b, need, off, size);
-		if (r < 0 || *off != 0)
+	if (own >= SHMKIT__HEAP_SMALL_BINS) {
+		if ((r = bin_best(h, own, need, BEST_FIT_LOOK, off, size)) < 0 || *off != 0)
 			return r;
-		b++;
-	} else if (h->sh->bins[b] != 0) {
-		return bin_head(h, b, off, size); /* exact class: any block fits */
-	} else {
-		b++;
+	} else if (h->sh->bins[own] != 0) {
+		return bin_head(h, own, off, size); /* exact class: any block fits */
 	}
-	if (b >= SHMKIT__HEAP_BINS)
-		return -ENOSPC;
-	uint64_t mask = h->sh->nonempty & (~UINT64_C(0) << b);
-	if (mask == 0)
-		return -ENOSPC;
-	/* every block of a higher bin is larger than anything bin_of(need) holds */
-	return bin_head(h, (unsigned)__builtin_ctzll(mask), off, size);
+	uint64_t mask = b < SHMKIT__HEAP_BINS ? h->sh->nonempty & (~UINT64_C(0) << b) : 0;
+	if (mask != 0) /* every block of a higher bin is larger than need */
+		return bin_head(h, (unsigned)__builtin_ctzll(mask), off, size);
+	if (own >= SHMKIT__HEAP_SMALL_BINS) {
+		if ((r = bin_best(h, own, need, 0, off, size)) < 0 || *off != 0)
+			return r;
+	}
+	return -ENOSPC;
 }
 
 /* ---- alloc / free ---- */
