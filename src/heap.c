@@ -470,9 +470,24 @@ static int repair_locked(struct shmkit_heap *h)
 	return 0;
 }
 
+/* Waits for the lock in bounded periods, retried. A process killed inside
+ * the lock's own code can leave a free lock with a sleeper nobody will wake
+ * (seen with glibc robust mutexes and kill -9 at random moments: the word 0,
+ * a waiter in FUTEX_WAIT); a bounded wait turns that hang into one period. */
+#define LOCK_PERIOD_NS 20000000 /* 20 ms */
+
+static int lock_wait(struct shmkit_mutex *m)
+{
+	int r = shmkit_mutex_lock(m, 0); /* the fast path: no clock read */
+
+	while (r == -EAGAIN || r == -ETIMEDOUT)
+		r = shmkit_mutex_lock(m, LOCK_PERIOD_NS);
+	return r;
+}
+
 int shmkit__heap_lock(struct shmkit_heap *h)
 {
-	int r = shmkit_mutex_lock(&h->sh->lock, SHMKIT_FOREVER);
+	int r = lock_wait(&h->sh->lock);
 
 	if (r == -EOWNERDEAD) {
 		r = repair_locked(h);
