@@ -270,7 +270,7 @@ int shmkit_pub_loan(struct shmkit_pub *p, size_t len, void **buf, int64_t timeou
 	/* release fence: the odd seq before any byte of the new message; pairs
 	 * with the reader's acquire fence before it re-checks seq. */
 	atomic_thread_fence(memory_order_release);
-	SHMKIT__TEST_POINT("pub_loaned");
+	SHMKIT__TEST_POINT("topic.loaned");
 	*buf = shmkit__topic_slot_data(slot);
 	p->loaned = 1;
 	return 0;
@@ -320,7 +320,7 @@ int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
 	/* release: the bytes and len before the completed seq; pairs with the
 	 * subscriber's acquire load of seq. */
 	atomic_store_explicit(&slot->seq, 2 * h + 2, memory_order_release);
-	SHMKIT__TEST_POINT("pub_published_slot");
+	SHMKIT__TEST_POINT("topic.published_slot");
 	/* release: pairs with the acquire loads of head by joiners and lapped
 	 * subscribers: every slot below it is complete. */
 	atomic_store_explicit(&p->t.sh->head, h + 1, memory_order_release);

@@ -229,7 +229,20 @@ static int role_sleeper(int argc, char **argv)
 	return 1;
 }
 
+/* argv: uri text -> becomes the publisher and sends text (a pause point
+ * set by the parent stops it half-way). */
+static int role_pub_once(int argc, char **argv)
+{
+	struct shmkit_pub *p;
+	if (argc < 2)
+		return 2;
+	CHECK_OK(shmkit_pub_open(&p, argv[0]));
+	CHECK_OK(shmkit_pub_send(p, argv[1], strlen(argv[1]), 0));
+	return 1; /* never reached when paused and killed */
+}
+
 static const struct test_role roles[] = {
+	{ "pub_once", role_pub_once },
     {"sleeper", role_sleeper},
     {"quiet_pub", role_quiet_pub},
     {"poll_sub", role_poll_sub},
@@ -473,6 +486,43 @@ static void test_killed_publisher(void)
 	CHECK_OK(shmkit_sub_close(s));
 }
 
+/* A publisher killed inside publish: at `point` ("topic.loaned": the slot
+ * marked but not written; "topic.published_slot": the slot complete but head
+ * not moved on). Subscribers get what was completed, exactly once, then
+ * -EPIPE; a new publisher goes on without a duplicate or a hole. */
+static void killed_mid_publish(const char *point, int completed)
+{
+	const char *uri = test_uri("posix", "midpub");
+	struct shmkit_topic_opts o = { .slot_size = 32, .slots = 4 };
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	char buf[32];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	setenv("SHMKIT_TEST_PAUSE", point, 1);
+	const char *args[] = { uri, "first", NULL };
+	pid_t pid = test_spawn_self("pub_once", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	CHECK_OK(test_wait_stopped(pid, 10 * SEC));
+	kill(pid, SIGKILL);
+	CHECK(test_wait(pid) == 128 + SIGKILL);
+	if (completed) {
+		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 5);
+		CHECK(memcmp(buf, "first", 5) == 0);
+	}
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC), -EPIPE);
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK(shmkit_pub_published(p) == (uint64_t)completed);
+	CHECK_OK(shmkit_pub_send(p, "second", 6, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 6);
+	CHECK(memcmp(buf, "second", 6) == 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK(shmkit_sub_dropped(s) == 0);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_sub_close(s));
+}
+
 /* Zero-copy reads racing a flooding publisher on a tiny lossy ring: every
  * release that says intact had intact bytes; copies are never torn. */
 static void test_zero_copy_race(void)
@@ -675,6 +725,8 @@ int main(int argc, char **argv)
 	test_killed_subscriber();
 	test_killed_sleeper();
 	test_killed_publisher();
+	killed_mid_publish("topic.loaned", 0);
+	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
 	test_table_full();
 	test_corruption();
