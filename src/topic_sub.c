@@ -72,6 +72,7 @@ static int activate_entry(struct shmkit_sub *s)
 	struct shmkit__topic_sub_shared *e = &s->t.subs[s->index];
 
 	memcpy(&e->ident, shmkit__ident_self(), sizeof(e->ident));
+	SHMKIT__TEST_POINT("topic.claimed");
 	atomic_store_explicit(&e->dropped, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->sleeping, 0, memory_order_relaxed);
 	/* acquire: pairs with the publisher's release store of head. */

@@ -591,6 +591,15 @@ static void test_table_full(void)
 	CHECK_RET(shmkit_sub_open(&extra, uri), -ENOSPC);
 	CHECK_OK(shmkit_sub_close(s[1]));
 	CHECK_OK(shmkit_sub_open(&s[1], uri));
+	/* a joiner killed half-way through its claim: its entry comes back too */
+	CHECK_OK(shmkit_sub_close(s[2]));
+	setenv("SHMKIT_TEST_PAUSE", "topic.claimed", 1);
+	pid_t pid = test_spawn_self("join_and_die", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	CHECK_OK(test_wait_stopped(pid, 10 * SEC));
+	kill(pid, SIGKILL);
+	CHECK(test_wait(pid) == 128 + SIGKILL);
+	CHECK_OK(shmkit_sub_open(&s[2], uri));
 	for (int i = 0; i < 3; i++)
 		CHECK_OK(shmkit_sub_close(s[i]));
 	CHECK(n_subs(uri) == 0);
