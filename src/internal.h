@@ -39,8 +39,15 @@ void shmkit__detail_clear(void);
  * environment; the child raises SIGSTOP at that point so the parent can
  * kill -9 it there. Compiled out unless SHMKIT_TEST_HOOKS. */
 #ifdef SHMKIT_TEST_HOOKS
+/* -1 not looked yet, 0 no pause asked for this process, 1 one is: the
+ * common case costs one load and a branch on hot paths. */
+extern int shmkit__test_armed;
 void shmkit__test_point(const char *name);
-#define SHMKIT__TEST_POINT(name) shmkit__test_point(name)
+#define SHMKIT__TEST_POINT(name)                               \
+	do {                                                   \
+		if (SHMKIT__UNLIKELY(shmkit__test_armed != 0)) \
+			shmkit__test_point(name);              \
+	} while (0)
 #else
 #define SHMKIT__TEST_POINT(name) ((void)0)
 #endif

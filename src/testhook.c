@@ -6,16 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+int shmkit__test_armed = -1;
+
 void shmkit__test_point(const char *name)
 {
 	/* Read once: the environment is inherited across fork and exec, and a
 	 * getenv() per call would tax hot paths in test builds. */
 	static const char *want;
-	static int looked;
 
-	if (!looked) {
+	if (shmkit__test_armed < 0) {
 		want = getenv("SHMKIT_TEST_PAUSE");
-		looked = 1;
+		shmkit__test_armed = want != NULL;
 	}
 	if (want && strcmp(want, name) == 0)
 		raise(SIGSTOP);
