@@ -178,21 +178,21 @@ PY
 # a process mapping a memfd shows up, with its pid and name
 exec 7< <(exec python3 -c '
 import os, mmap, sys, time
-fd = os.memfd_create("shmkit-test-cli-memfd")
+fd = os.memfd_create(sys.argv[1])
 os.ftruncate(fd, 8192)
 m = mmap.mmap(fd, 8192, mmap.MAP_SHARED)
 print(os.getpid(), flush=True)
-time.sleep(30)' 2>/dev/null)
+time.sleep(30)' "shmkit-test-$$-cli-memfd" 2>/dev/null)
 read -r -t 10 sleep_pid <&7
 if [ -n "$sleep_pid" ]; then
 	expect 0 "$SHMKIT" ls
-	grep -F "memfd:shmkit-test-cli-memfd" "$TMP/out" | grep -q "$sleep_pid/python3" ||
+	grep -F "memfd:shmkit-test-$$-cli-memfd" "$TMP/out" | grep -q "$sleep_pid/python3" ||
 		fail "ls does not show the memfd mapped by $sleep_pid: $(grep memfd "$TMP/out")"
 	expect 0 "$SHMKIT" ls --json;  json_ok
-	python3 - "$TMP/out" "$sleep_pid" <<'PY' || fail "ls --json memfd mapper"
+	python3 - "$TMP/out" "$sleep_pid" "memfd:shmkit-test-$$-cli-memfd" <<'PY' || fail "ls --json memfd mapper"
 import json, sys
 d = json.load(open(sys.argv[1]))
-seg = [s for s in d["segments"] if s["uri"].startswith("memfd:shmkit-test-cli-memfd")]
+seg = [s for s in d["segments"] if s["uri"].startswith(sys.argv[3])]
 assert seg and seg[0]["backend"] == "memfd" and seg[0]["lifetime"] == "process", seg
 assert any(m["pid"] == int(sys.argv[2]) and m["comm"] == "python3" for m in seg[0]["mappers"]), seg
 PY
