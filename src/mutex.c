@@ -90,6 +90,29 @@ static void trylock_notrecoverable_fixup(struct shmkit__mutex_shared *s)
 	}
 }
 
+/* A sleeping waiter can miss its wake-up for good: when a holder dies the
+ * kernel wakes one waiter, and if that waiter is killed too before it takes
+ * the lock, a third process may take the now free lock with a CAS that does
+ * not set the waiters bit, and its unlock then wakes nobody. So blocking waits
+ * sleep in bounded slices and retry: a stranded waiter notices within one
+ * slice, at the cost of one futex call per slice and only while blocked. */
+#define MUTEX_SLICE_NS 50000000 /* 50 ms */
+
+static int lock_in_slices(struct shmkit__mutex_shared *s, int64_t timeout_ns)
+{
+	int64_t deadline = shmkit__futex_deadline(timeout_ns);
+
+	for (;;) {
+		int64_t until = shmkit__now_ns() + MUTEX_SLICE_NS;
+		int last = deadline <= until;
+		struct timespec ts = shmkit__ns_to_timespec(last ? deadline : until);
+		int r = pthread_mutex_clocklock(&s->pm, CLOCK_MONOTONIC, &ts);
+
+		if (r != ETIMEDOUT || last)
+			return r;
+	}
+}
+
 /* Lock ordering is glibc's: the futex CAS in pthread_mutex_*lock acquires,
  * the one in pthread_mutex_unlock releases. */
 SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
@@ -99,23 +122,12 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	if (timeout_ns < 0) {
-		r = pthread_mutex_lock(&s->pm);
-	} else if (timeout_ns == 0) {
-		r = pthread_mutex_trylock(&s->pm);
-		if (r == EBUSY)
-			r = EAGAIN;
-		else if (SHMKIT__UNLIKELY(r == ENOTRECOVERABLE))
-			trylock_notrecoverable_fixup(s);
-	} else {
-		int64_t deadline = shmkit__futex_deadline(timeout_ns);
-		if (deadline == SHMKIT__NO_DEADLINE) {
-			r = pthread_mutex_lock(&s->pm);
-		} else {
-			struct timespec ts = shmkit__ns_to_timespec(deadline);
-			r = pthread_mutex_clocklock(&s->pm, CLOCK_MONOTONIC, &ts);
-		}
-	}
+	/* Uncontended: one CAS, no clock read. */
+	r = pthread_mutex_trylock(&s->pm);
+	if (SHMKIT__UNLIKELY(r == ENOTRECOVERABLE))
+		trylock_notrecoverable_fixup(s);
+	if (r == EBUSY)
+		r = timeout_ns == 0 ? EAGAIN : lock_in_slices(s, timeout_ns);
 	if (SHMKIT__UNLIKELY(r == ENOTRECOVERABLE))
 		wake_all_notrecoverable(s);
 	return -r;
