@@ -16,9 +16,12 @@
  *
  * Waiting: spin for spin_ns, yield a few times, then sleep on data_futex/
  * space_futex. A waker makes no system call unless the word's sleeper bit is
- * set; it reads the word after a full fence that pairs with the sleeper's
+ * set; it reads the word after a barrier that pairs with the sleeper's
  * seq_cst CAS setting the bit (Dekker): either the sleeper sees the new
- * state, or the waker sees the bit. */
+ * state, or the waker sees the bit. The barrier is asymmetric where the
+ * kernel allows it (membarrier(2), see wake_barrier()): the waker, once per
+ * message, pays only a compiler barrier, and the sleeper, once per sleep,
+ * makes every running registered process execute the full barrier. */
 #include <shmkit/managed.h>
 #include <shmkit/queue.h>
 #include <shmkit/seg.h>
@@ -30,6 +33,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/membarrier.h>
 
 #include "futex.h"
 #include "internal.h"
@@ -41,7 +48,9 @@
 #define SAFETY_SLICE_NS 100000000     /* sleep at most 100 ms: a waker killed between
 				       * publishing and waking cannot strand us */
 #define CAS_RETRIES 4096u
-#define YIELDS 4                      /* sched_yield()s between spinning and sleeping */             /* contention bound inside one attempt */
+#define YIELDS 4                      /* sched_yield()s between spinning and sleeping */
+#define NO_MEMBARRIER_SLICE_NS 1000000 /* sleep slice of a sleeper that cannot issue
+				        * membarrier(2): see sleeper_barrier() */
 
 struct shmkit_queue {
 	struct shmkit__obj obj;
@@ -115,6 +124,58 @@ static inline void fence_full(void)
 #endif
 }
 
+/* Fork detection without a system call on the hot path (getpid() is one):
+ * a counter bumped in every child by a pthread_atfork handler. */
+static _Atomic uint32_t fork_generation;
+
+/* The fork generation in which this process registered for
+ * MEMBARRIER_CMD_GLOBAL_EXPEDITED (UINT32_MAX: not registered). A forked
+ * child does not count as registered until it registers itself. */
+static _Atomic uint32_t barrier_gen = UINT32_MAX;
+
+/* Once per process (and per forked child): ask the kernel to deliver other
+ * processes' expedited global membarriers to us. If it refuses (old kernel,
+ * seccomp), our wakers keep the full fence. */
+static void register_light_barrier(void)
+{
+	uint32_t gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+
+	if (atomic_load_explicit(&barrier_gen, memory_order_relaxed) == gen)
+		return;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0)
+		/* relaxed: the registration is in force before this store, so
+		 * any thread that sees it is covered */
+		atomic_store_explicit(&barrier_gen, gen, memory_order_relaxed);
+}
+
+/* The waker's half of the Dekker pair: order our publish before our read of
+ * the futex word. Registered: a compiler barrier is enough, because a sleeper
+ * issues MEMBARRIER_CMD_GLOBAL_EXPEDITED between setting its bit and looking
+ * at the ring again (sleeper_barrier()). The kernel runs a full barrier on
+ * every CPU running a registered process (or it passes a context switch,
+ * itself a full barrier) inside that call, so the barrier falls somewhere in
+ * our [publish; read word] sequence: before the publish, and our read comes
+ * after the bit was set, so we see it; after it, and our publish is visible
+ * to the sleeper's retry. Not registered (or a forked child not yet
+ * registered): a real full fence. */
+static inline void wake_barrier(void)
+{
+	if (SHMKIT__LIKELY(atomic_load_explicit(&barrier_gen, memory_order_relaxed) ==
+			   atomic_load_explicit(&fork_generation, memory_order_relaxed)))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		fence_full();
+}
+
+/* The sleeper's half, after the seq_cst CAS that set its bit and before it
+ * looks at the ring again. Returns false if the kernel refused, in which
+ * case a registered waker may miss our bit: the caller sleeps in short
+ * slices (NO_MEMBARRIER_SLICE_NS) so the cost is delay, never a hang. */
+static bool sleeper_barrier(void)
+{
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
+}
+
 /* The futex words: bit 0 says "someone sleeps (or is about to)", the rest
  * is a sequence a wake-up advances. A sleeper sets the bit; a waker that
  * sees it clears it while advancing the sequence, and wakes everyone (who
@@ -126,10 +187,11 @@ static inline void fence_full(void)
 /* After publishing a state change: wake sleepers on `word`, if any. */
 static inline void wake(_Atomic uint32_t *word)
 {
-	/* Dekker: pairs with the seq_cst CAS that sets SLEEPER_BIT in
-	 * wait_slow(); our publish (marker/head store) is ordered before we
-	 * read the word, so either we see the bit or the sleeper sees ours */
-	fence_full();
+	/* Dekker: pairs with the seq_cst CAS that sets SLEEPER_BIT and the
+	 * sleeper_barrier() after it in wait_slow(); our publish (marker/head
+	 * store) is ordered before we read the word, so either we see the bit
+	 * or the sleeper sees ours */
+	wake_barrier();
 	uint32_t w = atomic_load_explicit(word, memory_order_relaxed);
 	if (SHMKIT__UNLIKELY(w & SLEEPER_BIT)) {
 		/* release: pairs with the acquire load of the word in wait_slow();
@@ -182,9 +244,6 @@ static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint,
 		advance_hint_to(hint, pos, floor);
 }
 
-/* Fork detection without a system call on the hot path (getpid() is one):
- * a counter bumped in every child by a pthread_atfork handler. */
-static _Atomic uint32_t fork_generation;
 static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
 
 static void on_fork_child(void)
@@ -206,6 +265,7 @@ static inline void forget_inherited(struct shmkit_queue *q)
 		q->op_gen = gen;
 		q->resv_active = false;
 		q->peek_active = false;
+		register_light_barrier(); /* the child's own, once */
 	}
 }
 
@@ -611,20 +671,25 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 
 		/* acquire: pairs with the release CAS in wake() */
 		uint32_t seen = atomic_load_explicit(word, memory_order_acquire);
-		/* Dekker: pairs with the full fence in wake(); the bit is visible
-		 * before we look at the ring again */
+		/* Dekker: pairs with wake_barrier() in wake(), together with the
+		 * sleeper_barrier() below; the bit is visible before we look at
+		 * the ring again */
 		while (!(seen & SLEEPER_BIT) &&
 		       !atomic_compare_exchange_weak_explicit(word, &seen, seen | SLEEPER_BIT,
 							      memory_order_seq_cst,
 							      memory_order_acquire))
 			;
 		seen |= SLEEPER_BIT;
+		/* Dekker, asymmetric half: pairs with wake_barrier() in wakers */
+		bool covered = sleeper_barrier();
 		/* statistics only (shmkit_queue_stats): decisions use the bit */
 		atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
 		a->stuck = 0;
 		r = fn(q, a);
 		if (r == -EAGAIN) {
-			int64_t until = now + (a->stuck ? PEER_CHECK_NS : SAFETY_SLICE_NS);
+			int64_t until = now + (a->stuck ? PEER_CHECK_NS
+							: covered ? SAFETY_SLICE_NS
+								  : NO_MEMBARRIER_SLICE_NS);
 			shmkit__futex_wait(word, seen, until < deadline ? until : deadline);
 		}
 		atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
@@ -899,6 +964,7 @@ static int queue_attach(struct shmkit_queue *q)
 	q->spin_ns = DEFAULT_SPIN_NS;
 	pthread_once(&fork_hook_once, install_fork_hook);
 	q->op_gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+	register_light_barrier();
 	q->peer = -1;
 	return 0;
 }
