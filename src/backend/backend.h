@@ -88,6 +88,21 @@ void shmkit__stat_from_fd(int fd, struct shmkit_stat *st);
 struct stat;
 void shmkit__stat_from_stat(const struct stat *sb, struct shmkit_stat *st);
 
+/* src/backend/path.c: the open protocol posix: and file: share. */
+struct shmkit__path_ops {
+	const char *scheme;   /* "posix" or "file", for messages */
+	const char *what;     /* what an open-size error calls it */
+	int (*open)(const char *name, int oflag, mode_t mode);
+	int (*unlink)(const char *name);
+	int open_flags;       /* extra flags when opening an existing object */
+};
+/* Exclusive create (sized, reserved, mode applied exactly) or open-and-map of
+ * an existing object; `acc` is O_RDONLY or O_RDWR for the open. */
+int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
+		      const struct shmkit__uri *u, size_t size, int flags, unsigned mode, int acc);
+/* The error for a failed open/stat/remove of `name` (errno), with the detail set. */
+int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, const char *what);
+
 /* src/fdpass.c: maps a descriptor this process holds (fd:N and seg_recv). It
  * dups fd, so the caller's descriptor stays its own. A memfd must be sealed
  * against shrinking and hold `size` bytes (-EBADMSG otherwise). */

@@ -1,0 +1,104 @@
+/* What posix: and file: share: a named regular file (on tmpfs through
+ * shm_open, or anywhere through open) that is created exclusively, sized and
+ * reserved, or opened and mapped whole. Only the open/unlink calls, the scheme
+ * name and a few open flags differ (struct shmkit__path_ops). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../internal.h"
+#include "backend.h"
+
+int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, const char *what)
+{
+	int err = errno;
+	if (err == ELOOP)
+		return shmkit__fail(-ELOOP, "%s:%s is a symbolic link; refusing to follow it",
+				    ops->scheme, name);
+	return shmkit__fail(err > 0 ? -err : -EIO, "%s %s:%s: %s", what, ops->scheme, name,
+			    strerror(err));
+}
+
+/* Maps `size` bytes (0 = all) of an existing object opened as fd. */
+static int map_existing(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
+			const struct shmkit__uri *u, int fd, size_t size, int flags)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return shmkit__neg_errno();
+	if (!S_ISREG(sb.st_mode))
+		return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme, u->name);
+	ssize_t len = shmkit__open_size(size, sb.st_size, ops->what);
+	if (len < 0)
+		return (int)len;
+	int rc = shmkit__map_fd(seg, fd, (size_t)len, flags, u->map_private);
+	if (rc < 0)
+		return rc;
+	seg->size = (size_t)len;
+	seg->fd = fd;
+	return 0;
+}
+
+/* Sizes, reserves and maps an object this call just created; on error it is
+ * unlinked, so no call leaves a half-made segment behind. */
+static int finish_create(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
+			 const struct shmkit__uri *u, int fd, size_t size, int flags, unsigned mode)
+{
+	/* open and shm_open honour the umask; the mode asked for is applied exactly. */
+	int rc = fchmod(fd, mode) < 0 ? shmkit__neg_errno() : 0;
+	if (rc == 0)
+		rc = shmkit__reserve_fd(fd, size);
+	if (rc == 0)
+		rc = shmkit__map_fd(seg, fd, size, flags, u->map_private);
+	if (rc < 0) {
+		ops->unlink(u->name);
+		close(fd);
+		return rc;
+	}
+	seg->size = size;
+	seg->fd = fd;
+	return 0;
+}
+
+int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
+		      const struct shmkit__uri *u, size_t size, int flags, unsigned mode, int acc)
+{
+	int waited_ms = 0;
+
+	for (int tries = 0; tries < 100; tries++) {
+		int fd;
+		/* Creating: try exclusively first so we know whether we made it (and so
+		 * must size it, or unlink it on error); without EXCL fall back to opening. */
+		if (flags & SHMKIT_CREATE) {
+			fd = ops->open(u->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				       mode);
+			if (fd >= 0)
+				return finish_create(ops, seg, u, fd, size, flags, mode);
+			if (errno != EEXIST)
+				return shmkit__path_error(ops, u->name, "create");
+			if (flags & SHMKIT_EXCL)
+				return shmkit__fail(-EEXIST, "%s:%s already exists", ops->scheme,
+						    u->name);
+		}
+		fd = ops->open(u->name, acc | O_NOFOLLOW | O_CLOEXEC | ops->open_flags, 0);
+		if (fd < 0) {
+			if (errno == ENOENT && (flags & SHMKIT_CREATE))
+				continue; /* removed between our two calls: create again */
+			return shmkit__path_error(ops, u->name, "open");
+		}
+		int rc = map_existing(ops, seg, u, fd, size, flags);
+		if (rc < 0)
+			close(fd);
+		if (rc == -EAGAIN && (flags & SHMKIT_CREATE) && waited_ms++ < SHMKIT__CREATE_WAIT_MS) {
+			/* Open-or-create raced a creator that has not sized it yet. */
+			usleep(1000);
+			tries--;
+			continue;
+		}
+		return rc;
+	}
+	return shmkit__fail(-EAGAIN, "%s:%s keeps appearing and disappearing", ops->scheme,
+			    u->name);
+}
