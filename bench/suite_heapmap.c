@@ -427,7 +427,7 @@ static int run_heapmap(struct bench_ctx *ctx)
 	struct map_result small, big;
 	struct boost_result boost;
 	const uint32_t big_keys = 1u << 20;
-	const size_t big_size = 288u << 20; /* 1 M buckets: arena / 256 */
+	const size_t big_size = 288u << 20; /* 2 M buckets: arena / 128 */
 	int r;
 
 	if ((r = bench_alloc(ctx)) < 0)

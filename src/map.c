@@ -728,12 +728,14 @@ int shmkit_map_check(struct shmkit_map *m)
 
 /* ---- create / open ---- */
 
-/* The largest power of two <= arena / 256 (at least 16): the buckets take
- * at most a quarter of the arena. */
+/* The largest power of two <= arena / 128 (at least 16): the buckets take
+ * at most half the arena. At one key per 64 arena bytes (a map filled with
+ * small pairs) that is a load factor <= 0.5, so ~79 % of the keys sit in
+ * their bucket (one cache miss per get) instead of ~63 % at a quarter. */
 static uint64_t bucket_count(uint64_t arena)
 {
 	uint64_t n = 16;
-	while (n * 2 <= arena / 256)
+	while (n * 2 <= arena / 128)
 		n <<= 1;
 	return n;
 }
