@@ -39,6 +39,9 @@
 #define TAG_FREE (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_FREE)
 #define TAG_USED (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_USED)
 #define MAX_BLOCK_SIZE ((uint64_t)UINT32_MAX * 16) /* prev_units is 32 bits */
+/* The few helpers of the alloc/free paths: inlined, their calls cost more
+ * than their bodies (~8 % of an alloc+free pair). */
+#define HOT_INLINE inline __attribute__((always_inline))
 
 static inline struct shmkit__heap_block *blk(const struct shmkit_heap *h, uint64_t off)
 {
@@ -57,7 +60,8 @@ static inline int in_arena(const struct shmkit_heap *h, uint64_t off)
 }
 
 /* Reads the header at off once and checks it describes a block that fits. */
-static int read_block(const struct shmkit_heap *h, uint64_t off, uint32_t *state, uint64_t *size)
+static HOT_INLINE int read_block(const struct shmkit_heap *h, uint64_t off, uint32_t *state,
+				 uint64_t *size)
 {
 	if (!in_arena(h, off))
 		return -EBADMSG;
@@ -110,7 +114,7 @@ static void live_mark(struct shmkit_heap *h, uint64_t block, int on)
 	atomic_store_explicit(w, on ? v | bit : v & ~bit, memory_order_relaxed);
 }
 
-int shmkit__heap_live(const struct shmkit_heap *h, uint64_t off)
+static HOT_INLINE int live_at(const struct shmkit_heap *h, uint64_t off)
 {
 	if (off < h->arena_off + HDR || (off & 15) != 0 || off - HDR > h->arena_end - MIN_BLOCK)
 		return 0;
@@ -121,9 +125,14 @@ int shmkit__heap_live(const struct shmkit_heap *h, uint64_t off)
 	return blk(h, off - HDR)->tag == TAG_USED;
 }
 
+int shmkit__heap_live(const struct shmkit_heap *h, uint64_t off)
+{
+	return live_at(h, off);
+}
+
 /* ---- bins ---- */
 
-static int bin_push(struct shmkit_heap *h, uint64_t off, uint64_t size)
+static HOT_INLINE int bin_push(struct shmkit_heap *h, uint64_t off, uint64_t size)
 {
 	struct shmkit__heap_shared *sh = h->sh;
 	unsigned b = bin_of(size);
@@ -140,7 +149,7 @@ static int bin_push(struct shmkit_heap *h, uint64_t off, uint64_t size)
 	return 0;
 }
 
-static int bin_unlink(struct shmkit_heap *h, uint64_t off, uint64_t size)
+static HOT_INLINE int bin_unlink(struct shmkit_heap *h, uint64_t off, uint64_t size)
 {
 	struct shmkit__heap_shared *sh = h->sh;
 	unsigned b = bin_of(size);
@@ -166,7 +175,7 @@ static int bin_unlink(struct shmkit_heap *h, uint64_t off, uint64_t size)
 }
 
 /* Head of bin b, checked to be a free block of that bin. */
-static int bin_head(struct shmkit_heap *h, unsigned b, uint64_t *off, uint64_t *size)
+static HOT_INLINE int bin_head(struct shmkit_heap *h, unsigned b, uint64_t *off, uint64_t *size)
 {
 	uint64_t cur = h->sh->bins[b];
 	uint32_t st;
@@ -298,7 +307,7 @@ int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t poff)
 	uint32_t st, nst = 0, pst = 0;
 	uint64_t sz, nsz = 0, psz = 0, prev = 0;
 
-	if (!shmkit__heap_live(h, poff))
+	if (!live_at(h, poff))
 		return -EINVAL;
 	uint64_t off = poff - HDR;
 	if (read_block(h, off, &st, &sz) < 0)
