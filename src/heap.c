@@ -485,19 +485,12 @@ static int repair_locked(struct shmkit_heap *h)
  * a waiter in FUTEX_WAIT); a bounded wait turns that hang into one period. */
 #define LOCK_PERIOD_NS 20000000 /* 20 ms */
 
-static int lock_wait(struct shmkit_mutex *m)
+/* Everything but the uncontended, nothing-to-repair case: r is the result
+ * of the first try. */
+static int lock_slow(struct shmkit_heap *h, int r)
 {
-	int r = shmkit_mutex_lock(m, 0); /* the fast path: no clock read */
-
 	while (r == -EAGAIN || r == -ETIMEDOUT)
-		r = shmkit_mutex_lock(m, LOCK_PERIOD_NS);
-	return r;
-}
-
-int shmkit__heap_lock(struct shmkit_heap *h)
-{
-	int r = lock_wait(&h->sh->lock);
-
+		r = shmkit_mutex_lock(&h->sh->lock, LOCK_PERIOD_NS);
 	if (r == -EOWNERDEAD) {
 		r = repair_locked(h);
 		int c = shmkit_mutex_consistent(&h->sh->lock);
@@ -509,7 +502,7 @@ int shmkit__heap_lock(struct shmkit_heap *h)
 	}
 	if (r < 0)
 		return r;
-	if (SHMKIT__UNLIKELY(needs_repair(h))) {
+	if (needs_repair(h)) {
 		/* a journal left by a holder that died without the lock noticing
 		 * (a file: heap after a crash or reboot) */
 		r = repair_locked(h);
@@ -519,6 +512,20 @@ int shmkit__heap_lock(struct shmkit_heap *h)
 		}
 	}
 	return 0;
+}
+
+static HOT_INLINE int heap_lock(struct shmkit_heap *h)
+{
+	int r = shmkit_mutex_lock(&h->sh->lock, 0); /* the fast path: no clock read */
+
+	if (SHMKIT__UNLIKELY(r != 0 || needs_repair(h)))
+		return lock_slow(h, r);
+	return 0;
+}
+
+int shmkit__heap_lock(struct shmkit_heap *h)
+{
+	return heap_lock(h);
 }
 
 void shmkit__heap_unlock(struct shmkit_heap *h)
@@ -749,7 +756,7 @@ int shmkit_heap_alloc(struct shmkit_heap *h, size_t size, shmkit_off *off)
 
 	if (h == NULL || off == NULL)
 		return -EINVAL;
-	if ((r = shmkit__heap_lock(h)) < 0)
+	if ((r = heap_lock(h)) < 0)
 		return r;
 	r = shmkit__heap_alloc_locked(h, size, &got);
 	shmkit__heap_unlock(h);
@@ -766,7 +773,7 @@ int shmkit_heap_free(struct shmkit_heap *h, shmkit_off off)
 		return -EINVAL;
 	if (off == 0)
 		return 0;
-	if ((r = shmkit__heap_lock(h)) < 0)
+	if ((r = heap_lock(h)) < 0)
 		return r;
 	r = shmkit__heap_free_locked(h, off);
 	shmkit__heap_unlock(h);
