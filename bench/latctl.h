@@ -44,7 +44,10 @@ static inline uint64_t latctl_tsc(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	uint32_t lo, hi;
-	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	/* lfence first: rdtsc is not ordered after earlier loads, so without it a
+	 * subscriber may read the clock before the message's bytes have arrived
+	 * and report a latency below the physical floor (even a negative one). */
+	__asm__ __volatile__("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
 	return (uint64_t)hi << 32 | lo;
 #else
 	struct timespec ts;
