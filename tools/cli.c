@@ -12,11 +12,26 @@
 
 /* ---- reporting ---- */
 
+/* Writes s with control bytes as \xNN: a hostile URI (or a detail that
+ * quotes one) must not break the one-line error or drive the terminal. */
+static void put_escaped(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
+}
+
 static void print_prefix(const char *what, const char *uri)
 {
 	fprintf(stderr, "shmkit: %s", what);
-	if (uri && *uri)
-		fprintf(stderr, " %s", uri);
+	if (uri && *uri) {
+		fputc(' ', stderr);
+		put_escaped(uri);
+	}
 	fputs(": ", stderr);
 }
 
@@ -26,9 +41,11 @@ int cli_fail(const char *what, const char *uri, int err)
 
 	print_prefix(what, uri);
 	/* the library's detail, unless it only repeats the reason */
-	if (detail && *detail && !strstr(detail, shmkit_strerror(err)))
-		fprintf(stderr, "%s (%s)\n", shmkit_strerror(err), detail);
-	else
+	if (detail && *detail && !strstr(detail, shmkit_strerror(err))) {
+		fprintf(stderr, "%s (", shmkit_strerror(err));
+		put_escaped(detail);
+		fputs(")\n", stderr);
+	} else
 		fprintf(stderr, "%s\n", shmkit_strerror(err));
 	return CLI_FAIL;
 }
