@@ -9,8 +9,10 @@ TMP=$(mktemp -d)
 FAILS=0
 CLEANUP=()
 sleep_pid=
+evil_pid=
 cleanup() {
 	[ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null
+	[ -z "$evil_pid" ] || kill "$evil_pid" 2>/dev/null
 	for u in "${CLEANUP[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
@@ -199,6 +201,24 @@ assert seg and seg[0]["backend"] == "memfd" and seg[0]["lifetime"] == "process",
 assert any(m["pid"] == int(sys.argv[2]) and m["comm"] == "python3" for m in seg[0]["mappers"]), seg
 PY
 	kill "$sleep_pid" 2>/dev/null
+	# a process that names itself with control bytes cannot drive the terminal through ls
+	exec 8< <(exec python3 -c '
+import ctypes, os, mmap, sys, time
+ctypes.CDLL(None).prctl(15, b"ev\x1b[2Jil", 0, 0, 0)  # PR_SET_NAME
+fd = os.memfd_create(sys.argv[1])
+os.ftruncate(fd, 4096)
+m = mmap.mmap(fd, 4096, mmap.MAP_SHARED)
+print(os.getpid(), flush=True)
+time.sleep(30)' "shmkit-test-$$-cli-evil" 2>/dev/null)
+	read -r -t 10 evil_pid <&8
+	if [ -n "$evil_pid" ]; then
+		expect 0 "$SHMKIT" ls
+		grep -F "memfd:shmkit-test-$$-cli-evil" "$TMP/out" | grep -qF "$evil_pid/ev\x1b[2Jil" ||
+			fail "ls does not show the escaped name: $(grep -a cli-evil "$TMP/out" | od -c | head -3)"
+		! grep -q $'\x1b' "$TMP/out" || fail "ls printed a raw escape byte"
+		kill "$evil_pid" 2>/dev/null
+	fi
+	exec 8<&-
 else
 	fail "could not start a python3 memfd holder"
 fi

@@ -25,6 +25,21 @@ static void put_escaped(const char *s)
 	}
 }
 
+const char *cli_printable(const char *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static void print_prefix(const char *what, const char *uri)
 {
 	fprintf(stderr, "shmkit: %s", what);

@@ -28,6 +28,9 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
  * errno) and return CLI_FAIL. uri may be NULL or "" (then it is left out). */
 int cli_fail(const char *what, const char *uri, int err);
 /* As cli_fail, with a free-text reason. */
+/* s with control bytes written as \xNN, in buf (truncated to cap): names
+ * other processes chose (URIs, process names) must not drive the terminal. */
+const char *cli_printable(const char *s, char *buf, size_t cap);
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;

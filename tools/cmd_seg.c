@@ -53,9 +53,15 @@ static const char *attached_str(const struct shmkit_stat *st, char *buf, size_t 
 		len += (size_t)snprintf(buf, cap, "%" PRId64, st->attach_count);
 	else
 		len += (size_t)snprintf(buf, cap, "?");
-	for (int i = 0; i < shown && len < cap; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "%s%d/%.16s", i ? " " : ": ",
-					(int)st->mappers[i].pid, st->mappers[i].comm);
+	for (int i = 0; i < shown && len < cap; i++) {
+		/* A process names itself: escape what it chose before printing it. */
+		char comm[sizeof(st->mappers[i].comm) + 1], safe[4 * sizeof(comm)];
+		snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(st->mappers[i].comm),
+			 st->mappers[i].comm);
+		len += (size_t)snprintf(buf + len, cap - len, "%s%d/%s", i ? " " : ": ",
+					(int)st->mappers[i].pid,
+					cli_printable(comm, safe, sizeof(safe)));
+	}
 	if (st->n_mappers > shown && len < cap)
 		snprintf(buf + len, cap - len, " +%d more", st->n_mappers - shown);
 	return buf;
@@ -195,7 +201,8 @@ static void print_stat(const struct shmkit_stat *st)
 {
 	char a[64], b[64], h[16], att[1024];
 
-	printf("uri:                %s\n", st->uri);
+	char safe_uri[4 * SHMKIT_URI_MAX];
+	printf("uri:                %s\n", cli_printable(st->uri, safe_uri, sizeof(safe_uri)));
 	printf("backend:            %s\n", cli_backend_name(st->backend));
 	printf("lifetime:           %s\n", cli_lifetime_name(st->lifetime));
 	printf("size:               %" PRIu64 " (%s)\n", st->size, cli_human_size(st->size, h, sizeof(h)));
@@ -330,7 +337,9 @@ static void print_table(const struct stat_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct shmkit_stat *st = &l->v[i];
 
-		printf("%-*s  %-7s %7s %-5s %-10s %-10s %-6s %s\n", w_uri, st->uri,
+		char safe_uri[4 * SHMKIT_URI_MAX];
+		printf("%-*s  %-7s %7s %-5s %-10s %-10s %-6s %s\n", w_uri,
+		       cli_printable(st->uri, safe_uri, sizeof(safe_uri)),
 		       cli_backend_name(st->backend), cli_human_size(st->size, size, sizeof(size)),
 		       mode_str(st->mode, mode, sizeof(mode)), cli_user_name(st->uid, owner, sizeof(owner)),
 		       cli_lifetime_name(st->lifetime), kind_str(st), attached_str(st, att, sizeof(att)));
