@@ -100,6 +100,10 @@ struct shmkit__path_ops {
  * an existing object; `acc` is O_RDONLY or O_RDWR for the open. */
 int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
 		      const struct shmkit__uri *u, size_t size, int flags, unsigned mode, int acc);
+/* stat of the object: fstat of seg's fd when open, else lstat of `path` (which
+ * must be a regular file, never followed through a link). */
+int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, const char *name,
+		      const struct shmkit_seg *seg, struct shmkit_stat *st);
 /* The error for a failed open/stat/remove of `name` (errno), with the detail set. */
 int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, const char *what);
 

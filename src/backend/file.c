@@ -53,18 +53,7 @@ static int file_remove(const struct shmkit__uri *u)
 static int file_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 		     struct shmkit_stat *st)
 {
-	struct stat sb;
-	if (seg) {
-		if (fstat(seg->fd, &sb) < 0)
-			return shmkit__neg_errno();
-	} else {
-		if (lstat(u->name, &sb) < 0)
-			return open_error(u->name, "stat");
-		if (!S_ISREG(sb.st_mode))
-			return shmkit__fail(-EINVAL, "file:%s is not a regular file", u->name);
-	}
-	shmkit__stat_from_stat(&sb, st);
-	return 0;
+	return shmkit__path_stat(&file_ops, u->name, u->name, seg, st);
 }
 
 static int file_flush(struct shmkit_seg *seg)

@@ -102,3 +102,21 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 	return shmkit__fail(-EAGAIN, "%s:%s keeps appearing and disappearing", ops->scheme,
 			    u->name);
 }
+
+int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, const char *name,
+		      const struct shmkit_seg *seg, struct shmkit_stat *st)
+{
+	struct stat sb;
+
+	if (seg) {
+		if (fstat(seg->fd, &sb) < 0)
+			return shmkit__neg_errno();
+	} else {
+		if (lstat(path, &sb) < 0)
+			return shmkit__path_error(ops, name, "stat");
+		if (!S_ISREG(sb.st_mode))
+			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme, name);
+	}
+	shmkit__stat_from_stat(&sb, st);
+	return 0;
+}

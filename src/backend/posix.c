@@ -47,21 +47,10 @@ static int posix_remove(const struct shmkit__uri *u)
 static int posix_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 		      struct shmkit_stat *st)
 {
-	struct stat sb;
+	char path[sizeof(SHM_DIR) + sizeof(u->name)];
 
-	if (seg) {
-		if (fstat(seg->fd, &sb) < 0)
-			return shmkit__neg_errno();
-	} else {
-		char path[sizeof(SHM_DIR) + sizeof(u->name)];
-		snprintf(path, sizeof(path), SHM_DIR "%s", u->name);
-		if (lstat(path, &sb) < 0)
-			return open_error(u->name, "stat");
-		if (!S_ISREG(sb.st_mode))
-			return shmkit__fail(-EINVAL, "posix:%s is not a regular file", u->name);
-	}
-	shmkit__stat_from_stat(&sb, st);
-	return 0;
+	snprintf(path, sizeof(path), SHM_DIR "%s", u->name);
+	return shmkit__path_stat(&posix_ops, path, u->name, seg, st);
 }
 
 const struct shmkit__backend shmkit__backend_posix = {
