@@ -16,7 +16,7 @@
 
 #include <shmkit/sync.h>
 
-#define SHMKIT__LAYOUT_VERSION 1u
+#define SHMKIT__LAYOUT_VERSION 2u
 #ifdef SHMKIT_LAYOUT_VERSION
 _Static_assert(SHMKIT__LAYOUT_VERSION == SHMKIT_LAYOUT_VERSION, "public layout version");
 #endif

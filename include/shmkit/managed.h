@@ -10,7 +10,7 @@ SHMKIT_BEGIN_DECLS
 
 /* The layout version of the shmkit header and objects this build reads and
  * writes (docs/LAYOUT.md). Another version opens with -EPROTO. */
-#define SHMKIT_LAYOUT_VERSION 1u
+#define SHMKIT_LAYOUT_VERSION 2u
 
 enum shmkit_kind {
 	SHMKIT_KIND_NONE = 0,
