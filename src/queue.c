@@ -273,11 +273,28 @@ static inline void forget_inherited(struct shmkit_queue *q)
  * SPSC protocol
  * --------------------------------------------------------------------- */
 
+/* A producer killed between publishing a slot's marker and moving tail
+ * (sp_commit) leaves tail one behind a committed message: the slot at tail
+ * then already carries tail's own COMMITTED marker (consuming does not touch
+ * markers). Reading it keeps "tail = messages committed" exact at every kill
+ * point, which the bridge's exactly-once record relies on (docs/BRIDGE.md). */
+static inline bool sp_tail_behind(const struct shmkit_queue *q, uint64_t t)
+{
+	/* relaxed: only producers write markers, and this one is ours or a dead one's */
+	return atomic_load_explicit(&slot_at(q, t)->seq, memory_order_relaxed) ==
+	       marker(t, SHMKIT__QTAG_COMMITTED);
+}
+
 static int sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 {
 	/* relaxed: only the producer writes tail */
 	uint64_t t = atomic_load_explicit(&q->sh->tail, memory_order_relaxed);
 
+	if (SHMKIT__UNLIKELY(sp_tail_behind(q, t))) {
+		t++;
+		/* relaxed: as in sp_commit() */
+		atomic_store_explicit(&q->sh->tail, t, memory_order_relaxed);
+	}
 	if (t - q->cached_head >= q->cap) {
 		/* acquire: pairs with the release store of head in sc_consume():
 		 * the consumer finished reading a slot before it moved head past it */
@@ -861,6 +878,31 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 	return (ssize_t)a.len;
 }
 
+SHMKIT_API ssize_t shmkit_queue_peek_at(struct shmkit_queue *q, size_t i, const void **msg)
+{
+	if (!q || !msg)
+		return -EINVAL;
+	forget_inherited(q);
+	if (q->multi)
+		return -EOPNOTSUPP;
+	if (i >= q->cap)
+		return -EAGAIN;
+	/* relaxed: only the consumer (this handle's process) writes head */
+	uint64_t pos = atomic_load_explicit(&q->sh->head, memory_order_relaxed) + i;
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+	/* acquire: pairs with the release store in sp_commit(): payload and len
+	 * are visible before COMMITTED */
+	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+	if (m != marker(pos, SHMKIT__QTAG_COMMITTED))
+		return -EAGAIN;
+	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+	if (len > q->max_msg)
+		return -EBADMSG;
+	*msg = payload_at(q, pos);
+	return (ssize_t)len;
+}
+
 SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)
 {
 	if (q)
@@ -1068,6 +1110,9 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	/* relaxed: a snapshot for tools; the numbers may move while we read */
 	uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&sh->head, memory_order_relaxed);
+
+	if (!q->multi && sp_tail_behind(q, tail))
+		tail++;
 	uint64_t skipped = atomic_load_explicit(&sh->skipped, memory_order_relaxed);
 	uint64_t abandoned = atomic_load_explicit(&sh->abandoned, memory_order_relaxed);
 

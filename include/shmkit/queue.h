@@ -27,6 +27,13 @@ SHMKIT_API int shmkit_queue_reserve(struct shmkit_queue *q, size_t len, void **s
 SHMKIT_API int shmkit_queue_commit(struct shmkit_queue *q, void *slot, size_t len);
 SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, int64_t timeout_ns);
 SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q);
+/* Zero-copy look ahead, single-consumer, single-producer queues only: points
+ * *msg at the i-th waiting message (0 = the next one) and returns its length,
+ * without claiming or consuming anything and without waiting. -EAGAIN if
+ * fewer than i + 1 messages wait, -EOPNOTSUPP on a multi-producer or
+ * multi-consumer queue. The bytes stay in place until this consumer consumes
+ * past them (peek + consume, or recv). */
+SHMKIT_API ssize_t shmkit_queue_peek_at(struct shmkit_queue *q, size_t i, const void **msg);
 SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q);
 
 /* A snapshot of a queue's state and counters (shmkit_queue_stats). */
