@@ -696,9 +696,10 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 	return 0;
 }
 
-int shmkit__heap_open_kind(struct shmkit_heap *h, const char *uri, uint32_t kind)
+static int heap_open_within(struct shmkit_heap *h, const char *uri, uint32_t kind,
+			    int64_t timeout_ns)
 {
-	int r = shmkit__obj_open(&h->obj, uri, kind, 0);
+	int r = shmkit__obj_open_timeout(&h->obj, uri, kind, 0, timeout_ns);
 
 	if (r < 0)
 		return r;
@@ -710,19 +711,29 @@ int shmkit__heap_open_kind(struct shmkit_heap *h, const char *uri, uint32_t kind
 	return r;
 }
 
+int shmkit__heap_open_kind(struct shmkit_heap *h, const char *uri, uint32_t kind)
+{
+	return heap_open_within(h, uri, kind, SHMKIT__OPEN_WAIT_NS);
+}
+
 int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 {
 	struct shmkit_heap *h;
+	int64_t start = shmkit__now_ns();
 	int r;
 
 	if (out == NULL || uri == NULL)
 		return -EINVAL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
-	r = shmkit__heap_open_kind(h, uri, SHMKIT_KIND_HEAP);
+	r = heap_open_within(h, uri, SHMKIT_KIND_HEAP, SHMKIT__OPEN_WAIT_NS);
 	if (r < 0 && r != -ENOENT && r != -EACCES && r != -EPROTO) {
-		/* a map is a heap too: its blocks can be checked and counted */
-		if (shmkit__heap_open_kind(h, uri, SHMKIT_KIND_MAP) == 0)
+		/* A map is a heap too: its blocks can be checked and counted.
+		 * Both tries share one open's wait, so a segment that is no
+		 * object at all (zeroed, too small) costs 1 s, not 2, like
+		 * every other kind; a map is told at once by its kind. */
+		int64_t left = SHMKIT__OPEN_WAIT_NS - (shmkit__now_ns() - start);
+		if (heap_open_within(h, uri, SHMKIT_KIND_MAP, left > 0 ? left : 0) == 0)
 			r = 0;
 	}
 	if (r < 0) {

@@ -8,7 +8,9 @@
  * lock then returns EOWNERDEAD. Unlocking without pthread_mutex_consistent()
  * makes the mutex ENOTRECOVERABLE for everyone, as POSIX says. */
 #include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include "futex.h"
@@ -98,6 +100,38 @@ static void trylock_notrecoverable_fixup(struct shmkit__mutex_shared *s)
  * slice, at the cost of one futex call per slice and only while blocked. */
 #define MUTEX_SLICE_NS 50000000 /* 50 ms */
 
+/* 1 if lock word v names no holder that could ever release it: a thread id
+ * that no longer exists, or the waiters bit alone. The kernel marks the word
+ * FUTEX_OWNER_DIED only for a holder that had the mutex on its robust list;
+ * a word written by anyone else (a scribbled or fuzzed segment) would keep
+ * every locker waiting forever. A tid is only meaningful in our own pid
+ * namespace, which every sharer of a mutex must share (docs/ARCHITECTURE.md). */
+static int holder_gone(uint32_t v)
+{
+	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
+
+	if (v & FUTEX_OWNER_DIED)
+		return 0; /* glibc's own lock path takes it over */
+	if (tid == 0)
+		return v != 0; /* FUTEX_WAITERS and no holder: nobody will unlock */
+	return kill(tid, 0) < 0 && errno == ESRCH;
+}
+
+/* Marks the lock word as the kernel would on the death of its holder, when the
+ * holder is gone: the next lock then returns EOWNERDEAD and its caller repairs
+ * what the mutex guards. 1 if marked. */
+static int mark_gone_holder(struct shmkit__mutex_shared *s)
+{
+	_Atomic uint32_t *word = (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
+	uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
+
+	if (!holder_gone(v))
+		return 0;
+	/* Relaxed: nothing is published; the CAS fails if the word moved. */
+	return atomic_compare_exchange_strong_explicit(word, &v, FUTEX_OWNER_DIED | (v & FUTEX_WAITERS),
+						       memory_order_relaxed, memory_order_relaxed);
+}
+
 static int lock_in_slices(struct shmkit__mutex_shared *s, int64_t timeout_ns)
 {
 	int64_t deadline = shmkit__futex_deadline(timeout_ns);
@@ -108,7 +142,12 @@ static int lock_in_slices(struct shmkit__mutex_shared *s, int64_t timeout_ns)
 		struct timespec ts = shmkit__ns_to_timespec(last ? deadline : until);
 		int r = pthread_mutex_clocklock(&s->pm, CLOCK_MONOTONIC, &ts);
 
-		if (r != ETIMEDOUT || last)
+		if (r != ETIMEDOUT)
+			return r;
+		/* Each slice, look at the holder: a gone one would hold forever.
+		 * Once marked, the next clocklock takes the lock over (glibc
+		 * checks FUTEX_OWNER_DIED before looking at the deadline). */
+		if (!mark_gone_holder(s) && last)
 			return r;
 	}
 }
