@@ -1,9 +1,7 @@
 /* shmkit CLI — shared helpers: reporting, parsing, names, JSON. See cli.h. */
 #include "cli.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -92,134 +90,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-/* ---- options ---- */
-
-void cli_getopt_reset(void)
-{
-	opterr = 0;
-	optind = 0; /* glibc: 0 re-initialises getopt completely */
-}
-
-int cli_bad_option(const char *cmd, char **argv)
-{
-	const char *opt = argv[optind - 1];
-
-	if (optopt && optopt != '?' && strncmp(opt, "--", 2) != 0)
-		return cli_usage_error(cmd, "bad option -%c", optopt);
-	return cli_usage_error(cmd, "bad option %s", opt);
-}
-
-/* ---- parsing ---- */
-
-int cli_parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (errno || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int unit_shift(const char *u, unsigned *shift)
-{
-	static const char units[] = "KMGTPE";
-	const char *p;
-
-	if (*u == 0 || strcmp(u, "B") == 0 || strcmp(u, "b") == 0) {
-		*shift = 0;
-		return 0;
-	}
-	p = strchr(units, toupper((unsigned char)*u));
-	if (!p)
-		return -EINVAL;
-	u++;
-	/* K, KB, KiB: all binary, as ipcs and /dev/shm sizes are. */
-	if (*u && strcmp(u, "B") && strcmp(u, "b") && strcmp(u, "iB") && strcmp(u, "ib"))
-		return -EINVAL;
-	*shift = 10 * (unsigned)(p - units + 1);
-	return 0;
-}
-
-int cli_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (errno || end == s)
-		return -EINVAL;
-	if (unit_shift(end, &shift) < 0)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-int cli_parse_duration(const char *s, int64_t *ns)
-{
-	static const struct {
-		const char *name;
-		double ns;
-	} units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 },
-		      { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 } };
-	char *end;
-	double v;
-
-	if (!s)
-		return -EINVAL;
-	if (!strcmp(s, "forever") || !strcmp(s, "inf") || !strcmp(s, "-1")) {
-		*ns = SHMKIT_FOREVER;
-		return 0;
-	}
-	if (!isdigit((unsigned char)*s) && *s != '.')
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || !(v >= 0 && v < 1e300))
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].name) == 0) {
-			double t = v * units[i].ns;
-			if (t >= 9.2e18)
-				return -ERANGE;
-			*ns = (int64_t)t;
-			if ((double)*ns < t)
-				(*ns)++; /* round up: a timeout never expires earlier than asked */
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-int cli_parse_mode(const char *s, unsigned *mode)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || *s < '0' || *s > '7')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 8);
-	if (errno || *end || v > 07777)
-		return -EINVAL;
-	*mode = (unsigned)v;
-	return 0;
-}
+/* ---- sizes ---- */
 
 const char *cli_human_size(uint64_t bytes, char *buf, size_t cap)
 {

@@ -1,9 +1,9 @@
 /* shmkit CLI — helpers every subcommand shares: error and usage reporting,
- * option/argument parsing (sizes, durations, modes), a small JSON writer,
- * and names for the enums of the public API.
+ * a small JSON writer and names for the enums of the public API; options are
+ * parsed by cli_parse() (cli_opt.h).
  *
  * A subcommand is `int cmd_<x>(int argc, char **argv)` in tools/cmd_<x>.c,
- * listed with one line in the table in tools/main.c. argv[0] is the command
+ * listed with one line in the table in tools/commands.c. argv[0] is the command
  * name; the return value is the exit status: 0 ok, 1 failure (after
  * cli_fail), 2 usage error (after cli_usage_error). */
 #ifndef SHMKIT_CLI_H
@@ -14,7 +14,12 @@
 
 #include <shmkit.h>
 
+#include "cli_opt.h"
+
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Run `shmkit ARGS...` (argv[0] is the program) and return its exit status. */
+int cli_run(int argc, char **argv);
 
 /* Define a subcommand (declares it too, for -Wmissing-prototypes):
  *     CLI_COMMAND(cmd_gc) { ... return CLI_OK; }                        */
@@ -39,25 +44,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 
-/* ---- options ----
- * Every command parses its options with getopt_long; call cli_getopt_reset()
- * first. It makes getopt silent ('?' and ':' are returned, the command reports
- * them with cli_bad_option()) and restarts it at argv[1]. */
-void cli_getopt_reset(void);
-/* Report the option getopt just rejected (unknown or missing argument). */
-int cli_bad_option(const char *cmd, char **argv);
-
-/* ---- parsing; each returns 0 or -EINVAL / -ERANGE ---- */
-
-/* "4096", "0x1000", "64K", "64k", "64KiB", "1M", "1G", "2T" (binary units). */
-int cli_parse_size(const char *s, uint64_t *out);
-/* A plain non-negative integer, decimal or 0x hex. */
-int cli_parse_u64(const char *s, uint64_t *out);
-/* Seconds, fractions allowed ("2", "0.5"), or with a unit: "ns", "us", "ms",
- * "s", "m", "h" ("250ms"). "forever", "inf" and "-1" give SHMKIT_FOREVER. */
-int cli_parse_duration(const char *s, int64_t *ns);
-/* Octal permission bits: "600", "0644"; at most 07777. */
-int cli_parse_mode(const char *s, unsigned *mode);
 /* Human size: "4096", "64K", "1.5M" (always B, K, M, G, T suffixes). */
 const char *cli_human_size(uint64_t bytes, char *buf, size_t cap);
 

@@ -8,7 +8,6 @@
  * Exit 0 when nothing fails (warnings included), 1 when a check fails. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -480,21 +479,18 @@ static int print_json(const struct check *cs, size_t n)
 
 CLI_COMMAND(cmd_doctor)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
 	void (*const checks[])(struct check *) = { check_dev_shm, check_sysv, check_cgroup,
 						   check_removeipc };
 	struct check cs[sizeof(checks) / sizeof(checks[0])];
 	size_t n = sizeof(checks) / sizeof(checks[0]);
-	int json = 0, opt, failed = 0;
+	int json = 0, failed = 0;
+	const struct cli_opt opts[] = { { "json", 0, CLI_FLAG, &json, NULL }, { 0 } };
+	int nops = cli_parse(argv[0], argc, argv, opts);
 
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (opt != 'j')
-			return cli_bad_option(argv[0], argv);
-		json = 1;
-	}
-	if (optind != argc)
-		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (nops < 0)
+		return CLI_USAGE;
+	if (nops != 0)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
 	memset(cs, 0, sizeof(cs));
 	for (size_t i = 0; i < n; i++) {
 		checks[i](&cs[i]);

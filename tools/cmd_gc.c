@@ -1,7 +1,6 @@
 /* shmkit gc: remove orphaned shmkit objects, printing the proof for each
  * segment looked at (see shmkit_gc(3)). */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,34 +38,26 @@ static int print_entry(const struct shmkit_gc_entry *e, void *arg)
 
 CLI_COMMAND(cmd_gc)
 {
-	static const struct option opts[] = {
-	    {"dry-run", no_argument, NULL, 'n'},
-	    {"foreign", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"prefix", required_argument, NULL, 'p'},
-	    {0},
-	};
 	struct gc_tally t;
 	unsigned flags = 0;
 	const char *prefix = NULL;
-	int opt;
+	int dry_run = 0, foreign = 0;
 
 	memset(&t, 0, sizeof(t));
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (opt == 'n')
-			flags |= SHMKIT_GC_DRY_RUN;
-		else if (opt == 'f')
-			flags |= SHMKIT_GC_FOREIGN;
-		else if (opt == 'j')
-			t.json = 1;
-		else if (opt == 'p')
-			prefix = optarg;
-		else
-			return cli_bad_option(argv[0], argv);
-	}
-	if (optind != argc)
-		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	const struct cli_opt opts[] = {
+	    {"dry-run", 0, CLI_FLAG, &dry_run, NULL},
+	    {"foreign", 0, CLI_FLAG, &foreign, NULL},
+	    {"json", 0, CLI_FLAG, &t.json, NULL},
+	    {"prefix", 0, CLI_STRING, &prefix, NULL},
+	    {0},
+	};
+	int nops = cli_parse(argv[0], argc, argv, opts);
+	if (nops < 0)
+		return CLI_USAGE;
+	if (nops != 0)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
+	flags |= dry_run ? SHMKIT_GC_DRY_RUN : 0;
+	flags |= foreign ? SHMKIT_GC_FOREIGN : 0;
 	if (t.json) {
 		cli_json_init(&t.j, stdout);
 		cli_json_object(&t.j, NULL);

@@ -8,7 +8,6 @@
  *   shmkit map URI ls [--json]
  *   shmkit map URI count | check | flush */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,30 +18,19 @@ struct kv_opts {
 	unsigned mode;
 };
 
+/* Options of map and heap; returns the operand count (argv[1..n]) or -1. */
 static int parse_kv_opts(int argc, char **argv, struct kv_opts *o)
 {
-	static const struct option all[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "raw", no_argument, NULL, 'r' },
-		{ "mode", required_argument, NULL, 'm' },
+	const struct cli_opt opts[] = {
+		{ "json", 0, CLI_FLAG, &o->json, NULL },
+		{ "raw", 0, CLI_FLAG, &o->raw, NULL },
+		{ "mode", 0, CLI_MODE, &o->mode, NULL },
 		{ 0 },
 	};
-	int opt, idx;
 
 	memset(o, 0, sizeof(*o));
 	o->mode = 0600;
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
-		if (opt == '?' || opt == ':')
-			return cli_bad_option(argv[0], argv);
-		if (opt == 'j')
-			o->json = 1;
-		else if (opt == 'r')
-			o->raw = 1;
-		else if (cli_parse_mode(optarg, &o->mode) < 0)
-			return cli_usage_error(argv[0], "bad value for --mode: '%s'", optarg);
-	}
-	return CLI_OK;
+	return cli_parse(argv[0], argc, argv, opts);
 }
 
 static int read_stdin(char **out, size_t *len)
@@ -231,15 +219,15 @@ CLI_COMMAND(cmd_map)
 {
 	struct kv_opts o;
 	struct shmkit_map *m;
-	int r = parse_kv_opts(argc, argv, &o);
+	int r, nops = parse_kv_opts(argc, argv, &o);
 
-	if (r != CLI_OK)
-		return r;
-	if (argc - optind < 2)
+	if (nops < 0)
+		return CLI_USAGE;
+	if (nops < 2)
 		return cli_usage_error(argv[0], "expects a URI and an action");
-	const char *uri = argv[optind], *act = argv[optind + 1];
-	int n = argc - optind - 2;
-	char **args = argv + optind + 2;
+	const char *uri = argv[1], *act = argv[2];
+	int n = nops - 2;
+	char **args = argv + 3;
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
@@ -385,20 +373,20 @@ CLI_COMMAND(cmd_heap)
 	struct kv_opts o;
 	struct shmkit_heap *h;
 	struct shmkit_heap_stats st;
-	int r = parse_kv_opts(argc, argv, &o);
+	int r, nops = parse_kv_opts(argc, argv, &o);
 
-	if (r != CLI_OK)
-		return r;
-	if (argc - optind < 2)
+	if (nops < 0)
+		return CLI_USAGE;
+	if (nops < 2)
 		return cli_usage_error(argv[0], "expects a URI and an action");
-	const char *uri = argv[optind], *act = argv[optind + 1];
-	int n = argc - optind - 2;
+	const char *uri = argv[1], *act = argv[2];
+	int n = nops - 2;
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
 		if (n != 1)
 			return cli_usage_error(argv[0], "create expects a SIZE");
-		if ((r = parse_create_size(argv[0], argv[optind + 2], &size)) != CLI_OK)
+		if ((r = parse_create_size(argv[0], argv[3], &size)) != CLI_OK)
 			return r;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail("create heap", uri, r);

@@ -1,7 +1,6 @@
 /* shmkit topic create / pub / sub, and the topic part of `shmkit stat`:
  * broadcast topics from the shell, through the public pubsub API only. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,58 +16,13 @@ struct topic_cli_opts {
 	unsigned mode;
 };
 
-/* Options of the topic commands; `allowed` lists the long names this one takes. */
-static int parse_topic_opts(int argc, char **argv, const char *allowed, struct topic_cli_opts *o)
+static void defaults(struct topic_cli_opts *o)
 {
-	static const struct option all[] = {
-	    {"slots", required_argument, NULL, 's'},   {"slot-size", required_argument, NULL, 'b'},
-	    {"reliable", no_argument, NULL, 'r'},      {"max-subs", required_argument, NULL, 'n'},
-	    {"mode", required_argument, NULL, 'm'},    {"count", required_argument, NULL, 'c'},
-	    {"timeout", required_argument, NULL, 't'}, {0}};
-	int opt, idx;
-
 	memset(o, 0, sizeof(*o));
 	o->slots = 64;
 	o->slot_size = 4096;
 	o->mode = 0600;
 	o->timeout = SHMKIT_FOREVER;
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
-		int ret = 0;
-
-		if (opt == '?' || opt == ':')
-			return cli_bad_option(argv[0], argv);
-		const char *name = all[idx].name;
-		if (!strstr(allowed, name))
-			return cli_usage_error(argv[0], "bad option --%s", name);
-		switch (opt) {
-		case 's':
-			ret = cli_parse_u64(optarg, &o->slots);
-			break;
-		case 'b':
-			ret = cli_parse_size(optarg, &o->slot_size);
-			break;
-		case 'r':
-			o->reliable = 1;
-			break;
-		case 'n':
-			ret = cli_parse_u64(optarg, &o->max_subs);
-			break;
-		case 'm':
-			ret = cli_parse_mode(optarg, &o->mode);
-			break;
-		case 'c':
-			ret = cli_parse_u64(optarg, &o->count);
-			o->has_count = 1;
-			break;
-		case 't':
-			ret = cli_parse_duration(optarg, &o->timeout);
-			break;
-		}
-		if (ret < 0)
-			return cli_usage_error(argv[0], "bad value for --%s: '%s'", name, optarg);
-	}
-	return CLI_OK;
 }
 
 /* ---- shmkit topic create ---- */
@@ -86,12 +40,18 @@ CLI_COMMAND(cmd_topic)
 	}
 	if (argc < 2 || strcmp(argv[1], "create") != 0)
 		return cli_usage_error(argv[0], "expects 'create URI'");
-	ret = parse_topic_opts(argc - 1, argv + 1, "slots,slot-size,reliable,max-subs,mode", &o);
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - 1 - optind != 1)
+	defaults(&o);
+	const struct cli_opt opts[] = {
+		{ "slots", 0, CLI_U64, &o.slots, NULL },     { "slot-size", 0, CLI_SIZE, &o.slot_size, NULL },
+		{ "reliable", 0, CLI_FLAG, &o.reliable, NULL }, { "max-subs", 0, CLI_U64, &o.max_subs, NULL },
+		{ "mode", 0, CLI_MODE, &o.mode, NULL },      { 0 },
+	};
+	int n = cli_parse(argv[0], argc - 1, argv + 1, opts);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
-	const char *uri = argv[1 + optind];
+	const char *uri = argv[2];
 	if (o.max_subs > UINT32_MAX)
 		return cli_usage_error(argv[0], "bad value for --max-subs");
 	struct shmkit_topic_opts to = {
@@ -137,20 +97,23 @@ CLI_COMMAND(cmd_pub)
 {
 	struct topic_cli_opts o;
 	struct shmkit_pub *p;
-	int ret = parse_topic_opts(argc, argv, "timeout", &o);
+	int ret;
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind < 1)
+	defaults(&o);
+	const struct cli_opt opts[] = { { "timeout", 0, CLI_DURATION, &o.timeout, NULL }, { 0 } };
+	int n = cli_parse(argv[0], argc, argv, opts);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n < 1)
 		return cli_usage_error(argv[0], "expects a URI and messages (or - for stdin)");
-	const char *uri = argv[optind];
+	const char *uri = argv[1];
 	ret = shmkit_pub_open(&p, uri);
 	if (ret == -ENOENT)
 		return cli_fail_msg("pub", uri, "no such topic (make one: shmkit topic create %s)",
 				    uri);
 	if (ret < 0)
 		return cli_fail("pub", uri, ret);
-	for (int i = optind + 1; i < argc && ret == CLI_OK; i++) {
+	for (int i = 2; i <= n && ret == CLI_OK; i++) {
 		if (strcmp(argv[i], "-") == 0)
 			ret = pub_lines(p, uri, o.timeout);
 		else
@@ -174,13 +137,18 @@ CLI_COMMAND(cmd_sub)
 {
 	struct topic_cli_opts o;
 	struct shmkit_sub *s;
-	int ret = parse_topic_opts(argc, argv, "count,timeout", &o);
+	int ret;
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind != 1)
+	defaults(&o);
+	const struct cli_opt opts[] = { { "count", 0, CLI_U64, &o.count, &o.has_count },
+					{ "timeout", 0, CLI_DURATION, &o.timeout, NULL },
+					{ 0 } };
+	int nops = cli_parse(argv[0], argc, argv, opts);
+	if (nops < 0)
+		return CLI_USAGE;
+	if (nops != 1)
 		return cli_usage_error(argv[0], "expects one URI");
-	const char *uri = argv[optind];
+	const char *uri = argv[1];
 	ret = shmkit_sub_open(&s, uri);
 	if (ret < 0)
 		return cli_fail("sub", uri, ret);

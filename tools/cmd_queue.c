@@ -12,7 +12,6 @@
  * --count 0 receives until the timeout. --timeout bounds the whole command
  * (default: for ever); expiring before --count messages exits 1. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,72 +28,36 @@ struct queue_opts {
 	unsigned mode;
 };
 
-/* Parse options; operands are left in argv[optind..argc). */
-static int parse(int argc, char **argv, const char *allowed, struct queue_opts *o)
-{
-	static const struct option all[] = {
-		{ "capacity", required_argument, NULL, 'c' },
-		{ "max-msg", required_argument, NULL, 'M' },
-		{ "multi", no_argument, NULL, 'm' },
-		{ "mode", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "null", no_argument, NULL, '0' },
-		{ "raw", no_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "count", required_argument, NULL, 'n' },
-		{ 0 },
-	};
-	int opt, idx;
+/* The queue commands' options; each command lists those it takes. */
+#define OPT_CAPACITY(o) { "capacity", 0, CLI_U64, &(o)->capacity, &(o)->has_capacity }
+#define OPT_MAX_MSG(o) { "max-msg", 0, CLI_SIZE, &(o)->max_msg, &(o)->has_max_msg }
+#define OPT_MULTI(o) { "multi", 0, CLI_FLAG, &(o)->multi, NULL }
+#define OPT_MODE(o) { "mode", 0, CLI_MODE, &(o)->mode, NULL }
+#define OPT_JSON(o) { "json", 0, CLI_FLAG, &(o)->json, NULL }
+#define OPT_NULL(o) { "null", 0, CLI_FLAG, &(o)->null_sep, NULL }
+#define OPT_RAW(o) { "raw", 0, CLI_FLAG, &(o)->raw, NULL }
+#define OPT_TIMEOUT(o) { "timeout", 0, CLI_DURATION, &(o)->timeout_ns, NULL }
+#define OPT_COUNT(o) { "count", 0, CLI_U64, &(o)->count, &(o)->has_count }
 
+/* Defaults, then cli_parse(); returns the operand count (argv[1..n]) or -1. */
+static int parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+		 struct queue_opts *o)
+{
+	int n = cli_parse(cmd, argc, argv, opts);
+
+	if (n >= 0 && o->null_sep && o->raw) {
+		cli_usage_error(cmd, "--null and --raw exclude each other");
+		return -1;
+	}
+	return n;
+}
+
+static void defaults(struct queue_opts *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->timeout_ns = SHMKIT_FOREVER;
 	o->count = 1;
 	o->mode = 0600;
-	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
-		int r = 0;
-		if (opt == '?' || opt == ':')
-			return cli_bad_option(argv[0], argv);
-		if (!strstr(allowed, all[idx].name))
-			return cli_usage_error(argv[0], "bad option --%s", all[idx].name);
-		switch (opt) {
-		case 'c':
-			r = cli_parse_u64(optarg, &o->capacity);
-			o->has_capacity = 1;
-			break;
-		case 'M':
-			r = cli_parse_size(optarg, &o->max_msg);
-			o->has_max_msg = 1;
-			break;
-		case 'm':
-			o->multi = 1;
-			break;
-		case 'o':
-			r = cli_parse_mode(optarg, &o->mode);
-			break;
-		case 'j':
-			o->json = 1;
-			break;
-		case '0':
-			o->null_sep = 1;
-			break;
-		case 'r':
-			o->raw = 1;
-			break;
-		case 't':
-			r = cli_parse_duration(optarg, &o->timeout_ns);
-			break;
-		case 'n':
-			r = cli_parse_u64(optarg, &o->count);
-			o->has_count = 1;
-			break;
-		}
-		if (r < 0)
-			return cli_usage_error(argv[0], "bad value for --%s: %s", all[idx].name, optarg);
-	}
-	if (o->null_sep && o->raw)
-		return cli_usage_error(argv[0], "--null and --raw exclude each other");
-	return CLI_OK;
 }
 
 static int64_t now_ns(void)
@@ -182,21 +145,24 @@ CLI_COMMAND(cmd_send)
 {
 	struct queue_opts o;
 	struct shmkit_queue *q;
-	int ret = parse(argc, argv, "null,raw,timeout", &o);
+	int ret;
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind < 1)
+	defaults(&o);
+	const struct cli_opt opts[] = { OPT_NULL(&o), OPT_RAW(&o), OPT_TIMEOUT(&o), { 0 } };
+	int n = parse(argv[0], argc, argv, opts, &o);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n < 1)
 		return cli_usage_error(argv[0], "expects a queue URI");
-	const char *uri = argv[optind];
+	const char *uri = argv[1];
 	int64_t deadline = deadline_of(o.timeout_ns);
 	ret = open_queue("send", uri, &q);
 	if (ret != CLI_OK)
 		return ret;
-	if (argc - optind == 1 || (argc - optind == 2 && strcmp(argv[optind + 1], "-") == 0)) {
+	if (n == 1 || (n == 2 && strcmp(argv[2], "-") == 0)) {
 		ret = send_stdin(q, uri, &o, deadline);
 	} else {
-		for (int i = optind + 1; i < argc && ret == CLI_OK; i++)
+		for (int i = 2; i <= n && ret == CLI_OK; i++)
 			ret = send_one(q, uri, argv[i], strlen(argv[i]), deadline);
 	}
 	shmkit_queue_close(q);
@@ -210,13 +176,17 @@ CLI_COMMAND(cmd_recv)
 	struct queue_opts o;
 	struct shmkit_queue *q;
 	struct shmkit_queue_stats st;
-	int ret = parse(argc, argv, "count,timeout,null,raw", &o);
+	int ret;
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind != 1)
+	defaults(&o);
+	const struct cli_opt opts[] = { OPT_COUNT(&o), OPT_TIMEOUT(&o), OPT_NULL(&o), OPT_RAW(&o),
+					{ 0 } };
+	int nops = parse(argv[0], argc, argv, opts, &o);
+	if (nops < 0)
+		return CLI_USAGE;
+	if (nops != 1)
 		return cli_usage_error(argv[0], "expects one queue URI");
-	const char *uri = argv[optind];
+	const char *uri = argv[1];
 	int64_t deadline = deadline_of(o.timeout_ns);
 	ret = open_queue("recv", uri, &q);
 	if (ret != CLI_OK)
@@ -324,18 +294,22 @@ static int queue_create(int argc, char **argv)
 {
 	struct queue_opts o;
 	struct shmkit_queue *q;
-	int ret = parse(argc, argv, "capacity,max-msg,multi,mode", &o);
+	int ret;
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind != 1)
+	defaults(&o);
+	const struct cli_opt opts[] = { OPT_CAPACITY(&o), OPT_MAX_MSG(&o), OPT_MULTI(&o),
+					OPT_MODE(&o), { 0 } };
+	int n = parse("queue", argc, argv, opts, &o);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 1)
 		return cli_usage_error("queue", "create expects one URI");
 	if (!o.has_capacity || !o.has_max_msg)
 		return cli_usage_error("queue", "create needs --capacity N and --max-msg B");
 	struct shmkit_queue_opts qo = { .capacity = o.capacity, .max_msg = o.max_msg,
 					.multi_producer = o.multi, .multi_consumer = o.multi,
 					.mode = o.mode };
-	const char *uri = argv[optind];
+	const char *uri = argv[1];
 	ret = shmkit_queue_create(&q, uri, &qo);
 	if (ret < 0)
 		return cli_fail("create queue", uri, ret);
@@ -347,13 +321,16 @@ static int queue_stat(int argc, char **argv)
 {
 	struct queue_opts o;
 	struct shmkit_queue_stats st;
-	int ret = parse(argc, argv, "json", &o);
+	int ret;
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind != 1)
+	defaults(&o);
+	const struct cli_opt opts[] = { OPT_JSON(&o), { 0 } };
+	int n = parse("queue", argc, argv, opts, &o);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 1)
 		return cli_usage_error("queue", "stat expects one URI");
-	const char *uri = argv[optind];
+	const char *uri = argv[1];
 	ret = read_stats(uri, &st);
 	if (ret == -EBADMSG)
 		return cli_fail_msg("stat", uri, "not a shmkit queue (or a corrupt one)");

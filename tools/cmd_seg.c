@@ -2,7 +2,6 @@
  * Every command names segments by URI (see shmkit(1)) and goes through the
  * public segment API only: what the tool can do, any program can. */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -252,52 +251,6 @@ static void print_stat(const struct shmkit_stat *st)
 	}
 }
 
-/* ---- option parsing shared by the commands ---- */
-
-struct seg_opts {
-	int json, hex;
-	uint64_t offset, length;
-	int has_length;
-	unsigned mode;
-};
-
-/* Parse options; on return argv[optind..argc) are the operands.
- * allowed: which long options this command takes, e.g. "json" or "hex,offset,length". */
-static int parse_opts(int argc, char **argv, const char *allowed, struct seg_opts *o)
-{
-	static const struct option all[] = {
-		{ "json", no_argument, NULL, 'j' },      { "hex", no_argument, NULL, 'x' },
-		{ "offset", required_argument, NULL, 'o' }, { "length", required_argument, NULL, 'l' },
-		{ "mode", required_argument, NULL, 'm' },   { 0 }
-	};
-	int opt, idx;
-
-	memset(o, 0, sizeof(*o));
-	o->mode = 0600;
-	cli_getopt_reset();
-	/* "-" alone is an operand (stdin), never an option */
-	while ((opt = getopt_long(argc, argv, "", all, &idx)) != -1) {
-		const char *name;
-		int ret = 0;
-
-		if (opt == '?' || opt == ':')
-			return cli_bad_option(argv[0], argv);
-		name = all[idx].name;
-		if (!strstr(allowed, name))
-			return cli_usage_error(argv[0], "bad option --%s", name);
-		switch (opt) {
-		case 'j': o->json = 1; break;
-		case 'x': o->hex = 1; break;
-		case 'o': ret = cli_parse_size(optarg, &o->offset); break;
-		case 'l': ret = cli_parse_size(optarg, &o->length); o->has_length = 1; break;
-		case 'm': ret = cli_parse_mode(optarg, &o->mode); break;
-		}
-		if (ret < 0)
-			return cli_usage_error(argv[0], "bad value for --%s: '%s'", name, optarg);
-	}
-	return CLI_OK;
-}
-
 /* ---- ls ---- */
 
 struct stat_list {
@@ -358,13 +311,14 @@ static int by_uri(const void *a, const void *b)
 CLI_COMMAND(cmd_ls)
 {
 	struct stat_list l = { 0 };
-	struct seg_opts o;
-	int ret = parse_opts(argc, argv, "json", &o);
+	int json = 0, ret;
+	const struct cli_opt opts[] = { { "json", 'J', CLI_FLAG, &json, NULL }, { 0 } };
+	int n = cli_parse(argv[0], argc, argv, opts);
 
-	if (ret != CLI_OK)
-		return ret;
-	if (optind != argc)
-		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 0)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
 	ret = shmkit_list(collect, &l);
 	if (ret < 0) {
 		free(l.v);
@@ -372,7 +326,7 @@ CLI_COMMAND(cmd_ls)
 	}
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(l.v[0]), by_uri);
-	if (o.json) {
+	if (json) {
 		struct cli_json j;
 
 		cli_json_init(&j, stdout);
@@ -395,25 +349,26 @@ CLI_COMMAND(cmd_ls)
 CLI_COMMAND(cmd_stat)
 {
 	struct shmkit_stat *st;
-	struct seg_opts o;
-	int ret = parse_opts(argc, argv, "json", &o);
+	int json = 0, ret;
+	const struct cli_opt opts[] = { { "json", 0, CLI_FLAG, &json, NULL }, { 0 } };
+	int n = cli_parse(argv[0], argc, argv, opts);
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind != 1)
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return cli_fail("stat", argv[optind], -ENOMEM);
-	ret = shmkit_stat(argv[optind], st);
+		return cli_fail("stat", argv[1], -ENOMEM);
+	ret = shmkit_stat(argv[1], st);
 	if (ret < 0) {
-		ret = cli_fail("stat", argv[optind], ret);
-	} else if (o.json) {
+		ret = cli_fail("stat", argv[1], ret);
+	} else if (json) {
 		struct cli_json j;
 
 		cli_json_init(&j, stdout);
 		json_stat(&j, st);
-		ret = cli_json_finish(&j) < 0 ? cli_fail("stat", argv[optind], -EIO) : CLI_OK;
+		ret = cli_json_finish(&j) < 0 ? cli_fail("stat", argv[1], -EIO) : CLI_OK;
 	} else {
 		print_stat(st);
 		ret = CLI_OK;
@@ -427,23 +382,25 @@ CLI_COMMAND(cmd_stat)
 CLI_COMMAND(cmd_create)
 {
 	struct shmkit_seg *seg;
-	struct seg_opts o;
+	unsigned mode = 0600;
 	uint64_t size;
 	const char *uri;
-	int ret = parse_opts(argc, argv, "mode", &o);
+	int ret;
+	const struct cli_opt opts[] = { { "mode", 0, CLI_MODE, &mode, NULL }, { 0 } };
+	int n = cli_parse(argv[0], argc, argv, opts);
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind != 2)
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 2)
 		return cli_usage_error(argv[0], "expects a URI and a SIZE");
-	uri = argv[optind];
-	if (cli_parse_size(argv[optind + 1], &size) < 0 || size == 0 || size > SIZE_MAX)
+	uri = argv[1];
+	if (cli_parse_size(argv[2], &size) < 0 || size == 0 || size > SIZE_MAX)
 		return cli_usage_error(argv[0], "bad SIZE '%s' (a positive number: 4096, 64K, 1M, 1G)",
-				       argv[optind + 1]);
+				       argv[2]);
 	if (!strncmp(uri, "memfd:", 6) || !strncmp(uri, "anon:", 5))
 		return cli_fail_msg("create", uri, "memfd: and anon: segments live only as long as "
 				    "the process that made them; create them from a program");
-	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, o.mode);
+	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, mode);
 	if (ret < 0)
 		return cli_fail("create", uri, ret);
 	/* sysv:private and ftok paths get a name only now: say which */
@@ -455,15 +412,15 @@ CLI_COMMAND(cmd_create)
 
 CLI_COMMAND(cmd_rm)
 {
-	struct seg_opts o;
-	int ret = parse_opts(argc, argv, "", &o), status = CLI_OK;
+	const struct cli_opt opts[] = { { 0 } };
+	int n = cli_parse(argv[0], argc, argv, opts), status = CLI_OK;
 
-	if (ret != CLI_OK)
-		return ret;
-	if (optind == argc)
+	if (n < 0)
+		return CLI_USAGE;
+	if (n == 0)
 		return cli_usage_error(argv[0], "expects at least one URI");
-	for (int i = optind; i < argc; i++) {
-		ret = shmkit_remove(argv[i]);
+	for (int i = 1; i <= n; i++) {
+		int ret = shmkit_remove(argv[i]);
 		if (ret < 0)
 			status = cli_fail("rm", argv[i], ret);
 	}
@@ -507,19 +464,21 @@ static int slurp_stdin(char **out, size_t *len)
 CLI_COMMAND(cmd_write)
 {
 	struct shmkit_seg *seg;
-	struct seg_opts o;
+	uint64_t offset = 0;
 	const char *uri, *text = NULL;
 	char *data = NULL;
 	size_t len, size;
-	int ret = parse_opts(argc, argv, "offset", &o);
+	int ret;
+	const struct cli_opt opts[] = { { "offset", 0, CLI_SIZE, &offset, NULL }, { 0 } };
+	int n = cli_parse(argv[0], argc, argv, opts);
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind < 1 || argc - optind > 2)
+	if (n < 0)
+		return CLI_USAGE;
+	if (n < 1 || n > 2)
 		return cli_usage_error(argv[0], "expects a URI and TEXT (or - for stdin)");
-	uri = argv[optind];
-	if (argc - optind == 2 && strcmp(argv[optind + 1], "-") != 0) {
-		text = argv[optind + 1];
+	uri = argv[1];
+	if (n == 2 && strcmp(argv[2], "-") != 0) {
+		text = argv[2];
 		len = strlen(text);
 	} else {
 		ret = slurp_stdin(&data, &len);
@@ -533,15 +492,15 @@ CLI_COMMAND(cmd_write)
 		return cli_fail("write", uri, ret);
 	}
 	size = shmkit_seg_size(seg);
-	if (o.offset > size || len > size - o.offset) {
+	if (offset > size || len > size - offset) {
 		ret = cli_fail_msg("write", uri, "%zu bytes at offset %" PRIu64 " do not fit in %zu bytes",
-				   len, o.offset, size);
+				   len, offset, size);
 	} else {
-		char *base = (char *)shmkit_seg_addr(seg) + o.offset;
+		char *base = (char *)shmkit_seg_addr(seg) + offset;
 
 		memcpy(base, text, len);
 		/* end the text with a NUL when it fits, so `read` shows exactly it */
-		if (len < size - o.offset)
+		if (len < size - offset)
 			base[len] = 0;
 		ret = shmkit_seg_flush(seg);
 		ret = ret < 0 ? cli_fail("write", uri, ret) : CLI_OK;
@@ -575,17 +534,25 @@ static void hexdump(const unsigned char *p, size_t len, uint64_t base)
 CLI_COMMAND(cmd_read)
 {
 	struct shmkit_seg *seg;
-	struct seg_opts o;
+	struct {
+		int hex, has_length;
+		uint64_t offset, length;
+	} o = { 0 };
 	const char *uri;
 	const unsigned char *p;
 	size_t size, len;
-	int ret = parse_opts(argc, argv, "hex,offset,length", &o);
+	int ret;
+	const struct cli_opt opts[] = { { "hex", 0, CLI_FLAG, &o.hex, NULL },
+					{ "offset", 0, CLI_SIZE, &o.offset, NULL },
+					{ "length", 0, CLI_SIZE, &o.length, &o.has_length },
+					{ 0 } };
+	int n = cli_parse(argv[0], argc, argv, opts);
 
-	if (ret != CLI_OK)
-		return ret;
-	if (argc - optind != 1)
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
-	uri = argv[optind];
+	uri = argv[1];
 	ret = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
 	if (ret < 0)
 		return cli_fail("read", uri, ret);

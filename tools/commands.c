@@ -1,0 +1,154 @@
+/* shmkit — the table of subcommands, help, and cli_run(): find the
+ * subcommand in the table and run it (main.c only calls cli_run).
+ *
+ * To add a command: write `CLI_COMMAND(cmd_<x>) { ... }` in tools/cmd_<x>.c
+ * (argv[0] is the command name; return 0 ok, 1 failure, 2 usage error; see
+ * cli.h) and add ONE line to SHMKIT_COMMANDS below:
+ *     X(function, "name", "usage after 'shmkit '", "one-line summary")
+ * The line declares the function too; nothing else needs to change. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* clang-format off */
+#define SHMKIT_COMMANDS(X)                                                                        \
+	X(cmd_ls,     "ls",     "ls [--json]",                                                    \
+	  "list every segment: SysV, POSIX, memfd/file/anon mapped by processes; who maps it")   \
+	X(cmd_stat,   "stat",   "stat URI [--json]", "everything known about one segment")        \
+	X(cmd_create, "create", "create URI SIZE [--mode MODE]",                                  \
+	  "create a segment (SIZE like 4096, 64K, 1M; MODE octal, default 0600)")                \
+	X(cmd_rm,     "rm",     "rm URI...", "remove segments (SysV: once the last user detaches)") \
+	X(cmd_write,  "write",  "write URI [TEXT|-] [--offset N]",                                \
+	  "write TEXT (or stdin) into a segment, followed by a NUL when it fits")                \
+	X(cmd_read,   "read",   "read URI [--hex] [--offset N] [--length N]",                     \
+	  "print a segment's text (up to the first NUL), exact bytes, or a hex dump")            \
+	X(cmd_doctor, "doctor", "doctor [--json]",                                                \
+	  "what on this machine would make shared memory fail")                                    \
+	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
+	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--prefix URI] [--json]",            \
+	  "remove shmkit objects whose users all died; print the proof for each segment")        \
+	X(cmd_map,    "map",    "map URI create SIZE | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
+	  "a persistent key-value store inside a segment")                                       \
+	X(cmd_heap,   "heap",   "heap URI create SIZE | check | stats [--json]",                  \
+	  "an allocator inside a segment: verify (and repair) it, show its use")                  \
+	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M]", \
+	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers)")             \
+	X(cmd_pub,    "pub",    "pub URI [MSG...|-] [--timeout S]",                               \
+	  "publish each MSG (or each line of stdin) on a topic")                                  \
+	X(cmd_sub,    "sub",    "sub URI [--count N] [--timeout S]",                              \
+	  "print messages published on a topic from now on, one per line")                      \
+	X(cmd_queue,  "queue",  "queue create URI --capacity N --max-msg B [--multi] [--mode M] | stat URI [--json]", \
+	  "create a message queue, or show its depth and counters")                               \
+	X(cmd_send,   "send",   "send URI [MSG...|-] [--null] [--raw] [--timeout S]",            \
+	  "send messages: one per argument, or one per line of stdin with '-'")                  \
+	X(cmd_recv,   "recv",   "recv URI [--count N] [--timeout S] [--null|--raw]",             \
+	  "receive N messages (default 1; 0 = until the timeout), one per line")                 \
+	/* one line per command, above this comment */
+
+/* clang-format on */
+
+#define DECLARE(fn, name, usage, summary) int fn(int argc, char **argv);
+SHMKIT_COMMANDS(DECLARE)
+#undef DECLARE
+
+struct command {
+	int (*fn)(int argc, char **argv);
+	const char *name;
+	const char *usage;
+	const char *summary;
+};
+
+#define ENTRY(fn, name, usage, summary) { fn, name, usage, summary },
+static const struct command commands[] = { SHMKIT_COMMANDS(ENTRY) };
+#undef ENTRY
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+const char *cli_command_usage(const char *cmd)
+{
+	const struct command *c = find_command(cmd);
+
+	return c ? c->usage : NULL;
+}
+
+static void print_help(FILE *out)
+{
+	fprintf(out, "usage: shmkit COMMAND [ARGS...]\n"
+		     "       shmkit help COMMAND | --help | --version\n\n"
+		     "Shared-memory IPC for Linux: see, create and clean up segments.\n"
+		     "A URI names a segment: posix:/name  sysv:0x1234  sysv:/path?proj=0x66\n"
+		     "  sysv:id=N  sysv:private  file:/path  memfd:name  anon:\n\n"
+		     "Commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nExit status: 0 success, 1 failure (one line on stderr), 2 usage error.\n"
+		     "See shmkit(1).\n");
+}
+
+static int help_command(const char *name)
+{
+	const struct command *c = find_command(name);
+
+	if (!c) {
+		fprintf(stderr, "shmkit: help: unknown command '%s' (try: shmkit --help)\n", name);
+		return CLI_USAGE;
+	}
+	printf("usage: shmkit %s\n  %s\n", c->usage, c->summary);
+	return CLI_OK;
+}
+
+/* `shmkit CMD ... --help` (before any "--") asks for the command's help. */
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int cli_run(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		print_help(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") ||
+	    !strcmp(argv[1], "version")) {
+		printf("shmkit %s\n", shmkit_version());
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		print_help(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "help")) {
+		if (argc < 3) {
+			print_help(stdout);
+			return CLI_OK;
+		}
+		return help_command(argv[2]);
+	}
+	c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "shmkit: unknown command '%s' (try: shmkit --help)\n", argv[1]);
+		return CLI_USAGE;
+	}
+	/* bench forwards every argument, --help included, to shmkit-bench */
+	if (c->fn != cmd_bench && wants_help(argc - 1, argv + 1))
+		return help_command(c->name);
+	return c->fn(argc - 1, argv + 1);
+}
