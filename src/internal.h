@@ -37,7 +37,8 @@ void shmkit__detail_clear(void);
 
 /* Test-only pause points: a test sets SHMKIT_TEST_PAUSE=<name> in a child's
  * environment; the child raises SIGSTOP at that point so the parent can
- * kill -9 it there. Compiled out unless SHMKIT_TEST_HOOKS. */
+ * kill -9 it there. Only the tests' copy of the library defines
+ * SHMKIT_TEST_HOOKS; the installed library, CLI and bench compile them out. */
 #ifdef SHMKIT_TEST_HOOKS
 /* -1 not looked yet, 0 no pause asked for this process, 1 one is: the
  * common case costs one load and a branch on hot paths. */

@@ -1,7 +1,12 @@
-/* Test-only pause points (see SHMKIT__TEST_POINT in internal.h). */
+/* Test-only pause points (see SHMKIT__TEST_POINT in internal.h). Built only
+ * into the tests' copy of the library (CMake: shmkit_test_objects), never
+ * into the installed library, the CLI or the benchmarks. */
 #include "internal.h"
 
-#ifdef SHMKIT_TEST_HOOKS
+#ifndef SHMKIT_TEST_HOOKS
+#error "testhook.c belongs to the test-only library copy (SHMKIT_TEST_HOOKS)"
+#endif
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,4 +26,3 @@ void shmkit__test_point(const char *name)
 	if (want && strcmp(want, name) == 0)
 		raise(SIGSTOP);
 }
-#endif

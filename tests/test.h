@@ -61,6 +61,15 @@ pid_t test_fork(int (*fn)(void *arg), void *arg);
 /* Run this test binary again (exec) as `role` with extra args: main() must
  * call test_child_dispatch() first. Returns the child's pid. */
 pid_t test_spawn_self(const char *role, const char *const extra_args[]);
+/* test_spawn_self() with the library's test pause point `point` armed
+ * (SHMKIT_TEST_PAUSE in the child's environment only): returns once the
+ * child has stopped there (SIGSTOP), for the caller to kill or inspect it.
+ * A child that never gets there within 10 s ends the test as failed; a
+ * library built without test hooks (SHMKIT_TEST_HOOKS=OFF) skips it (77). */
+pid_t test_spawn_paused(const char *point, const char *role, const char *const extra_args[]);
+/* SIGKILL a child stopped at a pause point and reap it; returns what
+ * test_wait() does (128 + SIGKILL). */
+int test_kill_stopped(pid_t pid);
 /* If argv names a role given to test_spawn_self(), run it and exit. */
 typedef int (*test_role_fn)(int argc, char **argv);
 struct test_role {

@@ -207,13 +207,10 @@ static void test_half_built_removed(void)
 	struct seen s;
 	const char *args[] = {uri, NULL};
 
-	setenv("SHMKIT_TEST_PAUSE", "managed.init", 1);
-	pid_t pid = test_spawn_self("create_hold", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	CHECK_RET(test_wait_stopped(pid, 10ll * 1000000000), 0);
+	pid_t pid = test_spawn_paused("managed.init", "create_hold", args);
 	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
 	CHECK(s.verdict == SHMKIT_GC_KEPT); /* stopped, not dead */
-	kill_wait(pid);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 1);
 	CHECK(s.verdict == SHMKIT_GC_REMOVED && !exists(uri));
 }

@@ -261,19 +261,9 @@ static void crash_at(const char *point, const char *op)
 	struct shmkit_heap_stats before, after;
 	CHECK_RET(shmkit_heap_stats(h, &before), 0);
 
-	setenv("SHMKIT_TEST_PAUSE", point, 1);
 	const char *args[] = { uri, op, NULL };
-	pid_t pid = test_spawn_self("crash-op", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	if (test_wait_stopped(pid, 5000000000ll) != 0) {
-		fprintf(stderr, "child never reached %s\n", point);
-		CHECK(0);
-		kill(pid, SIGKILL);
-	} else {
-		kill(pid, SIGKILL);
-		kill(pid, SIGCONT);
-	}
-	CHECK_RET(test_wait(pid), 128 + SIGKILL);
+	pid_t pid = test_spawn_paused(point, "crash-op", args);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 
 	/* the next user inherits the lock from the dead holder and repairs */
 	CHECK_RET(shmkit_heap_check(h), 0);

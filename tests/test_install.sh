@@ -106,6 +106,23 @@ bad=$(echo "$syms" | grep -v '^shmkit_')
 echo "$syms" | grep -qx 'shmkit_version' || fail "shmkit_version not exported"
 readelf -d "$SO" | grep -q 'SONAME.*\[libshmkit.so.0\]' || fail "SONAME is not libshmkit.so.0"
 
+# 3b. no test code ships: the installed library and CLI, and the bench, have no
+#     pause hooks (they live only in the tests' copy of the library), so the
+#     variable that arms them is not even in the binaries and has no effect.
+for bin in "$SO" "$P/lib"*/libshmkit.a "$P/bin/shmkit" "$BUILD/bench/shmkit-bench"; do
+	[ -e "$bin" ] || continue
+	if grep -qa 'SHMKIT_TEST_PAUSE' "$bin" || nm -a "$bin" 2>/dev/null | grep -q 'shmkit__test_'; then
+		fail "$(basename "$bin") carries the test pause hooks"
+	fi
+done
+U="posix:/shmkit-test-$$-install-hook"
+# (a hooked build would stop itself at these points; timeout then kills it)
+SHMKIT_TEST_PAUSE=managed.init timeout -s KILL 20 "$P/bin/shmkit" map "$U" create 32K >/dev/null 2>&1 &&
+	SHMKIT_TEST_PAUSE=map.put.inline.1 timeout -s KILL 20 "$P/bin/shmkit" map "$U" put a b >/dev/null 2>&1
+st=$?
+"$P/bin/shmkit" rm "$U" >/dev/null 2>&1
+[ $st = 0 ] || fail "installed shmkit map create/put with SHMKIT_TEST_PAUSE set: exit $st"
+
 # 4. the CMake package
 mkdir -p "$TMP/cm"
 cp "$TMP/consumer.c" "$TMP/cm/consumer.c"

@@ -137,11 +137,7 @@ static void test_raw_across_exec(void)
 static pid_t spawn_paused_creator(const char *uri, const char *seed)
 {
 	const char *args[] = {uri, seed, NULL};
-	setenv("SHMKIT_TEST_PAUSE", "managed.init", 1);
-	pid_t pid = test_spawn_self("creator", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	CHECK_RET(test_wait_stopped(pid, 10ll * 1000000000), 0);
-	return pid;
+	return test_spawn_paused("managed.init", "creator", args);
 }
 
 static int race_create(void *arg)
@@ -166,8 +162,7 @@ static void test_creator_killed(void)
 	CHECK(test_now_ns() - t0 >= 200000000);
 	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL), -EEXIST);
 
-	kill(pid, SIGKILL);
-	CHECK(test_wait(pid) == 128 + SIGKILL);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	/* Dead creator: reported at once, within the (default 1 s) bound. */
 	t0 = test_now_ns();
 	CHECK_RET(shmkit__obj_open(&o, uri, SHMKIT_KIND_RAW, 0), -EOWNERDEAD);
@@ -202,8 +197,7 @@ static void test_takeover_in_process(void)
 	struct shmkit__obj o;
 
 	pid_t pid = spawn_paused_creator(uri, "5");
-	kill(pid, SIGKILL);
-	test_wait(pid);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	/* The dead creator wrote nothing into the body; make it look half-written. */
 	struct shmkit_seg *seg;
 	CHECK_OK(shmkit_seg_open(&seg, uri, 0, 0, 0));

@@ -293,17 +293,9 @@ static int map_crash_at(const struct crash_op *op, int index)
 	char want = path[index].want;
 	printf("kill -9 at %s during %s\n", point, op->name);
 
-	setenv("SHMKIT_TEST_PAUSE", point, 1);
 	const char *args[] = { uri, op->name, NULL };
-	pid_t pid = test_spawn_self("crash-op", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	if (test_wait_stopped(pid, 5000000000ll) != 0) {
-		fprintf(stderr, "child never reached %s\n", point);
-		CHECK(0);
-	}
-	kill(pid, SIGKILL);
-	kill(pid, SIGCONT);
-	CHECK_RET(test_wait(pid), 128 + SIGKILL);
+	pid_t pid = test_spawn_paused(point, "crash-op", args);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 
 	/* a reader first: it must not hang on a stripe the writer left odd */
 	const char *old = old_value(op->key, oldbuf, sizeof(oldbuf));
@@ -505,15 +497,10 @@ static void test_kill_writer_under_readers(void)
 	for (int i = 0; i < 2; i++)
 		readers[i] = test_fork(reader_until_stop, f);
 	/* stopped with k7's bucket half-written and its stripe odd */
-	setenv("SHMKIT_TEST_PAUSE", "map.put.inline.2", 1);
 	const char *args[] = { conc_uri, "replace-short", vkey, NULL };
-	pid_t pid = test_spawn_self("crash-op", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	CHECK_RET(test_wait_stopped(pid, 5000000000ll), 0);
+	pid_t pid = test_spawn_paused("map.put.inline.2", "crash-op", args);
 	usleep(200000); /* readers meet the odd stripe and wait on the lock */
-	kill(pid, SIGKILL);
-	kill(pid, SIGCONT);
-	test_wait(pid);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	atomic_store(&f->stop, 1);
 	for (int i = 0; i < 2; i++)
 		CHECK_RET(test_wait(readers[i]), 0);
@@ -673,17 +660,12 @@ static void test_reboot(void)
 	reboot_copy = test_uri("file", "map-reboot");
 	m = crash_setup(uri);
 	shmkit_map_close(m);
-	setenv("SHMKIT_TEST_PAUSE", "map.put.3", 1);
 	const char *args[] = { uri, "replace-chain", NULL };
-	pid_t pid = test_spawn_self("crash-op", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	CHECK_RET(test_wait_stopped(pid, 5000000000ll), 0);
+	pid_t pid = test_spawn_paused("map.put.3", "crash-op", args);
 	/* the file as a power cut would leave it: lock held, journal and a
 	 * seqlock stripe mid-write; then a new boot */
 	CHECK_RET(test_sh("cp %s %s", uri + 5, reboot_copy + 5), 0);
-	kill(pid, SIGKILL);
-	kill(pid, SIGCONT);
-	test_wait(pid);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	FILE *f = fopen(reboot_copy + 5, "r+b");
 	uint64_t other_boot = 0x1234567890abcdefull;
 	CHECK(f != NULL && fseek(f, 4096 + 56, SEEK_SET) == 0 && fwrite(&other_boot, 8, 1, f) == 1);

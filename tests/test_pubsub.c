@@ -500,13 +500,9 @@ static void killed_mid_publish(const char *point, int completed)
 
 	CHECK_OK(shmkit_topic_create(uri, &o));
 	CHECK_OK(shmkit_sub_open(&s, uri));
-	setenv("SHMKIT_TEST_PAUSE", point, 1);
 	const char *args[] = { uri, "first", NULL };
-	pid_t pid = test_spawn_self("pub_once", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	CHECK_OK(test_wait_stopped(pid, 10 * SEC));
-	kill(pid, SIGKILL);
-	CHECK(test_wait(pid) == 128 + SIGKILL);
+	pid_t pid = test_spawn_paused(point, "pub_once", args);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	if (completed) {
 		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 5);
 		CHECK(memcmp(buf, "first", 5) == 0);
@@ -593,12 +589,8 @@ static void test_table_full(void)
 	CHECK_OK(shmkit_sub_open(&s[1], uri));
 	/* a joiner killed half-way through its claim: its entry comes back too */
 	CHECK_OK(shmkit_sub_close(s[2]));
-	setenv("SHMKIT_TEST_PAUSE", "topic.claimed", 1);
-	pid_t pid = test_spawn_self("join_and_die", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	CHECK_OK(test_wait_stopped(pid, 10 * SEC));
-	kill(pid, SIGKILL);
-	CHECK(test_wait(pid) == 128 + SIGKILL);
+	pid_t pid = test_spawn_paused("topic.claimed", "join_and_die", args);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	CHECK_OK(shmkit_sub_open(&s[2], uri));
 	for (int i = 0; i < 3; i++)
 		CHECK_OK(shmkit_sub_close(s[i]));

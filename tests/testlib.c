@@ -135,6 +135,40 @@ pid_t test_spawn_self(const char *role, const char *const extra_args[])
 	return pid;
 }
 
+pid_t test_spawn_paused(const char *point, const char *role, const char *const extra_args[])
+{
+#ifndef SHMKIT_TESTS_HAVE_HOOKS
+	(void)role;
+	(void)extra_args;
+	if (n_failed)
+		exit(test_done());
+	test_skip("the library was built without test hooks (SHMKIT_TEST_HOOKS=OFF): "
+		  "cannot stop a child at %s", point);
+#else
+	setenv("SHMKIT_TEST_PAUSE", point, 1);
+	pid_t pid = test_spawn_self(role, extra_args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	int r = test_wait_stopped(pid, 10ll * 1000000000);
+	if (r == 0)
+		return pid;
+	fprintf(stderr, "FAIL: child %s never stopped at pause point %s (%s)\n", role, point,
+		r == -ECHILD ? "it exited" : "timed out");
+	if (r != -ECHILD) {
+		kill(pid, SIGKILL);
+		test_wait(pid);
+	}
+	n_failed++;
+	exit(test_done()); /* what follows would test nothing */
+#endif
+}
+
+int test_kill_stopped(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT); /* a stopped process dies of SIGKILL anyway; be sure */
+	return test_wait(pid);
+}
+
 void test_child_dispatch(int argc, char **argv, const struct test_role *roles)
 {
 	if (argc < 3 || strcmp(argv[1], "--role") != 0)
