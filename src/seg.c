@@ -64,12 +64,7 @@ int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int ma
 
 	if (flags & SHMKIT_POPULATE)
 		mflags |= MAP_POPULATE;
-	void *p = mmap(NULL, len, prot, mflags, fd, 0);
-	if (p == MAP_FAILED)
-		return shmkit__fail(shmkit__neg_errno(), "mmap of %zu bytes: %s", len, strerror(errno));
-	seg->addr = p;
-	seg->map_len = len;
-	return 0;
+	return shmkit__map(seg, fd, len, prot, mflags); /* huge pages, ?addr= */
 }
 
 int shmkit__reserve_fd(int fd, size_t size)
@@ -125,6 +120,8 @@ void shmkit__stat_from_stat(const struct stat *sb, struct shmkit_stat *st)
 	st->atime = sb->st_atime;
 	st->mtime = sb->st_mtime;
 	st->ctime = sb->st_ctime;
+	/* hugetlbfs, and tmpfs where it gives this file huge pages, say so here. */
+	st->page_size = (uint64_t)sb->st_blksize;
 	st->dev = (uint64_t)sb->st_dev;
 	st->inode = (uint64_t)sb->st_ino;
 }
@@ -157,7 +154,7 @@ static const struct shmkit__backend *backend_of(enum shmkit_backend b)
 
 static int check_open_args(size_t size, int flags)
 {
-	if (flags & ~(SHMKIT_CREATE | SHMKIT_EXCL | SHMKIT_RDONLY | SHMKIT_POPULATE))
+	if (flags & ~(SHMKIT_CREATE | SHMKIT_EXCL | SHMKIT_RDONLY | SHMKIT_POPULATE | SHMKIT_HUGE))
 		return shmkit__fail(-EINVAL, "unknown flags 0x%x", (unsigned)flags);
 	if ((flags & SHMKIT_EXCL) && !(flags & SHMKIT_CREATE))
 		return shmkit__fail(-EINVAL, "SHMKIT_EXCL without SHMKIT_CREATE");

@@ -4,6 +4,9 @@
  *   sysv:private  sysv:id=N         file:/abs/path  file:/abs/path?private
  *   memfd:name  anon:  fd:N
  *
+ * After a '?', '&'-separated options: huge (huge pages), addr=0x... (attach
+ * there), rnd (sysv: SHM_RND), private (file:), proj=N (sysv:/path).
+ *
  * Everything a caller could get wrong is refused here, before any system
  * call, with -EINVAL (or -ENAMETOOLONG) and a detail naming the problem. */
 #include <errno.h>
@@ -12,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "internal.h"
@@ -82,41 +87,25 @@ static int parse_path(const char *what, const char *path, struct shmkit__uri *u)
 
 static int parse_file(const char *rest, struct shmkit__uri *u)
 {
-	char path[PATH_MAX + 16];
-	const char *q = strchr(rest, '?');
-	size_t len = q ? (size_t)(q - rest) : strlen(rest);
-
-	if (q && strcmp(q, "?private") != 0)
-		return shmkit__fail(-EINVAL, "file: option \"%s\" unknown (only ?private)", q + 1);
-	if (len >= sizeof(path))
-		return shmkit__fail(-ENAMETOOLONG, "file path is longer than PATH_MAX");
-	memcpy(path, rest, len);
-	path[len] = '\0';
 	u->backend = SHMKIT_FILE;
-	u->map_private = q != NULL;
-	return parse_path("file", path, u);
+	return parse_path("file", rest, u);
 }
 
 static int parse_sysv_ftok(const char *rest, struct shmkit__uri *u)
 {
-	char path[PATH_MAX + 16];
-	const char *q = strchr(rest, '?');
-	size_t len = q ? (size_t)(q - rest) : strlen(rest);
-	unsigned long proj = 1; /* ftok uses the low 8 bits; 0 would be a trap */
-
-	if (q) {
-		if (strncmp(q, "?proj=", 6) != 0)
-			return shmkit__fail(-EINVAL, "sysv: option \"%s\" unknown (only ?proj=N)", q + 1);
-		if (parse_ulong(q + 6, 255, &proj) < 0 || proj == 0)
-			return shmkit__fail(-EINVAL, "sysv: proj \"%s\" is not a number 1..255", q + 6);
-	}
-	if (len >= sizeof(path))
-		return shmkit__fail(-ENAMETOOLONG, "sysv ftok path is longer than PATH_MAX");
-	memcpy(path, rest, len);
-	path[len] = '\0';
 	u->sysv_how = SHMKIT__SYSV_FTOK;
+	u->proj = 1; /* ftok uses the low 8 bits; 0 would be a trap */
+	return parse_path("sysv ftok", rest, u);
+}
+
+static int parse_proj(const char *v, struct shmkit__uri *u)
+{
+	unsigned long proj;
+
+	if (parse_ulong(v, 255, &proj) < 0 || proj == 0)
+		return shmkit__fail(-EINVAL, "sysv: proj \"%.32s\" is not a number 1..255", v);
 	u->proj = (int)proj;
-	return parse_path("sysv ftok", path, u);
+	return 0;
 }
 
 static int parse_sysv(const char *rest, struct shmkit__uri *u)
@@ -173,16 +162,8 @@ static int parse_fd(const char *rest, struct shmkit__uri *u)
 	return 0;
 }
 
-int shmkit__uri_parse(const char *uri, struct shmkit__uri *u)
+static int parse_scheme(const char *uri, struct shmkit__uri *u)
 {
-	memset(u, 0, sizeof(*u));
-	u->key = -1;
-	u->shmid = -1;
-	u->fd = -1;
-	if (!uri || uri[0] == '\0')
-		return shmkit__fail(-EINVAL, "empty URI");
-	if (strlen(uri) >= SHMKIT_URI_MAX)
-		return shmkit__fail(-ENAMETOOLONG, "URI longer than %d bytes", SHMKIT_URI_MAX - 1);
 	if (uri[0] == '/')
 		return parse_posix(uri, u);
 	if (strncmp(uri, "posix:", 6) == 0)
@@ -205,6 +186,92 @@ int shmkit__uri_parse(const char *uri, struct shmkit__uri *u)
 	if (strchr(uri, ':'))
 		return shmkit__fail(-EINVAL, "unknown URI scheme in \"%.64s\"", uri);
 	return parse_posix(uri, u);
+}
+
+/* ?addr=0x...: a page-aligned (any with &rnd), non-zero address. */
+static int parse_addr(const char *v, struct shmkit__uri *u)
+{
+	unsigned long a;
+
+	if (parse_ulong(v, ULONG_MAX, &a) < 0 || a == 0)
+		return shmkit__fail(-EINVAL, "addr \"%.32s\" is not a non-zero address", v);
+	u->addr = (uintptr_t)a;
+	return 0;
+}
+
+/* One option of the '&'-separated list after '?'. */
+static int parse_option(const char *o, struct shmkit__uri *u)
+{
+	if (strcmp(o, "huge") == 0)
+		u->huge = 1;
+	else if (strcmp(o, "rnd") == 0)
+		u->addr_rnd = 1;
+	else if (strncmp(o, "addr=", 5) == 0)
+		return parse_addr(o + 5, u);
+	else if (strcmp(o, "private") == 0)
+		u->map_private = 1;
+	else if (strncmp(o, "proj=", 5) == 0)
+		return parse_proj(o + 5, u);
+	else
+		return shmkit__fail(-EINVAL, "unknown URI option \"%.32s\" (huge, addr=, rnd, "
+					     "private, proj=)", o);
+	return 0;
+}
+
+/* Options a scheme does not take are refused, not ignored. */
+static int check_options(const struct shmkit__uri *u, int had_proj)
+{
+	if (u->map_private && u->backend != SHMKIT_FILE)
+		return shmkit__fail(-EINVAL, "?private is a file: option");
+	if (had_proj && (u->backend != SHMKIT_SYSV || u->sysv_how != SHMKIT__SYSV_FTOK))
+		return shmkit__fail(-EINVAL, "?proj= is a sysv:/path option");
+	if (u->addr_rnd && (u->backend != SHMKIT_SYSV || !u->addr))
+		return shmkit__fail(-EINVAL, "&rnd rounds a sysv: ?addr= down (SHM_RND); "
+					     "it needs both");
+	if (u->addr && !u->addr_rnd && u->addr % (uintptr_t)sysconf(_SC_PAGESIZE))
+		return shmkit__fail(-EINVAL, "addr 0x%lx is not page-aligned", (unsigned long)u->addr);
+	if (u->is_fd && (u->huge || u->addr))
+		return shmkit__fail(-EINVAL, "fd: takes no options (the descriptor decides its pages)");
+	return 0;
+}
+
+static int parse_options(char *opts, struct shmkit__uri *u)
+{
+	int had_proj = 0;
+	char *save = NULL;
+
+	if (*opts == '\0')
+		return shmkit__fail(-EINVAL, "empty option list after '?'");
+	for (char *o = strtok_r(opts, "&", &save); o; o = strtok_r(NULL, "&", &save)) {
+		had_proj |= strncmp(o, "proj=", 5) == 0;
+		int rc = parse_option(o, u);
+		if (rc < 0)
+			return rc;
+	}
+	return check_options(u, had_proj);
+}
+
+int shmkit__uri_parse(const char *uri, struct shmkit__uri *u)
+{
+	char base[SHMKIT_URI_MAX];
+
+	memset(u, 0, sizeof(*u));
+	u->key = -1;
+	u->shmid = -1;
+	u->fd = -1;
+	if (!uri || uri[0] == '\0')
+		return shmkit__fail(-EINVAL, "empty URI");
+	if (strlen(uri) >= SHMKIT_URI_MAX)
+		return shmkit__fail(-ENAMETOOLONG, "URI longer than %d bytes", SHMKIT_URI_MAX - 1);
+	/* Everything after the first '?' is options, in every scheme. */
+	strcpy(base, uri);
+	char *q = strchr(base, '?');
+	if (q)
+		*q++ = '\0';
+	int rc = parse_scheme(base, u);
+	if (rc < 0 || !q)
+		return rc;
+	return parse_options(q, u);
 }
 
 void shmkit__uri_format(const struct shmkit__uri *u, char *buf, size_t cap)

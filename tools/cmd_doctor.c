@@ -1,10 +1,11 @@
 /* shmkit doctor: what on this machine would make shared memory fail.
  *
- * Four checks, each a line of facts and a one-line verdict:
+ * Five checks, each a line of facts and a one-line verdict:
  *   /dev/shm       tmpfs size, free space, mount options (POSIX segments live there)
  *   SysV limits    kernel.shmmax/shmall/shmmni and what is in use now
  *   cgroup memory  the memory limit tmpfs and SysV pages are charged against
  *   RemoveIPC      whether systemd-logind deletes this user's segments at logout
+ *   huge pages     reserved hugetlb pages, hugetlbfs mounts, THP for tmpfs (?huge)
  * Exit 0 when nothing fails (warnings included), 1 when a check fails. */
 #include <dirent.h>
 #include <errno.h>
@@ -142,6 +143,70 @@ static void check_dev_shm(struct check *c)
 			  "(containers default to 64M; raise with --shm-size)", b);
 	else
 		judge(c, V_OK, "posix: and memfd: segments up to %s fit", b);
+}
+
+/* ---- huge pages (?huge) ---- */
+
+/* The first hugetlbfs mount point, or "" when none is mounted. */
+static void hugetlbfs_mount(char *dir, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char line[2048], mnt[1024], type[64];
+
+	dir[0] = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %1023s %63s", mnt, type) == 2 && strcmp(type, "hugetlbfs") == 0) {
+			snprintf(dir, cap, "%s", mnt);
+			break;
+		}
+	if (f)
+		fclose(f);
+}
+
+static uint64_t meminfo_u64(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	unsigned long long v = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':') {
+			v = strtoull(line + strlen(key) + 1, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void check_huge(struct check *c)
+{
+	char thp[256] = "", type[64], opts[1024], dir[1024];
+	uint64_t total = meminfo_u64("HugePages_Total"), free_ = meminfo_u64("HugePages_Free");
+	uint64_t kb = meminfo_u64("Hugepagesize");
+	const char *huge = NULL;
+
+	c->name = "huge pages";
+	if (read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled", thp, sizeof(thp)) < 0)
+		snprintf(thp, sizeof(thp), "(no THP in this kernel)");
+	if (mount_of("/dev/shm", type, sizeof(type), opts, sizeof(opts)) == 0)
+		huge = strstr(opts, "huge=");
+	hugetlbfs_mount(dir, sizeof(dir));
+	facts(c, "vm.nr_hugepages %" PRIu64 " (%" PRIu64 " free, %" PRIu64 " kB each); hugetlbfs %s; "
+		 "shmem_enabled %s; /dev/shm %.*s",
+	      total, free_, kb, dir[0] ? dir : "not mounted", thp,
+	      huge ? (int)strcspn(huge, ",") : 10, huge ? huge : "huge=never");
+	int thp_shm = huge && strncmp(huge, "huge=never", 10) != 0;
+	thp_shm |= strstr(thp, "[force]") != NULL;
+	if (strstr(thp, "[deny]"))
+		thp_shm = 0;
+	if (free_ == 0 && !thp_shm)
+		judge(c, V_INFO, "?huge / SHMKIT_HUGE fails here: reserve pages (sysctl vm.nr_hugepages=N) "
+			  "for sysv:, anon:, memfd: and hugetlbfs files, or mount /dev/shm with "
+			  "huge=advise for posix:");
+	else
+		judge(c, V_OK, "?huge works for %s%s%s", free_ ? "sysv:, anon:, memfd: (up to " : "",
+		      free_ ? "the free pages)" : "", thp_shm ? (free_ ? " and posix:" : "posix:") : "");
 }
 
 /* ---- SysV limits ---- */
@@ -480,7 +545,7 @@ static int print_json(const struct check *cs, size_t n)
 CLI_COMMAND(cmd_doctor)
 {
 	void (*const checks[])(struct check *) = { check_dev_shm, check_sysv, check_cgroup,
-						   check_removeipc };
+						   check_removeipc, check_huge };
 	struct check cs[sizeof(checks) / sizeof(checks[0])];
 	size_t n = sizeof(checks) / sizeof(checks[0]);
 	int json = 0, failed = 0;

@@ -66,6 +66,22 @@ static const char *attached_str(const struct shmkit_stat *st, char *buf, size_t 
 	return buf;
 }
 
+/* How the segment's pages come: "huge (hugetlb)", "huge (transparent)", "base". */
+static const char *pages_str(const struct shmkit_stat *st)
+{
+	if (st->pages == SHMKIT_PAGES_HUGETLB)
+		return "huge (hugetlb)";
+	if (st->pages == SHMKIT_PAGES_THP)
+		return "huge (transparent)";
+	return st->page_size > 4096 ? "huge" : "base";
+}
+
+static int is_huge(const struct shmkit_stat *st)
+{
+	return st->pages == SHMKIT_PAGES_HUGETLB || st->pages == SHMKIT_PAGES_THP ||
+	       st->page_size > 4096;
+}
+
 static const char *kind_str(const struct shmkit_stat *st)
 {
 	return st->managed ? cli_kind_name(st->kind) : "-";
@@ -118,6 +134,10 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 	cli_json_str(j, "lifetime", cli_lifetime_name(st->lifetime));
 	cli_json_uint(j, "size", st->size);
 	cli_json_uint(j, "real_size", st->real_size);
+	if (st->page_size) {
+		cli_json_uint(j, "page_size", st->page_size);
+		cli_json_str(j, "pages", pages_str(st));
+	}
 	cli_json_str(j, "mode", mode_str(st->mode, buf, sizeof(buf)));
 	cli_json_uint(j, "uid", st->uid);
 	cli_json_str(j, "user", cli_user_name(st->uid, buf, sizeof(buf)));
@@ -206,6 +226,9 @@ static void print_stat(const struct shmkit_stat *st)
 	printf("lifetime:           %s\n", cli_lifetime_name(st->lifetime));
 	printf("size:               %" PRIu64 " (%s)\n", st->size, cli_human_size(st->size, h, sizeof(h)));
 	printf("real size:          %" PRIu64 "\n", st->real_size);
+	if (st->page_size)
+		printf("pages:              %s, %" PRIu64 " kB each\n", pages_str(st),
+		       st->page_size / 1024);
 	printf("mode:               %s\n", mode_str(st->mode, a, sizeof(a)));
 	printf("owner:              %s (uid %u), group %s (gid %u)\n", cli_user_name(st->uid, a, sizeof(a)),
 	       (unsigned)st->uid, group_name(st->gid, b, sizeof(b)), (unsigned)st->gid);
@@ -278,7 +301,8 @@ static int collect(const struct shmkit_stat *st, void *arg)
 static void print_table(const struct stat_list *l)
 {
 	int w_uri = 3;
-	char size[16], mode[8], owner[64], att[1024];
+	char size[16], mode[8], owner[64], att[1024], backend[16];
+	int any_huge = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
 		int len = (int)strlen(l->v[i].uri);
@@ -291,12 +315,17 @@ static void print_table(const struct stat_list *l)
 		const struct shmkit_stat *st = &l->v[i];
 
 		char safe_uri[4 * SHMKIT_URI_MAX];
+		any_huge |= is_huge(st);
+		snprintf(backend, sizeof(backend), "%s%s", cli_backend_name(st->backend),
+			 is_huge(st) ? "*" : "");
 		printf("%-*s  %-7s %7s %-5s %-10s %-10s %-6s %s\n", w_uri,
 		       cli_printable(st->uri, safe_uri, sizeof(safe_uri)),
-		       cli_backend_name(st->backend), cli_human_size(st->size, size, sizeof(size)),
+		       backend, cli_human_size(st->size, size, sizeof(size)),
 		       mode_str(st->mode, mode, sizeof(mode)), cli_user_name(st->uid, owner, sizeof(owner)),
 		       cli_lifetime_name(st->lifetime), kind_str(st), attached_str(st, att, sizeof(att)));
 	}
+	if (any_huge)
+		printf("* huge-page backed\n");
 }
 
 static int by_uri(const void *a, const void *b)

@@ -18,7 +18,16 @@
 
 SHMKIT_BEGIN_DECLS
 
-enum { SHMKIT_CREATE = 1, SHMKIT_EXCL = 2, SHMKIT_RDONLY = 4, SHMKIT_POPULATE = 8 };
+/* SHMKIT_HUGE: back the segment with huge pages (same as "?huge" in the URI);
+ * -EOPNOTSUPP or -ENOMEM with a detail where the kernel cannot, never a
+ * silent fallback to base pages. See shmkit_seg(3). */
+enum {
+	SHMKIT_CREATE = 1,
+	SHMKIT_EXCL = 2,
+	SHMKIT_RDONLY = 4,
+	SHMKIT_POPULATE = 8,
+	SHMKIT_HUGE = 16
+};
 enum shmkit_backend { SHMKIT_POSIX, SHMKIT_SYSV, SHMKIT_FILE, SHMKIT_MEMFD, SHMKIT_ANON };
 enum shmkit_lifetime { SHMKIT_LIFE_PROCESS, SHMKIT_LIFE_KERNEL, SHMKIT_LIFE_FILESYSTEM };
 
@@ -63,7 +72,14 @@ struct shmkit_stat {
 	int creator_alive;              /* 1 alive, 0 dead, -1 unknown */
 	pid_t managed_creator_pid;
 	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ... */
+	/* Pages backing it: bytes per page (0 unknown) and how huge pages come:
+	 * SHMKIT_PAGES_HUGETLB (reserved pages: SHM_HUGETLB, hugetlbfs, MFD_/MAP_HUGETLB),
+	 * SHMKIT_PAGES_THP (transparent huge pages on tmpfs), SHMKIT_PAGES_BASE, or 0 unknown. */
+	uint64_t page_size;
+	int pages;
 };
+
+enum { SHMKIT_PAGES_BASE = 1, SHMKIT_PAGES_HUGETLB = 2, SHMKIT_PAGES_THP = 3 };
 
 /* Opens (or with SHMKIT_CREATE creates; +SHMKIT_EXCL: only creates) and maps.
  * size: required to create; 0 opens an existing segment whole; never more

@@ -11,18 +11,18 @@
 static int anon_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
 		     unsigned mode)
 {
-	(void)u;
 	(void)mode;
 	if (size == 0)
 		return shmkit__fail(-EINVAL, "anon: needs a size (there is nothing to open)");
 	int prot = (flags & SHMKIT_RDONLY) ? PROT_READ : PROT_READ | PROT_WRITE;
 	int mflags = MAP_SHARED | MAP_ANONYMOUS | ((flags & SHMKIT_POPULATE) ? MAP_POPULATE : 0);
-	void *p = mmap(NULL, size, prot, mflags, -1, 0);
-	if (p == MAP_FAILED)
-		return shmkit__fail(shmkit__neg_errno(), "mmap of %zu bytes: %s", size, strerror(errno));
-	seg->addr = p;
+	/* ?huge: MAP_HUGETLB (reserved pages); the mapping is whole huge pages. */
+	seg->pages = (u->huge || (flags & SHMKIT_HUGE)) ? SHMKIT_PAGES_HUGETLB : SHMKIT_PAGES_BASE;
+	seg->want_addr = u->addr;
+	int rc = shmkit__map(seg, -1, size, prot, mflags);
+	if (rc < 0)
+		return rc;
 	seg->size = size;
-	seg->map_len = size;
 	return 0;
 }
 
@@ -44,6 +44,7 @@ static int anon_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 	st->uid = getuid();
 	st->gid = getgid();
 	shmkit__stat_self_mapping(st, seg->addr);
+	shmkit__stat_pages(seg, st);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <shmkit/seg.h>
@@ -22,6 +23,9 @@ struct shmkit__uri {
 	int is_fd;                  /* "fd:N": map a descriptor this process holds */
 	int fd;                     /* fd:N */
 	int map_private;            /* file:...?private: MAP_PRIVATE copy-on-write view */
+	int huge;                   /* ?huge: huge pages or an error */
+	uintptr_t addr;             /* ?addr=: attach here (0: the kernel chooses) */
+	int addr_rnd;               /* sysv ?addr=...&rnd: SHM_RND */
 	enum shmkit__sysv_how sysv_how;
 	key_t key;                  /* sysv: key (ftok-derived for SHMKIT__SYSV_FTOK) */
 	int proj;                   /* sysv ftok project id */
@@ -40,6 +44,8 @@ struct shmkit_seg {
 	int shmid;                  /* sysv, else -1 */
 	key_t key;                  /* sysv key, else -1 */
 	int flags;                  /* SHMKIT_* the segment was opened with */
+	int pages;                  /* SHMKIT_PAGES_*: how it is backed; 0 not known */
+	uintptr_t want_addr;        /* ?addr=: where to map it (0: anywhere) */
 	char uri[SHMKIT_URI_MAX];   /* canonical URI */
 };
 
@@ -106,6 +112,32 @@ int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, cons
 		      const struct shmkit_seg *seg, struct shmkit_stat *st);
 /* The error for a failed open/stat/remove of `name` (errno), with the detail set. */
 int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, const char *what);
+
+/* src/backend/pages.c: huge pages and chosen addresses (DESIGN §9). */
+/* The huge page size (Hugepagesize), and len rounded up to whole ones. */
+size_t shmkit__huge_page_size(void);
+size_t shmkit__round_huge(size_t len);
+/* The error for a failed huge-page allocation of len bytes (err: -ENOMEM,
+ * -ENOSPC, -EPERM), with a detail naming vm.nr_hugepages and what is free. */
+int shmkit__huge_error(int err, size_t len, const char *what);
+/* The pages an object opened as fd gets: SHMKIT_PAGES_HUGETLB on hugetlbfs,
+ * SHMKIT_PAGES_THP on a tmpfs that allows it when want_huge, else BASE; or
+ * -EOPNOTSUPP (detail: why) when want_huge and neither applies. */
+int shmkit__fd_pages(int fd, int want_huge, const char *what);
+/* mmap for seg per seg->pages (hugetlb rounding and MAP_HUGETLB for fd -1,
+ * MADV_HUGEPAGE for THP) and seg->want_addr (MAP_FIXED_NOREPLACE: -EEXIST if
+ * taken). Sets seg->addr and seg->map_len. */
+int shmkit__map(struct shmkit_seg *seg, int fd, size_t len, int prot, int mflags);
+/* Reserves a THP mapping's memory by faulting it in (-ENOSPC if tmpfs is full). */
+int shmkit__thp_reserve(struct shmkit_seg *seg);
+/* -EEXIST (something mapped in [addr, addr+len)) or err, with the detail. */
+int shmkit__addr_error(uintptr_t addr, size_t len, int err);
+/* SHMKIT_PAGES_* of this process's mapping at addr (from smaps), 0 unknown. */
+int shmkit__mapped_pages(const void *addr);
+/* Fills st->pages/page_size for an open segment, or from the filesystem of
+ * fd (or path when fd < 0) for hugetlbfs and non-tmpfs files. */
+void shmkit__stat_pages(const struct shmkit_seg *seg, struct shmkit_stat *st);
+void shmkit__stat_fs_pages(int fd, const char *path, struct shmkit_stat *st);
 
 /* src/fdpass.c: maps a descriptor this process holds (fd:N and seg_recv). It
  * dups fd, so the caller's descriptor stays its own. A memfd must be sealed

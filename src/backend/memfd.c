@@ -19,13 +19,23 @@ static int memfd_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_
 	if (size == 0)
 		return shmkit__fail(-EINVAL, "memfd: needs a size (a name opens nothing: "
 					     "pass the descriptor and open fd:N)");
-	int fd = memfd_create(u->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int huge = u->huge || (flags & SHMKIT_HUGE);
+	/* ?huge: MFD_HUGETLB; the object is whole huge pages (hugetlbfs sizes). */
+	size_t obj = huge ? shmkit__round_huge(size) : size;
+	int fd = memfd_create(u->name, MFD_CLOEXEC | MFD_ALLOW_SEALING | (huge ? MFD_HUGETLB : 0));
+	if (fd < 0 && huge && errno == EINVAL)
+		return shmkit__fail(-EOPNOTSUPP, "memfd_create(MFD_HUGETLB): this kernel has no "
+						 "hugetlb memfds");
 	if (fd < 0)
 		return shmkit__fail(shmkit__neg_errno(), "memfd_create: %s", strerror(errno));
+	seg->pages = huge ? SHMKIT_PAGES_HUGETLB : SHMKIT_PAGES_BASE;
+	seg->want_addr = u->addr;
 	/* Others reach a memfd through /proc/PID/fd too: give it the mode asked. */
 	int rc = fchmod(fd, mode) < 0 ? shmkit__neg_errno() : 0;
 	if (rc == 0)
-		rc = shmkit__reserve_fd(fd, size);
+		rc = shmkit__reserve_fd(fd, obj);
+	if (rc == -ENOSPC && huge) /* hugetlbfs: no free reserved page */
+		rc = shmkit__huge_error(rc, obj, "memfd:?huge");
 	if (rc == 0 && fcntl(fd, F_ADD_SEALS, SHMKIT__MEMFD_SEALS) < 0)
 		rc = shmkit__fail(shmkit__neg_errno(), "sealing the memfd: %s", strerror(errno));
 	if (rc == 0)
@@ -55,6 +65,7 @@ static int memfd_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 	if (fstat(seg->fd, &sb) < 0)
 		return shmkit__neg_errno();
 	shmkit__stat_from_stat(&sb, st);
+	shmkit__stat_pages(seg, st);
 	return 0;
 }
 

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +23,37 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
 			    strerror(err));
 }
 
+/* Which pages back the object (?huge, or a hugetlbfs file): seg->pages, or
+ * -EOPNOTSUPP with the reason. */
+static int set_pages(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
+		     const struct shmkit__uri *u, int fd, int flags)
+{
+	char what[64 + sizeof(u->name)];
+
+	snprintf(what, sizeof(what), "%s:%s", ops->scheme, u->name);
+	int pages = shmkit__fd_pages(fd, u->huge || (flags & SHMKIT_HUGE), what);
+	if (pages < 0)
+		return pages;
+	seg->pages = pages;
+	seg->want_addr = u->addr;
+	return 0;
+}
+
+/* Reserves the memory of a new object: whole huge pages on hugetlbfs (no
+ * free page: -ENOMEM); on a THP tmpfs only its size, the pages are faulted
+ * in huge through the advised mapping (shmkit__thp_reserve). */
+static int reserve(struct shmkit_seg *seg, int fd, size_t size, int flags)
+{
+	if (seg->pages == SHMKIT_PAGES_HUGETLB) {
+		size_t obj = shmkit__round_huge(size);
+		int rc = shmkit__reserve_fd(fd, obj);
+		return rc == -ENOSPC ? shmkit__huge_error(rc, obj, "hugetlbfs file") : rc;
+	}
+	if (seg->pages == SHMKIT_PAGES_THP && !(flags & SHMKIT_RDONLY))
+		return ftruncate(fd, (off_t)size) < 0 ? shmkit__neg_errno() : 0;
+	return shmkit__reserve_fd(fd, size);
+}
+
 /* Maps `size` bytes (0 = all) of an existing object opened as fd. */
 static int map_existing(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
 			const struct shmkit__uri *u, int fd, size_t size, int flags)
@@ -33,7 +66,9 @@ static int map_existing(const struct shmkit__path_ops *ops, struct shmkit_seg *s
 	ssize_t len = shmkit__open_size(size, sb.st_size, ops->what);
 	if (len < 0)
 		return (int)len;
-	int rc = shmkit__map_fd(seg, fd, (size_t)len, flags, u->map_private);
+	int rc = set_pages(ops, seg, u, fd, flags);
+	if (rc == 0)
+		rc = shmkit__map_fd(seg, fd, (size_t)len, flags, u->map_private);
 	if (rc < 0)
 		return rc;
 	seg->size = (size_t)len;
@@ -49,10 +84,17 @@ static int finish_create(const struct shmkit__path_ops *ops, struct shmkit_seg *
 	/* open and shm_open honour the umask; the mode asked for is applied exactly. */
 	int rc = fchmod(fd, mode) < 0 ? shmkit__neg_errno() : 0;
 	if (rc == 0)
-		rc = shmkit__reserve_fd(fd, size);
+		rc = set_pages(ops, seg, u, fd, flags);
+	if (rc == 0)
+		rc = reserve(seg, fd, size, flags);
 	if (rc == 0)
 		rc = shmkit__map_fd(seg, fd, size, flags, u->map_private);
+	if (rc == 0 && seg->pages == SHMKIT_PAGES_THP && !(flags & SHMKIT_RDONLY))
+		rc = shmkit__thp_reserve(seg);
 	if (rc < 0) {
+		if (seg->addr)
+			munmap(seg->addr, seg->map_len);
+		seg->addr = NULL;
 		ops->unlink(u->name);
 		close(fd);
 		return rc;
@@ -118,5 +160,9 @@ int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, cons
 			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme, name);
 	}
 	shmkit__stat_from_stat(&sb, st);
+	if (seg && seg->pages)
+		shmkit__stat_pages(seg, st);
+	else
+		shmkit__stat_fs_pages(seg ? seg->fd : -1, path, st);
 	return 0;
 }

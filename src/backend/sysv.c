@@ -89,17 +89,39 @@ static int get_id(const struct shmkit__uri *u, key_t key, size_t size, int flags
 	if (u->sysv_how == SHMKIT__SYSV_PRIVATE || (flags & SHMKIT_CREATE)) {
 		if (size == 0)
 			return shmkit__fail(-EINVAL, "creating a sysv segment needs its size");
-		int id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)(mode & 0777));
+		int huge = (u->huge || (flags & SHMKIT_HUGE)) ? SHM_HUGETLB : 0;
+		int id = shmget(key, size, IPC_CREAT | IPC_EXCL | huge | (int)(mode & 0777));
 		if (id >= 0) {
 			*created = 1;
 			return id;
 		}
+		if (huge && (errno == ENOMEM || errno == EPERM))
+			return shmkit__huge_error(shmkit__neg_errno(), size, "shmget(SHM_HUGETLB)");
 		if (errno != EEXIST || (flags & SHMKIT_EXCL))
 			return get_error(u, size, 1);
 	}
 	/* Open: no permission bits here, shmat checks access. */
 	int id = shmget(key, 0, 0);
 	return id >= 0 ? id : get_error(u, size, 0);
+}
+
+/* shmat at the kernel's choice or at ?addr= (SHM_RND with &rnd); NULL and
+ * *rc on error (-EEXIST when something is mapped there). */
+static void *attach(const struct shmkit__uri *u, int id, int flags, size_t len, int *rc)
+{
+	int shmflg = (flags & SHMKIT_RDONLY) ? SHM_RDONLY : 0;
+
+	if (u->addr_rnd)
+		shmflg |= SHM_RND;
+	void *p = shmat(id, (void *)u->addr, shmflg);
+	if (p != (void *)-1)
+		return p;
+	if (u->addr)
+		*rc = shmkit__addr_error(u->addr, len, shmkit__neg_errno());
+	else
+		*rc = shmkit__fail(shmkit__neg_errno(), "shmat of sysv id %d: %s", id,
+				   strerror(errno));
+	return NULL;
 }
 
 static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
@@ -127,9 +149,13 @@ static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 		}
 		size = (size_t)len;
 	}
-	void *p = shmat(id, NULL, (flags & SHMKIT_RDONLY) ? SHM_RDONLY : 0);
-	if (p == (void *)-1) {
-		rc = shmkit__fail(shmkit__neg_errno(), "shmat of sysv id %d: %s", id, strerror(errno));
+	void *p = attach(u, id, flags, (size_t)ds.shm_segsz, &rc);
+	if (!p)
+		goto fail;
+	seg->pages = shmkit__mapped_pages(p);
+	if ((u->huge || (flags & SHMKIT_HUGE)) && seg->pages != SHMKIT_PAGES_HUGETLB) {
+		shmdt(p);
+		rc = shmkit__fail(-EOPNOTSUPP, "sysv id %d exists with base pages, not huge ones", id);
 		goto fail;
 	}
 	if (flags & SHMKIT_POPULATE) {
@@ -208,6 +234,22 @@ void shmkit__sysv_fill_stat(struct shmkit_stat *st, int id, const struct shmid_d
 	st->mtime = ds->shm_ctime;
 }
 
+/* Huge pages leave no trace in IPC_STAT: look at a mapping (a read-only
+ * attach for a moment when the caller has none). */
+static void stat_pages(const struct shmkit_seg *seg, int id, struct shmkit_stat *st)
+{
+	if (seg) {
+		shmkit__stat_pages(seg, st);
+		return;
+	}
+	void *p = shmat(id, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return;
+	struct shmkit_seg tmp = {.addr = p};
+	shmkit__stat_pages(&tmp, st);
+	shmdt(p);
+}
+
 static int sysv_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 		     struct shmkit_stat *st)
 {
@@ -222,6 +264,7 @@ static int sysv_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 				    strerror(err));
 	}
 	shmkit__sysv_fill_stat(st, id, &ds);
+	stat_pages(seg, id, st);
 	if (seg && seg->key != -1 && seg->key != IPC_PRIVATE)
 		st->sysv_key = (int64_t)(unsigned)seg->key; /* after IPC_RMID the kernel shows 0 */
 	if (st->sysv_key > 0)
