@@ -1,5 +1,5 @@
-/* Shared futex wait/wake and spin helpers for every layer that blocks
- * (sync, queue, pubsub). Never installed.
+/* Shared futex wait/wake: the system-call layer under the
+ * wake-up core (src/sync/ec.h) and the mutex and semaphore. Never installed.
  *
  * The futexes are SHARED (no FUTEX_PRIVATE_FLAG): the word lives in memory
  * shared between processes, possibly mapped at different addresses, and the
@@ -22,36 +22,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-/* Deadline meaning "no deadline". */
-#define SHMKIT__NO_DEADLINE INT64_MAX
-
-/* One pause of a spin loop: tells the CPU (and an SMT sibling) we are
- * busy-waiting, without giving up the time slice. */
-static inline void shmkit__spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
-}
-
-/* Absolute CLOCK_MONOTONIC deadline for a relative timeout in ns.
- * Negative (SHMKIT_FOREVER) and timeouts too large to add give
- * SHMKIT__NO_DEADLINE. A deadline read before the wait starts can only make
- * the wait longer than asked, never shorter. */
-static inline int64_t shmkit__futex_deadline(int64_t timeout_ns)
-{
-	if (timeout_ns < 0)
-		return SHMKIT__NO_DEADLINE;
-	int64_t now = shmkit__now_ns();
-	if (timeout_ns > SHMKIT__NO_DEADLINE - now)
-		return SHMKIT__NO_DEADLINE;
-	return now + timeout_ns;
-}
 
 static inline struct timespec shmkit__ns_to_timespec(int64_t ns)
 {
@@ -97,31 +67,6 @@ static inline int shmkit__futex_wake(_Atomic uint32_t *word, int n)
 {
 	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
 	return r < 0 ? shmkit__neg_errno() : (int)r;
-}
-
-/* Spins up to `rounds` pauses while *word == val; returns the last value read
- * (== val if it never changed). Acquire: pairs with the release store or RMW
- * that changed the word, so what was written before it is visible. */
-static inline uint32_t shmkit__spin_while_eq(_Atomic uint32_t *word, uint32_t val, unsigned rounds)
-{
-	uint32_t v = atomic_load_explicit(word, memory_order_acquire);
-	while (v == val && rounds--) {
-		shmkit__spin_pause();
-		v = atomic_load_explicit(word, memory_order_acquire); /* pairs as above */
-	}
-	return v;
-}
-
-/* Spin-then-sleep: spins up to `rounds` pauses while *word == expect, then
- * sleeps on it as shmkit__futex_wait() does. Same return values. The caller
- * must have told the waker that it may sleep (e.g. set a waiters bit in
- * *word, as shmkit_event does) before calling, or the wake may be skipped. */
-static inline int shmkit__futex_wait_spin(_Atomic uint32_t *word, uint32_t expect,
-					  int64_t deadline_ns, unsigned rounds)
-{
-	if (shmkit__spin_while_eq(word, expect, rounds) != expect)
-		return 0;
-	return shmkit__futex_wait(word, expect, deadline_ns);
 }
 
 #endif

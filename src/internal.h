@@ -25,10 +25,35 @@ static inline int64_t shmkit__now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Absolute CLOCK_MONOTONIC deadline for a relative timeout; -1 = none. */
+/* One pause of a spin loop: tells the CPU (and an SMT sibling) we are
+ * busy-waiting, without giving up the time slice. */
+static inline void shmkit__spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* The one "no deadline" value: later than any clock reading, so
+ * `now >= deadline` is never true for it. */
+#define SHMKIT__NO_DEADLINE INT64_MAX
+
+/* Absolute CLOCK_MONOTONIC deadline for a relative timeout in ns. Negative
+ * (SHMKIT_FOREVER) and timeouts too large to add give SHMKIT__NO_DEADLINE.
+ * A deadline read before a wait starts can only make the wait longer than
+ * asked, never shorter. */
 static inline int64_t shmkit__deadline(int64_t timeout_ns)
 {
-	return timeout_ns < 0 ? -1 : shmkit__now_ns() + timeout_ns;
+	if (timeout_ns < 0)
+		return SHMKIT__NO_DEADLINE;
+	int64_t now = shmkit__now_ns();
+	if (timeout_ns > SHMKIT__NO_DEADLINE - now)
+		return SHMKIT__NO_DEADLINE;
+	return now + timeout_ns;
 }
 
 /* This thread's shmkit_last_error_detail() text (defined in seg.c). */

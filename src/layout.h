@@ -50,6 +50,25 @@ _Static_assert(sizeof(struct shmkit__ident) == 32, "ident size");
 _Static_assert(offsetof(struct shmkit__ident, start_time) == 8, "ident.start_time");
 _Static_assert(offsetof(struct shmkit__ident, boot_id) == 16, "ident.boot_id");
 
+/* The wake-up core's shared eventcount (src/sync/ec.h): 8 bytes.
+ * word = seq << 2 | FD bit (2) | SLEEP bit (1). A sleeper sets SLEEP before
+ * its futex sleep, a descriptor listener sets FD when it arms; a waker that
+ * sees either clears both while advancing seq, and wakes. */
+struct shmkit__ec_shared {
+	_Atomic uint32_t word;
+	uint32_t mode; /* SHMKIT__BARRIER_FENCE (0) or _MEMBARRIER (1): set by the creator */
+};
+_Static_assert(sizeof(struct shmkit__ec_shared) == 8, "ec size");
+
+/* A pollable-descriptor listener (src/sync/listener.c): 8 bytes. Its owner's
+ * socket is the abstract Unix address "shmkit/<pid>/<start_time>/<key>",
+ * pid and start time taken from the owner identity next to it. */
+struct shmkit__listener_shared {
+	_Atomic uint32_t state; /* gen << 4 | side << 2 | kind (FREE 0, IDLE 1, ARMED 2) */
+	uint32_t key;
+};
+_Static_assert(sizeof(struct shmkit__listener_shared) == 8, "listener size");
+
 /* The word packing used by the header's init word and by each attach slot:
  * bits 0..31 pid, bits 32..39 a state, bits 40..63 a generation bumped on
  * every claim (so a compare-and-swap on a stale view of a slot fails even if
@@ -171,6 +190,17 @@ struct shmkit__queue_peer {
 _Static_assert(sizeof(struct shmkit__queue_peer) == 64, "queue peer size");
 _Static_assert(offsetof(struct shmkit__queue_peer, id) == 8, "queue peer.id");
 
+/* One pollable descriptor of a queue handle: its owner and listener.
+ * side 0 = consumer (readable while a message waits), 1 = producer. */
+#define SHMKIT__QUEUE_LISTENERS 16u
+struct shmkit__queue_listener {
+	struct shmkit__ident owner;
+	struct shmkit__listener_shared l;
+	uint64_t reserved[3];
+};
+_Static_assert(sizeof(struct shmkit__queue_listener) == 64, "queue listener size");
+_Static_assert(offsetof(struct shmkit__queue_listener, l) == 32, "queue listener.l");
+
 struct shmkit__queue_slot {
 	_Atomic uint64_t seq;  /* position << 8 | tag: the commit marker */
 	_Atomic uint32_t len;  /* payload bytes, <= max_msg; written before COMMITTED */
@@ -195,26 +225,29 @@ struct shmkit__queue_shared {
 	_Atomic uint64_t skipped;          /* reservations of dead producers skipped */
 	_Atomic uint64_t abandoned;        /* messages claimed by consumers that died */
 	uint64_t reserved2[5];
-	/* line 3: consumers sleeping for data */
-	alignas(64) _Atomic uint32_t data_futex;
-	_Atomic uint32_t data_waiters;
-	uint32_t reserved3[14];
-	/* line 4: producers sleeping for space */
-	alignas(64) _Atomic uint32_t space_futex;
-	_Atomic uint32_t space_waiters;
-	uint32_t reserved4[14];
+	/* line 3: consumers waiting for data (written when one goes to sleep) */
+	alignas(64) struct shmkit__ec_shared data_ec;
+	uint64_t reserved3[7];
+	/* line 4: producers waiting for space */
+	alignas(64) struct shmkit__ec_shared space_ec;
+	uint64_t reserved4[7];
 	/* lines 5..68: MPMC peer table */
 	struct shmkit__queue_peer peers[SHMKIT__QUEUE_PEERS];
+	/* lines 69..84: pollable-descriptor listeners (shmkit_queue_fd) */
+	struct shmkit__queue_listener listeners[SHMKIT__QUEUE_LISTENERS];
 };
-#define SHMKIT__QUEUE_SLOTS_OFF 4416u
-_Static_assert(sizeof(struct shmkit__queue_shared) == 320 + 64 * SHMKIT__QUEUE_PEERS, "queue size");
+#define SHMKIT__QUEUE_SLOTS_OFF 5440u
+_Static_assert(sizeof(struct shmkit__queue_shared) ==
+		       320 + 64 * SHMKIT__QUEUE_PEERS + 64 * SHMKIT__QUEUE_LISTENERS,
+	       "queue size");
 _Static_assert(SHMKIT__QUEUE_SLOTS_OFF >= sizeof(struct shmkit__queue_shared), "queue slots off");
 _Static_assert(SHMKIT__QUEUE_SLOTS_OFF % 64 == 0, "queue slots aligned");
 _Static_assert(offsetof(struct shmkit__queue_shared, tail) == 64, "queue.tail");
 _Static_assert(offsetof(struct shmkit__queue_shared, head) == 128, "queue.head");
-_Static_assert(offsetof(struct shmkit__queue_shared, data_futex) == 192, "queue.data_futex");
-_Static_assert(offsetof(struct shmkit__queue_shared, space_futex) == 256, "queue.space_futex");
+_Static_assert(offsetof(struct shmkit__queue_shared, data_ec) == 192, "queue.data_ec");
+_Static_assert(offsetof(struct shmkit__queue_shared, space_ec) == 256, "queue.space_ec");
 _Static_assert(offsetof(struct shmkit__queue_shared, peers) == 320, "queue.peers");
+_Static_assert(offsetof(struct shmkit__queue_shared, listeners) == 4416, "queue.listeners");
 
 /* ======================================================================
  * Topic (kind SHMKIT_KIND_TOPIC): one publisher, many subscribers.
@@ -258,13 +291,11 @@ struct shmkit__topic_shared {
 	struct shmkit__ident pub_ident;         /* valid while pub_state is ACTIVE */
 	uint64_t reserved1[2];
 	/* line 2: subscribers waiting for data (written only when one goes to sleep) */
-	alignas(64) _Atomic uint32_t data_futex; /* bumped by the publisher to wake sleepers */
-	_Atomic uint32_t sub_sleepers;           /* subscribers asleep or about to be */
+	alignas(64) struct shmkit__ec_shared data_ec;
 	_Atomic uint32_t n_subs;                 /* active subscribers (a hint for spinning) */
 	uint32_t reserved2[13];
 	/* line 3: the publisher waiting for room (reliable topics) */
-	alignas(64) _Atomic uint32_t space_futex; /* bumped by subscribers to wake it */
-	_Atomic uint32_t pub_waiting;             /* 1 while the publisher sleeps */
+	alignas(64) struct shmkit__ec_shared space_ec;
 	uint32_t reserved3[14];
 };
 _Static_assert(sizeof(struct shmkit__topic_shared) == 256, "topic_shared size");
@@ -273,22 +304,24 @@ _Static_assert(offsetof(struct shmkit__topic_shared, body_size) == 56, "topic.bo
 _Static_assert(offsetof(struct shmkit__topic_shared, head) == 64, "topic.head");
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_state) == 72, "topic.pub_state");
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_ident) == 80, "topic.pub_ident");
-_Static_assert(offsetof(struct shmkit__topic_shared, data_futex) == 128, "topic.data_futex");
-_Static_assert(offsetof(struct shmkit__topic_shared, sub_sleepers) == 132, "topic.sub_sleepers");
+_Static_assert(offsetof(struct shmkit__topic_shared, data_ec) == 128, "topic.data_ec");
 _Static_assert(offsetof(struct shmkit__topic_shared, n_subs) == 136, "topic.n_subs");
-_Static_assert(offsetof(struct shmkit__topic_shared, space_futex) == 192, "topic.space_futex");
-_Static_assert(offsetof(struct shmkit__topic_shared, pub_waiting) == 196, "topic.pub_waiting");
+_Static_assert(offsetof(struct shmkit__topic_shared, space_ec) == 192, "topic.space_ec");
 
-/* One subscriber: one cache line, written by its owner per message. */
+/* One subscriber: two cache lines; the first is written by its owner per
+ * message, the second only when it creates or arms its descriptor. */
 struct shmkit__topic_sub_shared {
 	_Atomic uint64_t state;        /* enum shmkit__topic_sub_state | gen << 8 */
 	struct shmkit__ident ident;    /* the subscriber process */
 	_Atomic uint64_t pos;          /* next message index it will read */
 	_Atomic uint64_t dropped;      /* lossy: messages overwritten before it read them */
-	_Atomic uint32_t sleeping;     /* 1 while it counts in sub_sleepers */
+	_Atomic uint32_t sleeping;     /* 1 while it sleeps on data_ec (for `shmkit stat`) */
 	uint32_t reserved;
+	struct shmkit__listener_shared listener; /* shmkit_sub_fd(); FREE without one */
+	uint64_t reserved2[7];
 };
-_Static_assert(sizeof(struct shmkit__topic_sub_shared) == 64, "topic_sub size");
+_Static_assert(sizeof(struct shmkit__topic_sub_shared) == 128, "topic_sub size");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, listener) == 64, "topic_sub.listener");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, ident) == 8, "topic_sub.ident");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, pos) == 40, "topic_sub.pos");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, dropped) == 48, "topic_sub.dropped");
@@ -338,7 +371,7 @@ _Static_assert(offsetof(struct shmkit__sem_shared, magic) == 4, "sem.magic");
 
 /* Futex eventcount: word = (seq << 1) | waiters_bit; seq is 31 bits, wraps. */
 struct shmkit__event_shared {
-	_Atomic uint32_t word;  /* futex word */
+	_Atomic uint32_t word;  /* eventcount word: seq << 2 | 0 | SLEEP bit (src/sync/ec.h) */
 	_Atomic uint32_t magic; /* SHMKIT__EVENT_MAGIC once initialized */
 	uint64_t reserved;      /* 0 */
 };

@@ -31,10 +31,10 @@ static void sleep_briefly(void)
 	nanosleep(&ts, NULL);
 }
 
-/* 1 if the deadline (absolute ns, -1 = none) has passed. */
+/* 1 if the deadline (absolute ns, SHMKIT__NO_DEADLINE = none) has passed. */
 static int expired(int64_t deadline)
 {
-	return deadline >= 0 && shmkit__now_ns() >= deadline;
+	return shmkit__now_ns() >= deadline;
 }
 
 static uint64_t load_magic(const struct shmkit__header *h)
@@ -282,7 +282,7 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 	 * with nobody named) last at most this long, even with SHMKIT_FOREVER:
 	 * a creator sizes and names itself within microseconds. */
 	int64_t nobody_deadline = shmkit__deadline(SHMKIT__OPEN_WAIT_NS);
-	if (deadline >= 0 && deadline < nobody_deadline)
+	if (deadline < nobody_deadline)
 		nobody_deadline = deadline;
 	int rdonly = (flags & SHMKIT_RDONLY) != 0;
 

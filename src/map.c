@@ -36,15 +36,6 @@
 #define STRIPE_MASK ((uint64_t)SHMKIT__MAP_STRIPES - 1)
 #define READ_TRIES 256
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 struct shmkit_map {
 	struct shmkit_heap heap;
 	struct shmkit__map_shared *ms;
@@ -233,7 +224,7 @@ static ssize_t read_optimistic(struct shmkit_map *m, const struct lookup *q)
 		/* acquire: pairs with seq_end's release store */
 		uint64_t s1 = atomic_load_explicit(s, memory_order_acquire);
 		if (s1 & 1) {
-			cpu_relax();
+			shmkit__spin_pause();
 			continue;
 		}
 		ssize_t n = lookup_copy(m, q);

@@ -134,7 +134,7 @@ static int mark_gone_holder(struct shmkit__mutex_shared *s)
 
 static int lock_in_slices(struct shmkit__mutex_shared *s, int64_t timeout_ns)
 {
-	int64_t deadline = shmkit__futex_deadline(timeout_ns);
+	int64_t deadline = shmkit__deadline(timeout_ns);
 
 	for (;;) {
 		int64_t until = shmkit__now_ns() + MUTEX_SLICE_NS;

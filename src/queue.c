@@ -14,14 +14,11 @@
  *    peer index in the tag names an identity in the peer table, so a slot held
  *    by a process that died is handed back (counted as skipped/abandoned).
  *
- * Waiting: spin for spin_ns, yield a few times, then sleep on data_futex/
- * space_futex. A waker makes no system call unless the word's sleeper bit is
- * set; it reads the word after a barrier that pairs with the sleeper's
- * seq_cst CAS setting the bit (Dekker): either the sleeper sees the new
- * state, or the waker sees the bit. The barrier is asymmetric where the
- * kernel allows it (membarrier(2), see wake_barrier()): the waker, once per
- * message, pays only a compiler barrier, and the sleeper, once per sleep,
- * makes every running registered process execute the full barrier. */
+ * Waiting and waking go through the wake-up core (src/sync/ec.h): one
+ * eventcount per side (data_ec: consumers wait for messages, space_ec:
+ * producers wait for room). A waker makes no system call unless a waiter
+ * sleeps or a descriptor listener (shmkit_queue_fd) is armed; its barrier is
+ * the core's asymmetric one (src/sync/barrier.h). */
 #include <shmkit/managed.h>
 #include <shmkit/queue.h>
 #include <shmkit/seg.h>
@@ -33,24 +30,19 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <linux/membarrier.h>
 
 #include "futex.h"
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
+#include "sync/ec.h"
+#include "sync/listener.h"
 
-#define DEFAULT_SPIN_NS 20000         /* spin before sleeping: 20 us */
-#define PEER_CHECK_NS 2000000         /* re-check a stuck slot's owner every 2 ms */
-#define SAFETY_SLICE_NS 100000000     /* sleep at most 100 ms: a waker killed between
-				       * publishing and waking cannot strand us */
 #define CAS_RETRIES 4096u
-#define YIELDS 4                      /* sched_yield()s between spinning and sleeping */
-#define NO_MEMBARRIER_SLICE_NS 1000000 /* sleep slice of a sleeper that cannot issue
-				        * membarrier(2): see sleeper_barrier() */
+/* Listener sides in the queue's table (struct shmkit__queue_listener). */
+#define QUEUE_SIDE_RECV 0u
+#define QUEUE_SIDE_SEND 1u
 
 struct shmkit_queue {
 	struct shmkit__obj obj;
@@ -64,6 +56,11 @@ struct shmkit_queue {
 	bool multi;
 	bool mp, mc;
 	int64_t spin_ns;
+	struct shmkit__ec data_ec;  /* consumers wait on it, producers wake it */
+	struct shmkit__ec space_ec; /* producers wait on it, consumers wake it */
+	struct shmkit__lis recv_lis; /* shmkit_queue_fd(), fd < 0 until asked */
+	struct shmkit__lis send_lis; /* shmkit_queue_send_fd() */
+	int64_t next_peer_check;     /* polls (timeout 0): when to look at a stuck slot's owner */
 	uint64_t cached_head; /* SPSC producer: a head value seen (<= the real one) */
 	/* MPMC: our peer entry, registered lazily by the process using the handle */
 	int peer;
@@ -113,104 +110,16 @@ static inline unsigned char *payload_at(const struct shmkit_queue *q, uint64_t p
 	return (unsigned char *)slot_at(q, pos) + SHMKIT__QUEUE_SLOT_HDR;
 }
 
-/* A full barrier. On x86 a locked no-op on the stack is cheaper than mfence
- * and orders the same way for ordinary (write-back) memory. */
-static inline void fence_full(void)
-{
-#if defined(__x86_64__)
-	__asm__ __volatile__("lock; orq $0, (%%rsp)" ::: "memory", "cc");
-#else
-	atomic_thread_fence(memory_order_seq_cst);
-#endif
-}
-
-/* Fork detection without a system call on the hot path (getpid() is one):
- * a counter bumped in every child by a pthread_atfork handler. */
-static _Atomic uint32_t fork_generation;
-
-/* The fork generation in which this process registered for
- * MEMBARRIER_CMD_GLOBAL_EXPEDITED (UINT32_MAX: not registered). A forked
- * child does not count as registered until it registers itself. */
-static _Atomic uint32_t barrier_gen = UINT32_MAX;
-
-/* Once per process (and per forked child): ask the kernel to deliver other
- * processes' expedited global membarriers to us. If it refuses (old kernel,
- * seccomp), our wakers keep the full fence. */
-static void register_light_barrier(void)
-{
-	uint32_t gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
-
-	if (atomic_load_explicit(&barrier_gen, memory_order_relaxed) == gen)
-		return;
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0)
-		/* relaxed: the registration is in force before this store, so
-		 * any thread that sees it is covered */
-		atomic_store_explicit(&barrier_gen, gen, memory_order_relaxed);
-}
-
-/* The waker's half of the Dekker pair: order our publish before our read of
- * the futex word. Registered: a compiler barrier is enough, because a sleeper
- * issues MEMBARRIER_CMD_GLOBAL_EXPEDITED between setting its bit and looking
- * at the ring again (sleeper_barrier()). The kernel runs a full barrier on
- * every CPU running a registered process (or it passes a context switch,
- * itself a full barrier) inside that call, so the barrier falls somewhere in
- * our [publish; read word] sequence: before the publish, and our read comes
- * after the bit was set, so we see it; after it, and our publish is visible
- * to the sleeper's retry. Not registered (or a forked child not yet
- * registered): a real full fence. */
-static inline void wake_barrier(void)
-{
-	if (SHMKIT__LIKELY(atomic_load_explicit(&barrier_gen, memory_order_relaxed) ==
-			   atomic_load_explicit(&fork_generation, memory_order_relaxed)))
-		atomic_signal_fence(memory_order_seq_cst);
-	else
-		fence_full();
-}
-
-/* The sleeper's half, after the seq_cst CAS that set its bit and before it
- * looks at the ring again. Returns false if the kernel refused, in which
- * case a registered waker may miss our bit: the caller sleeps in short
- * slices (NO_MEMBARRIER_SLICE_NS) so the cost is delay, never a hang. */
-static bool sleeper_barrier(void)
-{
-	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
-}
-
-/* The futex words: bit 0 says "someone sleeps (or is about to)", the rest
- * is a sequence a wake-up advances. A sleeper sets the bit; a waker that
- * sees it clears it while advancing the sequence, and wakes everyone (who
- * set it again if they sleep again). A sleeper killed asleep leaves the bit
- * set only until the next waker: one wasted system call, never a permanent
- * tax on the fast path. */
-#define SLEEPER_BIT 1u
-
-/* After publishing a state change: wake sleepers on `word`, if any. */
-static inline void wake(_Atomic uint32_t *word)
-{
-	/* Dekker: pairs with the seq_cst CAS that sets SLEEPER_BIT and the
-	 * sleeper_barrier() after it in wait_slow(); our publish (marker/head
-	 * store) is ordered before we read the word, so either we see the bit
-	 * or the sleeper sees ours */
-	wake_barrier();
-	uint32_t w = atomic_load_explicit(word, memory_order_relaxed);
-	if (SHMKIT__UNLIKELY(w & SLEEPER_BIT)) {
-		/* release: pairs with the acquire load of the word in wait_slow();
-		 * a failed CAS means another waker advanced it and woke them */
-		if (atomic_compare_exchange_strong_explicit(word, &w, (w + 2) & ~SLEEPER_BIT,
-							    memory_order_release,
-							    memory_order_relaxed))
-			shmkit__futex_wake(word, INT_MAX);
-	}
-}
-
+/* After publishing a message (or a freed slot): wake the other side's
+ * waiters, if any. */
 static inline void wake_data(struct shmkit_queue *q)
 {
-	wake(&q->sh->data_futex);
+	shmkit__ec_wake(&q->data_ec);
 }
 
 static inline void wake_space(struct shmkit_queue *q)
 {
-	wake(&q->sh->space_futex);
+	shmkit__ec_wake(&q->space_ec);
 }
 
 /* Move a head/tail hint from pos to to, unless someone already moved it. */
@@ -244,28 +153,15 @@ static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint,
 		advance_hint_to(hint, pos, floor);
 }
 
-static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void)
-{
-	atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
-}
-
-static void install_fork_hook(void)
-{
-	pthread_atfork(NULL, NULL, on_fork_child);
-}
-
 /* A child that inherited a handle over fork does not own the parent's
  * outstanding reservation or peeked message: forget them (one load). */
 static inline void forget_inherited(struct shmkit_queue *q)
 {
-	uint32_t gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+	uint32_t gen = shmkit__fork_gen();
 	if (SHMKIT__UNLIKELY(q->op_gen != gen)) {
 		q->op_gen = gen;
 		q->resv_active = false;
 		q->peek_active = false;
-		register_light_barrier(); /* the child's own, once */
 	}
 }
 
@@ -609,7 +505,7 @@ claimed:
 	atomic_store_explicit(&peers[k].state, SHMKIT__QPEER_LIVE, memory_order_release);
 	q->peer = (int)k;
 	q->peer_pid = me->pid;
-	q->peer_gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+	q->peer_gen = shmkit__fork_gen();
 	q->resv_active = false; /* a forked child does not own its parent's slots */
 	q->peek_active = false;
 	return 0;
@@ -619,11 +515,8 @@ claimed:
  * handle over fork gets its own entry on first use. */
 static inline int peer_ensure(struct shmkit_queue *q)
 {
-	if (SHMKIT__LIKELY(q->peer >= 0 &&
-			   q->peer_gen == atomic_load_explicit(&fork_generation,
-							       memory_order_relaxed)))
+	if (SHMKIT__LIKELY(q->peer >= 0 && q->peer_gen == shmkit__fork_gen()))
 		return 0;
-	pthread_once(&fork_hook_once, install_fork_hook);
 	return peer_register(q);
 }
 
@@ -643,79 +536,78 @@ static void peer_release(struct shmkit_queue *q)
  * waiting
  * --------------------------------------------------------------------- */
 
-/* Retry fn until it stops saying -EAGAIN: spin for spin_ns, then sleep on the
- * side's futex; give back slots whose holder died; honour the deadline. */
+/* The predicate the wake-up core waits on: one attempt; in the slow phases
+ * a slot held by a peer is looked at (is its holder dead?) once per
+ * SHMKIT__LIVENESS_NS, and sleeps are cut to that slice while stuck. */
+struct queue_wait {
+	struct shmkit_queue *q;
+	attempt_fn fn;
+	struct attempt *a;
+	struct shmkit__wait_policy *pol;
+	int64_t next_peer_check;
+};
+
+static int unstick(struct shmkit_queue *q, struct attempt *a, int64_t *next_check)
+{
+	int64_t now = shmkit__now_ns();
+
+	if (now < *next_check)
+		return 0;
+	*next_check = now + SHMKIT__LIVENESS_NS;
+	return reclaim_if_dead(q, a->stuck);
+}
+
+static int queue_pred(void *arg, int slow)
+{
+	struct queue_wait *w = arg;
+
+	w->a->stuck = 0;
+	int r = w->fn(w->q, w->a);
+	if (r != -EAGAIN || !slow || !w->a->stuck)
+		return r;
+	w->pol->slice_ns = SHMKIT__LIVENESS_NS; /* watch the holder while we sleep */
+	if (!unstick(w->q, w->a, &w->next_peer_check))
+		return r;
+	w->a->stuck = 0;
+	return w->fn(w->q, w->a);
+}
+
 static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
 		     int64_t timeout_ns)
 {
-	_Atomic uint32_t *word = producer ? &q->sh->space_futex : &q->sh->data_futex;
-	_Atomic uint32_t *waiters = producer ? &q->sh->space_waiters : &q->sh->data_waiters;
-	int64_t now = shmkit__now_ns();
-	int64_t deadline = shmkit__futex_deadline(timeout_ns);
-	int64_t spin_until = q->spin_ns < 0 ? INT64_MAX : now + q->spin_ns;
-	int64_t next_peer_check = now;
-	unsigned yields = 0;
-	int r;
+	struct shmkit__wait_policy pol = {
+		.spin_ns = q->spin_ns,
+		.yields = q->spin_ns != 0 ? SHMKIT__YIELDS : 0,
+		.slice_ns = SHMKIT__SLEEP_SLICE_NS,
+	};
+	struct queue_wait w = { q, fn, a, &pol, 0 };
 
-	for (unsigned i = 1;; i++) {
+	return shmkit__ec_wait(producer ? &q->space_ec : &q->data_ec, &pol,
+			       shmkit__deadline(timeout_ns), queue_pred, &w);
+}
+
+/* A poll (timeout 0) found nothing. Look at a stuck slot's holder now and
+ * then; if this side has a descriptor, arm it (it turns readable when the
+ * other side next publishes) and look once more, since a message that came
+ * in between would otherwise not make it readable. */
+static int poll_empty(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer)
+{
+	struct shmkit__lis *l = producer ? &q->send_lis : &q->recv_lis;
+	int r = -EAGAIN;
+
+	if (a->stuck && unstick(q, a, &q->next_peer_check)) {
 		a->stuck = 0;
 		r = fn(q, a);
-		if (r != -EAGAIN)
-			return r;
-		if (now < spin_until && (i & 63) != 0) {
-			shmkit__spin_pause();
-			continue;
-		}
-		now = shmkit__now_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		if (a->stuck && now >= next_peer_check) {
-			next_peer_check = now + PEER_CHECK_NS;
-			if (reclaim_if_dead(q, a->stuck))
-				continue;
-		}
-		if (now < spin_until) {
-			shmkit__spin_pause();
-			continue;
-		}
-		if (yields < YIELDS && q->spin_ns != 0) {
-			/* More runnable processes than CPUs: let the peer that
-			 * shares our CPU run before paying for a futex sleep. */
-			yields++;
-			sched_yield();
-			continue;
-		}
-
-		/* acquire: pairs with the release CAS in wake() */
-		uint32_t seen = atomic_load_explicit(word, memory_order_acquire);
-		/* Dekker: pairs with wake_barrier() in wake(), together with the
-		 * sleeper_barrier() below; the bit is visible before we look at
-		 * the ring again */
-		while (!(seen & SLEEPER_BIT) &&
-		       !atomic_compare_exchange_weak_explicit(word, &seen, seen | SLEEPER_BIT,
-							      memory_order_seq_cst,
-							      memory_order_acquire))
-			;
-		seen |= SLEEPER_BIT;
-		/* Dekker, asymmetric half: pairs with wake_barrier() in wakers */
-		bool covered = sleeper_barrier();
-		/* statistics only (shmkit_queue_stats): decisions use the bit */
-		atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
-		a->stuck = 0;
-		r = fn(q, a);
-		if (r == -EAGAIN) {
-			int64_t until = now + (a->stuck ? PEER_CHECK_NS
-							: covered ? SAFETY_SLICE_NS
-								  : NO_MEMBARRIER_SLICE_NS);
-			shmkit__futex_wait(word, seen, until < deadline ? until : deadline);
-		}
-		atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
-		if (r != -EAGAIN)
-			return r;
-		now = shmkit__now_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
 	}
+	if (r != -EAGAIN || l->fd < 0)
+		return r;
+	if (shmkit__lis_arm(l, producer ? &q->space_ec : &q->data_ec) != 1)
+		return -EAGAIN;
+	a->stuck = 0;
+	r = fn(q, a);
+	if (r != -EAGAIN)
+		shmkit__lis_found(l);
+	return r;
 }
 
 static inline int attempt_or_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a,
@@ -723,8 +615,10 @@ static inline int attempt_or_wait(struct shmkit_queue *q, attempt_fn fn, struct 
 {
 	a->stuck = 0;
 	int r = fn(q, a);
-	if (SHMKIT__LIKELY(r != -EAGAIN) || timeout_ns == 0)
+	if (SHMKIT__LIKELY(r != -EAGAIN))
 		return r;
+	if (timeout_ns == 0)
+		return poll_empty(q, fn, a, producer);
 	return wait_slow(q, fn, a, producer, timeout_ns);
 }
 
@@ -965,6 +859,8 @@ static int queue_init_body(void *body, size_t body_size, void *arg)
 	sh->max_msg = g->max_msg;
 	sh->slot_stride = g->stride;
 	sh->slots_off = SHMKIT__QUEUE_SLOTS_OFF;
+	shmkit__ec_init_shared(&sh->data_ec);
+	shmkit__ec_init_shared(&sh->space_ec);
 	for (uint64_t i = 0; i < g->cap; i++) {
 		struct shmkit__queue_slot *s = (void *)(slots + i * g->stride);
 		atomic_store_explicit(&s->seq, marker(i, SHMKIT__QTAG_FREE), memory_order_relaxed);
@@ -1003,10 +899,19 @@ static int queue_attach(struct shmkit_queue *q)
 	q->mp = (flags & SHMKIT__QUEUE_F_MP) != 0;
 	q->mc = (flags & SHMKIT__QUEUE_F_MC) != 0;
 	q->multi = q->mp || q->mc;
-	q->spin_ns = DEFAULT_SPIN_NS;
-	pthread_once(&fork_hook_once, install_fork_hook);
-	q->op_gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
-	register_light_barrier();
+	q->spin_ns = SHMKIT__SPIN_NS;
+	struct shmkit__lis_table lis = {
+		.base = (unsigned char *)&sh->listeners[0].l,
+		.stride = sizeof(sh->listeners[0]),
+		.ident_off = -(ptrdiff_t)offsetof(struct shmkit__queue_listener, l),
+		.n = SHMKIT__QUEUE_LISTENERS,
+	};
+	if (shmkit__ec_bind(&q->data_ec, &sh->data_ec, QUEUE_SIDE_RECV, &lis) < 0 ||
+	    shmkit__ec_bind(&q->space_ec, &sh->space_ec, QUEUE_SIDE_SEND, &lis) < 0)
+		return -EBADMSG;
+	q->recv_lis.fd = -1;
+	q->send_lis.fd = -1;
+	q->op_gen = shmkit__fork_gen();
 	q->peer = -1;
 	return 0;
 }
@@ -1097,6 +1002,8 @@ SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)
 	release_outstanding(q);
 	if (q->multi)
 		peer_release(q);
+	shmkit__lis_close(&q->recv_lis);
+	shmkit__lis_close(&q->send_lis);
 	r = shmkit__obj_close(&q->obj);
 	free(q);
 	return r;
@@ -1124,8 +1031,8 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	st->received = head >= skipped + abandoned ? head - skipped - abandoned : 0;
 	st->skipped = skipped;
 	st->abandoned = abandoned;
-	st->recv_waiters = atomic_load_explicit(&sh->data_waiters, memory_order_relaxed);
-	st->send_waiters = atomic_load_explicit(&sh->space_waiters, memory_order_relaxed);
+	st->recv_waiters = shmkit__ec_waiters(&q->data_ec);
+	st->send_waiters = shmkit__ec_waiters(&q->space_ec);
 	st->waiters = st->recv_waiters + st->send_waiters;
 	st->multi_producer = q->mp;
 	st->multi_consumer = q->mc;
@@ -1143,4 +1050,72 @@ SHMKIT_API int shmkit_queue_set_spin(struct shmkit_queue *q, int64_t spin_ns)
 SHMKIT_API struct shmkit_seg *shmkit_queue_seg(struct shmkit_queue *q)
 {
 	return q ? q->obj.seg : NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * pollable descriptors
+ * --------------------------------------------------------------------- */
+
+/* A free entry of the listener table, taken (CLAIMING) for us; entries of
+ * owners that are provably dead are taken back first if none is free. */
+static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q)
+{
+	struct shmkit__queue_listener *t = q->sh->listeners;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned k = 0; k < SHMKIT__QUEUE_LISTENERS; k++) {
+			uint32_t st = atomic_load_explicit(&t[k].l.state, memory_order_acquire);
+			uint32_t kind = shmkit__lis_kind(st);
+			if (kind != SHMKIT__LIS_FREE) {
+				struct shmkit__ident id;
+				memcpy(&id, &t[k].owner, sizeof(id)); /* untrusted: a copy */
+				if (pass == 0 || shmkit__ident_alive(&id) != 0)
+					continue;
+			}
+			uint32_t mine = shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_CLAIMING);
+			/* acquire: orders us after the last owner's release */
+			if (atomic_compare_exchange_strong_explicit(&t[k].l.state, &st, mine,
+								    memory_order_acquire,
+								    memory_order_relaxed))
+				return &t[k];
+		}
+	}
+	return NULL;
+}
+
+static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t side)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+
+	if (l->fd >= 0)
+		return l->fd;
+	if (!me)
+		return -ESRCH;
+	struct shmkit__queue_listener *e = claim_listener(q);
+	if (!e)
+		return -ENOSPC;
+	memcpy(&e->owner, me, sizeof(*me));
+	int r = shmkit__lis_open(l, &e->l, side);
+	if (r < 0) {
+		/* release: give the entry back as we found it, free */
+		uint32_t st = atomic_load_explicit(&e->l.state, memory_order_relaxed);
+		atomic_store_explicit(&e->l.state, shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_FREE),
+				      memory_order_release);
+		return r;
+	}
+	return l->fd;
+}
+
+SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)
+{
+	if (!q)
+		return -EINVAL;
+	return queue_lis_fd(q, &q->recv_lis, QUEUE_SIDE_RECV);
+}
+
+SHMKIT_API int shmkit_queue_send_fd(struct shmkit_queue *q)
+{
+	if (!q)
+		return -EINVAL;
+	return queue_lis_fd(q, &q->send_lis, QUEUE_SIDE_SEND);
 }

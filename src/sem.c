@@ -81,7 +81,7 @@ SHMKIT_API int shmkit_sem_wait(struct shmkit_sem *sem, int64_t timeout_ns)
 		return 0;
 	if (timeout_ns == 0)
 		return -EAGAIN;
-	deadline = shmkit__futex_deadline(timeout_ns);
+	deadline = shmkit__deadline(timeout_ns);
 	for (;;) {
 		uint32_t v = atomic_load_explicit(&s->word, memory_order_relaxed);
 		if (v >> 1) {

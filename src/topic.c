@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sync/listener.h"
 #include "topic.h"
 
 #define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
@@ -86,16 +87,31 @@ static int topic_init_body(void *body, size_t body_size, void *arg)
 	sh->max_subs = g->max_subs;
 	sh->reliable = g->reliable;
 	sh->body_size = g->body_size;
+	shmkit__ec_init_shared(&sh->data_ec);
+	shmkit__ec_init_shared(&sh->space_ec);
 	/* Published by the managed layer's release store of READY. */
 	return 0;
 }
 
-static void topic_bind(struct shmkit__topic *t)
+/* The local views; -EBADMSG if an eventcount's mode is not one we know.
+ * The subscribers' descriptor listeners sit in their table entries. */
+static int topic_bind(struct shmkit__topic *t)
 {
 	unsigned char *body = t->obj.body;
 	t->sh = (struct shmkit__topic_shared *)body;
 	t->subs = (struct shmkit__topic_sub_shared *)(body + t->g.subs_off);
 	t->ring = body + t->g.ring_off;
+	struct shmkit__lis_table lis = {
+		.base = (unsigned char *)&t->subs[0].listener,
+		.stride = sizeof(t->subs[0]),
+		.ident_off = (ptrdiff_t)offsetof(struct shmkit__topic_sub_shared, ident) -
+			     (ptrdiff_t)offsetof(struct shmkit__topic_sub_shared, listener),
+		.n = t->g.max_subs,
+	};
+	if (shmkit__ec_bind(&t->data_ec, &t->sh->data_ec, 0, &lis) < 0 ||
+	    shmkit__ec_bind(&t->space_ec, &t->sh->space_ec, 0, NULL) < 0)
+		return -EBADMSG;
+	return 0;
 }
 
 int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
@@ -111,8 +127,10 @@ int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 				o->mode ? o->mode : 0600, topic_init_body, &t->g);
 	if (rc < 0)
 		return rc;
-	topic_bind(t);
-	return 0;
+	rc = topic_bind(t);
+	if (rc < 0)
+		shmkit__obj_close(&t->obj);
+	return rc;
 }
 
 int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags)
@@ -128,11 +146,12 @@ int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags)
 	} else {
 		rc = geom_validate(&t->g, t->obj.body, t->obj.body_size);
 	}
+	if (rc == 0)
+		rc = topic_bind(t);
 	if (rc < 0) {
 		shmkit__obj_close(&t->obj);
 		return rc;
 	}
-	topic_bind(t);
 	return 0;
 }
 
@@ -154,7 +173,7 @@ int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id)
 	return shmkit__ident_alive(&id);
 }
 
-int shmkit__topic_crowded(const struct shmkit__topic *t)
+void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_policy *pol)
 {
 	static long cpus;
 
@@ -162,8 +181,11 @@ int shmkit__topic_crowded(const struct shmkit__topic *t)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cpus = n > 0 ? n : 1;
 	}
+	/* relaxed: a hint read once per wait */
 	uint32_t subs = atomic_load_explicit(&t->sh->n_subs, memory_order_relaxed);
-	return (long)subs + 1 > cpus;
+	pol->spin_ns = (long)subs + 1 > cpus ? 0 : SHMKIT__SPIN_NS;
+	pol->yields = SHMKIT__YIELDS;
+	pol->slice_ns = SHMKIT__LIVENESS_NS;
 }
 
 void shmkit__topic_count_sub(struct shmkit__topic *t, int delta)
@@ -189,15 +211,6 @@ int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state)
 						     memory_order_relaxed))
 		return 0;
 	shmkit__topic_count_sub(t, -1);
-	/* It died asleep: give back its count in sub_sleepers so the publisher
-	 * stops making wake-up calls for it. */
-	if (atomic_exchange_explicit(&e->sleeping, 0, memory_order_relaxed)) {
-		uint32_t n = atomic_load_explicit(&t->sh->sub_sleepers, memory_order_relaxed);
-		while (n > 0 && !atomic_compare_exchange_weak_explicit(&t->sh->sub_sleepers, &n,
-								       n - 1, memory_order_relaxed,
-								       memory_order_relaxed))
-			;
-	}
 	return 1;
 }
 
@@ -255,8 +268,10 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 			si->alive = alive < 0 ? -1 : alive;
 			si->position = atomic_load_explicit(&e->pos, memory_order_relaxed);
 			si->dropped = atomic_load_explicit(&e->dropped, memory_order_relaxed);
+			uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
 			si->sleeping =
-			    atomic_load_explicit(&e->sleeping, memory_order_relaxed) != 0;
+			    atomic_load_explicit(&e->sleeping, memory_order_relaxed) != 0 ||
+			    shmkit__lis_kind(ls) == SHMKIT__LIS_ARMED;
 		}
 		info->n_subs++;
 	}

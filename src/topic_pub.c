@@ -16,13 +16,8 @@ struct shmkit_pub {
 	uint64_t cached_min; /* reliable: lowest live position at the last scan */
 	uint64_t gen;	     /* our generation in pub_state */
 	int loaned;	     /* a slot is out between loan and publish */
-	uint32_t zero_wakes; /* wake-ups in a row that found nobody asleep */
 	int64_t next_reap;   /* reliable: when to check the laggards' liveness next */
 };
-
-/* After this many wake-ups in a row that woke nobody, look for subscribers
- * that died asleep and still count in sub_sleepers. */
-#define ZERO_WAKES_BEFORE_REAP 256
 /* A claimer that stays CLAIMING this long died half-way: take over. */
 #define CLAIM_STALE_NS 1000000000
 
@@ -190,63 +185,44 @@ static int has_room(const struct shmkit_pub *p, uint64_t head)
 	return head - p->cached_min < p->t.g.slots;
 }
 
-/* Sleeps until a subscriber moves, or one slice at most. */
-static void sleep_for_room(struct shmkit_pub *p, uint64_t head, int64_t left)
-{
-	struct shmkit__topic_shared *sh = p->t.sh;
-	/* acquire: pairs with a subscriber's release bump of space_futex. */
-	uint32_t seen = atomic_load_explicit(&sh->space_futex, memory_order_acquire);
-	int64_t slice = left < 0 || left > SHMKIT__TOPIC_SLICE_NS ? SHMKIT__TOPIC_SLICE_NS : left;
+/* What a reliable publisher waits for: room for message `head`. In the
+ * slow phases the subscribers holding it back are checked for liveness at
+ * most every SHMKIT_TOPIC_LIVENESS_MS, so a dead one stops holding it back
+ * within that bound. */
+struct room_wait {
+	struct shmkit_pub *p;
+	uint64_t head;
+};
 
-	atomic_store_explicit(&sh->pub_waiting, 1, memory_order_relaxed);
-	/* seq_cst: pairs with the subscriber's fence between storing pos and
-	 * reading pub_waiting: either it sees us waiting or we see its pos. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (scan_min(p, head, 0) == 0 && !has_room(p, head) && slice > 0)
-		shmkit__topic_futex_wait(&sh->space_futex, seen, slice);
-	atomic_store_explicit(&sh->pub_waiting, 0, memory_order_relaxed);
+static int room_pred(void *arg, int slow)
+{
+	struct room_wait *w = arg;
+	int rc = scan_min(w->p, w->head, 0);
+
+	if (rc < 0 || has_room(w->p, w->head))
+		return rc;
+	int64_t now = slow ? shmkit__now_ns() : 0;
+	if (slow && now >= w->p->next_reap) {
+		w->p->next_reap = now + SHMKIT__LIVENESS_NS;
+		rc = scan_min(w->p, w->head, 1);
+		if (rc < 0 || has_room(w->p, w->head))
+			return rc;
+	}
+	return -EAGAIN;
 }
 
 /* Reliable topics: waits until writing message `head` overwrites nothing a
- * live subscriber still needs. The liveness of the subscribers holding it back
- * is checked at most every SHMKIT_TOPIC_LIVENESS_MS while it waits (or polls
- * with timeout 0), so a dead one stops holding it back within that bound. */
+ * live subscriber still needs (with timeout 0, looks once). */
 static int wait_room(struct shmkit_pub *p, uint64_t head, int64_t timeout_ns)
 {
-	int64_t deadline = shmkit__deadline(timeout_ns);
-	int64_t start = shmkit__now_ns();
-	int crowded = shmkit__topic_crowded(&p->t);
-	int rc;
+	struct room_wait w = { p, head };
+	struct shmkit__wait_policy pol;
+	int rc = room_pred(&w, 1);
 
-	for (;;) {
-		rc = scan_min(p, head, 0);
-		if (rc < 0 || has_room(p, head))
-			return rc;
-		int64_t now = shmkit__now_ns();
-		if (now >= p->next_reap) {
-			p->next_reap = now + SHMKIT__TOPIC_SLICE_NS;
-			rc = scan_min(p, head, 1);
-			if (rc < 0 || has_room(p, head))
-				return rc;
-		}
-		if (timeout_ns == 0)
-			return -EAGAIN;
-		switch (shmkit__topic_phase(start, now, crowded)) {
-		case SHMKIT__PHASE_SPIN:
-			for (int i = 0; i < 16; i++)
-				shmkit__spin_pause();
-			continue;
-		case SHMKIT__PHASE_YIELD:
-			sched_yield();
-			continue;
-		case SHMKIT__PHASE_SLEEP:
-			break;
-		}
-		int64_t left = shmkit__topic_left(deadline);
-		if (left == 0)
-			return -ETIMEDOUT;
-		sleep_for_room(p, head, left);
-	}
+	if (rc != -EAGAIN || timeout_ns == 0)
+		return rc;
+	shmkit__topic_policy(&p->t, &pol);
+	return shmkit__ec_wait(&p->t.space_ec, &pol, shmkit__deadline(timeout_ns), room_pred, &w);
 }
 
 int shmkit_pub_loan(struct shmkit_pub *p, size_t len, void **buf, int64_t timeout_ns)
@@ -276,36 +252,6 @@ int shmkit_pub_loan(struct shmkit_pub *p, size_t len, void **buf, int64_t timeou
 	return 0;
 }
 
-/* Reap subscribers that died asleep and still count in sub_sleepers. */
-static void reap_dead_sleepers(struct shmkit_pub *p)
-{
-	struct shmkit__topic *t = &p->t;
-
-	for (uint32_t i = 0; i < t->g.max_subs; i++) {
-		struct shmkit__topic_sub_shared *e = &t->subs[i];
-		uint64_t st = atomic_load_explicit(&e->state, memory_order_acquire);
-		if (shmkit__state_kind(st) == SHMKIT__SUB_ACTIVE &&
-		    atomic_load_explicit(&e->sleeping, memory_order_relaxed) &&
-		    shmkit__topic_ident_alive(&e->ident) == 0)
-			shmkit__topic_reap(t, i, st);
-	}
-}
-
-static void wake_subscribers(struct shmkit_pub *p)
-{
-	struct shmkit__topic_shared *sh = p->t.sh;
-
-	/* release: the completed slot before the bump; pairs with the
-	 * subscriber's acquire load of data_futex before it re-checks. */
-	atomic_fetch_add_explicit(&sh->data_futex, 1, memory_order_release);
-	if (shmkit__topic_futex_wake(&sh->data_futex) > 0) {
-		p->zero_wakes = 0;
-	} else if (++p->zero_wakes >= ZERO_WAKES_BEFORE_REAP) {
-		p->zero_wakes = 0;
-		reap_dead_sleepers(p);
-	}
-}
-
 int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
 {
 	if (!p || !p->loaned)
@@ -326,12 +272,9 @@ int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
 	atomic_store_explicit(&p->t.sh->head, h + 1, memory_order_release);
 	p->head = h + 1;
 	p->loaned = 0;
-	/* seq_cst: pairs with a subscriber's fence between counting itself in
-	 * sub_sleepers and re-checking seq: either it sees the message or we see
-	 * it asleep. No system call when nobody sleeps. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&p->t.sh->sub_sleepers, memory_order_relaxed) != 0)
-		wake_subscribers(p);
+	/* No system call unless a subscriber sleeps or has its descriptor
+	 * armed; the core's barrier orders the seq store before its check. */
+	shmkit__ec_wake(&p->t.data_ec);
 	return 0;
 }
 
@@ -361,10 +304,8 @@ int shmkit_pub_close(struct shmkit_pub *p)
 	atomic_compare_exchange_strong_explicit(&sh->pub_state, &mine,
 						shmkit__state_make(p->gen, SHMKIT__PUB_CLOSED),
 						memory_order_release, memory_order_relaxed);
-	/* seq_cst: as in publish, so sleepers wake to see CLOSED. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&sh->sub_sleepers, memory_order_relaxed) != 0)
-		wake_subscribers(p);
+	/* Rare: wake every sleeper and descriptor, bits or not, to see CLOSED. */
+	shmkit__ec_wake_all(&p->t.data_ec);
 	shmkit__topic_close(&p->t);
 	free(p);
 	return 0;

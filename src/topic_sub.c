@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync/listener.h"
 #include "topic.h"
 
 #define NO_GEN UINT64_MAX
@@ -24,6 +25,7 @@ struct shmkit_sub {
 	size_t peek_len;
 	int64_t next_live_check;
 	uint64_t dead_pub_state; /* pub_state word whose publisher we found dead */
+	struct shmkit__lis lis;	 /* shmkit_sub_fd(); fd < 0 until asked */
 };
 
 /* ---- joining and leaving ---- */
@@ -75,6 +77,11 @@ static int activate_entry(struct shmkit_sub *s)
 	SHMKIT__TEST_POINT("topic.claimed");
 	atomic_store_explicit(&e->dropped, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->sleeping, 0, memory_order_relaxed);
+	/* No descriptor yet; a dead predecessor's listener is forgotten (a new
+	 * generation, so its late wakers' CAS fails). */
+	uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
+	atomic_store_explicit(&e->listener.state, shmkit__lis_make((ls >> 4) + 1, 0, SHMKIT__LIS_FREE),
+			      memory_order_relaxed);
 	/* acquire: pairs with the publisher's release store of head. */
 	uint64_t h1 = atomic_load_explicit(&sh->head, memory_order_acquire);
 	atomic_store_explicit(&e->pos, h1, memory_order_relaxed);
@@ -147,28 +154,23 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 	s->dead_pub_state = NO_GEN;
 	s->absent_gen =
 	    kind == SHMKIT__PUB_NONE || kind == SHMKIT__PUB_CLOSED ? shmkit__state_gen(ps) : NO_GEN;
+	s->lis.fd = -1;
 	*out = s;
 	return 0;
 }
 
-/* Wakes a reliable publisher that sleeps waiting for room. */
+/* Wakes a reliable publisher that sleeps waiting for room, after our pos
+ * store (release) made room: no system call unless it sleeps. */
 static void wake_publisher_if_waiting(struct shmkit__topic *t)
 {
-	/* seq_cst: pairs with the publisher's fence between setting
-	 * pub_waiting and re-scanning: it sees our pos or we see it waiting. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&t->sh->pub_waiting, memory_order_relaxed)) {
-		/* release: our pos before the bump; pairs with the publisher's
-		 * acquire load of space_futex before it re-scans. */
-		atomic_fetch_add_explicit(&t->sh->space_futex, 1, memory_order_release);
-		shmkit__topic_futex_wake(&t->sh->space_futex);
-	}
+	shmkit__ec_wake(&t->space_ec);
 }
 
 int shmkit_sub_close(struct shmkit_sub *s)
 {
 	if (!s)
 		return -EINVAL;
+	shmkit__lis_close(&s->lis); /* before the entry (and its listener) is freed */
 	uint64_t st = s->state;
 	uint64_t freed = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__SUB_FREE);
 	/* release: our last reads of the ring before the entry is free; pairs
@@ -254,8 +256,8 @@ static int skip_overwritten(struct shmkit_sub *s, uint64_t seq)
 
 /* 1 if the publisher that was there since we joined closed or died, 0 if
  * we may keep waiting. A close is seen at once; a death (which takes a read
- * of /proc) is looked for at most once a slice. */
-static int publisher_gone(struct shmkit_sub *s, int64_t now)
+ * of /proc) is looked for at most once a SHMKIT_TOPIC_LIVENESS_MS. */
+static int publisher_gone(struct shmkit_sub *s)
 {
 	struct shmkit__topic_shared *sh = s->t.sh;
 	/* acquire: pairs with the claimer's release store: pub_ident first. */
@@ -264,12 +266,13 @@ static int publisher_gone(struct shmkit_sub *s, int64_t now)
 	switch (shmkit__state_kind(ps)) {
 	case SHMKIT__PUB_CLOSED:
 		return shmkit__state_gen(ps) != s->absent_gen;
-	case SHMKIT__PUB_ACTIVE:
+	case SHMKIT__PUB_ACTIVE: {
 		if (ps == s->dead_pub_state)
 			return 1; /* found dead before; nobody took over since */
+		int64_t now = shmkit__now_ns();
 		if (now < s->next_live_check)
 			return 0;
-		s->next_live_check = now + SHMKIT__TOPIC_SLICE_NS;
+		s->next_live_check = now + SHMKIT__LIVENESS_NS;
 		if (shmkit__topic_ident_alive(&sh->pub_ident) != 0)
 			return 0;
 		/* Dead, unless a new publisher took over while we looked. */
@@ -277,48 +280,29 @@ static int publisher_gone(struct shmkit_sub *s, int64_t now)
 			return 0;
 		s->dead_pub_state = ps;
 		return 1;
+	}
 	default:
 		return 0;
 	}
 }
 
-/* Sleeps until the publisher moves (or a slice passes). `seq` is what the
- * slot for our position held when we last looked. */
-static void sleep_for_data(struct shmkit_sub *s, struct shmkit__topic_slot *slot, uint64_t seq,
-			   int64_t left)
-{
-	struct shmkit__topic_shared *sh = s->t.sh;
-	int64_t slice = left < 0 || left > SHMKIT__TOPIC_SLICE_NS ? SHMKIT__TOPIC_SLICE_NS : left;
-	/* acquire: pairs with the publisher's release bump of data_futex: if we
-	 * read a bumped value, the message that caused it is visible below. */
-	uint32_t seen = atomic_load_explicit(&sh->data_futex, memory_order_acquire);
+/* One look for the next message, as the wake-up core's predicate: 0 with
+ * the slot, its seq and validated length filled in; -EAGAIN if nothing yet;
+ * -EPIPE once the publisher is gone and everything it published was read
+ * (looked for only when `slow`). Lapped (lossy) messages are skipped and
+ * counted. */
+struct sub_wait {
+	struct shmkit_sub *s;
+	struct shmkit__topic_slot *slot;
+	uint64_t seq;
+	size_t len;
+};
 
-	/* Count ourselves before flagging, uncount after clearing: a reaper
-	 * that finds the flag set always finds a count to give back. */
-	int mine = entry_is_ours(s);
-	atomic_fetch_add_explicit(&sh->sub_sleepers, 1, memory_order_relaxed);
-	if (mine)
-		atomic_store_explicit(&s->e->sleeping, 1, memory_order_relaxed);
-	/* seq_cst: pairs with the publisher's fence between completing a slot
-	 * and reading sub_sleepers: it sees us or we see its message. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&slot->seq, memory_order_relaxed) == seq && slice > 0)
-		shmkit__topic_futex_wait(&sh->data_futex, seen, slice);
-	/* A reaper that freed our entry meanwhile gave our count back already. */
-	if (!mine || atomic_exchange_explicit(&s->e->sleeping, 0, memory_order_relaxed))
-		atomic_fetch_sub_explicit(&sh->sub_sleepers, 1, memory_order_relaxed);
-}
-
-/* Waits until the slot for our position holds our message complete; returns
- * it in *slot_out with its seq and validated length. Lapped (lossy) messages
- * are skipped and counted. -EPIPE once the publisher is gone and everything
- * it published has been read. */
-static int next_message(struct shmkit_sub *s, int64_t timeout_ns,
-			struct shmkit__topic_slot **slot_out, uint64_t *seq_out, size_t *len_out)
+static int try_next(void *arg, int slow)
 {
-	int64_t deadline = timeout_ns > 0 ? shmkit__deadline(timeout_ns) : timeout_ns;
-	int64_t wait_start = 0;
-	int gone = 0, crowded = 0;
+	struct sub_wait *w = arg;
+	struct shmkit_sub *s = w->s;
+	int gone = 0;
 
 	for (;;) {
 		uint64_t want = 2 * s->pos + 2;
@@ -330,9 +314,9 @@ static int next_message(struct shmkit_sub *s, int64_t timeout_ns,
 		if (seq == want) {
 			uint64_t len = atomic_load_explicit(&slot->len, memory_order_relaxed);
 			if (len <= s->t.g.slot_size) {
-				*slot_out = slot;
-				*seq_out = seq;
-				*len_out = (size_t)len;
+				w->slot = slot;
+				w->seq = seq;
+				w->len = (size_t)len;
 				return 0;
 			}
 			/* acquire fence: len read before the re-check. */
@@ -347,38 +331,59 @@ static int next_message(struct shmkit_sub *s, int64_t timeout_ns,
 				return rc;
 			continue;
 		}
-		/* Nothing for us yet: spin a little, then look for the
-		 * publisher's end, then sleep. */
 		if (gone)
 			return -EPIPE; /* looked again after seeing it gone: drained */
-		int64_t now = shmkit__now_ns();
-		if (timeout_ns != 0) {
-			if (wait_start == 0) {
-				wait_start = now;
-				crowded = shmkit__topic_crowded(&s->t);
-			}
-			switch (shmkit__topic_phase(wait_start, now, crowded)) {
-			case SHMKIT__PHASE_SPIN:
-				shmkit__topic_spin_on(&slot->seq, seq);
-				continue;
-			case SHMKIT__PHASE_YIELD:
-				sched_yield();
-				continue;
-			case SHMKIT__PHASE_SLEEP:
-				break;
-			}
-		}
-		if (publisher_gone(s, now)) {
-			gone = 1;
-			continue;
-		}
-		if (timeout_ns == 0)
+		if (!slow || !publisher_gone(s))
 			return -EAGAIN;
-		int64_t left = shmkit__topic_left(deadline);
-		if (left == 0)
-			return -ETIMEDOUT;
-		sleep_for_data(s, slot, seq, left);
+		gone = 1;
 	}
+}
+
+/* A poll found nothing: arm our descriptor, if we have one, and look once
+ * more (a message that came in between would not make it readable). */
+static int poll_empty(struct sub_wait *w)
+{
+	struct shmkit_sub *s = w->s;
+
+	if (s->lis.fd < 0 || !entry_is_ours(s) || shmkit__lis_arm(&s->lis, &s->t.data_ec) != 1)
+		return -EAGAIN;
+	int rc = try_next(w, 1);
+	if (rc != -EAGAIN)
+		shmkit__lis_found(&s->lis);
+	return rc;
+}
+
+static int wait_data(struct sub_wait *w, int64_t timeout_ns)
+{
+	struct shmkit_sub *s = w->s;
+	struct shmkit__wait_policy pol;
+	int mine = entry_is_ours(s);
+
+	shmkit__topic_policy(&s->t, &pol);
+	if (mine) /* for `shmkit stat` only: nothing decides on it */
+		atomic_store_explicit(&s->e->sleeping, 1, memory_order_relaxed);
+	int rc = shmkit__ec_wait(&s->t.data_ec, &pol, shmkit__deadline(timeout_ns), try_next, w);
+	if (mine)
+		atomic_store_explicit(&s->e->sleeping, 0, memory_order_relaxed);
+	return rc;
+}
+
+/* Waits until the slot for our position holds our message complete; returns
+ * it in *slot_out with its seq and validated length. */
+static int next_message(struct shmkit_sub *s, int64_t timeout_ns,
+			struct shmkit__topic_slot **slot_out, uint64_t *seq_out, size_t *len_out)
+{
+	struct sub_wait w = { .s = s };
+	int rc = try_next(&w, timeout_ns == 0);
+
+	if (rc == -EAGAIN)
+		rc = timeout_ns == 0 ? poll_empty(&w) : wait_data(&w, timeout_ns);
+	if (rc == 0) {
+		*slot_out = w.slot;
+		*seq_out = w.seq;
+		*len_out = w.len;
+	}
+	return rc;
 }
 
 /* 1 if the slot still holds the message we started reading. */
@@ -452,4 +457,16 @@ int shmkit_sub_release(struct shmkit_sub *s)
 		count_dropped(s, 1);
 	consume(s);
 	return intact ? 0 : -ESTALE;
+}
+
+int shmkit_sub_fd(struct shmkit_sub *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (s->lis.fd >= 0)
+		return s->lis.fd;
+	if (!entry_is_ours(s))
+		return -EBADMSG;
+	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0);
+	return rc < 0 ? rc : s->lis.fd;
 }

@@ -423,12 +423,13 @@ static void test_killed_subscriber(void)
 	CHECK_OK(shmkit_pub_close(p));
 }
 
-/* A subscriber killed while asleep on a lossy topic: the publisher's
- * wake-ups find nobody, and it reaps the dead entry (and its sleeper count). */
+/* A subscriber killed while asleep on a lossy topic: the sleeper bit it
+ * left costs the publisher's next send one wake-up, and no later send any;
+ * its table entry goes to the next joiner that needs it. */
 static void test_killed_sleeper(void)
 {
 	const char *uri = test_uri("posix", "sleeper");
-	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 8};
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 8, .max_subs = 1};
 	struct shmkit_topic_sub_info si;
 	struct shmkit_topic_info info;
 	struct shmkit_pub *p;
@@ -444,10 +445,20 @@ static void test_killed_sleeper(void)
 	CHECK(info.n_subs == 1 && si.sleeping);
 	kill(pid, SIGKILL);
 	CHECK(test_wait(pid) == 128 + SIGKILL);
+	struct shmkit_seg *raw;
+	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
+	struct shmkit__topic_shared *sh = (void *)((char *)shmkit_seg_addr(raw) + 4096);
+	CHECK(atomic_load(&sh->data_ec.word) & 1); /* the dead sleeper's bit */
+	CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
+	CHECK((atomic_load(&sh->data_ec.word) & 3) == 0); /* cleared by that send */
 	for (int i = 0; i < 300; i++)
 		CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
-	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
-	CHECK(info.n_subs == 0);
+	CHECK_OK(shmkit_seg_close(raw));
+	struct shmkit_sub *s;
+	CHECK_OK(shmkit_sub_open(&s, uri)); /* takes the dead one's entry */
+	CHECK_OK(shmkit_topic_stat(uri, &info, &si, 1));
+	CHECK(info.n_subs == 1 && si.pid == getpid());
+	CHECK_OK(shmkit_sub_close(s));
 	CHECK_OK(shmkit_pub_close(p));
 }
 

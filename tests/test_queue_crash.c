@@ -197,12 +197,12 @@ static void test_dead_consumer_mpmc(void)
 	const char *args2[] = { uri, NULL };
 	pid_t idle = test_spawn_self("stuck_consumer", args2);
 	int64_t until = test_now_ns() + 10 * SEC;
-	while (!(atomic_load(&sh->data_futex) & 1) && test_now_ns() < until)
+	while (!(atomic_load(&sh->data_ec.word) & 1) && test_now_ns() < until)
 		usleep(1000);
-	CHECK(atomic_load(&sh->data_futex) & 1); /* it sleeps */
+	CHECK(atomic_load(&sh->data_ec.word) & 1); /* it sleeps */
 	kill9(idle);
 	CHECK_OK(shmkit_queue_send(q, "msg 6", 5, 0));
-	CHECK((atomic_load(&sh->data_futex) & 1) == 0); /* cleared by that send */
+	CHECK((atomic_load(&sh->data_ec.word) & 1) == 0); /* cleared by that send */
 	expect_msg(q, 6, 0);
 	CHECK_OK(shmkit_seg_close(raw));
 	CHECK_OK(shmkit_queue_close(q));

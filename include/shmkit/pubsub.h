@@ -56,6 +56,12 @@ SHMKIT_API ssize_t shmkit_sub_peek(struct shmkit_sub *s, const void **msg, int64
 SHMKIT_API int shmkit_sub_release(struct shmkit_sub *s);
 /* Index of the next message this subscriber will read. */
 SHMKIT_API uint64_t shmkit_sub_position(const struct shmkit_sub *s);
+/* A descriptor for poll/select/epoll (level-triggered), owned by the handle
+ * (closed by shmkit_sub_close, close-on-exec): readable while a receive with
+ * timeout 0 would not return -EAGAIN: a message waits, or the publisher
+ * closed (-EPIPE). A spurious readiness is possible (the receive then says
+ * -EAGAIN and the readiness clears). Made on the first call. */
+SHMKIT_API int shmkit_sub_fd(struct shmkit_sub *s);
 
 /* What shmkit_topic_stat() reports. */
 enum { SHMKIT_TOPIC_PUB_NONE = 0, SHMKIT_TOPIC_PUB_ACTIVE = 1, SHMKIT_TOPIC_PUB_CLOSED = 2 };

@@ -45,9 +45,9 @@ struct shmkit_queue_stats {
 	uint64_t received;   /* messages consumed since creation */
 	uint64_t skipped;    /* reservations of producers that died before commit */
 	uint64_t abandoned;  /* messages claimed by consumers that died (MPMC) */
-	uint32_t waiters;    /* processes sleeping: receivers + senders */
-	uint32_t recv_waiters;
-	uint32_t send_waiters;
+	uint32_t waiters;    /* recv_waiters + send_waiters */
+	uint32_t recv_waiters; /* 1 if receivers sleep on the futex, + armed receive descriptors */
+	uint32_t send_waiters; /* the same for senders */
 	int multi_producer;
 	int multi_consumer;
 };
@@ -58,6 +58,16 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 /* How long this handle spins before sleeping on a futex when it must wait:
  * 0 = sleep at once, SHMKIT_FOREVER = never sleep (busy-poll), default 20 us. */
 SHMKIT_API int shmkit_queue_set_spin(struct shmkit_queue *q, int64_t spin_ns);
+
+/* A descriptor for poll/select/epoll (level-triggered), owned by the handle
+ * (closed by shmkit_queue_close, close-on-exec): readable while a receive
+ * with timeout 0 would not return -EAGAIN (a spurious readiness is possible;
+ * the receive then says -EAGAIN and the readiness clears). Made on the first
+ * call, the same one after. -ENOSPC: the queue's 16 descriptors are taken. */
+SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q);
+/* The producer's counterpart: readable while a send with timeout 0 would
+ * not return -EAGAIN (room for a message). */
+SHMKIT_API int shmkit_queue_send_fd(struct shmkit_queue *q);
 
 /* The queue's segment (to pass it with shmkit_seg_send(), or for shmkit_seg_stat()). */
 SHMKIT_API struct shmkit_seg *shmkit_queue_seg(struct shmkit_queue *q);

@@ -1,0 +1,103 @@
+/* The asymmetric Dekker barrier and fork detection, once for every waker and
+ * sleeper in the library (src/sync/ec.h). Never installed.
+ *
+ * A waker publishes a state change, then reads a word a sleeper sets before
+ * it re-checks the state (Dekker): one of them must execute a full barrier
+ * between its store and its load, or both can miss each other. Each shared
+ * eventcount records, at creation, which side pays (`mode`):
+ *  - SHMKIT__BARRIER_FENCE: every waker executes a full fence per wake
+ *    check (a locked instruction, ~5-10 ns) and a sleeper needs nothing more
+ *    than the seq_cst CAS that set its bit.
+ *  - SHMKIT__BARRIER_MEMBARRIER: a waker pays only a compiler barrier; a
+ *    sleeper, once per sleep, calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+ *    which runs a full barrier on every CPU running a registered process.
+ *    MEMBARRIER_CMD_PRIVATE_EXPEDITED would be cheaper but only reaches the
+ *    threads of the caller's own process: it does not order a waker in
+ *    another process, so it cannot serve a cross-process Dekker pair.
+ * The creator picks (shmkit__barrier_choose): FENCE under a hypervisor,
+ * where each IPI of the global command is a VM exit (5-20 us measured on a
+ * 2-vCPU KVM guest, more than a futex sleep and wake) and FENCE if a
+ * membarrier costs more than SHMKIT__MEMBARRIER_MAX_NS here; MEMBARRIER
+ * otherwise. SHMKIT_WAKE_BARRIER=fence|membarrier overrides it. Every
+ * process sharing the object follows the recorded mode. */
+#ifndef SHMKIT_SYNC_BARRIER_H
+#define SHMKIT_SYNC_BARRIER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum {
+	SHMKIT__BARRIER_FENCE = 0,
+	SHMKIT__BARRIER_MEMBARRIER = 1,
+};
+
+/* A membarrier(GLOBAL_EXPEDITED) that costs the creator more than this
+ * makes it choose FENCE. */
+#define SHMKIT__MEMBARRIER_MAX_NS 2000
+
+/* Bumped in every forked child (pthread_atfork): fork detection with no
+ * system call on hot paths. Read with shmkit__fork_gen(). */
+extern _Atomic uint32_t shmkit__fork_generation;
+/* (fork generation << 1) | registered: this process's membarrier
+ * registration as of that generation; a forked child re-registers. */
+extern _Atomic uint32_t shmkit__barrier_state;
+
+static inline uint32_t shmkit__fork_gen(void)
+{
+	return atomic_load_explicit(&shmkit__fork_generation, memory_order_relaxed);
+}
+
+/* Once per process: installs the fork hook and registers for expedited
+ * global membarriers. Every attach to an object with an eventcount calls it. */
+void shmkit__barrier_attach(void);
+
+/* The mode a creator records in a new eventcount: the environment variable
+ * SHMKIT_WAKE_BARRIER=fence|membarrier decides if set, else a one-time
+ * look and measurement per process (see the file comment). */
+uint32_t shmkit__barrier_choose(void);
+
+/* Slow half of shmkit__barrier_waker(): full fence, and register this
+ * (forked) process if it has not tried in this generation. */
+void shmkit__barrier_waker_slow(void);
+
+/* A full barrier. On x86 a locked no-op on the stack is cheaper than mfence
+ * and orders the same way for ordinary (write-back) memory. */
+static inline void shmkit__fence_full(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("lock; orq $0, (%%rsp)" ::: "memory", "cc");
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* The waker's half, between its publish and its read of the sleeper word.
+ * MEMBARRIER mode and registered in this fork generation: a compiler
+ * barrier suffices, because the sleeper's membarrier runs a full barrier on
+ * our CPU (or passes a context switch, itself one) somewhere in our
+ * [publish; read] sequence: before the publish, and our read comes after the
+ * sleeper's bit, so we see it; after it, and our publish is visible to the
+ * sleeper's re-check. Otherwise a real full fence. */
+static inline void shmkit__barrier_waker(uint32_t mode)
+{
+	uint32_t want = shmkit__fork_gen() << 1 | 1u;
+
+	if (__builtin_expect(
+		mode == SHMKIT__BARRIER_MEMBARRIER &&
+		    atomic_load_explicit(&shmkit__barrier_state, memory_order_relaxed) == want,
+		1))
+		atomic_signal_fence(memory_order_seq_cst);
+	else if (mode == SHMKIT__BARRIER_MEMBARRIER)
+		shmkit__barrier_waker_slow();
+	else
+		shmkit__fence_full();
+}
+
+/* The sleeper's half, after the seq_cst CAS that set its bit and before it
+ * re-checks. FENCE mode: nothing (the wakers fence). MEMBARRIER mode: the
+ * system call; false if the kernel refused, in which case a waker may miss
+ * our bit and the caller must sleep in short slices. */
+bool shmkit__barrier_sleeper(uint32_t mode);
+
+#endif

@@ -1,0 +1,140 @@
+/* The eventcount's waiting and slow waking paths (ec.h). */
+#include <limits.h>
+#include <sched.h>
+
+#include "futex.h"
+#include "sync/ec.h"
+#include "sync/listener.h"
+
+int shmkit__ec_bind(struct shmkit__ec *ec, struct shmkit__ec_shared *sh, uint32_t side,
+		    const struct shmkit__lis_table *lis)
+{
+	uint32_t mode = sh->mode; /* read once: untrusted */
+
+	if (mode != SHMKIT__BARRIER_FENCE && mode != SHMKIT__BARRIER_MEMBARRIER)
+		return -EBADMSG;
+	ec->word = &sh->word;
+	ec->mode = mode;
+	ec->side = side;
+	if (lis)
+		ec->lis = *lis;
+	else
+		ec->lis = (struct shmkit__lis_table){0};
+	shmkit__barrier_attach();
+	return 0;
+}
+
+void shmkit__ec_init_shared(struct shmkit__ec_shared *sh)
+{
+	atomic_store_explicit(&sh->word, 0, memory_order_relaxed);
+	sh->mode = shmkit__barrier_choose();
+}
+
+void shmkit__ec_wake_slow(const struct shmkit__ec *ec, uint32_t w, uint32_t step)
+{
+	const uint32_t bits = SHMKIT__EC_SLEEP | SHMKIT__EC_FD;
+
+	/* A failed CAS reloads w: if another waker cleared the bits it also
+	 * woke everyone they named; if a new waiter set one, try again. */
+	while (w & bits) {
+		/* acq_rel: release pairs with the waiters' acquire load of the
+		 * word (our publish is visible to whoever sees the new seq);
+		 * acquire pairs with the listener's seq_cst CAS that set FD, so
+		 * its ARMED entry (stored before) is visible to our scan */
+		if (atomic_compare_exchange_weak_explicit(ec->word, &w, (w + step) & ~bits,
+							  memory_order_acq_rel,
+							  memory_order_relaxed)) {
+			if (w & SHMKIT__EC_SLEEP)
+				shmkit__futex_wake(ec->word, INT_MAX);
+			if (w & SHMKIT__EC_FD)
+				shmkit__lis_signal_armed(ec);
+			return;
+		}
+	}
+}
+
+void shmkit__ec_wake_all(const struct shmkit__ec *ec)
+{
+	/* acq_rel, a full barrier: the caller's state change before the word
+	 * moves (pairs with the waiters' acquire loads); a sleeper whose bit we
+	 * do not see re-checks after its seq_cst CAS and sees the change */
+	uint32_t old = atomic_fetch_add_explicit(ec->word, SHMKIT__EC_ONE, memory_order_seq_cst);
+	old = atomic_fetch_and_explicit(ec->word, ~(SHMKIT__EC_SLEEP | SHMKIT__EC_FD),
+					memory_order_seq_cst);
+	if (old & SHMKIT__EC_SLEEP)
+		shmkit__futex_wake(ec->word, INT_MAX);
+	shmkit__lis_signal_armed(ec); /* every armed one, FD bit or not */
+}
+
+uint32_t shmkit__ec_waiters(const struct shmkit__ec *ec)
+{
+	uint32_t w = atomic_load_explicit(ec->word, memory_order_relaxed);
+	return (w & SHMKIT__EC_SLEEP ? 1u : 0u) + shmkit__lis_count_armed(ec);
+}
+
+/* One sleep: announce it (SLEEP bit), look once more, sleep at most one
+ * slice. Returns pred's verdict from that last look. */
+static int sleep_once(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol, int64_t now,
+		      int64_t deadline, shmkit__ec_pred pred, void *arg)
+{
+	/* acquire: pairs with the release CAS in shmkit__ec_wake_slow() */
+	uint32_t seen = atomic_load_explicit(ec->word, memory_order_acquire);
+
+	/* Dekker: pairs with shmkit__barrier_waker() in shmkit__ec_wake(); the
+	 * bit is visible before we look at the state again */
+	while (!(seen & SHMKIT__EC_SLEEP) &&
+	       !atomic_compare_exchange_weak_explicit(ec->word, &seen, seen | SHMKIT__EC_SLEEP,
+						      memory_order_seq_cst, memory_order_acquire))
+		;
+	seen |= SHMKIT__EC_SLEEP;
+	/* Dekker, asymmetric half (MEMBARRIER mode): pairs with the wakers'
+	 * compiler barrier */
+	int covered = shmkit__barrier_sleeper(ec->mode);
+	int r = pred(arg, 1);
+	if (r != -EAGAIN)
+		return r;
+	int64_t slice = covered ? pol->slice_ns : SHMKIT__NO_BARRIER_SLICE_NS;
+	int64_t until = slice < deadline - now ? now + slice : deadline;
+	shmkit__futex_wait(ec->word, seen, until);
+	return -EAGAIN;
+}
+
+int shmkit__ec_wait(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol, int64_t deadline,
+		    shmkit__ec_pred pred, void *arg)
+{
+	int64_t now = shmkit__now_ns();
+	int64_t spin_until = pol->spin_ns < 0 ? SHMKIT__NO_DEADLINE : now + pol->spin_ns;
+	unsigned yields = 0;
+
+	for (unsigned i = 1;; i++) {
+		int r = pred(arg, 0);
+		if (r != -EAGAIN)
+			return r;
+		/* the clock is read once every 64 pauses while spinning */
+		if (now < spin_until && (i & 63) != 0) {
+			shmkit__spin_pause();
+			continue;
+		}
+		now = shmkit__now_ns();
+		r = pred(arg, 1);
+		if (r != -EAGAIN)
+			return r;
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (now < spin_until) {
+			shmkit__spin_pause();
+			continue;
+		}
+		if (yields < pol->yields) {
+			/* More runnable processes than CPUs: let the peer that
+			 * shares our CPU run before paying for a futex sleep. */
+			yields++;
+			sched_yield();
+			continue;
+		}
+		r = sleep_once(ec, pol, now, deadline, pred, arg);
+		if (r != -EAGAIN)
+			return r;
+		now = shmkit__now_ns();
+	}
+}

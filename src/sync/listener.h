@@ -1,0 +1,75 @@
+/* Pollable descriptors for the wake-up core: a listener is a Unix datagram
+ * socket bound to an abstract address its owner's identity names
+ * ("shmkit/<pid>/<start_time>/<key>"), registered in a shared table entry
+ * (struct shmkit__listener_shared). Never installed.
+ *
+ * Invariant: an entry that is not ARMED has a token (one datagram) queued on
+ * its socket or one on the way, so the descriptor is readable. The owner
+ * arms only after a receive found nothing: it drains the token, marks the
+ * entry ARMED, sets the eventcount's FD bit (seq_cst) and re-checks. A
+ * waker that sees the FD bit takes each ARMED entry of its side back to
+ * IDLE by CAS and sends one datagram: one system call per wake-up, none
+ * when nobody is armed. A listener killed while armed costs the next waker
+ * one refused sendto (ECONNREFUSED), then nothing. Why a socket and not an
+ * eventfd, a FIFO or a pipe: docs/ARCHITECTURE.md "Pollable descriptors". */
+#ifndef SHMKIT_SYNC_LISTENER_H
+#define SHMKIT_SYNC_LISTENER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "layout.h"
+#include "sync/ec.h"
+
+enum {
+	SHMKIT__LIS_FREE = 0,
+	SHMKIT__LIS_IDLE = 1,	  /* registered; a token is queued or on the way */
+	SHMKIT__LIS_ARMED = 2,	  /* registered; no token: wakers must send one */
+	SHMKIT__LIS_CLAIMING = 3, /* a table entry being filled by its claimer */
+};
+
+static inline uint32_t shmkit__lis_kind(uint32_t st)
+{
+	return st & 3u;
+}
+static inline uint32_t shmkit__lis_side(uint32_t st)
+{
+	return st >> 2 & 3u;
+}
+static inline uint32_t shmkit__lis_make(uint32_t gen, uint32_t side, uint32_t kind)
+{
+	return gen << 4 | (side & 3u) << 2 | kind;
+}
+
+/* The owner's local half. fd < 0: no descriptor. */
+struct shmkit__lis {
+	int fd;
+	struct shmkit__listener_shared *sh;
+	uint32_t reg; /* our registration: state with kind IDLE */
+	uint32_t key;
+};
+
+/* Makes the socket, names the entry `sh` (kind FREE or CLAIMING, ours) and
+ * registers it IDLE for `side`, readable at once (spurious readiness is
+ * allowed). Close-on-exec, non-blocking. */
+int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side);
+
+/* Unregisters (entry FREE, next generation) and closes the socket. */
+void shmkit__lis_close(struct shmkit__lis *l);
+
+/* After a receive found nothing: 0 if already armed (nothing to do), 1 if
+ * it armed now (the caller must look once more and call shmkit__lis_found
+ * if that finds something), negative errno if the entry is no longer ours. */
+int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec);
+
+/* The look after arming found something: make the descriptor readable
+ * again (there may be more), unless a waker already did. */
+void shmkit__lis_found(struct shmkit__lis *l);
+
+/* Waker side: signals every ARMED listener of ec's side. */
+void shmkit__lis_signal_armed(const struct shmkit__ec *ec);
+
+/* Armed listeners of ec's side, for statistics. */
+uint32_t shmkit__lis_count_armed(const struct shmkit__ec *ec);
+
+#endif

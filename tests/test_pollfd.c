@@ -1,0 +1,445 @@
+/* Pollable descriptors (shmkit_queue_fd, shmkit_queue_send_fd, shmkit_sub_fd)
+ * between real processes: readiness after a send from another process and
+ * cleared after draining; level-triggered epoll, poll and select loops that
+ * never block in recv; -EPIPE on a topic; close-on-exec and close; no system
+ * call per message without an armed receiver, one per wake-up with one; a
+ * receiver killed while armed costs the producer nothing lasting. */
+/* TIMEOUT: 240 */
+#include "test.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+#define MS 1000000ll
+#define SEC 1000000000ll
+
+static int readable(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r = poll(&p, 1, timeout_ms);
+	return r == 1 && (p.revents & POLLIN);
+}
+
+static struct shmkit_queue *open_q(const char *uri)
+{
+	struct shmkit_queue *q = NULL;
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	if (!q)
+		exit(3);
+	return q;
+}
+
+/* ---- child roles (exec'd) ---- */
+
+/* argv: uri count maxpause_us: sends count sequenced u64s, pausing randomly. */
+static int role_producer(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	uint64_t n = strtoull(argv[1], NULL, 0);
+	unsigned maxpause = (unsigned)atoi(argv[2]);
+	srand((unsigned)getpid());
+	for (uint64_t i = 0; i < n; i++) {
+		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), SHMKIT_FOREVER));
+		if (maxpause && rand() % 64 == 0)
+			usleep((useconds_t)(rand() % (int)maxpause));
+	}
+	CHECK_OK(shmkit_queue_close(q));
+	return test_done();
+}
+
+/* argv: uri: arms its descriptor, says so on stdout, waits in poll for ever. */
+static int role_armed_receiver(int argc, char **argv)
+{
+	char buf[16];
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	while (shmkit_queue_recv(q, buf, sizeof(buf), 0) >= 0)
+		;
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN);
+	printf("armed\n");
+	fflush(stdout);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	poll(&p, 1, -1);
+	return 5; /* killed before this */
+}
+
+/* argv: fdnum: the descriptor must not have survived exec. */
+static int role_check_closed(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	int fd = atoi(argv[0]);
+	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
+	return test_done();
+}
+
+/* argv: uri count: publishes count sequenced u64s (reliable), then closes. */
+static int role_publisher(int argc, char **argv)
+{
+	struct shmkit_pub *p;
+	if (argc < 2)
+		return 2;
+	uint64_t n = strtoull(argv[1], NULL, 0);
+	CHECK_OK(shmkit_pub_open(&p, argv[0]));
+	for (uint64_t i = 0; i < n; i++) {
+		CHECK_OK(shmkit_pub_send(p, &i, sizeof(i), SHMKIT_FOREVER));
+		if (i % 97 == 0)
+			usleep(100);
+	}
+	CHECK_OK(shmkit_pub_close(p));
+	return test_done();
+}
+
+static const struct test_role roles[] = {
+    {"producer", role_producer},
+    {"armed_receiver", role_armed_receiver},
+    {"check_closed", role_check_closed},
+    {"publisher", role_publisher},
+    {NULL, NULL},
+};
+
+static const char *make_queue(const char *tag, size_t cap)
+{
+	const char *uri = test_uri("posix", tag);
+	struct shmkit_queue_opts o = {.capacity = cap, .max_msg = 16};
+	struct shmkit_queue *q;
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q));
+	return uri;
+}
+
+static pid_t spawn_producer(const char *uri, uint64_t n, int maxpause_us)
+{
+	char count[32], pause[32];
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)n);
+	snprintf(pause, sizeof(pause), "%d", maxpause_us);
+	const char *args[] = {uri, count, pause, NULL};
+	return test_spawn_self("producer", args);
+}
+
+/* ---- tests ---- */
+
+/* Readiness appears after a send from another process, clears after
+ * draining; the descriptor is the handle's, close-on-exec. */
+static void test_ready_and_clear(void)
+{
+	const char *uri = make_queue("ready", 8);
+	struct shmkit_queue *q = open_q(uri);
+	uint64_t v;
+	int fd = shmkit_queue_fd(q);
+
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_fd(q), fd); /* the same one each time */
+	CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	CHECK(!readable(fd, 0)); /* drained and armed: not readable */
+	for (int round = 0; round < 3; round++) {
+		pid_t c = spawn_producer(uri, 1, 0);
+		CHECK(readable(fd, 10000)); /* within 10 s (loaded machine) */
+		CHECK_RET(test_wait(c), 0);
+		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
+		CHECK(v == 0);
+		CHECK(readable(fd, 0) || 1); /* may stay readable until -EAGAIN */
+		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+		CHECK(!readable(fd, 0));
+	}
+	/* recv with a timeout drains too; a second -EAGAIN is free */
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	CHECK(!readable(fd, 0));
+	/* not inherited by exec */
+	char num[16];
+	snprintf(num, sizeof(num), "%d", fd);
+	const char *args[] = {num, NULL};
+	CHECK_RET(test_wait(test_spawn_self("check_closed", args)), 0);
+	/* closed by close */
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
+	CHECK_RET(shmkit_queue_fd(NULL), -EINVAL);
+}
+
+/* A level-triggered epoll loop takes one message per readiness (never
+ * blocking in recv) and must still get all n, in order. */
+static void test_epoll_loop(uint64_t n)
+{
+	const char *uri = make_queue("epoll", 64);
+	struct shmkit_queue *q = open_q(uri);
+	int fd = shmkit_queue_fd(q);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+	uint64_t next = 0, v;
+	int64_t end = test_now_ns() + 120 * SEC;
+
+	CHECK(fd >= 0 && ep >= 0);
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+	pid_t c = spawn_producer(uri, n, 300);
+	while (next < n && test_now_ns() < end) {
+		int r = epoll_wait(ep, &out, 1, 10000);
+		if (r != 1) {
+			CHECK(r == 1); /* ten seconds without readiness: lost */
+			break;
+		}
+		ssize_t got = shmkit_queue_recv(q, &v, sizeof(v), 0);
+		if (got == -EAGAIN)
+			continue; /* spurious: allowed */
+		CHECK_RET(got, sizeof(v));
+		if (v != next) {
+			CHECK(v == next);
+			break;
+		}
+		next++;
+	}
+	CHECK(next == n);
+	CHECK_RET(test_wait(c), 0);
+	close(ep);
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+/* The same with poll() and with select(), draining until -EAGAIN. */
+static void test_poll_select(int use_select, uint64_t n)
+{
+	const char *uri = make_queue(use_select ? "select" : "poll", 32);
+	struct shmkit_queue *q = open_q(uri);
+	int fd = shmkit_queue_fd(q);
+	uint64_t next = 0, v;
+	int64_t end = test_now_ns() + 120 * SEC;
+
+	CHECK(fd >= 0 && fd < FD_SETSIZE);
+	pid_t c = spawn_producer(uri, n, 200);
+	while (next < n && test_now_ns() < end) {
+		int ok;
+		if (use_select) {
+			fd_set rs;
+			FD_ZERO(&rs);
+			FD_SET(fd, &rs);
+			struct timeval tv = {10, 0};
+			ok = select(fd + 1, &rs, NULL, NULL, &tv) == 1 && FD_ISSET(fd, &rs);
+		} else {
+			ok = readable(fd, 10000);
+		}
+		if (!ok) {
+			CHECK(ok);
+			break;
+		}
+		ssize_t got;
+		while ((got = shmkit_queue_recv(q, &v, sizeof(v), 0)) == sizeof(v)) {
+			if (v != next)
+				break;
+			next++;
+		}
+		if (got != -EAGAIN) {
+			CHECK_RET(got, -EAGAIN);
+			break;
+		}
+	}
+	CHECK(next == n);
+	CHECK_RET(test_wait(c), 0);
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+/* Producer side: readable while a send with timeout 0 would succeed. */
+static void test_send_fd(void)
+{
+	const char *uri = make_queue("sendfd", 2);
+	struct shmkit_queue *p = open_q(uri), *c = open_q(uri);
+	uint64_t v = 7;
+	int fd = shmkit_queue_send_fd(p);
+
+	CHECK(fd >= 0);
+	CHECK(fd != shmkit_queue_fd(c));
+	while (shmkit_queue_send(p, &v, sizeof(v), 0) == 0)
+		;
+	CHECK(!readable(fd, 0)); /* full: armed */
+	CHECK_RET(shmkit_queue_recv(c, &v, sizeof(v), 0), sizeof(v));
+	CHECK(readable(fd, 0)); /* the receive woke it */
+	CHECK_OK(shmkit_queue_send(p, &v, sizeof(v), 0));
+	CHECK_OK(shmkit_queue_close(p));
+	CHECK_OK(shmkit_queue_close(c));
+}
+
+/* A topic's descriptor: messages from another process, then -EPIPE (and
+ * readiness) once the publisher closed. */
+static void test_topic_fd(void)
+{
+	const char *uri = test_uri("posix", "topicfd");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 16, .reliable = 1};
+	struct shmkit_sub *s;
+	uint64_t v, next = 0, n = 2000;
+	int64_t end = test_now_ns() + 60 * SEC;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
+	CHECK(!readable(fd, 0));
+	char count[16];
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)n);
+	const char *args[] = {uri, count, NULL};
+	pid_t c = test_spawn_self("publisher", args);
+	ssize_t got = 0;
+	while (test_now_ns() < end) {
+		if (!readable(fd, 10000)) {
+			CHECK(!"topic descriptor never became readable");
+			break;
+		}
+		while ((got = shmkit_sub_recv(s, &v, sizeof(v), 0)) == sizeof(v)) {
+			CHECK(v == next);
+			next++;
+		}
+		if (got != -EAGAIN)
+			break;
+	}
+	CHECK_RET(got, -EPIPE);
+	CHECK(next == n);
+	CHECK(readable(fd, 0)); /* -EPIPE waits: stays readable */
+	CHECK_RET(test_wait(c), 0);
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
+}
+
+/* strace -f counts of the producer's wake-up system calls. */
+static int strace_ok(void)
+{
+	char out[64];
+	return test_sh_capture(out, sizeof(out), "strace -o /dev/null true 2>&1") == 0;
+}
+
+static int count_calls(const char *trace, const char *name)
+{
+	char out[64];
+	if (test_sh_capture(out, sizeof(out), "grep -c '%s(' %s", name, trace) < 0)
+		return -1;
+	return atoi(out);
+}
+
+/* Runs the producer role under strace -f (futex, sendto, membarrier). */
+static void traced_producer(const char *uri, uint64_t n, int pause, const char *trace)
+{
+	char exe[4096];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(len > 0);
+	exe[len > 0 ? len : 0] = '\0';
+	/* LeakSanitizer cannot run under a tracer: leaks are checked elsewhere */
+	CHECK(test_sh("ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=futex,sendto,membarrier "
+		      "-o %s %s --role producer %s %llu %d",
+		      trace, exe, uri, (unsigned long long)n, pause) == 0);
+}
+
+static void test_syscall_counts(void)
+{
+	if (!strace_ok()) {
+		printf("syscall counts skipped: strace cannot run here\n");
+		return;
+	}
+	char trace[128];
+	snprintf(trace, sizeof(trace), "/tmp/shmkit-test-%d-pollfd-strace", (int)getpid());
+
+	/* No sleeper, no armed descriptor: the consumer polls with timeout 0
+	 * (and owns a descriptor it never arms: it never sees -EAGAIN...) */
+	const char *uri = make_queue("quiet", 1 << 16);
+	traced_producer(uri, 20000, 0, trace);
+	int quiet = count_calls(trace, "sendto") + count_calls(trace, "futex");
+	printf("20000 messages, nobody waiting: %d wake-up system calls\n", quiet);
+	CHECK(quiet == 0);
+
+	/* A receiver asleep in poll on its descriptor: one sendto per wake-up. */
+	uri = make_queue("sleeper", 1 << 16);
+	struct shmkit_queue *q = open_q(uri);
+	int fd = shmkit_queue_fd(q);
+	uint64_t v, got = 0;
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	pid_t c = fork();
+	if (c == 0) {
+		traced_producer(uri, 200, 2000, trace);
+		_exit(test_done());
+	}
+	int64_t end = test_now_ns() + 60 * SEC;
+	while (got < 200 && test_now_ns() < end) {
+		if (!readable(fd, 10000))
+			break;
+		while (shmkit_queue_recv(q, &v, sizeof(v), 0) == sizeof(v))
+			got++;
+	}
+	CHECK(got == 200);
+	CHECK_RET(test_wait(c), 0);
+	int woke = count_calls(trace, "sendto");
+	printf("200 messages to a receiver in poll: %d sendto, %d futex\n", woke,
+	       count_calls(trace, "futex"));
+	CHECK(woke >= 1 && woke <= 200);
+	CHECK_OK(shmkit_queue_close(q));
+	unlink(trace);
+}
+
+/* A receiver killed while armed (inside poll): the producer is not slowed
+ * or blocked; the FD bit it left is cleared by the next send, which pays
+ * one refused sendto; later sends pay nothing. */
+static void test_killed_receiver(void)
+{
+	const char *uri = make_queue("killed", 1 << 12);
+	char line[32];
+	struct shmkit_queue *q = open_q(uri);
+	uint64_t v = 1;
+
+	struct shmkit_seg *raw;
+	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
+	struct shmkit__queue_shared *sh = (void *)((char *)shmkit_seg_addr(raw) + 4096);
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", "armed_receiver", uri, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	ssize_t n = read(pfd[0], line, sizeof(line) - 1);
+	CHECK(n > 0 && strncmp(line, "armed", 5) == 0);
+	close(pfd[0]);
+	CHECK(atomic_load(&sh->data_ec.word) & 2); /* its FD bit */
+	kill(c, SIGKILL);
+	CHECK_RET(test_wait(c), 128 + SIGKILL);
+	int64_t t0 = test_now_ns();
+	for (int i = 0; i < 1000; i++)
+		CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
+	int64_t took = test_now_ns() - t0;
+	CHECK((atomic_load(&sh->data_ec.word) & 3) == 0);
+	printf("1000 sends after the armed receiver died: %lld us\n", (long long)(took / 1000));
+	CHECK(took < 5 * SEC); /* not blocked */
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.recv_waiters == 0);
+	CHECK_OK(shmkit_seg_close(raw));
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	test_ready_and_clear();
+	test_send_fd();
+	test_topic_fd();
+	test_epoll_loop(100000);
+	test_poll_select(0, 20000);
+	test_poll_select(1, 20000);
+	test_killed_receiver();
+	test_syscall_counts();
+	return test_done();
+}
