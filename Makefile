@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build test test-normal test-asan demo install uninstall valgrind bench \
-	bench-deps bench-plot format clean
+	bench-deps bench-plot format clean fuzz fuzz-build fuzz-merge fuzz-seeds
 
 all: build
 
@@ -56,6 +56,38 @@ valgrind: deps
 	cd $(VALGRIND_BUILD) && SHMKIT_UNDER_VALGRIND=1 ctest -R '$(VALGRIND_TESTS)' --output-on-failure -T memcheck \
 		--overwrite MemoryCheckCommandOptions="--leak-check=full --error-exitcode=1 --trace-children=no"
 
+# Fuzzing with clang's libFuzzer (tests/fuzz/README.md): every harness for
+# FUZZ_S seconds, FUZZ_PAR at once. `make test` only replays the corpus.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_S ?= 60
+FUZZ_PAR ?= 2
+FUZZ_HARNESSES ?= queue topic heap map managed uri fdpass
+fuzz-build:
+	@bash .ci/deps.sh --fuzz
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHMKIT_SANITIZE=ON \
+		-DSHMKIT_FUZZ=ON -DSHMKIT_BUILD_BENCH=OFF \
+		-DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link -O1" $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_HARNESSES))
+
+fuzz: fuzz-build
+	FUZZ_PAR=$(FUZZ_PAR) bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_S) $(FUZZ_HARNESSES)
+
+# Folds what `make fuzz` found into the committed corpus, minimized (-merge=1):
+# the named inputs (seed-*, regress-*) stay; found ones are added only where
+# they reach code the corpus does not.
+fuzz-merge: fuzz-build
+	@for h in $(FUZZ_HARNESSES); do \
+		c=tests/fuzz/corpus/$$h; rm -rf $$c.new && mkdir -p $$c.new $(FUZZ_BUILD)/corpus/$$h && \
+		cp $$c/seed-* $$c/regress-* $$c.new/ 2>/dev/null; \
+		$(FUZZ_BUILD)/tests/fuzz/fuzz_$$h -merge=1 $$c.new $$c $(FUZZ_BUILD)/corpus/$$h \
+			>$(FUZZ_BUILD)/merge-$$h.log 2>&1 && \
+		rm -rf $$c && mv $$c.new $$c && echo "fuzz-merge $$h: $$(ls $$c | wc -l) inputs" || exit 1; \
+	done
+
+# Rewrites the seed images from the create calls of this build.
+fuzz-seeds: build
+	$(BUILD)/tests/fuzz/fuzz_make_seeds tests/fuzz/corpus
+
 # Benchmarks: peers (Boost, iceoryx, gnuplot) are installed when missing.
 bench-deps:
 	@bash .ci/deps.sh --bench
@@ -73,4 +105,4 @@ format:
 		tests/*.c tests/*.h examples/*.c bench/*.c bench/*.h 2>/dev/null || true
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(VALGRIND_BUILD) bench/out
+	rm -rf $(BUILD) $(ASAN_BUILD) $(VALGRIND_BUILD) $(FUZZ_BUILD) bench/out

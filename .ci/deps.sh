@@ -19,6 +19,11 @@ if [ "${1:-}" = "--bench" ]; then
 	have iox-roudi || need+=(iceoryx) # iox-roudi lives in the iceoryx package
 	have gnuplot || need+=(gnuplot-nox)
 fi
+if [ "${1:-}" = "--fuzz" ]; then # make fuzz: clang and its libFuzzer runtime
+	have clang || need+=(clang)
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+		need+=(libclang-rt-dev)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "shmkit: installing missing build dependencies: ${need[*]}"

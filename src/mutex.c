@@ -10,8 +10,10 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "futex.h"
 #include "internal.h"
@@ -100,13 +102,69 @@ static void trylock_notrecoverable_fixup(struct shmkit__mutex_shared *s)
  * slice, at the cost of one futex call per slice and only while blocked. */
 #define MUTEX_SLICE_NS 50000000 /* 50 ms */
 
-/* 1 if lock word v names no holder that could ever release it: a thread id
- * that no longer exists, or the waiters bit alone. The kernel marks the word
+/* Where the mapping holding addr comes from: its device and inode as
+ * /proc/PID/maps prints them ("fd:01", 1234). 0, or -1 if not found. */
+static int backing_of(const char *maps, uintptr_t addr, unsigned *maj, unsigned *min,
+		      unsigned long *ino)
+{
+	FILE *f = fopen(maps, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int r = -1;
+
+	if (!f)
+		return -1;
+	while (r < 0 && getline(&line, &cap, f) > 0) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, maj, min, ino) == 5 &&
+		    addr >= lo && addr < hi)
+			r = 0;
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* 1 if thread tid's process maps what addr (in our mapping) maps, 0 if it
+ * provably does not (no such thread, or none of its mappings is backed by the
+ * same object), -1 if that cannot be told (its maps unreadable to us). */
+static int tid_maps_object(pid_t tid, const void *addr)
+{
+	char path[64];
+	unsigned maj, min, omaj, omin;
+	unsigned long ino, oino;
+
+	if (backing_of("/proc/self/maps", (uintptr_t)addr, &maj, &min, &ino) < 0)
+		return -1;
+	if (ino == 0) {
+		/* private memory: only a thread of this process can hold it */
+		snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+		return access(path, F_OK) == 0;
+	}
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return errno == ENOENT || errno == ESRCH ? 0 : -1;
+	char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
+	while (r == 0 && getline(&line, &cap, f) > 0)
+		r = sscanf(line, "%*s %*s %*s %x:%x %lu", &omaj, &omin, &oino) == 3 && omaj == maj &&
+		    omin == min && oino == ino;
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* 1 if lock word v names no holder that could ever release it: the waiters
+ * bit alone, or a thread that no longer exists or does not map the mutex (a
+ * kernel thread, an unrelated process, a zombie). The kernel marks the word
  * FUTEX_OWNER_DIED only for a holder that had the mutex on its robust list;
  * a word written by anyone else (a scribbled or fuzzed segment) would keep
  * every locker waiting forever. A tid is only meaningful in our own pid
- * namespace, which every sharer of a mutex must share (docs/ARCHITECTURE.md). */
-static int holder_gone(uint32_t v)
+ * namespace, which every sharer of a mutex must share (docs/ARCHITECTURE.md);
+ * a holder whose mappings we may not read is given the benefit of the doubt. */
+static int holder_gone(struct shmkit__mutex_shared *s, uint32_t v)
 {
 	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
 
@@ -114,7 +172,7 @@ static int holder_gone(uint32_t v)
 		return 0; /* glibc's own lock path takes it over */
 	if (tid == 0)
 		return v != 0; /* FUTEX_WAITERS and no holder: nobody will unlock */
-	return kill(tid, 0) < 0 && errno == ESRCH;
+	return tid_maps_object(tid, s) == 0;
 }
 
 /* Marks the lock word as the kernel would on the death of its holder, when the
@@ -125,7 +183,7 @@ static int mark_gone_holder(struct shmkit__mutex_shared *s)
 	_Atomic uint32_t *word = (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
 	uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
 
-	if (!holder_gone(v))
+	if (!holder_gone(s, v))
 		return 0;
 	/* Relaxed: nothing is published; the CAS fails if the word moved. */
 	return atomic_compare_exchange_strong_explicit(word, &v, FUTEX_OWNER_DIED | (v & FUTEX_WAITERS),

@@ -3,8 +3,9 @@
  *  1. a heap or map whose lock word names a thread that no longer exists (or
  *     holds only the waiters bit) made put/del/check and heap alloc/check
  *     wait forever: they must now repair (the lock is taken over as from a
- *     dead holder) and go on, with nothing lost; a live holder is still
- *     waited for;
+ *     dead holder) and go on, with nothing lost; so must a word naming a
+ *     live thread that does not map the object (a kernel thread: the
+ *     fuzzer's next find); a live holder that maps it is still waited for;
  *  2. shmkit_heap_open on a zeroed segment, or one under 4 KiB, waited 2 s
  *     (1 s as a heap, then 1 s as a map) where the other kinds wait 1 s.
  * Every operation that could hang runs in a child under alarm(). */
@@ -15,6 +16,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +48,7 @@ static uint32_t dead_tid(void)
 }
 
 static const char *cur_uri;
+static pid_t stranger; /* a live process forked before any object existed */
 
 /* Child: every locking map operation on the scribbled map completes. */
 static int map_ops(void *arg)
@@ -126,32 +130,43 @@ static void test_heap_gone_holder(uint32_t word, const char *what)
 	shmkit_remove(cur_uri);
 }
 
-/* The owner check must not steal from a holder that is alive: a word naming
- * a live process keeps the lock taken (timeout), and only after that process
- * is gone is the lock handed over, as from a dead holder. */
+/* The owner check must not steal from a holder that is alive and maps the
+ * mutex: such a word keeps the lock taken (timeout). A live process that does
+ * not map it (forked before the mapping existed) cannot hold it: taken over
+ * as from a dead holder, and so is the first holder once it is gone. */
 static void test_live_holder_respected(void)
 {
-	struct shmkit_mutex *m = calloc(1, sizeof(*m));
-	CHECK(m != NULL);
+	struct shmkit_mutex *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
 	CHECK_RET(shmkit_mutex_init(m), 0);
-	pid_t sleeper = fork();
-	if (sleeper == 0) {
+	pid_t sharer = fork();
+	if (sharer == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		pause();
 		_exit(0);
 	}
 	struct shmkit__mutex_shared *s = (void *)m;
 	_Atomic uint32_t *w = (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
-	atomic_store(w, (uint32_t)sleeper | FUTEX_WAITERS);
+
+	atomic_store(w, (uint32_t)sharer | FUTEX_WAITERS);
 	CHECK_RET(shmkit_mutex_lock(m, 150 * 1000000LL), -ETIMEDOUT);
-	CHECK((atomic_load(w) & FUTEX_TID_MASK) == (uint32_t)sleeper);
-	kill(sleeper, SIGKILL);
-	test_wait(sleeper);
+	CHECK((atomic_load(w) & FUTEX_TID_MASK) == (uint32_t)sharer);
+
+	atomic_store(w, (uint32_t)stranger);
+	CHECK_RET(shmkit_mutex_lock(m, 5 * 1000000000LL), -EOWNERDEAD);
+	CHECK_RET(shmkit_mutex_consistent(m), 0);
+	CHECK_RET(shmkit_mutex_unlock(m), 0);
+
+	atomic_store(w, (uint32_t)sharer);
+	kill(sharer, SIGKILL);
+	test_wait(sharer);
 	CHECK_RET(shmkit_mutex_lock(m, 5 * 1000000000LL), -EOWNERDEAD);
 	CHECK_RET(shmkit_mutex_consistent(m), 0);
 	CHECK_RET(shmkit_mutex_unlock(m), 0);
 	CHECK_RET(shmkit_mutex_lock(m, 0), 0);
 	CHECK_RET(shmkit_mutex_unlock(m), 0);
-	free(m);
+	munmap(m, sizeof(*m));
 }
 
 /* Wall time of one heap (or queue) open on a segment that is no object. */
@@ -193,13 +208,22 @@ static void test_heap_open_waits_once(size_t size)
 int main(void)
 {
 	uint32_t dead = dead_tid();
+	stranger = fork(); /* alive, maps nothing of ours */
+	if (stranger == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pause();
+		_exit(0);
+	}
 	test_map_gone_holder(dead, "dead tid");
 	test_map_gone_holder(dead | FUTEX_WAITERS, "dead tid + waiters");
 	test_map_gone_holder(FUTEX_WAITERS, "waiters bit only");
+	test_map_gone_holder((uint32_t)stranger, "a live process that does not map it");
 	test_heap_gone_holder(dead, "dead tid");
 	test_heap_gone_holder(FUTEX_WAITERS, "waiters bit only");
 	test_live_holder_respected();
 	test_heap_open_waits_once(8192);
 	test_heap_open_waits_once(1024);
+	kill(stranger, SIGKILL);
+	test_wait(stranger);
 	return test_done();
 }

@@ -1,0 +1,41 @@
+/* Harness: the managed header of any kind, through the calls that only look
+ * (shmkit_stat, shmkit_managed_attachers) and through
+ * shmkit_raw_open. Looking never fails on a corrupt header (it reports it);
+ * a raw object's data lies inside the segment. */
+#include "fuzz.h"
+
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char uri[32];
+	struct shmkit_stat st;
+	struct shmkit_attacher att[8];
+	struct shmkit_raw *r = NULL;
+
+	int fd = fuzz_image(data, size, uri, sizeof(uri));
+	if (fd < 0)
+		return 0;
+	if (fuzz_image_waits(data, size, uri)) {
+		close(fd);
+		return 0;
+	}
+	/* One stat per input: each walks /proc for mappers, the slow part. */
+	if (FUZZ_T(shmkit_stat(uri, &st)) < 0)
+		fuzz_fail("shmkit_stat failed on a descriptor we hold: %s", shmkit_last_error_detail());
+	if (st.managed && st.header_status == 0 && st.kind == SHMKIT_KIND_NONE)
+		fuzz_fail("shmkit_stat: a valid header of kind none");
+	FUZZ_T(shmkit_managed_attachers(uri, att, 8));
+	if (FUZZ_T(shmkit_raw_open(&r, uri)) == 0) {
+		/* the raw data follows the header inside the image */
+		const uint8_t *p = shmkit_raw_data(r);
+		size_t n = shmkit_raw_size(r);
+		if (n > size)
+			fuzz_fail("raw data of %zu bytes in a %zu-byte segment", n, size);
+		fuzz_touch(p, n);
+		FUZZ_T(shmkit_raw_close(r));
+	}
+	close(fd);
+	return 0;
+}

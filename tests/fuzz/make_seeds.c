@@ -1,0 +1,232 @@
+/* Writes the fuzz seeds: real segment images made by the create calls, in
+ * the states a peer can leave them (empty, holding messages, a reservation
+ * left open, pairs inline and chained, named blocks, subscribers joined),
+ * plus URI strings and SCM_RIGHTS sender programs. Run by `make fuzz-seeds`
+ * into tests/fuzz/corpus/; the images are taken while the handles are still
+ * open, so their attach tables name a process that is gone when they are
+ * replayed, as after a crash. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <shmkit.h>
+
+static const char *out_dir;
+static char uri[128];
+
+static void fail(const char *what, int r)
+{
+	fprintf(stderr, "make_seeds: %s: %s\n", what, shmkit_strerror(r));
+	shmkit_remove(uri);
+	exit(1);
+}
+
+static void write_file(const char *kind, const char *name, const void *p, size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", out_dir, kind);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/seed-%s", out_dir, kind, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* Copies the segment at uri as it is now into <kind>/ and managed/. */
+static void dump(const char *kind, const char *name)
+{
+	struct shmkit_seg *seg;
+	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+	if (r < 0)
+		fail("seg_open for the dump", r);
+	write_file(kind, name, shmkit_seg_addr(seg), shmkit_seg_size(seg));
+	if (strcmp(kind, "managed") == 0) {
+		shmkit_seg_close(seg);
+		return;
+	}
+	char both[128];
+	snprintf(both, sizeof(both), "%s-%s", kind, name);
+	write_file("managed", both, shmkit_seg_addr(seg), shmkit_seg_size(seg));
+	shmkit_seg_close(seg);
+}
+
+static void fresh_uri(const char *tag)
+{
+	snprintf(uri, sizeof(uri), "posix:/shmkit-fuzz-seed-%d-%s", (int)getpid(), tag);
+	shmkit_remove(uri);
+}
+
+static void queues(int multi)
+{
+	struct shmkit_queue *q;
+	struct shmkit_queue_opts o = { 4, 32, multi, multi, 0 };
+	void *slot;
+	int r;
+	fresh_uri("queue");
+	if ((r = shmkit_queue_create(&q, uri, &o)) < 0)
+		fail("queue_create", r);
+	dump("queue", multi ? "mpmc-empty" : "spsc-empty");
+	shmkit_queue_send(q, "hello", 5, 0);
+	shmkit_queue_send(q, "0123456789abcdef0123456789abcdef", 32, 0);
+	dump("queue", multi ? "mpmc-two" : "spsc-two");
+	char buf[32];
+	shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	if (shmkit_queue_reserve(q, 16, &slot, 0) == 0) {
+		memset(slot, 'r', 16);
+		dump("queue", multi ? "mpmc-reserved" : "spsc-reserved");
+		shmkit_queue_commit(q, slot, 16);
+	}
+	while (shmkit_queue_send(q, "full", 4, 0) == 0)
+		;
+	dump("queue", multi ? "mpmc-full" : "spsc-full");
+	shmkit_queue_close(q);
+	shmkit_remove(uri);
+}
+
+static void topics(int reliable)
+{
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	struct shmkit_topic_opts o = { 32, 4, reliable, 0, 2 };
+	int r;
+	fresh_uri("topic");
+	if ((r = shmkit_pub_create(&p, uri, &o)) < 0)
+		fail("pub_create", r);
+	if ((r = shmkit_sub_open(&s, uri)) < 0)
+		fail("sub_open", r);
+	shmkit_pub_send(p, "one", 3, 0);
+	shmkit_pub_send(p, "two two two", 11, 0);
+	dump("topic", reliable ? "reliable-two" : "lossy-two");
+	char buf[32];
+	shmkit_sub_recv(s, buf, sizeof(buf), 0);
+	void *loan;
+	if (shmkit_pub_loan(p, 20, &loan, 0) == 0) {
+		memset(loan, 'l', 20);
+		dump("topic", reliable ? "reliable-loaned" : "lossy-loaned");
+		shmkit_pub_publish(p, loan, 20);
+	}
+	for (int i = 0; i < 6; i++)
+		shmkit_pub_send(p, "wrap", 4, 0);
+	dump("topic", reliable ? "reliable-wrapped" : "lossy-wrapped");
+	shmkit_sub_close(s);
+	shmkit_pub_close(p);
+	dump("topic", reliable ? "reliable-closed" : "lossy-closed");
+	shmkit_remove(uri);
+}
+
+static void heaps(void)
+{
+	struct shmkit_heap *h;
+	shmkit_off off[6], named;
+	int r;
+	fresh_uri("heap");
+	if ((r = shmkit_heap_create(&h, uri, 8192, 0)) < 0)
+		fail("heap_create", r);
+	dump("heap", "empty");
+	for (int i = 0; i < 6; i++)
+		shmkit_heap_alloc(h, (size_t)(24 << i), &off[i]);
+	shmkit_heap_named(h, "fuzz", 64, SHMKIT_CREATE, &named);
+	dump("heap", "used");
+	for (int i = 0; i < 6; i += 2)
+		shmkit_heap_free(h, off[i]);
+	dump("heap", "holes");
+	shmkit_heap_close(h);
+	shmkit_remove(uri);
+}
+
+static void maps(void)
+{
+	struct shmkit_map *m;
+	char big[200];
+	int r;
+	fresh_uri("map");
+	if ((r = shmkit_map_create(&m, uri, 20480, 0)) < 0)
+		fail("map_create", r);
+	dump("map", "empty");
+	memset(big, 'x', sizeof(big));
+	shmkit_map_put(m, "a", 1, "b", 1);
+	shmkit_map_put(m, "key-1", 5, "inline value", 12);
+	shmkit_map_put(m, "key-2", 5, big, sizeof(big));
+	for (int i = 0; i < 20; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%d", i);
+		shmkit_map_put(m, k, strlen(k), big, (size_t)(i * 7));
+	}
+	dump("map", "pairs");
+	shmkit_map_del(m, "key-1", 5);
+	shmkit_map_del(m, "k3", 2);
+	dump("map", "deleted");
+	shmkit_map_close(m);
+	shmkit_remove(uri);
+}
+
+static void raws(void)
+{
+	struct shmkit_raw *r;
+	int rc;
+	fresh_uri("raw");
+	if ((rc = shmkit_raw_create(&r, uri, 64, 0)) < 0)
+		fail("raw_create", rc);
+	memcpy(shmkit_raw_data(r), "raw user data", 13);
+	dump("managed", "raw");
+	shmkit_raw_close(r);
+	shmkit_remove(uri);
+}
+
+static void uris(void)
+{
+	static const char *const list[] = {
+		"posix:/name", "/bare", "name", "sysv:0x1234", "sysv:private", "sysv:id=7",
+		"sysv:/tmp?proj=0x41", "file:/tmp/x", "file:/tmp/x?private", "memfd:m",
+		"anon:", "fd:3", "posix:/a/b", "sysv:0", "file:rel", "unknown:x",
+	};
+	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "%02zu", i);
+		write_file("uri", name, list[i], strlen(list[i]));
+	}
+}
+
+/* Sender programs for fuzz_fdpass.c (see its reader): socket type, options,
+ * message count; per message: fd count, (kind, size lo, size hi) per fd,
+ * payload kind and its bytes, control layout. */
+static void fdpass(void)
+{
+	/* stream, 1 msg, 1 sealed 4 KiB memfd, well-formed header for 4096 */
+	static const unsigned char good[] = { 0, 0, 0, 1, 0, 0xff, 0x0f, 1, 0x00, 0x10, 0 };
+	/* dgram, 1 msg, 2 fds (unsealed memfd, pipe) in two cmsgs, header for a huge size */
+	static const unsigned char two[] = { 1, 0, 0, 2, 2, 0, 1, 3, 0, 0,
+					     0, 0, 0, 0, 0, 0, 0, 0, 0x40, 1 };
+	/* seqpacket, passcred, 2 msgs: a sealed memfd announcing more than it
+	 * holds, then credentials without descriptors */
+	static const unsigned char creds[] = { 2, 1, 1, 1, 1, 0x10, 0, 1, 0x00, 0x20, 2,
+					       0, 2, 5, 'h', 'e', 'l', 'l', 'o', 2 };
+	write_file("fdpass", "good", good, sizeof(good));
+	write_file("fdpass", "two-fds", two, sizeof(two));
+	write_file("fdpass", "creds", creds, sizeof(creds));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: make_seeds DIR\n");
+		return 2;
+	}
+	out_dir = argv[1];
+	mkdir(out_dir, 0755);
+	queues(0);
+	queues(1);
+	topics(0);
+	topics(1);
+	heaps();
+	maps();
+	raws();
+	uris();
+	fdpass();
+	return 0;
+}
