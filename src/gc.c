@@ -1,14 +1,20 @@
 /* shmkit_gc: remove what is provably orphaned, and say why for everything.
  *
  * Candidates are the kernel-persistent segments: POSIX (/dev/shm) and SysV
- * (/proc/sysvipc/shm). A shmkit object is removed only when its creator and
- * every attacher are provably dead (identity = pid + start time + boot id)
- * AND no live process maps it or holds a descriptor to it (/proc/PID/maps,
- * /proc/PID/fd; for SysV also the kernel's attach count). Segments without a
- * shmkit header belong to other programs: kept, except with SHMKIT_GC_FOREIGN
- * a SysV segment with no attaches whose creator and last user are both gone.
- * Whatever cannot be decided (permission denied, corrupt header, a process
- * whose maps cannot be read) is skipped and said. */
+ * (/proc/sysvipc/shm). A shmkit object is removed only when it is owned (not
+ * created persistent), its creator and every attacher are provably dead
+ * (identity = pid + start time + boot id + pid namespace, or the kernel's
+ * per-holder lock), it holds nothing undelivered (or SHMKIT_GC_FORCE), AND
+ * no live process maps it or holds a descriptor to it (/proc, and the
+ * kernel's lease or attach count). Segments without a shmkit header belong
+ * to other programs: kept, except with SHMKIT_GC_FOREIGN a SysV segment with
+ * no attaches whose creator and last user are both gone.
+ *
+ * Looking changes nothing: SysV segments are never attached to be looked at
+ * (shmat/shmdt rewrite the last-user pid and times that the foreign proof
+ * reads). A removing run attaches one only where its last user is already
+ * provably gone, so that no verdict can change. Whatever cannot be decided
+ * is skipped and said. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -24,6 +30,7 @@
 
 #include "internal.h"
 #include "managed.h"
+#include "proc.h"
 
 struct gc_ctx {
 	const char *prefix; /* only URIs starting with it; NULL = all */
@@ -33,101 +40,27 @@ struct gc_ctx {
 	int removed;
 };
 
-/* ---- who uses an object: one walk over /proc ---- */
-
-/* What identifies an object in /proc: dev+ino of a file, or a SysV shmid. */
-struct object_ref {
-	dev_t dev;
-	ino_t ino;
-	int shmid; /* -1 for files */
-	uid_t owner;
-	unsigned mode;
-};
-
-/* Does this maps line name the object? */
-static int maps_line_matches(const char *line, const struct object_ref *ref)
-{
-	unsigned maj, min;
-	unsigned long long ino;
-	char name[64] = "";
-	if (sscanf(line, "%*x-%*x %*s %*x %x:%x %llu %63s", &maj, &min, &ino, name) < 3)
-		return 0;
-	if (ref->shmid >= 0)
-		return strncmp(name, "/SYSV", 5) == 0 && ino == (unsigned long long)ref->shmid;
-	return makedev(maj, min) == ref->dev && ino == (unsigned long long)ref->ino;
-}
-
-/* 1 uses it, 0 does not, -EACCES cannot be inspected, -ENOENT gone. */
-static int pid_uses_object(pid_t pid, const struct object_ref *ref)
-{
-	char path[64], line[4096];
-	int found = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT || errno == ESRCH ? -ENOENT : -EACCES;
-	while (!found && fgets(line, sizeof(line), f))
-		found = maps_line_matches(line, ref);
-	fclose(f);
-	if (found || ref->shmid >= 0)
-		return found; /* SysV has no descriptors */
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? -ENOENT : -EACCES;
-	struct dirent *e;
-	while (!found && (e = readdir(d)) != NULL) {
-		struct stat sb;
-		if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &sb, 0) == 0)
-			found = sb.st_dev == ref->dev && sb.st_ino == ref->ino;
-	}
-	closedir(d);
-	return found;
-}
-
-/* Could a process running as uid have opened an object with this owner and
- * mode? Conservative: any group or other permission says yes. */
-static int uid_could_access(uid_t uid, const struct object_ref *ref)
-{
-	return uid == 0 || uid == ref->owner || (ref->mode & 0066) != 0;
-}
+/* ---- who uses an object (src/proc.c walks /proc) ---- */
 
 struct use_report {
 	pid_t user;	   /* a process that maps or holds it, 0 if none */
-	int n_uninspected; /* processes that might, whose /proc we cannot read */
+	int n_uninspected; /* processes that might, whose /proc we cannot read; -1 no /proc */
 	pid_t uninspected; /* one of them */
 };
 
-static void find_users(const struct object_ref *ref, struct use_report *rep)
+static int first_user(pid_t pid, void *arg)
 {
+	*(pid_t *)arg = pid;
+	return 1; /* one is enough */
+}
+
+static void find_users(const struct shmkit__obj_ref *ref, struct use_report *rep)
+{
+	struct shmkit__users u;
 	memset(rep, 0, sizeof(*rep));
-	DIR *d = opendir("/proc");
-	if (!d) {
-		rep->n_uninspected = -1; /* no /proc: nothing can be proven */
-		return;
-	}
-	struct dirent *e;
-	pid_t self = getpid();
-	while ((e = readdir(d)) != NULL) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == self)
-			continue;
-		int r = pid_uses_object((pid_t)pid, ref);
-		if (r == 1) {
-			rep->user = (pid_t)pid;
-			break;
-		}
-		struct stat sb;
-		if (r == -EACCES && fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
-		    uid_could_access(sb.st_uid, ref)) {
-			if (!rep->n_uninspected)
-				rep->uninspected = (pid_t)pid;
-			rep->n_uninspected++;
-		}
-	}
-	closedir(d);
+	shmkit__proc_users(ref, 1, first_user, &rep->user, &u);
+	rep->n_uninspected = rep->user ? 0 : u.n_uninspected;
+	rep->uninspected = u.uninspected;
 }
 
 /* ---- reporting ---- */
@@ -159,22 +92,30 @@ static int report(struct gc_ctx *c, const char *uri, enum shmkit_gc_verdict v, i
 
 static const char *alive_word(int a)
 {
-	return a == 1 ? "alive" : a == 0 ? "dead" : "unknown";
+	return a == 1 ? "alive" : a == 0 ? "dead" : a == -EXDEV ? "in another pid namespace" : "unknown";
 }
 
 /* ---- managed objects ---- */
 
-/* Decides on a managed header. Returns 1 if provably orphaned as far as
- * the header can tell (why in `why`), 0 kept, -1 skipped (why in `why`). */
-static int header_verdict(const void *hdr, size_t size, char *why, size_t cap)
+/* Decides on a managed object mapped at hdr (size bytes; fd its file, or
+ * -1): persistence, then the liveness of everyone in its header, then what
+ * it holds. Returns 1 if removable as far as the object can tell (why in
+ * `why`), 0 kept, -1 skipped. */
+static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, int fd, char *why,
+			  size_t cap)
 {
+	const struct shmkit__header *h = hdr;
 	struct shmkit__liveness lv;
-	int r = shmkit__header_liveness(hdr, size, &lv);
+	int r = shmkit__header_liveness(hdr, size, fd, &lv);
 	if (r < 0) {
 		snprintf(why, cap, "shmkit header unreadable (%s%s%s): cannot prove it orphaned",
 			 shmkit_strerror(r), *shmkit_last_error_detail() ? ": " : "",
 			 shmkit_last_error_detail());
 		return -1;
+	}
+	if (h->flags & SHMKIT__HDR_PERSIST) {
+		snprintf(why, cap, "persistent: lives until removed (shmkit rm); gc never removes it");
+		return 0;
 	}
 	if (lv.creator_alive == 1) {
 		snprintf(why, cap, "creator pid %d is alive", (int)lv.creator_pid);
@@ -182,7 +123,9 @@ static int header_verdict(const void *hdr, size_t size, char *why, size_t cap)
 	}
 	if (lv.creator_alive < 0) {
 		snprintf(why, cap, "cannot tell whether creator pid %d is alive (%s)",
-			 (int)lv.creator_pid, shmkit_strerror(lv.creator_alive));
+			 (int)lv.creator_pid,
+			 lv.creator_alive == -EXDEV ? "it is in another pid namespace"
+						    : shmkit_strerror(lv.creator_alive));
 		return -1;
 	}
 	if (lv.n_alive) {
@@ -191,12 +134,26 @@ static int header_verdict(const void *hdr, size_t size, char *why, size_t cap)
 		return 0;
 	}
 	if (lv.n_unknown) {
-		snprintf(why, cap, "cannot tell whether attached pid %d is alive",
+		snprintf(why, cap,
+			 "cannot tell whether attached pid %d is alive (another pid namespace, "
+			 "or /proc unreadable)",
 			 (int)lv.first_alive);
 		return -1;
 	}
-	snprintf(why, cap, "creator pid %d dead, %d attacher%s dead", (int)lv.creator_pid,
-		 lv.n_dead, lv.n_dead == 1 ? "" : "s");
+	int n = snprintf(why, cap, "owned, creator pid %d dead, %d attacher%s dead",
+			 (int)lv.creator_pid, lv.n_dead, lv.n_dead == 1 ? "" : "s");
+	if (n < 0 || (size_t)n >= cap)
+		return 1;
+	char held[200];
+	/* Only a header as long as the object is worth asking about its body. */
+	if (size > SHMKIT__HEADER_SIZE && shmkit__obj_holds(hdr, size, held, sizeof(held)) != 0) {
+		if (!(c->flags & SHMKIT_GC_FORCE)) {
+			snprintf(why + n, cap - (size_t)n, "; but it %s (--force removes it anyway)",
+				 held);
+			return 0;
+		}
+		snprintf(why + n, cap - (size_t)n, "; it %s, removed as forced", held);
+	}
 	return 1;
 }
 
@@ -265,30 +222,17 @@ static int lease_probe(const char *path)
 	}
 }
 
-static void comm_of(pid_t pid, char *comm, size_t cap)
-{
-	char path[64];
-	snprintf(comm, cap, "?");
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (f) {
-		if (fgets(comm, (int)cap, f))
-			comm[strcspn(comm, "\n")] = '\0';
-		fclose(f);
-	}
-}
-
 /* Final check before removal: who maps or holds it. 1 free (proof in
  * `why`), 0 kept, -1 skipped. `path` (POSIX) enables the lease probe;
  * kernel_counted (SysV: nattch was 0) makes uninspectable processes moot. */
-static int users_verdict(const struct object_ref *ref, const char *path, int kernel_counted,
+static int users_verdict(const struct shmkit__obj_ref *ref, const char *path, int kernel_counted,
 			 char *why, size_t cap)
 {
 	struct use_report rep;
 	find_users(ref, &rep);
 	if (rep.user) {
 		char comm[32];
-		comm_of(rep.user, comm, sizeof(comm));
+		shmkit__proc_comm(rep.user, comm, sizeof(comm));
 		snprintf(why, cap, "mapped or held open by live pid %d (%s)", (int)rep.user, comm);
 		return 0;
 	}
@@ -328,39 +272,43 @@ static int users_verdict(const struct object_ref *ref, const char *path, int ker
 
 /* ---- POSIX ---- */
 
-/* Looks at /dev/shm/name: 2 not a segment (ignore), 3 foreign, else the
- * header_verdict() (1 orphaned as far as the header says, 0 kept, -1
- * skipped), or a negative errno when it cannot be looked at. */
-static int posix_peek(int dirfd_shm, const char *name, struct stat *sb, uint32_t *kind, char *why,
-		      size_t cap)
+static int is_managed(const void *hdr)
 {
-	int fd = openat(dirfd_shm, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return errno == EPERM ? -EACCES : shmkit__neg_errno(); /* -1 means "skipped" */
-	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode)) {
-		close(fd);
-		return 2;
-	}
-	if ((uint64_t)sb->st_size < SHMKIT__HEADER_SIZE) {
-		close(fd);
-		return 3;
-	}
-	void *hdr = mmap(NULL, SHMKIT__HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-	int err = hdr == MAP_FAILED ? shmkit__neg_errno() : 0;
-	close(fd);
-	if (err)
-		return err;
 	const struct shmkit__header *h = hdr;
 	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
 	uint64_t init =
 	    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
+	return magic == SHMKIT__MAGIC || (magic == 0 && SHMKIT__WORD_PID(init) != 0);
+}
+
+/* Looks at /dev/shm/name (read-only mapping of the whole file; the
+ * descriptor stays open meanwhile so the kernel's holder locks can be
+ * asked): 2 not a segment (ignore), 3 foreign, else object_verdict() (1
+ * removable as far as the object says, 0 kept, -1 skipped), or a negative
+ * errno when it cannot be looked at. */
+static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, struct stat *sb,
+		      uint32_t *kind, char *why, size_t cap)
+{
+	int fd = openat(dirfd_shm, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == EPERM ? -EACCES : shmkit__neg_errno(); /* -1 means "skipped" */
 	int r = 3;
-	if (magic == SHMKIT__MAGIC || (magic == 0 && SHMKIT__WORD_PID(init) != 0)) {
-		*kind = h->kind;
-		/* The peek reads only the first 4096 bytes; the size is the file's. */
-		r = header_verdict(hdr, (size_t)sb->st_size, why, cap);
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode))
+		r = 2;
+	else if ((uint64_t)sb->st_size >= SHMKIT__HEADER_SIZE && (uint64_t)sb->st_size <= SIZE_MAX) {
+		size_t size = (size_t)sb->st_size;
+		void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		if (base == MAP_FAILED) {
+			r = shmkit__neg_errno();
+		} else {
+			if (is_managed(base)) {
+				*kind = ((const struct shmkit__header *)base)->kind;
+				r = object_verdict(c, base, size, fd, why, cap);
+			}
+			munmap(base, size);
+		}
 	}
-	munmap(hdr, SHMKIT__HEADER_SIZE);
+	close(fd);
 	return r;
 }
 
@@ -371,14 +319,14 @@ static int matches(const struct gc_ctx *c, const char *uri)
 
 static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 {
-	char uri[300], why[400], why2[300];
+	char uri[300], why[512], why2[300];
 	struct stat sb;
 	uint32_t kind = 0;
 	snprintf(uri, sizeof(uri), "posix:/%s", name);
 	if (!matches(c, uri))
 		return 0;
 
-	int hv = posix_peek(dirfd_shm, name, &sb, &kind, why, sizeof(why));
+	int hv = posix_peek(c, dirfd_shm, name, &sb, &kind, why, sizeof(why));
 	if (hv < -1)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, hv, "cannot look inside (%s)",
 			      shmkit_strerror(hv));
@@ -391,7 +339,8 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	if (hv <= 0)
 		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s", why);
-	struct object_ref ref = {sb.st_dev, sb.st_ino, -1, sb.st_uid, sb.st_mode & 07777};
+	struct shmkit__obj_ref ref = {sb.st_dev, (uint64_t)sb.st_ino, -1, sb.st_uid,
+				      sb.st_mode & 0777};
 	char path[300];
 	snprintf(path, sizeof(path), "/dev/shm/%s", name);
 	int uv = users_verdict(&ref, path, 0, why2, sizeof(why2));
@@ -402,8 +351,8 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 1, kind, 0, "%s; %s", why, why2);
 	/* Look once more right before unlinking: an opener may have just come. */
 	struct stat sb2;
-	char why3[400];
-	if (posix_peek(dirfd_shm, name, &sb2, &kind, why3, sizeof(why3)) != 1 ||
+	char why3[512];
+	if (posix_peek(c, dirfd_shm, name, &sb2, &kind, why3, sizeof(why3)) != 1 ||
 	    sb2.st_ino != sb.st_ino || sb2.st_dev != sb.st_dev)
 		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
 			      why);
@@ -434,30 +383,14 @@ static int gc_posix(struct gc_ctx *c)
 
 /* ---- SysV ---- */
 
-struct sysv_row {
-	long long key;
-	int shmid;
-	unsigned mode;
-	unsigned long long size;
-	int cpid, lpid;
-	unsigned long long nattch;
-	unsigned uid;
-};
-
-/* Reads the current kernel view of shmid: 0 or a negative errno. */
-static int sysv_stat(int shmid, struct shmid_ds *ds)
-{
-	return shmctl(shmid, IPC_STAT, ds) < 0 ? shmkit__neg_errno() : 0;
-}
-
-static int gc_sysv_foreign(struct gc_ctx *c, const char *uri, const struct sysv_row *row)
+static int gc_sysv_foreign(struct gc_ctx *c, const char *uri, const struct shmkit__sysv_row *row)
 {
 	if (!(c->flags & SHMKIT_GC_FOREIGN))
 		return report(c, uri, SHMKIT_GC_KEPT, 0, 0, 0,
 			      "no shmkit header: another program's SysV segment (kernel-persistent "
 			      "by design; only with --foreign)");
-	int ca = row->cpid > 0 ? shmkit__pid_alive(row->cpid) : 0;
-	int la = row->lpid > 0 ? shmkit__pid_alive(row->lpid) : 0;
+	int ca = shmkit__sysv_cpid_alive(row);
+	int la = shmkit__sysv_lpid_alive(row);
 	if (ca != 0 || la != 0)
 		return report(
 		    c, uri, ca < 0 || la < 0 ? SHMKIT_GC_SKIPPED : SHMKIT_GC_KEPT, 0, 0, 0,
@@ -477,93 +410,99 @@ static int gc_sysv_foreign(struct gc_ctx *c, const char *uri, const struct sysv_
 		      row->lpid);
 }
 
-static int gc_sysv_one(struct gc_ctx *c, const struct sysv_row *row)
+/* Attached somewhere: kept on the kernel's count. The kind is read through
+ * a process that has it attached (nothing the kernel keeps changes). */
+static int gc_sysv_attached(struct gc_ctx *c, const char *uri, const struct shmkit__sysv_row *row)
 {
-	char uri[64], key_uri[64];
-	snprintf(uri, sizeof(uri), "sysv:id=%d", row->shmid);
-	snprintf(key_uri, sizeof(key_uri), "sysv:0x%08x", (unsigned)row->key);
-	if (!matches(c, uri) && !(row->key != 0 && matches(c, key_uri)))
-		return 0;
+	unsigned char hdr[SHMKIT__HEADER_SIZE];
+	int managed = row->size >= sizeof(hdr) &&
+		      shmkit__sysv_peek(row->shmid, hdr, sizeof(hdr), NULL) == 0 && is_managed(hdr);
+	uint32_t kind = managed ? ((const struct shmkit__header *)hdr)->kind : 0;
+	return report(c, uri, SHMKIT_GC_KEPT, managed, kind, 0,
+		      "attached %llu time%s (kernel nattch)", (unsigned long long)row->nattch,
+		      row->nattch == 1 ? "" : "s");
+}
 
-	if (row->mode & SHM_DEST)
-		return 0; /* already removed; goes with its last detach */
-	if (row->nattch > 0)
-		return report(c, uri, SHMKIT_GC_KEPT, 0, 0, 0,
-			      "attached %llu time%s (kernel nattch)", row->nattch,
-			      row->nattch == 1 ? "" : "s");
-	if (row->size < SHMKIT__HEADER_SIZE)
-		return gc_sysv_foreign(c, uri, row);
-	/* Peek read-only. This updates the segment's lpid to us: every
-	 * decision below uses the values read before. */
-	void *hdr = shmat(row->shmid, NULL, SHM_RDONLY);
-	if (hdr == (void *)-1) {
-		int err = shmkit__neg_errno();
-		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, err, "cannot attach to look (%s)",
-			      shmkit_strerror(err));
-	}
-	const struct shmkit__header *h = hdr;
-	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
-	uint64_t init =
-	    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
-	if (magic != SHMKIT__MAGIC && !(magic == 0 && SHMKIT__WORD_PID(init) != 0)) {
-		shmdt(hdr);
-		return gc_sysv_foreign(c, uri, row);
-	}
-	uint32_t kind = h->kind;
-	char why[400], why2[300];
-	int hv = header_verdict(hdr, (size_t)row->size, why, sizeof(why));
-	shmdt(hdr);
-	if (hv <= 0)
-		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
+/* Nobody has it attached, and to look inside gc would have to attach it. */
+static int gc_sysv_unread(struct gc_ctx *c, const char *uri, const struct shmkit__sysv_row *row,
+			  int la)
+{
+	if (la == 0) /* only a dry run stops here */
+		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, 0,
+			      "not read in a dry run: nobody has it attached, and looking would "
+			      "mean attaching, which rewrites its last-user pid and times (a "
+			      "removing run looks: its last user is gone)");
+	return report(c, uri, la == 1 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 0, 0, 0,
+		      "not read: nobody has it attached, and attaching would replace its last "
+		      "pid %d (%s), which gc --foreign relies on",
+		      row->lpid, alive_word(la));
+}
+
+static int gc_sysv_managed(struct gc_ctx *c, const char *uri, const struct shmkit__sysv_row *row,
+			   uint32_t kind, int ov, const char *why)
+{
+	if (ov <= 0)
+		return report(c, uri, ov == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s", why);
-	struct object_ref ref = {0, 0, row->shmid, row->uid, row->mode & 0777};
-	int uv = users_verdict(&ref, NULL, 1, why2, sizeof(why2));
-	if (uv <= 0)
-		return report(c, uri, uv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
-			      "%s; but %s", why, why2);
 	/* Last look at the kernel's count: someone may have attached meanwhile. */
-	struct shmid_ds ds;
-	int r = sysv_stat(row->shmid, &ds);
-	if (r < 0 || ds.shm_nattch != 0)
+	struct shmkit__sysv_row now;
+	if (shmkit__sysv_row(row->shmid, &now) < 0 || now.nattch != 0)
 		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0,
 			      "%s; but it was attached meanwhile", why);
-	if (c->flags & SHMKIT_GC_DRY_RUN)
-		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 1, kind, 0, "%s, no attaches", why);
-	r = shmctl(row->shmid, IPC_RMID, NULL) < 0 ? shmkit__neg_errno() : 0;
+	int r = shmctl(row->shmid, IPC_RMID, NULL) < 0 ? shmkit__neg_errno() : 0;
 	if (r < 0)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s",
 			      why, shmkit_strerror(r));
 	return report(c, uri, SHMKIT_GC_REMOVED, 1, kind, 0, "%s, no attaches", why);
 }
 
+static int gc_sysv_one(const struct shmkit__sysv_row *row, void *arg)
+{
+	struct gc_ctx *c = arg;
+	char uri[64], key_uri[64];
+	snprintf(uri, sizeof(uri), "sysv:id=%d", row->shmid);
+	snprintf(key_uri, sizeof(key_uri), "sysv:0x%08x", (unsigned)row->key);
+	if (!matches(c, uri) && !(row->key != 0 && matches(c, key_uri)))
+		return 0;
+
+	if (row->perms & SHM_DEST)
+		return 0; /* already removed; goes with its last detach */
+	if (row->nattch > 0)
+		return gc_sysv_attached(c, uri, row);
+	if (row->size < SHMKIT__HEADER_SIZE)
+		return gc_sysv_foreign(c, uri, row);
+	/* Attaching makes us its last user. That changes no verdict only when
+	 * the last user is already gone (or there never was one). */
+	int la = shmkit__sysv_lpid_alive(row);
+	if (la != 0 || (c->flags & SHMKIT_GC_DRY_RUN))
+		return gc_sysv_unread(c, uri, row, la);
+	void *base = shmat(row->shmid, NULL, SHM_RDONLY);
+	if (base == (void *)-1) {
+		int err = shmkit__neg_errno();
+		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, err, "cannot attach to look (%s)",
+			      shmkit_strerror(err));
+	}
+	int managed = is_managed(base);
+	uint32_t kind = managed ? ((const struct shmkit__header *)base)->kind : 0;
+	char why[512];
+	int ov = managed ? object_verdict(c, base, (size_t)row->size, -1, why, sizeof(why)) : 0;
+	shmdt(base);
+	if (!managed)
+		return gc_sysv_foreign(c, uri, row); /* decided on the values read before */
+	return gc_sysv_managed(c, uri, row, kind, ov, why);
+}
+
 static int gc_sysv(struct gc_ctx *c)
 {
-	FILE *f = fopen("/proc/sysvipc/shm", "re");
-	if (!f)
-		return 0;
-	char line[512];
-	int r = 0;
-	if (!fgets(line, sizeof(line), f)) { /* the column titles */
-		fclose(f);
-		return 0;
-	}
-	while (r == 0 && fgets(line, sizeof(line), f)) {
-		struct sysv_row row;
-		/* key shmid perms size cpid lpid nattch uid ... */
-		if (sscanf(line, "%lld %d %o %llu %d %d %llu %u", &row.key, &row.shmid, &row.mode,
-			   &row.size, &row.cpid, &row.lpid, &row.nattch, &row.uid) != 8)
-			continue;
-		r = gc_sysv_one(c, &row);
-	}
-	fclose(f);
-	return r;
+	int r = shmkit__sysv_each(gc_sysv_one, c);
+	return r == -ENOENT ? 0 : r;
 }
 
 int shmkit_gc_prefix(unsigned flags, const char *uri_prefix,
 		     int (*cb)(const struct shmkit_gc_entry *e, void *arg), void *arg)
 {
 	struct gc_ctx c = {uri_prefix, flags, cb, arg, 0};
-	if (flags & ~(unsigned)(SHMKIT_GC_DRY_RUN | SHMKIT_GC_FOREIGN))
+	if (flags & ~(unsigned)(SHMKIT_GC_DRY_RUN | SHMKIT_GC_FOREIGN | SHMKIT_GC_FORCE))
 		return -EINVAL;
 	int r = gc_posix(&c);
 	if (r == 0)

@@ -13,57 +13,7 @@
 
 #include "internal.h"
 #include "managed.h"
-
-/* Reads up to cap-1 bytes of a small /proc file into buf, NUL-terminated.
- * Returns the length or a negative errno. */
-static ssize_t read_small_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return shmkit__neg_errno();
-	ssize_t n;
-	do
-		n = read(fd, buf, cap - 1);
-	while (n < 0 && errno == EINTR);
-	int err = n < 0 ? shmkit__neg_errno() : 0;
-	close(fd);
-	if (err)
-		return err;
-	buf[n] = '\0';
-	return n;
-}
-
-/* The state letter (field 3) and start time (field 22) from /proc/PID/stat.
- * comm (field 2) may hold spaces and parentheses, so fields are counted from
- * the LAST ')'. Returns 0, -ENOENT if the process does not exist, or another
- * negative errno. */
-int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	ssize_t n = read_small_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return n == -ESRCH ? -ENOENT : (int)n;
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || !p[2])
-		return -EIO;
-	p += 2; /* field 3: state */
-	*state = *p;
-	/* Skip fields 3..21 (19 spaces) to reach field 22. */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -EIO;
-		p++;
-	}
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(p, &end, 10);
-	if (errno || end == p)
-		return -EIO;
-	*start_time = v;
-	return 0;
-}
+#include "proc.h"
 
 static int hexval(int c)
 {
@@ -88,7 +38,7 @@ int shmkit__boot_id(uint8_t out[16])
 		memcpy(out, cached, 16);
 		return 0;
 	}
-	ssize_t n = read_small_file("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
+	ssize_t n = shmkit__proc_read_file("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	uint8_t id[16];
@@ -132,8 +82,10 @@ const struct shmkit__ident *shmkit__ident_self(void)
 		 * /proc the fields stay 0: ident_alive() then says "unknown". */
 		struct shmkit__ident id = {.pid = (uint32_t)pid};
 		char st;
-		if (shmkit__proc_stat(pid, &st, &id.start_time) < 0)
+		/* /proc/self: right even when /proc belongs to another pid namespace. */
+		if (shmkit__proc_stat(0, &st, &id.start_time) < 0)
 			id.start_time = 0;
+		id.pidns = (uint32_t)shmkit__proc_ns(0, "pid");
 		if (shmkit__boot_id(id.boot_id) < 0)
 			memset(id.boot_id, 0, sizeof(id.boot_id));
 		self_ident = id;
@@ -176,6 +128,11 @@ int shmkit__ident_alive(const struct shmkit__ident *id)
 		return err;
 	if (memcmp(boot, id->boot_id, sizeof(boot)) != 0)
 		return 0; /* recorded in another boot: that process is gone */
+	/* A pid from another pid namespace names some other process here (or
+	 * none): /proc cannot judge it, so it is never declared dead. */
+	uint32_t my_ns = shmkit__ident_self()->pidns;
+	if (id->pidns != 0 && my_ns != 0 && id->pidns != my_ns)
+		return -EXDEV;
 
 	char state;
 	uint64_t start;

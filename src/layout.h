@@ -39,10 +39,11 @@ enum shmkit__state {
 };
 
 /* A process identity that survives pid reuse: pid + start time (clock ticks
- * since boot, /proc/PID/stat field 22) + boot id. 32 bytes. */
+ * since boot, /proc/PID/stat field 22) + boot id, and the pid namespace the
+ * pid is valid in (inode of /proc/PID/ns/pid; 0 = not recorded). 32 bytes. */
 struct shmkit__ident {
 	uint32_t pid;
-	uint32_t reserved;
+	uint32_t pidns;
 	uint64_t start_time;
 	uint8_t boot_id[16];
 };
@@ -98,6 +99,39 @@ _Static_assert(sizeof(struct shmkit__attach_slot) == 32, "attach slot size");
 _Static_assert(offsetof(struct shmkit__attach_slot, start_time) == 8, "slot.start_time");
 _Static_assert(offsetof(struct shmkit__attach_slot, boot_id) == 16, "slot.boot_id");
 
+/* More about the process in attach slot i, written before the slot word
+ * is stored USED (so covered by its release). */
+struct shmkit__attach_info {
+	uint32_t pidns; /* pid namespace of the slot's pid (0 = not recorded) */
+	uint32_t flags; /* SHMKIT__AI_* */
+};
+_Static_assert(sizeof(struct shmkit__attach_info) == 8, "attach info size");
+/* The holder keeps an open-file-description lock (F_OFD_SETLK, read lock)
+ * on the first byte of its attach slot (or role entry) for as long as it
+ * holds it: the kernel drops it when the process dies, in any pid namespace. */
+#define SHMKIT__AI_LOCKED 1u
+
+/* Roles a managed object can reserve for one process at a time. */
+enum shmkit__role_id {
+	SHMKIT__ROLE_PRODUCER = 0, /* single-producer queue: the producer */
+	SHMKIT__ROLE_CONSUMER = 1, /* single-consumer queue: the consumer */
+	SHMKIT__ROLES = 2,
+};
+
+/* A role holder. `word` = SHMKIT__WORD(pid, SHMKIT__SLOT_*, gen), claimed by
+ * CAS like an attach slot; id and flags are written before it reads USED. */
+struct shmkit__role {
+	_Atomic uint64_t word;
+	struct shmkit__ident id; /* 8: the holder */
+	uint32_t flags;          /* 40: SHMKIT__AI_LOCKED */
+	uint32_t reserved[5];    /* 44: zero */
+};
+_Static_assert(sizeof(struct shmkit__role) == 64, "role size");
+_Static_assert(offsetof(struct shmkit__role, id) == 8, "role.id");
+
+/* Header flags (struct shmkit__header.flags). */
+#define SHMKIT__HDR_PERSIST 1u /* persistent: gc never removes it (DESIGN §8) */
+
 /* The header at offset 0 of every managed segment: 4096 bytes, the body
  * follows at SHMKIT__HEADER_SIZE. Written by the creator in this order:
  * creator identity, fixed fields, init word (INITIALIZING), magic (release);
@@ -112,14 +146,16 @@ struct shmkit__header {
 	uint64_t body_size;          /* 32: total_size - header_size */
 	_Atomic uint64_t init;       /* 40: SHMKIT__WORD(creator pid, enum shmkit__state, gen) */
 	_Atomic uint32_t creator_gen; /* 48: gen of `init` whose creator identity is complete */
-	uint32_t flags;              /* 52: 0 in version 1 */
+	uint32_t flags;              /* 52: SHMKIT__HDR_* */
 	uint64_t created_realtime;   /* 56: CLOCK_REALTIME seconds at (re)creation, informative */
 	struct shmkit__ident creator; /* 64: who (re)initialized it */
 	uint32_t attach_slots;       /* 96: SHMKIT__ATTACH_SLOTS */
 	uint32_t attach_offset;      /* 100: SHMKIT__ATTACH_OFFSET */
 	uint8_t reserved0[24];       /* 104: zero */
 	struct shmkit__attach_slot attach[SHMKIT__ATTACH_SLOTS]; /* 128..2175 */
-	uint8_t reserved1[SHMKIT__HEADER_SIZE - 128 - 32 * SHMKIT__ATTACH_SLOTS]; /* zero */
+	struct shmkit__attach_info attach_info[SHMKIT__ATTACH_SLOTS]; /* 2176..2687 */
+	struct shmkit__role roles[SHMKIT__ROLES]; /* 2688..2815 */
+	uint8_t reserved1[SHMKIT__HEADER_SIZE - 2816]; /* zero */
 };
 #define SHMKIT__ATTACH_OFFSET 128u
 _Static_assert(sizeof(struct shmkit__header) == SHMKIT__HEADER_SIZE, "header size");
@@ -139,7 +175,9 @@ _Static_assert(offsetof(struct shmkit__header, attach_slots) == 96, "header.atta
 _Static_assert(offsetof(struct shmkit__header, attach_offset) == 100, "header.attach_offset");
 _Static_assert(offsetof(struct shmkit__header, reserved0) == 104, "header.reserved0");
 _Static_assert(offsetof(struct shmkit__header, attach) == SHMKIT__ATTACH_OFFSET, "header.attach");
-_Static_assert(offsetof(struct shmkit__header, reserved1) == 2176, "header.reserved1");
+_Static_assert(offsetof(struct shmkit__header, attach_info) == 2176, "header.attach_info");
+_Static_assert(offsetof(struct shmkit__header, roles) == 2688, "header.roles");
+_Static_assert(offsetof(struct shmkit__header, reserved1) == 2816, "header.reserved1");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && alignof(_Atomic uint64_t) == 8, "atomic u64");
 _Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32");
 /* Shared atomics must be lock-free: a lock inside libatomic is per process. */

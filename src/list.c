@@ -22,6 +22,7 @@
 #include "backend/backend.h"
 #include "internal.h"
 #include "managed.h"
+#include "proc.h"
 
 /* One object seen in /proc. */
 struct found {
@@ -35,6 +36,8 @@ struct found {
 	int claimed;            /* reported as a SysV or POSIX segment already */
 	int writable;           /* someone maps it shared and writable */
 	pid_t last_pid;
+	pid_t map_pid;          /* a process that maps it, and where */
+	unsigned long map_addr;
 	int n_users;
 	struct shmkit_mapper users[SHMKIT_STAT_MAPPERS];
 };
@@ -88,102 +91,69 @@ static void add_user(struct found *f, pid_t pid, const char *comm)
 	f->n_users++;
 }
 
-static void scan_maps(struct scan *s, pid_t pid, const char *comm)
+struct scan_pid {
+	struct scan *s;
+	pid_t pid;
+	char comm[16];
+	int other_ipc; /* in another IPC namespace: its shmids name other segments */
+};
+
+static int scan_map_line(const struct shmkit__map_line *l, void *arg)
 {
-	char path[64], line[PATH_MAX + 128];
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return;
-	while (fgets(line, sizeof(line), fp)) {
-		unsigned long start, end;
-		unsigned maj, min;
-		unsigned long long ino;
-		char perms[8];
-		int name_at = 0;
-		if (sscanf(line, "%lx-%lx %7s %*x %x:%x %llu %n", &start, &end, perms, &maj, &min, &ino,
-			   &name_at) < 6 || perms[3] != 's')
-			continue;
-		char *name = line + name_at;
-		name[strcspn(name, "\n")] = '\0';
-		int shmid = strncmp(name, "/SYSV", 5) == 0 ? (int)ino : -1;
-		struct found *f = find_or_add(s, shmid, makedev(maj, min), (ino_t)ino, name);
-		if (!f)
-			continue;
-		if (end - start > f->map_len)
-			f->map_len = end - start;
-		f->writable |= perms[1] == 'w';
-		if (!f->have_stat && shmid < 0) {
-			/* map_files/ shows the object itself (root or same user, kernel >= 4.3). */
-			char mf[96];
-			snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", (int)pid, start, end);
-			f->have_stat = stat(mf, &f->sb) == 0 && f->sb.st_ino == (ino_t)ino;
-		}
-		add_user(f, pid, comm);
+	struct scan_pid *c = arg;
+	if (l->perms[3] != 's' || (l->shmid >= 0 && c->other_ipc))
+		return 0;
+	struct found *f = find_or_add(c->s, l->shmid, l->dev, (ino_t)l->ino, l->name);
+	if (!f)
+		return 0;
+	if (l->end - l->start > f->map_len)
+		f->map_len = l->end - l->start;
+	f->writable |= l->perms[1] == 'w';
+	if (!f->map_pid) {
+		f->map_pid = c->pid;
+		f->map_addr = l->start;
 	}
-	fclose(fp);
+	if (!f->have_stat && l->shmid < 0) {
+		/* map_files/ shows the object itself (root or same user, kernel >= 4.3). */
+		char mf[96];
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", (int)c->pid, l->start,
+			 l->end);
+		f->have_stat = stat(mf, &f->sb) == 0 && (uint64_t)f->sb.st_ino == l->ino;
+	}
+	add_user(f, c->pid, c->comm);
+	return 0;
 }
 
 /* Descriptors worth reporting: memfds and /dev/shm files (mapped or not). */
-static void scan_fds(struct scan *s, pid_t pid, const char *comm)
+static int scan_fd(const char *link, const struct stat *sb, void *arg)
 {
-	char path[64], link[PATH_MAX];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		if (strncmp(link, "/memfd:", 7) != 0 && strncmp(link, "/dev/shm/", 9) != 0)
-			continue;
-		struct stat sb;
-		if (fstatat(dirfd(d), e->d_name, &sb, 0) < 0 || !S_ISREG(sb.st_mode))
-			continue;
-		struct found *f = find_or_add(s, -1, sb.st_dev, sb.st_ino, link);
-		if (!f)
-			continue;
-		f->sb = sb;
-		f->have_stat = 1;
-		add_user(f, pid, comm);
-	}
-	closedir(d);
+	struct scan_pid *c = arg;
+	if (strncmp(link, "/memfd:", 7) != 0 && strncmp(link, "/dev/shm/", 9) != 0)
+		return 0;
+	if (!sb || !S_ISREG(sb->st_mode))
+		return 0;
+	struct found *f = find_or_add(c->s, -1, sb->st_dev, sb->st_ino, link);
+	if (!f)
+		return 0;
+	f->sb = *sb;
+	f->have_stat = 1;
+	add_user(f, c->pid, c->comm);
+	return 0;
 }
 
-static void read_comm(pid_t pid, char comm[16])
+static int scan_one(pid_t pid, void *arg)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	comm[0] = '\0';
-	FILE *fp = fopen(path, "re");
-	if (!fp)
-		return;
-	if (fgets(comm, 16, fp))
-		comm[strcspn(comm, "\n")] = '\0';
-	fclose(fp);
+	uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = shmkit__proc_ns(pid, "ipc");
+	struct scan_pid c = {arg, pid, "", mine && theirs && mine != theirs};
+	shmkit__proc_comm(pid, c.comm, sizeof(c.comm));
+	shmkit__proc_each_map(pid, scan_map_line, &c);
+	shmkit__proc_each_fd(pid, scan_fd, &c);
+	return 0;
 }
 
 static void scan_proc(struct scan *s)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char *end, comm[16];
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0)
-			continue;
-		read_comm((pid_t)pid, comm);
-		scan_maps(s, (pid_t)pid, comm);
-		scan_fds(s, (pid_t)pid, comm);
-	}
-	closedir(d);
+	shmkit__proc_each_pid(scan_one, s);
 }
 
 static void take_users(struct shmkit_stat *st, struct found *f)
@@ -198,60 +168,73 @@ static void take_users(struct shmkit_stat *st, struct found *f)
 
 /* ---- SysV ---- */
 
+struct sysv_ctx {
+	struct scan *s;
+	int (*fn)(const struct shmkit_stat *, void *);
+	void *arg;
+	int *count;
+	struct shmkit_stat *st;
+};
+
+static void fill_sysv(struct shmkit_stat *st, const struct shmkit__sysv_row *r)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	shmkit__stat_init(st, SHMKIT_SYSV);
+	st->size = r->size;
+	st->real_size = (r->size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	st->mode = r->perms & 0777;
+	st->marked_for_removal = (r->perms & 01000) != 0;
+	st->uid = r->uid;
+	st->gid = r->gid;
+	st->creator_pid = r->cpid;
+	st->last_pid = r->lpid;
+	st->attach_count = (int64_t)r->nattch;
+	st->sysv_key = (int64_t)(unsigned)r->key;
+	st->sysv_id = r->shmid;
+	st->atime = r->atime;
+	st->dtime = r->dtime;
+	st->ctime = r->ctime;
+	st->mtime = r->ctime;
+	if ((unsigned)r->key != 0)
+		snprintf(st->uri, sizeof(st->uri), "sysv:0x%08x", (unsigned)r->key);
+	else
+		snprintf(st->uri, sizeof(st->uri), "sysv:id=%d", r->shmid);
+}
+
+/* The kind of a SysV object, read through a process that maps it: never by
+ * attaching (that would rewrite its last-user pid, which gc --foreign reads). */
+static void peek_sysv(struct shmkit_stat *st, const struct found *f)
+{
+	unsigned char hdr[SHMKIT__HEADER_SIZE];
+	if (!f || !f->map_pid || st->size < sizeof(hdr) ||
+	    shmkit__proc_read_mem(f->map_pid, f->map_addr, hdr, sizeof(hdr)) < 0) {
+		st->header_status = -ENODATA;
+		return;
+	}
+	shmkit__header_peek(hdr, (size_t)st->size, st);
+}
+
+static int list_sysv_one(const struct shmkit__sysv_row *r, void *arg)
+{
+	struct sysv_ctx *c = arg;
+	fill_sysv(c->st, r);
+	struct found *f = find(c->s, r->shmid, 0, 0);
+	take_users(c->st, f);
+	peek_sysv(c->st, f);
+	++*c->count;
+	return c->fn(c->st, c->arg);
+}
+
 static int list_sysv(struct scan *s, int (*fn)(const struct shmkit_stat *, void *), void *arg,
 		     int *count)
 {
-	FILE *fp = fopen("/proc/sysvipc/shm", "re");
-	char line[512];
 	struct shmkit_stat *st = malloc(sizeof(*st));
-	int rc = 0;
-
-	if (!fp || !st) {
-		if (fp)
-			fclose(fp);
-		free(st);
-		return st ? 0 : -ENOMEM;
-	}
-	if (!fgets(line, sizeof(line), fp)) /* header */
-		goto out;
-	while (rc == 0 && fgets(line, sizeof(line), fp)) {
-		long long key, atime, dtime, ctime;
-		int id, cpid, lpid;
-		unsigned perms, uid, gid;
-		unsigned long long size, nattch;
-		if (sscanf(line, "%lld %d %o %llu %d %d %llu %u %u %*u %*u %lld %lld %lld", &key, &id,
-			   &perms, &size, &cpid, &lpid, &nattch, &uid, &gid, &atime, &dtime,
-			   &ctime) != 12)
-			continue;
-		shmkit__stat_init(st, SHMKIT_SYSV);
-		long page = sysconf(_SC_PAGESIZE);
-		st->size = size;
-		st->real_size = (size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
-		st->mode = perms & 0777;
-		st->marked_for_removal = (perms & 01000) != 0;
-		st->uid = uid;
-		st->gid = gid;
-		st->creator_pid = cpid;
-		st->last_pid = lpid;
-		st->attach_count = (int64_t)nattch;
-		st->sysv_key = (int64_t)(unsigned)key;
-		st->sysv_id = id;
-		st->atime = atime;
-		st->dtime = dtime;
-		st->ctime = ctime;
-		st->mtime = ctime;
-		if ((unsigned)key != 0)
-			snprintf(st->uri, sizeof(st->uri), "sysv:0x%08x", (unsigned)key);
-		else
-			snprintf(st->uri, sizeof(st->uri), "sysv:id=%d", id);
-		take_users(st, find(s, id, 0, 0));
-		rc = fn(st, arg);
-		++*count;
-	}
-out:
-	fclose(fp);
+	if (!st)
+		return -ENOMEM;
+	struct sysv_ctx c = {s, fn, arg, count, st};
+	int rc = shmkit__sysv_each(list_sysv_one, &c);
 	free(st);
-	return rc;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* ---- POSIX ---- */

@@ -14,7 +14,9 @@
  * is provably dead: openers report -EOWNERDEAD, and a create() on the same
  * URI takes the creator role over with one CAS on `init` (generation bumped,
  * so two re-initializers cannot both win) and starts the body again. */
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +24,7 @@
 
 #include "internal.h"
 #include "managed.h"
+#include "proc.h"
 
 /* ---- small helpers ---- */
 
@@ -69,9 +72,54 @@ static int creator_alive(const struct shmkit__header *h, uint64_t w)
 	return shmkit__pid_alive((pid_t)pid);
 }
 
-/* Liveness of the process in an attach slot whose word was read as `w`. */
-static int slot_alive(const struct shmkit__attach_slot *s, uint64_t w)
+/* ---- kernel-kept proof of life: open-file-description locks ----
+ * A holder (attach slot, role) takes a read lock on one byte of the
+ * segment's file: the byte at the start of its entry. The kernel drops it
+ * when the holder's open file description goes (close, exit, kill -9), in
+ * whatever pid namespace the holder lives; advisory locks do not touch the
+ * bytes. Backends without a descriptor (SysV, anon) fall back to identities. */
+
+static int lock_byte(int fd, uint64_t off, short type)
 {
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	return fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : -1;
+}
+
+/* 1 another open file description holds a lock on the byte, 0 none does,
+ * negative errno when the kernel cannot be asked. */
+static int byte_locked(int fd, uint64_t off)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	if (fd < 0)
+		return -EBADF;
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return shmkit__neg_errno();
+	return fl.l_type != F_UNLCK;
+}
+
+/* Liveness of a holder whose entry starts at byte `off`: its lock when it
+ * took one and we have the file to ask, else its identity. */
+static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id)
+{
+	int a = shmkit__ident_alive(id);
+	if (a == 1 || !(flags & SHMKIT__AI_LOCKED))
+		return a;
+	/* Dead, or in another pid namespace (or undecidable): the lock says.
+	 * Alive by identity wins over "unlocked", because a holder sharing our
+	 * open file description (fork, SCM_RIGHTS) hides its lock from us. */
+	int l = byte_locked(fd, off);
+	return l >= 0 ? l : a;
+}
+
+static uint64_t slot_off(unsigned i)
+{
+	return SHMKIT__ATTACH_OFFSET + (uint64_t)i * sizeof(struct shmkit__attach_slot);
+}
+
+/* Liveness of the process in attach slot i whose word was read as `w`. */
+static int slot_alive(const struct shmkit__header *h, unsigned i, uint64_t w, int fd)
+{
+	const struct shmkit__attach_slot *s = &h->attach[i];
 	uint32_t pid = SHMKIT__WORD_PID(w);
 	struct shmkit__ident id = {.pid = pid};
 
@@ -81,12 +129,14 @@ static int slot_alive(const struct shmkit__attach_slot *s, uint64_t w)
 		return shmkit__pid_alive((pid_t)pid); /* claim in flight: pid only */
 	id.start_time = s->start_time;
 	memcpy(id.boot_id, s->boot_id, sizeof(id.boot_id));
+	id.pidns = h->attach_info[i].pidns;
+	uint32_t flags = h->attach_info[i].flags;
 	/* Re-read the word: if it moved, the identity we copied may be torn. */
 	atomic_thread_fence(memory_order_acquire);
 	if (atomic_load_explicit(&((struct shmkit__attach_slot *)s)->word, memory_order_relaxed) !=
 	    w)
 		return 1; /* in flux: someone live just changed it */
-	return shmkit__ident_alive(&id);
+	return holder_alive(fd, slot_off(i), flags, &id);
 }
 
 /* ---- header validation (read-only) ---- */
@@ -167,9 +217,10 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 
 /* ---- attach table ---- */
 
-static int try_claim(struct shmkit__attach_slot *s, uint64_t w, const struct shmkit__ident *self,
-		     uint64_t *claimed)
+static int try_claim(struct shmkit__header *h, unsigned i, uint64_t w, int fd,
+		     const struct shmkit__ident *self, uint64_t *claimed)
 {
+	struct shmkit__attach_slot *s = &h->attach[i];
 	uint32_t gen = SHMKIT__WORD_GEN(w) + 1;
 	uint64_t mine = SHMKIT__WORD(self->pid, SHMKIT__SLOT_CLAIMING, gen);
 
@@ -179,6 +230,8 @@ static int try_claim(struct shmkit__attach_slot *s, uint64_t w, const struct shm
 		return 0;
 	s->start_time = self->start_time;
 	memcpy(s->boot_id, self->boot_id, sizeof(s->boot_id));
+	h->attach_info[i].pidns = self->pidns;
+	h->attach_info[i].flags = lock_byte(fd, slot_off(i), F_RDLCK) == 0 ? SHMKIT__AI_LOCKED : 0;
 	*claimed = SHMKIT__WORD(self->pid, SHMKIT__SLOT_USED, gen);
 	/* Pairs with the acquire load in readers (slot_alive callers): the
 	 * identity above is complete once the slot reads USED. */
@@ -188,7 +241,7 @@ static int try_claim(struct shmkit__attach_slot *s, uint64_t w, const struct shm
 
 /* Claims a free slot, else one whose process is provably dead. Returns the
  * slot index, or -ENOSPC when every slot holds a live (or undecidable) process. */
-static int attach_claim(struct shmkit__header *h, uint64_t *claimed)
+static int attach_claim(struct shmkit__header *h, int fd, uint64_t *claimed)
 {
 	const struct shmkit__ident *self = shmkit__ident_self();
 
@@ -202,10 +255,10 @@ static int attach_claim(struct shmkit__header *h, uint64_t *claimed)
 			if (pass == 0)
 				usable = st == SHMKIT__SLOT_FREE && SHMKIT__WORD_PID(w) == 0;
 			else if (st == SHMKIT__SLOT_USED || st == SHMKIT__SLOT_CLAIMING)
-				usable = slot_alive(s, w) == 0; /* reclaim the dead */
+				usable = slot_alive(h, i, w, fd) == 0; /* reclaim the dead */
 			else
 				usable = 1; /* a garbage slot word: nobody can be there */
-			if (usable && try_claim(s, w, self, claimed))
+			if (usable && try_claim(h, i, w, fd, self, claimed))
 				return (int)i;
 		}
 	}
@@ -219,10 +272,90 @@ static void attach_release(struct shmkit__obj *o, uint64_t claimed)
 	struct shmkit__attach_slot *s = &shmkit__obj_header(o)->attach[o->attach_slot];
 	uint64_t free_w = SHMKIT__WORD(0, SHMKIT__SLOT_FREE, SHMKIT__WORD_GEN(claimed));
 	/* Only if it is still ours: after fork the child shares o but not the slot. */
-	if (SHMKIT__WORD_PID(claimed) == (uint32_t)getpid())
+	if (SHMKIT__WORD_PID(claimed) == (uint32_t)getpid()) {
+		lock_byte(shmkit_seg_fd(o->seg), slot_off((unsigned)o->attach_slot), F_UNLCK);
 		atomic_compare_exchange_strong_explicit(&s->word, &claimed, free_w,
 							memory_order_release, memory_order_relaxed);
+	}
 	o->attach_slot = -1;
+}
+
+/* ---- roles: one holder at a time ---- */
+
+static uint64_t role_off(unsigned role)
+{
+	return offsetof(struct shmkit__header, roles) + (uint64_t)role * sizeof(struct shmkit__role);
+}
+
+static int role_alive(const struct shmkit__role *r, uint64_t w, int fd, unsigned role)
+{
+	uint32_t pid = SHMKIT__WORD_PID(w);
+	if (pid == 0 || pid > (uint32_t)INT32_MAX)
+		return 0;
+	if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_USED)
+		return shmkit__pid_alive((pid_t)pid); /* claim in flight: pid only */
+	struct shmkit__ident id;
+	memcpy(&id, &r->id, sizeof(id));
+	uint32_t flags = r->flags;
+	/* Re-read the word: if it moved, what we copied may be torn. */
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&((struct shmkit__role *)r)->word, memory_order_relaxed) != w)
+		return 1;
+	return holder_alive(fd, role_off(role), flags, &id);
+}
+
+int shmkit__role_claim(struct shmkit__obj *o, unsigned role)
+{
+	if (role >= SHMKIT__ROLES)
+		return -EINVAL;
+	if (o->role_word[role])
+		return 0;
+	struct shmkit__role *r = &shmkit__obj_header(o)->roles[role];
+	const struct shmkit__ident *self = shmkit__ident_self();
+	int fd = shmkit_seg_fd(o->seg);
+	for (int tries = 0; tries < 64; tries++) {
+		/* Pairs with the release store below: id and flags are complete. */
+		uint64_t w = atomic_load_explicit(&r->word, memory_order_acquire);
+		uint32_t st = SHMKIT__WORD_STATE(w);
+		if ((st == SHMKIT__SLOT_USED || st == SHMKIT__SLOT_CLAIMING) &&
+		    role_alive(r, w, fd, role) != 0) {
+			/* alive, or cannot tell: never steal */
+			shmkit__detail("pid %u is already its %s, and only one is allowed",
+				       SHMKIT__WORD_PID(w),
+				       role == SHMKIT__ROLE_PRODUCER ? "producer" : "consumer");
+			return -EBUSY;
+		}
+		uint32_t gen = SHMKIT__WORD_GEN(w) + 1;
+		uint64_t mine = SHMKIT__WORD(self->pid, SHMKIT__SLOT_CLAIMING, gen);
+		/* One winner among racing claimants. */
+		if (!atomic_compare_exchange_strong_explicit(&r->word, &w, mine, memory_order_acq_rel,
+							     memory_order_relaxed))
+			continue;
+		memcpy(&r->id, self, sizeof(r->id));
+		r->flags = lock_byte(fd, role_off(role), F_RDLCK) == 0 ? SHMKIT__AI_LOCKED : 0;
+		uint64_t held = SHMKIT__WORD(self->pid, SHMKIT__SLOT_USED, gen);
+		/* Pairs with the acquire loads of claimants: id before USED. */
+		atomic_store_explicit(&r->word, held, memory_order_release);
+		o->role_word[role] = held;
+		return 0;
+	}
+	return -EBUSY;
+}
+
+static void roles_release(struct shmkit__obj *o)
+{
+	for (unsigned i = 0; i < SHMKIT__ROLES; i++) {
+		uint64_t held = o->role_word[i];
+		o->role_word[i] = 0;
+		/* Only our own claim: a forked child shares o but not the role. */
+		if (!held || SHMKIT__WORD_PID(held) != (uint32_t)getpid())
+			continue;
+		struct shmkit__role *r = &shmkit__obj_header(o)->roles[i];
+		lock_byte(shmkit_seg_fd(o->seg), role_off(i), F_UNLCK);
+		uint64_t free_w = SHMKIT__WORD(0, SHMKIT__SLOT_FREE, SHMKIT__WORD_GEN(held));
+		atomic_compare_exchange_strong_explicit(&r->word, &held, free_w,
+							memory_order_release, memory_order_relaxed);
+	}
 }
 
 /* ---- open ---- */
@@ -241,7 +374,7 @@ static void obj_attach(struct shmkit__obj *o, int rdonly)
 {
 	if (rdonly)
 		return;
-	int slot = attach_claim(shmkit__obj_header(o), &o->attach_word);
+	int slot = attach_claim(shmkit__obj_header(o), shmkit_seg_fd(o->seg), &o->attach_word);
 	o->attach_slot = slot >= 0 ? slot : -1; /* a full table is not an error */
 }
 
@@ -341,7 +474,8 @@ static void write_creator(struct shmkit__header *h, uint32_t gen)
 	atomic_store_explicit(&h->creator_gen, gen, memory_order_release);
 }
 
-static void write_fixed_fields(struct shmkit__header *h, uint32_t kind, size_t total)
+static void write_fixed_fields(struct shmkit__header *h, uint32_t kind, size_t total,
+			       uint32_t hdr_flags)
 {
 	h->fingerprint = SHMKIT__FINGERPRINT;
 	h->layout_version = SHMKIT__LAYOUT_VERSION;
@@ -349,7 +483,7 @@ static void write_fixed_fields(struct shmkit__header *h, uint32_t kind, size_t t
 	h->header_size = SHMKIT__HEADER_SIZE;
 	h->total_size = total;
 	h->body_size = total - SHMKIT__HEADER_SIZE;
-	h->flags = 0;
+	h->flags = hdr_flags;
 	h->created_realtime = (uint64_t)time(NULL);
 	h->attach_slots = SHMKIT__ATTACH_SLOTS;
 	h->attach_offset = SHMKIT__ATTACH_OFFSET;
@@ -389,14 +523,14 @@ static void remove_failed(struct shmkit_seg *seg)
 }
 
 static int create_fresh(struct shmkit__obj *o, struct shmkit_seg *seg, uint32_t kind,
-			shmkit__obj_init_fn init, void *arg)
+			uint32_t hdr_flags, shmkit__obj_init_fn init, void *arg)
 {
 	struct shmkit__header *h = shmkit_seg_addr(seg);
 	size_t total = shmkit_seg_size(seg);
 	const uint32_t gen = 1;
 
 	write_creator(h, gen);
-	write_fixed_fields(h, kind, total);
+	write_fixed_fields(h, kind, total, hdr_flags);
 	/* Relaxed: publish_magic()'s release orders it before the magic. */
 	atomic_store_explicit(&h->init, SHMKIT__WORD(getpid(), SHMKIT__STATE_INITIALIZING, gen),
 			      memory_order_relaxed);
@@ -441,7 +575,7 @@ static int takeover_check(const struct shmkit__header *h, size_t seg_size, uint3
 /* create() found the URI taken: take over a half-built object whose creator
  * died, else -EEXIST. Bounded by SHMKIT__OPEN_WAIT_NS. */
 static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind, size_t total,
-			   shmkit__obj_init_fn init, void *arg)
+			   uint32_t hdr_flags, shmkit__obj_init_fn init, void *arg)
 {
 	int64_t deadline = shmkit__deadline(SHMKIT__OPEN_WAIT_NS);
 	struct shmkit_seg *seg;
@@ -472,7 +606,7 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 			return -EAGAIN; /* someone else took it: caller looks again */
 		}
 		write_creator(h, gen);
-		write_fixed_fields(h, kind, total);
+		write_fixed_fields(h, kind, total, hdr_flags);
 		publish_magic(h);
 		/* The body starts as a fresh segment's: all zero. */
 		memset((char *)h + SHMKIT__HEADER_SIZE, 0, total - SHMKIT__HEADER_SIZE);
@@ -488,6 +622,14 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 	return r;
 }
 
+/* SHMKIT_PERSIST in the mode, or SHMKIT_PERSIST=1 (any value but "" and
+ * "0") in the environment: the object outlives its processes, like a file. */
+static int persist_wanted(unsigned mode)
+{
+	const char *env = getenv("SHMKIT_PERSIST");
+	return (mode & SHMKIT_PERSIST) || (env && *env && strcmp(env, "0") != 0);
+}
+
 int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, size_t body_size,
 		       unsigned mode, shmkit__obj_init_fn init, void *arg)
 {
@@ -495,6 +637,14 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
 	o->attach_slot = -1;
 	if (!uri || kind == 0 || body_size > SIZE_MAX - SHMKIT__HEADER_SIZE)
 		return -EINVAL;
+	if (mode & ~(0777u | SHMKIT_PERSIST))
+	{
+		shmkit__detail("mode 0%o: only permission bits (0777) and SHMKIT_PERSIST",
+			       mode & ~SHMKIT_PERSIST);
+		return -EINVAL;
+	}
+	uint32_t hdr_flags = persist_wanted(mode) ? SHMKIT__HDR_PERSIST : 0;
+	mode &= 0777u;
 	size_t total = SHMKIT__HEADER_SIZE + body_size;
 
 	/* Bounded: each round either creates, takes over, or sees a change. */
@@ -503,10 +653,10 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
 		int r = shmkit_seg_open(&seg, uri, total, SHMKIT_CREATE | SHMKIT_EXCL,
 					mode ? mode : 0600);
 		if (r == 0)
-			return create_fresh(o, seg, kind, init, arg);
+			return create_fresh(o, seg, kind, hdr_flags, init, arg);
 		if (r != -EEXIST)
 			return r;
-		r = create_takeover(o, uri, kind, total, init, arg);
+		r = create_takeover(o, uri, kind, total, hdr_flags, init, arg);
 		if (r != -EAGAIN)
 			return r;
 	}
@@ -517,6 +667,7 @@ int shmkit__obj_close(struct shmkit__obj *o)
 {
 	if (!o || !o->seg)
 		return -EINVAL;
+	roles_release(o);
 	attach_release(o, o->attach_word);
 	int r = shmkit_seg_close(o->seg);
 	o->seg = NULL;
@@ -587,6 +738,20 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
 }
 
+/* SysV is never attached to be looked at: shmat and shmdt rewrite the
+ * segment's last-user pid and times, which gc --foreign's proof reads. The
+ * header is read through a process that has it attached, or not at all
+ * (header_status -ENODATA). */
+static void stat_managed_sysv(struct shmkit_stat *st)
+{
+	unsigned char hdr[SHMKIT__HEADER_SIZE];
+	if (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, hdr, sizeof(hdr), NULL) < 0) {
+		st->header_status = -ENODATA;
+		return;
+	}
+	shmkit__header_peek(hdr, (size_t)st->size, st);
+}
+
 void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 {
 	if (seg) {
@@ -595,11 +760,15 @@ void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 	}
 	shmkit__header_peek(NULL, 0, st);
 	/* Only named, persistent kinds can be opened again by URI; anything
-	 * smaller than a header cannot be managed (and SysV is not attached). */
+	 * smaller than a header cannot be managed. */
 	if ((st->backend != SHMKIT_POSIX && st->backend != SHMKIT_SYSV &&
 	     st->backend != SHMKIT_FILE) ||
 	    st->size < SHMKIT__HEADER_SIZE)
 		return;
+	if (st->backend == SHMKIT_SYSV) {
+		stat_managed_sysv(st);
+		return;
+	}
 	struct shmkit_seg *s;
 	int r = shmkit_seg_open(&s, st->uri, 0, SHMKIT_RDONLY, 0);
 	if (r < 0) {
@@ -610,7 +779,8 @@ void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 	shmkit_seg_close(s);
 }
 
-int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attacher *out, int cap)
+int shmkit__header_attachers(const void *base, size_t size, int fd, struct shmkit_attacher *out,
+			     int cap)
 {
 	const struct shmkit__header *h = base;
 	struct header_view v;
@@ -630,7 +800,7 @@ int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attach
 			continue;
 		if (n < cap) {
 			out[n].pid = (pid_t)SHMKIT__WORD_PID(w);
-			out[n].alive = slot_alive(s, w);
+			out[n].alive = slot_alive(h, i, w, fd);
 			out[n].claiming = st == SHMKIT__SLOT_CLAIMING;
 		}
 		n++;
@@ -638,7 +808,7 @@ int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attach
 	return n;
 }
 
-int shmkit__header_liveness(const void *base, size_t size, struct shmkit__liveness *lv)
+int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit__liveness *lv)
 {
 	const struct shmkit__header *h = base;
 	struct shmkit_attacher a[SHMKIT__ATTACH_SLOTS];
@@ -658,7 +828,7 @@ int shmkit__header_liveness(const void *base, size_t size, struct shmkit__livene
 	lv->creator_alive = creator_alive(h, v.init);
 	if (r == HEADER_UNPUBLISHED)
 		return 0; /* no attach table in use before the magic */
-	int n = shmkit__header_attachers(base, size, a, (int)SHMKIT__ARRAY_LEN(a));
+	int n = shmkit__header_attachers(base, size, fd, a, (int)SHMKIT__ARRAY_LEN(a));
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n && i < (int)SHMKIT__ARRAY_LEN(a); i++) {
@@ -684,7 +854,8 @@ int shmkit_managed_attachers(const char *uri, struct shmkit_attacher *out, int c
 	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
 	if (r < 0)
 		return r;
-	r = shmkit__header_attachers(shmkit_seg_addr(seg), shmkit_seg_size(seg), out, cap);
+	r = shmkit__header_attachers(shmkit_seg_addr(seg), shmkit_seg_size(seg), shmkit_seg_fd(seg),
+				     out, cap);
 	shmkit_seg_close(seg);
 	return r;
 }

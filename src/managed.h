@@ -21,6 +21,7 @@ struct shmkit__obj {
 	size_t body_size;    /* bytes of object body (validated against the segment) */
 	int attach_slot;     /* our entry in the attach table, -1 if none */
 	uint64_t attach_word; /* the slot word we stored, to release only our own claim */
+	uint64_t role_word[SHMKIT__ROLES]; /* role entries this handle holds (0 = none) */
 };
 
 /* Fills the object body; called by the creator before READY is published.
@@ -46,6 +47,13 @@ int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int 
  * still initializing: -ETIMEDOUT. */
 int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
 			     int64_t timeout_ns);
+
+/* Claims a role (enum shmkit__role_id) for this handle: 0 (also when it
+ * already holds it), -EBUSY while another live process (or another handle)
+ * holds it, or one whose life cannot be judged (another pid namespace
+ * without a kernel lock to ask). A dead holder's role is taken over. Roles
+ * are given back by shmkit__obj_close. */
+int shmkit__role_claim(struct shmkit__obj *o, unsigned role);
 
 /* Leaves the attach table and unmaps. Never removes the segment. */
 int shmkit__obj_close(struct shmkit__obj *o);
@@ -78,16 +86,22 @@ struct shmkit__liveness {
 	int n_alive, n_dead, n_unknown;
 	pid_t first_alive;       /* an attacher that is alive or unknown, for messages */
 };
-/* Returns 0, or -EBADMSG/-EPROTO if the header is not a valid shmkit header. */
-int shmkit__header_liveness(const void *base, size_t size, struct shmkit__liveness *lv);
+/* Returns 0, or -EBADMSG/-EPROTO if the header is not a valid shmkit header.
+ * fd (-1 if none) lets the kernel's locks prove attachers dead or alive. */
+int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit__liveness *lv);
+
+/* What the managed object at base (size bytes, header validated) still
+ * holds (src/contents.c): 1 something (why says what: undelivered or unread
+ * messages, allocations, keys, bytes), 0 nothing, -EBADMSG unreadable (why
+ * says so; gc counts it as holding). Read-only. */
+int shmkit__obj_holds(const void *base, size_t size, char *why, size_t cap);
 
 /* Fills `out` with the attach table (up to cap entries); returns how many
  * entries are in use (may exceed cap), or -EBADMSG/-EPROTO. */
-int shmkit__header_attachers(const void *base, size_t size, struct shmkit_attacher *out, int cap);
+int shmkit__header_attachers(const void *base, size_t size, int fd, struct shmkit_attacher *out,
+			     int cap);
 
 
-/* /proc/PID/stat state letter and start time: 0, -ENOENT (no such process) or errno. */
-int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time);
 /* The running kernel's boot id (16 bytes). */
 int shmkit__boot_id(uint8_t out[16]);
 /* Bare-pid liveness (kill(pid, 0)): 1 exists, 0 ESRCH, negative errno. Only for

@@ -626,6 +626,16 @@ static inline int attempt_or_wait(struct shmkit_queue *q, attempt_fn fn, struct 
  * public API: producer side
  * --------------------------------------------------------------------- */
 
+/* A single-producer (single-consumer) queue has one producer (consumer):
+ * the role is claimed on first use and held until close (DESIGN §8). */
+static inline int claim_role(struct shmkit_queue *q, bool producer)
+{
+	unsigned role = producer ? SHMKIT__ROLE_PRODUCER : SHMKIT__ROLE_CONSUMER;
+	if ((producer ? q->mp : q->mc) || SHMKIT__LIKELY(q->obj.role_word[role] != 0))
+		return 0;
+	return shmkit__role_claim(&q->obj, role);
+}
+
 static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, uint64_t *pos)
 {
 	struct attempt a = { 0 };
@@ -634,6 +644,8 @@ static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, u
 	if (SHMKIT__UNLIKELY(len > q->max_msg))
 		return -EMSGSIZE;
 	forget_inherited(q);
+	if ((r = claim_role(q, true)) < 0)
+		return r;
 	if (q->multi) {
 		r = peer_ensure(q);
 		if (r < 0)
@@ -735,6 +747,8 @@ SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t c
 	if (!q || (!buf && cap))
 		return -EINVAL;
 	forget_inherited(q);
+	if ((r = claim_role(q, false)) < 0)
+		return r;
 	if (q->multi && (r = peer_ensure(q)) < 0)
 		return r;
 	if (q->peek_active)
@@ -756,6 +770,8 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 	if (!q || !msg)
 		return -EINVAL;
 	forget_inherited(q);
+	if ((r = claim_role(q, false)) < 0)
+		return r;
 	if (q->multi && (r = peer_ensure(q)) < 0)
 		return r;
 	if (q->peek_active) {

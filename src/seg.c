@@ -181,8 +181,11 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 		return rc;
 	if (mode == 0)
 		mode = 0600;
-	if (mode & ~07777u)
-		return shmkit__fail(-EINVAL, "mode 0%o has bits beyond 07777", mode);
+	/* Permission bits only: setuid/setgid/sticky on a shared segment mean
+	 * nothing good (DESIGN §8), and higher bits are not a mode at all. */
+	if (mode & ~0777u)
+		return shmkit__fail(-EINVAL,
+				    "mode 0%o: only permission bits (0777) are allowed", mode);
 	if (u.is_fd) {
 		if (flags & SHMKIT_CREATE)
 			return shmkit__fail(-EINVAL, "fd: maps an existing descriptor; cannot create");

@@ -3,7 +3,6 @@
  * One function, stat_seg_level(), fills every segment-level field from the
  * backend and /proc; the public calls use it and are the place where
  * higher layers (the managed-header peek) add their own fields. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,6 +16,7 @@
 #include "backend/backend.h"
 #include "internal.h"
 #include "managed.h"
+#include "proc.h"
 
 static enum shmkit_lifetime lifetime_of(enum shmkit_backend b)
 {
@@ -47,114 +47,65 @@ void shmkit__stat_init(struct shmkit_stat *st, enum shmkit_backend b)
 
 /* ---- /proc: who maps or holds an object ---- */
 
+struct self_map {
+	struct shmkit_stat *st;
+	uintptr_t addr;
+};
+
+static int self_map_line(const struct shmkit__map_line *l, void *arg)
+{
+	struct self_map *c = arg;
+	if (l->start != c->addr)
+		return 0;
+	c->st->dev = (uint64_t)l->dev;
+	c->st->inode = l->ino;
+	return 1;
+}
+
 void shmkit__stat_self_mapping(struct shmkit_stat *st, const void *addr)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[4096];
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long start;
-		unsigned maj, min;
-		unsigned long long ino;
-		if (sscanf(line, "%lx-%*x %*s %*x %x:%x %llu", &start, &maj, &min, &ino) == 4 &&
-		    start == (unsigned long)(uintptr_t)addr) {
-			st->dev = (uint64_t)makedev(maj, min);
-			st->inode = ino;
-			break;
-		}
-	}
-	fclose(f);
+	struct self_map c = {st, (uintptr_t)addr};
+	shmkit__proc_each_map(0, self_map_line, &c);
 }
 
-static void read_comm(pid_t pid, char comm[16])
+static int add_mapper(pid_t pid, void *arg)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	comm[0] = '\0';
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, comm, 15);
-	close(fd);
-	if (n < 0)
-		n = 0;
-	comm[n] = '\0';
-	char *nl = strchr(comm, '\n');
-	if (nl)
-		*nl = '\0';
-}
-
-/* Does pid map (maps) or hold (fd/) the object? Unreadable entries: no. */
-static int pid_uses(pid_t pid, dev_t dev, ino_t ino, int shmid)
-{
-	char path[64], line[4096];
-	int found = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (f) {
-		while (!found && fgets(line, sizeof(line), f)) {
-			unsigned maj, min;
-			unsigned long long i;
-			char name[64] = "";
-			char perms[8];
-			if (sscanf(line, "%*x-%*x %7s %*x %x:%x %llu %63s", perms, &maj, &min, &i,
-				   name) < 4 || perms[3] != 's')
-				continue;
-			if (shmid >= 0)
-				found = strncmp(name, "/SYSV", 5) == 0 && i == (unsigned long long)shmid;
-			else
-				found = makedev(maj, min) == dev && i == (unsigned long long)ino;
-		}
-		fclose(f);
-	}
-	if (found || shmid >= 0)
-		return found;
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return 0;
-	struct dirent *e;
-	while (!found && (e = readdir(d)) != NULL) {
-		struct stat sb;
-		if (e->d_name[0] == '.')
-			continue;
-		if (fstatat(dirfd(d), e->d_name, &sb, 0) == 0)
-			found = sb.st_dev == dev && sb.st_ino == ino;
-	}
-	closedir(d);
-	return found;
-}
-
-static void add_mapper(struct shmkit_stat *st, pid_t pid)
-{
+	struct shmkit_stat *st = arg;
 	if (st->n_mappers < SHMKIT_STAT_MAPPERS) {
 		struct shmkit_mapper *m = &st->mappers[st->n_mappers];
 		m->pid = pid;
-		read_comm(pid, m->comm);
+		shmkit__proc_comm(pid, m->comm, sizeof(m->comm));
 	}
 	st->n_mappers++;
+	return 0;
 }
 
 void shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-
+	struct shmkit__obj_ref ref = {dev, (uint64_t)ino, shmid, 0, 0};
+	struct shmkit__users u;
 	st->n_mappers = 0;
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0)
+	shmkit__proc_users(&ref, 0, add_mapper, st, &u);
+}
+
+/* The page size of a SysV segment, as a process that has it attached maps
+ * it (never by attaching it ourselves). Unknown when nobody does. */
+static void sysv_pages_via_user(struct shmkit_stat *st)
+{
+	for (int i = 0; i < st->n_mappers && i < SHMKIT_STAT_MAPPERS; i++) {
+		struct shmkit__obj_ref ref = {.shmid = st->sysv_id};
+		unsigned long addr = 0;
+		pid_t pid = st->mappers[i].pid;
+		if (shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || !addr)
 			continue;
-		if (pid_uses((pid_t)pid, dev, ino, shmid))
-			add_mapper(st, (pid_t)pid);
+		uint64_t ps = shmkit__proc_page_size(pid, addr);
+		if (!ps)
+			continue;
+		uint64_t base = (uint64_t)sysconf(_SC_PAGESIZE);
+		st->pages = ps > base ? SHMKIT_PAGES_HUGETLB : SHMKIT_PAGES_BASE;
+		st->page_size = ps;
+		return;
 	}
-	closedir(d);
 }
 
 /* ---- the public calls ---- */
@@ -176,6 +127,8 @@ static int stat_seg_level(const struct shmkit__uri *u, const struct shmkit_seg *
 		return rc;
 	if (b == SHMKIT_SYSV) {
 		shmkit__stat_mappers(st, 0, 0, st->sysv_id);
+		if (!seg && !st->pages)
+			sysv_pages_via_user(st);
 	} else if (st->inode != 0) {
 		shmkit__stat_mappers(st, (dev_t)st->dev, (ino_t)st->inode, -1);
 		st->attach_count = st->n_mappers;

@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
+#include "proc.h"
 
 #define BODY 8192
 
@@ -249,7 +250,7 @@ static void expect_refused(struct shmkit_seg *seg, const char *uri, const char *
 	memset(&st, 0, sizeof(st));
 	shmkit__header_peek(shmkit_seg_addr(seg), size, &st); /* must not crash */
 	struct shmkit__liveness lv;
-	shmkit__header_liveness(shmkit_seg_addr(seg), size, &lv);
+	shmkit__header_liveness(shmkit_seg_addr(seg), size, shmkit_seg_fd(seg), &lv);
 	CHECK(checksum(shmkit_seg_addr(seg), size) == before);
 }
 
@@ -321,8 +322,8 @@ static void test_corrupt_header(void)
 		struct shmkit__liveness lv;
 		struct shmkit_attacher at[64];
 		shmkit__header_peek(base, shmkit_seg_size(seg), &st);
-		shmkit__header_liveness(base, shmkit_seg_size(seg), &lv);
-		shmkit__header_attachers(base, shmkit_seg_size(seg), at, 64);
+		shmkit__header_liveness(base, shmkit_seg_size(seg), shmkit_seg_fd(seg), &lv);
+		shmkit__header_attachers(base, shmkit_seg_size(seg), shmkit_seg_fd(seg), at, 64);
 	}
 	memcpy(base, saved, sizeof(saved));
 
@@ -452,7 +453,7 @@ static void test_attach_table(void)
 		atomic_store(&h->attach[i].word, SHMKIT__WORD(me->pid, SHMKIT__SLOT_USED, 5));
 	}
 	struct shmkit__liveness lv;
-	CHECK_OK(shmkit__header_liveness(o.base, shmkit_seg_size(o.seg), &lv));
+	CHECK_OK(shmkit__header_liveness(o.base, shmkit_seg_size(o.seg), shmkit_seg_fd(o.seg), &lv));
 	CHECK(lv.creator_alive == 1 && lv.n_alive == 1 && lv.n_dead == 63);
 	struct shmkit_attacher a[64];
 	CHECK_RET(shmkit_managed_attachers(uri, a, 64), 64);
@@ -483,13 +484,13 @@ static void test_attach_table(void)
 		holders[i] = test_spawn_self("holder", args);
 	int64_t end = test_now_ns() + 10ll * 1000000000;
 	do {
-		CHECK_OK(shmkit__header_liveness(o.base, shmkit_seg_size(o.seg), &lv));
+		CHECK_OK(shmkit__header_liveness(o.base, shmkit_seg_size(o.seg), shmkit_seg_fd(o.seg), &lv));
 		usleep(1000);
 	} while (lv.n_alive < 4 && test_now_ns() < end);
 	CHECK(lv.n_alive == 4 && lv.n_dead == 0);
 	kill(holders[0], SIGKILL);
 	test_wait(holders[0]);
-	CHECK_OK(shmkit__header_liveness(o.base, shmkit_seg_size(o.seg), &lv));
+	CHECK_OK(shmkit__header_liveness(o.base, shmkit_seg_size(o.seg), shmkit_seg_fd(o.seg), &lv));
 	CHECK(lv.n_alive == 3 && lv.n_dead == 1);
 	for (int i = 1; i < 3; i++) {
 		kill(holders[i], SIGKILL);

@@ -174,16 +174,17 @@ static void check_huge(const char *uri, int flags)
 }
 
 /* An existing base-page segment opened with ?huge is refused; stat by URI
- * says which pages back each kind. */
+ * says which pages back each kind. stat never attaches a SysV segment to
+ * look (DESIGN §8: that rewrites its last-user pid): it reads the pages
+ * from a process that has it attached, here this one. */
 static void check_sysv_existing(void)
 {
 	const char *base = test_uri("sysv", "exist"), *huge = test_uri("sysv", "exhuge");
 	char uri[256];
-	struct shmkit_seg *seg;
+	struct shmkit_seg *seg, *held_base, *held_huge;
 	struct shmkit_stat st;
 
-	CHECK_OK(shmkit_seg_open(&seg, base, HP, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
-	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_seg_open(&held_base, base, HP, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
 	snprintf(uri, sizeof(uri), "%s?huge", base);
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -EOPNOTSUPP);
 	CHECK_OK(shmkit_stat(base, &st));
@@ -192,14 +193,18 @@ static void check_sysv_existing(void)
 	snprintf(uri, sizeof(uri), "%s?huge", huge);
 	CHECK_OK(shmkit_seg_open(&seg, uri, HP, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
 	CHECK_OK(shmkit_seg_close(seg));
-	CHECK_OK(shmkit_seg_open(&seg, uri, 0, 0, 0)); /* open existing with ?huge */
-	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_seg_open(&held_huge, uri, 0, 0, 0)); /* open existing with ?huge */
 	CHECK_OK(shmkit_stat(huge, &st));
 	CHECK(st.pages == SHMKIT_PAGES_HUGETLB && st.page_size == HP);
 	/* The CLI says so too. */
 	CHECK(test_sh("'%s' stat '%s' | grep -q '^pages: *huge (hugetlb), 2048 kB'",
 		      SHMKIT_TOOL_PATH, huge) == 0);
 	CHECK(test_sh("'%s' stat '%s' | grep -q '^pages: *base'", SHMKIT_TOOL_PATH, base) == 0);
+	CHECK_OK(shmkit_seg_close(held_huge));
+	CHECK_OK(shmkit_seg_close(held_base));
+	/* Nobody has it attached: unknown, and the look changed nothing. */
+	CHECK_OK(shmkit_stat(huge, &st));
+	CHECK(st.pages == 0);
 	CHECK_OK(shmkit_remove(huge));
 }
 

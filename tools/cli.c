@@ -309,3 +309,12 @@ int cli_json_finish(struct cli_json *j)
 		return -EIO;
 	return 0;
 }
+
+int cli_owner_mode(const char *cmd, const struct cli_owner *w, unsigned *mode)
+{
+	if (w->persist && w->owned)
+		return cli_usage_error(cmd, "--persist and --owned exclude each other");
+	if (!w->owned)
+		*mode |= SHMKIT_PERSIST;
+	return 0;
+}

@@ -44,6 +44,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 
+/* --persist / --owned, taken by every create command (DESIGN §8): what the
+ * shell makes is persistent (gc never removes it) unless --owned. */
+struct cli_owner {
+	int persist, owned;
+};
+#define CLI_OPT_OWNER(w)                                         \
+	{"persist", 0, CLI_FLAG, &(w)->persist, NULL},           \
+	{                                                        \
+		"owned", 0, CLI_FLAG, &(w)->owned, NULL          \
+	}
+/* ORs SHMKIT_PERSIST into *mode unless --owned: 0, or CLI_USAGE after a
+ * usage error (both given). */
+int cli_owner_mode(const char *cmd, const struct cli_owner *w, unsigned *mode);
+
 /* Human size: "4096", "64K", "1.5M" (always B, K, M, G, T suffixes). */
 const char *cli_human_size(uint64_t bytes, char *buf, size_t cap);
 

@@ -41,12 +41,13 @@ CLI_COMMAND(cmd_gc)
 	struct gc_tally t;
 	unsigned flags = 0;
 	const char *prefix = NULL;
-	int dry_run = 0, foreign = 0;
+	int dry_run = 0, foreign = 0, force = 0;
 
 	memset(&t, 0, sizeof(t));
 	const struct cli_opt opts[] = {
 	    {"dry-run", 0, CLI_FLAG, &dry_run, NULL},
 	    {"foreign", 0, CLI_FLAG, &foreign, NULL},
+	    {"force", 0, CLI_FLAG, &force, NULL},
 	    {"json", 0, CLI_FLAG, &t.json, NULL},
 	    {"prefix", 0, CLI_STRING, &prefix, NULL},
 	    {0},
@@ -58,11 +59,13 @@ CLI_COMMAND(cmd_gc)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
 	flags |= dry_run ? SHMKIT_GC_DRY_RUN : 0;
 	flags |= foreign ? SHMKIT_GC_FOREIGN : 0;
+	flags |= force ? SHMKIT_GC_FORCE : 0;
 	if (t.json) {
 		cli_json_init(&t.j, stdout);
 		cli_json_object(&t.j, NULL);
 		cli_json_bool(&t.j, "dry_run", (flags & SHMKIT_GC_DRY_RUN) != 0);
 		cli_json_bool(&t.j, "foreign", (flags & SHMKIT_GC_FOREIGN) != 0);
+		cli_json_bool(&t.j, "force", (flags & SHMKIT_GC_FORCE) != 0);
 		cli_json_array(&t.j, "segments");
 	}
 	int r = shmkit_gc_prefix(flags, prefix, print_entry, &t);

@@ -1,7 +1,7 @@
 /* shmkit map / shmkit heap: a key-value store and an allocator inside a
  * segment, from the shell.
  *
- *   shmkit map URI create SIZE [--mode M]     shmkit heap URI create SIZE [--mode M]
+ *   shmkit map URI create SIZE [--mode M] [--persist|--owned]   (heap likewise)
  *   shmkit map URI put KEY VALUE|-            shmkit heap URI check
  *   shmkit map URI get KEY [--raw]            shmkit heap URI stats [--json]
  *   shmkit map URI del KEY
@@ -16,6 +16,7 @@
 struct kv_opts {
 	int json, raw;
 	unsigned mode;
+	struct cli_owner owner; /* --persist / --owned (create) */
 };
 
 /* Options of map and heap; returns the operand count (argv[1..n]) or -1. */
@@ -25,6 +26,7 @@ static int parse_kv_opts(int argc, char **argv, struct kv_opts *o)
 		{ "json", 0, CLI_FLAG, &o->json, NULL },
 		{ "raw", 0, CLI_FLAG, &o->raw, NULL },
 		{ "mode", 0, CLI_MODE, &o->mode, NULL },
+		CLI_OPT_OWNER(&o->owner),
 		{ 0 },
 	};
 
@@ -235,6 +237,8 @@ CLI_COMMAND(cmd_map)
 			return cli_usage_error(argv[0], "create expects a SIZE");
 		if ((r = parse_create_size(argv[0], args[0], &size)) != CLI_OK)
 			return r;
+		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
+			return CLI_USAGE;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail("create map", uri, r);
 		return shmkit_map_close(m) < 0 ? CLI_FAIL : CLI_OK;
@@ -388,6 +392,8 @@ CLI_COMMAND(cmd_heap)
 			return cli_usage_error(argv[0], "create expects a SIZE");
 		if ((r = parse_create_size(argv[0], argv[3], &size)) != CLI_OK)
 			return r;
+		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
+			return CLI_USAGE;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail("create heap", uri, r);
 		return shmkit_heap_close(h) < 0 ? CLI_FAIL : CLI_OK;

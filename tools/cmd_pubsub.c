@@ -40,14 +40,15 @@ CLI_COMMAND(cmd_topic)
 	}
 	if (argc < 2 || strcmp(argv[1], "create") != 0)
 		return cli_usage_error(argv[0], "expects 'create URI'");
+	struct cli_owner w = { 0 };
 	defaults(&o);
 	const struct cli_opt opts[] = {
 		{ "slots", 0, CLI_U64, &o.slots, NULL },     { "slot-size", 0, CLI_SIZE, &o.slot_size, NULL },
 		{ "reliable", 0, CLI_FLAG, &o.reliable, NULL }, { "max-subs", 0, CLI_U64, &o.max_subs, NULL },
-		{ "mode", 0, CLI_MODE, &o.mode, NULL },      { 0 },
+		{ "mode", 0, CLI_MODE, &o.mode, NULL },      CLI_OPT_OWNER(&w), { 0 },
 	};
 	int n = cli_parse(argv[0], argc - 1, argv + 1, opts);
-	if (n < 0)
+	if (n < 0 || cli_owner_mode(argv[0], &w, &o.mode) != 0)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");

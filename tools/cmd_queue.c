@@ -296,11 +296,14 @@ static int queue_create(int argc, char **argv)
 	struct shmkit_queue *q;
 	int ret;
 
+	struct cli_owner w = { 0 };
 	defaults(&o);
 	const struct cli_opt opts[] = { OPT_CAPACITY(&o), OPT_MAX_MSG(&o), OPT_MULTI(&o),
-					OPT_MODE(&o), { 0 } };
+					OPT_MODE(&o), CLI_OPT_OWNER(&w), { 0 } };
 	int n = parse("queue", argc, argv, opts, &o);
 	if (n < 0)
+		return CLI_USAGE;
+	if (cli_owner_mode("queue", &w, &o.mode) != 0)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error("queue", "create expects one URI");

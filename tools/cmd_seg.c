@@ -82,6 +82,11 @@ static int is_huge(const struct shmkit_stat *st)
 	       st->page_size > 4096;
 }
 
+/* shmkit_stat() leaves a SysV segment nobody has attached unread (header_status -ENODATA). */
+#define CLI_SYSV_NOT_READ                                                                   \
+	"nobody has it attached, and attaching to look would rewrite its last-user pid and " \
+	"times, which gc --foreign relies on"
+
 static const char *kind_str(const struct shmkit_stat *st)
 {
 	return st->managed ? cli_kind_name(st->kind) : "-";
@@ -177,7 +182,11 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 		cli_json_end(j);
 	}
 	cli_json_end(j);
-	cli_json_bool(j, "managed", st->managed);
+	if (!st->managed && st->header_status == -ENODATA) {
+		cli_json_null(j, "managed");
+		cli_json_str(j, "header_status", "not read: " CLI_SYSV_NOT_READ);
+	} else
+		cli_json_bool(j, "managed", st->managed);
 	if (st->managed) {
 		cli_json_str(j, "kind", cli_kind_name(st->kind));
 		cli_json_uint(j, "kind_id", st->kind);
@@ -247,7 +256,10 @@ static void print_stat(const struct shmkit_stat *st)
 	}
 	printf("change time:        %s\n", time_str(st->ctime, a, sizeof(a)));
 	printf("modify time:        %s\n", time_str(st->mtime, a, sizeof(a)));
-	printf("managed:            %s\n", st->managed ? "yes" : "no");
+	if (!st->managed && st->header_status == -ENODATA)
+		printf("managed:            not read (%s)\n", CLI_SYSV_NOT_READ);
+	else
+		printf("managed:            %s\n", st->managed ? "yes" : "no");
 	if (st->managed) {
 		printf("kind:               %s (%u)\n", cli_kind_name(st->kind), st->kind);
 		printf("layout version:     %u\n", st->layout_version);

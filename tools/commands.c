@@ -26,19 +26,19 @@
 	X(cmd_doctor, "doctor", "doctor [--json]",                                                \
 	  "what on this machine would make shared memory fail")                                    \
 	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
-	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--prefix URI] [--json]",            \
+	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--force] [--prefix URI] [--json]",  \
 	  "remove shmkit objects whose users all died; print the proof for each segment")        \
-	X(cmd_map,    "map",    "map URI create SIZE | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
+	X(cmd_map,    "map",    "map URI create SIZE [--persist|--owned] | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
 	  "a persistent key-value store inside a segment")                                       \
-	X(cmd_heap,   "heap",   "heap URI create SIZE | check | stats [--json]",                  \
+	X(cmd_heap,   "heap",   "heap URI create SIZE [--persist|--owned] | check | stats [--json]",                  \
 	  "an allocator inside a segment: verify (and repair) it, show its use")                  \
-	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M]", \
+	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M] [--persist|--owned]", \
 	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers)")             \
 	X(cmd_pub,    "pub",    "pub URI [MSG...|-] [--timeout S]",                               \
 	  "publish each MSG (or each line of stdin) on a topic")                                  \
 	X(cmd_sub,    "sub",    "sub URI [--count N] [--timeout S]",                              \
 	  "print messages published on a topic from now on, one per line")                      \
-	X(cmd_queue,  "queue",  "queue create URI --capacity N --max-msg B [--multi] [--mode M] | stat URI [--json]", \
+	X(cmd_queue,  "queue",  "queue create URI --capacity N --max-msg B [--multi] [--mode M] [--persist|--owned] | stat URI [--json]", \
 	  "create a message queue, or show its depth and counters")                               \
 	X(cmd_send,   "send",   "send URI [MSG...|-] [--null] [--raw] [--timeout S]",            \
 	  "send messages: one per argument, or one per line of stdin with '-'")                  \

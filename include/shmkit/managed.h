@@ -12,6 +12,14 @@ SHMKIT_BEGIN_DECLS
  * writes (docs/LAYOUT.md). Another version opens with -EPROTO. */
 #define SHMKIT_LAYOUT_VERSION 2u
 
+/* OR into the `mode` of any managed create (shmkit_queue_opts.mode,
+ * shmkit_topic_opts.mode, shmkit_heap_create, shmkit_map_create,
+ * shmkit_raw_create): the object is persistent — it lives until removed,
+ * like a file, and shmkit_gc never removes it. Without it (and without
+ * SHMKIT_PERSIST=1 in the environment) an object is owned by its creator
+ * and attachers. See shmkit_gc(3). */
+#define SHMKIT_PERSIST 0x1000000u
+
 enum shmkit_kind {
 	SHMKIT_KIND_NONE = 0,
 	SHMKIT_KIND_RAW = 1,   /* user data after a shmkit header */
@@ -53,6 +61,9 @@ enum {
 	SHMKIT_GC_DRY_RUN = 1, /* decide and report, remove nothing */
 	/* also SysV segments without a shmkit header (nattch 0, creator and last user dead) */
 	SHMKIT_GC_FOREIGN = 2,
+	/* also owned objects that still hold undelivered messages or data
+	 * (never persistent ones, never ones in use) */
+	SHMKIT_GC_FORCE = 4,
 };
 enum shmkit_gc_verdict {
 	SHMKIT_GC_REMOVED = 0,      /* removed: proven orphaned */

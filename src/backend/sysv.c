@@ -234,20 +234,15 @@ void shmkit__sysv_fill_stat(struct shmkit_stat *st, int id, const struct shmid_d
 	st->mtime = ds->shm_ctime;
 }
 
-/* Huge pages leave no trace in IPC_STAT: look at a mapping (a read-only
- * attach for a moment when the caller has none). */
+/* Huge pages leave no trace in IPC_STAT: look at a mapping. Without the
+ * caller's own, never attach one just to look (shmat/shmdt rewrite the
+ * last-user pid and times that gc --foreign reads: DESIGN §8); the stat
+ * layer asks a process that has it attached (src/stat.c). */
 static void stat_pages(const struct shmkit_seg *seg, int id, struct shmkit_stat *st)
 {
-	if (seg) {
+	(void)id;
+	if (seg)
 		shmkit__stat_pages(seg, st);
-		return;
-	}
-	void *p = shmat(id, NULL, SHM_RDONLY);
-	if (p == (void *)-1)
-		return;
-	struct shmkit_seg tmp = {.addr = p};
-	shmkit__stat_pages(&tmp, st);
-	shmdt(p);
 }
 
 static int sysv_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,

@@ -1,0 +1,402 @@
+/* /proc, read in one place (see proc.h). Everything here only reads: no
+ * attach, no open of the objects themselves, nothing that changes what a
+ * later look (or gc's proofs) would see. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "managed.h"
+#include "proc.h"
+
+ssize_t shmkit__proc_read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return shmkit__neg_errno();
+	ssize_t n;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	int err = n < 0 ? shmkit__neg_errno() : 0;
+	close(fd);
+	if (err)
+		return err;
+	buf[n] = '\0';
+	return n;
+}
+
+static void proc_path(char *buf, size_t cap, pid_t pid, const char *what)
+{
+	if (pid == 0)
+		snprintf(buf, cap, "/proc/self/%s", what);
+	else
+		snprintf(buf, cap, "/proc/%d/%s", (int)pid, what);
+}
+
+static int open_errno(void)
+{
+	return errno == ENOENT || errno == ESRCH ? -ENOENT : -EACCES;
+}
+
+/* ---- processes ---- */
+
+int shmkit__proc_each_pid(int (*fn)(pid_t pid, void *arg), void *arg)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -ENOENT;
+	struct dirent *e;
+	int r = 0;
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end == '\0' && pid > 0 && pid <= INT_MAX)
+			r = fn((pid_t)pid, arg);
+	}
+	closedir(d);
+	return r;
+}
+
+/* comm (field 2) may hold spaces and parentheses, so fields are counted
+ * from the LAST ')'. */
+int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
+{
+	char path[64], buf[1024];
+	proc_path(path, sizeof(path), pid, "stat");
+	ssize_t n = shmkit__proc_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ESRCH ? -ENOENT : (int)n;
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -EIO;
+	p += 2; /* field 3: state */
+	*state = *p;
+	/* Skip fields 3..21 (19 spaces) to reach field 22. */
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EIO;
+		p++;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, 10);
+	if (errno || end == p)
+		return -EIO;
+	*start_time = v;
+	return 0;
+}
+
+void shmkit__proc_comm(pid_t pid, char *comm, size_t cap)
+{
+	char path[64];
+	proc_path(path, sizeof(path), pid, "comm");
+	if (cap == 0)
+		return;
+	comm[0] = '\0';
+	if (shmkit__proc_read_file(path, comm, cap) > 0)
+		comm[strcspn(comm, "\n")] = '\0';
+}
+
+uint64_t shmkit__proc_ns(pid_t pid, const char *name)
+{
+	char path[64], what[32];
+	struct stat sb;
+	snprintf(what, sizeof(what), "ns/%s", name);
+	proc_path(path, sizeof(path), pid, what);
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+}
+
+/* ---- one process's mappings and descriptors ---- */
+
+int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l, void *arg),
+			  void *arg)
+{
+	char path[64], line[PATH_MAX + 128];
+	proc_path(path, sizeof(path), pid, "maps");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return open_errno();
+	int r = 0;
+	while (r == 0 && fgets(line, sizeof(line), f)) {
+		struct shmkit__map_line l;
+		unsigned maj, min;
+		unsigned long long ino;
+		int name_at = 0;
+		if (sscanf(line, "%lx-%lx %7s %*x %x:%x %llu %n", &l.start, &l.end, l.perms, &maj,
+			   &min, &ino, &name_at) < 6)
+			continue;
+		char *name = line + name_at;
+		name[strcspn(name, "\n")] = '\0';
+		l.dev = makedev(maj, min);
+		l.ino = ino;
+		l.name = name;
+		l.shmid = strncmp(name, "/SYSV", 5) == 0 && ino <= INT_MAX ? (int)ino : -1;
+		r = fn(&l, arg);
+	}
+	fclose(f);
+	return r;
+}
+
+int shmkit__proc_each_fd(pid_t pid, int (*fn)(const char *link, const struct stat *sb, void *arg),
+			 void *arg)
+{
+	char path[64], link[PATH_MAX];
+	proc_path(path, sizeof(path), pid, "fd");
+	DIR *d = opendir(path);
+	if (!d)
+		return open_errno();
+	struct dirent *e;
+	int r = 0;
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		struct stat sb;
+		int ok = fstatat(dirfd(d), e->d_name, &sb, 0) == 0;
+		r = fn(link, ok ? &sb : NULL, arg);
+	}
+	closedir(d);
+	return r;
+}
+
+/* ---- who uses an object ---- */
+
+struct uses_ctx {
+	const struct shmkit__obj_ref *ref;
+	unsigned long addr;
+};
+
+static int map_matches(const struct shmkit__map_line *l, void *arg)
+{
+	struct uses_ctx *c = arg;
+	int hit = c->ref->shmid >= 0 ? l->shmid == c->ref->shmid
+				     : l->shmid < 0 && l->dev == c->ref->dev && l->ino == c->ref->ino;
+	if (hit)
+		c->addr = l->start;
+	return hit;
+}
+
+static int fd_matches(const char *link, const struct stat *sb, void *arg)
+{
+	const struct uses_ctx *c = arg;
+	(void)link;
+	return sb && sb->st_dev == c->ref->dev && (uint64_t)sb->st_ino == c->ref->ino;
+}
+
+int shmkit__proc_pid_uses(pid_t pid, const struct shmkit__obj_ref *ref, unsigned long *addr)
+{
+	struct uses_ctx c = {ref, 0};
+	if (ref->shmid >= 0) {
+		/* shmids are per IPC namespace: the same number elsewhere is another segment. */
+		uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = shmkit__proc_ns(pid, "ipc");
+		if (mine && theirs && mine != theirs)
+			return 0;
+	}
+	int r = shmkit__proc_each_map(pid, map_matches, &c);
+	if (r == 0 && ref->shmid < 0)
+		r = shmkit__proc_each_fd(pid, fd_matches, &c); /* SysV has no descriptors */
+	if (r == 1 && addr)
+		*addr = c.addr;
+	return r;
+}
+
+struct users_ctx {
+	const struct shmkit__obj_ref *ref;
+	pid_t self;
+	int (*fn)(pid_t pid, void *arg);
+	void *arg;
+	struct shmkit__users *u;
+};
+
+/* Could a process running as pid's uid have opened the object?
+ * Conservative: any group or other permission says yes. */
+static int could_access(pid_t pid, const struct shmkit__obj_ref *ref)
+{
+	char path[32];
+	struct stat sb;
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &sb) < 0)
+		return errno != ENOENT;
+	return sb.st_uid == 0 || sb.st_uid == ref->owner || (ref->mode & 0066) != 0;
+}
+
+static int users_one(pid_t pid, void *arg)
+{
+	struct users_ctx *c = arg;
+	if (pid == c->self)
+		return 0;
+	int r = shmkit__proc_pid_uses(pid, c->ref, NULL);
+	if (r == 1) {
+		c->u->n_users++;
+		return c->fn ? c->fn(pid, c->arg) : 0;
+	}
+	if (r == -EACCES && could_access(pid, c->ref)) {
+		if (!c->u->n_uninspected)
+			c->u->uninspected = pid;
+		c->u->n_uninspected++;
+	}
+	return 0;
+}
+
+int shmkit__proc_users(const struct shmkit__obj_ref *ref, int skip_self,
+		       int (*fn)(pid_t pid, void *arg), void *arg, struct shmkit__users *u)
+{
+	struct users_ctx c = {ref, skip_self ? getpid() : 0, fn, arg, u};
+	memset(u, 0, sizeof(*u));
+	int r = shmkit__proc_each_pid(users_one, &c);
+	if (r == -ENOENT)
+		u->n_uninspected = -1;
+	return r;
+}
+
+/* ---- SysV ---- */
+
+static int parse_row(const char *line, struct shmkit__sysv_row *r)
+{
+	long long key, atime, dtime, ctime;
+	unsigned long long size, nattch;
+	/* key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime ... */
+	if (sscanf(line, "%lld %d %o %llu %d %d %llu %u %u %*u %*u %lld %lld %lld", &key, &r->shmid,
+		   &r->perms, &size, &r->cpid, &r->lpid, &nattch, &r->uid, &r->gid, &atime, &dtime,
+		   &ctime) != 12)
+		return -1;
+	r->key = key;
+	r->size = size;
+	r->nattch = nattch;
+	r->atime = atime;
+	r->dtime = dtime;
+	r->ctime = ctime;
+	return 0;
+}
+
+int shmkit__sysv_each(int (*fn)(const struct shmkit__sysv_row *r, void *arg), void *arg)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "re");
+	if (!f)
+		return -ENOENT;
+	char line[512];
+	int r = 0;
+	if (!fgets(line, sizeof(line), f)) { /* the column titles */
+		fclose(f);
+		return 0;
+	}
+	while (r == 0 && fgets(line, sizeof(line), f)) {
+		struct shmkit__sysv_row row;
+		if (parse_row(line, &row) == 0)
+			r = fn(&row, arg);
+	}
+	fclose(f);
+	return r;
+}
+
+struct row_ctx {
+	int shmid;
+	struct shmkit__sysv_row *out;
+};
+
+static int row_match(const struct shmkit__sysv_row *r, void *arg)
+{
+	struct row_ctx *c = arg;
+	if (r->shmid != c->shmid)
+		return 0;
+	*c->out = *r;
+	return 1;
+}
+
+int shmkit__sysv_row(int shmid, struct shmkit__sysv_row *out)
+{
+	struct row_ctx c = {shmid, out};
+	return shmkit__sysv_each(row_match, &c) == 1 ? 0 : -ENOENT;
+}
+
+static int sysv_pid_alive(int pid)
+{
+	if (pid == 0)
+		return -EXDEV; /* the kernel shows 0 for a pid outside our namespace */
+	return shmkit__pid_alive(pid);
+}
+
+int shmkit__sysv_cpid_alive(const struct shmkit__sysv_row *r)
+{
+	return sysv_pid_alive(r->cpid);
+}
+
+int shmkit__sysv_lpid_alive(const struct shmkit__sysv_row *r)
+{
+	if (r->lpid == 0 && r->atime == 0)
+		return 0; /* never attached: there is no last user */
+	return sysv_pid_alive(r->lpid);
+}
+
+int shmkit__proc_read_mem(pid_t pid, unsigned long addr, void *buf, size_t len)
+{
+	struct iovec local = {buf, len};
+	struct iovec remote = {(void *)addr, len};
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (n < 0)
+		return shmkit__neg_errno();
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+struct peek_ctx {
+	int shmid;
+	void *buf;
+	size_t len;
+	pid_t via;
+};
+
+static int peek_one(pid_t pid, void *arg)
+{
+	struct peek_ctx *c = arg;
+	struct shmkit__obj_ref ref = {.shmid = c->shmid};
+	unsigned long addr = 0;
+	if (pid == getpid() || shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || addr == 0)
+		return 0;
+	if (shmkit__proc_read_mem(pid, addr, c->buf, c->len) < 0)
+		return 0; /* not ours to read (ptrace rules), or it just detached */
+	c->via = pid;
+	return 1;
+}
+
+int shmkit__sysv_peek(int shmid, void *buf, size_t len, pid_t *via)
+{
+	struct peek_ctx c = {shmid, buf, len, 0};
+	if (shmkit__proc_each_pid(peek_one, &c) != 1)
+		return -ENOENT;
+	if (via)
+		*via = c.via;
+	return 0;
+}
+
+uint64_t shmkit__proc_page_size(pid_t pid, unsigned long addr)
+{
+	char path[64], line[512];
+	proc_path(path, sizeof(path), pid, "smaps");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	int in = 0;
+	unsigned long v;
+	uint64_t kb = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
+		if (dash && sp && dash < sp && sscanf(line, "%lx-", &v) == 1)
+			in = v == addr; /* a mapping's first line */
+		else if (in && sscanf(line, "KernelPageSize: %lu kB", &v) == 1) {
+			kb = v;
+			break;
+		}
+	}
+	fclose(f);
+	return kb * 1024;
+}

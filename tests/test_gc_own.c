@@ -1,0 +1,466 @@
+/* DESIGN §8 with real processes: looking never changes (stat, ls and gc
+ * never attach a foreign SysV segment, so its last-user pid survives and gc
+ * --foreign keeps a segment whose last user lives); gc never removes
+ * persistent objects nor, without SHMKIT_GC_FORCE, owned ones that still hold
+ * messages or data; modes are permission bits only. Every gc run is limited
+ * to this run's own prefix: other tests' objects share the machine. */
+/* TIMEOUT: 120 */
+#include "test.h"
+
+#include <signal.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "layout.h"
+#include "managed.h"
+
+static char posix_prefix[64], sysv_prefix[64];
+
+/* ---- what a gc run said about one URI ---- */
+
+struct seen {
+	const char *uri, *uri2;
+	int found, verdict;
+	char reason[512];
+};
+
+static int record(const struct shmkit_gc_entry *e, void *arg)
+{
+	struct seen *s = arg;
+	if ((s->uri && strcmp(e->uri, s->uri) == 0) || (s->uri2 && strcmp(e->uri, s->uri2) == 0)) {
+		s->found++;
+		s->verdict = e->verdict;
+		snprintf(s->reason, sizeof(s->reason), "%s", e->reason);
+	}
+	printf("  gc: %-12s %s: %s\n", shmkit_gc_verdict_name(e->verdict), e->uri, e->reason);
+	return 0;
+}
+
+static int gc_one(const char *prefix, unsigned flags, const char *uri, const char *uri2,
+		  struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->uri = uri;
+	s->uri2 = uri2;
+	return shmkit_gc_prefix(flags, prefix, record, s);
+}
+
+static int exists(const char *uri)
+{
+	struct shmkit_stat st;
+	return shmkit_stat(uri, &st) == 0;
+}
+
+/* ---- exec'd roles ---- */
+
+/* argv: uri persist|owned data|empty -> a raw object, held until killed. */
+static int role_raw(int argc, char **argv)
+{
+	struct shmkit_raw *r;
+	unsigned mode = strcmp(argv[1], "persist") == 0 ? 0600 | SHMKIT_PERSIST : 0600;
+	if (argc < 3 || shmkit_raw_create(&r, argv[0], 8192, mode) != 0)
+		return 3;
+	if (strcmp(argv[2], "data") == 0)
+		memset(shmkit_raw_data(r), 0x5a, 100);
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* argv: uri -> an owned SPSC queue with 3 messages nobody received; exits. */
+static int role_queue(int argc, char **argv)
+{
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	if (argc < 1 || shmkit_queue_create(&q, argv[0], &o) != 0)
+		return 3;
+	for (int i = 0; i < 3; i++)
+		if (shmkit_queue_send(q, "job", 3, 0) != 0)
+			return 4;
+	return shmkit_queue_close(q) == 0 ? 0 : 5;
+}
+
+/* argv: uri -> an owned map holding one key; exits. */
+static int role_map(int argc, char **argv)
+{
+	struct shmkit_map *m;
+	if (argc < 1 || shmkit_map_create(&m, argv[0], 64 * 1024, 0) != 0)
+		return 3;
+	if (shmkit_map_put(m, "k", 1, "v", 1) != 0)
+		return 4;
+	return shmkit_map_close(m) == 0 ? 0 : 5;
+}
+
+/* argv: uri -> an owned heap holding one allocation; exits. */
+static int role_heap(int argc, char **argv)
+{
+	struct shmkit_heap *h;
+	shmkit_off off;
+	if (argc < 1 || shmkit_heap_create(&h, argv[0], 64 * 1024, 0) != 0)
+		return 3;
+	if (shmkit_heap_alloc(h, 100, &off) != 0)
+		return 4;
+	return shmkit_heap_close(h) == 0 ? 0 : 5;
+}
+
+/* argv: uri -> joins the topic as a subscriber and never reads. */
+static int role_sub(int argc, char **argv)
+{
+	struct shmkit_sub *s;
+	if (argc < 1 || shmkit_sub_open(&s, argv[0]) != 0)
+		return 3;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static const struct test_role roles[] = {
+    {"raw", role_raw},   {"queue", role_queue}, {"map", role_map},
+    {"heap", role_heap}, {"sub", role_sub},     {NULL, NULL},
+};
+
+/* Spawns a role with its stdout on a pipe and waits for its "ready". */
+static pid_t spawn_ready(const char *role, const char *const args[])
+{
+	int p[2];
+	CHECK_OK(pipe(p));
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(p[1], 1);
+	pid_t pid = test_spawn_self(role, args);
+	dup2(saved, 1);
+	close(saved);
+	close(p[1]);
+	char buf[16] = "";
+	CHECK(read(p[0], buf, sizeof(buf) - 1) > 0 && strncmp(buf, "ready", 5) == 0);
+	close(p[0]);
+	return pid;
+}
+
+static void kill_wait(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	test_wait(pid);
+}
+
+/* ---- defect 1: looking never changes a foreign SysV segment ---- */
+
+struct foreign_sysv {
+	key_t key;
+	int pipe_w; /* the attacher says "done" here, then lives on */
+};
+
+static int make_foreign_sysv(void *arg)
+{
+	const struct foreign_sysv *f = arg;
+	/* what `ipcmk -M 8192` does: create, never attach */
+	return shmget(f->key, 8192, IPC_CREAT | IPC_EXCL | 0600) >= 0 ? 0 : 1;
+}
+
+static int attach_detach_live(void *arg)
+{
+	const struct foreign_sysv *f = arg;
+	int id = shmget(f->key, 0, 0);
+	void *p = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+	if (p == (void *)-1 || shmdt(p) != 0)
+		return 1;
+	if (write(f->pipe_w, "done", 4) != 4)
+		return 2;
+	for (;;)
+		pause();
+}
+
+struct sysv_times {
+	pid_t lpid;
+	time_t atime, dtime;
+	unsigned long nattch;
+};
+
+static struct sysv_times sysv_times_of(int id)
+{
+	struct shmid_ds ds;
+	struct sysv_times t = {0};
+	CHECK_OK(shmctl(id, IPC_STAT, &ds));
+	t.lpid = ds.shm_lpid;
+	t.atime = ds.shm_atime;
+	t.dtime = ds.shm_dtime;
+	t.nattch = ds.shm_nattch;
+	return t;
+}
+
+static int same_times(struct sysv_times a, struct sysv_times b)
+{
+	return a.lpid == b.lpid && a.atime == b.atime && a.dtime == b.dtime && a.nattch == b.nattch;
+}
+
+static int count_one(const struct shmkit_stat *st, void *arg)
+{
+	(void)st;
+	++*(int *)arg;
+	return 0;
+}
+
+static void test_looking_never_changes(void)
+{
+	const char *suri = test_uri("sysv", "looked-at");
+	struct foreign_sysv f = {(key_t)strtoul(suri + 5, NULL, 0), -1};
+	struct seen s;
+	char out[8192];
+	int p[2];
+
+	CHECK_RET(test_wait(test_fork(make_foreign_sysv, &f)), 0);
+	CHECK_OK(pipe(p));
+	f.pipe_w = p[1];
+	pid_t live = test_fork(attach_detach_live, &f);
+	char buf[8];
+	CHECK(read(p[0], buf, 4) == 4);
+	close(p[0]);
+	close(p[1]);
+	int id = shmget(f.key, 0, 0);
+	CHECK(id >= 0);
+	char id_uri[64];
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", id);
+	struct sysv_times before = sysv_times_of(id);
+	CHECK(before.lpid == live && before.nattch == 0);
+	sleep(1); /* an attach now would move the times visibly */
+
+	/* stat (library and CLI), ls, gc --dry-run, gc: none attaches. */
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(id_uri, &st));
+	CHECK(st.managed == 0 && st.header_status == -ENODATA);
+	int n = 0;
+	CHECK(shmkit_list(count_one, &n) > 0);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s stat %s", SHMKIT_TOOL_PATH, id_uri), 0);
+	printf("%s", out);
+	CHECK(strstr(out, "not read") != NULL);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s ls >/dev/null", SHMKIT_TOOL_PATH), 0);
+	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN | SHMKIT_GC_DRY_RUN, id_uri, suri, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, "alive"));
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --foreign --dry-run --prefix %s",
+				  SHMKIT_TOOL_PATH, id_uri),
+		  0);
+	printf("%s", out);
+	CHECK(strstr(out, "kept") != NULL && strstr(out, "would remove") == NULL);
+	CHECK(same_times(before, sysv_times_of(id)));
+
+	/* The real run keeps it too: its last user is alive. */
+	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN, id_uri, suri, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
+	CHECK(same_times(before, sysv_times_of(id)));
+	CHECK(exists(id_uri));
+
+	/* Its last user gone: now --foreign may remove it. */
+	kill_wait(live);
+	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN, id_uri, suri, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_REMOVED);
+	CHECK(!exists(id_uri));
+}
+
+/* A managed SysV object attached by a live process: stat reads its header
+ * through that process (process_vm_readv), not by attaching. */
+static void test_sysv_stat_through_user(void)
+{
+	const char *suri = test_uri("sysv", "managed-look");
+	const char *args[] = {suri, "owned", "empty", NULL};
+	pid_t holder = spawn_ready("raw", args);
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(suri, &st));
+	struct sysv_times before = sysv_times_of(st.sysv_id);
+	sleep(1);
+	CHECK_OK(shmkit_stat(suri, &st));
+	CHECK(st.managed == 1 && st.kind == SHMKIT_KIND_RAW && st.header_status == 0);
+	CHECK(st.creator_alive == 1);
+	CHECK(same_times(before, sysv_times_of(st.sysv_id)));
+	kill_wait(holder);
+	CHECK_OK(shmkit_remove(suri));
+}
+
+/* ---- defect 2: ownership and what gc keeps ---- */
+
+static void test_persistent_kept(void)
+{
+	const char *uri = test_uri("posix", "persist");
+	const char *env_uri = test_uri("posix", "persist-env");
+	const char *args[] = {uri, "persist", "empty", NULL};
+	const char *env_args[] = {env_uri, "owned", "empty", NULL};
+	struct seen s;
+
+	pid_t a = spawn_ready("raw", args);
+	setenv("SHMKIT_PERSIST", "1", 1);
+	pid_t b = spawn_ready("raw", env_args);
+	unsetenv("SHMKIT_PERSIST");
+	kill_wait(a);
+	kill_wait(b);
+	for (int force = 0; force <= 1; force++) {
+		unsigned fl = force ? SHMKIT_GC_FORCE : 0;
+		CHECK_RET(gc_one(posix_prefix, fl, uri, NULL, &s), 0);
+		CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, "persistent"));
+		CHECK_RET(gc_one(posix_prefix, fl, env_uri, NULL, &s), 0);
+		CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, "persistent"));
+	}
+	CHECK(exists(uri) && exists(env_uri));
+}
+
+/* An owned object holding something: kept and said why; --force removes. */
+static void check_kept_until_forced(const char *uri, const char *why)
+{
+	struct seen s;
+	CHECK_RET(gc_one(posix_prefix, SHMKIT_GC_DRY_RUN, uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, why));
+	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, why));
+	CHECK(exists(uri));
+	CHECK_RET(gc_one(posix_prefix, SHMKIT_GC_FORCE, uri, NULL, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_REMOVED && strstr(s.reason, "forced"));
+	CHECK(!exists(uri));
+}
+
+static void run_role(const char *role, const char *uri)
+{
+	const char *args[] = {uri, NULL};
+	CHECK_RET(test_wait(test_spawn_self(role, args)), 0);
+}
+
+static void test_data_kept(void)
+{
+	const char *q = test_uri("posix", "undelivered");
+	run_role("queue", q);
+	check_kept_until_forced(q, "3 undelivered messages");
+
+	const char *m = test_uri("posix", "map-data");
+	run_role("map", m);
+	check_kept_until_forced(m, "1 key");
+
+	const char *h = test_uri("posix", "heap-data");
+	run_role("heap", h);
+	check_kept_until_forced(h, "1 allocation");
+
+	const char *r = test_uri("posix", "raw-data");
+	const char *args[] = {r, "owned", "data", NULL};
+	kill_wait(spawn_ready("raw", args));
+	check_kept_until_forced(r, "holds data");
+}
+
+/* A topic whose subscriber (killed) had not read everything, its creator
+ * gone too. */
+static int make_topic_with_unread(void *arg)
+{
+	const char *t = arg;
+	struct shmkit_topic_opts to = {.slot_size = 64, .slots = 8};
+	struct shmkit_pub *pub;
+	if (shmkit_pub_create(&pub, t, &to) != 0)
+		return 3;
+	const char *sargs[] = {t, NULL};
+	pid_t sub = spawn_ready("sub", sargs);
+	if (shmkit_pub_send(pub, "a", 1, 0) != 0 || shmkit_pub_send(pub, "b", 1, 0) != 0)
+		return 4;
+	kill_wait(sub);
+	return shmkit_pub_close(pub) == 0 ? 0 : 5;
+}
+
+static void test_topic_unread_kept(void)
+{
+	const char *t = test_uri("posix", "topic-unread2");
+	CHECK_RET(test_wait(test_fork(make_topic_with_unread, (void *)t)), 0);
+	check_kept_until_forced(t, "2 messages unread by subscriber");
+}
+
+/* An owned queue whose messages were all received goes (nothing held). */
+static void test_owned_empty_removed(void)
+{
+	const char *q = test_uri("posix", "drained");
+	run_role("queue", q);
+	struct shmkit_queue *h;
+	char buf[16];
+	CHECK_OK(shmkit_queue_open(&h, q));
+	for (int i = 0; i < 3; i++)
+		CHECK_RET(shmkit_queue_recv(h, buf, sizeof(buf), 0), 3);
+	CHECK_OK(shmkit_queue_close(h));
+	struct seen s;
+	CHECK_RET(gc_one(posix_prefix, 0, q, NULL, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_REMOVED && strstr(s.reason, "owned"));
+}
+
+/* The CLI: objects made from the shell are persistent by default; --owned
+ * ones holding messages are kept until --force. */
+static void test_cli_ownership(void)
+{
+	const char *q = test_uri("posix", "cli-persist");
+	const char *o = test_uri("posix", "cli-owned");
+	char out[4096];
+	CHECK_RET(test_sh("%s queue create %s --capacity 8 --max-msg 64 && %s send %s one two three",
+			  SHMKIT_TOOL_PATH, q, SHMKIT_TOOL_PATH, q),
+		  0);
+	CHECK_RET(test_sh("%s queue create %s --capacity 8 --max-msg 64 --owned && %s send %s one",
+			  SHMKIT_TOOL_PATH, o, SHMKIT_TOOL_PATH, o),
+		  0);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s --force", SHMKIT_TOOL_PATH, q),
+		  0);
+	printf("%s", out);
+	CHECK(strstr(out, "persistent") != NULL && exists(q));
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s", SHMKIT_TOOL_PATH, o), 0);
+	printf("%s", out);
+	CHECK(strstr(out, "1 undelivered message") != NULL && exists(o));
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s --force", SHMKIT_TOOL_PATH, o),
+		  0);
+	printf("%s", out);
+	CHECK(strstr(out, "1 removed") != NULL && !exists(o));
+	for (const char *const *v = (const char *const[]){"map", "heap", NULL}; *v; v++) {
+		const char *u = test_uri("posix", *v);
+		CHECK_RET(test_sh("%s %s %s create 64K", SHMKIT_TOOL_PATH, *v, u), 0);
+		CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s --force",
+					  SHMKIT_TOOL_PATH, u),
+			  0);
+		CHECK(strstr(out, "persistent") != NULL && exists(u));
+	}
+	const char *t = test_uri("posix", "cli-topic");
+	CHECK_RET(test_sh("%s topic create %s --owned", SHMKIT_TOOL_PATH, t), 0);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s", SHMKIT_TOOL_PATH, t), 0);
+	CHECK(strstr(out, "1 removed") != NULL && !exists(t));
+}
+
+/* ---- defect 5: modes are permission bits only ---- */
+
+static void test_modes(void)
+{
+	const char *uri = test_uri("posix", "mode");
+	struct shmkit_seg *seg;
+	struct shmkit_raw *r;
+	struct shmkit_queue *q;
+	struct shmkit_queue_opts qo = {.capacity = 4, .max_msg = 8, .mode = 04600};
+	CHECK_RET(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE, 07777), -EINVAL);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE, 01600), -EINVAL);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE, 0600 | SHMKIT_PERSIST), -EINVAL);
+	CHECK_RET(shmkit_raw_create(&r, uri, 4096, 02600), -EINVAL);
+	CHECK_RET(shmkit_queue_create(&q, uri, &qo), -EINVAL);
+	CHECK(!exists(uri));
+	CHECK(test_sh("%s create %s 4K --mode 7777 2>/dev/null", SHMKIT_TOOL_PATH, uri) != 0);
+	CHECK(!exists(uri));
+	CHECK_OK(shmkit_raw_create(&r, uri, 4096, 0640 | SHMKIT_PERSIST));
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(uri, &st));
+	CHECK(st.mode == 0640);
+	CHECK_OK(shmkit_raw_close(r));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	snprintf(posix_prefix, sizeof(posix_prefix), "posix:/shmkit-test-%d-", (int)getpid());
+	snprintf(sysv_prefix, sizeof(sysv_prefix), "sysv:0x5b%04x", (unsigned)getpid() & 0xffffu);
+	test_looking_never_changes();
+	test_sysv_stat_through_user();
+	test_persistent_kept();
+	test_data_kept();
+	test_topic_unread_kept();
+	test_owned_empty_removed();
+	test_cli_ownership();
+	test_modes();
+	return test_done();
+}
