@@ -75,6 +75,17 @@ int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	return CLI_FAIL;
 }
 
+int cli_fail_create(const char *what, const char *uri, int err)
+{
+	char safe[4 * SHMKIT_URI_MAX];
+
+	if (err != -EEXIST)
+		return cli_fail(what, uri, err);
+	cli_printable(uri, safe, sizeof(safe));
+	return cli_fail_msg(what, uri, "already exists, left as it was (see it: shmkit stat %s; "
+			    "remove it: shmkit rm %s)", safe, safe);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	const char *usage = cli_command_usage(cmd);

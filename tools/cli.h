@@ -38,6 +38,9 @@ int cli_fail(const char *what, const char *uri, int err);
 const char *cli_printable(const char *s, char *buf, size_t cap);
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* cli_fail for a create command; -EEXIST says that nothing was touched and
+ * how to see or remove what is there. */
+int cli_fail_create(const char *what, const char *uri, int err);
 /* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;
  * return CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

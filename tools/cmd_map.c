@@ -240,7 +240,7 @@ CLI_COMMAND(cmd_map)
 		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
 			return CLI_USAGE;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
-			return cli_fail("create map", uri, r);
+			return cli_fail_create("create map", uri, r);
 		return shmkit_map_close(m) < 0 ? CLI_FAIL : CLI_OK;
 	}
 	if ((r = shmkit_map_open(&m, uri)) < 0)
@@ -395,7 +395,7 @@ CLI_COMMAND(cmd_heap)
 		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
 			return CLI_USAGE;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
-			return cli_fail("create heap", uri, r);
+			return cli_fail_create("create heap", uri, r);
 		return shmkit_heap_close(h) < 0 ? CLI_FAIL : CLI_OK;
 	}
 	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))

@@ -64,7 +64,7 @@ CLI_COMMAND(cmd_topic)
 	};
 	ret = shmkit_topic_create(uri, &to);
 	if (ret < 0)
-		return cli_fail("topic create", uri, ret);
+		return cli_fail_create("topic create", uri, ret);
 	return CLI_OK;
 }
 

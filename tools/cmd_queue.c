@@ -315,7 +315,7 @@ static int queue_create(int argc, char **argv)
 	const char *uri = argv[1];
 	ret = shmkit_queue_create(&q, uri, &qo);
 	if (ret < 0)
-		return cli_fail("create queue", uri, ret);
+		return cli_fail_create("create queue", uri, ret);
 	shmkit_queue_close(q);
 	return CLI_OK;
 }

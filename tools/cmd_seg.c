@@ -443,7 +443,7 @@ CLI_COMMAND(cmd_create)
 				    "the process that made them; create them from a program");
 	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, mode);
 	if (ret < 0)
-		return cli_fail("create", uri, ret);
+		return cli_fail_create("create", uri, ret);
 	/* sysv:private and ftok paths get a name only now: say which */
 	if (shmkit_seg_uri(seg) && strcmp(shmkit_seg_uri(seg), uri) != 0)
 		printf("%s\n", shmkit_seg_uri(seg));
@@ -502,6 +502,19 @@ static int slurp_stdin(char **out, size_t *len)
 	return -ENOMEM;
 }
 
+/* A shmkit object (queue, map, ...) is destroyed by raw bytes: its kind, or NULL. */
+static const char *managed_kind(const char *uri)
+{
+	static char kind[32];
+	struct shmkit_stat *st = calloc(1, sizeof(*st));
+	int managed = st && shmkit_stat(uri, st) == 0 && st->managed;
+
+	if (managed)
+		snprintf(kind, sizeof(kind), "%s", cli_kind_name(st->kind));
+	free(st);
+	return managed ? kind : NULL;
+}
+
 CLI_COMMAND(cmd_write)
 {
 	struct shmkit_seg *seg;
@@ -509,15 +522,22 @@ CLI_COMMAND(cmd_write)
 	const char *uri, *text = NULL;
 	char *data = NULL;
 	size_t len, size;
-	int ret;
-	const struct cli_opt opts[] = { { "offset", 0, CLI_SIZE, &offset, NULL }, { 0 } };
+	int ret, force = 0;
+	const struct cli_opt opts[] = { { "offset", 0, CLI_SIZE, &offset, NULL },
+					{ "force", 0, CLI_FLAG, &force, NULL },
+					{ 0 } };
 	int n = cli_parse(argv[0], argc, argv, opts);
+	const char *kind;
 
 	if (n < 0)
 		return CLI_USAGE;
 	if (n < 1 || n > 2)
 		return cli_usage_error(argv[0], "expects a URI and TEXT (or - for stdin)");
 	uri = argv[1];
+	if (!force && (kind = managed_kind(uri)) != NULL)
+		return cli_fail_msg("write", uri,
+				    "is a shmkit %s: raw bytes would destroy it (use its own "
+				    "commands, or --force to write anyway)", kind);
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		text = argv[2];
 		len = strlen(text);
