@@ -188,8 +188,39 @@ static void json(void)
 		fprintf(stderr, "%s", buf);
 }
 
+/* base64 (RFC 4648 test vectors) and exact text of arbitrary bytes */
+static void json_bytes(void)
+{
+	static const struct {
+		const char *in, *b64;
+	} v[] = { { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		  { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" } };
+	char buf[256], want[64];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		FILE *f = fmemopen(buf, sizeof(buf), "w");
+		struct cli_json j;
+		cli_json_init(&j, f);
+		cli_json_base64(&j, NULL, v[i].in, strlen(v[i].in));
+		fclose(f);
+		snprintf(want, sizeof(want), "\"%s\"", v[i].b64);
+		CHECK(strcmp(buf, want) == 0);
+	}
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	struct cli_json j;
+	cli_json_init(&j, f);
+	cli_json_array(&j, NULL);
+	cli_json_text(&j, NULL, "a\0b\xc3\xa9", 5);  /* NUL kept, UTF-8 kept */
+	cli_json_text(&j, NULL, "a\xff", 2);         /* not UTF-8: null */
+	cli_json_text(&j, NULL, "\xc3", 1);          /* a sequence cut at the end: null */
+	cli_json_end(&j);
+	fclose(f);
+	CHECK(strcmp(buf, "[\n  \"a\\u0000b\xc3\xa9\",\n  null,\n  null\n]") == 0);
+}
+
 int main(void)
 {
+	json_bytes();
 	parser();
 	sizes();
 	durations();

@@ -11,7 +11,7 @@ P="posix:/shmkit-test-$$-mapcli"
 F="file:$TMP/store.map"
 H="posix:/shmkit-test-$$-heapcli"
 cleanup() {
-	"$SHMKIT" rm "$P" "$H" >/dev/null 2>&1
+	"$SHMKIT" rm "$P" "$H" "posix:/shmkit-test-$$-mapbin" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -74,6 +74,47 @@ out_has "largest"
 expect 1 "$SHMKIT" map "$H" get x                # a heap is not a map
 expect 1 "$SHMKIT" heap "posix:/shmkit-test-$$-none" check
 expect 2 "$SHMKIT" heap "$H"
+
+# ---- every byte out of `map ls` (issue 10, defect 6) ----
+B="posix:/shmkit-test-$$-mapbin"
+expect 0 "$SHMKIT" map "$B" create 64K
+printf 'bin\0ary' | expect 0 "$SHMKIT" map "$B" put blob -
+printf 'a\tb\nc\\d\r\001\377' | expect 0 "$SHMKIT" map "$B" put $'k\teY' -
+expect 0 "$SHMKIT" map "$B" put text 'héllo "q"'
+expect 0 "$SHMKIT" map "$B" put empty ''
+# JSON: base64 carries every byte; "value" is exact text where the bytes are UTF-8
+expect 0 "$SHMKIT" map "$B" ls --json
+python3 - "$TMP/out" <<'PY' || fail "map ls --json does not round-trip binary values"
+import base64, json, sys
+want = {b"blob": b"bin\0ary", b"k\teY": b"a\tb\nc\\d\r\x01\xff",
+        "text".encode(): 'héllo "q"'.encode(), b"empty": b""}
+got = {}
+for e in json.load(open(sys.argv[1])):
+    k, v = base64.b64decode(e["key_base64"]), base64.b64decode(e["value_base64"])
+    assert e["value_bytes"] == len(v), e
+    for name, raw in (("key", k), ("value", v)):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        assert e[name] == text, (name, e)
+    got[k] = v
+assert got == want, (got, want)
+PY
+# text: one line per key, split at the one real tab; escapes undo to the bytes
+expect 0 "$SHMKIT" map "$B" ls
+[ "$(wc -l <"$TMP/out")" = 4 ] || fail "map ls: not 4 lines: $(cat -A "$TMP/out")"
+python3 - "$TMP/out" <<'PY' || fail "map ls text lines do not split and unescape"
+import sys, re
+unesc = lambda s: re.sub(rb"\\(x[0-9a-f]{2}|.)", lambda m: {b"t": b"\t", b"n": b"\n", b"r": b"\r", b"0": b"\0", b"\\": b"\\"}.get(m.group(1), bytes([int(m.group(1)[1:], 16)]) if m.group(1)[:1] == b"x" else None), s)
+got = {}
+for line in open(sys.argv[1], "rb").read().split(b"\n")[:-1]:
+    k, v = line.split(b"\t")
+    got[unesc(k)] = unesc(v)
+want = {b"blob": b"bin\0ary", b"k\teY": b"a\tb\nc\\d\r\x01\xff", "text".encode(): 'héllo "q"'.encode(), b"empty": b""}
+assert got == want, (got, want)
+PY
+"$SHMKIT" rm "$B"
 
 [ "$FAILS" = 0 ] && echo "test_map_cli: ok" || echo "test_map_cli: $FAILS failures"
 [ "$FAILS" = 0 ]

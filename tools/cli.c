@@ -193,12 +193,32 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-void cli_json_write_string(FILE *out, const char *str)
+/* utf8_len of the sequence at s, which must end before end (NUL-padded copy:
+ * utf8_len may look up to 4 bytes ahead). */
+static size_t utf8_len_at(const unsigned char *s, const unsigned char *end)
 {
-	const unsigned char *s = (const unsigned char *)str;
+	unsigned char tail[4] = { 0 };
+	size_t left = (size_t)(end - s), n;
 
+	memcpy(tail, s, left < 4 ? left : 4);
+	n = utf8_len(tail);
+	return n <= left ? n : 0;
+}
+
+/* The JSON string of the len bytes at s. Bytes that are not UTF-8 become
+ * \u00XX (Latin-1) when latin1; else the call writes nothing and returns -1. */
+static int write_string_n(FILE *out, const unsigned char *s, size_t len, int latin1)
+{
+	const unsigned char *end = s + len;
+
+	for (const unsigned char *p = s; !latin1 && p < end;) {
+		size_t n = utf8_len_at(p, end);
+		if (n == 0)
+			return -1;
+		p += n;
+	}
 	fputc('"', out);
-	while (*s) {
+	while (s < end) {
 		size_t n;
 
 		switch (*s) {
@@ -209,19 +229,22 @@ void cli_json_write_string(FILE *out, const char *str)
 		case '\t': fputs("\\t", out); s++; continue;
 		default: break;
 		}
-		if (*s < 0x20 || *s == 0x7f) {
+		n = utf8_len_at(s, end);
+		if (*s < 0x20 || *s == 0x7f || n == 0) {
+			/* control bytes escaped; a byte that is not UTF-8 kept as Latin-1 */
 			fprintf(out, "\\u%04x", *s++);
-			continue;
-		}
-		n = utf8_len(s);
-		if (n == 0) {
-			fprintf(out, "\\u%04x", *s++); /* not UTF-8: keep the byte as Latin-1 */
 			continue;
 		}
 		fwrite(s, 1, n, out);
 		s += n;
 	}
 	fputc('"', out);
+	return 0;
+}
+
+void cli_json_write_string(FILE *out, const char *str)
+{
+	write_string_n(out, (const unsigned char *)str, strlen(str), 1);
 }
 
 void cli_json_init(struct cli_json *j, FILE *out)
@@ -311,6 +334,35 @@ void cli_json_null(struct cli_json *j, const char *key)
 {
 	item(j, key);
 	fputs("null", j->out);
+}
+
+void cli_json_text(struct cli_json *j, const char *key, const void *p, size_t len)
+{
+	item(j, key);
+	if (write_string_n(j->out, p, len, 0) < 0)
+		fputs("null", j->out);
+}
+
+void cli_json_base64(struct cli_json *j, const char *key, const void *p, size_t len)
+{
+	static const char digits[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = p;
+
+	item(j, key);
+	fputc('"', j->out);
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		size_t n = len - i < 3 ? len - i : 3;
+
+		if (n > 1)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (n > 2)
+			v |= s[i + 2];
+		for (size_t k = 0; k < 4; k++)
+			fputc(k <= n ? digits[(v >> (18 - 6 * k)) & 63] : '=', j->out);
+	}
+	fputc('"', j->out);
 }
 
 int cli_json_finish(struct cli_json *j)

@@ -101,6 +101,11 @@ void cli_json_int(struct cli_json *j, const char *key, int64_t val);
 void cli_json_uint(struct cli_json *j, const char *key, uint64_t val);
 void cli_json_bool(struct cli_json *j, const char *key, int val);
 void cli_json_null(struct cli_json *j, const char *key);
+/* len bytes as a string when they are valid UTF-8 (NUL and control bytes
+ * escaped, so every byte is kept), else null. */
+void cli_json_text(struct cli_json *j, const char *key, const void *p, size_t len);
+/* len bytes in base64 (RFC 4648, with padding): every byte, always. */
+void cli_json_base64(struct cli_json *j, const char *key, const void *p, size_t len);
 /* Finish the document (newline, flush); 0 or -EIO if writing failed. */
 int cli_json_finish(struct cli_json *j);
 /* Write s as a quoted, escaped JSON string. */

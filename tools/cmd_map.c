@@ -80,29 +80,44 @@ static void print_bytes(const void *p, size_t n)
 	fwrite(p, 1, n, stdout);
 }
 
+/* Bytes for a KEY<TAB>VALUE line: backslash, tab, newline and other control
+ * bytes are escaped (\\ \t \n \r \0, else \xNN), so a line always splits
+ * at its one real tab and ends at its newline. Other bytes pass unchanged. */
+static void print_escaped(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (p[i]) {
+		case '\\': fputs("\\\\", stdout); break;
+		case '\t': fputs("\\t", stdout); break;
+		case '\n': fputs("\\n", stdout); break;
+		case '\r': fputs("\\r", stdout); break;
+		case '\0': fputs("\\0", stdout); break;
+		default:
+			if (p[i] < 0x20 || p[i] == 0x7f)
+				printf("\\x%02x", p[i]);
+			else
+				putchar(p[i]);
+		}
+	}
+}
+
 static int ls_one(const void *k, size_t klen, const void *v, size_t vlen, void *arg)
 {
 	struct ls_ctx *c = arg;
 
 	if (c->j != NULL) {
-		/* keys and values as strings; a NUL byte would end them early */
-		char *ks = strndup(k, klen), *vs = strndup(v, vlen);
-		if (ks == NULL || vs == NULL) {
-			free(ks);
-			free(vs);
-			return -ENOMEM;
-		}
+		/* text where the bytes are UTF-8 (else null); base64 always: every byte */
 		cli_json_object(c->j, NULL);
-		cli_json_str(c->j, "key", ks);
-		cli_json_str(c->j, "value", vs);
+		cli_json_text(c->j, "key", k, klen);
+		cli_json_text(c->j, "value", v, vlen);
 		cli_json_uint(c->j, "value_bytes", vlen);
+		cli_json_base64(c->j, "key_base64", k, klen);
+		cli_json_base64(c->j, "value_base64", v, vlen);
 		cli_json_end(c->j);
-		free(ks);
-		free(vs);
 	} else {
-		print_bytes(k, klen);
+		print_escaped(k, klen);
 		putchar('\t');
-		print_bytes(v, vlen);
+		print_escaped(v, vlen);
 		putchar('\n');
 	}
 	return 0;
