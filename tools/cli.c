@@ -82,8 +82,8 @@ int cli_fail_create(const char *what, const char *uri, int err)
 	if (err != -EEXIST)
 		return cli_fail(what, uri, err);
 	cli_printable(uri, safe, sizeof(safe));
-	return cli_fail_msg(what, uri, "already exists, left as it was (see it: shmkit stat %s; "
-			    "remove it: shmkit rm %s)", safe, safe);
+	return cli_fail_msg(what, uri, "%s; left as it was (see it: shmkit stat %s; "
+			    "remove it: shmkit rm %s)", shmkit_strerror(err), safe, safe);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
