@@ -8,7 +8,7 @@ U="posix:/shmkit-test-$$-topic"
 TMP=$(mktemp -d)
 FAILS=0
 cleanup() {
-	"$SHMKIT" rm "$U" >/dev/null 2>&1
+	"$SHMKIT" rm "$U" "posix:/shmkit-test-$$-wait" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -69,6 +69,29 @@ wait $P3 || fail "unbounded sub exit"
 "$SHMKIT" pub "$U" "$(head -c 300 /dev/zero | tr '\0' x)" 2>/dev/null; [ $? = 1 ] || fail "oversize pub"
 "$SHMKIT" pub "posix:/shmkit-test-$$-none" x 2>/dev/null; [ $? = 1 ] || fail "pub to nothing"
 "$SHMKIT" sub "posix:/shmkit-test-$$-none" 2>/dev/null; [ $? = 1 ] || fail "sub to nothing"
+
+# ---- pub --wait-subs N (issue 10, defect 7): no message lost to a late subscriber ----
+# The subscribers start in the background with nothing waited for: without
+# --wait-subs the publisher usually publishes before they joined.
+W="posix:/shmkit-test-$$-wait"
+"$SHMKIT" topic create "$W" --slots 8 --slot-size 64 || fail "topic create $W"
+for round in 1 2 3 4 5; do
+	"$SHMKIT" sub "$W" --count 2 --timeout 30 >"$TMP/w1" 2>&1 & a=$!
+	"$SHMKIT" sub "$W" --count 2 --timeout 30 >"$TMP/w2" 2>&1 & b=$!
+	"$SHMKIT" pub "$W" --wait-subs 2 --timeout 30 "m$round" "n$round" || fail "pub --wait-subs"
+	wait $a || fail "round $round: subscriber 1: $(cat "$TMP/w1")"
+	wait $b || fail "round $round: subscriber 2: $(cat "$TMP/w2")"
+	[ "$(cat "$TMP/w1")" = "m$round"$'\n'"n$round" ] || fail "round $round: got '$(cat "$TMP/w1")'"
+	[ "$(cat "$TMP/w2")" = "m$round"$'\n'"n$round" ] || fail "round $round: got '$(cat "$TMP/w2")'"
+done
+# Nobody joins: the timeout says so, and nothing is published.
+"$SHMKIT" pub "$W" --wait-subs 1 --timeout 0.2 lost 2>"$TMP/err"; [ $? = 1 ] || fail "wait-subs timeout"
+grep -q "^shmkit: pub $W: timed out waiting for 1 subscribers (0 joined); nothing was published" \
+	"$TMP/err" || fail "wait-subs timeout line: $(cat "$TMP/err")"
+"$SHMKIT" stat --json "$W" | python3 -c 'import json,sys; assert json.load(sys.stdin)["topic"]["published"] == 10' ||
+	fail "a message was published after the wait timed out"
+"$SHMKIT" pub "$W" --wait-subs x a 2>/dev/null; [ $? = 2 ] || fail "--wait-subs x is a usage error"
+"$SHMKIT" rm "$W"
 
 echo "test_pubsub_cli: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -10,7 +10,7 @@
 #include "cli.h"
 
 struct topic_cli_opts {
-	uint64_t slots, slot_size, count, max_subs;
+	uint64_t slots, slot_size, count, max_subs, wait_subs;
 	int reliable, has_count;
 	int64_t timeout;
 	unsigned mode;
@@ -70,6 +70,45 @@ CLI_COMMAND(cmd_topic)
 
 /* ---- shmkit pub ---- */
 
+static struct shmkit_topic_sub_info *topic_snapshot(const char *uri, struct shmkit_topic_info *info,
+						    size_t *n, int *err);
+static int64_t now_ns(void);
+
+/* Subscribers of the topic not known to be dead; negative errno on failure. */
+static long live_subs(const char *uri)
+{
+	struct shmkit_topic_info info;
+	size_t n;
+	int err;
+	long live = 0;
+	struct shmkit_topic_sub_info *subs = topic_snapshot(uri, &info, &n, &err);
+
+	if (!subs)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		live += subs[i].alive != 0;
+	free(subs);
+	return live;
+}
+
+/* --wait-subs: poll the subscriber table until `want` live subscribers have
+ * joined (a subscriber gets what is published after it joined, so publishing
+ * before then would lose messages), within timeout (SHMKIT_FOREVER: no limit). */
+static int wait_subs(const char *uri, uint64_t want, int64_t timeout)
+{
+	int64_t deadline = timeout < 0 ? -1 : now_ns() + timeout;
+	long live;
+
+	while ((live = live_subs(uri)) >= 0 && (uint64_t)live < want) {
+		if (deadline >= 0 && now_ns() >= deadline)
+			return cli_fail_msg("pub", uri, "timed out waiting for %" PRIu64
+					    " subscribers (%ld joined); nothing was published",
+					    want, live);
+		usleep(2000);
+	}
+	return live < 0 ? cli_fail("pub", uri, (int)live) : CLI_OK;
+}
+
 static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_t len,
 		   int64_t timeout)
 {
@@ -101,7 +140,9 @@ CLI_COMMAND(cmd_pub)
 	int ret;
 
 	defaults(&o);
-	const struct cli_opt opts[] = { { "timeout", 0, CLI_DURATION, &o.timeout, NULL }, { 0 } };
+	const struct cli_opt opts[] = { { "timeout", 0, CLI_DURATION, &o.timeout, NULL },
+					{ "wait-subs", 0, CLI_U64, &o.wait_subs, NULL },
+					{ 0 } };
 	int n = cli_parse(argv[0], argc, argv, opts);
 	if (n < 0)
 		return CLI_USAGE;
@@ -114,6 +155,8 @@ CLI_COMMAND(cmd_pub)
 				    uri);
 	if (ret < 0)
 		return cli_fail("pub", uri, ret);
+	if (o.wait_subs)
+		ret = wait_subs(uri, o.wait_subs, o.timeout);
 	for (int i = 2; i <= n && ret == CLI_OK; i++) {
 		if (strcmp(argv[i], "-") == 0)
 			ret = pub_lines(p, uri, o.timeout);

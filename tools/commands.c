@@ -34,8 +34,8 @@
 	  "an allocator inside a segment: verify (and repair) it, show its use")                  \
 	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M] [--persist|--owned]", \
 	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers)")             \
-	X(cmd_pub,    "pub",    "pub URI [MSG...|-] [--timeout S]",                               \
-	  "publish each MSG (or each line of stdin) on a topic")                                  \
+	X(cmd_pub,    "pub",    "pub URI [MSG...|-] [--wait-subs N] [--timeout S]",               \
+	  "publish each MSG (or each line of stdin); first wait for N subscribers")                                  \
 	X(cmd_sub,    "sub",    "sub URI [--count N] [--timeout S]",                              \
 	  "print messages published on a topic from now on, one per line")                      \
 	X(cmd_queue,  "queue",  "queue create URI --capacity N --max-msg B [--multi] [--mode M] [--persist|--owned] | stat URI [--json]", \
