@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every shell example of README.md and of the man pages, run as written
+# (tests/readme_examples.py says how), with the shmkit just built first in
+# PATH. They use fixed names (posix:/jobs, sysv:0x44, /tmp/kv.map), so each
+# block runs in private mount, IPC and pid namespaces with its own /dev/shm
+# and /tmp: nothing they make can touch, or be touched by, anything else.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+SRC=${SHMKIT_SOURCE_DIR:-.}
+SHMKIT=$(realpath "$SHMKIT")
+command -v unshare >/dev/null || { echo "SKIP: unshare not installed"; exit 77; }
+if ! unshare --mount --ipc --pid --fork --mount-proc true 2>/dev/null; then
+	echo "SKIP: cannot make private namespaces here (needs root or user namespaces)"
+	exit 77
+fi
+[ "$(basename "$SHMKIT")" = shmkit ] || { echo "SHMKIT must name a file called shmkit"; exit 1; }
+BIN=$(dirname "$SHMKIT")
+cd "$SRC" || exit 1
+PATH="$BIN:$PATH" exec python3 tests/readme_examples.py README.md man/man1/*.1 man/man3/*.3
