@@ -55,5 +55,56 @@ expect 0 "$SHMKIT" write "$S" hello
 expect 0 "$SHMKIT" read "$S"
 out_is hello
 
+# ---- defect 8: the smaller ones ----
+# a negative size is a bad size, not an option
+expect 2 "$SHMKIT" create "posix:/$TAG-neg" -5
+err_has "^shmkit: create: bad SIZE '-5'"
+# a size past every limit names the limits
+expect 1 "$SHMKIT" create "posix:/$TAG-big" 1T
+err_has "limits here: /dev/shm: .*size .*free"
+err_has "cgroup memory"
+expect 1 "$SHMKIT" create "sysv:0x5c$(printf %04x $(($$ & 0xffff)))01" 1T
+err_has "limits here: SysV limits: shmmax"
+# an ftok path: create prints the key it made; a second create names it
+expect 0 "$SHMKIT" create "sysv:$TMP?proj=0x66" 4K
+KEYURI=$(cat "$TMP/out"); CLEANUP+=("$KEYURI")
+[[ "$KEYURI" =~ ^sysv:0x[0-9a-f]{8}$ ]] || fail "create sysv:PATH printed '$KEYURI'"
+[ "$KEYURI" != "sysv:0xffffffff" ] || fail "create sysv:PATH printed key -1"
+expect 0 "$SHMKIT" stat --json "sysv:$TMP?proj=0x66"
+grep -q "\"sysv_key\": \"${KEYURI#sysv:}\"" "$TMP/out" || fail "printed key is not the stat key"
+expect 1 "$SHMKIT" create "sysv:$TMP?proj=0x66" 4K
+err_has "see it: shmkit stat $KEYURI;"
+expect 0 "$SHMKIT" create sysv:private 4K
+PRIV=$(cat "$TMP/out"); CLEANUP+=("$PRIV")
+[[ "$PRIV" =~ ^sysv:id=[0-9]+$ ]] || fail "create sysv:private printed '$PRIV'"
+# topic and queue geometry: say what is wrong
+T="posix:/$TAG-t"; CLEANUP+=("$T")
+expect 2 "$SHMKIT" topic create "$T" --slots 0;      err_has "slots must be 1 to"
+expect 2 "$SHMKIT" topic create "$T" --slot-size 0;  err_has "slot-size must be 1 byte"
+expect 2 "$SHMKIT" topic create "$T" --max-subs 9999; err_has "max-subs must be at most"
+expect 2 "$SHMKIT" queue create "$T" --capacity 0 --max-msg 8; err_has "at least 1"
+# --timeout -1 waits without limit (documented); -2 is refused
+E="posix:/$TAG-empty"; CLEANUP+=("$E")
+expect 0 "$SHMKIT" queue create "$E" --capacity 2 --max-msg 8
+expect 2 "$SHMKIT" recv "$E" --timeout -2;           err_has "bad value for --timeout"
+"$SHMKIT" recv "$E" --timeout -1 >/dev/null 2>&1 & rp=$!
+sleep 0.3
+kill -0 $rp 2>/dev/null || fail "recv --timeout -1 did not wait"
+kill $rp 2>/dev/null; wait $rp 2>/dev/null
+# send --timeout says how many were sent
+F="posix:/$TAG-full"; CLEANUP+=("$F")
+expect 0 "$SHMKIT" queue create "$F" --capacity 2 --max-msg 8
+seq 1 5 | expect 1 "$SHMKIT" send "$F" - --timeout 0.2
+err_has "^shmkit: send $F: timed out with the queue full: 2 messages sent"
+# sub/recv/pub on nothing: say how to make one
+for c in recv sub send pub; do
+	args=(); [ $c = send ] || [ $c = pub ] && args=(x)
+	expect 1 "$SHMKIT" $c "posix:/$TAG-none" "${args[@]}" --timeout 0
+	err_has "no such (queue|topic) \(make one: shmkit (queue|topic) create"
+done
+# POSIX keeps no creator pid: unknown, not 0
+expect 0 "$SHMKIT" stat "$S";         out_has "creator pid:        unknown"
+expect 0 "$SHMKIT" stat --json "$S";  out_has '"creator_pid": null'
+
 echo "test_cli_user: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -77,13 +77,27 @@ int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 
 int cli_fail_create(const char *what, const char *uri, int err)
 {
-	char safe[4 * SHMKIT_URI_MAX];
+	char safe[4 * SHMKIT_URI_MAX], limits[1024];
+	struct shmkit_stat *st;
 
+	if (err == -ENOSPC || err == -ENOMEM || err == -EFBIG) {
+		/* say which limit: a bare "filesystem full" on an empty /dev/shm misleads */
+		const char *detail = shmkit_last_error_detail();
+		char d[512];
+		snprintf(d, sizeof(d), "%s", detail && *detail ? detail : shmkit_strerror(err));
+		cli_limits_facts(uri, limits, sizeof(limits));
+		return cli_fail_msg(what, uri, "%s (%s); limits here: %s", shmkit_strerror(err),
+				    cli_printable(d, safe, sizeof(safe)), limits);
+	}
 	if (err != -EEXIST)
 		return cli_fail(what, uri, err);
-	cli_printable(uri, safe, sizeof(safe));
-	return cli_fail_msg(what, uri, "%s; left as it was (see it: shmkit stat %s; "
-			    "remove it: shmkit rm %s)", shmkit_strerror(err), safe, safe);
+	/* name what is there by its real name (an ftok path's key, say) */
+	st = calloc(1, sizeof(*st));
+	cli_printable(st && shmkit_stat(uri, st) == 0 ? st->uri : uri, safe, sizeof(safe));
+	cli_fail_msg(what, uri, "%s; left as it was (see it: shmkit stat %s; "
+		     "remove it: shmkit rm %s)", shmkit_strerror(err), safe, safe);
+	free(st);
+	return CLI_FAIL;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -41,6 +41,10 @@ int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 /* cli_fail for a create command; -EEXIST says that nothing was touched and
  * how to see or remove what is there. */
 int cli_fail_create(const char *what, const char *uri, int err);
+/* The limits that decide whether a segment of this URI's backend fits here
+ * (tmpfs size and free space or SysV shmmax/shmall, and the cgroup memory
+ * limit), in one line; from `shmkit doctor`'s checks. */
+void cli_limits_facts(const char *uri, char *buf, size_t cap);
 /* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;
  * return CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -372,6 +372,26 @@ static void check_cgroup(struct check *c)
 			  "them and count against %s", a);
 }
 
+/* ---- the limits behind a failed create ---- */
+
+void cli_limits_facts(const char *uri, char *buf, size_t cap)
+{
+	struct check c[2];
+	size_t n = 0;
+
+	memset(c, 0, sizeof(c));
+	if (strncmp(uri, "sysv:", 5) == 0)
+		check_sysv(&c[0]);
+	else if (strncmp(uri, "file:", 5) != 0)
+		check_dev_shm(&c[0]);
+	check_cgroup(&c[1]);
+	buf[0] = 0;
+	for (int i = 0; i < 2; i++)
+		if (c[i].name && n < cap)
+			n += (size_t)snprintf(buf + n, cap - n, "%s%s: %s", n ? "; " : "", c[i].name,
+					      c[i].facts);
+}
+
 /* ---- systemd-logind RemoveIPC ---- */
 
 struct removeipc {

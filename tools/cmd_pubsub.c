@@ -53,8 +53,13 @@ CLI_COMMAND(cmd_topic)
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
 	const char *uri = argv[2];
-	if (o.max_subs > UINT32_MAX)
-		return cli_usage_error(argv[0], "bad value for --max-subs");
+	/* the library's limits (src/topic.c), said before it answers a bare EINVAL */
+	if (o.slots == 0 || o.slots > (1u << 24))
+		return cli_usage_error(argv[0], "--slots must be 1 to 16777216 (messages the ring holds)");
+	if (o.slot_size == 0 || o.slot_size > (1ull << 32))
+		return cli_usage_error(argv[0], "--slot-size must be 1 byte to 4G (the largest message)");
+	if (o.max_subs > 4096)
+		return cli_usage_error(argv[0], "--max-subs must be at most 4096 (0: the default, 64)");
 	struct shmkit_topic_opts to = {
 	    .slot_size = (size_t)o.slot_size,
 	    .slots = (size_t)o.slots,
@@ -194,6 +199,9 @@ CLI_COMMAND(cmd_sub)
 		return cli_usage_error(argv[0], "expects one URI");
 	const char *uri = argv[1];
 	ret = shmkit_sub_open(&s, uri);
+	if (ret == -ENOENT)
+		return cli_fail_msg("sub", uri, "no such topic (make one: shmkit topic create %s)",
+				    uri);
 	if (ret < 0)
 		return cli_fail("sub", uri, ret);
 	/* Everything we will print fits a slot; ask the topic how big one is. */

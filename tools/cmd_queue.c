@@ -85,6 +85,9 @@ static int64_t remaining(int64_t deadline)
 static int open_queue(const char *what, const char *uri, struct shmkit_queue **q)
 {
 	int r = shmkit_queue_open(q, uri);
+	if (r == -ENOENT)
+		return cli_fail_msg(what, uri, "no such queue (make one: shmkit queue create %s "
+				    "--capacity N --max-msg BYTES)", uri);
 	if (r == -EBADMSG)
 		return cli_fail_msg(what, uri, "not a shmkit queue (or a corrupt one)");
 	return r < 0 ? cli_fail(what, uri, r) : CLI_OK;
@@ -92,18 +95,29 @@ static int open_queue(const char *what, const char *uri, struct shmkit_queue **q
 
 /* ---- send ---- */
 
+/* One message; *sent counts those delivered, so a failure can say how far it got. */
 static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, size_t len,
-		    int64_t deadline)
+		    int64_t deadline, uint64_t *sent)
 {
 	int r = shmkit_queue_send(q, msg, len, remaining(deadline));
 	if (r == -EAGAIN)
 		r = -ETIMEDOUT;
-	return r < 0 ? cli_fail("send", uri, r) : CLI_OK;
+	if (r == -ETIMEDOUT)
+		return cli_fail_msg("send", uri, "timed out with the queue full: %" PRIu64
+				    " messages sent, this one and any after it were not", *sent);
+	if (r < 0) {
+		cli_fail("send", uri, r);
+		fprintf(stderr, "shmkit: send %s: %" PRIu64 " messages were sent before that\n",
+			uri, *sent);
+		return CLI_FAIL;
+	}
+	(*sent)++;
+	return CLI_OK;
 }
 
 /* Messages from stdin: one per line (or per NUL), or all of it as one. */
 static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queue_opts *o,
-		      int64_t deadline)
+		      int64_t deadline, uint64_t *sent)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -124,7 +138,7 @@ static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queu
 			memcpy(line + len, chunk, got);
 			len += got;
 		}
-		ret = send_one(q, uri, line, len, deadline);
+		ret = send_one(q, uri, line, len, deadline, sent);
 		free(line);
 		return ret;
 	}
@@ -133,7 +147,7 @@ static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queu
 		size_t len = (size_t)n;
 		if (len && line[len - 1] == sep)
 			len--;
-		ret = send_one(q, uri, line, len, deadline);
+		ret = send_one(q, uri, line, len, deadline, sent);
 		if (ret != CLI_OK)
 			break;
 	}
@@ -159,11 +173,12 @@ CLI_COMMAND(cmd_send)
 	ret = open_queue("send", uri, &q);
 	if (ret != CLI_OK)
 		return ret;
+	uint64_t sent = 0;
 	if (n == 1 || (n == 2 && strcmp(argv[2], "-") == 0)) {
-		ret = send_stdin(q, uri, &o, deadline);
+		ret = send_stdin(q, uri, &o, deadline, &sent);
 	} else {
 		for (int i = 2; i <= n && ret == CLI_OK; i++)
-			ret = send_one(q, uri, argv[i], strlen(argv[i]), deadline);
+			ret = send_one(q, uri, argv[i], strlen(argv[i]), deadline, &sent);
 	}
 	shmkit_queue_close(q);
 	return ret;
@@ -309,6 +324,8 @@ static int queue_create(int argc, char **argv)
 		return cli_usage_error("queue", "create expects one URI");
 	if (!o.has_capacity || !o.has_max_msg)
 		return cli_usage_error("queue", "create needs --capacity N and --max-msg B");
+	if (o.capacity == 0 || o.max_msg == 0)
+		return cli_usage_error("queue", "--capacity and --max-msg must be at least 1");
 	struct shmkit_queue_opts qo = { .capacity = o.capacity, .max_msg = o.max_msg,
 					.multi_producer = o.multi, .multi_consumer = o.multi,
 					.mode = o.mode };

@@ -123,6 +123,14 @@ static int read_attachers(const struct shmkit_stat *st, struct shmkit_attacher *
 	return n < 0 ? -1 : (n < cap ? n : cap);
 }
 
+static const char *pid_str(pid_t pid, char *buf, size_t cap)
+{
+	if (pid <= 0)
+		return "unknown";
+	snprintf(buf, cap, "%d", (int)pid);
+	return buf;
+}
+
 static const char *alive_str(int alive)
 {
 	return alive > 0 ? "alive" : alive == 0 ? "dead" : "unknown";
@@ -148,8 +156,14 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 	cli_json_str(j, "user", cli_user_name(st->uid, buf, sizeof(buf)));
 	cli_json_uint(j, "gid", st->gid);
 	cli_json_str(j, "group", group_name(st->gid, buf, sizeof(buf)));
-	cli_json_int(j, "creator_pid", st->creator_pid);
-	cli_json_int(j, "last_pid", st->last_pid);
+	if (st->creator_pid > 0) /* null: the backend keeps no such pid */
+		cli_json_int(j, "creator_pid", st->creator_pid);
+	else
+		cli_json_null(j, "creator_pid");
+	if (st->last_pid > 0)
+		cli_json_int(j, "last_pid", st->last_pid);
+	else
+		cli_json_null(j, "last_pid");
 	if (st->attach_count >= 0)
 		cli_json_int(j, "attach_count", st->attach_count);
 	else
@@ -247,8 +261,9 @@ static void print_stat(const struct shmkit_stat *st)
 		printf("sysv id:            %d\n", st->sysv_id);
 		printf("marked for removal: %s\n", st->marked_for_removal ? "yes" : "no");
 	}
-	printf("creator pid:        %d\n", (int)st->creator_pid);
-	printf("last pid:           %d\n", (int)st->last_pid);
+	/* 0: the backend keeps no such pid (only SysV does) */
+	printf("creator pid:        %s\n", pid_str(st->creator_pid, a, sizeof(a)));
+	printf("last pid:           %s\n", pid_str(st->last_pid, b, sizeof(b)));
 	printf("attached:           %s\n", attached_str(st, att, sizeof(att)));
 	if (st->backend == SHMKIT_SYSV) {
 		printf("attach time:        %s\n", time_str(st->atime, a, sizeof(a)));
@@ -420,6 +435,25 @@ CLI_COMMAND(cmd_stat)
 
 /* ---- create, rm ---- */
 
+/* "sysv:0x6600c51a" (by key) or "sysv:id=N" (private) for a SysV segment. */
+static const char *sysv_uri_of(const struct shmkit_seg *seg, char *buf, size_t cap)
+{
+	struct shmkit_stat *st;
+	const char *ret = NULL;
+
+	if (shmkit_seg_backend(seg) != SHMKIT_SYSV || !(st = calloc(1, sizeof(*st))))
+		return NULL;
+	if (shmkit_seg_stat(seg, st) == 0) {
+		if (st->sysv_key > 0)
+			snprintf(buf, cap, "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
+		else
+			snprintf(buf, cap, "sysv:id=%d", st->sysv_id);
+		ret = buf;
+	}
+	free(st);
+	return ret;
+}
+
 CLI_COMMAND(cmd_create)
 {
 	struct shmkit_seg *seg;
@@ -444,9 +478,11 @@ CLI_COMMAND(cmd_create)
 	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, mode);
 	if (ret < 0)
 		return cli_fail_create("create", uri, ret);
-	/* sysv:private and ftok paths get a name only now: say which */
-	if (shmkit_seg_uri(seg) && strcmp(shmkit_seg_uri(seg), uri) != 0)
-		printf("%s\n", shmkit_seg_uri(seg));
+	/* sysv:private and ftok paths get a key or id only now: say which */
+	char made[64];
+	if ((!strncmp(uri, "sysv:/", 6) || !strncmp(uri, "sysv:private", 12)) &&
+	    sysv_uri_of(seg, made, sizeof(made)))
+		printf("%s\n", made);
 	ret = shmkit_seg_close(seg);
 	return ret < 0 ? cli_fail("create", uri, ret) : CLI_OK;
 }
