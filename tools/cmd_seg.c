@@ -136,7 +136,12 @@ static const char *alive_str(int alive)
 	return alive > 0 ? "alive" : alive == 0 ? "dead" : "unknown";
 }
 
-static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
+/* One segment as a JSON object. detail: also what opening the object tells
+ * (queue counters, heap and map use); `ls` passes 0, because opening attaches
+ * to the object and a heap's lock can be held for as long as its holder
+ * likes (a stopped process): looking at everything must neither change
+ * anything nor hang. */
+static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int detail)
 {
 	char buf[64];
 	int shown = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
@@ -212,7 +217,7 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
 		cli_json_str(j, "header_status",
 			     header_status_str(st->header_status, st->layout_version));
-		if (st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
+		if (detail && st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
 			cli_queue_stat_json(j, st->uri);
 		struct shmkit_attacher a[64];
 		int n = read_attachers(st, a, 64);
@@ -233,7 +238,8 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st)
 		}
 		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
 			cli_topic_json(j, st->uri);
-		if ((st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) && st->header_status == 0)
+		if (detail && (st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) &&
+		    st->header_status == 0)
 			cli_heap_json(j, st->uri, st->kind);
 	}
 	cli_json_end(j);
@@ -389,7 +395,7 @@ CLI_COMMAND(cmd_ls)
 		cli_json_object(&j, NULL);
 		cli_json_array(&j, "segments");
 		for (size_t i = 0; i < l.n; i++)
-			json_stat(&j, &l.v[i]);
+			json_stat(&j, &l.v[i], 0);
 		cli_json_end(&j);
 		cli_json_end(&j);
 		ret = cli_json_finish(&j);
@@ -423,7 +429,7 @@ CLI_COMMAND(cmd_stat)
 		struct cli_json j;
 
 		cli_json_init(&j, stdout);
-		json_stat(&j, st);
+		json_stat(&j, st, 1);
 		ret = cli_json_finish(&j) < 0 ? cli_fail("stat", argv[1], -EIO) : CLI_OK;
 	} else {
 		print_stat(st);
