@@ -4,11 +4,18 @@
  * plus URI strings and SCM_RIGHTS sender programs. Run by `make fuzz-seeds`
  * into tests/fuzz/corpus/; the images are taken while the handles are still
  * open, so their attach tables name a process that is gone when they are
- * replayed, as after a crash. */
+ * replayed, as after a crash.
+ *
+ * make_seeds --check DIR opens every seed image in DIR with its kind's open
+ * call (CTest fuzz_seeds_fresh): a layout change makes old seeds unopenable,
+ * and a fuzzer that starts from them only ever tests the rejection path. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,10 +218,84 @@ static void fdpass(void)
 	write_file("fdpass", "creds", creds, sizeof(creds));
 }
 
+/* 0 if the image opens as its kind. */
+static int open_image(const char *kind, const char *path)
+{
+	char fd_uri[32];
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	/* a private writable copy: opening registers in the attach table */
+	int mfd = memfd_create("seed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (write(mfd, buf, (size_t)n) != n)
+			return -EIO;
+	close(fd);
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+		return -errno;
+	snprintf(fd_uri, sizeof(fd_uri), "fd:%d", mfd);
+	int r = -EINVAL;
+	if (strcmp(kind, "queue") == 0) {
+		struct shmkit_queue *q;
+		if ((r = shmkit_queue_open(&q, fd_uri)) == 0)
+			shmkit_queue_close(q);
+	} else if (strcmp(kind, "topic") == 0) {
+		struct shmkit_topic_info info;
+		r = shmkit_topic_stat(fd_uri, &info, NULL, 0);
+	} else if (strcmp(kind, "heap") == 0) {
+		struct shmkit_heap *h;
+		if ((r = shmkit_heap_open(&h, fd_uri)) == 0)
+			shmkit_heap_close(h);
+	} else if (strcmp(kind, "map") == 0) {
+		struct shmkit_map *m;
+		if ((r = shmkit_map_open(&m, fd_uri)) == 0)
+			shmkit_map_close(m);
+	}
+	close(mfd);
+	return r;
+}
+
+static int check(const char *dir)
+{
+	static const char *const kinds[] = { "queue", "topic", "heap", "map" };
+	int stale = 0, n = 0;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		char sub[4096];
+		snprintf(sub, sizeof(sub), "%s/%s", dir, kinds[k]);
+		DIR *d = opendir(sub);
+		struct dirent *e;
+		while (d && (e = readdir(d)) != NULL) {
+			if (strncmp(e->d_name, "seed-", 5) != 0)
+				continue;
+			char path[8192];
+			snprintf(path, sizeof(path), "%s/%s", sub, e->d_name);
+			int r = open_image(kinds[k], path);
+			n++;
+			if (r < 0) {
+				fprintf(stderr, "stale seed %s: %s (%s)\n", path, shmkit_strerror(r),
+					shmkit_last_error_detail());
+				stale++;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	if (stale)
+		fprintf(stderr, "%d of %d seed images no longer open: a layout changed; "
+				"run `make fuzz-seeds` and commit tests/fuzz/corpus\n", stale, n);
+	else
+		printf("%d seed images open as their kind\n", n);
+	return stale || n == 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--check") == 0)
+		return check(argv[2]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: make_seeds DIR\n");
+		fprintf(stderr, "usage: make_seeds DIR | make_seeds --check DIR\n");
 		return 2;
 	}
 	out_dir = argv[1];
