@@ -108,17 +108,10 @@ static int64_t measure_membarrier(void)
 	return t[2];
 }
 
-static uint32_t choose(void)
+/* The measured choice, once per process. */
+static uint32_t measured_choice(void)
 {
-	const char *env = getenv("SHMKIT_WAKE_BARRIER");
-
-	shmkit__barrier_attach();
-	int registered = atomic_load(&shmkit__barrier_state) & 1;
-	if (env && strcmp(env, "fence") == 0)
-		return SHMKIT__BARRIER_FENCE;
-	if (env && strcmp(env, "membarrier") == 0)
-		return registered ? SHMKIT__BARRIER_MEMBARRIER : SHMKIT__BARRIER_FENCE;
-	if (!registered || virtualized())
+	if (!(atomic_load(&shmkit__barrier_state) & 1) || virtualized())
 		return SHMKIT__BARRIER_FENCE;
 	int64_t cost = measure_membarrier();
 	return cost >= 0 && cost <= SHMKIT__MEMBARRIER_MAX_NS ? SHMKIT__BARRIER_MEMBARRIER
@@ -127,10 +120,19 @@ static uint32_t choose(void)
 
 uint32_t shmkit__barrier_choose(void)
 {
-	uint32_t m = atomic_load_explicit(&chosen_mode, memory_order_relaxed);
+	/* the override is read at every creation (rare), so a program (the
+	 * benchmark) can make objects of both kinds */
+	const char *env = getenv("SHMKIT_WAKE_BARRIER");
 
+	shmkit__barrier_attach();
+	if (env && strcmp(env, "fence") == 0)
+		return SHMKIT__BARRIER_FENCE;
+	if (env && strcmp(env, "membarrier") == 0)
+		return (atomic_load(&shmkit__barrier_state) & 1) ? SHMKIT__BARRIER_MEMBARRIER
+								  : SHMKIT__BARRIER_FENCE;
+	uint32_t m = atomic_load_explicit(&chosen_mode, memory_order_relaxed);
 	if (m == UINT32_MAX) {
-		m = choose();
+		m = measured_choice();
 		atomic_store_explicit(&chosen_mode, m, memory_order_relaxed);
 	}
 	return m;

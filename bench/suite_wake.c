@@ -1,0 +1,320 @@
+/* Suite "wake": the wake-up core (issues 11 and 14).
+ *
+ * - SPSC blocking one-way latency (both handles sleep at once) in each
+ *   barrier mode, next to the raw futex ping-pong floor: the sleeper's
+ *   membarrier(GLOBAL_EXPEDITED) costs IPIs that under a hypervisor exceed a
+ *   futex sleep and wake (issue 14); FENCE mode pays a fence per message.
+ * - Descriptor wake-up one-way latency: each side waits in epoll_wait on its
+ *   queue's shmkit_queue_fd(), then receives with timeout 0 until -EAGAIN;
+ *   next to a pipe ping-pong (blocking read/write) and the futex floor.
+ * - Topic 64 B streaming throughput (reliable, 1 subscriber) vs the SPSC
+ *   queue's, each in both barrier modes.
+ * Goals: fd wake-up <= 1.5x futex and <= 1.0x pipe; blocking <= 1.3x futex;
+ * topic 64 B throughput >= 0.9x SPSC. The topic's 8 B latency goal (<= 1.0x
+ * the SPSC queue) is a row of suite pubsub. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <shmkit.h>
+
+#include "bench.h"
+
+static const char *const mode_env[2] = { "fence", "membarrier" };
+
+static struct shmkit_queue *q_out, *q_back;
+static int use_fd;
+static int ep = -1;
+
+static int make_pair(void)
+{
+	struct shmkit_queue_opts o = { .capacity = 64, .max_msg = 8 };
+	int r = shmkit_queue_create(&q_out, "anon:", &o);
+	if (r < 0)
+		return r;
+	r = shmkit_queue_create(&q_back, "anon:", &o);
+	if (r < 0)
+		shmkit_queue_close(q_out);
+	return r;
+}
+
+static void close_pair(void)
+{
+	shmkit_queue_close(q_out);
+	shmkit_queue_close(q_back);
+}
+
+/* Receive one u32 from q: blocking, or through its descriptor in epoll. */
+static uint32_t get(struct shmkit_queue *q)
+{
+	uint32_t v = 0;
+	if (!use_fd) {
+		shmkit_queue_recv(q, &v, sizeof(v), SHMKIT_FOREVER);
+		return v;
+	}
+	for (;;) {
+		ssize_t n = shmkit_queue_recv(q, &v, sizeof(v), 0);
+		if (n == sizeof(v))
+			return v;
+		struct epoll_event ev;
+		epoll_wait(ep, &ev, 1, -1);
+	}
+}
+
+/* Each side's epoll set holds the descriptor of the queue it receives on. */
+static int watch(struct shmkit_queue *q)
+{
+	int fd = shmkit_queue_fd(q);
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (fd < 0)
+		return fd;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static int peer(void *shm, void *arg)
+{
+	size_t total = *(const size_t *)arg;
+	(void)shm;
+	if (use_fd && watch(q_out) < 0)
+		return 1;
+	for (uint32_t i = 0; i < total; i++) {
+		if (get(q_out) != i)
+			return 1;
+		shmkit_queue_send(q_back, &i, sizeof(i), SHMKIT_FOREVER);
+	}
+	return 0;
+}
+
+static void trip(void *shm, uint32_t i, void *arg)
+{
+	(void)shm;
+	(void)arg;
+	shmkit_queue_send(q_out, &i, sizeof(i), SHMKIT_FOREVER);
+	get(q_back);
+}
+
+static double queue_oneway(struct bench_ctx *ctx, int mode, int fd, const char *name)
+{
+	size_t n = bench_iters(ctx, 20000), total = n + BENCH_WARMUP;
+	struct bench_stats st;
+	struct bench_row row = { 0 };
+
+	setenv("SHMKIT_WAKE_BARRIER", mode_env[mode], 1);
+	int r = make_pair();
+	unsetenv("SHMKIT_WAKE_BARRIER");
+	if (r < 0)
+		return 0;
+	/* sleep at once: every message is a wake-up */
+	shmkit_queue_set_spin(q_out, 0);
+	shmkit_queue_set_spin(q_back, 0);
+	use_fd = fd;
+	if (fd && watch(q_back) < 0) {
+		close_pair();
+		return 0;
+	}
+	r = bench_pingpong(ctx, 64, NULL, peer, &total, trip, NULL, n, &st);
+	if (ep >= 0)
+		close(ep);
+	ep = -1;
+	close_pair();
+	if (r < 0)
+		return 0;
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	row.size = 8;
+	row.lat = st;
+	snprintf(row.note, sizeof(row.note), "one-way, barrier %s, cpus %d,%d", mode_env[mode],
+		 ctx->cpu[0], ctx->cpu[1]);
+	bench_report(ctx, &row);
+	return st.median_ns;
+}
+
+/* ---- pipe ping-pong ---- */
+
+static int pipes[2][2];
+
+static int pipe_peer(void *shm, void *arg)
+{
+	size_t total = *(const size_t *)arg;
+	uint32_t v;
+	(void)shm;
+	for (size_t i = 0; i < total; i++)
+		if (read(pipes[0][0], &v, sizeof(v)) != sizeof(v) ||
+		    write(pipes[1][1], &v, sizeof(v)) != sizeof(v))
+			return 1;
+	return 0;
+}
+
+static void pipe_trip(void *shm, uint32_t i, void *arg)
+{
+	(void)shm;
+	(void)arg;
+	if (write(pipes[0][1], &i, sizeof(i)) != sizeof(i) ||
+	    read(pipes[1][0], &i, sizeof(i)) != sizeof(i))
+		abort();
+}
+
+static double pipe_oneway(struct bench_ctx *ctx)
+{
+	size_t n = bench_iters(ctx, 20000), total = n + BENCH_WARMUP;
+	struct bench_stats st;
+	struct bench_row row = { 0 };
+
+	if (pipe(pipes[0]) < 0 || pipe(pipes[1]) < 0)
+		return 0;
+	int r = bench_pingpong(ctx, 64, NULL, pipe_peer, &total, pipe_trip, NULL, n, &st);
+	for (int i = 0; i < 2; i++) {
+		close(pipes[i][0]);
+		close(pipes[i][1]);
+	}
+	if (r < 0)
+		return 0;
+	snprintf(row.name, sizeof(row.name), "pipe ping-pong latency");
+	row.size = 8;
+	row.lat = st;
+	snprintf(row.note, sizeof(row.note), "one-way, blocking read");
+	bench_report(ctx, &row);
+	return st.median_ns;
+}
+
+/* ---- topic vs queue streaming, 64 B ---- */
+
+static size_t stream_n;
+static struct shmkit_sub *t_sub;
+
+static int topic_stream_peer(void *shm, void *arg)
+{
+	unsigned char buf[64];
+	(void)shm;
+	(void)arg;
+	for (size_t i = 0; i < stream_n; i++)
+		if (shmkit_sub_recv(t_sub, buf, sizeof(buf), SHMKIT_FOREVER) < 0)
+			return 1;
+	return 0;
+}
+
+static int queue_stream_peer(void *shm, void *arg)
+{
+	unsigned char buf[64];
+	(void)shm;
+	(void)arg;
+	for (size_t i = 0; i < stream_n; i++)
+		if (shmkit_queue_recv(q_out, buf, sizeof(buf), SHMKIT_FOREVER) < 0)
+			return 1;
+	return 0;
+}
+
+static double stream(struct bench_ctx *ctx, int mode, int topic)
+{
+	struct bench_peer pr;
+	struct shmkit_pub *pub = NULL;
+	unsigned char buf[64] = { 0 };
+	char uri[96];
+	double rate = 0;
+	int r;
+
+	stream_n = bench_iters(ctx, 2000000);
+	setenv("SHMKIT_WAKE_BARRIER", mode_env[mode], 1);
+	if (topic) {
+		struct shmkit_topic_opts o = { .slot_size = 64, .slots = 1024, .reliable = 1 };
+		snprintf(uri, sizeof(uri), "posix:/shmkit-bench-wake-%d", (int)getpid());
+		r = shmkit_pub_create(&pub, uri, &o);
+		if (r == 0 && (r = shmkit_sub_open(&t_sub, uri)) < 0)
+			shmkit_pub_close(pub);
+	} else {
+		struct shmkit_queue_opts o = { .capacity = 1024, .max_msg = 64 };
+		r = shmkit_queue_create(&q_out, "anon:", &o);
+	}
+	unsetenv("SHMKIT_WAKE_BARRIER");
+	if (r < 0)
+		return 0;
+	r = bench_peer_start(ctx, &pr, 64, NULL, topic ? topic_stream_peer : queue_stream_peer,
+			     NULL);
+	if (r == 0) {
+		int64_t t0 = bench_now_ns();
+		for (size_t i = 0; i < stream_n; i++) {
+			memcpy(buf, &i, sizeof(i));
+			if (topic)
+				shmkit_pub_send(pub, buf, sizeof(buf), SHMKIT_FOREVER);
+			else
+				shmkit_queue_send(q_out, buf, sizeof(buf), SHMKIT_FOREVER);
+		}
+		int rc = bench_peer_finish(&pr);
+		int64_t dt = bench_now_ns() - t0;
+		if (rc == 0 && dt > 0)
+			rate = (double)stream_n * 1e9 / (double)dt;
+	}
+	if (topic) {
+		shmkit_sub_close(t_sub);
+		shmkit_pub_close(pub);
+		shmkit_remove(uri);
+	} else {
+		shmkit_queue_close(q_out);
+	}
+	struct bench_row row = { 0 };
+	snprintf(row.name, sizeof(row.name), "%s 64 B throughput",
+		 topic ? "topic 1 sub (reliable)" : "SPSC queue");
+	row.size = 64;
+	row.msgs_per_s = rate;
+	row.mb_per_s = rate * 64 / 1e6;
+	snprintf(row.note, sizeof(row.note), "barrier %s", mode_env[mode]);
+	bench_report(ctx, &row);
+	return rate;
+}
+
+static void goal(struct bench_ctx *ctx, const char *name, double num, double den,
+		 const char *vs, double g, int max, const char *note)
+{
+	struct bench_row row = { 0 };
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	row.ratio = num > 0 && den > 0 ? num / den : 0;
+	snprintf(row.ratio_to, sizeof(row.ratio_to), "%s", vs);
+	row.goal = g;
+	row.goal_max = max;
+	snprintf(row.note, sizeof(row.note), "%s", note);
+	bench_report(ctx, &row);
+}
+
+static int run_wake(struct bench_ctx *ctx)
+{
+	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
+	double futex = fx ? fx->median_ns : 0;
+	double block[2], fdw[2], tq[2], tt[2];
+
+	if (fx) {
+		struct bench_row row = { 0 };
+		snprintf(row.name, sizeof(row.name), "futex ping-pong latency (floor)");
+		row.lat = *fx;
+		bench_report(ctx, &row);
+	}
+	double pipe_ns = pipe_oneway(ctx);
+	for (int m = 0; m < 2; m++) {
+		block[m] = queue_oneway(ctx, m, 0, "SPSC blocking latency");
+		fdw[m] = queue_oneway(ctx, m, 1, "queue fd wake-up latency (epoll)");
+	}
+	for (int m = 0; m < 2; m++) {
+		tq[m] = stream(ctx, m, 0);
+		tt[m] = stream(ctx, m, 1);
+	}
+	for (int m = 0; m < 2; m++) {
+		char note[96];
+		snprintf(note, sizeof(note), "barrier %s", mode_env[m]);
+		goal(ctx, "goal: SPSC blocking / futex", block[m], futex, "futex ping-pong", 1.3, 1,
+		     note);
+		goal(ctx, "goal: fd wake-up / futex", fdw[m], futex, "futex ping-pong", 1.5, 1, note);
+		goal(ctx, "goal: fd wake-up / pipe", fdw[m], pipe_ns, "pipe ping-pong", 1.0, 1, note);
+		goal(ctx, "goal: topic 64 B tput / SPSC", tt[m], tq[m], "SPSC queue 64 B", 0.9, 0,
+		     note);
+	}
+	return 0;
+}
+
+BENCH_SUITE(wake, 35,
+	    "wake-up core: blocking and descriptor (epoll) wake-up latency vs futex and pipe, "
+	    "topic vs queue 64 B throughput, in both barrier modes",
+	    run_wake)
