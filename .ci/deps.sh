@@ -11,6 +11,8 @@ have cc || need+=(gcc)
 have c++ || need+=(g++)
 have strace || need+=(strace)
 have python3 || need+=(python3)
+# examples/uv_subscriber.c (a topic in a libuv loop) and its test
+pkg-config --exists libuv 2>/dev/null || need+=(libuv1-dev)
 if [ "${1:-}" = "--bench" ]; then
 	[ -e /usr/include/boost/interprocess/ipc/message_queue.hpp ] || need+=(libboost-dev)
 	[ -e /usr/include/iceoryx/v2.0.3/iceoryx_binding_c/subscriber.h ] ||
