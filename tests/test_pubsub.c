@@ -443,11 +443,15 @@ static void test_killed_sleeper(void)
 		CHECK_OK(shmkit_topic_stat(uri, &info, &si, 1));
 	} while (!(info.n_subs == 1 && si.sleeping) && test_now_ns() < end);
 	CHECK(info.n_subs == 1 && si.sleeping);
-	kill(pid, SIGKILL);
-	CHECK(test_wait(pid) == 128 + SIGKILL);
+	/* "waiting" shows from the start of the wait; the futex sleep (its bit)
+	 * comes after the spin */
 	struct shmkit_seg *raw;
 	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
 	struct shmkit__topic_shared *sh = (void *)((char *)shmkit_seg_addr(raw) + 4096);
+	while (!(atomic_load(&sh->data_ec.word) & 1) && test_now_ns() < end)
+		usleep(1000);
+	kill(pid, SIGKILL);
+	CHECK(test_wait(pid) == 128 + SIGKILL);
 	CHECK(atomic_load(&sh->data_ec.word) & 1); /* the dead sleeper's bit */
 	CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
 	CHECK((atomic_load(&sh->data_ec.word) & 3) == 0); /* cleared by that send */
