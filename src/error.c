@@ -1,6 +1,11 @@
-/* shmkit_strerror and the version string. */
+/* Failure reporting: shmkit_strerror, the thread's last error detail that
+ * every layer sets on its way out (shmkit__fail), and the version string. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <shmkit/seg.h>
 
 #include "internal.h"
 
@@ -23,6 +28,48 @@ const char *shmkit_strerror(int err)
 		/* strerror() is thread-safe in glibc for known values; strerrordesc_np never NULL. */
 		return strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error";
 	}
+}
+
+/* ---- the thread's last error detail ---- */
+
+static _Thread_local char detail_buf[512];
+
+const char *shmkit_last_error_detail(void)
+{
+	return detail_buf;
+}
+
+void shmkit__detail_clear(void)
+{
+	detail_buf[0] = '\0';
+}
+
+void shmkit__detail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail_buf, sizeof(detail_buf), fmt, ap);
+	va_end(ap);
+}
+
+int shmkit__fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail_buf, sizeof(detail_buf), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int shmkit__reserved_zero(const void *p, size_t n, const char *what)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return shmkit__fail(-EINVAL, "%s: reserved bytes are not zero (an option "
+						     "this shmkit %s does not know?)",
+					    what, SHMKIT_VERSION_STRING);
+	return 0;
 }
 
 const char *shmkit_version(void)

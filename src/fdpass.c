@@ -1,14 +1,10 @@
-/* Descriptor passing (SCM_RIGHTS) and mapping a descriptor this process
- * already holds (fd:N). A descriptor from elsewhere is untrusted: before
- * mapping it we check it is a file, sealed against shrinking (memfd), and
- * holds the bytes promised, so the mapping can never SIGBUS. */
+/* Descriptor passing (SCM_RIGHTS). A descriptor from elsewhere is untrusted:
+ * it is mapped through src/backend/fd.c in strict mode, which checks it is a
+ * file, sealed against shrinking (memfd), and holds the bytes promised, so the
+ * mapping can never SIGBUS. */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -23,92 +19,6 @@ struct fdpass_msg {
 	uint32_t version;
 	uint64_t size; /* bytes the sender uses */
 };
-
-/* "memfd:NAME" for a memfd (from /proc/self/fd), else "". */
-static void memfd_name(int fd, char *out, size_t cap)
-{
-	char path[64], link[PATH_MAX];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	out[0] = '\0';
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return;
-	link[n] = '\0';
-	if (strncmp(link, "/memfd:", 7) != 0)
-		return;
-	char *del = strstr(link, " (deleted)");
-	if (del)
-		*del = '\0';
-	snprintf(out, cap, "memfd:%s", link + 7);
-}
-
-/* A memfd (or any descriptor when strict) must be sealed against shrinking. */
-static int check_seals(int fd)
-{
-	int seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || !(seals & F_SEAL_SHRINK))
-		return shmkit__fail(-EBADMSG, "descriptor is not sealed against shrinking "
-					      "(only sealed memfds are accepted)");
-	return 0;
-}
-
-static ssize_t checked_size(int fd, size_t want, int sealed_only)
-{
-	struct stat sb;
-	if (fstat(fd, &sb) < 0)
-		return shmkit__fail(shmkit__neg_errno(), "fstat of descriptor: %s", strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		return shmkit__fail(sealed_only ? -EBADMSG : -EINVAL,
-				    "descriptor is not a regular or memory file");
-	if (sealed_only && (sb.st_size <= 0 || (uint64_t)want > (uint64_t)sb.st_size))
-		return shmkit__fail(-EBADMSG, "descriptor holds %lld bytes, fewer than the %zu promised",
-				    (long long)sb.st_size, want);
-	return shmkit__open_size(want, sb.st_size, "descriptor");
-}
-
-int shmkit__seg_from_fd(struct shmkit_seg **out, int fd, size_t size, int flags, int strict)
-{
-	char name[SHMKIT_URI_MAX];
-	int rc;
-
-	*out = NULL;
-	memfd_name(fd, name, sizeof(name));
-	int is_memfd = name[0] != '\0';
-	if (strict || is_memfd) {
-		rc = check_seals(fd);
-		if (rc < 0)
-			return rc;
-	}
-	ssize_t len = checked_size(fd, size, strict || is_memfd);
-	if (len < 0)
-		return (int)len;
-	struct shmkit_seg *seg = shmkit__seg_alloc();
-	if (!seg)
-		return -ENOMEM;
-	/* Our own descriptor: closing the segment never closes the caller's. */
-	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (seg->fd < 0) {
-		rc = shmkit__fail(shmkit__neg_errno(), "dup of descriptor %d: %s", fd, strerror(errno));
-		free(seg);
-		return rc;
-	}
-	seg->backend = is_memfd ? SHMKIT_MEMFD : SHMKIT_FILE;
-	seg->ops = shmkit__backend_of(seg->backend);
-	seg->flags = flags;
-	seg->size = (size_t)len;
-	if (strict && is_memfd)
-		snprintf(seg->uri, sizeof(seg->uri), "%s", name);
-	else
-		snprintf(seg->uri, sizeof(seg->uri), "fd:%d", fd);
-	rc = shmkit__map_fd(seg, seg->fd, (size_t)len, flags, 0);
-	if (rc < 0) {
-		close(seg->fd);
-		free(seg);
-		return rc;
-	}
-	*out = seg;
-	return 0;
-}
 
 int shmkit_seg_send(int unix_sock, const struct shmkit_seg *seg)
 {

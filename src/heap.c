@@ -747,7 +747,7 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 int shmkit_heap_close(struct shmkit_heap *h)
 {
 	if (h == NULL)
-		return -EINVAL;
+		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	int r = shmkit__obj_close(&h->obj);
 	free(h);
 	return r;

@@ -56,9 +56,16 @@ static inline int64_t shmkit__deadline(int64_t timeout_ns)
 	return now + timeout_ns;
 }
 
-/* This thread's shmkit_last_error_detail() text (defined in seg.c). */
+/* This thread's shmkit_last_error_detail() text (src/error.c). */
 void shmkit__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void shmkit__detail_clear(void);
+/* Sets the detail and returns err (for one-line error paths). */
+int shmkit__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* 0 if the n bytes at p (an options struct's reserved[]) are all zero; else
+ * -EINVAL with a detail: the caller was built against a newer shmkit and
+ * asked for an option this library does not have (src/error.c). */
+int shmkit__reserved_zero(const void *p, size_t n, const char *what);
 
 /* Test-only pause points: a test sets SHMKIT_TEST_PAUSE=<name> in a child's
  * environment; the child raises SIGSTOP at that point so the parent can

@@ -705,7 +705,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 	st->managed = 0;
 	st->kind = 0;
 	st->layout_version = 0;
-	st->creator_alive = -1;
+	st->creator_alive = -ENOENT; /* no creator recorded */
 	st->managed_creator_pid = 0;
 	st->header_status = 0;
 	if (!base || size < SHMKIT__HEADER_SIZE)
@@ -719,7 +719,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 		st->managed = 1;
 		st->managed_creator_pid = (pid_t)SHMKIT__WORD_PID(w);
 		int a = creator_alive(h, w);
-		st->creator_alive = a < 0 ? -1 : a;
+		st->creator_alive = a;
 		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
 		return;
 	}
@@ -733,7 +733,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 		return;
 	st->managed_creator_pid = (pid_t)SHMKIT__WORD_PID(v.init);
 	int a = creator_alive(h, v.init);
-	st->creator_alive = a < 0 ? -1 : a;
+	st->creator_alive = a;
 	if (SHMKIT__WORD_STATE(v.init) == SHMKIT__STATE_INITIALIZING)
 		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
 }
@@ -799,6 +799,7 @@ int shmkit__header_attachers(const void *base, size_t size, int fd, struct shmki
 		if (st != SHMKIT__SLOT_USED && st != SHMKIT__SLOT_CLAIMING)
 			continue;
 		if (n < cap) {
+			memset(&out[n], 0, sizeof(out[n]));
 			out[n].pid = (pid_t)SHMKIT__WORD_PID(w);
 			out[n].alive = slot_alive(h, i, w, fd);
 			out[n].claiming = st == SHMKIT__SLOT_CLAIMING;

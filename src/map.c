@@ -850,7 +850,7 @@ int shmkit_map_open(struct shmkit_map **out, const char *uri)
 int shmkit_map_close(struct shmkit_map *m)
 {
 	if (m == NULL)
-		return -EINVAL;
+		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	int r = shmkit__obj_close(&m->heap.obj);
 	free(m);
 	return r;

@@ -846,6 +846,8 @@ static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
 	if (!o || o->capacity == 0 || o->capacity > SHMKIT__QUEUE_MAX_CAPACITY || o->max_msg == 0 ||
 	    o->max_msg > SHMKIT__QUEUE_MAX_MSG)
 		return -EINVAL;
+	if (shmkit__reserved_zero(o->reserved, sizeof(o->reserved), "queue options") < 0)
+		return -EINVAL;
 	g->cap = 1;
 	while (g->cap < o->capacity)
 		g->cap <<= 1;

@@ -55,7 +55,7 @@ size_t shmkit_raw_size(const struct shmkit_raw *r)
 int shmkit_raw_close(struct shmkit_raw *r)
 {
 	if (!r)
-		return -EINVAL;
+		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	int err = shmkit__obj_close(&r->obj);
 	free(r);
 	return err;

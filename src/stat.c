@@ -27,6 +27,7 @@ static enum shmkit_lifetime lifetime_of(enum shmkit_backend b)
 	case SHMKIT_FILE:
 		return SHMKIT_LIFE_FILESYSTEM;
 	case SHMKIT_MEMFD:
+	case SHMKIT_BACKEND_NONE:
 	case SHMKIT_ANON:
 		break;
 	}
@@ -42,7 +43,7 @@ void shmkit__stat_init(struct shmkit_stat *st, enum shmkit_backend b)
 	st->attach_count = -1;
 	st->sysv_key = -1;
 	st->sysv_id = -1;
-	st->creator_alive = -1;
+	st->creator_alive = -ENOENT; /* no managed creator recorded */
 }
 
 /* ---- /proc: who maps or holds an object ---- */

@@ -20,6 +20,8 @@ int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmk
 	if (!o || o->slot_size == 0 || o->slots == 0 || o->slot_size > MAX_SLOT_SIZE ||
 	    o->slots > MAX_SLOTS || o->max_subs > SHMKIT__TOPIC_MAX_SUBS)
 		return -EINVAL;
+	if (shmkit__reserved_zero(o->reserved, sizeof(o->reserved), "topic options") < 0)
+		return -EINVAL;
 	memset(g, 0, sizeof(*g));
 	g->slot_size = o->slot_size;
 	g->slots = o->slots;
@@ -249,12 +251,10 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 	info->published = atomic_load_explicit(&t.sh->head, memory_order_relaxed);
 	uint64_t ps = atomic_load_explicit(&t.sh->pub_state, memory_order_relaxed);
 	info->pub_state = pub_state_public(shmkit__state_kind(ps));
-	info->pub_alive = -1;
+	info->pub_alive = -ENOENT; /* no publisher attached */
 	if (shmkit__state_kind(ps) == SHMKIT__PUB_ACTIVE) {
 		info->pub_pid = (pid_t)t.sh->pub_ident.pid;
 		info->pub_alive = shmkit__topic_ident_alive(&t.sh->pub_ident);
-		if (info->pub_alive < 0)
-			info->pub_alive = -1;
 	}
 	for (uint32_t i = 0; i < t.g.max_subs; i++) {
 		struct shmkit__topic_sub_shared *e = &t.subs[i];
@@ -263,9 +263,9 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 			continue;
 		if (info->n_subs < cap) {
 			struct shmkit_topic_sub_info *si = &subs[info->n_subs];
-			int alive = shmkit__topic_ident_alive(&e->ident);
+			memset(si, 0, sizeof(*si));
 			si->pid = (pid_t)e->ident.pid;
-			si->alive = alive < 0 ? -1 : alive;
+			si->alive = shmkit__topic_ident_alive(&e->ident);
 			si->position = atomic_load_explicit(&e->pos, memory_order_relaxed);
 			si->dropped = atomic_load_explicit(&e->dropped, memory_order_relaxed);
 			uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);

@@ -296,7 +296,7 @@ int shmkit_pub_send(struct shmkit_pub *p, const void *msg, size_t len, int64_t t
 int shmkit_pub_close(struct shmkit_pub *p)
 {
 	if (!p)
-		return -EINVAL;
+		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	struct shmkit__topic_shared *sh = p->t.sh;
 	uint64_t mine = shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE);
 	/* release: pairs with the subscribers' acquire load of pub_state: every

@@ -169,7 +169,7 @@ static void wake_publisher_if_waiting(struct shmkit__topic *t)
 int shmkit_sub_close(struct shmkit_sub *s)
 {
 	if (!s)
-		return -EINVAL;
+		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	shmkit__lis_close(&s->lis); /* before the entry (and its listener) is freed */
 	uint64_t st = s->state;
 	uint64_t freed = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__SUB_FREE);

@@ -303,5 +303,9 @@ void shmkit__uri_format(const struct shmkit__uri *u, char *buf, size_t cap)
 	case SHMKIT_ANON:
 		snprintf(buf, cap, "anon:");
 		break;
+	case SHMKIT_BACKEND_NONE: /* never parsed so */
+		if (cap)
+			buf[0] = '\0';
+		break;
 	}
 }

@@ -146,6 +146,7 @@ const char *cli_backend_name(enum shmkit_backend b)
 	case SHMKIT_FILE: return "file";
 	case SHMKIT_MEMFD: return "memfd";
 	case SHMKIT_ANON: return "anon";
+	case SHMKIT_BACKEND_NONE: break;
 	}
 	return "unknown";
 }

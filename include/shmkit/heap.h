@@ -41,6 +41,7 @@ struct shmkit_heap_stats {
 	uint64_t class_max[SHMKIT_HEAP_CLASSES];
 	uint64_t class_used[SHMKIT_HEAP_CLASSES];
 	uint64_t class_free[SHMKIT_HEAP_CLASSES];
+	uint64_t reserved[8]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 /* Walks every block (under the lock) and fills *st. 0 or -EBADMSG. */

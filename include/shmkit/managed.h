@@ -50,6 +50,7 @@ struct shmkit_attacher {
 	pid_t pid;
 	int alive;    /* 1 alive, 0 provably dead, negative errno: cannot tell */
 	int claiming; /* 1 if the entry was still being written */
+	uint64_t reserved[2]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 /* Reads the attach table of the managed segment at `uri` (read-only, no
  * waiting): fills up to cap entries and returns how many entries are in use

@@ -16,6 +16,7 @@ struct shmkit_topic_opts {
 	int reliable;       /* 1: publisher waits for the slowest live subscriber */
 	unsigned mode;      /* permission bits; 0 = 0600 */
 	unsigned max_subs;  /* subscriber table size; 0 = SHMKIT_TOPIC_DEFAULT_SUBS */
+	uint64_t reserved[6]; /* zero: room for options added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 /* Subscriber table size when shmkit_topic_opts.max_subs is 0. */
@@ -67,10 +68,11 @@ SHMKIT_API int shmkit_sub_fd(struct shmkit_sub *s);
 enum { SHMKIT_TOPIC_PUB_NONE = 0, SHMKIT_TOPIC_PUB_ACTIVE = 1, SHMKIT_TOPIC_PUB_CLOSED = 2 };
 struct shmkit_topic_sub_info {
 	pid_t pid;
-	int alive;            /* 1 alive, 0 dead, -1 cannot tell */
+	int alive;            /* SHMKIT_ALIVE_*: 1 alive, 0 dead, negative errno: cannot tell */
 	uint64_t position;    /* next message index it will read */
 	uint64_t dropped;
 	int sleeping;
+	uint64_t reserved[4]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 struct shmkit_topic_info {
 	size_t slot_size;
@@ -80,8 +82,9 @@ struct shmkit_topic_info {
 	uint64_t published;
 	int pub_state;        /* SHMKIT_TOPIC_PUB_* */
 	pid_t pub_pid;
-	int pub_alive;        /* 1 alive, 0 dead, -1 cannot tell or no publisher */
+	int pub_alive;        /* 1 alive, 0 dead, negative errno: cannot tell (-ENOENT: no publisher) */
 	unsigned n_subs;      /* active entries (may exceed the caller's cap) */
+	uint64_t reserved[8]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 /* Describes the topic at uri and up to cap of its subscribers. */
 SHMKIT_API int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,

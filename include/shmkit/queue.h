@@ -16,6 +16,7 @@ struct shmkit_queue_opts {
 	int multi_producer;
 	int multi_consumer;
 	unsigned mode;      /* permission bits; 0 = 0600 */
+	uint64_t reserved[6]; /* zero: room for options added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 SHMKIT_API int shmkit_queue_create(struct shmkit_queue **q, const char *uri,
@@ -50,6 +51,7 @@ struct shmkit_queue_stats {
 	uint32_t send_waiters; /* the same for senders */
 	int multi_producer;
 	int multi_consumer;
+	uint64_t reserved[8]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 /* Fill *st from the queue's shared counters. Never blocks. */

@@ -28,7 +28,15 @@ enum {
 	SHMKIT_POPULATE = 8,
 	SHMKIT_HUGE = 16
 };
-enum shmkit_backend { SHMKIT_POSIX, SHMKIT_SYSV, SHMKIT_FILE, SHMKIT_MEMFD, SHMKIT_ANON };
+/* SHMKIT_BACKEND_NONE: no segment (shmkit_seg_backend(NULL)); never a real one. */
+enum shmkit_backend {
+	SHMKIT_BACKEND_NONE = 0,
+	SHMKIT_POSIX,
+	SHMKIT_SYSV,
+	SHMKIT_FILE,
+	SHMKIT_MEMFD,
+	SHMKIT_ANON,
+};
 enum shmkit_lifetime { SHMKIT_LIFE_PROCESS, SHMKIT_LIFE_KERNEL, SHMKIT_LIFE_FILESYSTEM };
 
 /* Longest URI shmkit accepts or reports, including the terminating NUL. */
@@ -69,7 +77,7 @@ struct shmkit_stat {
 	int managed;                    /* 1 if the segment starts with a shmkit header */
 	uint32_t kind;                  /* enum shmkit_kind (see shmkit/managed.h) */
 	uint32_t layout_version;
-	int creator_alive;              /* 1 alive, 0 dead, -1 unknown */
+	int creator_alive;              /* 1 alive, 0 dead, negative errno: cannot tell */
 	pid_t managed_creator_pid;
 	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ... */
 	/* Pages backing it: bytes per page (0 unknown) and how huge pages come:
@@ -77,6 +85,7 @@ struct shmkit_stat {
 	 * SHMKIT_PAGES_THP (transparent huge pages on tmpfs), SHMKIT_PAGES_BASE, or 0 unknown. */
 	uint64_t page_size;
 	int pages;
+	uint64_t reserved[16]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 enum { SHMKIT_PAGES_BASE = 1, SHMKIT_PAGES_HUGETLB = 2, SHMKIT_PAGES_THP = 3 };

@@ -77,7 +77,7 @@ int shmkit__uri_parse(const char *uri, struct shmkit__uri *u);
 /* Canonical text of a parsed URI into buf (SHMKIT_URI_MAX). */
 void shmkit__uri_format(const struct shmkit__uri *u, char *buf, size_t cap);
 
-/* src/seg.c helpers shared by the fd-based backends. */
+/* src/backend/fd.c: helpers shared by the descriptor-based backends. */
 /* Maps len bytes of fd for seg per flags (RDONLY, POPULATE; map_private). */
 int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int map_private);
 /* Reserves size bytes of a freshly created fd (posix_fallocate, then size it),
@@ -139,21 +139,33 @@ int shmkit__mapped_pages(const void *addr);
 void shmkit__stat_pages(const struct shmkit_seg *seg, struct shmkit_stat *st);
 void shmkit__stat_fs_pages(int fd, const char *path, struct shmkit_stat *st);
 
-/* src/fdpass.c: maps a descriptor this process holds (fd:N and seg_recv). It
+/* src/backend/fd.c: maps a descriptor this process holds (fd:N and seg_recv). It
  * dups fd, so the caller's descriptor stays its own. A memfd must be sealed
  * against shrinking and hold `size` bytes (-EBADMSG otherwise). */
 int shmkit__seg_from_fd(struct shmkit_seg **out, int fd, size_t size, int flags, int strict);
 
-/* src/seg.c: the backend behind a scheme. */
-const struct shmkit__backend *shmkit__backend_of(enum shmkit_backend b);
-/* src/seg.c: allocates a handle (fd/shmid -1). */
+/* src/backend/fd.c: allocates a handle (fd/shmid -1). */
 struct shmkit_seg *shmkit__seg_alloc(void);
 
-/* src/error.c-ish (seg.c): the thread's last error detail. */
-void shmkit__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void shmkit__detail_clear(void);
-/* Sets the detail and returns err (for one-line error paths). */
-int shmkit__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The backend behind a scheme; NULL for SHMKIT_BACKEND_NONE or a bad value. */
+static inline const struct shmkit__backend *shmkit__backend_of(enum shmkit_backend b)
+{
+	switch (b) {
+	case SHMKIT_POSIX:
+		return &shmkit__backend_posix;
+	case SHMKIT_SYSV:
+		return &shmkit__backend_sysv;
+	case SHMKIT_FILE:
+		return &shmkit__backend_file;
+	case SHMKIT_MEMFD:
+		return &shmkit__backend_memfd;
+	case SHMKIT_ANON:
+		return &shmkit__backend_anon;
+	case SHMKIT_BACKEND_NONE:
+		break;
+	}
+	return NULL;
+}
 
 /* src/backend/sysv.c: fills st from IPC_STAT data (also used by list). */
 struct shmid_ds;

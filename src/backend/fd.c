@@ -1,0 +1,190 @@
+/* The helpers every descriptor-based backend shares (map, reserve, size,
+ * close, stat), and fd:N: mapping a descriptor this process already holds,
+ * which shmkit_seg_recv() (src/fdpass.c) uses too, in strict mode, for one
+ * received from another process. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+
+struct shmkit_seg *shmkit__seg_alloc(void)
+{
+	struct shmkit_seg *seg = calloc(1, sizeof(*seg));
+	if (seg) {
+		seg->fd = -1;
+		seg->shmid = -1;
+		seg->key = -1;
+	}
+	return seg;
+}
+
+int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int map_private)
+{
+	int prot = (flags & SHMKIT_RDONLY) ? PROT_READ : PROT_READ | PROT_WRITE;
+	int mflags = map_private ? MAP_PRIVATE : MAP_SHARED;
+
+	if (flags & SHMKIT_POPULATE)
+		mflags |= MAP_POPULATE;
+	return shmkit__map(seg, fd, len, prot, mflags); /* huge pages, ?addr= */
+}
+
+int shmkit__reserve_fd(int fd, size_t size)
+{
+	if (size > (size_t)INT64_MAX)
+		return shmkit__fail(-EINVAL, "size %zu is too large", size);
+	/* posix_fallocate returns the error number itself, not -1/errno. */
+	int err = posix_fallocate(fd, 0, (off_t)size);
+	if (err == ENOSPC)
+		return shmkit__fail(-ENOSPC, "no space to reserve %zu bytes (filesystem full)", size);
+	if (err == EFBIG)
+		return shmkit__fail(-EFBIG, "size %zu exceeds the filesystem's file size limit", size);
+	if (err && err != EOPNOTSUPP && err != EINVAL)
+		return shmkit__fail(-err, "reserving %zu bytes: %s", size, strerror(err));
+	/* Where fallocate is unsupported the size is at least set. */
+	if (ftruncate(fd, (off_t)size) < 0)
+		return shmkit__fail(shmkit__neg_errno(), "ftruncate to %zu: %s", size, strerror(errno));
+	return 0;
+}
+
+ssize_t shmkit__open_size(size_t want, off_t have, const char *what)
+{
+	if (have <= 0)
+		return shmkit__fail(-EAGAIN, "%s exists but is empty (its creator has not sized it yet)",
+				    what);
+	if (want == 0)
+		return (ssize_t)have;
+	if ((uint64_t)want > (uint64_t)have)
+		return shmkit__fail(-EINVAL, "%s holds %lld bytes, fewer than the %zu asked", what,
+				    (long long)have, want);
+	return (ssize_t)want;
+}
+
+int shmkit__close_fd_seg(struct shmkit_seg *seg)
+{
+	int rc = 0;
+	if (seg->addr && munmap(seg->addr, seg->map_len) < 0)
+		rc = shmkit__neg_errno();
+	if (seg->fd >= 0 && close(seg->fd) < 0 && rc == 0)
+		rc = shmkit__neg_errno();
+	seg->addr = NULL;
+	seg->fd = -1;
+	return rc;
+}
+
+void shmkit__stat_from_stat(const struct stat *sb, struct shmkit_stat *st)
+{
+	st->size = (uint64_t)sb->st_size;
+	st->real_size = (uint64_t)sb->st_blocks * 512;
+	st->mode = sb->st_mode & 07777;
+	st->uid = sb->st_uid;
+	st->gid = sb->st_gid;
+	st->atime = sb->st_atime;
+	st->mtime = sb->st_mtime;
+	st->ctime = sb->st_ctime;
+	/* hugetlbfs, and tmpfs where it gives this file huge pages, say so here. */
+	st->page_size = (uint64_t)sb->st_blksize;
+	st->dev = (uint64_t)sb->st_dev;
+	st->inode = (uint64_t)sb->st_ino;
+}
+
+void shmkit__stat_from_fd(int fd, struct shmkit_stat *st)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) == 0)
+		shmkit__stat_from_stat(&sb, st);
+}
+
+/* ---- fd:N ---- */
+
+/* "memfd:NAME" for a memfd (from /proc/self/fd), else "". */
+static void memfd_name(int fd, char *out, size_t cap)
+{
+	char path[64], link[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	out[0] = '\0';
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return;
+	link[n] = '\0';
+	if (strncmp(link, "/memfd:", 7) != 0)
+		return;
+	char *del = strstr(link, " (deleted)");
+	if (del)
+		*del = '\0';
+	snprintf(out, cap, "memfd:%s", link + 7);
+}
+
+/* A memfd (or any descriptor when strict) must be sealed against shrinking. */
+static int check_seals(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return shmkit__fail(-EBADMSG, "descriptor is not sealed against shrinking "
+					      "(only sealed memfds are accepted)");
+	return 0;
+}
+
+static ssize_t checked_size(int fd, size_t want, int sealed_only)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return shmkit__fail(shmkit__neg_errno(), "fstat of descriptor: %s", strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return shmkit__fail(sealed_only ? -EBADMSG : -EINVAL,
+				    "descriptor is not a regular or memory file");
+	if (sealed_only && (sb.st_size <= 0 || (uint64_t)want > (uint64_t)sb.st_size))
+		return shmkit__fail(-EBADMSG, "descriptor holds %lld bytes, fewer than the %zu promised",
+				    (long long)sb.st_size, want);
+	return shmkit__open_size(want, sb.st_size, "descriptor");
+}
+
+int shmkit__seg_from_fd(struct shmkit_seg **out, int fd, size_t size, int flags, int strict)
+{
+	char name[SHMKIT_URI_MAX];
+	int rc;
+
+	*out = NULL;
+	memfd_name(fd, name, sizeof(name));
+	int is_memfd = name[0] != '\0';
+	if (strict || is_memfd) {
+		rc = check_seals(fd);
+		if (rc < 0)
+			return rc;
+	}
+	ssize_t len = checked_size(fd, size, strict || is_memfd);
+	if (len < 0)
+		return (int)len;
+	struct shmkit_seg *seg = shmkit__seg_alloc();
+	if (!seg)
+		return -ENOMEM;
+	/* Our own descriptor: closing the segment never closes the caller's. */
+	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (seg->fd < 0) {
+		rc = shmkit__fail(shmkit__neg_errno(), "dup of descriptor %d: %s", fd, strerror(errno));
+		free(seg);
+		return rc;
+	}
+	seg->backend = is_memfd ? SHMKIT_MEMFD : SHMKIT_FILE;
+	seg->ops = is_memfd ? &shmkit__backend_memfd : &shmkit__backend_file;
+	seg->flags = flags;
+	seg->size = (size_t)len;
+	if (strict && is_memfd)
+		snprintf(seg->uri, sizeof(seg->uri), "%s", name);
+	else
+		snprintf(seg->uri, sizeof(seg->uri), "fd:%d", fd);
+	rc = shmkit__map_fd(seg, seg->fd, (size_t)len, flags, 0);
+	if (rc < 0) {
+		close(seg->fd);
+		free(seg);
+		return rc;
+	}
+	*out = seg;
+	return 0;
+}
