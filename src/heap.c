@@ -248,9 +248,9 @@ static int find_fit(struct shmkit_heap *h, uint64_t need, uint64_t *off, uint64_
 int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out)
 {
 	struct shmkit__heap_shared *sh = h->sh;
-	uint64_t off, bsz;
+	uint64_t off, bsz, want = size; /* compared as 64 bits: size_t is 32 on i386 */
 
-	if (size > h->arena_end - h->arena_off || size > MAX_BLOCK_SIZE - 2 * HDR)
+	if (want > h->arena_end - h->arena_off || want > MAX_BLOCK_SIZE - 2 * HDR)
 		return -ENOSPC;
 	uint64_t need = ((uint64_t)size + HDR + 15) & ~UINT64_C(15);
 	if (need < MIN_BLOCK)

@@ -8,7 +8,6 @@
 #ifndef SHMKIT_LAYOUT_H
 #define SHMKIT_LAYOUT_H
 
-#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -379,24 +378,42 @@ _Static_assert(sizeof(struct shmkit__topic_slot) == SHMKIT__TOPIC_SLOT_HDR, "top
  * all 8-byte aligned); src/sync.h maps one onto the other.
  * ====================================================================== */
 
-#define SHMKIT__MUTEX_MAGIC 0x584d4b53u /* "SKMX" little-endian */
+/* "SKM2": the futex-word mutex (src/mutex.c); "SKMX" was the glibc
+ * pthread_mutex_t one, which a build of either refuses (-EBADMSG) rather than
+ * misreading the other's bytes. */
+#define SHMKIT__MUTEX_MAGIC 0x324d4b53u /* "SKM2" little-endian */
 #define SHMKIT__SEM_MAGIC 0x4d534b53u   /* "SKSM" */
 #define SHMKIT__EVENT_MAGIC 0x56454b53u /* "SKEV" */
 
-/* Robust process-shared mutex: a glibc pthread_mutex_t (PTHREAD_PROCESS_SHARED,
- * PTHREAD_MUTEX_ROBUST, PTHREAD_MUTEX_ERRORCHECK) behind a magic word. The
- * pthread_mutex_t holds the owner's tid in its futex word and, while held, the
- * owner's robust-list links (addresses valid only in the owner's process; no
- * other process follows them). */
+/* Robust process-shared mutex (src/mutex.c): a futex word in the kernel's
+ * robust-futex format (holder tid | FUTEX_WAITERS | FUTEX_OWNER_DIED; 0 free)
+ * and, while held, the holder's entry in its thread's robust list. The entry
+ * is where the holder's libc expects it (glibc's futex_offset): next at word
+ * + 20 for i386, prev at word + 24 and next at word + 32 for x86-64; these
+ * do not overlap, so 32- and 64-bit processes share one mutex. The entry holds
+ * addresses in the holder's process; no other process follows them. Every
+ * field is fixed-width and at the same offset on every ABI. */
+#if UINTPTR_MAX > 0xffffffffu
+#define SHMKIT__MUTEX_NEXT_OFF 32 /* from the word to the entry's next */
+#define SHMKIT__MUTEX_HAVE_PREV 1 /* glibc's LP64 list is doubly linked */
+#else
+#define SHMKIT__MUTEX_NEXT_OFF 20
+#define SHMKIT__MUTEX_HAVE_PREV 0
+#endif
+enum { SHMKIT__MUTEX_CONSISTENT = 0, SHMKIT__MUTEX_INCONSISTENT = 1, SHMKIT__MUTEX_NOTRECOVERABLE = 2 };
 struct shmkit__mutex_shared {
-	_Atomic uint32_t magic;  /* SHMKIT__MUTEX_MAGIC once initialized */
-	uint32_t kind;           /* pm.__data.__kind as init left it (checked on use) */
-	pthread_mutex_t pm;      /* 40 bytes on x86-64 glibc */
-	uint8_t pad[64 - 8 - sizeof(pthread_mutex_t)];
+	_Atomic uint32_t magic; /* 0: SHMKIT__MUTEX_MAGIC once initialized */
+	_Atomic uint32_t state; /* 4: SHMKIT__MUTEX_CONSISTENT / INCONSISTENT / NOTRECOVERABLE */
+	_Atomic uint32_t word;  /* 8: the futex word */
+	uint32_t reserved0;     /* 12: zero */
+	uint64_t links[6];      /* 16..63: the holder's robust-list entry (see above) */
 };
-_Static_assert(sizeof(pthread_mutex_t) <= 56, "pthread_mutex_t fits in shmkit_mutex");
 _Static_assert(sizeof(struct shmkit__mutex_shared) == 64, "mutex size");
-_Static_assert(offsetof(struct shmkit__mutex_shared, pm) == 8, "mutex.pm");
+_Static_assert(offsetof(struct shmkit__mutex_shared, word) == 8, "mutex.word");
+_Static_assert(offsetof(struct shmkit__mutex_shared, links) == 16, "mutex.links");
+_Static_assert(8 + SHMKIT__MUTEX_NEXT_OFF - SHMKIT__MUTEX_HAVE_PREV * sizeof(void *) >= 16 &&
+		       8 + SHMKIT__MUTEX_NEXT_OFF + sizeof(void *) <= 64,
+	       "the robust-list entry lies inside links[]");
 
 /* Counting semaphore: word = (count << 1) | waiters_bit. */
 struct shmkit__sem_shared {

@@ -47,10 +47,22 @@ struct shmkit_map {
 
 /* ---- hashing (wyhash-style multiply-mix) ---- */
 
+/* The 128-bit product's halves xored. Buckets live in shared memory, so the
+ * value must be the same on every ABI: i386 has no __uint128_t and builds
+ * the product from 32-bit halves (tests/test_m32.sh checks both agree). */
 static inline uint64_t mix(uint64_t a, uint64_t b)
 {
+#ifdef __SIZEOF_INT128__
 	__uint128_t r = (__uint128_t)a * b;
 	return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+	uint64_t al = (uint32_t)a, ah = a >> 32, bl = (uint32_t)b, bh = b >> 32;
+	uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+	uint64_t mid = (ll >> 32) + (uint32_t)lh + (uint32_t)hl;
+	uint64_t lo = (uint32_t)ll | (mid << 32);
+	uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+	return lo ^ hi;
+#endif
 }
 
 static inline uint64_t rd64(const uint8_t *p)

@@ -1,18 +1,39 @@
-/* Robust, process-shared mutex: a glibc robust pthread mutex inside the
- * 64-byte struct shmkit_mutex.
+/* Robust, process-shared mutex on a futex word of our own, linked into the
+ * kernel's robust-futex list of the locking thread.
  *
- * Holder death is handled by the kernel's robust futex list: every thread
- * registers a list of the robust mutexes it holds; when it dies (kill -9
- * included, at any point, also with waiters already blocked) the kernel marks
- * each held mutex's futex word FUTEX_OWNER_DIED and wakes one waiter, whose
- * lock then returns EOWNERDEAD. Unlocking without pthread_mutex_consistent()
- * makes the mutex ENOTRECOVERABLE for everyone, as POSIX says. */
+ * Why not a pthread_mutex_t: its bytes are glibc's private layout (40 bytes on
+ * x86-64, 24 on i386, __kind at another offset), so a segment written by one
+ * ABI could not be locked by the other, and reading its fields ties the
+ * frozen shared layout to glibc internals. The word here is the kernel's
+ * robust-futex ABI (futex(2), "robust futexes"), the same on every arch:
+ *
+ *   0                    free
+ *   tid                  held by thread tid
+ *   | FUTEX_WAITERS      someone sleeps (or may sleep) on the word: unlock wakes
+ *   | FUTEX_OWNER_DIED   the kernel found the holder dead (tid cleared)
+ *
+ * Holder death: the kernel keeps one robust list per thread (set_robust_list
+ * takes one head per thread, and glibc registers its own at thread start). We
+ * ask the kernel for that head (get_robust_list(0): no glibc internals read)
+ * and link each mutex we hold into the same list, the way glibc links its
+ * robust mutexes, so a holder killed at any instant has its word marked
+ * FUTEX_OWNER_DIED and one waiter woken by the kernel. Sharing a list with
+ * glibc means sharing its entry format: the entry sits at the head's
+ * futex_offset from the word (checked on every thread), and on LP64 glibc keeps
+ * a prev pointer just before next (glibc's __PTHREAD_MUTEX_HAVE_PREV, in every
+ * glibc since robust mutexes came in 2.4). A thread whose head is missing or
+ * has another futex_offset (another libc) locks without the list; the slice
+ * check below still recovers a dead holder's lock, by tid. See
+ * docs/LAYOUT.md and shmkit_mutex(3); tests/test_sync_mutex_abi.c checks the
+ * assumptions on the running system. */
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "futex.h"
@@ -24,14 +45,122 @@ static inline struct shmkit__mutex_shared *mutex_shared(struct shmkit_mutex *m)
 	return (struct shmkit__mutex_shared *)(void *)m;
 }
 
+/* ---- this thread's robust list ---- */
+
+/* The list entry of a held mutex, in this process's ABI: `next` at
+ * SHMKIT__MUTEX_NEXT_OFF from the word (glibc's futex_offset, negated), and
+ * on LP64 a `prev` right before it. Both hold addresses in the holder's
+ * process only; no other process follows them. */
+static inline void **entry_next(struct shmkit__mutex_shared *s)
+{
+	return (void **)(void *)((char *)&s->word + SHMKIT__MUTEX_NEXT_OFF);
+}
+
+/* NULL when this thread cannot use the kernel list (see the top). Read once
+ * per thread: the head lives as long as the thread, and fork keeps it. */
+static struct robust_list_head *robust_head(void)
+{
+	static _Thread_local int looked;
+	static _Thread_local struct robust_list_head *head;
+
+	if (SHMKIT__LIKELY(looked))
+		return head;
+	looked = 1;
+	struct robust_list_head *h = NULL;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, 0, &h, &len) == 0 && h && len == sizeof(*h) &&
+	    h->futex_offset == -(long)SHMKIT__MUTEX_NEXT_OFF)
+		head = h;
+	return head;
+}
+
+/* Compiler barrier: the kernel may walk the list at any instruction (our own
+ * death), so each store that links or unlinks must be done before the next. */
+#define LIST_BARRIER() __asm__ __volatile__("" ::: "memory")
+
+static void list_add(struct robust_list_head *h, struct shmkit__mutex_shared *s)
+{
+	void **next = entry_next(s);
+	void *first = h->list.next;
+
+	*next = first;
+#if SHMKIT__MUTEX_HAVE_PREV
+	void **prev = next - 1;
+	/* glibc's ENQUEUE_MUTEX_BOTH: every link points at a `next` field; the
+	 * head's own `prev` slot sits just before it, as in glibc's struct pthread. */
+	*prev = &h->list;
+	*((void **)((uintptr_t)first & ~(uintptr_t)1) - 1) = next;
+#endif
+	LIST_BARRIER();
+	h->list.next = (struct robust_list *)(void *)next;
+}
+
+static void list_del(struct robust_list_head *h, struct shmkit__mutex_shared *s)
+{
+	void **next = entry_next(s);
+#if SHMKIT__MUTEX_HAVE_PREV
+	void **prev = next - 1;
+	void **after = (void **)((uintptr_t)*next & ~(uintptr_t)1);
+	void **before = (void **)((uintptr_t)*prev & ~(uintptr_t)1);
+	after[-1] = *prev; /* its prev */
+	before[0] = *next; /* its next */
+	(void)h;
+#else
+	/* singly linked (glibc's i386 list): find the one pointing at us */
+	void **runp = (void **)(void *)&h->list;
+	for (int i = 0; i < 2048 && (void *)runp != NULL; i++) {
+		void **n = (void **)((uintptr_t)*runp & ~(uintptr_t)1);
+		if (n == next) {
+			*runp = *next;
+			break;
+		}
+		if ((void *)n == (void *)&h->list)
+			break; /* not on the list: nothing to unlink */
+		runp = n;
+	}
+#endif
+	LIST_BARRIER();
+	*next = NULL;
+#if SHMKIT__MUTEX_HAVE_PREV
+	*prev = NULL;
+#endif
+}
+
+/* ---- the lock word ---- */
+
+/* The calling thread's id, cached: gettid() is a system call, and the lock
+ * word needs it on every lock. A forked child is another thread with the same
+ * memory, so fork clears the cache (pthread_atfork). */
+static _Thread_local uint32_t cached_tid;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_tid(void)
+{
+	cached_tid = 0;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_tid);
+}
+
+static inline uint32_t my_tid(void)
+{
+	if (SHMKIT__UNLIKELY(cached_tid == 0)) {
+		pthread_once(&atfork_once, register_atfork);
+		cached_tid = (uint32_t)gettid();
+	}
+	return cached_tid;
+}
+
 /* 0 for an initialized mutex; -EINVAL never initialized, -EBADMSG scribbled. */
 static inline int mutex_check(struct shmkit__mutex_shared *s)
 {
 	int r = shmkit__sync_check(&s->magic, SHMKIT__MUTEX_MAGIC);
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	/* Plain read: written once by init before the magic's release store. */
-	if (SHMKIT__UNLIKELY((uint32_t)s->pm.__data.__kind != s->kind))
+	uint32_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+	if (SHMKIT__UNLIKELY(st > SHMKIT__MUTEX_NOTRECOVERABLE))
 		return -EBADMSG;
 	return 0;
 }
@@ -39,67 +168,19 @@ static inline int mutex_check(struct shmkit__mutex_shared *s)
 SHMKIT_API int shmkit_mutex_init(struct shmkit_mutex *m)
 {
 	struct shmkit__mutex_shared *s = mutex_shared(m);
-	pthread_mutexattr_t a;
-	int r;
 
 	memset(s, 0, sizeof(*s));
-	r = pthread_mutexattr_init(&a);
-	if (r)
-		return -r;
-	r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (!r)
-		r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	/* Errorcheck: relocking returns EDEADLK instead of hanging. */
-	if (!r)
-		r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-	if (!r)
-		r = pthread_mutex_init(&s->pm, &a);
-	pthread_mutexattr_destroy(&a);
-	if (r)
-		return -r;
-	/* glibc never changes a robust mutex's kind after init: remember it so
-	 * a scribbled kind (which could turn it into another mutex type) is
-	 * caught by mutex_check() instead of being obeyed. */
-	s->kind = (uint32_t)s->pm.__data.__kind;
 	/* Release: pairs with the acquire in shmkit__sync_check(); the mutex
 	 * is fully built before anyone who sees the magic uses it. */
 	atomic_store_explicit(&s->magic, SHMKIT__MUTEX_MAGIC, memory_order_release);
 	return 0;
 }
 
-/* glibc wakes only one waiter when an inconsistent mutex is unlocked and
- * becomes unrecoverable; that waiter returns ENOTRECOVERABLE and the others
- * would sleep on forever. Whoever sees ENOTRECOVERABLE wakes them all, so the
- * news spreads to every waiter (each re-checks and returns it too). */
-static void wake_all_notrecoverable(struct shmkit__mutex_shared *s)
-{
-	shmkit__futex_wake((_Atomic uint32_t *)(void *)&s->pm.__data.__lock, INT_MAX);
-}
-
-/* glibc 2.36's pthread_mutex_trylock on an unrecoverable robust mutex takes
- * the futex word (our tid) and returns ENOTRECOVERABLE without giving it back
- * (it compares the old value, 0, with our tid). Left so, every later lock
- * would block forever. Give the word back if it holds our tid. */
-static void trylock_notrecoverable_fixup(struct shmkit__mutex_shared *s)
-{
-	_Atomic uint32_t *word = (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
-	uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
-	uint32_t tid = (uint32_t)gettid();
-
-	while ((v & FUTEX_TID_MASK) == tid) {
-		/* Release: pairs with the acquire CAS of the next locker. */
-		if (atomic_compare_exchange_weak_explicit(word, &v, 0, memory_order_release,
-							  memory_order_relaxed))
-			break;
-	}
-}
-
 /* A sleeping waiter can miss its wake-up for good: when a holder dies the
  * kernel wakes one waiter, and if that waiter is killed too before it takes
- * the lock, a third process may take the now free lock with a CAS that does
- * not set the waiters bit, and its unlock then wakes nobody. So blocking waits
- * sleep in bounded slices and retry: a stranded waiter notices within one
- * slice, at the cost of one futex call per slice and only while blocked. */
+ * the lock, nobody wakes the rest. So blocking waits sleep in bounded slices
+ * and retry: a stranded waiter notices within one slice, at the cost of one
+ * futex call per slice and only while blocked. */
 #define MUTEX_SLICE_NS 50000000 /* 50 ms */
 
 /* Where the mapping holding addr comes from: its device and inode as
@@ -160,8 +241,8 @@ static int tid_maps_object(pid_t tid, const void *addr)
  * bit alone, or a thread that no longer exists or does not map the mutex (a
  * kernel thread, an unrelated process, a zombie). The kernel marks the word
  * FUTEX_OWNER_DIED only for a holder that had the mutex on its robust list;
- * a word written by anyone else (a scribbled or fuzzed segment) would keep
- * every locker waiting forever. A tid is only meaningful in our own pid
+ * a word written by anyone else (a scribbled or fuzzed segment, or a holder
+ * that could not use the list) would keep every locker waiting forever. A tid is only meaningful in our own pid
  * namespace, which every sharer of a mutex must share (docs/ARCHITECTURE.md);
  * a holder whose mappings we may not read is given the benefit of the doubt. */
 static int holder_gone(struct shmkit__mutex_shared *s, uint32_t v)
@@ -169,49 +250,130 @@ static int holder_gone(struct shmkit__mutex_shared *s, uint32_t v)
 	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
 
 	if (v & FUTEX_OWNER_DIED)
-		return 0; /* glibc's own lock path takes it over */
+		return 0; /* already marked: the next try takes it over */
 	if (tid == 0)
 		return v != 0; /* FUTEX_WAITERS and no holder: nobody will unlock */
 	return tid_maps_object(tid, s) == 0;
 }
 
-/* Marks the lock word as the kernel would on the death of its holder, when the
- * holder is gone: the next lock then returns EOWNERDEAD and its caller repairs
- * what the mutex guards. 1 if marked. */
-static int mark_gone_holder(struct shmkit__mutex_shared *s)
+/* Marks the word as the kernel does on the death of its holder, when the
+ * holder is gone: the next try then returns -EOWNERDEAD. */
+static void mark_gone_holder(struct shmkit__mutex_shared *s)
 {
-	_Atomic uint32_t *word = (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
-	uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
+	uint32_t v = atomic_load_explicit(&s->word, memory_order_relaxed);
 
-	if (!holder_gone(s, v))
-		return 0;
-	/* Relaxed: nothing is published; the CAS fails if the word moved. */
-	return atomic_compare_exchange_strong_explicit(word, &v, FUTEX_OWNER_DIED | (v & FUTEX_WAITERS),
-						       memory_order_relaxed, memory_order_relaxed);
+	if (holder_gone(s, v))
+		/* Relaxed: nothing is published; the CAS fails if the word moved. */
+		atomic_compare_exchange_strong_explicit(&s->word, &v,
+							FUTEX_OWNER_DIED | (v & FUTEX_WAITERS),
+							memory_order_relaxed, memory_order_relaxed);
 }
 
-static int lock_in_slices(struct shmkit__mutex_shared *s, int64_t timeout_ns)
+/* One attempt to take the word. `extra` is FUTEX_WAITERS for a thread that
+ * has slept (others may sleep too, so its unlock must wake). Returns 0, or
+ * -EOWNERDEAD when taken from a dead holder, -EBUSY when held (*seen: the
+ * word), -EDEADLK when the caller holds it. */
+static int try_take(struct shmkit__mutex_shared *s, uint32_t tid, uint32_t extra, uint32_t *seen)
 {
-	int64_t deadline = shmkit__deadline(timeout_ns);
+	uint32_t v = 0;
 
 	for (;;) {
-		int64_t until = shmkit__now_ns() + MUTEX_SLICE_NS;
-		int last = deadline <= until;
-		struct timespec ts = shmkit__ns_to_timespec(last ? deadline : until);
-		int r = pthread_mutex_clocklock(&s->pm, CLOCK_MONOTONIC, &ts);
+		uint32_t want = tid | extra;
+		int died = 0;
 
-		if (r != ETIMEDOUT)
-			return r;
-		/* Each slice, look at the holder: a gone one would hold forever.
-		 * Once marked, the next clocklock takes the lock over (glibc
-		 * checks FUTEX_OWNER_DIED before looking at the deadline). */
-		if (!mark_gone_holder(s) && last)
-			return r;
+		if ((v & FUTEX_TID_MASK) == tid && v)
+			return -EDEADLK;
+		if (v & FUTEX_TID_MASK || (v && !(v & FUTEX_OWNER_DIED))) {
+			*seen = v;
+			return -EBUSY;
+		}
+		if (v) { /* FUTEX_OWNER_DIED: keep the waiters bit for the others */
+			want |= v & FUTEX_WAITERS;
+			died = 1;
+		}
+		/* Acquire: pairs with the release exchange in unlock, so the
+		 * previous holder's writes to the data are visible. */
+		if (atomic_compare_exchange_strong_explicit(&s->word, &v, want, memory_order_acquire,
+							    memory_order_relaxed)) {
+			if (!died)
+				return 0;
+			atomic_store_explicit(&s->state, SHMKIT__MUTEX_INCONSISTENT,
+					      memory_order_relaxed);
+			return -EOWNERDEAD;
+		}
 	}
 }
 
-/* Lock ordering is glibc's: the futex CAS in pthread_mutex_*lock acquires,
- * the one in pthread_mutex_unlock releases. */
+/* Sleeps on the word while it is `v` with the waiters bit set, one slice or
+ * until the deadline. -ETIMEDOUT once the deadline has passed, else 0. */
+static int wait_once(struct shmkit__mutex_shared *s, uint32_t v, int64_t deadline)
+{
+	if (!(v & FUTEX_WAITERS)) {
+		/* Relaxed: the futex syscall orders the sleep against the wake. */
+		if (!atomic_compare_exchange_strong_explicit(&s->word, &v, v | FUTEX_WAITERS,
+							     memory_order_relaxed,
+							     memory_order_relaxed))
+			return 0; /* it moved: look again */
+		v |= FUTEX_WAITERS;
+	}
+	int64_t until = shmkit__now_ns() + MUTEX_SLICE_NS;
+	int last = deadline <= until;
+	if (shmkit__futex_wait(&s->word, v, last ? deadline : until) == -ETIMEDOUT) {
+		/* Each slice, look at the holder: a gone one would hold forever. */
+		mark_gone_holder(s);
+		if (last)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* After the word is ours: a mutex made unrecoverable meanwhile is given back.
+ * Acquire (the word's CAS) pairs with the release exchange in the unlock that
+ * stored NOTRECOVERABLE first. */
+static int check_recoverable(struct shmkit__mutex_shared *s)
+{
+	if (SHMKIT__LIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
+			   SHMKIT__MUTEX_NOTRECOVERABLE))
+		return 0;
+	atomic_store_explicit(&s->word, 0, memory_order_release);
+	shmkit__futex_wake(&s->word, INT_MAX);
+	return -ENOTRECOVERABLE;
+}
+
+static int lock_word(struct shmkit__mutex_shared *s, uint32_t tid, int64_t timeout_ns)
+{
+	uint32_t seen = 0, extra = 0;
+	int64_t deadline = -1;
+
+	for (;;) {
+		if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
+		    SHMKIT__MUTEX_NOTRECOVERABLE)
+			return -ENOTRECOVERABLE;
+		int r = try_take(s, tid, extra, &seen);
+		if (r != -EBUSY) {
+			if (r == -EDEADLK)
+				return r;
+			int n = check_recoverable(s);
+			return n ? n : r;
+		}
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		if (deadline < 0)
+			deadline = shmkit__deadline(timeout_ns);
+		if (wait_once(s, seen, deadline) == -ETIMEDOUT) {
+			/* one last try: the slice check may just have marked it */
+			r = try_take(s, tid, FUTEX_WAITERS, &seen);
+			if (r == -EBUSY)
+				return -ETIMEDOUT;
+			if (r == -EDEADLK)
+				return r;
+			int n = check_recoverable(s);
+			return n ? n : r;
+		}
+		extra = FUTEX_WAITERS;
+	}
+}
+
 SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 {
 	struct shmkit__mutex_shared *s = mutex_shared(m);
@@ -219,15 +381,21 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	/* Uncontended: one CAS, no clock read. */
-	r = pthread_mutex_trylock(&s->pm);
-	if (SHMKIT__UNLIKELY(r == ENOTRECOVERABLE))
-		trylock_notrecoverable_fixup(s);
-	if (r == EBUSY)
-		r = timeout_ns == 0 ? EAGAIN : lock_in_slices(s, timeout_ns);
-	if (SHMKIT__UNLIKELY(r == ENOTRECOVERABLE))
-		wake_all_notrecoverable(s);
-	return -r;
+	struct robust_list_head *h = robust_head();
+	uint32_t tid = my_tid();
+	/* Pending while the word may be ours but the entry not yet linked: a
+	 * death in between still gets the word marked by the kernel. */
+	if (h)
+		h->list_op_pending = (struct robust_list *)(void *)entry_next(s);
+	LIST_BARRIER();
+	r = lock_word(s, tid, timeout_ns);
+	if (h) {
+		if (r == 0 || r == -EOWNERDEAD)
+			list_add(h, s);
+		LIST_BARRIER();
+		h->list_op_pending = NULL;
+	}
+	return r;
 }
 
 SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
@@ -237,7 +405,32 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	return -pthread_mutex_unlock(&s->pm);
+	uint32_t tid = my_tid();
+	if ((atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK) != tid)
+		return -EPERM;
+	/* Unlocked while inconsistent: unusable for everyone (POSIX). */
+	int dead = atomic_load_explicit(&s->state, memory_order_relaxed) ==
+		   SHMKIT__MUTEX_INCONSISTENT;
+	if (dead)
+		atomic_store_explicit(&s->state, SHMKIT__MUTEX_NOTRECOVERABLE, memory_order_relaxed);
+	struct robust_list_head *h = robust_head();
+	if (h) {
+		h->list_op_pending = (struct robust_list *)(void *)entry_next(s);
+		LIST_BARRIER();
+		list_del(h, s);
+	}
+	/* Release: our writes to the data (and the state above) before the
+	 * next holder's acquire CAS. */
+	uint32_t old = atomic_exchange_explicit(&s->word, 0, memory_order_release);
+	if (h) {
+		LIST_BARRIER();
+		h->list_op_pending = NULL;
+	}
+	if (dead)
+		shmkit__futex_wake(&s->word, INT_MAX); /* every waiter must hear it */
+	else if (old & FUTEX_WAITERS)
+		shmkit__futex_wake(&s->word, 1);
+	return 0;
 }
 
 SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
@@ -247,5 +440,9 @@ SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
 
 	if (r)
 		return r;
-	return -pthread_mutex_consistent(&s->pm);
+	if ((atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK) != my_tid() ||
+	    atomic_load_explicit(&s->state, memory_order_relaxed) != SHMKIT__MUTEX_INCONSISTENT)
+		return -EINVAL;
+	atomic_store_explicit(&s->state, SHMKIT__MUTEX_CONSISTENT, memory_order_relaxed);
+	return 0;
 }

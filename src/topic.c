@@ -17,8 +17,11 @@
 
 int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmkit_topic_opts *o)
 {
-	if (!o || o->slot_size == 0 || o->slots == 0 || o->slot_size > MAX_SLOT_SIZE ||
-	    o->slots > MAX_SLOTS || o->max_subs > SHMKIT__TOPIC_MAX_SUBS)
+	if (!o)
+		return -EINVAL;
+	uint64_t slot_size = o->slot_size; /* compared as 64 bits: size_t is 32 on i386 */
+	if (slot_size == 0 || o->slots == 0 || slot_size > MAX_SLOT_SIZE || o->slots > MAX_SLOTS ||
+	    o->max_subs > SHMKIT__TOPIC_MAX_SUBS)
 		return -EINVAL;
 	if (shmkit__reserved_zero(o->reserved, sizeof(o->reserved), "topic options") < 0)
 		return -EINVAL;

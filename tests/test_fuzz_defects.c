@@ -32,7 +32,7 @@ static _Atomic uint32_t *heap_lock_word(struct shmkit_heap *h)
 	char *base = shmkit_seg_addr(shmkit_heap_seg(h));
 	struct shmkit__heap_shared *sh = (void *)(base + SHMKIT__HEADER_SIZE);
 	struct shmkit__mutex_shared *m = (void *)&sh->lock;
-	return (_Atomic uint32_t *)(void *)&m->pm.__data.__lock;
+	return &m->word;
 }
 
 /* A tid that existed and is gone: a reaped child. */
@@ -147,7 +147,7 @@ static void test_live_holder_respected(void)
 		_exit(0);
 	}
 	struct shmkit__mutex_shared *s = (void *)m;
-	_Atomic uint32_t *w = (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
+	_Atomic uint32_t *w = &s->word;
 
 	atomic_store(w, (uint32_t)sharer | FUTEX_WAITERS);
 	CHECK_RET(shmkit_mutex_lock(m, 150 * 1000000LL), -ETIMEDOUT);

@@ -18,6 +18,9 @@ done
 # A sanitized build installs a sanitized library: its consumers need the runtime too.
 SAN=()
 grep -q '^SHMKIT_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null && SAN=(-fsanitize=address,undefined)
+# A -m32 build (make check-all) installs an i386 library: its consumers are i386 too.
+M32=
+grep -q '^CMAKE_C_FLAGS:STRING=.*-m32' "$BUILD/CMakeCache.txt" 2>/dev/null && M32=-m32 && SAN+=(-m32)
 
 cat >"$TMP/consumer.c" <<'C'
 /* Uses the installed headers and library the way any program would. */
@@ -135,7 +138,7 @@ target_compile_options(consumer PRIVATE ${SAN[*]})
 target_link_options(consumer PRIVATE ${SAN[*]})
 target_link_libraries(consumer PRIVATE shmkit::shmkit)
 CM
-if cmake -S "$TMP/cm" -B "$TMP/cm/build" -DCMAKE_PREFIX_PATH="$P" >"$TMP/cm.log" 2>&1 &&
+if cmake -S "$TMP/cm" -B "$TMP/cm/build" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_FLAGS="$M32" >"$TMP/cm.log" 2>&1 &&
 	cmake --build "$TMP/cm/build" >>"$TMP/cm.log" 2>&1; then
 	out=$(LD_LIBRARY_PATH="$(dirname "$SO")" "$TMP/cm/build/consumer") || fail "CMake consumer failed"
 	[ "$out" = "hello, world" ] || fail "CMake consumer printed '$out'"

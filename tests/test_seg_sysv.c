@@ -191,11 +191,16 @@ int main(int argc, char **argv)
 	check_ftok();
 	check_private();
 
-	/* Beyond shmmax in this namespace: the size_t that no kernel allows. */
+	/* Beyond shmmax in this namespace: the size_t that no kernel allows
+	 * (on i386 SIZE_MAX is 4 GiB - 1, under shmmax: no memory instead). */
 	struct shmkit_seg *seg;
 	const char *uri = test_uri("sysv", "huge");
-	CHECK_RET(shmkit_seg_open(&seg, uri, (size_t)-1, SHMKIT_CREATE, 0600), -EINVAL);
-	CHECK(strstr(shmkit_last_error_detail(), "shmmax") != NULL);
+	if (sizeof(size_t) == 8) {
+		CHECK_RET(shmkit_seg_open(&seg, uri, (size_t)-1, SHMKIT_CREATE, 0600), -EINVAL);
+		CHECK(strstr(shmkit_last_error_detail(), "shmmax") != NULL);
+	} else {
+		CHECK(shmkit_seg_open(&seg, uri, (size_t)-1, SHMKIT_CREATE, 0600) < 0);
+	}
 	struct shmkit_stat st;
 	CHECK_RET(shmkit_stat(uri, &st), -ENOENT);
 

@@ -141,7 +141,7 @@ static void test_basics(void)
 	memset(&sh->m, 0x5a, 4); /* scribbled magic */
 	CHECK_RET(shmkit_mutex_lock(&sh->m, SHMKIT_FOREVER), -EBADMSG);
 	sh->m = copy;
-	memset((char *)&sh->m + 8 + 16, 0xff, 4); /* scribbled pthread kind */
+	memset((char *)&sh->m + 4, 0xff, 4); /* scribbled state word */
 	CHECK_RET(shmkit_mutex_lock(&sh->m, SHMKIT_FOREVER), -EBADMSG);
 	sh->m = copy;
 	CHECK_RET(shmkit_mutex_lock(&sh->m, SHMKIT_FOREVER), 0);

@@ -24,7 +24,7 @@ struct shared {
 static _Atomic uint32_t *lock_word(struct shared *sh)
 {
 	struct shmkit__mutex_shared *s = (struct shmkit__mutex_shared *)(void *)&sh->m;
-	return (_Atomic uint32_t *)(void *)&s->pm.__data.__lock;
+	return &s->word;
 }
 
 static int hold_forever(void *arg)

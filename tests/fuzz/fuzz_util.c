@@ -88,12 +88,12 @@ int fuzz_image_waits(const uint8_t *data, size_t size, const char *uri)
 int fuzz_heap_holder_unknowable(const uint8_t *data, size_t size)
 {
 	size_t at = SHMKIT__HEADER_SIZE + offsetof(struct shmkit__heap_shared, lock) +
-		    offsetof(struct shmkit__mutex_shared, pm);
+		    offsetof(struct shmkit__mutex_shared, word);
 	uint32_t word;
 	char path[64];
 	if (size < at + sizeof(word))
 		return 0;
-	memcpy(&word, data + at, sizeof(word)); /* __data.__lock comes first */
+	memcpy(&word, data + at, sizeof(word)); /* the futex word */
 	pid_t tid = (pid_t)(word & FUTEX_TID_MASK);
 	if (tid == 0 || (word & FUTEX_OWNER_DIED))
 		return 0;

@@ -71,7 +71,7 @@ static void fresh_uri(const char *tag)
 static void queues(int multi)
 {
 	struct shmkit_queue *q;
-	struct shmkit_queue_opts o = { 4, 32, multi, multi, 0 };
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 32, .multi_producer = multi, .multi_consumer = multi };
 	void *slot;
 	int r;
 	fresh_uri("queue");
@@ -99,7 +99,7 @@ static void topics(int reliable)
 {
 	struct shmkit_pub *p;
 	struct shmkit_sub *s;
-	struct shmkit_topic_opts o = { 32, 4, reliable, 0, 2 };
+	struct shmkit_topic_opts o = { .slot_size = 32, .slots = 4, .reliable = reliable, .max_subs = 2 };
 	int r;
 	fresh_uri("topic");
 	if ((r = shmkit_pub_create(&p, uri, &o)) < 0)
