@@ -60,7 +60,7 @@ def man_blocks(path):
 
 
 # A fresh world for one block: private mounts, SysV IPC and pids.
-PRIVATE = ["unshare", "--mount", "--ipc", "--pid", "--fork", "--mount-proc",
+PRIVATE = ["unshare", "--mount", "--ipc", "--pid", "--fork", "--kill-child", "--mount-proc",
            "--propagation", "private", "bash", "-c",
            'mount -t tmpfs -o size=256m tmpfs /dev/shm && mount -t tmpfs tmpfs /tmp && '
            'exec bash -c "$0"']

@@ -106,5 +106,62 @@ done
 expect 0 "$SHMKIT" stat "$S";         out_has "creator pid:        unknown"
 expect 0 "$SHMKIT" stat --json "$S";  out_has '"creator_pid": null'
 
+# ---- ls as util-linux users expect it ----
+SP="posix:/$TAG-a b"; CLEANUP+=("$SP")
+expect 0 "$SHMKIT" create "$SP" 4K
+LQ="posix:/$TAG-lq"; CLEANUP+=("$LQ")
+expect 0 "$SHMKIT" queue create "$LQ" --capacity 2 --max-msg 8
+# a URI prefix filters; a URI with spaces stays one column (\x20)
+expect 0 "$SHMKIT" ls --noheadings -o URI,SIZE,KIND "posix:/$TAG-"
+awk 'NF != 3 { bad = 1 } END { exit bad }' "$TMP/out" || fail "ls columns broken: $(cat "$TMP/out")"
+grep -qF "posix:/$TAG-a\\x20b " "$TMP/out" || fail "ls: spaces in a URI not escaped: $(cat "$TMP/out")"
+! grep -v "^posix:/$TAG-" "$TMP/out" | grep -q . || fail "ls prefix let others through"
+[ "$(wc -l <"$TMP/out")" -ge 5 ] || fail "ls prefix lost segments: $(cat "$TMP/out")"
+# headings, --bytes, --raw
+expect 0 "$SHMKIT" ls -o uri,size "posix:/$TAG-s";   out_has "URI"
+expect 0 "$SHMKIT" ls -nrb -o URI,SIZE "posix:/$TAG-s"
+out_is "posix:/$TAG-s 4096"
+# --kind and --user
+expect 0 "$SHMKIT" ls -n -o URI --kind queue "posix:/$TAG-"
+grep -qx "$LQ" "$TMP/out" || fail "ls --kind queue misses $LQ"
+! grep -qx "$S" "$TMP/out" || fail "ls --kind queue lists the plain segment $S"
+expect 0 "$SHMKIT" ls -n -o URI --kind none "posix:/$TAG-s"; out_is "$S"
+expect 0 "$SHMKIT" ls -n -o URI --user "$(id -un)" "posix:/$TAG-s"; out_is "$S"
+expect 0 "$SHMKIT" ls -n -o URI --user "$(( $(id -u) + 4242 ))" "posix:/$TAG-s"; out_is ""
+expect 2 "$SHMKIT" ls --user no-such-user-here;  err_has "no user"
+expect 2 "$SHMKIT" ls -o URI,NOPE;               err_has "unknown column 'NOPE' \(columns: URI,"
+expect 2 "$SHMKIT" ls --json -o URI;             err_has "--json takes no column options"
+# SysV columns: id, key, creator and last pid, times, dest (marked for removal)
+SK="sysv:0x5c$(printf %04x $(($$ & 0xffff)))02"; CLEANUP+=("$SK")
+expect 0 "$SHMKIT" queue create "$SK" --capacity 2 --max-msg 8
+expect 0 "$SHMKIT" stat --json "$SK"
+ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sysv_id"])' "$TMP/out")
+"$SHMKIT" recv "$SK" --timeout 20 >/dev/null 2>&1 & holder=$!
+for _ in $(seq 100); do
+	"$SHMKIT" ls -n -o NATTCH "$SK" >"$TMP/n" 2>/dev/null; [ "$(tr -d ' ' <"$TMP/n")" = 1 ] && break
+	sleep 0.05
+done
+expect 0 "$SHMKIT" ls -n -o URI,ID,KEY,CPID,LPID,ATIME,DTIME,CTIME,DEST,NATTCH "$SK"
+read -r u id key cpid lpid atime dtime ctime dest nattch <"$TMP/out"
+[ "$u $id $key" = "$SK $ID ${SK#sysv:}" ] || fail "ls sysv id/key: $(cat "$TMP/out")"
+[[ "$cpid" =~ ^[0-9]+$ && "$lpid" =~ ^[0-9]+$ ]] || fail "ls cpid/lpid: $(cat "$TMP/out")"
+[[ "$atime" =~ ^20[0-9-]+T[0-9:]+$ && "$ctime" =~ ^20 ]] || fail "ls times: $(cat "$TMP/out")"
+[ "$dest $nattch" = "- 1" ] || fail "ls dest/nattch before rm: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" rm "$SK"
+expect 0 "$SHMKIT" ls -n -o ID,DEST sysv:
+grep -Eq "^ *$ID dest$" "$TMP/out" || fail "ls: the removed, still attached segment is not 'dest': $(cat "$TMP/out")"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+# --json keeps its field names
+expect 0 "$SHMKIT" ls --json "posix:/$TAG-s"
+python3 - "$TMP/out" "$S" <<'PY' || fail "ls --json fields"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [s["uri"] for s in d["segments"]] == [sys.argv[2]], d
+for k in ("uri backend lifetime size real_size mode uid user gid group creator_pid last_pid "
+          "attach_count marked_for_removal sysv_key sysv_id atime dtime ctime mtime n_mappers "
+          "mappers managed").split():
+    assert k in d["segments"][0], k
+PY
+
 echo "test_cli_user: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -3,9 +3,11 @@
  * public segment API only: what the tool can do, any program can. */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,34 +333,336 @@ static int collect(const struct shmkit_stat *st, void *arg)
 	return 0;
 }
 
-static void print_table(const struct stat_list *l)
+/* ---- ls: columns as util-linux lsipc has them ---- */
+
+struct ls_opts {
+	int json, noheadings, raw, bytes;
+	const char *output, *user, *kind;
+	uid_t uid;
+};
+
+/* One cell of a column into buf. */
+typedef const char *(*cell_fn)(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			       size_t cap);
+
+static const char *c_uri(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
 {
-	int w_uri = 3;
-	char size[16], mode[8], owner[64], att[1024], backend[16];
-	int any_huge = 0;
+	(void)o;
+	return cli_printable(st->uri, buf, cap);
+}
 
-	for (size_t i = 0; i < l->n; i++) {
-		int len = (int)strlen(l->v[i].uri);
-		if (len > w_uri)
-			w_uri = len < 60 ? len : 60;
-	}
-	printf("%-*s  %-7s %7s %-5s %-10s %-10s %-6s %s\n", w_uri, "URI", "BACKEND", "SIZE", "MODE",
-	       "OWNER", "LIFETIME", "KIND", "ATTACHED");
-	for (size_t i = 0; i < l->n; i++) {
-		const struct shmkit_stat *st = &l->v[i];
+static const char *c_backend(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			     size_t cap)
+{
+	(void)o;
+	snprintf(buf, cap, "%s%s", cli_backend_name(st->backend), is_huge(st) ? "*" : "");
+	return buf;
+}
 
-		char safe_uri[4 * SHMKIT_URI_MAX];
-		any_huge |= is_huge(st);
-		snprintf(backend, sizeof(backend), "%s%s", cli_backend_name(st->backend),
-			 is_huge(st) ? "*" : "");
-		printf("%-*s  %-7s %7s %-5s %-10s %-10s %-6s %s\n", w_uri,
-		       cli_printable(st->uri, safe_uri, sizeof(safe_uri)),
-		       backend, cli_human_size(st->size, size, sizeof(size)),
-		       mode_str(st->mode, mode, sizeof(mode)), cli_user_name(st->uid, owner, sizeof(owner)),
-		       cli_lifetime_name(st->lifetime), kind_str(st), attached_str(st, att, sizeof(att)));
+static const char *c_size(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	if (o->bytes) {
+		snprintf(buf, cap, "%" PRIu64, st->size);
+		return buf;
 	}
-	if (any_huge)
+	return cli_human_size(st->size, buf, cap);
+}
+
+static const char *c_mode(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	(void)o;
+	return mode_str(st->mode, buf, cap);
+}
+
+static const char *c_owner(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			   size_t cap)
+{
+	(void)o;
+	return cli_user_name(st->uid, buf, cap);
+}
+
+static const char *c_group(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			   size_t cap)
+{
+	(void)o;
+	return group_name(st->gid, buf, cap);
+}
+
+static const char *c_lifetime(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			      size_t cap)
+{
+	(void)o;
+	(void)buf;
+	(void)cap;
+	return cli_lifetime_name(st->lifetime);
+}
+
+static const char *c_kind(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	(void)o;
+	(void)buf;
+	(void)cap;
+	return kind_str(st);
+}
+
+static const char *c_attached(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			      size_t cap)
+{
+	(void)o;
+	return attached_str(st, buf, cap);
+}
+
+static const char *c_nattch(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			    size_t cap)
+{
+	(void)o;
+	if (st->attach_count < 0)
+		return "?";
+	snprintf(buf, cap, "%" PRId64, st->attach_count);
+	return buf;
+}
+
+static const char *c_id(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	(void)o;
+	if (st->backend != SHMKIT_SYSV || st->sysv_id < 0)
+		return "-";
+	snprintf(buf, cap, "%d", st->sysv_id);
+	return buf;
+}
+
+static const char *c_key(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	(void)o;
+	if (st->backend != SHMKIT_SYSV || st->sysv_key < 0)
+		return "-";
+	snprintf(buf, cap, "0x%08" PRIx64, (uint64_t)st->sysv_key);
+	return buf;
+}
+
+static const char *c_cpid(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	(void)o;
+	return st->creator_pid > 0 ? pid_str(st->creator_pid, buf, cap) : "-";
+}
+
+static const char *c_lpid(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	(void)o;
+	return st->last_pid > 0 ? pid_str(st->last_pid, buf, cap) : "-";
+}
+
+/* Times as lsipc prints them by default: ISO date and time, "-" when never. */
+static const char *iso_time(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !localtime_r(&tt, &tm))
+		return "-";
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	return buf;
+}
+
+static const char *c_atime(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			   size_t cap)
+{
+	(void)o;
+	return st->backend == SHMKIT_SYSV ? iso_time(st->atime, buf, cap) : "-";
+}
+
+static const char *c_dtime(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			   size_t cap)
+{
+	(void)o;
+	return st->backend == SHMKIT_SYSV ? iso_time(st->dtime, buf, cap) : "-";
+}
+
+static const char *c_ctime(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			   size_t cap)
+{
+	(void)o;
+	return iso_time(st->ctime, buf, cap);
+}
+
+static const char *c_mtime(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
+			   size_t cap)
+{
+	(void)o;
+	return iso_time(st->mtime, buf, cap);
+}
+
+static const char *c_dest(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
+{
+	(void)o;
+	(void)buf;
+	(void)cap;
+	return st->marked_for_removal ? "dest" : "-";
+}
+
+static const struct ls_column {
+	const char *name;
+	int right; /* right-aligned (numbers) */
+	cell_fn cell;
+	const char *help;
+} ls_columns[] = {
+	{ "URI", 0, c_uri, "the segment's URI" },
+	{ "BACKEND", 0, c_backend, "posix, sysv, file, memfd, anon (* huge pages)" },
+	{ "SIZE", 1, c_size, "size (bytes with --bytes)" },
+	{ "MODE", 0, c_mode, "permission bits" },
+	{ "OWNER", 0, c_owner, "owner's user name" },
+	{ "GROUP", 0, c_group, "group name" },
+	{ "LIFETIME", 0, c_lifetime, "kernel, filesystem or process" },
+	{ "KIND", 0, c_kind, "shmkit object kind, - for none" },
+	{ "NATTCH", 1, c_nattch, "attach count (SysV), processes seen mapping it elsewhere" },
+	{ "ATTACHED", 0, c_attached, "attach count: pid/comm of each process seen mapping it" },
+	{ "ID", 1, c_id, "SysV shmid" },
+	{ "KEY", 0, c_key, "SysV key" },
+	{ "CPID", 1, c_cpid, "creator pid (SysV)" },
+	{ "LPID", 1, c_lpid, "last attach/detach pid (SysV)" },
+	{ "ATIME", 0, c_atime, "last attach time (SysV)" },
+	{ "DTIME", 0, c_dtime, "last detach time (SysV)" },
+	{ "CTIME", 0, c_ctime, "last change time" },
+	{ "MTIME", 0, c_mtime, "last modification time" },
+	{ "DEST", 0, c_dest, "dest: marked for removal, goes at the last detach (SysV)" },
+};
+#define N_LS_COLUMNS (sizeof(ls_columns) / sizeof(ls_columns[0]))
+#define LS_DEFAULT "URI,BACKEND,SIZE,MODE,OWNER,LIFETIME,KIND,ATTACHED"
+
+/* "-o LIST" (or "+LIST": the default columns and these) into column indexes. */
+static int parse_columns(const char *list, int *cols, int *n)
+{
+	char buf[512];
+	*n = 0;
+
+	if (list && list[0] == '+') {
+		snprintf(buf, sizeof(buf), "%s,%s", LS_DEFAULT, list + 1);
+	} else {
+		snprintf(buf, sizeof(buf), "%s", list ? list : LS_DEFAULT);
+	}
+	for (char *save = NULL, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		size_t i = 0;
+		while (i < N_LS_COLUMNS && strcasecmp(ls_columns[i].name, w) != 0)
+			i++;
+		if (i == N_LS_COLUMNS || *n == 64) {
+			char names[512];
+			size_t len = 0;
+			for (size_t k = 0; k < N_LS_COLUMNS; k++)
+				len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+							k ? "," : "", ls_columns[k].name);
+			cli_usage_error("ls", "unknown column '%s' (columns: %s)", w, names);
+			return -1;
+		}
+		cols[(*n)++] = (int)i;
+	}
+	if (*n == 0) {
+		cli_usage_error("ls", "-o needs at least one column");
+		return -1;
+	}
+	return 0;
+}
+
+/* A cell with no spaces: what lsipc --raw does, and what keeps a table's
+ * columns splittable at blanks however a process named its segment. */
+static const char *no_blanks(const char *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 < cap; s++) {
+		if (*s == ' ')
+			n += (size_t)snprintf(buf + n, cap - n, "\\x20");
+		else
+			buf[n++] = *s;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* Cell text: the URI column never holds a blank (escaped \x20); --raw escapes
+ * blanks in every cell. */
+static char *cell_text(const struct shmkit_stat *st, const struct ls_opts *o, int col)
+{
+	char tmp[4 * SHMKIT_URI_MAX], out[4 * SHMKIT_URI_MAX + 64];
+	const char *v = ls_columns[col].cell(st, o, tmp, sizeof(tmp));
+
+	if (o->raw || ls_columns[col].cell == c_uri)
+		v = no_blanks(v, out, sizeof(out));
+	return strdup(v);
+}
+
+static int print_table(const struct stat_list *l, const struct ls_opts *o)
+{
+	int cols[64], n, w[64] = { 0 }, any_huge = 0;
+	char **cells;
+
+	if (parse_columns(o->output, cols, &n) < 0)
+		return CLI_USAGE;
+	cells = calloc(l->n * (size_t)n + 1, sizeof(char *));
+	if (!cells)
+		return cli_fail("ls", "", -ENOMEM);
+	for (int c = 0; c < n; c++)
+		w[c] = o->noheadings ? 0 : (int)strlen(ls_columns[cols[c]].name);
+	for (size_t i = 0; i < l->n; i++) {
+		any_huge |= is_huge(&l->v[i]);
+		for (int c = 0; c < n; c++) {
+			char *t = cells[i * (size_t)n + (size_t)c] = cell_text(&l->v[i], o, cols[c]);
+			int len = t ? (int)strlen(t) : 0;
+			if (len > w[c])
+				w[c] = len;
+		}
+	}
+	for (size_t i = o->noheadings ? 1 : 0; i <= l->n; i++) {
+		for (int c = 0; c < n; c++) {
+			const char *t = i == 0 ? ls_columns[cols[c]].name : cells[(i - 1) * (size_t)n + (size_t)c];
+			t = t ? t : "?";
+			if (o->raw)
+				printf("%s%s", c ? " " : "", t);
+			else if (c == n - 1 && !ls_columns[cols[c]].right)
+				printf("%s%s", c ? " " : "", t); /* no trailing blanks */
+			else
+				printf("%s%*s", c ? " " : "", ls_columns[cols[c]].right ? w[c] : -w[c], t);
+		}
+		putchar('\n');
+	}
+	if (any_huge && !o->raw && !o->noheadings)
 		printf("* huge-page backed\n");
+	for (size_t i = 0; i < l->n * (size_t)n; i++)
+		free(cells[i]);
+	free(cells);
+	return CLI_OK;
+}
+
+/* --user, --kind and URI prefixes: does st pass? */
+static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int n_prefix,
+		     char **prefixes)
+{
+	if (o->user && st->uid != o->uid)
+		return 0;
+	if (o->kind && strcmp(o->kind, kind_str(st)) != 0 &&
+	    !(strcmp(o->kind, "none") == 0 && !st->managed))
+		return 0;
+	for (int i = 0; i < n_prefix; i++)
+		if (strncmp(st->uri, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return n_prefix == 0;
+}
+
+/* A user name or number into a uid. */
+static int parse_user(const char *s, uid_t *uid)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+	uint64_t v;
+
+	if (getpwnam_r(s, &pw, tmp, sizeof(tmp), &res) == 0 && res) {
+		*uid = res->pw_uid;
+		return 0;
+	}
+	if (cli_parse_u64(s, &v) == 0 && v <= UINT32_MAX) {
+		*uid = (uid_t)v;
+		return 0;
+	}
+	return -EINVAL;
 }
 
 static int by_uri(const void *a, const void *b)
@@ -373,22 +677,39 @@ static int by_uri(const void *a, const void *b)
 CLI_COMMAND(cmd_ls)
 {
 	struct stat_list l = { 0 };
-	int json = 0, ret;
-	const struct cli_opt opts[] = { { "json", 'J', CLI_FLAG, &json, NULL }, { 0 } };
+	struct ls_opts o = { 0 };
+	int ret;
+	const struct cli_opt opts[] = {
+		{ "json", 'J', CLI_FLAG, &o.json, NULL },
+		{ "output", 'o', CLI_STRING, &o.output, NULL },
+		{ "noheadings", 'n', CLI_FLAG, &o.noheadings, NULL },
+		{ "raw", 'r', CLI_FLAG, &o.raw, NULL },
+		{ "bytes", 'b', CLI_FLAG, &o.bytes, NULL },
+		{ "user", 0, CLI_STRING, &o.user, NULL },
+		{ "kind", 0, CLI_STRING, &o.kind, NULL },
+		{ 0 },
+	};
 	int n = cli_parse(argv[0], argc, argv, opts);
 
 	if (n < 0)
 		return CLI_USAGE;
-	if (n != 0)
-		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
+	if (o.user && parse_user(o.user, &o.uid) < 0)
+		return cli_usage_error(argv[0], "no user '%s'", o.user);
+	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
+		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
 	ret = shmkit_list(collect, &l);
 	if (ret < 0) {
 		free(l.v);
 		return cli_fail("ls", "", ret);
 	}
+	size_t kept = 0;
+	for (size_t i = 0; i < l.n; i++)
+		if (ls_wanted(&l.v[i], &o, n, argv + 1))
+			l.v[kept++] = l.v[i];
+	l.n = kept;
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(l.v[0]), by_uri);
-	if (json) {
+	if (o.json) {
 		struct cli_json j;
 
 		cli_json_init(&j, stdout);
@@ -398,12 +719,12 @@ CLI_COMMAND(cmd_ls)
 			json_stat(&j, &l.v[i], 0);
 		cli_json_end(&j);
 		cli_json_end(&j);
-		ret = cli_json_finish(&j);
+		ret = cli_json_finish(&j) < 0 ? cli_fail("ls", "", -EIO) : CLI_OK;
 	} else {
-		print_table(&l);
+		ret = print_table(&l, &o);
 	}
 	free(l.v);
-	return ret < 0 ? cli_fail("ls", "", ret) : CLI_OK;
+	return ret;
 }
 
 /* ---- stat ---- */

@@ -13,8 +13,8 @@
 
 /* clang-format off */
 #define SHMKIT_COMMANDS(X)                                                                        \
-	X(cmd_ls,     "ls",     "ls [--json]",                                                    \
-	  "list every segment: SysV, POSIX, memfd/file/anon mapped by processes; who maps it")   \
+	X(cmd_ls,     "ls",     "ls [URI-PREFIX...] [--json] [-o COLS] [--noheadings] [--raw] [--bytes] [--user U] [--kind K]", \
+	  "list segments: SysV, POSIX, memfd/file/anon mapped by processes; who maps each")     \
 	X(cmd_stat,   "stat",   "stat URI [--json]", "everything known about one segment")        \
 	X(cmd_create, "create", "create URI SIZE [--mode MODE]",                                  \
 	  "create a segment (SIZE like 4096, 64K, 1M; MODE octal, default 0600)")                \
