@@ -223,7 +223,7 @@ else
 	fail "could not start a python3 memfd holder"
 fi
 exec 7<&-
-expect 2 "$SHMKIT" ls extra;      usage_is "ls: unexpected argument"
+expect 2 "$SHMKIT" ls --extra;    usage_is "ls: bad option --extra"
 
 # ---- rm ----
 expect 1 "$SHMKIT" rm "posix:/$TAG-missing";  err_is "rm posix:/$TAG-missing: No such file or directory"

@@ -63,6 +63,11 @@ check_prefix() {
 	if [ -e "$SRC/man/man1/shmkit.1" ]; then
 		[ -e "$root/share/man/man1/shmkit.1" ] || fail "$what: man page shmkit.1 not installed"
 	fi
+	# `man shmkit_queue_send` finds its group page; bash completion is in place
+	[ "$(cat "$root/share/man/man3/shmkit_queue_send.3" 2>/dev/null)" = ".so man3/shmkit_queue.3" ] ||
+		fail "$what: man3 link shmkit_queue_send.3 not installed"
+	[ -f "$root/share/bash-completion/completions/shmkit" ] ||
+		fail "$what: bash completion not installed"
 	"$root/bin/shmkit" --version >/dev/null || fail "$what: installed shmkit does not run"
 
 	export PKG_CONFIG_PATH="$pc"
