@@ -23,7 +23,7 @@
 
 #include "bench.h"
 
-static const char *const mode_env[2] = { "fence", "membarrier" };
+static const char *const mode_env[2] = {"fence", "membarrier"};
 
 static struct shmkit_queue *q_out, *q_back;
 static int use_fd;
@@ -31,7 +31,7 @@ static int ep = -1;
 
 static int make_pair(void)
 {
-	struct shmkit_queue_opts o = { .capacity = 64, .max_msg = 8 };
+	struct shmkit_queue_opts o = {.capacity = 64, .max_msg = 8};
 	int r = shmkit_queue_create(&q_out, "anon:", &o);
 	if (r < 0)
 		return r;
@@ -68,7 +68,7 @@ static uint32_t get(struct shmkit_queue *q)
 static int watch(struct shmkit_queue *q)
 {
 	int fd = shmkit_queue_fd(q);
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	if (fd < 0)
 		return fd;
 	ep = epoll_create1(EPOLL_CLOEXEC);
@@ -103,7 +103,7 @@ static double queue_oneway(struct bench_ctx *ctx, int mode, int fd, const char *
 {
 	size_t n = bench_iters(ctx, 20000), total = n + BENCH_WARMUP;
 	struct bench_stats st;
-	struct bench_row row = { 0 };
+	struct bench_row row = {0};
 
 	setenv("SHMKIT_WAKE_BARRIER", mode_env[mode], 1);
 	int r = make_pair();
@@ -163,7 +163,7 @@ static double pipe_oneway(struct bench_ctx *ctx)
 {
 	size_t n = bench_iters(ctx, 20000), total = n + BENCH_WARMUP;
 	struct bench_stats st;
-	struct bench_row row = { 0 };
+	struct bench_row row = {0};
 
 	if (pipe(pipes[0]) < 0 || pipe(pipes[1]) < 0)
 		return 0;
@@ -213,7 +213,7 @@ static double stream(struct bench_ctx *ctx, int mode, int topic)
 {
 	struct bench_peer pr;
 	struct shmkit_pub *pub = NULL;
-	unsigned char buf[64] = { 0 };
+	unsigned char buf[64] = {0};
 	char uri[96];
 	double rate = 0;
 	int r;
@@ -221,13 +221,13 @@ static double stream(struct bench_ctx *ctx, int mode, int topic)
 	stream_n = bench_iters(ctx, 2000000);
 	setenv("SHMKIT_WAKE_BARRIER", mode_env[mode], 1);
 	if (topic) {
-		struct shmkit_topic_opts o = { .slot_size = 64, .slots = 1024, .reliable = 1 };
+		struct shmkit_topic_opts o = {.slot_size = 64, .slots = 1024, .reliable = 1};
 		snprintf(uri, sizeof(uri), "posix:/shmkit-bench-wake-%d", (int)getpid());
 		r = shmkit_pub_create(&pub, uri, &o);
 		if (r == 0 && (r = shmkit_sub_open(&t_sub, uri)) < 0)
 			shmkit_pub_close(pub);
 	} else {
-		struct shmkit_queue_opts o = { .capacity = 1024, .max_msg = 64 };
+		struct shmkit_queue_opts o = {.capacity = 1024, .max_msg = 64};
 		r = shmkit_queue_create(&q_out, "anon:", &o);
 	}
 	unsetenv("SHMKIT_WAKE_BARRIER");
@@ -256,7 +256,7 @@ static double stream(struct bench_ctx *ctx, int mode, int topic)
 	} else {
 		shmkit_queue_close(q_out);
 	}
-	struct bench_row row = { 0 };
+	struct bench_row row = {0};
 	snprintf(row.name, sizeof(row.name), "%s 64 B throughput",
 		 topic ? "topic 1 sub (reliable)" : "SPSC queue");
 	row.size = 64;
@@ -267,10 +267,10 @@ static double stream(struct bench_ctx *ctx, int mode, int topic)
 	return rate;
 }
 
-static void goal(struct bench_ctx *ctx, const char *name, double num, double den,
-		 const char *vs, double g, int max, const char *note)
+static void goal(struct bench_ctx *ctx, const char *name, double num, double den, const char *vs,
+		 double g, int max, const char *note)
 {
-	struct bench_row row = { 0 };
+	struct bench_row row = {0};
 	snprintf(row.name, sizeof(row.name), "%s", name);
 	row.ratio = num > 0 && den > 0 ? num / den : 0;
 	snprintf(row.ratio_to, sizeof(row.ratio_to), "%s", vs);
@@ -287,7 +287,7 @@ static int run_wake(struct bench_ctx *ctx)
 	double block[2], fdw[2], tq[2], tt[2];
 
 	if (fx) {
-		struct bench_row row = { 0 };
+		struct bench_row row = {0};
 		snprintf(row.name, sizeof(row.name), "futex ping-pong latency (floor)");
 		row.lat = *fx;
 		bench_report(ctx, &row);
@@ -306,8 +306,10 @@ static int run_wake(struct bench_ctx *ctx)
 		snprintf(note, sizeof(note), "barrier %s", mode_env[m]);
 		goal(ctx, "goal: SPSC blocking / futex", block[m], futex, "futex ping-pong", 1.3, 1,
 		     note);
-		goal(ctx, "goal: fd wake-up / futex", fdw[m], futex, "futex ping-pong", 1.5, 1, note);
-		goal(ctx, "goal: fd wake-up / pipe", fdw[m], pipe_ns, "pipe ping-pong", 1.0, 1, note);
+		goal(ctx, "goal: fd wake-up / futex", fdw[m], futex, "futex ping-pong", 1.5, 1,
+		     note);
+		goal(ctx, "goal: fd wake-up / pipe", fdw[m], pipe_ns, "pipe ping-pong", 1.0, 1,
+		     note);
 		goal(ctx, "goal: topic 64 B tput / SPSC", tt[m], tq[m], "SPSC queue 64 B", 0.9, 0,
 		     note);
 	}

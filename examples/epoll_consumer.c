@@ -22,7 +22,7 @@
 
 static int add(int ep, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	int qfd = shmkit_queue_fd(q); /* owned by q: shmkit_queue_close closes it */
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct itimerspec its = { .it_interval = { tick_ms / 1000, tick_ms % 1000 * 1000000 } };
+	struct itimerspec its = {.it_interval = {tick_ms / 1000, tick_ms % 1000 * 1000000}};
 	its.it_value = its.it_interval;
 	if (qfd < 0 || tfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
 	    add(ep, qfd) < 0 || add(ep, tfd) < 0) {

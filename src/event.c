@@ -23,9 +23,11 @@ static inline struct shmkit__event_shared *event_shared(struct shmkit_event *e)
 
 /* The local eventcount view of an event: its RMW signal is a full barrier,
  * so it never needs the asymmetric barrier (FENCE mode, no listeners). */
+static _Atomic uint32_t event_mode = SHMKIT__BARRIER_FENCE;
+
 static inline struct shmkit__ec event_ec(struct shmkit__event_shared *e)
 {
-	struct shmkit__ec ec = {.word = &e->word, .mode = SHMKIT__BARRIER_FENCE};
+	struct shmkit__ec ec = {.word = &e->word, .mode = &event_mode};
 	return ec;
 }
 

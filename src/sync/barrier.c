@@ -59,29 +59,31 @@ void shmkit__barrier_waker_slow(void)
 	register_process();
 }
 
-bool shmkit__barrier_sleeper(uint32_t mode)
+/* Slow membarrier calls in a row, in this process (any object). */
+static _Atomic unsigned slow_run;
+
+bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 {
-	if (mode != SHMKIT__BARRIER_MEMBARRIER)
+	if (atomic_load_explicit(mode, memory_order_relaxed) != SHMKIT__BARRIER_MEMBARRIER)
 		return true;
+	int64_t t0 = shmkit__now_ns();
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+		return false;
+	if (shmkit__now_ns() - t0 <= SHMKIT__MEMBARRIER_MAX_NS) {
+		atomic_store_explicit(&slow_run, 0, memory_order_relaxed);
+		return true;
+	}
+	if (atomic_fetch_add_explicit(&slow_run, 1, memory_order_relaxed) + 1 <
+	    SHMKIT__MEMBARRIER_SLOW_RUN)
+		return true;
+	/* Switch (barrier.h): FENCE first, then the last membarrier, whose
+	 * barrier on each waker's CPU comes after the new mode is visible
+	 * (the system call is a full barrier here). */
+	atomic_store_explicit(mode, SHMKIT__BARRIER_FENCE, memory_order_relaxed);
 	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
 
 /* ---- the one-time choice ---- */
-
-/* 1 under a hypervisor (CPUID leaf 1, ECX bit 31, x86): there every IPI the
- * global membarrier sends is a VM exit. Measured on a 2-vCPU KVM guest:
- * 0.5 us per call with no registered thread running elsewhere, 5-20 us with
- * one spinning on the other vCPU (a futex sleep and wake costs ~7 us). */
-static int virtualized(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	unsigned a = 1, b, c = 0, d;
-	__asm__ __volatile__("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-	return (c >> 31) & 1;
-#else
-	return 0;
-#endif
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -90,10 +92,11 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* Median cost of one MEMBARRIER_CMD_GLOBAL_EXPEDITED as this process sees
- * it now; -1 if the kernel refuses the command. (Measuring with a thread of
- * our own spinning on another CPU would include the IPI, but a library must
- * not start threads behind its caller's back: glibc then leaves
- * single-threaded mode for good.) */
+ * it now; -1 if the kernel refuses the command. It includes IPIs only to
+ * CPUs that run registered processes right now; sleepers measure the rest
+ * in use (shmkit__barrier_sleeper). Measuring with a thread of our own on
+ * another CPU would include one, but a library must not start threads
+ * behind its caller's back (glibc leaves single-threaded mode for good). */
 static int64_t measure_membarrier(void)
 {
 	int64_t t[5];
@@ -111,7 +114,7 @@ static int64_t measure_membarrier(void)
 /* The measured choice, once per process. */
 static uint32_t measured_choice(void)
 {
-	if (!(atomic_load(&shmkit__barrier_state) & 1) || virtualized())
+	if (!(atomic_load(&shmkit__barrier_state) & 1))
 		return SHMKIT__BARRIER_FENCE;
 	int64_t cost = measure_membarrier();
 	return cost >= 0 && cost <= SHMKIT__MEMBARRIER_MAX_NS ? SHMKIT__BARRIER_MEMBARRIER
@@ -129,7 +132,7 @@ uint32_t shmkit__barrier_choose(void)
 		return SHMKIT__BARRIER_FENCE;
 	if (env && strcmp(env, "membarrier") == 0)
 		return (atomic_load(&shmkit__barrier_state) & 1) ? SHMKIT__BARRIER_MEMBARRIER
-								  : SHMKIT__BARRIER_FENCE;
+								 : SHMKIT__BARRIER_FENCE;
 	uint32_t m = atomic_load_explicit(&chosen_mode, memory_order_relaxed);
 	if (m == UINT32_MAX) {
 		m = measured_choice();

@@ -14,12 +14,23 @@
  *    MEMBARRIER_CMD_PRIVATE_EXPEDITED would be cheaper but only reaches the
  *    threads of the caller's own process: it does not order a waker in
  *    another process, so it cannot serve a cross-process Dekker pair.
- * The creator picks (shmkit__barrier_choose): FENCE under a hypervisor,
- * where each IPI of the global command is a VM exit (5-20 us measured on a
- * 2-vCPU KVM guest, more than a futex sleep and wake) and FENCE if a
- * membarrier costs more than SHMKIT__MEMBARRIER_MAX_NS here; MEMBARRIER
- * otherwise. SHMKIT_WAKE_BARRIER=fence|membarrier overrides it. Every
- * process sharing the object follows the recorded mode. */
+ * The creator records MEMBARRIER if the command works and costs it little
+ * (shmkit__barrier_choose; SHMKIT_WAKE_BARRIER=fence|membarrier forces
+ * either). But the command's real price shows only in use: it sends an IPI
+ * to every CPU running a registered process, and under a hypervisor each IPI
+ * is a VM exit (measured on a 2-vCPU KVM guest: 0.3-0.5 us with no other
+ * registered thread running, 5-20 us with one running on the other vCPU;
+ * another VM showed 24 us, more than a futex sleep and wake). So sleepers
+ * time their calls and, after a run of slow ones, switch the object to
+ * FENCE for good.
+ *
+ * Switching: the sleeper stores FENCE into the shared mode, then makes one
+ * last membarrier. A waker reads the mode, barriers accordingly, reads the
+ * word, and if it used the compiler barrier reads the mode again: still
+ * MEMBARRIER means its reads ran before that last membarrier's barrier on
+ * its CPU, which drained its publish before any later sleeper (one that
+ * read FENCE and makes no call) looks; FENCE means it fences and reads the
+ * word again. */
 #ifndef SHMKIT_SYNC_BARRIER_H
 #define SHMKIT_SYNC_BARRIER_H
 
@@ -32,9 +43,11 @@ enum {
 	SHMKIT__BARRIER_MEMBARRIER = 1,
 };
 
-/* A membarrier(GLOBAL_EXPEDITED) that costs the creator more than this
- * makes it choose FENCE. */
-#define SHMKIT__MEMBARRIER_MAX_NS 2000
+/* A membarrier(GLOBAL_EXPEDITED) slower than this is "slow": the creator
+ * chooses FENCE if its own costs that much, and a sleeper whose last
+ * SHMKIT__MEMBARRIER_SLOW_RUN calls were all slow switches the object. */
+#define SHMKIT__MEMBARRIER_MAX_NS 4000
+#define SHMKIT__MEMBARRIER_SLOW_RUN 4
 
 /* Bumped in every forked child (pthread_atfork): fork detection with no
  * system call on hot paths. Read with shmkit__fork_gen(). */
@@ -96,8 +109,10 @@ static inline void shmkit__barrier_waker(uint32_t mode)
 
 /* The sleeper's half, after the seq_cst CAS that set its bit and before it
  * re-checks. FENCE mode: nothing (the wakers fence). MEMBARRIER mode: the
- * system call; false if the kernel refused, in which case a waker may miss
- * our bit and the caller must sleep in short slices. */
-bool shmkit__barrier_sleeper(uint32_t mode);
+ * system call, timed; false if the kernel refused, in which case a waker may
+ * miss our bit and the caller must sleep in short slices. After
+ * SHMKIT__MEMBARRIER_SLOW_RUN calls in a row slower than
+ * SHMKIT__MEMBARRIER_MAX_NS it switches the object to FENCE (switching). */
+bool shmkit__barrier_sleeper(_Atomic uint32_t *mode);
 
 #endif

@@ -9,12 +9,14 @@
 int shmkit__ec_bind(struct shmkit__ec *ec, struct shmkit__ec_shared *sh, uint32_t side,
 		    const struct shmkit__lis_table *lis)
 {
-	uint32_t mode = sh->mode; /* read once: untrusted */
+	/* untrusted: a mode other than these two is corrupt at open; one
+	 * scribbled later reads as FENCE (the safe side) */
+	uint32_t mode = atomic_load_explicit(&sh->mode, memory_order_relaxed);
 
 	if (mode != SHMKIT__BARRIER_FENCE && mode != SHMKIT__BARRIER_MEMBARRIER)
 		return -EBADMSG;
 	ec->word = &sh->word;
-	ec->mode = mode;
+	ec->mode = &sh->mode;
 	ec->side = side;
 	if (lis)
 		ec->lis = *lis;
@@ -27,7 +29,7 @@ int shmkit__ec_bind(struct shmkit__ec *ec, struct shmkit__ec_shared *sh, uint32_
 void shmkit__ec_init_shared(struct shmkit__ec_shared *sh)
 {
 	atomic_store_explicit(&sh->word, 0, memory_order_relaxed);
-	sh->mode = shmkit__barrier_choose();
+	atomic_store_explicit(&sh->mode, shmkit__barrier_choose(), memory_order_relaxed);
 }
 
 void shmkit__ec_wake_slow(const struct shmkit__ec *ec, uint32_t w, uint32_t step)

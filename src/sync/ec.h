@@ -59,8 +59,8 @@ struct shmkit__lis_table {
 /* A process's view of one shared eventcount. */
 struct shmkit__ec {
 	_Atomic uint32_t *word;
-	uint32_t mode; /* validated copy of the shared mode */
-	uint32_t side; /* listeners of this side are this eventcount's */
+	_Atomic uint32_t *mode; /* the shared mode: MEMBARRIER may turn FENCE, never back */
+	uint32_t side;		/* listeners of this side are this eventcount's */
 	struct shmkit__lis_table lis;
 };
 
@@ -104,8 +104,19 @@ static inline void shmkit__ec_wake(const struct shmkit__ec *ec)
 	 * shmkit__ec_wait()/shmkit__lis_arm() and the sleeper's barrier after
 	 * it: our publish is ordered before this read, so either we see the
 	 * bit or the waiter's re-check sees our change */
-	shmkit__barrier_waker(ec->mode);
-	uint32_t w = atomic_load_explicit(ec->word, memory_order_relaxed);
+	uint32_t m = atomic_load_explicit(ec->mode, memory_order_relaxed);
+	shmkit__barrier_waker(m);
+	/* acquire: the mode re-read below comes after this load */
+	uint32_t w = atomic_load_explicit(ec->word, memory_order_acquire);
+	/* A sleeper may have turned the mode to FENCE (and then run one last
+	 * membarrier) while we were between the two reads: then we fence now
+	 * and read again (barrier.h, "switching") */
+	if (__builtin_expect(m == SHMKIT__BARRIER_MEMBARRIER &&
+				 atomic_load_explicit(ec->mode, memory_order_relaxed) != m,
+			     0)) {
+		shmkit__fence_full();
+		w = atomic_load_explicit(ec->word, memory_order_relaxed);
+	}
 	if (__builtin_expect((w & (SHMKIT__EC_SLEEP | SHMKIT__EC_FD)) != 0, 0))
 		shmkit__ec_wake_slow(ec, w, SHMKIT__EC_ONE);
 }
