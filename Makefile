@@ -16,8 +16,13 @@ all: build
 deps:
 	@bash .ci/deps.sh
 
+# A new build tree is RelWithDebInfo; a configured one keeps its own type, so
+# `make install` after `cmake -B build -DCMAKE_BUILD_TYPE=Debug` neither
+# re-configures nor rebuilds it (tests/test_make_install.sh).
+BUILD_TYPE_FLAG = $(if $(wildcard $(BUILD)/CMakeCache.txt),,-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake -S . -B $(BUILD) $(BUILD_TYPE_FLAG) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.

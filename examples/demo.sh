@@ -75,9 +75,9 @@ rm -f "${TMPDIR:-/tmp}/$ID.ls"
 say "(shmkit ls --json gives the same as one JSON document)"
 
 section "The examples (examples/*.c): the classic writer/reader pairs"
-run "$EX/sysv_writer" "$KEY" && run "$EX/sysv_reader" "$KEY"
+run "$EX/sysv_writer" "$KEY" && run "$EX/sysv_reader" --keep "$KEY"
 cleanup_add "posix:/$ID-hello"
-run "$EX/posix_writer" "/$ID-hello" && run "$EX/posix_reader" "/$ID-hello"
+run "$EX/posix_writer" "/$ID-hello" && run "$EX/posix_reader" --keep "/$ID-hello"
 
 section "A counter that survives restarts (file:), and one shared with a forked child (anon:)"
 CF=$(mktemp -u "/tmp/$ID-counter.XXXXXX")

@@ -1,7 +1,8 @@
 /* The classic POSIX shared-memory pair, reader half.
  *
  * Maps the segment named /shmkit-hello (made by posix_writer), prints the text
- * in it and detaches. An argument picks another name or any URI. */
+ * in it, detaches and removes it: the pair leaves nothing behind. "--keep"
+ * leaves it in place; an argument picks another name or any URI. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,8 +13,12 @@ int main(int argc, char **argv)
 	char uri[256] = "posix:/shmkit-hello";
 	struct shmkit_seg *seg;
 	const char *text;
-	int ret;
+	int ret, keep = argc > 1 && strcmp(argv[1], "--keep") == 0;
 
+	if (keep) {
+		argc--;
+		argv++;
+	}
 	if (argc > 1)
 		snprintf(uri, sizeof(uri), "%s%s", strchr(argv[1], ':') ? "" : "posix:", argv[1]);
 
@@ -29,5 +34,11 @@ int main(int argc, char **argv)
 	printf("%.*s\n", (int)strnlen(text, shmkit_seg_size(seg)), text);
 
 	shmkit_seg_close(seg);
+	/* The message is read: remove the segment (SysV: once every process has
+	 * detached), or it would stay in the kernel until reboot. */
+	if (!keep && (ret = shmkit_remove(uri)) < 0) {
+		fprintf(stderr, "posix_reader: remove %s: %s\n", uri, shmkit_strerror(ret));
+		return 1;
+	}
 	return 0;
 }

@@ -2,9 +2,9 @@
  *
  * Puts "hello, world" into the segment named /shmkit-hello and exits. The
  * segment is a file in /dev/shm (a tmpfs): it outlives this process until it
- * is removed or the machine reboots, so posix_reader can print it afterwards:
+ * is removed or the machine reboots, so posix_reader can print (and then remove) it:
  *
- *     ./posix_writer && ./posix_reader && shmkit rm posix:/shmkit-hello
+ *     ./posix_writer && ./posix_reader
  *
  * An argument picks another name ("/other") or any URI ("sysv:0x45" works too). */
 #include <stdio.h>

@@ -1,7 +1,8 @@
 /* The classic System V shared-memory pair, reader half.
  *
  * Attaches the segment with key 0x44 (made by sysv_writer), prints the text
- * in it and detaches. An argument picks another key or any URI. */
+ * in it, detaches and removes it: the pair leaves nothing behind. "--keep"
+ * leaves it in place; an argument picks another key or any URI. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,8 +13,12 @@ int main(int argc, char **argv)
 	char uri[256] = "sysv:0x44";
 	struct shmkit_seg *seg;
 	const char *text;
-	int ret;
+	int ret, keep = argc > 1 && strcmp(argv[1], "--keep") == 0;
 
+	if (keep) {
+		argc--;
+		argv++;
+	}
 	if (argc > 1)
 		snprintf(uri, sizeof(uri), "%s%s", strchr(argv[1], ':') ? "" : "sysv:", argv[1]);
 
@@ -29,5 +34,11 @@ int main(int argc, char **argv)
 	printf("%.*s\n", (int)strnlen(text, shmkit_seg_size(seg)), text);
 
 	shmkit_seg_close(seg);
+	/* The message is read: remove the segment (SysV: once every process has
+	 * detached), or it would stay in the kernel until reboot. */
+	if (!keep && (ret = shmkit_remove(uri)) < 0) {
+		fprintf(stderr, "sysv_reader: remove %s: %s\n", uri, shmkit_strerror(ret));
+		return 1;
+	}
 	return 0;
 }

@@ -2,9 +2,9 @@
  *
  * Puts "hello, world" into the segment with key 0x44 and exits. The segment
  * outlives this process (SysV segments live in the kernel until removed), so
- * sysv_reader can print it afterwards:
+ * sysv_reader can print (and then remove) it afterwards:
  *
- *     ./sysv_writer && ./sysv_reader && shmkit rm sysv:0x44
+ *     ./sysv_writer && ./sysv_reader
  *
  * An argument picks another key ("0x1234") or any URI ("posix:/x" works too). */
 #include <stdio.h>

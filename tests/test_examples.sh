@@ -31,10 +31,14 @@ fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 for pair in "sysv $KEY" "posix $NAME"; do
 	set -- $pair
 	out=$("$EX/$1_writer" "$2" 2>&1) || { fail "$1_writer: $out"; continue; }
+	# --keep leaves the segment; without it the reader removes it (issue 10:
+	# the pair used to leave sysv:0x44 behind for ever)
+	out=$("$EX/$1_reader" --keep "$2" 2>&1)
+	[ "$out" = "hello, world" ] || fail "$1_reader --keep printed '$out'"
 	out=$("$EX/$1_reader" "$2" 2>&1)
 	[ "$out" = "hello, world" ] || fail "$1_reader printed '$out'"
-	"$SHMKIT" rm "$1:$2" || fail "cannot remove $1:$2"
-	out=$("$EX/$1_reader" "$2" 2>&1) && fail "$1_reader succeeded after rm: $out"
+	"$SHMKIT" stat "$1:$2" >/dev/null 2>&1 && fail "$1_reader left $1:$2 behind"
+	out=$("$EX/$1_reader" "$2" 2>&1) && fail "$1_reader succeeded after it removed it: $out"
 done
 
 # the file counter counts across runs
