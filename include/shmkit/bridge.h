@@ -1,0 +1,75 @@
+/* shmkit — carry a queue or a topic to another host over ZeroMQ. A separate
+ * library, libshmkit-bridge (link -lshmkit-bridge -lshmkit -lzmq), so the core
+ * library keeps depending on libc alone. See shmkit_bridge(3) and
+ * docs/BRIDGE.md (the wire protocol). Not included by <shmkit.h>. */
+#ifndef SHMKIT_BRIDGE_H
+#define SHMKIT_BRIDGE_H
+
+#include <shmkit/common.h>
+
+SHMKIT_BEGIN_DECLS
+
+struct shmkit_bridge;
+
+/* Direction: OUT carries the local object's messages to the endpoint, IN
+ * puts the messages arriving from the endpoint into the local object. */
+enum { SHMKIT_BRIDGE_OUT = 1, SHMKIT_BRIDGE_IN = 2 };
+
+/* How the endpoint is used. AUTO binds when the endpoint's host is the wildcard
+ * star (as ZeroMQ writes it: tcp, colon, two slashes, star, colon, port) and
+ * connects to anything else. */
+enum { SHMKIT_BRIDGE_AUTO = 0, SHMKIT_BRIDGE_BIND = 1, SHMKIT_BRIDGE_CONNECT = 2 };
+
+struct shmkit_bridge_opts {
+	int how;                 /* SHMKIT_BRIDGE_AUTO / _BIND / _CONNECT */
+	const char *state;       /* queue IN: the record file (docs/BRIDGE.md); NULL = default */
+	unsigned window;         /* queue OUT: messages in flight before an ack; 0 = 256 */
+	/* CURVE (encryption and authentication), Z85 keys of 40 characters.
+	 * With curve_secret + curve_public and no curve_server_key this side is
+	 * the CURVE server; with curve_server_key too it is the client. NULL:
+	 * plain TCP. -EOPNOTSUPP when the ZeroMQ build has no CURVE. */
+	const char *curve_public;
+	const char *curve_secret;
+	const char *curve_server_key;
+	void *reserved[4];       /* NULL */
+};
+
+struct shmkit_bridge_stats {
+	int kind;                /* SHMKIT_KIND_QUEUE or SHMKIT_KIND_TOPIC */
+	int dir;                 /* SHMKIT_BRIDGE_OUT / _IN */
+	uint64_t messages;       /* carried: sent and acknowledged (queue OUT), committed
+				  * (queue IN), sent (topic OUT), published (topic IN) */
+	uint64_t bytes;          /* their payload bytes */
+	uint64_t dropped;        /* topics: lost here (local overrun, a full link, too big) */
+	uint64_t resent;         /* queue OUT: data messages sent again */
+	uint64_t duplicates;     /* queue IN: data messages already committed, ignored */
+	uint64_t resyncs;        /* queue: handshakes after a restart, a timeout or a gap */
+	uint64_t gaps;           /* queue IN: messages the sender had consumed that never
+				  * arrived (another consumer took them; never in normal use) */
+	uint64_t next_seq;       /* queue: next sequence number expected / to be acknowledged */
+	uint64_t reserved[4];
+};
+
+/* Opens the local object at uri (a queue or a topic; the kind is read from
+ * it) and the ZeroMQ socket for endpoint. Does not block on the network. */
+SHMKIT_API int shmkit_bridge_open(struct shmkit_bridge **b, int dir, const char *uri,
+				  const char *endpoint, const struct shmkit_bridge_opts *o);
+/* Carries messages until timeout_ns passes (0 = one pass without waiting,
+ * SHMKIT_FOREVER = until shmkit_bridge_stop or an error). Returns 0 when the
+ * time ran out or it was stopped, else a negative errno. */
+SHMKIT_API int shmkit_bridge_run(struct shmkit_bridge *b, int64_t timeout_ns);
+/* Makes a running shmkit_bridge_run return soon (within ~10 ms).
+ * Async-signal-safe: call it from a signal handler. */
+SHMKIT_API void shmkit_bridge_stop(struct shmkit_bridge *b);
+SHMKIT_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct shmkit_bridge_stats *st);
+/* Closes the socket (pending unacknowledged messages stay in the local queue) and the object. */
+SHMKIT_API int shmkit_bridge_close(struct shmkit_bridge *b);
+
+/* A new CURVE key pair, 40 Z85 characters each plus the NUL. */
+SHMKIT_API int shmkit_bridge_keypair(char public_key[41], char secret_key[41]);
+/* 1 if this ZeroMQ build offers CURVE, else 0. */
+SHMKIT_API int shmkit_bridge_has_curve(void);
+
+SHMKIT_END_DECLS
+
+#endif

@@ -1,0 +1,312 @@
+/* libshmkit-bridge: open a local queue or topic and a ZeroMQ socket, and
+ * run the carrier that matches (queue_out.c, queue_in.c, topic.c). The wire
+ * protocol is docs/BRIDGE.md. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "bridge_internal.h"
+
+#define SLICE_NS 10000000 /* a run checks its stop flag at least this often */
+#define LINGER_MS 0       /* close drops what ZeroMQ still buffers: the protocol resends */
+#define HEARTBEAT_MS 1000 /* ZMTP heartbeats notice a dead peer */
+#define HEARTBEAT_TIMEOUT_MS 3000
+
+int64_t br_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void br_put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint64_t br_get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void br_hdr_put(unsigned char h[BR_HDR], enum br_type t, uint64_t seq)
+{
+	memset(h, 0, BR_HDR);
+	h[0] = BR_MAGIC0;
+	h[1] = BR_MAGIC1;
+	h[2] = BR_MAGIC2;
+	h[3] = BR_VERSION;
+	h[4] = (unsigned char)t;
+	br_put64(h + 8, seq);
+}
+
+int br_hdr_get(const unsigned char *h, size_t n, enum br_type *t, uint64_t *seq)
+{
+	if (n != BR_HDR || h[0] != BR_MAGIC0 || h[1] != BR_MAGIC1 || h[2] != BR_MAGIC2 ||
+	    h[3] != BR_VERSION)
+		return -EBADMSG;
+	*t = (enum br_type)h[4];
+	*seq = br_get64(h + 8);
+	return 0;
+}
+
+/* FNV-1a, 64 bits, from a given start. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ull;
+	return h;
+}
+
+int br_object_id(struct shmkit_seg *seg, unsigned char id[16])
+{
+	struct shmkit_stat st;
+	int r = shmkit_seg_stat(seg, &st);
+
+	if (r < 0)
+		return r;
+	uint64_t f[4] = { st.dev, st.inode, (uint64_t)st.sysv_id,
+			  (uint64_t)st.managed_creator_pid };
+	uint64_t a = fnv(0xcbf29ce484222325ull, st.uri, strnlen(st.uri, sizeof st.uri));
+	uint64_t b2 = fnv(0x84222325cbf29ce4ull, st.uri, strnlen(st.uri, sizeof st.uri));
+	a = fnv(a, f, sizeof f);
+	b2 = fnv(b2, f, sizeof f);
+	br_put64(id, a);
+	br_put64(id + 8, b2);
+	return 0;
+}
+
+static int zerr(void)
+{
+	int e = zmq_errno();
+	return e ? -e : -EIO;
+}
+
+/* The endpoint's host part is a star, as in tcp://STAR:5555. */
+static bool wildcard_host(const char *endpoint)
+{
+	const char *p = strstr(endpoint, "://");
+	return p && p[3] == '*';
+}
+
+static int set_curve(void *sock, const struct shmkit_bridge_opts *o)
+{
+	if (!o->curve_secret && !o->curve_public && !o->curve_server_key)
+		return 0;
+	if (!zmq_has("curve"))
+		return -EOPNOTSUPP;
+	if (!o->curve_secret || !o->curve_public || strlen(o->curve_secret) != 40 ||
+	    strlen(o->curve_public) != 40 ||
+	    (o->curve_server_key && strlen(o->curve_server_key) != 40))
+		return -EINVAL;
+	int server = o->curve_server_key == NULL;
+	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &server, sizeof server) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, o->curve_secret, 40) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, o->curve_public, 40) < 0)
+		return zerr();
+	if (!server && zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, o->curve_server_key, 40) < 0)
+		return zerr();
+	return 0;
+}
+
+static int socket_type(int kind, int dir)
+{
+	if (kind == SHMKIT_KIND_TOPIC)
+		return dir == SHMKIT_BRIDGE_OUT ? ZMQ_XPUB : ZMQ_SUB;
+	return dir == SHMKIT_BRIDGE_OUT ? ZMQ_DEALER : ZMQ_ROUTER;
+}
+
+static int open_socket(struct shmkit_bridge *b, const char *endpoint,
+		       const struct shmkit_bridge_opts *o)
+{
+	int linger = LINGER_MS, hb = HEARTBEAT_MS, hbt = HEARTBEAT_TIMEOUT_MS, one = 1, r;
+
+	b->ctx = zmq_ctx_new();
+	if (!b->ctx)
+		return zerr();
+	b->sock = zmq_socket(b->ctx, socket_type(b->kind, b->dir));
+	if (!b->sock)
+		return zerr();
+	if (zmq_setsockopt(b->sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb) < 0 ||
+	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt) < 0)
+		return zerr();
+	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_OUT &&
+	    zmq_setsockopt(b->sock, ZMQ_XPUB_NODROP, &one, sizeof one) < 0)
+		return zerr(); /* a full link is then a counted drop, not a silent one */
+	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN &&
+	    zmq_setsockopt(b->sock, ZMQ_SUBSCRIBE, "", 0) < 0)
+		return zerr();
+	if ((r = set_curve(b->sock, o)) < 0)
+		return r;
+	bool bind = o->how == SHMKIT_BRIDGE_BIND ||
+		    (o->how == SHMKIT_BRIDGE_AUTO && wildcard_host(endpoint));
+	if ((bind ? zmq_bind(b->sock, endpoint) : zmq_connect(b->sock, endpoint)) < 0)
+		return zerr();
+	return 0;
+}
+
+static int open_local(struct shmkit_bridge *b, const char *uri, const struct shmkit_bridge_opts *o)
+{
+	struct shmkit_stat st;
+	int r = shmkit_stat(uri, &st);
+
+	if (r < 0)
+		return r;
+	if (!st.managed || (st.kind != SHMKIT_KIND_QUEUE && st.kind != SHMKIT_KIND_TOPIC))
+		return -EBADMSG; /* not a queue or a topic */
+	b->kind = (int)st.kind;
+	if (b->kind == SHMKIT_KIND_TOPIC)
+		return b->dir == SHMKIT_BRIDGE_OUT ? shmkit_sub_open(&b->sub, uri)
+						   : shmkit_pub_open(&b->pub, uri);
+	if ((r = shmkit_queue_open(&b->q, uri)) < 0)
+		return r;
+	struct shmkit_queue_stats qs;
+	if ((r = shmkit_queue_stats(b->q, &qs)) < 0)
+		return r;
+	/* Exactly-once counts messages by the queue's own positions, which are
+	 * exact only in the SPSC protocol (docs/BRIDGE.md, "Record"). */
+	if (qs.multi_producer || qs.multi_consumer)
+		return -EOPNOTSUPP;
+	b->max_msg = qs.max_msg;
+	b->window = o->window ? o->window : 256;
+	if (b->dir == SHMKIT_BRIDGE_IN) {
+		b->state_path = o->state ? strdup(o->state) : br_record_default_path(uri);
+		if (!b->state_path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+SHMKIT_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, const char *uri,
+				  const char *endpoint, const struct shmkit_bridge_opts *o)
+{
+	static const struct shmkit_bridge_opts defaults;
+	struct shmkit_bridge *b;
+	int r;
+
+	if (!out || !uri || !endpoint || (dir != SHMKIT_BRIDGE_OUT && dir != SHMKIT_BRIDGE_IN))
+		return -EINVAL;
+	*out = NULL;
+	if (!o)
+		o = &defaults;
+	if (o->how < SHMKIT_BRIDGE_AUTO || o->how > SHMKIT_BRIDGE_CONNECT)
+		return -EINVAL;
+	if (!(b = calloc(1, sizeof *b)))
+		return -ENOMEM;
+	b->dir = dir;
+	if ((r = open_local(b, uri, o)) < 0 || (r = open_socket(b, endpoint, o)) < 0)
+		goto fail;
+	b->st.kind = b->kind;
+	b->st.dir = dir;
+	if (b->kind == SHMKIT_KIND_QUEUE)
+		r = dir == SHMKIT_BRIDGE_OUT ? br_queue_out_start(b) : br_queue_in_start(b);
+	if (r < 0)
+		goto fail;
+	*out = b;
+	return 0;
+fail:
+	shmkit_bridge_close(b);
+	return r;
+}
+
+static int step(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	if (b->kind == SHMKIT_KIND_TOPIC)
+		return b->dir == SHMKIT_BRIDGE_OUT ? br_topic_out_step(b, slice_ns)
+						   : br_topic_in_step(b, slice_ns);
+	return b->dir == SHMKIT_BRIDGE_OUT ? br_queue_out_step(b, slice_ns)
+					   : br_queue_in_step(b, slice_ns);
+}
+
+SHMKIT_API int shmkit_bridge_run(struct shmkit_bridge *b, int64_t timeout_ns)
+{
+	if (!b || timeout_ns < -1)
+		return -EINVAL;
+	int64_t end = timeout_ns < 0 ? INT64_MAX : br_now_ns() + timeout_ns;
+
+	for (;;) {
+		/* relaxed: a flag set by stop(), perhaps from a signal handler */
+		if (atomic_load_explicit(&b->stop, memory_order_relaxed)) {
+			atomic_store_explicit(&b->stop, 0, memory_order_relaxed);
+			return 0;
+		}
+		int64_t left = end - br_now_ns();
+		int64_t slice = left < SLICE_NS ? (left > 0 ? left : 0) : SLICE_NS;
+		int r = step(b, slice);
+		if (r < 0 && r != -EINTR)
+			return r;
+		if (left <= 0)
+			return 0;
+	}
+}
+
+SHMKIT_API void shmkit_bridge_stop(struct shmkit_bridge *b)
+{
+	if (b) /* relaxed: polled by run() at least every SLICE_NS */
+		atomic_store_explicit(&b->stop, 1, memory_order_relaxed);
+}
+
+SHMKIT_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct shmkit_bridge_stats *st)
+{
+	if (!b || !st)
+		return -EINVAL;
+	*st = b->st;
+	if (b->sub)
+		st->dropped += shmkit_sub_dropped(b->sub);
+	return 0;
+}
+
+SHMKIT_API int shmkit_bridge_close(struct shmkit_bridge *b)
+{
+	if (!b)
+		return 0;
+	if (b->holding)
+		zmq_msg_close(&b->held.body);
+	if (b->sock)
+		zmq_close(b->sock);
+	if (b->ctx)
+		zmq_ctx_term(b->ctx);
+	shmkit_queue_close(b->q);
+	shmkit_sub_close(b->sub);
+	shmkit_pub_close(b->pub);
+	free(b->state_path);
+	free(b);
+	return 0;
+}
+
+SHMKIT_API int shmkit_bridge_keypair(char public_key[41], char secret_key[41])
+{
+	if (!public_key || !secret_key)
+		return -EINVAL;
+	if (!zmq_has("curve"))
+		return -EOPNOTSUPP;
+	return zmq_curve_keypair(public_key, secret_key) < 0 ? zerr() : 0;
+}
+
+SHMKIT_API int shmkit_bridge_has_curve(void)
+{
+	return zmq_has("curve") ? 1 : 0;
+}
+
+int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	zmq_pollitem_t it = { .socket = b->sock, .events = ZMQ_POLLIN };
+	long ms = slice_ns <= 0 ? 0 : (long)((slice_ns + 999999) / 1000000);
+	int r = zmq_poll(&it, 1, ms);
+
+	if (r < 0)
+		return zerr();
+	return r > 0;
+}

@@ -1,0 +1,103 @@
+/* libshmkit-bridge internals: the handle, the wire format (docs/BRIDGE.md),
+ * and the four carriers (queue out/in, topic out/in). */
+#ifndef SHMKIT_BRIDGE_INTERNAL_H
+#define SHMKIT_BRIDGE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <shmkit.h>
+#include <zmq.h>
+#include <shmkit/bridge.h>
+
+/* ---- wire (queues only; topics carry the bare message bytes) ---- */
+#define BR_MAGIC0 'S'
+#define BR_MAGIC1 'K'
+#define BR_MAGIC2 'B'
+#define BR_VERSION 1
+#define BR_HDR 16        /* header frame bytes */
+#define BR_HELLO_BODY 24 /* stream id 16, max_msg u32, reserved u32 */
+
+enum br_type {
+	BR_HELLO = 'H',   /* out -> in: seq = the sender's next unconsumed message */
+	BR_WELCOME = 'W', /* in -> out: seq = next sequence expected */
+	BR_DATA = 'D',    /* out -> in: seq, then one frame with the message bytes */
+	BR_ACK = 'A',     /* in -> out: every seq below this one is committed */
+	BR_NACK = 'N',    /* in -> out: dropped an out-of-order message; resend from seq */
+	BR_RESYNC = 'R',  /* in -> out: data before any hello: say hello */
+};
+
+void br_hdr_put(unsigned char h[BR_HDR], enum br_type t, uint64_t seq);
+/* 0 and the fields if h is a well-formed header of n bytes, else -EBADMSG. */
+int br_hdr_get(const unsigned char *h, size_t n, enum br_type *t, uint64_t *seq);
+void br_put64(unsigned char *p, uint64_t v);
+uint64_t br_get64(const unsigned char *p);
+
+/* One whole ZeroMQ message as the ROUTER hands it: identity, header, body. */
+struct br_frames {
+	unsigned char id[256];
+	size_t idlen;
+	unsigned char hdr[BR_HDR + 1];
+	int hdrlen;
+	zmq_msg_t body; /* valid while has_body */
+	bool has_body;
+};
+
+/* ---- the handle ---- */
+struct shmkit_bridge {
+	int kind; /* SHMKIT_KIND_QUEUE / _TOPIC */
+	int dir;
+	void *ctx;
+	void *sock;
+	struct shmkit_queue *q;
+	struct shmkit_sub *sub;
+	struct shmkit_pub *pub;
+	size_t max_msg;
+	_Atomic int stop;
+	struct shmkit_bridge_stats st;
+	/* queue out */
+	unsigned window;
+	uint64_t acked;      /* == the local queue's consumed count: next seq to be acked */
+	uint64_t next_send;  /* next seq to put on the wire */
+	bool synced;         /* a WELCOME arrived since the last (re)start of the handshake */
+	int64_t last_hello;  /* monotonic ns */
+	int64_t last_progress;
+	unsigned char stream[16];
+	/* queue in */
+	char *state_path;
+	unsigned char in_stream[16]; /* stream of the record */
+	unsigned char in_queue_id[16];
+	bool have_record;
+	bool peer_synced;    /* a HELLO arrived since this process started */
+	uint64_t base_seq, base_pos;
+	uint64_t last_nack;
+	unsigned char peer_id[256];
+	size_t peer_id_len;
+	struct br_frames held; /* a DATA that waits for room in the queue */
+	bool holding;
+};
+
+int64_t br_now_ns(void);
+/* Incarnation id of the segment under a handle's object: uri, inode, ids. */
+int br_object_id(struct shmkit_seg *seg, unsigned char id[16]);
+
+/* One pass: do what can be done without waiting for up to slice_ns.
+ * Returns 0 or a negative errno that ends the run. */
+int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns);
+int br_queue_out_start(struct shmkit_bridge *b);
+int br_queue_in_step(struct shmkit_bridge *b, int64_t slice_ns);
+int br_queue_in_start(struct shmkit_bridge *b);
+int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns);
+int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns);
+
+/* queue in: the persistent record (record.c) */
+int br_record_load(struct shmkit_bridge *b);
+int br_record_store(struct shmkit_bridge *b);
+/* Default record path for a queue URI (malloc'd), under $XDG_STATE_HOME or ~/.local/state. */
+char *br_record_default_path(const char *uri);
+
+/* Wait until the socket is readable or slice_ns passes: 1 readable, 0 not, <0 error. */
+int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns);
+
+#endif

@@ -1,0 +1,97 @@
+/* Topics: one ZeroMQ message per shmkit message, bytes unchanged, so any
+ * ZeroMQ SUB subscribed to "" receives them. Lossy like a lossy topic:
+ * OUT reads the ring as a subscriber (an overrun counts in its dropped) and
+ * sends with XPUB_NODROP and DONTWAIT, so a full link is a counted drop;
+ * IN publishes what arrives (a message longer than the local slot is a drop). */
+#include <errno.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "bridge_internal.h"
+
+#define BATCH 256
+
+/* XPUB hands us (un)subscriptions: read and forget them, or they pile up. */
+static void drain_subscriptions(struct shmkit_bridge *b)
+{
+	unsigned char buf[64];
+
+	while (zmq_recv(b->sock, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
+		;
+}
+
+/* Send one message read in place: 1 sent or dropped, 0 none waiting. */
+static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
+{
+	const void *p;
+	zmq_msg_t m;
+	ssize_t n = shmkit_sub_peek(b->sub, &p, wait_ns);
+
+	if (n == -EAGAIN || n == -ETIMEDOUT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	if (zmq_msg_init_size(&m, (size_t)n) < 0) {
+		shmkit_sub_release(b->sub);
+		return -ENOMEM;
+	}
+	memcpy(zmq_msg_data(&m), p, (size_t)n);
+	/* -ESTALE: overwritten while we copied; the topic counted it as dropped */
+	if (shmkit_sub_release(b->sub) < 0) {
+		zmq_msg_close(&m);
+		return 1;
+	}
+	if (zmq_msg_send(&m, b->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		if (zmq_errno() != EAGAIN)
+			return -zmq_errno();
+		b->st.dropped++; /* a subscriber's pipe is full: the link is slower */
+		return 1;
+	}
+	b->st.messages++;
+	b->st.bytes += (uint64_t)n;
+	return 1;
+}
+
+int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	int r = 0;
+
+	drain_subscriptions(b);
+	for (int i = 0; i < BATCH && (r = forward_one(b, i ? 0 : slice_ns)) > 0; i++)
+		;
+	return r < 0 ? r : 0;
+}
+
+int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	int r = br_wait_socket(b, slice_ns);
+
+	if (r <= 0)
+		return r;
+	for (int i = 0; i < BATCH; i++) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, b->sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return zmq_errno() == EAGAIN ? 0 : -zmq_errno();
+		}
+		size_t n = zmq_msg_size(&m);
+		/* a reliable local topic may wait for its slowest subscriber: the
+		 * SUB socket then fills and the sending side counts the drops */
+		do
+			r = shmkit_pub_send(b->pub, zmq_msg_data(&m), n, 100000000);
+		while (r == -ETIMEDOUT && !atomic_load_explicit(&b->stop, memory_order_relaxed));
+		zmq_msg_close(&m);
+		if (r == -EMSGSIZE || r == -EINVAL) {
+			b->st.dropped++;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		b->st.messages++;
+		b->st.bytes += n;
+	}
+	return 0;
+}
