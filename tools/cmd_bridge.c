@@ -1,0 +1,180 @@
+/* shmkit bridge: a thin wrapper over libshmkit-bridge (include/shmkit/bridge.h).
+ *   bridge out URI ENDPOINT   carry the local queue's or topic's messages to ENDPOINT
+ *   bridge in ENDPOINT URI    put the messages arriving from ENDPOINT into URI
+ *   bridge keygen             print a CURVE key pair (public, then secret)
+ * Runs until SIGINT/SIGTERM (or --timeout), then prints what it carried. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "cli_opt.h"
+
+#ifdef SHMKIT_HAVE_BRIDGE
+#include <shmkit/bridge.h>
+
+static struct shmkit_bridge *running;
+static volatile sig_atomic_t stopped;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopped = 1;
+	shmkit_bridge_stop(running);
+}
+
+/* A key file holds the public key on its first line and the secret on its
+ * second (what `shmkit bridge keygen` prints). */
+static int read_keys(const char *path, char pub[41], char sec[41])
+{
+	FILE *f = fopen(path, "re");
+	char line[128];
+	int ok = 1;
+
+	if (!f)
+		return -errno;
+	for (int i = 0; i < 2 && ok; i++) {
+		char *k = i ? sec : pub;
+		ok = fgets(line, sizeof line, f) && strcspn(line, "\r\n") == 40;
+		if (ok) {
+			memcpy(k, line, 40);
+			k[40] = '\0';
+		}
+	}
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+static void report(const char *dir, const char *uri, const struct shmkit_bridge_stats *st)
+{
+	char u[256];
+
+	fprintf(stderr,
+		"shmkit: bridge %s %s: %llu messages, %llu bytes, %llu dropped, %llu resent, "
+		"%llu duplicates ignored, %llu handshakes, %llu gaps, next seq %llu\n",
+		dir, cli_printable(uri, u, sizeof u), (unsigned long long)st->messages,
+		(unsigned long long)st->bytes, (unsigned long long)st->dropped,
+		(unsigned long long)st->resent, (unsigned long long)st->duplicates,
+		(unsigned long long)st->resyncs, (unsigned long long)st->gaps,
+		(unsigned long long)st->next_seq);
+}
+
+static int keygen(void)
+{
+	char pub[41], sec[41];
+	int r = shmkit_bridge_keypair(pub, sec);
+
+	if (r < 0)
+		return cli_fail("bridge keygen", NULL, r);
+	printf("%s\n%s\n", pub, sec);
+	return CLI_OK;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Run until a signal, an error or the timeout; a report every `every` ns. */
+static int run(struct shmkit_bridge *b, const char *dir, const char *uri, int64_t timeout,
+	       int64_t every)
+{
+	struct shmkit_bridge_stats st;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int64_t end = timeout < 0 ? INT64_MAX : now_ns() + timeout;
+	int r = 0;
+
+	running = b;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (r == 0 && !stopped) {
+		int64_t left = end - now_ns();
+		if (left <= 0)
+			break;
+		int64_t slice = every > 0 && every < left ? every : left;
+		r = shmkit_bridge_run(b, timeout < 0 && every <= 0
+						 ? SHMKIT_FOREVER : slice);
+		if (r == 0 && every > 0 && !stopped) {
+			shmkit_bridge_stats(b, &st);
+			report(dir, uri, &st);
+		}
+	}
+	shmkit_bridge_stats(b, &st);
+	report(dir, uri, &st);
+	return r;
+}
+
+CLI_COMMAND(cmd_bridge)
+{
+	int bind = 0, conn = 0;
+	const char *state = NULL, *keys = NULL, *server_key = NULL;
+	uint64_t window = 0;
+	int64_t timeout = SHMKIT_FOREVER, every = 0;
+	const struct cli_opt opts[] = {
+		{ "bind", 0, CLI_FLAG, &bind, NULL },
+		{ "connect", 0, CLI_FLAG, &conn, NULL },
+		{ "state", 0, CLI_STRING, &state, NULL },
+		{ "window", 0, CLI_U64, &window, NULL },
+		{ "curve-keys", 0, CLI_STRING, &keys, NULL },
+		{ "curve-server-key", 0, CLI_STRING, &server_key, NULL },
+		{ "timeout", 0, CLI_DURATION, &timeout, NULL },
+		{ "stats", 0, CLI_DURATION, &every, NULL },
+		{ 0 },
+	};
+	int n = cli_parse(argv[0], argc, argv, opts);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n == 1 && strcmp(argv[1], "keygen") == 0)
+		return keygen();
+	if (n != 3 || (strcmp(argv[1], "out") != 0 && strcmp(argv[1], "in") != 0))
+		return cli_usage_error(argv[0], "expects out URI ENDPOINT, in ENDPOINT URI, or keygen");
+	if (bind && conn)
+		return cli_usage_error(argv[0], "--bind and --connect exclude each other");
+	if (window > 1u << 20)
+		return cli_usage_error(argv[0], "--window is at most 1048576");
+	if (server_key && !keys)
+		return cli_usage_error(argv[0], "--curve-server-key needs --curve-keys");
+
+	int out = strcmp(argv[1], "out") == 0;
+	const char *uri = out ? argv[2] : argv[3], *endpoint = out ? argv[3] : argv[2];
+	char pub[41], sec[41];
+	struct shmkit_bridge_opts o = {
+		.how = bind ? SHMKIT_BRIDGE_BIND : conn ? SHMKIT_BRIDGE_CONNECT : SHMKIT_BRIDGE_AUTO,
+		.state = state,
+		.window = (unsigned)window,
+		.curve_server_key = server_key,
+	};
+	int r;
+	if (keys) {
+		if ((r = read_keys(keys, pub, sec)) < 0)
+			return cli_fail_msg("bridge", keys, "%s (want the two lines of shmkit bridge keygen)",
+					    shmkit_strerror(r));
+		o.curve_public = pub;
+		o.curve_secret = sec;
+	}
+	struct shmkit_bridge *b;
+	r = shmkit_bridge_open(&b, out ? SHMKIT_BRIDGE_OUT : SHMKIT_BRIDGE_IN, uri, endpoint, &o);
+	if (r == -EOPNOTSUPP)
+		return cli_fail_msg("bridge", uri, "%s (queues: single-producer, single-consumer only; "
+				    "CURVE: this ZeroMQ has none)", shmkit_strerror(r));
+	if (r < 0)
+		return cli_fail("bridge", uri, r);
+	r = run(b, argv[1], uri, timeout, every);
+	shmkit_bridge_close(b);
+	return r < 0 ? cli_fail("bridge", uri, r) : CLI_OK;
+}
+
+#else
+
+CLI_COMMAND(cmd_bridge)
+{
+	(void)argc;
+	return cli_fail_msg(argv[0], NULL, "this shmkit was built without ZeroMQ (libzmq3-dev)");
+}
+
+#endif
