@@ -13,6 +13,11 @@ have strace || need+=(strace)
 have python3 || need+=(python3)
 # examples/uv_subscriber.c (a topic in a libuv loop) and its test
 pkg-config --exists libuv 2>/dev/null || need+=(libuv1-dev)
+pkg-config --exists libzmq 2>/dev/null || need+=(libzmq3-dev)                   # shmkit bridge
+/usr/bin/python3 -c "import zmq" 2>/dev/null || need+=(python3-zmq)            # bridge test's foreign client
+have ip || need+=(iproute2)                                                    # bridge test's netns
+[ -e /usr/include/ncurses.h ] || [ -e /usr/include/ncursesw/ncurses.h ] || need+=(libncurses-dev) # shmkit top
+have tmux || need+=(tmux)                                                      # shmkit top's test
 if [ "${1:-}" = "--bench" ]; then
 	[ -e /usr/include/boost/interprocess/ipc/message_queue.hpp ] || need+=(libboost-dev)
 	[ -e /usr/include/iceoryx/v2.0.3/iceoryx_binding_c/subscriber.h ] ||

@@ -38,7 +38,7 @@ int br_record_load(struct shmkit_bridge *b)
 		return errno == ENOENT ? 0 : -errno;
 	ssize_t n = read(fd, r, sizeof r);
 	close(fd);
-	if (n != REC_SIZE || memcmp(r, REC_MAGIC, 4) != 0 || br_get64(r + 4) != REC_VERSION ||
+	if (n != REC_SIZE || memcmp(r, REC_MAGIC, 4) != 0 || r[4] != REC_VERSION || r[5] || r[6] || r[7] ||
 	    br_get64(r + 56) != digest(r, 56))
 		return -EBADMSG; /* never guess: a wrong record could duplicate or lose */
 	memcpy(b->in_stream, r + 8, 16);
@@ -63,7 +63,7 @@ int br_record_store(struct shmkit_bridge *b)
 	int fd, e;
 
 	memcpy(r, REC_MAGIC, 4);
-	br_put64(r + 4, REC_VERSION); /* u32 version + u32 zero */
+	r[4] = REC_VERSION; /* u32 little-endian */
 	memcpy(r + 8, b->in_stream, 16);
 	memcpy(r + 24, b->in_queue_id, 16);
 	br_put64(r + 40, b->base_seq);

@@ -5,6 +5,7 @@
  * IN publishes what arrives (a message longer than the local slot is a drop). */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include <zmq.h>
 
@@ -30,6 +31,11 @@ static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 
 	if (n == -EAGAIN || n == -ETIMEDOUT)
 		return 0;
+	if (n == -EPIPE) { /* the publisher closed or died: wait for the next one */
+		struct timespec ts = { 0, wait_ns > 1000000 ? 1000000 : wait_ns };
+		nanosleep(&ts, NULL);
+		return 0;
+	}
 	if (n < 0)
 		return (int)n;
 	if (zmq_msg_init_size(&m, (size_t)n) < 0) {
