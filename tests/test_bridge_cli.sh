@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# shmkit bridge without root, over ipc:// endpoints on this host: a queue
+# carried in order, over CURVE too (when this ZeroMQ has it); a kill -9 of
+# the receiving bridge mid-stream; refusals (MPMC queue, no such object, bad
+# endpoint, bad key file, --bind with --connect). Skips (77) when shmkit was
+# built without ZeroMQ.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+ID=$$
+QA="posix:/shmkit-test-$ID-brcli-a" QB="posix:/shmkit-test-$ID-brcli-b"
+QM="posix:/shmkit-test-$ID-brcli-m"
+TMP=$(mktemp -d)
+export XDG_STATE_HOME="$TMP/state"
+EP="ipc://$TMP/sock"
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+cleanup() {
+	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
+	for u in "$QA" "$QB" "$QM"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+expect() {
+	local want=$1; shift
+	"$@" >"$TMP/o" 2>"$TMP/e"
+	local got=$?
+	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/e")"
+}
+
+if ! "$SHMKIT" bridge keygen >"$TMP/keys" 2>"$TMP/e"; then
+	grep -q "without ZeroMQ" "$TMP/e" && { echo "SKIP: shmkit built without ZeroMQ"; exit 77; }
+	grep -q "not supported" "$TMP/e" || fail "keygen: $(cat "$TMP/e")"
+fi
+
+"$SHMKIT" queue create "$QA" --capacity 64 --max-msg 64 >/dev/null
+"$SHMKIT" queue create "$QB" --capacity 64 --max-msg 64 >/dev/null
+"$SHMKIT" queue create "$QM" --capacity 64 --max-msg 64 --multi >/dev/null
+
+# refusals: exit 1 or 2 with one line, nothing carried
+expect 2 "$SHMKIT" bridge
+expect 2 "$SHMKIT" bridge sideways "$QA" "$EP"
+expect 2 "$SHMKIT" bridge out "$QA" "$EP" --bind --connect
+expect 1 "$SHMKIT" bridge out "posix:/shmkit-test-$ID-none" "$EP" --timeout 0.1
+expect 1 "$SHMKIT" bridge out "$QM" "$EP" --timeout 0.1
+grep -q "single-producer" "$TMP/e" || fail "MPMC refusal does not say why: $(cat "$TMP/e")"
+expect 1 "$SHMKIT" bridge out "$QA" "nonsense://x" --timeout 0.1
+echo "short" >"$TMP/badkeys"
+expect 1 "$SHMKIT" bridge out "$QA" "$EP" --curve-keys "$TMP/badkeys" --timeout 0.1
+
+carry() { # N EXTRA-OPTS-OUT EXTRA-OPTS-IN: N lines from QA to QB
+	local n=$1 oo=$2 io=$3
+	"$SHMKIT" bridge out "$QA" "$EP" --bind $oo 2>>"$TMP/out.log" & OUT=$!
+	"$SHMKIT" bridge in "$EP" "$QB" $io 2>>"$TMP/in.log" & IN=$!
+	seq 1 "$n" | "$SHMKIT" send "$QA" - &
+	"$SHMKIT" recv "$QB" --count "$n" --timeout 30 >"$TMP/got" || fail "recv $n ($oo)"
+	seq 1 "$n" | cmp -s - "$TMP/got" || fail "lines differ ($oo)"
+	kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+}
+carry 5000 "" ""
+grep -q "bridge out $QA: 5000 messages" "$TMP/out.log" || fail "report: $(cat "$TMP/out.log")"
+
+if [ "$(wc -l <"$TMP/keys")" = 2 ]; then # CURVE: a server key pair, and a client one
+	"$SHMKIT" bridge keygen >"$TMP/ckeys"
+	carry 1000 "--curve-keys $TMP/keys" "--curve-keys $TMP/ckeys --curve-server-key $(head -1 "$TMP/keys")"
+	# a client that knows the wrong server key gets nothing
+	"$SHMKIT" bridge out "$QA" "$EP" --bind --curve-keys "$TMP/keys" 2>/dev/null & OUT=$!
+	"$SHMKIT" bridge in "$EP" "$QB" --curve-keys "$TMP/ckeys" \
+		--curve-server-key "$(head -1 "$TMP/ckeys")" 2>/dev/null & IN=$!
+	"$SHMKIT" send "$QA" secret
+	"$SHMKIT" recv "$QB" --timeout 1 >/dev/null 2>&1 && fail "a wrong server key still carried a message"
+	kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+	"$SHMKIT" recv "$QA" --timeout 1 >/dev/null || fail "the undelivered message left the sending queue"
+fi
+
+# kill -9 of the receiving bridge mid-stream, then a restart: exactly once
+"$SHMKIT" bridge out "$QA" "$EP" --bind 2>>"$TMP/out.log" & OUT=$!
+"$SHMKIT" bridge in "$EP" "$QB" 2>>"$TMP/in.log" & IN=$!
+for c in $(seq 0 19); do seq $((c * 500 + 1)) $((c * 500 + 500)); sleep 0.02; done |
+	"$SHMKIT" send "$QA" - &
+"$SHMKIT" recv "$QB" --count 10000 --timeout 60 >"$TMP/got" & RECV=$!
+for k in 1 2 3 4; do
+	sleep 0.1
+	kill -9 "$IN"; wait "$IN" 2>/dev/null
+	"$SHMKIT" bridge in "$EP" "$QB" 2>>"$TMP/in.log" & IN=$!
+done
+wait "$RECV" || fail "recv after kill -9"
+seq 1 10000 | cmp -s - "$TMP/got" || fail "after kill -9: $(sort "$TMP/got" | uniq -d | wc -l) duplicated, $(wc -l <"$TMP/got") lines"
+kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+
+[ $FAILS = 0 ] && echo "test_bridge_cli: ok"
+[ $FAILS = 0 ]
