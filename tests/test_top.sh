@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# shmkit top: --once --json fields against known traffic on a queue, a topic
+# and a map made here; looking changes nothing (stat before == after); the
+# interactive view under tmux shows the objects, q quits, SIGTERM quits, and
+# the terminal is restored either way (icanon and echo back on).
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+SHMKIT=$(readlink -f "$SHMKIT")
+ID=$$
+Q="posix:/shmkit-test-$ID-top-q" T="posix:/shmkit-test-$ID-top-t" M="posix:/shmkit-test-$ID-top-m"
+TMUX_SOCK="shmkit-test-$ID"
+TMP=$(mktemp -d)
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+cleanup() {
+	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
+	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
+	for u in "$Q" "$T" "$M"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+PY=$(command -v python3) || { echo "SKIP: no python3 to read JSON"; exit 77; }
+
+"$SHMKIT" queue create "$Q" --capacity 50 --max-msg 32 >/dev/null || fail "create $Q"
+"$SHMKIT" topic create "$T" --slots 16 --slot-size 64 >/dev/null || fail "create $T"
+"$SHMKIT" map "$M" create 1M >/dev/null || fail "create $M"
+"$SHMKIT" map "$M" put k1 v1 >/dev/null && "$SHMKIT" map "$M" put k2 v2 >/dev/null || fail "put"
+"$SHMKIT" sub "$T" --count 100 --timeout 30 >/dev/null &
+SUB=$!
+sleep 0.5
+
+# known traffic inside one 2 s interval: 7 messages into Q, 3 published on T
+"$SHMKIT" top --once --json --interval 2 >"$TMP/top.json" &
+TOP=$!
+sleep 0.5
+"$SHMKIT" send "$Q" a b c d e f g || fail "send"
+"$SHMKIT" pub "$T" x y z || fail "pub"
+wait "$TOP" || fail "top --once --json exited $?"
+"$PY" - "$TMP/top.json" "$Q" "$T" "$M" <<'PYEOF' || fail "JSON fields: $(head -c 2000 "$TMP/top.json")"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+objs = {o["uri"]: o for o in doc["objects"]}
+q, t, m = objs[sys.argv[2]], objs[sys.argv[3]], objs[sys.argv[4]]
+def eq(o, k, v):
+    if o[k] != v:
+        sys.exit("%s %s = %r, want %r" % (o["uri"], k, o[k], v))
+eq(q, "kind", "queue"); eq(q, "depth", 7); eq(q, "capacity", 64); eq(q, "msgs_in", 7)
+eq(q, "msgs_out", 0); eq(q, "total_in", 7); eq(q, "drops", 0); eq(q, "counters", True)
+eq(q, "bytes_in_per_s", None)
+if not 2 <= q["msgs_in_per_s"] <= 4: sys.exit("queue rate %r, want ~3.5/s" % q["msgs_in_per_s"])
+eq(t, "kind", "topic"); eq(t, "msgs_in", 3); eq(t, "subscribers", 1); eq(t, "capacity", 16)
+eq(t, "msgs_out", 3); eq(t, "drops", 0)
+eq(m, "kind", "map"); eq(m, "keys", 2)
+if doc["interval_ms"] != 2000: sys.exit("interval_ms")
+uris = [o["uri"] for o in doc["objects"]]
+rates = [o["msgs_in_per_s"] + o["msgs_out_per_s"] for o in doc["objects"]]
+if rates != sorted(rates, reverse=True): sys.exit("not sorted by rate: %r" % rates)
+PYEOF
+"$SHMKIT" stat "$Q" --json >"$TMP/stat.before"
+"$SHMKIT" top --once --json --interval 0.1 >/dev/null || fail "top --once --json"
+"$SHMKIT" stat "$Q" --json >"$TMP/stat.after"
+cmp -s "$TMP/stat.before" "$TMP/stat.after" || fail "top changed what stat shows: $(diff "$TMP/stat.before" "$TMP/stat.after")"
+expect_usage() { "$SHMKIT" top "$@" >/dev/null 2>&1; [ $? = 2 ] || fail "top $* should be a usage error"; }
+expect_usage extra
+expect_usage --interval 0
+expect_usage --interval nonsense
+
+# the interactive view under tmux
+if ! command -v tmux >/dev/null; then
+	echo "note: no tmux: the interactive half is skipped"
+else
+	run_view() { # NAME: start top in a tmux session; its exit status and stty land in $TMP/NAME
+		tmux -L "$TMUX_SOCK" new-session -d -s "$1" -x 200 -y 40 \
+			"stty -a >$TMP/$1.stty0; $SHMKIT top --interval 0.3; echo \$? >$TMP/$1.rc; stty -a >$TMP/$1.stty; sleep 30"
+	}
+	shown() { tmux -L "$TMUX_SOCK" capture-pane -p -t "$1" 2>/dev/null | grep -q -- "$2"; }
+	wait_for() { for _ in $(seq 1 100); do eval "$1" && return 0; sleep 0.1; done; return 1; }
+	for how in q term; do
+		run_view "$how"
+		wait_for "shown $how '$Q'" || fail "$how: the view never showed $Q: $(tmux -L "$TMUX_SOCK" capture-pane -p -t "$how" | head -5)"
+		shown "$how" "KIND" || fail "$how: no header"
+		if [ "$how" = q ]; then
+			tmux -L "$TMUX_SOCK" send-keys -t "$how" q
+		else
+			pkill -TERM -f "^$SHMKIT top --interval 0.3" 2>/dev/null ||
+				kill -TERM "$(pgrep -n -f "$SHMKIT top --interval 0.3")"
+		fi
+		wait_for "[ -s $TMP/$how.stty ]" || fail "$how: top did not exit"
+		[ "$(cat "$TMP/$how.rc" 2>/dev/null)" = 0 ] || fail "$how: exit status $(cat "$TMP/$how.rc" 2>/dev/null)"
+		for flag in icanon echo; do
+			grep -qw -- "-$flag" "$TMP/$how.stty" && fail "$how: terminal left with -$flag"
+		done
+		cmp -s <(tr ' ' '\n' <"$TMP/$how.stty0" | grep -v rows) <(tr ' ' '\n' <"$TMP/$how.stty" | grep -v rows) ||
+			fail "$how: terminal settings differ after top"
+		shown "$how" "SLEEP ALIVE" && fail "$how: the view is still on the screen after exit"
+	done
+fi
+kill "$SUB" 2>/dev/null
+[ $FAILS = 0 ] && echo "test_top: ok"
+[ $FAILS = 0 ]

@@ -1,0 +1,247 @@
+/* shmkit top [--interval S] [--once] [--json]: a live view of every shmkit
+ * object (tools/top_sample.c reads the counters without attaching). On a
+ * terminal the view is drawn with ncurses (q quits; the terminal is restored
+ * on exit and on SIGINT/SIGTERM/SIGHUP); otherwise, and with --once, plain
+ * text screens; --json one JSON document per refresh. Queues and topics
+ * count messages, not bytes, so there are no bytes-per-second figures
+ * (null in JSON). Looking changes nothing. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef SHMKIT_HAVE_CURSES
+#include <curses.h>
+#endif
+
+#include "cli.h"
+#include "cli_opt.h"
+#include "top_sample.h"
+
+static volatile sig_atomic_t quit;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+static const char *num(uint64_t v, char *buf, size_t cap)
+{
+	if (v == TOP_NA)
+		return "-";
+	snprintf(buf, cap, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static const char *alive(int a)
+{
+	return a == 1 ? "yes" : a == 0 ? "no" : "?";
+}
+
+/* One line per object into buf (for printf and for curses alike). */
+static void format_line(const struct top_obj *o, char *line, size_t cap)
+{
+	char u[256], d[24], c[24], dr[24], su[24], sl[24], sz[24], dc[64];
+
+	if (o->kind == SHMKIT_KIND_HEAP || o->kind == SHMKIT_KIND_MAP)
+		snprintf(dc, sizeof dc, "%s used", o->used == TOP_NA ? "-" : cli_human_size(o->used, d, sizeof d));
+	else
+		snprintf(dc, sizeof dc, "%s/%s", num(o->depth, d, sizeof d), num(o->capacity, c, sizeof c));
+	snprintf(line, cap, "%-6s %-40s %7s %15s %10.0f %10.0f %8s %5s %5s %5s",
+		 cli_kind_name(o->kind), cli_printable(o->uri, u, sizeof u),
+		 cli_human_size(o->size, sz, sizeof sz), dc, o->in_rate, o->out_rate,
+		 num(o->drops, dr, sizeof dr), num(o->subscribers, su, sizeof su),
+		 num(o->sleepers, sl, sizeof sl), alive(o->creator_alive));
+}
+
+static const char HEAD[] = "KIND   URI                                         SIZE     DEPTH/CAP"
+			   "      IN/s      OUT/s    DROPS  SUBS SLEEP ALIVE";
+
+static void print_text(const struct top_sample *s, double interval)
+{
+	char line[512];
+
+	printf("shmkit top: %zu objects, rates over %.3g s (messages; queues and topics count no bytes)\n",
+	       s->n, interval);
+	printf("%s\n", HEAD);
+	for (size_t i = 0; i < s->n; i++) {
+		format_line(&s->objs[i], line, sizeof line);
+		printf("%s\n", line);
+	}
+	fflush(stdout);
+}
+
+static void json_num(struct cli_json *j, const char *key, uint64_t v)
+{
+	if (v == TOP_NA)
+		cli_json_null(j, key);
+	else
+		cli_json_uint(j, key, v);
+}
+
+static void print_json(const struct top_sample *s, double interval)
+{
+	struct cli_json j;
+
+	cli_json_init(&j, stdout);
+	cli_json_object(&j, NULL);
+	cli_json_uint(&j, "interval_ms", (uint64_t)(interval * 1000 + 0.5));
+	cli_json_array(&j, "objects");
+	for (size_t i = 0; i < s->n; i++) {
+		const struct top_obj *o = &s->objs[i];
+		cli_json_object(&j, NULL);
+		cli_json_str(&j, "uri", o->uri);
+		cli_json_str(&j, "kind", cli_kind_name(o->kind));
+		cli_json_uint(&j, "size", o->size);
+		json_num(&j, "depth", o->depth);
+		json_num(&j, "capacity", o->capacity);
+		cli_json_uint(&j, "msgs_in", o->in_delta);
+		cli_json_uint(&j, "msgs_out", o->out_delta);
+		cli_json_uint(&j, "msgs_in_per_s", (uint64_t)(o->in_rate + 0.5));
+		cli_json_uint(&j, "msgs_out_per_s", (uint64_t)(o->out_rate + 0.5));
+		cli_json_null(&j, "bytes_in_per_s");
+		cli_json_null(&j, "bytes_out_per_s");
+		json_num(&j, "total_in", o->msgs_in);
+		json_num(&j, "total_out", o->msgs_out);
+		json_num(&j, "drops", o->drops);
+		json_num(&j, "subscribers", o->subscribers);
+		json_num(&j, "sleepers", o->sleepers);
+		json_num(&j, "used_bytes", o->used);
+		json_num(&j, "keys", o->keys);
+		if (o->creator_alive < 0)
+			cli_json_null(&j, "creator_alive");
+		else
+			cli_json_bool(&j, "creator_alive", o->creator_alive);
+		cli_json_bool(&j, "counters", o->readable);
+		cli_json_end(&j);
+	}
+	cli_json_end(&j); /* objects */
+	cli_json_end(&j); /* the document */
+	cli_json_finish(&j);
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+	while (!quit && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Take a sample, replacing `before` with the previous `now`. */
+static int resample(struct top_sample *now, struct top_sample *before)
+{
+	struct top_sample t = *before;
+
+	*before = *now;
+	*now = t;
+	int r = top_sample_take(now);
+	if (r == 0)
+		top_rates(now, before);
+	return r;
+}
+
+#ifdef SHMKIT_HAVE_CURSES
+static void draw(const struct top_sample *s, double interval)
+{
+	char line[512];
+
+	erase();
+	mvprintw(0, 0, "shmkit top - %zu objects - every %.3g s - sorted by rate - q quits", s->n,
+		 interval);
+	attron(A_REVERSE);
+	mvprintw(2, 0, "%-*s", COLS > 0 ? COLS : 1, HEAD);
+	attroff(A_REVERSE);
+	for (size_t i = 0; i < s->n && (int)i + 3 < LINES; i++) {
+		format_line(&s->objs[i], line, sizeof line);
+		mvaddnstr((int)i + 3, 0, line, COLS);
+	}
+	refresh();
+}
+
+static int interactive(struct top_sample *now, struct top_sample *before, int64_t interval)
+{
+	double secs = (double)interval / 1e9;
+	int r = 0;
+
+	initscr();
+	cbreak();
+	noecho();
+	curs_set(0);
+	keypad(stdscr, TRUE);
+	while (!quit && r == 0) {
+		draw(now, secs);
+		int64_t end = now->when_ns + interval;
+		for (;;) { /* wait for the next refresh, a key every 50 ms */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			int64_t left = end - ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+			if (left <= 0 || quit)
+				break;
+			timeout((int)(left / 1000000 < 50 ? left / 1000000 + 1 : 50));
+			int c = getch();
+			if (c == 'q' || c == 'Q')
+				quit = 1;
+		}
+		if (!quit)
+			r = resample(now, before);
+	}
+	endwin(); /* restores the terminal: echo, canonical mode, the screen */
+	return r;
+}
+#endif
+
+CLI_COMMAND(cmd_top)
+{
+	int once = 0, json = 0;
+	int64_t interval = 1000000000;
+	const struct cli_opt opts[] = {
+		{ "interval", 0, CLI_DURATION, &interval, NULL },
+		{ "once", 0, CLI_FLAG, &once, NULL },
+		{ "json", 0, CLI_FLAG, &json, NULL },
+		{ 0 },
+	};
+	int n = cli_parse(argv[0], argc, argv, opts);
+	if (n < 0)
+		return CLI_USAGE;
+	if (n != 0)
+		return cli_usage_error(argv[0], "takes no operands");
+	if (interval < 10000000 || interval > 3600 * (int64_t)1000000000)
+		return cli_usage_error(argv[0], "--interval between 0.01 s and 1 h");
+
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	struct top_sample a = { 0 }, b = { 0 };
+	int r = top_sample_take(&a);
+	if (r < 0)
+		goto out;
+	sleep_ns(interval); /* rates need two samples */
+	if (!quit && (r = resample(&a, &b)) < 0)
+		goto out;
+#ifdef SHMKIT_HAVE_CURSES
+	if (!once && !json && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO)) {
+		r = interactive(&a, &b, interval);
+		goto out;
+	}
+#endif
+	while (!quit) {
+		if (json)
+			print_json(&a, (double)interval / 1e9);
+		else
+			print_text(&a, (double)interval / 1e9);
+		if (once)
+			break;
+		sleep_ns(interval);
+		if (!quit && (r = resample(&a, &b)) < 0)
+			break;
+	}
+out:
+	top_sample_free(&a);
+	top_sample_free(&b);
+	return r < 0 ? cli_fail("top", NULL, r) : CLI_OK;
+}

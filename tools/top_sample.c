@@ -1,0 +1,224 @@
+/* shmkit top: read each object's counters from a read-only mapping of its
+ * segment, checked like any untrusted shared memory. Only posix: and file:
+ * segments are mapped: attaching a SysV segment would change its last-user
+ * pid and times, which gc's proofs read (DESIGN §8), so SysV objects show
+ * their kind and size with no counters. Layout: docs/LAYOUT.md. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "layout.h"
+#include "top_sample.h"
+
+#define LD(p) atomic_load_explicit(&(p), memory_order_relaxed) /* a snapshot: relaxed */
+
+static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
+{
+	const struct shmkit__queue_shared *q = (const void *)body;
+
+	if (n < sizeof *q)
+		return;
+	uint64_t tail = LD(((struct shmkit__queue_shared *)q)->tail);
+	uint64_t head = LD(((struct shmkit__queue_shared *)q)->head);
+	uint64_t skipped = LD(((struct shmkit__queue_shared *)q)->skipped);
+	uint64_t abandoned = LD(((struct shmkit__queue_shared *)q)->abandoned);
+	o->capacity = q->capacity;
+	o->depth = tail - head <= o->capacity ? tail - head : 0;
+	o->msgs_in = tail;
+	o->msgs_out = head;
+	o->drops = skipped + abandoned;
+	o->sleepers = (uint64_t)LD(((struct shmkit__queue_shared *)q)->data_waiters) +
+		      LD(((struct shmkit__queue_shared *)q)->space_waiters);
+	o->readable = 1;
+}
+
+static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
+{
+	struct shmkit__topic_shared *t = (void *)body;
+
+	if (n < sizeof *t || t->magic != SHMKIT__TOPIC_MAGIC)
+		return;
+	uint64_t subs_off = t->subs_off, max = t->max_subs;
+	if (max > SHMKIT__TOPIC_MAX_SUBS || subs_off > n ||
+	    max * sizeof(struct shmkit__topic_sub_shared) > n - subs_off)
+		return;
+	uint64_t head = LD(t->head), min_pos = head;
+	struct shmkit__topic_sub_shared *subs = (void *)(body + subs_off);
+	o->capacity = t->slots;
+	o->msgs_in = head;
+	o->msgs_out = 0;
+	o->sub_state = calloc(max ? max : 1, sizeof *o->sub_state);
+	o->sub_pos = calloc(max ? max : 1, sizeof *o->sub_pos);
+	if (!o->sub_state || !o->sub_pos)
+		return;
+	o->n_entries = (uint32_t)max;
+	o->drops = 0;
+	o->subscribers = 0;
+	for (uint64_t i = 0; i < max; i++) {
+		if ((LD(subs[i].state) & 0xff) != SHMKIT__SUB_ACTIVE)
+			continue;
+		uint64_t pos = LD(subs[i].pos);
+		o->sub_state[i] = LD(subs[i].state);
+		o->sub_pos[i] = pos;
+		o->subscribers++;
+		o->msgs_out += pos;
+		o->drops += LD(subs[i].dropped);
+		if (pos < min_pos) /* the slowest subscriber: how much the ring holds */
+			min_pos = pos;
+	}
+	o->depth = head - min_pos <= o->capacity ? head - min_pos : o->capacity;
+	o->sleepers = (uint64_t)LD(t->sub_sleepers) + LD(t->pub_waiting);
+	o->readable = 1;
+}
+
+static void read_heap(struct top_obj *o, const unsigned char *body, size_t n, int map)
+{
+	const struct shmkit__heap_shared *h = (const void *)body;
+
+	if (n < sizeof *h || h->magic != SHMKIT__HEAP_MAGIC)
+		return;
+	o->used = h->used_bytes;
+	o->capacity = h->used_bytes + h->free_bytes;
+	o->depth = h->n_used;
+	uint64_t root = h->root;
+	if (map && root >= SHMKIT__HEADER_SIZE && root - SHMKIT__HEADER_SIZE <= n &&
+	    n - (root - SHMKIT__HEADER_SIZE) >= sizeof(struct shmkit__map_shared)) {
+		struct shmkit__map_shared *m = (void *)(body + (root - SHMKIT__HEADER_SIZE));
+		if (m->magic == SHMKIT__MAP_MAGIC)
+			o->keys = LD(m->count);
+	}
+	o->readable = 1;
+}
+
+static void read_counters(struct top_obj *o, const struct shmkit_stat *st)
+{
+	struct shmkit_seg *seg;
+
+	if (st->backend != SHMKIT_POSIX && st->backend != SHMKIT_FILE)
+		return;
+	if (shmkit_seg_open(&seg, st->uri, 0, SHMKIT_RDONLY, 0) < 0)
+		return;
+	const unsigned char *base = shmkit_seg_addr(seg);
+	size_t size = shmkit_seg_size(seg);
+	const struct shmkit__header *h = (const void *)base;
+	if (size > SHMKIT__HEADER_SIZE && h->magic == SHMKIT__MAGIC && h->kind == o->kind) {
+		const unsigned char *body = base + SHMKIT__HEADER_SIZE;
+		size_t n = size - SHMKIT__HEADER_SIZE;
+		if (o->kind == SHMKIT_KIND_QUEUE)
+			read_queue(o, body, n);
+		else if (o->kind == SHMKIT_KIND_TOPIC)
+			read_topic(o, body, n);
+		else if (o->kind == SHMKIT_KIND_HEAP || o->kind == SHMKIT_KIND_MAP)
+			read_heap(o, body, n, o->kind == SHMKIT_KIND_MAP);
+	}
+	shmkit_seg_close(seg);
+}
+
+static int add(const struct shmkit_stat *st, void *arg)
+{
+	struct top_sample *s = arg;
+
+	if (!st->managed || st->header_status != 0 || st->kind < SHMKIT_KIND_QUEUE ||
+	    st->kind > SHMKIT_KIND_MAP)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 32;
+		struct top_obj *p = realloc(s->objs, cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		s->objs = p;
+		s->cap = cap;
+	}
+	struct top_obj *o = &s->objs[s->n++];
+	memset(o, 0, sizeof *o);
+	snprintf(o->uri, sizeof o->uri, "%s", st->uri);
+	o->kind = st->kind;
+	o->size = st->size;
+	o->creator_alive = st->creator_alive;
+	o->depth = o->capacity = o->msgs_in = o->msgs_out = o->drops = TOP_NA;
+	o->subscribers = o->sleepers = o->used = o->keys = TOP_NA;
+	read_counters(o, st);
+	return 0;
+}
+
+static void drop_objs(struct top_sample *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->objs[i].sub_state);
+		free(s->objs[i].sub_pos);
+	}
+	s->n = 0;
+}
+
+int top_sample_take(struct top_sample *s)
+{
+	struct timespec ts;
+
+	drop_objs(s);
+	int r = shmkit_list(add, s);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	s->when_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return r < 0 ? r : 0;
+}
+
+void top_sample_free(struct top_sample *s)
+{
+	drop_objs(s);
+	free(s->objs);
+	memset(s, 0, sizeof *s);
+}
+
+static uint64_t delta(uint64_t now, uint64_t before)
+{
+	return now == TOP_NA || before == TOP_NA || now < before ? 0 : now - before;
+}
+
+/* Messages read between two samples by the subscribers present in both
+ * (same entry, same state word: same generation). */
+static uint64_t topic_read(const struct top_obj *now, const struct top_obj *before)
+{
+	uint64_t sum = 0;
+
+	if (!now->sub_state || !before->sub_state || now->n_entries != before->n_entries)
+		return 0;
+	for (uint32_t i = 0; i < now->n_entries; i++)
+		if (now->sub_state[i] && now->sub_state[i] == before->sub_state[i])
+			sum += delta(now->sub_pos[i], before->sub_pos[i]);
+	return sum;
+}
+
+static int by_rate(const void *a, const void *b)
+{
+	const struct top_obj *x = a, *y = b;
+	double rx = x->in_rate + x->out_rate, ry = y->in_rate + y->out_rate;
+
+	if (rx != ry)
+		return rx > ry ? -1 : 1;
+	return strcmp(x->uri, y->uri);
+}
+
+void top_rates(struct top_sample *now, const struct top_sample *before)
+{
+	double secs = (double)(now->when_ns - before->when_ns) / 1e9;
+
+	for (size_t i = 0; i < now->n; i++) {
+		struct top_obj *o = &now->objs[i];
+		for (size_t j = 0; j < before->n; j++) {
+			const struct top_obj *b = &before->objs[j];
+			if (strcmp(o->uri, b->uri) != 0 || b->kind != o->kind)
+				continue;
+			o->in_delta = delta(o->msgs_in, b->msgs_in);
+			o->out_delta = o->kind == SHMKIT_KIND_TOPIC ? topic_read(o, b)
+								    : delta(o->msgs_out, b->msgs_out);
+			if (secs > 0) {
+				o->in_rate = (double)o->in_delta / secs;
+				o->out_rate = (double)o->out_delta / secs;
+			}
+			break;
+		}
+	}
+	qsort(now->objs, now->n, sizeof *now->objs, by_rate);
+}
