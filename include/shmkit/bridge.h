@@ -7,6 +7,14 @@
 
 #include <shmkit/common.h>
 
+/* libshmkit-bridge's own export macro: its symbols are not libshmkit's ABI
+ * (src/libshmkit.map) but libshmkit-bridge's (src/bridge/libshmkit-bridge.map). */
+#if defined(SHMKIT_BRIDGE_BUILDING)
+#define SHMKIT_BRIDGE_API __attribute__((visibility("default")))
+#else
+#define SHMKIT_BRIDGE_API
+#endif
+
 SHMKIT_BEGIN_DECLS
 
 struct shmkit_bridge;
@@ -52,23 +60,23 @@ struct shmkit_bridge_stats {
 
 /* Opens the local object at uri (a queue or a topic; the kind is read from
  * it) and the ZeroMQ socket for endpoint. Does not block on the network. */
-SHMKIT_API int shmkit_bridge_open(struct shmkit_bridge **b, int dir, const char *uri,
+SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **b, int dir, const char *uri,
 				  const char *endpoint, const struct shmkit_bridge_opts *o);
 /* Carries messages until timeout_ns passes (0 = one pass without waiting,
  * SHMKIT_FOREVER = until shmkit_bridge_stop or an error). Returns 0 when the
  * time ran out or it was stopped, else a negative errno. */
-SHMKIT_API int shmkit_bridge_run(struct shmkit_bridge *b, int64_t timeout_ns);
+SHMKIT_BRIDGE_API int shmkit_bridge_run(struct shmkit_bridge *b, int64_t timeout_ns);
 /* Makes a running shmkit_bridge_run return soon (within ~10 ms).
  * Async-signal-safe: call it from a signal handler. */
-SHMKIT_API void shmkit_bridge_stop(struct shmkit_bridge *b);
-SHMKIT_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct shmkit_bridge_stats *st);
+SHMKIT_BRIDGE_API void shmkit_bridge_stop(struct shmkit_bridge *b);
+SHMKIT_BRIDGE_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct shmkit_bridge_stats *st);
 /* Closes the socket (pending unacknowledged messages stay in the local queue) and the object. */
-SHMKIT_API int shmkit_bridge_close(struct shmkit_bridge *b);
+SHMKIT_BRIDGE_API int shmkit_bridge_close(struct shmkit_bridge *b);
 
 /* A new CURVE key pair, 40 Z85 characters each plus the NUL. */
-SHMKIT_API int shmkit_bridge_keypair(char public_key[41], char secret_key[41]);
+SHMKIT_BRIDGE_API int shmkit_bridge_keypair(char public_key[41], char secret_key[41]);
 /* 1 if this ZeroMQ build offers CURVE, else 0. */
-SHMKIT_API int shmkit_bridge_has_curve(void);
+SHMKIT_BRIDGE_API int shmkit_bridge_has_curve(void);
 
 SHMKIT_END_DECLS
 

@@ -189,7 +189,7 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	return 0;
 }
 
-SHMKIT_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, const char *uri,
+SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, const char *uri,
 				  const char *endpoint, const struct shmkit_bridge_opts *o)
 {
 	static const struct shmkit_bridge_opts defaults;
@@ -230,7 +230,7 @@ static int step(struct shmkit_bridge *b, int64_t slice_ns)
 					   : br_queue_in_step(b, slice_ns);
 }
 
-SHMKIT_API int shmkit_bridge_run(struct shmkit_bridge *b, int64_t timeout_ns)
+SHMKIT_BRIDGE_API int shmkit_bridge_run(struct shmkit_bridge *b, int64_t timeout_ns)
 {
 	if (!b || timeout_ns < -1)
 		return -EINVAL;
@@ -252,13 +252,13 @@ SHMKIT_API int shmkit_bridge_run(struct shmkit_bridge *b, int64_t timeout_ns)
 	}
 }
 
-SHMKIT_API void shmkit_bridge_stop(struct shmkit_bridge *b)
+SHMKIT_BRIDGE_API void shmkit_bridge_stop(struct shmkit_bridge *b)
 {
 	if (b) /* relaxed: polled by run() at least every SLICE_NS */
 		atomic_store_explicit(&b->stop, 1, memory_order_relaxed);
 }
 
-SHMKIT_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct shmkit_bridge_stats *st)
+SHMKIT_BRIDGE_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct shmkit_bridge_stats *st)
 {
 	if (!b || !st)
 		return -EINVAL;
@@ -268,7 +268,7 @@ SHMKIT_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct shmkit_
 	return 0;
 }
 
-SHMKIT_API int shmkit_bridge_close(struct shmkit_bridge *b)
+SHMKIT_BRIDGE_API int shmkit_bridge_close(struct shmkit_bridge *b)
 {
 	if (!b)
 		return 0;
@@ -286,7 +286,7 @@ SHMKIT_API int shmkit_bridge_close(struct shmkit_bridge *b)
 	return 0;
 }
 
-SHMKIT_API int shmkit_bridge_keypair(char public_key[41], char secret_key[41])
+SHMKIT_BRIDGE_API int shmkit_bridge_keypair(char public_key[41], char secret_key[41])
 {
 	if (!public_key || !secret_key)
 		return -EINVAL;
@@ -295,7 +295,7 @@ SHMKIT_API int shmkit_bridge_keypair(char public_key[41], char secret_key[41])
 	return zmq_curve_keypair(public_key, secret_key) < 0 ? zerr() : 0;
 }
 
-SHMKIT_API int shmkit_bridge_has_curve(void)
+SHMKIT_BRIDGE_API int shmkit_bridge_has_curve(void)
 {
 	return zmq_has("curve") ? 1 : 0;
 }
