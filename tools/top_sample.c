@@ -15,6 +15,14 @@
 
 #define LD(p) atomic_load_explicit(&(p), memory_order_relaxed) /* a snapshot: relaxed */
 
+/* An eventcount's word says whether someone sleeps on its futex (bit 0)
+ * and whether a pollable descriptor is armed on it (bit 1): 0, 1 or 2. */
+static uint64_t ec_sleepers(struct shmkit__ec_shared *ec)
+{
+	uint32_t w = LD(ec->word);
+	return (w & 1u) + (w >> 1 & 1u);
+}
+
 static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 {
 	const struct shmkit__queue_shared *q = (const void *)body;
@@ -30,8 +38,8 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 	o->msgs_in = tail;
 	o->msgs_out = head;
 	o->drops = skipped + abandoned;
-	o->sleepers = (uint64_t)LD(((struct shmkit__queue_shared *)q)->data_waiters) +
-		      LD(((struct shmkit__queue_shared *)q)->space_waiters);
+	o->sleepers = ec_sleepers(&((struct shmkit__queue_shared *)q)->data_ec) +
+		      ec_sleepers(&((struct shmkit__queue_shared *)q)->space_ec);
 	o->readable = 1;
 }
 
@@ -70,7 +78,7 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 			min_pos = pos;
 	}
 	o->depth = head - min_pos <= o->capacity ? head - min_pos : o->capacity;
-	o->sleepers = (uint64_t)LD(t->sub_sleepers) + LD(t->pub_waiting);
+	o->sleepers = ec_sleepers(&t->data_ec) + ec_sleepers(&t->space_ec);
 	o->readable = 1;
 }
 

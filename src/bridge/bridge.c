@@ -167,9 +167,14 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	if (!st.managed || (st.kind != SHMKIT_KIND_QUEUE && st.kind != SHMKIT_KIND_TOPIC))
 		return -EBADMSG; /* not a queue or a topic */
 	b->kind = (int)st.kind;
-	if (b->kind == SHMKIT_KIND_TOPIC)
-		return b->dir == SHMKIT_BRIDGE_OUT ? shmkit_sub_open(&b->sub, uri)
-						   : shmkit_pub_open(&b->pub, uri);
+	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN)
+		return shmkit_pub_open(&b->pub, uri);
+	if (b->kind == SHMKIT_KIND_TOPIC) {
+		if ((r = shmkit_sub_open(&b->sub, uri)) < 0)
+			return r;
+		b->local_fd = shmkit_sub_fd(b->sub); /* < 0: wait in slices instead */
+		return 0;
+	}
 	if ((r = shmkit_queue_open(&b->q, uri)) < 0)
 		return r;
 	struct shmkit_queue_stats qs;
@@ -180,6 +185,8 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	if (qs.multi_producer || qs.multi_consumer)
 		return -EOPNOTSUPP;
 	b->max_msg = qs.max_msg;
+	if (b->dir == SHMKIT_BRIDGE_OUT)
+		b->local_fd = shmkit_queue_fd(b->q); /* < 0: wait in slices instead */
 	b->window = o->window ? o->window : 256;
 	if (b->dir == SHMKIT_BRIDGE_IN) {
 		b->state_path = o->state ? strdup(o->state) : br_record_default_path(uri);
@@ -206,6 +213,7 @@ SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, co
 	if (!(b = calloc(1, sizeof *b)))
 		return -ENOMEM;
 	b->dir = dir;
+	b->local_fd = -1;
 	if ((r = open_local(b, uri, o)) < 0 || (r = open_socket(b, endpoint, o)) < 0)
 		goto fail;
 	b->st.kind = b->kind;
@@ -300,13 +308,19 @@ SHMKIT_BRIDGE_API int shmkit_bridge_has_curve(void)
 	return zmq_has("curve") ? 1 : 0;
 }
 
-int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns)
+int br_wait_both(struct shmkit_bridge *b, int fd, int64_t slice_ns)
 {
-	zmq_pollitem_t it = { .socket = b->sock, .events = ZMQ_POLLIN };
+	zmq_pollitem_t it[2] = { { .socket = b->sock, .events = ZMQ_POLLIN },
+				 { .fd = fd, .events = ZMQ_POLLIN } };
 	long ms = slice_ns <= 0 ? 0 : (long)((slice_ns + 999999) / 1000000);
-	int r = zmq_poll(&it, 1, ms);
+	int r = zmq_poll(it, fd >= 0 ? 2 : 1, ms);
 
 	if (r < 0)
-		return zerr();
-	return r > 0;
+		return zmq_errno() == EINTR ? 0 : zerr();
+	return (it[0].revents & ZMQ_POLLIN) != 0;
+}
+
+int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	return br_wait_both(b, -1, slice_ns);
 }

@@ -54,6 +54,8 @@ struct shmkit_bridge {
 	struct shmkit_sub *sub;
 	struct shmkit_pub *pub;
 	size_t max_msg;
+	int local_fd;        /* readable while the local queue/topic has a message; -1 none */
+	bool pub_gone;       /* topic out: the local publisher closed (its fd stays readable) */
 	_Atomic int stop;
 	struct shmkit_bridge_stats st;
 	/* queue out */
@@ -99,5 +101,8 @@ char *br_record_default_path(const char *uri);
 
 /* Wait until the socket is readable or slice_ns passes: 1 readable, 0 not, <0 error. */
 int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns);
+/* The same, also waking when fd (a local object's descriptor, DESIGN §9) is
+ * readable; fd < 0: the socket only. */
+int br_wait_both(struct shmkit_bridge *b, int fd, int64_t slice_ns);
 
 #endif

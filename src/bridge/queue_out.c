@@ -192,9 +192,15 @@ int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	}
 	if ((r = send_data(b)) != 0)
 		return r < 0 ? r : 0;
+	if (b->synced && b->next_send == b->acked && b->local_fd >= 0) {
+		/* nothing in flight: the queue's descriptor is readable exactly
+		 * when a message waits; wait on it and the socket at once */
+		r = br_wait_both(b, b->local_fd, slice_ns);
+		return r < 0 ? r : 0;
+	}
 	if (b->synced && b->next_send == b->acked && slice_ns > 0) {
-		/* nothing in flight: sleep on the local queue (a futex), then look
-		 * at the socket again */
+		/* no descriptor: sleep on the local queue (a futex), then look at
+		 * the socket again */
 		const void *m;
 		int64_t wait = slice_ns > 1000000 ? 1000000 : slice_ns;
 		ssize_t n = shmkit_queue_peek(b->q, &m, wait);

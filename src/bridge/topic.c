@@ -31,6 +31,7 @@ static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 
 	if (n == -EAGAIN || n == -ETIMEDOUT)
 		return 0;
+	b->pub_gone = n == -EPIPE;
 	if (n == -EPIPE) { /* the publisher closed or died: wait for the next one */
 		struct timespec ts = { 0, wait_ns > 1000000 ? 1000000 : wait_ns };
 		nanosleep(&ts, NULL);
@@ -65,8 +66,14 @@ int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	int r = 0;
 
 	drain_subscriptions(b);
-	for (int i = 0; i < BATCH && (r = forward_one(b, i ? 0 : slice_ns)) > 0; i++)
+	/* with a descriptor, wait on it and the socket together; without one
+	 * (or while the publisher is gone and the descriptor stays readable),
+	 * the first read waits in the topic */
+	bool fd_wait = b->local_fd >= 0 && !b->pub_gone;
+	for (int i = 0; i < BATCH && (r = forward_one(b, i || fd_wait ? 0 : slice_ns)) > 0; i++)
 		;
+	if (r == 0 && fd_wait)
+		r = br_wait_both(b, b->local_fd, slice_ns);
 	return r < 0 ? r : 0;
 }
 
