@@ -106,6 +106,26 @@ done
 expect 0 "$SHMKIT" stat "$S";         out_has "creator pid:        unknown"
 expect 0 "$SHMKIT" stat --json "$S";  out_has '"creator_pid": null'
 
+# ---- what ls lists for a memfd, stat and read accept ----
+MF="$TAG-mf"
+memfd_holder() { # a process holding (and mapping) memfd NAME with "hello" in it
+	python3 -c 'import mmap, os, sys, time
+fd = os.memfd_create(sys.argv[1]); os.ftruncate(fd, 4096)
+m = mmap.mmap(fd, 4096); m[:5] = b"hello"; print("ready", flush=True); time.sleep(60)' "$1"
+}
+memfd_holder "$MF" >"$TMP/mf1" & mf1=$!
+for _ in $(seq 200); do grep -q ready "$TMP/mf1" 2>/dev/null && break; sleep 0.05; done
+expect 0 "$SHMKIT" ls -n -o URI "memfd:$MF";  out_is "memfd:$MF"
+expect 0 "$SHMKIT" stat "memfd:$MF";          out_has "backend:            memfd"
+expect 0 "$SHMKIT" stat --json "memfd:$MF";   out_has "\"uri\": \"memfd:$MF\""
+expect 0 "$SHMKIT" read "memfd:$MF";          out_is hello
+expect 0 "$SHMKIT" read --hex --length 5 "memfd:$MF"; out_has "|hello|"
+expect 1 "$SHMKIT" stat "memfd:$MF-none";     err_has "no process maps or holds a memfd of that name"
+memfd_holder "$MF" >"$TMP/mf2" & mf2=$!
+for _ in $(seq 200); do grep -q ready "$TMP/mf2" 2>/dev/null && break; sleep 0.05; done
+expect 1 "$SHMKIT" read "memfd:$MF";          err_has "2 memfds have that name"
+kill $mf1 $mf2 2>/dev/null; wait $mf1 $mf2 2>/dev/null
+
 # ---- ls as util-linux users expect it ----
 SP="posix:/$TAG-a b"; CLEANUP+=("$SP")
 expect 0 "$SHMKIT" create "$SP" 4K

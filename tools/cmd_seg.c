@@ -1,13 +1,16 @@
 /* shmkit ls / stat / create / rm / write / read: segments from the shell.
  * Every command names segments by URI (see shmkit(1)) and goes through the
  * public segment API only: what the tool can do, any program can. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -727,6 +730,91 @@ CLI_COMMAND(cmd_ls)
 	return ret;
 }
 
+/* ---- what ls lists, by the name ls gives it ---- */
+
+struct listed {
+	const char *uri;
+	struct stat_list l;
+};
+
+static int collect_named(const struct shmkit_stat *st, void *arg)
+{
+	struct listed *x = arg;
+
+	return strcmp(st->uri, x->uri) == 0 ? collect(st, &x->l) : 0;
+}
+
+/* memfd:NAME names nothing the kernel can look up by name: find the segments
+ * `ls` lists under exactly that URI, as ls finds them (processes' maps and
+ * descriptors). 0 with l filled (maybe empty), or a negative errno. */
+static int find_listed(const char *uri, struct stat_list *l)
+{
+	struct listed x = { uri, { 0 } };
+	int ret = shmkit_list(collect_named, &x);
+
+	*l = x.l;
+	if (ret < 0) {
+		free(l->v);
+		l->v = NULL;
+		l->n = 0;
+	}
+	return ret < 0 ? ret : 0;
+}
+
+static int is_listed_only(const char *uri)
+{
+	return strncmp(uri, "memfd:", 6) == 0;
+}
+
+/* One listed segment or a failure line: none, or several of that name. */
+static int one_listed(const char *what, const char *uri, struct stat_list *l)
+{
+	int ret = find_listed(uri, l);
+
+	if (ret < 0)
+		return cli_fail(what, uri, ret);
+	if (l->n == 1)
+		return CLI_OK;
+	free(l->v);
+	if (l->n == 0)
+		return cli_fail_msg(what, uri, "%s (no process maps or holds a memfd of that name)",
+				    shmkit_strerror(-ENOENT));
+	return cli_fail_msg(what, uri, "%zu memfds have that name (shmkit ls --json %s shows "
+			    "each, with the processes that map it)", l->n, uri);
+}
+
+/* A descriptor for a listed memfd: reopened read-only through
+ * /proc/PID/fd of a process that holds one (matched by device and inode), or
+ * -ENOENT when every holder only maps it. */
+static int open_listed_fd(const struct shmkit_stat *st)
+{
+	int shown = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
+
+	for (int i = 0; i < shown; i++) {
+		char dir[64], path[64 + sizeof(((struct dirent *)0)->d_name)];
+		struct dirent *d;
+		struct stat sb;
+		DIR *dp;
+
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)st->mappers[i].pid);
+		if (!(dp = opendir(dir)))
+			continue;
+		while ((d = readdir(dp)) != NULL) {
+			snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+			if (d->d_name[0] == '.' || stat(path, &sb) != 0 ||
+			    (uint64_t)sb.st_dev != st->dev || (uint64_t)sb.st_ino != st->inode)
+				continue;
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				closedir(dp);
+				return fd;
+			}
+		}
+		closedir(dp);
+	}
+	return -ENOENT;
+}
+
 /* ---- stat ---- */
 
 CLI_COMMAND(cmd_stat)
@@ -744,6 +832,15 @@ CLI_COMMAND(cmd_stat)
 	if (!st)
 		return cli_fail("stat", argv[1], -ENOMEM);
 	ret = shmkit_stat(argv[1], st);
+	if (ret == -EINVAL && is_listed_only(argv[1])) {
+		struct stat_list l;
+		if ((ret = one_listed("stat", argv[1], &l)) != CLI_OK) {
+			free(st);
+			return ret;
+		}
+		*st = l.v[0];
+		free(l.v);
+	}
 	if (ret < 0) {
 		ret = cli_fail("stat", argv[1], ret);
 	} else if (json) {
@@ -955,9 +1052,68 @@ static void hexdump(const unsigned char *p, size_t len, uint64_t base)
 	}
 }
 
+/* What `read` shows: the bytes of a mapped segment, or a copy. */
+struct read_src {
+	struct shmkit_seg *seg;
+	unsigned char *copy;
+	const unsigned char *p;
+	size_t size;
+};
+
+/* A memfd by the name ls lists it under: its bytes copied with pread() from a
+ * holder's descriptor. Not mapped: its owner may shrink it at any time (it
+ * need not be sealed), and a copy cannot fault with SIGBUS. */
+static int load_listed(const char *uri, struct read_src *r)
+{
+	struct stat_list l;
+	struct stat sb;
+	int ret, fd;
+
+	if ((ret = one_listed("read", uri, &l)) != CLI_OK)
+		return ret;
+	fd = open_listed_fd(&l.v[0]);
+	free(l.v);
+	if (fd < 0)
+		return cli_fail_msg("read", uri, "no process holds a descriptor for it (only "
+				    "mappings), so it cannot be opened");
+	ret = fstat(fd, &sb) == 0 && (r->copy = malloc((size_t)sb.st_size + 1)) ? 0 : -ENOMEM;
+	ssize_t got = ret == 0 ? pread(fd, r->copy, (size_t)sb.st_size, 0) : -1;
+	close(fd);
+	if (got < 0) {
+		free(r->copy);
+		return cli_fail("read", uri, ret < 0 ? ret : -errno);
+	}
+	r->p = r->copy;
+	r->size = (size_t)got;
+	return CLI_OK;
+}
+
+/* Opens uri read-only into r; 0 or a reported failure. */
+static int open_for_read(const char *uri, struct read_src *r)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	if (is_listed_only(uri))
+		return load_listed(uri, r);
+	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_RDONLY, 0);
+	if (ret < 0)
+		return cli_fail("read", uri, ret);
+	r->p = shmkit_seg_addr(r->seg);
+	r->size = shmkit_seg_size(r->seg);
+	return CLI_OK;
+}
+
+static void close_read(struct read_src *r)
+{
+	if (r->seg)
+		shmkit_seg_close(r->seg);
+	free(r->copy);
+}
+
 CLI_COMMAND(cmd_read)
 {
-	struct shmkit_seg *seg;
+	struct read_src src;
 	struct {
 		int hex, has_length;
 		uint64_t offset, length;
@@ -977,15 +1133,15 @@ CLI_COMMAND(cmd_read)
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
 	uri = argv[1];
-	ret = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
-	if (ret < 0)
-		return cli_fail("read", uri, ret);
-	size = shmkit_seg_size(seg);
+	ret = open_for_read(uri, &src);
+	if (ret != CLI_OK)
+		return ret;
+	size = src.size;
 	if (o.offset > size || (o.has_length && o.length > size - o.offset)) {
-		shmkit_seg_close(seg);
+		close_read(&src);
 		return cli_fail_msg("read", uri, "range past the end of the segment (%zu bytes)", size);
 	}
-	p = (const unsigned char *)shmkit_seg_addr(seg) + o.offset;
+	p = src.p + o.offset;
 	len = o.has_length ? o.length : size - o.offset;
 	if (o.hex) {
 		hexdump(p, len, o.offset);
@@ -999,7 +1155,7 @@ CLI_COMMAND(cmd_read)
 		if (len == 0 || p[len - 1] != '\n')
 			putchar('\n');
 	}
-	shmkit_seg_close(seg);
+	close_read(&src);
 	if (fflush(stdout) != 0)
 		return cli_fail("read", uri, -EIO);
 	return CLI_OK;
