@@ -280,6 +280,34 @@ static void attach_release(struct shmkit__obj *o, uint64_t claimed)
 	o->attach_slot = -1;
 }
 
+/* A process in another pid namespace (liveness a = -EXDEV): if it has an
+ * attach slot here and took the kernel lock on it, the lock answers. */
+static int alive_by_slot_lock(const struct shmkit__header *h, int fd,
+			      const struct shmkit__ident *id, int a)
+{
+	for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
+		/* Pairs with the release store in try_claim(): info and identity first. */
+		uint64_t w = atomic_load_explicit(&((struct shmkit__header *)h)->attach[i].word,
+						  memory_order_acquire);
+		if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_USED || SHMKIT__WORD_PID(w) != id->pid ||
+		    h->attach_info[i].pidns != id->pidns ||
+		    h->attach[i].start_time != id->start_time ||
+		    !(h->attach_info[i].flags & SHMKIT__AI_LOCKED))
+			continue;
+		int l = byte_locked(fd, slot_off(i));
+		return l >= 0 ? l : a;
+	}
+	return a;
+}
+
+int shmkit__obj_ident_alive(const struct shmkit__obj *o, const struct shmkit__ident *id)
+{
+	int a = shmkit__ident_alive(id);
+	if (a != -EXDEV)
+		return a;
+	return alive_by_slot_lock(shmkit__obj_header(o), shmkit_seg_fd(o->seg), id, a);
+}
+
 /* ---- roles: one holder at a time ---- */
 
 static uint64_t role_off(unsigned role)
@@ -827,6 +855,11 @@ int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit
 	}
 	lv->creator_pid = (pid_t)SHMKIT__WORD_PID(v.init);
 	lv->creator_alive = creator_alive(h, v.init);
+	if (lv->creator_alive == -EXDEV) {
+		struct shmkit__ident id;
+		memcpy(&id, (const void *)&h->creator, sizeof(id));
+		lv->creator_alive = alive_by_slot_lock(h, fd, &id, -EXDEV);
+	}
 	if (r == HEADER_UNPUBLISHED)
 		return 0; /* no attach table in use before the magic */
 	int n = shmkit__header_attachers(base, size, fd, a, (int)SHMKIT__ARRAY_LEN(a));

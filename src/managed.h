@@ -55,6 +55,11 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
  * are given back by shmkit__obj_close. */
 int shmkit__role_claim(struct shmkit__obj *o, unsigned role);
 
+/* shmkit__ident_alive() for a process using this object: one in another pid
+ * namespace (which /proc cannot judge) is judged by the kernel lock on its
+ * attach slot when it holds one; else the same answers. */
+int shmkit__obj_ident_alive(const struct shmkit__obj *o, const struct shmkit__ident *id);
+
 /* Leaves the attach table and unmaps. Never removes the segment. */
 int shmkit__obj_close(struct shmkit__obj *o);
 

@@ -444,7 +444,7 @@ static int peer_dead(struct shmkit_queue *q, unsigned k)
 	/* acquire: the identity we copied belongs to the LIVE state we saw */
 	if (atomic_load_explicit(&pe->state, memory_order_acquire) != st)
 		return 0;
-	return shmkit__ident_alive(&id) == 0;
+	return shmkit__obj_ident_alive(&q->obj, &id) == 0;
 }
 
 /* Slow path of a waiter stuck on a slot marked `m` by another peer: if that
@@ -1087,7 +1087,7 @@ static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q)
 			if (kind != SHMKIT__LIS_FREE) {
 				struct shmkit__ident id;
 				memcpy(&id, &t[k].owner, sizeof(id)); /* untrusted: a copy */
-				if (pass == 0 || shmkit__ident_alive(&id) != 0)
+				if (pass == 0 || shmkit__obj_ident_alive(&q->obj, &id) != 0)
 					continue;
 			}
 			uint32_t mine = shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_CLAIMING);

@@ -168,14 +168,16 @@ void shmkit__topic_close(struct shmkit__topic *t)
 	t->ring = NULL;
 }
 
-int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id)
+int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id)
 {
 	struct shmkit__ident id;
 
 	memcpy(&id, shared_id, sizeof(id));
 	if (id.pid == 0 || id.pid > INT_MAX)
 		return 0;
-	return shmkit__ident_alive(&id);
+	/* The object's attach table knows more than /proc about processes in
+	 * other pid namespaces (their kernel locks). */
+	return shmkit__obj_ident_alive(&t->obj, &id);
 }
 
 void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_policy *pol)
@@ -257,7 +259,7 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 	info->pub_alive = -ENOENT; /* no publisher attached */
 	if (shmkit__state_kind(ps) == SHMKIT__PUB_ACTIVE) {
 		info->pub_pid = (pid_t)t.sh->pub_ident.pid;
-		info->pub_alive = shmkit__topic_ident_alive(&t.sh->pub_ident);
+		info->pub_alive = shmkit__topic_ident_alive(&t, &t.sh->pub_ident);
 	}
 	for (uint32_t i = 0; i < t.g.max_subs; i++) {
 		struct shmkit__topic_sub_shared *e = &t.subs[i];
@@ -268,7 +270,7 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 			struct shmkit_topic_sub_info *si = &subs[info->n_subs];
 			memset(si, 0, sizeof(*si));
 			si->pid = (pid_t)e->ident.pid;
-			si->alive = shmkit__topic_ident_alive(&e->ident);
+			si->alive = shmkit__topic_ident_alive(&t, &e->ident);
 			si->position = atomic_load_explicit(&e->pos, memory_order_relaxed);
 			si->dropped = atomic_load_explicit(&e->dropped, memory_order_relaxed);
 			uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);

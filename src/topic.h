@@ -91,7 +91,7 @@ int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags);
 void shmkit__topic_close(struct shmkit__topic *t);
 
 /* Liveness of a shared identity, copied out first (the bytes are untrusted). */
-int shmkit__topic_ident_alive(const struct shmkit__ident *shared_id);
+int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id);
 
 /* Frees subscriber entry i if its state word is still `state` (it was found
  * dead). 1 if freed, 0 if it changed meanwhile. */

@@ -57,7 +57,7 @@ static int pub_claim(struct shmkit_pub *p)
 
 		if (kind > SHMKIT__PUB_CLAIMING)
 			return -EBADMSG;
-		if (kind == SHMKIT__PUB_ACTIVE && shmkit__topic_ident_alive(&sh->pub_ident) != 0)
+		if (kind == SHMKIT__PUB_ACTIVE && shmkit__topic_ident_alive(&p->t, &sh->pub_ident) != 0)
 			return -EBUSY; /* alive, or cannot tell: never steal */
 		if (kind == SHMKIT__PUB_CLAIMING && shmkit__now_ns() < stale_at) {
 			sleep_ns(1000000);
@@ -170,7 +170,7 @@ static int scan_min(struct shmkit_pub *p, uint64_t head, int reap)
 		uint64_t pos = atomic_load_explicit(&e->pos, memory_order_acquire);
 		if (pos > head)
 			return -EBADMSG;
-		if (reap && head - pos >= t->g.slots && shmkit__topic_ident_alive(&e->ident) == 0 &&
+		if (reap && head - pos >= t->g.slots && shmkit__topic_ident_alive(t, &e->ident) == 0 &&
 		    shmkit__topic_reap(t, i, st))
 			continue;
 		if (pos < min)

@@ -60,7 +60,7 @@ static int reap_dead_entries(struct shmkit__topic *t)
 		uint32_t kind = shmkit__state_kind(st);
 		if (kind != SHMKIT__SUB_ACTIVE && kind != SHMKIT__SUB_CLAIMING)
 			continue;
-		if (shmkit__topic_ident_alive(&t->subs[i].ident) == 0)
+		if (shmkit__topic_ident_alive(t, &t->subs[i].ident) == 0)
 			n += shmkit__topic_reap(t, i, st);
 	}
 	return n;
@@ -273,7 +273,7 @@ static int publisher_gone(struct shmkit_sub *s)
 		if (now < s->next_live_check)
 			return 0;
 		s->next_live_check = now + SHMKIT__LIVENESS_NS;
-		if (shmkit__topic_ident_alive(&sh->pub_ident) != 0)
+		if (shmkit__topic_ident_alive(&s->t, &sh->pub_ident) != 0)
 			return 0;
 		/* Dead, unless a new publisher took over while we looked. */
 		if (atomic_load_explicit(&sh->pub_state, memory_order_acquire) != ps)

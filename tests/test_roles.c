@@ -1,0 +1,212 @@
+/* Roles (DESIGN §8) with real processes: a second live producer on a
+ * single-producer queue, or consumer on a single-consumer one, gets -EBUSY;
+ * a dead holder's role is taken over; multi-producer/consumer sides take
+ * any number; a second publisher on a topic gets -EBUSY too. */
+/* TIMEOUT: 90 */
+#include "test.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- exec'd roles: each says "ready" on stdout, then holds until killed ---- */
+
+static void say_ready(void)
+{
+	printf("ready\n");
+	fflush(stdout);
+}
+
+/* argv: uri send|recv -> uses the queue once on that side, holds the handle. */
+static int role_queue_side(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	char buf[64];
+	if (argc < 2 || shmkit_queue_open(&q, argv[0]) != 0)
+		return 3;
+	int r = strcmp(argv[1], "send") == 0 ? shmkit_queue_send(q, "held", 4, 0)
+					      : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	if (r < 0)
+		return 4;
+	say_ready();
+	for (;;)
+		pause();
+}
+
+/* argv: uri -> the topic's publisher, held. */
+static int role_publisher(int argc, char **argv)
+{
+	struct shmkit_pub *p;
+	if (argc < 1 || shmkit_pub_open(&p, argv[0]) != 0)
+		return 3;
+	say_ready();
+	for (;;)
+		pause();
+}
+
+static const struct test_role roles[] = {
+    {"queue_side", role_queue_side},
+    {"publisher", role_publisher},
+    {NULL, NULL},
+};
+
+static pid_t spawn_ready(const char *role, const char *const args[])
+{
+	int p[2];
+	CHECK_OK(pipe(p));
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(p[1], 1);
+	pid_t pid = test_spawn_self(role, args);
+	dup2(saved, 1);
+	close(saved);
+	close(p[1]);
+	char buf[16] = "";
+	CHECK(read(p[0], buf, sizeof(buf) - 1) > 0 && strncmp(buf, "ready", 5) == 0);
+	close(p[0]);
+	return pid;
+}
+
+static void kill_wait(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	test_wait(pid);
+}
+
+/* One side of a queue made with these flags: is a second user refused? */
+static void check_side(int mp, int mc, int producer)
+{
+	const char *uri = test_uri("posix", producer ? "producer" : "consumer");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64, .multi_producer = mp,
+				      .multi_consumer = mc};
+	struct shmkit_queue *q, *q2;
+	char buf[64];
+	int single = producer ? !mp : !mc;
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	for (int i = 0; i < (producer ? 0 : 6); i++)
+		CHECK_OK(shmkit_queue_send(q, "m", 1, 0));
+	CHECK_OK(shmkit_queue_close(q)); /* gives the producer role back */
+	const char *args[] = {uri, producer ? "send" : "recv", NULL};
+	pid_t holder = spawn_ready("queue_side", args);
+
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	int r = producer ? shmkit_queue_send(q, "x", 1, 0)
+			 : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	if (single) {
+		CHECK_RET(r, -EBUSY);
+		CHECK(strstr(shmkit_last_error_detail(), "already its") != NULL);
+	} else {
+		CHECK(r >= 0);
+	}
+	/* The holder dies: its role is taken over. */
+	kill_wait(holder);
+	r = producer ? shmkit_queue_send(q, "y", 1, 0)
+		     : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	CHECK(r >= 0);
+	/* And now this handle holds it: another handle is refused, until close. */
+	CHECK_OK(shmkit_queue_open(&q2, uri));
+	r = producer ? shmkit_queue_send(q2, "z", 1, 0)
+		     : (int)shmkit_queue_recv(q2, buf, sizeof(buf), 0);
+	if (single)
+		CHECK_RET(r, -EBUSY);
+	else
+		CHECK(r >= 0);
+	CHECK_OK(shmkit_queue_close(q));
+	r = producer ? shmkit_queue_send(q2, "z", 1, 0)
+		     : (int)shmkit_queue_recv(q2, buf, sizeof(buf), 0);
+	CHECK(r >= 0);
+	CHECK_OK(shmkit_queue_close(q2));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* Opening and looking claim nothing: stats on a queue whose roles are held. */
+static void check_open_claims_nothing(void)
+{
+	const char *uri = test_uri("posix", "looker");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q, *look;
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_send(q, "a", 1, 0));
+	char buf[8];
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	CHECK_OK(shmkit_queue_open(&look, uri));
+	CHECK_OK(shmkit_queue_stats(look, &st));
+	CHECK_OK(shmkit_queue_close(look));
+	CHECK_OK(shmkit_queue_send(q, "b", 1, 0)); /* still ours */
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+static void check_second_publisher(void)
+{
+	const char *uri = test_uri("posix", "topic");
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8};
+	struct shmkit_pub *p;
+	char out[1024];
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	const char *args[] = {uri, NULL};
+	pid_t holder = spawn_ready("publisher", args);
+	CHECK_RET(shmkit_pub_open(&p, uri), -EBUSY);
+	/* The CLI: an error line, exit 1. */
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s pub %s hello 2>&1", SHMKIT_TOOL_PATH, uri),
+		  1);
+	printf("%s", out);
+	CHECK(strncmp(out, "shmkit: ", 8) == 0);
+	kill_wait(holder);
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* Two `shmkit send` at once into a default (single-producer) queue, five
+ * times: never both succeed while lines go missing. Either they did not
+ * overlap (both exit 0, every line arrives) or the second is refused with
+ * an error line and exit 1 and every line of the first arrives. */
+static void check_cli_concurrent_senders(void)
+{
+	for (int round = 0; round < 5; round++) {
+		const char *uri = test_uri("posix", "two-senders");
+		char out[256];
+		CHECK_RET(test_sh("%s queue create %s --capacity 256 --max-msg 32 --owned",
+				  SHMKIT_TOOL_PATH, uri),
+			  0);
+		CHECK_RET(
+		    test_sh_capture(
+			out, sizeof(out),
+			"d=$(mktemp -d); cd $d || exit 9; "
+			"%s recv %s --count 0 --timeout 3 > got & r=$!; "
+			"(seq 1 20000 | %s send %s - 2>errA; echo $? > rcA) & "
+			"(seq 100001 120000 | %s send %s - 2>errB; echo $? > rcB) & "
+			"wait; a=$(cat rcA); b=$(cat rcB); n=$(wc -l < got); "
+			"u=$(sort -u got | wc -l); echo \"$a $b $n $u\"; cat errA errB >&2; "
+			"cd / && rm -rf $d",
+			SHMKIT_TOOL_PATH, uri, SHMKIT_TOOL_PATH, uri, SHMKIT_TOOL_PATH, uri),
+		    0);
+		int a = -1, b = -1, n = -1, u = -1;
+		CHECK(sscanf(out, "%d %d %d %d", &a, &b, &n, &u) == 4);
+		printf("round %d: sender exits %d %d, %d lines received, %d distinct\n", round, a,
+		       b, n, u);
+		int ok_senders = (a == 0) + (b == 0);
+		CHECK((a == 0 || a == 1) && (b == 0 || b == 1) && ok_senders >= 1);
+		CHECK(n == 20000 * ok_senders && u == n);
+		CHECK_OK(shmkit_remove(uri));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	for (int producer = 0; producer <= 1; producer++) {
+		check_side(0, 0, producer); /* SPSC */
+		check_side(1, 1, producer); /* MPMC */
+		check_side(1, 0, producer); /* many producers, one consumer */
+		check_side(0, 1, producer); /* one producer, many consumers */
+	}
+	check_open_claims_nothing();
+	check_second_publisher();
+	check_cli_concurrent_senders();
+	return test_done();
+}
