@@ -736,6 +736,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 	st->creator_alive = -ENOENT; /* no creator recorded */
 	st->managed_creator_pid = 0;
 	st->header_status = 0;
+	st->persistent = 0;
 	if (!base || size < SHMKIT__HEADER_SIZE)
 		return;
 	int r = validate_header(h, size, 0, &v);
@@ -760,6 +761,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 	if (r < 0)
 		return;
 	st->managed_creator_pid = (pid_t)SHMKIT__WORD_PID(v.init);
+	st->persistent = (h->flags & SHMKIT__HDR_PERSIST) != 0;
 	int a = creator_alive(h, v.init);
 	st->creator_alive = a;
 	if (SHMKIT__WORD_STATE(v.init) == SHMKIT__STATE_INITIALIZING)

@@ -304,6 +304,9 @@ static void test_persistent_kept(void)
 		CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, "persistent"));
 	}
 	CHECK(exists(uri) && exists(env_uri));
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(uri, &st));
+	CHECK(st.managed == 1 && st.persistent == 1);
 }
 
 /* An owned object holding something: kept and said why; --force removes. */
@@ -403,6 +406,8 @@ static void test_cli_ownership(void)
 		  0);
 	printf("%s", out);
 	CHECK(strstr(out, "persistent") != NULL && exists(q));
+	CHECK_RET(test_sh("%s stat %s | grep -q '^ownership: *persistent'", SHMKIT_TOOL_PATH, q), 0);
+	CHECK_RET(test_sh("%s stat %s | grep -q '^ownership: *owned'", SHMKIT_TOOL_PATH, o), 0);
 	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s", SHMKIT_TOOL_PATH, o), 0);
 	printf("%s", out);
 	CHECK(strstr(out, "1 undelivered message") != NULL && exists(o));

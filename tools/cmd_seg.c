@@ -215,6 +215,7 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 		cli_json_str(j, "kind", cli_kind_name(st->kind));
 		cli_json_uint(j, "kind_id", st->kind);
 		cli_json_uint(j, "layout_version", st->layout_version);
+		cli_json_bool(j, "persistent", st->persistent);
 		if (st->creator_alive >= 0)
 			cli_json_bool(j, "creator_alive", st->creator_alive);
 		else
@@ -289,6 +290,9 @@ static void print_stat(const struct shmkit_stat *st)
 	if (st->managed) {
 		printf("kind:               %s (%u)\n", cli_kind_name(st->kind), st->kind);
 		printf("layout version:     %u\n", st->layout_version);
+		printf("ownership:          %s\n",
+		       st->persistent ? "persistent (gc never removes it)"
+				      : "owned (gc may remove it once its users are gone and it is empty)");
 		printf("creator:            %d, %s\n", (int)st->managed_creator_pid,
 		       alive_str(st->creator_alive));
 		printf("header:             %s\n",

@@ -79,7 +79,10 @@ struct shmkit_stat {
 	uint32_t layout_version;
 	int creator_alive;              /* 1 alive, 0 dead, negative errno: cannot tell */
 	pid_t managed_creator_pid;
-	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ... */
+	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ...; -ENODATA: a
+	                                 * SysV segment nobody has attached, not read (looking
+	                                 * would mean attaching: that rewrites its last pid) */
+	int persistent;                 /* 1 created persistent (SHMKIT_PERSIST): gc never removes it */
 	/* Pages backing it: bytes per page (0 unknown) and how huge pages come:
 	 * SHMKIT_PAGES_HUGETLB (reserved pages: SHM_HUGETLB, hugetlbfs, MFD_/MAP_HUGETLB),
 	 * SHMKIT_PAGES_THP (transparent huge pages on tmpfs), SHMKIT_PAGES_BASE, or 0 unknown. */
