@@ -82,13 +82,14 @@ struct shmkit_stat {
 	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ...; -ENODATA: a
 	                                 * SysV segment nobody has attached, not read (looking
 	                                 * would mean attaching: that rewrites its last pid) */
-	int persistent;                 /* 1 created persistent (SHMKIT_PERSIST): gc never removes it */
 	/* Pages backing it: bytes per page (0 unknown) and how huge pages come:
 	 * SHMKIT_PAGES_HUGETLB (reserved pages: SHM_HUGETLB, hugetlbfs, MFD_/MAP_HUGETLB),
 	 * SHMKIT_PAGES_THP (transparent huge pages on tmpfs), SHMKIT_PAGES_BASE, or 0 unknown. */
 	uint64_t page_size;
 	int pages;
-	uint64_t reserved[16]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
+	int persistent;                 /* managed: 1 created persistent (SHMKIT_PERSIST): gc never removes it */
+	int reserved1;                  /* zeroed */
+	uint64_t reserved[15]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 enum { SHMKIT_PAGES_BASE = 1, SHMKIT_PAGES_HUGETLB = 2, SHMKIT_PAGES_THP = 3 };
