@@ -38,6 +38,7 @@
 #define MIN_BLOCK ((uint64_t)SHMKIT__HEAP_MIN_BLOCK)
 #define TAG_FREE (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_FREE)
 #define TAG_USED (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_USED)
+#define TAG_CACHED (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_CACHED)
 #define MAX_BLOCK_SIZE ((uint64_t)UINT32_MAX * 16) /* prev_units is 32 bits */
 /* The few helpers of the alloc/free paths: inlined, their calls cost more
  * than their bodies (~8 % of an alloc+free pair). */
@@ -70,8 +71,8 @@ static HOT_INLINE int read_block(const struct shmkit_heap *h, uint64_t off, uint
 	uint64_t sz = b->size;
 	uint32_t st = tag & 0xffu;
 
-	if ((tag & ~0xffu) != SHMKIT__BLOCK_MAGIC ||
-	    (st != SHMKIT__BLOCK_FREE && st != SHMKIT__BLOCK_USED))
+	if ((tag & ~0xffu) != SHMKIT__BLOCK_MAGIC || st < SHMKIT__BLOCK_FREE ||
+	    st > SHMKIT__BLOCK_CACHED)
 		return -EBADMSG;
 	if (sz < MIN_BLOCK || (sz & 15) != 0 || sz > h->arena_end - off)
 		return -EBADMSG;
@@ -245,7 +246,8 @@ static int find_fit(struct shmkit_heap *h, uint64_t need, uint64_t *off, uint64_
 
 /* ---- alloc / free ---- */
 
-int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out)
+/* owner 0: a live allocation; else straight into the cache of that owner. */
+static int alloc_block_locked(struct shmkit_heap *h, size_t size, uint64_t owner, uint64_t *out)
 {
 	struct shmkit__heap_shared *sh = h->sh;
 	uint64_t off, bsz, want = size; /* compared as 64 bits: size_t is 32 on i386 */
@@ -289,7 +291,11 @@ int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out)
 		sh->free_bytes += tail_size;
 		bsz = need;
 	}
-	blk(h, off)->tag = TAG_USED;
+	if (owner != 0) {
+		links(h, off)->next = owner; /* before the tag: a cached block names its owner */
+		SHMKIT__ORDER();
+	}
+	blk(h, off)->tag = owner != 0 ? TAG_CACHED : TAG_USED;
 	live_mark(h, off, 1);
 	sh->used_bytes += bsz;
 	sh->n_used++;
@@ -301,14 +307,37 @@ int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out)
 	return 0;
 }
 
-int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t poff)
+int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out)
+{
+	return alloc_block_locked(h, size, 0, out);
+}
+
+int shmkit__heap_alloc_cached_locked(struct shmkit_heap *h, size_t size, uint64_t owner,
+				     uint64_t *out)
+{
+	return alloc_block_locked(h, size, owner, out);
+}
+
+/* A cached block of owner at payload offset poff: bit set, tag and owner word. */
+static int cached_at(const struct shmkit_heap *h, uint64_t poff, uint64_t owner)
+{
+	if (poff < h->arena_off + HDR || (poff & 15) != 0 || poff - HDR > h->arena_end - MIN_BLOCK)
+		return 0;
+	uint64_t i = (poff - HDR - h->arena_off) >> 4;
+	uint64_t w = atomic_load_explicit(&h->bitmap[i >> 6], memory_order_relaxed);
+	return (w >> (i & 63) & 1) && blk(h, poff - HDR)->tag == TAG_CACHED &&
+	       links(h, poff - HDR)->next == owner;
+}
+
+/* owner 0: frees a live allocation; else a block cached by owner. */
+static int free_block_locked(struct shmkit_heap *h, uint64_t poff, uint64_t owner)
 {
 	struct shmkit__heap_shared *sh = h->sh;
 	uint32_t st, nst = 0, pst = 0;
 	uint64_t sz, nsz = 0, psz = 0, prev = 0;
 
-	if (!live_at(h, poff))
-		return -EINVAL;
+	if (owner == 0 ? !live_at(h, poff) : !cached_at(h, poff, owner))
+		return owner == 0 ? -EINVAL : -EBADMSG;
 	uint64_t off = poff - HDR;
 	if (read_block(h, off, &st, &sz) < 0)
 		return -EBADMSG;
@@ -373,18 +402,66 @@ int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t poff)
 	return 0;
 }
 
+int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t poff)
+{
+	return free_block_locked(h, poff, 0);
+}
+
+int shmkit__heap_free_cached_locked(struct shmkit_heap *h, uint64_t poff, uint64_t owner)
+{
+	return free_block_locked(h, poff, owner);
+}
+
 /* ---- repair ---- */
 
-static void bitmap_clear(struct shmkit_heap *h)
+/* Rewrites the live-start bitmap during a walk, each word stored once with
+ * its final value: a used block's bit never reads 0 meanwhile to the
+ * lock-free readers (heap_ptr, and free's cache path). */
+struct bits_out {
+	struct shmkit_heap *h;
+	uint64_t word, acc;
+};
+
+static void bits_flush_to(struct bits_out *b, uint64_t word)
 {
-	uint64_t words = ((h->arena_end - h->arena_off) / 16 + 63) / 64;
-	for (uint64_t i = 0; i < words; i++)
-		atomic_store_explicit(&h->bitmap[i], 0, memory_order_relaxed); /* lock held */
+	for (; b->word < word; b->word++, b->acc = 0) /* lock held: only writer */
+		atomic_store_explicit(&b->h->bitmap[b->word], b->acc, memory_order_relaxed);
+}
+
+static void bits_set(struct bits_out *b, uint64_t block)
+{
+	uint64_t i = (block - b->h->arena_off) >> 4;
+	bits_flush_to(b, i >> 6);
+	b->acc |= UINT64_C(1) << (i & 63);
+}
+
+static void bits_finish(struct bits_out *b)
+{
+	bits_flush_to(b, ((b->h->arena_end - b->h->arena_off) / 16 + 63) / 64);
+}
+
+/* A cached block of a released slot (its process died) is free. Live
+ * owners flip their blocks' tags without the lock: a block read as cached
+ * may be the caller's again by now, its owner word overwritten with data,
+ * so the tag changes only by compare-and-swap from CACHED, and only for an
+ * owner word naming a released slot (data that forges one exactly, in a
+ * block being freed and re-cached at that instant, is the one case this
+ * cannot tell). */
+static uint32_t settle_cached(struct shmkit_heap *h, uint64_t off, uint32_t st)
+{
+	uint32_t want = TAG_CACHED;
+
+	if (st == SHMKIT__BLOCK_CACHED && shmkit__heap_cache_released(h, links(h, off)->next) &&
+	    __atomic_compare_exchange_n(&blk(h, off)->tag, &want, TAG_FREE, 0, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		return SHMKIT__BLOCK_FREE;
+	return st;
 }
 
 /* Applies the heap journal, then rebuilds bins, bitmap, totals and
- * prev_units from the block headers, merging adjacent free blocks. */
-static int heap_rebuild_locked(struct shmkit_heap *h)
+ * prev_units from the block headers, merging adjacent free blocks (and
+ * returning the blocks of released cache slots). */
+int shmkit__heap_rebuild_locked(struct shmkit_heap *h)
 {
 	struct shmkit__heap_shared *sh = h->sh;
 	uint64_t jb = sh->hj.block;
@@ -395,7 +472,7 @@ static int heap_rebuild_locked(struct shmkit_heap *h)
 	memset(sh->bins, 0, sizeof(sh->bins));
 	sh->nonempty = 0;
 	sh->used_bytes = sh->free_bytes = sh->n_used = sh->n_free = 0;
-	bitmap_clear(h);
+	struct bits_out bits = { h, 0, 0 };
 
 	uint64_t off = h->arena_off, prev_size = 0, run = 0, steps = 0;
 	while (off < h->arena_end) {
@@ -404,6 +481,7 @@ static int heap_rebuild_locked(struct shmkit_heap *h)
 		if (++steps > h->max_blocks || read_block(h, off, &st, &sz) < 0)
 			return -EBADMSG;
 		blk(h, off)->prev_units = (uint32_t)(prev_size >> 4);
+		st = settle_cached(h, off, st);
 		if (st == SHMKIT__BLOCK_FREE) {
 			if (run != 0) {
 				blk(h, run)->size += sz; /* merge into the free run */
@@ -419,13 +497,14 @@ static int heap_rebuild_locked(struct shmkit_heap *h)
 				sh->free_bytes += blk(h, run)->size;
 				run = 0;
 			}
-			live_mark(h, off, 1);
+			bits_set(&bits, off);
 			sh->n_used++;
 			sh->used_bytes += sz;
 			prev_size = sz;
 		}
 		off += sz;
 	}
+	bits_finish(&bits);
 	if (run != 0) {
 		bin_push(h, run, blk(h, run)->size);
 		sh->n_free++;
@@ -470,7 +549,7 @@ static int repair_locked(struct shmkit_heap *h)
 {
 	int r = 0;
 
-	if (h->sh->hj.op != SHMKIT__HOP_NONE && (r = heap_rebuild_locked(h)) < 0)
+	if (h->sh->hj.op != SHMKIT__HOP_NONE && (r = shmkit__heap_rebuild_locked(h)) < 0)
 		return r;
 	if (h->sh->oj.op == SHMKIT__OOP_NAMED)
 		return named_recover_locked(h);
@@ -629,6 +708,7 @@ int shmkit__heap_attach(struct shmkit_heap *h, void *base, uint64_t seg_size)
 	h->arena_off = g.arena_off;
 	h->arena_end = g.arena_end;
 	h->max_blocks = (g.arena_end - g.arena_off) / MIN_BLOCK;
+	shmkit__heap_mag_setup();
 	return 0;
 }
 
@@ -696,6 +776,17 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 	return 0;
 }
 
+/* Returns the blocks cached by processes that died (at every open). */
+static int reclaim_dead(struct shmkit_heap *h)
+{
+	int r = heap_lock(h);
+	if (r < 0)
+		return r;
+	r = shmkit__heap_reclaim_locked(h);
+	shmkit__heap_unlock(h);
+	return r < 0 ? r : 0;
+}
+
 static int heap_open_within(struct shmkit_heap *h, const char *uri, uint32_t kind,
 			    int64_t timeout_ns)
 {
@@ -706,6 +797,8 @@ static int heap_open_within(struct shmkit_heap *h, const char *uri, uint32_t kin
 	r = shmkit__heap_attach(h, h->obj.base, (uint64_t)h->obj.body_size + SHMKIT__HEADER_SIZE);
 	if (r == 0)
 		r = boot_check(h);
+	if (r == 0)
+		r = reclaim_dead(h);
 	if (r < 0)
 		shmkit__obj_close(&h->obj);
 	return r;
@@ -748,6 +841,7 @@ int shmkit_heap_close(struct shmkit_heap *h)
 {
 	if (h == NULL)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
+	shmkit__heap_mag_close(h);
 	int r = shmkit__obj_close(&h->obj);
 	free(h);
 	return r;
@@ -760,6 +854,44 @@ struct shmkit_seg *shmkit_heap_seg(struct shmkit_heap *h)
 
 /* ---- public alloc/free/ptr ---- */
 
+/* The magazine's fast path: the top block of class c, if this thread owns
+ * the magazine and the block still says it is ours. 0, 1 (not here), or
+ * -EBADMSG. */
+static HOT_INLINE int mag_pop(struct shmkit_heap *h, unsigned c, uint64_t *out)
+{
+	struct shmkit__heap_mag *m = h->mag;
+
+	if (!shmkit__heap_mag_mine(m) || m->n[c] == 0)
+		return 1;
+	uint64_t p = m->blocks[c][--m->n[c]];
+	struct shmkit__heap_block *b = blk(h, p - HDR);
+	if (b->tag != TAG_CACHED || links(h, p - HDR)->next != m->owner)
+		return -EBADMSG; /* scribbled while cached: left to check */
+	b->tag = TAG_USED; /* one store: the block is the caller's */
+	SHMKIT__TEST_POINT("heap.cache.alloc");
+	*out = p;
+	return 0;
+}
+
+/* The locked path; on -ENOSPC gives back this thread's cache and the
+ * caches of dead processes, and tries once more. */
+static int alloc_slow(struct shmkit_heap *h, size_t size, uint64_t *got)
+{
+	int r;
+
+	if ((r = heap_lock(h)) < 0)
+		return r;
+	r = shmkit__heap_alloc_locked(h, size, got);
+	if (r == -ENOSPC) {
+		int flushed = shmkit__heap_mag_flush_locked(h);
+		int reclaimed = shmkit__heap_reclaim_locked(h);
+		if (flushed == 0 && reclaimed >= 0)
+			r = shmkit__heap_alloc_locked(h, size, got);
+	}
+	shmkit__heap_unlock(h);
+	return r;
+}
+
 int shmkit_heap_alloc(struct shmkit_heap *h, size_t size, shmkit_off *off)
 {
 	uint64_t got = 0;
@@ -767,13 +899,41 @@ int shmkit_heap_alloc(struct shmkit_heap *h, size_t size, shmkit_off *off)
 
 	if (h == NULL || off == NULL)
 		return -EINVAL;
-	if ((r = heap_lock(h)) < 0)
-		return r;
-	r = shmkit__heap_alloc_locked(h, size, &got);
-	shmkit__heap_unlock(h);
+	if (size > SHMKIT__HEAP_MAG_MAX_BLOCK - HDR) {
+		r = alloc_slow(h, size, &got);
+	} else {
+		/* a cacheable size takes its class's whole block size, so a
+		 * cached block of the class fits any request of the class */
+		uint64_t units = ((uint64_t)size + HDR + 15) >> 4;
+		unsigned c = shmkit__heap_need_class[units < 2 ? 2 : units];
+		uint64_t need = shmkit__heap_class_size[c];
+		r = mag_pop(h, c, &got);
+		if (r == 1)
+			r = shmkit__heap_mag_alloc(h, need, &got);
+		if (r == 1)
+			r = alloc_slow(h, need - HDR, &got);
+	}
 	if (r == 0)
 		*off = got;
 	return r;
+}
+
+/* The magazine's fast path for a live block of size sz: 0, or 1 (not here). */
+static HOT_INLINE int mag_push(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
+{
+	struct shmkit__heap_mag *m = h->mag;
+
+	if (!shmkit__heap_mag_mine(m) || sz > SHMKIT__HEAP_MAG_MAX_BLOCK || (sz & 15) != 0)
+		return 1;
+	unsigned c = shmkit__heap_block_class[sz >> 4];
+	if (c == SHMKIT__HEAP_MAG_NONE || m->n[c] >= m->cap[c])
+		return 1;
+	links(h, poff - HDR)->next = m->owner;
+	SHMKIT__ORDER(); /* the owner is in place before the tag says cached */
+	SHMKIT__TEST_POINT("heap.cache.free");
+	blk(h, poff - HDR)->tag = TAG_CACHED;
+	m->blocks[c][m->n[c]++] = poff;
+	return 0;
 }
 
 int shmkit_heap_free(struct shmkit_heap *h, shmkit_off off)
@@ -784,6 +944,13 @@ int shmkit_heap_free(struct shmkit_heap *h, shmkit_off off)
 		return -EINVAL;
 	if (off == 0)
 		return 0;
+	if (!live_at(h, off))
+		return -EINVAL; /* also a second free of a cached block */
+	uint64_t sz = blk(h, off - HDR)->size;
+	if (sz > h->arena_end - (off - HDR))
+		return -EBADMSG;
+	if ((r = mag_push(h, off, sz)) != 1 || (r = shmkit__heap_mag_free(h, off, sz)) != 1)
+		return r;
 	if ((r = heap_lock(h)) < 0)
 		return r;
 	r = shmkit__heap_free_locked(h, off);
@@ -907,8 +1074,10 @@ static int walk_blocks(struct shmkit_heap *h, struct walk *w)
 		uint64_t i = (off - h->arena_off) >> 4;
 		int live = (int)(atomic_load_explicit(&h->bitmap[i >> 6], memory_order_relaxed) >>
 				 (i & 63) & 1);
-		if (blk(h, off)->prev_units != prev_size >> 4 || live != (st == SHMKIT__BLOCK_USED))
+		if (blk(h, off)->prev_units != prev_size >> 4 || live != (st != SHMKIT__BLOCK_FREE))
 			w->derived_bad = 1;
+		if (st == SHMKIT__BLOCK_CACHED && shmkit__heap_cache_released(h, links(h, off)->next))
+			w->derived_bad = 1; /* an orphan: the rebuild frees it */
 		if (st == SHMKIT__BLOCK_FREE) {
 			if (prev_state == SHMKIT__BLOCK_FREE)
 				w->derived_bad = 1; /* not coalesced */
@@ -1004,13 +1173,19 @@ int shmkit_heap_check(struct shmkit_heap *h)
 		return -EINVAL;
 	if ((r = shmkit__heap_lock(h)) < 0)
 		return r;
-	r = verify_locked(h);
+	/* this thread's cache goes back, and the caches of dead processes are
+	 * returned (normal recovery, like a journal replay: not a repair) */
+	r = shmkit__heap_mag_flush_locked(h);
+	if (r == 0)
+		r = shmkit__heap_reclaim_locked(h);
+	if (r >= 0)
+		r = verify_locked(h);
 	if (r == 1) {
 		for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
 			if (memchr(h->sh->names[i].name, 0, SHMKIT__HEAP_NAME_MAX) == NULL)
 				memset(&h->sh->names[i], 0, sizeof(h->sh->names[i]));
 		h->sh->hj.op = SHMKIT__HOP_NONE; /* nothing to roll: rebuild from headers */
-		r = heap_rebuild_locked(h);
+		r = shmkit__heap_rebuild_locked(h);
 		if (r == 0)
 			r = verify_locked(h) == 0 ? 1 : -EBADMSG;
 	}
@@ -1029,7 +1204,9 @@ int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
 	memset(st, 0, sizeof(*st));
 	if ((r = shmkit__heap_lock(h)) < 0)
 		return r;
-	r = walk_blocks(h, &w);
+	r = shmkit__heap_mag_flush_locked(h); /* counts this thread's cached blocks as free */
+	if (r == 0)
+		r = walk_blocks(h, &w);
 	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
 		if (h->sh->names[i].off != 0 && shmkit__heap_live(h, h->sh->names[i].off))
 			st->n_named++;

@@ -4,6 +4,7 @@
 #ifndef SHMKIT_HEAP_INTERNAL_H
 #define SHMKIT_HEAP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@ struct shmkit_heap {
 	 * the lock held after the heap itself is repaired. NULL for a bare heap. */
 	int (*recover_upper)(struct shmkit_heap *h);
 	void *upper;
+	struct shmkit__heap_mag *mag;       /* this process's block cache, or NULL */
 };
 
 /* Lays a fresh heap out in a zeroed body (creator only, before READY). */
@@ -46,6 +48,78 @@ void shmkit__heap_unlock(struct shmkit_heap *h);
  * journal is cleared, so a crash never loses track of the block. */
 int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out);
 int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t off);
+
+/* ---- the block cache (src/heap_cache.c) ---- */
+#define SHMKIT__HEAP_MAG_CLASSES 48
+#define SHMKIT__HEAP_MAG_CAP 32        /* most blocks one class holds */
+#define SHMKIT__HEAP_MAG_MAX_BLOCK 8192u /* larger blocks are never cached */
+#define SHMKIT__HEAP_MAG_NONE 0xffu
+
+/* A handle's magazine: process-local, used by one thread (heap.c's inline
+ * fast path pops and pushes here; heap_cache.c refills and flushes). */
+struct shmkit__heap_mag {
+	uintptr_t thread;       /* shmkit__thread_id() of the one thread that uses it */
+	unsigned fork_gen;      /* shmkit__heap_fork_gen when made: a forked child's is stale */
+	unsigned slot;
+	uint64_t owner;         /* SHMKIT__CACHE_OWNER(slot, gen), in each cached block */
+	uint32_t n[SHMKIT__HEAP_MAG_CLASSES];
+	/* Most blocks per class: its share of the heap (0: never cached). */
+	uint32_t cap[SHMKIT__HEAP_MAG_CLASSES];
+	uint64_t blocks[SHMKIT__HEAP_MAG_CLASSES][SHMKIT__HEAP_MAG_CAP]; /* payload offsets */
+};
+
+/* Bumped in a forked child: a magazine made before the fork is the parent's. */
+extern unsigned shmkit__heap_fork_gen;
+/* Index size / 16 (size <= SHMKIT__HEAP_MAG_MAX_BLOCK): the class a request
+ * of that block size takes, the class a block of that size serves (or
+ * SHMKIT__HEAP_MAG_NONE); and per class its block size. */
+extern uint8_t shmkit__heap_need_class[SHMKIT__HEAP_MAG_MAX_BLOCK / 16 + 1];
+extern uint8_t shmkit__heap_block_class[SHMKIT__HEAP_MAG_MAX_BLOCK / 16 + 1];
+extern uint32_t shmkit__heap_class_size[SHMKIT__HEAP_MAG_CLASSES];
+
+/* This thread's identity, cheaply: the thread pointer where we can read it
+ * (unique among live threads; a forked child's is its parent's, which
+ * fork_gen tells apart), else pthread_self(). */
+static inline uintptr_t shmkit__thread_id(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	uintptr_t tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	return tp;
+#else
+	return (uintptr_t)pthread_self();
+#endif
+}
+
+/* This thread may use m (bound to it, made in this process). */
+static inline int shmkit__heap_mag_mine(const struct shmkit__heap_mag *m)
+{
+	return m != NULL && m->thread == shmkit__thread_id() &&
+	       m->fork_gen == shmkit__heap_fork_gen;
+}
+
+/* Fills the tables above (once per process; every attach calls it). */
+void shmkit__heap_mag_setup(void);
+/* The slow halves: make the magazine, refill or flush a class. 0 done, 1
+ * not cacheable here (take the locked path), or a negative errno. */
+int shmkit__heap_mag_alloc(struct shmkit_heap *h, uint64_t need, uint64_t *out);
+int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t size);
+/* Gives this thread's cached blocks back (lock held). */
+int shmkit__heap_mag_flush_locked(struct shmkit_heap *h);
+/* Flushes, releases the slot and frees the magazine (at close). */
+void shmkit__heap_mag_close(struct shmkit_heap *h);
+/* 1 if owner is a cache owner word whose slot is no longer held by it
+ * (released, or claimed again: another generation). */
+int shmkit__heap_cache_released(const struct shmkit_heap *h, uint64_t owner);
+/* Releases the slots of provably dead processes and returns their blocks:
+ * 1 if any, 0 none, or a negative errno (lock held). */
+int shmkit__heap_reclaim_locked(struct shmkit_heap *h);
+/* heap.c: alloc straight into the cache (tag CACHED, owner in the payload) and
+ * free of a cached block, both journaled; and the rebuild from the headers. */
+int shmkit__heap_alloc_cached_locked(struct shmkit_heap *h, size_t size, uint64_t owner,
+				     uint64_t *out);
+int shmkit__heap_free_cached_locked(struct shmkit_heap *h, uint64_t poff, uint64_t owner);
+int shmkit__heap_rebuild_locked(struct shmkit_heap *h);
 
 /* 1 if off is the payload offset of a live allocation, else 0. Lock-free. */
 int shmkit__heap_live(const struct shmkit_heap *h, uint64_t off);

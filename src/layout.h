@@ -455,6 +455,21 @@ _Static_assert(offsetof(struct shmkit__event_shared, magic) == 4, "event.magic")
 #define SHMKIT__BLOCK_MAGIC 0x4b4c4200u /* "\0BLK" */
 #define SHMKIT__BLOCK_FREE 0x01u
 #define SHMKIT__BLOCK_USED 0x02u
+/* Freed into a process's magazine (src/heap_cache.c): still counted used and
+ * its live bit still set, but no live allocation; the first 8 payload bytes
+ * name the owning cache slot (SHMKIT__CACHE_OWNER). */
+#define SHMKIT__BLOCK_CACHED 0x03u
+
+/* Per-process block caches: one slot per heap handle that caches blocks. */
+#define SHMKIT__HEAP_CACHES 64u
+#define SHMKIT__CACHE_MAGIC 0x43414348u /* "HCAC" little-endian */
+#define SHMKIT__CACHE_OWNER(slot, gen) \
+	((uint64_t)SHMKIT__CACHE_MAGIC << 32 | (uint64_t)((gen) & 0xffffffu) << 8 | (uint64_t)(slot))
+#define SHMKIT__CACHE_SLOT(owner) ((uint32_t)((owner) & 0xffu))
+#define SHMKIT__CACHE_GEN(owner) ((uint32_t)((owner) >> 8) & 0xffffffu)
+/* Slot word states (SHMKIT__WORD(pid, state, gen)); gen counts claims. */
+#define SHMKIT__CACHE_FREE 0u
+#define SHMKIT__CACHE_OWNED 1u
 
 struct shmkit__heap_block {
 	uint32_t tag;        /* SHMKIT__BLOCK_MAGIC | state */
@@ -508,6 +523,15 @@ struct shmkit__heap_name {
 };
 _Static_assert(sizeof(struct shmkit__heap_name) == 64, "heap name");
 
+/* A cache slot: written only under the heap lock (claim, release, reclaim
+ * of a dead owner's blocks). */
+struct shmkit__heap_cache_slot {
+	uint64_t word;               /* SHMKIT__WORD(pid, SHMKIT__CACHE_*, gen) */
+	uint64_t reserved;           /* 0 */
+	struct shmkit__ident owner;  /* who holds it: pid + start time + boot */
+};
+_Static_assert(sizeof(struct shmkit__heap_cache_slot) == 48, "heap cache slot");
+
 struct shmkit__heap_shared {
 	uint64_t magic;          /* SHMKIT__HEAP_MAGIC */
 	uint32_t version;        /* SHMKIT__HEAP_VERSION */
@@ -532,6 +556,7 @@ struct shmkit__heap_shared {
 	uint64_t n_free;         /* free blocks */
 	uint64_t reserved1[5];
 	struct shmkit__heap_name names[SHMKIT__HEAP_NAMES];
+	struct shmkit__heap_cache_slot caches[SHMKIT__HEAP_CACHES];
 };
 _Static_assert(offsetof(struct shmkit__heap_shared, boot_tag) == 56, "heap.boot_tag");
 _Static_assert(offsetof(struct shmkit__heap_shared, lock) == 64, "heap.lock");
@@ -540,7 +565,8 @@ _Static_assert(offsetof(struct shmkit__heap_shared, oj) == 144, "heap.oj");
 _Static_assert(offsetof(struct shmkit__heap_shared, nonempty) == 176, "heap.nonempty");
 _Static_assert(offsetof(struct shmkit__heap_shared, bins) == 184, "heap.bins");
 _Static_assert(offsetof(struct shmkit__heap_shared, names) == 768, "heap.names");
-_Static_assert(sizeof(struct shmkit__heap_shared) == 2816, "heap shared size");
+_Static_assert(offsetof(struct shmkit__heap_shared, caches) == 2816, "heap.caches");
+_Static_assert(sizeof(struct shmkit__heap_shared) == 5888, "heap shared size");
 
 /* ======================================================================
  * Map (kind SHMKIT_KIND_MAP): a heap whose root is struct shmkit__map_shared.

@@ -1,0 +1,337 @@
+/* Per-process magazines for the heap: a cache of free blocks per size class
+ * that alloc and free use without the heap lock.
+ *
+ * A handle that caches owns one slot of the heap header's cache table (pid +
+ * start time + boot, claimed under the lock). A cached block stays "used"
+ * for the heap (totals, live bit) but its tag says CACHED and its first
+ * payload bytes name the slot and the slot's generation, so:
+ *  - it is no live allocation: shmkit_heap_ptr gives NULL, a second free
+ *    -EINVAL, exactly as for a block in the free lists;
+ *  - the offsets live in this process's memory (the magazine), but every
+ *    cached block is found again from the block headers alone: when the
+ *    owner is provably dead (ident), the next open, check, or allocation
+ *    that runs out of space returns the slot's blocks to the free lists;
+ *  - a kill -9 at any point leaves each block either USED (before the one
+ *    tag store that caches it: as if free was never called), CACHED with its
+ *    owner (reclaimed as above), or inside a journaled heap operation
+ *    (refill and flush run alloc/free under the lock and the heap journal).
+ * The magazine is bound to the first thread that uses the handle; other
+ * threads of the process take the locked path, and a forked child gets its
+ * own slot (pthread_atfork), never the parent's blocks. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap_internal.h"
+#include "internal.h"
+
+#define HDR 16u
+#define SMALL_CLASSES 32 /* 32..528 byte blocks, one class per 16 bytes */
+/* Bytes one class may cache: 16 KiB, or 1/4096 of the arena when smaller
+ * (so 64 processes' caches keep under a fifth of a small heap). */
+#define CLASS_BUDGET (16u << 10)
+#define TABLE (SHMKIT__HEAP_MAG_MAX_BLOCK / 16 + 1)
+
+unsigned shmkit__heap_fork_gen;
+uint8_t shmkit__heap_need_class[TABLE];
+uint8_t shmkit__heap_block_class[TABLE];
+uint32_t shmkit__heap_class_size[SHMKIT__HEAP_MAG_CLASSES];
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	shmkit__heap_fork_gen++; /* the child is single-threaded here */
+}
+
+/* ---- size classes ---- */
+
+/* The class a request of `need` bytes (block size, multiple of 16, at most
+ * SHMKIT__HEAP_MAG_MAX_BLOCK) takes. Above 528 bytes, four classes per power
+ * of two: a request is rounded up to its class's size (heap.c), so any
+ * cached block of the class fits it. */
+static int class_of_need(uint64_t need)
+{
+	if (need <= 528)
+		return (int)(need >> 4) - 2;
+	unsigned lg = 63u - (unsigned)__builtin_clzll(need - 1); /* need in (2^lg, 2^(lg+1)] */
+	uint64_t step = UINT64_C(1) << (lg - 2);
+	uint64_t r = (need + step - 1) & ~(step - 1);
+	return SMALL_CLASSES + (int)(lg - 9) * 4 + (int)(r / step) - 5;
+}
+
+static uint32_t size_of_class(int c)
+{
+	if (c < SMALL_CLASSES)
+		return ((uint32_t)c + 2) * 16;
+	unsigned k = (unsigned)c - SMALL_CLASSES, lg = 9 + k / 4;
+	return (uint32_t)(k % 4 + 5) << (lg - 2);
+}
+
+/* The tables the inline fast path reads (once per process). */
+static void setup(void)
+{
+	for (int c = 0; c < SHMKIT__HEAP_MAG_CLASSES; c++)
+		shmkit__heap_class_size[c] = size_of_class(c);
+	for (unsigned i = 0; i < TABLE; i++) {
+		uint64_t size = (uint64_t)i * 16;
+		int c = size < 32 ? 0 : class_of_need(size);
+		shmkit__heap_need_class[i] = (uint8_t)c;
+		/* a block serves the largest class whose size it holds */
+		if (size >= 32 && size_of_class(c) > size)
+			c--;
+		shmkit__heap_block_class[i] = size < 32 ? SHMKIT__HEAP_MAG_NONE : (uint8_t)c;
+	}
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+void shmkit__heap_mag_setup(void)
+{
+	pthread_once(&setup_once, setup);
+}
+
+/* ---- the block fields a cached block uses ---- */
+
+static inline volatile uint32_t *tag_of(const struct shmkit_heap *h, uint64_t poff)
+{
+	return (volatile uint32_t *)(h->base + poff - HDR);
+}
+
+static inline uint64_t *owner_of(const struct shmkit_heap *h, uint64_t poff)
+{
+	return (uint64_t *)(h->base + poff);
+}
+
+static inline uint64_t size_of(const struct shmkit_heap *h, uint64_t poff)
+{
+	return *(const uint64_t *)(h->base + poff - HDR + 8);
+}
+
+/* ---- slots (all under the heap lock) ---- */
+
+int shmkit__heap_cache_released(const struct shmkit_heap *h, uint64_t owner)
+{
+	uint32_t slot = SHMKIT__CACHE_SLOT(owner);
+	if ((owner >> 32) != SHMKIT__CACHE_MAGIC || slot >= SHMKIT__HEAP_CACHES)
+		return 0; /* no owner word: not ours to judge */
+	uint64_t w = h->sh->caches[slot].word;
+	return SHMKIT__WORD_STATE(w) != SHMKIT__CACHE_OWNED ||
+	       SHMKIT__WORD_GEN(w) != SHMKIT__CACHE_GEN(owner);
+}
+
+/* Claims a free slot for this process; -ENOSPC when all are held. */
+static int claim_slot(struct shmkit_heap *h, unsigned *slot, uint64_t *owner)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < SHMKIT__HEAP_CACHES; i++) {
+			struct shmkit__heap_cache_slot *s = &h->sh->caches[i];
+			uint64_t w = s->word;
+			if (SHMKIT__WORD_STATE(w) != SHMKIT__CACHE_FREE)
+				continue;
+			uint32_t gen = (SHMKIT__WORD_GEN(w) + 1) & 0xffffffu;
+			s->owner = *me;
+			SHMKIT__ORDER();
+			s->word = SHMKIT__WORD(me->pid, SHMKIT__CACHE_OWNED, gen);
+			*slot = i;
+			*owner = SHMKIT__CACHE_OWNER(i, gen);
+			return 0;
+		}
+		/* all held: free the slots of dead processes, then look again */
+		if (pass == 0 && shmkit__heap_reclaim_locked(h) <= 0)
+			break;
+	}
+	return -ENOSPC;
+}
+
+static void release_slot(struct shmkit_heap *h, unsigned slot)
+{
+	struct shmkit__heap_cache_slot *s = &h->sh->caches[slot];
+	s->word = SHMKIT__WORD(0, SHMKIT__CACHE_FREE, SHMKIT__WORD_GEN(s->word));
+}
+
+int shmkit__heap_reclaim_locked(struct shmkit_heap *h)
+{
+	int found = 0;
+
+	for (unsigned i = 0; i < SHMKIT__HEAP_CACHES; i++) {
+		struct shmkit__heap_cache_slot *s = &h->sh->caches[i];
+		if (SHMKIT__WORD_STATE(s->word) != SHMKIT__CACHE_OWNED)
+			continue;
+		struct shmkit__ident id = s->owner; /* read once: untrusted */
+		if (id.pid != SHMKIT__WORD_PID(s->word) || shmkit__ident_alive(&id) != 0)
+			continue; /* alive, or cannot tell: keep */
+		release_slot(h, i);
+		found = 1;
+	}
+	if (!found)
+		return 0;
+	/* the released slots' blocks are orphans now: the rebuild frees them */
+	int r = shmkit__heap_rebuild_locked(h);
+	return r < 0 ? r : 1;
+}
+
+/* ---- the magazine of a handle ---- */
+
+/* Gives back the oldest blocks of class c until `keep` remain (the newest
+ * stay: they are the warm ones). Lock held. */
+static int flush_class(struct shmkit_heap *h, struct shmkit__heap_mag *m, int c, uint32_t keep)
+{
+	uint32_t n = m->n[c], i = 0;
+	int r = 0;
+
+	while (i + keep < n && r == 0) {
+		uint64_t p = m->blocks[c][i++];
+		r = shmkit__heap_free_cached_locked(h, p, m->owner); /* a scribbled one is dropped */
+	}
+	memmove(m->blocks[c], m->blocks[c] + i, (n - i) * sizeof(m->blocks[c][0]));
+	m->n[c] = n - i;
+	return r;
+}
+
+static int flush_all(struct shmkit_heap *h, struct shmkit__heap_mag *m)
+{
+	int r = 0;
+	for (int c = 0; c < SHMKIT__HEAP_MAG_CLASSES && r == 0; c++)
+		r = flush_class(h, m, c, 0);
+	return r;
+}
+
+/* Makes this thread's magazine for h (a forked child drops the parent's
+ * copy: those blocks are the parent's). 0, or -errno: then no caching. */
+static int mag_make(struct shmkit_heap *h)
+{
+	struct shmkit__heap_mag *m = h->mag;
+
+	if (m != NULL && m->fork_gen == shmkit__heap_fork_gen)
+		return -EBUSY; /* bound to another thread of this process */
+	free(m);
+	h->mag = NULL;
+	shmkit__heap_mag_setup();
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return -ENOMEM;
+	int r = shmkit__heap_lock(h);
+	if (r == 0) {
+		r = claim_slot(h, &m->slot, &m->owner);
+		shmkit__heap_unlock(h);
+	}
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	uint64_t arena = h->arena_end - h->arena_off;
+	uint64_t budget = arena / 4096 < CLASS_BUDGET ? arena / 4096 : CLASS_BUDGET;
+	for (int c = 0; c < SHMKIT__HEAP_MAG_CLASSES; c++) {
+		uint64_t n = budget / shmkit__heap_class_size[c];
+		m->cap[c] = n > SHMKIT__HEAP_MAG_CAP ? SHMKIT__HEAP_MAG_CAP : (uint32_t)n;
+	}
+	m->thread = shmkit__thread_id();
+	m->fork_gen = shmkit__heap_fork_gen;
+	h->mag = m;
+	return 0;
+}
+
+/* Refills class c with up to half its capacity; 0 if at least one came. */
+static int refill(struct shmkit_heap *h, struct shmkit__heap_mag *m, int c)
+{
+	uint64_t sz = shmkit__heap_class_size[c];
+	uint32_t want = (m->cap[c] + 1) / 2;
+	int r = shmkit__heap_lock(h);
+
+	if (r < 0)
+		return r;
+	while (m->n[c] < want) {
+		uint64_t p;
+		if ((r = shmkit__heap_alloc_cached_locked(h, sz - HDR, m->owner, &p)) < 0)
+			break;
+		m->blocks[c][m->n[c]++] = p;
+	}
+	shmkit__heap_unlock(h);
+	return m->n[c] > 0 ? 0 : r < 0 ? r : -ENOSPC;
+}
+
+/* Takes the top block of class c if it still says it is ours. */
+static int pop(struct shmkit_heap *h, struct shmkit__heap_mag *m, int c, uint64_t *out)
+{
+	uint64_t p = m->blocks[c][--m->n[c]];
+
+	if (*tag_of(h, p) != (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_CACHED) ||
+	    *owner_of(h, p) != m->owner)
+		return -EBADMSG; /* scribbled while cached: left to check */
+	*tag_of(h, p) = SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_USED; /* one store: it is the caller's */
+	SHMKIT__TEST_POINT("heap.cache.alloc");
+	*out = p;
+	return 0;
+}
+
+int shmkit__heap_mag_alloc(struct shmkit_heap *h, uint64_t need, uint64_t *out)
+{
+	struct shmkit__heap_mag *m = h->mag;
+
+	if (need > SHMKIT__HEAP_MAG_MAX_BLOCK)
+		return 1;
+	if (!shmkit__heap_mag_mine(m)) {
+		if (mag_make(h) < 0)
+			return 1;
+		m = h->mag;
+	}
+	int c = shmkit__heap_need_class[need >> 4];
+	if (m->cap[c] == 0)
+		return 1; /* too big a share of this heap to cache */
+	if (m->n[c] == 0 && refill(h, m, c) < 0)
+		return 1; /* the locked path decides (and says -ENOSPC) */
+	return pop(h, m, c, out);
+}
+
+int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
+{
+	struct shmkit__heap_mag *m = h->mag;
+
+	if (sz > SHMKIT__HEAP_MAG_MAX_BLOCK || (sz & 15) != 0 || sz > h->arena_end - (poff - HDR))
+		return 1;
+	int c = shmkit__heap_block_class[sz >> 4];
+	if (c == SHMKIT__HEAP_MAG_NONE)
+		return 1;
+	if (!shmkit__heap_mag_mine(m)) {
+		if (mag_make(h) < 0)
+			return 1;
+		m = h->mag;
+	}
+	uint32_t cap = m->cap[c];
+	if (cap == 0)
+		return 1; /* too big a share of this heap: free for real */
+	if (m->n[c] >= cap) {
+		int r = shmkit__heap_lock(h);
+		if (r < 0)
+			return r;
+		r = flush_class(h, m, c, cap / 2);
+		shmkit__heap_unlock(h);
+		if (r < 0)
+			return r;
+	}
+	*owner_of(h, poff) = m->owner;
+	SHMKIT__ORDER(); /* the owner is in place before the tag says cached */
+	SHMKIT__TEST_POINT("heap.cache.free");
+	*tag_of(h, poff) = SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_CACHED;
+	m->blocks[c][m->n[c]++] = poff;
+	return 0;
+}
+
+int shmkit__heap_mag_flush_locked(struct shmkit_heap *h)
+{
+	struct shmkit__heap_mag *m = h->mag;
+	return shmkit__heap_mag_mine(m) ? flush_all(h, m) : 0;
+}
+
+void shmkit__heap_mag_close(struct shmkit_heap *h)
+{
+	struct shmkit__heap_mag *m = h->mag;
+
+	h->mag = NULL;
+	if (m != NULL && m->fork_gen == shmkit__heap_fork_gen && shmkit__heap_lock(h) == 0) {
+		flush_all(h, m);
+		release_slot(h, m->slot);
+		shmkit__heap_unlock(h);
+	}
+	free(m);
+}
