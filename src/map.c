@@ -863,6 +863,7 @@ int shmkit_map_close(struct shmkit_map *m)
 {
 	if (m == NULL)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
+	shmkit__heap_mag_close(&m->heap); /* blocks cached through shmkit_map_heap() go back */
 	int r = shmkit__obj_close(&m->heap.obj);
 	free(m);
 	return r;

@@ -700,7 +700,7 @@ static void test_corruption_fuzz(void)
 	for (int round = 0; round < 600; round++) {
 		for (int k = 0; k < 1 + (int)(rnd() % 4); k++) {
 			/* past the heap header (its lock is another test's business) */
-			uint64_t pos = 4096 + 2816 + rnd() % (size - 4096 - 2816 - 8), val;
+			uint64_t pos = 4096 + 5888 + rnd() % (size - 4096 - 5888 - 8), val;
 			pos &= ~(uint64_t)7;
 			switch (rnd() % 3) {
 			case 0: val = rnd(); break;
