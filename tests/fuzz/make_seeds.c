@@ -132,7 +132,7 @@ static void heaps(void)
 	shmkit_off off[6], named;
 	int r;
 	fresh_uri("heap");
-	if ((r = shmkit_heap_create(&h, uri, 8192, 0)) < 0)
+	if ((r = shmkit_heap_create(&h, uri, 12288, 0)) < 0)
 		fail("heap_create", r);
 	dump("heap", "empty");
 	for (int i = 0; i < 6; i++)
@@ -152,7 +152,7 @@ static void maps(void)
 	char big[200];
 	int r;
 	fresh_uri("map");
-	if ((r = shmkit_map_create(&m, uri, 20480, 0)) < 0)
+	if ((r = shmkit_map_create(&m, uri, 24576, 0)) < 0)
 		fail("map_create", r);
 	dump("map", "empty");
 	memset(big, 'x', sizeof(big));
