@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build test test-normal test-asan demo install uninstall valgrind bench \
-	bench-deps bench-plot format clean fuzz fuzz-build fuzz-merge fuzz-seeds
+	bench-deps bench-plot format clean check-all check-deps check-clang check-tsan check-m32 fuzz fuzz-build fuzz-merge fuzz-seeds
 
 all: build
 
@@ -38,6 +38,46 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# ---- the slow axes: `make check-all` (CI runs it after `make test`) ----
+# clang: the whole suite built by clang. ThreadSanitizer: in-process threads
+# as the users (MPMC queues, topics, heap/map, mutex: tests/test_threads.c,
+# and the suites that start threads). i386 (-m32): the whole suite as 32-bit
+# programs, then tests/test_m32.sh: an i386 and an x86-64 process share
+# queues, topics and a map.
+CLANG_BUILD ?= build-clang
+TSAN_BUILD ?= build-tsan
+M32_BUILD ?= build-m32
+# tests that assume 64-bit sizes or addresses (1T segments, fixed high addresses)
+M32_EXCLUDE ?= ^(test_seg_addr|test_cli_user)$$
+TSAN_TESTS ?= test_threads|test_sync|test_queue_stress|test_heap$$|test_map$$
+
+check-all: check-clang check-tsan check-m32
+
+check-deps:
+	@bash .ci/deps.sh --check-all
+
+check-clang: deps check-deps
+	cmake -S . -B $(CLANG_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSHMKIT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(CLANG_BUILD) -j $(JOBS)
+	cd $(CLANG_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+check-tsan: deps check-deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHMKIT_TSAN=ON \
+		-DSHMKIT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
+
+check-m32: deps check-deps
+	PKG_CONFIG_LIBDIR=/usr/lib/i386-linux-gnu/pkgconfig \
+		cmake -S . -B $(M32_BUILD) -DCMAKE_C_FLAGS=-m32 -DCMAKE_CXX_FLAGS=-m32 \
+		-DSHMKIT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(M32_BUILD) -j $(JOBS)
+	cd $(M32_BUILD) && ctest --output-on-failure -j $(JOBS) -E '$(M32_EXCLUDE)'
+	$(MAKE) --no-print-directory build
+	cd $(BUILD) && SHMKIT_M32=$(CURDIR)/$(M32_BUILD)/shmkit ctest --output-on-failure -R '^test_m32$$'
 
 # A short live tour of shmkit on this machine; cleans up after itself.
 demo: build

@@ -31,6 +31,14 @@ if [ "${1:-}" = "--fuzz" ]; then # make fuzz: clang and its libFuzzer runtime
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
 		need+=(libclang-rt-dev)
 fi
+# make check-all: clang, the i386 toolchain (gcc/g++-multilib; the kernel runs
+# i386 programs natively), file(1) for test_m32's sanity check.
+if [ "${1:-}" = "--check-all" ]; then
+	have clang || need+=(clang)
+	[ -e /usr/lib/gcc/x86_64-linux-gnu/"$(gcc -dumpversion 2>/dev/null)"/32/libgcc.a ] || need+=(gcc-multilib)
+	[ -e /usr/lib/gcc/x86_64-linux-gnu/"$(gcc -dumpversion 2>/dev/null)"/32/libstdc++.so ] || need+=(g++-multilib)
+	have file || need+=(file)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "shmkit: installing missing build dependencies: ${need[*]}"

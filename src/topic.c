@@ -182,11 +182,14 @@ int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit
 
 void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_policy *pol)
 {
-	static long cpus;
+	/* relaxed: a cache of a constant; threads that race both store it */
+	static _Atomic long cached_cpus;
+	long cpus = atomic_load_explicit(&cached_cpus, memory_order_relaxed);
 
 	if (cpus == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cpus = n > 0 ? n : 1;
+		atomic_store_explicit(&cached_cpus, cpus, memory_order_relaxed);
 	}
 	/* relaxed: a hint read once per wait */
 	uint32_t subs = atomic_load_explicit(&t->sh->n_subs, memory_order_relaxed);

@@ -208,7 +208,8 @@ int test_wait_stopped(pid_t pid, int64_t timeout_ns)
 	}
 }
 
-static int run_shell(char *out, size_t cap, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static int run_shell(char *out, size_t cap, const char *fmt,
+							      va_list ap)
 {
 	char cmd[8192];
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
