@@ -4,8 +4,13 @@
  *
  * Any number of subscribers per topic, each with its own handle; a handle is
  * used by one thread at a time. recv and peek block up to their timeout. */
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sync/listener.h"
 #include "topic.h"
@@ -25,7 +30,10 @@ struct shmkit_sub {
 	size_t peek_len;
 	int64_t next_live_check;
 	uint64_t dead_pub_state; /* pub_state word whose publisher we found dead */
-	struct shmkit__lis lis;	 /* shmkit_sub_fd(); fd < 0 until asked */
+	struct shmkit__lis lis;	 /* shmkit_sub_fd()'s listener; fd < 0 until asked */
+	int ep;			 /* shmkit_sub_fd(): epoll set of lis.fd and pub_pidfd */
+	int pub_pidfd;		 /* the publisher's pidfd, readable once it exits */
+	uint64_t pidfd_state;	 /* the pub_state word pub_pidfd was opened for */
 };
 
 /* ---- joining and leaving ---- */
@@ -155,6 +163,8 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 	s->absent_gen =
 	    kind == SHMKIT__PUB_NONE || kind == SHMKIT__PUB_CLOSED ? shmkit__state_gen(ps) : NO_GEN;
 	s->lis.fd = -1;
+	s->ep = -1;
+	s->pub_pidfd = -1;
 	*out = s;
 	return 0;
 }
@@ -171,6 +181,10 @@ int shmkit_sub_close(struct shmkit_sub *s)
 	if (!s)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	shmkit__lis_close(&s->lis); /* before the entry (and its listener) is freed */
+	if (s->pub_pidfd >= 0)
+		close(s->pub_pidfd);
+	if (s->ep >= 0)
+		close(s->ep);
 	uint64_t st = s->state;
 	uint64_t freed = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__SUB_FREE);
 	/* release: our last reads of the ring before the entry is free; pairs
@@ -339,13 +353,57 @@ static int try_next(void *arg, int slow)
 	}
 }
 
+/* A killed publisher wakes nobody, so the descriptor also watches it: a
+ * pidfd of the active publisher sits in the epoll set beside the listener
+ * and turns readable when it exits. Opened once per publisher (pub_state
+ * word), checked against the identity's start time so a reused pid is never
+ * watched. 1 if the publisher has exited (the caller then looks for -EPIPE
+ * at once, without waiting for the liveness slice), else 0. */
+static int publisher_exited(struct shmkit_sub *s)
+{
+	/* acquire: pairs with the claimer's release store: pub_ident first */
+	uint64_t ps = atomic_load_explicit(&s->t.sh->pub_state, memory_order_acquire);
+
+	if (shmkit__state_kind(ps) != SHMKIT__PUB_ACTIVE)
+		return 0; /* none, or closed (closing wakes every listener) */
+	if (ps != s->pidfd_state) {
+		struct shmkit__ident id;
+		struct epoll_event ev = { .events = EPOLLIN };
+		if (s->pub_pidfd >= 0)
+			close(s->pub_pidfd); /* leaves the epoll set with it */
+		s->pub_pidfd = -1;
+		s->pidfd_state = ps;
+		memcpy(&id, &s->t.sh->pub_ident, sizeof(id)); /* untrusted: a copy */
+		if (id.pid == 0 || id.pid > INT_MAX)
+			return 0;
+		int fd = (int)syscall(SYS_pidfd_open, (pid_t)id.pid, 0); /* close-on-exec */
+		if (fd < 0)
+			return errno == ESRCH;
+		if (shmkit__ident_alive(&id) != 1 || epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			return shmkit__ident_alive(&id) == 0;
+		}
+		s->pub_pidfd = fd;
+	}
+	struct pollfd p = { .fd = s->pub_pidfd, .events = POLLIN };
+	return s->pub_pidfd >= 0 && poll(&p, 1, 0) == 1;
+}
+
 /* A poll found nothing: arm our descriptor, if we have one, and look once
  * more (a message that came in between would not make it readable). */
 static int poll_empty(struct sub_wait *w)
 {
 	struct shmkit_sub *s = w->s;
 
-	if (s->lis.fd < 0 || !entry_is_ours(s) || shmkit__lis_arm(&s->lis, &s->t.data_ec) != 1)
+	if (s->ep < 0 || !entry_is_ours(s))
+		return -EAGAIN;
+	if (publisher_exited(s)) {
+		s->next_live_check = 0; /* look at its liveness now, not in a slice */
+		int rc = try_next(w, 1);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	if (shmkit__lis_arm(&s->lis, &s->t.data_ec) != 1)
 		return -EAGAIN;
 	int rc = try_next(w, 1);
 	if (rc != -EAGAIN)
@@ -463,10 +521,22 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 {
 	if (!s)
 		return -EINVAL;
-	if (s->lis.fd >= 0)
-		return s->lis.fd;
+	if (s->ep >= 0)
+		return s->ep;
 	if (!entry_is_ours(s))
 		return -EBADMSG;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
 	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0);
-	return rc < 0 ? rc : s->lis.fd;
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s->lis.fd, &ev) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		shmkit__lis_close(&s->lis);
+		close(ep);
+		return rc;
+	}
+	s->ep = ep;
+	return ep;
 }

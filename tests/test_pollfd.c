@@ -104,7 +104,24 @@ static int role_publisher(int argc, char **argv)
 	return test_done();
 }
 
+/* argv: uri count: publishes count messages, then waits to be killed. */
+static int role_publisher_dies(int argc, char **argv)
+{
+	struct shmkit_pub *p;
+	if (argc < 2)
+		return 2;
+	uint64_t n = strtoull(argv[1], NULL, 0);
+	CHECK_OK(shmkit_pub_open(&p, argv[0]));
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_OK(shmkit_pub_send(p, &i, sizeof(i), SHMKIT_FOREVER));
+	printf("published\n");
+	fflush(stdout);
+	pause();
+	return 5;
+}
+
 static const struct test_role roles[] = {
+	{ "publisher_dies", role_publisher_dies },
     {"producer", role_producer},
     {"armed_receiver", role_armed_receiver},
     {"check_closed", role_check_closed},
@@ -312,6 +329,48 @@ static void test_topic_fd(void)
 	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
 }
 
+/* A publisher killed (not closed) while the subscriber waits in poll: the
+ * descriptor turns readable (the publisher's pidfd in its epoll set) and the
+ * receive says -EPIPE once the messages are read. */
+static void test_topic_fd_killed_publisher(void)
+{
+	const char *uri = test_uri("posix", "topickill");
+	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 16 };
+	struct shmkit_sub *s;
+	uint64_t v;
+	char line[32];
+	int pfd[2];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", "publisher_dies", uri, "3", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	ssize_t n = read(pfd[0], line, sizeof(line) - 1);
+	CHECK(n > 0 && strncmp(line, "published", 9) == 0);
+	close(pfd[0]);
+	for (int i = 0; i < 3; i++)
+		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), sizeof(v));
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN); /* armed, pidfd watched */
+	CHECK(!readable(fd, 0));
+	kill(c, SIGKILL);
+	CHECK_RET(test_wait(c), 128 + SIGKILL);
+	CHECK(readable(fd, 10000));
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EPIPE);
+	CHECK(readable(fd, 0));
+	CHECK_OK(shmkit_sub_close(s));
+}
+
 /* strace -f counts of the producer's wake-up system calls. */
 static int strace_ok(void)
 {
@@ -436,6 +495,7 @@ int main(int argc, char **argv)
 	test_ready_and_clear();
 	test_send_fd();
 	test_topic_fd();
+	test_topic_fd_killed_publisher();
 	test_epoll_loop(100000);
 	test_poll_select(0, 20000);
 	test_poll_select(1, 20000);

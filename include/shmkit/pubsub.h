@@ -60,7 +60,7 @@ SHMKIT_API uint64_t shmkit_sub_position(const struct shmkit_sub *s);
 /* A descriptor for poll/select/epoll (level-triggered), owned by the handle
  * (closed by shmkit_sub_close, close-on-exec): readable while a receive with
  * timeout 0 would not return -EAGAIN: a message waits, or the publisher
- * closed (-EPIPE). A spurious readiness is possible (the receive then says
+ * closed or died (-EPIPE). A spurious readiness is possible (the receive then says
  * -EAGAIN and the readiness clears). Made on the first call. */
 SHMKIT_API int shmkit_sub_fd(struct shmkit_sub *s);
 
