@@ -27,6 +27,22 @@ err_has() { grep -Eq -- "$1" "$TMP/err" || fail "stderr '$(cat "$TMP/err")' !~ '
 out_has() { grep -Fq -- "$1" "$TMP/out" || fail "stdout lacks '$1': $(head -c 500 "$TMP/out")"; }
 out_is() { [ "$(cat "$TMP/out")" = "$1" ] || fail "stdout '$(cat "$TMP/out")' != '$1'"; }
 
+# ---- one parser: each usage line lists exactly the options the command takes ----
+# (the parser names them when it rejects one)
+for c in ls stat create rm write read doctor gc map heap "topic create" pub sub "queue create" \
+	"queue stat" send recv; do
+	# shellcheck disable=SC2086
+	usage=$("$SHMKIT" help ${c%% *} | head -1 | grep -o -- '--[a-z][a-z-]*' | sort -u | tr '\n' ' ')
+	# shellcheck disable=SC2086
+	took=$("$SHMKIT" $c --no-such-option 2>&1 | head -1 | grep -o -- '--[a-z][a-z-]*' |
+		grep -v no-such-option | sort -u | tr '\n' ' ')
+	case "$c" in
+	"queue create") usage=$(tr ' ' '\n' <<<"$usage" | grep -xE -- '--(capacity|max-msg|multi|mode|persist|owned)' | tr '\n' ' ') ;;
+	"queue stat") usage="--json " ;;
+	esac
+	[ "$usage" = "$took" ] || fail "$c: usage lists [$usage], the parser takes [$took]"
+done
+
 # ---- defect 4: raw writes and creates never destroy a shmkit object ----
 Q="posix:/$TAG-q"; CLEANUP+=("$Q")
 expect 0 "$SHMKIT" queue create "$Q" --capacity 8 --max-msg 64

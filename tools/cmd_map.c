@@ -19,20 +19,26 @@ struct kv_opts {
 	struct cli_owner owner; /* --persist / --owned (create) */
 };
 
-/* Options of map and heap; returns the operand count (argv[1..n]) or -1. */
-static int parse_kv_opts(int argc, char **argv, struct kv_opts *o)
+/* Options of map (with_raw: get --raw) and heap; returns the operand count
+ * (argv[1..n]) or -1. */
+static int parse_kv_opts(int argc, char **argv, int with_raw, struct kv_opts *o)
 {
 	const struct cli_opt opts[] = {
 		{ "json", 0, CLI_FLAG, &o->json, NULL },
-		{ "raw", 0, CLI_FLAG, &o->raw, NULL },
 		{ "mode", 0, CLI_MODE, &o->mode, NULL },
 		CLI_OPT_OWNER(&o->owner),
+		{ "raw", 0, CLI_FLAG, &o->raw, NULL }, /* last: heap leaves it out */
 		{ 0 },
 	};
+	struct cli_opt heap_opts[sizeof(opts) / sizeof(opts[0]) - 1];
 
 	memset(o, 0, sizeof(*o));
 	o->mode = 0600;
-	return cli_parse(argv[0], argc, argv, opts);
+	if (with_raw)
+		return cli_parse(argv[0], argc, argv, opts);
+	memcpy(heap_opts, opts, sizeof(heap_opts) - sizeof(heap_opts[0]));
+	memset(&heap_opts[sizeof(heap_opts) / sizeof(heap_opts[0]) - 1], 0, sizeof(heap_opts[0]));
+	return cli_parse(argv[0], argc, argv, heap_opts);
 }
 
 static int read_stdin(char **out, size_t *len)
@@ -236,7 +242,7 @@ CLI_COMMAND(cmd_map)
 {
 	struct kv_opts o;
 	struct shmkit_map *m;
-	int r, nops = parse_kv_opts(argc, argv, &o);
+	int r, nops = parse_kv_opts(argc, argv, 1, &o);
 
 	if (nops < 0)
 		return CLI_USAGE;
@@ -392,7 +398,7 @@ CLI_COMMAND(cmd_heap)
 	struct kv_opts o;
 	struct shmkit_heap *h;
 	struct shmkit_heap_stats st;
-	int r, nops = parse_kv_opts(argc, argv, &o);
+	int r, nops = parse_kv_opts(argc, argv, 0, &o);
 
 	if (nops < 0)
 		return CLI_USAGE;

@@ -13,7 +13,7 @@
 
 /* clang-format off */
 #define SHMKIT_COMMANDS(X)                                                                        \
-	X(cmd_ls,     "ls",     "ls [URI-PREFIX...] [--json] [-o COLS] [--noheadings] [--raw] [--bytes] [--user U] [--kind K]", \
+	X(cmd_ls,     "ls",     "ls [URI-PREFIX...] [--json] [-o|--output COLS] [--noheadings] [--raw] [--bytes] [--user U] [--kind K]", \
 	  "list segments: SysV, POSIX, memfd/file/anon mapped by processes; who maps each")     \
 	X(cmd_stat,   "stat",   "stat URI [--json]", "everything known about one segment")        \
 	X(cmd_create, "create", "create URI SIZE [--mode MODE]",                                  \
@@ -28,9 +28,9 @@
 	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
 	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--force] [--prefix URI] [--json]",  \
 	  "remove shmkit objects whose users all died; print the proof for each segment")        \
-	X(cmd_map,    "map",    "map URI create SIZE [--persist|--owned] | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
+	X(cmd_map,    "map",    "map URI create SIZE [--mode M] [--persist|--owned] | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
 	  "a persistent key-value store inside a segment")                                       \
-	X(cmd_heap,   "heap",   "heap URI create SIZE [--persist|--owned] | check | stats [--json]",                  \
+	X(cmd_heap,   "heap",   "heap URI create SIZE [--mode M] [--persist|--owned] | check | stats [--json]",                  \
 	  "an allocator inside a segment: verify (and repair) it, show its use")                  \
 	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M] [--persist|--owned]", \
 	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers)")             \
