@@ -423,6 +423,32 @@ static void test_cli_ownership(void)
 			  0);
 		CHECK(strstr(out, "persistent") != NULL && exists(u));
 	}
+	/* Counting what a queue holds survives wrap-around, in both protocols;
+	 * a map whose keys were all deleted holds nothing. */
+	for (int multi = 0; multi <= 1; multi++) {
+		const char *w = test_uri("posix", multi ? "wrap-mpmc" : "wrap-spsc");
+		CHECK_RET(test_sh("%s queue create %s --capacity 4 --max-msg 16 --owned %s && "
+				  "for i in 1 2 3 4 5 6 7 8 9 10; do %s send %s x$i && "
+				  "%s recv %s >/dev/null || exit 1; done",
+				  SHMKIT_TOOL_PATH, w, multi ? "--multi" : "", SHMKIT_TOOL_PATH, w,
+				  SHMKIT_TOOL_PATH, w),
+			  0);
+		CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --dry-run --prefix %s",
+					  SHMKIT_TOOL_PATH, w),
+			  0);
+		CHECK(strstr(out, "would remove") != NULL);
+		CHECK_RET(test_sh("%s send %s a b", SHMKIT_TOOL_PATH, w), 0);
+		CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s", SHMKIT_TOOL_PATH, w),
+			  0);
+		CHECK(strstr(out, "holds 2 undelivered messages") != NULL && exists(w));
+	}
+	const char *km = test_uri("posix", "emptied-map");
+	CHECK_RET(test_sh("%s map %s create 64K --owned && %s map %s put k v && %s map %s del k",
+			  SHMKIT_TOOL_PATH, km, SHMKIT_TOOL_PATH, km, SHMKIT_TOOL_PATH, km),
+		  0);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s", SHMKIT_TOOL_PATH, km), 0);
+	CHECK(strstr(out, "1 removed") != NULL && !exists(km));
+
 	const char *t = test_uri("posix", "cli-topic");
 	CHECK_RET(test_sh("%s topic create %s --owned", SHMKIT_TOOL_PATH, t), 0);
 	CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --prefix %s", SHMKIT_TOOL_PATH, t), 0);
