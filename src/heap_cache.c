@@ -101,11 +101,6 @@ static inline uint64_t *owner_of(const struct shmkit_heap *h, uint64_t poff)
 	return (uint64_t *)(h->base + poff);
 }
 
-static inline uint64_t size_of(const struct shmkit_heap *h, uint64_t poff)
-{
-	return *(const uint64_t *)(h->base + poff - HDR + 8);
-}
-
 /* ---- slots (all under the heap lock) ---- */
 
 int shmkit__heap_cache_released(const struct shmkit_heap *h, uint64_t owner)
