@@ -539,9 +539,13 @@ static const struct ls_column {
 /* "-o LIST" (or "+LIST": the default columns and these) into column indexes. */
 static int parse_columns(const char *list, int *cols, int *n)
 {
-	char buf[512];
+	char buf[1024];
 	*n = 0;
 
+	if (list && strlen(list) >= sizeof(buf) - sizeof(LS_DEFAULT) - 1) {
+		cli_usage_error("ls", "-o: the column list is too long");
+		return -1;
+	}
 	if (list && list[0] == '+') {
 		snprintf(buf, sizeof(buf), "%s,%s", LS_DEFAULT, list + 1);
 	} else {
@@ -551,7 +555,11 @@ static int parse_columns(const char *list, int *cols, int *n)
 		size_t i = 0;
 		while (i < N_LS_COLUMNS && strcasecmp(ls_columns[i].name, w) != 0)
 			i++;
-		if (i == N_LS_COLUMNS || *n == 64) {
+		if (*n == 64) {
+			cli_usage_error("ls", "-o takes at most 64 columns");
+			return -1;
+		}
+		if (i == N_LS_COLUMNS) {
 			char names[512];
 			size_t len = 0;
 			for (size_t k = 0; k < N_LS_COLUMNS; k++)
