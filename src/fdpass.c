@@ -56,8 +56,8 @@ int shmkit_seg_send(int unix_sock, const struct shmkit_seg *seg)
 }
 
 /* Takes every descriptor out of the control data; returns the only one, or
- * -1 when there is not exactly one (all closed then). */
-static int take_one_fd(struct msghdr *msg)
+ * -1 when there is not exactly one (all closed then). *taken: how many came. */
+static int take_one_fd(struct msghdr *msg, int *taken)
 {
 	int fd = -1, count = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
@@ -77,6 +77,7 @@ static int take_one_fd(struct msghdr *msg)
 		close(fd);
 		fd = -1;
 	}
+	*taken = count;
 	return fd;
 }
 
@@ -84,7 +85,9 @@ int shmkit_seg_recv(int unix_sock, struct shmkit_seg **out, int flags)
 {
 	struct fdpass_msg m;
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		/* room for credentials too (a socket with SO_PASSCRED gets them
+		 * first), so a truncation always means a descriptor was lost */
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 4)];
 		struct cmsghdr align;
 	} ctl;
 
@@ -104,11 +107,17 @@ int shmkit_seg_recv(int unix_sock, struct shmkit_seg **out, int flags)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return shmkit__fail(shmkit__neg_errno(), "recvmsg: %s", strerror(errno));
-	int fd = take_one_fd(&msg);
+	int nfds;
+	int fd = take_one_fd(&msg, &nfds);
 	if (n == 0 && fd < 0)
 		return shmkit__fail(-EPIPE, "the sender closed the socket");
 	int rc = 0;
-	if ((size_t)n != sizeof(m) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	/* The kernel truncates the control data, installing nothing, when it
+	 * cannot give us a descriptor (RLIMIT_NOFILE reached, or refused). */
+	if ((msg.msg_flags & MSG_CTRUNC) && nfds == 0)
+		rc = shmkit__fail(-EMFILE, "the descriptor sent could not be received: "
+					   "this process has no descriptor free (RLIMIT_NOFILE)");
+	else if ((size_t)n != sizeof(m) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    m.magic != FDPASS_MAGIC || m.version != FDPASS_VERSION)
 		rc = shmkit__fail(-EBADMSG, "not a shmkit segment message");
 	else if (fd < 0)

@@ -141,19 +141,28 @@ static int scan_fd(const char *link, const struct stat *sb, void *arg)
 	return 0;
 }
 
+/* Out of descriptors or memory ourselves: the listing would silently miss
+ * segments and users, so it fails instead (a process we may not read is
+ * only skipped). */
+static int own_limit(int r)
+{
+	return r == -EMFILE || r == -ENFILE || r == -ENOMEM;
+}
+
 static int scan_one(pid_t pid, void *arg)
 {
 	uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = shmkit__proc_ns(pid, "ipc");
 	struct scan_pid c = {arg, pid, "", mine && theirs && mine != theirs};
 	shmkit__proc_comm(pid, c.comm, sizeof(c.comm));
-	shmkit__proc_each_map(pid, scan_map_line, &c);
-	shmkit__proc_each_fd(pid, scan_fd, &c);
-	return 0;
+	int r = shmkit__proc_each_map(pid, scan_map_line, &c);
+	if (!own_limit(r))
+		r = shmkit__proc_each_fd(pid, scan_fd, &c);
+	return own_limit(r) ? r : 0;
 }
 
-static void scan_proc(struct scan *s)
+static int scan_proc(struct scan *s)
 {
-	shmkit__proc_each_pid(scan_one, s);
+	return shmkit__proc_each_pid(scan_one, s);
 }
 
 static void take_users(struct shmkit_stat *st, struct found *f)
@@ -243,6 +252,7 @@ static int list_posix(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		      int *count)
 {
 	DIR *d = opendir("/dev/shm");
+	int err = d ? 0 : shmkit__neg_errno();
 	struct dirent *e;
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	int rc = 0;
@@ -251,7 +261,7 @@ static int list_posix(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		if (d)
 			closedir(d);
 		free(st);
-		return st ? 0 : -ENOMEM;
+		return !st ? -ENOMEM : own_limit(err) ? err : 0;
 	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		struct stat sb;
@@ -265,6 +275,10 @@ static int list_posix(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		take_users(st, find(s, -1, sb.st_dev, sb.st_ino));
 		st->attach_count = st->n_mappers;
 		shmkit__stat_managed(NULL, st); /* shmkit objects: kind, version, creator */
+		if (own_limit(st->header_status)) {
+			rc = st->header_status;
+			break;
+		}
 		rc = fn(st, arg);
 		++*count;
 	}
@@ -375,8 +389,13 @@ int shmkit_list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg)
 	shmkit__detail_clear();
 	if (!fn)
 		return shmkit__fail(-EINVAL, "fn is NULL");
-	scan_proc(&s);
-	int rc = list_sysv(&s, fn, arg, &count);
+	int rc = scan_proc(&s);
+	if (rc < 0) {
+		free(s.v);
+		return shmkit__fail(rc, "reading /proc to see who maps what: %s (RLIMIT_NOFILE?)",
+				    strerror(-rc));
+	}
+	rc = list_sysv(&s, fn, arg, &count);
 	if (rc == 0)
 		rc = list_posix(&s, fn, arg, &count);
 	if (rc == 0)

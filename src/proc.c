@@ -43,6 +43,8 @@ static void proc_path(char *buf, size_t cap, pid_t pid, const char *what)
 
 static int open_errno(void)
 {
+	if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+		return -errno; /* our own limits: not the process's business */
 	return errno == ENOENT || errno == ESRCH ? -ENOENT : -EACCES;
 }
 
@@ -240,12 +242,15 @@ static int users_one(pid_t pid, void *arg)
 		c->u->n_users++;
 		return c->fn ? c->fn(pid, c->arg) : 0;
 	}
-	if (r == -EACCES && could_access(pid, c->ref)) {
+	int own_limit = r == -EMFILE || r == -ENFILE || r == -ENOMEM;
+	if ((r == -EACCES && could_access(pid, c->ref)) || own_limit) {
 		if (!c->u->n_uninspected)
 			c->u->uninspected = pid;
 		c->u->n_uninspected++;
 	}
-	return 0;
+	/* Out of descriptors or memory ourselves: stop; this process counts as
+	 * uninspected (so gc keeps the object) and the caller hears why. */
+	return own_limit ? r : 0;
 }
 
 int shmkit__proc_users(const struct shmkit__obj_ref *ref, int skip_self,

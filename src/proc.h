@@ -83,6 +83,9 @@ struct shmkit__users {
 	int n_uninspected; /* -1: /proc unreadable, nothing can be said */
 	pid_t uninspected; /* one of them, for messages */
 };
+/* Returns 0 (or fn's non-zero stop value), or -EMFILE/-ENFILE/-ENOMEM when
+ * our own limits stopped the walk (the process it stopped at counts as
+ * uninspected, so u never understates who might use the object). */
 int shmkit__proc_users(const struct shmkit__obj_ref *ref, int skip_self,
 		       int (*fn)(pid_t pid, void *arg), void *arg, struct shmkit__users *u);
 

@@ -81,12 +81,17 @@ static int add_mapper(pid_t pid, void *arg)
 	return 0;
 }
 
-void shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid)
+int shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid)
 {
 	struct shmkit__obj_ref ref = {dev, (uint64_t)ino, shmid, 0, 0};
 	struct shmkit__users u;
 	st->n_mappers = 0;
-	shmkit__proc_users(&ref, 0, add_mapper, st, &u);
+	int r = shmkit__proc_users(&ref, 0, add_mapper, st, &u);
+	/* Out of descriptors or memory ourselves: the count would be short. */
+	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM)
+		return shmkit__fail(r, "reading /proc to see who maps it: %s (RLIMIT_NOFILE?)",
+				    strerror(-r));
+	return 0;
 }
 
 /* The page size of a SysV segment, as a process that has it attached maps
@@ -127,11 +132,13 @@ static int stat_seg_level(const struct shmkit__uri *u, const struct shmkit_seg *
 	if (rc < 0)
 		return rc;
 	if (b == SHMKIT_SYSV) {
-		shmkit__stat_mappers(st, 0, 0, st->sysv_id);
+		if ((rc = shmkit__stat_mappers(st, 0, 0, st->sysv_id)) < 0)
+			return rc;
 		if (!seg && !st->pages)
 			sysv_pages_via_user(st);
 	} else if (st->inode != 0) {
-		shmkit__stat_mappers(st, (dev_t)st->dev, (ino_t)st->inode, -1);
+		if ((rc = shmkit__stat_mappers(st, (dev_t)st->dev, (ino_t)st->inode, -1)) < 0)
+			return rc;
 		st->attach_count = st->n_mappers;
 	}
 	/* Last, after the mappers were counted: the peek maps it too. */

@@ -173,8 +173,9 @@ void shmkit__sysv_fill_stat(struct shmkit_stat *st, int id, const struct shmid_d
 /* src/stat.c: zeroes st and sets the defaults for unknown fields. */
 void shmkit__stat_init(struct shmkit_stat *st, enum shmkit_backend b);
 /* src/stat.c: scans /proc for processes that map or hold the object
- * (dev/ino, or SysV shmid when shmid >= 0) and fills n_mappers/mappers. */
-void shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid);
+ * (dev/ino, or SysV shmid when shmid >= 0) and fills n_mappers/mappers.
+ * 0, or -EMFILE/-ENFILE/-ENOMEM when our own limits cut the scan short. */
+int shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid);
 /* src/stat.c: sets st->dev/inode from this process's mapping at addr
  * (/proc/self/maps), for regions with no descriptor (anon:). */
 void shmkit__stat_self_mapping(struct shmkit_stat *st, const void *addr);
