@@ -65,7 +65,7 @@ static int churner(void *arg)
 		int64_t t0 = test_now_ns();
 		if (op == 0 && queue) {
 			struct shmkit_queue *q;
-			struct shmkit_queue_opts o = { 4, 16, 0, 0, 0 };
+			struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 16 };
 			/* a raw object may hold the name: then -EEXIST */
 			if ((r = shmkit_queue_create(&q, uri, &o)) == 0)
 				shmkit_queue_close(q);

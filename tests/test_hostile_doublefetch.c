@@ -97,7 +97,7 @@ static int q_producer(void *arg)
 
 static void test_queue(void)
 {
-	struct shmkit_queue_opts o = { 8, 64, 0, 0, 0 };
+	struct shmkit_queue_opts o = { .capacity = 8, .max_msg = 64 };
 	struct shmkit_queue *q;
 	struct flipper f = { .wide = 0, .good = 8, .bad = { 0xffffffffu, 65 } };
 	q_uri = test_uri("posix", "dfetch-q");

@@ -41,7 +41,7 @@ static int nofile_child(void *arg)
 	(void)arg;
 	struct rlimit rl = { 10, 10 };
 	struct shmkit_queue *q[16];
-	struct shmkit_queue_opts o = { 4, 16, 0, 0, 0 };
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 16 };
 	char buf[16];
 	int n = 0, r = 0;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -110,7 +110,7 @@ static void test_cli_low_nofile(void)
 	char out[8192];
 	const char *uri = test_uri("posix", "lim-cli");
 	struct shmkit_queue *q;
-	struct shmkit_queue_opts o = { 4, 16, 0, 0, 0 };
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 16 };
 	if (test_sh("command -v prlimit >/dev/null") != 0) {
 		printf("prlimit missing: CLI part skipped\n");
 		return;

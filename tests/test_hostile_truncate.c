@@ -53,7 +53,7 @@ static void shm_path(const char *uri, char *out, size_t cap)
 
 static void test_reader_dies_of_sigbus(off_t cut)
 {
-	struct shmkit_queue_opts o = { 16, 64, 0, 0, 0 };
+	struct shmkit_queue_opts o = { .capacity = 16, .max_msg = 64 };
 	struct shmkit_queue *q;
 	char path[256];
 	cur_uri = test_uri("posix", "trunc");
