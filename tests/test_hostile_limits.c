@@ -105,6 +105,12 @@ static void test_recv_no_fd(void)
 	close(sv[1]);
 }
 
+/* Runs the shmkit tool with only 4 descriptors allowed, after closing any
+ * descriptor above 2 that the test runner let us inherit (each would take
+ * one of the 4). */
+#define LOW_NOFILE "bash -c 'for f in $(ls /proc/$$/fd); do [ $f -gt 2 ] && eval \"exec $f>&-\"; done; " \
+		   "exec prlimit --nofile=4 \"$@\"' low-nofile " SHMKIT_TOOL_PATH
+
 static void test_cli_low_nofile(void)
 {
 	char out[8192];
@@ -116,15 +122,12 @@ static void test_cli_low_nofile(void)
 		return;
 	}
 	CHECK_RET(shmkit_queue_create(&q, uri, &o), 0); /* we map it: one user */
-	int rc = test_sh_capture(out, sizeof(out), "prlimit --nofile=4 %s ls 2>&1",
-				 SHMKIT_TOOL_PATH);
+	int rc = test_sh_capture(out, sizeof(out), LOW_NOFILE " ls 2>&1");
 	printf("ls at nofile 4: exit %d: %.200s\n", rc, out);
 	CHECK(rc == 1 && strstr(out, "Too many open files"));
-	rc = test_sh_capture(out, sizeof(out), "prlimit --nofile=4 %s stat %s 2>&1",
-			     SHMKIT_TOOL_PATH, uri);
+	rc = test_sh_capture(out, sizeof(out), LOW_NOFILE " stat %s 2>&1", uri);
 	CHECK(rc == 1 && strstr(out, "Too many open files"));
-	rc = test_sh_capture(out, sizeof(out), "prlimit --nofile=4 %s gc --prefix %s 2>&1",
-			     SHMKIT_TOOL_PATH, uri);
+	rc = test_sh_capture(out, sizeof(out), LOW_NOFILE " gc --prefix %s 2>&1", uri);
 	printf("gc at nofile 4: exit %d: %.200s\n", rc, out);
 	struct shmkit_stat st;
 	CHECK_RET(shmkit_stat(uri, &st), 0); /* not removed */
