@@ -110,11 +110,11 @@ valgrind: deps
 FUZZ_BUILD ?= build-fuzz
 FUZZ_S ?= 60
 FUZZ_PAR ?= 2
-FUZZ_HARNESSES ?= queue topic heap map managed uri fdpass
+FUZZ_HARNESSES ?= queue topic heap map managed uri fdpass cli
 fuzz-build:
 	@bash .ci/deps.sh --fuzz
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHMKIT_SANITIZE=ON \
-		-DSHMKIT_FUZZ=ON -DSHMKIT_BUILD_BENCH=OFF \
+		-DSHMKIT_FUZZ=ON -DSHMKIT_BUILD_BENCH=OFF -DSHMKIT_WERROR=OFF \
 		-DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link -O1" $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_HARNESSES))
 
