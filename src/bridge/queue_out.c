@@ -193,8 +193,13 @@ int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	if ((r = send_data(b)) != 0)
 		return r < 0 ? r : 0;
 	if (b->synced && b->next_send == b->acked && b->local_fd >= 0) {
-		/* nothing in flight: the queue's descriptor is readable exactly
-		 * when a message waits; wait on it and the socket at once */
+		/* nothing in flight: the queue's descriptor is readable when a
+		 * message waits; a receive that finds nothing arms it (DESIGN §9),
+		 * so look once without waiting, then wait on it and the socket */
+		const void *m;
+		ssize_t n = shmkit_queue_peek(b->q, &m, 0);
+		if (n != -EAGAIN)
+			return n < 0 ? (int)n : 0;
 		r = br_wait_both(b, b->local_fd, slice_ns);
 		return r < 0 ? r : 0;
 	}
