@@ -8,7 +8,7 @@ set -euo pipefail
 src=$1 out=$2
 mkdir -p "$out"
 missing=()
-for fn in $(sed -n 's/^SHMKIT_API[^(]*[ *]\(shmkit_[a-z0-9_]*\)(.*/\1/p' \
+for fn in $(sed -n 's/^SHMKIT_\(BRIDGE_\)\{0,1\}API[^(]*[ *]\(shmkit_[a-z0-9_]*\)(.*/\2/p' \
 	"$src"/include/shmkit.h "$src"/include/shmkit/*.h | sort -u); do
 	[ -e "$src/man/man3/$fn.3" ] && continue # has a page of its own
 	page=

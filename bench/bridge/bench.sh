@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# bench/bridge/bench.sh BUILD_DIR [N] [SIZE]: the bridge against ZeroMQ alone,
+# across two network namespaces joined by a veth pair (root). Four rows, each
+# a throughput run (N messages, unpaced) and a latency run (2000 messages,
+# one per 200 us):
+#   zmq-pushpull   PUSH -> PULL, process to process
+#   bridge-queue   queue -> bridge out -> bridge in -> queue (exactly once)
+#   zmq-pubsub     PUB -> SUB
+#   bridge-topic   topic -> bridge out (XPUB) -> bridge in (SUB) -> topic
+# and the ratios bridge/ZeroMQ (the goal: rate >= 1/1.2 of ZeroMQ's, latency
+# <= 1.2x). Run on a quiet machine: `sudo bash bench/bridge/bench.sh build`.
+set -uo pipefail
+B=$(readlink -f "${1:-build}")
+N=${2:-200000}
+SIZE=${3:-64}
+PEER=$B/bench/bridge-bench-peer
+S=$B/shmkit
+[ "$(id -u)" = 0 ] || { echo "bench/bridge/bench.sh: needs root (ip netns)"; exit 77; }
+[ -x "$PEER" ] || { echo "bench/bridge/bench.sh: $PEER not built (ZeroMQ missing?)"; exit 77; }
+ID=$$
+NA="shmkit-bb$ID-a" NB="shmkit-bb$ID-b"
+QA="posix:/shmkit-bb-$ID-qa" QB="posix:/shmkit-bb-$ID-qb"
+TA="posix:/shmkit-bb-$ID-ta" TB="posix:/shmkit-bb-$ID-tb"
+TMP=$(mktemp -d)
+cleanup() {
+	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	ip netns del "$NA" 2>/dev/null; ip netns del "$NB" 2>/dev/null
+	for u in "$QA" "$QB" "$TA" "$TB"; do "$S" rm "$u" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+ip netns add "$NA" && ip netns add "$NB" || exit 1
+ip link add "bbva$ID" netns "$NA" type veth peer name "bbvb$ID" netns "$NB"
+ip -n "$NA" addr add 10.78.0.1/24 dev "bbva$ID"; ip -n "$NB" addr add 10.78.0.2/24 dev "bbvb$ID"
+ip -n "$NA" link set "bbva$ID" up; ip -n "$NB" link set "bbvb$ID" up
+A() { ip netns exec "$NA" "$@"; }   # foreground only: a background one would get the subshell's pid
+export XDG_STATE_HOME=$TMP
+
+run_zmq() { # ROW RECV-MODE SEND-MODE PORT N GAP
+	ip netns exec "$NB" "$PEER" "$2" "bind:tcp://10.78.0.2:$4" "$5" "$SIZE" >"$TMP/r" &
+	local r=$!; sleep 0.3
+	A "$PEER" "$3" "tcp://10.78.0.2:$4" "$5" "$SIZE" "$6"
+	wait $r; echo "$1 $(cat "$TMP/r")"
+}
+run_queue() { # ROW PORT N GAP
+	"$S" queue create "$QA" --capacity 4096 --max-msg "$SIZE" >/dev/null
+	"$S" queue create "$QB" --capacity 4096 --max-msg "$SIZE" >/dev/null
+	ip netns exec "$NA" "$S" bridge out "$QA" "tcp://10.78.0.1:$2" --bind --window 1024 2>/dev/null & local o=$!
+	ip netns exec "$NB" "$S" bridge in "tcp://10.78.0.1:$2" "$QB" --state "$TMP/rec$2" 2>/dev/null & local i=$!
+	sleep 0.5 # the bridges' handshake, outside the measurement
+	ip netns exec "$NB" "$PEER" qrecv "$QB" "$3" >"$TMP/r" & local r=$!
+	A "$PEER" qsend "$QA" "$3" "$SIZE" "$4"
+	wait $r; echo "$1 $(cat "$TMP/r")"
+	kill $o $i; wait $o $i 2>/dev/null
+	"$S" rm "$QA" "$QB" >/dev/null
+}
+run_topic() { # ROW PORT N GAP
+	"$S" topic create "$TA" --slots 4096 --slot-size "$SIZE" >/dev/null
+	"$S" topic create "$TB" --slots 4096 --slot-size "$SIZE" >/dev/null
+	ip netns exec "$NA" "$S" bridge out "$TA" "tcp://10.78.0.1:$2" --bind 2>/dev/null & local o=$!
+	ip netns exec "$NB" "$S" bridge in "tcp://10.78.0.1:$2" "$TB" 2>/dev/null & local i=$!
+	sleep 0.5
+	ip netns exec "$NB" "$PEER" tsub "$TB" "$3" >"$TMP/r" & local r=$!
+	A "$PEER" tpub "$TA" "$3" "$SIZE" "$4"
+	wait $r; echo "$1 $(cat "$TMP/r")"
+	kill $o $i; wait $o $i 2>/dev/null
+	"$S" rm "$TA" "$TB" >/dev/null
+}
+port=6100
+for kind in rate latency; do
+	if [ $kind = rate ]; then n=$N gap=0; else n=2000 gap=200; fi
+	echo "# $kind: $n messages of $SIZE bytes$([ $gap = 0 ] || echo ", one per $gap us")"
+	run_zmq "zmq-pushpull" zpull zpush $((port++)) $n $gap | tee -a "$TMP/$kind"
+	run_queue "bridge-queue" $((port++)) $n $gap | tee -a "$TMP/$kind"
+	run_zmq "zmq-pubsub" zsub zpub $((port++)) $n $gap | tee -a "$TMP/$kind"
+	run_topic "bridge-topic" $((port++)) $n $gap | tee -a "$TMP/$kind"
+done
+# ratios: bridge over ZeroMQ (rate: ZeroMQ's / the bridge's; latency: the bridge's / ZeroMQ's)
+awk '
+FILENAME ~ /rate$/    { for (i = 1; i < NF; i++) if ($i == "rate") { sub("/s", "", $(i+1)); rate[$1] = $(i+1) } }
+FILENAME ~ /latency$/ { for (i = 1; i < NF; i++) if ($i == "lat_p50_us") lat[$1] = $(i+1) }
+END {
+	printf "overhead queue: rate %.2fx, p50 latency %.2fx (goal <= 1.2x)\n", rate["zmq-pushpull"] / rate["bridge-queue"], lat["bridge-queue"] / lat["zmq-pushpull"]
+	printf "(topics are lossy: compare the msgs counts of the rate rows too)\n"
+	printf "overhead topic: rate %.2fx, p50 latency %.2fx (goal <= 1.2x)\n", rate["zmq-pubsub"] / rate["bridge-topic"], lat["bridge-topic"] / lat["zmq-pubsub"]
+}' "$TMP/rate" "$TMP/latency"
