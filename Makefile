@@ -144,10 +144,12 @@ bench-deps:
 bench: bench-deps build
 	$(BUILD)/bench/shmkit-bench all
 
+# Figures (one per question) in bench/out; `make bench-plot IMG=docs/img` also
+# writes the SVGs the README shows there. PLOT_JSON=file plots an earlier run.
 bench-plot: bench-deps build
 	@mkdir -p bench/out
-	$(BUILD)/bench/shmkit-bench all --json > bench/out/bench.json
-	@bash bench/plot.sh bench/out/bench.json bench/out
+	$(if $(PLOT_JSON),cp $(PLOT_JSON) bench/out/bench.json,$(BUILD)/bench/shmkit-bench all --json > bench/out/bench.json)
+	@bash bench/plot.sh bench/out/bench.json bench/out $(IMG)
 
 format:
 	clang-format -i src/*.c src/*.h src/backend/*.c include/*.h include/shmkit/*.h tools/*.c \

@@ -1,59 +1,36 @@
 #!/usr/bin/env bash
-# Plot latency (median and p99) against message size from shmkit-bench --json.
-# usage: bench/plot.sh BENCH.json OUTDIR   -> OUTDIR/latency.svg, OUTDIR/latency.png
-# One line per (suite, name) that reports sizes; log-log axes. Needs gnuplot
-# and python3 (`make bench-plot` installs gnuplot through .ci/deps.sh --bench).
+# Figures from one shmkit-bench --json run: one figure per question.
+#
+# usage: bench/plot.sh BENCH.json OUTDIR [SVGDIR]
+#   OUTDIR/queue-latency.{svg,png}  queue one-way latency vs size: shmkit copy, zero-copy,
+#                                   blocking, MPMC against the floors and kernel IPC
+#   OUTDIR/topic-fanout.{svg,png}   topic one-way latency vs size, 1 and 4 subscribers,
+#                                   against iceoryx and the cache-line floor
+#   OUTDIR/throughput.{svg,png}     queue throughput (MB/s) vs size against the floors
+#   OUTDIR/heap-map.{svg,png}       heap and map as bars against malloc, the random-load
+#                                   floor and Boost
+# SVGDIR (e.g. docs/img, for the README): the same SVGs copied there.
+# shmkit's series are drawn thick, peers thin, a floor as a shaded limit (the
+# region nobody can reach); each figure lists its goal ratios from the same
+# run. Needs gnuplot and python3 (`make bench-plot` installs gnuplot).
 set -euo pipefail
-json=${1:?usage: plot.sh BENCH.json OUTDIR}
-out=${2:?usage: plot.sh BENCH.json OUTDIR}
+json=${1:?usage: plot.sh BENCH.json OUTDIR [SVGDIR]}
+out=${2:?usage: plot.sh BENCH.json OUTDIR [SVGDIR]}
+svgdir=${3:-}
 command -v gnuplot >/dev/null || { echo "plot.sh: gnuplot is not installed" >&2; exit 1; }
 mkdir -p "$out"
-data=$(mktemp -d)
-trap 'rm -rf "$data"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
-# One data file per series: "size median p99", sorted by size.
-python3 - "$json" "$data" <<'PY'
-import json, os, re, sys
-doc = json.load(open(sys.argv[1]))
-series = {}
-for r in doc.get("rows", []):
-    if r.get("size") and r.get("median_ns"):
-        series.setdefault(f'{r["suite"]}: {r["name"]}', []).append(
-            (r["size"], r["median_ns"], r.get("p99_ns") or r["median_ns"]))
-with open(os.path.join(sys.argv[2], "index"), "w") as idx:
-    for i, (title, pts) in enumerate(sorted(series.items())):
-        path = os.path.join(sys.argv[2], f"s{i}.dat")
-        with open(path, "w") as f:
-            for p in sorted(pts):
-                f.write("%d %g %g\n" % p)
-        clean = re.sub(r'["_]', " ", title)
-        idx.write(path + "\t" + clean + "\n")
-m = doc.get("machine", {})
-open(os.path.join(sys.argv[2], "title"), "w").write(
-    f'shmkit-bench: {m.get("cpu", "?")}, {m.get("kernel", "?")}'.replace('"', "'"))
-PY
-
-if [ ! -s "$data/index" ]; then
-	echo "plot.sh: no rows with a size in $json: nothing to plot" >&2
-	exit 0
-fi
-plots=""
-while IFS=$'\t' read -r path title; do
-	plots+="${plots:+, }'$path' using 1:2 with linespoints title \"$title\""
-done <"$data/index"
-
-for term in "svg size 1000,640 dynamic" "pngcairo size 1000,640"; do
-	ext=${term%% *}; ext=${ext#png}; [ "$ext" = cairo ] && ext=png
-	gnuplot <<GP
-set terminal $term
-set output "$out/latency.$ext"
-set title "$(cat "$data/title") — median latency vs size"
-set logscale xy
-set xlabel "message size (bytes)"
-set ylabel "latency (ns)"
-set key outside right top
-set grid
-plot $plots
-GP
+python3 "$(dirname "$0")/plot.py" "$json" "$work"
+for gp in "$work"/*.gp; do
+	[ -e "$gp" ] || continue
+	fig=$(basename "$gp" .gp)
+	for t in svg png; do
+		if [ $t = svg ]; then term="svg size 1100,680 dynamic font 'Helvetica,13'"
+		else term="pngcairo size 1100,680 font 'Helvetica,11'"; fi
+		{ echo "set terminal $term"; echo "set output '$out/$fig.$t'"; cat "$gp"; } | gnuplot
+	done
+	[ -n "$svgdir" ] && mkdir -p "$svgdir" && cp "$out/$fig.svg" "$svgdir/$fig.svg"
+	echo "plot.sh: wrote $out/$fig.svg and $out/$fig.png${svgdir:+ (and $svgdir/$fig.svg)}"
 done
-echo "plot.sh: wrote $out/latency.svg and $out/latency.png"
