@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "futex.h"
@@ -187,7 +188,10 @@ static int sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 	uint64_t t = atomic_load_explicit(&q->sh->tail, memory_order_relaxed);
 
 	if (SHMKIT__UNLIKELY(sp_tail_behind(q, t))) {
-		t++;
+		/* a producer died before publishing tail: step over every slot it
+		 * committed (a batch commits several, shmkit_queue_send_many) */
+		for (uint64_t n = 0; n < q->cap && sp_tail_behind(q, t); n++)
+			t++;
 		/* relaxed: as in sp_commit() */
 		atomic_store_explicit(&q->sh->tail, t, memory_order_relaxed);
 	}
@@ -760,6 +764,146 @@ SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t c
 		memcpy(buf, payload_at(q, a.pos), a.len);
 	consume_pos(q, a.pos);
 	return (ssize_t)a.len;
+}
+
+/* ---------------------------------------------------------------------
+ * batches (DESIGN §9 "Batches"): one publication of the shared index per
+ * batch. SPSC writes (reads) each slot's marker as always, so the other
+ * side sees every message at once, but moves tail (head) and wakes once.
+ * MPMC claims slot by slot: there a batch is a loop of single operations.
+ * --------------------------------------------------------------------- */
+
+/* Of the `want` slots from t, how many are free now (head read at most once). */
+static size_t sp_room(struct shmkit_queue *q, uint64_t t, size_t want)
+{
+	if (t + want - q->cached_head > q->cap) {
+		/* acquire: pairs with the release store of head in sc_consume() and
+		 * recv_many(): the consumer finished reading a slot before head passed it */
+		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
+		if (t - h <= q->cap)
+			q->cached_head = h;
+	}
+	uint64_t room = q->cap - (t - q->cached_head);
+	return room < want ? (size_t)room : want;
+}
+
+/* One message into slot pos, marker last; tail and wake-up are the batch's. */
+static void sp_fill(struct shmkit_queue *q, uint64_t pos, const struct iovec *m)
+{
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+
+	if (m->iov_len)
+		memcpy(payload_at(q, pos), m->iov_base, m->iov_len);
+	atomic_store_explicit(&s->len, (uint32_t)m->iov_len, memory_order_relaxed);
+	/* release: pairs with the acquire load of the marker in sc_try_peek() and
+	 * recv_many(): payload and len are visible before COMMITTED */
+	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
+}
+
+/* How many of msgs[0..n) can go in one batch: all valid, each fits a slot. */
+static int batch_len(const struct shmkit_queue *q, const struct iovec *msgs, size_t n, size_t *k)
+{
+	size_t i = 0;
+	for (; i < n; i++) {
+		if (!msgs[i].iov_base && msgs[i].iov_len)
+			return -EINVAL;
+		if (msgs[i].iov_len > q->max_msg)
+			break;
+	}
+	*k = i;
+	return i == 0 ? -EMSGSIZE : 0;
+}
+
+SHMKIT_API ssize_t shmkit_queue_send_many(struct shmkit_queue *q, const struct iovec *msgs,
+					  size_t n, int64_t timeout_ns)
+{
+	size_t k;
+	uint64_t pos;
+	int r;
+
+	if (!q || !msgs || n == 0)
+		return -EINVAL;
+	if ((r = batch_len(q, msgs, n, &k)) < 0)
+		return r;
+	if (q->multi) {
+		size_t i = 0;
+		for (; i < k; i++) {
+			r = shmkit_queue_send(q, msgs[i].iov_base, msgs[i].iov_len, i ? 0 : timeout_ns);
+			if (r < 0)
+				break;
+		}
+		return i > 0 ? (ssize_t)i : r;
+	}
+	if ((r = reserve_pos(q, msgs[0].iov_len, timeout_ns, &pos)) < 0)
+		return r;
+	k = 1 + sp_room(q, pos + 1, k - 1);
+	for (size_t i = 0; i < k; i++) {
+		sp_fill(q, pos + i, &msgs[i]);
+		SHMKIT__TEST_POINT("queue.batch.sent");
+	}
+	/* relaxed: tail is read by this producer and by stats only; a producer
+	 * killed before this store leaves it behind committed slots, which the
+	 * next reserve steps over (sp_try_reserve) */
+	atomic_store_explicit(&q->sh->tail, pos + k, memory_order_relaxed);
+	wake_data(q);
+	return (ssize_t)k;
+}
+
+/* The message at pos if committed and fitting cap: its length, else -1. */
+static ssize_t sc_ready(struct shmkit_queue *q, uint64_t pos, size_t cap)
+{
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+	/* acquire: pairs with the release store in sp_fill() / sp_commit() */
+	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+	if (m != marker(pos, SHMKIT__QTAG_COMMITTED))
+		return -1;
+	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+	return len <= q->max_msg && len <= cap ? (ssize_t)len : -1; /* else: the next recv says why */
+}
+
+SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
+					  int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	int r;
+
+	if (!q || !bufs || n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!bufs[i].iov_base && bufs[i].iov_len)
+			return -EINVAL;
+	if (q->multi) {
+		size_t i = 0;
+		ssize_t got = 0;
+		for (; i < n; i++) {
+			got = shmkit_queue_recv(q, bufs[i].iov_base, bufs[i].iov_len, i ? 0 : timeout_ns);
+			if (got < 0)
+				break;
+			bufs[i].iov_len = (size_t)got;
+		}
+		return i > 0 ? (ssize_t)i : got;
+	}
+	forget_inherited(q);
+	if ((r = claim_role(q, false)) < 0)
+		return r;
+	if (q->peek_active)
+		return -EBUSY;
+	if ((r = claim(q, bufs[0].iov_len, timeout_ns, &a)) < 0)
+		return r;
+	ssize_t len = (ssize_t)a.len;
+	size_t k = 0;
+	while (len >= 0) {
+		if (len)
+			memcpy(bufs[k].iov_base, payload_at(q, a.pos + k), (size_t)len);
+		bufs[k++].iov_len = (size_t)len;
+		SHMKIT__TEST_POINT("queue.batch.received");
+		len = k < n ? sc_ready(q, a.pos + k, bufs[k].iov_len) : -1;
+	}
+	/* release: pairs with the acquire load of head in sp_try_reserve() /
+	 * sp_room(): our reads of the slots are done before they are reused */
+	atomic_store_explicit(&q->sh->head, a.pos + k, memory_order_release);
+	wake_space(q);
+	return (ssize_t)k;
 }
 
 SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, int64_t timeout_ns)

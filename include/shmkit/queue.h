@@ -5,6 +5,8 @@
 
 #include <shmkit/common.h>
 
+#include <sys/uio.h>
+
 SHMKIT_BEGIN_DECLS
 
 struct shmkit_queue;
@@ -24,6 +26,15 @@ SHMKIT_API int shmkit_queue_create(struct shmkit_queue **q, const char *uri,
 SHMKIT_API int shmkit_queue_open(struct shmkit_queue **q, const char *uri);
 SHMKIT_API int shmkit_queue_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns);
 SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns);
+/* Batches (DESIGN §9): send as many of msgs[0..n) as fit (waiting up to
+ * timeout_ns for the first), or receive up to n messages (each iov_len set
+ * to its length), publishing the shared index and waking once per batch.
+ * Return how many (>= 1) or a negative errno; a message that does not fit
+ * (max_msg, or its buffer) ends the batch before it. */
+SHMKIT_API ssize_t shmkit_queue_send_many(struct shmkit_queue *q, const struct iovec *msgs, size_t n,
+					  int64_t timeout_ns);
+SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
+					  int64_t timeout_ns);
 SHMKIT_API int shmkit_queue_reserve(struct shmkit_queue *q, size_t len, void **slot, int64_t timeout_ns);
 SHMKIT_API int shmkit_queue_commit(struct shmkit_queue *q, void *slot, size_t len);
 SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, int64_t timeout_ns);
