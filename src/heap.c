@@ -859,7 +859,8 @@ struct shmkit_seg *shmkit_heap_seg(struct shmkit_heap *h)
  * -EBADMSG. */
 static HOT_INLINE int mag_pop(struct shmkit_heap *h, unsigned c, uint64_t *out)
 {
-	struct shmkit__heap_mag *m = h->mag;
+	/* acquire: pairs with the CAS that published it (heap_cache.c) */
+	struct shmkit__heap_mag *m = __atomic_load_n(&h->mag, __ATOMIC_ACQUIRE);
 
 	if (!shmkit__heap_mag_mine(m) || m->n[c] == 0)
 		return 1;
@@ -921,7 +922,8 @@ int shmkit_heap_alloc(struct shmkit_heap *h, size_t size, shmkit_off *off)
 /* The magazine's fast path for a live block of size sz: 0, or 1 (not here). */
 static HOT_INLINE int mag_push(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 {
-	struct shmkit__heap_mag *m = h->mag;
+	/* acquire: pairs with the CAS that published it (heap_cache.c) */
+	struct shmkit__heap_mag *m = __atomic_load_n(&h->mag, __ATOMIC_ACQUIRE);
 
 	if (!shmkit__heap_mag_mine(m) || sz > SHMKIT__HEAP_MAG_MAX_BLOCK || (sz & 15) != 0)
 		return 1;

@@ -192,16 +192,32 @@ static int flush_all(struct shmkit_heap *h, struct shmkit__heap_mag *m)
 	return r;
 }
 
-/* Makes this thread's magazine for h (a forked child drops the parent's
+/* The handle's magazine pointer: set once per process by compare-and-swap
+ * (threads of one process may race to make it), read by every operation. */
+static inline struct shmkit__heap_mag *mag_of(const struct shmkit_heap *h)
+{
+	/* acquire: pairs with the release of the CAS in mag_make(): the
+	 * magazine is complete before a thread can see it */
+	return __atomic_load_n(&h->mag, __ATOMIC_ACQUIRE);
+}
+
+/* Gives a slot back (a magazine that lost the race to be the handle's). */
+static void drop_slot(struct shmkit_heap *h, unsigned slot)
+{
+	if (shmkit__heap_lock(h) == 0) {
+		release_slot(h, slot);
+		shmkit__heap_unlock(h);
+	}
+}
+
+/* Makes this thread's magazine for h (a forked child replaces the parent's
  * copy: those blocks are the parent's). 0, or -errno: then no caching. */
 static int mag_make(struct shmkit_heap *h)
 {
-	struct shmkit__heap_mag *m = h->mag;
+	struct shmkit__heap_mag *old = mag_of(h), *m;
 
-	if (m != NULL && m->fork_gen == shmkit__heap_fork_gen)
+	if (old != NULL && old->fork_gen == shmkit__heap_fork_gen)
 		return -EBUSY; /* bound to another thread of this process */
-	free(m);
-	h->mag = NULL;
 	shmkit__heap_mag_setup();
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return -ENOMEM;
@@ -222,7 +238,13 @@ static int mag_make(struct shmkit_heap *h)
 	}
 	m->thread = shmkit__thread_id();
 	m->fork_gen = shmkit__heap_fork_gen;
-	h->mag = m;
+	/* release: pairs with the acquire in mag_of(); one thread wins */
+	if (!__atomic_compare_exchange_n(&h->mag, &old, m, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		drop_slot(h, m->slot);
+		free(m);
+		return -EBUSY;
+	}
+	free(old); /* a forked child's copy of its parent's magazine */
 	return 0;
 }
 
@@ -261,14 +283,14 @@ static int pop(struct shmkit_heap *h, struct shmkit__heap_mag *m, int c, uint64_
 
 int shmkit__heap_mag_alloc(struct shmkit_heap *h, uint64_t need, uint64_t *out)
 {
-	struct shmkit__heap_mag *m = h->mag;
+	struct shmkit__heap_mag *m = mag_of(h);
 
 	if (need > SHMKIT__HEAP_MAG_MAX_BLOCK)
 		return 1;
 	if (!shmkit__heap_mag_mine(m)) {
 		if (mag_make(h) < 0)
 			return 1;
-		m = h->mag;
+		m = mag_of(h);
 	}
 	int c = shmkit__heap_need_class[need >> 4];
 	if (m->cap[c] == 0)
@@ -280,7 +302,7 @@ int shmkit__heap_mag_alloc(struct shmkit_heap *h, uint64_t need, uint64_t *out)
 
 int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 {
-	struct shmkit__heap_mag *m = h->mag;
+	struct shmkit__heap_mag *m = mag_of(h);
 
 	if (sz > SHMKIT__HEAP_MAG_MAX_BLOCK || (sz & 15) != 0 || sz > h->arena_end - (poff - HDR))
 		return 1;
@@ -290,7 +312,7 @@ int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 	if (!shmkit__heap_mag_mine(m)) {
 		if (mag_make(h) < 0)
 			return 1;
-		m = h->mag;
+		m = mag_of(h);
 	}
 	uint32_t cap = m->cap[c];
 	if (cap == 0)
@@ -314,15 +336,15 @@ int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 
 int shmkit__heap_mag_flush_locked(struct shmkit_heap *h)
 {
-	struct shmkit__heap_mag *m = h->mag;
+	struct shmkit__heap_mag *m = mag_of(h);
 	return shmkit__heap_mag_mine(m) ? flush_all(h, m) : 0;
 }
 
 void shmkit__heap_mag_close(struct shmkit_heap *h)
 {
-	struct shmkit__heap_mag *m = h->mag;
+	struct shmkit__heap_mag *m = mag_of(h);
 
-	h->mag = NULL;
+	__atomic_store_n(&h->mag, NULL, __ATOMIC_RELAXED); /* close: no other user */
 	if (m != NULL && m->fork_gen == shmkit__heap_fork_gen && shmkit__heap_lock(h) == 0) {
 		flush_all(h, m);
 		release_slot(h, m->slot);
