@@ -607,6 +607,25 @@ int shmkit__heap_lock(struct shmkit_heap *h)
 	return heap_lock(h);
 }
 
+/* For callers that only look (stats): a live holder that keeps the lock
+ * past the bound (a stopped process, a debugger) gives -EBUSY instead of
+ * a wait without end, so `shmkit stat` cannot hang on it. */
+#define LOOK_WAIT_NS 1000000000 /* 1 s */
+
+static int heap_lock_to_look(struct shmkit_heap *h)
+{
+	int64_t end = shmkit__now_ns() + LOOK_WAIT_NS;
+	int r = shmkit_mutex_lock(&h->sh->lock, 0);
+
+	while ((r == -EAGAIN || r == -ETIMEDOUT) && shmkit__now_ns() < end)
+		r = shmkit_mutex_lock(&h->sh->lock, LOCK_PERIOD_NS);
+	if (r == -EAGAIN || r == -ETIMEDOUT) {
+		shmkit__detail("the heap's lock has been held by a live process for over 1 s");
+		return -EBUSY;
+	}
+	return r == 0 && !needs_repair(h) ? 0 : lock_slow(h, r);
+}
+
 void shmkit__heap_unlock(struct shmkit_heap *h)
 {
 	shmkit_mutex_unlock(&h->sh->lock);
@@ -1204,7 +1223,7 @@ int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
 		return -EINVAL;
 	memset(&w, 0, sizeof(w));
 	memset(st, 0, sizeof(*st));
-	if ((r = shmkit__heap_lock(h)) < 0)
+	if ((r = heap_lock_to_look(h)) < 0)
 		return r;
 	r = shmkit__heap_mag_flush_locked(h); /* counts this thread's cached blocks as free */
 	if (r == 0)

@@ -306,6 +306,30 @@ static void test_crash_points(void)
 	}
 }
 
+/* stats only looks: a live holder stopped inside the lock costs it a bounded
+ * wait and -EBUSY, never a hang (shmkit stat used to hang on it) */
+static void test_stats_with_stopped_holder(void)
+{
+	const char *uri = test_uri("posix", "heap-stopped");
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats st;
+	shmkit_off roff;
+
+	CHECK_RET(shmkit_heap_create(&h, uri, HEAP_SIZE, 0600), 0);
+	CHECK_RET(shmkit_heap_named(h, "crash", sizeof(struct crash_root), SHMKIT_CREATE, &roff), 0);
+	const char *args[] = { uri, "alloc", NULL };
+	pid_t pid = test_spawn_paused("heap.alloc.1", "crash-op", args);
+	int64_t t0 = test_now_ns();
+	CHECK_RET(shmkit_heap_stats(h, &st), -EBUSY);
+	int64_t waited = test_now_ns() - t0;
+	CHECK(waited >= 900000000 && waited < 30000000000);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
+	CHECK_RET(shmkit_heap_stats(h, &st), 0); /* the dead holder's lock is taken over */
+	CHECK_RET(shmkit_heap_check(h), 0);
+	shmkit_heap_close(h);
+	shmkit_remove(uri);
+}
+
 /* ---- several processes at once ---- */
 
 static const char *conc_uri;
@@ -527,6 +551,7 @@ int main(int argc, char **argv)
 	test_random_model();
 	test_named_shared_list();
 	test_crash_points();
+	test_stats_with_stopped_holder();
 	test_concurrent();
 	test_random_kills();
 	test_corruption_fuzz();

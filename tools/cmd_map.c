@@ -358,6 +358,10 @@ void cli_heap_print(const char *uri, uint32_t kind)
 	char a[32], b[32], c[32];
 	int r = stat_snapshot(uri, kind, &st, &keys);
 
+	if (r == -EBUSY) {
+		printf("heap:               not read (a live process has held its lock for over 1 s)\n");
+		return;
+	}
 	if (r < 0) {
 		printf("heap:               %s\n", shmkit_strerror(r));
 		return;
