@@ -18,6 +18,8 @@ pkg-config --exists libzmq 2>/dev/null || need+=(libzmq3-dev)                   
 have ip || need+=(iproute2)                                                    # bridge test's netns
 [ -e /usr/include/ncurses.h ] || [ -e /usr/include/ncursesw/ncurses.h ] || need+=(libncurses-dev) # shmkit top
 have tmux || need+=(tmux)                                                      # shmkit top's test
+# numpy for the Python binding's zero-copy array tests (the system python3's)
+[ -e /usr/lib/python3/dist-packages/numpy/__init__.py ] || need+=(python3-numpy)
 if [ "${1:-}" = "--bench" ]; then
 	[ -e /usr/include/boost/interprocess/ipc/message_queue.hpp ] || need+=(libboost-dev)
 	[ -e /usr/include/iceoryx/v2.0.3/iceoryx_binding_c/subscriber.h ] ||

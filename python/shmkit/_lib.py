@@ -1,0 +1,215 @@
+"""Finding libshmkit and declaring its C functions for ctypes.
+
+The library is looked up, in order: ``$SHMKIT_LIBRARY`` (a path to
+libshmkit.so), the build tree beside this package (``<source>/build`` when
+the package is used from a checkout with ``PYTHONPATH=python``), the library
+directory recorded when the package was installed, and finally the system's
+dynamic linker (``libshmkit.so.0``).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int64, c_size_t, c_ssize_t,
+                    c_uint, c_uint32, c_uint64, c_void_p)
+
+URI_MAX = 4200
+STAT_MAPPERS = 16
+HEAP_CLASSES_GUESS = 64   # room only: the heap stats tail is never read by Python
+
+CREATE, EXCL, RDONLY, POPULATE = 1, 2, 4, 8
+FOREVER = -1
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _candidates() -> list[str]:
+    env = os.environ.get("SHMKIT_LIBRARY")
+    if env:
+        return [env]      # an explicit choice is never second-guessed
+    found = []
+    tree = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "libshmkit.so"))
+    if os.path.exists(tree):
+        found.append(tree)
+    try:
+        from . import _install  # written by CMake's install step
+        found.append(os.path.join(_install.LIBDIR, "libshmkit.so.0"))
+    except ImportError:
+        pass
+    found.append("libshmkit.so.0")
+    return found
+
+
+def _load() -> ctypes.CDLL:
+    errors = []
+    for path in _candidates():
+        try:
+            return ctypes.CDLL(path, use_errno=False)
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+    raise ImportError("shmkit: cannot load libshmkit (set SHMKIT_LIBRARY to its path): "
+                      + "; ".join(errors))
+
+
+lib = _load()
+path = lib._name
+
+
+class Mapper(Structure):
+    _fields_ = [("pid", c_int), ("comm", c_char * 16)]
+
+
+class Stat(Structure):
+    """struct shmkit_stat (include/shmkit/seg.h)."""
+    _fields_ = [
+        ("uri", c_char * URI_MAX), ("backend", c_int), ("lifetime", c_int),
+        ("size", c_uint64), ("real_size", c_uint64), ("mode", c_uint), ("uid", c_uint),
+        ("gid", c_uint), ("creator_pid", c_int), ("last_pid", c_int),
+        ("attach_count", c_int64), ("marked_for_removal", c_int), ("sysv_key", c_int64),
+        ("sysv_id", c_int), ("atime", c_int64), ("dtime", c_int64), ("ctime", c_int64),
+        ("mtime", c_int64), ("dev", c_uint64), ("inode", c_uint64), ("deleted", c_int),
+        ("n_mappers", c_int), ("mappers", Mapper * STAT_MAPPERS), ("managed", c_int),
+        ("kind", c_uint32), ("layout_version", c_uint32), ("creator_alive", c_int),
+        ("managed_creator_pid", c_int), ("header_status", c_int),
+    ]
+
+
+class QueueOpts(Structure):
+    _fields_ = [("capacity", c_size_t), ("max_msg", c_size_t), ("multi_producer", c_int),
+                ("multi_consumer", c_int), ("mode", c_uint)]
+
+
+class QueueStats(Structure):
+    _fields_ = [("capacity", c_uint64), ("max_msg", c_uint64), ("depth", c_uint64),
+                ("sent", c_uint64), ("received", c_uint64), ("skipped", c_uint64),
+                ("abandoned", c_uint64), ("waiters", c_uint32), ("recv_waiters", c_uint32),
+                ("send_waiters", c_uint32), ("multi_producer", c_int), ("multi_consumer", c_int)]
+
+
+class TopicOpts(Structure):
+    _fields_ = [("slot_size", c_size_t), ("slots", c_size_t), ("reliable", c_int),
+                ("mode", c_uint), ("max_subs", c_uint)]
+
+
+class TopicSubInfo(Structure):
+    _fields_ = [("pid", c_int), ("alive", c_int), ("position", c_uint64),
+                ("dropped", c_uint64), ("sleeping", c_int)]
+
+
+class TopicInfo(Structure):
+    _fields_ = [("slot_size", c_size_t), ("slots", c_size_t), ("reliable", c_int),
+                ("max_subs", c_uint), ("published", c_uint64), ("pub_state", c_int),
+                ("pub_pid", c_int), ("pub_alive", c_int), ("n_subs", c_uint)]
+
+
+class Attacher(Structure):
+    _fields_ = [("pid", c_int), ("alive", c_int), ("claiming", c_int)]
+
+
+class HeapStats(Structure):
+    """The head of struct shmkit_heap_stats; the per-class arrays are left as room."""
+    _fields_ = [("arena_bytes", c_uint64), ("used_bytes", c_uint64), ("free_bytes", c_uint64),
+                ("largest_free", c_uint64), ("n_used", c_uint64), ("n_free", c_uint64),
+                ("n_named", c_uint64), ("_room", c_uint64 * (3 * HEAP_CLASSES_GUESS))]
+
+
+MAP_ITER_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_size_t, c_void_p, c_size_t, c_void_p)
+_pp = POINTER(c_void_p)
+
+# name: (restype, argtypes). Handles are opaque pointers (c_void_p).
+_PROTOS = {
+    "shmkit_strerror": (c_char_p, [c_int]),
+    "shmkit_version": (c_char_p, []),
+    "shmkit_last_error_detail": (c_char_p, []),
+    "shmkit_kind_name": (c_char_p, [c_uint32]),
+    "shmkit_seg_open": (c_int, [_pp, c_char_p, c_size_t, c_int, c_uint]),
+    "shmkit_seg_addr": (c_void_p, [c_void_p]),
+    "shmkit_seg_size": (c_size_t, [c_void_p]),
+    "shmkit_seg_fd": (c_int, [c_void_p]),
+    "shmkit_seg_uri": (c_char_p, [c_void_p]),
+    "shmkit_seg_flush": (c_int, [c_void_p]),
+    "shmkit_seg_close": (c_int, [c_void_p]),
+    "shmkit_remove": (c_int, [c_char_p]),
+    "shmkit_stat": (c_int, [c_char_p, c_void_p]),
+    "shmkit_list": (c_int, [c_void_p, c_void_p]),
+    "shmkit_managed_attachers": (c_int, [c_char_p, POINTER(Attacher), c_int]),
+    "shmkit_queue_create": (c_int, [_pp, c_char_p, POINTER(QueueOpts)]),
+    "shmkit_queue_open": (c_int, [_pp, c_char_p]),
+    "shmkit_queue_send": (c_int, [c_void_p, c_void_p, c_size_t, c_int64]),
+    "shmkit_queue_recv": (c_ssize_t, [c_void_p, c_void_p, c_size_t, c_int64]),
+    "shmkit_queue_reserve": (c_int, [c_void_p, c_size_t, _pp, c_int64]),
+    "shmkit_queue_commit": (c_int, [c_void_p, c_void_p, c_size_t]),
+    "shmkit_queue_peek": (c_ssize_t, [c_void_p, _pp, c_int64]),
+    "shmkit_queue_consume": (c_int, [c_void_p]),
+    "shmkit_queue_close": (c_int, [c_void_p]),
+    "shmkit_queue_stats": (c_int, [c_void_p, POINTER(QueueStats)]),
+    "shmkit_queue_seg": (c_void_p, [c_void_p]),
+    "shmkit_pub_create": (c_int, [_pp, c_char_p, POINTER(TopicOpts)]),
+    "shmkit_pub_open": (c_int, [_pp, c_char_p]),
+    "shmkit_pub_loan": (c_int, [c_void_p, c_size_t, _pp, c_int64]),
+    "shmkit_pub_publish": (c_int, [c_void_p, c_void_p, c_size_t]),
+    "shmkit_pub_send": (c_int, [c_void_p, c_void_p, c_size_t, c_int64]),
+    "shmkit_pub_published": (c_uint64, [c_void_p]),
+    "shmkit_pub_close": (c_int, [c_void_p]),
+    "shmkit_topic_stat": (c_int, [c_char_p, POINTER(TopicInfo), POINTER(TopicSubInfo),
+                                  c_size_t]),
+    "shmkit_sub_open": (c_int, [_pp, c_char_p]),
+    "shmkit_sub_recv": (c_ssize_t, [c_void_p, c_void_p, c_size_t, c_int64]),
+    "shmkit_sub_dropped": (c_uint64, [c_void_p]),
+    "shmkit_sub_position": (c_uint64, [c_void_p]),
+    "shmkit_sub_close": (c_int, [c_void_p]),
+    "shmkit_map_create": (c_int, [_pp, c_char_p, c_size_t, c_uint]),
+    "shmkit_map_open": (c_int, [_pp, c_char_p]),
+    "shmkit_map_put": (c_int, [c_void_p, c_char_p, c_size_t, c_void_p, c_size_t]),
+    "shmkit_map_get": (c_ssize_t, [c_void_p, c_char_p, c_size_t, c_void_p, c_size_t]),
+    "shmkit_map_del": (c_int, [c_void_p, c_char_p, c_size_t]),
+    "shmkit_map_len": (c_ssize_t, [c_void_p, c_char_p, c_size_t]),
+    "shmkit_map_count": (c_ssize_t, [c_void_p]),
+    "shmkit_map_iter": (c_int, [c_void_p, MAP_ITER_FN, c_void_p]),
+    "shmkit_map_flush": (c_int, [c_void_p]),
+    "shmkit_map_heap": (c_void_p, [c_void_p]),
+    "shmkit_map_close": (c_int, [c_void_p]),
+    "shmkit_heap_open": (c_int, [_pp, c_char_p]),
+    "shmkit_heap_stats": (c_int, [c_void_p, POINTER(HeapStats)]),
+    "shmkit_heap_close": (c_int, [c_void_p]),
+    # Pollable descriptors (DESIGN §9); absent from older libraries.
+    "shmkit_queue_fd": (c_int, [c_void_p]),
+    "shmkit_sub_fd": (c_int, [c_void_p]),
+}
+
+
+class _Missing:
+    """Stands in for a C function this libshmkit does not have."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, *args):
+        import errno
+        return -errno.ENOSYS
+
+
+def _declare() -> None:
+    for name, (res, args) in _PROTOS.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            globals()[name[len("shmkit_"):]] = _Missing(name)
+            continue
+        fn.restype, fn.argtypes = res, args
+        globals()[name[len("shmkit_"):]] = fn
+
+
+_declare()
+
+
+def has(name: str) -> bool:
+    """True if the loaded libshmkit exports shmkit_<name>."""
+    return not isinstance(globals().get(name), _Missing)
+
+
+def encode(uri) -> bytes:
+    """A URI as the bytes the C library takes (str, bytes or os.PathLike)."""
+    if isinstance(uri, bytes):
+        return uri
+    return os.fsencode(uri)

@@ -1,0 +1,48 @@
+"""Timeouts in seconds, and waiting in slices so that Ctrl-C is seen promptly.
+
+A call blocked inside libshmkit holds no Python frame that a signal could interrupt: the
+Python handler for SIGINT runs only once the C call returns. So a long wait is made of
+short C waits (SLICE_NS each); between two of them the interpreter runs pending signal
+handlers, and KeyboardInterrupt surfaces within one slice.
+"""
+from __future__ import annotations
+
+import errno
+import math
+import time
+from typing import Callable, Optional
+
+SLICE_NS = 50_000_000        # the longest Ctrl-C can take to be seen: 50 ms
+FOREVER = -1
+
+
+def to_ns(timeout: Optional[float]) -> int:
+    """Seconds (None = forever, 0 = do not wait) as the library's nanoseconds."""
+    if timeout is None:
+        return FOREVER
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
+    if math.isinf(timeout):
+        return FOREVER
+    return int(math.ceil(timeout * 1e9))
+
+
+def sliced(call: Callable[[int], int], timeout_ns: int) -> int:
+    """call(slice_ns) repeatedly until it returns something other than -ETIMEDOUT, or the
+    whole timeout has passed (then -ETIMEDOUT, never earlier than asked). The caller has
+    already tried with timeout 0."""
+    if timeout_ns == 0:
+        return -errno.EAGAIN
+    deadline = None if timeout_ns < 0 else time.monotonic_ns() + timeout_ns
+    while True:
+        if deadline is None:
+            step = SLICE_NS
+        else:
+            step = min(SLICE_NS, deadline - time.monotonic_ns())
+            if step <= 0:
+                return -errno.ETIMEDOUT
+        r = call(step)
+        if r != -errno.ETIMEDOUT:
+            return r

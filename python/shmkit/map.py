@@ -1,0 +1,149 @@
+"""A hash map of bytes to bytes inside a shared segment (shmkit_map(3))."""
+from __future__ import annotations
+
+import ctypes
+import errno
+from collections.abc import Iterator, MutableMapping
+from typing import Optional
+
+from . import _lib
+from ._errors import check, error
+
+_ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
+
+
+def _key(k) -> bytes:
+    if isinstance(k, bytes):
+        return k
+    if isinstance(k, (bytearray, memoryview)):
+        return bytes(k)
+    raise TypeError(f"shmkit.Map keys and values are bytes, not {type(k).__name__}")
+
+
+class Map(MutableMapping):
+    """A hash map of bytes to bytes living in a shared segment: every process that opens
+    the same uri sees the same pairs. Over ``file:`` it is a persistent key-value store.
+
+    Map.create(uri, size, mode=0o600)   a new map in a segment of size bytes
+    Map.open(uri)                       an existing map
+
+    It is a collections.abc.MutableMapping: ``m[k] = v``, ``m[k]`` (KeyError if absent),
+    ``del m[k]``, ``k in m``, ``len(m)``, iteration over the keys, ``m.get(k, default)``,
+    ``m.items()``, ``m.update(...)`` and the rest. Keys and values are bytes-like; values
+    come back as bytes. A writer killed half-way leaves every key with its old or its new
+    value, whole. Readers never block; writers take a robust lock.
+
+    A full map raises OSError ENOSPC (nothing changed). Iteration walks a snapshot of the
+    keys taken under the writers' lock. flush() makes a file: map durable. close() detaches.
+    """
+
+    def __init__(self, handle: int, uri):
+        self._h: Optional[int] = handle
+        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
+        self._buf = ctypes.create_string_buffer(256)
+
+    @classmethod
+    def create(cls, uri, size: int, mode: int = 0o600) -> "Map":
+        """Create a new map in a segment of size bytes at uri."""
+        h = ctypes.c_void_p()
+        check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), size, mode), "create map", uri,
+              detail=True)
+        return cls(h.value, uri)
+
+    @classmethod
+    def open(cls, uri) -> "Map":
+        """Open the existing map at uri."""
+        h = ctypes.c_void_p()
+        check(_lib.map_open(ctypes.byref(h), _lib.encode(uri)), "open map", uri, detail=True)
+        return cls(h.value, uri)
+
+    def __getitem__(self, key) -> bytes:
+        h, k = self._handle(), _key(key)
+        while True:
+            buf = self._buf
+            n = _lib.map_get(h, k, len(k), buf, len(buf))
+            if n >= 0:
+                return ctypes.string_at(buf, n)
+            if n == _ENOENT:
+                raise KeyError(key)
+            if n != _EMSGSIZE:
+                raise error(n, "map get", self.uri)
+            need = _lib.map_len(h, k, len(k))   # the value grew: retry with room for it
+            if need == _ENOENT:
+                raise KeyError(key)
+            self._buf = ctypes.create_string_buffer(max(need, 2 * len(buf)))
+
+    def __setitem__(self, key, value) -> None:
+        k = _key(key)
+        v = _key(value)
+        check(_lib.map_put(self._handle(), k, len(k), v, len(v)), "map put", self.uri)
+
+    def __delitem__(self, key) -> None:
+        k = _key(key)
+        r = _lib.map_del(self._handle(), k, len(k))
+        if r == _ENOENT:
+            raise KeyError(key)
+        check(r, "map del", self.uri)
+
+    def __contains__(self, key) -> bool:
+        try:
+            k = _key(key)
+        except TypeError:
+            return False
+        r = _lib.map_len(self._handle(), k, len(k))
+        if r == _ENOENT:
+            return False
+        check(r, "map lookup", self.uri)
+        return True
+
+    def __len__(self) -> int:
+        return check(_lib.map_count(self._handle()), "map count", self.uri)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._keys())
+
+    def _keys(self) -> list[bytes]:
+        keys: list[bytes] = []
+
+        def each(k, klen, _v, _vlen, _arg):
+            keys.append(ctypes.string_at(k, klen))
+            return 0
+
+        check(_lib.map_iter(self._handle(), _lib.MAP_ITER_FN(each), None), "map iterate",
+              self.uri)
+        return keys
+
+    def flush(self) -> None:
+        """Make the map durable (msync for file:, nothing elsewhere)."""
+        check(_lib.map_flush(self._handle()), "map flush", self.uri)
+
+    def close(self) -> None:
+        """Detach from the map (it stays until removed)."""
+        if self._h is None:
+            return
+        h, self._h = self._h, None
+        check(_lib.map_close(h), "close map", self.uri)
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
+    def _handle(self) -> int:
+        if self._h is None:
+            raise ValueError("operation on a closed shmkit.Map")
+        return self._h
+
+    def __enter__(self) -> "Map":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<shmkit.Map {self.uri!r}{' closed' if self._h is None else ''}>"

@@ -1,0 +1,267 @@
+"""Broadcast topics: one publisher, many subscribers, each sees every message
+(shmkit_pubsub(3))."""
+from __future__ import annotations
+
+import ctypes
+import errno
+from typing import Any, Optional
+
+from . import _aio, _lib
+from ._errors import check, error
+from ._views import Window
+from ._wait import sliced, to_ns
+from .queue import as_bytes
+
+_EAGAIN = -errno.EAGAIN
+_PUB_STATES = {0: "none", 1: "active", 2: "closed"}
+
+
+class Publisher:
+    """The one publisher of a topic.
+
+    Publisher.create(uri, slot_size, slots, reliable=False, mode=0o600, max_subs=0)
+        Make a topic: a ring of slots messages of up to slot_size bytes each.
+        reliable=False: the publisher never waits; a slow subscriber loses the oldest
+        messages and is told how many (Subscriber.dropped). reliable=True: the publisher
+        waits for the slowest live subscriber (a dead one never holds it).
+    Publisher.open(uri)
+        Become the publisher of an existing topic: OSError EBUSY while a live publisher
+        holds it; takes over from one that closed or died.
+
+    send(data, timeout=None)       publish a copy of data
+    loan(size) / publish()         zero-copy: fill the loaned memoryview, then publish it
+    published                      messages published on the topic so far
+    close()                        subscribers drain what is left, then get BrokenPipeError
+
+    Timeouts and errors as for shmkit.Queue.
+    """
+
+    def __init__(self, handle: int, uri):
+        self._h: Optional[int] = handle
+        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
+        self._loan: Optional[tuple[int, int, Window]] = None
+
+    @classmethod
+    def create(cls, uri, slot_size: int, slots: int, reliable: bool = False,
+               mode: int = 0o600, max_subs: int = 0) -> "Publisher":
+        """Create a topic at uri and become its publisher."""
+        o = _lib.TopicOpts(slot_size, slots, int(bool(reliable)), mode, max_subs)
+        h = ctypes.c_void_p()
+        check(_lib.pub_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
+              "create topic", uri, detail=True)
+        return cls(h.value, uri)
+
+    @classmethod
+    def open(cls, uri) -> "Publisher":
+        """Become the publisher of the existing topic at uri."""
+        h = ctypes.c_void_p()
+        check(_lib.pub_open(ctypes.byref(h), _lib.encode(uri)), "open topic", uri, detail=True)
+        return cls(h.value, uri)
+
+    def send(self, data, timeout: Optional[float] = None) -> None:
+        """Publish a copy of data (at most slot_size bytes). Only a reliable topic waits."""
+        h = self._handle()
+        msg = as_bytes(data)
+        n = len(msg) if type(msg) is bytes else ctypes.sizeof(msg)
+        r = _lib.pub_send(h, msg, n, 0)
+        if r == _EAGAIN and timeout != 0:
+            r = sliced(lambda t: _lib.pub_send(h, msg, n, t), to_ns(timeout))
+        if r < 0:
+            raise error(r, "publish", self.uri)
+
+    def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
+        """A writable memoryview of the next slot (size bytes) to fill in place; publish()
+        sends it and releases the view (drop anything made from it first)."""
+        h = self._handle()
+        p = ctypes.c_void_p()
+        r = _lib.pub_loan(h, size, ctypes.byref(p), 0)
+        if r == _EAGAIN and timeout != 0:
+            r = sliced(lambda t: _lib.pub_loan(h, size, ctypes.byref(p), t), to_ns(timeout))
+        if r < 0:
+            raise error(r, "loan", self.uri)
+        self._loan = (p.value, size, Window(p.value, size))
+        return self._loan[2].view()
+
+    def publish(self, size: Optional[int] = None) -> None:
+        """Publish the loaned slot as a message of size bytes (default: all loaned).
+        BufferError (nothing published) while views of the slot are still in use."""
+        h = self._handle()
+        if self._loan is None:
+            raise ValueError("publish without a loan")
+        addr, loaned, window = self._loan
+        n = loaned if size is None else size
+        if not 0 <= n <= loaned:
+            raise ValueError(f"publish size {n} outside the {loaned} bytes loaned")
+        window.retire(f"publish to topic {self.uri}")
+        self._loan = None
+        check(_lib.pub_publish(h, addr, n), "publish", self.uri)
+
+    @property
+    def published(self) -> int:
+        """Messages published on this topic so far (the next message's index)."""
+        return _lib.pub_published(self._handle())
+
+    def close(self) -> None:
+        """Stop publishing; the topic stays (shmkit.remove(uri) deletes it)."""
+        if self._h is None:
+            return
+        if self._loan is not None:
+            self._loan[2].retire(f"close topic {self.uri}")
+        h, self._h = self._h, None
+        check(_lib.pub_close(h), "close publisher", self.uri)
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
+    def _handle(self) -> int:
+        if self._h is None:
+            raise ValueError("operation on a closed shmkit.Publisher")
+        return self._h
+
+    def __enter__(self) -> "Publisher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<shmkit.Publisher {self.uri!r}{' closed' if self._h is None else ''}>"
+
+
+class Subscriber:
+    """One subscriber of a topic: receives every message published after it joined.
+
+    Subscriber.open(uri)
+        Join the topic at uri (it may have no publisher yet).
+
+    recv(timeout=None) -> bytes    the next message; BrokenPipeError once the publisher is
+                                   gone and every message has been read
+    await recv_async()             recv for asyncio, woken through fileno()
+    dropped                        messages this subscriber lost on a lossy topic
+                                   (received + dropped = published since it joined)
+    position                       index of the next message it will read
+    fileno()                       readable while a message (or the end) waits
+    close()
+
+    Timeouts and errors as for shmkit.Queue.
+    """
+
+    def __init__(self, handle: int, uri):
+        self._h: Optional[int] = handle
+        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
+        info = _lib.TopicInfo()
+        r = _lib.topic_stat(_lib.encode(uri), ctypes.byref(info), None, 0)
+        if r < 0:
+            _lib.sub_close(handle)
+            self._h = None
+            raise error(r, "open topic", uri)
+        self.slot_size: int = info.slot_size
+        self._buf = ctypes.create_string_buffer(max(1, self.slot_size))
+        self._addr = ctypes.addressof(self._buf)
+
+    @classmethod
+    def open(cls, uri) -> "Subscriber":
+        """Join the topic at uri."""
+        h = ctypes.c_void_p()
+        check(_lib.sub_open(ctypes.byref(h), _lib.encode(uri)), "subscribe", uri, detail=True)
+        return cls(h.value, uri)
+
+    def recv(self, timeout: Optional[float] = None) -> bytes:
+        """The next message as bytes; waits while there is none."""
+        h = self._handle()
+        n = _lib.sub_recv(h, self._addr, self.slot_size, 0)
+        if n == _EAGAIN and timeout != 0:
+            n = sliced(lambda t: _lib.sub_recv(h, self._addr, self.slot_size, t), to_ns(timeout))
+        if n < 0:
+            raise error(n, "receive", self.uri)
+        return ctypes.string_at(self._addr, n)
+
+    async def recv_async(self) -> bytes:
+        """recv() for asyncio, without a thread (the loop watches fileno())."""
+        return await _aio.receive(self._try_recv, self.fileno)
+
+    def _try_recv(self) -> Optional[bytes]:
+        n = _lib.sub_recv(self._handle(), self._addr, self.slot_size, 0)
+        if n == _EAGAIN:
+            return None
+        if n < 0:
+            raise error(n, "receive", self.uri)
+        return ctypes.string_at(self._addr, n)
+
+    @property
+    def dropped(self) -> int:
+        """Messages overwritten before this subscriber read them (lossy topics)."""
+        return _lib.sub_dropped(self._handle())
+
+    @property
+    def position(self) -> int:
+        """Index of the next message this subscriber will read."""
+        return _lib.sub_position(self._handle())
+
+    def fileno(self) -> int:
+        """A descriptor readable while a message (or the publisher's end) waits."""
+        return check(_lib.sub_fd(self._handle()), "topic descriptor", self.uri)
+
+    def close(self) -> None:
+        """Leave the topic."""
+        if self._h is None:
+            return
+        h, self._h = self._h, None
+        check(_lib.sub_close(h), "close subscriber", self.uri)
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
+    def _handle(self) -> int:
+        if self._h is None:
+            raise ValueError("operation on a closed shmkit.Subscriber")
+        return self._h
+
+    def __enter__(self) -> "Subscriber":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<shmkit.Subscriber {self.uri!r}{' closed' if self._h is None else ''}>"
+
+
+def topic_info(uri) -> dict[str, Any]:
+    """A topic's state, as the "topic" object of ``shmkit stat --json``."""
+    u = _lib.encode(uri)
+    info = _lib.TopicInfo()
+    cap = 0
+    while True:
+        subs = (_lib.TopicSubInfo * max(cap, 1))()
+        r = _lib.topic_stat(u, ctypes.byref(info), subs, cap)
+        if r < 0:
+            return {"error": _lib.strerror(r).decode(errors="replace")}
+        if info.n_subs <= cap:
+            break
+        cap = info.n_subs + 8      # subscribers joined meanwhile: ask again with room
+    d: dict[str, Any] = {"slots": info.slots, "slot_size": info.slot_size,
+                         "reliable": bool(info.reliable), "max_subs": info.max_subs,
+                         "published": info.published,
+                         "publisher": _PUB_STATES.get(info.pub_state, "none")}
+    if info.pub_state == 1:
+        d["publisher_pid"] = info.pub_pid
+        d["publisher_alive"] = bool(info.pub_alive) if info.pub_alive >= 0 else None
+    d["subscribers"] = [{"pid": s.pid, "alive": bool(s.alive) if s.alive >= 0 else None,
+                         "position": s.position, "dropped": s.dropped,
+                         "waiting": bool(s.sleeping)} for s in subs[:info.n_subs]]
+    return d

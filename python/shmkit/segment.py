@@ -1,0 +1,232 @@
+"""Segments: shared memory named by a URI, over any of shmkit's backends."""
+from __future__ import annotations
+
+import ctypes
+import errno
+import grp
+import pwd
+from typing import Any, Optional
+
+from . import _lib
+from ._errors import check
+from ._views import Window
+
+BACKENDS = {0: "posix", 1: "sysv", 2: "file", 3: "memfd", 4: "anon"}
+LIFETIMES = {0: "process", 1: "kernel", 2: "filesystem"}
+KIND_QUEUE, KIND_TOPIC, KIND_HEAP, KIND_MAP = 2, 3, 4, 5
+
+
+class Segment:
+    """A shared memory segment, mapped into this process.
+
+    Segment(uri, size=0, create=False, exclusive=False, readonly=False, mode=0o600)
+
+    uri names it: ``posix:/name`` (or ``/name``), ``sysv:0x1234``, ``file:/path``,
+    ``memfd:name``, ``anon:``, ``fd:N``. To create, give ``create=True`` and a size;
+    ``exclusive=True`` creates only (FileExistsError if it exists). ``size=0`` opens an
+    existing segment whole. ``mode`` is applied exactly on creation.
+
+    ``buf`` is a writable memoryview of the whole segment (read-only with readonly=True):
+    ``numpy.frombuffer(seg.buf, dtype)`` and ``struct.pack_into(fmt, seg.buf, off, ...)``
+    work on the shared bytes without a copy. Closing unmaps; it never removes the segment
+    (use :func:`remove`), and it refuses with BufferError while arrays or slices made from
+    ``buf`` are still alive, so they can never point at unmapped memory.
+
+    Errors: OSError subclasses (FileNotFoundError, FileExistsError, PermissionError, ...).
+    """
+
+    def __init__(self, uri, size: int = 0, create: bool = False, exclusive: bool = False,
+                 readonly: bool = False, mode: int = 0o600, populate: bool = False):
+        flags = ((_lib.CREATE if create or exclusive else 0) | (_lib.EXCL if exclusive else 0)
+                 | (_lib.RDONLY if readonly else 0) | (_lib.POPULATE if populate else 0))
+        h = ctypes.c_void_p()
+        check(_lib.seg_open(ctypes.byref(h), _lib.encode(uri), size, flags, mode),
+              "open segment", uri, detail=True)
+        self._h: Optional[int] = h.value
+        self.readonly = readonly
+        self.size: int = _lib.seg_size(self._h)
+        self.uri: str = _lib.seg_uri(self._h).decode(errors="surrogateescape")
+        self._window = Window(_lib.seg_addr(self._h), self.size)
+        self.buf: memoryview = self._window.view(readonly)
+
+    def fileno(self) -> int:
+        """The segment's own descriptor (do not close it); OSError(EBADF) for sysv:/anon:."""
+        return check(_lib.seg_fd(self._handle()), "segment descriptor", self.uri)
+
+    def flush(self) -> None:
+        """Make a file: segment durable (msync + fdatasync); nothing elsewhere."""
+        check(_lib.seg_flush(self._handle()), "flush segment", self.uri)
+
+    def close(self) -> None:
+        """Unmap (never removes). BufferError while views of buf are still in use."""
+        if self._h is None:
+            return
+        self._window.retire(f"close segment {self.uri}")
+        h, self._h = self._h, None
+        check(_lib.seg_close(h), "close segment", self.uri)
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
+    def _handle(self) -> int:
+        if self._h is None:
+            raise ValueError("operation on a closed shmkit.Segment")
+        return self._h
+
+    def __enter__(self) -> "Segment":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:       # views still alive: keep the mapping rather than crash
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h is None else f"{self.size} bytes"
+        return f"<shmkit.Segment {self.uri!r} {state}>"
+
+
+def remove(uri) -> None:
+    """Remove the segment named by uri (shm_unlink, IPC_RMID, unlink); processes that map it
+    keep their mapping. FileNotFoundError if there is none."""
+    check(_lib.remove(_lib.encode(uri)), "remove", uri, detail=True)
+
+
+def stat(uri) -> dict[str, Any]:
+    """Describe one segment: a dict with the field names of ``shmkit stat --json``."""
+    st = _new_stat()
+    check(_lib.stat(_lib.encode(uri), ctypes.byref(st)), "stat", uri, detail=True)
+    return _stat_dict(st)
+
+
+def list_segments() -> "list[dict[str, Any]]":
+    """Every visible segment, each a dict as :func:`stat` gives (``shmkit ls --json``)."""
+    found = []
+
+    @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+    def each(p, _arg):
+        st = _new_stat()
+        ctypes.memmove(ctypes.byref(st), p, ctypes.sizeof(_lib.Stat))
+        found.append(st)
+        return 0
+
+    check(_lib.list(ctypes.cast(each, ctypes.c_void_p), None), "list segments", detail=True)
+    return [_stat_dict(st) for st in found]
+
+
+def _new_stat() -> _lib.Stat:
+    # Room beyond the struct as this package knows it, in case the library's has grown.
+    room = ctypes.create_string_buffer(ctypes.sizeof(_lib.Stat) + 4096)
+    st = _lib.Stat.from_buffer(room)
+    st._room = room
+    return st
+
+
+def _name(fn, ident: int) -> str:
+    try:
+        return fn(ident)[0]
+    except KeyError:
+        return str(ident)
+
+
+def _stat_dict(st: _lib.Stat) -> dict[str, Any]:
+    uri = st.uri.decode(errors="surrogateescape")
+    sysv = st.backend == 1
+    d: dict[str, Any] = {
+        "uri": uri, "backend": BACKENDS.get(st.backend, "unknown"),
+        "lifetime": LIFETIMES.get(st.lifetime, "unknown"),
+        "size": st.size, "real_size": st.real_size, "mode": "%04o" % (st.mode & 0o7777),
+        "uid": st.uid, "user": _name(pwd.getpwuid, st.uid),
+        "gid": st.gid, "group": _name(grp.getgrgid, st.gid),
+        "creator_pid": st.creator_pid, "last_pid": st.last_pid,
+        "attach_count": st.attach_count if st.attach_count >= 0 else None,
+        "marked_for_removal": bool(st.marked_for_removal),
+        "sysv_key": "0x%08x" % st.sysv_key if sysv and st.sysv_key >= 0 else None,
+        "sysv_id": st.sysv_id if sysv and st.sysv_id >= 0 else None,
+        "atime": st.atime, "dtime": st.dtime, "ctime": st.ctime, "mtime": st.mtime,
+        "n_mappers": st.n_mappers,
+        "mappers": [{"pid": m.pid, "comm": m.comm.decode(errors="replace")}
+                    for m in st.mappers[:min(st.n_mappers, _lib.STAT_MAPPERS)]],
+        "managed": bool(st.managed),
+    }
+    if st.managed:
+        _managed_fields(d, st, _lib.encode(uri))
+    return d
+
+
+def _header_status(st: _lib.Stat) -> str:
+    s = st.header_status
+    if s == -errno.EPROTO:
+        why = _lib.last_error_detail().decode(errors="replace")
+        return why if why.startswith("layout version") else f"layout version {st.layout_version}"
+    words = {0: "ok", -errno.EINPROGRESS: "initializing (its creator is still filling it)",
+             -errno.EOWNERDEAD: "half-built: its creator died before it was ready"}
+    return words.get(s) or _lib.strerror(s).decode(errors="replace")
+
+
+def _managed_fields(d: dict, st: _lib.Stat, uri: bytes) -> None:
+    ok = st.header_status == 0
+    d["kind"] = "none" if st.kind == 0 else _lib.kind_name(st.kind).decode()
+    d["kind_id"] = st.kind
+    d["layout_version"] = st.layout_version
+    d["creator_alive"] = bool(st.creator_alive) if st.creator_alive >= 0 else None
+    d["managed_creator_pid"] = st.managed_creator_pid
+    d["header_status"] = _header_status(st)
+    if st.kind == KIND_QUEUE and ok:
+        from .queue import Queue
+        try:
+            with Queue.open(uri) as q:
+                d["queue"] = q.stats()
+        except OSError:
+            pass
+    d["attached_processes"] = _attachers(st, uri)
+    if st.kind == KIND_TOPIC and ok:
+        from .pubsub import topic_info
+        d["topic"] = topic_info(uri)
+    if st.kind in (KIND_HEAP, KIND_MAP) and ok:
+        _heap_fields(d, st.kind, uri)
+
+
+def _attachers(st: _lib.Stat, uri: bytes) -> Optional["list[dict[str, Any]]"]:
+    if st.header_status < 0 and st.header_status not in (-errno.EINPROGRESS, -errno.EOWNERDEAD):
+        return None
+    cap = 64
+    table = (_lib.Attacher * cap)()
+    n = _lib.managed_attachers(uri, table, cap)
+    if n < 0:
+        return None
+    return [{"pid": a.pid, "alive": bool(a.alive) if a.alive >= 0 else None}
+            for a in table[:min(n, cap)]]
+
+
+def _heap_fields(d: dict, kind: int, uri: bytes) -> None:
+    h = ctypes.c_void_p()
+    hs = _lib.HeapStats()
+    if kind == KIND_MAP:
+        if _lib.map_open(ctypes.byref(h), uri) < 0:
+            d["heap"] = None
+            return
+        keys = _lib.map_count(h)
+        r = _lib.heap_stats(_lib.map_heap(h), ctypes.byref(hs))
+        _lib.map_close(h)
+        if r >= 0 and keys >= 0:
+            d["keys"] = keys
+    else:
+        if _lib.heap_open(ctypes.byref(h), uri) < 0:
+            d["heap"] = None
+            return
+        r = _lib.heap_stats(h, ctypes.byref(hs))
+        _lib.heap_close(h)
+    if r < 0:
+        d["heap"] = None
+        return
+    d["heap"] = {f: getattr(hs, f) for f in ("arena_bytes", "used_bytes", "free_bytes",
+                                             "largest_free", "n_used", "n_free", "n_named")}
+
+
+__all__ = ["Segment", "remove", "stat", "list_segments"]

@@ -1,0 +1,101 @@
+"""Every error class the binding raises, with errno set and the library's detail line."""
+import errno
+import os
+import struct
+import unittest
+
+from pyhelp import Case, check_no_leftovers, shmkit
+
+
+def tearDownModule():
+    check_no_leftovers()
+
+
+class ErrorTest(Case):
+    def assertOSError(self, cls, code, fn, *args, **kw):
+        with self.assertRaises(cls) as e:
+            fn(*args, **kw)
+        self.assertIsInstance(e.exception, OSError)
+        self.assertEqual(e.exception.errno, code)
+        return e.exception
+
+    def test_not_found_and_exists(self):
+        u = self.uri()
+        e = self.assertOSError(FileNotFoundError, errno.ENOENT, shmkit.Queue.open, u)
+        self.assertEqual(e.filename, u)
+        self.assertOSError(FileNotFoundError, errno.ENOENT, shmkit.Map.open, u)
+        self.assertOSError(FileNotFoundError, errno.ENOENT, shmkit.Subscriber.open, u)
+        self.assertOSError(FileNotFoundError, errno.ENOENT, shmkit.remove, u)
+        shmkit.Queue.create(u, 4, 16).close()
+        self.assertOSError(FileExistsError, errno.EEXIST, shmkit.Queue.create, u, 4, 16)
+        self.assertOSError(FileExistsError, errno.EEXIST, shmkit.Segment, u, 4096, exclusive=True)
+
+    def test_permission(self):
+        u = self.uri()
+        shmkit.Segment(u, 4096, create=True, mode=0o600).close()
+        if os.geteuid() != 0:
+            os.chmod("/dev/shm/" + u.split("/", 1)[1], 0)
+            self.assertOSError(PermissionError, errno.EACCES, shmkit.Segment, u)
+            return
+        p = self.child("import os, sys, errno, shmkit\nos.setgid(65534); os.setuid(65534)\n"
+                       "try:\n    shmkit.Segment(sys.argv[1])\n"
+                       "except PermissionError as e:\n    assert e.errno == errno.EACCES\n"
+                       "    print('refused', flush=True)\n", u)
+        self.assertEqual(self.wait_child(p).strip(), "refused")
+
+    def test_would_block_and_timeout(self):
+        with shmkit.Queue.create(self.uri(), 2, 16) as q:
+            self.assertOSError(BlockingIOError, errno.EAGAIN, q.recv, timeout=0)
+            self.assertOSError(TimeoutError, errno.ETIMEDOUT, q.recv, timeout=0.01)
+
+    def test_broken_pipe(self):
+        u = self.uri()
+        pub = shmkit.Publisher.create(u, 32, 4)
+        with shmkit.Subscriber.open(u) as s:
+            pub.close()
+            self.assertOSError(BrokenPipeError, errno.EPIPE, s.recv, timeout=5)
+
+    def test_corrupt_not_a_queue(self):
+        u = self.uri()
+        shmkit.Segment(u, 65536, create=True).close()
+        e = self.assertOSError(shmkit.CorruptError, errno.EBADMSG, shmkit.Queue.open, u)
+        self.assertIn("no shmkit header", str(e))        # the library's detail line
+        m = self.uri()
+        shmkit.Map.create(m, 1 << 16).close()
+        e = self.assertOSError(shmkit.CorruptError, errno.EBADMSG, shmkit.Queue.open, m)
+        self.assertIn("not a queue", str(e))
+
+    def test_corrupt_other_layout_version(self):
+        u = self.uri()
+        shmkit.Queue.create(u, 4, 16).close()
+        with shmkit.Segment(u) as s:
+            struct.pack_into("<I", s.buf, 12, 9999)          # header.layout_version
+        e = self.assertOSError(shmkit.CorruptError, errno.EPROTO, shmkit.Queue.open, u)
+        self.assertIn("9999", str(e))
+        self.assertIn("layout version", shmkit.stat(u)["header_status"])
+
+    def test_message_too_long_and_busy(self):
+        with shmkit.Queue.create(self.uri(), 4, 16) as q:
+            self.assertOSError(OSError, errno.EMSGSIZE, q.send, b"x" * 17)
+            q.reserve(8)
+            self.assertOSError(OSError, errno.EBUSY, q.reserve, 8)  # one reservation per handle
+            q.commit()
+
+    def test_invalid_arguments(self):
+        self.assertOSError(OSError, errno.EINVAL, shmkit.Segment, "nosuchscheme:/x", 4096,
+                           create=True)
+        self.assertOSError(OSError, errno.EINVAL, shmkit.Queue.create, self.uri(), 0, 16)
+        with shmkit.Queue.create(self.uri(), 4, 16) as q:
+            with self.assertRaises(TypeError):
+                q.send("text is not bytes")
+            with self.assertRaises(ValueError):
+                q.recv(timeout=-1)
+        with self.assertRaises(ValueError):
+            q.recv()                                       # closed handle
+
+    def test_error_classes_are_oserrors(self):
+        self.assertTrue(issubclass(shmkit.CorruptError, OSError))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,70 @@
+"""Maps from Python: a MutableMapping of bytes, read back by `shmkit map ... get` and by C."""
+import unittest
+from collections.abc import MutableMapping
+
+from pyhelp import Case, check_no_leftovers, shmkit
+
+
+def tearDownModule():
+    check_no_leftovers()
+
+
+class MapTest(Case):
+    def test_mutable_mapping(self):
+        with shmkit.Map.create(self.uri("m"), 1 << 20) as m:
+            self.assertIsInstance(m, MutableMapping)
+            m[b"a"] = b"1"
+            m[bytearray(b"b")] = memoryview(b"2")
+            m.update({b"c": b"3"})
+            self.assertEqual((m[b"a"], m[b"b"], len(m)), (b"1", b"2", 3))
+            self.assertIn(b"c", m)
+            self.assertNotIn(b"zz", m)
+            self.assertNotIn("a", m)
+            self.assertEqual(m.get(b"zz", b"dflt"), b"dflt")
+            self.assertEqual(sorted(m), [b"a", b"b", b"c"])
+            self.assertEqual(dict(m.items()), {b"a": b"1", b"b": b"2", b"c": b"3"})
+            big = bytes(range(256)) * 40                 # larger than the first buffer
+            m[b"a"] = big
+            self.assertEqual(m[b"a"], big)
+            del m[b"a"]
+            with self.assertRaises(KeyError):
+                m[b"a"]
+            with self.assertRaises(KeyError):
+                del m[b"a"]
+            self.assertEqual(m.pop(b"b"), b"2")
+            with self.assertRaises(TypeError):
+                m["text"] = b"x"                          # keys and values are bytes
+            with self.assertRaises(TypeError):
+                m[b"k"] = "text"
+            m.clear()
+            self.assertEqual(len(m), 0)
+
+    def test_shared_between_handles(self):
+        u = self.uri("m")
+        with shmkit.Map.create(u, 1 << 16) as a, shmkit.Map.open(u) as b:
+            a[b"k"] = b"v"
+            self.assertEqual(b[b"k"], b"v")
+
+    def test_python_writes_cli_and_c_read(self):
+        u = self.uri("m")
+        n = 200
+        with shmkit.Map.create(u, 1 << 20) as m:
+            for i in range(n):
+                m[b"k%d" % i] = (b"v%d" % i) * i
+        self.assertEqual(self.tool("map", u, "get", "k7").stdout.rstrip(b"\n"), b"v7" * 7)
+        self.assertEqual(self.c_peer("map-get", u, "k12").stdout, b"v12" * 12)
+        self.c_peer("map-check", u, str(n))
+        self.assertEqual(self.tool("map", u, "count").stdout.strip(), str(n).encode())
+
+    def test_full_map_is_enospc_and_keeps_its_pairs(self):
+        with shmkit.Map.create(self.uri("m"), 64 << 10) as m:
+            with self.assertRaises(OSError) as e:
+                for i in range(100000):
+                    m[b"key%d" % i] = b"x" * 200
+            self.assertEqual(e.exception.errno, 28)        # ENOSPC
+            self.assertEqual(m[b"key0"], b"x" * 200)
+            self.assertEqual(len(m), i)
+
+
+if __name__ == "__main__":
+    unittest.main()
