@@ -17,7 +17,8 @@ URI_MAX = 4200
 STAT_MAPPERS = 16
 HEAP_CLASSES_GUESS = 64   # room only: the heap stats tail is never read by Python
 
-CREATE, EXCL, RDONLY, POPULATE = 1, 2, 4, 8
+CREATE, EXCL, RDONLY, POPULATE, HUGE = 1, 2, 4, 8, 16
+PAGES_HUGETLB, PAGES_THP = 2, 3
 FOREVER = -1
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,6 +72,7 @@ class Stat(Structure):
         ("n_mappers", c_int), ("mappers", Mapper * STAT_MAPPERS), ("managed", c_int),
         ("kind", c_uint32), ("layout_version", c_uint32), ("creator_alive", c_int),
         ("managed_creator_pid", c_int), ("header_status", c_int),
+        ("page_size", c_uint64), ("pages", c_int),
     ]
 
 

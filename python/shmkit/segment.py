@@ -24,7 +24,9 @@ class Segment:
     uri names it: ``posix:/name`` (or ``/name``), ``sysv:0x1234``, ``file:/path``,
     ``memfd:name``, ``anon:``, ``fd:N``. To create, give ``create=True`` and a size;
     ``exclusive=True`` creates only (FileExistsError if it exists). ``size=0`` opens an
-    existing segment whole. ``mode`` is applied exactly on creation.
+    existing segment whole. ``mode`` is applied exactly on creation. ``populate=True``
+    faults every page in now; ``huge=True`` backs it with huge pages (OSError ENOMEM or
+    EOPNOTSUPP where it cannot, never a silent fallback).
 
     ``buf`` is a writable memoryview of the whole segment (read-only with readonly=True):
     ``numpy.frombuffer(seg.buf, dtype)`` and ``struct.pack_into(fmt, seg.buf, off, ...)``
@@ -36,9 +38,11 @@ class Segment:
     """
 
     def __init__(self, uri, size: int = 0, create: bool = False, exclusive: bool = False,
-                 readonly: bool = False, mode: int = 0o600, populate: bool = False):
+                 readonly: bool = False, mode: int = 0o600, populate: bool = False,
+                 huge: bool = False):
         flags = ((_lib.CREATE if create or exclusive else 0) | (_lib.EXCL if exclusive else 0)
-                 | (_lib.RDONLY if readonly else 0) | (_lib.POPULATE if populate else 0))
+                 | (_lib.RDONLY if readonly else 0) | (_lib.POPULATE if populate else 0)
+                 | (_lib.HUGE if huge else 0))
         h = ctypes.c_void_p()
         check(_lib.seg_open(ctypes.byref(h), _lib.encode(uri), size, flags, mode),
               "open segment", uri, detail=True)
@@ -105,7 +109,10 @@ def stat(uri) -> dict[str, Any]:
 
 
 def list_segments() -> "list[dict[str, Any]]":
-    """Every visible segment, each a dict as :func:`stat` gives (``shmkit ls --json``)."""
+    """Every visible segment (SysV, POSIX, and memfd/file/anon mappings seen in /proc), each
+    a dict with the field names of ``shmkit ls --json``. Unlike :func:`stat` it does not
+    open the objects it finds, so the per-object sections ("queue", "topic", "heap",
+    "keys", "attached_processes") are left out: listing never waits on anyone's lock."""
     found = []
 
     @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
@@ -116,7 +123,7 @@ def list_segments() -> "list[dict[str, Any]]":
         return 0
 
     check(_lib.list(ctypes.cast(each, ctypes.c_void_p), None), "list segments", detail=True)
-    return [_stat_dict(st) for st in found]
+    return [_stat_dict(st, objects=False) for st in found]
 
 
 def _new_stat() -> _lib.Stat:
@@ -134,13 +141,18 @@ def _name(fn, ident: int) -> str:
         return str(ident)
 
 
-def _stat_dict(st: _lib.Stat) -> dict[str, Any]:
+def _stat_dict(st: _lib.Stat, objects: bool = True) -> dict[str, Any]:
     uri = st.uri.decode(errors="surrogateescape")
     sysv = st.backend == 1
     d: dict[str, Any] = {
         "uri": uri, "backend": BACKENDS.get(st.backend, "unknown"),
         "lifetime": LIFETIMES.get(st.lifetime, "unknown"),
-        "size": st.size, "real_size": st.real_size, "mode": "%04o" % (st.mode & 0o7777),
+        "size": st.size, "real_size": st.real_size}
+    if st.page_size:
+        d["page_size"] = st.page_size
+        d["pages"] = _pages(st)
+    d.update({
+        "mode": "%04o" % (st.mode & 0o7777),
         "uid": st.uid, "user": _name(pwd.getpwuid, st.uid),
         "gid": st.gid, "group": _name(grp.getgrgid, st.gid),
         "creator_pid": st.creator_pid, "last_pid": st.last_pid,
@@ -153,10 +165,18 @@ def _stat_dict(st: _lib.Stat) -> dict[str, Any]:
         "mappers": [{"pid": m.pid, "comm": m.comm.decode(errors="replace")}
                     for m in st.mappers[:min(st.n_mappers, _lib.STAT_MAPPERS)]],
         "managed": bool(st.managed),
-    }
+    })
     if st.managed:
-        _managed_fields(d, st, _lib.encode(uri))
+        _managed_fields(d, st, _lib.encode(uri) if objects else None)
     return d
+
+
+def _pages(st: _lib.Stat) -> str:
+    if st.pages == _lib.PAGES_HUGETLB:
+        return "huge (hugetlb)"
+    if st.pages == _lib.PAGES_THP:
+        return "huge (transparent)"
+    return "huge" if st.page_size > 4096 else "base"
 
 
 def _header_status(st: _lib.Stat) -> str:
@@ -169,7 +189,7 @@ def _header_status(st: _lib.Stat) -> str:
     return words.get(s) or _lib.strerror(s).decode(errors="replace")
 
 
-def _managed_fields(d: dict, st: _lib.Stat, uri: bytes) -> None:
+def _managed_fields(d: dict, st: _lib.Stat, uri: Optional[bytes]) -> None:
     ok = st.header_status == 0
     d["kind"] = "none" if st.kind == 0 else _lib.kind_name(st.kind).decode()
     d["kind_id"] = st.kind
@@ -177,6 +197,8 @@ def _managed_fields(d: dict, st: _lib.Stat, uri: bytes) -> None:
     d["creator_alive"] = bool(st.creator_alive) if st.creator_alive >= 0 else None
     d["managed_creator_pid"] = st.managed_creator_pid
     d["header_status"] = _header_status(st)
+    if uri is None:
+        return
     if st.kind == KIND_QUEUE and ok:
         from .queue import Queue
         try:

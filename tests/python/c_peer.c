@@ -4,9 +4,11 @@
  *   c_peer consume URI N       receive N messages and check they are 0..N-1 in order
  *   c_peer map-get URI KEY     print the value under KEY (exit 1 if absent)
  *   c_peer map-check URI N     check keys "k<i>" hold "v<i>" repeated i times, i < N
+ *   c_peer sizes               print "name size" for each struct the binding mirrors
  *
  * Exit 0 on success, 1 with a message on stderr otherwise. */
 #include <shmkit.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,8 +111,28 @@ static int map_check(const char *uri, int n)
 	return 0;
 }
 
+/* The binding declares these structs again in ctypes: test_abi.py compares. */
+static int sizes(void)
+{
+#define SZ(t) printf("%s %zu\n", #t, sizeof(struct t))
+	SZ(shmkit_stat);
+	SZ(shmkit_mapper);
+	SZ(shmkit_queue_opts);
+	SZ(shmkit_queue_stats);
+	SZ(shmkit_topic_opts);
+	SZ(shmkit_topic_info);
+	SZ(shmkit_topic_sub_info);
+	SZ(shmkit_attacher);
+	printf("shmkit_heap_stats.n_named %zu\n", offsetof(struct shmkit_heap_stats, n_named));
+	printf("shmkit_stat.header_status %zu\n", offsetof(struct shmkit_stat, header_status));
+#undef SZ
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "sizes") == 0)
+		return sizes();
 	if (argc == 4 && strcmp(argv[1], "produce") == 0)
 		return produce(argv[2], strtoull(argv[3], NULL, 10));
 	if (argc == 4 && strcmp(argv[1], "consume") == 0)

@@ -134,6 +134,11 @@ class SegmentTest(Case):
             listed = [d for d in shmkit.list() if d["uri"] == u]
             self.assertEqual(len(listed), 1)
             self.assertEqual(set(listed[0]), set(cli) | {"atime", "mtime", "ctime", "dtime"})
+        q = self.uri("q")
+        with shmkit.Queue.create(q, 4, 16):
+            listed = [d for d in shmkit.list() if d["uri"] == q][0]
+            self.assertEqual((listed["kind"], listed["header_status"]), ("queue", "ok"))
+            self.assertNotIn("queue", listed)          # list never opens the objects
 
     def test_stat_of_objects_matches_the_cli_json(self):
         volatile = {"atime", "mtime", "ctime", "dtime", "mappers", "n_mappers", "attach_count",
