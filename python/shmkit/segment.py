@@ -14,6 +14,8 @@ from ._views import Window
 BACKENDS = {0: "posix", 1: "sysv", 2: "file", 3: "memfd", 4: "anon"}
 LIFETIMES = {0: "process", 1: "kernel", 2: "filesystem"}
 KIND_QUEUE, KIND_TOPIC, KIND_HEAP, KIND_MAP = 2, 3, 4, 5
+_SYSV_NOT_READ = ("nobody has it attached, and attaching to look would rewrite its last-user "
+                  "pid and times, which gc --foreign relies on")
 
 
 class Segment:
@@ -111,8 +113,8 @@ def stat(uri) -> dict[str, Any]:
 def list_segments() -> "list[dict[str, Any]]":
     """Every visible segment (SysV, POSIX, and memfd/file/anon mappings seen in /proc), each
     a dict with the field names of ``shmkit ls --json``. Unlike :func:`stat` it does not
-    open the objects it finds, so the per-object sections ("queue", "topic", "heap",
-    "keys", "attached_processes") are left out: listing never waits on anyone's lock."""
+    open the objects it finds, so the sections that need that ("queue", "heap", "keys") are
+    left out, as ``shmkit ls --json`` leaves them: listing never waits on anyone's lock."""
     found = []
 
     @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
@@ -155,7 +157,9 @@ def _stat_dict(st: _lib.Stat, objects: bool = True) -> dict[str, Any]:
         "mode": "%04o" % (st.mode & 0o7777),
         "uid": st.uid, "user": _name(pwd.getpwuid, st.uid),
         "gid": st.gid, "group": _name(grp.getgrgid, st.gid),
-        "creator_pid": st.creator_pid, "last_pid": st.last_pid,
+        # None: the backend keeps no such pid
+        "creator_pid": st.creator_pid if st.creator_pid > 0 else None,
+        "last_pid": st.last_pid if st.last_pid > 0 else None,
         "attach_count": st.attach_count if st.attach_count >= 0 else None,
         "marked_for_removal": bool(st.marked_for_removal),
         "sysv_key": "0x%08x" % st.sysv_key if sysv and st.sysv_key >= 0 else None,
@@ -166,8 +170,11 @@ def _stat_dict(st: _lib.Stat, objects: bool = True) -> dict[str, Any]:
                     for m in st.mappers[:min(st.n_mappers, _lib.STAT_MAPPERS)]],
         "managed": bool(st.managed),
     })
+    if not st.managed and st.header_status == -errno.ENODATA:
+        d["managed"] = None
+        d["header_status"] = "not read: " + _SYSV_NOT_READ
     if st.managed:
-        _managed_fields(d, st, _lib.encode(uri) if objects else None)
+        _managed_fields(d, st, _lib.encode(uri), objects)
     return d
 
 
@@ -189,7 +196,7 @@ def _header_status(st: _lib.Stat) -> str:
     return words.get(s) or _lib.strerror(s).decode(errors="replace")
 
 
-def _managed_fields(d: dict, st: _lib.Stat, uri: Optional[bytes]) -> None:
+def _managed_fields(d: dict, st: _lib.Stat, uri: bytes, objects: bool) -> None:
     ok = st.header_status == 0
     d["kind"] = "none" if st.kind == 0 else _lib.kind_name(st.kind).decode()
     d["kind_id"] = st.kind
@@ -197,9 +204,8 @@ def _managed_fields(d: dict, st: _lib.Stat, uri: Optional[bytes]) -> None:
     d["creator_alive"] = bool(st.creator_alive) if st.creator_alive >= 0 else None
     d["managed_creator_pid"] = st.managed_creator_pid
     d["header_status"] = _header_status(st)
-    if uri is None:
-        return
-    if st.kind == KIND_QUEUE and ok:
+    # Opening a queue, heap or map attaches to it and may wait on its lock: stat only.
+    if objects and st.kind == KIND_QUEUE and ok:
         from .queue import Queue
         try:
             with Queue.open(uri) as q:
@@ -210,7 +216,7 @@ def _managed_fields(d: dict, st: _lib.Stat, uri: Optional[bytes]) -> None:
     if st.kind == KIND_TOPIC and ok:
         from .pubsub import topic_info
         d["topic"] = topic_info(uri)
-    if st.kind in (KIND_HEAP, KIND_MAP) and ok:
+    if objects and st.kind in (KIND_HEAP, KIND_MAP) and ok:
         _heap_fields(d, st.kind, uri)
 
 

@@ -139,6 +139,12 @@ class SegmentTest(Case):
             listed = [d for d in shmkit.list() if d["uri"] == q][0]
             self.assertEqual((listed["kind"], listed["header_status"]), ("queue", "ok"))
             self.assertNotIn("queue", listed)          # list never opens the objects
+            cli = [d for d in json.loads(self.tool("ls", "--json").stdout)["segments"]
+                   if d["uri"] == q][0]
+            volatile = {"atime", "mtime", "ctime", "dtime", "mappers", "n_mappers",
+                        "attach_count", "attached_processes"}
+            self.assertEqual({k: v for k, v in listed.items() if k not in volatile},
+                             {k: v for k, v in cli.items() if k not in volatile})
 
     def test_stat_of_objects_matches_the_cli_json(self):
         volatile = {"atime", "mtime", "ctime", "dtime", "mappers", "n_mappers", "attach_count",
