@@ -15,7 +15,7 @@ from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int64, c_size
 
 URI_MAX = 4200
 STAT_MAPPERS = 16
-HEAP_CLASSES_GUESS = 64   # room only: the heap stats tail is never read by Python
+HEAP_CLASSES = 64          # SHMKIT_HEAP_CLASSES: room only, Python reads the totals
 
 CREATE, EXCL, RDONLY, POPULATE, HUGE = 1, 2, 4, 8, 16
 PAGES_HUGETLB, PAGES_THP = 2, 3
@@ -56,6 +56,10 @@ lib = _load()
 path = lib._name
 
 
+# The public structs as include/shmkit/*.h declare them, reserved[] tails included (they
+# grow into those: shmkit(3), STRUCTS THAT GROW). tests/python/test_abi.py compares sizes.
+
+
 class Mapper(Structure):
     _fields_ = [("pid", c_int), ("comm", c_char * 16)]
 
@@ -72,47 +76,48 @@ class Stat(Structure):
         ("n_mappers", c_int), ("mappers", Mapper * STAT_MAPPERS), ("managed", c_int),
         ("kind", c_uint32), ("layout_version", c_uint32), ("creator_alive", c_int),
         ("managed_creator_pid", c_int), ("header_status", c_int),
-        ("page_size", c_uint64), ("pages", c_int),
+        ("page_size", c_uint64), ("pages", c_int), ("reserved", c_uint64 * 16),
     ]
 
 
 class QueueOpts(Structure):
     _fields_ = [("capacity", c_size_t), ("max_msg", c_size_t), ("multi_producer", c_int),
-                ("multi_consumer", c_int), ("mode", c_uint)]
+                ("multi_consumer", c_int), ("mode", c_uint), ("reserved", c_uint64 * 6)]
 
 
 class QueueStats(Structure):
     _fields_ = [("capacity", c_uint64), ("max_msg", c_uint64), ("depth", c_uint64),
                 ("sent", c_uint64), ("received", c_uint64), ("skipped", c_uint64),
                 ("abandoned", c_uint64), ("waiters", c_uint32), ("recv_waiters", c_uint32),
-                ("send_waiters", c_uint32), ("multi_producer", c_int), ("multi_consumer", c_int)]
+                ("send_waiters", c_uint32), ("multi_producer", c_int), ("multi_consumer", c_int),
+                ("reserved", c_uint64 * 8)]
 
 
 class TopicOpts(Structure):
     _fields_ = [("slot_size", c_size_t), ("slots", c_size_t), ("reliable", c_int),
-                ("mode", c_uint), ("max_subs", c_uint)]
+                ("mode", c_uint), ("max_subs", c_uint), ("reserved", c_uint64 * 6)]
 
 
 class TopicSubInfo(Structure):
     _fields_ = [("pid", c_int), ("alive", c_int), ("position", c_uint64),
-                ("dropped", c_uint64), ("sleeping", c_int)]
+                ("dropped", c_uint64), ("sleeping", c_int), ("reserved", c_uint64 * 4)]
 
 
 class TopicInfo(Structure):
     _fields_ = [("slot_size", c_size_t), ("slots", c_size_t), ("reliable", c_int),
                 ("max_subs", c_uint), ("published", c_uint64), ("pub_state", c_int),
-                ("pub_pid", c_int), ("pub_alive", c_int), ("n_subs", c_uint)]
+                ("pub_pid", c_int), ("pub_alive", c_int), ("n_subs", c_uint), ("reserved", c_uint64 * 8)]
 
 
 class Attacher(Structure):
-    _fields_ = [("pid", c_int), ("alive", c_int), ("claiming", c_int)]
+    _fields_ = [("pid", c_int), ("alive", c_int), ("claiming", c_int), ("reserved", c_uint64 * 2)]
 
 
 class HeapStats(Structure):
-    """The head of struct shmkit_heap_stats; the per-class arrays are left as room."""
+    """struct shmkit_heap_stats; the per-class arrays are not read."""
     _fields_ = [("arena_bytes", c_uint64), ("used_bytes", c_uint64), ("free_bytes", c_uint64),
                 ("largest_free", c_uint64), ("n_used", c_uint64), ("n_free", c_uint64),
-                ("n_named", c_uint64), ("_room", c_uint64 * (3 * HEAP_CLASSES_GUESS))]
+                ("n_named", c_uint64), ("_classes", c_uint64 * (3 * HEAP_CLASSES)), ("reserved", c_uint64 * 8)]
 
 
 MAP_ITER_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_size_t, c_void_p, c_size_t, c_void_p)

@@ -11,7 +11,7 @@ from . import _lib
 from ._errors import check
 from ._views import Window
 
-BACKENDS = {0: "posix", 1: "sysv", 2: "file", 3: "memfd", 4: "anon"}
+BACKENDS = {1: "posix", 2: "sysv", 3: "file", 4: "memfd", 5: "anon"}   # enum shmkit_backend
 LIFETIMES = {0: "process", 1: "kernel", 2: "filesystem"}
 KIND_QUEUE, KIND_TOPIC, KIND_HEAP, KIND_MAP = 2, 3, 4, 5
 _SYSV_NOT_READ = ("nobody has it attached, and attaching to look would rewrite its last-user "
@@ -145,7 +145,7 @@ def _name(fn, ident: int) -> str:
 
 def _stat_dict(st: _lib.Stat, objects: bool = True) -> dict[str, Any]:
     uri = st.uri.decode(errors="surrogateescape")
-    sysv = st.backend == 1
+    sysv = BACKENDS.get(st.backend) == "sysv"
     d: dict[str, Any] = {
         "uri": uri, "backend": BACKENDS.get(st.backend, "unknown"),
         "lifetime": LIFETIMES.get(st.lifetime, "unknown"),

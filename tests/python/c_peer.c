@@ -4,7 +4,7 @@
  *   c_peer consume URI N       receive N messages and check they are 0..N-1 in order
  *   c_peer map-get URI KEY     print the value under KEY (exit 1 if absent)
  *   c_peer map-check URI N     check keys "k<i>" hold "v<i>" repeated i times, i < N
- *   c_peer sizes               print "name size" for each struct the binding mirrors
+ *   c_peer sizes               print "name size" for each struct (and enum value) the binding mirrors
  *
  * Exit 0 on success, 1 with a message on stderr otherwise. */
 #include <shmkit.h>
@@ -123,8 +123,13 @@ static int sizes(void)
 	SZ(shmkit_topic_info);
 	SZ(shmkit_topic_sub_info);
 	SZ(shmkit_attacher);
+	SZ(shmkit_heap_stats);
 	printf("shmkit_heap_stats.n_named %zu\n", offsetof(struct shmkit_heap_stats, n_named));
 	printf("shmkit_stat.header_status %zu\n", offsetof(struct shmkit_stat, header_status));
+	printf("backend.posix %d\nbackend.sysv %d\nbackend.file %d\nbackend.memfd %d\n"
+	       "backend.anon %d\n", SHMKIT_POSIX, SHMKIT_SYSV, SHMKIT_FILE, SHMKIT_MEMFD, SHMKIT_ANON);
+	printf("lifetime.process %d\nlifetime.kernel %d\nlifetime.filesystem %d\n",
+	       SHMKIT_LIFE_PROCESS, SHMKIT_LIFE_KERNEL, SHMKIT_LIFE_FILESYSTEM);
 #undef SZ
 	return 0;
 }

@@ -1,4 +1,5 @@
-"""The structs the binding declares in ctypes have the sizes the C headers give them
+"""The structs the binding declares in ctypes have the sizes the C headers give them, and
+the enums it names have the values they have in C
 (so a field added to a public struct fails here, by name, not as garbage elsewhere)."""
 import ctypes
 import unittest
@@ -19,9 +20,13 @@ class AbiTest(Case):
             "shmkit_topic_info": ctypes.sizeof(_lib.TopicInfo),
             "shmkit_topic_sub_info": ctypes.sizeof(_lib.TopicSubInfo),
             "shmkit_attacher": ctypes.sizeof(_lib.Attacher),
+            "shmkit_heap_stats": ctypes.sizeof(_lib.HeapStats),
             "shmkit_heap_stats.n_named": _lib.HeapStats.n_named.offset,
             "shmkit_stat.header_status": _lib.Stat.header_status.offset,
         }
+        from shmkit.segment import BACKENDS, LIFETIMES
+        mine.update({f"backend.{v}": k for k, v in BACKENDS.items()})
+        mine.update({f"lifetime.{v}": k for k, v in LIFETIMES.items()})
         self.assertEqual(mine, {k: int(v) for k, v in c.items()})
 
 
