@@ -19,6 +19,7 @@ HEAP_CLASSES = 64          # SHMKIT_HEAP_CLASSES: room only, Python reads the to
 
 CREATE, EXCL, RDONLY, POPULATE, HUGE = 1, 2, 4, 8, 16
 PAGES_HUGETLB, PAGES_THP = 2, 3
+PERSIST = 0x1000000          # OR into a managed create's mode: gc never removes it
 FOREVER = -1
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,7 +77,8 @@ class Stat(Structure):
         ("n_mappers", c_int), ("mappers", Mapper * STAT_MAPPERS), ("managed", c_int),
         ("kind", c_uint32), ("layout_version", c_uint32), ("creator_alive", c_int),
         ("managed_creator_pid", c_int), ("header_status", c_int),
-        ("page_size", c_uint64), ("pages", c_int), ("reserved", c_uint64 * 16),
+        ("page_size", c_uint64), ("pages", c_int), ("persistent", c_int),
+        ("reserved1", c_int), ("reserved", c_uint64 * 15),
     ]
 
 
@@ -213,6 +215,13 @@ _declare()
 def has(name: str) -> bool:
     """True if the loaded libshmkit exports shmkit_<name>."""
     return not isinstance(globals().get(name), _Missing)
+
+
+def create_mode(mode: int, persist: bool) -> int:
+    """The mode argument of a managed create: permission bits, and SHMKIT_PERSIST if asked."""
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"mode must be permission bits (0 to 0o777), not {mode:#o}")
+    return mode | (PERSIST if persist else 0)
 
 
 def encode(uri) -> bytes:

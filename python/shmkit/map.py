@@ -24,7 +24,7 @@ class Map(MutableMapping):
     """A hash map of bytes to bytes living in a shared segment: every process that opens
     the same uri sees the same pairs. Over ``file:`` it is a persistent key-value store.
 
-    Map.create(uri, size, mode=0o600)   a new map in a segment of size bytes
+    Map.create(uri, size, mode=0o600, persist=False)   a new map in a segment of size bytes
     Map.open(uri)                       an existing map
 
     It is a collections.abc.MutableMapping: ``m[k] = v``, ``m[k]`` (KeyError if absent),
@@ -43,11 +43,12 @@ class Map(MutableMapping):
         self._buf = ctypes.create_string_buffer(256)
 
     @classmethod
-    def create(cls, uri, size: int, mode: int = 0o600) -> "Map":
-        """Create a new map in a segment of size bytes at uri."""
+    def create(cls, uri, size: int, mode: int = 0o600, persist: bool = False) -> "Map":
+        """Create a new map in a segment of size bytes at uri (persist=True: it lives
+        until removed, shmkit gc never takes it)."""
         h = ctypes.c_void_p()
-        check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), size, mode), "create map", uri,
-              detail=True)
+        check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), size,
+                              _lib.create_mode(mode, persist)), "create map", uri, detail=True)
         return cls(h.value, uri)
 
     @classmethod

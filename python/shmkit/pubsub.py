@@ -19,11 +19,13 @@ _PUB_STATES = {0: "none", 1: "active", 2: "closed"}
 class Publisher:
     """The one publisher of a topic.
 
-    Publisher.create(uri, slot_size, slots, reliable=False, mode=0o600, max_subs=0)
+    Publisher.create(uri, slot_size, slots, reliable=False, mode=0o600, max_subs=0,
+                     persist=False)
         Make a topic: a ring of slots messages of up to slot_size bytes each.
         reliable=False: the publisher never waits; a slow subscriber loses the oldest
         messages and is told how many (Subscriber.dropped). reliable=True: the publisher
-        waits for the slowest live subscriber (a dead one never holds it).
+        waits for the slowest live subscriber (a dead one never holds it). persist=True:
+        the topic lives until removed (``shmkit gc`` never takes it).
     Publisher.open(uri)
         Become the publisher of an existing topic: OSError EBUSY while a live publisher
         holds it; takes over from one that closed or died.
@@ -43,9 +45,10 @@ class Publisher:
 
     @classmethod
     def create(cls, uri, slot_size: int, slots: int, reliable: bool = False,
-               mode: int = 0o600, max_subs: int = 0) -> "Publisher":
+               mode: int = 0o600, max_subs: int = 0, persist: bool = False) -> "Publisher":
         """Create a topic at uri and become its publisher."""
-        o = _lib.TopicOpts(slot_size, slots, int(bool(reliable)), mode, max_subs)
+        o = _lib.TopicOpts(slot_size, slots, int(bool(reliable)),
+                           _lib.create_mode(mode, persist), max_subs)
         h = ctypes.c_void_p()
         check(_lib.pub_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
               "create topic", uri, detail=True)

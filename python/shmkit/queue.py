@@ -33,7 +33,9 @@ class Queue:
         Make a new queue holding capacity messages (rounded up to a power of two) of up to
         max_msg bytes each. FileExistsError if uri already exists. By default one producer
         and one consumer at a time (a second live one gets OSError EBUSY); ask for
-        multi_producer / multi_consumer to share either side.
+        multi_producer / multi_consumer to share either side. The queue belongs to its
+        users (``shmkit gc`` may remove it once they are all dead and it is empty) unless
+        persist=True: then it lives until removed, like a file.
     Queue.open(uri)
         Attach to an existing queue. FileNotFoundError if there is none, CorruptError if
         uri is not a queue (or is corrupt, or of another layout version).
@@ -69,10 +71,11 @@ class Queue:
 
     @classmethod
     def create(cls, uri, capacity: int, max_msg: int, multi_producer: bool = False,
-               multi_consumer: bool = False, mode: int = 0o600) -> "Queue":
+               multi_consumer: bool = False, mode: int = 0o600,
+               persist: bool = False) -> "Queue":
         """Create a new queue at uri (see the class documentation)."""
         o = _lib.QueueOpts(capacity, max_msg, int(bool(multi_producer)),
-                           int(bool(multi_consumer)), mode)
+                           int(bool(multi_consumer)), _lib.create_mode(mode, persist))
         h = ctypes.c_void_p()
         check(_lib.queue_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
               "create queue", uri, detail=True)

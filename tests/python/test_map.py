@@ -56,6 +56,15 @@ class MapTest(Case):
         self.c_peer("map-check", u, str(n))
         self.assertEqual(self.tool("map", u, "count").stdout.strip(), str(n).encode())
 
+    def test_persist(self):
+        u, v = self.uri("m"), self.uri("m")
+        shmkit.Map.create(u, 1 << 16, persist=True).close()
+        shmkit.Map.create(v, 1 << 16).close()
+        self.assertEqual((shmkit.stat(u)["persistent"], shmkit.stat(v)["persistent"]),
+                         (True, False))
+        with self.assertRaises(ValueError):
+            shmkit.Map.create(self.uri("m"), 1 << 16, mode=0o1000000)
+
     def test_full_map_is_enospc_and_keeps_its_pairs(self):
         with shmkit.Map.create(self.uri("m"), 64 << 10) as m:
             with self.assertRaises(OSError) as e:
