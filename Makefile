@@ -143,6 +143,7 @@ bench-deps:
 
 bench: bench-deps build
 	$(BUILD)/bench/shmkit-bench all
+	SHMKIT_LIBRARY=$(CURDIR)/$(BUILD)/libshmkit.so python3 python/bench.py
 
 # Figures (one per question) in bench/out; `make bench-plot IMG=docs/img` also
 # writes the SVGs the README shows there. PLOT_JSON=file plots an earlier run.

@@ -27,6 +27,7 @@ if [ "${1:-}" = "--bench" ]; then
 		need+=(libiceoryx-binding-c-dev)
 	have iox-roudi || need+=(iceoryx) # iox-roudi lives in the iceoryx package
 	have gnuplot || need+=(gnuplot-nox)
+	have go || need+=(golang-go) # examples/go and its test (skipped without it)
 fi
 if [ "${1:-}" = "--fuzz" ]; then # make fuzz: clang and its libFuzzer runtime
 	have clang || need+=(clang)

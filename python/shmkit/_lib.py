@@ -211,6 +211,36 @@ def _declare() -> None:
 
 _declare()
 
+# The hot paths with timeout 0 never block: they are called through PyDLL (keeping the GIL,
+# which costs less than releasing it) with ctypes objects made once, so no argument is
+# converted per call. Waiting calls go through the CDLL functions above, GIL released.
+_fast = ctypes.PyDLL(path)
+_ZERO = c_int64(0)
+
+
+def _fast_fn(name: str, res):
+    fn = _fast[name]
+    fn.restype = res
+    return fn
+
+
+fast_queue_send = _fast_fn("shmkit_queue_send", c_int)
+fast_queue_recv = _fast_fn("shmkit_queue_recv", c_ssize_t)
+fast_pub_send = _fast_fn("shmkit_pub_send", c_int)
+fast_sub_recv = _fast_fn("shmkit_sub_recv", c_ssize_t)
+NOWAIT = _ZERO
+_sizes: dict[int, c_size_t] = {}
+
+
+def size_arg(n: int) -> c_size_t:
+    """n as a size_t argument, the usual small ones made once."""
+    c = _sizes.get(n)
+    if c is None:
+        c = c_size_t(n)
+        if n <= 65536:
+            _sizes[n] = c
+    return c
+
 
 def has(name: str) -> bool:
     """True if the loaded libshmkit exports shmkit_<name>."""

@@ -12,6 +12,8 @@ from ._wait import sliced, to_ns
 
 _EAGAIN = -errno.EAGAIN
 _send, _recv = _lib.queue_send, _lib.queue_recv
+_fsend, _frecv, _size, _NOWAIT = (_lib.fast_queue_send, _lib.fast_queue_recv, _lib.size_arg,
+                                  _lib.NOWAIT)
 
 
 def as_bytes(data) -> Any:
@@ -66,6 +68,11 @@ class Queue:
         self.max_msg: int = st.max_msg
         self._buf = ctypes.create_string_buffer(max(1, self.max_msg))
         self._addr = ctypes.addressof(self._buf)
+        self._mv = memoryview(self._buf).cast("B")
+        # Made once for the non-blocking fast path (see _lib.fast_queue_send).
+        self._hc: Optional[ctypes.c_void_p] = ctypes.c_void_p(handle)
+        self._bufc = ctypes.c_void_p(self._addr)
+        self._capc = ctypes.c_size_t(self.max_msg)
         self._slot: Optional[tuple[int, int, Window]] = None   # reserved: addr, size, views
         self._peeked: Optional[tuple[int, int, Window]] = None
 
@@ -93,6 +100,10 @@ class Queue:
     def send(self, data, timeout: Optional[float] = None) -> None:
         """Copy data (bytes-like, at most max_msg bytes) into the queue as one message.
         Waits while the queue is full, up to timeout seconds (None: without limit)."""
+        hc = self._hc
+        if hc is not None and type(data) is bytes:
+            if _fsend(hc, data, _size(len(data)), _NOWAIT) == 0:
+                return
         h = self._handle()
         msg = as_bytes(data)
         n = len(msg) if type(msg) is bytes else ctypes.sizeof(msg)
@@ -104,13 +115,18 @@ class Queue:
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """Take the next message and return it as bytes. Waits while the queue is empty."""
-        h = self._handle()
-        n = _recv(h, self._addr, self.max_msg, 0)
+        hc = self._hc
+        if hc is None:
+            self._handle()
+        n = _frecv(hc, self._bufc, self._capc, _NOWAIT)
+        if n >= 0:
+            return self._mv[:n].tobytes()
         if n == _EAGAIN and timeout != 0:
+            h = self._h
             n = sliced(lambda t: _recv(h, self._addr, self.max_msg, t), to_ns(timeout))
         if n < 0:
             raise error(n, "recv", self.uri)
-        return ctypes.string_at(self._addr, n)
+        return self._mv[:n].tobytes()
 
     def recv_into(self, buffer, timeout: Optional[float] = None) -> int:
         """Take the next message into a writable buffer; return its length. A buffer too
@@ -136,7 +152,7 @@ class Queue:
             return None
         if n < 0:
             raise error(n, "recv", self.uri)
-        return ctypes.string_at(self._addr, n)
+        return self._mv[:n].tobytes()
 
     # ---- zero-copy ----
 
@@ -224,7 +240,7 @@ class Queue:
         for held in (self._slot, self._peeked):
             if held is not None:
                 held[2].retire(f"close queue {self.uri}")
-        h, self._h = self._h, None
+        h, self._h, self._hc = self._h, None, None
         check(_lib.queue_close(h), "close queue", self.uri)
 
     @property

@@ -1,0 +1,3 @@
+module shmkit.example/go
+
+go 1.19
