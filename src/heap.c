@@ -798,7 +798,9 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 /* Returns the blocks cached by processes that died (at every open). */
 static int reclaim_dead(struct shmkit_heap *h)
 {
-	int r = heap_lock(h);
+	int r = heap_lock_to_look(h); /* a stopped holder must not hang every open */
+	if (r == -EBUSY)
+		return 0; /* the next open, check or full allocation does it */
 	if (r < 0)
 		return r;
 	r = shmkit__heap_reclaim_locked(h);

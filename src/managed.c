@@ -882,11 +882,30 @@ int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit
 	return 0;
 }
 
+/* As stat_managed_sysv: read through a process that has it attached, never
+ * by attaching (that would rewrite its last-user pid and times). */
+static int attachers_sysv(const char *uri, struct shmkit_attacher *out, int cap)
+{
+	unsigned char hdr[SHMKIT__HEADER_SIZE];
+	struct shmkit_stat *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	int r = shmkit_stat(uri, st);
+	if (r == 0 && (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, hdr, sizeof(hdr), NULL) < 0))
+		r = -ENODATA;
+	if (r == 0)
+		r = shmkit__header_attachers(hdr, (size_t)st->size, -1, out, cap);
+	free(st);
+	return r;
+}
+
 int shmkit_managed_attachers(const char *uri, struct shmkit_attacher *out, int cap)
 {
 	struct shmkit_seg *seg;
 	if (!uri || cap < 0 || (cap > 0 && !out))
 		return -EINVAL;
+	if (strncmp(uri, "sysv:", 5) == 0)
+		return attachers_sysv(uri, out, cap);
 	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
 	if (r < 0)
 		return r;

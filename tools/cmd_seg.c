@@ -141,6 +141,14 @@ static const char *alive_str(int alive)
 	return alive > 0 ? "alive" : alive == 0 ? "dead" : "unknown";
 }
 
+/* Queue counters, topic state and heap use need the object opened, which
+ * for System V is an shmat: it rewrites the last-user pid and times that
+ * gc --foreign's proof reads, so looking never does it (DESIGN §8). */
+static int look_inside(const struct shmkit_stat *st)
+{
+	return st->backend != SHMKIT_SYSV;
+}
+
 /* One segment as a JSON object. detail: also what opening the object tells
  * (queue counters, heap and map use); `ls` passes 0, because opening attaches
  * to the object and a heap's lock can be held for as long as its holder
@@ -223,7 +231,8 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
 		cli_json_str(j, "header_status",
 			     header_status_str(st->header_status, st->layout_version));
-		if (detail && st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
+		detail = detail && st->header_status == 0 && look_inside(st);
+		if (detail && st->kind == SHMKIT_KIND_QUEUE)
 			cli_queue_stat_json(j, st->uri);
 		struct shmkit_attacher a[64];
 		int n = read_attachers(st, a, 64);
@@ -242,10 +251,9 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 			}
 			cli_json_end(j);
 		}
-		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
+		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0 && look_inside(st))
 			cli_topic_json(j, st->uri);
-		if (detail && (st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) &&
-		    st->header_status == 0)
+		if (detail && (st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP))
 			cli_heap_json(j, st->uri, st->kind);
 	}
 	cli_json_end(j);
@@ -297,7 +305,11 @@ static void print_stat(const struct shmkit_stat *st)
 		       alive_str(st->creator_alive));
 		printf("header:             %s\n",
 		       header_status_str(st->header_status, st->layout_version));
-		if (st->kind == SHMKIT_KIND_QUEUE && st->header_status == 0)
+		int inside = st->header_status == 0 && look_inside(st);
+		if (st->header_status == 0 && !inside && st->kind != SHMKIT_KIND_RAW)
+			printf("contents:           not read (System V: attaching to look would "
+			       "rewrite its last-user pid and times)\n");
+		if (st->kind == SHMKIT_KIND_QUEUE && inside)
 			cli_queue_stat_text(st->uri);
 		struct shmkit_attacher at[64];
 		int n = read_attachers(st, at, 64);
@@ -309,9 +321,9 @@ static void print_stat(const struct shmkit_stat *st)
 		for (int i = 0; i < n; i++)
 			printf("%s%d %s%s", i ? ", " : "", (int)at[i].pid, alive_str(at[i].alive),
 			       i == n - 1 ? "\n" : "");
-		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
+		if (st->kind == SHMKIT_KIND_TOPIC && inside)
 			cli_topic_print(st->uri);
-		if ((st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) && st->header_status == 0)
+		if ((st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) && inside)
 			cli_heap_print(st->uri, st->kind);
 	}
 }
@@ -942,10 +954,11 @@ CLI_COMMAND(cmd_rm)
 
 /* ---- write, read ---- */
 
-/* All of stdin into a malloc'd buffer. */
-static int slurp_stdin(char **out, size_t *len)
+/* Stdin into a malloc'd buffer, at most room bytes: *len = room + 1 says
+ * there was more, so an endless stdin (/dev/zero) is refused, not held. */
+static int slurp_stdin(char **out, size_t *len, size_t room)
 {
-	size_t cap = 4096, n = 0;
+	size_t cap = 4096, n = 0, limit = room < SIZE_MAX ? room + 1 : room;
 	char *buf = malloc(cap);
 
 	while (buf) {
@@ -958,9 +971,9 @@ static int slurp_stdin(char **out, size_t *len)
 			buf = more;
 			cap *= 2;
 		}
-		got = fread(buf + n, 1, cap - n, stdin);
+		got = fread(buf + n, 1, (cap < limit ? cap : limit) - n, stdin);
 		n += got;
-		if (got == 0) {
+		if (got == 0 || n == limit) {
 			if (ferror(stdin)) {
 				free(buf);
 				return -EIO;
@@ -1010,24 +1023,26 @@ CLI_COMMAND(cmd_write)
 		return cli_fail_msg("write", uri,
 				    "is a shmkit %s: raw bytes would destroy it (use its own "
 				    "commands, or --force to write anyway)", kind);
+	ret = shmkit_seg_open(&seg, uri, 0, 0, 0);
+	if (ret < 0)
+		return cli_fail("write", uri, ret);
+	size = shmkit_seg_size(seg);
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		text = argv[2];
 		len = strlen(text);
 	} else {
-		ret = slurp_stdin(&data, &len);
-		if (ret < 0)
+		/* one byte more than fits is enough to refuse it */
+		ret = slurp_stdin(&data, &len, offset < size ? size - offset : 0);
+		if (ret < 0) {
+			shmkit_seg_close(seg);
 			return cli_fail("write", uri, ret);
+		}
 		text = data;
 	}
-	ret = shmkit_seg_open(&seg, uri, 0, 0, 0);
-	if (ret < 0) {
-		free(data);
-		return cli_fail("write", uri, ret);
-	}
-	size = shmkit_seg_size(seg);
 	if (offset > size || len > size - offset) {
-		ret = cli_fail_msg("write", uri, "%zu bytes at offset %" PRIu64 " do not fit in %zu bytes",
-				   len, offset, size);
+		ret = cli_fail_msg("write", uri, "%s%zu bytes at offset %" PRIu64 " do not fit in %zu "
+				   "bytes (nothing written)", data ? "more than " : "",
+				   data ? len - 1 : len, offset, size);
 	} else {
 		char *base = (char *)shmkit_seg_addr(seg) + offset;
 

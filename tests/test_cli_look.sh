@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# A new user's checks from the shell (QA pass): looking changes nothing and
+# never hangs, and a failing write holds nothing it did not need.
+#  - `write URI -` from an endless stdin reads at most one byte more than fits,
+#    refuses, and leaves the segment as it was;
+#  - `ls --json` and `stat [--json]` of a System V queue that a live process has
+#    attached leave its last-user pid and times alone (no shmat to look);
+#  - `stat`, `heap stats` and `map get` of a heap / map whose lock a stopped
+#    process holds finish (stat exits 0 and says the heap is busy).
+# Every name is this test's own; everything is removed on exit.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+TAG="shmkit-test-$$-look"
+W="posix:/$TAG-w"
+H="posix:/$TAG-h"
+M="posix:/$TAG-m"
+KEY=$(printf '0x%x' $((0x5c000000 + ($$ & 0xffffff))))
+Q="sysv:$KEY"
+TMP=$(mktemp -d)
+FAILS=0
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	"$SHMKIT" rm "$W" "$H" "$M" "$Q" >/dev/null 2>&1
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+
+# ---- write from an endless stdin ----
+"$SHMKIT" create "$W" 4K || fail "create $W"
+"$SHMKIT" write "$W" "keep me" || fail "write $W"
+sum0=$(sha256sum <"/dev/shm/$TAG-w")
+truncate -s 256M "$TMP/big"
+exec 5<"$TMP/big"
+timeout 60 "$SHMKIT" write "$W" - <&5 2>"$TMP/err"
+rc=$?
+pos=$(awk '/^pos:/ {print $2}' /proc/$$/fdinfo/5)
+exec 5<&-
+[ "$rc" = 1 ] || fail "write of 256M into 4K exited $rc, not 1"
+grep -q "do not fit" "$TMP/err" || fail "write's error does not say it does not fit: $(cat "$TMP/err")"
+[ "$pos" -le $((1 << 20)) ] || fail "write read $pos bytes of stdin to refuse 4K + 1"
+[ "$(sha256sum <"/dev/shm/$TAG-w")" = "$sum0" ] || fail "a refused write changed $W"
+
+# ---- System V: looking does not attach ----
+sysv_line() { awk -v k=$((KEY)) '$1 == k {print "lpid=" $6, "atime=" $12, "dtime=" $13}' /proc/sysvipc/shm; }
+if "$SHMKIT" queue create "$Q" --capacity 4 --max-msg 16 --owned; then
+	"$SHMKIT" recv "$Q" --count 0 --timeout 60 >/dev/null &
+	pids+=($!)
+	for _ in $(seq 1 200); do
+		awk -v k=$((KEY)) '$1 == k && $7 == 1 {f = 1} END {exit !f}' /proc/sysvipc/shm && break
+		sleep 0.05
+	done
+	sleep 1.1 # a shmat now would move the times by a second
+	before=$(sysv_line)
+	for cmd in "ls --json" "ls" "stat $Q" "stat $Q --json" "top --once" "gc --dry-run --prefix $Q"; do
+		# shellcheck disable=SC2086
+		timeout 30 "$SHMKIT" $cmd >"$TMP/out" 2>&1 || fail "shmkit $cmd: $(head -3 "$TMP/out")"
+		after=$(sysv_line)
+		[ "$after" = "$before" ] || fail "shmkit $cmd attached to $Q: '$before' -> '$after'"
+	done
+	"$SHMKIT" stat "$Q" | grep -q "attached processes: ${pids[0]} alive" ||
+		fail "stat $Q does not show its attached receiver: $("$SHMKIT" stat "$Q")"
+else
+	fail "queue create $Q"
+fi
+
+# ---- a heap and a map whose lock a stopped process holds ----
+# The holder maps the segment and writes its own tid into the heap's lock
+# word (managed header 4096 + heap lock at 64 + word at 8: docs/LAYOUT.md),
+# then stops itself: a live holder that will not let go.
+"$SHMKIT" heap "$H" create 64K --owned || fail "heap create"
+"$SHMKIT" map "$M" create 64K --owned || fail "map create"
+"$SHMKIT" map "$M" put colour green || fail "map put"
+for f in "$TAG-h" "$TAG-m"; do
+	python3 -c '
+import mmap, os, signal, struct, sys
+f = open(sys.argv[1], "r+b")
+m = mmap.mmap(f.fileno(), 0)
+m[4168:4172] = struct.pack("<I", os.getpid())
+print("held", flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)
+' "/dev/shm/$f" >"$TMP/held-$f" &
+	pids+=($!)
+done
+for _ in $(seq 1 200); do
+	[ -s "$TMP/held-$TAG-h" ] && [ -s "$TMP/held-$TAG-m" ] && break
+	sleep 0.05
+done
+for cmd in "stat $H" "stat $H --json" "stat $M" "stat $M --json" "map $M get colour"; do
+	# shellcheck disable=SC2086
+	timeout 30 "$SHMKIT" $cmd >"$TMP/out" 2>&1
+	rc=$?
+	[ "$rc" = 0 ] || fail "shmkit $cmd exited $rc (124: hung on the stopped holder's lock)"
+done
+grep -q green <(timeout 30 "$SHMKIT" map "$M" get colour 2>&1) || fail "map get colour"
+timeout 30 "$SHMKIT" heap "$H" stats >"$TMP/out" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q "busy" "$TMP/out" ||
+	fail "heap stats with a stopped holder: exit $rc, $(head -2 "$TMP/out")"
+
+if [ "$FAILS" -ne 0 ]; then
+	echo "$FAILS failure(s)"
+	exit 1
+fi
+echo "ok"
