@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shmkit — the README's two commands, `make demo` and `make test`, and friends.
 # This wraps CMake; on a fresh Debian machine it installs what the build needs.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install what shmkit's build and tests need, when it is missing (Debian/apt).
 # With --bench, also the benchmark peers: Boost.Interprocess, iceoryx, gnuplot.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # After the suite: shared memory that a finished test left behind. Test
 # segments carry the creating test's pid in their name (tests/testlib.c:
 # shmkit-test-<pid>-...; SysV keys 0x5b......); one whose process is gone and

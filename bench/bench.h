@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit-bench: the benchmark framework every suite uses.
  *
  * A suite is one file bench/suite_<name>.c ending with one line

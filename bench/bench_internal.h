@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit-bench internals shared by main.c and util.c (suites use bench.h). */
 #ifndef SHMKIT_BENCH_INTERNAL_H
 #define SHMKIT_BENCH_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The physical floors other suites compare against, and suite "floor" that
  * reports them: one cache line bouncing between two processes, a raw futex
  * ping-pong (the cheapest blocking wake-up the kernel offers), and memcpy

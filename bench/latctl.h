@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The control area of a one-to-N latency run, shared by shmkit-bench and the
  * peer programs it execs (bench/peers/): a publisher sends `total` messages,
  * each carrying its send time (TSC) in its first 8 bytes, and waits until

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit-bench [SUITE...|all] [--json] [--quick] [--cpus A,B] [--list]
  *
  * Runs the named suites (default: all) in their registered order and prints

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Boost.Interprocess peer for the "heapmap" suite: managed_shared_memory with
 // a boost::unordered_map of fixed 12-byte keys and 16-byte values (plain
 // structs: Boost's best case, no shared-memory strings), measured the way

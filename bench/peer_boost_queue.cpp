@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Boost.Interprocess peer for the "queue" suite: message_queue with 2
 // producer and 2 consumer processes (4 processes, pinned alternately to two
 // CPUs), the set-up suite_queue.c measures shmkit's MPMC 2x2 in.

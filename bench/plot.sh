@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Figures from one shmkit-bench --json run: one figure per question.
 #
 # usage: bench/plot.sh BENCH.json OUTDIR [SVGDIR]

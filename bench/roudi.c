@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Starting and stopping Eclipse iceoryx's RouDi daemon for the suites that
  * compare against iceoryx (pubsub, queue). One RouDi per machine: its
  * management segment has a fixed name, so a RouDi somebody else runs is left

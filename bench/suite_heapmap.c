@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Suite "heapmap": the heap and the map inside a segment.
  *
  *   alloc+free pair (64 B, and mixed 16..1024 B and 16..4096 B with 256 live)

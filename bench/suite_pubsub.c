@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Suite "pubsub": one-way latency of a shmkit topic from 8 B to 1 MiB, copy
  * and zero-copy, to 1 and 4 subscribers; next to the SPSC queue, Eclipse
  * iceoryx's C binding (when installed) and the cache-line floor, all in the

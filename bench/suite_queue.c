@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Suite "queue": shmkit queues against the physical floors, a minimal
  * hand-written ring, the kernel's IPC and (when installed) Boost.Interprocess
  * message_queue, all in the same run, two processes pinned to two CPUs.

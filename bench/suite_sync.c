@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Suite "sync": the cost of shmkit's process-shared mutex, semaphore and
  * event, and the one-way wake-up latency through shmkit_event between two
  * processes next to a raw futex ping-pong measured in the same run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Suite "wake": the wake-up core (issues 11 and 14).
  *
  * - SPSC blocking one-way latency (both handles sleep at once) in each

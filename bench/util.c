@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit-bench helpers: clock, percentiles, pinning, forked peers, result
  * rows (aligned table or one JSON document) and the machine header. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bash completion for shmkit(1): subcommands, their options, map/heap/queue
 # actions, and the URIs of segments that exist now. Everything is asked of
 # the shmkit being completed (its help and `ls`), so it follows the tool.

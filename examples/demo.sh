@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make demo`: a short live tour of shmkit on this machine. Every name it uses
 # is unique to this run, and everything it creates is removed at the end --
 # also when a step fails or you press Ctrl-C.

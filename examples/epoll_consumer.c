@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* epoll_consumer: a shmkit queue beside a timer in one epoll loop, the way a
  * real program waits on sockets, timers and signals in one place.
  *

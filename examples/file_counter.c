@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A counter that survives restarts: it lives in a file, mapped shared.
  *
  * Every run adds one and prints the total. Kill it, reboot, run it again: the

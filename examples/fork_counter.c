@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Counters shared with a forked child over anon: memory.
  *
  * anon: is MAP_SHARED|MAP_ANONYMOUS: no name, nothing to clean up, and shared

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A persistent key-value store: a shmkit map in a file.
  *
  *     ./kv_store set colour green      # creates /tmp/shmkit-kv.map on first use

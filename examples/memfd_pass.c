@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Passing a memfd segment to another process over a Unix socket.
  *
  * memfd: memory has no name anyone else could open: it is shared by handing

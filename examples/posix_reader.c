@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The classic POSIX shared-memory pair, reader half.
  *
  * Maps the segment named /shmkit-hello (made by posix_writer), prints the text

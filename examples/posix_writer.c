@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The classic POSIX shared-memory pair, writer half.
  *
  * Puts "hello, world" into the segment named /shmkit-hello and exits. The

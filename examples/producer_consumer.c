@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* producer_consumer: a producer and a consumer process talking through a
  * shmkit queue, and the same messages through a pipe, with the rate of each.
  *

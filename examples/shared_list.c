@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A linked list shared between processes through a shmkit heap.
  *
  * Processes map a segment at different addresses, so the list links are

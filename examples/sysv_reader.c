@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The classic System V shared-memory pair, reader half.
  *
  * Attaches the segment with key 0x44 (made by sysv_writer), prints the text

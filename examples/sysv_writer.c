@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The classic System V shared-memory pair, writer half.
  *
  * Puts "hello, world" into the segment with key 0x44 and exits. The segment

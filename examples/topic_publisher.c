@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A broadcast topic, publisher half: one publisher, any number of
  * subscribers, each of which gets every message.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A broadcast topic, subscriber half (see topic_publisher.c).
  *
  * Waits for the topic to appear, joins it, and prints every message published

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uv_subscriber: a shmkit topic in a libuv event loop (built when libuv is
  * installed: Debian's libuv1-dev).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — shared-memory IPC for Linux. Umbrella header. */
 #ifndef SHMKIT_H
 #define SHMKIT_H

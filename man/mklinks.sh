@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # man/mklinks.sh SRCDIR OUTDIR [--check]: one man3 link page per public function, so
 # `man shmkit_queue_send` opens the group page that documents it.
 # Public functions are the SHMKIT_API declarations in SRCDIR/include; the group

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a managed object still holds, for gc (DESIGN §8): undelivered queue
  * messages, unread topic messages, heap allocations, map keys, raw bytes.
  * Read-only and untrusted: every word is read once and bounds-checked; what

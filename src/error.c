@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Failure reporting: shmkit_strerror, the thread's last error detail that
  * every layer sets on its way out (shmkit__fail), and the version string. */
 #include <errno.h>

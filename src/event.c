@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_event on the wake-up core (src/sync/ec.h): the eventcount's own
  * seq is the event's sequence (30 bits, wraps), and the state a waiter waits
  * for is "seq differs from what I saw".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Descriptor passing (SCM_RIGHTS). A descriptor from elsewhere is untrusted:
  * it is mapped through src/backend/fd.c in strict mode, which checks it is a
  * file, sealed against shrinking (memfd), and holds the bytes promised, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared futex wait/wake: the system-call layer under the
  * wake-up core (src/sync/ec.h) and the mutex and semaphore. Never installed.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_gc: remove what is provably orphaned, and say why for everything.
  *
  * Candidates are the kernel-persistent segments: POSIX (/dev/shm) and SysV

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The heap: an allocator inside a managed segment.
  *
  * The arena is one contiguous run of blocks; each starts with a 16-byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Per-process magazines for the heap: a cache of free blocks per size class
  * that alloc and free use without the heap lock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal API of the heap for the layers built on it (the map): the
  * process-local handle, the lock with its owner-dead repair, and alloc/free
  * for callers that already hold the lock (_locked). */

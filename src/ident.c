@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process identities that survive pid reuse: pid + start time (clock ticks
  * since boot, /proc/PID/stat field 22) + boot id. A pid alone is never taken
  * as proof of life: the kernel recycles pids, and a segment outlives reboots

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Private helpers shared by the library's sources. Never installed. */
 #ifndef SHMKIT_INTERNAL_H
 #define SHMKIT_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Every struct that lives in shared memory, in one place, with static
  * assertions on sizes and offsets. docs/LAYOUT.md documents the bytes.
  * Shared structs hold no pointers: offsets from the segment base, fixed-width

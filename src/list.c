@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_list: every segment this process may see.
  *
  *  1. One pass over /proc/PID/{maps,fd} collects every shared mapping and

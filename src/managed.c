@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Managed segments: the header every shmkit object starts with, its
  * exclusive, crash-safe init protocol, and the attach table.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal API of managed segments: the header every shmkit object starts
  * with (src/layout.h, docs/LAYOUT.md), its init protocol and attach table,
  * and process identities that survive pid reuse. Used by queue, pubsub,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The map: a hash table of byte strings inside a heap segment.
  *
  * Each bucket is one cache line holding one small pair itself (key + value

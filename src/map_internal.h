@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal views of a map for tests and tools: where a key lives. */
 #ifndef SHMKIT_MAP_INTERNAL_H
 #define SHMKIT_MAP_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Robust, process-shared mutex on a futex word of our own, linked into the
  * kernel's robust-futex list of the locking thread.
  *

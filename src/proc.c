@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* /proc, read in one place (see proc.h). Everything here only reads: no
  * attach, no open of the objects themselves, nothing that changes what a
  * later look (or gc's proofs) would see. */

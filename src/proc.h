@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Everything shmkit reads from /proc, in one place: the process walk, one
  * process's shared mappings and descriptors, its identity (state, start
  * time, namespaces), and the kernel's SysV table. stat, list, gc and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bounded message queue in a managed segment: a ring of fixed slots, each
  * carrying its own commit marker (Vyukov/DPDK), copy and zero-copy APIs,
  * blocking waits on shared futexes, and recovery from peers that die in the

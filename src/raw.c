@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The "raw" managed kind: a user's own bytes after a shmkit header. */
 #include <stdlib.h>
 #include <string.h>

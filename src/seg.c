@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Segments: the front end. Parses the URI and dispatches to one backend
  * (src/backend/; fd:N to src/backend/fd.c). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Counting semaphore on one futex word: word = (count << 1) | waiters_bit.
  *
  * A waiter that finds count 0 sets waiters_bit and sleeps on the word. post

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_stat / shmkit_seg_stat: what a segment is, who maps it.
  *
  * One function, stat_seg_level(), fills every segment-level field from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Maps the public opaque sync structs (include/shmkit/sync.h) onto their
  * shared layouts (src/layout.h). Never installed. */
 #ifndef SHMKIT_SYNC_INTERNAL_H

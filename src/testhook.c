@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test-only pause points (see SHMKIT__TEST_POINT in internal.h). Built only
  * into the tests' copy of the library (CMake: shmkit_test_objects), never
  * into the installed library, the CLI or the benchmarks. */

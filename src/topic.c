@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Topics: geometry, create/open/validate, liveness and futex helpers, and the
  * read-only description used by `shmkit stat`. The publisher's side is in
  * topic_pub.c, the subscribers' in topic_sub.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Private to the topic sources (topic.c, topic_pub.c, topic_sub.c): the
  * process-local view of a topic and the helpers both sides use. */
 #ifndef SHMKIT_TOPIC_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The publisher's side of a topic: claim/take over, loan/publish, waiting for
  * room on reliable topics, and waking sleeping subscribers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The subscribers' side of a topic: joining the table, reading in order
  * (copy or zero-copy), detecting overwrite on lossy topics, waiting for the
  * publisher, and noticing when it is gone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Segment URIs (DESIGN §3): parsing, validation, canonical text.
  *
  *   posix:/name  /name  name       sysv:0x1234  sysv:/path?proj=0x66

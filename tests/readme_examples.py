@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Runs every shell example of README.md and of the man pages as written.
 
 README.md: every ```sh and ```console block, unless the line before it is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared areas for the sync tests, made through the segment layer on three
  * backends: "anon" (shared with forked children only), "posix" and "sysv".
  * Exec'd children attach by URI, so their mapping lands at another address.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tiny test harness: one executable per test file, exit 0 pass, 1 fail,
  * 77 skipped. Every segment a test makes is named through test_uri() and
  * removed at exit, on failure, and on the signals a timeout sends. */

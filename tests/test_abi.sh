@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The ABI is what src/libshmkit.map says, nothing more and nothing less:
 #  - every name in the map is exported by libshmkit.so, with a version node;
 #  - every symbol the library's objects define with default visibility

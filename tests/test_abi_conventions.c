@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The public structs' sizes are frozen (they grow only into their reserved
  * room), option structs refuse reserved bytes they do not know, output
  * structs come back with reserved bytes zeroed, and the API-wide conventions

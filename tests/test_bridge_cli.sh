@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmkit bridge without root, over ipc:// endpoints on this host: a queue
 # carried in order, over CURVE too (when this ZeroMQ has it); a kill -9 of
 # the receiving bridge mid-stream; refusals (MPMC queue, no such object, bad

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmkit bridge across two network namespaces joined by a veth pair:
 #  1. a queue carried exactly once, in order, while the sending bridge and
 #     the receiving bridge are each killed with SIGKILL at random moments and

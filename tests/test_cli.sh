@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The shmkit CLI, command by command: output, exit codes (0 ok, 1 failure,
 # 2 usage), the one-line error format, --json that parses. Every segment it
 # makes has a run-unique name and is removed on exit, also on failure.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `shmkit stat` and `shmkit ls` on a shmkit-managed segment: the header's
  * kind, layout version and creator show up, and "creator alive" turns false
  * once the creator is killed. Drives the real CLI binary. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The CLI's one option parser and its value parsers (tools/cli_opt.h), and
  * the JSON writer's escaping (tools/cli.h), tested through their headers
  * (linked from the shmkit_cli library). */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A new user's mistakes at the shell (issue 10): each is refused, or answered,
 # with a line that says what is wrong and what to do, and nothing the user did
 # not name is lost. Every segment has a run-unique name and is removed on exit.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Bash completion (completion/shmkit.bash, installed by `make install`):
 # `complete -p shmkit` names it, and with COMP_WORDS/COMP_LINE set as bash
 # sets them it completes subcommands, a command's options, map actions and

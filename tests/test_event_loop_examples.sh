@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The event-loop examples run and do what their comments promise:
 # epoll_consumer takes messages sent by `shmkit send` from another process
 # beside a ticking timerfd in one epoll loop; uv_subscriber (built when libuv

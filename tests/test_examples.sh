@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Every example runs and does what its comment promises: the SysV and POSIX
 # writer/reader pairs (on names unique to this run), the file counter across
 # restarts, the fork-shared counter, memfd passing. Cleans up even on failure.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The two defects an independent libFuzzer run found (issue 13), kept as
  * regression tests:
  *  1. a heap or map whose lock word names a thread that no longer exists (or

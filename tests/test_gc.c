@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_gc: removes only what is provably orphaned (kill -9), keeps what a
  * live process maps or is attached to, never touches other programs'
  * segments without --foreign, and --dry-run removes nothing. Limited with a

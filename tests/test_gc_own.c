@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DESIGN §8 with real processes: looking never changes (stat, ls and gc
  * never attach a foreign SysV segment, so its last-user pid survives and gc
  * --foreign keeps a segment whose last user lives); gc never removes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The heap: randomized alloc/free against a model with a full check after
  * every step; named objects and a linked list shared with an exec'd process
  * (another mapping address); kill -9 inside alloc/free/named at every pause

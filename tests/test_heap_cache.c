@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The heap's per-process block cache (magazines, src/heap_cache.c):
  *  - blocks a process cached when it was kill -9'ed are returned by the next
  *    open, or the next check, and counted meanwhile (pid + start time);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The heap and map examples do what their comments promise: kv_store keeps
 # data across processes in a file; shared_list builds one list from several
 # processes, each mapping the heap at its own address.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Create / unlink / attach churn: 3 processes x 10 000 steps on the same two
  * names (posix:), each step a random create (exclusive), open, or remove of
  * a managed object (raw kind, queues now and then). Nothing may crash or

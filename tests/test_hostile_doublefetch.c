@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Double-fetch attacker: a process that maps an object and flips every
  * message length in it between a valid value and a huge one, as fast as it
  * can, while a producer writes and a consumer reads through the library.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Descriptor and mapping limits surface as clean errors, never as a crash,
  * a hang, or a silently short answer:
  *  - RLIMIT_NOFILE = 10: creating segments until the limit gives -EMFILE

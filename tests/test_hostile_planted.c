@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Root looks at what an unprivileged user planted (root only).
  * nobody creates, in /dev/shm and as a SysV segment, objects with a shmkit
  * header that lies: huge total/body sizes, a huge attach table at a wild

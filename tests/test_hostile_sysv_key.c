@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Two programs forced onto one SysV key. A foreign program (plain shmget and
  * shmat, no shmkit) owns the key first: shmkit's create fails -EEXIST, every
  * open of it (queue, topic, heap, map, raw) fails -EBADMSG with a detail,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A peer shrinks a segment under a reader.
  *
  * The promise (shmkit_seg(3), "Shrunk segments"): a posix: or file: segment

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A second user on the same objects (root only: it needs setpriv/setuid).
  *  - a 0600 object of root's: the other user (nobody, via setpriv) cannot
  *    send to it, receive from it, remove it, or gc it away, each a clear

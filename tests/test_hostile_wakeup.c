@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lost wake-up stress on shmkit_event, through the public API only: one
  * notifier and 16 waiter processes, with random pauses (nothing, a yield,
  * or a sleep of up to ~200 us) between every step of the protocol, so that a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install into a temporary prefix (and again staged with DESTDIR), then build a
 # tiny consumer against the INSTALLED library: as C and as C++ via pkg-config,
 # statically, and through the CMake package (find_package + shmkit::shmkit).

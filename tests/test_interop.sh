@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmkit against programs no one here wrote: util-linux's ipcmk/ipcs/ipcrm for
 # System V, and Python's multiprocessing.shared_memory (POSIX shm_open) plus
 # raw shmget/shmat through ctypes. Each side writes, the other reads; each

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A 32-bit (i386) and a 64-bit process share one layout: queue and topic
 # messages both ways, a map written and read by both (the hash, the heap and
 # the robust mutex are the same bytes on both ABIs), and each side's check of

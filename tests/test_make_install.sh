@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make install` (and `make build`) keep a configured build tree's own build
 # type: only a new tree is configured as RelWithDebInfo. Before, every
 # `make install` re-configured the tree as RelWithDebInfo, which rebuilt

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `man shmkit_queue_send` (every public function) finds its page: the link
 # pages man/mklinks.sh makes (and `make install` installs) cover every
 # SHMKIT_API function in include/, each points at an existing group page, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Managed segments: exclusive create, validation before use, the init
  * protocol when the creator is killed half-way, take-over, the attach table,
  * and raw objects shared with exec'd processes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The map: basic semantics; random operations against a model; full map;
  * kill -9 inside put/del at every pause point (the interrupted key keeps its
  * old or its new value, all others intact); readers and writers in several

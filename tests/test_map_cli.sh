@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmkit map / shmkit heap from the shell: create, put (argument and stdin),
 # get (text and --raw), del, ls (text and --json), count, check, flush; the
 # data persists across invocations (separate processes) over posix: and file:;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Liveness across pid namespaces (issue 13): a peer in another pid
  * namespace — as `unshare -pf --mount-proc` makes it, a container sharing
  * /dev/shm — is never judged dead while it lives. A producer, a subscriber

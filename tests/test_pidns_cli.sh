@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Liveness across pid namespaces from the shell (issue 13): a producer run
 # with `unshare -pf --mount-proc` (pid 1 of its own namespace, its own /proc)
 # against host-namespace senders, a consumer and gc, and gc itself run in a

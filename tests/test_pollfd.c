@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pollable descriptors (shmkit_queue_fd, shmkit_queue_send_fd, shmkit_sub_fd)
  * between real processes: readiness after a send from another process and
  * cleared after draining; level-triggered epoll, poll and select loops that

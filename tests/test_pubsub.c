@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Topics with real processes: fan-out to 1, 4 and 16 exec'd subscribers
  * (reliable: every index in order; lossy: exact gap accounting), late joiners,
  * a subscriber kill -9'ed mid-read that must not hold a reliable publisher

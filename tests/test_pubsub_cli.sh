@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmkit topic create / pub / sub / stat on a topic: messages arrive whole and
 # in order, across publisher sessions; timeouts and --count give the exit
 # codes the man page promises; stat shows the subscriber table.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queue basics in one and two processes: FIFO, copy and zero-copy, full and
  * empty with every timeout kind, -EMSGSIZE leaving the message in place,
  * capacity rounding, stats, argument checks, opening the wrong kind. */

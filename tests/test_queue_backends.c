@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One queue over every backend, between real processes: posix, sysv and file
  * opened by name in an exec'd process, memfd passed to an exec'd process with
  * shmkit_seg_send/recv and opened as fd:N, anon shared with a forked child.

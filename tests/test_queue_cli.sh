@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmkit queue create/stat, send and recv: the shell pipeline delivers every
 # line in order, --null and --raw, --count and --timeout (exit 1 when fewer
 # messages than asked came in time), queue counters in `shmkit stat`.

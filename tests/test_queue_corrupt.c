@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared memory is untrusted: scribble on a queue's indices, markers, lengths
  * and configuration between operations, through a second raw mapping. Every
  * call must return (never hang past its timeout), give a valid answer or

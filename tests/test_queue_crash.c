@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Peers that die in the middle of an operation: a producer kill -9'd between
  * reserve and commit (SPSC and MPMC) never delivers a torn message and holds
  * consumers up only until its death is seen; a consumer kill -9'd between

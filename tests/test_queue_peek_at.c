@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_queue_peek_at(): look ahead without consuming (the bridge's send
  * window), and the SPSC tail repair that keeps "messages committed" exact
  * when a producer dies between publishing a slot and moving tail. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Exactly-once, FIFO per producer, no torn messages: SPSC and MPMC with
  * several exec'd producers and consumers (mappings at other addresses),
  * variable-length messages with checksums and per-producer sequence numbers.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Every shell example of README.md and of the man pages, run as written
 # (tests/readme_examples.py says how), with the shmkit just built first in
 # PATH. They use fixed names (posix:/jobs, sysv:0x44, /tmp/kv.map), so each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Roles (DESIGN §8) with real processes: a second live producer on a
  * single-producer queue, or consumer on a single-consumer one, gets -EBUSY;
  * a dead holder's role is taken over; multi-producer/consumer sides take

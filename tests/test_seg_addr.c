@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ?addr= (DESIGN §9 "Segment options"): every backend maps at the address
  * asked; a second segment there, or any other mapping, is -EEXIST and the
  * mapping already there is untouched; sysv &rnd rounds down (SHM_RND); bad

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* anon: shared with children forked after it; no name, no descriptor. */
 #include <sys/wait.h>
 #include <unistd.h>

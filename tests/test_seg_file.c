@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* file: data written by one process survives it and a reopen, across fork
  * and exec; ?private is copy-on-write and never writes back; flush; EXCL;
  * missing; a symlink planted at the path is refused, target untouched. */

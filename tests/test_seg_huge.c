@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Huge pages (?huge / SHMKIT_HUGE, DESIGN §9 "Segment options"):
  *  - with no reserved page free, every hugetlb backend fails -ENOMEM with a
  *    detail naming vm.nr_hugepages, and tmpfs without THP -EOPNOTSUPP naming

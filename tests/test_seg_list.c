@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_list finds posix, sysv, memfd, anon and deleted-but-mapped
  * segments, each with the pids and names of the processes mapping it
  * (a forked child and an exec'd one here); shmkit_stat agrees. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* memfd: created sealed; shared over fork (fd:N) and passed over a Unix
  * socket to an exec'd process; fd:N maps a descriptor we hold without
  * taking it; the receiver refuses unsealed, too-small, garbage messages

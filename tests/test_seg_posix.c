@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posix: create/open/write/read across forked and exec'd processes, EXCL,
  * missing, sizes, modes, RDONLY really read-only, a symlink planted in
  * /dev/shm refused with its target untouched, nothing left behind. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Root only (else exit 77): another user's 0600 segment is -EACCES for
  * every backend with a name; a full tmpfs is -ENOSPC at create, never a
  * SIGBUS later, and leaves nothing behind (posix: a 1 MiB tmpfs over

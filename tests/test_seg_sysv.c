@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sysv: keys, ftok, private, id=N across forked and exec'd processes; stat
  * from IPC_STAT (creator, last pid, nattch, rounded size, ftok key); marked
  * for removal while attached; RDONLY; EXCL/missing; limits named in errors

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Malformed URIs are refused before any system call, with -EINVAL or
  * -ENAMETOOLONG, by open, remove and stat alike; the spellings of a posix
  * name all reach the same segment. */

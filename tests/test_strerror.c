@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_strerror covers the library's error vocabulary and never returns NULL. */
 #include "test.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Futex eventcount: seq and wait(seen) semantics, timeouts never early,
  * signal before wait(seen) never lost, one and many waiters in exec'd
  * processes, a waiter killed while asleep, a two-process ping-pong stress,

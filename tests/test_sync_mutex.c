@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Robust process-shared mutex: errors, timeouts, holder killed (with and
  * without waiters already blocked), ENOTRECOVERABLE, and mutual exclusion of
  * N processes over anon:, posix: and sysv: shared memory. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The robust-list assumptions src/mutex.c makes about the C library, checked
  * on the running system: if a glibc update moved them, this fails (and the
  * mutex would fall back to recovering dead holders by tid only).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A waiter stranded on a free robust mutex recovers by itself.
  *
  * The kernel wakes one waiter when a holder dies; if that waiter dies too

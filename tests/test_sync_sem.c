@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process-shared counting semaphore: errors, timeouts never early, post
  * before wait kept, one and many waiters in other processes (exec'd, so at
  * other addresses), a waiter killed while asleep, and a two-process stress. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threads as the users, in one process: the in-process use ThreadSanitizer
  * checks (make check-tsan). Each thread has its own handle, as the API asks;
  * the shared objects are the same memory.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmkit top: --once --json fields against known traffic on a queue, a topic
 # and a map made here; looking changes nothing (stat before == after); the
 # interactive view under tmux shows the objects, q quits, SIGTERM quits, and

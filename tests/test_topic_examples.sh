@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples/topic_publisher.c and topic_subscriber.c do what their comments
 # promise: every subscriber started before the publisher prints every tick,
 # then sees the publisher go; the topic is gone afterwards.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The wake-up core's barrier mode (src/sync/barrier.h): the creator records
  * it (SHMKIT_WAKE_BARRIER forces it), a corrupt one is refused at open, and
  * an object switched from MEMBARRIER to FENCE while two processes ping-pong

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Implementation of the test harness declared in test.h. */
 #include "test.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit CLI — shared helpers: reporting, parsing, names, JSON. See cli.h. */
 #include "cli.h"
 

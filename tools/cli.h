@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit CLI — helpers every subcommand shares: error and usage reporting,
  * a small JSON writer and names for the enums of the public API; options are
  * parsed by cli_parse() (cli_opt.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit CLI — the one option parser and the option value parsers. See cli_opt.h. */
 #include "cli_opt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit CLI — the one option parser every subcommand uses, and the parsers
  * of option values (sizes, counts, durations, modes).
  *

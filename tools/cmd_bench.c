@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit bench: run the benchmark program, shmkit-bench, with the same arguments.
  * It is looked for next to this binary (installed), in ../bench/ relative to
  * it (the build tree), then in PATH. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit bridge: a thin wrapper over libshmkit-bridge (include/shmkit/bridge.h).
  *   bridge out URI ENDPOINT   carry the local queue's or topic's messages to ENDPOINT
  *   bridge in ENDPOINT URI    put the messages arriving from ENDPOINT into URI

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit doctor: what on this machine would make shared memory fail.
  *
  * Five checks, each a line of facts and a one-line verdict:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit gc: remove orphaned shmkit objects, printing the proof for each
  * segment looked at (see shmkit_gc(3)). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit map / shmkit heap: a key-value store and an allocator inside a
  * segment, from the shell.
  *

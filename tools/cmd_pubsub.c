@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit topic create / pub / sub, and the topic part of `shmkit stat`:
  * broadcast topics from the shell, through the public pubsub API only. */
 #include <errno.h>

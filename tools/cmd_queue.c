@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit send / recv / queue: message queues from the shell.
  *
  *   shmkit queue create URI --capacity N --max-msg B [--multi] [--mode M]

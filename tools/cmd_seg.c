@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit ls / stat / create / rm / write / read: segments from the shell.
  * Every command names segments by URI (see shmkit(1)) and goes through the
  * public segment API only: what the tool can do, any program can. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit top [--interval S] [--once] [--json]: a live view of every shmkit
  * object (tools/top_sample.c reads the counters without attaching). On a
  * terminal the view is drawn with ncurses (q quits; the terminal is restored

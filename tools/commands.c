@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — the table of subcommands, help, and cli_run(): find the
  * subcommand in the table and run it (main.c only calls cli_run).
  *

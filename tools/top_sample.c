@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit top: read each object's counters from a read-only mapping of its
  * segment, checked like any untrusted shared memory. Only posix: and file:
  * segments are mapped: attaching a SysV segment would change its last-user

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit top: one sample of every shmkit object's counters, read from a
  * read-only mapping without attaching (nothing a gc proof reads changes). */
 #ifndef SHMKIT_TOP_SAMPLE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* peer_iceoryx: Eclipse iceoryx's C binding as a latency peer for
  * shmkit-bench (see bench/latctl.h for the protocol). A RouDi daemon must be
  * running (bench_roudi_start()).

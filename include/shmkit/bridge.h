@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — carry a queue or a topic to another host over ZeroMQ. A separate
  * library, libshmkit-bridge (link -lshmkit-bridge -lshmkit -lzmq), so the core
  * library keeps depending on libc alone. See shmkit_bridge(3) and

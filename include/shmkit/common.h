@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — common definitions shared by every public header.
  *
  * Error convention: every int/ssize_t function returns >= 0 on success and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — an allocator inside a shared segment; links are offsets, never
  * pointers. See shmkit_heap(3). */
 #ifndef SHMKIT_HEAP_H

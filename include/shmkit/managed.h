@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — managed segments: the self-describing header every shmkit object
  * starts with, liveness of the processes using it, and garbage collection.
  * See shmkit_gc(3) and docs/LAYOUT.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — hash map of byte strings inside a shared segment, built on the
  * heap; a persistent key-value store over file:. See shmkit_map(3). */
 #ifndef SHMKIT_MAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — one-to-many broadcast topic: one publisher, many subscribers,
  * zero-copy, lossy or reliable. See shmkit_pubsub(3). */
 #ifndef SHMKIT_PUBSUB_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — bounded message queue in shared memory (SPSC and MPMC), copy and
  * zero-copy, with blocking waits. See shmkit_queue(3). */
 #ifndef SHMKIT_QUEUE_H

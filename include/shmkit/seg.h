@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — segments: one API over System V, POSIX, memfd, file-backed and
  * anonymous shared memory, selected by URI. See shmkit_seg(3).
  *

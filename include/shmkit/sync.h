@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit — process-shared synchronization that survives a crashed process.
  * All objects live in shared memory and may be embedded in a user's own
  * struct inside any segment; their sizes are fixed (see shmkit_mutex(3)).

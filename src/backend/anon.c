@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* anon: mmap(MAP_SHARED|MAP_ANONYMOUS): shared with children forked after
  * it; gone when the last process unmaps it. Nothing to name or remove. */
 #include <errno.h>

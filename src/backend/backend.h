@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one internal interface every segment backend implements, the parsed
  * form of a segment URI, and the process-local segment handle. */
 #ifndef SHMKIT_BACKEND_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The helpers every descriptor-based backend shares (map, reserve, size,
  * close, stat), and fd:N: mapping a descriptor this process already holds,
  * which shmkit_seg_recv() (src/fdpass.c) uses too, in strict mode, for one

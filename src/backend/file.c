@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* file: open + mmap(MAP_SHARED) of a regular file; survives reboot.
  * "?private" maps MAP_PRIVATE: a copy-on-write view that never writes back. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* memfd: memfd_create, sized, reserved, then sealed so it can neither shrink
  * nor grow: whoever gets the descriptor (fork, SCM_RIGHTS) may map it whole
  * without fear of SIGBUS. Process lifetime: gone with its last fd/mapping. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Which pages back a segment and where it is mapped: "?huge" / SHMKIT_HUGE
  * and "?addr=" for every backend (DESIGN §9 "Segment options").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What posix: and file: share: a named regular file (on tmpfs through
  * shm_open, or anywhere through open) that is created exclusively, sized and
  * reserved, or opened and mapped whole. Only the open/unlink calls, the scheme

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posix: shm_open on tmpfs (/dev/shm). Kernel lifetime: until shm_unlink. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sysv: shmget/shmat. Kernel lifetime; IPC_RMID destroys the segment after
  * its last detach (stat shows "marked for removal" meanwhile). */
 #include <errno.h>

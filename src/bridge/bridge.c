@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libshmkit-bridge: open a local queue or topic and a ZeroMQ socket, and
  * run the carrier that matches (queue_out.c, queue_in.c, topic.c). The wire
  * protocol is docs/BRIDGE.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libshmkit-bridge internals: the handle, the wire format (docs/BRIDGE.md),
  * and the four carriers (queue out/in, topic out/in). */
 #ifndef SHMKIT_BRIDGE_INTERNAL_H

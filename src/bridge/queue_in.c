@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queue, receiving side: commit DATA whose sequence number is the next one
  * expected into the local queue, acknowledge cumulatively, ignore
  * duplicates, ask once for a resend after a gap. The next number expected

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queue, sending side: number the local queue's messages by its consumer
  * position, send up to `window` of them read in place (shmkit_queue_peek_at),
  * and consume each only once the receiver has acknowledged that it committed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The receiving bridge's persistent record: which sender stream it carries
  * and which local queue position holds that stream's sequence number
  * base_seq. Because the bridge is the queue's only producer, the queue's own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Topics: one ZeroMQ message per shmkit message, bytes unchanged, so any
  * ZeroMQ SUB subscribed to "" receives them. Lossy like a lossy topic:
  * OUT reads the ring as a subscriber (an overrun counts in its dropped) and

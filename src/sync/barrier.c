@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The asymmetric barrier's choice, registration and fork hook (barrier.h). */
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The asymmetric Dekker barrier and fork detection, once for every waker and
  * sleeper in the library (src/sync/ec.h). Never installed.
  *

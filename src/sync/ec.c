@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The eventcount's waiting and slow waking paths (ec.h). */
 #include <limits.h>
 #include <sched.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The wake-up core: one eventcount with a wait policy, serving shmkit_event,
  * queues and topics (after Concurrency Kit's ck_ec: ck_ec_wait_pred and its
  * ops struct). Never installed.

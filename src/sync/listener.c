@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pollable descriptors: the listener's socket, arming, and the wakers'
  * signal (listener.h). */
 #include <fcntl.h>

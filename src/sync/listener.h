@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pollable descriptors for the wake-up core: a listener is a Unix datagram
  * socket bound to an abstract address its owner's identity names
  * ("shmkit/<pid>/<start_time>/<key>"), registered in a shared table entry

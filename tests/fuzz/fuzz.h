@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared pieces of the fuzz harnesses (tests/fuzz/README.md).
  *
  * Each harness defines LLVMFuzzerTestOneInput. The same source is linked two

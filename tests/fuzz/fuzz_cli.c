@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: the CLI through its headers (tools/cli_opt.h, tools/cli.h).
  * The first input byte picks what the rest feeds:
  *   0: cli_parse with an argv cut from the input at NUL bytes, against an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: shmkit_seg_recv against hostile SCM_RIGHTS messages. The input
  * is a small program for the sender: which socket type, what bytes (a shmkit
  * header with chosen fields, or anything), which descriptors (sealed or

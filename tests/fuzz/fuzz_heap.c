@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: a heap opened from a mutated segment image, then allocations,
  * frees (good, double and bogus offsets), named objects, stats and the full
  * check. Every call returns; every pointer the heap hands out lies inside

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: the managed header of any kind, through the calls that only look
  * (shmkit_stat, shmkit_managed_attachers) and through
  * shmkit_raw_open. Looking never fails on a corrupt header (it reports it);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: a map opened from a mutated segment image, then reads of what the
  * image holds (iter, get, len, count), writes (put inline and chained, del)
  * and the full check. Every call returns; every pair handed out lies inside

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: a queue opened from a mutated segment image, then a bounded round
  * of operations that never wait (timeout 0). Whatever the image holds, every
  * call returns (an error is fine), stays inside the segment, and never

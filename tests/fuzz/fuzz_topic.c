@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: a topic opened from a mutated segment image, as subscriber and
  * as publisher (taking over the image's publisher if it is dead), then a
  * bounded round of operations that never wait (timeout 0), and

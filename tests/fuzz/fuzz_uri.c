@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness: URI parsing. Any string parses or fails with a clear error and
  * nothing else happens (no file is touched: only the parser runs). A URI that
  * parses formats to a canonical URI that parses to the same segment and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared pieces of the fuzz harnesses: images in sealed memfds, call timing. */
 #include "fuzz.h"
 

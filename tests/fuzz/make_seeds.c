@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writes the fuzz seeds: real segment images made by the create calls, in
  * the states a peer can leave them (empty, holding messages, a reservation
  * left open, pairs inline and chained, named blocks, subscribers joined),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replays fuzz inputs through one harness without libFuzzer: any compiler
  * builds it, so `make test` runs the committed corpus (tests/fuzz/corpus) in
  * the normal and the sanitizer build. Arguments are files or directories.

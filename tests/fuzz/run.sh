@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs each libFuzzer harness for a while: `make fuzz` (FUZZ_S seconds each,
 # FUZZ_PAR at once). Starts from the committed corpus (tests/fuzz/corpus/NAME,
 # read only) plus what earlier runs found (BUILD/corpus/NAME); crashes, hangs
