@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Gnuplot scripts for bench/plot.sh from one shmkit-bench --json document.
 
 usage: plot.py BENCH.json WORKDIR  -> WORKDIR/<figure>.gp and its .dat files

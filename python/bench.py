@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python-to-Python IPC: one-way latency and 64-byte throughput between two processes over
 a shmkit queue, multiprocessing.Queue, multiprocessing.Pipe and socket.socketpair.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Print the directory under PREFIX where this python3 looks for packages.
 
 Debian's python3 looks in /usr/local/lib/python3.X/dist-packages and

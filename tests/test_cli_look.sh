@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A new user's checks from the shell (QA pass): looking changes nothing and
 # never hangs, and a failing write holds nothing it did not need.
 #  - `write URI -` from an endless stdin reads at most one byte more than fits,

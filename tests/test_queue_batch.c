@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmkit_queue_send_many / shmkit_queue_recv_many (DESIGN §9 "Batches"):
  *  - order and exactly-once across processes, SPSC and MPMC, batches of
  *    mixed sizes against single sends and receives on the other side;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/bridge/bench.sh BUILD_DIR [N] [SIZE]: the bridge against ZeroMQ alone,
 # across two network namespaces joined by a veth pair (root). Four rows, each
 # a throughput run (N messages, unpaced) and a latency run (2000 messages,

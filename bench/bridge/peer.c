@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bridge-bench-peer: one end of a bench/bridge/bench.sh run. Senders put a
  * CLOCK_MONOTONIC timestamp in each message's first 8 bytes (both network
  * namespaces share the clock), receivers report messages per second (first to

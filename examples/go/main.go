@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A Go program on libshmkit through cgo: it opens two queues a C program (or the shmkit
 // tool) made, and answers every message of the first on the second, prefixed "go: ".
 //

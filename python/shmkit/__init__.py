@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """shmkit: shared-memory IPC for Linux, from Python.
 
 Segments you can put numpy arrays in, message queues, broadcast topics and a hash map, all

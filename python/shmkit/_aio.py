@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """asyncio on a handle's pollable descriptor: no thread per queue or subscriber.
 
 The descriptor (shmkit_queue_fd / shmkit_sub_fd) is readable whenever a receive with

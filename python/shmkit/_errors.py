@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Negative errno values from libshmkit as Python exceptions.
 
 ``OSError(errno, text)`` already picks the builtin subclass that fits

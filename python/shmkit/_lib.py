@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Finding libshmkit and declaring its C functions for ctypes.
 
 The library is looked up, in order: ``$SHMKIT_LIBRARY`` (a path to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Memoryviews of shared memory that cannot outlive the memory they show.
 
 A memoryview made over a ctypes array at a raw address would keep pointing there after

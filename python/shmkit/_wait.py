@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Timeouts in seconds, and waiting in slices so that Ctrl-C is seen promptly.
 
 A call blocked inside libshmkit holds no Python frame that a signal could interrupt: the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A hash map of bytes to bytes inside a shared segment (shmkit_map(3))."""
 from __future__ import annotations
 

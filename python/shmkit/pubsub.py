@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Broadcast topics: one publisher, many subscribers, each sees every message
 (shmkit_pubsub(3))."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Bounded message queues in shared memory (shmkit_queue(3))."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Segments: shared memory named by a URI, over any of shmkit's backends."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The C side of the Python binding's interop tests: plain libshmkit calls, no Python.
  *
  *   c_peer produce URI N       send N messages, each the 8-byte little-endian index 0..N-1

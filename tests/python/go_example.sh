@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples/go, built by the Go toolchain against this build's libshmkit and run against
 # queues the shmkit tool (C) made: three requests from C, three answers from Go, in order.
 # Skipped (77) without go: `make bench-deps` installs golang-go; make test does not need it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared by the Python binding's tests: unique segment names that are always removed,
 the C tools, and Python child processes.
 

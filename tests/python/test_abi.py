@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The structs the binding declares in ctypes have the sizes the C headers give them, and
 the enums it names have the values they have in C
 (so a field added to a public struct fails here, by name, not as garbage elsewhere)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/bench.py runs and reports every row (a smoke test: speed is not judged here)."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every error class the binding raises, with errno set and the library's detail line."""
 import errno
 import os

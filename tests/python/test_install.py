@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`cmake --install` puts the package where the prefix's python3 finds it, and the installed
 package finds the installed library by itself (no $SHMKIT_LIBRARY, no ldconfig)."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Maps from Python: a MutableMapping of bytes, read back by `shmkit map ... get` and by C."""
 import unittest
 from collections.abc import MutableMapping

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Topics from Python: fan-out to Python subprocesses (reliable: every message in order;
 lossy: received + dropped = published, exactly), the CLI both ways, asyncio."""
 import asyncio

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Queues from Python: copying and zero-copy paths with their guards, timeouts, Ctrl-C,
 and 100 000 messages in order between C and Python (blocking and asyncio) both ways."""
 import asyncio

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Segments from Python: the memoryview, its guard, numpy without copies, and interop with
 multiprocessing.shared_memory and the shmkit CLI both ways; stat/list as the CLI's JSON."""
 import ctypes
