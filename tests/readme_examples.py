@@ -15,7 +15,10 @@ limit and runs in its own private mount, IPC and pid namespaces with an empty
 /dev/shm and /tmp, so the examples' fixed names (posix:/jobs, sysv:0x44,
 /tmp/kv.map) neither collide with each other nor touch anything else.
 """
+import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 
@@ -60,10 +63,27 @@ def man_blocks(path):
             start = None
 
 
+# The source and build trees stay visible when they live under /tmp (a CI
+# clone may): bound back into the block's empty /tmp at the same paths, so
+# the tool and the library it was linked with by path are still found.
+def keep_under_tmp():
+    tool = shutil.which("shmkit")
+    paths = {os.getcwd()} | ({os.path.dirname(os.path.realpath(tool))} if tool else set())
+    keep = sorted(p for p in paths if p.startswith("/tmp/"))
+    if not keep:
+        return ""
+    binds = " && ".join(f"mkdir -p {shlex.quote(p)} && mount --bind "
+                        f"/dev/shm/.keep{shlex.quote(p[4:])} {shlex.quote(p)}" for p in keep)
+    return ("mkdir /dev/shm/.keep && mount --bind /tmp /dev/shm/.keep && "
+            "mount -t tmpfs tmpfs /tmp && " + binds +
+            " && umount -l /dev/shm/.keep && rmdir /dev/shm/.keep && ")
+
+
 # A fresh world for one block: private mounts, SysV IPC and pids.
 PRIVATE = ["unshare", "--mount", "--ipc", "--pid", "--fork", "--kill-child", "--mount-proc",
            "--propagation", "private", "bash", "-c",
-           'mount -t tmpfs -o size=256m tmpfs /dev/shm && mount -t tmpfs tmpfs /tmp && '
+           'mount -t tmpfs -o size=256m tmpfs /dev/shm && ' +
+           (keep_under_tmp() or 'mount -t tmpfs tmpfs /tmp && ') +
            'exec bash -c "$0"']
 
 
