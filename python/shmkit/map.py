@@ -9,6 +9,7 @@ from typing import Optional
 
 from . import _lib
 from ._errors import check, error
+from ._handle import Handle
 
 _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
 
@@ -21,7 +22,7 @@ def _key(k) -> bytes:
     raise TypeError(f"shmkit.Map keys and values are bytes, not {type(k).__name__}")
 
 
-class Map(MutableMapping):
+class Map(Handle, MutableMapping):
     """A hash map of bytes to bytes living in a shared segment: every process that opens
     the same uri sees the same pairs. Over ``file:`` it is a persistent key-value store.
 
@@ -125,27 +126,6 @@ class Map(MutableMapping):
             return
         h, self._h = self._h, None
         check(_lib.map_close(h), "close map", self.uri)
-
-    @property
-    def closed(self) -> bool:
-        return self._h is None
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise ValueError("operation on a closed shmkit.Map")
-        return self._h
-
-    def __enter__(self) -> "Map":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<shmkit.Map {self.uri!r}{' closed' if self._h is None else ''}>"

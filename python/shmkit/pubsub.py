@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from . import _aio, _lib
 from ._errors import check, error
+from ._handle import Handle
 from ._views import Window
 from ._wait import sliced, to_ns
 from .queue import as_bytes
@@ -17,7 +18,7 @@ _EAGAIN = -errno.EAGAIN
 _PUB_STATES = {0: "none", 1: "active", 2: "closed"}
 
 
-class Publisher:
+class Publisher(Handle):
     """The one publisher of a topic.
 
     Publisher.create(uri, slot_size, slots, reliable=False, mode=0o600, max_subs=0,
@@ -119,32 +120,11 @@ class Publisher:
         h, self._h, self._hc = self._h, None, None
         check(_lib.pub_close(h), "close publisher", self.uri)
 
-    @property
-    def closed(self) -> bool:
-        return self._h is None
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise ValueError("operation on a closed shmkit.Publisher")
-        return self._h
-
-    def __enter__(self) -> "Publisher":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def __repr__(self) -> str:
         return f"<shmkit.Publisher {self.uri!r}{' closed' if self._h is None else ''}>"
 
 
-class Subscriber:
+class Subscriber(Handle):
     """One subscriber of a topic: receives every message published after it joined.
 
     Subscriber.open(uri)
@@ -233,27 +213,6 @@ class Subscriber:
             return
         h, self._h, self._hc = self._h, None, None
         check(_lib.sub_close(h), "close subscriber", self.uri)
-
-    @property
-    def closed(self) -> bool:
-        return self._h is None
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise ValueError("operation on a closed shmkit.Subscriber")
-        return self._h
-
-    def __enter__(self) -> "Subscriber":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<shmkit.Subscriber {self.uri!r}{' closed' if self._h is None else ''}>"

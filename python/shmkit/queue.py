@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from . import _aio, _lib
 from ._errors import check, error
+from ._handle import Handle
 from ._views import Window
 from ._wait import sliced, to_ns
 
@@ -29,7 +30,7 @@ def as_bytes(data) -> Any:
     return (ctypes.c_char * mv.nbytes).from_buffer(mv.cast("B"))
 
 
-class Queue:
+class Queue(Handle):
     """A bounded queue of messages in a shared segment: whole messages, in order, exactly once.
 
     Queue.create(uri, capacity, max_msg, multi_producer=False, multi_consumer=False, mode=0o600)
@@ -243,27 +244,6 @@ class Queue:
                 held[2].retire(f"close queue {self.uri}")
         h, self._h, self._hc = self._h, None, None
         check(_lib.queue_close(h), "close queue", self.uri)
-
-    @property
-    def closed(self) -> bool:
-        return self._h is None
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise ValueError("operation on a closed shmkit.Queue")
-        return self._h
-
-    def __enter__(self) -> "Queue":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self._h is None else f"capacity {self.capacity}, max_msg {self.max_msg}"

@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from . import _lib
 from ._errors import check
+from ._handle import Handle
 from ._views import Window
 
 BACKENDS = {1: "posix", 2: "sysv", 3: "file", 4: "memfd", 5: "anon"}   # enum shmkit_backend
@@ -19,7 +20,7 @@ _SYSV_NOT_READ = ("nobody has it attached, and attaching to look would rewrite i
                   "pid and times, which gc --foreign relies on")
 
 
-class Segment:
+class Segment(Handle):
     """A shared memory segment, mapped into this process.
 
     Segment(uri, size=0, create=False, exclusive=False, readonly=False, mode=0o600)
@@ -71,27 +72,6 @@ class Segment:
         self._window.retire(f"close segment {self.uri}")
         h, self._h = self._h, None
         check(_lib.seg_close(h), "close segment", self.uri)
-
-    @property
-    def closed(self) -> bool:
-        return self._h is None
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise ValueError("operation on a closed shmkit.Segment")
-        return self._h
-
-    def __enter__(self) -> "Segment":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:       # views still alive: keep the mapping rather than crash
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self._h is None else f"{self.size} bytes"
