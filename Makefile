@@ -6,6 +6,8 @@ PREFIX ?= /usr/local
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# extra ctest flags for every suite run (.ci/run retries a failed test once)
+CTEST_FLAGS ?=
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build test test-normal test-asan demo install uninstall valgrind bench \
@@ -31,14 +33,14 @@ test: test-normal test-asan
 	@bash .ci/leakcheck.sh
 
 test-normal: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHMKIT_SANITIZE=ON \
 		-DSHMKIT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 
 # ---- the slow axes: `make check-all` (CI runs it after `make test`) ----
 # clang: the whole suite built by clang. ThreadSanitizer: in-process threads
@@ -66,21 +68,21 @@ check-clang: deps check-deps
 	cmake -S . -B $(CLANG_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DSHMKIT_BUILD_BENCH=OFF -DSHMKIT_WERROR=$(CHECK_WERROR) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(CLANG_BUILD) -j $(JOBS)
-	cd $(CLANG_BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(CLANG_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 
 check-tsan: deps check-deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHMKIT_TSAN=ON \
 		-DSHMKIT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-		ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
+		ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS) -R '$(TSAN_TESTS)'
 
 check-m32: deps check-deps
 	PKG_CONFIG_LIBDIR=/usr/lib/i386-linux-gnu/pkgconfig \
 		cmake -S . -B $(M32_BUILD) -DCMAKE_C_FLAGS=-m32 -DCMAKE_CXX_FLAGS=-m32 \
 		-DSHMKIT_BUILD_BENCH=OFF -DSHMKIT_WERROR=$(CHECK_WERROR) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(M32_BUILD) -j $(JOBS)
-	cd $(M32_BUILD) && ctest --output-on-failure -j $(JOBS) -R '$(M32_TESTS)'
+	cd $(M32_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS) -R '$(M32_TESTS)'
 	$(MAKE) --no-print-directory build
 	cd $(BUILD) && SHMKIT_M32=$(CURDIR)/$(M32_BUILD)/shmkit ctest --output-on-failure -R '^test_m32$$'
 
