@@ -327,7 +327,8 @@ struct shmkit__topic_shared {
 	alignas(64) _Atomic uint64_t head;      /* messages published so far = next index */
 	_Atomic uint64_t pub_state;             /* enum shmkit__topic_pub_state | gen << 8 */
 	struct shmkit__ident pub_ident;         /* valid while pub_state is ACTIVE */
-	uint64_t reserved1[2];
+	_Atomic uint64_t bytes_published;       /* payload bytes published (statistics only) */
+	uint64_t reserved1[1];
 	/* line 2: subscribers waiting for data (written only when one goes to sleep) */
 	alignas(64) struct shmkit__ec_shared data_ec;
 	_Atomic uint32_t n_subs;                 /* active subscribers (a hint for spinning) */
@@ -342,6 +343,7 @@ _Static_assert(offsetof(struct shmkit__topic_shared, body_size) == 56, "topic.bo
 _Static_assert(offsetof(struct shmkit__topic_shared, head) == 64, "topic.head");
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_state) == 72, "topic.pub_state");
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_ident) == 80, "topic.pub_ident");
+_Static_assert(offsetof(struct shmkit__topic_shared, bytes_published) == 112, "topic.bytes_published");
 _Static_assert(offsetof(struct shmkit__topic_shared, data_ec) == 128, "topic.data_ec");
 _Static_assert(offsetof(struct shmkit__topic_shared, n_subs) == 136, "topic.n_subs");
 _Static_assert(offsetof(struct shmkit__topic_shared, space_ec) == 192, "topic.space_ec");
@@ -356,10 +358,13 @@ struct shmkit__topic_sub_shared {
 	_Atomic uint32_t sleeping;     /* 1 while it sleeps on data_ec (for `shmkit stat`) */
 	uint32_t reserved;
 	struct shmkit__listener_shared listener; /* shmkit_sub_fd(); FREE without one */
-	uint64_t reserved2[7];
+	_Atomic uint64_t bytes_received;         /* payload bytes consumed (statistics only) */
+	uint64_t reserved2[6];
 };
 _Static_assert(sizeof(struct shmkit__topic_sub_shared) == 128, "topic_sub size");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, listener) == 64, "topic_sub.listener");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, bytes_received) == 72,
+	       "topic_sub.bytes_received");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, ident) == 8, "topic_sub.ident");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, pos) == 40, "topic_sub.pos");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, dropped) == 48, "topic_sub.dropped");

@@ -258,6 +258,7 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 	info->max_subs = t.g.max_subs;
 	/* Relaxed throughout: a snapshot for people, not a synchronisation. */
 	info->published = atomic_load_explicit(&t.sh->head, memory_order_relaxed);
+	info->bytes_published = atomic_load_explicit(&t.sh->bytes_published, memory_order_relaxed);
 	uint64_t ps = atomic_load_explicit(&t.sh->pub_state, memory_order_relaxed);
 	info->pub_state = pub_state_public(shmkit__state_kind(ps));
 	info->pub_alive = -ENOENT; /* no publisher attached */
@@ -277,6 +278,8 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 			si->alive = shmkit__topic_ident_alive(&t, &e->ident);
 			si->position = atomic_load_explicit(&e->pos, memory_order_relaxed);
 			si->dropped = atomic_load_explicit(&e->dropped, memory_order_relaxed);
+			si->bytes_received =
+			    atomic_load_explicit(&e->bytes_received, memory_order_relaxed);
 			uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
 			si->sleeping =
 			    atomic_load_explicit(&e->sleeping, memory_order_relaxed) != 0 ||

@@ -16,6 +16,7 @@ struct shmkit_pub {
 	uint64_t head;	     /* next message index; the shared head follows it */
 	uint64_t cached_min; /* reliable: lowest live position at the last scan */
 	uint64_t gen;	     /* our generation in pub_state */
+	uint64_t bytes;	     /* payload bytes published; the shared counter follows it */
 	int loaned;	     /* a slot is out between loan and publish */
 	int64_t next_reap;   /* reliable: when to check the laggards' liveness next */
 };
@@ -70,6 +71,8 @@ static int pub_claim(struct shmkit_pub *p)
 			continue;
 		memcpy(&sh->pub_ident, shmkit__ident_self(), sizeof(sh->pub_ident));
 		p->head = recover_head(&p->t);
+		/* a predecessor's count goes on (statistics: relaxed) */
+		p->bytes = atomic_load_explicit(&sh->bytes_published, memory_order_relaxed);
 		p->cached_min = 0;
 		p->gen = shmkit__state_gen(mine);
 		/* release: pairs with the acquire loads of pub_state by subscribers
@@ -264,6 +267,11 @@ int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
 	if (len > p->t.g.slot_size)
 		return -EMSGSIZE;
 	atomic_store_explicit(&slot->len, len, memory_order_relaxed);
+	/* Statistics for `shmkit top`, on the line head is on (no extra line
+	 * moves); before the completed seq, so a publish a successor finishes
+	 * (recover_head) is already counted. */
+	p->bytes += len;
+	atomic_store_explicit(&p->t.sh->bytes_published, p->bytes, memory_order_relaxed);
 	/* release: the bytes and len before the completed seq; pairs with the
 	 * subscriber's acquire load of seq. */
 	atomic_store_explicit(&slot->seq, 2 * h + 2, memory_order_release);

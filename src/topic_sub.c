@@ -25,6 +25,7 @@ struct shmkit_sub {
 	uint64_t state; /* our entry's ACTIVE state word */
 	uint64_t pos;	/* next message index */
 	uint64_t dropped;
+	uint64_t bytes; /* payload bytes consumed; our entry's bytes_received follows it */
 	uint64_t absent_gen; /* pub_state generation with no publisher when we joined */
 	int peeked;
 	uint64_t peek_seq;
@@ -85,6 +86,7 @@ static int activate_entry(struct shmkit_sub *s)
 	memcpy(&e->ident, shmkit__ident_self(), sizeof(e->ident));
 	SHMKIT__TEST_POINT("topic.claimed");
 	atomic_store_explicit(&e->dropped, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->bytes_received, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->sleeping, 0, memory_order_relaxed);
 	/* No descriptor yet; a dead predecessor's listener is forgotten (a new
 	 * generation, so its late wakers' CAS fails). */
@@ -224,6 +226,9 @@ static void publish_pos(struct shmkit_sub *s)
 {
 	if (!entry_is_ours(s))
 		return;
+	/* For `shmkit top` (relaxed: statistics), on our entry's second line:
+	 * only we write it, wakers read it only on their slow path. */
+	atomic_store_explicit(&s->e->bytes_received, s->bytes, memory_order_relaxed);
 	if (s->t.g.reliable) {
 		/* release: our reads of the slot before the publisher reuses it;
 		 * pairs with its acquire load of pos in scan_min. */
@@ -239,6 +244,13 @@ static void consume(struct shmkit_sub *s)
 {
 	s->pos++;
 	publish_pos(s);
+}
+
+/* Consumes a message delivered intact: its bytes count (publish_pos). */
+static void consume_delivered(struct shmkit_sub *s, size_t len)
+{
+	s->bytes += len;
+	consume(s);
 }
 
 static void count_dropped(struct shmkit_sub *s, uint64_t n)
@@ -475,7 +487,7 @@ ssize_t shmkit_sub_recv(struct shmkit_sub *s, void *buf, size_t cap, int64_t tim
 		if (len)
 			memcpy(buf, shmkit__topic_slot_data(slot), len);
 		if (still_intact(slot, seq)) {
-			consume(s);
+			consume_delivered(s, len);
 			return (ssize_t)len;
 		}
 		/* Overwritten while we copied: lost, and counted as such. */
@@ -512,9 +524,12 @@ int shmkit_sub_release(struct shmkit_sub *s)
 		return -EINVAL;
 	s->peeked = 0;
 	int intact = still_intact(shmkit__topic_slot(&s->t, s->pos), s->peek_seq);
-	if (!intact)
+	if (intact) {
+		consume_delivered(s, s->peek_len);
+	} else {
 		count_dropped(s, 1);
-	consume(s);
+		consume(s);
+	}
 	return intact ? 0 : -ESTALE;
 }
 

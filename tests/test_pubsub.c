@@ -326,6 +326,8 @@ static void test_basics(void)
 	CHECK(info.n_subs == 1 && info.published == 14 && info.reliable == 1);
 	CHECK(info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_alive == 1);
 	CHECK(si[0].pid == getpid() && si[0].alive == 1 && si[0].position == 6);
+	/* byte counters: 5+0+9+5+8x1+1+1 published; 5+0+9 (a release)+5+1+1 read */
+	CHECK(info.bytes_published == 29 && si[0].bytes_received == 21);
 	/* the publisher closes: drain, then -EPIPE */
 	CHECK_OK(shmkit_pub_close(p));
 	int got = 0;
@@ -337,6 +339,9 @@ static void test_basics(void)
 	CHECK_OK(shmkit_pub_open(&p, uri));
 	CHECK_OK(shmkit_pub_send(p, "again", 5, 0));
 	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 5);
+	CHECK_OK(shmkit_topic_stat(uri, &info, si, 4));
+	/* the new publisher's bytes add to its predecessor's */
+	CHECK(info.bytes_published == 34 && si[0].bytes_received == 34);
 	CHECK_OK(shmkit_pub_close(p));
 	CHECK_OK(shmkit_sub_close(s));
 	/* bad arguments */
@@ -531,6 +536,10 @@ static void killed_mid_publish(const char *point, int completed)
 	CHECK(memcmp(buf, "second", 6) == 0);
 	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
 	CHECK(shmkit_sub_dropped(s) == 0);
+	/* the finished publish was counted by the killed publisher */
+	struct shmkit_topic_info info;
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	CHECK(info.bytes_published == (uint64_t)(completed ? 5 + 6 : 6));
 	CHECK_OK(shmkit_pub_close(p));
 	CHECK_OK(shmkit_sub_close(s));
 }

@@ -315,7 +315,8 @@ void cli_topic_print(const char *uri)
 	}
 	printf("topic:              %zu slots x %zu bytes, %s, up to %u subscribers\n", info.slots,
 	       info.slot_size, info.reliable ? "reliable" : "lossy", info.max_subs);
-	printf("published:          %" PRIu64 "\n", info.published);
+	printf("published:          %" PRIu64 " (%" PRIu64 " bytes)\n", info.published,
+	       info.bytes_published);
 	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE)
 		printf("publisher:          %d, %s\n", (int)info.pub_pid,
 		       alive_name(info.pub_alive));
@@ -351,6 +352,7 @@ void cli_topic_json(struct cli_json *j, const char *uri)
 	cli_json_bool(j, "reliable", info.reliable);
 	cli_json_uint(j, "max_subs", info.max_subs);
 	cli_json_uint(j, "published", info.published);
+	cli_json_uint(j, "bytes_published", info.bytes_published);
 	cli_json_str(j, "publisher", pub_state_name(info.pub_state));
 	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE) {
 		cli_json_int(j, "publisher_pid", info.pub_pid);
@@ -369,6 +371,7 @@ void cli_topic_json(struct cli_json *j, const char *uri)
 			cli_json_null(j, "alive");
 		cli_json_uint(j, "position", subs[i].position);
 		cli_json_uint(j, "dropped", subs[i].dropped);
+		cli_json_uint(j, "bytes_received", subs[i].bytes_received);
 		cli_json_bool(j, "waiting", subs[i].sleeping);
 		cli_json_end(j);
 	}

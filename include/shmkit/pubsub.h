@@ -73,7 +73,8 @@ struct shmkit_topic_sub_info {
 	uint64_t position;    /* next message index it will read */
 	uint64_t dropped;
 	int sleeping;
-	uint64_t reserved[4]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
+	uint64_t bytes_received; /* payload bytes it consumed since it joined (lost ones not counted) */
+	uint64_t reserved[3]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 struct shmkit_topic_info {
 	size_t slot_size;
@@ -85,7 +86,8 @@ struct shmkit_topic_info {
 	pid_t pub_pid;
 	int pub_alive;        /* 1 alive, 0 dead, negative errno: cannot tell (-ENOENT: no publisher) */
 	unsigned n_subs;      /* active entries (may exceed the caller's cap) */
-	uint64_t reserved[8]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
+	uint64_t bytes_published; /* payload bytes of every message published since creation */
+	uint64_t reserved[7]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 /* Describes the topic at uri and up to cap of its subscribers. */
 SHMKIT_API int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,

@@ -103,13 +103,15 @@ class TopicOpts(Structure):
 
 class TopicSubInfo(Structure):
     _fields_ = [("pid", c_int), ("alive", c_int), ("position", c_uint64),
-                ("dropped", c_uint64), ("sleeping", c_int), ("reserved", c_uint64 * 4)]
+                ("dropped", c_uint64), ("sleeping", c_int), ("bytes_received", c_uint64),
+                ("reserved", c_uint64 * 3)]
 
 
 class TopicInfo(Structure):
     _fields_ = [("slot_size", c_size_t), ("slots", c_size_t), ("reliable", c_int),
                 ("max_subs", c_uint), ("published", c_uint64), ("pub_state", c_int),
-                ("pub_pid", c_int), ("pub_alive", c_int), ("n_subs", c_uint), ("reserved", c_uint64 * 8)]
+                ("pub_pid", c_int), ("pub_alive", c_int), ("n_subs", c_uint),
+                ("bytes_published", c_uint64), ("reserved", c_uint64 * 7)]
 
 
 class Attacher(Structure):

@@ -233,12 +233,13 @@ def topic_info(uri) -> dict[str, Any]:
         cap = info.n_subs + 8      # subscribers joined meanwhile: ask again with room
     d: dict[str, Any] = {"slots": info.slots, "slot_size": info.slot_size,
                          "reliable": bool(info.reliable), "max_subs": info.max_subs,
-                         "published": info.published,
+                         "published": info.published, "bytes_published": info.bytes_published,
                          "publisher": _PUB_STATES.get(info.pub_state, "none")}
     if info.pub_state == 1:
         d["publisher_pid"] = info.pub_pid
         d["publisher_alive"] = bool(info.pub_alive) if info.pub_alive >= 0 else None
     d["subscribers"] = [{"pid": s.pid, "alive": bool(s.alive) if s.alive >= 0 else None,
                          "position": s.position, "dropped": s.dropped,
-                         "waiting": bool(s.sleeping)} for s in subs[:info.n_subs]]
+                         "bytes_received": s.bytes_received, "waiting": bool(s.sleeping)}
+                        for s in subs[:info.n_subs]]
     return d
