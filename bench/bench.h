@@ -139,6 +139,9 @@ const struct bench_stats *bench_floor(struct bench_ctx *ctx, enum bench_floor_ki
 const char *bench_floor_name(enum bench_floor_kind kind);
 /* memcpy bandwidth in MB/s for blocks of `size` bytes (cached per size). */
 double bench_memcpy_mbps(struct bench_ctx *ctx, size_t size);
+/* memcpy bandwidth in MB/s from one block of `size` bytes into `nbuf` blocks
+ * in turn (a ring's slots; cached for the last size and nbuf). */
+double bench_memcpy_rot_mbps(struct bench_ctx *ctx, size_t size, size_t nbuf);
 
 /* ---- Eclipse iceoryx's RouDi daemon, for the iceoryx peers ---- */
 

@@ -173,6 +173,43 @@ double bench_memcpy_mbps(struct bench_ctx *ctx, size_t size)
 	return v;
 }
 
+/* memcpy of one source block into `nbuf` destination blocks in turn, as a
+ * ring's producer copies into its slots: MB/s, the median of 9 samples. With
+ * nbuf * size past the core's cache, the destination is not cache-hot as it
+ * is for bench_memcpy_mbps (the floor for a copy through nbuf slots). */
+double bench_memcpy_rot_mbps(struct bench_ctx *ctx, size_t size, size_t nbuf)
+{
+	static size_t c_size, c_nbuf;
+	static double c_mbps;
+	if (c_size == size && c_nbuf == nbuf)
+		return c_mbps;
+	char *src = malloc(size), *dst = malloc(size * nbuf);
+	if (!src || !dst || nbuf == 0) {
+		free(src);
+		free(dst);
+		return 0;
+	}
+	memset(src, 0x5a, size);
+	memset(dst, 0, size * nbuf); /* every page touched before timing */
+	size_t reps = bench_iters(ctx, 256u << 20) / size + nbuf;
+	double mbps[9];
+	for (int s = 0; s < 9; s++) {
+		int64_t t0 = bench_now_ns();
+		for (size_t r = 0; r < reps; r++) {
+			memcpy(dst + (r % nbuf) * size, src, size);
+			bench_keep(dst);
+		}
+		int64_t dt = bench_now_ns() - t0;
+		mbps[s] = (double)size * (double)reps / ((double)dt / 1e9) / 1e6;
+	}
+	free(src);
+	free(dst);
+	c_size = size;
+	c_nbuf = nbuf;
+	c_mbps = bench_percentiles(mbps, 9).median_ns; /* the median of the MB/s samples */
+	return c_mbps;
+}
+
 /* ---- suite "floor" ---- */
 
 static int report_floor(struct bench_ctx *ctx, enum bench_floor_kind kind)

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #define LATCTL_MAX_SUBS 16
@@ -27,6 +28,8 @@ struct latctl {
 	uint32_t yield; /* more processes than CPUs: yield when waiting */
 	uint64_t total; /* messages, warm-up included */
 	uint64_t size;	/* bytes per message */
+	uint32_t work;	/* 1: the publisher writes every payload byte, subscribers read them all */
+	uint32_t pad;
 	struct latctl_sub subs[LATCTL_MAX_SUBS];
 	/* then n_subs rows of `total` uint64_t tick samples */
 };
@@ -81,12 +84,51 @@ static inline int latctl_wait_acks(struct latctl *c, uint64_t n)
 	return 0;
 }
 
+/* The payload work of a run with c->work (bench suite "large"): the publisher
+ * stamps the send time, then writes every byte of message i (a pattern of i),
+ * then puts the stamp in the first 8 bytes; a subscriber checks every byte
+ * after recording the arrival. Every transport does exactly this. */
+static inline void latctl_fill(void *msg, size_t size, uint64_t i, uint64_t tsc_sent)
+{
+	memset(msg, (int)(i & 0xff), size);
+	memcpy(msg, &tsc_sent, sizeof(tsc_sent));
+}
+
+/* 0 if bytes 8.. of msg are message i's pattern, else -1. */
+static inline int latctl_check(const void *msg, size_t size, uint64_t i)
+{
+	const unsigned char *p = (const unsigned char *)msg;
+	uint64_t want = 0x0101010101010101ull * (i & 0xff), acc = 0;
+	size_t k = 8;
+
+	for (; k + 8 <= size; k += 8) {
+		uint64_t w;
+		memcpy(&w, p + k, sizeof(w));
+		acc |= w ^ want;
+	}
+	for (; k < size; k++)
+		acc |= p[k] ^ (i & 0xff);
+	return acc ? -1 : 0;
+}
+
+/* Subscriber k: stores message i's latency (sent at tsc_sent) ... */
+static inline void latctl_record_at(struct latctl *c, uint32_t k, uint64_t i, uint64_t tsc_sent)
+{
+	latctl_samples(c, k)[i] = latctl_tsc() - tsc_sent;
+}
+
+/* ... and acknowledges it (after any work on the message). */
+static inline void latctl_ack(struct latctl *c, uint32_t k, uint64_t i)
+{
+	/* release: the sample before the ack; pairs with latctl_wait_acks. */
+	atomic_store_explicit(&c->subs[k].ack, i + 1, memory_order_release);
+}
+
 /* Subscriber k: records message i (sent at tsc_sent) and acknowledges it. */
 static inline void latctl_record(struct latctl *c, uint32_t k, uint64_t i, uint64_t tsc_sent)
 {
-	latctl_samples(c, k)[i] = latctl_tsc() - tsc_sent;
-	/* release: the sample before the ack; pairs with latctl_wait_acks. */
-	atomic_store_explicit(&c->subs[k].ack, i + 1, memory_order_release);
+	latctl_record_at(c, k, i, tsc_sent);
+	latctl_ack(c, k, i);
 }
 
 #endif

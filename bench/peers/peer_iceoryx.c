@@ -7,7 +7,8 @@
  *   peer_iceoryx sub CTL_FD EVENT K receive them as subscriber K
  *
  * Zero-copy on both sides: loan, write the send time, publish; take, read it,
- * release. Waiting is a busy poll (yielding when the machine is oversubscribed). */
+ * release. With c->work the publisher also writes every payload byte and the
+ * subscriber checks them all (latctl_fill / latctl_check). Waiting is a busy poll (yielding when the machine is oversubscribed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,10 @@ static int run_pub(struct latctl *c, const char *event)
 		if (iox_pub_loan_chunk(pub, &chunk, (uint32_t)c->size) != AllocationResult_SUCCESS)
 			return fail(c, "loan failed");
 		uint64_t t = latctl_tsc();
-		memcpy(chunk, &t, sizeof(t));
+		if (c->work)
+			latctl_fill(chunk, c->size, i, t);
+		else
+			memcpy(chunk, &t, sizeof(t));
 		iox_pub_publish_chunk(pub, chunk);
 	}
 	latctl_wait_acks(c, c->total);
@@ -113,7 +117,10 @@ static int run_sub(struct latctl *c, const char *event, uint32_t k)
 		}
 		uint64_t sent;
 		memcpy(&sent, chunk, sizeof(sent));
-		latctl_record(c, k, i, sent);
+		latctl_record_at(c, k, i, sent);
+		if (c->work && latctl_check(chunk, c->size, i) != 0)
+			return fail(c, "payload differs");
+		latctl_ack(c, k, i);
 		iox_sub_release_chunk(sub, chunk);
 		i++;
 	}

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: MIT */
+/* Suite "large": 1 MiB messages where the payload is the work (issue 14).
+ *
+ * Zero-copy one-way latency with the payload written: the producer takes
+ * the TSC, gets a slot, writes every byte of the message, publishes; the
+ * consumer takes the message, records the arrival, then checks every byte
+ * before acknowledging (bench/latctl.h: latctl_fill / latctl_check) and the
+ * next message goes. The same work through the shmkit queue (reserve/commit,
+ * peek/consume), the shmkit topic (loan/publish, peek/release), a minimal
+ * zero-copy ring, and Eclipse iceoryx (when installed), all with SLOTS slots,
+ * two processes pinned to the bench's two CPUs. The notes give the minor page
+ * faults of both sides over the whole run (wait4), per message.
+ *
+ * Copy throughput: 1 MiB messages streamed through shmkit_queue_send/recv
+ * (SLOTS slots) and through a minimal copy ring, against the memcpy floor
+ * over SLOTS rotating 1 MiB destination buffers (what a ring's slots are to
+ * the copy; the single-buffer memcpy of suite floor stays in cache).
+ *
+ * Goals (issue 14), on medians: zero-copy written >= 0.8x the minimal ring
+ * (ring latency / ours) and <= 1.1x iceoryx's latency; copy >= 0.5x the
+ * rotating memcpy floor. */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <shmkit.h>
+
+#include "bench.h"
+#include "latctl.h"
+
+#define MSG (1u << 20)
+#define SLOTS 8
+#define ITERS 3000
+#define WARMUP 200
+#define STREAM 2000
+#define RUN_TIMEOUT_NS 120000000000ll
+#define IO_TIMEOUT_NS 10000000000ll
+
+enum ztype { Z_QUEUE, Z_QUEUE_POP, Z_TOPIC, Z_RING, Z_ICEORYX, Z_COUNT };
+
+static const char *const zname[Z_COUNT] = {
+    [Z_QUEUE] = "zero-copy written: shmkit queue",
+    [Z_QUEUE_POP] = "zero-copy written: queue ?populate",
+    [Z_TOPIC] = "zero-copy written: shmkit topic",
+    [Z_RING] = "zero-copy written: minimal ring",
+    [Z_ICEORYX] = "zero-copy written: iceoryx",
+};
+
+static char uri[96];
+
+static int fail(struct latctl *c, const char *what, int err)
+{
+	fprintf(stderr, "shmkit-bench large: %s: %s\n", what, shmkit_strerror(err));
+	atomic_store(&c->failed, 1);
+	return 1;
+}
+
+/* ---- the minimal zero-copy ring: head, tail, SLOTS slots of MSG bytes ---- */
+
+struct zring {
+	_Alignas(64) _Atomic uint64_t head;
+	_Alignas(64) _Atomic uint64_t tail;
+	_Alignas(4096) unsigned char slot[SLOTS][MSG];
+};
+
+static struct zring *zr; /* mapped shared before the sides fork */
+
+static int ring_pub(struct latctl *c)
+{
+	for (uint64_t i = 0; i < c->total; i++) {
+		if (latctl_wait_acks(c, i) < 0)
+			return 1;
+		uint64_t t = latctl_tsc();
+		/* Acquire: pairs with the consumer's release of head (slot read). */
+		while (i - atomic_load_explicit(&zr->head, memory_order_acquire) >= SLOTS)
+			latctl_pause(c);
+		latctl_fill(zr->slot[i % SLOTS], MSG, i, t);
+		/* Release: pairs with the consumer's acquire of tail (slot written). */
+		atomic_store_explicit(&zr->tail, i + 1, memory_order_release);
+	}
+	return latctl_wait_acks(c, c->total) < 0;
+}
+
+static int ring_sub(struct latctl *c)
+{
+	atomic_fetch_add(&c->ready, 1);
+	for (uint64_t i = 0; i < c->total; i++) {
+		/* Acquire: pairs with the producer's release of tail. */
+		while (atomic_load_explicit(&zr->tail, memory_order_acquire) == i)
+			if (atomic_load_explicit(&c->failed, memory_order_relaxed))
+				return 1;
+		const unsigned char *m = zr->slot[i % SLOTS];
+		uint64_t sent;
+		memcpy(&sent, m, sizeof(sent));
+		latctl_record_at(c, 0, i, sent);
+		if (latctl_check(m, MSG, i) != 0)
+			return fail(c, "ring payload", -EBADMSG);
+		/* Release: pairs with the producer's acquire of head. */
+		atomic_store_explicit(&zr->head, i + 1, memory_order_release);
+		latctl_ack(c, 0, i);
+	}
+	return 0;
+}
+
+/* ---- shmkit queue and topic, zero-copy ---- */
+
+static int queue_pub(struct latctl *c)
+{
+	struct shmkit_queue *q;
+	int err = shmkit_queue_open(&q, uri);
+	if (err < 0)
+		return fail(c, "queue_open", err);
+	for (uint64_t i = 0; i < c->total && err >= 0; i++) {
+		void *slot;
+		if (latctl_wait_acks(c, i) < 0)
+			return 1;
+		uint64_t t = latctl_tsc();
+		if ((err = shmkit_queue_reserve(q, MSG, &slot, IO_TIMEOUT_NS)) < 0)
+			return fail(c, "queue_reserve", err);
+		latctl_fill(slot, MSG, i, t);
+		err = shmkit_queue_commit(q, slot, MSG);
+	}
+	if (err < 0)
+		return fail(c, "queue_commit", err);
+	latctl_wait_acks(c, c->total);
+	shmkit_queue_close(q);
+	return 0;
+}
+
+static int queue_sub(struct latctl *c)
+{
+	struct shmkit_queue *q;
+	int err = shmkit_queue_open(&q, uri);
+	if (err < 0)
+		return fail(c, "queue_open", err);
+	atomic_fetch_add(&c->ready, 1);
+	for (uint64_t i = 0; i < c->total; i++) {
+		const void *m;
+		uint64_t sent;
+		ssize_t n = shmkit_queue_peek(q, &m, IO_TIMEOUT_NS);
+		if (n != MSG)
+			return fail(c, "queue_peek", n < 0 ? (int)n : -EBADMSG);
+		memcpy(&sent, m, sizeof(sent));
+		latctl_record_at(c, 0, i, sent);
+		if (latctl_check(m, MSG, i) != 0)
+			return fail(c, "queue payload", -EBADMSG);
+		if ((err = shmkit_queue_consume(q)) < 0)
+			return fail(c, "queue_consume", err);
+		latctl_ack(c, 0, i);
+	}
+	shmkit_queue_close(q);
+	return 0;
+}
+
+static int topic_pub(struct latctl *c)
+{
+	struct shmkit_pub *p;
+	int err = shmkit_pub_open(&p, uri);
+	if (err < 0)
+		return fail(c, "pub_open", err);
+	while (atomic_load(&c->ready) < c->n_subs)
+		if (atomic_load(&c->failed))
+			return 1;
+	for (uint64_t i = 0; i < c->total; i++) {
+		void *slot;
+		if (latctl_wait_acks(c, i) < 0)
+			return 1;
+		uint64_t t = latctl_tsc();
+		if ((err = shmkit_pub_loan(p, MSG, &slot, IO_TIMEOUT_NS)) < 0)
+			return fail(c, "pub_loan", err);
+		latctl_fill(slot, MSG, i, t);
+		if ((err = shmkit_pub_publish(p, slot, MSG)) < 0)
+			return fail(c, "pub_publish", err);
+	}
+	latctl_wait_acks(c, c->total);
+	shmkit_pub_close(p);
+	return 0;
+}
+
+static int topic_sub(struct latctl *c)
+{
+	struct shmkit_sub *s;
+	int err = shmkit_sub_open(&s, uri);
+	if (err < 0)
+		return fail(c, "sub_open", err);
+	atomic_fetch_add(&c->ready, 1);
+	for (uint64_t i = 0; i < c->total; i++) {
+		const void *m;
+		uint64_t sent;
+		ssize_t n = shmkit_sub_peek(s, &m, IO_TIMEOUT_NS);
+		if (n != MSG)
+			return fail(c, "sub_peek", n < 0 ? (int)n : -EBADMSG);
+		memcpy(&sent, m, sizeof(sent));
+		latctl_record_at(c, 0, i, sent);
+		if (latctl_check(m, MSG, i) != 0)
+			return fail(c, "topic payload", -EBADMSG);
+		if ((err = shmkit_sub_release(s)) < 0)
+			return fail(c, "sub_release", err);
+		latctl_ack(c, 0, i);
+	}
+	shmkit_sub_close(s);
+	return 0;
+}
+
+/* ---- one zero-copy run ---- */
+
+static int make_channel(enum ztype z)
+{
+	snprintf(uri, sizeof(uri), "posix:/shmkit-bench-%d-large%s", (int)getpid(),
+		 z == Z_QUEUE_POP ? "?populate" : "");
+	shmkit_remove(uri);
+	if (z == Z_QUEUE || z == Z_QUEUE_POP) {
+		struct shmkit_queue *q;
+		struct shmkit_queue_opts o = {.capacity = SLOTS, .max_msg = MSG};
+		int err = shmkit_queue_create(&q, uri, &o);
+		if (err == 0)
+			shmkit_queue_close(q);
+		return err;
+	}
+	if (z == Z_TOPIC) {
+		struct shmkit_topic_opts o = {.slot_size = MSG, .slots = SLOTS, .max_subs = 16};
+		return shmkit_topic_create(uri, &o);
+	}
+	if (z == Z_RING) {
+		zr = mmap(NULL, sizeof(*zr), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+			  0);
+		return zr == MAP_FAILED ? (zr = NULL, -errno) : 0;
+	}
+	return 0;
+}
+
+static void drop_channel(enum ztype z)
+{
+	if (z != Z_RING && z != Z_ICEORYX)
+		shmkit_remove(uri);
+	if (zr)
+		munmap(zr, sizeof(*zr));
+	zr = NULL;
+}
+
+static pid_t fork_side(struct bench_ctx *ctx, struct latctl *c, enum ztype z, int is_pub,
+		       int ctl_fd)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench, even spinning */
+	bench_pin(ctx->cpu[is_pub ? 0 : 1]);
+	if (z == Z_ICEORYX) {
+#ifdef SHMKIT_PEER_ICEORYX
+		char fd[16], event[32];
+		snprintf(fd, sizeof(fd), "%d", ctl_fd);
+		snprintf(event, sizeof(event), "l%d", (int)getppid());
+		execl(SHMKIT_PEER_ICEORYX, "peer_iceoryx", is_pub ? "pub" : "sub", fd, event, "0",
+		      (char *)NULL);
+#endif
+		(void)ctl_fd;
+		_exit(127);
+	}
+	if (z == Z_RING)
+		_exit(is_pub ? ring_pub(c) : ring_sub(c));
+	if (z == Z_QUEUE || z == Z_QUEUE_POP)
+		_exit(is_pub ? queue_pub(c) : queue_sub(c));
+	_exit(is_pub ? topic_pub(c) : topic_sub(c));
+}
+
+/* Waits for both sides (killing them if the run overstays); sums their
+ * minor page faults. 0 if both exited 0. */
+static int wait_sides(struct latctl *c, pid_t *pids, long *minflt)
+{
+	int64_t end = bench_now_ns() + RUN_TIMEOUT_NS;
+	int bad = 0, left = 2;
+
+	*minflt = 0;
+	while (left > 0) {
+		int status;
+		struct rusage ru;
+		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+		if (pid > 0) {
+			for (int i = 0; i < 2; i++)
+				if (pids[i] == pid) {
+					pids[i] = -1;
+					left--;
+					*minflt += ru.ru_minflt;
+					bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+				}
+			continue;
+		}
+		if (bench_now_ns() > end) {
+			atomic_store(&c->failed, 1);
+			for (int i = 0; i < 2; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);
+			end = INT64_MAX;
+			bad = 1;
+		}
+		usleep(1000);
+	}
+	return bad || atomic_load(&c->failed) ? -EIO : 0;
+}
+
+static struct latctl *map_ctl(int fd, uint64_t total)
+{
+	size_t bytes = latctl_bytes(1, total);
+	if (ftruncate(fd, (off_t)bytes) != 0)
+		return NULL;
+	struct latctl *c = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c == MAP_FAILED)
+		return NULL;
+	c->n_subs = 1;
+	c->total = total;
+	c->size = MSG;
+	c->work = 1;
+	c->yield = sysconf(_SC_NPROCESSORS_ONLN) < 2;
+	return c;
+}
+
+/* What one zero-copy run found. */
+struct zres {
+	struct bench_stats st; /* one-way latency after the warm-up */
+	double cold_ns;	       /* mean one-way latency of the first lap (slots never used) */
+	double fpm;	       /* minor page faults of both sides per message */
+};
+
+static int zc_measure(struct bench_ctx *ctx, enum ztype z, struct zres *res)
+{
+	uint64_t iters = bench_iters(ctx, ITERS), total = WARMUP + iters;
+	int fd = memfd_create("shmkit-bench-large", 0); /* inherited by exec'd peers */
+	struct latctl *c;
+	pid_t pids[2];
+	long minflt = 0;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	if (!(c = map_ctl(fd, total))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	err = make_channel(z);
+	if (err == 0) {
+		pids[0] = fork_side(ctx, c, z, 0, fd);
+		pids[1] = fork_side(ctx, c, z, 1, fd);
+		err = wait_sides(c, pids, &minflt);
+	}
+	drop_channel(z);
+	if (err == 0) {
+		double tick = bench_tsc_ns_per_tick(), *ns = malloc(sizeof(double) * iters);
+		if (!ns) {
+			err = -ENOMEM;
+		} else {
+			for (uint64_t i = 0; i < iters; i++)
+				ns[i] = (double)latctl_samples(c, 0)[WARMUP + i] * tick;
+			res->st = bench_percentiles(ns, iters);
+			res->fpm = (double)minflt / (double)total;
+			res->cold_ns = 0;
+			for (uint64_t i = 0; i < SLOTS; i++)
+				res->cold_ns += (double)latctl_samples(c, 0)[i] * tick / SLOTS;
+			free(ns);
+		}
+	}
+	munmap(c, latctl_bytes(1, total));
+	close(fd);
+	return err;
+}
+
+/* ---- copy throughput ---- */
+
+static double rate_of(size_t msgs, int64_t ns)
+{
+	return ns > 0 ? (double)msgs * MSG / ((double)ns / 1e9) / 1e6 : 0;
+}
+
+static size_t stream_n;
+
+static int queue_copy_peer(void *shm, void *arg)
+{
+	struct shmkit_queue *q = arg;
+	unsigned char *buf = malloc(MSG);
+	(void)shm;
+	for (size_t i = 0; buf && i < stream_n; i++)
+		if (shmkit_queue_recv(q, buf, MSG, IO_TIMEOUT_NS) != MSG)
+			return 1;
+	free(buf);
+	return buf ? 0 : 1;
+}
+
+/* 1 MiB copy send/recv through the shmkit SPSC queue: MB/s. */
+static double queue_copy_mbps(struct bench_ctx *ctx)
+{
+	struct shmkit_queue *q;
+	struct shmkit_queue_opts o = {.capacity = SLOTS, .max_msg = MSG};
+	struct bench_peer pr;
+	unsigned char *buf = malloc(MSG);
+	double rate = 0;
+
+	stream_n = bench_iters(ctx, STREAM);
+	if (!buf || shmkit_queue_create(&q, "anon:", &o) < 0) {
+		free(buf);
+		return 0;
+	}
+	memset(buf, 1, MSG);
+	if (bench_peer_start(ctx, &pr, 64, NULL, queue_copy_peer, q) == 0) {
+		int64_t t0 = bench_now_ns();
+		for (size_t i = 0; i < stream_n; i++)
+			if (shmkit_queue_send(q, buf, MSG, IO_TIMEOUT_NS) < 0)
+				break;
+		int rc = bench_peer_finish(&pr);
+		if (rc == 0)
+			rate = rate_of(stream_n, bench_now_ns() - t0);
+	}
+	shmkit_queue_close(q);
+	free(buf);
+	return rate;
+}
+
+static int ring_copy_peer(void *shm, void *arg)
+{
+	struct zring *r = shm;
+	unsigned char *buf = malloc(MSG);
+	(void)arg;
+	for (uint64_t h = 0; buf && h < stream_n; h++) {
+		/* Acquire: pairs with the producer's release of tail. */
+		while (atomic_load_explicit(&r->tail, memory_order_acquire) == h)
+			;
+		memcpy(buf, r->slot[h % SLOTS], MSG);
+		/* Release: pairs with the producer's acquire of head (slot read). */
+		atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	}
+	free(buf);
+	return buf ? 0 : 1;
+}
+
+/* The same through a minimal copy ring of SLOTS slots: MB/s. */
+static double ring_copy_mbps(struct bench_ctx *ctx)
+{
+	struct bench_peer pr;
+	unsigned char *buf = malloc(MSG);
+	double rate = 0;
+
+	stream_n = bench_iters(ctx, STREAM);
+	if (!buf)
+		return 0;
+	memset(buf, 1, MSG);
+	if (bench_peer_start(ctx, &pr, sizeof(struct zring), NULL, ring_copy_peer, NULL) == 0) {
+		struct zring *r = pr.shm;
+		int64_t t0 = bench_now_ns();
+		for (uint64_t t = 0; t < stream_n; t++) {
+			/* Acquire: pairs with the consumer's release of head. */
+			while (t - atomic_load_explicit(&r->head, memory_order_acquire) >= SLOTS)
+				;
+			memcpy(r->slot[t % SLOTS], buf, MSG);
+			/* Release: pairs with the consumer's acquire of tail. */
+			atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+		}
+		int rc = bench_peer_finish(&pr);
+		if (rc == 0)
+			rate = rate_of(stream_n, bench_now_ns() - t0);
+	}
+	free(buf);
+	return rate;
+}
+
+/* ---- rows ---- */
+
+static void report_lat(struct bench_ctx *ctx, enum ztype z, const struct zres *r)
+{
+	struct bench_row row = {0};
+	snprintf(row.name, sizeof(row.name), "%s", zname[z]);
+	row.size = MSG;
+	row.lat = r->st;
+	row.msgs_per_s = 1e9 / r->st.mean_ns;
+	snprintf(row.note, sizeof(row.note), "one-way, %d slots, %.2f faults/msg, cpus %d,%d",
+		 SLOTS, r->fpm, ctx->cpu[0], ctx->cpu[1]);
+	bench_report(ctx, &row);
+	/* the first lap: every slot page is new to both sides */
+	memset(&row, 0, sizeof(row));
+	snprintf(row.name, sizeof(row.name), "first lap, %s", zname[z] + strlen("zero-copy "));
+	row.size = MSG;
+	row.lat.median_ns = r->cold_ns;
+	row.lat.mean_ns = r->cold_ns;
+	row.lat.n = SLOTS;
+	snprintf(row.note, sizeof(row.note), "mean of the first %d messages (cold slots)", SLOTS);
+	bench_report(ctx, &row);
+}
+
+static void report_mbps(struct bench_ctx *ctx, const char *name, double mbps, const char *note)
+{
+	struct bench_row row = {0};
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	row.size = MSG;
+	row.mb_per_s = mbps;
+	row.msgs_per_s = mbps * 1e6 / MSG;
+	snprintf(row.note, sizeof(row.note), "%s", note);
+	bench_report(ctx, &row);
+}
+
+static void report_goal(struct bench_ctx *ctx, const char *name, double ratio, const char *vs,
+			double goal, int goal_max, const char *note)
+{
+	struct bench_row row = {0};
+	if (ratio <= 0)
+		return;
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	row.size = MSG;
+	row.ratio = ratio;
+	snprintf(row.ratio_to, sizeof(row.ratio_to), "%s", vs);
+	row.goal = goal;
+	row.goal_max = goal_max;
+	snprintf(row.note, sizeof(row.note), "%s", note);
+	bench_report(ctx, &row);
+}
+
+static double ratio(double a, double b)
+{
+	return a > 0 && b > 0 ? a / b : 0;
+}
+
+static int run_large(struct bench_ctx *ctx)
+{
+	double med[Z_COUNT] = {0};
+	struct bench_roudi roudi = {.pid = -1};
+	int failed = 0, have_iox = 0;
+	char note[96];
+
+	signal(SIGPIPE, SIG_IGN);
+#ifdef SHMKIT_PEER_ICEORYX
+	int rr = bench_roudi_start(&roudi);
+	have_iox = rr == 0;
+	if (rr < 0)
+		fprintf(stderr, "shmkit-bench large: iceoryx row skipped: RouDi: %s\n",
+			rr == -EBUSY ? "another RouDi is running" : shmkit_strerror(rr));
+#endif
+	for (int z = 0; z < Z_COUNT; z++) {
+		struct zres r = {0};
+		if (z == Z_ICEORYX && !have_iox)
+			continue;
+		int err = zc_measure(ctx, (enum ztype)z, &r);
+		if (err < 0) {
+			fprintf(stderr, "shmkit-bench large: %s: %s\n", zname[z], shmkit_strerror(err));
+			failed = 1;
+			continue;
+		}
+		med[z] = r.st.median_ns;
+		report_lat(ctx, (enum ztype)z, &r);
+	}
+	bench_roudi_stop(&roudi);
+
+	double qc = queue_copy_mbps(ctx), rc = ring_copy_mbps(ctx), mc = bench_memcpy_rot_mbps(ctx, MSG, SLOTS);
+	report_mbps(ctx, "copy: shmkit SPSC send/recv", qc, "8 slots, streaming");
+	report_mbps(ctx, "copy: minimal copy ring", rc, "8 slots, streaming");
+	report_mbps(ctx, "copy: memcpy into 8 rotating buffers", mc, "floor");
+
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", med[Z_QUEUE], med[Z_RING]);
+	report_goal(ctx, "goal: zero-copy written, queue vs ring", ratio(med[Z_RING], med[Z_QUEUE]),
+		    "minimal ring (speed)", 0.8, 0, note);
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", med[Z_TOPIC], med[Z_RING]);
+	report_goal(ctx, "goal: zero-copy written, topic vs ring", ratio(med[Z_RING], med[Z_TOPIC]),
+		    "minimal ring (speed)", 0.8, 0, note);
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", med[Z_QUEUE], med[Z_ICEORYX]);
+	report_goal(ctx, "goal: zero-copy written, queue / iceoryx",
+		    ratio(med[Z_QUEUE], med[Z_ICEORYX]), "iceoryx latency", 1.1, 1, note);
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", med[Z_TOPIC], med[Z_ICEORYX]);
+	report_goal(ctx, "goal: zero-copy written, topic / iceoryx",
+		    ratio(med[Z_TOPIC], med[Z_ICEORYX]), "iceoryx latency", 1.1, 1, note);
+	snprintf(note, sizeof(note), "%.0f vs %.0f MB/s", qc, mc);
+	report_goal(ctx, "goal: copy 1 MiB, SPSC vs rotating memcpy", ratio(qc, mc),
+		    "memcpy, 8 rotating buffers", 0.5, 0, note);
+	return failed ? -EIO : 0;
+}
+
+BENCH_SUITE(large, 35,
+	    "1 MiB messages: zero-copy with the payload written (queue, topic, minimal ring, "
+	    "iceoryx), copy throughput vs memcpy over rotating buffers",
+	    run_large)
