@@ -37,6 +37,8 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 	rc = shmkit__uri_parse(uri, &u);
 	if (rc < 0)
 		return rc;
+	if (u.populate) /* ?populate: every object kind's create and open get it */
+		flags |= SHMKIT_POPULATE;
 	if (mode == 0)
 		mode = 0600;
 	/* Permission bits only: setuid/setgid/sticky on a shared segment mean

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "copy.h"
 #include "topic.h"
 
 struct shmkit_pub {
@@ -298,7 +299,7 @@ int shmkit_pub_send(struct shmkit_pub *p, const void *msg, size_t len, int64_t t
 	if (rc < 0)
 		return rc;
 	if (len)
-		memcpy(buf, msg, len);
+		shmkit__copy(buf, msg, len);
 	return shmkit_pub_publish(p, buf, len);
 }
 

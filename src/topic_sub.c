@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "sync/listener.h"
 #include "topic.h"
 
@@ -485,7 +486,7 @@ ssize_t shmkit_sub_recv(struct shmkit_sub *s, void *buf, size_t cap, int64_t tim
 			continue;
 		}
 		if (len)
-			memcpy(buf, shmkit__topic_slot_data(slot), len);
+			shmkit__copy(buf, shmkit__topic_slot_data(slot), len);
 		if (still_intact(slot, seq)) {
 			consume_delivered(s, len);
 			return (ssize_t)len;

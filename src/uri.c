@@ -5,8 +5,9 @@
  *   sysv:private  sysv:id=N         file:/abs/path  file:/abs/path?private
  *   memfd:name  anon:  fd:N
  *
- * After a '?', '&'-separated options: huge (huge pages), addr=0x... (attach
- * there), rnd (sysv: SHM_RND), private (file:), proj=N (sysv:/path).
+ * After a '?', '&'-separated options: huge (huge pages), populate (fault
+ * every page in at map time: SHMKIT_POPULATE), addr=0x... (attach there),
+ * rnd (sysv: SHM_RND), private (file:), proj=N (sysv:/path).
  *
  * Everything a caller could get wrong is refused here, before any system
  * call, with -EINVAL (or -ENAMETOOLONG) and a detail naming the problem. */
@@ -205,6 +206,8 @@ static int parse_option(const char *o, struct shmkit__uri *u)
 {
 	if (strcmp(o, "huge") == 0)
 		u->huge = 1;
+	else if (strcmp(o, "populate") == 0)
+		u->populate = 1;
 	else if (strcmp(o, "rnd") == 0)
 		u->addr_rnd = 1;
 	else if (strncmp(o, "addr=", 5) == 0)
@@ -214,8 +217,8 @@ static int parse_option(const char *o, struct shmkit__uri *u)
 	else if (strncmp(o, "proj=", 5) == 0)
 		return parse_proj(o + 5, u);
 	else
-		return shmkit__fail(-EINVAL, "unknown URI option \"%.32s\" (huge, addr=, rnd, "
-					     "private, proj=)", o);
+		return shmkit__fail(-EINVAL, "unknown URI option \"%.32s\" (huge, populate, "
+					     "addr=, rnd, private, proj=)", o);
 	return 0;
 }
 

@@ -25,6 +25,7 @@ struct shmkit__uri {
 	int fd;                     /* fd:N */
 	int map_private;            /* file:...?private: MAP_PRIVATE copy-on-write view */
 	int huge;                   /* ?huge: huge pages or an error */
+	int populate;               /* ?populate: SHMKIT_POPULATE for this mapping */
 	uintptr_t addr;             /* ?addr=: attach here (0: the kernel chooses) */
 	int addr_rnd;               /* sysv ?addr=...&rnd: SHM_RND */
 	enum shmkit__sysv_how sysv_how;
