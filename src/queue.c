@@ -4,7 +4,8 @@
  * blocking waits on shared futexes, and recovery from peers that die in the
  * middle of an operation. Layout: src/layout.h and docs/LAYOUT.md "Queue".
  *
- * Two protocols, chosen at creation:
+ * Two protocols, chosen at creation (src/queue_spsc.c, src/queue_mpmc.c;
+ * this file: waiting, the public entry points, create/open/stats, descriptors):
  *  - SPSC: no atomic read-modify-write on the hot path. The producer owns
  *    `tail` and the slots' markers, the consumer owns `head`. The consumer
  *    polls the slot's marker (so an 8-byte message moves in one cache line);
@@ -34,508 +35,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "futex.h"
-#include "internal.h"
-#include "layout.h"
-#include "managed.h"
-#include "sync/ec.h"
-#include "sync/listener.h"
-
-#define CAS_RETRIES 4096u
-/* Listener sides in the queue's table (struct shmkit__queue_listener). */
-#define QUEUE_SIDE_RECV 0u
-#define QUEUE_SIDE_SEND 1u
-
-struct shmkit_queue {
-	struct shmkit__obj obj;
-	struct shmkit__queue_shared *sh;
-	unsigned char *slots;
-	/* validated copies of the configuration: never re-read from the segment */
-	uint64_t cap;
-	uint64_t mask;
-	uint32_t max_msg;
-	uint32_t stride;
-	bool multi;
-	bool mp, mc;
-	int64_t spin_ns;
-	struct shmkit__ec data_ec;  /* consumers wait on it, producers wake it */
-	struct shmkit__ec space_ec; /* producers wait on it, consumers wake it */
-	struct shmkit__lis recv_lis; /* shmkit_queue_fd(), fd < 0 until asked */
-	struct shmkit__lis send_lis; /* shmkit_queue_send_fd() */
-	int64_t next_peer_check;     /* polls (timeout 0): when to look at a stuck slot's owner */
-	uint64_t cached_head; /* SPSC producer: a head value seen (<= the real one) */
-	/* MPMC: our peer entry, registered lazily by the process using the handle */
-	int peer;
-	uint32_t peer_pid;
-	uint32_t peer_gen; /* fork_generation when registered: a forked child re-registers */
-	uint32_t op_gen;   /* fork_generation of the process that owns resv/peek below */
-	/* the one outstanding zero-copy operation of each kind */
-	bool resv_active;
-	bool peek_active;
-	uint64_t resv_pos;
-	uint64_t peek_pos;
-	uint32_t peek_len;
-};
-
-/* What one attempt hands back. */
-struct attempt {
-	uint64_t pos;
-	uint32_t len;   /* consumer: length of the message at pos */
-	size_t limit;   /* consumer: largest length the caller accepts */
-	uint64_t stuck; /* marker of a slot held by a peer that blocks us, or 0 */
-};
-
-typedef int (*attempt_fn)(struct shmkit_queue *q, struct attempt *a);
-
-/* ---------------------------------------------------------------------
- * small helpers
- * --------------------------------------------------------------------- */
-
-static inline uint64_t marker(uint64_t pos, unsigned tag)
-{
-	return pos << 8 | tag;
-}
-
-/* Signed distance from pos to the marker's position, modulo 2^56. */
-static inline int64_t marker_dist(uint64_t m, uint64_t pos)
-{
-	return (int64_t)(((m >> 8) - pos) << 8) >> 8;
-}
-
-static inline struct shmkit__queue_slot *slot_at(const struct shmkit_queue *q, uint64_t pos)
-{
-	return (struct shmkit__queue_slot *)(q->slots + (pos & q->mask) * q->stride);
-}
-
-static inline unsigned char *payload_at(const struct shmkit_queue *q, uint64_t pos)
-{
-	return (unsigned char *)slot_at(q, pos) + SHMKIT__QUEUE_SLOT_HDR;
-}
-
-/* After publishing a message (or a freed slot): wake the other side's
- * waiters, if any. */
-static inline void wake_data(struct shmkit_queue *q)
-{
-	shmkit__ec_wake(&q->data_ec);
-}
-
-static inline void wake_space(struct shmkit_queue *q)
-{
-	shmkit__ec_wake(&q->space_ec);
-}
-
-/* Move a head/tail hint from pos to to, unless someone already moved it. */
-static inline void advance_hint_to(_Atomic uint64_t *hint, uint64_t pos, uint64_t to)
-{
-	uint64_t expect = pos;
-	/* release: pairs with the acquire load of the hint in mp_try_reserve()/
-	 * mc_try_claim(): whoever reads the new hint also sees the slot marker
-	 * that made us move it */
-	atomic_compare_exchange_strong_explicit(hint, &expect, to, memory_order_release,
-						memory_order_relaxed);
-}
-
-static inline void advance_hint(_Atomic uint64_t *hint, uint64_t pos)
-{
-	advance_hint_to(hint, pos, pos + 1);
-}
-
-/* We read hint value pos, but the slot's marker m is for a later position:
- * our value is stale (or the hint was scribbled on). Move the hint to the
- * least position it can have: every position up to m's was taken if m is
- * held or committed, and m's position minus capacity was taken if m is FREE
- * (positions are taken strictly in order). Never skips a position. */
-static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint, uint64_t pos,
-				 uint64_t m)
-{
-	uint64_t mpos = pos + (uint64_t)marker_dist(m, pos);
-	uint64_t floor = (m & 0xff) == SHMKIT__QTAG_FREE ? mpos - q->cap + 1 : mpos + 1;
-
-	if ((int64_t)(floor - pos) > 0)
-		advance_hint_to(hint, pos, floor);
-}
-
-/* A child that inherited a handle over fork does not own the parent's
- * outstanding reservation or peeked message: forget them (one load). */
-static inline void forget_inherited(struct shmkit_queue *q)
-{
-	uint32_t gen = shmkit__fork_gen();
-	if (SHMKIT__UNLIKELY(q->op_gen != gen)) {
-		q->op_gen = gen;
-		q->resv_active = false;
-		q->peek_active = false;
-	}
-}
-
-/* ---------------------------------------------------------------------
- * SPSC protocol
- * --------------------------------------------------------------------- */
-
-/* A producer killed between publishing a slot's marker and moving tail
- * (sp_commit) leaves tail one behind a committed message: the slot at tail
- * then already carries tail's own COMMITTED marker (consuming does not touch
- * markers). Reading it keeps "tail = messages committed" exact at every kill
- * point, which the bridge's exactly-once record relies on (docs/BRIDGE.md). */
-static inline bool sp_tail_behind(const struct shmkit_queue *q, uint64_t t)
-{
-	/* relaxed: only producers write markers, and this one is ours or a dead one's */
-	return atomic_load_explicit(&slot_at(q, t)->seq, memory_order_relaxed) ==
-	       marker(t, SHMKIT__QTAG_COMMITTED);
-}
-
-static int sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
-{
-	/* relaxed: only the producer writes tail */
-	uint64_t t = atomic_load_explicit(&q->sh->tail, memory_order_relaxed);
-
-	if (SHMKIT__UNLIKELY(sp_tail_behind(q, t))) {
-		/* a producer died before publishing tail: step over every slot it
-		 * committed (a batch commits several, shmkit_queue_send_many) */
-		for (uint64_t n = 0; n < q->cap && sp_tail_behind(q, t); n++)
-			t++;
-		/* relaxed: as in sp_commit() */
-		atomic_store_explicit(&q->sh->tail, t, memory_order_relaxed);
-	}
-	if (t - q->cached_head >= q->cap) {
-		/* acquire: pairs with the release store of head in sc_consume():
-		 * the consumer finished reading a slot before it moved head past it */
-		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
-		if (t - h > q->cap)
-			return -EBADMSG;
-		q->cached_head = h;
-		if (t - h == q->cap)
-			return -EAGAIN;
-	}
-	a->pos = t;
-	return 0;
-}
-
-static void sp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
-{
-	struct shmkit__queue_slot *s = slot_at(q, pos);
-
-	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-	/* release: pairs with the acquire load of the marker in sc_try_peek():
-	 * payload and len are visible before COMMITTED */
-	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
-	/* relaxed: tail is read by this producer and by stats only */
-	atomic_store_explicit(&q->sh->tail, pos + 1, memory_order_relaxed);
-	wake_data(q);
-}
-
-static int sc_try_peek(struct shmkit_queue *q, struct attempt *a)
-{
-	/* relaxed: only the consumer writes head */
-	uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_relaxed);
-	struct shmkit__queue_slot *s = slot_at(q, h);
-	/* acquire: pairs with the release store in sp_commit() */
-	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
-
-	if (SHMKIT__LIKELY(m == marker(h, SHMKIT__QTAG_COMMITTED))) {
-		uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-		if (len > q->max_msg)
-			return -EBADMSG;
-		if (len > a->limit)
-			return -EMSGSIZE;
-		a->pos = h;
-		a->len = len;
-		return 0;
-	}
-	if (m == marker(h - q->cap, SHMKIT__QTAG_COMMITTED) || m == marker(h, SHMKIT__QTAG_FREE))
-		return -EAGAIN; /* last lap's message, or never written: empty */
-	return -EBADMSG;
-}
-
-static void sc_consume(struct shmkit_queue *q, uint64_t pos)
-{
-	/* release: pairs with the acquire load of head in sp_try_reserve():
-	 * our reads of the slot are done before the producer may reuse it */
-	atomic_store_explicit(&q->sh->head, pos + 1, memory_order_release);
-	wake_space(q);
-}
-
-/* ---------------------------------------------------------------------
- * MPMC protocol
- * --------------------------------------------------------------------- */
-
-static inline bool tag_held(unsigned tag)
-{
-	return (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) != 0 &&
-	       (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) !=
-		       (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED);
-}
-
-static int mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
-{
-	_Atomic uint64_t *tail = &q->sh->tail;
-	int64_t cap = (int64_t)q->cap;
-
-	for (unsigned n = 0; n < CAS_RETRIES; n++) {
-		/* acquire: pairs with the release CAS in advance_hint_to() */
-		uint64_t p = atomic_load_explicit(tail, memory_order_acquire);
-		struct shmkit__queue_slot *s = slot_at(q, p);
-		/* acquire: pairs with the release store of FREE in mc_consume() or
-		 * reclaim_slot(): the last reader is done with the slot */
-		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
-
-		if (m == marker(p, SHMKIT__QTAG_FREE)) {
-			uint64_t mine = marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer);
-			/* acq_rel: the acquire load above ordered us after the last
-			 * reader; release lets whoever sees RESERVED and moves the
-			 * hint pass that on (advance_hint_to) */
-			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
-								    memory_order_acq_rel,
-								    memory_order_relaxed)) {
-				advance_hint(tail, p);
-				a->pos = p;
-				return 0;
-			}
-			continue;
-		}
-		int64_t d = marker_dist(m, p);
-		if (d % cap != 0)
-			return -EBADMSG; /* a marker for a position of another slot */
-		if (d == 0) { /* p is taken: the hint lags by one */
-			advance_hint(tail, p);
-			continue;
-		}
-		if (d > 0) { /* our tail value is stale */
-			catch_up_hint(q, tail, p, m);
-			continue;
-		}
-		if (d == -cap) { /* last lap's message still there: full */
-			if (atomic_load_explicit(tail, memory_order_relaxed) != p)
-				continue;
-			a->stuck = tag_held(m & 0xff) ? m : 0;
-			return -EAGAIN;
-		}
-		return -EBADMSG;
-	}
-	return -EAGAIN;
-}
-
-static void mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
-{
-	struct shmkit__queue_slot *s = slot_at(q, pos);
-
-	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-	/* release: pairs with the acquire load in mc_try_claim(): payload and
-	 * len are visible before COMMITTED */
-	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
-	wake_data(q);
-}
-
-static int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
-{
-	_Atomic uint64_t *head = &q->sh->head;
-	int64_t cap = (int64_t)q->cap;
-
-	for (unsigned n = 0; n < CAS_RETRIES; n++) {
-		/* acquire: pairs with the release CAS in advance_hint_to() */
-		uint64_t h = atomic_load_explicit(head, memory_order_acquire);
-		struct shmkit__queue_slot *s = slot_at(q, h);
-		/* acquire: pairs with the release store in mp_commit() */
-		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
-
-		if (m == marker(h, SHMKIT__QTAG_COMMITTED)) {
-			uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-			if (len > a->limit) {
-				/* acquire: len was read while the marker still said
-				 * COMMITTED(h), so it is this message's length */
-				if (atomic_load_explicit(&s->seq, memory_order_acquire) != m)
-					continue;
-				return len > q->max_msg ? -EBADMSG : -EMSGSIZE;
-			}
-			uint64_t mine = marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
-			/* acq_rel: the acquire load above ordered the payload;
-			 * release for whoever moves the hint past CLAIMED */
-			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
-								    memory_order_acq_rel,
-								    memory_order_relaxed)) {
-				advance_hint(head, h);
-				if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
-					atomic_store_explicit(&s->seq,
-							      marker(h + q->cap, SHMKIT__QTAG_FREE),
-							      memory_order_release);
-					return -EBADMSG;
-				}
-				a->pos = h;
-				a->len = len;
-				return 0;
-			}
-			continue;
-		}
-		int64_t d = marker_dist(m, h);
-		unsigned tag = m & 0xff;
-		if (d == 0) {
-			if (tag == SHMKIT__QTAG_FREE)
-				return -EAGAIN; /* empty */
-			if (tag_held(tag) && (tag & SHMKIT__QTAG_RESERVED)) {
-				a->stuck = m; /* a producer is writing it */
-				return -EAGAIN;
-			}
-			if (tag_held(tag)) { /* claimed by another consumer: hint lags */
-				advance_hint(head, h);
-				continue;
-			}
-			return -EBADMSG;
-		}
-		if (d % cap != 0)
-			return -EBADMSG; /* a marker for a position of another slot */
-		if (d > 0) { /* our head value is stale */
-			catch_up_hint(q, head, h, m);
-			continue;
-		}
-		if (d == -cap && tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED)) {
-			a->stuck = m; /* a slow consumer holds last lap's message: empty */
-			return -EAGAIN;
-		}
-		if (d == -cap && tag == SHMKIT__QTAG_COMMITTED)
-			return -EAGAIN; /* momentary: the hint moved before our load */
-		return -EBADMSG;
-	}
-	return -EAGAIN;
-}
-
-static void mc_consume(struct shmkit_queue *q, uint64_t pos)
-{
-	/* release: pairs with the acquire load in mp_try_reserve(): our reads of
-	 * the payload are done before a producer may rewrite the slot */
-	atomic_store_explicit(&slot_at(q, pos)->seq, marker(pos + q->cap, SHMKIT__QTAG_FREE),
-			      memory_order_release);
-	wake_space(q);
-}
-
-/* ---------------------------------------------------------------------
- * MPMC peers: who holds a slot, and giving back the slots of the dead
- * --------------------------------------------------------------------- */
-
-/* Hand back a slot whose marker is still `m` (held by a dead peer). */
-static int reclaim_slot(struct shmkit_queue *q, uint64_t m)
-{
-	uint64_t pos = m >> 8;
-	struct shmkit__queue_slot *s = slot_at(q, pos);
-	unsigned tag = m & 0xff;
-
-	/* release: pairs with the acquire loads of the marker in
-	 * mp_try_reserve()/mc_try_claim(); acquire: orders us after the holder */
-	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m,
-						     marker(pos + q->cap, SHMKIT__QTAG_FREE),
-						     memory_order_acq_rel, memory_order_relaxed))
-		return 0;
-	if (tag & SHMKIT__QTAG_RESERVED)
-		atomic_fetch_add_explicit(&q->sh->skipped, 1, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&q->sh->abandoned, 1, memory_order_relaxed);
-	wake_data(q);
-	wake_space(q);
-	return 1;
-}
-
-/* 1 if the peer entry k is provably not a live process, 0 otherwise. */
-static int peer_dead(struct shmkit_queue *q, unsigned k)
-{
-	struct shmkit__queue_peer *pe = &q->sh->peers[k];
-	struct shmkit__ident id;
-	/* acquire: pairs with the release store of LIVE in peer_register(): the
-	 * identity is complete before LIVE */
-	uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
-
-	if (st == SHMKIT__QPEER_CLAIMING)
-		return 0; /* someone is registering or cleaning it up right now */
-	if (st != SHMKIT__QPEER_LIVE)
-		return 1; /* nobody: whoever tagged the slot is gone */
-	memcpy(&id, &pe->id, sizeof(id));
-	/* acquire: the identity we copied belongs to the LIVE state we saw */
-	if (atomic_load_explicit(&pe->state, memory_order_acquire) != st)
-		return 0;
-	return shmkit__obj_ident_alive(&q->obj, &id) == 0;
-}
-
-/* Slow path of a waiter stuck on a slot marked `m` by another peer: if that
- * peer is dead, give the slot back. Returns 1 if the slot changed. */
-static int reclaim_if_dead(struct shmkit_queue *q, uint64_t m)
-{
-	unsigned k = m & SHMKIT__QTAG_PEER_MASK;
-
-	if (!peer_dead(q, k))
-		return 0;
-	reclaim_slot(q, m);
-	return 1;
-}
-
-/* Give back every slot tagged with peer k (k is dead and ours to reuse). */
-static void release_peer_slots(struct shmkit_queue *q, unsigned k)
-{
-	for (uint64_t i = 0; i < q->cap; i++) {
-		struct shmkit__queue_slot *s = slot_at(q, i);
-		uint64_t m = atomic_load_explicit(&s->seq, memory_order_relaxed);
-		unsigned tag = m & 0xff;
-		if (tag_held(tag) && (tag & SHMKIT__QTAG_PEER_MASK) == k)
-			reclaim_slot(q, m);
-	}
-}
-
-static int peer_register(struct shmkit_queue *q)
-{
-	const struct shmkit__ident *me = shmkit__ident_self();
-	struct shmkit__queue_peer *peers = q->sh->peers;
-	unsigned k;
-
-	if (!me)
-		return -ESRCH;
-	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
-		uint32_t expect = SHMKIT__QPEER_FREE;
-		/* acquire: orders us after the last owner's release in peer_release() */
-		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
-							    SHMKIT__QPEER_CLAIMING,
-							    memory_order_acquire, memory_order_relaxed))
-			goto claimed;
-	}
-	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
-		uint32_t expect = SHMKIT__QPEER_LIVE;
-		if (!peer_dead(q, k))
-			continue;
-		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
-							    SHMKIT__QPEER_CLAIMING,
-							    memory_order_acquire, memory_order_relaxed)) {
-			release_peer_slots(q, k);
-			goto claimed;
-		}
-	}
-	return -ENOSPC;
-claimed:
-	memcpy(&peers[k].id, me, sizeof(*me));
-	/* release: pairs with the acquire load in peer_dead(): identity first */
-	atomic_store_explicit(&peers[k].state, SHMKIT__QPEER_LIVE, memory_order_release);
-	q->peer = (int)k;
-	q->peer_pid = me->pid;
-	q->peer_gen = shmkit__fork_gen();
-	q->resv_active = false; /* a forked child does not own its parent's slots */
-	q->peek_active = false;
-	return 0;
-}
-
-/* MPMC handles are registered per process: a child that inherited the
- * handle over fork gets its own entry on first use. */
-static inline int peer_ensure(struct shmkit_queue *q)
-{
-	if (SHMKIT__LIKELY(q->peer >= 0 && q->peer_gen == shmkit__fork_gen()))
-		return 0;
-	return peer_register(q);
-}
-
-static void peer_release(struct shmkit_queue *q)
-{
-	const struct shmkit__ident *me = shmkit__ident_self();
-
-	if (q->peer < 0 || !me || me->pid != q->peer_pid)
-		return;
-	/* release: pairs with the acquire CAS in peer_register() */
-	atomic_store_explicit(&q->sh->peers[q->peer].state, SHMKIT__QPEER_FREE,
-			      memory_order_release);
-	q->peer = -1;
-}
+#include "queue_internal.h"
 
 /* ---------------------------------------------------------------------
  * waiting
@@ -559,7 +59,7 @@ static int unstick(struct shmkit_queue *q, struct attempt *a, int64_t *next_chec
 	if (now < *next_check)
 		return 0;
 	*next_check = now + SHMKIT__LIVENESS_NS;
-	return reclaim_if_dead(q, a->stuck);
+	return shmkit__queue_reclaim_if_dead(q, a->stuck);
 }
 
 static int queue_pred(void *arg, int slow)
@@ -659,9 +159,9 @@ static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, u
 	if (SHMKIT__UNLIKELY(q->resv_active))
 		return -EBUSY;
 	if (q->multi)
-		r = attempt_or_wait(q, mp_try_reserve, &a, true, timeout_ns);
+		r = attempt_or_wait(q, shmkit__mp_try_reserve, &a, true, timeout_ns);
 	else
-		r = attempt_or_wait(q, sp_try_reserve, &a, true, timeout_ns);
+		r = attempt_or_wait(q, shmkit__sp_try_reserve, &a, true, timeout_ns);
 	if (r < 0)
 		return r;
 	*pos = a.pos;
@@ -671,9 +171,9 @@ static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, u
 static inline void commit_pos(struct shmkit_queue *q, uint64_t pos, uint32_t len)
 {
 	if (q->multi)
-		mp_commit(q, pos, len);
+		shmkit__mp_commit(q, pos, len);
 	else
-		sp_commit(q, pos, len);
+		shmkit__sp_commit(q, pos, len);
 }
 
 SHMKIT_API int shmkit_queue_send(struct shmkit_queue *q, const void *msg, size_t len,
@@ -731,16 +231,16 @@ static int claim(struct shmkit_queue *q, size_t limit, int64_t timeout_ns, struc
 {
 	a->limit = limit;
 	if (q->multi)
-		return attempt_or_wait(q, mc_try_claim, a, false, timeout_ns);
-	return attempt_or_wait(q, sc_try_peek, a, false, timeout_ns);
+		return attempt_or_wait(q, shmkit__mc_try_claim, a, false, timeout_ns);
+	return attempt_or_wait(q, shmkit__sc_try_peek, a, false, timeout_ns);
 }
 
 static inline void consume_pos(struct shmkit_queue *q, uint64_t pos)
 {
 	if (q->multi)
-		mc_consume(q, pos);
+		shmkit__mc_consume(q, pos);
 	else
-		sc_consume(q, pos);
+		shmkit__sc_consume(q, pos);
 }
 
 SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t cap,
@@ -773,33 +273,6 @@ SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t c
  * side sees every message at once, but moves tail (head) and wakes once.
  * MPMC claims slot by slot: there a batch is a loop of single operations.
  * --------------------------------------------------------------------- */
-
-/* Of the `want` slots from t, how many are free now (head read at most once). */
-static size_t sp_room(struct shmkit_queue *q, uint64_t t, size_t want)
-{
-	if (t + want - q->cached_head > q->cap) {
-		/* acquire: pairs with the release store of head in sc_consume() and
-		 * recv_many(): the consumer finished reading a slot before head passed it */
-		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
-		if (t - h <= q->cap)
-			q->cached_head = h;
-	}
-	uint64_t room = q->cap - (t - q->cached_head);
-	return room < want ? (size_t)room : want;
-}
-
-/* One message into slot pos, marker last; tail and wake-up are the batch's. */
-static void sp_fill(struct shmkit_queue *q, uint64_t pos, const struct iovec *m)
-{
-	struct shmkit__queue_slot *s = slot_at(q, pos);
-
-	if (m->iov_len)
-		memcpy(payload_at(q, pos), m->iov_base, m->iov_len);
-	atomic_store_explicit(&s->len, (uint32_t)m->iov_len, memory_order_relaxed);
-	/* release: pairs with the acquire load of the marker in sc_try_peek() and
-	 * recv_many(): payload and len are visible before COMMITTED */
-	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
-}
 
 /* How many of msgs[0..n) can go in one batch: all valid, each fits a slot. */
 static int batch_len(const struct shmkit_queue *q, const struct iovec *msgs, size_t n, size_t *k)
@@ -837,29 +310,17 @@ SHMKIT_API ssize_t shmkit_queue_send_many(struct shmkit_queue *q, const struct i
 	}
 	if ((r = reserve_pos(q, msgs[0].iov_len, timeout_ns, &pos)) < 0)
 		return r;
-	k = 1 + sp_room(q, pos + 1, k - 1);
+	k = 1 + shmkit__sp_room(q, pos + 1, k - 1);
 	for (size_t i = 0; i < k; i++) {
-		sp_fill(q, pos + i, &msgs[i]);
+		shmkit__sp_fill(q, pos + i, &msgs[i]);
 		SHMKIT__TEST_POINT("queue.batch.sent");
 	}
 	/* relaxed: tail is read by this producer and by stats only; a producer
 	 * killed before this store leaves it behind committed slots, which the
-	 * next reserve steps over (sp_try_reserve) */
+	 * next reserve steps over (shmkit__sp_try_reserve) */
 	atomic_store_explicit(&q->sh->tail, pos + k, memory_order_relaxed);
 	wake_data(q);
 	return (ssize_t)k;
-}
-
-/* The message at pos if committed and fitting cap: its length, else -1. */
-static ssize_t sc_ready(struct shmkit_queue *q, uint64_t pos, size_t cap)
-{
-	struct shmkit__queue_slot *s = slot_at(q, pos);
-	/* acquire: pairs with the release store in sp_fill() / sp_commit() */
-	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
-	if (m != marker(pos, SHMKIT__QTAG_COMMITTED))
-		return -1;
-	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-	return len <= q->max_msg && len <= cap ? (ssize_t)len : -1; /* else: the next recv says why */
 }
 
 SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
@@ -898,10 +359,10 @@ SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *
 			memcpy(bufs[k].iov_base, payload_at(q, a.pos + k), (size_t)len);
 		bufs[k++].iov_len = (size_t)len;
 		SHMKIT__TEST_POINT("queue.batch.received");
-		len = k < n ? sc_ready(q, a.pos + k, bufs[k].iov_len) : -1;
+		len = k < n ? shmkit__sc_ready(q, a.pos + k, bufs[k].iov_len) : -1;
 	}
-	/* release: pairs with the acquire load of head in sp_try_reserve() /
-	 * sp_room(): our reads of the slots are done before they are reused */
+	/* release: pairs with the acquire load of head in shmkit__sp_try_reserve() /
+	 * shmkit__sp_room(): our reads of the slots are done before they are reused */
 	atomic_store_explicit(&q->sh->head, a.pos + k, memory_order_release);
 	wake_space(q);
 	return (ssize_t)k;
@@ -945,7 +406,7 @@ SHMKIT_API ssize_t shmkit_queue_peek_at(struct shmkit_queue *q, size_t i, const 
 	/* relaxed: only the consumer (this handle's process) writes head */
 	uint64_t pos = atomic_load_explicit(&q->sh->head, memory_order_relaxed) + i;
 	struct shmkit__queue_slot *s = slot_at(q, pos);
-	/* acquire: pairs with the release store in sp_commit(): payload and len
+	/* acquire: pairs with the release store in shmkit__sp_commit(): payload and len
 	 * are visible before COMMITTED */
 	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
 
@@ -1152,7 +613,7 @@ static void release_outstanding(struct shmkit_queue *q)
 	if (q->resv_active) {
 		q->resv_active = false;
 		if (q->multi)
-			reclaim_slot(q, marker(q->resv_pos, SHMKIT__QTAG_RESERVED | (unsigned)q->peer));
+			shmkit__queue_reclaim_slot(q, marker(q->resv_pos, SHMKIT__QTAG_RESERVED | (unsigned)q->peer));
 	}
 }
 
@@ -1164,7 +625,7 @@ SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)
 		return 0;
 	release_outstanding(q);
 	if (q->multi)
-		peer_release(q);
+		shmkit__queue_peer_release(q);
 	shmkit__lis_close(&q->recv_lis);
 	shmkit__lis_close(&q->send_lis);
 	r = shmkit__obj_close(&q->obj);

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/* MPMC protocol of the queue (see queue.c): a producer claims a slot by CAS
+ * on its marker (FREE -> RESERVED|peer), a consumer by CAS (COMMITTED ->
+ * CLAIMED|peer). head/tail are hints that lag at most one position. The
+ * peer index in the tag names an identity in the peer table, so a slot held
+ * by a process that died is handed back (counted as skipped/abandoned). */
+#include <string.h>
+
+#include "queue_internal.h"
+
+#define CAS_RETRIES 4096u
+
+/* Move a head/tail hint from pos to to, unless someone already moved it. */
+static inline void advance_hint_to(_Atomic uint64_t *hint, uint64_t pos, uint64_t to)
+{
+	uint64_t expect = pos;
+	/* release: pairs with the acquire load of the hint in mp_try_reserve()/
+	 * mc_try_claim(): whoever reads the new hint also sees the slot marker
+	 * that made us move it */
+	atomic_compare_exchange_strong_explicit(hint, &expect, to, memory_order_release,
+						memory_order_relaxed);
+}
+
+static inline void advance_hint(_Atomic uint64_t *hint, uint64_t pos)
+{
+	advance_hint_to(hint, pos, pos + 1);
+}
+
+/* We read hint value pos, but the slot's marker m is for a later position:
+ * our value is stale (or the hint was scribbled on). Move the hint to the
+ * least position it can have: every position up to m's was taken if m is
+ * held or committed, and m's position minus capacity was taken if m is FREE
+ * (positions are taken strictly in order). Never skips a position. */
+static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint, uint64_t pos,
+				 uint64_t m)
+{
+	uint64_t mpos = pos + (uint64_t)marker_dist(m, pos);
+	uint64_t floor = (m & 0xff) == SHMKIT__QTAG_FREE ? mpos - q->cap + 1 : mpos + 1;
+
+	if ((int64_t)(floor - pos) > 0)
+		advance_hint_to(hint, pos, floor);
+}
+
+/* ---------------------------------------------------------------------
+ * MPMC protocol
+ * --------------------------------------------------------------------- */
+
+static inline bool tag_held(unsigned tag)
+{
+	return (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) != 0 &&
+	       (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) !=
+		       (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED);
+}
+
+int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
+{
+	_Atomic uint64_t *tail = &q->sh->tail;
+	int64_t cap = (int64_t)q->cap;
+
+	for (unsigned n = 0; n < CAS_RETRIES; n++) {
+		/* acquire: pairs with the release CAS in advance_hint_to() */
+		uint64_t p = atomic_load_explicit(tail, memory_order_acquire);
+		struct shmkit__queue_slot *s = slot_at(q, p);
+		/* acquire: pairs with the release store of FREE in shmkit__mc_consume() or
+		 * shmkit__queue_reclaim_slot(): the last reader is done with the slot */
+		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+		if (m == marker(p, SHMKIT__QTAG_FREE)) {
+			uint64_t mine = marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer);
+			/* acq_rel: the acquire load above ordered us after the last
+			 * reader; release lets whoever sees RESERVED and moves the
+			 * hint pass that on (advance_hint_to) */
+			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
+								    memory_order_acq_rel,
+								    memory_order_relaxed)) {
+				advance_hint(tail, p);
+				a->pos = p;
+				return 0;
+			}
+			continue;
+		}
+		int64_t d = marker_dist(m, p);
+		if (d % cap != 0)
+			return -EBADMSG; /* a marker for a position of another slot */
+		if (d == 0) { /* p is taken: the hint lags by one */
+			advance_hint(tail, p);
+			continue;
+		}
+		if (d > 0) { /* our tail value is stale */
+			catch_up_hint(q, tail, p, m);
+			continue;
+		}
+		if (d == -cap) { /* last lap's message still there: full */
+			if (atomic_load_explicit(tail, memory_order_relaxed) != p)
+				continue;
+			a->stuck = tag_held(m & 0xff) ? m : 0;
+			return -EAGAIN;
+		}
+		return -EBADMSG;
+	}
+	return -EAGAIN;
+}
+
+void shmkit__mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+
+	atomic_store_explicit(&s->len, len, memory_order_relaxed);
+	/* release: pairs with the acquire load in shmkit__mc_try_claim(): payload and
+	 * len are visible before COMMITTED */
+	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
+	wake_data(q);
+}
+
+int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
+{
+	_Atomic uint64_t *head = &q->sh->head;
+	int64_t cap = (int64_t)q->cap;
+
+	for (unsigned n = 0; n < CAS_RETRIES; n++) {
+		/* acquire: pairs with the release CAS in advance_hint_to() */
+		uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+		struct shmkit__queue_slot *s = slot_at(q, h);
+		/* acquire: pairs with the release store in shmkit__mp_commit() */
+		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+		if (m == marker(h, SHMKIT__QTAG_COMMITTED)) {
+			uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+			if (len > a->limit) {
+				/* acquire: len was read while the marker still said
+				 * COMMITTED(h), so it is this message's length */
+				if (atomic_load_explicit(&s->seq, memory_order_acquire) != m)
+					continue;
+				return len > q->max_msg ? -EBADMSG : -EMSGSIZE;
+			}
+			uint64_t mine = marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
+			/* acq_rel: the acquire load above ordered the payload;
+			 * release for whoever moves the hint past CLAIMED */
+			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
+								    memory_order_acq_rel,
+								    memory_order_relaxed)) {
+				advance_hint(head, h);
+				if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
+					atomic_store_explicit(&s->seq,
+							      marker(h + q->cap, SHMKIT__QTAG_FREE),
+							      memory_order_release);
+					return -EBADMSG;
+				}
+				a->pos = h;
+				a->len = len;
+				return 0;
+			}
+			continue;
+		}
+		int64_t d = marker_dist(m, h);
+		unsigned tag = m & 0xff;
+		if (d == 0) {
+			if (tag == SHMKIT__QTAG_FREE)
+				return -EAGAIN; /* empty */
+			if (tag_held(tag) && (tag & SHMKIT__QTAG_RESERVED)) {
+				a->stuck = m; /* a producer is writing it */
+				return -EAGAIN;
+			}
+			if (tag_held(tag)) { /* claimed by another consumer: hint lags */
+				advance_hint(head, h);
+				continue;
+			}
+			return -EBADMSG;
+		}
+		if (d % cap != 0)
+			return -EBADMSG; /* a marker for a position of another slot */
+		if (d > 0) { /* our head value is stale */
+			catch_up_hint(q, head, h, m);
+			continue;
+		}
+		if (d == -cap && tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED)) {
+			a->stuck = m; /* a slow consumer holds last lap's message: empty */
+			return -EAGAIN;
+		}
+		if (d == -cap && tag == SHMKIT__QTAG_COMMITTED)
+			return -EAGAIN; /* momentary: the hint moved before our load */
+		return -EBADMSG;
+	}
+	return -EAGAIN;
+}
+
+void shmkit__mc_consume(struct shmkit_queue *q, uint64_t pos)
+{
+	/* release: pairs with the acquire load in shmkit__mp_try_reserve(): our reads of
+	 * the payload are done before a producer may rewrite the slot */
+	atomic_store_explicit(&slot_at(q, pos)->seq, marker(pos + q->cap, SHMKIT__QTAG_FREE),
+			      memory_order_release);
+	wake_space(q);
+}
+
+/* ---------------------------------------------------------------------
+ * MPMC peers: who holds a slot, and giving back the slots of the dead
+ * --------------------------------------------------------------------- */
+
+/* Hand back a slot whose marker is still `m` (held by a dead peer). */
+int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m)
+{
+	uint64_t pos = m >> 8;
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+	unsigned tag = m & 0xff;
+
+	/* release: pairs with the acquire loads of the marker in
+	 * shmkit__mp_try_reserve()/shmkit__mc_try_claim(); acquire: orders us after the holder */
+	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m,
+						     marker(pos + q->cap, SHMKIT__QTAG_FREE),
+						     memory_order_acq_rel, memory_order_relaxed))
+		return 0;
+	if (tag & SHMKIT__QTAG_RESERVED)
+		atomic_fetch_add_explicit(&q->sh->skipped, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&q->sh->abandoned, 1, memory_order_relaxed);
+	wake_data(q);
+	wake_space(q);
+	return 1;
+}
+
+/* 1 if the peer entry k is provably not a live process, 0 otherwise. */
+static int peer_dead(struct shmkit_queue *q, unsigned k)
+{
+	struct shmkit__queue_peer *pe = &q->sh->peers[k];
+	struct shmkit__ident id;
+	/* acquire: pairs with the release store of LIVE in shmkit__queue_peer_register(): the
+	 * identity is complete before LIVE */
+	uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
+
+	if (st == SHMKIT__QPEER_CLAIMING)
+		return 0; /* someone is registering or cleaning it up right now */
+	if (st != SHMKIT__QPEER_LIVE)
+		return 1; /* nobody: whoever tagged the slot is gone */
+	memcpy(&id, &pe->id, sizeof(id));
+	/* acquire: the identity we copied belongs to the LIVE state we saw */
+	if (atomic_load_explicit(&pe->state, memory_order_acquire) != st)
+		return 0;
+	return shmkit__obj_ident_alive(&q->obj, &id) == 0;
+}
+
+/* Slow path of a waiter stuck on a slot marked `m` by another peer: if that
+ * peer is dead, give the slot back. Returns 1 if the slot changed. */
+int shmkit__queue_reclaim_if_dead(struct shmkit_queue *q, uint64_t m)
+{
+	unsigned k = m & SHMKIT__QTAG_PEER_MASK;
+
+	if (!peer_dead(q, k))
+		return 0;
+	shmkit__queue_reclaim_slot(q, m);
+	return 1;
+}
+
+/* Give back every slot tagged with peer k (k is dead and ours to reuse). */
+static void release_peer_slots(struct shmkit_queue *q, unsigned k)
+{
+	for (uint64_t i = 0; i < q->cap; i++) {
+		struct shmkit__queue_slot *s = slot_at(q, i);
+		uint64_t m = atomic_load_explicit(&s->seq, memory_order_relaxed);
+		unsigned tag = m & 0xff;
+		if (tag_held(tag) && (tag & SHMKIT__QTAG_PEER_MASK) == k)
+			shmkit__queue_reclaim_slot(q, m);
+	}
+}
+
+int shmkit__queue_peer_register(struct shmkit_queue *q)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+	struct shmkit__queue_peer *peers = q->sh->peers;
+	unsigned k;
+
+	if (!me)
+		return -ESRCH;
+	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		uint32_t expect = SHMKIT__QPEER_FREE;
+		/* acquire: orders us after the last owner's release in shmkit__queue_peer_release() */
+		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
+							    SHMKIT__QPEER_CLAIMING,
+							    memory_order_acquire, memory_order_relaxed))
+			goto claimed;
+	}
+	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		uint32_t expect = SHMKIT__QPEER_LIVE;
+		if (!peer_dead(q, k))
+			continue;
+		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
+							    SHMKIT__QPEER_CLAIMING,
+							    memory_order_acquire, memory_order_relaxed)) {
+			release_peer_slots(q, k);
+			goto claimed;
+		}
+	}
+	return -ENOSPC;
+claimed:
+	memcpy(&peers[k].id, me, sizeof(*me));
+	/* release: pairs with the acquire load in peer_dead(): identity first */
+	atomic_store_explicit(&peers[k].state, SHMKIT__QPEER_LIVE, memory_order_release);
+	q->peer = (int)k;
+	q->peer_pid = me->pid;
+	q->peer_gen = shmkit__fork_gen();
+	q->resv_active = false; /* a forked child does not own its parent's slots */
+	q->peek_active = false;
+	return 0;
+}
+
+void shmkit__queue_peer_release(struct shmkit_queue *q)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+
+	if (q->peer < 0 || !me || me->pid != q->peer_pid)
+		return;
+	/* release: pairs with the acquire CAS in shmkit__queue_peer_register() */
+	atomic_store_explicit(&q->sh->peers[q->peer].state, SHMKIT__QPEER_FREE,
+			      memory_order_release);
+	q->peer = -1;
+}
