@@ -335,7 +335,11 @@ static double queue_mpmc22(struct bench_ctx *ctx, size_t size)
  * minimal hand-written SPSC rings (the floors a queue can be held to)
  * ====================================================================== */
 
-#define RING_SLOTS 64
+/* Slots of the floor rings: the capacity of the queue they are compared with
+ * (same work: both copy each message in and out, through the same number of
+ * 64-byte-aligned slots). */
+#define RING_SLOTS ring_slots
+static size_t ring_slots = 64; /* a power of two */
 struct ring {
 	_Alignas(64) _Atomic uint64_t head;
 	_Alignas(64) _Atomic uint64_t tail;
@@ -349,7 +353,7 @@ static size_t ring_bytes(size_t size)
 
 static unsigned char *ring_slot(struct ring *r, uint64_t pos, size_t size)
 {
-	return r->data + (pos % RING_SLOTS) * ((size + 63) & ~(size_t)63);
+	return r->data + (pos & (ring_slots - 1)) * ((size + 63) & ~(size_t)63);
 }
 
 /* Lamport ring: both sides read the other's index on every operation. */
@@ -424,10 +428,11 @@ static int cring_peer(void *shm, void *arg)
 	return 0;
 }
 
-static double cring_tput(struct bench_ctx *ctx, size_t size)
+static double cring_tput(struct bench_ctx *ctx, size_t size, size_t cap)
 {
 	struct bench_peer pr;
 	double rate = 0;
+	ring_slots = cap;
 	cur_size = size;
 	cur_buf = calloc(1, size);
 	stream_count = tput_count(ctx, size, 0);
@@ -453,6 +458,7 @@ static double cring_tput(struct bench_ctx *ctx, size_t size)
 			rate = (double)stream_count / ((double)dt / 1e9);
 	}
 	free(cur_buf);
+	ring_slots = 64;
 	return rate;
 }
 
@@ -478,10 +484,11 @@ static int bring_peer(void *shm, void *arg)
 	return 0;
 }
 
-static double bring_tput(struct bench_ctx *ctx, size_t size)
+static double bring_tput(struct bench_ctx *ctx, size_t size, size_t cap)
 {
 	struct bench_peer pr;
 	double rate = 0;
+	ring_slots = cap;
 	cur_size = size;
 	cur_buf = calloc(1, size);
 	stream_count = tput_count(ctx, size, 0);
@@ -506,6 +513,7 @@ static double bring_tput(struct bench_ctx *ctx, size_t size)
 			rate = (double)stream_count / ((double)dt / 1e9);
 	}
 	free(cur_buf);
+	ring_slots = 64;
 	return rate;
 }
 
@@ -866,7 +874,7 @@ static void throughput_rows(struct bench_ctx *ctx)
 			if (size == 64)
 				got.boost22_tput = v;
 		}
-		v = cring_tput(ctx, size);
+		v = cring_tput(ctx, size, cap);
 		report_tput(ctx, "minimal cached-index ring throughput", size, v, "floor");
 		if (size == 64)
 			got.cached64_tput = v;
@@ -874,7 +882,7 @@ static void throughput_rows(struct bench_ctx *ctx)
 			got.batch64_tput = queue_tput_batch(ctx, size, 1024);
 			report_tput(ctx, "shmkit SPSC throughput, batches of 32", size, got.batch64_tput,
 				    "send_many/recv_many");
-			got.bring64_tput = bring_tput(ctx, size);
+			got.bring64_tput = bring_tput(ctx, size, 1024);
 			report_tput(ctx, "minimal batching ring throughput", size, got.bring64_tput,
 				    "floor: index published once per 32");
 		}
@@ -898,10 +906,11 @@ static double ratio(double a, double b)
 	return a > 0 && b > 0 ? a / b : 0;
 }
 
-static void goal_rows(struct bench_ctx *ctx)
+/* The SPSC rows of issue 14: 8 B latency vs the cache-line floor and the
+ * minimal ring, 64 B throughput vs the floor rings (same capacity) and a pipe. */
+static void spsc_goal_rows(struct bench_ctx *ctx)
 {
 	const struct bench_stats *cl = bench_floor(ctx, BENCH_FLOOR_CACHELINE);
-	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
 	char note[96];
 
 	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.spin8, cl ? cl->median_ns : 0);
@@ -910,12 +919,6 @@ static void goal_rows(struct bench_ctx *ctx)
 	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.spin8, got.ring8);
 	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(got.spin8, got.ring8),
 		    "minimal ring", 1.3, 1, note);
-	/* iceoryx runs in suite pubsub (its RouDi and peer_iceoryx live there):
-	 * compare its "iceoryx" 8 B row with "SPSC queue" there. */
-	report_goal(ctx, "goal: iceoryx 8 B latency / ours", 0, "iceoryx C binding", 5, 0, "");
-	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.block8, fx ? fx->median_ns : 0);
-	report_goal(ctx, "goal: blocking 8 B latency", ratio(got.block8, fx ? fx->median_ns : 0),
-		    "futex ping-pong", 1.3, 1, note);
 	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.spsc64_tput, got.cached64_tput);
 	report_goal(ctx, "goal: SPSC 64 B throughput", ratio(got.spsc64_tput, got.cached64_tput),
 		    "cached-index ring", 0.8, 0, note);
@@ -925,6 +928,20 @@ static void goal_rows(struct bench_ctx *ctx)
 	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.batch64_tput, got.bring64_tput);
 	report_goal(ctx, "goal: SPSC 64 B throughput, batches of 32",
 		    ratio(got.batch64_tput, got.bring64_tput), "batching ring", 0.8, 0, note);
+}
+
+static void goal_rows(struct bench_ctx *ctx)
+{
+	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
+	char note[96];
+
+	spsc_goal_rows(ctx);
+	/* iceoryx runs in suite pubsub (its RouDi and peer_iceoryx live there):
+	 * compare its "iceoryx" 8 B row with "SPSC queue" there. */
+	report_goal(ctx, "goal: iceoryx 8 B latency / ours", 0, "iceoryx C binding", 5, 0, "");
+	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.block8, fx ? fx->median_ns : 0);
+	report_goal(ctx, "goal: blocking 8 B latency", ratio(got.block8, fx ? fx->median_ns : 0),
+		    "futex ping-pong", 1.3, 1, note);
 	double mc = bench_memcpy_rot_mbps(ctx, 1 << 20, 8); /* the 8 slots of the 1 MiB rows */
 	snprintf(note, sizeof(note), "%.0f vs %.0f MB/s", got.copy1m_mbps, mc);
 	report_goal(ctx, "goal: copy throughput 1 MiB", ratio(got.copy1m_mbps, mc),
@@ -951,3 +968,45 @@ static int run_queue(struct bench_ctx *ctx)
 
 BENCH_SUITE(queue, 30, "queues: latency and throughput vs floors, a minimal ring, kernel IPC, Boost",
 	    run_queue)
+
+/* ======================================================================
+ * the SPSC goal rows alone (issue 14), cheap enough to alternate builds:
+ * shmkit-bench spsc
+ * ====================================================================== */
+
+static int run_spsc(struct bench_ctx *ctx)
+{
+	struct bench_stats st;
+	size_t n = lat_iters(ctx, 8), total = n + BENCH_WARMUP;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (queue_latency(ctx, Q_SPIN, 8, "shmkit SPSC spin latency", &st) == 0)
+		got.spin8 = st.median_ns;
+	cur_size = 8;
+	cur_buf = calloc(1, 8);
+	if (bench_pingpong(ctx, 2 * ring_bytes(8), NULL, ring_peer, &total, ring_trip, NULL, n,
+			   &st) == 0) {
+		struct bench_row row;
+		fill_lat_row(&row, "minimal SPSC ring latency", 8, &st, ctx);
+		bench_report(ctx, &row);
+		got.ring8 = st.median_ns;
+	}
+	free(cur_buf);
+	got.spsc64_tput = queue_tput(ctx, 64, 0, 1024);
+	report_tput(ctx, "shmkit SPSC throughput", 64, got.spsc64_tput, "copy send/recv");
+	got.cached64_tput = cring_tput(ctx, 64, 1024);
+	report_tput(ctx, "minimal cached-index ring throughput", 64, got.cached64_tput, "floor");
+	got.batch64_tput = queue_tput_batch(ctx, 64, 1024);
+	report_tput(ctx, "shmkit SPSC throughput, batches of 32", 64, got.batch64_tput,
+		    "send_many/recv_many");
+	got.bring64_tput = bring_tput(ctx, 64, 1024);
+	report_tput(ctx, "minimal batching ring throughput", 64, got.bring64_tput,
+		    "floor: index published once per 32");
+	got.pipe64_tput = kernel_tput(ctx, K_PIPE, 64);
+	report_tput(ctx, "pipe throughput", 64, got.pipe64_tput, "pipe");
+	spsc_goal_rows(ctx);
+	return 0;
+}
+
+BENCH_SUITE(spsc, 31, "SPSC queue goal rows only: 8 B latency, 64 B throughput one at a time and in batches of 32, vs floors and a pipe",
+	    run_spsc)

@@ -18,23 +18,36 @@ static uint64_t load64(const void *p)
 	return atomic_load_explicit((_Atomic uint64_t *)p, memory_order_relaxed);
 }
 
+/* Slot i's commit marker (docs/LAYOUT.md "Queue": SPSC markers sit at the
+ * start of each slot or in their own array; MPMC's is the slot's first word). */
+static uint64_t queue_marker(const unsigned char *body, uint64_t markers_off, uint64_t stride,
+			     uint64_t i)
+{
+	if (markers_off)
+		return load64(body + markers_off + i * 8);
+	return load64(body + SHMKIT__QUEUE_SLOTS_OFF + i * stride);
+}
+
 static int queue_holds(const unsigned char *body, size_t body_size, char *why, size_t cap)
 {
 	const struct shmkit__queue_shared *sh = (const void *)body;
 	if (body_size < SHMKIT__QUEUE_SLOTS_OFF)
 		return -EBADMSG;
-	uint64_t n = sh->capacity, stride = sh->slot_stride;
+	uint64_t n = sh->capacity, stride = sh->slot_stride, moff = sh->markers_off;
 	uint64_t head = load64(&sh->head);
-	if (n == 0 || (n & (n - 1)) || stride < SHMKIT__QUEUE_SLOT_HDR ||
-	    n * stride > body_size - SHMKIT__QUEUE_SLOTS_OFF)
+	int spsc = sh->flags == 0;
+	if (n == 0 || (n & (n - 1)) || stride < 64 || n > (1u << 30) ||
+	    n * stride > body_size - SHMKIT__QUEUE_SLOTS_OFF ||
+	    (moff && (!spsc || moff > body_size || n * 8 > body_size - moff || moff % 8)))
 		return -EBADMSG;
-	/* Any protocol: a slot committed for a position in [head, head + n) is
-	 * a message nobody has taken yet (consumed slots keep an older
-	 * position, or become FREE). */
+	/* A slot committed for a position in [head, head + n) is a message
+	 * nobody has taken yet (consumed slots keep an older position, or,
+	 * MPMC, become FREE). */
 	uint64_t pending = 0;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t m = load64(body + SHMKIT__QUEUE_SLOTS_OFF + i * stride);
-		if ((m & 0xffu) == SHMKIT__QTAG_COMMITTED && (m >> 8) - head < n)
+		uint64_t m = queue_marker(body, moff, stride, i);
+		if (spsc ? (uint32_t)((m >> 32) - (uint32_t)head) < n
+			 : (m & 0xffu) == SHMKIT__QTAG_COMMITTED && (m >> 8) - head < n)
 			pending++;
 	}
 	if (!pending)

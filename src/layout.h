@@ -187,11 +187,23 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-fr
  * Queue (kind SHMKIT_KIND_QUEUE): docs/LAYOUT.md "Queue"
  *
  * Body = struct shmkit__queue_shared, then `capacity` slots of `slot_stride`
- * bytes each, starting at body offset SHMKIT__QUEUE_SLOTS_OFF. A slot is a
- * 16-byte header (struct shmkit__queue_slot) followed by the payload, so an
- * 8-byte message and its commit marker share one cache line.
+ * bytes each, starting at body offset SHMKIT__QUEUE_SLOTS_OFF; a slot's
+ * payload starts `slot_hdr` bytes into it. Two slot formats:
  *
- * Slot control word `seq` = position << 8 | tag (positions are 56 bits):
+ * SPSC: the commit marker is one 64-bit word, position's low 32 bits << 32 |
+ * payload length (SHMKIT__QUEUE_SP_MARK), written last by the producer. A
+ * slot holds the message of position p if its marker's position is p, the
+ * consumed message of p - capacity if it is p - capacity (a fresh slot i
+ * starts as "consumed i - capacity, length 0"); anything else is corrupt.
+ *   - max_msg <= SHMKIT__QUEUE_SPSC_INLINE_MAX (56): the marker is the first
+ *     8 bytes of a 64-byte slot (slot_hdr 8): message and marker in one line.
+ *   - larger max_msg: markers form an array of `capacity` words at body offset
+ *     `markers_off` (after the slots); a slot is only payload (slot_hdr 0,
+ *     stride round_up(max_msg, 64)), so a 64-byte message fills one line.
+ *
+ * MPMC (either multi flag): a 16-byte header (struct shmkit__queue_slot)
+ * then the payload; control word `seq` = position << 8 | tag (56-bit
+ * positions):
  *   FREE      (tag 0x00)       slot free for the producer at `position`
  *   COMMITTED (tag 0x01)       message for `position` is ready
  *   RESERVED  (tag 0x40 | k)   MPMC: producer with peer entry k is writing it
@@ -199,7 +211,10 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-fr
  * ====================================================================== */
 
 #define SHMKIT__QUEUE_PEERS 64u
-#define SHMKIT__QUEUE_SLOT_HDR 16u
+#define SHMKIT__QUEUE_SLOT_HDR 16u /* MPMC slot header */
+#define SHMKIT__QUEUE_SP_HDR 8u    /* SPSC inline slot: the marker */
+#define SHMKIT__QUEUE_SPSC_INLINE_MAX 56u
+#define SHMKIT__QUEUE_SP_MARK(pos, len) ((uint64_t)(uint32_t)(pos) << 32 | (uint32_t)(len))
 #define SHMKIT__QUEUE_MAX_CAPACITY (1u << 30)
 #define SHMKIT__QUEUE_MAX_MSG (1u << 30)
 #define SHMKIT__QUEUE_F_MP 1u /* created with multi_producer */
@@ -239,6 +254,7 @@ struct shmkit__queue_listener {
 _Static_assert(sizeof(struct shmkit__queue_listener) == 64, "queue listener size");
 _Static_assert(offsetof(struct shmkit__queue_listener, l) == 32, "queue listener.l");
 
+/* MPMC slot header. */
 struct shmkit__queue_slot {
 	_Atomic uint64_t seq;  /* position << 8 | tag: the commit marker */
 	_Atomic uint32_t len;  /* payload bytes, <= max_msg; written before COMMITTED */
@@ -254,15 +270,20 @@ struct shmkit__queue_shared {
 	uint32_t max_msg;     /* largest payload */
 	uint32_t slot_stride; /* bytes per slot: header + max_msg, 64-byte multiple */
 	uint64_t slots_off;   /* body offset of slot 0 (== SHMKIT__QUEUE_SLOTS_OFF) */
-	uint64_t reserved0[5];
+	uint64_t markers_off; /* SPSC, max_msg > 56: body offset of the marker array; else 0 */
+	uint32_t slot_hdr;    /* bytes before the payload in a slot: 16 MPMC, 8 or 0 SPSC */
+	uint32_t reserved0a;
+	uint64_t reserved0[3];
 	/* line 1: written by producers */
 	alignas(64) _Atomic uint64_t tail; /* next position to reserve (MPMC: a hint) */
-	uint64_t reserved1[7];
+	_Atomic uint64_t bytes_sent;       /* payload bytes committed (monitoring) */
+	uint64_t reserved1[6];
 	/* line 2: written by consumers */
 	alignas(64) _Atomic uint64_t head; /* next position to consume (MPMC: a hint) */
 	_Atomic uint64_t skipped;          /* reservations of dead producers skipped */
 	_Atomic uint64_t abandoned;        /* messages claimed by consumers that died */
-	uint64_t reserved2[5];
+	_Atomic uint64_t bytes_received;   /* payload bytes consumed (monitoring) */
+	uint64_t reserved2[4];
 	/* line 3: consumers waiting for data (written when one goes to sleep) */
 	alignas(64) struct shmkit__ec_shared data_ec;
 	uint64_t reserved3[7];
@@ -282,6 +303,9 @@ _Static_assert(SHMKIT__QUEUE_SLOTS_OFF >= sizeof(struct shmkit__queue_shared), "
 _Static_assert(SHMKIT__QUEUE_SLOTS_OFF % 64 == 0, "queue slots aligned");
 _Static_assert(offsetof(struct shmkit__queue_shared, tail) == 64, "queue.tail");
 _Static_assert(offsetof(struct shmkit__queue_shared, head) == 128, "queue.head");
+_Static_assert(offsetof(struct shmkit__queue_shared, markers_off) == 24, "queue.markers_off");
+_Static_assert(offsetof(struct shmkit__queue_shared, bytes_sent) == 72, "queue.bytes_sent");
+_Static_assert(offsetof(struct shmkit__queue_shared, bytes_received) == 152, "queue.bytes_received");
 _Static_assert(offsetof(struct shmkit__queue_shared, data_ec) == 192, "queue.data_ec");
 _Static_assert(offsetof(struct shmkit__queue_shared, space_ec) == 256, "queue.space_ec");
 _Static_assert(offsetof(struct shmkit__queue_shared, peers) == 320, "queue.peers");

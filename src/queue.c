@@ -115,6 +115,14 @@ static int poll_empty(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, 
 	return r;
 }
 
+int shmkit__queue_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
+		       int64_t timeout_ns)
+{
+	if (timeout_ns == 0)
+		return poll_empty(q, fn, a, producer);
+	return wait_slow(q, fn, a, producer, timeout_ns);
+}
+
 static inline int attempt_or_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a,
 				  bool producer, int64_t timeout_ns)
 {
@@ -122,24 +130,12 @@ static inline int attempt_or_wait(struct shmkit_queue *q, attempt_fn fn, struct 
 	int r = fn(q, a);
 	if (SHMKIT__LIKELY(r != -EAGAIN))
 		return r;
-	if (timeout_ns == 0)
-		return poll_empty(q, fn, a, producer);
-	return wait_slow(q, fn, a, producer, timeout_ns);
+	return shmkit__queue_wait(q, fn, a, producer, timeout_ns);
 }
 
 /* ---------------------------------------------------------------------
- * public API: producer side
+ * public API: producer side (the SPSC copy calls are whole in queue_spsc.c)
  * --------------------------------------------------------------------- */
-
-/* A single-producer (single-consumer) queue has one producer (consumer):
- * the role is claimed on first use and held until close (DESIGN §8). */
-static inline int claim_role(struct shmkit_queue *q, bool producer)
-{
-	unsigned role = producer ? SHMKIT__ROLE_PRODUCER : SHMKIT__ROLE_CONSUMER;
-	if ((producer ? q->mp : q->mc) || SHMKIT__LIKELY(q->obj.role_word[role] != 0))
-		return 0;
-	return shmkit__role_claim(&q->obj, role);
-}
 
 static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, uint64_t *pos)
 {
@@ -170,27 +166,38 @@ static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, u
 
 static inline void commit_pos(struct shmkit_queue *q, uint64_t pos, uint32_t len)
 {
-	if (q->multi)
-		shmkit__mp_commit(q, pos, len);
-	else
+	if (!q->multi) {
 		shmkit__sp_commit(q, pos, len);
+		return;
+	}
+	/* relaxed: a statistic; producers share it, so an atomic add */
+	atomic_fetch_add_explicit(&q->sh->bytes_sent, len, memory_order_relaxed);
+	shmkit__mp_commit(q, pos, len);
 }
 
-SHMKIT_API int shmkit_queue_send(struct shmkit_queue *q, const void *msg, size_t len,
-				 int64_t timeout_ns)
+/* MPMC send (the SPSC one is queue_spsc.c's, whole). */
+static __attribute__((noinline)) int mpmc_send(struct shmkit_queue *q, const void *msg,
+					       size_t len, int64_t timeout_ns)
 {
 	uint64_t pos;
-	int r;
+	int r = reserve_pos(q, len, timeout_ns, &pos);
 
-	if (!q || (!msg && len))
-		return -EINVAL;
-	r = reserve_pos(q, len, timeout_ns, &pos);
 	if (r < 0)
 		return r;
 	if (len)
 		memcpy(payload_at(q, pos), msg, len);
 	commit_pos(q, pos, (uint32_t)len);
 	return 0;
+}
+
+SHMKIT_API int shmkit_queue_send(struct shmkit_queue *q, const void *msg, size_t len,
+				 int64_t timeout_ns)
+{
+	if (!q || (!msg && len))
+		return -EINVAL;
+	if (SHMKIT__LIKELY(!q->multi))
+		return shmkit__sp_send(q, msg, len, timeout_ns);
+	return mpmc_send(q, msg, len, timeout_ns);
 }
 
 SHMKIT_API int shmkit_queue_reserve(struct shmkit_queue *q, size_t len, void **slot,
@@ -235,26 +242,28 @@ static int claim(struct shmkit_queue *q, size_t limit, int64_t timeout_ns, struc
 	return attempt_or_wait(q, shmkit__sc_try_peek, a, false, timeout_ns);
 }
 
-static inline void consume_pos(struct shmkit_queue *q, uint64_t pos)
+static inline void consume_pos(struct shmkit_queue *q, uint64_t pos, uint32_t len)
 {
-	if (q->multi)
-		shmkit__mc_consume(q, pos);
-	else
-		shmkit__sc_consume(q, pos);
+	if (!q->multi) {
+		shmkit__sc_consume(q, pos, len);
+		return;
+	}
+	/* relaxed: a statistic; consumers share it, so an atomic add */
+	atomic_fetch_add_explicit(&q->sh->bytes_received, len, memory_order_relaxed);
+	shmkit__mc_consume(q, pos);
 }
 
-SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t cap,
-				     int64_t timeout_ns)
+/* MPMC receive (the SPSC one is queue_spsc.c's, whole). */
+static __attribute__((noinline)) ssize_t mpmc_recv(struct shmkit_queue *q, void *buf, size_t cap,
+						   int64_t timeout_ns)
 {
 	struct attempt a = { 0 };
 	int r;
 
-	if (!q || (!buf && cap))
-		return -EINVAL;
 	forget_inherited(q);
 	if ((r = claim_role(q, false)) < 0)
 		return r;
-	if (q->multi && (r = peer_ensure(q)) < 0)
+	if ((r = peer_ensure(q)) < 0)
 		return r;
 	if (q->peek_active)
 		return -EBUSY;
@@ -263,15 +272,26 @@ SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t c
 		return r;
 	if (a.len)
 		memcpy(buf, payload_at(q, a.pos), a.len);
-	consume_pos(q, a.pos);
+	consume_pos(q, a.pos, a.len);
 	return (ssize_t)a.len;
+}
+
+SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t cap,
+				     int64_t timeout_ns)
+{
+	if (!q || (!buf && cap))
+		return -EINVAL;
+	if (SHMKIT__LIKELY(!q->multi))
+		return shmkit__sc_recv(q, buf, cap, timeout_ns);
+	return mpmc_recv(q, buf, cap, timeout_ns);
 }
 
 /* ---------------------------------------------------------------------
  * batches (DESIGN §9 "Batches"): one publication of the shared index per
  * batch. SPSC writes (reads) each slot's marker as always, so the other
- * side sees every message at once, but moves tail (head) and wakes once.
- * MPMC claims slot by slot: there a batch is a loop of single operations.
+ * side sees every message at once, but moves tail (head) and wakes once
+ * (queue_spsc.c). MPMC claims slot by slot: there a batch is a loop of
+ * single operations.
  * --------------------------------------------------------------------- */
 
 /* How many of msgs[0..n) can go in one batch: all valid, each fits a slot. */
@@ -292,80 +312,42 @@ SHMKIT_API ssize_t shmkit_queue_send_many(struct shmkit_queue *q, const struct i
 					  size_t n, int64_t timeout_ns)
 {
 	size_t k;
-	uint64_t pos;
 	int r;
 
 	if (!q || !msgs || n == 0)
 		return -EINVAL;
 	if ((r = batch_len(q, msgs, n, &k)) < 0)
 		return r;
-	if (q->multi) {
-		size_t i = 0;
-		for (; i < k; i++) {
-			r = shmkit_queue_send(q, msgs[i].iov_base, msgs[i].iov_len, i ? 0 : timeout_ns);
-			if (r < 0)
-				break;
-		}
-		return i > 0 ? (ssize_t)i : r;
+	if (!q->multi)
+		return shmkit__sp_send_many(q, msgs, k, timeout_ns);
+	size_t i = 0;
+	for (; i < k; i++) {
+		r = shmkit_queue_send(q, msgs[i].iov_base, msgs[i].iov_len, i ? 0 : timeout_ns);
+		if (r < 0)
+			break;
 	}
-	if ((r = reserve_pos(q, msgs[0].iov_len, timeout_ns, &pos)) < 0)
-		return r;
-	k = 1 + shmkit__sp_room(q, pos + 1, k - 1);
-	for (size_t i = 0; i < k; i++) {
-		shmkit__sp_fill(q, pos + i, &msgs[i]);
-		SHMKIT__TEST_POINT("queue.batch.sent");
-	}
-	/* relaxed: tail is read by this producer and by stats only; a producer
-	 * killed before this store leaves it behind committed slots, which the
-	 * next reserve steps over (shmkit__sp_try_reserve) */
-	atomic_store_explicit(&q->sh->tail, pos + k, memory_order_relaxed);
-	wake_data(q);
-	return (ssize_t)k;
+	return i > 0 ? (ssize_t)i : r;
 }
 
 SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
 					  int64_t timeout_ns)
 {
-	struct attempt a = { 0 };
-	int r;
-
 	if (!q || !bufs || n == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (!bufs[i].iov_base && bufs[i].iov_len)
 			return -EINVAL;
-	if (q->multi) {
-		size_t i = 0;
-		ssize_t got = 0;
-		for (; i < n; i++) {
-			got = shmkit_queue_recv(q, bufs[i].iov_base, bufs[i].iov_len, i ? 0 : timeout_ns);
-			if (got < 0)
-				break;
-			bufs[i].iov_len = (size_t)got;
-		}
-		return i > 0 ? (ssize_t)i : got;
+	if (!q->multi)
+		return shmkit__sc_recv_many(q, bufs, n, timeout_ns);
+	size_t i = 0;
+	ssize_t got = 0;
+	for (; i < n; i++) {
+		got = shmkit_queue_recv(q, bufs[i].iov_base, bufs[i].iov_len, i ? 0 : timeout_ns);
+		if (got < 0)
+			break;
+		bufs[i].iov_len = (size_t)got;
 	}
-	forget_inherited(q);
-	if ((r = claim_role(q, false)) < 0)
-		return r;
-	if (q->peek_active)
-		return -EBUSY;
-	if ((r = claim(q, bufs[0].iov_len, timeout_ns, &a)) < 0)
-		return r;
-	ssize_t len = (ssize_t)a.len;
-	size_t k = 0;
-	while (len >= 0) {
-		if (len)
-			memcpy(bufs[k].iov_base, payload_at(q, a.pos + k), (size_t)len);
-		bufs[k++].iov_len = (size_t)len;
-		SHMKIT__TEST_POINT("queue.batch.received");
-		len = k < n ? shmkit__sc_ready(q, a.pos + k, bufs[k].iov_len) : -1;
-	}
-	/* release: pairs with the acquire load of head in shmkit__sp_try_reserve() /
-	 * shmkit__sp_room(): our reads of the slots are done before they are reused */
-	atomic_store_explicit(&q->sh->head, a.pos + k, memory_order_release);
-	wake_space(q);
-	return (ssize_t)k;
+	return i > 0 ? (ssize_t)i : got;
 }
 
 SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, int64_t timeout_ns)
@@ -401,22 +383,7 @@ SHMKIT_API ssize_t shmkit_queue_peek_at(struct shmkit_queue *q, size_t i, const 
 	forget_inherited(q);
 	if (q->multi)
 		return -EOPNOTSUPP;
-	if (i >= q->cap)
-		return -EAGAIN;
-	/* relaxed: only the consumer (this handle's process) writes head */
-	uint64_t pos = atomic_load_explicit(&q->sh->head, memory_order_relaxed) + i;
-	struct shmkit__queue_slot *s = slot_at(q, pos);
-	/* acquire: pairs with the release store in shmkit__sp_commit(): payload and len
-	 * are visible before COMMITTED */
-	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
-
-	if (m != marker(pos, SHMKIT__QTAG_COMMITTED))
-		return -EAGAIN;
-	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-	if (len > q->max_msg)
-		return -EBADMSG;
-	*msg = payload_at(q, pos);
-	return (ssize_t)len;
+	return shmkit__sc_peek_at(q, i, msg);
 }
 
 SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)
@@ -426,7 +393,7 @@ SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)
 	if (!q || !q->peek_active)
 		return -EINVAL;
 	q->peek_active = false;
-	consume_pos(q, q->peek_pos);
+	consume_pos(q, q->peek_pos, q->peek_len);
 	return 0;
 }
 
@@ -438,13 +405,40 @@ struct queue_geometry {
 	uint32_t flags;
 	uint64_t cap;
 	uint32_t max_msg;
-	uint32_t stride;
+	uint32_t stride;      /* bytes per slot */
+	uint32_t slot_hdr;    /* payload offset in a slot */
+	uint64_t markers_off; /* SPSC marker array (body offset), or 0 */
 	size_t body_size;
 };
 
-static uint32_t slot_stride(uint32_t max_msg)
+static uint64_t round64(uint64_t n)
 {
-	return (uint32_t)((SHMKIT__QUEUE_SLOT_HDR + (uint64_t)max_msg + 63) & ~(uint64_t)63);
+	return (n + 63) & ~(uint64_t)63;
+}
+
+/* Where slots, payloads and markers lie for this protocol and max_msg
+ * (docs/LAYOUT.md "Queue"); cap, max_msg and flags already in range. */
+static int slot_geometry(struct queue_geometry *g)
+{
+	uint64_t markers = 0;
+
+	if (g->flags != 0) { /* MPMC: 16-byte header, then the payload */
+		g->slot_hdr = SHMKIT__QUEUE_SLOT_HDR;
+		g->stride = (uint32_t)round64(SHMKIT__QUEUE_SLOT_HDR + (uint64_t)g->max_msg);
+	} else if (g->max_msg <= SHMKIT__QUEUE_SPSC_INLINE_MAX) { /* marker + message: one line */
+		g->slot_hdr = SHMKIT__QUEUE_SP_HDR;
+		g->stride = 64;
+	} else { /* payloads line-aligned, markers in an array after them */
+		g->slot_hdr = 0;
+		g->stride = (uint32_t)round64(g->max_msg);
+		markers = round64(g->cap * 8);
+	}
+	uint64_t ring = g->cap * g->stride; /* <= 2^30 * (2^30 + 80): no overflow */
+	if (ring > ((uint64_t)1 << 40))
+		return -ENOMEM;
+	g->markers_off = markers ? SHMKIT__QUEUE_SLOTS_OFF + ring : 0;
+	g->body_size = SHMKIT__QUEUE_SLOTS_OFF + (size_t)ring + (size_t)markers;
+	return 0;
 }
 
 static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
@@ -458,14 +452,29 @@ static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
 	while (g->cap < o->capacity)
 		g->cap <<= 1;
 	g->max_msg = (uint32_t)o->max_msg;
-	g->stride = slot_stride(g->max_msg);
 	g->flags = (o->multi_producer ? SHMKIT__QUEUE_F_MP : 0) |
 		   (o->multi_consumer ? SHMKIT__QUEUE_F_MC : 0);
-	uint64_t ring = g->cap * g->stride; /* <= 2^30 * (2^30 + 80): no overflow */
-	if (ring > ((uint64_t)1 << 40))
-		return -ENOMEM;
-	g->body_size = SHMKIT__QUEUE_SLOTS_OFF + (size_t)ring;
-	return 0;
+	return slot_geometry(g);
+}
+
+/* Fresh markers: MPMC slot i is FREE for position i; SPSC slot i holds the
+ * consumed message of position i - capacity (so it reads as empty). */
+static void init_slots(const struct queue_geometry *g, unsigned char *body)
+{
+	unsigned char *slots = body + SHMKIT__QUEUE_SLOTS_OFF;
+
+	for (uint64_t i = 0; i < g->cap; i++) {
+		if (g->flags == 0) {
+			unsigned char *m = g->markers_off ? body + g->markers_off + i * 8 : slots + i * g->stride;
+			atomic_store_explicit((_Atomic uint64_t *)m, SHMKIT__QUEUE_SP_MARK(i - g->cap, 0),
+					      memory_order_relaxed);
+			continue;
+		}
+		struct shmkit__queue_slot *s = (void *)(slots + i * g->stride);
+		atomic_store_explicit(&s->seq, marker(i, SHMKIT__QTAG_FREE), memory_order_relaxed);
+		atomic_store_explicit(&s->len, 0, memory_order_relaxed);
+		s->reserved = 0;
+	}
 }
 
 /* Creator: fill a fresh (or taken-over) body before READY is published. */
@@ -473,7 +482,6 @@ static int queue_init_body(void *body, size_t body_size, void *arg)
 {
 	const struct queue_geometry *g = arg;
 	struct shmkit__queue_shared *sh = body;
-	unsigned char *slots = (unsigned char *)body + SHMKIT__QUEUE_SLOTS_OFF;
 
 	if (body_size < g->body_size)
 		return -EINVAL;
@@ -483,15 +491,31 @@ static int queue_init_body(void *body, size_t body_size, void *arg)
 	sh->max_msg = g->max_msg;
 	sh->slot_stride = g->stride;
 	sh->slots_off = SHMKIT__QUEUE_SLOTS_OFF;
+	sh->markers_off = g->markers_off;
+	sh->slot_hdr = g->slot_hdr;
 	shmkit__ec_init_shared(&sh->data_ec);
 	shmkit__ec_init_shared(&sh->space_ec);
-	for (uint64_t i = 0; i < g->cap; i++) {
-		struct shmkit__queue_slot *s = (void *)(slots + i * g->stride);
-		atomic_store_explicit(&s->seq, marker(i, SHMKIT__QTAG_FREE), memory_order_relaxed);
-		atomic_store_explicit(&s->len, 0, memory_order_relaxed);
-		s->reserved = 0;
-	}
+	init_slots(g, body);
 	return 0; /* the managed layer publishes READY with release */
+}
+
+/* The geometry the configuration words describe, if they are consistent
+ * with each other and with the real body size. */
+static int read_geometry(const struct shmkit__queue_shared *sh, size_t body_size,
+			 struct queue_geometry *g)
+{
+	g->flags = sh->flags;
+	g->cap = sh->capacity;
+	g->max_msg = sh->max_msg;
+	if (g->cap == 0 || g->cap > SHMKIT__QUEUE_MAX_CAPACITY || (g->cap & (g->cap - 1)) != 0 ||
+	    g->max_msg == 0 || g->max_msg > SHMKIT__QUEUE_MAX_MSG || (g->flags & ~3u) != 0 ||
+	    slot_geometry(g) < 0)
+		return -EBADMSG;
+	if (sh->slot_stride != g->stride || sh->slots_off != SHMKIT__QUEUE_SLOTS_OFF ||
+	    sh->markers_off != g->markers_off || sh->slot_hdr != g->slot_hdr ||
+	    g->body_size > body_size)
+		return -EBADMSG;
+	return 0;
 }
 
 /* Read the configuration once, check it against the real body size, and
@@ -499,29 +523,22 @@ static int queue_init_body(void *body, size_t body_size, void *arg)
 static int queue_attach(struct shmkit_queue *q)
 {
 	struct shmkit__queue_shared *sh = q->obj.body;
-	size_t body_size = q->obj.body_size;
+	struct queue_geometry g;
 
-	if (!sh || body_size < SHMKIT__QUEUE_SLOTS_OFF)
-		return -EBADMSG;
-	uint32_t flags = sh->flags;
-	uint64_t cap = sh->capacity;
-	uint32_t max_msg = sh->max_msg;
-	uint32_t stride = sh->slot_stride;
-	uint64_t slots_off = sh->slots_off;
-
-	if (cap == 0 || cap > SHMKIT__QUEUE_MAX_CAPACITY || (cap & (cap - 1)) != 0 ||
-	    max_msg == 0 || max_msg > SHMKIT__QUEUE_MAX_MSG || stride != slot_stride(max_msg) ||
-	    slots_off != SHMKIT__QUEUE_SLOTS_OFF || (flags & ~3u) != 0 ||
-	    cap * stride > body_size - SHMKIT__QUEUE_SLOTS_OFF)
+	if (!sh || q->obj.body_size < SHMKIT__QUEUE_SLOTS_OFF ||
+	    read_geometry(sh, q->obj.body_size, &g) < 0)
 		return -EBADMSG;
 	q->sh = sh;
 	q->slots = (unsigned char *)sh + SHMKIT__QUEUE_SLOTS_OFF;
-	q->cap = cap;
-	q->mask = cap - 1;
-	q->max_msg = max_msg;
-	q->stride = stride;
-	q->mp = (flags & SHMKIT__QUEUE_F_MP) != 0;
-	q->mc = (flags & SHMKIT__QUEUE_F_MC) != 0;
+	q->cap = g.cap;
+	q->mask = g.cap - 1;
+	q->max_msg = g.max_msg;
+	q->stride = g.stride;
+	q->slot_hdr = g.slot_hdr;
+	q->markers = g.markers_off ? (unsigned char *)sh + g.markers_off : q->slots;
+	q->mstride = g.markers_off ? 8 : g.stride;
+	q->mp = (g.flags & SHMKIT__QUEUE_F_MP) != 0;
+	q->mc = (g.flags & SHMKIT__QUEUE_F_MC) != 0;
 	q->multi = q->mp || q->mc;
 	q->spin_ns = SHMKIT__SPIN_NS;
 	struct shmkit__lis_table lis = {
@@ -646,6 +663,8 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 		tail++;
 	uint64_t skipped = atomic_load_explicit(&sh->skipped, memory_order_relaxed);
 	uint64_t abandoned = atomic_load_explicit(&sh->abandoned, memory_order_relaxed);
+	uint64_t bytes_sent = atomic_load_explicit(&sh->bytes_sent, memory_order_relaxed);
+	uint64_t bytes_received = atomic_load_explicit(&sh->bytes_received, memory_order_relaxed);
 
 	memset(st, 0, sizeof(*st));
 	st->capacity = q->cap;
@@ -660,6 +679,8 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	st->waiters = st->recv_waiters + st->send_waiters;
 	st->multi_producer = q->mp;
 	st->multi_consumer = q->mc;
+	st->bytes_sent = bytes_sent;
+	st->bytes_received = bytes_received;
 	return 0;
 }
 

@@ -31,7 +31,10 @@ struct shmkit_queue {
 	uint64_t cap;
 	uint64_t mask;
 	uint32_t max_msg;
-	uint32_t stride;
+	uint32_t stride;   /* bytes per slot */
+	uint32_t slot_hdr; /* payload offset in a slot */
+	uint32_t mstride;  /* SPSC: bytes between markers (stride, or 8 in the marker array) */
+	unsigned char *markers; /* SPSC: marker of slot 0 (slots, or the marker array) */
 	bool multi;
 	bool mp, mc;
 	int64_t spin_ns;
@@ -86,7 +89,19 @@ static inline struct shmkit__queue_slot *slot_at(const struct shmkit_queue *q, u
 
 static inline unsigned char *payload_at(const struct shmkit_queue *q, uint64_t pos)
 {
-	return (unsigned char *)slot_at(q, pos) + SHMKIT__QUEUE_SLOT_HDR;
+	return q->slots + (pos & q->mask) * q->stride + q->slot_hdr;
+}
+
+/* SPSC: the commit marker of pos's slot (SHMKIT__QUEUE_SP_MARK). */
+static inline _Atomic uint64_t *sp_marker(const struct shmkit_queue *q, uint64_t pos)
+{
+	return (_Atomic uint64_t *)(q->markers + (pos & q->mask) * q->mstride);
+}
+
+/* SPSC: the position (low 32 bits) a marker names. */
+static inline uint32_t sp_mark_pos(uint64_t m)
+{
+	return (uint32_t)(m >> 32);
 }
 
 /* After publishing a message (or a freed slot): wake the other side's
@@ -114,25 +129,44 @@ static inline void forget_inherited(struct shmkit_queue *q)
 }
 
 /* A producer killed between publishing a slot's marker and moving tail
- * (shmkit__sp_commit) leaves tail one behind a committed message: the slot at tail
- * then already carries tail's own COMMITTED marker (consuming does not touch
- * markers). Reading it keeps "tail = messages committed" exact at every kill
+ * (sp_commit) leaves tail one behind a committed message: the slot at tail
+ * then already carries tail's own marker (consuming does not touch markers). Reading it keeps "tail = messages committed" exact at every kill
  * point, which the bridge's exactly-once record relies on (docs/BRIDGE.md). */
 static inline bool sp_tail_behind(const struct shmkit_queue *q, uint64_t t)
 {
 	/* relaxed: only producers write markers, and this one is ours or a dead one's */
-	return atomic_load_explicit(&slot_at(q, t)->seq, memory_order_relaxed) ==
-	       marker(t, SHMKIT__QTAG_COMMITTED);
+	return sp_mark_pos(atomic_load_explicit(sp_marker(q, t), memory_order_relaxed)) ==
+	       (uint32_t)t;
 }
 
-/* SPSC protocol (queue_spsc.c) */
+/* SPSC protocol (queue_spsc.c): whole copy operations (the fast paths stay
+ * in one file, inlined), and the steps the zero-copy calls are made of. */
+int shmkit__sp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns);
+ssize_t shmkit__sc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns);
+ssize_t shmkit__sp_send_many(struct shmkit_queue *q, const struct iovec *msgs, size_t k,
+			     int64_t timeout_ns);
+ssize_t shmkit__sc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
+			     int64_t timeout_ns);
 int shmkit__sp_try_reserve(struct shmkit_queue *q, struct attempt *a);
 void shmkit__sp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len);
 int shmkit__sc_try_peek(struct shmkit_queue *q, struct attempt *a);
-void shmkit__sc_consume(struct shmkit_queue *q, uint64_t pos);
-size_t shmkit__sp_room(struct shmkit_queue *q, uint64_t t, size_t want);
-void shmkit__sp_fill(struct shmkit_queue *q, uint64_t pos, const struct iovec *m);
-ssize_t shmkit__sc_ready(struct shmkit_queue *q, uint64_t pos, size_t cap);
+void shmkit__sc_consume(struct shmkit_queue *q, uint64_t pos, uint32_t len);
+ssize_t shmkit__sc_peek_at(struct shmkit_queue *q, size_t i, const void **msg);
+
+/* Waiting (queue.c): the attempt `fn` found nothing (-EAGAIN); poll (timeout
+ * 0) or wait for the other side, trying again. */
+int shmkit__queue_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
+		       int64_t timeout_ns);
+
+/* A single-producer (single-consumer) queue has one producer (consumer):
+ * the role is claimed on first use and held until close (DESIGN §8). */
+static inline int claim_role(struct shmkit_queue *q, bool producer)
+{
+	unsigned role = producer ? SHMKIT__ROLE_PRODUCER : SHMKIT__ROLE_CONSUMER;
+	if ((producer ? q->mp : q->mc) || SHMKIT__LIKELY(q->obj.role_word[role] != 0))
+		return 0;
+	return shmkit__role_claim(&q->obj, role);
+}
 
 /* MPMC protocol and its peer table (queue_mpmc.c) */
 int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a);

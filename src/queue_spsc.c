@@ -1,28 +1,43 @@
 /* SPDX-License-Identifier: MIT */
 /* SPSC protocol of the queue (see queue.c): no atomic read-modify-write on
- * the hot path. The producer owns `tail` and the slots' markers, the
- * consumer owns `head`. The consumer polls the slot's marker (so an 8-byte
- * message moves in one cache line); the producer caches head and re-reads it
- * only when the ring looks full. */
+ * the hot path. The producer owns `tail`, `bytes_sent` and the slots'
+ * markers, the consumer owns `head` and `bytes_received`. The consumer polls
+ * the slot's marker (position and length in one word, docs/LAYOUT.md "SPSC
+ * slot"), so a message up to 56 bytes moves with its marker in one cache
+ * line and a 64-byte one fills one line of its own; the producer caches head
+ * and re-reads it only when the ring looks full.
+ *
+ * The copy calls (send, recv, their batches) are whole here so that their
+ * fast path is one function with no call but memcpy; they leave the file
+ * only to wait (shmkit__queue_wait). */
 #include <string.h>
 
 #include "queue_internal.h"
 
-int shmkit__sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
+/* ---------------------------------------------------------------------
+ * producer
+ * --------------------------------------------------------------------- */
+
+/* A producer killed before it published tail left committed slots after
+ * it: step over every one (a batch commits several). */
+static __attribute__((noinline)) uint64_t sp_repair_tail(struct shmkit_queue *q, uint64_t t)
+{
+	for (uint64_t n = 0; n < q->cap && sp_tail_behind(q, t); n++)
+		t++;
+	/* relaxed: as in sp_publish_tail() */
+	atomic_store_explicit(&q->sh->tail, t, memory_order_relaxed);
+	return t;
+}
+
+static inline int sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 {
 	/* relaxed: only the producer writes tail */
 	uint64_t t = atomic_load_explicit(&q->sh->tail, memory_order_relaxed);
 
-	if (SHMKIT__UNLIKELY(sp_tail_behind(q, t))) {
-		/* a producer died before publishing tail: step over every slot it
-		 * committed (a batch commits several, shmkit_queue_send_many) */
-		for (uint64_t n = 0; n < q->cap && sp_tail_behind(q, t); n++)
-			t++;
-		/* relaxed: as in shmkit__sp_commit() */
-		atomic_store_explicit(&q->sh->tail, t, memory_order_relaxed);
-	}
+	if (SHMKIT__UNLIKELY(sp_tail_behind(q, t)))
+		t = sp_repair_tail(q, t);
 	if (t - q->cached_head >= q->cap) {
-		/* acquire: pairs with the release store of head in shmkit__sc_consume():
+		/* acquire: pairs with the release store of head in sc_publish_head():
 		 * the consumer finished reading a slot before it moved head past it */
 		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
 		if (t - h > q->cap)
@@ -35,58 +50,151 @@ int shmkit__sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 	return 0;
 }
 
-void shmkit__sp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+int shmkit__sp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 {
-	struct shmkit__queue_slot *s = slot_at(q, pos);
+	return sp_try_reserve(q, a);
+}
 
-	atomic_store_explicit(&s->len, len, memory_order_relaxed);
-	/* release: pairs with the acquire load of the marker in shmkit__sc_try_peek():
-	 * payload and len are visible before COMMITTED */
-	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
-	/* relaxed: tail is read by this producer and by stats only */
-	atomic_store_explicit(&q->sh->tail, pos + 1, memory_order_relaxed);
+/* The message at pos is complete: its marker, last. */
+static inline void sp_publish(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	/* release: pairs with the acquire load of the marker in sc_try_peek() /
+	 * sc_ready(): the payload is visible before the marker names pos */
+	atomic_store_explicit(sp_marker(q, pos), SHMKIT__QUEUE_SP_MARK(pos, len),
+			      memory_order_release);
+}
+
+/* After the markers of [.., t): move tail and the byte counter, wake. */
+static inline void sp_publish_tail(struct shmkit_queue *q, uint64_t t, uint64_t bytes)
+{
+	struct shmkit__queue_shared *sh = q->sh;
+	/* relaxed: tail and bytes_sent are read by this producer and by stats
+	 * only (the consumer reads markers); both on the producer's own line */
+	atomic_store_explicit(&sh->tail, t, memory_order_relaxed);
+	atomic_store_explicit(&sh->bytes_sent,
+			      atomic_load_explicit(&sh->bytes_sent, memory_order_relaxed) + bytes,
+			      memory_order_relaxed);
 	wake_data(q);
 }
 
-int shmkit__sc_try_peek(struct shmkit_queue *q, struct attempt *a)
+static inline void sp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
 {
-	/* relaxed: only the consumer writes head */
-	uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_relaxed);
-	struct shmkit__queue_slot *s = slot_at(q, h);
-	/* acquire: pairs with the release store in shmkit__sp_commit() */
-	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+	sp_publish(q, pos, len);
+	sp_publish_tail(q, pos + 1, len);
+}
 
-	if (SHMKIT__LIKELY(m == marker(h, SHMKIT__QTAG_COMMITTED))) {
-		uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-		if (len > q->max_msg)
-			return -EBADMSG;
-		if (len > a->limit)
-			return -EMSGSIZE;
-		a->pos = h;
-		a->len = len;
-		return 0;
+void shmkit__sp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	sp_commit(q, pos, len);
+}
+
+/* Checks and role shared by every producer call; then one attempt, waiting
+ * if the ring is full. */
+static inline int sp_reserve(struct shmkit_queue *q, size_t len, int64_t timeout_ns,
+			     struct attempt *a)
+{
+	int r;
+
+	if (SHMKIT__UNLIKELY(len > q->max_msg))
+		return -EMSGSIZE;
+	forget_inherited(q);
+	if ((r = claim_role(q, true)) < 0)
+		return r;
+	if (SHMKIT__UNLIKELY(q->resv_active))
+		return -EBUSY;
+	r = sp_try_reserve(q, a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__queue_wait(q, shmkit__sp_try_reserve, a, true, timeout_ns);
+	return r;
+}
+
+/* Anything the fast path does not handle: the first send of a handle (role
+ * claim), after fork, an outstanding reservation, a full ring (waiting). */
+static __attribute__((noinline)) int sp_send_slow(struct shmkit_queue *q, const void *msg,
+						  size_t len, int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	int r = sp_reserve(q, len, timeout_ns, &a);
+
+	if (r < 0)
+		return r;
+	if (len)
+		memcpy(payload_at(q, a.pos), msg, len);
+	shmkit__sp_commit(q, a.pos, (uint32_t)len);
+	return 0;
+}
+
+/* This handle holds the producer (consumer) role in the process that uses
+ * it, with no zero-copy operation outstanding: the copy calls' fast path. */
+static inline bool sp_ready(const struct shmkit_queue *q, unsigned role, bool busy)
+{
+	return SHMKIT__LIKELY(q->op_gen == shmkit__fork_gen() && q->obj.role_word[role] != 0 &&
+			      !busy);
+}
+
+/* Before the waiting machinery (which reads the clock and calls through a
+ * predicate: ~100 ns) look again a few times: in a stream the other side
+ * frees a slot (publishes a message) within a cache-line transfer or two.
+ * Not for polls (timeout 0) nor for handles told to sleep at once. */
+#define SP_SPINS 64
+
+static inline bool sp_spin_ok(const struct shmkit_queue *q, int64_t timeout_ns)
+{
+	return timeout_ns != 0 && q->spin_ns != 0;
+}
+
+/* The ring looked full at t: a fresh head that leaves room, or false.
+ * While spinning it waits for a little more room than one slot (up to
+ * SP_ROOM): a producer that resumes at every freed slot re-reads `head`
+ * once per message, pulling the line the consumer writes per message. */
+#define SP_ROOM 32u
+
+static __attribute__((noinline)) bool sp_spin_room(struct shmkit_queue *q, uint64_t t,
+						   int64_t timeout_ns)
+{
+	uint64_t want = q->cap / 4 < SP_ROOM ? q->cap / 4 : SP_ROOM;
+	uint64_t h = q->cached_head;
+
+	for (unsigned i = 0; i < SP_SPINS; i++) {
+		/* acquire: as in sp_try_reserve() */
+		h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
+		if (t - h > q->cap)
+			return false; /* corrupt: the slow path says */
+		if (q->cap - (t - h) >= want && t - h < q->cap)
+			break;
+		if (!sp_spin_ok(q, timeout_ns))
+			break;
+		shmkit__spin_pause();
 	}
-	if (m == marker(h - q->cap, SHMKIT__QTAG_COMMITTED) || m == marker(h, SHMKIT__QTAG_FREE))
-		return -EAGAIN; /* last lap's message, or never written: empty */
-	return -EBADMSG;
+	if (t - h >= q->cap)
+		return false;
+	q->cached_head = h;
+	return true;
 }
 
-void shmkit__sc_consume(struct shmkit_queue *q, uint64_t pos)
+int shmkit__sp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns)
 {
-	/* release: pairs with the acquire load of head in shmkit__sp_try_reserve():
-	 * our reads of the slot are done before the producer may reuse it */
-	atomic_store_explicit(&q->sh->head, pos + 1, memory_order_release);
-	wake_space(q);
+	if (SHMKIT__UNLIKELY(len > q->max_msg))
+		return -EMSGSIZE;
+	if (!sp_ready(q, SHMKIT__ROLE_PRODUCER, q->resv_active))
+		return sp_send_slow(q, msg, len, timeout_ns);
+	/* relaxed: only the producer writes tail. A tail left behind by a
+	 * producer that died is repaired by the slow path, which every handle
+	 * takes first (the role claim) and after fork. */
+	uint64_t t = atomic_load_explicit(&q->sh->tail, memory_order_relaxed);
+	if (SHMKIT__UNLIKELY(t - q->cached_head >= q->cap) && !sp_spin_room(q, t, timeout_ns))
+		return sp_send_slow(q, msg, len, timeout_ns);
+	if (len)
+		memcpy(payload_at(q, t), msg, len);
+	sp_commit(q, t, (uint32_t)len);
+	return 0;
 }
-
-/* Batches (shmkit_queue_send_many/recv_many in queue.c). */
 
 /* Of the `want` slots from t, how many are free now (head read at most once). */
-size_t shmkit__sp_room(struct shmkit_queue *q, uint64_t t, size_t want)
+static size_t sp_room(struct shmkit_queue *q, uint64_t t, size_t want)
 {
 	if (t + want - q->cached_head > q->cap) {
-		/* acquire: pairs with the release store of head in shmkit__sc_consume() and
-		 * recv_many(): the consumer finished reading a slot before head passed it */
+		/* acquire: as in sp_try_reserve() */
 		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
 		if (t - h <= q->cap)
 			q->cached_head = h;
@@ -95,27 +203,198 @@ size_t shmkit__sp_room(struct shmkit_queue *q, uint64_t t, size_t want)
 	return room < want ? (size_t)room : want;
 }
 
-/* One message into slot pos, marker last; tail and wake-up are the batch's. */
-void shmkit__sp_fill(struct shmkit_queue *q, uint64_t pos, const struct iovec *m)
+/* msgs[0..k) are valid and each fits a slot (checked by the caller). Each
+ * slot gets its marker as one message would, so the consumer sees every
+ * message at once; tail, the byte counter and the wake-up are the batch's. */
+ssize_t shmkit__sp_send_many(struct shmkit_queue *q, const struct iovec *msgs, size_t k,
+			     int64_t timeout_ns)
 {
-	struct shmkit__queue_slot *s = slot_at(q, pos);
+	struct attempt a = { 0 };
+	uint64_t bytes = 0;
+	int r = sp_reserve(q, msgs[0].iov_len, timeout_ns, &a);
 
-	if (m->iov_len)
-		memcpy(payload_at(q, pos), m->iov_base, m->iov_len);
-	atomic_store_explicit(&s->len, (uint32_t)m->iov_len, memory_order_relaxed);
-	/* release: pairs with the acquire load of the marker in shmkit__sc_try_peek() and
-	 * recv_many(): payload and len are visible before COMMITTED */
-	atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED), memory_order_release);
+	if (r < 0)
+		return r;
+	k = 1 + sp_room(q, a.pos + 1, k - 1);
+	for (size_t i = 0; i < k; i++) {
+		if (msgs[i].iov_len)
+			memcpy(payload_at(q, a.pos + i), msgs[i].iov_base, msgs[i].iov_len);
+		sp_publish(q, a.pos + i, (uint32_t)msgs[i].iov_len);
+		bytes += msgs[i].iov_len;
+		SHMKIT__TEST_POINT("queue.batch.sent");
+	}
+	/* a producer killed before this leaves tail behind committed slots,
+	 * which the next reserve steps over (sp_repair_tail) */
+	sp_publish_tail(q, a.pos + k, bytes);
+	return (ssize_t)k;
+}
+
+/* ---------------------------------------------------------------------
+ * consumer
+ * --------------------------------------------------------------------- */
+
+static inline int sc_try_peek(struct shmkit_queue *q, struct attempt *a)
+{
+	/* relaxed: only the consumer writes head */
+	uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_relaxed);
+	/* acquire: pairs with the release store in sp_publish() */
+	uint64_t m = atomic_load_explicit(sp_marker(q, h), memory_order_acquire);
+
+	if (SHMKIT__LIKELY(sp_mark_pos(m) == (uint32_t)h)) {
+		uint32_t len = (uint32_t)m;
+		if (len > q->max_msg)
+			return -EBADMSG;
+		if (len > a->limit)
+			return -EMSGSIZE;
+		a->pos = h;
+		a->len = len;
+		return 0;
+	}
+	if (sp_mark_pos(m) == (uint32_t)(h - q->cap))
+		return -EAGAIN; /* last lap's message (or a fresh slot): empty */
+	return -EBADMSG;
+}
+
+int shmkit__sc_try_peek(struct shmkit_queue *q, struct attempt *a)
+{
+	return sc_try_peek(q, a);
+}
+
+/* Slots before `h` are read: hand them back, count their bytes, wake. */
+static inline void sc_publish_head(struct shmkit_queue *q, uint64_t h, uint64_t bytes)
+{
+	struct shmkit__queue_shared *sh = q->sh;
+	/* release: pairs with the acquire load of head in sp_try_reserve() /
+	 * sp_room(): our reads of the slots are done before they are reused */
+	atomic_store_explicit(&sh->head, h, memory_order_release);
+	/* relaxed: a statistic on the consumer's own line */
+	atomic_store_explicit(&sh->bytes_received,
+			      atomic_load_explicit(&sh->bytes_received, memory_order_relaxed) + bytes,
+			      memory_order_relaxed);
+	wake_space(q);
+}
+
+void shmkit__sc_consume(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	sc_publish_head(q, pos + 1, len);
+}
+
+/* Checks and role shared by the consumer's copy calls; then one attempt,
+ * waiting if the ring is empty. */
+static inline int sc_claim(struct shmkit_queue *q, size_t limit, int64_t timeout_ns,
+			   struct attempt *a)
+{
+	int r;
+
+	forget_inherited(q);
+	if ((r = claim_role(q, false)) < 0)
+		return r;
+	if (SHMKIT__UNLIKELY(q->peek_active))
+		return -EBUSY;
+	a->limit = limit;
+	r = sc_try_peek(q, a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__queue_wait(q, shmkit__sc_try_peek, a, false, timeout_ns);
+	return r;
+}
+
+/* Anything the fast path does not handle: the first receive of a handle,
+ * after fork, an outstanding peek, an empty ring (waiting), an error. */
+static __attribute__((noinline)) ssize_t sc_recv_slow(struct shmkit_queue *q, void *buf,
+						      size_t cap, int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	int r = sc_claim(q, cap, timeout_ns, &a);
+
+	if (r < 0)
+		return r;
+	if (a.len)
+		memcpy(buf, payload_at(q, a.pos), a.len);
+	sc_publish_head(q, a.pos + 1, a.len);
+	return (ssize_t)a.len;
+}
+
+/* The slot at h looked empty (marker m): its marker once it names h, or m. */
+static __attribute__((noinline)) uint64_t sc_spin_msg(struct shmkit_queue *q, uint64_t h,
+						      uint64_t m, int64_t timeout_ns)
+{
+	for (unsigned i = 0; i < SP_SPINS && sp_spin_ok(q, timeout_ns); i++) {
+		if (sp_mark_pos(m) != (uint32_t)(h - q->cap))
+			return m; /* a message, or corrupt: the caller looks */
+		shmkit__spin_pause();
+		/* acquire: pairs with the release store in sp_publish() */
+		m = atomic_load_explicit(sp_marker(q, h), memory_order_acquire);
+	}
+	return m;
+}
+
+ssize_t shmkit__sc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns)
+{
+	if (!sp_ready(q, SHMKIT__ROLE_CONSUMER, q->peek_active))
+		return sc_recv_slow(q, buf, cap, timeout_ns);
+	/* relaxed: only the consumer writes head */
+	uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_relaxed);
+	/* acquire: pairs with the release store in sp_publish() */
+	uint64_t m = atomic_load_explicit(sp_marker(q, h), memory_order_acquire);
+	if (SHMKIT__UNLIKELY(sp_mark_pos(m) != (uint32_t)h))
+		m = sc_spin_msg(q, h, m, timeout_ns);
+	uint32_t len = (uint32_t)m;
+	if (SHMKIT__UNLIKELY(sp_mark_pos(m) != (uint32_t)h || len > q->max_msg || len > cap))
+		return sc_recv_slow(q, buf, cap, timeout_ns);
+	if (len)
+		memcpy(buf, payload_at(q, h), len);
+	sc_publish_head(q, h + 1, len);
+	return (ssize_t)len;
 }
 
 /* The message at pos if committed and fitting cap: its length, else -1. */
-ssize_t shmkit__sc_ready(struct shmkit_queue *q, uint64_t pos, size_t cap)
+static inline ssize_t sc_ready(struct shmkit_queue *q, uint64_t pos, size_t cap)
 {
-	struct shmkit__queue_slot *s = slot_at(q, pos);
-	/* acquire: pairs with the release store in shmkit__sp_fill() / shmkit__sp_commit() */
-	uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
-	if (m != marker(pos, SHMKIT__QTAG_COMMITTED))
+	/* acquire: pairs with the release store in sp_publish() */
+	uint64_t m = atomic_load_explicit(sp_marker(q, pos), memory_order_acquire);
+	uint32_t len = (uint32_t)m;
+
+	if (sp_mark_pos(m) != (uint32_t)pos)
 		return -1;
-	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
 	return len <= q->max_msg && len <= cap ? (ssize_t)len : -1; /* else: the next recv says why */
+}
+
+ssize_t shmkit__sc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
+			     int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	uint64_t bytes = 0;
+	size_t k = 0;
+	int r = sc_claim(q, bufs[0].iov_len, timeout_ns, &a);
+
+	if (r < 0)
+		return r;
+	for (ssize_t len = (ssize_t)a.len; len >= 0;) {
+		if (len)
+			memcpy(bufs[k].iov_base, payload_at(q, a.pos + k), (size_t)len);
+		bufs[k++].iov_len = (size_t)len;
+		bytes += (uint64_t)len;
+		SHMKIT__TEST_POINT("queue.batch.received");
+		len = k < n ? sc_ready(q, a.pos + k, bufs[k].iov_len) : -1;
+	}
+	sc_publish_head(q, a.pos + k, bytes);
+	return (ssize_t)k;
+}
+
+/* The i-th waiting message, not consumed (shmkit_queue_peek_at). */
+ssize_t shmkit__sc_peek_at(struct shmkit_queue *q, size_t i, const void **msg)
+{
+	if (i >= q->cap)
+		return -EAGAIN;
+	/* relaxed: only the consumer (this handle's process) writes head */
+	uint64_t pos = atomic_load_explicit(&q->sh->head, memory_order_relaxed) + i;
+	/* acquire: pairs with the release store in sp_publish() */
+	uint64_t m = atomic_load_explicit(sp_marker(q, pos), memory_order_acquire);
+
+	if (sp_mark_pos(m) != (uint32_t)pos)
+		return -EAGAIN;
+	if ((uint32_t)m > q->max_msg)
+		return -EBADMSG;
+	*msg = payload_at(q, pos);
+	return (ssize_t)(uint32_t)m;
 }

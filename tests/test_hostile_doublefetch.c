@@ -107,9 +107,10 @@ static void test_queue(void)
 	struct shmkit_seg *seg = shmkit_queue_seg(q);
 	const struct shmkit__queue_shared *qs =
 	    (const void *)((char *)shmkit_seg_addr(seg) + SHMKIT__HEADER_SIZE);
+	/* SPSC with max_msg 64: markers in their own array, the length in each
+	 * marker's low 32 bits (docs/LAYOUT.md "Queue") */
 	for (uint32_t i = 0; i < qs->capacity && f.n < 256; i++)
-		f.offs[f.n++] = SHMKIT__HEADER_SIZE + qs->slots_off + (uint64_t)i * qs->slot_stride +
-				offsetof(struct shmkit__queue_slot, len);
+		f.offs[f.n++] = SHMKIT__HEADER_SIZE + qs->markers_off + (uint64_t)i * 8;
 	f.uri = q_uri;
 	atomic_store(stop, 0);
 	pid_t att = test_fork(attacker, &f), prod = test_fork(q_producer, NULL);

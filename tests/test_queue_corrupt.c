@@ -21,12 +21,25 @@ struct target {
 	unsigned char *slots;
 	size_t size; /* bytes of the raw mapping */
 	uint32_t stride, cap;
+	int multi;
+	size_t max_msg;
+	uint64_t markers_off; /* as created (the shared copy gets scribbled on) */
 };
 
+/* 40: SPSC keeps marker and message in one line; 100: SPSC markers in their
+ * own array, payloads line-aligned (docs/LAYOUT.md "Queue"). */
+static size_t max_msg_of(int multi)
+{
+	return multi == 2 ? 100 : 40;
+}
+
+/* multi: 0 SPSC (max_msg 40), 1 MPMC (40), 2 SPSC with a marker array (100) */
 static void open_target(struct target *t, const char *uri, int multi, size_t cap)
 {
-	struct shmkit_queue_opts o = { .capacity = cap, .max_msg = 40, .multi_producer = multi,
-				       .multi_consumer = multi };
+	t->multi = multi == 1;
+	t->max_msg = max_msg_of(multi);
+	struct shmkit_queue_opts o = { .capacity = cap, .max_msg = t->max_msg,
+				       .multi_producer = t->multi, .multi_consumer = t->multi };
 	CHECK_OK(shmkit_queue_create(&t->q, uri, &o));
 	CHECK_OK(shmkit_seg_open(&t->raw, uri, 0, 0, 0));
 	t->size = shmkit_seg_size(t->raw);
@@ -34,6 +47,7 @@ static void open_target(struct target *t, const char *uri, int multi, size_t cap
 	t->slots = (unsigned char *)t->sh + SHMKIT__QUEUE_SLOTS_OFF;
 	t->stride = t->sh->slot_stride;
 	t->cap = t->sh->capacity;
+	t->markers_off = t->sh->markers_off;
 }
 
 static void close_target(struct target *t, const char *uri)
@@ -48,6 +62,30 @@ static struct shmkit__queue_slot *slot(struct target *t, uint64_t i)
 	return (void *)(t->slots + (i % t->cap) * t->stride);
 }
 
+/* The offset (from the body) of slot i's commit marker. */
+static size_t marker_off(struct target *t, uint64_t i)
+{
+	if (t->markers_off)
+		return t->markers_off + (i % t->cap) * 8;
+	return SHMKIT__QUEUE_SLOTS_OFF + (i % t->cap) * t->stride;
+}
+
+static _Atomic uint64_t *mark(struct target *t, uint64_t i)
+{
+	return (_Atomic uint64_t *)((unsigned char *)t->sh + marker_off(t, i));
+}
+
+/* Slot i now says: the message of position pos, len bytes. */
+static void set_marker(struct target *t, uint64_t i, uint64_t pos, uint32_t len)
+{
+	if (t->multi) {
+		atomic_store(&slot(t, i)->len, len);
+		atomic_store(&slot(t, i)->seq, pos << 8 | SHMKIT__QTAG_COMMITTED);
+	} else {
+		atomic_store(mark(t, i), SHMKIT__QUEUE_SP_MARK(pos, len));
+	}
+}
+
 static int allowed(long long r)
 {
 	return r >= 0 || r == -EBADMSG || r == -EAGAIN || r == -ETIMEDOUT || r == -EMSGSIZE ||
@@ -58,13 +96,16 @@ static void test_targeted(int multi)
 {
 	const char *uri = test_uri("posix", "corrupt");
 	struct target t;
-	char *buf = malloc(40); /* exactly max_msg: ASan sees any overrun */
 	open_target(&t, uri, multi, 4);
+	size_t mm = t.max_msg;
+	char *buf = malloc(mm); /* exactly max_msg: ASan sees any overrun */
 
 	/* a length beyond max_msg is never delivered */
 	CHECK_OK(shmkit_queue_send(t.q, "hello", 5, 0));
-	atomic_store(&slot(&t, 0)->len, 1000000);
-	CHECK_RET(shmkit_queue_recv(t.q, buf, 40, 0), -EBADMSG);
+	set_marker(&t, 0, 0, 1000000);
+	CHECK_RET(shmkit_queue_recv(t.q, buf, mm, 0), -EBADMSG);
+	set_marker(&t, 0, 0, (uint32_t)mm + 1);
+	CHECK_RET(shmkit_queue_recv(t.q, buf, mm, 0), -EBADMSG);
 	const void *p;
 	CHECK(allowed(shmkit_queue_peek(t.q, &p, 0)));
 	shmkit_queue_consume(t.q);
@@ -72,12 +113,15 @@ static void test_targeted(int multi)
 	/* a marker for another slot's position */
 	CHECK_OK(shmkit_queue_send(t.q, "x", 1, 0));
 	uint64_t h = atomic_load(&t.sh->head);
-	atomic_store(&slot(&t, h)->seq, ((h + 1) << 8) | 1);
-	CHECK_RET(shmkit_queue_recv(t.q, buf, 40, 0), -EBADMSG);
+	set_marker(&t, h, h + 1, 1);
+	CHECK_RET(shmkit_queue_recv(t.q, buf, mm, 0), -EBADMSG);
+	set_marker(&t, h, h + t.cap + 1, 1);
+	CHECK_RET(shmkit_queue_recv(t.q, buf, mm, 0), -EBADMSG);
+	CHECK_RET(shmkit_queue_peek_at(t.q, 0, &p), t.multi ? -EOPNOTSUPP : -EAGAIN);
 
 	/* head ahead of tail, tail far ahead of head */
 	atomic_store(&t.sh->head, atomic_load(&t.sh->tail) + 1000);
-	long long r = shmkit_queue_recv(t.q, buf, 40, 10 * MS);
+	long long r = shmkit_queue_recv(t.q, buf, mm, 10 * MS);
 	CHECK(r == -EBADMSG || r == -ETIMEDOUT || r == -EAGAIN);
 	atomic_store(&t.sh->tail, atomic_load(&t.sh->head) + 1000);
 	r = shmkit_queue_send(t.q, "y", 1, 10 * MS);
@@ -96,21 +140,33 @@ static void test_targeted(int multi)
 	t.sh->capacity = saved;
 	t.sh->max_msg = 1u << 29;
 	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
-	t.sh->max_msg = 40;
+	t.sh->max_msg = (uint32_t)mm;
 	t.sh->slot_stride = 16;
 	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
 	t.sh->slot_stride = t.stride;
 	t.sh->flags = 0xff;
 	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
-	t.sh->flags = multi ? 3 : 0;
+	t.sh->flags = t.multi ? 0 : 1; /* the other slot format */
+	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
+	t.sh->flags = t.multi ? 3 : 0;
+	uint32_t hdr = t.sh->slot_hdr;
+	t.sh->slot_hdr = hdr ^ 8;
+	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
+	t.sh->slot_hdr = hdr;
+	uint64_t moff = t.sh->markers_off;
+	t.sh->markers_off = moff ? moff + 64 : 1u << 30;
+	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
+	t.sh->markers_off = moff;
+	CHECK_OK(shmkit_queue_open(&q2, uri));
+	CHECK_OK(shmkit_queue_close(q2));
 	CHECK(allowed(shmkit_queue_send(t.q, "z", 1, 0)));
 
 	/* peer table garbage (MPMC): a waiter checks a random peer, in bounds */
 	for (unsigned i = 0; i < SHMKIT__QUEUE_PEERS; i++)
 		atomic_store(&t.sh->peers[i].state, 0xdeadbeefu * (i + 1));
 	for (uint32_t i = 0; i < t.cap; i++)
-		atomic_store(&slot(&t, i)->seq, ((uint64_t)i << 8) | 0x40 | (i * 13 & 0x3f));
-	CHECK(allowed(shmkit_queue_recv(t.q, buf, 40, 5 * MS)));
+		atomic_store(mark(&t, i), ((uint64_t)i << 8) | 0x40 | (i * 13 & 0x3f));
+	CHECK(allowed(shmkit_queue_recv(t.q, buf, mm, 5 * MS)));
 	CHECK(allowed(shmkit_queue_send(t.q, "w", 1, 5 * MS)));
 
 	free(buf);
@@ -132,7 +188,8 @@ static void test_random(int multi, unsigned seed)
 	const char *uri = test_uri("posix", "fuzz");
 	struct target t;
 	open_target(&t, uri, multi, 8);
-	char *buf = malloc(40);
+	size_t mm = t.max_msg;
+	char *buf = malloc(mm);
 	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
 #define RND() xorshift(&x)
 	int rounds = 3000;
@@ -145,7 +202,7 @@ static void test_random(int multi, unsigned seed)
 				off = RND() % span;
 			} else {
 				size_t which = RND() % t.cap;
-				off = SHMKIT__QUEUE_SLOTS_OFF + which * t.stride + RND() % 16;
+				off = marker_off(&t, which) + RND() % (t.multi ? 16 : 8);
 			}
 			off &= ~(size_t)7;
 			uint64_t v = RND();
@@ -167,14 +224,14 @@ static void test_random(int multi, unsigned seed)
 			break;
 		case 5:
 		case 6:
-			r = shmkit_queue_recv(t.q, buf, 40, tmo);
+			r = shmkit_queue_recv(t.q, buf, mm, tmo);
 			break;
 		case 7: {
 			void *s;
-			r = shmkit_queue_reserve(t.q, 40, &s, tmo);
+			r = shmkit_queue_reserve(t.q, mm, &s, tmo);
 			if (r == 0) {
-				memset(s, 0xab, 40); /* the slot is ours: in bounds */
-				r = shmkit_queue_commit(t.q, s, 40);
+				memset(s, 0xab, mm); /* the slot is ours: in bounds */
+				r = shmkit_queue_commit(t.q, s, mm);
 			}
 			break;
 		}
@@ -182,7 +239,7 @@ static void test_random(int multi, unsigned seed)
 			const void *p;
 			r = shmkit_queue_peek(t.q, &p, tmo);
 			if (r >= 0) {
-				CHECK(r <= 40);
+				CHECK(r <= (long long)mm);
 				volatile unsigned char sink = 0;
 				for (long long k = 0; k < r; k++)
 					sink ^= ((const unsigned char *)p)[k];
@@ -210,11 +267,10 @@ static void test_random(int multi, unsigned seed)
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, NULL);
-	test_targeted(0);
-	test_targeted(1);
-	for (unsigned s = 1; s <= 4; s++) {
-		test_random(0, s);
-		test_random(1, s);
-	}
+	for (int multi = 0; multi <= 2; multi++)
+		test_targeted(multi);
+	for (unsigned s = 1; s <= 4; s++)
+		for (int multi = 0; multi <= 2; multi++)
+			test_random(multi, s);
 	return test_done();
 }

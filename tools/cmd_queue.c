@@ -257,6 +257,8 @@ static void print_queue_stats(const struct shmkit_queue_stats *st)
 	printf("depth:              %" PRIu64 "\n", st->depth);
 	printf("sent:               %" PRIu64 "\n", st->sent);
 	printf("received:           %" PRIu64 "\n", st->received);
+	printf("bytes:              %" PRIu64 " sent, %" PRIu64 " received\n", st->bytes_sent,
+	       st->bytes_received);
 	printf("skipped:            %" PRIu64 " (producers died before commit)\n", st->skipped);
 	printf("abandoned:          %" PRIu64 " (consumers died holding a message)\n",
 	       st->abandoned);
@@ -274,6 +276,8 @@ static void json_queue_stats(struct cli_json *j, const struct shmkit_queue_stats
 	cli_json_uint(j, "depth", st->depth);
 	cli_json_uint(j, "sent", st->sent);
 	cli_json_uint(j, "received", st->received);
+	cli_json_uint(j, "bytes_sent", st->bytes_sent);
+	cli_json_uint(j, "bytes_received", st->bytes_received);
 	cli_json_uint(j, "skipped", st->skipped);
 	cli_json_uint(j, "abandoned", st->abandoned);
 	cli_json_uint(j, "recv_waiters", st->recv_waiters);

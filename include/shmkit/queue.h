@@ -63,7 +63,9 @@ struct shmkit_queue_stats {
 	uint32_t send_waiters; /* the same for senders */
 	int multi_producer;
 	int multi_consumer;
-	uint64_t reserved[8]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
+	uint64_t bytes_sent;     /* payload bytes committed since creation (for monitoring: a */
+	uint64_t bytes_received; /* peer killed mid-operation may leave one message uncounted) */
+	uint64_t reserved[6]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 /* Fill *st from the queue's shared counters. Never blocks. */

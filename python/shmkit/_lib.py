@@ -93,7 +93,8 @@ class QueueStats(Structure):
                 ("sent", c_uint64), ("received", c_uint64), ("skipped", c_uint64),
                 ("abandoned", c_uint64), ("waiters", c_uint32), ("recv_waiters", c_uint32),
                 ("send_waiters", c_uint32), ("multi_producer", c_int), ("multi_consumer", c_int),
-                ("reserved", c_uint64 * 8)]
+                ("bytes_sent", c_uint64), ("bytes_received", c_uint64),
+                ("reserved", c_uint64 * 6)]
 
 
 class TopicOpts(Structure):

@@ -225,7 +225,7 @@ class Queue(Handle):
         d: dict[str, Any] = {"multi_producer": bool(st.multi_producer),
                              "multi_consumer": bool(st.multi_consumer)}
         for f in ("capacity", "max_msg", "depth", "sent", "received", "skipped", "abandoned",
-                  "recv_waiters", "send_waiters"):
+                  "recv_waiters", "send_waiters", "bytes_sent", "bytes_received"):
             d[f] = getattr(st, f)
         return d
 

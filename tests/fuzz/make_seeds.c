@@ -69,29 +69,40 @@ static void fresh_uri(const char *tag)
 	shmkit_remove(uri);
 }
 
-static void queues(int multi)
+/* kind 0: SPSC (marker and message in one line), 1: MPMC, 2: SPSC with
+ * max_msg 96 (markers in their own array) */
+static void queue_dump(int kind, const char *state)
+{
+	static const char *const kinds[] = { "spsc", "mpmc", "spsc-wide" };
+	char name[64];
+	snprintf(name, sizeof(name), "%s-%s", kinds[kind], state);
+	dump("queue", name);
+}
+
+static void queues(int kind)
 {
 	struct shmkit_queue *q;
-	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 32, .multi_producer = multi, .multi_consumer = multi };
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = kind == 2 ? 96 : 32,
+				       .multi_producer = kind == 1, .multi_consumer = kind == 1 };
 	void *slot;
 	int r;
 	fresh_uri("queue");
 	if ((r = shmkit_queue_create(&q, uri, &o)) < 0)
 		fail("queue_create", r);
-	dump("queue", multi ? "mpmc-empty" : "spsc-empty");
+	queue_dump(kind, "empty");
 	shmkit_queue_send(q, "hello", 5, 0);
 	shmkit_queue_send(q, "0123456789abcdef0123456789abcdef", 32, 0);
-	dump("queue", multi ? "mpmc-two" : "spsc-two");
-	char buf[32];
+	queue_dump(kind, "two");
+	char buf[96];
 	shmkit_queue_recv(q, buf, sizeof(buf), 0);
 	if (shmkit_queue_reserve(q, 16, &slot, 0) == 0) {
 		memset(slot, 'r', 16);
-		dump("queue", multi ? "mpmc-reserved" : "spsc-reserved");
+		queue_dump(kind, "reserved");
 		shmkit_queue_commit(q, slot, 16);
 	}
 	while (shmkit_queue_send(q, "full", 4, 0) == 0)
 		;
-	dump("queue", multi ? "mpmc-full" : "spsc-full");
+	queue_dump(kind, "full");
 	shmkit_queue_close(q);
 	shmkit_remove(uri);
 }
@@ -303,6 +314,7 @@ int main(int argc, char **argv)
 	mkdir(out_dir, 0755);
 	queues(0);
 	queues(1);
+	queues(2);
 	topics(0);
 	topics(1);
 	heaps();
