@@ -17,9 +17,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+/* Messages per shmkit_queue_send_many / recv_many call (DESIGN §9 "Batches"). */
+#define BATCH 32
+/* recv: at most this many bytes of receive buffers (fewer buffers for big max_msg). */
+#define RECV_BUF_BYTES (1u << 20)
 
 struct queue_opts {
 	uint64_t capacity, max_msg, count;
@@ -116,43 +123,129 @@ static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, si
 	return CLI_OK;
 }
 
+/* A batch of messages: all of them, in order, through send_many (which may
+ * take fewer than offered when the queue fills); *sent counts those
+ * delivered, and a failure says how far it got, as send_one. */
+static int send_batch(struct shmkit_queue *q, const char *uri, struct iovec *m, size_t n,
+		      int64_t deadline, uint64_t *sent)
+{
+	while (n > 0) {
+		ssize_t r = shmkit_queue_send_many(q, m, n, remaining(deadline));
+		if (r < 0) { /* say why for this message, as one send would */
+			if (send_one(q, uri, m[0].iov_base, m[0].iov_len, deadline, sent) != CLI_OK)
+				return CLI_FAIL;
+			r = 1; /* it went after all (room made meanwhile) */
+		} else {
+			*sent += (uint64_t)r;
+		}
+		m += r;
+		n -= (size_t)r;
+	}
+	return CLI_OK;
+}
+
+/* Standard input split at a separator, read with read(2) into one buffer:
+ * every complete message already read goes out in one batch, and the
+ * reader blocks only when none is left, so a slow writer's lines are not
+ * held back waiting for a batch to fill. */
+struct splitter {
+	char *buf;
+	size_t cap, start, end; /* unread bytes: buf[start..end) */
+	int sep, eof;
+};
+
+/* Up to BATCH messages from the buffer (pointers into it, valid until the
+ * next call); at end of input an unterminated last piece is one too. */
+static size_t split_batch(struct splitter *sp, struct iovec *m)
+{
+	size_t n = 0;
+	while (n < BATCH && sp->start < sp->end) {
+		char *from = sp->buf + sp->start;
+		char *cut = memchr(from, sp->sep, sp->end - sp->start);
+		if (!cut && !sp->eof)
+			break;
+		size_t len = cut ? (size_t)(cut - from) : sp->end - sp->start;
+		m[n++] = (struct iovec){ from, len };
+		sp->start += len + (cut ? 1 : 0);
+	}
+	return n;
+}
+
+/* Read more input, keeping the unread part; 0, or a negative errno. */
+static int split_fill(struct splitter *sp)
+{
+	if (sp->start > 0) {
+		memmove(sp->buf, sp->buf + sp->start, sp->end - sp->start);
+		sp->end -= sp->start;
+		sp->start = 0;
+	}
+	if (sp->end == sp->cap) { /* a message longer than the buffer: grow it */
+		char *grown = realloc(sp->buf, sp->cap * 2);
+		if (!grown)
+			return -ENOMEM;
+		sp->buf = grown;
+		sp->cap *= 2;
+	}
+	ssize_t got;
+	do
+		got = read(STDIN_FILENO, sp->buf + sp->end, sp->cap - sp->end);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return -errno;
+	if (got == 0)
+		sp->eof = 1;
+	sp->end += (size_t)got;
+	return 0;
+}
+
+static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t deadline,
+		      uint64_t *sent)
+{
+	struct splitter sp = { .cap = 65536, .sep = sep };
+	struct iovec m[BATCH];
+	int ret = CLI_OK;
+
+	sp.buf = malloc(sp.cap);
+	if (!sp.buf)
+		return cli_fail("send", uri, -ENOMEM);
+	while (ret == CLI_OK) {
+		size_t n = split_batch(&sp, m);
+		if (n > 0) {
+			ret = send_batch(q, uri, m, n, deadline, sent);
+			continue;
+		}
+		if (sp.eof)
+			break;
+		int r = split_fill(&sp);
+		if (r < 0)
+			ret = cli_fail("send", uri, r);
+	}
+	free(sp.buf);
+	return ret;
+}
+
 /* Messages from stdin: one per line (or per NUL), or all of it as one. */
 static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queue_opts *o,
 		      int64_t deadline, uint64_t *sent)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int ret = CLI_OK;
-
-	if (o->raw) {
-		size_t len = 0;
-		char chunk[65536];
-		size_t got;
-		while ((got = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
-			char *grown = realloc(line, len + got);
-			if (!grown) {
-				free(line);
-				return cli_fail("send", uri, -ENOMEM);
-			}
-			line = grown;
-			memcpy(line + len, chunk, got);
-			len += got;
+	if (!o->raw)
+		return send_split(q, uri, o->null_sep ? '\0' : '\n', deadline, sent);
+	char *all = NULL;
+	size_t len = 0;
+	char chunk[65536];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+		char *grown = realloc(all, len + got);
+		if (!grown) {
+			free(all);
+			return cli_fail("send", uri, -ENOMEM);
 		}
-		ret = send_one(q, uri, line, len, deadline, sent);
-		free(line);
-		return ret;
+		all = grown;
+		memcpy(all + len, chunk, got);
+		len += got;
 	}
-	int sep = o->null_sep ? '\0' : '\n';
-	while ((n = getdelim(&line, &cap, sep, stdin)) >= 0) {
-		size_t len = (size_t)n;
-		if (len && line[len - 1] == sep)
-			len--;
-		ret = send_one(q, uri, line, len, deadline, sent);
-		if (ret != CLI_OK)
-			break;
-	}
-	free(line);
+	int ret = send_one(q, uri, all, len, deadline, sent);
+	free(all);
 	return ret;
 }
 
@@ -208,18 +301,27 @@ CLI_COMMAND(cmd_recv)
 	if (ret != CLI_OK)
 		return ret;
 	shmkit_queue_stats(q, &st);
-	char *buf = malloc(st.max_msg ? st.max_msg : 1);
+	size_t max = st.max_msg ? (size_t)st.max_msg : 1;
+	size_t nbufs = RECV_BUF_BYTES / max < BATCH ? RECV_BUF_BYTES / max : BATCH;
+	if (nbufs == 0)
+		nbufs = 1;
+	char *buf = malloc(nbufs * max);
 	if (!buf) {
 		shmkit_queue_close(q);
 		return cli_fail("recv", uri, -ENOMEM);
 	}
+	struct iovec m[BATCH];
 	uint64_t got = 0;
 	ret = CLI_OK;
 	while (o.count == 0 || got < o.count) {
-		ssize_t n = shmkit_queue_recv(q, buf, st.max_msg, 0);
+		/* never more than --count asks for: the rest stays in the queue */
+		size_t want = o.count == 0 || o.count - got >= nbufs ? nbufs : (size_t)(o.count - got);
+		for (size_t k = 0; k < want; k++)
+			m[k] = (struct iovec){ buf + k * max, max };
+		ssize_t n = shmkit_queue_recv_many(q, m, want, 0);
 		if (n == -EAGAIN) {
 			fflush(stdout); /* show what we have before waiting */
-			n = shmkit_queue_recv(q, buf, st.max_msg, remaining(deadline));
+			n = shmkit_queue_recv_many(q, m, want, remaining(deadline));
 		}
 		if (n == -EAGAIN || n == -ETIMEDOUT) {
 			if (o.count != 0) { /* fewer than asked for */
@@ -233,10 +335,12 @@ CLI_COMMAND(cmd_recv)
 			ret = cli_fail("recv", uri, (int)n);
 			break;
 		}
-		fwrite(buf, 1, (size_t)n, stdout);
-		if (!o.raw)
-			putchar(o.null_sep ? '\0' : '\n');
-		got++;
+		for (ssize_t k = 0; k < n; k++) {
+			fwrite(m[k].iov_base, 1, m[k].iov_len, stdout);
+			if (!o.raw)
+				putchar(o.null_sep ? '\0' : '\n');
+		}
+		got += (uint64_t)n;
 	}
 	if (fflush(stdout) != 0 && ret == CLI_OK)
 		ret = cli_fail("recv", uri, -EIO);
