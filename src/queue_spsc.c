@@ -8,11 +8,13 @@
  * and re-reads it only when the ring looks full.
  *
  * The copy calls (send, recv, their batches) are whole here so that their
- * fast path is one function with no call but memcpy; they leave the file
+ * fast path is one function with no call but the copy; they leave the file
  * only to wait (shmkit__queue_wait). */
 #include <string.h>
 
+#include "copy.h"
 #include "queue_internal.h"
+
 
 /* ---------------------------------------------------------------------
  * producer
@@ -119,7 +121,7 @@ static __attribute__((noinline)) int sp_send_slow(struct shmkit_queue *q, const 
 	if (r < 0)
 		return r;
 	if (len)
-		memcpy(payload_at(q, a.pos), msg, len);
+		shmkit__copy(payload_at(q, a.pos), msg, len);
 	shmkit__sp_commit(q, a.pos, (uint32_t)len);
 	return 0;
 }
@@ -185,7 +187,7 @@ int shmkit__sp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t
 	if (SHMKIT__UNLIKELY(t - q->cached_head >= q->cap) && !sp_spin_room(q, t, timeout_ns))
 		return sp_send_slow(q, msg, len, timeout_ns);
 	if (len)
-		memcpy(payload_at(q, t), msg, len);
+		shmkit__copy(payload_at(q, t), msg, len);
 	sp_commit(q, t, (uint32_t)len);
 	return 0;
 }
@@ -203,6 +205,34 @@ static size_t sp_room(struct shmkit_queue *q, uint64_t t, size_t want)
 	return room < want ? (size_t)room : want;
 }
 
+/* A walk over consecutive slots that steps addresses instead of
+ * recomputing them from the position (batches). */
+struct sp_cursor {
+	uint64_t pos, idx;
+	unsigned char *pay; /* payload of pos */
+	_Atomic uint64_t *mk; /* marker of pos */
+};
+
+static inline void cur_at(const struct shmkit_queue *q, struct sp_cursor *c, uint64_t pos)
+{
+	c->pos = pos;
+	c->idx = pos & q->mask;
+	c->pay = payload_at(q, pos);
+	c->mk = sp_marker(q, pos);
+}
+
+static inline void cur_next(const struct shmkit_queue *q, struct sp_cursor *c)
+{
+	if (SHMKIT__UNLIKELY(c->idx + 1 == q->cap)) {
+		cur_at(q, c, c->pos + 1);
+		return;
+	}
+	c->pos++;
+	c->idx++;
+	c->pay += q->stride;
+	c->mk = (_Atomic uint64_t *)((unsigned char *)c->mk + q->mstride);
+}
+
 /* msgs[0..k) are valid and each fits a slot (checked by the caller). Each
  * slot gets its marker as one message would, so the consumer sees every
  * message at once; tail, the byte counter and the wake-up are the batch's. */
@@ -216,11 +246,15 @@ ssize_t shmkit__sp_send_many(struct shmkit_queue *q, const struct iovec *msgs, s
 	if (r < 0)
 		return r;
 	k = 1 + sp_room(q, a.pos + 1, k - 1);
-	for (size_t i = 0; i < k; i++) {
-		if (msgs[i].iov_len)
-			memcpy(payload_at(q, a.pos + i), msgs[i].iov_base, msgs[i].iov_len);
-		sp_publish(q, a.pos + i, (uint32_t)msgs[i].iov_len);
-		bytes += msgs[i].iov_len;
+	struct sp_cursor c;
+	cur_at(q, &c, a.pos);
+	for (size_t i = 0; i < k; i++, cur_next(q, &c)) {
+		size_t len = msgs[i].iov_len;
+		if (len)
+			shmkit__copy(c.pay, msgs[i].iov_base, len);
+		/* release: as in sp_publish() */
+		atomic_store_explicit(c.mk, SHMKIT__QUEUE_SP_MARK(c.pos, len), memory_order_release);
+		bytes += len;
 		SHMKIT__TEST_POINT("queue.batch.sent");
 	}
 	/* a producer killed before this leaves tail behind committed slots,
@@ -309,7 +343,7 @@ static __attribute__((noinline)) ssize_t sc_recv_slow(struct shmkit_queue *q, vo
 	if (r < 0)
 		return r;
 	if (a.len)
-		memcpy(buf, payload_at(q, a.pos), a.len);
+		shmkit__copy(buf, payload_at(q, a.pos), a.len);
 	sc_publish_head(q, a.pos + 1, a.len);
 	return (ssize_t)a.len;
 }
@@ -342,19 +376,21 @@ ssize_t shmkit__sc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t t
 	if (SHMKIT__UNLIKELY(sp_mark_pos(m) != (uint32_t)h || len > q->max_msg || len > cap))
 		return sc_recv_slow(q, buf, cap, timeout_ns);
 	if (len)
-		memcpy(buf, payload_at(q, h), len);
+		shmkit__copy(buf, payload_at(q, h), len);
 	sc_publish_head(q, h + 1, len);
 	return (ssize_t)len;
 }
 
-/* The message at pos if committed and fitting cap: its length, else -1. */
-static inline ssize_t sc_ready(struct shmkit_queue *q, uint64_t pos, size_t cap)
+/* The message under the cursor if committed and fitting cap: its length,
+ * else -1. */
+static inline ssize_t sc_ready(const struct shmkit_queue *q, const struct sp_cursor *c,
+			       size_t cap)
 {
 	/* acquire: pairs with the release store in sp_publish() */
-	uint64_t m = atomic_load_explicit(sp_marker(q, pos), memory_order_acquire);
+	uint64_t m = atomic_load_explicit(c->mk, memory_order_acquire);
 	uint32_t len = (uint32_t)m;
 
-	if (sp_mark_pos(m) != (uint32_t)pos)
+	if (sp_mark_pos(m) != (uint32_t)c->pos)
 		return -1;
 	return len <= q->max_msg && len <= cap ? (ssize_t)len : -1; /* else: the next recv says why */
 }
@@ -369,13 +405,16 @@ ssize_t shmkit__sc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t 
 
 	if (r < 0)
 		return r;
+	struct sp_cursor c;
+	cur_at(q, &c, a.pos);
 	for (ssize_t len = (ssize_t)a.len; len >= 0;) {
 		if (len)
-			memcpy(bufs[k].iov_base, payload_at(q, a.pos + k), (size_t)len);
+			shmkit__copy(bufs[k].iov_base, c.pay, (size_t)len);
 		bufs[k++].iov_len = (size_t)len;
 		bytes += (uint64_t)len;
 		SHMKIT__TEST_POINT("queue.batch.received");
-		len = k < n ? sc_ready(q, a.pos + k, bufs[k].iov_len) : -1;
+		cur_next(q, &c);
+		len = k < n ? sc_ready(q, &c, bufs[k].iov_len) : -1;
 	}
 	sc_publish_head(q, a.pos + k, bytes);
 	return (ssize_t)k;
