@@ -246,12 +246,17 @@ ssize_t shmkit__sp_send_many(struct shmkit_queue *q, const struct iovec *msgs, s
 	if (r < 0)
 		return r;
 	k = 1 + sp_room(q, a.pos + 1, k - 1);
+	/* every payload first, then every marker: the consumer, polling the
+	 * first marker, then finds the whole batch published within a few
+	 * lines' stores instead of racing a marker store per copy */
 	struct sp_cursor c;
+	cur_at(q, &c, a.pos);
+	for (size_t i = 0; i < k; i++, cur_next(q, &c))
+		if (msgs[i].iov_len)
+			shmkit__copy(c.pay, msgs[i].iov_base, msgs[i].iov_len);
 	cur_at(q, &c, a.pos);
 	for (size_t i = 0; i < k; i++, cur_next(q, &c)) {
 		size_t len = msgs[i].iov_len;
-		if (len)
-			shmkit__copy(c.pay, msgs[i].iov_base, len);
 		/* release: as in sp_publish() */
 		atomic_store_explicit(c.mk, SHMKIT__QUEUE_SP_MARK(c.pos, len), memory_order_release);
 		bytes += len;
@@ -405,16 +410,22 @@ ssize_t shmkit__sc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t 
 
 	if (r < 0)
 		return r;
+	/* the markers first (each length into its iovec), then the copies:
+	 * the marker lines are read once, together, and the payload reads
+	 * that follow are a plain sequential stream */
 	struct sp_cursor c;
 	cur_at(q, &c, a.pos);
 	for (ssize_t len = (ssize_t)a.len; len >= 0;) {
-		if (len)
-			shmkit__copy(bufs[k].iov_base, c.pay, (size_t)len);
 		bufs[k++].iov_len = (size_t)len;
-		bytes += (uint64_t)len;
-		SHMKIT__TEST_POINT("queue.batch.received");
 		cur_next(q, &c);
 		len = k < n ? sc_ready(q, &c, bufs[k].iov_len) : -1;
+	}
+	cur_at(q, &c, a.pos);
+	for (size_t i = 0; i < k; i++, cur_next(q, &c)) {
+		if (bufs[i].iov_len)
+			shmkit__copy(bufs[i].iov_base, c.pay, bufs[i].iov_len);
+		bytes += bufs[i].iov_len;
+		SHMKIT__TEST_POINT("queue.batch.received");
 	}
 	sc_publish_head(q, a.pos + k, bytes);
 	return (ssize_t)k;
