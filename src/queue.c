@@ -80,15 +80,20 @@ static int queue_pred(void *arg, int slow)
 static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
 		     int64_t timeout_ns)
 {
+	int64_t spin = q->multi ? shmkit__mpmc_spin(q) : q->spin_ns;
 	struct shmkit__wait_policy pol = {
-		.spin_ns = q->spin_ns,
+		.spin_ns = spin,
 		.yields = q->spin_ns != 0 ? SHMKIT__YIELDS : 0,
 		.slice_ns = SHMKIT__SLEEP_SLICE_NS,
 	};
 	struct queue_wait w = { q, fn, a, &pol, 0 };
+	int64_t t0 = q->multi ? shmkit__now_ns() : 0;
+	int r = shmkit__ec_wait(producer ? &q->space_ec : &q->data_ec, &pol,
+				shmkit__deadline(timeout_ns), queue_pred, &w);
 
-	return shmkit__ec_wait(producer ? &q->space_ec : &q->data_ec, &pol,
-			       shmkit__deadline(timeout_ns), queue_pred, &w);
+	if (q->multi)
+		shmkit__mpmc_spin_learn(q, spin, shmkit__now_ns() - t0);
+	return r;
 }
 
 /* A poll (timeout 0) found nothing. Look at a stuck slot's holder now and

@@ -38,6 +38,7 @@ struct shmkit_queue {
 	bool multi;
 	bool mp, mc;
 	int64_t spin_ns;
+	unsigned spin_shift; /* MPMC: this handle spins spin_ns >> spin_shift (queue_mpmc.c) */
 	struct shmkit__ec data_ec;  /* consumers wait on it, producers wake it */
 	struct shmkit__ec space_ec; /* producers wait on it, consumers wake it */
 	struct shmkit__lis recv_lis; /* shmkit_queue_fd(), fd < 0 until asked */
@@ -177,6 +178,8 @@ int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m);
 int shmkit__queue_reclaim_if_dead(struct shmkit_queue *q, uint64_t m);
 int shmkit__queue_peer_register(struct shmkit_queue *q);
 void shmkit__queue_peer_release(struct shmkit_queue *q);
+int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);
+void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t waited_ns);
 
 /* MPMC handles are registered per process: a child that inherited the
  * handle over fork gets its own entry on first use. */

@@ -314,3 +314,40 @@ void shmkit__queue_peer_release(struct shmkit_queue *q)
 			      memory_order_release);
 	q->peer = -1;
 }
+
+/* ---------------------------------------------------------------------
+ * adaptive spinning
+ *
+ * Spinning pays only while the peer that will free a slot (or fill one)
+ * runs on another CPU. With more processes than CPUs (2 producers and 2
+ * consumers on 2 CPUs) that peer is often queued behind us on our own CPU:
+ * then every spin is lost time, and every poll of a slot the other CPU is
+ * writing pulls its line across for nothing. So each handle learns from its
+ * own waits: a wait that ended within its spin budget (plus the few yields
+ * that cost a microsecond when nobody else wants the CPU) doubles the budget
+ * up to the set one; a wait that needed a yield to a busy CPU or a sleep
+ * halves it, down to no spinning at all (yields first, then the futex).
+ * 0 ("never spin") and -1 ("spin for ever") are the caller's and stay as set.
+ * --------------------------------------------------------------------- */
+
+#define MPMC_SPIN_OFF 7u		/* spin_shift from which a wait does not spin */
+#define MPMC_SPIN_GRACE_NS 2000	/* a wait this much longer than its spin still counts */
+
+int64_t shmkit__mpmc_spin(const struct shmkit_queue *q)
+{
+	if (q->spin_ns <= 0)
+		return q->spin_ns;
+	return q->spin_shift >= MPMC_SPIN_OFF ? 0 : q->spin_ns >> q->spin_shift;
+}
+
+void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t waited_ns)
+{
+	if (q->spin_ns <= 0)
+		return;
+	if (waited_ns <= spun_ns + MPMC_SPIN_GRACE_NS) {
+		if (q->spin_shift > 0)
+			q->spin_shift--;
+	} else if (q->spin_shift < MPMC_SPIN_OFF) {
+		q->spin_shift++;
+	}
+}
