@@ -666,6 +666,10 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 
 	if (!q->multi && sp_tail_behind(q, tail))
 		tail++;
+	if (q->multi) { /* MPMC head/tail are hints that may lag */
+		tail = shmkit__mpmc_settle(q, tail, true);
+		head = shmkit__mpmc_settle(q, head, false);
+	}
 	uint64_t skipped = atomic_load_explicit(&sh->skipped, memory_order_relaxed);
 	uint64_t abandoned = atomic_load_explicit(&sh->abandoned, memory_order_relaxed);
 	uint64_t bytes_sent = atomic_load_explicit(&sh->bytes_sent, memory_order_relaxed);

@@ -180,6 +180,7 @@ int shmkit__queue_peer_register(struct shmkit_queue *q);
 void shmkit__queue_peer_release(struct shmkit_queue *q);
 int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);
 void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t waited_ns);
+uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool producer);
 
 /* MPMC handles are registered per process: a child that inherited the
  * handle over fork gets its own entry on first use. */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* MPMC protocol of the queue (see queue.c): a producer claims a slot by CAS
  * on its marker (FREE -> RESERVED|peer), a consumer by CAS (COMMITTED ->
- * CLAIMED|peer). head/tail are hints that lag at most one position. The
- * peer index in the tag names an identity in the peer table, so a slot held
- * by a process that died is handed back (counted as skipped/abandoned). */
+ * CLAIMED|peer). head/tail are hints: they lag, usually by at most one
+ * position (pass_hint). The peer index in the tag names an identity in the
+ * peer table, so a slot held by a process that died is handed back (counted
+ * as skipped/abandoned). A handle's spin adapts to whether its waits are
+ * served while it spins (adaptive spinning, below). */
 #include <string.h>
 
 #include "queue_internal.h"
@@ -24,6 +26,24 @@ static inline void advance_hint_to(_Atomic uint64_t *hint, uint64_t pos, uint64_
 static inline void advance_hint(_Atomic uint64_t *hint, uint64_t pos)
 {
 	advance_hint_to(hint, pos, pos + 1);
+}
+
+/* We took position pos (our CAS on its marker won): move the hint past it.
+ * A plain store, not a CAS: the CAS was a second locked instruction per
+ * message and, with two producers (consumers) taking turns, a second
+ * serialized transfer of the hint's line, where a store waits in the store
+ * buffer. Only if the hint still reads pos: that load hits the line read at
+ * the start of the attempt unless someone moved the hint since (then it is
+ * theirs to move). A store racing with such a move can still set the hint
+ * back by the positions taken in between; readers step forward again (the
+ * d == 0 and stale cases below) and stats read past taken slots
+ * (shmkit__mpmc_settle). */
+static inline void pass_hint(_Atomic uint64_t *hint, uint64_t pos)
+{
+	/* relaxed: only compared, the store below carries the ordering */
+	if (atomic_load_explicit(hint, memory_order_relaxed) == pos)
+		/* release: as in advance_hint_to() */
+		atomic_store_explicit(hint, pos + 1, memory_order_release);
 }
 
 /* We read hint value pos, but the slot's marker m is for a later position:
@@ -58,7 +78,8 @@ int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 	int64_t cap = (int64_t)q->cap;
 
 	for (unsigned n = 0; n < CAS_RETRIES; n++) {
-		/* acquire: pairs with the release CAS in advance_hint_to() */
+		/* acquire: pairs with the release store in pass_hint() and
+		 * the release CAS in advance_hint_to() */
 		uint64_t p = atomic_load_explicit(tail, memory_order_acquire);
 		struct shmkit__queue_slot *s = slot_at(q, p);
 		/* acquire: pairs with the release store of FREE in shmkit__mc_consume() or
@@ -73,7 +94,7 @@ int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
 								    memory_order_acq_rel,
 								    memory_order_relaxed)) {
-				advance_hint(tail, p);
+				pass_hint(tail, p);
 				a->pos = p;
 				return 0;
 			}
@@ -118,7 +139,8 @@ int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 	int64_t cap = (int64_t)q->cap;
 
 	for (unsigned n = 0; n < CAS_RETRIES; n++) {
-		/* acquire: pairs with the release CAS in advance_hint_to() */
+		/* acquire: pairs with the release store in pass_hint() and
+		 * the release CAS in advance_hint_to() */
 		uint64_t h = atomic_load_explicit(head, memory_order_acquire);
 		struct shmkit__queue_slot *s = slot_at(q, h);
 		/* acquire: pairs with the release store in shmkit__mp_commit() */
@@ -139,7 +161,7 @@ int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
 								    memory_order_acq_rel,
 								    memory_order_relaxed)) {
-				advance_hint(head, h);
+				pass_hint(head, h);
 				if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
 					atomic_store_explicit(&s->seq,
 							      marker(h + q->cap, SHMKIT__QTAG_FREE),
@@ -350,4 +372,27 @@ void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t wa
 	} else if (q->spin_shift < MPMC_SPIN_OFF) {
 		q->spin_shift++;
 	}
+}
+
+/* ---------------------------------------------------------------------
+ * statistics
+ * --------------------------------------------------------------------- */
+
+/* The position after the last one taken, from hint value pos: steps over
+ * slots whose markers say their position was taken (held, committed, or
+ * freed for the next lap; for head: claimed or freed), at most one lap.
+ * A quiet queue's counts are then exact whatever the hints lag by. */
+uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool producer)
+{
+	for (uint64_t n = 0; n < q->cap; n++, pos++) {
+		/* relaxed: a snapshot for statistics */
+		uint64_t m = atomic_load_explicit(&slot_at(q, pos)->seq, memory_order_relaxed);
+		unsigned tag = m & 0xff;
+		int64_t d = marker_dist(m, pos);
+		bool taken = d == 0 && (producer ? tag != SHMKIT__QTAG_FREE
+						 : tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED));
+		if (!taken && !(d == (int64_t)q->cap && tag == SHMKIT__QTAG_FREE))
+			break;
+	}
+	return pos;
 }
