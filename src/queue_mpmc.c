@@ -46,16 +46,38 @@ static inline void pass_hint(_Atomic uint64_t *hint, uint64_t pos)
 		atomic_store_explicit(hint, pos + 1, memory_order_release);
 }
 
-/* We read hint value pos, but the slot's marker m is for a later position:
- * our value is stale (or the hint was scribbled on). Move the hint to the
- * least position it can have: every position up to m's was taken if m is
- * held or committed, and m's position minus capacity was taken if m is FREE
- * (positions are taken strictly in order). Never skips a position. */
-static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint, uint64_t pos,
-				 uint64_t m)
+static inline bool tag_held(unsigned tag)
+{
+	return (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) != 0 &&
+	       (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) !=
+		       (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED);
+}
+
+/* The least position a hint that reads pos can be moved to, given the
+ * marker m of pos's slot (positions are taken strictly in order, by
+ * producers and by consumers). For tail, every position up to m's was taken
+ * if m is held or committed, m's position minus capacity if m is FREE. For
+ * head, m's position was taken if m is CLAIMED; otherwise only m's position
+ * minus capacity is known consumed (the slot was freed for m's lap): a
+ * COMMITTED or RESERVED marker's own message is still to come. At most pos
+ * when m is for pos itself and not taken, or for an earlier lap. */
+static inline uint64_t hint_floor(const struct shmkit_queue *q, uint64_t pos, uint64_t m,
+				  bool producer)
 {
 	uint64_t mpos = pos + (uint64_t)marker_dist(m, pos);
-	uint64_t floor = (m & 0xff) == SHMKIT__QTAG_FREE ? mpos - q->cap + 1 : mpos + 1;
+	unsigned tag = m & 0xff;
+	bool taken = producer ? tag != SHMKIT__QTAG_FREE
+			      : tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED) != 0;
+	return taken ? mpos + 1 : mpos - q->cap + 1;
+}
+
+/* We read hint value pos, but the slot's marker m is for a later position:
+ * our value is stale (set back by a racing pass_hint, or scribbled on).
+ * Move the hint as far as the marker proves; never skips a position. */
+static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint, uint64_t pos,
+				 uint64_t m, bool producer)
+{
+	uint64_t floor = hint_floor(q, pos, m, producer);
 
 	if ((int64_t)(floor - pos) > 0)
 		advance_hint_to(hint, pos, floor);
@@ -64,13 +86,6 @@ static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint,
 /* ---------------------------------------------------------------------
  * MPMC protocol
  * --------------------------------------------------------------------- */
-
-static inline bool tag_held(unsigned tag)
-{
-	return (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) != 0 &&
-	       (tag & (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED)) !=
-		       (SHMKIT__QTAG_RESERVED | SHMKIT__QTAG_CLAIMED);
-}
 
 int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 {
@@ -108,7 +123,7 @@ int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 			continue;
 		}
 		if (d > 0) { /* our tail value is stale */
-			catch_up_hint(q, tail, p, m);
+			catch_up_hint(q, tail, p, m, true);
 			continue;
 		}
 		if (d == -cap) { /* last lap's message still there: full */
@@ -192,7 +207,7 @@ int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 		if (d % cap != 0)
 			return -EBADMSG; /* a marker for a position of another slot */
 		if (d > 0) { /* our head value is stale */
-			catch_up_hint(q, head, h, m);
+			catch_up_hint(q, head, h, m, false);
 			continue;
 		}
 		if (d == -cap && tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED)) {
@@ -378,21 +393,18 @@ void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t wa
  * statistics
  * --------------------------------------------------------------------- */
 
-/* The position after the last one taken, from hint value pos: steps over
- * slots whose markers say their position was taken (held, committed, or
- * freed for the next lap; for head: claimed or freed), at most one lap.
- * A quiet queue's counts are then exact whatever the hints lag by. */
+/* The position after the last one taken, from hint value pos: moves on as
+ * far as the markers prove (hint_floor), so a quiet queue's counts are exact
+ * however far back a racing pass_hint set the hints. */
 uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool producer)
 {
-	for (uint64_t n = 0; n < q->cap; n++, pos++) {
+	for (uint64_t n = 0; n <= 2 * q->cap; n++) {
 		/* relaxed: a snapshot for statistics */
 		uint64_t m = atomic_load_explicit(&slot_at(q, pos)->seq, memory_order_relaxed);
-		unsigned tag = m & 0xff;
-		int64_t d = marker_dist(m, pos);
-		bool taken = d == 0 && (producer ? tag != SHMKIT__QTAG_FREE
-						 : tag_held(tag) && (tag & SHMKIT__QTAG_CLAIMED));
-		if (!taken && !(d == (int64_t)q->cap && tag == SHMKIT__QTAG_FREE))
+		uint64_t floor = hint_floor(q, pos, m, producer);
+		if ((int64_t)(floor - pos) <= 0)
 			break;
+		pos = floor;
 	}
 	return pos;
 }
