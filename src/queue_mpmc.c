@@ -109,6 +109,7 @@ int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
 								    memory_order_acq_rel,
 								    memory_order_relaxed)) {
+				SHMKIT__TEST_POINT("queue.mpmc.reserved");
 				pass_hint(tail, p);
 				a->pos = p;
 				return 0;
@@ -176,6 +177,7 @@ int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
 								    memory_order_acq_rel,
 								    memory_order_relaxed)) {
+				SHMKIT__TEST_POINT("queue.mpmc.claimed");
 				pass_hint(head, h);
 				if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
 					atomic_store_explicit(&s->seq,

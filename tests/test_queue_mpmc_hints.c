@@ -4,7 +4,11 @@
  * back. Set them back by hand (within a lap and beyond) and while 2
  * producers and 2 consumers run, from a fifth process that keeps writing
  * stale values: every message still arrives exactly once and in order per
- * producer, and the statistics of the quiet queue are exact. */
+ * producer, and the statistics of the quiet queue are exact. And a producer
+ * (consumer) kill -9'd between winning its slot and moving the hint
+ * (pause points queue.mpmc.reserved / queue.mpmc.claimed): the others step
+ * over the slot, its reservation is skipped (its message abandoned) once its
+ * death is seen, nothing else is lost. */
 /* TIMEOUT: 120 */
 #include "test.h"
 
@@ -170,9 +174,99 @@ static void test_stale_while_running(void)
 	munmap(sh, sizeof(*sh));
 }
 
-int main(void)
+/* argv: uri value — sends one message (killed inside its reserve). */
+static int role_send1(int argc, char **argv)
 {
+	struct shmkit_queue *q;
+	uint32_t v = argc > 1 ? (uint32_t)atoi(argv[1]) : 0;
+	CHECK_OK(shmkit_queue_open(&q, argv[0]));
+	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 10 * SEC));
+	shmkit_queue_close(q);
+	return 0;
+}
+
+/* argv: uri — receives one message (killed inside its claim). */
+static int role_recv1(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	uint32_t v;
+	(void)argc;
+	CHECK_OK(shmkit_queue_open(&q, argv[0]));
+	CHECK(shmkit_queue_recv(q, &v, sizeof(v), 10 * SEC) == sizeof(v));
+	shmkit_queue_close(q);
+	return 0;
+}
+
+static void test_producer_killed_before_hint(void)
+{
+	const char *uri = test_uri("posix", "mpmc-resv-kill");
+	struct shmkit_queue *q = make(uri, 8);
+	const char *args[] = { uri, "7", NULL };
+	uint32_t v;
+
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.mpmc.reserved", "send1", args)),
+		  128 + SIGKILL);
+	CHECK_RET(atomic_load(&q->sh->tail), 0); /* the dead producer's slot 0, hint unmoved */
+	for (uint32_t i = 10; i < 13; i++)
+		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), 0));
+	/* slot 0 blocks consumers until its holder is seen dead, then is skipped */
+	for (uint32_t i = 10; i < 13; i++) {
+		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 10 * SEC), sizeof(v));
+		CHECK_RET(v, i);
+	}
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK_RET(st.skipped, 1);
+	check_stats(q, 3, 3);
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+static void test_consumer_killed_before_hint(void)
+{
+	const char *uri = test_uri("posix", "mpmc-claim-kill");
+	struct shmkit_queue *q = make(uri, 8);
+	const char *args[] = { uri, NULL };
+	uint32_t v;
+
+	for (uint32_t i = 20; i < 22; i++)
+		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), 0));
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.mpmc.claimed", "recv1", args)),
+		  128 + SIGKILL);
+	CHECK_RET(atomic_load(&q->sh->head), 0); /* message 20 claimed by the dead, hint unmoved */
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
+	CHECK_RET(v, 21);
+	/* a producer a lap later finds slot 0 still claimed: full until the
+	 * holder is seen dead, then the message is abandoned and the slot reused */
+	for (uint32_t i = 30; i < 36; i++)
+		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), 0));
+	uint32_t last = 36;
+	CHECK_OK(shmkit_queue_send(q, &last, sizeof(last), 10 * SEC));
+	for (uint32_t i = 30; i < 37; i++) {
+		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
+		CHECK_RET(v, i);
+	}
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK_RET(st.abandoned, 1);
+	CHECK_RET(st.skipped, 0);
+	CHECK_RET(st.sent, 9);
+	CHECK_RET(st.received, 8);
+	CHECK_RET(st.depth, 0);
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct test_role roles[] = {
+		{ "send1", role_send1 },
+		{ "recv1", role_recv1 },
+		{ NULL, NULL },
+	};
+	test_child_dispatch(argc, argv, roles);
 	test_by_hand();
 	test_stale_while_running();
+	test_producer_killed_before_hint();
+	test_consumer_killed_before_hint();
 	return test_done();
 }
