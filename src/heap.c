@@ -461,18 +461,27 @@ static uint32_t settle_cached(struct shmkit_heap *h, uint64_t off, uint32_t st)
 
 /* Applies the heap journal, then rebuilds bins, bitmap, totals and
  * prev_units from the block headers, merging adjacent free blocks (and
- * returning the blocks of released cache slots). */
+ * returning the blocks of released cache slots).
+ * The rebuild is itself journaled (HOP_REBUILD): it empties the bins and
+ * refills them over many stores, so a rebuilder killed midway (a process
+ * returning a dead one's cache at open) would otherwise leave free blocks
+ * in no bin and a journal that says nothing is pending. */
 int shmkit__heap_rebuild_locked(struct shmkit_heap *h)
 {
 	struct shmkit__heap_shared *sh = h->sh;
+	uint32_t op = sh->hj.op;
 	uint64_t jb = sh->hj.block;
 
-	if (sh->hj.op != SHMKIT__HOP_NONE && in_arena(h, jb) &&
+	if ((op == SHMKIT__HOP_ALLOC || op == SHMKIT__HOP_FREE) && in_arena(h, jb) &&
 	    (blk(h, jb)->tag & ~0xffu) == SHMKIT__BLOCK_MAGIC)
 		blk(h, jb)->tag = TAG_FREE; /* alloc: roll back; free: roll forward */
+	SHMKIT__ORDER();
+	sh->hj.op = SHMKIT__HOP_REBUILD; /* from here a death means: rebuild again */
+	SHMKIT__ORDER();
 	memset(sh->bins, 0, sizeof(sh->bins));
 	sh->nonempty = 0;
 	sh->used_bytes = sh->free_bytes = sh->n_used = sh->n_free = 0;
+	SHMKIT__TEST_POINT("heap.rebuild");
 	struct bits_out bits = { h, 0, 0 };
 
 	uint64_t off = h->arena_off, prev_size = 0, run = 0, steps = 0;
@@ -1208,7 +1217,7 @@ int shmkit_heap_check(struct shmkit_heap *h)
 		for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
 			if (memchr(h->sh->names[i].name, 0, SHMKIT__HEAP_NAME_MAX) == NULL)
 				memset(&h->sh->names[i], 0, sizeof(h->sh->names[i]));
-		h->sh->hj.op = SHMKIT__HOP_NONE; /* nothing to roll: rebuild from headers */
+		h->sh->hj.op = SHMKIT__HOP_REBUILD; /* nothing to roll: rebuild from headers */
 		r = shmkit__heap_rebuild_locked(h);
 		if (r == 0)
 			r = verify_locked(h) == 0 ? 1 : -EBADMSG;

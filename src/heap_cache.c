@@ -157,7 +157,14 @@ int shmkit__heap_reclaim_locked(struct shmkit_heap *h)
 		struct shmkit__ident id = s->owner; /* read once: untrusted */
 		if (id.pid != SHMKIT__WORD_PID(s->word) || shmkit__ident_alive(&id) != 0)
 			continue; /* alive, or cannot tell: keep */
+		if (!found && h->sh->hj.op == SHMKIT__HOP_NONE) {
+			/* killed from here on: the next locker's rebuild frees the
+			 * released slots' blocks (they would stay cached until a check) */
+			h->sh->hj.op = SHMKIT__HOP_REBUILD;
+			SHMKIT__ORDER();
+		}
 		release_slot(h, i);
+		SHMKIT__TEST_POINT("heap.reclaim");
 		found = 1;
 	}
 	if (!found)

@@ -516,11 +516,13 @@ struct shmkit__heap_links {
 _Static_assert(sizeof(struct shmkit__heap_links) == 16, "heap links");
 
 /* Heap journal: the block an alloc/free is working on, recorded before the
- * first mutation and cleared after the last. */
+ * first mutation and cleared after the last; or a rebuild of the derived
+ * state (many stores) in progress. */
 enum shmkit__heap_op {
 	SHMKIT__HOP_NONE = 0,
-	SHMKIT__HOP_ALLOC = 1, /* rolled back by recovery: the block becomes free */
-	SHMKIT__HOP_FREE = 2,  /* rolled forward by recovery: the block becomes free */
+	SHMKIT__HOP_ALLOC = 1,   /* rolled back by recovery: the block becomes free */
+	SHMKIT__HOP_FREE = 2,    /* rolled forward by recovery: the block becomes free */
+	SHMKIT__HOP_REBUILD = 3, /* redone by recovery (block unused) */
 };
 
 /* Object journal: operations of the layers above the heap (named objects,

@@ -7,7 +7,9 @@
  *    twice, never handed out twice;
  *  - a cached block is no live allocation (ptr NULL, second free -EINVAL);
  *  - a forked child never takes its parent's cached blocks; two threads on
- *    one handle; more processes than cache slots. */
+ *    one handle; more processes than cache slots;
+ *  - a process killed while it returns a dead one's cache (pause points
+ *    heap.rebuild and heap.reclaim): the next locker finishes the job. */
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -246,6 +248,57 @@ static void test_threads(void)
 	shmkit_heap_close(h);
 }
 
+/* Child: opens the heap (its open returns a dead process's cache: a
+ * reclaim and a rebuild, where the parent stops and kills it). */
+static int role_open(int argc, char **argv)
+{
+	struct shmkit_heap *h;
+	(void)argc;
+	CHECK_RET(shmkit_heap_open(&h, argv[0]), 0);
+	shmkit_heap_close(h);
+	return 0;
+}
+
+/* A process returning a dead process's cache is itself killed, inside the
+ * rebuild (bins emptied, not yet refilled) or right after releasing the
+ * dead slot. The next locker must finish that work: every free block is in
+ * its bin again (a free that merges with one found it in no bin: -EBADMSG,
+ * the random-kill flake), and the orphaned blocks are returned without a
+ * check having to repair anything. */
+static void test_killed_while_reclaiming(const char *point)
+{
+	enum { N = 8, BIG = 10000 }; /* over SHMKIT__HEAP_MAG_MAX_BLOCK: never cached */
+	const char *uri = test_uri("posix", "heap-reclaim");
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats before, after;
+	shmkit_off big[N];
+
+	printf("kill -9 at %s while returning a dead process's cache\n", point);
+	CHECK_RET(shmkit_heap_create(&h, uri, HEAP_SIZE, 0600), 0);
+	for (int i = 0; i < N; i++)
+		CHECK_RET(shmkit_heap_alloc(h, BIG, &big[i]), 0);
+	for (int i = 1; i < N; i += 2)
+		CHECK_RET(shmkit_heap_free(h, big[i]), 0); /* free blocks between live ones */
+	stats(h, &before);
+	const char *args[] = { uri, NULL };
+	pid_t cacher = test_spawn_self("cache-and-stop", args);
+	CHECK(test_wait_stopped(cacher, 10ll * 1000000000) == 0);
+	kill(cacher, SIGKILL);
+	CHECK_RET(test_wait(cacher), 128 + SIGKILL);
+	pid_t reclaimer = test_spawn_paused(point, "open", args);
+	CHECK_RET(test_kill_stopped(reclaimer), 128 + SIGKILL);
+	/* each live block merges with its free neighbours: both must be in bins */
+	for (int i = 2; i < N; i += 2)
+		CHECK_RET(shmkit_heap_free(h, big[i]), 0);
+	CHECK_RET(shmkit_heap_free(h, big[0]), 0);
+	stats(h, &after);
+	CHECK(after.n_used == before.n_used - N / 2); /* the dead cache is returned too */
+	CHECK(after.n_free == 1 && after.largest_free + 16 == after.arena_bytes);
+	CHECK_RET(shmkit_heap_check(h), 0); /* nothing left to repair */
+	shmkit_heap_close(h);
+	shmkit_remove(uri);
+}
+
 /* 70 processes hold a cache at once: 64 get a slot, the rest the locked path. */
 static void test_many_processes(void)
 {
@@ -284,6 +337,7 @@ int main(int argc, char **argv)
 	static const struct test_role roles[] = {
 		{ "cache-and-stop", role_cache_and_stop },
 		{ "one-op", role_one_op },
+		{ "open", role_open },
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
@@ -297,6 +351,8 @@ int main(int argc, char **argv)
 	test_threads();
 	test_many_processes();
 	test_crash_points();
+	test_killed_while_reclaiming("heap.rebuild");
+	test_killed_while_reclaiming("heap.reclaim");
 	CHECK_RET(shmkit_heap_check(h), 0);
 	shmkit_heap_close(h);
 	return test_done();
