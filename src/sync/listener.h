@@ -18,6 +18,8 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "layout.h"
 #include "sync/ec.h"
@@ -48,6 +50,9 @@ struct shmkit__lis {
 	struct shmkit__listener_shared *sh;
 	uint32_t reg; /* our registration: state with kind IDLE */
 	uint32_t key;
+	/* our own address, for the tokens we send ourselves */
+	struct sockaddr_un addr;
+	socklen_t addr_len;
 };
 
 /* Makes the socket, names the entry `sh` (kind FREE or CLAIMING, ours) and
@@ -58,9 +63,10 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 /* Unregisters (entry FREE, next generation) and closes the socket. */
 void shmkit__lis_close(struct shmkit__lis *l);
 
-/* After a receive found nothing: 0 if already armed (nothing to do), 1 if
- * it armed now (the caller must look once more and call shmkit__lis_found
- * if that finds something), negative errno if the entry is no longer ours. */
+/* After a receive found nothing: 0 if already armed (a stray datagram that
+ * made the descriptor readable meanwhile is drained), 1 if it armed now
+ * (the caller must look once more and call shmkit__lis_found if that finds
+ * something), negative errno if the entry is no longer ours. */
 int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec);
 
 /* The look after arming found something: make the descriptor readable
