@@ -29,6 +29,7 @@ int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmk
 	memset(g, 0, sizeof(*g));
 	g->slot_size = o->slot_size;
 	g->slots = o->slots;
+	g->slot_mask = (o->slots & (o->slots - 1)) == 0 ? o->slots - 1 : 0;
 	g->slot_stride = ROUND_UP(SHMKIT__TOPIC_SLOT_HDR + (uint64_t)o->slot_size, 64);
 	g->max_subs = o->max_subs ? o->max_subs : SHMKIT_TOPIC_DEFAULT_SUBS;
 	g->reliable = o->reliable ? 1 : 0;
