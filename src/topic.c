@@ -114,6 +114,7 @@ static int topic_bind(struct shmkit__topic *t)
 		.ident_off = (ptrdiff_t)offsetof(struct shmkit__topic_sub_shared, ident) -
 			     (ptrdiff_t)offsetof(struct shmkit__topic_sub_shared, listener),
 		.n = t->g.max_subs,
+		.end = &t->sh->lis_end,
 	};
 	if (shmkit__ec_bind(&t->data_ec, &t->sh->data_ec, 0, &lis) < 0 ||
 	    shmkit__ec_bind(&t->space_ec, &t->sh->space_ec, 0, NULL) < 0)

@@ -570,6 +570,8 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		return -errno;
+	/* before the listener exists (and long before its first arm) */
+	shmkit__lis_raise_end(&s->t.sh->lis_end, s->index);
 	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0);
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s->lis.fd, &ev) < 0)

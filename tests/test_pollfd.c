@@ -473,6 +473,36 @@ static void test_many_listeners(void)
 	CHECK_OK(shmkit_pub_close(p));
 }
 
+/* Wakers scan the subscriber table only up to the highest entry that ever
+ * had a descriptor: descriptors made in entries 9 then 4, above entries
+ * without, are all woken; a table of 4096 entries works the same. */
+static void test_sparse_listeners(void)
+{
+	const char *uri = test_uri("posix", "sparselis");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 16, .max_subs = 4096};
+	struct shmkit_pub *p;
+	struct shmkit_sub *subs[10];
+	uint64_t v = 1;
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	for (int i = 0; i < 10; i++)
+		CHECK_OK(shmkit_sub_open(&subs[i], uri));
+	int fd9 = shmkit_sub_fd(subs[9]), fd4 = shmkit_sub_fd(subs[4]);
+	CHECK(fd9 >= 0 && fd4 >= 0);
+	for (int round = 0; round < 3; round++) {
+		CHECK_RET(shmkit_sub_recv(subs[9], &v, sizeof(v), 0), -EAGAIN);
+		CHECK_RET(shmkit_sub_recv(subs[4], &v, sizeof(v), 0), -EAGAIN);
+		CHECK(!readable(fd9, 0) && !readable(fd4, 0));
+		CHECK_OK(shmkit_pub_send(p, &v, sizeof(v), 0));
+		CHECK(readable(fd9, 10000) && readable(fd4, 10000));
+		for (int i = 0; i < 10; i++)
+			CHECK_RET(shmkit_sub_recv(subs[i], &v, sizeof(v), 0), sizeof(v));
+	}
+	for (int i = 0; i < 10; i++)
+		CHECK_OK(shmkit_sub_close(subs[i]));
+	CHECK_OK(shmkit_pub_close(p));
+}
+
 /* strace -f counts of the producer's wake-up system calls. */
 static int strace_ok(void)
 {
@@ -604,6 +634,7 @@ int main(int argc, char **argv)
 	test_killed_receiver();
 	test_stranger_datagrams();
 	test_many_listeners();
+	test_sparse_listeners();
 	test_syscall_counts();
 	return test_done();
 }

@@ -237,6 +237,29 @@ void shmkit__lis_found(struct shmkit__lis *l)
 		self_token(l);
 }
 
+uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t)
+{
+	if (!t->end)
+		return t->n;
+	/* relaxed: ordered after the waker's acquire of the word (FD bit),
+	 * which the owner set after raising it; untrusted: clamped */
+	uint32_t e = atomic_load_explicit(t->end, memory_order_relaxed);
+	return e < t->n ? e : t->n;
+}
+
+void shmkit__lis_raise_end(_Atomic uint32_t *end, uint32_t index)
+{
+	uint32_t e = atomic_load_explicit(end, memory_order_relaxed);
+
+	/* seq_cst: before our listener is registered and armed (and a
+	 * system call or two later); a waker's acquire of the FD bit, ours or
+	 * another listener's set later, orders its read of the bound after */
+	while (e <= index && !atomic_compare_exchange_weak_explicit(end, &e, index + 1,
+								     memory_order_seq_cst,
+								     memory_order_relaxed))
+		;
+}
+
 static struct shmkit__listener_shared *entry(const struct shmkit__lis_table *t, uint32_t i)
 {
 	return (struct shmkit__listener_shared *)(t->base + (size_t)i * t->stride);
@@ -245,8 +268,9 @@ static struct shmkit__listener_shared *entry(const struct shmkit__lis_table *t, 
 void shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 {
 	const struct shmkit__lis_table *t = &ec->lis;
+	uint32_t n = shmkit__lis_scan_end(t);
 
-	for (uint32_t i = 0; i < t->n; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		struct shmkit__listener_shared *e = entry(t, i);
 		/* acquire: pairs with the owner's release of its registration:
 		 * the key and identity are complete */
@@ -270,9 +294,9 @@ void shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 
 uint32_t shmkit__lis_count_armed(const struct shmkit__ec *ec)
 {
-	uint32_t n = 0;
+	uint32_t n = 0, end = shmkit__lis_scan_end(&ec->lis);
 
-	for (uint32_t i = 0; i < ec->lis.n; i++) {
+	for (uint32_t i = 0; i < end; i++) {
 		uint32_t st =
 		    atomic_load_explicit(&entry(&ec->lis, i)->state, memory_order_relaxed);
 		n += shmkit__lis_kind(st) == SHMKIT__LIS_ARMED && shmkit__lis_side(st) == ec->side;

@@ -73,6 +73,13 @@ int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec);
  * again (there may be more), unless a waker already did. */
 void shmkit__lis_found(struct shmkit__lis *l);
 
+/* Entries of ec's table a waker must look at (lis_table.end). */
+uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t);
+
+/* Owner side, before its first arm: entry `index` of a table with an `end`
+ * bound lies below it from now on (the bound only grows). */
+void shmkit__lis_raise_end(_Atomic uint32_t *end, uint32_t index);
+
 /* Waker side: signals every ARMED listener of ec's side. */
 void shmkit__lis_signal_armed(const struct shmkit__ec *ec);
 
