@@ -49,6 +49,15 @@ def load(path):
     return out, order
 
 
+# Rows that time no shmkit code: their old/new differences are the noise.
+CONTROL_WORDS = ("minimal", "floor", "pipe", "socket", "tcp", "mqueue", "eventfd", "memcpy",
+                 "boost", "iceoryx", "malloc", "pthread", "futex ping-pong", "cache-line")
+
+
+def is_control(name):
+    return not name.startswith("goal:") and any(w in name for w in CONTROL_WORDS)
+
+
 def fmt(v, unit):
     if unit == "x":
         return f"{v:.3f}x"
@@ -68,6 +77,7 @@ def main():
     print(f"{'suite':8} {'row':44} {'size':>7} {'unit':>5} {'old median':>11} {'new median':>11}"
           f" {'new/old':>8} {'wins':>5}  verdict   (old range | new range; note)")
     worse = 0
+    controls = []
     for key in order:
         vals = {w: [r[0][key][0] for r in runs[w] if key in r[0]] for w in runs}
         some = next(r[0][key] for w in ("new", "old") for r in runs[w] if key in r[0])
@@ -84,7 +94,10 @@ def main():
                  if key in o[0] and key in n[0]]
         wins = sum(1 for o, n in pairs if (n < o if lower else n > o))
         better = ratio < 1 if lower else ratio > 1
-        if abs(ratio - 1) <= tol:
+        if is_control(name):
+            controls.append(abs(ratio - 1))
+            verdict = "(control)"
+        elif abs(ratio - 1) <= tol:
             verdict = "same"
         elif better:
             verdict = "better"
@@ -95,8 +108,14 @@ def main():
                   f"{fmt(min(vals['new']), unit)}-{fmt(max(vals['new']), unit)}")
         print(f"{suite:8} {name[:44]:44} {size:>7} {unit:>5} {fmt(mo, unit):>11} {fmt(mn, unit):>11}"
               f" {ratio:>7.3f}x {wins:>2}/{len(pairs):<2}  {verdict:8}  ({spread}; {note[:40]})")
-    print(f"{worse} row(s) WORSE than old by more than {tol:.0%} (median of {rounds} rounds each; "
+    print(f"{worse} shmkit row(s) WORSE than old by more than {tol:.0%} (median of {rounds} rounds each; "
           f"'wins' counts rounds where new beat the old run next to it)")
+    if controls:
+        controls.sort()
+        print(f"noise gauge: {len(controls)} rows that run no shmkit code (floors, kernel IPC, "
+              f"peers) moved by {controls[len(controls) // 2]:.1%} (median), "
+              f"{controls[-1]:.1%} (max) between the builds: a shmkit row's change smaller "
+              f"than that is not evidence")
 
 
 if __name__ == "__main__":

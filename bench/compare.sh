@@ -16,6 +16,9 @@
 # paired rounds new won, and a verdict against a tolerance (TOL, default 5 %):
 # "same" when |new/old - 1| <= TOL, else "better" or "WORSE" (lower is better
 # for latencies, higher for throughput, goal rows by their goal's direction).
+# Rows that time no shmkit code (floors, kernel IPC, Boost, iceoryx) are
+# marked "(control)": how far they move between the builds (the closing
+# "noise gauge") is how much of a shmkit row's change is noise.
 #
 # Environment:
 #   CPUS=A,B         CPUs for the two processes (shmkit-bench --cpus)
@@ -24,6 +27,9 @@
 #   COMPARE_DIR=DIR  keep builds and runs in DIR (reused next time: the old
 #                    build is rebuilt only if missing); default: a temporary
 #                    directory removed at the end
+#   NEW_REV=REV      build the "new" side from this revision too, instead of
+#                    the current tree (to isolate one change: OLD_REV=its
+#                    parent, NEW_REV=it)
 #   OLD_BENCH=PATH, NEW_BENCH=PATH  use these shmkit-bench binaries instead of
 #                    building (OLD_REV is then only a label)
 # The rows compare whole builds: a row whose bench code changed between the
@@ -46,12 +52,14 @@ if [ -n "${COMPARE_DIR:-}" ]; then
 else
 	work=$(mktemp -d "${TMPDIR:-/tmp}/shmkit-compare.XXXXXX")
 fi
-old_tree=
 cleanup() {
-	if [ -n "$old_tree" ] && [ -z "${COMPARE_DIR:-}" ]; then
-		git -C "$root" worktree remove --force "$old_tree" >/dev/null 2>&1 || true
+	if [ -z "${COMPARE_DIR:-}" ]; then
+		for t in "$work"/rev-*; do
+			[ -d "$t" ] && git -C "$root" worktree remove --force "$t" >/dev/null 2>&1
+		done
+		rm -rf "$work"
 	fi
-	[ -n "${COMPARE_DIR:-}" ] || rm -rf "$work"
+	return 0
 }
 trap cleanup EXIT
 
@@ -61,26 +69,38 @@ build_bench() {
 	cmake --build "$2" --target shmkit-bench -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 }
 
+# Builds shmkit-bench of revision $1 in a detached worktree under $work
+# (reused if built already); prints the binary's path.
+rev_bench() {
+	local sha tree
+	sha=$(git -C "$root" rev-parse --verify "$1^{commit}") ||
+		{ echo "compare.sh: $1 is not a revision of $root" >&2; exit 2; }
+	tree=$work/rev-$sha
+	if [ ! -x "$tree/build/bench/shmkit-bench" ]; then
+		echo "compare.sh: building $(git -C "$root" log -1 --format='%h %s' "$sha" | cut -c1-60)" >&2
+		[ -d "$tree" ] || git -C "$root" worktree add --detach "$tree" "$sha" >/dev/null
+		build_bench "$tree" "$tree/build"
+	fi
+	echo "$tree/build/bench/shmkit-bench"
+}
+
 if [ -n "${OLD_BENCH:-}" ] && [ -n "${NEW_BENCH:-}" ]; then
 	old_bin=$OLD_BENCH
 	new_bin=$NEW_BENCH
 	old_label="$old_rev ($old_bin)"
 	new_label=$new_bin
 else
-	old_sha=$(git -C "$root" rev-parse --verify "$old_rev^{commit}") ||
-		{ echo "compare.sh: $old_rev is not a revision of $root" >&2; exit 2; }
-	old_label=$(git -C "$root" log -1 --format='%h %s' "$old_sha" | cut -c1-72)
-	old_tree=$work/old-$old_sha
-	if [ ! -x "$old_tree/build/bench/shmkit-bench" ]; then
-		echo "compare.sh: building $old_label" >&2
-		[ -d "$old_tree" ] || git -C "$root" worktree add --detach "$old_tree" "$old_sha" >/dev/null
-		build_bench "$old_tree" "$old_tree/build"
+	old_bin=$(rev_bench "$old_rev")
+	old_label=$(git -C "$root" log -1 --format='%h %s' "$old_rev" | cut -c1-72)
+	if [ -n "${NEW_REV:-}" ]; then
+		new_bin=$(rev_bench "$NEW_REV")
+		new_label=$(git -C "$root" log -1 --format='%h %s' "$NEW_REV" | cut -c1-72)
+	else
+		echo "compare.sh: building the current tree ($root)" >&2
+		build_bench "$root" "$work/new-build"
+		new_bin=$work/new-build/bench/shmkit-bench
+		new_label="the current tree$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted edits)'), $(git -C "$root" log -1 --format='%h %s' | cut -c1-60)"
 	fi
-	echo "compare.sh: building the current tree ($root)" >&2
-	build_bench "$root" "$work/new-build"
-	old_bin=$old_tree/build/bench/shmkit-bench
-	new_bin=$work/new-build/bench/shmkit-bench
-	new_label="the current tree$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted edits)'), $(git -C "$root" log -1 --format='%h %s' | cut -c1-60)"
 fi
 
 # One run of one build into $work/runs/<which>-<round>.json.

@@ -4,8 +4,8 @@
 # print fixed JSON (no build, no timing): a latency 10 % slower is WORSE, a
 # throughput 2 % lower is the same, a faster latency is better, a goal row
 # follows its goal's direction, rows printed twice are told apart by their
-# place, a row of one build only says so; old and new alternate ABBA; a bad
-# ROUNDS is refused.
+# place, a row of one build only says so, rows timing no shmkit code make
+# the noise gauge; old and new alternate ABBA; a bad ROUNDS is refused.
 set -uo pipefail
 SRC=${SHMKIT_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 TMP=$(mktemp -d)
@@ -28,15 +28,16 @@ cat <<'JSON'
  {"suite": "demo", "name": "twice", "size": 0, "median_ns": 100, "note": "first"},
  {"suite": "demo", "name": "twice", "size": 0, "median_ns": $5, "note": "second"},
  {"suite": "demo", "name": "goal: lat / floor", "size": 0, "ratio": $4, "goal": 1.5, "goal_max": true},
- {"suite": "demo", "name": "label only", "size": 0}
+ {"suite": "demo", "name": "label only", "size": 0},
+ {"suite": "demo", "name": "minimal ring latency", "size": 8, "median_ns": $7, "note": "floor"}
  $6
 ]}
 JSON
 EOF
 	chmod +x "$TMP/$1"
 }
-fake_bench old 100 1000000 1.0 100 ''
-fake_bench new 110 980000 0.8 50 ', {"suite": "demo", "name": "added", "size": 0, "median_ns": 5}'
+fake_bench old 100 1000000 1.0 100 '' 200
+fake_bench new 110 980000 0.8 50 ', {"suite": "demo", "name": "added", "size": 0, "median_ns": 5}' 230
 
 out=$(OLD_BENCH="$TMP/old" NEW_BENCH="$TMP/new" bash "$SRC/bench/compare.sh" label demo 4 2>"$TMP/err")
 rc=$?
@@ -50,7 +51,10 @@ row twice 2 | grep -q "0.500x.*4/4 .*better" || fail "second of a repeated row: 
 row "goal: lat / floor" | grep -q "0.800x.*better" || fail "goal row (<= goal): $(row 'goal: lat / floor')"
 row added | grep -q "only in the new build" || fail "row of the new build only: $(row added)"
 echo "$out" | grep -q "label only" && fail "a row without a number was listed"
-echo "$out" | grep -q "^1 row(s) WORSE" || fail "the closing line does not count 1 WORSE row"
+echo "$out" | grep -q "^1 shmkit row(s) WORSE" || fail "the closing line does not count 1 WORSE row"
+row "minimal ring latency" | grep -q "(control)" || fail "a floor row is not a control: $(row 'minimal ring latency')"
+echo "$out" | grep -q "^noise gauge: 1 rows .* 15.0% (median)" ||
+	fail "the noise gauge does not report the control row's 15 %"
 [ "$(tr '\n' ' ' <"$TMP/order")" = "old new new old old new new old " ] ||
 	fail "runs not alternated ABBA: $(tr '\n' ' ' <"$TMP/order")"
 
