@@ -356,7 +356,8 @@ struct shmkit__topic_shared {
 	/* line 2: subscribers waiting for data (written only when one goes to sleep) */
 	alignas(64) struct shmkit__ec_shared data_ec;
 	_Atomic uint32_t n_subs;                 /* active subscribers (a hint for spinning) */
-	uint32_t reserved2[13];
+	_Atomic uint32_t lis_end;                /* entries below it may have a descriptor (wakers scan only those) */
+	uint32_t reserved2[12];
 	/* line 3: the publisher waiting for room (reliable topics) */
 	alignas(64) struct shmkit__ec_shared space_ec;
 	uint32_t reserved3[14];
@@ -370,6 +371,7 @@ _Static_assert(offsetof(struct shmkit__topic_shared, pub_ident) == 80, "topic.pu
 _Static_assert(offsetof(struct shmkit__topic_shared, bytes_published) == 112, "topic.bytes_published");
 _Static_assert(offsetof(struct shmkit__topic_shared, data_ec) == 128, "topic.data_ec");
 _Static_assert(offsetof(struct shmkit__topic_shared, n_subs) == 136, "topic.n_subs");
+_Static_assert(offsetof(struct shmkit__topic_shared, lis_end) == 140, "topic.lis_end");
 _Static_assert(offsetof(struct shmkit__topic_shared, space_ec) == 192, "topic.space_ec");
 
 /* One subscriber: two cache lines; the first is written by its owner per

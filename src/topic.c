@@ -29,6 +29,7 @@ int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmk
 	memset(g, 0, sizeof(*g));
 	g->slot_size = o->slot_size;
 	g->slots = o->slots;
+	g->slot_mask = (o->slots & (o->slots - 1)) == 0 ? o->slots - 1 : 0;
 	g->slot_stride = ROUND_UP(SHMKIT__TOPIC_SLOT_HDR + (uint64_t)o->slot_size, 64);
 	g->max_subs = o->max_subs ? o->max_subs : SHMKIT_TOPIC_DEFAULT_SUBS;
 	g->reliable = o->reliable ? 1 : 0;
@@ -113,6 +114,7 @@ static int topic_bind(struct shmkit__topic *t)
 		.ident_off = (ptrdiff_t)offsetof(struct shmkit__topic_sub_shared, ident) -
 			     (ptrdiff_t)offsetof(struct shmkit__topic_sub_shared, listener),
 		.n = t->g.max_subs,
+		.end = &t->sh->lis_end,
 	};
 	if (shmkit__ec_bind(&t->data_ec, &t->sh->data_ec, 0, &lis) < 0 ||
 	    shmkit__ec_bind(&t->space_ec, &t->sh->space_ec, 0, NULL) < 0)

@@ -21,6 +21,7 @@
 struct shmkit__topic_geom {
 	uint64_t slot_size;
 	uint64_t slots;
+	uint64_t slot_mask; /* slots - 1 when slots is a power of two, else 0 */
 	uint64_t slot_stride;
 	uint64_t subs_off;
 	uint64_t ring_off;
@@ -46,7 +47,10 @@ _Static_assert(SHMKIT__LIVENESS_NS == (int64_t)SHMKIT_TOPIC_LIVENESS_MS * 100000
 static inline struct shmkit__topic_slot *shmkit__topic_slot(const struct shmkit__topic *t,
 							    uint64_t index)
 {
-	return (struct shmkit__topic_slot *)(t->ring + (index % t->g.slots) * t->g.slot_stride);
+	/* a mask, not a 64-bit division, on each side of every message when
+	 * the ring's length allows */
+	uint64_t i = t->g.slot_mask ? index & t->g.slot_mask : index % t->g.slots;
+	return (struct shmkit__topic_slot *)(t->ring + i * t->g.slot_stride);
 }
 
 static inline unsigned char *shmkit__topic_slot_data(struct shmkit__topic_slot *slot)

@@ -230,19 +230,16 @@ static int wait_room(struct shmkit_pub *p, uint64_t head, int64_t timeout_ns)
 	return shmkit__ec_wait(&p->t.space_ec, &pol, shmkit__deadline(timeout_ns), room_pred, &w);
 }
 
-int shmkit_pub_loan(struct shmkit_pub *p, size_t len, void **buf, int64_t timeout_ns)
+/* Marks the slot for message p->head as being written (after waiting for
+ * room on a reliable topic) and returns it; NULL with *rc on failure. */
+static struct shmkit__topic_slot *begin_write(struct shmkit_pub *p, int64_t timeout_ns, int *rc)
 {
-	int rc;
-
-	if (!p || !buf || p->loaned)
-		return -EINVAL;
-	if (len > p->t.g.slot_size)
-		return -EMSGSIZE;
 	uint64_t h = p->head;
+
 	if (p->t.g.reliable && !has_room(p, h)) {
-		rc = wait_room(p, h, timeout_ns);
-		if (rc < 0)
-			return rc;
+		*rc = wait_room(p, h, timeout_ns);
+		if (*rc < 0)
+			return NULL;
 	}
 	struct shmkit__topic_slot *slot = shmkit__topic_slot(&p->t, h);
 	/* release: head == h before the odd seq; pairs with a lapped reader's
@@ -252,21 +249,15 @@ int shmkit_pub_loan(struct shmkit_pub *p, size_t len, void **buf, int64_t timeou
 	 * with the reader's acquire fence before it re-checks seq. */
 	atomic_thread_fence(memory_order_release);
 	SHMKIT__TEST_POINT("topic.loaned");
-	*buf = shmkit__topic_slot_data(slot);
-	p->loaned = 1;
-	return 0;
+	return slot;
 }
 
-int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
+/* Completes message p->head in `slot` (its bytes are written) and wakes
+ * whoever waits for it. */
+static void finish_write(struct shmkit_pub *p, struct shmkit__topic_slot *slot, size_t len)
 {
-	if (!p || !p->loaned)
-		return -EINVAL;
 	uint64_t h = p->head;
-	struct shmkit__topic_slot *slot = shmkit__topic_slot(&p->t, h);
-	if (buf != shmkit__topic_slot_data(slot))
-		return -EINVAL;
-	if (len > p->t.g.slot_size)
-		return -EMSGSIZE;
+
 	atomic_store_explicit(&slot->len, len, memory_order_relaxed);
 	/* Statistics for `shmkit top`, on the line head is on (no extra line
 	 * moves); before the completed seq, so a publish a successor finishes
@@ -281,26 +272,57 @@ int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
 	 * subscribers: every slot below it is complete. */
 	atomic_store_explicit(&p->t.sh->head, h + 1, memory_order_release);
 	p->head = h + 1;
-	p->loaned = 0;
 	/* No system call unless a subscriber sleeps or has its descriptor
 	 * armed; the core's barrier orders the seq store before its check. */
 	shmkit__ec_wake(&p->t.data_ec);
+}
+
+int shmkit_pub_loan(struct shmkit_pub *p, size_t len, void **buf, int64_t timeout_ns)
+{
+	int rc = 0;
+
+	if (!p || !buf || p->loaned)
+		return -EINVAL;
+	if (len > p->t.g.slot_size)
+		return -EMSGSIZE;
+	struct shmkit__topic_slot *slot = begin_write(p, timeout_ns, &rc);
+	if (!slot)
+		return rc;
+	*buf = shmkit__topic_slot_data(slot);
+	p->loaned = 1;
 	return 0;
 }
 
+int shmkit_pub_publish(struct shmkit_pub *p, void *buf, size_t len)
+{
+	if (!p || !p->loaned)
+		return -EINVAL;
+	struct shmkit__topic_slot *slot = shmkit__topic_slot(&p->t, p->head);
+	if (buf != shmkit__topic_slot_data(slot))
+		return -EINVAL;
+	if (len > p->t.g.slot_size)
+		return -EMSGSIZE;
+	p->loaned = 0;
+	finish_write(p, slot, len);
+	return 0;
+}
+
+/* A loan and a publish in one: the slot is found once. */
 int shmkit_pub_send(struct shmkit_pub *p, const void *msg, size_t len, int64_t timeout_ns)
 {
-	void *buf;
-	int rc;
+	int rc = 0;
 
-	if (!msg && len)
+	if (!p || (!msg && len) || p->loaned)
 		return -EINVAL;
-	rc = shmkit_pub_loan(p, len, &buf, timeout_ns);
-	if (rc < 0)
+	if (len > p->t.g.slot_size)
+		return -EMSGSIZE;
+	struct shmkit__topic_slot *slot = begin_write(p, timeout_ns, &rc);
+	if (!slot)
 		return rc;
 	if (len)
-		shmkit__copy(buf, msg, len);
-	return shmkit_pub_publish(p, buf, len);
+		shmkit__copy(shmkit__topic_slot_data(slot), msg, len);
+	finish_write(p, slot, len);
+	return 0;
 }
 
 int shmkit_pub_close(struct shmkit_pub *p)

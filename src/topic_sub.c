@@ -223,7 +223,7 @@ static int entry_is_ours(const struct shmkit_sub *s)
 	return atomic_load_explicit(&s->e->state, memory_order_relaxed) == s->state;
 }
 
-static void publish_pos(struct shmkit_sub *s)
+static inline void publish_pos(struct shmkit_sub *s)
 {
 	if (!entry_is_ours(s))
 		return;
@@ -241,14 +241,14 @@ static void publish_pos(struct shmkit_sub *s)
 	}
 }
 
-static void consume(struct shmkit_sub *s)
+static inline void consume(struct shmkit_sub *s)
 {
 	s->pos++;
 	publish_pos(s);
 }
 
 /* Consumes a message delivered intact: its bytes count (publish_pos). */
-static void consume_delivered(struct shmkit_sub *s, size_t len)
+static inline void consume_delivered(struct shmkit_sub *s, size_t len)
 {
 	s->bytes += len;
 	consume(s);
@@ -459,12 +459,34 @@ static int next_message(struct shmkit_sub *s, int64_t timeout_ns,
 }
 
 /* 1 if the slot still holds the message we started reading. */
-static int still_intact(struct shmkit__topic_slot *slot, uint64_t seq)
+static inline int still_intact(struct shmkit__topic_slot *slot, uint64_t seq)
 {
 	/* acquire fence: our reads of the bytes before the re-check; pairs with
 	 * the publisher's release fence after it marks the slot odd. */
 	atomic_thread_fence(memory_order_acquire);
 	return atomic_load_explicit(&slot->seq, memory_order_relaxed) == seq;
+}
+
+/* The common case of a receive, inline: the next message is there, intact
+ * and fits. -EAGAIN for anything else (the general loop decides). */
+static inline ssize_t recv_ready(struct shmkit_sub *s, void *buf, size_t cap)
+{
+	struct shmkit__topic_slot *slot = shmkit__topic_slot(&s->t, s->pos);
+	uint64_t seq = 2 * s->pos + 2;
+
+	/* acquire: pairs with the publisher's release store of the completed
+	 * seq: the bytes and len are there. */
+	if (atomic_load_explicit(&slot->seq, memory_order_acquire) != seq)
+		return -EAGAIN;
+	uint64_t len = atomic_load_explicit(&slot->len, memory_order_relaxed);
+	if (len > cap || len > s->t.g.slot_size)
+		return -EAGAIN;
+	if (len)
+		shmkit__copy(buf, shmkit__topic_slot_data(slot), (size_t)len);
+	if (!still_intact(slot, seq))
+		return -EAGAIN; /* lapped while we copied: the loop counts it */
+	consume_delivered(s, (size_t)len);
+	return (ssize_t)len;
 }
 
 ssize_t shmkit_sub_recv(struct shmkit_sub *s, void *buf, size_t cap, int64_t timeout_ns)
@@ -476,6 +498,9 @@ ssize_t shmkit_sub_recv(struct shmkit_sub *s, void *buf, size_t cap, int64_t tim
 	if (!s || (!buf && cap))
 		return -EINVAL;
 	s->peeked = 0;
+	ssize_t n = recv_ready(s, buf, cap);
+	if (SHMKIT__LIKELY(n >= 0))
+		return n;
 	for (;;) {
 		int rc = next_message(s, timeout_ns, &slot, &seq, &len);
 		if (rc < 0)
@@ -545,6 +570,8 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		return -errno;
+	/* before the listener exists (and long before its first arm) */
+	shmkit__lis_raise_end(&s->t.sh->lis_end, s->index);
 	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0);
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s->lis.fd, &ev) < 0)

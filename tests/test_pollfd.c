@@ -14,7 +14,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -372,6 +375,134 @@ static void test_topic_fd_killed_publisher(void)
 	CHECK_OK(shmkit_sub_close(s));
 }
 
+/* The listener's name is public: a stranger's datagrams make the
+ * descriptor readable at most until the next receive that finds nothing
+ * (which drains them), never for good (a level-triggered loop would spin);
+ * a flood that fills the listener's socket blocks no producer, grows
+ * nothing, and a real message still wakes the receiver. */
+static void test_stranger_datagrams(void)
+{
+	const char *uri = make_queue("stranger", 8);
+	struct shmkit_queue *q = open_q(uri);
+	uint64_t v;
+	int fd = shmkit_queue_fd(q);
+	struct sockaddr_un a;
+	socklen_t alen = sizeof(a);
+
+	CHECK(fd >= 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&a, &alen) == 0 && a.sun_path[0] == 0);
+	int st = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	CHECK(st >= 0);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN); /* armed */
+	CHECK(!readable(fd, 0));
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 5; i++)
+			CHECK(sendto(st, "x", 1, 0, (struct sockaddr *)&a, alen) == 1);
+		CHECK(readable(fd, 0)); /* spurious readiness: allowed */
+		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+		CHECK(!readable(fd, 0)); /* ... and gone after one empty receive */
+	}
+	/* a flood: the socket's queue fills (bounded by the kernel) */
+	int sent = 0;
+	while (sent < 100000 && sendto(st, "x", 1, MSG_DONTWAIT, (struct sockaddr *)&a, alen) == 1)
+		sent++;
+	CHECK(sent < 100000 && errno == EAGAIN);
+	printf("a stranger queued %d datagrams before the listener's socket was full\n", sent);
+	/* a producer's wake-up to the full socket neither blocks nor fails */
+	int64_t t0 = test_now_ns();
+	pid_t c = spawn_producer(uri, 1, 0);
+	CHECK_RET(test_wait(c), 0);
+	CHECK(test_now_ns() - t0 < 30 * SEC);
+	CHECK(readable(fd, 0));
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
+	for (int i = 0; i < 100 && shmkit_queue_recv(q, &v, sizeof(v), 0) == -EAGAIN &&
+			readable(fd, 0);
+	     i++)
+		;
+	CHECK(!readable(fd, 0)); /* drained within a few empty receives */
+	/* and the next real message still wakes it */
+	c = spawn_producer(uri, 1, 0);
+	CHECK(readable(fd, 10000));
+	CHECK_RET(test_wait(c), 0);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
+	close(st);
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+/* A wake-up token stays charged to the sending socket until its listener
+ * reads it. More armed listeners than one socket's send buffer holds tokens
+ * (about 270 with the default buffer) are all woken by one publish. */
+static void test_many_listeners(void)
+{
+	enum { N = 400 };
+	const char *uri = test_uri("posix", "manylis");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 16, .max_subs = N};
+	struct shmkit_pub *p;
+	static struct shmkit_sub *subs[N];
+	static int fds[N];
+	struct rlimit rl;
+	uint64_t v = 7;
+
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_cur < 4 * N + 64) {
+		rl.rlim_cur = rl.rlim_max < 4 * N + 64 ? rl.rlim_max : 4 * N + 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < 4 * N + 64) {
+			printf("many listeners skipped: only %llu descriptors\n",
+			       (unsigned long long)rl.rlim_cur);
+			return;
+		}
+	}
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	for (int i = 0; i < N; i++) {
+		CHECK_OK(shmkit_sub_open(&subs[i], uri));
+		fds[i] = shmkit_sub_fd(subs[i]);
+		CHECK(fds[i] >= 0);
+		CHECK_RET(shmkit_sub_recv(subs[i], &v, sizeof(v), 0), -EAGAIN); /* armed */
+	}
+	CHECK_OK(shmkit_pub_send(p, &v, sizeof(v), 0));
+	int woken = 0;
+	for (int i = 0; i < N; i++)
+		woken += readable(fds[i], i == 0 ? 10000 : 1000);
+	printf("%d of %d armed listeners woken by one publish\n", woken, N);
+	CHECK(woken == N);
+	for (int i = 0; i < N; i++) {
+		CHECK_RET(shmkit_sub_recv(subs[i], &v, sizeof(v), 0), sizeof(v));
+		CHECK_OK(shmkit_sub_close(subs[i]));
+	}
+	CHECK_OK(shmkit_pub_close(p));
+}
+
+/* Wakers scan the subscriber table only up to the highest entry that ever
+ * had a descriptor: descriptors made in entries 9 then 4, above entries
+ * without, are all woken; a table of 4096 entries works the same. */
+static void test_sparse_listeners(void)
+{
+	const char *uri = test_uri("posix", "sparselis");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 16, .max_subs = 4096};
+	struct shmkit_pub *p;
+	struct shmkit_sub *subs[10];
+	uint64_t v = 1;
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	for (int i = 0; i < 10; i++)
+		CHECK_OK(shmkit_sub_open(&subs[i], uri));
+	int fd9 = shmkit_sub_fd(subs[9]), fd4 = shmkit_sub_fd(subs[4]);
+	CHECK(fd9 >= 0 && fd4 >= 0);
+	for (int round = 0; round < 3; round++) {
+		CHECK_RET(shmkit_sub_recv(subs[9], &v, sizeof(v), 0), -EAGAIN);
+		CHECK_RET(shmkit_sub_recv(subs[4], &v, sizeof(v), 0), -EAGAIN);
+		CHECK(!readable(fd9, 0) && !readable(fd4, 0));
+		CHECK_OK(shmkit_pub_send(p, &v, sizeof(v), 0));
+		CHECK(readable(fd9, 10000) && readable(fd4, 10000));
+		for (int i = 0; i < 10; i++)
+			CHECK_RET(shmkit_sub_recv(subs[i], &v, sizeof(v), 0), sizeof(v));
+	}
+	for (int i = 0; i < 10; i++)
+		CHECK_OK(shmkit_sub_close(subs[i]));
+	CHECK_OK(shmkit_pub_close(p));
+}
+
 /* strace -f counts of the producer's wake-up system calls. */
 static int strace_ok(void)
 {
@@ -501,6 +632,9 @@ int main(int argc, char **argv)
 	test_poll_select(0, 20000);
 	test_poll_select(1, 20000);
 	test_killed_receiver();
+	test_stranger_datagrams();
+	test_many_listeners();
+	test_sparse_listeners();
 	test_syscall_counts();
 	return test_done();
 }

@@ -49,12 +49,17 @@
 
 /* Where a waker finds the descriptor listeners it must signal: `n` entries,
  * `stride` bytes apart from `base`; each entry's owner identity lies
- * `ident_off` bytes from its listener. n == 0: none. */
+ * `ident_off` bytes from its listener. n == 0: none. `end`, if set, is a
+ * shared bound (read once, clamped to n) below which every entry that ever
+ * had a listener lies: an owner raises it before its first arm, so a waker
+ * that sees the FD bit sees the raise (a table of thousands of entries
+ * with a listener in the first few costs a few lines, not all). */
 struct shmkit__lis_table {
 	unsigned char *base;
 	size_t stride;
 	ptrdiff_t ident_off;
 	uint32_t n;
+	_Atomic uint32_t *end;
 };
 
 /* A process's view of one shared eventcount. */

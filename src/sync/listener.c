@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Pollable descriptors: the listener's socket, arming, and the wakers'
  * signal (listener.h). */
-#include <fcntl.h>
-#include <stdio.h>
+#include <errno.h>
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -15,59 +16,120 @@
 /* Keys this process gave its listeners: with pid and start time, a name no
  * other listener on the machine has (and no non-shmkit socket). */
 static _Atomic uint32_t next_key;
-/* The unbound datagram socket wakers send from; one per process. */
-static _Atomic int send_sock = -1;
 
-static socklen_t lis_addr(struct sockaddr_un *a, uint32_t pid, uint64_t start, uint32_t key)
+/* The unbound datagram sockets wakers send from (descriptor + 1; 0: not
+ * made yet). One is used at a time; the next only when its send buffer is
+ * full: a token stays charged to the sending socket until its listener reads
+ * it, so listeners that were signalled but have not drained yet (at most one
+ * token each) could otherwise fill it and make later wake-ups fail. 16
+ * sockets hold far more tokens than there can be listeners (about 270 each
+ * with the default buffer; a topic has at most 4096 subscribers). Never
+ * closed: a thread may be sending on one while another moves on. */
+#define SENDERS 16
+static _Atomic int senders[SENDERS];
+static _Atomic unsigned cur_sender;
+
+/* Writes v in decimal at p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
 {
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	/* sun_path[0] = 0: the abstract namespace, nothing on any filesystem */
-	int n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "shmkit/%u/%llu/%u", pid,
-			 (unsigned long long)start, key);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	char tmp[20];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
 }
 
-static int sender(void)
+/* "\0shmkit/<pid>/<start>/<key>" (formatted by hand: every wake-up builds
+ * one, and snprintf costs more than the rest of the waker's work). */
+static socklen_t lis_addr(struct sockaddr_un *a, uint32_t pid, uint64_t start, uint32_t key)
 {
-	int s = atomic_load_explicit(&send_sock, memory_order_acquire);
+	static const char prefix[] = "shmkit/";
+
+	a->sun_family = AF_UNIX;
+	/* sun_path[0] = 0: the abstract namespace, nothing on any filesystem */
+	char *p = a->sun_path;
+	*p++ = 0;
+	memcpy(p, prefix, sizeof(prefix) - 1);
+	p += sizeof(prefix) - 1;
+	p = put_u64(p, pid);
+	*p++ = '/';
+	p = put_u64(p, start);
+	*p++ = '/';
+	p = put_u64(p, key);
+	/* at most 1 + 7 + 10 + 1 + 20 + 1 + 10 = 50 bytes of the 108 */
+	return (socklen_t)(p - (char *)a);
+}
+
+/* Sending socket i, made on first use; -1 if none can be made. */
+static int sender(unsigned i)
+{
+	int s = atomic_load_explicit(&senders[i], memory_order_acquire) - 1;
 	if (s >= 0)
 		return s;
 	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -1;
-	int none = -1;
-	/* acq_rel: one socket per process even if threads race here */
-	if (!atomic_compare_exchange_strong_explicit(&send_sock, &none, s, memory_order_acq_rel,
-						     memory_order_acquire)) {
-		close(s);
-		return none;
+	int none = 0;
+	/* acq_rel: one socket per slot even if threads race here */
+	if (!atomic_compare_exchange_strong_explicit(&senders[i], &none, s + 1,
+						     memory_order_acq_rel, memory_order_acquire)) {
+		close(s); /* never shared: safe to close */
+		return none - 1;
 	}
 	return s;
 }
 
-static void send_token(int from, const struct sockaddr_un *to, socklen_t len)
+static int send_token(int from, const struct sockaddr_un *to, socklen_t len)
 {
 	char t = 1;
-	/* Errors are ignored on purpose: ECONNREFUSED means the listener died
-	 * (its entry is IDLE now and stays so: nothing more to pay);
-	 * EAGAIN means its socket already holds tokens, so it is readable. */
-	(void)sendto(from, &t, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)to, len);
+	return (int)sendto(from, &t, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)to,
+			   len);
+}
+
+/* 1 if socket s cannot queue another token (its send buffer is full). */
+static int sender_full(int s)
+{
+	int queued = 0, size = 0;
+	socklen_t sl = sizeof(size);
+
+	if (ioctl(s, SIOCOUTQ, &queued) < 0 || getsockopt(s, SOL_SOCKET, SO_SNDBUF, &size, &sl) < 0)
+		return 1; /* cannot tell: try the next socket, it costs one call */
+	return queued + 4096 > size;
+}
+
+/* A waker's token to a listener. Errors are ignored on purpose:
+ * ECONNREFUSED means the listener died (its entry is IDLE now and stays so:
+ * nothing more to pay); EAGAIN with our buffer not full means its socket
+ * already holds tokens (at most max_dgram_qlen, so memory stays bounded),
+ * so it is readable. Never blocks. */
+static void wake_token(const struct sockaddr_un *to, socklen_t len)
+{
+	unsigned i = atomic_load_explicit(&cur_sender, memory_order_relaxed) % SENDERS;
+	int s = sender(i);
+
+	if (s < 0 || send_token(s, to, len) >= 0 || errno != EAGAIN || !sender_full(s))
+		return;
+	/* relaxed: any thread that moves on picks some socket; all are valid */
+	atomic_compare_exchange_strong_explicit(&cur_sender, &i, (i + 1) % SENDERS,
+						memory_order_relaxed, memory_order_relaxed);
+	s = sender((i + 1) % SENDERS);
+	if (s >= 0)
+		(void)send_token(s, to, len);
 }
 
 static void self_token(struct shmkit__lis *l)
 {
-	const struct shmkit__ident *me = shmkit__ident_self();
-	struct sockaddr_un a;
-
-	if (me)
-		send_token(l->fd, &a, lis_addr(&a, me->pid, me->start_time, l->key));
+	/* our own socket holds at most this one token of its own */
+	(void)send_token(l->fd, &l->addr, l->addr_len);
 }
 
 int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
-	struct sockaddr_un a;
 	int fd, r = -EADDRINUSE;
 
 	if (!me)
@@ -77,8 +139,9 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 		return shmkit__neg_errno();
 	for (int tries = 0; tries < 16 && r == -EADDRINUSE; tries++) {
 		l->key = atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed);
-		socklen_t len = lis_addr(&a, me->pid, me->start_time, l->key);
-		r = bind(fd, (struct sockaddr *)&a, len) == 0 ? 0 : shmkit__neg_errno();
+		l->addr_len = lis_addr(&l->addr, me->pid, me->start_time, l->key);
+		r = bind(fd, (struct sockaddr *)&l->addr, l->addr_len) == 0 ? 0
+									  : shmkit__neg_errno();
 	}
 	if (r < 0) {
 		close(fd);
@@ -109,11 +172,19 @@ void shmkit__lis_close(struct shmkit__lis *l)
 	l->fd = -1;
 }
 
+/* Reads the queued tokens: normally one, a few if strangers sent some (the
+ * name is public), all in one system call. */
 static void drain(int fd)
 {
-	char buf[16];
-	for (int i = 0; i < 64 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0; i++)
-		;
+	char buf[16][1];
+	struct iovec iov[16];
+	struct mmsghdr m[16];
+
+	for (int i = 0; i < 16; i++) {
+		iov[i] = (struct iovec){ buf[i], sizeof(buf[i]) };
+		m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+	}
+	(void)recvmmsg(fd, m, 16, MSG_DONTWAIT, NULL);
 }
 
 int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec)
@@ -121,8 +192,19 @@ int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec)
 	uint32_t armed = (l->reg & ~3u) | SHMKIT__LIS_ARMED;
 	uint32_t st = atomic_load_explicit(&l->sh->state, memory_order_relaxed);
 
-	if (st == armed)
-		return 0; /* no token was sent since we armed: nothing to drain */
+	if (st == armed) {
+		/* No waker sent a token since we armed, but a late one (its CAS
+		 * came before our arm, its sendto after our drain) or a
+		 * stranger's may have arrived: left queued it would make a
+		 * level-triggered loop spin until the next message. */
+		drain(l->fd);
+		/* A waker that took us to IDLE meanwhile may have had its token
+		 * among those we drained: IDLE must keep one (the invariant).
+		 * Our drain (a system call) ordered its CAS before this load. */
+		if (atomic_load_explicit(&l->sh->state, memory_order_relaxed) != armed)
+			self_token(l);
+		return 0;
+	}
 	if (st != l->reg)
 		return -EBADMSG; /* not ours any more (scribbled, or taken for dead) */
 	drain(l->fd);
@@ -155,6 +237,29 @@ void shmkit__lis_found(struct shmkit__lis *l)
 		self_token(l);
 }
 
+uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t)
+{
+	if (!t->end)
+		return t->n;
+	/* relaxed: ordered after the waker's acquire of the word (FD bit),
+	 * which the owner set after raising it; untrusted: clamped */
+	uint32_t e = atomic_load_explicit(t->end, memory_order_relaxed);
+	return e < t->n ? e : t->n;
+}
+
+void shmkit__lis_raise_end(_Atomic uint32_t *end, uint32_t index)
+{
+	uint32_t e = atomic_load_explicit(end, memory_order_relaxed);
+
+	/* seq_cst: before our listener is registered and armed (and a
+	 * system call or two later); a waker's acquire of the FD bit, ours or
+	 * another listener's set later, orders its read of the bound after */
+	while (e <= index && !atomic_compare_exchange_weak_explicit(end, &e, index + 1,
+								     memory_order_seq_cst,
+								     memory_order_relaxed))
+		;
+}
+
 static struct shmkit__listener_shared *entry(const struct shmkit__lis_table *t, uint32_t i)
 {
 	return (struct shmkit__listener_shared *)(t->base + (size_t)i * t->stride);
@@ -163,8 +268,9 @@ static struct shmkit__listener_shared *entry(const struct shmkit__lis_table *t, 
 void shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 {
 	const struct shmkit__lis_table *t = &ec->lis;
+	uint32_t n = shmkit__lis_scan_end(t);
 
-	for (uint32_t i = 0; i < t->n; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		struct shmkit__listener_shared *e = entry(t, i);
 		/* acquire: pairs with the owner's release of its registration:
 		 * the key and identity are complete */
@@ -181,18 +287,16 @@ void shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 		 * another shmkit listener, which then sees a spurious readiness */
 		uint32_t pid = owner->pid, key = e->key;
 		uint64_t start = owner->start_time;
-		int s = sender();
 		struct sockaddr_un a;
-		if (s >= 0)
-			send_token(s, &a, lis_addr(&a, pid, start, key));
+		wake_token(&a, lis_addr(&a, pid, start, key));
 	}
 }
 
 uint32_t shmkit__lis_count_armed(const struct shmkit__ec *ec)
 {
-	uint32_t n = 0;
+	uint32_t n = 0, end = shmkit__lis_scan_end(&ec->lis);
 
-	for (uint32_t i = 0; i < ec->lis.n; i++) {
+	for (uint32_t i = 0; i < end; i++) {
 		uint32_t st =
 		    atomic_load_explicit(&entry(&ec->lis, i)->state, memory_order_relaxed);
 		n += shmkit__lis_kind(st) == SHMKIT__LIS_ARMED && shmkit__lis_side(st) == ec->side;

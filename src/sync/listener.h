@@ -18,6 +18,8 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "layout.h"
 #include "sync/ec.h"
@@ -48,6 +50,9 @@ struct shmkit__lis {
 	struct shmkit__listener_shared *sh;
 	uint32_t reg; /* our registration: state with kind IDLE */
 	uint32_t key;
+	/* our own address, for the tokens we send ourselves */
+	struct sockaddr_un addr;
+	socklen_t addr_len;
 };
 
 /* Makes the socket, names the entry `sh` (kind FREE or CLAIMING, ours) and
@@ -58,14 +63,22 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 /* Unregisters (entry FREE, next generation) and closes the socket. */
 void shmkit__lis_close(struct shmkit__lis *l);
 
-/* After a receive found nothing: 0 if already armed (nothing to do), 1 if
- * it armed now (the caller must look once more and call shmkit__lis_found
- * if that finds something), negative errno if the entry is no longer ours. */
+/* After a receive found nothing: 0 if already armed (a stray datagram that
+ * made the descriptor readable meanwhile is drained), 1 if it armed now
+ * (the caller must look once more and call shmkit__lis_found if that finds
+ * something), negative errno if the entry is no longer ours. */
 int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec);
 
 /* The look after arming found something: make the descriptor readable
  * again (there may be more), unless a waker already did. */
 void shmkit__lis_found(struct shmkit__lis *l);
+
+/* Entries of ec's table a waker must look at (lis_table.end). */
+uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t);
+
+/* Owner side, before its first arm: entry `index` of a table with an `end`
+ * bound lies below it from now on (the bound only grows). */
+void shmkit__lis_raise_end(_Atomic uint32_t *end, uint32_t index);
 
 /* Waker side: signals every ARMED listener of ec's side. */
 void shmkit__lis_signal_armed(const struct shmkit__ec *ec);

@@ -151,9 +151,10 @@ class SegmentTest(Case):
         volatile = {"atime", "mtime", "ctime", "dtime", "mappers", "n_mappers", "attach_count",
                     "attached_processes", "last_pid"}
         q, t, m = self.uri("q"), self.uri("t"), self.uri("m")
-        with shmkit.Queue.create(q, 16, 64) as qq, shmkit.Publisher.create(t, 128, 8), \
+        with shmkit.Queue.create(q, 16, 64) as qq, shmkit.Publisher.create(t, 128, 8) as pp, \
                 shmkit.Map.create(m, 1 << 16) as mm:
             qq.send(b"x")
+            pp.send(b"hello")
             mm[b"k"] = b"v"
             for u in (q, t, m):
                 with self.subTest(uri=u):
@@ -163,6 +164,7 @@ class SegmentTest(Case):
             self.assertEqual(shmkit.stat(q)["queue"]["depth"], 1)
             self.assertEqual(shmkit.stat(m)["keys"], 1)
             self.assertEqual(shmkit.stat(t)["topic"]["publisher"], "active")
+            self.assertEqual(shmkit.stat(t)["topic"]["bytes_published"], 5)
 
 
 @unittest.skipIf(numpy is None, "numpy is not installed for this python3 (Debian: python3-numpy)")
