@@ -9,7 +9,8 @@ set -uo pipefail
 SHMKIT=${SHMKIT:-build/shmkit}
 ID=$$
 QA="posix:/shmkit-test-$ID-brcli-a" QB="posix:/shmkit-test-$ID-brcli-b"
-QM="posix:/shmkit-test-$ID-brcli-m"
+QM="posix:/shmkit-test-$ID-brcli-m" QC="posix:/shmkit-test-$ID-brcli-c"
+QL="posix:/shmkit-test-$ID-brcli-l" QL2="posix:/shmkit-test-$ID-brcli-l2"
 TMP=$(mktemp -d)
 export XDG_STATE_HOME="$TMP/state"
 EP="ipc://$TMP/sock"
@@ -17,7 +18,7 @@ FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 cleanup() {
 	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
-	for u in "$QA" "$QB" "$QM"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	for u in "$QA" "$QB" "$QM" "$QC" "$QL" "$QL2"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -37,6 +38,10 @@ fi
 "$SHMKIT" queue create "$QA" --capacity 64 --max-msg 64 >/dev/null
 "$SHMKIT" queue create "$QB" --capacity 64 --max-msg 64 >/dev/null
 "$SHMKIT" queue create "$QM" --capacity 64 --max-msg 64 --multi >/dev/null
+
+"$SHMKIT" queue create "$QC" --capacity 64 --max-msg 64 >/dev/null
+"$SHMKIT" queue create "$QL" --capacity 64 --max-msg 16384 >/dev/null
+"$SHMKIT" queue create "$QL2" --capacity 64 --max-msg 16384 >/dev/null
 
 # refusals: exit 1 or 2 with one line, nothing carried
 expect 2 "$SHMKIT" bridge
@@ -88,6 +93,35 @@ done
 wait "$RECV" || fail "recv after kill -9"
 seq 1 10000 | cmp -s - "$TMP/got" || fail "after kill -9: $(sort "$TMP/got" | uniq -d | wc -l) duplicated, $(wc -l <"$TMP/got") lines"
 kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+
+# mixed sizes: small ones batched, 8 KiB and more sent alone from the slot in place
+awk 'BEGIN { for (i = 1; i <= 400; i++) { n = (i * 977) % 12000; s = sprintf("%d:", i);
+	while (length(s) < n) s = s "abcdefghij"; print substr(s, 1, n > length(i) + 1 ? n : length(i) + 1) } }' >"$TMP/mixed"
+"$SHMKIT" bridge out "$QL" "$EP" --bind 2>>"$TMP/out.log" & OUT=$!
+"$SHMKIT" bridge in "$EP" "$QL2" --state "$TMP/l.rec" 2>>"$TMP/in.log" & IN=$!
+"$SHMKIT" send "$QL" - <"$TMP/mixed" &
+"$SHMKIT" recv "$QL2" --count 400 --timeout 30 >"$TMP/got" || fail "recv mixed sizes"
+cmp -s "$TMP/mixed" "$TMP/got" || fail "mixed sizes differ: $(wc -l <"$TMP/got") lines"
+kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+
+# one sender per receiving bridge: a second sender is refused, clearly, and
+# keeps its messages; the first one's all arrive
+EP2="ipc://$TMP/sock2"
+"$SHMKIT" bridge in "$EP2" "$QB" --bind --state "$TMP/two.rec" 2>"$TMP/in2.log" & IN=$!
+"$SHMKIT" bridge out "$QA" "$EP2" 2>"$TMP/out2.log" & OUT=$!
+seq 1 300 | "$SHMKIT" send "$QA" - >/dev/null &
+"$SHMKIT" recv "$QB" --count 300 --timeout 30 >"$TMP/got" || fail "recv from the first sender"
+seq 1 5 | "$SHMKIT" send "$QC" - >/dev/null
+timeout 20 "$SHMKIT" bridge out "$QC" "$EP2" >/dev/null 2>"$TMP/e"
+[ $? = 1 ] || fail "a second sender was not refused: $(cat "$TMP/e")"
+grep -q "one sender per receiving bridge" "$TMP/e" || fail "refusal does not say why: $(cat "$TMP/e")"
+[ "$("$SHMKIT" queue stat "$QC" --json | "${PYTHON:-python3}" -c 'import json,sys; print(json.load(sys.stdin)["queue"]["depth"])' 2>/dev/null)" = 5 ] ||
+	fail "the refused sender's queue lost messages: $("$SHMKIT" queue stat "$QC" 2>&1 | head -3)"
+seq 301 400 | "$SHMKIT" send "$QA" - >/dev/null &
+"$SHMKIT" recv "$QB" --count 100 --timeout 30 >>"$TMP/got" || fail "the first sender stopped after the refusal"
+seq 1 400 | cmp -s - "$TMP/got" || fail "first sender across a refusal: $(wc -l <"$TMP/got") lines"
+kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+grep -q "1 senders refused" "$TMP/in2.log" || fail "the receiver did not count the refusal: $(cat "$TMP/in2.log")"
 
 [ $FAILS = 0 ] && echo "test_bridge_cli: ok"
 [ $FAILS = 0 ]

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Topics: one ZeroMQ message per shmkit message, bytes unchanged, so any
- * ZeroMQ SUB subscribed to "" receives them. Lossy like a lossy topic:
- * OUT reads the ring as a subscriber (an overrun counts in its dropped) and
- * sends with XPUB_NODROP and DONTWAIT, so a full link is a counted drop;
+ * ZeroMQ SUB subscribed to "" receives them. Like the local topic: OUT reads
+ * the ring as a subscriber (on a lossy topic an overrun counts in its
+ * dropped) and sends with XPUB_NODROP and DONTWAIT, so on a lossy topic a
+ * full link is a counted drop, and on a reliable one the bridge holds the
+ * message and waits for the link (the publisher then waits for the bridge);
  * IN publishes what arrives (a message longer than the local slot is a drop). */
 #include <errno.h>
 #include <string.h>
@@ -21,6 +23,44 @@ static void drain_subscriptions(struct shmkit_bridge *b)
 
 	while (zmq_recv(b->sock, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
 		;
+}
+
+/* Send m: 1 sent or dropped, 0 held (a reliable topic: a full link waits). */
+static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m)
+{
+	size_t n = zmq_msg_size(m);
+
+	if (zmq_msg_send(m, b->sock, ZMQ_DONTWAIT) < 0) {
+		if (zmq_errno() != EAGAIN) {
+			zmq_msg_close(m);
+			return -zmq_errno();
+		}
+		if (b->reliable) {
+			if (m != &b->pending)
+				zmq_msg_move(&b->pending, m);
+			b->has_pending = true;
+			return 0;
+		}
+		zmq_msg_close(m);
+		b->st.dropped++; /* a subscriber's pipe is full: the link is slower */
+		return 1;
+	}
+	if (m == &b->pending)
+		b->has_pending = false;
+	b->st.messages++;
+	b->st.bytes += (uint64_t)n;
+	return 1;
+}
+
+/* A held message: wait up to slice_ns for the link to take it. */
+static int send_pending(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	zmq_pollitem_t it = { .socket = b->sock, .events = ZMQ_POLLOUT };
+	long ms = slice_ns <= 0 ? 0 : (long)((slice_ns + 999999) / 1000000);
+
+	if (zmq_poll(&it, 1, ms) < 0 && zmq_errno() != EINTR)
+		return -zmq_errno();
+	return send_or_hold(b, &b->pending);
 }
 
 /* Send one message read in place: 1 sent or dropped, 0 none waiting. */
@@ -50,16 +90,7 @@ static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 		zmq_msg_close(&m);
 		return 1;
 	}
-	if (zmq_msg_send(&m, b->sock, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&m);
-		if (zmq_errno() != EAGAIN)
-			return -zmq_errno();
-		b->st.dropped++; /* a subscriber's pipe is full: the link is slower */
-		return 1;
-	}
-	b->st.messages++;
-	b->st.bytes += (uint64_t)n;
-	return 1;
+	return send_or_hold(b, &m);
 }
 
 int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
@@ -67,6 +98,8 @@ int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	int r = 0;
 
 	drain_subscriptions(b);
+	if (b->has_pending && (r = send_pending(b, slice_ns)) <= 0)
+		return r;
 	/* with a descriptor, wait on it and the socket together; without one
 	 * (or while the publisher is gone and the descriptor stays readable),
 	 * the first read waits in the topic */
