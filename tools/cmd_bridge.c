@@ -53,12 +53,12 @@ static void report(const char *dir, const char *uri, const struct shmkit_bridge_
 	char u[256];
 
 	fprintf(stderr,
-		"shmkit: bridge %s %s: %llu messages, %llu bytes, %llu dropped (%llu overrun in "
-		"the local ring), %llu resent, %llu duplicates ignored, %llu handshakes, "
-		"%llu gaps, %llu senders refused, next seq %llu\n",
+		"shmkit: bridge %s %s: %llu messages, %llu bytes, %llu dropped, %llu resent, "
+		"%llu duplicates ignored, %llu handshakes, %llu gaps, %llu senders refused, "
+		"next seq %llu\n",
 		dir, cli_printable(uri, u, sizeof u), (unsigned long long)st->messages,
 		(unsigned long long)st->bytes, (unsigned long long)st->dropped,
-		(unsigned long long)st->dropped_overrun, (unsigned long long)st->resent,
+		(unsigned long long)st->resent,
 		(unsigned long long)st->duplicates, (unsigned long long)st->resyncs,
 		(unsigned long long)st->gaps, (unsigned long long)st->refused,
 		(unsigned long long)st->next_seq);

@@ -13,7 +13,7 @@
 #   shm-hop        (latency only) one local queue, sender to receiver: the
 #                  bridge adds two such hops to ZeroMQ's path
 #   topic-lossy    (rate only) a lossy topic, unpaced: what the bridge
-#                  delivered, and its drops (local ring overrun, full link)
+#                  delivered, and its drops (overwritten in the local ring)
 # and the four ratios bridge/ZeroMQ (rate: ZeroMQ's / the bridge's; latency
 # p50: the bridge's / ZeroMQ's; the goal: <= 1.2x), per run. Run on a quiet
 # machine: `sudo bash bench/bridge/bench.sh build 200000 64 3`.
@@ -74,7 +74,7 @@ run_topic() { # ROW PORT N GAP [--reliable]
 	A "$PEER" tpub "$TA" "$3" "$SIZE" "$4"
 	wait $r
 	kill $o $i; wait $o $i 2>/dev/null
-	echo "$1 $(cat "$TMP/r")$([ -n "${5:-}" ] || sed -n 's/.* bytes, \(.*overrun[^)]*)\).*/ (bridge out: \1)/p' "$TMP/tout")"
+	echo "$1 $(cat "$TMP/r")$([ -n "${5:-}" ] || sed -n 's/.* bytes, \([0-9]* dropped\).*/ (bridge out: \1 in the local ring)/p' "$TMP/tout")"
 	"$S" rm "$TA" "$TB" >/dev/null
 }
 run_hop() { # ROW N GAP: one local queue, no bridge

@@ -49,7 +49,8 @@ struct shmkit_bridge_stats {
 	uint64_t messages;       /* carried: sent and acknowledged (queue OUT), committed
 				  * (queue IN), sent (topic OUT), published (topic IN) */
 	uint64_t bytes;          /* their payload bytes */
-	uint64_t dropped;        /* topics: lost here (local overrun, a full link, too big) */
+	uint64_t dropped;        /* topics: lost here (OUT: overwritten in the local ring before
+				  * the bridge read them; IN: too big for the local topic) */
 	uint64_t resent;         /* queue OUT: data messages sent again */
 	uint64_t duplicates;     /* queue IN: data messages already committed, ignored */
 	uint64_t resyncs;        /* queue: handshakes after a restart, a timeout or a gap */
@@ -57,9 +58,7 @@ struct shmkit_bridge_stats {
 				  * arrived (another consumer took them; never in normal use) */
 	uint64_t next_seq;       /* queue: next sequence number expected / to be acknowledged */
 	uint64_t refused;        /* queue IN: handshakes of a second sender refused */
-	uint64_t dropped_overrun; /* topic OUT: of dropped, overwritten in the local ring
-				   * before the bridge read them (lossy topics) */
-	uint64_t reserved[2];
+	uint64_t reserved[3];
 };
 
 /* Opens the local object at uri (a queue or a topic; the kind is read from

@@ -193,11 +193,7 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN)
 		return shmkit_pub_open(&b->pub, uri);
 	if (b->kind == SHMKIT_KIND_TOPIC) {
-		struct shmkit_topic_info ti;
 		zmq_msg_init(&b->pending);
-		if ((r = shmkit_topic_stat(uri, &ti, NULL, 0)) < 0)
-			return r;
-		b->reliable = ti.reliable != 0;
 		if ((r = shmkit_sub_open(&b->sub, uri)) < 0)
 			return r;
 		b->local_fd = shmkit_sub_fd(b->sub); /* < 0: wait in slices instead */
@@ -302,10 +298,8 @@ SHMKIT_BRIDGE_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct 
 	if (!b || !st)
 		return -EINVAL;
 	*st = b->st;
-	if (b->sub) {
-		st->dropped_overrun = shmkit_sub_dropped(b->sub);
-		st->dropped += st->dropped_overrun;
-	}
+	if (b->sub) /* what the local ring overwrote before we read it */
+		st->dropped += shmkit_sub_dropped(b->sub);
 	return 0;
 }
 

@@ -74,8 +74,7 @@ struct shmkit_bridge {
 	size_t max_msg;
 	int local_fd;        /* readable while the local queue/topic has a message; -1 none */
 	bool pub_gone;       /* topic out: the local publisher closed (its fd stays readable) */
-	bool reliable;       /* topic out: the local topic is reliable: wait, never drop */
-	zmq_msg_t pending;   /* topic out, reliable: a message the link had no room for
+	zmq_msg_t pending;   /* topic out: a message the link had no room for
 			      * (initialized, empty unless has_pending) */
 	bool has_pending;
 	_Atomic int stop;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Topics: one ZeroMQ message per shmkit message, bytes unchanged, so any
- * ZeroMQ SUB subscribed to "" receives them. Like the local topic: OUT reads
- * the ring as a subscriber (on a lossy topic an overrun counts in its
- * dropped) and sends with XPUB_NODROP and DONTWAIT, so on a lossy topic a
- * full link is a counted drop, and on a reliable one the bridge holds the
- * message and waits for the link (the publisher then waits for the bridge);
- * IN publishes what arrives (a message longer than the local slot is a drop). */
+ * ZeroMQ SUB subscribed to "" receives them. OUT reads the ring as a
+ * subscriber and sends with XPUB_NODROP and DONTWAIT: when the link is full
+ * it holds that one message and reads nothing until the link takes it, so
+ * it behaves as any slow subscriber of the local topic: on a lossy topic the
+ * ring overwrites and its subscriber entry counts the loss (shown by
+ * shmkit top too), on a reliable one the publisher waits. (Reading on and
+ * dropping at the link instead would lose as much, burn the CPU the link's
+ * I/O thread needs, and be seen by the bridge alone.) IN publishes what
+ * arrives (a message longer than the local slot is a counted drop). */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +28,7 @@ static void drain_subscriptions(struct shmkit_bridge *b)
 		;
 }
 
-/* Send m: 1 sent or dropped, 0 held (a reliable topic: a full link waits). */
+/* Send m: 1 sent, 0 held (the link is full). */
 static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m)
 {
 	size_t n = zmq_msg_size(m);
@@ -35,15 +38,10 @@ static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m)
 			zmq_msg_close(m);
 			return -zmq_errno();
 		}
-		if (b->reliable) {
-			if (m != &b->pending)
-				zmq_msg_move(&b->pending, m);
-			b->has_pending = true;
-			return 0;
-		}
-		zmq_msg_close(m);
-		b->st.dropped++; /* a subscriber's pipe is full: the link is slower */
-		return 1;
+		if (m != &b->pending)
+			zmq_msg_move(&b->pending, m);
+		b->has_pending = true;
+		return 0;
 	}
 	if (m == &b->pending)
 		b->has_pending = false;
@@ -63,7 +61,8 @@ static int send_pending(struct shmkit_bridge *b, int64_t slice_ns)
 	return send_or_hold(b, &b->pending);
 }
 
-/* Send one message read in place: 1 sent or dropped, 0 none waiting. */
+/* Send one message read in place: 1 sent or lost while read (overwritten),
+ * 0 none waiting or held (the link is full). */
 static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 {
 	const void *p;
@@ -106,6 +105,8 @@ int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	bool fd_wait = b->local_fd >= 0 && !b->pub_gone;
 	for (int i = 0; i < BATCH && (r = forward_one(b, i || fd_wait ? 0 : slice_ns)) > 0; i++)
 		;
+	if (r == 0 && b->has_pending)
+		return 0; /* the next step waits for the link */
 	if (r == 0 && fd_wait)
 		r = br_wait_both(b, b->local_fd, slice_ns);
 	return r < 0 ? r : 0;
