@@ -149,5 +149,49 @@ set -- $carried
 [ -n "$carried" ] && [ "${2:-0}" -gt 0 ] && [ $(($1 + $2)) = 20000 ] ||
 	fail "topic bridge accounting: carried + dropped should be 20000: $(cat "$TMP/tout.log")"
 
+# a hostile sender (pyzmq, speaking docs/BRIDGE.md by hand): malformed
+# BATCH bodies are ignored whole, a gap is NACKed, duplicates are skipped,
+# and only well-formed messages in sequence reach the queue, in order
+if "${PYTHON:-python3}" -c "import zmq" 2>/dev/null; then
+	EP4="ipc://$TMP/sock4"
+	"$SHMKIT" bridge in "$EP4" "$QC" --bind --state "$TMP/hostile.rec" 2>"$TMP/hin.log" & IN=$!
+	"$SHMKIT" recv "$QC" --count 99 --timeout 0.2 >/dev/null 2>&1 # empty it
+	"${PYTHON:-python3}" - "$EP4" >"$TMP/hostile.out" 2>&1 <<'PY' || fail "hostile sender: $(cat "$TMP/hostile.out")"
+import struct, sys, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.RCVTIMEO, 10000)
+s.connect(sys.argv[1])
+def hdr(t, seq): return b"SKB\x01" + t + b"\0\0\0" + struct.pack("<Q", seq)
+def rec(*ms): return b"".join(struct.pack("<I", len(m)) + m for m in ms)
+def reply():
+    f = s.recv_multipart()
+    return f[0][4:5], struct.unpack("<Q", f[0][8:16])[0], f[1:]
+s.send_multipart([hdr(b"H", 0), b"\x07" * 16 + struct.pack("<II", 64, 0)])
+t, seq, body = reply()
+assert t == b"W" and seq == 0 and body and body[0][0] & 1, (t, seq, body)
+s.send_multipart([hdr(b"B", 0), struct.pack("<I", 999) + b"short"])    # length past the end
+s.send_multipart([hdr(b"B", 0), b""])                                   # no record
+s.send_multipart([hdr(b"B", 0), rec(b"m0", b"m1") + b"\x01\x00"])      # trailing bytes
+s.send_multipart([b"SKB\x01B"])                                        # short header
+s.send_multipart([hdr(b"B", 0), rec(b"m0", b"m1", b"m2")])              # good: 0..2
+s.send_multipart([hdr(b"B", 1), rec(b"m1", b"m2", b"m3")])              # 1, 2 duplicates; 3 new
+s.send_multipart([hdr(b"B", 9), rec(b"m9")])                            # a gap: NACK(4)
+seen = set()
+while ("N", 4) not in seen:
+    t, seq, _ = reply()
+    seen.add((t.decode(), seq))
+s.send_multipart([hdr(b"D", 4), b"m4"])
+while ("A", 5) not in seen:
+    t, seq, _ = reply()
+    seen.add((t.decode(), seq))
+PY
+	"$SHMKIT" recv "$QC" --count 5 --timeout 5 >"$TMP/got" || fail "hostile sender: recv"
+	printf 'm0\nm1\nm2\nm3\nm4\n' | cmp -s - "$TMP/got" || fail "hostile sender: got $(tr '\n' ' ' <"$TMP/got")"
+	"$SHMKIT" recv "$QC" --timeout 0.3 >/dev/null 2>&1 && fail "hostile sender: a message more than sent"
+	kill -0 "$IN" 2>/dev/null || fail "bridge in died on malformed input: $(cat "$TMP/hin.log")"
+	kill "$IN"; wait "$IN" 2>/dev/null
+	grep -q "2 duplicates ignored" "$TMP/hin.log" || fail "hostile sender: duplicates: $(cat "$TMP/hin.log")"
+fi
+
 [ $FAILS = 0 ] && echo "test_bridge_cli: ok"
 [ $FAILS = 0 ]
