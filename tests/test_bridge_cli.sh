@@ -9,7 +9,9 @@ set -uo pipefail
 SHMKIT=${SHMKIT:-build/shmkit}
 ID=$$
 QA="posix:/shmkit-test-$ID-brcli-a" QB="posix:/shmkit-test-$ID-brcli-b"
-QM="posix:/shmkit-test-$ID-brcli-m"
+QM="posix:/shmkit-test-$ID-brcli-m" QC="posix:/shmkit-test-$ID-brcli-c"
+QL="posix:/shmkit-test-$ID-brcli-l" QL2="posix:/shmkit-test-$ID-brcli-l2"
+TA="posix:/shmkit-test-$ID-brcli-ta" TB="posix:/shmkit-test-$ID-brcli-tb"
 TMP=$(mktemp -d)
 export XDG_STATE_HOME="$TMP/state"
 EP="ipc://$TMP/sock"
@@ -17,7 +19,7 @@ FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 cleanup() {
 	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
-	for u in "$QA" "$QB" "$QM"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	for u in "$QA" "$QB" "$QM" "$QC" "$QL" "$QL2" "$TA" "$TB"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -37,6 +39,10 @@ fi
 "$SHMKIT" queue create "$QA" --capacity 64 --max-msg 64 >/dev/null
 "$SHMKIT" queue create "$QB" --capacity 64 --max-msg 64 >/dev/null
 "$SHMKIT" queue create "$QM" --capacity 64 --max-msg 64 --multi >/dev/null
+
+"$SHMKIT" queue create "$QC" --capacity 64 --max-msg 64 >/dev/null
+"$SHMKIT" queue create "$QL" --capacity 64 --max-msg 16384 >/dev/null
+"$SHMKIT" queue create "$QL2" --capacity 64 --max-msg 16384 >/dev/null
 
 # refusals: exit 1 or 2 with one line, nothing carried
 expect 2 "$SHMKIT" bridge
@@ -88,6 +94,104 @@ done
 wait "$RECV" || fail "recv after kill -9"
 seq 1 10000 | cmp -s - "$TMP/got" || fail "after kill -9: $(sort "$TMP/got" | uniq -d | wc -l) duplicated, $(wc -l <"$TMP/got") lines"
 kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+
+# mixed sizes: small ones batched, 8 KiB and more sent alone from the slot in place
+awk 'BEGIN { for (i = 1; i <= 400; i++) { n = (i * 977) % 12000; s = sprintf("%d:", i);
+	while (length(s) < n) s = s "abcdefghij"; print substr(s, 1, n > length(i) + 1 ? n : length(i) + 1) } }' >"$TMP/mixed"
+"$SHMKIT" bridge out "$QL" "$EP" --bind 2>>"$TMP/out.log" & OUT=$!
+"$SHMKIT" bridge in "$EP" "$QL2" --state "$TMP/l.rec" 2>>"$TMP/in.log" & IN=$!
+"$SHMKIT" send "$QL" - <"$TMP/mixed" &
+"$SHMKIT" recv "$QL2" --count 400 --timeout 30 >"$TMP/got" || fail "recv mixed sizes"
+cmp -s "$TMP/mixed" "$TMP/got" || fail "mixed sizes differ: $(wc -l <"$TMP/got") lines"
+kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+
+# one sender per receiving bridge: a second sender is refused, clearly, and
+# keeps its messages; the first one's all arrive
+EP2="ipc://$TMP/sock2"
+"$SHMKIT" bridge in "$EP2" "$QB" --bind --state "$TMP/two.rec" 2>"$TMP/in2.log" & IN=$!
+"$SHMKIT" bridge out "$QA" "$EP2" 2>"$TMP/out2.log" & OUT=$!
+seq 1 300 | "$SHMKIT" send "$QA" - >/dev/null &
+"$SHMKIT" recv "$QB" --count 300 --timeout 30 >"$TMP/got" || fail "recv from the first sender"
+seq 1 5 | "$SHMKIT" send "$QC" - >/dev/null
+timeout 20 "$SHMKIT" bridge out "$QC" "$EP2" >/dev/null 2>"$TMP/e"
+[ $? = 1 ] || fail "a second sender was not refused: $(cat "$TMP/e")"
+grep -q "one sender per receiving bridge" "$TMP/e" || fail "refusal does not say why: $(cat "$TMP/e")"
+[ "$("$SHMKIT" queue stat "$QC" --json | "${PYTHON:-python3}" -c 'import json,sys; print(json.load(sys.stdin)["queue"]["depth"])' 2>/dev/null)" = 5 ] ||
+	fail "the refused sender's queue lost messages: $("$SHMKIT" queue stat "$QC" 2>&1 | head -3)"
+seq 301 400 | "$SHMKIT" send "$QA" - >/dev/null &
+"$SHMKIT" recv "$QB" --count 100 --timeout 30 >>"$TMP/got" || fail "the first sender stopped after the refusal"
+seq 1 400 | cmp -s - "$TMP/got" || fail "first sender across a refusal: $(wc -l <"$TMP/got") lines"
+kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+grep -q "1 senders refused" "$TMP/in2.log" || fail "the receiver did not count the refusal: $(cat "$TMP/in2.log")"
+
+# a lossy topic whose link is full: the bridge loses messages the way a slow
+# subscriber does, and every one is counted: carried + dropped = published,
+# the drops shown by the bridge's report and by shmkit top
+"$SHMKIT" topic create "$TA" --slots 16 --slot-size 64 >/dev/null
+"$SHMKIT" topic create "$TB" --slots 16 --slot-size 64 --reliable >/dev/null
+"$SHMKIT" sub "$TB" --count 100000 --timeout 60 >/dev/null & SLOW=$!
+sleep 0.3; kill -STOP "$SLOW" # holds TB's publisher, the receiving bridge
+EP3="ipc://$TMP/sock3"
+"$SHMKIT" bridge in "$EP3" "$TB" --bind 2>"$TMP/tin.log" & IN=$!
+"$SHMKIT" bridge out "$TA" "$EP3" 2>"$TMP/tout.log" & OUT=$!
+sleep 0.5
+seq 1 20000 | "$SHMKIT" pub "$TA" - >/dev/null || fail "pub"
+"$SHMKIT" top --once --json --interval 0.1 >"$TMP/top.json"
+"${PYTHON:-python3}" - "$TMP/top.json" "$TA" <<'PY' || fail "top does not show the bridge's drops: $(grep -A12 "$TA" "$TMP/top.json" | head -14)"
+import json, sys
+t = [o for o in json.load(open(sys.argv[1]))["objects"] if o["uri"] == sys.argv[2]][0]
+sys.exit(0 if t["drops"] and t["drops"] > 0 else 1)
+PY
+kill -CONT "$SLOW"; sleep 1
+kill "$OUT" "$IN" "$SLOW"; wait "$OUT" "$IN" "$SLOW" 2>/dev/null
+carried=$(sed -n 's/.*: \([0-9]*\) messages, [0-9]* bytes, \([0-9]*\) dropped.*/\1 \2/p' "$TMP/tout.log")
+set -- $carried
+[ -n "$carried" ] && [ "${2:-0}" -gt 0 ] && [ $(($1 + $2)) = 20000 ] ||
+	fail "topic bridge accounting: carried + dropped should be 20000: $(cat "$TMP/tout.log")"
+
+# a hostile sender (pyzmq, speaking docs/BRIDGE.md by hand): malformed
+# BATCH bodies are ignored whole, a gap is NACKed, duplicates are skipped,
+# and only well-formed messages in sequence reach the queue, in order
+if "${PYTHON:-python3}" -c "import zmq" 2>/dev/null; then
+	EP4="ipc://$TMP/sock4"
+	"$SHMKIT" bridge in "$EP4" "$QC" --bind --state "$TMP/hostile.rec" 2>"$TMP/hin.log" & IN=$!
+	"$SHMKIT" recv "$QC" --count 99 --timeout 0.2 >/dev/null 2>&1 # empty it
+	"${PYTHON:-python3}" - "$EP4" >"$TMP/hostile.out" 2>&1 <<'PY' || fail "hostile sender: $(cat "$TMP/hostile.out")"
+import struct, sys, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.RCVTIMEO, 10000)
+s.connect(sys.argv[1])
+def hdr(t, seq): return b"SKB\x01" + t + b"\0\0\0" + struct.pack("<Q", seq)
+def rec(*ms): return b"".join(struct.pack("<I", len(m)) + m for m in ms)
+def reply():
+    f = s.recv_multipart()
+    return f[0][4:5], struct.unpack("<Q", f[0][8:16])[0], f[1:]
+s.send_multipart([hdr(b"H", 0), b"\x07" * 16 + struct.pack("<II", 64, 0)])
+t, seq, body = reply()
+assert t == b"W" and seq == 0 and body and body[0][0] & 1, (t, seq, body)
+s.send_multipart([hdr(b"B", 0), struct.pack("<I", 999) + b"short"])    # length past the end
+s.send_multipart([hdr(b"B", 0), b""])                                   # no record
+s.send_multipart([hdr(b"B", 0), rec(b"m0", b"m1") + b"\x01\x00"])      # trailing bytes
+s.send_multipart([b"SKB\x01B"])                                        # short header
+s.send_multipart([hdr(b"B", 0), rec(b"m0", b"m1", b"m2")])              # good: 0..2
+s.send_multipart([hdr(b"B", 1), rec(b"m1", b"m2", b"m3")])              # 1, 2 duplicates; 3 new
+s.send_multipart([hdr(b"B", 9), rec(b"m9")])                            # a gap: NACK(4)
+seen = set()
+while ("N", 4) not in seen:
+    t, seq, _ = reply()
+    seen.add((t.decode(), seq))
+s.send_multipart([hdr(b"D", 4), b"m4"])
+while ("A", 5) not in seen:
+    t, seq, _ = reply()
+    seen.add((t.decode(), seq))
+PY
+	"$SHMKIT" recv "$QC" --count 5 --timeout 5 >"$TMP/got" || fail "hostile sender: recv"
+	printf 'm0\nm1\nm2\nm3\nm4\n' | cmp -s - "$TMP/got" || fail "hostile sender: got $(tr '\n' ' ' <"$TMP/got")"
+	"$SHMKIT" recv "$QC" --timeout 0.3 >/dev/null 2>&1 && fail "hostile sender: a message more than sent"
+	kill -0 "$IN" 2>/dev/null || fail "bridge in died on malformed input: $(cat "$TMP/hin.log")"
+	kill "$IN"; wait "$IN" 2>/dev/null
+	grep -q "2 duplicates ignored" "$TMP/hin.log" || fail "hostile sender: duplicates: $(cat "$TMP/hin.log")"
+fi
 
 [ $FAILS = 0 ] && echo "test_bridge_cli: ok"
 [ $FAILS = 0 ]

@@ -31,12 +31,16 @@ PY=$(command -v python3) || { echo "SKIP: no python3 to read JSON"; exit 77; }
 SUB=$!
 sleep 0.5
 
-# known traffic inside one 2 s interval: 7 messages into Q, 3 published on T
+# known traffic inside one 2 s interval: 7 messages (1+2+...+7 = 28 bytes)
+# into Q, 2 of them (1 + 2 bytes) out again, 3 (4 + 5 + 6 = 15 bytes)
+# published on T and read by its one subscriber
 "$SHMKIT" top --once --json --interval 2 >"$TMP/top.json" &
 TOP=$!
 sleep 0.5
-"$SHMKIT" send "$Q" a b c d e f g || fail "send"
-"$SHMKIT" pub "$T" x y z || fail "pub"
+"$SHMKIT" send "$Q" a bb ccc dddd eeeee ffffff ggggggg || fail "send"
+"$SHMKIT" recv "$Q" --count 2 >/dev/null || fail "recv"
+"$SHMKIT" pub "$T" xxxx yyyyy zzzzzz || fail "pub"
+sleep 0.3
 wait "$TOP" || fail "top --once --json exited $?"
 "$PY" - "$TMP/top.json" "$Q" "$T" "$M" <<'PYEOF' || fail "JSON fields: $(head -c 2000 "$TMP/top.json")"
 import json, sys
@@ -46,13 +50,16 @@ q, t, m = objs[sys.argv[2]], objs[sys.argv[3]], objs[sys.argv[4]]
 def eq(o, k, v):
     if o[k] != v:
         sys.exit("%s %s = %r, want %r" % (o["uri"], k, o[k], v))
-eq(q, "kind", "queue"); eq(q, "depth", 7); eq(q, "capacity", 64); eq(q, "msgs_in", 7)
-eq(q, "msgs_out", 0); eq(q, "total_in", 7); eq(q, "drops", 0); eq(q, "counters", True)
-eq(q, "bytes_in_per_s", None)
+eq(q, "kind", "queue"); eq(q, "depth", 5); eq(q, "capacity", 64); eq(q, "msgs_in", 7)
+eq(q, "msgs_out", 2); eq(q, "total_in", 7); eq(q, "drops", 0); eq(q, "counters", True)
+eq(q, "bytes_in", 28); eq(q, "bytes_out", 3)
 if not 2 <= q["msgs_in_per_s"] <= 4: sys.exit("queue rate %r, want ~3.5/s" % q["msgs_in_per_s"])
+if not 10 <= q["bytes_in_per_s"] <= 16: sys.exit("queue byte rate %r, want ~14/s" % q["bytes_in_per_s"])
+if not 1 <= q["bytes_out_per_s"] <= 2: sys.exit("queue byte rate out %r, want ~1.5/s" % q["bytes_out_per_s"])
 eq(t, "kind", "topic"); eq(t, "msgs_in", 3); eq(t, "subscribers", 1); eq(t, "capacity", 16)
-eq(t, "msgs_out", 3); eq(t, "drops", 0)
-eq(m, "kind", "map"); eq(m, "keys", 2)
+eq(t, "msgs_out", 3); eq(t, "drops", 0); eq(t, "bytes_in", 15); eq(t, "bytes_out", 15)
+if not 5 <= t["bytes_in_per_s"] <= 9: sys.exit("topic byte rate %r, want ~7.5/s" % t["bytes_in_per_s"])
+eq(m, "kind", "map"); eq(m, "keys", 2); eq(m, "bytes_in_per_s", None); eq(m, "bytes_in", None)
 if doc["interval_ms"] != 2000: sys.exit("interval_ms")
 uris = [o["uri"] for o in doc["objects"]]
 rates = [o["msgs_in_per_s"] + o["msgs_out_per_s"] for o in doc["objects"]]
@@ -81,6 +88,7 @@ else
 		run_view "$how"
 		wait_for "shown $how '$Q'" || fail "$how: the view never showed $Q: $(tmux -L "$TMUX_SOCK" capture-pane -p -t "$how" | head -5)"
 		shown "$how" "KIND" || fail "$how: no header"
+		shown "$how" "BIN/s  BOUT/s" || fail "$how: no bytes/s columns"
 		if [ "$how" = q ]; then
 			tmux -L "$TMUX_SOCK" send-keys -t "$how" q
 		else

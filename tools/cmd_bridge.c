@@ -54,11 +54,13 @@ static void report(const char *dir, const char *uri, const struct shmkit_bridge_
 
 	fprintf(stderr,
 		"shmkit: bridge %s %s: %llu messages, %llu bytes, %llu dropped, %llu resent, "
-		"%llu duplicates ignored, %llu handshakes, %llu gaps, next seq %llu\n",
+		"%llu duplicates ignored, %llu handshakes, %llu gaps, %llu senders refused, "
+		"next seq %llu\n",
 		dir, cli_printable(uri, u, sizeof u), (unsigned long long)st->messages,
 		(unsigned long long)st->bytes, (unsigned long long)st->dropped,
-		(unsigned long long)st->resent, (unsigned long long)st->duplicates,
-		(unsigned long long)st->resyncs, (unsigned long long)st->gaps,
+		(unsigned long long)st->resent,
+		(unsigned long long)st->duplicates, (unsigned long long)st->resyncs,
+		(unsigned long long)st->gaps, (unsigned long long)st->refused,
 		(unsigned long long)st->next_seq);
 }
 
@@ -167,6 +169,10 @@ CLI_COMMAND(cmd_bridge)
 		return cli_fail("bridge", uri, r);
 	r = run(b, argv[1], uri, timeout, every);
 	shmkit_bridge_close(b);
+	if (r == -EADDRINUSE)
+		return cli_fail_msg("bridge", uri, "refused by the receiving bridge at %s: it carries "
+				    "another sender's queue (one sender per receiving bridge); nothing "
+				    "was consumed here", endpoint);
 	return r < 0 ? cli_fail("bridge", uri, r) : CLI_OK;
 }
 

@@ -4,10 +4,12 @@
  * terminal the view is drawn with ncurses (q quits; the terminal is restored
  * on exit and on SIGINT/SIGTERM/SIGHUP); otherwise, and with --once, plain
  * text screens; --json one JSON document per refresh. Queues and topics
- * count messages, not bytes, so there are no bytes-per-second figures
- * (null in JSON). Looking changes nothing. */
+ * show messages and payload bytes per second in and out (from their byte
+ * counters; heaps and maps have none: "-", null in JSON). Looking changes
+ * nothing. */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -42,31 +44,41 @@ static const char *alive(int a)
 	return a == 1 ? "yes" : a == 0 ? "no" : "?";
 }
 
+/* Bytes per second, human-sized ("-" when the kind counts no bytes). */
+static const char *byte_rate(uint64_t total, double rate, char *buf, size_t cap)
+{
+	if (total == TOP_NA)
+		return "-";
+	return cli_human_size((uint64_t)(rate + 0.5), buf, cap);
+}
+
 /* One line per object into buf (for printf and for curses alike). */
 static void format_line(const struct top_obj *o, char *line, size_t cap)
 {
-	char u[256], d[24], c[24], dr[24], su[24], sl[24], sz[24], dc[64];
+	char u[256], d[24], c[24], dr[24], su[24], sl[24], sz[24], dc[64], bi[24], bo[24];
 
 	if (o->kind == SHMKIT_KIND_HEAP || o->kind == SHMKIT_KIND_MAP)
 		snprintf(dc, sizeof dc, "%s used", o->used == TOP_NA ? "-" : cli_human_size(o->used, d, sizeof d));
 	else
 		snprintf(dc, sizeof dc, "%s/%s", num(o->depth, d, sizeof d), num(o->capacity, c, sizeof c));
-	snprintf(line, cap, "%-6s %-40s %7s %15s %10.0f %10.0f %8s %5s %5s %5s",
+	snprintf(line, cap, "%-6s %-40s %7s %15s %10.0f %10.0f %7s %7s %8s %5s %5s %5s",
 		 cli_kind_name(o->kind), cli_printable(o->uri, u, sizeof u),
 		 cli_human_size(o->size, sz, sizeof sz), dc, o->in_rate, o->out_rate,
+		 byte_rate(o->bytes_in, o->bytes_in_rate, bi, sizeof bi),
+		 byte_rate(o->bytes_out, o->bytes_out_rate, bo, sizeof bo),
 		 num(o->drops, dr, sizeof dr), num(o->subscribers, su, sizeof su),
 		 num(o->sleepers, sl, sizeof sl), alive(o->creator_alive));
 }
 
 static const char HEAD[] = "KIND   URI                                         SIZE     DEPTH/CAP"
-			   "      IN/s      OUT/s    DROPS  SUBS SLEEP ALIVE";
+			   "      IN/s      OUT/s   BIN/s  BOUT/s    DROPS  SUBS SLEEP ALIVE";
 
 static void print_text(const struct top_sample *s, double interval)
 {
 	char line[512];
 
-	printf("shmkit top: %zu objects, rates over %.3g s (messages; queues and topics count no bytes)\n",
-	       s->n, interval);
+	printf("shmkit top: %zu objects, rates over %.3g s (IN/s, OUT/s: messages; BIN/s, BOUT/s: "
+	       "payload bytes)\n", s->n, interval);
 	printf("%s\n", HEAD);
 	for (size_t i = 0; i < s->n; i++) {
 		format_line(&s->objs[i], line, sizeof line);
@@ -103,8 +115,11 @@ static void print_json(const struct top_sample *s, double interval)
 		cli_json_uint(&j, "msgs_out", o->out_delta);
 		cli_json_uint(&j, "msgs_in_per_s", (uint64_t)(o->in_rate + 0.5));
 		cli_json_uint(&j, "msgs_out_per_s", (uint64_t)(o->out_rate + 0.5));
-		cli_json_null(&j, "bytes_in_per_s");
-		cli_json_null(&j, "bytes_out_per_s");
+		bool bytes = o->bytes_in != TOP_NA;
+		json_num(&j, "bytes_in", bytes ? o->bytes_in_delta : TOP_NA);
+		json_num(&j, "bytes_out", bytes ? o->bytes_out_delta : TOP_NA);
+		json_num(&j, "bytes_in_per_s", bytes ? (uint64_t)(o->bytes_in_rate + 0.5) : TOP_NA);
+		json_num(&j, "bytes_out_per_s", bytes ? (uint64_t)(o->bytes_out_rate + 0.5) : TOP_NA);
 		json_num(&j, "total_in", o->msgs_in);
 		json_num(&j, "total_out", o->msgs_out);
 		json_num(&j, "drops", o->drops);

@@ -38,6 +38,8 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 	o->depth = tail - head <= o->capacity ? tail - head : 0;
 	o->msgs_in = tail;
 	o->msgs_out = head;
+	o->bytes_in = LD(((struct shmkit__queue_shared *)q)->bytes_sent);
+	o->bytes_out = LD(((struct shmkit__queue_shared *)q)->bytes_received);
 	o->drops = skipped + abandoned;
 	o->sleepers = ec_sleepers(&((struct shmkit__queue_shared *)q)->data_ec) +
 		      ec_sleepers(&((struct shmkit__queue_shared *)q)->space_ec);
@@ -59,9 +61,12 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 	o->capacity = t->slots;
 	o->msgs_in = head;
 	o->msgs_out = 0;
+	o->bytes_in = LD(t->bytes_published);
+	o->bytes_out = 0;
 	o->sub_state = calloc(max ? max : 1, sizeof *o->sub_state);
 	o->sub_pos = calloc(max ? max : 1, sizeof *o->sub_pos);
-	if (!o->sub_state || !o->sub_pos)
+	o->sub_bytes = calloc(max ? max : 1, sizeof *o->sub_bytes);
+	if (!o->sub_state || !o->sub_pos || !o->sub_bytes)
 		return;
 	o->n_entries = (uint32_t)max;
 	o->drops = 0;
@@ -72,8 +77,10 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 		uint64_t pos = LD(subs[i].pos);
 		o->sub_state[i] = LD(subs[i].state);
 		o->sub_pos[i] = pos;
+		o->sub_bytes[i] = LD(subs[i].bytes_received);
 		o->subscribers++;
 		o->msgs_out += pos;
+		o->bytes_out += o->sub_bytes[i];
 		o->drops += LD(subs[i].dropped);
 		if (pos < min_pos) /* the slowest subscriber: how much the ring holds */
 			min_pos = pos;
@@ -148,6 +155,7 @@ static int add(const struct shmkit_stat *st, void *arg)
 	o->size = st->size;
 	o->creator_alive = st->creator_alive;
 	o->depth = o->capacity = o->msgs_in = o->msgs_out = o->drops = TOP_NA;
+	o->bytes_in = o->bytes_out = TOP_NA;
 	o->subscribers = o->sleepers = o->used = o->keys = TOP_NA;
 	read_counters(o, st);
 	return 0;
@@ -158,6 +166,7 @@ static void drop_objs(struct top_sample *s)
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->objs[i].sub_state);
 		free(s->objs[i].sub_pos);
+		free(s->objs[i].sub_bytes);
 	}
 	s->n = 0;
 }
@@ -185,9 +194,9 @@ static uint64_t delta(uint64_t now, uint64_t before)
 	return now == TOP_NA || before == TOP_NA || now < before ? 0 : now - before;
 }
 
-/* Messages read between two samples by the subscribers present in both
- * (same entry, same state word: same generation). */
-static uint64_t topic_read(const struct top_obj *now, const struct top_obj *before)
+/* Messages (bytes: 1) read between two samples by the subscribers present
+ * in both (same entry, same state word: same generation). */
+static uint64_t topic_read(const struct top_obj *now, const struct top_obj *before, int bytes)
 {
 	uint64_t sum = 0;
 
@@ -195,7 +204,8 @@ static uint64_t topic_read(const struct top_obj *now, const struct top_obj *befo
 		return 0;
 	for (uint32_t i = 0; i < now->n_entries; i++)
 		if (now->sub_state[i] && now->sub_state[i] == before->sub_state[i])
-			sum += delta(now->sub_pos[i], before->sub_pos[i]);
+			sum += bytes ? delta(now->sub_bytes[i], before->sub_bytes[i])
+				     : delta(now->sub_pos[i], before->sub_pos[i]);
 	return sum;
 }
 
@@ -219,12 +229,16 @@ void top_rates(struct top_sample *now, const struct top_sample *before)
 			const struct top_obj *b = &before->objs[j];
 			if (strcmp(o->uri, b->uri) != 0 || b->kind != o->kind)
 				continue;
+			int topic = o->kind == SHMKIT_KIND_TOPIC;
 			o->in_delta = delta(o->msgs_in, b->msgs_in);
-			o->out_delta = o->kind == SHMKIT_KIND_TOPIC ? topic_read(o, b)
-								    : delta(o->msgs_out, b->msgs_out);
+			o->out_delta = topic ? topic_read(o, b, 0) : delta(o->msgs_out, b->msgs_out);
+			o->bytes_in_delta = delta(o->bytes_in, b->bytes_in);
+			o->bytes_out_delta = topic ? topic_read(o, b, 1) : delta(o->bytes_out, b->bytes_out);
 			if (secs > 0) {
 				o->in_rate = (double)o->in_delta / secs;
 				o->out_rate = (double)o->out_delta / secs;
+				o->bytes_in_rate = (double)o->bytes_in_delta / secs;
+				o->bytes_out_rate = (double)o->bytes_out_delta / secs;
 			}
 			break;
 		}

@@ -18,6 +18,8 @@ struct top_obj {
 	int readable;         /* counters were read (0: SysV, not attached; or unreadable) */
 	uint64_t depth, capacity;
 	uint64_t msgs_in, msgs_out; /* totals: queue sent/received, topic published/read by subs */
+	uint64_t bytes_in, bytes_out; /* payload bytes, the same way (queue bytes_sent/_received,
+				       * topic bytes_published/subscribers' bytes_received) */
 	uint64_t drops;       /* queue skipped + abandoned; topic: dropped by its subscribers */
 	uint64_t subscribers; /* topics */
 	uint64_t sleepers;    /* processes asleep on it */
@@ -25,11 +27,11 @@ struct top_obj {
 	uint64_t keys;
 	/* topics: each subscriber entry's state word and position, so messages
 	 * read per second count only entries alive in both samples */
-	uint64_t *sub_state, *sub_pos;
+	uint64_t *sub_state, *sub_pos, *sub_bytes;
 	uint32_t n_entries;
 	/* per second, filled by top_rates() */
-	double in_rate, out_rate;
-	uint64_t in_delta, out_delta;
+	double in_rate, out_rate, bytes_in_rate, bytes_out_rate;
+	uint64_t in_delta, out_delta, bytes_in_delta, bytes_out_delta;
 };
 
 struct top_sample {

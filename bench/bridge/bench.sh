@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# bench/bridge/bench.sh BUILD_DIR [N] [SIZE]: the bridge against ZeroMQ alone,
-# across two network namespaces joined by a veth pair (root). Four rows, each
-# a throughput run (N messages, unpaced) and a latency run (2000 messages,
-# one per 200 us):
+# bench/bridge/bench.sh BUILD_DIR [N] [SIZE] [RUNS]: the bridge against ZeroMQ
+# alone, across two network namespaces joined by a veth pair (root). Each run
+# has a throughput part (N messages, unpaced) and a latency part (2000
+# messages, one per 200 us), with the same sizes, pacing and ZeroMQ
+# high-water marks (ZeroMQ's defaults) on both sides of each comparison:
 #   zmq-pushpull   PUSH -> PULL, process to process
 #   bridge-queue   queue -> bridge out -> bridge in -> queue (exactly once)
-#   zmq-pubsub     PUB -> SUB
-#   bridge-topic   topic -> bridge out (XPUB) -> bridge in (SUB) -> topic
-# and the ratios bridge/ZeroMQ (the goal: rate >= 1/1.2 of ZeroMQ's, latency
-# <= 1.2x). Run on a quiet machine: `sudo bash bench/bridge/bench.sh build`.
+#   zmq-pubsub     PUB (XPUB_NODROP: a full link waits) -> SUB
+#   bridge-topic   reliable topic -> bridge out (XPUB) -> bridge in (SUB) -> topic
+#                  (a reliable topic waits for the link as PUB with NODROP does)
+#   shm-hop        (latency only) one local queue, sender to receiver: the
+#                  bridge adds two such hops to ZeroMQ's path
+#   topic-lossy    (rate only) a lossy topic, unpaced: what the bridge
+#                  delivered, and its drops (overwritten in the local ring)
+# and the four ratios bridge/ZeroMQ (rate: ZeroMQ's / the bridge's; latency
+# p50: the bridge's / ZeroMQ's; the goal: <= 1.2x), per run. Run on a quiet
+# machine: `sudo bash bench/bridge/bench.sh build 200000 64 3`.
 set -uo pipefail
 B=$(readlink -f "${1:-build}")
 N=${2:-200000}
 SIZE=${3:-64}
+RUNS=${4:-1}
 PEER=$B/bench/bridge-bench-peer
 S=$B/shmkit
 [ "$(id -u)" = 0 ] || { echo "bench/bridge/bench.sh: needs root (ip netns)"; exit 77; }
@@ -56,33 +64,56 @@ run_queue() { # ROW PORT N GAP
 	kill $o $i; wait $o $i 2>/dev/null
 	"$S" rm "$QA" "$QB" >/dev/null
 }
-run_topic() { # ROW PORT N GAP
-	"$S" topic create "$TA" --slots 4096 --slot-size "$SIZE" >/dev/null
-	"$S" topic create "$TB" --slots 4096 --slot-size "$SIZE" >/dev/null
-	ip netns exec "$NA" "$S" bridge out "$TA" "tcp://10.78.0.1:$2" --bind 2>/dev/null & local o=$!
+run_topic() { # ROW PORT N GAP [--reliable]
+	"$S" topic create "$TA" --slots 4096 --slot-size "$SIZE" ${5:-} >/dev/null
+	"$S" topic create "$TB" --slots 4096 --slot-size "$SIZE" ${5:-} >/dev/null
+	ip netns exec "$NA" "$S" bridge out "$TA" "tcp://10.78.0.1:$2" --bind 2>"$TMP/tout" & local o=$!
 	ip netns exec "$NB" "$S" bridge in "tcp://10.78.0.1:$2" "$TB" 2>/dev/null & local i=$!
 	sleep 0.5
 	ip netns exec "$NB" "$PEER" tsub "$TB" "$3" >"$TMP/r" & local r=$!
 	A "$PEER" tpub "$TA" "$3" "$SIZE" "$4"
-	wait $r; echo "$1 $(cat "$TMP/r")"
+	wait $r
 	kill $o $i; wait $o $i 2>/dev/null
+	echo "$1 $(cat "$TMP/r")$([ -n "${5:-}" ] || sed -n 's/.* bytes, \([0-9]* dropped\).*/ (bridge out: \1 in the local ring)/p' "$TMP/tout")"
 	"$S" rm "$TA" "$TB" >/dev/null
 }
+run_hop() { # ROW N GAP: one local queue, no bridge
+	"$S" queue create "$QA" --capacity 4096 --max-msg "$SIZE" >/dev/null
+	"$PEER" qrecv "$QA" "$2" >"$TMP/r" & local r=$!
+	"$PEER" qsend "$QA" "$2" "$SIZE" "$3"
+	wait $r; echo "$1 $(cat "$TMP/r")"
+	"$S" rm "$QA" >/dev/null
+}
 port=6100
-for kind in rate latency; do
-	if [ $kind = rate ]; then n=$N gap=0; else n=2000 gap=200; fi
-	echo "# $kind: $n messages of $SIZE bytes$([ $gap = 0 ] || echo ", one per $gap us")"
-	run_zmq "zmq-pushpull" zpull zpush $((port++)) $n $gap | tee -a "$TMP/$kind"
-	run_queue "bridge-queue" $((port++)) $n $gap | tee -a "$TMP/$kind"
-	run_zmq "zmq-pubsub" zsub zpub $((port++)) $n $gap | tee -a "$TMP/$kind"
-	run_topic "bridge-topic" $((port++)) $n $gap | tee -a "$TMP/$kind"
+one_run() {
+	rm -f "$TMP/rate" "$TMP/latency"
+	for kind in rate latency; do
+		if [ $kind = rate ]; then n=$N gap=0; else n=2000 gap=200; fi
+		echo "# $kind: $n messages of $SIZE bytes$([ $gap = 0 ] || echo ", one per $gap us")"
+		run_zmq "zmq-pushpull" zpull zpush $((port++)) $n $gap | tee -a "$TMP/$kind"
+		run_queue "bridge-queue" $((port++)) $n $gap | tee -a "$TMP/$kind"
+		run_zmq "zmq-pubsub" zsub zpub $((port++)) $n $gap | tee -a "$TMP/$kind"
+		run_topic "bridge-topic" $((port++)) $n $gap --reliable | tee -a "$TMP/$kind"
+		if [ $kind = rate ]; then
+			run_topic "topic-lossy" $((port++)) $n 0
+		else
+			run_hop "shm-hop" $n $gap
+		fi
+	done
+	# ratios: bridge over ZeroMQ (rate: ZeroMQ's / the bridge's; latency: the bridge's / ZeroMQ's)
+	awk -v run="$1" '
+	FILENAME ~ /rate$/    { for (i = 1; i < NF; i++) if ($i == "rate") { sub("/s", "", $(i+1)); rate[$1] = $(i+1) } }
+	FILENAME ~ /latency$/ { for (i = 1; i < NF; i++) if ($i == "lat_p50_us") lat[$1] = $(i+1) }
+	END {
+		printf "run %d: queue rate %.2fx, queue p50 %.2fx, topic rate %.2fx, topic p50 %.2fx (goal <= 1.2x each)\n", run,
+		       rate["zmq-pushpull"] / rate["bridge-queue"], lat["bridge-queue"] / lat["zmq-pushpull"],
+		       rate["zmq-pubsub"] / rate["bridge-topic"], lat["bridge-topic"] / lat["zmq-pubsub"]
+	}' "$TMP/rate" "$TMP/latency" >>"$TMP/ratios"
+	tail -1 "$TMP/ratios"
+}
+for run in $(seq 1 "$RUNS"); do
+	echo "## run $run of $RUNS ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	one_run "$run"
 done
-# ratios: bridge over ZeroMQ (rate: ZeroMQ's / the bridge's; latency: the bridge's / ZeroMQ's)
-awk '
-FILENAME ~ /rate$/    { for (i = 1; i < NF; i++) if ($i == "rate") { sub("/s", "", $(i+1)); rate[$1] = $(i+1) } }
-FILENAME ~ /latency$/ { for (i = 1; i < NF; i++) if ($i == "lat_p50_us") lat[$1] = $(i+1) }
-END {
-	printf "overhead queue: rate %.2fx, p50 latency %.2fx (goal <= 1.2x)\n", rate["zmq-pushpull"] / rate["bridge-queue"], lat["bridge-queue"] / lat["zmq-pushpull"]
-	printf "(topics are lossy: compare the msgs counts of the rate rows too)\n"
-	printf "overhead topic: rate %.2fx, p50 latency %.2fx (goal <= 1.2x)\n", rate["zmq-pubsub"] / rate["bridge-topic"], lat["bridge-topic"] / lat["zmq-pubsub"]
-}' "$TMP/rate" "$TMP/latency"
+echo "## all runs"
+cat "$TMP/ratios"

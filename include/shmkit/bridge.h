@@ -32,7 +32,7 @@ enum { SHMKIT_BRIDGE_AUTO = 0, SHMKIT_BRIDGE_BIND = 1, SHMKIT_BRIDGE_CONNECT = 2
 struct shmkit_bridge_opts {
 	int how;                 /* SHMKIT_BRIDGE_AUTO / _BIND / _CONNECT */
 	const char *state;       /* queue IN: the record file (docs/BRIDGE.md); NULL = default */
-	unsigned window;         /* queue OUT: messages in flight before an ack; 0 = 256 */
+	unsigned window;         /* queue OUT: messages in flight before an ack; 0 = 1024 */
 	/* CURVE (encryption and authentication), Z85 keys of 40 characters.
 	 * With curve_secret + curve_public and no curve_server_key this side is
 	 * the CURVE server; with curve_server_key too it is the client. NULL:
@@ -49,14 +49,16 @@ struct shmkit_bridge_stats {
 	uint64_t messages;       /* carried: sent and acknowledged (queue OUT), committed
 				  * (queue IN), sent (topic OUT), published (topic IN) */
 	uint64_t bytes;          /* their payload bytes */
-	uint64_t dropped;        /* topics: lost here (local overrun, a full link, too big) */
+	uint64_t dropped;        /* topics: lost here (OUT: overwritten in the local ring before
+				  * the bridge read them; IN: too big for the local topic) */
 	uint64_t resent;         /* queue OUT: data messages sent again */
 	uint64_t duplicates;     /* queue IN: data messages already committed, ignored */
 	uint64_t resyncs;        /* queue: handshakes after a restart, a timeout or a gap */
 	uint64_t gaps;           /* queue IN: messages the sender had consumed that never
 				  * arrived (another consumer took them; never in normal use) */
 	uint64_t next_seq;       /* queue: next sequence number expected / to be acknowledged */
-	uint64_t reserved[4];
+	uint64_t refused;        /* queue IN: handshakes of a second sender refused */
+	uint64_t reserved[3];
 };
 
 /* Opens the local object at uri (a queue or a topic; the kind is read from

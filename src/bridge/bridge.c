@@ -39,6 +39,17 @@ uint64_t br_get64(const unsigned char *p)
 	return v;
 }
 
+void br_put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint32_t br_get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 void br_hdr_put(unsigned char h[BR_HDR], enum br_type t, uint64_t seq)
 {
 	memset(h, 0, BR_HDR);
@@ -149,6 +160,17 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN &&
 	    zmq_setsockopt(b->sock, ZMQ_SUBSCRIBE, "", 0) < 0)
 		return zerr();
+	if (b->kind == SHMKIT_KIND_QUEUE && b->dir == SHMKIT_BRIDGE_OUT) {
+		/* a routing id that outlives reconnections: the receiver knows the
+		 * stream's sender by it (one sender per receiver) */
+		unsigned char id[20] = { 'S', 'K', 'B', 'S' };
+		memcpy(id + 4, b->stream, 16);
+		if (zmq_setsockopt(b->sock, ZMQ_ROUTING_ID, id, sizeof id) < 0)
+			return zerr();
+	}
+	if (b->kind == SHMKIT_KIND_QUEUE && b->dir == SHMKIT_BRIDGE_IN &&
+	    zmq_setsockopt(b->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0)
+		return zerr(); /* a restarted sender's new connection takes its id over */
 	if ((r = set_curve(b->sock, o)) < 0)
 		return r;
 	bool bind = o->how == SHMKIT_BRIDGE_BIND ||
@@ -171,6 +193,7 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN)
 		return shmkit_pub_open(&b->pub, uri);
 	if (b->kind == SHMKIT_KIND_TOPIC) {
+		zmq_msg_init(&b->pending);
 		if ((r = shmkit_sub_open(&b->sub, uri)) < 0)
 			return r;
 		b->local_fd = shmkit_sub_fd(b->sub); /* < 0: wait in slices instead */
@@ -186,9 +209,12 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	if (qs.multi_producer || qs.multi_consumer)
 		return -EOPNOTSUPP;
 	b->max_msg = qs.max_msg;
-	if (b->dir == SHMKIT_BRIDGE_OUT)
+	if (b->dir == SHMKIT_BRIDGE_OUT) {
 		b->local_fd = shmkit_queue_fd(b->q); /* < 0: wait in slices instead */
-	b->window = o->window ? o->window : 256;
+		if ((r = br_object_id(shmkit_queue_seg(b->q), b->stream)) < 0)
+			return r;
+	}
+	b->window = o->window ? o->window : 1024;
 	if (b->dir == SHMKIT_BRIDGE_IN) {
 		b->state_path = o->state ? strdup(o->state) : br_record_default_path(uri);
 		if (!b->state_path)
@@ -272,7 +298,7 @@ SHMKIT_BRIDGE_API int shmkit_bridge_stats(const struct shmkit_bridge *b, struct 
 	if (!b || !st)
 		return -EINVAL;
 	*st = b->st;
-	if (b->sub)
+	if (b->sub) /* what the local ring overwrote before we read it */
 		st->dropped += shmkit_sub_dropped(b->sub);
 	return 0;
 }
@@ -283,6 +309,8 @@ SHMKIT_BRIDGE_API int shmkit_bridge_close(struct shmkit_bridge *b)
 		return 0;
 	if (b->holding)
 		zmq_msg_close(&b->held.body);
+	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_OUT)
+		zmq_msg_close(&b->pending);
 	if (b->sock)
 		zmq_close(b->sock);
 	if (b->ctx)

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <shmkit.h>
 #include <zmq.h>
@@ -27,13 +28,25 @@ enum br_type {
 	BR_ACK = 'A',     /* in -> out: every seq below this one is committed */
 	BR_NACK = 'N',    /* in -> out: dropped an out-of-order message; resend from seq */
 	BR_RESYNC = 'R',  /* in -> out: data before any hello: say hello */
+	BR_BATCH = 'B',   /* out -> in: seq of the first, then one frame of records
+			   * (u32 length, bytes) for seq, seq + 1, ... (WELCOME_BATCHES) */
+	BR_PING = 'P',    /* out -> in: seq = acked; "still here" while idle */
+	BR_REFUSED = 'X', /* in -> out: this receiver carries another sender's stream */
 };
+
+/* WELCOME's optional body: u32 flags. */
+#define BR_WELCOME_BATCHES 1u /* the receiver accepts BATCH */
+#define BR_BATCH_MSGS 256      /* at most this many messages per BATCH sent */
+#define BR_BATCH_BYTES 65536   /* ... and about this many bytes */
+#define BR_ZEROCOPY_MIN 8192   /* a message this long goes alone, read in place (DATA) */
 
 void br_hdr_put(unsigned char h[BR_HDR], enum br_type t, uint64_t seq);
 /* 0 and the fields if h is a well-formed header of n bytes, else -EBADMSG. */
 int br_hdr_get(const unsigned char *h, size_t n, enum br_type *t, uint64_t *seq);
 void br_put64(unsigned char *p, uint64_t v);
 uint64_t br_get64(const unsigned char *p);
+void br_put32(unsigned char *p, uint32_t v);
+uint32_t br_get32(const unsigned char *p);
 
 /* One whole ZeroMQ message as the ROUTER hands it: identity, header, body. */
 struct br_frames {
@@ -43,6 +56,10 @@ struct br_frames {
 	int hdrlen;
 	zmq_msg_t body; /* valid while has_body */
 	bool has_body;
+	bool batch;     /* body is BATCH records, else one DATA message */
+	size_t off;     /* next record in body not yet handled */
+	uint64_t seq;   /* its sequence number */
+	size_t left;    /* records from off on */
 };
 
 /* ---- the handle ---- */
@@ -57,6 +74,9 @@ struct shmkit_bridge {
 	size_t max_msg;
 	int local_fd;        /* readable while the local queue/topic has a message; -1 none */
 	bool pub_gone;       /* topic out: the local publisher closed (its fd stays readable) */
+	zmq_msg_t pending;   /* topic out: a message the link had no room for
+			      * (initialized, empty unless has_pending) */
+	bool has_pending;
 	_Atomic int stop;
 	struct shmkit_bridge_stats st;
 	/* queue out */
@@ -64,6 +84,8 @@ struct shmkit_bridge {
 	uint64_t acked;      /* == the local queue's consumed count: next seq to be acked */
 	uint64_t next_send;  /* next seq to put on the wire */
 	bool synced;         /* a WELCOME arrived since the last (re)start of the handshake */
+	bool batches;        /* that WELCOME said BATCH is understood */
+	int64_t last_sent;   /* monotonic ns of the last message sent (PING when idle) */
 	int64_t last_hello;  /* monotonic ns */
 	int64_t last_progress;
 	unsigned char stream[16];
@@ -77,8 +99,13 @@ struct shmkit_bridge {
 	uint64_t last_nack;
 	unsigned char peer_id[256];
 	size_t peer_id_len;
-	struct br_frames held; /* a DATA that waits for room in the queue */
+	unsigned char stream_peer[256]; /* routing id of the stream's sender */
+	size_t stream_peer_len;
+	int64_t stream_seen;   /* monotonic ns it was last heard from; 0 never */
+	uint64_t since_ack;    /* messages committed since the last ACK */
+	struct br_frames held; /* a DATA/BATCH that waits for room in the queue */
 	bool holding;
+	struct iovec iov[BR_BATCH_MSGS]; /* messages of one BATCH, sent or committed */
 };
 
 int64_t br_now_ns(void);

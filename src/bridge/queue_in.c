@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Queue, receiving side: commit DATA whose sequence number is the next one
- * expected into the local queue, acknowledge cumulatively, ignore
- * duplicates, ask once for a resend after a gap. The next number expected
- * is base_seq + (messages committed - base_pos), from the record (record.c)
- * and the queue's own count, so it is exact after any kill. Back-pressure:
- * with the queue full, the one message in hand waits and nothing more is
- * read from the socket, so ZeroMQ's bounded pipes fill and the sender's
- * window stops it. docs/BRIDGE.md. */
+/* Queue, receiving side: commit DATA/BATCH messages whose sequence number
+ * is the next one expected into the local queue (a batch at a time),
+ * acknowledge cumulatively, ignore duplicates, ask once for a resend after a
+ * gap. The next number expected is base_seq + (messages committed -
+ * base_pos), from the record (record.c) and the queue's own count, so it is
+ * exact after any kill. Back-pressure: with the queue full, the one ZeroMQ
+ * message in hand waits and nothing more is read from the socket, so
+ * ZeroMQ's bounded pipes fill and the sender's window stops it. One sender:
+ * a HELLO of another stream while the record's stream's sender is live is
+ * refused. docs/BRIDGE.md. */
 #include <errno.h>
 #include <string.h>
 
@@ -16,6 +18,9 @@
 
 #define RECV_BATCH 256
 #define RESYNC_EVERY_NS 100000000 /* at most one RESYNC per 100 ms */
+#define ACK_EVERY 256             /* ACK at least every this many messages */
+#define LIVE_NS 5000000000LL      /* a sender heard from this recently is live
+				   * (it sends HELLO, DATA or PING at least every 2 s) */
 
 static uint64_t committed(struct shmkit_bridge *b)
 {
@@ -35,17 +40,20 @@ int br_queue_in_start(struct shmkit_bridge *b)
 	if (b->have_record && c < b->base_pos)
 		b->have_record = false; /* cannot be the same queue: start afresh */
 	b->st.next_seq = b->have_record ? b->base_seq + (c - b->base_pos) : 0;
+	/* the record's sender gets LIVE_NS to come back before another is let in */
+	b->stream_seen = b->have_record ? br_now_ns() : 0;
 	return 0;
 }
 
 static int reply(struct shmkit_bridge *b, const void *id, size_t idlen, enum br_type t,
-		 uint64_t seq)
+		 uint64_t seq, const void *body, size_t n)
 {
 	unsigned char h[BR_HDR];
 
 	br_hdr_put(h, t, seq);
 	if (zmq_send(b->sock, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(b->sock, h, BR_HDR, ZMQ_DONTWAIT) < 0) {
+	    zmq_send(b->sock, h, BR_HDR, ZMQ_DONTWAIT | (body ? ZMQ_SNDMORE : 0)) < 0 ||
+	    (body && zmq_send(b->sock, body, n, ZMQ_DONTWAIT) < 0)) {
 		int e = zmq_errno();
 		/* a full or vanished peer: it resends and asks again */
 		return e == EAGAIN || e == EHOSTUNREACH ? 0 : -e;
@@ -53,14 +61,28 @@ static int reply(struct shmkit_bridge *b, const void *id, size_t idlen, enum br_
 	return 0;
 }
 
-static int hello(struct shmkit_bridge *b, uint64_t seq, const unsigned char *body, size_t n)
+static bool from_stream_peer(const struct shmkit_bridge *b, const struct br_frames *f)
 {
+	return f->idlen == b->stream_peer_len && memcmp(f->id, b->stream_peer, f->idlen) == 0;
+}
+
+/* HELLO: 1 welcome the sender, 2 refuse it (another stream's sender is
+ * live), 0 ignore it, or a negative errno. */
+static int hello(struct shmkit_bridge *b, const struct br_frames *f, uint64_t seq)
+{
+	const unsigned char *body = zmq_msg_data((zmq_msg_t *)&f->body);
 	int r;
 
-	if (n < BR_HELLO_BODY)
+	if (zmq_msg_size((zmq_msg_t *)&f->body) < BR_HELLO_BODY)
 		return 0;
 	uint64_t c = committed(b);
-	if (!b->have_record || memcmp(body, b->in_stream, 16) != 0) {
+	bool same = b->have_record && memcmp(body, b->in_stream, 16) == 0;
+	if (!same && b->stream_seen && br_now_ns() - b->stream_seen < LIVE_NS &&
+	    !from_stream_peer(b, f)) {
+		b->st.refused++;
+		return 2;
+	}
+	if (!same) {
 		memcpy(b->in_stream, body, 16); /* a new stream starts at its first seq */
 		b->base_seq = seq;
 		b->base_pos = c;
@@ -74,6 +96,9 @@ static int hello(struct shmkit_bridge *b, uint64_t seq, const unsigned char *bod
 		if ((r = br_record_store(b)) < 0)
 			return r;
 	}
+	memcpy(b->stream_peer, f->id, f->idlen);
+	b->stream_peer_len = f->idlen;
+	b->stream_seen = br_now_ns();
 	b->st.next_seq = b->base_seq + (c - b->base_pos);
 	b->peer_synced = true;
 	b->st.resyncs++;
@@ -81,24 +106,112 @@ static int hello(struct shmkit_bridge *b, uint64_t seq, const unsigned char *bod
 	return 1;
 }
 
-/* Commit one message: 1 done, 0 the queue is full (try again later). */
-static int commit(struct shmkit_bridge *b, zmq_msg_t *m, int64_t wait_ns)
+/* The record at byte off of f's body: its bytes, its length, and where the
+ * next one starts. A DATA body is one record; check_body made sure a
+ * BATCH's records are all in bounds. */
+static size_t record_at(const struct br_frames *f, size_t off, void **m, size_t *len)
 {
-	size_t len = zmq_msg_size(m);
-	void *slot;
-	int r = shmkit_queue_reserve(b->q, len, &slot, wait_ns);
+	unsigned char *p = zmq_msg_data((zmq_msg_t *)&f->body);
+	size_t n = zmq_msg_size((zmq_msg_t *)&f->body);
 
-	if (r == -EAGAIN || r == -ETIMEDOUT)
-		return 0;
-	if (r < 0)
-		return r;
-	memcpy(slot, zmq_msg_data(m), len);
-	if ((r = shmkit_queue_commit(b->q, slot, len)) < 0)
-		return r;
-	b->st.next_seq++;
-	b->st.messages++;
-	b->st.bytes += len;
+	if (!f->batch) {
+		*m = p;
+		*len = n;
+		return n;
+	}
+	*len = br_get32(p + off);
+	*m = p + off + 4;
+	return off + 4 + *len;
+}
+
+/* How many records f's body holds: -EBADMSG if a BATCH is malformed (it is
+ * then ignored, as any malformed message), -EMSGSIZE if one is longer than
+ * the local queue takes (the queues disagree: stop rather than lose it). */
+static ssize_t check_body(const struct shmkit_bridge *b, const struct br_frames *f)
+{
+	const unsigned char *p = zmq_msg_data((zmq_msg_t *)&f->body);
+	size_t n = zmq_msg_size((zmq_msg_t *)&f->body), off = 0;
+	ssize_t k = 0;
+
+	if (!f->batch)
+		return n > b->max_msg ? -EMSGSIZE : 1;
+	while (off < n) {
+		if (n - off < 4 || br_get32(p + off) > n - off - 4)
+			return -EBADMSG;
+		if (br_get32(p + off) > b->max_msg)
+			return -EMSGSIZE;
+		off += 4 + br_get32(p + off);
+		k++;
+	}
+	return k ? k : -EBADMSG;
+}
+
+/* Commit f's records from f->off on, as far as they are the next expected:
+ * 1 all handled, 0 the queue is full (f keeps its place), or a negative
+ * errno. Up to BR_BATCH_MSGS go in at once (one publication, one wake-up). */
+static int take(struct shmkit_bridge *b, struct br_frames *f, int64_t wait_ns, bool *ack)
+{
+	while (f->left > 0) {
+		void *m;
+		size_t len, k = 0, off = f->off;
+		if (f->seq < b->st.next_seq) { /* already committed: a duplicate */
+			f->off = record_at(f, f->off, &m, &len);
+			f->seq++;
+			f->left--;
+			b->st.duplicates++;
+			*ack = true;
+			continue;
+		}
+		if (f->seq > b->st.next_seq) { /* out of order: drop the rest, ask once */
+			if (b->last_nack == b->st.next_seq)
+				return 1;
+			b->last_nack = b->st.next_seq;
+			int r = reply(b, f->id, f->idlen, BR_NACK, b->st.next_seq, NULL, 0);
+			return r < 0 ? r : 1;
+		}
+		for (; k < f->left && k < BR_BATCH_MSGS; k++) {
+			off = record_at(f, off, &m, &len);
+			b->iov[k] = (struct iovec){ m, len };
+		}
+		ssize_t r = shmkit_queue_send_many(b->q, b->iov, k, wait_ns);
+		if (r == -EAGAIN || r == -ETIMEDOUT)
+			return 0;
+		if (r < 0)
+			return (int)r;
+		for (ssize_t i = 0; i < r; i++) {
+			b->st.bytes += b->iov[i].iov_len;
+			f->off = record_at(f, f->off, &m, &len);
+		}
+		f->seq += (uint64_t)r;
+		f->left -= (size_t)r;
+		b->st.next_seq += (uint64_t)r;
+		b->st.messages += (uint64_t)r;
+		b->since_ack += (uint64_t)r;
+		*ack = true;
+		wait_ns = 0;
+		if ((size_t)r < k)
+			return 0;
+	}
 	return 1;
+}
+
+/* DATA or BATCH: 2 commit it (take; f->left set), 0 nothing to do, or a negative errno. */
+static int data(struct shmkit_bridge *b, struct br_frames *f)
+{
+	if (!b->peer_synced) {
+		int64_t now = br_now_ns();
+		if (now - b->last_progress < RESYNC_EVERY_NS)
+			return 0;
+		b->last_progress = now;
+		return reply(b, f->id, f->idlen, BR_RESYNC, 0, NULL, 0);
+	}
+	ssize_t k = check_body(b, f);
+	if (k == -EBADMSG)
+		return 0;
+	if (k < 0)
+		return (int)k;
+	f->left = (size_t)k;
+	return 2;
 }
 
 static int more(void *sock)
@@ -131,34 +244,44 @@ static int read_frames(struct shmkit_bridge *b, struct br_frames *f)
 	return 1;
 }
 
-static int data(struct shmkit_bridge *b, struct br_frames *f, uint64_t seq, bool *ack)
+static int ack_now(struct shmkit_bridge *b)
 {
-	if (!b->peer_synced) {
-		int64_t now = br_now_ns();
-		if (now - b->last_progress < RESYNC_EVERY_NS)
-			return 0;
-		b->last_progress = now;
-		return reply(b, f->id, f->idlen, BR_RESYNC, 0);
-	}
-	if (seq < b->st.next_seq) {
-		b->st.duplicates++;
-		*ack = true;
-		return 0;
-	}
-	if (seq > b->st.next_seq) {
-		if (b->last_nack == b->st.next_seq)
-			return 0;
-		b->last_nack = b->st.next_seq;
-		return reply(b, f->id, f->idlen, BR_NACK, b->st.next_seq);
-	}
-	if (zmq_msg_size(&f->body) > b->max_msg)
-		return -EMSGSIZE; /* the queues disagree: stop rather than lose it */
-	*ack = true;
-	return 2; /* commit it */
+	b->since_ack = 0;
+	return reply(b, b->peer_id, b->peer_id_len, BR_ACK, b->st.next_seq, NULL, 0);
 }
 
-/* Read and handle up to RECV_BATCH messages; stops early when a DATA must
- * wait for room (it is then held in b->held). */
+/* One message read: handle it. 0 go on, 1 it is held (the queue is full). */
+static int handle(struct shmkit_bridge *b, struct br_frames *f, bool *ack)
+{
+	static const unsigned char flags[4] = { BR_WELCOME_BATCHES, 0, 0, 0 };
+	enum br_type t;
+	int r = 0;
+
+	if (f->hdrlen < 0 || br_hdr_get(f->hdr, (size_t)f->hdrlen, &t, &f->seq) < 0)
+		return 0; /* not a bridge message: ignore it */
+	if (from_stream_peer(b, f))
+		b->stream_seen = br_now_ns();
+	if (t == BR_HELLO && f->has_body) {
+		r = hello(b, f, f->seq);
+		if (r == 1)
+			r = reply(b, f->id, f->idlen, BR_WELCOME, b->st.next_seq, flags, sizeof flags);
+		else if (r == 2)
+			r = reply(b, f->id, f->idlen, BR_REFUSED, 0, NULL, 0);
+		return r;
+	}
+	f->batch = t == BR_BATCH;
+	f->off = 0;
+	if ((t != BR_DATA && t != BR_BATCH) || !f->has_body || (r = data(b, f)) != 2)
+		return r;
+	memcpy(b->peer_id, f->id, f->idlen);
+	b->peer_id_len = f->idlen;
+	if ((r = take(b, f, 0, ack)) == 0)
+		return 1;
+	return r < 0 ? r : 0;
+}
+
+/* Read and handle up to RECV_BATCH messages; stops early when a message
+ * must wait for room (it is then held in b->held). */
 static int read_batch(struct shmkit_bridge *b, bool *ack)
 {
 	struct br_frames *f = &b->held;
@@ -167,27 +290,17 @@ static int read_batch(struct shmkit_bridge *b, bool *ack)
 		int r = read_frames(b, f);
 		if (r <= 0)
 			return r;
-		enum br_type t;
-		uint64_t seq;
-		r = 0;
-		if (f->hdrlen < 0 || br_hdr_get(f->hdr, (size_t)f->hdrlen, &t, &seq) < 0)
-			; /* not a bridge message: ignore it */
-		else if (t == BR_HELLO && f->has_body) {
-			r = hello(b, seq, zmq_msg_data(&f->body), zmq_msg_size(&f->body));
-			if (r > 0)
-				r = reply(b, f->id, f->idlen, BR_WELCOME, b->st.next_seq);
-		} else if (t == BR_DATA && f->has_body) {
-			if ((r = data(b, f, seq, ack)) == 2 && (r = commit(b, &f->body, 0)) == 0) {
-				b->holding = true; /* full: keep it, read nothing more */
-				return 0;
-			}
+		r = handle(b, f, ack);
+		if (r == 1) {
+			b->holding = true; /* full: keep it, read nothing more */
+			return 0;
 		}
 		if (f->has_body)
 			zmq_msg_close(&f->body);
 		if (r < 0)
 			return r;
-		memcpy(b->peer_id, f->id, f->idlen);
-		b->peer_id_len = f->idlen;
+		if (b->since_ack >= ACK_EVERY && (r = ack_now(b)) < 0)
+			return r;
 	}
 	return 0;
 }
@@ -198,19 +311,18 @@ int br_queue_in_step(struct shmkit_bridge *b, int64_t slice_ns)
 	int r;
 
 	if (b->holding) { /* a message waits for room: the sender waits meanwhile */
-		if ((r = commit(b, &b->held.body, slice_ns)) <= 0)
+		b->stream_seen = br_now_ns();
+		r = take(b, &b->held, slice_ns, &ack);
+		if (r < 0)
 			return r;
+		if (r == 0)
+			return ack ? ack_now(b) : 0;
 		zmq_msg_close(&b->held.body);
 		b->holding = false;
-		memcpy(b->peer_id, b->held.id, b->held.idlen);
-		b->peer_id_len = b->held.idlen;
-		ack = true;
 	} else if ((r = br_wait_socket(b, slice_ns)) <= 0) {
 		return r;
 	}
 	if ((r = read_batch(b, &ack)) < 0)
 		return r;
-	if (ack)
-		return reply(b, b->peer_id, b->peer_id_len, BR_ACK, b->st.next_seq);
-	return 0;
+	return ack ? ack_now(b) : 0;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Queue, sending side: number the local queue's messages by its consumer
  * position, send up to `window` of them read in place (shmkit_queue_peek_at),
+ * several per ZeroMQ message (BATCH) when the receiver said it reads them,
  * and consume each only once the receiver has acknowledged that it committed
  * it. A restart, a timeout or a resync starts again with HELLO; the receiver
  * answers where it stands. docs/BRIDGE.md. */
 #include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <zmq.h>
 
@@ -13,6 +15,7 @@
 
 #define HELLO_EVERY_NS 500000000 /* HELLO again while no WELCOME came */
 #define STALL_NS 2000000000      /* data in flight and no ack for this long: resync */
+#define PING_EVERY_NS 1000000000 /* idle and synced: PING so the receiver knows we live */
 #define RECV_BATCH 256
 
 static uint64_t consumed(struct shmkit_bridge *b)
@@ -31,37 +34,44 @@ static uint64_t waiting(struct shmkit_bridge *b)
 	return qs.depth;
 }
 
-static int send_hdr(struct shmkit_bridge *b, enum br_type t, uint64_t seq, const void *body,
-		    size_t n, int flags)
+/* The header frame, then body (if any) as the one more frame. A multipart
+ * message is atomic: once the header went, the body cannot see EAGAIN. */
+static int send_msg(struct shmkit_bridge *b, enum br_type t, uint64_t seq, zmq_msg_t *body)
 {
 	unsigned char h[BR_HDR];
 
 	br_hdr_put(h, t, seq);
-	if (zmq_send(b->sock, h, BR_HDR, flags | (body ? ZMQ_SNDMORE : 0)) < 0)
+	if (zmq_send(b->sock, h, BR_HDR, ZMQ_DONTWAIT | (body ? ZMQ_SNDMORE : 0)) < 0) {
+		if (body)
+			zmq_msg_close(body);
 		return -zmq_errno();
-	if (body && zmq_send(b->sock, body, n, flags) < 0)
-		return -zmq_errno(); /* cannot happen after the first part went (atomic multipart) */
+	}
+	b->last_sent = br_now_ns();
+	if (body && zmq_msg_send(body, b->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(body);
+		return -zmq_errno();
+	}
 	return 0;
 }
 
 static int send_hello(struct shmkit_bridge *b)
 {
-	unsigned char body[BR_HELLO_BODY] = { 0 };
+	zmq_msg_t body;
 
-	memcpy(body, b->stream, 16);
-	br_put64(body + 16, b->max_msg); /* u32 max_msg, u32 reserved (0) */
+	if (zmq_msg_init_size(&body, BR_HELLO_BODY) < 0)
+		return -ENOMEM;
+	unsigned char *p = zmq_msg_data(&body);
+	memset(p, 0, BR_HELLO_BODY);
+	memcpy(p, b->stream, 16);
+	br_put64(p + 16, b->max_msg); /* u32 max_msg, u32 reserved (0) */
 	b->synced = false;
 	b->last_hello = br_now_ns();
-	int r = send_hdr(b, BR_HELLO, b->acked, body, sizeof body, ZMQ_DONTWAIT);
+	int r = send_msg(b, BR_HELLO, b->acked, &body);
 	return r == -EAGAIN ? 0 : r;
 }
 
 int br_queue_out_start(struct shmkit_bridge *b)
 {
-	int r = br_object_id(shmkit_queue_seg(b->q), b->stream);
-
-	if (r < 0)
-		return r;
 	b->acked = b->next_send = consumed(b);
 	b->st.next_seq = b->acked;
 	return send_hello(b);
@@ -95,7 +105,7 @@ static int acknowledge(struct shmkit_bridge *b, uint64_t seq)
 	return 0;
 }
 
-static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq)
+static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq, uint32_t flags)
 {
 	int r;
 
@@ -107,6 +117,7 @@ static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq)
 			return 0; /* an answer to an older HELLO */
 		b->next_send = b->acked; /* whatever was in flight before is resent */
 		b->synced = true;
+		b->batches = (flags & BR_WELCOME_BATCHES) != 0;
 		b->last_progress = br_now_ns();
 		return 0;
 	case BR_ACK:
@@ -124,33 +135,107 @@ static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq)
 	case BR_RESYNC:
 		b->st.resyncs++;
 		return send_hello(b);
+	case BR_REFUSED:
+		/* the receiving bridge carries another sender's stream: nothing of
+		 * ours was committed there, and nothing was consumed here */
+		return -EADDRINUSE;
 	default:
 		return 0; /* unknown types are ignored (docs/BRIDGE.md: forward compatible) */
 	}
 }
 
-static int receive(struct shmkit_bridge *b)
+/* One reply: its header, and the first 4 bytes of a body frame as flags. */
+static int receive_one(struct shmkit_bridge *b)
 {
-	unsigned char h[BR_HDR + 1];
+	zmq_msg_t f;
 	enum br_type t;
 	uint64_t seq;
-	int more, r;
-	size_t sz = sizeof more;
+	uint32_t flags = 0;
 
+	zmq_msg_init(&f);
+	if (zmq_msg_recv(&f, b->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&f);
+		return zmq_errno() == EAGAIN ? 0 : -zmq_errno();
+	}
+	bool ok = br_hdr_get(zmq_msg_data(&f), zmq_msg_size(&f), &t, &seq) == 0;
+	for (int part = 1; zmq_msg_more(&f); part++) { /* skip what a newer peer adds */
+		zmq_msg_close(&f);
+		zmq_msg_init(&f);
+		zmq_msg_recv(&f, b->sock, 0);
+		if (part == 1 && zmq_msg_size(&f) >= 4)
+			flags = br_get32(zmq_msg_data(&f));
+	}
+	zmq_msg_close(&f);
+	if (!ok)
+		return 1;
+	int r = handle(b, t, seq, flags);
+	return r < 0 ? r : 1;
+}
+
+static int receive(struct shmkit_bridge *b)
+{
 	for (int i = 0; i < RECV_BATCH; i++) {
-		int n = zmq_recv(b->sock, h, sizeof h, ZMQ_DONTWAIT);
-		if (n < 0)
-			return zmq_errno() == EAGAIN ? 0 : -zmq_errno();
-		bool ok = br_hdr_get(h, (size_t)n, &t, &seq) == 0;
-		zmq_getsockopt(b->sock, ZMQ_RCVMORE, &more, &sz);
-		while (more) { /* no reply carries a body: skip what a newer peer adds */
-			zmq_recv(b->sock, h, sizeof h, 0);
-			zmq_getsockopt(b->sock, ZMQ_RCVMORE, &more, &sz);
-		}
-		if (ok && (r = handle(b, t, seq)) < 0)
+		int r = receive_one(b);
+		if (r <= 0)
 			return r;
 	}
 	return 0;
+}
+
+/* Messages from window position `first` on, read in place: how many go in
+ * the next ZeroMQ message (0: none waiting). A message of BR_ZEROCOPY_MIN
+ * bytes or more, or any message to a receiver without BATCH, goes alone. */
+static ssize_t gather(struct shmkit_bridge *b, uint64_t first, uint64_t room, size_t *bytes)
+{
+	size_t k = 0;
+
+	*bytes = 0;
+	while (k < room && k < BR_BATCH_MSGS) {
+		const void *m;
+		ssize_t n = shmkit_queue_peek_at(b->q, (size_t)(first + k), &m);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return n;
+		bool big = (size_t)n >= BR_ZEROCOPY_MIN;
+		if (k > 0 && (big || *bytes + 4 + (size_t)n > BR_BATCH_BYTES))
+			break;
+		b->iov[k++] = (struct iovec){ (void *)m, (size_t)n };
+		*bytes += 4 + (size_t)n;
+		if (big || !b->batches)
+			break;
+	}
+	return (ssize_t)k;
+}
+
+/* k gathered messages as one DATA (k == 1) or one BATCH. */
+static int send_gathered(struct shmkit_bridge *b, size_t k, size_t bytes)
+{
+	zmq_msg_t body;
+
+	if (k == 1 && b->iov[0].iov_len >= BR_ZEROCOPY_MIN) {
+		/* in place: the bytes stay until an ack for them lets us consume
+		 * them, and an ack means the receiver has them, so ZeroMQ is done
+		 * reading them (a resent copy still queued is a duplicate there) */
+		if (zmq_msg_init_data(&body, b->iov[0].iov_base, b->iov[0].iov_len, NULL, NULL) < 0)
+			return -ENOMEM;
+		return send_msg(b, BR_DATA, b->next_send, &body);
+	}
+	if (k == 1) {
+		if (zmq_msg_init_size(&body, b->iov[0].iov_len) < 0)
+			return -ENOMEM;
+		memcpy(zmq_msg_data(&body), b->iov[0].iov_base, b->iov[0].iov_len);
+		return send_msg(b, BR_DATA, b->next_send, &body);
+	}
+	if (zmq_msg_init_size(&body, bytes) < 0)
+		return -ENOMEM;
+	unsigned char *p = zmq_msg_data(&body);
+	for (size_t i = 0; i < k; i++) {
+		br_put32(p, (uint32_t)b->iov[i].iov_len);
+		memcpy(p + 4, b->iov[i].iov_base, b->iov[i].iov_len);
+		p += 4 + b->iov[i].iov_len;
+	}
+	return send_msg(b, BR_BATCH, b->next_send, &body);
 }
 
 /* Put what the window allows on the wire: 1 if something went, 0 if not. */
@@ -159,23 +244,42 @@ static int send_data(struct shmkit_bridge *b)
 	int sent = 0;
 
 	while (b->synced && b->next_send - b->acked < b->window) {
-		const void *m;
-		ssize_t n = shmkit_queue_peek_at(b->q, (size_t)(b->next_send - b->acked), &m);
-		if (n == -EAGAIN)
-			break;
-		if (n < 0)
-			return (int)n;
-		int r = send_hdr(b, BR_DATA, b->next_send, m, (size_t)n, ZMQ_DONTWAIT);
+		size_t bytes;
+		uint64_t first = b->next_send - b->acked;
+		ssize_t k = gather(b, first, b->window - first, &bytes);
+		if (k <= 0)
+			return k < 0 ? (int)k : sent;
+		int r = send_gathered(b, (size_t)k, bytes);
 		if (r == -EAGAIN)
 			break; /* ZeroMQ's high-water mark: the link is full */
 		if (r < 0)
 			return r;
 		if (b->next_send == b->acked)
 			b->last_progress = br_now_ns();
-		b->next_send++;
+		b->next_send += (uint64_t)k;
 		sent = 1;
 	}
 	return sent;
+}
+
+/* Nothing in flight: wait for a local message or the socket. The queue's
+ * descriptor is readable when a message waits; a receive that finds nothing
+ * arms it (DESIGN §9), so look once without waiting first. Without a
+ * descriptor, sleep on the queue itself (a futex) for at most 1 ms. */
+static int wait_idle(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	const void *m;
+	ssize_t n;
+
+	if (b->local_fd >= 0) {
+		n = shmkit_queue_peek(b->q, &m, 0);
+		if (n != -EAGAIN)
+			return n < 0 ? (int)n : 0;
+		int r = br_wait_both(b, b->local_fd, slice_ns);
+		return r < 0 ? r : 0;
+	}
+	n = shmkit_queue_peek(b->q, &m, slice_ns > 1000000 ? 1000000 : slice_ns);
+	return n < 0 && n != -ETIMEDOUT && n != -EAGAIN ? (int)n : 0;
 }
 
 int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
@@ -193,24 +297,12 @@ int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	}
 	if ((r = send_data(b)) != 0)
 		return r < 0 ? r : 0;
-	if (b->synced && b->next_send == b->acked && b->local_fd >= 0) {
-		/* nothing in flight: the queue's descriptor is readable when a
-		 * message waits; a receive that finds nothing arms it (DESIGN §9),
-		 * so look once without waiting, then wait on it and the socket */
-		const void *m;
-		ssize_t n = shmkit_queue_peek(b->q, &m, 0);
-		if (n != -EAGAIN)
-			return n < 0 ? (int)n : 0;
-		r = br_wait_both(b, b->local_fd, slice_ns);
-		return r < 0 ? r : 0;
-	}
-	if (b->synced && b->next_send == b->acked && slice_ns > 0) {
-		/* no descriptor: sleep on the local queue (a futex), then look at
-		 * the socket again */
-		const void *m;
-		int64_t wait = slice_ns > 1000000 ? 1000000 : slice_ns;
-		ssize_t n = shmkit_queue_peek(b->q, &m, wait);
-		return n < 0 && n != -ETIMEDOUT && n != -EAGAIN ? (int)n : 0;
+	if (b->synced && b->next_send == b->acked) {
+		if (now - b->last_sent > PING_EVERY_NS && (r = send_msg(b, BR_PING, b->acked, NULL)) < 0 &&
+		    r != -EAGAIN)
+			return r;
+		if (slice_ns > 0)
+			return wait_idle(b, slice_ns);
 	}
 	r = br_wait_socket(b, slice_ns > 1000000 ? 1000000 : slice_ns);
 	return r < 0 ? r : 0;

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Topics: one ZeroMQ message per shmkit message, bytes unchanged, so any
- * ZeroMQ SUB subscribed to "" receives them. Lossy like a lossy topic:
- * OUT reads the ring as a subscriber (an overrun counts in its dropped) and
- * sends with XPUB_NODROP and DONTWAIT, so a full link is a counted drop;
- * IN publishes what arrives (a message longer than the local slot is a drop). */
+ * ZeroMQ SUB subscribed to "" receives them. OUT reads the ring as a
+ * subscriber and sends with XPUB_NODROP and DONTWAIT: when the link is full
+ * it holds that one message and reads nothing until the link takes it, so
+ * it behaves as any slow subscriber of the local topic: on a lossy topic the
+ * ring overwrites and its subscriber entry counts the loss (shown by
+ * shmkit top too), on a reliable one the publisher waits. (Reading on and
+ * dropping at the link instead would lose as much, burn the CPU the link's
+ * I/O thread needs, and be seen by the bridge alone.) IN publishes what
+ * arrives (a message longer than the local slot is a counted drop). */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -23,7 +28,41 @@ static void drain_subscriptions(struct shmkit_bridge *b)
 		;
 }
 
-/* Send one message read in place: 1 sent or dropped, 0 none waiting. */
+/* Send m: 1 sent, 0 held (the link is full). */
+static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m)
+{
+	size_t n = zmq_msg_size(m);
+
+	if (zmq_msg_send(m, b->sock, ZMQ_DONTWAIT) < 0) {
+		if (zmq_errno() != EAGAIN) {
+			zmq_msg_close(m);
+			return -zmq_errno();
+		}
+		if (m != &b->pending)
+			zmq_msg_move(&b->pending, m);
+		b->has_pending = true;
+		return 0;
+	}
+	if (m == &b->pending)
+		b->has_pending = false;
+	b->st.messages++;
+	b->st.bytes += (uint64_t)n;
+	return 1;
+}
+
+/* A held message: wait up to slice_ns for the link to take it. */
+static int send_pending(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	zmq_pollitem_t it = { .socket = b->sock, .events = ZMQ_POLLOUT };
+	long ms = slice_ns <= 0 ? 0 : (long)((slice_ns + 999999) / 1000000);
+
+	if (zmq_poll(&it, 1, ms) < 0 && zmq_errno() != EINTR)
+		return -zmq_errno();
+	return send_or_hold(b, &b->pending);
+}
+
+/* Send one message read in place: 1 sent or lost while read (overwritten),
+ * 0 none waiting or held (the link is full). */
 static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 {
 	const void *p;
@@ -50,16 +89,7 @@ static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 		zmq_msg_close(&m);
 		return 1;
 	}
-	if (zmq_msg_send(&m, b->sock, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&m);
-		if (zmq_errno() != EAGAIN)
-			return -zmq_errno();
-		b->st.dropped++; /* a subscriber's pipe is full: the link is slower */
-		return 1;
-	}
-	b->st.messages++;
-	b->st.bytes += (uint64_t)n;
-	return 1;
+	return send_or_hold(b, &m);
 }
 
 int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
@@ -67,12 +97,16 @@ int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	int r = 0;
 
 	drain_subscriptions(b);
+	if (b->has_pending && (r = send_pending(b, slice_ns)) <= 0)
+		return r;
 	/* with a descriptor, wait on it and the socket together; without one
 	 * (or while the publisher is gone and the descriptor stays readable),
 	 * the first read waits in the topic */
 	bool fd_wait = b->local_fd >= 0 && !b->pub_gone;
 	for (int i = 0; i < BATCH && (r = forward_one(b, i || fd_wait ? 0 : slice_ns)) > 0; i++)
 		;
+	if (r == 0 && b->has_pending)
+		return 0; /* the next step waits for the link */
 	if (r == 0 && fd_wait)
 		r = br_wait_both(b, b->local_fd, slice_ns);
 	return r < 0 ? r : 0;
