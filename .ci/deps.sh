@@ -34,6 +34,7 @@ if [ "${1:-}" = "--fuzz" ]; then # make fuzz: clang and its libFuzzer runtime
 	have clang || need+=(clang)
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
 		need+=(libclang-rt-dev)
+	have afl-fuzz || need+=(afl++) # make fuzz-afl, make fuzz-compare
 fi
 # make check-all: clang, the i386 toolchain (gcc/g++-multilib; the kernel runs
 # i386 programs natively), file(1) for test_m32's sanity check.

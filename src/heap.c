@@ -68,7 +68,9 @@ static HOT_INLINE int read_block(const struct shmkit_heap *h, uint64_t off, uint
 	if (!in_arena(h, off))
 		return -EBADMSG;
 	const struct shmkit__heap_block *b = blk(h, off);
-	uint32_t tag = b->tag;
+	/* atomic (relaxed): a magazine flips a cached neighbour's tag without
+	 * the lock (mag_pop/mag_push, heap_cache.c); its size it never changes */
+	uint32_t tag = __atomic_load_n(&b->tag, __ATOMIC_RELAXED);
 	uint64_t sz = b->size;
 	uint32_t st = tag & 0xffu;
 
@@ -326,7 +328,8 @@ static int cached_at(const struct shmkit_heap *h, uint64_t poff, uint64_t owner)
 		return 0;
 	uint64_t i = (poff - HDR - h->arena_off) >> 4;
 	uint64_t w = atomic_load_explicit(&h->bitmap[i >> 6], memory_order_relaxed);
-	return (w >> (i & 63) & 1) && blk(h, poff - HDR)->tag == TAG_CACHED &&
+	return (w >> (i & 63) & 1) &&
+	       __atomic_load_n(&blk(h, poff - HDR)->tag, __ATOMIC_RELAXED) == TAG_CACHED &&
 	       links(h, poff - HDR)->next == owner;
 }
 
@@ -669,13 +672,17 @@ static int boot_check(struct shmkit_heap *h)
 
 	if (now == 0)
 		return 0; /* cannot tell: keep the lock as it is */
-	for (int waited = 0;; waited++) {
+	/* by the clock, not a count of 1 ms sleeps (1000 of them took 1.1 s
+	 * idle, 1.6 s loaded: past the 1 s every open promises) */
+	int64_t until = shmkit__now_ns() + 1000000000;
+
+	for (;;) {
 		/* acquire: pairs with the release store below; the lock was
 		 * re-initialized before the tag says this boot */
 		uint64_t tag = atomic_load_explicit(&h->sh->boot_tag, memory_order_acquire);
 		if (tag == now)
 			return 0;
-		if (tag == BOOT_TAG_BUSY && waited < 1000) {
+		if (tag == BOOT_TAG_BUSY && shmkit__now_ns() < until) {
 			struct timespec ms = { 0, 1000000 };
 			nanosleep(&ms, NULL); /* another opener is re-initializing */
 			continue;
@@ -897,9 +904,12 @@ static HOT_INLINE int mag_pop(struct shmkit_heap *h, unsigned c, uint64_t *out)
 		return 1;
 	uint64_t p = m->blocks[c][--m->n[c]];
 	struct shmkit__heap_block *b = blk(h, p - HDR);
-	if (b->tag != TAG_CACHED || links(h, p - HDR)->next != m->owner)
+	/* the tag atomically (relaxed): read_block() looks at it unlocked */
+	if (__atomic_load_n(&b->tag, __ATOMIC_RELAXED) != TAG_CACHED ||
+	    links(h, p - HDR)->next != m->owner)
 		return -EBADMSG; /* scribbled while cached: left to check */
-	b->tag = TAG_USED; /* one store: the block is the caller's */
+	/* one store: the block is the caller's */
+	__atomic_store_n(&b->tag, TAG_USED, __ATOMIC_RELAXED);
 	SHMKIT__TEST_POINT("heap.cache.alloc");
 	*out = p;
 	return 0;
@@ -964,7 +974,7 @@ static HOT_INLINE int mag_push(struct shmkit_heap *h, uint64_t poff, uint64_t sz
 	links(h, poff - HDR)->next = m->owner;
 	SHMKIT__ORDER(); /* the owner is in place before the tag says cached */
 	SHMKIT__TEST_POINT("heap.cache.free");
-	blk(h, poff - HDR)->tag = TAG_CACHED;
+	__atomic_store_n(&blk(h, poff - HDR)->tag, TAG_CACHED, __ATOMIC_RELAXED);
 	m->blocks[c][m->n[c]++] = poff;
 	return 0;
 }

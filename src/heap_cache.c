@@ -280,10 +280,14 @@ static int pop(struct shmkit_heap *h, struct shmkit__heap_mag *m, int c, uint64_
 {
 	uint64_t p = m->blocks[c][--m->n[c]];
 
-	if (*tag_of(h, p) != (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_CACHED) ||
+	/* atomic (relaxed): the locked path reads this tag as a neighbour's
+	 * while we change it without the lock (a data race for TSan otherwise) */
+	if (__atomic_load_n(tag_of(h, p), __ATOMIC_RELAXED) !=
+		    (SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_CACHED) ||
 	    *owner_of(h, p) != m->owner)
 		return -EBADMSG; /* scribbled while cached: left to check */
-	*tag_of(h, p) = SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_USED; /* one store: it is the caller's */
+	/* one store: it is the caller's */
+	__atomic_store_n(tag_of(h, p), SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_USED, __ATOMIC_RELAXED);
 	SHMKIT__TEST_POINT("heap.cache.alloc");
 	*out = p;
 	return 0;
@@ -337,7 +341,7 @@ int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 	*owner_of(h, poff) = m->owner;
 	SHMKIT__ORDER(); /* the owner is in place before the tag says cached */
 	SHMKIT__TEST_POINT("heap.cache.free");
-	*tag_of(h, poff) = SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_CACHED;
+	__atomic_store_n(tag_of(h, poff), SHMKIT__BLOCK_MAGIC | SHMKIT__BLOCK_CACHED, __ATOMIC_RELAXED);
 	m->blocks[c][m->n[c]++] = poff;
 	return 0;
 }

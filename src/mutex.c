@@ -250,10 +250,10 @@ static int holder_gone(struct shmkit__mutex_shared *s, uint32_t v)
 {
 	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
 
-	if (v & FUTEX_OWNER_DIED)
-		return 0; /* already marked: the next try takes it over */
-	if (tid == 0)
-		return v != 0; /* FUTEX_WAITERS and no holder: nobody will unlock */
+	if (tid == 0) /* FUTEX_OWNER_DIED alone: the next try takes it over; */
+		return v != 0 && !(v & FUTEX_OWNER_DIED); /* FUTEX_WAITERS alone: nobody unlocks */
+	/* a tid beside FUTEX_OWNER_DIED is never written (the kernel clears it,
+	 * a takeover stores its own tid alone), so it is judged as any tid */
 	return tid_maps_object(tid, s) == 0;
 }
 

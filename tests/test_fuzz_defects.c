@@ -7,6 +7,7 @@
  *     dead holder) and go on, with nothing lost; so must a word naming a
  *     live thread that does not map the object (a kernel thread: the
  *     fuzzer's next find); a live holder that maps it is still waited for;
+ *     AFL++'s find: the owner-died bit beside a tid hung them the same way;
  *  2. shmkit_heap_open on a zeroed segment, or one under 4 KiB, waited 2 s
  *     (1 s as a heap, then 1 s as a map) where the other kinds wait 1 s.
  * Every operation that could hang runs in a child under alarm(). */
@@ -221,6 +222,12 @@ int main(void)
 	test_map_gone_holder((uint32_t)stranger, "a live process that does not map it");
 	test_heap_gone_holder(dead, "dead tid");
 	test_heap_gone_holder(FUTEX_WAITERS, "waiters bit only");
+	/* AFL++ found these (tests/fuzz/corpus/heap/regress-owner-died-tid-*):
+	 * the owner-died bit beside a tid was taken as "marked, the next try
+	 * takes it", which never came, as try_take refuses a word with a tid */
+	test_heap_gone_holder(FUTEX_OWNER_DIED | FUTEX_WAITERS | 0x24000000u,
+			      "owner-died + waiters + impossible tid");
+	test_map_gone_holder(FUTEX_OWNER_DIED | dead, "owner-died + dead tid");
 	test_live_holder_respected();
 	test_heap_open_waits_once(8192);
 	test_heap_open_waits_once(1024);

@@ -58,6 +58,12 @@ int fuzz_image_waits(const uint8_t *data, size_t size, const char *uri);
  * those images instead of reporting a hang. */
 int fuzz_heap_holder_unknowable(const uint8_t *data, size_t size);
 
+/* 1 if the heap's boot tag of a heap or map image says another opener is
+ * re-initializing its lock (BOOT_TAG_BUSY): open then waits out the
+ * library's bounded 1 s for that opener (1000 sleeps of 1 ms: 1.1 s idle,
+ * over FUZZ_CALL_LIMIT_NS on a loaded machine, libFuzzer's first find). */
+int fuzz_heap_boot_busy(const uint8_t *data, size_t size);
+
 /* Aborts unless [p, p + len) lies inside the segment: a pointer or length the
  * library hands out from a corrupt image must still stay in bounds. */
 void fuzz_in_segment(const struct shmkit_seg *seg, const void *p, size_t len, const char *what);

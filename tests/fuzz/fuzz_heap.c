@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct shmkit_heap_stats st;
 	shmkit_off off[N] = { 0 }, named = 0;
 
-	if (fuzz_heap_holder_unknowable(data, size))
+	if (fuzz_heap_holder_unknowable(data, size) || fuzz_heap_boot_busy(data, size))
 		return 0;
 	int fd = fuzz_image(data, size, uri, sizeof(uri));
 	if (fd < 0)

@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char big[300];
 	struct shmkit_map *m = NULL;
 
-	if (fuzz_heap_holder_unknowable(data, size))
+	if (fuzz_heap_holder_unknowable(data, size) || fuzz_heap_boot_busy(data, size))
 		return 0;
 	int fd = fuzz_image(data, size, uri, sizeof(uri));
 	if (fd < 0)

@@ -96,7 +96,7 @@ int fuzz_heap_holder_unknowable(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(&word, data + at, sizeof(word)); /* the futex word */
 	pid_t tid = (pid_t)(word & FUTEX_TID_MASK);
-	if (tid == 0 || (word & FUTEX_OWNER_DIED))
+	if (tid == 0) /* (a tid beside FUTEX_OWNER_DIED is judged as any other) */
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -105,6 +105,16 @@ int fuzz_heap_holder_unknowable(const uint8_t *data, size_t size)
 		return 0;
 	}
 	return errno != ENOENT && errno != ESRCH;
+}
+
+int fuzz_heap_boot_busy(const uint8_t *data, size_t size)
+{
+	size_t at = SHMKIT__HEADER_SIZE + offsetof(struct shmkit__heap_shared, boot_tag);
+	uint64_t tag;
+	if (size < at + sizeof(tag))
+		return 0;
+	memcpy(&tag, data + at, sizeof(tag));
+	return tag == 1; /* BOOT_TAG_BUSY in heap.c */
 }
 
 void fuzz_in_segment(const struct shmkit_seg *seg, const void *p, size_t len, const char *what)
