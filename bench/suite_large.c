@@ -382,44 +382,86 @@ static double rate_of(size_t msgs, int64_t ns)
 
 static size_t stream_n;
 
+static uint64_t *recv_ticks; /* shared with the forked receiver */
+
+/* The receiving side: each recv's duration (TSC ticks) into recv_ticks[i]. */
 static int queue_copy_peer(void *shm, void *arg)
 {
 	struct shmkit_queue *q = arg;
 	unsigned char *buf = malloc(MSG);
 	(void)shm;
-	for (size_t i = 0; buf && i < stream_n; i++)
+	for (size_t i = 0; buf && i < stream_n; i++) {
+		uint64_t t0 = bench_tsc();
 		if (shmkit_queue_recv(q, buf, MSG, IO_TIMEOUT_NS) != MSG)
 			return 1;
+		recv_ticks[i] = bench_tsc() - t0;
+	}
 	free(buf);
 	return buf ? 0 : 1;
 }
 
-/* 1 MiB copy send/recv through the shmkit SPSC queue: MB/s. */
-static double queue_copy_mbps(struct bench_ctx *ctx)
+/* Median of n tick counts, in ns (sorts a copy). */
+static double median_ticks_ns(const uint64_t *ticks, size_t n)
+{
+	double *ns = malloc(n * sizeof(*ns)), med = 0;
+	if (!ns || n == 0) {
+		free(ns);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		ns[i] = (double)ticks[i] * bench_tsc_ns_per_tick();
+	med = bench_percentiles(ns, n).median_ns;
+	free(ns);
+	return med;
+}
+
+/* 1 MiB copy send/recv through the shmkit SPSC queue: MB/s, and the median
+ * time of one send and of one recv (what each side's copy costs, which a
+ * loaded machine's scheduling does not blur as it blurs the rate). */
+static double queue_copy_mbps(struct bench_ctx *ctx, double *send_ns, double *recv_ns)
 {
 	struct shmkit_queue *q;
 	struct shmkit_queue_opts o = {.capacity = SLOTS, .max_msg = MSG};
 	struct bench_peer pr;
 	unsigned char *buf = malloc(MSG);
+	uint64_t *ticks;
 	double rate = 0;
 
 	stream_n = bench_iters(ctx, STREAM);
-	if (!buf || shmkit_queue_create(&q, "anon:", &o) < 0) {
+	size_t tbytes = stream_n * sizeof(uint64_t);
+	ticks = malloc(tbytes);
+	recv_ticks = mmap(NULL, tbytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (recv_ticks == MAP_FAILED)
+		recv_ticks = NULL;
+	if (!buf || !ticks || !recv_ticks || shmkit_queue_create(&q, "anon:", &o) < 0) {
 		free(buf);
+		free(ticks);
+		if (recv_ticks)
+			munmap(recv_ticks, tbytes);
 		return 0;
 	}
 	memset(buf, 1, MSG);
 	if (bench_peer_start(ctx, &pr, 64, NULL, queue_copy_peer, q) == 0) {
 		int64_t t0 = bench_now_ns();
-		for (size_t i = 0; i < stream_n; i++)
+		for (size_t i = 0; i < stream_n; i++) {
+			uint64_t c0 = bench_tsc();
 			if (shmkit_queue_send(q, buf, MSG, IO_TIMEOUT_NS) < 0)
 				break;
-		int rc = bench_peer_finish(&pr);
-		if (rc == 0)
-			rate = rate_of(stream_n, bench_now_ns() - t0);
+			ticks[i] = bench_tsc() - c0;
+		}
+		int rc = bench_peer_finish(&pr); /* the last message received */
+		int64_t dt = bench_now_ns() - t0;
+		if (rc == 0) {
+			rate = rate_of(stream_n, dt);
+			*send_ns = median_ticks_ns(ticks, stream_n);
+			*recv_ns = median_ticks_ns(recv_ticks, stream_n);
+		}
 	}
 	shmkit_queue_close(q);
 	free(buf);
+	free(ticks);
+	munmap(recv_ticks, tbytes);
+	recv_ticks = NULL;
 	return rate;
 }
 
@@ -555,10 +597,14 @@ static int run_large(struct bench_ctx *ctx)
 	}
 	bench_roudi_stop(&roudi);
 
-	double qc = queue_copy_mbps(ctx), rc = ring_copy_mbps(ctx), mc = bench_memcpy_rot_mbps(ctx, MSG, SLOTS);
-	report_mbps(ctx, "copy: shmkit SPSC send/recv", qc, "8 slots, streaming");
+	double send_ns = 0, recv_ns = 0, qc = queue_copy_mbps(ctx, &send_ns, &recv_ns);
+	double rc = ring_copy_mbps(ctx), mc = bench_memcpy_rot_mbps(ctx, MSG, SLOTS);
+	snprintf(note, sizeof(note), "8 slots, streaming; median send %.1f us, recv %.1f us",
+		 send_ns / 1e3, recv_ns / 1e3);
+	report_mbps(ctx, "copy: shmkit SPSC send/recv", qc, note);
 	report_mbps(ctx, "copy: minimal copy ring", rc, "8 slots, streaming");
-	report_mbps(ctx, "copy: memcpy into 8 rotating buffers", mc, "floor");
+	snprintf(note, sizeof(note), "floor; %.1f us per 1 MiB", mc > 0 ? MSG / mc : 0);
+	report_mbps(ctx, "copy: memcpy into 8 rotating buffers", mc, note);
 
 	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", med[Z_QUEUE], med[Z_RING]);
 	report_goal(ctx, "goal: zero-copy written, queue vs ring", ratio(med[Z_RING], med[Z_QUEUE]),

@@ -35,6 +35,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "queue_internal.h"
 
 /* ---------------------------------------------------------------------
@@ -190,7 +191,7 @@ static __attribute__((noinline)) int mpmc_send(struct shmkit_queue *q, const voi
 	if (r < 0)
 		return r;
 	if (len)
-		memcpy(payload_at(q, pos), msg, len);
+		shmkit__copy(payload_at(q, pos), msg, len);
 	commit_pos(q, pos, (uint32_t)len);
 	return 0;
 }
@@ -276,7 +277,7 @@ static __attribute__((noinline)) ssize_t mpmc_recv(struct shmkit_queue *q, void 
 	if (r < 0)
 		return r;
 	if (a.len)
-		memcpy(buf, payload_at(q, a.pos), a.len);
+		shmkit__copy(buf, payload_at(q, a.pos), a.len);
 	consume_pos(q, a.pos, a.len);
 	return (ssize_t)a.len;
 }
@@ -545,7 +546,9 @@ static int queue_attach(struct shmkit_queue *q)
 	q->mp = (g.flags & SHMKIT__QUEUE_F_MP) != 0;
 	q->mc = (g.flags & SHMKIT__QUEUE_F_MC) != 0;
 	q->multi = q->mp || q->mc;
-	q->spin_ns = SHMKIT__SPIN_NS;
+	/* large messages: wait through the writing of one (src/copy.h) */
+	int64_t write_ns = shmkit__copy_ns(g.max_msg);
+	q->spin_ns = write_ns > SHMKIT__SPIN_NS ? write_ns : SHMKIT__SPIN_NS;
 	struct shmkit__lis_table lis = {
 		.base = (unsigned char *)&sh->listeners[0].l,
 		.stride = sizeof(sh->listeners[0]),

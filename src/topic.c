@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "copy.h"
 #include "sync/listener.h"
 #include "topic.h"
 
@@ -196,7 +197,8 @@ void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_pol
 	}
 	/* relaxed: a hint read once per wait */
 	uint32_t subs = atomic_load_explicit(&t->sh->n_subs, memory_order_relaxed);
-	pol->spin_ns = (long)subs + 1 > cpus ? 0 : SHMKIT__SPIN_NS;
+	int64_t spin = shmkit__copy_ns(t->g.slot_size); /* large messages: src/copy.h */
+	pol->spin_ns = (long)subs + 1 > cpus ? 0 : spin > SHMKIT__SPIN_NS ? spin : SHMKIT__SPIN_NS;
 	pol->yields = SHMKIT__YIELDS;
 	pol->slice_ns = SHMKIT__LIVENESS_NS;
 }

@@ -6,6 +6,8 @@
  *  - 1 MiB (and odd large) messages across processes, in order, every byte
  *    checked: a queue (send and reserve/commit against recv and peek/consume)
  *    and a reliable topic (send and loan/publish against recv and peek);
+ *  - waits on 1 MiB slots (which spin longer before sleeping): a timeout
+ *    still ends the wait, and a sleeping receiver is woken by a late send;
  *  - "?populate": a queue created and opened with it takes (almost) no page
  *    faults on its first lap of 1 MiB slots, one without it takes one per
  *    page; the option on the other backends; a misspelt option is refused.
@@ -200,6 +202,37 @@ static void test_topic_large(void)
 	free(buf);
 }
 
+/* ---- waiting on large slots ---- */
+
+static int late_sender(void *arg)
+{
+	struct shmkit_queue *q = arg;
+	unsigned char *buf = calloc(1, MIB);
+	usleep(200000); /* the receiver has long gone to sleep */
+	fill(buf, 0);
+	int r = buf ? shmkit_queue_send(q, buf, len_of(0), 0) : -ENOMEM;
+	free(buf);
+	return r < 0;
+}
+
+static void test_large_waits(void)
+{
+	struct shmkit_queue *q;
+	struct shmkit_queue_opts o = { .capacity = 2, .max_msg = MIB };
+	unsigned char *buf = malloc(MIB);
+	CHECK_OK(shmkit_queue_create(&q, "anon:", &o));
+	CHECK_RET(shmkit_queue_recv(q, buf, MIB, 0), -EAGAIN);
+	int64_t t0 = test_now_ns();
+	CHECK_RET(shmkit_queue_recv(q, buf, MIB, 30000000), -ETIMEDOUT);
+	CHECK(test_now_ns() - t0 >= 30000000);
+	pid_t pid = test_fork(late_sender, q);
+	ssize_t n = shmkit_queue_recv(q, buf, MIB, 30000000000ll);
+	CHECK(n >= 0 && intact(buf, (size_t)n, 0));
+	CHECK_RET(test_wait(pid), 0);
+	shmkit_queue_close(q);
+	free(buf);
+}
+
 /* ---- ?populate ---- */
 
 static long minflt(void)
@@ -277,6 +310,7 @@ int main(void)
 	test_queue_large("posix");
 	test_queue_large("anon");
 	test_topic_large();
+	test_large_waits();
 	test_populate();
 	return test_done();
 }

@@ -72,7 +72,8 @@ struct shmkit_queue_stats {
 SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_stats *st);
 
 /* How long this handle spins before sleeping on a futex when it must wait:
- * 0 = sleep at once, SHMKIT_FOREVER = never sleep (busy-poll), default 20 us. */
+ * 0 = sleep at once, SHMKIT_FOREVER = never sleep (busy-poll), default 20 us
+ * (longer for a large max_msg: the time writing one takes, shmkit_queue(3)). */
 SHMKIT_API int shmkit_queue_set_spin(struct shmkit_queue *q, int64_t spin_ns);
 
 /* A descriptor for poll/select/epoll (level-triggered), owned by the handle
