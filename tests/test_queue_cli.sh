@@ -85,6 +85,25 @@ grep -q "multi-producer" "$TMP/out" || fail "multi queue: $(cat "$TMP/out")"
 expect 0 "$SHMKIT" recv "$Q2" --count 2
 [ "$(cat "$TMP/out")" = "$(printf 'a\nb')" ] || fail "mpmc recv: $(cat "$TMP/out")"
 
+# send moves what stdin already gave in batches, but never holds a line back
+# waiting for more: the first line is received while the writer still sleeps
+# (a sender that waited for a full batch or for end of input would time out)
+expect 0 "$SHMKIT" recv "$Q" --count 0 --timeout 0
+(echo first; sleep 8; echo second) | "$SHMKIT" send "$Q" &
+slow=$!
+expect 0 "$SHMKIT" recv "$Q" --timeout 6
+[ "$(cat "$TMP/out")" = "first" ] || fail "a line held back by send: $(cat "$TMP/out")"
+wait $slow || fail "slow send failed"
+expect 0 "$SHMKIT" recv "$Q" --timeout 5
+[ "$(cat "$TMP/out")" = "second" ] || fail "second line: $(cat "$TMP/out")"
+# a batch that meets a line over max_msg: those before it go, the error counts them
+head -c 200 /dev/zero | tr '\0' x >"$TMP/long"
+{ printf 'a\nb\n'; cat "$TMP/long"; printf '\nc\n'; } | "$SHMKIT" send "$Q" 2>"$TMP/err"
+[ $? = 1 ] || fail "send of an oversized line should exit 1"
+grep -q "2 messages were sent before that" "$TMP/err" || fail "sent count: $(cat "$TMP/err")"
+expect 0 "$SHMKIT" recv "$Q" --count 0 --timeout 0.2
+[ "$(cat "$TMP/out")" = "$(printf 'a\nb')" ] || fail "before the long line: $(cat "$TMP/out")"
+
 # not a queue
 expect 1 "$SHMKIT" recv "posix:/shmkit-test-$$-no-such-queue" --timeout 0
 expect 2 "$SHMKIT" recv "$Q" --null --raw
