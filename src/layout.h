@@ -238,10 +238,15 @@ struct shmkit__queue_peer {
 	_Atomic uint32_t state;
 	uint32_t reserved0;
 	struct shmkit__ident id;
-	uint64_t reserved1[3];
+	/* payload bytes this entry's handles committed / consumed (statistics:
+	 * each handle adds to its own line; queue_mpmc.c "byte counters") */
+	_Atomic uint64_t bytes_sent;
+	_Atomic uint64_t bytes_received;
+	uint64_t reserved1;
 };
 _Static_assert(sizeof(struct shmkit__queue_peer) == 64, "queue peer size");
 _Static_assert(offsetof(struct shmkit__queue_peer, id) == 8, "queue peer.id");
+_Static_assert(offsetof(struct shmkit__queue_peer, bytes_sent) == 40, "queue peer.bytes_sent");
 
 /* One pollable descriptor of a queue handle: its owner and listener.
  * side 0 = consumer (readable while a message waits), 1 = producer. */

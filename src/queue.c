@@ -176,8 +176,7 @@ static inline void commit_pos(struct shmkit_queue *q, uint64_t pos, uint32_t len
 		shmkit__sp_commit(q, pos, len);
 		return;
 	}
-	/* relaxed: a statistic; producers share it, so an atomic add */
-	atomic_fetch_add_explicit(&q->sh->bytes_sent, len, memory_order_relaxed);
+	shmkit__mpmc_count(q, len, true);
 	shmkit__mp_commit(q, pos, len);
 }
 
@@ -254,8 +253,7 @@ static inline void consume_pos(struct shmkit_queue *q, uint64_t pos, uint32_t le
 		shmkit__sc_consume(q, pos, len);
 		return;
 	}
-	/* relaxed: a statistic; consumers share it, so an atomic add */
-	atomic_fetch_add_explicit(&q->sh->bytes_received, len, memory_order_relaxed);
+	shmkit__mpmc_count(q, len, false);
 	shmkit__mc_consume(q, pos);
 }
 
@@ -677,6 +675,8 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	uint64_t abandoned = atomic_load_explicit(&sh->abandoned, memory_order_relaxed);
 	uint64_t bytes_sent = atomic_load_explicit(&sh->bytes_sent, memory_order_relaxed);
 	uint64_t bytes_received = atomic_load_explicit(&sh->bytes_received, memory_order_relaxed);
+	if (q->multi) /* MPMC: each handle counts in its peer entry */
+		shmkit__mpmc_bytes(q, &bytes_sent, &bytes_received);
 
 	memset(st, 0, sizeof(*st));
 	st->capacity = q->cap;

@@ -181,6 +181,8 @@ void shmkit__queue_peer_release(struct shmkit_queue *q);
 int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);
 void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t waited_ns);
 uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool producer);
+void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent);
+void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *received);
 
 /* MPMC handles are registered per process: a child that inherited the
  * handle over fork gets its own entry on first use. */

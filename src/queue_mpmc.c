@@ -302,6 +302,58 @@ static void release_peer_slots(struct shmkit_queue *q, unsigned k)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * byte counters
+ *
+ * Each handle counts the bytes it commits and consumes in its own peer
+ * entry, a line no other process writes: a plain add, where one counter
+ * for all would cost a locked instruction per message on a line the other
+ * producers (consumers) are taking turns on. Statistics add every entry to
+ * the queue's totals; an entry's counts move into the totals when the entry
+ * is next claimed (its handle closed, or its owner died). A process killed
+ * in the middle of that move counts those bytes twice.
+ * --------------------------------------------------------------------- */
+
+void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
+{
+	struct shmkit__queue_peer *pe = &q->sh->peers[q->peer];
+	_Atomic uint64_t *c = sent ? &pe->bytes_sent : &pe->bytes_received;
+
+	/* relaxed: only this handle writes its entry's counters; stats read a
+	 * snapshot */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + len,
+			      memory_order_relaxed);
+}
+
+/* Move entry pe's counts into the totals (we hold pe: CLAIMING). */
+static void fold_counts(struct shmkit__queue_shared *sh, struct shmkit__queue_peer *pe)
+{
+	/* relaxed: statistics; the entry is ours while CLAIMING */
+	uint64_t s = atomic_load_explicit(&pe->bytes_sent, memory_order_relaxed);
+	uint64_t r = atomic_load_explicit(&pe->bytes_received, memory_order_relaxed);
+	if (s)
+		atomic_fetch_add_explicit(&sh->bytes_sent, s, memory_order_relaxed);
+	if (r)
+		atomic_fetch_add_explicit(&sh->bytes_received, r, memory_order_relaxed);
+	atomic_store_explicit(&pe->bytes_sent, 0, memory_order_relaxed);
+	atomic_store_explicit(&pe->bytes_received, 0, memory_order_relaxed);
+}
+
+/* The totals plus every entry's counts (a snapshot for statistics). */
+void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *received)
+{
+	const struct shmkit__queue_shared *sh = q->sh;
+	/* relaxed: a snapshot; the numbers may move while we read */
+	uint64_t s = atomic_load_explicit(&sh->bytes_sent, memory_order_relaxed);
+	uint64_t r = atomic_load_explicit(&sh->bytes_received, memory_order_relaxed);
+	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		s += atomic_load_explicit(&sh->peers[k].bytes_sent, memory_order_relaxed);
+		r += atomic_load_explicit(&sh->peers[k].bytes_received, memory_order_relaxed);
+	}
+	*sent = s;
+	*received = r;
+}
+
 int shmkit__queue_peer_register(struct shmkit_queue *q)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
@@ -331,6 +383,7 @@ int shmkit__queue_peer_register(struct shmkit_queue *q)
 	}
 	return -ENOSPC;
 claimed:
+	fold_counts(q->sh, &peers[k]);
 	memcpy(&peers[k].id, me, sizeof(*me));
 	/* release: pairs with the acquire load in peer_dead(): identity first */
 	atomic_store_explicit(&peers[k].state, SHMKIT__QPEER_LIVE, memory_order_release);
