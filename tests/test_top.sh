@@ -70,7 +70,17 @@ PYEOF
 "$SHMKIT" stat "$Q" --json >"$TMP/stat.after"
 cmp -s "$TMP/stat.before" "$TMP/stat.after" || fail "top changed what stat shows: $(diff "$TMP/stat.before" "$TMP/stat.after")"
 expect_usage() { "$SHMKIT" top "$@" >/dev/null 2>&1; [ $? = 2 ] || fail "top $* should be a usage error"; }
-expect_usage extra
+expect_usage --bogus
+# URI prefixes choose what is shown (the machine may hold anyone's objects)
+"$SHMKIT" top --once --json --interval 0.1 "posix:/shmkit-test-$ID-top-" >"$TMP/mine.json" || fail "top PREFIX"
+"$PY" - "$TMP/mine.json" "$Q" "$T" "$M" <<'PYEOF' || fail "top PREFIX: $(head -c 2000 "$TMP/mine.json")"
+import json, sys
+uris = sorted(o["uri"] for o in json.load(open(sys.argv[1]))["objects"])
+if uris != sorted(sys.argv[2:5]): sys.exit("top PREFIX showed %r" % uris)
+PYEOF
+"$SHMKIT" top --once --json --interval 0.1 "posix:/shmkit-test-$ID-none" "$M" >"$TMP/m.json" || fail "top PREFIXES"
+grep -q "top-q" "$TMP/m.json" && fail "top PREFIX showed an object it does not start"
+grep -q "top-m" "$TMP/m.json" || fail "top PREFIX did not show $M"
 expect_usage --interval 0
 expect_usage --interval nonsense
 
@@ -80,7 +90,7 @@ if ! command -v tmux >/dev/null; then
 else
 	run_view() { # NAME: start top in a tmux session; its exit status and stty land in $TMP/NAME
 		tmux -L "$TMUX_SOCK" new-session -d -s "$1" -x 200 -y 40 \
-			"stty -a >$TMP/$1.stty0; $SHMKIT top --interval 0.3; echo \$? >$TMP/$1.rc; stty -a >$TMP/$1.stty; sleep 30"
+			"stty -a >$TMP/$1.stty0; $SHMKIT top --interval 0.3 posix:/shmkit-test-$ID-top-; echo \$? >$TMP/$1.rc; stty -a >$TMP/$1.stty; sleep 30"
 	}
 	shown() { tmux -L "$TMUX_SOCK" capture-pane -p -t "$1" 2>/dev/null | grep -q -- "$2"; }
 	wait_for() { for _ in $(seq 1 100); do eval "$1" && return 0; sleep 0.1; done; return 1; }

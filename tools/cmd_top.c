@@ -222,8 +222,6 @@ CLI_COMMAND(cmd_top)
 	int n = cli_parse(argv[0], argc, argv, opts);
 	if (n < 0)
 		return CLI_USAGE;
-	if (n != 0)
-		return cli_usage_error(argv[0], "takes no operands");
 	if (interval < 10000000 || interval > 3600 * (int64_t)1000000000)
 		return cli_usage_error(argv[0], "--interval between 0.01 s and 1 h");
 
@@ -232,7 +230,9 @@ CLI_COMMAND(cmd_top)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	struct top_sample a = { 0 }, b = { 0 };
+	/* Operands left by cli_parse: URI prefixes, as for ls. */
+	struct top_sample a = { .prefixes = argv + 1, .n_prefixes = n };
+	struct top_sample b = a;
 	int r = top_sample_take(&a);
 	if (r < 0)
 		goto out;

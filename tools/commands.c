@@ -47,7 +47,7 @@
 	  "receive N messages (default 1; 0 = until the timeout), one per line")                 \
 	X(cmd_bridge, "bridge", "bridge out URI ENDPOINT | in ENDPOINT URI | keygen [--bind|--connect] [--state FILE] [--window N] [--curve-keys FILE] [--curve-server-key KEY] [--timeout S] [--stats S]", \
 	  "carry a queue or topic to another host over ZeroMQ (docs/BRIDGE.md)")                  \
-	X(cmd_top,    "top",    "top [--interval S] [--once] [--json]",                           \
+	X(cmd_top,    "top",    "top [--interval S] [--once] [--json] [URI-PREFIX...]",                       \
 	  "a live view of every shmkit object: depth, rates, drops, sleepers (q quits)")          \
 	/* one line per command, above this comment */
 

@@ -5,6 +5,7 @@
  * pid and times, which gc's proofs read (DESIGN §8), so SysV objects show
  * their kind and size with no counters. Layout: docs/LAYOUT.md. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,11 +134,19 @@ static void read_counters(struct top_obj *o, const struct shmkit_stat *st)
 	shmkit_seg_close(seg);
 }
 
+static bool wanted(const struct top_sample *s, const char *uri)
+{
+	for (int i = 0; i < s->n_prefixes; i++)
+		if (strncmp(uri, s->prefixes[i], strlen(s->prefixes[i])) == 0)
+			return true;
+	return s->n_prefixes == 0;
+}
+
 static int add(const struct shmkit_stat *st, void *arg)
 {
 	struct top_sample *s = arg;
 
-	if (!st->managed || st->header_status != 0 || st->kind < SHMKIT_KIND_QUEUE ||
+	if (!wanted(s, st->uri) || !st->managed || st->header_status != 0 || st->kind < SHMKIT_KIND_QUEUE ||
 	    st->kind > SHMKIT_KIND_MAP)
 		return 0;
 	if (s->n == s->cap) {

@@ -38,9 +38,13 @@ struct top_sample {
 	struct top_obj *objs;
 	size_t n, cap;
 	int64_t when_ns; /* CLOCK_MONOTONIC */
+	/* Only objects whose URI starts with one of these (none: all). */
+	char **prefixes;
+	int n_prefixes;
 };
 
-/* Fill s with every shmkit object shmkit_list() sees. */
+/* Fill s with every shmkit object shmkit_list() sees (that s's prefixes
+ * allow). */
 int top_sample_take(struct top_sample *s);
 void top_sample_free(struct top_sample *s);
 /* Rates of `now` from the same objects in `before` (matched by URI), then
