@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-# extra ctest flags for every suite run (.ci/run retries a failed test once)
+# extra ctest flags for every suite run (e.g. CTEST_FLAGS="--repeat until-fail:3")
 CTEST_FLAGS ?=
 CMAKE_FLAGS ?=
 
