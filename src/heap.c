@@ -1236,6 +1236,26 @@ int shmkit_heap_check(struct shmkit_heap *h)
 	return r;
 }
 
+/* The public stats from a walk (and the name table). */
+static void fill_stats(const struct shmkit_heap *h, const struct walk *w,
+		       struct shmkit_heap_stats *st)
+{
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
+		if (h->sh->names[i].off != 0 && shmkit__heap_live(h, h->sh->names[i].off))
+			st->n_named++;
+	st->arena_bytes = h->arena_end - h->arena_off;
+	st->used_bytes = w->used_bytes;
+	st->free_bytes = w->free_bytes;
+	st->largest_free = w->largest_free;
+	st->n_used = w->n_used;
+	st->n_free = w->n_free;
+	for (unsigned i = 0; i < SHMKIT_HEAP_CLASSES; i++) {
+		st->class_max[i] = bin_max(i);
+		st->class_used[i] = w->class_used[i];
+		st->class_free[i] = w->class_free[i];
+	}
+}
+
 int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
 {
 	struct walk w;
@@ -1250,22 +1270,56 @@ int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st)
 	r = shmkit__heap_mag_flush_locked(h); /* counts this thread's cached blocks as free */
 	if (r == 0)
 		r = walk_blocks(h, &w);
-	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
-		if (h->sh->names[i].off != 0 && shmkit__heap_live(h, h->sh->names[i].off))
-			st->n_named++;
+	if (r == 0)
+		fill_stats(h, &w, st);
 	shmkit__heap_unlock(h);
+	return r;
+}
+
+/* Walks until two walks in a row agree (a look takes no lock, so a walk
+ * that raced a writer is told by the next one): 0, -EBUSY when the heap
+ * kept changing, -EBADMSG when its blocks never walked. */
+static int walk_settled(struct shmkit_heap *h, struct walk *w)
+{
+	struct walk prev;
+	int have = 0, r = -EBADMSG;
+
+	for (int i = 0; i < 16; i++) {
+		memset(w, 0, sizeof(*w));
+		r = walk_blocks(h, w);
+		if (r == 0 && have && memcmp(w, &prev, sizeof(*w)) == 0)
+			return 0;
+		have = r == 0;
+		memcpy(&prev, w, sizeof(prev));
+	}
+	if (r == 0)
+		return shmkit__fail(-EBUSY, "the heap changed during every walk: try again");
+	return shmkit__fail(r, "its blocks do not walk (corrupt, or being changed): "
+			       "`shmkit heap URI check` repairs what can be");
+}
+
+int shmkit_heap_stat(const char *uri, struct shmkit_heap_stats *st)
+{
+	struct shmkit_heap h;
+	struct walk w;
+
+	if (uri == NULL || st == NULL)
+		return -EINVAL;
+	memset(&h, 0, sizeof(h));
+	memset(st, 0, sizeof(*st));
+	int r = shmkit__obj_look(&h.obj, uri, 0); /* a heap, or a map (a heap too) */
 	if (r < 0)
 		return r;
-	st->arena_bytes = h->arena_end - h->arena_off;
-	st->used_bytes = w.used_bytes;
-	st->free_bytes = w.free_bytes;
-	st->largest_free = w.largest_free;
-	st->n_used = w.n_used;
-	st->n_free = w.n_free;
-	for (unsigned i = 0; i < SHMKIT_HEAP_CLASSES; i++) {
-		st->class_max[i] = bin_max(i);
-		st->class_used[i] = w.class_used[i];
-		st->class_free[i] = w.class_free[i];
-	}
-	return 0;
+	uint32_t kind = shmkit__obj_header(&h.obj)->kind;
+	if (kind != SHMKIT_KIND_HEAP && kind != SHMKIT_KIND_MAP)
+		r = shmkit__fail(-EBADMSG, "is a %s, not a heap", shmkit_kind_name(kind));
+	if (r == 0)
+		r = shmkit__heap_attach(&h, h.obj.base,
+					(uint64_t)h.obj.body_size + SHMKIT__HEADER_SIZE);
+	if (r == 0)
+		r = walk_settled(&h, &w);
+	if (r == 0)
+		fill_stats(&h, &w, st); /* blocks other processes cache count as used */
+	shmkit__obj_close(&h.obj);
+	return r;
 }

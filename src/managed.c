@@ -407,12 +407,12 @@ static void obj_attach(struct shmkit__obj *o, int rdonly)
 	o->attach_slot = slot >= 0 ? slot : -1; /* a full table is not an error */
 }
 
-/* One look at an opened segment: 0 ready, 1 keep waiting, or an error. */
-static int open_step(struct shmkit_seg *seg, uint32_t kind)
+/* One look at a mapped header: 0 ready, 1 keep waiting, 2 nothing there
+ * yet (zeroes), or an error. */
+static int header_step(const struct shmkit__header *h, size_t size, uint32_t kind)
 {
-	const struct shmkit__header *h = shmkit_seg_addr(seg);
 	struct header_view v;
-	int r = validate_header(h, shmkit_seg_size(seg), kind, &v);
+	int r = validate_header(h, size, kind, &v);
 	if (r < 0)
 		return r;
 	uint64_t w = v.init;
@@ -434,6 +434,11 @@ static int open_step(struct shmkit_seg *seg, uint32_t kind)
 	}
 	shmkit__detail("creator pid %u is still initializing it", SHMKIT__WORD_PID(w));
 	return 1;
+}
+
+static int open_step(struct shmkit_seg *seg, uint32_t kind)
+{
+	return header_step(shmkit_seg_addr(seg), shmkit_seg_size(seg), kind);
 }
 
 int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
@@ -490,6 +495,65 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags)
 {
 	return shmkit__obj_open_timeout(o, uri, kind, flags, SHMKIT__OPEN_WAIT_NS);
+}
+
+/* ---- looking: read-only, no registration, no repair ---- */
+
+/* SysV: a copy read through a process that has the segment attached. */
+static int look_sysv(struct shmkit__obj *o, const char *uri)
+{
+	struct shmkit_stat *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	int r = shmkit_stat(uri, st);
+	size_t size = r == 0 ? (size_t)st->size : 0;
+	if (r == 0 && (st->sysv_id < 0 || size < SHMKIT__HEADER_SIZE || size != st->size))
+		r = shmkit__fail(-EBADMSG, "segment is %zu bytes, smaller than a shmkit header",
+				 size);
+	if (r == 0 && !(o->copy = malloc(size)))
+		r = -ENOMEM;
+	if (r == 0 && shmkit__sysv_peek(st->sysv_id, o->copy, size, NULL) < 0)
+		r = shmkit__fail(-ENODATA,
+				 "not read: no process we may read has it attached, and attaching "
+				 "to look would rewrite its last-user pid and times, which gc "
+				 "--foreign relies on");
+	free(st);
+	if (r < 0) {
+		free(o->copy);
+		o->copy = NULL;
+		return r;
+	}
+	o->base = o->copy;
+	o->body = (char *)o->copy + SHMKIT__HEADER_SIZE;
+	o->body_size = size - SHMKIT__HEADER_SIZE;
+	return 0;
+}
+
+int shmkit__obj_look(struct shmkit__obj *o, const char *uri, uint32_t kind)
+{
+	memset(o, 0, sizeof(*o));
+	o->attach_slot = -1;
+	if (!uri)
+		return -EINVAL;
+	int r;
+	if (strncmp(uri, "sysv:", 5) == 0) {
+		r = look_sysv(o, uri);
+	} else {
+		struct shmkit_seg *seg;
+		r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+		if (r == -EAGAIN)
+			r = shmkit__fail(-EBADMSG, "segment is empty: no shmkit header");
+		if (r == 0)
+			obj_fill(o, seg);
+	}
+	if (r < 0)
+		return r;
+	r = header_step(o->base, o->body_size + SHMKIT__HEADER_SIZE, kind);
+	if (r == 1 || r == 2)
+		r = r == 1 ? -EAGAIN : -EBADMSG; /* a look never waits */
+	if (r < 0)
+		shmkit__obj_close(o);
+	return r;
 }
 
 /* ---- create ---- */
@@ -694,6 +758,11 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
 
 int shmkit__obj_close(struct shmkit__obj *o)
 {
+	if (o && o->copy) { /* a look at a SysV copy: nothing shared to give back */
+		free(o->copy);
+		memset(o, 0, sizeof(*o));
+		return 0;
+	}
 	if (!o || !o->seg)
 		return -EINVAL;
 	roles_release(o);

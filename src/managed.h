@@ -23,6 +23,7 @@ struct shmkit__obj {
 	int attach_slot;     /* our entry in the attach table, -1 if none */
 	uint64_t attach_word; /* the slot word we stored, to release only our own claim */
 	uint64_t role_word[SHMKIT__ROLES]; /* role entries this handle holds (0 = none) */
+	void *copy;          /* a look at SysV: the copy base points into (else NULL) */
 };
 
 /* Fills the object body; called by the creator before READY is published.
@@ -48,6 +49,17 @@ int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int 
  * still initializing: -ETIMEDOUT. */
 int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
 			     int64_t timeout_ns);
+
+/* A look at an existing object of `kind` (0: any) for callers that only
+ * read (stat, the CLI's looking commands): no attach slot, no role, no
+ * repair, no wait, nothing written. posix/file/memfd/fd: a PROT_READ mapping
+ * of an O_RDONLY descriptor. SysV: a private copy read through a process
+ * that has the segment attached (never shmat, which rewrites the last-user
+ * pid and times gc --foreign's proof reads): -ENODATA when no process we
+ * may read has it. Validates as shmkit__obj_open; -EAGAIN while the creator
+ * is still initializing, -EOWNERDEAD if it died doing so. o->seg is NULL for
+ * a SysV copy. Close with shmkit__obj_close. */
+int shmkit__obj_look(struct shmkit__obj *o, const char *uri, uint32_t kind);
 
 /* Claims a role (enum shmkit__role_id) for this handle: 0 (also when it
  * already holds it), -EBUSY while another live process (or another handle)

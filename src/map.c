@@ -19,7 +19,13 @@
  * a reader reads is bounds-checked before use (a freed entry's bytes are
  * garbage until the seq check rejects them) and chain walks are bounded.
  * After a few hundred failed tries a reader takes the lock, which also
- * repairs a stripe left odd by a writer that died mid-publish. */
+ * repairs a stripe left odd by a writer that died mid-publish.
+ *
+ * A read-only handle (shmkit_map_open_flags with SHMKIT_RDONLY) is a look:
+ * a read-only mapping, no attach slot, no lock. Its reads wait out a busy
+ * stripe instead of locking (-EBUSY after LOOK_WAIT_NS), and its walk
+ * copies each bucket's pairs under the stripe's seq before handing them
+ * out, so looking changes no byte of the segment. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -36,6 +42,7 @@
 #define ENTRY ((uint64_t)sizeof(struct shmkit__map_entry))
 #define STRIPE_MASK ((uint64_t)SHMKIT__MAP_STRIPES - 1)
 #define READ_TRIES 256
+#define LOOK_WAIT_NS 1000000000 /* how long a look waits for a busy stripe */
 
 struct shmkit_map {
 	struct shmkit_heap heap;
@@ -44,6 +51,7 @@ struct shmkit_map {
 	uint64_t mask;        /* nbuckets - 1 */
 	uint64_t seed;
 	uint64_t max_entries; /* bound for every chain walk */
+	int rdonly;           /* a look: reads only, never the lock */
 };
 
 /* ---- hashing (wyhash-style multiply-mix) ---- */
@@ -219,6 +227,56 @@ static void seq_end(_Atomic uint64_t *s)
 	atomic_store_explicit(s, v + 1, memory_order_release);
 }
 
+/* Runs rd(m, arg) until no writer touched the bucket's stripe meanwhile:
+ * rd's result, or -EAGAIN after `tries` tries (rd itself never says
+ * -EAGAIN). Safe on memory changing under it: rd bounds every read. */
+typedef ssize_t (*seq_reader)(const struct shmkit_map *m, void *arg);
+
+static inline ssize_t seq_read(const struct shmkit_map *m, uint64_t bucket, seq_reader rd,
+			       void *arg, int tries)
+{
+	_Atomic uint64_t *s = stripe(m, bucket);
+
+	for (int t = 0; t < tries; t++) {
+		/* acquire: pairs with seq_end's release store */
+		uint64_t s1 = atomic_load_explicit(s, memory_order_acquire);
+		if (s1 & 1) {
+			shmkit__spin_pause();
+			continue;
+		}
+		ssize_t n = rd(m, arg);
+		/* acquire fence: the reads above complete before the seq is read
+		 * again (pairs with seq_begin's release fence) */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(s, memory_order_relaxed) == s1)
+			return n;
+	}
+	return -EAGAIN;
+}
+
+/* seq_read for a look, which may not take the lock: waits for the stripe
+ * in 1 ms sleeps, at most LOOK_WAIT_NS. */
+static ssize_t seq_read_look(const struct shmkit_map *m, uint64_t bucket, seq_reader rd, void *arg)
+{
+	int64_t end = shmkit__now_ns() + LOOK_WAIT_NS;
+	for (;;) {
+		ssize_t n = seq_read(m, bucket, rd, arg, READ_TRIES);
+		if (n != -EAGAIN)
+			return n;
+		if (shmkit__now_ns() >= end)
+			return shmkit__fail(-EBUSY, "a writer has been changing this part of the map "
+						    "for over 1 s (or died doing so: the next put, "
+						    "del or check repairs it)");
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+}
+
+static ssize_t lookup_reader(const struct shmkit_map *m, void *arg)
+{
+	return lookup_copy(m, arg);
+}
+
 static ssize_t read_locked(struct shmkit_map *m, const struct lookup *q)
 {
 	int r = shmkit__heap_lock(&m->heap);
@@ -231,24 +289,20 @@ static ssize_t read_locked(struct shmkit_map *m, const struct lookup *q)
 
 static ssize_t read_optimistic(struct shmkit_map *m, const struct lookup *q)
 {
-	_Atomic uint64_t *s = stripe(m, q->hash & m->mask);
+	uint64_t b = q->hash & m->mask;
+	ssize_t n = seq_read(m, b, lookup_reader, (void *)q, READ_TRIES);
 
-	for (int tries = 0; tries < READ_TRIES; tries++) {
-		/* acquire: pairs with seq_end's release store */
-		uint64_t s1 = atomic_load_explicit(s, memory_order_acquire);
-		if (s1 & 1) {
-			shmkit__spin_pause();
-			continue;
-		}
-		ssize_t n = lookup_copy(m, q);
-		/* acquire fence: the reads above complete before the seq is read
-		 * again (pairs with seq_begin's release fence) */
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(s, memory_order_relaxed) == s1)
-			return n;
-	}
-	/* a busy stripe or a writer that died mid-publish: the lock settles both */
-	return read_locked(m, q);
+	if (n != -EAGAIN)
+		return n;
+	/* a busy stripe or a writer that died mid-publish: the lock settles
+	 * both; a look waits instead */
+	return m->rdonly ? seq_read_look(m, b, lookup_reader, (void *)q) : read_locked(m, q);
+}
+
+/* Writes on a look are refused (nothing is mapped writable). */
+static int refuse_look(const struct shmkit_map *m)
+{
+	return m->rdonly ? shmkit__fail(-EPERM, "the map was opened read-only (SHMKIT_RDONLY)") : 0;
 }
 
 static int key_ok(const void *k, size_t klen)
@@ -499,6 +553,8 @@ int shmkit_map_put(struct shmkit_map *m, const void *k, size_t klen, const void 
 {
 	if (m == NULL || !key_ok(k, klen) || v == NULL || vlen > UINT32_MAX)
 		return -EINVAL;
+	if (m->rdonly)
+		return refuse_look(m);
 	uint64_t hash = hash_key(k, klen, m->seed);
 	int r = shmkit__heap_lock(&m->heap);
 	if (r < 0)
@@ -548,6 +604,8 @@ int shmkit_map_del(struct shmkit_map *m, const void *k, size_t klen)
 {
 	if (m == NULL || !key_ok(k, klen))
 		return -EINVAL;
+	if (m->rdonly)
+		return refuse_look(m);
 	uint64_t hash = hash_key(k, klen, m->seed);
 	int r = shmkit__heap_lock(&m->heap);
 	if (r < 0)
@@ -687,12 +745,83 @@ static int iter_one(struct shmkit_map *m, uint64_t bucket, uint64_t off, const s
 	return c->fn(v->key, v->klen, v->val, v->vlen, c->arg);
 }
 
+/* A look's walk: one bucket's pairs copied out as records (klen, vlen,
+ * key, value), kept only if the stripe did not move meanwhile. */
+struct bucket_copy {
+	uint64_t bucket;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int copy_pair(struct bucket_copy *c, const struct entry_view *v)
+{
+	size_t need = 8 + (size_t)v->klen + v->vlen;
+	if (c->cap - c->len < need) {
+		size_t cap = c->cap ? c->cap : 256;
+		while (cap - c->len < need)
+			cap *= 2;
+		uint8_t *p = realloc(c->buf, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		c->buf = p;
+		c->cap = cap;
+	}
+	memcpy(c->buf + c->len, &v->klen, 4);
+	memcpy(c->buf + c->len + 4, &v->vlen, 4);
+	memcpy(c->buf + c->len + 8, v->key, v->klen);
+	memcpy(c->buf + c->len + 8 + v->klen, v->val, v->vlen);
+	c->len += need;
+	return 0;
+}
+
+static ssize_t bucket_reader(const struct shmkit_map *m, void *arg)
+{
+	struct bucket_copy *c = arg;
+	struct entry_view v;
+	c->len = 0;
+	int r = bucket_read(&m->buckets[c->bucket], &v);
+	if (r == 1)
+		r = copy_pair(c, &v);
+	/* acquire: pairs with the publishing release store */
+	uint64_t off = atomic_load_explicit(&m->buckets[c->bucket].chain, memory_order_acquire);
+	for (uint64_t steps = 0; r >= 0 && off != 0; steps++) {
+		if (steps > m->max_entries || entry_read(m, off, &v) < 0 ||
+		    !shmkit__heap_live(&m->heap, off))
+			return -EBADMSG;
+		r = copy_pair(c, &v);
+		off = v.next;
+	}
+	return r < 0 ? r : 0;
+}
+
+static int iter_look(struct shmkit_map *m, shmkit_map_iter_fn fn, void *arg)
+{
+	struct bucket_copy c = { 0, NULL, 0, 0 };
+	int r = 0;
+
+	for (uint64_t b = 0; r == 0 && b <= m->mask; b++) {
+		c.bucket = b;
+		r = (int)seq_read_look(m, b, bucket_reader, &c);
+		for (size_t at = 0; r == 0 && at < c.len;) {
+			uint32_t kl, vl;
+			memcpy(&kl, c.buf + at, 4);
+			memcpy(&vl, c.buf + at + 4, 4);
+			r = fn(c.buf + at + 8, kl, c.buf + at + 8 + kl, vl, arg);
+			at += 8 + (size_t)kl + vl;
+		}
+	}
+	free(c.buf);
+	return r;
+}
+
 int shmkit_map_iter(struct shmkit_map *m, shmkit_map_iter_fn fn, void *arg)
 {
 	struct iter_ctx c = { fn, arg };
 
 	if (m == NULL || fn == NULL)
 		return -EINVAL;
+	if (m->rdonly)
+		return iter_look(m, fn, arg);
 	int r = shmkit__heap_lock(&m->heap);
 	if (r < 0)
 		return r;
@@ -717,6 +846,8 @@ int shmkit_map_check(struct shmkit_map *m)
 
 	if (m == NULL)
 		return -EINVAL;
+	if (m->rdonly)
+		return refuse_look(m);
 	int hr = shmkit_heap_check(&m->heap);
 	if (hr < 0)
 		return hr;
@@ -860,11 +991,47 @@ int shmkit_map_open(struct shmkit_map **out, const char *uri)
 	return 0;
 }
 
+/* A look: a read-only mapping, no attach slot, no lock, no repair. */
+static int map_look(struct shmkit_map *m, const char *uri)
+{
+	int r = shmkit__obj_look(&m->heap.obj, uri, SHMKIT_KIND_MAP);
+	if (r < 0)
+		return r;
+	r = shmkit__heap_attach(&m->heap, m->heap.obj.base,
+				(uint64_t)m->heap.obj.body_size + SHMKIT__HEADER_SIZE);
+	if (r == 0)
+		r = map_attach(m);
+	m->rdonly = 1;
+	if (r < 0)
+		shmkit__obj_close(&m->heap.obj);
+	return r;
+}
+
+int shmkit_map_open_flags(struct shmkit_map **out, const char *uri, int flags)
+{
+	struct shmkit_map *m;
+
+	if (out == NULL || uri == NULL || (flags & ~SHMKIT_RDONLY) != 0)
+		return -EINVAL;
+	if (!(flags & SHMKIT_RDONLY))
+		return shmkit_map_open(out, uri);
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return -ENOMEM;
+	int r = map_look(m, uri);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
 int shmkit_map_close(struct shmkit_map *m)
 {
 	if (m == NULL)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
-	shmkit__heap_mag_close(&m->heap); /* blocks cached through shmkit_map_heap() go back */
+	if (!m->rdonly)
+		shmkit__heap_mag_close(&m->heap); /* blocks cached through shmkit_map_heap() go back */
 	int r = shmkit__obj_close(&m->heap.obj);
 	free(m);
 	return r;
@@ -874,12 +1041,14 @@ int shmkit_map_flush(struct shmkit_map *m)
 {
 	if (m == NULL)
 		return -EINVAL;
+	if (m->rdonly)
+		return refuse_look(m);
 	return shmkit_seg_flush(m->heap.obj.seg);
 }
 
 struct shmkit_heap *shmkit_map_heap(struct shmkit_map *m)
 {
-	return m != NULL ? &m->heap : NULL;
+	return m != NULL && !m->rdonly ? &m->heap : NULL; /* a look's heap has no lock to take */
 }
 
 int shmkit__map_placement(struct shmkit_map *m, const void *k, size_t klen)

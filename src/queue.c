@@ -696,6 +696,24 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	return 0;
 }
 
+SHMKIT_API int shmkit_queue_stat(const char *uri, struct shmkit_queue_stats *st)
+{
+	struct shmkit_queue *q;
+	if (!uri || !st)
+		return -EINVAL;
+	if (!(q = calloc(1, sizeof(*q))))
+		return -ENOMEM;
+	/* a look: read-only, no attach slot, nothing repaired (stats only reads) */
+	int r = shmkit__obj_look(&q->obj, uri, SHMKIT_KIND_QUEUE);
+	if (r == 0) {
+		if ((r = queue_attach(q)) == 0)
+			r = shmkit_queue_stats(q, st);
+		shmkit__obj_close(&q->obj);
+	}
+	free(q);
+	return r;
+}
+
 SHMKIT_API int shmkit_queue_set_spin(struct shmkit_queue *q, int64_t spin_ns)
 {
 	if (!q || spin_ns < -1)

@@ -265,7 +265,9 @@ CLI_COMMAND(cmd_map)
 			return cli_fail_create("create map", uri, r);
 		return shmkit_map_close(m) < 0 ? CLI_FAIL : CLI_OK;
 	}
-	if ((r = shmkit_map_open(&m, uri)) < 0)
+	/* get, ls and count only look: a read-only handle (nothing changes) */
+	int look = !strcmp(act, "get") || !strcmp(act, "ls") || !strcmp(act, "count");
+	if ((r = shmkit_map_open_flags(&m, uri, look ? SHMKIT_RDONLY : 0)) < 0)
 		return cli_fail("open map", uri, r);
 	r = map_action(m, uri, act, n, args, &o);
 	shmkit_map_close(m);
@@ -330,26 +332,20 @@ static int print_stats_json(const struct shmkit_heap_stats *st)
 
 /* ---- the heap/map part of `shmkit stat` ---- */
 
+/* Looks only: read-only mappings, nothing opened as a user. */
 static int stat_snapshot(const char *uri, uint32_t kind, struct shmkit_heap_stats *st, ssize_t *keys)
 {
-	struct shmkit_heap *h;
 	struct shmkit_map *m;
 	int r;
 
 	*keys = -1;
 	if (kind == SHMKIT_KIND_MAP) {
-		if ((r = shmkit_map_open(&m, uri)) < 0)
+		if ((r = shmkit_map_open_flags(&m, uri, SHMKIT_RDONLY)) < 0)
 			return r;
 		*keys = shmkit_map_count(m);
-		r = shmkit_heap_stats(shmkit_map_heap(m), st);
 		shmkit_map_close(m);
-		return r;
 	}
-	if ((r = shmkit_heap_open(&h, uri)) < 0)
-		return r;
-	r = shmkit_heap_stats(h, st);
-	shmkit_heap_close(h);
-	return r;
+	return shmkit_heap_stat(uri, st);
 }
 
 void cli_heap_print(const char *uri, uint32_t kind)
@@ -360,7 +356,7 @@ void cli_heap_print(const char *uri, uint32_t kind)
 	int r = stat_snapshot(uri, kind, &st, &keys);
 
 	if (r == -EBUSY) {
-		printf("heap:               not read (a live process has held its lock for over 1 s)\n");
+		printf("heap:               not read (it kept changing while read: try again)\n");
 		return;
 	}
 	if (r < 0) {
@@ -426,18 +422,21 @@ CLI_COMMAND(cmd_heap)
 	}
 	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))
 		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
+	if (strcmp(act, "stats") == 0) { /* a look: read-only, nothing changes */
+		if ((r = shmkit_heap_stat(uri, &st)) == 0) {
+			if (o.json)
+				r = print_stats_json(&st);
+			else
+				print_stats_text(&st);
+		}
+		return r < 0 ? cli_fail(act, uri, r) : CLI_OK;
+	}
+	/* check opens the heap as a user: it takes the lock and repairs */
 	if ((r = shmkit_heap_open(&h, uri)) < 0)
 		return cli_fail("open heap", uri, r);
-	if (strcmp(act, "check") == 0) {
-		r = shmkit_heap_check(h);
-		if (r >= 0)
-			printf(r == 1 ? "repaired\n" : "ok\n");
-	} else if ((r = shmkit_heap_stats(h, &st)) == 0) {
-		if (o.json)
-			r = print_stats_json(&st);
-		else
-			print_stats_text(&st);
-	}
+	r = shmkit_heap_check(h);
+	if (r >= 0)
+		printf(r == 1 ? "repaired\n" : "ok\n");
 	shmkit_heap_close(h);
 	return r < 0 ? cli_fail(act, uri, r) : CLI_OK;
 }

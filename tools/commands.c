@@ -30,9 +30,9 @@
 	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--force] [--prefix URI] [--json]",  \
 	  "remove shmkit objects whose users all died; print the proof for each segment")        \
 	X(cmd_map,    "map",    "map URI create SIZE [--mode M] [--persist|--owned] | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
-	  "a persistent key-value store inside a segment")                                       \
+	  "a persistent key-value store inside a segment (get, ls, count only look; check repairs)")                                       \
 	X(cmd_heap,   "heap",   "heap URI create SIZE [--mode M] [--persist|--owned] | check | stats [--json]",                  \
-	  "an allocator inside a segment: verify (and repair) it, show its use")                  \
+	  "an allocator inside a segment: show its use (only looks), verify and repair it (check)")                  \
 	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M] [--persist|--owned]", \
 	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers)")             \
 	X(cmd_pub,    "pub",    "pub URI [MSG...|-] [--wait-subs N] [--timeout S]",               \

@@ -47,6 +47,12 @@ struct shmkit_heap_stats {
 
 /* Walks every block (under the lock) and fills *st. 0 or -EBADMSG. */
 SHMKIT_API int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats *st);
+/* The same stats of the heap (or map) at uri, taken without opening it: a
+ * look (read-only mapping, no attach slot, no lock, nothing written or
+ * repaired). The blocks are walked until two walks agree: -EBUSY if the heap
+ * kept changing meanwhile; blocks other processes hold in their caches count
+ * as used. System V only through a process that has it attached (-ENODATA). */
+SHMKIT_API int shmkit_heap_stat(const char *uri, struct shmkit_heap_stats *st);
 /* Usable bytes of the live allocation at off, or -EINVAL. */
 SHMKIT_API ssize_t shmkit_heap_size(struct shmkit_heap *h, shmkit_off off);
 /* The segment under the heap (for shmkit_seg_flush and friends). */

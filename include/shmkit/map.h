@@ -13,6 +13,13 @@ struct shmkit_map;
 
 SHMKIT_API int shmkit_map_create(struct shmkit_map **m, const char *uri, size_t size, unsigned mode);
 SHMKIT_API int shmkit_map_open(struct shmkit_map **m, const char *uri);
+/* shmkit_map_open with flags: 0 is shmkit_map_open; SHMKIT_RDONLY opens a
+ * look: a read-only mapping with no attach slot and no lock, on which get,
+ * len, count and iter work (a stripe a writer holds is waited out, -EBUSY
+ * after 1 s) and put, del, check and flush give -EPERM; shmkit_map_heap()
+ * gives NULL. Nothing in the segment changes by looking. System V is read
+ * through a process that has it attached (a copy), -ENODATA without one. */
+SHMKIT_API int shmkit_map_open_flags(struct shmkit_map **m, const char *uri, int flags);
 SHMKIT_API int shmkit_map_put(struct shmkit_map *m, const void *k, size_t klen, const void *v, size_t vlen);
 SHMKIT_API ssize_t shmkit_map_get(struct shmkit_map *m, const void *k, size_t klen, void *buf, size_t cap);
 SHMKIT_API int shmkit_map_del(struct shmkit_map *m, const void *k, size_t klen);

@@ -70,6 +70,12 @@ struct shmkit_queue_stats {
 
 /* Fill *st from the queue's shared counters. Never blocks. */
 SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_stats *st);
+/* The same snapshot of the queue at uri, taken without opening it: a look
+ * (read-only mapping; no attach slot, no role, nothing written or repaired,
+ * so looking changes no byte). System V is read through a process that has
+ * it attached, never attached to look: -ENODATA when there is none.
+ * -EBADMSG if uri is not a queue, -EAGAIN while its creator initializes it. */
+SHMKIT_API int shmkit_queue_stat(const char *uri, struct shmkit_queue_stats *st);
 
 /* How long this handle spins before sleeping on a futex when it must wait:
  * 0 = sleep at once, SHMKIT_FOREVER = never sleep (busy-poll), default 20 us

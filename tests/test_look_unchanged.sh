@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# "A command that only looks changes nothing" (issue 10, DESIGN §8), byte
+# for byte: for every object kind (raw, queue, topic, heap, map) on posix:
+# and file:, every looking command (ls, stat, top --once, gc --dry-run,
+# read, queue stat, heap stats, map get/ls/count, with and without --json)
+# leaves the object's file byte-identical and its mtime unchanged. Opening an
+# object to look used to take and give back an attach slot (header bytes
+# 133, 136-137 changed); now every look reads a read-only mapping.
+# Every name is this test's own; everything is removed on exit.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+TAG="shmkit-test-$$-unch"
+TMP=$(mktemp -d)
+FAILS=0
+made=()
+cleanup() {
+	for u in "${made[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+
+# The file behind a URI.
+path_of() {
+	case "$1" in
+	posix:/*) echo "/dev/shm/${1#posix:/}" ;;
+	file:*) echo "${1#file:}" ;;
+	esac
+}
+
+# Makes one object of each kind under a URI prefix ($1 = posix:/NAME or file:/DIR/NAME).
+make_objects() {
+	local p=$1
+	made+=("$p-raw" "$p-q" "$p-t" "$p-h" "$p-m")
+	"$SHMKIT" create "$p-raw" 8K && "$SHMKIT" write "$p-raw" "raw bytes" ||
+		fail "make $p-raw"
+	"$SHMKIT" queue create "$p-q" --capacity 8 --max-msg 64 &&
+		"$SHMKIT" send "$p-q" one two three || fail "make $p-q"
+	"$SHMKIT" topic create "$p-t" --slots 4 --slot-size 64 &&
+		"$SHMKIT" pub "$p-t" a b || fail "make $p-t"
+	"$SHMKIT" heap "$p-h" create 64K || fail "make $p-h"
+	"$SHMKIT" map "$p-m" create 64K && "$SHMKIT" map "$p-m" put k1 v1 &&
+		"$SHMKIT" map "$p-m" put k2 v2 || fail "make $p-m"
+}
+
+# Runs a looking command and checks every object's bytes and mtime.
+check_look() {
+	local u f
+	# shellcheck disable=SC2068
+	"$SHMKIT" $@ >"$TMP/out" 2>"$TMP/err"
+	local rc=$?
+	[ "$rc" -le 1 ] || fail "'shmkit $*' exited $rc: $(head -c 300 "$TMP/err")"
+	for u in "${made[@]}"; do
+		f=$(path_of "$u")
+		if ! cmp -s "$f" "$TMP/snap/${u//\//_}"; then
+			fail "'shmkit $*' changed $u: $(cmp -l "$f" "$TMP/snap/${u//\//_}" | head -3 | tr '\n' ' ')"
+			cp "$f" "$TMP/snap/${u//\//_}" # report each change once
+		fi
+		if [ "$(stat -c %y "$f")" != "$(cat "$TMP/snap/${u//\//_}.mtime")" ]; then
+			fail "'shmkit $*' changed the mtime of $u"
+			stat -c %y "$f" >"$TMP/snap/${u//\//_}.mtime"
+		fi
+	done
+}
+
+mkdir -p "$TMP/snap" "$TMP/files"
+make_objects "posix:/$TAG"
+make_objects "file:$TMP/files/$TAG"
+[ "$FAILS" = 0 ] || exit 1
+sleep 0.05 # an mtime change would be visible
+for u in "${made[@]}"; do
+	f=$(path_of "$u")
+	cp "$f" "$TMP/snap/${u//\//_}"
+	stat -c %y "$f" >"$TMP/snap/${u//\//_}.mtime"
+done
+
+for p in "posix:/$TAG" "file:$TMP/files/$TAG"; do
+	check_look ls --json
+	check_look ls
+	check_look top --once
+	check_look top --once --json
+	check_look gc --dry-run --prefix "$p"
+	for k in raw q t h m; do
+		check_look stat "$p-$k"
+		check_look stat "$p-$k" --json
+		check_look read "$p-$k" --length 64
+		check_look read "$p-$k" --hex --length 64
+	done
+	check_look queue stat "$p-q"
+	check_look queue stat "$p-q" --json
+	check_look heap "$p-h" stats
+	check_look heap "$p-h" stats --json
+	check_look heap "$p-m" stats
+	check_look map "$p-m" get k1
+	check_look map "$p-m" get nokey
+	check_look map "$p-m" ls
+	check_look map "$p-m" ls --json
+	check_look map "$p-m" count
+done
+
+# What was looked at is still all there, and the looks answered.
+"$SHMKIT" queue stat "posix:/$TAG-q" | grep -q "depth: *3" || fail "queue stat does not say depth 3"
+[ "$("$SHMKIT" map "posix:/$TAG-m" get k2)" = v2 ] || fail "map get k2"
+[ "$("$SHMKIT" map "file:$TMP/files/$TAG-m" count)" = 2 ] || fail "map count"
+"$SHMKIT" heap "posix:/$TAG-m" stats | grep -q "^used" || fail "heap stats of a map"
+[ "$("$SHMKIT" recv "posix:/$TAG-q" --count 3 | tr '\n' ' ')" = "one two three " ] ||
+	fail "the queue lost its messages"
+
+[ "$FAILS" = 0 ] || { echo "$FAILS failures" >&2; exit 1; }
+echo "ok: every looking command left every object byte-identical"
