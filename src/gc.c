@@ -417,7 +417,7 @@ static int gc_sysv_attached(struct gc_ctx *c, const char *uri, const struct shmk
 {
 	unsigned char hdr[SHMKIT__HEADER_SIZE];
 	int managed = row->size >= sizeof(hdr) &&
-		      shmkit__sysv_peek(row->shmid, hdr, sizeof(hdr), NULL) == 0 && is_managed(hdr);
+		      shmkit__sysv_peek(row->shmid, 0, hdr, sizeof(hdr), NULL) == 0 && is_managed(hdr);
 	uint32_t kind = managed ? ((const struct shmkit__header *)hdr)->kind : 0;
 	return report(c, uri, SHMKIT_GC_KEPT, managed, kind, 0,
 		      "attached %llu time%s (kernel nattch)", (unsigned long long)row->nattch,

@@ -512,7 +512,7 @@ static int look_sysv(struct shmkit__obj *o, const char *uri)
 				 size);
 	if (r == 0 && !(o->copy = malloc(size)))
 		r = -ENOMEM;
-	if (r == 0 && shmkit__sysv_peek(st->sysv_id, o->copy, size, NULL) < 0)
+	if (r == 0 && shmkit__sysv_peek(st->sysv_id, 0, o->copy, size, NULL) < 0)
 		r = shmkit__fail(-ENODATA,
 				 "not read: no process we may read has it attached, and attaching "
 				 "to look would rewrite its last-user pid and times, which gc "
@@ -845,7 +845,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 static void stat_managed_sysv(struct shmkit_stat *st)
 {
 	unsigned char hdr[SHMKIT__HEADER_SIZE];
-	if (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, hdr, sizeof(hdr), NULL) < 0) {
+	if (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, 0, hdr, sizeof(hdr), NULL) < 0) {
 		st->header_status = -ENODATA;
 		return;
 	}
@@ -961,7 +961,7 @@ static int attachers_sysv(const char *uri, struct shmkit_attacher *out, int cap)
 	if (!st)
 		return -ENOMEM;
 	int r = shmkit_stat(uri, st);
-	if (r == 0 && (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, hdr, sizeof(hdr), NULL) < 0))
+	if (r == 0 && (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, 0, hdr, sizeof(hdr), NULL) < 0))
 		r = -ENODATA;
 	if (r == 0)
 		r = shmkit__header_attachers(hdr, (size_t)st->size, -1, out, cap);

@@ -356,6 +356,7 @@ int shmkit__proc_read_mem(pid_t pid, unsigned long addr, void *buf, size_t len)
 
 struct peek_ctx {
 	int shmid;
+	uint64_t off;
 	void *buf;
 	size_t len;
 	pid_t via;
@@ -368,15 +369,15 @@ static int peek_one(pid_t pid, void *arg)
 	unsigned long addr = 0;
 	if (pid == getpid() || shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || addr == 0)
 		return 0;
-	if (shmkit__proc_read_mem(pid, addr, c->buf, c->len) < 0)
+	if (shmkit__proc_read_mem(pid, addr + c->off, c->buf, c->len) < 0)
 		return 0; /* not ours to read (ptrace rules), or it just detached */
 	c->via = pid;
 	return 1;
 }
 
-int shmkit__sysv_peek(int shmid, void *buf, size_t len, pid_t *via)
+int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via)
 {
-	struct peek_ctx c = {shmid, buf, len, 0};
+	struct peek_ctx c = {shmid, off, buf, len, 0};
 	if (shmkit__proc_each_pid(peek_one, &c) != 1)
 		return -ENOENT;
 	if (via)

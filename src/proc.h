@@ -120,11 +120,11 @@ int shmkit__sysv_lpid_alive(const struct shmkit__sysv_row *r);
  * right to ptrace it): 0, or a negative errno (-EFAULT: short read). */
 int shmkit__proc_read_mem(pid_t pid, unsigned long addr, void *buf, size_t len);
 
-/* Copies len bytes from the start of SysV segment shmid as a live process
+/* Copies len bytes at offset off of SysV segment shmid as a live process
  * that has it attached sees them (process_vm_readv): reading changes nothing
  * the kernel keeps, unlike shmat, which rewrites the last-user pid and times.
- * 0 and *via (the process read through), -ENOENT when no process we may read
- * has it attached. */
-int shmkit__sysv_peek(int shmid, void *buf, size_t len, pid_t *via);
+ * The caller keeps off + len within the segment. 0 and *via (the process
+ * read through), -ENOENT when no process we may read has it attached. */
+int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via);
 
 #endif

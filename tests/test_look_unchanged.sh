@@ -4,7 +4,10 @@
 # for byte: for every object kind (raw, queue, topic, heap, map) on posix:
 # and file:, every looking command (ls, stat, top --once, gc --dry-run,
 # read, queue stat, heap stats, map get/ls/count, with and without --json)
-# leaves the object's file byte-identical and its mtime unchanged. Opening an
+# leaves the object's file byte-identical and its mtime unchanged; on System
+# V, looks read through a process that has the segment attached and change
+# neither its last-user pid nor its times, `read` refuses to attach while the
+# last user may live (unless --attach) and says on stderr when it attaches. Opening an
 # object to look used to take and give back an attach slot (header bytes
 # 133, 136-137 changed); now every look reads a read-only mapping.
 # Every name is this test's own; everything is removed on exit.
@@ -14,7 +17,9 @@ TAG="shmkit-test-$$-unch"
 TMP=$(mktemp -d)
 FAILS=0
 made=()
+holder=
 cleanup() {
+	[ -n "$holder" ] && kill "$holder" 2>/dev/null
 	for u in "${made[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
@@ -107,6 +112,74 @@ done
 "$SHMKIT" heap "posix:/$TAG-m" stats | grep -q "^used" || fail "heap stats of a map"
 [ "$("$SHMKIT" recv "posix:/$TAG-q" --count 3 | tr '\n' ' ')" = "one two three " ] ||
 	fail "the queue lost its messages"
+
+# ---- System V: looks go through a process that has it attached ----
+# (never shmat: it rewrites the last-user pid and times gc --foreign reads)
+KEY=$(printf '0x%x' $((0x5d000000 + ($$ & 0xffffff))))
+Q="sysv:$KEY"
+R="sysv:$(printf '0x%x' $((KEY + 1)))"
+made+=("$Q" "$R")
+row() { awk -v k=$(($1)) '$1 == k {print "lpid=" $6, "nattch=" $7, "atime=" $12, "dtime=" $13}' /proc/sysvipc/shm; }
+shmid_of() { awk -v k=$(($1)) '$1 == k {print $2}' /proc/sysvipc/shm; }
+if "$SHMKIT" queue create "$Q" --capacity 4 --max-msg 16 --owned && "$SHMKIT" send "$Q" hello; then
+	# a holder that only maps it: python attaches and waits
+	python3 -c '
+import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+p = libc.shmat(int(sys.argv[1]), None, 0o10000)
+print("ready" if p not in (None, ctypes.c_void_p(-1).value) else "failed", flush=True)
+time.sleep(60)
+' "$(shmid_of "$KEY")" >"$TMP/holder" &
+	holder=$!
+	for _ in $(seq 1 200); do [ -s "$TMP/holder" ] && break; sleep 0.05; done
+	sleep 1.1 # an attach now would move the times by a second
+	before=$(row "$KEY")
+	for cmd in "read $Q --hex --length 64" "queue stat $Q" "stat $Q" "stat $Q --json" "ls" "gc --dry-run --prefix $Q"; do
+		# shellcheck disable=SC2086
+		"$SHMKIT" $cmd >"$TMP/out" 2>"$TMP/err" || fail "shmkit $cmd (a holder attached): $(cat "$TMP/err")"
+		[ "$(row "$KEY")" = "$before" ] || fail "shmkit $cmd attached $Q: '$before' -> '$(row "$KEY")'"
+		[ -s "$TMP/err" ] && fail "shmkit $cmd said on stderr: $(cat "$TMP/err")"
+	done
+	"$SHMKIT" queue stat "$Q" | grep -q "depth: *1" || fail "queue stat $Q through its holder"
+	# the holder detaches and stays alive: nobody attached, a live last user
+	kill "$holder"; wait "$holder" 2>/dev/null
+	python3 -c '
+import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+p = libc.shmat(int(sys.argv[1]), None, 0o10000)
+libc.shmdt(ctypes.c_void_p(p))
+print("ready", flush=True)
+time.sleep(60)
+' "$(shmid_of "$KEY")" >"$TMP/holder2" &
+	holder=$!
+	for _ in $(seq 1 200); do [ -s "$TMP/holder2" ] && break; sleep 0.05; done
+	sleep 1.1
+	before=$(row "$KEY")
+	for cmd in "read $Q" "queue stat $Q" "stat $Q"; do
+		# shellcheck disable=SC2086
+		"$SHMKIT" $cmd >"$TMP/out" 2>"$TMP/err"
+		[ "$(row "$KEY")" = "$before" ] || fail "shmkit $cmd attached $Q (live last user): '$before' -> '$(row "$KEY")'"
+	done
+	"$SHMKIT" read "$Q" 2>"$TMP/err" && fail "read $Q with a live last user exited 0"
+	grep -q -- "--attach" "$TMP/err" || fail "read $Q does not hint --attach: $(cat "$TMP/err")"
+	"$SHMKIT" queue stat "$Q" 2>"$TMP/err" && fail "queue stat $Q with nobody attached exited 0"
+	grep -q "not read" "$TMP/err" || fail "queue stat $Q does not say it was not read: $(cat "$TMP/err")"
+	"$SHMKIT" read "$Q" --attach --length 4 >/dev/null 2>"$TMP/err" || fail "read --attach $Q"
+	grep -q "attached it" "$TMP/err" || fail "read --attach does not say it attached: $(cat "$TMP/err")"
+	kill "$holder"; wait "$holder" 2>/dev/null
+	holder=
+else
+	fail "sysv queue $Q"
+fi
+# a raw segment whose last user (shmkit write) is gone: read attaches, says so
+if "$SHMKIT" create "$R" 4K && "$SHMKIT" write "$R" "hello, sysv"; then
+	[ "$("$SHMKIT" read "$R" 2>"$TMP/err")" = "hello, sysv" ] || fail "read $R"
+	grep -q "attached it" "$TMP/err" || fail "read $R does not say it attached: $(cat "$TMP/err")"
+else
+	fail "sysv raw $R"
+fi
 
 [ "$FAILS" = 0 ] || { echo "$FAILS failures" >&2; exit 1; }
 echo "ok: every looking command left every object byte-identical"

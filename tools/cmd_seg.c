@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1116,14 +1117,66 @@ static int load_listed(const char *uri, struct read_src *r)
 	return CLI_OK;
 }
 
+/* Could the last user of a SysV segment still be alive? (0: provably not,
+ * or nobody ever attached it.) */
+static int last_user_may_live(const struct shmkit_stat *st)
+{
+	if (st->last_pid <= 0)
+		return st->atime != 0; /* 0 with a time: a pid namespace we cannot see */
+	return kill(st->last_pid, 0) == 0 || errno != ESRCH;
+}
+
+/* A System V segment: copied through a process that has it attached
+ * (nothing changes); else attached, but only where that changes no proof
+ * gc relies on (someone else holds it and will detach after us, or its last
+ * user is gone), or with --attach; and said on stderr. */
+static int sysv_for_read(const char *uri, struct read_src *r, int attach)
+{
+	struct shmkit_stat *st = malloc(sizeof(*st));
+	int ret = st ? shmkit_stat(uri, st) : -ENOMEM;
+	size_t size = ret == 0 ? (size_t)st->size : 0;
+	if (ret == 0 && !(r->copy = malloc(size + 1)))
+		ret = -ENOMEM;
+	ssize_t got = ret == 0 ? shmkit_peek(uri, 0, r->copy, size) : ret;
+	if (got >= 0 || got != -ENODATA) {
+		free(st);
+		if (got < 0)
+			return cli_fail("read", uri, (int)got);
+		r->p = r->copy;
+		r->size = size;
+		return CLI_OK;
+	}
+	int may_live = st->attach_count == 0 && last_user_may_live(st);
+	pid_t lpid = st->last_pid;
+	free(st);
+	free(r->copy);
+	r->copy = NULL;
+	if (may_live && !attach)
+		return cli_fail_msg("read", uri,
+				    "not read: nobody has it attached and its last user (pid %d) may "
+				    "be alive; attaching to read would make this command its last "
+				    "user, and gc --foreign would then take it for abandoned "
+				    "(--attach reads it anyway)", (int)lpid);
+	if ((ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_RDONLY, 0)) < 0)
+		return cli_fail("read", uri, ret);
+	fprintf(stderr, "shmkit: read %s: attached it read-only to read it (no process that has it "
+			"attached could be read through): its attach time and last-user pid now "
+			"name this command\n", uri);
+	r->p = shmkit_seg_addr(r->seg);
+	r->size = shmkit_seg_size(r->seg);
+	return CLI_OK;
+}
+
 /* Opens uri read-only into r; 0 or a reported failure. */
-static int open_for_read(const char *uri, struct read_src *r)
+static int open_for_read(const char *uri, struct read_src *r, int attach)
 {
 	int ret;
 
 	memset(r, 0, sizeof(*r));
 	if (is_listed_only(uri))
 		return load_listed(uri, r);
+	if (strncmp(uri, "sysv:", 5) == 0)
+		return sysv_for_read(uri, r, attach);
 	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_RDONLY, 0);
 	if (ret < 0)
 		return cli_fail("read", uri, ret);
@@ -1143,7 +1196,7 @@ CLI_COMMAND(cmd_read)
 {
 	struct read_src src;
 	struct {
-		int hex, has_length;
+		int hex, has_length, attach;
 		uint64_t offset, length;
 	} o = { 0 };
 	const char *uri;
@@ -1153,6 +1206,7 @@ CLI_COMMAND(cmd_read)
 	const struct cli_opt opts[] = { { "hex", 0, CLI_FLAG, &o.hex, NULL },
 					{ "offset", 0, CLI_SIZE, &o.offset, NULL },
 					{ "length", 0, CLI_SIZE, &o.length, &o.has_length },
+					{ "attach", 0, CLI_FLAG, &o.attach, NULL },
 					{ 0 } };
 	int n = cli_parse(argv[0], argc, argv, opts);
 
@@ -1161,7 +1215,7 @@ CLI_COMMAND(cmd_read)
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
 	uri = argv[1];
-	ret = open_for_read(uri, &src);
+	ret = open_for_read(uri, &src, o.attach);
 	if (ret != CLI_OK)
 		return ret;
 	size = src.size;

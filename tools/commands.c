@@ -22,7 +22,7 @@
 	X(cmd_rm,     "rm",     "rm URI...", "remove segments (SysV: once the last user detaches)") \
 	X(cmd_write,  "write",  "write URI [TEXT|-] [--offset N] [--force]",                      \
 	  "write TEXT (or stdin) into a segment; refused on shmkit objects without --force")                \
-	X(cmd_read,   "read",   "read URI [--hex] [--offset N] [--length N]",                     \
+	X(cmd_read,   "read",   "read URI [--hex] [--offset N] [--length N] [--attach]",          \
 	  "print a segment's text (up to the first NUL), exact bytes, or a hex dump")            \
 	X(cmd_doctor, "doctor", "doctor [--json]",                                                \
 	  "what on this machine would make shared memory fail")                                    \

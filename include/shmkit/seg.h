@@ -115,6 +115,13 @@ SHMKIT_API int shmkit_seg_close(struct shmkit_seg *seg);
 /* shm_unlink / IPC_RMID / unlink; mappers keep their mapping. */
 SHMKIT_API int shmkit_remove(const char *uri);
 SHMKIT_API int shmkit_stat(const char *uri, struct shmkit_stat *st);
+/* Copies len bytes at offset of the segment at uri into buf, only looking:
+ * nothing it reads changes. A System V segment is read through a process
+ * that has it attached (process_vm_readv: needs the right to trace it),
+ * never attached (that rewrites its last-user pid and times): -ENODATA when
+ * no such process can be read. Others through a read-only mapping. Returns
+ * len, or a negative errno (-EINVAL: the range passes the end). */
+SHMKIT_API ssize_t shmkit_peek(const char *uri, uint64_t offset, void *buf, size_t len);
 /* Calls fn for every visible segment (SysV, /dev/shm, and memfd/deleted/anon/
  * file mappings found in /proc). fn returning non-zero stops the walk and is
  * returned; else returns how many segments were reported. */

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* shmkit_peek: copy bytes out of a segment named by URI, only looking.
+ * A System V segment is read through a process that has it attached
+ * (process_vm_readv), never attached: shmat and shmdt rewrite its last-user
+ * pid and times, which gc --foreign's proof reads. Everything else is read
+ * through a read-only mapping of a read-only descriptor. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <shmkit/seg.h>
+
+#include "internal.h"
+#include "proc.h"
+
+static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
+{
+	struct shmkit_seg *seg;
+	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+	if (r < 0)
+		return r;
+	if (off > shmkit_seg_size(seg) || len > shmkit_seg_size(seg) - off)
+		r = shmkit__fail(-EINVAL, "range past the end of the segment (%zu bytes)",
+				 shmkit_seg_size(seg));
+	else
+		memcpy(buf, (const char *)shmkit_seg_addr(seg) + off, len);
+	shmkit_seg_close(seg);
+	return r;
+}
+
+static int peek_sysv(const char *uri, uint64_t off, void *buf, size_t len)
+{
+	struct shmkit_stat *st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	int r = shmkit_stat(uri, st);
+	if (r == 0 && (off > st->size || len > st->size - off))
+		r = shmkit__fail(-EINVAL, "range past the end of the segment (%llu bytes)",
+				 (unsigned long long)st->size);
+	if (r == 0 && shmkit__sysv_peek(st->sysv_id, off, buf, len, NULL) < 0)
+		r = shmkit__fail(-ENODATA,
+				 "not read: no process we may read has it attached, and attaching "
+				 "to read would rewrite its last-user pid and times, which gc "
+				 "--foreign relies on");
+	free(st);
+	return r;
+}
+
+ssize_t shmkit_peek(const char *uri, uint64_t offset, void *buf, size_t len)
+{
+	shmkit__detail_clear();
+	if (!uri || (!buf && len) || len > SSIZE_MAX)
+		return shmkit__fail(-EINVAL, "uri or buf is NULL, or len too large");
+	int r = strncmp(uri, "sysv:", 5) == 0 ? peek_sysv(uri, offset, buf, len)
+					      : peek_mapped(uri, offset, buf, len);
+	return r < 0 ? r : (ssize_t)len;
+}
