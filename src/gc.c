@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -29,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "internal.h"
 #include "managed.h"
 #include "proc.h"
@@ -318,6 +320,32 @@ static int matches(const struct gc_ctx *c, const char *uri)
 	return !c->prefix || strncmp(uri, c->prefix, strlen(c->prefix)) == 0;
 }
 
+/* A SysV row against the prefix, however the key is spelt: gc names it
+ * sysv:0x0006f588 (as ls does), but sysv:0x6f588, sysv:0x6F588, a decimal
+ * key or an ftok path name the same key, and sysv:id=N its id. */
+static int sysv_matches(const struct gc_ctx *c, const struct shmkit__sysv_row *row)
+{
+	char id_uri[64], padded[64], bare[64];
+	struct shmkit__uri u;
+	if (!c->prefix)
+		return 1;
+	size_t n = strlen(c->prefix);
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", row->shmid);
+	snprintf(padded, sizeof(padded), "sysv:0x%08x", (unsigned)row->key);
+	snprintf(bare, sizeof(bare), "sysv:0x%x", (unsigned)row->key);
+	if (strncmp(id_uri, c->prefix, n) == 0)
+		return 1;
+	if (row->key != 0 &&
+	    (strncasecmp(padded, c->prefix, n) == 0 || strncasecmp(bare, c->prefix, n) == 0))
+		return 1;
+	if (shmkit__uri_parse(c->prefix, &u) < 0 || u.backend != SHMKIT_SYSV)
+		return 0;
+	if (u.sysv_how == SHMKIT__SYSV_ID)
+		return u.shmid == row->shmid;
+	return (u.sysv_how == SHMKIT__SYSV_KEY || u.sysv_how == SHMKIT__SYSV_FTOK) && row->key != 0 &&
+	       (unsigned)u.key == (unsigned)row->key;
+}
+
 static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 {
 	char uri[300], why[512], why2[300];
@@ -460,10 +488,9 @@ static int gc_sysv_managed(struct gc_ctx *c, const char *uri, const struct shmki
 static int gc_sysv_one(const struct shmkit__sysv_row *row, void *arg)
 {
 	struct gc_ctx *c = arg;
-	char uri[64], key_uri[64];
+	char uri[64];
 	snprintf(uri, sizeof(uri), "sysv:id=%d", row->shmid);
-	snprintf(key_uri, sizeof(key_uri), "sysv:0x%08x", (unsigned)row->key);
-	if (!matches(c, uri) && !(row->key != 0 && matches(c, key_uri)))
+	if (!sysv_matches(c, row))
 		return 0;
 
 	if (row->perms & SHM_DEST)

@@ -60,8 +60,13 @@ static int pub_claim(struct shmkit_pub *p)
 
 		if (kind > SHMKIT__PUB_CLAIMING)
 			return -EBADMSG;
-		if (kind == SHMKIT__PUB_ACTIVE && shmkit__topic_ident_alive(&p->t, &sh->pub_ident) != 0)
-			return -EBUSY; /* alive, or cannot tell: never steal */
+		if (kind == SHMKIT__PUB_ACTIVE) {
+			int alive = shmkit__topic_ident_alive(&p->t, &sh->pub_ident);
+			if (alive != 0) /* alive, or cannot tell: never steal */
+				return shmkit__fail(-EBUSY, "pid %u is already its publisher%s, and "
+							    "only one is allowed", sh->pub_ident.pid,
+						    alive < 0 ? " (whether it lives cannot be told)" : "");
+		}
 		if (kind == SHMKIT__PUB_CLAIMING && shmkit__now_ns() < stale_at) {
 			sleep_ns(1000000);
 			continue;

@@ -315,6 +315,41 @@ static void test_sysv_stat_through_user(void)
 	CHECK_OK(shmkit_remove(suri));
 }
 
+/* gc --prefix names a SysV key however it is spelt: listed names are
+ * zero-padded (sysv:0x00e7abcd), a user types sysv:0xe7abcd (or upper case,
+ * or sysv:id=N) and means the same segment. ls filters the same way. */
+static void test_sysv_prefix_spellings(void)
+{
+	unsigned key = 0x00e70000u | ((unsigned)getpid() & 0xffffu);
+	char uri[64], spelt[4][64], out[8192];
+	struct seen s;
+	snprintf(uri, sizeof(uri), "sysv:0x%x", key);
+	test_cleanup_add(uri);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s create %s 4K", SHMKIT_TOOL_PATH, uri), 0);
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(uri, &st));
+	char id_uri[64];
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", st.sysv_id);
+	snprintf(spelt[0], sizeof(spelt[0]), "sysv:0x%x", key);
+	snprintf(spelt[1], sizeof(spelt[1]), "sysv:0x%08X", key);
+	snprintf(spelt[2], sizeof(spelt[2]), "sysv:0x%x", key >> 8); /* a prefix of its digits */
+	snprintf(spelt[3], sizeof(spelt[3]), "%s", id_uri);
+	for (int i = 0; i < 4; i++) {
+		printf("prefix %s\n", spelt[i]);
+		CHECK_RET(gc_one(spelt[i], SHMKIT_GC_DRY_RUN, id_uri, NULL, &s), 0);
+		CHECK(s.found == 1);
+		CHECK_RET(test_sh_capture(out, sizeof(out), "%s gc --dry-run --prefix %s",
+					  SHMKIT_TOOL_PATH, spelt[i]),
+			  0);
+		CHECK(strstr(out, id_uri) != NULL);
+		CHECK_RET(test_sh_capture(out, sizeof(out), "%s ls -n -o URI %s", SHMKIT_TOOL_PATH,
+					  spelt[i]),
+			  0);
+		CHECK(strstr(out, "sysv:0x00e7") != NULL);
+	}
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* ---- defect 2: ownership and what gc keeps ---- */
 
 static void test_persistent_kept(void)
@@ -515,6 +550,7 @@ int main(int argc, char **argv)
 	snprintf(sysv_prefix, sizeof(sysv_prefix), "sysv:0x5b%04x", (unsigned)getpid() & 0xffffu);
 	test_looking_never_changes();
 	test_sysv_stat_through_user();
+	test_sysv_prefix_spellings();
 	test_persistent_kept();
 	test_data_kept();
 	test_topic_unread_kept();

@@ -151,11 +151,17 @@ static void check_second_publisher(void)
 	const char *args[] = {uri, NULL};
 	pid_t holder = spawn_ready("publisher", args);
 	CHECK_RET(shmkit_pub_open(&p, uri), -EBUSY);
-	/* The CLI: an error line, exit 1. */
+	/* The detail names the live publisher, as the queue roles do. */
+	char want[64];
+	snprintf(want, sizeof(want), "pid %d is already its publisher", (int)holder);
+	printf("detail: %s\n", shmkit_last_error_detail());
+	CHECK(strstr(shmkit_last_error_detail(), want) != NULL);
+	/* The CLI: an error line naming it, exit 1. */
 	CHECK_RET(test_sh_capture(out, sizeof(out), "%s pub %s hello 2>&1", SHMKIT_TOOL_PATH, uri),
 		  1);
 	printf("%s", out);
 	CHECK(strncmp(out, "shmkit: ", 8) == 0);
+	CHECK(strstr(out, want) != NULL);
 	kill_wait(holder);
 	CHECK_OK(shmkit_pub_open(&p, uri));
 	CHECK_OK(shmkit_pub_close(p));
