@@ -13,9 +13,13 @@
  *
  * Looking changes nothing: SysV segments are never attached to be looked at
  * (shmat/shmdt rewrite the last-user pid and times that the foreign proof
- * reads). A removing run attaches one only where its last user is already
- * provably gone, so that no verdict can change. Whatever cannot be decided
- * is skipped and said. */
+ * reads). A removing run attaches one nobody has attached only where its
+ * creator and last user are both provably gone: only then could its verdict
+ * be "remove", and reading the header is the only way to tell a persistent
+ * shmkit object, one holding data, or a foreign segment apart (nothing else
+ * reads SysV memory without an attacher to read through). The attach makes
+ * gc its last user, dead once gc exits, so no verdict changes (its attach
+ * and detach times do). Whatever cannot be decided is skipped and said. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -452,6 +456,18 @@ static int gc_sysv_attached(struct gc_ctx *c, const char *uri, const struct shmk
 		      row->nattch == 1 ? "" : "s");
 }
 
+/* Nobody has it attached and its creator may live: whatever its header
+ * says (owned with a live creator, persistent, foreign), gc would keep it,
+ * so it is not attached to be read. */
+static int gc_sysv_creator_lives(struct gc_ctx *c, const char *uri,
+				 const struct shmkit__sysv_row *row, int ca)
+{
+	return report(c, uri, ca == 1 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 0, 0, 0,
+		      "not read: its creator pid %d is %s, so it would be kept whatever it holds "
+		      "(gc attaches a segment nobody has attached only when its creator and "
+		      "last user are both gone)", row->cpid, alive_word(ca));
+}
+
 /* Nobody has it attached, and to look inside gc would have to attach it. */
 static int gc_sysv_unread(struct gc_ctx *c, const char *uri, const struct shmkit__sysv_row *row,
 			  int la)
@@ -460,7 +476,7 @@ static int gc_sysv_unread(struct gc_ctx *c, const char *uri, const struct shmkit
 		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, 0,
 			      "not read in a dry run: nobody has it attached, and looking would "
 			      "mean attaching, which rewrites its last-user pid and times (a "
-			      "removing run looks: its last user is gone)");
+			      "removing run looks when its creator and last user are gone)");
 	return report(c, uri, la == 1 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 0, 0, 0,
 		      "not read: nobody has it attached, and attaching would replace its last "
 		      "pid %d (%s), which gc --foreign relies on",
@@ -504,6 +520,9 @@ static int gc_sysv_one(const struct shmkit__sysv_row *row, void *arg)
 	int la = shmkit__sysv_lpid_alive(row);
 	if (la != 0 || (c->flags & SHMKIT_GC_DRY_RUN))
 		return gc_sysv_unread(c, uri, row, la);
+	int ca = shmkit__sysv_cpid_alive(row);
+	if (ca != 0)
+		return gc_sysv_creator_lives(c, uri, row, ca);
 	void *base = shmat(row->shmid, NULL, SHM_RDONLY);
 	if (base == (void *)-1) {
 		int err = shmkit__neg_errno();

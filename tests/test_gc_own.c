@@ -315,6 +315,63 @@ static void test_sysv_stat_through_user(void)
 	CHECK_OK(shmkit_remove(suri));
 }
 
+/* argv-less fork roles for the removing-gc case: A creates an owned SysV
+ * raw object, detaches and lives on; B attaches, detaches and dies. */
+static int create_detach_live(void *arg)
+{
+	const struct foreign_sysv *f = arg;
+	struct shmkit_raw *r;
+	char uri[64];
+	snprintf(uri, sizeof(uri), "sysv:0x%x", (unsigned)f->key);
+	if (shmkit_raw_create(&r, uri, 8192, 0600) != 0 || shmkit_raw_close(r) != 0)
+		return 1;
+	if (write(f->pipe_w, "done", 4) != 4)
+		return 2;
+	for (;;)
+		pause();
+}
+
+static int attach_detach_exit(void *arg)
+{
+	const struct foreign_sysv *f = arg;
+	int id = shmget(f->key, 0, 0);
+	void *p = id < 0 ? (void *)-1 : shmat(id, NULL, SHM_RDONLY);
+	return p == (void *)-1 || shmdt(p) != 0;
+}
+
+/* A removing gc attaches a SysV segment nobody has attached only when its
+ * creator and last user are both gone: with a live creator it is kept
+ * unread (it would be kept whatever its header says), and its last-user
+ * pid and times stay; once the creator dies gc reads it and removes it. */
+static void test_removing_gc_attaches_only_when_needed(void)
+{
+	const char *suri = test_uri("sysv", "creator-lives");
+	struct foreign_sysv f = {(key_t)strtoul(suri + 5, NULL, 0), -1};
+	struct seen s;
+	int p[2];
+	CHECK_OK(pipe(p));
+	f.pipe_w = p[1];
+	pid_t creator = test_fork(create_detach_live, &f);
+	char buf[8];
+	CHECK(read(p[0], buf, 4) == 4);
+	close(p[0]);
+	close(p[1]);
+	CHECK_RET(test_wait(test_fork(attach_detach_exit, &f)), 0);
+	int id = shmget(f.key, 0, 0);
+	CHECK(id >= 0);
+	char id_uri[64];
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", id);
+	struct sysv_times before = sysv_times_of(id);
+	CHECK(before.nattch == 0 && before.lpid != creator);
+	sleep(1); /* an attach now would move the times visibly */
+	CHECK_RET(gc_one(suri, 0, id_uri, suri, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, "creator pid"));
+	CHECK(same_times(before, sysv_times_of(id)));
+	kill_wait(creator);
+	CHECK_RET(gc_one(suri, 0, id_uri, suri, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_REMOVED);
+}
+
 /* gc --prefix names a SysV key however it is spelt: listed names are
  * zero-padded (sysv:0x00e7abcd), a user types sysv:0xe7abcd (or upper case,
  * or sysv:id=N) and means the same segment. ls filters the same way. */
@@ -551,6 +608,7 @@ int main(int argc, char **argv)
 	test_looking_never_changes();
 	test_sysv_stat_through_user();
 	test_sysv_prefix_spellings();
+	test_removing_gc_attaches_only_when_needed();
 	test_persistent_kept();
 	test_data_kept();
 	test_topic_unread_kept();
