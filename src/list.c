@@ -8,7 +8,9 @@
  *  3. What step 1 found that is neither is reported on its own: memfds,
  *     deleted tmpfs files, anonymous shared regions, and files someone maps
  *     shared and writable.
- * Processes whose /proc entries we may not read are skipped silently. */
+ * Processes whose /proc entries we may not read are skipped silently.
+ * Named segments that could hold a shmkit header (SysV, POSIX, file) go
+ * through the caller's filler first (src/seg_stat.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +24,8 @@
 
 #include "backend/backend.h"
 #include "internal.h"
-#include "managed.h"
 #include "proc.h"
+#include "seg_stat.h"
 
 /* One object seen in /proc. */
 struct found {
@@ -37,8 +39,6 @@ struct found {
 	int claimed;            /* reported as a SysV or POSIX segment already */
 	int writable;           /* someone maps it shared and writable */
 	pid_t last_pid;
-	pid_t map_pid;          /* a process that maps it, and where */
-	unsigned long map_addr;
 	int n_users;
 	struct shmkit_mapper users[SHMKIT_STAT_MAPPERS];
 };
@@ -110,10 +110,6 @@ static int scan_map_line(const struct shmkit__map_line *l, void *arg)
 	if (l->end - l->start > f->map_len)
 		f->map_len = l->end - l->start;
 	f->writable |= l->perms[1] == 'w';
-	if (!f->map_pid) {
-		f->map_pid = c->pid;
-		f->map_addr = l->start;
-	}
 	if (!f->have_stat && l->shmid < 0) {
 		/* map_files/ shows the object itself (root or same user, kernel >= 4.3). */
 		char mf[96];
@@ -178,10 +174,16 @@ static void take_users(struct shmkit_stat *st, struct found *f)
 
 /* ---- SysV ---- */
 
-struct sysv_ctx {
-	struct scan *s;
+/* What one listing calls: the user's fn, and the filler before it. */
+struct list_cb {
 	int (*fn)(const struct shmkit_stat *, void *);
 	void *arg;
+	shmkit__stat_filler fill;
+};
+
+struct sysv_ctx {
+	struct scan *s;
+	const struct list_cb *cb;
 	int *count;
 	struct shmkit_stat *st;
 };
@@ -211,37 +213,24 @@ static void fill_sysv(struct shmkit_stat *st, const struct shmkit__sysv_row *r)
 		snprintf(st->uri, sizeof(st->uri), "sysv:id=%d", r->shmid);
 }
 
-/* The kind of a SysV object, read through a process that maps it: never by
- * attaching (that would rewrite its last-user pid, which gc --foreign reads). */
-static void peek_sysv(struct shmkit_stat *st, const struct found *f)
-{
-	unsigned char hdr[SHMKIT__HEADER_SIZE];
-	if (!f || !f->map_pid || st->size < sizeof(hdr) ||
-	    shmkit__proc_read_mem(f->map_pid, f->map_addr, hdr, sizeof(hdr)) < 0) {
-		st->header_status = -ENODATA;
-		return;
-	}
-	shmkit__header_peek(hdr, (size_t)st->size, st);
-}
-
 static int list_sysv_one(const struct shmkit__sysv_row *r, void *arg)
 {
 	struct sysv_ctx *c = arg;
 	fill_sysv(c->st, r);
-	struct found *f = find(c->s, r->shmid, 0, 0);
-	take_users(c->st, f);
-	peek_sysv(c->st, f);
+	take_users(c->st, find(c->s, r->shmid, 0, 0));
+	/* the filler reads SysV only through the mappers: never attaches */
+	if (c->cb->fill)
+		c->cb->fill(NULL, c->st);
 	++*c->count;
-	return c->fn(c->st, c->arg);
+	return c->cb->fn(c->st, c->cb->arg);
 }
 
-static int list_sysv(struct scan *s, int (*fn)(const struct shmkit_stat *, void *), void *arg,
-		     int *count)
+static int list_sysv(struct scan *s, const struct list_cb *cb, int *count)
 {
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	struct sysv_ctx c = {s, fn, arg, count, st};
+	struct sysv_ctx c = {s, cb, count, st};
 	int rc = shmkit__sysv_each(list_sysv_one, &c);
 	free(st);
 	return rc == -ENOENT ? 0 : rc;
@@ -249,8 +238,7 @@ static int list_sysv(struct scan *s, int (*fn)(const struct shmkit_stat *, void 
 
 /* ---- POSIX ---- */
 
-static int list_posix(struct scan *s, int (*fn)(const struct shmkit_stat *, void *), void *arg,
-		      int *count)
+static int list_posix(struct scan *s, const struct list_cb *cb, int *count)
 {
 	DIR *d = opendir("/dev/shm");
 	int err = d ? 0 : shmkit__neg_errno();
@@ -275,12 +263,13 @@ static int list_posix(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		shmkit__stat_from_stat(&sb, st);
 		take_users(st, find(s, -1, sb.st_dev, sb.st_ino));
 		st->attach_count = st->n_mappers;
-		shmkit__stat_managed(NULL, st); /* shmkit objects: kind, version, creator */
+		if (cb->fill)
+			cb->fill(NULL, st);
 		if (own_limit(st->header_status)) {
 			rc = st->header_status;
 			break;
 		}
-		rc = fn(st, arg);
+		rc = cb->fn(st, cb->arg);
 		++*count;
 	}
 	closedir(d);
@@ -359,8 +348,7 @@ static int is_readonly_file(const struct found *f)
 	return !(n > 10 && strcmp(p + n - 10, " (deleted)") == 0);
 }
 
-static int list_found(struct scan *s, int (*fn)(const struct shmkit_stat *, void *), void *arg,
-		      int *count)
+static int list_found(struct scan *s, const struct list_cb *cb, int *count)
 {
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	int rc = 0;
@@ -371,20 +359,22 @@ static int list_found(struct scan *s, int (*fn)(const struct shmkit_stat *, void
 		if (f->claimed || f->shmid >= 0 || is_readonly_file(f))
 			continue;
 		describe_found(f, st);
-		/* file: objects too; SysV is never attached just to list it (that
-		 * would overwrite its last-user pid, which gc --foreign relies on) */
-		if (st->backend == SHMKIT_FILE)
-			shmkit__stat_managed(NULL, st);
-		rc = fn(st, arg);
+		/* named files may be shmkit objects too (memfds and anonymous
+		 * regions have no name to look them up by) */
+		if (st->backend == SHMKIT_FILE && cb->fill)
+			cb->fill(NULL, st);
+		rc = cb->fn(st, cb->arg);
 		++*count;
 	}
 	free(st);
 	return rc;
 }
 
-int shmkit_list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg)
+int shmkit__list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg,
+		 shmkit__stat_filler fill)
 {
 	struct scan s = { NULL, 0, 0 };
+	struct list_cb cb = { fn, arg, fill };
 	int count = 0;
 
 	shmkit__detail_clear();
@@ -396,11 +386,11 @@ int shmkit_list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg)
 		return shmkit__fail(rc, "reading /proc to see who maps what: %s (RLIMIT_NOFILE?)",
 				    strerror(-rc));
 	}
-	rc = list_sysv(&s, fn, arg, &count);
+	rc = list_sysv(&s, &cb, &count);
 	if (rc == 0)
-		rc = list_posix(&s, fn, arg, &count);
+		rc = list_posix(&s, &cb, &count);
 	if (rc == 0)
-		rc = list_found(&s, fn, arg, &count);
+		rc = list_found(&s, &cb, &count);
 	free(s.v);
 	return rc != 0 ? rc : count;
 }

@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "managed.h"
 #include "proc.h"
+#include "seg_stat.h"
 
 /* ---- small helpers ---- */
 
@@ -838,6 +839,20 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
 }
 
+/* Reads the header of SysV segment st->sysv_id through a process that has
+ * it attached: the mappers the segment layer found first (one maps file
+ * each), all of /proc only when some mappers were not listed. */
+static int sysv_header(const struct shmkit_stat *st, void *hdr, size_t len)
+{
+	int listed = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
+	for (int i = 0; i < listed; i++)
+		if (shmkit__sysv_peek_pid(st->mappers[i].pid, st->sysv_id, 0, hdr, len) == 0)
+			return 0;
+	if (st->n_mappers > listed)
+		return shmkit__sysv_peek(st->sysv_id, 0, hdr, len, NULL);
+	return -ENOENT;
+}
+
 /* SysV is never attached to be looked at: shmat and shmdt rewrite the
  * segment's last-user pid and times, which gc --foreign's proof reads. The
  * header is read through a process that has it attached, or not at all
@@ -845,7 +860,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 static void stat_managed_sysv(struct shmkit_stat *st)
 {
 	unsigned char hdr[SHMKIT__HEADER_SIZE];
-	if (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, 0, hdr, sizeof(hdr), NULL) < 0) {
+	if (st->sysv_id < 0 || st->size < sizeof(hdr) || sysv_header(st, hdr, sizeof(hdr)) < 0) {
 		st->header_status = -ENODATA;
 		return;
 	}
@@ -877,6 +892,24 @@ void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 	}
 	shmkit__header_peek(shmkit_seg_addr(s), shmkit_seg_size(s), st);
 	shmkit_seg_close(s);
+}
+
+/* The public stat and list: the segment layer's fields (src/stat.c,
+ * src/list.c), then the header's, filled from this layer: the segment
+ * layer knows nothing of managed objects. */
+int shmkit_stat(const char *uri, struct shmkit_stat *st)
+{
+	return shmkit__stat_uri(uri, st, shmkit__stat_managed);
+}
+
+int shmkit_seg_stat(const struct shmkit_seg *seg, struct shmkit_stat *st)
+{
+	return shmkit__stat_seg(seg, st, shmkit__stat_managed);
+}
+
+int shmkit_list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg)
+{
+	return shmkit__list(fn, arg, shmkit__stat_managed);
 }
 
 int shmkit__header_attachers(const void *base, size_t size, int fd, struct shmkit_attacher *out,

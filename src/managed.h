@@ -90,10 +90,11 @@ static inline struct shmkit__header *shmkit__obj_header(const struct shmkit__obj
  * and header_status. A segment without a header gets managed = 0. */
 void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st);
 
-/* The managed-header step of shmkit_stat/shmkit_seg_stat, after the
- * segment-level fields are filled: peeks through seg when given, else opens
- * st->uri read-only. Never fails: an unreadable or corrupt header is
- * reported in st->header_status. */
+/* The managed layer's part of shmkit_stat/shmkit_seg_stat/shmkit_list (a
+ * filler, src/seg_stat.h), after the segment-level fields are filled: peeks
+ * through seg when given, else opens st->uri read-only, or for SysV reads
+ * through a process that has it attached (st->mappers first). Never fails:
+ * an unreadable or corrupt header is reported in st->header_status. */
 void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st);
 
 /* Liveness of everyone recorded in a header (creator and attach table), for gc.

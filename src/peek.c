@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "proc.h"
+#include "seg_stat.h"
 
 static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 {
@@ -34,7 +35,7 @@ static int peek_sysv(const char *uri, uint64_t off, void *buf, size_t len)
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	int r = shmkit_stat(uri, st);
+	int r = shmkit__stat_uri(uri, st, NULL); /* the segment's facts: size, id */
 	if (r == 0 && (off > st->size || len > st->size - off))
 		r = shmkit__fail(-EINVAL, "range past the end of the segment (%llu bytes)",
 				 (unsigned long long)st->size);

@@ -362,15 +362,21 @@ struct peek_ctx {
 	pid_t via;
 };
 
+int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
+{
+	struct shmkit__obj_ref ref = {.shmid = shmid};
+	unsigned long addr = 0;
+	if (pid == getpid() || shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || addr == 0)
+		return -ENOENT;
+	/* fails when not ours to read (ptrace rules), or it just detached */
+	return shmkit__proc_read_mem(pid, addr + off, buf, len) < 0 ? -ENOENT : 0;
+}
+
 static int peek_one(pid_t pid, void *arg)
 {
 	struct peek_ctx *c = arg;
-	struct shmkit__obj_ref ref = {.shmid = c->shmid};
-	unsigned long addr = 0;
-	if (pid == getpid() || shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || addr == 0)
+	if (shmkit__sysv_peek_pid(pid, c->shmid, c->off, c->buf, c->len) < 0)
 		return 0;
-	if (shmkit__proc_read_mem(pid, addr + c->off, c->buf, c->len) < 0)
-		return 0; /* not ours to read (ptrace rules), or it just detached */
 	c->via = pid;
 	return 1;
 }

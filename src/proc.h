@@ -126,5 +126,8 @@ int shmkit__proc_read_mem(pid_t pid, unsigned long addr, void *buf, size_t len);
  * The caller keeps off + len within the segment. 0 and *via (the process
  * read through), -ENOENT when no process we may read has it attached. */
 int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via);
+/* The same through one process: 0, or -ENOENT when pid does not have it
+ * attached or may not be read. */
+int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len);
 
 #endif

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* shmkit_stat / shmkit_seg_stat: what a segment is, who maps it.
+/* The segment layer's stat: what a segment is, who maps it.
  *
  * One function, stat_seg_level(), fills every segment-level field from the
- * backend and /proc; the public calls use it and are the place where
- * higher layers (the managed-header peek) add their own fields. */
+ * backend and /proc, then calls the caller's filler (src/seg_stat.h): the
+ * managed layer adds its header's fields from above, and defines the public
+ * shmkit_stat and shmkit_seg_stat on these (src/managed.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,8 +17,8 @@
 
 #include "backend/backend.h"
 #include "internal.h"
-#include "managed.h"
 #include "proc.h"
+#include "seg_stat.h"
 
 static enum shmkit_lifetime lifetime_of(enum shmkit_backend b)
 {
@@ -117,9 +118,10 @@ static void sysv_pages_via_user(struct shmkit_stat *st)
 
 /* ---- the public calls ---- */
 
-/* Every segment-level field: backend facts, then the processes using it. */
+/* Every segment-level field: backend facts, then the processes using it;
+ * then what the caller's filler adds. */
 static int stat_seg_level(const struct shmkit__uri *u, const struct shmkit_seg *seg,
-			  struct shmkit_stat *st)
+			  struct shmkit_stat *st, shmkit__stat_filler fill)
 {
 	const struct shmkit__backend *ops = seg ? seg->ops : shmkit__backend_of(u->backend);
 	enum shmkit_backend b = seg ? seg->backend : u->backend;
@@ -142,12 +144,13 @@ static int stat_seg_level(const struct shmkit__uri *u, const struct shmkit_seg *
 			return rc;
 		st->attach_count = st->n_mappers;
 	}
-	/* Last, after the mappers were counted: the peek maps it too. */
-	shmkit__stat_managed(seg, st);
+	/* Last, after the mappers were counted: a filler may map it too. */
+	if (fill)
+		fill(seg, st);
 	return 0;
 }
 
-int shmkit_stat(const char *uri, struct shmkit_stat *st)
+int shmkit__stat_uri(const char *uri, struct shmkit_stat *st, shmkit__stat_filler fill)
 {
 	struct shmkit__uri u;
 
@@ -162,14 +165,15 @@ int shmkit_stat(const char *uri, struct shmkit_stat *st)
 		rc = shmkit__seg_from_fd(&seg, u.fd, 0, SHMKIT_RDONLY, 0);
 		if (rc < 0)
 			return rc;
-		rc = stat_seg_level(&u, seg, st);
+		rc = stat_seg_level(&u, seg, st, fill);
 		shmkit_seg_close(seg);
 		return rc;
 	}
-	return stat_seg_level(&u, NULL, st);
+	return stat_seg_level(&u, NULL, st, fill);
 }
 
-int shmkit_seg_stat(const struct shmkit_seg *seg, struct shmkit_stat *st)
+int shmkit__stat_seg(const struct shmkit_seg *seg, struct shmkit_stat *st,
+		     shmkit__stat_filler fill)
 {
 	shmkit__detail_clear();
 	if (!seg || !st)
@@ -178,5 +182,5 @@ int shmkit_seg_stat(const struct shmkit_seg *seg, struct shmkit_stat *st)
 	if (shmkit__uri_parse(seg->uri, &u) < 0)
 		memset(&u, 0, sizeof(u));
 	shmkit__detail_clear();
-	return stat_seg_level(&u, seg, st);
+	return stat_seg_level(&u, seg, st, fill);
 }
