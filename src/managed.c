@@ -445,6 +445,10 @@ static int open_step(struct shmkit_seg *seg, uint32_t kind)
 int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
 			     int64_t timeout_ns)
 {
+	/* A read-only open of System V is a look: shmat would rewrite the
+	 * segment's last-user pid and times, which gc --foreign reads. */
+	if ((flags & SHMKIT_RDONLY) && uri && strncmp(uri, "sysv:", 5) == 0)
+		return shmkit__obj_look(o, uri, kind);
 	int64_t deadline = shmkit__deadline(timeout_ns);
 	/* Waits that no live creator accounts for (unsized segment, zero magic
 	 * with nobody named) last at most this long, even with SHMKIT_FOREVER:

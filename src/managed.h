@@ -44,6 +44,10 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
  * caller in the attach table (a full table is not an error: attach_slot -1). */
 int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags);
 
+/* With SHMKIT_RDONLY in flags: a read-only mapping and no attach slot; for
+ * System V a look (shmkit__obj_look: read through a process that has it
+ * attached, never attached). */
+
 /* shmkit__obj_open with an explicit bound on the waits (relative ns; 0 = do
  * not wait: -EAGAIN where it would). Expiry while the creator is alive and
  * still initializing: -ETIMEDOUT. */

@@ -366,7 +366,7 @@ int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t 
 {
 	struct shmkit__obj_ref ref = {.shmid = shmid};
 	unsigned long addr = 0;
-	if (pid == getpid() || shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || addr == 0)
+	if (shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || addr == 0)
 		return -ENOENT;
 	/* fails when not ours to read (ptrace rules), or it just detached */
 	return shmkit__proc_read_mem(pid, addr + off, buf, len) < 0 ? -ENOENT : 0;
@@ -375,7 +375,7 @@ int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t 
 static int peek_one(pid_t pid, void *arg)
 {
 	struct peek_ctx *c = arg;
-	if (shmkit__sysv_peek_pid(pid, c->shmid, c->off, c->buf, c->len) < 0)
+	if (pid == getpid() || shmkit__sysv_peek_pid(pid, c->shmid, c->off, c->buf, c->len) < 0)
 		return 0;
 	c->via = pid;
 	return 1;
@@ -384,7 +384,10 @@ static int peek_one(pid_t pid, void *arg)
 int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via)
 {
 	struct peek_ctx c = {shmid, off, buf, len, 0};
-	if (shmkit__proc_each_pid(peek_one, &c) != 1)
+	/* this process first: a publisher or subscriber looking at its own topic */
+	if (shmkit__sysv_peek_pid(getpid(), shmid, off, buf, len) == 0)
+		c.via = getpid();
+	else if (shmkit__proc_each_pid(peek_one, &c) != 1)
 		return -ENOENT;
 	if (via)
 		*via = c.via;

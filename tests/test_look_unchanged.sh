@@ -142,6 +142,7 @@ time.sleep(60)
 		[ -s "$TMP/err" ] && fail "shmkit $cmd said on stderr: $(cat "$TMP/err")"
 	done
 	"$SHMKIT" queue stat "$Q" | grep -q "depth: *1" || fail "queue stat $Q through its holder"
+	"$SHMKIT" stat "$Q" | grep -q "depth: *1" || fail "stat $Q shows no counters through its holder"
 	# the holder detaches and stays alive: nobody attached, a live last user
 	kill "$holder"; wait "$holder" 2>/dev/null
 	python3 -c '
@@ -172,6 +173,18 @@ time.sleep(60)
 	holder=
 else
 	fail "sysv queue $Q"
+fi
+# a System V topic: sub and pub --wait-subs look at it through themselves
+T="sysv:$(printf '0x%x' $((KEY + 2)))"
+made+=("$T")
+if "$SHMKIT" topic create "$T" --slots 4 --slot-size 64 --owned; then
+	"$SHMKIT" sub "$T" --count 2 --timeout 30 >"$TMP/sub.out" 2>&1 &
+	sub=$!
+	"$SHMKIT" pub "$T" --wait-subs 1 --timeout 30 one two || fail "pub --wait-subs on $T"
+	wait "$sub" || fail "sub on $T: $(cat "$TMP/sub.out")"
+	[ "$(tr '\n' ' ' <"$TMP/sub.out")" = "one two " ] || fail "sub on $T got: $(cat "$TMP/sub.out")"
+else
+	fail "sysv topic $T"
 fi
 # a raw segment whose last user (shmkit write) is gone: read attaches, says so
 if "$SHMKIT" create "$R" 4K && "$SHMKIT" write "$R" "hello, sysv"; then

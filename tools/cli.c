@@ -64,6 +64,12 @@ int cli_fail(const char *what, const char *uri, int err)
 	return CLI_FAIL;
 }
 
+const char *cli_why(int err)
+{
+	const char *detail = shmkit_last_error_detail();
+	return detail && *detail ? detail : shmkit_strerror(err);
+}
+
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 {
 	va_list ap;

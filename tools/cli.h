@@ -33,6 +33,8 @@ int cli_run(int argc, char **argv);
 /* Print "shmkit: <what> <uri>: <reason>" on stderr (reason from a negative
  * errno) and return CLI_FAIL. uri may be NULL or "" (then it is left out). */
 int cli_fail(const char *what, const char *uri, int err);
+/* Why the last library call failed: its detail, else the errno's text. */
+const char *cli_why(int err);
 /* As cli_fail, with a free-text reason. */
 /* s with control bytes written as \xNN, in buf (truncated to cap): names
  * other processes chose (URIs, process names) must not drive the terminal. */

@@ -360,7 +360,7 @@ void cli_heap_print(const char *uri, uint32_t kind)
 		return;
 	}
 	if (r < 0) {
-		printf("heap:               %s\n", shmkit_strerror(r));
+		printf("heap:               not read (%s)\n", cli_why(r));
 		return;
 	}
 	if (keys >= 0)

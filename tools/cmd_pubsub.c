@@ -310,7 +310,7 @@ void cli_topic_print(const char *uri)
 	struct shmkit_topic_sub_info *subs = topic_snapshot(uri, &info, &n, &err);
 
 	if (!subs) {
-		printf("topic:              %s\n", shmkit_strerror(err));
+		printf("topic:              not read (%s)\n", cli_why(err));
 		return;
 	}
 	printf("topic:              %zu slots x %zu bytes, %s, up to %u subscribers\n", info.slots,

@@ -398,8 +398,11 @@ static int read_stats(const char *uri, struct shmkit_queue_stats *st)
 void cli_queue_stat_text(const char *uri)
 {
 	struct shmkit_queue_stats st;
-	if (read_stats(uri, &st) == 0)
+	int r = read_stats(uri, &st);
+	if (r == 0)
 		print_queue_stats(&st);
+	else
+		printf("queue:              not read (%s)\n", cli_why(r));
 }
 
 void cli_queue_stat_json(struct cli_json *j, const char *uri)
@@ -407,6 +410,8 @@ void cli_queue_stat_json(struct cli_json *j, const char *uri)
 	struct shmkit_queue_stats st;
 	if (read_stats(uri, &st) == 0)
 		json_queue_stats(j, &st);
+	else
+		cli_json_null(j, "queue");
 }
 
 static int queue_create(int argc, char **argv)

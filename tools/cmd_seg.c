@@ -143,14 +143,6 @@ static const char *alive_str(int alive)
 	return alive > 0 ? "alive" : alive == 0 ? "dead" : "unknown";
 }
 
-/* Queue counters, topic state and heap use need the object opened, which
- * for System V is an shmat: it rewrites the last-user pid and times that
- * gc --foreign's proof reads, so looking never does it (DESIGN §8). */
-static int look_inside(const struct shmkit_stat *st)
-{
-	return st->backend != SHMKIT_SYSV;
-}
-
 /* One segment as a JSON object. detail: also what opening the object tells
  * (queue counters, heap and map use); `ls` passes 0, because opening attaches
  * to the object and a heap's lock can be held for as long as its holder
@@ -233,7 +225,9 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
 		cli_json_str(j, "header_status",
 			     header_status_str(st->header_status, st->layout_version));
-		detail = detail && st->header_status == 0 && look_inside(st);
+		/* queue counters, topic state, heap use: looks (System V through a
+		 * process that has it attached, never attached: DESIGN §8) */
+		detail = detail && st->header_status == 0;
 		if (detail && st->kind == SHMKIT_KIND_QUEUE)
 			cli_queue_stat_json(j, st->uri);
 		struct shmkit_attacher a[64];
@@ -253,7 +247,7 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 			}
 			cli_json_end(j);
 		}
-		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0 && look_inside(st))
+		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
 			cli_topic_json(j, st->uri);
 		if (detail && (st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP))
 			cli_heap_json(j, st->uri, st->kind);
@@ -307,10 +301,9 @@ static void print_stat(const struct shmkit_stat *st)
 		       alive_str(st->creator_alive));
 		printf("header:             %s\n",
 		       header_status_str(st->header_status, st->layout_version));
-		int inside = st->header_status == 0 && look_inside(st);
-		if (st->header_status == 0 && !inside && st->kind != SHMKIT_KIND_RAW)
-			printf("contents:           not read (System V: attaching to look would "
-			       "rewrite its last-user pid and times)\n");
+		/* looks, each says when it could not read (System V nobody has
+		 * attached: never attached to look, DESIGN §8) */
+		int inside = st->header_status == 0;
 		if (st->kind == SHMKIT_KIND_QUEUE && inside)
 			cli_queue_stat_text(st->uri);
 		struct shmkit_attacher at[64];
