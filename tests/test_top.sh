@@ -9,6 +9,7 @@ SHMKIT=${SHMKIT:-build/shmkit}
 SHMKIT=$(readlink -f "$SHMKIT")
 ID=$$
 Q="posix:/shmkit-test-$ID-top-q" T="posix:/shmkit-test-$ID-top-t" M="posix:/shmkit-test-$ID-top-m"
+QM="posix:/shmkit-test-$ID-mpmc-top"
 TMUX_SOCK="shmkit-test-$ID"
 TMP=$(mktemp -d)
 FAILS=0
@@ -16,7 +17,7 @@ fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 cleanup() {
 	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
-	for u in "$Q" "$T" "$M"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	for u in "$Q" "$T" "$M" "$QM"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -116,5 +117,15 @@ else
 	done
 fi
 kill "$SUB" 2>/dev/null
+# an MPMC queue's handles count bytes in their peer entries: top adds them
+"$SHMKIT" queue create "$QM" --capacity 16 --max-msg 32 --multi >/dev/null || fail "create $QM"
+"$SHMKIT" top --once --json --interval 2 "$QM" >"$TMP/mpmc.json" &
+TOP=$!
+sleep 0.5
+"$SHMKIT" send "$QM" abc de || fail "send $QM"
+"$SHMKIT" recv "$QM" --count 1 >/dev/null || fail "recv $QM"
+wait "$TOP" || fail "top --once --json $QM exited $?"
+grep -q '"bytes_in": 5,' "$TMP/mpmc.json" && grep -q '"bytes_out": 3,' "$TMP/mpmc.json" ||
+	fail "MPMC bytes: $(grep bytes_ "$TMP/mpmc.json")"
 [ $FAILS = 0 ] && echo "test_top: ok"
 [ $FAILS = 0 ]

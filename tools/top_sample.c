@@ -41,6 +41,11 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 	o->msgs_out = head;
 	o->bytes_in = LD(((struct shmkit__queue_shared *)q)->bytes_sent);
 	o->bytes_out = LD(((struct shmkit__queue_shared *)q)->bytes_received);
+	/* MPMC handles count in their peer entries (docs/LAYOUT.md); SPSC's are 0 */
+	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		o->bytes_in += LD(((struct shmkit__queue_shared *)q)->peers[k].bytes_sent);
+		o->bytes_out += LD(((struct shmkit__queue_shared *)q)->peers[k].bytes_received);
+	}
 	o->drops = skipped + abandoned;
 	o->sleepers = ec_sleepers(&((struct shmkit__queue_shared *)q)->data_ec) +
 		      ec_sleepers(&((struct shmkit__queue_shared *)q)->space_ec);
