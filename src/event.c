@@ -47,7 +47,7 @@ SHMKIT_API uint32_t shmkit_event_seq(struct shmkit_event *ev)
 {
 	struct shmkit__event_shared *e = event_shared(ev);
 
-	/* Acquire: pairs with the release RMW in shmkit__ec_signal(): a caller
+	/* Acquire: pairs with the release RMW in shmkit__ec_advance(): a caller
 	 * that sees the new seq also sees what was written before the signal.
 	 * A caller that reads seq, then finds nothing to do, then waits on that
 	 * seq cannot miss a signal made after the writes. */
@@ -61,8 +61,11 @@ SHMKIT_API int shmkit_event_signal(struct shmkit_event *ev)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	struct shmkit__ec ec = event_ec(e);
-	shmkit__ec_signal(&ec);
+	uint32_t w = shmkit__ec_advance(&e->word);
+	if (shmkit__ec_must_wake(w)) {
+		struct shmkit__ec ec = event_ec(e);
+		shmkit__ec_wake_slow(&ec, w, 0);
+	}
 	return 0;
 }
 
@@ -75,7 +78,7 @@ static int seq_moved(void *arg, int slow)
 {
 	struct seq_moved *m = arg;
 	(void)slow;
-	/* Acquire: pairs with the release RMW in shmkit__ec_signal(). */
+	/* Acquire: pairs with the release RMW in shmkit__ec_advance(). */
 	uint32_t v = atomic_load_explicit(&m->e->word, memory_order_acquire);
 	return (v >> 2) != m->seen ? 0 : -EAGAIN;
 }

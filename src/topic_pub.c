@@ -237,7 +237,7 @@ static int wait_room(struct shmkit_pub *p, uint64_t head, int64_t timeout_ns)
 
 /* Marks the slot for message p->head as being written (after waiting for
  * room on a reliable topic) and returns it; NULL with *rc on failure. */
-static struct shmkit__topic_slot *begin_write(struct shmkit_pub *p, int64_t timeout_ns, int *rc)
+static inline struct shmkit__topic_slot *begin_write(struct shmkit_pub *p, int64_t timeout_ns, int *rc)
 {
 	uint64_t h = p->head;
 
@@ -259,7 +259,7 @@ static struct shmkit__topic_slot *begin_write(struct shmkit_pub *p, int64_t time
 
 /* Completes message p->head in `slot` (its bytes are written) and wakes
  * whoever waits for it. */
-static void finish_write(struct shmkit_pub *p, struct shmkit__topic_slot *slot, size_t len)
+static inline void finish_write(struct shmkit_pub *p, struct shmkit__topic_slot *slot, size_t len)
 {
 	uint64_t h = p->head;
 
