@@ -440,21 +440,14 @@ static int wait_data(struct sub_wait *w, int64_t timeout_ns)
 	return rc;
 }
 
-/* Waits until the slot for our position holds our message complete; returns
- * it in *slot_out with its seq and validated length. */
-static int next_message(struct shmkit_sub *s, int64_t timeout_ns,
-			struct shmkit__topic_slot **slot_out, uint64_t *seq_out, size_t *len_out)
+/* Waits until the slot for our position holds our message complete; fills
+ * w's slot, seq and validated length. */
+static int next_message(struct sub_wait *w, int64_t timeout_ns)
 {
-	struct sub_wait w = { .s = s };
-	int rc = try_next(&w, timeout_ns == 0);
+	int rc = try_next(w, timeout_ns == 0);
 
 	if (rc == -EAGAIN)
-		rc = timeout_ns == 0 ? poll_empty(&w) : wait_data(&w, timeout_ns);
-	if (rc == 0) {
-		*slot_out = w.slot;
-		*seq_out = w.seq;
-		*len_out = w.len;
-	}
+		rc = timeout_ns == 0 ? poll_empty(w) : wait_data(w, timeout_ns);
 	return rc;
 }
 
@@ -491,30 +484,28 @@ static inline ssize_t recv_ready(struct shmkit_sub *s, void *buf, size_t cap)
 
 ssize_t shmkit_sub_recv(struct shmkit_sub *s, void *buf, size_t cap, int64_t timeout_ns)
 {
-	struct shmkit__topic_slot *slot;
-	uint64_t seq;
-	size_t len;
-
 	if (!s || (!buf && cap))
 		return -EINVAL;
 	s->peeked = 0;
 	ssize_t n = recv_ready(s, buf, cap);
 	if (SHMKIT__LIKELY(n >= 0))
 		return n;
+	/* w's outputs start zeroed: set by every successful next_message */
+	struct sub_wait w = { .s = s };
 	for (;;) {
-		int rc = next_message(s, timeout_ns, &slot, &seq, &len);
+		int rc = next_message(&w, timeout_ns);
 		if (rc < 0)
 			return rc;
-		if (len > cap) {
-			if (still_intact(slot, seq))
+		if (w.len > cap) {
+			if (still_intact(w.slot, w.seq))
 				return -EMSGSIZE;
 			continue;
 		}
-		if (len)
-			shmkit__copy(buf, shmkit__topic_slot_data(slot), len);
-		if (still_intact(slot, seq)) {
-			consume_delivered(s, len);
-			return (ssize_t)len;
+		if (w.len)
+			shmkit__copy(buf, shmkit__topic_slot_data(w.slot), w.len);
+		if (still_intact(w.slot, w.seq)) {
+			consume_delivered(s, w.len);
+			return (ssize_t)w.len;
 		}
 		/* Overwritten while we copied: lost, and counted as such. */
 		count_dropped(s, 1);
@@ -524,24 +515,21 @@ ssize_t shmkit_sub_recv(struct shmkit_sub *s, void *buf, size_t cap, int64_t tim
 
 ssize_t shmkit_sub_peek(struct shmkit_sub *s, const void **msg, int64_t timeout_ns)
 {
-	struct shmkit__topic_slot *slot;
-	uint64_t seq;
-	size_t len;
-
 	if (!s || !msg)
 		return -EINVAL;
 	if (s->peeked) {
 		*msg = shmkit__topic_slot_data(shmkit__topic_slot(&s->t, s->pos));
 		return (ssize_t)s->peek_len;
 	}
-	int rc = next_message(s, timeout_ns, &slot, &seq, &len);
+	struct sub_wait w = { .s = s };
+	int rc = next_message(&w, timeout_ns);
 	if (rc < 0)
 		return rc;
 	s->peeked = 1;
-	s->peek_seq = seq;
-	s->peek_len = len;
-	*msg = shmkit__topic_slot_data(slot);
-	return (ssize_t)len;
+	s->peek_seq = w.seq;
+	s->peek_len = w.len;
+	*msg = shmkit__topic_slot_data(w.slot);
+	return (ssize_t)w.len;
 }
 
 int shmkit_sub_release(struct shmkit_sub *s)
