@@ -241,6 +241,7 @@ SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, co
 		return -ENOMEM;
 	b->dir = dir;
 	b->local_fd = -1;
+	b->sndtimeo_ms = -1;
 	if ((r = open_local(b, uri, o)) < 0 || (r = open_socket(b, endpoint, o)) < 0)
 		goto fail;
 	b->st.kind = b->kind;

@@ -77,6 +77,7 @@ struct shmkit_bridge {
 	zmq_msg_t pending;   /* topic out: a message the link had no room for
 			      * (initialized, empty unless has_pending) */
 	bool has_pending;
+	int sndtimeo_ms;     /* topic out: the socket's ZMQ_SNDTIMEO as last set (-1: ZeroMQ's default) */
 	_Atomic int stop;
 	struct shmkit_bridge_stats st;
 	/* queue out */

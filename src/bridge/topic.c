@@ -28,13 +28,14 @@ static void drain_subscriptions(struct shmkit_bridge *b)
 		;
 }
 
-/* Send m: 1 sent, 0 held (the link is full). */
-static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m)
+/* Send m (flags: ZMQ_DONTWAIT, or 0 to wait up to ZMQ_SNDTIMEO): 1 sent,
+ * 0 held (the link is full, or a signal came while waiting). */
+static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m, int flags)
 {
 	size_t n = zmq_msg_size(m);
 
-	if (zmq_msg_send(m, b->sock, ZMQ_DONTWAIT) < 0) {
-		if (zmq_errno() != EAGAIN) {
+	if (zmq_msg_send(m, b->sock, flags) < 0) {
+		if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
 			zmq_msg_close(m);
 			return -zmq_errno();
 		}
@@ -50,15 +51,21 @@ static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m)
 	return 1;
 }
 
-/* A held message: wait up to slice_ns for the link to take it. */
+/* A held message: wait up to slice_ns for the link to take it. Not with
+ * zmq_poll: an XPUB always reports POLLOUT (only a send checks its pipes'
+ * room), so a poll loop would spin and take the CPU the link's I/O thread
+ * needs. A blocking send with a timeout sleeps until that thread reports
+ * room in the pipe, as a PUB's blocking send does. */
 static int send_pending(struct shmkit_bridge *b, int64_t slice_ns)
 {
-	zmq_pollitem_t it = { .socket = b->sock, .events = ZMQ_POLLOUT };
-	long ms = slice_ns <= 0 ? 0 : (long)((slice_ns + 999999) / 1000000);
+	int ms = slice_ns <= 0 ? 0 : (int)((slice_ns + 999999) / 1000000);
 
-	if (zmq_poll(&it, 1, ms) < 0 && zmq_errno() != EINTR)
-		return -zmq_errno();
-	return send_or_hold(b, &b->pending);
+	if (ms != b->sndtimeo_ms) {
+		if (zmq_setsockopt(b->sock, ZMQ_SNDTIMEO, &ms, sizeof ms) < 0)
+			return -zmq_errno();
+		b->sndtimeo_ms = ms;
+	}
+	return send_or_hold(b, &b->pending, 0);
 }
 
 /* Send one message read in place: 1 sent or lost while read (overwritten),
@@ -89,7 +96,7 @@ static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 		zmq_msg_close(&m);
 		return 1;
 	}
-	return send_or_hold(b, &m);
+	return send_or_hold(b, &m, ZMQ_DONTWAIT);
 }
 
 int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
