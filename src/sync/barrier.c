@@ -60,8 +60,28 @@ void shmkit__barrier_waker_slow(void)
 	register_process();
 }
 
-/* Slow membarrier calls in a row, in this process (any object). */
+/* The current run of slow membarrier calls in this process (any object):
+ * how many, when the first began, their summed time. Racing threads may
+ * blur a window; it only delays or hastens a switch. */
 static _Atomic unsigned slow_run;
+static _Atomic int64_t slow_since, slow_sum;
+
+/* A run of SHMKIT__MEMBARRIER_SLOW_RUN slow calls ended at `now`: is the
+ * barrier worth switching? Only if the calls took more than
+ * 1/SHMKIT__MEMBARRIER_SHARE of the time they span. A stream that sleeps now
+ * and then (a peer preempted, a pause between bursts) pays tens of us per
+ * sleep but makes millions of wake checks in between, each of which FENCE
+ * mode would charge a locked instruction (a 64 B SPSC stream ran at half
+ * the rate); a waiter that sleeps at every message pays the slow call at
+ * every message, and there FENCE is cheaper. */
+static bool worth_switching(int64_t now)
+{
+	int64_t span = now - atomic_load_explicit(&slow_since, memory_order_relaxed);
+	int64_t sum = atomic_load_explicit(&slow_sum, memory_order_relaxed);
+
+	atomic_store_explicit(&slow_run, 0, memory_order_relaxed); /* the next window */
+	return sum * SHMKIT__MEMBARRIER_SHARE > span;
+}
 
 bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 {
@@ -70,12 +90,18 @@ bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 	int64_t t0 = shmkit__now_ns();
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
 		return false;
-	if (shmkit__now_ns() - t0 <= SHMKIT__MEMBARRIER_MAX_NS) {
+	int64_t t1 = shmkit__now_ns();
+	if (t1 - t0 <= SHMKIT__MEMBARRIER_MAX_NS) {
 		atomic_store_explicit(&slow_run, 0, memory_order_relaxed);
 		return true;
 	}
-	if (atomic_fetch_add_explicit(&slow_run, 1, memory_order_relaxed) + 1 <
-	    SHMKIT__MEMBARRIER_SLOW_RUN)
+	unsigned n = atomic_fetch_add_explicit(&slow_run, 1, memory_order_relaxed);
+	if (n == 0) {
+		atomic_store_explicit(&slow_since, t0, memory_order_relaxed);
+		atomic_store_explicit(&slow_sum, 0, memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&slow_sum, t1 - t0, memory_order_relaxed);
+	if (n + 1 < SHMKIT__MEMBARRIER_SLOW_RUN || !worth_switching(t1))
 		return true;
 	/* Switch (barrier.h): FENCE first, then the last membarrier, whose
 	 * barrier on each waker's CPU comes after the new mode is visible

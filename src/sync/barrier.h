@@ -22,8 +22,9 @@
  * is a VM exit (measured on a 2-vCPU KVM guest: 0.3-0.5 us with no other
  * registered thread running, 5-20 us with one running on the other vCPU;
  * another VM showed 24 us, more than a futex sleep and wake). So sleepers
- * time their calls and, after a run of slow ones, switch the object to
- * FENCE for good.
+ * time their calls and, after a run of slow ones that took a noticeable
+ * share of the time (sleeps at nearly every message, not now and then in a
+ * stream), switch the object to FENCE for good.
  *
  * Switching: the sleeper stores FENCE into the shared mode, then makes one
  * last membarrier. A waker reads the mode, barriers accordingly, reads the
@@ -46,9 +47,12 @@ enum {
 
 /* A membarrier(GLOBAL_EXPEDITED) slower than this is "slow": the creator
  * chooses FENCE if its own costs that much, and a sleeper whose last
- * SHMKIT__MEMBARRIER_SLOW_RUN calls were all slow switches the object. */
+ * SHMKIT__MEMBARRIER_SLOW_RUN calls were all slow switches the object if
+ * they took more than 1/SHMKIT__MEMBARRIER_SHARE of the time they spanned
+ * (barrier.c, worth_switching). */
 #define SHMKIT__MEMBARRIER_MAX_NS 4000
 #define SHMKIT__MEMBARRIER_SLOW_RUN 4
+#define SHMKIT__MEMBARRIER_SHARE 32
 
 /* Bumped in every forked child (pthread_atfork): fork detection with no
  * system call on hot paths. Read with shmkit__fork_gen(). */
@@ -113,7 +117,8 @@ static inline void shmkit__barrier_waker(uint32_t mode)
  * system call, timed; false if the kernel refused, in which case a waker may
  * miss our bit and the caller must sleep in short slices. After
  * SHMKIT__MEMBARRIER_SLOW_RUN calls in a row slower than
- * SHMKIT__MEMBARRIER_MAX_NS it switches the object to FENCE (switching). */
+ * SHMKIT__MEMBARRIER_MAX_NS that took more than 1/SHMKIT__MEMBARRIER_SHARE
+ * of the time they spanned, it switches the object to FENCE (switching). */
 bool shmkit__barrier_sleeper(_Atomic uint32_t *mode);
 
 #endif
