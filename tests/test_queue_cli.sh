@@ -12,6 +12,7 @@ FAILS=0
 cleanup() {
 	"$SHMKIT" rm "$Q" >/dev/null 2>&1
 	"$SHMKIT" rm "$Q2" >/dev/null 2>&1
+	"$SHMKIT" rm "$Q2-kill" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -103,6 +104,52 @@ head -c 200 /dev/zero | tr '\0' x >"$TMP/long"
 grep -q "2 messages were sent before that" "$TMP/err" || fail "sent count: $(cat "$TMP/err")"
 expect 0 "$SHMKIT" recv "$Q" --count 0 --timeout 0.2
 [ "$(cat "$TMP/out")" = "$(printf 'a\nb')" ] || fail "before the long line: $(cat "$TMP/out")"
+
+# recv killed -9 while its stdout is blocked (a full pipe) has consumed only
+# what it wrote: its output + what a second recv gets = every line, once, in
+# order (an SPSC queue); a message cut mid-write is printed again, so the first
+# output's unfinished last line is dropped. On an MPMC queue the one message
+# held at the kill is counted as abandoned (shmkit queue stat).
+killed_recv() { # QUEUE N: 0 if no line was lost or repeated
+	local q=$1 n=$2 pid=
+	rm -f "$TMP/go" "$TMP/pid"
+	seq 1 "$n" | "$SHMKIT" send "$q" - &
+	local sender=$!
+	{ "$SHMKIT" recv "$q" --count 0 & echo $! >"$TMP/pid"; wait; } |
+		{ while [ ! -e "$TMP/go" ]; do sleep 0.05; done; cat >"$TMP/first"; } &
+	local reader=$!
+	for _ in $(seq 200); do # until recv blocks writing to the full pipe
+		pid=$(cat "$TMP/pid" 2>/dev/null)
+		[ -n "$pid" ] && [[ "$(cat /proc/"$pid"/wchan 2>/dev/null)" = *pipe_write ]] && break
+		sleep 0.05
+	done
+	[[ "$(cat /proc/"$pid"/wchan 2>/dev/null)" = *pipe_write ]] || fail "recv never blocked on stdout"
+	kill -9 "$pid"
+	touch "$TMP/go"
+	wait $reader
+	: >"$TMP/second"
+	while kill -0 $sender 2>/dev/null; do # the rest, while the sender still sends
+		"$SHMKIT" recv "$q" --count 0 --timeout 1 >>"$TMP/second"
+	done
+	wait $sender || fail "send to $q exited $?"
+	"$SHMKIT" recv "$q" --count 0 --timeout 0 >>"$TMP/second"
+	[ -z "$(tail -c 1 "$TMP/first")" ] || sed -i '$ d' "$TMP/first" # unfinished line
+	cat "$TMP/first" "$TMP/second" >"$TMP/all"
+	echo "killed recv on $q: $(wc -l <"$TMP/first") printed, $(wc -l <"$TMP/second") left" >&2
+}
+expect 0 "$SHMKIT" queue create "$Q2-kill" --capacity 1024 --max-msg 64
+killed_recv "$Q2-kill" 200000
+seq 1 200000 | cmp -s - "$TMP/all" || fail "SPSC: lines lost or repeated by a killed recv"
+"$SHMKIT" rm "$Q2-kill" >/dev/null
+expect 0 "$SHMKIT" queue create "$Q2-kill" --capacity 1024 --max-msg 64 --multi
+killed_recv "$Q2-kill" 100000
+abandoned=$("$SHMKIT" queue stat "$Q2-kill" --json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["queue"]["abandoned"])')
+lost=$((100000 - $(sort -un "$TMP/all" | wc -l)))
+[ "$lost" = "$abandoned" ] && [ "$lost" -le 1 ] ||
+	fail "MPMC: $lost lines lost, $abandoned counted abandoned"
+[ "$(sort -n "$TMP/all" | uniq -d | wc -l)" = 0 ] || fail "MPMC: a line printed twice"
+"$SHMKIT" rm "$Q2-kill" >/dev/null
 
 # not a queue
 expect 1 "$SHMKIT" recv "posix:/shmkit-test-$$-no-such-queue" --timeout 0

@@ -23,10 +23,10 @@
 
 #include "cli.h"
 
-/* Messages per shmkit_queue_send_many / recv_many call (DESIGN §9 "Batches"). */
+/* Messages per shmkit_queue_send_many call (DESIGN §9 "Batches") ... */
 #define BATCH 32
-/* recv: at most this many bytes of receive buffers (fewer buffers for big max_msg). */
-#define RECV_BUF_BYTES (1u << 20)
+/* ... and per writev(2) of recv (a message and its separator: 512 of IOV_MAX 1024). */
+#define RECV_BATCH 256
 
 struct queue_opts {
 	uint64_t capacity, max_msg, count;
@@ -280,11 +280,74 @@ CLI_COMMAND(cmd_send)
 
 /* ---- recv ---- */
 
+/* recv prints a batch before it consumes it (zero-copy peek, write(2), then
+ * consume), so a recv killed at any point (kill -9 while its stdout is
+ * blocked, a closed pipe) has consumed only what it wrote in full: a message
+ * cut mid-write stays in the queue and the next recv prints it again. The
+ * messages behind the first are looked at in place (single-producer,
+ * single-consumer queues); an MPMC queue goes one message at a time. */
+struct recv_batch {
+	struct iovec out[2 * RECV_BATCH]; /* each message and its separator */
+	size_t n_out, n_msgs;
+};
+
+/* Waits (up to the deadline) for a first message, then takes up to want. */
+static ssize_t peek_batch(struct shmkit_queue *q, size_t want, int64_t deadline,
+			  const char *sep, struct recv_batch *b)
+{
+	const void *msg;
+	ssize_t len = shmkit_queue_peek(q, &msg, 0);
+	if (len == -EAGAIN)
+		len = shmkit_queue_peek(q, &msg, remaining(deadline));
+	b->n_out = b->n_msgs = 0;
+	while (len >= 0) {
+		b->out[b->n_out++] = (struct iovec){ (void *)msg, (size_t)len };
+		if (sep)
+			b->out[b->n_out++] = (struct iovec){ (void *)sep, 1 };
+		if (++b->n_msgs == want)
+			break;
+		len = shmkit_queue_peek_at(q, b->n_msgs, &msg);
+	}
+	return b->n_msgs ? (ssize_t)b->n_msgs : len;
+}
+
+/* The whole of iov[0..n) to stdout, across short writes and signals. */
+static int write_all(struct iovec *iov, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = writev(STDOUT_FILENO, iov, (int)n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* Consumes the peeked message and the n - 1 looked at behind it (peeking
+ * each in turn: we are the only consumer, so it is the one already written). */
+static int consume_batch(struct shmkit_queue *q, size_t n)
+{
+	const void *msg;
+	int r = shmkit_queue_consume(q);
+	for (size_t k = 1; k < n && r == 0; k++) {
+		ssize_t len = shmkit_queue_peek(q, &msg, 0);
+		r = len < 0 ? (int)len : shmkit_queue_consume(q);
+	}
+	return r;
+}
+
 CLI_COMMAND(cmd_recv)
 {
 	struct queue_opts o;
 	struct shmkit_queue *q;
-	struct shmkit_queue_stats st;
 	int ret;
 
 	defaults(&o);
@@ -296,55 +359,34 @@ CLI_COMMAND(cmd_recv)
 	if (nops != 1)
 		return cli_usage_error(argv[0], "expects one queue URI");
 	const char *uri = argv[1];
+	const char *sep = o.raw ? NULL : o.null_sep ? "" : "\n";
 	int64_t deadline = deadline_of(o.timeout_ns);
 	ret = open_queue("recv", uri, &q);
 	if (ret != CLI_OK)
 		return ret;
-	shmkit_queue_stats(q, &st);
-	size_t max = st.max_msg ? (size_t)st.max_msg : 1;
-	size_t nbufs = RECV_BUF_BYTES / max < BATCH ? RECV_BUF_BYTES / max : BATCH;
-	if (nbufs == 0)
-		nbufs = 1;
-	char *buf = malloc(nbufs * max);
-	if (!buf) {
-		shmkit_queue_close(q);
-		return cli_fail("recv", uri, -ENOMEM);
-	}
-	struct iovec m[BATCH];
+	fflush(stdout); /* everything below writes to the descriptor itself */
+	struct recv_batch b;
 	uint64_t got = 0;
-	ret = CLI_OK;
 	while (o.count == 0 || got < o.count) {
 		/* never more than --count asks for: the rest stays in the queue */
-		size_t want = o.count == 0 || o.count - got >= nbufs ? nbufs : (size_t)(o.count - got);
-		for (size_t k = 0; k < want; k++)
-			m[k] = (struct iovec){ buf + k * max, max };
-		ssize_t n = shmkit_queue_recv_many(q, m, want, 0);
-		if (n == -EAGAIN) {
-			fflush(stdout); /* show what we have before waiting */
-			n = shmkit_queue_recv_many(q, m, want, remaining(deadline));
-		}
+		size_t want = o.count == 0 || o.count - got >= RECV_BATCH ? RECV_BATCH
+									: (size_t)(o.count - got);
+		ssize_t n = peek_batch(q, want, deadline, sep, &b);
 		if (n == -EAGAIN || n == -ETIMEDOUT) {
-			if (o.count != 0) { /* fewer than asked for */
-				fflush(stdout);
+			if (o.count != 0) /* fewer than asked for */
 				ret = cli_fail_msg("recv", uri, "timed out after %" PRIu64 " of %" PRIu64
 					       " messages", got, o.count);
-			}
 			break;
 		}
-		if (n < 0) {
-			ret = cli_fail("recv", uri, (int)n);
+		int r = n < 0 ? (int)n : write_all(b.out, b.n_out);
+		if (r == 0)
+			r = consume_batch(q, b.n_msgs);
+		if (r < 0) {
+			ret = cli_fail("recv", uri, r);
 			break;
-		}
-		for (ssize_t k = 0; k < n; k++) {
-			fwrite(m[k].iov_base, 1, m[k].iov_len, stdout);
-			if (!o.raw)
-				putchar(o.null_sep ? '\0' : '\n');
 		}
 		got += (uint64_t)n;
 	}
-	if (fflush(stdout) != 0 && ret == CLI_OK)
-		ret = cli_fail("recv", uri, -EIO);
-	free(buf);
 	shmkit_queue_close(q);
 	return ret;
 }
