@@ -13,11 +13,38 @@
 
 void shmkit__copy_large(void *dst, const void *src, size_t n);
 
-/* memcpy for message payloads: dst and src do not overlap. Small copies stay
- * an inlined memcpy; large ones take the routine measured fastest. */
+/* Up to 64 bytes without a call: two fixed-size copies that overlap in the
+ * middle (the compiler turns each into moves). A call to memcpy makes the
+ * queue's send and receive non-leaf functions, which then save and restore
+ * five registers; the call, its dispatch on the length and that cost 20-25
+ * of the ~100 instructions of a 64-byte send (callgrind). */
+static inline void shmkit__copy_small(unsigned char *d, const unsigned char *s, size_t n)
+{
+	if (n >= 32) {
+		memcpy(d, s, 32);
+		memcpy(d + n - 32, s + n - 32, 32);
+	} else if (n >= 16) {
+		memcpy(d, s, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
+/* memcpy for message payloads: dst and src do not overlap. Up to 64 bytes
+ * inline, large copies take the routine measured fastest. */
 static inline void shmkit__copy(void *dst, const void *src, size_t n)
 {
-	if (n >= SHMKIT__COPY_LARGE)
+	if (n <= 64)
+		shmkit__copy_small(dst, src, n);
+	else if (n >= SHMKIT__COPY_LARGE)
 		shmkit__copy_large(dst, src, n);
 	else
 		memcpy(dst, src, n);
