@@ -312,6 +312,8 @@ static int batch_len(const struct shmkit_queue *q, const struct iovec *msgs, siz
 	return i == 0 ? -EMSGSIZE : 0;
 }
 
+/* SPSC batches check each iovec as they reach it (queue_spsc.c); MPMC ones
+ * check them all first. */
 SHMKIT_API ssize_t shmkit_queue_send_many(struct shmkit_queue *q, const struct iovec *msgs,
 					  size_t n, int64_t timeout_ns)
 {
@@ -320,10 +322,10 @@ SHMKIT_API ssize_t shmkit_queue_send_many(struct shmkit_queue *q, const struct i
 
 	if (!q || !msgs || n == 0)
 		return -EINVAL;
+	if (!q->multi)
+		return shmkit__sp_send_many(q, msgs, n, timeout_ns);
 	if ((r = batch_len(q, msgs, n, &k)) < 0)
 		return r;
-	if (!q->multi)
-		return shmkit__sp_send_many(q, msgs, k, timeout_ns);
 	size_t i = 0;
 	for (; i < k; i++) {
 		r = shmkit_queue_send(q, msgs[i].iov_base, msgs[i].iov_len, i ? 0 : timeout_ns);
@@ -338,11 +340,11 @@ SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *
 {
 	if (!q || !bufs || n == 0)
 		return -EINVAL;
+	if (!q->multi)
+		return shmkit__sc_recv_many(q, bufs, n, timeout_ns);
 	for (size_t i = 0; i < n; i++)
 		if (!bufs[i].iov_base && bufs[i].iov_len)
 			return -EINVAL;
-	if (!q->multi)
-		return shmkit__sc_recv_many(q, bufs, n, timeout_ns);
 	size_t i = 0;
 	ssize_t got = 0;
 	for (; i < n; i++) {

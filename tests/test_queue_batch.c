@@ -155,7 +155,16 @@ static void test_partial(int multi)
 	CHECK_RET(shmkit_queue_send_many(q, NULL, 1, 0), -EINVAL);
 	CHECK_RET(shmkit_queue_send_many(q, m, 0, 0), -EINVAL);
 	CHECK_RET(shmkit_queue_recv_many(NULL, r, 1, 0), -EINVAL);
-	CHECK_RET(shmkit_queue_recv_many(q, r, 10, 0), 1);
+	/* an iovec with no base but a length, past the first: -EINVAL and
+	 * nothing sent (received), though the ones before it were valid */
+	struct iovec bad[3] = { m[2], m[3], { NULL, 2 } };
+	CHECK_RET(shmkit_queue_send_many(q, bad, 3, 0), -EINVAL);
+	struct iovec rbad[3] = { { rb[0], 16 }, { NULL, 16 }, { rb[2], 16 } };
+	CHECK_RET(shmkit_queue_send_many(q, m + 4, 2, 0), 2);
+	CHECK_RET(shmkit_queue_recv_many(q, rbad, 3, 0), -EINVAL);
+	CHECK_RET(shmkit_queue_recv_many(q, r, 10, 0), 3); /* m[0] from above, m[4], m[5] */
+	CHECK(r[0].iov_len == 2 && memcmp(rb[0], "m0", 2) == 0 && memcmp(rb[1], "m4", 2) == 0 &&
+	      memcmp(rb[2], "m5", 2) == 0);
 	shmkit_queue_close(q);
 	shmkit_remove(uri);
 }
