@@ -8,7 +8,7 @@
 #   zmq-pushpull   PUSH -> PULL, process to process
 #   bridge-queue   queue -> bridge out -> bridge in -> queue (exactly once)
 #   zmq-pubsub     PUB (XPUB_NODROP: a full link waits) -> SUB
-#   bridge-topic   reliable topic -> bridge out (XPUB) -> bridge in (SUB) -> topic
+#   bridge-topic   reliable topic -> bridge out (PUB) -> bridge in (SUB) -> topic
 #                  (a reliable topic waits for the link as PUB with NODROP does)
 #   shm-hop        (latency only) one local queue, sender to receiver: the
 #                  bridge adds two such hops to ZeroMQ's path

@@ -53,7 +53,7 @@ static void report(const char *what, int64_t *lat, long n, int64_t t0, int64_t t
 }
 
 /* ZeroMQ's default high-water marks, as the bridge has; PUB with
- * XPUB_NODROP as the bridge's XPUB, so a blocking send waits for a full
+ * XPUB_NODROP as the bridge's, so a blocking send waits for a full
  * link instead of dropping (a lossless rate, as a reliable topic's). */
 static void *zsock(void *ctx, int type, const char *ep)
 {

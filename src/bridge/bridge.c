@@ -135,7 +135,7 @@ static int set_curve(void *sock, const struct shmkit_bridge_opts *o)
 static int socket_type(int kind, int dir)
 {
 	if (kind == SHMKIT_KIND_TOPIC)
-		return dir == SHMKIT_BRIDGE_OUT ? ZMQ_XPUB : ZMQ_SUB;
+		return dir == SHMKIT_BRIDGE_OUT ? ZMQ_PUB : ZMQ_SUB;
 	return dir == SHMKIT_BRIDGE_OUT ? ZMQ_DEALER : ZMQ_ROUTER;
 }
 
@@ -241,7 +241,7 @@ SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, co
 		return -ENOMEM;
 	b->dir = dir;
 	b->local_fd = -1;
-	b->sndtimeo_ms = -1;
+	b->timeo_ms[0] = b->timeo_ms[1] = -1;
 	if ((r = open_local(b, uri, o)) < 0 || (r = open_socket(b, endpoint, o)) < 0)
 		goto fail;
 	b->st.kind = b->kind;
@@ -336,6 +336,19 @@ SHMKIT_BRIDGE_API int shmkit_bridge_keypair(char public_key[41], char secret_key
 SHMKIT_BRIDGE_API int shmkit_bridge_has_curve(void)
 {
 	return zmq_has("curve") ? 1 : 0;
+}
+
+int br_set_timeout(struct shmkit_bridge *b, int opt, int64_t slice_ns)
+{
+	int ms = slice_ns <= 0 ? 0 : (int)((slice_ns + 999999) / 1000000);
+	int *cur = &b->timeo_ms[opt == ZMQ_RCVTIMEO];
+
+	if (ms == *cur)
+		return 0;
+	if (zmq_setsockopt(b->sock, opt, &ms, sizeof ms) < 0)
+		return zerr();
+	*cur = ms;
+	return 0;
 }
 
 int br_wait_both(struct shmkit_bridge *b, int fd, int64_t slice_ns)

@@ -77,7 +77,7 @@ struct shmkit_bridge {
 	zmq_msg_t pending;   /* topic out: a message the link had no room for
 			      * (initialized, empty unless has_pending) */
 	bool has_pending;
-	int sndtimeo_ms;     /* topic out: the socket's ZMQ_SNDTIMEO as last set (-1: ZeroMQ's default) */
+	int timeo_ms[2];     /* the socket's ZMQ_SNDTIMEO, ZMQ_RCVTIMEO as last set (-1: ZeroMQ's default) */
 	_Atomic int stop;
 	struct shmkit_bridge_stats st;
 	/* queue out */
@@ -128,6 +128,9 @@ int br_record_store(struct shmkit_bridge *b);
 /* Default record path for a queue URI (malloc'd), under $XDG_STATE_HOME or ~/.local/state. */
 char *br_record_default_path(const char *uri);
 
+/* Set the socket's ZMQ_SNDTIMEO or ZMQ_RCVTIMEO to slice_ns (rounded up to
+ * ms; 0: do not wait), unless it already is. 0 or a negative errno. */
+int br_set_timeout(struct shmkit_bridge *b, int opt, int64_t slice_ns);
 /* Wait until the socket is readable or slice_ns passes: 1 readable, 0 not, <0 error. */
 int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns);
 /* The same, also waking when fd (a local object's descriptor, DESIGN §9) is

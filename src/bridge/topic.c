@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Topics: one ZeroMQ message per shmkit message, bytes unchanged, so any
  * ZeroMQ SUB subscribed to "" receives them. OUT reads the ring as a
- * subscriber and sends with XPUB_NODROP and DONTWAIT: when the link is full
+ * subscriber and sends on a PUB with XPUB_NODROP and DONTWAIT: when the link is full
  * it holds that one message and reads nothing until the link takes it, so
  * it behaves as any slow subscriber of the local topic: on a lossy topic the
  * ring overwrites and its subscriber entry counts the loss (shown by
@@ -10,6 +10,7 @@
  * I/O thread needs, and be seen by the bridge alone.) IN publishes what
  * arrives (a message longer than the local slot is a counted drop). */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,15 +19,6 @@
 #include "bridge_internal.h"
 
 #define BATCH 256
-
-/* XPUB hands us (un)subscriptions: read and forget them, or they pile up. */
-static void drain_subscriptions(struct shmkit_bridge *b)
-{
-	unsigned char buf[64];
-
-	while (zmq_recv(b->sock, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
-		;
-}
 
 /* Send m (flags: ZMQ_DONTWAIT, or 0 to wait up to ZMQ_SNDTIMEO): 1 sent,
  * 0 held (the link is full, or a signal came while waiting). */
@@ -52,20 +44,15 @@ static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m, int flags)
 }
 
 /* A held message: wait up to slice_ns for the link to take it. Not with
- * zmq_poll: an XPUB always reports POLLOUT (only a send checks its pipes'
+ * zmq_poll: a PUB always reports POLLOUT (only a send checks its pipes'
  * room), so a poll loop would spin and take the CPU the link's I/O thread
  * needs. A blocking send with a timeout sleeps until that thread reports
- * room in the pipe, as a PUB's blocking send does. */
+ * room in the pipe, as ZeroMQ's own PUB with XPUB_NODROP does. */
 static int send_pending(struct shmkit_bridge *b, int64_t slice_ns)
 {
-	int ms = slice_ns <= 0 ? 0 : (int)((slice_ns + 999999) / 1000000);
+	int r = br_set_timeout(b, ZMQ_SNDTIMEO, slice_ns);
 
-	if (ms != b->sndtimeo_ms) {
-		if (zmq_setsockopt(b->sock, ZMQ_SNDTIMEO, &ms, sizeof ms) < 0)
-			return -zmq_errno();
-		b->sndtimeo_ms = ms;
-	}
-	return send_or_hold(b, &b->pending, 0);
+	return r < 0 ? r : send_or_hold(b, &b->pending, 0);
 }
 
 /* Send one message read in place: 1 sent or lost while read (overwritten),
@@ -99,38 +86,52 @@ static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 	return send_or_hold(b, &m, ZMQ_DONTWAIT);
 }
 
+/* Wait up to slice_ns for the local topic's descriptor (armed by the
+ * forward_one that found nothing). Only it: a PUB hands the program nothing
+ * to read, and its commands (a subscriber joining, room in a pipe) wait for
+ * the next send, so a zmq_poll would only add system calls per message. */
+static int wait_local(int fd, int64_t slice_ns)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int ms = slice_ns <= 0 ? 0 : (int)((slice_ns + 999999) / 1000000);
+
+	return poll(&p, 1, ms) < 0 && errno != EINTR ? -errno : 0;
+}
+
 int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 {
 	int r = 0;
 
-	drain_subscriptions(b);
 	if (b->has_pending && (r = send_pending(b, slice_ns)) <= 0)
 		return r;
-	/* with a descriptor, wait on it and the socket together; without one
-	 * (or while the publisher is gone and the descriptor stays readable),
-	 * the first read waits in the topic */
+	/* with a descriptor, wait on it; without one (or while the publisher is
+	 * gone and the descriptor stays readable), the first read waits in the
+	 * topic */
 	bool fd_wait = b->local_fd >= 0 && !b->pub_gone;
 	for (int i = 0; i < BATCH && (r = forward_one(b, i || fd_wait ? 0 : slice_ns)) > 0; i++)
 		;
 	if (r == 0 && b->has_pending)
 		return 0; /* the next step waits for the link */
 	if (r == 0 && fd_wait)
-		r = br_wait_both(b, b->local_fd, slice_ns);
+		r = wait_local(b->local_fd, slice_ns);
 	return r < 0 ? r : 0;
 }
 
+/* Receive and publish up to BATCH messages, each receive waiting up to
+ * slice_ns (ZMQ_RCVTIMEO) as a plain SUB's blocking receive does: one
+ * wait in ZeroMQ per idle spell, no zmq_poll and no failing non-blocking
+ * receive per message. */
 int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns)
 {
-	int r = br_wait_socket(b, slice_ns);
+	int r = br_set_timeout(b, ZMQ_RCVTIMEO, slice_ns);
 
-	if (r <= 0)
-		return r;
-	for (int i = 0; i < BATCH; i++) {
+	for (int i = 0; r >= 0 && i < BATCH; i++) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, b->sock, ZMQ_DONTWAIT) < 0) {
+		if (zmq_msg_recv(&m, b->sock, 0) < 0) {
 			zmq_msg_close(&m);
-			return zmq_errno() == EAGAIN ? 0 : -zmq_errno();
+			int e = zmq_errno();
+			return e == EAGAIN || e == EINTR ? 0 : -e;
 		}
 		size_t n = zmq_msg_size(&m);
 		/* a reliable local topic may wait for its slowest subscriber: the
@@ -141,6 +142,7 @@ int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns)
 		zmq_msg_close(&m);
 		if (r == -EMSGSIZE || r == -EINVAL) {
 			b->st.dropped++;
+			r = 0;
 			continue;
 		}
 		if (r < 0)
@@ -148,5 +150,5 @@ int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns)
 		b->st.messages++;
 		b->st.bytes += n;
 	}
-	return 0;
+	return r < 0 ? r : 0;
 }
