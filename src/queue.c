@@ -213,7 +213,10 @@ SHMKIT_API int shmkit_queue_reserve(struct shmkit_queue *q, size_t len, void **s
 
 	if (!q || !slot)
 		return -EINVAL;
-	r = reserve_pos(q, len, timeout_ns, &pos);
+	if (SHMKIT__LIKELY(!q->multi))
+		r = shmkit__sp_reserve_pos(q, len, timeout_ns, &pos);
+	else
+		r = reserve_pos(q, len, timeout_ns, &pos);
 	if (r < 0)
 		return r;
 	q->resv_active = true;
@@ -372,7 +375,7 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 		*msg = payload_at(q, q->peek_pos); /* peeking again: the same message */
 		return q->peek_len;
 	}
-	r = claim(q, SIZE_MAX, timeout_ns, &a);
+	r = q->multi ? claim(q, SIZE_MAX, timeout_ns, &a) : shmkit__sc_peek_pos(q, timeout_ns, &a);
 	if (r < 0)
 		return r;
 	q->peek_active = true;

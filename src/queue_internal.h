@@ -153,6 +153,8 @@ void shmkit__sp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len);
 int shmkit__sc_try_peek(struct shmkit_queue *q, struct attempt *a);
 void shmkit__sc_consume(struct shmkit_queue *q, uint64_t pos, uint32_t len);
 ssize_t shmkit__sc_peek_at(struct shmkit_queue *q, size_t i, const void **msg);
+int shmkit__sp_reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, uint64_t *pos);
+int shmkit__sc_peek_pos(struct shmkit_queue *q, int64_t timeout_ns, struct attempt *a);
 
 /* Waiting (queue.c): the attempt `fn` found nothing (-EAGAIN); poll (timeout
  * 0) or wait for the other side, trying again. */

@@ -192,6 +192,27 @@ int shmkit__sp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t
 	return 0;
 }
 
+/* shmkit_queue_reserve on an SPSC queue: the position of a free slot. The
+ * fast path (role held, nothing outstanding, room known) is inline here, as
+ * for send; everything else through sp_reserve. */
+int shmkit__sp_reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, uint64_t *pos)
+{
+	struct attempt a = { 0 };
+
+	if (SHMKIT__LIKELY(len <= q->max_msg && sp_ready(q, SHMKIT__ROLE_PRODUCER, q->resv_active))) {
+		/* relaxed: only the producer writes tail (a dead producer's tail
+		 * is repaired by the slow path, taken first: shmkit__sp_send) */
+		uint64_t t = atomic_load_explicit(&q->sh->tail, memory_order_relaxed);
+		if (SHMKIT__LIKELY(t - q->cached_head < q->cap)) {
+			*pos = t;
+			return 0;
+		}
+	}
+	int r = sp_reserve(q, len, timeout_ns, &a);
+	*pos = a.pos;
+	return r;
+}
+
 /* Of the `want` slots from t, how many are free now (head read at most once). */
 static size_t sp_room(struct shmkit_queue *q, uint64_t t, size_t want)
 {
@@ -368,6 +389,24 @@ static __attribute__((noinline)) ssize_t sc_recv_slow(struct shmkit_queue *q, vo
 		shmkit__copy(buf, payload_at(q, a.pos), a.len);
 	sc_publish_head(q, a.pos + 1, a.len);
 	return (ssize_t)a.len;
+}
+
+/* shmkit_queue_peek on an SPSC queue with no peek outstanding: the next
+ * message's position and length. Fast path inline, as for recv. */
+int shmkit__sc_peek_pos(struct shmkit_queue *q, int64_t timeout_ns, struct attempt *a)
+{
+	if (SHMKIT__LIKELY(sp_ready(q, SHMKIT__ROLE_CONSUMER, q->peek_active))) {
+		/* relaxed: only the consumer writes head */
+		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_relaxed);
+		/* acquire: pairs with the release store in sp_publish() */
+		uint64_t m = atomic_load_explicit(sp_marker(q, h), memory_order_acquire);
+		if (SHMKIT__LIKELY(sp_mark_pos(m) == (uint32_t)h && (uint32_t)m <= q->max_msg)) {
+			a->pos = h;
+			a->len = (uint32_t)m;
+			return 0;
+		}
+	}
+	return sc_claim(q, SIZE_MAX, timeout_ns, a);
 }
 
 /* The slot at h looked empty (marker m): its marker once it names h, or m. */
