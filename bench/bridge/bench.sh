@@ -14,8 +14,9 @@
 #                  bridge adds two such hops to ZeroMQ's path
 #   topic-lossy    (rate only) a lossy topic, unpaced: what the bridge
 #                  delivered, and its drops (overwritten in the local ring)
-# and the four ratios bridge/ZeroMQ (rate: ZeroMQ's / the bridge's; latency
-# p50: the bridge's / ZeroMQ's; the goal: <= 1.2x), per run. Run on a quiet
+# and the four goal ratios bridge/ZeroMQ (rate: ZeroMQ's / the bridge's;
+# latency p50: the bridge's / ZeroMQ's; the goal: <= 1.2x), one "goal" line
+# each per run with "met" or "NOT met", and a summary over the runs. Run on a quiet
 # machine: `sudo bash bench/bridge/bench.sh build 200000 64 3`.
 set -uo pipefail
 B=$(readlink -f "${1:-build}")
@@ -100,20 +101,32 @@ one_run() {
 			run_hop "shm-hop" $n $gap
 		fi
 	done
-	# ratios: bridge over ZeroMQ (rate: ZeroMQ's / the bridge's; latency: the bridge's / ZeroMQ's)
-	awk -v run="$1" '
+	# the four goal ratios, bridge over ZeroMQ (rate: ZeroMQ's / the bridge's;
+	# latency: the bridge's p50 / ZeroMQ's), one line each, then kept for the summary
+	awk -v run="$1" -v goal=1.2 '
 	FILENAME ~ /rate$/    { for (i = 1; i < NF; i++) if ($i == "rate") { sub("/s", "", $(i+1)); rate[$1] = $(i+1) } }
 	FILENAME ~ /latency$/ { for (i = 1; i < NF; i++) if ($i == "lat_p50_us") lat[$1] = $(i+1) }
+	function line(name, zrow, brow, z, b, r) {
+		if (z <= 0 || b <= 0) {
+			printf "run %d goal %-11s n/a (a row failed)\n", run, name
+			return
+		}
+		r = name ~ /rate/ ? z / b : b / z
+		printf "run %d goal %-11s %.2fx %s (%s %s, %s %s; goal <= %.1fx)\n", run, name, r,
+		       r <= goal ? "met" : "NOT met", zrow, z, brow, b, goal
+	}
 	END {
-		printf "run %d: queue rate %.2fx, queue p50 %.2fx, topic rate %.2fx, topic p50 %.2fx (goal <= 1.2x each)\n", run,
-		       rate["zmq-pushpull"] / rate["bridge-queue"], lat["bridge-queue"] / lat["zmq-pushpull"],
-		       rate["zmq-pubsub"] / rate["bridge-topic"], lat["bridge-topic"] / lat["zmq-pubsub"]
-	}' "$TMP/rate" "$TMP/latency" >>"$TMP/ratios"
-	tail -1 "$TMP/ratios"
+		line("queue rate", "zmq-pushpull", "bridge-queue", rate["zmq-pushpull"], rate["bridge-queue"])
+		line("queue p50", "zmq-pushpull", "bridge-queue", lat["zmq-pushpull"], lat["bridge-queue"])
+		line("topic rate", "zmq-pubsub", "bridge-topic", rate["zmq-pubsub"], rate["bridge-topic"])
+		line("topic p50", "zmq-pubsub", "bridge-topic", lat["zmq-pubsub"], lat["bridge-topic"])
+	}' "$TMP/rate" "$TMP/latency" | tee -a "$TMP/ratios"
 }
 for run in $(seq 1 "$RUNS"); do
 	echo "## run $run of $RUNS ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
 	one_run "$run"
 done
-echo "## all runs"
-cat "$TMP/ratios"
+echo "## all runs: each goal's ratio per run (rates: msgs/s; p50: one-way latency in us)"
+awk '{ name = $4 " " $5; if (!(name in seen)) { seen[name] = ++k; order[k] = name }
+       v[name] = v[name] " " ($6 == "n/a" ? "n/a" : $6); n[name]++; if ($7 == "met") met[name]++ }
+     END { for (i = 1; i <= k; i++) printf "goal %-11s %s: met in %d of %d runs\n", order[i], v[order[i]], met[order[i]], n[order[i]] }' "$TMP/ratios"

@@ -362,8 +362,3 @@ int br_wait_both(struct shmkit_bridge *b, int fd, int64_t slice_ns)
 		return zmq_errno() == EINTR ? 0 : zerr();
 	return (it[0].revents & ZMQ_POLLIN) != 0;
 }
-
-int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns)
-{
-	return br_wait_both(b, -1, slice_ns);
-}

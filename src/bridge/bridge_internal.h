@@ -131,10 +131,8 @@ char *br_record_default_path(const char *uri);
 /* Set the socket's ZMQ_SNDTIMEO or ZMQ_RCVTIMEO to slice_ns (rounded up to
  * ms; 0: do not wait), unless it already is. 0 or a negative errno. */
 int br_set_timeout(struct shmkit_bridge *b, int opt, int64_t slice_ns);
-/* Wait until the socket is readable or slice_ns passes: 1 readable, 0 not, <0 error. */
-int br_wait_socket(struct shmkit_bridge *b, int64_t slice_ns);
-/* The same, also waking when fd (a local object's descriptor, DESIGN §9) is
- * readable; fd < 0: the socket only. */
+/* Wait until the socket is readable, or fd (a local object's descriptor,
+ * DESIGN §9) is, or slice_ns passes: 1 the socket is readable, 0 not, <0 error. */
 int br_wait_both(struct shmkit_bridge *b, int fd, int64_t slice_ns);
 
 #endif

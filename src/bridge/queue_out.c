@@ -144,18 +144,23 @@ static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq, uint32_
 	}
 }
 
-/* One reply: its header, and the first 4 bytes of a body frame as flags. */
-static int receive_one(struct shmkit_bridge *b)
+/* One reply, waiting up to wait_ns for it (0: not at all; a blocking
+ * receive costs fewer system calls than a zmq_poll and then a receive): its
+ * header, and the first 4 bytes of a body frame as flags. 1 handled, 0 none. */
+static int receive_one(struct shmkit_bridge *b, int64_t wait_ns)
 {
 	zmq_msg_t f;
 	enum br_type t;
 	uint64_t seq;
 	uint32_t flags = 0;
+	int r = wait_ns > 0 ? br_set_timeout(b, ZMQ_RCVTIMEO, wait_ns) : 0;
 
+	if (r < 0)
+		return r;
 	zmq_msg_init(&f);
-	if (zmq_msg_recv(&f, b->sock, ZMQ_DONTWAIT) < 0) {
+	if (zmq_msg_recv(&f, b->sock, wait_ns > 0 ? 0 : ZMQ_DONTWAIT) < 0) {
 		zmq_msg_close(&f);
-		return zmq_errno() == EAGAIN ? 0 : -zmq_errno();
+		return zmq_errno() == EAGAIN || zmq_errno() == EINTR ? 0 : -zmq_errno();
 	}
 	bool ok = br_hdr_get(zmq_msg_data(&f), zmq_msg_size(&f), &t, &seq) == 0;
 	for (int part = 1; zmq_msg_more(&f); part++) { /* skip what a newer peer adds */
@@ -168,14 +173,14 @@ static int receive_one(struct shmkit_bridge *b)
 	zmq_msg_close(&f);
 	if (!ok)
 		return 1;
-	int r = handle(b, t, seq, flags);
+	r = handle(b, t, seq, flags);
 	return r < 0 ? r : 1;
 }
 
 static int receive(struct shmkit_bridge *b)
 {
 	for (int i = 0; i < RECV_BATCH; i++) {
-		int r = receive_one(b);
+		int r = receive_one(b, 0);
 		if (r <= 0)
 			return r;
 	}
@@ -295,8 +300,8 @@ int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 		b->st.resyncs++; /* lost on a broken link: ask where the receiver stands */
 		return send_hello(b);
 	}
-	if ((r = send_data(b)) != 0)
-		return r < 0 ? r : 0;
+	if ((r = send_data(b)) < 0)
+		return r;
 	if (b->synced && b->next_send == b->acked) {
 		if (now - b->last_sent > PING_EVERY_NS && (r = send_msg(b, BR_PING, b->acked, NULL)) < 0 &&
 		    r != -EAGAIN)
@@ -304,6 +309,9 @@ int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 		if (slice_ns > 0)
 			return wait_idle(b, slice_ns);
 	}
-	r = br_wait_socket(b, slice_ns > 1000000 ? 1000000 : slice_ns);
+	/* In flight (or no handshake yet): wait for the next reply. Messages
+	 * queued behind those in flight wake nobody (the descriptor is armed
+	 * only by a receive that finds the queue empty), so at most 1 ms. */
+	r = receive_one(b, slice_ns > 1000000 ? 1000000 : slice_ns);
 	return r < 0 ? r : 0;
 }
