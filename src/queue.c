@@ -51,6 +51,7 @@ struct queue_wait {
 	struct attempt *a;
 	struct shmkit__wait_policy *pol;
 	int64_t next_peer_check;
+	bool slow; /* a slow look was made */
 };
 
 static int unstick(struct shmkit_queue *q, struct attempt *a, int64_t *next_check)
@@ -67,6 +68,7 @@ static int queue_pred(void *arg, int slow)
 {
 	struct queue_wait *w = arg;
 
+	w->slow |= slow != 0;
 	w->a->stuck = 0;
 	int r = w->fn(w->q, w->a);
 	if (r != -EAGAIN || !slow || !w->a->stuck)
@@ -87,13 +89,16 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 		.yields = q->spin_ns != 0 ? SHMKIT__YIELDS : 0,
 		.slice_ns = SHMKIT__SLEEP_SLICE_NS,
 	};
-	struct queue_wait w = { q, fn, a, &pol, 0 };
+	struct queue_wait w = { q, fn, a, &pol, 0, 0 };
 	int64_t t0 = q->multi ? shmkit__now_ns() : 0;
 	int r = shmkit__ec_wait(producer ? &q->space_ec : &q->data_ec, &pol,
 				shmkit__deadline(timeout_ns), queue_pred, &w);
 
+	/* A wait served before its first slow look (64 pauses) was served
+	 * within any spin: no clock read, which would lie between the message
+	 * and what the caller does with it (a reply, in a ping-pong) */
 	if (q->multi)
-		shmkit__mpmc_spin_learn(q, spin, shmkit__now_ns() - t0);
+		shmkit__mpmc_spin_learn(q, spin, w.slow ? shmkit__now_ns() - t0 : 0);
 	return r;
 }
 
@@ -136,6 +141,8 @@ static inline int attempt_or_wait(struct shmkit_queue *q, attempt_fn fn, struct 
 	int r = fn(q, a);
 	if (SHMKIT__LIKELY(r != -EAGAIN))
 		return r;
+	if (q->multi)
+		return shmkit__mpmc_wait(q, fn, a, producer, timeout_ns);
 	return shmkit__queue_wait(q, fn, a, producer, timeout_ns);
 }
 
@@ -180,21 +187,6 @@ static inline void commit_pos(struct shmkit_queue *q, uint64_t pos, uint32_t len
 	shmkit__mp_commit(q, pos, len);
 }
 
-/* MPMC send (the SPSC one is queue_spsc.c's, whole). */
-static __attribute__((noinline)) int mpmc_send(struct shmkit_queue *q, const void *msg,
-					       size_t len, int64_t timeout_ns)
-{
-	uint64_t pos;
-	int r = reserve_pos(q, len, timeout_ns, &pos);
-
-	if (r < 0)
-		return r;
-	if (len)
-		shmkit__copy(payload_at(q, pos), msg, len);
-	commit_pos(q, pos, (uint32_t)len);
-	return 0;
-}
-
 SHMKIT_API int shmkit_queue_send(struct shmkit_queue *q, const void *msg, size_t len,
 				 int64_t timeout_ns)
 {
@@ -202,7 +194,7 @@ SHMKIT_API int shmkit_queue_send(struct shmkit_queue *q, const void *msg, size_t
 		return -EINVAL;
 	if (SHMKIT__LIKELY(!q->multi))
 		return shmkit__sp_send(q, msg, len, timeout_ns);
-	return mpmc_send(q, msg, len, timeout_ns);
+	return shmkit__mp_send(q, msg, len, timeout_ns);
 }
 
 SHMKIT_API int shmkit_queue_reserve(struct shmkit_queue *q, size_t len, void **slot,
@@ -260,29 +252,6 @@ static inline void consume_pos(struct shmkit_queue *q, uint64_t pos, uint32_t le
 	shmkit__mc_consume(q, pos);
 }
 
-/* MPMC receive (the SPSC one is queue_spsc.c's, whole). */
-static __attribute__((noinline)) ssize_t mpmc_recv(struct shmkit_queue *q, void *buf, size_t cap,
-						   int64_t timeout_ns)
-{
-	struct attempt a = { 0 };
-	int r;
-
-	forget_inherited(q);
-	if ((r = claim_role(q, false)) < 0)
-		return r;
-	if ((r = peer_ensure(q)) < 0)
-		return r;
-	if (q->peek_active)
-		return -EBUSY;
-	r = claim(q, cap, timeout_ns, &a);
-	if (r < 0)
-		return r;
-	if (a.len)
-		shmkit__copy(buf, payload_at(q, a.pos), a.len);
-	consume_pos(q, a.pos, a.len);
-	return (ssize_t)a.len;
-}
-
 SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t cap,
 				     int64_t timeout_ns)
 {
@@ -290,7 +259,7 @@ SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t c
 		return -EINVAL;
 	if (SHMKIT__LIKELY(!q->multi))
 		return shmkit__sc_recv(q, buf, cap, timeout_ns);
-	return mpmc_recv(q, buf, cap, timeout_ns);
+	return shmkit__mc_recv(q, buf, cap, timeout_ns);
 }
 
 /* ---------------------------------------------------------------------

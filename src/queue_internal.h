@@ -64,6 +64,7 @@ struct attempt {
 	uint32_t len;   /* consumer: length of the message at pos */
 	size_t limit;   /* consumer: largest length the caller accepts */
 	uint64_t stuck; /* marker of a slot held by a peer that blocks us, or 0 */
+	bool waiting;   /* MPMC: a wait's poll (look before a CAS, queue_mpmc.c) */
 };
 
 typedef int (*attempt_fn)(struct shmkit_queue *q, struct attempt *a);
@@ -171,7 +172,9 @@ static inline int claim_role(struct shmkit_queue *q, bool producer)
 	return shmkit__role_claim(&q->obj, role);
 }
 
-/* MPMC protocol and its peer table (queue_mpmc.c) */
+/* MPMC protocol and its peer table (queue_mpmc.c); the copy calls whole */
+int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns);
+ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns);
 int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a);
 void shmkit__mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len);
 int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a);
@@ -180,6 +183,8 @@ int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m);
 int shmkit__queue_reclaim_if_dead(struct shmkit_queue *q, uint64_t m);
 int shmkit__queue_peer_register(struct shmkit_queue *q);
 void shmkit__queue_peer_release(struct shmkit_queue *q);
+int shmkit__mpmc_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
+		      int64_t timeout_ns);
 int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);
 void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t waited_ns);
 uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool producer);

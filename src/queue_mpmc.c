@@ -8,6 +8,7 @@
  * served while it spins (adaptive spinning, below). */
 #include <string.h>
 
+#include "copy.h"
 #include "queue_internal.h"
 
 #define CAS_RETRIES 4096u
@@ -87,7 +88,7 @@ static inline void catch_up_hint(struct shmkit_queue *q, _Atomic uint64_t *hint,
  * MPMC protocol
  * --------------------------------------------------------------------- */
 
-int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
+static inline int mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 {
 	_Atomic uint64_t *tail = &q->sh->tail;
 	int64_t cap = (int64_t)q->cap;
@@ -97,24 +98,32 @@ int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 		 * the release CAS in advance_hint_to() */
 		uint64_t p = atomic_load_explicit(tail, memory_order_acquire);
 		struct shmkit__queue_slot *s = slot_at(q, p);
-		/* acquire: pairs with the release store of FREE in shmkit__mc_consume() or
-		 * shmkit__queue_reclaim_slot(): the last reader is done with the slot */
-		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+		uint64_t m = marker(p, SHMKIT__QTAG_FREE);
 
+		/* A poll looks first (a CAS would take the line from the
+		 * consumer reading it); otherwise expect FREE: one CAS fetches
+		 * the line owned, where a load then a CAS fetch it twice.
+		 * acquire: pairs with the release store of FREE in
+		 * shmkit__mc_consume() or shmkit__queue_reclaim_slot(): the last
+		 * reader is done with the slot */
+		if (a->waiting)
+			m = atomic_load_explicit(&s->seq, memory_order_acquire);
 		if (m == marker(p, SHMKIT__QTAG_FREE)) {
 			uint64_t mine = marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer);
-			/* acq_rel: the acquire load above ordered us after the last
-			 * reader; release lets whoever sees RESERVED and moves the
-			 * hint pass that on (advance_hint_to) */
+			/* acq_rel: acquire orders us after the last reader (as
+			 * the load above); release lets whoever sees RESERVED and
+			 * moves the hint pass that on (advance_hint_to). On
+			 * failure m is the marker, read with acquire */
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
 								    memory_order_acq_rel,
-								    memory_order_relaxed)) {
+								    memory_order_acquire)) {
 				SHMKIT__TEST_POINT("queue.mpmc.reserved");
 				pass_hint(tail, p);
 				a->pos = p;
 				return 0;
 			}
-			continue;
+			if (a->waiting)
+				continue;
 		}
 		int64_t d = marker_dist(m, p);
 		if (d % cap != 0)
@@ -138,7 +147,12 @@ int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 	return -EAGAIN;
 }
 
-void shmkit__mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
+{
+	return mp_try_reserve(q, a);
+}
+
+static inline void mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
 {
 	struct shmkit__queue_slot *s = slot_at(q, pos);
 
@@ -149,7 +163,56 @@ void shmkit__mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
 	wake_data(q);
 }
 
-int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
+void shmkit__mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len)
+{
+	mp_commit(q, pos, len);
+}
+
+/* We took position h (our CAS won): move the hint, hand the message out
+ * unless its length is corrupt (then it is dropped). */
+static int mc_claimed(struct shmkit_queue *q, struct shmkit__queue_slot *s, uint64_t h,
+		      uint32_t len, struct attempt *a)
+{
+	SHMKIT__TEST_POINT("queue.mpmc.claimed");
+	pass_hint(&q->sh->head, h);
+	if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
+		atomic_store_explicit(&s->seq, marker(h + q->cap, SHMKIT__QTAG_FREE),
+				      memory_order_release);
+		return -EBADMSG;
+	}
+	a->pos = h;
+	a->len = len;
+	return 0;
+}
+
+/* First try of a caller who takes any length a slot can hold: claim
+ * COMMITTED(h) with one CAS, which fetches the line owned at once (a load
+ * then a CAS fetch it twice). -EAGAIN with *m the marker if it was not
+ * COMMITTED(h). */
+static int mc_claim_blind(struct shmkit_queue *q, struct shmkit__queue_slot *s, uint64_t h,
+			  struct attempt *a, uint64_t *m)
+{
+	*m = marker(h, SHMKIT__QTAG_COMMITTED);
+	/* acq_rel: acquire pairs with the release store in shmkit__mp_commit()
+	 * (payload and len before COMMITTED); release for whoever moves the
+	 * hint past CLAIMED. On failure *m is the marker, read with acquire */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &s->seq, m, marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer),
+		    memory_order_acq_rel, memory_order_acquire))
+		return -EAGAIN;
+	/* relaxed: written before COMMITTED, which our CAS acquired */
+	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+	if (SHMKIT__UNLIKELY(len > a->limit)) {
+		/* corrupt (limit >= max_msg): leave it as a look would have
+		 * (release: as the producer's commit) */
+		atomic_store_explicit(&s->seq, marker(h, SHMKIT__QTAG_COMMITTED),
+				      memory_order_release);
+		return -EBADMSG;
+	}
+	return mc_claimed(q, s, h, len, a);
+}
+
+static inline int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 {
 	_Atomic uint64_t *head = &q->sh->head;
 	int64_t cap = (int64_t)q->cap;
@@ -159,9 +222,16 @@ int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 		 * the release CAS in advance_hint_to() */
 		uint64_t h = atomic_load_explicit(head, memory_order_acquire);
 		struct shmkit__queue_slot *s = slot_at(q, h);
-		/* acquire: pairs with the release store in shmkit__mp_commit() */
-		uint64_t m = atomic_load_explicit(&s->seq, memory_order_acquire);
+		uint64_t m;
 
+		if (!a->waiting && a->limit >= q->max_msg) {
+			int r = mc_claim_blind(q, s, h, a, &m);
+			if (r != -EAGAIN)
+				return r;
+		} else {
+			/* acquire: pairs with the release store in shmkit__mp_commit() */
+			m = atomic_load_explicit(&s->seq, memory_order_acquire);
+		}
 		if (m == marker(h, SHMKIT__QTAG_COMMITTED)) {
 			uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
 			if (len > a->limit) {
@@ -176,19 +246,8 @@ int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 			 * release for whoever moves the hint past CLAIMED */
 			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
 								    memory_order_acq_rel,
-								    memory_order_relaxed)) {
-				SHMKIT__TEST_POINT("queue.mpmc.claimed");
-				pass_hint(head, h);
-				if (len > q->max_msg) { /* corrupt: drop it, do not deliver */
-					atomic_store_explicit(&s->seq,
-							      marker(h + q->cap, SHMKIT__QTAG_FREE),
-							      memory_order_release);
-					return -EBADMSG;
-				}
-				a->pos = h;
-				a->len = len;
-				return 0;
-			}
+								    memory_order_relaxed))
+				return mc_claimed(q, s, h, len, a);
 			continue;
 		}
 		int64_t d = marker_dist(m, h);
@@ -223,13 +282,23 @@ int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 	return -EAGAIN;
 }
 
-void shmkit__mc_consume(struct shmkit_queue *q, uint64_t pos)
+int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a)
+{
+	return mc_try_claim(q, a);
+}
+
+static inline void mc_consume(struct shmkit_queue *q, uint64_t pos)
 {
 	/* release: pairs with the acquire load in shmkit__mp_try_reserve(): our reads of
 	 * the payload are done before a producer may rewrite the slot */
 	atomic_store_explicit(&slot_at(q, pos)->seq, marker(pos + q->cap, SHMKIT__QTAG_FREE),
 			      memory_order_release);
 	wake_space(q);
+}
+
+void shmkit__mc_consume(struct shmkit_queue *q, uint64_t pos)
+{
+	mc_consume(q, pos);
 }
 
 /* ---------------------------------------------------------------------
@@ -314,7 +383,7 @@ static void release_peer_slots(struct shmkit_queue *q, unsigned k)
  * in the middle of that move counts those bytes twice.
  * --------------------------------------------------------------------- */
 
-void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
+static inline void mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[q->peer];
 	_Atomic uint64_t *c = sent ? &pe->bytes_sent : &pe->bytes_received;
@@ -323,6 +392,11 @@ void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
 	 * snapshot */
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + len,
 			      memory_order_relaxed);
+}
+
+void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
+{
+	mpmc_count(q, len, sent);
 }
 
 /* Move entry pe's counts into the totals (we hold pe: CLAIMING). */
@@ -408,6 +482,78 @@ void shmkit__queue_peer_release(struct shmkit_queue *q)
 }
 
 /* ---------------------------------------------------------------------
+ * the copy calls: shmkit_queue_send/recv on an MPMC queue, whole here so
+ * the attempt, the publication and the count are inlined (a call per step
+ * and the checks made twice cost a third of a 64 B stream's time)
+ * --------------------------------------------------------------------- */
+
+/* The handle is registered by the process using it, holds its side's role
+ * if the side is single, and has no zero-copy operation of this kind
+ * outstanding: nothing for mpmc_prepare() to do. */
+static inline bool mpmc_ready(const struct shmkit_queue *q, bool producer)
+{
+	uint32_t gen = shmkit__fork_gen();
+	unsigned role = producer ? SHMKIT__ROLE_PRODUCER : SHMKIT__ROLE_CONSUMER;
+
+	return SHMKIT__LIKELY(q->op_gen == gen && q->peer >= 0 && q->peer_gen == gen &&
+			      ((producer ? q->mp : q->mc) || q->obj.role_word[role] != 0) &&
+			      !(producer ? q->resv_active : q->peek_active));
+}
+
+/* The first call of a handle, after fork, or with an operation outstanding. */
+static __attribute__((noinline)) int mpmc_prepare(struct shmkit_queue *q, bool producer)
+{
+	int r;
+
+	forget_inherited(q);
+	if ((r = claim_role(q, producer)) < 0)
+		return r;
+	if ((r = peer_ensure(q)) < 0)
+		return r;
+	return (producer ? q->resv_active : q->peek_active) ? -EBUSY : 0;
+}
+
+int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	int r;
+
+	if (SHMKIT__UNLIKELY(len > q->max_msg))
+		return -EMSGSIZE;
+	if (!mpmc_ready(q, true) && (r = mpmc_prepare(q, true)) < 0)
+		return r;
+	r = mp_try_reserve(q, &a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, &a, true, timeout_ns);
+	if (r < 0)
+		return r;
+	if (len)
+		shmkit__copy(payload_at(q, a.pos), msg, len);
+	mp_commit(q, a.pos, (uint32_t)len);
+	mpmc_count(q, (uint32_t)len, true);
+	return 0;
+}
+
+ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns)
+{
+	struct attempt a = { .limit = cap };
+	int r;
+
+	if (!mpmc_ready(q, false) && (r = mpmc_prepare(q, false)) < 0)
+		return r;
+	r = mc_try_claim(q, &a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, &a, false, timeout_ns);
+	if (r < 0)
+		return r;
+	if (a.len)
+		shmkit__copy(buf, payload_at(q, a.pos), a.len);
+	mc_consume(q, a.pos);
+	mpmc_count(q, a.len, false);
+	return (ssize_t)a.len;
+}
+
+/* ---------------------------------------------------------------------
  * adaptive spinning
  *
  * Spinning pays only while the peer that will free a slot (or fill one)
@@ -442,6 +588,29 @@ void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t wa
 	} else if (q->spin_shift < MPMC_SPIN_OFF) {
 		q->spin_shift++;
 	}
+}
+
+/* Polls before the waiting machinery (its set-up reads the clock twice,
+ * about 50 ns here): a ping-pong's reply or a stream's next message usually
+ * comes within a few pauses. Not while this handle has learned not to spin. */
+#define MPMC_SPINS 64u
+
+int shmkit__mpmc_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
+		      int64_t timeout_ns)
+{
+	a->waiting = true;
+	if (timeout_ns != 0 && shmkit__mpmc_spin(q) != 0) {
+		for (unsigned i = 0; i < MPMC_SPINS; i++) {
+			shmkit__spin_pause();
+			a->stuck = 0;
+			int r = fn(q, a);
+			if (r != -EAGAIN) {
+				shmkit__mpmc_spin_learn(q, 0, 0); /* served while spinning */
+				return r;
+			}
+		}
+	}
+	return shmkit__queue_wait(q, fn, a, producer, timeout_ns);
 }
 
 /* ---------------------------------------------------------------------
