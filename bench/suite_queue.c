@@ -36,7 +36,7 @@ static const size_t sizes[] = { 8, 64, 1024, 65536, 1 << 20 };
 static struct {
 	double batch64_tput, bring64_tput;
 	double spin8, block8, ring8, zc8, zc1m, spsc64_tput, mpmc11_64_tput, cached64_tput,
-		pipe64_tput, copy1m_mbps, mpmc22_tput, boost22_tput;
+		pipe64_tput, copy1m_mbps, mpmc22_tput, boost22_tput, mpmc11_b64_tput, mpmc22_b64_tput;
 } got;
 
 /* Round trips per latency sample set, by message size. */
@@ -249,13 +249,13 @@ static int q_batch_peer(void *shm, void *arg)
 	return bufs ? 0 : 1;
 }
 
-static double queue_tput_batch(struct bench_ctx *ctx, size_t size, size_t cap)
+static double queue_tput_batch(struct bench_ctx *ctx, size_t size, size_t cap, int multi)
 {
 	struct bench_peer pr;
 	struct iovec iov[BATCH];
 	double rate = 0;
 
-	if (make_queue(&q_out, cap, size, 0) < 0)
+	if (make_queue(&q_out, cap, size, multi) < 0)
 		return 0;
 	cur_size = size;
 	cur_buf = calloc(1, size);
@@ -281,8 +281,51 @@ static double queue_tput_batch(struct bench_ctx *ctx, size_t size, size_t cap)
 	return rate;
 }
 
+/* A 2x2 producer: `per` messages, one at a time or in batches of BATCH. */
+static void mpmc22_produce(struct shmkit_queue *q, unsigned char *buf, size_t size, size_t per,
+			   int batch)
+{
+	struct iovec iov[BATCH];
+
+	for (size_t k = 0; k < BATCH; k++)
+		iov[k] = (struct iovec){ buf, size };
+	for (size_t i = 0; i < per;) {
+		size_t n = !batch ? 1 : per - i < BATCH ? per - i : BATCH;
+		ssize_t r = batch ? shmkit_queue_send_many(q, iov, n, SHMKIT_FOREVER)
+				  : shmkit_queue_send(q, buf, size, SHMKIT_FOREVER);
+		if (r < 0)
+			return;
+		i += batch ? (size_t)r : 1;
+	}
+}
+
+/* A 2x2 consumer: until a 0-byte stop message. A batch that took both stop
+ * messages hands the other consumer's back. */
+static void mpmc22_consume(struct shmkit_queue *q, unsigned char *buf, size_t size, int batch)
+{
+	struct iovec iov[BATCH];
+
+	if (!batch) {
+		while (shmkit_queue_recv(q, buf, size, SHMKIT_FOREVER) > 0)
+			;
+		return;
+	}
+	for (;;) {
+		for (size_t k = 0; k < BATCH; k++)
+			iov[k] = (struct iovec){ buf, size };
+		ssize_t r = shmkit_queue_recv_many(q, iov, BATCH, SHMKIT_FOREVER);
+		int stops = 0;
+		for (ssize_t k = 0; k < r; k++)
+			stops += iov[k].iov_len == 0;
+		for (int k = 1; k < stops; k++)
+			shmkit_queue_send(q, NULL, 0, SHMKIT_FOREVER);
+		if (r < 0 || stops)
+			return;
+	}
+}
+
 /* MPMC 2 producers x 2 consumers: four processes on two CPUs. */
-static double queue_mpmc22(struct bench_ctx *ctx, size_t size)
+static double queue_mpmc22(struct bench_ctx *ctx, size_t size, int batch)
 {
 	struct shmkit_queue *q;
 	size_t per = tput_count(ctx, size, 1) / 2;
@@ -306,13 +349,10 @@ static double queue_mpmc22(struct bench_ctx *ctx, size_t size)
 			/* Acquire: pairs with the parent's release store of go. */
 			while (!atomic_load_explicit(go, memory_order_acquire))
 				sched_yield();
-			if (k < 2) { /* producer */
-				for (size_t i = 0; i < per; i++)
-					shmkit_queue_send(q, buf, size, SHMKIT_FOREVER);
-			} else { /* consumer: until a 0-byte stop message */
-				while (shmkit_queue_recv(q, buf, size, SHMKIT_FOREVER) > 0)
-					;
-			}
+			if (k < 2)
+				mpmc22_produce(q, buf, size, per, batch);
+			else
+				mpmc22_consume(q, buf, size, batch);
 			_exit(0);
 		}
 	}
@@ -797,6 +837,17 @@ static double boost_mpmc22(struct bench_ctx *ctx, size_t size)
  * the suite
  * ====================================================================== */
 
+/* MPMC 64 B in batches of 32 (send_many/recv_many), 1x1 and 2x2. */
+static void mpmc_batch_rows(struct bench_ctx *ctx)
+{
+	got.mpmc11_b64_tput = queue_tput_batch(ctx, 64, 1024, 1);
+	report_tput(ctx, "shmkit MPMC 1x1 throughput, batches of 32", 64, got.mpmc11_b64_tput,
+		    "send_many/recv_many");
+	got.mpmc22_b64_tput = queue_mpmc22(ctx, 64, 1);
+	report_tput(ctx, "shmkit MPMC 2x2 throughput, batches of 32", 64, got.mpmc22_b64_tput,
+		    "send_many/recv_many, 4 processes on 2 cpus");
+}
+
 static void latency_rows(struct bench_ctx *ctx)
 {
 	struct bench_stats st;
@@ -863,10 +914,12 @@ static void throughput_rows(struct bench_ctx *ctx)
 		report_tput(ctx, "shmkit MPMC 1x1 throughput", size, v, "copy send/recv");
 		if (size == 64)
 			got.mpmc11_64_tput = v;
-		v = queue_mpmc22(ctx, size);
+		v = queue_mpmc22(ctx, size, 0);
 		report_tput(ctx, "shmkit MPMC 2x2 throughput", size, v, "4 processes on 2 cpus");
-		if (size == 64)
+		if (size == 64) {
 			got.mpmc22_tput = v;
+			mpmc_batch_rows(ctx);
+		}
 		v = boost_mpmc22(ctx, size);
 		if (v > 0) {
 			report_tput(ctx, "boost message_queue 2x2 throughput", size, v,
@@ -879,7 +932,7 @@ static void throughput_rows(struct bench_ctx *ctx)
 		if (size == 64)
 			got.cached64_tput = v;
 		if (size == 64) {
-			got.batch64_tput = queue_tput_batch(ctx, size, 1024);
+			got.batch64_tput = queue_tput_batch(ctx, size, 1024, 0);
 			report_tput(ctx, "shmkit SPSC throughput, batches of 32", size, got.batch64_tput,
 				    "send_many/recv_many");
 			got.bring64_tput = bring_tput(ctx, size, 1024);
@@ -930,6 +983,24 @@ static void spsc_goal_rows(struct bench_ctx *ctx)
 		    ratio(got.batch64_tput, got.bring64_tput), "batching ring", 0.8, 0, note);
 }
 
+/* The MPMC rows of issue 14: 2x2 against Boost (one at a time and in
+ * batches of 32), 1x1 against SPSC. */
+static void mpmc_goal_rows(struct bench_ctx *ctx)
+{
+	char note[96];
+
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc22_tput, got.boost22_tput);
+	report_goal(ctx, "goal: MPMC 2x2 64 B throughput", ratio(got.mpmc22_tput, got.boost22_tput),
+		    "boost message_queue 2x2", 3, 0, note);
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc22_b64_tput, got.boost22_tput);
+	report_goal(ctx, "goal: MPMC 2x2 64 B throughput, batches of 32",
+		    ratio(got.mpmc22_b64_tput, got.boost22_tput), "boost message_queue 2x2", 3, 0,
+		    note);
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc11_64_tput, got.spsc64_tput);
+	report_goal(ctx, "goal: MPMC 1x1 64 B throughput", ratio(got.mpmc11_64_tput, got.spsc64_tput),
+		    "SPSC", 0.5, 0, note);
+}
+
 static void goal_rows(struct bench_ctx *ctx)
 {
 	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
@@ -949,12 +1020,7 @@ static void goal_rows(struct bench_ctx *ctx)
 	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.zc1m, got.zc8);
 	report_goal(ctx, "goal: zero-copy latency 1 MiB / 8 B", ratio(got.zc1m, got.zc8),
 		    "zero-copy 8 B", 1.2, 1, note);
-	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc22_tput, got.boost22_tput);
-	report_goal(ctx, "goal: MPMC 2x2 64 B throughput", ratio(got.mpmc22_tput, got.boost22_tput),
-		    "boost message_queue 2x2", 3, 0, note);
-	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc11_64_tput, got.spsc64_tput);
-	report_goal(ctx, "goal: MPMC 1x1 64 B throughput", ratio(got.mpmc11_64_tput, got.spsc64_tput),
-		    "SPSC", 0.5, 0, note);
+	mpmc_goal_rows(ctx);
 }
 
 static int run_queue(struct bench_ctx *ctx)
@@ -996,7 +1062,7 @@ static int run_spsc(struct bench_ctx *ctx)
 	report_tput(ctx, "shmkit SPSC throughput", 64, got.spsc64_tput, "copy send/recv");
 	got.cached64_tput = cring_tput(ctx, 64, 1024);
 	report_tput(ctx, "minimal cached-index ring throughput", 64, got.cached64_tput, "floor");
-	got.batch64_tput = queue_tput_batch(ctx, 64, 1024);
+	got.batch64_tput = queue_tput_batch(ctx, 64, 1024, 0);
 	report_tput(ctx, "shmkit SPSC throughput, batches of 32", 64, got.batch64_tput,
 		    "send_many/recv_many");
 	got.bring64_tput = bring_tput(ctx, 64, 1024);
@@ -1010,3 +1076,32 @@ static int run_spsc(struct bench_ctx *ctx)
 
 BENCH_SUITE(spsc, 31, "SPSC queue goal rows only: 8 B latency, 64 B throughput one at a time and in batches of 32, vs floors and a pipe",
 	    run_spsc)
+
+/* ======================================================================
+ * the MPMC goal rows alone (issue 14), cheap enough to alternate builds:
+ * shmkit-bench mpmc
+ * ====================================================================== */
+
+static int run_mpmc(struct bench_ctx *ctx)
+{
+	struct bench_stats st;
+
+	signal(SIGPIPE, SIG_IGN);
+	queue_latency(ctx, Q_MPMC, 8, "shmkit MPMC 1x1 spin latency", &st);
+	got.spsc64_tput = queue_tput(ctx, 64, 0, 1024);
+	report_tput(ctx, "shmkit SPSC throughput", 64, got.spsc64_tput, "copy send/recv");
+	got.mpmc11_64_tput = queue_tput(ctx, 64, 1, 1024);
+	report_tput(ctx, "shmkit MPMC 1x1 throughput", 64, got.mpmc11_64_tput, "copy send/recv");
+	got.mpmc22_tput = queue_mpmc22(ctx, 64, 0);
+	report_tput(ctx, "shmkit MPMC 2x2 throughput", 64, got.mpmc22_tput, "4 processes on 2 cpus");
+	mpmc_batch_rows(ctx);
+	got.boost22_tput = boost_mpmc22(ctx, 64);
+	if (got.boost22_tput > 0)
+		report_tput(ctx, "boost message_queue 2x2 throughput", 64, got.boost22_tput,
+			    "4 processes on 2 cpus");
+	mpmc_goal_rows(ctx);
+	return 0;
+}
+
+BENCH_SUITE(mpmc, 32, "MPMC queue goal rows only: 1x1 8 B latency, 64 B throughput 1x1 vs SPSC and 2x2 vs Boost, one at a time and in batches of 32",
+	    run_mpmc)

@@ -61,7 +61,10 @@ static int unstick(struct shmkit_queue *q, struct attempt *a, int64_t *next_chec
 	if (now < *next_check)
 		return 0;
 	*next_check = now + SHMKIT__LIVENESS_NS;
-	return shmkit__queue_reclaim_if_dead(q, a->stuck);
+	int r = shmkit__queue_reclaim_if_dead(q, a->stuck);
+	if (r)
+		*next_check = 0; /* a dead holder may hold the next slots too (a batch) */
+	return r;
 }
 
 static int queue_pred(void *arg, int slow)
@@ -266,8 +269,8 @@ SHMKIT_API ssize_t shmkit_queue_recv(struct shmkit_queue *q, void *buf, size_t c
  * batches (DESIGN §9 "Batches"): one publication of the shared index per
  * batch. SPSC writes (reads) each slot's marker as always, so the other
  * side sees every message at once, but moves tail (head) and wakes once
- * (queue_spsc.c). MPMC claims slot by slot: there a batch is a loop of
- * single operations.
+ * (queue_spsc.c). MPMC claims slot by slot, then moves its hint and wakes
+ * once (queue_mpmc.c).
  * --------------------------------------------------------------------- */
 
 /* How many of msgs[0..n) can go in one batch: all valid, each fits a slot. */
@@ -298,13 +301,7 @@ SHMKIT_API ssize_t shmkit_queue_send_many(struct shmkit_queue *q, const struct i
 		return shmkit__sp_send_many(q, msgs, n, timeout_ns);
 	if ((r = batch_len(q, msgs, n, &k)) < 0)
 		return r;
-	size_t i = 0;
-	for (; i < k; i++) {
-		r = shmkit_queue_send(q, msgs[i].iov_base, msgs[i].iov_len, i ? 0 : timeout_ns);
-		if (r < 0)
-			break;
-	}
-	return i > 0 ? (ssize_t)i : r;
+	return shmkit__mp_send_many(q, msgs, k, timeout_ns);
 }
 
 SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
@@ -317,15 +314,7 @@ SHMKIT_API ssize_t shmkit_queue_recv_many(struct shmkit_queue *q, struct iovec *
 	for (size_t i = 0; i < n; i++)
 		if (!bufs[i].iov_base && bufs[i].iov_len)
 			return -EINVAL;
-	size_t i = 0;
-	ssize_t got = 0;
-	for (; i < n; i++) {
-		got = shmkit_queue_recv(q, bufs[i].iov_base, bufs[i].iov_len, i ? 0 : timeout_ns);
-		if (got < 0)
-			break;
-		bufs[i].iov_len = (size_t)got;
-	}
-	return i > 0 ? (ssize_t)i : got;
+	return shmkit__mc_recv_many(q, bufs, n, timeout_ns);
 }
 
 SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, int64_t timeout_ns)

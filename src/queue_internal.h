@@ -175,6 +175,10 @@ static inline int claim_role(struct shmkit_queue *q, bool producer)
 /* MPMC protocol and its peer table (queue_mpmc.c); the copy calls whole */
 int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns);
 ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns);
+ssize_t shmkit__mp_send_many(struct shmkit_queue *q, const struct iovec *msgs, size_t k,
+			     int64_t timeout_ns);
+ssize_t shmkit__mc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
+			     int64_t timeout_ns);
 int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a);
 void shmkit__mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len);
 int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a);

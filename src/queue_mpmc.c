@@ -383,7 +383,7 @@ static void release_peer_slots(struct shmkit_queue *q, unsigned k)
  * in the middle of that move counts those bytes twice.
  * --------------------------------------------------------------------- */
 
-static inline void mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
+static inline void mpmc_count(struct shmkit_queue *q, uint64_t len, bool sent)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[q->peer];
 	_Atomic uint64_t *c = sent ? &pe->bytes_sent : &pe->bytes_received;
@@ -551,6 +551,149 @@ ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t t
 	mc_consume(q, a.pos);
 	mpmc_count(q, a.len, false);
 	return (ssize_t)a.len;
+}
+
+/* ---------------------------------------------------------------------
+ * batches (DESIGN §9 "Batches"): the first slot is taken as by a single
+ * call (waiting if need be); the next ones only while each is free
+ * (committed) for its position right now, with one CAS that expects so. A
+ * batch never waits for a slot, never holds one it cannot fill (or read)
+ * at once, and takes at most MPMC_BATCH_MAX. The hint moves, the other
+ * side is woken and the bytes are counted once per batch. (Taking the whole
+ * run first and then copying measured no faster and lets a producer
+ * preempted or killed mid-batch hold up to MPMC_BATCH_MAX slots.)
+ * --------------------------------------------------------------------- */
+
+#define MPMC_BATCH_MAX 32u
+
+/* The hint reads `from` (we moved it there): move it on to `to`. */
+static inline void pass_hint_to(_Atomic uint64_t *hint, uint64_t from, uint64_t to)
+{
+	/* relaxed: only compared; release: as in pass_hint() */
+	if (atomic_load_explicit(hint, memory_order_relaxed) == from)
+		atomic_store_explicit(hint, to, memory_order_release);
+}
+
+/* Reserve pos if its slot is FREE for it now. */
+static inline bool mp_take_free(struct shmkit_queue *q, uint64_t pos)
+{
+	uint64_t m = marker(pos, SHMKIT__QTAG_FREE);
+	/* acq_rel: as in mp_try_reserve() */
+	return atomic_compare_exchange_strong_explicit(
+		&slot_at(q, pos)->seq, &m, marker(pos, SHMKIT__QTAG_RESERVED | (unsigned)q->peer),
+		memory_order_acq_rel, memory_order_relaxed);
+}
+
+/* msgs[0..k) are valid and each fits a slot (checked by the caller). */
+ssize_t shmkit__mp_send_many(struct shmkit_queue *q, const struct iovec *msgs, size_t k,
+			     int64_t timeout_ns)
+{
+	struct attempt a = { 0 };
+	uint64_t bytes = 0;
+	size_t n = 1;
+	int r;
+
+	if (!mpmc_ready(q, true) && (r = mpmc_prepare(q, true)) < 0)
+		return r;
+	r = mp_try_reserve(q, &a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, &a, true, timeout_ns);
+	if (r < 0)
+		return r;
+	k = k < MPMC_BATCH_MAX ? k : MPMC_BATCH_MAX;
+	/* take, write, publish, one slot at a time: a producer preempted (or
+	 * killed) inside the batch holds at most one slot, as send does */
+	for (;;) {
+		uint64_t pos = a.pos + n - 1;
+		struct shmkit__queue_slot *s = slot_at(q, pos);
+		size_t len = msgs[n - 1].iov_len;
+		if (len)
+			shmkit__copy(payload_at(q, pos), msgs[n - 1].iov_base, len);
+		atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
+		/* release: as in mp_commit() */
+		atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED),
+				      memory_order_release);
+		SHMKIT__TEST_POINT("queue.batch.sent");
+		bytes += len;
+		if (n == k || !mp_take_free(q, pos + 1))
+			break;
+		n++;
+	}
+	if (n > 1)
+		pass_hint_to(&q->sh->tail, a.pos + 1, a.pos + n);
+	wake_data(q);
+	mpmc_count(q, bytes, true);
+	return (ssize_t)n;
+}
+
+/* Claim pos if its slot holds a COMMITTED message of at most `limit`
+ * bytes now: its length, or -1 (left as it was). */
+static inline int64_t mc_take_committed(struct shmkit_queue *q, uint64_t pos, size_t limit)
+{
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+	uint64_t m = marker(pos, SHMKIT__QTAG_COMMITTED);
+	uint64_t mine = marker(pos, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
+	uint32_t len;
+
+	if (limit < q->max_msg) { /* look first: a message too long stays */
+		/* acquire: as in mc_try_claim() */
+		if (atomic_load_explicit(&s->seq, memory_order_acquire) != m)
+			return -1;
+		/* relaxed: read after COMMITTED(pos), our CAS below proves it current */
+		len = atomic_load_explicit(&s->len, memory_order_relaxed);
+		if (len > limit)
+			return -1;
+	}
+	/* acq_rel: as in mc_claim_blind() */
+	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m, mine, memory_order_acq_rel,
+						     memory_order_relaxed))
+		return -1;
+	/* relaxed: written before COMMITTED, which our CAS acquired */
+	len = atomic_load_explicit(&s->len, memory_order_relaxed);
+	if (SHMKIT__UNLIKELY(len > limit || len > q->max_msg)) {
+		/* corrupt: leave it for a single receive to report */
+		atomic_store_explicit(&s->seq, m, memory_order_release);
+		return -1;
+	}
+	return len;
+}
+
+ssize_t shmkit__mc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
+			     int64_t timeout_ns)
+{
+	struct attempt a = { .limit = bufs[0].iov_len };
+	uint64_t bytes = 0;
+	size_t k = 0;
+	int r;
+
+	if (!mpmc_ready(q, false) && (r = mpmc_prepare(q, false)) < 0)
+		return r;
+	r = mc_try_claim(q, &a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, &a, false, timeout_ns);
+	if (r < 0)
+		return r;
+	n = n < MPMC_BATCH_MAX ? n : MPMC_BATCH_MAX;
+	/* claim, copy, free, one message at a time: a consumer killed inside
+	 * the batch abandons at most the message it was copying, as recv */
+	for (int64_t len = a.len;;) {
+		uint64_t pos = a.pos + k;
+		if (len)
+			shmkit__copy(bufs[k].iov_base, payload_at(q, pos), (size_t)len);
+		bufs[k].iov_len = (size_t)len;
+		/* release: as in mc_consume() */
+		atomic_store_explicit(&slot_at(q, pos)->seq, marker(pos + q->cap, SHMKIT__QTAG_FREE),
+				      memory_order_release);
+		SHMKIT__TEST_POINT("queue.batch.received");
+		bytes += (uint64_t)len;
+		if (++k == n || (len = mc_take_committed(q, pos + 1, bufs[k].iov_len)) < 0)
+			break;
+	}
+	if (k > 1)
+		pass_hint_to(&q->sh->head, a.pos + 1, a.pos + k);
+	wake_space(q);
+	mpmc_count(q, bytes, false);
+	return (ssize_t)k;
 }
 
 /* ---------------------------------------------------------------------

@@ -7,7 +7,9 @@
  *  - crash points: a producer killed inside a batch (pause point
  *    queue.batch.sent after its 3rd slot) delivers exactly its committed
  *    messages and the next producer goes on without overwriting any; a
- *    consumer killed inside a batch (queue.batch.received) loses nothing.
+ *    consumer killed inside a batch (queue.batch.received) loses nothing;
+ *    MPMC: a producer or consumer killed inside a batch holds no slot
+ *    beyond the one a single call would.
  * TIMEOUT: 120 */
 #include <signal.h>
 #include <stdint.h>
@@ -255,6 +257,79 @@ static void test_crash_consumer(size_t max_msg)
 	shmkit_remove(uri);
 }
 
+/* Receives until `want` messages arrived (waiting through slots a dead
+ * peer holds: they are handed back once its death is seen). */
+static void recv_n(struct shmkit_queue *q, uint32_t *v, int want)
+{
+	int got = 0;
+	while (got < want) {
+		struct iovec r[16];
+		int k = want - got < 16 ? want - got : 16;
+		for (int i = 0; i < k; i++)
+			r[i] = (struct iovec){ &v[got + i], 4 };
+		ssize_t n = shmkit_queue_recv_many(q, r, (size_t)k, 5ll * 1000000000);
+		CHECK(n > 0);
+		if (n <= 0)
+			return;
+		got += (int)n;
+	}
+}
+
+/* MPMC: a producer killed inside a batch after committing 3 of its 10
+ * slots: those 3 arrive, it held no other slot (nothing to skip), and the
+ * next producer's batch arrives whole after them, nothing overwritten. */
+static void test_crash_producer_mpmc(void)
+{
+	const char *uri = test_uri("posix", "batch-crash-mp");
+	struct shmkit_queue *q = make(uri, 32, 16, 1);
+	const char *args[] = { uri, "0", NULL };
+	pid_t pid = test_spawn_paused("queue.batch.sent", "batch10", args);
+	for (int i = 0; i < 2; i++) {
+		kill(pid, SIGCONT);
+		CHECK(test_wait_stopped(pid, 10ll * 1000000000) == 0);
+	}
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
+	const char *args2[] = { uri, "100", NULL };
+	CHECK(test_wait(test_spawn_self("batch10", args2)) == 0);
+	uint32_t v[16];
+	recv_n(q, v, 13);
+	for (int i = 0; i < 13; i++)
+		CHECK(v[i] == (i < 3 ? (uint32_t)i : 100 + (uint32_t)(i - 3)));
+	struct iovec one = { v, 4 };
+	CHECK_RET(shmkit_queue_recv_many(q, &one, 1, 0), -EAGAIN);
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.sent == 13 && st.received == 13 && st.skipped == 0 && st.abandoned == 0);
+	shmkit_queue_close(q);
+	shmkit_remove(uri);
+}
+
+/* MPMC: a consumer killed inside a batch, after its first message: it
+ * abandons nothing more than a single receive would (the message it was
+ * handling is done, the rest were never claimed), so all 9 others and a
+ * later batch arrive here, each once, in order. */
+static void test_crash_consumer_mpmc(void)
+{
+	const char *uri = test_uri("posix", "batch-crash-mc");
+	struct shmkit_queue *q = make(uri, 32, 16, 1);
+	const char *args[] = { uri, "0", NULL };
+	CHECK(test_wait(test_spawn_self("batch10", args)) == 0);
+	const char *rargs[] = { uri, NULL };
+	pid_t pid = test_spawn_paused("queue.batch.received", "recv10", rargs);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
+	const char *args2[] = { uri, "100", NULL };
+	CHECK(test_wait(test_spawn_self("batch10", args2)) == 0);
+	uint32_t v[19];
+	recv_n(q, v, 19);
+	for (int i = 0; i < 19; i++)
+		CHECK(v[i] == (i < 9 ? 1 + (uint32_t)i : 100 + (uint32_t)(i - 9)));
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.sent == 20 && st.received == 20 && st.abandoned == 0 && st.skipped == 0);
+	shmkit_queue_close(q);
+	shmkit_remove(uri);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
@@ -277,5 +352,7 @@ int main(int argc, char **argv)
 		test_crash_producer(mm);
 		test_crash_consumer(mm);
 	}
+	test_crash_producer_mpmc();
+	test_crash_consumer_mpmc();
 	return test_done();
 }
