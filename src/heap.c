@@ -24,6 +24,7 @@
  *
  * Shared memory is untrusted: every offset is bounds-checked before use and
  * every walk is bounded by the number of blocks that can exist. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -864,8 +865,12 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 		 * object at all (zeroed, too small) costs 1 s, not 2, like
 		 * every other kind; a map is told at once by its kind. */
 		int64_t left = SHMKIT__OPEN_WAIT_NS - (shmkit__now_ns() - start);
+		char why[512]; /* the heap try's detail ("is a queue, not a heap") */
+		snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
 		if (heap_open_within(h, uri, SHMKIT_KIND_MAP, left > 0 ? left : 0) == 0)
 			r = 0;
+		else if (why[0])
+			shmkit__detail("%s", why);
 	}
 	if (r < 0) {
 		free(h);

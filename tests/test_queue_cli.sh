@@ -151,8 +151,15 @@ lost=$((100000 - $(sort -un "$TMP/all" | wc -l)))
 [ "$(sort -n "$TMP/all" | uniq -d | wc -l)" = 0 ] || fail "MPMC: a line printed twice"
 "$SHMKIT" rm "$Q2-kill" >/dev/null
 
-# not a queue
+# not a queue: the error says what it is (a topic; and `heap check` of a
+# queue says "not a heap", not what its second try, a map, found)
 expect 1 "$SHMKIT" recv "posix:/shmkit-test-$$-no-such-queue" --timeout 0
+expect 0 "$SHMKIT" topic create "$Q2-kill"
+expect 1 "$SHMKIT" send "$Q2-kill" x
+grep -q "is a topic.*not a queue" "$TMP/err" || fail "send to a topic: $(cat "$TMP/err")"
+expect 1 "$SHMKIT" heap "$Q" check
+grep -q "is a queue.*not a heap" "$TMP/err" || fail "heap check of a queue: $(cat "$TMP/err")"
+"$SHMKIT" rm "$Q2-kill" >/dev/null
 expect 2 "$SHMKIT" recv "$Q" --null --raw
 
 [ $FAILS = 0 ] && echo "test_queue_cli: ok" || echo "test_queue_cli: $FAILS failed"

@@ -90,6 +90,16 @@ static int64_t remaining(int64_t deadline)
 	return now >= deadline ? 0 : deadline - now;
 }
 
+/* -EBADMSG: say what the segment is instead, when the library could tell. */
+static int not_a_queue(const char *what, const char *uri)
+{
+	const char *detail = shmkit_last_error_detail();
+
+	if (detail && strstr(detail, ", not a "))
+		return cli_fail_msg(what, uri, "not a shmkit queue: %s", detail);
+	return cli_fail_msg(what, uri, "not a shmkit queue (or a corrupt one)");
+}
+
 static int open_queue(const char *what, const char *uri, struct shmkit_queue **q)
 {
 	int r = shmkit_queue_open(q, uri);
@@ -97,7 +107,7 @@ static int open_queue(const char *what, const char *uri, struct shmkit_queue **q
 		return cli_fail_msg(what, uri, "no such queue (make one: shmkit queue create %s "
 				    "--capacity N --max-msg BYTES)", uri);
 	if (r == -EBADMSG)
-		return cli_fail_msg(what, uri, "not a shmkit queue (or a corrupt one)");
+		return not_a_queue(what, uri);
 	return r < 0 ? cli_fail(what, uri, r) : CLI_OK;
 }
 
@@ -504,7 +514,7 @@ static int queue_stat(int argc, char **argv)
 	const char *uri = argv[1];
 	ret = read_stats(uri, &st);
 	if (ret == -EBADMSG)
-		return cli_fail_msg("stat", uri, "not a shmkit queue (or a corrupt one)");
+		return not_a_queue("stat", uri);
 	if (ret < 0)
 		return cli_fail("stat", uri, ret);
 	if (o.json) {
