@@ -40,7 +40,7 @@ _shmkit()
 			words=$("$tool" help "$cmd" 2>/dev/null | sed -n 's/^usage: shmkit [a-z]* URI //p' |
 				grep -o '\(^\|| \)[a-z]\+' | tr -d '| ')
 		elif [[ "$cmd" =~ ^(queue|topic)$ && $cword -eq 2 ]]; then
-			words=$([ "$cmd" = queue ] && echo "create stat" || echo create)
+			words="create stat"
 		else
 			words=$("$tool" ls --noheadings --raw -o URI 2>/dev/null)
 		fi

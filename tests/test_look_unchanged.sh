@@ -95,6 +95,8 @@ for p in "posix:/$TAG" "file:$TMP/files/$TAG"; do
 	done
 	check_look queue stat "$p-q"
 	check_look queue stat "$p-q" --json
+	check_look topic stat "$p-t"
+	check_look topic stat "$p-t" --json
 	check_look heap "$p-h" stats
 	check_look heap "$p-h" stats --json
 	check_look heap "$p-m" stats

@@ -9,7 +9,7 @@ U="posix:/shmkit-test-$$-topic"
 TMP=$(mktemp -d)
 FAILS=0
 cleanup() {
-	"$SHMKIT" rm "$U" "posix:/shmkit-test-$$-wait" >/dev/null 2>&1
+	"$SHMKIT" rm "$U" "posix:/shmkit-test-$$-wait" "$U-raw" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -54,6 +54,14 @@ wait $P2 || fail "sub 2 exit"
 printf 'hello world\nline one\nline two\nlast\n' >"$TMP/want"
 cmp -s "$TMP/s1" "$TMP/want" || fail "sub 1 got: $(cat "$TMP/s1")"
 cmp -s "$TMP/s2" "$TMP/want" || fail "sub 2 got: $(cat "$TMP/s2")"
+# topic stat: the topic alone, as text and JSON (4 messages, 31 bytes); on a
+# segment that is not a topic it exits 1 saying what that is
+"$SHMKIT" topic stat "$U" | grep -Eq "^published: +4 \(31 bytes\)" || fail "topic stat: $("$SHMKIT" topic stat "$U")"
+"$SHMKIT" topic "$U" stat --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["topic"]; assert (t["published"], t["bytes_published"], t["slots"]) == (4, 31, 8), t' ||
+	fail "topic stat --json"
+"$SHMKIT" create "$U-raw" 4096 && { "$SHMKIT" topic stat "$U-raw" 2>"$TMP/err"; [ $? = 1 ] || fail "topic stat of a raw segment should exit 1"; }
+grep -q "not a topic\|no shmkit header" "$TMP/err" || fail "topic stat of a raw segment: $(cat "$TMP/err")"
+"$SHMKIT" rm "$U-raw"
 
 # Timeouts: without --count an expired timeout is fine; with one it is not.
 "$SHMKIT" sub "$U" --timeout 0.1 >/dev/null || fail "sub --timeout without --count"

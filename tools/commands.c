@@ -33,8 +33,8 @@
 	  "a persistent key-value store inside a segment (get, ls, count only look; check repairs)")                                       \
 	X(cmd_heap,   "heap",   "heap URI create SIZE [--mode M] [--persist|--owned] | check | stats [--json]",                  \
 	  "an allocator inside a segment: show its use (only looks), verify and repair it (check)")                  \
-	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M] [--persist|--owned]", \
-	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers)")             \
+	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M] [--persist|--owned] | stat URI [--json]", \
+	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers), or show it")             \
 	X(cmd_pub,    "pub",    "pub URI [MSG...|-] [--wait-subs N] [--timeout S]",               \
 	  "publish each MSG (or each line of stdin); first wait for N subscribers")                                  \
 	X(cmd_sub,    "sub",    "sub URI [--count N] [--timeout S]",                              \
