@@ -30,8 +30,8 @@ out_is() { [ "$(cat "$TMP/out")" = "$1" ] || fail "stdout '$(cat "$TMP/out")' !=
 
 # ---- one parser: each usage line lists exactly the options the command takes ----
 # (the parser names them when it rejects one)
-for c in ls stat create rm write read doctor gc map heap "topic create" pub sub "queue create" \
-	"queue stat" send recv; do
+for c in ls stat create rm write read doctor gc map heap "topic create" "topic stat" pub sub \
+	"queue create" "queue stat" send recv; do
 	# shellcheck disable=SC2086
 	usage=$("$SHMKIT" help ${c%% *} | head -1 | grep -o -- '--[a-z][a-z-]*' | sort -u | tr '\n' ' ')
 	# shellcheck disable=SC2086
@@ -39,7 +39,8 @@ for c in ls stat create rm write read doctor gc map heap "topic create" pub sub 
 		grep -v no-such-option | sort -u | tr '\n' ' ')
 	case "$c" in
 	"queue create") usage=$(tr ' ' '\n' <<<"$usage" | grep -xE -- '--(capacity|max-msg|multi|mode|persist|owned)' | tr '\n' ' ') ;;
-	"queue stat") usage="--json " ;;
+	"queue stat" | "topic stat") usage="--json " ;;
+	"topic create") usage=$(tr ' ' '\n' <<<"$usage" | grep -x -- '--[a-z-]*' | grep -vx -- '--json' | tr '\n' ' ') ;;
 	esac
 	[ "$usage" = "$took" ] || fail "$c: usage lists [$usage], the parser takes [$took]"
 done
