@@ -442,68 +442,55 @@ ssize_t shmkit__sc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t t
 	return (ssize_t)len;
 }
 
-/* The messages ready from pos that fit bufs[0..n): each length into its
- * iovec; how many (a message not ready, too long for its buffer or corrupt
- * ends the batch before it: the next receive says why), or -EINVAL for a
- * buffer with no base. */
-static ssize_t sc_scan_batch(const struct shmkit_queue *q, struct iovec *bufs, uint64_t pos,
-			     size_t n)
+/* Receives the messages ready from pos that fit bufs[0..n), in one pass:
+ * marker, length into the iovec, copy. Returns how many (a message not
+ * ready, too long for its buffer or corrupt ends the batch before it: the
+ * next receive says why), or -EINVAL for a buffer with no base; their
+ * bytes into *bytes. Nothing is consumed until head moves. */
+static ssize_t sc_take_batch(const struct shmkit_queue *q, struct iovec *bufs, uint64_t pos,
+			     size_t n, uint64_t *bytes)
 {
-	const size_t max = q->max_msg, mstride = q->mstride;
+	const size_t max = q->max_msg, mstride = q->mstride, stride = q->stride;
+	uint64_t sum = 0;
 
 	for (size_t i = 0; i < n;) {
 		size_t end = i + sp_run(q, pos + i, n - i);
 		const unsigned char *mk = (const unsigned char *)sp_marker(q, pos + i);
-		for (; i < end; i++, mk += mstride) {
+		const unsigned char *pay = payload_at(q, pos + i);
+		for (; i < end; i++, mk += mstride, pay += stride) {
 			/* acquire: pairs with the release store in sp_publish() */
 			uint64_t m = atomic_load_explicit((_Atomic uint64_t *)mk, memory_order_acquire);
 			uint32_t len = (uint32_t)m;
-			if (sp_mark_pos(m) != (uint32_t)(pos + i) || len > max || len > bufs[i].iov_len)
+			if (sp_mark_pos(m) != (uint32_t)(pos + i) || len > max || len > bufs[i].iov_len) {
+				*bytes = sum;
 				return (ssize_t)i;
+			}
 			if (SHMKIT__UNLIKELY(!bufs[i].iov_base && bufs[i].iov_len))
 				return -EINVAL;
+			shmkit__copy(bufs[i].iov_base, pay, len);
 			bufs[i].iov_len = len;
-		}
-	}
-	return (ssize_t)n;
-}
-
-/* Copies the k scanned messages from pos out; returns their bytes. */
-static uint64_t sc_copy_batch(const struct shmkit_queue *q, struct iovec *bufs, uint64_t pos,
-			      size_t k)
-{
-	const size_t stride = q->stride;
-	uint64_t bytes = 0;
-
-	for (size_t i = 0; i < k;) {
-		size_t end = i + sp_run(q, pos + i, k - i);
-		const unsigned char *pay = payload_at(q, pos + i);
-		for (; i < end; i++, pay += stride) {
-			shmkit__copy(bufs[i].iov_base, pay, bufs[i].iov_len);
-			bytes += bufs[i].iov_len;
+			sum += len;
 			SHMKIT__TEST_POINT("queue.batch.received");
 		}
 	}
-	return bytes;
+	*bytes = sum;
+	return (ssize_t)n;
 }
 
-/* The markers first (each length into its iovec), then the copies: the
- * marker lines are read once, together, and the payload reads that follow
- * are a plain sequential stream. */
 ssize_t shmkit__sc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t n,
 			     int64_t timeout_ns)
 {
 	struct attempt a = { 0 };
+	uint64_t bytes = 0;
 
 	if (!bufs[0].iov_base && bufs[0].iov_len)
 		return -EINVAL;
 	int r = sc_claim(q, bufs[0].iov_len, timeout_ns, &a);
 	if (r < 0)
 		return r;
-	ssize_t k = sc_scan_batch(q, bufs, a.pos, n < q->cap ? n : (size_t)q->cap);
+	ssize_t k = sc_take_batch(q, bufs, a.pos, n < q->cap ? n : (size_t)q->cap, &bytes);
 	if (k < 0)
 		return k;
-	uint64_t bytes = sc_copy_batch(q, bufs, a.pos, (size_t)k);
 	sc_publish_head(q, a.pos + (uint64_t)k, bytes);
 	return k;
 }
