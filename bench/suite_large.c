@@ -41,6 +41,7 @@
 #define ITERS 3000
 #define WARMUP 200
 #define STREAM 2000
+#define COPY_ROUNDS 3
 #define RUN_TIMEOUT_NS 120000000000ll
 #define IO_TIMEOUT_NS 10000000000ll
 
@@ -597,12 +598,27 @@ static int run_large(struct bench_ctx *ctx)
 	}
 	bench_roudi_stop(&roudi);
 
-	double send_ns = 0, recv_ns = 0, qc = queue_copy_mbps(ctx, &send_ns, &recv_ns);
-	double rc = ring_copy_mbps(ctx), mc = bench_memcpy_rot_mbps(ctx, MSG, SLOTS);
-	snprintf(note, sizeof(note), "8 slots, streaming; median send %.1f us, recv %.1f us",
-		 send_ns / 1e3, recv_ns / 1e3);
+	/* the streams COPY_ROUNDS times, alternating, each row the median (the
+	 * memcpy floor is a median of 9 samples too): one stream of 2000
+	 * messages lasts ~0.1 s, and one preemption in it moved the goal ratio
+	 * from 0.9x to 0.4x on the shared machine */
+	double qcs[COPY_ROUNDS], rcs[COPY_ROUNDS], sends[COPY_ROUNDS], recvs[COPY_ROUNDS];
+	for (int k = 0; k < COPY_ROUNDS; k++) {
+		sends[k] = recvs[k] = 0;
+		qcs[k] = queue_copy_mbps(ctx, &sends[k], &recvs[k]);
+		rcs[k] = ring_copy_mbps(ctx);
+	}
+	double qc = bench_percentiles(qcs, COPY_ROUNDS).median_ns;
+	double rc = bench_percentiles(rcs, COPY_ROUNDS).median_ns;
+	double mc = bench_memcpy_rot_mbps(ctx, MSG, SLOTS);
+	snprintf(note, sizeof(note),
+		 "8 slots, streaming, median of %d (%.0f-%.0f); median send %.1f us, recv %.1f us",
+		 COPY_ROUNDS, qcs[0], qcs[COPY_ROUNDS - 1],
+		 bench_percentiles(sends, COPY_ROUNDS).median_ns / 1e3,
+		 bench_percentiles(recvs, COPY_ROUNDS).median_ns / 1e3);
 	report_mbps(ctx, "copy: shmkit SPSC send/recv", qc, note);
-	report_mbps(ctx, "copy: minimal copy ring", rc, "8 slots, streaming");
+	snprintf(note, sizeof(note), "8 slots, streaming, median of %d", COPY_ROUNDS);
+	report_mbps(ctx, "copy: minimal copy ring", rc, note);
 	snprintf(note, sizeof(note), "floor; %.1f us per 1 MiB", mc > 0 ? MSG / mc : 0);
 	report_mbps(ctx, "copy: memcpy into 8 rotating buffers", mc, note);
 
