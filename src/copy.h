@@ -10,6 +10,8 @@
 /* From this many bytes on, shmkit__copy may pick another routine than
  * memcpy (src/copy.c says which and why). */
 #define SHMKIT__COPY_LARGE ((size_t)256 << 10)
+/* Up to this many bytes shmkit__copy_small copies inline. */
+#define SHMKIT__COPY_SMALL ((size_t)64)
 
 void shmkit__copy_large(void *dst, const void *src, size_t n);
 
@@ -42,7 +44,7 @@ static inline void shmkit__copy_small(unsigned char *d, const unsigned char *s, 
  * inline, large copies take the routine measured fastest. */
 static inline void shmkit__copy(void *dst, const void *src, size_t n)
 {
-	if (n <= 64)
+	if (n <= SHMKIT__COPY_SMALL)
 		shmkit__copy_small(dst, src, n);
 	else if (n >= SHMKIT__COPY_LARGE)
 		shmkit__copy_large(dst, src, n);

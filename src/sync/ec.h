@@ -102,6 +102,28 @@ int shmkit__ec_wait(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol
  * the bits, advancing seq by `step`, and wake whom they name. */
 void shmkit__ec_wake_slow(const struct shmkit__ec *ec, uint32_t w, uint32_t step);
 
+/* The common case of shmkit__ec_wake() alone: MEMBARRIER mode, this
+ * process registered, nobody asleep or armed, the mode unchanged after the
+ * word was read. 1: nothing more to do; 0: call shmkit__ec_wake(), which
+ * checks again with the barrier the mode needs. For hot paths that must
+ * make no call in the common case (the SPSC queue's send and receive). */
+static inline int shmkit__ec_quiet(const struct shmkit__ec *ec)
+{
+	_Atomic uint32_t *mode = ec->mode, *word = ec->word;
+	uint32_t m = atomic_load_explicit(mode, memory_order_relaxed);
+
+	if (m != SHMKIT__BARRIER_MEMBARRIER ||
+	    atomic_load_explicit(&shmkit__barrier_state, memory_order_relaxed) !=
+		    (shmkit__fork_gen() << 1 | 1u))
+		return 0;
+	/* Dekker, as in shmkit__ec_wake() (MEMBARRIER: a compiler barrier) */
+	atomic_signal_fence(memory_order_seq_cst);
+	/* acquire: the mode re-read below comes after this load */
+	uint32_t w = atomic_load_explicit(word, memory_order_acquire);
+	return (w & (SHMKIT__EC_SLEEP | SHMKIT__EC_FD)) == 0 &&
+	       atomic_load_explicit(mode, memory_order_relaxed) == m;
+}
+
 /* After publishing a state change with a plain (release) store: wake
  * whoever waits, if anyone. No system call when nobody sleeps or is armed. */
 static inline void shmkit__ec_wake(const struct shmkit__ec *ec)
