@@ -7,7 +7,8 @@
  *   futex sleep and wake (issue 14); FENCE mode pays a fence per message.
  * - Descriptor wake-up one-way latency: each side waits in epoll_wait on its
  *   queue's shmkit_queue_fd(), then receives with timeout 0 until -EAGAIN;
- *   next to a pipe ping-pong (blocking read/write) and the futex floor.
+ *   next to a pipe ping-pong (blocking read/write) and the futex floor; and
+ *   the CPU one descriptor wake-up costs (arm, signal, receive) in one process.
  * - Topic 64 B streaming throughput (reliable, 1 subscriber) vs the SPSC
  *   queue's (same ring length and backend), each in both barrier modes: the
  *   two take turns, 5 runs each, and the rows are medians.
@@ -184,6 +185,55 @@ static double pipe_oneway(struct bench_ctx *ctx)
 	return st.median_ns;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* ---- the system calls of one descriptor wake-up, in one process ---- */
+
+/* What a wake-up through a descriptor costs in CPU, without the scheduler:
+ * a receive with timeout 0 that finds nothing arms the listener (drains
+ * its token), a send signals it (sendto), a receive takes the message. The
+ * median of 5 batches, ns per cycle. */
+static void fd_cycle(struct bench_ctx *ctx)
+{
+	size_t n = bench_iters(ctx, 20000);
+	struct shmkit_queue *q;
+	struct shmkit_queue_opts o = {.capacity = 64, .max_msg = 8};
+	double runs[5];
+	uint32_t v = 0;
+
+	if (shmkit_queue_create(&q, "anon:", &o) < 0)
+		return;
+	if (shmkit_queue_fd(q) < 0) {
+		shmkit_queue_close(q);
+		return;
+	}
+	for (int r = 0; r < 5; r++) {
+		int64_t t0 = bench_now_ns();
+		for (uint32_t i = 0; i < n; i++) {
+			if (shmkit_queue_recv(q, &v, sizeof(v), 0) != -EAGAIN ||
+			    shmkit_queue_send(q, &i, sizeof(i), 0) < 0 ||
+			    shmkit_queue_recv(q, &v, sizeof(v), 0) != sizeof(v)) {
+				shmkit_queue_close(q);
+				return;
+			}
+		}
+		runs[r] = (double)(bench_now_ns() - t0) / (double)n;
+	}
+	shmkit_queue_close(q);
+	qsort(runs, 5, sizeof(double), cmp_double);
+	struct bench_row row = {0};
+	snprintf(row.name, sizeof(row.name), "queue fd arm+signal+recv, one process");
+	row.size = 4;
+	row.lat.median_ns = row.lat.mean_ns = runs[2];
+	row.lat.n = 5;
+	snprintf(row.note, sizeof(row.note), "CPU per wake-up: drain + sendto, median of 5");
+	bench_report(ctx, &row);
+}
+
 /* ---- topic vs queue streaming, 64 B ---- */
 
 static size_t stream_n;
@@ -266,12 +316,6 @@ static double stream_once(struct bench_ctx *ctx, int mode, int topic)
 	return rate;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 /* Streaming throughput varies from run to run on a VM far more than
  * between the two (who catches up with whom, where the peer lands): the
  * queue and the topic take turns, STREAM_ROUNDS runs each, and each row is
@@ -333,6 +377,7 @@ static int run_wake(struct bench_ctx *ctx)
 		pipe_ns[m] = pipe_oneway(ctx);
 		fdw[m] = queue_oneway(ctx, m, 1, "queue fd wake-up latency (epoll)");
 	}
+	fd_cycle(ctx);
 	for (int m = 0; m < 2; m++)
 		stream(ctx, m, &tq[m], &tt[m]);
 	for (int m = 0; m < 2; m++) {
