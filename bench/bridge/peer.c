@@ -47,9 +47,9 @@ static void report(const char *what, int64_t *lat, long n, int64_t t0, int64_t t
 {
 	double secs = (double)(t1 - t0) / 1e9;
 	qsort(lat, (size_t)n, sizeof *lat, cmp64);
-	printf("%s msgs %ld rate %.0f/s lat_p50_us %.1f lat_p99_us %.1f\n", what, n,
+	printf("%s msgs %ld rate %.0f/s lat_p50_us %.1f lat_p99_us %.1f lat_p10_us %.1f\n", what, n,
 	       secs > 0 ? (double)(n - 1) / secs : 0, n ? lat[n / 2] / 1e3 : 0,
-	       n ? lat[(long)(n * 0.99)] / 1e3 : 0);
+	       n ? lat[(long)(n * 0.99)] / 1e3 : 0, n ? lat[n / 10] / 1e3 : 0);
 }
 
 /* ZeroMQ's default high-water marks, as the bridge has; PUB with
