@@ -54,7 +54,12 @@ grep -qE "^(kept|skipped) " "$TMP/gc2" || fail "namespaced gc: $(cat "$TMP/gc2")
 "$SHMKIT" stat "$Q" >/dev/null || fail "gc removed a queue in use"
 
 # kill -9 the producer: its role is taken over, gc may collect it once empty.
-kill -9 "$holder"
+# The producer is unshare's child (pid 1 in there): killing unshare alone
+# would leave it alive until its stdin closes, still the producer for a
+# moment. Kill it; unshare reaps it and exits, so after the wait it is gone.
+producer=$(pgrep -P "$holder")
+[ -n "$producer" ] || fail "no process under unshare $holder"
+kill -9 ${producer:-$holder}
 wait "$holder" 2>/dev/null
 holder=
 exec 3>&-
