@@ -76,6 +76,8 @@ expect 0 "$SHMKIT" recv "$Q" --raw
 cmp -s "$TMP/bin" "$TMP/out" || fail "--raw round trip"
 head -c 200 /dev/urandom | "$SHMKIT" send "$Q" - --raw 2>"$TMP/err"
 [ $? = 1 ] || fail "a message over max-msg must fail"
+grep -q "a message of 200 bytes is over the queue's max-msg of 128 bytes" "$TMP/err" ||
+	fail "over max-msg: $(cat "$TMP/err")"
 
 # full queue: send with a timeout exits 1
 expect 0 "$SHMKIT" queue create "$Q2" --capacity 2 --max-msg 8 --multi

@@ -124,7 +124,12 @@ static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, si
 		return cli_fail_msg("send", uri, "timed out with the queue full: %" PRIu64
 				    " messages sent, this one and any after it were not", *sent);
 	if (r < 0) {
-		cli_fail("send", uri, r);
+		struct shmkit_queue_stats st;
+		if (r == -EMSGSIZE && shmkit_queue_stats(q, &st) == 0)
+			cli_fail_msg("send", uri, "a message of %zu bytes is over the queue's "
+				     "max-msg of %" PRIu64 " bytes", len, st.max_msg);
+		else
+			cli_fail("send", uri, r);
 		fprintf(stderr, "shmkit: send %s: %" PRIu64 " messages were sent before that\n",
 			uri, *sent);
 		return CLI_FAIL;
