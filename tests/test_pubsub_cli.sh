@@ -75,7 +75,9 @@ wait_subs 1
 wait $P3 || fail "unbounded sub exit"
 [ "$(cat "$TMP/s3")" = "$(printf 'a\nb')" ] || fail "unbounded sub got: $(cat "$TMP/s3")"
 # Too big for a slot; no such topic.
-"$SHMKIT" pub "$U" "$(head -c 300 /dev/zero | tr '\0' x)" 2>/dev/null; [ $? = 1 ] || fail "oversize pub"
+"$SHMKIT" pub "$U" "$(head -c 300 /dev/zero | tr '\0' x)" 2>"$TMP/err"; [ $? = 1 ] || fail "oversize pub"
+grep -q "a message of 300 bytes is over the topic's slot size of 256 bytes" "$TMP/err" ||
+	fail "oversize pub: $(cat "$TMP/err")"
 "$SHMKIT" pub "posix:/shmkit-test-$$-none" x 2>/dev/null; [ $? = 1 ] || fail "pub to nothing"
 "$SHMKIT" sub "posix:/shmkit-test-$$-none" 2>/dev/null; [ $? = 1 ] || fail "sub to nothing"
 

@@ -154,7 +154,11 @@ static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_
 		   int64_t timeout)
 {
 	int ret = shmkit_pub_send(p, msg, len, timeout);
+	struct shmkit_topic_info info;
 
+	if (ret == -EMSGSIZE && shmkit_topic_stat(uri, &info, NULL, 0) == 0)
+		return cli_fail_msg("pub", uri, "a message of %zu bytes is over the topic's "
+				    "slot size of %zu bytes", len, info.slot_size);
 	return ret < 0 ? cli_fail("pub", uri, ret) : CLI_OK;
 }
 
