@@ -513,6 +513,33 @@ static __attribute__((noinline)) int mpmc_prepare(struct shmkit_queue *q, bool p
 	return (producer ? q->resv_active : q->peek_active) ? -EBUSY : 0;
 }
 
+/* A send's (a batch's first) slot: ready the handle, one attempt, then the
+ * waiting machinery. */
+static inline int mp_take_first(struct shmkit_queue *q, struct attempt *a, int64_t timeout_ns)
+{
+	int r;
+
+	if (!mpmc_ready(q, true) && (r = mpmc_prepare(q, true)) < 0)
+		return r;
+	r = mp_try_reserve(q, a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, a, true, timeout_ns);
+	return r;
+}
+
+/* A receive's (a batch's first) message, as mp_take_first. */
+static inline int mc_take_first(struct shmkit_queue *q, struct attempt *a, int64_t timeout_ns)
+{
+	int r;
+
+	if (!mpmc_ready(q, false) && (r = mpmc_prepare(q, false)) < 0)
+		return r;
+	r = mc_try_claim(q, a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, a, false, timeout_ns);
+	return r;
+}
+
 int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns)
 {
 	struct attempt a = { 0 };
@@ -520,12 +547,7 @@ int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t
 
 	if (SHMKIT__UNLIKELY(len > q->max_msg))
 		return -EMSGSIZE;
-	if (!mpmc_ready(q, true) && (r = mpmc_prepare(q, true)) < 0)
-		return r;
-	r = mp_try_reserve(q, &a);
-	if (SHMKIT__UNLIKELY(r == -EAGAIN))
-		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, &a, true, timeout_ns);
-	if (r < 0)
+	if ((r = mp_take_first(q, &a, timeout_ns)) < 0)
 		return r;
 	if (len)
 		shmkit__copy(payload_at(q, a.pos), msg, len);
@@ -539,12 +561,7 @@ ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t t
 	struct attempt a = { .limit = cap };
 	int r;
 
-	if (!mpmc_ready(q, false) && (r = mpmc_prepare(q, false)) < 0)
-		return r;
-	r = mc_try_claim(q, &a);
-	if (SHMKIT__UNLIKELY(r == -EAGAIN))
-		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, &a, false, timeout_ns);
-	if (r < 0)
+	if ((r = mc_take_first(q, &a, timeout_ns)) < 0)
 		return r;
 	if (a.len)
 		shmkit__copy(buf, payload_at(q, a.pos), a.len);
@@ -593,12 +610,7 @@ ssize_t shmkit__mp_send_many(struct shmkit_queue *q, const struct iovec *msgs, s
 	size_t n = 1;
 	int r;
 
-	if (!mpmc_ready(q, true) && (r = mpmc_prepare(q, true)) < 0)
-		return r;
-	r = mp_try_reserve(q, &a);
-	if (SHMKIT__UNLIKELY(r == -EAGAIN))
-		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, &a, true, timeout_ns);
-	if (r < 0)
+	if ((r = mp_take_first(q, &a, timeout_ns)) < 0)
 		return r;
 	k = k < MPMC_BATCH_MAX ? k : MPMC_BATCH_MAX;
 	/* take, write, publish, one slot at a time: a producer preempted (or
@@ -666,12 +678,7 @@ ssize_t shmkit__mc_recv_many(struct shmkit_queue *q, struct iovec *bufs, size_t 
 	size_t k = 0;
 	int r;
 
-	if (!mpmc_ready(q, false) && (r = mpmc_prepare(q, false)) < 0)
-		return r;
-	r = mc_try_claim(q, &a);
-	if (SHMKIT__UNLIKELY(r == -EAGAIN))
-		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, &a, false, timeout_ns);
-	if (r < 0)
+	if ((r = mc_take_first(q, &a, timeout_ns)) < 0)
 		return r;
 	n = n < MPMC_BATCH_MAX ? n : MPMC_BATCH_MAX;
 	/* claim, copy, free, one message at a time: a consumer killed inside
