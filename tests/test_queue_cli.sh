@@ -153,6 +153,18 @@ lost=$((100000 - $(sort -un "$TMP/all" | wc -l)))
 [ "$(sort -n "$TMP/all" | uniq -d | wc -l)" = 0 ] || fail "MPMC: a line printed twice"
 "$SHMKIT" rm "$Q2-kill" >/dev/null
 
+# recv whose stdout fails (closed: its number must not become the segment's
+# descriptor and get the messages written into the queue; a full disk) exits
+# 1 and consumes nothing: the next recv gets every message
+expect 0 "$SHMKIT" queue create "$Q2-kill" --capacity 4 --max-msg 8
+expect 0 "$SHMKIT" send "$Q2-kill" a b
+"$SHMKIT" recv "$Q2-kill" --count 2 >&- 2>"$TMP/err"; [ $? = 1 ] || fail "recv >&- should exit 1"
+grep -q "still in the queue" "$TMP/err" || fail "recv >&-: $(cat "$TMP/err")"
+"$SHMKIT" recv "$Q2-kill" --count 2 >/dev/full 2>/dev/null; [ $? = 1 ] || fail "recv >/dev/full should exit 1"
+expect 0 "$SHMKIT" recv "$Q2-kill" --count 2 --timeout 5
+[ "$(cat "$TMP/out")" = "$(printf 'a\nb')" ] || fail "after failed recvs: $(cat "$TMP/out") $(cat "$TMP/err")"
+"$SHMKIT" rm "$Q2-kill" >/dev/null
+
 # not a queue: the error says what it is (a topic; and `heap check` of a
 # queue says "not a heap", not what its second try, a map, found)
 expect 1 "$SHMKIT" recv "posix:/shmkit-test-$$-no-such-queue" --timeout 0

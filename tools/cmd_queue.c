@@ -346,6 +346,18 @@ static int write_all(struct iovec *iov, size_t n)
 	return 0;
 }
 
+/* Standard output failed (closed, full disk, a reader gone) with a batch
+ * peeked: closing the queue would consume the peeked message
+ * (shmkit_queue_close), so leave as a killed recv would, consuming nothing;
+ * the next receiver finds this one's role dead and takes it over. */
+static _Noreturn void leave_unconsumed(const char *uri, int err)
+{
+	cli_fail("recv", uri, err);
+	fprintf(stderr, "shmkit: recv %s: the messages not written are still in the queue\n", uri);
+	fflush(stderr);
+	_exit(CLI_FAIL);
+}
+
 /* Consumes the peeked message and the n - 1 looked at behind it (peeking
  * each in turn: we are the only consumer, so it is the one already written). */
 static int consume_batch(struct shmkit_queue *q, size_t n)
@@ -394,6 +406,8 @@ CLI_COMMAND(cmd_recv)
 			break;
 		}
 		int r = n < 0 ? (int)n : write_all(b.out, b.n_out);
+		if (r < 0 && n > 0)
+			leave_unconsumed(uri, r);
 		if (r == 0)
 			r = consume_batch(q, b.n_msgs);
 		if (r < 0) {

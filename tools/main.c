@@ -1,9 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /* shmkit — the command-line tool. Everything else lives in the shmkit_cli
  * library (every other file of tools/), so tests and fuzzers can run commands in-process. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "cli.h"
+
+/* A standard descriptor the caller closed (`shmkit recv Q >&-`) would be
+ * the number the next open gets: a segment's descriptor would become
+ * stdout, and printing a message would write it into the segment. Each
+ * such number is held by /dev/null opened the other way round, so using it
+ * still fails (EBADF) as a closed one does: nothing is written anywhere,
+ * and recv consumes nothing. */
+static int hold_closed_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* the lowest free number: fd, as those below it are open */
+		int got = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+		if (got != fd)
+			return -1;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
+	if (hold_closed_std_fds() < 0)
+		return CLI_FAIL;
 	return cli_run(argc, argv);
 }
