@@ -63,6 +63,14 @@ void shmkit__detail_clear(void);
 /* Sets the detail and returns err (for one-line error paths). */
 int shmkit__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A descriptor the library keeps (a segment's, a listener's), moved above
+ * 0-2: in a process started with a standard stream closed, the next open
+ * gets that number, and the program's own prints (printf, perror) would go
+ * into a segment or a socket. Returns fd itself when it is above 2, else a
+ * close-on-exec copy at 3 or above with fd closed; fd unchanged if no copy
+ * can be made (src/seg.c). */
+int shmkit__fd_above_stdio(int fd);
+
 /* 0 if the n bytes at p (an options struct's reserved[]) are all zero; else
  * -EINVAL with a detail: the caller was built against a newer shmkit and
  * asked for an option this library does not have (src/error.c). */

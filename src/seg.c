@@ -2,8 +2,10 @@
 /* Segments: the front end. Parses the URI and dispatches to one backend
  * (src/backend/; fd:N to src/backend/fd.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "internal.h"
@@ -63,8 +65,21 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 		free(seg);
 		return rc;
 	}
+	if (seg->fd >= 0)
+		seg->fd = shmkit__fd_above_stdio(seg->fd);
 	*out = seg;
 	return 0;
+}
+
+int shmkit__fd_above_stdio(int fd)
+{
+	if (fd > 2)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (moved < 0)
+		return fd; /* no descriptor left: keep the low one, still ours */
+	close(fd);
+	return moved;
 }
 
 void *shmkit_seg_addr(const struct shmkit_seg *seg)

@@ -393,6 +393,7 @@ static int publisher_exited(struct shmkit_sub *s)
 		int fd = (int)syscall(SYS_pidfd_open, (pid_t)id.pid, 0); /* close-on-exec */
 		if (fd < 0)
 			return errno == ESRCH;
+		fd = shmkit__fd_above_stdio(fd);
 		if (shmkit__ident_alive(&id) != 1 || epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
 			return shmkit__ident_alive(&id) == 0;
@@ -558,6 +559,7 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		return -errno;
+	ep = shmkit__fd_above_stdio(ep);
 	/* before the listener exists (and long before its first arm) */
 	shmkit__lis_raise_end(&s->t.sh->lis_end, s->index);
 	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0);

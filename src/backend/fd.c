@@ -165,8 +165,9 @@ int shmkit__seg_from_fd(struct shmkit_seg **out, int fd, size_t size, int flags,
 	struct shmkit_seg *seg = shmkit__seg_alloc();
 	if (!seg)
 		return -ENOMEM;
-	/* Our own descriptor: closing the segment never closes the caller's. */
-	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	/* Our own descriptor: closing the segment never closes the caller's;
+	 * above 0-2, as every descriptor we keep (shmkit__fd_above_stdio). */
+	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (seg->fd < 0) {
 		rc = shmkit__fail(shmkit__neg_errno(), "dup of descriptor %d: %s", fd, strerror(errno));
 		free(seg);

@@ -73,6 +73,7 @@ static int sender(unsigned i)
 	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -1;
+	s = shmkit__fd_above_stdio(s);
 	int none = 0;
 	/* acq_rel: one socket per slot even if threads race here */
 	if (!atomic_compare_exchange_strong_explicit(&senders[i], &none, s + 1,
@@ -137,6 +138,7 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return shmkit__neg_errno();
+	fd = shmkit__fd_above_stdio(fd);
 	for (int tries = 0; tries < 16 && r == -EADDRINUSE; tries++) {
 		l->key = atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed);
 		l->addr_len = lis_addr(&l->addr, me->pid, me->start_time, l->key);
