@@ -172,6 +172,13 @@ expect 0 "$SHMKIT" ls
 grep -q "^URI " "$TMP/out" || fail "ls: no header"
 grep -F -- "$P " "$TMP/out" | grep -q " posix " || fail "ls does not list $P"
 grep -F -- "$P " "$TMP/out" | grep -q " 0640 " || fail "ls: mode of $P"
+# output that could not be written is a failure, said once on stderr
+"$SHMKIT" ls >&- 2>"$TMP/err"; [ $? = 1 ] || fail "ls >&- should exit 1"
+grep -q "^shmkit: ls: write error on standard output: Bad file descriptor$" "$TMP/err" ||
+	fail "ls >&-: $(cat "$TMP/err")"
+"$SHMKIT" ls --json >/dev/full 2>"$TMP/err"; [ $? = 1 ] || fail "ls >/dev/full should exit 1"
+[ "$(cat "$TMP/err")" = "shmkit: ls: write error on standard output: No space left on device" ] ||
+	fail "ls --json >/dev/full: $(cat "$TMP/err")"
 expect 0 "$SHMKIT" ls --json;     json_ok
 python3 - "$TMP/out" "$P" <<'PY' || fail "ls --json fields"
 import json, sys

@@ -64,6 +64,12 @@ int cli_fail(const char *what, const char *uri, int err)
 	return CLI_FAIL;
 }
 
+int cli_fail_write(const char *what, const char *uri, int err)
+{
+	/* not cli_fail: the library's detail is about something else */
+	return cli_fail_msg(what, uri, "write error on standard output: %s", strerror(-err));
+}
+
 const char *cli_why(int err)
 {
 	const char *detail = shmkit_last_error_detail();
@@ -390,8 +396,9 @@ void cli_json_base64(struct cli_json *j, const char *key, const void *p, size_t 
 int cli_json_finish(struct cli_json *j)
 {
 	fputc('\n', j->out);
+	errno = 0;
 	if (fflush(j->out) != 0 || ferror(j->out))
-		return -EIO;
+		return errno ? -errno : -EIO;
 	return 0;
 }
 

@@ -30,6 +30,10 @@ int cli_run(int argc, char **argv);
 
 /* ---- reporting ---- */
 
+/* "shmkit: <what> <uri>: write error on standard output: <reason>" on stderr;
+ * returns CLI_FAIL. err: negative errno (cli_json_finish's). */
+int cli_fail_write(const char *what, const char *uri, int err);
+
 /* Print "shmkit: <what> <uri>: <reason>" on stderr (reason from a negative
  * errno) and return CLI_FAIL. uri may be NULL or "" (then it is left out). */
 int cli_fail(const char *what, const char *uri, int err);
@@ -113,7 +117,8 @@ void cli_json_null(struct cli_json *j, const char *key);
 void cli_json_text(struct cli_json *j, const char *key, const void *p, size_t len);
 /* len bytes in base64 (RFC 4648, with padding): every byte, always. */
 void cli_json_base64(struct cli_json *j, const char *key, const void *p, size_t len);
-/* Finish the document (newline, flush); 0 or -EIO if writing failed. */
+/* Finish the document (newline, flush); 0, or the negative errno of the
+ * failed write (-EIO if none was set): report it with cli_fail_write. */
 int cli_json_finish(struct cli_json *j);
 /* Write s as a quoted, escaped JSON string. */
 void cli_json_write_string(FILE *out, const char *s);

@@ -583,8 +583,9 @@ CLI_COMMAND(cmd_doctor)
 		failed |= cs[i].verdict == V_FAIL;
 	}
 	if (json) {
-		if (print_json(cs, n) < 0)
-			return cli_fail("doctor", "", -EIO);
+		int w = print_json(cs, n);
+		if (w < 0)
+			return cli_fail_write("doctor", "", w);
 	} else {
 		print_text(cs, n);
 	}

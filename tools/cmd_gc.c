@@ -77,8 +77,9 @@ CLI_COMMAND(cmd_gc)
 		cli_json_int(&t.j, "kept", t.n[SHMKIT_GC_KEPT]);
 		cli_json_int(&t.j, "skipped", t.n[SHMKIT_GC_SKIPPED]);
 		cli_json_end(&t.j);
-		if (cli_json_finish(&t.j) < 0)
-			return cli_fail("gc", "", -EIO);
+		int w = cli_json_finish(&t.j);
+		if (w < 0)
+			return cli_fail_write("gc", "", w);
 	}
 	if (r < 0)
 		return cli_fail("gc", "", r);

@@ -194,8 +194,9 @@ static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o
 	r = shmkit_map_iter(m, ls_one, &c);
 	if (o->json) {
 		cli_json_end(&j);
-		if (cli_json_finish(&j) < 0 && r == 0)
-			r = -EIO;
+		int w = cli_json_finish(&j);
+		if (w < 0 && r >= 0)
+			return cli_fail_write("ls", uri, w);
 	}
 	return r < 0 ? cli_fail("ls", uri, r) : CLI_OK;
 }
@@ -423,13 +424,14 @@ CLI_COMMAND(cmd_heap)
 	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))
 		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
 	if (strcmp(act, "stats") == 0) { /* a look: read-only, nothing changes */
-		if ((r = shmkit_heap_stat(uri, &st)) == 0) {
-			if (o.json)
-				r = print_stats_json(&st);
-			else
-				print_stats_text(&st);
+		if ((r = shmkit_heap_stat(uri, &st)) < 0)
+			return cli_fail(act, uri, r);
+		if (!o.json) {
+			print_stats_text(&st);
+			return CLI_OK;
 		}
-		return r < 0 ? cli_fail(act, uri, r) : CLI_OK;
+		r = print_stats_json(&st);
+		return r < 0 ? cli_fail_write(act, uri, r) : CLI_OK;
 	}
 	/* check opens the heap as a user: it takes the lock and repairs */
 	if ((r = shmkit_heap_open(&h, uri)) < 0)

@@ -106,7 +106,8 @@ static int topic_stat(int argc, char **argv)
 	cli_json_str(&j, "uri", uri);
 	cli_topic_json(&j, uri);
 	cli_json_end(&j);
-	return cli_json_finish(&j) < 0 ? cli_fail("topic stat", uri, -EIO) : CLI_OK;
+	int w = cli_json_finish(&j);
+	return w < 0 ? cli_fail_write("topic stat", uri, w) : CLI_OK;
 }
 
 /* ---- shmkit pub ---- */

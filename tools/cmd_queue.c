@@ -543,7 +543,8 @@ static int queue_stat(int argc, char **argv)
 		cli_json_str(&j, "uri", uri);
 		json_queue_stats(&j, &st);
 		cli_json_end(&j);
-		return cli_json_finish(&j) < 0 ? cli_fail("stat", uri, -EIO) : CLI_OK;
+		int w = cli_json_finish(&j);
+		return w < 0 ? cli_fail_write("stat", uri, w) : CLI_OK;
 	}
 	print_queue_stats(&st);
 	return CLI_OK;

@@ -764,7 +764,8 @@ CLI_COMMAND(cmd_ls)
 			json_stat(&j, &l.v[i], 0);
 		cli_json_end(&j);
 		cli_json_end(&j);
-		ret = cli_json_finish(&j) < 0 ? cli_fail("ls", "", -EIO) : CLI_OK;
+		int w = cli_json_finish(&j);
+		ret = w < 0 ? cli_fail_write("ls", "", w) : CLI_OK;
 	} else {
 		ret = print_table(&l, &o);
 	}
@@ -890,7 +891,8 @@ CLI_COMMAND(cmd_stat)
 
 		cli_json_init(&j, stdout);
 		json_stat(&j, st, 1);
-		ret = cli_json_finish(&j) < 0 ? cli_fail("stat", argv[1], -EIO) : CLI_OK;
+		int w = cli_json_finish(&j);
+		ret = w < 0 ? cli_fail_write("stat", argv[1], w) : CLI_OK;
 	} else {
 		print_stat(st);
 		ret = CLI_OK;

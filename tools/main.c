@@ -3,6 +3,7 @@
  * library (every other file of tools/), so tests and fuzzers can run commands in-process. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,9 +27,22 @@ static int hold_closed_std_fds(void)
 	return 0;
 }
 
+/* A command whose output was not written did not do what it was asked
+ * (`shmkit ls > /dev/full`, `shmkit ls >&-`): say so and fail, as coreutils
+ * do. Commands that write stdout themselves (recv) check their own writes. */
+static int stdout_written(const char *cmd)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return CLI_OK;
+	return cli_fail_write(cmd, "", errno ? -errno : -EIO);
+}
+
 int main(int argc, char **argv)
 {
 	if (hold_closed_std_fds() < 0)
 		return CLI_FAIL;
-	return cli_run(argc, argv);
+	int rc = cli_run(argc, argv);
+	/* a failed command has said why; a write error then is not news */
+	return rc == CLI_OK ? stdout_written(argc > 1 ? argv[1] : "shmkit") : rc;
 }
