@@ -184,7 +184,7 @@ int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit
 	return shmkit__obj_ident_alive(&t->obj, &id);
 }
 
-void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_policy *pol)
+int shmkit__topic_may_spin(const struct shmkit__topic *t)
 {
 	/* relaxed: a cache of a constant; threads that race both store it */
 	static _Atomic long cached_cpus;
@@ -197,8 +197,13 @@ void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_pol
 	}
 	/* relaxed: a hint read once per wait */
 	uint32_t subs = atomic_load_explicit(&t->sh->n_subs, memory_order_relaxed);
+	return (long)subs + 1 <= cpus;
+}
+
+void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_policy *pol)
+{
 	int64_t spin = shmkit__copy_ns(t->g.slot_size); /* large messages: src/copy.h */
-	pol->spin_ns = (long)subs + 1 > cpus ? 0 : spin > SHMKIT__SPIN_NS ? spin : SHMKIT__SPIN_NS;
+	pol->spin_ns = !shmkit__topic_may_spin(t) ? 0 : spin > SHMKIT__SPIN_NS ? spin : SHMKIT__SPIN_NS;
 	pol->yields = SHMKIT__YIELDS;
 	pol->slice_ns = SHMKIT__LIVENESS_NS;
 }

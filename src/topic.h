@@ -73,10 +73,10 @@ static inline uint64_t shmkit__state_make(uint64_t gen, uint32_t kind)
 	return gen << 8 | kind;
 }
 
-/* 1 if the topic's processes (subscribers and publisher) outnumber the CPUs:
- * then a waiter yields from the start instead of spinning on a CPU another
- * participant needs. A hint read once per wait. */
-int shmkit__topic_crowded(const struct shmkit__topic *t);
+/* 0 if the topic's processes (subscribers and publisher) outnumber the
+ * CPUs: then a waiter yields from the start instead of spinning on a CPU
+ * another participant needs. A hint read once per wait. */
+int shmkit__topic_may_spin(const struct shmkit__topic *t);
 
 /* The wait policy of a topic's waiters: the core's spin budget, or none
  * when the topic's processes outnumber the CPUs (then spinning takes the
