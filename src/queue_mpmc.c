@@ -189,8 +189,8 @@ static int mc_claimed(struct shmkit_queue *q, struct shmkit__queue_slot *s, uint
  * COMMITTED(h) with one CAS, which fetches the line owned at once (a load
  * then a CAS fetch it twice). -EAGAIN with *m the marker if it was not
  * COMMITTED(h). */
-static int mc_claim_blind(struct shmkit_queue *q, struct shmkit__queue_slot *s, uint64_t h,
-			  struct attempt *a, uint64_t *m)
+static inline int mc_claim_blind(struct shmkit_queue *q, struct shmkit__queue_slot *s,
+				 uint64_t h, struct attempt *a, uint64_t *m)
 {
 	*m = marker(h, SHMKIT__QTAG_COMMITTED);
 	/* acq_rel: acquire pairs with the release store in shmkit__mp_commit()
@@ -513,15 +513,39 @@ static __attribute__((noinline)) int mpmc_prepare(struct shmkit_queue *q, bool p
 	return (producer ? q->resv_active : q->peek_active) ? -EBUSY : 0;
 }
 
-/* A send's (a batch's first) slot: ready the handle, one attempt, then the
- * waiting machinery. */
+/* The common first attempt, inline: the position the tail hint reads is
+ * FREE for it, and one CAS takes it (as mp_try_reserve's first try). The
+ * whole attempt loop out of line costs a call and its set-up per message. */
+static inline bool mp_reserve_at_hint(struct shmkit_queue *q, struct attempt *a)
+{
+	_Atomic uint64_t *tail = &q->sh->tail;
+	/* acquire: as in mp_try_reserve() */
+	uint64_t p = atomic_load_explicit(tail, memory_order_acquire);
+	uint64_t m = marker(p, SHMKIT__QTAG_FREE);
+
+	/* acq_rel: as in mp_try_reserve(); on failure nothing is used */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &slot_at(q, p)->seq, &m, marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer),
+		    memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	SHMKIT__TEST_POINT("queue.mpmc.reserved");
+	pass_hint(tail, p);
+	a->pos = p;
+	return true;
+}
+
+/* A send's (a batch's first) slot: ready the handle, one attempt inline,
+ * then the attempt loop and the waiting machinery. */
 static inline int mp_take_first(struct shmkit_queue *q, struct attempt *a, int64_t timeout_ns)
 {
 	int r;
 
 	if (!mpmc_ready(q, true) && (r = mpmc_prepare(q, true)) < 0)
 		return r;
-	r = mp_try_reserve(q, a);
+	if (SHMKIT__LIKELY(mp_reserve_at_hint(q, a)))
+		return 0;
+	a->waiting = true; /* the CAS failed: the marker is worth a look first */
+	r = shmkit__mp_try_reserve(q, a);
 	if (SHMKIT__UNLIKELY(r == -EAGAIN))
 		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, a, true, timeout_ns);
 	return r;
@@ -534,7 +558,14 @@ static inline int mc_take_first(struct shmkit_queue *q, struct attempt *a, int64
 
 	if (!mpmc_ready(q, false) && (r = mpmc_prepare(q, false)) < 0)
 		return r;
-	r = mc_try_claim(q, a);
+	if (SHMKIT__LIKELY(a->limit >= q->max_msg)) {
+		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire), m;
+		r = mc_claim_blind(q, slot_at(q, h), h, a, &m);
+		if (SHMKIT__LIKELY(r != -EAGAIN))
+			return r;
+		a->waiting = true; /* as in mp_take_first() */
+	}
+	r = shmkit__mc_try_claim(q, a);
 	if (SHMKIT__UNLIKELY(r == -EAGAIN))
 		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, a, false, timeout_ns);
 	return r;
