@@ -56,3 +56,37 @@ void shmkit__copy_large(void *dst, const void *src, size_t n)
 	memcpy(dst, src, n);
 }
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/* 1 if the CPU has PREFETCHW (CPUID.80000001H:ECX bit 8, "3DNowPrefetch" on
+ * AMD, "PRFCHW" on Intel). */
+static int has_prefetchw(void)
+{
+	static _Atomic int known; /* 0 unknown, 1 no, 2 yes; racing fills agree */
+	int k = atomic_load_explicit(&known, memory_order_relaxed);
+	if (k == 0) {
+		unsigned a, b, c, d;
+		k = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & (1u << 8)) ? 2 : 1;
+		atomic_store_explicit(&known, k, memory_order_relaxed);
+	}
+	return k == 2;
+}
+
+void shmkit__prefetch_write(const unsigned char *p, size_t n, size_t stride)
+{
+	/* without PREFETCHW, prefetcht0 would fetch the lines shared, and the
+	 * stores then ask for them again: nothing */
+	if (!has_prefetchw())
+		return;
+	for (size_t i = 0; i < n; i++, p += stride)
+		__asm__ __volatile__("prefetchw %0" : : "m"(*p));
+}
+#else
+void shmkit__prefetch_write(const unsigned char *p, size_t n, size_t stride)
+{
+	for (size_t i = 0; i < n; i++, p += stride)
+		__builtin_prefetch(p, 1, 3);
+}
+#endif

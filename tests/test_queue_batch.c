@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* shmkit_queue_send_many / shmkit_queue_recv_many (DESIGN §9 "Batches"):
  *  - order and exactly-once across processes, SPSC and MPMC, batches of
- *    mixed sizes against single sends and receives on the other side;
+ *    mixed sizes against single sends and receives on the other side
+ *    (4..53 bytes, and 4..303 bytes: a batch of both copies inline the
+ *    messages up to 64 bytes and calls for the others);
  *  - partial batches: a full queue takes what fits, a message too large for
  *    its buffer stays for the next call (-EMSGSIZE there), timeouts;
  *  - crash points: a producer killed inside a batch (pause point
@@ -19,6 +21,11 @@
 #include "test.h"
 
 #define N 20000
+#define BIG_MAX 320 /* max_msg of the queues with messages over 64 bytes */
+
+/* Messages of up to 303 bytes (else 53): set in the parent by test_order(),
+ * in the producer by its argument. */
+static int big_msgs;
 
 static struct shmkit_queue *make(const char *uri, size_t cap, size_t max_msg, int multi)
 {
@@ -29,10 +36,11 @@ static struct shmkit_queue *make(const char *uri, size_t cap, size_t max_msg, in
 	return q;
 }
 
-/* Message i: its number, then (i % 50) bytes of a pattern. */
+/* Message i: its number, then (i % 50) bytes of a pattern (big_msgs: i * 7 %
+ * 300 bytes). */
 static size_t msg_of(uint32_t i, unsigned char *buf)
 {
-	size_t len = 4 + i % 50;
+	size_t len = big_msgs ? 4 + i * 7 % 300 : 4 + i % 50;
 	memcpy(buf, &i, 4);
 	for (size_t j = 4; j < len; j++)
 		buf[j] = (unsigned char)(i + j);
@@ -41,7 +49,7 @@ static size_t msg_of(uint32_t i, unsigned char *buf)
 
 static int msg_ok(uint32_t want, const unsigned char *buf, size_t len)
 {
-	unsigned char ref[64];
+	unsigned char ref[BIG_MAX];
 	return len == msg_of(want, ref) && memcmp(buf, ref, len) == 0;
 }
 
@@ -49,9 +57,10 @@ static int msg_ok(uint32_t want, const unsigned char *buf, size_t len)
 static int role_produce(int argc, char **argv)
 {
 	struct shmkit_queue *q;
-	unsigned char bufs[32][64];
+	static unsigned char bufs[32][BIG_MAX];
 	struct iovec iov[32];
 	int single = argc > 1 && strcmp(argv[1], "single") == 0;
+	big_msgs = argc > 2 && strcmp(argv[2], "big") == 0;
 	CHECK_OK(shmkit_queue_open(&q, argv[0]));
 	for (uint32_t i = 0; i < N;) {
 		size_t b = single ? 1 : 1 + i % 32;
@@ -74,14 +83,15 @@ static int role_produce(int argc, char **argv)
 /* Consumer side in this process: every message once, in order. */
 static void consume_all(struct shmkit_queue *q, int single)
 {
-	unsigned char bufs[32][64];
+	static unsigned char bufs[32][BIG_MAX];
+	size_t room = big_msgs ? BIG_MAX : 64;
 	struct iovec iov[32];
 	uint32_t next = 0;
 	while (next < N) {
 		size_t b = single ? 1 : 1 + next % 31;
 		for (size_t k = 0; k < b; k++)
-			iov[k] = (struct iovec){ bufs[k], 64 };
-		ssize_t r = single ? shmkit_queue_recv(q, bufs[0], 64, 5000000000ll)
+			iov[k] = (struct iovec){ bufs[k], room };
+		ssize_t r = single ? shmkit_queue_recv(q, bufs[0], room, 5000000000ll)
 			: shmkit_queue_recv_many(q, iov, b, 5000000000ll);
 		if (r < 0) {
 			CHECK_OK(r);
@@ -101,7 +111,7 @@ static void consume_all(struct shmkit_queue *q, int single)
 /* Payload bytes of messages 0..N-1. */
 static uint64_t bytes_of_all(void)
 {
-	unsigned char buf[64];
+	unsigned char buf[BIG_MAX];
 	uint64_t n = 0;
 	for (uint32_t i = 0; i < N; i++)
 		n += msg_of(i, buf);
@@ -109,16 +119,18 @@ static uint64_t bytes_of_all(void)
 }
 
 /* max_msg 56: SPSC marker and message share a line; 64: markers in their
- * own array (docs/LAYOUT.md "Queue"); the messages are 4..53 bytes. */
+ * own array (docs/LAYOUT.md "Queue"); the messages are 4..53 bytes. With
+ * max_msg BIG_MAX they are 4..303 bytes. */
 static void test_order(int multi, int prod_single, int cons_single, size_t max_msg)
 {
 	const char *uri = test_uri("posix", "batch");
 	struct shmkit_queue *q = make(uri, 64, max_msg, multi);
-	const char *args[] = { uri, prod_single ? "single" : "batch", NULL };
+	big_msgs = max_msg == BIG_MAX;
+	const char *args[] = { uri, prod_single ? "single" : "batch", big_msgs ? "big" : "small", NULL };
 	pid_t pid = test_spawn_self("produce", args);
 	consume_all(q, cons_single);
 	CHECK(test_wait(pid) == 0);
-	struct iovec one = { (char[64]){ 0 }, 64 };
+	struct iovec one = { (char[BIG_MAX]){ 0 }, BIG_MAX };
 	CHECK_RET(shmkit_queue_recv_many(q, &one, 1, 0), -EAGAIN); /* nothing more */
 	struct shmkit_queue_stats st;
 	CHECK_OK(shmkit_queue_stats(q, &st));
@@ -126,6 +138,7 @@ static void test_order(int multi, int prod_single, int cons_single, size_t max_m
 	CHECK(st.bytes_sent == bytes_of_all() && st.bytes_received == bytes_of_all());
 	shmkit_queue_close(q);
 	shmkit_remove(uri);
+	big_msgs = 0;
 }
 
 static void test_partial(int multi)
@@ -340,11 +353,12 @@ int main(int argc, char **argv)
 	};
 	test_child_dispatch(argc, argv, roles);
 	for (int multi = 0; multi < 2; multi++) {
-		for (size_t mm = 56; mm <= 64; mm += 8) {
-			test_order(multi, 0, 0, mm);
-			test_order(multi, 0, 1, mm);
-			test_order(multi, 1, 0, mm);
-			test_order(multi, 1, 1, mm);
+		static const size_t mms[] = { 56, 64, BIG_MAX };
+		for (size_t j = 0; j < sizeof(mms) / sizeof(mms[0]); j++) {
+			test_order(multi, 0, 0, mms[j]);
+			test_order(multi, 0, 1, mms[j]);
+			test_order(multi, 1, 0, mms[j]);
+			test_order(multi, 1, 1, mms[j]);
 		}
 		test_partial(multi);
 	}
