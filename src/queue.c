@@ -343,6 +343,9 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 	return (ssize_t)a.len;
 }
 
+/* Finding fewer than i + 1 messages arms this side's descriptor, as a
+ * receive that finds the queue empty does: a sender with messages in
+ * flight (the bridge) can then wait on it for the next one. */
 SHMKIT_API ssize_t shmkit_queue_peek_at(struct shmkit_queue *q, size_t i, const void **msg)
 {
 	if (!q || !msg)
@@ -350,7 +353,15 @@ SHMKIT_API ssize_t shmkit_queue_peek_at(struct shmkit_queue *q, size_t i, const 
 	forget_inherited(q);
 	if (q->multi)
 		return -EOPNOTSUPP;
-	return shmkit__sc_peek_at(q, i, msg);
+	ssize_t r = shmkit__sc_peek_at(q, i, msg);
+	if (r != -EAGAIN || q->recv_lis.fd < 0 || i >= q->cap)
+		return r;
+	if (shmkit__lis_arm(&q->recv_lis, &q->data_ec) != 1)
+		return -EAGAIN;
+	r = shmkit__sc_peek_at(q, i, msg);
+	if (r != -EAGAIN)
+		shmkit__lis_found(&q->recv_lis);
+	return r;
 }
 
 SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)

@@ -2,6 +2,7 @@
 /* shmkit_queue_peek_at(): look ahead without consuming (the bridge's send
  * window), and the SPSC tail repair that keeps "messages committed" exact
  * when a producer dies between publishing a slot and moving tail. */
+#include <poll.h>
 #include <stdatomic.h>
 
 #include "layout.h"
@@ -52,6 +53,37 @@ static void look_ahead(void)
 	CHECK_OK(shmkit_queue_close(q));
 }
 
+static int readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+/* A look past the messages waiting arms the descriptor, as a receive that
+ * finds the queue empty does: a sender with messages in flight (the bridge)
+ * waits on it for the next one. (Before, it stayed readable: the bridge had
+ * no way to wait for a message behind those in flight.) */
+static void look_ahead_arms(void)
+{
+	const char *uri = test_uri("posix", "peekat-fd");
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 16 };
+	struct shmkit_queue *q;
+	const void *m;
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	CHECK_OK(shmkit_queue_send(q, "one", 3, 0));
+	check_msg(q, 0, "one");
+	CHECK_RET(shmkit_queue_peek_at(q, 1, &m), -EAGAIN);
+	CHECK(!readable(fd)); /* armed although "one" waits */
+	CHECK_OK(shmkit_queue_send(q, "two", 3, 0));
+	CHECK(readable(fd)); /* the next message woke it */
+	check_msg(q, 1, "two");
+	check_msg(q, 0, "one");
+	CHECK_OK(shmkit_queue_close(q));
+}
+
 /* A producer killed between the slot's COMMITTED marker and tail: put tail
  * back by one by hand, as that kill leaves it. */
 static void tail_behind(void)
@@ -93,6 +125,7 @@ static void tail_behind(void)
 int main(void)
 {
 	look_ahead();
+	look_ahead_arms();
 	tail_behind();
 	return 0;
 }

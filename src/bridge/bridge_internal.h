@@ -34,6 +34,12 @@ enum br_type {
 	BR_REFUSED = 'X', /* in -> out: this receiver carries another sender's stream */
 };
 
+/* HELLO body, u32 at offset 20: flags. */
+#define BR_HELLO_ASKS_ACKS 1u /* the sender marks the DATA/BATCH it needs an ACK for
+			       * (BR_HDR_ACK_NOW); the receiver may hold back other ACKs */
+/* Header byte 5 of a DATA or BATCH: flags. */
+#define BR_HDR_ACK_NOW 1u     /* ACK once this is committed: half the window is in flight */
+
 /* WELCOME's optional body: u32 flags. */
 #define BR_WELCOME_BATCHES 1u /* the receiver accepts BATCH */
 #define BR_BATCH_MSGS 256      /* at most this many messages per BATCH sent */
@@ -86,6 +92,7 @@ struct shmkit_bridge {
 	uint64_t next_send;  /* next seq to put on the wire */
 	bool synced;         /* a WELCOME arrived since the last (re)start of the handshake */
 	bool batches;        /* that WELCOME said BATCH is understood */
+	uint64_t ask_ack_at; /* in flight from which a DATA/BATCH carries BR_HDR_ACK_NOW */
 	int64_t last_sent;   /* monotonic ns of the last message sent (PING when idle) */
 	int64_t last_hello;  /* monotonic ns */
 	int64_t last_progress;
@@ -104,6 +111,8 @@ struct shmkit_bridge {
 	size_t stream_peer_len;
 	int64_t stream_seen;   /* monotonic ns it was last heard from; 0 never */
 	uint64_t since_ack;    /* messages committed since the last ACK */
+	bool acks_asked;       /* the stream's sender marks what it needs acked (HELLO) */
+	bool ack_due;          /* ACK at the end of this pass */
 	struct br_frames held; /* a DATA/BATCH that waits for room in the queue */
 	bool holding;
 	struct iovec iov[BR_BATCH_MSGS]; /* messages of one BATCH, sent or committed */

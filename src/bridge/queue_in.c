@@ -19,6 +19,8 @@
 #define RECV_BATCH 256
 #define RESYNC_EVERY_NS 100000000 /* at most one RESYNC per 100 ms */
 #define ACK_EVERY 256             /* ACK at least every this many messages */
+#define ACK_DELAY_NS 1000000      /* to a sender that asks for ACKs: ACK what was
+				   * committed once nothing came for this long */
 #define LIVE_NS 5000000000LL      /* a sender heard from this recently is live
 				   * (it sends HELLO, DATA or PING at least every 2 s) */
 
@@ -98,6 +100,7 @@ static int hello(struct shmkit_bridge *b, const struct br_frames *f, uint64_t se
 	}
 	memcpy(b->stream_peer, f->id, f->idlen);
 	b->stream_peer_len = f->idlen;
+	b->acks_asked = (br_get32(body + 20) & BR_HELLO_ASKS_ACKS) != 0;
 	b->stream_seen = br_now_ns();
 	b->st.next_seq = b->base_seq + (c - b->base_pos);
 	b->peer_synced = true;
@@ -160,6 +163,7 @@ static int take(struct shmkit_bridge *b, struct br_frames *f, int64_t wait_ns, b
 			f->left--;
 			b->st.duplicates++;
 			*ack = true;
+			b->ack_due = true; /* a resend: the sender waits for where we stand */
 			continue;
 		}
 		if (f->seq > b->st.next_seq) { /* out of order: drop the rest, ask once */
@@ -252,6 +256,7 @@ static int read_frames(struct shmkit_bridge *b, struct br_frames *f, int64_t wai
 static int ack_now(struct shmkit_bridge *b)
 {
 	b->since_ack = 0;
+	b->ack_due = false;
 	return reply(b, b->peer_id, b->peer_id_len, BR_ACK, b->st.next_seq, NULL, 0);
 }
 
@@ -280,6 +285,8 @@ static int handle(struct shmkit_bridge *b, struct br_frames *f, bool *ack)
 		return r;
 	memcpy(b->peer_id, f->id, f->idlen);
 	b->peer_id_len = f->idlen;
+	if (f->hdr[5] & BR_HDR_ACK_NOW)
+		b->ack_due = true;
 	if ((r = take(b, f, 0, ack)) == 0)
 		return 1;
 	return r < 0 ? r : 0;
@@ -287,19 +294,20 @@ static int handle(struct shmkit_bridge *b, struct br_frames *f, bool *ack)
 
 /* Read and handle up to RECV_BATCH messages, the first waiting up to
  * wait_ns; stops early when a message must wait for room (it is then held
- * in b->held). */
+ * in b->held). How many were read, or a negative errno. */
 static int read_batch(struct shmkit_bridge *b, bool *ack, int64_t wait_ns)
 {
 	struct br_frames *f = &b->held;
+	int i;
 
-	for (int i = 0; i < RECV_BATCH; i++) {
+	for (i = 0; i < RECV_BATCH; i++) {
 		int r = read_frames(b, f, i ? 0 : wait_ns);
 		if (r <= 0)
-			return r;
+			return r < 0 ? r : i;
 		r = handle(b, f, ack);
 		if (r == 1) {
 			b->holding = true; /* full: keep it, read nothing more */
-			return 0;
+			return i + 1;
 		}
 		if (f->has_body)
 			zmq_msg_close(&f->body);
@@ -308,7 +316,7 @@ static int read_batch(struct shmkit_bridge *b, bool *ack, int64_t wait_ns)
 		if (b->since_ack >= ACK_EVERY && (r = ack_now(b)) < 0)
 			return r;
 	}
-	return 0;
+	return i;
 }
 
 int br_queue_in_step(struct shmkit_bridge *b, int64_t slice_ns)
@@ -328,7 +336,17 @@ int br_queue_in_step(struct shmkit_bridge *b, int64_t slice_ns)
 		b->holding = false;
 		wait_ns = 0;
 	}
-	if ((r = read_batch(b, &ack, wait_ns)) < 0)
-		return r;
-	return ack ? ack_now(b) : 0;
+	/* A sender that asks for ACKs (HELLO) gets one when it asks, every
+	 * ACK_EVERY messages, when the queue is full, and once nothing came for
+	 * ACK_DELAY_NS: not one per pass, each of which would wake both I/O
+	 * threads and the sender (at low rates, three wake-ups per message). */
+	bool lazy = b->acks_asked && !b->holding;
+	if (lazy && b->since_ack && wait_ns > ACK_DELAY_NS)
+		wait_ns = ACK_DELAY_NS;
+	int n = read_batch(b, &ack, wait_ns);
+	if (n < 0)
+		return n;
+	if (lazy && !b->holding && !b->ack_due && !(n == 0 && wait_ns > 0 && b->since_ack))
+		return 0;
+	return ack || b->since_ack ? ack_now(b) : 0;
 }

@@ -36,11 +36,13 @@ static uint64_t waiting(struct shmkit_bridge *b)
 
 /* The header frame, then body (if any) as the one more frame. A multipart
  * message is atomic: once the header went, the body cannot see EAGAIN. */
-static int send_msg(struct shmkit_bridge *b, enum br_type t, uint64_t seq, zmq_msg_t *body)
+static int send_msg(struct shmkit_bridge *b, enum br_type t, uint64_t seq, unsigned flags,
+		    zmq_msg_t *body)
 {
 	unsigned char h[BR_HDR];
 
 	br_hdr_put(h, t, seq);
+	h[5] = (unsigned char)flags;
 	if (zmq_send(b->sock, h, BR_HDR, ZMQ_DONTWAIT | (body ? ZMQ_SNDMORE : 0)) < 0) {
 		if (body)
 			zmq_msg_close(body);
@@ -63,15 +65,25 @@ static int send_hello(struct shmkit_bridge *b)
 	unsigned char *p = zmq_msg_data(&body);
 	memset(p, 0, BR_HELLO_BODY);
 	memcpy(p, b->stream, 16);
-	br_put64(p + 16, b->max_msg); /* u32 max_msg, u32 reserved (0) */
+	br_put32(p + 16, (uint32_t)b->max_msg);
+	/* without a descriptor this side cannot wait for the queue while
+	 * messages are in flight: it needs every ACK at once */
+	br_put32(p + 20, b->local_fd >= 0 ? BR_HELLO_ASKS_ACKS : 0);
 	b->synced = false;
 	b->last_hello = br_now_ns();
-	int r = send_msg(b, BR_HELLO, b->acked, &body);
+	int r = send_msg(b, BR_HELLO, b->acked, 0, &body);
 	return r == -EAGAIN ? 0 : r;
 }
 
 int br_queue_out_start(struct shmkit_bridge *b)
 {
+	struct shmkit_queue_stats qs;
+
+	shmkit_queue_stats(b->q, &qs);
+	/* the receiver may hold ACKs back until asked: ask when half of what
+	 * can be in flight (the window, or the queue's capacity) is */
+	uint64_t limit = qs.capacity < b->window ? qs.capacity : b->window;
+	b->ask_ack_at = limit / 2 ? limit / 2 : 1;
 	b->acked = b->next_send = consumed(b);
 	b->st.next_seq = b->acked;
 	return send_hello(b);
@@ -193,7 +205,12 @@ static int receive(struct shmkit_bridge *b)
 static ssize_t gather(struct shmkit_bridge *b, uint64_t first, uint64_t room, size_t *bytes)
 {
 	size_t k = 0;
+	uint64_t depth = waiting(b);
 
+	/* only what the queue is known to hold: a look past it would arm the
+	 * descriptor (system calls) before the send instead of after it */
+	if (room > (depth > first ? depth - first : 0))
+		room = depth > first ? depth - first : 0;
 	*bytes = 0;
 	while (k < room && k < BR_BATCH_MSGS) {
 		const void *m;
@@ -213,10 +230,12 @@ static ssize_t gather(struct shmkit_bridge *b, uint64_t first, uint64_t room, si
 	return (ssize_t)k;
 }
 
-/* k gathered messages as one DATA (k == 1) or one BATCH. */
+/* k gathered messages as one DATA (k == 1) or one BATCH, marked for an ACK
+ * now when they take the messages in flight to ask_ack_at or more. */
 static int send_gathered(struct shmkit_bridge *b, size_t k, size_t bytes)
 {
 	zmq_msg_t body;
+	unsigned f = b->next_send + k - b->acked >= b->ask_ack_at ? BR_HDR_ACK_NOW : 0;
 
 	if (k == 1 && b->iov[0].iov_len >= BR_ZEROCOPY_MIN) {
 		/* in place: the bytes stay until an ack for them lets us consume
@@ -224,13 +243,13 @@ static int send_gathered(struct shmkit_bridge *b, size_t k, size_t bytes)
 		 * reading them (a resent copy still queued is a duplicate there) */
 		if (zmq_msg_init_data(&body, b->iov[0].iov_base, b->iov[0].iov_len, NULL, NULL) < 0)
 			return -ENOMEM;
-		return send_msg(b, BR_DATA, b->next_send, &body);
+		return send_msg(b, BR_DATA, b->next_send, f, &body);
 	}
 	if (k == 1) {
 		if (zmq_msg_init_size(&body, b->iov[0].iov_len) < 0)
 			return -ENOMEM;
 		memcpy(zmq_msg_data(&body), b->iov[0].iov_base, b->iov[0].iov_len);
-		return send_msg(b, BR_DATA, b->next_send, &body);
+		return send_msg(b, BR_DATA, b->next_send, f, &body);
 	}
 	if (zmq_msg_init_size(&body, bytes) < 0)
 		return -ENOMEM;
@@ -240,50 +259,57 @@ static int send_gathered(struct shmkit_bridge *b, size_t k, size_t bytes)
 		memcpy(p + 4, b->iov[i].iov_base, b->iov[i].iov_len);
 		p += 4 + b->iov[i].iov_len;
 	}
-	return send_msg(b, BR_BATCH, b->next_send, &body);
+	return send_msg(b, BR_BATCH, b->next_send, f, &body);
 }
 
-/* Put what the window allows on the wire: 1 if something went, 0 if not. */
+/* Put what the window allows on the wire: 0 when all the queue holds went
+ * (or no handshake yet), 1 when the window or the link (ZeroMQ's high-water
+ * mark) is full, or a negative errno. */
 static int send_data(struct shmkit_bridge *b)
 {
-	int sent = 0;
-
 	while (b->synced && b->next_send - b->acked < b->window) {
 		size_t bytes;
 		uint64_t first = b->next_send - b->acked;
 		ssize_t k = gather(b, first, b->window - first, &bytes);
 		if (k <= 0)
-			return k < 0 ? (int)k : sent;
+			return k < 0 ? (int)k : 0;
 		int r = send_gathered(b, (size_t)k, bytes);
 		if (r == -EAGAIN)
-			break; /* ZeroMQ's high-water mark: the link is full */
+			return 1; /* the link is full */
 		if (r < 0)
 			return r;
 		if (b->next_send == b->acked)
 			b->last_progress = br_now_ns();
 		b->next_send += (uint64_t)k;
-		sent = 1;
 	}
-	return sent;
+	return b->synced;
 }
 
-/* Nothing in flight: wait for a local message or the socket. The queue's
- * descriptor is readable when a message waits; a receive that finds nothing
- * arms it (DESIGN §9), so look once without waiting first. Without a
- * descriptor, sleep on the queue itself (a futex) for at most 1 ms. */
-static int wait_idle(struct shmkit_bridge *b, int64_t slice_ns)
+/* All the queue holds went: wait for its next message or the socket. The
+ * queue's descriptor is readable when a message waits; a look that finds
+ * nothing arms it (DESIGN §9): with nothing in flight a receive's look (it
+ * also sees a dead producer's slot), else one past the messages in flight
+ * (shmkit_queue_peek_at). Without a descriptor, sleep on the queue itself
+ * (a futex) or, messages in flight, for the next reply, at most 1 ms. */
+static int wait_local(struct shmkit_bridge *b, int64_t slice_ns)
 {
 	const void *m;
+	uint64_t first = b->next_send - b->acked;
+	int64_t ms = slice_ns > 1000000 ? 1000000 : slice_ns;
 	ssize_t n;
 
 	if (b->local_fd >= 0) {
-		n = shmkit_queue_peek(b->q, &m, 0);
+		n = first ? shmkit_queue_peek_at(b->q, (size_t)first, &m) : shmkit_queue_peek(b->q, &m, 0);
 		if (n != -EAGAIN)
 			return n < 0 ? (int)n : 0;
 		int r = br_wait_both(b, b->local_fd, slice_ns);
 		return r < 0 ? r : 0;
 	}
-	n = shmkit_queue_peek(b->q, &m, slice_ns > 1000000 ? 1000000 : slice_ns);
+	if (first) {
+		int r = receive_one(b, ms);
+		return r < 0 ? r : 0;
+	}
+	n = shmkit_queue_peek(b->q, &m, ms);
 	return n < 0 && n != -ETIMEDOUT && n != -EAGAIN ? (int)n : 0;
 }
 
@@ -300,18 +326,16 @@ int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 		b->st.resyncs++; /* lost on a broken link: ask where the receiver stands */
 		return send_hello(b);
 	}
-	if ((r = send_data(b)) < 0)
+	int full = send_data(b);
+	if (full < 0)
+		return full;
+	if (b->synced && b->next_send == b->acked && now - b->last_sent > PING_EVERY_NS &&
+	    (r = send_msg(b, BR_PING, b->acked, 0, NULL)) < 0 && r != -EAGAIN)
 		return r;
-	if (b->synced && b->next_send == b->acked) {
-		if (now - b->last_sent > PING_EVERY_NS && (r = send_msg(b, BR_PING, b->acked, NULL)) < 0 &&
-		    r != -EAGAIN)
-			return r;
-		if (slice_ns > 0)
-			return wait_idle(b, slice_ns);
-	}
-	/* In flight (or no handshake yet): wait for the next reply. Messages
-	 * queued behind those in flight wake nobody (the descriptor is armed
-	 * only by a receive that finds the queue empty), so at most 1 ms. */
+	if (b->synced && !full && slice_ns > 0)
+		return wait_local(b, slice_ns);
+	/* The window or the link is full, or no handshake yet: wait for the
+	 * next reply (at most 1 ms: room in the link comes as no reply). */
 	r = receive_one(b, slice_ns > 1000000 ? 1000000 : slice_ns);
 	return r < 0 ? r : 0;
 }
