@@ -12,7 +12,7 @@ P="posix:/shmkit-test-$$-mapcli"
 F="file:$TMP/store.map"
 H="posix:/shmkit-test-$$-heapcli"
 cleanup() {
-	"$SHMKIT" rm "$P" "$H" "posix:/shmkit-test-$$-mapbin" >/dev/null 2>&1
+	"$SHMKIT" rm "$P" "$H" "posix:/shmkit-test-$$-mapbin" "posix:/shmkit-test-$$-actfirst" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -75,6 +75,15 @@ out_has "largest"
 expect 1 "$SHMKIT" map "$H" get x                # a heap is not a map
 expect 1 "$SHMKIT" heap "posix:/shmkit-test-$$-none" check
 expect 2 "$SHMKIT" heap "$H"
+# the action first, as `queue create URI` and `topic create URI` take it
+A="posix:/shmkit-test-$$-actfirst"
+expect 0 "$SHMKIT" map create "$A" 64K
+expect 0 "$SHMKIT" map put "$A" k v
+expect 0 "$SHMKIT" map get "$A" k
+out_is v
+expect 0 "$SHMKIT" heap stats "$A"
+out_has "largest"
+expect 0 "$SHMKIT" rm "$A"
 
 # ---- every byte out of `map ls` (issue 10, defect 6) ----
 B="posix:/shmkit-test-$$-mapbin"

@@ -42,6 +42,31 @@ static int parse_kv_opts(int argc, char **argv, int with_raw, struct kv_opts *o)
 	return cli_parse(argv[0], argc, argv, heap_opts);
 }
 
+static const char *const map_actions[] = {"create", "put", "get", "del", "ls",
+					  "count", "check", "flush", NULL};
+static const char *const heap_actions[] = {"create", "check", "stats", NULL};
+
+static int is_action(const char *word, const char *const *actions)
+{
+	for (; *actions; actions++)
+		if (strcmp(word, *actions) == 0)
+			return 1;
+	return 0;
+}
+
+/* `shmkit map create URI SIZE`, the order queue and topic take, is read as
+ * `shmkit map URI create SIZE` (likewise every action, and for heap). Only
+ * when the second word is no action: a segment may have a bare name that
+ * is one ("posix:/ls"), and `shmkit map ls get K` keeps meaning it. */
+static void uri_first(char **argv, int nops, const char *const *actions)
+{
+	if (nops >= 2 && is_action(argv[1], actions) && !is_action(argv[2], actions)) {
+		char *action = argv[1];
+		argv[1] = argv[2];
+		argv[2] = action;
+	}
+}
+
 static int read_stdin(char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
@@ -250,6 +275,7 @@ CLI_COMMAND(cmd_map)
 		return CLI_USAGE;
 	if (nops < 2)
 		return cli_usage_error(argv[0], "expects a URI and an action");
+	uri_first(argv, nops, map_actions);
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
 	char **args = argv + 3;
@@ -406,6 +432,7 @@ CLI_COMMAND(cmd_heap)
 		return CLI_USAGE;
 	if (nops < 2)
 		return cli_usage_error(argv[0], "expects a URI and an action");
+	uri_first(argv, nops, heap_actions);
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
 
