@@ -74,6 +74,14 @@ wait_subs 1
 "$SHMKIT" pub "$U" a b || fail "pub a b"
 wait $P3 || fail "unbounded sub exit"
 [ "$(cat "$TMP/s3")" = "$(printf 'a\nb')" ] || fail "unbounded sub got: $(cat "$TMP/s3")"
+# A subscriber that cannot print stops at its first message and says why
+"$SHMKIT" sub "$U" --count 3 --timeout 10 >/dev/full 2>"$TMP/err4" &
+P4=$!
+wait_subs 1
+"$SHMKIT" pub "$U" x y z || fail "pub to a subscriber that cannot print"
+wait $P4; [ $? = 1 ] || fail "sub >/dev/full should exit 1"
+grep -q "^shmkit: sub $U: write error on standard output: No space left on device$" "$TMP/err4" ||
+	fail "sub >/dev/full: $(cat "$TMP/err4")"
 # Too big for a slot; no such topic.
 "$SHMKIT" pub "$U" "$(head -c 300 /dev/zero | tr '\0' x)" 2>"$TMP/err"; [ $? = 1 ] || fail "oversize pub"
 grep -q "a message of 300 bytes is over the topic's slot size of 256 bytes" "$TMP/err" ||

@@ -285,7 +285,12 @@ CLI_COMMAND(cmd_sub)
 		}
 		fwrite(buf, 1, (size_t)n, stdout);
 		putchar('\n');
-		fflush(stdout);
+		errno = 0;
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			/* stop at once: read on, every later message would be lost */
+			ret = cli_fail_write("sub", uri, errno ? -errno : -EIO);
+			break;
+		}
 		got++;
 	}
 	if (shmkit_sub_dropped(s))
