@@ -64,6 +64,10 @@ static int map_existing(const struct shmkit__path_ops *ops, struct shmkit_seg *s
 		return shmkit__neg_errno();
 	if (!S_ISREG(sb.st_mode))
 		return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme, u->name);
+	/* a regular file: blocking again, as the caller's own reads expect */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return shmkit__neg_errno();
 	ssize_t len = shmkit__open_size(size, sb.st_size, ops->what);
 	if (len < 0)
 		return (int)len;
@@ -125,7 +129,10 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 				return shmkit__fail(-EEXIST, "%s:%s already exists", ops->scheme,
 						    u->name);
 		}
-		fd = ops->open(u->name, acc | O_NOFOLLOW | O_CLOEXEC | ops->open_flags, 0);
+		/* O_NONBLOCK: a FIFO planted under the name would otherwise hold
+		 * the open until some writer came (map_existing refuses it) */
+		fd = ops->open(u->name, acc | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | ops->open_flags,
+			       0);
 		if (fd < 0) {
 			if (errno == ENOENT && (flags & SHMKIT_CREATE))
 				continue; /* removed between our two calls: create again */

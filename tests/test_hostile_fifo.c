@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* A FIFO planted under the name of a segment (anyone may make one in
+ * /dev/shm, or beside a file: path): opening it without O_NONBLOCK waits
+ * for a writer that never comes, so a user's open of their queue, and
+ * `shmkit read`, hung for good. Every open of each object kind, and each
+ * look from the shell, must return at once with -EINVAL ("not a regular
+ * file") and leave the FIFO where it is. */
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static const char *file_fifo; /* shmkit rm refuses a file: that is no file */
+
+static void hung(int sig)
+{
+	(void)sig;
+	static const char msg[] = "FAIL: an open of a FIFO blocked (10 s)\n";
+	(void)!write(2, msg, sizeof(msg) - 1);
+	test_cleanup_run(); /* the FIFOs: _exit skips the harness's atexit */
+	if (file_fifo)
+		unlink(file_fifo);
+	_exit(1);
+}
+
+static void check_opens(const char *uri)
+{
+	struct shmkit_seg *seg;
+	struct shmkit_queue *q;
+	struct shmkit_sub *sub;
+	struct shmkit_map *map;
+	struct shmkit_heap *heap;
+
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -EINVAL);
+	CHECK(strstr(shmkit_last_error_detail(), "not a regular file") != NULL);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE, 0600), -EINVAL);
+	CHECK_RET(shmkit_queue_open(&q, uri), -EINVAL);
+	CHECK_RET(shmkit_sub_open(&sub, uri), -EINVAL);
+	CHECK_RET(shmkit_map_open(&map, uri), -EINVAL);
+	CHECK_RET(shmkit_heap_open(&heap, uri), -EINVAL);
+	CHECK_RET(test_sh("'%s' read '%s' 2>/dev/null", SHMKIT_TOOL_PATH, uri), 1);
+	CHECK_RET(test_sh("'%s' recv '%s' --timeout 0 2>/dev/null", SHMKIT_TOOL_PATH, uri), 1);
+	CHECK_RET(test_sh("'%s' map '%s' get k 2>/dev/null", SHMKIT_TOOL_PATH, uri), 1);
+}
+
+int main(void)
+{
+	const char *posix = test_uri("posix", "fifo");
+	const char *file = test_uri("file", "fifo");
+	char path[512];
+
+	signal(SIGALRM, hung);
+	alarm(10);
+	snprintf(path, sizeof(path), "/dev/shm%s", posix + strlen("posix:"));
+	CHECK(mkfifo(path, 0600) == 0);
+	check_opens(posix);
+	struct stat sb;
+	CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode)); /* left where it was */
+	file_fifo = file + strlen("file:");
+	CHECK(mkfifo(file_fifo, 0600) == 0);
+	check_opens(file);
+	CHECK(unlink(file_fifo) == 0);
+	return test_done();
+}
