@@ -52,6 +52,16 @@ expect 1 "$SHMKIT" bridge out "posix:/shmkit-test-$ID-none" "$EP" --timeout 0.1
 expect 1 "$SHMKIT" bridge out "$QM" "$EP" --timeout 0.1
 grep -q "single-producer" "$TMP/e" || fail "MPMC refusal does not say why: $(cat "$TMP/e")"
 expect 1 "$SHMKIT" bridge out "$QA" "nonsense://x" --timeout 0.1
+grep -q "^shmkit: bridge nonsense://x: bad endpoint: a transport ZeroMQ does not have" "$TMP/e" ||
+	fail "unknown transport: $(cat "$TMP/e")"
+# endpoints ZeroMQ refuses with a bare EINVAL, or takes and retries for ever
+for ep in 'tcp://*:bad' 'tcp://127.0.0.1:99999' 'tcp://127.0.0.1:*' 'tcp://127.0.0.1' 'tcp://'; do
+	expect 1 timeout 5 "$SHMKIT" bridge out "$QA" "$ep" --timeout 0.1
+	grep -qF "shmkit: bridge $ep: bad endpoint: " "$TMP/e" || fail "endpoint $ep: $(cat "$TMP/e")"
+done
+expect 1 "$SHMKIT" bridge out "$QA" "tcp://192.0.2.1:5555" --bind --timeout 0.1
+grep -qF "cannot use tcp://192.0.2.1:5555: Cannot assign requested address" "$TMP/e" ||
+	fail "bind to a foreign address: $(cat "$TMP/e")"
 echo "short" >"$TMP/badkeys"
 expect 1 "$SHMKIT" bridge out "$QA" "$EP" --curve-keys "$TMP/badkeys" --timeout 0.1
 

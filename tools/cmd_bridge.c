@@ -160,11 +160,16 @@ CLI_COMMAND(cmd_bridge)
 		o.curve_public = pub;
 		o.curve_secret = sec;
 	}
+	const char *bad = shmkit_bridge_endpoint_error(endpoint, o.how);
+	if (bad)
+		return cli_fail_msg("bridge", endpoint, "bad endpoint: %s", bad);
 	struct shmkit_bridge *b;
 	r = shmkit_bridge_open(&b, out ? SHMKIT_BRIDGE_OUT : SHMKIT_BRIDGE_IN, uri, endpoint, &o);
 	if (r == -EOPNOTSUPP)
 		return cli_fail_msg("bridge", uri, "%s (queues: single-producer, single-consumer only; "
 				    "CURVE: this ZeroMQ has none)", shmkit_strerror(r));
+	if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -ENODEV || r == -EPROTONOSUPPORT)
+		return cli_fail_msg("bridge", uri, "cannot use %s: %s", endpoint, shmkit_strerror(r));
 	if (r < 0)
 		return cli_fail("bridge", uri, r);
 	r = run(b, argv[1], uri, timeout, every);

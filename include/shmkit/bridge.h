@@ -61,8 +61,15 @@ struct shmkit_bridge_stats {
 	uint64_t reserved[3];
 };
 
+/* Why endpoint cannot work when used as `how` says (SHMKIT_BRIDGE_AUTO,
+ * _BIND, _CONNECT), or NULL if it looks right: no transport, one ZeroMQ does
+ * not know, a TCP port that is not 1-65535 (or * when binding). A connect to
+ * a port out of range is otherwise accepted and retried for ever. Only the
+ * shape: a host that does not resolve or a port in use shows at open. */
+SHMKIT_BRIDGE_API const char *shmkit_bridge_endpoint_error(const char *endpoint, int how);
 /* Opens the local object at uri (a queue or a topic; the kind is read from
- * it) and the ZeroMQ socket for endpoint. Does not block on the network. */
+ * it) and the ZeroMQ socket for endpoint. Does not block on the network.
+ * -EINVAL, touching nothing, if shmkit_bridge_endpoint_error finds fault. */
 SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **b, int dir, const char *uri,
 				  const char *endpoint, const struct shmkit_bridge_opts *o);
 /* Carries messages until timeout_ns passes (0 = one pass without waiting,

@@ -112,6 +112,62 @@ static bool wildcard_host(const char *endpoint)
 	return p && p[3] == '*';
 }
 
+static bool one_of(const char *s, size_t len, const char *const *names)
+{
+	for (; *names; names++)
+		if (strlen(*names) == len && memcmp(s, *names, len) == 0)
+			return true;
+	return false;
+}
+
+/* The port of "HOST:PORT" (a ws: endpoint may go on with "/path"): "*"
+ * binds any free port; else digits, 1-65535. */
+static const char *port_error(const char *addr, bool binds)
+{
+	const char *end = strchr(addr, '/'), *colon = NULL;
+
+	if (!end)
+		end = addr + strlen(addr);
+	for (const char *p = addr; p < end; p++)
+		if (*p == ':')
+			colon = p; /* the last one: "[::1]:5555" */
+	if (!colon || colon == addr)
+		return "want HOST:PORT (HOST * binds every address)";
+	const char *port = colon + 1;
+	if (end - port == 1 && *port == '*')
+		return binds ? NULL : "port * (any free port) only binds: connect needs a number";
+	unsigned long v = 0;
+	for (const char *p = port; p < end; p++) {
+		if (*p < '0' || *p > '9' || p - port >= 5)
+			return "the port must be a number 1-65535 (or * when binding)";
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	return port == end || v == 0 || v > 65535 ? "the port must be a number 1-65535 (or * when binding)"
+						 : NULL;
+}
+
+SHMKIT_BRIDGE_API const char *shmkit_bridge_endpoint_error(const char *endpoint, int how)
+{
+	static const char *const known[] = { "tcp", "ipc", "inproc", "pgm", "epgm", "tipc",
+					     "vmci", "udp", "ws", "wss", NULL };
+	static const char *const ported[] = { "tcp", "udp", "ws", "wss", NULL };
+	const char *sep = endpoint ? strstr(endpoint, "://") : NULL;
+
+	if (!endpoint || !*endpoint)
+		return "empty (want tcp://HOST:PORT, ipc://PATH, ...)";
+	if (!sep)
+		return "no transport (want tcp://HOST:PORT, ipc://PATH, ...)";
+	if (!one_of(endpoint, (size_t)(sep - endpoint), known))
+		return "a transport ZeroMQ does not have (tcp, ipc, inproc, pgm, epgm, tipc, vmci, "
+		       "udp, ws, wss)";
+	if (!sep[3])
+		return "no address after ://";
+	if (!one_of(endpoint, (size_t)(sep - endpoint), ported))
+		return NULL;
+	bool binds = how == SHMKIT_BRIDGE_BIND || (how == SHMKIT_BRIDGE_AUTO && sep[3] == '*');
+	return port_error(sep + 3, binds);
+}
+
 static int set_curve(void *sock, const struct shmkit_bridge_opts *o)
 {
 	if (!o->curve_secret && !o->curve_public && !o->curve_server_key)
@@ -235,7 +291,8 @@ SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, co
 	*out = NULL;
 	if (!o)
 		o = &defaults;
-	if (o->how < SHMKIT_BRIDGE_AUTO || o->how > SHMKIT_BRIDGE_CONNECT)
+	if (o->how < SHMKIT_BRIDGE_AUTO || o->how > SHMKIT_BRIDGE_CONNECT ||
+	    shmkit_bridge_endpoint_error(endpoint, o->how))
 		return -EINVAL;
 	if (!(b = calloc(1, sizeof *b)))
 		return -ENOMEM;
