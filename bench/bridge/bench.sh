@@ -32,18 +32,16 @@ NA="shmkit-bb$ID-a" NB="shmkit-bb$ID-b"
 QA="posix:/shmkit-bb-$ID-qa" QB="posix:/shmkit-bb-$ID-qb"
 TA="posix:/shmkit-bb-$ID-ta" TB="posix:/shmkit-bb-$ID-tb"
 TMP=$(mktemp -d)
+. "$(dirname "$0")/netns.sh"
 cleanup() {
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	ip netns del "$NA" 2>/dev/null; ip netns del "$NB" 2>/dev/null
+	netns_down
 	for u in "$QA" "$QB" "$TA" "$TB"; do "$S" rm "$u" >/dev/null 2>&1; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ip netns add "$NA" && ip netns add "$NB" || exit 1
-ip link add "bbva$ID" netns "$NA" type veth peer name "bbvb$ID" netns "$NB"
-ip -n "$NA" addr add 10.78.0.1/24 dev "bbva$ID"; ip -n "$NB" addr add 10.78.0.2/24 dev "bbvb$ID"
-ip -n "$NA" link set "bbva$ID" up; ip -n "$NB" link set "bbvb$ID" up
+netns_up "bbva$ID" "bbvb$ID" 78 || exit 1
 A() { ip netns exec "$NA" "$@"; }   # foreground only: a background one would get the subshell's pid
 export XDG_STATE_HOME=$TMP
 

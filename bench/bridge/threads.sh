@@ -23,18 +23,16 @@ ID=$$
 NA="shmkit-bt$ID-a" NB="shmkit-bt$ID-b"
 UA="posix:/shmkit-bt-$ID-a" UB="posix:/shmkit-bt-$ID-b"
 TMP=$(mktemp -d)
+. "$(dirname "$0")/netns.sh"
 cleanup() {
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	ip netns del "$NA" 2>/dev/null; ip netns del "$NB" 2>/dev/null
+	netns_down
 	"$S" rm "$UA" >/dev/null 2>&1; "$S" rm "$UB" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-ip netns add "$NA" && ip netns add "$NB" || exit 1
-ip link add "btva$ID" netns "$NA" type veth peer name "btvb$ID" netns "$NB"
-ip -n "$NA" addr add 10.77.0.1/24 dev "btva$ID"; ip -n "$NB" addr add 10.77.0.2/24 dev "btvb$ID"
-ip -n "$NA" link set "btva$ID" up; ip -n "$NB" link set "btvb$ID" up
+netns_up "btva$ID" "btvb$ID" 77 || exit 1
 export XDG_STATE_HOME=$TMP
 
 watch() { # NAME PID: count its threads until stop NAME
