@@ -159,6 +159,7 @@ static void q_trip(void *shm, uint32_t i, void *arg)
 	q_recv(q_back);
 }
 
+/* One ping-pong of `mode` at `size`; its row is reported if name is set. */
 static int queue_latency(struct bench_ctx *ctx, enum qmode mode, size_t size, const char *name,
 			 struct bench_stats *st)
 {
@@ -183,7 +184,7 @@ static int queue_latency(struct bench_ctx *ctx, enum qmode mode, size_t size, co
 	free(cur_buf);
 	shmkit_queue_close(q_out);
 	shmkit_queue_close(q_back);
-	if (r == 0) {
+	if (r == 0 && name) {
 		struct bench_row row;
 		fill_lat_row(&row, name, size, st, ctx);
 		bench_report(ctx, &row);
@@ -892,12 +893,7 @@ static void latency_rows(struct bench_ctx *ctx)
 		if (queue_latency(ctx, Q_BLOCK, size, "shmkit SPSC blocking latency", &st) == 0 &&
 		    size == 8)
 			got.block8 = st.median_ns;
-		if (queue_latency(ctx, Q_ZEROCOPY, size, "shmkit zero-copy latency", &st) == 0) {
-			if (size == 8)
-				got.zc8 = st.median_ns;
-			if (size == (1 << 20))
-				got.zc1m = st.median_ns;
-		}
+		queue_latency(ctx, Q_ZEROCOPY, size, "shmkit zero-copy latency", &st);
 		if (size <= 1024)
 			queue_latency(ctx, Q_MPMC, size, "shmkit MPMC 1x1 spin latency", &st);
 
@@ -1028,6 +1024,39 @@ static void mpmc_goal_rows(struct bench_ctx *ctx)
 		    "SPSC", 0.5, 0, note);
 }
 
+/* Zero-copy one-way latency 1 MiB / 8 B (issue 14): both ping-pongs
+ * ZC_ROUNDS times, interleaved, each the median of its runs. One run of each
+ * (the table's rows) put the ratio at 0.94-1.36 over six quiet runs, the
+ * 64 B-64 KiB rows scattered over the same 55-95 ns: a one-way median here
+ * steps by 5 ns (the TSC's granularity under KVM), and a phase of the
+ * machine that fell on one of the two rows decided it (docs/PERF.md). */
+#define ZC_ROUNDS 5
+
+static void zc_goal_row(struct bench_ctx *ctx)
+{
+	double v8[ZC_ROUNDS], v1m[ZC_ROUNDS];
+	struct bench_stats st;
+	char note[96];
+	int n = 0;
+
+	for (int r = 0; r < ZC_ROUNDS; r++) {
+		if (queue_latency(ctx, Q_ZEROCOPY, 8, NULL, &st) < 0)
+			break;
+		v8[n] = st.median_ns;
+		if (queue_latency(ctx, Q_ZEROCOPY, 1 << 20, NULL, &st) < 0)
+			break;
+		v1m[n++] = st.median_ns;
+	}
+	if (n == 0)
+		return;
+	got.zc8 = bench_percentiles(v8, (size_t)n).median_ns; /* sorts */
+	got.zc1m = bench_percentiles(v1m, (size_t)n).median_ns;
+	snprintf(note, sizeof(note), "%.0f ns (%.0f-%.0f) vs %.0f ns (%.0f-%.0f), medians of %d",
+		 got.zc1m, v1m[0], v1m[n - 1], got.zc8, v8[0], v8[n - 1], n);
+	report_goal(ctx, "goal: zero-copy latency 1 MiB / 8 B", ratio(got.zc1m, got.zc8),
+		    "zero-copy 8 B", 1.2, 1, note);
+}
+
 static void goal_rows(struct bench_ctx *ctx)
 {
 	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
@@ -1044,9 +1073,7 @@ static void goal_rows(struct bench_ctx *ctx)
 	snprintf(note, sizeof(note), "%.0f vs %.0f MB/s", got.copy1m_mbps, mc);
 	report_goal(ctx, "goal: copy throughput 1 MiB", ratio(got.copy1m_mbps, mc),
 		    "memcpy, 8 rotating buffers", 0.5, 0, note);
-	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.zc1m, got.zc8);
-	report_goal(ctx, "goal: zero-copy latency 1 MiB / 8 B", ratio(got.zc1m, got.zc8),
-		    "zero-copy 8 B", 1.2, 1, note);
+	zc_goal_row(ctx);
 	mpmc_goal_rows(ctx);
 }
 
