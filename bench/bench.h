@@ -27,6 +27,7 @@ struct bench_ctx {
 	int json;      /* --json: one JSON document instead of a table */
 	int cpu[2];    /* CPUs for the two sides of a two-process test; -1 = not pinned */
 	const char *suite; /* the suite now running (filled in by main) */
+	size_t size;   /* --size N: suites that sweep message sizes run only N (0: all) */
 };
 
 /* Latency statistics of a sample array, in ns. */

@@ -23,7 +23,9 @@
 # Environment:
 #   CPUS=A,B         CPUs for the two processes (shmkit-bench --cpus)
 #   TOL=0.05         tolerance of the verdict
-#   BENCH_ARGS=...   more shmkit-bench arguments (e.g. --quick)
+#   BENCH_ARGS=...   more shmkit-bench arguments (e.g. --quick; --size 8 runs
+#                    the pubsub suite's 8-byte rows alone: both builds must
+#                    know the option)
 #   COMPARE_DIR=DIR  keep builds and runs in DIR (reused next time: the old
 #                    build is rebuilt only if missing); default: a temporary
 #                    directory removed at the end

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* shmkit-bench [SUITE...|all] [--json] [--quick] [--cpus A,B] [--list]
+/* shmkit-bench [SUITE...|all] [--json] [--quick] [--cpus A,B] [--size N] [--list]
  *
  * Runs the named suites (default: all) in their registered order and prints
  * one aligned table, or one JSON document with --json. Suites register
@@ -44,7 +44,8 @@ static const struct bench_suite *find_suite(const char *name)
 
 static int usage(FILE *f, int rc)
 {
-	fprintf(f, "usage: shmkit-bench [SUITE...|all] [--json] [--quick] [--cpus A,B] [--list]\n"
+	fprintf(f, "usage: shmkit-bench [SUITE...|all] [--json] [--quick] [--cpus A,B] [--size N] "
+		   "[--list]\n"
 		   "suites:");
 	for (size_t i = 0; i < n_suites; i++)
 		fprintf(f, " %s", suites[i]->name);
@@ -88,6 +89,13 @@ int main(int argc, char **argv)
 		} else if (strncmp(a, "--cpus=", 7) == 0) {
 			if (parse_cpus(a + 7, ctx.cpu) != 0)
 				return usage(stderr, 2);
+		} else if (strcmp(a, "--size") == 0 && i + 1 < argc) {
+			/* paired comparisons of one row (bench/compare.sh BENCH_ARGS) */
+			char *end;
+			unsigned long long n = strtoull(argv[++i], &end, 10);
+			if (end == argv[i] || *end || n == 0 || n > SIZE_MAX)
+				return usage(stderr, 2);
+			ctx.size = (size_t)n;
 		} else if (strcmp(a, "--list") == 0) {
 			for (size_t k = 0; k < n_suites; k++)
 				printf("%-10s %s\n", suites[k]->name, suites[k]->what);
