@@ -10,8 +10,15 @@
  *   next to a pipe ping-pong (blocking read/write; the goal's pair), the same
  *   pipe ping-pong with each side in epoll_wait before its read (the
  *   informational "fd wake-up / pipe in epoll": how much of the gap is epoll
- *   itself) and the futex floor; and
- *   the CPU one descriptor wake-up costs (arm, signal, receive) in one process.
+ *   itself), the same ping-pong over raw eventfds in epoll (no shmkit: the
+ *   floor of any descriptor wake-up, with its ratio to the blocking pipe),
+ *   the futex floor, and what arming costs in the ping-pong (the receive
+ *   that finds nothing: drain, CAS, and in MEMBARRIER mode the sleeper's
+ *   membarrier); and the CPU one descriptor wake-up costs (arm, signal,
+ *   receive) in one process.
+ * - Each of those in three barrier modes: FENCE and MEMBARRIER forced
+ *   (SHMKIT_WAKE_BARRIER), and the library's own choice (unset): what a
+ *   program gets.
  * - Topic 64 B streaming throughput (reliable, 1 subscriber) vs the SPSC
  *   queue's (same ring length and backend), each in both barrier modes: the
  *   two take turns, 5 runs each, and the rows are medians.
@@ -23,13 +30,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <shmkit.h>
 
 #include "bench.h"
 
-static const char *const mode_env[2] = {"fence", "membarrier"};
+/* SHMKIT_WAKE_BARRIER per mode; NULL: unset, the library chooses */
+#define MODES 3
+static const char *const mode_env[MODES] = {"fence", "membarrier", NULL};
+static const char *const mode_name[MODES] = {"fence", "membarrier", "library's choice"};
+
+static void set_mode(int mode)
+{
+	if (mode_env[mode])
+		setenv("SHMKIT_WAKE_BARRIER", mode_env[mode], 1);
+	else
+		unsetenv("SHMKIT_WAKE_BARRIER");
+}
 
 static struct shmkit_queue *q_out, *q_back;
 static int use_fd;
@@ -53,18 +72,28 @@ static void close_pair(void)
 	shmkit_queue_close(q_back);
 }
 
+/* The parent's arming times (TSC ticks of the first receive of each wait
+ * that found nothing, which arms the descriptor), or NULL: not recorded. */
+static uint64_t *arm_ticks;
+static size_t arm_n, arm_cap;
+
 /* Receive one u32 from q: blocking, or through its descriptor in epoll. */
 static uint32_t get(struct shmkit_queue *q)
 {
 	uint32_t v = 0;
+	int armed = 0;
 	if (!use_fd) {
 		shmkit_queue_recv(q, &v, sizeof(v), SHMKIT_FOREVER);
 		return v;
 	}
 	for (;;) {
+		uint64_t t0 = bench_tsc();
 		ssize_t n = shmkit_queue_recv(q, &v, sizeof(v), 0);
 		if (n == sizeof(v))
 			return v;
+		if (!armed && arm_ticks && arm_n < arm_cap)
+			arm_ticks[arm_n++] = bench_tsc() - t0;
+		armed = 1;
 		struct epoll_event ev;
 		epoll_wait(ep, &ev, 1, -1);
 	}
@@ -87,6 +116,7 @@ static int peer(void *shm, void *arg)
 {
 	size_t total = *(const size_t *)arg;
 	(void)shm;
+	arm_ticks = NULL; /* the parent records; this is its copy */
 	if (use_fd && watch(q_out) < 0)
 		return 1;
 	for (uint32_t i = 0; i < total; i++) {
@@ -105,13 +135,37 @@ static void trip(void *shm, uint32_t i, void *arg)
 	get(q_back);
 }
 
+/* What arming cost the parent in the descriptor ping-pong: the receive
+ * that found nothing (drain one token, CAS, FD bit; MEMBARRIER mode adds
+ * the sleeper's membarrier, whose IPI reaches the peer's CPU while it
+ * replies). The warm-up's arms are left out. */
+static void report_arm(struct bench_ctx *ctx, int mode)
+{
+	double tick = bench_tsc_ns_per_tick();
+	size_t skip = arm_n > BENCH_WARMUP ? BENCH_WARMUP : 0, m = arm_n - skip;
+	double *ns = m ? malloc(sizeof(double) * m) : NULL;
+	struct bench_row row = {0};
+
+	if (!ns)
+		return;
+	for (size_t i = 0; i < m; i++)
+		ns[i] = (double)arm_ticks[skip + i] * tick;
+	row.lat = bench_percentiles(ns, m);
+	free(ns);
+	snprintf(row.name, sizeof(row.name), "queue fd arm in the ping-pong");
+	row.size = 8;
+	snprintf(row.note, sizeof(row.note), "receive finding nothing, barrier %s",
+		 mode_name[mode]);
+	bench_report(ctx, &row);
+}
+
 static double queue_oneway(struct bench_ctx *ctx, int mode, int fd, const char *name)
 {
 	size_t n = bench_iters(ctx, 20000), total = n + BENCH_WARMUP;
 	struct bench_stats st;
 	struct bench_row row = {0};
 
-	setenv("SHMKIT_WAKE_BARRIER", mode_env[mode], 1);
+	set_mode(mode);
 	int r = make_pair();
 	unsetenv("SHMKIT_WAKE_BARRIER");
 	if (r < 0)
@@ -124,20 +178,27 @@ static double queue_oneway(struct bench_ctx *ctx, int mode, int fd, const char *
 		close_pair();
 		return 0;
 	}
+	arm_cap = fd ? total : 0;
+	arm_n = 0;
+	arm_ticks = fd ? malloc(sizeof(*arm_ticks) * total) : NULL;
 	r = bench_pingpong(ctx, 64, NULL, peer, &total, trip, NULL, n, &st);
 	if (ep >= 0)
 		close(ep);
 	ep = -1;
 	close_pair();
-	if (r < 0)
-		return 0;
-	snprintf(row.name, sizeof(row.name), "%s", name);
-	row.size = 8;
-	row.lat = st;
-	snprintf(row.note, sizeof(row.note), "one-way, barrier %s, cpus %d,%d", mode_env[mode],
-		 ctx->cpu[0], ctx->cpu[1]);
-	bench_report(ctx, &row);
-	return st.median_ns;
+	if (r == 0) {
+		snprintf(row.name, sizeof(row.name), "%s", name);
+		row.size = 8;
+		row.lat = st;
+		snprintf(row.note, sizeof(row.note), "one-way, barrier %s, cpus %d,%d",
+			 mode_name[mode], ctx->cpu[0], ctx->cpu[1]);
+		bench_report(ctx, &row);
+		if (fd)
+			report_arm(ctx, mode);
+	}
+	free(arm_ticks);
+	arm_ticks = NULL;
+	return r < 0 ? 0 : st.median_ns;
 }
 
 /* ---- pipe ping-pong, blocking read or epoll_wait then read ---- */
@@ -217,6 +278,87 @@ static double pipe_oneway(struct bench_ctx *ctx, int epoll)
 	row.lat = st;
 	snprintf(row.note, sizeof(row.note), "%s",
 		 epoll ? "one-way, epoll_wait then read" : "one-way, blocking read");
+	bench_report(ctx, &row);
+	return st.median_ns;
+}
+
+/* ---- eventfd ping-pong in epoll: the floor of a descriptor wake-up ---- */
+
+static int efds[2];  /* [0] parent -> peer, [1] peer -> parent */
+static int efd_ep = -1; /* this process's epoll set */
+
+static int efd_watch(int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	efd_ep = epoll_create1(EPOLL_CLOEXEC);
+	return efd_ep < 0 || epoll_ctl(efd_ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -1 : 0;
+}
+
+/* Waits in epoll_wait, then takes the count (resets it to 0). */
+static int efd_get(int fd)
+{
+	struct epoll_event ev;
+	uint64_t v;
+	if (epoll_wait(efd_ep, &ev, 1, -1) != 1)
+		return -1;
+	return read(fd, &v, sizeof(v)) == sizeof(v) ? 0 : -1;
+}
+
+static int efd_put(int fd)
+{
+	uint64_t one = 1;
+	return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
+}
+
+static int efd_peer(void *shm, void *arg)
+{
+	size_t total = *(const size_t *)arg;
+	(void)shm;
+	if (efd_watch(efds[0]) < 0) /* its own set, not the parent's */
+		return 1;
+	for (size_t i = 0; i < total; i++)
+		if (efd_get(efds[0]) < 0 || efd_put(efds[1]) < 0)
+			return 1;
+	return 0;
+}
+
+static void efd_trip(void *shm, uint32_t i, void *arg)
+{
+	(void)shm;
+	(void)i;
+	(void)arg;
+	if (efd_put(efds[0]) < 0 || efd_get(efds[1]) < 0)
+		abort();
+}
+
+/* One-way latency of two processes signalling raw eventfds, each waiting
+ * in epoll_wait then reading: no shmkit code. The least any descriptor
+ * wake-up with the receiver in epoll can cost (an eventfd write is the
+ * cheapest signal the kernel has; shmkit's listeners are datagram sockets,
+ * which unrelated processes can reach by name). */
+static double eventfd_oneway(struct bench_ctx *ctx)
+{
+	size_t n = bench_iters(ctx, 20000), total = n + BENCH_WARMUP;
+	struct bench_stats st;
+	struct bench_row row = {0};
+	int r = -1;
+
+	efds[0] = eventfd(0, EFD_CLOEXEC);
+	efds[1] = eventfd(0, EFD_CLOEXEC);
+	if (efds[0] >= 0 && efds[1] >= 0 && efd_watch(efds[1]) == 0)
+		r = bench_pingpong(ctx, 64, NULL, efd_peer, &total, efd_trip, NULL, n, &st);
+	if (efd_ep >= 0)
+		close(efd_ep);
+	efd_ep = -1;
+	for (int i = 0; i < 2; i++)
+		if (efds[i] >= 0)
+			close(efds[i]);
+	if (r < 0)
+		return 0;
+	snprintf(row.name, sizeof(row.name), "eventfd ping-pong latency (epoll)");
+	row.size = 8;
+	row.lat = st;
+	snprintf(row.note, sizeof(row.note), "one-way, epoll_wait then read; no shmkit code");
 	bench_report(ctx, &row);
 	return st.median_ns;
 }
@@ -311,7 +453,7 @@ static double stream_once(struct bench_ctx *ctx, int mode, int topic)
 
 	stream_n = bench_iters(ctx, 2000000);
 	snprintf(uri, sizeof(uri), "posix:/shmkit-bench-wake-%d", (int)getpid());
-	setenv("SHMKIT_WAKE_BARRIER", mode_env[mode], 1);
+	set_mode(mode);
 	if (topic) {
 		struct shmkit_topic_opts o = {.slot_size = 64, .slots = 1024, .reliable = 1};
 		r = shmkit_pub_create(&pub, uri, &o);
@@ -374,7 +516,7 @@ static void stream(struct bench_ctx *ctx, int mode, double *tq, double *tt)
 		row.msgs_per_s = rate;
 		row.mb_per_s = rate * 64 / 1e6;
 		snprintf(row.note, sizeof(row.note), "barrier %s, median of %d (%.3g-%.3g)",
-			 mode_env[mode], STREAM_ROUNDS, runs[topic][0],
+			 mode_name[mode], STREAM_ROUNDS, runs[topic][0],
 			 runs[topic][STREAM_ROUNDS - 1]);
 		bench_report(ctx, &row);
 		*(topic ? tt : tq) = rate;
@@ -398,7 +540,8 @@ static int run_wake(struct bench_ctx *ctx)
 {
 	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
 	double futex = fx ? fx->median_ns : 0;
-	double block[2], fdw[2], tq[2], tt[2];
+	double block[MODES], fdw[MODES], tq[2], tt[2];
+	double pipe_ns[MODES], pipe_ep_ns[MODES], efd_ns[MODES];
 
 	if (fx) {
 		struct bench_row row = {0};
@@ -406,20 +549,20 @@ static int run_wake(struct bench_ctx *ctx)
 		row.lat = *fx;
 		bench_report(ctx, &row);
 	}
-	double pipe_ns[2], pipe_ep_ns[2];
-	for (int m = 0; m < 2; m++) {
+	for (int m = 0; m < MODES; m++) {
 		block[m] = queue_oneway(ctx, m, 0, "SPSC blocking latency");
 		/* the pipes next to each descriptor row: the goal pairs them */
 		pipe_ns[m] = pipe_oneway(ctx, 0);
 		fdw[m] = queue_oneway(ctx, m, 1, "queue fd wake-up latency (epoll)");
 		pipe_ep_ns[m] = pipe_oneway(ctx, 1);
+		efd_ns[m] = eventfd_oneway(ctx);
 	}
 	fd_cycle(ctx);
 	for (int m = 0; m < 2; m++)
 		stream(ctx, m, &tq[m], &tt[m]);
-	for (int m = 0; m < 2; m++) {
+	for (int m = 0; m < MODES; m++) {
 		char note[96];
-		snprintf(note, sizeof(note), "barrier %s", mode_env[m]);
+		snprintf(note, sizeof(note), "barrier %s", mode_name[m]);
 		goal(ctx, "goal: SPSC blocking / futex", block[m], futex, "futex ping-pong", 1.3, 1,
 		     note);
 		goal(ctx, "goal: fd wake-up / futex", fdw[m], futex, "futex ping-pong", 1.5, 1,
@@ -427,17 +570,26 @@ static int run_wake(struct bench_ctx *ctx)
 		goal(ctx, "goal: fd wake-up / pipe", fdw[m], pipe_ns[m], "pipe ping-pong", 1.0, 1,
 		     note);
 		/* not a goal: how much of the fd / pipe gap is epoll itself */
-		snprintf(note, sizeof(note), "barrier %s; not a goal: pipe with epoll", mode_env[m]);
+		snprintf(note, sizeof(note), "barrier %s; not a goal: pipe with epoll", mode_name[m]);
 		goal(ctx, "fd wake-up / pipe in epoll", fdw[m], pipe_ep_ns[m],
 		     "pipe ping-pong (epoll)", 0, 1, note);
-		snprintf(note, sizeof(note), "barrier %s", mode_env[m]);
-		goal(ctx, "goal: topic 64 B tput / SPSC", tt[m], tq[m], "SPSC queue 64 B", 0.9, 0,
-		     note);
+		if (m < 2) {
+			snprintf(note, sizeof(note), "barrier %s", mode_name[m]);
+			goal(ctx, "goal: topic 64 B tput / SPSC", tt[m], tq[m], "SPSC queue 64 B",
+			     0.9, 0, note);
+		}
+		/* not a goal: how near 1.0x the pipe any descriptor wake-up can
+		 * come here (no shmkit code), and how far shmkit's is from it */
+		goal(ctx, "eventfd in epoll / pipe (floor)", efd_ns[m], pipe_ns[m],
+		     "pipe ping-pong", 0, 1, "not a goal: the floor of fd / pipe, same run");
+		snprintf(note, sizeof(note), "barrier %s; not a goal", mode_name[m]);
+		goal(ctx, "fd wake-up / eventfd in epoll", fdw[m], efd_ns[m],
+		     "eventfd ping-pong (epoll)", 0, 1, note);
 	}
 	return 0;
 }
 
 BENCH_SUITE(wake, 35,
-	    "wake-up core: blocking and descriptor (epoll) wake-up latency vs futex and pipe, "
-	    "topic vs queue 64 B throughput, in both barrier modes",
+	    "wake-up core: blocking and descriptor (epoll) wake-up latency vs futex, pipe and "
+	    "eventfd, arming cost, topic vs queue 64 B throughput, per barrier mode",
 	    run_wake)
