@@ -18,6 +18,17 @@
 
 static struct shmkit_bridge *running;
 static volatile sig_atomic_t stopped;
+static unsigned logged; /* lines the bridge logged */
+
+/* What a peer sent that the bridge refused, ignored or dropped, and why:
+ * one line on standard error, as "shmkit: bridge in URI: LINE". */
+static void log_line(void *arg, const char *line)
+{
+	char l[1024];
+
+	logged++;
+	fprintf(stderr, "shmkit: bridge %s: %s\n", (const char *)arg, cli_printable(line, l, sizeof l));
+}
 
 static void on_signal(int sig)
 {
@@ -55,13 +66,13 @@ static void report(const char *dir, const char *uri, const struct shmkit_bridge_
 	fprintf(stderr,
 		"shmkit: bridge %s %s: %llu messages, %llu bytes, %llu dropped, %llu resent, "
 		"%llu duplicates ignored, %llu handshakes, %llu gaps, %llu senders refused, "
-		"next seq %llu\n",
+		"%llu rejected, next seq %llu\n",
 		dir, cli_printable(uri, u, sizeof u), (unsigned long long)st->messages,
 		(unsigned long long)st->bytes, (unsigned long long)st->dropped,
 		(unsigned long long)st->resent,
 		(unsigned long long)st->duplicates, (unsigned long long)st->resyncs,
 		(unsigned long long)st->gaps, (unsigned long long)st->refused,
-		(unsigned long long)st->next_seq);
+		(unsigned long long)st->rejected, (unsigned long long)st->next_seq);
 }
 
 static int keygen(void)
@@ -145,8 +156,11 @@ CLI_COMMAND(cmd_bridge)
 
 	int out = strcmp(argv[1], "out") == 0;
 	const char *uri = out ? argv[2] : argv[3], *endpoint = out ? argv[3] : argv[2];
-	char pub[41], sec[41];
+	char pub[41], sec[41], who[512], u[256];
+	snprintf(who, sizeof who, "%s %s", argv[1], cli_printable(uri, u, sizeof u));
 	struct shmkit_bridge_opts o = {
+		.log = log_line,
+		.log_arg = who,
 		.how = bind ? SHMKIT_BRIDGE_BIND : conn ? SHMKIT_BRIDGE_CONNECT : SHMKIT_BRIDGE_AUTO,
 		.state = state,
 		.window = (unsigned)window,
@@ -170,6 +184,8 @@ CLI_COMMAND(cmd_bridge)
 				    "CURVE: this ZeroMQ has none)", shmkit_strerror(r));
 	if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -ENODEV || r == -EPROTONOSUPPORT)
 		return cli_fail_msg("bridge", uri, "cannot use %s: %s", endpoint, shmkit_strerror(r));
+	if (r < 0 && logged)
+		return CLI_FAIL; /* the bridge said why (a record it cannot use) */
 	if (r < 0)
 		return cli_fail("bridge", uri, r);
 	r = run(b, argv[1], uri, timeout, every);
@@ -178,6 +194,10 @@ CLI_COMMAND(cmd_bridge)
 		return cli_fail_msg("bridge", uri, "refused by the receiving bridge at %s: it carries "
 				    "another sender's queue (one sender per receiving bridge); nothing "
 				    "was consumed here", endpoint);
+	if (r == -EMSGSIZE || r == -EPROTO) /* the bridge said why */
+		return cli_fail_msg("bridge", uri, "stopped: %s; nothing was consumed here",
+				    r == -EMSGSIZE ? "a message longer than the receiving queue takes"
+						   : "the receiver named messages this queue does not hold");
 	return r < 0 ? cli_fail("bridge", uri, r) : CLI_OK;
 }
 

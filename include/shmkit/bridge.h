@@ -40,7 +40,13 @@ struct shmkit_bridge_opts {
 	const char *curve_public;
 	const char *curve_secret;
 	const char *curve_server_key;
-	void *reserved[4];       /* NULL */
+	/* Called from the thread in shmkit_bridge_open/_run with one line (no
+	 * newline) each time a peer's message is refused, ignored or dropped, and
+	 * for a record file that cannot be used: what and why. At most 20 lines a
+	 * second (the next then says how many were left out). NULL: silent. */
+	void (*log)(void *log_arg, const char *line);
+	void *log_arg;
+	void *reserved[2];       /* NULL */
 };
 
 struct shmkit_bridge_stats {
@@ -58,7 +64,9 @@ struct shmkit_bridge_stats {
 				  * arrived (another consumer took them; never in normal use) */
 	uint64_t next_seq;       /* queue: next sequence number expected / to be acknowledged */
 	uint64_t refused;        /* queue IN: handshakes of a second sender refused */
-	uint64_t reserved[3];
+	uint64_t rejected;       /* messages from peers ignored: malformed, out of protocol, from
+				  * a peer that is not the stream's sender, too long */
+	uint64_t reserved[2];
 };
 
 /* Why endpoint cannot work when used as `how` says (SHMKIT_BRIDGE_AUTO,

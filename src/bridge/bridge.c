@@ -3,6 +3,8 @@
  * run the carrier that matches (queue_out.c, queue_in.c, topic.c). The wire
  * protocol is docs/BRIDGE.md. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +17,7 @@
 #define LINGER_MS 0       /* close drops what ZeroMQ still buffers: the protocol resends */
 #define HEARTBEAT_MS 1000 /* ZMTP heartbeats notice a dead peer */
 #define HEARTBEAT_TIMEOUT_MS 3000
+#define LINK_CHECK_NS 100000000 /* look for a lost link at most this often */
 
 int64_t br_now_ns(void)
 {
@@ -69,6 +72,115 @@ int br_hdr_get(const unsigned char *h, size_t n, enum br_type *t, uint64_t *seq)
 	*t = (enum br_type)h[4];
 	*seq = br_get64(h + 8);
 	return 0;
+}
+
+const char *br_in_parse(const unsigned char *hdr, size_t hdrlen, const unsigned char *body,
+			size_t bodylen, bool has_body, struct br_in_msg *m)
+{
+	if (hdrlen != BR_HDR)
+		return "header frame not 16 bytes";
+	if (br_hdr_get(hdr, hdrlen, &m->t, &m->seq) < 0)
+		return "no SKB magic or not version 1";
+	m->flags = hdr[5];
+	m->records = 0;
+	m->longest = 0;
+	switch (m->t) {
+	case BR_HELLO:
+		return has_body && bodylen >= BR_HELLO_BODY ? NULL : "HELLO without its 24-byte body";
+	case BR_PING:
+		return NULL;
+	case BR_DATA:
+		if (!has_body)
+			return "DATA without a body frame";
+		m->records = 1;
+		m->longest = bodylen;
+		return NULL;
+	case BR_BATCH:
+		break;
+	default:
+		return "a type a receiver does not take";
+	}
+	if (!has_body)
+		return "BATCH without a body frame";
+	for (size_t off = 0; off < bodylen; m->records++) {
+		size_t len;
+		if (bodylen - off < 4 || (len = br_get32(body + off)) > bodylen - off - 4)
+			return "BATCH record length past the end of the frame";
+		if (len > m->longest)
+			m->longest = len;
+		off += 4 + len;
+	}
+	return m->records ? NULL : "BATCH without a record";
+}
+
+const unsigned char *br_batch_next(const unsigned char *body, bool batch, size_t bodylen,
+				   size_t *off, size_t *len)
+{
+	if (!batch) {
+		*len = bodylen;
+		*off = bodylen;
+		return body;
+	}
+	*len = br_get32(body + *off);
+	*off += 4 + *len;
+	return body + *off - *len;
+}
+
+const char *br_peer_name(const unsigned char *id, size_t n, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o + 3 < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%02x", id[i]);
+	return n ? buf : "(none)";
+}
+
+/* Whether a line of this kind may be written now (see br_logk). */
+static bool log_room(struct shmkit_bridge *b, const void *key)
+{
+	int64_t now = br_now_ns();
+	unsigned i;
+
+	if (now - b->log_window >= 1000000000) {
+		b->log_window = now;
+		b->log_lines = 0;
+		memset(b->log_keys, 0, sizeof b->log_keys);
+	}
+	for (i = 0; i < BR_LOG_KEYS && b->log_keys[i] && b->log_keys[i] != key; i++)
+		;
+	if (b->log_lines >= BR_LOG_PER_S || i == BR_LOG_KEYS ||
+	    (b->log_keys[i] && b->log_per_key[i] >= BR_LOG_PER_KEY))
+		return false;
+	if (!b->log_keys[i]) {
+		b->log_keys[i] = key;
+		b->log_per_key[i] = 0;
+	}
+	b->log_per_key[i]++;
+	b->log_lines++;
+	return true;
+}
+
+void br_logk(struct shmkit_bridge *b, const void *key, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n = 0;
+
+	if (!b->log)
+		return;
+	if (!log_room(b, key ? key : fmt)) {
+		b->log_quiet++; /* a flood: the count says how big */
+		return;
+	}
+	if (b->log_quiet)
+		n = snprintf(line, sizeof line, "(%llu lines left out) ",
+			     (unsigned long long)b->log_quiet);
+	b->log_quiet = 0;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	va_end(ap);
+	b->log(b->log_arg, line);
 }
 
 /* FNV-1a, 64 bits, from a given start. */
@@ -195,6 +307,68 @@ static int socket_type(int kind, int dir)
 	return dir == SHMKIT_BRIDGE_OUT ? ZMQ_DEALER : ZMQ_ROUTER;
 }
 
+/* A connecting socket whose peer sent a frame past ZMQ_MAXMSGSIZE (or broke
+ * the protocol otherwise) is disconnected by ZeroMQ 4.3 and never
+ * connected again: without a watch, one long message would cut the link
+ * for good and silently. Its monitor reports the disconnection. */
+static int watch_link(struct shmkit_bridge *b, const char *endpoint)
+{
+	char addr[64];
+
+	snprintf(addr, sizeof addr, "inproc://shmkit-bridge-monitor-%p", (void *)b);
+	if (!(b->endpoint = strdup(endpoint)))
+		return -ENOMEM;
+	if (zmq_socket_monitor(b->sock, addr, ZMQ_EVENT_DISCONNECTED) < 0 ||
+	    !(b->mon = zmq_socket(b->ctx, ZMQ_PAIR)) || zmq_connect(b->mon, addr) < 0)
+		return zerr();
+	return 0;
+}
+
+/* Every LINK_CHECK_NS at most (a look costs a system call): after a
+ * disconnection, connect again. What ZeroMQ still held for the old
+ * connection is dropped: the queue protocol resends, a topic loses it. */
+static int check_link(struct shmkit_bridge *b)
+{
+	int64_t now = br_now_ns();
+	zmq_msg_t ev;
+	bool down = false;
+
+	if (!b->mon || now - b->link_checked < LINK_CHECK_NS)
+		return 0;
+	b->link_checked = now;
+	zmq_msg_init(&ev);
+	while (zmq_msg_recv(&ev, b->mon, ZMQ_DONTWAIT) >= 0) {
+		down = down || (zmq_msg_size(&ev) >= 2 && zmq_msg_more(&ev) &&
+				(((unsigned char *)zmq_msg_data(&ev))[0] |
+				 ((unsigned char *)zmq_msg_data(&ev))[1] << 8) == ZMQ_EVENT_DISCONNECTED);
+		while (zmq_msg_more(&ev))
+			zmq_msg_recv(&ev, b->mon, 0); /* the endpoint frame */
+	}
+	zmq_msg_close(&ev);
+	if (!down)
+		return 0;
+	br_log(b, "the link to %s went down (the peer left, or sent a frame longer than this "
+		  "side takes): connecting again", b->endpoint);
+	zmq_disconnect(b->sock, b->endpoint);
+	return zmq_connect(b->sock, b->endpoint) < 0 ? zerr() : 0;
+}
+
+/* The longest frame a peer may send this side: queue IN, a DATA of the
+ * queue's max_msg or a BATCH (at most BR_BATCH_BYTES); queue OUT, replies;
+ * topic IN, a message of the local topic's slot size (longer ones are
+ * dropped and counted, up to BR_TOPIC_FRAME_MIN); topic OUT, subscriptions. */
+static int64_t frame_max(const struct shmkit_bridge *b)
+{
+	size_t m = b->max_msg;
+
+	if (b->kind == SHMKIT_KIND_TOPIC)
+		return b->dir == SHMKIT_BRIDGE_OUT ? BR_SUBSCRIPTION_MAX
+						   : (int64_t)(m > BR_TOPIC_FRAME_MIN ? m : BR_TOPIC_FRAME_MIN);
+	if (b->dir == SHMKIT_BRIDGE_OUT)
+		return BR_REPLY_MAX;
+	return (int64_t)(m > BR_BATCH_BYTES ? m : BR_BATCH_BYTES);
+}
+
 static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		       const struct shmkit_bridge_opts *o)
 {
@@ -209,6 +383,12 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 	if (zmq_setsockopt(b->sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
 	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb) < 0 ||
 	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt) < 0)
+		return zerr();
+	/* A peer's frame longer than any this side takes drops its connection
+	 * in ZeroMQ before the frame is allocated: no peer makes us hold more
+	 * than ZeroMQ's high-water mark of such frames (docs/BRIDGE.md). */
+	int64_t most = frame_max(b);
+	if (zmq_setsockopt(b->sock, ZMQ_MAXMSGSIZE, &most, sizeof most) < 0)
 		return zerr();
 	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_OUT &&
 	    zmq_setsockopt(b->sock, ZMQ_XPUB_NODROP, &one, sizeof one) < 0)
@@ -231,9 +411,9 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		return r;
 	bool bind = o->how == SHMKIT_BRIDGE_BIND ||
 		    (o->how == SHMKIT_BRIDGE_AUTO && wildcard_host(endpoint));
-	if ((bind ? zmq_bind(b->sock, endpoint) : zmq_connect(b->sock, endpoint)) < 0)
-		return zerr();
-	return 0;
+	if (!bind && (r = watch_link(b, endpoint)) < 0)
+		return r;
+	return (bind ? zmq_bind(b->sock, endpoint) : zmq_connect(b->sock, endpoint)) < 0 ? zerr() : 0;
 }
 
 static int open_local(struct shmkit_bridge *b, const char *uri, const struct shmkit_bridge_opts *o)
@@ -246,8 +426,13 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	if (!st.managed || (st.kind != SHMKIT_KIND_QUEUE && st.kind != SHMKIT_KIND_TOPIC))
 		return -EBADMSG; /* not a queue or a topic */
 	b->kind = (int)st.kind;
-	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN)
+	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN) {
+		struct shmkit_topic_info ti;
+		if ((r = shmkit_topic_stat(uri, &ti, NULL, 0)) < 0)
+			return r;
+		b->max_msg = ti.slot_size;
 		return shmkit_pub_open(&b->pub, uri);
+	}
 	if (b->kind == SHMKIT_KIND_TOPIC) {
 		zmq_msg_init(&b->pending);
 		if ((r = shmkit_sub_open(&b->sub, uri)) < 0)
@@ -298,6 +483,8 @@ SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, co
 		return -ENOMEM;
 	b->dir = dir;
 	b->local_fd = -1;
+	b->log = o->log;
+	b->log_arg = o->log_arg;
 	b->timeo_ms[0] = b->timeo_ms[1] = -1;
 	if ((r = open_local(b, uri, o)) < 0 || (r = open_socket(b, endpoint, o)) < 0)
 		goto fail;
@@ -316,6 +503,10 @@ fail:
 
 static int step(struct shmkit_bridge *b, int64_t slice_ns)
 {
+	int r = check_link(b);
+
+	if (r < 0)
+		return r;
 	if (b->kind == SHMKIT_KIND_TOPIC)
 		return b->dir == SHMKIT_BRIDGE_OUT ? br_topic_out_step(b, slice_ns)
 						   : br_topic_in_step(b, slice_ns);
@@ -369,6 +560,8 @@ SHMKIT_BRIDGE_API int shmkit_bridge_close(struct shmkit_bridge *b)
 		zmq_msg_close(&b->held.body);
 	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_OUT)
 		zmq_msg_close(&b->pending);
+	if (b->mon)
+		zmq_close(b->mon);
 	if (b->sock)
 		zmq_close(b->sock);
 	if (b->ctx)
@@ -377,6 +570,7 @@ SHMKIT_BRIDGE_API int shmkit_bridge_close(struct shmkit_bridge *b)
 	shmkit_sub_close(b->sub);
 	shmkit_pub_close(b->pub);
 	free(b->state_path);
+	free(b->endpoint);
 	free(b);
 	return 0;
 }

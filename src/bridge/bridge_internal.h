@@ -46,9 +46,46 @@ enum br_type {
 #define BR_BATCH_BYTES 65536   /* ... and about this many bytes */
 #define BR_ZEROCOPY_MIN 8192   /* a message this long goes alone, read in place (DATA) */
 
+/* WELCOME's body, u32 at offset 4 (optional): the receiving queue's max_msg. */
+#define BR_WELCOME_BODY 8
+/* REFUSED's optional body: u32 reason. */
+#define BR_REFUSED_STREAM 1   /* another sender's stream is live here */
+#define BR_REFUSED_TOO_LONG 2 /* a message longer than the receiving queue takes */
+/* Longest frame a queue OUT side reads (replies are a header and a few
+ * bytes; a longer frame drops the connection, in ZeroMQ, before it is
+ * allocated), and the least a topic IN side reads. */
+#define BR_REPLY_MAX 4096
+#define BR_TOPIC_FRAME_MIN 65536
+/* The topic OUT side (PUB) reads only subscriptions: longer is hostile. */
+#define BR_SUBSCRIPTION_MAX 4096
+
 void br_hdr_put(unsigned char h[BR_HDR], enum br_type t, uint64_t seq);
 /* 0 and the fields if h is a well-formed header of n bytes, else -EBADMSG. */
 int br_hdr_get(const unsigned char *h, size_t n, enum br_type *t, uint64_t *seq);
+
+/* What a receiver (queue IN) makes of one message from a peer: its header
+ * and, if has_body, its first body frame (docs/BRIDGE.md, "Malformed
+ * messages"). Pure: the fuzz harness (tests/fuzz/fuzz_bridge.c) calls it. */
+struct br_in_msg {
+	enum br_type t;
+	uint64_t seq;
+	unsigned flags;  /* header byte 5 */
+	size_t records;  /* DATA: 1; BATCH: how many records its body holds */
+	size_t longest;  /* the longest record's length */
+};
+/* 0 and m filled, or a static reason why the message is ignored. */
+const char *br_in_parse(const unsigned char *hdr, size_t hdrlen, const unsigned char *body,
+			size_t bodylen, bool has_body, struct br_in_msg *m);
+/* Record i of a body br_in_parse accepted, from byte *off: its bytes and
+ * length; *off moves past it. */
+const unsigned char *br_batch_next(const unsigned char *body, bool batch, size_t bodylen,
+				   size_t *off, size_t *len);
+
+/* A record file's 64 bytes (record.c), parsed: 0, or -EBADMSG and a static
+ * reason. Pure, for the fuzz harness too. */
+int br_record_parse(const unsigned char *r, size_t n, unsigned char stream[16],
+		    unsigned char queue_id[16], uint64_t *base_seq, uint64_t *base_pos,
+		    const char **why);
 void br_put64(unsigned char *p, uint64_t v);
 uint64_t br_get64(const unsigned char *p);
 void br_put32(unsigned char *p, uint32_t v);
@@ -66,7 +103,12 @@ struct br_frames {
 	size_t off;     /* next record in body not yet handled */
 	uint64_t seq;   /* its sequence number */
 	size_t left;    /* records from off on */
+	size_t extra;   /* frames past the body, skipped */
 };
+
+#define BR_LOG_PER_S 40
+#define BR_LOG_PER_KEY 2
+#define BR_LOG_KEYS 16
 
 /* ---- the handle ---- */
 struct shmkit_bridge {
@@ -74,6 +116,9 @@ struct shmkit_bridge {
 	int dir;
 	void *ctx;
 	void *sock;
+	void *mon;           /* a connecting socket's monitor (PAIR): its disconnections */
+	char *endpoint;      /* ... and what to connect to again */
+	int64_t link_checked; /* monotonic ns */
 	struct shmkit_queue *q;
 	struct shmkit_sub *sub;
 	struct shmkit_pub *pub;
@@ -83,6 +128,13 @@ struct shmkit_bridge {
 	zmq_msg_t pending;   /* topic out: a message the link had no room for
 			      * (initialized, empty unless has_pending) */
 	bool has_pending;
+	void (*log)(void *arg, const char *line); /* opts: what peers sent that was refused */
+	void *log_arg;
+	int64_t log_window;  /* monotonic ns: start of this second's lines */
+	unsigned log_lines;  /* lines this second */
+	const void *log_keys[BR_LOG_KEYS]; /* the kinds of line written this second */
+	unsigned log_per_key[BR_LOG_KEYS];
+	uint64_t log_quiet;  /* lines left out since the last one written */
 	int timeo_ms[2];     /* the socket's ZMQ_SNDTIMEO, ZMQ_RCVTIMEO as last set (-1: ZeroMQ's default) */
 	_Atomic int stop;
 	struct shmkit_bridge_stats st;
@@ -90,6 +142,8 @@ struct shmkit_bridge {
 	unsigned window;
 	uint64_t acked;      /* == the local queue's consumed count: next seq to be acked */
 	uint64_t next_send;  /* next seq to put on the wire */
+	uint64_t sent_end;   /* one past the highest seq this process put on the wire */
+	uint64_t peer_max;   /* the receiving queue's max_msg (its WELCOME); 0 unknown */
 	bool synced;         /* a WELCOME arrived since the last (re)start of the handshake */
 	bool batches;        /* that WELCOME said BATCH is understood */
 	uint64_t ask_ack_at; /* in flight from which a DATA/BATCH carries BR_HDR_ACK_NOW */
@@ -119,6 +173,15 @@ struct shmkit_bridge {
 };
 
 int64_t br_now_ns(void);
+/* One line to the opts' log (if any), at most BR_LOG_PER_KEY per second of
+ * each kind (key: a static string; NULL: fmt itself) and BR_LOG_PER_S in
+ * all, so a flood of one kind hides no other; the next line written then
+ * says how many were left out. */
+void br_logk(struct shmkit_bridge *b, const void *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define br_log(b, ...) br_logk(b, NULL, __VA_ARGS__)
+/* A routing id as printable text (hex), for log lines. */
+const char *br_peer_name(const unsigned char *id, size_t n, char *buf, size_t cap);
 /* Incarnation id of the segment under a handle's object: uri, inode, ids. */
 int br_object_id(struct shmkit_seg *seg, unsigned char id[16]);
 

@@ -75,8 +75,6 @@ static int hello(struct shmkit_bridge *b, const struct br_frames *f, uint64_t se
 	const unsigned char *body = zmq_msg_data((zmq_msg_t *)&f->body);
 	int r;
 
-	if (zmq_msg_size((zmq_msg_t *)&f->body) < BR_HELLO_BODY)
-		return 0;
 	uint64_t c = committed(b);
 	bool same = b->have_record && memcmp(body, b->in_stream, 16) == 0;
 	if (!same && b->stream_seen && br_now_ns() - b->stream_seen < LIVE_NS &&
@@ -110,43 +108,12 @@ static int hello(struct shmkit_bridge *b, const struct br_frames *f, uint64_t se
 }
 
 /* The record at byte off of f's body: its bytes, its length, and where the
- * next one starts. A DATA body is one record; check_body made sure a
- * BATCH's records are all in bounds. */
+ * next one starts (br_in_parse made sure a BATCH's records are in bounds). */
 static size_t record_at(const struct br_frames *f, size_t off, void **m, size_t *len)
 {
-	unsigned char *p = zmq_msg_data((zmq_msg_t *)&f->body);
-	size_t n = zmq_msg_size((zmq_msg_t *)&f->body);
-
-	if (!f->batch) {
-		*m = p;
-		*len = n;
-		return n;
-	}
-	*len = br_get32(p + off);
-	*m = p + off + 4;
-	return off + 4 + *len;
-}
-
-/* How many records f's body holds: -EBADMSG if a BATCH is malformed (it is
- * then ignored, as any malformed message), -EMSGSIZE if one is longer than
- * the local queue takes (the queues disagree: stop rather than lose it). */
-static ssize_t check_body(const struct shmkit_bridge *b, const struct br_frames *f)
-{
-	const unsigned char *p = zmq_msg_data((zmq_msg_t *)&f->body);
-	size_t n = zmq_msg_size((zmq_msg_t *)&f->body), off = 0;
-	ssize_t k = 0;
-
-	if (!f->batch)
-		return n > b->max_msg ? -EMSGSIZE : 1;
-	while (off < n) {
-		if (n - off < 4 || br_get32(p + off) > n - off - 4)
-			return -EBADMSG;
-		if (br_get32(p + off) > b->max_msg)
-			return -EMSGSIZE;
-		off += 4 + br_get32(p + off);
-		k++;
-	}
-	return k ? k : -EBADMSG;
+	*m = (void *)br_batch_next(zmq_msg_data((zmq_msg_t *)&f->body), f->batch,
+				   zmq_msg_size((zmq_msg_t *)&f->body), &off, len);
+	return off;
 }
 
 /* Commit f's records from f->off on, as far as they are the next expected:
@@ -199,23 +166,49 @@ static int take(struct shmkit_bridge *b, struct br_frames *f, int64_t wait_ns, b
 	return 1;
 }
 
-/* DATA or BATCH: 2 commit it (take; f->left set), 0 nothing to do, or a negative errno. */
-static int data(struct shmkit_bridge *b, struct br_frames *f)
+/* The peer's message is ignored: count it and say why. 0. */
+static int reject(struct shmkit_bridge *b, const struct br_frames *f, const char *why)
 {
-	if (!b->peer_synced) {
-		int64_t now = br_now_ns();
-		if (now - b->last_progress < RESYNC_EVERY_NS)
-			return 0;
-		b->last_progress = now;
-		return reply(b, f->id, f->idlen, BR_RESYNC, 0, NULL, 0);
-	}
-	ssize_t k = check_body(b, f);
-	if (k == -EBADMSG)
+	char name[2 * sizeof f->id + 1];
+
+	b->st.rejected++;
+	br_logk(b, why, "peer %s: %s: ignored", br_peer_name(f->id, f->idlen, name, sizeof name), why);
+	return 0;
+}
+
+/* DATA or BATCH from a peer that is not the stream's welcomed sender (no
+ * HELLO since this process started, or another peer): never committed, or
+ * anyone who can connect could put messages in the stream's place. It is
+ * asked to say HELLO (at most every RESYNC_EVERY_NS). 0 or a negative errno. */
+static int not_sender(struct shmkit_bridge *b, const struct br_frames *f)
+{
+	int64_t now = br_now_ns();
+
+	reject(b, f, b->peer_synced ? "DATA from a peer that is not the stream's sender"
+				    : "DATA before any HELLO");
+	if (now - b->last_progress < RESYNC_EVERY_NS)
 		return 0;
-	if (k < 0)
-		return (int)k;
-	f->left = (size_t)k;
-	return 2;
+	b->last_progress = now;
+	return reply(b, f->id, f->idlen, BR_RESYNC, 0, NULL, 0);
+}
+
+/* The stream's sender sent a message longer than the local queue takes:
+ * committing it is impossible and skipping it would lose it, so the sender
+ * is told (REFUSED, reason TOO_LONG: it stops, nothing consumed) and this
+ * side goes on for the next. 0 or a negative errno. */
+static int too_long(struct shmkit_bridge *b, const struct br_frames *f, size_t len)
+{
+	unsigned char why[8];
+	char name[2 * sizeof f->id + 1];
+
+	b->st.rejected++;
+	br_log(b, "peer %s: message %llu is %zu bytes, longer than this queue takes (%zu): "
+		  "refused; the sender keeps it",
+	       br_peer_name(f->id, f->idlen, name, sizeof name), (unsigned long long)f->seq, len,
+	       b->max_msg);
+	br_put32(why, BR_REFUSED_TOO_LONG);
+	br_put32(why + 4, (uint32_t)b->max_msg);
+	return reply(b, f->id, f->idlen, BR_REFUSED, 0, why, sizeof why);
 }
 
 static int more(void *sock)
@@ -246,9 +239,11 @@ static int read_frames(struct shmkit_bridge *b, struct br_frames *f, int64_t wai
 		zmq_msg_recv(&f->body, b->sock, 0);
 		f->has_body = true;
 	}
+	f->extra = 0;
 	while (more(b->sock)) {
 		unsigned char skip[1];
 		zmq_recv(b->sock, skip, sizeof skip, 0);
+		f->extra++;
 	}
 	return 1;
 }
@@ -260,32 +255,58 @@ static int ack_now(struct shmkit_bridge *b)
 	return reply(b, b->peer_id, b->peer_id_len, BR_ACK, b->st.next_seq, NULL, 0);
 }
 
-/* One message read: handle it. 0 go on, 1 it is held (the queue is full). */
+/* HELLO: welcome or refuse the sender. 0 or a negative errno. */
+static int greet(struct shmkit_bridge *b, struct br_frames *f)
+{
+	unsigned char body[BR_WELCOME_BODY], why[4];
+	int r = hello(b, f, f->seq);
+
+	if (r == 1) { /* flags, then this queue's max_msg: a sender checks its messages */
+		br_put32(body, BR_WELCOME_BATCHES);
+		br_put32(body + 4, (uint32_t)(b->max_msg > UINT32_MAX ? UINT32_MAX : b->max_msg));
+		return reply(b, f->id, f->idlen, BR_WELCOME, b->st.next_seq, body, sizeof body);
+	}
+	if (r == 2) {
+		br_put32(why, BR_REFUSED_STREAM);
+		return reply(b, f->id, f->idlen, BR_REFUSED, 0, why, sizeof why);
+	}
+	return r;
+}
+
+/* One message read: handle it (docs/BRIDGE.md, "Malformed messages").
+ * 0 go on, 1 it is held (the queue is full), or a negative errno. */
 static int handle(struct shmkit_bridge *b, struct br_frames *f, bool *ack)
 {
-	static const unsigned char flags[4] = { BR_WELCOME_BATCHES, 0, 0, 0 };
-	enum br_type t;
-	int r = 0;
+	char name[2 * sizeof f->id + 1];
+	struct br_in_msg m;
+	const unsigned char *body = f->has_body ? zmq_msg_data(&f->body) : NULL;
+	size_t n = f->has_body ? zmq_msg_size(&f->body) : 0;
+	const char *why = f->hdrlen < 0 ? "no header frame"
+					: br_in_parse(f->hdr, (size_t)f->hdrlen, body, n, f->has_body, &m);
+	int r;
 
-	if (f->hdrlen < 0 || br_hdr_get(f->hdr, (size_t)f->hdrlen, &t, &f->seq) < 0)
-		return 0; /* not a bridge message: ignore it */
+	if (why)
+		return reject(b, f, why);
+	if (f->extra)
+		br_log(b, "peer %s: %zu frames past the body ignored (a newer peer may add them)",
+		       br_peer_name(f->id, f->idlen, name, sizeof name), f->extra);
+	f->seq = m.seq;
 	if (from_stream_peer(b, f))
 		b->stream_seen = br_now_ns();
-	if (t == BR_HELLO && f->has_body) {
-		r = hello(b, f, f->seq);
-		if (r == 1)
-			r = reply(b, f->id, f->idlen, BR_WELCOME, b->st.next_seq, flags, sizeof flags);
-		else if (r == 2)
-			r = reply(b, f->id, f->idlen, BR_REFUSED, 0, NULL, 0);
-		return r;
-	}
-	f->batch = t == BR_BATCH;
+	if (m.t == BR_HELLO)
+		return greet(b, f);
+	if (m.t == BR_PING)
+		return 0;
+	if (!b->peer_synced || !from_stream_peer(b, f))
+		return not_sender(b, f);
+	if (m.longest > b->max_msg)
+		return too_long(b, f, m.longest);
+	f->batch = m.t == BR_BATCH;
 	f->off = 0;
-	if ((t != BR_DATA && t != BR_BATCH) || !f->has_body || (r = data(b, f)) != 2)
-		return r;
+	f->left = m.records;
 	memcpy(b->peer_id, f->id, f->idlen);
 	b->peer_id_len = f->idlen;
-	if (f->hdr[5] & BR_HDR_ACK_NOW)
+	if (m.flags & BR_HDR_ACK_NOW)
 		b->ack_due = true;
 	if ((r = take(b, f, 0, ack)) == 0)
 		return 1;

@@ -84,7 +84,7 @@ int br_queue_out_start(struct shmkit_bridge *b)
 	 * can be in flight (the window, or the queue's capacity) is */
 	uint64_t limit = qs.capacity < b->window ? qs.capacity : b->window;
 	b->ask_ack_at = limit / 2 ? limit / 2 : 1;
-	b->acked = b->next_send = consumed(b);
+	b->acked = b->next_send = b->sent_end = consumed(b);
 	b->st.next_seq = b->acked;
 	return send_hello(b);
 }
@@ -99,8 +99,14 @@ static int acknowledge(struct shmkit_bridge *b, uint64_t seq)
 	/* The receiver may stand past what this process sent (after our
 	 * restart, or acks from before a resync) but never past what the queue
 	 * holds: check before consuming anything. */
-	if (seq - b->acked > waiting(b))
+	if (seq - b->acked > waiting(b)) {
+		br_log(b, "the receiver says it committed up to %llu, past the %llu messages this "
+			  "queue holds from %llu: a receiver of another queue or a hostile peer; "
+			  "stopping, nothing consumed",
+		       (unsigned long long)seq, (unsigned long long)waiting(b),
+		       (unsigned long long)b->acked);
 		return -EPROTO;
+	}
 	while (b->acked < seq) {
 		ssize_t n = shmkit_queue_peek(b->q, &m, 0);
 		if (n < 0)
@@ -112,15 +118,47 @@ static int acknowledge(struct shmkit_bridge *b, uint64_t seq)
 	}
 	if (b->next_send < b->acked)
 		b->next_send = b->acked;
+	if (b->sent_end < b->acked)
+		b->sent_end = b->acked;
 	b->st.next_seq = b->acked;
 	b->last_progress = br_now_ns();
 	return 0;
 }
 
-static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq, uint32_t flags)
+/* An ACK, NACK or (synced) WELCOME for messages this process never sent:
+ * consuming them would lose them. Ignored; a HELLO asks where the receiver
+ * really stands (after our restart it may be ahead; its WELCOME is then
+ * checked against the queue's depth). */
+static int never_sent(struct shmkit_bridge *b, char what, uint64_t seq)
+{
+	b->st.rejected++;
+	br_log(b, "%c %llu names messages never sent (sent up to %llu): ignored; asking the "
+		  "receiver where it stands",
+	       what, (unsigned long long)seq, (unsigned long long)b->sent_end);
+	return send_hello(b);
+}
+
+/* REFUSED: the receiver will not take this stream. Nothing of ours was
+ * committed there for this refusal, and nothing was consumed here. */
+static int refused(struct shmkit_bridge *b, const uint32_t body[2], int n)
+{
+	if (n >= 1 && body[0] == BR_REFUSED_TOO_LONG) {
+		br_log(b, "the receiving queue takes messages of at most %lu bytes and message %llu "
+			  "is longer: stopping, nothing consumed",
+		       n >= 2 ? (unsigned long)body[1] : 0ul, (unsigned long long)b->acked);
+		return -EMSGSIZE;
+	}
+	return -EADDRINUSE; /* it carries another sender's stream */
+}
+
+/* One reply: its type, seq and the first two u32 of its body (n of them). */
+static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq, const uint32_t body[2],
+		  int n)
 {
 	int r;
 
+	if ((t == BR_ACK || t == BR_NACK || (t == BR_WELCOME && b->synced)) && seq > b->sent_end)
+		return never_sent(b, (char)t, seq);
 	switch (t) {
 	case BR_WELCOME:
 		if ((r = acknowledge(b, seq)) < 0)
@@ -129,7 +167,8 @@ static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq, uint32_
 			return 0; /* an answer to an older HELLO */
 		b->next_send = b->acked; /* whatever was in flight before is resent */
 		b->synced = true;
-		b->batches = (flags & BR_WELCOME_BATCHES) != 0;
+		b->batches = n >= 1 && (body[0] & BR_WELCOME_BATCHES) != 0;
+		b->peer_max = n >= 2 ? body[1] : 0;
 		b->last_progress = br_now_ns();
 		return 0;
 	case BR_ACK:
@@ -148,11 +187,11 @@ static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq, uint32_
 		b->st.resyncs++;
 		return send_hello(b);
 	case BR_REFUSED:
-		/* the receiving bridge carries another sender's stream: nothing of
-		 * ours was committed there, and nothing was consumed here */
-		return -EADDRINUSE;
+		return refused(b, body, n);
 	default:
-		return 0; /* unknown types are ignored (docs/BRIDGE.md: forward compatible) */
+		b->st.rejected++; /* a newer receiver's type: ignored (docs/BRIDGE.md) */
+		br_log(b, "a reply of a type this sender does not know (0x%02x): ignored", (unsigned)t);
+		return 0;
 	}
 }
 
@@ -164,7 +203,8 @@ static int receive_one(struct shmkit_bridge *b, int64_t wait_ns)
 	zmq_msg_t f;
 	enum br_type t;
 	uint64_t seq;
-	uint32_t flags = 0;
+	uint32_t body[2] = { 0, 0 };
+	int words = 0;
 	int r = wait_ns > 0 ? br_set_timeout(b, ZMQ_RCVTIMEO, wait_ns) : 0;
 
 	if (r < 0)
@@ -179,13 +219,17 @@ static int receive_one(struct shmkit_bridge *b, int64_t wait_ns)
 		zmq_msg_close(&f);
 		zmq_msg_init(&f);
 		zmq_msg_recv(&f, b->sock, 0);
-		if (part == 1 && zmq_msg_size(&f) >= 4)
-			flags = br_get32(zmq_msg_data(&f));
+		for (; part == 1 && words < 2 && zmq_msg_size(&f) >= 4 * (size_t)words + 4; words++)
+			body[words] = br_get32((unsigned char *)zmq_msg_data(&f) + 4 * words);
 	}
 	zmq_msg_close(&f);
-	if (!ok)
+	if (!ok) {
+		b->st.rejected++;
+		br_log(b, "a reply that is not a bridge header (no SKB magic, not version 1, or not "
+			  "16 bytes): ignored");
 		return 1;
-	r = handle(b, t, seq, flags);
+	}
+	r = handle(b, t, seq, body, words);
 	return r < 0 ? r : 1;
 }
 
@@ -219,6 +263,15 @@ static ssize_t gather(struct shmkit_bridge *b, uint64_t first, uint64_t room, si
 			break;
 		if (n < 0)
 			return n;
+		if (b->peer_max && (size_t)n > b->peer_max) {
+			if (k)
+				break; /* what fits goes first */
+			br_log(b, "message %llu is %zd bytes; the receiving queue takes at most %llu: "
+				  "stopping, nothing consumed",
+			       (unsigned long long)(b->next_send + k), n,
+			       (unsigned long long)b->peer_max);
+			return -EMSGSIZE;
+		}
 		bool big = (size_t)n >= BR_ZEROCOPY_MIN;
 		if (k > 0 && (big || *bytes + 4 + (size_t)n > BR_BATCH_BYTES))
 			break;
@@ -281,6 +334,8 @@ static int send_data(struct shmkit_bridge *b)
 		if (b->next_send == b->acked)
 			b->last_progress = br_now_ns();
 		b->next_send += (uint64_t)k;
+		if (b->sent_end < b->next_send)
+			b->sent_end = b->next_send;
 	}
 	return b->synced;
 }

@@ -29,24 +29,83 @@ static uint64_t digest(const unsigned char *p, size_t n)
 	return h;
 }
 
+int br_record_parse(const unsigned char *r, size_t n, unsigned char stream[16],
+		    unsigned char queue_id[16], uint64_t *base_seq, uint64_t *base_pos,
+		    const char **why)
+{
+	*why = NULL;
+	if (n != REC_SIZE)
+		*why = "not 64 bytes long (truncated, or not a shmkit bridge record)";
+	else if (memcmp(r, REC_MAGIC, 4) != 0)
+		*why = "no SKBR magic (not a shmkit bridge record)";
+	else if (br_get32(r + 4) != REC_VERSION)
+		*why = "a record version this bridge does not know";
+	else if (br_get64(r + 56) != digest(r, 56))
+		*why = "its checksum fails (corrupt)";
+	if (*why)
+		return -EBADMSG;
+	memcpy(stream, r + 8, 16);
+	memcpy(queue_id, r + 24, 16);
+	*base_seq = br_get64(r + 40);
+	*base_pos = br_get64(r + 48);
+	return 0;
+}
+
+/* The record file's bytes (at most cap; *n how many), or a negative errno
+ * and a reason. Never waits: a FIFO planted under the name would block an
+ * open for reading until a writer came, so the file is opened non-blocking
+ * and must be a regular file; a symbolic link is refused (O_NOFOLLOW). */
+static int read_record(const char *path, unsigned char *r, size_t cap, size_t *n, const char **why)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+
+	*why = NULL;
+	if (fd < 0) {
+		int e = errno;
+		*why = e == ELOOP ? "a symbolic link (refused: the record must be a regular file)"
+				  : strerror(e);
+		return -e;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		*why = "not a regular file (a FIFO, a directory, a device or a socket)";
+		return -EINVAL;
+	}
+	ssize_t got = sb.st_size > (off_t)cap ? (ssize_t)cap + 1 : read(fd, r, cap);
+	close(fd);
+	if (got < 0) {
+		*why = strerror(errno);
+		return -EIO;
+	}
+	*n = (size_t)got;
+	return 0;
+}
+
 int br_record_load(struct shmkit_bridge *b)
 {
 	unsigned char r[REC_SIZE];
-	int fd = open(b->state_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	unsigned char qid[16];
+	const char *why;
+	size_t n = 0;
+	int e = read_record(b->state_path, r, sizeof r, &n, &why);
 
 	b->have_record = false;
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	ssize_t n = read(fd, r, sizeof r);
-	close(fd);
-	if (n != REC_SIZE || memcmp(r, REC_MAGIC, 4) != 0 || r[4] != REC_VERSION || r[5] || r[6] || r[7] ||
-	    br_get64(r + 56) != digest(r, 56))
-		return -EBADMSG; /* never guess: a wrong record could duplicate or lose */
-	memcpy(b->in_stream, r + 8, 16);
-	if (memcmp(r + 24, b->in_queue_id, 16) != 0)
+	if (e == -ENOENT)
+		return 0;
+	if (!e)
+		e = br_record_parse(r, n, b->in_stream, qid, &b->base_seq, &b->base_pos, &why);
+	if (e < 0) {
+		/* never guess: a wrong record could duplicate or lose. Nothing was
+		 * committed; the sender keeps every message until this is fixed */
+		br_log(b, "record %s: %s; not started (nothing committed: the sender keeps its "
+			  "messages). Removing the record restarts the stream's numbering: messages "
+			  "this queue already has may come again",
+		       b->state_path, why);
+		return e;
+	}
+	if (memcmp(qid, b->in_queue_id, 16) != 0)
 		return 0; /* the record is about an older queue under this name */
-	b->base_seq = br_get64(r + 40);
-	b->base_pos = br_get64(r + 48);
 	b->have_record = true;
 	return 0;
 }
@@ -70,20 +129,26 @@ int br_record_store(struct shmkit_bridge *b)
 	br_put64(r + 40, b->base_seq);
 	br_put64(r + 48, b->base_pos);
 	br_put64(r + 56, digest(r, 56));
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", b->state_path) >= (int)sizeof tmp)
+	/* a fresh name (O_EXCL): nothing planted beside the record, a FIFO or a
+	 * link, can block this open or redirect the write */
+	if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", b->state_path) >= (int)sizeof tmp)
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		e = -errno;
+		br_log(b, "record %s: cannot write it: %s", b->state_path, strerror(-e));
+		return e;
+	}
 	e = write_all(fd, r, sizeof r);
 	if (!e && fsync(fd) < 0)
 		e = -errno;
 	close(fd);
 	if (!e && rename(tmp, b->state_path) < 0)
 		e = -errno;
-	if (e)
+	if (e) {
 		unlink(tmp);
-	else
+		br_log(b, "record %s: cannot write it: %s", b->state_path, strerror(-e));
+	} else
 		b->have_record = true;
 	return e;
 }

@@ -117,6 +117,24 @@ int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 	return r < 0 ? r : 0;
 }
 
+/* A multipart message: not one a bridge sends (one frame per message), and
+ * its parts are not messages of their own. Read to its end and dropped
+ * whole (rejected), never published part by part. */
+static void multipart(struct shmkit_bridge *b, zmq_msg_t *m)
+{
+	size_t parts = 1;
+
+	do {
+		zmq_msg_close(m);
+		zmq_msg_init(m);
+		zmq_msg_recv(m, b->sock, 0); /* atomic: the rest has arrived */
+		parts++;
+	} while (zmq_msg_more(m));
+	zmq_msg_close(m);
+	b->st.rejected++;
+	br_log(b, "a message of %zu frames (a topic message is one frame): dropped", parts);
+}
+
 /* Receive and publish up to BATCH messages, each receive waiting up to
  * slice_ns (ZMQ_RCVTIMEO) as a plain SUB's blocking receive does: one
  * wait in ZeroMQ per idle spell, no zmq_poll and no failing non-blocking
@@ -134,6 +152,10 @@ int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns)
 			return e == EAGAIN || e == EINTR ? 0 : -e;
 		}
 		size_t n = zmq_msg_size(&m);
+		if (zmq_msg_more(&m)) {
+			multipart(b, &m);
+			continue;
+		}
 		/* a reliable local topic may wait for its slowest subscriber: the
 		 * SUB socket then fills and the sending side counts the drops */
 		do
@@ -141,6 +163,8 @@ int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns)
 		while (r == -ETIMEDOUT && !atomic_load_explicit(&b->stop, memory_order_relaxed));
 		zmq_msg_close(&m);
 		if (r == -EMSGSIZE || r == -EINVAL) {
+			br_log(b, "a message of %zu bytes, longer than the topic's slots (%zu): "
+				  "dropped", n, b->max_msg);
 			b->st.dropped++;
 			r = 0;
 			continue;
