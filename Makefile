@@ -129,7 +129,7 @@ valgrind: deps
 FUZZ_BUILD ?= build-fuzz
 FUZZ_S ?= 60
 FUZZ_PAR ?= 2
-FUZZ_HARNESSES ?= queue topic heap map managed uri fdpass cli
+FUZZ_HARNESSES ?= queue topic heap map managed uri fdpass cli bridge
 fuzz-build:
 	@bash .ci/deps.sh --fuzz
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSHMKIT_SANITIZE=ON \

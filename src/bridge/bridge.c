@@ -126,6 +126,15 @@ const unsigned char *br_batch_next(const unsigned char *body, bool batch, size_t
 	return body + *off - *len;
 }
 
+void br_batch_put(unsigned char *p, const struct iovec *iov, size_t k)
+{
+	for (size_t i = 0; i < k; i++) {
+		br_put32(p, (uint32_t)iov[i].iov_len);
+		memcpy(p + 4, iov[i].iov_base, iov[i].iov_len);
+		p += 4 + iov[i].iov_len;
+	}
+}
+
 const char *br_peer_name(const unsigned char *id, size_t n, char *buf, size_t cap)
 {
 	size_t o = 0;

@@ -81,6 +81,10 @@ const char *br_in_parse(const unsigned char *hdr, size_t hdrlen, const unsigned 
 const unsigned char *br_batch_next(const unsigned char *body, bool batch, size_t bodylen,
 				   size_t *off, size_t *len);
 
+/* A BATCH body of k messages: each a u32 length, then its bytes (4 + len
+ * bytes each, back to back, at p). */
+void br_batch_put(unsigned char *p, const struct iovec *iov, size_t k);
+
 /* A record file's 64 bytes (record.c), parsed: 0, or -EBADMSG and a static
  * reason. Pure, for the fuzz harness too. */
 int br_record_parse(const unsigned char *r, size_t n, unsigned char stream[16],

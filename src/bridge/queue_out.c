@@ -306,12 +306,7 @@ static int send_gathered(struct shmkit_bridge *b, size_t k, size_t bytes)
 	}
 	if (zmq_msg_init_size(&body, bytes) < 0)
 		return -ENOMEM;
-	unsigned char *p = zmq_msg_data(&body);
-	for (size_t i = 0; i < k; i++) {
-		br_put32(p, (uint32_t)b->iov[i].iov_len);
-		memcpy(p + 4, b->iov[i].iov_base, b->iov[i].iov_len);
-		p += 4 + b->iov[i].iov_len;
-	}
+	br_batch_put(zmq_msg_data(&body), b->iov, k);
 	return send_msg(b, BR_BATCH, b->next_send, f, &body);
 }
 
