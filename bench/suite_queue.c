@@ -1127,6 +1127,107 @@ BENCH_SUITE(spsc, 31, "SPSC queue goal rows only: 8 B latency, 64 B throughput o
  * shmkit-bench mpmc
  * ====================================================================== */
 
+/* The floor of any queue that claims each slot with a CAS (the MPMC
+ * queue's design: a slot's marker names its holder, which crash handling
+ * needs): one producer and one consumer process, the MPMC slot shape (an
+ * 8-byte marker, the 64-byte payload at offset 16, 128-byte stride, 1024
+ * slots), a CAS per message on each side (FREE -> RESERVED, COMMITTED ->
+ * CLAIMED) and a release store after the copy; no hints, peer table,
+ * wake-ups or counters. "MPMC 1x1 >= 0.5x SPSC" is above this floor when
+ * the floor itself is below 0.5x (docs/PERF.md, "MPMC: what a message costs"). */
+#define CR_SLOTS 1024u
+#define CR_MARK(pos, tag) ((pos) << 2 | (tag))
+enum { CR_FREE, CR_RESERVED, CR_COMMITTED, CR_CLAIMED };
+
+static _Atomic uint64_t *cr_marker(void *shm, uint64_t pos)
+{
+	return (_Atomic uint64_t *)((unsigned char *)shm + (pos & (CR_SLOTS - 1)) * 128);
+}
+
+/* Take pos's slot from `from` to `to` with one CAS; if it did not read
+ * `from`, look (loads, as the queue's polls: a CAS would take the line
+ * from the side writing it) until it does, and CAS again. */
+static void cr_take(void *shm, uint64_t pos, unsigned from, unsigned to)
+{
+	_Atomic uint64_t *m = cr_marker(shm, pos);
+	uint64_t e = CR_MARK(pos, from);
+	/* acq_rel: as the queue's claims (the other side's payload and stores) */
+	while (!atomic_compare_exchange_strong_explicit(m, &e, CR_MARK(pos, to),
+							memory_order_acq_rel, memory_order_relaxed)) {
+		/* relaxed: the CAS above orders what we use */
+		while (atomic_load_explicit(m, memory_order_relaxed) != CR_MARK(pos, from))
+			shmkit__spin_pause();
+		e = CR_MARK(pos, from);
+	}
+}
+
+static int casring_init(void *shm)
+{
+	for (uint64_t i = 0; i < CR_SLOTS; i++)
+		atomic_init(cr_marker(shm, i), CR_MARK(i, CR_FREE));
+	return 0;
+}
+
+static int casring_peer(void *shm, void *arg)
+{
+	unsigned char *buf = calloc(1, 64);
+	(void)arg;
+	for (uint64_t h = 0; buf && h < stream_count; h++) {
+		cr_take(shm, h, CR_COMMITTED, CR_CLAIMED);
+		memcpy(buf, (unsigned char *)cr_marker(shm, h) + 16, 64);
+		bench_keep(buf);
+		/* release: our read of the payload is done */
+		atomic_store_explicit(cr_marker(shm, h), CR_MARK(h + CR_SLOTS, CR_FREE),
+				      memory_order_release);
+	}
+	free(buf);
+	return buf ? 0 : 1;
+}
+
+static double casring_tput(struct bench_ctx *ctx)
+{
+	struct bench_peer pr;
+	unsigned char msg[64] = { 1 };
+	double rate = 0;
+
+	stream_count = tput_count(ctx, 64, 0);
+	if (bench_peer_start(ctx, &pr, CR_SLOTS * 128, casring_init, casring_peer, NULL) != 0)
+		return 0;
+	int64_t t0 = bench_now_ns();
+	for (uint64_t t = 0; t < stream_count; t++) {
+		cr_take(pr.shm, t, CR_FREE, CR_RESERVED);
+		memcpy((unsigned char *)cr_marker(pr.shm, t) + 16, msg, 64);
+		/* release: the payload before COMMITTED */
+		atomic_store_explicit(cr_marker(pr.shm, t), CR_MARK(t, CR_COMMITTED),
+				      memory_order_release);
+	}
+	int rc = bench_peer_finish(&pr);
+	int64_t dt = bench_now_ns() - t0;
+	if (rc == 0)
+		rate = (double)stream_count / ((double)dt / 1e9);
+	return rate;
+}
+
+/* The CAS ring against SPSC (the design's ceiling for the 1x1 goal) and
+ * MPMC 1x1 against the CAS ring (what the queue adds to it). */
+static void casring_rows(struct bench_ctx *ctx)
+{
+	double cr = casring_tput(ctx);
+	struct bench_row row = { 0 };
+
+	report_tput(ctx, "minimal CAS-per-slot ring throughput", 64, cr, "floor of a CAS per slot");
+	snprintf(row.name, sizeof(row.name), "CAS-per-slot ring floor / SPSC");
+	row.ratio = ratio(cr, got.spsc64_tput);
+	snprintf(row.ratio_to, sizeof(row.ratio_to), "shmkit SPSC 64 B");
+	snprintf(row.note, sizeof(row.note), "the 1x1 goal's ceiling for this design");
+	bench_report(ctx, &row);
+	snprintf(row.name, sizeof(row.name), "shmkit MPMC 1x1 / CAS-per-slot ring");
+	row.ratio = ratio(got.mpmc11_64_tput, cr);
+	snprintf(row.ratio_to, sizeof(row.ratio_to), "minimal CAS-per-slot ring");
+	snprintf(row.note, sizeof(row.note), "what the queue adds to the floor");
+	bench_report(ctx, &row);
+}
+
 static int run_mpmc(struct bench_ctx *ctx)
 {
 	struct bench_stats st;
@@ -1137,6 +1238,7 @@ static int run_mpmc(struct bench_ctx *ctx)
 	report_tput(ctx, "shmkit SPSC throughput", 64, got.spsc64_tput, "copy send/recv");
 	got.mpmc11_64_tput = queue_tput(ctx, 64, 1, 1024);
 	report_tput(ctx, "shmkit MPMC 1x1 throughput", 64, got.mpmc11_64_tput, "copy send/recv");
+	casring_rows(ctx);
 	got.mpmc22_tput = queue_mpmc22(ctx, 64, 0);
 	report_tput(ctx, "shmkit MPMC 2x2 throughput", 64, got.mpmc22_tput, "4 processes on 2 cpus");
 	mpmc_batch_rows(ctx);
