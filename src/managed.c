@@ -74,6 +74,21 @@ static int creator_alive(const struct shmkit__header *h, uint64_t w)
 	return shmkit__pid_alive((pid_t)pid);
 }
 
+/* 1 while init still holds w. The creator named by w may have finished,
+ * marked the object READY and exited between a read of init and the look at
+ * /proc: a dead creator means a dead object only if init did not move. */
+static int init_still(const struct shmkit__header *h, uint64_t w)
+{
+	return atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire) == w;
+}
+
+/* creator_alive() for a verdict on the object: 1 also when it moved on. */
+static int creator_alive_still(const struct shmkit__header *h, uint64_t w)
+{
+	int a = creator_alive(h, w);
+	return a == 0 && !init_still(h, w) ? 1 : a;
+}
+
 /* ---- kernel-kept proof of life: open-file-description locks ----
  * A holder (attach slot, role) takes a read lock on one byte of the
  * segment's file: the byte at the start of its entry. The kernel drops it
@@ -427,7 +442,8 @@ static int header_step(const struct shmkit__header *h, size_t size, uint32_t kin
 	} else if (SHMKIT__WORD_STATE(w) == SHMKIT__STATE_READY) {
 		return 0;
 	}
-	int alive = creator_alive(h, w);
+	SHMKIT__TEST_POINT("managed.open.liveness");
+	int alive = creator_alive_still(h, w);
 	if (alive == 0) {
 		shmkit__detail("creator pid %u died before the object was ready",
 			       SHMKIT__WORD_PID(w));
@@ -824,7 +840,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 		st->managed_creator_pid = (pid_t)SHMKIT__WORD_PID(w);
 		int a = creator_alive(h, w);
 		st->creator_alive = a;
-		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
+		st->header_status = a == 0 && init_still(h, w) ? -EOWNERDEAD : -EINPROGRESS;
 		return;
 	}
 	if (v.magic != SHMKIT__MAGIC)
@@ -840,7 +856,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 	int a = creator_alive(h, v.init);
 	st->creator_alive = a;
 	if (SHMKIT__WORD_STATE(v.init) == SHMKIT__STATE_INITIALIZING)
-		st->header_status = a == 0 ? -EOWNERDEAD : -EINPROGRESS;
+		st->header_status = a == 0 && init_still(h, v.init) ? -EOWNERDEAD : -EINPROGRESS;
 }
 
 /* Reads the header of SysV segment st->sysv_id through a process that has

@@ -65,6 +65,15 @@ grep -qF "cannot use tcp://192.0.2.1:5555: Cannot assign requested address" "$TM
 echo "short" >"$TMP/badkeys"
 expect 1 "$SHMKIT" bridge out "$QA" "$EP" --curve-keys "$TMP/badkeys" --timeout 0.1
 
+# The sending bridge consumes a message from its queue when the ACK comes
+# back, after the receiver committed it: QA at depth 0 means all acknowledged.
+wait_drained() { # bound in tenths of a second
+	for _ in $(seq "$1"); do
+		"$SHMKIT" queue stat "$QA" 2>/dev/null | grep -q "^depth: *0$" && return 0
+		sleep 0.1
+	done
+	return 1
+}
 carry() { # N EXTRA-OPTS-OUT EXTRA-OPTS-IN: N lines from QA to QB
 	local n=$1 oo=$2 io=$3
 	"$SHMKIT" bridge out "$QA" "$EP" --bind $oo 2>>"$TMP/out.log" & OUT=$!
@@ -72,6 +81,8 @@ carry() { # N EXTRA-OPTS-OUT EXTRA-OPTS-IN: N lines from QA to QB
 	seq 1 "$n" | "$SHMKIT" send "$QA" - &
 	"$SHMKIT" recv "$QB" --count "$n" --timeout 30 >"$TMP/got" || fail "recv $n ($oo)"
 	seq 1 "$n" | cmp -s - "$TMP/got" || fail "lines differ ($oo)"
+	# the report counts acknowledged messages: let the last ACKs arrive
+	wait_drained 50 || fail "sending queue kept acked messages ($oo)"
 	kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
 }
 carry 5000 "" ""
@@ -84,11 +95,7 @@ carry 300 "--window 1" ""
 "$SHMKIT" bridge in "$EP" "$QB" 2>>"$TMP/in.log" & IN=$!
 seq 1 300 | "$SHMKIT" send "$QA" - &
 "$SHMKIT" recv "$QB" --count 300 --timeout 30 >"$TMP/got" || fail "recv 300 (drain)"
-for _ in $(seq 15); do
-	"$SHMKIT" queue stat "$QA" 2>/dev/null | grep -q "^depth: *0$" && break
-	sleep 0.1
-done
-"$SHMKIT" queue stat "$QA" | grep -q "^depth: *0$" || fail "sending queue kept acked messages: $("$SHMKIT" queue stat "$QA")"
+wait_drained 15 || fail "sending queue kept acked messages: $("$SHMKIT" queue stat "$QA")"
 kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
 
 if [ "$(wc -l <"$TMP/keys")" = 2 ]; then # CURVE: a server key pair, and a client one

@@ -80,8 +80,22 @@ static int role_holder(int argc, char **argv)
 		pause();
 }
 
+/* argv: uri seed -> opens the object and checks its body: 0 ok, 4 the open
+ * said the creator died, 3 another error, 5 wrong bytes. */
+static int role_opener(int argc, char **argv)
+{
+	struct shmkit__obj o;
+	if (argc < 2)
+		return 2;
+	int r = shmkit__obj_open(&o, argv[0], SHMKIT_KIND_RAW, 0);
+	if (r < 0)
+		return r == -EOWNERDEAD ? 4 : 3;
+	return check_pattern(o.body, BODY, atoi(argv[1])) ? 0 : 5;
+}
+
 static const struct test_role roles[] = {
     {"creator", role_creator},
+    {"opener", role_opener},
     {"raw_reader", role_raw_reader},
     {"holder", role_holder},
     {NULL, NULL},
@@ -189,6 +203,23 @@ static void test_creator_killed(void)
 	CHECK(check_pattern(o.body, BODY, 9));
 	CHECK(shmkit__obj_header(&o)->creator.pid != (uint32_t)pid);
 	CHECK_OK(shmkit__obj_close(&o));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* An opener that read INITIALIZING, then lost the CPU while the creator
+ * finished and exited, must not call the object dead (CI saw this: three
+ * concurrent shared_list pushes, one failed with -EOWNERDEAD). */
+static void test_creator_finished_and_exited(void)
+{
+	const char *uri = test_uri("posix", "finished");
+	const char *args[] = {uri, "6", NULL};
+
+	pid_t creator = spawn_paused_creator(uri, "6");
+	pid_t opener = test_spawn_paused("managed.open.liveness", "opener", args);
+	kill(creator, SIGCONT);
+	CHECK_RET(test_wait(creator), 0);
+	kill(opener, SIGCONT);
+	CHECK_RET(test_wait(opener), 0);
 	CHECK_OK(shmkit_remove(uri));
 }
 
@@ -589,6 +620,7 @@ int main(int argc, char **argv)
 	test_raw_across_exec();
 	test_creator_killed();
 	test_takeover_in_process();
+	test_creator_finished_and_exited();
 	test_corrupt_header();
 	test_attach_table();
 	test_attach_race();
