@@ -2,7 +2,8 @@
 /* The wake-up core's barrier mode (src/sync/barrier.h): the creator records
  * it (SHMKIT_WAKE_BARRIER forces it), a corrupt one is refused at open, and
  * an object switched from MEMBARRIER to FENCE while two processes ping-pong
- * through it with sleeping waits loses no wake-up. */
+ * through it with sleeping waits loses no wake-up; and the rule that decides
+ * the switch, fed made-up call timings. */
 /* TIMEOUT: 120 */
 #include "test.h"
 
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "sync/barrier.h"
 
 #define SEC 1000000000ll
 #define ROUNDS 20000
@@ -104,9 +106,47 @@ static void test_switch_under_load(void)
 	CHECK_OK(shmkit_queue_close(in));
 }
 
+/* Feeds 1000 membarrier calls to a fresh window: the i-th starts at i * gap
+ * ns and lasts slow_ns if slow(i), fast_ns otherwise. Returns the number of
+ * the call that asked for the switch (1-based), 0 if none did. */
+static int switch_after(int64_t gap, int64_t fast_ns, int64_t slow_ns, int (*slow)(int))
+{
+	struct shmkit__mb_window w = {0};
+	for (int i = 0; i < 1000; i++) {
+		int64_t t0 = 1000000 + i * gap;
+		if (shmkit__mb_window_note(&w, t0, t0 + (slow(i) ? slow_ns : fast_ns)))
+			return i + 1;
+	}
+	return 0;
+}
+
+static int never(int i) { return (void)i, 0; }
+static int always(int i) { return (void)i, 1; }
+static int every_other(int i) { return i & 1; }
+static int one_of_eight(int i) { return i % 8 == 3; }
+
+static void test_switch_rule(void)
+{
+	const int first = SHMKIT__MEMBARRIER_WINDOW;
+	/* a ping-pong of sleeping handles, a sleep per 7 us round trip: even
+	 * 0.6 us calls are worth switching (measured: 20 % of the round trip);
+	 * the old rule (4 calls over 4 us in a row) never switched on these */
+	CHECK(switch_after(7000, 600, 0, never) == first);
+	/* calls of 12 us (an IPI to a busy vCPU), always or every other time */
+	CHECK(switch_after(30000, 600, 12000, always) == first);
+	CHECK(switch_after(30000, 600, 12000, every_other) == first);
+	/* sleeps 100 us apart, 0.6 us each: 0.6 %; stays */
+	CHECK(switch_after(100000, 600, 0, never) == 0);
+	/* the same with one call a window preempted for 0.5 ms: stays */
+	CHECK(switch_after(100000, 600, 500000, one_of_eight) == 0);
+	/* a stream that sleeps now and then: 20 us calls 2 ms apart; stays */
+	CHECK(switch_after(2000000, 20000, 20000, always) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
+	test_switch_rule();
 	test_recorded();
 	test_switch_under_load();
 	return test_done();

@@ -60,28 +60,24 @@ void shmkit__barrier_waker_slow(void)
 	register_process();
 }
 
-/* The current run of slow membarrier calls in this process (any object):
- * how many, when the first began, their summed time. Racing threads may
- * blur a window; it only delays or hastens a switch. */
-static _Atomic unsigned slow_run;
-static _Atomic int64_t slow_since, slow_sum;
-
-/* A run of SHMKIT__MEMBARRIER_SLOW_RUN slow calls ended at `now`: is the
- * barrier worth switching? Only if the calls took more than
- * 1/SHMKIT__MEMBARRIER_SHARE of the time they span. A stream that sleeps now
- * and then (a peer preempted, a pause between bursts) pays tens of us per
- * sleep but makes millions of wake checks in between, each of which FENCE
- * mode would charge a locked instruction (a 64 B SPSC stream ran at half
- * the rate); a waiter that sleeps at every message pays the slow call at
- * every message, and there FENCE is cheaper. */
-static bool worth_switching(int64_t now)
+bool shmkit__mb_window_note(struct shmkit__mb_window *w, int64_t t0, int64_t t1)
 {
-	int64_t span = now - atomic_load_explicit(&slow_since, memory_order_relaxed);
-	int64_t sum = atomic_load_explicit(&slow_sum, memory_order_relaxed);
-
-	atomic_store_explicit(&slow_run, 0, memory_order_relaxed); /* the next window */
-	return sum * SHMKIT__MEMBARRIER_SHARE > span;
+	int64_t cost = t1 - t0 < SHMKIT__MEMBARRIER_MAX_NS ? t1 - t0 : SHMKIT__MEMBARRIER_MAX_NS;
+	unsigned n = atomic_fetch_add_explicit(&w->calls, 1, memory_order_relaxed);
+	if (n == 0) {
+		atomic_store_explicit(&w->since, t0, memory_order_relaxed);
+		atomic_store_explicit(&w->sum, 0, memory_order_relaxed);
+	}
+	int64_t sum = atomic_fetch_add_explicit(&w->sum, cost, memory_order_relaxed) + cost;
+	if (n + 1 < SHMKIT__MEMBARRIER_WINDOW)
+		return false;
+	atomic_store_explicit(&w->calls, 0, memory_order_relaxed); /* the next window */
+	return sum * SHMKIT__MEMBARRIER_SHARE > t1 - atomic_load_explicit(&w->since, memory_order_relaxed);
 }
+
+/* This process's calls, any object. Racing threads may blur a window; that
+ * only delays or hastens a switch. */
+static struct shmkit__mb_window window;
 
 bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 {
@@ -90,18 +86,7 @@ bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 	int64_t t0 = shmkit__now_ns();
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
 		return false;
-	int64_t t1 = shmkit__now_ns();
-	if (t1 - t0 <= SHMKIT__MEMBARRIER_MAX_NS) {
-		atomic_store_explicit(&slow_run, 0, memory_order_relaxed);
-		return true;
-	}
-	unsigned n = atomic_fetch_add_explicit(&slow_run, 1, memory_order_relaxed);
-	if (n == 0) {
-		atomic_store_explicit(&slow_since, t0, memory_order_relaxed);
-		atomic_store_explicit(&slow_sum, 0, memory_order_relaxed);
-	}
-	atomic_fetch_add_explicit(&slow_sum, t1 - t0, memory_order_relaxed);
-	if (n + 1 < SHMKIT__MEMBARRIER_SLOW_RUN || !worth_switching(t1))
+	if (!shmkit__mb_window_note(&window, t0, shmkit__now_ns()))
 		return true;
 	/* Switch (barrier.h): FENCE first, then the last membarrier, whose
 	 * barrier on each waker's CPU comes after the new mode is visible
