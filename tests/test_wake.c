@@ -143,10 +143,23 @@ static void test_switch_rule(void)
 	CHECK(switch_after(2000000, 20000, 20000, always) == 0);
 }
 
+/* Another object's calls do not close this one's window: a ping-pong's
+ * dense calls, then one sleep of a stream in the same process. */
+static void test_switch_windows_apart(void)
+{
+	static _Atomic uint32_t modes[2][16]; /* two objects' mode words, lines apart */
+	int64_t t = 1000000;
+	for (int i = 0; i < SHMKIT__MEMBARRIER_WINDOW - 1; i++, t += 7000)
+		CHECK(!shmkit__mb_window_note(shmkit__mb_window_for(&modes[0][0]), t, t + 600));
+	/* one process-wide window would close here, dense: switch */
+	CHECK(!shmkit__mb_window_note(shmkit__mb_window_for(&modes[1][0]), t, t + 600));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	test_switch_rule();
+	test_switch_windows_apart();
 	test_recorded();
 	test_switch_under_load();
 	return test_done();

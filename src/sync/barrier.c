@@ -75,9 +75,24 @@ bool shmkit__mb_window_note(struct shmkit__mb_window *w, int64_t t0, int64_t t1)
 	return sum * SHMKIT__MEMBARRIER_SHARE > t1 - atomic_load_explicit(&w->since, memory_order_relaxed);
 }
 
-/* This process's calls, any object. Racing threads may blur a window; that
- * only delays or hastens a switch. */
-static struct shmkit__mb_window window;
+/* This process's windows, one per eventcount (its mode word's address) as
+ * far as its 8 slots go: another object's calls must not close this one's
+ * window (a stream's rare sleep after a ping-pong's dense ones would switch
+ * the stream). Two objects on one slot restart each other's windows, which
+ * only delays a switch; so do racing threads. */
+#define WINDOW_BITS 3
+static struct shmkit__mb_window windows[1 << WINDOW_BITS];
+
+struct shmkit__mb_window *shmkit__mb_window_for(_Atomic uint32_t *mode)
+{
+	uintptr_t key = (uintptr_t)mode;
+	struct shmkit__mb_window *w = &windows[((uint64_t)key * 0x9E3779B97F4A7C15ull) >> (64 - WINDOW_BITS)];
+	if (atomic_load_explicit(&w->key, memory_order_relaxed) != key) {
+		atomic_store_explicit(&w->key, key, memory_order_relaxed);
+		atomic_store_explicit(&w->calls, 0, memory_order_relaxed);
+	}
+	return w;
+}
 
 bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 {
@@ -86,7 +101,7 @@ bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 	int64_t t0 = shmkit__now_ns();
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
 		return false;
-	if (!shmkit__mb_window_note(&window, t0, shmkit__now_ns()))
+	if (!shmkit__mb_window_note(shmkit__mb_window_for(mode), t0, shmkit__now_ns()))
 		return true;
 	/* Switch (barrier.h): FENCE first, then the last membarrier, whose
 	 * barrier on each waker's CPU comes after the new mode is visible

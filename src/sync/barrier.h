@@ -65,9 +65,13 @@ enum {
 
 /* One window of a sleeper's membarrier calls (atomics: threads share it). */
 struct shmkit__mb_window {
+	_Atomic uintptr_t key; /* whose: the address of its mode word */
 	_Atomic unsigned calls;
 	_Atomic int64_t since, sum;
 };
+
+/* This process's window for the eventcount whose mode word is `mode`. */
+struct shmkit__mb_window *shmkit__mb_window_for(_Atomic uint32_t *mode);
 
 /* Notes one call that ran from t0 to t1 (ns); true when it closes a window
  * that says: switch to FENCE. */
