@@ -120,10 +120,22 @@ static int switch_after(int64_t gap, int64_t fast_ns, int64_t slow_ns, int (*slo
 	return 0;
 }
 
-static int never(int i) { return (void)i, 0; }
-static int always(int i) { return (void)i, 1; }
-static int every_other(int i) { return i & 1; }
-static int one_of_eight(int i) { return i % 8 == 3; }
+static int never(int i)
+{
+	return (void)i, 0;
+}
+static int always(int i)
+{
+	return (void)i, 1;
+}
+static int every_other(int i)
+{
+	return i & 1;
+}
+static int one_of_eight(int i)
+{
+	return i % 8 == 3;
+}
 
 static void test_switch_rule(void)
 {

@@ -72,7 +72,8 @@ bool shmkit__mb_window_note(struct shmkit__mb_window *w, int64_t t0, int64_t t1)
 	if (n + 1 < SHMKIT__MEMBARRIER_WINDOW)
 		return false;
 	atomic_store_explicit(&w->calls, 0, memory_order_relaxed); /* the next window */
-	return sum * SHMKIT__MEMBARRIER_SHARE > t1 - atomic_load_explicit(&w->since, memory_order_relaxed);
+	int64_t span = t1 - atomic_load_explicit(&w->since, memory_order_relaxed);
+	return sum * SHMKIT__MEMBARRIER_SHARE > span;
 }
 
 /* This process's windows, one per eventcount (its mode word's address) as
@@ -86,7 +87,9 @@ static struct shmkit__mb_window windows[1 << WINDOW_BITS];
 struct shmkit__mb_window *shmkit__mb_window_for(_Atomic uint32_t *mode)
 {
 	uintptr_t key = (uintptr_t)mode;
-	struct shmkit__mb_window *w = &windows[((uint64_t)key * 0x9E3779B97F4A7C15ull) >> (64 - WINDOW_BITS)];
+	/* Fibonacci hashing: the top bits of key times 2^64 / phi */
+	uint64_t slot = ((uint64_t)key * 0x9E3779B97F4A7C15ull) >> (64 - WINDOW_BITS);
+	struct shmkit__mb_window *w = &windows[slot];
 	if (atomic_load_explicit(&w->key, memory_order_relaxed) != key) {
 		atomic_store_explicit(&w->key, key, memory_order_relaxed);
 		atomic_store_explicit(&w->calls, 0, memory_order_relaxed);

@@ -22,8 +22,8 @@
  * is a VM exit (measured on a 2-vCPU KVM guest: 0.3-0.5 us with no other
  * registered thread running, 5-20 us with one running on the other vCPU;
  * another VM showed 24 us, more than a futex sleep and wake). So sleepers
- * time their calls and, after a window with many slow ones that took a noticeable
- * share of the time (sleeps at nearly every message, not now and then in a
+ * time their calls and, after a window of calls that took a noticeable share
+ * of the time (sleeps at nearly every message, not now and then in a
  * stream), switch the object to FENCE for good.
  *
  * Switching: the sleeper stores FENCE into the shared mode, then makes one
