@@ -75,6 +75,17 @@ static void report(const char *dir, const char *uri, const struct shmkit_bridge_
 		(unsigned long long)st->rejected, (unsigned long long)st->next_seq);
 }
 
+/* Where a bound bridge listens: the port `tcp://STAR:STAR` chose, the
+ * address a host name stood for. */
+static void say_bound(const struct shmkit_bridge *b, const char *who)
+{
+	char ep[1024], l[1024];
+
+	if (shmkit_bridge_endpoint(b, ep, sizeof ep) == 0)
+		fprintf(stderr, "shmkit: bridge %s: listening on %s\n", who,
+			cli_printable(ep, l, sizeof l));
+}
+
 static int keygen(void)
 {
 	char pub[41], sec[41];
@@ -188,6 +199,8 @@ CLI_COMMAND(cmd_bridge)
 		return CLI_FAIL; /* the bridge said why (a record it cannot use) */
 	if (r < 0)
 		return cli_fail("bridge", uri, r);
+	if (o.how == SHMKIT_BRIDGE_BIND || (o.how == SHMKIT_BRIDGE_AUTO && strstr(endpoint, "://*")))
+		say_bound(b, who);
 	r = run(b, argv[1], uri, timeout, every);
 	shmkit_bridge_close(b);
 	if (r == -EADDRINUSE)

@@ -41,9 +41,13 @@ struct shmkit_bridge_opts {
 	const char *curve_secret;
 	const char *curve_server_key;
 	/* Called from the thread in shmkit_bridge_open/_run with one line (no
-	 * newline) each time a peer's message is refused, ignored or dropped, and
-	 * for a record file that cannot be used: what and why. At most 20 lines a
-	 * second (the next then says how many were left out). NULL: silent. */
+	 * newline) each time a peer's message is refused, ignored or dropped,
+	 * for a record file that cannot be used, and for what the link does
+	 * that would otherwise look like nothing carried: a host that does not
+	 * resolve, nothing answering yet, a failed handshake (CURVE keys), a
+	 * lost link, a second receiver of a bound queue sender (it then sends
+	 * nothing until one is left). What and why. At most 40 lines a second,
+	 * 2 of each kind (the next then says how many were left out). NULL: silent. */
 	void (*log)(void *log_arg, const char *line);
 	void *log_arg;
 	void *reserved[2];       /* NULL */
@@ -76,10 +80,17 @@ struct shmkit_bridge_stats {
  * shape: a host that does not resolve or a port in use shows at open. */
 SHMKIT_BRIDGE_API const char *shmkit_bridge_endpoint_error(const char *endpoint, int how);
 /* Opens the local object at uri (a queue or a topic; the kind is read from
- * it) and the ZeroMQ socket for endpoint. Does not block on the network.
- * -EINVAL, touching nothing, if shmkit_bridge_endpoint_error finds fault. */
+ * it) and the ZeroMQ socket for endpoint. Does not wait for a peer; a TCP
+ * host to connect to is resolved here (as long as the resolver takes):
+ * -EHOSTUNREACH if the name does not exist (ZeroMQ would retry it for ever),
+ * -EADDRINUSE if a port to bind is taken. -EINVAL, touching nothing, if
+ * shmkit_bridge_endpoint_error finds fault. */
 SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **b, int dir, const char *uri,
 				  const char *endpoint, const struct shmkit_bridge_opts *o);
+/* The endpoint as the socket uses it, into buf (cap bytes with the NUL):
+ * a bound one as ZeroMQ resolved it, with the port a `*` chose (as in
+ * tcp://0.0.0.0:41234); a connecting one as given. 0, or -ENAMETOOLONG. */
+SHMKIT_BRIDGE_API int shmkit_bridge_endpoint(const struct shmkit_bridge *b, char *buf, size_t cap);
 /* Carries messages until timeout_ns passes (0 = one pass without waiting,
  * SHMKIT_FOREVER = until shmkit_bridge_stop or an error). Returns 0 when the
  * time ran out or it was stopped, else a negative errno. */

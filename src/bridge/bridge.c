@@ -17,7 +17,7 @@
 #define LINGER_MS 0       /* close drops what ZeroMQ still buffers: the protocol resends */
 #define HEARTBEAT_MS 1000 /* ZMTP heartbeats notice a dead peer */
 #define HEARTBEAT_TIMEOUT_MS 3000
-#define LINK_CHECK_NS 100000000 /* look for a lost link at most this often */
+#define HANDSHAKE_MS 5000 /* a connection that does not speak ZMTP by then is closed */
 
 int64_t br_now_ns(void)
 {
@@ -316,52 +316,6 @@ static int socket_type(int kind, int dir)
 	return dir == SHMKIT_BRIDGE_OUT ? ZMQ_DEALER : ZMQ_ROUTER;
 }
 
-/* A connecting socket whose peer sent a frame past ZMQ_MAXMSGSIZE (or broke
- * the protocol otherwise) is disconnected by ZeroMQ 4.3 and never
- * connected again: without a watch, one long message would cut the link
- * for good and silently. Its monitor reports the disconnection. */
-static int watch_link(struct shmkit_bridge *b, const char *endpoint)
-{
-	char addr[64];
-
-	snprintf(addr, sizeof addr, "inproc://shmkit-bridge-monitor-%p", (void *)b);
-	if (!(b->endpoint = strdup(endpoint)))
-		return -ENOMEM;
-	if (zmq_socket_monitor(b->sock, addr, ZMQ_EVENT_DISCONNECTED) < 0 ||
-	    !(b->mon = zmq_socket(b->ctx, ZMQ_PAIR)) || zmq_connect(b->mon, addr) < 0)
-		return zerr();
-	return 0;
-}
-
-/* Every LINK_CHECK_NS at most (a look costs a system call): after a
- * disconnection, connect again. What ZeroMQ still held for the old
- * connection is dropped: the queue protocol resends, a topic loses it. */
-static int check_link(struct shmkit_bridge *b)
-{
-	int64_t now = br_now_ns();
-	zmq_msg_t ev;
-	bool down = false;
-
-	if (!b->mon || now - b->link_checked < LINK_CHECK_NS)
-		return 0;
-	b->link_checked = now;
-	zmq_msg_init(&ev);
-	while (zmq_msg_recv(&ev, b->mon, ZMQ_DONTWAIT) >= 0) {
-		down = down || (zmq_msg_size(&ev) >= 2 && zmq_msg_more(&ev) &&
-				(((unsigned char *)zmq_msg_data(&ev))[0] |
-				 ((unsigned char *)zmq_msg_data(&ev))[1] << 8) == ZMQ_EVENT_DISCONNECTED);
-		while (zmq_msg_more(&ev))
-			zmq_msg_recv(&ev, b->mon, 0); /* the endpoint frame */
-	}
-	zmq_msg_close(&ev);
-	if (!down)
-		return 0;
-	br_log(b, "the link to %s went down (the peer left, or sent a frame longer than this "
-		  "side takes): connecting again", b->endpoint);
-	zmq_disconnect(b->sock, b->endpoint);
-	return zmq_connect(b->sock, b->endpoint) < 0 ? zerr() : 0;
-}
-
 /* The longest frame a peer may send this side: queue IN, a DATA of the
  * queue's max_msg or a BATCH (at most BR_BATCH_BYTES); queue OUT, replies;
  * topic IN, a message of the local topic's slot size (longer ones are
@@ -382,6 +336,7 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		       const struct shmkit_bridge_opts *o)
 {
 	int linger = LINGER_MS, hb = HEARTBEAT_MS, hbt = HEARTBEAT_TIMEOUT_MS, one = 1, r;
+	int hs = HANDSHAKE_MS;
 
 	b->ctx = zmq_ctx_new();
 	if (!b->ctx)
@@ -391,7 +346,8 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		return zerr();
 	if (zmq_setsockopt(b->sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
 	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb) < 0 ||
-	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt) < 0)
+	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt) < 0 ||
+	    zmq_setsockopt(b->sock, ZMQ_HANDSHAKE_IVL, &hs, sizeof hs) < 0)
 		return zerr();
 	/* A peer's frame longer than any this side takes drops its connection
 	 * in ZeroMQ before the frame is allocated: no peer makes us hold more
@@ -420,7 +376,8 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		return r;
 	bool bind = o->how == SHMKIT_BRIDGE_BIND ||
 		    (o->how == SHMKIT_BRIDGE_AUTO && wildcard_host(endpoint));
-	if (!bind && (r = watch_link(b, endpoint)) < 0)
+	if ((r = br_link_watch(b, endpoint, bind)) < 0 ||
+	    (!bind && (r = br_link_resolve(b, endpoint)) < 0))
 		return r;
 	return (bind ? zmq_bind(b->sock, endpoint) : zmq_connect(b->sock, endpoint)) < 0 ? zerr() : 0;
 }
@@ -512,7 +469,7 @@ fail:
 
 static int step(struct shmkit_bridge *b, int64_t slice_ns)
 {
-	int r = check_link(b);
+	int r = br_link_check(b);
 
 	if (r < 0)
 		return r;

@@ -111,6 +111,7 @@ struct br_frames {
 };
 
 #define BR_LOG_PER_S 40
+#define BR_PEERS_MAX 16 /* a bound queue sender's connections tracked by descriptor */
 #define BR_LOG_PER_KEY 2
 #define BR_LOG_KEYS 16
 
@@ -120,9 +121,17 @@ struct shmkit_bridge {
 	int dir;
 	void *ctx;
 	void *sock;
-	void *mon;           /* a connecting socket's monitor (PAIR): its disconnections */
-	char *endpoint;      /* ... and what to connect to again */
+	void *mon;           /* the socket's monitor (PAIR): link events (link.c) */
+	char *endpoint;      /* what the socket binds or connects to (again) */
 	int64_t link_checked; /* monotonic ns */
+	bool binds;
+	bool link_up;        /* a handshake succeeded since the last connect */
+	int64_t retry_since; /* monotonic ns of the first retry since the last connection */
+	bool retry_said;     /* "nothing answers" logged since then */
+	bool handshake_said; /* a failed handshake logged since the last success */
+	bool crowded;        /* a bound queue sender with two receivers or more: sends nothing */
+	unsigned peers;      /* ... its connections */
+	uint32_t peer_fd[BR_PEERS_MAX];
 	struct shmkit_queue *q;
 	struct shmkit_sub *sub;
 	struct shmkit_pub *pub;
@@ -188,6 +197,15 @@ void br_logk(struct shmkit_bridge *b, const void *key, const char *fmt, ...)
 const char *br_peer_name(const unsigned char *id, size_t n, char *buf, size_t cap);
 /* Incarnation id of the segment under a handle's object: uri, inode, ids. */
 int br_object_id(struct shmkit_seg *seg, unsigned char id[16]);
+
+/* The link (link.c). Resolve a TCP endpoint's host before connecting:
+ * -EHOSTUNREACH (and a log line) for a name that does not exist. */
+int br_link_resolve(struct shmkit_bridge *b, const char *endpoint);
+/* Start the socket's monitor: the events br_link_check reads. */
+int br_link_watch(struct shmkit_bridge *b, const char *endpoint, bool bind);
+/* Read the monitor (at most every 100 ms): log what the link did, count a
+ * bound queue sender's receivers, connect again after a disconnection. */
+int br_link_check(struct shmkit_bridge *b);
 
 /* One pass: do what can be done without waiting for up to slice_ns.
  * Returns 0 or a negative errno that ends the run. */

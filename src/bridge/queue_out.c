@@ -363,12 +363,21 @@ static int wait_local(struct shmkit_bridge *b, int64_t slice_ns)
 	return n < 0 && n != -ETIMEDOUT && n != -EAGAIN ? (int)n : 0;
 }
 
+/* Wait for the next reply, at most 1 ms: room in the link comes as no reply. */
+static int wait_reply(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	int r = receive_one(b, slice_ns > 1000000 ? 1000000 : slice_ns);
+	return r < 0 ? r : 0;
+}
+
 int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 {
 	int r;
 
 	if ((r = receive(b)) < 0)
 		return r;
+	if (b->crowded) /* two receivers connected (link.c): send nothing */
+		return wait_reply(b, slice_ns);
 	int64_t now = br_now_ns();
 	if (!b->synced && now - b->last_hello > HELLO_EVERY_NS)
 		return send_hello(b);
@@ -384,8 +393,5 @@ int br_queue_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 		return r;
 	if (b->synced && !full && slice_ns > 0)
 		return wait_local(b, slice_ns);
-	/* The window or the link is full, or no handshake yet: wait for the
-	 * next reply (at most 1 ms: room in the link comes as no reply). */
-	r = receive_one(b, slice_ns > 1000000 ? 1000000 : slice_ns);
-	return r < 0 ? r : 0;
+	return wait_reply(b, slice_ns); /* the window or the link is full, or no handshake yet */
 }

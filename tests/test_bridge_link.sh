@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# What shmkit bridge says about its link, over TCP on 127.0.0.1 (no root):
+# a host that does not resolve fails at once; a bound `tcp://ADDR:*` says
+# which port it got; nothing answering is said; a failed CURVE handshake is
+# said; a bound queue sender with a second receiver sends nothing until one
+# is left, so the whole stream lands in one queue, in order. Skips (77)
+# when shmkit was built without ZeroMQ.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+ID=$$
+QA="posix:/shmkit-test-$ID-brlink-a" QB="posix:/shmkit-test-$ID-brlink-b"
+QC="posix:/shmkit-test-$ID-brlink-c"
+TMP=$(mktemp -d)
+export XDG_STATE_HOME="$TMP/state"
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+cleanup() {
+	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
+	for u in "$QA" "$QB" "$QC"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! "$SHMKIT" bridge keygen >"$TMP/keys" 2>"$TMP/e"; then
+	grep -q "without ZeroMQ" "$TMP/e" && { echo "SKIP: shmkit built without ZeroMQ"; exit 77; }
+fi
+for q in "$QA" "$QB" "$QC"; do
+	"$SHMKIT" queue create "$q" --capacity 4096 --max-msg 64 >/dev/null || fail "create $q"
+done
+
+# until "$1" holds a line matching $2, at most $3 tenths of a second
+wait_line() {
+	for _ in $(seq "$3"); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+depth() {
+	"$SHMKIT" queue stat "$1" --json | "${PYTHON:-python3}" -c \
+		'import json,sys; print(json.load(sys.stdin)["queue"]["depth"])'
+}
+
+# 1. a name that does not exist: exit 1 at once, saying so (only where the
+# resolver answers "no such name" quickly; it may have no DNS at all)
+if timeout 3 getent hosts shmkit-no-such-host.invalid >/dev/null 2>&1; [ $? = 2 ]; then
+	start=$(date +%s)
+	timeout 20 "$SHMKIT" bridge out "$QA" tcp://shmkit-no-such-host.invalid:5555 2>"$TMP/e"
+	rc=$?
+	[ "$rc" = 1 ] || fail "unresolvable host: exit $rc (want 1): $(cat "$TMP/e")"
+	grep -q "cannot resolve shmkit-no-such-host.invalid" "$TMP/e" ||
+		fail "unresolvable host: not said: $(cat "$TMP/e")"
+	[ $(($(date +%s) - start)) -le 10 ] || fail "unresolvable host: took more than 10 s"
+else
+	echo "note: this resolver does not say 'no such name' at once: step 1 skipped"
+fi
+
+# 2. a bound port chosen by ZeroMQ is said, and a receiver reaches it
+"$SHMKIT" bridge out "$QA" 'tcp://127.0.0.1:*' --bind 2>"$TMP/out.log" & OUT=$!
+wait_line "$TMP/out.log" "listening on tcp://127.0.0.1:[0-9]" 50 ||
+	fail "the bound port is not said: $(cat "$TMP/out.log")"
+EP=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$TMP/out.log" | head -1)
+"$SHMKIT" bridge in "$EP" "$QB" 2>"$TMP/in.log" & IN=$!
+seq 1 500 | "$SHMKIT" send "$QA" - >/dev/null
+for _ in $(seq 100); do [ "$(depth "$QB")" = 500 ] && break; sleep 0.1; done
+[ "$(depth "$QB")" = 500 ] || fail "over the said port: QB holds $(depth "$QB") of 500"
+
+# 3. a second receiver: the sender says so and sends nothing while it stays
+XDG_STATE_HOME="$TMP/state2" "$SHMKIT" bridge in "$EP" "$QC" 2>"$TMP/in2.log" & IN2=$!
+wait_line "$TMP/out.log" "a second receiving bridge connected" 50 ||
+	fail "a second receiver is not said: $(cat "$TMP/out.log")"
+seq 501 1500 | "$SHMKIT" send "$QA" - >/dev/null
+sleep 1
+[ "$(depth "$QB")" = 500 ] && [ "$(depth "$QC")" = 0 ] ||
+	fail "sent while two receivers were connected: QB $(depth "$QB"), QC $(depth "$QC")"
+kill "$IN2"
+wait "$IN2" 2>/dev/null
+wait_line "$TMP/out.log" "one receiving bridge connected to .* again" 50 ||
+	fail "one receiver again is not said: $(cat "$TMP/out.log")"
+for _ in $(seq 100); do [ "$(depth "$QB")" = 1500 ] && break; sleep 0.1; done
+"$SHMKIT" recv "$QB" --count 0 --timeout 0.2 >"$TMP/got"
+seq 1 1500 | cmp -s - "$TMP/got" || fail "QB does not hold 1..1500 in order: $(wc -l <"$TMP/got") lines"
+[ "$(depth "$QC")" = 0 ] || fail "the second receiver's queue got messages: $(depth "$QC")"
+kill "$OUT" "$IN"
+wait "$OUT" "$IN" 2>/dev/null
+
+# 4. nothing answers: said after about a second, not at once
+timeout 3 "$SHMKIT" bridge in "$EP" "$QC" 2>"$TMP/e"
+grep -q "nothing answers at $EP yet" "$TMP/e" || fail "nothing answering is not said: $(cat "$TMP/e")"
+[ "$(grep -c "nothing answers" "$TMP/e")" = 1 ] || fail "said more than once: $(cat "$TMP/e")"
+
+# 5. CURVE keys that do not match: both sides say the handshake failed
+if "$SHMKIT" bridge keygen >"$TMP/ck" 2>/dev/null && "$SHMKIT" bridge keygen >"$TMP/wk"; then
+	"$SHMKIT" bridge out "$QA" 'tcp://127.0.0.1:*' --bind --curve-keys "$TMP/keys" \
+		--timeout 4 2>"$TMP/out.log" & OUT=$!
+	wait_line "$TMP/out.log" "listening on" 50
+	EP=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$TMP/out.log" | head -1)
+	timeout 3 "$SHMKIT" bridge in "$EP" "$QC" --curve-keys "$TMP/ck" \
+		--curve-server-key "$(head -1 "$TMP/wk")" 2>"$TMP/in.log"
+	wait "$OUT"
+	grep -q "handshake with a peer at .* failed" "$TMP/out.log" ||
+		fail "the server does not say the handshake failed: $(cat "$TMP/out.log")"
+	grep -q "handshake with a peer at .* failed" "$TMP/in.log" ||
+		fail "the client does not say the handshake failed: $(cat "$TMP/in.log")"
+	[ "$(grep -c "handshake with" "$TMP/in.log")" = 1 ] || fail "said more than once: $(cat "$TMP/in.log")"
+fi
+
+[ "$FAILS" = 0 ] && echo "ok: bridge link"
+exit $((FAILS > 0))
