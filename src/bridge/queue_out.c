@@ -157,6 +157,11 @@ static int handle(struct shmkit_bridge *b, enum br_type t, uint64_t seq, const u
 {
 	int r;
 
+	/* Two receivers connected (link.c): a reply may be either's, and an
+	 * ACK from the wrong one would consume what the other never committed.
+	 * The handshake after one is left says where that one stands. */
+	if (b->crowded)
+		return 0;
 	if ((t == BR_ACK || t == BR_NACK || (t == BR_WELCOME && b->synced)) && seq > b->sent_end)
 		return never_sent(b, (char)t, seq);
 	switch (t) {
