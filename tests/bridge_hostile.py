@@ -215,6 +215,52 @@ def scenario_third_peer():
         check(log_has(inlog, text), f"third peer: the receiver's log lacks '{text}'")
 
 
+def scenario_intruder_at_sender():
+    """A bound sending bridge with its receiver connected; a stranger
+    connects too and forges replies (ACKs of everything, REFUSED, a
+    WELCOME far ahead): the sender says so, sends nothing and consumes
+    nothing while both are connected, and once the stranger leaves every
+    message reaches the real receiver once, in order."""
+    qa, qb = queue("ia", cap=2048), queue("ib", cap=2048)
+    ep = f"ipc://{TMP}/q7"
+    inlog, outlog = f"{TMP}/in7.log", f"{TMP}/out7.log"
+    pout = bridge(outlog, "out", qa, ep, "--bind")
+    pin = bridge(inlog, "in", ep, qb, "--state", f"{TMP}/q7.rec")
+    feed(qa, 1, 100)
+    check(sh("recv", qb, "--count", "100", "--timeout", "30").stdout == lines(1, 100),
+          "intruder: the stream before it")
+    evil = dealer(ep)
+    for _ in range(50):
+        if log_has(outlog, "a second receiving bridge connected"):
+            break
+        time.sleep(0.1)
+    check(log_has(outlog, "a second receiving bridge connected"), "intruder: not said")
+    feed(qa, 101, 300)
+    for seq in (300, 10**6, U64 - 1):
+        evil.send_multipart([hdr(b"A", seq)])
+        evil.send_multipart([hdr(b"W", seq), struct.pack("<II", 1, 64)])
+    evil.send_multipart([hdr(b"X", 0), struct.pack("<I", 1)])
+    time.sleep(1)
+    check(pout.poll() is None, "intruder: its REFUSED stopped the sender")
+    # the first 100 may wait for the handshake after it (their ACK ignored)
+    check(depth(qa) >= 200, f"intruder: {300 - depth(qa)} consumed of 100 committed")
+    check(depth(qb) == 0, f"intruder: {depth(qb)} messages sent while two were connected")
+    evil.setsockopt(zmq.RCVTIMEO, 100)
+    data = [r for r in replies(evil, b"D", 0.5) if r[0] in (b"D", b"B")]
+    check(not data, f"intruder: it was sent {len(data)} DATA/BATCH while two were connected")
+    evil.close()
+    got = sh("recv", qb, "--count", "200", "--timeout", "30").stdout
+    check(got == lines(101, 300), f"intruder: the stream after it ({len(got)} bytes)")
+    for _ in range(50):  # the last ACK reaches the sender
+        if depth(qa) == 0:
+            break
+        time.sleep(0.1)
+    check(depth(qa) == 0, f"intruder: {depth(qa)} delivered messages left unconsumed")
+    check(log_has(outlog, "one receiving bridge connected .* again"), "intruder: the end not said")
+    stop(pout)
+    stop(pin)
+
+
 def scenario_big_frames():
     """Frames of megabytes while the receiver holds a message (its queue
     full, so it reads nothing): ZeroMQ must not buffer them for it."""
@@ -458,7 +504,8 @@ def timed_out(sig, frame):
 def main():
     signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(1))  # clean up first
     signal.signal(signal.SIGALRM, timed_out)
-    scenarios = [scenario_third_peer, scenario_big_frames, scenario_own_stream,
+    scenarios = [scenario_third_peer, scenario_intruder_at_sender, scenario_big_frames,
+                 scenario_own_stream,
                  scenario_hostile_receiver, scenario_topic_in, scenario_topic_out, scenario_records]
     only = sys.argv[1:]
     try:
