@@ -30,6 +30,25 @@ LC_ALL=C grep -q $'\e' "$TMP/gc" && fail "gc printed an escape byte: $(cat -A "$
 grep -Fq "posix:/$TAG-esc\\x1b[2J" "$TMP/gc" || fail "gc does not show the escaped name: $(cat -A "$TMP/gc")"
 [ "$(grep -c "^kept .*$TAG" "$TMP/gc")" = 2 ] || fail "gc should keep both: $(cat -A "$TMP/gc")"
 
+# ---- copies of a real queue with a perturbed header or body ----
+# (another program's bytes that look like shmkit's): every verdict and error
+# reads as a sentence and names what it found.
+"$SHMKIT" queue create "posix:/$TAG-orig" --capacity 4 --max-msg 32 --owned || fail "queue create"
+python3 - "/dev/shm/$TAG-orig" <<'PY' || fail "cannot copy the queue"
+import os, struct, sys
+src = open(sys.argv[1], "rb").read()
+body = bytes(b ^ 0x5a for b in src[4096:])            # no valid queue config
+open(sys.argv[1] + "-rnd", "wb").write(src[:4096] + body)
+kind = bytearray(src)
+kind[16:20] = struct.pack("<I", 99)                   # a kind no build knows
+open(sys.argv[1] + "-kind", "wb").write(bytes(kind))
+PY
+"$SHMKIT" gc --dry-run --prefix "posix:/$TAG-orig-rnd" >"$TMP/gc" 2>&1
+grep -q "^kept .*but it cannot be read (corrupt?): it may hold data" "$TMP/gc" ||
+	fail "gc on a queue whose body is unreadable: $(cat "$TMP/gc")"
+"$SHMKIT" recv "posix:/$TAG-orig-kind" --timeout 0 >/dev/null 2>"$TMP/err" && fail "recv of kind 99"
+grep -q "is of unknown kind 99, not a queue" "$TMP/err" || fail "recv of kind 99: $(cat "$TMP/err")"
+
 # ---- another user's segments, mode 0600 ----
 if [ "$(id -u)" != 0 ] || ! command -v runuser >/dev/null || ! id nobody >/dev/null 2>&1 ||
 	! id daemon >/dev/null 2>&1 || ! runuser -u daemon -- test -x "$SHMKIT"; then
