@@ -48,6 +48,9 @@ grep -q "^kept .*but it cannot be read (corrupt?): it may hold data" "$TMP/gc" |
 	fail "gc on a queue whose body is unreadable: $(cat "$TMP/gc")"
 "$SHMKIT" recv "posix:/$TAG-orig-kind" --timeout 0 >/dev/null 2>"$TMP/err" && fail "recv of kind 99"
 grep -q "is of unknown kind 99, not a queue" "$TMP/err" || fail "recv of kind 99: $(cat "$TMP/err")"
+"$SHMKIT" queue stat "posix:/$TAG-orig-kind" >/dev/null 2>"$TMP/err" && fail "queue stat of kind 99"
+grep -q "^shmkit: queue stat posix:/$TAG-orig-kind: .*unknown kind 99" "$TMP/err" ||
+	fail "queue stat names itself and what it found: $(cat "$TMP/err")"
 
 # ---- another user's segments, mode 0600 ----
 if [ "$(id -u)" != 0 ] || ! command -v runuser >/dev/null || ! id nobody >/dev/null 2>&1 ||
