@@ -110,8 +110,12 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 
 static void unwatch_holder(struct shmkit__holder_watch *w)
 {
-	if (w->pidfd >= 0)
-		close(w->pidfd); /* leaves the epoll set with it */
+	if (w->pidfd >= 0) {
+		/* explicitly: a close alone leaves the set only once no forked
+		 * child holds a copy, and an exited holder's pidfd stays readable */
+		epoll_ctl(w->ep, EPOLL_CTL_DEL, w->pidfd, NULL);
+		close(w->pidfd);
+	}
 	w->pidfd = -1;
 	w->marker = 0;
 }
