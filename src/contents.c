@@ -143,6 +143,6 @@ int shmkit__obj_holds(const void *base, size_t size, char *why, size_t cap)
 		r = -EBADMSG;
 	}
 	if (r < 0)
-		snprintf(why, cap, "its contents cannot be read (corrupt?): it may hold data");
+		snprintf(why, cap, "cannot be read (corrupt?): it may hold data");
 	return r;
 }

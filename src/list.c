@@ -190,23 +190,8 @@ struct sysv_ctx {
 
 static void fill_sysv(struct shmkit_stat *st, const struct shmkit__sysv_row *r)
 {
-	long page = sysconf(_SC_PAGESIZE);
 	shmkit__stat_init(st, SHMKIT_SYSV);
-	st->size = r->size;
-	st->real_size = (r->size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
-	st->mode = r->perms & 0777;
-	st->marked_for_removal = (r->perms & 01000) != 0;
-	st->uid = r->uid;
-	st->gid = r->gid;
-	st->creator_pid = r->cpid;
-	st->last_pid = r->lpid;
-	st->attach_count = (int64_t)r->nattch;
-	st->sysv_key = (int64_t)(unsigned)r->key;
-	st->sysv_id = r->shmid;
-	st->atime = r->atime;
-	st->dtime = r->dtime;
-	st->ctime = r->ctime;
-	st->mtime = r->ctime;
+	shmkit__sysv_row_stat(st, r);
 	if ((unsigned)r->key != 0)
 		snprintf(st->uri, sizeof(st->uri), "sysv:0x%08x", (unsigned)r->key);
 	else

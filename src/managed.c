@@ -203,8 +203,13 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 	}
 	v->kind = h->kind;
 	if (want_kind && v->kind != want_kind) {
-		shmkit__detail("is a %s (kind %u), not a %s", shmkit_kind_name(v->kind), v->kind,
-			       shmkit_kind_name(want_kind));
+		const char *name = shmkit_kind_name(v->kind);
+		if (strcmp(name, "unknown") == 0) /* a stray or hostile kind word */
+			shmkit__detail("is of unknown kind %u, not a %s", v->kind,
+				       shmkit_kind_name(want_kind));
+		else
+			shmkit__detail("is a %s (kind %u), not a %s", name, v->kind,
+				       shmkit_kind_name(want_kind));
 		return -EBADMSG;
 	}
 	v->header_size = h->header_size;

@@ -109,6 +109,10 @@ struct shmkit__sysv_row {
 int shmkit__sysv_each(int (*fn)(const struct shmkit__sysv_row *r, void *arg), void *arg);
 /* The current row of one shmid: 0 or -ENOENT. */
 int shmkit__sysv_row(int shmid, struct shmkit__sysv_row *out);
+struct shmkit_stat;
+/* Fills st's SysV fields (size, mode, owner, pids, attach count, key, id,
+ * times) from a row: what IPC_STAT gives, for anyone who may read /proc. */
+void shmkit__sysv_row_stat(struct shmkit_stat *st, const struct shmkit__sysv_row *r);
 
 /* Liveness of the creator / last user of a row: 1 alive, 0 provably gone
  * (or, for lpid, nobody ever attached), -EXDEV in another pid namespace

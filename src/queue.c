@@ -26,12 +26,15 @@
 #include <shmkit/seg.h>
 
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -105,28 +108,100 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 	return r;
 }
 
+static void unwatch_holder(struct shmkit__holder_watch *w)
+{
+	if (w->pidfd >= 0) {
+		/* explicitly: a close alone leaves the set only once no forked
+		 * child holds a copy, and an exited holder's pidfd stays readable */
+		epoll_ctl(w->ep, EPOLL_CTL_DEL, w->pidfd, NULL);
+		close(w->pidfd);
+	}
+	w->pidfd = -1;
+	w->marker = 0;
+}
+
+/* 1 if the watched holder has exited: its slot can be handed back now. */
+static int holder_exited(const struct shmkit__holder_watch *w)
+{
+	struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
+	return w->pidfd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+/* After a poll left the descriptor armed behind a slot held by another peer
+ * (marker `stuck`, 0 if none): put the holder's pidfd in the descriptor's
+ * set, so its death makes the descriptor readable. Opened once per held
+ * slot, and only for an identity that is alive after the open (the pidfd
+ * then names that process, not a reuse of its pid; one in another pid
+ * namespace is not watched). A holder already gone: readable at once. */
+static void watch_holder(struct shmkit_queue *q, struct shmkit__holder_watch *w,
+			 struct shmkit__lis *l, uint64_t stuck)
+{
+	struct shmkit__ident id;
+
+	if (w->ep < 0 || (stuck && stuck == w->marker && w->pidfd >= 0))
+		return;
+	unwatch_holder(w);
+	if (!stuck)
+		return;
+	int r = shmkit__queue_holder(q, stuck, &id);
+	if (r <= 0 || id.pid == 0 || id.pid > INT_MAX) {
+		if (r == 0)
+			shmkit__lis_found(l); /* nobody holds it any more: look again */
+		return;
+	}
+	int fd = (int)syscall(SYS_pidfd_open, (pid_t)id.pid, 0); /* close-on-exec */
+	if (fd < 0) {
+		if (errno == ESRCH)
+			shmkit__lis_found(l);
+		return;
+	}
+	fd = shmkit__fd_above_stdio(fd);
+	struct epoll_event ev = {.events = EPOLLIN};
+	int alive = shmkit__ident_alive(&id);
+	if (alive != 1 || epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		if (alive == 0)
+			shmkit__lis_found(l);
+		return;
+	}
+	w->pidfd = fd;
+	w->marker = stuck;
+}
+
 /* A poll (timeout 0) found nothing. Look at a stuck slot's holder now and
- * then; if this side has a descriptor, arm it (it turns readable when the
- * other side next publishes) and look once more, since a message that came
- * in between would otherwise not make it readable. */
+ * then (at once if its watched pidfd says it exited); if this side has a
+ * descriptor, arm it (it turns readable when the other side next
+ * publishes, or the holder of the slot we wait behind exits) and look once
+ * more, since a message that came in between would otherwise not make it
+ * readable. */
 static int poll_empty(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer)
 {
 	struct shmkit__lis *l = producer ? &q->send_lis : &q->recv_lis;
+	struct shmkit__holder_watch *w = producer ? &q->send_watch : &q->recv_watch;
 	int r = -EAGAIN;
 
+	if (a->stuck && holder_exited(w))
+		q->next_peer_check = 0;
 	if (a->stuck && unstick(q, a, &q->next_peer_check)) {
 		a->stuck = 0;
 		r = fn(q, a);
 	}
-	if (r != -EAGAIN || l->fd < 0)
+	if (r != -EAGAIN || l->fd < 0) {
+		if (w->pidfd >= 0)
+			unwatch_holder(w); /* a pidfd of an exited holder stays readable */
 		return r;
-	if (shmkit__lis_arm(l, producer ? &q->space_ec : &q->data_ec) != 1)
-		return -EAGAIN;
-	a->stuck = 0;
-	r = fn(q, a);
-	if (r != -EAGAIN)
-		shmkit__lis_found(l);
-	return r;
+	}
+	if (shmkit__lis_arm(l, producer ? &q->space_ec : &q->data_ec) == 1) {
+		a->stuck = 0;
+		r = fn(q, a);
+		if (r != -EAGAIN) {
+			shmkit__lis_found(l);
+			unwatch_holder(w);
+			return r;
+		}
+	}
+	watch_holder(q, w, l, a->stuck);
+	return -EAGAIN;
 }
 
 int shmkit__queue_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
@@ -532,6 +607,8 @@ static int queue_attach(struct shmkit_queue *q)
 		return -EBADMSG;
 	q->recv_lis.fd = -1;
 	q->send_lis.fd = -1;
+	q->recv_watch.ep = q->recv_watch.pidfd = -1;
+	q->send_watch.ep = q->send_watch.pidfd = -1;
 	q->op_gen = shmkit__fork_gen();
 	q->peer = -1;
 	return 0;
@@ -614,6 +691,14 @@ static void release_outstanding(struct shmkit_queue *q)
 	}
 }
 
+static void close_watch(struct shmkit__holder_watch *w)
+{
+	unwatch_holder(w);
+	if (w->ep >= 0)
+		close(w->ep);
+	w->ep = -1;
+}
+
 SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)
 {
 	int r;
@@ -623,6 +708,8 @@ SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)
 	release_outstanding(q);
 	if (q->multi)
 		shmkit__queue_peer_release(q);
+	close_watch(&q->recv_watch);
+	close_watch(&q->send_watch);
 	shmkit__lis_close(&q->recv_lis);
 	shmkit__lis_close(&q->send_lis);
 	r = shmkit__obj_close(&q->obj);
@@ -732,12 +819,34 @@ static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q)
 	return NULL;
 }
 
+/* The descriptor handed out: an epoll set of the listener's socket and,
+ * while a poll waits behind a held slot, the holder's pidfd (watch_holder). */
+static int queue_watch_fd(struct shmkit__holder_watch *w, struct shmkit__lis *l)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -errno;
+	ep = shmkit__fd_above_stdio(ep);
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+		int err = -errno;
+		close(ep);
+		return err;
+	}
+	w->ep = ep;
+	return ep;
+}
+
 static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t side)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
+	struct shmkit__holder_watch *w = side == QUEUE_SIDE_SEND ? &q->send_watch : &q->recv_watch;
 
+	if (w->ep >= 0)
+		return w->ep;
 	if (l->fd >= 0)
-		return l->fd;
+		return queue_watch_fd(w, l);
 	if (!me)
 		return -ESRCH;
 	struct shmkit__queue_listener *e = claim_listener(q);
@@ -752,7 +861,7 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 				      memory_order_release);
 		return r;
 	}
-	return l->fd;
+	return queue_watch_fd(w, l);
 }
 
 SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)

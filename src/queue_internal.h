@@ -23,6 +23,17 @@
 #define QUEUE_SIDE_RECV 0u
 #define QUEUE_SIDE_SEND 1u
 
+/* A descriptor's view of the process holding the slot it waits behind. A
+ * kill -9 wakes nobody: a synchronous wait checks the holder in liveness
+ * slices, a descriptor has no slices, so its epoll set also holds the
+ * holder's pidfd, readable once that process exits (as a subscriber's does
+ * for its publisher, src/topic_sub.c). */
+struct shmkit__holder_watch {
+	int ep;		 /* the descriptor handed out: listener socket + pidfd; -1 until asked */
+	int pidfd;	 /* the holder's, in the set; -1: none watched */
+	uint64_t marker; /* the held slot's marker the pidfd was opened for */
+};
+
 struct shmkit_queue {
 	struct shmkit__obj obj;
 	struct shmkit__queue_shared *sh;
@@ -43,6 +54,8 @@ struct shmkit_queue {
 	struct shmkit__ec space_ec; /* producers wait on it, consumers wake it */
 	struct shmkit__lis recv_lis; /* shmkit_queue_fd(), fd < 0 until asked */
 	struct shmkit__lis send_lis; /* shmkit_queue_send_fd() */
+	struct shmkit__holder_watch recv_watch; /* what shmkit_queue_fd() returns */
+	struct shmkit__holder_watch send_watch; /* what shmkit_queue_send_fd() returns */
 	int64_t next_peer_check;     /* polls (timeout 0): when to look at a stuck slot's owner */
 	uint64_t cached_head; /* SPSC producer: a head value seen (<= the real one) */
 	/* MPMC: our peer entry, registered lazily by the process using the handle */
@@ -129,6 +142,11 @@ static inline void forget_inherited(struct shmkit_queue *q)
 		q->peek_active = false;
 	}
 }
+
+/* Copies the identity of the MPMC peer that tagged marker m (a held slot):
+ * 1 if that peer entry is LIVE, 0 if it is free or dead (the slot's holder
+ * is gone), -EAGAIN while the entry is being (re)claimed. queue_mpmc.c. */
+int shmkit__queue_holder(struct shmkit_queue *q, uint64_t m, struct shmkit__ident *id);
 
 /* A producer killed between publishing a slot's marker and moving tail
  * (sp_commit) leaves tail one behind a committed message: the slot at tail

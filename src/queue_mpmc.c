@@ -327,24 +327,39 @@ int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m)
 	return 1;
 }
 
-/* 1 if the peer entry k is provably not a live process, 0 otherwise. */
-static int peer_dead(struct shmkit_queue *q, unsigned k)
+/* Peer entry k's identity: 1 copied (LIVE), 0 nobody, -EAGAIN claiming or moved. */
+static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *id)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
-	struct shmkit__ident id;
 	/* acquire: pairs with the release store of LIVE in shmkit__queue_peer_register(): the
 	 * identity is complete before LIVE */
 	uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
 
 	if (st == SHMKIT__QPEER_CLAIMING)
-		return 0; /* someone is registering or cleaning it up right now */
+		return -EAGAIN; /* someone is registering or cleaning it up right now */
 	if (st != SHMKIT__QPEER_LIVE)
-		return 1; /* nobody: whoever tagged the slot is gone */
-	memcpy(&id, &pe->id, sizeof(id));
+		return 0; /* nobody: whoever tagged the slot is gone */
+	memcpy(id, &pe->id, sizeof(*id));
 	/* acquire: the identity we copied belongs to the LIVE state we saw */
 	if (atomic_load_explicit(&pe->state, memory_order_acquire) != st)
-		return 0;
+		return -EAGAIN;
+	return 1;
+}
+
+/* 1 if the peer entry k is provably not a live process, 0 otherwise. */
+static int peer_dead(struct shmkit_queue *q, unsigned k)
+{
+	struct shmkit__ident id;
+	int r = peer_ident(q, k, &id);
+
+	if (r <= 0)
+		return r == 0;
 	return shmkit__obj_ident_alive(&q->obj, &id) == 0;
+}
+
+int shmkit__queue_holder(struct shmkit_queue *q, uint64_t m, struct shmkit__ident *id)
+{
+	return peer_ident(q, (unsigned)(m & SHMKIT__QTAG_PEER_MASK), id);
 }
 
 /* Slow path of a waiter stuck on a slot marked `m` by another peer: if that

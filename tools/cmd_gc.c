@@ -32,8 +32,12 @@ static int print_entry(const struct shmkit_gc_entry *e, void *arg)
 		cli_json_end(&t->j);
 		return 0;
 	}
-	printf("%-12s %-40s %-6s %s\n", shmkit_gc_verdict_name(e->verdict), e->uri,
-	       e->managed ? cli_kind_name(e->kind) : "-", e->reason);
+	/* Any local user names POSIX segments: a newline in one would forge a
+	 * verdict line, an escape sequence would drive the terminal (as in ls). */
+	char uri[4 * SHMKIT_URI_MAX], reason[2048];
+	printf("%-12s %-40s %-6s %s\n", shmkit_gc_verdict_name(e->verdict),
+	       cli_printable(e->uri, uri, sizeof(uri)), e->managed ? cli_kind_name(e->kind) : "-",
+	       cli_printable(e->reason, reason, sizeof(reason)));
 	return 0;
 }
 

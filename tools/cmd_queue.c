@@ -533,9 +533,9 @@ static int queue_stat(int argc, char **argv)
 	const char *uri = argv[1];
 	ret = read_stats(uri, &st);
 	if (ret == -EBADMSG)
-		return not_a_queue("stat", uri);
+		return not_a_queue("queue stat", uri);
 	if (ret < 0)
-		return cli_fail("stat", uri, ret);
+		return cli_fail("queue stat", uri, ret);
 	if (o.json) {
 		struct cli_json j;
 		cli_json_init(&j, stdout);
@@ -544,7 +544,7 @@ static int queue_stat(int argc, char **argv)
 		json_queue_stats(&j, &st);
 		cli_json_end(&j);
 		int w = cli_json_finish(&j);
-		return w < 0 ? cli_fail_write("stat", uri, w) : CLI_OK;
+		return w < 0 ? cli_fail_write("queue stat", uri, w) : CLI_OK;
 	}
 	print_queue_stats(&st);
 	return CLI_OK;

@@ -94,6 +94,19 @@ static int is_huge(const struct shmkit_stat *st)
 	"nobody has it attached, and attaching to look would rewrite its last-user pid and " \
 	"times, which gc --foreign relies on"
 
+/* Why the header was not looked at, or NULL if it was: managed == 0 then
+ * only means "no header" when header_status is 0. A SysV segment nobody has
+ * attached is left unread on purpose; a POSIX or file segment the caller may
+ * not open (another user's, mode 0600) may well be a queue. */
+static const char *header_not_read(const struct shmkit_stat *st)
+{
+	if (st->managed || st->header_status >= 0)
+		return NULL;
+	if (st->header_status == -ENODATA)
+		return CLI_SYSV_NOT_READ;
+	return shmkit_strerror(st->header_status);
+}
+
 static const char *kind_str(const struct shmkit_stat *st)
 {
 	return st->managed ? cli_kind_name(st->kind) : "-";
@@ -208,9 +221,12 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 		cli_json_end(j);
 	}
 	cli_json_end(j);
-	if (!st->managed && st->header_status == -ENODATA) {
+	const char *why = header_not_read(st);
+	if (why) {
+		char status[256];
+		snprintf(status, sizeof(status), "not read: %s", why);
 		cli_json_null(j, "managed");
-		cli_json_str(j, "header_status", "not read: " CLI_SYSV_NOT_READ);
+		cli_json_str(j, "header_status", status);
 	} else
 		cli_json_bool(j, "managed", st->managed);
 	if (st->managed) {
@@ -287,8 +303,9 @@ static void print_stat(const struct shmkit_stat *st)
 	}
 	printf("change time:        %s\n", time_str(st->ctime, a, sizeof(a)));
 	printf("modify time:        %s\n", time_str(st->mtime, a, sizeof(a)));
-	if (!st->managed && st->header_status == -ENODATA)
-		printf("managed:            not read (%s)\n", CLI_SYSV_NOT_READ);
+	const char *why = header_not_read(st);
+	if (why)
+		printf("managed:            not read (%s)\n", why);
 	else
 		printf("managed:            %s\n", st->managed ? "yes" : "no");
 	if (st->managed) {

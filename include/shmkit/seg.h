@@ -82,7 +82,9 @@ struct shmkit_stat {
 	pid_t managed_creator_pid;
 	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ...; -ENODATA: a
 	                                 * SysV segment nobody has attached, not read (looking
-	                                 * would mean attaching: that rewrites its last pid) */
+	                                 * would mean attaching: that rewrites its last pid);
+	                                 * with managed 0, the error that kept it unread
+	                                 * (-EACCES: another user's segment) */
 	/* Pages backing it: bytes per page (0 unknown) and how huge pages come:
 	 * SHMKIT_PAGES_HUGETLB (reserved pages: SHM_HUGETLB, hugetlbfs, MFD_/MAP_HUGETLB),
 	 * SHMKIT_PAGES_THP (transparent huge pages on tmpfs), SHMKIT_PAGES_BASE, or 0 unknown. */

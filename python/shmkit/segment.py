@@ -151,9 +151,14 @@ def _stat_dict(st: _lib.Stat, objects: bool = True) -> dict[str, Any]:
                     for m in st.mappers[:min(st.n_mappers, _lib.STAT_MAPPERS)]],
         "managed": bool(st.managed),
     })
+    # Not managed only means "no header" when the header was read: SysV is
+    # left unread on purpose, another user's 0600 segment cannot be opened.
     if not st.managed and st.header_status == -errno.ENODATA:
         d["managed"] = None
         d["header_status"] = "not read: " + _SYSV_NOT_READ
+    elif not st.managed and st.header_status < 0:
+        d["managed"] = None
+        d["header_status"] = "not read: " + _lib.strerror(st.header_status).decode(errors="replace")
     if st.managed:
         _managed_fields(d, st, _lib.encode(uri), objects)
     return d

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../proc.h"
 #include "backend.h"
 
 static unsigned long long read_limit(const char *name)
@@ -254,12 +255,18 @@ static int sysv_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 	if (id < 0)
 		return id;
 	/* SHM_STAT_ANY would need the index; IPC_STAT needs read permission. */
-	if (shmctl(id, IPC_STAT, &ds) < 0) {
+	if (shmctl(id, IPC_STAT, &ds) == 0) {
+		shmkit__sysv_fill_stat(st, id, &ds);
+	} else {
 		int err = (errno == EIDRM || errno == EINVAL) ? ENOENT : errno;
-		return shmkit__fail(err > 0 ? -err : -EIO, "IPC_STAT of sysv id %d: %s", id,
-				    strerror(err));
+		/* ipcs and shmkit ls show another user's 0600 segment to anyone:
+		 * /proc/sysvipc/shm has the same facts without the read check. */
+		struct shmkit__sysv_row row;
+		if (err != EACCES || shmkit__sysv_row(id, &row) < 0)
+			return shmkit__fail(err > 0 ? -err : -EIO, "IPC_STAT of sysv id %d: %s", id,
+					    strerror(err));
+		shmkit__sysv_row_stat(st, &row);
 	}
-	shmkit__sysv_fill_stat(st, id, &ds);
 	stat_pages(seg, id, st);
 	if (seg && seg->key != -1 && seg->key != IPC_PRIVATE)
 		st->sysv_key = (int64_t)(unsigned)seg->key; /* after IPC_RMID the kernel shows 0 */
