@@ -838,6 +838,16 @@ static int queue_watch_fd(struct shmkit__holder_watch *w, struct shmkit__lis *l)
 	return ep;
 }
 
+/* What shmkit_queue_fd hands out. Only an MPMC slot can be held by a peer
+ * that dies before publishing it (an SPSC reservation is invisible to the
+ * consumer until committed), so only an MPMC queue needs the set; an SPSC
+ * queue's descriptor is the socket itself: one wait queue fewer per wake-up. */
+static int queue_handed_fd(struct shmkit_queue *q, struct shmkit__holder_watch *w,
+			   struct shmkit__lis *l)
+{
+	return q->multi ? queue_watch_fd(w, l) : l->fd;
+}
+
 static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t side)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
@@ -846,7 +856,7 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 	if (w->ep >= 0)
 		return w->ep;
 	if (l->fd >= 0)
-		return queue_watch_fd(w, l);
+		return queue_handed_fd(q, w, l);
 	if (!me)
 		return -ESRCH;
 	struct shmkit__queue_listener *e = claim_listener(q);
@@ -861,7 +871,7 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 				      memory_order_release);
 		return r;
 	}
-	return queue_watch_fd(w, l);
+	return queue_handed_fd(q, w, l);
 }
 
 SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)
