@@ -11,13 +11,22 @@
 
 /* ---- reporting ---- */
 
-/* Writes s with control bytes as \xNN: a hostile URI (or a detail that
- * quotes one) must not break the one-line error or drive the terminal. */
+/* Is c written \xNN? Control bytes, so that a hostile name cannot break a
+ * line or drive the terminal; and the backslash itself, so that the escape
+ * stays reversible: a name holding a real "\x20" never prints like one
+ * holding a blank (which ls writes \x20). */
+static int needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || c == '\\';
+}
+
+/* Writes s escaped: a hostile URI (or a detail that quotes one) must not
+ * break the one-line error or drive the terminal. */
 static void put_escaped(const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
+		if (needs_escape(c))
 			fprintf(stderr, "\\x%02x", c);
 		else
 			fputc(c, stderr);
@@ -30,7 +39,7 @@ const char *cli_printable(const char *s, char *buf, size_t cap)
 
 	for (; *s && n + 5 < cap; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
+		if (needs_escape(c))
 			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
 		else
 			buf[n++] = (char)c;
