@@ -34,5 +34,19 @@ expect 0 "$SHMKIT" ls -n -o URI "posix:/$TAG-b"
 [ "$(sort -u "$TMP/out" | wc -l)" = 2 ] || fail "ls: two names print the same: $(cat "$TMP/out")"
 grep -qxF "posix:/$TAG-b\\x5cx20c" "$TMP/out" || fail "ls: backslash not written \\x5c: $(cat "$TMP/out")"
 
+# ---- URI prefixes take the /name shorthand every URI operand takes ----
+# (ls /app-, top /app-, gc --prefix /app- matched nothing and said nothing)
+PQ="posix:/$TAG-pq"; CLEANUP+=("$PQ")
+expect 0 "$SHMKIT" queue create "/$TAG-pq" --capacity 2 --max-msg 8 --owned
+expect 0 "$SHMKIT" ls -n -o URI "/$TAG-p"
+[ "$(cat "$TMP/out")" = "$PQ" ] || fail "ls /prefix: '$(cat "$TMP/out")' != '$PQ'"
+expect 0 "$SHMKIT" top --once --interval 0.05 "/$TAG-p"
+grep -qF "$PQ" "$TMP/out" || fail "top /prefix misses $PQ: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" gc --dry-run --prefix "/$TAG-p"
+grep -qF "would remove $PQ" "$TMP/out" || grep -qE "^would remove +$PQ " "$TMP/out" ||
+	fail "gc --prefix /prefix misses $PQ: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" ls -n -o URI "posix" # a bare word still matches the scheme
+grep -qF "$PQ" "$TMP/out" || fail "ls posix no longer lists $PQ"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -48,6 +48,21 @@ const char *cli_printable(const char *s, char *buf, size_t cap)
 	return buf;
 }
 
+int cli_uri_prefixes(char **v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char *c;
+		/* only a leading '/': a bare word ("sysv", "posix") keeps matching
+		 * the scheme it starts, as ls sysv did before */
+		if (v[i][0] != '/')
+			continue;
+		if (asprintf(&c, "posix:%s", v[i]) < 0)
+			return -ENOMEM;
+		v[i] = c;
+	}
+	return 0;
+}
+
 static void print_prefix(const char *what, const char *uri)
 {
 	fprintf(stderr, "shmkit: %s", what);

@@ -40,8 +40,9 @@ int cli_fail(const char *what, const char *uri, int err);
 /* Why the last library call failed: its detail, else the errno's text. */
 const char *cli_why(int err);
 /* As cli_fail, with a free-text reason. */
-/* s with control bytes written as \xNN, in buf (truncated to cap): names
- * other processes chose (URIs, process names) must not drive the terminal. */
+/* s with control bytes and the backslash written as \xNN, in buf (truncated
+ * to cap): names other processes chose (URIs, process names) must not drive
+ * the terminal, and two different names must not print alike. */
 const char *cli_printable(const char *s, char *buf, size_t cap);
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -55,6 +56,10 @@ void cli_limits_facts(const char *uri, char *buf, size_t cap);
 /* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;
  * return CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* URI-PREFIX operands (ls, top, gc --prefix) in the form URIs are listed in:
+ * "/name" is posix:/name, as everywhere a URI is taken. Rewrites v[0..n) in
+ * place (new strings stay reachable from v); -ENOMEM if one cannot be made. */
+int cli_uri_prefixes(char **v, int n);
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 

@@ -742,6 +742,8 @@ CLI_COMMAND(cmd_ls)
 		return cli_usage_error(argv[0], "no user '%s'", o.user);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
+	if (cli_uri_prefixes(argv + 1, n) < 0)
+		return cli_fail("ls", "", -ENOMEM);
 	ret = shmkit_list(collect, &l);
 	if (ret < 0) {
 		free(l.v);
