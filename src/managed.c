@@ -627,13 +627,20 @@ static int finish_init(struct shmkit__header *h, uint32_t gen, size_t body_size,
 	return 0;
 }
 
-/* Removes a segment we created whose init failed. Named backends only. */
+/* Removes a segment we created whose init failed. Named backends only.
+ * shmkit_remove clears the thread's error detail: keep the init's reason
+ * (why the object did not fit, say) for the caller. */
 static void remove_failed(struct shmkit_seg *seg)
 {
 	enum shmkit_backend b = shmkit_seg_backend(seg);
 	const char *uri = shmkit_seg_uri(seg);
+	char why[512];
+
+	strncpy(why, shmkit_last_error_detail(), sizeof(why) - 1);
+	why[sizeof(why) - 1] = 0;
 	if ((b == SHMKIT_POSIX || b == SHMKIT_SYSV || b == SHMKIT_FILE) && uri)
 		shmkit_remove(uri);
+	shmkit__detail("%s", why);
 }
 
 static int create_fresh(struct shmkit__obj *o, struct shmkit_seg *seg, uint32_t kind,

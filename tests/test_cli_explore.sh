@@ -48,5 +48,24 @@ grep -qF "would remove $PQ" "$TMP/out" || grep -qE "^would remove +$PQ " "$TMP/o
 expect 0 "$SHMKIT" ls -n -o URI "posix" # a bare word still matches the scheme
 grep -qF "$PQ" "$TMP/out" || fail "ls posix no longer lists $PQ"
 
+# ---- a create whose size or geometry is refused says which bound ----
+# (each was a bare "Invalid argument")
+OB="posix:/$TAG-ob"; CLEANUP+=("$OB")
+expect 1 "$SHMKIT" map "$OB" create 20K;  err_has "too small for a map \(24K is enough\)"
+expect 1 "$SHMKIT" map "$OB" create 10K;  err_has "too small for a map"
+expect 1 "$SHMKIT" stat "$OB" # a refused create leaves nothing
+expect 0 "$SHMKIT" map "$OB" create 24K   # what the message promises
+expect 0 "$SHMKIT" map "$OB" put k v
+expect 0 "$SHMKIT" rm "$OB"
+expect 1 "$SHMKIT" heap "$OB" create 8K;  err_has "too small for a heap \(at least [0-9]+ bytes\)"
+min=$(sed -n 's/.*at least \([0-9]*\) bytes.*/\1/p' "$TMP/err")
+expect 0 "$SHMKIT" heap "$OB" create "$min"
+expect 0 "$SHMKIT" rm "$OB"
+expect 1 "$SHMKIT" queue create "$OB" --capacity 99999999999 --max-msg 8
+err_has "capacity 99999999999 is not 1 to [0-9]+ messages"
+expect 1 "$SHMKIT" queue create "$OB" --capacity 8 --max-msg 2G
+err_has "max_msg 2147483648 is not 1 to [0-9]+ bytes"
+expect 1 "$SHMKIT" stat "$OB"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]
