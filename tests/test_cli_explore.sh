@@ -67,5 +67,26 @@ expect 1 "$SHMKIT" queue create "$OB" --capacity 8 --max-msg 2G
 err_has "max_msg 2147483648 is not 1 to [0-9]+ bytes"
 expect 1 "$SHMKIT" stat "$OB"
 
+# ---- file:...?private is copy-on-write: changing through it lost the change ----
+# (send, map put, map create, write all exited 0 and nothing reached the file)
+PF="$TMP/pq"; PM="$TMP/pm"; PW="$TMP/pw"
+expect 0 "$SHMKIT" queue create "file:$PF" --capacity 4 --max-msg 16
+expect 1 "$SHMKIT" send "file:$PF?private" hello;     err_has "copy-on-write"
+expect 1 "$SHMKIT" recv "file:$PF?private" --timeout 0; err_has "copy-on-write"
+expect 0 "$SHMKIT" queue stat "file:$PF?private"       # looking is fine
+grep -Eq "^sent: +0$" "$TMP/out" || fail "queue stat ?private: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" map "file:$PM" create 64K
+expect 0 "$SHMKIT" map "file:$PM" put k v
+expect 1 "$SHMKIT" map "file:$PM?private" put k2 v2;  err_has "copy-on-write"
+expect 0 "$SHMKIT" map "file:$PM?private" get k        # looking is fine
+expect 1 "$SHMKIT" map "file:$PM-new?private" create 64K; err_has "copy-on-write"
+[ ! -e "$PM-new" ] || fail "map create ?private left $PM-new behind"
+expect 0 "$SHMKIT" create "file:$PW" 4K
+expect 1 "$SHMKIT" write "file:$PW?private" hello;   err_has "copy-on-write"
+expect 1 "$SHMKIT" write "file:$PW?populate&private" hello; err_has "copy-on-write"
+expect 0 "$SHMKIT" write "file:$PW?populate" hello
+expect 0 "$SHMKIT" read "file:$PW?private"
+[ "$(cat "$TMP/out")" = hello ] || fail "read ?private: '$(cat "$TMP/out")'"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -1022,6 +1022,22 @@ static const char *managed_kind(const char *uri)
 	return managed ? kind : NULL;
 }
 
+/* Does uri ask for a copy-on-write view (file:...?private)? Bytes written
+ * there never reach the file: write would succeed and save nothing. */
+static int is_private_view(const char *uri)
+{
+	const char *q = strchr(uri, '?');
+
+	while (q) {
+		q++;
+		size_t n = strcspn(q, "&");
+		if (n == strlen("private") && strncmp(q, "private", n) == 0)
+			return 1;
+		q = strchr(q, '&');
+	}
+	return 0;
+}
+
 CLI_COMMAND(cmd_write)
 {
 	struct shmkit_seg *seg;
@@ -1041,6 +1057,10 @@ CLI_COMMAND(cmd_write)
 	if (n < 1 || n > 2)
 		return cli_usage_error(argv[0], "expects a URI and TEXT (or - for stdin)");
 	uri = argv[1];
+	if (is_private_view(uri))
+		return cli_fail_msg("write", uri,
+				    "?private is a copy-on-write view: nothing written "
+				    "there reaches the file (write to the URI without ?private)");
 	if (!force && (kind = managed_kind(uri)) != NULL)
 		return cli_fail_msg("write", uri,
 				    "is a shmkit %s: raw bytes would destroy it (use its own "
