@@ -88,5 +88,28 @@ expect 0 "$SHMKIT" write "file:$PW?populate" hello
 expect 0 "$SHMKIT" read "file:$PW?private"
 [ "$(cat "$TMP/out")" = hello ] || fail "read ?private: '$(cat "$TMP/out")'"
 
+# ---- standard input that cannot be read is an error, named as such ----
+# (send --raw sent an empty message and pub published nothing, both exit 0;
+# write and map put said "Input/output error")
+SQ="posix:/$TAG-sq"; ST="posix:/$TAG-st"; SM="posix:/$TAG-sm"; SR="posix:/$TAG-sr"
+CLEANUP+=("$SQ" "$ST" "$SM" "$SR")
+expect 0 "$SHMKIT" queue create "$SQ" --capacity 4 --max-msg 16
+expect 0 "$SHMKIT" topic create "$ST"
+expect 0 "$SHMKIT" map "$SM" create 64K
+expect 0 "$SHMKIT" create "$SR" 4K
+expect 1 "$SHMKIT" send --raw "$SQ" <"$TMP";   err_has "send $SQ: reading standard input: Is a directory"
+expect 1 "$SHMKIT" send "$SQ" - <&-;           err_has "reading standard input: Bad file descriptor"
+expect 0 "$SHMKIT" queue stat "$SQ"
+grep -Eq "^depth: +0$" "$TMP/out" || fail "send from unreadable stdin queued something: $(cat "$TMP/out")"
+expect 1 "$SHMKIT" pub "$ST" - <"$TMP";        err_has "pub $ST: reading standard input: Is a directory"
+expect 1 "$SHMKIT" pub "$ST" - <&-;            err_has "reading standard input"
+expect 1 "$SHMKIT" map "$SM" put k - <"$TMP";  err_has "put $SM: reading standard input: Is a directory"
+expect 0 "$SHMKIT" map "$SM" count
+[ "$(cat "$TMP/out")" = 0 ] || fail "map put from unreadable stdin stored a key"
+expect 1 "$SHMKIT" write "$SR" - <&-;          err_has "write $SR: reading standard input: Bad file descriptor"
+# an offset past the end: said as such (was 'more than 18446744073709551615 bytes')
+expect 1 "$SHMKIT" write "$SR" - --offset 5000 </dev/null; err_has "offset 5000 is past the end of the 4096 bytes"
+! grep -q 18446744073709551615 "$TMP/err" || fail "write: $(cat "$TMP/err")"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

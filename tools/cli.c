@@ -88,6 +88,16 @@ int cli_fail(const char *what, const char *uri, int err)
 	return CLI_FAIL;
 }
 
+int cli_fail_stdin(const char *what, const char *uri, int err)
+{
+	return cli_fail_msg(what, uri, "reading standard input: %s", strerror(-err));
+}
+
+int cli_stdin_error(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
 int cli_fail_write(const char *what, const char *uri, int err)
 {
 	/* not cli_fail: the library's detail is about something else */

@@ -33,6 +33,11 @@ int cli_run(int argc, char **argv);
 /* "shmkit: <what> <uri>: write error on standard output: <reason>" on stderr;
  * returns CLI_FAIL. err: negative errno (cli_json_finish's). */
 int cli_fail_write(const char *what, const char *uri, int err);
+/* "shmkit: <what> <uri>: reading standard input: <reason>": a failed read of
+ * stdin (closed, a directory) is named as such, not as the segment's fault. */
+int cli_fail_stdin(const char *what, const char *uri, int err);
+/* -errno for stdin's last failed stdio read (-EIO when errno says nothing). */
+int cli_stdin_error(void);
 
 /* Print "shmkit: <what> <uri>: <reason>" on stderr (reason from a negative
  * errno) and return CLI_FAIL. uri may be NULL or "" (then it is left out). */

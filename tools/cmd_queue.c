@@ -233,7 +233,8 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t 
 			break;
 		int r = split_fill(&sp);
 		if (r < 0)
-			ret = cli_fail("send", uri, r);
+			ret = r == -ENOMEM ? cli_fail("send", uri, r)
+					   : cli_fail_stdin("send", uri, r);
 	}
 	free(sp.buf);
 	return ret;
@@ -258,6 +259,11 @@ static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queu
 		all = grown;
 		memcpy(all + len, chunk, got);
 		len += got;
+	}
+	if (ferror(stdin)) { /* a partial or empty message is not what was asked */
+		int err = cli_stdin_error();
+		free(all);
+		return cli_fail_stdin("send", uri, err);
 	}
 	int ret = send_one(q, uri, all, len, deadline, sent);
 	free(all);

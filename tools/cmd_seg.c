@@ -997,8 +997,9 @@ static int slurp_stdin(char **out, size_t *len, size_t room)
 		n += got;
 		if (got == 0 || n == limit) {
 			if (ferror(stdin)) {
+				int err = cli_stdin_error();
 				free(buf);
-				return -EIO;
+				return err;
 			}
 			*out = buf;
 			*len = n;
@@ -1044,7 +1045,7 @@ CLI_COMMAND(cmd_write)
 	uint64_t offset = 0;
 	const char *uri, *text = NULL;
 	char *data = NULL;
-	size_t len, size;
+	size_t len = 0, size;
 	int ret, force = 0;
 	const struct cli_opt opts[] = { { "offset", 0, CLI_SIZE, &offset, NULL },
 					{ "force", 0, CLI_FLAG, &force, NULL },
@@ -1069,19 +1070,27 @@ CLI_COMMAND(cmd_write)
 	if (ret < 0)
 		return cli_fail("write", uri, ret);
 	size = shmkit_seg_size(seg);
+	if (offset > size) { /* before reading stdin: no length to report then */
+		shmkit_seg_close(seg);
+		return cli_fail_msg("write", uri,
+				    "offset %" PRIu64 " is past the end of the %zu "
+				    "bytes (nothing written)",
+				    offset, size);
+	}
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		text = argv[2];
 		len = strlen(text);
 	} else {
 		/* one byte more than fits is enough to refuse it */
-		ret = slurp_stdin(&data, &len, offset < size ? size - offset : 0);
+		ret = slurp_stdin(&data, &len, size - offset);
 		if (ret < 0) {
 			shmkit_seg_close(seg);
-			return cli_fail("write", uri, ret);
+			return ret == -ENOMEM ? cli_fail("write", uri, ret)
+					      : cli_fail_stdin("write", uri, ret);
 		}
 		text = data;
 	}
-	if (offset > size || len > size - offset) {
+	if (len > size - offset) {
 		ret = cli_fail_msg("write", uri, "%s%zu bytes at offset %" PRIu64 " do not fit in %zu "
 				   "bytes (nothing written)", data ? "more than " : "",
 				   data ? len - 1 : len, offset, size);
