@@ -111,5 +111,11 @@ expect 1 "$SHMKIT" write "$SR" - <&-;          err_has "write $SR: reading stand
 expect 1 "$SHMKIT" write "$SR" - --offset 5000 </dev/null; err_has "offset 5000 is past the end of the 4096 bytes"
 ! grep -q 18446744073709551615 "$TMP/err" || fail "write: $(cat "$TMP/err")"
 
+# ---- a typo is not an empty answer ----
+expect 2 "$SHMKIT" ls --kind queus;      err_has "unknown kind 'queus' \(queue, topic"
+expect 0 "$SHMKIT" ls --kind none "posix:/$TAG-sr"
+# rm of a SysV id nobody has: said as missing (was a bare "Invalid argument")
+expect 1 "$SHMKIT" rm sysv:id=2147483646; err_has "No such file or directory \(no sysv segment with id 2147483646\)"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -692,6 +692,18 @@ static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int 
 	return n_prefix == 0;
 }
 
+/* Is k a kind --kind can match? An unknown word would list nothing and
+ * exit 0, as if no such object existed: a typo must be said instead. */
+static int known_kind(const char *k)
+{
+	if (strcmp(k, "none") == 0)
+		return 1;
+	for (uint32_t i = SHMKIT_KIND_RAW; i <= SHMKIT_KIND_MAP; i++)
+		if (strcmp(k, cli_kind_name(i)) == 0)
+			return 1;
+	return 0;
+}
+
 /* A user name or number into a uid. */
 static int parse_user(const char *s, uid_t *uid)
 {
@@ -740,6 +752,9 @@ CLI_COMMAND(cmd_ls)
 		return CLI_USAGE;
 	if (o.user && parse_user(o.user, &o.uid) < 0)
 		return cli_usage_error(argv[0], "no user '%s'", o.user);
+	if (o.kind && !known_kind(o.kind))
+		return cli_usage_error(
+		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
 	if (cli_uri_prefixes(argv + 1, n) < 0)
