@@ -117,5 +117,11 @@ expect 0 "$SHMKIT" ls --kind none "posix:/$TAG-sr"
 # rm of a SysV id nobody has: said as missing (was a bare "Invalid argument")
 expect 1 "$SHMKIT" rm sysv:id=2147483646; err_has "No such file or directory \(no sysv segment with id 2147483646\)"
 
+# ---- queue URI create / stat, the order topic, map and heap take ----
+QO="posix:/$TAG-qo"; CLEANUP+=("$QO")
+expect 0 "$SHMKIT" queue "$QO" create --capacity 2 --max-msg 8
+expect 0 "$SHMKIT" queue "$QO" stat
+grep -Eq "^capacity: +2 messages$" "$TMP/out" || fail "queue URI stat: $(cat "$TMP/out")"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -561,6 +561,13 @@ CLI_COMMAND(cmd_queue)
 {
 	if (argc < 2)
 		return cli_usage_error(argv[0], "expects create or stat");
+	/* "queue URI create" (and stat), as topic, map and heap take it */
+	if (argc >= 3 && (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "stat") == 0) &&
+	    strcmp(argv[1], "create") != 0 && strcmp(argv[1], "stat") != 0) {
+		char *uri_arg = argv[1];
+		argv[1] = argv[2];
+		argv[2] = uri_arg;
+	}
 	if (strcmp(argv[1], "create") == 0)
 		return queue_create(argc - 1, argv + 1);
 	if (strcmp(argv[1], "stat") == 0)
