@@ -123,5 +123,15 @@ expect 0 "$SHMKIT" queue "$QO" create --capacity 2 --max-msg 8
 expect 0 "$SHMKIT" queue "$QO" stat
 grep -Eq "^capacity: +2 messages$" "$TMP/out" || fail "queue URI stat: $(cat "$TMP/out")"
 
+# ---- a full map says the map is full (was "No space left on device") ----
+MF="posix:/$TAG-mf"; CLEANUP+=("$MF")
+expect 0 "$SHMKIT" map "$MF" create 32K
+expect 0 "$SHMKIT" map "$MF" put k1 v1
+head -c 40000 /dev/zero | tr '\0' a >"$TMP/big"
+expect 1 "$SHMKIT" map "$MF" put k1 - <"$TMP/big"
+err_has "put $MF: the map is full: no room for a 40002-byte key and value \(nothing changed"
+expect 0 "$SHMKIT" map "$MF" get k1
+[ "$(cat "$TMP/out")" = v1 ] || fail "a full map lost k1's value: '$(cat "$TMP/out")'"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -208,6 +208,13 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 	}
 	r = shmkit_map_put(m, key, strlen(key), val, len);
 	free(in);
+	/* the map's heap is full, not the disk: "No space left on device"
+	 * alone sends the user to df */
+	if (r == -ENOSPC)
+		return cli_fail_msg("put", uri,
+				    "the map is full: no room for a %zu-byte key and value "
+				    "(nothing changed; heap URI stats shows what is free)",
+				    strlen(key) + len);
 	return r < 0 ? cli_fail("put", uri, r) : CLI_OK;
 }
 
