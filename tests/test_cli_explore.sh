@@ -133,5 +133,15 @@ err_has "put $MF: the map is full: no room for a 40002-byte key and value \(noth
 expect 0 "$SHMKIT" map "$MF" get k1
 [ "$(cat "$TMP/out")" = v1 ] || fail "a full map lost k1's value: '$(cat "$TMP/out")'"
 
+# ---- write refuses a SysV shmkit object nobody has attached ----
+# (stat cannot read its header without attaching, so write overwrote the
+# queue's header and its undelivered message, exit 0)
+SVQ="sysv:0x5e$(printf %04x $(($$ & 0xffff)))07"; CLEANUP+=("$SVQ")
+expect 0 "$SHMKIT" queue create "$SVQ" --capacity 4 --max-msg 8
+expect 0 "$SHMKIT" send "$SVQ" keep
+expect 1 "$SHMKIT" write "$SVQ" hello;   err_has "is a shmkit queue: raw bytes would destroy it"
+expect 0 "$SHMKIT" recv "$SVQ" --timeout 0
+[ "$(cat "$TMP/out")" = keep ] || fail "write destroyed the SysV queue: '$(cat "$TMP/out")'"
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -1038,6 +1038,20 @@ static const char *managed_kind(const char *uri)
 	return managed ? kind : NULL;
 }
 
+/* The kind of the shmkit object whose header starts the mapped bytes, or
+ * NULL. managed_kind() cannot tell for a System V object nobody has attached
+ * (stat does not attach to look), so write checks the mapping it attached
+ * too: docs/LAYOUT.md, the header's magic "SShmKit\x01" at 0, kind at 16. */
+static const char *header_kind(const void *base, size_t size)
+{
+	uint32_t kind;
+
+	if (size < 20 || memcmp(base, "SShmKit\x01", 8) != 0)
+		return NULL;
+	memcpy(&kind, (const char *)base + 16, sizeof(kind));
+	return cli_kind_name(kind);
+}
+
 /* Does uri ask for a copy-on-write view (file:...?private)? Bytes written
  * there never reach the file: write would succeed and save nothing. */
 static int is_private_view(const char *uri)
@@ -1085,6 +1099,13 @@ CLI_COMMAND(cmd_write)
 	if (ret < 0)
 		return cli_fail("write", uri, ret);
 	size = shmkit_seg_size(seg);
+	if (!force && (kind = header_kind(shmkit_seg_addr(seg), size)) != NULL) {
+		shmkit_seg_close(seg);
+		return cli_fail_msg("write", uri,
+				    "is a shmkit %s: raw bytes would destroy it (use its own "
+				    "commands, or --force to write anyway)",
+				    kind);
+	}
 	if (offset > size) { /* before reading stdin: no length to report then */
 		shmkit_seg_close(seg);
 		return cli_fail_msg("write", uri,
