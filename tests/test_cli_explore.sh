@@ -149,11 +149,11 @@ expect 0 "$SHMKIT" queue create "$OL" --capacity 4 --max-msg 4
 expect 1 "$SHMKIT" send "$OL" a toolong b
 err_has "over the queue's max-msg of 4 bytes \(1 messages were sent before that\)"
 [ "$(wc -l <"$TMP/err")" = 1 ] || fail "send: not one line: $(cat "$TMP/err")"
-"$SHMKIT" recv "$OL" >/dev/full 2>"$TMP/err"; rc=$?
+"$SHMKIT" recv "$OL" --timeout 5 >/dev/full 2>"$TMP/err"; rc=$?
 [ "$rc" = 1 ] || fail "recv >/dev/full: exit $rc"
 err_has "recv $OL: write error on standard output: No space left on device \(the messages not written are still in the queue\)"
 [ "$(wc -l <"$TMP/err")" = 1 ] || fail "recv: not one line: $(cat "$TMP/err")"
-expect 0 "$SHMKIT" recv "$OL"
+expect 0 "$SHMKIT" recv "$OL" --timeout 5
 [ "$(cat "$TMP/out")" = a ] || fail "recv >/dev/full lost the message: '$(cat "$TMP/out")'"
 
 echo "test_cli_explore: $FAILS failure(s)"
