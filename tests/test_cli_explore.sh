@@ -156,5 +156,17 @@ err_has "recv $OL: write error on standard output: No space left on device \(the
 expect 0 "$SHMKIT" recv "$OL" --timeout 5
 [ "$(cat "$TMP/out")" = a ] || fail "recv >/dev/full lost the message: '$(cat "$TMP/out")'"
 
+# ---- top takes a SysV key however it is spelt, as ls does ----
+# (top sysv:0x5eNNNN listed nothing: only the padded sysv:0x005eNNNN matched)
+TK=$(printf %04x $(($$ & 0xffff))); TQ="sysv:0x5e${TK}"; CLEANUP+=("$TQ")
+expect 0 "$SHMKIT" queue create "$TQ" --capacity 2 --max-msg 8
+"$SHMKIT" recv "$TQ" --timeout 3 >/dev/null 2>&1 & holder=$! # top reads SysV through it
+sleep 0.3
+for spelt in "$TQ" "sysv:0x5E${TK}" "sysv:0x005e${TK}"; do
+	expect 0 "$SHMKIT" top --once --interval 0.05 "$spelt"
+	grep -qi "sysv:0x005e${TK}" "$TMP/out" || fail "top $spelt: $(cat "$TMP/out")"
+done
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+
 echo "test_cli_explore: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- reporting ---- */
 
@@ -46,6 +47,29 @@ const char *cli_printable(const char *s, char *buf, size_t cap)
 	}
 	buf[n] = '\0';
 	return buf;
+}
+
+/* Does st's URI start with prefix? A SysV segment's key counts however it
+ * is spelt (ls shows sysv:0x0006f588; sysv:0x6f588 and sysv:0x6F588 are
+ * the same key), and sysv:id=N names it too. */
+int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char alt[64];
+	if (strncmp(st->uri, prefix, n) == 0)
+		return 1;
+	if (st->backend != SHMKIT_SYSV)
+		return 0;
+	snprintf(alt, sizeof(alt), "sysv:id=%d", st->sysv_id);
+	if (strncmp(alt, prefix, n) == 0)
+		return 1;
+	if (st->sysv_key <= 0)
+		return 0;
+	snprintf(alt, sizeof(alt), "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
+	if (strncasecmp(alt, prefix, n) == 0)
+		return 1;
+	snprintf(alt, sizeof(alt), "sysv:0x%" PRIx64, (uint64_t)st->sysv_key);
+	return strncasecmp(alt, prefix, n) == 0;
 }
 
 int cli_uri_prefixes(char **v, int n)

@@ -654,29 +654,6 @@ static int print_table(const struct stat_list *l, const struct ls_opts *o)
 	return CLI_OK;
 }
 
-/* Does st's URI start with prefix? A SysV segment's key counts however it
- * is spelt (ls shows sysv:0x0006f588; sysv:0x6f588 and sysv:0x6F588 are
- * the same key), and sysv:id=N names it too. */
-static int has_prefix(const struct shmkit_stat *st, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	char alt[64];
-	if (strncmp(st->uri, prefix, n) == 0)
-		return 1;
-	if (st->backend != SHMKIT_SYSV)
-		return 0;
-	snprintf(alt, sizeof(alt), "sysv:id=%d", st->sysv_id);
-	if (strncmp(alt, prefix, n) == 0)
-		return 1;
-	if (st->sysv_key <= 0)
-		return 0;
-	snprintf(alt, sizeof(alt), "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
-	if (strncasecmp(alt, prefix, n) == 0)
-		return 1;
-	snprintf(alt, sizeof(alt), "sysv:0x%" PRIx64, (uint64_t)st->sysv_key);
-	return strncasecmp(alt, prefix, n) == 0;
-}
-
 /* --user, --kind and URI prefixes: does st pass? */
 static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int n_prefix,
 		     char **prefixes)
@@ -687,7 +664,7 @@ static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int 
 	    !(strcmp(o->kind, "none") == 0 && !st->managed))
 		return 0;
 	for (int i = 0; i < n_prefix; i++)
-		if (has_prefix(st, prefixes[i]))
+		if (cli_stat_has_prefix(st, prefixes[i]))
 			return 1;
 	return n_prefix == 0;
 }
