@@ -789,6 +789,18 @@ static int heap_init_body(void *body, size_t body_size, void *arg)
 				   (uint64_t)body_size + SHMKIT__HEADER_SIZE);
 }
 
+/* The smallest size geometry() takes, for the error that says so: the first
+ * multiple of 16 it accepts (a few hundred cheap tries, on the error path). */
+static uint64_t min_heap_size(void)
+{
+	struct heap_geometry g;
+	uint64_t s = 16;
+
+	while (geometry(s, &g) < 0)
+		s += 16;
+	return s;
+}
+
 int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, unsigned mode)
 {
 	struct shmkit_heap *h;
@@ -798,7 +810,9 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 	if (out == NULL || uri == NULL)
 		return -EINVAL;
 	if (geometry(size, &g) < 0)
-		return -EINVAL;
+		return shmkit__fail(-EINVAL,
+				    "size %zu is too small for a heap (at least %llu bytes)", size,
+				    (unsigned long long)min_heap_size());
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
 	r = shmkit__obj_create(&h->obj, uri, SHMKIT_KIND_HEAP, size - SHMKIT__HEADER_SIZE, mode,

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "internal.h"
 #include "managed.h"
 #include "proc.h"
@@ -463,6 +464,25 @@ static int open_step(struct shmkit_seg *seg, uint32_t kind)
 	return header_step(shmkit_seg_addr(seg), shmkit_seg_size(seg), kind);
 }
 
+/* A file:...?private view is copy-on-write: an object made, sent to, taken
+ * from or changed there is seen by no other process and never reaches the
+ * file, so the call would succeed and lose it. Looking (read-only) is fine. */
+static int refuse_private(const char *uri)
+{
+	struct shmkit__uri *u = malloc(sizeof(*u)); /* PATH_MAX inside: not on the stack */
+	int priv;
+
+	if (!u)
+		return -ENOMEM;
+	priv = shmkit__uri_parse(uri, u) == 0 && u->map_private;
+	free(u);
+	if (priv)
+		return shmkit__fail(-EINVAL, "?private is a copy-on-write view: a shmkit object "
+					     "there is seen by no other process and never written "
+					     "back (only read-only looks may use it)");
+	return 0;
+}
+
 int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
 			     int64_t timeout_ns)
 {
@@ -481,6 +501,11 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 
 	memset(o, 0, sizeof(*o));
 	o->attach_slot = -1;
+	if (!rdonly && uri) {
+		int r = refuse_private(uri);
+		if (r < 0)
+			return r;
+	}
 	for (;;) {
 		struct shmkit_seg *seg;
 		int r = shmkit_seg_open(&seg, uri, 0, rdonly ? SHMKIT_RDONLY : 0, 0);
@@ -632,13 +657,20 @@ static int finish_init(struct shmkit__header *h, uint32_t gen, size_t body_size,
 	return 0;
 }
 
-/* Removes a segment we created whose init failed. Named backends only. */
+/* Removes a segment we created whose init failed. Named backends only.
+ * shmkit_remove clears the thread's error detail: keep the init's reason
+ * (why the object did not fit, say) for the caller. */
 static void remove_failed(struct shmkit_seg *seg)
 {
 	enum shmkit_backend b = shmkit_seg_backend(seg);
 	const char *uri = shmkit_seg_uri(seg);
+	char why[512];
+
+	strncpy(why, shmkit_last_error_detail(), sizeof(why) - 1);
+	why[sizeof(why) - 1] = 0;
 	if ((b == SHMKIT_POSIX || b == SHMKIT_SYSV || b == SHMKIT_FILE) && uri)
 		shmkit_remove(uri);
+	shmkit__detail("%s", why);
 }
 
 static int create_fresh(struct shmkit__obj *o, struct shmkit_seg *seg, uint32_t kind,
@@ -762,6 +794,9 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
 			       mode & ~SHMKIT_PERSIST);
 		return -EINVAL;
 	}
+	int refused = refuse_private(uri);
+	if (refused < 0)
+		return refused;
 	uint32_t hdr_flags = persist_wanted(mode) ? SHMKIT__HDR_PERSIST : 0;
 	mode &= 0777u;
 	size_t total = SHMKIT__HEADER_SIZE + body_size;

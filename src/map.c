@@ -883,6 +883,14 @@ static uint64_t random_seed(void)
 	return (uint64_t)shmkit__now_ns() ^ ((uint64_t)getpid() << 32);
 }
 
+/* The error for a size whose header, heap and bucket table do not fit. The
+ * exact floor depends on the heap's block rounding; 24K is always enough
+ * (test_cli_explore creates one of 24K). */
+static int map_too_small(size_t size)
+{
+	return shmkit__fail(-EINVAL, "size %zu is too small for a map (24K is enough)", size);
+}
+
 static int map_init_body(void *body, size_t body_size, void *arg)
 {
 	uint8_t *base = (uint8_t *)body - SHMKIT__HEADER_SIZE;
@@ -900,7 +908,7 @@ static int map_init_body(void *body, size_t body_size, void *arg)
 	/* nobody else can see the object before READY: no lock needed */
 	if ((r = shmkit__heap_alloc_locked(&h, sizeof(struct shmkit__map_shared), &ms_off)) < 0 ||
 	    (r = shmkit__heap_alloc_locked(&h, nb * 64 + 48, &b_off)) < 0)
-		return r == -ENOSPC ? -EINVAL : r;
+		return r == -ENOSPC ? map_too_small(seg_size) : r;
 	struct shmkit__map_shared *ms = (void *)(base + ms_off);
 	uint64_t aligned = (b_off + 63) & ~UINT64_C(63); /* one bucket, one cache line */
 	struct shmkit__map_bucket *bk = (void *)(base + aligned);
@@ -951,8 +959,10 @@ int shmkit_map_create(struct shmkit_map **out, const char *uri, size_t size, uns
 	struct shmkit_map *m;
 	int r;
 
-	if (out == NULL || uri == NULL || size < SHMKIT__HEADER_SIZE + 16384)
+	if (out == NULL || uri == NULL)
 		return -EINVAL;
+	if (size < SHMKIT__HEADER_SIZE + 16384)
+		return map_too_small(size);
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return -ENOMEM;
 	r = shmkit__obj_create(&m->heap.obj, uri, SHMKIT_KIND_MAP, size - SHMKIT__HEADER_SIZE, mode,

@@ -496,9 +496,15 @@ static int slot_geometry(struct queue_geometry *g)
 
 static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
 {
-	if (!o || o->capacity == 0 || o->capacity > SHMKIT__QUEUE_MAX_CAPACITY || o->max_msg == 0 ||
-	    o->max_msg > SHMKIT__QUEUE_MAX_MSG)
+	if (!o)
 		return -EINVAL;
+	/* say which bound: "Invalid argument" alone leaves a user guessing */
+	if (o->capacity == 0 || o->capacity > SHMKIT__QUEUE_MAX_CAPACITY)
+		return shmkit__fail(-EINVAL, "capacity %zu is not 1 to %u messages", o->capacity,
+				    SHMKIT__QUEUE_MAX_CAPACITY);
+	if (o->max_msg == 0 || o->max_msg > SHMKIT__QUEUE_MAX_MSG)
+		return shmkit__fail(-EINVAL, "max_msg %zu is not 1 to %u bytes", o->max_msg,
+				    SHMKIT__QUEUE_MAX_MSG);
 	if (shmkit__reserved_zero(o->reserved, sizeof(o->reserved), "queue options") < 0)
 		return -EINVAL;
 	g->cap = 1;

@@ -119,6 +119,14 @@ static void sizes(void)
 	CHECK_OK(cli_parse_size("1G", &v)); CHECK(v == 1 << 30);
 	CHECK_OK(cli_parse_size("2T", &v)); CHECK(v == 2ull << 40);
 	CHECK_OK(cli_parse_size("0", &v)); CHECK(v == 0);
+	/* a leading zero is decimal, not octal */
+	CHECK_OK(cli_parse_size("010", &v)); CHECK(v == 10);
+	CHECK_OK(cli_parse_size("08K", &v)); CHECK(v == 8192);
+	CHECK_OK(cli_parse_size("0X10", &v)); CHECK(v == 16);
+	CHECK_OK(cli_parse_u64("010", &v)); CHECK(v == 10);
+	CHECK_OK(cli_parse_u64("09", &v)); CHECK(v == 9);
+	CHECK_OK(cli_parse_u64("0x10", &v)); CHECK(v == 16);
+	CHECK_RET(cli_parse_size("0x", &v), -EINVAL);
 	CHECK_RET(cli_parse_size("", &v), -EINVAL);
 	CHECK_RET(cli_parse_size("-1", &v), -EINVAL);
 	CHECK_RET(cli_parse_size("1X", &v), -EINVAL);

@@ -8,16 +8,26 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- reporting ---- */
 
-/* Writes s with control bytes as \xNN: a hostile URI (or a detail that
- * quotes one) must not break the one-line error or drive the terminal. */
+/* Is c written \xNN? Control bytes, so that a hostile name cannot break a
+ * line or drive the terminal; and the backslash itself, so that the escape
+ * stays reversible: a name holding a real "\x20" never prints like one
+ * holding a blank (which ls writes \x20). */
+static int needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || c == '\\';
+}
+
+/* Writes s escaped: a hostile URI (or a detail that quotes one) must not
+ * break the one-line error or drive the terminal. */
 static void put_escaped(const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
+		if (needs_escape(c))
 			fprintf(stderr, "\\x%02x", c);
 		else
 			fputc(c, stderr);
@@ -30,13 +40,51 @@ const char *cli_printable(const char *s, char *buf, size_t cap)
 
 	for (; *s && n + 5 < cap; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f)
+		if (needs_escape(c))
 			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
 		else
 			buf[n++] = (char)c;
 	}
 	buf[n] = '\0';
 	return buf;
+}
+
+/* Does st's URI start with prefix? A SysV segment's key counts however it
+ * is spelt (ls shows sysv:0x0006f588; sysv:0x6f588 and sysv:0x6F588 are
+ * the same key), and sysv:id=N names it too. */
+int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char alt[64];
+	if (strncmp(st->uri, prefix, n) == 0)
+		return 1;
+	if (st->backend != SHMKIT_SYSV)
+		return 0;
+	snprintf(alt, sizeof(alt), "sysv:id=%d", st->sysv_id);
+	if (strncmp(alt, prefix, n) == 0)
+		return 1;
+	if (st->sysv_key <= 0)
+		return 0;
+	snprintf(alt, sizeof(alt), "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
+	if (strncasecmp(alt, prefix, n) == 0)
+		return 1;
+	snprintf(alt, sizeof(alt), "sysv:0x%" PRIx64, (uint64_t)st->sysv_key);
+	return strncasecmp(alt, prefix, n) == 0;
+}
+
+int cli_uri_prefixes(char **v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char *c;
+		/* only a leading '/': a bare word ("sysv", "posix") keeps matching
+		 * the scheme it starts, as ls sysv did before */
+		if (v[i][0] != '/')
+			continue;
+		if (asprintf(&c, "posix:%s", v[i]) < 0)
+			return -ENOMEM;
+		v[i] = c;
+	}
+	return 0;
 }
 
 static void print_prefix(const char *what, const char *uri)
@@ -62,6 +110,16 @@ int cli_fail(const char *what, const char *uri, int err)
 	} else
 		fprintf(stderr, "%s\n", shmkit_strerror(err));
 	return CLI_FAIL;
+}
+
+int cli_fail_stdin(const char *what, const char *uri, int err)
+{
+	return cli_fail_msg(what, uri, "reading standard input: %s", strerror(-err));
+}
+
+int cli_stdin_error(void)
+{
+	return errno > 0 ? -errno : -EIO;
 }
 
 int cli_fail_write(const char *what, const char *uri, int err)

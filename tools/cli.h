@@ -33,6 +33,11 @@ int cli_run(int argc, char **argv);
 /* "shmkit: <what> <uri>: write error on standard output: <reason>" on stderr;
  * returns CLI_FAIL. err: negative errno (cli_json_finish's). */
 int cli_fail_write(const char *what, const char *uri, int err);
+/* "shmkit: <what> <uri>: reading standard input: <reason>": a failed read of
+ * stdin (closed, a directory) is named as such, not as the segment's fault. */
+int cli_fail_stdin(const char *what, const char *uri, int err);
+/* -errno for stdin's last failed stdio read (-EIO when errno says nothing). */
+int cli_stdin_error(void);
 
 /* Print "shmkit: <what> <uri>: <reason>" on stderr (reason from a negative
  * errno) and return CLI_FAIL. uri may be NULL or "" (then it is left out). */
@@ -40,8 +45,9 @@ int cli_fail(const char *what, const char *uri, int err);
 /* Why the last library call failed: its detail, else the errno's text. */
 const char *cli_why(int err);
 /* As cli_fail, with a free-text reason. */
-/* s with control bytes written as \xNN, in buf (truncated to cap): names
- * other processes chose (URIs, process names) must not drive the terminal. */
+/* s with control bytes and the backslash written as \xNN, in buf (truncated
+ * to cap): names other processes chose (URIs, process names) must not drive
+ * the terminal, and two different names must not print alike. */
 const char *cli_printable(const char *s, char *buf, size_t cap);
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -55,6 +61,13 @@ void cli_limits_facts(const char *uri, char *buf, size_t cap);
 /* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;
  * return CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* URI-PREFIX operands (ls, top, gc --prefix) in the form URIs are listed in:
+ * "/name" is posix:/name, as everywhere a URI is taken. Rewrites v[0..n) in
+ * place (new strings stay reachable from v); -ENOMEM if one cannot be made. */
+int cli_uri_prefixes(char **v, int n);
+/* Does st's URI start with prefix, a SysV key counting however it is spelt
+ * (sysv:0x6f588 = sysv:0x0006F588) and sysv:id=N naming it too? ls and top. */
+int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix);
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 

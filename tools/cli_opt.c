@@ -14,6 +14,13 @@
 
 /* ---- values ---- */
 
+/* Decimal, or hex with 0x: never octal, so a leading zero (010, 08) means
+ * what a user who pads a number expects instead of 8 or an error. */
+static int number_base(const char *s)
+{
+	return s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10;
+}
+
 int cli_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
@@ -22,7 +29,7 @@ int cli_parse_u64(const char *s, uint64_t *out)
 	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, number_base(s));
 	if (errno == ERANGE)
 		return -ERANGE;
 	if (errno || *end)
@@ -60,7 +67,7 @@ int cli_parse_size(const char *s, uint64_t *out)
 	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, number_base(s));
 	if (errno == ERANGE)
 		return -ERANGE;
 	if (errno || end == s)

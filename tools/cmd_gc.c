@@ -62,6 +62,8 @@ CLI_COMMAND(cmd_gc)
 		return CLI_USAGE;
 	if (nops != 0)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
+	if (prefix && cli_uri_prefixes((char **)&prefix, 1) < 0)
+		return cli_fail("gc", "", -ENOMEM);
 	flags |= dry_run ? SHMKIT_GC_DRY_RUN : 0;
 	flags |= foreign ? SHMKIT_GC_FOREIGN : 0;
 	flags |= force ? SHMKIT_GC_FORCE : 0;

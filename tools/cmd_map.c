@@ -79,15 +79,20 @@ static int read_stdin(char **out, size_t *len)
 			break;
 		if (n == cap) {
 			char *more = realloc(buf, cap * 2);
-			if (more == NULL)
-				break;
+			if (more == NULL) { /* not a shorter value: no value */
+				free(buf);
+				return -ENOMEM;
+			}
 			buf = more;
 			cap *= 2;
 		}
 	}
-	if (buf == NULL || ferror(stdin)) {
+	if (buf == NULL)
+		return -ENOMEM;
+	if (ferror(stdin)) {
+		int err = cli_stdin_error();
 		free(buf);
-		return -EIO;
+		return err;
 	}
 	*out = buf;
 	*len = n;
@@ -197,11 +202,19 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 
 	if (strcmp(val, "-") == 0) {
 		if ((r = read_stdin(&in, &len)) < 0)
-			return cli_fail("put", uri, r);
+			return r == -ENOMEM ? cli_fail("put", uri, r)
+					    : cli_fail_stdin("put", uri, r);
 		val = in;
 	}
 	r = shmkit_map_put(m, key, strlen(key), val, len);
 	free(in);
+	/* the map's heap is full, not the disk: "No space left on device"
+	 * alone sends the user to df */
+	if (r == -ENOSPC)
+		return cli_fail_msg("put", uri,
+				    "the map is full: no room for a %zu-byte key and value "
+				    "(nothing changed; heap URI stats shows what is free)",
+				    strlen(key) + len);
 	return r < 0 ? cli_fail("put", uri, r) : CLI_OK;
 }
 

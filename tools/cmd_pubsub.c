@@ -176,6 +176,9 @@ static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout)
 		ret = pub_one(p, uri, line, (size_t)n, timeout);
 	}
 	free(line);
+	/* a read error is not the end of the input: say so, do not exit 0 */
+	if (ret == CLI_OK && ferror(stdin))
+		ret = cli_fail_stdin("pub", uri, cli_stdin_error());
 	return ret;
 }
 

@@ -123,16 +123,16 @@ static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, si
 	if (r == -ETIMEDOUT)
 		return cli_fail_msg("send", uri, "timed out with the queue full: %" PRIu64
 				    " messages sent, this one and any after it were not", *sent);
-	if (r < 0) {
+	if (r < 0) { /* one line: what failed, and how far the command got */
 		struct shmkit_queue_stats st;
 		if (r == -EMSGSIZE && shmkit_queue_stats(q, &st) == 0)
-			cli_fail_msg("send", uri, "a message of %zu bytes is over the queue's "
-				     "max-msg of %" PRIu64 " bytes", len, st.max_msg);
-		else
-			cli_fail("send", uri, r);
-		fprintf(stderr, "shmkit: send %s: %" PRIu64 " messages were sent before that\n",
-			uri, *sent);
-		return CLI_FAIL;
+			return cli_fail_msg("send", uri,
+					    "a message of %zu bytes is over the queue's max-msg of "
+					    "%" PRIu64 " bytes (%" PRIu64
+					    " messages were sent before that)",
+					    len, st.max_msg, *sent);
+		return cli_fail_msg("send", uri, "%s (%" PRIu64 " messages were sent before that)",
+				    cli_why(r), *sent);
 	}
 	(*sent)++;
 	return CLI_OK;
@@ -233,7 +233,8 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t 
 			break;
 		int r = split_fill(&sp);
 		if (r < 0)
-			ret = cli_fail("send", uri, r);
+			ret = r == -ENOMEM ? cli_fail("send", uri, r)
+					   : cli_fail_stdin("send", uri, r);
 	}
 	free(sp.buf);
 	return ret;
@@ -258,6 +259,11 @@ static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queu
 		all = grown;
 		memcpy(all + len, chunk, got);
 		len += got;
+	}
+	if (ferror(stdin)) { /* a partial or empty message is not what was asked */
+		int err = cli_stdin_error();
+		free(all);
+		return cli_fail_stdin("send", uri, err);
 	}
 	int ret = send_one(q, uri, all, len, deadline, sent);
 	free(all);
@@ -352,8 +358,10 @@ static int write_all(struct iovec *iov, size_t n)
  * the next receiver finds this one's role dead and takes it over. */
 static _Noreturn void leave_unconsumed(const char *uri, int err)
 {
-	cli_fail("recv", uri, err);
-	fprintf(stderr, "shmkit: recv %s: the messages not written are still in the queue\n", uri);
+	cli_fail_msg("recv", uri,
+		     "write error on standard output: %s (the messages not written are still "
+		     "in the queue)",
+		     strerror(-err));
 	fflush(stderr);
 	_exit(CLI_FAIL);
 }
@@ -555,6 +563,13 @@ CLI_COMMAND(cmd_queue)
 {
 	if (argc < 2)
 		return cli_usage_error(argv[0], "expects create or stat");
+	/* "queue URI create" (and stat), as topic, map and heap take it */
+	if (argc >= 3 && (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "stat") == 0) &&
+	    strcmp(argv[1], "create") != 0 && strcmp(argv[1], "stat") != 0) {
+		char *uri_arg = argv[1];
+		argv[1] = argv[2];
+		argv[2] = uri_arg;
+	}
 	if (strcmp(argv[1], "create") == 0)
 		return queue_create(argc - 1, argv + 1);
 	if (strcmp(argv[1], "stat") == 0)

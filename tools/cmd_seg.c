@@ -671,29 +671,6 @@ static int print_table(const struct stat_list *l, const struct ls_opts *o)
 	return CLI_OK;
 }
 
-/* Does st's URI start with prefix? A SysV segment's key counts however it
- * is spelt (ls shows sysv:0x0006f588; sysv:0x6f588 and sysv:0x6F588 are
- * the same key), and sysv:id=N names it too. */
-static int has_prefix(const struct shmkit_stat *st, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	char alt[64];
-	if (strncmp(st->uri, prefix, n) == 0)
-		return 1;
-	if (st->backend != SHMKIT_SYSV)
-		return 0;
-	snprintf(alt, sizeof(alt), "sysv:id=%d", st->sysv_id);
-	if (strncmp(alt, prefix, n) == 0)
-		return 1;
-	if (st->sysv_key <= 0)
-		return 0;
-	snprintf(alt, sizeof(alt), "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
-	if (strncasecmp(alt, prefix, n) == 0)
-		return 1;
-	snprintf(alt, sizeof(alt), "sysv:0x%" PRIx64, (uint64_t)st->sysv_key);
-	return strncasecmp(alt, prefix, n) == 0;
-}
-
 /* --user, --kind and URI prefixes: does st pass? */
 static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int n_prefix,
 		     char **prefixes)
@@ -704,9 +681,21 @@ static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int 
 	    !(strcmp(o->kind, "none") == 0 && !st->managed))
 		return 0;
 	for (int i = 0; i < n_prefix; i++)
-		if (has_prefix(st, prefixes[i]))
+		if (cli_stat_has_prefix(st, prefixes[i]))
 			return 1;
 	return n_prefix == 0;
+}
+
+/* Is k a kind --kind can match? An unknown word would list nothing and
+ * exit 0, as if no such object existed: a typo must be said instead. */
+static int known_kind(const char *k)
+{
+	if (strcmp(k, "none") == 0)
+		return 1;
+	for (uint32_t i = SHMKIT_KIND_RAW; i <= SHMKIT_KIND_MAP; i++)
+		if (strcmp(k, cli_kind_name(i)) == 0)
+			return 1;
+	return 0;
 }
 
 /* A user name or number into a uid. */
@@ -757,8 +746,13 @@ CLI_COMMAND(cmd_ls)
 		return CLI_USAGE;
 	if (o.user && parse_user(o.user, &o.uid) < 0)
 		return cli_usage_error(argv[0], "no user '%s'", o.user);
+	if (o.kind && !known_kind(o.kind))
+		return cli_usage_error(
+		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
+	if (cli_uri_prefixes(argv + 1, n) < 0)
+		return cli_fail("ls", "", -ENOMEM);
 	ret = shmkit_list(collect, &l);
 	if (ret < 0) {
 		free(l.v);
@@ -1012,8 +1006,9 @@ static int slurp_stdin(char **out, size_t *len, size_t room)
 		n += got;
 		if (got == 0 || n == limit) {
 			if (ferror(stdin)) {
+				int err = cli_stdin_error();
 				free(buf);
-				return -EIO;
+				return err;
 			}
 			*out = buf;
 			*len = n;
@@ -1037,13 +1032,43 @@ static const char *managed_kind(const char *uri)
 	return managed ? kind : NULL;
 }
 
+/* The kind of the shmkit object whose header starts the mapped bytes, or
+ * NULL. managed_kind() cannot tell for a System V object nobody has attached
+ * (stat does not attach to look), so write checks the mapping it attached
+ * too: docs/LAYOUT.md, the header's magic "SShmKit\x01" at 0, kind at 16. */
+static const char *header_kind(const void *base, size_t size)
+{
+	uint32_t kind;
+
+	if (size < 20 || memcmp(base, "SShmKit\x01", 8) != 0)
+		return NULL;
+	memcpy(&kind, (const char *)base + 16, sizeof(kind));
+	return cli_kind_name(kind);
+}
+
+/* Does uri ask for a copy-on-write view (file:...?private)? Bytes written
+ * there never reach the file: write would succeed and save nothing. */
+static int is_private_view(const char *uri)
+{
+	const char *q = strchr(uri, '?');
+
+	while (q) {
+		q++;
+		size_t n = strcspn(q, "&");
+		if (n == strlen("private") && strncmp(q, "private", n) == 0)
+			return 1;
+		q = strchr(q, '&');
+	}
+	return 0;
+}
+
 CLI_COMMAND(cmd_write)
 {
 	struct shmkit_seg *seg;
 	uint64_t offset = 0;
 	const char *uri, *text = NULL;
 	char *data = NULL;
-	size_t len, size;
+	size_t len = 0, size;
 	int ret, force = 0;
 	const struct cli_opt opts[] = { { "offset", 0, CLI_SIZE, &offset, NULL },
 					{ "force", 0, CLI_FLAG, &force, NULL },
@@ -1056,6 +1081,10 @@ CLI_COMMAND(cmd_write)
 	if (n < 1 || n > 2)
 		return cli_usage_error(argv[0], "expects a URI and TEXT (or - for stdin)");
 	uri = argv[1];
+	if (is_private_view(uri))
+		return cli_fail_msg("write", uri,
+				    "?private is a copy-on-write view: nothing written "
+				    "there reaches the file (write to the URI without ?private)");
 	if (!force && (kind = managed_kind(uri)) != NULL)
 		return cli_fail_msg("write", uri,
 				    "is a shmkit %s: raw bytes would destroy it (use its own "
@@ -1064,19 +1093,34 @@ CLI_COMMAND(cmd_write)
 	if (ret < 0)
 		return cli_fail("write", uri, ret);
 	size = shmkit_seg_size(seg);
+	if (!force && (kind = header_kind(shmkit_seg_addr(seg), size)) != NULL) {
+		shmkit_seg_close(seg);
+		return cli_fail_msg("write", uri,
+				    "is a shmkit %s: raw bytes would destroy it (use its own "
+				    "commands, or --force to write anyway)",
+				    kind);
+	}
+	if (offset > size) { /* before reading stdin: no length to report then */
+		shmkit_seg_close(seg);
+		return cli_fail_msg("write", uri,
+				    "offset %" PRIu64 " is past the end of the %zu "
+				    "bytes (nothing written)",
+				    offset, size);
+	}
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		text = argv[2];
 		len = strlen(text);
 	} else {
 		/* one byte more than fits is enough to refuse it */
-		ret = slurp_stdin(&data, &len, offset < size ? size - offset : 0);
+		ret = slurp_stdin(&data, &len, size - offset);
 		if (ret < 0) {
 			shmkit_seg_close(seg);
-			return cli_fail("write", uri, ret);
+			return ret == -ENOMEM ? cli_fail("write", uri, ret)
+					      : cli_fail_stdin("write", uri, ret);
 		}
 		text = data;
 	}
-	if (offset > size || len > size - offset) {
+	if (len > size - offset) {
 		ret = cli_fail_msg("write", uri, "%s%zu bytes at offset %" PRIu64 " do not fit in %zu "
 				   "bytes (nothing written)", data ? "more than " : "",
 				   data ? len - 1 : len, offset, size);

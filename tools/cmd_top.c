@@ -231,6 +231,8 @@ CLI_COMMAND(cmd_top)
 	sigaction(SIGHUP, &sa, NULL);
 
 	/* Operands left by cli_parse: URI prefixes, as for ls. */
+	if (cli_uri_prefixes(argv + 1, n) < 0)
+		return cli_fail("top", "", -ENOMEM);
 	struct top_sample a = { .prefixes = argv + 1, .n_prefixes = n };
 	struct top_sample b = a;
 	int r = top_sample_take(&a);

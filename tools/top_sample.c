@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "layout.h"
 #include "top_sample.h"
 
@@ -139,10 +140,10 @@ static void read_counters(struct top_obj *o, const struct shmkit_stat *st)
 	shmkit_seg_close(seg);
 }
 
-static bool wanted(const struct top_sample *s, const char *uri)
+static bool wanted(const struct top_sample *s, const struct shmkit_stat *st)
 {
 	for (int i = 0; i < s->n_prefixes; i++)
-		if (strncmp(uri, s->prefixes[i], strlen(s->prefixes[i])) == 0)
+		if (cli_stat_has_prefix(st, s->prefixes[i]))
 			return true;
 	return s->n_prefixes == 0;
 }
@@ -151,8 +152,8 @@ static int add(const struct shmkit_stat *st, void *arg)
 {
 	struct top_sample *s = arg;
 
-	if (!wanted(s, st->uri) || !st->managed || st->header_status != 0 || st->kind < SHMKIT_KIND_QUEUE ||
-	    st->kind > SHMKIT_KIND_MAP)
+	if (!wanted(s, st) || !st->managed || st->header_status != 0 ||
+	    st->kind < SHMKIT_KIND_QUEUE || st->kind > SHMKIT_KIND_MAP)
 		return 0;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 32;

@@ -209,7 +209,11 @@ static int sysv_remove(const struct shmkit__uri *u)
 	if (id < 0)
 		return id;
 	if (shmctl(id, IPC_RMID, NULL) < 0) {
-		int err = errno == EIDRM ? ENOENT : errno;
+		/* EINVAL: no segment has this id (sysv:id=N names one that is gone);
+		 * the command is valid, so that is the only way to get it */
+		if (errno == EIDRM || errno == EINVAL)
+			return shmkit__fail(-ENOENT, "no sysv segment with id %d", id);
+		int err = errno;
 		return shmkit__fail(err > 0 ? -err : -EIO, "IPC_RMID of sysv id %d: %s", id,
 				    strerror(err));
 	}
