@@ -3,6 +3,7 @@
  * segment looked at (see shmkit_gc(3)). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -41,10 +42,50 @@ static int print_entry(const struct shmkit_gc_entry *e, void *arg)
 	return 0;
 }
 
+static int run_gc(struct gc_tally *t, int dry_run, int foreign, int force, const char *prefix)
+{
+	unsigned flags = 0;
+
+	flags |= dry_run ? SHMKIT_GC_DRY_RUN : 0;
+	flags |= foreign ? SHMKIT_GC_FOREIGN : 0;
+	flags |= force ? SHMKIT_GC_FORCE : 0;
+	if (t->json) {
+		cli_json_init(&t->j, stdout);
+		cli_json_object(&t->j, NULL);
+		cli_json_bool(&t->j, "dry_run", (flags & SHMKIT_GC_DRY_RUN) != 0);
+		cli_json_bool(&t->j, "foreign", (flags & SHMKIT_GC_FOREIGN) != 0);
+		cli_json_bool(&t->j, "force", (flags & SHMKIT_GC_FORCE) != 0);
+		cli_json_array(&t->j, "segments");
+	}
+	int r = shmkit_gc_prefix(flags, prefix, print_entry, t);
+	if (t->json) {
+		cli_json_end(&t->j);
+		cli_json_int(&t->j, "removed", t->n[SHMKIT_GC_REMOVED]);
+		cli_json_int(&t->j, "would_remove", t->n[SHMKIT_GC_WOULD_REMOVE]);
+		cli_json_int(&t->j, "kept", t->n[SHMKIT_GC_KEPT]);
+		cli_json_int(&t->j, "skipped", t->n[SHMKIT_GC_SKIPPED]);
+		cli_json_end(&t->j);
+		int w = cli_json_finish(&t->j);
+		if (w < 0)
+			return cli_fail_write("gc", "", w);
+	}
+	if (r < 0)
+		return cli_fail("gc", "", r);
+	if (!t->json) {
+		if (flags & SHMKIT_GC_DRY_RUN)
+			printf("gc (dry run): %d would be removed, %d kept, %d skipped\n",
+			       t->n[SHMKIT_GC_WOULD_REMOVE], t->n[SHMKIT_GC_KEPT],
+			       t->n[SHMKIT_GC_SKIPPED]);
+		else
+			printf("gc: %d removed, %d kept, %d skipped\n", t->n[SHMKIT_GC_REMOVED],
+			       t->n[SHMKIT_GC_KEPT], t->n[SHMKIT_GC_SKIPPED]);
+	}
+	return CLI_OK;
+}
+
 CLI_COMMAND(cmd_gc)
 {
 	struct gc_tally t;
-	unsigned flags = 0;
 	const char *prefix = NULL;
 	int dry_run = 0, foreign = 0, force = 0;
 
@@ -62,41 +103,11 @@ CLI_COMMAND(cmd_gc)
 		return CLI_USAGE;
 	if (nops != 0)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
-	if (prefix && cli_uri_prefixes((char **)&prefix, 1) < 0)
+	char *v[1] = {(char *)prefix}; /* "/name" is posix:/name (a new string: freed below) */
+	if (prefix && cli_uri_prefixes(v, 1) < 0)
 		return cli_fail("gc", "", -ENOMEM);
-	flags |= dry_run ? SHMKIT_GC_DRY_RUN : 0;
-	flags |= foreign ? SHMKIT_GC_FOREIGN : 0;
-	flags |= force ? SHMKIT_GC_FORCE : 0;
-	if (t.json) {
-		cli_json_init(&t.j, stdout);
-		cli_json_object(&t.j, NULL);
-		cli_json_bool(&t.j, "dry_run", (flags & SHMKIT_GC_DRY_RUN) != 0);
-		cli_json_bool(&t.j, "foreign", (flags & SHMKIT_GC_FOREIGN) != 0);
-		cli_json_bool(&t.j, "force", (flags & SHMKIT_GC_FORCE) != 0);
-		cli_json_array(&t.j, "segments");
-	}
-	int r = shmkit_gc_prefix(flags, prefix, print_entry, &t);
-	if (t.json) {
-		cli_json_end(&t.j);
-		cli_json_int(&t.j, "removed", t.n[SHMKIT_GC_REMOVED]);
-		cli_json_int(&t.j, "would_remove", t.n[SHMKIT_GC_WOULD_REMOVE]);
-		cli_json_int(&t.j, "kept", t.n[SHMKIT_GC_KEPT]);
-		cli_json_int(&t.j, "skipped", t.n[SHMKIT_GC_SKIPPED]);
-		cli_json_end(&t.j);
-		int w = cli_json_finish(&t.j);
-		if (w < 0)
-			return cli_fail_write("gc", "", w);
-	}
-	if (r < 0)
-		return cli_fail("gc", "", r);
-	if (!t.json) {
-		if (flags & SHMKIT_GC_DRY_RUN)
-			printf("gc (dry run): %d would be removed, %d kept, %d skipped\n",
-			       t.n[SHMKIT_GC_WOULD_REMOVE], t.n[SHMKIT_GC_KEPT],
-			       t.n[SHMKIT_GC_SKIPPED]);
-		else
-			printf("gc: %d removed, %d kept, %d skipped\n", t.n[SHMKIT_GC_REMOVED],
-			       t.n[SHMKIT_GC_KEPT], t.n[SHMKIT_GC_SKIPPED]);
-	}
-	return CLI_OK;
+	int r = run_gc(&t, dry_run, foreign, force, v[0]);
+	if (v[0] != prefix)
+		free(v[0]);
+	return r;
 }
