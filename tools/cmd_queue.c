@@ -514,6 +514,10 @@ static int queue_create(int argc, char **argv)
 		return cli_usage_error("queue", "create needs --capacity N and --max-msg B");
 	if (o.capacity == 0 || o.max_msg == 0)
 		return cli_usage_error("queue", "--capacity and --max-msg must be at least 1");
+	if (o.capacity > SIZE_MAX || o.max_msg > SIZE_MAX) /* a 32-bit size_t would wrap them */
+		return cli_fail_msg("create queue", argv[1], "capacity %" PRIu64 " is not 1 to 1073741824 "
+				    "messages, or --max-msg %" PRIu64 " is past this build's size_t",
+				    o.capacity, o.max_msg);
 	struct shmkit_queue_opts qo = { .capacity = o.capacity, .max_msg = o.max_msg,
 					.multi_producer = o.multi, .multi_consumer = o.multi,
 					.mode = o.mode };
