@@ -90,6 +90,12 @@ int test_sh_capture(char *out, size_t cap, const char *fmt, ...)
 
 int64_t test_now_ns(void);
 int test_is_root(void);
+/* Whether pidfd_open(2) works here: kernels before 5.3 and valgrind 3.19's
+ * memcheck (which lacks syscall 434) refuse it. */
+int test_have_pidfd(void);
+/* Whether `make valgrind` runs this test (SHMKIT_UNDER_VALGRIND set): cases
+ * that measure resource limits or map terabytes skip under memcheck. */
+int test_under_valgrind(void);
 /* Print "N passed, N failed" from the CHECKs counted so far and return the exit code. */
 int test_done(void);
 

@@ -13,7 +13,10 @@
 static int parse_words(const struct cli_opt *opts, char *ops, size_t opcap, char *err,
 		       size_t errcap, ...)
 {
-	char *argv[32], words[32][64];
+	/* static: cli_parse points string options into argv's words, and the
+	 * caller reads them after this frame is gone */
+	static char words[32][64];
+	char *argv[32];
 	int argc = 0, n, saved = dup(2);
 	va_list ap;
 	FILE *f = tmpfile();

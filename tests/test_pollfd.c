@@ -369,9 +369,15 @@ static void test_topic_fd_killed_publisher(void)
 	CHECK(!readable(fd, 0));
 	kill(c, SIGKILL);
 	CHECK_RET(test_wait(c), 128 + SIGKILL);
-	CHECK(readable(fd, 10000));
-	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EPIPE);
-	CHECK(readable(fd, 0));
+	if (test_have_pidfd()) {
+		CHECK(readable(fd, 10000));
+		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EPIPE);
+		CHECK(readable(fd, 0));
+	} else {
+		/* without pidfd_open (old kernels, valgrind) the documented
+		 * fallback: a receive with a timeout sees the death */
+		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 10 * 1000000000LL), -EPIPE);
+	}
 	CHECK_OK(shmkit_sub_close(s));
 }
 

@@ -306,6 +306,9 @@ static void run_child(int (*fn)(void *), void *arg, const char *what)
 
 int main(void)
 {
+	/* valgrind 3.19 maps neither SHM_HUGETLB nor MAP_HUGETLB memory */
+	if (test_under_valgrind())
+		test_skip("huge pages: not under valgrind");
 	check_options();
 	check_no_pages();
 	check_posix_no_thp();

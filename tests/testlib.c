@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,6 +266,21 @@ int64_t test_now_ns(void)
 int test_is_root(void)
 {
 	return geteuid() == 0;
+}
+
+int test_have_pidfd(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+int test_under_valgrind(void)
+{
+	const char *v = getenv("SHMKIT_UNDER_VALGRIND");
+	return v != NULL && *v != 0 && strcmp(v, "0") != 0;
 }
 
 int test_done(void)
