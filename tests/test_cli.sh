@@ -3,22 +3,14 @@
 # The shmkit CLI, command by command: output, exit codes (0 ok, 1 failure,
 # 2 usage), the one-line error format, --json that parses. Every segment it
 # makes has a run-unique name and is removed on exit, also on failure.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-cli"
-TMP=$(mktemp -d)
-FAILS=0
-CLEANUP=()
 sleep_pid=
 evil_pid=
 cleanup() {
 	[ -z "$sleep_pid" ] || kill "$sleep_pid" 2>/dev/null
 	[ -z "$evil_pid" ] || kill "$evil_pid" 2>/dev/null
-	for u in "${CLEANUP[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 # `make valgrind`: run the tool itself under memcheck; any error is exit 99.
 if [ -n "${SHMKIT_UNDER_VALGRIND:-}" ] && command -v valgrind >/dev/null; then
 	printf '#!/bin/sh\nexec valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 "%s" "$@"\n' \
@@ -26,15 +18,6 @@ if [ -n "${SHMKIT_UNDER_VALGRIND:-}" ] && command -v valgrind >/dev/null; then
 	chmod +x "$TMP/shmkit"
 	SHMKIT="$TMP/shmkit"
 fi
-
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-# expect CODE CMD...: run CMD, stdout/stderr in $TMP/out $TMP/err, check the exit code.
-expect() {
-	local want=$1; shift
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local got=$?
-	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
 # The error line: exactly one line "shmkit: <what> <uri>: <reason>".
 err_is() {
 	local re=$1
@@ -242,5 +225,4 @@ expect 0 "$SHMKIT" rm "$F"
 [ ! -e "$TMP/seg" ] || fail "rm left $F"
 expect 2 "$SHMKIT" rm;                    usage_is "rm: expects at least one URI"
 
-echo "test_cli: $FAILS failure(s)"
-[ "$FAILS" = 0 ]
+finish test_cli

@@ -2,27 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Defects a demanding user found at the shell (explore-cli): each case failed
 # before its fix. Every segment has a run-unique name and is removed on exit.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-explore"
-TMP=$(mktemp -d)
-FAILS=0
-CLEANUP=()
-cleanup() {
-	for u in "${CLEANUP[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-expect() {
-	local want=$1; shift
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local got=$?
-	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
-err_has() { grep -Eq -- "$1" "$TMP/err" || fail "stderr '$(cat "$TMP/err")' !~ '$1'"; }
 
 # ---- ls: two different names never print the same ----
 # A blank is written \x20, so a backslash must be escaped too: else
@@ -168,5 +149,4 @@ for spelt in "$TQ" "sysv:0x5E${TK}" "sysv:0x005e${TK}"; do
 done
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
 
-echo "test_cli_explore: $FAILS failure(s)"
-[ "$FAILS" = 0 ]
+finish test_cli_explore

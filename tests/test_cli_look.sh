@@ -9,26 +9,19 @@
 #  - `stat`, `heap stats` and `map get` of a heap / map whose lock a stopped
 #    process holds finish (they only look: no lock taken).
 # Every name is this test's own; everything is removed on exit.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-look"
 W="posix:/$TAG-w"
 H="posix:/$TAG-h"
 M="posix:/$TAG-m"
 KEY=$(printf '0x%x' $((0x5c000000 + ($$ & 0xffffff))))
 Q="sysv:$KEY"
-TMP=$(mktemp -d)
-FAILS=0
+CLEANUP=("$W" "$H" "$M" "$Q")
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	"$SHMKIT" rm "$W" "$H" "$M" "$Q" >/dev/null 2>&1
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 
 # ---- write from an endless stdin ----
 "$SHMKIT" create "$W" 4K || fail "create $W"

@@ -3,30 +3,8 @@
 # A new user's mistakes at the shell (issue 10): each is refused, or answered,
 # with a line that says what is wrong and what to do, and nothing the user did
 # not name is lost. Every segment has a run-unique name and is removed on exit.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-user"
-TMP=$(mktemp -d)
-FAILS=0
-CLEANUP=()
-cleanup() {
-	for u in "${CLEANUP[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-# expect CODE CMD...: run CMD, stdout/stderr in $TMP/out $TMP/err, check the exit code.
-expect() {
-	local want=$1; shift
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local got=$?
-	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
-err_has() { grep -Eq -- "$1" "$TMP/err" || fail "stderr '$(cat "$TMP/err")' !~ '$1'"; }
-out_has() { grep -Fq -- "$1" "$TMP/out" || fail "stdout lacks '$1': $(head -c 500 "$TMP/out")"; }
-out_is() { [ "$(cat "$TMP/out")" = "$1" ] || fail "stdout '$(cat "$TMP/out")' != '$1'"; }
 
 # ---- one parser: each usage line lists exactly the options the command takes ----
 # (the parser names them when it rejects one)
@@ -203,5 +181,4 @@ for k in ("uri backend lifetime size real_size mode uid user gid group creator_p
     assert k in d["segments"][0], k
 PY
 
-echo "test_cli_user: $FAILS failure(s)"
-[ "$FAILS" = 0 ]
+finish test_cli_user

@@ -11,21 +11,10 @@
 # object to look used to take and give back an attach slot (header bytes
 # 133, 136-137 changed); now every look reads a read-only mapping.
 # Every name is this test's own; everything is removed on exit.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-unch"
-TMP=$(mktemp -d)
-FAILS=0
-made=()
 holder=
-cleanup() {
-	[ -n "$holder" ] && kill "$holder" 2>/dev/null
-	for u in "${made[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+cleanup() { [ -z "$holder" ] || kill "$holder" 2>/dev/null; }
 
 # The file behind a URI.
 path_of() {
@@ -38,7 +27,7 @@ path_of() {
 # Makes one object of each kind under a URI prefix ($1 = posix:/NAME or file:/DIR/NAME).
 make_objects() {
 	local p=$1
-	made+=("$p-raw" "$p-q" "$p-t" "$p-h" "$p-m")
+	CLEANUP+=("$p-raw" "$p-q" "$p-t" "$p-h" "$p-m")
 	"$SHMKIT" create "$p-raw" 8K && "$SHMKIT" write "$p-raw" "raw bytes" ||
 		fail "make $p-raw"
 	"$SHMKIT" queue create "$p-q" --capacity 8 --max-msg 64 &&
@@ -57,7 +46,7 @@ check_look() {
 	"$SHMKIT" $@ >"$TMP/out" 2>"$TMP/err"
 	local rc=$?
 	[ "$rc" -le 1 ] || fail "'shmkit $*' exited $rc: $(head -c 300 "$TMP/err")"
-	for u in "${made[@]}"; do
+	for u in "${CLEANUP[@]}"; do
 		f=$(path_of "$u")
 		if ! cmp -s "$f" "$TMP/snap/${u//\//_}"; then
 			fail "'shmkit $*' changed $u: $(cmp -l "$f" "$TMP/snap/${u//\//_}" | head -3 | tr '\n' ' ')"
@@ -75,7 +64,7 @@ make_objects "posix:/$TAG"
 make_objects "file:$TMP/files/$TAG"
 [ "$FAILS" = 0 ] || exit 1
 sleep 0.05 # an mtime change would be visible
-for u in "${made[@]}"; do
+for u in "${CLEANUP[@]}"; do
 	f=$(path_of "$u")
 	cp "$f" "$TMP/snap/${u//\//_}"
 	stat -c %y "$f" >"$TMP/snap/${u//\//_}.mtime"
@@ -120,7 +109,7 @@ done
 KEY=$(printf '0x%x' $((0x5d000000 + ($$ & 0xffffff))))
 Q="sysv:$KEY"
 R="sysv:$(printf '0x%x' $((KEY + 1)))"
-made+=("$Q" "$R")
+CLEANUP+=("$Q" "$R")
 row() { awk -v k=$(($1)) '$1 == k {print "lpid=" $6, "nattch=" $7, "atime=" $12, "dtime=" $13}' /proc/sysvipc/shm; }
 shmid_of() { awk -v k=$(($1)) '$1 == k {print $2}' /proc/sysvipc/shm; }
 if "$SHMKIT" queue create "$Q" --capacity 4 --max-msg 16 --owned && "$SHMKIT" send "$Q" hello; then
@@ -178,7 +167,7 @@ else
 fi
 # a System V topic: sub and pub --wait-subs look at it through themselves
 T="sysv:$(printf '0x%x' $((KEY + 2)))"
-made+=("$T")
+CLEANUP+=("$T")
 if "$SHMKIT" topic create "$T" --slots 4 --slot-size 64 --owned; then
 	"$SHMKIT" sub "$T" --count 2 --timeout 30 >"$TMP/sub.out" 2>&1 &
 	sub=$!

@@ -4,30 +4,11 @@
 # get (text and --raw), del, ls (text and --json), count, check, flush; the
 # data persists across invocations (separate processes) over posix: and file:;
 # heap check/stats on heaps and maps; error and usage exits.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
-TMP=$(mktemp -d)
-FAILS=0
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 P="posix:/shmkit-test-$$-mapcli"
 F="file:$TMP/store.map"
 H="posix:/shmkit-test-$$-heapcli"
-cleanup() {
-	"$SHMKIT" rm "$P" "$H" "posix:/shmkit-test-$$-mapbin" "posix:/shmkit-test-$$-actfirst" >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-expect() {
-	local want=$1; shift
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local got=$?
-	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
-out_is() { [ "$(cat "$TMP/out")" = "$1" ] || fail "stdout '$(cat "$TMP/out")' != '$1'"; }
-out_has() { grep -Fq -- "$1" "$TMP/out" || fail "stdout lacks '$1': $(head -c 500 "$TMP/out")"; }
-err_has() { grep -Eq -- "$1" "$TMP/err" || fail "stderr '$(cat "$TMP/err")' !~ '$1'"; }
+CLEANUP=("$P" "$H" "posix:/shmkit-test-$$-mapbin" "posix:/shmkit-test-$$-actfirst")
 
 for U in "$P" "$F"; do
 	expect 0 "$SHMKIT" map "$U" create 1M
@@ -126,5 +107,4 @@ assert got == want, (got, want)
 PY
 "$SHMKIT" rm "$B"
 
-[ "$FAILS" = 0 ] && echo "test_map_cli: ok" || echo "test_map_cli: $FAILS failures"
-[ "$FAILS" = 0 ]
+finish test_map_cli

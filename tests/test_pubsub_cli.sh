@@ -3,18 +3,9 @@
 # shmkit topic create / pub / sub / stat on a topic: messages arrive whole and
 # in order, across publisher sessions; timeouts and --count give the exit
 # codes the man page promises; stat shows the subscriber table.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 U="posix:/shmkit-test-$$-topic"
-TMP=$(mktemp -d)
-FAILS=0
-cleanup() {
-	"$SHMKIT" rm "$U" "posix:/shmkit-test-$$-wait" "$U-raw" >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+CLEANUP=("$U" "posix:/shmkit-test-$$-wait" "$U-raw")
 
 # Waits until the topic has N subscribers (they join before we publish).
 n_subs() {
@@ -112,5 +103,4 @@ grep -q "^shmkit: pub $W: timed out waiting for 1 subscribers (0 joined); nothin
 "$SHMKIT" pub "$W" --wait-subs x a 2>/dev/null; [ $? = 2 ] || fail "--wait-subs x is a usage error"
 "$SHMKIT" rm "$W"
 
-echo "test_pubsub_cli: $FAILS failure(s)"
-[ "$FAILS" = 0 ]
+finish test_pubsub_cli

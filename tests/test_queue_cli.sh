@@ -3,27 +3,10 @@
 # shmkit queue create/stat, send and recv: the shell pipeline delivers every
 # line in order, --null and --raw, --count and --timeout (exit 1 when fewer
 # messages than asked came in time), queue counters in `shmkit stat`.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 Q="posix:/shmkit-test-$$-queue-cli"
 Q2="posix:/shmkit-test-$$-queue-cli2"
-TMP=$(mktemp -d)
-FAILS=0
-cleanup() {
-	"$SHMKIT" rm "$Q" >/dev/null 2>&1
-	"$SHMKIT" rm "$Q2" >/dev/null 2>&1
-	"$SHMKIT" rm "$Q2-kill" >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-expect() {
-	local want=$1; shift
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local got=$?
-	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
+CLEANUP=("$Q" "$Q2" "$Q2-kill")
 
 expect 2 "$SHMKIT" queue create "$Q" --capacity 16
 expect 0 "$SHMKIT" queue create "$Q" --capacity 1000 --max-msg 128
@@ -176,5 +159,4 @@ grep -q "is a queue.*not a heap" "$TMP/err" || fail "heap check of a queue: $(ca
 "$SHMKIT" rm "$Q2-kill" >/dev/null
 expect 2 "$SHMKIT" recv "$Q" --null --raw
 
-[ $FAILS = 0 ] && echo "test_queue_cli: ok" || echo "test_queue_cli: $FAILS failed"
-[ $FAILS = 0 ]
+finish test_queue_cli

@@ -4,24 +4,17 @@
 # and a map made here; looking changes nothing (stat before == after); the
 # interactive view under tmux shows the objects, q quits, SIGTERM quits, and
 # the terminal is restored either way (icanon and echo back on).
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 SHMKIT=$(readlink -f "$SHMKIT")
 ID=$$
 Q="posix:/shmkit-test-$ID-top-q" T="posix:/shmkit-test-$ID-top-t" M="posix:/shmkit-test-$ID-top-m"
 QM="posix:/shmkit-test-$ID-mpmc-top"
+CLEANUP=("$Q" "$T" "$M" "$QM")
 TMUX_SOCK="shmkit-test-$ID"
-TMP=$(mktemp -d)
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 cleanup() {
 	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
-	for u in "$Q" "$T" "$M" "$QM"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 PY=$(command -v python3) || { echo "SKIP: no python3 to read JSON"; exit 77; }
 
 "$SHMKIT" queue create "$Q" --capacity 50 --max-msg 32 >/dev/null || fail "create $Q"
@@ -127,5 +120,4 @@ sleep 0.5
 wait "$TOP" || fail "top --once --json $QM exited $?"
 grep -q '"bytes_in": 5,' "$TMP/mpmc.json" && grep -q '"bytes_out": 3,' "$TMP/mpmc.json" ||
 	fail "MPMC bytes: $(grep bytes_ "$TMP/mpmc.json")"
-[ $FAILS = 0 ] && echo "test_top: ok"
-[ $FAILS = 0 ]
+finish test_top
