@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 SLICE_NS = 50_000_000        # the longest Ctrl-C can take to be seen: 50 ms
 FOREVER = -1
+_LONGEST_S = (1 << 63) // 1_000_000_000   # seconds
 
 
 def to_ns(timeout: Optional[float]) -> int:
@@ -23,10 +24,14 @@ def to_ns(timeout: Optional[float]) -> int:
         return FOREVER
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
-    if math.isnan(timeout) or timeout < 0:
+    if timeout != timeout or timeout < 0:          # NaN, or negative
         raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
-    if math.isinf(timeout):
+    # Past what int64 nanoseconds hold (292 years) is waiting without limit; compared
+    # before converting, as 1e300 * 1e9 is inf and 10**400 is no float at all.
+    if timeout >= _LONGEST_S:
         return FOREVER
+    if isinstance(timeout, int):
+        return timeout * 1_000_000_000
     return int(math.ceil(timeout * 1e9))
 
 

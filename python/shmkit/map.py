@@ -49,7 +49,7 @@ class Map(Handle, MutableMapping):
         """Create a new map in a segment of size bytes at uri (persist=True: it lives
         until removed, shmkit gc never takes it)."""
         h = ctypes.c_void_p()
-        check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), size,
+        check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), _lib.size(size, "map size"),
                               _lib.create_mode(mode, persist)), "create map", uri, detail=True)
         return cls(h.value, uri)
 

@@ -50,8 +50,9 @@ class Publisher(Handle):
     def create(cls, uri, slot_size: int, slots: int, reliable: bool = False,
                mode: int = 0o600, max_subs: int = 0, persist: bool = False) -> "Publisher":
         """Create a topic at uri and become its publisher."""
-        o = _lib.TopicOpts(slot_size, slots, int(bool(reliable)),
-                           _lib.create_mode(mode, persist), max_subs)
+        o = _lib.TopicOpts(_lib.size(slot_size, "slot_size"), _lib.size(slots, "slots"),
+                           int(bool(reliable)), _lib.create_mode(mode, persist),
+                           _lib.size(max_subs, "max_subs", _lib.UINT_MAX))
         h = ctypes.c_void_p()
         check(_lib.pub_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
               "create topic", uri, detail=True)
@@ -82,6 +83,7 @@ class Publisher(Handle):
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
         """A writable memoryview of the next slot (size bytes) to fill in place; publish()
         sends it and releases the view (drop anything made from it first)."""
+        size = _lib.size(size, "loan size")
         h = self._handle()
         p = ctypes.c_void_p()
         r = _lib.pub_loan(h, size, ctypes.byref(p), 0)

@@ -83,7 +83,8 @@ class Queue(Handle):
                multi_consumer: bool = False, mode: int = 0o600,
                persist: bool = False) -> "Queue":
         """Create a new queue at uri (see the class documentation)."""
-        o = _lib.QueueOpts(capacity, max_msg, int(bool(multi_producer)),
+        o = _lib.QueueOpts(_lib.size(capacity, "capacity"), _lib.size(max_msg, "max_msg"),
+                           int(bool(multi_producer)),
                            int(bool(multi_consumer)), _lib.create_mode(mode, persist))
         h = ctypes.c_void_p()
         check(_lib.queue_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
@@ -163,6 +164,7 @@ class Queue(Handle):
         memoryview of it: fill it in place, then commit(). Waits while the queue is full.
         The view (and anything made from it) must be dropped before commit(): commit
         releases it, so it can never write into a slot that was handed over."""
+        size = _lib.size(size, "reserve size")
         h = self._handle()
         p = ctypes.c_void_p()
         r = _lib.queue_reserve(h, size, ctypes.byref(p), 0)

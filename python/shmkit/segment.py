@@ -47,6 +47,8 @@ class Segment(Handle):
         flags = ((_lib.CREATE if create or exclusive else 0) | (_lib.EXCL if exclusive else 0)
                  | (_lib.RDONLY if readonly else 0) | (_lib.POPULATE if populate else 0)
                  | (_lib.HUGE if huge else 0))
+        size = _lib.size(size, "segment size")
+        mode = _lib.size(mode, "mode", _lib.UINT_MAX)     # the library checks the bits
         h = ctypes.c_void_p()
         check(_lib.seg_open(ctypes.byref(h), _lib.encode(uri), size, flags, mode),
               "open segment", uri, detail=True)
