@@ -35,14 +35,17 @@ def to_ns(timeout: Optional[float]) -> int:
     return int(math.ceil(timeout * 1e9))
 
 
-def sliced(call: Callable[[int], int], timeout_ns: int) -> int:
+def sliced(call: Callable[[int], int], timeout_ns: int, owner=None) -> int:
     """call(slice_ns) repeatedly until it returns something other than -ETIMEDOUT, or the
     whole timeout has passed (then -ETIMEDOUT, never earlier than asked). The caller has
-    already tried with timeout 0."""
+    already tried with timeout 0. owner: the handle waited on; once another thread (or a
+    signal handler) closes it, ValueError between two slices (see _handle)."""
     if timeout_ns == 0:
         return -errno.EAGAIN
     deadline = None if timeout_ns < 0 else time.monotonic_ns() + timeout_ns
     while True:
+        if owner is not None and owner._closing:
+            raise ValueError(f"shmkit.{type(owner).__name__} closed while waiting")
         if deadline is None:
             step = SLICE_NS
         else:

@@ -9,7 +9,7 @@ from typing import Optional
 
 from . import _lib
 from ._errors import check, error
-from ._handle import Handle
+from ._handle import Handle, guarded
 
 _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
 
@@ -40,6 +40,7 @@ class Map(Handle, MutableMapping):
     """
 
     def __init__(self, handle: int, uri):
+        self._users: list[int] = []
         self._h: Optional[int] = handle
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         self._buf = ctypes.create_string_buffer(256)
@@ -60,6 +61,7 @@ class Map(Handle, MutableMapping):
         check(_lib.map_open(ctypes.byref(h), _lib.encode(uri)), "open map", uri, detail=True)
         return cls(h.value, uri)
 
+    @guarded
     def __getitem__(self, key) -> bytes:
         h, k = self._handle(), _key(key)
         while True:
@@ -74,13 +76,17 @@ class Map(Handle, MutableMapping):
             need = _lib.map_len(h, k, len(k))   # the value grew: retry with room for it
             if need == _ENOENT:
                 raise KeyError(key)
+            if need < 0:
+                raise error(need, "map get", self.uri)
             self._buf = ctypes.create_string_buffer(max(need, 2 * len(buf)))
 
+    @guarded
     def __setitem__(self, key, value) -> None:
         k = _key(key)
         v = _key(value)
         check(_lib.map_put(self._handle(), k, len(k), v, len(v)), "map put", self.uri)
 
+    @guarded
     def __delitem__(self, key) -> None:
         k = _key(key)
         r = _lib.map_del(self._handle(), k, len(k))
@@ -93,18 +99,24 @@ class Map(Handle, MutableMapping):
             k = _key(key)
         except TypeError:
             return False
+        return self._contains(k)
+
+    @guarded
+    def _contains(self, k: bytes) -> bool:
         r = _lib.map_len(self._handle(), k, len(k))
         if r == _ENOENT:
             return False
         check(r, "map lookup", self.uri)
         return True
 
+    @guarded
     def __len__(self) -> int:
         return check(_lib.map_count(self._handle()), "map count", self.uri)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._keys())
 
+    @guarded
     def _keys(self) -> list[bytes]:
         keys: list[bytes] = []
 
@@ -116,15 +128,16 @@ class Map(Handle, MutableMapping):
               self.uri)
         return keys
 
+    @guarded
     def flush(self) -> None:
         """Make the map durable (msync for file:, nothing elsewhere)."""
         check(_lib.map_flush(self._handle()), "map flush", self.uri)
 
     def close(self) -> None:
         """Detach from the map (it stays until removed)."""
-        if self._h is None:
-            return
-        h, self._h = self._h, None
+        super().close()
+
+    def _close_handle(self, h: int) -> None:
         check(_lib.map_close(h), "close map", self.uri)
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from . import _lib
 from ._errors import check
-from ._handle import Handle
+from ._handle import Handle, guarded
 from ._views import Window
 
 BACKENDS = {1: "posix", 2: "sysv", 3: "file", 4: "memfd", 5: "anon"}   # enum shmkit_backend
@@ -44,6 +44,7 @@ class Segment(Handle):
     def __init__(self, uri, size: int = 0, create: bool = False, exclusive: bool = False,
                  readonly: bool = False, mode: int = 0o600, populate: bool = False,
                  huge: bool = False):
+        self._users: list[int] = []
         flags = ((_lib.CREATE if create or exclusive else 0) | (_lib.EXCL if exclusive else 0)
                  | (_lib.RDONLY if readonly else 0) | (_lib.POPULATE if populate else 0)
                  | (_lib.HUGE if huge else 0))
@@ -59,20 +60,24 @@ class Segment(Handle):
         self._window = Window(_lib.seg_addr(self._h), self.size)
         self.buf: memoryview = self._window.view(readonly)
 
+    @guarded
     def fileno(self) -> int:
         """The segment's own descriptor (do not close it); OSError(EBADF) for sysv:/anon:."""
         return check(_lib.seg_fd(self._handle()), "segment descriptor", self.uri)
 
+    @guarded
     def flush(self) -> None:
         """Make a file: segment durable (msync + fdatasync); nothing elsewhere."""
         check(_lib.seg_flush(self._handle()), "flush segment", self.uri)
 
     def close(self) -> None:
         """Unmap (never removes). BufferError while views of buf are still in use."""
-        if self._h is None:
-            return
+        super().close()
+
+    def _release(self) -> None:
         self._window.retire(f"close segment {self.uri}")
-        h, self._h = self._h, None
+
+    def _close_handle(self, h: int) -> None:
         check(_lib.seg_close(h), "close segment", self.uri)
 
     def __repr__(self) -> str:

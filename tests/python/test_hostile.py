@@ -5,6 +5,7 @@ exception or the right result -- never a crash, a hang, a wrong object or a sile
 number."""
 import asyncio
 import os
+import signal
 import threading
 import time
 import unittest
@@ -92,6 +93,116 @@ class ArgumentTest(Case):
                 self.assertEqual(q.recv(timeout=1e300), b"late")   # it waits, not raises
             finally:
                 stop.join()
+
+
+class CloseUnderAWaitTest(Case):
+    """close() from another thread while a call waits inside the library: the library's
+    handle was freed under the waiting thread (SIGSEGV; ASan: heap-use-after-free in
+    sc_try_peek). Now close() waits for the call to give up, which it does within one
+    50 ms slice with ValueError."""
+
+    def close_under(self, handle, wait, *args):
+        got = []
+
+        def run():
+            try:
+                got.append(wait(*args))
+            except BaseException as e:      # noqa: B036 - the result to check
+                got.append(e)
+
+        t = threading.Thread(target=run)
+        t.start()
+        time.sleep(0.3)                     # let it wait inside the library
+        self.assertTrue(t.is_alive(), f"did not wait: {got}")
+        t0 = time.monotonic()
+        handle.close()
+        took = time.monotonic() - t0
+        t.join(10)
+        self.assertFalse(t.is_alive(), "the waiting call did not end after close()")
+        self.assertTrue(handle.closed)
+        self.assertEqual(len(got), 1)
+        self.assertIsInstance(got[0], ValueError, got[0])
+        self.assertIn("closed", str(got[0]))
+        self.assertLess(took, 5.0)
+
+    def attached(self, u):
+        return [a["pid"] for a in shmkit.stat(u)["attached_processes"] or []]
+
+    def test_queue_recv_send_peek_reserve(self):
+        u = self.uri("q")
+        shmkit.Queue.create(u, 1, 16).close()
+        for name, fill in (("recv", False), ("recv_into", False), ("peek", False),
+                           ("send", True), ("reserve", True)):
+            with self.subTest(name):
+                q = shmkit.Queue.open(u)
+                if fill:
+                    q.send(b"full")
+                args = {"recv": (), "recv_into": (bytearray(16),), "peek": (),
+                        "send": (b"more",), "reserve": (4,)}[name]
+                self.close_under(q, getattr(q, name), *args)
+                self.assertNotIn(os.getpid(), self.attached(u))
+                with self.assertRaises(ValueError):
+                    q.recv(0)
+                if fill:
+                    with shmkit.Queue.open(u) as q2:
+                        self.assertEqual(q2.recv(0), b"full")
+
+    def test_subscriber_recv_and_reliable_publisher_send(self):
+        u = self.uri("t")
+        with shmkit.Publisher.create(u, 32, 2, reliable=True) as p:
+            s = shmkit.Subscriber.open(u)
+            self.close_under(s, s.recv)
+            s = shmkit.Subscriber.open(u)    # a live subscriber that reads nothing
+            p.send(b"1")
+            p.send(b"2")
+            self.close_under(p, p.send, b"3")
+            s.close()
+
+    def test_close_from_a_signal_handler_during_the_wait(self):
+        # The handler runs in the waiting thread between two slices: close() cannot wait
+        # for that call to end, so the call closes the handle as it leaves.
+        u = self.uri("q")
+        q = shmkit.Queue.create(u, 4, 16)
+        old = signal.signal(signal.SIGALRM, lambda *_: q.close())
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with self.assertRaises(ValueError):
+                q.recv()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        self.assertTrue(q.closed)
+        self.assertNotIn(os.getpid(), self.attached(u))
+        q.close()
+
+    def test_map_and_segment_closed_under_other_threads(self):
+        m = shmkit.Map.create(self.uri("m"), 1 << 16)
+        stop = threading.Event()
+        errors = []
+
+        def hammer():
+            i = 0
+            while not stop.is_set():
+                try:
+                    m[b"k%d" % (i % 50)] = b"v" * (i % 300)
+                    m.get(b"k1")
+                    len(m)
+                except ValueError:
+                    return
+                except BaseException as e:  # noqa: B036
+                    errors.append(e)
+                    return
+                i += 1
+
+        ts = [threading.Thread(target=hammer) for _ in range(2)]
+        for t in ts:
+            t.start()
+        time.sleep(0.2)
+        m.close()
+        stop.set()
+        for t in ts:
+            t.join(10)
+        self.assertEqual(errors, [])
 
 
 if __name__ == "__main__":
