@@ -36,9 +36,15 @@ class Handle:
     _closing = False          # close() was called: no new users
     _close_pending = False    # ... by a user of the handle: the last user to leave closes
     _users: list              # thread idents of the calls now using the handle
+    _aio = None               # futures of the coroutines waiting in recv_async()
 
     def _release(self) -> None:
         pass
+
+    def _async_waiters(self) -> set:
+        if self._aio is None:
+            self._aio = set()
+        return self._aio
 
     def _close_handle(self, h: int) -> None:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -61,6 +67,9 @@ class Handle:
             return
         self._release()               # BufferError here: nothing changed, still open
         self._closing = True
+        if self._aio:
+            from ._aio import wake
+            wake(self._aio)           # coroutines in recv_async(): they raise ValueError
         users = self._users
         if _ident() in users:         # called from inside a call on this handle
             self._close_pending = True

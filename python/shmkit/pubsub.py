@@ -200,7 +200,7 @@ class Subscriber(Handle):
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio, without a thread (the loop watches fileno())."""
-        return await _aio.receive(self._try_recv, self.fileno)
+        return await _aio.receive(self, self._try_recv)
 
     @guarded
     def _try_recv(self) -> Optional[bytes]:

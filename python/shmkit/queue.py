@@ -156,7 +156,7 @@ class Queue(Handle):
     async def recv_async(self) -> bytes:
         """recv() for asyncio: awaits a message without blocking the event loop or using a
         thread (the loop watches fileno()). Wrap it in asyncio.wait_for for a timeout."""
-        return await _aio.receive(self._try_recv, self.fileno)
+        return await _aio.receive(self, self._try_recv)
 
     @guarded
     def _try_recv(self) -> Optional[bytes]:

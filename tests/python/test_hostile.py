@@ -205,5 +205,96 @@ class CloseUnderAWaitTest(Case):
         self.assertEqual(errors, [])
 
 
+@unittest.skipUnless(has_fd(), "this libshmkit has no pollable descriptors")
+class AsyncioTest(Case):
+    """recv_async registered the handle's own descriptor with loop.add_reader: a second
+    coroutine on the same handle replaced the first one's reader (the first then waited
+    forever), and a close() under an awaiting coroutine left it waiting forever, with the
+    closed descriptor's number still in the loop's selector."""
+
+    @staticmethod
+    def watched(loop) -> int:
+        return len(loop._selector.get_map())    # the loop's own wake-up pipe included
+
+    def test_two_coroutines_on_one_handle(self):
+        u = self.uri("q")
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            base = self.watched(loop)
+            with shmkit.Queue.create(u, 8, 32, multi_consumer=True) as q:
+                tasks = [asyncio.create_task(q.recv_async()) for _ in range(3)]
+                await asyncio.sleep(0.1)
+                for m in (b"1", b"2", b"3"):
+                    q.send(m)
+                got = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+                self.assertEqual(sorted(got), [b"1", b"2", b"3"])
+                self.assertEqual(self.watched(loop), base)
+            p = shmkit.Publisher.create(self.uri("t"), 32, 8)
+            with p, shmkit.Subscriber.open(p.uri) as s:
+                tasks = [asyncio.create_task(s.recv_async()) for _ in range(2)]
+                await asyncio.sleep(0.1)
+                p.send(b"a")
+                p.send(b"b")
+                got = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+                self.assertEqual(sorted(got), [b"a", b"b"])
+                self.assertEqual(self.watched(loop), base)
+
+        asyncio.run(main())
+
+    def test_close_while_a_coroutine_awaits(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            base = self.watched(loop)
+            q1 = shmkit.Queue.create(self.uri("q"), 8, 32)
+            t1 = asyncio.create_task(q1.recv_async())
+            await asyncio.sleep(0.1)
+            q1.close()
+            # A new handle may get the closed descriptor's number while t1 has not run yet.
+            with shmkit.Queue.create(self.uri("q"), 8, 32) as q2:
+                t2 = asyncio.create_task(q2.recv_async())
+                with self.assertRaises(ValueError):
+                    await asyncio.wait_for(t1, 5)
+                await asyncio.sleep(0.05)
+                q2.send(b"two")
+                self.assertEqual(await asyncio.wait_for(t2, 5), b"two")
+            self.assertEqual(self.watched(loop), base)
+
+        asyncio.run(main())
+
+    def test_close_from_another_thread_while_a_coroutine_awaits(self):
+        async def main():
+            q = shmkit.Queue.create(self.uri("q"), 8, 32)
+            t = asyncio.create_task(q.recv_async())
+            await asyncio.sleep(0.1)
+            closer = threading.Thread(target=q.close)
+            closer.start()
+            with self.assertRaises(ValueError):
+                await asyncio.wait_for(t, 5)
+            closer.join(5)
+            self.assertTrue(q.closed)
+
+        asyncio.run(main())
+
+    def test_cancelled_recv_leaves_nothing_behind(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            base = self.watched(loop)
+            with shmkit.Queue.create(self.uri("q"), 8, 32) as q:
+                t = asyncio.create_task(q.recv_async())
+                await asyncio.sleep(0.05)
+                t.cancel()
+                with self.assertRaises(asyncio.CancelledError):
+                    await t
+                self.assertEqual(self.watched(loop), base)
+                with self.assertRaises(asyncio.TimeoutError):
+                    await asyncio.wait_for(q.recv_async(), 0.1)
+                q.send(b"after")
+                self.assertEqual(await asyncio.wait_for(q.recv_async(), 5), b"after")
+                self.assertEqual(self.watched(loop), base)
+
+        asyncio.run(main())
+
+
 if __name__ == "__main__":
     unittest.main()
