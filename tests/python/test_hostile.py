@@ -4,6 +4,7 @@ thread or coroutine, several coroutines on one handle. Each case must end in a c
 exception or the right result -- never a crash, a hang, a wrong object or a silently wrapped
 number."""
 import asyncio
+import ctypes
 import os
 import signal
 import threading
@@ -203,6 +204,68 @@ class CloseUnderAWaitTest(Case):
         for t in ts:
             t.join(10)
         self.assertEqual(errors, [])
+
+
+class RefusedReleaseChangesNothingTest(Case):
+    """close(), commit(), consume() and publish() refuse with BufferError while something
+    made from a view they gave out is alive, "changing nothing" (README). But they released
+    the views first and checked afterwards: after the refusal seg.buf, the reserve()d or
+    loan()ed view and the peek()ed view were released memoryviews (ValueError on any use),
+    and a reserved slot could no longer be written at all."""
+
+    def test_segment_close(self):
+        s = shmkit.Segment(self.uri(), 4096, create=True)
+        for keep in (lambda: s.buf[10:20], lambda: memoryview(s.buf),
+                     lambda: ctypes.c_uint8.from_buffer(s.buf, 3), lambda: s.buf.obj):
+            held = keep()
+            with self.assertRaises(BufferError):
+                s.close()
+            self.assertFalse(s.closed)
+            s.buf[0] = 7                    # still the usable view of the segment
+            self.assertEqual(s.buf[0], 7)
+            del held
+        s.close()
+        with self.assertRaises(ValueError):
+            s.buf[0]
+
+    def test_queue_commit_and_consume(self):
+        with shmkit.Queue.create(self.uri("q"), 4, 32) as q:
+            v = q.reserve(8)
+            part = v[:4]
+            with self.assertRaises(BufferError):
+                q.commit()
+            v[:] = b"written!"              # the reservation's view still works
+            del part
+            q.commit()
+            self.assertEqual(q.recv(0), b"written!")
+            q.send(b"peeked")
+            m = q.peek()
+            keep = m[1:]
+            with self.assertRaises(BufferError):
+                q.consume()
+            self.assertEqual(bytes(m), b"peeked")
+            self.assertEqual(bytes(keep), b"eeked")
+            del keep
+            with self.assertRaises(BufferError):   # close refuses for the same reason
+                held = m[:1]
+                q.close()
+            del held
+            self.assertEqual(bytes(m), b"peeked")
+            q.consume()
+            with self.assertRaises(BlockingIOError):
+                q.recv(0)
+
+    def test_publisher_publish(self):
+        u = self.uri("t")
+        with shmkit.Publisher.create(u, 32, 4) as p, shmkit.Subscriber.open(u) as sub:
+            v = p.loan(5)
+            c = ctypes.c_char.from_buffer(v, 1)
+            with self.assertRaises(BufferError):
+                p.publish()
+            v[:] = b"loans"
+            del c
+            p.publish()
+            self.assertEqual(sub.recv(0), b"loans")
 
 
 @unittest.skipUnless(has_fd(), "this libshmkit has no pollable descriptors")
