@@ -94,6 +94,17 @@ class Handle:
             self._close_pending = False
             self._finish()
 
+    def __reduce_ex__(self, protocol):
+        # A copy would hold the same library handle: closing one frees it under the other.
+        raise TypeError(f"cannot copy or pickle a shmkit.{type(self).__name__}: it holds "
+                        "a handle of this process; open its uri again instead")
+
+    def __copy__(self):
+        self.__reduce_ex__(0)
+
+    def __deepcopy__(self, memo):
+        self.__reduce_ex__(0)
+
     def __enter__(self) -> Self:
         return self
 

@@ -4,8 +4,10 @@ thread or coroutine, several coroutines on one handle. Each case must end in a c
 exception or the right result -- never a crash, a hang, a wrong object or a silently wrapped
 number."""
 import asyncio
+import copy
 import ctypes
 import os
+import pickle
 import signal
 import threading
 import time
@@ -94,6 +96,32 @@ class ArgumentTest(Case):
                 self.assertEqual(q.recv(timeout=1e300), b"late")   # it waits, not raises
             finally:
                 stop.join()
+
+
+class CopyTest(Case):
+    """copy.copy, copy.deepcopy and pickle made a second object holding the same library
+    handle: closing one freed it under the other (a crash on the next call, or a double
+    free when both were closed), and an unpickled handle in another process held an
+    address of this one's."""
+
+    def test_handles_cannot_be_copied_or_pickled(self):
+        u = self.uri()
+        with shmkit.Publisher.create(self.uri("t"), 16, 4) as p:
+            handles = [shmkit.Map.create(self.uri("m"), 1 << 16),
+                       shmkit.Segment(u, 4096, create=True),
+                       shmkit.Queue.create(self.uri("q"), 4, 16), p,
+                       shmkit.Subscriber.open(p.uri)]
+            for h in handles:
+                for dup in (copy.copy, copy.deepcopy, pickle.dumps):
+                    with self.subTest(type(h).__name__, dup=dup.__name__):
+                        with self.assertRaises(TypeError):
+                            dup(h)
+                self.assertFalse(h.closed)
+            handles[0][b"k"] = b"v"
+            self.assertEqual(handles[0][b"k"], b"v")
+            handles[1].buf[0] = 1
+            for h in handles:
+                h.close()
 
 
 class CloseUnderAWaitTest(Case):
