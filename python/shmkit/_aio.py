@@ -28,14 +28,15 @@ async def receive(owner, try_now: Callable[[], Optional[T]]) -> T:
     if got is not None:
         return got
     loop = asyncio.get_running_loop()
-    fd = os.dup(owner.fileno())
+    waiting = owner._async_waiters()
+    fd = -1
     try:
+        fd = os.dup(owner.fileno())
         while True:
             ready = loop.create_future()
-            waiting = owner._async_waiters()
-            waiting.add(ready)
-            loop.add_reader(fd, _settle, ready)
             try:
+                waiting.add(ready)
+                loop.add_reader(fd, _settle, ready)
                 if not owner.closed:          # closed meanwhile: try_now() says so
                     await ready
             finally:
@@ -45,7 +46,8 @@ async def receive(owner, try_now: Callable[[], Optional[T]]) -> T:
             if got is not None:
                 return got
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def _settle(fut: "asyncio.Future[None]") -> None:

@@ -16,6 +16,7 @@ runs as a "user" of it (:func:`guarded`, or inline on the hot paths), and close(
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from functools import wraps
@@ -75,6 +76,8 @@ class Handle:
             self._close_pending = True
             return
         while users:                  # they see _closing within one wait slice
+            if sys.is_finalizing():   # a daemon thread frozen in its call: leave it be
+                return
             time.sleep(0.001)
         self._finish()
 
@@ -85,7 +88,10 @@ class Handle:
             self._close_handle(h)
 
     def _leave(self, me: int) -> None:
-        self._users.remove(me)
+        try:
+            self._users.remove(me)
+        except ValueError:            # interrupted before it was added
+            pass
         if self._close_pending:
             self._leave_last()
 
@@ -123,8 +129,8 @@ def guarded(fn: F) -> F:
     @wraps(fn)
     def call(self, *args, **kw):
         me = _ident()
-        self._users.append(me)
         try:
+            self._users.append(me)    # in the try: a KeyboardInterrupt right after it
             if self._closing:
                 raise self._closed_error()
             return fn(self, *args, **kw)

@@ -204,6 +204,24 @@ class CloseUnderAWaitTest(Case):
         self.assertNotIn(os.getpid(), self.attached(u))
         q.close()
 
+    def test_exit_with_a_daemon_thread_waiting(self):
+        # close() waits for the calls of other threads; at interpreter exit a daemon
+        # thread never comes back from its call, so a close() made then (by a __del__)
+        # must not wait for it: the process hung instead of exiting.
+        code = """if 1:
+            import sys, threading, time, shmkit
+            q = shmkit.Queue.create(sys.argv[1], 8, 64)
+            class Owner:
+                def __del__(self):
+                    q.close()
+            owner = Owner()
+            threading.Thread(target=q.recv, daemon=True).start()
+            time.sleep(0.2)
+            print("exiting")
+            """
+        p = self.child(code, self.uri("q"))
+        self.assertEqual(self.wait_child(p, timeout=20).strip(), "exiting")
+
     def test_map_and_segment_closed_under_other_threads(self):
         m = shmkit.Map.create(self.uri("m"), 1 << 16)
         stop = threading.Event()
