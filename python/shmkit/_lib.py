@@ -273,7 +273,7 @@ SIZE_MAX = (1 << (8 * ctypes.sizeof(c_size_t))) - 1
 UINT_MAX = (1 << (8 * ctypes.sizeof(c_uint))) - 1
 
 
-def size(n, what: str, limit: int = SIZE_MAX) -> int:
+def size(n, what: str, limit: "int | None" = SIZE_MAX) -> int:
     """n as a C size_t (or another unsigned type up to limit): ctypes would take any int
     modulo 2**64, so -1 became SIZE_MAX and 2**64 + 8 became 8."""
     try:
@@ -282,6 +282,6 @@ def size(n, what: str, limit: int = SIZE_MAX) -> int:
         raise TypeError(f"{what} must be an int, not {type(n).__name__}") from None
     if n < 0:
         raise ValueError(f"{what} must be >= 0, not {n}")
-    if n > limit:
+    if limit is not None and n > limit:
         raise OverflowError(f"{what} {n} is larger than the largest the library takes ({limit})")
     return n

@@ -109,7 +109,7 @@ class Publisher(Handle):
         if self._loan is None:
             raise ValueError("publish without a loan")
         addr, loaned, window = self._loan
-        n = loaned if size is None else size
+        n = loaned if size is None else _lib.size(size, "size", None)  # first
         if not 0 <= n <= loaned:
             raise ValueError(f"publish size {n} outside the {loaned} bytes loaned")
         window.retire(f"publish to topic {self.uri}")

@@ -195,7 +195,7 @@ class Queue(Handle):
         if self._slot is None:
             raise ValueError("commit without a reservation")
         addr, reserved, window = self._slot
-        n = reserved if size is None else size
+        n = reserved if size is None else _lib.size(size, "size", None)  # first
         if not 0 <= n <= reserved:
             raise ValueError(f"commit size {n} outside the {reserved} bytes reserved")
         window.retire(f"commit to queue {self.uri}")

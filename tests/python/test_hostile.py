@@ -83,6 +83,29 @@ class ArgumentTest(Case):
             del v
             p.publish()
 
+    def test_commit_or_publish_with_a_bad_size_keeps_the_slot(self):
+        # commit(1.5) passed the range check, released the view and forgot the slot,
+        # then ctypes refused the float: the library kept the slot reserved while the
+        # binding had none (every commit "without a reservation", every reserve EBUSY).
+        with shmkit.Queue.create(self.uri("q"), 4, 32) as q:
+            v = q.reserve(4)
+            for bad in (1.5, "2"):
+                with self.assertRaises(TypeError):
+                    q.commit(bad)
+                v[:] = b"kept"                  # the view and the slot are still ours
+            del v
+            q.commit(4)
+            self.assertEqual(q.recv(0), b"kept")
+        u = self.uri("t")
+        with shmkit.Publisher.create(u, 32, 4) as p, shmkit.Subscriber.open(u) as s:
+            v = p.loan(4)
+            with self.assertRaises(TypeError):
+                p.publish(2.0)
+            v[:] = b"kept"
+            del v
+            p.publish()
+            self.assertEqual(s.recv(0), b"kept")
+
     def test_huge_timeouts_wait_like_none(self):
         # 1e300 s overflowed to inf nanoseconds and 10**400 could not become a float:
         # OverflowError instead of a wait.
