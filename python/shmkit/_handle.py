@@ -78,6 +78,10 @@ class Handle:
         while users:                  # they see _closing within one wait slice
             if sys.is_finalizing():   # a daemon thread frozen in its call: leave it be
                 return
+            live = sys._current_frames()
+            if not any(u in live for u in users):
+                users.clear()         # threads of the parent, in a child after fork()
+                break
             time.sleep(0.001)
         self._finish()
 

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from pyhelp import PREFIX, Case, check_no_leftovers, has_fd, shmkit
+from pyhelp import WAIT, Case, check_no_leftovers, has_fd, shmkit
 
 
 def tearDownModule():
@@ -244,6 +244,41 @@ class CloseUnderAWaitTest(Case):
             """
         p = self.child(code, self.uri("q"))
         self.assertEqual(self.wait_child(p, timeout=20).strip(), "exiting")
+
+    def test_close_in_a_child_forked_while_a_thread_waits(self):
+        # The child inherits the record of the parent's waiting thread, a thread it does
+        # not have: close() in the child waited for it forever.
+        u = self.uri("q")
+        q = shmkit.Queue.create(u, 8, 64, multi_consumer=True)
+        got = []
+        t = threading.Thread(target=lambda: got.append(q.recv(timeout=WAIT)))
+        t.start()
+        time.sleep(0.2)
+        pid = os.fork()
+        if pid == 0:                        # the child: close, say how it went, leave
+            try:
+                signal.alarm(20)
+                q.close()
+                os._exit(0 if q.closed else 1)
+            finally:
+                os._exit(2)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                self.fail("close() in the forked child hung")
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        finally:
+            q.send(b"done")
+            t.join(10)
+            q.close()
+        self.assertEqual(got, [b"done"])
 
     def test_map_and_segment_closed_under_other_threads(self):
         m = shmkit.Map.create(self.uri("m"), 1 << 16)
