@@ -43,9 +43,9 @@ class Publisher(Handle):
     def __init__(self, handle: int, uri):
         self._users: list[int] = []
         self._h: Optional[int] = handle
-        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
-        self._loan: Optional[tuple[int, int, Window]] = None
         self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
+        self._loan: Optional[tuple[int, int, Window]] = None
+        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
 
     @classmethod
     def create(cls, uri, slot_size: int, slots: int, reliable: bool = False,
@@ -159,6 +159,7 @@ class Subscriber(Handle):
     def __init__(self, handle: int, uri):
         self._users: list[int] = []
         self._h: Optional[int] = handle
+        self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         info = _lib.TopicInfo()
         r = _lib.topic_stat(_lib.encode(uri), ctypes.byref(info), None, 0)
@@ -170,7 +171,6 @@ class Subscriber(Handle):
         self._buf = ctypes.create_string_buffer(max(1, self.slot_size))
         self._addr = ctypes.addressof(self._buf)
         self._mv = memoryview(self._buf).cast("B")
-        self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
         self._bufc = ctypes.c_void_p(self._addr)
         self._capc = ctypes.c_size_t(self.slot_size)
 

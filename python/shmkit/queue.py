@@ -67,6 +67,11 @@ class Queue(Handle):
     def __init__(self, handle: int, uri):
         self._users: list[int] = []
         self._h: Optional[int] = handle
+        # Made once for the non-blocking fast path (see _lib.fast_queue_send); set before
+        # anything here can fail, so that __del__ can close the handle.
+        self._hc = ctypes.c_void_p(handle)      # NULL once closed
+        self._slot: Optional[tuple[int, int, Window]] = None   # reserved: addr, size, views
+        self._peeked: Optional[tuple[int, int, Window]] = None
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         st = self._stats()
         self.capacity: int = st.capacity
@@ -74,12 +79,8 @@ class Queue(Handle):
         self._buf = ctypes.create_string_buffer(max(1, self.max_msg))
         self._addr = ctypes.addressof(self._buf)
         self._mv = memoryview(self._buf).cast("B")
-        # Made once for the non-blocking fast path (see _lib.fast_queue_send).
-        self._hc = ctypes.c_void_p(handle)      # NULL once closed
         self._bufc = ctypes.c_void_p(self._addr)
         self._capc = ctypes.c_size_t(self.max_msg)
-        self._slot: Optional[tuple[int, int, Window]] = None   # reserved: addr, size, views
-        self._peeked: Optional[tuple[int, int, Window]] = None
 
     @classmethod
     def create(cls, uri, capacity: int, max_msg: int, multi_producer: bool = False,

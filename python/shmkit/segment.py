@@ -41,6 +41,9 @@ class Segment(Handle):
     Errors: OSError subclasses (FileNotFoundError, FileExistsError, PermissionError, ...).
     """
 
+    _window: Optional[Window] = None
+    uri = ""
+
     def __init__(self, uri, size: int = 0, create: bool = False, exclusive: bool = False,
                  readonly: bool = False, mode: int = 0o600, populate: bool = False,
                  huge: bool = False):
@@ -75,7 +78,8 @@ class Segment(Handle):
         super().close()
 
     def _release(self) -> None:
-        self._window.retire(f"close segment {self.uri}")
+        if self._window is not None:    # None: __init__ failed half-way
+            self._window.retire(f"close segment {self.uri}")
 
     def _close_handle(self, h: int) -> None:
         check(_lib.seg_close(h), "close segment", self.uri)

@@ -6,12 +6,14 @@ number."""
 import asyncio
 import copy
 import ctypes
+import gc
 import os
 import pickle
 import signal
 import threading
 import time
 import unittest
+from unittest import mock
 
 from pyhelp import WAIT, Case, check_no_leftovers, has_fd, shmkit
 
@@ -145,6 +147,28 @@ class CopyTest(Case):
             handles[1].buf[0] = 1
             for h in handles:
                 h.close()
+
+
+class HalfBuiltHandleTest(Case):
+    """A MemoryError (or Ctrl-C) while the Python object was being built around a handle
+    the library had just opened left that handle open for good: __del__ -> close() failed
+    on an attribute not set yet (the error swallowed), so the process stayed attached."""
+
+    def attached(self, u):
+        return [a["pid"] for a in shmkit.stat(u)["attached_processes"] or []]
+
+    def test_failed_init_still_closes_the_library_handle(self):
+        uq, ut = self.uri("q"), self.uri("t")
+        shmkit.Queue.create(uq, 4, 16).close()
+        with shmkit.Publisher.create(ut, 16, 4):
+            for opener, u in ((lambda: shmkit.Queue.open(uq), uq),
+                              (lambda: shmkit.Subscriber.open(ut), ut)):
+                before = self.attached(u)
+                with mock.patch("ctypes.create_string_buffer", side_effect=MemoryError):
+                    with self.assertRaises(MemoryError):
+                        opener()
+                gc.collect()
+                self.assertEqual(self.attached(u), before, u)
 
 
 class CloseUnderAWaitTest(Case):
