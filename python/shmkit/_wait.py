@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import math
+import numbers
+import operator
 import time
 from typing import Callable, Optional
 
@@ -22,8 +24,11 @@ def to_ns(timeout: Optional[float]) -> int:
     """Seconds (None = forever, 0 = do not wait) as the library's nanoseconds."""
     if timeout is None:
         return FOREVER
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"timeout must be a number of seconds or None, not "
+                        f"{type(timeout).__name__} {timeout!r}")
+    # numpy.int64(1), Fraction(1, 2): numbers, if not int or float
+    timeout = operator.index(timeout) if isinstance(timeout, numbers.Integral) else float(timeout)
     if timeout != timeout or timeout < 0:          # NaN, or negative
         raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
     # Past what int64 nanoseconds hold (292 years) is waiting without limit; compared

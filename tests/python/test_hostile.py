@@ -6,7 +6,10 @@ number."""
 import asyncio
 import copy
 import ctypes
+import decimal
+import fractions
 import gc
+import numbers
 import os
 import pickle
 import signal
@@ -107,6 +110,43 @@ class ArgumentTest(Case):
             del v
             p.publish()
             self.assertEqual(s.recv(0), b"kept")
+
+    def test_timeouts_of_other_number_types(self):
+        # numpy.int64(1) or Fraction(1, 20) as a timeout: TypeError "timeout must be a
+        # number of seconds or None, not 1" -- they are numbers of seconds.
+        class Int64:                         # what numpy.int64 is to Python: an Integral
+            def __init__(self, v):
+                self.v = v
+
+            def __index__(self):
+                return self.v
+
+            def __ne__(self, other):
+                return self.v != other
+
+            def __eq__(self, other):
+                return self.v == other
+
+            def __lt__(self, other):
+                return self.v < other
+
+            def __ge__(self, other):
+                return self.v >= other
+
+            __hash__ = None
+        numbers.Integral.register(Int64)
+        with shmkit.Queue.create(self.uri("q"), 4, 32) as q:
+            t0 = time.monotonic()
+            with self.assertRaises(TimeoutError):
+                q.recv(timeout=fractions.Fraction(1, 20))
+            self.assertGreaterEqual(time.monotonic() - t0, 0.05)
+            q.send(b"x", timeout=Int64(1))
+            self.assertEqual(q.recv(timeout=Int64(1)), b"x")
+            with self.assertRaises(TimeoutError):
+                q.recv(timeout=Int64(1))
+            for bad in ("1", b"1", decimal.Decimal(1), 1j, [1]):
+                with self.assertRaises(TypeError):
+                    q.recv(timeout=bad)
 
     def test_huge_timeouts_wait_like_none(self):
         # 1e300 s overflowed to inf nanoseconds and 10**400 could not become a float:
