@@ -83,6 +83,16 @@ class Handle:
                 users.clear()         # threads of the parent, in a child after fork()
                 break
             time.sleep(0.001)
+        self._finish_released()
+
+    def _finish_released(self) -> None:
+        # The calls just waited for may have given out views (a reserve() that got its
+        # slot as close() began): give those back too before the memory goes.
+        try:
+            self._release()
+        except BufferError:
+            self._closing = False     # still open and usable, as after any refusal
+            raise
         self._finish()
 
     def _finish(self) -> None:
@@ -102,7 +112,7 @@ class Handle:
     def _leave_last(self) -> None:
         if not self._users:
             self._close_pending = False
-            self._finish()
+            self._finish_released()
 
     def __reduce_ex__(self, protocol):
         # A copy would hold the same library handle: closing one frees it under the other.

@@ -263,6 +263,36 @@ class CloseUnderAWaitTest(Case):
                     with shmkit.Queue.open(u) as q2:
                         self.assertEqual(q2.recv(0), b"full")
 
+    def test_view_given_out_while_close_waits_is_released(self):
+        # close() waited for a reserve() in another thread, which then succeeded and
+        # returned its view; close() unmapped the queue under that view (SIGSEGV on use).
+        u = self.uri("q")
+        q = shmkit.Queue.create(u, 1, 16)
+        q.send(b"full")
+        views, errors = [], []
+        started = threading.Event()
+
+        def reserve():
+            started.set()
+            try:
+                views.append(q.reserve(8))
+            except ValueError as e:             # closed before it got the slot: fine
+                errors.append(e)
+
+        t = threading.Thread(target=reserve)
+        t.start()
+        started.wait()
+        time.sleep(0.2)                         # waiting inside the library for room
+        with shmkit.Queue.open(u) as consumer:
+            self.assertEqual(consumer.recv(0), b"full")   # room: the reserve succeeds
+            q.close()                           # ... while close() waits for it
+        t.join(10)
+        self.assertTrue(q.closed)
+        self.assertEqual(len(views) + len(errors), 1)
+        for v in views:                         # released, not pointing at unmapped memory
+            with self.assertRaises(ValueError):
+                v[0] = 1
+
     def test_subscriber_recv_and_reliable_publisher_send(self):
         u = self.uri("t")
         with shmkit.Publisher.create(u, 32, 2, reliable=True) as p:
