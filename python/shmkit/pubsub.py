@@ -83,7 +83,7 @@ class Publisher(Handle):
         if r == _EAGAIN and timeout != 0:
             r = sliced(lambda t: _lib.pub_send(h, msg, n, t), to_ns(timeout), self)
         if r < 0:
-            raise error(r, "publish", self.uri)
+            raise error(r, "publish", self.uri, hint=self._pending(r))
 
     @guarded
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
@@ -97,7 +97,7 @@ class Publisher(Handle):
             r = sliced(lambda t: _lib.pub_loan(h, size, ctypes.byref(p), t), to_ns(timeout),
                        self)
         if r < 0:
-            raise error(r, "loan", self.uri)
+            raise error(r, "loan", self.uri, hint=self._pending(r))
         self._loan = (p.value, size, Window(p.value, size))
         return self._loan[2].view()
 
@@ -115,6 +115,11 @@ class Publisher(Handle):
         window.retire(f"publish to topic {self.uri}")
         self._loan = None
         check(_lib.pub_publish(h, addr, n), "publish", self.uri)
+
+    def _pending(self, err: int) -> str:
+        if err == -errno.EINVAL and self._loan is not None:
+            return "this publisher has a loan()ed slot: publish() it first"
+        return ""
 
     @property
     @guarded

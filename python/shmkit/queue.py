@@ -122,7 +122,7 @@ class Queue(Handle):
         if r == _EAGAIN and timeout != 0:
             r = sliced(lambda t: _send(h, msg, n, t), to_ns(timeout), self)
         if r < 0:
-            raise error(r, "send", self.uri)
+            raise error(r, "send", self.uri, hint=self._pending(r))
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """Take the next message and return it as bytes. Waits while the queue is empty."""
@@ -137,7 +137,7 @@ class Queue(Handle):
             h = self._h
             n = sliced(lambda t: _recv(h, self._addr, self.max_msg, t), to_ns(timeout), self)
         if n < 0:
-            raise error(n, "recv", self.uri)
+            raise error(n, "recv", self.uri, hint=self._pending(n))
         return self._mv[:n].tobytes()
 
     @guarded
@@ -151,7 +151,7 @@ class Queue(Handle):
         if n == _EAGAIN and timeout != 0:
             n = sliced(lambda t: _recv(h, dst, mv.nbytes, t), to_ns(timeout), self)
         if n < 0:
-            raise error(n, "recv", self.uri)
+            raise error(n, "recv", self.uri, hint=self._pending(n))
         return n
 
     async def recv_async(self) -> bytes:
@@ -165,7 +165,7 @@ class Queue(Handle):
         if n == _EAGAIN:
             return None
         if n < 0:
-            raise error(n, "recv", self.uri)
+            raise error(n, "recv", self.uri, hint=self._pending(n))
         return self._mv[:n].tobytes()
 
     # ---- zero-copy ----
@@ -184,7 +184,7 @@ class Queue(Handle):
             r = sliced(lambda t: _lib.queue_reserve(h, size, ctypes.byref(p), t), to_ns(timeout),
                        self)
         if r < 0:
-            raise error(r, "reserve", self.uri)
+            raise error(r, "reserve", self.uri, hint=self._pending(r))
         self._slot = (p.value, size, Window(p.value, size))
         return self._slot[2].view()
 
@@ -214,7 +214,7 @@ class Queue(Handle):
         if n == _EAGAIN and timeout != 0:
             n = sliced(lambda t: _lib.queue_peek(h, ctypes.byref(p), t), to_ns(timeout), self)
         if n < 0:
-            raise error(n, "peek", self.uri)
+            raise error(n, "peek", self.uri, hint=self._pending(n))
         if self._peeked is None or self._peeked[0] != p.value:
             self._peeked = (p.value, n, Window(p.value, n))
         return self._peeked[2].view(readonly=True)
@@ -229,6 +229,15 @@ class Queue(Handle):
         self._peeked[2].retire(f"consume from queue {self.uri}")
         self._peeked = None
         check(_lib.queue_consume(h), "consume", self.uri)
+
+    def _pending(self, err: int) -> str:
+        """Why this handle refused, when it is its own half-done zero-copy operation."""
+        if err in (-errno.EBUSY, -errno.EINVAL):
+            if self._slot is not None:
+                return "this handle has a reserve()d slot: commit() it first"
+            if self._peeked is not None:
+                return "this handle has a peek()ed message: consume() it first"
+        return ""
 
     # ---- the rest ----
 

@@ -7,6 +7,7 @@ import asyncio
 import copy
 import ctypes
 import decimal
+import errno
 import fractions
 import gc
 import numbers
@@ -161,6 +162,37 @@ class ArgumentTest(Case):
                 self.assertEqual(q.recv(timeout=1e300), b"late")   # it waits, not raises
             finally:
                 stop.join()
+
+
+class OwnStateErrorTest(Case):
+    """A second reserve() (or send, recv, loan) while this handle's own zero-copy
+    operation is half done was refused by the library with a bare "Device or resource
+    busy" / "Invalid argument", which reads as another process's doing."""
+
+    def assertSays(self, code, words, fn, *args):
+        with self.assertRaises(OSError) as e:
+            fn(*args)
+        self.assertEqual(e.exception.errno, code)
+        self.assertIn(words, str(e.exception))
+
+    def test_queue_and_publisher_say_what_is_outstanding(self):
+        with shmkit.Queue.create(self.uri("q"), 4, 16) as q:
+            v = q.reserve(4)
+            self.assertSays(errno.EBUSY, "commit() it first", q.reserve, 4)
+            self.assertSays(errno.EBUSY, "commit() it first", q.send, b"x")
+            v[:] = b"peek"
+            del v
+            q.commit()
+            q.peek()
+            self.assertSays(errno.EBUSY, "consume() it first", q.recv, 0)
+            self.assertSays(errno.EBUSY, "consume() it first", q.recv_into, bytearray(8), 0)
+            q.consume()
+        with shmkit.Publisher.create(self.uri("t"), 16, 4) as p:
+            v = p.loan(4)
+            self.assertSays(errno.EINVAL, "publish() it first", p.send, b"x")
+            self.assertSays(errno.EINVAL, "publish() it first", p.loan, 4)
+            del v
+            p.publish()
 
 
 class CopyTest(Case):
