@@ -75,14 +75,20 @@ class Handle:
         if _ident() in users:         # called from inside a call on this handle
             self._close_pending = True
             return
-        while users:                  # they see _closing within one wait slice
-            if sys.is_finalizing():   # a daemon thread frozen in its call: leave it be
-                return
-            live = sys._current_frames()
-            if not any(u in live for u in users):
-                users.clear()         # threads of the parent, in a child after fork()
-                break
-            time.sleep(0.001)
+        try:
+            while users:              # they see _closing within one wait slice
+                if sys.is_finalizing():   # a daemon thread frozen in its call: leave it
+                    return
+                live = sys._current_frames()
+                if not any(u in live for u in users):
+                    users.clear()     # threads of the parent, in a child after fork()
+                    break
+                time.sleep(0.001)
+        except BaseException:         # Ctrl-C while waiting: the last call out closes
+            self._close_pending = True
+            if not users:
+                self._leave_last()
+            raise
         self._finish_released()
 
     def _finish_released(self) -> None:

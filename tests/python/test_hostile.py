@@ -353,6 +353,32 @@ class CloseUnderAWaitTest(Case):
         self.assertNotIn(os.getpid(), self.attached(u))
         q.close()
 
+    def test_ctrl_c_while_close_waits(self):
+        # A KeyboardInterrupt in close()'s wait for another thread's call left the handle
+        # closing for good: refusing every call, never closed (close() returned at once).
+        u = self.uri("q")
+        q = shmkit.Queue.create(u, 4, 16)
+        t = threading.Thread(target=lambda: self.assertRaises(ValueError, q.recv))
+        with mock.patch("shmkit._wait.SLICE_NS", 1_000_000_000):   # slow to give up
+            t.start()
+            time.sleep(0.3)
+
+            def interrupt(*_):
+                raise KeyboardInterrupt
+
+            old = signal.signal(signal.SIGALRM, interrupt)
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0.2)
+                with self.assertRaises(KeyboardInterrupt):
+                    q.close()
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, old)
+            t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertTrue(q.closed)
+        self.assertNotIn(os.getpid(), self.attached(u))     # the waiting call closed it
+
     def test_exit_with_a_daemon_thread_waiting(self):
         # close() waits for the calls of other threads; at interpreter exit a daemon
         # thread never comes back from its call, so a close() made then (by a __del__)
