@@ -9,7 +9,7 @@ Each waiting coroutine watches its own duplicate of the descriptor, never the ha
 the loop keeps one reader per descriptor number, so two coroutines on one handle would
 replace each other's reader, and once close() has closed the handle's descriptor its
 number may be reused (by the next handle opened) before the coroutine removes its reader.
-close() wakes the coroutines waiting on the handle (Handle._wake_async); their next
+Handle.close() wakes the coroutines waiting on the handle (wake() below); their next
 try_now() raises ValueError, as for any call on a closed handle.
 """
 from __future__ import annotations
