@@ -144,6 +144,19 @@ class Handle:
             pass
 
 
+OPENED = object()
+"""Passed by create() and open() to the constructors of Queue, Publisher, Subscriber and
+Map, whose first argument is a library handle: nothing else may make one."""
+
+
+def check_opened(cls: type, token) -> None:
+    if token is not OPENED:
+        name = cls.__name__
+        how = (f"shmkit.{name}.open(uri)" if name == "Subscriber" else
+               f"shmkit.{name}.create(uri, ...) or shmkit.{name}.open(uri)")
+        raise TypeError(f"shmkit.{name}() is not called directly: use {how}")
+
+
 def guarded(fn: F) -> F:
     """Run the method as a user of the handle (ValueError if it is closed or closing)."""
     @wraps(fn)

@@ -9,7 +9,7 @@ from typing import Optional
 
 from . import _lib
 from ._errors import check, error
-from ._handle import Handle, guarded
+from ._handle import OPENED, Handle, check_opened, guarded
 
 _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
 
@@ -39,7 +39,8 @@ class Map(Handle, MutableMapping):
     keys taken under the writers' lock. flush() makes a file: map durable. close() detaches.
     """
 
-    def __init__(self, handle: int, uri):
+    def __init__(self, handle: int, uri, _opened=None):
+        check_opened(type(self), _opened)      # only create() and open() make one
         self._users: list[int] = []
         self._h: Optional[int] = handle
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
@@ -52,14 +53,14 @@ class Map(Handle, MutableMapping):
         h = ctypes.c_void_p()
         check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), _lib.size(size, "map size"),
                               _lib.create_mode(mode, persist)), "create map", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     @classmethod
     def open(cls, uri) -> "Map":
         """Open the existing map at uri."""
         h = ctypes.c_void_p()
         check(_lib.map_open(ctypes.byref(h), _lib.encode(uri)), "open map", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     @guarded
     def __getitem__(self, key) -> bytes:

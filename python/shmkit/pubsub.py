@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from . import _aio, _lib
 from ._errors import check, error
-from ._handle import Handle, guarded
+from ._handle import OPENED, Handle, check_opened, guarded
 from ._views import Window
 from ._wait import sliced, to_ns
 from .queue import as_bytes
@@ -40,7 +40,8 @@ class Publisher(Handle):
     Timeouts and errors as for shmkit.Queue.
     """
 
-    def __init__(self, handle: int, uri):
+    def __init__(self, handle: int, uri, _opened=None):
+        check_opened(type(self), _opened)      # only create() and open() make one
         self._users: list[int] = []
         self._h: Optional[int] = handle
         self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
@@ -57,14 +58,14 @@ class Publisher(Handle):
         h = ctypes.c_void_p()
         check(_lib.pub_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
               "create topic", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     @classmethod
     def open(cls, uri) -> "Publisher":
         """Become the publisher of the existing topic at uri."""
         h = ctypes.c_void_p()
         check(_lib.pub_open(ctypes.byref(h), _lib.encode(uri)), "open topic", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     def send(self, data, timeout: Optional[float] = None) -> None:
         """Publish a copy of data (at most slot_size bytes). Only a reliable topic waits."""
@@ -161,7 +162,8 @@ class Subscriber(Handle):
     Timeouts and errors as for shmkit.Queue.
     """
 
-    def __init__(self, handle: int, uri):
+    def __init__(self, handle: int, uri, _opened=None):
+        check_opened(type(self), _opened)      # only create() and open() make one
         self._users: list[int] = []
         self._h: Optional[int] = handle
         self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
@@ -184,7 +186,7 @@ class Subscriber(Handle):
         """Join the topic at uri."""
         h = ctypes.c_void_p()
         check(_lib.sub_open(ctypes.byref(h), _lib.encode(uri)), "subscribe", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """The next message as bytes; waits while there is none."""

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from . import _aio, _lib
 from ._errors import check, error
-from ._handle import Handle, guarded
+from ._handle import OPENED, Handle, check_opened, guarded
 from ._views import Window
 from ._wait import sliced, to_ns
 
@@ -64,7 +64,8 @@ class Queue(Handle):
     (within 50 ms), and close() returns once it has.
     """
 
-    def __init__(self, handle: int, uri):
+    def __init__(self, handle: int, uri, _opened=None):
+        check_opened(type(self), _opened)      # only create() and open() make one
         self._users: list[int] = []
         self._h: Optional[int] = handle
         # Made once for the non-blocking fast path (see _lib.fast_queue_send); set before
@@ -93,14 +94,14 @@ class Queue(Handle):
         h = ctypes.c_void_p()
         check(_lib.queue_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
               "create queue", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     @classmethod
     def open(cls, uri) -> "Queue":
         """Attach to the existing queue at uri."""
         h = ctypes.c_void_p()
         check(_lib.queue_open(ctypes.byref(h), _lib.encode(uri)), "open queue", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     # ---- copying ----
 

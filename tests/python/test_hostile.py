@@ -195,6 +195,23 @@ class OwnStateErrorTest(Case):
             p.publish()
 
 
+class ConstructorTest(Case):
+    """shmkit.Map(uri, size), written like shmkit.Segment(uri, size), made a Map whose
+    library handle was the URI string's address: len() read garbage and close() aborted
+    in free() (Publisher/Queue/Subscriber(uri, n): TypeError "cannot be converted to
+    pointer"). Only create() and open() make these handles."""
+
+    def test_direct_construction_is_refused_clearly(self):
+        u = self.uri()
+        for cls in (shmkit.Map, shmkit.Queue, shmkit.Publisher, shmkit.Subscriber):
+            for args in ((u, 65536), (12345, u), (None, u)):
+                with self.subTest(cls.__name__, args=args):
+                    with self.assertRaises(TypeError) as e:
+                        cls(*args)
+                    self.assertIn(f"{cls.__name__}.open", str(e.exception))
+        self.assertFalse(os.path.exists("/dev/shm/" + u.split("/", 1)[1]))
+
+
 class CopyTest(Case):
     """copy.copy, copy.deepcopy and pickle made a second object holding the same library
     handle: closing one freed it under the other (a crash on the next call, or a double
