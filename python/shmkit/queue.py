@@ -22,7 +22,12 @@ def as_bytes(data) -> Any:
     """data as something ctypes passes as const void * without copying where it can."""
     if type(data) is bytes:
         return data
-    mv = memoryview(data)
+    try:
+        mv = memoryview(data)
+    except TypeError:
+        hint = "; encode the str first" if isinstance(data, str) else ""
+        raise TypeError("a message is a bytes-like object (bytes, bytearray, memoryview, "
+                        f"array, numpy array), not {type(data).__name__}{hint}") from None
     if not mv.c_contiguous:
         raise BufferError("message must be a contiguous buffer")
     if mv.readonly:
@@ -146,7 +151,17 @@ class Queue(Handle):
         """Take the next message into a writable buffer; return its length. A buffer too
         small for it: OSError EMSGSIZE, and the message stays in the queue."""
         h = self._handle()
-        mv = memoryview(buffer).cast("B")
+        try:
+            mv = memoryview(buffer)
+        except TypeError:
+            raise TypeError("recv_into needs a writable bytes-like buffer, not "
+                            f"{type(buffer).__name__}") from None
+        if mv.readonly:
+            raise TypeError(f"recv_into needs a writable buffer; this {type(buffer).__name__} "
+                            "is read-only")
+        if not mv.c_contiguous:
+            raise BufferError("recv_into needs a contiguous buffer")
+        mv = mv.cast("B")
         dst = (ctypes.c_char * mv.nbytes).from_buffer(mv)
         n = _recv(h, dst, mv.nbytes, 0)
         if n == _EAGAIN and timeout != 0:

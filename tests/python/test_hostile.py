@@ -149,6 +149,26 @@ class ArgumentTest(Case):
                 with self.assertRaises(TypeError):
                     q.recv(timeout=bad)
 
+    def test_wrong_buffer_types_say_what_is_wanted(self):
+        # q.send("text") said "memoryview: a bytes-like object is required", and
+        # recv_into of a strided view "memoryview: casts are restricted to C-contiguous
+        # views": errors about memoryview, which the caller never used.
+        with shmkit.Queue.create(self.uri("q"), 4, 32) as q:
+            with self.assertRaisesRegex(TypeError, "message is a bytes-like.*encode"):
+                q.send("text")
+            with self.assertRaisesRegex(TypeError, "message is a bytes-like.*NoneType"):
+                q.send(None)
+            q.send(b"abcd")
+            with self.assertRaisesRegex(TypeError, "recv_into needs a writable buffer"):
+                q.recv_into(b"1234", 0)
+            with self.assertRaisesRegex(TypeError, "recv_into needs a writable bytes-like"):
+                q.recv_into(None, 0)
+            with self.assertRaisesRegex(BufferError, "recv_into needs a contiguous"):
+                q.recv_into(memoryview(bytearray(16))[::2], 0)
+            buf = bytearray(8)
+            self.assertEqual(q.recv_into(memoryview(buf)[2:], 0), 4)   # still in the queue
+            self.assertEqual(bytes(buf), b"\0\0abcd\0\0")
+
     def test_huge_timeouts_wait_like_none(self):
         # 1e300 s overflowed to inf nanoseconds and 10**400 could not become a float:
         # OverflowError instead of a wait.
