@@ -120,13 +120,22 @@ class Map(Handle, MutableMapping):
     @guarded
     def _keys(self) -> list[bytes]:
         keys: list[bytes] = []
+        failed: list[BaseException] = []
 
         def each(k, klen, _v, _vlen, _arg):
-            keys.append(ctypes.string_at(k, klen))
-            return 0
+            # ctypes would print an exception raised here and go on with the walk (a key
+            # short, a Ctrl-C lost): stop the walk and raise it once the library is out.
+            try:
+                keys.append(ctypes.string_at(k, klen))
+                return 0
+            except BaseException as e:    # noqa: B036 - re-raised below
+                failed.append(e)
+                return 1
 
-        check(_lib.map_iter(self._handle(), _lib.MAP_ITER_FN(each), None), "map iterate",
-              self.uri)
+        r = _lib.map_iter(self._handle(), _lib.MAP_ITER_FN(each), None)
+        if failed:
+            raise failed[0]
+        check(r, "map iterate", self.uri)
         return keys
 
     @guarded

@@ -108,15 +108,23 @@ def list_segments() -> "list[dict[str, Any]]":
     open the objects it finds, so the sections that need that ("queue", "heap", "keys") are
     left out, as ``shmkit ls --json`` leaves them: listing never waits on anyone's lock."""
     found = []
+    failed: list[BaseException] = []
 
     @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
     def each(p, _arg):
-        st = _new_stat()
-        ctypes.memmove(ctypes.byref(st), p, ctypes.sizeof(_lib.Stat))
-        found.append(st)
-        return 0
+        try:     # an exception would be printed, and the walk go on (see Map._keys)
+            st = _new_stat()
+            ctypes.memmove(ctypes.byref(st), p, ctypes.sizeof(_lib.Stat))
+            found.append(st)
+            return 0
+        except BaseException as e:    # noqa: B036 - re-raised below
+            failed.append(e)
+            return 1
 
-    check(_lib.list(ctypes.cast(each, ctypes.c_void_p), None), "list segments", detail=True)
+    r = _lib.list(ctypes.cast(each, ctypes.c_void_p), None)
+    if failed:
+        raise failed[0]
+    check(r, "list segments", detail=True)
     return [_stat_dict(st, objects=False) for st in found]
 
 

@@ -232,6 +232,46 @@ class ConstructorTest(Case):
         self.assertFalse(os.path.exists("/dev/shm/" + u.split("/", 1)[1]))
 
 
+class CallbackExceptionTest(Case):
+    """An exception inside the ctypes callbacks of Map iteration and shmkit.list() (a
+    Ctrl-C, a MemoryError) was printed as "Exception ignored on calling ctypes callback
+    function" and the walk went on: list(m) returned the keys less the one it failed on,
+    and the KeyboardInterrupt was lost."""
+
+    def test_map_iteration(self):
+        with shmkit.Map.create(self.uri("m"), 1 << 16) as m:
+            for i in range(10):
+                m[b"k%d" % i] = b"v"
+            real, calls = ctypes.string_at, []
+
+            def flaky(*a):
+                calls.append(1)
+                if len(calls) == 4:
+                    raise KeyboardInterrupt
+                return real(*a)
+
+            with mock.patch("ctypes.string_at", side_effect=flaky):
+                with self.assertRaises(KeyboardInterrupt):
+                    list(m)
+            self.assertEqual(len(list(m)), 10)
+
+    def test_list_segments(self):
+        for _ in range(3):
+            shmkit.Segment(self.uri(), 4096, create=True).close()
+        from shmkit import segment
+        real, calls = segment._new_stat, []
+
+        def flaky():
+            calls.append(1)
+            if len(calls) == 2:
+                raise MemoryError
+            return real()
+
+        with mock.patch.object(segment, "_new_stat", side_effect=flaky):
+            with self.assertRaises(MemoryError):
+                shmkit.list()
+
+
 class CopyTest(Case):
     """copy.copy, copy.deepcopy and pickle made a second object holding the same library
     handle: closing one freed it under the other (a crash on the next call, or a double
