@@ -509,7 +509,7 @@ class CloseUnderAWaitTest(Case):
             q.close()
         self.assertEqual(got, [b"done"])
 
-    def test_map_and_segment_closed_under_other_threads(self):
+    def test_map_closed_under_busy_threads(self):
         m = shmkit.Map.create(self.uri("m"), 1 << 16)
         stop = threading.Event()
         errors = []
