@@ -19,11 +19,12 @@ class CorruptError(OSError):
     (errno EPROTO)."""
 
 
-def error(err: int, what: str, uri=None, detail: bool = False) -> OSError:
+def error(err: int, what: str, uri=None, detail: bool = False, hint: str = "") -> OSError:
     """The exception for a negative errno returned by a shmkit call.
 
     detail: the call is one that records why it failed (opening, creating, stat, remove):
-    shmkit_last_error_detail() is added to the message."""
+    shmkit_last_error_detail() is added to the message. hint: what the binding knows of
+    the cause (this handle's own outstanding reservation, say), added the same way."""
     err = -err if err < 0 else err
     text = _lib.strerror(err).decode(errors="replace")
     if detail:
@@ -33,6 +34,8 @@ def error(err: int, what: str, uri=None, detail: bool = False) -> OSError:
             text = why
         elif why:
             text = f"{text} ({why})"
+    if hint:
+        text = f"{text} ({hint})"
     text = f"{what}: {text}"
     name = None if uri is None else (uri.decode(errors="replace") if isinstance(uri, bytes)
                                      else str(uri))

@@ -10,6 +10,7 @@ dynamic linker (``libshmkit.so.0``).
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
 from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int64, c_size_t, c_ssize_t,
                     c_uint, c_uint32, c_uint64, c_void_p)
@@ -259,7 +260,28 @@ def create_mode(mode: int, persist: bool) -> int:
 
 
 def encode(uri) -> bytes:
-    """A URI as the bytes the C library takes (str, bytes or os.PathLike)."""
-    if isinstance(uri, bytes):
-        return uri
-    return os.fsencode(uri)
+    """A URI as the bytes the C library takes (str, bytes or os.PathLike). A NUL byte in it
+    is refused, as os.open refuses one: C would read only the part before it, and name
+    another object."""
+    b = uri if isinstance(uri, bytes) else os.fsencode(uri)
+    if b"\0" in b:
+        raise ValueError(f"embedded null byte in URI {uri!r}")
+    return b
+
+
+SIZE_MAX = (1 << (8 * ctypes.sizeof(c_size_t))) - 1
+UINT_MAX = (1 << (8 * ctypes.sizeof(c_uint))) - 1
+
+
+def size(n, what: str, limit: "int | None" = SIZE_MAX) -> int:
+    """n as a C size_t (or another unsigned type up to limit): ctypes would take any int
+    modulo 2**64, so -1 became SIZE_MAX and 2**64 + 8 became 8."""
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(n).__name__}") from None
+    if n < 0:
+        raise ValueError(f"{what} must be >= 0, not {n}")
+    if limit is not None and n > limit:
+        raise OverflowError(f"{what} {n} is larger than the largest the library takes ({limit})")
+    return n

@@ -12,6 +12,7 @@ it raises BufferError and the memory stays valid, like ``mmap.close()`` with exp
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 
@@ -25,7 +26,14 @@ class Window:
         self._views: list[memoryview] = []
 
     def view(self, readonly: bool = False) -> memoryview:
-        """A new byte view of the whole region (read-only if asked)."""
+        """A byte view of the whole region (read-only if asked): the one given out before
+        while it is not released, so that a window has one view of each kind at most."""
+        for mv in self._views:
+            try:
+                if mv.readonly == readonly:
+                    return mv
+            except ValueError:           # released by its user
+                pass
         mv = memoryview(self._arr).cast("B")
         if readonly:
             ro = mv.toreadonly()
@@ -34,17 +42,37 @@ class Window:
         self._views.append(mv)
         return mv
 
+    def busy(self) -> bool:
+        """Whether anything but the views given out still reaches the memory: a slice,
+        cast or memoryview() of one of them (they share its managed buffer), or a buffer
+        taken from the array itself (``view.obj``). Changes nothing. Exports of a view
+        itself (numpy, ctypes) are seen by release(), which refuses without a change."""
+        live = 0
+        for mv in self._views:
+            mbuf = gc.get_referents(mv)  # [its managed buffer], [] once released
+            if not mbuf:
+                continue
+            live += 1
+            mbuf = mbuf[0]
+            # references: the view, this name and getrefcount's argument
+            if sys.getrefcount(mbuf) > 3:
+                return True
+        # references: self._arr, getrefcount's argument and each live view's buffer
+        return sys.getrefcount(self._arr) > 2 + live
+
     def retire(self, what: str) -> None:
-        """Release every view; raise BufferError (memory kept valid) if any is still in use."""
-        busy = False
+        """Release every view; raise BufferError, changing nothing (the views stay
+        usable), if anything made from them is still in use."""
+        if self.busy():
+            raise BufferError(f"{what}: views of its memory are still in use (arrays, slices or "
+                              "ctypes objects made from it); delete or release them first")
         for mv in self._views:
             try:
                 mv.release()
-            except BufferError:        # something (numpy, ctypes.from_buffer) exports it
-                busy = True
-        # References now: self._arr and getrefcount's argument; any more are live slices
-        # or casts of a released view, which still reach the memory.
-        if busy or sys.getrefcount(self._arr) > 2:
-            raise BufferError(f"{what}: views of its memory are still in use (arrays, slices or "
-                              "ctypes objects made from it); delete or release them first")
+            except BufferError:        # something (numpy, a buffer export) holds it
+                # Nothing was released before: every window here gives out one view
+                # (Segment.buf, a reservation, a loan, a peeked message).
+                raise BufferError(f"{what}: views of its memory are still in use (arrays, "
+                                  "slices or ctypes objects made from it); delete or release "
+                                  "them first") from None
         self._views.clear()

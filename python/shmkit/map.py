@@ -9,7 +9,7 @@ from typing import Optional
 
 from . import _lib
 from ._errors import check, error
-from ._handle import Handle
+from ._handle import OPENED, Handle, check_opened, guarded
 
 _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
 
@@ -39,7 +39,9 @@ class Map(Handle, MutableMapping):
     keys taken under the writers' lock. flush() makes a file: map durable. close() detaches.
     """
 
-    def __init__(self, handle: int, uri):
+    def __init__(self, handle: int, uri, _opened=None):
+        check_opened(type(self), _opened)      # only create() and open() make one
+        self._users: list[int] = []
         self._h: Optional[int] = handle
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         self._buf = ctypes.create_string_buffer(256)
@@ -49,17 +51,18 @@ class Map(Handle, MutableMapping):
         """Create a new map in a segment of size bytes at uri (persist=True: it lives
         until removed, shmkit gc never takes it)."""
         h = ctypes.c_void_p()
-        check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), size,
+        check(_lib.map_create(ctypes.byref(h), _lib.encode(uri), _lib.size(size, "map size"),
                               _lib.create_mode(mode, persist)), "create map", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     @classmethod
     def open(cls, uri) -> "Map":
         """Open the existing map at uri."""
         h = ctypes.c_void_p()
         check(_lib.map_open(ctypes.byref(h), _lib.encode(uri)), "open map", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
+    @guarded
     def __getitem__(self, key) -> bytes:
         h, k = self._handle(), _key(key)
         while True:
@@ -74,13 +77,17 @@ class Map(Handle, MutableMapping):
             need = _lib.map_len(h, k, len(k))   # the value grew: retry with room for it
             if need == _ENOENT:
                 raise KeyError(key)
+            if need < 0:
+                raise error(need, "map get", self.uri)
             self._buf = ctypes.create_string_buffer(max(need, 2 * len(buf)))
 
+    @guarded
     def __setitem__(self, key, value) -> None:
         k = _key(key)
         v = _key(value)
         check(_lib.map_put(self._handle(), k, len(k), v, len(v)), "map put", self.uri)
 
+    @guarded
     def __delitem__(self, key) -> None:
         k = _key(key)
         r = _lib.map_del(self._handle(), k, len(k))
@@ -93,38 +100,54 @@ class Map(Handle, MutableMapping):
             k = _key(key)
         except TypeError:
             return False
+        return self._contains(k)
+
+    @guarded
+    def _contains(self, k: bytes) -> bool:
         r = _lib.map_len(self._handle(), k, len(k))
         if r == _ENOENT:
             return False
         check(r, "map lookup", self.uri)
         return True
 
+    @guarded
     def __len__(self) -> int:
         return check(_lib.map_count(self._handle()), "map count", self.uri)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._keys())
 
+    @guarded
     def _keys(self) -> list[bytes]:
         keys: list[bytes] = []
+        failed: list[BaseException] = []
 
         def each(k, klen, _v, _vlen, _arg):
-            keys.append(ctypes.string_at(k, klen))
-            return 0
+            # ctypes would print an exception raised here and go on with the walk (a key
+            # short, a Ctrl-C lost): stop the walk and raise it once the library is out.
+            try:
+                keys.append(ctypes.string_at(k, klen))
+                return 0
+            except BaseException as e:    # noqa: B036 - re-raised below
+                failed.append(e)
+                return 1
 
-        check(_lib.map_iter(self._handle(), _lib.MAP_ITER_FN(each), None), "map iterate",
-              self.uri)
+        r = _lib.map_iter(self._handle(), _lib.MAP_ITER_FN(each), None)
+        if failed:
+            raise failed[0]
+        check(r, "map iterate", self.uri)
         return keys
 
+    @guarded
     def flush(self) -> None:
         """Make the map durable (msync for file:, nothing elsewhere)."""
         check(_lib.map_flush(self._handle()), "map flush", self.uri)
 
     def close(self) -> None:
         """Detach from the map (it stays until removed)."""
-        if self._h is None:
-            return
-        h, self._h = self._h, None
+        super().close()
+
+    def _close_handle(self, h: int) -> None:
         check(_lib.map_close(h), "close map", self.uri)
 
     def __repr__(self) -> str:

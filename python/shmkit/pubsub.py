@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from . import _aio, _lib
 from ._errors import check, error
-from ._handle import Handle
+from ._handle import OPENED, Handle, check_opened, guarded
 from ._views import Window
 from ._wait import sliced, to_ns
 from .queue import as_bytes
@@ -40,58 +40,69 @@ class Publisher(Handle):
     Timeouts and errors as for shmkit.Queue.
     """
 
-    def __init__(self, handle: int, uri):
+    def __init__(self, handle: int, uri, _opened=None):
+        check_opened(type(self), _opened)      # only create() and open() make one
+        self._users: list[int] = []
         self._h: Optional[int] = handle
-        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
+        self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
         self._loan: Optional[tuple[int, int, Window]] = None
-        self._hc: Optional[ctypes.c_void_p] = ctypes.c_void_p(handle)   # for the fast path
+        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
 
     @classmethod
     def create(cls, uri, slot_size: int, slots: int, reliable: bool = False,
                mode: int = 0o600, max_subs: int = 0, persist: bool = False) -> "Publisher":
         """Create a topic at uri and become its publisher."""
-        o = _lib.TopicOpts(slot_size, slots, int(bool(reliable)),
-                           _lib.create_mode(mode, persist), max_subs)
+        o = _lib.TopicOpts(_lib.size(slot_size, "slot_size"), _lib.size(slots, "slots"),
+                           int(bool(reliable)), _lib.create_mode(mode, persist),
+                           _lib.size(max_subs, "max_subs", _lib.UINT_MAX))
         h = ctypes.c_void_p()
         check(_lib.pub_create(ctypes.byref(h), _lib.encode(uri), ctypes.byref(o)),
               "create topic", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     @classmethod
     def open(cls, uri) -> "Publisher":
         """Become the publisher of the existing topic at uri."""
         h = ctypes.c_void_p()
         check(_lib.pub_open(ctypes.byref(h), _lib.encode(uri)), "open topic", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     def send(self, data, timeout: Optional[float] = None) -> None:
         """Publish a copy of data (at most slot_size bytes). Only a reliable topic waits."""
-        hc = self._hc
-        if hc is not None and type(data) is bytes:
-            if _lib.fast_pub_send(hc, data, _lib.size_arg(len(data)), _lib.NOWAIT) == 0:
-                return
-        h = self._handle()
+        # GIL held through the C call; close() zeroes _hc first (see Queue.send).
+        if type(data) is bytes and _lib.fast_pub_send(self._hc, data, _lib.size_arg(len(data)),
+                                                      _lib.NOWAIT) == 0:
+            return
+        self._send_slow(data, timeout)
+
+    @guarded
+    def _send_slow(self, data, timeout: Optional[float]) -> None:
+        h = self._h
         msg = as_bytes(data)
         n = len(msg) if type(msg) is bytes else ctypes.sizeof(msg)
         r = _lib.pub_send(h, msg, n, 0)
         if r == _EAGAIN and timeout != 0:
-            r = sliced(lambda t: _lib.pub_send(h, msg, n, t), to_ns(timeout))
+            r = sliced(lambda t: _lib.pub_send(h, msg, n, t), to_ns(timeout), self)
         if r < 0:
-            raise error(r, "publish", self.uri)
+            raise error(r, "publish", self.uri, hint=self._pending(r))
 
+    @guarded
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
         """A writable memoryview of the next slot (size bytes) to fill in place; publish()
         sends it and releases the view (drop anything made from it first)."""
+        size = _lib.size(size, "loan size")
         h = self._handle()
         p = ctypes.c_void_p()
         r = _lib.pub_loan(h, size, ctypes.byref(p), 0)
         if r == _EAGAIN and timeout != 0:
-            r = sliced(lambda t: _lib.pub_loan(h, size, ctypes.byref(p), t), to_ns(timeout))
+            r = sliced(lambda t: _lib.pub_loan(h, size, ctypes.byref(p), t), to_ns(timeout),
+                       self)
         if r < 0:
-            raise error(r, "loan", self.uri)
+            raise error(r, "loan", self.uri, hint=self._pending(r))
         self._loan = (p.value, size, Window(p.value, size))
         return self._loan[2].view()
 
+    @guarded
     def publish(self, size: Optional[int] = None) -> None:
         """Publish the loaned slot as a message of size bytes (default: all loaned).
         BufferError (nothing published) while views of the slot are still in use."""
@@ -99,25 +110,34 @@ class Publisher(Handle):
         if self._loan is None:
             raise ValueError("publish without a loan")
         addr, loaned, window = self._loan
-        n = loaned if size is None else size
+        n = loaned if size is None else _lib.size(size, "size", None)  # first
         if not 0 <= n <= loaned:
             raise ValueError(f"publish size {n} outside the {loaned} bytes loaned")
         window.retire(f"publish to topic {self.uri}")
         self._loan = None
         check(_lib.pub_publish(h, addr, n), "publish", self.uri)
 
+    def _pending(self, err: int) -> str:
+        if err == -errno.EINVAL and self._loan is not None:
+            return "this publisher has a loan()ed slot: publish() it first"
+        return ""
+
     @property
+    @guarded
     def published(self) -> int:
         """Messages published on this topic so far (the next message's index)."""
         return _lib.pub_published(self._handle())
 
     def close(self) -> None:
         """Stop publishing; the topic stays (shmkit.remove(uri) deletes it)."""
-        if self._h is None:
-            return
+        super().close()
+
+    def _release(self) -> None:
         if self._loan is not None:
             self._loan[2].retire(f"close topic {self.uri}")
-        h, self._h, self._hc = self._h, None, None
+
+    def _close_handle(self, h: int) -> None:
+        self._hc.value = None
         check(_lib.pub_close(h), "close publisher", self.uri)
 
     def __repr__(self) -> str:
@@ -142,8 +162,11 @@ class Subscriber(Handle):
     Timeouts and errors as for shmkit.Queue.
     """
 
-    def __init__(self, handle: int, uri):
+    def __init__(self, handle: int, uri, _opened=None):
+        check_opened(type(self), _opened)      # only create() and open() make one
+        self._users: list[int] = []
         self._h: Optional[int] = handle
+        self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         info = _lib.TopicInfo()
         r = _lib.topic_stat(_lib.encode(uri), ctypes.byref(info), None, 0)
@@ -155,7 +178,6 @@ class Subscriber(Handle):
         self._buf = ctypes.create_string_buffer(max(1, self.slot_size))
         self._addr = ctypes.addressof(self._buf)
         self._mv = memoryview(self._buf).cast("B")
-        self._hc: Optional[ctypes.c_void_p] = ctypes.c_void_p(handle)   # for the fast path
         self._bufc = ctypes.c_void_p(self._addr)
         self._capc = ctypes.c_size_t(self.slot_size)
 
@@ -164,27 +186,30 @@ class Subscriber(Handle):
         """Join the topic at uri."""
         h = ctypes.c_void_p()
         check(_lib.sub_open(ctypes.byref(h), _lib.encode(uri)), "subscribe", uri, detail=True)
-        return cls(h.value, uri)
+        return cls(h.value, uri, OPENED)
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """The next message as bytes; waits while there is none."""
-        hc = self._hc
-        if hc is None:
-            self._handle()
-        n = _lib.fast_sub_recv(hc, self._bufc, self._capc, _lib.NOWAIT)
+        n = _lib.fast_sub_recv(self._hc, self._bufc, self._capc, _lib.NOWAIT)  # Queue.send
         if n >= 0:
             return self._mv[:n].tobytes()
+        return self._recv_slow(n, timeout)
+
+    @guarded
+    def _recv_slow(self, n: int, timeout: Optional[float]) -> bytes:
         if n == _EAGAIN and timeout != 0:
             h = self._h
-            n = sliced(lambda t: _lib.sub_recv(h, self._addr, self.slot_size, t), to_ns(timeout))
+            n = sliced(lambda t: _lib.sub_recv(h, self._addr, self.slot_size, t),
+                       to_ns(timeout), self)
         if n < 0:
             raise error(n, "receive", self.uri)
         return self._mv[:n].tobytes()
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio, without a thread (the loop watches fileno())."""
-        return await _aio.receive(self._try_recv, self.fileno)
+        return await _aio.receive(self, self._try_recv)
 
+    @guarded
     def _try_recv(self) -> Optional[bytes]:
         n = _lib.sub_recv(self._handle(), self._addr, self.slot_size, 0)
         if n == _EAGAIN:
@@ -194,24 +219,28 @@ class Subscriber(Handle):
         return ctypes.string_at(self._addr, n)
 
     @property
+    @guarded
     def dropped(self) -> int:
         """Messages overwritten before this subscriber read them (lossy topics)."""
         return _lib.sub_dropped(self._handle())
 
     @property
+    @guarded
     def position(self) -> int:
         """Index of the next message this subscriber will read."""
         return _lib.sub_position(self._handle())
 
+    @guarded
     def fileno(self) -> int:
         """A descriptor readable while a message (or the publisher's end) waits."""
         return check(_lib.sub_fd(self._handle()), "topic descriptor", self.uri)
 
     def close(self) -> None:
         """Leave the topic."""
-        if self._h is None:
-            return
-        h, self._h, self._hc = self._h, None, None
+        super().close()
+
+    def _close_handle(self, h: int) -> None:
+        self._hc.value = None
         check(_lib.sub_close(h), "close subscriber", self.uri)
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from . import _lib
 from ._errors import check
-from ._handle import Handle
+from ._handle import Handle, guarded
 from ._views import Window
 
 BACKENDS = {1: "posix", 2: "sysv", 3: "file", 4: "memfd", 5: "anon"}   # enum shmkit_backend
@@ -41,12 +41,18 @@ class Segment(Handle):
     Errors: OSError subclasses (FileNotFoundError, FileExistsError, PermissionError, ...).
     """
 
+    _window: Optional[Window] = None
+    uri = ""
+
     def __init__(self, uri, size: int = 0, create: bool = False, exclusive: bool = False,
                  readonly: bool = False, mode: int = 0o600, populate: bool = False,
                  huge: bool = False):
+        self._users: list[int] = []
         flags = ((_lib.CREATE if create or exclusive else 0) | (_lib.EXCL if exclusive else 0)
                  | (_lib.RDONLY if readonly else 0) | (_lib.POPULATE if populate else 0)
                  | (_lib.HUGE if huge else 0))
+        size = _lib.size(size, "segment size")
+        mode = _lib.size(mode, "mode", _lib.UINT_MAX)     # the library checks the bits
         h = ctypes.c_void_p()
         check(_lib.seg_open(ctypes.byref(h), _lib.encode(uri), size, flags, mode),
               "open segment", uri, detail=True)
@@ -57,20 +63,25 @@ class Segment(Handle):
         self._window = Window(_lib.seg_addr(self._h), self.size)
         self.buf: memoryview = self._window.view(readonly)
 
+    @guarded
     def fileno(self) -> int:
         """The segment's own descriptor (do not close it); OSError(EBADF) for sysv:/anon:."""
         return check(_lib.seg_fd(self._handle()), "segment descriptor", self.uri)
 
+    @guarded
     def flush(self) -> None:
         """Make a file: segment durable (msync + fdatasync); nothing elsewhere."""
         check(_lib.seg_flush(self._handle()), "flush segment", self.uri)
 
     def close(self) -> None:
         """Unmap (never removes). BufferError while views of buf are still in use."""
-        if self._h is None:
-            return
-        self._window.retire(f"close segment {self.uri}")
-        h, self._h = self._h, None
+        super().close()
+
+    def _release(self) -> None:
+        if self._window is not None:    # None: __init__ failed half-way
+            self._window.retire(f"close segment {self.uri}")
+
+    def _close_handle(self, h: int) -> None:
         check(_lib.seg_close(h), "close segment", self.uri)
 
     def __repr__(self) -> str:
@@ -97,15 +108,23 @@ def list_segments() -> "list[dict[str, Any]]":
     open the objects it finds, so the sections that need that ("queue", "heap", "keys") are
     left out, as ``shmkit ls --json`` leaves them: listing never waits on anyone's lock."""
     found = []
+    failed: list[BaseException] = []
 
     @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
     def each(p, _arg):
-        st = _new_stat()
-        ctypes.memmove(ctypes.byref(st), p, ctypes.sizeof(_lib.Stat))
-        found.append(st)
-        return 0
+        try:     # an exception would be printed, and the walk go on (see Map._keys)
+            st = _new_stat()
+            ctypes.memmove(ctypes.byref(st), p, ctypes.sizeof(_lib.Stat))
+            found.append(st)
+            return 0
+        except BaseException as e:    # noqa: B036 - re-raised below
+            failed.append(e)
+            return 1
 
-    check(_lib.list(ctypes.cast(each, ctypes.c_void_p), None), "list segments", detail=True)
+    r = _lib.list(ctypes.cast(each, ctypes.c_void_p), None)
+    if failed:
+        raise failed[0]
+    check(r, "list segments", detail=True)
     return [_stat_dict(st, objects=False) for st in found]
 
 
