@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- reporting ---- */
 
@@ -70,6 +71,56 @@ int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix)
 		return 1;
 	snprintf(alt, sizeof(alt), "sysv:0x%" PRIx64, (uint64_t)st->sysv_key);
 	return strncasecmp(alt, prefix, n) == 0;
+}
+
+/* "sysv:0x6600c51a" (by key) or "sysv:id=N" (private) for a SysV segment. */
+static int sysv_uri_from(const struct shmkit_stat *st, char *buf, size_t cap)
+{
+	if (st->backend != SHMKIT_SYSV)
+		return -EINVAL;
+	if (st->sysv_key > 0)
+		snprintf(buf, cap, "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
+	else
+		snprintf(buf, cap, "sysv:id=%d", st->sysv_id);
+	return 0;
+}
+
+/* shmkit_list callback: the private SysV segment this process made. */
+static int find_own_private(const struct shmkit_stat *st, void *arg)
+{
+	char *buf = arg;
+
+	if (st->backend == SHMKIT_SYSV && st->sysv_key <= 0 && st->creator_pid == getpid()) {
+		sysv_uri_from(st, buf, 64);
+		return 1; /* stop */
+	}
+	return 0;
+}
+
+void cli_say_made(const char *uri, const struct shmkit_seg *seg)
+{
+	char made[64] = "";
+	struct shmkit_stat *st;
+
+	if (strncmp(uri, "sysv:/", 6) != 0 && strncmp(uri, "sysv:private", 12) != 0)
+		return;
+	if (!(st = calloc(1, sizeof(*st))))
+		return;
+	if (seg) {
+		if (shmkit_seg_stat(seg, st) == 0)
+			sysv_uri_from(st, made, sizeof(made));
+	} else if (strncmp(uri, "sysv:/", 6) == 0) { /* ftok: the key is the path's */
+		if (shmkit_stat(uri, st) == 0)
+			sysv_uri_from(st, made, sizeof(made));
+	} else { /* no handle: the one segment of key 0 this process created */
+		shmkit_list(find_own_private, made);
+	}
+	free(st);
+	if (made[0])
+		printf("%s\n", made);
+	else
+		fprintf(stderr, "shmkit: create %s: made, but its id could not be read back "
+				"(shmkit ls sysv: shows it)\n", uri);
 }
 
 int cli_uri_prefixes(char **v, int n)

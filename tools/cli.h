@@ -68,6 +68,10 @@ int cli_uri_prefixes(char **v, int n);
 /* Does st's URI start with prefix, a SysV key counting however it is spelt
  * (sysv:0x6f588 = sysv:0x0006F588) and sysv:id=N naming it too? ls and top. */
 int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix);
+/* After a create that succeeded: a sysv:private or ftok-path URI gets its
+ * id or key only now, so print the URI that names it (sysv:id=N, sysv:0xKEY)
+ * on stdout. seg: the created segment, or NULL (then it is looked up). */
+void cli_say_made(const char *uri, const struct shmkit_seg *seg);
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 

@@ -525,6 +525,7 @@ static int queue_create(int argc, char **argv)
 	ret = shmkit_queue_create(&q, uri, &qo);
 	if (ret < 0)
 		return cli_fail_create("create queue", uri, ret);
+	cli_say_made(uri, shmkit_queue_seg(q));
 	shmkit_queue_close(q);
 	return CLI_OK;
 }

@@ -914,25 +914,6 @@ CLI_COMMAND(cmd_stat)
 
 /* ---- create, rm ---- */
 
-/* "sysv:0x6600c51a" (by key) or "sysv:id=N" (private) for a SysV segment. */
-static const char *sysv_uri_of(const struct shmkit_seg *seg, char *buf, size_t cap)
-{
-	struct shmkit_stat *st;
-	const char *ret = NULL;
-
-	if (shmkit_seg_backend(seg) != SHMKIT_SYSV || !(st = calloc(1, sizeof(*st))))
-		return NULL;
-	if (shmkit_seg_stat(seg, st) == 0) {
-		if (st->sysv_key > 0)
-			snprintf(buf, cap, "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
-		else
-			snprintf(buf, cap, "sysv:id=%d", st->sysv_id);
-		ret = buf;
-	}
-	free(st);
-	return ret;
-}
-
 CLI_COMMAND(cmd_create)
 {
 	struct shmkit_seg *seg;
@@ -957,11 +938,7 @@ CLI_COMMAND(cmd_create)
 	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, mode);
 	if (ret < 0)
 		return cli_fail_create("create", uri, ret);
-	/* sysv:private and ftok paths get a key or id only now: say which */
-	char made[64];
-	if ((!strncmp(uri, "sysv:/", 6) || !strncmp(uri, "sysv:private", 12)) &&
-	    sysv_uri_of(seg, made, sizeof(made)))
-		printf("%s\n", made);
+	cli_say_made(uri, seg); /* sysv:private, ftok paths: the key or id they got */
 	ret = shmkit_seg_close(seg);
 	return ret < 0 ? cli_fail("create", uri, ret) : CLI_OK;
 }
