@@ -72,5 +72,22 @@ KEY=$("$SHMKIT" stat "$FT" 2>/dev/null | awk '/^sysv key:/ { print $3 }')
 	fail "queue create $FT printed '$(cat "$TMP/out")' (key $KEY)"
 expect 0 "$SHMKIT" rm "$FT"
 
+# ---- a URI prefix with a scheme that does not exist is a usage error ----
+# (ls posx:/app, top posx:, gc --prefix posx:/app listed or removed nothing
+# and exited 0: a typo read as "nothing there", "nothing to clean")
+PP="posix:/$TAG-pp"; CLEANUP+=("$PP")
+expect 0 "$SHMKIT" create "$PP" 4K
+for typo in "posx:/$TAG-pp" "POSIX:/$TAG-pp" "sysvv:0x1" "files:/tmp"; do
+	expect 2 "$SHMKIT" ls "$typo";  err_has "^shmkit: ls: unknown URI scheme in prefix"
+	expect 2 "$SHMKIT" top --once --interval 0.05 "$typo"; err_has "^shmkit: top: unknown URI scheme in prefix"
+	expect 2 "$SHMKIT" gc --dry-run --prefix "$typo"; err_has "^shmkit: gc: unknown URI scheme in prefix"
+done
+# what may match still does: a scheme, a part of one, a bare /name, nothing
+for ok in posix: posix pos "posix:/$TAG-pp" "/$TAG-pp" ""; do
+	expect 0 "$SHMKIT" ls -n -o URI "$ok"
+	grep -qxF "$PP" "$TMP/out" || fail "ls '$ok' misses $PP: $(cat "$TMP/out")"
+done
+expect 0 "$SHMKIT" gc --dry-run --prefix "posix:/$TAG-pp"
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -123,6 +123,28 @@ void cli_say_made(const char *uri, const struct shmkit_seg *seg)
 				"(shmkit ls sysv: shows it)\n", uri);
 }
 
+int cli_check_prefixes(const char *cmd, char *const *v, int n)
+{
+	static const char *const schemes[] = { "posix", "sysv", "file", "memfd", "anon", NULL };
+
+	for (int i = 0; i < n; i++) {
+		const char *colon = strchr(v[i], ':'), *slash = strchr(v[i], '/');
+		if (!colon || (slash && slash < colon))
+			continue; /* no scheme: a part of one, or a /name */
+		size_t len = (size_t)(colon - v[i]);
+		const char *const *k = schemes;
+		while (*k && !(strlen(*k) == len && strncmp(*k, v[i], len) == 0))
+			k++;
+		if (!*k) {
+			char safe[256];
+			return cli_usage_error(cmd, "unknown URI scheme in prefix '%s' (posix:, sysv:, "
+					       "file:, memfd:, anon:); it would match nothing",
+					       cli_printable(v[i], safe, sizeof(safe)));
+		}
+	}
+	return CLI_OK;
+}
+
 int cli_uri_prefixes(char **v, int n)
 {
 	for (int i = 0; i < n; i++) {

@@ -751,6 +751,8 @@ CLI_COMMAND(cmd_ls)
 		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
+	if (cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
+		return CLI_USAGE;
 	if (cli_uri_prefixes(argv + 1, n) < 0)
 		return cli_fail("ls", "", -ENOMEM);
 	ret = shmkit_list(collect, &l);
