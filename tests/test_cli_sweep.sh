@@ -89,5 +89,16 @@ for ok in posix: posix pos "posix:/$TAG-pp" "/$TAG-pp" ""; do
 done
 expect 0 "$SHMKIT" gc --dry-run --prefix "posix:/$TAG-pp"
 
+# ---- --mode 0 is refused, not made 0600 ----
+# (the library reads mode 0 as "the default": create --mode 0 made a 0600
+# segment, exit 0, the owner able to read and write what was to be closed)
+M0="posix:/$TAG-m0"; CLEANUP+=("$M0")
+expect 2 "$SHMKIT" create "$M0" 4K --mode 0;  err_has "bad value for --mode: '0'"
+expect 2 "$SHMKIT" queue create "$M0" --capacity 2 --max-msg 8 --mode 000
+expect 2 "$SHMKIT" map "$M0" create 64K --mode 0
+expect 1 "$SHMKIT" stat "$M0" # nothing made
+expect 0 "$SHMKIT" create "$M0" 4K --mode 0400
+expect 0 "$SHMKIT" stat "$M0"; grep -Eq "^mode: +0400$" "$TMP/out" || fail "--mode 0400: $(cat "$TMP/out")"
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]
