@@ -79,6 +79,14 @@ expect 1 "$SHMKIT" bridge out "$QC" "ipc://$TMP/live" --bind --timeout 0.1
 grep -qF "cannot bind ipc://$TMP/live: another process listens on $TMP/live" "$TMP/e" ||
 	fail "bind over a live socket: $(cat "$TMP/e")"
 kill "$LIVE"; wait "$LIVE" 2>/dev/null
+# no --state and no place for the default record (HOME unset, or under a
+# file; nobody's HOME is /nonexistent): said as such, not "Cannot allocate memory"
+expect 1 env -u XDG_STATE_HOME -u HOME "$SHMKIT" bridge in "$EP" "$QB" --timeout 0.1
+grep -qF "no --state FILE, and neither XDG_STATE_HOME nor HOME is an absolute path" "$TMP/e" ||
+	fail "bridge in without HOME: $(cat "$TMP/e")"
+expect 1 env -u XDG_STATE_HOME HOME="$TMP/doc" "$SHMKIT" bridge in "$EP" "$QB" --timeout 0.1
+grep -qF "cannot make $TMP/doc/.local: Not a directory (give --state FILE)" "$TMP/e" ||
+	fail "bridge in, HOME under a file: $(cat "$TMP/e")"
 # a socket left by a bridge that is gone is taken over, as before
 python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$TMP/stale"
 expect 0 "$SHMKIT" bridge out "$QA" "ipc://$TMP/stale" --bind --timeout 0.1

@@ -458,8 +458,9 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	}
 	b->window = o->window ? o->window : 1024;
 	if (b->dir == SHMKIT_BRIDGE_IN) {
-		b->state_path = o->state ? strdup(o->state) : br_record_default_path(uri);
-		if (!b->state_path)
+		if (!o->state)
+			return br_record_default_path(b, uri, &b->state_path);
+		if (!(b->state_path = strdup(o->state)))
 			return -ENOMEM;
 	}
 	return 0;
