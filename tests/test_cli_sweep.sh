@@ -100,5 +100,15 @@ expect 1 "$SHMKIT" stat "$M0" # nothing made
 expect 0 "$SHMKIT" create "$M0" 4K --mode 0400
 expect 0 "$SHMKIT" stat "$M0"; grep -Eq "^mode: +0400$" "$TMP/out" || fail "--mode 0400: $(cat "$TMP/out")"
 
+# ---- a pub that fails part-way says how far it got, as send does ----
+# (lines read from stdin after the failure are not published: the user must
+# know which were; pub said only why)
+PT="posix:/$TAG-pt"; CLEANUP+=("$PT")
+expect 0 "$SHMKIT" topic create "$PT" --slots 4 --slot-size 8
+printf 'a\nb\nlonglonglong\nc\n' >"$TMP/lines"
+expect 1 "$SHMKIT" pub "$PT" - <"$TMP/lines"
+err_has "over the topic's slot size of 8 bytes \(2 messages were published before that\)"
+[ "$(wc -l <"$TMP/err")" = 1 ] || fail "pub: not one line: $(cat "$TMP/err")"
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]
