@@ -110,5 +110,32 @@ expect 1 "$SHMKIT" pub "$PT" - <"$TMP/lines"
 err_has "over the topic's slot size of 8 bytes \(2 messages were published before that\)"
 [ "$(wc -l <"$TMP/err")" = 1 ] || fail "pub: not one line: $(cat "$TMP/err")"
 
+# ---- gc --prefix sysv:id=N names one id, not every id N's digits start ----
+# (gc prints sysv:id=753703; fed back, that prefix also matched 7537030 and
+# any longer id, and `gc --foreign --prefix sysv:id=7537` removed segment
+# 753703, another program's, which nobody had named)
+GK="sysv:0x5f$(printf %04x $(($$ & 0xffff)))01"; CLEANUP+=("$GK")
+expect 0 "$SHMKIT" create "$GK" 4K
+GID=$("$SHMKIT" stat "$GK" 2>/dev/null | awk '/^sysv id:/ { print $3 }')
+if [ "${#GID}" -ge 2 ]; then
+	expect 0 "$SHMKIT" ls -n -o URI "sysv:id=${GID%?}"
+	[ -z "$(cat "$TMP/out")" ] || fail "ls sysv:id=${GID%?} lists id $GID: $(cat "$TMP/out")"
+	expect 0 "$SHMKIT" ls -n -o URI "sysv:id=$GID"
+	[ -n "$(cat "$TMP/out")" ] || fail "ls sysv:id=$GID misses it"
+	expect 0 "$SHMKIT" gc --foreign --prefix "sysv:id=${GID%?}"
+	expect 0 "$SHMKIT" stat "$GK" # not removed: the user named another id
+	expect 0 "$SHMKIT" gc --foreign --prefix "sysv:id=$GID" # the id itself: removed
+	grep -Eq "^removed +sysv:id=$GID " "$TMP/out" || fail "gc --prefix sysv:id=$GID: $(cat "$TMP/out")"
+fi
+# a private segment, whose listed URI is its sysv:id=N
+expect_pid 0 "$SHMKIT" create sysv:private 4K
+PID_URI=$(cat "$TMP/out"); CLEANUP+=("$PID_URI")
+if [ "${#PID_URI}" -ge 10 ]; then
+	expect 0 "$SHMKIT" ls -n -o URI "${PID_URI%?}"
+	[ -z "$(cat "$TMP/out")" ] || fail "ls ${PID_URI%?} lists $PID_URI: $(cat "$TMP/out")"
+	expect 0 "$SHMKIT" gc --foreign --prefix "${PID_URI%?}"
+	expect 0 "$SHMKIT" stat "$PID_URI"
+fi
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

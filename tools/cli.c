@@ -57,6 +57,13 @@ int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix)
 {
 	size_t n = strlen(prefix);
 	char alt[64];
+	/* sysv:id=N names one id, as in gc: not every id N's digits start
+	 * (a private segment's URI is its sysv:id=N) */
+	if (strncmp(prefix, "sysv:id=", 8) == 0 && prefix[8] &&
+	    strspn(prefix + 8, "0123456789") == n - 8) {
+		snprintf(alt, sizeof(alt), "sysv:id=%d", st->sysv_id);
+		return st->backend == SHMKIT_SYSV && strcmp(alt, prefix) == 0;
+	}
 	if (strncmp(st->uri, prefix, n) == 0)
 		return 1;
 	if (st->backend != SHMKIT_SYSV)
