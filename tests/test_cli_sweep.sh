@@ -64,6 +64,21 @@ for kind in queue map heap topic; do
 	*) fail "$kind create sysv:private printed '$made' (want sysv:id=N)" ;;
 	esac
 done
+# ... and when that name cannot be written (stdout full or closed), nobody
+# could ever name the segment: the command fails and leaves none behind
+# (it exited 1 and left a persistent private segment)
+for kind in create queue; do
+	case $kind in
+	create) args=(create sysv:private 4K) ;;
+	queue) args=(queue create sysv:private --capacity 4 --max-msg 8) ;;
+	esac
+	bash -c 'exec "$@" >/dev/full' sh "$SHMKIT" "${args[@]}" 2>"$TMP/err" & p=$!
+	PIDS+=("$p"); wait "$p"; rc=$?
+	[ "$rc" = 1 ] || fail "$kind sysv:private >/dev/full: exit $rc"
+	err_has "could not be written, so it was removed"
+	left=$(awk -v p="$p" 'NR > 1 && $1 == 0 && $5 == p' /proc/sysvipc/shm)
+	[ -z "$left" ] || fail "$kind sysv:private >/dev/full left a segment nobody can name: $left"
+done
 : >"$TMP/ftok"
 FT="sysv:$TMP/ftok?proj=0x5e"; CLEANUP+=("$FT")
 expect 0 "$SHMKIT" queue create "$FT" --capacity 4 --max-msg 8

@@ -104,15 +104,15 @@ static int find_own_private(const struct shmkit_stat *st, void *arg)
 	return 0;
 }
 
-void cli_say_made(const char *uri, const struct shmkit_seg *seg)
+int cli_say_made(const char *uri, const struct shmkit_seg *seg)
 {
 	char made[64] = "";
 	struct shmkit_stat *st;
 
 	if (strncmp(uri, "sysv:/", 6) != 0 && strncmp(uri, "sysv:private", 12) != 0)
-		return;
+		return CLI_OK;
 	if (!(st = calloc(1, sizeof(*st))))
-		return;
+		return CLI_OK;
 	if (seg) {
 		if (shmkit_seg_stat(seg, st) == 0)
 			sysv_uri_from(st, made, sizeof(made));
@@ -123,11 +123,23 @@ void cli_say_made(const char *uri, const struct shmkit_seg *seg)
 		shmkit_list(find_own_private, made);
 	}
 	free(st);
-	if (made[0])
-		printf("%s\n", made);
-	else
+	if (!made[0]) {
 		fprintf(stderr, "shmkit: create %s: made, but its id could not be read back "
 				"(shmkit ls sysv: shows it)\n", uri);
+		return CLI_OK;
+	}
+	printf("%s\n", made);
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return CLI_OK;
+	int err = errno ? errno : EIO;
+	if (strncmp(uri, "sysv:private", 12) != 0) /* an ftok path names it still */
+		return cli_fail_write("create", uri, -err);
+	/* nobody could ever name it: a persistent segment gc never removes */
+	int r = shmkit_remove(made);
+	return cli_fail_msg("create", uri, "the name of the segment made, %s, could not be written, "
+			    "so it was %s: write error on standard output: %s", made,
+			    r < 0 ? "NOT removed (remove it by that name)" : "removed", strerror(err));
 }
 
 int cli_check_prefixes(const char *cmd, char *const *v, int n)

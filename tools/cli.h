@@ -73,8 +73,10 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n);
 int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix);
 /* After a create that succeeded: a sysv:private or ftok-path URI gets its
  * id or key only now, so print the URI that names it (sysv:id=N, sysv:0xKEY)
- * on stdout. seg: the created segment, or NULL (then it is looked up). */
-void cli_say_made(const char *uri, const struct shmkit_seg *seg);
+ * on stdout. seg: the created segment, or NULL (then it is looked up).
+ * CLI_OK, or CLI_FAIL (said) when that name could not be written: then a
+ * private segment, which nobody else could name, has been removed. */
+int cli_say_made(const char *uri, const struct shmkit_seg *seg);
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 

@@ -303,8 +303,8 @@ CLI_COMMAND(cmd_map)
 			return CLI_USAGE;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create map", uri, r);
-		cli_say_made(uri, shmkit_heap_seg(shmkit_map_heap(m)));
-		return shmkit_map_close(m) < 0 ? CLI_FAIL : CLI_OK;
+		r = cli_say_made(uri, shmkit_heap_seg(shmkit_map_heap(m)));
+		return shmkit_map_close(m) < 0 ? CLI_FAIL : r;
 	}
 	/* get, ls and count only look: a read-only handle (nothing changes) */
 	int look = !strcmp(act, "get") || !strcmp(act, "ls") || !strcmp(act, "count");
@@ -460,8 +460,8 @@ CLI_COMMAND(cmd_heap)
 			return CLI_USAGE;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create heap", uri, r);
-		cli_say_made(uri, shmkit_heap_seg(h));
-		return shmkit_heap_close(h) < 0 ? CLI_FAIL : CLI_OK;
+		r = cli_say_made(uri, shmkit_heap_seg(h));
+		return shmkit_heap_close(h) < 0 ? CLI_FAIL : r;
 	}
 	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))
 		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);

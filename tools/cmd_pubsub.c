@@ -76,8 +76,7 @@ CLI_COMMAND(cmd_topic)
 	ret = shmkit_topic_create(uri, &to);
 	if (ret < 0)
 		return cli_fail_create("topic create", uri, ret);
-	cli_say_made(uri, NULL); /* shmkit_topic_create keeps no handle: looked up */
-	return CLI_OK;
+	return cli_say_made(uri, NULL); /* shmkit_topic_create keeps no handle: looked up */
 }
 
 /* shmkit topic stat URI [--json]: what `shmkit stat` says of a topic, alone.

@@ -545,9 +545,9 @@ static int queue_create(int argc, char **argv)
 	ret = shmkit_queue_create(&q, uri, &qo);
 	if (ret < 0)
 		return cli_fail_create("create queue", uri, ret);
-	cli_say_made(uri, shmkit_queue_seg(q));
+	ret = cli_say_made(uri, shmkit_queue_seg(q));
 	shmkit_queue_close(q);
-	return CLI_OK;
+	return ret;
 }
 
 static int queue_stat(int argc, char **argv)

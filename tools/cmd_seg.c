@@ -940,7 +940,11 @@ CLI_COMMAND(cmd_create)
 	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, mode);
 	if (ret < 0)
 		return cli_fail_create("create", uri, ret);
-	cli_say_made(uri, seg); /* sysv:private, ftok paths: the key or id they got */
+	/* sysv:private, ftok paths: the key or id they got */
+	if (cli_say_made(uri, seg) != CLI_OK) {
+		shmkit_seg_close(seg);
+		return CLI_FAIL;
+	}
 	ret = shmkit_seg_close(seg);
 	return ret < 0 ? cli_fail("create", uri, ret) : CLI_OK;
 }
