@@ -152,5 +152,17 @@ if [ "${#PID_URI}" -ge 10 ]; then
 	expect 0 "$SHMKIT" stat "$PID_URI"
 fi
 
+# ---- ls and top take an ftok path as a prefix, as gc --prefix does ----
+# (ls sysv:/path?proj=N listed nothing, exit 0, while the segment was there)
+: >"$TMP/ftok2"
+F2="sysv:$TMP/ftok2?proj=0x5d"; CLEANUP+=("$F2")
+expect 0 "$SHMKIT" create "$F2" 4K
+F2URI=$(cat "$TMP/out")
+expect 0 "$SHMKIT" ls -n -o URI "$F2"
+[ "$(cat "$TMP/out")" = "$F2URI" ] || fail "ls $F2: '$(cat "$TMP/out")' (want $F2URI)"
+expect 0 "$SHMKIT" rm "$F2"
+expect 0 "$SHMKIT" ls -n -o URI "$F2" # gone: nothing, and no error
+[ -z "$(cat "$TMP/out")" ] || fail "ls $F2 after rm: $(cat "$TMP/out")"
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

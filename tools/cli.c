@@ -168,6 +168,19 @@ int cli_uri_prefixes(char **v, int n)
 {
 	for (int i = 0; i < n; i++) {
 		char *c;
+		/* an ftok path names one key: the segment's own URI (sysv:0x%08x,
+		 * all eight digits: that key alone), when it exists */
+		if (strncmp(v[i], "sysv:/", 6) == 0) {
+			struct shmkit_stat *st = calloc(1, sizeof(*st));
+			int r = st ? shmkit_stat(v[i], st) : -ENOMEM;
+			if (r == 0 && st->backend == SHMKIT_SYSV && st->sysv_key > 0 &&
+			    (c = strdup(st->uri)) != NULL)
+				v[i] = c;
+			free(st);
+			if (r == -ENOMEM)
+				return r;
+			continue;
+		}
 		/* only a leading '/': a bare word ("sysv", "posix") keeps matching
 		 * the scheme it starts, as ls sysv did before */
 		if (v[i][0] != '/')
