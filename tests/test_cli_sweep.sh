@@ -164,5 +164,26 @@ expect 0 "$SHMKIT" rm "$F2"
 expect 0 "$SHMKIT" ls -n -o URI "$F2" # gone: nothing, and no error
 [ -z "$(cat "$TMP/out")" ] || fail "ls $F2 after rm: $(cat "$TMP/out")"
 
+# ---- map and heap refuse an option their action does not take ----
+# (map get --json printed text, put --mode 0644 changed no mode, heap check
+# --json printed text: all exit 0, as if done; queue and topic refused them)
+KM="posix:/$TAG-km"; CLEANUP+=("$KM")
+expect 0 "$SHMKIT" map "$KM" create 64K
+expect 0 "$SHMKIT" map "$KM" put k v
+for bad in "get k --json" "ls --raw" "count --json" "put x y --mode 0644" "del k --owned" \
+	"check --persist" "get k --mode 0600"; do
+	# shellcheck disable=SC2086
+	expect 2 "$SHMKIT" map "$KM" $bad; err_has "^shmkit: map: --[a-z]+ is not an option of"
+done
+for bad in "stats --mode 0644" "check --json" "check --owned"; do
+	# shellcheck disable=SC2086
+	expect 2 "$SHMKIT" heap "$KM" $bad; err_has "^shmkit: heap: --[a-z]+ is not an option of"
+done
+expect 0 "$SHMKIT" map "$KM" get k # nothing changed
+[ "$(cat "$TMP/out")" = v ] || fail "map get k after refusals: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" map "$KM" get k --raw
+expect 0 "$SHMKIT" map "$KM" ls --json
+expect 0 "$SHMKIT" heap "$KM" stats --json
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]
