@@ -185,5 +185,16 @@ expect 0 "$SHMKIT" map "$KM" get k --raw
 expect 0 "$SHMKIT" map "$KM" ls --json
 expect 0 "$SHMKIT" heap "$KM" stats --json
 
+# ---- send --raw / --null with messages as arguments is a usage error ----
+# (they split standard input: with arguments they were ignored, exit 0)
+SQ="posix:/$TAG-sq"; CLEANUP+=("$SQ")
+expect 0 "$SHMKIT" queue create "$SQ" --capacity 4 --max-msg 16
+expect 2 "$SHMKIT" send "$SQ" "a b" --raw;  err_has "^shmkit: send: --raw reads standard input"
+expect 2 "$SHMKIT" send "$SQ" a b --null;   err_has "^shmkit: send: --null reads standard input"
+expect 0 "$SHMKIT" queue stat "$SQ"; grep -Eq "^depth: +0$" "$TMP/out" || fail "send refused but sent"
+printf 'x\0y' | "$SHMKIT" send "$SQ" - --null --timeout 5 || fail "send - --null"
+printf 'x\ny' | "$SHMKIT" send "$SQ" --raw --timeout 5 || fail "send --raw (stdin, no -)"
+expect 0 "$SHMKIT" queue stat "$SQ"; grep -Eq "^depth: +3$" "$TMP/out" || fail "send from stdin: $(cat "$TMP/out")"
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

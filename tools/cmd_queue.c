@@ -285,12 +285,17 @@ CLI_COMMAND(cmd_send)
 	if (n < 1)
 		return cli_usage_error(argv[0], "expects a queue URI");
 	const char *uri = argv[1];
+	int from_stdin = n == 1 || (n == 2 && strcmp(argv[2], "-") == 0);
+	if (!from_stdin && (o.raw || o.null_sep))
+		return cli_usage_error(argv[0], "--%s reads standard input (send URI - --%s); "
+				       "messages given as arguments go one each",
+				       o.raw ? "raw" : "null", o.raw ? "raw" : "null");
 	int64_t deadline = deadline_of(o.timeout_ns);
 	ret = open_queue("send", uri, &q);
 	if (ret != CLI_OK)
 		return ret;
 	uint64_t sent = 0;
-	if (n == 1 || (n == 2 && strcmp(argv[2], "-") == 0)) {
+	if (from_stdin) {
 		ret = send_stdin(q, uri, &o, deadline, &sent);
 	} else {
 		for (int i = 2; i <= n && ret == CLI_OK; i++)
