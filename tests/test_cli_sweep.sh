@@ -97,6 +97,12 @@ for typo in "posx:/$TAG-pp" "POSIX:/$TAG-pp" "sysvv:0x1" "files:/tmp"; do
 	expect 2 "$SHMKIT" top --once --interval 0.05 "$typo"; err_has "^shmkit: top: unknown URI scheme in prefix"
 	expect 2 "$SHMKIT" gc --dry-run --prefix "$typo"; err_has "^shmkit: gc: unknown URI scheme in prefix"
 done
+# a path where a POSIX name goes (ls /dev/shm/app-): it matched nothing, exit 0
+for typo in "/dev/shm/$TAG-pp" "posix:/dev/shm/" "/a/"; do
+	expect 2 "$SHMKIT" ls "$typo";  err_has "^shmkit: ls: prefix '.*' would match nothing: a POSIX name has no '/'"
+	expect 2 "$SHMKIT" top --once --interval 0.05 "$typo"; err_has "^shmkit: top: prefix"
+	expect 2 "$SHMKIT" gc --dry-run --prefix "$typo"; err_has "^shmkit: gc: prefix"
+done
 # what may match still does: a scheme, a part of one, a bare /name, nothing
 for ok in posix: posix pos "posix:/$TAG-pp" "/$TAG-pp" ""; do
 	expect 0 "$SHMKIT" ls -n -o URI "$ok"

@@ -148,6 +148,14 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n)
 
 	for (int i = 0; i < n; i++) {
 		const char *colon = strchr(v[i], ':'), *slash = strchr(v[i], '/');
+		const char *name = v[i][0] == '/' ? v[i] + 1
+				   : strncmp(v[i], "posix:/", 7) == 0 ? v[i] + 7 : NULL;
+		if (name && strchr(name, '/')) {
+			char safe[256];
+			return cli_usage_error(cmd, "prefix '%s' would match nothing: a POSIX name has no "
+					       "'/' after the leading one (/dev/shm/NAME is posix:/NAME)",
+					       cli_printable(v[i], safe, sizeof(safe)));
+		}
 		if (!colon || (slash && slash < colon))
 			continue; /* no scheme: a part of one, or a /name */
 		size_t len = (size_t)(colon - v[i]);
