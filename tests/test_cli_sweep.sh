@@ -202,5 +202,19 @@ printf 'x\0y' | "$SHMKIT" send "$SQ" - --null --timeout 5 || fail "send - --null
 printf 'x\ny' | "$SHMKIT" send "$SQ" --raw --timeout 5 || fail "send --raw (stdin, no -)"
 expect 0 "$SHMKIT" queue stat "$SQ"; grep -Eq "^depth: +3$" "$TMP/out" || fail "send from stdin: $(cat "$TMP/out")"
 
+# ---- rm of a POSIX name that is not a segment removes nothing ----
+# (stat and read refused a FIFO or a symbolic link in /dev/shm as "not a
+# regular file", but rm deleted it, exit 0; rm of a file: URI refuses these)
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	NF="$TAG-nf"; NL="$TAG-nl"
+	CLEAN_SHM=("/dev/shm/$NF" "/dev/shm/$NL")
+	trap 'rm -f "${CLEAN_SHM[@]}"; cleanup' EXIT
+	mkfifo "/dev/shm/$NF" && ln -s "$TMP/ftok" "/dev/shm/$NL" || fail "mkfifo/ln in /dev/shm"
+	expect 1 "$SHMKIT" rm "posix:/$NF"; err_has "is not a regular file.*not removing it"
+	expect 1 "$SHMKIT" rm "posix:/$NL"; err_has "is not a regular file.*not removing it"
+	[ -p "/dev/shm/$NF" ] && [ -L "/dev/shm/$NL" ] || fail "rm removed a FIFO or a symlink in /dev/shm"
+	rm -f "/dev/shm/$NF" "/dev/shm/$NL"
+fi
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]
