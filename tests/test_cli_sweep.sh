@@ -216,5 +216,27 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	rm -f "/dev/shm/$NF" "/dev/shm/$NL"
 fi
 
+# ---- ls: a header that was not read is '?', not '-' (no shmkit header) ----
+# (ls --kind none listed a SysV queue nobody had attached, and another
+# user's 0600 queue, as segments without a shmkit header; --json said null)
+UQ="sysv:0x5f$(printf %04x $(($$ & 0xffff)))02"; CLEANUP+=("$UQ")
+expect 0 "$SHMKIT" queue create "$UQ" --capacity 2 --max-msg 8
+expect 0 "$SHMKIT" ls -n -o URI --kind none "$UQ"
+[ -z "$(cat "$TMP/out")" ] || fail "ls --kind none lists an unread SysV queue: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" ls -n -o KIND "$UQ"; [ "$(cat "$TMP/out")" = "?" ] || fail "KIND of an unread header: '$(cat "$TMP/out")'"
+expect 0 "$SHMKIT" ls -n -o URI --kind unknown "$UQ"
+[ -n "$(cat "$TMP/out")" ] || fail "ls --kind unknown misses an unread SysV queue"
+UR="posix:/$TAG-ur"; CLEANUP+=("$UR")
+expect 0 "$SHMKIT" create "$UR" 4K # no header, readable: still '-' and none
+expect 0 "$SHMKIT" ls -n -o URI --kind none "$UR"; [ "$(cat "$TMP/out")" = "$UR" ] || fail "--kind none misses $UR"
+UP="posix:/$TAG-up"; CLEANUP+=("$UP")
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	expect 0 "$SHMKIT" queue create "$UP" --capacity 2 --max-msg 8
+	AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	expect 0 "${AS_NOBODY[@]}" "$SHMKIT" ls -n -o URI --kind none "$UP"
+	[ -z "$(cat "$TMP/out")" ] || fail "nobody: ls --kind none lists root's 0600 queue"
+	expect 0 "${AS_NOBODY[@]}" "$SHMKIT" ls -n -o KIND "$UP"; [ "$(cat "$TMP/out")" = "?" ] || fail "nobody: KIND '$(cat "$TMP/out")'"
+fi
+
 echo "test_cli_sweep: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -107,9 +107,12 @@ static const char *header_not_read(const struct shmkit_stat *st)
 	return shmkit_strerror(st->header_status);
 }
 
+/* The KIND cell: the object's kind, '-' for no shmkit header, '?' when the
+ * header was not read (a SysV segment nobody has attached, another user's
+ * 0600 segment): that may well be a queue. */
 static const char *kind_str(const struct shmkit_stat *st)
 {
-	return st->managed ? cli_kind_name(st->kind) : "-";
+	return st->managed ? cli_kind_name(st->kind) : header_not_read(st) ? "?" : "-";
 }
 
 /* The header's state in words. */
@@ -678,7 +681,8 @@ static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int 
 	if (o->user && st->uid != o->uid)
 		return 0;
 	if (o->kind && strcmp(o->kind, kind_str(st)) != 0 &&
-	    !(strcmp(o->kind, "none") == 0 && !st->managed))
+	    !(strcmp(o->kind, "none") == 0 && strcmp(kind_str(st), "-") == 0) &&
+	    !(strcmp(o->kind, "unknown") == 0 && strcmp(kind_str(st), "?") == 0))
 		return 0;
 	for (int i = 0; i < n_prefix; i++)
 		if (cli_stat_has_prefix(st, prefixes[i]))
@@ -690,7 +694,7 @@ static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int 
  * exit 0, as if no such object existed: a typo must be said instead. */
 static int known_kind(const char *k)
 {
-	if (strcmp(k, "none") == 0)
+	if (strcmp(k, "none") == 0 || strcmp(k, "unknown") == 0)
 		return 1;
 	for (uint32_t i = SHMKIT_KIND_RAW; i <= SHMKIT_KIND_MAP; i++)
 		if (strcmp(k, cli_kind_name(i)) == 0)
@@ -748,7 +752,7 @@ CLI_COMMAND(cmd_ls)
 		return cli_usage_error(argv[0], "no user '%s'", o.user);
 	if (o.kind && !known_kind(o.kind))
 		return cli_usage_error(
-		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none)", o.kind);
+		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none, unknown)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
 	if (cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
