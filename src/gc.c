@@ -337,6 +337,11 @@ static int sysv_matches(const struct gc_ctx *c, const struct shmkit__sysv_row *r
 	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", row->shmid);
 	snprintf(padded, sizeof(padded), "sysv:0x%08x", (unsigned)row->key);
 	snprintf(bare, sizeof(bare), "sysv:0x%x", (unsigned)row->key);
+	/* sysv:id=N names one id (gc prints it so): ids are not digits to
+	 * extend, and 75370 must not take 753703 with it */
+	if (strncmp(c->prefix, "sysv:id=", 8) == 0 && c->prefix[8] &&
+	    strspn(c->prefix + 8, "0123456789") == n - 8)
+		return strcmp(id_uri, c->prefix) == 0;
 	if (strncmp(id_uri, c->prefix, n) == 0)
 		return 1;
 	if (row->key != 0 &&

@@ -22,7 +22,8 @@ import shutil
 import subprocess
 import sys
 
-LIMIT = 60  # seconds per block
+LIMIT = 60  # seconds per block (all of README.md in order: IN_ORDER_LIMIT)
+IN_ORDER_LIMIT = 180
 
 
 def readme_blocks(path):
@@ -87,11 +88,11 @@ PRIVATE = ["unshare", "--mount", "--ipc", "--pid", "--fork", "--kill-child", "--
            'exec bash -c "$0"']
 
 
-def run(script, where):
+def run(script, where, limit=LIMIT):
     try:
-        p = subprocess.run(PRIVATE + [script], capture_output=True, text=True, timeout=LIMIT)
+        p = subprocess.run(PRIVATE + [script], capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
-        return None, "", f"{where}: still running after {LIMIT} s"
+        return None, "", f"{where}: still running after {limit} s"
     return p.returncode, p.stdout + p.stderr, ""
 
 
@@ -141,15 +142,51 @@ def run_console(where, body):
     return fails
 
 
+def run_in_order(blocks):
+    """A new user reads README.md top to bottom and runs each example in turn,
+    in one world: an example must not trip over what an earlier one left
+    (the Python example made posix:/jobs, which the queue example had made
+    and kept: FileExistsError). Each block runs as in run_sh (a console
+    block: each command, with the exit status its output implies), all of
+    them one after the other in one set of namespaces."""
+    script = ""
+    for where, kind, body in blocks:
+        if kind == "console":
+            cmds, wants = [], []
+            for line in body:
+                if line.startswith("$ "):
+                    cmds.append(line[2:])
+                    wants.append(None)
+                elif cmds and wants[-1] is None:
+                    wants[-1] = line
+            for cmd, first in zip(cmds, wants):
+                want_rc = 1 if first and first.startswith("shmkit: ") else 0
+                script += (f"{{ {cmd}\n}} >/tmp/.example-out 2>&1; rc=$?\n"
+                           f"[ $rc = {want_rc} ] || {{ echo {shlex.quote(where)}: "
+                           f"{shlex.quote(cmd)} exited $rc; cat /tmp/.example-out; exit 1; }}\n")
+        else:
+            block = "set -e\n" + "\n".join(body) + WAIT_JOBS
+            script += (f"bash -c {shlex.quote(block)} >/tmp/.example-out 2>&1 || "
+                       f"{{ echo {shlex.quote(where)}: block failed, run after the ones "
+                       f"above it; cat /tmp/.example-out; exit 1; }}\n")
+    rc, out, err = run(script, "README.md in order", IN_ORDER_LIMIT)
+    if rc != 0:
+        return [f"README.md, every example in order: {err}{out[-2000:]}"]
+    return []
+
+
 def main():
     readme, mans = sys.argv[1], sys.argv[2:]
     blocks = list(readme_blocks(readme))
+    in_order = list(blocks)
     for m in mans:
         blocks += list(man_blocks(m))
     fails = []
     for where, kind, body in blocks:
         fails += (run_console if kind == "console" else run_sh)(where, body)
         print(f"ran {where} ({kind}, {len(body)} lines)")
+    fails += run_in_order(in_order)
+    print(f"ran README.md in order ({len(in_order)} examples)")
     for f in fails:
         print("FAIL:", f, file=sys.stderr)
     print(f"{len(blocks)} examples, {len(fails)} failure(s)")

@@ -64,6 +64,32 @@ grep -qF "cannot use tcp://192.0.2.1:5555: Cannot assign requested address" "$TM
 	fail "bind to a foreign address: $(cat "$TMP/e")"
 echo "short" >"$TMP/badkeys"
 expect 1 "$SHMKIT" bridge out "$QA" "$EP" --curve-keys "$TMP/badkeys" --timeout 0.1
+# binding ipc://PATH over a file that is not a socket (a typo: the --state
+# record, a document) is refused and the file kept: ZeroMQ unlinks whatever is
+# at PATH before it binds (the file was silently replaced by a socket, exit 0);
+# so is a socket another live bridge listens on (its path was taken over)
+echo precious >"$TMP/doc"
+expect 1 "$SHMKIT" bridge out "$QA" "ipc://$TMP/doc" --bind --timeout 0.1
+grep -qF "cannot bind ipc://$TMP/doc: $TMP/doc exists and is not a socket" "$TMP/e" ||
+	fail "bind over a file: $(cat "$TMP/e")"
+[ -f "$TMP/doc" ] && [ "$(cat "$TMP/doc")" = precious ] || fail "bind over a file destroyed it"
+"$SHMKIT" bridge out "$QA" "ipc://$TMP/live" --bind --timeout 5 2>/dev/null & LIVE=$!
+for _ in $(seq 50); do [ -S "$TMP/live" ] && break; sleep 0.1; done
+expect 1 "$SHMKIT" bridge out "$QC" "ipc://$TMP/live" --bind --timeout 0.1
+grep -qF "cannot bind ipc://$TMP/live: another process listens on $TMP/live" "$TMP/e" ||
+	fail "bind over a live socket: $(cat "$TMP/e")"
+kill "$LIVE"; wait "$LIVE" 2>/dev/null
+# no --state and no place for the default record (HOME unset, or under a
+# file; nobody's HOME is /nonexistent): said as such, not "Cannot allocate memory"
+expect 1 env -u XDG_STATE_HOME -u HOME "$SHMKIT" bridge in "$EP" "$QB" --timeout 0.1
+grep -qF "no --state FILE, and neither XDG_STATE_HOME nor HOME is an absolute path" "$TMP/e" ||
+	fail "bridge in without HOME: $(cat "$TMP/e")"
+expect 1 env -u XDG_STATE_HOME HOME="$TMP/doc" "$SHMKIT" bridge in "$EP" "$QB" --timeout 0.1
+grep -qF "cannot make $TMP/doc/.local: Not a directory (give --state FILE)" "$TMP/e" ||
+	fail "bridge in, HOME under a file: $(cat "$TMP/e")"
+# a socket left by a bridge that is gone is taken over, as before
+python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$TMP/stale"
+expect 0 "$SHMKIT" bridge out "$QA" "ipc://$TMP/stale" --bind --timeout 0.1
 
 # The sending bridge consumes a message from its queue when the ACK comes
 # back, after the receiver committed it: QA at depth 0 means all acknowledged.

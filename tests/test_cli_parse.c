@@ -172,6 +172,11 @@ static void modes(void)
 	CHECK_RET(cli_parse_mode("7777", &m), -EINVAL); /* permission bits only */
 	CHECK_RET(cli_parse_mode("1600", &m), -EINVAL);
 	CHECK_RET(cli_parse_mode("rw", &m), -EINVAL);
+	/* 0 is the library's "default" (0600): --mode 0 made an owner-writable
+	 * segment, the opposite of what it asked */
+	CHECK_RET(cli_parse_mode("0", &m), -EINVAL);
+	CHECK_RET(cli_parse_mode("000", &m), -EINVAL);
+	CHECK_OK(cli_parse_mode("400", &m)); CHECK(m == 0400);
 }
 
 static void json(void)

@@ -11,14 +11,19 @@
 
 #include "test.h"
 
-static const char *file_fifo; /* shmkit rm refuses a file: that is no file */
+/* shmkit rm refuses a posix: or file: name that is no regular file: the
+ * test removes its FIFOs itself */
+static const char *file_fifo;
+static char posix_fifo[512];
 
 static void hung(int sig)
 {
 	(void)sig;
 	static const char msg[] = "FAIL: an open of a FIFO blocked (10 s)\n";
 	(void)!write(2, msg, sizeof(msg) - 1);
-	test_cleanup_run(); /* the FIFOs: _exit skips the harness's atexit */
+	test_cleanup_run(); /* _exit skips the harness's atexit */
+	if (posix_fifo[0])
+		unlink(posix_fifo);
 	if (file_fifo)
 		unlink(file_fifo);
 	_exit(1);
@@ -48,15 +53,17 @@ int main(void)
 {
 	const char *posix = test_uri("posix", "fifo");
 	const char *file = test_uri("file", "fifo");
-	char path[512];
+	char *path = posix_fifo;
 
 	signal(SIGALRM, hung);
 	alarm(10);
-	snprintf(path, sizeof(path), "/dev/shm%s", posix + strlen("posix:"));
+	snprintf(posix_fifo, sizeof(posix_fifo), "/dev/shm%s", posix + strlen("posix:"));
 	CHECK(mkfifo(path, 0600) == 0);
 	check_opens(posix);
+	CHECK_RET(test_sh("'%s' rm '%s' 2>/dev/null", SHMKIT_TOOL_PATH, posix), 1);
 	struct stat sb;
 	CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode)); /* left where it was */
+	CHECK(unlink(path) == 0);
 	file_fifo = file + strlen("file:");
 	CHECK(mkfifo(file_fifo, 0600) == 0);
 	check_opens(file);

@@ -5,6 +5,8 @@
 # PATH. They use fixed names (posix:/jobs, sysv:0x44, /tmp/kv.map), so each
 # block runs in private mount, IPC and pid namespaces with its own /dev/shm
 # and /tmp: nothing they make can touch, or be touched by, anything else.
+# Then README.md once more, every example in order in one such world, as a
+# new user runs them: no example may trip over what an earlier one left.
 set -uo pipefail
 SHMKIT=${SHMKIT:-build/shmkit}
 SRC=${SHMKIT_SOURCE_DIR:-.}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- reporting ---- */
 
@@ -56,6 +57,13 @@ int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix)
 {
 	size_t n = strlen(prefix);
 	char alt[64];
+	/* sysv:id=N names one id, as in gc: not every id N's digits start
+	 * (a private segment's URI is its sysv:id=N) */
+	if (strncmp(prefix, "sysv:id=", 8) == 0 && prefix[8] &&
+	    strspn(prefix + 8, "0123456789") == n - 8) {
+		snprintf(alt, sizeof(alt), "sysv:id=%d", st->sysv_id);
+		return st->backend == SHMKIT_SYSV && strcmp(alt, prefix) == 0;
+	}
 	if (strncmp(st->uri, prefix, n) == 0)
 		return 1;
 	if (st->backend != SHMKIT_SYSV)
@@ -72,10 +80,115 @@ int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix)
 	return strncasecmp(alt, prefix, n) == 0;
 }
 
+/* "sysv:0x6600c51a" (by key) or "sysv:id=N" (private) for a SysV segment. */
+static int sysv_uri_from(const struct shmkit_stat *st, char *buf, size_t cap)
+{
+	if (st->backend != SHMKIT_SYSV)
+		return -EINVAL;
+	if (st->sysv_key > 0)
+		snprintf(buf, cap, "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
+	else
+		snprintf(buf, cap, "sysv:id=%d", st->sysv_id);
+	return 0;
+}
+
+/* shmkit_list callback: the private SysV segment this process made. */
+static int find_own_private(const struct shmkit_stat *st, void *arg)
+{
+	char *buf = arg;
+
+	if (st->backend == SHMKIT_SYSV && st->sysv_key <= 0 && st->creator_pid == getpid()) {
+		sysv_uri_from(st, buf, 64);
+		return 1; /* stop */
+	}
+	return 0;
+}
+
+int cli_say_made(const char *uri, const struct shmkit_seg *seg)
+{
+	char made[64] = "";
+	struct shmkit_stat *st;
+
+	if (strncmp(uri, "sysv:/", 6) != 0 && strncmp(uri, "sysv:private", 12) != 0)
+		return CLI_OK;
+	if (!(st = calloc(1, sizeof(*st))))
+		return CLI_OK;
+	if (seg) {
+		if (shmkit_seg_stat(seg, st) == 0)
+			sysv_uri_from(st, made, sizeof(made));
+	} else if (strncmp(uri, "sysv:/", 6) == 0) { /* ftok: the key is the path's */
+		if (shmkit_stat(uri, st) == 0)
+			sysv_uri_from(st, made, sizeof(made));
+	} else { /* no handle: the one segment of key 0 this process created */
+		shmkit_list(find_own_private, made);
+	}
+	free(st);
+	if (!made[0]) {
+		fprintf(stderr, "shmkit: create %s: made, but its id could not be read back "
+				"(shmkit ls sysv: shows it)\n", uri);
+		return CLI_OK;
+	}
+	printf("%s\n", made);
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return CLI_OK;
+	int err = errno ? errno : EIO;
+	if (strncmp(uri, "sysv:private", 12) != 0) /* an ftok path names it still */
+		return cli_fail_write("create", uri, -err);
+	/* nobody could ever name it: a persistent segment gc never removes */
+	int r = shmkit_remove(made);
+	return cli_fail_msg("create", uri, "the name of the segment made, %s, could not be written, "
+			    "so it was %s: write error on standard output: %s", made,
+			    r < 0 ? "NOT removed (remove it by that name)" : "removed", strerror(err));
+}
+
+int cli_check_prefixes(const char *cmd, char *const *v, int n)
+{
+	static const char *const schemes[] = { "posix", "sysv", "file", "memfd", "anon", NULL };
+
+	for (int i = 0; i < n; i++) {
+		const char *colon = strchr(v[i], ':'), *slash = strchr(v[i], '/');
+		const char *name = v[i][0] == '/' ? v[i] + 1
+				   : strncmp(v[i], "posix:/", 7) == 0 ? v[i] + 7 : NULL;
+		if (name && strchr(name, '/')) {
+			char safe[256];
+			return cli_usage_error(cmd, "prefix '%s' would match nothing: a POSIX name has no "
+					       "'/' after the leading one (/dev/shm/NAME is posix:/NAME)",
+					       cli_printable(v[i], safe, sizeof(safe)));
+		}
+		if (!colon || (slash && slash < colon))
+			continue; /* no scheme: a part of one, or a /name */
+		size_t len = (size_t)(colon - v[i]);
+		const char *const *k = schemes;
+		while (*k && !(strlen(*k) == len && strncmp(*k, v[i], len) == 0))
+			k++;
+		if (!*k) {
+			char safe[256];
+			return cli_usage_error(cmd, "unknown URI scheme in prefix '%s' (posix:, sysv:, "
+					       "file:, memfd:, anon:); it would match nothing",
+					       cli_printable(v[i], safe, sizeof(safe)));
+		}
+	}
+	return CLI_OK;
+}
+
 int cli_uri_prefixes(char **v, int n)
 {
 	for (int i = 0; i < n; i++) {
 		char *c;
+		/* an ftok path names one key: the segment's own URI (sysv:0x%08x,
+		 * all eight digits: that key alone), when it exists */
+		if (strncmp(v[i], "sysv:/", 6) == 0) {
+			struct shmkit_stat *st = calloc(1, sizeof(*st));
+			int r = st ? shmkit_stat(v[i], st) : -ENOMEM;
+			if (r == 0 && st->backend == SHMKIT_SYSV && st->sysv_key > 0 &&
+			    (c = strdup(st->uri)) != NULL)
+				v[i] = c;
+			free(st);
+			if (r == -ENOMEM)
+				return r;
+			continue;
+		}
 		/* only a leading '/': a bare word ("sysv", "posix") keeps matching
 		 * the scheme it starts, as ls sysv did before */
 		if (v[i][0] != '/')

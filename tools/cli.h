@@ -65,9 +65,18 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * "/name" is posix:/name, as everywhere a URI is taken. Rewrites v[0..n) in
  * place (new strings stay reachable from v); -ENOMEM if one cannot be made. */
 int cli_uri_prefixes(char **v, int n);
+/* CLI_OK, or CLI_USAGE after a usage error when a prefix has a scheme no URI
+ * has ("posx:/app"): it could only match nothing, which says "nothing there". */
+int cli_check_prefixes(const char *cmd, char *const *v, int n);
 /* Does st's URI start with prefix, a SysV key counting however it is spelt
  * (sysv:0x6f588 = sysv:0x0006F588) and sysv:id=N naming it too? ls and top. */
 int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix);
+/* After a create that succeeded: a sysv:private or ftok-path URI gets its
+ * id or key only now, so print the URI that names it (sysv:id=N, sysv:0xKEY)
+ * on stdout. seg: the created segment, or NULL (then it is looked up).
+ * CLI_OK, or CLI_FAIL (said) when that name could not be written: then a
+ * private segment, which nobody else could name, has been removed. */
+int cli_say_made(const char *uri, const struct shmkit_seg *seg);
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 

@@ -125,7 +125,8 @@ int cli_parse_mode(const char *s, unsigned *mode)
 		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 8);
-	if (errno || *end || v > 0777)
+	/* 0 is refused: the library reads a mode of 0 as its default, 0600 */
+	if (errno || *end || v > 0777 || v == 0)
 		return -EINVAL;
 	*mode = (unsigned)v;
 	return 0;
@@ -140,7 +141,7 @@ static const char *type_hint(enum cli_opt_type t)
 	case CLI_U64: return "a whole number, like 8";
 	case CLI_SIZE: return "a size, like 4096, 64K, 1M";
 	case CLI_DURATION: return "seconds like 2 or 0.5, 250ms, or forever";
-	case CLI_MODE: return "octal permission bits, like 600 or 0644";
+	case CLI_MODE: return "octal permission bits 1 to 777, like 600 or 0644; 0 would be the default, 0600";
 	default: return "a word";
 	}
 }

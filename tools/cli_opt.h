@@ -65,7 +65,7 @@ int cli_parse_u64(const char *s, uint64_t *out);
  * "s", "m", "h" ("250ms"). "forever", "inf" and "-1" give SHMKIT_FOREVER. */
 int cli_parse_duration(const char *s, int64_t *ns);
 /* Octal permission bits: "600", "0644"; at most 0777 (no setuid, setgid or
- * sticky bit: DESIGN §8). */
+ * sticky bit: DESIGN §8), and not 0 (the library's "default": 0600). */
 int cli_parse_mode(const char *s, unsigned *mode);
 
 #endif

@@ -193,6 +193,16 @@ CLI_COMMAND(cmd_bridge)
 	if (r == -EOPNOTSUPP)
 		return cli_fail_msg("bridge", uri, "%s (queues: single-producer, single-consumer only; "
 				    "CURVE: this ZeroMQ has none)", shmkit_strerror(r));
+	if ((r == -EEXIST || r == -EADDRINUSE) && strncmp(endpoint, "ipc://", 6) == 0) {
+		char ep[512];
+		const char *path = cli_printable(endpoint + 6, ep, sizeof ep);
+		if (r == -EEXIST)
+			return cli_fail_msg("bridge", uri, "cannot bind %s: %s exists and is not a "
+					    "socket (binding would delete it); nothing changed",
+					    endpoint, path);
+		return cli_fail_msg("bridge", uri, "cannot bind %s: another process listens on %s "
+				    "(binding would take it over); nothing changed", endpoint, path);
+	}
 	if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -ENODEV || r == -EPROTONOSUPPORT)
 		return cli_fail_msg("bridge", uri, "cannot use %s: %s", endpoint, shmkit_strerror(r));
 	if (r < 0 && logged)

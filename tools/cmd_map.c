@@ -15,7 +15,7 @@
 #include "cli.h"
 
 struct kv_opts {
-	int json, raw;
+	int json, raw, has_mode;
 	unsigned mode;
 	struct cli_owner owner; /* --persist / --owned (create) */
 };
@@ -26,7 +26,7 @@ static int parse_kv_opts(int argc, char **argv, int with_raw, struct kv_opts *o)
 {
 	const struct cli_opt opts[] = {
 		{ "json", 0, CLI_FLAG, &o->json, NULL },
-		{ "mode", 0, CLI_MODE, &o->mode, NULL },
+		{ "mode", 0, CLI_MODE, &o->mode, &o->has_mode },
 		CLI_OPT_OWNER(&o->owner),
 		{ "raw", 0, CLI_FLAG, &o->raw, NULL }, /* last: heap leaves it out */
 		{ 0 },
@@ -65,6 +65,26 @@ static void uri_first(char **argv, int nops, const char *const *actions)
 		argv[1] = argv[2];
 		argv[2] = action;
 	}
+}
+
+/* An option the action does not take is a usage error, as for queue and
+ * topic: `map URI get K --json` printed text and `put K V --mode 0644`
+ * changed no mode, both exit 0. json_act: the action --json goes with. */
+static int kv_options_fit(const char *cmd, const char *act, const char *json_act,
+			  const struct kv_opts *o)
+{
+	const char *bad = NULL, *only = NULL;
+
+	if (o->json && strcmp(act, json_act) != 0)
+		bad = "json", only = json_act;
+	else if (o->raw && strcmp(act, "get") != 0)
+		bad = "raw", only = "get";
+	else if (strcmp(act, "create") != 0)
+		bad = o->has_mode ? "mode" : o->owner.persist ? "persist" : o->owner.owned ? "owned" : NULL,
+		only = "create";
+	if (!bad)
+		return CLI_OK;
+	return cli_usage_error(cmd, "--%s is not an option of %s (only of %s)", bad, act, only);
 }
 
 static int read_stdin(char **out, size_t *len)
@@ -292,6 +312,8 @@ CLI_COMMAND(cmd_map)
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
 	char **args = argv + 3;
+	if (is_action(act, map_actions) && kv_options_fit(argv[0], act, "ls", &o) != CLI_OK)
+		return CLI_USAGE;
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
@@ -303,7 +325,8 @@ CLI_COMMAND(cmd_map)
 			return CLI_USAGE;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create map", uri, r);
-		return shmkit_map_close(m) < 0 ? CLI_FAIL : CLI_OK;
+		r = cli_say_made(uri, shmkit_heap_seg(shmkit_map_heap(m)));
+		return shmkit_map_close(m) < 0 ? CLI_FAIL : r;
 	}
 	/* get, ls and count only look: a read-only handle (nothing changes) */
 	int look = !strcmp(act, "get") || !strcmp(act, "ls") || !strcmp(act, "count");
@@ -448,6 +471,8 @@ CLI_COMMAND(cmd_heap)
 	uri_first(argv, nops, heap_actions);
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
+	if (is_action(act, heap_actions) && kv_options_fit(argv[0], act, "stats", &o) != CLI_OK)
+		return CLI_USAGE;
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
@@ -459,7 +484,8 @@ CLI_COMMAND(cmd_heap)
 			return CLI_USAGE;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create heap", uri, r);
-		return shmkit_heap_close(h) < 0 ? CLI_FAIL : CLI_OK;
+		r = cli_say_made(uri, shmkit_heap_seg(h));
+		return shmkit_heap_close(h) < 0 ? CLI_FAIL : r;
 	}
 	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))
 		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);

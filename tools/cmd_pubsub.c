@@ -76,7 +76,7 @@ CLI_COMMAND(cmd_topic)
 	ret = shmkit_topic_create(uri, &to);
 	if (ret < 0)
 		return cli_fail_create("topic create", uri, ret);
-	return CLI_OK;
+	return cli_say_made(uri, NULL); /* shmkit_topic_create keeps no handle: looked up */
 }
 
 /* shmkit topic stat URI [--json]: what `shmkit stat` says of a topic, alone.
@@ -151,19 +151,26 @@ static int wait_subs(const char *uri, uint64_t want, int64_t timeout)
 	return live < 0 ? cli_fail("pub", uri, (int)live) : CLI_OK;
 }
 
+/* One message; *sent counts those published, so a failure can say how far
+ * the command got (this message and those after it were not published). */
 static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_t len,
-		   int64_t timeout)
+		   int64_t timeout, uint64_t *sent)
 {
 	int ret = shmkit_pub_send(p, msg, len, timeout);
 	struct shmkit_topic_info info;
 
 	if (ret == -EMSGSIZE && shmkit_topic_stat(uri, &info, NULL, 0) == 0)
 		return cli_fail_msg("pub", uri, "a message of %zu bytes is over the topic's "
-				    "slot size of %zu bytes", len, info.slot_size);
-	return ret < 0 ? cli_fail("pub", uri, ret) : CLI_OK;
+				    "slot size of %zu bytes (%" PRIu64 " messages were published "
+				    "before that)", len, info.slot_size, *sent);
+	if (ret < 0)
+		return cli_fail_msg("pub", uri, "%s (%" PRIu64 " messages were published before "
+				    "that)", cli_why(ret), *sent);
+	(*sent)++;
+	return CLI_OK;
 }
 
-static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout)
+static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout, uint64_t *sent)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -173,7 +180,7 @@ static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout)
 	while (ret == CLI_OK && (n = getline(&line, &cap, stdin)) >= 0) {
 		if (n > 0 && line[n - 1] == '\n')
 			n--;
-		ret = pub_one(p, uri, line, (size_t)n, timeout);
+		ret = pub_one(p, uri, line, (size_t)n, timeout, sent);
 	}
 	free(line);
 	/* a read error is not the end of the input: say so, do not exit 0 */
@@ -206,11 +213,12 @@ CLI_COMMAND(cmd_pub)
 		return cli_fail("pub", uri, ret);
 	if (o.wait_subs)
 		ret = wait_subs(uri, o.wait_subs, o.timeout);
+	uint64_t sent = 0;
 	for (int i = 2; i <= n && ret == CLI_OK; i++) {
 		if (strcmp(argv[i], "-") == 0)
-			ret = pub_lines(p, uri, o.timeout);
+			ret = pub_lines(p, uri, o.timeout, &sent);
 		else
-			ret = pub_one(p, uri, argv[i], strlen(argv[i]), o.timeout);
+			ret = pub_one(p, uri, argv[i], strlen(argv[i]), o.timeout, &sent);
 	}
 	shmkit_pub_close(p);
 	return ret;

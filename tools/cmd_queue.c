@@ -14,6 +14,7 @@
  * (default: for ever); expiring before --count messages exits 1. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,12 +285,17 @@ CLI_COMMAND(cmd_send)
 	if (n < 1)
 		return cli_usage_error(argv[0], "expects a queue URI");
 	const char *uri = argv[1];
+	int from_stdin = n == 1 || (n == 2 && strcmp(argv[2], "-") == 0);
+	if (!from_stdin && (o.raw || o.null_sep))
+		return cli_usage_error(argv[0], "--%s reads standard input (send URI - --%s); "
+				       "messages given as arguments go one each",
+				       o.raw ? "raw" : "null", o.raw ? "raw" : "null");
 	int64_t deadline = deadline_of(o.timeout_ns);
 	ret = open_queue("send", uri, &q);
 	if (ret != CLI_OK)
 		return ret;
 	uint64_t sent = 0;
-	if (n == 1 || (n == 2 && strcmp(argv[2], "-") == 0)) {
+	if (from_stdin) {
 		ret = send_stdin(q, uri, &o, deadline, &sent);
 	} else {
 		for (int i = 2; i <= n && ret == CLI_OK; i++)
@@ -312,16 +318,26 @@ struct recv_batch {
 	size_t n_out, n_msgs;
 };
 
-/* Waits (up to the deadline) for a first message, then takes up to want. */
+/* Waits (up to the deadline) for a first message, then takes up to want,
+ * and no more than PIPE_BUF bytes in all unless the first alone is longer:
+ * a write of at most PIPE_BUF bytes to a pipe is all or nothing, so a recv
+ * killed while that write blocks has put no whole message in the pipe that
+ * it did not consume (a longer batch left some there, printed again by the
+ * next recv); only a message longer than PIPE_BUF can be cut. */
 static ssize_t peek_batch(struct shmkit_queue *q, size_t want, int64_t deadline,
 			  const char *sep, struct recv_batch *b)
 {
 	const void *msg;
+	size_t bytes = 0;
 	ssize_t len = shmkit_queue_peek(q, &msg, 0);
 	if (len == -EAGAIN)
 		len = shmkit_queue_peek(q, &msg, remaining(deadline));
 	b->n_out = b->n_msgs = 0;
 	while (len >= 0) {
+		size_t more = (size_t)len + (sep ? 1 : 0);
+		if (b->n_msgs > 0 && bytes + more > PIPE_BUF)
+			break; /* the next batch starts with it */
+		bytes += more;
 		b->out[b->n_out++] = (struct iovec){ (void *)msg, (size_t)len };
 		if (sep)
 			b->out[b->n_out++] = (struct iovec){ (void *)sep, 1 };
@@ -332,9 +348,11 @@ static ssize_t peek_batch(struct shmkit_queue *q, size_t want, int64_t deadline,
 	return b->n_msgs ? (ssize_t)b->n_msgs : len;
 }
 
-/* The whole of iov[0..n) to stdout, across short writes and signals. */
-static int write_all(struct iovec *iov, size_t n)
+/* The whole of iov[0..n) to stdout, across short writes and signals;
+ * *done counts the entries written whole (all n on success). */
+static int write_all(struct iovec *iov, size_t n, size_t *done)
 {
+	*done = 0;
 	while (n > 0) {
 		ssize_t w = writev(STDOUT_FILENO, iov, (int)n);
 		if (w < 0) {
@@ -342,7 +360,7 @@ static int write_all(struct iovec *iov, size_t n)
 				continue;
 			return -errno;
 		}
-		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--, (*done)++)
 			w -= (ssize_t)iov->iov_len;
 		if (n > 0) {
 			iov->iov_base = (char *)iov->iov_base + w;
@@ -353,9 +371,10 @@ static int write_all(struct iovec *iov, size_t n)
 }
 
 /* Standard output failed (closed, full disk, a reader gone) with a batch
- * peeked: closing the queue would consume the peeked message
- * (shmkit_queue_close), so leave as a killed recv would, consuming nothing;
- * the next receiver finds this one's role dead and takes it over. */
+ * peeked (the messages of it written whole already consumed): closing the
+ * queue would consume the peeked message (shmkit_queue_close), so leave as
+ * a killed recv would, consuming nothing more; the next receiver finds this
+ * one's role dead and takes it over. */
 static _Noreturn void leave_unconsumed(const char *uri, int err)
 {
 	cli_fail_msg("recv", uri,
@@ -413,9 +432,15 @@ CLI_COMMAND(cmd_recv)
 					       " messages", got, o.count);
 			break;
 		}
-		int r = n < 0 ? (int)n : write_all(b.out, b.n_out);
-		if (r < 0 && n > 0)
+		size_t written = 0; /* iovec entries written whole */
+		int r = n < 0 ? (int)n : write_all(b.out, b.n_out, &written);
+		if (r < 0 && n > 0) {
+			/* those written whole (a full disk took some) go: printed once */
+			size_t whole = sep ? written / 2 : written;
+			if (whole > 0)
+				(void)consume_batch(q, whole);
 			leave_unconsumed(uri, r);
+		}
 		if (r == 0)
 			r = consume_batch(q, b.n_msgs);
 		if (r < 0) {
@@ -525,8 +550,9 @@ static int queue_create(int argc, char **argv)
 	ret = shmkit_queue_create(&q, uri, &qo);
 	if (ret < 0)
 		return cli_fail_create("create queue", uri, ret);
+	ret = cli_say_made(uri, shmkit_queue_seg(q));
 	shmkit_queue_close(q);
-	return CLI_OK;
+	return ret;
 }
 
 static int queue_stat(int argc, char **argv)

@@ -107,9 +107,12 @@ static const char *header_not_read(const struct shmkit_stat *st)
 	return shmkit_strerror(st->header_status);
 }
 
+/* The KIND cell: the object's kind, '-' for no shmkit header, '?' when the
+ * header was not read (a SysV segment nobody has attached, another user's
+ * 0600 segment): that may well be a queue. */
 static const char *kind_str(const struct shmkit_stat *st)
 {
-	return st->managed ? cli_kind_name(st->kind) : "-";
+	return st->managed ? cli_kind_name(st->kind) : header_not_read(st) ? "?" : "-";
 }
 
 /* The header's state in words. */
@@ -678,7 +681,8 @@ static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int 
 	if (o->user && st->uid != o->uid)
 		return 0;
 	if (o->kind && strcmp(o->kind, kind_str(st)) != 0 &&
-	    !(strcmp(o->kind, "none") == 0 && !st->managed))
+	    !(strcmp(o->kind, "none") == 0 && strcmp(kind_str(st), "-") == 0) &&
+	    !(strcmp(o->kind, "unknown") == 0 && strcmp(kind_str(st), "?") == 0))
 		return 0;
 	for (int i = 0; i < n_prefix; i++)
 		if (cli_stat_has_prefix(st, prefixes[i]))
@@ -690,7 +694,7 @@ static int ls_wanted(const struct shmkit_stat *st, const struct ls_opts *o, int 
  * exit 0, as if no such object existed: a typo must be said instead. */
 static int known_kind(const char *k)
 {
-	if (strcmp(k, "none") == 0)
+	if (strcmp(k, "none") == 0 || strcmp(k, "unknown") == 0)
 		return 1;
 	for (uint32_t i = SHMKIT_KIND_RAW; i <= SHMKIT_KIND_MAP; i++)
 		if (strcmp(k, cli_kind_name(i)) == 0)
@@ -748,9 +752,11 @@ CLI_COMMAND(cmd_ls)
 		return cli_usage_error(argv[0], "no user '%s'", o.user);
 	if (o.kind && !known_kind(o.kind))
 		return cli_usage_error(
-		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none)", o.kind);
+		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none, unknown)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
+	if (cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
+		return CLI_USAGE;
 	if (cli_uri_prefixes(argv + 1, n) < 0)
 		return cli_fail("ls", "", -ENOMEM);
 	ret = shmkit_list(collect, &l);
@@ -914,25 +920,6 @@ CLI_COMMAND(cmd_stat)
 
 /* ---- create, rm ---- */
 
-/* "sysv:0x6600c51a" (by key) or "sysv:id=N" (private) for a SysV segment. */
-static const char *sysv_uri_of(const struct shmkit_seg *seg, char *buf, size_t cap)
-{
-	struct shmkit_stat *st;
-	const char *ret = NULL;
-
-	if (shmkit_seg_backend(seg) != SHMKIT_SYSV || !(st = calloc(1, sizeof(*st))))
-		return NULL;
-	if (shmkit_seg_stat(seg, st) == 0) {
-		if (st->sysv_key > 0)
-			snprintf(buf, cap, "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
-		else
-			snprintf(buf, cap, "sysv:id=%d", st->sysv_id);
-		ret = buf;
-	}
-	free(st);
-	return ret;
-}
-
 CLI_COMMAND(cmd_create)
 {
 	struct shmkit_seg *seg;
@@ -957,11 +944,11 @@ CLI_COMMAND(cmd_create)
 	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, mode);
 	if (ret < 0)
 		return cli_fail_create("create", uri, ret);
-	/* sysv:private and ftok paths get a key or id only now: say which */
-	char made[64];
-	if ((!strncmp(uri, "sysv:/", 6) || !strncmp(uri, "sysv:private", 12)) &&
-	    sysv_uri_of(seg, made, sizeof(made)))
-		printf("%s\n", made);
+	/* sysv:private, ftok paths: the key or id they got */
+	if (cli_say_made(uri, seg) != CLI_OK) {
+		shmkit_seg_close(seg);
+		return CLI_FAIL;
+	}
 	ret = shmkit_seg_close(seg);
 	return ret < 0 ? cli_fail("create", uri, ret) : CLI_OK;
 }

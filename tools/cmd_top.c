@@ -224,6 +224,8 @@ CLI_COMMAND(cmd_top)
 		return CLI_USAGE;
 	if (interval < 10000000 || interval > 3600 * (int64_t)1000000000)
 		return cli_usage_error(argv[0], "--interval between 0.01 s and 1 h");
+	if (cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
+		return CLI_USAGE;
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);

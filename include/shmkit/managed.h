@@ -89,7 +89,8 @@ struct shmkit_gc_entry {
 SHMKIT_API int shmkit_gc(unsigned flags, int (*cb)(const struct shmkit_gc_entry *e, void *arg),
 			 void *arg);
 /* shmkit_gc limited to segments whose URI starts with uri_prefix (SysV
- * segments match by "sysv:id=N" or by key, "sysv:0x0000abcd"): a service
+ * segments match by "sysv:id=N", that one id, or by key, "sysv:0x0000abcd",
+ * the key's digits a prefix too): a service
  * cleaning up only its own objects at start. NULL prefix = every segment. */
 SHMKIT_API int shmkit_gc_prefix(unsigned flags, const char *uri_prefix,
 				int (*cb)(const struct shmkit_gc_entry *e, void *arg), void *arg);

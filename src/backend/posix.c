@@ -40,6 +40,15 @@ static int posix_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_
 
 static int posix_remove(const struct shmkit__uri *u)
 {
+	char path[sizeof(SHM_DIR) + sizeof(u->name)];
+	struct stat sb;
+
+	/* stat and open refuse what is not a regular file (a FIFO, a symbolic
+	 * link another program left in /dev/shm): so does remove, as file: does */
+	snprintf(path, sizeof(path), SHM_DIR "%s", u->name);
+	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return shmkit__fail(-EINVAL, "posix:%s is not a regular file; not removing it",
+				    u->name);
 	if (shm_unlink(u->name) < 0)
 		return open_error(u->name, "remove");
 	return 0;

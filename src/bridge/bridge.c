@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -332,6 +336,35 @@ static int64_t frame_max(const struct shmkit_bridge *b)
 	return (int64_t)(m > BR_BATCH_BYTES ? m : BR_BATCH_BYTES);
 }
 
+/* Binding ipc://PATH makes ZeroMQ unlink whatever PATH holds first: a
+ * regular file named by mistake (the --state record, a document) would be
+ * lost, and a live bridge's socket taken over. Refuse both: -EEXIST when
+ * PATH is not a socket, -EADDRINUSE when something accepts a connection on
+ * it. A socket nobody listens on (left by a bridge that is gone) is fine.
+ * (A file made at PATH between this check and the bind is not covered.) */
+static int ipc_bind_check(const char *endpoint)
+{
+	const char *path = endpoint + strlen("ipc://");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	if (strncmp(endpoint, "ipc://", 6) != 0 || path[0] == '@' || strcmp(path, "*") == 0)
+		return 0; /* not a path: abstract or ZeroMQ's own temporary name */
+	if (lstat(path, &st) < 0)
+		return 0; /* nothing there (or unreachable: ZeroMQ says why) */
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0 ? -EADDRINUSE : 0;
+}
+
 static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		       const struct shmkit_bridge_opts *o)
 {
@@ -376,6 +409,8 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		return r;
 	bool bind = o->how == SHMKIT_BRIDGE_BIND ||
 		    (o->how == SHMKIT_BRIDGE_AUTO && wildcard_host(endpoint));
+	if (bind && (r = ipc_bind_check(endpoint)) < 0)
+		return r;
 	if ((r = br_link_watch(b, endpoint, bind)) < 0 ||
 	    (!bind && (r = br_link_resolve(b, endpoint)) < 0))
 		return r;
@@ -423,8 +458,9 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	}
 	b->window = o->window ? o->window : 1024;
 	if (b->dir == SHMKIT_BRIDGE_IN) {
-		b->state_path = o->state ? strdup(o->state) : br_record_default_path(uri);
-		if (!b->state_path)
+		if (!o->state)
+			return br_record_default_path(b, uri, &b->state_path);
+		if (!(b->state_path = strdup(o->state)))
 			return -ENOMEM;
 	}
 	return 0;

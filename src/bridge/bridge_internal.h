@@ -219,8 +219,10 @@ int br_topic_in_step(struct shmkit_bridge *b, int64_t slice_ns);
 /* queue in: the persistent record (record.c) */
 int br_record_load(struct shmkit_bridge *b);
 int br_record_store(struct shmkit_bridge *b);
-/* Default record path for a queue URI (malloc'd), under $XDG_STATE_HOME or ~/.local/state. */
-char *br_record_default_path(const char *uri);
+/* Default record path for a queue URI (*path malloc'd), under $XDG_STATE_HOME
+ * or ~/.local/state, its directories made; 0, or a negative errno, logged
+ * (no HOME, a directory that cannot be made). */
+int br_record_default_path(struct shmkit_bridge *b, const char *uri, char **path);
 
 /* Set the socket's ZMQ_SNDTIMEO or ZMQ_RCVTIMEO to slice_ns (rounded up to
  * ms; 0: do not wait), unless it already is. 0 or a negative errno. */

@@ -153,36 +153,44 @@ int br_record_store(struct shmkit_bridge *b)
 	return e;
 }
 
-static int mkdirs(char *path)
+/* Makes every directory of path (up to its last '/'); 0, or a negative
+ * errno with *failed the directory that could not be made. */
+static int mkdirs(char *path, char *failed, size_t cap)
 {
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		int r = mkdir(path, 0700);
+		int r = mkdir(path, 0700), e = errno;
+		if (r < 0 && e != EEXIST)
+			snprintf(failed, cap, "%s", path);
 		*p = '/';
-		if (r < 0 && errno != EEXIST)
-			return -errno;
+		if (r < 0 && e != EEXIST)
+			return -e;
 	}
 	return 0;
 }
 
-char *br_record_default_path(const char *uri)
+int br_record_default_path(struct shmkit_bridge *b, const char *uri, char **path)
 {
 	const char *base = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
-	char dir[2048], *out;
+	char dir[2048], failed[2048], *out;
 	size_t n = 0;
 
+	*path = NULL;
 	if (base && base[0] == '/')
 		snprintf(dir, sizeof dir, "%s/shmkit/bridge/", base);
 	else if (home && home[0] == '/')
 		snprintf(dir, sizeof dir, "%s/.local/state/shmkit/bridge/", home);
-	else
-		return NULL;
+	else {
+		br_log(b, "record: no --state FILE, and neither XDG_STATE_HOME nor HOME is an "
+			  "absolute path to put one under");
+		return -ENOENT;
+	}
 	size_t dl = strlen(dir);
 	if (!(out = malloc(dl + 3 * strlen(uri) + 8)))
-		return NULL;
+		return -ENOMEM;
 	memcpy(out, dir, dl);
 	n = dl;
 	for (const unsigned char *c = (const unsigned char *)uri; *c; c++) {
@@ -193,9 +201,13 @@ char *br_record_default_path(const char *uri)
 			n += (size_t)sprintf(out + n, "%%%02X", *c);
 	}
 	strcpy(out + n, ".rec");
-	if (mkdirs(out) < 0) {
+	int r = mkdirs(out, failed, sizeof failed);
+	if (r < 0) {
+		br_log(b, "record %s: cannot make %s: %s (give --state FILE)", out, failed,
+		       strerror(-r));
 		free(out);
-		return NULL;
+		return r;
 	}
-	return out;
+	*path = out;
+	return 0;
 }
