@@ -247,7 +247,8 @@ def recording_fn(name: str, record, fast: bool):
     fast: through PyDLL, keeping the GIL (timeout 0 only), else GIL released."""
     dll = _fast if fast else lib
     fn = dll._FuncPtr((name, dll))
-    fn.argtypes = [c_void_p, c_void_p, c_size_t, c_int64]
+    if not fast:      # the fast one is given ctypes objects only: nothing to convert
+        fn.argtypes = [c_void_p, c_void_p, c_size_t, c_int64]
     fn.restype = record
     return fn
 _sizes: dict[int, c_size_t] = {}

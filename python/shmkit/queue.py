@@ -19,6 +19,7 @@ _send, _recv = _lib.queue_send, _lib.queue_recv
 _fsend, _size, _NOWAIT = _lib.fast_queue_send, _lib.size_arg, _lib.NOWAIT
 _frecvm, _recvm = _lib.fast_queue_recv_many, _lib.queue_recv_many
 _ONE = _lib.size_arg(1)
+_HELD = 0       # in _peeked: the message peek() shows is the one the handle holds
 
 # Receiving without losing a message to an exception (docs: "Interrupted receives").
 #
@@ -170,6 +171,8 @@ class Queue(Handle):
         elif iov[1] == self._INTO:
             self._settle_into()
             return self.recv(timeout)
+        elif self._peeked is not None:
+            self._busy()
         b = self._mv[:iov[1]].tobytes()
         iov[1] = self._nil                  # nothing between this and the return
         return b
@@ -218,6 +221,8 @@ class Queue(Handle):
                 self._settle_into()
             if iov[1] == self._nil:
                 return self.recv_into(buffer, timeout)   # pragma: no cover - raced
+        elif self._peeked is not None:
+            self._busy()
         n = iov[1]
         if n > size:                        # held (taken by an interrupted recv()), too big
             raise error(-errno.EMSGSIZE, "recv", self.uri,
@@ -236,11 +241,11 @@ class Queue(Handle):
         rec.clear()
         self._iov[1] = self._INTO
         self._into_fast(self._hc, iov2c, _ONE, _NOWAIT)
-        if rec[-1] == _EAGAIN and timeout != 0:
-            wait = self._into_wait
-            sliced(lambda t: (wait(h, iov2c, 1, t), rec[-1])[1], to_ns(timeout), self)
         r = rec[-1]
-        if r != 1:
+        if r == _EAGAIN and timeout != 0:
+            wait = self._into_wait
+            r = sliced(lambda t: (wait(h, iov2c, 1, t), rec[-1])[1], to_ns(timeout), self)
+        if rec[-1] != 1:                    # r: also a timeout sliced() saw without a call
             self._settle_into()
             raise error(r, "recv", self.uri, hint=self._pending(r))
 
@@ -260,6 +265,8 @@ class Queue(Handle):
         elif iov[1] == self._INTO:
             self._settle_into()
             return self._try_recv()
+        elif self._peeked is not None:
+            self._busy()
         b = self._mv[:iov[1]].tobytes()
         iov[1] = self._nil                  # nothing between this and the return
         return b
@@ -305,6 +312,12 @@ class Queue(Handle):
         taking it; peeking again gives the same message. consume() takes it and releases
         the view. Waits while the queue is empty."""
         h = self._handle()
+        if self._iov[1] == self._INTO:
+            self._settle_into()
+        if self._iov[1] != self._nil:       # taken by an interrupted receive: it is next
+            if self._peeked is None:
+                self._peeked = (_HELD, self._iov[1], Window(self._addr, self._iov[1]))
+            return self._peeked[2].view(readonly=True)
         p = ctypes.c_void_p()
         n = _lib.queue_peek(h, ctypes.byref(p), 0)
         if n == _EAGAIN and timeout != 0:
@@ -322,9 +335,17 @@ class Queue(Handle):
         h = self._handle()
         if self._peeked is None:
             raise ValueError("consume without a peeked message")
+        held = self._peeked[0] is _HELD
         self._peeked[2].retire(f"consume from queue {self.uri}")
         self._peeked = None
+        if held:
+            self._iov[1] = self._nil
+            return
         check(_lib.queue_consume(h), "consume", self.uri)
+
+    def _busy(self) -> None:
+        """recv with the held message peek()ed: EBUSY, as the library refuses it."""
+        raise error(-errno.EBUSY, "recv", self.uri, hint=self._pending(-errno.EBUSY))
 
     def _pending(self, err: int) -> str:
         """Why this handle refused, when it is its own half-done zero-copy operation."""
