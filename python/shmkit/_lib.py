@@ -151,6 +151,7 @@ _PROTOS = {
     "shmkit_queue_open": (c_int, [_pp, c_char_p]),
     "shmkit_queue_send": (c_int, [c_void_p, c_void_p, c_size_t, c_int64]),
     "shmkit_queue_recv": (c_ssize_t, [c_void_p, c_void_p, c_size_t, c_int64]),
+    "shmkit_queue_recv_many": (c_ssize_t, [c_void_p, c_void_p, c_size_t, c_int64]),
     "shmkit_queue_reserve": (c_int, [c_void_p, c_size_t, _pp, c_int64]),
     "shmkit_queue_commit": (c_int, [c_void_p, c_void_p, c_size_t]),
     "shmkit_queue_peek": (c_ssize_t, [c_void_p, _pp, c_int64]),
@@ -231,9 +232,25 @@ def _fast_fn(name: str, res):
 
 fast_queue_send = _fast_fn("shmkit_queue_send", c_int)
 fast_queue_recv = _fast_fn("shmkit_queue_recv", c_ssize_t)
+fast_queue_recv_many = _fast_fn("shmkit_queue_recv_many", c_ssize_t)
 fast_pub_send = _fast_fn("shmkit_pub_send", c_int)
 fast_sub_recv = _fast_fn("shmkit_sub_recv", c_ssize_t)
 NOWAIT = _ZERO
+
+
+def recording_fn(name: str, record, fast: bool):
+    """A new function object for C function name (returning a small int or ssize_t) whose
+    result is passed to record, a C callable (collections.deque(maxlen=1).append), inside
+    the call: ctypes calls a restype that is not a ctypes type with the result as a C int.
+    No Python code runs between the C return and the recording, so the result survives an
+    exception a signal handler raises as the call returns (the call itself returns None).
+    fast: through PyDLL, keeping the GIL (timeout 0 only), else GIL released."""
+    dll = _fast if fast else lib
+    fn = dll._FuncPtr((name, dll))
+    if not fast:      # the fast one is given ctypes objects only: nothing to convert
+        fn.argtypes = [c_void_p, c_void_p, c_size_t, c_int64]
+    fn.restype = record
+    return fn
 _sizes: dict[int, c_size_t] = {}
 
 

@@ -3,6 +3,7 @@
 (shmkit_pubsub(3))."""
 from __future__ import annotations
 
+import collections
 import ctypes
 import errno
 from typing import Any, Optional
@@ -179,7 +180,11 @@ class Subscriber(Handle):
         self._addr = ctypes.addressof(self._buf)
         self._mv = memoryview(self._buf).cast("B")
         self._bufc = ctypes.c_void_p(self._addr)
-        self._capc = ctypes.c_size_t(self.slot_size)
+        # the recorded result is a C int: a slot of 2 GiB or more takes at most 2 GiB - 1
+        self._capc = ctypes.c_size_t(min(self.slot_size, 0x7FFFFFFF))
+        self._got: collections.deque = collections.deque(maxlen=1)
+        self._frecv = _lib.recording_fn("shmkit_sub_recv", self._got.append, True)
+        self._wrecv = _lib.recording_fn("shmkit_sub_recv", self._got.append, False)
 
     @classmethod
     def open(cls, uri) -> "Subscriber":
@@ -190,33 +195,44 @@ class Subscriber(Handle):
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """The next message as bytes; waits while there is none."""
-        n = _lib.fast_sub_recv(self._hc, self._bufc, self._capc, _lib.NOWAIT)  # Queue.send
-        if n >= 0:
-            return self._mv[:n].tobytes()
-        return self._recv_slow(n, timeout)
+        # As Queue.recv (queue.py, "Receiving without losing a message"): the C call's
+        # result is recorded in _got (a deque(maxlen=1)) inside the call, so a message it
+        # took is held there if an exception comes as the call returns, and given out first.
+        got = self._got
+        if not got or got[-1] < 0:          # no message held: take one
+            self._frecv(self._hc, self._bufc, self._capc, _lib.NOWAIT)   # see Queue.send
+            if got[-1] < 0:
+                self._recv_wait(timeout)
+        b = self._mv[:got[-1]].tobytes()
+        del got[0]                          # nothing between this and the return
+        return b
 
     @guarded
-    def _recv_slow(self, n: int, timeout: Optional[float]) -> bytes:
-        if n == _EAGAIN and timeout != 0:
-            h = self._h
-            n = sliced(lambda t: _lib.sub_recv(h, self._addr, self.slot_size, t),
-                       to_ns(timeout), self)
-        if n < 0:
-            raise error(n, "receive", self.uri)
-        return self._mv[:n].tobytes()
+    def _recv_wait(self, timeout: Optional[float]) -> None:
+        """After a receive that took nothing: wait up to timeout for one, or raise."""
+        got = self._got
+        r = got[-1]
+        if r == _EAGAIN and timeout != 0:
+            h, wait, addr, cap = self._h, self._wrecv, self._addr, self._capc.value
+            r = sliced(lambda t: (wait(h, addr, cap, t), got[-1])[1], to_ns(timeout), self)
+        if got[-1] < 0:                     # r: also a timeout sliced() saw without a call
+            raise error(r, "receive", self.uri)
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio, without a thread (the loop watches fileno())."""
         return await _aio.receive(self, self._try_recv)
 
-    @guarded
     def _try_recv(self) -> Optional[bytes]:
-        n = _lib.sub_recv(self._handle(), self._addr, self.slot_size, 0)
-        if n == _EAGAIN:
-            return None
-        if n < 0:
-            raise error(n, "receive", self.uri)
-        return ctypes.string_at(self._addr, n)
+        got = self._got
+        if not got or got[-1] < 0:
+            self._frecv(self._hc, self._bufc, self._capc, _lib.NOWAIT)
+            if got[-1] < 0:
+                if got[-1] == _EAGAIN and not self.closed:
+                    return None
+                self._recv_wait(0)          # raises
+        b = self._mv[:got[-1]].tobytes()
+        del got[0]                          # nothing between this and the return
+        return b
 
     @property
     @guarded

@@ -2,6 +2,8 @@
 """Bounded message queues in shared memory (shmkit_queue(3))."""
 from __future__ import annotations
 
+import array
+import collections
 import ctypes
 import errno
 from typing import Any, Optional
@@ -14,8 +16,26 @@ from ._wait import sliced, to_ns
 
 _EAGAIN = -errno.EAGAIN
 _send, _recv = _lib.queue_send, _lib.queue_recv
-_fsend, _frecv, _size, _NOWAIT = (_lib.fast_queue_send, _lib.fast_queue_recv, _lib.size_arg,
-                                  _lib.NOWAIT)
+_fsend, _size, _NOWAIT = _lib.fast_queue_send, _lib.size_arg, _lib.NOWAIT
+_frecvm, _recvm = _lib.fast_queue_recv_many, _lib.queue_recv_many
+_ONE = _lib.size_arg(1)
+_HELD = 0       # in _peeked: the message peek() shows is the one the handle holds
+
+# Receiving without losing a message to an exception (docs: "Interrupted receives").
+#
+# A Python signal handler (KeyboardInterrupt on Ctrl-C, a SIGTERM handler that raises
+# SystemExit) runs after every call into C returns, before the next instruction: so after
+# the C call that took a message out of the queue, an exception may come before the bytes
+# reach the caller. Every receive therefore takes the message with
+# shmkit_queue_recv_many() into the handle's own buffer through the iovec self._iov
+# (array of [base, len]), whose iov_len is _nil (> max_msg: no message) until the call
+# writes the message's length there, in the same C call that consumes it. The handle
+# "holds" a message while iov_len != _nil, and every receive first returns a held
+# message. The bytes are made from the buffer, iov_len is set back to _nil and the method
+# returns, with nothing in between where Python runs a signal handler (a store into an
+# array and RETURN_VALUE; a Python caller gets the value without one either). Waiting
+# and errors are handled by guarded helpers that never give the message out themselves:
+# the guard's own exits have such points.
 
 
 def as_bytes(data) -> Any:
@@ -85,8 +105,19 @@ class Queue(Handle):
         self._buf = ctypes.create_string_buffer(max(1, self.max_msg))
         self._addr = ctypes.addressof(self._buf)
         self._mv = memoryview(self._buf).cast("B")
-        self._bufc = ctypes.c_void_p(self._addr)
-        self._capc = ctypes.c_size_t(self.max_msg)
+        # See "Receiving without losing a message" above. recv_into() receives through
+        # _iov2 (the same buffer, its own length limit) with a function of its own whose
+        # result lands in _into_r (restype: a C callable, so nothing runs Python between the
+        # C return and the recording); while it may have received, _iov holds _INTO.
+        self._nil = self.max_msg + 1
+        self._INTO = self.max_msg + 2
+        self._iov = array.array("L", [self._addr, self._nil])
+        self._iovc = ctypes.c_void_p(self._iov.buffer_info()[0])
+        self._iov2 = array.array("L", [self._addr, 0])
+        self._iov2c = ctypes.c_void_p(self._iov2.buffer_info()[0])
+        self._into_r: collections.deque = collections.deque(maxlen=1)
+        self._into_fast = _lib.recording_fn("shmkit_queue_recv_many", self._into_r.append, True)
+        self._into_wait = _lib.recording_fn("shmkit_queue_recv_many", self._into_r.append, False)
 
     @classmethod
     def create(cls, uri, capacity: int, max_msg: int, multi_producer: bool = False,
@@ -132,25 +163,43 @@ class Queue(Handle):
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """Take the next message and return it as bytes. Waits while the queue is empty."""
-        n = _frecv(self._hc, self._bufc, self._capc, _NOWAIT)     # see send()
-        if n >= 0:
-            return self._mv[:n].tobytes()
-        return self._recv_slow(n, timeout)
+        iov = self._iov
+        if iov[1] == self._nil:                         # no message held: take one
+            r = _frecvm(self._hc, self._iovc, _ONE, _NOWAIT)      # fast path: see send()
+            if iov[1] == self._nil:
+                self._recv_wait(r, timeout)
+        elif iov[1] == self._INTO:
+            self._settle_into()
+            return self.recv(timeout)
+        elif self._peeked is not None:
+            self._busy()
+        b = self._mv[:iov[1]].tobytes()
+        iov[1] = self._nil                  # nothing between this and the return
+        return b
 
     @guarded
-    def _recv_slow(self, n: int, timeout: Optional[float]) -> bytes:
-        if n == _EAGAIN and timeout != 0:
+    def _recv_wait(self, r: int, timeout: Optional[float]) -> None:
+        """After a receive that took nothing (r): wait up to timeout for a message to be
+        held in the buffer, or raise."""
+        iov, iovc, nil = self._iov, self._iovc, self._nil
+        if r == _EAGAIN and timeout != 0:
             h = self._h
-            n = sliced(lambda t: _recv(h, self._addr, self.max_msg, t), to_ns(timeout), self)
-        if n < 0:
-            raise error(n, "recv", self.uri, hint=self._pending(n))
-        return self._mv[:n].tobytes()
+            r = sliced(lambda t: _recvm(h, iovc, 1, t), to_ns(timeout), self)
+        if iov[1] == nil:
+            raise error(r, "recv", self.uri, hint=self._pending(r))
 
-    @guarded
+    def _settle_into(self) -> None:
+        """A recv_into() was interrupted: hold what it took (if anything) as any receive."""
+        r = self._into_r
+        if r and r[-1] == 1:
+            self._iov[1] = self._iov2[1]
+        else:
+            self._iov[1] = self._nil
+        r.clear()                           # after: an interruption here redoes it
+
     def recv_into(self, buffer, timeout: Optional[float] = None) -> int:
         """Take the next message into a writable buffer; return its length. A buffer too
         small for it: OSError EMSGSIZE, and the message stays in the queue."""
-        h = self._handle()
         try:
             mv = memoryview(buffer)
         except TypeError:
@@ -162,27 +211,65 @@ class Queue(Handle):
         if not mv.c_contiguous:
             raise BufferError("recv_into needs a contiguous buffer")
         mv = mv.cast("B")
-        dst = (ctypes.c_char * mv.nbytes).from_buffer(mv)
-        n = _recv(h, dst, mv.nbytes, 0)
-        if n == _EAGAIN and timeout != 0:
-            n = sliced(lambda t: _recv(h, dst, mv.nbytes, t), to_ns(timeout), self)
-        if n < 0:
-            raise error(n, "recv", self.uri, hint=self._pending(n))
+        size = mv.nbytes
+        iov = self._iov
+        if iov[1] == self._INTO:
+            self._settle_into()
+        if iov[1] == self._nil:             # no message held: take one
+            self._recv_into_wait(min(size, self._nil), timeout)
+            if iov[1] == self._INTO:
+                self._settle_into()
+            if iov[1] == self._nil:
+                return self.recv_into(buffer, timeout)   # pragma: no cover - raced
+        elif self._peeked is not None:
+            self._busy()
+        n = iov[1]
+        if n > size:                        # held (taken by an interrupted recv()), too big
+            raise error(-errno.EMSGSIZE, "recv", self.uri,
+                        hint=f"a message of {n} bytes was already taken by an interrupted "
+                        "receive: recv() or a larger buffer gets it")
+        mv[:n] = self._mv[:n]
+        iov[1] = self._nil                  # nothing between this and the return
         return n
+
+    @guarded
+    def _recv_into_wait(self, limit: int, timeout: Optional[float]) -> None:
+        """Take a message of up to limit bytes into the buffer (held: _iov says _INTO until
+        _settle_into), waiting up to timeout; raise if none."""
+        h, rec, iov2c = self._handle(), self._into_r, self._iov2c
+        self._iov2[1] = limit
+        rec.clear()
+        self._iov[1] = self._INTO
+        self._into_fast(self._hc, iov2c, _ONE, _NOWAIT)
+        r = rec[-1]
+        if r == _EAGAIN and timeout != 0:
+            wait = self._into_wait
+            r = sliced(lambda t: (wait(h, iov2c, 1, t), rec[-1])[1], to_ns(timeout), self)
+        if rec[-1] != 1:                    # r: also a timeout sliced() saw without a call
+            self._settle_into()
+            raise error(r, "recv", self.uri, hint=self._pending(r))
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio: awaits a message without blocking the event loop or using a
         thread (the loop watches fileno()). Wrap it in asyncio.wait_for for a timeout."""
         return await _aio.receive(self, self._try_recv)
 
-    @guarded
     def _try_recv(self) -> Optional[bytes]:
-        n = _recv(self._handle(), self._addr, self.max_msg, 0)
-        if n == _EAGAIN:
-            return None
-        if n < 0:
-            raise error(n, "recv", self.uri, hint=self._pending(n))
-        return self._mv[:n].tobytes()
+        iov = self._iov
+        if iov[1] == self._nil:
+            r = _frecvm(self._hc, self._iovc, _ONE, _NOWAIT)
+            if iov[1] == self._nil:
+                if r == _EAGAIN and not self.closed:
+                    return None
+                self._recv_wait(r, 0)       # raises
+        elif iov[1] == self._INTO:
+            self._settle_into()
+            return self._try_recv()
+        elif self._peeked is not None:
+            self._busy()
+        b = self._mv[:iov[1]].tobytes()
+        iov[1] = self._nil                  # nothing between this and the return
+        return b
 
     # ---- zero-copy ----
 
@@ -225,6 +312,12 @@ class Queue(Handle):
         taking it; peeking again gives the same message. consume() takes it and releases
         the view. Waits while the queue is empty."""
         h = self._handle()
+        if self._iov[1] == self._INTO:
+            self._settle_into()
+        if self._iov[1] != self._nil:       # taken by an interrupted receive: it is next
+            if self._peeked is None:
+                self._peeked = (_HELD, self._iov[1], Window(self._addr, self._iov[1]))
+            return self._peeked[2].view(readonly=True)
         p = ctypes.c_void_p()
         n = _lib.queue_peek(h, ctypes.byref(p), 0)
         if n == _EAGAIN and timeout != 0:
@@ -242,9 +335,17 @@ class Queue(Handle):
         h = self._handle()
         if self._peeked is None:
             raise ValueError("consume without a peeked message")
+        held = self._peeked[0] is _HELD
         self._peeked[2].retire(f"consume from queue {self.uri}")
         self._peeked = None
+        if held:
+            self._iov[1] = self._nil
+            return
         check(_lib.queue_consume(h), "consume", self.uri)
+
+    def _busy(self) -> None:
+        """recv with the held message peek()ed: EBUSY, as the library refuses it."""
+        raise error(-errno.EBUSY, "recv", self.uri, hint=self._pending(-errno.EBUSY))
 
     def _pending(self, err: int) -> str:
         """Why this handle refused, when it is its own half-done zero-copy operation."""
