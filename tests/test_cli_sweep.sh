@@ -3,32 +3,17 @@
 # "Nothing is lost by a user's hands" (cli-sweep): defects found trying the
 # tool as a new user would; each case failed before its fix. Every segment
 # and file has a run-unique name and is removed on exit, also on failure.
-set -uo pipefail
-SHMKIT=${SHMKIT:-build/shmkit}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-sweep"
-TMP=$(mktemp -d)
-FAILS=0
-CLEANUP=()
 PIDS=() # processes whose private SysV segments are ours to remove
+CLEAN_SHM=() # non-segments this test plants in /dev/shm
+# a sysv:private segment whose id the test never learnt: removed by creator pid
 cleanup() {
-	for u in "${CLEANUP[@]}"; do "$SHMKIT" rm "$u" >/dev/null 2>&1; done
-	# a sysv:private segment whose id the test never learnt: by creator pid
+	[ ${#CLEAN_SHM[@]} = 0 ] || rm -f "${CLEAN_SHM[@]}"
 	for p in "${PIDS[@]}"; do
 		awk -v p="$p" 'NR > 1 && $1 == 0 && $5 == p { print $2 }' /proc/sysvipc/shm |
 			while read -r id; do "$SHMKIT" rm "sysv:id=$id" >/dev/null 2>&1; done
 	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-# expect CODE CMD...: run CMD, stdout/stderr in $TMP/out $TMP/err, check the exit code.
-expect() {
-	local want=$1; shift
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local got=$?
-	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
 }
 # As expect, with the command's pid in PIDS first (it may make sysv:private segments).
 expect_pid() {
@@ -40,7 +25,6 @@ expect_pid() {
 	local got=$?
 	[ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
 }
-err_has() { grep -Eq -- "$1" "$TMP/err" || fail "stderr '$(cat "$TMP/err")' !~ '$1'"; }
 
 # ---- the create commands of objects say which SysV segment they made ----
 # (queue/map/heap/topic create on sysv:private printed nothing, exit 0: a
@@ -208,7 +192,6 @@ expect 0 "$SHMKIT" queue stat "$SQ"; grep -Eq "^depth: +3$" "$TMP/out" || fail "
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	NF="$TAG-nf"; NL="$TAG-nl"
 	CLEAN_SHM=("/dev/shm/$NF" "/dev/shm/$NL")
-	trap 'rm -f "${CLEAN_SHM[@]}"; cleanup' EXIT
 	mkfifo "/dev/shm/$NF" && ln -s "$TMP/ftok" "/dev/shm/$NL" || fail "mkfifo/ln in /dev/shm"
 	expect 1 "$SHMKIT" rm "posix:/$NF"; err_has "is not a regular file.*not removing it"
 	expect 1 "$SHMKIT" rm "posix:/$NL"; err_has "is not a regular file.*not removing it"
@@ -238,5 +221,4 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	expect 0 "${AS_NOBODY[@]}" "$SHMKIT" ls -n -o KIND "$UP"; [ "$(cat "$TMP/out")" = "?" ] || fail "nobody: KIND '$(cat "$TMP/out")'"
 fi
 
-echo "test_cli_sweep: $FAILS failure(s)"
-[ "$FAILS" = 0 ]
+finish test_cli_sweep
