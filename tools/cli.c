@@ -80,15 +80,15 @@ int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix)
 	return strncasecmp(alt, prefix, n) == 0;
 }
 
-/* "sysv:0x6600c51a" (by key) or "sysv:id=N" (private) for a SysV segment. */
+/* A SysV segment's own URI (the library's: "sysv:0x%08x" by key, "sysv:id=N"
+ * when private) into buf. */
 static int sysv_uri_from(const struct shmkit_stat *st, char *buf, size_t cap)
 {
-	if (st->backend != SHMKIT_SYSV)
+	size_t n = strlen(st->uri);
+
+	if (st->backend != SHMKIT_SYSV || n >= cap)
 		return -EINVAL;
-	if (st->sysv_key > 0)
-		snprintf(buf, cap, "sysv:0x%08" PRIx64, (uint64_t)st->sysv_key);
-	else
-		snprintf(buf, cap, "sysv:id=%d", st->sysv_id);
+	memcpy(buf, st->uri, n + 1);
 	return 0;
 }
 
