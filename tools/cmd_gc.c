@@ -103,9 +103,9 @@ CLI_COMMAND(cmd_gc)
 		return CLI_USAGE;
 	if (nops != 0)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
-	char *v[1] = {(char *)prefix};
+	char *v[1] = {(char *)prefix}; /* "/name" is posix:/name (a new string: freed below) */
 	if (prefix && cli_check_prefixes(argv[0], v, 1) != CLI_OK)
-		return CLI_USAGE; /* "/name" is posix:/name (a new string: freed below) */
+		return CLI_USAGE;
 	if (prefix && cli_uri_prefixes(v, 1) < 0)
 		return cli_fail("gc", "", -ENOMEM);
 	int r = run_gc(&t, dry_run, foreign, force, v[0]);
