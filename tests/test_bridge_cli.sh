@@ -177,7 +177,13 @@ grep -q "one sender per receiving bridge" "$TMP/e" || fail "refusal does not say
 	fail "the refused sender's queue lost messages: $("$SHMKIT" queue stat "$QC" 2>&1 | head -3)"
 seq 301 400 | "$SHMKIT" send "$QA" - >/dev/null &
 "$SHMKIT" recv "$QB" --count 100 --timeout 30 >>"$TMP/got" || fail "the first sender stopped after the refusal"
-seq 1 400 | cmp -s - "$TMP/got" || fail "first sender across a refusal: $(wc -l <"$TMP/got") lines"
+if ! seq 1 400 | cmp -s - "$TMP/got"; then
+	# seen once in CI (clang build), not reproduced: say how it differed
+	fail "first sender across a refusal: $(wc -l <"$TMP/got") lines; diff from seq 1 400:
+$(seq 1 400 | diff - "$TMP/got" | head -20)
+bridge in: $(tail -5 "$TMP/in2.log")
+bridge out: $(tail -5 "$TMP/out2.log")"
+fi
 kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
 grep -q "1 senders refused" "$TMP/in2.log" || fail "the receiver did not count the refusal: $(cat "$TMP/in2.log")"
 
