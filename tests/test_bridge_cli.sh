@@ -190,6 +190,7 @@ bridge in: $(tail -5 "$TMP/in2.log")
 bridge out: $(tail -5 "$TMP/out2.log")"
 fi
 kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
+[ -e "$TMP/sock2" ] && fail "the bound bridge left its socket file $TMP/sock2"
 grep -q "1 senders refused" "$TMP/in2.log" || fail "the receiver did not count the refusal: $(cat "$TMP/in2.log")"
 
 # a lossy topic whose link is full: the bridge loses messages the way a slow

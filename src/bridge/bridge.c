@@ -336,6 +336,17 @@ static int64_t frame_max(const struct shmkit_bridge *b)
 	return (int64_t)(m > BR_BATCH_BYTES ? m : BR_BATCH_BYTES);
 }
 
+/* ipc://PATH's path, or NULL for any other endpoint or a name not in the
+ * file system (abstract, ZeroMQ's own temporary name). */
+static const char *ipc_path(const char *endpoint)
+{
+	const char *path = endpoint + strlen("ipc://");
+
+	if (strncmp(endpoint, "ipc://", 6) != 0 || path[0] == '@' || strcmp(path, "*") == 0)
+		return NULL;
+	return path;
+}
+
 /* Binding ipc://PATH makes ZeroMQ unlink whatever PATH holds first: a
  * regular file named by mistake (the --state record, a document) would be
  * lost, and a live bridge's socket taken over. Refuse both: -EEXIST when
@@ -344,11 +355,11 @@ static int64_t frame_max(const struct shmkit_bridge *b)
  * (A file made at PATH between this check and the bind is not covered.) */
 static int ipc_bind_check(const char *endpoint)
 {
-	const char *path = endpoint + strlen("ipc://");
+	const char *path = ipc_path(endpoint);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 
-	if (strncmp(endpoint, "ipc://", 6) != 0 || path[0] == '@' || strcmp(path, "*") == 0)
+	if (!path)
 		return 0; /* not a path: abstract or ZeroMQ's own temporary name */
 	if (lstat(path, &st) < 0)
 		return 0; /* nothing there (or unreachable: ZeroMQ says why) */
@@ -363,6 +374,32 @@ static int ipc_bind_check(const char *endpoint)
 	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	return r == 0 ? -EADDRINUSE : 0;
+}
+
+/* ZeroMQ leaves a bound ipc socket's file behind when the socket closes.
+ * Remember which file the bind made, so close removes that one only. */
+static void note_ipc_file(struct shmkit_bridge *b, const char *endpoint)
+{
+	const char *path = ipc_path(endpoint);
+	struct stat st;
+
+	if (path && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		b->ipc_file = true;
+		b->ipc_dev = st.st_dev;
+		b->ipc_ino = st.st_ino;
+	}
+}
+
+/* After the socket is closed: the file it bound, unless another process's
+ * bind has replaced it since (then the inode differs). */
+static void remove_ipc_file(struct shmkit_bridge *b)
+{
+	const char *path = b->endpoint ? ipc_path(b->endpoint) : NULL;
+	struct stat st;
+
+	if (b->ipc_file && path && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == b->ipc_dev && st.st_ino == b->ipc_ino)
+		unlink(path);
 }
 
 static int open_socket(struct shmkit_bridge *b, const char *endpoint,
@@ -414,7 +451,11 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 	if ((r = br_link_watch(b, endpoint, bind)) < 0 ||
 	    (!bind && (r = br_link_resolve(b, endpoint)) < 0))
 		return r;
-	return (bind ? zmq_bind(b->sock, endpoint) : zmq_connect(b->sock, endpoint)) < 0 ? zerr() : 0;
+	if ((bind ? zmq_bind(b->sock, endpoint) : zmq_connect(b->sock, endpoint)) < 0)
+		return zerr();
+	if (bind)
+		note_ipc_file(b, endpoint);
+	return 0;
 }
 
 static int open_local(struct shmkit_bridge *b, const char *uri, const struct shmkit_bridge_opts *o)
@@ -568,6 +609,7 @@ SHMKIT_BRIDGE_API int shmkit_bridge_close(struct shmkit_bridge *b)
 		zmq_close(b->sock);
 	if (b->ctx)
 		zmq_ctx_term(b->ctx);
+	remove_ipc_file(b);
 	shmkit_queue_close(b->q);
 	shmkit_sub_close(b->sub);
 	shmkit_pub_close(b->pub);

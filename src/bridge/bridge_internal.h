@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <shmkit.h>
@@ -125,6 +126,9 @@ struct shmkit_bridge {
 	char *endpoint;      /* what the socket binds or connects to (again) */
 	int64_t link_checked; /* monotonic ns */
 	bool binds;
+	bool ipc_file;       /* bound ipc://PATH: the socket file made, by identity */
+	dev_t ipc_dev;
+	ino_t ipc_ino;
 	bool link_up;        /* a handshake succeeded since the last connect */
 	int64_t retry_since; /* monotonic ns of the first retry since the last connection */
 	bool retry_said;     /* "nothing answers" logged since then */
