@@ -120,4 +120,18 @@ sleep 0.5
 wait "$TOP" || fail "top --once --json $QM exited $?"
 grep -q '"bytes_in": 5,' "$TMP/mpmc.json" && grep -q '"bytes_out": 3,' "$TMP/mpmc.json" ||
 	fail "MPMC bytes: $(grep bytes_ "$TMP/mpmc.json")"
+# as a user who may not read them, the objects are not shown, and top says
+# so instead of an empty view that looks like "no objects"
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && id nobody >/dev/null 2>&1 &&
+	runuser -u nobody -- test -x "$SHMKIT"; then
+	runuser -u nobody -- "$SHMKIT" top --once --interval 0.1 "$QM" >"$TMP/other.txt" ||
+		fail "top as nobody exited $?"
+	grep -q "^(1 segment this user may not read: not shown" "$TMP/other.txt" ||
+		fail "top as nobody does not say what it cannot show: $(cat "$TMP/other.txt")"
+	runuser -u nobody -- "$SHMKIT" top --once --json --interval 0.1 "$QM" >"$TMP/other.json" ||
+		fail "top --json as nobody exited $?"
+	grep -q '"unreadable": 1' "$TMP/other.json" || fail "JSON unreadable: $(cat "$TMP/other.json")"
+else
+	echo "SKIP (other-user part): needs root, runuser, nobody, and $SHMKIT executable by it"
+fi
 finish test_top

@@ -84,6 +84,9 @@ static void print_text(const struct top_sample *s, double interval)
 		format_line(&s->objs[i], line, sizeof line);
 		printf("%s\n", line);
 	}
+	if (s->unreadable)
+		printf("(%zu %s this user may not read: not shown; their owner or root sees them)\n",
+		       s->unreadable, s->unreadable == 1 ? "segment" : "segments");
 	fflush(stdout);
 }
 
@@ -135,6 +138,7 @@ static void print_json(const struct top_sample *s, double interval)
 		cli_json_end(&j);
 	}
 	cli_json_end(&j); /* objects */
+	cli_json_uint(&j, "unreadable", s->unreadable);
 	cli_json_end(&j); /* the document */
 	cli_json_finish(&j);
 }
@@ -167,6 +171,8 @@ static void draw(const struct top_sample *s, double interval)
 	erase();
 	mvprintw(0, 0, "shmkit top - %zu objects - every %.3g s - sorted by rate - q quits", s->n,
 		 interval);
+	if (s->unreadable)
+		mvprintw(1, 0, "(%zu segments this user may not read: not shown)", s->unreadable);
 	attron(A_REVERSE);
 	mvprintw(2, 0, "%-*s", COLS > 0 ? COLS : 1, HEAD);
 	attroff(A_REVERSE);

@@ -152,7 +152,11 @@ static int add(const struct shmkit_stat *st, void *arg)
 {
 	struct top_sample *s = arg;
 
-	if (!wanted(s, st) || !st->managed || st->header_status != 0 ||
+	if (!wanted(s, st))
+		return 0;
+	if (st->header_status == -EACCES || st->header_status == -EPERM)
+		s->unreadable++; /* said, so an empty view is not mistaken for no objects */
+	if (!st->managed || st->header_status != 0 ||
 	    st->kind < SHMKIT_KIND_QUEUE || st->kind > SHMKIT_KIND_MAP)
 		return 0;
 	if (s->n == s->cap) {
@@ -191,6 +195,7 @@ int top_sample_take(struct top_sample *s)
 	struct timespec ts;
 
 	drop_objs(s);
+	s->unreadable = 0;
 	int r = shmkit_list(add, s);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	s->when_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;

@@ -38,6 +38,7 @@ struct top_sample {
 	struct top_obj *objs;
 	size_t n, cap;
 	int64_t when_ns; /* CLOCK_MONOTONIC */
+	size_t unreadable; /* segments whose header this user may not read: not shown */
 	/* Only objects whose URI starts with one of these (none: all). */
 	char **prefixes;
 	int n_prefixes;
