@@ -98,9 +98,17 @@ check-m32: deps check-deps
 		cmake -S . -B $(M32_BUILD) -DCMAKE_C_FLAGS=-m32 -DCMAKE_CXX_FLAGS=-m32 \
 		-DSHMKIT_BUILD_BENCH=OFF -DSHMKIT_WERROR=$(CHECK_WERROR) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(M32_BUILD) -j $(JOBS)
-	cd $(M32_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS) -E '$(M32_SKIP)'
-	$(MAKE) --no-print-directory build
-	cd $(BUILD) && SHMKIT_M32=$(CURDIR)/$(M32_BUILD)/shmkit ctest --output-on-failure -R '^test_m32$$'
+	@# a kernel built without IA32 emulation cannot exec i386 programs (126):
+	@# then the build (and its warnings) is the whole check, and it says so
+	@$(M32_BUILD)/shmkit --version >/dev/null 2>&1; \
+	if [ $$? = 126 ]; then \
+		echo "check-m32: this kernel cannot run i386 programs (no IA32 emulation): built, tests not run"; \
+	else \
+		cd $(M32_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS) -E '$(M32_SKIP)' && \
+		$(MAKE) -C $(CURDIR) --no-print-directory build && \
+		cd $(CURDIR)/$(BUILD) && SHMKIT_M32=$(CURDIR)/$(M32_BUILD)/shmkit \
+			ctest --output-on-failure -R '^test_m32$$'; \
+	fi
 
 # A short live tour of shmkit on this machine; cleans up after itself.
 demo: build

@@ -36,8 +36,9 @@ if [ "${1:-}" = "--fuzz" ]; then # make fuzz: clang and its libFuzzer runtime
 		need+=(libclang-rt-dev)
 	have afl-fuzz || need+=(afl++) # make fuzz-afl, make fuzz-compare
 fi
-# make check-all: clang, the i386 toolchain (gcc/g++-multilib; the kernel runs
-# i386 programs natively), file(1) for test_m32's sanity check.
+# make check-all: clang, the i386 toolchain (gcc/g++-multilib; a kernel with
+# IA32 emulation runs i386 programs natively, check-m32 only builds them
+# where it has none), file(1) for test_m32's sanity check.
 if [ "${1:-}" = "--check-all" ]; then
 	have clang || need+=(clang)
 	[ -e /usr/lib/gcc/x86_64-linux-gnu/"$(gcc -dumpversion 2>/dev/null)"/32/libgcc.a ] || need+=(gcc-multilib)
