@@ -279,7 +279,7 @@ static void print_stat(const struct shmkit_stat *st)
 	char a[64], b[64], h[16], att[1024];
 
 	char safe_uri[4 * SHMKIT_URI_MAX];
-	printf("uri:                %s\n", cli_printable(st->uri, safe_uri, sizeof(safe_uri)));
+	printf("uri:                %s\n", cli_name(st->uri, safe_uri, sizeof(safe_uri)));
 	printf("backend:            %s\n", cli_backend_name(st->backend));
 	printf("lifetime:           %s\n", cli_lifetime_name(st->lifetime));
 	printf("size:               %" PRIu64 " (%s)\n", st->size, cli_human_size(st->size, h, sizeof(h)));
@@ -382,7 +382,7 @@ typedef const char *(*cell_fn)(const struct shmkit_stat *st, const struct ls_opt
 static const char *c_uri(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
 {
 	(void)o;
-	return cli_printable(st->uri, buf, cap);
+	return cli_name(st->uri, buf, cap);
 }
 
 static const char *c_backend(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
@@ -620,14 +620,14 @@ static const char *no_blanks(const char *s, char *buf, size_t cap)
 	return buf;
 }
 
-/* Cell text: the URI column never holds a blank (escaped \x20); --raw escapes
- * blanks in every cell. */
+/* Cell text: the URI column never holds a blank (cli_name escapes it, \x20);
+ * --raw escapes blanks in every cell. */
 static char *cell_text(const struct shmkit_stat *st, const struct ls_opts *o, int col)
 {
 	char tmp[4 * SHMKIT_URI_MAX], out[4 * SHMKIT_URI_MAX + 64];
 	const char *v = ls_columns[col].cell(st, o, tmp, sizeof(tmp));
 
-	if (o->raw || ls_columns[col].cell == c_uri)
+	if (o->raw)
 		v = no_blanks(v, out, sizeof(out));
 	return strdup(v);
 }
@@ -755,7 +755,8 @@ CLI_COMMAND(cmd_ls)
 		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none, unknown)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
-	if (cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
+	if (cli_take_uris(argv[0], argv + 1, n) != CLI_OK ||
+	    cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
 		return CLI_USAGE;
 	if (cli_uri_prefixes(argv + 1, n) < 0)
 		return cli_fail("ls", "", -ENOMEM);
@@ -839,8 +840,10 @@ static int one_listed(const char *what, const char *uri, struct stat_list *l)
 	if (l->n == 0)
 		return cli_fail_msg(what, uri, "%s (no process maps or holds a memfd of that name)",
 				    shmkit_strerror(-ENOENT));
+	char safe[4 * SHMKIT_URI_MAX + 3];
 	return cli_fail_msg(what, uri, "%zu memfds have that name (shmkit ls --json %s shows "
-			    "each, with the processes that map it)", l->n, uri);
+			    "each, with the processes that map it)", l->n,
+			    cli_shell_name(uri, safe, sizeof(safe)));
 }
 
 /* A descriptor for a listed memfd: reopened read-only through
@@ -888,6 +891,8 @@ CLI_COMMAND(cmd_stat)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return cli_fail("stat", argv[1], -ENOMEM);
@@ -934,6 +939,8 @@ CLI_COMMAND(cmd_create)
 		return CLI_USAGE;
 	if (n != 2)
 		return cli_usage_error(argv[0], "expects a URI and a SIZE");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	uri = argv[1];
 	if (cli_parse_size(argv[2], &size) < 0 || size == 0 || size > SIZE_MAX)
 		return cli_usage_error(argv[0], "bad SIZE '%s' (a positive number: 4096, 64K, 1M, 1G)",
@@ -962,6 +969,8 @@ CLI_COMMAND(cmd_rm)
 		return CLI_USAGE;
 	if (n == 0)
 		return cli_usage_error(argv[0], "expects at least one URI");
+	if (cli_take_uris(argv[0], argv + 1, n) != CLI_OK)
+		return CLI_USAGE;
 	for (int i = 1; i <= n; i++) {
 		int ret = shmkit_remove(argv[i]);
 		if (ret < 0)
@@ -1067,6 +1076,8 @@ CLI_COMMAND(cmd_write)
 		return CLI_USAGE;
 	if (n < 1 || n > 2)
 		return cli_usage_error(argv[0], "expects a URI and TEXT (or - for stdin)");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	uri = argv[1];
 	if (is_private_view(uri))
 		return cli_fail_msg("write", uri,
@@ -1225,9 +1236,10 @@ static int sysv_for_read(const char *uri, struct read_src *r, int attach)
 				    "(--attach reads it anyway)", (int)lpid);
 	if ((ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_RDONLY, 0)) < 0)
 		return cli_fail("read", uri, ret);
+	char safe[4 * SHMKIT_URI_MAX];
 	fprintf(stderr, "shmkit: read %s: attached it read-only to read it (no process that has it "
 			"attached could be read through): its attach time and last-user pid now "
-			"name this command\n", uri);
+			"name this command\n", cli_name(uri, safe, sizeof(safe)));
 	r->p = shmkit_seg_addr(r->seg);
 	r->size = shmkit_seg_size(r->seg);
 	return CLI_OK;
@@ -1280,6 +1292,8 @@ CLI_COMMAND(cmd_read)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	uri = argv[1];
 	ret = open_for_read(uri, &src, o.attach);
 	if (ret != CLI_OK)
