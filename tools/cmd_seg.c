@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +90,30 @@ static int is_huge(const struct shmkit_stat *st)
 	       st->page_size > 4096;
 }
 
+/* ---- names the library refuses ----
+ * shm_open() takes any name without a '/', but the library refuses a POSIX
+ * name with a control character (DESIGN §2): another program can still
+ * leave one in /dev/shm, and ls lists it (as posix:/ctl\x0ax). What ls
+ * shows, stat must describe and rm must remove, so for those names only
+ * the CLI does it itself: stat takes what ls lists, rm unlinks a regular
+ * file (never a FIFO, a symbolic link or a directory, as the library's
+ * remove refuses them). */
+
+/* The name after "posix:/" (or "/") when the library refuses uri only for
+ * a control character in it, else NULL. */
+static const char *ctl_posix_name(const char *uri)
+{
+	const char *name = strncmp(uri, "posix:/", 7) == 0 ? uri + 7 : uri[0] == '/' ? uri + 1 : NULL;
+	int ctl = 0;
+
+	if (!name || !*name || strchr(name, '/') || strlen(name) > NAME_MAX ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		ctl |= *p < 0x20 || *p == 0x7f;
+	return ctl ? name : NULL;
+}
+
 /* shmkit_stat() leaves a SysV segment nobody has attached unread (header_status -ENODATA). */
 #define CLI_SYSV_NOT_READ                                                                   \
 	"nobody has it attached, and attaching to look would rewrite its last-user pid and " \
@@ -104,6 +129,9 @@ static const char *header_not_read(const struct shmkit_stat *st)
 		return NULL;
 	if (st->header_status == -ENODATA)
 		return CLI_SYSV_NOT_READ;
+	if (st->header_status == -EINVAL && st->backend == SHMKIT_POSIX && ctl_posix_name(st->uri))
+		return "its name has a control character: the library opens no such name; "
+		       "another program made it, and shmkit rm removes it";
 	return shmkit_strerror(st->header_status);
 }
 
@@ -880,6 +908,31 @@ static int open_listed_fd(const struct shmkit_stat *st)
 
 /* ---- stat ---- */
 
+/* A POSIX name the library refuses (ctl_posix_name): what ls lists under
+ * exactly that URI into st; CLI_OK, or CLI_FAIL once said (ls lists only
+ * regular files: a FIFO or a link of that name is said to be one). */
+static int stat_listed(const char *uri, struct shmkit_stat *st)
+{
+	char path[sizeof("/dev/shm/") + NAME_MAX];
+	struct stat_list l;
+	struct stat sb;
+	int ret = find_listed(uri, &l);
+
+	if (ret < 0)
+		return cli_fail_msg("stat", uri, "%s", shmkit_strerror(ret));
+	if (l.n > 0)
+		*st = l.v[0];
+	free(l.v);
+	if (l.n > 0)
+		return CLI_OK;
+	snprintf(path, sizeof(path), "/dev/shm/%s", ctl_posix_name(uri));
+	if (lstat(path, &sb) < 0)
+		return cli_fail_msg("stat", uri, "%s", shmkit_strerror(-errno));
+	return cli_fail_msg("stat", uri, "%s (not a regular file: a %s)", shmkit_strerror(-EINVAL),
+			    S_ISFIFO(sb.st_mode) ? "FIFO" : S_ISLNK(sb.st_mode) ? "symbolic link"
+			    : S_ISDIR(sb.st_mode) ? "directory" : "special file");
+}
+
 CLI_COMMAND(cmd_stat)
 {
 	struct shmkit_stat *st;
@@ -905,6 +958,13 @@ CLI_COMMAND(cmd_stat)
 		}
 		*st = l.v[0];
 		free(l.v);
+	}
+	if (ret == -EINVAL && ctl_posix_name(argv[1])) { /* what ls lists under that URI */
+		if (stat_listed(argv[1], st) != CLI_OK) {
+			free(st);
+			return CLI_FAIL;
+		}
+		ret = 0;
 	}
 	if (ret < 0) {
 		ret = cli_fail("stat", argv[1], ret);
@@ -960,6 +1020,24 @@ CLI_COMMAND(cmd_create)
 	return ret < 0 ? cli_fail("create", uri, ret) : CLI_OK;
 }
 
+/* rm of a POSIX name the library refuses (ctl_posix_name): shm_unlink, as
+ * the library's remove does it, and, like it, only a regular file. CLI_OK,
+ * or CLI_FAIL once said. */
+static int rm_ctl_posix(const char *uri)
+{
+	const char *name = ctl_posix_name(uri);
+	char path[sizeof("/dev/shm/") + NAME_MAX];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	if (lstat(path, &sb) < 0 || (S_ISREG(sb.st_mode) && shm_unlink(path + 8) < 0))
+		return cli_fail_msg("rm", uri, "%s", shmkit_strerror(-errno));
+	if (!S_ISREG(sb.st_mode))
+		return cli_fail_msg("rm", uri, "%s (not a regular file; not removing it)",
+				    shmkit_strerror(-EINVAL));
+	return CLI_OK;
+}
+
 CLI_COMMAND(cmd_rm)
 {
 	const struct cli_opt opts[] = { { 0 } };
@@ -973,8 +1051,12 @@ CLI_COMMAND(cmd_rm)
 		return CLI_USAGE;
 	for (int i = 1; i <= n; i++) {
 		int ret = shmkit_remove(argv[i]);
-		if (ret < 0)
+		if (ret == -EINVAL && ctl_posix_name(argv[i])) {
+			if (rm_ctl_posix(argv[i]) != CLI_OK)
+				status = CLI_FAIL;
+		} else if (ret < 0) {
 			status = cli_fail("rm", argv[i], ret);
+		}
 	}
 	return status;
 }
