@@ -16,6 +16,25 @@ _shmkit_options()
 	"$1" help "$2" 2>/dev/null | grep -o -- '--[a-z][a-z-]*' | sort -u
 }
 
+# The URIs of the segments that exist now that start with $2, the word as
+# typed so far, added to COMPREPLY. Each is what ls prints (a blank, a
+# backslash, a control byte, a byte that is not UTF-8 written \xHH, which
+# every URI operand decodes back) quoted for the shell by printf %q (\xHH
+# becomes \\xHH), so that what is completed names the segment when run.
+_shmkit_uris()
+{
+	local w q
+	while IFS= read -r w; do
+		printf -v q '%q' "$w"
+		[[ "$q" == "$2"* ]] || continue
+		# bash replaces only the part after the last colon (COMP_WORDBREAKS)
+		if [[ "$2" == *:* && "$COMP_WORDBREAKS" == *:* ]]; then
+			q=${q#"${2%:*}:"}
+		fi
+		COMPREPLY+=("$q")
+	done < <("$1" ls --noheadings --raw -o URI 2>/dev/null)
+}
+
 _shmkit()
 {
 	local tool=${COMP_WORDS[0]} cword=$COMP_CWORD cur line cmd words
@@ -42,7 +61,8 @@ _shmkit()
 		elif [[ "$cmd" =~ ^(queue|topic)$ && $cword -eq 2 ]]; then
 			words="create stat"
 		else
-			words=$("$tool" ls --noheadings --raw -o URI 2>/dev/null)
+			_shmkit_uris "$tool" "$cur"
+			return 0
 		fi
 	fi
 	local IFS=$'\n' w

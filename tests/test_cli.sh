@@ -112,7 +112,7 @@ for k in ("real_size", "uid", "user", "gid", "creator_pid", "last_pid", "attach_
 PY
 expect 1 "$SHMKIT" stat "posix:/a/b";     err_is "stat posix:/a/b: Invalid argument"
 # control bytes in a hostile URI are escaped: the error stays one line, the terminal untouched
-expect 1 "$SHMKIT" stat "$(printf 'posix:/a\001b\nc')"; err_is 'stat posix:/a\\x01b\\x0ac: Invalid argument'
+expect 1 "$SHMKIT" stat "$(printf 'posix:/a\001b\nc')"; err_is 'stat posix:/a\\x01b\\x0ac: No such file or directory'
 expect 1 "$SHMKIT" stat "bogus:x";        err_is "stat bogus:x: "
 expect 1 "$SHMKIT" stat "";               err_is "stat: "
 expect 1 "$SHMKIT" stat "posix:/$TAG-missing"; err_is "stat posix:/$TAG-missing: No such file or directory"

@@ -7,13 +7,15 @@ TAG="shmkit-test-$$-explore"
 
 # ---- ls: two different names never print the same ----
 # A blank is written \x20, so a backslash must be escaped too: else
-# 'a b' and 'a\x20b' (a real backslash) are one line twice.
-BL="posix:/$TAG-b c"; BS="posix:/$TAG-b\\x20c"; CLEANUP+=("$BL" "$BS")
+# 'a b' and 'a\x20b' (a real backslash) are one line twice. A URI operand
+# decodes \xHH, so the real backslash is given as ls prints it, \x5c.
+BL="posix:/$TAG-b c"; BS="posix:/$TAG-b\\x5cx20c"; CLEANUP+=("$BL" "$BS")
 expect 0 "$SHMKIT" create "$BL" 4K
 expect 0 "$SHMKIT" create "$BS" 4K
 expect 0 "$SHMKIT" ls -n -o URI "posix:/$TAG-b"
 [ "$(sort -u "$TMP/out" | wc -l)" = 2 ] || fail "ls: two names print the same: $(cat "$TMP/out")"
 grep -qxF "posix:/$TAG-b\\x5cx20c" "$TMP/out" || fail "ls: backslash not written \\x5c: $(cat "$TMP/out")"
+[ -f "/dev/shm/$TAG-b\\x20c" ] || fail "create posix:/NAME\\x5cx20c did not make NAME\\x20c"
 
 # ---- URI prefixes take the /name shorthand every URI operand takes ----
 # (ls /app-, top /app-, gc --prefix /app- matched nothing and said nothing)

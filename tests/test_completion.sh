@@ -11,8 +11,13 @@ SHMKIT=$(realpath "$SHMKIT")
 U="posix:/shmkit-test-$$-compl"
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-trap '"$SHMKIT" rm "$U" >/dev/null 2>&1' EXIT
+# names another program chose (a blank, a backslash, a byte that is not
+# UTF-8, a '$'), made in /dev/shm as it would, and removed whatever happens
+X="shmkit-test-$$-cx"
+XNAMES=("$X-sp ace" "$X-back\\slash" "$X-lat"$'\xe9'"x" "$X-dol\$lar")
+trap '"$SHMKIT" rm "$U" >/dev/null 2>&1; for n in "${XNAMES[@]}"; do rm -f "/dev/shm/$n"; done' EXIT
 "$SHMKIT" create "$U" 4K || fail "create $U"
+for n in "${XNAMES[@]}"; do : >"/dev/shm/$n" || fail "make /dev/shm/$n"; done
 
 # shellcheck source=/dev/null
 . "$SRC/completion/shmkit.bash"
@@ -45,5 +50,19 @@ r=$(complete_line "shmkit help st");     has "$r" stat "shmkit help st"
 r=$(complete_line "shmkit stat posix:/shmkit-test-$$-co")
 has "$r" "/shmkit-test-$$-compl" "shmkit stat posix:/shmkit-test-$$-co"
 r=$(complete_line "shmkit recv x --timeout "); [ -z "$r" ] || fail "a --timeout value completed to '$r'"
+# every URI completed, as the shell reads it back (quote removal: eval), is
+# one shmkit takes for that very segment (ls prints \xHH; the shell must
+# keep the backslash)
+r=$(complete_line "shmkit rm posix:/$X")
+[ "$(wc -w <<<"$r")" = "${#XNAMES[@]}" ] || fail "completing posix:/$X gave '$r'"
+got=()
+for w in $r; do
+	eval "set -- posix:$w"
+	"$SHMKIT" stat "$1" >/dev/null 2>&1 || fail "completed 'posix:$w' is not a URI shmkit finds"
+	got+=("$1")
+done
+got=$(printf '%s\n' "${got[@]}" | sort)
+want=$("$SHMKIT" ls -n -o URI "posix:/$X" | sort)
+[ "$got" = "$want" ] || fail "completed URIs read back as '$got', ls prints '$want'"
 echo "test_completion: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

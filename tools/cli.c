@@ -2,6 +2,7 @@
 /* shmkit CLI — shared helpers: reporting, parsing, names, JSON. See cli.h. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -11,44 +12,195 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* ---- reporting ---- */
+/* ---- UTF-8 ---- */
 
-/* Is c written \xNN? Control bytes, so that a hostile name cannot break a
- * line or drive the terminal; and the backslash itself, so that the escape
- * stays reversible: a name holding a real "\x20" never prints like one
- * holding a blank (which ls writes \x20). */
-static int needs_escape(unsigned char c)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
 {
-	return c < 0x20 || c == 0x7f || c == '\\';
-}
+	size_t n;
+	uint32_t cp;
 
-/* Writes s escaped: a hostile URI (or a detail that quotes one) must not
- * break the one-line error or drive the terminal. */
-static void put_escaped(const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (needs_escape(c))
-			fprintf(stderr, "\\x%02x", c);
-		else
-			fputc(c, stderr);
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		n = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
 	}
+	/* Reject overlong forms, surrogates and values past U+10FFFF. */
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
 }
 
-const char *cli_printable(const char *s, char *buf, size_t cap)
+/* utf8_len of the sequence at s, which must end before end (NUL-padded copy:
+ * utf8_len may look up to 4 bytes ahead). */
+static size_t utf8_len_at(const unsigned char *s, const unsigned char *end)
 {
+	unsigned char tail[4] = { 0 };
+	size_t left = (size_t)(end - s), n;
+
+	memcpy(tail, s, left < 4 ? left : 4);
+	n = utf8_len(tail);
+	return n <= left ? n : 0;
+}
+
+/* ---- names: escaping out, decoding in (cli.h) ---- */
+
+/* How many bytes at s print as they are (a whole UTF-8 character), or 0 if
+ * the byte at s is written \xHH: control bytes (C0, DEL, and the C1
+ * controls U+0080..U+009F), so that a hostile name cannot break a line or
+ * drive the terminal; bytes that are not part of valid UTF-8, so that two
+ * names never print alike (a Latin-1 0xE9 and a UTF-8 "é"); the backslash
+ * itself, so that the escape stays reversible (a name holding a real
+ * "\x20" prints \x5cx20); and, in a name, the blank, so that a table's
+ * columns stay split at blanks. */
+static size_t plain_len(const unsigned char *s, const unsigned char *end, int name)
+{
+	unsigned char c = *s;
+	size_t n;
+
+	if (c < 0x20 || c == 0x7f || c == '\\' || (name && c == ' '))
+		return 0;
+	if (c < 0x80)
+		return 1;
+	n = utf8_len_at(s, end);
+	if (n == 2 && c == 0xc2 && s[1] < 0xa0)
+		return 0; /* U+0080..U+009F: \xc2 here, \xHH for the lone byte after */
+	return n;
+}
+
+/* s escaped (plain_len) into buf, whole characters and escapes only,
+ * truncated to cap (4 * strlen(s) + 1 always fits). */
+static const char *escape_into(const char *s, char *buf, size_t cap, int name)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
 	size_t n = 0;
 
-	for (; *s && n + 5 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (needs_escape(c))
-			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
-		else
-			buf[n++] = (char)c;
+	if (cap == 0)
+		return buf;
+	while (p < end) {
+		size_t k = plain_len(p, end, name);
+		if (k == 0) {
+			if (n + 5 > cap)
+				break;
+			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", *p++);
+			continue;
+		}
+		if (n + k + 1 > cap)
+			break;
+		memcpy(buf + n, p, k);
+		n += k;
+		p += k;
 	}
 	buf[n] = '\0';
 	return buf;
 }
+
+/* Writes s escaped on stderr: a hostile URI (or a detail that quotes one)
+ * must not break the one-line error or drive the terminal. */
+static void put_escaped(const char *s, int name)
+{
+	size_t cap = 4 * strlen(s) + 1;
+	char *buf = malloc(cap);
+
+	if (buf)
+		fputs(escape_into(s, buf, cap, name), stderr);
+	free(buf);
+}
+
+const char *cli_printable(const char *s, char *buf, size_t cap)
+{
+	return escape_into(s, buf, cap, 0);
+}
+
+const char *cli_name(const char *s, char *buf, size_t cap)
+{
+	return escape_into(s, buf, cap, 1);
+}
+
+const char *cli_shell_name(const char *s, char *buf, size_t cap)
+{
+	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789_:/.,@%+=-";
+	size_t len = 4 * strlen(s) + 1, n = 0;
+	char *name = malloc(len);
+	int quote = 0;
+
+	if (!name || cap < 3) {
+		free(name);
+		return cli_name(s, buf, cap);
+	}
+	cli_name(s, name, len);
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		quote |= *p < 0x80 && !strchr(safe, *p);
+	if (quote)
+		buf[n++] = '\'';
+	for (const char *p = name; *p && n + 6 < cap; p++) {
+		if (*p == '\'') { /* no quote inside the quotes: \x27, which the CLI reads as one */
+			memcpy(buf + n, "\\x27", 4);
+			n += 4;
+		} else {
+			buf[n++] = *p;
+		}
+	}
+	if (quote)
+		buf[n++] = '\'';
+	buf[n] = '\0';
+	free(name);
+	return buf;
+}
+
+/* The byte of "\xHH" at s, or -1 if s does not start with one. */
+static int escaped_byte(const char *s)
+{
+	if (s[0] != '\\' || s[1] != 'x' || !isxdigit((unsigned char)s[2]) ||
+	    !isxdigit((unsigned char)s[3]))
+		return -1;
+	char hex[3] = { s[2], s[3], 0 };
+	return (int)strtol(hex, NULL, 16);
+}
+
+int cli_unescape(char *s)
+{
+	char *w = s;
+
+	for (const char *r = s; *r; r++)
+		if (escaped_byte(r) == 0)
+			return -EINVAL; /* checked first: s is left as it was */
+	for (const char *r = s; *r;) {
+		int b = escaped_byte(r);
+		if (b > 0) {
+			*w++ = (char)b;
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return 0;
+}
+
+int cli_take_uris(const char *cmd, char **v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (v[i] && cli_unescape(v[i]) < 0)
+			return cli_usage_error(cmd, "\\x00 in a URI would be a NUL byte, which no "
+					       "name holds");
+	}
+	return CLI_OK;
+}
+
+/* ---- reporting ---- */
 
 /* Does st's URI start with prefix? A SysV segment's key counts however it
  * is spelt (ls shows sysv:0x0006f588; sysv:0x6f588 and sysv:0x6F588 are
@@ -124,8 +276,9 @@ int cli_say_made(const char *uri, const struct shmkit_seg *seg)
 	}
 	free(st);
 	if (!made[0]) {
+		char safe[4 * SHMKIT_URI_MAX];
 		fprintf(stderr, "shmkit: create %s: made, but its id could not be read back "
-				"(shmkit ls sysv: shows it)\n", uri);
+				"(shmkit ls sysv: shows it)\n", cli_name(uri, safe, sizeof(safe)));
 		return CLI_OK;
 	}
 	printf("%s\n", made);
@@ -154,7 +307,7 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n)
 			char safe[256];
 			return cli_usage_error(cmd, "prefix '%s' would match nothing: a POSIX name has no "
 					       "'/' after the leading one (/dev/shm/NAME is posix:/NAME)",
-					       cli_printable(v[i], safe, sizeof(safe)));
+					       cli_name(v[i], safe, sizeof(safe)));
 		}
 		if (!colon || (slash && slash < colon))
 			continue; /* no scheme: a part of one, or a /name */
@@ -166,7 +319,7 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n)
 			char safe[256];
 			return cli_usage_error(cmd, "unknown URI scheme in prefix '%s' (posix:, sysv:, "
 					       "file:, memfd:, anon:); it would match nothing",
-					       cli_printable(v[i], safe, sizeof(safe)));
+					       cli_name(v[i], safe, sizeof(safe)));
 		}
 	}
 	return CLI_OK;
@@ -205,7 +358,7 @@ static void print_prefix(const char *what, const char *uri)
 	fprintf(stderr, "shmkit: %s", what);
 	if (uri && *uri) {
 		fputc(' ', stderr);
-		put_escaped(uri);
+		put_escaped(uri, 1);
 	}
 	fputs(": ", stderr);
 }
@@ -218,7 +371,7 @@ int cli_fail(const char *what, const char *uri, int err)
 	/* the library's detail, unless it only repeats the reason */
 	if (detail && *detail && !strstr(detail, shmkit_strerror(err))) {
 		fprintf(stderr, "%s (", shmkit_strerror(err));
-		put_escaped(detail);
+		put_escaped(detail, 0);
 		fputs(")\n", stderr);
 	} else
 		fprintf(stderr, "%s\n", shmkit_strerror(err));
@@ -261,7 +414,7 @@ int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 
 int cli_fail_create(const char *what, const char *uri, int err)
 {
-	char safe[4 * SHMKIT_URI_MAX], limits[1024];
+	char safe[4 * SHMKIT_URI_MAX + 3], limits[1024];
 	struct shmkit_stat *st;
 
 	if (err == -ENOSPC || err == -ENOMEM || err == -EFBIG) {
@@ -277,7 +430,7 @@ int cli_fail_create(const char *what, const char *uri, int err)
 		return cli_fail(what, uri, err);
 	/* name what is there by its real name (an ftok path's key, say) */
 	st = calloc(1, sizeof(*st));
-	cli_printable(st && shmkit_stat(uri, st) == 0 ? st->uri : uri, safe, sizeof(safe));
+	cli_shell_name(st && shmkit_stat(uri, st) == 0 ? st->uri : uri, safe, sizeof(safe));
 	cli_fail_msg(what, uri, "%s; left as it was (see it: shmkit stat %s; "
 		     "remove it: shmkit rm %s)", shmkit_strerror(err), safe, safe);
 	free(st);
@@ -364,53 +517,15 @@ const char *cli_user_name(uid_t uid, char *buf, size_t cap)
 
 /* ---- JSON ---- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		n = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		n = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* Reject overlong forms, surrogates and values past U+10FFFF. */
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
-/* utf8_len of the sequence at s, which must end before end (NUL-padded copy:
- * utf8_len may look up to 4 bytes ahead). */
-static size_t utf8_len_at(const unsigned char *s, const unsigned char *end)
-{
-	unsigned char tail[4] = { 0 };
-	size_t left = (size_t)(end - s), n;
-
-	memcpy(tail, s, left < 4 ? left : 4);
-	n = utf8_len(tail);
-	return n <= left ? n : 0;
-}
-
-/* The JSON string of the len bytes at s. Bytes that are not UTF-8 become
- * \u00XX (Latin-1) when latin1; else the call writes nothing and returns -1. */
-static int write_string_n(FILE *out, const unsigned char *s, size_t len, int latin1)
+/* The JSON string of the len bytes at s. Each byte that is not part of
+ * valid UTF-8 becomes the lone surrogate \udcXX when escape (what Python's
+ * surrogateescape makes of it: lossless, and unlike any valid UTF-8, which
+ * has no surrogates); else the call writes nothing and returns -1. */
+static int write_string_n(FILE *out, const unsigned char *s, size_t len, int escape)
 {
 	const unsigned char *end = s + len;
 
-	for (const unsigned char *p = s; !latin1 && p < end;) {
+	for (const unsigned char *p = s; !escape && p < end;) {
 		size_t n = utf8_len_at(p, end);
 		if (n == 0)
 			return -1;
@@ -429,8 +544,11 @@ static int write_string_n(FILE *out, const unsigned char *s, size_t len, int lat
 		default: break;
 		}
 		n = utf8_len_at(s, end);
-		if (*s < 0x20 || *s == 0x7f || n == 0) {
-			/* control bytes escaped; a byte that is not UTF-8 kept as Latin-1 */
+		if (n == 0) { /* not UTF-8: the byte as its surrogate */
+			fprintf(out, "\\udc%02x", *s++);
+			continue;
+		}
+		if (*s < 0x20 || *s == 0x7f) { /* control characters */
 			fprintf(out, "\\u%04x", *s++);
 			continue;
 		}

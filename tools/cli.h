@@ -44,11 +44,33 @@ int cli_stdin_error(void);
 int cli_fail(const char *what, const char *uri, int err);
 /* Why the last library call failed: its detail, else the errno's text. */
 const char *cli_why(int err);
-/* As cli_fail, with a free-text reason. */
-/* s with control bytes and the backslash written as \xNN, in buf (truncated
- * to cap): names other processes chose (URIs, process names) must not drive
- * the terminal, and two different names must not print alike. */
+/* ---- names: one escaping convention, out and in (shmkit(1), NAMES) ----
+ * Names other processes chose must not drive the terminal, two different
+ * names must never print alike, and what is printed must name the same
+ * thing when given back. So a byte is written \xHH (two lowercase hex
+ * digits) when it is a control byte (C0, DEL, or part of a C1 control
+ * U+0080..U+009F), a backslash, not part of valid UTF-8, or, in a name, a
+ * blank; valid UTF-8 prints as it is. Every URI operand (and URI prefix)
+ * the CLI takes decodes \xHH back to the byte (cli_take_uris). buf: 4 *
+ * strlen(s) + 1 bytes always hold the result (else it is truncated to cap,
+ * at a whole character or escape). */
+/* A URI or name: blanks escaped too (\x20), so it is one word. */
+const char *cli_name(const char *s, char *buf, size_t cap);
+/* Free text (a reason, a library detail, a process name): blanks kept. */
 const char *cli_printable(const char *s, char *buf, size_t cap);
+/* cli_name, in single quotes when the shell would change it (a backslash,
+ * a blank, '$'...), a quote inside as \x27: for the commands a message
+ * suggests ("remove it: shmkit rm 'posix:/a\x20b'"). cap: 4 * strlen(s) + 3. */
+const char *cli_shell_name(const char *s, char *buf, size_t cap);
+/* Decodes every "\xHH" of s in place (exactly a backslash, 'x' and two hex
+ * digits; any other backslash stays); -EINVAL, s unchanged, if one is
+ * \x00 (no name holds a NUL byte). */
+int cli_unescape(char *s);
+/* cli_unescape on each of v[0..n) (NULL skipped), the URI operands of cmd:
+ * CLI_OK, or CLI_USAGE after a usage error. */
+int cli_take_uris(const char *cmd, char **v, int n);
+
+/* As cli_fail, with a free-text reason. */
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* cli_fail for a create command; -EEXIST says that nothing was touched and
@@ -116,8 +138,10 @@ void cli_heap_json(struct cli_json *j, const char *uri, uint32_t kind);
 /* ---- JSON ----
  * A streaming writer for one document, indented two spaces. Inside an object
  * every value has a key; inside an array (and at the top) key is NULL.
- * Commas and indentation are automatic. Strings are escaped; bytes that are
- * not valid UTF-8 are written as \u00XX so the output always parses. */
+ * Commas and indentation are automatic. Strings are escaped; each byte that
+ * is not part of valid UTF-8 is written \udcXX, the lone surrogate Python's
+ * surrogateescape gives it (os.fsencode(json.loads(doc)["uri"]) is the exact
+ * bytes), so the output always parses and two strings never read alike. */
 #define CLI_JSON_DEPTH 32
 struct cli_json {
 	FILE *out;

@@ -67,7 +67,7 @@ static void report(const char *dir, const char *uri, const struct shmkit_bridge_
 		"shmkit: bridge %s %s: %llu messages, %llu bytes, %llu dropped, %llu resent, "
 		"%llu duplicates ignored, %llu handshakes, %llu gaps, %llu senders refused, "
 		"%llu rejected, next seq %llu\n",
-		dir, cli_printable(uri, u, sizeof u), (unsigned long long)st->messages,
+		dir, cli_name(uri, u, sizeof u), (unsigned long long)st->messages,
 		(unsigned long long)st->bytes, (unsigned long long)st->dropped,
 		(unsigned long long)st->resent,
 		(unsigned long long)st->duplicates, (unsigned long long)st->resyncs,
@@ -166,9 +166,11 @@ CLI_COMMAND(cmd_bridge)
 		return cli_usage_error(argv[0], "--curve-server-key needs --curve-keys");
 
 	int out = strcmp(argv[1], "out") == 0;
+	if (cli_take_uris(argv[0], argv + (out ? 2 : 3), 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = out ? argv[2] : argv[3], *endpoint = out ? argv[3] : argv[2];
 	char pub[41], sec[41], who[512], u[256];
-	snprintf(who, sizeof who, "%s %s", argv[1], cli_printable(uri, u, sizeof u));
+	snprintf(who, sizeof who, "%s %s", argv[1], cli_name(uri, u, sizeof u));
 	struct shmkit_bridge_opts o = {
 		.log = log_line,
 		.log_arg = who,

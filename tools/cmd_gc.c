@@ -37,7 +37,7 @@ static int print_entry(const struct shmkit_gc_entry *e, void *arg)
 	 * verdict line, an escape sequence would drive the terminal (as in ls). */
 	char uri[4 * SHMKIT_URI_MAX], reason[2048];
 	printf("%-12s %-40s %-6s %s\n", shmkit_gc_verdict_name(e->verdict),
-	       cli_printable(e->uri, uri, sizeof(uri)), e->managed ? cli_kind_name(e->kind) : "-",
+	       cli_name(e->uri, uri, sizeof(uri)), e->managed ? cli_kind_name(e->kind) : "-",
 	       cli_printable(e->reason, reason, sizeof(reason)));
 	return 0;
 }
@@ -104,6 +104,8 @@ CLI_COMMAND(cmd_gc)
 	if (nops != 0)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
 	char *v[1] = {(char *)prefix}; /* "/name" is posix:/name (a new string: freed below) */
+	if (cli_take_uris(argv[0], v, 1) != CLI_OK) /* in argv: decoded in place */
+		return CLI_USAGE;
 	if (prefix && cli_check_prefixes(argv[0], v, 1) != CLI_OK)
 		return CLI_USAGE;
 	if (prefix && cli_uri_prefixes(v, 1) < 0)

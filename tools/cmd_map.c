@@ -309,6 +309,8 @@ CLI_COMMAND(cmd_map)
 	if (nops < 2)
 		return cli_usage_error(argv[0], "expects a URI and an action");
 	uri_first(argv, nops, map_actions);
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
 	char **args = argv + 3;
@@ -469,6 +471,8 @@ CLI_COMMAND(cmd_heap)
 	if (nops < 2)
 		return cli_usage_error(argv[0], "expects a URI and an action");
 	uri_first(argv, nops, heap_actions);
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
 	if (is_action(act, heap_actions) && kv_options_fit(argv[0], act, "stats", &o) != CLI_OK)

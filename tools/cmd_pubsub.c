@@ -58,6 +58,8 @@ CLI_COMMAND(cmd_topic)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
+	if (cli_take_uris(argv[0], argv + 2, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[2];
 	/* the library's limits (src/topic.c), said before it answers a bare EINVAL */
 	if (o.slots == 0 || o.slots > (1u << 24))
@@ -91,6 +93,8 @@ static int topic_stat(int argc, char **argv)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error("topic", "stat expects one URI");
+	if (cli_take_uris("topic", argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1];
 	struct shmkit_topic_info info;
 	int ret = shmkit_topic_stat(uri, &info, NULL, 0);
@@ -111,6 +115,16 @@ static int topic_stat(int argc, char **argv)
 }
 
 /* ---- shmkit pub ---- */
+
+/* -ENOENT from pub or sub: say how to make the topic, in a form the shell
+ * passes back as it is. */
+static int no_topic(const char *what, const char *uri)
+{
+	char safe[4 * SHMKIT_URI_MAX + 3];
+
+	return cli_fail_msg(what, uri, "no such topic (make one: shmkit topic create %s)",
+			    cli_shell_name(uri, safe, sizeof(safe)));
+}
 
 static struct shmkit_topic_sub_info *topic_snapshot(const char *uri, struct shmkit_topic_info *info,
 						    size_t *n, int *err);
@@ -204,11 +218,12 @@ CLI_COMMAND(cmd_pub)
 		return CLI_USAGE;
 	if (n < 1)
 		return cli_usage_error(argv[0], "expects a URI and messages (or - for stdin)");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1];
 	ret = shmkit_pub_open(&p, uri);
 	if (ret == -ENOENT)
-		return cli_fail_msg("pub", uri, "no such topic (make one: shmkit topic create %s)",
-				    uri);
+		return no_topic("pub", uri);
 	if (ret < 0)
 		return cli_fail("pub", uri, ret);
 	if (o.wait_subs)
@@ -249,11 +264,12 @@ CLI_COMMAND(cmd_sub)
 		return CLI_USAGE;
 	if (nops != 1)
 		return cli_usage_error(argv[0], "expects one URI");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1];
 	ret = shmkit_sub_open(&s, uri);
 	if (ret == -ENOENT)
-		return cli_fail_msg("sub", uri, "no such topic (make one: shmkit topic create %s)",
-				    uri);
+		return no_topic("sub", uri);
 	if (ret < 0)
 		return cli_fail("sub", uri, ret);
 	/* Everything we will print fits a slot; ask the topic how big one is. */

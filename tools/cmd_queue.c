@@ -104,9 +104,12 @@ static int not_a_queue(const char *what, const char *uri)
 static int open_queue(const char *what, const char *uri, struct shmkit_queue **q)
 {
 	int r = shmkit_queue_open(q, uri);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		char safe[4 * SHMKIT_URI_MAX + 3];
 		return cli_fail_msg(what, uri, "no such queue (make one: shmkit queue create %s "
-				    "--capacity N --max-msg BYTES)", uri);
+				    "--capacity N --max-msg BYTES)",
+				    cli_shell_name(uri, safe, sizeof(safe)));
+	}
 	if (r == -EBADMSG)
 		return not_a_queue(what, uri);
 	return r < 0 ? cli_fail(what, uri, r) : CLI_OK;
@@ -284,6 +287,8 @@ CLI_COMMAND(cmd_send)
 		return CLI_USAGE;
 	if (n < 1)
 		return cli_usage_error(argv[0], "expects a queue URI");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1];
 	int from_stdin = n == 1 || (n == 2 && strcmp(argv[2], "-") == 0);
 	if (!from_stdin && (o.raw || o.null_sep))
@@ -412,6 +417,8 @@ CLI_COMMAND(cmd_recv)
 		return CLI_USAGE;
 	if (nops != 1)
 		return cli_usage_error(argv[0], "expects one queue URI");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1];
 	const char *sep = o.raw ? NULL : o.null_sep ? "" : "\n";
 	int64_t deadline = deadline_of(o.timeout_ns);
@@ -535,6 +542,8 @@ static int queue_create(int argc, char **argv)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error("queue", "create expects one URI");
+	if (cli_take_uris("queue", argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	if (!o.has_capacity || !o.has_max_msg)
 		return cli_usage_error("queue", "create needs --capacity N and --max-msg B");
 	if (o.capacity == 0 || o.max_msg == 0)
@@ -568,6 +577,8 @@ static int queue_stat(int argc, char **argv)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error("queue", "stat expects one URI");
+	if (cli_take_uris("queue", argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	const char *uri = argv[1];
 	ret = read_stats(uri, &st);
 	if (ret == -EBADMSG)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +90,30 @@ static int is_huge(const struct shmkit_stat *st)
 	       st->page_size > 4096;
 }
 
+/* ---- names the library refuses ----
+ * shm_open() takes any name without a '/', but the library refuses a POSIX
+ * name with a control character (DESIGN §2): another program can still
+ * leave one in /dev/shm, and ls lists it (as posix:/ctl\x0ax). What ls
+ * shows, stat must describe and rm must remove, so for those names only
+ * the CLI does it itself: stat takes what ls lists, rm unlinks a regular
+ * file (never a FIFO, a symbolic link or a directory, as the library's
+ * remove refuses them). */
+
+/* The name after "posix:/" (or "/") when the library refuses uri only for
+ * a control character in it, else NULL. */
+static const char *ctl_posix_name(const char *uri)
+{
+	const char *name = strncmp(uri, "posix:/", 7) == 0 ? uri + 7 : uri[0] == '/' ? uri + 1 : NULL;
+	int ctl = 0;
+
+	if (!name || !*name || strchr(name, '/') || strlen(name) > NAME_MAX ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		ctl |= *p < 0x20 || *p == 0x7f;
+	return ctl ? name : NULL;
+}
+
 /* shmkit_stat() leaves a SysV segment nobody has attached unread (header_status -ENODATA). */
 #define CLI_SYSV_NOT_READ                                                                   \
 	"nobody has it attached, and attaching to look would rewrite its last-user pid and " \
@@ -104,6 +129,9 @@ static const char *header_not_read(const struct shmkit_stat *st)
 		return NULL;
 	if (st->header_status == -ENODATA)
 		return CLI_SYSV_NOT_READ;
+	if (st->header_status == -EINVAL && st->backend == SHMKIT_POSIX && ctl_posix_name(st->uri))
+		return "its name has a control character: the library opens no such name; "
+		       "another program made it, and shmkit rm removes it";
 	return shmkit_strerror(st->header_status);
 }
 
@@ -279,7 +307,7 @@ static void print_stat(const struct shmkit_stat *st)
 	char a[64], b[64], h[16], att[1024];
 
 	char safe_uri[4 * SHMKIT_URI_MAX];
-	printf("uri:                %s\n", cli_printable(st->uri, safe_uri, sizeof(safe_uri)));
+	printf("uri:                %s\n", cli_name(st->uri, safe_uri, sizeof(safe_uri)));
 	printf("backend:            %s\n", cli_backend_name(st->backend));
 	printf("lifetime:           %s\n", cli_lifetime_name(st->lifetime));
 	printf("size:               %" PRIu64 " (%s)\n", st->size, cli_human_size(st->size, h, sizeof(h)));
@@ -382,7 +410,7 @@ typedef const char *(*cell_fn)(const struct shmkit_stat *st, const struct ls_opt
 static const char *c_uri(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
 {
 	(void)o;
-	return cli_printable(st->uri, buf, cap);
+	return cli_name(st->uri, buf, cap);
 }
 
 static const char *c_backend(const struct shmkit_stat *st, const struct ls_opts *o, char *buf,
@@ -620,14 +648,14 @@ static const char *no_blanks(const char *s, char *buf, size_t cap)
 	return buf;
 }
 
-/* Cell text: the URI column never holds a blank (escaped \x20); --raw escapes
- * blanks in every cell. */
+/* Cell text: the URI column never holds a blank (cli_name escapes it, \x20);
+ * --raw escapes blanks in every cell. */
 static char *cell_text(const struct shmkit_stat *st, const struct ls_opts *o, int col)
 {
 	char tmp[4 * SHMKIT_URI_MAX], out[4 * SHMKIT_URI_MAX + 64];
 	const char *v = ls_columns[col].cell(st, o, tmp, sizeof(tmp));
 
-	if (o->raw || ls_columns[col].cell == c_uri)
+	if (o->raw)
 		v = no_blanks(v, out, sizeof(out));
 	return strdup(v);
 }
@@ -755,7 +783,8 @@ CLI_COMMAND(cmd_ls)
 		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none, unknown)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
-	if (cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
+	if (cli_take_uris(argv[0], argv + 1, n) != CLI_OK ||
+	    cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
 		return CLI_USAGE;
 	if (cli_uri_prefixes(argv + 1, n) < 0)
 		return cli_fail("ls", "", -ENOMEM);
@@ -839,8 +868,10 @@ static int one_listed(const char *what, const char *uri, struct stat_list *l)
 	if (l->n == 0)
 		return cli_fail_msg(what, uri, "%s (no process maps or holds a memfd of that name)",
 				    shmkit_strerror(-ENOENT));
+	char safe[4 * SHMKIT_URI_MAX + 3];
 	return cli_fail_msg(what, uri, "%zu memfds have that name (shmkit ls --json %s shows "
-			    "each, with the processes that map it)", l->n, uri);
+			    "each, with the processes that map it)", l->n,
+			    cli_shell_name(uri, safe, sizeof(safe)));
 }
 
 /* A descriptor for a listed memfd: reopened read-only through
@@ -877,6 +908,31 @@ static int open_listed_fd(const struct shmkit_stat *st)
 
 /* ---- stat ---- */
 
+/* A POSIX name the library refuses (ctl_posix_name): what ls lists under
+ * exactly that URI into st; CLI_OK, or CLI_FAIL once said (ls lists only
+ * regular files: a FIFO or a link of that name is said to be one). */
+static int stat_listed(const char *uri, struct shmkit_stat *st)
+{
+	char path[sizeof("/dev/shm/") + NAME_MAX];
+	struct stat_list l;
+	struct stat sb;
+	int ret = find_listed(uri, &l);
+
+	if (ret < 0)
+		return cli_fail_msg("stat", uri, "%s", shmkit_strerror(ret));
+	if (l.n > 0)
+		*st = l.v[0];
+	free(l.v);
+	if (l.n > 0)
+		return CLI_OK;
+	snprintf(path, sizeof(path), "/dev/shm/%s", ctl_posix_name(uri));
+	if (lstat(path, &sb) < 0)
+		return cli_fail_msg("stat", uri, "%s", shmkit_strerror(-errno));
+	return cli_fail_msg("stat", uri, "%s (not a regular file: a %s)", shmkit_strerror(-EINVAL),
+			    S_ISFIFO(sb.st_mode) ? "FIFO" : S_ISLNK(sb.st_mode) ? "symbolic link"
+			    : S_ISDIR(sb.st_mode) ? "directory" : "special file");
+}
+
 CLI_COMMAND(cmd_stat)
 {
 	struct shmkit_stat *st;
@@ -888,6 +944,8 @@ CLI_COMMAND(cmd_stat)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return cli_fail("stat", argv[1], -ENOMEM);
@@ -900,6 +958,13 @@ CLI_COMMAND(cmd_stat)
 		}
 		*st = l.v[0];
 		free(l.v);
+	}
+	if (ret == -EINVAL && ctl_posix_name(argv[1])) { /* what ls lists under that URI */
+		if (stat_listed(argv[1], st) != CLI_OK) {
+			free(st);
+			return CLI_FAIL;
+		}
+		ret = 0;
 	}
 	if (ret < 0) {
 		ret = cli_fail("stat", argv[1], ret);
@@ -934,6 +999,8 @@ CLI_COMMAND(cmd_create)
 		return CLI_USAGE;
 	if (n != 2)
 		return cli_usage_error(argv[0], "expects a URI and a SIZE");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	uri = argv[1];
 	if (cli_parse_size(argv[2], &size) < 0 || size == 0 || size > SIZE_MAX)
 		return cli_usage_error(argv[0], "bad SIZE '%s' (a positive number: 4096, 64K, 1M, 1G)",
@@ -953,6 +1020,24 @@ CLI_COMMAND(cmd_create)
 	return ret < 0 ? cli_fail("create", uri, ret) : CLI_OK;
 }
 
+/* rm of a POSIX name the library refuses (ctl_posix_name): shm_unlink, as
+ * the library's remove does it, and, like it, only a regular file. CLI_OK,
+ * or CLI_FAIL once said. */
+static int rm_ctl_posix(const char *uri)
+{
+	const char *name = ctl_posix_name(uri);
+	char path[sizeof("/dev/shm/") + NAME_MAX];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	if (lstat(path, &sb) < 0 || (S_ISREG(sb.st_mode) && shm_unlink(path + 8) < 0))
+		return cli_fail_msg("rm", uri, "%s", shmkit_strerror(-errno));
+	if (!S_ISREG(sb.st_mode))
+		return cli_fail_msg("rm", uri, "%s (not a regular file; not removing it)",
+				    shmkit_strerror(-EINVAL));
+	return CLI_OK;
+}
+
 CLI_COMMAND(cmd_rm)
 {
 	const struct cli_opt opts[] = { { 0 } };
@@ -962,10 +1047,16 @@ CLI_COMMAND(cmd_rm)
 		return CLI_USAGE;
 	if (n == 0)
 		return cli_usage_error(argv[0], "expects at least one URI");
+	if (cli_take_uris(argv[0], argv + 1, n) != CLI_OK)
+		return CLI_USAGE;
 	for (int i = 1; i <= n; i++) {
 		int ret = shmkit_remove(argv[i]);
-		if (ret < 0)
+		if (ret == -EINVAL && ctl_posix_name(argv[i])) {
+			if (rm_ctl_posix(argv[i]) != CLI_OK)
+				status = CLI_FAIL;
+		} else if (ret < 0) {
 			status = cli_fail("rm", argv[i], ret);
+		}
 	}
 	return status;
 }
@@ -1067,6 +1158,8 @@ CLI_COMMAND(cmd_write)
 		return CLI_USAGE;
 	if (n < 1 || n > 2)
 		return cli_usage_error(argv[0], "expects a URI and TEXT (or - for stdin)");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	uri = argv[1];
 	if (is_private_view(uri))
 		return cli_fail_msg("write", uri,
@@ -1225,9 +1318,10 @@ static int sysv_for_read(const char *uri, struct read_src *r, int attach)
 				    "(--attach reads it anyway)", (int)lpid);
 	if ((ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_RDONLY, 0)) < 0)
 		return cli_fail("read", uri, ret);
+	char safe[4 * SHMKIT_URI_MAX];
 	fprintf(stderr, "shmkit: read %s: attached it read-only to read it (no process that has it "
 			"attached could be read through): its attach time and last-user pid now "
-			"name this command\n", uri);
+			"name this command\n", cli_name(uri, safe, sizeof(safe)));
 	r->p = shmkit_seg_addr(r->seg);
 	r->size = shmkit_seg_size(r->seg);
 	return CLI_OK;
@@ -1280,6 +1374,8 @@ CLI_COMMAND(cmd_read)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
 	uri = argv[1];
 	ret = open_for_read(uri, &src, o.attach);
 	if (ret != CLI_OK)

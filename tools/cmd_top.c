@@ -62,7 +62,7 @@ static void format_line(const struct top_obj *o, char *line, size_t cap)
 	else
 		snprintf(dc, sizeof dc, "%s/%s", num(o->depth, d, sizeof d), num(o->capacity, c, sizeof c));
 	snprintf(line, cap, "%-6s %-40s %7s %15s %10.0f %10.0f %7s %7s %8s %5s %5s %5s",
-		 cli_kind_name(o->kind), cli_printable(o->uri, u, sizeof u),
+		 cli_kind_name(o->kind), cli_name(o->uri, u, sizeof u),
 		 cli_human_size(o->size, sz, sizeof sz), dc, o->in_rate, o->out_rate,
 		 byte_rate(o->bytes_in, o->bytes_in_rate, bi, sizeof bi),
 		 byte_rate(o->bytes_out, o->bytes_out_rate, bo, sizeof bo),
@@ -230,7 +230,8 @@ CLI_COMMAND(cmd_top)
 		return CLI_USAGE;
 	if (interval < 10000000 || interval > 3600 * (int64_t)1000000000)
 		return cli_usage_error(argv[0], "--interval between 0.01 s and 1 h");
-	if (cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
+	if (cli_take_uris(argv[0], argv + 1, n) != CLI_OK ||
+	    cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
 		return CLI_USAGE;
 
 	struct sigaction sa = { .sa_handler = on_signal };
