@@ -6,7 +6,7 @@
 # page is the man/man3 page whose NAME section lists the function. Writes OUTDIR/<function>.3 containing ".so man3/<group>.3". Exits 1,
 # naming them, if a public function is documented nowhere.
 set -euo pipefail
-src=$1 out=$2
+src=$1 out=$2 check=${3:-}
 mkdir -p "$out"
 missing=()
 for fn in $(sed -n 's/^SHMKIT_\(BRIDGE_\)\{0,1\}API[^(]*[ *]\(shmkit_[a-z0-9_]*\)(.*/\2/p' \

@@ -35,6 +35,7 @@
 
 #include "heap_internal.h"
 #include "internal.h"
+#include "sync_internal.h"
 
 #define HDR ((uint64_t)sizeof(struct shmkit__heap_block))
 #define MIN_BLOCK ((uint64_t)SHMKIT__HEAP_MIN_BLOCK)
@@ -578,12 +579,52 @@ static int repair_locked(struct shmkit_heap *h)
  * a waiter in FUTEX_WAIT); a bounded wait turns that hang into one period. */
 #define LOCK_PERIOD_NS 20000000 /* 20 ms */
 
-/* Everything but the uncontended, nothing-to-repair case: r is the result
- * of the first try. */
-static int lock_slow(struct shmkit_heap *h, int r)
+void shmkit__heap_lock_holder(struct shmkit_heap *h, char *buf, size_t cap)
 {
-	while (r == -EAGAIN || r == -ETIMEDOUT)
-		r = shmkit_mutex_lock(&h->sh->lock, LOCK_PERIOD_NS);
+	shmkit__mutex_holder_text(&h->sh->lock, buf, cap);
+}
+
+/* The caller's wait for the lock ran out (a live holder kept it): the
+ * detail names the holder, and whether it is stopped, so the user can act. */
+static int lock_gave_up(struct shmkit_heap *h, int64_t timeout_ns)
+{
+	char who[96];
+	const char *what = h->recover_upper != NULL ? "map" : "heap";
+
+	shmkit__heap_lock_holder(h, who, sizeof(who));
+	if (timeout_ns == 0)
+		return shmkit__fail(-EAGAIN, "the %s's lock is %s", what, who);
+	return shmkit__fail(-ETIMEDOUT, "the %s's lock is %s for over %g s", what, who,
+			    (double)timeout_ns / 1e9);
+}
+
+/* Waits for the lock until timeout_ns (relative; SHMKIT_FOREVER: no
+ * limit) has passed, in periods of at most LOCK_PERIOD_NS. r is the result
+ * of the first try (timeout 0). */
+static int wait_for_lock(struct shmkit_heap *h, int r, int64_t timeout_ns)
+{
+	if (timeout_ns < 0) {
+		while (r == -EAGAIN || r == -ETIMEDOUT)
+			r = shmkit_mutex_lock(&h->sh->lock, LOCK_PERIOD_NS);
+		return r;
+	}
+	int64_t deadline = shmkit__deadline(timeout_ns);
+	while (r == -EAGAIN || r == -ETIMEDOUT) {
+		int64_t left = deadline - shmkit__now_ns();
+		if (left <= 0)
+			return lock_gave_up(h, timeout_ns);
+		r = shmkit_mutex_lock(&h->sh->lock, left < LOCK_PERIOD_NS ? left : LOCK_PERIOD_NS);
+	}
+	return r;
+}
+
+/* Everything but the uncontended, nothing-to-repair case: r is the result
+ * of the first try. A holder that dies while we wait is still taken over
+ * and repaired (-EOWNERDEAD below), timeout or not. */
+static int lock_slow(struct shmkit_heap *h, int r, int64_t timeout_ns)
+{
+	if ((r = wait_for_lock(h, r, timeout_ns)) < 0 && shmkit__heap_lock_gave_up(r))
+		return r;
 	if (r == -EOWNERDEAD) {
 		r = repair_locked(h);
 		int c = shmkit_mutex_consistent(&h->sh->lock);
@@ -612,13 +653,28 @@ static HOT_INLINE int heap_lock(struct shmkit_heap *h)
 	int r = shmkit_mutex_lock(&h->sh->lock, 0); /* the fast path: no clock read */
 
 	if (SHMKIT__UNLIKELY(r != 0 || needs_repair(h)))
-		return lock_slow(h, r);
+		return lock_slow(h, r, __atomic_load_n(&h->lock_timeout_ns, __ATOMIC_RELAXED));
 	return 0;
 }
 
 int shmkit__heap_lock(struct shmkit_heap *h)
 {
 	return heap_lock(h);
+}
+
+int shmkit__heap_lock_forever(struct shmkit_heap *h)
+{
+	int r = shmkit_mutex_lock(&h->sh->lock, 0);
+
+	return r == 0 && !needs_repair(h) ? 0 : lock_slow(h, r, SHMKIT_FOREVER);
+}
+
+int shmkit_heap_set_lock_timeout(struct shmkit_heap *h, int64_t timeout_ns)
+{
+	if (h == NULL || timeout_ns < SHMKIT_FOREVER)
+		return -EINVAL;
+	__atomic_store_n(&h->lock_timeout_ns, timeout_ns, __ATOMIC_RELAXED);
+	return 0;
 }
 
 /* For callers that only look (stats): a live holder that keeps the lock
@@ -634,10 +690,11 @@ static int heap_lock_to_look(struct shmkit_heap *h)
 	while ((r == -EAGAIN || r == -ETIMEDOUT) && shmkit__now_ns() < end)
 		r = shmkit_mutex_lock(&h->sh->lock, LOCK_PERIOD_NS);
 	if (r == -EAGAIN || r == -ETIMEDOUT) {
-		shmkit__detail("the heap's lock has been held by a live process for over 1 s");
-		return -EBUSY;
+		char who[96];
+		shmkit__heap_lock_holder(h, who, sizeof(who));
+		return shmkit__fail(-EBUSY, "the heap's lock has been %s for over 1 s", who);
 	}
-	return r == 0 && !needs_repair(h) ? 0 : lock_slow(h, r);
+	return r == 0 && !needs_repair(h) ? 0 : lock_slow(h, r, SHMKIT_FOREVER);
 }
 
 void shmkit__heap_unlock(struct shmkit_heap *h)
@@ -745,6 +802,7 @@ int shmkit__heap_attach(struct shmkit_heap *h, void *base, uint64_t seg_size)
 	h->arena_off = g.arena_off;
 	h->arena_end = g.arena_end;
 	h->max_blocks = (g.arena_end - g.arena_off) / MIN_BLOCK;
+	h->lock_timeout_ns = SHMKIT_FOREVER;
 	shmkit__heap_mag_setup();
 	return 0;
 }
@@ -1235,9 +1293,16 @@ int shmkit_heap_check(struct shmkit_heap *h)
 		return -EINVAL;
 	if ((r = shmkit__heap_lock(h)) < 0)
 		return r;
+	r = shmkit__heap_check_locked(h);
+	shmkit__heap_unlock(h);
+	return r;
+}
+
+int shmkit__heap_check_locked(struct shmkit_heap *h)
+{
 	/* this thread's cache goes back, and the caches of dead processes are
 	 * returned (normal recovery, like a journal replay: not a repair) */
-	r = shmkit__heap_mag_flush_locked(h);
+	int r = shmkit__heap_mag_flush_locked(h);
 	if (r == 0)
 		r = shmkit__heap_reclaim_locked(h);
 	if (r >= 0)
@@ -1251,7 +1316,6 @@ int shmkit_heap_check(struct shmkit_heap *h)
 		if (r == 0)
 			r = verify_locked(h) == 0 ? 1 : -EBADMSG;
 	}
-	shmkit__heap_unlock(h);
 	return r;
 }
 

@@ -293,22 +293,31 @@ static int pop(struct shmkit_heap *h, struct shmkit__heap_mag *m, int c, uint64_
 	return 0;
 }
 
+/* What a failure to make or use the cache means: 1, take the locked path;
+ * but a lock wait that ran out is the caller's answer (changed nothing), not
+ * a reason to wait as long again on the locked path. */
+static int no_cache(int r)
+{
+	return shmkit__heap_lock_gave_up(r) ? r : 1;
+}
+
 int shmkit__heap_mag_alloc(struct shmkit_heap *h, uint64_t need, uint64_t *out)
 {
 	struct shmkit__heap_mag *m = mag_of(h);
 
 	if (need > SHMKIT__HEAP_MAG_MAX_BLOCK)
 		return 1;
+	int r;
 	if (!shmkit__heap_mag_mine(m)) {
-		if (mag_make(h) < 0)
-			return 1;
+		if ((r = mag_make(h)) < 0)
+			return no_cache(r);
 		m = mag_of(h);
 	}
 	int c = shmkit__heap_need_class[need >> 4];
 	if (m->cap[c] == 0)
 		return 1; /* too big a share of this heap to cache */
-	if (m->n[c] == 0 && refill(h, m, c) < 0)
-		return 1; /* the locked path decides (and says -ENOSPC) */
+	if (m->n[c] == 0 && (r = refill(h, m, c)) < 0)
+		return no_cache(r); /* the locked path decides (and says -ENOSPC) */
 	return pop(h, m, c, out);
 }
 
@@ -322,8 +331,9 @@ int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 	if (c == SHMKIT__HEAP_MAG_NONE)
 		return 1;
 	if (!shmkit__heap_mag_mine(m)) {
-		if (mag_make(h) < 0)
-			return 1;
+		int r = mag_make(h);
+		if (r < 0)
+			return no_cache(r);
 		m = mag_of(h);
 	}
 	uint32_t cap = m->cap[c];
@@ -357,7 +367,10 @@ void shmkit__heap_mag_close(struct shmkit_heap *h)
 	struct shmkit__heap_mag *m = mag_of(h);
 
 	__atomic_store_n(&h->mag, NULL, __ATOMIC_RELAXED); /* close: no other user */
-	if (m != NULL && m->fork_gen == shmkit__heap_fork_gen && shmkit__heap_lock(h) == 0) {
+	/* without the handle's lock timeout: blocks left cached by a live
+	 * process would be out of use until it exits */
+	if (m != NULL && m->fork_gen == shmkit__heap_fork_gen &&
+	    shmkit__heap_lock_forever(h) == 0) {
 		flush_all(h, m);
 		release_slot(h, m->slot);
 		shmkit__heap_unlock(h);

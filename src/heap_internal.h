@@ -5,6 +5,7 @@
 #ifndef SHMKIT_HEAP_INTERNAL_H
 #define SHMKIT_HEAP_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -30,6 +31,10 @@ struct shmkit_heap {
 	int (*recover_upper)(struct shmkit_heap *h);
 	void *upper;
 	struct shmkit__heap_mag *mag;       /* this process's block cache, or NULL */
+	/* How long a call waits for the lock (shmkit_heap_set_lock_timeout):
+	 * SHMKIT_FOREVER from attach. Relaxed atomics: any thread may set it,
+	 * and only the lock's slow path reads it. */
+	int64_t lock_timeout_ns;
 };
 
 /* Lays a fresh heap out in a zeroed body (creator only, before READY). */
@@ -42,7 +47,18 @@ int shmkit__heap_attach(struct shmkit_heap *h, void *base, uint64_t seg_size);
  * a crash of a persistent file: heap) repairs the heap and the layer above
  * first. 0 with the lock held, or a negative errno without it. */
 int shmkit__heap_lock(struct shmkit_heap *h);
+/* The same without the handle's lock timeout: for a close, which must give
+ * this process's cached blocks back rather than leave them out of use. */
+int shmkit__heap_lock_forever(struct shmkit_heap *h);
 void shmkit__heap_unlock(struct shmkit_heap *h);
+/* 1 if r is what shmkit__heap_lock gives when the handle's lock timeout
+ * passed (-ETIMEDOUT, or -EAGAIN for timeout 0): the call changed nothing. */
+static inline int shmkit__heap_lock_gave_up(int r)
+{
+	return r == -ETIMEDOUT || r == -EAGAIN;
+}
+/* "held by pid 1234 (stopped)": who holds the heap's lock, for messages. */
+void shmkit__heap_lock_holder(struct shmkit_heap *h, char *buf, size_t cap);
 
 /* Allocate / free with the lock held. alloc stores the payload offset to
  * *out (which may be a field of a shared journal) before the heap's own
@@ -121,6 +137,10 @@ int shmkit__heap_alloc_cached_locked(struct shmkit_heap *h, size_t size, uint64_
 				     uint64_t *out);
 int shmkit__heap_free_cached_locked(struct shmkit_heap *h, uint64_t poff, uint64_t owner);
 int shmkit__heap_rebuild_locked(struct shmkit_heap *h);
+
+/* shmkit_heap_check with the lock held (the map checks its own layer under
+ * the same hold). */
+int shmkit__heap_check_locked(struct shmkit_heap *h);
 
 /* 1 if off is the payload offset of a live allocation, else 0. Lock-free. */
 int shmkit__heap_live(const struct shmkit_heap *h, uint64_t off);

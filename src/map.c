@@ -848,13 +848,13 @@ int shmkit_map_check(struct shmkit_map *m)
 		return -EINVAL;
 	if (m->rdonly)
 		return refuse_look(m);
-	int hr = shmkit_heap_check(&m->heap);
-	if (hr < 0)
-		return hr;
+	/* one hold for both layers: one wait for the lock (its timeout
+	 * bounds the whole check), and nothing changes between them */
 	int r = shmkit__heap_lock(&m->heap);
 	if (r < 0)
 		return r;
-	r = walk_all_locked(m, check_one, NULL, &n, NULL);
+	int hr = shmkit__heap_check_locked(&m->heap);
+	r = hr < 0 ? hr : walk_all_locked(m, check_one, NULL, &n, NULL);
 	if (r == 0 && n != atomic_load_explicit(&m->ms->count, memory_order_relaxed))
 		r = -EBADMSG;
 	shmkit__heap_unlock(&m->heap);
@@ -1054,6 +1054,13 @@ int shmkit_map_flush(struct shmkit_map *m)
 	if (m->rdonly)
 		return refuse_look(m);
 	return shmkit_seg_flush(m->heap.obj.seg);
+}
+
+int shmkit_map_set_lock_timeout(struct shmkit_map *m, int64_t timeout_ns)
+{
+	if (m == NULL || m->rdonly)
+		return m == NULL ? -EINVAL : 0; /* a look never takes the lock */
+	return shmkit_heap_set_lock_timeout(&m->heap, timeout_ns);
 }
 
 struct shmkit_heap *shmkit_map_heap(struct shmkit_map *m)

@@ -39,6 +39,7 @@
 
 #include "futex.h"
 #include "internal.h"
+#include "proc.h"
 #include "sync_internal.h"
 
 static inline struct shmkit__mutex_shared *mutex_shared(struct shmkit_mutex *m)
@@ -446,4 +447,51 @@ SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
 		return -EINVAL;
 	atomic_store_explicit(&s->state, SHMKIT__MUTEX_CONSISTENT, memory_order_relaxed);
 	return 0;
+}
+
+/* ---- who holds it (messages only) ---- */
+
+/* The process (thread group) of thread tid, from /proc/TID/status: 0 if it
+ * cannot be read. /proc/TID works for any thread id, listed or not. */
+static pid_t process_of(pid_t tid)
+{
+	char path[64], buf[2048];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	if (shmkit__proc_read_file(path, buf, sizeof(buf)) < 0)
+		return 0;
+	const char *p = strstr(buf, "\nTgid:");
+	return p != NULL ? (pid_t)strtol(p + 6, NULL, 10) : 0;
+}
+
+/* ", stopped" words for a /proc state letter: the reason a live holder
+ * does not let go, which the user can act on (SIGCONT, the debugger). */
+static const char *state_words(char state)
+{
+	switch (state) {
+	case 'T':
+		return " (stopped)";
+	case 't':
+		return " (stopped by a debugger)";
+	default:
+		return "";
+	}
+}
+
+void shmkit__mutex_holder_text(struct shmkit_mutex *m, char *buf, size_t cap)
+{
+	struct shmkit__mutex_shared *s = mutex_shared(m);
+	pid_t tid = (pid_t)(atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK);
+	pid_t pid = tid != 0 ? process_of(tid) : 0;
+	char state = '?';
+	uint64_t start;
+
+	if (pid <= 0) {
+		snprintf(buf, cap, "held by a live process");
+		return;
+	}
+	/* the holding thread's own state: a debugger may stop only it */
+	if (shmkit__proc_stat(tid, &state, &start) < 0)
+		state = '?';
+	snprintf(buf, cap, "held by pid %d%s", (int)pid, state_words(state));
 }

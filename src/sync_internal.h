@@ -28,4 +28,9 @@ static inline int shmkit__sync_check(_Atomic uint32_t *magic, uint32_t want)
 	return got == 0 ? -EINVAL : -EBADMSG;
 }
 
+/* Who holds m, for messages (src/mutex.c): "held by pid 1234 (stopped)",
+ * "held by pid 1234", or "held by a live process" when the word names no
+ * thread we can read. The word is read once: the holder may change meanwhile. */
+void shmkit__mutex_holder_text(struct shmkit_mutex *m, char *buf, size_t cap);
+
 #endif

@@ -3,20 +3,23 @@
  * segment, from the shell.
  *
  *   shmkit map URI create SIZE [--mode M] [--persist|--owned]   (heap likewise)
- *   shmkit map URI put KEY VALUE|-            shmkit heap URI check
- *   shmkit map URI get KEY [--raw]            shmkit heap URI stats [--json]
- *   shmkit map URI del KEY
+ *   shmkit map URI put KEY VALUE|- [--timeout S]   shmkit heap URI check [--timeout S]
+ *   shmkit map URI get KEY [--raw]                 shmkit heap URI stats [--json]
+ *   shmkit map URI del KEY [--timeout S]
  *   shmkit map URI ls [--json]
- *   shmkit map URI count | check | flush */
+ *   shmkit map URI count | check [--timeout S] | flush */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "heap_internal.h"
+#include "internal.h"
 
 struct kv_opts {
-	int json, raw, has_mode;
+	int json, raw, has_mode, has_timeout;
 	unsigned mode;
+	int64_t timeout_ns;     /* --timeout: the wait for the lock (put, del, check) */
 	struct cli_owner owner; /* --persist / --owned (create) */
 };
 
@@ -28,6 +31,7 @@ static int parse_kv_opts(int argc, char **argv, int with_raw, struct kv_opts *o)
 		{ "json", 0, CLI_FLAG, &o->json, NULL },
 		{ "mode", 0, CLI_MODE, &o->mode, &o->has_mode },
 		CLI_OPT_OWNER(&o->owner),
+		{ "timeout", 0, CLI_DURATION, &o->timeout_ns, &o->has_timeout },
 		{ "raw", 0, CLI_FLAG, &o->raw, NULL }, /* last: heap leaves it out */
 		{ 0 },
 	};
@@ -35,6 +39,7 @@ static int parse_kv_opts(int argc, char **argv, int with_raw, struct kv_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->mode = 0600;
+	o->timeout_ns = SHMKIT_FOREVER;
 	if (with_raw)
 		return cli_parse(argv[0], argc, argv, opts);
 	memcpy(heap_opts, opts, sizeof(heap_opts) - sizeof(heap_opts[0]));
@@ -67,16 +72,27 @@ static void uri_first(char **argv, int nops, const char *const *actions)
 	}
 }
 
+/* The actions that take the lock (and so take --timeout), and the words
+ * that name them in a usage error. */
+static const char *const map_lock_actions[] = {"put", "del", "check", NULL};
+static const char *const heap_lock_actions[] = {"check", NULL};
+#define MAP_LOCK_WORDS "put, del and check"
+#define HEAP_LOCK_WORDS "check"
+
 /* An option the action does not take is a usage error, as for queue and
  * topic: `map URI get K --json` printed text and `put K V --mode 0644`
- * changed no mode, both exit 0. json_act: the action --json goes with. */
+ * changed no mode, both exit 0. json_act: the action --json goes with;
+ * lock_acts (lock_words): the ones --timeout goes with. */
 static int kv_options_fit(const char *cmd, const char *act, const char *json_act,
+			  const char *const *lock_acts, const char *lock_words,
 			  const struct kv_opts *o)
 {
 	const char *bad = NULL, *only = NULL;
 
 	if (o->json && strcmp(act, json_act) != 0)
 		bad = "json", only = json_act;
+	else if (o->has_timeout && !is_action(act, lock_acts))
+		bad = "timeout", only = lock_words;
 	else if (o->raw && strcmp(act, "get") != 0)
 		bad = "raw", only = "get";
 	else if (strcmp(act, "create") != 0)
@@ -85,6 +101,83 @@ static int kv_options_fit(const char *cmd, const char *act, const char *json_act
 	if (!bad)
 		return CLI_OK;
 	return cli_usage_error(cmd, "--%s is not an option of %s (only of %s)", bad, act, only);
+}
+
+/* ---- waiting for the lock (put, del, check) ---- */
+
+/* A holder stopped with the lock (SIGSTOP, Ctrl-Z, a debugger) keeps it
+ * until it runs again. Without --timeout the command waits as long as that
+ * takes, as scripts expect, but says once, after SAY_WAITING_NS, what it
+ * waits for; with --timeout it gives up when that has passed (exit 1). A
+ * library call that gives up changed nothing, so it is simply made again,
+ * with the handle's lock timeout set to the part of the wait left. */
+#define SAY_WAITING_NS 1000000000ll /* 1 s */
+
+struct lock_wait {
+	struct shmkit_heap *heap; /* whose lock: the map's heap for a map */
+	const char *what, *uri;
+	int64_t start;      /* the command's start: opening may have waited too */
+	int64_t timeout_ns; /* --timeout, or SHMKIT_FOREVER */
+	int said;           /* the waiting line is out */
+};
+
+static void lock_wait_start(struct lock_wait *w, const char *what, const char *uri,
+			    int64_t timeout_ns)
+{
+	memset(w, 0, sizeof(*w));
+	w->what = what;
+	w->uri = uri;
+	w->timeout_ns = timeout_ns;
+	w->start = shmkit__now_ns();
+}
+
+/* Bounds the next try: until the waiting line is due (once), else until
+ * --timeout. */
+static void lock_wait_slice(struct lock_wait *w)
+{
+	int64_t used = shmkit__now_ns() - w->start;
+	int64_t left = SHMKIT_FOREVER;
+
+	if (w->timeout_ns >= 0)
+		left = w->timeout_ns > used ? w->timeout_ns - used : 0;
+	if (!w->said) {
+		int64_t to_say = SAY_WAITING_NS > used ? SAY_WAITING_NS - used : 0;
+		if (left < 0 || to_say < left)
+			left = to_say;
+	}
+	shmkit_heap_set_lock_timeout(w->heap, left);
+}
+
+/* After a try that returned r: 1 to try again (the lock was held and time
+ * is left), else 0. */
+static int lock_wait_again(struct lock_wait *w, int r)
+{
+	char who[96], uri[256];
+
+	if (!shmkit__heap_lock_gave_up(r))
+		return 0;
+	if (w->timeout_ns >= 0 && shmkit__now_ns() - w->start >= w->timeout_ns)
+		return 0;
+	if (!w->said) {
+		shmkit__heap_lock_holder(w->heap, who, sizeof(who));
+		fprintf(stderr, "shmkit: %s %s: waiting for the lock, %s; --timeout S gives up\n",
+			w->what, cli_printable(w->uri, uri, sizeof(uri)), who);
+		w->said = 1;
+	}
+	return 1;
+}
+
+/* The error of a try that failed (r), or that --timeout ended. */
+static int lock_wait_fail(struct lock_wait *w, int r)
+{
+	char who[96];
+
+	if (!shmkit__heap_lock_gave_up(r))
+		return cli_fail(w->what, w->uri, r);
+	shmkit__heap_lock_holder(w->heap, who, sizeof(who));
+	return cli_fail_msg(w->what, w->uri,
+			    "the lock is %s; gave up waiting (--timeout %g s), nothing changed",
+			    who, (double)w->timeout_ns / 1e9);
 }
 
 static int read_stdin(char **out, size_t *len)
@@ -214,7 +307,8 @@ static int map_get(struct shmkit_map *m, const char *uri, const char *key, const
 	return fflush(stdout) == 0 ? CLI_OK : cli_fail("get", uri, -EIO);
 }
 
-static int map_put(struct shmkit_map *m, const char *uri, const char *key, const char *val)
+static int map_put(struct shmkit_map *m, const char *uri, const char *key, const char *val,
+		   struct lock_wait *w)
 {
 	char *in = NULL;
 	size_t len = strlen(val);
@@ -226,7 +320,10 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 					    : cli_fail_stdin("put", uri, r);
 		val = in;
 	}
-	r = shmkit_map_put(m, key, strlen(key), val, len);
+	do {
+		lock_wait_slice(w);
+		r = shmkit_map_put(m, key, strlen(key), val, len);
+	} while (lock_wait_again(w, r));
 	free(in);
 	/* the map's heap is full, not the disk: "No space left on device"
 	 * alone sends the user to df */
@@ -235,7 +332,34 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 				    "the map is full: no room for a %zu-byte key and value "
 				    "(nothing changed; heap URI stats shows what is free)",
 				    strlen(key) + len);
-	return r < 0 ? cli_fail("put", uri, r) : CLI_OK;
+	return r < 0 ? lock_wait_fail(w, r) : CLI_OK;
+}
+
+static int map_del(struct shmkit_map *m, const char *uri, const char *key, struct lock_wait *w)
+{
+	int r;
+
+	do {
+		lock_wait_slice(w);
+		r = shmkit_map_del(m, key, strlen(key));
+	} while (lock_wait_again(w, r));
+	if (r == -ENOENT)
+		return cli_fail_msg("del", uri, "no key '%s'", key);
+	return r < 0 ? lock_wait_fail(w, r) : CLI_OK;
+}
+
+static int map_check(struct shmkit_map *m, struct lock_wait *w)
+{
+	int r;
+
+	do {
+		lock_wait_slice(w);
+		r = shmkit_map_check(m);
+	} while (lock_wait_again(w, r));
+	if (r < 0)
+		return lock_wait_fail(w, r);
+	printf(r == 1 ? "repaired\n" : "ok\n");
+	return CLI_OK;
 }
 
 static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o)
@@ -259,22 +383,19 @@ static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o
 	return r < 0 ? cli_fail("ls", uri, r) : CLI_OK;
 }
 
-/* Runs one map subcommand on an open map. */
+/* Runs one map subcommand on an open map; w: the wait for its lock. */
 static int map_action(struct shmkit_map *m, const char *uri, const char *act, int n, char **args,
-		      const struct kv_opts *o)
+		      const struct kv_opts *o, struct lock_wait *w)
 {
 	int r;
 
+	w->heap = shmkit_map_heap(m); /* NULL for a look, which never locks */
 	if (strcmp(act, "get") == 0 && n == 1)
 		return map_get(m, uri, args[0], o);
 	if (strcmp(act, "put") == 0 && n == 2)
-		return map_put(m, uri, args[0], args[1]);
-	if (strcmp(act, "del") == 0 && n == 1) {
-		r = shmkit_map_del(m, args[0], strlen(args[0]));
-		if (r == -ENOENT)
-			return cli_fail_msg("del", uri, "no key '%s'", args[0]);
-		return r < 0 ? cli_fail("del", uri, r) : CLI_OK;
-	}
+		return map_put(m, uri, args[0], args[1], w);
+	if (strcmp(act, "del") == 0 && n == 1)
+		return map_del(m, uri, args[0], w);
 	if (strcmp(act, "ls") == 0 && n == 0)
 		return map_ls(m, uri, o);
 	if (strcmp(act, "count") == 0 && n == 0) {
@@ -284,13 +405,8 @@ static int map_action(struct shmkit_map *m, const char *uri, const char *act, in
 		printf("%zd\n", c);
 		return CLI_OK;
 	}
-	if (strcmp(act, "check") == 0 && n == 0) {
-		r = shmkit_map_check(m);
-		if (r < 0)
-			return cli_fail("check", uri, r);
-		printf(r == 1 ? "repaired\n" : "ok\n");
-		return CLI_OK;
-	}
+	if (strcmp(act, "check") == 0 && n == 0)
+		return map_check(m, w);
 	if (strcmp(act, "flush") == 0 && n == 0) {
 		r = shmkit_map_flush(m);
 		return r < 0 ? cli_fail("flush", uri, r) : CLI_OK;
@@ -314,8 +430,11 @@ CLI_COMMAND(cmd_map)
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
 	char **args = argv + 3;
-	if (is_action(act, map_actions) && kv_options_fit(argv[0], act, "ls", &o) != CLI_OK)
+	if (is_action(act, map_actions) &&
+	    kv_options_fit(argv[0], act, "ls", map_lock_actions, MAP_LOCK_WORDS, &o) != CLI_OK)
 		return CLI_USAGE;
+	struct lock_wait w;
+	lock_wait_start(&w, act, uri, o.timeout_ns);
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
@@ -334,7 +453,7 @@ CLI_COMMAND(cmd_map)
 	int look = !strcmp(act, "get") || !strcmp(act, "ls") || !strcmp(act, "count");
 	if ((r = shmkit_map_open_flags(&m, uri, look ? SHMKIT_RDONLY : 0)) < 0)
 		return cli_fail("open map", uri, r);
-	r = map_action(m, uri, act, n, args, &o);
+	r = map_action(m, uri, act, n, args, &o, &w);
 	shmkit_map_close(m);
 	if (r == -1)
 		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
@@ -475,8 +594,11 @@ CLI_COMMAND(cmd_heap)
 		return CLI_USAGE;
 	const char *uri = argv[1], *act = argv[2];
 	int n = nops - 2;
-	if (is_action(act, heap_actions) && kv_options_fit(argv[0], act, "stats", &o) != CLI_OK)
+	if (is_action(act, heap_actions) &&
+	    kv_options_fit(argv[0], act, "stats", heap_lock_actions, HEAP_LOCK_WORDS, &o) != CLI_OK)
 		return CLI_USAGE;
+	struct lock_wait w;
+	lock_wait_start(&w, act, uri, o.timeout_ns);
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
@@ -506,9 +628,14 @@ CLI_COMMAND(cmd_heap)
 	/* check opens the heap as a user: it takes the lock and repairs */
 	if ((r = shmkit_heap_open(&h, uri)) < 0)
 		return cli_fail("open heap", uri, r);
-	r = shmkit_heap_check(h);
+	w.heap = h;
+	do {
+		lock_wait_slice(&w);
+		r = shmkit_heap_check(h);
+	} while (lock_wait_again(&w, r));
 	if (r >= 0)
 		printf(r == 1 ? "repaired\n" : "ok\n");
+	int rc = r < 0 ? lock_wait_fail(&w, r) : CLI_OK;
 	shmkit_heap_close(h);
-	return r < 0 ? cli_fail(act, uri, r) : CLI_OK;
+	return rc;
 }

@@ -29,9 +29,9 @@
 	X(cmd_bench,  "bench",  "bench [ARGS...]", "run shmkit-bench (see shmkit-bench --help)")  \
 	X(cmd_gc,     "gc",     "gc [--dry-run] [--foreign] [--force] [--prefix URI] [--json]",  \
 	  "remove shmkit objects whose users all died; print the proof for each segment")        \
-	X(cmd_map,    "map",    "map URI create SIZE [--mode M] [--persist|--owned] | put KEY VALUE|- | get KEY [--raw] | del KEY | ls [--json] | count | check | flush", \
+	X(cmd_map,    "map",    "map URI create SIZE [--mode M] [--persist|--owned] | put KEY VALUE|- [--timeout S] | get KEY [--raw] | del KEY [--timeout S] | ls [--json] | count | check [--timeout S] | flush", \
 	  "a persistent key-value store inside a segment (get, ls, count only look; check repairs)")                                       \
-	X(cmd_heap,   "heap",   "heap URI create SIZE [--mode M] [--persist|--owned] | check | stats [--json]",                  \
+	X(cmd_heap,   "heap",   "heap URI create SIZE [--mode M] [--persist|--owned] | check [--timeout S] | stats [--json]",                  \
 	  "an allocator inside a segment: show its use (only looks), verify and repair it (check)")                  \
 	X(cmd_topic,  "topic",  "topic create URI [--slots N] [--slot-size B] [--reliable] [--max-subs N] [--mode M] [--persist|--owned] | stat URI [--json]", \
 	  "create a broadcast topic (default 64 slots x 4K, lossy, 64 subscribers), or show it")             \

@@ -55,6 +55,18 @@ SHMKIT_API int shmkit_heap_stats(struct shmkit_heap *h, struct shmkit_heap_stats
 SHMKIT_API int shmkit_heap_stat(const char *uri, struct shmkit_heap_stats *st);
 /* Usable bytes of the live allocation at off, or -EINVAL. */
 SHMKIT_API ssize_t shmkit_heap_size(struct shmkit_heap *h, shmkit_off off);
+/* How long a call on this handle waits for the heap's lock (held by another
+ * process's alloc, free, named or check): SHMKIT_FOREVER (the default) waits
+ * without limit; 0 tries once (-EAGAIN if held); > 0 gives up after that
+ * many nanoseconds with -ETIMEDOUT. A call that gives up changes nothing;
+ * shmkit_last_error_detail() names the holder's pid and whether it is
+ * stopped ("the heap's lock is held by pid 1234 (stopped) for over 2 s").
+ * A holder that died is taken over and its work repaired, timeout or not.
+ * Each call waits once (a check too); a free that only caches a block, and
+ * an alloc served from this thread's cache, never wait. shmkit_heap_close
+ * still waits without limit when it has cached blocks to give back.
+ * Any thread may set it; -EINVAL for timeout_ns < -1. */
+SHMKIT_API int shmkit_heap_set_lock_timeout(struct shmkit_heap *h, int64_t timeout_ns);
 /* The segment under the heap (for shmkit_seg_flush and friends). */
 SHMKIT_API struct shmkit_seg *shmkit_heap_seg(struct shmkit_heap *h);
 SHMKIT_API int shmkit_heap_close(struct shmkit_heap *h);

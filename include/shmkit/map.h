@@ -45,6 +45,16 @@ SHMKIT_API int shmkit_map_iter(struct shmkit_map *m, shmkit_map_iter_fn fn, void
 SHMKIT_API int shmkit_map_check(struct shmkit_map *m);
 /* Makes the map durable (shmkit_seg_flush: msync for file:, 0 elsewhere). */
 SHMKIT_API int shmkit_map_flush(struct shmkit_map *m);
+/* How long put, del, iter and check on this handle wait for the writers'
+ * lock (get and len too, in the rare case they need it: a writer stopped
+ * half-way through their part of the map): SHMKIT_FOREVER (the default)
+ * waits without limit, 0 tries once (-EAGAIN), > 0 gives up after that many
+ * nanoseconds with -ETIMEDOUT. A call that gives up changes nothing;
+ * shmkit_last_error_detail() names the holder ("the map's lock is held by
+ * pid 1234 (stopped) for over 2 s"). A holder that died is still taken
+ * over and repaired. Also bounds calls through shmkit_map_heap(m). 0 and
+ * nothing to do on a look (SHMKIT_RDONLY); -EINVAL for timeout_ns < -1. */
+SHMKIT_API int shmkit_map_set_lock_timeout(struct shmkit_map *m, int64_t timeout_ns);
 /* The heap under the map (for shmkit_heap_stats; allocating from it takes
  * space from the map). */
 SHMKIT_API struct shmkit_heap *shmkit_map_heap(struct shmkit_map *m);

@@ -183,6 +183,7 @@ _PROTOS = {
     "shmkit_map_iter": (c_int, [c_void_p, MAP_ITER_FN, c_void_p]),
     "shmkit_map_flush": (c_int, [c_void_p]),
     "shmkit_map_heap": (c_void_p, [c_void_p]),
+    "shmkit_map_set_lock_timeout": (c_int, [c_void_p, c_int64]),
     "shmkit_map_close": (c_int, [c_void_p]),
     "shmkit_heap_open": (c_int, [_pp, c_char_p]),
     "shmkit_heap_stats": (c_int, [c_void_p, POINTER(HeapStats)]),

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import re
 from collections.abc import Iterator, MutableMapping
-from typing import Optional
+from typing import Callable, Optional
 
 from . import _lib
 from ._errors import check, error
 from ._handle import OPENED, Handle, check_opened, guarded
+from ._wait import SLICE_NS, sliced, to_ns
 
 _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
+_ETIMEDOUT, _EAGAIN = -errno.ETIMEDOUT, -errno.EAGAIN
+_LOCK_WAITS = (_ETIMEDOUT, _EAGAIN)     # a wait for the lock that ended: nothing changed
+_SLICE_SAID = re.compile(r" for over [0-9.e+-]+ s$")    # the library's detail: one slice
 
 
 def _key(k) -> bytes:
@@ -37,6 +42,12 @@ class Map(Handle, MutableMapping):
 
     A full map raises OSError ENOSPC (nothing changed). Iteration walks a snapshot of the
     keys taken under the writers' lock. flush() makes a file: map durable. close() detaches.
+
+    A writer waits for the lock as long as another process holds it (one stopped by Ctrl-Z
+    or a debugger holds it until it runs again), but in slices: Ctrl-C raises
+    KeyboardInterrupt between two, with nothing half-done. put(k, v, timeout=S) and
+    delete(k, timeout=S) bound the wait: TimeoutError (BlockingIOError for 0) naming the
+    holder's pid, nothing changed.
     """
 
     def __init__(self, handle: int, uri, _opened=None):
@@ -45,6 +56,8 @@ class Map(Handle, MutableMapping):
         self._h: Optional[int] = handle
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         self._buf = ctypes.create_string_buffer(256)
+        # Every wait for the writers' lock is one slice long: see _locked().
+        _lib.map_set_lock_timeout(handle, SLICE_NS)
 
     @classmethod
     def create(cls, uri, size: int, mode: int = 0o600, persist: bool = False) -> "Map":
@@ -62,38 +75,88 @@ class Map(Handle, MutableMapping):
         check(_lib.map_open(ctypes.byref(h), _lib.encode(uri)), "open map", uri, detail=True)
         return cls(h.value, uri, OPENED)
 
+    def _locked(self, call: Callable[[], int], timeout: Optional[float] = None) -> int:
+        """call(): a library call that may take the writers' lock, which the handle waits
+        for one slice (SLICE_NS) at a time. A slice that ends changes nothing, so the call
+        is made again, and between two a signal handler runs (Ctrl-C: KeyboardInterrupt)
+        and a close() from another thread is seen (ValueError). timeout: seconds (None:
+        without limit; 0: one try): the last slices are cut to it."""
+        if timeout is None:
+            r = call()
+            while r in _LOCK_WAITS:     # -EAGAIN: another thread's timeout=0 call, for a moment
+                if self._closing:
+                    raise ValueError(f"shmkit.{type(self).__name__} closed while waiting")
+                r = call()
+            return r
+        h, ns = self._h, to_ns(timeout)
+
+        def attempt(t: int) -> int:
+            _lib.map_set_lock_timeout(h, t)
+            r = call()
+            return _ETIMEDOUT if r == _EAGAIN and t != 0 else r
+
+        try:
+            r = attempt(0)
+            if r == _EAGAIN and ns != 0:
+                r = sliced(attempt, ns, self)
+        finally:
+            _lib.map_set_lock_timeout(h, SLICE_NS)
+        return r
+
+    def _error(self, r: int, what: str, timeout: Optional[float] = None) -> OSError:
+        if r not in _LOCK_WAITS:
+            return error(r, what, self.uri)
+        # who holds the lock (the library's detail), without its "for over <one slice>"
+        why = _SLICE_SAID.sub("", _lib.last_error_detail().decode(errors="replace"))
+        return error(r, what, self.uri, hint=why if not timeout else f"{why}; gave up "
+                     f"after {timeout} s")
+
     @guarded
     def __getitem__(self, key) -> bytes:
         h, k = self._handle(), _key(key)
         while True:
             buf = self._buf
             n = _lib.map_get(h, k, len(k), buf, len(buf))
+            if n in _LOCK_WAITS:    # it needed the lock: a writer stopped in this key's part
+                n = self._locked(lambda: _lib.map_get(h, k, len(k), buf, len(buf)))
             if n >= 0:
                 return ctypes.string_at(buf, n)
             if n == _ENOENT:
                 raise KeyError(key)
             if n != _EMSGSIZE:
-                raise error(n, "map get", self.uri)
-            need = _lib.map_len(h, k, len(k))   # the value grew: retry with room for it
+                raise self._error(n, "map get")
+            need = self._locked(lambda: _lib.map_len(h, k, len(k)))  # the value grew: retry
             if need == _ENOENT:
                 raise KeyError(key)
             if need < 0:
-                raise error(need, "map get", self.uri)
+                raise self._error(need, "map get")
             self._buf = ctypes.create_string_buffer(max(need, 2 * len(buf)))
 
-    @guarded
     def __setitem__(self, key, value) -> None:
-        k = _key(key)
-        v = _key(value)
-        check(_lib.map_put(self._handle(), k, len(k), v, len(v)), "map put", self.uri)
+        self.put(key, value)
 
     @guarded
+    def put(self, key, value, timeout: Optional[float] = None) -> None:
+        """m[key] = value, waiting for the writers' lock up to timeout seconds (None: as
+        long as it takes; 0: not at all): TimeoutError (BlockingIOError for 0) when it
+        passed, nothing changed."""
+        h, k, v = self._handle(), _key(key), _key(value)
+        r = self._locked(lambda: _lib.map_put(h, k, len(k), v, len(v)), timeout)
+        if r < 0:
+            raise self._error(r, "map put", timeout)
+
     def __delitem__(self, key) -> None:
-        k = _key(key)
-        r = _lib.map_del(self._handle(), k, len(k))
+        self.delete(key)
+
+    @guarded
+    def delete(self, key, timeout: Optional[float] = None) -> None:
+        """del m[key] (KeyError if absent), with the wait for the lock bounded as put()."""
+        h, k = self._handle(), _key(key)
+        r = self._locked(lambda: _lib.map_del(h, k, len(k)), timeout)
         if r == _ENOENT:
             raise KeyError(key)
-        check(r, "map del", self.uri)
+        if r < 0:
+            raise self._error(r, "map del", timeout)
 
     def __contains__(self, key) -> bool:
         try:
@@ -104,10 +167,12 @@ class Map(Handle, MutableMapping):
 
     @guarded
     def _contains(self, k: bytes) -> bool:
-        r = _lib.map_len(self._handle(), k, len(k))
+        h = self._handle()
+        r = self._locked(lambda: _lib.map_len(h, k, len(k)))
         if r == _ENOENT:
             return False
-        check(r, "map lookup", self.uri)
+        if r < 0:
+            raise self._error(r, "map lookup")
         return True
 
     @guarded
@@ -132,10 +197,12 @@ class Map(Handle, MutableMapping):
                 failed.append(e)
                 return 1
 
-        r = _lib.map_iter(self._handle(), _lib.MAP_ITER_FN(each), None)
+        h, fn = self._handle(), _lib.MAP_ITER_FN(each)
+        r = self._locked(lambda: _lib.map_iter(h, fn, None))   # no pair seen until it locks
         if failed:
             raise failed[0]
-        check(r, "map iterate", self.uri)
+        if r < 0:
+            raise self._error(r, "map iterate")
         return keys
 
     @guarded
