@@ -263,5 +263,6 @@ void top_rates(struct top_sample *now, const struct top_sample *before)
 			break;
 		}
 	}
-	qsort(now->objs, now->n, sizeof *now->objs, by_rate);
+	if (now->n > 1) /* objs is NULL while nothing was ever seen: no qsort(NULL, 0) */
+		qsort(now->objs, now->n, sizeof *now->objs, by_rate);
 }
