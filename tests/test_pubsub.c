@@ -629,6 +629,132 @@ static unsigned char *map_body(const char *uri, struct shmkit_seg **seg)
 	return (unsigned char *)shmkit_seg_addr(*seg) + SHMKIT__HEADER_SIZE;
 }
 
+/* The slot stride (LAYOUT.md "Topic"): a multiple of 16, room for the
+ * header and the message, no slot on more cache lines than its bytes need,
+ * and the shortest such; checked for every slot size up to 300 and two
+ * large ones, with the literal values LAYOUT.md gives for 8, 32 and 64. */
+static uint64_t stride_of(uint64_t slot_size)
+{
+	const char *uri = test_uri("posix", "stride");
+	struct shmkit_topic_opts o = {.slot_size = (size_t)slot_size, .slots = 2, .max_subs = 1};
+	struct shmkit_seg *seg;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	uint64_t stride = ((struct shmkit__topic_shared *)map_body(uri, &seg))->slot_stride;
+	shmkit_seg_close(seg);
+	CHECK_OK(shmkit_remove(uri));
+	return stride;
+}
+
+/* The most cache lines any slot of that stride and length touches (slots
+ * start at every multiple of gcd(stride, 64) within a line). */
+static uint64_t worst_lines(uint64_t stride, uint64_t len)
+{
+	uint64_t worst = 0;
+	for (uint64_t i = 0; i < 64; i++) {
+		uint64_t off = i * stride % 64;
+		uint64_t lines = (off + len + 63) / 64;
+		worst = lines > worst ? lines : worst;
+	}
+	return worst;
+}
+
+static void check_stride(uint64_t size)
+{
+	uint64_t need = SHMKIT__TOPIC_SLOT_HDR + size, stride = stride_of(size);
+	uint64_t lines = (need + 63) / 64;
+	int ok = stride % 16 == 0 && stride >= need && worst_lines(stride, need) == lines;
+	for (uint64_t shorter = stride - 16; ok && shorter >= need; shorter -= 16)
+		ok = worst_lines(shorter, need) > lines; /* none shorter would do */
+	if (!ok)
+		fprintf(stderr, "slot_size %llu: stride %llu\n", (unsigned long long)size,
+			(unsigned long long)stride);
+	CHECK(ok);
+}
+
+static void test_slot_stride(void)
+{
+	for (uint64_t size = 1; size <= 300; size++)
+		check_stride(size);
+	check_stride(1008);
+	check_stride(1024);
+	CHECK(stride_of(8) == 32);
+	CHECK(stride_of(32) == 64);
+	CHECK(stride_of(64) == 80);
+}
+
+/* Every message intact through a ring whose slots share cache lines, in
+ * both kinds, with the subscriber up to `slots` behind. */
+static void test_straddling_slots(int reliable)
+{
+	const char *uri = test_uri("posix", "straddle");
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8, .reliable = reliable};
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	unsigned char msg[64], got[64];
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	uint64_t sent = 0, recvd = 0;
+	for (int round = 0; round < 50; round++) {
+		for (int k = 0; k < 1 + round % 8; k++, sent++) {
+			for (size_t i = 0; i < sizeof(msg); i++)
+				msg[i] = (unsigned char)(sent * 7 + i);
+			CHECK_OK(shmkit_pub_send(p, msg, 1 + sent % 64, 0));
+		}
+		ssize_t n;
+		while ((n = shmkit_sub_recv(s, got, sizeof(got), 0)) >= 0) {
+			int intact = n == (ssize_t)(1 + recvd % 64);
+			for (ssize_t i = 0; intact && i < n; i++)
+				intact = got[i] == (unsigned char)(recvd * 7 + (uint64_t)i);
+			CHECK(intact);
+			recvd++;
+		}
+		CHECK(n == -EAGAIN);
+	}
+	CHECK(recvd == sent && shmkit_sub_dropped(s) == 0);
+	shmkit_sub_close(s);
+	shmkit_pub_close(p);
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A topic made before slots could share lines (stride round_up(16 + size,
+ * 64)) still opens and works; any other stride is refused. */
+static void test_line_stride_accepted(void)
+{
+	const char *uri = test_uri("posix", "oldstride");
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8, .reliable = 1};
+	struct shmkit_seg *seg;
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	unsigned char msg[64], got[64];
+
+	/* 8 slots of 80 bytes hold the body of 4 slots of 128 */
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	unsigned char *body = map_body(uri, &seg);
+	struct shmkit__topic_shared *sh = (void *)body;
+	sh->slots = 4;
+	sh->slot_stride = 96;
+	sh->body_size = sh->ring_off + 4 * 96;
+	CHECK_RET(shmkit_sub_open(&s, uri), -EBADMSG);
+	sh->slot_stride = 128;
+	sh->body_size = sh->ring_off + 4 * 128;
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	for (uint64_t i = 0; i < 10; i++) {
+		memset(msg, (int)(0x40 + i), sizeof(msg));
+		CHECK_OK(shmkit_pub_send(p, msg, sizeof(msg), 0));
+		/* message i in slot i % 4 at the stored stride */
+		CHECK(body[sh->ring_off + (i % 4) * 128 + SHMKIT__TOPIC_SLOT_HDR + 63] == 0x40 + i);
+		CHECK_RET(shmkit_sub_recv(s, got, sizeof(got), 0), 64);
+		CHECK(memcmp(got, msg, sizeof(msg)) == 0);
+	}
+	shmkit_sub_close(s);
+	shmkit_pub_close(p);
+	shmkit_seg_close(seg);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 static void test_corruption(void)
 {
 	const char *uri = test_uri("posix", "corrupt");
@@ -755,6 +881,10 @@ int main(int argc, char **argv)
 	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
 	test_table_full();
+	test_slot_stride();
+	test_straddling_slots(1);
+	test_straddling_slots(0);
+	test_line_stride_accepted();
 	test_corruption();
 	test_no_syscall_publish();
 	return test_done();
