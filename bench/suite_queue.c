@@ -88,8 +88,10 @@ static void report_goal(struct bench_ctx *ctx, const char *name, double ratio, c
 	snprintf(row.ratio_to, sizeof(row.ratio_to), "%s", vs);
 	row.goal = goal;
 	row.goal_max = goal_max;
+	/* no ratio: a row it needs did not run (a peer not built, a failed run) */
 	snprintf(row.note, sizeof(row.note), "%s",
-		 ratio > 0 ? note : "see suite pubsub, row \"goal: iceoryx / SPSC queue, 1 sub\"");
+		 ratio > 0 || *note ? note : "not measured: a row it needs did not run "
+					     "(a peer not built? make bench-deps)");
 	bench_report(ctx, &row);
 }
 
@@ -1065,7 +1067,8 @@ static void goal_rows(struct bench_ctx *ctx)
 	spsc_goal_rows(ctx);
 	/* iceoryx runs in suite pubsub (its RouDi and peer_iceoryx live there):
 	 * compare its "iceoryx" 8 B row with "SPSC queue" there. */
-	report_goal(ctx, "goal: iceoryx 8 B latency / ours", 0, "iceoryx C binding", 5, 0, "");
+	report_goal(ctx, "goal: iceoryx 8 B latency / ours", 0, "iceoryx C binding", 5, 0,
+		    "see suite pubsub, row \"goal: iceoryx / SPSC queue, 1 sub\"");
 	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.block8, fx ? fx->median_ns : 0);
 	report_goal(ctx, "goal: blocking 8 B latency", ratio(got.block8, fx ? fx->median_ns : 0),
 		    "futex ping-pong", 1.3, 1, note);
