@@ -36,7 +36,7 @@ static int queue_holds(const unsigned char *body, size_t body_size, char *why, s
 	uint64_t n = sh->capacity, stride = sh->slot_stride, moff = sh->markers_off;
 	uint64_t head = load64(&sh->head);
 	int spsc = sh->flags == 0;
-	if (n == 0 || (n & (n - 1)) || stride < 64 || n > (1u << 30) ||
+	if (n == 0 || (n & (n - 1)) || stride < 16 || n > (1u << 30) ||
 	    n * stride > body_size - SHMKIT__QUEUE_SLOTS_OFF ||
 	    (moff && (!spsc || moff > body_size || n * 8 > body_size - moff || moff % 8)))
 		return -EBADMSG;

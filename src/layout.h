@@ -21,6 +21,34 @@
 _Static_assert(SHMKIT__LAYOUT_VERSION == SHMKIT_LAYOUT_VERSION, "public layout version");
 #endif
 
+/* The distance between ring slots of `need` bytes (header and message) in
+ * MPMC queues and topics: the shortest multiple of 16 with which no slot
+ * touches more cache lines than ceil(need / 64). Slots start at every
+ * multiple of gcd(stride, 64) within a line (rings are page-aligned), so
+ * the worst start is 64 - gcd. Neighbours then share a line where that
+ * costs no line per message: a 64-byte message with a 16-byte header moves
+ * 1.25 lines in a stream, not the 2 of a line-rounded slot, while a 48-byte
+ * slot keeps a line of its own (straddling two would cost more than the
+ * line it saves). docs/LAYOUT.md; docs/PERF.md "Slots that share cache
+ * lines". Rings made before keep line-rounded strides, still accepted. */
+static inline uint64_t shmkit__slot_stride(uint64_t need)
+{
+	uint64_t lines = (need + 63) & ~(uint64_t)63;
+
+	for (uint64_t stride = (need + 15) & ~(uint64_t)15;; stride += 16) {
+		uint64_t g = stride & -stride; /* gcd(stride, 64) for multiples of 16 */
+		if (64 - (g < 64 ? g : 64) + need <= lines)
+			return stride;
+	}
+}
+
+/* The stride rings had before shmkit__slot_stride: every slot on lines of
+ * its own. */
+static inline uint64_t shmkit__slot_stride_lines(uint64_t need)
+{
+	return (need + 63) & ~(uint64_t)63;
+}
+
 /* ======================================================================
  * Managed-segment header (offset 0 of every shmkit object)
  * ====================================================================== */
@@ -202,7 +230,8 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-fr
  *     stride round_up(max_msg, 64)), so a 64-byte message fills one line.
  *
  * MPMC (either multi flag): a 16-byte header (struct shmkit__queue_slot)
- * then the payload; control word `seq` = position << 8 | tag (56-bit
+ * then the payload, stride shmkit__slot_stride(16 + max_msg) (queues made
+ * before: round_up(16 + max_msg, 64), still accepted); control word `seq` = position << 8 | tag (56-bit
  * positions):
  *   FREE      (tag 0x00)       slot free for the producer at `position`
  *   COMMITTED (tag 0x01)       message for `position` is ready
@@ -273,7 +302,7 @@ struct shmkit__queue_shared {
 	uint32_t flags;       /* SHMKIT__QUEUE_F_* */
 	uint32_t capacity;    /* slots, a power of two */
 	uint32_t max_msg;     /* largest payload */
-	uint32_t slot_stride; /* bytes per slot: header + max_msg, 64-byte multiple */
+	uint32_t slot_stride; /* bytes per slot: header + max_msg, a multiple of 16 */
 	uint64_t slots_off;   /* body offset of slot 0 (== SHMKIT__QUEUE_SLOTS_OFF) */
 	uint64_t markers_off; /* SPSC, max_msg > 56: body offset of the marker array; else 0 */
 	uint32_t slot_hdr;    /* bytes before the payload in a slot: 16 MPMC, 8 or 0 SPSC */

@@ -477,7 +477,7 @@ static int slot_geometry(struct queue_geometry *g)
 
 	if (g->flags != 0) { /* MPMC: 16-byte header, then the payload */
 		g->slot_hdr = SHMKIT__QUEUE_SLOT_HDR;
-		g->stride = (uint32_t)round64(SHMKIT__QUEUE_SLOT_HDR + (uint64_t)g->max_msg);
+		g->stride = (uint32_t)shmkit__slot_stride(SHMKIT__QUEUE_SLOT_HDR + (uint64_t)g->max_msg);
 	} else if (g->max_msg <= SHMKIT__QUEUE_SPSC_INLINE_MAX) { /* marker + message: one line */
 		g->slot_hdr = SHMKIT__QUEUE_SP_HDR;
 		g->stride = 64;
@@ -570,7 +570,17 @@ static int read_geometry(const struct shmkit__queue_shared *sh, size_t body_size
 	    g->max_msg == 0 || g->max_msg > SHMKIT__QUEUE_MAX_MSG || (g->flags & ~3u) != 0 ||
 	    slot_geometry(g) < 0)
 		return -EBADMSG;
-	if (sh->slot_stride != g->stride || sh->slots_off != SHMKIT__QUEUE_SLOTS_OFF ||
+	uint64_t stride = sh->slot_stride;
+	if (g->flags != 0 && stride != g->stride &&
+	    stride == shmkit__slot_stride_lines(SHMKIT__QUEUE_SLOT_HDR + (uint64_t)g->max_msg)) {
+		/* MPMC made before slots shared lines: the same queue, longer slots */
+		uint64_t ring = g->cap * stride; /* <= 2^30 * 2^32 */
+		if (ring > body_size || SHMKIT__QUEUE_SLOTS_OFF > body_size - ring)
+			return -EBADMSG;
+		g->stride = (uint32_t)stride;
+		g->body_size = SHMKIT__QUEUE_SLOTS_OFF + (size_t)ring;
+	}
+	if (stride != g->stride || sh->slots_off != SHMKIT__QUEUE_SLOTS_OFF ||
 	    sh->markers_off != g->markers_off || sh->slot_hdr != g->slot_hdr ||
 	    g->body_size > body_size)
 		return -EBADMSG;

@@ -17,38 +17,6 @@
 #define MAX_SLOTS ((uint64_t)1 << 24)
 #define MAX_BODY ((uint64_t)1 << 46)
 
-/* The distance between slots: the shortest multiple of 16 bytes with which
- * no slot touches more cache lines than its header and message need (a
- * slot of L bytes needs ceil(L/64) lines). Slots then share lines where
- * that costs nothing: a 64-byte message (80-byte slot) moves 1.25 lines
- * per message in a stream instead of the 2 of a line-rounded slot (topic
- * 64 B stream 1.0e7 -> 1.5e7 msg/s, the SPSC queue's rate; docs/PERF.md),
- * while a 32-byte message (48 bytes) keeps a line of its own, as one
- * straddling two would cost more than the line it saves. Slots of
- * different offsets within a line repeat with period gcd(stride, 64), so
- * the worst offset is 64 - gcd: the test below covers every slot. */
-static uint64_t slot_stride_for(uint64_t slot_size)
-{
-	uint64_t need = SHMKIT__TOPIC_SLOT_HDR + slot_size;
-	uint64_t lines = ROUND_UP(need, 64);
-	uint64_t stride = ROUND_UP(need, 16);
-
-	for (;; stride += 16) {
-		uint64_t g = stride & -stride; /* gcd(stride, 64) for these multiples of 16 */
-		if (g > 64)
-			g = 64;
-		if (64 - g + need <= lines)
-			return stride;
-	}
-}
-
-/* The stride of topics made before slot_stride_for (every slot on lines of
- * its own): still accepted from a segment. */
-static uint64_t slot_stride_lines(uint64_t slot_size)
-{
-	return ROUND_UP(SHMKIT__TOPIC_SLOT_HDR + slot_size, 64);
-}
-
 int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmkit_topic_opts *o)
 {
 	if (!o)
@@ -63,7 +31,7 @@ int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmk
 	g->slot_size = o->slot_size;
 	g->slots = o->slots;
 	g->slot_mask = (o->slots & (o->slots - 1)) == 0 ? o->slots - 1 : 0;
-	g->slot_stride = slot_stride_for(o->slot_size);
+	g->slot_stride = shmkit__slot_stride(SHMKIT__TOPIC_SLOT_HDR + (uint64_t)o->slot_size);
 	g->max_subs = o->max_subs ? o->max_subs : SHMKIT_TOPIC_DEFAULT_SUBS;
 	g->reliable = o->reliable ? 1 : 0;
 	g->subs_off = sizeof(struct shmkit__topic_shared);
@@ -97,8 +65,9 @@ static int geom_validate(struct shmkit__topic_geom *g, const struct shmkit__topi
 	};
 	if (shmkit__topic_geom_from_opts(g, &o) < 0)
 		return -EBADMSG;
-	if (stride != g->slot_stride && stride == slot_stride_lines(slot_size)) {
-		/* made by a library before slot_stride_for: the same topic, longer slots */
+	if (stride != g->slot_stride &&
+	    stride == shmkit__slot_stride_lines(SHMKIT__TOPIC_SLOT_HDR + slot_size)) {
+		/* made before slots shared lines: the same topic, longer slots */
 		g->slot_stride = stride;
 		g->body_size = g->ring_off + slots * stride;
 		if (g->body_size > MAX_BODY || g->body_size > SIZE_MAX)
