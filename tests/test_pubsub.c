@@ -635,7 +635,10 @@ static unsigned char *map_body(const char *uri, struct shmkit_seg **seg)
  * large ones, with the literal values LAYOUT.md gives for 8, 32 and 64. */
 static uint64_t stride_of(uint64_t slot_size)
 {
-	const char *uri = test_uri("posix", "stride");
+	static const char *uri; /* one name, made and removed for each size */
+
+	if (!uri)
+		uri = test_uri("posix", "stride");
 	struct shmkit_topic_opts o = {.slot_size = (size_t)slot_size, .slots = 2, .max_subs = 1};
 	struct shmkit_seg *seg;
 

@@ -22,7 +22,10 @@ static struct shmkit__queue_shared *map_body(const char *uri, struct shmkit_seg 
 
 static uint64_t stride_of(size_t max_msg, int multi)
 {
-	const char *uri = test_uri("posix", "stride");
+	static const char *uri; /* one name, made and removed for each size */
+
+	if (!uri)
+		uri = test_uri("posix", "stride");
 	struct shmkit_queue_opts o = { .capacity = 2, .max_msg = max_msg,
 				       .multi_producer = multi, .multi_consumer = multi };
 	struct shmkit_queue *q;
