@@ -29,9 +29,9 @@ grep -q "^shmkit: topic create $U: " "$TMP/err" || fail "error line: $(cat "$TMP
 "$SHMKIT" topic create 2>/dev/null; [ $? = 2 ] || fail "usage error expected"
 
 # Two subscribers; three publisher sessions, one of them from stdin.
-"$SHMKIT" sub "$U" --count 4 --timeout 10 >"$TMP/s1" &
+"$SHMKIT" sub "$U" --count 5 --timeout 10 >"$TMP/s1" &
 P1=$!
-"$SHMKIT" sub "$U" --count 4 --timeout 10 >"$TMP/s2" &
+"$SHMKIT" sub "$U" --count 5 --timeout 10 >"$TMP/s2" &
 P2=$!
 wait_subs 2
 if "$SHMKIT" stat "$U" | grep -q "^subscribers: *2"; then
@@ -39,16 +39,17 @@ if "$SHMKIT" stat "$U" | grep -q "^subscribers: *2"; then
 fi
 "$SHMKIT" pub "$U" "hello world" || fail "pub"
 printf 'line one\nline two\n' | "$SHMKIT" pub "$U" - || fail "pub -"
+printf 'line three\n' | "$SHMKIT" pub "$U" || fail "pub reading stdin without -"
 "$SHMKIT" pub "$U" last || fail "pub again"
 wait $P1 || fail "sub 1 exit"
 wait $P2 || fail "sub 2 exit"
-printf 'hello world\nline one\nline two\nlast\n' >"$TMP/want"
+printf 'hello world\nline one\nline two\nline three\nlast\n' >"$TMP/want"
 cmp -s "$TMP/s1" "$TMP/want" || fail "sub 1 got: $(cat "$TMP/s1")"
 cmp -s "$TMP/s2" "$TMP/want" || fail "sub 2 got: $(cat "$TMP/s2")"
-# topic stat: the topic alone, as text and JSON (4 messages, 31 bytes); on a
+# topic stat: the topic alone, as text and JSON (5 messages, 41 bytes); on a
 # segment that is not a topic it exits 1 saying what that is
-"$SHMKIT" topic stat "$U" | grep -Eq "^published: +4 \(31 bytes\)" || fail "topic stat: $("$SHMKIT" topic stat "$U")"
-"$SHMKIT" topic "$U" stat --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["topic"]; assert (t["published"], t["bytes_published"], t["slots"]) == (4, 31, 8), t' ||
+"$SHMKIT" topic stat "$U" | grep -Eq "^published: +5 \(41 bytes\)" || fail "topic stat: $("$SHMKIT" topic stat "$U")"
+"$SHMKIT" topic "$U" stat --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["topic"]; assert (t["published"], t["bytes_published"], t["slots"]) == (5, 41, 8), t' ||
 	fail "topic stat --json"
 "$SHMKIT" create "$U-raw" 4096 && { "$SHMKIT" topic stat "$U-raw" 2>"$TMP/err"; [ $? = 1 ] || fail "topic stat of a raw segment should exit 1"; }
 grep -q "not a topic\|no shmkit header" "$TMP/err" || fail "topic stat of a raw segment: $(cat "$TMP/err")"

@@ -217,7 +217,7 @@ CLI_COMMAND(cmd_pub)
 	if (n < 0)
 		return CLI_USAGE;
 	if (n < 1)
-		return cli_usage_error(argv[0], "expects a URI and messages (or - for stdin)");
+		return cli_usage_error(argv[0], "expects a URI (then messages, or - or nothing for stdin)");
 	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = argv[1];
@@ -229,6 +229,8 @@ CLI_COMMAND(cmd_pub)
 	if (o.wait_subs)
 		ret = wait_subs(uri, o.wait_subs, o.timeout);
 	uint64_t sent = 0;
+	if (n == 1 && ret == CLI_OK) /* no message: standard input, as send reads it */
+		ret = pub_lines(p, uri, o.timeout, &sent);
 	for (int i = 2; i <= n && ret == CLI_OK; i++) {
 		if (strcmp(argv[i], "-") == 0)
 			ret = pub_lines(p, uri, o.timeout, &sent);
