@@ -231,8 +231,8 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-fr
  *
  * MPMC (either multi flag): a 16-byte header (struct shmkit__queue_slot)
  * then the payload, stride shmkit__slot_stride(16 + max_msg) (queues made
- * before: round_up(16 + max_msg, 64), still accepted); control word `seq` = position << 8 | tag (56-bit
- * positions):
+ * before: round_up(16 + max_msg, 64), still accepted); control word `seq` =
+ * position << 8 | tag (56-bit positions):
  *   FREE      (tag 0x00)       slot free for the producer at `position`
  *   COMMITTED (tag 0x01)       message for `position` is ready
  *   RESERVED  (tag 0x40 | k)   MPMC: producer with peer entry k is writing it

@@ -14,6 +14,10 @@
 #include <shmkit.h>
 
 void test_fail_at(const char *file, int line, const char *what);
+/* 1 if `stride` is the ring slot stride docs/LAYOUT.md gives a slot of `need`
+ * bytes: a multiple of 16, no slot on more cache lines than `need` needs, the
+ * shortest such (else says which and returns 0). */
+int test_shortest_stride(uint64_t stride, uint64_t need);
 void test_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 #define CHECK(cond)                                                                   \

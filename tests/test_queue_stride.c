@@ -39,30 +39,10 @@ static uint64_t stride_of(size_t max_msg, int multi)
 	return stride;
 }
 
-/* The most cache lines any slot of that stride and length touches. */
-static uint64_t worst_lines(uint64_t stride, uint64_t len)
-{
-	uint64_t worst = 0;
-	for (uint64_t i = 0; i < 64; i++) {
-		uint64_t lines = (i * stride % 64 + len + 63) / 64;
-		worst = lines > worst ? lines : worst;
-	}
-	return worst;
-}
-
 static void test_mpmc_strides(void)
 {
-	for (uint64_t max = 1; max <= 300; max++) {
-		uint64_t need = SHMKIT__QUEUE_SLOT_HDR + max, stride = stride_of(max, 1);
-		uint64_t lines = (need + 63) / 64;
-		int ok = stride % 16 == 0 && stride >= need && worst_lines(stride, need) == lines;
-		for (uint64_t shorter = stride - 16; ok && shorter >= need; shorter -= 16)
-			ok = worst_lines(shorter, need) > lines;
-		if (!ok)
-			fprintf(stderr, "max_msg %llu: stride %llu\n", (unsigned long long)max,
-				(unsigned long long)stride);
-		CHECK(ok);
-	}
+	for (uint64_t max = 1; max <= 300; max++)
+		CHECK(test_shortest_stride(stride_of(max, 1), SHMKIT__QUEUE_SLOT_HDR + max));
 	CHECK(stride_of(8, 1) == 32);
 	CHECK(stride_of(64, 1) == 80);
 	/* SPSC keeps its formats: marker and message in a line, or a payload

@@ -295,3 +295,27 @@ int test_done(void)
 	printf("1 passed, 0 failed\n");
 	return 0;
 }
+
+/* The most cache lines a slot of `len` bytes touches in a ring of that
+ * stride (slots start at every multiple of gcd(stride, 64) in a line). */
+static uint64_t worst_lines(uint64_t stride, uint64_t len)
+{
+	uint64_t worst = 0;
+	for (uint64_t i = 0; i < 64; i++) {
+		uint64_t lines = (i * stride % 64 + len + 63) / 64;
+		worst = lines > worst ? lines : worst;
+	}
+	return worst;
+}
+
+int test_shortest_stride(uint64_t stride, uint64_t need)
+{
+	uint64_t lines = (need + 63) / 64;
+	int ok = stride % 16 == 0 && stride >= need && worst_lines(stride, need) == lines;
+	for (uint64_t shorter = stride - 16; ok && shorter >= need; shorter -= 16)
+		ok = worst_lines(shorter, need) > lines; /* none shorter would do */
+	if (!ok)
+		fprintf(stderr, "slot of %llu bytes: stride %llu\n", (unsigned long long)need,
+			(unsigned long long)stride);
+	return ok;
+}
