@@ -15,6 +15,53 @@
 
 void shmkit__copy_large(void *dst, const void *src, size_t n);
 
+/* How a sending handle copies large messages into shared slots: with
+ * ordinary stores (shmkit__copy_large) or with non-temporal ones, whichever
+ * gave the faster stream here (src/copy.c says why it depends on where the
+ * two processes run). One per handle, set by shmkit__copy_pick_init.
+ *
+ * What is compared is the time from one large copy's start to the next's
+ * (a message's whole cycle: the wait for room, which the consumer's reads
+ * pace, the copy, the caller's own work), not the copy alone: streaming
+ * stores can make the producer's copy slower and the consumer's reads of it
+ * faster, and the stream goes at the slower side's pace. Every epoch (32
+ * runs, twice as many after each trial that repeats the last answer, up to
+ * 1024), a trial of four runs (cached, streaming, cached, streaming)
+ * starts after two runs; each run's second half is timed. A run is eight
+ * times the ring's slots (16 to 256): in its first half the consumer still
+ * reads what the run before wrote, and a producer that became faster fills
+ * the ring's free slots at its own pace before the consumer's pace shows
+ * (with runs of twice the slots, a cached run after a streaming phase timed
+ * 20 us a message, half the cached stream's steady 40). Streaming is kept
+ * only if both its runs beat both cached ones. */
+struct shmkit__copy_pick {
+	uint64_t copies;      /* large copies into slots through this handle */
+	uint64_t epoch_start; /* `copies` when this epoch began */
+	uint64_t last;        /* the clock at the last one's start */
+	uint64_t sum[4];      /* the trial's runs: their timed halves' cycle times */
+	uint32_t run;         /* copies in one trial run */
+	uint32_t epoch_runs;  /* runs in this epoch: 32, doubled per repeated answer */
+	uint8_t streaming;    /* the current choice: 1 for non-temporal stores */
+	uint8_t forced;       /* SHMKIT_LARGE_COPY: 0 measure, 1 cached, 2 streaming */
+};
+
+#define SHMKIT__COPY_EPOCH_RUNS 32u
+#define SHMKIT__COPY_EPOCH_RUNS_MAX 1024u
+
+/* For a ring of `slots` slots; reads SHMKIT_LARGE_COPY=cached|streaming
+ * (anything else: measure). */
+void shmkit__copy_pick_init(struct shmkit__copy_pick *p, uint64_t slots);
+/* Copies n >= SHMKIT__COPY_LARGE bytes into a slot the way p says. */
+void shmkit__copy_in_large(struct shmkit__copy_pick *p, void *dst, const void *src, size_t n);
+/* The way (1 streaming, 0 cached) p's next large copy takes, and the record
+ * of that copy's start at clock `now` (shmkit__copy_in_large's bookkeeping,
+ * apart so a test can feed it times). */
+int shmkit__copy_pick_next(const struct shmkit__copy_pick *p);
+void shmkit__copy_pick_note(struct shmkit__copy_pick *p, uint64_t now);
+/* A copy with non-temporal stores where the CPU has them (memcpy elsewhere
+ * and under sanitizers), fenced so a later release store orders after it. */
+void shmkit__copy_streaming(void *dst, const void *src, size_t n);
+
 /* Asks for the first line of n slots `stride` bytes apart, p first, for
  * writing (PREFETCHW where the CPU has it): a producer about to fill a batch
  * of slots the consumer read a lap ago gets the lines' ownership requests
@@ -61,6 +108,17 @@ static inline void shmkit__copy(void *dst, const void *src, size_t n)
 		shmkit__copy_large(dst, src, n);
 	else
 		memcpy(dst, src, n);
+}
+
+/* memcpy for message payloads going into a shared slot: as shmkit__copy,
+ * but large ones the way the handle's pick measured faster. */
+static inline void shmkit__copy_in(struct shmkit__copy_pick *p, void *dst, const void *src,
+				   size_t n)
+{
+	if (n >= SHMKIT__COPY_LARGE)
+		shmkit__copy_in_large(p, dst, src, n);
+	else
+		shmkit__copy(dst, src, n);
 }
 
 /* A generous time (ns) for writing or copying n bytes: 8 bytes a ns (AMD

@@ -599,6 +599,7 @@ static int queue_attach(struct shmkit_queue *q)
 		return -EBADMSG;
 	q->sh = sh;
 	q->slots = (unsigned char *)sh + SHMKIT__QUEUE_SLOTS_OFF;
+	shmkit__copy_pick_init(&q->copy_pick, g.cap);
 	q->cap = g.cap;
 	q->mask = g.cap - 1;
 	q->max_msg = g.max_msg;

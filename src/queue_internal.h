@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "copy.h"
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
@@ -58,6 +59,7 @@ struct shmkit_queue {
 	struct shmkit__holder_watch send_watch; /* what shmkit_queue_send_fd() returns */
 	int64_t next_peer_check;     /* polls (timeout 0): when to look at a stuck slot's owner */
 	uint64_t cached_head; /* SPSC producer: a head value seen (<= the real one) */
+	struct shmkit__copy_pick copy_pick; /* how large sends copy into slots */
 	/* MPMC: our peer entry, registered lazily by the process using the handle */
 	int peer;
 	uint32_t peer_pid;

@@ -596,7 +596,7 @@ int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t
 	if ((r = mp_take_first(q, &a, timeout_ns)) < 0)
 		return r;
 	if (len)
-		shmkit__copy(payload_at(q, a.pos), msg, len);
+		shmkit__copy_in(&q->copy_pick, payload_at(q, a.pos), msg, len);
 	mp_commit(q, a.pos, (uint32_t)len);
 	mpmc_count(q, (uint32_t)len, true);
 	return 0;
@@ -666,7 +666,8 @@ ssize_t shmkit__mp_send_many(struct shmkit_queue *q, const struct iovec *msgs, s
 		struct shmkit__queue_slot *s = slot_at(q, pos);
 		size_t len = msgs[n - 1].iov_len;
 		if (len)
-			shmkit__copy(payload_at(q, pos), msgs[n - 1].iov_base, len);
+			shmkit__copy_in(&q->copy_pick, payload_at(q, pos), msgs[n - 1].iov_base,
+					len);
 		atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
 		/* release: as in mp_commit() */
 		atomic_store_explicit(&s->seq, marker(pos, SHMKIT__QTAG_COMMITTED),

@@ -127,7 +127,7 @@ static __attribute__((noinline)) int sp_send_slow(struct shmkit_queue *q, const 
 	if (r < 0)
 		return r;
 	if (len)
-		shmkit__copy(payload_at(q, a.pos), msg, len);
+		shmkit__copy_in(&q->copy_pick, payload_at(q, a.pos), msg, len);
 	shmkit__sp_commit(q, a.pos, (uint32_t)len);
 	return 0;
 }
@@ -194,7 +194,7 @@ static __attribute__((noinline)) int sp_send_rest(struct shmkit_queue *q, const 
 	if (SHMKIT__UNLIKELY(t - q->cached_head >= q->cap) && !sp_spin_room(q, t, timeout_ns))
 		return sp_send_slow(q, msg, len, timeout_ns);
 	if (len)
-		shmkit__copy(payload_at(q, t), msg, len);
+		shmkit__copy_in(&q->copy_pick, payload_at(q, t), msg, len);
 	sp_commit(q, t, (uint32_t)len);
 	return 0;
 }
@@ -275,7 +275,7 @@ static inline size_t sp_run(const struct shmkit_queue *q, uint64_t pos, size_t k
  * it), or -EINVAL. Nothing is published yet, so an error leaves no trace.
  * One comparison sends a message to the inline copy (up to 64 bytes and
  * max_msg); the rest is the rare path. */
-static ssize_t sp_copy_batch(const struct shmkit_queue *q, const struct iovec *msgs,
+static ssize_t sp_copy_batch(struct shmkit_queue *q, const struct iovec *msgs,
 			     uint64_t pos, size_t k)
 {
 	const size_t max = q->max_msg, stride = q->stride;
@@ -294,7 +294,7 @@ static ssize_t sp_copy_batch(const struct shmkit_queue *q, const struct iovec *m
 			if (SHMKIT__LIKELY(len <= small))
 				shmkit__copy_small(pay, v->iov_base, len);
 			else if (len <= max)
-				shmkit__copy(pay, v->iov_base, len);
+				shmkit__copy_in(&q->copy_pick, pay, v->iov_base, len);
 			else
 				return v - msgs;
 		}

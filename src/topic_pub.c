@@ -20,6 +20,7 @@ struct shmkit_pub {
 	uint64_t bytes;	     /* payload bytes published; the shared counter follows it */
 	int loaned;	     /* a slot is out between loan and publish */
 	int64_t next_reap;   /* reliable: when to check the laggards' liveness next */
+	struct shmkit__copy_pick copy_pick; /* how large messages are copied in */
 };
 /* A claimer that stays CLAIMING this long died half-way: take over. */
 #define CLAIM_STALE_NS 1000000000
@@ -94,6 +95,7 @@ static int pub_finish_open(struct shmkit_pub **out, struct shmkit_pub *p)
 {
 	int rc = pub_claim(p);
 
+	shmkit__copy_pick_init(&p->copy_pick, p->t.g.slots);
 	if (rc < 0) {
 		shmkit__topic_close(&p->t);
 		free(p);
@@ -345,7 +347,7 @@ static __attribute__((noinline)) int pub_send_rest(struct shmkit_pub *p, const v
 	if (!slot)
 		return rc;
 	if (len)
-		shmkit__copy(shmkit__topic_slot_data(slot), msg, len);
+		shmkit__copy_in(&p->copy_pick, shmkit__topic_slot_data(slot), msg, len);
 	finish_write(p, slot, len);
 	return 0;
 }

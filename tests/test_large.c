@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Large messages (issue 14):
- *  - the payload copy routine (src/copy.c) against memcpy at odd sizes and
- *    alignments on both sides of its large-copy threshold, bytes around the
- *    destination untouched;
+ *  - the payload copy routines (src/copy.c: ordinary and non-temporal)
+ *    against memcpy at odd sizes and alignments on both sides of the
+ *    large-copy threshold, bytes around the destination untouched;
+ *  - the choice between them: trial runs in order, the faster stream kept,
+ *    a near tie or one slow run not deciding, SHMKIT_LARGE_COPY obeyed;
  *  - 1 MiB (and odd large) messages across processes, in order, every byte
  *    checked: a queue (send and reserve/commit against recv and peek/consume)
- *    and a reliable topic (send and loan/publish against recv and peek);
+ *    and a reliable topic (send and loan/publish against recv and peek),
+ *    again with every large copy forced through non-temporal stores;
  *  - waits on 1 MiB slots (which spin longer before sleeping): a timeout
  *    still ends the wait, and a sleeping receiver is woken by a late send;
  *  - "?populate": a queue created and opened with it takes (almost) no page
@@ -44,15 +47,111 @@ static void test_copy_routine(void)
 			for (size_t b = 0; b < sizeof(offs) / sizeof(offs[0]); b++) {
 				size_t n = sizes[s], so = offs[a], d = 64 + offs[b];
 				memset(dst, 0xee, cap + 128);
-				shmkit__copy(dst + d, src + so, n);
-				CHECK(memcmp(dst + d, src + so, n) == 0);
-				for (size_t k = 0; k < d; k++)
-					CHECK(dst[k] == 0xee);
-				for (size_t k = d + n; k < d + n + 64; k++)
-					CHECK(dst[k] == 0xee);
+				for (int way = 0; way < 2; way++) {
+					memset(dst, 0xee, cap + 128);
+					if (way == 0)
+						shmkit__copy(dst + d, src + so, n);
+					else
+						shmkit__copy_streaming(dst + d, src + so, n);
+					CHECK(memcmp(dst + d, src + so, n) == 0);
+					for (size_t k = 0; k < d; k++)
+						CHECK(dst[k] == 0xee);
+					for (size_t k = d + n; k < d + n + 64; k++)
+						CHECK(dst[k] == 0xee);
+				}
 			}
 	free(src);
 	free(dst);
+}
+
+/* ---- the choice between the two ways of copying into a slot ---- */
+
+/* Runs `copies` large copies through p on a clock where a message's cycle
+ * costs `cached` or `streaming` ticks by the way it was copied; returns how
+ * many went streaming. */
+static unsigned feed(struct shmkit__copy_pick *p, uint64_t *clock, unsigned copies,
+		     uint64_t cached, uint64_t streaming)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < copies; i++) {
+		int s = shmkit__copy_pick_next(p);
+		n += (unsigned)s;
+		*clock += s ? streaming : cached;
+		shmkit__copy_pick_note(p, *clock);
+	}
+	return n;
+}
+
+static void test_copy_pick(void)
+{
+	struct shmkit__copy_pick p;
+	uint64_t clock = 1000;
+	unsigned run = 64, epoch = run * SHMKIT__COPY_EPOCH_RUNS; /* an 8-slot ring */
+
+	unsetenv("SHMKIT_LARGE_COPY");
+	shmkit__copy_pick_init(&p, 8);
+	if (p.forced) { /* no streaming stores here (or under a sanitizer) */
+		CHECK(feed(&p, &clock, epoch, 40, 30) == 0);
+		return;
+	}
+	/* the first two runs copy cached (the first lap's faults), then the
+	 * trial's four runs alternate, starting cached */
+	CHECK(feed(&p, &clock, 2 * run, 40, 30) == 0);
+	CHECK(feed(&p, &clock, run, 40, 30) == 0);
+	CHECK(feed(&p, &clock, run, 40, 30) == run);
+	CHECK(feed(&p, &clock, run, 40, 30) == 0);
+	CHECK(feed(&p, &clock, run, 40, 30) == run);
+	/* streaming paced faster: the rest of the epoch streams */
+	CHECK(feed(&p, &clock, epoch - 6 * run, 40, 30) == epoch - 6 * run);
+	/* the next epoch's trial finds it slower: back to cached (the two
+	 * runs before the trial still stream, and the trial's two) */
+	CHECK(feed(&p, &clock, epoch, 40, 60) == 4 * run);
+	CHECK(shmkit__copy_pick_next(&p) == 0);
+	/* a near tie (streaming 3 % faster) keeps the cached copy; the same
+	 * answer twice: the next trial comes after twice as many runs */
+	CHECK(feed(&p, &clock, epoch, 100, 97) == 2 * run);
+	CHECK(shmkit__copy_pick_next(&p) == 0);
+	CHECK(p.epoch_runs == 2 * SHMKIT__COPY_EPOCH_RUNS);
+	CHECK(feed(&p, &clock, epoch, 40, 30) == 0);
+	/* streaming must win both its runs: one slow cached run (a
+	 * preemption) does not stop it, one slow streaming run does */
+	CHECK(feed(&p, &clock, 2 * run, 40, 30) == 0);
+	CHECK(feed(&p, &clock, run, 4000, 30) == 0);
+	CHECK(feed(&p, &clock, run, 40, 30) == run);
+	CHECK(feed(&p, &clock, run, 40, 30) == 0);
+	CHECK(feed(&p, &clock, run, 40, 30) == run);
+	CHECK(shmkit__copy_pick_next(&p) == 1);
+	CHECK(feed(&p, &clock, epoch - 6 * run, 40, 30) == epoch - 6 * run);
+	CHECK(feed(&p, &clock, 2 * run, 40, 30) == 2 * run);
+	CHECK(feed(&p, &clock, run, 40, 30) == 0);
+	CHECK(feed(&p, &clock, run, 40, 3000) == run);
+	CHECK(feed(&p, &clock, run, 40, 30) == 0);
+	CHECK(feed(&p, &clock, run, 40, 30) == run);
+	CHECK(shmkit__copy_pick_next(&p) == 0);
+	CHECK(p.epoch_runs == SHMKIT__COPY_EPOCH_RUNS); /* a new answer starts over */
+	/* the same answer again and again: trials ever further apart, up to
+	 * 1024 runs; each step starts just after a trial (6 runs into its epoch) */
+	for (int k = 0; k < 8; k++) {
+		uint32_t runs = p.epoch_runs;
+		CHECK(feed(&p, &clock, (runs - 6) * run, 40, 60) == 0);
+		CHECK(feed(&p, &clock, 6 * run, 40, 60) == 2 * run); /* the next trial */
+		uint32_t want = runs * 2 > SHMKIT__COPY_EPOCH_RUNS_MAX ? SHMKIT__COPY_EPOCH_RUNS_MAX
+								       : runs * 2;
+		CHECK(p.epoch_runs == want);
+	}
+	/* the run follows the ring: eight times its slots, 16 to 256 */
+	shmkit__copy_pick_init(&p, 1000);
+	CHECK(p.run == 256);
+	shmkit__copy_pick_init(&p, 1);
+	CHECK(p.run == 16);
+	/* the environment decides when it says */
+	setenv("SHMKIT_LARGE_COPY", "cached", 1);
+	shmkit__copy_pick_init(&p, 8);
+	CHECK(feed(&p, &clock, epoch, 40, 1) == 0);
+	setenv("SHMKIT_LARGE_COPY", "streaming", 1);
+	shmkit__copy_pick_init(&p, 8);
+	CHECK(feed(&p, &clock, epoch, 40, 1000) == epoch);
+	unsetenv("SHMKIT_LARGE_COPY");
 }
 
 /* ---- message i: its number, its length, then a pattern of i ---- */
@@ -180,11 +279,13 @@ static void test_topic_large(void)
 {
 	struct shmkit_topic_opts o = { .slot_size = MIB, .slots = SLOTS, .reliable = 1 };
 	struct shmkit_sub *s;
-	unsigned char *buf = malloc(MIB);
 	t_uri = test_uri("posix", "large-t");
 	CHECK_OK(shmkit_topic_create(t_uri, &o));
 	CHECK_OK(shmkit_sub_open(&s, t_uri)); /* before the first message */
 	pid_t pid = test_fork(topic_publisher, NULL);
+	/* after the fork: the child would hold a block it never frees */
+	unsigned char *buf = malloc(MIB);
+	CHECK(buf != NULL);
 	for (uint32_t i = 0; i < MSGS; i++) {
 		if (i % 3 == 0) {
 			const void *m;
@@ -307,7 +408,13 @@ static void test_populate(void)
 int main(void)
 {
 	test_copy_routine();
+	test_copy_pick();
 	test_queue_large("posix");
+	/* every large send through non-temporal stores (the choice's other way) */
+	setenv("SHMKIT_LARGE_COPY", "streaming", 1);
+	test_queue_large("posix");
+	test_topic_large();
+	unsetenv("SHMKIT_LARGE_COPY");
 	test_queue_large("anon");
 	test_topic_large();
 	test_large_waits();
