@@ -9,6 +9,9 @@
  * absent, 3 when its bucket holds no pair of its own (a small new pair would
  * go there), else 0; or a negative errno. Takes the lock. */
 int shmkit__map_placement(struct shmkit_map *m, const void *k, size_t klen);
+/* The key's hash with `seed`: part of the format (buckets store it, a
+ * bucket's index is taken from it), so it never changes for a version. */
+uint64_t shmkit__map_hash(const void *k, size_t klen, uint64_t seed);
 /* Number of chain entries (heap blocks holding pairs), or a negative errno. */
 int64_t shmkit__map_chained(struct shmkit_map *m);
 

@@ -43,6 +43,82 @@ static int count_cb(const void *k, size_t klen, const void *v, size_t vlen, void
 	return 0;
 }
 
+/* The hash is part of the format (buckets store it and are chosen by it): a
+ * map written by an earlier build must be readable by this one. Values taken
+ * from the first implementation (bytes i*37+11, seed 0x9e37..15 * (len+1));
+ * lengths 0..70 at three alignments folded into one number besides. */
+static void test_hash_golden(void)
+{
+	static const struct { size_t len; uint64_t hash; } want[] = {
+		{ 0, 0x12f94f615a6e5659ull },  { 1, 0x109a4bd2b83373a7ull },
+		{ 3, 0xd8eca70b98990f14ull },  { 4, 0xdde68ff13366a62aull },
+		{ 7, 0x5db651edee2de70dull },  { 8, 0x275de2288860a032ull },
+		{ 12, 0xc16b22fdcbd6e167ull }, { 15, 0xfe27e795d0244b0dull },
+		{ 16, 0x31950019c3eff414ull }, { 17, 0x1f1d898902535d3eull },
+		{ 24, 0x9dc1fc0d8fc717b1ull },
+	};
+	unsigned char buf[80];
+	uint64_t acc = 0;
+
+	for (int i = 0; i < 80; i++)
+		buf[i] = (unsigned char)(i * 37 + 11);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK(shmkit__map_hash(buf, want[i].len, 0x9e3779b97f4a7c15ull * (want[i].len + 1)) ==
+		      want[i].hash);
+	for (size_t len = 0; len <= 70; len++)
+		for (int off = 0; off < 3; off++)
+			acc = acc * 31 + shmkit__map_hash(buf + off, len, 0x9e3779b97f4a7c15ull * (len + 1));
+	CHECK(acc == 0x514daca99fd4a360ull);
+}
+
+/* A key that differs from the stored one in any single byte is not found
+ * (and a value of every length comes back whole, nothing written past it):
+ * keys are compared by overlapping word loads (8..16 bytes) or memcmp, in a
+ * bucket or along a chain. The stored key's bytes are changed in place, its
+ * hash left as it was, as a scribbling writer would. */
+static void test_key_every_byte(void)
+{
+	const char *uri = test_uri("posix", "map-bytes");
+	const size_t size = 256 << 10;
+	struct shmkit_map *m;
+	shmkit_off probe;
+	unsigned char key[80];
+	char buf[8];
+
+	CHECK_RET(shmkit_map_create(&m, uri, size, 0600), 0);
+	CHECK_RET(shmkit_heap_alloc(shmkit_map_heap(m), 8, &probe), 0);
+	unsigned char *base = (unsigned char *)shmkit_heap_ptr(shmkit_map_heap(m), probe) - probe;
+	for (size_t len = 4; len <= sizeof(key); len++) {
+		for (size_t i = 0; i < len; i++)
+			key[i] = (unsigned char)(0x80 | (rnd() & 0x7f));
+		CHECK_RET(shmkit_map_put(m, key, len, "v", 1), 0);
+		unsigned char *at = memmem(base, size, key, len);
+		CHECK(at != NULL);
+		for (size_t i = 0; at != NULL && i < len; i++) {
+			at[i] ^= 0x20;
+			CHECK_RET(shmkit_map_get(m, key, len, buf, sizeof(buf)), -ENOENT);
+			at[i] ^= 0x20;
+		}
+		CHECK_RET(shmkit_map_get(m, key, len, buf, sizeof(buf)), 1);
+		CHECK_RET(shmkit_map_del(m, key, len), 0);
+	}
+	/* values of every inline length, and past it: copied whole, nothing
+	 * written past their end */
+	for (size_t vlen = 0; vlen <= 48; vlen++) {
+		unsigned char val[48], got[64];
+		for (size_t i = 0; i < vlen; i++)
+			val[i] = (unsigned char)rnd();
+		CHECK_RET(shmkit_map_put(m, "k", 1, val, vlen), 0);
+		memset(got, 0xee, sizeof(got));
+		CHECK_RET(shmkit_map_get(m, "k", 1, got, sizeof(got)), (ssize_t)vlen);
+		CHECK(memcmp(got, val, vlen) == 0);
+		for (size_t i = vlen; i < sizeof(got); i++)
+			CHECK(got[i] == 0xee);
+	}
+	shmkit_heap_free(shmkit_map_heap(m), probe);
+	shmkit_map_close(m);
+}
+
 static void test_basic(void)
 {
 	struct shmkit_map *m;
@@ -741,7 +817,9 @@ int main(int argc, char **argv)
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
+	test_hash_golden();
 	test_basic();
+	test_key_every_byte();
 	test_model();
 	test_full();
 	test_crash_points();
