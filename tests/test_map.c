@@ -571,6 +571,8 @@ static void test_kill_writer_under_readers(void)
 			break;
 	}
 	CHECK(victim < NK);
+	/* closed across the forks: a reader would inherit the handle's memory */
+	shmkit_map_close(m);
 	for (int i = 0; i < 2; i++)
 		readers[i] = test_fork(reader_until_stop, f);
 	/* stopped with k7's bucket half-written and its stripe odd */
@@ -581,6 +583,7 @@ static void test_kill_writer_under_readers(void)
 	atomic_store(&f->stop, 1);
 	for (int i = 0; i < 2; i++)
 		CHECK_RET(test_wait(readers[i]), 0);
+	CHECK_RET(shmkit_map_open(&m, conc_uri), 0);
 	CHECK_RET(shmkit_map_check(m), 0);
 	shmkit_map_close(m);
 	munmap(f, sizeof(*f));
