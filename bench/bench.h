@@ -138,6 +138,10 @@ enum bench_floor_kind {
 /* The floor's one-way latency stats; measured on first call, NULL on error. */
 const struct bench_stats *bench_floor(struct bench_ctx *ctx, enum bench_floor_kind kind);
 const char *bench_floor_name(enum bench_floor_kind kind);
+/* The floor measured now, not cached: for a goal row that interleaves it
+ * with what it is compared with (this VM changes speed within a run).
+ * 0, or a negative errno. */
+int bench_floor_measure(struct bench_ctx *ctx, enum bench_floor_kind kind, struct bench_stats *out);
 /* memcpy bandwidth in MB/s for blocks of `size` bytes (cached per size). */
 double bench_memcpy_mbps(struct bench_ctx *ctx, size_t size);
 /* memcpy bandwidth in MB/s from one block of `size` bytes into `nbuf` blocks

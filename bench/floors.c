@@ -94,6 +94,13 @@ static int measure_floor(struct bench_ctx *ctx, enum bench_floor_kind kind, stru
 			      n, out);
 }
 
+int bench_floor_measure(struct bench_ctx *ctx, enum bench_floor_kind kind, struct bench_stats *out)
+{
+	if ((unsigned)kind >= BENCH_FLOOR_COUNT)
+		return -EINVAL;
+	return measure_floor(ctx, kind, out);
+}
+
 static struct bench_stats floors[BENCH_FLOOR_COUNT];
 static int floor_done[BENCH_FLOOR_COUNT];
 

@@ -999,16 +999,44 @@ static double ratio(double a, double b)
 	return a > 0 && b > 0 ? a / b : 0;
 }
 
+/* SPSC 8 B one-way latency / the cache-line ping-pong (issue 14): both
+ * LINE_ROUNDS times, interleaved, each the median of its runs. The floor
+ * measured once at the start of a run put this ratio at 0.23-1.83 in one
+ * afternoon: the VM moved a line between its vCPUs in 30, 60 or 220 ns
+ * from one minute to the next, and the row read the floor of one mode
+ * against the queue of another. */
+#define LINE_ROUNDS 5
+
+static void spin8_line_goal_row(struct bench_ctx *ctx)
+{
+	double q[LINE_ROUNDS], fl[LINE_ROUNDS];
+	struct bench_stats st;
+	char note[96];
+	int n = 0;
+
+	for (int r = 0; r < LINE_ROUNDS; r++) {
+		if (bench_floor_measure(ctx, BENCH_FLOOR_CACHELINE, &st) < 0)
+			break;
+		fl[n] = st.median_ns;
+		if (queue_latency(ctx, Q_SPIN, 8, NULL, &st) < 0)
+			break;
+		q[n++] = st.median_ns;
+	}
+	double qm = n ? bench_percentiles(q, (size_t)n).median_ns : 0; /* sorts */
+	double fm = n ? bench_percentiles(fl, (size_t)n).median_ns : 0;
+	snprintf(note, sizeof(note), "%.0f ns (%.0f-%.0f) vs %.0f ns (%.0f-%.0f), medians of %d",
+		 qm, n ? q[0] : 0, n ? q[n - 1] : 0, fm, n ? fl[0] : 0, n ? fl[n - 1] : 0, n);
+	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(qm, fm), "cache-line ping-pong", 1.5,
+		    1, n ? note : "");
+}
+
 /* The SPSC rows of issue 14: 8 B latency vs the cache-line floor and the
  * minimal ring, 64 B throughput vs the floor rings (same capacity) and a pipe. */
 static void spsc_goal_rows(struct bench_ctx *ctx)
 {
-	const struct bench_stats *cl = bench_floor(ctx, BENCH_FLOOR_CACHELINE);
 	char note[96];
 
-	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.spin8, cl ? cl->median_ns : 0);
-	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(got.spin8, cl ? cl->median_ns : 0),
-		    "cache-line ping-pong", 1.5, 1, note);
+	spin8_line_goal_row(ctx);
 	snprintf(note, sizeof(note), "%.0f ns vs %.0f ns", got.spin8, got.ring8);
 	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(got.spin8, got.ring8),
 		    "minimal ring", 1.3, 1, note);
