@@ -1051,6 +1051,33 @@ static void spsc_goal_rows(struct bench_ctx *ctx)
 		    ratio(got.batch64_tput, got.bring64_tput), "batching ring", 0.8, 0, note);
 }
 
+/* MPMC 1x1 / SPSC at 64 B (issue 14): both streams PAIR_ROUNDS times,
+ * interleaved, each the median of its runs. The two rows of the table are
+ * measured seconds apart, and the SPSC stream moves 7x between the VM's
+ * modes (1.3e7-1.9e8 msg/s) where MPMC's moves 3x: a ratio across a mode
+ * change says nothing about either design. */
+#define PAIR_ROUNDS 5
+
+static void mpmc11_goal_row(struct bench_ctx *ctx)
+{
+	double sp[PAIR_ROUNDS], mp[PAIR_ROUNDS];
+	char note[96];
+	int n = 0;
+
+	for (int r = 0; r < PAIR_ROUNDS; r++) {
+		sp[n] = queue_tput(ctx, 64, 0, 1024);
+		mp[n] = queue_tput(ctx, 64, 1, 1024);
+		if (sp[n] <= 0 || mp[n] <= 0)
+			break;
+		n++;
+	}
+	double sm = n ? bench_percentiles(sp, (size_t)n).median_ns : 0; /* sorts */
+	double mm = n ? bench_percentiles(mp, (size_t)n).median_ns : 0;
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s, medians of %d interleaved", mm, sm, n);
+	report_goal(ctx, "goal: MPMC 1x1 64 B throughput", ratio(mm, sm), "SPSC", 0.5, 0,
+		    n ? note : "");
+}
+
 /* The MPMC rows of issue 14: 2x2 against Boost (one at a time and in
  * batches of 32), 1x1 against SPSC. */
 static void mpmc_goal_rows(struct bench_ctx *ctx)
@@ -1064,9 +1091,7 @@ static void mpmc_goal_rows(struct bench_ctx *ctx)
 	report_goal(ctx, "goal: MPMC 2x2 64 B throughput, batches of 32",
 		    ratio(got.mpmc22_b64_tput, got.boost22_tput), "boost message_queue 2x2", 3, 0,
 		    note);
-	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s", got.mpmc11_64_tput, got.spsc64_tput);
-	report_goal(ctx, "goal: MPMC 1x1 64 B throughput", ratio(got.mpmc11_64_tput, got.spsc64_tput),
-		    "SPSC", 0.5, 0, note);
+	mpmc11_goal_row(ctx);
 }
 
 /* Zero-copy one-way latency 1 MiB / 8 B (issue 14): both ping-pongs
