@@ -160,6 +160,8 @@ static void cross_user_mutex(int holder_is_nobody)
 	mx_uri = test_uri("posix", "users-mx");
 	CHECK_RET(shmkit_raw_create(&r, mx_uri, sizeof(struct shmkit_mutex), 0666), 0);
 	CHECK_RET(shmkit_mutex_init(shmkit_raw_data(r)), 0);
+	/* closed before the forks: a child would inherit the handle's memory */
+	shmkit_raw_close(r);
 	atomic_store(&sh->holding, 0);
 	pid_t h = test_fork(holder, holder_is_nobody ? (void *)1 : NULL);
 	int64_t end = test_now_ns() + 10000000000LL;
@@ -175,7 +177,6 @@ static void cross_user_mutex(int holder_is_nobody)
 	printf("holder %s, waiter %s: waiter exit %d\n", holder_is_nobody ? "nobody" : "root",
 	       holder_is_nobody ? "root" : "nobody", rc);
 	CHECK(rc == 0);
-	shmkit_raw_close(r);
 	shmkit_remove(mx_uri);
 }
 
