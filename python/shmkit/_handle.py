@@ -107,14 +107,6 @@ class Handle:
         if h is not None:
             self._close_handle(h)
 
-    def _leave(self, me: int) -> None:
-        try:
-            self._users.remove(me)
-        except ValueError:            # interrupted before it was added
-            pass
-        if self._close_pending:
-            self._leave_last()
-
     def _leave_last(self) -> None:
         if not self._users:
             self._close_pending = False
@@ -162,11 +154,23 @@ def guarded(fn: F) -> F:
     @wraps(fn)
     def call(self, *args, **kw):
         me = _ident()
+        users = self._users
         try:
-            self._users.append(me)    # in the try: a KeyboardInterrupt right after it
+            users.append(me)          # in the try: a KeyboardInterrupt right after it
             if self._closing:
                 raise self._closed_error()
             return fn(self, *args, **kw)
         finally:
-            self._leave(me)
+            # The entry goes first, in line: a signal handler runs where the
+            # interpreter checks for one, and entering a Python function is
+            # such a point (a helper called here lost the entry to a Ctrl-C
+            # now and then, and close() then took the stale entry for a call
+            # still running and never closed). A C call checks only after it
+            # returns, when the entry is already gone.
+            try:
+                users.remove(me)
+            except ValueError:        # interrupted before it was added
+                pass
+            if self._close_pending:
+                self._leave_last()
     return call
