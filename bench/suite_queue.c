@@ -999,35 +999,100 @@ static double ratio(double a, double b)
 	return a > 0 && b > 0 ? a / b : 0;
 }
 
-/* SPSC 8 B one-way latency / the cache-line ping-pong (issue 14): both
- * LINE_ROUNDS times, interleaved, each the median of its runs. The floor
- * measured once at the start of a run put this ratio at 0.23-1.83 in one
- * afternoon: the VM moved a line between its vCPUs in 30, 60 or 220 ns
- * from one minute to the next, and the row read the floor of one mode
- * against the queue of another. */
-#define LINE_ROUNDS 5
+/* ---- goal rows whose two sides are measured in turn ----
+ * This VM changes speed by itself, sometimes within a run (a cache line
+ * passed between the vCPUs in ~30, ~60 or ~220 ns in one afternoon), and a
+ * ratio of two figures taken at different moments can read one mode against
+ * another. These rows measure both sides PAIR_ROUNDS times, alternating,
+ * and divide the medians (docs/PERF.md "Goal rows across the VM's modes"). */
+#define PAIR_ROUNDS 5
 
+/* One measurement: ns or msg/s, <= 0 if it failed. */
+typedef double (*measure_fn)(struct bench_ctx *ctx);
+
+/* Each side's median over the rounds that ran (n), and its range. */
+struct pair_medians {
+	double a, a_lo, a_hi, b, b_lo, b_hi;
+	int n;
+};
+
+static struct pair_medians interleave(struct bench_ctx *ctx, measure_fn a, measure_fn b)
+{
+	double va[PAIR_ROUNDS], vb[PAIR_ROUNDS];
+	struct pair_medians pm = { 0 };
+
+	for (int r = 0; r < PAIR_ROUNDS; r++) {
+		if ((va[pm.n] = a(ctx)) <= 0 || (vb[pm.n] = b(ctx)) <= 0)
+			break;
+		pm.n++;
+	}
+	if (pm.n == 0)
+		return pm;
+	pm.a = bench_percentiles(va, (size_t)pm.n).median_ns; /* sorts */
+	pm.b = bench_percentiles(vb, (size_t)pm.n).median_ns;
+	pm.a_lo = va[0];
+	pm.a_hi = va[pm.n - 1];
+	pm.b_lo = vb[0];
+	pm.b_hi = vb[pm.n - 1];
+	return pm;
+}
+
+static double latency_ns(struct bench_ctx *ctx, enum qmode mode, size_t size)
+{
+	struct bench_stats st;
+	return queue_latency(ctx, mode, size, NULL, &st) < 0 ? 0 : st.median_ns;
+}
+
+static double line_floor_ns(struct bench_ctx *ctx)
+{
+	struct bench_stats st;
+	return bench_floor_measure(ctx, BENCH_FLOOR_CACHELINE, &st) < 0 ? 0 : st.median_ns;
+}
+
+static double spin8_ns(struct bench_ctx *ctx)
+{
+	return latency_ns(ctx, Q_SPIN, 8);
+}
+
+static double zc8_ns(struct bench_ctx *ctx)
+{
+	return latency_ns(ctx, Q_ZEROCOPY, 8);
+}
+
+static double zc1m_ns(struct bench_ctx *ctx)
+{
+	return latency_ns(ctx, Q_ZEROCOPY, 1 << 20);
+}
+
+static double spsc64_rate(struct bench_ctx *ctx)
+{
+	return queue_tput(ctx, 64, 0, 1024);
+}
+
+static double mpmc11_64_rate(struct bench_ctx *ctx)
+{
+	return queue_tput(ctx, 64, 1, 1024);
+}
+
+/* "median (lowest-highest) vs median (lowest-highest)" of two latencies. */
+static void pair_note(char *note, size_t cap, const struct pair_medians *pm)
+{
+	snprintf(note, cap, "%.0f ns (%.0f-%.0f) vs %.0f ns (%.0f-%.0f), medians of %d", pm->b,
+		 pm->b_lo, pm->b_hi, pm->a, pm->a_lo, pm->a_hi, pm->n);
+}
+
+/* SPSC 8 B one-way latency / the cache-line ping-pong (issue 14). The floor
+ * measured once at the start of a run put this ratio at 0.23-1.83 in one
+ * afternoon: the row read the floor of one mode against the queue of
+ * another. */
 static void spin8_line_goal_row(struct bench_ctx *ctx)
 {
-	double q[LINE_ROUNDS], fl[LINE_ROUNDS];
-	struct bench_stats st;
+	struct pair_medians pm = interleave(ctx, line_floor_ns, spin8_ns);
 	char note[96];
-	int n = 0;
 
-	for (int r = 0; r < LINE_ROUNDS; r++) {
-		if (bench_floor_measure(ctx, BENCH_FLOOR_CACHELINE, &st) < 0)
-			break;
-		fl[n] = st.median_ns;
-		if (queue_latency(ctx, Q_SPIN, 8, NULL, &st) < 0)
-			break;
-		q[n++] = st.median_ns;
-	}
-	double qm = n ? bench_percentiles(q, (size_t)n).median_ns : 0; /* sorts */
-	double fm = n ? bench_percentiles(fl, (size_t)n).median_ns : 0;
-	snprintf(note, sizeof(note), "%.0f ns (%.0f-%.0f) vs %.0f ns (%.0f-%.0f), medians of %d",
-		 qm, n ? q[0] : 0, n ? q[n - 1] : 0, fm, n ? fl[0] : 0, n ? fl[n - 1] : 0, n);
-	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(qm, fm), "cache-line ping-pong", 1.5,
-		    1, n ? note : "");
+	pair_note(note, sizeof(note), &pm);
+	report_goal(ctx, "goal: SPSC spin 8 B latency", ratio(pm.b, pm.a), "cache-line ping-pong",
+		    1.5, 1, pm.n ? note : "");
 }
 
 /* The SPSC rows of issue 14: 8 B latency vs the cache-line floor and the
@@ -1051,31 +1116,19 @@ static void spsc_goal_rows(struct bench_ctx *ctx)
 		    ratio(got.batch64_tput, got.bring64_tput), "batching ring", 0.8, 0, note);
 }
 
-/* MPMC 1x1 / SPSC at 64 B (issue 14): both streams PAIR_ROUNDS times,
- * interleaved, each the median of its runs. The two rows of the table are
+/* MPMC 1x1 / SPSC at 64 B (issue 14). The two rows of the table are
  * measured seconds apart, and the SPSC stream moves 7x between the VM's
  * modes (1.3e7-1.9e8 msg/s) where MPMC's moves 3x: a ratio across a mode
  * change says nothing about either design. */
-#define PAIR_ROUNDS 5
-
 static void mpmc11_goal_row(struct bench_ctx *ctx)
 {
-	double sp[PAIR_ROUNDS], mp[PAIR_ROUNDS];
+	struct pair_medians pm = interleave(ctx, spsc64_rate, mpmc11_64_rate);
 	char note[96];
-	int n = 0;
 
-	for (int r = 0; r < PAIR_ROUNDS; r++) {
-		sp[n] = queue_tput(ctx, 64, 0, 1024);
-		mp[n] = queue_tput(ctx, 64, 1, 1024);
-		if (sp[n] <= 0 || mp[n] <= 0)
-			break;
-		n++;
-	}
-	double sm = n ? bench_percentiles(sp, (size_t)n).median_ns : 0; /* sorts */
-	double mm = n ? bench_percentiles(mp, (size_t)n).median_ns : 0;
-	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s, medians of %d interleaved", mm, sm, n);
-	report_goal(ctx, "goal: MPMC 1x1 64 B throughput", ratio(mm, sm), "SPSC", 0.5, 0,
-		    n ? note : "");
+	snprintf(note, sizeof(note), "%.3g vs %.3g msg/s, medians of %d interleaved", pm.b, pm.a,
+		 pm.n);
+	report_goal(ctx, "goal: MPMC 1x1 64 B throughput", ratio(pm.b, pm.a), "SPSC", 0.5, 0,
+		    pm.n ? note : "");
 }
 
 /* The MPMC rows of issue 14: 2x2 against Boost (one at a time and in
@@ -1094,35 +1147,21 @@ static void mpmc_goal_rows(struct bench_ctx *ctx)
 	mpmc11_goal_row(ctx);
 }
 
-/* Zero-copy one-way latency 1 MiB / 8 B (issue 14): both ping-pongs
- * ZC_ROUNDS times, interleaved, each the median of its runs. One run of each
- * (the table's rows) put the ratio at 0.94-1.36 over six quiet runs, the
- * 64 B-64 KiB rows scattered over the same 55-95 ns: a one-way median here
- * steps by 5 ns (the TSC's granularity under KVM), and a phase of the
- * machine that fell on one of the two rows decided it (docs/PERF.md). */
-#define ZC_ROUNDS 5
-
+/* Zero-copy one-way latency 1 MiB / 8 B (issue 14). One run of each (the
+ * table's rows) put the ratio at 0.94-1.36 over six quiet runs, the 64 B-
+ * 64 KiB rows scattered over the same 55-95 ns: a one-way median here steps
+ * by 5 ns (the TSC's granularity under KVM), and a phase of the machine that
+ * fell on one of the two rows decided it (docs/PERF.md). */
 static void zc_goal_row(struct bench_ctx *ctx)
 {
-	double v8[ZC_ROUNDS], v1m[ZC_ROUNDS];
-	struct bench_stats st;
+	struct pair_medians pm = interleave(ctx, zc8_ns, zc1m_ns);
 	char note[96];
-	int n = 0;
 
-	for (int r = 0; r < ZC_ROUNDS; r++) {
-		if (queue_latency(ctx, Q_ZEROCOPY, 8, NULL, &st) < 0)
-			break;
-		v8[n] = st.median_ns;
-		if (queue_latency(ctx, Q_ZEROCOPY, 1 << 20, NULL, &st) < 0)
-			break;
-		v1m[n++] = st.median_ns;
-	}
-	if (n == 0)
+	if (pm.n == 0)
 		return;
-	got.zc8 = bench_percentiles(v8, (size_t)n).median_ns; /* sorts */
-	got.zc1m = bench_percentiles(v1m, (size_t)n).median_ns;
-	snprintf(note, sizeof(note), "%.0f ns (%.0f-%.0f) vs %.0f ns (%.0f-%.0f), medians of %d",
-		 got.zc1m, v1m[0], v1m[n - 1], got.zc8, v8[0], v8[n - 1], n);
+	got.zc8 = pm.a;
+	got.zc1m = pm.b;
+	pair_note(note, sizeof(note), &pm);
 	report_goal(ctx, "goal: zero-copy latency 1 MiB / 8 B", ratio(got.zc1m, got.zc8),
 		    "zero-copy 8 B", 1.2, 1, note);
 }
