@@ -35,6 +35,7 @@
 #include <shmkit/map.h>
 #include <shmkit/seg.h>
 
+#include "copy.h"
 #include "heap_internal.h"
 #include "internal.h"
 #include "map_internal.h"
@@ -163,33 +164,21 @@ struct lookup {
 	size_t cap;
 };
 
-/* memcpy, but values of 8 to 16 bytes by two overlapping moves in line.
- *
- * Why a get counts its instructions: over a table larger than the caches a
+/* Why a get counts its instructions: over a table larger than the caches a
  * get waits about one memory latency for its bucket, and the next get's
  * bucket load can start during that wait only if it is within the core's
  * reorder window (a couple of hundred instructions). A get of ~240
  * instructions with three libc calls (the hash's tail, the key compare, the
  * value copy) waited for each bucket in turn: 265-300 ns at 1 M keys; with
- * ~170 and none, loads of consecutive gets overlap: 85-105 ns (docs/PERF.md). */
-static inline void copy_small(void *dst, const uint8_t *src, size_t len)
-{
-	if (len - 8 <= 8) {
-		uint64_t a = rd64(src), b = rd64(src + len - 8);
-		memcpy(dst, &a, 8);
-		memcpy((uint8_t *)dst + len - 8, &b, 8);
-		return;
-	}
-	memcpy(dst, src, len);
-}
-
+ * ~170 and none, loads of consecutive gets overlap: 85-105 ns (docs/PERF.md).
+ * The value goes out by the queues' copy (up to 64 bytes in line). */
 static ssize_t copy_value(const struct lookup *q, const uint8_t *val, uint32_t vlen)
 {
 	if (q->buf == NULL)
 		return vlen;
 	if (vlen > q->cap)
 		return -EMSGSIZE;
-	copy_small(q->buf, val, vlen);
+	shmkit__copy(q->buf, val, vlen);
 	return vlen;
 }
 
