@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The asymmetric barrier's choice, registration and fork hook (barrier.h). */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -58,6 +60,16 @@ void shmkit__barrier_waker_slow(void)
 {
 	shmkit__fence_full();
 	register_process();
+}
+
+void shmkit__barrier_global(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ||
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+		return;
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 10000000 };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 bool shmkit__mb_window_note(struct shmkit__mb_window *w, int64_t t0, int64_t t1)

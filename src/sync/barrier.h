@@ -102,6 +102,21 @@ uint32_t shmkit__barrier_choose(void);
  * (forked) process if it has not tried in this generation. */
 void shmkit__barrier_waker_slow(void);
 
+/* Whether this process is registered for other processes' expedited
+ * global membarriers in this fork generation (shmkit__barrier_attach). */
+static inline bool shmkit__barrier_registered(void)
+{
+	return atomic_load_explicit(&shmkit__barrier_state, memory_order_relaxed) ==
+	       (shmkit__fork_gen() << 1 | 1u);
+}
+
+/* A full barrier on every CPU running a registered process (the process
+ * running a biased lease's holder, sync/lease.h): membarrier(2)
+ * GLOBAL_EXPEDITED, else the unexpedited GLOBAL (every process, slow), else
+ * a 10 ms sleep: long past the time any CPU holds a store unpublished (a
+ * vCPU descheduled by its host drains its stores on the way out). */
+void shmkit__barrier_global(void);
+
 /* A full barrier. On x86 a locked no-op on the stack is cheaper than mfence
  * and orders the same way for ordinary (write-back) memory. */
 static inline void shmkit__fence_full(void)
