@@ -239,7 +239,7 @@ static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, u
 	if ((r = claim_role(q, true)) < 0)
 		return r;
 	if (q->multi) {
-		r = peer_ensure(q);
+		r = peer_join(q, true, timeout_ns);
 		if (r < 0)
 			return r;
 	}
@@ -402,7 +402,7 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 	forget_inherited(q);
 	if ((r = claim_role(q, false)) < 0)
 		return r;
-	if (q->multi && (r = peer_ensure(q)) < 0)
+	if (q->multi && (r = peer_join(q, false, timeout_ns)) < 0)
 		return r;
 	if (q->peek_active) {
 		*msg = payload_at(q, q->peek_pos); /* peeking again: the same message */
@@ -513,6 +513,8 @@ static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
 	g->max_msg = (uint32_t)o->max_msg;
 	g->flags = (o->multi_producer ? SHMKIT__QUEUE_F_MP : 0) |
 		   (o->multi_consumer ? SHMKIT__QUEUE_F_MC : 0);
+	if (g->flags != 0)
+		g->flags |= SHMKIT__QUEUE_F_LEASE;
 	return slot_geometry(g);
 }
 
@@ -558,6 +560,15 @@ static int queue_init_body(void *body, size_t body_size, void *arg)
 	return 0; /* the managed layer publishes READY with release */
 }
 
+/* Known flags only, and the lease only on an MPMC queue (LAYOUT.md). */
+static bool queue_flags_valid(uint32_t flags)
+{
+	uint32_t multi = SHMKIT__QUEUE_F_MP | SHMKIT__QUEUE_F_MC;
+	if ((flags & ~(multi | SHMKIT__QUEUE_F_LEASE)) != 0)
+		return false;
+	return (flags & SHMKIT__QUEUE_F_LEASE) == 0 || (flags & multi) != 0;
+}
+
 /* The geometry the configuration words describe, if they are consistent
  * with each other and with the real body size. */
 static int read_geometry(const struct shmkit__queue_shared *sh, size_t body_size,
@@ -567,7 +578,7 @@ static int read_geometry(const struct shmkit__queue_shared *sh, size_t body_size
 	g->cap = sh->capacity;
 	g->max_msg = sh->max_msg;
 	if (g->cap == 0 || g->cap > SHMKIT__QUEUE_MAX_CAPACITY || (g->cap & (g->cap - 1)) != 0 ||
-	    g->max_msg == 0 || g->max_msg > SHMKIT__QUEUE_MAX_MSG || (g->flags & ~3u) != 0 ||
+	    g->max_msg == 0 || g->max_msg > SHMKIT__QUEUE_MAX_MSG || !queue_flags_valid(g->flags) ||
 	    slot_geometry(g) < 0)
 		return -EBADMSG;
 	uint64_t stride = sh->slot_stride;
@@ -610,6 +621,7 @@ static int queue_attach(struct shmkit_queue *q)
 	q->mp = (g.flags & SHMKIT__QUEUE_F_MP) != 0;
 	q->mc = (g.flags & SHMKIT__QUEUE_F_MC) != 0;
 	q->multi = q->mp || q->mc;
+	q->leased = (g.flags & SHMKIT__QUEUE_F_LEASE) != 0;
 	/* large messages: wait through the writing of one (src/copy.h) */
 	int64_t write_ns = shmkit__copy_ns(g.max_msg);
 	q->spin_ns = write_ns > SHMKIT__SPIN_NS ? write_ns : SHMKIT__SPIN_NS;

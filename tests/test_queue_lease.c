@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/* MPMC leases (src/sync/lease.h, src/queue_mpmc.c "leases"): a side with
+ * one live peer claims slots by plain stores; a second peer revokes that
+ * before its first claim, and the first takes the lease back once it is
+ * alone again. Real processes: producers and consumers that join and leave
+ * a running stream (every message exactly once, in order per producer), a
+ * holder stopped or kill -9'd inside its plain-store window, a holder that
+ * forks, and queues made without the lease flag. */
+/* TIMEOUT: 120 */
+#include "test.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "queue_internal.h"
+#include "sync/lease.h"
+
+#define MS 1000000ll
+#define SEC 1000000000ll
+#define STOP 0xffffffffu
+#define JOINERS 12u
+#define PER_JOINER 3000u
+#define PER_STREAM 120000u
+
+static struct shmkit_queue *make(const char *uri, size_t cap)
+{
+	struct shmkit_queue_opts o = {
+	    .capacity = cap, .max_msg = 8, .multi_producer = 1, .multi_consumer = 1};
+	struct shmkit_queue *q = NULL;
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	return q;
+}
+
+static uint32_t holder(const struct shmkit__lease_shared *l)
+{
+	return shmkit__lease_holder(atomic_load(&l->word));
+}
+
+/* One process: the lease follows who is alone on a side. */
+static void test_taken_and_revoked(void)
+{
+	const char *uri = test_uri("posix", "lease-take");
+	struct shmkit_queue *q = make(uri, 64), *p2;
+	uint32_t v = 0, w;
+
+	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
+	CHECK(q->lease_mine[0] != 0);
+	CHECK_RET(holder(&q->sh->p_lease), (uint32_t)q->peer + 1);
+	CHECK_RET(shmkit_queue_recv(q, &w, sizeof(w), 0), sizeof(w));
+	CHECK(q->lease_mine[1] != 0); /* one handle may hold both sides */
+	CHECK_RET(holder(&q->sh->c_lease), (uint32_t)q->peer + 1);
+
+	/* a second producer revokes it; neither holds it while both are open */
+	CHECK_OK(shmkit_queue_open(&p2, uri));
+	v = 1;
+	CHECK_OK(shmkit_queue_send(p2, &v, sizeof(v), 0));
+	CHECK_RET(holder(&q->sh->p_lease), 0);
+	CHECK(p2->lease_mine[0] == 0);
+	v = 2;
+	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
+	CHECK(q->lease_mine[0] == 0); /* it saw the revocation */
+	CHECK(q->lease_mine[1] != 0); /* the consumers' lease is another */
+	for (uint32_t i = 1; i <= 2; i++) {
+		CHECK_RET(shmkit_queue_recv(q, &w, sizeof(w), 0), sizeof(w));
+		CHECK_RET(w, i);
+	}
+	/* alone again: taken back within LEASE_RETRY claims */
+	CHECK_OK(shmkit_queue_close(p2));
+	for (uint32_t i = 0; i < 20000 && q->lease_mine[0] == 0; i++) {
+		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), 0));
+		CHECK_RET(shmkit_queue_recv(q, &w, sizeof(w), 0), sizeof(w));
+		if (w != i)
+			break;
+	}
+	CHECK(q->lease_mine[0] != 0);
+	CHECK_RET(holder(&q->sh->p_lease), (uint32_t)q->peer + 1);
+	/* closing gives both back */
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	CHECK_RET(holder(&q->sh->p_lease), 0);
+	CHECK_RET(holder(&q->sh->c_lease), 0);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A queue without the lease flag (made by a library before leases) never
+ * takes one; a lease flag on an SPSC queue is corrupt. */
+static void test_flag(void)
+{
+	const char *uri = test_uri("posix", "lease-flag");
+	struct shmkit_queue *q = make(uri, 8), *q2;
+	uint32_t v = 7;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	q->sh->flags &= ~SHMKIT__QUEUE_F_LEASE;
+	CHECK_OK(shmkit_queue_open(&q2, uri));
+	CHECK_OK(shmkit_queue_send(q2, &v, sizeof(v), 0));
+	CHECK(q2->lease_mine[0] == 0);
+	CHECK_RET(holder(&q->sh->p_lease), 0);
+	CHECK_RET(shmkit_queue_recv(q2, &v, sizeof(v), 0), sizeof(v));
+	CHECK_OK(shmkit_queue_close(q2));
+	q->sh->flags = SHMKIT__QUEUE_F_LEASE; /* lease, neither side multi */
+	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
+	q->sh->flags = SHMKIT__QUEUE_F_MP | SHMKIT__QUEUE_F_MC | SHMKIT__QUEUE_F_LEASE;
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+struct tally {
+	_Atomic uint64_t got[JOINERS + 2];
+	_Atomic uint64_t bad;
+	_Atomic uint32_t leased_streams; /* the stream producer held the lease at some point */
+};
+
+/* Sends `count` messages {id, i}; notes whether it ever held the lease. */
+static int produce(const char *uri, uint32_t id, uint32_t count, struct tally *t)
+{
+	struct shmkit_queue *q;
+	uint32_t m[2] = {id, 0};
+	bool leased = false;
+
+	if (shmkit_queue_open(&q, uri) != 0)
+		return 2;
+	for (m[1] = 0; m[1] < count; m[1]++) {
+		if (shmkit_queue_send(q, m, sizeof(m), 60 * SEC) != 0)
+			return 3;
+		leased |= q->lease_mine[0] != 0;
+	}
+	if (leased && id == 0)
+		atomic_fetch_add(&t->leased_streams, 1);
+	shmkit_queue_close(q);
+	return 0;
+}
+
+/* Receives until STOP; checks order per producer. */
+static int consume(const char *uri, struct tally *t)
+{
+	struct shmkit_queue *q;
+	uint32_t m[2], next[JOINERS + 2] = {0};
+
+	if (shmkit_queue_open(&q, uri) != 0)
+		return 2;
+	for (;;) {
+		if (shmkit_queue_recv(q, m, sizeof(m), 60 * SEC) != sizeof(m))
+			return 4;
+		if (m[0] == STOP)
+			break;
+		if (m[0] >= JOINERS + 2 || m[1] < next[m[0]])
+			atomic_fetch_add(&t->bad, 1);
+		else {
+			next[m[0]] = m[1] + 1;
+			atomic_fetch_add(&t->got[m[0]], 1);
+		}
+	}
+	shmkit_queue_close(q);
+	return 0;
+}
+
+static const char *run_uri;
+static struct tally *run_tally;
+
+static int stream_main(void *arg)
+{
+	(void)arg;
+	return produce(run_uri, 0, PER_STREAM, run_tally);
+}
+
+static int consumer_main(void *arg)
+{
+	(void)arg;
+	return consume(run_uri, run_tally);
+}
+
+static int joiner_main(void *arg)
+{
+	uint32_t id = (uint32_t)(uintptr_t)arg;
+	usleep(id * 3000u);
+	return produce(run_uri, id, PER_JOINER, run_tally);
+}
+
+/* A producer streams while others join and leave one after another, and a
+ * second consumer joins and leaves: the leases move back and forth under
+ * load; every message arrives once, in order per producer. */
+static void test_join_leave_under_load(void)
+{
+	const char *uri = test_uri("posix", "lease-load");
+	struct shmkit_queue *q = make(uri, 64);
+	struct tally *t =
+	    mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(t != MAP_FAILED);
+	memset(t, 0, sizeof(*t));
+	run_uri = uri;
+	run_tally = t;
+
+	pid_t cons = test_fork(consumer_main, NULL);
+	pid_t stream = test_fork(stream_main, NULL);
+	pid_t cons2 = -1;
+	for (uint32_t j = 1; j <= JOINERS; j++) {
+		pid_t p = test_fork(joiner_main, (void *)(uintptr_t)j);
+		if (j == JOINERS / 2)
+			cons2 = test_fork(consumer_main, NULL);
+		CHECK_RET(test_wait(p), 0);
+	}
+	CHECK_RET(test_wait(stream), 0);
+	uint32_t stop[2] = {STOP, 0};
+	CHECK_OK(shmkit_queue_send(q, stop, sizeof(stop), 60 * SEC));
+	CHECK_OK(shmkit_queue_send(q, stop, sizeof(stop), 60 * SEC));
+	CHECK_RET(test_wait(cons), 0);
+	CHECK_RET(test_wait(cons2), 0);
+	CHECK_RET(atomic_load(&t->bad), 0);
+	CHECK_RET(atomic_load(&t->got[0]), PER_STREAM);
+	for (uint32_t j = 1; j <= JOINERS; j++)
+		CHECK_RET(atomic_load(&t->got[j]), PER_JOINER);
+	if (!test_under_valgrind()) /* memcheck has no membarrier: no lease */
+		CHECK_RET(atomic_load(&t->leased_streams), 1);
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK_RET(st.depth, 0);
+	CHECK_RET(st.skipped, 0);
+	CHECK_RET(st.abandoned, 0);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+	munmap(t, sizeof(*t));
+}
+
+/* argv: uri value: sends one message (stopped inside the lease window). */
+static int role_send1(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	uint32_t v = argc > 1 ? (uint32_t)atoi(argv[1]) : 0;
+	if (shmkit_queue_open(&q, argv[0]) != 0)
+		return 2;
+	if (shmkit_queue_send(q, &v, sizeof(v), 10 * SEC) != 0)
+		return 3;
+	shmkit_queue_close(q);
+	return 0;
+}
+
+/* A holder stopped inside its window holds up a joining producer (until
+ * the joiner's timeout), not the consumer; once it goes on, or is kill -9'd
+ * there, the joiner proceeds and nothing is lost or doubled. */
+static void test_holder_in_window(bool kill_it)
+{
+	const char *uri = test_uri("posix", kill_it ? "lease-kill" : "lease-stop");
+	struct shmkit_queue *q = make(uri, 8), *p2;
+	const char *args[] = {uri, "41", NULL};
+	uint32_t v, got[2];
+	int n = 0;
+
+	pid_t holder_pid = test_spawn_paused("queue.lease.window", "send1", args);
+	if (holder_pid <= 0) {
+		shmkit_queue_close(q);
+		return;
+	}
+	CHECK(holder(&q->sh->p_lease) != 0);
+	CHECK_RET(atomic_load(&q->sh->p_lease.busy), 1);
+	CHECK_OK(shmkit_queue_open(&p2, uri));
+	v = 42;
+	CHECK_RET(shmkit_queue_send(p2, &v, sizeof(v), 0), -EAGAIN);
+	CHECK_RET(shmkit_queue_send(p2, &v, sizeof(v), 50 * MS), -ETIMEDOUT);
+	if (kill_it)
+		CHECK_RET(test_kill_stopped(holder_pid), 128 + SIGKILL);
+	else
+		kill(holder_pid, SIGCONT);
+	CHECK_OK(shmkit_queue_send(p2, &v, sizeof(v), 10 * SEC));
+	if (!kill_it)
+		CHECK_RET(test_wait(holder_pid), 0);
+	while (n < 2 && shmkit_queue_recv(q, &got[n], sizeof(got[n]), 200 * MS) == sizeof(v))
+		n++;
+	CHECK_RET(n, kill_it ? 1 : 2);
+	if (kill_it)
+		CHECK_RET(got[0], 42);
+	else
+		CHECK(got[0] + got[1] == 83 && got[0] != got[1]);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	/* the old holder lost it; the joiner takes it once alone */
+	uint32_t h = holder(&q->sh->p_lease);
+	CHECK(h == 0 || h == (uint32_t)p2->peer + 1);
+	if (kill_it)
+		CHECK(p2->lease_mine[0] != 0);
+	CHECK_OK(shmkit_queue_close(p2));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+static struct shmkit_queue *fork_q;
+
+static int forked_sender(void *arg)
+{
+	(void)arg;
+	uint32_t m[2] = {1, 0};
+	for (; m[1] < 20000; m[1]++)
+		if (shmkit_queue_send(fork_q, m, sizeof(m), 60 * SEC) != 0)
+			return 3;
+	return 0;
+}
+
+/* Receives what is there (waiting up to `timeout` for the first), checking
+ * order per producer. */
+static void drain(struct shmkit_queue *c, uint32_t next[2], uint32_t *bad, uint32_t *got,
+		  int64_t timeout)
+{
+	uint32_t r[2];
+
+	while (shmkit_queue_recv(c, r, sizeof(r), timeout) == sizeof(r)) {
+		if (r[0] > 1 || r[1] != next[r[0]])
+			(*bad)++;
+		else
+			next[r[0]]++;
+		(*got)++;
+		timeout = 0;
+	}
+}
+
+/* A holder forks: the child's first send registers it anew and revokes its
+ * parent's lease; both stream at once, nothing lost or doubled. */
+static void test_holder_forks(void)
+{
+	const char *uri = test_uri("posix", "lease-fork");
+	struct shmkit_queue *q = make(uri, 64), *c;
+	uint32_t m[2] = {0, 0}, next[2] = {0, 0}, bad = 0, got = 0;
+	int r;
+
+	CHECK_OK(shmkit_queue_open(&c, uri));
+	CHECK_OK(shmkit_queue_send(q, m, sizeof(m), 0));
+	CHECK(q->lease_mine[0] != 0);
+	fork_q = q;
+	pid_t kid = test_fork(forked_sender, NULL);
+	for (m[1] = 1; m[1] < 20000; m[1]++) {
+		while ((r = shmkit_queue_send(q, m, sizeof(m), 0)) == -EAGAIN)
+			drain(c, next, &bad, &got, 0);
+		CHECK_RET(r, 0);
+	}
+	while (got < 40000) {
+		uint32_t before = got;
+		drain(c, next, &bad, &got, 10 * SEC);
+		if (got == before)
+			break;
+	}
+	CHECK_RET(test_wait(kid), 0);
+	CHECK_RET(bad, 0);
+	CHECK_RET(got, 40000);
+	CHECK_OK(shmkit_queue_close(c));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct test_role roles[] = {
+	    {"send1", role_send1},
+	    {NULL, NULL},
+	};
+	test_child_dispatch(argc, argv, roles);
+	test_taken_and_revoked();
+	test_flag();
+	test_join_leave_under_load();
+	test_holder_in_window(false);
+	test_holder_in_window(true);
+	test_holder_forks();
+	return test_done();
+}
