@@ -248,9 +248,9 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-fr
 #define SHMKIT__QUEUE_MAX_MSG (1u << 30)
 #define SHMKIT__QUEUE_F_MP 1u /* created with multi_producer */
 #define SHMKIT__QUEUE_F_MC 2u /* created with multi_consumer */
-/* MPMC: each side's biased lease (p_lease, c_lease) is in use: a library
- * that does not know the lease must not open the queue (it would claim slots
- * by CAS beside a holder's plain stores), and refuses unknown flags. */
+/* MPMC: the producers' biased lease (p_lease) is in use: a library that
+ * does not know the lease must not open the queue (it would claim slots by
+ * CAS beside a holder's plain stores), and refuses unknown flags. */
 #define SHMKIT__QUEUE_F_LEASE 4u
 
 #define SHMKIT__QTAG_FREE 0x00u
@@ -265,7 +265,6 @@ enum shmkit__queue_peer_state {
 	SHMKIT__QPEER_LIVE = 2,
 };
 #define SHMKIT__QPEER_SIDE_PRODUCER 1u
-#define SHMKIT__QPEER_SIDE_CONSUMER 2u
 
 /* A biased lease (src/sync/lease.h): word = gen << 9 | REVOKING (0x100) |
  * holder (peer index + 1; 0 = nobody); busy = 1 while the holder is inside
@@ -279,7 +278,7 @@ struct shmkit__lease_shared {
  * reclaimed once the process is provably dead. 64 bytes. */
 struct shmkit__queue_peer {
 	_Atomic uint32_t state;
-	/* SHMKIT__QPEER_SIDE_*: the sides this entry's handle has used (set
+	/* SHMKIT__QPEER_SIDE_PRODUCER: this entry's handle has sent (set
 	 * before its first claim, lease queues only; sync/lease.h) */
 	_Atomic uint32_t sides;
 	struct shmkit__ident id;
@@ -334,8 +333,7 @@ struct shmkit__queue_shared {
 	_Atomic uint64_t skipped;          /* reservations of dead producers skipped */
 	_Atomic uint64_t abandoned;        /* messages claimed by consumers that died */
 	_Atomic uint64_t bytes_received;   /* payload bytes consumed (monitoring) */
-	struct shmkit__lease_shared c_lease; /* F_LEASE: the consumers' lease */
-	uint64_t reserved2[3];
+	uint64_t reserved2[4];
 	/* line 3: consumers waiting for data (written when one goes to sleep) */
 	alignas(64) struct shmkit__ec_shared data_ec;
 	uint64_t reserved3[7];
@@ -359,7 +357,6 @@ _Static_assert(offsetof(struct shmkit__queue_shared, markers_off) == 24, "queue.
 _Static_assert(offsetof(struct shmkit__queue_shared, bytes_sent) == 72, "queue.bytes_sent");
 _Static_assert(offsetof(struct shmkit__queue_shared, bytes_received) == 152, "queue.bytes_received");
 _Static_assert(offsetof(struct shmkit__queue_shared, p_lease) == 80, "queue.p_lease");
-_Static_assert(offsetof(struct shmkit__queue_shared, c_lease) == 160, "queue.c_lease");
 _Static_assert(offsetof(struct shmkit__queue_shared, data_ec) == 192, "queue.data_ec");
 _Static_assert(offsetof(struct shmkit__queue_shared, space_ec) == 256, "queue.space_ec");
 _Static_assert(offsetof(struct shmkit__queue_shared, peers) == 320, "queue.peers");

@@ -65,16 +65,15 @@ struct shmkit_queue {
 	uint32_t peer_pid;
 	uint32_t peer_gen; /* fork_generation when registered: a forked child re-registers */
 	uint32_t op_gen;   /* fork_generation of the process that owns resv/peek below */
-	/* MPMC queue with leases (SHMKIT__QUEUE_F_LEASE, sync/lease.h): the
-	 * sides this registration has joined (SHMKIT__QPEER_SIDE_*), the
-	 * lease word held per side (0: none; [0] producers', [1] consumers'),
-	 * and per side: claims by CAS since the last try to take the lease, and
-	 * how many before the next try */
+	/* MPMC queue with a producers' lease (SHMKIT__QUEUE_F_LEASE,
+	 * sync/lease.h): whether this registration has joined the producers,
+	 * the lease word it holds (0: none), claims by CAS since the last try
+	 * to take the lease, and how many before the next try */
 	bool leased;
-	uint8_t joined;
-	uint32_t lease_mine[2];
-	uint32_t cas_claims[2];
-	uint32_t lease_retry[2];
+	bool mp_joined;
+	uint32_t lease_mine;
+	uint32_t cas_claims;
+	uint32_t lease_retry;
 	/* the one outstanding zero-copy operation of each kind */
 	bool resv_active;
 	bool peek_active;
@@ -234,18 +233,18 @@ static inline int peer_ensure(struct shmkit_queue *q)
 	return shmkit__queue_peer_register(q);
 }
 
-/* Before a handle's first claim on a side (per registration): announce the
- * side and settle the side's lease (queue_mpmc.c "leases"). */
-int shmkit__queue_side_join(struct shmkit_queue *q, bool producer, int64_t timeout_ns);
+/* Before a handle's first claim as a producer (per registration): announce
+ * it and settle the producers' lease (queue_mpmc.c "leases"). */
+int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t timeout_ns);
 
+/* peer_ensure(), and for a producer its join. */
 static inline int peer_join(struct shmkit_queue *q, bool producer, int64_t timeout_ns)
 {
-	unsigned side = producer ? SHMKIT__QPEER_SIDE_PRODUCER : SHMKIT__QPEER_SIDE_CONSUMER;
 	int r = peer_ensure(q);
 
-	if (r < 0 || SHMKIT__LIKELY(q->joined & side))
+	if (r < 0 || !producer || SHMKIT__LIKELY(q->mp_joined))
 		return r;
-	return shmkit__queue_side_join(q, producer, timeout_ns);
+	return shmkit__queue_producer_join(q, timeout_ns);
 }
 
 #endif

@@ -17,46 +17,39 @@
 /* ---------------------------------------------------------------------
  * leases (SHMKIT__QUEUE_F_LEASE, sync/lease.h)
  *
- * A side (producers, consumers) with one live peer lets that peer claim
- * slots by a plain load and store instead of a CAS: the CAS waits for the
- * store buffer, which holds the previous message's stores to lines the
- * other side reads, so each claim would wait for a line transfer. A peer
- * announces a side in its entry (`sides`) before its first claim there and
- * then settles the side's lease (revoking another's); it takes the lease if
- * it is then the side's only peer that is not provably dead. A side stays
- * on CAS while another peer has used it; a handle on CAS tries again after
- * LEASE_RETRY claims (the others may have closed), twice as many after each
- * failed try up to LEASE_RETRY_MAX (a try looks at every peer entry and
- * reads /proc for the live ones: 10-100 us, a few % of a 2x2 stream if
- * made every 16 K messages).
+ * A queue with one live producer lets it claim slots by a plain load and
+ * store instead of a CAS: the CAS waits for the store buffer, which holds
+ * the previous message's stores to lines the consumer reads, so each claim
+ * would wait for a line transfer. A producer announces itself in its entry
+ * (`sides`) before its first claim and then settles the lease (revoking
+ * another's); it takes the lease if it is then the only producer that is
+ * not provably dead. The queue stays on CAS while another producer has
+ * sent; a handle on CAS tries again after LEASE_RETRY claims (the others
+ * may have closed), twice as many after each failed try up to
+ * LEASE_RETRY_MAX (a try looks at every peer entry and reads /proc for the
+ * live ones: 10-100 us, a few % of a 2x2 stream if made every 16 K
+ * messages). Only the first slot of a send or batch is claimed so: a batch
+ * takes its next slots by CAS, and consumers always claim by CAS (measured
+ * both ways: a consumer's lease added ~100 ns to a 64 B ping-pong and a
+ * batch's plain claims slowed batches of 32, docs/PERF.md).
  * --------------------------------------------------------------------- */
 
 #define LEASE_RETRY 16384u
 #define LEASE_RETRY_MAX (1u << 26)
 
-static inline struct shmkit__lease_shared *side_lease(struct shmkit_queue *q, bool producer)
-{
-	return producer ? &q->sh->p_lease : &q->sh->c_lease;
-}
-
-static inline unsigned side_bit(bool producer)
-{
-	return producer ? SHMKIT__QPEER_SIDE_PRODUCER : SHMKIT__QPEER_SIDE_CONSUMER;
-}
-
 static int peer_dead(struct shmkit_queue *q, unsigned k);
-static void lease_retry(struct shmkit_queue *q, bool producer);
+static void lease_retry(struct shmkit_queue *q);
 
-/* Move a slot's marker from *expect to want, as a CAS would: by a plain
- * load and store inside the lease's window while this handle holds the
- * side's lease, else by CAS. On failure *expect is the marker read. */
-static inline bool claim_marker(struct shmkit_queue *q, _Atomic uint64_t *seq, uint64_t *expect,
-				uint64_t want, bool producer)
+/* A producer's claim of a slot's marker, *expect -> want, as a CAS would:
+ * by a plain load and store inside the lease's window while this handle
+ * holds the lease, else by CAS. On failure *expect is the marker read. */
+static inline bool mp_claim_marker(struct shmkit_queue *q, _Atomic uint64_t *seq,
+				   uint64_t *expect, uint64_t want)
 {
-	uint32_t mine = q->lease_mine[!producer];
+	uint32_t mine = q->lease_mine;
 
 	if (mine) {
-		struct shmkit__lease_shared *l = side_lease(q, producer);
+		struct shmkit__lease_shared *l = &q->sh->p_lease;
 		if (SHMKIT__LIKELY(shmkit__lease_enter(l, mine))) {
 			SHMKIT__TEST_POINT("queue.lease.window");
 			/* acquire, release: as the CAS below */
@@ -68,10 +61,9 @@ static inline bool claim_marker(struct shmkit_queue *q, _Atomic uint64_t *seq, u
 			*expect = m;
 			return ok;
 		}
-		q->lease_mine[!producer] = 0; /* revoked: another peer joined */
-	} else if (q->leased &&
-		   SHMKIT__UNLIKELY(++q->cas_claims[!producer] >= q->lease_retry[!producer])) {
-		lease_retry(q, producer);
+		q->lease_mine = 0; /* revoked: another producer joined */
+	} else if (q->leased && SHMKIT__UNLIKELY(++q->cas_claims >= q->lease_retry)) {
+		lease_retry(q);
 	}
 	/* acq_rel: acquire orders us after the slot's last user (payload
 	 * included), release lets whoever sees our marker and moves the hint
@@ -180,7 +172,7 @@ static inline int mp_try_reserve(struct shmkit_queue *q, struct attempt *a)
 			/* acquire orders us after the last reader (as the load
 			 * above); release lets whoever sees RESERVED and moves
 			 * the hint pass that on (advance_hint_to) */
-			if (claim_marker(q, &s->seq, &m, mine, true)) {
+			if (mp_claim_marker(q, &s->seq, &m, mine)) {
 				SHMKIT__TEST_POINT("queue.mpmc.reserved");
 				pass_hint(tail, p);
 				a->pos = p;
@@ -257,11 +249,12 @@ static inline int mc_claim_blind(struct shmkit_queue *q, struct shmkit__queue_sl
 				 uint64_t h, struct attempt *a, uint64_t *m)
 {
 	*m = marker(h, SHMKIT__QTAG_COMMITTED);
-	/* acquire pairs with the release store in shmkit__mp_commit() (payload
-	 * and len before COMMITTED); release for whoever moves the hint past
-	 * CLAIMED */
-	if (!claim_marker(q, &s->seq, m, marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer),
-			  false))
+	/* acq_rel: acquire pairs with the release store in shmkit__mp_commit()
+	 * (payload and len before COMMITTED); release for whoever moves the
+	 * hint past CLAIMED. On failure *m is the marker, read with acquire */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &s->seq, m, marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer),
+		    memory_order_acq_rel, memory_order_acquire))
 		return -EAGAIN;
 	/* relaxed: written before COMMITTED, which our CAS acquired */
 	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
@@ -305,9 +298,11 @@ static inline int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 				return len > q->max_msg ? -EBADMSG : -EMSGSIZE;
 			}
 			uint64_t mine = marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
-			/* the acquire load above ordered the payload; release
-			 * for whoever moves the hint past CLAIMED */
-			if (claim_marker(q, &s->seq, &m, mine, false))
+			/* acq_rel: the acquire load above ordered the payload;
+			 * release for whoever moves the hint past CLAIMED */
+			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
+								    memory_order_acq_rel,
+								    memory_order_relaxed))
 				return mc_claimed(q, s, h, len, a);
 			continue;
 		}
@@ -544,10 +539,10 @@ claimed:
 	q->peer_gen = shmkit__fork_gen();
 	q->resv_active = false; /* a forked child does not own its parent's slots */
 	q->peek_active = false;
-	q->joined = 0; /* nor its parent's leases */
-	q->lease_mine[0] = q->lease_mine[1] = 0;
-	q->cas_claims[0] = q->cas_claims[1] = 0;
-	q->lease_retry[0] = q->lease_retry[1] = LEASE_RETRY;
+	q->mp_joined = false; /* nor its parent's lease */
+	q->lease_mine = 0;
+	q->cas_claims = 0;
+	q->lease_retry = LEASE_RETRY;
 	return 0;
 }
 
@@ -557,10 +552,9 @@ void shmkit__queue_peer_release(struct shmkit_queue *q)
 
 	if (q->peer < 0 || !me || me->pid != q->peer_pid)
 		return;
-	for (unsigned i = 0; i < 2; i++)
-		if (q->lease_mine[i])
-			shmkit__lease_drop(side_lease(q, i == 0), q->lease_mine[i]);
-	q->lease_mine[0] = q->lease_mine[1] = 0;
+	if (q->lease_mine)
+		shmkit__lease_drop(&q->sh->p_lease, q->lease_mine);
+	q->lease_mine = 0;
 	/* relaxed: covered by the release store of FREE */
 	atomic_store_explicit(&q->sh->peers[q->peer].sides, 0, memory_order_relaxed);
 	/* release: pairs with the acquire CAS in shmkit__queue_peer_register() */
@@ -569,9 +563,9 @@ void shmkit__queue_peer_release(struct shmkit_queue *q)
 	q->peer = -1;
 }
 
-/* Whether another peer entry, not provably dead, has used `side`. An entry
- * being registered or cleaned up (CLAIMING) counts if its bit is set. */
-static bool side_shared(struct shmkit_queue *q, unsigned side)
+/* Whether another peer entry, not provably dead, has sent. An entry being
+ * registered or cleaned up (CLAIMING) counts if its bit is set. */
+static bool other_producer(struct shmkit_queue *q)
 {
 	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
 		struct shmkit__queue_peer *pe = &q->sh->peers[k];
@@ -580,8 +574,8 @@ static bool side_shared(struct shmkit_queue *q, unsigned side)
 		/* acquire: pairs with the release store of LIVE in
 		 * shmkit__queue_peer_register(); sides is read after it */
 		uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
-		if (st == SHMKIT__QPEER_FREE ||
-		    !(atomic_load_explicit(&pe->sides, memory_order_relaxed) & side))
+		if (st == SHMKIT__QPEER_FREE || !(atomic_load_explicit(&pe->sides, memory_order_relaxed) &
+						  SHMKIT__QPEER_SIDE_PRODUCER))
 			continue;
 		if (st == SHMKIT__QPEER_LIVE && peer_dead(q, k))
 			continue;
@@ -601,12 +595,12 @@ static bool lease_holder_gone(void *ctx, uint32_t holder)
 	return k >= SHMKIT__QUEUE_PEERS || (int)k == q->peer || peer_dead(q, k) == 1;
 }
 
-/* Take the side's lease if it is free and we are the side's only peer.
- * Only a process registered for expedited membarriers: a revoker's barrier
- * must reach our CPU (sync/lease.h). */
-static void lease_try_take(struct shmkit_queue *q, bool producer)
+/* Take the lease if it is free and we are the only producer. Only a process
+ * registered for expedited membarriers: a revoker's barrier must reach our
+ * CPU (sync/lease.h). */
+static void lease_try_take(struct shmkit_queue *q)
 {
-	struct shmkit__lease_shared *l = side_lease(q, producer);
+	struct shmkit__lease_shared *l = &q->sh->p_lease;
 
 	if (!shmkit__barrier_registered())
 		return;
@@ -614,43 +608,43 @@ static void lease_try_take(struct shmkit_queue *q, bool producer)
 	if (!mine)
 		return;
 	shmkit__fence_full(); /* our take before our look at the others (lease.h) */
-	if (side_shared(q, side_bit(producer))) {
+	if (other_producer(q)) {
 		shmkit__lease_drop(l, mine);
 		return;
 	}
-	q->lease_mine[!producer] = mine;
+	q->lease_mine = mine;
 }
 
-static __attribute__((noinline)) void lease_retry(struct shmkit_queue *q, bool producer)
+static __attribute__((noinline)) void lease_retry(struct shmkit_queue *q)
 {
-	q->cas_claims[!producer] = 0;
+	q->cas_claims = 0;
 	/* relaxed: a hint; the take's CAS decides */
-	if (shmkit__lease_holder(atomic_load_explicit(&side_lease(q, producer)->word,
+	if (shmkit__lease_holder(atomic_load_explicit(&q->sh->p_lease.word,
 						      memory_order_relaxed)) == 0)
-		lease_try_take(q, producer);
-	if (q->lease_mine[!producer])
-		q->lease_retry[!producer] = LEASE_RETRY;
-	else if (q->lease_retry[!producer] < LEASE_RETRY_MAX)
-		q->lease_retry[!producer] *= 2;
+		lease_try_take(q);
+	if (q->lease_mine)
+		q->lease_retry = LEASE_RETRY;
+	else if (q->lease_retry < LEASE_RETRY_MAX)
+		q->lease_retry *= 2;
 }
 
-int shmkit__queue_side_join(struct shmkit_queue *q, bool producer, int64_t timeout_ns)
+int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t timeout_ns)
 {
-	unsigned side = side_bit(producer);
-
 	if (q->leased) {
 		_Atomic uint32_t *sides = &q->sh->peers[q->peer].sides;
 		/* relaxed: only this handle writes its entry's sides */
-		atomic_store_explicit(sides, atomic_load_explicit(sides, memory_order_relaxed) | side,
+		atomic_store_explicit(sides,
+				      atomic_load_explicit(sides, memory_order_relaxed) |
+					      SHMKIT__QPEER_SIDE_PRODUCER,
 				      memory_order_relaxed);
 		shmkit__fence_full(); /* announced before we read the lease (lease.h) */
-		int r = shmkit__lease_clear(side_lease(q, producer), lease_holder_gone, q,
+		int r = shmkit__lease_clear(&q->sh->p_lease, lease_holder_gone, q,
 					    shmkit__deadline(timeout_ns));
 		if (r < 0)
 			return timeout_ns == 0 ? -EAGAIN : r;
-		lease_try_take(q, producer);
+		lease_try_take(q);
 	}
-	q->joined |= (uint8_t)side;
+	q->mp_joined = true;
 	return 0;
 }
 
@@ -669,7 +663,7 @@ static inline bool mpmc_ready(const struct shmkit_queue *q, bool producer)
 	unsigned role = producer ? SHMKIT__ROLE_PRODUCER : SHMKIT__ROLE_CONSUMER;
 
 	return SHMKIT__LIKELY(q->op_gen == gen && q->peer >= 0 && q->peer_gen == gen &&
-			      (q->joined & side_bit(producer)) &&
+			      (!producer || q->mp_joined) &&
 			      ((producer ? q->mp : q->mc) || q->obj.role_word[role] != 0) &&
 			      !(producer ? q->resv_active : q->peek_active));
 }
@@ -699,8 +693,8 @@ static inline bool mp_reserve_at_hint(struct shmkit_queue *q, struct attempt *a)
 	uint64_t m = marker(p, SHMKIT__QTAG_FREE);
 
 	/* as in mp_try_reserve(); on failure nothing is used */
-	if (!claim_marker(q, &slot_at(q, p)->seq, &m,
-			  marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer), true))
+	if (!mp_claim_marker(q, &slot_at(q, p)->seq, &m,
+			     marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer)))
 		return false;
 	SHMKIT__TEST_POINT("queue.mpmc.reserved");
 	pass_hint(tail, p);
@@ -800,9 +794,11 @@ static inline void pass_hint_to(_Atomic uint64_t *hint, uint64_t from, uint64_t 
 static inline bool mp_take_free(struct shmkit_queue *q, uint64_t pos)
 {
 	uint64_t m = marker(pos, SHMKIT__QTAG_FREE);
-	/* as in mp_try_reserve() */
-	return claim_marker(q, &slot_at(q, pos)->seq, &m,
-			    marker(pos, SHMKIT__QTAG_RESERVED | (unsigned)q->peer), true);
+	/* acq_rel: as in mp_try_reserve() (a CAS even under the lease: see
+	 * "leases" above) */
+	return atomic_compare_exchange_strong_explicit(
+		&slot_at(q, pos)->seq, &m, marker(pos, SHMKIT__QTAG_RESERVED | (unsigned)q->peer),
+		memory_order_acq_rel, memory_order_relaxed);
 }
 
 /* msgs[0..k) are valid and each fits a slot (checked by the caller). */
@@ -861,8 +857,9 @@ static inline int64_t mc_take_committed(struct shmkit_queue *q, uint64_t pos, si
 		if (len > limit)
 			return -1;
 	}
-	/* as in mc_claim_blind() */
-	if (!claim_marker(q, &s->seq, &m, mine, false))
+	/* acq_rel: as in mc_claim_blind() */
+	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m, mine, memory_order_acq_rel,
+						     memory_order_relaxed))
 		return -1;
 	/* relaxed: written before COMMITTED, which our CAS acquired */
 	len = atomic_load_explicit(&s->len, memory_order_relaxed);

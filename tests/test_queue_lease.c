@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* MPMC leases (src/sync/lease.h, src/queue_mpmc.c "leases"): a side with
- * one live peer claims slots by plain stores; a second peer revokes that
- * before its first claim, and the first takes the lease back once it is
- * alone again. Real processes: producers and consumers that join and leave
+/* The MPMC producers' lease (src/sync/lease.h, src/queue_mpmc.c "leases"):
+ * a queue with one live producer lets it claim slots by plain stores; a
+ * second producer revokes that before its first claim, and the first takes
+ * the lease back once it is alone again. Real processes: producers and consumers that join and leave
  * a running stream (every message exactly once, in order per producer), a
  * holder stopped or kill -9'd inside its plain-store window, a holder that
  * forks, and queues made without the lease flag. */
@@ -40,7 +40,7 @@ static uint32_t holder(const struct shmkit__lease_shared *l)
 	return shmkit__lease_holder(atomic_load(&l->word));
 }
 
-/* One process: the lease follows who is alone on a side. */
+/* One process: the lease follows who is the only producer. */
 static void test_taken_and_revoked(void)
 {
 	const char *uri = test_uri("posix", "lease-take");
@@ -48,41 +48,37 @@ static void test_taken_and_revoked(void)
 	uint32_t v = 0, w;
 
 	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
-	CHECK(q->lease_mine[0] != 0);
+	CHECK(q->lease_mine != 0);
 	CHECK_RET(holder(&q->sh->p_lease), (uint32_t)q->peer + 1);
 	CHECK_RET(shmkit_queue_recv(q, &w, sizeof(w), 0), sizeof(w));
-	CHECK(q->lease_mine[1] != 0); /* one handle may hold both sides */
-	CHECK_RET(holder(&q->sh->c_lease), (uint32_t)q->peer + 1);
 
 	/* a second producer revokes it; neither holds it while both are open */
 	CHECK_OK(shmkit_queue_open(&p2, uri));
 	v = 1;
 	CHECK_OK(shmkit_queue_send(p2, &v, sizeof(v), 0));
 	CHECK_RET(holder(&q->sh->p_lease), 0);
-	CHECK(p2->lease_mine[0] == 0);
+	CHECK(p2->lease_mine == 0);
 	v = 2;
 	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
-	CHECK(q->lease_mine[0] == 0); /* it saw the revocation */
-	CHECK(q->lease_mine[1] != 0); /* the consumers' lease is another */
+	CHECK(q->lease_mine == 0); /* it saw the revocation */
 	for (uint32_t i = 1; i <= 2; i++) {
 		CHECK_RET(shmkit_queue_recv(q, &w, sizeof(w), 0), sizeof(w));
 		CHECK_RET(w, i);
 	}
 	/* alone again: taken back within LEASE_RETRY claims */
 	CHECK_OK(shmkit_queue_close(p2));
-	for (uint32_t i = 0; i < 20000 && q->lease_mine[0] == 0; i++) {
+	for (uint32_t i = 0; i < 20000 && q->lease_mine == 0; i++) {
 		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), 0));
 		CHECK_RET(shmkit_queue_recv(q, &w, sizeof(w), 0), sizeof(w));
 		if (w != i)
 			break;
 	}
-	CHECK(q->lease_mine[0] != 0);
+	CHECK(q->lease_mine != 0);
 	CHECK_RET(holder(&q->sh->p_lease), (uint32_t)q->peer + 1);
-	/* closing gives both back */
+	/* closing gives it back */
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_queue_open(&q, uri));
 	CHECK_RET(holder(&q->sh->p_lease), 0);
-	CHECK_RET(holder(&q->sh->c_lease), 0);
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
 }
@@ -99,7 +95,7 @@ static void test_flag(void)
 	q->sh->flags &= ~SHMKIT__QUEUE_F_LEASE;
 	CHECK_OK(shmkit_queue_open(&q2, uri));
 	CHECK_OK(shmkit_queue_send(q2, &v, sizeof(v), 0));
-	CHECK(q2->lease_mine[0] == 0);
+	CHECK(q2->lease_mine == 0);
 	CHECK_RET(holder(&q->sh->p_lease), 0);
 	CHECK_RET(shmkit_queue_recv(q2, &v, sizeof(v), 0), sizeof(v));
 	CHECK_OK(shmkit_queue_close(q2));
@@ -128,7 +124,7 @@ static int produce(const char *uri, uint32_t id, uint32_t count, struct tally *t
 	for (m[1] = 0; m[1] < count; m[1]++) {
 		if (shmkit_queue_send(q, m, sizeof(m), 60 * SEC) != 0)
 			return 3;
-		leased |= q->lease_mine[0] != 0;
+		leased |= q->lease_mine != 0;
 	}
 	if (leased && id == 0)
 		atomic_fetch_add(&t->leased_streams, 1);
@@ -281,7 +277,7 @@ static void test_holder_in_window(bool kill_it)
 	uint32_t h = holder(&q->sh->p_lease);
 	CHECK(h == 0 || h == (uint32_t)p2->peer + 1);
 	if (kill_it)
-		CHECK(p2->lease_mine[0] != 0);
+		CHECK(p2->lease_mine != 0);
 	CHECK_OK(shmkit_queue_close(p2));
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
@@ -327,7 +323,7 @@ static void test_holder_forks(void)
 
 	CHECK_OK(shmkit_queue_open(&c, uri));
 	CHECK_OK(shmkit_queue_send(q, m, sizeof(m), 0));
-	CHECK(q->lease_mine[0] != 0);
+	CHECK(q->lease_mine != 0);
 	fork_q = q;
 	pid_t kid = test_fork(forked_sender, NULL);
 	for (m[1] = 1; m[1] < 20000; m[1]++) {

@@ -7,8 +7,7 @@
  * Why: a locked instruction waits until the store buffer has drained. A
  * queue producer's previous stores went to lines the consumer was reading,
  * so each claim by CAS waits for a line transfer; the same claim by a plain
- * store overlaps them (measured: MPMC 1x1 64 B 0.77-0.80x -> 0.97-1.06x
- * SPSC on a slow-transfer VM, docs/PERF.md).
+ * store overlaps them (docs/PERF.md "MPMC 1x1 by leases").
  *
  * The shared pair (struct shmkit__lease_shared, src/layout.h): `word` =
  * gen << 9 | REVOKING | holder (holder = peer index + 1, 0: nobody), and
@@ -21,8 +20,8 @@
  * uses locked instructions on the words. `gen` grows at each take, so a
  * waiter from an earlier revocation cannot free a later holder's lease.
  *
- * Who may take it is the caller's business (the queue: a side's only live
- * peer); the take must be followed by a full barrier and that check, and
+ * Who may take it is the caller's business (the queue: its only live
+ * producer); the take must be followed by a full barrier and that check, and
  * every peer that may use locked instructions must announce itself, full
  * barrier, then read the word (Dekker again: one of the two sees the other). */
 #ifndef SHMKIT_SYNC_LEASE_H
