@@ -114,6 +114,20 @@ int shmkit__pid_alive(pid_t pid)
 	return errno == ESRCH ? 0 : shmkit__neg_errno();
 }
 
+/* The stat line describes the thread group's leader only. A leader that
+ * called pthread_exit() stays a zombie while its other threads run and
+ * touch shared memory, so a zombie is dead only when it is the group's last
+ * thread (the count includes the unreaped leader itself). */
+static int zombie_alive(pid_t pid)
+{
+	int threads = shmkit__proc_threads(pid);
+	if (threads == -ENOENT)
+		return 0;
+	if (threads < 0)
+		return threads;
+	return threads > 1;
+}
+
 int shmkit__ident_alive(const struct shmkit__ident *id)
 {
 	uint32_t pid = id->pid;
@@ -147,8 +161,7 @@ int shmkit__ident_alive(const struct shmkit__ident *id)
 		return err;
 	if (start != want_start)
 		return 0; /* the pid was reused by another process */
-	/* A zombie (or a dying task) never touches memory again. */
 	if (state == 'Z' || state == 'X' || state == 'x')
-		return 0;
+		return zombie_alive((pid_t)pid);
 	return 1;
 }

@@ -98,6 +98,24 @@ int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
 	return 0;
 }
 
+int shmkit__proc_threads(pid_t pid)
+{
+	char path[64], buf[2048];
+	proc_path(path, sizeof(path), pid, "status");
+	ssize_t n = shmkit__proc_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ESRCH ? -ENOENT : (int)n;
+	const char *p = strstr(buf, "\nThreads:");
+	if (!p)
+		return -EIO;
+	char *end;
+	errno = 0;
+	long v = strtol(p + strlen("\nThreads:"), &end, 10);
+	if (errno || end == p || v < 1 || v > INT_MAX)
+		return -EIO;
+	return (int)v;
+}
+
 void shmkit__proc_comm(pid_t pid, char *comm, size_t cap)
 {
 	char path[64];

@@ -26,6 +26,12 @@ int shmkit__proc_each_pid(int (*fn)(pid_t pid, void *arg), void *arg);
  * or a negative errno. pid 0 reads /proc/self. */
 int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time);
 
+/* The "Threads:" count of /proc/PID/status: >= 1, -ENOENT (no such
+ * process) or a negative errno. A thread group whose leader has exited
+ * (pthread_exit) shows the leader as a zombie while its other threads run:
+ * only this count tells the two apart. */
+int shmkit__proc_threads(pid_t pid);
+
 /* The process's name (comm), "" when it cannot be read. */
 void shmkit__proc_comm(pid_t pid, char *comm, size_t cap);
 

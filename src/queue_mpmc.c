@@ -499,6 +499,46 @@ void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *
 	*received = r;
 }
 
+/* Entry k's owner died, maybe inside its lease window (busy left 1), and
+ * the entry is ours now (CLAIMING): free a lease that names it before the
+ * entry turns LIVE again, or every revoker would wait on the new, live
+ * owner for a window the dead one never closes. No barrier: the holder
+ * runs on no CPU. */
+static void lease_free_dead(struct shmkit_queue *q, unsigned k)
+{
+	struct shmkit__lease_shared *l = &q->sh->p_lease;
+	/* acquire: pairs with the release CASes of other revokers */
+	uint32_t w = atomic_load_explicit(&l->word, memory_order_acquire);
+
+	while (shmkit__lease_holder(w) == k + 1) {
+		if (!(w & SHMKIT__LEASE_REVOKING)) {
+			atomic_compare_exchange_strong(&l->word, &w, w | SHMKIT__LEASE_REVOKING);
+			continue; /* w is now what the word holds, either way */
+		}
+		/* relaxed: nobody else writes busy while the word says REVOKING */
+		atomic_store_explicit(&l->busy, 0, memory_order_relaxed);
+		/* release: busy = 0 before anyone takes the free word */
+		atomic_compare_exchange_strong_explicit(&l->word, &w,
+							w & ~(SHMKIT__LEASE_GEN_ONE - 1),
+							memory_order_acq_rel, memory_order_acquire);
+	}
+}
+
+/* After our CAS took a LIVE entry we judged dead: is it still the dead
+ * owner's? Its owner may have been replaced between the look and the CAS
+ * (released, then registered by a live process): then it goes back to
+ * LIVE, unless that owner released it meanwhile (FREE, left as is). */
+static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident *dead)
+{
+	if (memcmp(&pe->id, dead, sizeof(*dead)) == 0)
+		return true;
+	uint32_t claiming = SHMKIT__QPEER_CLAIMING;
+	/* release: as the owner's own store of LIVE */
+	atomic_compare_exchange_strong_explicit(&pe->state, &claiming, SHMKIT__QPEER_LIVE,
+						memory_order_release, memory_order_relaxed);
+	return false;
+}
+
 int shmkit__queue_peer_register(struct shmkit_queue *q)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
@@ -517,12 +557,16 @@ int shmkit__queue_peer_register(struct shmkit_queue *q)
 	}
 	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
 		uint32_t expect = SHMKIT__QPEER_LIVE;
-		if (!peer_dead(q, k))
+		struct shmkit__ident dead;
+		if (peer_ident(q, k, &dead) != 1 || shmkit__obj_ident_alive(&q->obj, &dead) != 0)
 			continue;
 		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
 							    SHMKIT__QPEER_CLAIMING,
 							    memory_order_acquire, memory_order_relaxed)) {
+			if (!still_dead(&peers[k], &dead))
+				continue;
 			release_peer_slots(q, k);
+			lease_free_dead(q, k);
 			goto claimed;
 		}
 	}
@@ -555,8 +599,9 @@ void shmkit__queue_peer_release(struct shmkit_queue *q)
 	if (q->lease_mine)
 		shmkit__lease_drop(&q->sh->p_lease, q->lease_mine);
 	q->lease_mine = 0;
-	/* relaxed: covered by the release store of FREE */
-	atomic_store_explicit(&q->sh->peers[q->peer].sides, 0, memory_order_relaxed);
+	/* release: a look at sides that sees 0 (other_producer()) also sees
+	 * the lease given back above */
+	atomic_store_explicit(&q->sh->peers[q->peer].sides, 0, memory_order_release);
 	/* release: pairs with the acquire CAS in shmkit__queue_peer_register() */
 	atomic_store_explicit(&q->sh->peers[q->peer].state, SHMKIT__QPEER_FREE,
 			      memory_order_release);
@@ -574,7 +619,8 @@ static bool other_producer(struct shmkit_queue *q)
 		/* acquire: pairs with the release store of LIVE in
 		 * shmkit__queue_peer_register(); sides is read after it */
 		uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
-		if (st == SHMKIT__QPEER_FREE || !(atomic_load_explicit(&pe->sides, memory_order_relaxed) &
+		/* acquire: pairs with the release store in shmkit__queue_peer_release() */
+		if (st == SHMKIT__QPEER_FREE || !(atomic_load_explicit(&pe->sides, memory_order_acquire) &
 						  SHMKIT__QPEER_SIDE_PRODUCER))
 			continue;
 		if (st == SHMKIT__QPEER_LIVE && peer_dead(q, k))
@@ -617,10 +663,18 @@ static void lease_try_take(struct shmkit_queue *q)
 
 static __attribute__((noinline)) void lease_retry(struct shmkit_queue *q)
 {
+	struct shmkit__lease_shared *l = &q->sh->p_lease;
+
 	q->cas_claims = 0;
 	/* relaxed: a hint; the take's CAS decides */
-	if (shmkit__lease_holder(atomic_load_explicit(&q->sh->p_lease.word,
-						      memory_order_relaxed)) == 0)
+	uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+	/* A revocation that timed out leaves the word REVOKING: settle it if
+	 * its holder has left the window since (we announced ourselves when
+	 * we joined, as lease_clear asks), or nobody would take it again. */
+	if ((w & SHMKIT__LEASE_REVOKING) &&
+	    shmkit__lease_clear(l, lease_holder_gone, q, shmkit__now_ns()) == 0)
+		w = 0;
+	if (shmkit__lease_holder(w) == 0)
 		lease_try_take(q);
 	if (q->lease_mine)
 		q->lease_retry = LEASE_RETRY;

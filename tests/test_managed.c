@@ -5,6 +5,7 @@
 /* TIMEOUT: 90 */
 #include "test.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
@@ -421,10 +422,57 @@ static int ident_after_fork(void *arg)
 	return shmkit__ident_alive(me) == 1 && shmkit__ident_alive(parent) == 1 ? 0 : 2;
 }
 
+/* A process whose main thread has called pthread_exit(): /proc shows its
+ * leader as a zombie while the other thread runs until the pipe closes. */
+static int gate[2];
+
+static void *wait_gate(void *arg)
+{
+	char c;
+	(void)arg;
+	while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static int leader_exits(void *arg)
+{
+	pthread_t t;
+	(void)arg;
+	close(gate[1]);
+	if (pthread_create(&t, NULL, wait_gate, NULL) != 0)
+		return 1;
+	pthread_exit(NULL);
+}
+
+static void test_ident_zombie_leader(void)
+{
+	struct shmkit__ident id = *shmkit__ident_self();
+	char state = '?';
+	uint64_t start = 0;
+
+	CHECK_OK(pipe(gate));
+	pid_t kid = test_fork(leader_exits, NULL);
+	close(gate[0]);
+	id.pid = (uint32_t)kid;
+	for (int i = 0; i < 2000 && state != 'Z'; i++) {
+		CHECK_OK(shmkit__proc_stat(kid, &state, &start));
+		usleep(1000);
+	}
+	CHECK_RET(state, 'Z');
+	id.start_time = start;
+	CHECK_RET(shmkit__proc_threads(kid), 2);
+	CHECK_RET(shmkit__ident_alive(&id), 1); /* its other thread still runs */
+	close(gate[1]);
+	CHECK_RET(test_wait(kid), 0);
+	CHECK_RET(shmkit__ident_alive(&id), 0);
+}
+
 static void test_ident(void)
 {
 	struct shmkit__ident me = *shmkit__ident_self();
 	CHECK_RET(test_wait(test_fork(ident_after_fork, &me)), 0);
+	test_ident_zombie_leader();
 	CHECK(me.pid == (uint32_t)getpid());
 	CHECK(me.start_time != 0);
 	CHECK_RET(shmkit__ident_alive(&me), 1);

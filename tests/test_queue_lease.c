@@ -9,6 +9,7 @@
 /* TIMEOUT: 120 */
 #include "test.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "queue_internal.h"
 #include "sync/lease.h"
 
@@ -345,6 +347,119 @@ static void test_holder_forks(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A producer process whose main thread has exited: its other thread sends
+ * by CAS while /proc shows the leader as a zombie. A second producer must
+ * count it as live and leave the lease alone. */
+static const char *zl_uri;
+static int zl_ready[2], zl_gate[2];
+
+static void *zl_worker(void *arg)
+{
+	struct shmkit_queue *q;
+	uint32_t v = 1;
+	char c = 0;
+	(void)arg;
+	if (shmkit_queue_open(&q, zl_uri) != 0 || shmkit_queue_send(q, &v, sizeof(v), 10 * SEC) != 0)
+		_exit(2);
+	if (write(zl_ready[1], &c, 1) != 1)
+		_exit(3);
+	while (read(zl_gate[0], &c, 1) < 0 && errno == EINTR)
+		;
+	v = 2;
+	_exit(shmkit_queue_send(q, &v, sizeof(v), 10 * SEC) == 0 ? 0 : 4);
+}
+
+static int zl_main(void *arg)
+{
+	pthread_t t;
+	(void)arg;
+	close(zl_gate[1]);
+	if (pthread_create(&t, NULL, zl_worker, NULL) != 0)
+		return 1;
+	pthread_exit(NULL);
+}
+
+static void test_zombie_leader_producer(void)
+{
+	zl_uri = test_uri("posix", "lease-zleader");
+	struct shmkit_queue *q = make(zl_uri, 16), *p2;
+	uint32_t v = 3, got = 0, sum = 0;
+	char c, state = '?';
+	uint64_t start;
+
+	CHECK_OK(pipe(zl_ready));
+	CHECK_OK(pipe(zl_gate));
+	pid_t kid = test_fork(zl_main, NULL);
+	close(zl_gate[0]);
+	CHECK_RET(read(zl_ready[0], &c, 1), 1);
+	for (int i = 0; i < 2000 && state != 'Z'; i++) {
+		CHECK_OK(shmkit__proc_stat(kid, &state, &start));
+		usleep(1000);
+	}
+	CHECK_RET(state, 'Z');
+	/* the kid's thread took the lease; our first send revokes it and must
+	 * not take it while that thread may still claim by CAS */
+	CHECK_OK(shmkit_queue_open(&p2, zl_uri));
+	CHECK_OK(shmkit_queue_send(p2, &v, sizeof(v), 10 * SEC));
+	CHECK(p2->lease_mine == 0);
+	CHECK_RET(holder(&q->sh->p_lease), 0);
+	close(zl_gate[1]);
+	CHECK_RET(test_wait(kid), 0);
+	while (shmkit_queue_recv(q, &v, sizeof(v), 0) == sizeof(v)) {
+		got++;
+		sum += v;
+	}
+	CHECK_RET(got, 3);
+	CHECK_RET(sum, 6);
+	close(zl_ready[0]);
+	close(zl_ready[1]);
+	CHECK_OK(shmkit_queue_close(p2));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(zl_uri));
+}
+
+/* A holder kill -9'd inside its window, and its peer entry then reused by
+ * a live consumer (every other entry taken): a new producer must not wait
+ * on that consumer for the dead holder's window. */
+static void test_dead_holder_entry_reused(void)
+{
+	const char *uri = test_uri("posix", "lease-reuse");
+	struct shmkit_queue *q = make(uri, 8), *h[SHMKIT__QUEUE_PEERS], *p;
+	const char *args[] = {uri, "41", NULL};
+	uint32_t v = 42;
+	unsigned k, n = 0;
+
+	pid_t holder_pid = test_spawn_paused("queue.lease.window", "send1", args);
+	if (holder_pid <= 0) {
+		shmkit_queue_close(q);
+		return;
+	}
+	uint32_t dead = holder(&q->sh->p_lease);
+	CHECK(dead != 0);
+	CHECK_RET(test_kill_stopped(holder_pid), 128 + SIGKILL);
+	/* consumers take the free entries, then the dead holder's */
+	while (n < SHMKIT__QUEUE_PEERS && (n == 0 || (uint32_t)h[n - 1]->peer + 1 != dead)) {
+		CHECK_OK(shmkit_queue_open(&h[n], uri));
+		CHECK_RET(shmkit_queue_recv(h[n], &v, sizeof(v), 0), -EAGAIN);
+		n++;
+	}
+	CHECK_RET((uint32_t)h[n - 1]->peer + 1, dead);
+	CHECK_RET(n, SHMKIT__QUEUE_PEERS);
+	CHECK_OK(shmkit_queue_close(h[0]));
+	CHECK_OK(shmkit_queue_open(&p, uri));
+	v = 42;
+	CHECK_OK(shmkit_queue_send(p, &v, sizeof(v), 2 * SEC));
+	CHECK(p->lease_mine != 0);
+	CHECK_RET(shmkit_queue_recv(h[1], &v, sizeof(v), 0), sizeof(v)); /* q: the table is full */
+	CHECK_RET(v, 42);
+	CHECK_RET(shmkit_queue_recv(h[1], &v, sizeof(v), 0), -EAGAIN);
+	for (k = 1; k < n; k++)
+		CHECK_OK(shmkit_queue_close(h[k]));
+	CHECK_OK(shmkit_queue_close(p));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
@@ -358,5 +473,7 @@ int main(int argc, char **argv)
 	test_holder_in_window(false);
 	test_holder_in_window(true);
 	test_holder_forks();
+	test_zombie_leader_producer();
+	test_dead_holder_entry_reused();
 	return test_done();
 }
