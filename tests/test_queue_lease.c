@@ -238,6 +238,67 @@ static int role_send1(int argc, char **argv)
 	return 0;
 }
 
+/* argv: uri count: sends count messages (stopped inside every window). */
+static int role_send_n(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	uint32_t n = argc > 1 ? (uint32_t)atoi(argv[1]) : 1;
+	if (shmkit_queue_open(&q, argv[0]) != 0)
+		return 2;
+	for (uint32_t v = 0; v < n; v++)
+		if (shmkit_queue_send(q, &v, sizeof(v), 10 * SEC) != 0)
+			return 3;
+	return 0;
+}
+
+/* A revocation that times out leaves the word REVOKING; once the would-be
+ * producer has gone, the old holder (now on CAS) settles it and takes the
+ * lease again on a later try: the pause point then stops it in a window. */
+static void test_revoking_left_behind(void)
+{
+	const char *uri = test_uri("posix", "lease-left");
+	struct shmkit_queue *q = make(uri, 8), *p2;
+	const char *args[] = {uri, "1000000", NULL};
+	uint32_t v = 0, next = 0, bad = 0, first;
+	char state = '?';
+	uint64_t start;
+
+	pid_t holder_pid = test_spawn_paused("queue.lease.window", "send_n", args);
+	if (holder_pid <= 0) {
+		shmkit_queue_close(q);
+		return;
+	}
+	first = atomic_load(&q->sh->p_lease.word);
+	CHECK_OK(shmkit_queue_open(&p2, uri));
+	CHECK_RET(shmkit_queue_send(p2, &v, sizeof(v), 20 * MS), -ETIMEDOUT);
+	CHECK(atomic_load(&q->sh->p_lease.word) & SHMKIT__LEASE_REVOKING);
+	CHECK_OK(shmkit_queue_close(p2));
+	kill(holder_pid, SIGCONT);
+	for (int idle = 0; idle < 100 && state != 'T';) {
+		if (shmkit_queue_recv(q, &v, sizeof(v), 50 * MS) == sizeof(v)) {
+			bad += v != next;
+			next++;
+		} else {
+			idle++;
+		}
+		if (shmkit__proc_stat(holder_pid, &state, &start) < 0)
+			break;
+	}
+	CHECK_RET(state, 'T'); /* stopped in a window again: the lease is back */
+	uint32_t now = atomic_load(&q->sh->p_lease.word);
+	CHECK_RET(shmkit__lease_holder(now), shmkit__lease_holder(first));
+	CHECK(!(now & SHMKIT__LEASE_REVOKING) && now != first);
+	CHECK(next > 1000); /* it went on by CAS for a while (the retry counts claim attempts) */
+	CHECK_RET(test_kill_stopped(holder_pid), 128 + SIGKILL);
+	while (shmkit_queue_recv(q, &v, sizeof(v), 0) == sizeof(v)) {
+		bad += v != next;
+		next++;
+	}
+	CHECK_RET(bad, 0);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A holder stopped inside its window holds up a joining producer (until
  * the joiner's timeout), not the consumer; once it goes on, or is kill -9'd
  * there, the joiner proceeds and nothing is lost or doubled. */
@@ -464,6 +525,7 @@ int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
 	    {"send1", role_send1},
+	    {"send_n", role_send_n},
 	    {NULL, NULL},
 	};
 	test_child_dispatch(argc, argv, roles);
@@ -473,6 +535,7 @@ int main(int argc, char **argv)
 	test_holder_in_window(false);
 	test_holder_in_window(true);
 	test_holder_forks();
+	test_revoking_left_behind();
 	test_zombie_leader_producer();
 	test_dead_holder_entry_reused();
 	return test_done();
