@@ -499,31 +499,6 @@ void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *
 	*received = r;
 }
 
-/* Entry k's owner died, maybe inside its lease window (busy left 1), and
- * the entry is ours now (CLAIMING): free a lease that names it before the
- * entry turns LIVE again, or every revoker would wait on the new, live
- * owner for a window the dead one never closes. No barrier: the holder
- * runs on no CPU. */
-static void lease_free_dead(struct shmkit_queue *q, unsigned k)
-{
-	struct shmkit__lease_shared *l = &q->sh->p_lease;
-	/* acquire: pairs with the release CASes of other revokers */
-	uint32_t w = atomic_load_explicit(&l->word, memory_order_acquire);
-
-	while (shmkit__lease_holder(w) == k + 1) {
-		if (!(w & SHMKIT__LEASE_REVOKING)) {
-			atomic_compare_exchange_strong(&l->word, &w, w | SHMKIT__LEASE_REVOKING);
-			continue; /* w is now what the word holds, either way */
-		}
-		/* relaxed: nobody else writes busy while the word says REVOKING */
-		atomic_store_explicit(&l->busy, 0, memory_order_relaxed);
-		/* release: busy = 0 before anyone takes the free word */
-		atomic_compare_exchange_strong_explicit(&l->word, &w,
-							w & ~(SHMKIT__LEASE_GEN_ONE - 1),
-							memory_order_acq_rel, memory_order_acquire);
-	}
-}
-
 /* After our CAS took a LIVE entry we judged dead: is it still the dead
  * owner's? Its owner may have been replaced between the look and the CAS
  * (released, then registered by a live process): then it goes back to
@@ -566,7 +541,10 @@ int shmkit__queue_peer_register(struct shmkit_queue *q)
 			if (!still_dead(&peers[k], &dead))
 				continue;
 			release_peer_slots(q, k);
-			lease_free_dead(q, k);
+			/* k's owner may have died inside its lease window: free
+			 * a lease naming k before k turns LIVE again, or every
+			 * revoker would wait on the new owner for that window */
+			shmkit__lease_clear_dead(&q->sh->p_lease, k + 1);
 			goto claimed;
 		}
 	}

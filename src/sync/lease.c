@@ -93,3 +93,22 @@ int shmkit__lease_clear(struct shmkit__lease_shared *l, shmkit__lease_gone_fn go
 							memory_order_acq_rel, memory_order_relaxed);
 	}
 }
+
+void shmkit__lease_clear_dead(struct shmkit__lease_shared *l, uint32_t holder)
+{
+	/* acquire: pairs with the release CASes of other revokers */
+	uint32_t w = atomic_load_explicit(&l->word, memory_order_acquire);
+
+	while (shmkit__lease_holder(w) == holder) {
+		if (!(w & SHMKIT__LEASE_REVOKING)) {
+			atomic_compare_exchange_strong(&l->word, &w, w | SHMKIT__LEASE_REVOKING);
+			continue; /* w is now what the word holds, either way */
+		}
+		/* relaxed: nobody else writes busy while the word says REVOKING */
+		atomic_store_explicit(&l->busy, 0, memory_order_relaxed);
+		/* release: busy = 0 before anyone takes the free word */
+		atomic_compare_exchange_strong_explicit(&l->word, &w,
+							w & ~(SHMKIT__LEASE_GEN_ONE - 1),
+							memory_order_acq_rel, memory_order_acquire);
+	}
+}

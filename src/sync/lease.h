@@ -84,4 +84,9 @@ typedef bool (*shmkit__lease_gone_fn)(void *ctx, uint32_t holder);
 int shmkit__lease_clear(struct shmkit__lease_shared *l, shmkit__lease_gone_fn gone, void *ctx,
 			int64_t deadline);
 
+/* Frees a lease that names `holder`, a holder proven dead (busy may have
+ * been left 1): no barrier and no wait, the holder runs on no CPU. The
+ * caller keeps anyone from becoming `holder` again meanwhile. */
+void shmkit__lease_clear_dead(struct shmkit__lease_shared *l, uint32_t holder);
+
 #endif
