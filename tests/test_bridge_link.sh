@@ -38,6 +38,23 @@ wait_line() {
 	done
 	return 1
 }
+# Wait up to $2 s for process $1 (sent SIGTERM by the caller) to exit; a
+# bridge that does not is a failure named by $3, with its threads' stacks
+# (CI once timed this test out at 120 s with nothing said: every wait here
+# is bounded so a hang says where it was).
+exited_within() {
+	local pid=$1 secs=$2 what=$3
+	for _ in $(seq $((secs * 10))); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+		sleep 0.1
+	done
+	fail "$what: still running $secs s after SIGTERM"
+	command -v gdb >/dev/null &&
+		timeout 20 gdb -p "$pid" -batch -ex "thread apply all bt" 2>&1 | grep "^#" | head -60 >&2
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 1
+}
 depth() {
 	"$SHMKIT" queue stat "$1" --json | "${PYTHON:-python3}" -c \
 		'import json,sys; print(json.load(sys.stdin)["queue"]["depth"])'
@@ -63,7 +80,7 @@ wait_line "$TMP/out.log" "listening on tcp://127.0.0.1:[0-9]" 50 ||
 	fail "the bound port is not said: $(cat "$TMP/out.log")"
 EP=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$TMP/out.log" | head -1)
 "$SHMKIT" bridge in "$EP" "$QB" 2>"$TMP/in.log" & IN=$!
-seq 1 500 | "$SHMKIT" send "$QA" - >/dev/null
+seq 1 500 | timeout -k 5 60 "$SHMKIT" send "$QA" - >/dev/null || fail "send 1..500"
 for _ in $(seq 100); do [ "$(depth "$QB")" = 500 ] && break; sleep 0.1; done
 [ "$(depth "$QB")" = 500 ] || fail "over the said port: QB holds $(depth "$QB") of 500"
 
@@ -71,23 +88,25 @@ for _ in $(seq 100); do [ "$(depth "$QB")" = 500 ] && break; sleep 0.1; done
 XDG_STATE_HOME="$TMP/state2" "$SHMKIT" bridge in "$EP" "$QC" 2>"$TMP/in2.log" & IN2=$!
 wait_line "$TMP/out.log" "a second receiving bridge connected" 50 ||
 	fail "a second receiver is not said: $(cat "$TMP/out.log")"
-seq 501 1500 | "$SHMKIT" send "$QA" - >/dev/null
+seq 501 1500 | timeout -k 5 60 "$SHMKIT" send "$QA" - >/dev/null || fail "send 501..1500"
 sleep 1
 [ "$(depth "$QB")" = 500 ] && [ "$(depth "$QC")" = 0 ] ||
 	fail "sent while two receivers were connected: QB $(depth "$QB"), QC $(depth "$QC")"
 kill "$IN2"
-wait "$IN2" 2>/dev/null
+exited_within "$IN2" 20 "the second bridge in"
 wait_line "$TMP/out.log" "one receiving bridge connected to .* again" 50 ||
 	fail "one receiver again is not said: $(cat "$TMP/out.log")"
 for _ in $(seq 100); do [ "$(depth "$QB")" = 1500 ] && break; sleep 0.1; done
-"$SHMKIT" recv "$QB" --count 0 --timeout 0.2 >"$TMP/got"
+timeout -k 5 60 "$SHMKIT" recv "$QB" --count 0 --timeout 0.2 >"$TMP/got"
 seq 1 1500 | cmp -s - "$TMP/got" || fail "QB does not hold 1..1500 in order: $(wc -l <"$TMP/got") lines"
 [ "$(depth "$QC")" = 0 ] || fail "the second receiver's queue got messages: $(depth "$QC")"
 kill "$OUT" "$IN"
-wait "$OUT" "$IN" 2>/dev/null
+exited_within "$OUT" 20 "bridge out"
+exited_within "$IN" 20 "bridge in"
 
 # 4. nothing answers: said after about a second, not at once
-timeout 3 "$SHMKIT" bridge in "$EP" "$QC" 2>"$TMP/e"
+timeout -k 20 3 "$SHMKIT" bridge in "$EP" "$QC" 2>"$TMP/e"
+[ $? = 137 ] && fail "nothing answers: bridge in did not exit on SIGTERM"
 grep -q "nothing answers at $EP yet" "$TMP/e" || fail "nothing answering is not said: $(cat "$TMP/e")"
 [ "$(grep -c "nothing answers" "$TMP/e")" = 1 ] || fail "said more than once: $(cat "$TMP/e")"
 
@@ -97,9 +116,12 @@ if "$SHMKIT" bridge keygen >"$TMP/ck" 2>/dev/null && "$SHMKIT" bridge keygen >"$
 		--timeout 4 2>"$TMP/out.log" & OUT=$!
 	wait_line "$TMP/out.log" "listening on" 50
 	EP=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$TMP/out.log" | head -1)
-	timeout 3 "$SHMKIT" bridge in "$EP" "$QC" --curve-keys "$TMP/ck" \
+	timeout -k 20 3 "$SHMKIT" bridge in "$EP" "$QC" --curve-keys "$TMP/ck" \
 		--curve-server-key "$(head -1 "$TMP/wk")" 2>"$TMP/in.log"
-	wait "$OUT"
+	[ $? = 137 ] && fail "CURVE: bridge in did not exit on SIGTERM"
+	for _ in $(seq 200); do kill -0 "$OUT" 2>/dev/null || break; sleep 0.1; done
+	kill "$OUT" 2>/dev/null
+	exited_within "$OUT" 20 "bridge out --timeout 4"
 	grep -q "handshake with a peer at .* failed" "$TMP/out.log" ||
 		fail "the server does not say the handshake failed: $(cat "$TMP/out.log")"
 	grep -q "handshake with a peer at .* failed" "$TMP/in.log" ||
