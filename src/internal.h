@@ -57,6 +57,19 @@ static inline int64_t shmkit__deadline(int64_t timeout_ns)
 	return now + timeout_ns;
 }
 
+/* What is left at this moment of a relative timeout whose deadline was
+ * taken by shmkit__deadline(timeout_ns): so a call that waits in two steps
+ * (a producer's join, then its send) waits no longer in all than asked.
+ * Forever (negative) and 0 stay as they are; an expired wait gets 1 ns, so
+ * it still ends in -ETIMEDOUT and not in timeout 0's -EAGAIN. */
+static inline int64_t shmkit__timeout_left(int64_t timeout_ns, int64_t deadline)
+{
+	if (timeout_ns <= 0 || deadline == SHMKIT__NO_DEADLINE)
+		return timeout_ns;
+	int64_t left = deadline - shmkit__now_ns();
+	return left > 0 ? left : 1;
+}
+
 /* This thread's shmkit_last_error_detail() text (src/error.c). */
 void shmkit__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void shmkit__detail_clear(void);

@@ -239,7 +239,7 @@ static int reserve_pos(struct shmkit_queue *q, size_t len, int64_t timeout_ns, u
 	if ((r = claim_role(q, true)) < 0)
 		return r;
 	if (q->multi) {
-		r = peer_join(q, true, timeout_ns);
+		r = peer_join(q, true, &timeout_ns);
 		if (r < 0)
 			return r;
 	}
@@ -402,7 +402,7 @@ SHMKIT_API ssize_t shmkit_queue_peek(struct shmkit_queue *q, const void **msg, i
 	forget_inherited(q);
 	if ((r = claim_role(q, false)) < 0)
 		return r;
-	if (q->multi && (r = peer_join(q, false, timeout_ns)) < 0)
+	if (q->multi && (r = peer_join(q, false, &timeout_ns)) < 0)
 		return r;
 	if (q->peek_active) {
 		*msg = payload_at(q, q->peek_pos); /* peeking again: the same message */

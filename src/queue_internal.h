@@ -234,11 +234,12 @@ static inline int peer_ensure(struct shmkit_queue *q)
 }
 
 /* Before a handle's first claim as a producer (per registration): announce
- * it and settle the producers' lease (queue_mpmc.c "leases"). */
-int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t timeout_ns);
+ * it and settle the producers' lease (queue_mpmc.c "leases"). Waiting for
+ * the lease uses up *timeout_ns, which is left holding what remains. */
+int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t *timeout_ns);
 
-/* peer_ensure(), and for a producer its join. */
-static inline int peer_join(struct shmkit_queue *q, bool producer, int64_t timeout_ns)
+/* peer_ensure(), and for a producer its join (*timeout_ns as there). */
+static inline int peer_join(struct shmkit_queue *q, bool producer, int64_t *timeout_ns)
 {
 	int r = peer_ensure(q);
 

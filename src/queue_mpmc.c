@@ -660,7 +660,7 @@ static __attribute__((noinline)) void lease_retry(struct shmkit_queue *q)
 		q->lease_retry *= 2;
 }
 
-int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t timeout_ns)
+int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t *timeout_ns)
 {
 	if (q->leased) {
 		_Atomic uint32_t *sides = &q->sh->peers[q->peer].sides;
@@ -670,10 +670,11 @@ int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t timeout_ns)
 					      SHMKIT__QPEER_SIDE_PRODUCER,
 				      memory_order_relaxed);
 		shmkit__fence_full(); /* announced before we read the lease (lease.h) */
-		int r = shmkit__lease_clear(&q->sh->p_lease, lease_holder_gone, q,
-					    shmkit__deadline(timeout_ns));
+		int64_t deadline = shmkit__deadline(*timeout_ns);
+		int r = shmkit__lease_clear(&q->sh->p_lease, lease_holder_gone, q, deadline);
 		if (r < 0)
-			return timeout_ns == 0 ? -EAGAIN : r;
+			return *timeout_ns == 0 ? -EAGAIN : r;
+		*timeout_ns = shmkit__timeout_left(*timeout_ns, deadline); /* for the send's wait */
 		lease_try_take(q);
 	}
 	q->mp_joined = true;
@@ -700,9 +701,10 @@ static inline bool mpmc_ready(const struct shmkit_queue *q, bool producer)
 			      !(producer ? q->resv_active : q->peek_active));
 }
 
-/* The first call of a handle, after fork, or with an operation outstanding. */
+/* The first call of a handle, after fork, or with an operation outstanding;
+ * *timeout_ns is left holding what a producer's join did not use. */
 static __attribute__((noinline)) int mpmc_prepare(struct shmkit_queue *q, bool producer,
-						  int64_t timeout_ns)
+						  int64_t *timeout_ns)
 {
 	int r;
 
@@ -740,8 +742,12 @@ static inline int mp_take_first(struct shmkit_queue *q, struct attempt *a, int64
 {
 	int r;
 
-	if (!mpmc_ready(q, true) && (r = mpmc_prepare(q, true, timeout_ns)) < 0)
-		return r;
+	if (!mpmc_ready(q, true)) {
+		int64_t left = timeout_ns; /* its address taken here only, off the fast path */
+		if ((r = mpmc_prepare(q, true, &left)) < 0)
+			return r;
+		timeout_ns = left;
+	}
 	if (SHMKIT__LIKELY(mp_reserve_at_hint(q, a)))
 		return 0;
 	a->waiting = true; /* the CAS failed: the marker is worth a look first */
@@ -756,8 +762,12 @@ static inline int mc_take_first(struct shmkit_queue *q, struct attempt *a, int64
 {
 	int r;
 
-	if (!mpmc_ready(q, false) && (r = mpmc_prepare(q, false, timeout_ns)) < 0)
-		return r;
+	if (!mpmc_ready(q, false)) {
+		int64_t left = timeout_ns; /* its address taken here only, off the fast path */
+		if ((r = mpmc_prepare(q, false, &left)) < 0)
+			return r;
+		timeout_ns = left;
+	}
 	if (SHMKIT__LIKELY(a->limit >= q->max_msg)) {
 		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire), m;
 		r = mc_claim_blind(q, slot_at(q, h), h, a, &m);

@@ -521,6 +521,53 @@ static void test_dead_holder_entry_reused(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A joiner held up by a holder stopped in its window, then by a full queue:
+ * the two waits share the one timeout (they took up to twice it). */
+static const char *budget_uri;
+
+static int budget_joiner(void *arg)
+{
+	struct shmkit_queue *q;
+	uint32_t v = 99;
+	(void)arg;
+	if (shmkit_queue_open(&q, budget_uri) != 0)
+		return 2;
+	int64_t start = test_now_ns();
+	int r = shmkit_queue_send(q, &v, sizeof(v), 2 * SEC);
+	int64_t took = test_now_ns() - start;
+	shmkit_queue_close(q);
+	if (r != -ETIMEDOUT)
+		return 3;
+	return took < 2 * SEC - 50 * MS ? 4 : took > 2750 * MS ? 5 : 0;
+}
+
+static void test_join_within_timeout(void)
+{
+	const char *uri = test_uri("posix", "lease-budget");
+	struct shmkit_queue *q = make(uri, 8);
+	const char *fill[] = {uri, "7", NULL}, *last[] = {uri, "8", NULL};
+	uint32_t v;
+	int n = 0;
+
+	budget_uri = uri;
+	CHECK_RET(test_wait(test_spawn_self("send_n", fill)), 0); /* 7 of 8 slots */
+	pid_t holder_pid = test_spawn_paused("queue.lease.window", "send1", last);
+	if (holder_pid <= 0) {
+		shmkit_queue_close(q);
+		return;
+	}
+	pid_t joiner = test_fork(budget_joiner, NULL);
+	usleep(1500 * 1000); /* the joiner waits for the lease for 1.5 s of its 2 */
+	kill(holder_pid, SIGCONT); /* the holder fills the 8th slot, then leaves */
+	CHECK_RET(test_wait(holder_pid), 0);
+	CHECK_RET(test_wait(joiner), 0); /* -ETIMEDOUT after 2 s, not 1.5 + 2 */
+	while (shmkit_queue_recv(q, &v, sizeof(v), 0) == sizeof(v))
+		n++;
+	CHECK_RET(n, 8);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
@@ -538,5 +585,6 @@ int main(int argc, char **argv)
 	test_revoking_left_behind();
 	test_zombie_leader_producer();
 	test_dead_holder_entry_reused();
+	test_join_within_timeout();
 	return test_done();
 }
