@@ -64,7 +64,7 @@ depth() {
 # resolver answers "no such name" quickly; it may have no DNS at all)
 if timeout 3 getent hosts shmkit-no-such-host.invalid >/dev/null 2>&1; [ $? = 2 ]; then
 	start=$(date +%s)
-	timeout 20 "$SHMKIT" bridge out "$QA" tcp://shmkit-no-such-host.invalid:5555 2>"$TMP/e"
+	timeout -k 10 20 "$SHMKIT" bridge out "$QA" tcp://shmkit-no-such-host.invalid:5555 2>"$TMP/e"
 	rc=$?
 	[ "$rc" = 1 ] || fail "unresolvable host: exit $rc (want 1): $(cat "$TMP/e")"
 	grep -q "cannot resolve shmkit-no-such-host.invalid" "$TMP/e" ||
