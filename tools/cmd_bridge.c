@@ -16,7 +16,10 @@
 #ifdef SHMKIT_HAVE_BRIDGE
 #include <shmkit/bridge.h>
 
-static struct shmkit_bridge *running;
+/* The bridge the signal handler stops; NULL once run() is over, before the
+ * bridge is closed: a SIGTERM that came during close or exit wrote into the
+ * freed bridge (ASan then hung in its report, in its leak check at exit). */
+static struct shmkit_bridge *volatile running;
 static volatile sig_atomic_t stopped;
 static unsigned logged; /* lines the bridge logged */
 
@@ -129,6 +132,7 @@ static int run(struct shmkit_bridge *b, const char *dir, const char *uri, int64_
 			report(dir, uri, &st);
 		}
 	}
+	running = NULL; /* the handler runs on this thread: it sees NULL from here */
 	shmkit_bridge_stats(b, &st);
 	report(dir, uri, &st);
 	return r;
