@@ -133,6 +133,7 @@ void bench_ratio(struct bench_row *row, double floor_ns, const char *floor_name,
 enum bench_floor_kind {
 	BENCH_FLOOR_CACHELINE, /* one-way latency of one cache line between two processes */
 	BENCH_FLOOR_FUTEX,     /* one-way wake-up latency of a raw futex ping-pong */
+	BENCH_FLOOR_TWO_LINES, /* one-way latency of a ping-pong with a line each way */
 	BENCH_FLOOR_COUNT
 };
 /* The floor's one-way latency stats; measured on first call, NULL on error. */

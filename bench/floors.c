@@ -38,6 +38,43 @@ static int cacheline_peer(void *shm, void *arg)
 	return 0;
 }
 
+/* The ping-pong of two queues, stripped to its lines: each direction has a
+ * line of its own, written by one side and polled by the other. Where a
+ * CPU hands a line that was just read over for the next write at once (the
+ * one-line ping-pong: the reader of 2i+2 writes 2i+3 into the line it now
+ * holds), one line each way costs a second transfer per message: the
+ * writer must take the line back from the poller first (docs/PERF.md
+ * "8-byte one-way latency"). */
+struct two_lines {
+	_Alignas(64) _Atomic uint32_t there; /* parent -> peer */
+	_Alignas(64) _Atomic uint32_t back;  /* peer -> parent */
+};
+
+static int two_lines_peer(void *shm, void *arg)
+{
+	struct two_lines *tl = shm;
+	size_t iters = *(const size_t *)arg;
+	for (uint32_t i = 0; i < iters; i++) {
+		/* Acquire: pairs with the parent's release store of i + 1. */
+		while (atomic_load_explicit(&tl->there, memory_order_acquire) != i + 1)
+			shmkit__spin_pause();
+		/* Release: pairs with the parent's acquire spin on back. */
+		atomic_store_explicit(&tl->back, i + 1, memory_order_release);
+	}
+	return 0;
+}
+
+static void two_lines_trip(void *shm, uint32_t i, void *arg)
+{
+	struct two_lines *tl = shm;
+	(void)arg;
+	/* Release: pairs with the peer's acquire spin on there. */
+	atomic_store_explicit(&tl->there, i + 1, memory_order_release);
+	/* Acquire: pairs with the peer's release store of i + 1. */
+	while (atomic_load_explicit(&tl->back, memory_order_acquire) != i + 1)
+		shmkit__spin_pause();
+}
+
 /* Peer side of the futex ping-pong: sleep until 2i+1, answer 2i+2, wake. */
 static int futex_peer(void *shm, void *arg)
 {
@@ -85,11 +122,14 @@ static int measure_floor(struct bench_ctx *ctx, enum bench_floor_kind kind, stru
 	size_t n = bench_iters(ctx, kind == BENCH_FLOOR_FUTEX ? FUTEX_ITERS : PINGPONG_ITERS);
 	size_t total = n + BENCH_WARMUP;
 	/* Two spinners sharing one CPU only make progress when preempted. */
-	if (kind == BENCH_FLOOR_CACHELINE && (ctx->cpu[0] < 0 || ctx->cpu[1] < 0))
+	if (kind != BENCH_FLOOR_FUTEX && (ctx->cpu[0] < 0 || ctx->cpu[1] < 0))
 		return -ENOTSUP;
 	if (kind == BENCH_FLOOR_CACHELINE)
 		return bench_pingpong(ctx, sizeof(struct pingpong), NULL, cacheline_peer, &total,
 				      cacheline_trip, NULL, n, out);
+	if (kind == BENCH_FLOOR_TWO_LINES)
+		return bench_pingpong(ctx, sizeof(struct two_lines), NULL, two_lines_peer, &total,
+				      two_lines_trip, NULL, n, out);
 	return bench_pingpong(ctx, sizeof(struct pingpong), NULL, futex_peer, &total, futex_trip, NULL,
 			      n, out);
 }
@@ -123,6 +163,8 @@ const char *bench_floor_name(enum bench_floor_kind kind)
 		return "cache-line ping-pong";
 	case BENCH_FLOOR_FUTEX:
 		return "futex ping-pong";
+	case BENCH_FLOOR_TWO_LINES:
+		return "two-line ping-pong";
 	default:
 		return "?";
 	}
@@ -227,7 +269,7 @@ static int report_floor(struct bench_ctx *ctx, enum bench_floor_kind kind)
 	if (!st) {
 		snprintf(row.note, sizeof(row.note), "not measured (needs two CPUs: --cpus A,B)");
 		bench_report(ctx, &row);
-		return kind == BENCH_FLOOR_CACHELINE ? 0 : -ECHILD;
+		return kind != BENCH_FLOOR_FUTEX ? 0 : -ECHILD;
 	}
 	row.lat = *st;
 	row.msgs_per_s = 1e9 / st->mean_ns / 2; /* round trips per second */
@@ -240,6 +282,8 @@ static int run_floor(struct bench_ctx *ctx)
 {
 	static const size_t sizes[] = { 8, 64, 1024, 65536, 1 << 20 };
 	int r = report_floor(ctx, BENCH_FLOOR_CACHELINE);
+	if (r == 0)
+		r = report_floor(ctx, BENCH_FLOOR_TWO_LINES);
 	if (r == 0)
 		r = report_floor(ctx, BENCH_FLOOR_FUTEX);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -255,4 +299,4 @@ static int run_floor(struct bench_ctx *ctx)
 	return r;
 }
 
-BENCH_SUITE(floor, 10, "physical floors: cache-line and futex ping-pong, memcpy bandwidth", run_floor)
+BENCH_SUITE(floor, 10, "physical floors: cache-line (one and two lines) and futex ping-pong, memcpy bandwidth", run_floor)
