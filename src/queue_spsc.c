@@ -156,13 +156,12 @@ static inline bool sp_spin_ok(const struct shmkit_queue *q, int64_t timeout_ns)
  * SP_ROOM): a producer that resumes at every freed slot re-reads `head`
  * once per message, pulling the line the consumer writes per message.
  * For the same reason, in a queue of messages up to 64 bytes, it looks at
- * `head` only every SP_ROOM_PAUSES pauses:
- * each look takes that line from the consumer, whose next store of head
- * must fetch it back before the stores behind it can drain (a consumer
- * behind a full ring on a 2-vCPU Xeon: 62 ns a message with a look per
- * pause; docs/PERF.md "A full ring"). It spins no longer than the send's
- * timeout or the handle's spin time allow, the waiting machinery then
- * takes over. */
+ * `head` only every SP_ROOM_PAUSES pauses: each look takes that line from
+ * the consumer, whose next store of head must fetch it back before the
+ * stores behind it can drain (a consumer behind a full ring on a 2-vCPU
+ * Xeon: 62 ns a message with a look per pause; docs/PERF.md "A full
+ * ring"). It spins no longer than the send's timeout or the handle's spin
+ * time allow; the waiting machinery then takes over. */
 #define SP_ROOM 32u
 #define SP_ROOM_PAUSES 32u
 
@@ -597,14 +596,18 @@ ssize_t shmkit__sc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t t
  * (64-byte batches of 32: 9.3e7 -> 1.2e8 msg/s on a 2-vCPU Xeon). Only when
  * the run's last marker says all k are published (markers are stored in
  * order, each with release): a prefetch of a slot the producer is still
- * writing would take its line from under it. */
+ * writing would take its line from under it. At most SC_PREFETCH_MAX
+ * lines: more would evict each other before the loop reaches them. */
 #define SC_PREFETCH_MIN 4u
+#define SC_PREFETCH_MAX 64u
 
 static inline void sc_prefetch_run(const struct shmkit_queue *q, const unsigned char *pay,
 				   const unsigned char *mk, uint64_t want, size_t k)
 {
 	if (k < SC_PREFETCH_MIN)
 		return;
+	if (k > SC_PREFETCH_MAX)
+		k = SC_PREFETCH_MAX;
 	/* relaxed: a hint; the loop reads every marker with acquire */
 	uint64_t last = atomic_load_explicit((const _Atomic uint64_t *)(mk + (k - 1) * q->mstride),
 					     memory_order_relaxed);
