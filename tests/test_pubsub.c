@@ -350,6 +350,42 @@ static void test_basics(void)
 	CHECK_RET(shmkit_sub_open(&s, test_uri("posix", "missing")), -ENOENT);
 }
 
+/* A reliable publisher whose full ring frees only one slot sends at once
+ * into it: waiting for a little more room (spin_for_room) is bounded by the
+ * spin time, never by the send's timeout, and never fails the send. */
+static void test_room_of_one(void)
+{
+	const char *uri = test_uri("posix", "room1");
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 1024, .reliable = 1};
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	char buf[64];
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	for (uint64_t i = 0; i < 1024; i++)
+		CHECK_OK(shmkit_pub_send(p, &i, sizeof(i), 0));
+	CHECK_RET(shmkit_pub_send(p, "x", 1, 0), -EAGAIN);
+	for (int round = 0; round < 3; round++) {
+		uint64_t v = 0;
+		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+		CHECK(v == (uint64_t)round);
+		int64_t t0 = test_now_ns();
+		uint64_t next = 1024 + (uint64_t)round;
+		CHECK_OK(shmkit_pub_send(p, &next, sizeof(next), 2 * SEC));
+		CHECK(test_now_ns() - t0 < SEC); /* not the timeout's 2 s */
+		CHECK_RET(shmkit_pub_send(p, "x", 1, 0), -EAGAIN);
+	}
+	for (uint64_t i = 3; i < 1027; i++) {
+		uint64_t v = 0;
+		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+		CHECK(v == i);
+	}
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+}
+
 /* A topic made without a publisher: subscribers wait for one, and a
  * publisher that closes then ends them with -EPIPE. */
 static void test_no_publisher_yet(void)
@@ -844,6 +880,7 @@ int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	test_basics();
+	test_room_of_one();
 	test_no_publisher_yet();
 	fanout(1, 1, 40000 / (uint64_t)scale());
 	fanout(1, 4, 20000 / (uint64_t)scale());
