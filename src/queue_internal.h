@@ -35,6 +35,23 @@ struct shmkit__holder_watch {
 	uint64_t marker; /* the held slot's marker the pidfd was opened for */
 };
 
+/* How the holder of an MPMC queue's producers' lease claims its slots:
+ * by plain loads and stores (what the lease is for) or by CAS, whichever
+ * its own stream ran faster with in the last trial (queue_mpmc.c "Plain
+ * or CAS claims, by trial"). */
+struct shmkit__claim_trial {
+	uint64_t claims; /* claim attempts made holding the lease */
+	uint64_t next;   /* `claims` at which the next step is due */
+	int64_t t0;      /* the clock at the timed half's start */
+	int64_t ns[4];   /* the trial's runs (plain, CAS, plain, CAS): their timed halves */
+	uint64_t epoch;  /* claims from one trial's end to the next trial */
+	uint32_t step;   /* 0: between trials; 1..8: the half-run under way */
+	uint32_t decisions; /* trials completed */
+	uint8_t cas;     /* claim by CAS now (the lease kept for the next trial) */
+	uint8_t last;    /* the last trial's answer */
+	uint8_t forced;  /* SHMKIT_LEASE_CLAIMS: 0 measure, 1 plain, 2 cas */
+};
+
 struct shmkit_queue {
 	struct shmkit__obj obj;
 	struct shmkit__queue_shared *sh;
@@ -74,6 +91,7 @@ struct shmkit_queue {
 	uint32_t lease_mine;
 	uint32_t cas_claims;
 	uint32_t lease_retry;
+	struct shmkit__claim_trial claim_trial; /* the holder's claims: plain or CAS */
 	/* the one outstanding zero-copy operation of each kind */
 	bool resv_active;
 	bool peek_active;

@@ -6,6 +6,7 @@
  * peer table, so a slot held by a process that died is handed back (counted
  * as skipped/abandoned). A handle's spin adapts to whether its waits are
  * served while it spins (adaptive spinning, below). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "copy.h"
@@ -39,6 +40,92 @@
 
 static int peer_dead(struct shmkit_queue *q, unsigned k);
 static void lease_retry(struct shmkit_queue *q);
+static void claim_trial_step(struct shmkit_queue *q);
+
+/* ---------------------------------------------------------------------
+ * Plain or CAS claims, by trial
+ *
+ * Which claim makes the lone producer's stream faster depends on the
+ * machine: on a 2-vCPU AMD EPYC VM plain claims won in its slow and middle
+ * modes and lost in its fastest (docs/PERF.md "MPMC 1x1 by leases"); on a
+ * 2-vCPU Xeon a plain load then a store fetches a slot's line twice (shared,
+ * then owned) where the CAS fetches it once, and the CAS won by 1.4-1.7x
+ * (docs/PERF.md "MPMC on a Xeon"). So the holder times its own stream both
+ * ways, as large copies choose their stores (copy.h): a trial of four runs
+ * (plain, CAS, plain, CAS), each trial_half() claims untimed and as many
+ * timed (the first half lets the other side settle into the new pace; one
+ * clock read per half), keeps the faster of the two runs' sums (plain
+ * after a CAS phase ran fast for two laps of the ring on the Xeon: a rule
+ * that wanted both CAS runs faster than both plain ones kept plain in 2 of
+ * 6 trials), and comes again TRIAL_EPOCH trials' claims later, twice as late
+ * each time the answer repeats (up to TRIAL_EPOCH_MAX). What is timed is
+ * the claim-to-claim pace, waits for room included: the stream's own pace.
+ * SHMKIT_LEASE_CLAIMS=plain|cas forces one (the environment when the lease
+ * is taken).
+ * --------------------------------------------------------------------- */
+
+#define TRIAL_EPOCH 32u
+#define TRIAL_EPOCH_MAX 1024u
+
+/* Claims in half a run: four laps of the ring, 2048 to 32768. */
+static uint64_t trial_half(const struct shmkit_queue *q)
+{
+	uint64_t n = 4 * q->cap;
+	return n < 2048 ? 2048 : n > 32768 ? 32768 : n;
+}
+
+static void claim_trial_reset(struct shmkit_queue *q)
+{
+	struct shmkit__claim_trial *ct = &q->claim_trial;
+	const char *e = getenv("SHMKIT_LEASE_CLAIMS");
+
+	memset(ct, 0, sizeof(*ct));
+	ct->forced = !e ? 0 : strcmp(e, "plain") == 0 ? 1 : strcmp(e, "cas") == 0 ? 2 : 0;
+	ct->cas = ct->forced == 2;
+	ct->next = ct->forced ? UINT64_MAX : 1; /* a trial from the first claim on */
+	ct->epoch = TRIAL_EPOCH;
+}
+
+/* The trial's answer from its four timed halves. */
+static void claim_trial_decide(struct shmkit_queue *q)
+{
+	struct shmkit__claim_trial *ct = &q->claim_trial;
+	const int64_t *t = ct->ns;
+	bool cas = t[1] + t[3] < t[0] + t[2];
+
+	if (ct->decisions > 0 && cas == ct->last)
+		ct->epoch = ct->epoch < TRIAL_EPOCH_MAX ? ct->epoch * 2 : TRIAL_EPOCH_MAX;
+	else
+		ct->epoch = TRIAL_EPOCH;
+	ct->last = cas;
+	ct->cas = cas;
+	ct->decisions++;
+	ct->step = 0;
+	ct->next = ct->claims + ct->epoch * 8 * trial_half(q);
+}
+
+/* Due every trial_half() claims during a trial, then once at the next. */
+static __attribute__((noinline)) void claim_trial_step(struct shmkit_queue *q)
+{
+	struct shmkit__claim_trial *ct = &q->claim_trial;
+	int64_t now = shmkit__now_ns();
+
+	if (ct->step == 0) {
+		ct->cas = 0; /* run 0: plain, its first half untimed */
+	} else if (ct->step % 2 == 1) {
+		ct->t0 = now; /* a run's first half is over: time the second */
+	} else {
+		unsigned run = (ct->step - 1) / 2;
+		ct->ns[run] = now - ct->t0;
+		if (run == 3) {
+			claim_trial_decide(q);
+			return;
+		}
+		ct->cas = (run + 1) & 1;
+	}
+	ct->step++;
+	ct->next = ct->claims + trial_half(q);
+}
 
 /* A producer's claim of a slot's marker, *expect -> want, as a CAS would:
  * by a plain load and store inside the lease's window while this handle
@@ -50,6 +137,15 @@ static inline bool mp_claim_marker(struct shmkit_queue *q, _Atomic uint64_t *seq
 
 	if (mine) {
 		struct shmkit__lease_shared *l = &q->sh->p_lease;
+		if (SHMKIT__UNLIKELY(++q->claim_trial.claims >= q->claim_trial.next))
+			claim_trial_step(q);
+		if (q->claim_trial.cas) {
+			/* chosen by trial: the lease is kept for the next one,
+			 * while it is ours (relaxed: as the window's look) */
+			if (atomic_load_explicit(&l->word, memory_order_relaxed) != mine)
+				q->lease_mine = 0; /* revoked: another producer joined */
+			goto cas;
+		}
 		if (SHMKIT__LIKELY(shmkit__lease_enter(l, mine))) {
 			SHMKIT__TEST_POINT("queue.lease.window");
 			/* acquire, release: as the CAS below */
@@ -65,6 +161,7 @@ static inline bool mp_claim_marker(struct shmkit_queue *q, _Atomic uint64_t *seq
 	} else if (q->leased && SHMKIT__UNLIKELY(++q->cas_claims >= q->lease_retry)) {
 		lease_retry(q);
 	}
+cas:
 	/* acq_rel: acquire orders us after the slot's last user (payload
 	 * included), release lets whoever sees our marker and moves the hint
 	 * pass that on; on failure *expect is the marker, read with acquire */
@@ -637,6 +734,7 @@ static void lease_try_take(struct shmkit_queue *q)
 		return;
 	}
 	q->lease_mine = mine;
+	claim_trial_reset(q);
 }
 
 static __attribute__((noinline)) void lease_retry(struct shmkit_queue *q)
@@ -781,14 +879,26 @@ static inline int mc_take_first(struct shmkit_queue *q, struct attempt *a, int64
 	return r;
 }
 
-int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns)
+/* Everything the send's leaf path leaves: a message over 64 bytes, a
+ * handle to ready, a slot not free at the hint (`missed`: the leaf's claim
+ * failed, so the marker is worth a look before another claim). */
+static __attribute__((noinline)) int mp_send_rest(struct shmkit_queue *q, const void *msg,
+						  size_t len, int64_t timeout_ns, bool missed)
 {
 	struct attempt a = { 0 };
 	int r;
 
 	if (SHMKIT__UNLIKELY(len > q->max_msg))
 		return -EMSGSIZE;
-	if ((r = mp_take_first(q, &a, timeout_ns)) < 0)
+	if (missed) {
+		a.waiting = true;
+		r = shmkit__mp_try_reserve(q, &a);
+		if (r == -EAGAIN)
+			r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, &a, true, timeout_ns);
+	} else {
+		r = mp_take_first(q, &a, timeout_ns);
+	}
+	if (r < 0)
 		return r;
 	if (len)
 		shmkit__copy_in(&q->copy_pick, payload_at(q, a.pos), msg, len);
@@ -797,18 +907,115 @@ int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t
 	return 0;
 }
 
-ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns)
+/* The common send, a leaf: a ready handle, a message of up to 64 bytes,
+ * the slot at the tail hint free. Each side of a 1x1 stream waits for a
+ * line transfer per message at its claim, which is a full barrier (a CAS)
+ * or follows one's miss, so nothing of one message's work overlaps the
+ * next's and every instruction adds to the time a message takes (a
+ * two-process harness on a 2-vCPU Xeon: 25 dependent instructions more per
+ * side slowed a minimal CAS ring from 6.8e7 to 4.2e7 msg/s). Here the slot
+ * is computed once and nothing is called (~160 instructions a side before,
+ * through mp_take_first, mp_commit and the wake-up call; docs/PERF.md
+ * "MPMC on a Xeon"). */
+int shmkit__mp_send(struct shmkit_queue *q, const void *msg, size_t len, int64_t timeout_ns)
+{
+	if (SHMKIT__LIKELY(len <= SHMKIT__COPY_SMALL && len <= q->max_msg && mpmc_ready(q, true))) {
+		_Atomic uint64_t *tail = &q->sh->tail;
+		/* acquire: as in mp_try_reserve() */
+		uint64_t p = atomic_load_explicit(tail, memory_order_acquire);
+		struct shmkit__queue_slot *s = slot_at(q, p);
+		uint64_t m = marker(p, SHMKIT__QTAG_FREE);
+		/* as in mp_try_reserve(); on failure nothing is used */
+		if (SHMKIT__UNLIKELY(!mp_claim_marker(
+			    q, &s->seq, &m, marker(p, SHMKIT__QTAG_RESERVED | (unsigned)q->peer))))
+			return mp_send_rest(q, msg, len, timeout_ns, true);
+		SHMKIT__TEST_POINT("queue.mpmc.reserved");
+		pass_hint(tail, p);
+		shmkit__copy_small((unsigned char *)s + q->slot_hdr, msg, len);
+		atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
+		/* release: as in mp_commit() */
+		atomic_store_explicit(&s->seq, marker(p, SHMKIT__QTAG_COMMITTED), memory_order_release);
+		if (SHMKIT__UNLIKELY(!shmkit__ec_quiet(&q->data_ec)))
+			wake_data(q);
+		mpmc_count(q, len, true);
+		return 0;
+	}
+	return mp_send_rest(q, msg, len, timeout_ns, false);
+}
+
+/* Everything the receive's leaf path leaves, as mp_send_rest(). */
+static __attribute__((noinline)) ssize_t mc_recv_rest(struct shmkit_queue *q, void *buf,
+						      size_t cap, int64_t timeout_ns, bool missed)
 {
 	struct attempt a = { .limit = cap };
 	int r;
 
-	if ((r = mc_take_first(q, &a, timeout_ns)) < 0)
+	if (missed) {
+		a.waiting = true;
+		r = shmkit__mc_try_claim(q, &a);
+		if (r == -EAGAIN)
+			r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, &a, false, timeout_ns);
+	} else {
+		r = mc_take_first(q, &a, timeout_ns);
+	}
+	if (r < 0)
 		return r;
 	if (a.len)
 		shmkit__copy(buf, payload_at(q, a.pos), a.len);
 	mc_consume(q, a.pos);
 	mpmc_count(q, a.len, false);
 	return (ssize_t)a.len;
+}
+
+/* The leaf claimed a message whose length is corrupt: as mc_claim_blind(). */
+static __attribute__((noinline)) ssize_t mc_recv_corrupt(struct shmkit_queue *q,
+							 struct shmkit__queue_slot *s, uint64_t h,
+							 uint32_t len, size_t cap)
+{
+	struct attempt a = { .limit = cap };
+
+	if (len > cap) {
+		/* leave it as a look would have (release: as the producer's commit) */
+		atomic_store_explicit(&s->seq, marker(h, SHMKIT__QTAG_COMMITTED),
+				      memory_order_release);
+		return -EBADMSG;
+	}
+	return mc_claimed(q, s, h, len, &a); /* drops it: -EBADMSG */
+}
+
+/* The common receive, a leaf, as shmkit__mp_send: a ready handle, a
+ * buffer that takes any message of a queue of messages up to 64 bytes,
+ * the message at the head hint committed. */
+ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns)
+{
+	if (SHMKIT__LIKELY(q->max_msg <= SHMKIT__COPY_SMALL && cap >= q->max_msg &&
+			   mpmc_ready(q, false))) {
+		_Atomic uint64_t *head = &q->sh->head;
+		/* acquire: as in mc_try_claim() */
+		uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+		struct shmkit__queue_slot *s = slot_at(q, h);
+		uint64_t m = marker(h, SHMKIT__QTAG_COMMITTED);
+		/* acq_rel, acquire: as in mc_claim_blind() */
+		if (SHMKIT__UNLIKELY(!atomic_compare_exchange_strong_explicit(
+			    &s->seq, &m, marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer),
+			    memory_order_acq_rel, memory_order_acquire)))
+			return mc_recv_rest(q, buf, cap, timeout_ns, true);
+		/* relaxed: written before COMMITTED, which our CAS acquired */
+		uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+		if (SHMKIT__UNLIKELY(len > q->max_msg))
+			return mc_recv_corrupt(q, s, h, len, cap);
+		SHMKIT__TEST_POINT("queue.mpmc.claimed");
+		pass_hint(head, h);
+		shmkit__copy_small(buf, (unsigned char *)s + q->slot_hdr, len);
+		/* release: as in mc_consume() */
+		atomic_store_explicit(&s->seq, marker(h + q->cap, SHMKIT__QTAG_FREE),
+				      memory_order_release);
+		if (SHMKIT__UNLIKELY(!shmkit__ec_quiet(&q->space_ec)))
+			wake_space(q);
+		mpmc_count(q, len, false);
+		return (ssize_t)len;
+	}
+	return mc_recv_rest(q, buf, cap, timeout_ns, false);
 }
 
 /* ---------------------------------------------------------------------

@@ -225,6 +225,73 @@ static void test_join_leave_under_load(void)
 	munmap(t, sizeof(*t));
 }
 
+/* The holder times its stream both ways (queue_mpmc.c "Plain or CAS
+ * claims, by trial") and switches between them mid-stream: every message
+ * still arrives once, in order; SHMKIT_LEASE_CLAIMS forces either way. */
+#define TRIAL_STREAM 40000u
+
+static int trial_consumer(void *arg)
+{
+	struct shmkit_queue *q;
+	uint32_t m[2];
+
+	if (shmkit_queue_open(&q, (const char *)arg) != 0)
+		return 2;
+	for (uint32_t i = 0; i < TRIAL_STREAM; i++)
+		if (shmkit_queue_recv(q, m, sizeof(m), 60 * SEC) != sizeof(m) || m[1] != i)
+			return 3;
+	shmkit_queue_close(q);
+	return 0;
+}
+
+static void claims_stream(const char *mode)
+{
+	const char *uri = test_uri("posix", "lease-trial");
+	if (mode)
+		setenv("SHMKIT_LEASE_CLAIMS", mode, 1);
+	else
+		unsetenv("SHMKIT_LEASE_CLAIMS");
+	struct shmkit_queue *q = make(uri, 64);
+	pid_t cons = test_fork(trial_consumer, (void *)uri);
+	uint32_t m[2] = {0, 0};
+	bool held = true;
+	for (m[1] = 0; m[1] < TRIAL_STREAM; m[1]++) {
+		CHECK_OK(shmkit_queue_send(q, m, sizeof(m), 60 * SEC));
+		held &= q->lease_mine != 0;
+	}
+	CHECK_RET(test_wait(cons), 0);
+	const struct shmkit__claim_trial *ct = &q->claim_trial;
+	if (!test_under_valgrind()) { /* memcheck has no membarrier: no lease */
+		CHECK(held);
+		CHECK(ct->claims >= TRIAL_STREAM); /* and the attempts on a full ring */
+		if (!mode) { /* one trial (8 halves of 2048 claims), all four runs timed */
+			CHECK_RET(ct->decisions, 1u);
+			CHECK(ct->ns[0] > 0 && ct->ns[1] > 0 && ct->ns[2] > 0 && ct->ns[3] > 0);
+		} else {
+			CHECK_RET(ct->decisions, 0u);
+			CHECK_RET(ct->cas, strcmp(mode, "cas") == 0);
+		}
+	}
+	/* a second producer still revokes the lease, whichever claims it makes */
+	struct shmkit_queue *p2;
+	CHECK_OK(shmkit_queue_open(&p2, uri));
+	CHECK_OK(shmkit_queue_send(p2, m, sizeof(m), 0));
+	CHECK_OK(shmkit_queue_send(q, m, sizeof(m), 0));
+	CHECK(q->lease_mine == 0 && p2->lease_mine == 0);
+	CHECK_RET(holder(&q->sh->p_lease), 0);
+	CHECK_OK(shmkit_queue_close(p2));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+	unsetenv("SHMKIT_LEASE_CLAIMS");
+}
+
+static void test_claims_by_trial(void)
+{
+	claims_stream(NULL);
+	claims_stream("cas");
+	claims_stream("plain");
+}
+
 /* argv: uri value: sends one message (stopped inside the lease window). */
 static int role_send1(int argc, char **argv)
 {
@@ -579,6 +646,7 @@ int main(int argc, char **argv)
 	test_taken_and_revoked();
 	test_flag();
 	test_join_leave_under_load();
+	test_claims_by_trial();
 	test_holder_in_window(false);
 	test_holder_in_window(true);
 	test_holder_forks();
