@@ -228,7 +228,7 @@ static void test_join_leave_under_load(void)
 /* The holder times its stream both ways (queue_mpmc.c "Plain or CAS
  * claims, by trial") and switches between them mid-stream: every message
  * still arrives once, in order; SHMKIT_LEASE_CLAIMS forces either way. */
-#define TRIAL_STREAM 40000u
+#define TRIAL_STREAM 100000u
 
 static int trial_consumer(void *arg)
 {
@@ -264,7 +264,7 @@ static void claims_stream(const char *mode)
 	if (!test_under_valgrind()) { /* memcheck has no membarrier: no lease */
 		CHECK(held);
 		CHECK(ct->claims >= TRIAL_STREAM); /* and the attempts on a full ring */
-		if (!mode) { /* one trial (8 halves of 2048 claims), all four runs timed */
+		if (!mode) { /* one trial (8 halves of 2048 claims, after 4 trials' worth), all four runs timed */
 			CHECK_RET(ct->decisions, 1u);
 			CHECK(ct->ns[0] > 0 && ct->ns[1] > 0 && ct->ns[2] > 0 && ct->ns[3] > 0);
 		} else {
