@@ -8,8 +8,6 @@
  * served while it spins (adaptive spinning, below). */
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
-#include <unistd.h>
 
 #include "copy.h"
 #include "queue_internal.h"
@@ -104,7 +102,6 @@ static void claim_trial_decide(struct shmkit_queue *q)
 		ct->epoch = ct->epoch < TRIAL_EPOCH_MAX ? ct->epoch * 2 : TRIAL_EPOCH_MAX;
 	else
 		ct->epoch = TRIAL_EPOCH;
-	if (getenv("XTRIAL")) fprintf(stderr, "trial %d: %lld %lld %lld %lld -> %s\n", getpid(), (long long)t[0], (long long)t[1], (long long)t[2], (long long)t[3], cas ? "cas" : "plain");
 	ct->last = cas;
 	ct->cas = cas;
 	ct->decisions++;
