@@ -839,6 +839,27 @@ static inline bool mp_reserve_at_hint(struct shmkit_queue *q, struct attempt *a)
 	return true;
 }
 
+/* The claim at the tail hint failed: the marker is worth a look before
+ * another claim, then the attempt loop and the waiting machinery. */
+static inline int mp_take_missed(struct shmkit_queue *q, struct attempt *a, int64_t timeout_ns)
+{
+	a->waiting = true;
+	int r = shmkit__mp_try_reserve(q, a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, a, true, timeout_ns);
+	return r;
+}
+
+/* A receive's attempt loop and waiting machinery (a->waiting set if a
+ * first claim already failed). */
+static inline int mc_take_rest(struct shmkit_queue *q, struct attempt *a, int64_t timeout_ns)
+{
+	int r = shmkit__mc_try_claim(q, a);
+	if (SHMKIT__UNLIKELY(r == -EAGAIN))
+		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, a, false, timeout_ns);
+	return r;
+}
+
 /* A send's (a batch's first) slot: ready the handle, one attempt inline,
  * then the attempt loop and the waiting machinery. */
 static inline int mp_take_first(struct shmkit_queue *q, struct attempt *a, int64_t timeout_ns)
@@ -853,11 +874,7 @@ static inline int mp_take_first(struct shmkit_queue *q, struct attempt *a, int64
 	}
 	if (SHMKIT__LIKELY(mp_reserve_at_hint(q, a)))
 		return 0;
-	a->waiting = true; /* the CAS failed: the marker is worth a look first */
-	r = shmkit__mp_try_reserve(q, a);
-	if (SHMKIT__UNLIKELY(r == -EAGAIN))
-		r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, a, true, timeout_ns);
-	return r;
+	return mp_take_missed(q, a, timeout_ns);
 }
 
 /* A receive's (a batch's first) message, as mp_take_first. */
@@ -878,10 +895,7 @@ static inline int mc_take_first(struct shmkit_queue *q, struct attempt *a, int64
 			return r;
 		a->waiting = true; /* as in mp_take_first() */
 	}
-	r = shmkit__mc_try_claim(q, a);
-	if (SHMKIT__UNLIKELY(r == -EAGAIN))
-		r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, a, false, timeout_ns);
-	return r;
+	return mc_take_rest(q, a, timeout_ns);
 }
 
 /* Everything the send's leaf path leaves: a message over 64 bytes, a
@@ -895,14 +909,7 @@ static __attribute__((noinline)) int mp_send_rest(struct shmkit_queue *q, const 
 
 	if (SHMKIT__UNLIKELY(len > q->max_msg))
 		return -EMSGSIZE;
-	if (missed) {
-		a.waiting = true;
-		r = shmkit__mp_try_reserve(q, &a);
-		if (r == -EAGAIN)
-			r = shmkit__mpmc_wait(q, shmkit__mp_try_reserve, &a, true, timeout_ns);
-	} else {
-		r = mp_take_first(q, &a, timeout_ns);
-	}
+	r = missed ? mp_take_missed(q, &a, timeout_ns) : mp_take_first(q, &a, timeout_ns);
 	if (r < 0)
 		return r;
 	if (len)
@@ -955,14 +962,8 @@ static __attribute__((noinline)) ssize_t mc_recv_rest(struct shmkit_queue *q, vo
 	struct attempt a = { .limit = cap };
 	int r;
 
-	if (missed) {
-		a.waiting = true;
-		r = shmkit__mc_try_claim(q, &a);
-		if (r == -EAGAIN)
-			r = shmkit__mpmc_wait(q, shmkit__mc_try_claim, &a, false, timeout_ns);
-	} else {
-		r = mc_take_first(q, &a, timeout_ns);
-	}
+	a.waiting = missed;
+	r = missed ? mc_take_rest(q, &a, timeout_ns) : mc_take_first(q, &a, timeout_ns);
 	if (r < 0)
 		return r;
 	if (a.len)

@@ -233,35 +233,37 @@ static int room_pred(void *arg, int slow)
  * pauses for messages up to 64 bytes (a larger one frees its slot after a
  * copy many transfers long, where a late look loses time), no longer than
  * the send's deadline and the topic's spin time allow. It never fails for
- * want of room: message `head` has its slot already. */
+ * want of more room; -EAGAIN if a scan finds none (wait again). */
 #define PUB_ROOM 128u
 #define PUB_ROOM_PAUSES 32u
 #define PUB_ROOM_LOOKS 64u
 
+/* Free slots for message `head` by the last scan; 0 if none (a subscriber
+ * that joined at an older head, or a position written back by anyone). */
 static uint64_t room_left(const struct shmkit_pub *p, uint64_t head)
 {
-	return p->t.g.slots - (head - p->cached_min);
+	uint64_t used = head - p->cached_min;
+	return used < p->t.g.slots ? p->t.g.slots - used : 0;
 }
 
-static int spin_for_room(struct shmkit_pub *p, uint64_t head, int64_t deadline)
+static int spin_for_room(struct shmkit_pub *p, uint64_t head, int64_t deadline,
+			 const struct shmkit__wait_policy *pol)
 {
 	uint64_t want = p->t.g.slots / 4 < PUB_ROOM ? p->t.g.slots / 4 : PUB_ROOM;
-	struct shmkit__wait_policy pol;
 
-	if (room_left(p, head) >= want)
-		return 0;
-	shmkit__topic_policy(&p->t, &pol);
-	if (pol.spin_ns == 0)
+	if (room_left(p, head) >= want || pol->spin_ns == 0)
 		return 0;
 	unsigned pauses = p->t.g.slot_size <= SHMKIT__COPY_SMALL ? PUB_ROOM_PAUSES : 1;
 	int64_t now = shmkit__now_ns();
-	int64_t until = pol.spin_ns < 0 || deadline - now < pol.spin_ns ? deadline : now + pol.spin_ns;
+	int64_t until = pol->spin_ns < 0 || deadline - now < pol->spin_ns ? deadline : now + pol->spin_ns;
 	for (unsigned i = 0; i < PUB_ROOM_LOOKS && room_left(p, head) < want; i++) {
 		for (unsigned k = 0; k < pauses; k++)
 			shmkit__spin_pause();
 		int rc = scan_min(p, head, 0);
 		if (rc < 0)
 			return rc;
+		if (!has_room(p, head))
+			return -EAGAIN;
 		if (shmkit__now_ns() >= until)
 			break;
 	}
@@ -279,11 +281,16 @@ static int wait_room(struct shmkit_pub *p, uint64_t head, int64_t timeout_ns)
 	if (timeout_ns == 0)
 		return rc;
 	int64_t deadline = shmkit__deadline(timeout_ns);
-	if (rc == -EAGAIN) {
-		shmkit__topic_policy(&p->t, &pol);
-		rc = shmkit__ec_wait(&p->t.space_ec, &pol, deadline, room_pred, &w);
+	shmkit__topic_policy(&p->t, &pol);
+	for (;;) {
+		if (rc == -EAGAIN)
+			rc = shmkit__ec_wait(&p->t.space_ec, &pol, deadline, room_pred, &w);
+		if (rc != 0)
+			return rc;
+		rc = spin_for_room(p, head, deadline, &pol);
+		if (rc != -EAGAIN)
+			return rc;
 	}
-	return rc == 0 ? spin_for_room(p, head, deadline) : rc;
 }
 
 /* Marks the slot for message p->head as being written (room is known) and
