@@ -42,12 +42,17 @@ static int queue_holds(const unsigned char *body, size_t body_size, char *why, s
 		return -EBADMSG;
 	/* A slot committed for a position in [head, head + n) is a message
 	 * nobody has taken yet (consumed slots keep an older position, or,
-	 * MPMC, become FREE). */
+	 * MPMC, become FREE). MPMC also: a message claimed (a consumer's, which
+	 * comes back if that consumer dies) or handed back by a dead consumer
+	 * (COMMITTED again behind head), at most a lap behind. */
 	uint64_t pending = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t m = queue_marker(body, moff, stride, i);
+		unsigned tag = m & 0xffu;
 		if (spsc ? (uint32_t)((m >> 32) - (uint32_t)head) < n
-			 : (m & 0xffu) == SHMKIT__QTAG_COMMITTED && (m >> 8) - head < n)
+			 : (tag == SHMKIT__QTAG_COMMITTED ||
+			    (tag & ~SHMKIT__QTAG_PEER_MASK) == SHMKIT__QTAG_CLAIMED) &&
+				   (m >> 8) - (head - n) < 2 * n)
 			pending++;
 	}
 	if (!pending)

@@ -331,7 +331,7 @@ struct shmkit__queue_shared {
 	/* line 2: written by consumers */
 	alignas(64) _Atomic uint64_t head; /* next position to consume (MPMC: a hint) */
 	_Atomic uint64_t skipped;          /* reservations of dead producers skipped */
-	_Atomic uint64_t abandoned;        /* messages claimed by consumers that died */
+	_Atomic uint64_t abandoned;        /* messages held by consumers that died, handed back */
 	_Atomic uint64_t bytes_received;   /* payload bytes consumed (monitoring) */
 	uint64_t reserved2[4];
 	/* line 3: consumers waiting for data (written when one goes to sleep) */

@@ -14,7 +14,9 @@
  *    marker (FREE -> RESERVED|peer), a consumer by CAS (COMMITTED ->
  *    CLAIMED|peer). head/tail are hints that lag at most one position. The
  *    peer index in the tag names an identity in the peer table, so a slot held
- *    by a process that died is handed back (counted as skipped/abandoned).
+ *    by a process that died is handed back: a producer's reservation is
+ *    skipped, a consumer's message is delivered again (counted as
+ *    skipped/abandoned).
  *
  * Waiting and waking go through the wake-up core (src/sync/ec.h): one
  * eventcount per side (data_ec: consumers wait for messages, space_ec:
@@ -757,9 +759,11 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 
 	if (!q->multi && sp_tail_behind(q, tail))
 		tail++;
+	uint64_t handed_back = 0; /* MPMC: behind head, to be received again */
 	if (q->multi) { /* MPMC head/tail are hints that may lag */
 		tail = shmkit__mpmc_settle(q, tail, true);
 		head = shmkit__mpmc_settle(q, head, false);
+		handed_back = shmkit__mpmc_handed_back(q, head);
 	}
 	uint64_t skipped = atomic_load_explicit(&sh->skipped, memory_order_relaxed);
 	uint64_t abandoned = atomic_load_explicit(&sh->abandoned, memory_order_relaxed);
@@ -772,8 +776,9 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	st->capacity = q->cap;
 	st->max_msg = q->max_msg;
 	st->depth = tail - head > q->cap ? (head > tail ? 0 : q->cap) : tail - head;
+	st->depth = st->depth + handed_back > q->cap ? q->cap : st->depth + handed_back;
 	st->sent = tail >= skipped ? tail - skipped : 0;
-	st->received = head >= skipped + abandoned ? head - skipped - abandoned : 0;
+	st->received = head >= skipped + handed_back ? head - skipped - handed_back : 0;
 	st->skipped = skipped;
 	st->abandoned = abandoned;
 	st->recv_waiters = shmkit__ec_waiters(&q->data_ec);

@@ -92,6 +92,8 @@ struct shmkit_queue {
 	uint32_t cas_claims;
 	uint32_t lease_retry;
 	struct shmkit__claim_trial claim_trial; /* the holder's claims: plain or CAS */
+	uint64_t abandoned_seen; /* MPMC consumer: `abandoned` when a look behind the
+				  * head last found no message handed back */
 	/* the one outstanding zero-copy operation of each kind */
 	bool resv_active;
 	bool peek_active;
@@ -239,6 +241,7 @@ int shmkit__mpmc_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, 
 int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);
 void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t waited_ns);
 uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool producer);
+uint64_t shmkit__mpmc_handed_back(const struct shmkit_queue *q, uint64_t head);
 void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent);
 void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *received);
 

@@ -370,11 +370,82 @@ static inline int mc_claim_blind(struct shmkit_queue *q, struct shmkit__queue_sl
 	return mc_claimed(q, s, h, len, a);
 }
 
+/* Claim message pos, whose marker m read COMMITTED(pos): 0 if taken,
+ * -EAGAIN if the marker moved, -EMSGSIZE or -EBADMSG (left in place) for a
+ * length the caller cannot take. */
+static inline int mc_claim_seen(struct shmkit_queue *q, struct shmkit__queue_slot *s,
+				uint64_t pos, uint64_t m, struct attempt *a)
+{
+	uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+
+	if (len > a->limit) {
+		/* acquire: len was read while the marker still said
+		 * COMMITTED(pos), so it is this message's length */
+		if (atomic_load_explicit(&s->seq, memory_order_acquire) != m)
+			return -EAGAIN;
+		return len > q->max_msg ? -EBADMSG : -EMSGSIZE;
+	}
+	uint64_t mine = marker(pos, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
+	/* acq_rel: the caller's acquire load ordered the payload; release for
+	 * whoever moves the hint past CLAIMED */
+	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m, mine, memory_order_acq_rel,
+						     memory_order_relaxed))
+		return -EAGAIN;
+	return mc_claimed(q, s, pos, len, a);
+}
+
+/* ---------------------------------------------------------------------
+ * Messages handed back. A consumer that died holding a message (claimed,
+ * not yet consumed) leaves it CLAIMED; whoever finds the holder dead puts
+ * it back to COMMITTED at its own position, behind the head hint, and adds
+ * one to `abandoned` (shmkit__queue_reclaim_slot). Consumers compare that
+ * count, on the head's line, with the value at which they last looked and
+ * found nothing: while it differs, each claim looks behind the head first,
+ * oldest position first, so a single consumer receives the message again
+ * in order. Positions behind the hint were all claimed once, so a
+ * COMMITTED marker there is one handed back (or scribbled on: its length
+ * is checked as any other's).
+ * --------------------------------------------------------------------- */
+
+static inline bool mc_none_handed_back(const struct shmkit_queue *q)
+{
+	/* relaxed: a hint; the look below reads it again with acquire */
+	return atomic_load_explicit(&q->sh->abandoned, memory_order_relaxed) == q->abandoned_seen;
+}
+
+static __attribute__((noinline)) int mc_claim_handed_back(struct shmkit_queue *q,
+							  struct attempt *a)
+{
+	/* acquire: pairs with the release add in shmkit__queue_reclaim_slot():
+	 * the markers counted are visible to the look */
+	uint64_t seen = atomic_load_explicit(&q->sh->abandoned, memory_order_acquire);
+	/* acquire: as in mc_try_claim() */
+	uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire);
+
+	for (uint64_t pos = h > q->cap ? h - q->cap : 0; pos < h; pos++) {
+		struct shmkit__queue_slot *s = slot_at(q, pos);
+		uint64_t m = marker(pos, SHMKIT__QTAG_COMMITTED);
+		/* acquire: pairs with the release CAS that handed it back */
+		if (atomic_load_explicit(&s->seq, memory_order_acquire) != m)
+			continue;
+		int r = mc_claim_seen(q, s, pos, m, a);
+		if (r != -EAGAIN)
+			return r;
+	}
+	q->abandoned_seen = seen;
+	return -EAGAIN;
+}
+
 static inline int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 {
 	_Atomic uint64_t *head = &q->sh->head;
 	int64_t cap = (int64_t)q->cap;
 
+	if (SHMKIT__UNLIKELY(!mc_none_handed_back(q))) {
+		int r = mc_claim_handed_back(q, a);
+		if (r != -EAGAIN)
+			return r;
+	}
 	for (unsigned n = 0; n < CAS_RETRIES; n++) {
 		/* acquire: pairs with the release store in pass_hint() and
 		 * the release CAS in advance_hint_to() */
@@ -391,21 +462,9 @@ static inline int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 			m = atomic_load_explicit(&s->seq, memory_order_acquire);
 		}
 		if (m == marker(h, SHMKIT__QTAG_COMMITTED)) {
-			uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-			if (len > a->limit) {
-				/* acquire: len was read while the marker still said
-				 * COMMITTED(h), so it is this message's length */
-				if (atomic_load_explicit(&s->seq, memory_order_acquire) != m)
-					continue;
-				return len > q->max_msg ? -EBADMSG : -EMSGSIZE;
-			}
-			uint64_t mine = marker(h, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
-			/* acq_rel: the acquire load above ordered the payload;
-			 * release for whoever moves the hint past CLAIMED */
-			if (atomic_compare_exchange_strong_explicit(&s->seq, &m, mine,
-								    memory_order_acq_rel,
-								    memory_order_relaxed))
-				return mc_claimed(q, s, h, len, a);
+			int r = mc_claim_seen(q, s, h, m, a);
+			if (r != -EAGAIN)
+				return r;
 			continue;
 		}
 		int64_t d = marker_dist(m, h);
@@ -433,8 +492,14 @@ static inline int mc_try_claim(struct shmkit_queue *q, struct attempt *a)
 			a->stuck = m; /* a slow consumer holds last lap's message: empty */
 			return -EAGAIN;
 		}
-		if (d == -cap && tag == SHMKIT__QTAG_COMMITTED)
-			return -EAGAIN; /* momentary: the hint moved before our load */
+		if (d == -cap && tag == SHMKIT__QTAG_COMMITTED) {
+			/* last lap's message, handed back by a dead consumer
+			 * (found here if the look behind the head missed it) */
+			int r = mc_claim_seen(q, s, h - q->cap, m, a);
+			if (r != -EAGAIN)
+				return r;
+			continue;
+		}
 		return -EBADMSG;
 	}
 	return -EAGAIN;
@@ -463,23 +528,27 @@ void shmkit__mc_consume(struct shmkit_queue *q, uint64_t pos)
  * MPMC peers: who holds a slot, and giving back the slots of the dead
  * --------------------------------------------------------------------- */
 
-/* Hand back a slot whose marker is still `m` (held by a dead peer). */
+/* Hand back a slot whose marker is still `m` (held by a dead peer): a
+ * producer's reservation is skipped (the slot FREE for the next lap), a
+ * consumer's message goes back to COMMITTED for another consumer ("Messages
+ * handed back" above). */
 int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m)
 {
 	uint64_t pos = m >> 8;
 	struct shmkit__queue_slot *s = slot_at(q, pos);
-	unsigned tag = m & 0xff;
+	bool reserved = (m & SHMKIT__QTAG_RESERVED) != 0;
+	uint64_t back = reserved ? marker(pos + q->cap, SHMKIT__QTAG_FREE)
+				 : marker(pos, SHMKIT__QTAG_COMMITTED);
 
 	/* release: pairs with the acquire loads of the marker in
 	 * shmkit__mp_try_reserve()/shmkit__mc_try_claim(); acquire: orders us after the holder */
-	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m,
-						     marker(pos + q->cap, SHMKIT__QTAG_FREE),
-						     memory_order_acq_rel, memory_order_relaxed))
+	if (!atomic_compare_exchange_strong_explicit(&s->seq, &m, back, memory_order_acq_rel,
+						     memory_order_relaxed))
 		return 0;
-	if (tag & SHMKIT__QTAG_RESERVED)
+	if (reserved)
 		atomic_fetch_add_explicit(&q->sh->skipped, 1, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&q->sh->abandoned, 1, memory_order_relaxed);
+	else /* release: pairs with the acquire load in mc_claim_handed_back() */
+		atomic_fetch_add_explicit(&q->sh->abandoned, 1, memory_order_release);
 	wake_data(q);
 	wake_space(q);
 	return 1;
@@ -616,14 +685,56 @@ static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident
 	return false;
 }
 
+/* Take entry k from an owner that is provably dead: its slots handed back,
+ * a lease naming it freed. true with the entry ours (CLAIMING). */
+static bool take_dead_entry(struct shmkit_queue *q, unsigned k)
+{
+	struct shmkit__queue_peer *pe = &q->sh->peers[k];
+	uint32_t expect = SHMKIT__QPEER_LIVE;
+	struct shmkit__ident dead;
+
+	if (peer_ident(q, k, &dead) != 1 || shmkit__obj_ident_alive(&q->obj, &dead) != 0)
+		return false;
+	/* acquire: orders us after the dead owner's stores */
+	if (!atomic_compare_exchange_strong_explicit(&pe->state, &expect, SHMKIT__QPEER_CLAIMING,
+						     memory_order_acquire, memory_order_relaxed) ||
+	    !still_dead(pe, &dead))
+		return false;
+	release_peer_slots(q, k);
+	/* k's owner may have died inside its lease window: free a lease
+	 * naming k before k is reused, or every revoker would wait on the new
+	 * owner for that window */
+	shmkit__lease_clear_dead(&q->sh->p_lease, k + 1);
+	return true;
+}
+
+/* A new registration first clears every entry of a dead process, so what
+ * a consumer killed in the middle of a receive held is handed back now
+ * (to this process's first claim, oldest first), not when producers come
+ * round to its slot a lap later; one of those entries, or else a free
+ * one, becomes ours. */
 int shmkit__queue_peer_register(struct shmkit_queue *q)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
 	struct shmkit__queue_peer *peers = q->sh->peers;
-	unsigned k;
+	unsigned k = SHMKIT__QUEUE_PEERS;
 
 	if (!me)
 		return -ESRCH;
+	for (unsigned i = 0; i < SHMKIT__QUEUE_PEERS; i++) {
+		if (!take_dead_entry(q, i))
+			continue;
+		if (k == SHMKIT__QUEUE_PEERS) {
+			k = i;
+			continue;
+		}
+		/* relaxed, then release: as shmkit__queue_peer_release(); its
+		 * byte counts stay there for the next owner (fold_counts) */
+		atomic_store_explicit(&peers[i].sides, 0, memory_order_relaxed);
+		atomic_store_explicit(&peers[i].state, SHMKIT__QPEER_FREE, memory_order_release);
+	}
+	if (k < SHMKIT__QUEUE_PEERS)
+		goto claimed;
 	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
 		uint32_t expect = SHMKIT__QPEER_FREE;
 		/* acquire: orders us after the last owner's release in shmkit__queue_peer_release() */
@@ -631,24 +742,6 @@ int shmkit__queue_peer_register(struct shmkit_queue *q)
 							    SHMKIT__QPEER_CLAIMING,
 							    memory_order_acquire, memory_order_relaxed))
 			goto claimed;
-	}
-	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
-		uint32_t expect = SHMKIT__QPEER_LIVE;
-		struct shmkit__ident dead;
-		if (peer_ident(q, k, &dead) != 1 || shmkit__obj_ident_alive(&q->obj, &dead) != 0)
-			continue;
-		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
-							    SHMKIT__QPEER_CLAIMING,
-							    memory_order_acquire, memory_order_relaxed)) {
-			if (!still_dead(&peers[k], &dead))
-				continue;
-			release_peer_slots(q, k);
-			/* k's owner may have died inside its lease window: free
-			 * a lease naming k before k turns LIVE again, or every
-			 * revoker would wait on the new owner for that window */
-			shmkit__lease_clear_dead(&q->sh->p_lease, k + 1);
-			goto claimed;
-		}
 	}
 	return -ENOSPC;
 claimed:
@@ -888,7 +981,7 @@ static inline int mc_take_first(struct shmkit_queue *q, struct attempt *a, int64
 			return r;
 		timeout_ns = left;
 	}
-	if (SHMKIT__LIKELY(a->limit >= q->max_msg)) {
+	if (SHMKIT__LIKELY(a->limit >= q->max_msg && mc_none_handed_back(q))) {
 		uint64_t h = atomic_load_explicit(&q->sh->head, memory_order_acquire), m;
 		r = mc_claim_blind(q, slot_at(q, h), h, a, &m);
 		if (SHMKIT__LIKELY(r != -EAGAIN))
@@ -991,7 +1084,10 @@ static __attribute__((noinline)) ssize_t mc_recv_corrupt(struct shmkit_queue *q,
 
 /* The common receive, a leaf, as shmkit__mp_send: a ready handle, a
  * buffer that takes any message of a queue of messages up to 64 bytes,
- * the message at the head hint committed. */
+ * the message at the head hint committed. It does not look for messages
+ * handed back, to keep its instructions to the claim and the copy (see
+ * shmkit__mp_send): its first miss does (mc_try_claim), and a new
+ * registration's first receive goes through mc_take_first(). */
 ssize_t shmkit__mc_recv(struct shmkit_queue *q, void *buf, size_t cap, int64_t timeout_ns)
 {
 	if (SHMKIT__LIKELY(q->max_msg <= SHMKIT__COPY_SMALL && cap >= q->max_msg &&
@@ -1237,4 +1333,19 @@ uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool pr
 		pos = floor;
 	}
 	return pos;
+}
+
+/* Messages handed back and not yet received again: COMMITTED markers in the
+ * lap behind head (settled). Only looked for once one was handed back. */
+uint64_t shmkit__mpmc_handed_back(const struct shmkit_queue *q, uint64_t head)
+{
+	uint64_t n = 0;
+
+	/* relaxed: a snapshot for statistics */
+	if (atomic_load_explicit(&q->sh->abandoned, memory_order_relaxed) == 0)
+		return 0;
+	for (uint64_t pos = head > q->cap ? head - q->cap : 0; pos < head; pos++)
+		n += atomic_load_explicit(&slot_at(q, pos)->seq, memory_order_relaxed) ==
+		     marker(pos, SHMKIT__QTAG_COMMITTED);
+	return n;
 }

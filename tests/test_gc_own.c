@@ -121,6 +121,25 @@ static int role_queue(int argc, char **argv)
 	return shmkit_queue_close(q) == 0 ? 0 : 5;
 }
 
+/* argv: uri -> an owned MPMC queue of 3 messages: receives one, dies
+ * holding the second (peeked). */
+static int role_queue_held(int argc, char **argv)
+{
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64, .multi_consumer = 1};
+	struct shmkit_queue *q;
+	const void *msg;
+	char buf[64];
+	if (argc < 1 || shmkit_queue_create(&q, argv[0], &o) != 0)
+		return 3;
+	for (int i = 0; i < 3; i++)
+		if (shmkit_queue_send(q, "job", 3, 0) != 0)
+			return 4;
+	if (shmkit_queue_recv(q, buf, sizeof(buf), 0) != 3 || shmkit_queue_peek(q, &msg, 0) != 3)
+		return 5;
+	raise(SIGKILL);
+	return 6;
+}
+
 /* argv: uri -> an owned map holding one key; exits. */
 static int role_map(int argc, char **argv)
 {
@@ -158,7 +177,8 @@ static int role_sub(int argc, char **argv)
 
 static const struct test_role roles[] = {
     {"raw", role_raw},   {"queue", role_queue}, {"map", role_map},
-    {"heap", role_heap}, {"sub", role_sub},     {NULL, NULL},
+    {"heap", role_heap}, {"sub", role_sub},     {"queue_held", role_queue_held},
+    {NULL, NULL},
 };
 
 /* Spawns a role with its stdout on a pipe and waits for its "ready". */
@@ -461,6 +481,12 @@ static void test_data_kept(void)
 	const char *q = test_uri("posix", "undelivered");
 	run_role("queue", q);
 	check_kept_until_forced(q, "3 undelivered messages");
+
+	/* a message held by a consumer that died is delivered again: it counts */
+	const char *qh = test_uri("posix", "undelivered-held");
+	const char *held_args[] = {qh, NULL};
+	CHECK_RET(test_wait(test_spawn_self("queue_held", held_args)), 128 + SIGKILL);
+	check_kept_until_forced(qh, "2 undelivered messages");
 
 	const char *m = test_uri("posix", "map-data");
 	run_role("map", m);

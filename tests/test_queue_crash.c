@@ -2,7 +2,8 @@
 /* Peers that die in the middle of an operation: a producer kill -9'd between
  * reserve and commit (SPSC and MPMC) never delivers a torn message and holds
  * consumers up only until its death is seen; a consumer kill -9'd between
- * peek and consume (MPMC) does not wedge the others. The children pause
+ * peek and consume (MPMC) does not wedge the others, and the message it held
+ * is received again, once, by the next consumer. The children pause
  * themselves with SIGSTOP at the chosen point, the parent kills them there. */
 /* TIMEOUT: 60 */
 #include "test.h"
@@ -181,14 +182,19 @@ static void test_dead_consumer_mpmc(void)
 	CHECK_RET(shmkit_queue_send(q, "msg 4", 5, 0), -EAGAIN);
 	CHECK_RET(shmkit_queue_send(q, "msg 4", 5, 50 * MS), -ETIMEDOUT);
 	kill9(stuck);
-	/* its death is seen: the held slot is reclaimed, the sends go through */
-	CHECK_RET(shmkit_queue_send(q, "msg 4", 5, 10 * SEC), 0);
+	expect_msg(q, 3, 0);
+	/* a receive stuck on the held slot sees the holder dead: its message
+	 * is handed back and received, then the sends go through */
+	expect_msg(q, 0, 10 * SEC);
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.abandoned == 1 && st.received == 4 && st.depth == 0);
+	CHECK_RET(shmkit_queue_send(q, "msg 4", 5, 0), 0);
 	CHECK_RET(shmkit_queue_send(q, "msg 5", 5, 0), 0);
-	for (int i = 3; i < 6; i++)
+	for (int i = 4; i < 6; i++)
 		expect_msg(q, i, 0);
 	CHECK_OK(shmkit_queue_stats(q, &st));
 	CHECK(st.abandoned == 1);
-	CHECK(st.depth == 0);
+	CHECK(st.depth == 0 && st.sent == 6 && st.received == 6);
 
 	/* a consumer killed asleep on an empty queue blocks nobody, and the
 	 * sleeper bit it left costs the next sender one wake-up, no more */
@@ -208,6 +214,77 @@ static void test_dead_consumer_mpmc(void)
 	CHECK_OK(shmkit_seg_close(raw));
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
+}
+
+/* argv: uri first count: receive messages numbered from `first` in order;
+ * 0 if all came, once each, and the queue is then empty. */
+static int role_consumer(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	int first = atoi(argv[1]), count = atoi(argv[2]);
+	char buf[32], want[32];
+	for (int i = first; i < first + count; i++) {
+		int n = snprintf(want, sizeof(want), "msg %d", i);
+		if (shmkit_queue_recv(q, buf, sizeof(buf), 10 * SEC) != n || memcmp(buf, want, (size_t)n))
+			return 3;
+	}
+	if (shmkit_queue_recv(q, buf, sizeof(buf), 0) != -EAGAIN)
+		return 4;
+	shmkit_queue_close(q);
+	return 0;
+}
+
+/* argv: uri: receive one message (the parent stops us inside). */
+static int role_recv1(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	char buf[32];
+	return shmkit_queue_recv(q, buf, sizeof(buf), 10 * SEC) < 0 ? 3 : 0;
+}
+
+/* A consumer killed holding a message (peeked; or between the claim and the
+ * move of the head hint): the next consumer process finds
+ * its entry dead when it registers and receives that message first, then
+ * the rest, each once, in order; nothing is counted lost. */
+static void test_consumer_message_handed_back(void)
+{
+	static const struct {
+		const char *point; /* NULL: a peek, then SIGSTOP */
+		const char *role;
+	} cases[] = {
+		{ NULL, "stuck_consumer" },
+		{ "queue.mpmc.claimed", "recv1" },
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const char *uri = test_uri("posix", "handback");
+		struct shmkit_queue_opts o = { .capacity = 8, .max_msg = 32, .multi_producer = 1,
+					       .multi_consumer = 1 };
+		struct shmkit_queue *q;
+		struct shmkit_queue_stats st;
+		char buf[32];
+		CHECK_OK(shmkit_queue_create(&q, uri, &o));
+		for (int i = 0; i < 6; i++) {
+			int n = snprintf(buf, sizeof(buf), "msg %d", i);
+			CHECK_OK(shmkit_queue_send(q, buf, (size_t)n, 0));
+		}
+		const char *args[] = { uri, NULL };
+		pid_t pid = cases[c].point ? test_spawn_paused(cases[c].point, cases[c].role, args)
+					   : spawn_stopped(cases[c].role, args);
+		CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
+		CHECK_OK(shmkit_queue_stats(q, &st));
+		CHECK_RET(st.received, 1); /* claimed by the dead, not yet seen dead */
+		const char *args2[] = { uri, "0", "6", NULL };
+		CHECK_RET(test_wait(test_spawn_self("consumer", args2)), 0);
+		CHECK_OK(shmkit_queue_stats(q, &st));
+		CHECK_RET(st.abandoned, 1);
+		CHECK(st.depth == 0 && st.sent == 6 && st.received == 6);
+		CHECK_OK(shmkit_queue_close(q));
+		CHECK_OK(shmkit_remove(uri));
+	}
 }
 
 /* argv: uri: register as an MPMC peer (one send), then die without closing. */
@@ -264,12 +341,15 @@ int main(int argc, char **argv)
 		{ "producer", role_producer },
 		{ "stuck_consumer", role_stuck_consumer },
 		{ "peer_dies", role_peer_dies },
+		{ "consumer", role_consumer },
+		{ "recv1", role_recv1 },
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
 	test_dead_producer_spsc();
 	test_dead_producer_mpmc();
 	test_dead_consumer_mpmc();
+	test_consumer_message_handed_back();
 	test_peer_table();
 	return test_done();
 }

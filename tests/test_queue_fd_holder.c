@@ -7,7 +7,9 @@
  * holder (DESIGN §9: readable whenever a receive with timeout 0 would not
  * return -EAGAIN). The same for a producer's descriptor
  * (shmkit_queue_send_fd) behind a slot claimed by a consumer killed one lap
- * earlier. */
+ * earlier: its death makes the descriptor readable; the look hands the
+ * message back (the slot still full), and once it is received again the
+ * sends go on. */
 /* TIMEOUT: 60 */
 #include "test.h"
 
@@ -141,6 +143,16 @@ static void test_dead_consumer(void)
 	CHECK_RET(send_one(q), -EAGAIN);
 	CHECK(kill(holder, SIGKILL) == 0);
 	CHECK_RET(test_wait(holder), 128 + SIGKILL);
+	CHECK(readable(fd, 10000));
+	struct shmkit_queue_stats st = {0};
+	for (int64_t end = test_now_ns() + 10 * SEC; !st.abandoned && test_now_ns() < end;) {
+		CHECK_RET(send_one(q), -EAGAIN); /* polls look at the holder every 10 ms */
+		CHECK_OK(shmkit_queue_stats(q, &st));
+		usleep(1000);
+	}
+	CHECK_RET(st.abandoned, 1);
+	CHECK_RET(st.depth, 1); /* its message, there again */
+	CHECK_RET(recv_one(q), 0);
 	CHECK_RET(loop(fd, 4, send_one, q), 4);
 	CHECK_OK(shmkit_queue_close(q));
 }

@@ -118,7 +118,8 @@ static void test_bytes(void)
 	check_bytes(q, total + 30, total + 30);
 
 	/* claim every other entry (ours is live): the closed ones' counts fold
-	 * into the totals, the last handle takes over the dead producer's */
+	 * into the totals; the first registration takes over the dead
+	 * producer's (a registration clears every dead entry first) */
 	struct shmkit_queue *h[SHMKIT__QUEUE_PEERS - 1];
 	int n = 0;
 	for (; n < (int)SHMKIT__QUEUE_PEERS - 1; n++) {
@@ -126,8 +127,8 @@ static void test_bytes(void)
 		CHECK_RET(shmkit_queue_recv(h[n], b, sizeof(b), 0), -EAGAIN); /* registers */
 		check_bytes(q, total + 30, total + 30);
 	}
-	CHECK_RET(h[n - 1]->peer, dead_k);
-	CHECK_OK(shmkit_queue_send(h[n - 1], b, 7, 0));
+	CHECK_RET(h[0]->peer, dead_k);
+	CHECK_OK(shmkit_queue_send(h[0], b, 7, 0));
 	CHECK_RET(shmkit_queue_recv(h[0], b, sizeof(b), 0), 7);
 	check_bytes(q, total + 37, total + 37);
 	for (int i = 0; i < n; i++)

@@ -22,6 +22,7 @@
 #include "queue_internal.h"
 
 #define SEC 1000000000ll
+#define MS 1000000ll
 #define PER_PRODUCER 20000u
 #define STOP 0xffffffffu
 
@@ -237,21 +238,30 @@ static void test_consumer_killed_before_hint(void)
 	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
 	CHECK_RET(v, 21);
 	/* a producer a lap later finds slot 0 still claimed: full until the
-	 * holder is seen dead, then the message is abandoned and the slot reused */
+	 * holder is seen dead; then message 20 is handed back, and the slot
+	 * stays full until a consumer takes it */
 	for (uint32_t i = 30; i < 36; i++)
 		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), 0));
 	uint32_t last = 36;
-	CHECK_OK(shmkit_queue_send(q, &last, sizeof(last), 10 * SEC));
+	struct shmkit_queue_stats st = { 0 };
+	for (int64_t until = test_now_ns() + 10 * SEC; !st.abandoned && test_now_ns() < until;) {
+		CHECK_RET(shmkit_queue_send(q, &last, sizeof(last), 100 * MS), -ETIMEDOUT);
+		CHECK_OK(shmkit_queue_stats(q, &st));
+	}
+	CHECK_RET(st.abandoned, 1);
+	CHECK_RET(st.depth, 7); /* 20 again, 30..35 */
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
+	CHECK_RET(v, 20); /* the oldest first */
+	CHECK_OK(shmkit_queue_send(q, &last, sizeof(last), 0));
 	for (uint32_t i = 30; i < 37; i++) {
 		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), sizeof(v));
 		CHECK_RET(v, i);
 	}
-	struct shmkit_queue_stats st;
 	CHECK_OK(shmkit_queue_stats(q, &st));
 	CHECK_RET(st.abandoned, 1);
 	CHECK_RET(st.skipped, 0);
 	CHECK_RET(st.sent, 9);
-	CHECK_RET(st.received, 8);
+	CHECK_RET(st.received, 9);
 	CHECK_RET(st.depth, 0);
 	CHECK_OK(shmkit_queue_close(q));
 }

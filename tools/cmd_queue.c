@@ -475,7 +475,7 @@ static void print_queue_stats(const struct shmkit_queue_stats *st)
 	printf("bytes:              %" PRIu64 " sent, %" PRIu64 " received\n", st->bytes_sent,
 	       st->bytes_received);
 	printf("skipped:            %" PRIu64 " (producers died before commit)\n", st->skipped);
-	printf("abandoned:          %" PRIu64 " (consumers died holding a message)\n",
+	printf("abandoned:          %" PRIu64 " (held by consumers that died, handed back)\n",
 	       st->abandoned);
 	printf("waiters:            %u receiving, %u sending\n", st->recv_waiters,
 	       st->send_waiters);

@@ -35,7 +35,6 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 	uint64_t tail = LD(((struct shmkit__queue_shared *)q)->tail);
 	uint64_t head = LD(((struct shmkit__queue_shared *)q)->head);
 	uint64_t skipped = LD(((struct shmkit__queue_shared *)q)->skipped);
-	uint64_t abandoned = LD(((struct shmkit__queue_shared *)q)->abandoned);
 	o->capacity = q->capacity;
 	o->depth = tail - head <= o->capacity ? tail - head : 0;
 	o->msgs_in = tail;
@@ -47,7 +46,7 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 		o->bytes_in += LD(((struct shmkit__queue_shared *)q)->peers[k].bytes_sent);
 		o->bytes_out += LD(((struct shmkit__queue_shared *)q)->peers[k].bytes_received);
 	}
-	o->drops = skipped + abandoned;
+	o->drops = skipped; /* a dead consumer's message is handed back, not dropped */
 	o->sleepers = ec_sleepers(&((struct shmkit__queue_shared *)q)->data_ec) +
 		      ec_sleepers(&((struct shmkit__queue_shared *)q)->space_ec);
 	o->readable = 1;

@@ -57,7 +57,8 @@ struct shmkit_queue_stats {
 	uint64_t sent;       /* messages committed since creation */
 	uint64_t received;   /* messages consumed since creation */
 	uint64_t skipped;    /* reservations of producers that died before commit */
-	uint64_t abandoned;  /* messages claimed by consumers that died (MPMC) */
+	uint64_t abandoned;  /* messages held by consumers that died, handed back to be
+			      * received again (MPMC) */
 	uint32_t waiters;    /* recv_waiters + send_waiters */
 	uint32_t recv_waiters; /* 1 if receivers sleep on the futex, + armed receive descriptors */
 	uint32_t send_waiters; /* the same for senders */
