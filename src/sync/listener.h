@@ -70,7 +70,8 @@ void shmkit__lis_close(struct shmkit__lis *l);
 int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec);
 
 /* The look after arming found something: make the descriptor readable
- * again (there may be more), unless a waker already did. */
+ * again (there may be more), also when a waker got there first (its token
+ * may not have arrived yet). */
 void shmkit__lis_found(struct shmkit__lis *l);
 
 /* Entries of ec's table a waker must look at (lis_table.end). */
