@@ -33,6 +33,7 @@ struct shmkit_sub {
 	size_t peek_len;
 	int64_t next_live_check;
 	uint64_t dead_pub_state; /* pub_state word whose publisher we found dead */
+	uint64_t epipe_state;	 /* pub_state word whose -EPIPE made our descriptor readable */
 	struct shmkit__lis lis;	 /* shmkit_sub_fd()'s listener; fd < 0 until asked */
 	int ep;			 /* shmkit_sub_fd(): epoll set of lis.fd and pub_pidfd */
 	int pub_pidfd;		 /* the publisher's pidfd, readable once it exits */
@@ -164,6 +165,7 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 	uint64_t ps = atomic_load_explicit(&s->t.sh->pub_state, memory_order_acquire);
 	uint32_t kind = shmkit__state_kind(ps);
 	s->dead_pub_state = NO_GEN;
+	s->epipe_state = NO_GEN;
 	s->absent_gen =
 	    kind == SHMKIT__PUB_NONE || kind == SHMKIT__PUB_CLOSED ? shmkit__state_gen(ps) : NO_GEN;
 	s->lis.fd = -1;
@@ -412,6 +414,24 @@ static int publisher_exited(struct shmkit_sub *s)
 	return s->pub_pidfd >= 0 && poll(&p, 1, 0) == 1;
 }
 
+/* -EPIPE lasts: our descriptor must stay readable from now on, once per
+ * publisher gone. A closing publisher's wake may have taken our listener
+ * to IDLE with its token still on the way (its sendto follows its CAS),
+ * and a receive that sees the publisher gone need not arm first: a token
+ * of our own (shmkit__lis_found_final; a spare one is drained by the next
+ * arm). A publisher preempted or exiting in that window left -EPIPE
+ * unreadable for a moment (test_pollfd, in one CI run). */
+static void epipe_readable(struct shmkit_sub *s)
+{
+	/* relaxed: which publisher's end this is; the receive read it with acquire */
+	uint64_t ps = atomic_load_explicit(&s->t.sh->pub_state, memory_order_relaxed);
+
+	if (s->ep < 0 || ps == s->epipe_state || !entry_is_ours(s))
+		return;
+	s->epipe_state = ps;
+	shmkit__lis_found_final(&s->lis);
+}
+
 /* A poll found nothing: arm our descriptor, if we have one, and look once
  * more (a message that came in between would not make it readable). */
 static int poll_empty(struct sub_wait *w)
@@ -429,7 +449,7 @@ static int poll_empty(struct sub_wait *w)
 	if (shmkit__lis_arm(&s->lis, &s->t.data_ec) != 1)
 		return -EAGAIN;
 	int rc = try_next(w, 1);
-	if (rc != -EAGAIN)
+	if (rc != -EAGAIN && rc != -EPIPE) /* -EPIPE: next_message() */
 		shmkit__lis_found(&s->lis);
 	return rc;
 }
@@ -489,6 +509,8 @@ static int next_message(struct sub_wait *w, int64_t timeout_ns)
 		rc = spin_next(w);
 	if (rc == -EAGAIN)
 		rc = timeout_ns == 0 ? poll_empty(w) : wait_data(w, timeout_ns);
+	if (rc == -EPIPE)
+		epipe_readable(w->s);
 	return rc;
 }
 

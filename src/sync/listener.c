@@ -245,17 +245,17 @@ void shmkit__lis_found(struct shmkit__lis *l)
 	uint32_t armed = (l->reg & ~3u) | SHMKIT__LIS_ARMED;
 	/* relaxed: only we and wakers change it; whoever wins sends the token */
 	if (atomic_compare_exchange_strong_explicit(&l->sh->state, &armed, l->reg,
-						    memory_order_relaxed, memory_order_relaxed)) {
+						    memory_order_relaxed, memory_order_relaxed))
 		self_token(l);
-		return;
-	}
-	/* A waker took us to IDLE first, and its token may still be on its way
-	 * (its sendto follows its CAS; a publisher preempted or exiting there
-	 * left a subscriber's -EPIPE unreadable for a moment, test_pollfd in a
-	 * CI run). What we found must make the descriptor readable now: one
-	 * token of our own. A spare one costs the owner one look that finds
-	 * nothing; the arm after it drains every token (shmkit__lis_arm). */
-	if (armed == l->reg)
+}
+
+void shmkit__lis_found_final(struct shmkit__lis *l)
+{
+	uint32_t armed = (l->reg & ~3u) | SHMKIT__LIS_ARMED;
+	/* relaxed: as in shmkit__lis_found() */
+	if (atomic_compare_exchange_strong_explicit(&l->sh->state, &armed, l->reg,
+						    memory_order_relaxed, memory_order_relaxed) ||
+	    armed == l->reg)
 		self_token(l);
 }
 

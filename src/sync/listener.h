@@ -70,9 +70,15 @@ void shmkit__lis_close(struct shmkit__lis *l);
 int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec);
 
 /* The look after arming found something: make the descriptor readable
- * again (there may be more), also when a waker got there first (its token
- * may not have arrived yet). */
+ * again (there may be more), unless a waker already did. */
 void shmkit__lis_found(struct shmkit__lis *l);
+
+/* As shmkit__lis_found, for a state that lasts (a topic's -EPIPE): also
+ * when the listener is IDLE (a waker may have taken it there, its token
+ * still on the way), a token of our own. Not for data: there a spare token
+ * costs the owner an empty look per race, which a descriptor ping-pong
+ * pays (wake suite, "queue fd arm" 1.05-1.08x when tried). */
+void shmkit__lis_found_final(struct shmkit__lis *l);
 
 /* Entries of ec's table a waker must look at (lis_table.end). */
 uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t);
