@@ -138,6 +138,10 @@ static void test_timeouts(int multi)
 	t0 = test_now_ns();
 	CHECK_RET(shmkit_queue_peek(q, &p, 30 * MS), -ETIMEDOUT);
 	CHECK(test_now_ns() - t0 >= 30 * MS);
+	/* a wait that timed out leaves nobody counted asleep */
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.recv_waiters == 0);
 
 	CHECK_OK(shmkit_queue_send(q, "1", 1, 0));
 	CHECK_OK(shmkit_queue_send(q, "2", 1, 0));
@@ -149,6 +153,8 @@ static void test_timeouts(int multi)
 	t0 = test_now_ns();
 	CHECK_RET(shmkit_queue_reserve(q, 1, &slot, 20 * MS), -ETIMEDOUT);
 	CHECK(test_now_ns() - t0 >= 20 * MS);
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.send_waiters == 0);
 
 	/* sleeping for ever: woken by another process (spin 0: sleep at once) */
 	CHECK_OK(shmkit_queue_set_spin(q, 0));
@@ -185,7 +191,6 @@ static void test_timeouts(int multi)
 	CHECK(buf[0] == '5');
 	CHECK_RET(test_wait(child), 0);
 
-	struct shmkit_queue_stats st;
 	CHECK_OK(shmkit_queue_stats(q, &st));
 	CHECK(st.waiters == 0);
 	CHECK_OK(shmkit_queue_close(q));

@@ -78,7 +78,7 @@ uint32_t shmkit__ec_waiters(const struct shmkit__ec *ec)
 /* One sleep: announce it (SLEEP bit), look once more, sleep at most one
  * slice. Returns pred's verdict from that last look. */
 static int sleep_once(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol, int64_t now,
-		      int64_t deadline, shmkit__ec_pred pred, void *arg)
+		      int64_t deadline, shmkit__ec_pred pred, void *arg, uint32_t *slept_on)
 {
 	/* acquire: pairs with the release CAS in shmkit__ec_wake_slow() */
 	uint32_t seen = atomic_load_explicit(ec->word, memory_order_acquire);
@@ -90,6 +90,7 @@ static int sleep_once(const struct shmkit__ec *ec, struct shmkit__wait_policy *p
 						      memory_order_seq_cst, memory_order_acquire))
 		;
 	seen |= SHMKIT__EC_SLEEP;
+	*slept_on = seen;
 	/* Dekker, asymmetric half (MEMBARRIER mode): pairs with the wakers'
 	 * compiler barrier */
 	int covered = shmkit__barrier_sleeper(ec->mode);
@@ -102,8 +103,33 @@ static int sleep_once(const struct shmkit__ec *ec, struct shmkit__wait_policy *p
 	return -EAGAIN;
 }
 
-int shmkit__ec_wait(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol, int64_t deadline,
-		    shmkit__ec_pred pred, void *arg)
+/* A sleeper that leaves while the SLEEP bit it set is still up (no waker
+ * came since: its deadline passed, or a slice ended and its predicate was
+ * then satisfied) takes the bit down, so that statistics do not show it
+ * asleep after it left and the next waker makes no system call for it.
+ * Other sleepers may share the bit (set in the same seq): they are woken to
+ * look again and set it anew (a futex sleep not yet started sees the word
+ * changed and returns at once), so none is left asleep unannounced. Once a
+ * waker has moved seq the bit, if up, is newer sleepers' and stays. */
+static void leave_sleep(const struct shmkit__ec *ec, uint32_t slept_on)
+{
+	/* relaxed: the bit orders nothing; the futex wake below follows the
+	 * CAS in program order, and a woken sleeper re-checks from scratch.
+	 * A load first: after a wake-up the word has moved, and a failed CAS
+	 * would take its line from the waker for nothing */
+	uint32_t w = atomic_load_explicit(ec->word, memory_order_relaxed);
+
+	while ((w & SHMKIT__EC_SLEEP) && (w >> 2) == (slept_on >> 2))
+		if (atomic_compare_exchange_weak_explicit(ec->word, &w, w & ~SHMKIT__EC_SLEEP,
+							  memory_order_relaxed,
+							  memory_order_relaxed)) {
+			shmkit__futex_wake(ec->word, INT_MAX);
+			return;
+		}
+}
+
+static int wait_loop(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol, int64_t deadline,
+		     shmkit__ec_pred pred, void *arg, uint32_t *slept_on)
 {
 	int64_t now = shmkit__now_ns();
 	int64_t spin_until = pol->spin_ns < 0 ? SHMKIT__NO_DEADLINE : now + pol->spin_ns;
@@ -135,9 +161,20 @@ int shmkit__ec_wait(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol
 			sched_yield();
 			continue;
 		}
-		r = sleep_once(ec, pol, now, deadline, pred, arg);
+		r = sleep_once(ec, pol, now, deadline, pred, arg, slept_on);
 		if (r != -EAGAIN)
 			return r;
 		now = shmkit__now_ns();
 	}
+}
+
+int shmkit__ec_wait(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol, int64_t deadline,
+		    shmkit__ec_pred pred, void *arg)
+{
+	uint32_t slept_on = 0; /* the word of the last sleep; 0: never slept */
+	int r = wait_loop(ec, pol, deadline, pred, arg, &slept_on);
+
+	if (slept_on)
+		leave_sleep(ec, slept_on);
+	return r;
 }

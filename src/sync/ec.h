@@ -15,7 +15,7 @@
  *
  * Nothing counts waiters: a waiter killed at any instruction leaves at most
  * a bit set, which the next waker clears, paying one wasted system call
- * once. Every sleep is also bounded (SHMKIT__SLEEP_SLICE_NS) so a waker
+ * once; a waiter that leaves by its deadline clears the bit it set itself. Every sleep is also bounded (SHMKIT__SLEEP_SLICE_NS) so a waker
  * killed between its publish and its wake cannot strand a sleeper. */
 #ifndef SHMKIT_SYNC_EC_H
 #define SHMKIT_SYNC_EC_H
