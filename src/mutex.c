@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "futex.h"
@@ -52,72 +53,252 @@ static inline struct shmkit__mutex_shared *mutex_shared(struct shmkit_mutex *m)
 /* The list entry of a held mutex, in this process's ABI: `next` at
  * SHMKIT__MUTEX_NEXT_OFF from the word (glibc's futex_offset, negated), and
  * on LP64 a `prev` right before it. Both hold addresses in the holder's
- * process only; no other process follows them. */
+ * process only; no other process follows them (another may rewrite them:
+ * see "links that hold up" below). */
 static inline void **entry_next(struct shmkit__mutex_shared *s)
 {
 	return (void **)(void *)((char *)&s->word + SHMKIT__MUTEX_NEXT_OFF);
 }
 
+/* What a thread keeps about its locks, in one thread-local block (one
+ * address computation per call in a shared library). */
+#define HELD_MAX 32
+struct thread_locks {
+	uint32_t tid; /* gettid(), cached; 0 until asked */
+	int looked;   /* head below is known */
+	struct robust_list_head *head;
+	unsigned n_held;
+	void **held[HELD_MAX]; /* the `next` field of each entry we linked (below) */
+};
+static _Thread_local struct thread_locks me;
+
 /* NULL when this thread cannot use the kernel list (see the top). Read once
  * per thread: the head lives as long as the thread, and fork keeps it. */
-static struct robust_list_head *robust_head(void)
+static struct robust_list_head *robust_head(struct thread_locks *t)
 {
-	static _Thread_local int looked;
-	static _Thread_local struct robust_list_head *head;
-
-	if (SHMKIT__LIKELY(looked))
-		return head;
-	looked = 1;
+	if (SHMKIT__LIKELY(t->looked))
+		return t->head;
+	t->looked = 1;
 	struct robust_list_head *h = NULL;
 	size_t len = 0;
 	if (syscall(SYS_get_robust_list, 0, &h, &len) == 0 && h && len == sizeof(*h) &&
 	    h->futex_offset == -(long)SHMKIT__MUTEX_NEXT_OFF)
-		head = h;
-	return head;
+		t->head = h;
+	return t->head;
 }
+
+/* ---- the calling thread ---- */
+
+/* The calling thread's id, cached: gettid() is a system call, and the lock
+ * word needs it on every lock. A forked child is another thread with the same
+ * memory, so fork clears the cache (pthread_atfork). */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_tid(void)
+{
+	me.tid = 0;
+	me.n_held = 0; /* the child's C library starts its robust list empty */
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_tid);
+}
+
+static inline uint32_t my_tid(struct thread_locks *t)
+{
+	if (SHMKIT__UNLIKELY(t->tid == 0)) {
+		pthread_once(&atfork_once, register_atfork);
+		t->tid = (uint32_t)gettid();
+	}
+	return t->tid;
+}
+
+/* ---- this thread's robust list: links that hold up ----
+ *
+ * An entry's links lie in the segment, where any process that may write it
+ * can change them while we hold the lock. Unlinking writes through them (the
+ * entry after ours gets our prev, the one before gets our next), so links
+ * taken on trust would let such a process make us write a value of its
+ * choice at an address of its choice in our memory. A link is followed or
+ * copied only if it names the head or an entry this thread holds: one of
+ * ours, which the thread remembers (HELD_MAX of them: more held at once are
+ * locked without the list, as a thread without a head), or, rarely, one of
+ * the C library's robust mutexes, recognized by a read that cannot fault
+ * showing our tid in its word. When a link is neither, the list is rebuilt
+ * from the links that hold up and the entries we remember. */
 
 /* Compiler barrier: the kernel may walk the list at any instruction (our own
  * death), so each store that links or unlinks must be done before the next. */
 #define LIST_BARRIER() __asm__ __volatile__("" ::: "memory")
 
-static void list_add(struct robust_list_head *h, struct shmkit__mutex_shared *s)
+static inline void **link_target(const void *link)
+{
+	return (void **)((uintptr_t)link & ~(uintptr_t)1); /* bit 0: a PI futex */
+}
+
+/* The index of e in held[], or -1. Newest first: locks are mostly
+ * released in the reverse order of taking. */
+static inline int held_index(const struct thread_locks *t, void **e)
+{
+	for (unsigned i = t->n_held; i-- > 0;)
+		if (t->held[i] == e)
+			return (int)i;
+	return -1;
+}
+
+/* 1 if e is the entry of a robust mutex this thread holds that is not ours
+ * (the C library's): its bytes, read without faulting, show our tid. */
+static __attribute__((noinline)) int foreign_entry_ours(const struct robust_list_head *h, void **e)
+{
+	unsigned char entry[SHMKIT__MUTEX_NEXT_OFF + sizeof(void *)];
+	uint32_t word;
+
+	if ((uintptr_t)e % _Alignof(void *) != 0 || (uintptr_t)e < sizeof(entry))
+		return 0;
+	struct iovec local = {entry, sizeof(entry)};
+	struct iovec remote = {(char *)e + h->futex_offset, sizeof(entry)};
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof(entry))
+		return 0;
+	memcpy(&word, entry, sizeof(word)); /* the word: at futex_offset from next */
+	return (word & FUTEX_TID_MASK) == my_tid(&me);
+}
+
+/* 1 if link (a target, PI bit stripped) may be followed and written
+ * through: the head, or an entry this thread holds other than `self`. */
+static inline int link_holds_up(const struct thread_locks *t, const struct robust_list_head *h,
+				void **link, void **self)
+{
+	if (link == (void **)(void *)&h->list)
+		return 1;
+	if (link == self)
+		return 0;
+	return held_index(t, link) >= 0 || foreign_entry_ours(h, link);
+}
+
+static int kept_already(void *const *keep, unsigned n, void **e)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (link_target(keep[i]) == e)
+			return 1;
+	return 0;
+}
+
+/* A link did not hold up: relink the list as head -> the entries a walk
+ * from the head reaches through links that hold up -> the entries we hold
+ * that it did not reach -> head, leaving `self` out. A foreign entry cut off
+ * by the bad link leaves the list (its holder's death then goes unmarked);
+ * none of ours does. */
+static __attribute__((noinline)) void list_rebuild(const struct thread_locks *t,
+						   struct robust_list_head *h, void **self)
+{
+	void *keep[HELD_MAX + 32]; /* link values, PI bit kept */
+	unsigned n = 0;
+	void *raw = h->list.next;
+
+	for (unsigned i = 0; i < 2048 && n < HELD_MAX + 32; i++) {
+		void **e = link_target(raw);
+		if (e == (void **)(void *)&h->list)
+			break;
+		if (e != self) {
+			if (!link_holds_up(t, h, e, self) || kept_already(keep, n, e))
+				break;
+			keep[n++] = raw;
+		}
+		raw = *(void *volatile *)e; /* ours (held) or checked: readable */
+	}
+	for (unsigned i = 0; i < t->n_held && n < HELD_MAX + 32; i++)
+		if (t->held[i] != self && !kept_already(keep, n, t->held[i]))
+			keep[n++] = t->held[i];
+	for (unsigned i = 0; i < n; i++) {
+		void **e = link_target(keep[i]);
+		*e = i + 1 < n ? keep[i + 1] : (void *)&h->list;
+#if SHMKIT__MUTEX_HAVE_PREV
+		e[-1] = i > 0 ? (void *)link_target(keep[i - 1]) : (void *)&h->list;
+#endif
+	}
+	LIST_BARRIER();
+	h->list.next = n > 0 ? keep[0] : &h->list;
+}
+
+/* Links the entry of s first in the list; 0 if HELD_MAX entries are
+ * linked already (s is then locked without the list). */
+static int list_add(struct thread_locks *t, struct robust_list_head *h,
+		    struct shmkit__mutex_shared *s)
 {
 	void **next = entry_next(s);
+	/* the head's link: written only by this thread (us and its C
+	 * library), with links that held up */
 	void *first = h->list.next;
 
+	if (t->n_held == HELD_MAX)
+		return 0;
 	*next = first;
 #if SHMKIT__MUTEX_HAVE_PREV
 	void **prev = next - 1;
 	/* glibc's ENQUEUE_MUTEX_BOTH: every link points at a `next` field; the
 	 * head's own `prev` slot sits just before it, as in glibc's struct pthread. */
 	*prev = &h->list;
-	*((void **)((uintptr_t)first & ~(uintptr_t)1) - 1) = next;
+	link_target(first)[-1] = next;
 #endif
 	LIST_BARRIER();
 	h->list.next = (struct robust_list *)(void *)next;
+	t->held[t->n_held++] = next;
+	return 1;
 }
 
-static void list_del(struct robust_list_head *h, struct shmkit__mutex_shared *s)
+#if SHMKIT__MUTEX_HAVE_PREV
+/* Takes the entry between the two (links that held up) out. */
+static inline void unlink_between(void *after, void *before)
+{
+	link_target(after)[-1] = before; /* its prev */
+	link_target(before)[0] = after;	 /* its next */
+}
+
+/* Neighbours other than the head: ours (remembered), glibc's (checked), or
+ * a link that does not hold up (a rebuild). */
+static __attribute__((noinline)) void unlink_checked(const struct thread_locks *t,
+						     struct robust_list_head *h, void **self,
+						     void *after, void *before)
+{
+	if (link_holds_up(t, h, link_target(after), self) &&
+	    link_holds_up(t, h, link_target(before), self))
+		unlink_between(after, before);
+	else
+		list_rebuild(t, h, self);
+}
+#endif
+
+static void list_del(struct thread_locks *t, struct robust_list_head *h,
+		     struct shmkit__mutex_shared *s, int index)
 {
 	void **next = entry_next(s);
+	/* each link read once: the value checked is the value written */
+	void *after = *(void *volatile *)next;
 #if SHMKIT__MUTEX_HAVE_PREV
 	void **prev = next - 1;
-	void **after = (void **)((uintptr_t)*next & ~(uintptr_t)1);
-	void **before = (void **)((uintptr_t)*prev & ~(uintptr_t)1);
-	after[-1] = *prev; /* its prev */
-	before[0] = *next; /* its next */
-	(void)h;
+	void *before = *(void *volatile *)prev;
+	void **head = (void **)(void *)&h->list;
+	if (SHMKIT__LIKELY(link_target(after) == head && link_target(before) == head))
+		unlink_between(after, before); /* the only entry: the common case */
+	else
+		unlink_checked(t, h, next, after, before);
 #else
 	/* singly linked (glibc's i386 list): find the one pointing at us */
 	void **runp = (void **)(void *)&h->list;
-	for (int i = 0; i < 2048 && (void *)runp != NULL; i++) {
-		void **n = (void **)((uintptr_t)*runp & ~(uintptr_t)1);
+	for (int i = 0; i < 2048; i++) {
+		void **n = link_target(*(void *volatile *)runp);
 		if (n == next) {
-			*runp = *next;
+			if (link_holds_up(t, h, link_target(after), next))
+				*runp = after;
+			else
+				list_rebuild(t, h, next);
 			break;
 		}
-		if ((void *)n == (void *)&h->list)
-			break; /* not on the list: nothing to unlink */
+		if (n == (void **)(void *)&h->list || !link_holds_up(t, h, n, next)) {
+			list_rebuild(t, h, next);
+			break;
+		}
 		runp = n;
 	}
 #endif
@@ -126,33 +307,7 @@ static void list_del(struct robust_list_head *h, struct shmkit__mutex_shared *s)
 #if SHMKIT__MUTEX_HAVE_PREV
 	*prev = NULL;
 #endif
-}
-
-/* ---- the lock word ---- */
-
-/* The calling thread's id, cached: gettid() is a system call, and the lock
- * word needs it on every lock. A forked child is another thread with the same
- * memory, so fork clears the cache (pthread_atfork). */
-static _Thread_local uint32_t cached_tid;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void forget_tid(void)
-{
-	cached_tid = 0;
-}
-
-static void register_atfork(void)
-{
-	pthread_atfork(NULL, NULL, forget_tid);
-}
-
-static inline uint32_t my_tid(void)
-{
-	if (SHMKIT__UNLIKELY(cached_tid == 0)) {
-		pthread_once(&atfork_once, register_atfork);
-		cached_tid = (uint32_t)gettid();
-	}
-	return cached_tid;
+	t->held[index] = t->held[--t->n_held];
 }
 
 /* 0 for an initialized mutex; -EINVAL never initialized, -EBADMSG scribbled. */
@@ -383,8 +538,9 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	struct robust_list_head *h = robust_head();
-	uint32_t tid = my_tid();
+	struct thread_locks *t = &me;
+	struct robust_list_head *h = robust_head(t);
+	uint32_t tid = my_tid(t);
 	/* Pending while the word may be ours but the entry not yet linked: a
 	 * death in between still gets the word marked by the kernel. */
 	if (h)
@@ -393,7 +549,7 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 	r = lock_word(s, tid, timeout_ns);
 	if (h) {
 		if (r == 0 || r == -EOWNERDEAD)
-			list_add(h, s);
+			list_add(t, h, s);
 		LIST_BARRIER();
 		h->list_op_pending = NULL;
 	}
@@ -407,7 +563,8 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	uint32_t tid = my_tid();
+	struct thread_locks *t = &me;
+	uint32_t tid = my_tid(t);
 	if ((atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK) != tid)
 		return -EPERM;
 	/* Unlocked while inconsistent: unusable for everyone (POSIX). */
@@ -415,16 +572,17 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 		   SHMKIT__MUTEX_INCONSISTENT;
 	if (dead)
 		atomic_store_explicit(&s->state, SHMKIT__MUTEX_NOTRECOVERABLE, memory_order_relaxed);
-	struct robust_list_head *h = robust_head();
-	if (h) {
+	struct robust_list_head *h = robust_head(t);
+	int linked = h ? held_index(t, entry_next(s)) : -1;
+	if (linked >= 0) {
 		h->list_op_pending = (struct robust_list *)(void *)entry_next(s);
 		LIST_BARRIER();
-		list_del(h, s);
+		list_del(t, h, s, linked);
 	}
 	/* Release: our writes to the data (and the state above) before the
 	 * next holder's acquire CAS. */
 	uint32_t old = atomic_exchange_explicit(&s->word, 0, memory_order_release);
-	if (h) {
+	if (linked >= 0) {
 		LIST_BARRIER();
 		h->list_op_pending = NULL;
 	}
@@ -442,7 +600,8 @@ SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
 
 	if (r)
 		return r;
-	if ((atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK) != my_tid() ||
+	if ((atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK) !=
+		my_tid(&me) ||
 	    atomic_load_explicit(&s->state, memory_order_relaxed) != SHMKIT__MUTEX_INCONSISTENT)
 		return -EINVAL;
 	atomic_store_explicit(&s->state, SHMKIT__MUTEX_CONSISTENT, memory_order_relaxed);
