@@ -68,7 +68,8 @@ struct thread_locks {
 	int looked;   /* head below is known */
 	struct robust_list_head *head;
 	unsigned n_held;
-	void **held[HELD_MAX]; /* the `next` field of each entry we linked (below) */
+	void **held[HELD_MAX];	   /* the `next` field of each entry we linked (below) */
+	void *held_next[HELD_MAX]; /* the value we last wrote into it */
 };
 static _Thread_local struct thread_locks me;
 
@@ -176,6 +177,31 @@ static inline int link_holds_up(const struct thread_locks *t, const struct robus
 	return held_index(t, link) >= 0 || foreign_entry_ours(h, link);
 }
 
+/* The link after entry e, for a rebuild: its own, or, for an entry of
+ * ours whose link does not hold up, the value we last wrote there (glibc may
+ * have changed it since, by unlinking the entry after e: then the walk ends
+ * there). */
+static void *next_link(const struct thread_locks *t, const struct robust_list_head *h, void **e,
+		       void **self)
+{
+	void *raw = *(void *volatile *)e; /* ours (held) or checked: readable */
+	void **to = link_target(raw);
+	int j = held_index(t, e);
+
+	if (j >= 0 && to != self && !link_holds_up(t, h, to, self))
+		raw = t->held_next[j];
+	return raw;
+}
+
+static void set_next(struct thread_locks *t, void **e, void *raw)
+{
+	int j = held_index(t, e);
+
+	*e = raw;
+	if (j >= 0)
+		t->held_next[j] = raw;
+}
+
 static int kept_already(void *const *keep, unsigned n, void **e)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -185,11 +211,13 @@ static int kept_already(void *const *keep, unsigned n, void **e)
 }
 
 /* A link did not hold up: relink the list as head -> the entries a walk
- * from the head reaches through links that hold up -> the entries we hold
- * that it did not reach -> head, leaving `self` out. A foreign entry cut off
- * by the bad link leaves the list (its holder's death then goes unmarked);
- * none of ours does. */
-static __attribute__((noinline)) void list_rebuild(const struct thread_locks *t,
+ * from the head reaches through links that hold up (next_link) -> the
+ * entries we hold that it did not reach -> head, leaving `self` out. None of
+ * ours is lost. A foreign entry the walk cannot reach leaves the list: its
+ * holder's death goes unmarked, and on i386, where glibc unlinks by walking
+ * the list, its pthread_mutex_unlock would not find it (a scribbled link in
+ * a list it walks can do as much to glibc without us). */
+static __attribute__((noinline)) void list_rebuild(struct thread_locks *t,
 						   struct robust_list_head *h, void **self)
 {
 	void *keep[HELD_MAX + 32]; /* link values, PI bit kept */
@@ -205,14 +233,14 @@ static __attribute__((noinline)) void list_rebuild(const struct thread_locks *t,
 				break;
 			keep[n++] = raw;
 		}
-		raw = *(void *volatile *)e; /* ours (held) or checked: readable */
+		raw = next_link(t, h, e, self);
 	}
 	for (unsigned i = 0; i < t->n_held && n < HELD_MAX + 32; i++)
 		if (t->held[i] != self && !kept_already(keep, n, t->held[i]))
 			keep[n++] = t->held[i];
 	for (unsigned i = 0; i < n; i++) {
 		void **e = link_target(keep[i]);
-		*e = i + 1 < n ? keep[i + 1] : (void *)&h->list;
+		set_next(t, e, i + 1 < n ? keep[i + 1] : (void *)&h->list);
 #if SHMKIT__MUTEX_HAVE_PREV
 		e[-1] = i > 0 ? (void *)link_target(keep[i - 1]) : (void *)&h->list;
 #endif
@@ -243,27 +271,28 @@ static int list_add(struct thread_locks *t, struct robust_list_head *h,
 #endif
 	LIST_BARRIER();
 	h->list.next = (struct robust_list *)(void *)next;
-	t->held[t->n_held++] = next;
+	t->held[t->n_held] = next;
+	t->held_next[t->n_held++] = first;
 	return 1;
 }
 
 #if SHMKIT__MUTEX_HAVE_PREV
 /* Takes the entry between the two (links that held up) out. */
-static inline void unlink_between(void *after, void *before)
+static inline void unlink_between(struct thread_locks *t, void *after, void *before)
 {
 	link_target(after)[-1] = before; /* its prev */
-	link_target(before)[0] = after;	 /* its next */
+	set_next(t, link_target(before), after);
 }
 
 /* Neighbours other than the head: ours (remembered), glibc's (checked), or
  * a link that does not hold up (a rebuild). */
-static __attribute__((noinline)) void unlink_checked(const struct thread_locks *t,
+static __attribute__((noinline)) void unlink_checked(struct thread_locks *t,
 						     struct robust_list_head *h, void **self,
 						     void *after, void *before)
 {
 	if (link_holds_up(t, h, link_target(after), self) &&
 	    link_holds_up(t, h, link_target(before), self))
-		unlink_between(after, before);
+		unlink_between(t, after, before);
 	else
 		list_rebuild(t, h, self);
 }
@@ -279,10 +308,13 @@ static void list_del(struct thread_locks *t, struct robust_list_head *h,
 	void **prev = next - 1;
 	void *before = *(void *volatile *)prev;
 	void **head = (void **)(void *)&h->list;
-	if (SHMKIT__LIKELY(link_target(after) == head && link_target(before) == head))
-		unlink_between(after, before); /* the only entry: the common case */
-	else
+	if (SHMKIT__LIKELY(link_target(after) == head && link_target(before) == head)) {
+		/* the only entry, the common case: its neighbours are the head */
+		head[-1] = before;
+		head[0] = after;
+	} else {
 		unlink_checked(t, h, next, after, before);
+	}
 #else
 	/* singly linked (glibc's i386 list): find the one pointing at us */
 	void **runp = (void **)(void *)&h->list;
@@ -290,7 +322,7 @@ static void list_del(struct thread_locks *t, struct robust_list_head *h,
 		void **n = link_target(*(void *volatile *)runp);
 		if (n == next) {
 			if (link_holds_up(t, h, link_target(after), next))
-				*runp = after;
+				set_next(t, runp, after);
 			else
 				list_rebuild(t, h, next);
 			break;
@@ -307,7 +339,9 @@ static void list_del(struct thread_locks *t, struct robust_list_head *h,
 #if SHMKIT__MUTEX_HAVE_PREV
 	*prev = NULL;
 #endif
-	t->held[index] = t->held[--t->n_held];
+	t->n_held--;
+	t->held[index] = t->held[t->n_held];
+	t->held_next[index] = t->held_next[t->n_held];
 }
 
 /* 0 for an initialized mutex; -EINVAL never initialized, -EBADMSG scribbled. */
