@@ -252,6 +252,11 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-fr
  * does not know the lease must not open the queue (it would claim slots by
  * CAS beside a holder's plain stores), and refuses unknown flags. */
 #define SHMKIT__QUEUE_F_LEASE 4u
+/* MPMC: peer entry state words carry a generation (gen << 8 | kind) and a
+ * CLAIMING entry whose identity is dead is taken over: a library that does
+ * not know this must not open the queue (it would read such words as
+ * neither free nor live, and store LIVE over a take-over). */
+#define SHMKIT__QUEUE_F_PEERGEN 8u
 
 #define SHMKIT__QTAG_FREE 0x00u
 #define SHMKIT__QTAG_COMMITTED 0x01u
@@ -259,6 +264,8 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-fr
 #define SHMKIT__QTAG_CLAIMED 0x80u
 #define SHMKIT__QTAG_PEER_MASK 0x3fu
 
+/* A peer entry's state word: gen << 8 | one of these (gen 0 without
+ * SHMKIT__QUEUE_F_PEERGEN). */
 enum shmkit__queue_peer_state {
 	SHMKIT__QPEER_FREE = 0,
 	SHMKIT__QPEER_CLAIMING = 1, /* being registered or cleaned up */

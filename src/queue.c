@@ -516,7 +516,7 @@ static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
 	g->flags = (o->multi_producer ? SHMKIT__QUEUE_F_MP : 0) |
 		   (o->multi_consumer ? SHMKIT__QUEUE_F_MC : 0);
 	if (g->flags != 0)
-		g->flags |= SHMKIT__QUEUE_F_LEASE;
+		g->flags |= SHMKIT__QUEUE_F_LEASE | SHMKIT__QUEUE_F_PEERGEN;
 	return slot_geometry(g);
 }
 
@@ -562,13 +562,15 @@ static int queue_init_body(void *body, size_t body_size, void *arg)
 	return 0; /* the managed layer publishes READY with release */
 }
 
-/* Known flags only, and the lease only on an MPMC queue (LAYOUT.md). */
+/* Known flags only, and the lease and peer generations only on an MPMC
+ * queue (LAYOUT.md). */
 static bool queue_flags_valid(uint32_t flags)
 {
 	uint32_t multi = SHMKIT__QUEUE_F_MP | SHMKIT__QUEUE_F_MC;
-	if ((flags & ~(multi | SHMKIT__QUEUE_F_LEASE)) != 0)
+	uint32_t mpmc_only = SHMKIT__QUEUE_F_LEASE | SHMKIT__QUEUE_F_PEERGEN;
+	if ((flags & ~(multi | mpmc_only)) != 0)
 		return false;
-	return (flags & SHMKIT__QUEUE_F_LEASE) == 0 || (flags & multi) != 0;
+	return (flags & mpmc_only) == 0 || (flags & multi) != 0;
 }
 
 /* The geometry the configuration words describe, if they are consistent
@@ -624,6 +626,7 @@ static int queue_attach(struct shmkit_queue *q)
 	q->mc = (g.flags & SHMKIT__QUEUE_F_MC) != 0;
 	q->multi = q->mp || q->mc;
 	q->leased = (g.flags & SHMKIT__QUEUE_F_LEASE) != 0;
+	q->peergen = (g.flags & SHMKIT__QUEUE_F_PEERGEN) != 0;
 	/* large messages: wait through the writing of one (src/copy.h) */
 	int64_t write_ns = shmkit__copy_ns(g.max_msg);
 	q->spin_ns = write_ns > SHMKIT__SPIN_NS ? write_ns : SHMKIT__SPIN_NS;

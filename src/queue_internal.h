@@ -81,6 +81,8 @@ struct shmkit_queue {
 	int peer;
 	uint32_t peer_pid;
 	uint32_t peer_gen; /* fork_generation when registered: a forked child re-registers */
+	uint32_t peer_word; /* our entry's state word (queue_mpmc.c "peer entries") */
+	bool peergen;       /* SHMKIT__QUEUE_F_PEERGEN: entry claims start generations */
 	uint32_t op_gen;   /* fork_generation of the process that owns resv/peek below */
 	/* MPMC queue with a producers' lease (SHMKIT__QUEUE_F_LEASE,
 	 * sync/lease.h): whether this registration has joined the producers,

@@ -554,22 +554,59 @@ int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m)
 	return 1;
 }
 
-/* Peer entry k's identity: 1 copied (LIVE), 0 nobody, -EAGAIN claiming or moved. */
-static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *id)
+/* ---------------------------------------------------------------------
+ * peer entries
+ *
+ * state = gen << 8 | kind (SHMKIT__QPEER_*). Every claim of an entry (a free
+ * one, or a dead owner's) is a CAS from the word looked at to a new
+ * generation's CLAIMING, so it fails if the entry changed hands since the
+ * look; the claimer then writes its identity at once, and ends with a CAS to
+ * LIVE that fails if someone took the entry over meanwhile (then it claims
+ * again). A CLAIMING entry whose identity is provably dead (the claimer
+ * killed half-way, or the dead owner it was taking over, its identity not yet
+ * replaced) is taken over in turn, like a dead LIVE one. Queues made before
+ * SHMKIT__QUEUE_F_PEERGEN keep gen 0 (the words older libraries write) and
+ * never take a CLAIMING entry over: an older claimer writes its identity
+ * late and stores LIVE without a CAS.
+ * --------------------------------------------------------------------- */
+
+static inline uint32_t peer_kind(uint32_t st)
+{
+	return st & 0xffu;
+}
+
+/* The word after st with kind `kind`; a claim starts a new generation. */
+static inline uint32_t peer_word(const struct shmkit_queue *q, uint32_t st, uint32_t kind)
+{
+	uint32_t gen = q->peergen ? st >> 8 : 0;
+	if (kind == SHMKIT__QPEER_CLAIMING && q->peergen)
+		gen++;
+	return gen << 8 | kind;
+}
+
+/* Peer entry k's identity: 1 copied (LIVE, or CLAIMING on a queue that can
+ * take those over), with the state word it belongs to in *word if word is
+ * not NULL; 0 nobody; -EAGAIN claiming (older queues) or moved. */
+static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *id, uint32_t *word)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 	/* acquire: pairs with the release store of LIVE in shmkit__queue_peer_register(): the
 	 * identity is complete before LIVE */
 	uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
+	uint32_t kind = peer_kind(st);
 
-	if (st == SHMKIT__QPEER_CLAIMING)
+	if (kind == SHMKIT__QPEER_CLAIMING && !q->peergen)
 		return -EAGAIN; /* someone is registering or cleaning it up right now */
-	if (st != SHMKIT__QPEER_LIVE)
+	if (kind != SHMKIT__QPEER_LIVE && kind != SHMKIT__QPEER_CLAIMING)
 		return 0; /* nobody: whoever tagged the slot is gone */
 	memcpy(id, &pe->id, sizeof(*id));
-	/* acquire: the identity we copied belongs to the LIVE state we saw */
+	/* acquire: the identity we copied belongs to the state we saw (a
+	 * claimer writing its own over a dead one's may tear it: then it reads
+	 * as dead, and the claimer, taken over, claims again) */
 	if (atomic_load_explicit(&pe->state, memory_order_acquire) != st)
 		return -EAGAIN;
+	if (word)
+		*word = st;
 	return 1;
 }
 
@@ -577,7 +614,7 @@ static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *
 static int peer_dead(struct shmkit_queue *q, unsigned k)
 {
 	struct shmkit__ident id;
-	int r = peer_ident(q, k, &id);
+	int r = peer_ident(q, k, &id, NULL);
 
 	if (r <= 0)
 		return r == 0;
@@ -586,7 +623,7 @@ static int peer_dead(struct shmkit_queue *q, unsigned k)
 
 int shmkit__queue_holder(struct shmkit_queue *q, uint64_t m, struct shmkit__ident *id)
 {
-	return peer_ident(q, (unsigned)(m & SHMKIT__QTAG_PEER_MASK), id);
+	return peer_ident(q, (unsigned)(m & SHMKIT__QTAG_PEER_MASK), id, NULL);
 }
 
 /* Slow path of a waiter stuck on a slot marked `m` by another peer: if that
@@ -670,36 +707,54 @@ void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *
 	*received = r;
 }
 
-/* After our CAS took a LIVE entry we judged dead: is it still the dead
- * owner's? Its owner may have been replaced between the look and the CAS
- * (released, then registered by a live process): then it goes back to
- * LIVE, unless that owner released it meanwhile (FREE, left as is). */
-static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident *dead)
+/* Older queues (gen 0), after our CAS took a LIVE entry we judged dead:
+ * is it still the dead owner's? Its owner may have been replaced between
+ * the look and the CAS (released, then registered by a live process): then
+ * it goes back to LIVE, unless that owner released it meanwhile (FREE, left
+ * as is; a third process may claim it before our CAS puts LIVE back: the
+ * window F_PEERGEN's generations close). */
+static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident *dead,
+		       uint32_t mine, uint32_t was)
 {
 	if (memcmp(&pe->id, dead, sizeof(*dead)) == 0)
 		return true;
-	uint32_t claiming = SHMKIT__QPEER_CLAIMING;
 	/* release: as the owner's own store of LIVE */
-	atomic_compare_exchange_strong_explicit(&pe->state, &claiming, SHMKIT__QPEER_LIVE,
-						memory_order_release, memory_order_relaxed);
+	atomic_compare_exchange_strong_explicit(&pe->state, &mine, was, memory_order_release,
+						memory_order_relaxed);
 	return false;
 }
 
-/* Take entry k from an owner that is provably dead: its slots handed back,
- * a lease naming it freed. true with the entry ours (CLAIMING). */
+/* We hold entry k as `mine` (CLAIMING): write our identity before anything
+ * else, so a look that finds it CLAIMING judges us, not the entry's last
+ * owner. */
+static void claim_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
+{
+	memcpy(&q->sh->peers[k].id, shmkit__ident_self(), sizeof(struct shmkit__ident));
+	q->peer_word = mine;
+	SHMKIT__TEST_POINT("queue.peer.claiming");
+}
+
+/* Take entry k from an owner (or claimer) that is provably dead: its slots
+ * handed back, a lease naming it freed. true with the entry ours as
+ * q->peer_word (CLAIMING). */
 static bool take_dead_entry(struct shmkit_queue *q, unsigned k)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
-	uint32_t expect = SHMKIT__QPEER_LIVE;
 	struct shmkit__ident dead;
+	uint32_t st;
 
-	if (peer_ident(q, k, &dead) != 1 || shmkit__obj_ident_alive(&q->obj, &dead) != 0)
+	if (peer_ident(q, k, &dead, &st) != 1 || shmkit__obj_ident_alive(&q->obj, &dead) != 0)
 		return false;
+	if (peer_kind(st) == SHMKIT__QPEER_CLAIMING && !q->peergen)
+		return false;
+	SHMKIT__TEST_POINT("queue.peer.looked");
+	uint32_t was = st, mine = peer_word(q, st, SHMKIT__QPEER_CLAIMING);
 	/* acquire: orders us after the dead owner's stores */
-	if (!atomic_compare_exchange_strong_explicit(&pe->state, &expect, SHMKIT__QPEER_CLAIMING,
-						     memory_order_acquire, memory_order_relaxed) ||
-	    !still_dead(pe, &dead))
+	if (!atomic_compare_exchange_strong_explicit(&pe->state, &st, mine, memory_order_acquire,
+						     memory_order_relaxed) ||
+	    (!q->peergen && !still_dead(pe, &dead, mine, was)))
 		return false;
+	claim_entry(q, k, mine);
 	release_peer_slots(q, k);
 	/* k's owner may have died inside its lease window: free a lease
 	 * naming k before k is reused, or every revoker would wait on the new
@@ -708,50 +763,101 @@ static bool take_dead_entry(struct shmkit_queue *q, unsigned k)
 	return true;
 }
 
+/* Claim a free entry: its index, or -1. */
+static int claim_free_entry(struct shmkit_queue *q)
+{
+	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		struct shmkit__queue_peer *pe = &q->sh->peers[k];
+		uint32_t st = atomic_load_explicit(&pe->state, memory_order_relaxed);
+		if (peer_kind(st) != SHMKIT__QPEER_FREE)
+			continue;
+		uint32_t mine = peer_word(q, st, SHMKIT__QPEER_CLAIMING);
+		/* acquire: orders us after the last owner's release in shmkit__queue_peer_release() */
+		if (atomic_compare_exchange_strong_explicit(&pe->state, &st, mine, memory_order_acquire,
+							    memory_order_relaxed)) {
+			claim_entry(q, k, mine);
+			return (int)k;
+		}
+	}
+	return -1;
+}
+
+/* Give back an entry we claimed as `mine` (unless it was taken over). */
+static void free_claimed_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
+{
+	struct shmkit__queue_peer *pe = &q->sh->peers[k];
+
+	/* relaxed, then release: as shmkit__queue_peer_release(); its byte
+	 * counts stay there for the next owner (fold_counts) */
+	atomic_store_explicit(&pe->sides, 0, memory_order_relaxed);
+	atomic_compare_exchange_strong_explicit(&pe->state, &mine,
+						peer_word(q, mine, SHMKIT__QPEER_FREE),
+						memory_order_release, memory_order_relaxed);
+}
+
 /* A new registration first clears every entry of a dead process, so what
  * a consumer killed in the middle of a receive held is handed back now
  * (to this process's first claim, oldest first), not when producers come
  * round to its slot a lap later; one of those entries, or else a free
- * one, becomes ours. */
-int shmkit__queue_peer_register(struct shmkit_queue *q)
+ * one, becomes ours. -1 if none is left. */
+static int claim_some_entry(struct shmkit_queue *q)
 {
-	const struct shmkit__ident *me = shmkit__ident_self();
-	struct shmkit__queue_peer *peers = q->sh->peers;
-	unsigned k = SHMKIT__QUEUE_PEERS;
+	int k = -1;
+	uint32_t mine = 0;
 
-	if (!me)
-		return -ESRCH;
 	for (unsigned i = 0; i < SHMKIT__QUEUE_PEERS; i++) {
 		if (!take_dead_entry(q, i))
 			continue;
-		if (k == SHMKIT__QUEUE_PEERS) {
-			k = i;
-			continue;
+		if (k < 0) {
+			k = (int)i;
+			mine = q->peer_word;
+		} else {
+			free_claimed_entry(q, i, q->peer_word);
 		}
-		/* relaxed, then release: as shmkit__queue_peer_release(); its
-		 * byte counts stay there for the next owner (fold_counts) */
-		atomic_store_explicit(&peers[i].sides, 0, memory_order_relaxed);
-		atomic_store_explicit(&peers[i].state, SHMKIT__QPEER_FREE, memory_order_release);
 	}
-	if (k < SHMKIT__QUEUE_PEERS)
-		goto claimed;
-	for (k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
-		uint32_t expect = SHMKIT__QPEER_FREE;
-		/* acquire: orders us after the last owner's release in shmkit__queue_peer_release() */
-		if (atomic_compare_exchange_strong_explicit(&peers[k].state, &expect,
-							    SHMKIT__QPEER_CLAIMING,
-							    memory_order_acquire, memory_order_relaxed))
-			goto claimed;
+	if (k >= 0) {
+		q->peer_word = mine;
+		return k;
 	}
-	return -ENOSPC;
-claimed:
-	fold_counts(q->sh, &peers[k]);
-	/* relaxed: covered by the release store of LIVE */
-	atomic_store_explicit(&peers[k].sides, 0, memory_order_relaxed);
-	memcpy(&peers[k].id, me, sizeof(*me));
-	/* release: pairs with the acquire load in peer_dead(): identity first */
-	atomic_store_explicit(&peers[k].state, SHMKIT__QPEER_LIVE, memory_order_release);
-	q->peer = (int)k;
+	return claim_free_entry(q);
+}
+
+/* Make the claimed entry k ours: LIVE. false if it was taken over. */
+static bool activate_entry(struct shmkit_queue *q, unsigned k)
+{
+	struct shmkit__queue_peer *pe = &q->sh->peers[k];
+	uint32_t mine = q->peer_word, live = peer_word(q, mine, SHMKIT__QPEER_LIVE);
+
+	fold_counts(q->sh, pe);
+	/* relaxed: covered by the release CAS to LIVE */
+	atomic_store_explicit(&pe->sides, 0, memory_order_relaxed);
+	/* release: pairs with the acquire load in peer_ident(): identity first */
+	if (!atomic_compare_exchange_strong_explicit(&pe->state, &mine, live, memory_order_release,
+						     memory_order_relaxed))
+		return false;
+	q->peer_word = live;
+	return true;
+}
+
+int shmkit__queue_peer_register(struct shmkit_queue *q)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+	int k = -1;
+
+	if (!me)
+		return -ESRCH;
+	/* a claim is lost only to a process that judged us dead in the few
+	 * instructions before our identity was written: rare, so bounded */
+	for (int attempt = 0; attempt < 64 && k < 0; attempt++) {
+		k = claim_some_entry(q);
+		if (k < 0)
+			return -ENOSPC;
+		if (!activate_entry(q, (unsigned)k))
+			k = -1;
+	}
+	if (k < 0)
+		return shmkit__fail(-EBUSY, "queue peer table: every claim was taken over");
+	q->peer = k;
 	q->peer_pid = me->pid;
 	q->peer_gen = shmkit__fork_gen();
 	q->resv_active = false; /* a forked child does not own its parent's slots */
@@ -775,14 +881,18 @@ void shmkit__queue_peer_release(struct shmkit_queue *q)
 	/* release: a look at sides that sees 0 (other_producer()) also sees
 	 * the lease given back above */
 	atomic_store_explicit(&q->sh->peers[q->peer].sides, 0, memory_order_release);
-	/* release: pairs with the acquire CAS in shmkit__queue_peer_register() */
-	atomic_store_explicit(&q->sh->peers[q->peer].state, SHMKIT__QPEER_FREE,
-			      memory_order_release);
+	uint32_t mine = q->peer_word;
+	/* release: pairs with the acquire CAS in claim_free_entry(); fails only
+	 * if the entry was taken from us (judged dead: not ours to free) */
+	atomic_compare_exchange_strong_explicit(&q->sh->peers[q->peer].state, &mine,
+						peer_word(q, mine, SHMKIT__QPEER_FREE),
+						memory_order_release, memory_order_relaxed);
 	q->peer = -1;
 }
 
 /* Whether another peer entry, not provably dead, has sent. An entry being
- * registered or cleaned up (CLAIMING) counts if its bit is set. */
+ * registered or cleaned up (CLAIMING) counts if its bit is set and its
+ * identity is not dead. */
 static bool other_producer(struct shmkit_queue *q)
 {
 	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
@@ -793,10 +903,11 @@ static bool other_producer(struct shmkit_queue *q)
 		 * shmkit__queue_peer_register(); sides is read after it */
 		uint32_t st = atomic_load_explicit(&pe->state, memory_order_acquire);
 		/* acquire: pairs with the release store in shmkit__queue_peer_release() */
-		if (st == SHMKIT__QPEER_FREE || !(atomic_load_explicit(&pe->sides, memory_order_acquire) &
-						  SHMKIT__QPEER_SIDE_PRODUCER))
+		if (peer_kind(st) == SHMKIT__QPEER_FREE ||
+		    !(atomic_load_explicit(&pe->sides, memory_order_acquire) &
+		      SHMKIT__QPEER_SIDE_PRODUCER))
 			continue;
-		if (st == SHMKIT__QPEER_LIVE && peer_dead(q, k))
+		if (peer_dead(q, k))
 			continue;
 		return true;
 	}

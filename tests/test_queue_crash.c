@@ -287,6 +287,131 @@ static void test_consumer_message_handed_back(void)
 	}
 }
 
+/* A process killed while it takes over a dead consumer's peer entry
+ * (CLAIMING, before it handed back the message the dead held) or while it
+ * claims a free entry: the entry is taken over in turn by the next process
+ * that registers, the held message comes back once, and the table loses no
+ * entry (before, a CLAIMING entry was left for ever: the message never came
+ * back and the entry was lost). */
+static void test_claimer_killed(void)
+{
+	const char *uri = test_uri("posix", "claimer");
+	struct shmkit_queue_opts o = { .capacity = 128, .max_msg = 32, .multi_producer = 1,
+				       .multi_consumer = 1 };
+	struct shmkit_queue *q, *h[SHMKIT__QUEUE_PEERS];
+	struct shmkit_queue_stats st;
+	char buf[32];
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	for (int i = 0; i < 6; i++) {
+		int n = snprintf(buf, sizeof(buf), "msg %d", i);
+		CHECK_OK(shmkit_queue_send(q, buf, (size_t)n, 0));
+	}
+	const char *args[] = { uri, NULL };
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.mpmc.claimed", "recv1", args)),
+		  128 + SIGKILL);
+	/* the next registrant stops inside its take-over of the dead entry */
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.peer.claiming", "recv1", args)),
+		  128 + SIGKILL);
+	const char *args2[] = { uri, "0", "6", NULL };
+	CHECK_RET(test_wait(test_spawn_self("consumer", args2)), 0);
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.depth == 0 && st.sent == 6 && st.received == 6 && st.abandoned == 1);
+	/* killed claiming a free entry (after it wrote its identity) */
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.peer.claiming", "recv1", args)),
+		  128 + SIGKILL);
+	/* q holds one entry; 63 more handles must fit beside it */
+	int opened = 0;
+	for (; opened < (int)SHMKIT__QUEUE_PEERS - 1; opened++) {
+		CHECK_OK(shmkit_queue_open(&h[opened], uri));
+		if (shmkit_queue_send(h[opened], "x", 1, 0) < 0) {
+			CHECK(!"a peer entry was lost to a killed claimer");
+			opened++;
+			break;
+		}
+	}
+	for (int i = 0; i < opened; i++)
+		CHECK_OK(shmkit_queue_close(h[i]));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* argv: uri: register (a receive that need not find anything), then stop
+ * ourselves for the parent to look at the peer table. */
+static int role_register_stop(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	char buf[32];
+	int r = shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	if (r < 0 && r != -EAGAIN)
+		return 3;
+	raise(SIGSTOP);
+	return 0;
+}
+
+/* The peer entry of pid, or -1. */
+static int entry_of(struct shmkit__queue_shared *sh, pid_t pid)
+{
+	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		uint32_t st = atomic_load(&sh->peers[k].state);
+		if ((st & 0xff) == SHMKIT__QPEER_LIVE && sh->peers[k].id.pid == (uint32_t)pid)
+			return (int)k;
+	}
+	return -1;
+}
+
+static struct shmkit__queue_shared *raw_queue(struct shmkit_seg **raw, const char *uri)
+{
+	CHECK_OK(shmkit_seg_open(raw, uri, 0, 0, 0));
+	return (void *)((char *)shmkit_seg_addr(*raw) + 4096);
+}
+
+/* A registrant that looked at a dead owner's entry, then lost it to another
+ * registrant before its CAS, leaves that one's entry alone and takes
+ * another; on a queue made before peer generations (flags without bit 3)
+ * the same, by the identity check after the CAS, with state words 0/1/2. */
+static void test_entry_changes_hands(void)
+{
+	for (int old = 0; old <= 1; old++) {
+		const char *uri = test_uri("posix", "hands");
+		struct shmkit_queue_opts o = { .capacity = 16, .max_msg = 32, .multi_producer = 1,
+					       .multi_consumer = 1 };
+		struct shmkit_queue *q;
+		struct shmkit_seg *raw;
+		CHECK_OK(shmkit_queue_create(&q, uri, &o));
+		struct shmkit__queue_shared *sh = raw_queue(&raw, uri);
+		CHECK(sh->flags & SHMKIT__QUEUE_F_PEERGEN);
+		if (old)
+			sh->flags &= ~SHMKIT__QUEUE_F_PEERGEN; /* as an older library made it */
+		CHECK_OK(shmkit_queue_close(q));
+		CHECK_OK(shmkit_queue_open(&q, uri));
+		for (int i = 0; i < 4; i++)
+			CHECK_OK(shmkit_queue_send(q, "m", 1, 0));
+		const char *args[] = { uri, NULL };
+		pid_t dead = test_spawn_paused("queue.mpmc.claimed", "recv1", args);
+		int k = entry_of(sh, dead);
+		CHECK(k >= 0);
+		CHECK_RET(test_kill_stopped(dead), 128 + SIGKILL);
+		pid_t a = test_spawn_paused("queue.peer.looked", "register_stop", args);
+		pid_t b = test_spawn_self("register_stop", args);
+		CHECK_OK(test_wait_stopped(b, 10 * SEC));
+		CHECK_RET(entry_of(sh, b), k); /* b took the dead entry */
+		kill(a, SIGCONT);
+		CHECK_OK(test_wait_stopped(a, 10 * SEC));
+		int ka = entry_of(sh, a);
+		CHECK(ka >= 0 && ka != k);
+		CHECK_RET(entry_of(sh, b), k);
+		uint32_t st = atomic_load(&sh->peers[k].state);
+		CHECK(old ? st == SHMKIT__QPEER_LIVE : st >> 8 >= 2); /* two claims of it */
+		CHECK_RET(test_kill_stopped(a), 128 + SIGKILL);
+		CHECK_RET(test_kill_stopped(b), 128 + SIGKILL);
+		CHECK_OK(shmkit_seg_close(raw));
+		CHECK_OK(shmkit_queue_close(q));
+		CHECK_OK(shmkit_remove(uri));
+	}
+}
+
 /* argv: uri: register as an MPMC peer (one send), then die without closing. */
 static int role_peer_dies(int argc, char **argv)
 {
@@ -343,6 +468,7 @@ int main(int argc, char **argv)
 		{ "peer_dies", role_peer_dies },
 		{ "consumer", role_consumer },
 		{ "recv1", role_recv1 },
+		{ "register_stop", role_register_stop },
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
@@ -351,5 +477,7 @@ int main(int argc, char **argv)
 	test_dead_consumer_mpmc();
 	test_consumer_message_handed_back();
 	test_peer_table();
+	test_claimer_killed();
+	test_entry_changes_hands();
 	return test_done();
 }
