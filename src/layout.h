@@ -293,9 +293,13 @@ struct shmkit__queue_peer {
 	 * each handle adds to its own line; queue_mpmc.c "byte counters") */
 	_Atomic uint64_t bytes_sent;
 	_Atomic uint64_t bytes_received;
-	uint64_t reserved1;
+	/* F_PEERGEN: the state word (CLAIMING) of the claim that wrote id,
+	 * stored after it: id belongs to the current claim iff it equals state */
+	_Atomic uint32_t id_word;
+	uint32_t reserved1;
 };
 _Static_assert(sizeof(struct shmkit__queue_peer) == 64, "queue peer size");
+_Static_assert(offsetof(struct shmkit__queue_peer, id_word) == 56, "queue peer.id_word");
 _Static_assert(offsetof(struct shmkit__queue_peer, id) == 8, "queue peer.id");
 _Static_assert(offsetof(struct shmkit__queue_peer, bytes_sent) == 40, "queue peer.bytes_sent");
 

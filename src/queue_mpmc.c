@@ -564,7 +564,11 @@ int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m)
  * LIVE that fails if someone took the entry over meanwhile (then it claims
  * again). A CLAIMING entry whose identity is provably dead (the claimer
  * killed half-way, or the dead owner it was taking over, its identity not yet
- * replaced) is taken over in turn, like a dead LIVE one. Queues made before
+ * replaced) is taken over in turn by the next registrant: at once if its
+ * identity is the claim's own (id_word), else only as a last resort
+ * (take_abandoned_claims); a waiter stuck on a slot it tags hands that
+ * slot back at once (the slot's marker was read before the entry, so it is
+ * the dead owner's, not a tag of a claimer that has since gone LIVE). Queues made before
  * SHMKIT__QUEUE_F_PEERGEN keep gen 0 (the words older libraries write) and
  * never take a CLAIMING entry over: an older claimer writes its identity
  * late and stores LIVE without a CAS.
@@ -729,30 +733,50 @@ static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident
  * owner. */
 static void claim_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
 {
-	memcpy(&q->sh->peers[k].id, shmkit__ident_self(), sizeof(struct shmkit__ident));
+	struct shmkit__queue_peer *pe = &q->sh->peers[k];
+
+	SHMKIT__TEST_POINT("queue.peer.claimed");
+	memcpy(&pe->id, shmkit__ident_self(), sizeof(struct shmkit__ident));
+	/* release: pairs with the acquire load in look_dead(): seeing our word
+	 * there means our identity is written, and no write of ours is left */
+	if (q->peergen)
+		atomic_store_explicit(&pe->id_word, mine, memory_order_release);
 	q->peer_word = mine;
 	SHMKIT__TEST_POINT("queue.peer.claiming");
 }
 
-/* Take entry k from an owner (or claimer) that is provably dead: its slots
- * handed back, a lease naming it freed. true with the entry ours as
+/* Whether entry k names a provably dead identity: 1 with its word and that
+ * identity copied, else 0. *claim_unsure: a CLAIMING entry whose identity
+ * may still be its last owner's (its claimer had not finished writing its
+ * own when we looked: it may be alive and about to). */
+static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st, struct shmkit__ident *id,
+		     bool *claim_unsure)
+{
+	/* acquire: pairs with the release store in claim_entry() */
+	uint32_t idw = atomic_load_explicit(&q->sh->peers[k].id_word, memory_order_acquire);
+
+	if (peer_ident(q, k, id, st) != 1)
+		return 0;
+	*claim_unsure = peer_kind(*st) == SHMKIT__QPEER_CLAIMING && idw != *st;
+	if (*claim_unsure && id->pid == 0)
+		return 1; /* an entry nobody owned before: no identity to judge */
+	return shmkit__obj_ident_alive(&q->obj, id) == 0;
+}
+
+/* Take entry k, seen as `st` naming `dead`, a provably dead identity: its
+ * slots handed back, a lease naming it freed. true with the entry ours as
  * q->peer_word (CLAIMING). */
-static bool take_dead_entry(struct shmkit_queue *q, unsigned k)
+static bool take_entry(struct shmkit_queue *q, unsigned k, uint32_t st,
+		       const struct shmkit__ident *dead)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
-	struct shmkit__ident dead;
-	uint32_t st;
-
-	if (peer_ident(q, k, &dead, &st) != 1 || shmkit__obj_ident_alive(&q->obj, &dead) != 0)
-		return false;
-	if (peer_kind(st) == SHMKIT__QPEER_CLAIMING && !q->peergen)
-		return false;
-	SHMKIT__TEST_POINT("queue.peer.looked");
 	uint32_t was = st, mine = peer_word(q, st, SHMKIT__QPEER_CLAIMING);
+
+	SHMKIT__TEST_POINT("queue.peer.looked");
 	/* acquire: orders us after the dead owner's stores */
 	if (!atomic_compare_exchange_strong_explicit(&pe->state, &st, mine, memory_order_acquire,
 						     memory_order_relaxed) ||
-	    (!q->peergen && !still_dead(pe, &dead, mine, was)))
+	    (!q->peergen && !still_dead(pe, dead, mine, was)))
 		return false;
 	claim_entry(q, k, mine);
 	release_peer_slots(q, k);
@@ -761,6 +785,57 @@ static bool take_dead_entry(struct shmkit_queue *q, unsigned k)
 	 * owner for that window */
 	shmkit__lease_clear_dead(&q->sh->p_lease, k + 1);
 	return true;
+}
+
+/* Give back an entry we claimed as `mine` (unless it was taken over). */
+static void free_claimed_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
+{
+	struct shmkit__queue_peer *pe = &q->sh->peers[k];
+
+	/* relaxed, then release: as shmkit__queue_peer_release(); its byte
+	 * counts stay there for the next owner (fold_counts) */
+	atomic_store_explicit(&pe->sides, 0, memory_order_relaxed);
+	atomic_compare_exchange_strong_explicit(&pe->state, &mine,
+						peer_word(q, mine, SHMKIT__QPEER_FREE),
+						memory_order_release, memory_order_relaxed);
+}
+
+/* Claims that looked abandoned but whose identity may be the entry's last
+ * owner's (CLAIMING, identity dead, id_word not the claim's): taken over
+ * only when no other entry is left, and only if they look the same after
+ * CLAIM_STABLE_NS (a claimer alive and about to write its identity would
+ * write over ours; it would have to stall that long in a few
+ * instructions). */
+#define CLAIM_STABLE_NS 100000000
+struct abandoned_claims {
+	uint64_t seen; /* bit k: entry k looked abandoned */
+	uint32_t st[SHMKIT__QUEUE_PEERS];
+	struct shmkit__ident id[SHMKIT__QUEUE_PEERS];
+};
+
+/* Take every such claim that still looks the same, handing back what it
+ * holds; the first becomes ours (q->peer_word), the others are freed. The
+ * index kept, or -1. */
+static int take_abandoned_claims(struct shmkit_queue *q, const struct abandoned_claims *a)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = CLAIM_STABLE_NS};
+	int kept = -1;
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
+		uint32_t st;
+		struct shmkit__ident id;
+		bool unsure;
+		if (!(a->seen >> k & 1) || !look_dead(q, k, &st, &id, &unsure) || st != a->st[k] ||
+		    memcmp(&id, &a->id[k], sizeof(id)) != 0 || !take_entry(q, k, st, &id))
+			continue;
+		if (kept < 0)
+			kept = (int)k;
+		else
+			free_claimed_entry(q, k, q->peer_word);
+	}
+	return kept;
 }
 
 /* Claim a free entry: its index, or -1. */
@@ -782,44 +857,44 @@ static int claim_free_entry(struct shmkit_queue *q)
 	return -1;
 }
 
-/* Give back an entry we claimed as `mine` (unless it was taken over). */
-static void free_claimed_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
-{
-	struct shmkit__queue_peer *pe = &q->sh->peers[k];
-
-	/* relaxed, then release: as shmkit__queue_peer_release(); its byte
-	 * counts stay there for the next owner (fold_counts) */
-	atomic_store_explicit(&pe->sides, 0, memory_order_relaxed);
-	atomic_compare_exchange_strong_explicit(&pe->state, &mine,
-						peer_word(q, mine, SHMKIT__QPEER_FREE),
-						memory_order_release, memory_order_relaxed);
-}
-
 /* A new registration first clears every entry of a dead process, so what
  * a consumer killed in the middle of a receive held is handed back now
  * (to this process's first claim, oldest first), not when producers come
  * round to its slot a lap later; one of those entries, or else a free
- * one, becomes ours. -1 if none is left. */
+ * one, or else an abandoned claim, becomes ours. -1 if none is left. */
 static int claim_some_entry(struct shmkit_queue *q)
 {
+	struct abandoned_claims a;
 	int k = -1;
 	uint32_t mine = 0;
 
+	a.seen = 0;
 	for (unsigned i = 0; i < SHMKIT__QUEUE_PEERS; i++) {
-		if (!take_dead_entry(q, i))
+		uint32_t st;
+		struct shmkit__ident id;
+		bool unsure;
+		if (!look_dead(q, i, &st, &id, &unsure))
 			continue;
-		if (k < 0) {
-			k = (int)i;
-			mine = q->peer_word;
-		} else {
-			free_claimed_entry(q, i, q->peer_word);
+		if (unsure) {
+			a.seen |= 1ull << i;
+			a.st[i] = st;
+			a.id[i] = id;
+		} else if (take_entry(q, i, st, &id)) {
+			if (k < 0) {
+				k = (int)i;
+				mine = q->peer_word;
+			} else {
+				free_claimed_entry(q, i, q->peer_word);
+			}
 		}
 	}
-	if (k >= 0) {
+	if (k < 0)
+		k = claim_free_entry(q);
+	else
 		q->peer_word = mine;
-		return k;
-	}
-	return claim_free_entry(q);
+	if (k < 0 && a.seen)
+		k = take_abandoned_claims(q, &a);
+	return k;
 }
 
 /* Make the claimed entry k ours: LIVE. false if it was taken over. */

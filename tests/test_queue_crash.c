@@ -287,6 +287,22 @@ static void test_consumer_message_handed_back(void)
 	}
 }
 
+/* With one entry held by the caller, 63 more handles must fit. */
+static void check_table_whole(const char *uri, struct shmkit_queue **h)
+{
+	int opened = 0;
+	for (; opened < (int)SHMKIT__QUEUE_PEERS - 1; opened++) {
+		CHECK_OK(shmkit_queue_open(&h[opened], uri));
+		if (shmkit_queue_send(h[opened], "x", 1, 0) < 0) {
+			CHECK(!"a peer entry was lost to a killed claimer");
+			opened++;
+			break;
+		}
+	}
+	for (int i = 0; i < opened; i++)
+		CHECK_OK(shmkit_queue_close(h[i]));
+}
+
 /* A process killed while it takes over a dead consumer's peer entry
  * (CLAIMING, before it handed back the message the dead held) or while it
  * claims a free entry: the entry is taken over in turn by the next process
@@ -319,18 +335,27 @@ static void test_claimer_killed(void)
 	/* killed claiming a free entry (after it wrote its identity) */
 	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.peer.claiming", "recv1", args)),
 		  128 + SIGKILL);
-	/* q holds one entry; 63 more handles must fit beside it */
-	int opened = 0;
-	for (; opened < (int)SHMKIT__QUEUE_PEERS - 1; opened++) {
-		CHECK_OK(shmkit_queue_open(&h[opened], uri));
-		if (shmkit_queue_send(h[opened], "x", 1, 0) < 0) {
-			CHECK(!"a peer entry was lost to a killed claimer");
-			opened++;
-			break;
-		}
-	}
-	for (int i = 0; i < opened; i++)
-		CHECK_OK(shmkit_queue_close(h[i]));
+	check_table_whole(uri, h);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* Killed right after its CAS, before it wrote its identity: the entry names
+ * its last owner (here nobody: a new queue), so it is taken only when no
+ * other is left, after looking the same for 100 ms; the table still holds
+ * 64 handles. */
+static void test_claimer_killed_before_identity(void)
+{
+	const char *uri = test_uri("posix", "claimer0");
+	struct shmkit_queue_opts o = { .capacity = 128, .max_msg = 32, .multi_producer = 1,
+				       .multi_consumer = 1 };
+	struct shmkit_queue *q, *h[SHMKIT__QUEUE_PEERS];
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_send(q, "x", 1, 0));
+	const char *args[] = { uri, NULL };
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.peer.claimed", "recv1", args)),
+		  128 + SIGKILL);
+	check_table_whole(uri, h);
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
 }
@@ -478,6 +503,7 @@ int main(int argc, char **argv)
 	test_consumer_message_handed_back();
 	test_peer_table();
 	test_claimer_killed();
+	test_claimer_killed_before_identity();
 	test_entry_changes_hands();
 	return test_done();
 }
