@@ -414,7 +414,7 @@ struct shmkit__topic_shared {
 	_Atomic uint64_t pub_state;             /* enum shmkit__topic_pub_state | gen << 8 */
 	struct shmkit__ident pub_ident;         /* valid while pub_state is ACTIVE */
 	_Atomic uint64_t bytes_published;       /* payload bytes published (statistics only) */
-	uint64_t reserved1[1];
+	_Atomic uint64_t ident_state;           /* the CLAIMING pub_state that wrote pub_ident */
 	/* line 2: subscribers waiting for data (written only when one goes to sleep) */
 	alignas(64) struct shmkit__ec_shared data_ec;
 	_Atomic uint32_t n_subs;                 /* active subscribers (a hint for spinning) */
@@ -429,6 +429,7 @@ _Static_assert(offsetof(struct shmkit__topic_shared, max_subs) == 48, "topic.max
 _Static_assert(offsetof(struct shmkit__topic_shared, body_size) == 56, "topic.body_size");
 _Static_assert(offsetof(struct shmkit__topic_shared, head) == 64, "topic.head");
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_state) == 72, "topic.pub_state");
+_Static_assert(offsetof(struct shmkit__topic_shared, ident_state) == 120, "topic.ident_state");
 _Static_assert(offsetof(struct shmkit__topic_shared, pub_ident) == 80, "topic.pub_ident");
 _Static_assert(offsetof(struct shmkit__topic_shared, bytes_published) == 112, "topic.bytes_published");
 _Static_assert(offsetof(struct shmkit__topic_shared, data_ec) == 128, "topic.data_ec");

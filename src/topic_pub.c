@@ -22,8 +22,11 @@ struct shmkit_pub {
 	int64_t next_reap;   /* reliable: when to check the laggards' liveness next */
 	struct shmkit__copy_pick copy_pick; /* how large messages are copied in */
 };
-/* A claimer that stays CLAIMING this long died half-way: take over. */
-#define CLAIM_STALE_NS 1000000000
+/* A claim lasts microseconds. One by a live process is waited for this
+ * long before -EBUSY; one whose identity may still be the last publisher's
+ * (its claimer killed, or stalled, before it wrote its own) is taken over
+ * if it looks the same after this long. */
+#define CLAIM_WAIT_NS 1000000000
 
 static void sleep_ns(long ns)
 {
@@ -47,47 +50,111 @@ static uint64_t recover_head(struct shmkit__topic *t)
 	return h;
 }
 
-/* Makes this process the topic's publisher: -EBUSY while a live one holds it. */
+/* The publisher named in pub_state word st: 1 alive (or cannot tell), 0
+ * provably dead, 2 a claim whose identity may still be the last
+ * publisher's (not yet the claim's own: ident_state), -EAGAIN if st moved
+ * while we copied the identity. */
+static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident *id)
+{
+	struct shmkit__topic_shared *sh = p->t.sh;
+	/* acquire: pairs with the claimer's release store of ident_state */
+	uint64_t own = atomic_load_explicit(&sh->ident_state, memory_order_acquire);
+
+	memcpy(id, &sh->pub_ident, sizeof(*id));
+	/* acquire: the copy belongs to st if st is still there */
+	if (atomic_load_explicit(&sh->pub_state, memory_order_acquire) != st)
+		return -EAGAIN;
+	if (shmkit__state_kind(st) == SHMKIT__PUB_CLAIMING && own != st)
+		return 2;
+	return shmkit__topic_ident_alive(&p->t, id) != 0;
+}
+
+/* An unsure claim (holder_alive() 2) is abandoned once it has looked the
+ * same, word and identity, for CLAIM_WAIT_NS. */
+struct claim_sight {
+	uint64_t st;
+	struct shmkit__ident id;
+	int64_t since;
+};
+
+static bool claim_abandoned(struct claim_sight *seen, uint64_t st, const struct shmkit__ident *id)
+{
+	int64_t now = shmkit__now_ns();
+
+	if (seen->st != st || memcmp(&seen->id, id, sizeof(*id)) != 0) {
+		seen->st = st;
+		seen->id = *id;
+		seen->since = now;
+		return false;
+	}
+	return now - seen->since >= CLAIM_WAIT_NS;
+}
+
+/* Claim as `mine` (CLAIMING), then become ACTIVE; false if the claim was
+ * taken over before that. */
+static bool pub_take(struct shmkit_pub *p, uint64_t mine)
+{
+	struct shmkit__topic_shared *sh = p->t.sh;
+
+	SHMKIT__TEST_POINT("topic.pub.claimed");
+	memcpy(&sh->pub_ident, shmkit__ident_self(), sizeof(sh->pub_ident));
+	/* release: pairs with the acquire load in holder_alive() */
+	atomic_store_explicit(&sh->ident_state, mine, memory_order_release);
+	SHMKIT__TEST_POINT("topic.pub.claiming");
+	p->head = recover_head(&p->t);
+	/* a predecessor's count goes on (statistics: relaxed) */
+	p->bytes = atomic_load_explicit(&sh->bytes_published, memory_order_relaxed);
+	p->cached_min = 0;
+	p->gen = shmkit__state_gen(mine);
+	/* release: pairs with the acquire loads of pub_state by subscribers
+	 * and claimers: our identity and head before ACTIVE. A CAS: a claimer
+	 * stopped long enough may have been taken over. */
+	return atomic_compare_exchange_strong_explicit(
+		&sh->pub_state, &mine, shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE),
+		memory_order_release, memory_order_relaxed);
+}
+
+/* Makes this process the topic's publisher: -EBUSY while a live one holds
+ * it or a live claimer is claiming it. */
 static int pub_claim(struct shmkit_pub *p)
 {
 	struct shmkit__topic_shared *sh = p->t.sh;
-	int64_t stale_at = shmkit__now_ns() + CLAIM_STALE_NS;
+	int64_t give_up = shmkit__now_ns() + 2 * CLAIM_WAIT_NS;
+	struct claim_sight seen = {.st = 0};
 
 	for (;;) {
-		/* acquire: pairs with the claimer's release store of ACTIVE, so
+		/* acquire: pairs with the claimer's release CAS to ACTIVE, so
 		 * pub_ident is the one that state names. */
 		uint64_t st = atomic_load_explicit(&sh->pub_state, memory_order_acquire);
 		uint32_t kind = shmkit__state_kind(st);
+		struct shmkit__ident id;
+		int alive = 0;
 
 		if (kind > SHMKIT__PUB_CLAIMING)
 			return -EBADMSG;
-		if (kind == SHMKIT__PUB_ACTIVE) {
-			int alive = shmkit__topic_ident_alive(&p->t, &sh->pub_ident);
-			if (alive != 0) /* alive, or cannot tell: never steal */
-				return shmkit__fail(-EBUSY, "pid %u is already its publisher%s, and "
-							    "only one is allowed", sh->pub_ident.pid,
-						    alive < 0 ? " (whether it lives cannot be told)" : "");
-		}
-		if (kind == SHMKIT__PUB_CLAIMING && shmkit__now_ns() < stale_at) {
+		if (kind == SHMKIT__PUB_ACTIVE || kind == SHMKIT__PUB_CLAIMING)
+			alive = holder_alive(p, st, &id);
+		if (alive < 0)
+			continue;
+		if (alive == 1 && kind == SHMKIT__PUB_ACTIVE)
+			return shmkit__fail(-EBUSY, "pid %u is already its publisher, and "
+						    "only one is allowed", id.pid);
+		if (alive == 1 || (alive == 2 && !claim_abandoned(&seen, st, &id))) {
+			if (shmkit__now_ns() >= give_up && alive == 1)
+				return shmkit__fail(-EBUSY, "pid %u is claiming its publisher role",
+						    id.pid);
+			if (shmkit__now_ns() >= give_up)
+				return shmkit__fail(-EBUSY, "another process keeps claiming its "
+							    "publisher role");
 			sleep_ns(1000000);
 			continue;
 		}
 		uint64_t mine = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__PUB_CLAIMING);
-		if (!atomic_compare_exchange_strong_explicit(
-			&sh->pub_state, &st, mine, memory_order_acquire, memory_order_relaxed))
-			continue;
-		memcpy(&sh->pub_ident, shmkit__ident_self(), sizeof(sh->pub_ident));
-		p->head = recover_head(&p->t);
-		/* a predecessor's count goes on (statistics: relaxed) */
-		p->bytes = atomic_load_explicit(&sh->bytes_published, memory_order_relaxed);
-		p->cached_min = 0;
-		p->gen = shmkit__state_gen(mine);
-		/* release: pairs with the acquire loads of pub_state by subscribers
-		 * and claimers: our identity and head before ACTIVE. */
-		atomic_store_explicit(&sh->pub_state,
-				      shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE),
-				      memory_order_release);
-		return 0;
+		/* acquire: orders us after the last publisher's stores */
+		if (atomic_compare_exchange_strong_explicit(&sh->pub_state, &st, mine,
+							    memory_order_acquire, memory_order_relaxed) &&
+		    pub_take(p, mine))
+			return 0;
 	}
 }
 

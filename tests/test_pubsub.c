@@ -242,6 +242,15 @@ static int role_pub_once(int argc, char **argv)
 	return 1; /* never reached when paused and killed */
 }
 
+/* argv: uri -> becomes the publisher, then exits without closing. */
+static int role_pub_claim(int argc, char **argv)
+{
+	struct shmkit_pub *p;
+	if (argc < 1)
+		return 2;
+	return shmkit_pub_open(&p, argv[0]) == 0 ? 0 : 3;
+}
+
 static const struct test_role roles[] = {
 	{ "pub_once", role_pub_once },
     {"sleeper", role_sleeper},
@@ -252,6 +261,7 @@ static const struct test_role roles[] = {
     {"dying_pub", role_dying_pub},
     {"flood_pub", role_flood_pub},
     {"join_and_die", role_join_and_die},
+    {"pub_claim", role_pub_claim},
     {NULL, NULL},
 };
 
@@ -506,6 +516,43 @@ static void test_killed_sleeper(void)
 	CHECK(info.n_subs == 1 && si.pid == getpid());
 	CHECK_OK(shmkit_sub_close(s));
 	CHECK_OK(shmkit_pub_close(p));
+}
+
+/* A publisher claim interrupted: one stopped (alive) after writing its
+ * identity is never taken over (-EBUSY), and becomes the publisher when it
+ * goes on (before, a claim older than 1 s was taken over and the stopped
+ * claimer, once continued, stored ACTIVE too: two publishers); one killed
+ * there is taken over at once; one killed before it wrote its identity,
+ * once the claim has looked the same for a second. */
+static void test_interrupted_publisher_claim(void)
+{
+	static const struct {
+		const char *point;
+		int kill;
+	} cases[] = {
+		{"topic.pub.claiming", 0},
+		{"topic.pub.claiming", 1},
+		{"topic.pub.claimed", 1},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const char *uri = test_uri("posix", "claimpub");
+		struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
+		struct shmkit_pub *p;
+		CHECK_OK(shmkit_topic_create(uri, &o));
+		const char *args[] = {uri, NULL};
+		pid_t pid = test_spawn_paused(cases[c].point, "pub_claim", args);
+		if (cases[c].kill) {
+			CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
+		} else {
+			CHECK_RET(shmkit_pub_open(&p, uri), -EBUSY);
+			kill(pid, SIGCONT);
+			CHECK_RET(test_wait(pid), 0); /* it became the publisher, and died */
+		}
+		CHECK_OK(shmkit_pub_open(&p, uri));
+		CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+		CHECK_OK(shmkit_pub_close(p));
+		CHECK_OK(shmkit_remove(uri));
+	}
 }
 
 /* The publisher dies: subscribers drain, then -EPIPE; a new one takes over. */
@@ -891,6 +938,7 @@ int main(int argc, char **argv)
 	test_killed_subscriber();
 	test_killed_sleeper();
 	test_killed_publisher();
+	test_interrupted_publisher_claim();
 	killed_mid_publish("topic.loaned", 0);
 	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
