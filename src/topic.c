@@ -238,7 +238,8 @@ int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state)
 	if (!atomic_compare_exchange_strong_explicit(&e->state, &state, freed, memory_order_acq_rel,
 						     memory_order_relaxed))
 		return 0;
-	shmkit__topic_count_sub(t, -1);
+	if (shmkit__state_kind(state) == SHMKIT__SUB_ACTIVE) /* a claim was not counted in */
+		shmkit__topic_count_sub(t, -1);
 	return 1;
 }
 

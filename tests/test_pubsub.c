@@ -678,6 +678,8 @@ static void test_zero_copy_race(void)
 	CHECK_OK(shmkit_sub_close(s));
 }
 
+static unsigned char *map_body(const char *uri, struct shmkit_seg **seg);
+
 static void test_table_full(void)
 {
 	const char *uri = test_uri("posix", "full");
@@ -700,6 +702,11 @@ static void test_table_full(void)
 	pid_t pid = test_spawn_paused("topic.claimed", "join_and_die", args);
 	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	CHECK_OK(shmkit_sub_open(&s[2], uri));
+	/* the spin hint counts the three live ones (reaping the dead claim,
+	 * never counted in, once took one off) */
+	struct shmkit_seg *seg;
+	CHECK_RET(atomic_load(&((struct shmkit__topic_shared *)map_body(uri, &seg))->n_subs), 3);
+	CHECK_OK(shmkit_seg_close(seg));
 	for (int i = 0; i < 3; i++)
 		CHECK_OK(shmkit_sub_close(s[i]));
 	CHECK(n_subs(uri) == 0);
