@@ -746,9 +746,10 @@ static void claim_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
 }
 
 /* Whether entry k names a provably dead identity: 1 with its word and that
- * identity copied, else 0. *claim_unsure: a CLAIMING entry whose identity
- * may still be its last owner's (its claimer had not finished writing its
- * own when we looked: it may be alive and about to). */
+ * identity copied, else 0. Also 1 with *claim_unsure for a CLAIMING entry
+ * whose identity may still be its last owner's (its claimer had not
+ * finished writing its own when we looked: it may be dead, or alive and
+ * about to). */
 static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st, struct shmkit__ident *id,
 		     bool *claim_unsure)
 {
@@ -758,8 +759,8 @@ static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st, struct sh
 	if (peer_ident(q, k, id, st) != 1)
 		return 0;
 	*claim_unsure = peer_kind(*st) == SHMKIT__QPEER_CLAIMING && idw != *st;
-	if (*claim_unsure && id->pid == 0)
-		return 1; /* an entry nobody owned before: no identity to judge */
+	if (*claim_unsure)
+		return 1; /* the identity says nothing of its claimer: judged by time */
 	return shmkit__obj_ident_alive(&q->obj, id) == 0;
 }
 
@@ -800,12 +801,12 @@ static void free_claimed_entry(struct shmkit_queue *q, unsigned k, uint32_t mine
 						memory_order_release, memory_order_relaxed);
 }
 
-/* Claims that looked abandoned but whose identity may be the entry's last
- * owner's (CLAIMING, identity dead, id_word not the claim's): taken over
- * only when no other entry is left, and only if they look the same after
- * CLAIM_STABLE_NS (a claimer alive and about to write its identity would
- * write over ours; it would have to stall that long in a few
- * instructions). */
+/* Claims whose identity may be the entry's last owner's (CLAIMING, id_word
+ * not the claim's; that identity, dead or alive, says nothing of the
+ * claimer): taken over only when no other entry is left, and only if they
+ * look the same after CLAIM_STABLE_NS (a claimer alive and about to write
+ * its identity would write over ours; it would have to stall that long in
+ * a few instructions). */
 #define CLAIM_STABLE_NS 100000000
 struct abandoned_claims {
 	uint64_t seen; /* bit k: entry k looked abandoned */

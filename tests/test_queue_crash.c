@@ -341,23 +341,30 @@ static void test_claimer_killed(void)
 }
 
 /* Killed right after its CAS, before it wrote its identity: the entry names
- * its last owner (here nobody: a new queue), so it is taken only when no
- * other is left, after looking the same for 100 ms; the table still holds
- * 64 handles. */
+ * its last owner (nobody on a new queue; or a live process that closed its
+ * handle), so it is taken only when no other is left, after looking the
+ * same for 100 ms; the table still holds 64 handles. */
 static void test_claimer_killed_before_identity(void)
 {
-	const char *uri = test_uri("posix", "claimer0");
-	struct shmkit_queue_opts o = { .capacity = 128, .max_msg = 32, .multi_producer = 1,
-				       .multi_consumer = 1 };
-	struct shmkit_queue *q, *h[SHMKIT__QUEUE_PEERS];
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	CHECK_OK(shmkit_queue_send(q, "x", 1, 0));
-	const char *args[] = { uri, NULL };
-	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.peer.claimed", "recv1", args)),
-		  128 + SIGKILL);
-	check_table_whole(uri, h);
-	CHECK_OK(shmkit_queue_close(q));
-	CHECK_OK(shmkit_remove(uri));
+	for (int owned = 0; owned <= 1; owned++) {
+		const char *uri = test_uri("posix", "claimer0");
+		struct shmkit_queue_opts o = { .capacity = 128, .max_msg = 32,
+					       .multi_producer = 1, .multi_consumer = 1 };
+		struct shmkit_queue *q, *h[SHMKIT__QUEUE_PEERS];
+		CHECK_OK(shmkit_queue_create(&q, uri, &o));
+		CHECK_OK(shmkit_queue_send(q, "x", 1, 0));
+		if (owned) { /* entry 1 last owned by us, alive */
+			CHECK_OK(shmkit_queue_open(&h[0], uri));
+			CHECK_OK(shmkit_queue_send(h[0], "x", 1, 0));
+			CHECK_OK(shmkit_queue_close(h[0]));
+		}
+		const char *args[] = { uri, NULL };
+		CHECK_RET(test_kill_stopped(test_spawn_paused("queue.peer.claimed", "recv1", args)),
+			  128 + SIGKILL);
+		check_table_whole(uri, h);
+		CHECK_OK(shmkit_queue_close(q));
+		CHECK_OK(shmkit_remove(uri));
+	}
 }
 
 /* argv: uri: register (a receive that need not find anything), then stop
