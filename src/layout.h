@@ -448,7 +448,8 @@ struct shmkit__topic_sub_shared {
 	uint32_t reserved;
 	struct shmkit__listener_shared listener; /* shmkit_sub_fd(); FREE without one */
 	_Atomic uint64_t bytes_received;         /* payload bytes consumed (statistics only) */
-	uint64_t reserved2[6];
+	_Atomic uint64_t ident_state;            /* the CLAIMING state that wrote ident */
+	uint64_t reserved2[5];
 };
 _Static_assert(sizeof(struct shmkit__topic_sub_shared) == 128, "topic_sub size");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, listener) == 64, "topic_sub.listener");
@@ -458,6 +459,8 @@ _Static_assert(offsetof(struct shmkit__topic_sub_shared, ident) == 8, "topic_sub
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, pos) == 40, "topic_sub.pos");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, dropped) == 48, "topic_sub.dropped");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, sleeping) == 56, "topic_sub.sleeping");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, ident_state) == 80,
+	       "topic_sub.ident_state");
 
 /* A ring slot's header; the message bytes follow at offset 16. seq is a
  * seqlock naming the message: 2*i+1 while message i is being written,

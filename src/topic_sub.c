@@ -62,20 +62,82 @@ static int claim_free_entry(struct shmkit_sub *s)
 	return -ENOSPC;
 }
 
-/* Frees entries of subscribers that are provably dead; how many. */
+/* Claims whose identity may still be the entry's last subscriber's (the
+ * claimer had not stored ident_state: killed, or stalled, before it wrote
+ * its own), which says nothing of the claimer: freed only when nothing else
+ * was, if they look the same CLAIM_STABLE_NS later (a live claimer would
+ * have to stall that long in a few instructions, and would then write its
+ * identity over the next joiner's). */
+#define CLAIM_STABLE_NS 100000000
+#define UNSURE_MAX 8
+struct unsure_claims {
+	unsigned n;
+	uint32_t index[UNSURE_MAX];
+	uint64_t st[UNSURE_MAX];
+	struct shmkit__ident id[UNSURE_MAX];
+};
+
+/* Entry i's state and identity, copied consistently: its kind, 0 if it
+ * moved; *unsure for a claim whose identity is not yet the claimer's. */
+static uint32_t look_entry(struct shmkit__topic *t, uint32_t i, uint64_t *st,
+			   struct shmkit__ident *id, bool *unsure)
+{
+	struct shmkit__topic_sub_shared *e = &t->subs[i];
+	/* acquire: pairs with the release store of ident_state in activate_entry() */
+	uint64_t own = atomic_load_explicit(&e->ident_state, memory_order_acquire);
+	*st = atomic_load_explicit(&e->state, memory_order_acquire);
+	memcpy(id, &e->ident, sizeof(*id));
+	/* acquire: the copy belongs to *st if it is still there */
+	if (atomic_load_explicit(&e->state, memory_order_acquire) != *st)
+		return 0;
+	uint32_t kind = shmkit__state_kind(*st);
+	*unsure = kind == SHMKIT__SUB_CLAIMING && own != *st;
+	return kind;
+}
+
+static int reap_unsure_claims(struct shmkit__topic *t, const struct unsure_claims *u)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = CLAIM_STABLE_NS};
+	int n = 0;
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	for (unsigned k = 0; k < u->n; k++) {
+		uint64_t st;
+		struct shmkit__ident id;
+		bool unsure;
+		if (look_entry(t, u->index[k], &st, &id, &unsure) && st == u->st[k] &&
+		    memcmp(&id, &u->id[k], sizeof(id)) == 0)
+			n += shmkit__topic_reap(t, u->index[k], st);
+	}
+	return n;
+}
+
+/* Frees entries of subscribers (and joiners) that are provably dead; how
+ * many. */
 static int reap_dead_entries(struct shmkit__topic *t)
 {
+	struct unsure_claims u = {.n = 0};
 	int n = 0;
 
 	for (uint32_t i = 0; i < t->g.max_subs; i++) {
-		uint64_t st = atomic_load_explicit(&t->subs[i].state, memory_order_acquire);
-		uint32_t kind = shmkit__state_kind(st);
+		uint64_t st;
+		struct shmkit__ident id;
+		bool unsure;
+		uint32_t kind = look_entry(t, i, &st, &id, &unsure);
 		if (kind != SHMKIT__SUB_ACTIVE && kind != SHMKIT__SUB_CLAIMING)
 			continue;
-		if (shmkit__topic_ident_alive(t, &t->subs[i].ident) == 0)
+		if (unsure) {
+			if (u.n < UNSURE_MAX) {
+				u.index[u.n] = i;
+				u.st[u.n] = st;
+				u.id[u.n++] = id;
+			}
+		} else if (shmkit__topic_ident_alive(t, &id) == 0) {
 			n += shmkit__topic_reap(t, i, st);
+		}
 	}
-	return n;
+	return n || !u.n ? n : reap_unsure_claims(t, &u);
 }
 
 /* Fills the claimed entry and makes it ACTIVE at the current head. 1 if a
@@ -85,7 +147,11 @@ static int activate_entry(struct shmkit_sub *s)
 	struct shmkit__topic_shared *sh = s->t.sh;
 	struct shmkit__topic_sub_shared *e = &s->t.subs[s->index];
 
+	SHMKIT__TEST_POINT("topic.sub.claimed");
 	memcpy(&e->ident, shmkit__ident_self(), sizeof(e->ident));
+	/* release: pairs with the acquire load in look_entry(): our identity
+	 * is written, and no write of it is left to come */
+	atomic_store_explicit(&e->ident_state, s->state, memory_order_release);
 	SHMKIT__TEST_POINT("topic.claimed");
 	atomic_store_explicit(&e->dropped, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->bytes_received, 0, memory_order_relaxed);

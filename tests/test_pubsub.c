@@ -707,6 +707,13 @@ static void test_table_full(void)
 	struct shmkit_seg *seg;
 	CHECK_RET(atomic_load(&((struct shmkit__topic_shared *)map_body(uri, &seg))->n_subs), 3);
 	CHECK_OK(shmkit_seg_close(seg));
+	/* a joiner killed before it wrote its identity: the entry still names
+	 * its last subscriber (us, alive), and is freed when the table is full
+	 * and the claim has not moved for 100 ms */
+	CHECK_OK(shmkit_sub_close(s[2]));
+	pid = test_spawn_paused("topic.sub.claimed", "join_and_die", args);
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
+	CHECK_OK(shmkit_sub_open(&s[2], uri));
 	for (int i = 0; i < 3; i++)
 		CHECK_OK(shmkit_sub_close(s[i]));
 	CHECK(n_subs(uri) == 0);
