@@ -309,10 +309,14 @@ _Static_assert(offsetof(struct shmkit__queue_peer, bytes_sent) == 40, "queue pee
 struct shmkit__queue_listener {
 	struct shmkit__ident owner;
 	struct shmkit__listener_shared l;
-	uint64_t reserved[3];
+	_Atomic uint32_t owner_state; /* the CLAIMING l.state that wrote owner */
+	uint32_t reserved0;
+	uint64_t reserved[2];
 };
 _Static_assert(sizeof(struct shmkit__queue_listener) == 64, "queue listener size");
 _Static_assert(offsetof(struct shmkit__queue_listener, l) == 32, "queue listener.l");
+_Static_assert(offsetof(struct shmkit__queue_listener, owner_state) == 40,
+	       "queue listener.owner_state");
 
 /* MPMC slot header. */
 struct shmkit__queue_slot {

@@ -829,31 +829,92 @@ SHMKIT_API struct shmkit_seg *shmkit_queue_seg(struct shmkit_queue *q)
  * pollable descriptors
  * --------------------------------------------------------------------- */
 
-/* A free entry of the listener table, taken (CLAIMING) for us; entries of
- * owners that are provably dead are taken back first if none is free. */
-static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q)
+/* Entry k's state and owner, copied consistently: the state, 0 if it moved
+ * (FREE is 0 too: nothing to take back either way); *unsure for a claim
+ * whose owner is not yet its claimer's identity (owner_state). */
+static uint32_t look_listener(struct shmkit__queue_listener *e, struct shmkit__ident *id,
+			      bool *unsure)
+{
+	/* acquire: pairs with the release store of owner_state in queue_lis_fd() */
+	uint32_t own = atomic_load_explicit(&e->owner_state, memory_order_acquire);
+	uint32_t st = atomic_load_explicit(&e->l.state, memory_order_acquire);
+
+	memcpy(id, &e->owner, sizeof(*id)); /* untrusted: a copy */
+	/* acquire: the copy belongs to st if st is still there */
+	if (atomic_load_explicit(&e->l.state, memory_order_acquire) != st)
+		return 0;
+	*unsure = shmkit__lis_kind(st) == SHMKIT__LIS_CLAIMING && own != st;
+	return st;
+}
+
+/* CAS entry e from st to a new CLAIMING generation: the word, or 0. */
+static uint32_t take_listener(struct shmkit__queue_listener *e, uint32_t st)
+{
+	uint32_t mine = shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_CLAIMING);
+	/* acquire: orders us after the last owner's release */
+	return atomic_compare_exchange_strong_explicit(&e->l.state, &st, mine, memory_order_acquire,
+						       memory_order_relaxed)
+		       ? mine
+		       : 0;
+}
+
+/* A claim whose owner may still be the last owner's (its claimer killed, or
+ * stalled, between its CAS and its owner write) says nothing of its claimer:
+ * taken back only when nothing else is left, if it has not moved 100 ms
+ * later (a live claimer would have to stall that long in a few
+ * instructions, and would then write its identity over ours). */
+#define CLAIM_STABLE_NS 100000000
+
+static struct shmkit__queue_listener *take_unsure_listener(struct shmkit_queue *q, uint32_t *mine,
+							   uint32_t seen[], const struct shmkit__ident seen_id[])
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = CLAIM_STABLE_NS};
+	struct shmkit__queue_listener *t = q->sh->listeners;
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	for (unsigned k = 0; k < SHMKIT__QUEUE_LISTENERS; k++) {
+		struct shmkit__ident id;
+		bool unsure;
+		if (seen[k] && look_listener(&t[k], &id, &unsure) == seen[k] &&
+		    memcmp(&id, &seen_id[k], sizeof(id)) == 0 && (*mine = take_listener(&t[k], seen[k])))
+			return &t[k];
+	}
+	return NULL;
+}
+
+/* A free entry of the listener table, taken (CLAIMING, the word in *mine)
+ * for us; entries of owners that are provably dead are taken back first if
+ * none is free, and claims that never got their owner last. */
+static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q, uint32_t *mine)
 {
 	struct shmkit__queue_listener *t = q->sh->listeners;
+	uint32_t unsure_st[SHMKIT__QUEUE_LISTENERS] = {0};
+	struct shmkit__ident unsure_id[SHMKIT__QUEUE_LISTENERS];
+	bool any_unsure = false;
 
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned k = 0; k < SHMKIT__QUEUE_LISTENERS; k++) {
-			uint32_t st = atomic_load_explicit(&t[k].l.state, memory_order_acquire);
-			uint32_t kind = shmkit__lis_kind(st);
-			if (kind != SHMKIT__LIS_FREE) {
-				struct shmkit__ident id;
-				memcpy(&id, &t[k].owner, sizeof(id)); /* untrusted: a copy */
-				if (pass == 0 || shmkit__obj_ident_alive(&q->obj, &id) != 0)
+			struct shmkit__ident id;
+			bool unsure;
+			uint32_t st = look_listener(&t[k], &id, &unsure);
+			if (shmkit__lis_kind(st) != SHMKIT__LIS_FREE) {
+				if (pass == 0)
+					continue;
+				if (unsure) {
+					unsure_st[k] = st;
+					unsure_id[k] = id;
+					any_unsure = true;
+					continue;
+				}
+				if (shmkit__obj_ident_alive(&q->obj, &id) != 0)
 					continue;
 			}
-			uint32_t mine = shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_CLAIMING);
-			/* acquire: orders us after the last owner's release */
-			if (atomic_compare_exchange_strong_explicit(&t[k].l.state, &st, mine,
-								    memory_order_acquire,
-								    memory_order_relaxed))
+			if ((*mine = take_listener(&t[k], st)))
 				return &t[k];
 		}
 	}
-	return NULL;
+	return any_unsure ? take_unsure_listener(q, mine, unsure_st, unsure_id) : NULL;
 }
 
 /* The descriptor handed out: an epoll set of the listener's socket and,
@@ -896,19 +957,27 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 		return queue_handed_fd(q, w, l);
 	if (!me)
 		return -ESRCH;
-	struct shmkit__queue_listener *e = claim_listener(q);
-	if (!e)
-		return -ENOSPC;
-	memcpy(&e->owner, me, sizeof(*me));
-	int r = shmkit__lis_open(l, &e->l, side);
-	if (r < 0) {
-		/* release: give the entry back as we found it, free */
-		uint32_t st = atomic_load_explicit(&e->l.state, memory_order_relaxed);
-		atomic_store_explicit(&e->l.state, shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_FREE),
-				      memory_order_release);
-		return r;
+	int r = -EAGAIN;
+	/* a claim is lost only to a process that judged it abandoned: rare */
+	for (int attempt = 0; attempt < 8 && r == -EAGAIN; attempt++) {
+		uint32_t mine;
+		struct shmkit__queue_listener *e = claim_listener(q, &mine);
+		if (!e)
+			return -ENOSPC;
+		SHMKIT__TEST_POINT("queue.listener.claimed");
+		memcpy(&e->owner, me, sizeof(*me));
+		/* release: pairs with the acquire load in look_listener() */
+		atomic_store_explicit(&e->owner_state, mine, memory_order_release);
+		r = shmkit__lis_open(l, &e->l, side, mine);
+		if (r < 0 && r != -EAGAIN) {
+			/* release: give the entry back free, unless taken over */
+			atomic_compare_exchange_strong_explicit(
+				&e->l.state, &mine, shmkit__lis_make((mine >> 4) + 1, 0, SHMKIT__LIS_FREE),
+				memory_order_release, memory_order_relaxed);
+			return r;
+		}
 	}
-	return queue_handed_fd(q, w, l);
+	return r < 0 ? r : queue_handed_fd(q, w, l);
 }
 
 SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)

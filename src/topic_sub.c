@@ -705,7 +705,7 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	ep = shmkit__fd_above_stdio(ep);
 	/* before the listener exists (and long before its first arm) */
 	shmkit__lis_raise_end(&s->t.sh->lis_end, s->index);
-	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0);
+	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0, 0);
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s->lis.fd, &ev) < 0)
 		rc = -errno;

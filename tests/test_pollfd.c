@@ -124,12 +124,22 @@ static int role_publisher_dies(int argc, char **argv)
 	return 5;
 }
 
+/* argv: uri -> opens the (MPMC) queue and asks for its descriptor. */
+static int role_queue_fd(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	if (argc < 1 || shmkit_queue_open(&q, argv[0]) < 0)
+		return 2;
+	return shmkit_queue_fd(q) >= 0 ? 0 : 3;
+}
+
 static const struct test_role roles[] = {
 	{ "publisher_dies", role_publisher_dies },
     {"producer", role_producer},
     {"armed_receiver", role_armed_receiver},
     {"check_closed", role_check_closed},
     {"publisher", role_publisher},
+    {"queue_fd", role_queue_fd},
     {NULL, NULL},
 };
 
@@ -664,6 +674,40 @@ static void test_killed_receiver(void)
 	CHECK_OK(shmkit_queue_close(q));
 }
 
+/* The queue's 16 descriptor entries: a 17th handle gets -ENOSPC; an entry
+ * whose owner died is taken back, and so is one whose claimer was killed
+ * before it wrote its identity (the entry still naming its last owner, here
+ * alive), once nothing else is left and it has not moved for 100 ms. */
+static void test_listener_table(void)
+{
+	const char *uri = test_uri("posix", "listab");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = 1,
+				      .multi_consumer = 1};
+	struct shmkit_queue *h[SHMKIT__QUEUE_LISTENERS + 1];
+	CHECK_OK(shmkit_queue_create(&h[0], uri, &o));
+	for (unsigned i = 1; i <= SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK_OK(shmkit_queue_open(&h[i], uri));
+	for (unsigned i = 0; i < SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK(shmkit_queue_fd(h[i]) >= 0);
+	CHECK_RET(shmkit_queue_fd(h[SHMKIT__QUEUE_LISTENERS]), -ENOSPC);
+	const char *args[] = {uri, NULL};
+	/* an owner that died holding its entry */
+	CHECK_OK(shmkit_queue_close(h[0]));
+	CHECK_RET(test_wait(test_spawn_self("queue_fd", args)), 0);
+	CHECK(shmkit_queue_fd(h[SHMKIT__QUEUE_LISTENERS]) >= 0);
+	/* a claimer killed before its identity */
+	CHECK_OK(shmkit_queue_close(h[1]));
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.listener.claimed", "queue_fd", args)),
+		  128 + SIGKILL);
+	CHECK_OK(shmkit_queue_open(&h[0], uri));
+	CHECK(shmkit_queue_fd(h[0]) >= 0);
+	CHECK_OK(shmkit_queue_open(&h[1], uri));
+	CHECK_RET(shmkit_queue_fd(h[1]), -ENOSPC);
+	for (unsigned i = 0; i <= SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK_OK(shmkit_queue_close(h[i]));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -678,6 +722,7 @@ int main(int argc, char **argv)
 	test_stranger_datagrams();
 	test_many_listeners();
 	test_sparse_listeners();
+	test_listener_table();
 	test_syscall_counts();
 	return test_done();
 }

@@ -128,7 +128,8 @@ static void self_token(struct shmkit__lis *l)
 	(void)send_token(l->fd, &l->addr, l->addr_len);
 }
 
-int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side)
+int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
+		     uint32_t claimed)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
 	int fd, r = -EADDRINUSE;
@@ -152,13 +153,21 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 	l->fd = fd;
 	l->sh = sh;
 	sh->key = l->key;
-	uint32_t st = atomic_load_explicit(&sh->state, memory_order_relaxed);
+	uint32_t st = claimed ? claimed : atomic_load_explicit(&sh->state, memory_order_relaxed);
 	l->reg = shmkit__lis_make((st >> 4) + 1, side, SHMKIT__LIS_IDLE);
 	self_token(l); /* IDLE means "a token is queued": keep the invariant */
 	/* release: key (and the owner identity the caller wrote) before the
 	 * entry is registered; pairs with the wakers' acquire load of state */
-	atomic_store_explicit(&sh->state, l->reg, memory_order_release);
-	return 0;
+	if (!claimed) {
+		atomic_store_explicit(&sh->state, l->reg, memory_order_release);
+		return 0;
+	}
+	if (atomic_compare_exchange_strong_explicit(&sh->state, &claimed, l->reg,
+						    memory_order_release, memory_order_relaxed))
+		return 0;
+	close(fd); /* taken over: the entry, and the key in it, are someone else's */
+	l->fd = -1;
+	return -EAGAIN;
 }
 
 void shmkit__lis_close(struct shmkit__lis *l)

@@ -57,8 +57,11 @@ struct shmkit__lis {
 
 /* Makes the socket, names the entry `sh` (kind FREE or CLAIMING, ours) and
  * registers it IDLE for `side`, readable at once (spurious readiness is
- * allowed). Close-on-exec, non-blocking. */
-int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side);
+ * allowed). Close-on-exec, non-blocking. `claimed`: the CLAIMING word we
+ * hold the entry by (registered by CAS from it: -EAGAIN if the claim was
+ * taken over), or 0 for an entry nobody else claims. */
+int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
+		     uint32_t claimed);
 
 /* Unregisters (entry FREE, next generation) and closes the socket. */
 void shmkit__lis_close(struct shmkit__lis *l);
