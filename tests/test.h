@@ -6,6 +6,7 @@
 #define SHMKIT_TEST_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,9 @@ int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run a shell command line and capture up to cap-1 bytes of stdout. */
 int test_sh_capture(char *out, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* pthread_mutex_init() a process-shared robust glibc mutex (CHECKed). */
+void test_init_robust_pthread_mutex(pthread_mutex_t *pm);
 
 int64_t test_now_ns(void);
 int test_is_root(void);

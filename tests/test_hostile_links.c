@@ -75,16 +75,6 @@ static void test_links_ignored(struct shmkit_mutex *m)
 	}
 }
 
-static void init_glibc(pthread_mutex_t *pm)
-{
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	CHECK_RET(pthread_mutex_init(pm, &a), 0);
-	pthread_mutexattr_destroy(&a);
-}
-
 /* Holds glibc's g, then m[0] whose prev is scribbled before its unlock
  * (its next, g's entry, still holds up), then m[1]; waits to be killed. */
 static int holder(void *arg)
@@ -145,7 +135,7 @@ int main(void)
 	CHECK(a != MAP_FAILED);
 	if (a == MAP_FAILED)
 		return test_done();
-	init_glibc(&a->g);
+	test_init_robust_pthread_mutex(&a->g);
 	CHECK_OK(shmkit_mutex_init(&a->m[0]));
 	CHECK_OK(shmkit_mutex_init(&a->m[1]));
 	test_links_ignored(&a->m[0]);

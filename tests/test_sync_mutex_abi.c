@@ -48,16 +48,6 @@ static void *thread_head(void *arg)
 	return NULL;
 }
 
-static void init_glibc(pthread_mutex_t *pm)
-{
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	CHECK_RET(pthread_mutex_init(pm, &a), 0);
-	pthread_mutexattr_destroy(&a);
-}
-
 /* Lock all six interleaved, unlock some in another order, lock them again,
  * then wait to be killed holding all six. */
 static int holder(void *arg)
@@ -89,7 +79,7 @@ static void test_shared_list(void)
 			      -1, 0);
 	CHECK(a != MAP_FAILED);
 	for (int i = 0; i < 3; i++) {
-		init_glibc(&a->g[i]);
+		test_init_robust_pthread_mutex(&a->g[i]);
 		CHECK_OK(shmkit_mutex_init(&a->m[i]));
 	}
 	pid_t pid = test_fork(holder, a);

@@ -319,3 +319,13 @@ int test_shortest_stride(uint64_t stride, uint64_t need)
 			(unsigned long long)stride);
 	return ok;
 }
+
+void test_init_robust_pthread_mutex(pthread_mutex_t *pm)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	CHECK_RET(pthread_mutex_init(pm, &a), 0);
+	pthread_mutexattr_destroy(&a);
+}
