@@ -163,8 +163,9 @@ static void test_two_by_two(void)
 	pid_t p1 = test_spawn_self("producer", pa), p2 = test_spawn_self("producer", pb);
 	CHECK(test_wait(p1) == 0);
 	CHECK(test_wait(p2) == 0);
-	CHECK_OK(shmkit_queue_send(q, "s", 1, 0));
-	CHECK_OK(shmkit_queue_send(q, "s", 1, 0));
+	/* the consumers may still be draining a full queue: wait for room */
+	CHECK_OK(shmkit_queue_send(q, "s", 1, 10000000000ll));
+	CHECK_OK(shmkit_queue_send(q, "s", 1, 10000000000ll));
 	CHECK(test_wait(c1) == 0);
 	CHECK(test_wait(c2) == 0);
 	CHECK_OK(shmkit_queue_stats(q, &st));
