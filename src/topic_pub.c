@@ -50,11 +50,12 @@ static uint64_t recover_head(struct shmkit__topic *t)
 	return h;
 }
 
-/* The publisher named in pub_state word st: 1 alive (or cannot tell), 0
- * provably dead, 2 a claim whose identity may still be the last
+/* The publisher named in pub_state word st: 1 alive (or cannot tell:
+ * *unknown), 0 provably dead, 2 a claim whose identity may still be the last
  * publisher's (not yet the claim's own: ident_state), -EAGAIN if st moved
  * while we copied the identity. */
-static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident *id)
+static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident *id,
+			bool *unknown)
 {
 	struct shmkit__topic_shared *sh = p->t.sh;
 	/* acquire: pairs with the claimer's release store of ident_state */
@@ -66,7 +67,9 @@ static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident 
 		return -EAGAIN;
 	if (shmkit__state_kind(st) == SHMKIT__PUB_CLAIMING && own != st)
 		return 2;
-	return shmkit__topic_ident_alive(&p->t, id) != 0;
+	int alive = shmkit__topic_ident_alive(&p->t, id);
+	*unknown = alive < 0;
+	return alive != 0;
 }
 
 /* An unsure claim (holder_alive() 2) is abandoned once it has looked the
@@ -128,17 +131,19 @@ static int pub_claim(struct shmkit_pub *p)
 		uint64_t st = atomic_load_explicit(&sh->pub_state, memory_order_acquire);
 		uint32_t kind = shmkit__state_kind(st);
 		struct shmkit__ident id;
+		bool unknown = false;
 		int alive = 0;
 
 		if (kind > SHMKIT__PUB_CLAIMING)
 			return -EBADMSG;
 		if (kind == SHMKIT__PUB_ACTIVE || kind == SHMKIT__PUB_CLAIMING)
-			alive = holder_alive(p, st, &id);
+			alive = holder_alive(p, st, &id, &unknown);
 		if (alive < 0)
 			continue;
 		if (alive == 1 && kind == SHMKIT__PUB_ACTIVE)
-			return shmkit__fail(-EBUSY, "pid %u is already its publisher, and "
-						    "only one is allowed", id.pid);
+			return shmkit__fail(-EBUSY, "pid %u is already its publisher%s, and "
+						    "only one is allowed", id.pid,
+					    unknown ? " (whether it lives cannot be told)" : "");
 		if (alive == 1 || (alive == 2 && !claim_abandoned(&seen, st, &id))) {
 			if (shmkit__now_ns() >= give_up && alive == 1)
 				return shmkit__fail(-EBUSY, "pid %u is claiming its publisher role",
