@@ -12,6 +12,8 @@
 #define SHMKIT__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define SHMKIT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define SHMKIT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* Run rarely (once per handle, or after a death): kept out of the hot text. */
+#define SHMKIT__COLD __attribute__((cold))
 
 /* Negative errno of the last failed libc call. */
 static inline int shmkit__neg_errno(void)

@@ -81,8 +81,6 @@ struct shmkit_queue {
 	int peer;
 	uint32_t peer_pid;
 	uint32_t peer_gen; /* fork_generation when registered: a forked child re-registers */
-	uint32_t peer_word; /* our entry's state word (queue_mpmc.c "peer entries") */
-	bool peergen;       /* SHMKIT__QUEUE_F_PEERGEN: entry claims start generations */
 	uint32_t op_gen;   /* fork_generation of the process that owns resv/peek below */
 	/* MPMC queue with a producers' lease (SHMKIT__QUEUE_F_LEASE,
 	 * sync/lease.h): whether this registration has joined the producers,
@@ -90,6 +88,7 @@ struct shmkit_queue {
 	 * to take the lease, and how many before the next try */
 	bool leased;
 	bool mp_joined;
+	bool peergen; /* SHMKIT__QUEUE_F_PEERGEN: entry claims start generations */
 	uint32_t lease_mine;
 	uint32_t cas_claims;
 	uint32_t lease_retry;
@@ -102,6 +101,7 @@ struct shmkit_queue {
 	uint64_t resv_pos;
 	uint64_t peek_pos;
 	uint32_t peek_len;
+	uint32_t peer_word; /* our entry's state word (queue_mpmc.c "peer entries") */
 };
 
 /* What one attempt hands back. */

@@ -591,7 +591,7 @@ static inline uint32_t peer_word(const struct shmkit_queue *q, uint32_t st, uint
 /* Peer entry k's identity: 1 copied (LIVE, or CLAIMING on a queue that can
  * take those over), with the state word it belongs to in *word if word is
  * not NULL; 0 nobody; -EAGAIN claiming (older queues) or moved. */
-static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *id, uint32_t *word)
+SHMKIT__COLD static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *id, uint32_t *word)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 	/* acquire: pairs with the release store of LIVE in shmkit__queue_peer_register(): the
@@ -643,7 +643,7 @@ int shmkit__queue_reclaim_if_dead(struct shmkit_queue *q, uint64_t m)
 }
 
 /* Give back every slot tagged with peer k (k is dead and ours to reuse). */
-static void release_peer_slots(struct shmkit_queue *q, unsigned k)
+SHMKIT__COLD static void release_peer_slots(struct shmkit_queue *q, unsigned k)
 {
 	for (uint64_t i = 0; i < q->cap; i++) {
 		struct shmkit__queue_slot *s = slot_at(q, i);
@@ -683,7 +683,7 @@ void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
 }
 
 /* Move entry pe's counts into the totals (we hold pe: CLAIMING). */
-static void fold_counts(struct shmkit__queue_shared *sh, struct shmkit__queue_peer *pe)
+SHMKIT__COLD static void fold_counts(struct shmkit__queue_shared *sh, struct shmkit__queue_peer *pe)
 {
 	/* relaxed: statistics; the entry is ours while CLAIMING */
 	uint64_t s = atomic_load_explicit(&pe->bytes_sent, memory_order_relaxed);
@@ -717,7 +717,7 @@ void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *
  * it goes back to LIVE, unless that owner released it meanwhile (FREE, left
  * as is; a third process may claim it before our CAS puts LIVE back: the
  * window F_PEERGEN's generations close). */
-static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident *dead,
+SHMKIT__COLD static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident *dead,
 		       uint32_t mine, uint32_t was)
 {
 	if (memcmp(&pe->id, dead, sizeof(*dead)) == 0)
@@ -731,7 +731,7 @@ static bool still_dead(struct shmkit__queue_peer *pe, const struct shmkit__ident
 /* We hold entry k as `mine` (CLAIMING): write our identity before anything
  * else, so a look that finds it CLAIMING judges us, not the entry's last
  * owner. */
-static void claim_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
+SHMKIT__COLD static void claim_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 
@@ -750,7 +750,7 @@ static void claim_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
  * whose identity may still be its last owner's (its claimer had not
  * finished writing its own when we looked: it may be dead, or alive and
  * about to). */
-static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st, struct shmkit__ident *id,
+SHMKIT__COLD static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st, struct shmkit__ident *id,
 		     bool *claim_unsure)
 {
 	/* acquire: pairs with the release store in claim_entry() */
@@ -767,7 +767,7 @@ static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st, struct sh
 /* Take entry k, seen as `st` naming `dead`, a provably dead identity: its
  * slots handed back, a lease naming it freed. true with the entry ours as
  * q->peer_word (CLAIMING). */
-static bool take_entry(struct shmkit_queue *q, unsigned k, uint32_t st,
+SHMKIT__COLD static bool take_entry(struct shmkit_queue *q, unsigned k, uint32_t st,
 		       const struct shmkit__ident *dead)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
@@ -789,7 +789,7 @@ static bool take_entry(struct shmkit_queue *q, unsigned k, uint32_t st,
 }
 
 /* Give back an entry we claimed as `mine` (unless it was taken over). */
-static void free_claimed_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
+SHMKIT__COLD static void free_claimed_entry(struct shmkit_queue *q, unsigned k, uint32_t mine)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 
@@ -817,7 +817,7 @@ struct abandoned_claims {
 /* Take every such claim that still looks the same, handing back what it
  * holds; the first becomes ours (q->peer_word), the others are freed. The
  * index kept, or -1. */
-static int take_abandoned_claims(struct shmkit_queue *q, const struct abandoned_claims *a)
+SHMKIT__COLD static int take_abandoned_claims(struct shmkit_queue *q, const struct abandoned_claims *a)
 {
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = CLAIM_STABLE_NS};
 	int kept = -1;
@@ -840,7 +840,7 @@ static int take_abandoned_claims(struct shmkit_queue *q, const struct abandoned_
 }
 
 /* Claim a free entry: its index, or -1. */
-static int claim_free_entry(struct shmkit_queue *q)
+SHMKIT__COLD static int claim_free_entry(struct shmkit_queue *q)
 {
 	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
 		struct shmkit__queue_peer *pe = &q->sh->peers[k];
@@ -863,7 +863,7 @@ static int claim_free_entry(struct shmkit_queue *q)
  * (to this process's first claim, oldest first), not when producers come
  * round to its slot a lap later; one of those entries, or else a free
  * one, or else an abandoned claim, becomes ours. -1 if none is left. */
-static int claim_some_entry(struct shmkit_queue *q)
+SHMKIT__COLD static int claim_some_entry(struct shmkit_queue *q)
 {
 	struct abandoned_claims a;
 	int k = -1;
@@ -899,7 +899,7 @@ static int claim_some_entry(struct shmkit_queue *q)
 }
 
 /* Make the claimed entry k ours: LIVE. false if it was taken over. */
-static bool activate_entry(struct shmkit_queue *q, unsigned k)
+SHMKIT__COLD static bool activate_entry(struct shmkit_queue *q, unsigned k)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 	uint32_t mine = q->peer_word, live = peer_word(q, mine, SHMKIT__QPEER_LIVE);
@@ -915,7 +915,7 @@ static bool activate_entry(struct shmkit_queue *q, unsigned k)
 	return true;
 }
 
-int shmkit__queue_peer_register(struct shmkit_queue *q)
+SHMKIT__COLD int shmkit__queue_peer_register(struct shmkit_queue *q)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
 	int k = -1;
@@ -945,7 +945,7 @@ int shmkit__queue_peer_register(struct shmkit_queue *q)
 	return 0;
 }
 
-void shmkit__queue_peer_release(struct shmkit_queue *q)
+SHMKIT__COLD void shmkit__queue_peer_release(struct shmkit_queue *q)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
 
