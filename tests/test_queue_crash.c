@@ -25,6 +25,22 @@ static struct shmkit_queue *open_q(const char *uri)
 	return q;
 }
 
+/* A new MPMC queue of `cap` slots for messages up to 32 bytes, holding
+ * "msg 0" .. "msg <count - 1>". */
+static struct shmkit_queue *create_mpmc(const char *uri, size_t cap, int count)
+{
+	struct shmkit_queue_opts o = { .capacity = cap, .max_msg = 32, .multi_producer = 1,
+				       .multi_consumer = 1 };
+	struct shmkit_queue *q = NULL;
+	char buf[32];
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	for (int i = 0; q && i < count; i++) {
+		int n = snprintf(buf, sizeof(buf), "msg %d", i);
+		CHECK_OK(shmkit_queue_send(q, buf, (size_t)n, 0));
+	}
+	return q;
+}
+
 /* argv: uri first count: send `count` messages numbered from `first`, then
  * reserve one more, write half of it, and stop there. */
 static int role_stuck_producer(int argc, char **argv)
@@ -127,11 +143,8 @@ static void test_dead_producer_spsc(void)
 static void test_dead_producer_mpmc(void)
 {
 	const char *uri = test_uri("posix", "deadprod-mpmc");
-	struct shmkit_queue_opts o = { .capacity = 8, .max_msg = 32, .multi_producer = 1,
-				       .multi_consumer = 1 };
-	struct shmkit_queue *q;
+	struct shmkit_queue *q = create_mpmc(uri, 8, 0);
 	struct shmkit_queue_stats st;
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
 
 	const char *args[] = { uri, "0", "3", NULL };
 	pid_t stuck = spawn_stopped("stuck_producer", args); /* holds position 3 */
@@ -163,16 +176,8 @@ static void test_dead_producer_mpmc(void)
 static void test_dead_consumer_mpmc(void)
 {
 	const char *uri = test_uri("posix", "deadcons-mpmc");
-	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 32, .multi_producer = 1,
-				       .multi_consumer = 1 };
-	struct shmkit_queue *q;
+	struct shmkit_queue *q = create_mpmc(uri, 4, 4);
 	struct shmkit_queue_stats st;
-	char buf[32];
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	for (int i = 0; i < 4; i++) {
-		int n = snprintf(buf, sizeof(buf), "msg %d", i);
-		CHECK_OK(shmkit_queue_send(q, buf, (size_t)n, 0));
-	}
 	const char *args[] = { uri, NULL };
 	pid_t stuck = spawn_stopped("stuck_consumer", args); /* holds msg 0 */
 	/* the others are not wedged: they receive the next messages */
@@ -261,16 +266,8 @@ static void test_consumer_message_handed_back(void)
 	};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		const char *uri = test_uri("posix", "handback");
-		struct shmkit_queue_opts o = { .capacity = 8, .max_msg = 32, .multi_producer = 1,
-					       .multi_consumer = 1 };
-		struct shmkit_queue *q;
+		struct shmkit_queue *q = create_mpmc(uri, 8, 6);
 		struct shmkit_queue_stats st;
-		char buf[32];
-		CHECK_OK(shmkit_queue_create(&q, uri, &o));
-		for (int i = 0; i < 6; i++) {
-			int n = snprintf(buf, sizeof(buf), "msg %d", i);
-			CHECK_OK(shmkit_queue_send(q, buf, (size_t)n, 0));
-		}
 		const char *args[] = { uri, NULL };
 		pid_t pid = cases[c].point ? test_spawn_paused(cases[c].point, cases[c].role, args)
 					   : spawn_stopped(cases[c].role, args);
@@ -312,16 +309,8 @@ static void check_table_whole(const char *uri, struct shmkit_queue **h)
 static void test_claimer_killed(void)
 {
 	const char *uri = test_uri("posix", "claimer");
-	struct shmkit_queue_opts o = { .capacity = 128, .max_msg = 32, .multi_producer = 1,
-				       .multi_consumer = 1 };
-	struct shmkit_queue *q, *h[SHMKIT__QUEUE_PEERS];
+	struct shmkit_queue *q = create_mpmc(uri, 128, 6), *h[SHMKIT__QUEUE_PEERS];
 	struct shmkit_queue_stats st;
-	char buf[32];
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	for (int i = 0; i < 6; i++) {
-		int n = snprintf(buf, sizeof(buf), "msg %d", i);
-		CHECK_OK(shmkit_queue_send(q, buf, (size_t)n, 0));
-	}
 	const char *args[] = { uri, NULL };
 	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.mpmc.claimed", "recv1", args)),
 		  128 + SIGKILL);
@@ -348,11 +337,7 @@ static void test_claimer_killed_before_identity(void)
 {
 	for (int owned = 0; owned <= 1; owned++) {
 		const char *uri = test_uri("posix", "claimer0");
-		struct shmkit_queue_opts o = { .capacity = 128, .max_msg = 32,
-					       .multi_producer = 1, .multi_consumer = 1 };
-		struct shmkit_queue *q, *h[SHMKIT__QUEUE_PEERS];
-		CHECK_OK(shmkit_queue_create(&q, uri, &o));
-		CHECK_OK(shmkit_queue_send(q, "x", 1, 0));
+		struct shmkit_queue *q = create_mpmc(uri, 128, 1), *h[SHMKIT__QUEUE_PEERS];
 		if (owned) { /* entry 1 last owned by us, alive */
 			CHECK_OK(shmkit_queue_open(&h[0], uri));
 			CHECK_OK(shmkit_queue_send(h[0], "x", 1, 0));
@@ -407,11 +392,8 @@ static void test_entry_changes_hands(void)
 {
 	for (int old = 0; old <= 1; old++) {
 		const char *uri = test_uri("posix", "hands");
-		struct shmkit_queue_opts o = { .capacity = 16, .max_msg = 32, .multi_producer = 1,
-					       .multi_consumer = 1 };
-		struct shmkit_queue *q;
+		struct shmkit_queue *q = create_mpmc(uri, 16, 0);
 		struct shmkit_seg *raw;
-		CHECK_OK(shmkit_queue_create(&q, uri, &o));
 		struct shmkit__queue_shared *sh = raw_queue(&raw, uri);
 		CHECK(sh->flags & SHMKIT__QUEUE_F_PEERGEN);
 		if (old)
