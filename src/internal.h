@@ -28,6 +28,19 @@ static inline int64_t shmkit__now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Sleeps ns nanoseconds (the whole time: a signal does not cut it short). */
+static inline void shmkit__sleep_ns(int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* A table entry's claim whose claimer may not have written its identity
+ * yet is taken over only after it has not moved for this long
+ * (docs/ARCHITECTURE.md, "Rules every layer keeps"). */
+#define SHMKIT__CLAIM_STABLE_NS 100000000
+
 /* One pause of a spin loop: tells the CPU (and an SMT sibling) we are
  * busy-waiting, without giving up the time slice. */
 static inline void shmkit__spin_pause(void)

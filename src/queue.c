@@ -863,16 +863,13 @@ static uint32_t take_listener(struct shmkit__queue_listener *e, uint32_t st)
  * taken back only when nothing else is left, if it has not moved 100 ms
  * later (a live claimer would have to stall that long in a few
  * instructions, and would then write its identity over ours). */
-#define CLAIM_STABLE_NS 100000000
 
 static struct shmkit__queue_listener *take_unsure_listener(struct shmkit_queue *q, uint32_t *mine,
 							   uint32_t seen[], const struct shmkit__ident seen_id[])
 {
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = CLAIM_STABLE_NS};
 	struct shmkit__queue_listener *t = q->sh->listeners;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	shmkit__sleep_ns(SHMKIT__CLAIM_STABLE_NS);
 	for (unsigned k = 0; k < SHMKIT__QUEUE_LISTENERS; k++) {
 		struct shmkit__ident id;
 		bool unsure;

@@ -591,7 +591,8 @@ static inline uint32_t peer_word(const struct shmkit_queue *q, uint32_t st, uint
 /* Peer entry k's identity: 1 copied (LIVE, or CLAIMING on a queue that can
  * take those over), with the state word it belongs to in *word if word is
  * not NULL; 0 nobody; -EAGAIN claiming (older queues) or moved. */
-SHMKIT__COLD static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *id, uint32_t *word)
+SHMKIT__COLD static int peer_ident(struct shmkit_queue *q, unsigned k, struct shmkit__ident *id,
+				   uint32_t *word)
 {
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 	/* acquire: pairs with the release store of LIVE in shmkit__queue_peer_register(): the
@@ -750,8 +751,8 @@ SHMKIT__COLD static void claim_entry(struct shmkit_queue *q, unsigned k, uint32_
  * whose identity may still be its last owner's (its claimer had not
  * finished writing its own when we looked: it may be dead, or alive and
  * about to). */
-SHMKIT__COLD static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st, struct shmkit__ident *id,
-		     bool *claim_unsure)
+SHMKIT__COLD static int look_dead(struct shmkit_queue *q, unsigned k, uint32_t *st,
+				  struct shmkit__ident *id, bool *claim_unsure)
 {
 	/* acquire: pairs with the release store in claim_entry() */
 	uint32_t idw = atomic_load_explicit(&q->sh->peers[k].id_word, memory_order_acquire);
@@ -804,10 +805,9 @@ SHMKIT__COLD static void free_claimed_entry(struct shmkit_queue *q, unsigned k, 
 /* Claims whose identity may be the entry's last owner's (CLAIMING, id_word
  * not the claim's; that identity, dead or alive, says nothing of the
  * claimer): taken over only when no other entry is left, and only if they
- * look the same after CLAIM_STABLE_NS (a claimer alive and about to write
- * its identity would write over ours; it would have to stall that long in
- * a few instructions). */
-#define CLAIM_STABLE_NS 100000000
+ * look the same after SHMKIT__CLAIM_STABLE_NS (a claimer alive and about
+ * to write its identity would write over ours; it would have to stall that
+ * long in a few instructions). */
 struct abandoned_claims {
 	uint64_t seen; /* bit k: entry k looked abandoned */
 	uint32_t st[SHMKIT__QUEUE_PEERS];
@@ -817,13 +817,12 @@ struct abandoned_claims {
 /* Take every such claim that still looks the same, handing back what it
  * holds; the first becomes ours (q->peer_word), the others are freed. The
  * index kept, or -1. */
-SHMKIT__COLD static int take_abandoned_claims(struct shmkit_queue *q, const struct abandoned_claims *a)
+SHMKIT__COLD static int take_abandoned_claims(struct shmkit_queue *q,
+					      const struct abandoned_claims *a)
 {
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = CLAIM_STABLE_NS};
 	int kept = -1;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	shmkit__sleep_ns(SHMKIT__CLAIM_STABLE_NS);
 	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS; k++) {
 		uint32_t st;
 		struct shmkit__ident id;

@@ -28,12 +28,6 @@ struct shmkit_pub {
  * if it looks the same after this long. */
 #define CLAIM_WAIT_NS 1000000000
 
-static void sleep_ns(long ns)
-{
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
-	nanosleep(&ts, NULL);
-}
-
 /* A dead publisher may have completed slot `head` without moving head on:
  * finish that publish so the message is not written twice. */
 static uint64_t recover_head(struct shmkit__topic *t)
@@ -151,7 +145,7 @@ static int pub_claim(struct shmkit_pub *p)
 			if (shmkit__now_ns() >= give_up)
 				return shmkit__fail(-EBUSY, "another process keeps claiming its "
 							    "publisher role");
-			sleep_ns(1000000);
+			shmkit__sleep_ns(1000000);
 			continue;
 		}
 		uint64_t mine = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__PUB_CLAIMING);

@@ -65,10 +65,9 @@ static int claim_free_entry(struct shmkit_sub *s)
 /* Claims whose identity may still be the entry's last subscriber's (the
  * claimer had not stored ident_state: killed, or stalled, before it wrote
  * its own), which says nothing of the claimer: freed only when nothing else
- * was, if they look the same CLAIM_STABLE_NS later (a live claimer would
- * have to stall that long in a few instructions, and would then write its
- * identity over the next joiner's). */
-#define CLAIM_STABLE_NS 100000000
+ * was, if they look the same SHMKIT__CLAIM_STABLE_NS later (a live claimer
+ * would have to stall that long in a few instructions, and would then write
+ * its identity over the next joiner's). */
 #define UNSURE_MAX 8
 struct unsure_claims {
 	unsigned n;
@@ -97,11 +96,9 @@ static uint32_t look_entry(struct shmkit__topic *t, uint32_t i, uint64_t *st,
 
 static int reap_unsure_claims(struct shmkit__topic *t, const struct unsure_claims *u)
 {
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = CLAIM_STABLE_NS};
 	int n = 0;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	shmkit__sleep_ns(SHMKIT__CLAIM_STABLE_NS);
 	for (unsigned k = 0; k < u->n; k++) {
 		uint64_t st;
 		struct shmkit__ident id;
