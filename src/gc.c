@@ -307,7 +307,10 @@ static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, s
 		void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (base == MAP_FAILED) {
 			r = shmkit__neg_errno();
+		} else if ((r = shmkit__cover_holes(base, size, fd)) < 0) {
+			munmap(base, size); /* a look that would fill its holes is no look */
 		} else {
+			r = 3;
 			if (is_managed(base)) {
 				*kind = ((const struct shmkit__header *)base)->kind;
 				r = object_verdict(c, base, size, fd, why, cap);

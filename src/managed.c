@@ -508,7 +508,7 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 	}
 	for (;;) {
 		struct shmkit_seg *seg;
-		int r = shmkit_seg_open(&seg, uri, 0, rdonly ? SHMKIT_RDONLY : 0, 0);
+		int r = shmkit_seg_open(&seg, uri, 0, flags & (SHMKIT_RDONLY | SHMKIT_LOOK), 0);
 		if (r < 0 && r != -EAGAIN)
 			return r;
 		if (r == -EAGAIN || shmkit_seg_size(seg) < SHMKIT__HEADER_SIZE) {
@@ -591,7 +591,7 @@ int shmkit__obj_look(struct shmkit__obj *o, const char *uri, uint32_t kind)
 		r = look_sysv(o, uri);
 	} else {
 		struct shmkit_seg *seg;
-		r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+		r = shmkit_seg_open(&seg, uri, 0, SHMKIT_LOOK, 0);
 		if (r == -EAGAIN)
 			r = shmkit__fail(-EBADMSG, "segment is empty: no shmkit header");
 		if (r == 0)
@@ -945,7 +945,7 @@ void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 		return;
 	}
 	struct shmkit_seg *s;
-	int r = shmkit_seg_open(&s, st->uri, 0, SHMKIT_RDONLY, 0);
+	int r = shmkit_seg_open(&s, st->uri, 0, SHMKIT_LOOK, 0);
 	if (r < 0) {
 		st->header_status = r; /* unreadable: reported, never fatal */
 		return;
@@ -1069,7 +1069,7 @@ int shmkit_managed_attachers(const char *uri, struct shmkit_attacher *out, int c
 		return -EINVAL;
 	if (strncmp(uri, "sysv:", 5) == 0)
 		return attachers_sysv(uri, out, cap);
-	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_LOOK, 0);
 	if (r < 0)
 		return r;
 	r = shmkit__header_attachers(shmkit_seg_addr(seg), shmkit_seg_size(seg), shmkit_seg_fd(seg),

@@ -18,7 +18,7 @@
 static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 {
 	struct shmkit_seg *seg;
-	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0);
+	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_LOOK, 0);
 	if (r < 0)
 		return r;
 	if (off > shmkit_seg_size(seg) || len > shmkit_seg_size(seg) - off)

@@ -14,8 +14,11 @@
 
 static int check_open_args(size_t size, int flags)
 {
-	if (flags & ~(SHMKIT_CREATE | SHMKIT_EXCL | SHMKIT_RDONLY | SHMKIT_POPULATE | SHMKIT_HUGE))
+	if (flags & ~(SHMKIT_CREATE | SHMKIT_EXCL | SHMKIT_RDONLY | SHMKIT_POPULATE | SHMKIT_HUGE |
+		      SHMKIT_LOOK))
 		return shmkit__fail(-EINVAL, "unknown flags 0x%x", (unsigned)flags);
+	if ((flags & SHMKIT_LOOK) && (flags & SHMKIT_CREATE))
+		return shmkit__fail(-EINVAL, "SHMKIT_LOOK with SHMKIT_CREATE: a look only opens");
 	if ((flags & SHMKIT_EXCL) && !(flags & SHMKIT_CREATE))
 		return shmkit__fail(-EINVAL, "SHMKIT_EXCL without SHMKIT_CREATE");
 	if ((flags & SHMKIT_CREATE) && size == 0)
@@ -41,6 +44,8 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 		return rc;
 	if (u.populate) /* ?populate: every object kind's create and open get it */
 		flags |= SHMKIT_POPULATE;
+	if (flags & SHMKIT_LOOK) /* prefaulting would allocate what a look must not */
+		flags = (flags | SHMKIT_RDONLY) & ~SHMKIT_POPULATE;
 	if (mode == 0)
 		mode = 0600;
 	/* Permission bits only: setuid/setgid/sticky on a shared segment mean

@@ -266,7 +266,7 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 
 	if (!uri || !info || (cap && !subs))
 		return -EINVAL;
-	rc = shmkit__topic_open(&t, uri, SHMKIT_RDONLY);
+	rc = shmkit__topic_open(&t, uri, SHMKIT_RDONLY | SHMKIT_LOOK);
 	if (rc < 0)
 		return rc;
 	memset(info, 0, sizeof(*info));

@@ -1337,7 +1337,7 @@ static int open_for_read(const char *uri, struct read_src *r, int attach)
 		return load_listed(uri, r);
 	if (strncmp(uri, "sysv:", 5) == 0)
 		return sysv_for_read(uri, r, attach);
-	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_RDONLY, 0);
+	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_LOOK, 0);
 	if (ret < 0)
 		return cli_fail("read", uri, ret);
 	r->p = shmkit_seg_addr(r->seg);

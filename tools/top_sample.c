@@ -121,7 +121,7 @@ static void read_counters(struct top_obj *o, const struct shmkit_stat *st)
 
 	if (st->backend != SHMKIT_POSIX && st->backend != SHMKIT_FILE)
 		return;
-	if (shmkit_seg_open(&seg, st->uri, 0, SHMKIT_RDONLY, 0) < 0)
+	if (shmkit_seg_open(&seg, st->uri, 0, SHMKIT_LOOK, 0) < 0)
 		return;
 	const unsigned char *base = shmkit_seg_addr(seg);
 	size_t size = shmkit_seg_size(seg);

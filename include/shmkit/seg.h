@@ -22,12 +22,19 @@ SHMKIT_BEGIN_DECLS
 /* SHMKIT_HUGE: back the segment with huge pages (same as "?huge" in the URI);
  * -EOPNOTSUPP or -ENOMEM with a detail where the kernel cannot, never a
  * silent fallback to base pages. See shmkit_seg(3). */
+/* SHMKIT_LOOK: a read-only open for looking at what is there (implies
+ * SHMKIT_RDONLY; SHMKIT_POPULATE and ?populate do not apply). Holes of a
+ * sparse tmpfs segment (posix:, file: on a tmpfs) read as zeros
+ * from private pages, so looking allocates nothing in it and cannot fault
+ * with SIGBUS when it is full; what is written into a hole after the open
+ * is not seen. -EFBIG for a sparse segment with more than 4096 holes. */
 enum {
 	SHMKIT_CREATE = 1,
 	SHMKIT_EXCL = 2,
 	SHMKIT_RDONLY = 4,
 	SHMKIT_POPULATE = 8,
-	SHMKIT_HUGE = 16
+	SHMKIT_HUGE = 16,
+	SHMKIT_LOOK = 32
 };
 /* SHMKIT_BACKEND_NONE: no segment (shmkit_seg_backend(NULL)); never a real one. */
 enum shmkit_backend {

@@ -82,6 +82,12 @@ void shmkit__uri_format(const struct shmkit__uri *u, char *buf, size_t cap);
 /* src/backend/fd.c: helpers shared by the descriptor-based backends. */
 /* Maps len bytes of fd for seg per flags (RDONLY, POPULATE; map_private). */
 int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int map_private);
+/* A look (SHMKIT_LOOK) at a sparse tmpfs file: maps private zero pages over
+ * each hole of the len bytes mapped at base from fd, so reading them
+ * allocates nothing there (nor faults with SIGBUS when it is full). 0, or
+ * -EFBIG past SHMKIT__LOOK_HOLES_MAX holes (detail set). */
+#define SHMKIT__LOOK_HOLES_MAX 4096
+int shmkit__cover_holes(void *base, size_t len, int fd);
 /* Reserves size bytes of a freshly created fd (posix_fallocate, then size it),
  * so a full filesystem is -ENOSPC now, never SIGBUS later. */
 int shmkit__reserve_fd(int fd, size_t size);

@@ -10,10 +10,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
 
 struct shmkit_seg *shmkit__seg_alloc(void)
 {
@@ -34,6 +39,63 @@ int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int ma
 	if (flags & SHMKIT_POPULATE)
 		mflags |= MAP_POPULATE;
 	return shmkit__map(seg, fd, len, prot, mflags); /* huge pages, ?addr= */
+}
+
+static int seek_failed(void)
+{
+	return shmkit__fail(shmkit__neg_errno(), "finding the holes of a sparse segment: %s",
+			    strerror(errno));
+}
+
+/* Reading a hole of a tmpfs file through a mapping (shared or private)
+ * allocates a page in the file, charged to the filesystem: a look would
+ * change what a sparse segment holds (`df`, st_blocks), and on a full
+ * tmpfs the fault is SIGBUS. A hole elsewhere (ext4, xfs, ...) reads as
+ * zeros without allocating. */
+int shmkit__cover_holes(void *base, size_t len, int fd)
+{
+	struct statfs sf;
+	struct stat sb;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t end = (len + page - 1) / page * page;
+	int covered = 0;
+
+	if (fstatfs(fd, &sf) < 0 || fstat(fd, &sb) < 0)
+		return shmkit__fail(shmkit__neg_errno(), "looking at the segment: %s", strerror(errno));
+	if ((unsigned long)sf.f_type != (unsigned long)TMPFS_MAGIC ||
+	    (uint64_t)sb.st_blocks * 512 >= (uint64_t)end)
+		return 0; /* every page is there: nothing a read can allocate */
+	/* SEEK_HOLE also stops at pages reserved (fallocate) but never written:
+	 * covering those too only hides zeros. */
+	for (off_t pos = 0; (size_t)pos < end;) {
+		off_t hole = lseek(fd, pos, SEEK_HOLE);
+		if (hole < 0 && errno != ENXIO)
+			return seek_failed();
+		if (hole < 0 || (size_t)hole >= end)
+			break; /* ENXIO: pos is past the end of the file */
+		off_t data = lseek(fd, hole, SEEK_DATA);
+		if (data < 0 && errno != ENXIO)
+			return seek_failed(); /* never cover what may be data */
+		size_t from = ((size_t)hole + page - 1) / page * page;
+		size_t to = data < 0 || (size_t)data >= end ? end : (size_t)data / page * page;
+		if (from < to) {
+			if (++covered > SHMKIT__LOOK_HOLES_MAX)
+				return shmkit__fail(-EFBIG, "a sparse segment with more than %d holes: "
+							    "reading it through a mapping would "
+							    "allocate its missing pages (SIGBUS on "
+							    "a full tmpfs); read it with pread(2)",
+						    SHMKIT__LOOK_HOLES_MAX);
+			/* private zero pages over the hole: reads see zeros, the file gets nothing */
+			if (mmap((char *)base + from, to - from, PROT_READ,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+				return shmkit__fail(shmkit__neg_errno(), "covering a hole: %s",
+						    strerror(errno));
+		}
+		if (data < 0)
+			break;
+		pos = data;
+	}
+	return 0;
 }
 
 int shmkit__reserve_fd(int fd, size_t size)

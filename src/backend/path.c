@@ -74,6 +74,12 @@ static int map_existing(const struct shmkit__path_ops *ops, struct shmkit_seg *s
 	int rc = set_pages(ops, seg, u, fd, flags);
 	if (rc == 0)
 		rc = shmkit__map_fd(seg, fd, (size_t)len, flags, u->map_private);
+	/* the descriptor is this open's own: seeking its holes moves no one's offset */
+	if (rc == 0 && (flags & SHMKIT_LOOK) &&
+	    (rc = shmkit__cover_holes(seg->addr, (size_t)len, fd)) < 0) {
+		munmap(seg->addr, seg->map_len);
+		seg->addr = NULL;
+	}
 	if (rc < 0)
 		return rc;
 	seg->size = (size_t)len;
