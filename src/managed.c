@@ -464,6 +464,25 @@ static int open_step(struct shmkit_seg *seg, uint32_t kind)
 	return header_step(shmkit_seg_addr(seg), shmkit_seg_size(seg), kind);
 }
 
+/* open_step for an object opened to be used. One with holes (a hole punched
+ * in it; or a sparse file that is no object) is judged through a look, so
+ * reading its header allocates nothing, and an object is then reserved
+ * whole: -ENOSPC on a full tmpfs now, never SIGBUS later. */
+static int use_step(struct shmkit_seg *seg, const char *uri, uint32_t kind)
+{
+	struct shmkit_seg *view;
+	int r = shmkit__seg_has_holes(seg);
+
+	if (r <= 0)
+		return r < 0 ? r : open_step(seg, kind);
+	r = shmkit_seg_open(&view, uri, 0, SHMKIT_LOOK, 0);
+	if (r < 0)
+		return r;
+	r = open_step(view, kind);
+	shmkit_seg_close(view);
+	return r == 0 ? shmkit__seg_reserve(seg) : r;
+}
+
 /* A file:...?private view is copy-on-write: an object made, sent to, taken
  * from or changed there is seen by no other process and never reaches the
  * file, so the call would succeed and lose it. Looking (read-only) is fine. */
@@ -524,7 +543,7 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 			continue;
 		}
 		for (;;) {
-			r = open_step(seg, kind);
+			r = rdonly ? open_step(seg, kind) : use_step(seg, uri, kind);
 			if (r == 0) {
 				obj_fill(o, seg);
 				obj_attach(o, rdonly);

@@ -97,6 +97,35 @@ look ls && out_has posix:/foreign2
 look gc
 for f in /dev/shm/foreign /dev/shm/foreign2; do [ -f "$f" ] || fail "gc removed $f"; done
 
+# Using, not looking, on the full tmpfs: a clear error where a page is
+# missing, never SIGBUS, and nothing already there lost.
+use() {
+	"$SHMKIT" "$@" >"$TMP/out" 2>"$TMP/err"
+	local rc=$?
+	[ "$rc" -le 1 ] || fail "'shmkit $*' exited $rc (a signal?): $(head -c 300 "$TMP/err")"
+	return $rc
+}
+use write posix:/foreign2 hi --offset 100000 && fail "write into a hole of a full tmpfs succeeded"
+err_has "no room on its filesystem"
+use write posix:/foreign2 hi --offset 8202 || fail "write into an allocated page: $(cat "$TMP/err")"
+use read posix:/foreign2 --offset 8192 --length 12 && out_is PYTHONDATAhi
+use send $Q three && fail "send into a punched queue on a full tmpfs succeeded"
+err_has "pages of the object are missing"
+use map $M put k2 v2 && fail "put into a punched map on a full tmpfs succeeded"
+err_has "pages of the object are missing"
+use map $M get k && out_is v
+use map posix:/foreign2 put a b && fail "put into a foreign sparse file succeeded"
+use topic stat $T
+# With room again the punched objects are reserved whole and work.
+rm -f /dev/shm/fill
+size=$(stat -c %s /dev/shm/lsq)
+use send $Q three || fail "send with room: $(cat "$TMP/err")"
+[ $(($(blocks /dev/shm/lsq) * 512)) -ge "$size" ] || fail "lsq not reserved whole: $(blocks /dev/shm/lsq) blocks"
+use recv $Q --count 3 && out_is "$(printf 'one\ntwo\nthree')"
+[ "$(stat -c %b /dev/shm/foreign2)" = "${before[/dev/shm/foreign2]}" ] ||
+	fail "a refused put allocated pages in foreign2"
+before[/dev/shm/lsq]=$(blocks /dev/shm/lsq)
+
 # More holes than a look covers: a reason, never a fault or an allocation.
 mkdir -p "$TMP/big" && mount -t tmpfs -o size=32m tmpfs "$TMP/big" || fail "mount $TMP/big"
 H="$TMP/big/holey"

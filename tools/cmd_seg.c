@@ -1124,6 +1124,34 @@ static const char *header_kind(const void *base, size_t size)
 	return cli_kind_name(kind);
 }
 
+/* header_kind() of an open segment, read with pread where it has a
+ * descriptor: a sparse file's first page may be a hole, which a read
+ * through the mapping would allocate (SIGBUS on a full tmpfs). */
+static const char *seg_header_kind(struct shmkit_seg *seg)
+{
+	unsigned char head[20];
+	size_t size = shmkit_seg_size(seg);
+	int fd = shmkit_seg_fd(seg);
+
+	if (fd < 0)
+		return header_kind(shmkit_seg_addr(seg), size);
+	return size >= sizeof(head) && pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head)
+		       ? header_kind(head, size)
+		       : NULL;
+}
+
+/* Allocates the pages len bytes at off will be written to, where the
+ * segment has a file: a hole of a sparse file on a full filesystem is
+ * ENOSPC here, not SIGBUS in the copy. */
+static int reserve_range(struct shmkit_seg *seg, uint64_t off, size_t len)
+{
+	int fd = shmkit_seg_fd(seg);
+
+	if (fd < 0 || len == 0 || fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	return errno == EOPNOTSUPP ? 0 : -errno;
+}
+
 /* Does uri ask for a copy-on-write view (file:...?private)? Bytes written
  * there never reach the file: write would succeed and save nothing. */
 static int is_private_view(const char *uri)
@@ -1173,7 +1201,7 @@ CLI_COMMAND(cmd_write)
 	if (ret < 0)
 		return cli_fail("write", uri, ret);
 	size = shmkit_seg_size(seg);
-	if (!force && (kind = header_kind(shmkit_seg_addr(seg), size)) != NULL) {
+	if (!force && (kind = seg_header_kind(seg)) != NULL) {
 		shmkit_seg_close(seg);
 		return cli_fail_msg("write", uri,
 				    "is a shmkit %s: raw bytes would destroy it (use its own "
@@ -1204,6 +1232,10 @@ CLI_COMMAND(cmd_write)
 		ret = cli_fail_msg("write", uri, "%s%zu bytes at offset %" PRIu64 " do not fit in %zu "
 				   "bytes (nothing written)", data ? "more than " : "",
 				   data ? len - 1 : len, offset, size);
+	} else if ((ret = reserve_range(seg, offset, len + (len < size - offset))) < 0) {
+		ret = ret == -ENOSPC ? cli_fail_msg("write", uri, "no room on its filesystem for the "
+						    "pages these bytes go to (nothing written)")
+				     : cli_fail("write", uri, ret);
 	} else {
 		char *base = (char *)shmkit_seg_addr(seg) + offset;
 

@@ -88,6 +88,12 @@ int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int ma
  * -EFBIG past SHMKIT__LOOK_HOLES_MAX holes (detail set). */
 #define SHMKIT__LOOK_HOLES_MAX 4096
 int shmkit__cover_holes(void *base, size_t len, int fd);
+/* 1 if seg (posix:, or file: by path) is a tmpfs file with pages not
+ * allocated, 0 if not, or a negative errno. A segment shmkit created has
+ * none (reserved at create). */
+int shmkit__seg_has_holes(const struct shmkit_seg *seg);
+/* Allocates every page of seg (opened for writing): 0, or -ENOSPC (detail set). */
+int shmkit__seg_reserve(const struct shmkit_seg *seg);
 /* Reserves size bytes of a freshly created fd (posix_fallocate, then size it),
  * so a full filesystem is -ENOSPC now, never SIGBUS later. */
 int shmkit__reserve_fd(int fd, size_t size);

@@ -41,6 +41,42 @@ int shmkit__map_fd(struct shmkit_seg *seg, int fd, size_t len, int flags, int ma
 	return shmkit__map(seg, fd, len, prot, mflags); /* huge pages, ?addr= */
 }
 
+/* 1 if fd is a tmpfs file with pages not allocated, 0 if not, or a
+ * negative errno. */
+static int sparse_on_tmpfs(int fd)
+{
+	struct statfs sf;
+	struct stat sb;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (fstatfs(fd, &sf) < 0 || fstat(fd, &sb) < 0)
+		return shmkit__fail(shmkit__neg_errno(), "looking at the segment: %s", strerror(errno));
+	/* a hole elsewhere (ext4, xfs, ...) reads as zeros without allocating */
+	return (unsigned long)sf.f_type == (unsigned long)TMPFS_MAGIC &&
+	       (uint64_t)sb.st_blocks * 512 < ((uint64_t)sb.st_size + page - 1) / page * page;
+}
+
+int shmkit__seg_has_holes(const struct shmkit_seg *seg)
+{
+	/* fd:N shares its offset with the caller's descriptor: never seeked */
+	if (seg->fd < 0 || (seg->backend != SHMKIT_POSIX && seg->backend != SHMKIT_FILE) ||
+	    strncmp(seg->uri, "fd:", 3) == 0)
+		return 0;
+	return sparse_on_tmpfs(seg->fd);
+}
+
+int shmkit__seg_reserve(const struct shmkit_seg *seg)
+{
+	if (fallocate(seg->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)seg->size) == 0)
+		return 0;
+	if (errno == ENOSPC)
+		return shmkit__fail(-ENOSPC, "pages of the object are missing (a hole punched "
+					     "in it?) and its filesystem has no room for them: "
+					     "using it would fault with SIGBUS");
+	return shmkit__fail(shmkit__neg_errno(), "reserving the object's pages: %s",
+			    strerror(errno));
+}
+
 static int seek_failed(void)
 {
 	return shmkit__fail(shmkit__neg_errno(), "finding the holes of a sparse segment: %s",
@@ -50,21 +86,16 @@ static int seek_failed(void)
 /* Reading a hole of a tmpfs file through a mapping (shared or private)
  * allocates a page in the file, charged to the filesystem: a look would
  * change what a sparse segment holds (`df`, st_blocks), and on a full
- * tmpfs the fault is SIGBUS. A hole elsewhere (ext4, xfs, ...) reads as
- * zeros without allocating. */
+ * tmpfs the fault is SIGBUS. */
 int shmkit__cover_holes(void *base, size_t len, int fd)
 {
-	struct statfs sf;
-	struct stat sb;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t end = (len + page - 1) / page * page;
 	int covered = 0;
+	int sparse = sparse_on_tmpfs(fd);
 
-	if (fstatfs(fd, &sf) < 0 || fstat(fd, &sb) < 0)
-		return shmkit__fail(shmkit__neg_errno(), "looking at the segment: %s", strerror(errno));
-	if ((unsigned long)sf.f_type != (unsigned long)TMPFS_MAGIC ||
-	    (uint64_t)sb.st_blocks * 512 >= (uint64_t)end)
-		return 0; /* every page is there: nothing a read can allocate */
+	if (sparse <= 0)
+		return sparse; /* every page is there: nothing a read can allocate */
 	/* SEEK_HOLE also stops at pages reserved (fallocate) but never written:
 	 * covering those too only hides zeros. */
 	for (off_t pos = 0; (size_t)pos < end;) {
