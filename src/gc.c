@@ -345,6 +345,12 @@ static int sysv_matches(const struct gc_ctx *c, const struct shmkit__sysv_row *r
 	if (strncmp(c->prefix, "sysv:id=", 8) == 0 && c->prefix[8] &&
 	    strspn(c->prefix + 8, "0123456789") == n - 8)
 		return strcmp(id_uri, c->prefix) == 0;
+	/* sysv: then decimal digits spells one key (sysv:0, IPC_PRIVATE, none),
+	 * not every key whose hex digits start with them */
+	if (n > 5 && strncmp(c->prefix, "sysv:", 5) == 0 &&
+	    strspn(c->prefix + 5, "0123456789") == n - 5)
+		return row->key != 0 && shmkit__uri_parse(c->prefix, &u) == 0 &&
+		       u.sysv_how == SHMKIT__SYSV_KEY && (unsigned)u.key == (unsigned)row->key;
 	if (strncmp(id_uri, c->prefix, n) == 0)
 		return 1;
 	if (row->key != 0 &&

@@ -427,6 +427,37 @@ static void test_cli(void)
 	CHECK(!exists(uri));
 }
 
+/* A prefix sysv:DIGITS is one key in decimal, as in a URI: sysv:0 (the
+ * private key) names none, where it was a string prefix of every
+ * sysv:0x... key (gc --foreign --prefix sysv:0 removed every orphaned
+ * foreign segment); the decimal spelling of a key finds it in gc and ls. */
+static void test_decimal_key_prefix(void)
+{
+	const char *uri = test_uri("sysv", "decimal");
+	struct shmkit_seg *seg;
+	struct shmkit_stat st;
+	struct seen s;
+	char dec[32], id_uri[64], out[4096];
+
+	CHECK_OK(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
+	CHECK_OK(shmkit_stat(uri, &st));
+	snprintf(id_uri, sizeof(id_uri), "sysv:id=%d", st.sysv_id);
+	snprintf(dec, sizeof(dec), "sysv:%u", (unsigned)st.sysv_key);
+	CHECK(gc_one("sysv:0", SHMKIT_GC_DRY_RUN | SHMKIT_GC_FOREIGN, st.uri, id_uri, &s) >= 0);
+	CHECK(s.found == 0);
+	CHECK(gc_one(dec, SHMKIT_GC_DRY_RUN | SHMKIT_GC_FOREIGN, st.uri, id_uri, &s) >= 0);
+	CHECK(s.found == 1 && s.total == 1);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s ls --noheadings -o URI %s", SHMKIT_TOOL_PATH,
+				  dec), 0);
+	CHECK(strncmp(out, st.uri, strlen(st.uri)) == 0 && out[strlen(st.uri)] == '\n' &&
+	      out[strlen(st.uri) + 1] == '\0');
+	CHECK_RET(test_sh("%s gc --dry-run --foreign --prefix sysv:0 2>/dev/null", SHMKIT_TOOL_PATH), 2);
+	CHECK_RET(test_sh("%s ls sysv:0 2>/dev/null", SHMKIT_TOOL_PATH), 2);
+	CHECK(exists(uri));
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -440,5 +471,6 @@ int main(int argc, char **argv)
 	test_foreign();
 	test_foreign_removed();
 	test_cli();
+	test_decimal_key_prefix();
 	return test_done();
 }

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -295,11 +296,35 @@ int cli_say_made(const char *uri, const struct shmkit_seg *seg)
 			    r < 0 ? "NOT removed (remove it by that name)" : "removed", strerror(err));
 }
 
+/* "sysv:" then only decimal digits spells one key in decimal, as in a URI
+ * (as a string it starts no URI ls prints): 1 with *key, else 0. */
+static int decimal_sysv_key(const char *v, unsigned long long *key)
+{
+	const char *d = v + 5;
+
+	if (strncmp(v, "sysv:", 5) != 0 || !*d || strspn(d, "0123456789") != strlen(d))
+		return 0;
+	errno = 0;
+	*key = strtoull(d, NULL, 10);
+	if (errno)
+		*key = ULLONG_MAX;
+	return 1;
+}
+
 int cli_check_prefixes(const char *cmd, char *const *v, int n)
 {
 	static const char *const schemes[] = { "posix", "sysv", "file", "memfd", "anon", NULL };
 
 	for (int i = 0; i < n; i++) {
+		unsigned long long key;
+		if (decimal_sysv_key(v[i], &key) && (key == 0 || key > 0xffffffffull)) {
+			char safe[256];
+			return cli_usage_error(cmd, "prefix '%s': a decimal key names one key, and %s "
+					       "(sysv: or sysv:0x matches every key, sysv:id=N one id)",
+					       cli_name(v[i], safe, sizeof(safe)),
+					       key == 0 ? "0 is IPC_PRIVATE, which names none"
+							: "this one is out of range");
+		}
 		const char *colon = strchr(v[i], ':'), *slash = strchr(v[i], '/');
 		const char *name = v[i][0] == '/' ? v[i] + 1
 				   : strncmp(v[i], "posix:/", 7) == 0 ? v[i] + 7 : NULL;
@@ -340,6 +365,14 @@ int cli_uri_prefixes(char **v, int n)
 			free(st);
 			if (r == -ENOMEM)
 				return r;
+			continue;
+		}
+		/* a decimal key names that key alone: its URI, all eight digits */
+		unsigned long long key;
+		if (decimal_sysv_key(v[i], &key)) {
+			if (asprintf(&c, "sysv:0x%08llx", key) < 0)
+				return -ENOMEM;
+			v[i] = c;
 			continue;
 		}
 		/* only a leading '/': a bare word ("sysv", "posix") keeps matching
