@@ -151,4 +151,13 @@ for spelt in "$TQ" "sysv:0x5E${TK}" "sysv:0x005e${TK}"; do
 done
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
 
+# ---- objects on memfd: or anon: die with the command: refused, as create is ----
+# (queue/topic/map/heap create on them exited 0 and left nothing)
+for args in "queue create memfd:$TAG-q --capacity 4 --max-msg 4" "topic create anon:" \
+	"map memfd:$TAG-m create 64K" "heap anon: create 64K" "create memfd:$TAG-r 4K"; do
+	# shellcheck disable=SC2086
+	expect 1 "$SHMKIT" $args
+	err_has "live only as long as the process that made them"
+done
+
 finish test_cli_explore

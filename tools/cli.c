@@ -257,6 +257,14 @@ static int find_own_private(const struct shmkit_stat *st, void *arg)
 	return 0;
 }
 
+int cli_check_lasting(const char *what, const char *uri)
+{
+	if (strncmp(uri, "memfd:", 6) != 0 && strncmp(uri, "anon:", 5) != 0)
+		return CLI_OK;
+	return cli_fail_msg(what, uri, "memfd: and anon: segments live only as long as the "
+				       "process that made them; create them from a program");
+}
+
 int cli_say_made(const char *uri, const struct shmkit_seg *seg)
 {
 	char made[64] = "";

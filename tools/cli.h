@@ -99,6 +99,9 @@ int cli_stat_has_prefix(const struct shmkit_stat *st, const char *prefix);
  * CLI_OK, or CLI_FAIL (said) when that name could not be written: then a
  * private segment, which nobody else could name, has been removed. */
 int cli_say_made(const char *uri, const struct shmkit_seg *seg);
+/* CLI_OK, or a reported failure for a URI nothing made from the shell
+ * outlives (memfd:, anon:: gone when this command exits). */
+int cli_check_lasting(const char *what, const char *uri);
 /* The usage line of a command from the table in main.c ("ls [--json]"), or NULL. */
 const char *cli_command_usage(const char *cmd);
 

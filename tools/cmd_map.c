@@ -444,6 +444,8 @@ CLI_COMMAND(cmd_map)
 			return r;
 		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
 			return CLI_USAGE;
+		if ((r = cli_check_lasting("create map", uri)) != CLI_OK)
+			return r;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create map", uri, r);
 		r = cli_say_made(uri, shmkit_heap_seg(shmkit_map_heap(m)));
@@ -608,6 +610,8 @@ CLI_COMMAND(cmd_heap)
 			return r;
 		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
 			return CLI_USAGE;
+		if ((r = cli_check_lasting("create heap", uri)) != CLI_OK)
+			return r;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create heap", uri, r);
 		r = cli_say_made(uri, shmkit_heap_seg(h));

@@ -75,6 +75,8 @@ CLI_COMMAND(cmd_topic)
 	    .mode = o.mode,
 	    .max_subs = (unsigned)o.max_subs,
 	};
+	if ((ret = cli_check_lasting("topic create", uri)) != CLI_OK)
+		return ret;
 	ret = shmkit_topic_create(uri, &to);
 	if (ret < 0)
 		return cli_fail_create("topic create", uri, ret);

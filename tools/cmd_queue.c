@@ -556,6 +556,8 @@ static int queue_create(int argc, char **argv)
 					.multi_producer = o.multi, .multi_consumer = o.multi,
 					.mode = o.mode };
 	const char *uri = argv[1];
+	if ((ret = cli_check_lasting("create queue", uri)) != CLI_OK)
+		return ret;
 	ret = shmkit_queue_create(&q, uri, &qo);
 	if (ret < 0)
 		return cli_fail_create("create queue", uri, ret);

@@ -1005,9 +1005,8 @@ CLI_COMMAND(cmd_create)
 	if (cli_parse_size(argv[2], &size) < 0 || size == 0 || size > SIZE_MAX)
 		return cli_usage_error(argv[0], "bad SIZE '%s' (a positive number: 4096, 64K, 1M, 1G)",
 				       argv[2]);
-	if (!strncmp(uri, "memfd:", 6) || !strncmp(uri, "anon:", 5))
-		return cli_fail_msg("create", uri, "memfd: and anon: segments live only as long as "
-				    "the process that made them; create them from a program");
+	if ((ret = cli_check_lasting("create", uri)) != CLI_OK)
+		return ret;
 	ret = shmkit_seg_open(&seg, uri, (size_t)size, SHMKIT_CREATE | SHMKIT_EXCL, mode);
 	if (ret < 0)
 		return cli_fail_create("create", uri, ret);
