@@ -139,6 +139,22 @@ err_has "recv $OL: write error on standard output: No space left on device \(the
 expect 0 "$SHMKIT" recv "$OL" --timeout 5
 [ "$(cat "$TMP/out")" = a ] || fail "recv >/dev/full lost the message: '$(cat "$TMP/out")'"
 
+# ---- output that cannot be written: the reason is the write's, and top stops ----
+# (read and map get said "Input/output error", top --once too, and top
+# without --once wrote into /dev/full for ever)
+RD="posix:/$TAG-rd" MD="posix:/$TAG-md"; CLEANUP+=("$RD" "$MD")
+expect 0 "$SHMKIT" create "$RD" 4K
+expect 0 "$SHMKIT" write "$RD" hello
+expect 0 "$SHMKIT" map "$MD" create 64K
+expect 0 "$SHMKIT" map "$MD" put k v
+for args in "read $RD" "read --hex $RD" "map $MD get k" "top --once --interval 0.05" \
+	"top --interval 0.05" "top --json --interval 0.05"; do
+	# shellcheck disable=SC2086
+	timeout 10 "$SHMKIT" $args >/dev/full 2>"$TMP/err"; rc=$?
+	[ "$rc" = 1 ] || fail "$args >/dev/full: exit $rc"
+	err_has "write error on standard output: No space left on device"
+done
+
 # ---- top takes a SysV key however it is spelt, as ls does ----
 # (top sysv:0x5eNNNN listed nothing: only the padded sysv:0x005eNNNN matched)
 TK=$(printf %04x $(($$ & 0xffff))); TQ="sysv:0x5e${TK}"; CLEANUP+=("$TQ")

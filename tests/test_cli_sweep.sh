@@ -70,6 +70,12 @@ KEY=$("$SHMKIT" stat "$FT" 2>/dev/null | awk '/^sysv key:/ { print $3 }')
 [ -n "$KEY" ] && [ "$(cat "$TMP/out")" = "sysv:$KEY" ] ||
 	fail "queue create $FT printed '$(cat "$TMP/out")' (key $KEY)"
 expect 0 "$SHMKIT" rm "$FT"
+# an ftok path still names what it made when stdout is full: kept, and said
+# (it said only "write error on standard output", as if nothing was made)
+"$SHMKIT" create "$FT" 4K >/dev/full 2>"$TMP/err"; rc=$?
+[ "$rc" = 1 ] || fail "create $FT >/dev/full: exit $rc"
+err_has "made as sysv:0x[0-9a-f]{8}, and kept \(the path names it\)"
+expect 0 "$SHMKIT" rm "$FT"
 
 # ---- a URI prefix with a scheme that does not exist is a usage error ----
 # (ls posx:/app, top posx:, gc --prefix posx:/app listed or removed nothing

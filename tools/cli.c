@@ -291,12 +291,13 @@ int cli_say_made(const char *uri, const struct shmkit_seg *seg)
 		return CLI_OK;
 	}
 	printf("%s\n", made);
-	errno = 0;
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	int err = -cli_stdout_flush();
+	if (err == 0)
 		return CLI_OK;
-	int err = errno ? errno : EIO;
 	if (strncmp(uri, "sysv:private", 12) != 0) /* an ftok path names it still */
-		return cli_fail_write("create", uri, -err);
+		return cli_fail_msg("create", uri, "made as %s, and kept (the path names it), but "
+				    "that name could not be written: write error on standard "
+				    "output: %s", made, strerror(err));
 	/* nobody could ever name it: a persistent segment gc never removes */
 	int r = shmkit_remove(made);
 	return cli_fail_msg("create", uri, "the name of the segment made, %s, could not be written, "
@@ -426,6 +427,14 @@ int cli_fail_stdin(const char *what, const char *uri, int err)
 
 int cli_stdin_error(void)
 {
+	return errno > 0 ? -errno : -EIO;
+}
+
+int cli_stdout_flush(void)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
 	return errno > 0 ? -errno : -EIO;
 }
 

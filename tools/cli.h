@@ -33,6 +33,9 @@ int cli_run(int argc, char **argv);
 /* "shmkit: <what> <uri>: write error on standard output: <reason>" on stderr;
  * returns CLI_FAIL. err: negative errno (cli_json_finish's). */
 int cli_fail_write(const char *what, const char *uri, int err);
+/* Flushes stdout: 0, or the negative errno of the write that failed (-EIO
+ * when the stream only remembers that one did). */
+int cli_stdout_flush(void);
 /* "shmkit: <what> <uri>: reading standard input: <reason>": a failed read of
  * stdin (closed, a directory) is named as such, not as the segment's fault. */
 int cli_fail_stdin(const char *what, const char *uri, int err);

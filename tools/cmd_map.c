@@ -304,7 +304,8 @@ static int map_get(struct shmkit_map *m, const char *uri, const char *key, const
 	if (!o->raw)
 		putchar('\n');
 	free(buf);
-	return fflush(stdout) == 0 ? CLI_OK : cli_fail("get", uri, -EIO);
+	int err = cli_stdout_flush();
+	return err == 0 ? CLI_OK : cli_fail_write("get", uri, err);
 }
 
 static int map_put(struct shmkit_map *m, const char *uri, const char *key, const char *val,

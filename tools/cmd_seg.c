@@ -1431,7 +1431,7 @@ CLI_COMMAND(cmd_read)
 			putchar('\n');
 	}
 	close_read(&src);
-	if (fflush(stdout) != 0)
-		return cli_fail("read", uri, -EIO);
+	if ((ret = cli_stdout_flush()) < 0)
+		return cli_fail_write("read", uri, ret);
 	return CLI_OK;
 }

@@ -73,7 +73,7 @@ static void format_line(const struct top_obj *o, char *line, size_t cap)
 static const char HEAD[] = "KIND   URI                                         SIZE     DEPTH/CAP"
 			   "      IN/s      OUT/s   BIN/s  BOUT/s    DROPS  SUBS SLEEP ALIVE";
 
-static void print_text(const struct top_sample *s, double interval)
+static int print_text(const struct top_sample *s, double interval)
 {
 	char line[512];
 
@@ -87,7 +87,7 @@ static void print_text(const struct top_sample *s, double interval)
 	if (s->unreadable)
 		printf("(%zu %s this user may not read: not shown; their owner or root sees them)\n",
 		       s->unreadable, s->unreadable == 1 ? "segment" : "segments");
-	fflush(stdout);
+	return cli_stdout_flush();
 }
 
 static void json_num(struct cli_json *j, const char *key, uint64_t v)
@@ -98,7 +98,7 @@ static void json_num(struct cli_json *j, const char *key, uint64_t v)
 		cli_json_uint(j, key, v);
 }
 
-static void print_json(const struct top_sample *s, double interval)
+static int print_json(const struct top_sample *s, double interval)
 {
 	struct cli_json j;
 
@@ -140,7 +140,7 @@ static void print_json(const struct top_sample *s, double interval)
 	cli_json_end(&j); /* objects */
 	cli_json_uint(&j, "unreadable", s->unreadable);
 	cli_json_end(&j); /* the document */
-	cli_json_finish(&j);
+	return cli_json_finish(&j);
 }
 
 static void sleep_ns(int64_t ns)
@@ -257,10 +257,14 @@ CLI_COMMAND(cmd_top)
 	}
 #endif
 	while (!quit) {
-		if (json)
-			print_json(&a, (double)interval / 1e9);
-		else
-			print_text(&a, (double)interval / 1e9);
+		/* a screen nobody can read ends the run (> /dev/full ran for ever) */
+		int err = json ? print_json(&a, (double)interval / 1e9)
+			       : print_text(&a, (double)interval / 1e9);
+		if (err < 0) {
+			top_sample_free(&a);
+			top_sample_free(&b);
+			return cli_fail_write("top", NULL, err);
+		}
 		if (once)
 			break;
 		sleep_ns(interval);

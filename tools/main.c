@@ -32,10 +32,8 @@ static int hold_closed_std_fds(void)
  * do. Commands that write stdout themselves (recv) check their own writes. */
 static int stdout_written(const char *cmd)
 {
-	errno = 0;
-	if (fflush(stdout) == 0 && !ferror(stdout))
-		return CLI_OK;
-	return cli_fail_write(cmd, "", errno ? -errno : -EIO);
+	int err = cli_stdout_flush();
+	return err == 0 ? CLI_OK : cli_fail_write(cmd, "", err);
 }
 
 int main(int argc, char **argv)
