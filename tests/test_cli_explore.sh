@@ -139,6 +139,17 @@ err_has "recv $OL: write error on standard output: No space left on device \(the
 expect 0 "$SHMKIT" recv "$OL" --timeout 5
 [ "$(cat "$TMP/out")" = a ] || fail "recv >/dev/full lost the message: '$(cat "$TMP/out")'"
 
+# ---- a POSIX name without its slash is a prefix too, as create and rm take it ----
+# (ls posix:NAME and ls NAME matched nothing, though create NAME made posix:/NAME)
+NP="$TAG-np"; CLEANUP+=("posix:/$NP")
+expect 0 "$SHMKIT" create "$NP" 4K
+for p in "$NP" "posix:$NP" "/$NP" "posix:/$NP"; do
+	expect 0 "$SHMKIT" ls -o URI --noheadings "$p"
+	out_is "posix:/$NP"
+	expect 0 "$SHMKIT" gc --dry-run --prefix "$p"
+	out_has "posix:/$NP"
+done
+
 # ---- output that cannot be written: the reason is the write's, and top stops ----
 # (read and map get said "Input/output error", top --once too, and top
 # without --once wrote into /dev/full for ever)

@@ -359,6 +359,19 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n)
 	return CLI_OK;
 }
 
+/* Is v a scheme, or the start of one ("sysv:", "sysv", "po")? */
+static int starts_scheme(const char *v)
+{
+	static const char *const schemes[] = { "posix:", "sysv:", "file:", "memfd:", "anon:", NULL };
+	const char *colon = strchr(v, ':');
+	size_t n = colon ? (size_t)(colon - v) + 1 : strlen(v);
+
+	for (const char *const *k = schemes; *k; k++)
+		if (strncmp(*k, v, n < strlen(*k) ? n : strlen(*k)) == 0 && n <= strlen(*k))
+			return 1;
+	return 0;
+}
+
 int cli_uri_prefixes(char **v, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -384,11 +397,19 @@ int cli_uri_prefixes(char **v, int n)
 			v[i] = c;
 			continue;
 		}
-		/* only a leading '/': a bare word ("sysv", "posix") keeps matching
-		 * the scheme it starts, as ls sysv did before */
-		if (v[i][0] != '/')
+		/* a POSIX name without its '/' (posix:app-, app-), as create and rm
+		 * take it; a bare word that starts a scheme ("sysv", "po") keeps
+		 * matching that scheme, as ls sysv did before */
+		const char *name = NULL;
+		if (v[i][0] == '/')
+			name = v[i] + 1;
+		else if (strncmp(v[i], "posix:", 6) == 0)
+			name = v[i][6] && v[i][6] != '/' ? v[i] + 6 : NULL;
+		else if (!starts_scheme(v[i]))
+			name = v[i];
+		if (!name)
 			continue;
-		if (asprintf(&c, "posix:%s", v[i]) < 0)
+		if (asprintf(&c, "posix:/%s", name) < 0)
 			return -ENOMEM;
 		v[i] = c;
 	}
