@@ -150,6 +150,12 @@ for p in "$NP" "posix:$NP" "/$NP" "posix:/$NP"; do
 	out_has "posix:/$NP"
 done
 
+# ---- create over something rm would refuse: no "remove it" hint ----
+mkdir "$TMP/dir"
+expect 1 "$SHMKIT" create "file:$TMP/dir" 4K
+err_has "File exists; left as it was, and it is no segment \(.*not a regular file\)"
+[ -d "$TMP/dir" ] || fail "create over a directory removed it"
+
 # ---- output that cannot be written: the reason is the write's, and top stops ----
 # (read and map get said "Input/output error", top --once too, and top
 # without --once wrote into /dev/full for ever)

@@ -501,9 +501,15 @@ int cli_fail_create(const char *what, const char *uri, int err)
 		return cli_fail(what, uri, err);
 	/* name what is there by its real name (an ftok path's key, say) */
 	st = calloc(1, sizeof(*st));
-	cli_shell_name(st && shmkit_stat(uri, st) == 0 ? st->uri : uri, safe, sizeof(safe));
-	cli_fail_msg(what, uri, "%s; left as it was (see it: shmkit stat %s; "
-		     "remove it: shmkit rm %s)", shmkit_strerror(err), safe, safe);
+	int r = st ? shmkit_stat(uri, st) : -ENOMEM;
+	if (r == 0) {
+		cli_shell_name(st->uri, safe, sizeof(safe));
+		cli_fail_msg(what, uri, "%s; left as it was (see it: shmkit stat %s; "
+			     "remove it: shmkit rm %s)", shmkit_strerror(err), safe, safe);
+	} else { /* a directory, a device: no segment, and rm would refuse it */
+		cli_fail_msg(what, uri, "%s; left as it was, and it is no segment (%s)",
+			     shmkit_strerror(err), cli_why(r));
+	}
 	free(st);
 	return CLI_FAIL;
 }
