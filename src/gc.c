@@ -153,7 +153,7 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 		return 1;
 	char held[200];
 	/* Only a header as long as the object is worth asking about its body. */
-	if (size > SHMKIT__HEADER_SIZE && shmkit__obj_holds(hdr, size, held, sizeof(held)) != 0) {
+	if (size > SHMKIT__HEADER_SIZE && shmkit__obj_holds(hdr, size, fd, held, sizeof(held)) != 0) {
 		if (!(c->flags & SHMKIT_GC_FORCE)) {
 			snprintf(why + n, cap - (size_t)n, "; but it %s (--force removes it anyway)",
 				 held);

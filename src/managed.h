@@ -116,8 +116,9 @@ int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit
 /* What the managed object at base (size bytes, header validated) still
  * holds (src/contents.c): 1 something (why says what: undelivered or unread
  * messages, allocations, keys, bytes), 0 nothing, -EBADMSG unreadable (why
- * says so; gc counts it as holding). Read-only. */
-int shmkit__obj_holds(const void *base, size_t size, char *why, size_t cap);
+ * says so; gc counts it as holding). Read-only; fd (or -1) is the segment's
+ * file, whose holes a raw object's scan skips. */
+int shmkit__obj_holds(const void *base, size_t size, int fd, char *why, size_t cap);
 
 /* Fills `out` with the attach table (up to cap entries); returns how many
  * entries are in use (may exceed cap), or -EBADMSG/-EPROTO. */

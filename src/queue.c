@@ -456,16 +456,6 @@ SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)
  * create, open, close, stats
  * --------------------------------------------------------------------- */
 
-struct queue_geometry {
-	uint32_t flags;
-	uint64_t cap;
-	uint32_t max_msg;
-	uint32_t stride;      /* bytes per slot */
-	uint32_t slot_hdr;    /* payload offset in a slot */
-	uint64_t markers_off; /* SPSC marker array (body offset), or 0 */
-	size_t body_size;
-};
-
 static uint64_t round64(uint64_t n)
 {
 	return (n + 63) & ~(uint64_t)63;
@@ -473,7 +463,7 @@ static uint64_t round64(uint64_t n)
 
 /* Where slots, payloads and markers lie for this protocol and max_msg
  * (docs/LAYOUT.md "Queue"); cap, max_msg and flags already in range. */
-static int slot_geometry(struct queue_geometry *g)
+static int slot_geometry(struct shmkit__queue_geometry *g)
 {
 	uint64_t markers = 0;
 
@@ -496,7 +486,7 @@ static int slot_geometry(struct queue_geometry *g)
 	return 0;
 }
 
-static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
+static int geometry(const struct shmkit_queue_opts *o, struct shmkit__queue_geometry *g)
 {
 	if (!o)
 		return -EINVAL;
@@ -522,7 +512,7 @@ static int geometry(const struct shmkit_queue_opts *o, struct queue_geometry *g)
 
 /* Fresh markers: MPMC slot i is FREE for position i; SPSC slot i holds the
  * consumed message of position i - capacity (so it reads as empty). */
-static void init_slots(const struct queue_geometry *g, unsigned char *body)
+static void init_slots(const struct shmkit__queue_geometry *g, unsigned char *body)
 {
 	unsigned char *slots = body + SHMKIT__QUEUE_SLOTS_OFF;
 
@@ -543,7 +533,7 @@ static void init_slots(const struct queue_geometry *g, unsigned char *body)
 /* Creator: fill a fresh (or taken-over) body before READY is published. */
 static int queue_init_body(void *body, size_t body_size, void *arg)
 {
-	const struct queue_geometry *g = arg;
+	const struct shmkit__queue_geometry *g = arg;
 	struct shmkit__queue_shared *sh = body;
 
 	if (body_size < g->body_size)
@@ -575,8 +565,8 @@ static bool queue_flags_valid(uint32_t flags)
 
 /* The geometry the configuration words describe, if they are consistent
  * with each other and with the real body size. */
-static int read_geometry(const struct shmkit__queue_shared *sh, size_t body_size,
-			 struct queue_geometry *g)
+int shmkit__queue_read_geometry(const struct shmkit__queue_shared *sh, size_t body_size,
+				struct shmkit__queue_geometry *g)
 {
 	g->flags = sh->flags;
 	g->cap = sh->capacity;
@@ -607,10 +597,10 @@ static int read_geometry(const struct shmkit__queue_shared *sh, size_t body_size
 static int queue_attach(struct shmkit_queue *q)
 {
 	struct shmkit__queue_shared *sh = q->obj.body;
-	struct queue_geometry g;
+	struct shmkit__queue_geometry g;
 
 	if (!sh || q->obj.body_size < SHMKIT__QUEUE_SLOTS_OFF ||
-	    read_geometry(sh, q->obj.body_size, &g) < 0)
+	    shmkit__queue_read_geometry(sh, q->obj.body_size, &g) < 0)
 		return -EBADMSG;
 	q->sh = sh;
 	q->slots = (unsigned char *)sh + SHMKIT__QUEUE_SLOTS_OFF;
@@ -651,7 +641,7 @@ static int queue_attach(struct shmkit_queue *q)
 SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
 				   const struct shmkit_queue_opts *o)
 {
-	struct queue_geometry g;
+	struct shmkit__queue_geometry g;
 	struct shmkit_queue *q;
 	int r;
 

@@ -29,6 +29,23 @@
  * slices, a descriptor has no slices, so its epoll set also holds the
  * holder's pidfd, readable once that process exits (as a subscriber's does
  * for its publisher, src/topic_sub.c). */
+/* A queue's ring as its configuration words describe it. */
+struct shmkit__queue_geometry {
+	uint32_t flags;
+	uint64_t cap;
+	uint32_t max_msg;
+	uint32_t stride;      /* bytes per slot */
+	uint32_t slot_hdr;    /* payload offset in a slot */
+	uint64_t markers_off; /* SPSC marker array (body offset), or 0 */
+	size_t body_size;
+};
+
+/* The geometry sh's configuration words describe, if they agree with each
+ * other and fit body_size (what an open checks): 0 or -EBADMSG. gc's look
+ * at what a queue holds trusts no word this has not checked. */
+int shmkit__queue_read_geometry(const struct shmkit__queue_shared *sh, size_t body_size,
+				struct shmkit__queue_geometry *g);
+
 struct shmkit__holder_watch {
 	int ep;		 /* the descriptor handed out: listener socket + pidfd; -1 until asked */
 	int pidfd;	 /* the holder's, in the set; -1: none watched */

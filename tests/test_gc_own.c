@@ -8,6 +8,7 @@
 /* TIMEOUT: 120 */
 #include "test.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ipc.h>
@@ -502,6 +503,95 @@ static void test_data_kept(void)
 	check_kept_until_forced(r, "holds data");
 }
 
+/* ---- scribbled objects: what gc cannot read it keeps ---- */
+
+/* Writes len bytes at off of the file behind posix:/NAME. */
+static void scribble(const char *uri, off_t off, const void *v, size_t len)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/%s", uri + strlen("posix:/"));
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, v, len, off) == (ssize_t)len);
+	close(fd);
+}
+
+static uint64_t read_u64(const char *uri, off_t off)
+{
+	char path[300];
+	uint64_t v = 0;
+	snprintf(path, sizeof(path), "/dev/shm/%s", uri + strlen("posix:/"));
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, &v, sizeof(v), off) == (ssize_t)sizeof(v));
+	close(fd);
+	return v;
+}
+
+/* Kept, as unreadable, by a dry run and a real one; --force still removes. */
+static void check_kept_unreadable(const char *uri)
+{
+	check_kept_until_forced(uri, "cannot be read");
+}
+
+/* Each object holds something, then one word that says how much (or how to
+ * read the rest) is scribbled: gc counted the scribble as "empty" and
+ * removed an MPMC queue whose flags read 0 (its slots read as SPSC ones), a
+ * map whose count read 0 (its keys still listed) and an SPSC queue whose
+ * head was past its messages. */
+static void test_scribbled_kept(void)
+{
+	const off_t body = SHMKIT__HEADER_SIZE;
+	uint32_t zero32 = 0;
+	uint64_t zero64 = 0, far = 1ull << 40;
+
+	const char *qm = test_uri("posix", "scribbled-mpmc");
+	const char *margs[] = {qm, NULL};
+	CHECK_RET(test_wait(test_spawn_self("queue_held", margs)), 128 + SIGKILL);
+	scribble(qm, body + offsetof(struct shmkit__queue_shared, flags), &zero32, 4);
+	check_kept_unreadable(qm);
+
+	const char *qs = test_uri("posix", "scribbled-head");
+	run_role("queue", qs);
+	scribble(qs, body + offsetof(struct shmkit__queue_shared, head), &far, 8);
+	check_kept_unreadable(qs);
+
+	const char *m = test_uri("posix", "scribbled-map");
+	run_role("map", m);
+	uint64_t root = read_u64(m, body + offsetof(struct shmkit__heap_shared, root));
+	scribble(m, (off_t)root + offsetof(struct shmkit__map_shared, count), &zero64, 8);
+	check_kept_unreadable(m);
+
+	const char *h = test_uri("posix", "scribbled-heap");
+	run_role("heap", h);
+	scribble(h, body + offsetof(struct shmkit__heap_shared, n_used), &zero64, 8);
+	check_kept_unreadable(h);
+}
+
+/* An owned raw object grown into a sparse gigabyte (header made to agree):
+ * gc reads what it holds without allocating its holes (it filled /dev/shm
+ * and died of SIGBUS), and finds it empty. */
+static void test_sparse_raw_looked_at(void)
+{
+	const char *r = test_uri("posix", "sparse-raw");
+	const char *args[] = {r, "owned", "empty", NULL};
+	kill_wait(spawn_ready("raw", args));
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/%s", r + strlen("posix:/"));
+	uint64_t total = 1ull << 30, body = total - SHMKIT__HEADER_SIZE;
+	CHECK_OK(truncate(path, (off_t)total));
+	scribble(r, offsetof(struct shmkit__header, total_size), &total, 8);
+	scribble(r, offsetof(struct shmkit__header, body_size), &body, 8);
+	struct stat before, after;
+	CHECK_OK(stat(path, &before));
+	struct seen s;
+	CHECK_RET(gc_one(posix_prefix, SHMKIT_GC_DRY_RUN, r, NULL, &s), 1);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_WOULD_REMOVE);
+	CHECK_OK(stat(path, &after));
+	CHECK(after.st_blocks == before.st_blocks);
+	CHECK_RET(gc_one(posix_prefix, 0, r, NULL, &s), 1);
+	CHECK(!exists(r));
+}
+
 /* A topic whose subscriber (killed) had not read everything, its creator
  * gone too. */
 static int make_topic_with_unread(void *arg)
@@ -639,6 +729,8 @@ int main(int argc, char **argv)
 	test_data_kept();
 	test_topic_unread_kept();
 	test_owned_empty_removed();
+	test_scribbled_kept();
+	test_sparse_raw_looked_at();
 	test_cli_ownership();
 	test_modes();
 	return test_done();
