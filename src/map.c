@@ -819,10 +819,19 @@ static ssize_t bucket_reader(const struct shmkit_map *m, void *arg)
 		r = copy_pair(c, &v);
 	/* acquire: pairs with the publishing release store */
 	uint64_t off = atomic_load_explicit(&m->buckets[c->bucket].chain, memory_order_acquire);
+	/* The chain's entries are distinct heap blocks: together they fit the
+	 * arena. A scribbled chain (a cycle, a length reaching the arena's end)
+	 * is refused when it claims more, before the copy grows past that: it
+	 * took arena^2/48 bytes of memory (gigabytes for a 4 MiB map). */
+	uint64_t room = m->heap.arena_end - m->heap.arena_off;
 	for (uint64_t steps = 0; r >= 0 && off != 0; steps++) {
 		if (steps > m->max_entries || entry_read(m, off, &v) < 0 ||
 		    !shmkit__heap_live(&m->heap, off))
 			return -EBADMSG;
+		uint64_t cost = 16 + ENTRY + (uint64_t)v.klen + v.vlen; /* block header, entry, pair */
+		if (cost > room)
+			return -EBADMSG;
+		room -= cost;
 		r = copy_pair(c, &v);
 		off = v.next;
 	}

@@ -5,11 +5,14 @@
  * processes at once (no torn value ever read); persistence over file:. */
 /* TIMEOUT: 120 */
 #include "test.h"
+#include "internal.h"
+#include "layout.h"
 #include "map_internal.h"
 
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -822,6 +825,50 @@ static void test_corruption_fuzz(void)
 	shmkit_map_close(m);
 }
 
+static int count_pair(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	(void)k, (void)kl, (void)v, (void)vl;
+	++*(int *)arg;
+	return 0;
+}
+
+/* A look (read-only handle) at a map whose chain entry points at itself,
+ * its value reaching the arena's end: shmkit_map_iter copied that entry
+ * arena/48 times (1.4 GB for this 256 KiB map) before it said -EBADMSG. */
+static void test_look_scribbled_cycle(void)
+{
+	const char *uri = test_uri("posix", "map-cycle");
+	struct shmkit_map *m, *look;
+	shmkit_off probe;
+	int pairs = 0;
+
+	CHECK_RET(shmkit_map_create(&m, uri, 256 << 10, 0600), 0);
+	CHECK_RET(shmkit_map_put(m, "longkey", 7, LONG_OLD, strlen(LONG_OLD)), 0);
+	struct shmkit_heap *h = shmkit_map_heap(m);
+	CHECK_RET(shmkit_heap_alloc(h, 8, &probe), 0);
+	unsigned char *base = (unsigned char *)shmkit_heap_ptr(h, probe) - probe;
+	const struct shmkit__heap_shared *hs = (const void *)(base + SHMKIT__HEADER_SIZE);
+	const struct shmkit__map_shared *ms = (const void *)(base + hs->root);
+	const struct shmkit__map_bucket *b = (const void *)(base + ms->buckets_off);
+	uint64_t off = 0;
+	for (uint64_t i = 0; i < ms->nbuckets && !off; i++)
+		off = atomic_load(&b[i].chain);
+	CHECK(off != 0);
+	struct shmkit__map_entry *e = (void *)(base + off);
+	atomic_store(&e->next, off);
+	e->vlen = (uint32_t)(hs->arena_end - off - sizeof(*e) - e->klen);
+
+	struct rusage before, after;
+	CHECK_OK(getrusage(RUSAGE_SELF, &before));
+	CHECK_RET(shmkit_map_open_flags(&look, uri, SHMKIT_RDONLY), 0);
+	CHECK_RET(shmkit_map_iter(look, count_pair, &pairs), -EBADMSG);
+	CHECK_OK(getrusage(RUSAGE_SELF, &after));
+	printf("map look at a cycle: max RSS %ld -> %ld KiB\n", before.ru_maxrss, after.ru_maxrss);
+	CHECK(after.ru_maxrss - before.ru_maxrss < 32 * 1024);
+	shmkit_map_close(look);
+	shmkit_map_close(m);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
@@ -841,6 +888,7 @@ int main(int argc, char **argv)
 	test_random_kills();
 	test_persistence();
 	test_corruption_fuzz();
+	test_look_scribbled_cycle();
 	test_reboot();
 	return test_done();
 }

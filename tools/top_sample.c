@@ -59,7 +59,8 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 	if (n < sizeof *t || t->magic != SHMKIT__TOPIC_MAGIC)
 		return;
 	uint64_t subs_off = t->subs_off, max = t->max_subs;
-	if (max > SHMKIT__TOPIC_MAX_SUBS || subs_off > n ||
+	/* unaligned: a scribble, read through a struct pointer it would be UB */
+	if (max > SHMKIT__TOPIC_MAX_SUBS || subs_off > n || subs_off % 8 ||
 	    max * sizeof(struct shmkit__topic_sub_shared) > n - subs_off)
 		return;
 	uint64_t head = LD(t->head), min_pos = head;
@@ -106,7 +107,7 @@ static void read_heap(struct top_obj *o, const unsigned char *body, size_t n, in
 	o->capacity = h->used_bytes + h->free_bytes;
 	o->depth = h->n_used;
 	uint64_t root = h->root;
-	if (map && root >= SHMKIT__HEADER_SIZE && root - SHMKIT__HEADER_SIZE <= n &&
+	if (map && root >= SHMKIT__HEADER_SIZE && root % 8 == 0 && root - SHMKIT__HEADER_SIZE <= n &&
 	    n - (root - SHMKIT__HEADER_SIZE) >= sizeof(struct shmkit__map_shared)) {
 		struct shmkit__map_shared *m = (void *)(body + (root - SHMKIT__HEADER_SIZE));
 		if (m->magic == SHMKIT__MAP_MAGIC)
