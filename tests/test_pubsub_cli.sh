@@ -104,4 +104,12 @@ grep -q "^shmkit: pub $W: timed out waiting for 1 subscribers (0 joined); nothin
 "$SHMKIT" pub "$W" --wait-subs x a 2>/dev/null; [ $? = 2 ] || fail "--wait-subs x is a usage error"
 "$SHMKIT" rm "$W"
 
+# topic stat --json has the publisher's fields every time (null without one)
+TS="posix:/shmkit-test-$$-statfields"; CLEANUP+=("$TS")
+"$SHMKIT" topic create "$TS" >/dev/null || fail "topic create $TS"
+"$SHMKIT" topic stat --json "$TS" | python3 -c 'import json, sys
+t = json.load(sys.stdin)["topic"]
+assert t["publisher_pid"] is None and t["publisher_alive"] is None, t' ||
+	fail "topic stat --json without a publisher lacks publisher_pid/publisher_alive"
+
 finish test_pubsub_cli

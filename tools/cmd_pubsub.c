@@ -430,13 +430,16 @@ void cli_topic_json(struct cli_json *j, const char *uri)
 	cli_json_uint(j, "published", info.published);
 	cli_json_uint(j, "bytes_published", info.bytes_published);
 	cli_json_str(j, "publisher", pub_state_name(info.pub_state));
-	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE) {
+	/* the same fields every time (null without an active publisher): a
+	 * script reads them without asking first whether they are there */
+	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE)
 		cli_json_int(j, "publisher_pid", info.pub_pid);
-		if (info.pub_alive >= 0)
-			cli_json_bool(j, "publisher_alive", info.pub_alive);
-		else
-			cli_json_null(j, "publisher_alive");
-	}
+	else
+		cli_json_null(j, "publisher_pid");
+	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_alive >= 0)
+		cli_json_bool(j, "publisher_alive", info.pub_alive);
+	else
+		cli_json_null(j, "publisher_alive");
 	cli_json_array(j, "subscribers");
 	for (size_t i = 0; i < n; i++) {
 		cli_json_object(j, NULL);

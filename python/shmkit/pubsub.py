@@ -280,9 +280,9 @@ def topic_info(uri) -> dict[str, Any]:
                          "reliable": bool(info.reliable), "max_subs": info.max_subs,
                          "published": info.published, "bytes_published": info.bytes_published,
                          "publisher": _PUB_STATES.get(info.pub_state, "none")}
-    if info.pub_state == 1:
-        d["publisher_pid"] = info.pub_pid
-        d["publisher_alive"] = bool(info.pub_alive) if info.pub_alive >= 0 else None
+    active = info.pub_state == 1   # the same keys every time, None without a publisher
+    d["publisher_pid"] = info.pub_pid if active else None
+    d["publisher_alive"] = bool(info.pub_alive) if active and info.pub_alive >= 0 else None
     d["subscribers"] = [{"pid": s.pid, "alive": bool(s.alive) if s.alive >= 0 else None,
                          "position": s.position, "dropped": s.dropped,
                          "bytes_received": s.bytes_received, "waiting": bool(s.sleeping)}
