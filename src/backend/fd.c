@@ -98,17 +98,17 @@ int shmkit__cover_holes(void *base, size_t len, int fd)
 		return sparse; /* every page is there: nothing a read can allocate */
 	/* SEEK_HOLE also stops at pages reserved (fallocate) but never written:
 	 * covering those too only hides zeros. */
-	for (off_t pos = 0; (size_t)pos < end;) {
+	for (off_t pos = 0; (uint64_t)pos < end;) {
 		off_t hole = lseek(fd, pos, SEEK_HOLE);
 		if (hole < 0 && errno != ENXIO)
 			return seek_failed();
-		if (hole < 0 || (size_t)hole >= end)
+		if (hole < 0 || (uint64_t)hole >= end)
 			break; /* ENXIO: pos is past the end of the file */
 		off_t data = lseek(fd, hole, SEEK_DATA);
 		if (data < 0 && errno != ENXIO)
 			return seek_failed(); /* never cover what may be data */
 		size_t from = ((size_t)hole + page - 1) / page * page;
-		size_t to = data < 0 || (size_t)data >= end ? end : (size_t)data / page * page;
+		size_t to = data < 0 || (uint64_t)data >= end ? end : (size_t)data / page * page;
 		if (from < to) {
 			if (++covered > SHMKIT__LOOK_HOLES_MAX)
 				return shmkit__fail(-EFBIG, "a sparse segment with more than %d holes: "

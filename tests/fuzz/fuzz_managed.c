@@ -1,12 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /* Harness: the managed header of any kind, through the calls that only look
- * (shmkit_stat, shmkit_managed_attachers) and through
- * shmkit_raw_open. Looking never fails on a corrupt header (it reports it);
- * a raw object's data lies inside the segment. */
+ * (shmkit_stat, shmkit_managed_attachers), what gc judges an object holds
+ * (shmkit__obj_holds, on any body) and shmkit_raw_open. Looking never fails
+ * on a corrupt header (it reports it); a raw object's data lies inside the
+ * segment. */
 #include "fuzz.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "managed.h"
+
+/* gc's question, on the image as a page-aligned mapping would show it. */
+static void judge_contents(const uint8_t *data, size_t size, int fd)
+{
+	char why[200];
+	void *copy = aligned_alloc(4096, (size + 4095) / 4096 * 4096);
+	if (!copy)
+		return;
+	memcpy(copy, data, size);
+	int r = FUZZ_T(shmkit__obj_holds(copy, size, fd, why, sizeof(why)));
+	if (r != 0 && r != 1 && r != -EBADMSG)
+		fuzz_fail("shmkit__obj_holds returned %d", r);
+	if (r != 0 && !memchr(why, 0, sizeof(why)))
+		fuzz_fail("shmkit__obj_holds left its reason unterminated");
+	free(copy);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,6 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st.managed && st.header_status == 0 && st.kind == SHMKIT_KIND_NONE)
 		fuzz_fail("shmkit_stat: a valid header of kind none");
 	FUZZ_T(shmkit_managed_attachers(uri, att, 8));
+	if (size >= SHMKIT__HEADER_SIZE)
+		judge_contents(data, size, fd);
 	if (FUZZ_T(shmkit_raw_open(&r, uri)) == 0) {
 		/* the raw data follows the header inside the image */
 		const uint8_t *p = shmkit_raw_data(r);
