@@ -647,7 +647,10 @@ ssize_t shmkit_sub_recv(struct shmkit_sub *s, void *buf, size_t cap, int64_t tim
 {
 	if (!s || (!buf && cap))
 		return -EINVAL;
-	s->peeked = 0;
+	/* a peeked message is held until release: a recv now would deliver it
+	 * again and drop the hold under a pointer still in use (as a queue) */
+	if (SHMKIT__UNLIKELY(s->peeked))
+		return -EBUSY;
 	ssize_t n = recv_ready(s, buf, cap);
 	if (SHMKIT__LIKELY(n >= 0))
 		return n;

@@ -293,8 +293,10 @@ static void test_basics(void)
 	CHECK_RET(shmkit_sub_recv(s, buf, 3, 0), -EMSGSIZE); /* left in place */
 	CHECK_RET(shmkit_sub_peek(s, &msg, 0), 5);
 	CHECK(memcmp(msg, "hello", 5) == 0);
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
-	CHECK(memcmp(buf, "hello", 5) == 0);
+	/* held until release: a recv now would deliver it twice and drop the
+	 * hold under the pointer (it did: release then said -EINVAL) */
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EBUSY);
+	CHECK_OK(shmkit_sub_release(s));
 	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 0);
 	CHECK_RET(shmkit_sub_release(s), -EINVAL);
 	/* zero-copy both ways */
@@ -363,6 +365,35 @@ static void test_basics(void)
 /* A reliable publisher whose full ring frees only one slot sends at once
  * into it: waiting for a little more room (spin_for_room) is bounded by the
  * spin time, never by the send's timeout, and never fails the send. */
+/* A reliable publisher waits for a peeked message: a recv cannot take the
+ * hold away while the pointer is in use (it did, and the next send wrote
+ * over the peeked bytes). */
+static void test_peek_holds_reliable(void)
+{
+	const char *uri = test_uri("posix", "peek-hold");
+	struct shmkit_topic_opts o = { .slot_size = 32, .slots = 2, .reliable = 1 };
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	const void *msg;
+	char buf[64];
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK_OK(shmkit_pub_send(p, "A", 1, 0));
+	CHECK_OK(shmkit_pub_send(p, "B", 1, 0));
+	CHECK_RET(shmkit_sub_peek(s, &msg, 0), 1);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EBUSY);
+	CHECK_RET(shmkit_pub_send(p, "C", 1, 0), -EAGAIN); /* the ring is held */
+	CHECK(*(const char *)msg == 'A');
+	CHECK_OK(shmkit_sub_release(s));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 1);
+	CHECK(buf[0] == 'B');
+	CHECK_OK(shmkit_pub_send(p, "C", 1, 0));
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 static void test_room_of_one(void)
 {
 	const char *uri = test_uri("posix", "room1");
@@ -941,6 +972,7 @@ int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	test_basics();
+	test_peek_holds_reliable();
 	test_room_of_one();
 	test_no_publisher_yet();
 	fanout(1, 1, 40000 / (uint64_t)scale());
