@@ -2,6 +2,7 @@
 /* Failure reporting: shmkit_strerror, the thread's last error detail that
  * every layer sets on its way out (shmkit__fail), and the version string. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 const char *shmkit_strerror(int err)
 {
 	if (err < 0)
-		err = -err;
+		err = err == INT_MIN ? INT_MAX : -err; /* -INT_MIN does not fit: unknown */
 	switch (err) {
 	case 0:
 		return "success";

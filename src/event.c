@@ -34,6 +34,8 @@ static inline struct shmkit__ec event_ec(struct shmkit__event_shared *e)
 
 SHMKIT_API int shmkit_event_init(struct shmkit_event *ev)
 {
+	if (SHMKIT__UNLIKELY(!ev))
+		return -EINVAL;
 	struct shmkit__event_shared *e = event_shared(ev);
 
 	atomic_store_explicit(&e->word, 0, memory_order_relaxed);
@@ -45,6 +47,8 @@ SHMKIT_API int shmkit_event_init(struct shmkit_event *ev)
 
 SHMKIT_API uint32_t shmkit_event_seq(struct shmkit_event *ev)
 {
+	if (SHMKIT__UNLIKELY(!ev))
+		return 0;
 	struct shmkit__event_shared *e = event_shared(ev);
 
 	/* Acquire: pairs with the release RMW in shmkit__ec_advance(): a caller
@@ -56,6 +60,8 @@ SHMKIT_API uint32_t shmkit_event_seq(struct shmkit_event *ev)
 
 SHMKIT_API int shmkit_event_signal(struct shmkit_event *ev)
 {
+	if (SHMKIT__UNLIKELY(!ev))
+		return -EINVAL;
 	struct shmkit__event_shared *e = event_shared(ev);
 	int r = shmkit__sync_check(&e->magic, SHMKIT__EVENT_MAGIC);
 
@@ -85,6 +91,8 @@ static int seq_moved(void *arg, int slow)
 
 SHMKIT_API int shmkit_event_wait(struct shmkit_event *ev, uint32_t seen, int64_t timeout_ns)
 {
+	if (SHMKIT__UNLIKELY(!ev))
+		return -EINVAL;
 	struct shmkit__event_shared *e = event_shared(ev);
 	int r = shmkit__sync_check(&e->magic, SHMKIT__EVENT_MAGIC);
 

@@ -358,6 +358,8 @@ static inline int mutex_check(struct shmkit__mutex_shared *s)
 
 SHMKIT_API int shmkit_mutex_init(struct shmkit_mutex *m)
 {
+	if (SHMKIT__UNLIKELY(!m))
+		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 
 	memset(s, 0, sizeof(*s));
@@ -567,6 +569,8 @@ static int lock_word(struct shmkit__mutex_shared *s, uint32_t tid, int64_t timeo
 
 SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 {
+	if (SHMKIT__UNLIKELY(!m))
+		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 	int r = mutex_check(s);
 
@@ -592,6 +596,8 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 
 SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 {
+	if (SHMKIT__UNLIKELY(!m))
+		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 	int r = mutex_check(s);
 
@@ -629,6 +635,8 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 
 SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
 {
+	if (SHMKIT__UNLIKELY(!m))
+		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 	int r = mutex_check(s);
 

@@ -24,7 +24,7 @@ static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 	if (off > shmkit_seg_size(seg) || len > shmkit_seg_size(seg) - off)
 		r = shmkit__fail(-EINVAL, "range past the end of the segment (%zu bytes)",
 				 shmkit_seg_size(seg));
-	else
+	else if (len) /* buf may be NULL when len is 0 */
 		memcpy(buf, (const char *)shmkit_seg_addr(seg) + off, len);
 	shmkit_seg_close(seg);
 	return r;

@@ -22,6 +22,8 @@ static inline struct shmkit__sem_shared *sem_shared(struct shmkit_sem *s)
 
 SHMKIT_API int shmkit_sem_init(struct shmkit_sem *sem, unsigned value)
 {
+	if (SHMKIT__UNLIKELY(!sem))
+		return -EINVAL;
 	struct shmkit__sem_shared *s = sem_shared(sem);
 
 	if (value > SEM_VALUE_MAX_)
@@ -35,6 +37,8 @@ SHMKIT_API int shmkit_sem_init(struct shmkit_sem *sem, unsigned value)
 
 SHMKIT_API int shmkit_sem_post(struct shmkit_sem *sem)
 {
+	if (SHMKIT__UNLIKELY(!sem))
+		return -EINVAL;
 	struct shmkit__sem_shared *s = sem_shared(sem);
 	int r = shmkit__sync_check(&s->magic, SHMKIT__SEM_MAGIC);
 	uint32_t v;
@@ -72,6 +76,8 @@ static int sem_trydown(struct shmkit__sem_shared *s, uint32_t rearm)
 
 SHMKIT_API int shmkit_sem_wait(struct shmkit_sem *sem, int64_t timeout_ns)
 {
+	if (SHMKIT__UNLIKELY(!sem))
+		return -EINVAL;
 	struct shmkit__sem_shared *s = sem_shared(sem);
 	int r = shmkit__sync_check(&s->magic, SHMKIT__SEM_MAGIC);
 	int64_t deadline;

@@ -217,6 +217,12 @@ static void test_args(void)
 	CHECK_RET(shmkit_queue_send(NULL, "x", 1, 0), -EINVAL);
 	CHECK_RET(shmkit_queue_recv(q, NULL, 5, 0), -EINVAL);
 	CHECK_RET(shmkit_queue_set_spin(q, -5), -EINVAL);
+	/* a spin longer than the clock counts: the deadline still holds (the
+	 * spin's end overflowed int64, UBSan: ec.c wait_loop) */
+	CHECK_OK(shmkit_queue_set_spin(q, INT64_MAX));
+	char one[8];
+	CHECK_RET(shmkit_queue_recv(q, one, sizeof(one), 20000000), -ETIMEDOUT);
+	CHECK_OK(shmkit_queue_set_spin(q, -1));
 	CHECK(shmkit_queue_seg(q) != NULL);
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_queue_close(NULL));

@@ -200,6 +200,25 @@ static void check_create_race(void)
 	}
 }
 
+/* shmkit_peek: the bytes asked for, a range past the end refused, and a
+ * NULL buffer with length 0 (allowed) copies nothing (memcpy(NULL, .., 0)). */
+static void check_peek(void)
+{
+	const char *uri = test_uri("posix", "peek");
+	struct shmkit_seg *seg;
+	char buf[8];
+
+	CHECK_OK(shmkit_seg_open(&seg, uri, 4096, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
+	memcpy((char *)shmkit_seg_addr(seg) + 100, "peekme", 6);
+	CHECK_RET(shmkit_peek(uri, 100, buf, 6), 6);
+	CHECK(memcmp(buf, "peekme", 6) == 0);
+	CHECK_RET(shmkit_peek(uri, 4095, buf, 2), -EINVAL);
+	CHECK_RET(shmkit_peek(uri, 4096, NULL, 0), 0);
+	CHECK_RET(shmkit_peek(uri, 0, NULL, 0), 0);
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = { { "reader", role_reader }, { NULL, NULL } };
@@ -209,6 +228,7 @@ int main(int argc, char **argv)
 	check_mode_and_populate();
 	check_symlink();
 	check_create_race();
+	check_peek();
 
 	char out[256];
 	test_sh_capture(out, sizeof(out), "ls /dev/shm | grep -c 'shmkit-test-%d-'", (int)getpid());

@@ -2,6 +2,8 @@
 /* shmkit_strerror covers the library's error vocabulary and never returns NULL. */
 #include "test.h"
 
+#include <limits.h>
+
 int main(void)
 {
 	int errs[] = { 0, -EEXIST, -ENOENT, -EACCES, -EINVAL, -ENAMETOOLONG, -ENOSPC, -ENOMEM,
@@ -12,6 +14,8 @@ int main(void)
 		CHECK(strcmp(s, shmkit_strerror(-errs[i])) == 0);
 	}
 	CHECK(strstr(shmkit_strerror(-EBADMSG), "shmkit") != NULL);
+	/* any int, as an unchecked return value may be: -INT_MIN overflowed */
+	CHECK(shmkit_strerror(INT_MIN) != NULL && shmkit_strerror(INT_MAX) != NULL);
 	CHECK(strcmp(shmkit_version(), SHMKIT_VERSION_STRING) == 0);
 	return test_done();
 }

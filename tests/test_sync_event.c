@@ -124,6 +124,18 @@ static void test_basics(void)
 	struct shared *sh = area_create("anon", AREA_SIZE, desc, sizeof(desc));
 
 	CHECK(sizeof(struct shmkit_event) == 16);
+	/* NULL objects: -EINVAL, as every handle-taking call (they crashed) */
+	CHECK_RET(shmkit_event_init(NULL), -EINVAL);
+	CHECK_RET(shmkit_event_signal(NULL), -EINVAL);
+	CHECK_RET(shmkit_event_wait(NULL, 0, 0), -EINVAL);
+	CHECK(shmkit_event_seq(NULL) == 0);
+	CHECK_RET(shmkit_mutex_init(NULL), -EINVAL);
+	CHECK_RET(shmkit_mutex_lock(NULL, 0), -EINVAL);
+	CHECK_RET(shmkit_mutex_unlock(NULL), -EINVAL);
+	CHECK_RET(shmkit_mutex_consistent(NULL), -EINVAL);
+	CHECK_RET(shmkit_sem_init(NULL, 1), -EINVAL);
+	CHECK_RET(shmkit_sem_post(NULL), -EINVAL);
+	CHECK_RET(shmkit_sem_wait(NULL, 0), -EINVAL);
 	CHECK_RET(shmkit_event_signal(&sh->ev), -EINVAL); /* zeroed: never initialized */
 	CHECK_RET(shmkit_event_wait(&sh->ev, 0, 0), -EINVAL);
 	CHECK_RET(shmkit_event_init(&sh->ev), 0);

@@ -132,7 +132,10 @@ static int wait_loop(const struct shmkit__ec *ec, struct shmkit__wait_policy *po
 		     shmkit__ec_pred pred, void *arg, uint32_t *slept_on)
 {
 	int64_t now = shmkit__now_ns();
-	int64_t spin_until = pol->spin_ns < 0 ? SHMKIT__NO_DEADLINE : now + pol->spin_ns;
+	/* a spin longer than the clock can count (set_spin(INT64_MAX)) never ends */
+	int64_t spin_until = pol->spin_ns < 0 || pol->spin_ns > SHMKIT__NO_DEADLINE - now
+				     ? SHMKIT__NO_DEADLINE
+				     : now + pol->spin_ns;
 	unsigned yields = 0;
 
 	for (unsigned i = 1;; i++) {
