@@ -458,6 +458,29 @@ static void test_decimal_key_prefix(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A POSIX prefix spelt as URIs are (/name, posix:name, name) finds the
+ * object, as create and remove take those spellings (they matched nothing). */
+static void test_posix_prefix_spellings(void)
+{
+	const char *uri = test_uri("posix", "spelt");
+	const char *name = uri + strlen("posix:/");
+	char spelt[3][300];
+	struct seen s;
+
+	pid_t creator = spawn("create_hold", uri);
+	wait_ready(uri);
+	kill_wait(creator);
+	snprintf(spelt[0], sizeof(spelt[0]), "/%s", name);
+	snprintf(spelt[1], sizeof(spelt[1]), "posix:%s", name);
+	snprintf(spelt[2], sizeof(spelt[2]), "%s", name);
+	for (int i = 0; i < 3; i++) {
+		CHECK_RET(gc_one(spelt[i], SHMKIT_GC_DRY_RUN, uri, NULL, &s), 1);
+		CHECK(s.found == 1 && s.total == 1 && s.verdict == SHMKIT_GC_WOULD_REMOVE);
+	}
+	CHECK_RET(gc_one(spelt[2], 0, uri, NULL, &s), 1);
+	CHECK(!exists(uri));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -472,5 +495,6 @@ int main(int argc, char **argv)
 	test_foreign_removed();
 	test_cli();
 	test_decimal_key_prefix();
+	test_posix_prefix_spellings();
 	return test_done();
 }
