@@ -34,6 +34,7 @@ static inline struct shmkit__ec event_ec(struct shmkit__event_shared *e)
 
 SHMKIT_API int shmkit_event_init(struct shmkit_event *ev)
 {
+	shmkit__detail_clear();
 	if (SHMKIT__UNLIKELY(!ev))
 		return -EINVAL;
 	struct shmkit__event_shared *e = event_shared(ev);

@@ -595,6 +595,7 @@ static const char *gc_spelling(const char *p, char *buf, size_t cap)
 int shmkit_gc_prefix(unsigned flags, const char *uri_prefix,
 		     int (*cb)(const struct shmkit_gc_entry *e, void *arg), void *arg)
 {
+	shmkit__detail_clear();
 	char spelt[SHMKIT_URI_MAX];
 	struct gc_ctx c = {gc_spelling(uri_prefix, spelt, sizeof(spelt)), flags, cb, arg, 0};
 	if (flags & ~(unsigned)(SHMKIT_GC_DRY_RUN | SHMKIT_GC_FOREIGN | SHMKIT_GC_FORCE))

@@ -861,6 +861,7 @@ static uint64_t min_heap_size(void)
 
 int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, unsigned mode)
 {
+	shmkit__detail_clear();
 	struct shmkit_heap *h;
 	struct heap_geometry g;
 	int r;
@@ -922,6 +923,7 @@ int shmkit__heap_open_kind(struct shmkit_heap *h, const char *uri, uint32_t kind
 
 int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 {
+	shmkit__detail_clear();
 	struct shmkit_heap *h;
 	int64_t start = shmkit__now_ns();
 	int r;
@@ -1150,6 +1152,7 @@ static int named_create_locked(struct shmkit_heap *h, const char *name, size_t s
 
 int shmkit_heap_named(struct shmkit_heap *h, const char *name, size_t size, int flags, shmkit_off *off)
 {
+	shmkit__detail_clear();
 	uint64_t found = 0;
 	int r;
 
@@ -1287,6 +1290,7 @@ out:
 
 int shmkit_heap_check(struct shmkit_heap *h)
 {
+	shmkit__detail_clear();
 	int r;
 
 	if (h == NULL)
@@ -1383,6 +1387,7 @@ static int walk_settled(struct shmkit_heap *h, struct walk *w)
 
 int shmkit_heap_stat(const char *uri, struct shmkit_heap_stats *st)
 {
+	shmkit__detail_clear();
 	struct shmkit_heap h;
 	struct walk w;
 

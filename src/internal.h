@@ -85,7 +85,12 @@ static inline int64_t shmkit__timeout_left(int64_t timeout_ns, int64_t deadline)
 	return left > 0 ? left : 1;
 }
 
-/* This thread's shmkit_last_error_detail() text (src/error.c). */
+/* This thread's shmkit_last_error_detail() text (src/error.c). The public
+ * calls that open, create, look or check clear it first, so it never names
+ * an earlier call. The calls on a message's path (send, recv, peek, lock,
+ * alloc, get, put, ...) do not (a thread-local store each time), nor do
+ * closes, setters, stats of a handle and descriptor getters: callers run
+ * those between a failure and reading what it said (a binding's cleanup). */
 void shmkit__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void shmkit__detail_clear(void);
 /* Sets the detail and returns err (for one-line error paths). */

@@ -1083,6 +1083,7 @@ static int attachers_sysv(const char *uri, struct shmkit_attacher *out, int cap)
 
 int shmkit_managed_attachers(const char *uri, struct shmkit_attacher *out, int cap)
 {
+	shmkit__detail_clear();
 	struct shmkit_seg *seg;
 	if (!uri || cap < 0 || (cap > 0 && !out))
 		return -EINVAL;

@@ -860,6 +860,7 @@ static int iter_look(struct shmkit_map *m, shmkit_map_iter_fn fn, void *arg)
 
 int shmkit_map_iter(struct shmkit_map *m, shmkit_map_iter_fn fn, void *arg)
 {
+	shmkit__detail_clear();
 	struct iter_ctx c = { fn, arg };
 
 	if (m == NULL || fn == NULL)
@@ -886,6 +887,7 @@ static int check_one(struct shmkit_map *m, uint64_t bucket, uint64_t off, const 
 
 int shmkit_map_check(struct shmkit_map *m)
 {
+	shmkit__detail_clear();
 	uint64_t n;
 
 	if (m == NULL)
@@ -1000,6 +1002,7 @@ static int map_attach(struct shmkit_map *m)
 
 int shmkit_map_create(struct shmkit_map **out, const char *uri, size_t size, unsigned mode)
 {
+	shmkit__detail_clear();
 	struct shmkit_map *m;
 	int r;
 
@@ -1027,6 +1030,7 @@ int shmkit_map_create(struct shmkit_map **out, const char *uri, size_t size, uns
 
 int shmkit_map_open(struct shmkit_map **out, const char *uri)
 {
+	shmkit__detail_clear();
 	struct shmkit_map *m;
 	int r;
 
@@ -1063,6 +1067,7 @@ static int map_look(struct shmkit_map *m, const char *uri)
 
 int shmkit_map_open_flags(struct shmkit_map **out, const char *uri, int flags)
 {
+	shmkit__detail_clear();
 	struct shmkit_map *m;
 
 	if (out == NULL || uri == NULL || (flags & ~SHMKIT_RDONLY) != 0)

@@ -641,6 +641,7 @@ static int queue_attach(struct shmkit_queue *q)
 SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
 				   const struct shmkit_queue_opts *o)
 {
+	shmkit__detail_clear();
 	struct shmkit__queue_geometry g;
 	struct shmkit_queue *q;
 	int r;
@@ -672,6 +673,7 @@ SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
 
 SHMKIT_API int shmkit_queue_open(struct shmkit_queue **out, const char *uri)
 {
+	shmkit__detail_clear();
 	struct shmkit_queue *q;
 	int r;
 
@@ -786,6 +788,7 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 
 SHMKIT_API int shmkit_queue_stat(const char *uri, struct shmkit_queue_stats *st)
 {
+	shmkit__detail_clear();
 	struct shmkit_queue *q;
 	if (!uri || !st)
 		return -EINVAL;

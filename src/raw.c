@@ -12,6 +12,7 @@ struct shmkit_raw {
 
 int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsigned mode)
 {
+	shmkit__detail_clear();
 	if (!r || !uri || size == 0)
 		return -EINVAL;
 	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
@@ -29,6 +30,7 @@ int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsig
 
 int shmkit_raw_open(struct shmkit_raw **r, const char *uri)
 {
+	shmkit__detail_clear();
 	if (!r || !uri)
 		return -EINVAL;
 	struct shmkit_raw *raw = calloc(1, sizeof(*raw));

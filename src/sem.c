@@ -22,6 +22,7 @@ static inline struct shmkit__sem_shared *sem_shared(struct shmkit_sem *s)
 
 SHMKIT_API int shmkit_sem_init(struct shmkit_sem *sem, unsigned value)
 {
+	shmkit__detail_clear();
 	if (SHMKIT__UNLIKELY(!sem))
 		return -EINVAL;
 	struct shmkit__sem_shared *s = sem_shared(sem);

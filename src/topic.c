@@ -261,6 +261,7 @@ static int pub_state_public(uint32_t kind)
 int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 		      struct shmkit_topic_sub_info *subs, size_t cap)
 {
+	shmkit__detail_clear();
 	struct shmkit__topic t;
 	int rc;
 

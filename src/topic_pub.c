@@ -173,6 +173,7 @@ static int pub_finish_open(struct shmkit_pub **out, struct shmkit_pub *p)
 
 int shmkit_pub_create(struct shmkit_pub **out, const char *uri, const struct shmkit_topic_opts *o)
 {
+	shmkit__detail_clear();
 	struct shmkit_pub *p;
 	int rc;
 
@@ -191,6 +192,7 @@ int shmkit_pub_create(struct shmkit_pub **out, const char *uri, const struct shm
 
 int shmkit_pub_open(struct shmkit_pub **out, const char *uri)
 {
+	shmkit__detail_clear();
 	struct shmkit_pub *p;
 	int rc;
 
@@ -209,6 +211,7 @@ int shmkit_pub_open(struct shmkit_pub **out, const char *uri)
 
 int shmkit_topic_create(const char *uri, const struct shmkit_topic_opts *o)
 {
+	shmkit__detail_clear();
 	struct shmkit__topic t;
 	int rc;
 

@@ -205,6 +205,7 @@ static int sub_join(struct shmkit_sub *s)
 
 int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 {
+	shmkit__detail_clear();
 	struct shmkit_sub *s;
 	int rc;
 
