@@ -248,6 +248,13 @@ static int users_verdict(const struct shmkit__obj_ref *ref, const char *path, in
 		snprintf(why, cap, "no attaches (kernel count)");
 		return 1;
 	}
+	/* the walk skips this process (gc's own looks); a caller that maps
+	 * the object itself keeps it, and is told so, not "cannot be inspected" */
+	if (shmkit__proc_pid_uses(getpid(), ref, NULL) == 1) {
+		snprintf(why, cap, "mapped or held open by this process (pid %d), the one running gc",
+			 (int)getpid());
+		return 0;
+	}
 	int lease = path ? lease_probe(path) : -ENOTSUP;
 	if (lease == 0) {
 		snprintf(why, cap,

@@ -458,6 +458,25 @@ static void test_decimal_key_prefix(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* An orphan the caller maps itself: kept, and said so (the reason was "a
+ * process that cannot be inspected has it open", the lease probe's). */
+static void test_caller_maps_it(void)
+{
+	const char *uri = test_uri("posix", "mine");
+	struct shmkit_seg *seg;
+	struct seen s;
+
+	pid_t creator = spawn("create_hold", uri);
+	wait_ready(uri);
+	kill_wait(creator);
+	CHECK_OK(shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0));
+	CHECK_RET(gc_one(uri, 0, uri, NULL, &s), 0);
+	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, "this process"));
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_RET(gc_one(uri, 0, uri, NULL, &s), 1);
+	CHECK(!exists(uri));
+}
+
 /* A POSIX prefix spelt as URIs are (/name, posix:name, name) finds the
  * object, as create and remove take those spellings (they matched nothing). */
 static void test_posix_prefix_spellings(void)
@@ -496,5 +515,6 @@ int main(int argc, char **argv)
 	test_cli();
 	test_decimal_key_prefix();
 	test_posix_prefix_spellings();
+	test_caller_maps_it();
 	return test_done();
 }
