@@ -10,6 +10,7 @@ dynamic linker (``libshmkit.so.0``).
 from __future__ import annotations
 
 import ctypes
+import mmap
 import operator
 import os
 from ctypes import (POINTER, Structure, c_char, c_char_p, c_int, c_int64, c_size_t, c_ssize_t,
@@ -253,6 +254,20 @@ def recording_fn(name: str, record, fast: bool):
     fn.restype = record
     return fn
 _sizes: dict[int, c_size_t] = {}
+
+
+def receive_buffer(n: int):
+    """A zeroed buffer of n (>= 1) bytes that messages are received into: (owner, address,
+    memoryview of unsigned bytes). A large one is an anonymous mapping, whose pages cost
+    memory only once a message reaches them: a handle of a queue whose max_msg is 256 MiB
+    that only sends (or receives small messages) does not hold 256 MiB of zeros."""
+    n = max(1, n)
+    if n <= 65536:
+        b = ctypes.create_string_buffer(n)
+        return b, ctypes.addressof(b), memoryview(b).cast("B")
+    m = mmap.mmap(-1, n)
+    c = (c_char * n).from_buffer(m)
+    return (m, c), ctypes.addressof(c), memoryview(m)
 
 
 def size_arg(n: int) -> c_size_t:

@@ -20,11 +20,19 @@ _SLICE_SAID = re.compile(r" for over [0-9.e+-]+ s$")    # the library's detail: 
 
 
 def _key(k) -> bytes:
+    """A key or value as bytes: any contiguous bytes-like object (bytes, bytearray,
+    memoryview, array.array, a numpy array), as the class documentation says."""
     if isinstance(k, bytes):
         return k
-    if isinstance(k, (bytearray, memoryview)):
-        return bytes(k)
-    raise TypeError(f"shmkit.Map keys and values are bytes, not {type(k).__name__}")
+    try:
+        mv = memoryview(k)
+    except TypeError:
+        hint = "; encode the str first" if isinstance(k, str) else ""
+        raise TypeError("shmkit.Map keys and values are bytes-like, not "
+                        f"{type(k).__name__}{hint}") from None
+    if not mv.c_contiguous:
+        raise BufferError("a key or value must be a contiguous buffer")
+    return mv.tobytes()
 
 
 class Map(Handle, MutableMapping):
@@ -140,6 +148,8 @@ class Map(Handle, MutableMapping):
         """m[key] = value, waiting for the writers' lock up to timeout seconds (None: as
         long as it takes; 0: not at all): TimeoutError (BlockingIOError for 0) when it
         passed, nothing changed."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         h, k, v = self._handle(), _key(key), _key(value)
         r = self._locked(lambda: _lib.map_put(h, k, len(k), v, len(v)), timeout)
         if r < 0:
@@ -151,6 +161,8 @@ class Map(Handle, MutableMapping):
     @guarded
     def delete(self, key, timeout: Optional[float] = None) -> None:
         """del m[key] (KeyError if absent), with the wait for the lock bounded as put()."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         h, k = self._handle(), _key(key)
         r = self._locked(lambda: _lib.map_del(h, k, len(k)), timeout)
         if r == _ENOENT:
@@ -164,6 +176,18 @@ class Map(Handle, MutableMapping):
         except TypeError:
             return False
         return self._contains(k)
+
+    def get(self, key, default=None):
+        """m[key], or default when it is absent, or not bytes-like (as `key in m` says
+        False for it)."""
+        try:
+            _key(key)
+        except TypeError:
+            return default
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     @guarded
     def _contains(self, k: bytes) -> bool:

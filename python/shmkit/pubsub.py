@@ -70,6 +70,8 @@ class Publisher(Handle):
 
     def send(self, data, timeout: Optional[float] = None) -> None:
         """Publish a copy of data (at most slot_size bytes). Only a reliable topic waits."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         # GIL held through the C call; close() zeroes _hc first (see Queue.send).
         if type(data) is bytes and _lib.fast_pub_send(self._hc, data, _lib.size_arg(len(data)),
                                                       _lib.NOWAIT) == 0:
@@ -91,6 +93,8 @@ class Publisher(Handle):
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
         """A writable memoryview of the next slot (size bytes) to fill in place; publish()
         sends it and releases the view (drop anything made from it first)."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         size = _lib.size(size, "loan size")
         h = self._handle()
         p = ctypes.c_void_p()
@@ -176,9 +180,7 @@ class Subscriber(Handle):
             self._h = None
             raise error(r, "open topic", uri)
         self.slot_size: int = info.slot_size
-        self._buf = ctypes.create_string_buffer(max(1, self.slot_size))
-        self._addr = ctypes.addressof(self._buf)
-        self._mv = memoryview(self._buf).cast("B")
+        self._buf, self._addr, self._mv = _lib.receive_buffer(self.slot_size)
         self._bufc = ctypes.c_void_p(self._addr)
         # the recorded result is a C int: a slot of 2 GiB or more takes at most 2 GiB - 1
         self._capc = ctypes.c_size_t(min(self.slot_size, 0x7FFFFFFF))
@@ -195,6 +197,8 @@ class Subscriber(Handle):
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """The next message as bytes; waits while there is none."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         # As Queue.recv (queue.py, "Receiving without losing a message"): the C call's
         # result is recorded in _got (a deque(maxlen=1)) inside the call, so a message it
         # took is held there if an exception comes as the call returns, and given out first.

@@ -102,9 +102,7 @@ class Queue(Handle):
         st = self._stats()
         self.capacity: int = st.capacity
         self.max_msg: int = st.max_msg
-        self._buf = ctypes.create_string_buffer(max(1, self.max_msg))
-        self._addr = ctypes.addressof(self._buf)
-        self._mv = memoryview(self._buf).cast("B")
+        self._buf, self._addr, self._mv = _lib.receive_buffer(self.max_msg)
         # See "Receiving without losing a message" above. recv_into() receives through
         # _iov2 (the same buffer, its own length limit) with a function of its own whose
         # result lands in _into_r (restype: a C callable, so nothing runs Python between the
@@ -144,6 +142,8 @@ class Queue(Handle):
     def send(self, data, timeout: Optional[float] = None) -> None:
         """Copy data (bytes-like, at most max_msg bytes) into the queue as one message.
         Waits while the queue is full, up to timeout seconds (None: without limit)."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         # The fast path holds the GIL through the C call; close() zeroes _hc before it
         # frees the handle, so here the library sees NULL (-EINVAL), never freed memory.
         if type(data) is bytes and _fsend(self._hc, data, _size(len(data)), _NOWAIT) == 0:
@@ -163,6 +163,8 @@ class Queue(Handle):
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """Take the next message and return it as bytes. Waits while the queue is empty."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         iov = self._iov
         if iov[1] == self._nil:                         # no message held: take one
             r = _frecvm(self._hc, self._iovc, _ONE, _NOWAIT)      # fast path: see send()
@@ -200,6 +202,8 @@ class Queue(Handle):
     def recv_into(self, buffer, timeout: Optional[float] = None) -> int:
         """Take the next message into a writable buffer; return its length. A buffer too
         small for it: OSError EMSGSIZE, and the message stays in the queue."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         try:
             mv = memoryview(buffer)
         except TypeError:
@@ -279,6 +283,8 @@ class Queue(Handle):
         memoryview of it: fill it in place, then commit(). Waits while the queue is full.
         The view (and anything made from it) must be dropped before commit(): commit
         releases it, so it can never write into a slot that was handed over."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         size = _lib.size(size, "reserve size")
         h = self._handle()
         p = ctypes.c_void_p()
@@ -311,6 +317,8 @@ class Queue(Handle):
         """A read-only memoryview of the next message where it lies in the queue, without
         taking it; peeking again gives the same message. consume() takes it and releases
         the view. Waits while the queue is empty."""
+        if timeout is not None:
+            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         h = self._handle()
         if self._iov[1] == self._INTO:
             self._settle_into()
@@ -382,7 +390,9 @@ class Queue(Handle):
 
     def close(self) -> None:
         """Detach from the queue (it stays until removed). An uncommitted reservation is
-        given up. BufferError while views from reserve()/peek() are still in use."""
+        given up, and a peeked message not consumed is consumed (taken from the queue,
+        as shmkit_queue(3) says): receive it, or do not peek it, to keep it. BufferError
+        while views from reserve()/peek() are still in use."""
         super().close()
 
     def _release(self) -> None:

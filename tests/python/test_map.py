@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Maps from Python: a MutableMapping of bytes, read back by `shmkit map ... get` and by C."""
+import array
 import unittest
 from collections.abc import MutableMapping
 
@@ -22,6 +23,13 @@ class MapTest(Case):
             self.assertNotIn(b"zz", m)
             self.assertNotIn("a", m)
             self.assertEqual(m.get(b"zz", b"dflt"), b"dflt")
+            self.assertEqual(m.get("a", b"dflt"), b"dflt")   # as `"a" in m` (it raised)
+            # bytes-like, as documented: an array's bytes (it raised TypeError)
+            m[array.array("B", b"arr")] = array.array("B", b"value")
+            self.assertEqual(m[b"arr"], b"value")
+            del m[b"arr"]
+            with self.assertRaises(TypeError):
+                m["str"] = b"x"
             self.assertEqual(sorted(m), [b"a", b"b", b"c"])
             self.assertEqual(dict(m.items()), {b"a": b"1", b"b": b"2", b"c": b"3"})
             big = bytes(range(256)) * 40                 # larger than the first buffer

@@ -56,6 +56,28 @@ class QueueTest(Case):
             for bad in (-1, float("nan"), "1"):
                 with self.assertRaises((ValueError, TypeError)):
                     q.send(b"3", timeout=bad)
+            # refused on calls that need no wait too (they were accepted there), and
+            # the message a refused recv would have taken stays
+            self.assertEqual(q.recv(), b"1")
+            for bad in (-5, float("nan"), "abc", []):
+                with self.assertRaises((ValueError, TypeError)):
+                    q.recv(timeout=bad)
+                with self.assertRaises((ValueError, TypeError)):
+                    q.send(b"3", timeout=bad)
+            self.assertEqual(q.recv(timeout=0), b"2")
+
+    def test_large_max_msg_costs_no_memory_until_used(self):
+        """A handle's receive buffer of max_msg bytes was allocated and zeroed at open:
+        256 MiB resident per handle of a queue whose max_msg is 256 MiB, sender or not."""
+        def rss_mib():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+        with shmkit.Queue.create(self.uri("big"), 2, 64 << 20) as q:
+            before = rss_mib()
+            with shmkit.Queue.open(q.uri) as h:
+                self.assertLess(rss_mib() - before, 16)
+                q.send(b"small")
+                self.assertEqual(h.recv(), b"small")
 
     def test_reserve_commit_guard(self):
         with shmkit.Queue.create(self.uri("q"), 4, 32) as q:
