@@ -42,13 +42,36 @@ static int record(const struct shmkit_gc_entry *e, void *arg)
 	return 0;
 }
 
-static int gc_one(const char *prefix, unsigned flags, const char *uri, const char *uri2,
-		  struct seen *s)
+/* Other tests on this machine list and stat every segment (`shmkit ls`
+ * opens each one for a moment), and gc rightly keeps what a live process
+ * holds open at that instant: for an object none of ours holds, that is
+ * the machine's timing, not gc's verdict. Ask again (100 ms apart, up to
+ * 5 s), as test_gc_own does; a holder that stays still fails the test. */
+static int transient_holder(const struct seen *s)
+{
+	return s->found && s->verdict == SHMKIT_GC_KEPT &&
+	       (strstr(s->reason, "held open by live pid") || strstr(s->reason, "refused a write lease"));
+}
+
+/* One run, whatever it says (for a holder the test keeps itself). */
+static int gc_once(const char *prefix, unsigned flags, const char *uri, const char *uri2,
+		   struct seen *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->uri = uri;
 	s->uri2 = uri2;
 	return shmkit_gc_prefix(flags, prefix, record, s);
+}
+
+static int gc_one(const char *prefix, unsigned flags, const char *uri, const char *uri2,
+		  struct seen *s)
+{
+	for (int tries = 1;; tries++) {
+		int r = gc_once(prefix, flags, uri, uri2, s);
+		if (tries == 50 || !transient_holder(s))
+			return r;
+		usleep(100000);
+	}
 }
 
 static int exists(const char *uri)
@@ -199,7 +222,7 @@ static void test_in_use_kept(void)
 	kill_wait(attacher);
 
 	/* Creator and attacher dead, but a live process maps it: kept. */
-	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 0);
+	CHECK_RET(gc_once(posix_prefix, 0, uri, NULL, &s), 0);
 	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT);
 	CHECK(strstr(s.reason, "mapped or held open") != NULL);
 	CHECK(exists(uri));
