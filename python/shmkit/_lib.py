@@ -256,6 +256,20 @@ def recording_fn(name: str, record, fast: bool):
 _sizes: dict[int, c_size_t] = {}
 
 
+def contiguous_view(data, what: str) -> memoryview:
+    """data (any bytes-like object: bytes, bytearray, memoryview, array, a numpy array) as
+    a memoryview of one contiguous run of bytes; TypeError or BufferError naming `what`."""
+    try:
+        mv = memoryview(data)
+    except TypeError:
+        hint = "; encode the str first" if isinstance(data, str) else ""
+        raise TypeError(f"{what} is a bytes-like object (bytes, bytearray, memoryview, "
+                        f"array, numpy array), not {type(data).__name__}{hint}") from None
+    if not mv.c_contiguous:
+        raise BufferError(f"{what} must be a contiguous buffer")
+    return mv
+
+
 def receive_buffer(n: int):
     """A zeroed buffer of n (>= 1) bytes that messages are received into: (owner, address,
     memoryview of unsigned bytes). A large one is an anonymous mapping, whose pages cost

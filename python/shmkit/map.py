@@ -24,15 +24,7 @@ def _key(k) -> bytes:
     memoryview, array.array, a numpy array), as the class documentation says."""
     if isinstance(k, bytes):
         return k
-    try:
-        mv = memoryview(k)
-    except TypeError:
-        hint = "; encode the str first" if isinstance(k, str) else ""
-        raise TypeError("shmkit.Map keys and values are bytes-like, not "
-                        f"{type(k).__name__}{hint}") from None
-    if not mv.c_contiguous:
-        raise BufferError("a key or value must be a contiguous buffer")
-    return mv.tobytes()
+    return _lib.contiguous_view(k, "a shmkit.Map key or value").tobytes()
 
 
 class Map(Handle, MutableMapping):

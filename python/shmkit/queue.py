@@ -42,14 +42,7 @@ def as_bytes(data) -> Any:
     """data as something ctypes passes as const void * without copying where it can."""
     if type(data) is bytes:
         return data
-    try:
-        mv = memoryview(data)
-    except TypeError:
-        hint = "; encode the str first" if isinstance(data, str) else ""
-        raise TypeError("a message is a bytes-like object (bytes, bytearray, memoryview, "
-                        f"array, numpy array), not {type(data).__name__}{hint}") from None
-    if not mv.c_contiguous:
-        raise BufferError("message must be a contiguous buffer")
+    mv = _lib.contiguous_view(data, "a message")
     if mv.readonly:
         return mv.tobytes()
     return (ctypes.c_char * mv.nbytes).from_buffer(mv.cast("B"))
