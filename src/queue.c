@@ -430,7 +430,12 @@ SHMKIT_API ssize_t shmkit_queue_peek_at(struct shmkit_queue *q, size_t i, const 
 	forget_inherited(q);
 	if (q->multi)
 		return -EOPNOTSUPP;
-	ssize_t r = shmkit__sc_peek_at(q, i, msg);
+	/* the consumer's, as peek and recv: two bridges on one queue each sent
+	 * the first window of messages before the second consume was refused */
+	ssize_t r = claim_role(q, false);
+	if (r < 0)
+		return r;
+	r = shmkit__sc_peek_at(q, i, msg);
 	if (r != -EAGAIN || q->recv_lis.fd < 0 || i >= q->cap)
 		return r;
 	if (shmkit__lis_arm(&q->recv_lis, &q->data_ec) != 1)

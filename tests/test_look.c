@@ -255,6 +255,5 @@ int main(void)
 	test_map_look();
 	test_map_look_under_writer();
 	test_sysv_look();
-	printf("ok\n");
-	return 0;
+	return test_done(); /* it returned 0: a failed CHECK printed and passed */
 }

@@ -85,7 +85,10 @@ static void look_ahead_arms(void)
 }
 
 /* A producer killed between the slot's COMMITTED marker and tail: put tail
- * back by one by hand, as that kill leaves it. */
+ * back by one by hand, as that kill leaves it, and let the next producer (a
+ * new handle: its first send takes the slow path, which repairs) go on. A
+ * handle that keeps producing after its tail was rewritten under it is a
+ * scribble, not a kill: its fast path trusts the tail it owns. */
 static void tail_behind(void)
 {
 	const char *uri = test_uri("posix", "tailbehind");
@@ -98,10 +101,12 @@ static void tail_behind(void)
 	CHECK_OK(shmkit_queue_create(&q, uri, &o));
 	CHECK_OK(shmkit_queue_send(q, "a", 1, 0));
 	CHECK_OK(shmkit_queue_send(q, "b", 1, 0));
+	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
 	struct shmkit__queue_shared *sh =
 		(void *)((char *)shmkit_seg_addr(raw) + SHMKIT__HEADER_SIZE);
 	atomic_store(&sh->tail, 1);
+	CHECK_OK(shmkit_queue_open(&q, uri));
 
 	CHECK_OK(shmkit_queue_stats(q, &st));
 	CHECK_RET(st.sent, 2); /* the committed marker counts, not the stale tail */
@@ -122,10 +127,34 @@ static void tail_behind(void)
 	CHECK_OK(shmkit_queue_close(q));
 }
 
+/* Looking ahead is the consumer's: a second handle is refused before it
+ * sees a message (two `shmkit bridge out` on one queue each sent the first
+ * window before the second consume was refused: messages delivered twice). */
+static void second_consumer_refused(void)
+{
+	const char *uri = test_uri("posix", "peekat-two");
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 16 };
+	struct shmkit_queue *q, *a, *b;
+	const void *m;
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_send(q, "one", 3, 0));
+	CHECK_OK(shmkit_queue_open(&a, uri));
+	CHECK_OK(shmkit_queue_open(&b, uri));
+	CHECK_RET(shmkit_queue_peek_at(a, 0, &m), 3);
+	CHECK_RET(shmkit_queue_peek_at(b, 0, &m), -EBUSY);
+	CHECK_OK(shmkit_queue_close(a));
+	CHECK_RET(shmkit_queue_peek_at(b, 0, &m), 3); /* the role is free again */
+	CHECK_OK(shmkit_queue_close(b));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(void)
 {
 	look_ahead();
 	look_ahead_arms();
 	tail_behind();
-	return 0;
+	second_consumer_refused();
+	return test_done(); /* it returned 0: a failed CHECK printed and passed */
 }
