@@ -18,12 +18,19 @@
 
 #define LD(p) atomic_load_explicit(&(p), memory_order_relaxed) /* a snapshot: relaxed */
 
-/* An eventcount's word says whether someone sleeps on its futex (bit 0)
- * and whether a pollable descriptor is armed on it (bit 1): 0, 1 or 2. */
+/* Whether someone sleeps on an eventcount's futex (bit 0 of its word). Its
+ * bit 1 only says a descriptor may be armed and stays set after that
+ * listener is gone (a bridge that exited showed 'sleepers 1' for good):
+ * descriptors are counted from their own entries (listener_armed). */
 static uint64_t ec_sleepers(struct shmkit__ec_shared *ec)
 {
-	uint32_t w = LD(ec->word);
-	return (w & 1u) + (w >> 1 & 1u);
+	return LD(ec->word) & 1u;
+}
+
+/* 1 if a descriptor listener entry is armed (waiting in poll/epoll). */
+static uint64_t listener_armed(struct shmkit__listener_shared *l)
+{
+	return (LD(l->state) & 3u) == 2u; /* kind ARMED (docs/LAYOUT.md) */
 }
 
 static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
@@ -49,6 +56,8 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 	o->drops = skipped; /* a dead consumer's message is handed back, not dropped */
 	o->sleepers = ec_sleepers(&((struct shmkit__queue_shared *)q)->data_ec) +
 		      ec_sleepers(&((struct shmkit__queue_shared *)q)->space_ec);
+	for (unsigned k = 0; k < SHMKIT__QUEUE_LISTENERS; k++)
+		o->sleepers += listener_armed(&((struct shmkit__queue_shared *)q)->listeners[k].l);
 	o->readable = 1;
 }
 
@@ -94,6 +103,9 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 	}
 	o->depth = head - min_pos <= o->capacity ? head - min_pos : o->capacity;
 	o->sleepers = ec_sleepers(&t->data_ec) + ec_sleepers(&t->space_ec);
+	for (uint64_t i = 0; i < max; i++)
+		if ((LD(subs[i].state) & 0xff) == SHMKIT__SUB_ACTIVE)
+			o->sleepers += listener_armed(&subs[i].listener);
 	o->readable = 1;
 }
 
