@@ -62,6 +62,14 @@ done
 expect 1 "$SHMKIT" bridge out "$QA" "tcp://192.0.2.1:5555" --bind --timeout 0.1
 grep -qF "cannot use tcp://192.0.2.1:5555: Cannot assign requested address" "$TMP/e" ||
 	fail "bind to a foreign address: $(cat "$TMP/e")"
+# a transport this socket cannot use said 'unknown error' (ZeroMQ's own
+# errno), a host that does not resolve 'No such device'
+expect 1 timeout 5 "$SHMKIT" bridge out "$QA" "udp://127.0.0.1:5555" --bind --timeout 0.1
+grep -qF "cannot use udp://127.0.0.1:5555: Protocol not supported" "$TMP/e" ||
+	fail "udp endpoint: $(cat "$TMP/e")"
+expect 1 timeout 5 "$SHMKIT" bridge out "$QA" "tcp://no-such-host.invalid:5555" --bind --timeout 0.1
+grep -qF "its host is no address of this machine" "$TMP/e" ||
+	fail "unresolvable bind host: $(cat "$TMP/e")"
 echo "short" >"$TMP/badkeys"
 expect 1 "$SHMKIT" bridge out "$QA" "$EP" --curve-keys "$TMP/badkeys" --timeout 0.1
 # binding ipc://PATH over a file that is not a socket (a typo: the --state

@@ -209,7 +209,10 @@ CLI_COMMAND(cmd_bridge)
 		return cli_fail_msg("bridge", uri, "cannot bind %s: another process listens on %s "
 				    "(binding would take it over); nothing changed", endpoint, path);
 	}
-	if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -ENODEV || r == -EPROTONOSUPPORT)
+	if (r == -ENODEV) /* zmq_bind: the host is no address of this machine's */
+		return cli_fail_msg("bridge", uri, "cannot bind %s: its host is no address of this "
+				    "machine (it cannot be resolved, or it names another host)", endpoint);
+	if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -EPROTONOSUPPORT)
 		return cli_fail_msg("bridge", uri, "cannot use %s: %s", endpoint, shmkit_strerror(r));
 	if (r < 0 && logged)
 		return CLI_FAIL; /* the bridge said why (a record it cannot use) */

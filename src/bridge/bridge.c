@@ -227,6 +227,10 @@ int br_object_id(struct shmkit_seg *seg, unsigned char id[16])
 static int zerr(void)
 {
 	int e = zmq_errno();
+	/* ZeroMQ's own number for a transport this socket type cannot use
+	 * (udp://), which no strerror knows: said as the errno it means */
+	if (e == ENOCOMPATPROTO)
+		return -EPROTONOSUPPORT;
 	return e ? -e : -EIO;
 }
 
