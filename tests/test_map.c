@@ -499,7 +499,10 @@ static int reader(void *arg)
 	(void)arg;
 	CHECK_RET(shmkit_map_open(&m, conc_uri), 0);
 	rng_state ^= (uint64_t)getpid();
-	for (int i = 0; i < 60000; i++) {
+	/* 60000 reads, and on past them until one hits: a loaded machine can
+	 * run a whole reader before either writer has put its first key. */
+	int64_t give_up = test_now_ns() + 20 * 1000000000ll;
+	for (int i = 0; i < 60000 || (hits == 0 && test_now_ns() < give_up); i++) {
 		int w = 1 + (int)(rnd() % 2), k = (int)(rnd() % CKEYS);
 		snprintf(key, sizeof(key), "w%d-%d", w, k);
 		ssize_t n = shmkit_map_get(m, key, strlen(key), buf, sizeof(buf));
