@@ -158,4 +158,22 @@ else
 	echo "SKIP (descriptor part): the Python binding could not arm one"
 fi
 
+# a subscriber killed -9 is not counted as one: it shows as dead until a
+# publisher reaps its entry
+TD="posix:/shmkit-test-$ID-top-dead"; CLEANUP+=("$TD")
+"$SHMKIT" topic create "$TD" --slots 4 --slot-size 16 >/dev/null || fail "create $TD"
+"$SHMKIT" sub "$TD" --timeout 30 >/dev/null &
+DEADSUB=$!
+for _ in $(seq 1 100); do
+	"$SHMKIT" topic stat "$TD" | grep -q "^subscribers: *1" && break
+	sleep 0.05
+done
+"$SHMKIT" top --once --json --interval 0.05 "$TD" | "$PY" -c 'import json, sys
+o = json.load(sys.stdin)["objects"][0]
+assert (o["subscribers"], o["dead_subscribers"]) == (1, 0), o' || fail "a live subscriber is not counted"
+kill -9 "$DEADSUB"; wait "$DEADSUB" 2>/dev/null
+"$SHMKIT" top --once --json --interval 0.05 "$TD" | "$PY" -c 'import json, sys
+o = json.load(sys.stdin)["objects"][0]
+assert (o["subscribers"], o["dead_subscribers"]) == (0, 1), o' || fail "a killed subscriber still counts as one"
+
 finish test_top

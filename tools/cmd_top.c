@@ -127,6 +127,7 @@ static int print_json(const struct top_sample *s, double interval)
 		json_num(&j, "total_out", o->msgs_out);
 		json_num(&j, "drops", o->drops);
 		json_num(&j, "subscribers", o->subscribers);
+		json_num(&j, "dead_subscribers", o->dead_subscribers);
 		json_num(&j, "sleepers", o->sleepers);
 		json_num(&j, "used_bytes", o->used);
 		json_num(&j, "keys", o->keys);

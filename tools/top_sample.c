@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "layout.h"
+#include "managed.h"
 #include "top_sample.h"
 
 #define LD(p) atomic_load_explicit(&(p), memory_order_relaxed) /* a snapshot: relaxed */
@@ -61,6 +62,21 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 	o->readable = 1;
 }
 
+/* Whether subscriber entry e, ACTIVE in word st, names a process provably
+ * gone (killed before it closed, not yet reaped by a publisher). Its
+ * identity is copied and kept only if the word did not move meanwhile; a
+ * process in another pid namespace, or one /proc cannot judge, counts as
+ * present. */
+static bool sub_dead(const struct shmkit__topic_sub_shared *e, uint64_t st)
+{
+	struct shmkit__ident id;
+
+	memcpy(&id, (const void *)&e->ident, sizeof id);
+	if (LD(e->state) != st)
+		return false;
+	return id.pid != 0 && id.pid <= INT32_MAX && shmkit__ident_alive(&id) == 0;
+}
+
 static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 {
 	struct shmkit__topic_shared *t = (void *)body;
@@ -86,15 +102,19 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 		return;
 	o->n_entries = (uint32_t)max;
 	o->drops = 0;
-	o->subscribers = 0;
+	o->subscribers = o->dead_subscribers = 0;
 	for (uint64_t i = 0; i < max; i++) {
-		if ((LD(subs[i].state) & 0xff) != SHMKIT__SUB_ACTIVE)
+		uint64_t st = LD(subs[i].state);
+		if ((st & 0xff) != SHMKIT__SUB_ACTIVE)
 			continue;
 		uint64_t pos = LD(subs[i].pos);
-		o->sub_state[i] = LD(subs[i].state);
+		o->sub_state[i] = st;
 		o->sub_pos[i] = pos;
 		o->sub_bytes[i] = LD(subs[i].bytes_received);
-		o->subscribers++;
+		if (sub_dead(&subs[i], st))
+			o->dead_subscribers++; /* still holds its place in the ring */
+		else
+			o->subscribers++;
 		o->msgs_out += pos;
 		o->bytes_out += o->sub_bytes[i];
 		o->drops += LD(subs[i].dropped);
@@ -187,7 +207,7 @@ static int add(const struct shmkit_stat *st, void *arg)
 	o->creator_alive = st->creator_alive;
 	o->depth = o->capacity = o->msgs_in = o->msgs_out = o->drops = TOP_NA;
 	o->bytes_in = o->bytes_out = TOP_NA;
-	o->subscribers = o->sleepers = o->used = o->keys = TOP_NA;
+	o->subscribers = o->dead_subscribers = o->sleepers = o->used = o->keys = TOP_NA;
 	read_counters(o, st);
 	return 0;
 }

@@ -21,7 +21,8 @@ struct top_obj {
 	uint64_t bytes_in, bytes_out; /* payload bytes, the same way (queue bytes_sent/_received,
 				       * topic bytes_published/subscribers' bytes_received) */
 	uint64_t drops;       /* queue: skipped; topic: dropped by its subscribers */
-	uint64_t subscribers; /* topics */
+	uint64_t subscribers; /* topics: subscribers present (alive, or not provably gone) */
+	uint64_t dead_subscribers; /* topics: entries of subscribers killed, not yet reaped */
 	uint64_t sleepers;    /* processes asleep on it */
 	uint64_t used;        /* heaps and maps: bytes in use; maps: also keys below */
 	uint64_t keys;
