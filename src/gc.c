@@ -567,44 +567,12 @@ static int gc_sysv(struct gc_ctx *c)
 	return r == -ENOENT ? 0 : r;
 }
 
-/* Does p start a scheme's name ("sysv", "po", "file:")? */
-static bool starts_scheme(const char *p)
-{
-	static const char *const schemes[] = {"posix:", "sysv:", "file:", "memfd:", "anon:", NULL};
-	const char *colon = strchr(p, ':');
-	size_t n = colon ? (size_t)(colon - p) + 1 : strlen(p);
-	for (const char *const *k = schemes; *k; k++)
-		if (n <= strlen(*k) && strncmp(*k, p, n) == 0)
-			return true;
-	return false;
-}
-
-/* The prefix as gc spells the URIs it reports: a POSIX name with only its
- * slash (/app-), without it (posix:app-) or bare (app-) is posix:/app-, as
- * every call taking a URI reads it (they matched nothing); a word that
- * starts a scheme's name ("sysv", "po") stays a prefix of that scheme. */
-static const char *gc_spelling(const char *p, char *buf, size_t cap)
-{
-	const char *name = NULL;
-	if (!p)
-		return NULL;
-	if (p[0] == '/')
-		name = p + 1;
-	else if (strncmp(p, "posix:", 6) == 0 && p[6] && p[6] != '/')
-		name = p + 6;
-	else if (!strchr(p, ':') && !starts_scheme(p))
-		name = p;
-	if (!name || (size_t)snprintf(buf, cap, "posix:/%s", name) >= cap)
-		return p;
-	return buf;
-}
-
 int shmkit_gc_prefix(unsigned flags, const char *uri_prefix,
 		     int (*cb)(const struct shmkit_gc_entry *e, void *arg), void *arg)
 {
 	shmkit__detail_clear();
 	char spelt[SHMKIT_URI_MAX];
-	struct gc_ctx c = {gc_spelling(uri_prefix, spelt, sizeof(spelt)), flags, cb, arg, 0};
+	struct gc_ctx c = {shmkit__uri_prefix_spelling(uri_prefix, spelt, sizeof(spelt)), flags, cb, arg, 0};
 	if (flags & ~(unsigned)(SHMKIT_GC_DRY_RUN | SHMKIT_GC_FOREIGN | SHMKIT_GC_FORCE))
 		return -EINVAL;
 	int r = gc_posix(&c);

@@ -13,6 +13,7 @@
  * call, with -EINVAL (or -ENAMETOOLONG) and a detail naming the problem. */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,4 +313,32 @@ void shmkit__uri_format(const struct shmkit__uri *u, char *buf, size_t cap)
 			buf[0] = '\0';
 		break;
 	}
+}
+
+/* Does p start a scheme's name ("sysv", "po", "file:")? */
+static bool starts_scheme(const char *p)
+{
+	static const char *const schemes[] = {"posix:", "sysv:", "file:", "memfd:", "anon:", NULL};
+	const char *colon = strchr(p, ':');
+	size_t n = colon ? (size_t)(colon - p) + 1 : strlen(p);
+	for (const char *const *k = schemes; *k; k++)
+		if (n <= strlen(*k) && strncmp(*k, p, n) == 0)
+			return true;
+	return false;
+}
+
+const char *shmkit__uri_prefix_spelling(const char *p, char *buf, size_t cap)
+{
+	const char *name = NULL;
+	if (!p)
+		return NULL;
+	if (p[0] == '/')
+		name = p + 1;
+	else if (strncmp(p, "posix:", 6) == 0 && p[6] && p[6] != '/')
+		name = p + 6;
+	else if (!strchr(p, ':') && !starts_scheme(p))
+		name = p;
+	if (!name || (size_t)snprintf(buf, cap, "posix:/%s", name) >= cap)
+		return p;
+	return buf;
 }

@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
+
 /* ---- UTF-8 ---- */
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
@@ -359,19 +361,6 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n)
 	return CLI_OK;
 }
 
-/* Is v a scheme, or the start of one ("sysv:", "sysv", "po")? */
-static int starts_scheme(const char *v)
-{
-	static const char *const schemes[] = { "posix:", "sysv:", "file:", "memfd:", "anon:", NULL };
-	const char *colon = strchr(v, ':');
-	size_t n = colon ? (size_t)(colon - v) + 1 : strlen(v);
-
-	for (const char *const *k = schemes; *k; k++)
-		if (strncmp(*k, v, n < strlen(*k) ? n : strlen(*k)) == 0 && n <= strlen(*k))
-			return 1;
-	return 0;
-}
-
 int cli_uri_prefixes(char **v, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -400,16 +389,11 @@ int cli_uri_prefixes(char **v, int n)
 		/* a POSIX name without its '/' (posix:app-, app-), as create and rm
 		 * take it; a bare word that starts a scheme ("sysv", "po") keeps
 		 * matching that scheme, as ls sysv did before */
-		const char *name = NULL;
-		if (v[i][0] == '/')
-			name = v[i] + 1;
-		else if (strncmp(v[i], "posix:", 6) == 0)
-			name = v[i][6] && v[i][6] != '/' ? v[i] + 6 : NULL;
-		else if (!starts_scheme(v[i]))
-			name = v[i];
-		if (!name)
+		char spelt[SHMKIT_URI_MAX];
+		const char *p = shmkit__uri_prefix_spelling(v[i], spelt, sizeof(spelt));
+		if (p == v[i])
 			continue;
-		if (asprintf(&c, "posix:/%s", name) < 0)
+		if ((c = strdup(p)) == NULL)
 			return -ENOMEM;
 		v[i] = c;
 	}

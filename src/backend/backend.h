@@ -78,6 +78,12 @@ extern const struct shmkit__backend shmkit__backend_anon;
 int shmkit__uri_parse(const char *uri, struct shmkit__uri *u);
 /* Canonical text of a parsed URI into buf (SHMKIT_URI_MAX). */
 void shmkit__uri_format(const struct shmkit__uri *u, char *buf, size_t cap);
+/* A URI prefix as the calls that list spell their URIs: a POSIX name with
+ * only its slash (/app-), without it (posix:app-) or bare (app-) is
+ * posix:/app-, as every call taking a URI reads it; a word that starts a
+ * scheme's name ("sysv", "po") stays a prefix of that scheme. Returns buf,
+ * or p itself when it needs no change (or does not fit). */
+const char *shmkit__uri_prefix_spelling(const char *p, char *buf, size_t cap);
 
 /* src/backend/fd.c: helpers shared by the descriptor-based backends. */
 /* Maps len bytes of fd for seg per flags (RDONLY, POPULATE; map_private). */
