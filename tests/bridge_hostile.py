@@ -123,14 +123,15 @@ def dealer(ep, ident=None):
     return socket(zmq.DEALER, ep, RCVTIMEO=5000, SNDTIMEO=5000)
 
 
-def replies(s, want, limit=10.0):
-    """Replies (type, seq, body frames) until one of type `want` (or time out)."""
+def replies(s, want, limit=30.0):
+    """Replies (type, seq, body frames) until one of type `want`, or `limit` seconds (a
+    bridge just started on a loaded machine may take more than one receive timeout)."""
     got, end = [], time.monotonic() + limit
     while time.monotonic() < end:
         try:
             f = s.recv_multipart()
         except zmq.Again:
-            break
+            continue
         got.append((f[0][4:5], struct.unpack("<Q", f[0][8:16])[0], f[1:]))
         if got[-1][0] == want:
             break
