@@ -150,11 +150,12 @@ int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l,
 	while (r == 0 && fgets(line, sizeof(line), f)) {
 		struct shmkit__map_line l;
 		unsigned maj, min;
-		unsigned long long ino;
+		unsigned long long ino, offset;
 		int name_at = 0;
-		if (sscanf(line, "%lx-%lx %7s %*x %x:%x %llu %n", &l.start, &l.end, l.perms, &maj,
-			   &min, &ino, &name_at) < 6)
+		if (sscanf(line, "%lx-%lx %7s %llx %x:%x %llu %n", &l.start, &l.end, l.perms, &offset,
+			   &maj, &min, &ino, &name_at) < 7)
 			continue;
+		l.offset = offset;
 		char *name = line + name_at;
 		name[strcspn(name, "\n")] = '\0';
 		l.dev = makedev(maj, min);
@@ -400,14 +401,46 @@ struct peek_ctx {
 	pid_t via;
 };
 
+/* Where pid maps byte off of a SysV segment, and how many bytes from there
+ * that one mapping holds: a mapping may start past the segment's first
+ * page (munmap of its head) or end before its last. */
+struct cover_ctx {
+	int shmid;
+	uint64_t off;
+	unsigned long addr;
+	uint64_t avail;
+};
+
+static int map_covers(const struct shmkit__map_line *l, void *arg)
+{
+	struct cover_ctx *c = arg;
+	uint64_t len = l->end - l->start;
+	if (l->shmid != c->shmid || c->off < l->offset || c->off - l->offset >= len)
+		return 0;
+	c->addr = l->start + (unsigned long)(c->off - l->offset);
+	c->avail = len - (c->off - l->offset);
+	return 1;
+}
+
 int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
 {
-	struct shmkit__obj_ref ref = {.shmid = shmid};
-	unsigned long addr = 0;
-	if (shmkit__proc_pid_uses(pid, &ref, &addr) != 1 || addr == 0)
+	/* shmids are per IPC namespace: the same number elsewhere is another segment */
+	uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = shmkit__proc_ns(pid, "ipc");
+	if (mine && theirs && mine != theirs)
 		return -ENOENT;
-	/* fails when not ours to read (ptrace rules), or it just detached */
-	return shmkit__proc_read_mem(pid, addr + off, buf, len) < 0 ? -ENOENT : 0;
+	while (len > 0) {
+		struct cover_ctx c = {shmid, off, 0, 0};
+		if (shmkit__proc_each_map(pid, map_covers, &c) != 1)
+			return -ENOENT;
+		size_t n = c.avail < len ? (size_t)c.avail : len;
+		/* fails when not ours to read (ptrace rules), or it just detached */
+		if (shmkit__proc_read_mem(pid, c.addr, buf, n) < 0)
+			return -ENOENT;
+		buf = (char *)buf + n;
+		off += n;
+		len -= n;
+	}
+	return 0;
 }
 
 static int peek_one(pid_t pid, void *arg)

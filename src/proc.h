@@ -44,6 +44,7 @@ uint64_t shmkit__proc_ns(pid_t pid, const char *name);
 struct shmkit__map_line {
 	unsigned long start, end;
 	char perms[8];  /* "rw-s" */
+	uint64_t offset; /* of start in the file (or SysV segment) */
 	dev_t dev;
 	uint64_t ino;   /* for SysV mappings: the shmid */
 	int shmid;      /* name is "/SYSV...": the shmid, else -1 */

@@ -96,6 +96,20 @@ rc=$?
 [ "$rc" = 0 ] && grep -q "^arena" "$TMP/out" ||
 	fail "heap stats with a stopped holder: exit $rc, $(head -2 "$TMP/out")"
 
+# ---- read while another process truncates the segment ----
+# read copies with pread: a shrunk file stops it with a reason (a mapping
+# died of SIGBUS, exit 135)
+S="posix:/$TAG-shrink"
+CLEANUP+=("$S")
+head -c 8M /dev/urandom >"/dev/shm/$TAG-shrink"
+{ "$SHMKIT" read "$S" --hex 2>"$TMP/shrink.err"; echo $? >"$TMP/shrink.rc"; } | { sleep 1; cat >/dev/null; } &
+reader=$!
+sleep 0.3
+truncate -s 0 "/dev/shm/$TAG-shrink"
+wait "$reader"
+[ "$(cat "$TMP/shrink.rc")" = 1 ] && grep -q "shrank while it was read" "$TMP/shrink.err" ||
+	fail "read of a segment truncated under it: exit $(cat "$TMP/shrink.rc"), $(cat "$TMP/shrink.err")"
+
 if [ "$FAILS" -ne 0 ]; then
 	echo "$FAILS failure(s)"
 	exit 1

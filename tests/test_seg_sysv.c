@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
@@ -159,6 +160,70 @@ static void check_private(void)
 	CHECK_OK(shmkit_seg_close(seg));
 }
 
+/* A process that attached the segment and then unmapped its first and last
+ * page, and made the third read-only (two mappings): shmkit_peek reads the
+ * segment's own offsets through what it still maps, across both mappings,
+ * and refuses what nobody maps (it read the first mapping's bytes as offset
+ * 0, and past the mapping into whatever followed). */
+struct partial {
+	const char *uri;
+	int ready[2], done[2];
+};
+
+static int child_maps_middle(void *arg)
+{
+	struct partial *p = arg;
+	struct shmkit_seg *seg;
+	long page = sysconf(_SC_PAGESIZE);
+	char c = 1;
+
+	close(p->ready[0]);
+	close(p->done[1]);
+	CHECK_OK(shmkit_seg_open(&seg, p->uri, 0, 0, 0));
+	char *a = shmkit_seg_addr(seg);
+	for (int i = 0; i < 4; i++)
+		snprintf(a + i * page, 16, "PAGE%d", i);
+	CHECK(munmap(a, (size_t)page) == 0);
+	CHECK(munmap(a + 3 * page, (size_t)page) == 0);
+	CHECK(mprotect(a + 2 * page, (size_t)page, PROT_READ) == 0);
+	CHECK(write(p->ready[1], &c, 1) == 1);
+	CHECK(read(p->done[0], &c, 1) == 0); /* until the parent closes its end */
+	return 0; /* no close: shmdt wants the attach address, unmapped here */
+}
+
+static void check_peek_partial(void)
+{
+	struct partial p = {.uri = test_uri("sysv", "peek-part")};
+	struct shmkit_seg *seg;
+	long page = sysconf(_SC_PAGESIZE);
+	char buf[64], c;
+
+	CHECK_OK(shmkit_seg_open(&seg, p.uri, 4 * (size_t)page, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
+	CHECK_OK(shmkit_seg_close(seg)); /* read through the child alone */
+	CHECK(pipe(p.ready) == 0 && pipe(p.done) == 0);
+	pid_t pid = test_fork(child_maps_middle, &p);
+	close(p.ready[1]);
+	close(p.done[0]);
+	CHECK(read(p.ready[0], &c, 1) == 1);
+	CHECK_RET(shmkit_peek(p.uri, (uint64_t)page, buf, 6), 6);
+	CHECK(memcmp(buf, "PAGE1", 6) == 0);
+	char *two = malloc(2 * (size_t)page);
+	CHECK(two != NULL);
+	if (two) {
+		CHECK_RET(shmkit_peek(p.uri, (uint64_t)page, two, 2 * (size_t)page),
+			  2 * (ssize_t)page);
+		CHECK(memcmp(two, "PAGE1", 6) == 0 && memcmp(two + page, "PAGE2", 6) == 0);
+		free(two);
+	}
+	CHECK_RET(shmkit_peek(p.uri, 0, buf, 6), -ENODATA);
+	CHECK_RET(shmkit_peek(p.uri, 3 * (uint64_t)page, buf, 6), -ENODATA);
+	CHECK_RET(shmkit_peek(p.uri, 3 * (uint64_t)page - 3, buf, 6), -ENODATA);
+	close(p.done[1]);
+	close(p.ready[0]);
+	CHECK_RET(test_wait(pid), 0);
+	CHECK_OK(shmkit_remove(p.uri));
+}
+
 /* Limits, in a throwaway IPC namespace so the host's settings stay as they are. */
 static int child_limits(void *arg)
 {
@@ -191,6 +256,7 @@ int main(int argc, char **argv)
 	check_key();
 	check_ftok();
 	check_private();
+	check_peek_partial();
 
 	/* Beyond shmmax in this namespace: the size_t that no kernel allows
 	 * (on i386 SIZE_MAX is 4 GiB - 1, under shmmax: no memory instead). */

@@ -1271,39 +1271,37 @@ static void hexdump(const unsigned char *p, size_t len, uint64_t base)
 	}
 }
 
-/* What `read` shows: the bytes of a mapped segment, or a copy. */
+/* Where `read` fetches bytes, a chunk at a time: a descriptor (pread: a
+ * file another process shrinks meanwhile gives a short read, where a
+ * mapping would die of SIGBUS), a copy of the range asked for (a SysV
+ * segment read through a process that has it attached), or a mapping of our
+ * own (a SysV attach, which nobody can shrink). */
 struct read_src {
-	struct shmkit_seg *seg;
-	unsigned char *copy;
-	const unsigned char *p;
+	struct shmkit_seg *seg; /* a look (posix:, file:) or our SysV attach */
+	int fd;			/* pread from it; -1: from copy, else seg's mapping */
+	unsigned char *copy;	/* the bytes from offset copy_at */
+	uint64_t copy_at;
 	size_t size;
 };
 
-/* A memfd by the name ls lists it under: its bytes copied with pread() from a
- * holder's descriptor. Not mapped: its owner may shrink it at any time (it
- * need not be sealed), and a copy cannot fault with SIGBUS. */
-static int load_listed(const char *uri, struct read_src *r)
+/* A memfd by the name ls lists it under: read with pread() from a holder's
+ * descriptor, never mapped (its owner may shrink it: it need not be sealed). */
+static int open_listed(const char *uri, struct read_src *r)
 {
 	struct stat_list l;
 	struct stat sb;
-	int ret, fd;
+	int ret;
 
 	if ((ret = one_listed("read", uri, &l)) != CLI_OK)
 		return ret;
-	fd = open_listed_fd(&l.v[0]);
+	r->fd = open_listed_fd(&l.v[0]);
 	free(l.v);
-	if (fd < 0)
+	if (r->fd < 0)
 		return cli_fail_msg("read", uri, "no process holds a descriptor for it (only "
 				    "mappings), so it cannot be opened");
-	ret = fstat(fd, &sb) == 0 && (r->copy = malloc((size_t)sb.st_size + 1)) ? 0 : -ENOMEM;
-	ssize_t got = ret == 0 ? pread(fd, r->copy, (size_t)sb.st_size, 0) : -1;
-	close(fd);
-	if (got < 0) {
-		free(r->copy);
-		return cli_fail("read", uri, ret < 0 ? ret : -errno);
-	}
-	r->p = r->copy;
-	r->size = (size_t)got;
+	if (fstat(r->fd, &sb) < 0)
+		return cli_fail("read", uri, -errno);
+	r->size = (size_t)sb.st_size;
 	return CLI_OK;
 }
 
@@ -1316,31 +1314,36 @@ static int last_user_may_live(const struct shmkit_stat *st)
 	return kill(st->last_pid, 0) == 0 || errno != ESRCH;
 }
 
-/* A System V segment: copied through a process that has it attached
- * (nothing changes); else attached, but only where that changes no proof
- * gc relies on (someone else holds it and will detach after us, or its last
- * user is gone), or with --attach; and said on stderr. */
-static int sysv_for_read(const char *uri, struct read_src *r, int attach)
+/* A System V segment: read through a process that has the bytes at offset
+ * attached (nothing changes); else attached, but only where that changes no
+ * proof gc relies on (someone else holds it and will detach after us, or its
+ * last user is gone), or with --attach; and said on stderr. */
+static int sysv_for_read(const char *uri, struct read_src *r, int attach, uint64_t offset,
+			 uint64_t len)
 {
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	int ret = st ? shmkit_stat(uri, st) : -ENOMEM;
-	size_t size = ret == 0 ? (size_t)st->size : 0;
-	if (ret == 0 && !(r->copy = malloc(size + 1)))
-		ret = -ENOMEM;
-	ssize_t got = ret == 0 ? shmkit_peek(uri, 0, r->copy, size) : ret;
-	if (got >= 0 || got != -ENODATA) {
+	if (ret < 0) {
 		free(st);
-		if (got < 0)
-			return cli_fail("read", uri, (int)got);
-		r->p = r->copy;
-		r->size = size;
-		return CLI_OK;
+		return cli_fail("read", uri, ret);
 	}
+	r->size = (size_t)st->size;
+	if (offset > r->size) {
+		free(st);
+		return CLI_OK; /* the caller says the range is past the end */
+	}
+	size_t n = len < r->size - offset ? (size_t)len : r->size - (size_t)offset;
+	ssize_t got = (r->copy = malloc(n ? n : 1)) ? shmkit_peek(uri, offset, r->copy, n) : -ENOMEM;
+	if (got != -ENODATA) {
+		free(st);
+		r->copy_at = offset;
+		return got < 0 ? cli_fail("read", uri, (int)got) : CLI_OK;
+	}
+	free(r->copy);
+	r->copy = NULL;
 	int may_live = st->attach_count == 0 && last_user_may_live(st);
 	pid_t lpid = st->last_pid;
 	free(st);
-	free(r->copy);
-	r->copy = NULL;
 	if (may_live && !attach)
 		return cli_fail_msg("read", uri,
 				    "not read: nobody has it attached and its last user (pid %d) may "
@@ -1353,34 +1356,107 @@ static int sysv_for_read(const char *uri, struct read_src *r, int attach)
 	fprintf(stderr, "shmkit: read %s: attached it read-only to read it (no process that has it "
 			"attached could be read through): its attach time and last-user pid now "
 			"name this command\n", cli_name(uri, safe, sizeof(safe)));
-	r->p = shmkit_seg_addr(r->seg);
 	r->size = shmkit_seg_size(r->seg);
 	return CLI_OK;
 }
 
-/* Opens uri read-only into r; 0 or a reported failure. */
-static int open_for_read(const char *uri, struct read_src *r, int attach)
+/* Opens uri read-only into r, to read len bytes at offset (SysV: the process
+ * to read through depends on them); 0 or a reported failure. */
+static int open_for_read(const char *uri, struct read_src *r, int attach, uint64_t offset,
+			 uint64_t len)
 {
 	int ret;
 
 	memset(r, 0, sizeof(*r));
+	r->fd = -1;
 	if (is_listed_only(uri))
-		return load_listed(uri, r);
+		return open_listed(uri, r);
 	if (strncmp(uri, "sysv:", 5) == 0)
-		return sysv_for_read(uri, r, attach);
+		return sysv_for_read(uri, r, attach, offset, len);
 	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_LOOK, 0);
 	if (ret < 0)
 		return cli_fail("read", uri, ret);
-	r->p = shmkit_seg_addr(r->seg);
 	r->size = shmkit_seg_size(r->seg);
+	r->fd = shmkit_seg_fd(r->seg); /* posix: and file: have one */
 	return CLI_OK;
+}
+
+/* n bytes at off into buf: 0, -ENODATA when the file is shorter now than
+ * when it was opened, or another negative errno. */
+static int read_chunk(const struct read_src *r, uint64_t off, unsigned char *buf, size_t n)
+{
+	if (r->copy) {
+		memcpy(buf, r->copy + (off - r->copy_at), n);
+		return 0;
+	}
+	if (r->fd < 0) {
+		memcpy(buf, (const unsigned char *)shmkit_seg_addr(r->seg) + off, n);
+		return 0;
+	}
+	while (n > 0) {
+		ssize_t got = pread(r->fd, buf, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -ENODATA;
+		buf += got;
+		off += (uint64_t)got;
+		n -= (size_t)got;
+	}
+	return 0;
 }
 
 static void close_read(struct read_src *r)
 {
 	if (r->seg)
 		shmkit_seg_close(r->seg);
+	else if (r->fd >= 0)
+		close(r->fd); /* a holder's descriptor, opened by us */
 	free(r->copy);
+}
+
+static int read_failed(const char *uri, uint64_t off, int err)
+{
+	if (err == -ENODATA)
+		return cli_fail_msg("read", uri, "stopped at offset %" PRIu64 ": the segment "
+				    "shrank while it was read (another process truncated it)", off);
+	return cli_fail("read", uri, err);
+}
+
+/* Writes len bytes at offset of r to stdout, as --hex, as they are
+ * (--length), or as text up to the first NUL. */
+static int show_range(const char *uri, const struct read_src *r, uint64_t offset, uint64_t len,
+		      int hex, int exact)
+{
+	static unsigned char buf[1 << 20]; /* a multiple of a hex line's 16 */
+	uint64_t done = 0;
+	int last = -1;
+
+	while (done < len) {
+		size_t n = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
+		int err = read_chunk(r, offset + done, buf, n);
+		if (err < 0)
+			return read_failed(uri, offset + done, err);
+		if (hex) {
+			hexdump(buf, n, offset + done);
+		} else if (exact) {
+			fwrite(buf, 1, n, stdout);
+		} else {
+			const unsigned char *nul = memchr(buf, 0, n);
+			size_t k = nul ? (size_t)(nul - buf) : n;
+			fwrite(buf, 1, k, stdout);
+			if (k)
+				last = buf[k - 1];
+			if (nul)
+				break;
+		}
+		done += n;
+		if (ferror(stdout))
+			break; /* cli_stdout_flush() says why */
+	}
+	if (!hex && !exact && last != '\n')
+		putchar('\n'); /* text ends with a newline, also when empty */
+	return CLI_OK;
 }
 
 CLI_COMMAND(cmd_read)
@@ -1391,8 +1467,6 @@ CLI_COMMAND(cmd_read)
 		uint64_t offset, length;
 	} o = { 0 };
 	const char *uri;
-	const unsigned char *p;
-	size_t size, len;
 	int ret;
 	const struct cli_opt opts[] = { { "hex", 0, CLI_FLAG, &o.hex, NULL },
 					{ "offset", 0, CLI_SIZE, &o.offset, NULL },
@@ -1408,29 +1482,19 @@ CLI_COMMAND(cmd_read)
 	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
 		return CLI_USAGE;
 	uri = argv[1];
-	ret = open_for_read(uri, &src, o.attach);
+	ret = open_for_read(uri, &src, o.attach, o.offset, o.has_length ? o.length : UINT64_MAX);
 	if (ret != CLI_OK)
 		return ret;
-	size = src.size;
-	if (o.offset > size || (o.has_length && o.length > size - o.offset)) {
+	if (o.offset > src.size || (o.has_length && o.length > src.size - o.offset)) {
 		close_read(&src);
-		return cli_fail_msg("read", uri, "range past the end of the segment (%zu bytes)", size);
+		return cli_fail_msg("read", uri, "range past the end of the segment (%zu bytes)",
+				    src.size);
 	}
-	p = src.p + o.offset;
-	len = o.has_length ? o.length : size - o.offset;
-	if (o.hex) {
-		hexdump(p, len, o.offset);
-	} else if (o.has_length) {
-		fwrite(p, 1, len, stdout); /* exactly the bytes asked for */
-	} else {
-		const unsigned char *nul = memchr(p, 0, len); /* text: up to the first NUL */
-
-		len = nul ? (size_t)(nul - p) : len;
-		fwrite(p, 1, len, stdout);
-		if (len == 0 || p[len - 1] != '\n')
-			putchar('\n');
-	}
+	ret = show_range(uri, &src, o.offset, o.has_length ? o.length : src.size - o.offset, o.hex,
+			 o.has_length);
 	close_read(&src);
+	if (ret != CLI_OK)
+		return ret;
 	if ((ret = cli_stdout_flush()) < 0)
 		return cli_fail_write("read", uri, ret);
 	return CLI_OK;
