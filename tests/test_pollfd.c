@@ -124,6 +124,16 @@ static int role_publisher_dies(int argc, char **argv)
 	return 5;
 }
 
+/* argv: uri: sends one message (spawned paused inside its wake-up). */
+static int role_send_one(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	CHECK_OK(shmkit_queue_send(q, "k", 1, SEC));
+	return test_done();
+}
+
 /* argv: uri -> opens the (MPMC) queue and asks for its descriptor. */
 static int role_queue_fd(int argc, char **argv)
 {
@@ -140,6 +150,7 @@ static const struct test_role roles[] = {
     {"check_closed", role_check_closed},
     {"publisher", role_publisher},
     {"queue_fd", role_queue_fd},
+    {"send_one", role_send_one},
     {NULL, NULL},
 };
 
@@ -708,10 +719,148 @@ static void test_listener_table(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A producer killed inside its wake-up of an armed descriptor (after it
+ * took the entry from ARMED, before its datagram; or after it moved the
+ * word, before it looked at the entries) costs the consumer nothing beyond
+ * the next message: that one's producer finishes the work (the descriptor
+ * stayed unreadable for good, as the entry read IDLE or the FD bit down). */
+static void test_waker_killed(int multi, const char *point)
+{
+	const char *uri = test_uri("posix", multi ? "wk-m" : "wk-s");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = multi,
+				      .multi_consumer = multi};
+	struct shmkit_queue *q, *p;
+	char buf[16];
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	const char *args[] = {uri, NULL};
+	CHECK_RET(test_kill_stopped(test_spawn_paused(point, "send_one", args)), 128 + SIGKILL);
+	CHECK_OK(shmkit_queue_open(&p, uri));
+	CHECK_OK(shmkit_queue_send(p, "n", 1, SEC));
+	CHECK(readable(fd, 5000));
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	CHECK_OK(shmkit_queue_close(p));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* After fork, the process that goes on with the handle keeps its
+ * descriptor: the other one closing its copy of the handle does not
+ * unregister it (it did, and the child's descriptor was never readable). */
+static int child_polls(void *arg)
+{
+	struct shmkit_queue **q = arg;
+	char buf[16];
+	int fd = shmkit_queue_fd(*q);
+	CHECK(readable(fd, 5000));
+	CHECK_RET(shmkit_queue_recv(*q, buf, sizeof(buf), 0), 5);
+	return test_done();
+}
+
+static void test_fork_close(int multi)
+{
+	const char *uri = test_uri("posix", multi ? "forkc-m" : "forkc-s");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = multi,
+				      .multi_consumer = multi};
+	struct shmkit_queue *q, *p;
+	char buf[16];
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_open(&p, uri));
+	CHECK(shmkit_queue_fd(q) >= 0);
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	pid_t child = test_fork(child_polls, &q);
+	CHECK_OK(shmkit_queue_close(q)); /* the parent's copy only */
+	usleep(100000);
+	CHECK_OK(shmkit_queue_send(p, "hello", 5, SEC));
+	CHECK_RET(test_wait(child), 0);
+	CHECK_OK(shmkit_queue_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* Tokens stay charged to the waker's sending socket until their listeners
+ * read them: one publisher waking more listeners than a few sockets hold
+ * (4096 + 1000 subscribers that do not read) still wakes every one, and a
+ * last, healthy one (its token was dropped, its entry left IDLE: never
+ * readable again). */
+#define FULL_SUBS 4096
+#define MORE_SUBS 1000
+static int publish_everywhere(void *arg)
+{
+	const char *const *uris = arg;
+	for (int k = 0; k < 3; k++) {
+		struct shmkit_pub *p;
+		CHECK_OK(shmkit_pub_open(&p, uris[k]));
+		CHECK_OK(shmkit_pub_send(p, "x", 1, 0));
+		CHECK_OK(shmkit_pub_close(p));
+	}
+	return test_done();
+}
+
+static void test_sender_sockets(void)
+{
+	struct rlimit rl;
+	const rlim_t need = FULL_SUBS + MORE_SUBS + 64;
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_max < need) {
+		printf("sender sockets: skipped (RLIMIT_NOFILE hard limit %llu)\n",
+		       (unsigned long long)rl.rlim_max);
+		return;
+	}
+	struct rlimit was = rl;
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = need;
+		CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	}
+	const char *uris[3] = {test_uri("posix", "tok-a"), test_uri("posix", "tok-b"),
+			       test_uri("posix", "tok-c")};
+	const unsigned counts[3] = {FULL_SUBS, MORE_SUBS, 1};
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .max_subs = FULL_SUBS};
+	static struct shmkit_sub *subs[FULL_SUBS + MORE_SUBS + 1];
+	static struct pollfd pfd[FULL_SUBS + MORE_SUBS + 1];
+	char buf[16];
+	unsigned n = 0;
+	for (int k = 0; k < 3; k++) {
+		CHECK_OK(shmkit_topic_create(uris[k], &o));
+		for (unsigned i = 0; i < counts[k]; i++, n++) {
+			CHECK_OK(shmkit_sub_open(&subs[n], uris[k]));
+			pfd[n] = (struct pollfd){.fd = shmkit_sub_fd(subs[n]), .events = POLLIN};
+			CHECK(pfd[n].fd >= 0);
+			CHECK_RET(shmkit_sub_recv(subs[n], buf, sizeof(buf), 0), -EAGAIN);
+		}
+	}
+	CHECK_RET(test_wait(test_fork(publish_everywhere, uris)), 0);
+	unsigned ready = 0;
+	int64_t give_up = test_now_ns() + 10 * SEC;
+	while (ready < n && test_now_ns() < give_up) {
+		CHECK(poll(pfd, n, 100) >= 0);
+		ready = 0;
+		for (unsigned i = 0; i < n; i++)
+			ready += (pfd[i].revents & POLLIN) != 0;
+	}
+	printf("sender sockets: %u of %u descriptors readable\n", ready, n);
+	CHECK(ready == n);
+	CHECK(pfd[n - 1].revents & POLLIN); /* the healthy one */
+	for (unsigned i = 0; i < n; i++)
+		CHECK_OK(shmkit_sub_close(subs[i]));
+	for (int k = 0; k < 3; k++)
+		CHECK_OK(shmkit_remove(uris[k]));
+	CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	test_ready_and_clear();
+	for (int multi = 0; multi <= 1; multi++) {
+		test_waker_killed(multi, "lis.signal.taken");
+		test_waker_killed(multi, "ec.wake.bumped");
+		test_fork_close(multi);
+	}
+	test_sender_sockets();
 	test_send_fd();
 	test_topic_fd();
 	test_topic_fd_killed_publisher();

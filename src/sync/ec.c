@@ -33,24 +33,37 @@ void shmkit__ec_init_shared(struct shmkit__ec_shared *sh)
 	atomic_store_explicit(&sh->mode, shmkit__barrier_choose(), memory_order_relaxed);
 }
 
+/* After signalling the listeners: the FD bit comes down if the word is
+ * still w (no listener armed behind our scan: arming always moves the word)
+ * and every token went out. Else it stays up and the next waker scans
+ * again; so does it when we are killed before this. */
+static void fd_done(const struct shmkit__ec *ec, uint32_t w, int all_sent)
+{
+	/* seq_cst: after our scan's loads and CASes of the entries */
+	if (all_sent && (w & SHMKIT__EC_FD))
+		atomic_compare_exchange_strong_explicit(ec->word, &w, w & ~SHMKIT__EC_FD,
+							memory_order_seq_cst, memory_order_relaxed);
+}
+
 void shmkit__ec_wake_slow(const struct shmkit__ec *ec, uint32_t w, uint32_t step)
 {
 	const uint32_t bits = SHMKIT__EC_SLEEP | SHMKIT__EC_FD;
 
-	/* A failed CAS reloads w: if another waker cleared the bits it also
-	 * woke everyone they named; if a new waiter set one, try again. */
+	/* A failed CAS reloads w: if another waker cleared SLEEP it also woke
+	 * the sleepers; if a new waiter set a bit, try again. */
 	while (w & bits) {
+		uint32_t next = (w + step) & ~SHMKIT__EC_SLEEP; /* FD: see fd_done */
 		/* acq_rel: release pairs with the waiters' acquire load of the
 		 * word (our publish is visible to whoever sees the new seq);
 		 * acquire pairs with the listener's seq_cst CAS that set FD, so
 		 * its ARMED entry (stored before) is visible to our scan */
-		if (atomic_compare_exchange_weak_explicit(ec->word, &w, (w + step) & ~bits,
-							  memory_order_acq_rel,
+		if (atomic_compare_exchange_weak_explicit(ec->word, &w, next, memory_order_acq_rel,
 							  memory_order_relaxed)) {
 			if (w & SHMKIT__EC_SLEEP)
 				shmkit__futex_wake(ec->word, INT_MAX);
+			SHMKIT__TEST_POINT("ec.wake.bumped");
 			if (w & SHMKIT__EC_FD)
-				shmkit__lis_signal_armed(ec);
+				fd_done(ec, next, shmkit__lis_signal_armed(ec));
 			return;
 		}
 	}
@@ -62,11 +75,11 @@ void shmkit__ec_wake_all(const struct shmkit__ec *ec)
 	 * moves (pairs with the waiters' acquire loads); a sleeper whose bit we
 	 * do not see re-checks after its seq_cst CAS and sees the change */
 	uint32_t old = atomic_fetch_add_explicit(ec->word, SHMKIT__EC_ONE, memory_order_seq_cst);
-	old = atomic_fetch_and_explicit(ec->word, ~(SHMKIT__EC_SLEEP | SHMKIT__EC_FD),
-					memory_order_seq_cst);
+	old = atomic_fetch_and_explicit(ec->word, ~SHMKIT__EC_SLEEP, memory_order_seq_cst);
 	if (old & SHMKIT__EC_SLEEP)
 		shmkit__futex_wake(ec->word, INT_MAX);
-	shmkit__lis_signal_armed(ec); /* every armed one, FD bit or not */
+	/* every armed one, FD bit or not */
+	fd_done(ec, old & ~SHMKIT__EC_SLEEP, shmkit__lis_signal_armed(ec));
 }
 
 uint32_t shmkit__ec_waiters(const struct shmkit__ec *ec)

@@ -10,8 +10,9 @@
  * word; a pollable-descriptor listener sets FD when it arms (listener.h).
  * A waker, after publishing its change, reads the word (after the
  * asymmetric barrier, barrier.h) and makes a system call only if a bit is
- * set: it clears both bits while advancing seq (one CAS), then wakes the
- * futex sleepers and/or signals the armed listeners.
+ * set: it clears SLEEP while advancing seq (one CAS), then wakes the futex
+ * sleepers and/or signals the armed listeners, and takes FD down only after
+ * that (listener.h: a waker killed midway leaves it for the next).
  *
  * Nothing counts waiters: a waiter killed at any instruction leaves at most
  * a bit set, which the next waker clears, paying one wasted system call

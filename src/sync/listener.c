@@ -21,11 +21,11 @@ static _Atomic uint32_t next_key;
  * made yet). One is used at a time; the next only when its send buffer is
  * full: a token stays charged to the sending socket until its listener reads
  * it, so listeners that were signalled but have not drained yet (at most one
- * token each) could otherwise fill it and make later wake-ups fail. 16
- * sockets hold far more tokens than there can be listeners (about 270 each
- * with the default buffer; a topic has at most 4096 subscribers). Never
- * closed: a thread may be sending on one while another moves on. */
-#define SENDERS 16
+ * token each from us) fill it, about 270 tokens with the default buffer.
+ * One process may wake many topics of 4096 subscribers each, so sockets are
+ * added as they fill, up to SENDERS (some 70 000 tokens). Never closed: a
+ * thread may be sending on one while another moves on. */
+#define SENDERS 256
 static _Atomic int senders[SENDERS];
 static _Atomic unsigned cur_sender;
 
@@ -102,24 +102,34 @@ static int sender_full(int s)
 	return queued + 4096 > size;
 }
 
-/* A waker's token to a listener. Errors are ignored on purpose:
+/* A waker's token to a listener: 0 once it is sent or not needed, -1 if it
+ * could not be (no socket could be made, every one is full, or the kernel
+ * refused): the caller leaves the entry PENDING for the next waker.
  * ECONNREFUSED means the listener died (its entry is IDLE now and stays so:
  * nothing more to pay); EAGAIN with our buffer not full means its socket
  * already holds tokens (at most max_dgram_qlen, so memory stays bounded),
  * so it is readable. Never blocks. */
-static void wake_token(const struct sockaddr_un *to, socklen_t len)
+static int wake_token(const struct sockaddr_un *to, socklen_t len)
 {
 	unsigned i = atomic_load_explicit(&cur_sender, memory_order_relaxed) % SENDERS;
-	int s = sender(i);
 
-	if (s < 0 || send_token(s, to, len) >= 0 || errno != EAGAIN || !sender_full(s))
-		return;
-	/* relaxed: any thread that moves on picks some socket; all are valid */
-	atomic_compare_exchange_strong_explicit(&cur_sender, &i, (i + 1) % SENDERS,
-						memory_order_relaxed, memory_order_relaxed);
-	s = sender((i + 1) % SENDERS);
-	if (s >= 0)
-		(void)send_token(s, to, len);
+	for (unsigned tries = 0; tries < SENDERS; tries++) {
+		int s = sender(i);
+		if (s < 0)
+			return -1;
+		if (send_token(s, to, len) >= 0 || errno == ECONNREFUSED)
+			return 0;
+		if (errno != EAGAIN)
+			return -1;
+		if (!sender_full(s))
+			return 0;
+		/* relaxed: any thread that moves on picks some socket; all are valid */
+		unsigned next = (i + 1) % SENDERS;
+		atomic_compare_exchange_strong_explicit(&cur_sender, &i, next, memory_order_relaxed,
+							memory_order_relaxed);
+		i = next;
+	}
+	return -1;
 }
 
 static void self_token(struct shmkit__lis *l)
@@ -170,17 +180,34 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 	return -EAGAIN;
 }
 
+/* Is our socket's name still bound: does another process hold the socket
+ * (a child forked with the handle, which shares its side and may go on
+ * waiting on the descriptor)? Asked by binding it: the name is free once
+ * the last holder closes. */
+static int name_held_elsewhere(const struct shmkit__lis *l)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0; /* cannot tell: free the entry, as before forks mattered */
+	int held = bind(s, (const struct sockaddr *)&l->addr, l->addr_len) < 0 && errno == EADDRINUSE;
+	close(s);
+	return held;
+}
+
 void shmkit__lis_close(struct shmkit__lis *l)
 {
 	if (l->fd < 0)
 		return;
+	close(l->fd);
+	l->fd = -1;
+	if (name_held_elsewhere(l))
+		return; /* its holder's entry now; freed when the last closes */
 	uint32_t st = atomic_load_explicit(&l->sh->state, memory_order_relaxed);
-	if ((st | 3u) == (l->reg | 3u)) /* still ours: free it, next generation */
+	/* still ours (any kind, PENDING or not): free it, next generation */
+	if ((st | 3u | SHMKIT__LIS_PENDING) == (l->reg | 3u | SHMKIT__LIS_PENDING))
 		atomic_compare_exchange_strong_explicit(
 		    &l->sh->state, &st, shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_FREE),
 		    memory_order_release, memory_order_relaxed);
-	close(l->fd);
-	l->fd = -1;
 }
 
 /* Reads every queued token, in one system call: for an armed listener found
@@ -226,19 +253,26 @@ int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec)
 			self_token(l);
 		return 0;
 	}
-	if (st != l->reg)
+	if ((st & ~SHMKIT__LIS_PENDING) != l->reg)
 		return -EBADMSG; /* not ours any more (scribbled, or taken for dead) */
+	/* IDLE: its token is queued (PENDING: or on the way, or never coming
+	 * from a waker killed before it sent; then the next waker sends) */
 	drain_one(l->fd);
-	/* relaxed: the seq_cst CAS below orders it before the FD bit */
-	if (!atomic_compare_exchange_strong_explicit(&l->sh->state, &st, armed,
-						     memory_order_relaxed, memory_order_relaxed))
-		return -EBADMSG;
+	/* relaxed: the seq_cst CAS below orders it before the FD bit. A
+	 * waker may take PENDING down meanwhile: try again from IDLE */
+	while (!atomic_compare_exchange_weak_explicit(&l->sh->state, &st, armed,
+						      memory_order_relaxed, memory_order_relaxed))
+		if ((st & ~SHMKIT__LIS_PENDING) != l->reg)
+			return -EBADMSG;
 	uint32_t w = atomic_load_explicit(ec->word, memory_order_relaxed);
 	/* Dekker: pairs with the waker's barrier before it reads the word (as
-	 * the SLEEP bit in ec.c); seq_cst also orders ARMED before the bit */
-	while (!(w & SHMKIT__EC_FD) &&
-	       !atomic_compare_exchange_weak_explicit(ec->word, &w, w | SHMKIT__EC_FD,
-						      memory_order_seq_cst, memory_order_relaxed))
+	 * the SLEEP bit in ec.c); seq_cst also orders ARMED before the bit.
+	 * The word always moves: a bit already up advances seq instead, so a
+	 * waker whose scan passed our entry before we armed sees the word
+	 * moved and leaves the bit up (ec.c, fd_done) */
+	while (!atomic_compare_exchange_weak_explicit(
+	    ec->word, &w, w & SHMKIT__EC_FD ? w + SHMKIT__EC_ONE : w | SHMKIT__EC_FD,
+	    memory_order_seq_cst, memory_order_relaxed))
 		;
 	if (!shmkit__barrier_sleeper(ec->mode)) {
 		/* Cannot make wakers see the bit in time: stay readable, so the
@@ -264,7 +298,7 @@ void shmkit__lis_found_final(struct shmkit__lis *l)
 	/* relaxed: as in shmkit__lis_found() */
 	if (atomic_compare_exchange_strong_explicit(&l->sh->state, &armed, l->reg,
 						    memory_order_relaxed, memory_order_relaxed) ||
-	    armed == l->reg)
+	    (armed & ~SHMKIT__LIS_PENDING) == l->reg)
 		self_token(l);
 }
 
@@ -296,22 +330,32 @@ static struct shmkit__listener_shared *entry(const struct shmkit__lis_table *t, 
 	return (struct shmkit__listener_shared *)(t->base + (size_t)i * t->stride);
 }
 
-void shmkit__lis_signal_armed(const struct shmkit__ec *ec)
+int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 {
 	const struct shmkit__lis_table *t = &ec->lis;
 	uint32_t n = shmkit__lis_scan_end(t);
+	int all_sent = 1;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmkit__listener_shared *e = entry(t, i);
 		/* acquire: pairs with the owner's release of its registration:
 		 * the key and identity are complete */
 		uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
-		if (shmkit__lis_kind(st) != SHMKIT__LIS_ARMED || shmkit__lis_side(st) != ec->side)
+		uint32_t kind = shmkit__lis_kind(st), pending;
+		if (shmkit__lis_side(st) != ec->side)
 			continue;
-		if (!atomic_compare_exchange_strong_explicit(
-			&e->state, &st, (st & ~3u) | SHMKIT__LIS_IDLE, memory_order_acq_rel,
-			memory_order_relaxed))
-			continue; /* another waker took it, or the owner found data */
+		if (kind == SHMKIT__LIS_ARMED) {
+			pending = (st & ~3u) | SHMKIT__LIS_PENDING | SHMKIT__LIS_IDLE;
+			if (!atomic_compare_exchange_strong_explicit(&e->state, &st, pending,
+								     memory_order_acq_rel,
+								     memory_order_relaxed))
+				continue; /* another waker took it, or the owner found data */
+		} else if (kind == SHMKIT__LIS_IDLE && (st & SHMKIT__LIS_PENDING)) {
+			pending = st; /* its waker's token may never come: one more */
+		} else {
+			continue;
+		}
+		SHMKIT__TEST_POINT("lis.signal.taken");
 		const struct shmkit__ident *owner =
 		    (const struct shmkit__ident *)((unsigned char *)e + t->ident_off);
 		/* read once: a name built from scribbled bytes reaches at most
@@ -319,8 +363,16 @@ void shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 		uint32_t pid = owner->pid, key = e->key;
 		uint64_t start = owner->start_time;
 		struct sockaddr_un a;
-		wake_token(&a, lis_addr(&a, pid, start, key));
+		if (wake_token(&a, lis_addr(&a, pid, start, key)) < 0) {
+			all_sent = 0; /* stays PENDING: the next waker tries */
+			continue;
+		}
+		/* release: after our send; fails if the owner armed again */
+		atomic_compare_exchange_strong_explicit(&e->state, &pending,
+							pending & ~SHMKIT__LIS_PENDING,
+							memory_order_release, memory_order_relaxed);
 	}
+	return all_sent;
 }
 
 uint32_t shmkit__lis_count_armed(const struct shmkit__ec *ec)

@@ -7,11 +7,15 @@
  * Invariant: an entry that is not ARMED has a token (one datagram) queued on
  * its socket or one on the way, so the descriptor is readable. The owner
  * arms only after a receive found nothing: it drains the token, marks the
- * entry ARMED, sets the eventcount's FD bit (seq_cst) and re-checks. A
- * waker that sees the FD bit takes each ARMED entry of its side back to
- * IDLE by CAS and sends one datagram: one system call per wake-up, none
- * when nobody is armed. A listener killed while armed costs the next waker
- * one refused sendto (ECONNREFUSED), then nothing. Why a socket and not an
+ * entry ARMED, sets the eventcount's FD bit (seq_cst; advancing seq if the
+ * bit was up already) and re-checks. A waker that sees the FD bit takes
+ * each ARMED entry of its side to IDLE|PENDING by CAS, sends one datagram
+ * and takes PENDING down: one system call per wake-up, none when nobody is
+ * armed. The FD bit comes down only after that scan, and only if the word
+ * did not move meanwhile (no listener armed behind the scan) and every
+ * token went out: a waker killed at any point leaves the bit up, and the
+ * next one finishes its work. A listener killed while armed costs the next
+ * waker one refused sendto (ECONNREFUSED), then nothing. Why a socket and not an
  * eventfd, a FIFO or a pipe: docs/ARCHITECTURE.md "Pollable descriptors". */
 #ifndef SHMKIT_SYNC_LISTENER_H
 #define SHMKIT_SYNC_LISTENER_H
@@ -31,13 +35,19 @@ enum {
 	SHMKIT__LIS_CLAIMING = 3, /* a table entry being filled by its claimer */
 };
 
+/* With kind IDLE: a waker took the entry from ARMED and may not have sent
+ * its token yet (or was killed before it did, or could not). Every waker
+ * that sees it sends one (a spare token costs a spurious readiness) and
+ * takes the bit down. */
+#define SHMKIT__LIS_PENDING 8u
+
 static inline uint32_t shmkit__lis_kind(uint32_t st)
 {
 	return st & 3u;
 }
 static inline uint32_t shmkit__lis_side(uint32_t st)
 {
-	return st >> 2 & 3u;
+	return st >> 2 & 1u;
 }
 static inline uint32_t shmkit__lis_make(uint32_t gen, uint32_t side, uint32_t kind)
 {
@@ -90,8 +100,10 @@ uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t);
  * bound lies below it from now on (the bound only grows). */
 void shmkit__lis_raise_end(_Atomic uint32_t *end, uint32_t index);
 
-/* Waker side: signals every ARMED listener of ec's side. */
-void shmkit__lis_signal_armed(const struct shmkit__ec *ec);
+/* Waker side: signals every ARMED listener of ec's side, and sends again
+ * to every PENDING one. 1 if every token went out, 0 if one could not (its
+ * entry stays PENDING: the caller leaves the FD bit up for the next waker). */
+int shmkit__lis_signal_armed(const struct shmkit__ec *ec);
 
 /* Armed listeners of ec's side, for statistics. */
 uint32_t shmkit__lis_count_armed(const struct shmkit__ec *ec);
