@@ -4,7 +4,7 @@
  *
  *   epoll_consumer URI COUNT [TICK_MS]
  *
- * Opens the queue URI (make one with `shmkit queue create URI`), puts its
+ * Opens the queue URI (make one with `shmkit queue create URI --capacity 16 --max-msg 256`), puts its
  * descriptor (shmkit_queue_fd) and a timerfd in one epoll set, prints each
  * message as it comes (`got: ...`) and a heartbeat tick on every timer expiry,
  * and exits after COUNT messages. Feed it from another terminal with

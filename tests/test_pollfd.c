@@ -350,6 +350,18 @@ static void test_topic_fd(void)
 	CHECK(next == n);
 	CHECK(readable(fd, 0)); /* -EPIPE waits: stays readable */
 	CHECK_RET(test_wait(c), 0);
+	/* a new publisher: the first receive that finds nothing clears the
+	 * readiness -EPIPE left (its own token and the closing publisher's) */
+	struct shmkit_pub *p;
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
+	CHECK(!readable(fd, 0));
+	CHECK_OK(shmkit_pub_send(p, &n, sizeof(n), SEC));
+	CHECK(readable(fd, 5000));
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
+	CHECK(!readable(fd, 0));
+	CHECK_OK(shmkit_pub_close(p));
 	CHECK_OK(shmkit_sub_close(s));
 	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
 }

@@ -161,6 +161,7 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 		return r;
 	}
 	l->fd = fd;
+	l->spare = 0;
 	l->sh = sh;
 	sh->key = l->key;
 	uint32_t st = claimed ? claimed : atomic_load_explicit(&sh->state, memory_order_relaxed);
@@ -256,8 +257,14 @@ int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec)
 	if ((st & ~SHMKIT__LIS_PENDING) != l->reg)
 		return -EBADMSG; /* not ours any more (scribbled, or taken for dead) */
 	/* IDLE: its token is queued (PENDING: or on the way, or never coming
-	 * from a waker killed before it sent; then the next waker sends) */
-	drain_one(l->fd);
+	 * from a waker killed before it sent; then the next waker sends). After
+	 * a lasting state's token (found_final) there may be two: read all, so
+	 * that this -EAGAIN clears the readiness, as a spurious one must */
+	if (l->spare)
+		drain(l->fd);
+	else
+		drain_one(l->fd);
+	l->spare = 0;
 	/* relaxed: the seq_cst CAS below orders it before the FD bit. A
 	 * waker may take PENDING down meanwhile: try again from IDLE */
 	while (!atomic_compare_exchange_weak_explicit(&l->sh->state, &st, armed,
@@ -298,8 +305,10 @@ void shmkit__lis_found_final(struct shmkit__lis *l)
 	/* relaxed: as in shmkit__lis_found() */
 	if (atomic_compare_exchange_strong_explicit(&l->sh->state, &armed, l->reg,
 						    memory_order_relaxed, memory_order_relaxed) ||
-	    (armed & ~SHMKIT__LIS_PENDING) == l->reg)
+	    (armed & ~SHMKIT__LIS_PENDING) == l->reg) {
 		self_token(l);
+		l->spare = 1;
+	}
 }
 
 uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t)

@@ -60,6 +60,7 @@ struct shmkit__lis {
 	struct shmkit__listener_shared *sh;
 	uint32_t reg; /* our registration: state with kind IDLE */
 	uint32_t key;
+	int spare;    /* we sent ourselves a token that may be a second one */
 	/* our own address, for the tokens we send ourselves */
 	struct sockaddr_un addr;
 	socklen_t addr_len;
