@@ -32,12 +32,12 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "internal.h"
 #include "managed.h"
+#include "holders.h"
 #include "proc.h"
 
 struct gc_ctx {
@@ -47,29 +47,6 @@ struct gc_ctx {
 	void *arg;
 	int removed;
 };
-
-/* ---- who uses an object (src/proc.c walks /proc) ---- */
-
-struct use_report {
-	pid_t user;	   /* a process that maps or holds it, 0 if none */
-	int n_uninspected; /* processes that might, whose /proc we cannot read; -1 no /proc */
-	pid_t uninspected; /* one of them */
-};
-
-static int first_user(pid_t pid, void *arg)
-{
-	*(pid_t *)arg = pid;
-	return 1; /* one is enough */
-}
-
-static void find_users(const struct shmkit__obj_ref *ref, struct use_report *rep)
-{
-	struct shmkit__users u;
-	memset(rep, 0, sizeof(*rep));
-	shmkit__proc_users(ref, 1, first_user, &rep->user, &u);
-	rep->n_uninspected = rep->user ? 0 : u.n_uninspected;
-	rep->uninspected = u.uninspected;
-}
 
 /* ---- reporting ---- */
 
@@ -162,126 +139,6 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 		}
 		snprintf(why + n, cap - (size_t)n, "; it %s, removed as forced", held);
 	}
-	return 1;
-}
-
-/* ---- the kernel's word on open files: a write lease ----
- * The kernel grants a write lease on a file only when no other open file
- * refers to it (read or write; every mapping holds one). Processes whose
- * /proc we may not read (more privileged ones) are covered by it. The probe
- * runs in a child: a lease break signals the holder with SIGIO, which would
- * end the caller. */
-
-/* Does this kernel count read-only opens for leases (CONFIG_IMA)? Child only. */
-static int lease_counts_readers(void)
-{
-	int w = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (w < 0)
-		return 0;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", w);
-	int r1 = open(path, O_RDONLY | O_CLOEXEC);
-	close(w);
-	if (r1 < 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", r1);
-	int r2 = open(path, O_RDONLY | O_CLOEXEC);
-	int counted = r2 >= 0 && fcntl(r2, F_SETLEASE, F_WRLCK) < 0 && errno == EAGAIN;
-	if (r2 >= 0)
-		close(r2);
-	close(r1);
-	return counted;
-}
-
-/* 1 nobody else has the file open or mapped, 0 somebody has, negative errno
- * when the kernel cannot be asked (no lease rights, readers not counted). */
-static int lease_probe(const char *path)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return shmkit__neg_errno();
-	if (pid == 0) {
-		if (!lease_counts_readers())
-			_exit(3);
-		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0)
-			_exit(errno == EWOULDBLOCK ? 1 : 4); /* another lease holder: in use */
-		if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
-			fcntl(fd, F_SETLEASE, F_UNLCK);
-			_exit(0);
-		}
-		_exit(errno == EAGAIN ? 1 : 5);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return shmkit__neg_errno();
-	if (WIFSIGNALED(status))
-		return 0; /* SIGIO: someone opened it during the probe */
-	switch (WEXITSTATUS(status)) {
-	case 0:
-		return 1;
-	case 1:
-		return 0;
-	case 3:
-		return -ENOTSUP;
-	default:
-		return -EACCES;
-	}
-}
-
-/* Final check before removal: who maps or holds it. 1 free (proof in
- * `why`), 0 kept, -1 skipped. `path` (POSIX) enables the lease probe;
- * kernel_counted (SysV: nattch was 0) makes uninspectable processes moot. */
-static int users_verdict(const struct shmkit__obj_ref *ref, const char *path, int kernel_counted,
-			 char *why, size_t cap)
-{
-	struct use_report rep;
-	find_users(ref, &rep);
-	if (rep.user) {
-		char comm[32];
-		shmkit__proc_comm(rep.user, comm, sizeof(comm));
-		snprintf(why, cap, "mapped or held open by live pid %d (%s)", (int)rep.user, comm);
-		return 0;
-	}
-	if (kernel_counted) {
-		snprintf(why, cap, "no attaches (kernel count)");
-		return 1;
-	}
-	/* the walk skips this process (gc's own looks); a caller that maps
-	 * the object itself keeps it, and is told so, not "cannot be inspected" */
-	if (shmkit__proc_pid_uses(getpid(), ref, NULL) == 1) {
-		snprintf(why, cap, "mapped or held open by this process (pid %d), the one running gc",
-			 (int)getpid());
-		return 0;
-	}
-	int lease = path ? lease_probe(path) : -ENOTSUP;
-	if (lease == 0) {
-		snprintf(why, cap,
-			 "a process that cannot be inspected has it open or mapped "
-			 "(the kernel refused a write lease)");
-		return 0;
-	}
-	if (lease == 1) {
-		snprintf(why, cap,
-			 "no live process maps or holds it (/proc%s, and the kernel "
-			 "granted a write lease)",
-			 rep.n_uninspected ? " where readable" : "");
-		return 1;
-	}
-	if (rep.n_uninspected < 0) {
-		snprintf(why, cap, "/proc is not readable: cannot see who maps it");
-		return -1;
-	}
-	if (rep.n_uninspected) {
-		snprintf(why, cap,
-			 "%d process%s (e.g. pid %d) may map it but cannot be inspected "
-			 "(permission denied), and the kernel cannot be asked (%s)",
-			 rep.n_uninspected, rep.n_uninspected == 1 ? "" : "es",
-			 (int)rep.uninspected, shmkit_strerror(lease));
-		return -1;
-	}
-	snprintf(why, cap, "no live process maps or holds it (/proc)");
 	return 1;
 }
 
@@ -398,7 +255,7 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 				      sb.st_mode & 0777};
 	char path[300];
 	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	int uv = users_verdict(&ref, path, 0, why2, sizeof(why2));
+	int uv = shmkit__holders_verdict(&ref, path, 0, why2, sizeof(why2));
 	if (uv <= 0)
 		return report(c, uri, uv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s; but %s", why, why2);

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* Who holds a segment (holders.c). Never installed. */
+#ifndef SHMKIT_HOLDERS_H
+#define SHMKIT_HOLDERS_H
+
+#include <stddef.h>
+
+#include "proc.h"
+
+/* Whether any other process maps the object or holds a descriptor to it:
+ * 1 nobody does (the proof in `why`), 0 somebody does (who, in `why`), -1
+ * cannot tell (why). `path` (POSIX, file) enables the lease probe;
+ * kernel_counted (SysV: nattch was 0) makes uninspectable processes moot.
+ * This process's own use counts as a holder. */
+int shmkit__holders_verdict(const struct shmkit__obj_ref *ref, const char *path, int kernel_counted,
+			    char *why, size_t cap);
+
+#endif
