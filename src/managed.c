@@ -16,6 +16,7 @@
  * URI takes the creator role over with one CAS on `init` (generation bumped,
  * so two re-initializers cannot both win) and starts the body again. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abandoned.h"
 #include "backend/backend.h"
 #include "internal.h"
 #include "managed.h"
@@ -502,6 +504,21 @@ static int refuse_private(const char *uri)
 	return 0;
 }
 
+/* An open that found the segment smaller than a header and waited: the
+ * detail says when it is an empty file nobody holds (a creator killed before
+ * it sized it, or a file another program left empty), which a create takes
+ * over. */
+static int too_small(const char *uri)
+{
+	char path[PATH_MAX];
+	struct stat seen;
+
+	if (shmkit__abandoned_creation(uri, path, sizeof(path), &seen))
+		return shmkit__fail(-EBADMSG, "empty, and nobody holds it (a creator killed before "
+					      "it sized it?): creating it again takes the name over");
+	return shmkit__fail(-EBADMSG, "segment is smaller than a shmkit header");
+}
+
 int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
 			     int64_t timeout_ns)
 {
@@ -535,10 +552,8 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 			 * says -EAGAIN for an empty one): reopen to see. */
 			if (r == 0)
 				shmkit_seg_close(seg);
-			if (timeout_ns == 0 || expired(nobody_deadline)) {
-				shmkit__detail("segment is smaller than a shmkit header");
-				return -EBADMSG;
-			}
+			if (timeout_ns == 0 || expired(nobody_deadline))
+				return too_small(uri);
 			sleep_briefly();
 			continue;
 		}
@@ -753,8 +768,10 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 	/* -EAGAIN: exists but empty, a racing creator has not sized it yet. */
 	while ((r = shmkit_seg_open(&seg, uri, 0, 0, 0)) == -EAGAIN && !expired(deadline))
 		sleep_briefly();
+	if (r == -EAGAIN) /* still empty: its creator may have died there */
+		return shmkit__remove_abandoned(uri) ? -EAGAIN : -EEXIST;
 	if (r < 0)
-		return r == -ENOENT ? -EAGAIN : (r == -EAGAIN ? -EEXIST : r);
+		return r == -ENOENT ? -EAGAIN : r;
 	struct shmkit__header *h = shmkit_seg_addr(seg);
 	size_t seg_size = shmkit_seg_size(seg);
 	uint64_t w = 0;

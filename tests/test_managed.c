@@ -5,9 +5,11 @@
 /* TIMEOUT: 90 */
 #include "test.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,6 +205,50 @@ static void test_creator_killed(void)
 	CHECK_RET(shmkit__obj_open(&o, uri, SHMKIT_KIND_RAW, 0), 0);
 	CHECK(check_pattern(o.body, BODY, 9));
 	CHECK(shmkit__obj_header(&o)->creator.pid != (uint32_t)pid);
+	CHECK_OK(shmkit__obj_close(&o));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A creator killed after its O_EXCL open and before its file had a size
+ * (inside posix_fallocate, the widest window of a create): the empty file
+ * named no creator, so every later create said -EEXIST and every open
+ * -EBADMSG, for good. Empty and held by nobody, it is taken over; empty and
+ * held (a live creator, or a program keeping it open), it is not. */
+static int hold_open(void *arg)
+{
+	int fd = open(arg, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	pause();
+	return 0;
+}
+
+static void test_creator_killed_sizing(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "sizing");
+	struct shmkit__obj o;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s%s", strcmp(scheme, "posix") == 0 ? "/dev/shm" : "",
+		 strchr(uri, ':') + 1);
+	const char *args[] = {uri, "7", NULL};
+	CHECK_RET(test_kill_stopped(test_spawn_paused("seg.create.sizing", "creator", args)),
+		  128 + SIGKILL);
+	struct stat sb;
+	CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
+	CHECK_RET(shmkit__obj_open_timeout(&o, uri, SHMKIT_KIND_RAW, 0, 0), -EBADMSG);
+	CHECK(strstr(shmkit_last_error_detail(), "nobody holds it") != NULL);
+	/* held open by a live process: not ours to take */
+	pid_t holder = test_fork(hold_open, path);
+	usleep(100000);
+	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL), -EEXIST);
+	kill(holder, SIGKILL);
+	test_wait(holder);
+	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, fill_pattern,
+				     (void *)7),
+		  0);
+	CHECK(check_pattern(o.body, BODY, 7));
+	CHECK_OK(shmkit__obj_close(&o));
+	CHECK_RET(shmkit__obj_open(&o, uri, SHMKIT_KIND_RAW, 0), 0);
 	CHECK_OK(shmkit__obj_close(&o));
 	CHECK_OK(shmkit_remove(uri));
 }
@@ -667,6 +713,8 @@ int main(int argc, char **argv)
 	test_anon_fork();
 	test_raw_across_exec();
 	test_creator_killed();
+	test_creator_killed_sizing("posix");
+	test_creator_killed_sizing("file");
 	test_takeover_in_process();
 	test_creator_finished_and_exited();
 	test_corrupt_header();

@@ -94,6 +94,7 @@ static int finish_create(const struct shmkit__path_ops *ops, struct shmkit_seg *
 {
 	/* open and shm_open honour the umask; the mode asked for is applied exactly. */
 	int rc = fchmod(fd, mode) < 0 ? shmkit__neg_errno() : 0;
+	SHMKIT__TEST_POINT("seg.create.sizing");
 	if (rc == 0)
 		rc = set_pages(ops, seg, u, fd, flags);
 	if (rc == 0)

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* A name whose creator died before it sized the file: made (O_EXCL), then
+ * killed inside posix_fallocate (which leaves the size 0 when it does not
+ * finish: the widest window of a create, milliseconds for a large object).
+ * Nothing in it names a creator to prove dead, so the proof is the file: it
+ * is empty (nothing to lose; no segment shmkit makes is) and no process maps
+ * it or holds it open (holders.c: /proc and the kernel's write lease; a live
+ * creator holds its descriptor from the O_EXCL open on). A file sized and
+ * still all zero is not taken: a plain segment looks the same. POSIX and
+ * file: only (shmget sizes a SysV segment as it makes it). */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "abandoned.h"
+#include "backend/backend.h"
+#include "holders.h"
+#include "internal.h"
+
+/* The file behind a posix: or file: URI, into path; 0 or -EINVAL. */
+static int uri_path(const char *uri, char *path, size_t cap)
+{
+	struct shmkit__uri *u = malloc(sizeof(*u)); /* PATH_MAX inside */
+	int r = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (shmkit__uri_parse(uri, u) == 0 && !u->is_fd) {
+		if (u->backend == SHMKIT_POSIX)
+			r = (size_t)snprintf(path, cap, "/dev/shm%s", u->name) < cap ? 0 : -EINVAL;
+		else if (u->backend == SHMKIT_FILE)
+			r = (size_t)snprintf(path, cap, "%s", u->name) < cap ? 0 : -EINVAL;
+	}
+	free(u);
+	return r;
+}
+
+int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct stat *seen)
+{
+	char why[512];
+	int r = uri_path(uri, path, cap);
+	if (r < 0)
+		return 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	int empty = fstat(fd, seen) == 0 && S_ISREG(seen->st_mode) && seen->st_size == 0;
+	close(fd); /* our own descriptor would count as a holder */
+	if (!empty)
+		return 0;
+	struct shmkit__obj_ref ref = {seen->st_dev, (uint64_t)seen->st_ino, -1, seen->st_uid,
+				      (unsigned)seen->st_mode & 0777};
+	return shmkit__holders_verdict(&ref, path, 0, why, sizeof(why)) == 1;
+}
+
+int shmkit__remove_abandoned(const char *uri)
+{
+	char path[PATH_MAX];
+	struct stat seen, now;
+
+	if (!shmkit__abandoned_creation(uri, path, sizeof(path), &seen))
+		return 0;
+	/* the very file judged, not one a racing creator made since */
+	if (lstat(path, &now) < 0 || now.st_dev != seen.st_dev || now.st_ino != seen.st_ino)
+		return 0;
+	return unlink(path) == 0;
+}
