@@ -14,7 +14,9 @@
  * A creator that dies before [B] leaves INITIALIZING and an identity that
  * is provably dead: openers report -EOWNERDEAD, and a create() on the same
  * URI takes the creator role over with one CAS on `init` (generation bumped,
- * so two re-initializers cannot both win) and starts the body again. */
+ * so two re-initializers cannot both win) and starts the body again. One
+ * killed before its file had a size leaves an empty file naming nobody:
+ * create() takes it over once nobody holds it (abandoned.c). */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
