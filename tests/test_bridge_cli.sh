@@ -276,5 +276,19 @@ PY
 	grep -q "2 duplicates ignored" "$TMP/hin.log" || fail "hostile sender: duplicates: $(cat "$TMP/hin.log")"
 fi
 
+# Under a descriptor limit ZeroMQ cannot live with, a clear refusal (it
+# aborted, exit 134); a bound ipc socket gets the queue's mode, not what
+# the umask allows (umask 000 made it 0777: anyone could feed the queue).
+(ulimit -n 8; "$SHMKIT" bridge in "ipc://$TMP/nofd" "$QA" --bind --timeout 1 >"$TMP/o" 2>"$TMP/e"; echo $? >"$TMP/rc")
+[ "$(cat "$TMP/rc")" = 1 ] && grep -q "too few file descriptors" "$TMP/e" ||
+	fail "bridge under ulimit -n 8: exit $(cat "$TMP/rc"): $(head -c 300 "$TMP/e")"
+(umask 000; exec "$SHMKIT" bridge in "ipc://$TMP/umask" "$QA" --bind --timeout 2 >/dev/null 2>&1) &
+UM=$!
+for _ in $(seq 1 50); do [ -S "$TMP/umask" ] && break; sleep 0.05; done
+sleep 0.1
+mode=$(stat -c %a "$TMP/umask" 2>/dev/null)
+[ "$mode" = 600 ] || fail "ipc socket bound under umask 000 has mode $mode, want the queue's 600"
+kill "$UM" 2>/dev/null; wait "$UM" 2>/dev/null
+
 [ $FAILS = 0 ] && echo "test_bridge_cli: ok"
 [ $FAILS = 0 ]

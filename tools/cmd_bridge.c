@@ -209,6 +209,9 @@ CLI_COMMAND(cmd_bridge)
 		return cli_fail_msg("bridge", uri, "cannot bind %s: another process listens on %s "
 				    "(binding would take it over); nothing changed", endpoint, path);
 	}
+	if (r == -EMFILE)
+		return cli_fail_msg("bridge", uri, "too few file descriptors left for ZeroMQ (ulimit "
+				    "-n is %ld): raise the limit", sysconf(_SC_OPEN_MAX));
 	if (r == -ENODEV) /* zmq_bind: the host is no address of this machine's */
 		return cli_fail_msg("bridge", uri, "cannot bind %s: its host is no address of this "
 				    "machine (it cannot be resolved, or it names another host)", endpoint);

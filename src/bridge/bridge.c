@@ -3,6 +3,7 @@
  * run the carrier that matches (queue_out.c, queue_in.c, topic.c). The wire
  * protocol is docs/BRIDGE.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,7 +382,9 @@ static int ipc_bind_check(const char *endpoint)
 }
 
 /* ZeroMQ leaves a bound ipc socket's file behind when the socket closes.
- * Remember which file the bind made, so close removes that one only. */
+ * Remember which file the bind made, so close removes that one only. The
+ * file gets the local object's permission bits: whoever may connect reads
+ * or feeds the object, so the umask (000: anyone) must not decide it. */
 static void note_ipc_file(struct shmkit_bridge *b, const char *endpoint)
 {
 	const char *path = ipc_path(endpoint);
@@ -391,7 +394,28 @@ static void note_ipc_file(struct shmkit_bridge *b, const char *endpoint)
 		b->ipc_file = true;
 		b->ipc_dev = st.st_dev;
 		b->ipc_ino = st.st_ino;
+		(void)chmod(path, b->obj_mode);
 	}
+}
+
+/* ZeroMQ aborts the process (an assertion) when a descriptor it needs for
+ * its context or socket cannot be made: refuse first, -EMFILE, when fewer
+ * than `need` are left under RLIMIT_NOFILE. */
+static int fd_headroom(int need)
+{
+	int fds[64], n = 0, r = 0;
+
+	while (n < need && n < 64) {
+		fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			r = errno == EMFILE || errno == ENFILE ? -EMFILE : 0;
+			break;
+		}
+		n++;
+	}
+	while (n > 0)
+		close(fds[--n]);
+	return r;
 }
 
 /* After the socket is closed: the file it bound, unless another process's
@@ -406,12 +430,19 @@ static void remove_ipc_file(struct shmkit_bridge *b)
 		unlink(path);
 }
 
+/* Descriptors a bridge's ZeroMQ context and socket take (its I/O and
+ * reaper threads' pollers and signalers, the socket's, a monitor, a first
+ * connection), with room to spare. */
+#define ZMQ_FDS 24
+
 static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		       const struct shmkit_bridge_opts *o)
 {
 	int linger = LINGER_MS, hb = HEARTBEAT_MS, hbt = HEARTBEAT_TIMEOUT_MS, one = 1, r;
 	int hs = HANDSHAKE_MS;
 
+	if ((r = fd_headroom(ZMQ_FDS)) < 0)
+		return r;
 	b->ctx = zmq_ctx_new();
 	if (!b->ctx)
 		return zerr();
@@ -472,6 +503,7 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	if (!st.managed || (st.kind != SHMKIT_KIND_QUEUE && st.kind != SHMKIT_KIND_TOPIC))
 		return -EBADMSG; /* not a queue or a topic */
 	b->kind = (int)st.kind;
+	b->obj_mode = st.mode & 0666;
 	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_IN) {
 		struct shmkit_topic_info ti;
 		if ((r = shmkit_topic_stat(uri, &ti, NULL, 0)) < 0)

@@ -126,6 +126,7 @@ struct shmkit_bridge {
 	char *endpoint;      /* what the socket binds or connects to (again) */
 	int64_t link_checked; /* monotonic ns */
 	bool binds;
+	unsigned obj_mode;   /* the local object's permission bits (an ipc socket gets them) */
 	bool ipc_file;       /* bound ipc://PATH: the socket file made, by identity */
 	dev_t ipc_dev;
 	ino_t ipc_ino;
