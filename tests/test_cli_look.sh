@@ -110,6 +110,13 @@ wait "$reader"
 [ "$(cat "$TMP/shrink.rc")" = 1 ] && grep -q "shrank while it was read" "$TMP/shrink.err" ||
 	fail "read of a segment truncated under it: exit $(cat "$TMP/shrink.rc"), $(cat "$TMP/shrink.err")"
 
+# ---- an empty file reads as 0 bytes (it said "its creator has not sized it yet") ----
+E="posix:/$TAG-empty"
+CLEANUP+=("$E")
+: >"/dev/shm/$TAG-empty"
+out=$("$SHMKIT" read "$E" --hex 2>&1) && [ -z "$out" ] || fail "read --hex of an empty segment: $out"
+"$SHMKIT" read "$E" --length 1 >/dev/null 2>&1 && fail "read --length 1 of an empty segment succeeded"
+
 if [ "$FAILS" -ne 0 ]; then
 	echo "$FAILS failure(s)"
 	exit 1

@@ -1360,6 +1360,17 @@ static int sysv_for_read(const char *uri, struct read_src *r, int attach, uint64
 	return CLI_OK;
 }
 
+/* An empty file (the seg layer maps none: -EAGAIN, as for a creator that
+ * has not sized it yet) reads as 0 bytes. */
+static int empty_file(const char *uri)
+{
+	struct shmkit_stat *st = malloc(sizeof(*st));
+	int empty = st && shmkit_stat(uri, st) == 0 && st->size == 0;
+
+	free(st);
+	return empty;
+}
+
 /* Opens uri read-only into r, to read len bytes at offset (SysV: the process
  * to read through depends on them); 0 or a reported failure. */
 static int open_for_read(const char *uri, struct read_src *r, int attach, uint64_t offset,
@@ -1374,6 +1385,8 @@ static int open_for_read(const char *uri, struct read_src *r, int attach, uint64
 	if (strncmp(uri, "sysv:", 5) == 0)
 		return sysv_for_read(uri, r, attach, offset, len);
 	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_LOOK, 0);
+	if (ret == -EAGAIN && empty_file(uri))
+		return CLI_OK; /* nothing to map: 0 bytes to show */
 	if (ret < 0)
 		return cli_fail("read", uri, ret);
 	r->size = shmkit_seg_size(r->seg);
