@@ -1167,6 +1167,41 @@ static int is_private_view(const char *uri)
 	return 0;
 }
 
+/* Could the last user of a SysV segment still be alive? (0: provably not,
+ * or nobody ever attached it.) */
+static int last_user_may_live(const struct shmkit_stat *st)
+{
+	if (st->last_pid <= 0)
+		return st->atime != 0; /* 0 with a time: a pid namespace we cannot see */
+	return kill(st->last_pid, 0) == 0 || errno != ESRCH;
+}
+
+/* May write attach the System V segment uri? Its attach makes this command
+ * the segment's last user, and once it exits gc --foreign takes the segment
+ * for abandoned: refused (like read) while nobody has it attached and its
+ * last user may be alive, unless --attach. Other URIs: CLI_OK. */
+static int sysv_write_allowed(const char *uri, int attach)
+{
+	if (attach || strncmp(uri, "sysv:", 5) != 0)
+		return CLI_OK;
+	struct shmkit_stat *st = malloc(sizeof(*st));
+	int ret = st ? shmkit_stat(uri, st) : -ENOMEM;
+	if (ret < 0) {
+		free(st);
+		return cli_fail("write", uri, ret);
+	}
+	int may_live = st->attach_count == 0 && last_user_may_live(st);
+	pid_t lpid = st->last_pid;
+	free(st);
+	if (may_live)
+		return cli_fail_msg("write", uri,
+				    "not written: nobody has it attached and its last user (pid %d) "
+				    "may be alive; attaching to write would make this command its "
+				    "last user, and gc --foreign would then take it for abandoned "
+				    "(--attach writes it anyway)", (int)lpid);
+	return CLI_OK;
+}
+
 CLI_COMMAND(cmd_write)
 {
 	struct shmkit_seg *seg;
@@ -1174,9 +1209,10 @@ CLI_COMMAND(cmd_write)
 	const char *uri, *text = NULL;
 	char *data = NULL;
 	size_t len = 0, size;
-	int ret, force = 0;
+	int ret, force = 0, attach = 0;
 	const struct cli_opt opts[] = { { "offset", 0, CLI_SIZE, &offset, NULL },
 					{ "force", 0, CLI_FLAG, &force, NULL },
+					{ "attach", 0, CLI_FLAG, &attach, NULL },
 					{ 0 } };
 	int n = cli_parse(argv[0], argc, argv, opts);
 	const char *kind;
@@ -1196,6 +1232,8 @@ CLI_COMMAND(cmd_write)
 		return cli_fail_msg("write", uri,
 				    "is a shmkit %s: raw bytes would destroy it (use its own "
 				    "commands, or --force to write anyway)", kind);
+	if ((ret = sysv_write_allowed(uri, attach)) != CLI_OK)
+		return ret;
 	ret = shmkit_seg_open(&seg, uri, 0, 0, 0);
 	if (ret < 0)
 		return cli_fail("write", uri, ret);
@@ -1303,15 +1341,6 @@ static int open_listed(const char *uri, struct read_src *r)
 		return cli_fail("read", uri, -errno);
 	r->size = (size_t)sb.st_size;
 	return CLI_OK;
-}
-
-/* Could the last user of a SysV segment still be alive? (0: provably not,
- * or nobody ever attached it.) */
-static int last_user_may_live(const struct shmkit_stat *st)
-{
-	if (st->last_pid <= 0)
-		return st->atime != 0; /* 0 with a time: a pid namespace we cannot see */
-	return kill(st->last_pid, 0) == 0 || errno != ESRCH;
 }
 
 /* A System V segment: read through a process that has the bytes at offset

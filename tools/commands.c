@@ -20,8 +20,8 @@
 	X(cmd_create, "create", "create URI SIZE [--mode MODE]",                                  \
 	  "create a segment (SIZE like 4096, 64K, 1M; MODE octal, default 0600)")                \
 	X(cmd_rm,     "rm",     "rm URI...", "remove segments (SysV: once the last user detaches)") \
-	X(cmd_write,  "write",  "write URI [TEXT|-] [--offset N] [--force]",                      \
-	  "write TEXT (or stdin) into a segment; refused on shmkit objects without --force")                \
+	X(cmd_write,  "write",  "write URI [TEXT|-] [--offset N] [--force] [--attach]",           \
+	  "write TEXT (or stdin) into a segment; refused on shmkit objects without --force, and on a SysV segment nobody has attached whose last user may live without --attach") \
 	X(cmd_read,   "read",   "read URI [--hex] [--offset N] [--length N] [--attach]",          \
 	  "print a segment's text (up to the first NUL), exact bytes, or a hex dump")            \
 	X(cmd_doctor, "doctor", "doctor [--json]",                                                \
