@@ -3,6 +3,7 @@
  * library (every other file of tools/), so tests and fuzzers can run commands in-process. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -40,6 +41,11 @@ int main(int argc, char **argv)
 {
 	if (hold_closed_std_fds() < 0)
 		return CLI_FAIL;
+	/* Past RLIMIT_FSIZE (ulimit -f) the kernel sends SIGXFSZ, whose default
+	 * action kills us in the middle of a create, leaving an empty file that
+	 * blocks the name. Ignored, ftruncate and fallocate fail with EFBIG
+	 * instead, and the create removes what it made and says why. */
+	signal(SIGXFSZ, SIG_IGN);
 	int rc = cli_run(argc, argv);
 	/* a failed command has said why; a write error then is not news */
 	return rc == CLI_OK ? stdout_written(argc > 1 ? argv[1] : "shmkit") : rc;

@@ -103,6 +103,9 @@ int shmkit__seg_reserve(const struct shmkit_seg *seg);
 /* Reserves size bytes of a freshly created fd (posix_fallocate, then size it),
  * so a full filesystem is -ENOSPC now, never SIGBUS later. */
 int shmkit__reserve_fd(int fd, size_t size);
+/* -EFBIG with the detail naming the limit size exceeds: the process's
+ * RLIMIT_FSIZE (ulimit -f) when it is below size, else the filesystem's. */
+int shmkit__efbig(size_t size);
 /* The size an open of an existing object of `have` bytes yields for an asked `want`
  * (0 = whole): the size, or -EINVAL (asked beyond its end), -EAGAIN (empty). */
 ssize_t shmkit__open_size(size_t want, off_t have, const char *what);

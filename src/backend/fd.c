@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -129,6 +130,19 @@ int shmkit__cover_holes(void *base, size_t len, int fd)
 	return 0;
 }
 
+int shmkit__efbig(size_t size)
+{
+	struct rlimit rl;
+
+	/* RLIMIT_FSIZE gives EFBIG too (with SIGXFSZ ignored): name the limit the
+	 * caller can change, not the filesystem, when it is the one exceeded */
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)size > (uint64_t)rl.rlim_cur)
+		return shmkit__fail(-EFBIG, "size %zu exceeds this process's file size limit "
+				    "(ulimit -f) of %llu bytes", size, (unsigned long long)rl.rlim_cur);
+	return shmkit__fail(-EFBIG, "size %zu exceeds the filesystem's file size limit", size);
+}
+
 int shmkit__reserve_fd(int fd, size_t size)
 {
 	if (size > (size_t)INT64_MAX)
@@ -138,12 +152,14 @@ int shmkit__reserve_fd(int fd, size_t size)
 	if (err == ENOSPC)
 		return shmkit__fail(-ENOSPC, "no space to reserve %zu bytes (filesystem full)", size);
 	if (err == EFBIG)
-		return shmkit__fail(-EFBIG, "size %zu exceeds the filesystem's file size limit", size);
+		return shmkit__efbig(size);
 	if (err && err != EOPNOTSUPP && err != EINVAL)
 		return shmkit__fail(-err, "reserving %zu bytes: %s", size, strerror(err));
 	/* Where fallocate is unsupported the size is at least set. */
 	if (ftruncate(fd, (off_t)size) < 0)
-		return shmkit__fail(shmkit__neg_errno(), "ftruncate to %zu: %s", size, strerror(errno));
+		return errno == EFBIG ? shmkit__efbig(size)
+				      : shmkit__fail(shmkit__neg_errno(), "ftruncate to %zu: %s", size,
+						     strerror(errno));
 	return 0;
 }
 

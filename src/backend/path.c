@@ -51,7 +51,9 @@ static int reserve(struct shmkit_seg *seg, int fd, size_t size, int flags)
 		return rc == -ENOSPC ? shmkit__huge_error(rc, obj, "hugetlbfs file") : rc;
 	}
 	if (seg->pages == SHMKIT_PAGES_THP && !(flags & SHMKIT_RDONLY))
-		return ftruncate(fd, (off_t)size) < 0 ? shmkit__neg_errno() : 0;
+		return ftruncate(fd, (off_t)size) < 0
+			       ? (errno == EFBIG ? shmkit__efbig(size) : shmkit__neg_errno())
+			       : 0;
 	return shmkit__reserve_fd(fd, size);
 }
 
