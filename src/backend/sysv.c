@@ -41,18 +41,24 @@ static long count_segments(void)
 	return n;
 }
 
-/* Turns a failed shmget into the error and a detail naming the kernel limit hit. */
-static int get_error(const struct shmkit__uri *u, size_t size, int creating)
+/* Turns a failed shmget of key into the error and a detail naming the kernel
+ * limit hit. key is the one shmget was given: for an ftok URI, u->key is
+ * still unresolved (-1) and would name a segment nobody asked about. */
+static int get_error(const struct shmkit__uri *u, key_t key, size_t size, int creating)
 {
 	int err = errno;
+	char how[64 + SHMKIT_URI_MAX] = "";
+
+	if (u->sysv_how == SHMKIT__SYSV_FTOK)
+		snprintf(how, sizeof(how), " = ftok(%s, %d)", u->name, u->proj);
 	unsigned long long shmmax = read_limit("shmmax");
 	unsigned long long shmmni = read_limit("shmmni");
 
 	if (err == EINVAL && creating && shmmax && size > shmmax)
 		return shmkit__fail(-EINVAL, "size %zu exceeds kernel.shmmax (%llu)", size, shmmax);
 	if (err == EINVAL)
-		return shmkit__fail(-EINVAL, "sysv key 0x%08x: existing segment smaller than %zu bytes",
-				    (unsigned)u->key, size);
+		return shmkit__fail(-EINVAL, "sysv key 0x%08x%s: existing segment smaller than %zu "
+				    "bytes", (unsigned)key, how, size);
 	if (err == ENOSPC && shmmni && (unsigned long long)count_segments() >= shmmni)
 		return shmkit__fail(-ENOSPC, "all kernel.shmmni (%llu) SysV segment ids are in use",
 				    shmmni);
@@ -60,9 +66,9 @@ static int get_error(const struct shmkit__uri *u, size_t size, int creating)
 		return shmkit__fail(-ENOSPC, "kernel.shmall (%llu pages) would be exceeded by %zu bytes",
 				    read_limit("shmall"), size);
 	if (err == EEXIST)
-		return shmkit__fail(-EEXIST, "sysv key 0x%08x already exists", (unsigned)u->key);
+		return shmkit__fail(-EEXIST, "sysv key 0x%08x%s already exists", (unsigned)key, how);
 	if (err == ENOENT)
-		return shmkit__fail(-ENOENT, "no sysv segment with key 0x%08x", (unsigned)u->key);
+		return shmkit__fail(-ENOENT, "no sysv segment with key 0x%08x%s", (unsigned)key, how);
 	return shmkit__fail(err > 0 ? -err : -EIO, "shmget: %s", strerror(err));
 }
 
@@ -100,11 +106,11 @@ static int get_id(const struct shmkit__uri *u, key_t key, size_t size, int flags
 		if (huge && (errno == ENOMEM || errno == EPERM))
 			return shmkit__huge_error(shmkit__neg_errno(), size, "shmget(SHM_HUGETLB)");
 		if (errno != EEXIST || (flags & SHMKIT_EXCL))
-			return get_error(u, size, 1);
+			return get_error(u, key, size, 1);
 	}
 	/* Open: no permission bits here, shmat checks access. */
 	int id = shmget(key, 0, 0);
-	return id >= 0 ? id : get_error(u, size, 0);
+	return id >= 0 ? id : get_error(u, key, size, 0);
 }
 
 /* shmat at the kernel's choice or at ?addr= (SHM_RND with &rnd); NULL and
@@ -200,7 +206,7 @@ static int lookup_id(const struct shmkit__uri *u)
 	if (rc < 0)
 		return rc;
 	int id = shmget(key, 0, 0);
-	return id >= 0 ? id : get_error(u, 0, 0);
+	return id >= 0 ? id : get_error(u, key, 0, 0);
 }
 
 static int sysv_remove(const struct shmkit__uri *u)
