@@ -59,6 +59,16 @@ grep -q "not a topic\|no shmkit header" "$TMP/err" || fail "topic stat of a raw 
 "$SHMKIT" sub "$U" --timeout 0.1 >/dev/null || fail "sub --timeout without --count"
 "$SHMKIT" sub "$U" --count 1 --timeout 0.1 2>"$TMP/err"; [ $? = 1 ] || fail "sub timeout exit"
 grep -q "timed out after 0 of 1" "$TMP/err" || fail "timeout message: $(cat "$TMP/err")"
+# The publisher came and went, then the time ran out: that is a timeout, not
+# "the publisher is gone" (sub waits publishers out when it has a --count)
+"$SHMKIT" sub "$U" --count 5 --timeout 1.5 >"$TMP/s5" 2>"$TMP/err5" &
+P5=$!
+wait_subs 1
+"$SHMKIT" pub "$U" a || fail "pub a"
+wait $P5; [ $? = 1 ] || fail "sub that got 1 of 5 should exit 1"
+grep -q "timed out after 1 of 5 messages" "$TMP/err5" || fail "timeout after a publisher left: $(cat "$TMP/err5")"
+grep -q "publisher is gone" "$TMP/err5" && fail "says the publisher is gone: $(cat "$TMP/err5")"
+[ "$(cat "$TMP/s5")" = a ] || fail "sub got: $(cat "$TMP/s5")"
 # Unbounded: the publisher's end ends the subscriber.
 "$SHMKIT" sub "$U" >"$TMP/s3" &
 P3=$!

@@ -303,11 +303,15 @@ CLI_COMMAND(cmd_sub)
 			continue;
 		}
 		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EPIPE) {
+			/* With --count a publisher's end is waited out (above), so
+			 * reaching here with a count means the time ran out, even
+			 * when the last look found no publisher (-EPIPE at left 0):
+			 * "the publisher is gone" hid the timeout that ended it. */
 			if (o.has_count)
 				ret = cli_fail_msg(
-				    "sub", uri, "%s after %" PRIu64 " of %" PRIu64 " messages",
-				    n == -EPIPE ? "the publisher is gone" : "timed out", got,
-				    o.count);
+				    "sub", uri, "timed out after %" PRIu64 " of %" PRIu64 " messages%s",
+				    got, o.count,
+				    n == -EPIPE ? " (no publisher has the topic open now)" : "");
 			break;
 		}
 		if (n < 0) {
