@@ -758,5 +758,11 @@ int cli_owner_mode(const char *cmd, const struct cli_owner *w, unsigned *mode)
 		return cli_usage_error(cmd, "--persist and --owned exclude each other");
 	if (!w->owned)
 		*mode |= SHMKIT_PERSIST;
+	/* The library makes every create persistent when SHMKIT_PERSIST is set
+	 * in the environment, whatever the mode says: an explicit --owned lost
+	 * to it silently. The command asked in words; it wins (this process's
+	 * environment only, and only for the create about to run). */
+	else
+		unsetenv("SHMKIT_PERSIST"); /* fails only for a malformed name */
 	return 0;
 }

@@ -118,8 +118,10 @@ struct cli_owner {
 	{                                                        \
 		"owned", 0, CLI_FLAG, &(w)->owned, NULL          \
 	}
-/* ORs SHMKIT_PERSIST into *mode unless --owned: 0, or CLI_USAGE after a
- * usage error (both given). */
+/* ORs SHMKIT_PERSIST into *mode unless --owned; with --owned, removes
+ * SHMKIT_PERSIST from the environment (the library would otherwise make the
+ * object persistent all the same). 0, or CLI_USAGE after a usage error (both
+ * given). */
 int cli_owner_mode(const char *cmd, const struct cli_owner *w, unsigned *mode);
 
 /* Human size: "4096", "64K", "1.5M" (always B, K, M, G, T suffixes). */
