@@ -251,6 +251,50 @@ static void test_full(void)
 	shmkit_map_close(m);
 }
 
+/* shmkit_map(3) on a full map: deleting pairs kept in their buckets frees
+ * no heap memory (a put needing a heap entry still fails); deleting a
+ * chained pair does; a small new pair whose bucket's place is free needs
+ * none. */
+static void test_full_inline(void)
+{
+	struct shmkit_map *m;
+	char key[32], val[200];
+	int n = 0, after_full = 0, in_bucket = 0;
+
+	CHECK_RET(shmkit_map_create(&m, test_uri("posix", "map-full-inline"), 64 << 10, 0600), 0);
+	memset(val, 'v', sizeof(val));
+	for (;; n++) { /* 200-byte values: every pair a chain entry */
+		snprintf(key, sizeof(key), "k%d", n);
+		int r = shmkit_map_put(m, key, strlen(key), val, sizeof(val));
+		if (r == -ENOSPC)
+			break;
+		CHECK_RET(r, 0);
+		CHECK(n < 100000);
+	}
+	/* Small pairs: once one fails (no heap block for its entry), every
+	 * later success went into its bucket, needing no heap memory. */
+	for (int i = 0; i < 4000 && in_bucket < 16; i++) {
+		snprintf(key, sizeof(key), "s%d", i);
+		int r = shmkit_map_put(m, key, strlen(key), "tiny", 4);
+		if (r == -ENOSPC) {
+			after_full = 1;
+			continue;
+		}
+		CHECK_RET(r, 0);
+		if (after_full) {
+			snprintf(key, sizeof(key), "s%d", i);
+			CHECK_RET(shmkit_map_del(m, key, strlen(key)), 0); /* frees no heap */
+			in_bucket++;
+		}
+	}
+	CHECK(after_full && in_bucket > 0);
+	CHECK_RET(shmkit_map_put(m, "big", 3, val, sizeof(val)), -ENOSPC);
+	CHECK_RET(shmkit_map_del(m, "k1", 2), 0); /* a chain entry: its block is freed */
+	CHECK_RET(shmkit_map_put(m, "big", 3, val, sizeof(val)), 0);
+	CHECK_RET(shmkit_map_check(m), 0);
+	shmkit_map_close(m);
+}
+
 /* ---- kill -9 inside put / del ---- */
 
 #define NK 50
@@ -885,6 +929,7 @@ int main(int argc, char **argv)
 	test_key_every_byte();
 	test_model();
 	test_full();
+	test_full_inline();
 	test_crash_points();
 	test_concurrent();
 	test_kill_writer_under_readers();

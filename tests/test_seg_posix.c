@@ -52,6 +52,9 @@ static void check_basic(void)
 
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, SHMKIT_CREATE, 0), -EINVAL);
+	/* shmkit_seg(3): permission bits only, not the 07777 of chmod */
+	CHECK_RET(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 01600), -EINVAL);
+	CHECK_RET(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 04600), -EINVAL);
 	CHECK_OK(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0));
 	CHECK(shmkit_seg_size(seg) == SIZE);
 	CHECK(shmkit_seg_fd(seg) >= 0);
