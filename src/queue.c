@@ -457,6 +457,19 @@ SHMKIT_API int shmkit_queue_consume(struct shmkit_queue *q)
 	return 0;
 }
 
+int shmkit__queue_unpeek(struct shmkit_queue *q)
+{
+	if (q)
+		forget_inherited(q);
+	if (!q || !q->peek_active)
+		return -EINVAL;
+	q->peek_active = false;
+	/* SPSC: a peek moved nothing shared (the head moves at consume) */
+	if (q->multi)
+		shmkit__mc_unclaim(q, q->peek_pos);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------
  * create, open, close, stats
  * --------------------------------------------------------------------- */
@@ -760,10 +773,12 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	if (!q->multi && sp_tail_behind(q, tail))
 		tail++;
 	uint64_t handed_back = 0; /* MPMC: behind head, to be received again */
+	uint64_t taken_ahead = 0; /* MPMC: past head, received already */
 	if (q->multi) { /* MPMC head/tail are hints that may lag */
 		tail = shmkit__mpmc_settle(q, tail, true);
 		head = shmkit__mpmc_settle(q, head, false);
 		handed_back = shmkit__mpmc_handed_back(q, head);
+		taken_ahead = shmkit__mpmc_taken_ahead(q, head, tail);
 	}
 	uint64_t skipped = atomic_load_explicit(&sh->skipped, memory_order_relaxed);
 	uint64_t abandoned = atomic_load_explicit(&sh->abandoned, memory_order_relaxed);
@@ -777,8 +792,10 @@ SHMKIT_API int shmkit_queue_stats(struct shmkit_queue *q, struct shmkit_queue_st
 	st->max_msg = q->max_msg;
 	st->depth = tail - head > q->cap ? (head > tail ? 0 : q->cap) : tail - head;
 	st->depth = st->depth + handed_back > q->cap ? q->cap : st->depth + handed_back;
+	st->depth = st->depth >= taken_ahead ? st->depth - taken_ahead : 0;
 	st->sent = tail >= skipped ? tail - skipped : 0;
 	st->received = head >= skipped + handed_back ? head - skipped - handed_back : 0;
+	st->received += taken_ahead;
 	st->skipped = skipped;
 	st->abandoned = abandoned;
 	st->recv_waiters = shmkit__ec_waiters(&q->data_ec);

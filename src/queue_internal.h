@@ -251,7 +251,14 @@ int shmkit__mp_try_reserve(struct shmkit_queue *q, struct attempt *a);
 void shmkit__mp_commit(struct shmkit_queue *q, uint64_t pos, uint32_t len);
 int shmkit__mc_try_claim(struct shmkit_queue *q, struct attempt *a);
 void shmkit__mc_consume(struct shmkit_queue *q, uint64_t pos);
+void shmkit__mc_unclaim(struct shmkit_queue *q, uint64_t pos);
 int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m);
+/* Gives back the message an outstanding shmkit_queue_peek() holds, not
+ * consumed and not counted anywhere: the next peek or receive (MPMC: of
+ * any consumer) gets it, as if the peek had not happened. -EINVAL with no
+ * peek outstanding. For a caller that cannot deliver what it peeked (the
+ * CLI's recv when standard output fails). queue.c. */
+int shmkit__queue_unpeek(struct shmkit_queue *q);
 int shmkit__queue_reclaim_if_dead(struct shmkit_queue *q, uint64_t m);
 int shmkit__queue_peer_register(struct shmkit_queue *q);
 void shmkit__queue_peer_release(struct shmkit_queue *q);
@@ -261,6 +268,7 @@ int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);
 void shmkit__mpmc_spin_learn(struct shmkit_queue *q, int64_t spun_ns, int64_t waited_ns);
 uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool producer);
 uint64_t shmkit__mpmc_handed_back(const struct shmkit_queue *q, uint64_t head);
+uint64_t shmkit__mpmc_taken_ahead(const struct shmkit_queue *q, uint64_t head, uint64_t tail);
 void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent);
 void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *received);
 

@@ -524,6 +524,45 @@ void shmkit__mc_consume(struct shmkit_queue *q, uint64_t pos)
 	mc_consume(q, pos);
 }
 
+/* A live consumer gives back message pos, which it claimed (a peek) and
+ * will not consume: its marker goes back to COMMITTED and the head hint back
+ * to pos, so the next claim (any consumer's) takes it first, in order. Not
+ * the dead consumer's hand-back (shmkit__queue_reclaim_slot): that one
+ * counts `abandoned`, which stats show as a crash and which makes every
+ * consumer look behind the head. Setting the hint back is what hints allow
+ * (they may lag; claims step forward over slots taken since, as after a
+ * racing pass_hint). Stats settle the head forward only over CLAIMED
+ * markers, so with other consumers active they count the messages those
+ * took after pos as waiting until the next claim moves the hint past them.
+ * If such a consumer's pass_hint, its load made before our store, stores
+ * after it, the hint skips pos: the message is then claimed when the head
+ * comes round to its slot a lap later (mc_try_claim, d == -cap), not lost. */
+void shmkit__mc_unclaim(struct shmkit_queue *q, uint64_t pos)
+{
+	struct shmkit__queue_slot *s = slot_at(q, pos);
+	_Atomic uint64_t *head = &q->sh->head;
+	uint64_t mine = marker(pos, SHMKIT__QTAG_CLAIMED | (unsigned)q->peer);
+
+	/* release: pairs with the acquire loads and CASes of the marker in the
+	 * claims (mc_claim_blind, mc_try_claim): our reads of the payload are
+	 * done, and it is unchanged, before another consumer takes it. Fails
+	 * only if someone judged us dead and handed it back already. */
+	if (!atomic_compare_exchange_strong_explicit(&s->seq, &mine,
+						     marker(pos, SHMKIT__QTAG_COMMITTED),
+						     memory_order_release, memory_order_relaxed))
+		return;
+	/* relaxed: the marker's release store above orders the message; the
+	 * hint only says where to look */
+	uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
+	/* release: as in advance_hint_to(): a consumer that reads pos from the
+	 * hint (acquire) then sees COMMITTED(pos) */
+	while ((int64_t)(h - pos) > 0 &&
+	       !atomic_compare_exchange_weak_explicit(head, &h, pos, memory_order_release,
+						      memory_order_relaxed))
+		;
+	wake_data(q);
+}
+
 /* ---------------------------------------------------------------------
  * MPMC peers: who holds a slot, and giving back the slots of the dead
  * --------------------------------------------------------------------- */
@@ -1519,6 +1558,25 @@ uint64_t shmkit__mpmc_settle(const struct shmkit_queue *q, uint64_t pos, bool pr
 		pos = floor;
 	}
 	return pos;
+}
+
+/* Messages past head (settled: not taken) that are taken already: a
+ * consumer that gave its claim back (shmkit__mc_unclaim) set the hint back
+ * to it, behind those other consumers took meanwhile, where settling stops.
+ * Looks at most TAKEN_AHEAD_MAX positions: statistics stay cheap on a deep
+ * queue, and exact unless more than that were taken past a given-back one. */
+#define TAKEN_AHEAD_MAX 256
+uint64_t shmkit__mpmc_taken_ahead(const struct shmkit_queue *q, uint64_t head, uint64_t tail)
+{
+	uint64_t n = 0;
+
+	for (uint64_t pos = head + 1; (int64_t)(tail - pos) > 0 && pos - head <= TAKEN_AHEAD_MAX;
+	     pos++) {
+		/* relaxed: a snapshot for statistics */
+		uint64_t m = atomic_load_explicit(&slot_at(q, pos)->seq, memory_order_relaxed);
+		n += (int64_t)(hint_floor(q, pos, m, false) - pos) > 0; /* CLAIMED, or consumed */
+	}
+	return n;
 }
 
 /* Messages handed back and not yet received again: COMMITTED markers in the

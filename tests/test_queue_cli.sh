@@ -154,6 +154,34 @@ grep -q "still in the queue" "$TMP/err" || fail "recv >&-: $(cat "$TMP/err")"
 expect 0 "$SHMKIT" recv "$Q2-kill" --count 2 --timeout 5
 [ "$(cat "$TMP/out")" = "$(printf 'a\nb')" ] || fail "after failed recvs: $(cat "$TMP/out") $(cat "$TMP/err")"
 "$SHMKIT" rm "$Q2-kill" >/dev/null
+# The same on an MPMC queue, where a peek claims the message: the one recv
+# could not write is given back, not left claimed (queue stat showed it
+# taken, and the next recv got it back only as "abandoned", as from a
+# crashed consumer)
+qstat() { "$SHMKIT" queue stat "$Q2-kill" --json | python3 -c 'import json,sys
+q = json.load(sys.stdin)["queue"]; print(q["depth"], q["received"], q["abandoned"])'; }
+expect 0 "$SHMKIT" queue create "$Q2-kill" --capacity 4 --max-msg 16 --multi
+expect 0 "$SHMKIT" send "$Q2-kill" a b c
+"$SHMKIT" recv "$Q2-kill" --count 3 >/dev/full 2>"$TMP/err"; [ $? = 1 ] || fail "MPMC recv >/dev/full should exit 1"
+grep -q "still in the queue" "$TMP/err" || fail "MPMC recv >/dev/full: $(cat "$TMP/err")"
+[ "$(qstat)" = "3 0 0" ] || fail "MPMC after recv >/dev/full: depth received abandoned = $(qstat), want 3 0 0"
+"$SHMKIT" recv "$Q2-kill" --count 3 >&- 2>/dev/null; [ $? = 1 ] || fail "MPMC recv >&- should exit 1"
+[ "$(qstat)" = "3 0 0" ] || fail "MPMC after recv >&-: depth received abandoned = $(qstat), want 3 0 0"
+expect 0 "$SHMKIT" recv "$Q2-kill" --count 3 --timeout 5
+[ "$(cat "$TMP/out")" = "$(printf 'a\nb\nc')" ] || fail "MPMC after failed recvs: $(cat "$TMP/out") $(cat "$TMP/err")"
+[ "$(qstat)" = "0 3 0" ] || fail "MPMC after the recv: depth received abandoned = $(qstat), want 0 3 0"
+"$SHMKIT" rm "$Q2-kill" >/dev/null
+expect 0 "$SHMKIT" queue create "$Q2-kill" --capacity 64 --max-msg 128 --multi
+seq -f %0100.0f 1 30 | "$SHMKIT" send "$Q2-kill" -
+(trap '' XFSZ; ulimit -f 1; exec "$SHMKIT" recv "$Q2-kill" --count 30 >"$TMP/part" 2>"$TMP/err")
+[ $? = 1 ] || fail "MPMC recv over the file size limit should exit 1"
+whole=$(grep -c . "$TMP/part"); [ -z "$(tail -c 1 "$TMP/part")" ] || whole=$((whole - 1))
+[ "$(qstat)" = "$((30 - whole)) $whole 0" ] ||
+	fail "MPMC recv over the limit, $whole lines whole: depth received abandoned = $(qstat)"
+expect 0 "$SHMKIT" recv "$Q2-kill" --count 0 --timeout 0.2
+seq -f %0100.0f $((whole + 1)) 30 | cmp -s - "$TMP/out" ||
+	fail "MPMC: after $whole whole lines, the next recv got $(wc -l <"$TMP/out") lines, from '$(head -c 100 "$TMP/out")'"
+"$SHMKIT" rm "$Q2-kill" >/dev/null
 # stdout that takes part of a batch, then fails (a file size limit standing
 # for a full disk): the lines written whole are consumed, the one cut and
 # those after it stay (they were all left, and printed again by the next recv)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "queue_internal.h"
 
 /* Messages per shmkit_queue_send_many call (DESIGN §9 "Batches") ... */
 #define BATCH 32
@@ -376,18 +377,20 @@ static int write_all(struct iovec *iov, size_t n, size_t *done)
 }
 
 /* Standard output failed (closed, full disk, a reader gone) with a batch
- * peeked (the messages of it written whole already consumed): closing the
- * queue would consume the peeked message (shmkit_queue_close), so leave as
- * a killed recv would, consuming nothing more; the next receiver finds this
- * one's role dead and takes it over. */
-static _Noreturn void leave_unconsumed(const char *uri, int err)
+ * peeked, the messages of it written whole already consumed: the message
+ * still peeked, if any, is given back unconsumed (shmkit__queue_unpeek), so
+ * closing the queue does not consume it. On an MPMC queue a peek claims the
+ * message; left claimed (as this used to, exiting without closing) it showed
+ * as taken in queue stat and came back to the next recv only as abandoned,
+ * as if a consumer had crashed. */
+static int give_back_unwritten(struct shmkit_queue *q, const char *uri, int err)
 {
-	cli_fail_msg("recv", uri,
-		     "write error on standard output: %s (the messages not written are still "
-		     "in the queue)",
-		     strerror(-err));
-	fflush(stderr);
-	_exit(CLI_FAIL);
+	(void)shmkit__queue_unpeek(q); /* -EINVAL: none outstanding */
+	shmkit_queue_close(q);
+	return cli_fail_msg("recv", uri,
+			    "write error on standard output: %s (the messages not written are "
+			    "still in the queue)",
+			    strerror(-err));
 }
 
 /* Consumes the peeked message and the n - 1 looked at behind it (peeking
@@ -446,7 +449,7 @@ CLI_COMMAND(cmd_recv)
 			size_t whole = sep ? written / 2 : written;
 			if (whole > 0)
 				(void)consume_batch(q, whole);
-			leave_unconsumed(uri, r);
+			return give_back_unwritten(q, uri, r);
 		}
 		if (r == 0)
 			r = consume_batch(q, b.n_msgs);
