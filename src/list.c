@@ -250,7 +250,11 @@ static int list_posix(struct scan *s, const struct list_cb *cb, int *count)
 		st->attach_count = st->n_mappers;
 		if (cb->fill)
 			cb->fill(NULL, st);
-		if (own_limit(st->header_status)) {
+		/* Out of descriptors, every later header would go unread too: the
+		 * listing fails. A header that could not be mapped (-ENOMEM: that
+		 * mapping did not fit the address space) is that row's own
+		 * trouble, shown as not read, as shmkit_stat does. */
+		if (st->header_status == -EMFILE || st->header_status == -ENFILE) {
 			rc = st->header_status;
 			break;
 		}

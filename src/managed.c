@@ -982,13 +982,17 @@ void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 		stat_managed_sysv(st);
 		return;
 	}
+	/* Only the header page is mapped: a look at a large segment must not
+	 * need its whole size in address space (ulimit -v), nor fail a listing
+	 * over it. The header is checked against the size the segment layer
+	 * found, as stat_managed_sysv does with its copy. */
 	struct shmkit_seg *s;
-	int r = shmkit_seg_open(&s, st->uri, 0, SHMKIT_LOOK, 0);
+	int r = shmkit_seg_open(&s, st->uri, SHMKIT__HEADER_SIZE, SHMKIT_LOOK, 0);
 	if (r < 0) {
 		st->header_status = r; /* unreadable: reported, never fatal */
 		return;
 	}
-	shmkit__header_peek(shmkit_seg_addr(s), shmkit_seg_size(s), st);
+	shmkit__header_peek(shmkit_seg_addr(s), (size_t)st->size, st);
 	shmkit_seg_close(s);
 }
 
