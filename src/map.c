@@ -213,6 +213,21 @@ static int view_matches(const struct entry_view *v, const struct lookup *q)
 	return v->hash == q->hash && v->klen == q->klen && key_equal(v->key, q->k, q->klen);
 }
 
+/* Whether pair v, found in bucket b, is one a put wrote: its stored hash is
+ * its key's and names this bucket. The lengths alone cannot tell: a zeroed
+ * bucket reads as klen 0, vlen 0 and an empty key is a legal key, so a
+ * walk took a page of zeroes for dozens of empty pairs. The seed is random
+ * per map, so zeroes (hash 0) fail this. -EBADMSG, with the detail, if not. */
+static int pair_belongs(const struct shmkit_map *m, uint64_t b, const struct entry_view *v)
+{
+	if (hash_key(v->key, v->klen, m->seed) == v->hash && (v->hash & m->mask) == b)
+		return 0;
+	return shmkit__fail(-EBADMSG,
+			    "bucket %llu holds a pair that does not hash to it (zeroed or "
+			    "overwritten)",
+			    (unsigned long long)b);
+}
+
 /* Finds the key (in its bucket, then its chain) and copies the value out.
  * Safe on memory that is changing under it: every read is bounded, the
  * caller validates. */
@@ -774,10 +789,9 @@ static int iter_one(struct shmkit_map *m, uint64_t bucket, uint64_t off, const s
 		    void *arg)
 {
 	struct iter_ctx *c = arg;
-	(void)m;
-	(void)bucket;
 	(void)off;
-	return c->fn(v->key, v->klen, v->val, v->vlen, c->arg);
+	int r = pair_belongs(m, bucket, v);
+	return r < 0 ? r : c->fn(v->key, v->klen, v->val, v->vlen, c->arg);
 }
 
 /* A look's walk: one bucket's pairs copied out as records (klen, vlen,
@@ -815,7 +829,7 @@ static ssize_t bucket_reader(const struct shmkit_map *m, void *arg)
 	struct entry_view v;
 	c->len = 0;
 	int r = bucket_read(&m->buckets[c->bucket], &v);
-	if (r == 1)
+	if (r == 1 && (r = pair_belongs(m, c->bucket, &v)) == 0)
 		r = copy_pair(c, &v);
 	/* acquire: pairs with the publishing release store */
 	uint64_t off = atomic_load_explicit(&m->buckets[c->bucket].chain, memory_order_acquire);
@@ -832,6 +846,8 @@ static ssize_t bucket_reader(const struct shmkit_map *m, void *arg)
 		if (cost > room)
 			return -EBADMSG;
 		room -= cost;
+		if ((r = pair_belongs(m, c->bucket, &v)) < 0)
+			return r;
 		r = copy_pair(c, &v);
 		off = v.next;
 	}
@@ -880,9 +896,7 @@ static int check_one(struct shmkit_map *m, uint64_t bucket, uint64_t off, const 
 {
 	(void)arg;
 	(void)off;
-	if (hash_key(v->key, v->klen, m->seed) != v->hash || (v->hash & m->mask) != bucket)
-		return -EBADMSG;
-	return 0;
+	return pair_belongs(m, bucket, v);
 }
 
 int shmkit_map_check(struct shmkit_map *m)

@@ -916,6 +916,46 @@ static void test_look_scribbled_cycle(void)
 	shmkit_map_close(m);
 }
 
+/* A bucket table overwritten with zeroes (a page of it, say): each zeroed
+ * bucket reads as klen 0, vlen 0, and the empty key is a legal key, so both
+ * walks handed out one invented empty pair per bucket and said 0. An empty
+ * key a put wrote is still listed; zeroes are -EBADMSG, before any pair. */
+static void test_zeroed_buckets(void)
+{
+	const char *uri = test_uri("posix", "map-zeroed");
+	struct shmkit_map *m, *look;
+	shmkit_off probe;
+	int pairs = 0;
+
+	CHECK_RET(shmkit_map_create(&m, uri, 256 << 10, 0600), 0);
+	CHECK_RET(put_str(m, "k1", "v1"), 0);
+	CHECK_RET(put_str(m, "", "empty key"), 0);
+	CHECK_RET(shmkit_map_open_flags(&look, uri, SHMKIT_RDONLY), 0);
+	CHECK_RET(shmkit_map_iter(m, count_pair, &pairs), 0);
+	CHECK(pairs == 2);
+	pairs = 0;
+	CHECK_RET(shmkit_map_iter(look, count_pair, &pairs), 0);
+	CHECK(pairs == 2);
+
+	struct shmkit_heap *h = shmkit_map_heap(m);
+	CHECK_RET(shmkit_heap_alloc(h, 8, &probe), 0);
+	unsigned char *base = (unsigned char *)shmkit_heap_ptr(h, probe) - probe;
+	const struct shmkit__heap_shared *hs = (const void *)(base + SHMKIT__HEADER_SIZE);
+	const struct shmkit__map_shared *ms = (const void *)(base + hs->root);
+	memset(base + ms->buckets_off, 0, ms->nbuckets * sizeof(struct shmkit__map_bucket));
+
+	pairs = 0;
+	CHECK_RET(shmkit_map_iter(look, count_pair, &pairs), -EBADMSG);
+	CHECK(pairs == 0);
+	CHECK(strstr(shmkit_last_error_detail(), "does not hash to it") != NULL);
+	pairs = 0;
+	CHECK_RET(shmkit_map_iter(m, count_pair, &pairs), -EBADMSG);
+	CHECK(pairs == 0);
+	CHECK_RET(shmkit_map_check(m), -EBADMSG);
+	shmkit_map_close(look);
+	shmkit_map_close(m);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
@@ -937,6 +977,7 @@ int main(int argc, char **argv)
 	test_persistence();
 	test_corruption_fuzz();
 	test_look_scribbled_cycle();
+	test_zeroed_buckets();
 	test_reboot();
 	return test_done();
 }
