@@ -229,6 +229,32 @@ static int sysv_matches(const struct gc_ctx *c, const struct shmkit__sysv_row *r
 	       (unsigned)u.key == (unsigned)row->key;
 }
 
+/* Whether posix:/name names exactly /dev/shm/name to the library: not a
+ * name with a control character (refused: -EINVAL, detail set), nor one
+ * holding a '?' (what follows reads as URI options: another name, or
+ * refused). Removal goes through shmkit_remove(uri), so an object this
+ * says no to is one gc cannot remove: asked before a dry run promises a
+ * removal, so both runs say the same (only removable objects are asked:
+ * what is kept anyway is kept whatever its name). */
+static int posix_nameable(const char *uri, char *why, size_t cap)
+{
+	struct shmkit__uri u;
+	char back[SHMKIT_URI_MAX];
+	int r = shmkit__uri_parse(uri, &u);
+	if (r == 0) {
+		shmkit__uri_format(&u, back, sizeof(back));
+		if (strcmp(back, uri) != 0)
+			r = shmkit__fail(-EINVAL, "what follows its '?' reads as URI "
+						  "options");
+	}
+	if (r < 0)
+		snprintf(why, cap,
+			 "the library cannot name it (%s), so gc can neither open nor remove it; "
+			 "remove it with rm(1) if it is garbage",
+			 *shmkit_last_error_detail() ? shmkit_last_error_detail() : shmkit_strerror(r));
+	return r;
+}
+
 static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 {
 	char uri[300], why[512], why2[300];
@@ -259,6 +285,10 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	if (uv <= 0)
 		return report(c, uri, uv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s; but %s", why, why2);
+	char why_name[400];
+	int nr = posix_nameable(uri, why_name, sizeof(why_name));
+	if (nr < 0)
+		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, nr, "%s; but %s", why, why_name);
 	if (c->flags & SHMKIT_GC_DRY_RUN)
 		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 1, kind, 0, "%s; %s", why, why2);
 	/* Look once more right before unlinking: an opener may have just come. */
