@@ -2,6 +2,8 @@
 /* posix: create/open/write/read across forked and exec'd processes, EXCL,
  * missing, sizes, modes, RDONLY really read-only, a symlink planted in
  * /dev/shm refused with its target untouched, nothing left behind. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -222,6 +224,48 @@ static void check_peek(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* glibc's sem_open("/x") is /dev/shm/sem.x, and gc leaves every sem.* file
+ * alone: a segment or object created under such a name was never reclaimed.
+ * Creating there is -EINVAL with the reason, nothing is made; an existing
+ * file there can still be opened. */
+static void check_sem_names(void)
+{
+	char uri[128], path[128];
+	struct shmkit_seg *seg;
+	struct shmkit_queue *q;
+	struct shmkit_heap *h;
+	struct stat sb;
+	const char *base = test_uri("posix", "semname") + strlen("posix:/");
+	snprintf(uri, sizeof(uri), "posix:/sem.%s", base);
+	snprintf(path, sizeof(path), "/dev/shm/sem.%s", base);
+	test_cleanup_add(uri);
+
+	CHECK_RET(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE, 0600), -EINVAL);
+	CHECK(strstr(shmkit_last_error_detail(), "POSIX semaphores") != NULL);
+	CHECK_RET(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0600), -EINVAL);
+	struct shmkit_queue_opts qo = { .capacity = 4, .max_msg = 16 };
+	CHECK_RET(shmkit_queue_create(&q, uri, &qo), -EINVAL);
+	CHECK(strstr(shmkit_last_error_detail(), "POSIX semaphores") != NULL);
+	CHECK_RET(shmkit_heap_create(&h, uri, 64 << 10, 0600), -EINVAL);
+	CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+	/* "sem" without the dot, and "sem." later in the name, are ordinary */
+	snprintf(uri, sizeof(uri), "posix:/sem%s", base);
+	test_cleanup_add(uri);
+	CHECK_OK(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_remove(uri));
+
+	/* one another program made is opened (to look at, or to remove) */
+	snprintf(uri, sizeof(uri), "posix:/sem.%s", base);
+	int fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
+	CHECK(fd >= 0);
+	CHECK_OK(ftruncate(fd, SIZE));
+	close(fd);
+	CHECK_OK(shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0));
+	CHECK_OK(shmkit_seg_close(seg));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = { { "reader", role_reader }, { NULL, NULL } };
@@ -232,6 +276,7 @@ int main(int argc, char **argv)
 	check_symlink();
 	check_create_race();
 	check_peek();
+	check_sem_names();
 
 	char out[256];
 	test_sh_capture(out, sizeof(out), "ls /dev/shm | grep -c 'shmkit-test-%d-'", (int)getpid());

@@ -30,10 +30,28 @@ static int open_error(const char *name, const char *what)
 	return shmkit__path_error(&posix_ops, name, what);
 }
 
+/* glibc's sem_open("/x") makes /dev/shm/sem.x: "sem." names are the
+ * semaphores' namespace. A segment made there could be taken for a
+ * semaphore (and one sem_open'ed for a segment), and gc, which leaves every
+ * sem.* file alone as a semaphore, would never reclaim it: so none is made.
+ * Opening one that exists is still allowed (to look at it, or rm it). */
+static int refuse_sem_name(const struct shmkit__uri *u, int flags)
+{
+	if (!(flags & SHMKIT_CREATE) || strncmp(u->name, "/sem.", 5) != 0)
+		return 0;
+	return shmkit__fail(-EINVAL,
+			    "posix:%s: names beginning with \"sem.\" belong to POSIX semaphores "
+			    "(sem_open(\"/x\") is /dev/shm/sem.x); shmkit creates no segment there",
+			    u->name);
+}
+
 static int posix_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
 		      unsigned mode)
 {
 	int acc = (flags & SHMKIT_RDONLY) ? O_RDONLY : O_RDWR;
+	int rc = refuse_sem_name(u, flags);
+	if (rc < 0)
+		return rc;
 
 	return shmkit__path_open(&posix_ops, seg, u, size, flags, mode, acc);
 }
