@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # shmkit top: --once --json fields against known traffic on a queue, a topic
-# and a map made here; looking changes nothing (stat before == after); the
+# and a map made here; a SysV queue shows no counters (null / "-") and, with
+# nobody attached, is counted as not read; looking changes nothing (stat before == after); the
 # interactive view under tmux shows the objects, q quits, SIGTERM quits, and
 # the terminal is restored either way (icanon and echo back on).
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
@@ -54,9 +55,10 @@ eq(t, "kind", "topic"); eq(t, "msgs_in", 3); eq(t, "subscribers", 1); eq(t, "cap
 eq(t, "msgs_out", 3); eq(t, "drops", 0); eq(t, "bytes_in", 15); eq(t, "bytes_out", 15)
 if not 5 <= t["bytes_in_per_s"] <= 9: sys.exit("topic byte rate %r, want ~7.5/s" % t["bytes_in_per_s"])
 eq(m, "kind", "map"); eq(m, "keys", 2); eq(m, "bytes_in_per_s", None); eq(m, "bytes_in", None)
+eq(m, "msgs_in", None); eq(m, "msgs_in_per_s", None)  # a map counts no messages: not a 0
 if doc["interval_ms"] != 2000: sys.exit("interval_ms")
 uris = [o["uri"] for o in doc["objects"]]
-rates = [o["msgs_in_per_s"] + o["msgs_out_per_s"] for o in doc["objects"]]
+rates = [(o["msgs_in_per_s"] or 0) + (o["msgs_out_per_s"] or 0) for o in doc["objects"]]
 if rates != sorted(rates, reverse=True): sys.exit("not sorted by rate: %r" % rates)
 PYEOF
 "$SHMKIT" stat "$Q" --json >"$TMP/stat.before"
@@ -175,5 +177,41 @@ kill -9 "$DEADSUB"; wait "$DEADSUB" 2>/dev/null
 "$SHMKIT" top --once --json --interval 0.05 "$TD" | "$PY" -c 'import json, sys
 o = json.load(sys.stdin)["objects"][0]
 assert (o["subscribers"], o["dead_subscribers"]) == (0, 1), o' || fail "a killed subscriber still counts as one"
+
+# System V: top never attaches, so it reads no counters there. With a
+# process attached (a receiver waiting) the kind is read through it and the
+# row's message counters are null / "-", never a measured-looking 0; with
+# nobody attached it is not shown, and said (ls lists it with KIND ?).
+SV="sysv:$(printf '0x%x' $((0x5e000000 + ($$ & 0xffffff))))"; CLEANUP+=("$SV")
+"$SHMKIT" queue create "$SV" --capacity 4 --max-msg 16 >/dev/null || fail "create $SV"
+expect 0 "$SHMKIT" top --once --json --interval 0.05 "$SV"
+"$PY" - "$TMP/out" <<'PYEOF' || fail "top of an unattached SysV queue: $(cat "$TMP/out")"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["objects"] == [] and doc["unreadable"] == 1 and doc["unattached_sysv"] == 1, doc
+PYEOF
+expect 0 "$SHMKIT" top --once --interval 0.05 "$SV"
+out_has "(1 System V segment not read: no process whose memory this user may read has it attached"
+"$SHMKIT" recv "$SV" --timeout 30 >/dev/null &
+SVRECV=$!
+for _ in $(seq 1 100); do
+	"$SHMKIT" ls -n -o KIND "$SV" | grep -q queue && break
+	sleep 0.05
+done
+expect 0 "$SHMKIT" top --once --json --interval 0.05 "$SV"
+"$PY" - "$TMP/out" "$SV" <<'PYEOF' || fail "top of an attached SysV queue: $(cat "$TMP/out")"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[o] = doc["objects"]
+assert o["uri"] == sys.argv[2] and o["kind"] == "queue" and o["counters"] is False, o
+for k in ("msgs_in", "msgs_out", "msgs_in_per_s", "msgs_out_per_s", "bytes_in", "total_in"):
+    assert o[k] is None, (k, o)
+assert doc["unreadable"] == 0 and doc["unattached_sysv"] == 0, doc
+PYEOF
+expect 0 "$SHMKIT" top --once --interval 0.05 "$SV"
+grep -E "^queue +$SV " "$TMP/out" | awk '$5 != "-" || $6 != "-" { bad = 1 } END { exit bad }' ||
+	fail "top text shows message rates for a SysV queue: $(cat "$TMP/out")"
+grep -Eq "^queue +$SV " "$TMP/out" || fail "top text lacks $SV: $(cat "$TMP/out")"
+kill "$SVRECV" 2>/dev/null; wait "$SVRECV" 2>/dev/null
 
 finish test_top

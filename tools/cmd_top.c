@@ -5,8 +5,8 @@
  * on exit and on SIGINT/SIGTERM/SIGHUP); otherwise, and with --once, plain
  * text screens; --json one JSON document per refresh. Queues and topics
  * show messages and payload bytes per second in and out (from their byte
- * counters; heaps and maps have none: "-", null in JSON). Looking changes
- * nothing. */
+ * counters; heaps and maps have none, and SysV objects' are never read:
+ * "-", null in JSON). Looking changes nothing. */
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -52,18 +52,32 @@ static const char *byte_rate(uint64_t total, double rate, char *buf, size_t cap)
 	return cli_human_size((uint64_t)(rate + 0.5), buf, cap);
 }
 
+/* Messages per second, "-" where no message counter was read: a heap or a
+ * map has none, and a SysV object's are never read (top does not attach).
+ * A 0 there would look measured. */
+static const char *msg_rate(uint64_t total, double rate, char *buf, size_t cap)
+{
+	if (total == TOP_NA)
+		return "-";
+	snprintf(buf, cap, "%.0f", rate);
+	return buf;
+}
+
 /* One line per object into buf (for printf and for curses alike). */
 static void format_line(const struct top_obj *o, char *line, size_t cap)
 {
 	char u[256], d[24], c[24], dr[24], su[24], sl[24], sz[24], dc[64], bi[24], bo[24];
+	char mi[32], mo[32];
 
 	if (o->kind == SHMKIT_KIND_HEAP || o->kind == SHMKIT_KIND_MAP)
 		snprintf(dc, sizeof dc, "%s used", o->used == TOP_NA ? "-" : cli_human_size(o->used, d, sizeof d));
 	else
 		snprintf(dc, sizeof dc, "%s/%s", num(o->depth, d, sizeof d), num(o->capacity, c, sizeof c));
-	snprintf(line, cap, "%-6s %-40s %7s %15s %10.0f %10.0f %7s %7s %8s %5s %5s %5s",
+	snprintf(line, cap, "%-6s %-40s %7s %15s %10s %10s %7s %7s %8s %5s %5s %5s",
 		 cli_kind_name(o->kind), cli_name(o->uri, u, sizeof u),
-		 cli_human_size(o->size, sz, sizeof sz), dc, o->in_rate, o->out_rate,
+		 cli_human_size(o->size, sz, sizeof sz), dc,
+		 msg_rate(o->msgs_in, o->in_rate, mi, sizeof mi),
+		 msg_rate(o->msgs_out, o->out_rate, mo, sizeof mo),
 		 byte_rate(o->bytes_in, o->bytes_in_rate, bi, sizeof bi),
 		 byte_rate(o->bytes_out, o->bytes_out_rate, bo, sizeof bo),
 		 num(o->drops, dr, sizeof dr), num(o->subscribers, su, sizeof su),
@@ -84,9 +98,15 @@ static int print_text(const struct top_sample *s, double interval)
 		format_line(&s->objs[i], line, sizeof line);
 		printf("%s\n", line);
 	}
-	if (s->unreadable)
+	size_t denied = s->unreadable - s->unattached;
+	if (denied)
 		printf("(%zu %s this user may not read: not shown; their owner or root sees them)\n",
-		       s->unreadable, s->unreadable == 1 ? "segment" : "segments");
+		       denied, denied == 1 ? "segment" : "segments");
+	if (s->unattached)
+		printf("(%zu System V %s not read: no process whose memory this user may read has "
+		       "it attached, and top never attaches; not shown, shmkit ls lists %s)\n",
+		       s->unattached, s->unattached == 1 ? "segment" : "segments",
+		       s->unattached == 1 ? "it" : "them");
 	return cli_stdout_flush();
 }
 
@@ -114,10 +134,13 @@ static int print_json(const struct top_sample *s, double interval)
 		cli_json_uint(&j, "size", o->size);
 		json_num(&j, "depth", o->depth);
 		json_num(&j, "capacity", o->capacity);
-		cli_json_uint(&j, "msgs_in", o->in_delta);
-		cli_json_uint(&j, "msgs_out", o->out_delta);
-		cli_json_uint(&j, "msgs_in_per_s", (uint64_t)(o->in_rate + 0.5));
-		cli_json_uint(&j, "msgs_out_per_s", (uint64_t)(o->out_rate + 0.5));
+		/* null, not 0, where no message counter was read (heaps and maps
+		 * have none; SysV objects are never attached to read them) */
+		bool msgs = o->msgs_in != TOP_NA;
+		json_num(&j, "msgs_in", msgs ? o->in_delta : TOP_NA);
+		json_num(&j, "msgs_out", msgs ? o->out_delta : TOP_NA);
+		json_num(&j, "msgs_in_per_s", msgs ? (uint64_t)(o->in_rate + 0.5) : TOP_NA);
+		json_num(&j, "msgs_out_per_s", msgs ? (uint64_t)(o->out_rate + 0.5) : TOP_NA);
 		bool bytes = o->bytes_in != TOP_NA;
 		json_num(&j, "bytes_in", bytes ? o->bytes_in_delta : TOP_NA);
 		json_num(&j, "bytes_out", bytes ? o->bytes_out_delta : TOP_NA);
@@ -140,6 +163,7 @@ static int print_json(const struct top_sample *s, double interval)
 	}
 	cli_json_end(&j); /* objects */
 	cli_json_uint(&j, "unreadable", s->unreadable);
+	cli_json_uint(&j, "unattached_sysv", s->unattached);
 	cli_json_end(&j); /* the document */
 	return cli_json_finish(&j);
 }
@@ -173,7 +197,9 @@ static void draw(const struct top_sample *s, double interval)
 	mvprintw(0, 0, "shmkit top - %zu objects - every %.3g s - sorted by rate - q quits", s->n,
 		 interval);
 	if (s->unreadable)
-		mvprintw(1, 0, "(%zu segments this user may not read: not shown)", s->unreadable);
+		mvprintw(1, 0, "(%zu segments not shown: this user may not read them, or (%zu) System "
+			       "V ones no readable process has attached)",
+			 s->unreadable, s->unattached);
 	attron(A_REVERSE);
 	mvprintw(2, 0, "%-*s", COLS > 0 ? COLS : 1, HEAD);
 	attroff(A_REVERSE);

@@ -188,6 +188,13 @@ static int add(const struct shmkit_stat *st, void *arg)
 		return 0;
 	if (st->header_status == -EACCES || st->header_status == -EPERM)
 		s->unreadable++; /* said, so an empty view is not mistaken for no objects */
+	/* A SysV segment is read only through a process that has it attached
+	 * (never by attaching it): with none, it may be a shmkit object top
+	 * cannot see (ls shows KIND ?). Counted and said, as above. */
+	if (st->backend == SHMKIT_SYSV && !st->managed && st->header_status == -ENODATA) {
+		s->unreadable++;
+		s->unattached++;
+	}
 	if (!st->managed || st->header_status != 0 ||
 	    st->kind < SHMKIT_KIND_QUEUE || st->kind > SHMKIT_KIND_MAP)
 		return 0;
@@ -228,6 +235,7 @@ int top_sample_take(struct top_sample *s)
 
 	drop_objs(s);
 	s->unreadable = 0;
+	s->unattached = 0;
 	int r = shmkit_list(add, s);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	s->when_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;

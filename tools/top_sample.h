@@ -39,7 +39,9 @@ struct top_sample {
 	struct top_obj *objs;
 	size_t n, cap;
 	int64_t when_ns; /* CLOCK_MONOTONIC */
-	size_t unreadable; /* segments whose header this user may not read: not shown */
+	size_t unreadable; /* segments whose header was not read: not shown */
+	size_t unattached; /* of those, SysV ones no process we may read has attached:
+			    * top never attaches, so their kind is unknown */
 	/* Only objects whose URI starts with one of these (none: all). */
 	char **prefixes;
 	int n_prefixes;
