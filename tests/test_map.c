@@ -814,6 +814,17 @@ static void test_reboot(void)
 	CHECK_RET(test_wait(test_fork(reboot_open, NULL)), 0);
 }
 
+/* The map's segment base in this process, from a live allocation's offset
+ * and address (the block is left allocated: tests that scribble on the
+ * map's internals read them from here). */
+static unsigned char *map_base(struct shmkit_map *m)
+{
+	struct shmkit_heap *h = shmkit_map_heap(m);
+	shmkit_off probe = 0;
+	CHECK_RET(shmkit_heap_alloc(h, 8, &probe), 0);
+	return (unsigned char *)shmkit_heap_ptr(h, probe) - probe;
+}
+
 /* ---- corruption: scribbles anywhere in the arena never crash or hang ---- */
 
 static void test_corruption_fuzz(void)
@@ -821,19 +832,14 @@ static void test_corruption_fuzz(void)
 	const char *uri = test_uri("posix", "map-fuzz");
 	const size_t size = 256 << 10;
 	struct shmkit_map *m;
-	struct shmkit_heap *h;
 	char key[32], buf[256];
-	shmkit_off probe;
 
 	CHECK_RET(shmkit_map_create(&m, uri, size, 0600), 0);
 	for (int i = 0; i < 300; i++) {
 		snprintf(key, sizeof(key), "key-%d", i);
 		CHECK_RET(shmkit_map_put(m, key, strlen(key), key, strlen(key)), 0);
 	}
-	h = shmkit_map_heap(m);
-	/* the segment base, from a live allocation's offset and address */
-	CHECK_RET(shmkit_heap_alloc(h, 8, &probe), 0);
-	unsigned char *base = (unsigned char *)shmkit_heap_ptr(h, probe) - probe;
+	unsigned char *base = map_base(m);
 	unsigned char *snap = malloc(size);
 	memcpy(snap, base, size);
 	int bad = 0;
@@ -886,14 +892,11 @@ static void test_look_scribbled_cycle(void)
 {
 	const char *uri = test_uri("posix", "map-cycle");
 	struct shmkit_map *m, *look;
-	shmkit_off probe;
 	int pairs = 0;
 
 	CHECK_RET(shmkit_map_create(&m, uri, 256 << 10, 0600), 0);
 	CHECK_RET(shmkit_map_put(m, "longkey", 7, LONG_OLD, strlen(LONG_OLD)), 0);
-	struct shmkit_heap *h = shmkit_map_heap(m);
-	CHECK_RET(shmkit_heap_alloc(h, 8, &probe), 0);
-	unsigned char *base = (unsigned char *)shmkit_heap_ptr(h, probe) - probe;
+	unsigned char *base = map_base(m);
 	const struct shmkit__heap_shared *hs = (const void *)(base + SHMKIT__HEADER_SIZE);
 	const struct shmkit__map_shared *ms = (const void *)(base + hs->root);
 	const struct shmkit__map_bucket *b = (const void *)(base + ms->buckets_off);
@@ -924,7 +927,6 @@ static void test_zeroed_buckets(void)
 {
 	const char *uri = test_uri("posix", "map-zeroed");
 	struct shmkit_map *m, *look;
-	shmkit_off probe;
 	int pairs = 0;
 
 	CHECK_RET(shmkit_map_create(&m, uri, 256 << 10, 0600), 0);
@@ -937,9 +939,7 @@ static void test_zeroed_buckets(void)
 	CHECK_RET(shmkit_map_iter(look, count_pair, &pairs), 0);
 	CHECK(pairs == 2);
 
-	struct shmkit_heap *h = shmkit_map_heap(m);
-	CHECK_RET(shmkit_heap_alloc(h, 8, &probe), 0);
-	unsigned char *base = (unsigned char *)shmkit_heap_ptr(h, probe) - probe;
+	unsigned char *base = map_base(m);
 	const struct shmkit__heap_shared *hs = (const void *)(base + SHMKIT__HEADER_SIZE);
 	const struct shmkit__map_shared *ms = (const void *)(base + hs->root);
 	memset(base + ms->buckets_off, 0, ms->nbuckets * sizeof(struct shmkit__map_bucket));

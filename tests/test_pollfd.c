@@ -736,18 +736,27 @@ static void test_listener_table(void)
  * word, before it looked at the entries) costs the consumer nothing beyond
  * the next message: that one's producer finishes the work (the descriptor
  * stayed unreadable for good, as the entry read IDLE or the FD bit down). */
+/* A new SPSC or MPMC queue whose consumer handle *q has its descriptor
+ * armed (a receive found nothing); returns the descriptor. */
+static int armed_queue(const char *uri, int multi, struct shmkit_queue **q)
+{
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = multi,
+				      .multi_consumer = multi};
+	char buf[16];
+
+	CHECK_OK(shmkit_queue_create(q, uri, &o));
+	int fd = shmkit_queue_fd(*q);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_recv(*q, buf, sizeof(buf), 0), -EAGAIN);
+	return fd;
+}
+
 static void test_waker_killed(int multi, const char *point)
 {
 	const char *uri = test_uri("posix", multi ? "wk-m" : "wk-s");
-	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = multi,
-				      .multi_consumer = multi};
 	struct shmkit_queue *q, *p;
 	char buf[16];
-
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	int fd = shmkit_queue_fd(q);
-	CHECK(fd >= 0);
-	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	int fd = armed_queue(uri, multi, &q);
 	const char *args[] = {uri, NULL};
 	CHECK_RET(test_kill_stopped(test_spawn_paused(point, "send_one", args)), 128 + SIGKILL);
 	CHECK_OK(shmkit_queue_open(&p, uri));
@@ -775,15 +784,10 @@ static int child_polls(void *arg)
 static void test_fork_close(int multi)
 {
 	const char *uri = test_uri("posix", multi ? "forkc-m" : "forkc-s");
-	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = multi,
-				      .multi_consumer = multi};
 	struct shmkit_queue *q, *p;
-	char buf[16];
 
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	armed_queue(uri, multi, &q);
 	CHECK_OK(shmkit_queue_open(&p, uri));
-	CHECK(shmkit_queue_fd(q) >= 0);
-	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN); /* armed */
 	pid_t child = test_fork(child_polls, &q);
 	CHECK_OK(shmkit_queue_close(q)); /* the parent's copy only */
 	usleep(100000);
