@@ -14,6 +14,18 @@
 
 int shmkit__test_armed = -1;
 
+/* Is name one of the comma-separated names in want (a child may stop at
+ * several points, one after the other)? */
+static int listed(const char *want, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = want; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
 void shmkit__test_point(const char *name)
 {
 	/* Read once: the environment is inherited across fork and exec, and a
@@ -24,6 +36,6 @@ void shmkit__test_point(const char *name)
 		want = getenv("SHMKIT_TEST_PAUSE");
 		shmkit__test_armed = want != NULL;
 	}
-	if (want && strcmp(want, name) == 0)
+	if (want && listed(want, name))
 		raise(SIGSTOP);
 }

@@ -768,6 +768,57 @@ static void test_waker_killed(int multi, const char *point)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* Two wakers at once (an MPMC queue's producers), one killed inside its
+ * wake-up:
+ * - W1 moved the word and took the entry ARMED -> IDLE|PENDING, and died
+ *   before its datagram; W2, which had loaded ARMED, found its CAS failed
+ *   and skipped the entry, then took the FD bit down: no token, no bit;
+ * - W1 sent its token and stalled before taking PENDING down; the owner
+ *   drained it and armed again (same generation); W3 took the entry and
+ *   died before its datagram; W1's late CAS then took W3's PENDING down
+ *   (ABA): IDLE with no token, skipped by every later waker.
+ * Both left the descriptor unreadable for good. */
+static void cont_to_next_stop(pid_t pid)
+{
+	kill(pid, SIGCONT);
+	CHECK_RET(test_wait_stopped(pid, 10 * SEC), 0);
+}
+
+static void test_two_wakers(void)
+{
+	const char *uri = test_uri("posix", "two-wakers");
+	struct shmkit_queue *q, *p;
+	char buf[16];
+	int fd = armed_queue(uri, 1, &q);
+	const char *args[] = {uri, NULL};
+
+	pid_t w1 = test_spawn_paused("ec.wake.bumped,lis.signal.taken", "send_one", args);
+	pid_t w2 = test_spawn_paused("lis.signal.loaded", "send_one", args);
+	cont_to_next_stop(w1); /* the entry taken, no datagram yet */
+	CHECK_RET(test_kill_stopped(w1), 128 + SIGKILL);
+	kill(w2, SIGCONT);
+	CHECK_RET(test_wait(w2), 0);
+	CHECK(readable(fd, 5000));
+	while (shmkit_queue_recv(q, buf, sizeof(buf), 0) > 0)
+		;
+	CHECK(!readable(fd, 0)); /* armed again */
+
+	w1 = test_spawn_paused("lis.signal.sent", "send_one", args);
+	CHECK(readable(fd, 5000));
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN); /* armed again */
+	CHECK_RET(test_kill_stopped(test_spawn_paused("lis.signal.taken", "send_one", args)),
+		  128 + SIGKILL);
+	kill(w1, SIGCONT);
+	CHECK_RET(test_wait(w1), 0);
+	CHECK_OK(shmkit_queue_open(&p, uri));
+	CHECK_OK(shmkit_queue_send(p, "n", 1, SEC));
+	CHECK(readable(fd, 5000));
+	CHECK_OK(shmkit_queue_close(p));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* After fork, the process that goes on with the handle keeps its
  * descriptor: the other one closing its copy of the handle does not
  * unregister it (it did, and the child's descriptor was never readable). */
@@ -876,6 +927,7 @@ int main(int argc, char **argv)
 		test_waker_killed(multi, "ec.wake.bumped");
 		test_fork_close(multi);
 	}
+	test_two_wakers();
 	test_sender_sockets();
 	test_send_fd();
 	test_topic_fd();

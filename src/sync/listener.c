@@ -102,10 +102,10 @@ static int sender_full(int s)
 	return queued + 4096 > size;
 }
 
-/* A waker's token to a listener: 0 once it is sent or not needed, -1 if it
- * could not be (no socket could be made, every one is full, or the kernel
- * refused): the caller leaves the entry PENDING for the next waker.
- * ECONNREFUSED means the listener died (its entry is IDLE now and stays so:
+/* A waker's token to a listener: 0 once it is sent, not needed, or not
+ * possible for good; -1 if not now (no socket could be made, every one is
+ * full, the kernel is short of buffers): the caller leaves the entry
+ * PENDING for the next waker. ECONNREFUSED means the listener died (its entry is IDLE now and stays so:
  * nothing more to pay); EAGAIN with our buffer not full means its socket
  * already holds tokens (at most max_dgram_qlen, so memory stays bounded),
  * so it is readable. Never blocks. */
@@ -117,10 +117,13 @@ static int wake_token(const struct sockaddr_un *to, socklen_t len)
 		int s = sender(i);
 		if (s < 0)
 			return -1;
-		if (send_token(s, to, len) >= 0 || errno == ECONNREFUSED)
+		if (send_token(s, to, len) >= 0)
 			return 0;
+		if (errno == ENOBUFS || errno == ENOMEM)
+			return -1; /* the kernel is short now: the next waker tries */
 		if (errno != EAGAIN)
-			return -1;
+			return 0; /* refused (the listener died), or forbidden for good
+				   * (a sandbox): retrying would cost a call per message */
 		if (!sender_full(s))
 			return 0;
 		/* relaxed: any thread that moves on picks some socket; all are valid */
@@ -204,11 +207,14 @@ void shmkit__lis_close(struct shmkit__lis *l)
 	if (name_held_elsewhere(l))
 		return; /* its holder's entry now; freed when the last closes */
 	uint32_t st = atomic_load_explicit(&l->sh->state, memory_order_relaxed);
-	/* still ours (any kind, PENDING or not): free it, next generation */
-	if ((st | 3u | SHMKIT__LIS_PENDING) == (l->reg | 3u | SHMKIT__LIS_PENDING))
-		atomic_compare_exchange_strong_explicit(
-		    &l->sh->state, &st, shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_FREE),
-		    memory_order_release, memory_order_relaxed);
+	/* still ours (any kind, PENDING or not): free it, next generation; a
+	 * waker moving it meanwhile (to IDLE|PENDING, or PENDING down) is no
+	 * reason to leave it taken */
+	while ((st | 3u | SHMKIT__LIS_PENDING) == (l->reg | 3u | SHMKIT__LIS_PENDING) &&
+	       !atomic_compare_exchange_weak_explicit(
+		   &l->sh->state, &st, shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_FREE),
+		   memory_order_release, memory_order_relaxed))
+		;
 }
 
 /* Reads every queued token, in one system call: for an armed listener found
@@ -265,12 +271,19 @@ int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec)
 	else
 		drain_one(l->fd);
 	l->spare = 0;
+	/* Each arm is a new generation: a waker's CAS on a word it read
+	 * before (its PENDING taken down late) then fails instead of undoing
+	 * a later waker's PENDING (ABA) */
+	uint32_t next = shmkit__lis_make((l->reg >> 4) + 1, shmkit__lis_side(l->reg),
+					 SHMKIT__LIS_IDLE);
+	armed = (next & ~3u) | SHMKIT__LIS_ARMED;
 	/* relaxed: the seq_cst CAS below orders it before the FD bit. A
 	 * waker may take PENDING down meanwhile: try again from IDLE */
 	while (!atomic_compare_exchange_weak_explicit(&l->sh->state, &st, armed,
 						      memory_order_relaxed, memory_order_relaxed))
 		if ((st & ~SHMKIT__LIS_PENDING) != l->reg)
 			return -EBADMSG;
+	l->reg = next;
 	uint32_t w = atomic_load_explicit(ec->word, memory_order_relaxed);
 	/* Dekker: pairs with the waker's barrier before it reads the word (as
 	 * the SLEEP bit in ec.c); seq_cst also orders ARMED before the bit.
@@ -339,6 +352,35 @@ static struct shmkit__listener_shared *entry(const struct shmkit__lis_table *t, 
 	return (struct shmkit__listener_shared *)(t->base + (size_t)i * t->stride);
 }
 
+/* Whether a waker must send entry e (state st, just loaded) a token: it
+ * took it from ARMED to IDLE|PENDING, or found it PENDING (another waker's
+ * token may never come: one more). *pending: the state to take PENDING down
+ * from once sent. A CAS that fails looks again at what it found: another
+ * waker's PENDING is ours to serve too (skipped, the FD bit came down over
+ * it while that waker lay dead). */
+static int take_entry(struct shmkit__listener_shared *e, uint32_t side, uint32_t st,
+		      uint32_t *pending)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		if (shmkit__lis_side(st) != side)
+			return 0;
+		if (shmkit__lis_kind(st) == SHMKIT__LIS_IDLE && (st & SHMKIT__LIS_PENDING)) {
+			*pending = st;
+			return 1;
+		}
+		if (shmkit__lis_kind(st) != SHMKIT__LIS_ARMED)
+			return 0; /* IDLE: its token is queued; FREE, CLAIMING: none */
+		*pending = (st & ~3u) | SHMKIT__LIS_PENDING | SHMKIT__LIS_IDLE;
+		SHMKIT__TEST_POINT("lis.signal.loaded");
+		/* acq_rel; acquire on failure too: the identity read next */
+		if (atomic_compare_exchange_strong_explicit(&e->state, &st, *pending,
+							    memory_order_acq_rel,
+							    memory_order_acquire))
+			return 1;
+	}
+	return 1; /* still moving: a spare token costs a spurious readiness */
+}
+
 int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 {
 	const struct shmkit__lis_table *t = &ec->lis;
@@ -350,20 +392,9 @@ int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 		/* acquire: pairs with the owner's release of its registration:
 		 * the key and identity are complete */
 		uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
-		uint32_t kind = shmkit__lis_kind(st), pending;
-		if (shmkit__lis_side(st) != ec->side)
+		uint32_t pending;
+		if (!take_entry(e, ec->side, st, &pending))
 			continue;
-		if (kind == SHMKIT__LIS_ARMED) {
-			pending = (st & ~3u) | SHMKIT__LIS_PENDING | SHMKIT__LIS_IDLE;
-			if (!atomic_compare_exchange_strong_explicit(&e->state, &st, pending,
-								     memory_order_acq_rel,
-								     memory_order_relaxed))
-				continue; /* another waker took it, or the owner found data */
-		} else if (kind == SHMKIT__LIS_IDLE && (st & SHMKIT__LIS_PENDING)) {
-			pending = st; /* its waker's token may never come: one more */
-		} else {
-			continue;
-		}
 		SHMKIT__TEST_POINT("lis.signal.taken");
 		const struct shmkit__ident *owner =
 		    (const struct shmkit__ident *)((unsigned char *)e + t->ident_off);
@@ -376,6 +407,7 @@ int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 			all_sent = 0; /* stays PENDING: the next waker tries */
 			continue;
 		}
+		SHMKIT__TEST_POINT("lis.signal.sent");
 		/* release: after our send; fails if the owner armed again */
 		atomic_compare_exchange_strong_explicit(&e->state, &pending,
 							pending & ~SHMKIT__LIS_PENDING,
