@@ -302,7 +302,7 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 			uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
 			si->sleeping =
 			    atomic_load_explicit(&e->sleeping, memory_order_relaxed) != 0 ||
-			    shmkit__lis_kind(ls) == SHMKIT__LIS_ARMED;
+			    shmkit__lis_waiting(ls);
 		}
 		info->n_subs++;
 	}

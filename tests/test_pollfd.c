@@ -759,6 +759,9 @@ static void test_waker_killed(int multi, const char *point)
 	int fd = armed_queue(uri, multi, &q);
 	const char *args[] = {uri, NULL};
 	CHECK_RET(test_kill_stopped(test_spawn_paused(point, "send_one", args)), 128 + SIGKILL);
+	struct shmkit_queue_stats st;
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.recv_waiters == 1); /* still waiting: PENDING counts (it counted 0) */
 	CHECK_OK(shmkit_queue_open(&p, uri));
 	CHECK_OK(shmkit_queue_send(p, "n", 1, SEC));
 	CHECK(readable(fd, 5000));

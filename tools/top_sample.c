@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "layout.h"
 #include "managed.h"
+#include "sync/listener.h"
 #include "top_sample.h"
 
 #define LD(p) atomic_load_explicit(&(p), memory_order_relaxed) /* a snapshot: relaxed */
@@ -28,10 +29,11 @@ static uint64_t ec_sleepers(struct shmkit__ec_shared *ec)
 	return LD(ec->word) & 1u;
 }
 
-/* 1 if a descriptor listener entry is armed (waiting in poll/epoll). */
+/* 1 if a descriptor listener's owner waits on it (in poll/epoll): ARMED,
+ * or IDLE|PENDING, its token not arrived (docs/LAYOUT.md). */
 static uint64_t listener_armed(struct shmkit__listener_shared *l)
 {
-	return (LD(l->state) & 3u) == 2u; /* kind ARMED (docs/LAYOUT.md) */
+	return shmkit__lis_waiting(LD(l->state)) != 0;
 }
 
 static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)

@@ -423,7 +423,7 @@ uint32_t shmkit__lis_count_armed(const struct shmkit__ec *ec)
 	for (uint32_t i = 0; i < end; i++) {
 		uint32_t st =
 		    atomic_load_explicit(&entry(&ec->lis, i)->state, memory_order_relaxed);
-		n += shmkit__lis_kind(st) == SHMKIT__LIS_ARMED && shmkit__lis_side(st) == ec->side;
+		n += shmkit__lis_waiting(st) && shmkit__lis_side(st) == ec->side;
 	}
 	return n;
 }

@@ -49,6 +49,13 @@ static inline uint32_t shmkit__lis_side(uint32_t st)
 {
 	return st >> 2 & 1u;
 }
+/* Its owner waits on the descriptor: ARMED, or IDLE|PENDING (a waker took
+ * it and its token has not arrived, or never will: the next waker sends). */
+static inline int shmkit__lis_waiting(uint32_t st)
+{
+	return shmkit__lis_kind(st) == SHMKIT__LIS_ARMED ||
+	       (shmkit__lis_kind(st) == SHMKIT__LIS_IDLE && (st & SHMKIT__LIS_PENDING));
+}
 static inline uint32_t shmkit__lis_make(uint32_t gen, uint32_t side, uint32_t kind)
 {
 	return gen << 4 | (side & 3u) << 2 | kind;
