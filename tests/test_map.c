@@ -219,22 +219,34 @@ static void test_model(void)
 	shmkit_map_close(m);
 }
 
+/* Puts k0, k1, ... with value val until the map is full; how many went in. */
+static int fill(struct shmkit_map *m, const char *val, size_t vlen)
+{
+	char key[32];
+	int n = 0;
+
+	for (;; n++) {
+		snprintf(key, sizeof(key), "k%d", n);
+		int r = shmkit_map_put(m, key, strlen(key), val, vlen);
+		if (r == -ENOSPC)
+			return n;
+		CHECK_RET(r, 0);
+		if (n >= 100000) {
+			CHECK(!"a 64 KiB map took 100000 pairs");
+			return n;
+		}
+	}
+}
+
 static void test_full(void)
 {
 	struct shmkit_map *m;
 	char key[32], val[200], buf[256];
-	int n = 0;
+	int n;
 
 	CHECK_RET(shmkit_map_create(&m, test_uri("posix", "map-full"), 64 << 10, 0600), 0);
 	memset(val, 'v', sizeof(val));
-	for (;; n++) {
-		snprintf(key, sizeof(key), "k%d", n);
-		int r = shmkit_map_put(m, key, strlen(key), val, sizeof(val));
-		if (r == -ENOSPC)
-			break;
-		CHECK_RET(r, 0);
-		CHECK(n < 100000);
-	}
+	n = fill(m, val, sizeof(val));
 	CHECK(n > 100);
 	CHECK_RET(shmkit_map_count(m), n);
 	for (int i = 0; i < n; i++) { /* nothing lost */
@@ -259,18 +271,11 @@ static void test_full_inline(void)
 {
 	struct shmkit_map *m;
 	char key[32], val[200];
-	int n = 0, after_full = 0, in_bucket = 0;
+	int after_full = 0, in_bucket = 0;
 
 	CHECK_RET(shmkit_map_create(&m, test_uri("posix", "map-full-inline"), 64 << 10, 0600), 0);
 	memset(val, 'v', sizeof(val));
-	for (;; n++) { /* 200-byte values: every pair a chain entry */
-		snprintf(key, sizeof(key), "k%d", n);
-		int r = shmkit_map_put(m, key, strlen(key), val, sizeof(val));
-		if (r == -ENOSPC)
-			break;
-		CHECK_RET(r, 0);
-		CHECK(n < 100000);
-	}
+	CHECK(fill(m, val, sizeof(val)) > 1); /* 200-byte values: every pair a chain entry */
 	/* Small pairs: once one fails (no heap block for its entry), every
 	 * later success went into its bucket, needing no heap memory. */
 	for (int i = 0; i < 4000 && in_bucket < 16; i++) {
