@@ -896,8 +896,9 @@ static struct shmkit__queue_listener *take_unsure_listener(struct shmkit_queue *
 }
 
 /* A free entry of the listener table, taken (CLAIMING, the word in *mine)
- * for us; entries of owners that are provably dead are taken back first if
- * none is free, and claims that never got their owner last. */
+ * for us; entries of owners that are provably dead, and whose sockets no
+ * child forked with the handle still holds, are taken back first if none
+ * is free, and claims that never got their owner last. */
 static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q, uint32_t *mine)
 {
 	struct shmkit__queue_listener *t = q->sh->listeners;
@@ -919,7 +920,8 @@ static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q, uin
 					any_unsure = true;
 					continue;
 				}
-				if (shmkit__obj_ident_alive(&q->obj, &id) != 0)
+				if (shmkit__obj_ident_alive(&q->obj, &id) != 0 ||
+				    shmkit__lis_held(&t[k].l, &id))
 					continue;
 			}
 			if ((*mine = take_listener(&t[k], st)))

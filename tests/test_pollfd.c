@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -851,6 +852,63 @@ static void test_fork_close(int multi)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* An owner that forked and died: its child goes on polling the descriptor,
+ * so the entry is not taken back for a new handle when the table is full
+ * (it was, and the child's descriptor was never readable again). The test
+ * process is a subreaper, so it reaps the child once its parent died. */
+struct fork_owner {
+	const char *uri;
+	int pipe_w;
+};
+
+static int fork_and_die(void *arg)
+{
+	struct fork_owner *f = arg;
+	struct shmkit_queue *q;
+	char buf[16];
+
+	CHECK_OK(shmkit_queue_open(&q, f->uri));
+	CHECK(shmkit_queue_fd(q) >= 0);
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	pid_t child = test_fork(child_polls, &q);
+	CHECK(write(f->pipe_w, &child, sizeof(child)) == (ssize_t)sizeof(child));
+	return test_done(); /* dies holding its entry: no close */
+}
+
+static void test_fork_owner_died(void)
+{
+	const char *uri = test_uri("posix", "fork-died");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = 1,
+				      .multi_consumer = 1};
+	struct shmkit_queue *p, *h[SHMKIT__QUEUE_LISTENERS];
+	int fds[2];
+	pid_t child;
+
+	CHECK_OK(shmkit_queue_create(&p, uri, &o));
+	CHECK(pipe(fds) == 0);
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	struct fork_owner f = {uri, fds[1]};
+	CHECK_RET(test_wait(test_fork(fork_and_die, &f)), 0);
+	CHECK(read(fds[0], &child, sizeof(child)) == (ssize_t)sizeof(child));
+	for (unsigned i = 0; i < SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK_OK(shmkit_queue_open(&h[i], uri));
+	for (unsigned i = 0; i + 1 < SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK(shmkit_queue_fd(h[i]) >= 0);
+	/* the dead owner's entry is its child's now */
+	CHECK_RET(shmkit_queue_fd(h[SHMKIT__QUEUE_LISTENERS - 1]), -ENOSPC);
+	CHECK_OK(shmkit_queue_send(p, "hello", 5, SEC));
+	CHECK_RET(test_wait(child), 0);
+	/* the child exited: nobody holds the socket, the entry is free to take */
+	CHECK(shmkit_queue_fd(h[SHMKIT__QUEUE_LISTENERS - 1]) >= 0);
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	for (unsigned i = 0; i < SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK_OK(shmkit_queue_close(h[i]));
+	CHECK_OK(shmkit_queue_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* Tokens stay charged to the waker's sending socket until their listeners
  * read them: one publisher waking more listeners than a few sockets hold
  * (4096 + 1000 subscribers that do not read) still wakes every one, and a
@@ -931,6 +989,7 @@ int main(int argc, char **argv)
 		test_fork_close(multi);
 	}
 	test_two_wakers();
+	test_fork_owner_died();
 	test_sender_sockets();
 	test_send_fd();
 	test_topic_fd();

@@ -184,18 +184,32 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 	return -EAGAIN;
 }
 
-/* Is our socket's name still bound: does another process hold the socket
- * (a child forked with the handle, which shares its side and may go on
- * waiting on the descriptor)? Asked by binding it: the name is free once
- * the last holder closes. */
-static int name_held_elsewhere(const struct shmkit__lis *l)
+/* Is this name still bound: does some process hold the socket? Asked by
+ * binding it: the name is free once the last holder closes. 0 if we cannot
+ * tell (no socket to ask with). */
+static int name_held(const struct sockaddr_un *a, socklen_t len)
 {
 	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
-		return 0; /* cannot tell: free the entry, as before forks mattered */
-	int held = bind(s, (const struct sockaddr *)&l->addr, l->addr_len) < 0 && errno == EADDRINUSE;
+		return 0;
+	int held = bind(s, (const struct sockaddr *)a, len) < 0 && errno == EADDRINUSE;
 	close(s);
 	return held;
+}
+
+/* Does another process hold our socket (a child forked with the handle,
+ * which shares its side and may go on waiting on the descriptor)? */
+static int name_held_elsewhere(const struct shmkit__lis *l)
+{
+	return name_held(&l->addr, l->addr_len);
+}
+
+int shmkit__lis_held(const struct shmkit__listener_shared *sh, const struct shmkit__ident *owner)
+{
+	struct sockaddr_un a;
+	/* read once: untrusted, and a wrong name only makes us keep an entry */
+	uint32_t key = sh->key;
+	return name_held(&a, lis_addr(&a, owner->pid, owner->start_time, key));
 }
 
 void shmkit__lis_close(struct shmkit__lis *l)

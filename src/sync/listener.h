@@ -81,6 +81,12 @@ struct shmkit__lis {
 int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
 		     uint32_t claimed);
 
+/* Whether the socket of entry sh, registered by `owner` (an identity copied
+ * out of the segment), is still open in some process: an owner that died
+ * may have forked a child that goes on waiting on its descriptor, so its
+ * entry is not free to take back. */
+int shmkit__lis_held(const struct shmkit__listener_shared *sh, const struct shmkit__ident *owner);
+
 /* Unregisters (entry FREE, next generation) and closes the socket. */
 void shmkit__lis_close(struct shmkit__lis *l);
 
