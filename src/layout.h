@@ -453,7 +453,10 @@ struct shmkit__topic_sub_shared {
 	struct shmkit__listener_shared listener; /* shmkit_sub_fd(); FREE without one */
 	_Atomic uint64_t bytes_received;         /* payload bytes consumed (statistics only) */
 	_Atomic uint64_t ident_state;            /* the CLAIMING state that wrote ident */
-	uint64_t reserved2[5];
+	/* the ACTIVE state its subscriber closed at while a process forked
+	 * with the handle still held the descriptor (shmkit__topic_sub_gone) */
+	_Atomic uint64_t left_state;
+	uint64_t reserved2[4];
 };
 _Static_assert(sizeof(struct shmkit__topic_sub_shared) == 128, "topic_sub size");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, listener) == 64, "topic_sub.listener");
@@ -465,6 +468,8 @@ _Static_assert(offsetof(struct shmkit__topic_sub_shared, dropped) == 48, "topic_
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, sleeping) == 56, "topic_sub.sleeping");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, ident_state) == 80,
 	       "topic_sub.ident_state");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, left_state) == 88,
+	       "topic_sub.left_state");
 
 /* A ring slot's header; the message bytes follow at offset 16. seq is a
  * seqlock naming the message: 2*i+1 while message i is being written,

@@ -192,6 +192,19 @@ int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit
 	return shmkit__obj_ident_alive(&t->obj, &id);
 }
 
+int shmkit__topic_sub_gone(const struct shmkit__topic *t, const struct shmkit__topic_sub_shared *e,
+			   uint64_t st, const struct shmkit__ident *id)
+{
+	/* relaxed: a stale word only keeps the entry for the next look */
+	if (atomic_load_explicit(&e->left_state, memory_order_relaxed) != st &&
+	    shmkit__topic_ident_alive(t, id) != 0)
+		return 0;
+	uint32_t kind = shmkit__lis_kind(atomic_load_explicit(&e->listener.state, memory_order_relaxed));
+	/* a bind test, two system calls: only for an entry found gone otherwise */
+	return !((kind == SHMKIT__LIS_IDLE || kind == SHMKIT__LIS_ARMED) &&
+		 shmkit__lis_held(&e->listener, id));
+}
+
 int shmkit__topic_may_spin(const struct shmkit__topic *t)
 {
 	/* relaxed: a cache of a constant; threads that race both store it */

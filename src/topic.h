@@ -98,6 +98,14 @@ void shmkit__topic_close(struct shmkit__topic *t);
 /* Liveness of a shared identity, copied out first (the bytes are untrusted). */
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id);
 
+/* Whether subscriber entry e, in state st with identity id (copied out),
+ * is gone for good and may be freed: its process is provably dead, or it
+ * closed its handle while a child forked with it held the descriptor
+ * (left_state); and in either case no process still holds the socket of
+ * its descriptor (that child may poll on). */
+int shmkit__topic_sub_gone(const struct shmkit__topic *t, const struct shmkit__topic_sub_shared *e,
+			   uint64_t st, const struct shmkit__ident *id);
+
 /* Frees subscriber entry i if its state word is still `state` (it was found
  * dead). 1 if freed, 0 if it changed meanwhile. */
 int shmkit__topic_reap(struct shmkit__topic *t, uint32_t i, uint64_t state);

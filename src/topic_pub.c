@@ -229,6 +229,16 @@ uint64_t shmkit_pub_published(const struct shmkit_pub *p)
 	return p ? p->head : 0;
 }
 
+/* Subscriber e (state st) gone for good (shmkit__topic_sub_gone). */
+static int topic_sub_gone(const struct shmkit__topic *t, const struct shmkit__topic_sub_shared *e,
+			  uint64_t st)
+{
+	struct shmkit__ident id;
+
+	memcpy(&id, &e->ident, sizeof(id)); /* untrusted: a copy */
+	return shmkit__topic_sub_gone(t, e, st, &id);
+}
+
 /* Reliable topics: the lowest position among live subscribers (or `head` if
  * none) into cached_min. With `reap`, subscribers that hold message `head`
  * back and are provably dead are removed instead (slow: reads /proc). */
@@ -251,7 +261,7 @@ static int scan_min(struct shmkit_pub *p, uint64_t head, int reap)
 		uint64_t pos = atomic_load_explicit(&e->pos, memory_order_acquire);
 		if (pos > head)
 			return -EBADMSG;
-		if (reap && head - pos >= t->g.slots && shmkit__topic_ident_alive(t, &e->ident) == 0 &&
+		if (reap && head - pos >= t->g.slots && topic_sub_gone(t, e, st) &&
 		    shmkit__topic_reap(t, i, st))
 			continue;
 		if (pos < min)

@@ -130,7 +130,7 @@ static int reap_dead_entries(struct shmkit__topic *t)
 				u.st[u.n] = st;
 				u.id[u.n++] = id;
 			}
-		} else if (shmkit__topic_ident_alive(t, &id) == 0) {
+		} else if (shmkit__topic_sub_gone(t, &t->subs[i], st, &id)) {
 			n += shmkit__topic_reap(t, i, st);
 		}
 	}
@@ -250,18 +250,27 @@ int shmkit_sub_close(struct shmkit_sub *s)
 {
 	if (!s)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
-	shmkit__lis_close(&s->lis); /* before the entry (and its listener) is freed */
+	/* before the entry (and its listener) is freed */
+	int shared = shmkit__lis_close(&s->lis);
 	if (s->pub_pidfd >= 0)
 		close(s->pub_pidfd);
 	if (s->ep >= 0)
 		close(s->ep);
 	uint64_t st = s->state;
 	uint64_t freed = shmkit__state_make(shmkit__state_gen(st) + 1, SHMKIT__SUB_FREE);
-	/* release: our last reads of the ring before the entry is free; pairs
-	 * with the publisher's acquire load of the state. */
-	if (atomic_compare_exchange_strong_explicit(&s->e->state, &st, freed, memory_order_release,
-						    memory_order_relaxed))
+	if (shared) {
+		/* A process forked with the handle holds the descriptor and goes
+		 * on with the subscription: its close (or its death) frees the
+		 * entry (shmkit__topic_sub_gone). relaxed: read by reapers that
+		 * also bind-test the socket */
+		atomic_store_explicit(&s->e->left_state, st, memory_order_relaxed);
+	} else if (atomic_compare_exchange_strong_explicit(&s->e->state, &st, freed,
+							   memory_order_release,
+							   memory_order_relaxed)) {
+		/* release: our last reads of the ring before the entry is free;
+		 * pairs with the publisher's acquire load of the state */
 		shmkit__topic_count_sub(&s->t, -1);
+	}
 	if (s->t.g.reliable)
 		wake_publisher_if_waiting(&s->t);
 	shmkit__topic_close(&s->t);

@@ -909,6 +909,95 @@ static void test_fork_owner_died(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* The same for a subscription: the child forked with it polls on after its
+ * parent closed its copy, or died holding it (the entry was freed, or taken
+ * back by a joiner finding the table full, and the child's descriptor was
+ * never readable again); the last holder's close frees the entry. */
+static int child_sub_polls(void *arg)
+{
+	struct shmkit_sub **s = arg;
+	char buf[16];
+	int fd = shmkit_sub_fd(*s);
+	CHECK(readable(fd, 10000));
+	CHECK_RET(shmkit_sub_recv(*s, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(*s));
+	return test_done();
+}
+
+static unsigned topic_subs(const char *uri)
+{
+	struct shmkit_topic_info info;
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	return info.n_subs;
+}
+
+static void test_topic_fork_close(void)
+{
+	const char *uri = test_uri("posix", "tfork-close");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1};
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	char buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK(shmkit_sub_fd(s) >= 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	pid_t child = test_fork(child_sub_polls, &s);
+	CHECK_OK(shmkit_sub_close(s)); /* the parent's copy only */
+	CHECK(topic_subs(uri) == 1);
+	usleep(100000);
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK_RET(test_wait(child), 0);
+	CHECK(topic_subs(uri) == 0); /* the last holder's close freed it */
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+static int sub_fork_and_die(void *arg)
+{
+	struct fork_owner *f = arg;
+	struct shmkit_sub *s;
+	char buf[16];
+
+	CHECK_OK(shmkit_sub_open(&s, f->uri));
+	CHECK(shmkit_sub_fd(s) >= 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	pid_t child = test_fork(child_sub_polls, &s);
+	CHECK(write(f->pipe_w, &child, sizeof(child)) == (ssize_t)sizeof(child));
+	return test_done(); /* dies holding its entry: no close */
+}
+
+static void test_topic_fork_owner_died(void)
+{
+	const char *uri = test_uri("posix", "tfork-died");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .max_subs = 1};
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	int fds[2];
+	pid_t child;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK(pipe(fds) == 0);
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	struct fork_owner f = {uri, fds[1]};
+	CHECK_RET(test_wait(test_fork(sub_fork_and_die, &f)), 0);
+	CHECK(read(fds[0], &child, sizeof(child)) == (ssize_t)sizeof(child));
+	/* the table's one entry: its subscriber is dead, its child is not */
+	CHECK_RET(shmkit_sub_open(&s, uri), -ENOSPC);
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK_RET(test_wait(child), 0);
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* Tokens stay charged to the waker's sending socket until their listeners
  * read them: one publisher waking more listeners than a few sockets hold
  * (4096 + 1000 subscribers that do not read) still wakes every one, and a
@@ -990,6 +1079,8 @@ int main(int argc, char **argv)
 	}
 	test_two_wakers();
 	test_fork_owner_died();
+	test_topic_fork_close();
+	test_topic_fork_owner_died();
 	test_sender_sockets();
 	test_send_fd();
 	test_topic_fd();

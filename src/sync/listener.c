@@ -212,14 +212,14 @@ int shmkit__lis_held(const struct shmkit__listener_shared *sh, const struct shmk
 	return name_held(&a, lis_addr(&a, owner->pid, owner->start_time, key));
 }
 
-void shmkit__lis_close(struct shmkit__lis *l)
+int shmkit__lis_close(struct shmkit__lis *l)
 {
 	if (l->fd < 0)
-		return;
+		return 0;
 	close(l->fd);
 	l->fd = -1;
 	if (name_held_elsewhere(l))
-		return; /* its holder's entry now; freed when the last closes */
+		return 1; /* its holder's entry now; freed when the last closes */
 	uint32_t st = atomic_load_explicit(&l->sh->state, memory_order_relaxed);
 	/* still ours (any kind, PENDING or not): free it, next generation; a
 	 * waker moving it meanwhile (to IDLE|PENDING, or PENDING down) is no
@@ -229,6 +229,7 @@ void shmkit__lis_close(struct shmkit__lis *l)
 		   &l->sh->state, &st, shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_FREE),
 		   memory_order_release, memory_order_relaxed))
 		;
+	return 0;
 }
 
 /* Reads every queued token, in one system call: for an armed listener found

@@ -87,8 +87,10 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
  * entry is not free to take back. */
 int shmkit__lis_held(const struct shmkit__listener_shared *sh, const struct shmkit__ident *owner);
 
-/* Unregisters (entry FREE, next generation) and closes the socket. */
-void shmkit__lis_close(struct shmkit__lis *l);
+/* Closes the socket and unregisters (entry FREE, next generation), unless
+ * another process (forked with the handle) still holds the socket: then 1,
+ * the entry left registered for it. */
+int shmkit__lis_close(struct shmkit__lis *l);
 
 /* After a receive found nothing: 0 if already armed (a stray datagram that
  * made the descriptor readable meanwhile is drained), 1 if it armed now
