@@ -4,9 +4,13 @@
  * for a writer that never comes, so a user's open of their queue, and
  * `shmkit read`, hung for good. Every open of each object kind, and each
  * look from the shell, must return at once with -EINVAL ("not a regular
- * file") and leave the FIFO where it is. */
+ * file") and leave the FIFO where it is, and its writer: a writer blocked
+ * in its open was released by ours (O_NONBLOCK) and killed by SIGPIPE when
+ * it wrote after our close. */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -29,8 +33,17 @@ static void hung(int sig)
 	_exit(1);
 }
 
-static void check_opens(const char *uri)
+/* A writer that waits in its open of the FIFO for a reader. */
+static int fifo_writer(void *path)
 {
+	int fd = open(path, O_WRONLY);
+	return fd >= 0 && write(fd, "record\n", 7) == 7 ? 0 : 1;
+}
+
+static void check_opens(const char *uri, const char *path)
+{
+	pid_t writer = test_fork(fifo_writer, (void *)path);
+	usleep(50000); /* in its open */
 	struct shmkit_seg *seg;
 	struct shmkit_queue *q;
 	struct shmkit_sub *sub;
@@ -47,6 +60,13 @@ static void check_opens(const char *uri)
 	CHECK_RET(test_sh("'%s' read '%s' 2>/dev/null", SHMKIT_TOOL_PATH, uri), 1);
 	CHECK_RET(test_sh("'%s' recv '%s' --timeout 0 2>/dev/null", SHMKIT_TOOL_PATH, uri), 1);
 	CHECK_RET(test_sh("'%s' map '%s' get k 2>/dev/null", SHMKIT_TOOL_PATH, uri), 1);
+	usleep(50000);
+	CHECK(waitpid(writer, NULL, WNOHANG) == 0); /* still waiting for its reader */
+	int rd = open(path, O_RDONLY); /* that reader: the writer goes on */
+	char buf[16];
+	CHECK(rd >= 0 && read(rd, buf, sizeof(buf)) == 7);
+	close(rd);
+	CHECK_RET(test_wait(writer), 0);
 }
 
 int main(void)
@@ -59,14 +79,14 @@ int main(void)
 	alarm(10);
 	snprintf(posix_fifo, sizeof(posix_fifo), "/dev/shm%s", posix + strlen("posix:"));
 	CHECK(mkfifo(path, 0600) == 0);
-	check_opens(posix);
+	check_opens(posix, path);
 	CHECK_RET(test_sh("'%s' rm '%s' 2>/dev/null", SHMKIT_TOOL_PATH, posix), 1);
 	struct stat sb;
 	CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode)); /* left where it was */
 	CHECK(unlink(path) == 0);
 	file_fifo = file + strlen("file:");
 	CHECK(mkfifo(file_fifo, 0600) == 0);
-	check_opens(file);
+	check_opens(file, file_fifo);
 	CHECK(unlink(file_fifo) == 0);
 	return test_done();
 }

@@ -133,8 +133,23 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
  * must be a regular file, never followed through a link). */
 int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, const char *name,
 		      const struct shmkit_seg *seg, struct shmkit_stat *st);
+/* Reopens a file open as O_PATH descriptor pfd (the file looked at, not
+ * whatever its name names by now) with oflag, through /proc/self/fd; -1
+ * with errno (ENOENT: no /proc). */
+int shmkit__reopen_path_fd(int pfd, int oflag);
 /* The error for a failed open/stat/remove of `name` (errno), with the detail set. */
 int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, const char *what);
+
+/* src/backend/unlink.c: removing a name, never what a racing
+ * remove-and-create put under it since it was judged. */
+#define SHMKIT__UNLINK_WAIT 1  /* the caller was named the file: wait for the lock */
+#define SHMKIT__UNLINK_EMPTY 2 /* only if the file is still empty */
+/* Unlinks path if it names a regular file, and the one `expect` describes
+ * (dev, ino) if not NULL, holding the file's name lock from the last look to
+ * the unlink: 1 unlinked, 0 the name names something else now (or is not a
+ * regular file), -EBUSY another remover holds the lock (without WAIT), or a
+ * negative errno (-ENOENT: nothing there). */
+int shmkit__unlink_same(const char *path, const struct stat *expect, int flags);
 
 /* src/backend/pages.c: huge pages and chosen addresses (DESIGN §9). */
 /* The huge page size (Hugepagesize), and len rounded up to whole ones. */

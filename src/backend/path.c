@@ -118,6 +118,49 @@ static int finish_create(const struct shmkit__path_ops *ops, struct shmkit_seg *
 	return 0;
 }
 
+int shmkit__reopen_path_fd(int pfd, int oflag)
+{
+	char self[32];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	return open(self, oflag | O_CLOEXEC | O_NOCTTY);
+}
+
+/* An existing object opened with oflag, only if it is a regular file. It
+ * is looked at through an O_PATH descriptor first, which opens nothing: a
+ * FIFO planted under the name, opened, would release a writer blocked in
+ * its own open, and our close then kill it with SIGPIPE (a device's open
+ * has effects of its own). The file looked at is then reopened through
+ * /proc/self/fd, not by its name again. Without /proc, a plain open
+ * (O_NONBLOCK: a FIFO must not hang it; map_existing refuses what is not a
+ * regular file). -1 with errno; -2: not a regular file. */
+static int open_regular(const struct shmkit__path_ops *ops, const char *name, int oflag)
+{
+	struct stat sb;
+	int pfd = ops->open(name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+
+	if (pfd < 0)
+		return -1;
+	if (fstat(pfd, &sb) < 0) {
+		int err = errno;
+		close(pfd);
+		errno = err;
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(pfd);
+		errno = ELOOP; /* a link: what the open said, not following it */
+		return S_ISLNK(sb.st_mode) ? -1 : -2;
+	}
+	int fd = shmkit__reopen_path_fd(pfd, oflag & ~O_NOFOLLOW);
+	int err = errno;
+	close(pfd);
+	if (fd < 0 && err == ENOENT) /* no /proc */
+		return ops->open(name, oflag | O_NONBLOCK, 0);
+	errno = err;
+	return fd;
+}
+
 int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
 		      const struct shmkit__uri *u, size_t size, int flags, unsigned mode, int acc)
 {
@@ -138,10 +181,10 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 				return shmkit__fail(-EEXIST, "%s:%s already exists", ops->scheme,
 						    u->name);
 		}
-		/* O_NONBLOCK: a FIFO planted under the name would otherwise hold
-		 * the open until some writer came (map_existing refuses it) */
-		fd = ops->open(u->name, acc | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | ops->open_flags,
-			       0);
+		fd = open_regular(ops, u->name, acc | O_NOFOLLOW | O_CLOEXEC | ops->open_flags);
+		if (fd == -2)
+			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme,
+					    u->name);
 		if (fd < 0) {
 			if (errno == ENOENT && (flags & SHMKIT_CREATE))
 				continue; /* removed between our two calls: create again */
