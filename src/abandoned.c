@@ -5,7 +5,9 @@
  * Nothing in it names a creator to prove dead, so the proof is the file: it
  * is empty (nothing to lose; no segment shmkit makes is) and no process maps
  * it or holds it open (holders.c: /proc and the kernel's write lease; a live
- * creator holds its descriptor from the O_EXCL open on). A file sized and
+ * creator holds its descriptor from the O_EXCL open on), and it is ours
+ * alone: made by this user, one link (a user's own empty file, or another
+ * user's, or one with a second name, is never replaced). A file sized and
  * still all zero is not taken: a plain segment looks the same. POSIX and
  * file: only (shmget sizes a SysV segment as it makes it). */
 #include <fcntl.h>
@@ -44,10 +46,12 @@ int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct s
 	int r = uri_path(uri, path, cap);
 	if (r < 0)
 		return 0;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	/* O_PATH: opens nothing (a FIFO planted there is not woken) */
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	int empty = fstat(fd, seen) == 0 && S_ISREG(seen->st_mode) && seen->st_size == 0;
+	int empty = fstat(fd, seen) == 0 && S_ISREG(seen->st_mode) && seen->st_size == 0 &&
+		    seen->st_nlink == 1 && seen->st_uid == geteuid();
 	close(fd); /* our own descriptor would count as a holder */
 	if (!empty)
 		return 0;
@@ -59,12 +63,11 @@ int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct s
 int shmkit__remove_abandoned(const char *uri)
 {
 	char path[PATH_MAX];
-	struct stat seen, now;
+	struct stat seen;
 
 	if (!shmkit__abandoned_creation(uri, path, sizeof(path), &seen))
 		return 0;
-	/* the very file judged, not one a racing creator made since */
-	if (lstat(path, &now) < 0 || now.st_dev != seen.st_dev || now.st_ino != seen.st_ino)
-		return 0;
-	return unlink(path) == 0;
+	/* the very file judged, still empty, not one a racing remove and
+	 * create put under the name since (unlink.c) */
+	return shmkit__unlink_same(path, &seen, SHMKIT__UNLINK_EMPTY) == 1;
 }

@@ -232,8 +232,8 @@ static int sysv_matches(const struct gc_ctx *c, const struct shmkit__sysv_row *r
 /* Whether posix:/name names exactly /dev/shm/name to the library: not a
  * name with a control character (refused: -EINVAL, detail set), nor one
  * holding a '?' (what follows reads as URI options: another name, or
- * refused). Removal goes through shmkit_remove(uri), so an object this
- * says no to is one gc cannot remove: asked before a dry run promises a
+ * refused). gc removes only what the library can name, so that each URI
+ * it reports addresses the object: asked before a dry run promises a
  * removal, so both runs say the same (only removable objects are asked:
  * what is kept anyway is kept whatever its name). */
 static int posix_nameable(const char *uri, char *why, size_t cap)
@@ -298,10 +298,15 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	    sb2.st_ino != sb.st_ino || sb2.st_dev != sb.st_dev)
 		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
 			      why);
-	int r = shmkit_remove(uri);
+	/* the file judged, under its name lock: never one a racing remove
+	 * and create put under the name since (backend/unlink.c) */
+	int r = shmkit__unlink_same(path, &sb, 0);
+	if (r == 0)
+		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
+			      why);
 	if (r < 0)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s",
-			      why, shmkit_strerror(r));
+			      why, r == -EBUSY ? "another remover holds it" : shmkit_strerror(r));
 	return report(c, uri, SHMKIT_GC_REMOVED, 1, kind, 0, "%s; %s", why, why2);
 }
 

@@ -253,6 +253,37 @@ static void test_creator_killed_sizing(const char *scheme)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* An empty file is taken over only if it is ours alone: a second name for
+ * it (a hard link), or another user's, is a user's file, never replaced (it
+ * was: the link split, the owner and mode lost). */
+static void test_empty_not_ours(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "notours");
+	struct shmkit__obj o;
+	char path[4096], link2[4200];
+	struct stat before, after;
+
+	snprintf(path, sizeof(path), "%s%s", strcmp(scheme, "posix") == 0 ? "/dev/shm" : "",
+		 strchr(uri, ':') + 1);
+	snprintf(link2, sizeof(link2), "%s.link", path);
+	int fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0664);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(link(path, link2) == 0);
+	CHECK(stat(path, &before) == 0);
+	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL), -EEXIST);
+	CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino && after.st_nlink == 2);
+	CHECK(unlink(link2) == 0);
+	if (test_is_root()) {
+		CHECK(chown(path, 65534, 65534) == 0);
+		CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL),
+			  -EEXIST);
+		CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino &&
+		      after.st_uid == 65534 && after.st_mode == before.st_mode);
+	}
+	CHECK(unlink(path) == 0);
+}
+
 /* An opener that read INITIALIZING, then lost the CPU while the creator
  * finished and exited, must not call the object dead (CI saw this: three
  * concurrent shared_list pushes, one failed with -EOWNERDEAD). */
@@ -715,6 +746,8 @@ int main(int argc, char **argv)
 	test_creator_killed();
 	test_creator_killed_sizing("posix");
 	test_creator_killed_sizing("file");
+	test_empty_not_ours("posix");
+	test_empty_not_ours("file");
 	test_takeover_in_process();
 	test_creator_finished_and_exited();
 	test_corrupt_header();

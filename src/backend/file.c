@@ -42,13 +42,19 @@ static int file_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 static int file_remove(const struct shmkit__uri *u)
 {
 	struct stat sb;
-	if (lstat(u->name, &sb) < 0)
-		return open_error(u->name, "remove");
-	if (!S_ISREG(sb.st_mode))
-		return shmkit__fail(-EINVAL, "file:%s is not a regular file; not removing it", u->name);
-	if (unlink(u->name) < 0)
-		return open_error(u->name, "remove");
-	return 0;
+	for (int tries = 0; tries < 3; tries++) {
+		int r = shmkit__unlink_same(u->name, NULL, SHMKIT__UNLINK_WAIT);
+		if (r == 1)
+			return 0;
+		if (r < 0) {
+			errno = -r;
+			return open_error(u->name, "remove");
+		}
+		if (lstat(u->name, &sb) == 0 && !S_ISREG(sb.st_mode))
+			return shmkit__fail(-EINVAL, "file:%s is not a regular file; not removing it",
+					    u->name);
+	}
+	return shmkit__fail(-EAGAIN, "file:%s kept changing while being removed", u->name);
 }
 
 static int file_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,

@@ -64,12 +64,21 @@ static int posix_remove(const struct shmkit__uri *u)
 	/* stat and open refuse what is not a regular file (a FIFO, a symbolic
 	 * link another program left in /dev/shm): so does remove, as file: does */
 	snprintf(path, sizeof(path), SHM_DIR "%s", u->name);
-	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-		return shmkit__fail(-EINVAL, "posix:%s is not a regular file; not removing it",
-				    u->name);
-	if (shm_unlink(u->name) < 0)
-		return open_error(u->name, "remove");
-	return 0;
+	for (int tries = 0; tries < 3; tries++) {
+		int r = shmkit__unlink_same(path, NULL, SHMKIT__UNLINK_WAIT);
+		if (r == 1)
+			return 0;
+		if (r < 0) {
+			/* EACCES for EPERM (another user's name in the sticky
+			 * /dev/shm), as shm_unlink says it */
+			errno = r == -EPERM ? EACCES : -r;
+			return open_error(u->name, "remove");
+		}
+		if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+			return shmkit__fail(-EINVAL, "posix:%s is not a regular file; not removing it",
+					    u->name);
+	}
+	return shmkit__fail(-EAGAIN, "posix:%s kept changing while being removed", u->name);
 }
 
 static int posix_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,

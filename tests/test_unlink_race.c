@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/* A remover that judged a file, then unlinked its name, took with it what a
+ * racing remove-and-create had put under that name meanwhile: a create
+ * taking over an abandoned empty file, or gc removing an orphaned object,
+ * deleted a new object with its data. Each remover now holds the file's
+ * name lock from its last look to the unlink (src/backend/unlink.c); here
+ * each is stopped there while shmkit_remove (which waits for the lock, then
+ * goes on) and a create replace the name. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define SIZE 4096
+static const char precious[] = "precious data";
+
+/* argv: uri -> creates an owned raw object and exits without closing. */
+static int role_owned_creator(int argc, char **argv)
+{
+	struct shmkit_raw *r;
+	return argc >= 1 && shmkit_raw_create(&r, argv[0], SIZE, 0600) == 0 ? 0 : 1;
+}
+
+/* argv: uri -> 0 created (took an abandoned empty file over), 1 -EEXIST. */
+static int role_take_over(int argc, char **argv)
+{
+	struct shmkit_raw *r;
+	if (argc < 1)
+		return 3;
+	int rc = shmkit_raw_create(&r, argv[0], SIZE, 0600);
+	if (rc == 0)
+		return shmkit_raw_close(r) == 0 ? 0 : 3;
+	return rc == -EEXIST ? 1 : 2;
+}
+
+/* argv: uri -> gc limited to it; exits with how many it removed. */
+static int role_gc(int argc, char **argv)
+{
+	if (argc < 1)
+		return 100;
+	int n = shmkit_gc_prefix(0, argv[0], NULL, NULL);
+	return n < 0 ? 100 : n;
+}
+
+static const struct test_role roles[] = {
+    {"owned_creator", role_owned_creator},
+    {"take_over", role_take_over},
+    {"gc", role_gc},
+    {NULL, NULL},
+};
+
+/* The racing user: removes the name (waiting out the stopped remover's
+ * lock) and makes a persistent object with data under it. */
+static void replace_name(const char *uri)
+{
+	struct shmkit_raw *r;
+	int64_t t0 = test_now_ns();
+	CHECK_OK(shmkit_remove(uri));
+	CHECK(test_now_ns() - t0 >= 1000000000ll); /* it waited for the lock */
+	CHECK_OK(shmkit_raw_create(&r, uri, SIZE, 0600 | SHMKIT_PERSIST));
+	memcpy(shmkit_raw_data(r), precious, sizeof(precious));
+	CHECK_OK(shmkit_raw_close(r));
+}
+
+static void check_intact(const char *uri)
+{
+	struct shmkit_raw *r;
+	CHECK_OK(shmkit_raw_open(&r, uri));
+	if (r) {
+		CHECK(memcmp(shmkit_raw_data(r), precious, sizeof(precious)) == 0);
+		CHECK_OK(shmkit_raw_close(r));
+	}
+	CHECK_OK(shmkit_remove(uri));
+}
+
+static void test_take_over_race(void)
+{
+	const char *uri = test_uri("posix", "take-race");
+	char path[512];
+	const char *args[] = {uri, NULL};
+
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	int fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600); /* a creator's, killed */
+	CHECK(fd >= 0);
+	close(fd);
+	pid_t taker = test_spawn_paused("unlink.locked", "take_over", args);
+	replace_name(uri);
+	kill(taker, SIGCONT);
+	CHECK_RET(test_wait(taker), 1); /* -EEXIST: the name is someone's again */
+	check_intact(uri);
+}
+
+static void test_gc_race(void)
+{
+	const char *uri = test_uri("posix", "gc-race");
+	const char *args[] = {uri, NULL};
+
+	CHECK_RET(test_wait(test_spawn_self("owned_creator", args)), 0);
+	pid_t gc = test_spawn_paused("unlink.locked", "gc", args);
+	replace_name(uri);
+	kill(gc, SIGCONT);
+	CHECK_RET(test_wait(gc), 0); /* removed nothing: it changed meanwhile */
+	check_intact(uri);
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	unsetenv("SHMKIT_PERSIST"); /* the orphan must be owned, as by default */
+	test_take_over_race();
+	test_gc_race();
+	return test_done();
+}
