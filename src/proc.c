@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -138,6 +140,51 @@ uint64_t shmkit__proc_ns(pid_t pid, const char *name)
 
 /* ---- one process's mappings and descriptors ---- */
 
+/* The kernel's own shmem and hugetlbfs mounts, where every SysV segment
+ * lives, are where memfds live too: their devices are learned from memfds
+ * made and closed at once (no segment made, nothing left). A "/SYSV" line
+ * on any other device is a file someone named so — a user namespace may
+ * mount a tmpfs and map a file named /SYSV<key> whose inode number is a
+ * shmid — not a SysV segment, and its bytes are not that segment's. */
+#define SYSV_DEVS 4
+static struct {
+	int learned; /* 1 devs valid, -1 no memfd could be made: trust names */
+	dev_t devs[SYSV_DEVS];
+} sysv_mounts;
+static pthread_once_t sysv_once = PTHREAD_ONCE_INIT;
+
+static void learn_sysv_devs(void)
+{
+	/* default huge pages, then 2 MiB and 1 GiB (SHM_HUGE_*) */
+	static const unsigned flags[SYSV_DEVS] = {0, MFD_HUGETLB, MFD_HUGETLB | (21u << 26),
+						  MFD_HUGETLB | (30u << 26)};
+	int any = 0;
+
+	for (int i = 0; i < SYSV_DEVS; i++) {
+		struct stat sb;
+		int fd = memfd_create("shmkit-probe", MFD_CLOEXEC | flags[i]);
+		sysv_mounts.devs[i] = (dev_t)-1;
+		if (fd >= 0 && fstat(fd, &sb) == 0) {
+			sysv_mounts.devs[i] = sb.st_dev;
+			any = 1;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	sysv_mounts.learned = any ? 1 : -1;
+}
+
+static int sysv_dev(dev_t dev)
+{
+	pthread_once(&sysv_once, learn_sysv_devs);
+	if (sysv_mounts.learned < 0)
+		return 1;
+	for (int i = 0; i < SYSV_DEVS; i++)
+		if (sysv_mounts.devs[i] == dev)
+			return 1;
+	return 0;
+}
+
 int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l, void *arg),
 			  void *arg)
 {
@@ -161,7 +208,9 @@ int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l,
 		l.dev = makedev(maj, min);
 		l.ino = ino;
 		l.name = name;
-		l.shmid = strncmp(name, "/SYSV", 5) == 0 && ino <= INT_MAX ? (int)ino : -1;
+		l.shmid = strncmp(name, "/SYSV", 5) == 0 && ino <= INT_MAX && sysv_dev(l.dev)
+				  ? (int)ino
+				  : -1;
 		r = fn(&l, arg);
 	}
 	fclose(f);
