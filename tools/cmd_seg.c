@@ -895,11 +895,18 @@ static int open_listed_fd(const struct shmkit_stat *st)
 			if (d->d_name[0] == '.' || stat(path, &sb) != 0 ||
 			    (uint64_t)sb.st_dev != st->dev || (uint64_t)sb.st_ino != st->inode)
 				continue;
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0) {
+			/* the holder may have put something else there since: a
+			 * FIFO must not hang us, a tty must not become ours, and
+			 * what we opened is checked again */
+			int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+			    (uint64_t)sb.st_dev == st->dev && (uint64_t)sb.st_ino == st->inode) {
 				closedir(dp);
 				return fd;
 			}
+			close(fd);
 		}
 		closedir(dp);
 	}
