@@ -39,6 +39,7 @@ command -v ip >/dev/null || skip "no ip (iproute2)"
 ip netns add "$NA" 2>/dev/null || skip "ip netns add fails here"
 ip netns add "$NB" || skip "ip netns add fails here"
 ip link add "$VA" netns "$NA" type veth peer name "$VB" netns "$NB" || skip "no veth"
+ip netns exec "$NA" true 2>/dev/null || skip "ip netns exec fails here (/ is no mount point?)"
 ip -n "$NA" addr add 10.77.0.1/24 dev "$VA"
 ip -n "$NB" addr add 10.77.0.2/24 dev "$VB"
 ip -n "$NA" link set "$VA" up
