@@ -310,13 +310,17 @@ struct shmkit__queue_listener {
 	struct shmkit__ident owner;
 	struct shmkit__listener_shared l;
 	_Atomic uint32_t owner_state; /* the CLAIMING l.state that wrote owner */
-	uint32_t reserved0;
+	/* owner_state, stored by an owner that closed its handle while a
+	 * process forked with it still held the socket (claim_listener) */
+	_Atomic uint32_t left_claim;
 	uint64_t reserved[2];
 };
 _Static_assert(sizeof(struct shmkit__queue_listener) == 64, "queue listener size");
 _Static_assert(offsetof(struct shmkit__queue_listener, l) == 32, "queue listener.l");
 _Static_assert(offsetof(struct shmkit__queue_listener, owner_state) == 40,
 	       "queue listener.owner_state");
+_Static_assert(offsetof(struct shmkit__queue_listener, left_claim) == 44,
+	       "queue listener.left_claim");
 
 /* MPMC slot header. */
 struct shmkit__queue_slot {

@@ -743,6 +743,26 @@ static void close_watch(struct shmkit__holder_watch *w)
 	w->ep = -1;
 }
 
+static struct shmkit__queue_listener *listener_entry(const struct shmkit__lis *l)
+{
+	return (struct shmkit__queue_listener *)((unsigned char *)l->sh -
+						  offsetof(struct shmkit__queue_listener, l));
+}
+
+/* Closes our descriptor. If a process forked with the handle still holds
+ * the socket, the entry stays registered for it, marked left: taken back
+ * once nobody holds the socket, though we live on (claim_listener). */
+static void close_listener(struct shmkit__lis *l)
+{
+	struct shmkit__queue_listener *e = l->fd >= 0 ? listener_entry(l) : NULL;
+
+	if (shmkit__lis_close(l) == 1) {
+		/* relaxed: read by claimers that also bind-test the socket */
+		uint32_t own = atomic_load_explicit(&e->owner_state, memory_order_relaxed);
+		atomic_store_explicit(&e->left_claim, own, memory_order_relaxed);
+	}
+}
+
 SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)
 {
 	int r;
@@ -754,8 +774,8 @@ SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)
 		shmkit__queue_peer_release(q);
 	close_watch(&q->recv_watch);
 	close_watch(&q->send_watch);
-	shmkit__lis_close(&q->recv_lis);
-	shmkit__lis_close(&q->send_lis);
+	close_listener(&q->recv_lis);
+	close_listener(&q->send_lis);
 	r = shmkit__obj_close(&q->obj);
 	free(q);
 	return r;
@@ -895,6 +915,20 @@ static struct shmkit__queue_listener *take_unsure_listener(struct shmkit_queue *
 	return NULL;
 }
 
+/* Entry e (owner id, copied out) is free to take back: its owner is
+ * provably dead, or closed its handle (left_claim), and no process holds
+ * its socket (a child forked with the handle may poll on). */
+static int listener_gone(const struct shmkit_queue *q, struct shmkit__queue_listener *e,
+			 const struct shmkit__ident *id)
+{
+	/* relaxed: a stale word only keeps the entry for the next look */
+	uint32_t own = atomic_load_explicit(&e->owner_state, memory_order_relaxed);
+	if (atomic_load_explicit(&e->left_claim, memory_order_relaxed) != own &&
+	    shmkit__obj_ident_alive(&q->obj, id) != 0)
+		return 0;
+	return !shmkit__lis_held(&e->l, id);
+}
+
 /* A free entry of the listener table, taken (CLAIMING, the word in *mine)
  * for us; entries of owners that are provably dead, and whose sockets no
  * child forked with the handle still holds, are taken back first if none
@@ -920,8 +954,7 @@ static struct shmkit__queue_listener *claim_listener(struct shmkit_queue *q, uin
 					any_unsure = true;
 					continue;
 				}
-				if (shmkit__obj_ident_alive(&q->obj, &id) != 0 ||
-				    shmkit__lis_held(&t[k].l, &id))
+				if (!listener_gone(q, &t[k], &id))
 					continue;
 			}
 			if ((*mine = take_listener(&t[k], st)))
@@ -982,7 +1015,7 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 		memcpy(&e->owner, me, sizeof(*me));
 		/* release: pairs with the acquire load in look_listener() */
 		atomic_store_explicit(&e->owner_state, mine, memory_order_release);
-		r = shmkit__lis_open(l, &e->l, side, mine);
+		r = shmkit__lis_open(l, &e->l, side, mine, me);
 		if (r < 0 && r != -EAGAIN) {
 			/* release: give the entry back free, unless taken over */
 			atomic_compare_exchange_strong_explicit(

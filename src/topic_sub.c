@@ -246,12 +246,34 @@ static __attribute__((noinline)) void wake_publisher_if_waiting(struct shmkit__t
 	shmkit__ec_wake(&t->space_ec);
 }
 
+/* 1 while the table entry is still ours. It stops being ours only if
+ * somebody took us for dead (or scribbled on it): then we read on without
+ * an entry and never write into one another subscriber may own. */
+static int entry_is_ours(const struct shmkit_sub *s)
+{
+	return atomic_load_explicit(&s->e->state, memory_order_relaxed) == s->state;
+}
+
+/* Does some process (a child forked with the handle, which made or
+ * inherited the descriptor) hold our entry's listener socket? */
+static int listener_held(const struct shmkit_sub *s)
+{
+	struct shmkit__ident id;
+	uint32_t kind = shmkit__lis_kind(
+	    atomic_load_explicit(&s->e->listener.state, memory_order_relaxed));
+
+	memcpy(&id, &s->e->ident, sizeof(id));
+	return (kind == SHMKIT__LIS_IDLE || kind == SHMKIT__LIS_ARMED) &&
+	       shmkit__lis_held(&s->e->listener, &id);
+}
+
 int shmkit_sub_close(struct shmkit_sub *s)
 {
 	if (!s)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	/* before the entry (and its listener) is freed */
-	int shared = shmkit__lis_close(&s->lis);
+	shmkit__lis_close(&s->lis);
+	int shared = entry_is_ours(s) && listener_held(s);
 	if (s->pub_pidfd >= 0)
 		close(s->pub_pidfd);
 	if (s->ep >= 0)
@@ -289,14 +311,6 @@ uint64_t shmkit_sub_position(const struct shmkit_sub *s)
 }
 
 /* ---- moving along the ring ---- */
-
-/* 1 while the table entry is still ours. It stops being ours only if
- * somebody took us for dead (or scribbled on it): then we read on without
- * an entry and never write into one another subscriber may own. */
-static int entry_is_ours(const struct shmkit_sub *s)
-{
-	return atomic_load_explicit(&s->e->state, memory_order_relaxed) == s->state;
-}
 
 /* Stores our position (and byte count) in our entry; 1 if a reliable
  * publisher may be waiting for the room that made (the caller wakes it). */
@@ -715,7 +729,11 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	ep = shmkit__fd_above_stdio(ep);
 	/* before the listener exists (and long before its first arm) */
 	shmkit__lis_raise_end(&s->t.sh->lis_end, s->index);
-	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0, 0);
+	/* named as the entry's subscriber: a child forked with the handle
+	 * makes the descriptor in its name (pubsub(3), shared by fork) */
+	struct shmkit__ident named;
+	memcpy(&named, &s->e->ident, sizeof(named));
+	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0, 0, &named);
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s->lis.fd, &ev) < 0)
 		rc = -errno;

@@ -955,6 +955,90 @@ static void test_topic_fork_close(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* The child makes the descriptor itself, after the fork: in the
+ * subscriber's name (it was made in the child's, which no waker and no
+ * reaper knew), and the parent's close (it had none) leaves the entry to
+ * it. */
+struct armed_child {
+	struct shmkit_sub *s;
+	int pipe_w;
+};
+
+static int child_arms_sub(void *arg)
+{
+	struct armed_child *a = arg;
+	char buf[16];
+	int fd = shmkit_sub_fd(a->s);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_sub_recv(a->s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	CHECK(write(a->pipe_w, "a", 1) == 1);
+	CHECK(readable(fd, 10000));
+	CHECK_RET(shmkit_sub_recv(a->s, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(a->s));
+	return test_done();
+}
+
+static void test_topic_fork_fd_in_child(void)
+{
+	const char *uri = test_uri("posix", "tfork-child");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1};
+	struct shmkit_pub *p;
+	struct armed_child a;
+	int fds[2];
+	char c;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&a.s, uri));
+	CHECK(pipe(fds) == 0);
+	a.pipe_w = fds[1];
+	pid_t child = test_fork(child_arms_sub, &a);
+	CHECK(read(fds[0], &c, 1) == 1);
+	CHECK_OK(shmkit_sub_close(a.s)); /* the parent's copy only */
+	CHECK(topic_subs(uri) == 1);
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK_RET(test_wait(child), 0);
+	CHECK(topic_subs(uri) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* An owner that closed its handle while a process forked with it held the
+ * socket left its entry to that process: taken back once that one exits,
+ * though the owner lives on (it was kept until the owner died). */
+static __attribute__((noreturn)) int hold_until_killed(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+}
+
+static void test_queue_left_entry(void)
+{
+	const char *uri = test_uri("posix", "left-entry");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = 1,
+				      .multi_consumer = 1};
+	struct shmkit_queue *q, *h[SHMKIT__QUEUE_LISTENERS];
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK(shmkit_queue_fd(q) >= 0);
+	pid_t holder = test_fork(hold_until_killed, NULL);
+	CHECK_OK(shmkit_queue_close(q)); /* the child holds the socket */
+	for (unsigned i = 0; i < SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK_OK(shmkit_queue_open(&h[i], uri));
+	for (unsigned i = 0; i + 1 < SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK(shmkit_queue_fd(h[i]) >= 0);
+	CHECK_RET(shmkit_queue_fd(h[SHMKIT__QUEUE_LISTENERS - 1]), -ENOSPC);
+	kill(holder, SIGKILL);
+	test_wait(holder);
+	CHECK(shmkit_queue_fd(h[SHMKIT__QUEUE_LISTENERS - 1]) >= 0);
+	for (unsigned i = 0; i < SHMKIT__QUEUE_LISTENERS; i++)
+		CHECK_OK(shmkit_queue_close(h[i]));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 static int sub_fork_and_die(void *arg)
 {
 	struct fork_owner *f = arg;
@@ -1081,6 +1165,8 @@ int main(int argc, char **argv)
 	test_fork_owner_died();
 	test_topic_fork_close();
 	test_topic_fork_owner_died();
+	test_topic_fork_fd_in_child();
+	test_queue_left_entry();
 	test_sender_sockets();
 	test_send_fd();
 	test_topic_fd();

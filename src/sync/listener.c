@@ -142,20 +142,17 @@ static void self_token(struct shmkit__lis *l)
 }
 
 int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
-		     uint32_t claimed)
+		     uint32_t claimed, const struct shmkit__ident *named)
 {
-	const struct shmkit__ident *me = shmkit__ident_self();
 	int fd, r = -EADDRINUSE;
 
-	if (!me)
-		return -ESRCH;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return shmkit__neg_errno();
 	fd = shmkit__fd_above_stdio(fd);
 	for (int tries = 0; tries < 16 && r == -EADDRINUSE; tries++) {
 		l->key = atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed);
-		l->addr_len = lis_addr(&l->addr, me->pid, me->start_time, l->key);
+		l->addr_len = lis_addr(&l->addr, named->pid, named->start_time, l->key);
 		r = bind(fd, (struct sockaddr *)&l->addr, l->addr_len) == 0 ? 0
 									  : shmkit__neg_errno();
 	}

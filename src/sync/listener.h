@@ -77,9 +77,12 @@ struct shmkit__lis {
  * registers it IDLE for `side`, readable at once (spurious readiness is
  * allowed). Close-on-exec, non-blocking. `claimed`: the CLAIMING word we
  * hold the entry by (registered by CAS from it: -EAGAIN if the claim was
- * taken over), or 0 for an entry nobody else claims. */
+ * taken over), or 0 for an entry nobody else claims. `named`: the identity
+ * the table entry holds, whose pid and start time (with the key) name the
+ * socket, as wakers and shmkit__lis_held build it: the caller's own, or a
+ * topic subscriber's whose handle a child forked with it now uses. */
 int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
-		     uint32_t claimed);
+		     uint32_t claimed, const struct shmkit__ident *named);
 
 /* Whether the socket of entry sh, registered by `owner` (an identity copied
  * out of the segment), is still open in some process: an owner that died
