@@ -3,9 +3,10 @@
  * racing remove-and-create had put under that name meanwhile: a create
  * taking over an abandoned empty file, or gc removing an orphaned object,
  * deleted a new object with its data. Each remover now holds the file's
- * name lock from its last look to the unlink (src/backend/unlink.c); here
- * each is stopped there while shmkit_remove (which waits for the lock, then
- * goes on) and a create replace the name. */
+ * name lock from its last look to the unlink (src/backend/unlink.c), and
+ * unlinks only the file it judged; here each is stopped there while the
+ * name is replaced: shmkit_remove waits for the lock and gives up (-EBUSY),
+ * so the racing user removes it as rm(1) would, and creates again. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -52,14 +53,21 @@ static const struct test_role roles[] = {
     {NULL, NULL},
 };
 
-/* The racing user: removes the name (waiting out the stopped remover's
- * lock) and makes a persistent object with data under it. */
-static void replace_name(const char *uri)
+/* The racing user: removes the name (shmkit_remove, which waits for the
+ * stopped remover's lock and gives up, if asked; then as rm(1) would) and
+ * makes a persistent object with data under it. */
+static void replace_name(const char *uri, int try_remove)
 {
 	struct shmkit_raw *r;
-	int64_t t0 = test_now_ns();
-	CHECK_OK(shmkit_remove(uri));
-	CHECK(test_now_ns() - t0 >= 1000000000ll); /* it waited for the lock */
+	char path[512];
+
+	if (try_remove) {
+		int64_t t0 = test_now_ns();
+		CHECK_RET(shmkit_remove(uri), -EBUSY);
+		CHECK(test_now_ns() - t0 >= 5000000000ll); /* it waited for the lock */
+	}
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	CHECK(unlink(path) == 0);
 	CHECK_OK(shmkit_raw_create(&r, uri, SIZE, 0600 | SHMKIT_PERSIST));
 	memcpy(shmkit_raw_data(r), precious, sizeof(precious));
 	CHECK_OK(shmkit_raw_close(r));
@@ -87,7 +95,7 @@ static void test_take_over_race(void)
 	CHECK(fd >= 0);
 	close(fd);
 	pid_t taker = test_spawn_paused("unlink.locked", "take_over", args);
-	replace_name(uri);
+	replace_name(uri, 0);
 	kill(taker, SIGCONT);
 	CHECK_RET(test_wait(taker), 1); /* -EEXIST: the name is someone's again */
 	check_intact(uri);
@@ -100,7 +108,7 @@ static void test_gc_race(void)
 
 	CHECK_RET(test_wait(test_spawn_self("owned_creator", args)), 0);
 	pid_t gc = test_spawn_paused("unlink.locked", "gc", args);
-	replace_name(uri);
+	replace_name(uri, 1);
 	kill(gc, SIGCONT);
 	CHECK_RET(test_wait(gc), 0); /* removed nothing: it changed meanwhile */
 	check_intact(uri);

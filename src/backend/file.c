@@ -46,6 +46,9 @@ static int file_remove(const struct shmkit__uri *u)
 		int r = shmkit__unlink_same(u->name, NULL, SHMKIT__UNLINK_WAIT);
 		if (r == 1)
 			return 0;
+		if (r == -EBUSY)
+			return shmkit__fail(r, "file:%s: another shmkit remover holds its name lock "
+					       "(a stopped rm or gc?)", u->name);
 		if (r < 0) {
 			errno = -r;
 			return open_error(u->name, "remove");

@@ -68,6 +68,9 @@ static int posix_remove(const struct shmkit__uri *u)
 		int r = shmkit__unlink_same(path, NULL, SHMKIT__UNLINK_WAIT);
 		if (r == 1)
 			return 0;
+		if (r == -EBUSY)
+			return shmkit__fail(r, "posix:%s: another shmkit remover holds its name lock "
+					       "(a stopped rm or gc?)", u->name);
 		if (r < 0) {
 			/* EACCES for EPERM (another user's name in the sticky
 			 * /dev/shm), as shm_unlink says it */

@@ -4,25 +4,30 @@
  * empty one; rm: the one it found) and then unlinks a name: between the two
  * another process may have removed that file and made a new object under
  * the same name, which a plain unlink would take with its data. So every
- * shmkit remover holds the file's name lock, an exclusive flock(2) of the
- * file itself, from its last look at the name to the unlink: a second
- * remover waits for it, then finds the name gone or naming another file.
- * flock, not a byte-range lock: it needs no write permission, and the
- * roles' open-file-description locks on byte ranges never conflict with it.
- * Only programs that do not take it (a plain rm(1)) can still race. */
+ * shmkit remover holds the file's name lock, an open-file-description write
+ * lock on one byte far past any data (NAME_LOCK_BYTE), from its last look at
+ * the name to the unlink: a second remover waits for it, then finds the
+ * name gone or naming another file. Not flock(2): a program's own flock of
+ * its segment file must not hold up a remove, and nothing but a shmkit
+ * remover locks that byte (the roles lock bytes of the header). A remover
+ * that may not open the file for writing removes without the lock, as
+ * before; only programs that do not take it (a plain rm(1)) can race. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../internal.h"
 #include "backend.h"
 
-/* How long a remover that was named the file waits for the lock: other
- * removers hold it for a few system calls; a foreign flock of the file
- * holding it longer does not stop the removal the user asked for. */
-#define NAME_LOCK_WAIT_MS 2000
+/* Below 2^31: off_t may be 32 bits (i386 builds without large-file
+ * offsets); past any shmkit header and the roles' bytes. */
+#define NAME_LOCK_BYTE 0x7ffffff0
+
+/* How long a remover that was named the file waits for another remover's
+ * lock (held for a few system calls, unless that one is stopped): then
+ * -EBUSY, never a removal without it. */
+#define NAME_LOCK_WAIT_MS 10000
 
 static int same_file(const struct stat *a, const struct stat *b)
 {
@@ -30,22 +35,24 @@ static int same_file(const struct stat *a, const struct stat *b)
 }
 
 /* Takes the name lock of the file open (O_PATH) as pfd into *lfd: 1 held,
- * 0 not held but go on (no way to take it: no read permission, no /proc;
- * or waited for enough), -EBUSY when held by another and we may not wait. */
+ * 0 not held but go on (no way to take it: no write permission, no /proc,
+ * no locks on this filesystem), -EBUSY when another remover holds it (at
+ * once, or after NAME_LOCK_WAIT_MS with `wait`). */
 static int name_lock(int pfd, int wait, int *lfd)
 {
-	*lfd = shmkit__reopen_path_fd(pfd, O_RDONLY | O_NONBLOCK);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = NAME_LOCK_BYTE,
+			   .l_len = 1};
+
+	*lfd = shmkit__reopen_path_fd(pfd, O_RDWR | O_NONBLOCK);
 	if (*lfd < 0)
 		return 0;
 	for (int ms = 0;; ms++) {
-		if (flock(*lfd, LOCK_EX | LOCK_NB) == 0)
+		if (fcntl(*lfd, F_OFD_SETLK, &fl) == 0)
 			return 1;
-		if (errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EACCES)
 			return 0;
-		if (!wait)
+		if (!wait || ms >= NAME_LOCK_WAIT_MS)
 			return -EBUSY;
-		if (ms >= NAME_LOCK_WAIT_MS)
-			return 0;
 		usleep(1000);
 	}
 }
