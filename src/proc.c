@@ -146,7 +146,7 @@ uint64_t shmkit__proc_ns(pid_t pid, const char *name)
  * on any other device is a file someone named so — a user namespace may
  * mount a tmpfs and map a file named /SYSV<key> whose inode number is a
  * shmid — not a SysV segment, and its bytes are not that segment's. */
-#define SYSV_DEVS 4
+#define SYSV_DEVS 8
 static struct {
 	int learned; /* 1 devs valid, -1 no memfd could be made: trust names */
 	dev_t devs[SYSV_DEVS];
@@ -155,9 +155,18 @@ static pthread_once_t sysv_once = PTHREAD_ONCE_INIT;
 
 static void learn_sysv_devs(void)
 {
-	/* default huge pages, then 2 MiB and 1 GiB (SHM_HUGE_*) */
-	static const unsigned flags[SYSV_DEVS] = {0, MFD_HUGETLB, MFD_HUGETLB | (21u << 26),
-						  MFD_HUGETLB | (30u << 26)};
+	/* default huge pages, then each size SHM_HUGE_* may ask for on x86 and
+	 * arm64 (64 KiB, 2 MiB, 32 MiB, 512 MiB, 1 GiB, 16 GiB): log2 << 26 */
+	static const unsigned flags[SYSV_DEVS] = {
+	    0,
+	    MFD_HUGETLB,
+	    MFD_HUGETLB | (16u << 26),
+	    MFD_HUGETLB | (21u << 26),
+	    MFD_HUGETLB | (25u << 26),
+	    MFD_HUGETLB | (29u << 26),
+	    MFD_HUGETLB | (30u << 26),
+	    MFD_HUGETLB | (34u << 26),
+	};
 	int any = 0;
 
 	for (int i = 0; i < SYSV_DEVS; i++) {

@@ -874,6 +874,15 @@ static int one_listed(const char *what, const char *uri, struct stat_list *l)
 			    cli_shell_name(uri, safe, sizeof(safe)));
 }
 
+/* The file open as O_PATH descriptor pfd, opened with oflag. */
+static int reopen_fd(int pfd, int oflag)
+{
+	char self[32];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	return open(self, oflag | O_CLOEXEC | O_NOCTTY);
+}
+
 /* A descriptor for a listed memfd: reopened read-only through
  * /proc/PID/fd of a process that holds one (matched by device and inode), or
  * -ENOENT when every holder only maps it. */
@@ -895,18 +904,22 @@ static int open_listed_fd(const struct shmkit_stat *st)
 			if (d->d_name[0] == '.' || stat(path, &sb) != 0 ||
 			    (uint64_t)sb.st_dev != st->dev || (uint64_t)sb.st_ino != st->inode)
 				continue;
-			/* the holder may have put something else there since: a
-			 * FIFO must not hang us, a tty must not become ours, and
-			 * what we opened is checked again */
-			int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-			if (fd < 0)
+			/* the holder may have put something else there since:
+			 * looked at first through O_PATH, which opens nothing (a
+			 * FIFO's writer is not released, no tty becomes ours),
+			 * then the very file reopened */
+			int pfd = open(path, O_PATH | O_CLOEXEC);
+			if (pfd < 0)
 				continue;
-			if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-			    (uint64_t)sb.st_dev == st->dev && (uint64_t)sb.st_ino == st->inode) {
+			int fd = -1;
+			if (fstat(pfd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+			    (uint64_t)sb.st_dev == st->dev && (uint64_t)sb.st_ino == st->inode)
+				fd = reopen_fd(pfd, O_RDONLY);
+			close(pfd);
+			if (fd >= 0) {
 				closedir(dp);
 				return fd;
 			}
-			close(fd);
 		}
 		closedir(dp);
 	}
