@@ -176,8 +176,13 @@ done
 # (top sysv:0x5eNNNN listed nothing: only the padded sysv:0x005eNNNN matched)
 TK=$(printf %04x $(($$ & 0xffff))); TQ="sysv:0x5e${TK}"; CLEANUP+=("$TQ")
 expect 0 "$SHMKIT" queue create "$TQ" --capacity 2 --max-msg 8
-"$SHMKIT" recv "$TQ" --timeout 3 >/dev/null 2>&1 & holder=$! # top reads SysV through it
-sleep 0.3
+# top reads SysV through it: wait until it has attached (a loaded machine
+# may start it late), and keep it there until the last top is done
+"$SHMKIT" recv "$TQ" --timeout 60 >/dev/null 2>&1 & holder=$!
+for _ in $(seq 300); do
+	[ "$("$SHMKIT" ls -n -o NATTCH "$TQ" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
+	sleep 0.1
+done
 for spelt in "$TQ" "sysv:0x5E${TK}" "sysv:0x005e${TK}"; do
 	expect 0 "$SHMKIT" top --once --interval 0.05 "$spelt"
 	grep -qi "sysv:0x005e${TK}" "$TMP/out" || fail "top $spelt: $(cat "$TMP/out")"

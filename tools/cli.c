@@ -437,10 +437,17 @@ int cli_stdin_error(void)
 
 int cli_stdout_flush(void)
 {
+	/* A write that failed inside an earlier printf left its errno; the
+	 * stream dropped what it could not write, so fflush may find nothing
+	 * to write and set none (output ending on a buffer boundary) */
+	int seen = ferror(stdout) ? errno : 0;
+
 	errno = 0;
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return 0;
-	return errno > 0 ? -errno : -EIO;
+	if (errno > 0)
+		return -errno;
+	return seen > 0 ? -seen : -EIO;
 }
 
 int cli_fail_write(const char *what, const char *uri, int err)
@@ -746,9 +753,10 @@ void cli_json_base64(struct cli_json *j, const char *key, const void *p, size_t 
 int cli_json_finish(struct cli_json *j)
 {
 	fputc('\n', j->out);
+	int seen = ferror(j->out) ? errno : 0; /* as cli_stdout_flush() */
 	errno = 0;
 	if (fflush(j->out) != 0 || ferror(j->out))
-		return errno ? -errno : -EIO;
+		return errno > 0 ? -errno : seen > 0 ? -seen : -EIO;
 	return 0;
 }
 
