@@ -754,13 +754,15 @@ static struct shmkit__queue_listener *listener_entry(const struct shmkit__lis *l
  * once nobody holds the socket, though we live on (claim_listener). */
 static void close_listener(struct shmkit__lis *l)
 {
-	struct shmkit__queue_listener *e = l->fd >= 0 ? listener_entry(l) : NULL;
-
-	if (shmkit__lis_close(l) == 1) {
-		/* relaxed: read by claimers that also bind-test the socket */
-		uint32_t own = atomic_load_explicit(&e->owner_state, memory_order_relaxed);
+	if (l->fd < 0)
+		return;
+	struct shmkit__queue_listener *e = listener_entry(l);
+	/* our claim, read while we hold the socket (a claimer may take the
+	 * entry once it is closed everywhere: its claim must not read left).
+	 * relaxed: read by claimers that also bind-test the socket */
+	uint32_t own = atomic_load_explicit(&e->owner_state, memory_order_relaxed);
+	if (shmkit__lis_close(l) == 1)
 		atomic_store_explicit(&e->left_claim, own, memory_order_relaxed);
-	}
 }
 
 SHMKIT_API int shmkit_queue_close(struct shmkit_queue *q)

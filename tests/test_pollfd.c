@@ -1039,6 +1039,57 @@ static void test_queue_left_entry(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A child making descriptors for inherited subscriptions names them after
+ * the subscriber, its parent: with keys from its copy of the parent's
+ * counter it took the names the parent's next descriptors needed (16
+ * failed binds: -EADDRINUSE), and could make a dead entry look held. */
+#define KEY_SUBS 20
+struct key_child {
+	struct shmkit_sub **subs;
+	int pipe_w;
+};
+
+static __attribute__((noreturn)) int child_makes_fds(void *arg)
+{
+	struct key_child *k = arg;
+	int ok = 1;
+	for (int i = 0; i < KEY_SUBS; i++)
+		ok &= shmkit_sub_fd(k->subs[i]) >= 0;
+	CHECK(write(k->pipe_w, ok ? "y" : "n", 1) == 1);
+	for (;;)
+		pause();
+}
+
+static void test_topic_fork_keys(void)
+{
+	const char *uri = test_uri("posix", "tfork-keys");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .max_subs = 2 * KEY_SUBS};
+	struct shmkit_sub *inherited[KEY_SUBS], *own[KEY_SUBS];
+	int fds[2];
+	char c = 0;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	for (int i = 0; i < KEY_SUBS; i++)
+		CHECK_OK(shmkit_sub_open(&inherited[i], uri));
+	CHECK(pipe(fds) == 0);
+	struct key_child k = {inherited, fds[1]};
+	pid_t child = test_fork(child_makes_fds, &k);
+	CHECK(read(fds[0], &c, 1) == 1 && c == 'y');
+	for (int i = 0; i < KEY_SUBS; i++) {
+		CHECK_OK(shmkit_sub_open(&own[i], uri));
+		CHECK(shmkit_sub_fd(own[i]) >= 0);
+	}
+	kill(child, SIGKILL);
+	test_wait(child);
+	for (int i = 0; i < KEY_SUBS; i++) {
+		CHECK_OK(shmkit_sub_close(own[i]));
+		CHECK_OK(shmkit_sub_close(inherited[i]));
+	}
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 static int sub_fork_and_die(void *arg)
 {
 	struct fork_owner *f = arg;
@@ -1167,6 +1218,7 @@ int main(int argc, char **argv)
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
+	test_topic_fork_keys();
 	test_sender_sockets();
 	test_send_fd();
 	test_topic_fd();

@@ -114,11 +114,32 @@ static void test_gc_race(void)
 	check_intact(uri);
 }
 
+/* A program's own record lock over its file (lockf to the end, as many
+ * take) is not the name lock: the remove goes on at once (it waited 10 s
+ * and failed -EBUSY, blaming another remover). */
+static void test_foreign_record_lock(void)
+{
+	const char *uri = test_uri("posix", "lockf");
+	struct shmkit_raw *r;
+	char path[512];
+
+	CHECK_OK(shmkit_raw_create(&r, uri, SIZE, 0600));
+	CHECK_OK(shmkit_raw_close(r));
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0 && lockf(fd, F_LOCK, 0) == 0);
+	int64_t t0 = test_now_ns();
+	CHECK_OK(shmkit_remove(uri));
+	CHECK(test_now_ns() - t0 < 5000000000ll);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	unsetenv("SHMKIT_PERSIST"); /* the orphan must be owned, as by default */
 	test_take_over_race();
 	test_gc_race();
+	test_foreign_record_lock();
 	return test_done();
 }

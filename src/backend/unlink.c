@@ -5,13 +5,14 @@
  * another process may have removed that file and made a new object under
  * the same name, which a plain unlink would take with its data. So every
  * shmkit remover holds the file's name lock, an open-file-description write
- * lock on one byte far past any data (NAME_LOCK_BYTE), from its last look at
- * the name to the unlink: a second remover waits for it, then finds the
- * name gone or naming another file. Not flock(2): a program's own flock of
- * its segment file must not hold up a remove, and nothing but a shmkit
- * remover locks that byte (the roles lock bytes of the header). A remover
- * that may not open the file for writing removes without the lock, as
- * before; only programs that do not take it (a plain rm(1)) can race. */
+ * lock on one byte past any header or role byte (NAME_LOCK_BYTE), from its
+ * last look at the name to the unlink: a second remover waits for it, then
+ * finds the name gone or naming another file. Not flock(2): a program's own
+ * flock of its segment file must not hold up a remove; nor does its record
+ * lock over the whole file (only a lock of exactly that byte is a
+ * remover's). A remover that may not open the file for writing, or finds
+ * no locks on the filesystem, removes without the lock, as before; only
+ * programs that do not take it (a plain rm(1)) can race. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,24 +35,43 @@ static int same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+static struct flock name_lock_range(void)
+{
+	return (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = NAME_LOCK_BYTE,
+			      .l_len = 1};
+}
+
+/* Is the lock in the way another remover's name lock, not a program's own
+ * record lock over the file (lockf, fcntl), which must not hold a remove
+ * up? */
+static int remover_holds(int lfd)
+{
+	struct flock fl = name_lock_range();
+	return fcntl(lfd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK &&
+	       fl.l_start == NAME_LOCK_BYTE && fl.l_len == 1;
+}
+
 /* Takes the name lock of the file open (O_PATH) as pfd into *lfd: 1 held,
  * 0 not held but go on (no way to take it: no write permission, no /proc,
- * no locks on this filesystem), -EBUSY when another remover holds it (at
- * once, or after NAME_LOCK_WAIT_MS with `wait`). */
+ * no locks on this filesystem; or a program's own record lock covers the
+ * byte), -EBUSY when another remover holds it (at once, or after
+ * NAME_LOCK_WAIT_MS with `wait`). */
 static int name_lock(int pfd, int wait, int *lfd)
 {
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = NAME_LOCK_BYTE,
-			   .l_len = 1};
+	struct flock fl = name_lock_range();
+	int64_t deadline = shmkit__now_ns() + NAME_LOCK_WAIT_MS * 1000000ll;
 
 	*lfd = shmkit__reopen_path_fd(pfd, O_RDWR | O_NONBLOCK);
 	if (*lfd < 0)
 		return 0;
-	for (int ms = 0;; ms++) {
+	for (;;) {
 		if (fcntl(*lfd, F_OFD_SETLK, &fl) == 0)
 			return 1;
 		if (errno != EAGAIN && errno != EACCES)
 			return 0;
-		if (!wait || ms >= NAME_LOCK_WAIT_MS)
+		if (!remover_holds(*lfd))
+			return 0;
+		if (!wait || shmkit__now_ns() > deadline)
 			return -EBUSY;
 		usleep(1000);
 	}

@@ -5,8 +5,10 @@
 #include <linux/sockios.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -141,6 +143,26 @@ static void self_token(struct shmkit__lis *l)
 	(void)send_token(l->fd, &l->addr, l->addr_len);
 }
 
+/* A key for a socket named after `named`. In its own name a process counts
+ * (bit 31 clear). In another's (a child forked with a subscriber's handle)
+ * it draws a random key with bit 31 set: its copy of the counter is its
+ * parent's, whose next keys, or a sibling's, it would bind (their entries
+ * would then look held by us, and a bind of theirs fail). */
+static uint32_t new_key(const struct shmkit__ident *named)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+	uint32_t k;
+
+	if (!me || (named->pid == me->pid && named->start_time == me->start_time))
+		return atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed) & 0x7fffffffu;
+	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		k = (uint32_t)ts.tv_nsec * 2654435761u ^ (uint32_t)getpid();
+	}
+	return k | 0x80000000u;
+}
+
 int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
 		     uint32_t claimed, const struct shmkit__ident *named)
 {
@@ -151,7 +173,7 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 		return shmkit__neg_errno();
 	fd = shmkit__fd_above_stdio(fd);
 	for (int tries = 0; tries < 16 && r == -EADDRINUSE; tries++) {
-		l->key = atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed);
+		l->key = new_key(named);
 		l->addr_len = lis_addr(&l->addr, named->pid, named->start_time, l->key);
 		r = bind(fd, (struct sockaddr *)&l->addr, l->addr_len) == 0 ? 0
 									  : shmkit__neg_errno();
