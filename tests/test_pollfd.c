@@ -135,6 +135,34 @@ static int role_send_one(int argc, char **argv)
 	return test_done();
 }
 
+/* argv: uri: the owner of a descriptor that reads one message per
+ * readiness (spawned paused at lis.arm.armed, inside each of its arms). Exit
+ * 7: a message waited while the descriptor stayed unreadable. */
+static int role_owner_polls(int argc, char **argv)
+{
+	char buf[16];
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q = open_q(argv[0]);
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN); /* arm 1 */
+	CHECK(readable(fd, 10000));
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	CHECK(readable(fd, 10000));
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	CHECK(readable(fd, 10000)); /* the token is still queued */
+	/* arm 2; its look once more finds a message */
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	if (readable(fd, 3000))
+		return test_done();
+	if (shmkit_queue_recv(q, buf, sizeof(buf), 0) == 1) {
+		fprintf(stderr, "owner_polls: a message waited, descriptor unreadable\n");
+		return 7;
+	}
+	return 8;
+}
+
 /* argv: uri -> opens the (MPMC) queue and asks for its descriptor. */
 static int role_queue_fd(int argc, char **argv)
 {
@@ -152,6 +180,7 @@ static const struct test_role roles[] = {
     {"publisher", role_publisher},
     {"queue_fd", role_queue_fd},
     {"send_one", role_send_one},
+    {"owner_polls", role_owner_polls},
     {NULL, NULL},
 };
 
@@ -823,6 +852,42 @@ static void test_two_wakers(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A receive that returns a message leaves the descriptor readable
+ * (shmkit_queue(3)), also when its look after arming found it while a
+ * waker that had just taken the entry (IDLE|PENDING) lay dead:
+ * - O armed (gen 1); W_B moved the word and loaded ARMED(1), stopped;
+ * - W_A took the entry, sent, took PENDING down and the FD bit: unchanged word;
+ * - O read both messages, then armed gen 2 (stopped before its FD bit);
+ * - W_B's CAS failed, it looked again and took ARMED(2): killed before its send;
+ * - two messages published while the FD bit was down: no wake-up (O looks);
+ * - O set the bit, looked, found one message: lis_found's CAS failed
+ *   (IDLE|PENDING), no token. The other message waits, unreadable. */
+static void test_found_pending(void)
+{
+	const char *uri = test_uri("posix", "found-pending");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = 1,
+				      .multi_consumer = 1};
+	struct shmkit_queue *q;
+	const char *args[] = {uri, NULL};
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	pid_t own = test_spawn_paused("lis.arm.armed", "owner_polls", args);
+	kill(own, SIGCONT);
+	usleep(200000); /* O sets the FD bit, looks, and polls */
+	pid_t wb = test_spawn_paused("lis.signal.loaded,lis.signal.taken", "send_one", args);
+	CHECK_RET(test_wait(test_spawn_self("send_one", args)), 0); /* W_A */
+	CHECK_RET(test_wait_stopped(own, 10 * SEC), 0); /* O in arm 2 */
+	cont_to_next_stop(wb); /* its CAS failed: loaded again (ARMED(2)) */
+	cont_to_next_stop(wb); /* taken: IDLE|PENDING of gen 2 */
+	CHECK_RET(test_kill_stopped(wb), 128 + SIGKILL);
+	CHECK_RET(test_wait(test_spawn_self("send_one", args)), 0);
+	CHECK_RET(test_wait(test_spawn_self("send_one", args)), 0);
+	kill(own, SIGCONT);
+	CHECK_RET(test_wait(own), 0);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* After fork, the process that goes on with the handle keeps its
  * descriptor: the other one closing its copy of the handle does not
  * unregister it (it did, and the child's descriptor was never readable). */
@@ -1213,6 +1278,7 @@ int main(int argc, char **argv)
 		test_fork_close(multi);
 	}
 	test_two_wakers();
+	test_found_pending();
 	test_fork_owner_died();
 	test_topic_fork_close();
 	test_topic_fork_owner_died();

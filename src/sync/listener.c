@@ -318,6 +318,7 @@ int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec)
 		if ((st & ~SHMKIT__LIS_PENDING) != l->reg)
 			return -EBADMSG;
 	l->reg = next;
+	SHMKIT__TEST_POINT("lis.arm.armed");
 	uint32_t w = atomic_load_explicit(ec->word, memory_order_relaxed);
 	/* Dekker: pairs with the waker's barrier before it reads the word (as
 	 * the SLEEP bit in ec.c); seq_cst also orders ARMED before the bit.
@@ -344,6 +345,14 @@ void shmkit__lis_found(struct shmkit__lis *l)
 	if (atomic_compare_exchange_strong_explicit(&l->sh->state, &armed, l->reg,
 						    memory_order_relaxed, memory_order_relaxed))
 		self_token(l);
+	else if (armed == (l->reg | SHMKIT__LIS_PENDING)) {
+		/* A waker took us and its token may never come (killed before
+		 * its send, or the send failed): the next waker would send it,
+		 * but what we did not take is here already. A second token is a
+		 * spurious readiness, drained by the next arm */
+		self_token(l);
+		l->spare = 1;
+	}
 }
 
 void shmkit__lis_found_final(struct shmkit__lis *l)
