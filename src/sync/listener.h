@@ -102,7 +102,8 @@ int shmkit__lis_close(struct shmkit__lis *l);
 int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec);
 
 /* The look after arming found something: make the descriptor readable
- * again (there may be more), unless a waker already did. */
+ * again (there may be more), unless a waker already did; also when a waker
+ * took the entry (IDLE|PENDING) but may die before its token. */
 void shmkit__lis_found(struct shmkit__lis *l);
 
 /* As shmkit__lis_found, for a state that lasts (a topic's -EPIPE): also
