@@ -124,11 +124,17 @@ struct shmkit__path_ops {
 	int (*open)(const char *name, int oflag, mode_t mode);
 	int (*unlink)(const char *name);
 	int open_flags;       /* extra flags when opening an existing object */
+	int eperm_as_eacces;  /* a refused remove says EACCES for EPERM */
 };
 /* Exclusive create (sized, reserved, mode applied exactly) or open-and-map of
  * an existing object; `acc` is O_RDONLY or O_RDWR for the open. */
 int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
 		      const struct shmkit__uri *u, size_t size, int flags, unsigned mode, int acc);
+/* Removes the object at path (named `name` in messages): only a regular
+ * file (stat and open refuse anything else: a FIFO, a symbolic link left
+ * under the name), only the one looked at, under its name lock
+ * (shmkit__unlink_same). */
+int shmkit__path_remove(const struct shmkit__path_ops *ops, const char *path, const char *name);
 /* stat of the object: fstat of seg's fd when open, else lstat of `path` (which
  * must be a regular file, never followed through a link). */
 int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, const char *name,

@@ -25,11 +25,6 @@ static const struct shmkit__path_ops file_ops = {
 	.open_flags = O_NONBLOCK,
 };
 
-static int open_error(const char *path, const char *what)
-{
-	return shmkit__path_error(&file_ops, path, what);
-}
-
 static int file_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
 		     unsigned mode)
 {
@@ -41,23 +36,7 @@ static int file_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 
 static int file_remove(const struct shmkit__uri *u)
 {
-	struct stat sb;
-	for (int tries = 0; tries < 3; tries++) {
-		int r = shmkit__unlink_same(u->name, NULL, SHMKIT__UNLINK_WAIT);
-		if (r == 1)
-			return 0;
-		if (r == -EBUSY)
-			return shmkit__fail(r, "file:%s: another shmkit remover holds its name lock "
-					       "(a stopped rm or gc?)", u->name);
-		if (r < 0) {
-			errno = -r;
-			return open_error(u->name, "remove");
-		}
-		if (lstat(u->name, &sb) == 0 && !S_ISREG(sb.st_mode))
-			return shmkit__fail(-EINVAL, "file:%s is not a regular file; not removing it",
-					    u->name);
-	}
-	return shmkit__fail(-EAGAIN, "file:%s kept changing while being removed", u->name);
+	return shmkit__path_remove(&file_ops, u->name, u->name);
 }
 
 static int file_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,

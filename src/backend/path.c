@@ -205,6 +205,28 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 			    u->name);
 }
 
+int shmkit__path_remove(const struct shmkit__path_ops *ops, const char *path, const char *name)
+{
+	struct stat sb;
+
+	for (int tries = 0; tries < 3; tries++) {
+		int r = shmkit__unlink_same(path, NULL, SHMKIT__UNLINK_WAIT);
+		if (r == 1)
+			return 0;
+		if (r == -EBUSY)
+			return shmkit__fail(r, "%s:%s: another shmkit remover holds its name lock "
+					       "(a stopped rm or gc?)", ops->scheme, name);
+		if (r < 0) {
+			errno = r == -EPERM && ops->eperm_as_eacces ? EACCES : -r;
+			return shmkit__path_error(ops, name, "remove");
+		}
+		if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+			return shmkit__fail(-EINVAL, "%s:%s is not a regular file; not removing it",
+					    ops->scheme, name);
+	}
+	return shmkit__fail(-EAGAIN, "%s:%s kept changing while being removed", ops->scheme, name);
+}
+
 int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, const char *name,
 		      const struct shmkit_seg *seg, struct shmkit_stat *st)
 {

@@ -23,12 +23,9 @@ static const struct shmkit__path_ops posix_ops = {
 	.what = "segment",
 	.open = open_tmpfs,
 	.unlink = shm_unlink,
+	/* another user's name in the sticky /dev/shm: as shm_unlink says it */
+	.eperm_as_eacces = 1,
 };
-
-static int open_error(const char *name, const char *what)
-{
-	return shmkit__path_error(&posix_ops, name, what);
-}
 
 /* glibc's sem_open("/x") makes /dev/shm/sem.x: "sem." names are the
  * semaphores' namespace. A segment made there could be taken for a
@@ -59,29 +56,9 @@ static int posix_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_
 static int posix_remove(const struct shmkit__uri *u)
 {
 	char path[sizeof(SHM_DIR) + sizeof(u->name)];
-	struct stat sb;
 
-	/* stat and open refuse what is not a regular file (a FIFO, a symbolic
-	 * link another program left in /dev/shm): so does remove, as file: does */
 	snprintf(path, sizeof(path), SHM_DIR "%s", u->name);
-	for (int tries = 0; tries < 3; tries++) {
-		int r = shmkit__unlink_same(path, NULL, SHMKIT__UNLINK_WAIT);
-		if (r == 1)
-			return 0;
-		if (r == -EBUSY)
-			return shmkit__fail(r, "posix:%s: another shmkit remover holds its name lock "
-					       "(a stopped rm or gc?)", u->name);
-		if (r < 0) {
-			/* EACCES for EPERM (another user's name in the sticky
-			 * /dev/shm), as shm_unlink says it */
-			errno = r == -EPERM ? EACCES : -r;
-			return open_error(u->name, "remove");
-		}
-		if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-			return shmkit__fail(-EINVAL, "posix:%s is not a regular file; not removing it",
-					    u->name);
-	}
-	return shmkit__fail(-EAGAIN, "posix:%s kept changing while being removed", u->name);
+	return shmkit__path_remove(&posix_ops, path, u->name);
 }
 
 static int posix_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
