@@ -76,7 +76,7 @@ fi
 
 # 2. a bound port chosen by ZeroMQ is said, and a receiver reaches it
 "$SHMKIT" bridge out "$QA" 'tcp://127.0.0.1:*' --bind 2>"$TMP/out.log" & OUT=$!
-wait_line "$TMP/out.log" "listening on tcp://127.0.0.1:[0-9]" 50 ||
+wait_line "$TMP/out.log" "listening on tcp://127.0.0.1:[0-9]" 300 ||
 	fail "the bound port is not said: $(cat "$TMP/out.log")"
 EP=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$TMP/out.log" | head -1)
 "$SHMKIT" bridge in "$EP" "$QB" 2>"$TMP/in.log" & IN=$!
@@ -114,7 +114,9 @@ grep -q "nothing answers at $EP yet" "$TMP/e" || fail "nothing answering is not 
 if "$SHMKIT" bridge keygen >"$TMP/ck" 2>/dev/null && "$SHMKIT" bridge keygen >"$TMP/wk"; then
 	"$SHMKIT" bridge out "$QA" 'tcp://127.0.0.1:*' --bind --curve-keys "$TMP/keys" \
 		--timeout 4 2>"$TMP/out.log" & OUT=$!
-	wait_line "$TMP/out.log" "listening on" 50
+	# a loaded machine (CI) may start it late: 5 s was not enough once
+	wait_line "$TMP/out.log" "listening on tcp:" 300 ||
+		fail "CURVE: bridge out never said where it listens: $(cat "$TMP/out.log")"
 	EP=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$TMP/out.log" | head -1)
 	timeout -k 20 3 "$SHMKIT" bridge in "$EP" "$QC" --curve-keys "$TMP/ck" \
 		--curve-server-key "$(head -1 "$TMP/wk")" 2>"$TMP/in.log"
