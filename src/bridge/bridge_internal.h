@@ -135,8 +135,9 @@ struct shmkit_bridge {
 	bool retry_said;     /* "nothing answers" logged since then */
 	bool handshake_said; /* a failed handshake logged since the last success */
 	bool crowded;        /* a bound queue sender with two receivers or more: sends nothing */
-	unsigned peers;      /* ... its connections */
+	unsigned peers;      /* ... its connections: tracked by descriptor */
 	uint32_t peer_fd[BR_PEERS_MAX];
+	unsigned peers_extra; /* ... and past the table, counted only */
 	struct shmkit_queue *q;
 	struct shmkit_sub *sub;
 	struct shmkit_pub *pub;

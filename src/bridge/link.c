@@ -99,13 +99,24 @@ int br_link_watch(struct shmkit_bridge *b, const char *endpoint, bool bind)
 /* A bound queue sender's connections, by descriptor: a DEALER deals its
  * messages among all of them, so with two receivers the stream would be
  * split between two queues. While there is more than one it sends nothing
- * (queue_out.c); when one is left, a new handshake finds where it stands. */
+ * (queue_out.c); when one is left, a new handshake finds where it stands.
+ * Past the table, connections are only counted (peers_extra), and a
+ * disconnection matches a tracked descriptor or else one of those: each
+ * counts down once, so strangers that come and go (more of them than the
+ * table holds) cannot leave the count raised, which held the sender for
+ * good. */
+static unsigned peer_count(const struct shmkit_bridge *b)
+{
+	return b->peers + b->peers_extra;
+}
+
 static void peer_came(struct shmkit_bridge *b, uint32_t fd)
 {
 	if (b->peers < BR_PEERS_MAX)
-		b->peer_fd[b->peers] = fd;
-	b->peers++;
-	if (b->peers == 2 && !b->crowded) {
+		b->peer_fd[b->peers++] = fd;
+	else
+		b->peers_extra++;
+	if (peer_count(b) == 2 && !b->crowded) {
 		b->crowded = true;
 		br_log(b,
 		       "a second receiving bridge connected to %s: a queue goes to one receiver; "
@@ -116,17 +127,15 @@ static void peer_came(struct shmkit_bridge *b, uint32_t fd)
 
 static void peer_gone(struct shmkit_bridge *b, uint32_t fd)
 {
-	unsigned n = b->peers < BR_PEERS_MAX ? b->peers : BR_PEERS_MAX;
+	unsigned i = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		if (b->peer_fd[i] == fd) {
-			b->peer_fd[i] = b->peer_fd[n - 1];
-			b->peers--;
-			break;
-		}
-	if (b->peers > n) /* more than the table holds: count down */
-		b->peers--;
-	if (b->peers <= 1 && b->crowded) {
+	while (i < b->peers && b->peer_fd[i] != fd)
+		i++;
+	if (i < b->peers)
+		b->peer_fd[i] = b->peer_fd[--b->peers];
+	else if (b->peers_extra)
+		b->peers_extra--;
+	if (peer_count(b) <= 1 && b->crowded) {
 		b->crowded = false;
 		b->synced = false; /* ask the one left where it stands */
 		br_log(b, "one receiving bridge connected to %s again: sending", b->endpoint);
