@@ -111,9 +111,7 @@ int shmkit__efbig(size_t size);
 ssize_t shmkit__open_size(size_t want, off_t have, const char *what);
 /* Unmaps and closes an fd-based segment. */
 int shmkit__close_fd_seg(struct shmkit_seg *seg);
-/* Fills st from fstat of fd (size, mode, owner, times, inode). */
-void shmkit__stat_from_fd(int fd, struct shmkit_stat *st);
-/* Same from a struct stat. */
+/* Fills st from a struct stat (size, mode, owner, times, inode). */
 struct stat;
 void shmkit__stat_from_stat(const struct stat *sb, struct shmkit_stat *st);
 

@@ -204,13 +204,6 @@ void shmkit__stat_from_stat(const struct stat *sb, struct shmkit_stat *st)
 	st->inode = (uint64_t)sb->st_ino;
 }
 
-void shmkit__stat_from_fd(int fd, struct shmkit_stat *st)
-{
-	struct stat sb;
-	if (fstat(fd, &sb) == 0)
-		shmkit__stat_from_stat(&sb, st);
-}
-
 /* ---- fd:N ---- */
 
 /* "memfd:NAME" for a memfd (from /proc/self/fd), else "". */
