@@ -43,11 +43,13 @@ static struct flock name_lock_range(void)
 
 /* Is the lock in the way another remover's name lock, not a program's own
  * record lock over the file (lockf, fcntl), which must not hold a remove
- * up? */
+ * up? A remover's is a write lock: a read lock on that byte is anyone's
+ * who may read the file (another user's, with mode 0644), and must not make
+ * rm wait and fail. */
 static int remover_holds(int lfd)
 {
 	struct flock fl = name_lock_range();
-	return fcntl(lfd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK &&
+	return fcntl(lfd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_WRLCK &&
 	       fl.l_start == NAME_LOCK_BYTE && fl.l_len == 1;
 }
 
