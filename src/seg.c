@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abandoned.h"
 #include "backend/backend.h"
 #include "internal.h"
 
@@ -23,6 +24,28 @@ static int check_open_args(size_t size, int flags)
 		return shmkit__fail(-EINVAL, "SHMKIT_EXCL without SHMKIT_CREATE");
 	if ((flags & SHMKIT_CREATE) && size == 0)
 		return shmkit__fail(-EINVAL, "size 0: creating a segment needs its size");
+	return 0;
+}
+
+/* A new handle opened by u's backend into *out; nothing allocated on error. */
+static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, size_t size,
+			int flags, unsigned mode)
+{
+	struct shmkit_seg *seg = shmkit__seg_alloc();
+	if (!seg)
+		return -ENOMEM;
+	seg->ops = shmkit__backend_of(u->backend);
+	seg->backend = u->backend;
+	seg->flags = flags;
+	shmkit__uri_format(u, seg->uri, sizeof(seg->uri));
+	int rc = seg->ops->open(seg, u, size, flags, mode);
+	if (rc < 0) {
+		free(seg);
+		return rc;
+	}
+	if (seg->fd >= 0)
+		seg->fd = shmkit__fd_above_stdio(seg->fd);
+	*out = seg;
 	return 0;
 }
 
@@ -58,22 +81,18 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 			return shmkit__fail(-EINVAL, "fd: maps an existing descriptor; cannot create");
 		return shmkit__seg_from_fd(out, u.fd, size, flags, 0);
 	}
-	struct shmkit_seg *seg = shmkit__seg_alloc();
-	if (!seg)
-		return -ENOMEM;
-	seg->ops = shmkit__backend_of(u.backend);
-	seg->backend = u.backend;
-	seg->flags = flags;
-	shmkit__uri_format(&u, seg->uri, sizeof(seg->uri));
-	rc = seg->ops->open(seg, &u, size, flags, mode);
-	if (rc < 0) {
-		free(seg);
-		return rc;
+	rc = backend_open(out, &u, size, flags, mode);
+	/* Open or create that found the name still empty after its wait: a
+	 * creator killed before it sized the file (inside posix_fallocate)
+	 * left it, and nothing in it names anyone to wait for. Without taking
+	 * it over (as a managed create does, abandoned.c), every later open or
+	 * create got -EAGAIN until someone removed the name by hand. */
+	if (rc == -EAGAIN && (flags & SHMKIT_CREATE) && !(flags & SHMKIT_EXCL) &&
+	    shmkit__remove_abandoned(uri)) {
+		shmkit__detail_clear();
+		rc = backend_open(out, &u, size, flags, mode);
 	}
-	if (seg->fd >= 0)
-		seg->fd = shmkit__fd_above_stdio(seg->fd);
-	*out = seg;
-	return 0;
+	return rc;
 }
 
 int shmkit__fd_above_stdio(int fd)
