@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -46,8 +47,18 @@ static int role_gc(int argc, char **argv)
 	return n < 0 ? 100 : n;
 }
 
+/* argv: uri -> shmkit_remove: 0 removed, 1 -ENOENT, 2 other. */
+static int role_remove(int argc, char **argv)
+{
+	if (argc < 1)
+		return 3;
+	int rc = shmkit_remove(argv[0]);
+	return rc == 0 ? 0 : rc == -ENOENT ? 1 : 2;
+}
+
 static const struct test_role roles[] = {
     {"owned_creator", role_owned_creator},
+    {"remove", role_remove},
     {"take_over", role_take_over},
     {"gc", role_gc},
     {NULL, NULL},
@@ -75,7 +86,7 @@ static void replace_name(const char *uri, int try_remove)
 
 static void check_intact(const char *uri)
 {
-	struct shmkit_raw *r;
+	struct shmkit_raw *r = NULL;
 	CHECK_OK(shmkit_raw_open(&r, uri));
 	if (r) {
 		CHECK(memcmp(shmkit_raw_data(r), precious, sizeof(precious)) == 0);
@@ -114,6 +125,52 @@ static void test_gc_race(void)
 	check_intact(uri);
 }
 
+/* Continues a child stopped at a pause point and returns its exit status;
+ * each further stop there (a second look) counts in *stops, continued. */
+static int resume_to_exit(pid_t pid, int *stops)
+{
+	int status;
+
+	*stops = 0;
+	kill(pid, SIGCONT);
+	while (waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status)) {
+		++*stops;
+		kill(pid, SIGCONT);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Two removers of one name: the second waits for the first's name lock,
+ * then finds its file gone and a new object, made meanwhile, under the
+ * name. It removed that one too (shmkit__path_remove looked again and
+ * removed whatever the name held by then), data and all: rm removes only
+ * the file it looked at. */
+static void test_second_remover(void)
+{
+	const char *uri = test_uri("posix", "h26a-rm-twice");
+	const char *args[] = {uri, NULL};
+	struct shmkit_raw *r;
+
+	CHECK_OK(shmkit_raw_create(&r, uri, SIZE, 0600 | SHMKIT_PERSIST));
+	CHECK_OK(shmkit_raw_close(r));
+	pid_t first = test_spawn_paused("unlink.locked", "remove", args);
+	/* the second stops once it holds the lock the first lets go */
+	setenv("SHMKIT_TEST_PAUSE", "unlink.locked", 1);
+	pid_t second = test_spawn_self("remove", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	usleep(200000); /* waiting for the first's lock */
+	kill(first, SIGCONT);
+	CHECK_RET(test_wait(first), 0);
+	CHECK_OK(test_wait_stopped(second, 10ll * 1000000000));
+	CHECK_OK(shmkit_raw_create(&r, uri, SIZE, 0600 | SHMKIT_PERSIST));
+	memcpy(shmkit_raw_data(r), precious, sizeof(precious));
+	CHECK_OK(shmkit_raw_close(r));
+	int stops;
+	CHECK_RET(resume_to_exit(second, &stops), 1); /* -ENOENT: its file was removed */
+	CHECK_RET(stops, 0);                          /* no look at the new object */
+	check_intact(uri);
+}
+
 /* A program's own record lock over its file (lockf to the end, as many
  * take) is not the name lock: the remove goes on at once (it waited 10 s
  * and failed -EBUSY, blaming another remover). */
@@ -141,5 +198,6 @@ int main(int argc, char **argv)
 	test_take_over_race();
 	test_gc_race();
 	test_foreign_record_lock();
+	test_second_remover();
 	return test_done();
 }

@@ -208,23 +208,27 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 int shmkit__path_remove(const struct shmkit__path_ops *ops, const char *path, const char *name)
 {
 	struct stat sb;
+	int r = shmkit__unlink_same(path, NULL, SHMKIT__UNLINK_WAIT);
 
-	for (int tries = 0; tries < 3; tries++) {
-		int r = shmkit__unlink_same(path, NULL, SHMKIT__UNLINK_WAIT);
-		if (r == 1)
-			return 0;
-		if (r == -EBUSY)
-			return shmkit__fail(r, "%s:%s: another shmkit remover holds its name lock "
-					       "(a stopped rm or gc?)", ops->scheme, name);
-		if (r < 0) {
-			errno = r == -EPERM && ops->eperm_as_eacces ? EACCES : -r;
-			return shmkit__path_error(ops, name, "remove");
-		}
-		if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-			return shmkit__fail(-EINVAL, "%s:%s is not a regular file; not removing it",
-					    ops->scheme, name);
+	if (r == 1)
+		return 0;
+	if (r == -EBUSY)
+		return shmkit__fail(r, "%s:%s: another shmkit remover holds its name lock "
+				       "(a stopped rm or gc?)", ops->scheme, name);
+	if (r < 0) {
+		errno = r == -EPERM && ops->eperm_as_eacces ? EACCES : -r;
+		return shmkit__path_error(ops, name, "remove");
 	}
-	return shmkit__fail(-EAGAIN, "%s:%s kept changing while being removed", ops->scheme, name);
+	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return shmkit__fail(-EINVAL, "%s:%s is not a regular file; not removing it",
+				    ops->scheme, name);
+	/* The file we looked at left the name while we waited for its lock
+	 * (another remover took it): what the name holds now was made after
+	 * our look, and is not ours to remove (a second look would take a new
+	 * object, data and all). */
+	return shmkit__fail(-ENOENT, "%s:%s was removed meanwhile (by another remover); "
+				     "anything under the name now is newer and was left",
+			    ops->scheme, name);
 }
 
 int shmkit__path_stat(const struct shmkit__path_ops *ops, const char *path, const char *name,
