@@ -267,10 +267,26 @@ static int listener_held(const struct shmkit_sub *s)
 	       shmkit__lis_held(&s->e->listener, &id);
 }
 
+/* Is this process the entry's subscriber, not a child forked with its
+ * handle? Without an identity to compare, taken to be (the entry freed, as
+ * before). */
+static int is_subscriber(const struct shmkit_sub *s)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+	struct shmkit__ident id;
+
+	memcpy(&id, &s->e->ident, sizeof(id)); /* untrusted: a copy */
+	return !me || (id.pid == me->pid && id.start_time == me->start_time);
+}
+
 int shmkit_sub_close(struct shmkit_sub *s)
 {
 	if (!s)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
+	/* A child forked with a handle that has no descriptor closes only its
+	 * copy: the subscription is the subscriber's, which may read on (its
+	 * close or death ends it; pubsub(3), shared by fork) */
+	int ends = s->lis.fd >= 0 || is_subscriber(s);
 	/* before the entry (and its listener) is freed */
 	shmkit__lis_close(&s->lis);
 	int shared = entry_is_ours(s) && listener_held(s);
@@ -286,9 +302,9 @@ int shmkit_sub_close(struct shmkit_sub *s)
 		 * entry (shmkit__topic_sub_gone). relaxed: read by reapers that
 		 * also bind-test the socket */
 		atomic_store_explicit(&s->e->left_state, st, memory_order_relaxed);
-	} else if (atomic_compare_exchange_strong_explicit(&s->e->state, &st, freed,
-							   memory_order_release,
-							   memory_order_relaxed)) {
+	} else if (ends && atomic_compare_exchange_strong_explicit(&s->e->state, &st, freed,
+								   memory_order_release,
+								   memory_order_relaxed)) {
 		/* release: our last reads of the ring before the entry is free;
 		 * pairs with the publisher's acquire load of the state */
 		shmkit__topic_count_sub(&s->t, -1);

@@ -1020,6 +1020,42 @@ static void test_topic_fork_close(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A child forked with a subscription that has no descriptor closes its
+ * copy (it does not read: the parent does). The subscription is the
+ * subscriber's: the child's close ended it (entry freed), so a reliable
+ * publisher stopped waiting for the parent, which lost messages, and the
+ * parent's shmkit_sub_fd said -EBADMSG. */
+static int child_closes_sub(void *arg)
+{
+	struct shmkit_sub **s = arg;
+	CHECK_OK(shmkit_sub_close(*s));
+	return test_done();
+}
+
+static void test_topic_fork_child_closes(void)
+{
+	const char *uri = test_uri("posix", "h26a-tfork-cclose");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1};
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	char buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_RET(test_wait(test_fork(child_closes_sub, &s)), 0);
+	CHECK(topic_subs(uri) == 1); /* still the parent's */
+	for (int i = 0; i < 4; i++)
+		CHECK_OK(shmkit_pub_send(p, "hello", 5, 0));
+	CHECK_RET(shmkit_pub_send(p, "hello", 5, 0), -EAGAIN); /* waits for the parent */
+	CHECK(shmkit_sub_fd(s) >= 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK(topic_subs(uri) == 0);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* The child makes the descriptor itself, after the fork: in the
  * subscriber's name (it was made in the child's, which no waker and no
  * reaper knew), and the parent's close (it had none) leaves the entry to
@@ -1281,6 +1317,7 @@ int main(int argc, char **argv)
 	test_found_pending();
 	test_fork_owner_died();
 	test_topic_fork_close();
+	test_topic_fork_child_closes();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
