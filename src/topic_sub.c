@@ -496,8 +496,14 @@ static int publisher_exited(struct shmkit_sub *s)
 	if (ps != s->pidfd_state) {
 		struct shmkit__ident id;
 		struct epoll_event ev = { .events = EPOLLIN };
-		if (s->pub_pidfd >= 0)
-			close(s->pub_pidfd); /* leaves the epoll set with it */
+		if (s->pub_pidfd >= 0) {
+			/* explicitly: a close alone leaves the set only once no
+			 * process forked with the handle holds a copy, and an
+			 * exited publisher's pidfd stays readable (as the queue's
+			 * unwatch_holder) */
+			epoll_ctl(s->ep, EPOLL_CTL_DEL, s->pub_pidfd, NULL);
+			close(s->pub_pidfd);
+		}
 		s->pub_pidfd = -1;
 		s->pidfd_state = ps;
 		memcpy(&id, &s->t.sh->pub_ident, sizeof(id)); /* untrusted: a copy */

@@ -1140,6 +1140,71 @@ static void test_queue_left_entry(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* The descriptor's set watches the active publisher's pidfd. After a fork
+ * both processes hold that pidfd; the reader, moving to a new publisher,
+ * closed its copy, which left the set only once every copy was closed: the
+ * old publisher's pidfd, readable since it exited, kept the descriptor
+ * readable for good while receives said -EAGAIN (an event loop spun). */
+struct pub_child {
+	const char *uri;
+	int ready_w, go_r;
+};
+
+static int child_publishes_then_closes(void *arg)
+{
+	struct pub_child *c = arg;
+	struct shmkit_pub *p;
+	char b;
+
+	CHECK_OK(shmkit_pub_open(&p, c->uri));
+	CHECK(write(c->ready_w, "r", 1) == 1);
+	CHECK(read(c->go_r, &b, 1) == 1);
+	CHECK_OK(shmkit_pub_close(p));
+	return test_done();
+}
+
+static void test_topic_fork_pidfd(void)
+{
+	const char *uri = test_uri("posix", "h26a-tfork-pidfd");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	int ready[2], go[2];
+	char b, buf[16];
+
+	if (!test_have_pidfd())
+		return;
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK(pipe(ready) == 0 && pipe(go) == 0);
+	struct pub_child c = {uri, ready[1], go[0]};
+	pid_t first = test_fork(child_publishes_then_closes, &c);
+	CHECK(read(ready[0], &b, 1) == 1);
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* watches first */
+	pid_t holder = test_fork(hold_until_killed, NULL);       /* holds copies only */
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK_RET(test_wait(first), 0);
+	CHECK(readable(fd, 10000));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EPIPE);
+	CHECK_OK(shmkit_pub_open(&p, uri)); /* a new publisher, alive */
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK(!readable(fd, 300));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK(readable(fd, 10000));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
+	kill(holder, SIGKILL);
+	test_wait(holder);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A child making descriptors for inherited subscriptions names them after
  * the subscriber, its parent: with keys from its copy of the parent's
  * counter it took the names the parent's next descriptors needed (16
@@ -1318,6 +1383,7 @@ int main(int argc, char **argv)
 	test_fork_owner_died();
 	test_topic_fork_close();
 	test_topic_fork_child_closes();
+	test_topic_fork_pidfd();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
