@@ -735,9 +735,15 @@ static void release_outstanding(struct shmkit_queue *q)
 	}
 }
 
+/* Not unwatch_holder: the set may be shared with a process forked with the
+ * handle that polls on behind the same holder, and a delete from it (the
+ * set is one kernel object) would take the watch from that reader. Our
+ * copies alone go; the set and its pidfd with the last of them. */
 static void close_watch(struct shmkit__holder_watch *w)
 {
-	unwatch_holder(w);
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	w->pidfd = -1;
 	if (w->ep >= 0)
 		close(w->ep);
 	w->ep = -1;

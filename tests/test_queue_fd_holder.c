@@ -124,6 +124,34 @@ static void test_dead_producer(void)
 	CHECK_OK(shmkit_queue_close(q));
 }
 
+/* The same, after a child forked with the consumer's handle closed its
+ * copy: the descriptor's set is shared with the child, whose close took the
+ * holder's pidfd out of it (EPOLL_CTL_DEL in unwatch_holder), so the
+ * holder's death woke nobody and the consumer waited for good. */
+static int close_copy(void *arg)
+{
+	return shmkit_queue_close(*(struct shmkit_queue **)arg) == 0 ? 0 : 1;
+}
+
+static void test_dead_producer_after_fork(void)
+{
+	const char *uri = test_uri("posix", "h26a-fdholder-fork");
+	struct shmkit_queue *q = make(uri, 16);
+	pid_t holder = spawn_holder(uri, 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_OK(shmkit_queue_send(q, "m", 1, 0));
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	CHECK_RET(recv_one(q), -EAGAIN);
+	CHECK_RET(recv_one(q), -EAGAIN); /* the holder's pidfd is watched */
+	CHECK_RET(test_wait(test_fork(close_copy, &q)), 0);
+	CHECK(kill(holder, SIGKILL) == 0);
+	CHECK_RET(test_wait(holder), 128 + SIGKILL);
+	CHECK_RET(loop(fd, 3, recv_one, q), 3);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A producer's descriptor behind a slot claimed (peeked) by a consumer
  * killed later: a lap later that slot is the producer's next. */
 static void test_dead_consumer(void)
@@ -164,6 +192,7 @@ int main(void)
 	if (!test_have_pidfd())
 		test_skip("pidfd_open(2) is not available here");
 	test_dead_producer();
+	test_dead_producer_after_fork();
 	test_dead_consumer();
 	return test_done();
 }
