@@ -263,6 +263,8 @@ static int listener_held(const struct shmkit_sub *s)
 	    atomic_load_explicit(&s->e->listener.state, memory_order_relaxed));
 
 	memcpy(&id, &s->e->ident, sizeof(id));
+	if (kind == SHMKIT__LIS_CLAIMING)
+		return 1; /* one being made (shmkit_sub_fd): its maker's now */
 	return (kind == SHMKIT__LIS_IDLE || kind == SHMKIT__LIS_ARMED) &&
 	       shmkit__lis_held(&s->e->listener, &id);
 }
@@ -737,6 +739,27 @@ int shmkit_sub_release(struct shmkit_sub *s)
 	return intact ? 0 : -ESTALE;
 }
 
+/* Takes the entry's listener (CLAIMING, a new generation) before our
+ * socket is bound: a close of the handle's other copy (a process forked
+ * with it) that comes meanwhile sees a descriptor being made and leaves the
+ * subscription to it (listener_held); it saw none, and ended it under the
+ * descriptor we then registered in a freed entry. Whatever the listener
+ * was (one descriptor per subscription: pubsub(3), shared by fork), ours
+ * from now on; a reaper that frees the entry meanwhile makes our register
+ * fail (-EAGAIN). */
+static uint32_t claim_listener(struct shmkit__listener_shared *l)
+{
+	uint32_t st = atomic_load_explicit(&l->state, memory_order_relaxed);
+	uint32_t mine;
+
+	/* acq_rel: after the last owner's key, before ours */
+	do
+		mine = shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_CLAIMING);
+	while (!atomic_compare_exchange_weak_explicit(&l->state, &st, mine, memory_order_acq_rel,
+						      memory_order_relaxed));
+	return mine;
+}
+
 int shmkit_sub_fd(struct shmkit_sub *s)
 {
 	if (!s)
@@ -755,12 +778,17 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	 * makes the descriptor in its name (pubsub(3), shared by fork) */
 	struct shmkit__ident named;
 	memcpy(&named, &s->e->ident, sizeof(named));
-	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0, 0, &named);
+	uint32_t mine = claim_listener(&s->e->listener);
+	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0, mine, &named);
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s->lis.fd, &ev) < 0)
 		rc = -errno;
 	if (rc < 0) {
 		shmkit__lis_close(&s->lis);
+		/* a claim not registered: give it back, unless taken over */
+		atomic_compare_exchange_strong_explicit(
+		    &s->e->listener.state, &mine, shmkit__lis_make((mine >> 4) + 1, 0, SHMKIT__LIS_FREE),
+		    memory_order_release, memory_order_relaxed);
 		close(ep);
 		return rc;
 	}

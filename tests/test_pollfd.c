@@ -1106,6 +1106,60 @@ static void test_topic_fork_fd_in_child(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* The parent's close (it has no descriptor) while its child is making one
+ * for the inherited subscription, its socket bound but its entry not yet
+ * registered: the parent saw no listener and ended the subscription, and
+ * the child's descriptor, made for an entry no longer its, was never
+ * signalled (messages waited behind an unreadable descriptor). */
+extern int shmkit__test_armed;
+
+static int child_fd_paused(void *arg)
+{
+	struct armed_child *a = arg;
+	char buf[16];
+
+	setenv("SHMKIT_TEST_PAUSE", "lis.open.bound", 1);
+	shmkit__test_armed = -1; /* read the pause point again, here */
+	int fd = shmkit_sub_fd(a->s);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	CHECK(fd >= 0);
+	while (fd >= 0 && shmkit_sub_recv(a->s, buf, sizeof(buf), 0) >= 0)
+		; /* to -EAGAIN: armed */
+	CHECK(write(a->pipe_w, "a", 1) == 1);
+	CHECK(readable(fd, 3000));
+	CHECK_RET(shmkit_sub_recv(a->s, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(a->s));
+	return test_done();
+}
+
+static void test_topic_fork_close_racing_fd(void)
+{
+	const char *uri = test_uri("posix", "h26a-tfork-race");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
+	struct shmkit_pub *p;
+	struct armed_child a;
+	int fds[2];
+	char c;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&a.s, uri));
+	CHECK(pipe(fds) == 0);
+	a.pipe_w = fds[1];
+	pid_t child = test_fork(child_fd_paused, &a);
+	CHECK_OK(test_wait_stopped(child, 10ll * 1000000000));
+	CHECK_OK(shmkit_sub_close(a.s)); /* the parent's copy only */
+	kill(child, SIGCONT);
+	CHECK(read(fds[0], &c, 1) == 1);
+	CHECK(topic_subs(uri) == 1);
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK_RET(test_wait(child), 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* An owner that closed its handle while a process forked with it held the
  * socket left its entry to that process: taken back once that one exits,
  * though the owner lives on (it was kept until the owner died). */
@@ -1384,6 +1438,7 @@ int main(int argc, char **argv)
 	test_topic_fork_close();
 	test_topic_fork_child_closes();
 	test_topic_fork_pidfd();
+	test_topic_fork_close_racing_fd();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();

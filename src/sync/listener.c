@@ -182,6 +182,7 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 		close(fd);
 		return r;
 	}
+	SHMKIT__TEST_POINT("lis.open.bound");
 	l->fd = fd;
 	l->spare = 0;
 	l->sh = sh;
