@@ -251,8 +251,11 @@ static int find_fit(struct shmkit_heap *h, uint64_t need, uint64_t *off, uint64_
 
 /* ---- alloc / free ---- */
 
-/* owner 0: a live allocation; else straight into the cache of that owner. */
-static int alloc_block_locked(struct shmkit_heap *h, size_t size, uint64_t owner, uint64_t *out)
+/* owner 0: a live allocation; else straight into the cache of that owner.
+ * The payload offset goes to *out (maybe a shared journal's field) and, if
+ * mine is not NULL, to *mine (the caller's own copy). */
+static int alloc_block_locked(struct shmkit_heap *h, size_t size, uint64_t owner, uint64_t *out,
+			      uint64_t *mine)
 {
 	struct shmkit__heap_shared *sh = h->sh;
 	uint64_t off, bsz, want = size; /* compared as 64 bits: size_t is 32 on i386 */
@@ -306,6 +309,8 @@ static int alloc_block_locked(struct shmkit_heap *h, size_t size, uint64_t owner
 	sh->n_used++;
 	SHMKIT__ORDER();
 	*out = off + HDR;
+	if (mine != NULL)
+		*mine = off + HDR;
 	SHMKIT__ORDER();
 	SHMKIT__TEST_POINT("heap.alloc.3");
 	sh->hj.op = SHMKIT__HOP_NONE;
@@ -314,13 +319,19 @@ static int alloc_block_locked(struct shmkit_heap *h, size_t size, uint64_t owner
 
 int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out)
 {
-	return alloc_block_locked(h, size, 0, out);
+	return alloc_block_locked(h, size, 0, out, NULL);
+}
+
+int shmkit__heap_alloc_journaled(struct shmkit_heap *h, size_t size, uint64_t *journal,
+				 uint64_t *off)
+{
+	return alloc_block_locked(h, size, 0, journal, off);
 }
 
 int shmkit__heap_alloc_cached_locked(struct shmkit_heap *h, size_t size, uint64_t owner,
 				     uint64_t *out)
 {
-	return alloc_block_locked(h, size, owner, out);
+	return alloc_block_locked(h, size, owner, out, NULL);
 }
 
 /* A cached block of owner at payload offset poff: bit set, tag and owner word. */
@@ -1126,15 +1137,17 @@ static int named_create_locked(struct shmkit_heap *h, const char *name, size_t s
 	}
 	if (slot == NULL)
 		return -ENOSPC;
+	uint64_t a;
 	sh->oj.a = 0;
 	SHMKIT__ORDER();
 	sh->oj.op = SHMKIT__OOP_NAMED;
 	SHMKIT__ORDER();
-	if ((r = shmkit__heap_alloc_locked(h, size ? size : 1, &sh->oj.a)) < 0) {
+	/* the journal gets the block for a crash's sake; we fill the block
+	 * from our own copy: oj.a is shared, rewritable by anyone at any time */
+	if ((r = shmkit__heap_alloc_journaled(h, size ? size : 1, &sh->oj.a, &a)) < 0) {
 		sh->oj.op = SHMKIT__OOP_NONE;
 		return r;
 	}
-	uint64_t a = sh->oj.a;
 	memset(h->base + a, 0, size);
 	SHMKIT__TEST_POINT("heap.named.1");
 	slot->off = 0;

@@ -64,6 +64,11 @@ void shmkit__heap_lock_holder(struct shmkit_heap *h, char *buf, size_t cap);
  * *out (which may be a field of a shared journal) before the heap's own
  * journal is cleared, so a crash never loses track of the block. */
 int shmkit__heap_alloc_locked(struct shmkit_heap *h, size_t size, uint64_t *out);
+/* The same, the offset also to *off: a caller that journals the block in
+ * shared memory (*journal) uses *off, never the journal read back, which
+ * another process may have rewritten meanwhile. */
+int shmkit__heap_alloc_journaled(struct shmkit_heap *h, size_t size, uint64_t *journal,
+				 uint64_t *off);
 int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t off);
 
 /* ---- the block cache (src/heap_cache.c) ---- */

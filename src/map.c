@@ -494,16 +494,18 @@ static int put_inline_locked(struct shmkit_map *m, uint64_t hash, const void *k,
 	return 0;
 }
 
-/* Writes a new chain entry whole; its offset lands in the journal first. */
+/* Writes a new chain entry whole; its offset lands in the journal first,
+ * and in *off: the entry is written and published from that copy, since
+ * the journal is shared memory another process may rewrite meanwhile. */
 static int entry_new_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
-			    const void *v, size_t vlen, uint64_t next)
+			    const void *v, size_t vlen, uint64_t next, uint64_t *off)
 {
 	struct shmkit__heap_shared *sh = m->heap.sh;
-	int r = shmkit__heap_alloc_locked(&m->heap, ENTRY + klen + vlen, &sh->oj.b);
+	int r = shmkit__heap_alloc_journaled(&m->heap, ENTRY + klen + vlen, &sh->oj.b, off);
 
 	if (r < 0)
 		return r;
-	struct shmkit__map_entry *e = ent(m, sh->oj.b);
+	struct shmkit__map_entry *e = ent(m, *off);
 	atomic_store_explicit(&e->next, next, memory_order_relaxed);
 	e->hash = hash;
 	e->klen = (uint32_t)klen;
@@ -518,14 +520,14 @@ static int entry_new_locked(struct shmkit_map *m, uint64_t hash, const void *k, 
 static int put_move_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
 			   const void *v, size_t vlen)
 {
-	uint64_t b = hash & m->mask;
+	uint64_t b = hash & m->mask, e;
 	struct shmkit__map_bucket *bk = &m->buckets[b];
 	int r;
 
 	journal_begin(m, SHMKIT__OOP_MAP_PUT, b, 0);
 	SHMKIT__TEST_POINT("map.put.1");
 	r = entry_new_locked(m, hash, k, klen, v, vlen,
-			     atomic_load_explicit(&bk->chain, memory_order_relaxed));
+			     atomic_load_explicit(&bk->chain, memory_order_relaxed), &e);
 	if (r < 0) {
 		journal_end(m); /* nothing changed: -ENOSPC loses nothing */
 		return r;
@@ -536,7 +538,7 @@ static int put_move_locked(struct shmkit_map *m, uint64_t hash, const void *k, s
 	seq_begin(s);
 	/* release: the entry's bytes are visible before its offset (pairs with
 	 * the readers' acquire loads of links) */
-	atomic_store_explicit(&bk->chain, m->heap.sh->oj.b, memory_order_release);
+	atomic_store_explicit(&bk->chain, e, memory_order_release);
 	SHMKIT__TEST_POINT("map.put.3");
 	__atomic_store_n(&bk->klen, SHMKIT__MAP_NONE, __ATOMIC_RELAXED);
 	seq_end(s);
@@ -551,7 +553,7 @@ static int put_move_locked(struct shmkit_map *m, uint64_t hash, const void *k, s
 static int put_chain_locked(struct shmkit_map *m, uint64_t hash, const void *k, size_t klen,
 			    const void *v, size_t vlen, _Atomic uint64_t *link, uint64_t old)
 {
-	uint64_t b = hash & m->mask;
+	uint64_t b = hash & m->mask, e;
 	int r;
 
 	if (old == 0)
@@ -560,7 +562,7 @@ static int put_chain_locked(struct shmkit_map *m, uint64_t hash, const void *k, 
 	SHMKIT__TEST_POINT("map.put.1");
 	uint64_t next = old != 0 ? atomic_load_explicit(&ent(m, old)->next, memory_order_relaxed)
 				 : atomic_load_explicit(link, memory_order_relaxed);
-	if ((r = entry_new_locked(m, hash, k, klen, v, vlen, next)) < 0) {
+	if ((r = entry_new_locked(m, hash, k, klen, v, vlen, next, &e)) < 0) {
 		journal_end(m); /* nothing changed: -ENOSPC loses nothing */
 		return r;
 	}
@@ -569,7 +571,7 @@ static int put_chain_locked(struct shmkit_map *m, uint64_t hash, const void *k, 
 	seq_begin(s);
 	/* release: the entry's bytes are visible before its offset (pairs with
 	 * the readers' acquire loads of links) */
-	atomic_store_explicit(link, m->heap.sh->oj.b, memory_order_release);
+	atomic_store_explicit(link, e, memory_order_release);
 	SHMKIT__TEST_POINT("map.put.3");
 	if (old != 0)
 		r = shmkit__heap_free_locked(&m->heap, old);
