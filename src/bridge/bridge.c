@@ -326,7 +326,7 @@ static int socket_type(int kind, int dir)
 }
 
 /* The longest frame a peer may send this side: queue IN, a DATA of the
- * queue's max_msg or a BATCH (at most BR_BATCH_BYTES); queue OUT, replies;
+ * queue's max_msg or a BATCH (at most BR_BATCH_FRAME_MAX); queue OUT, replies;
  * topic IN, a message of the local topic's slot size (longer ones are
  * dropped and counted, up to BR_TOPIC_FRAME_MIN); topic OUT, subscriptions. */
 static int64_t frame_max(const struct shmkit_bridge *b)
@@ -338,7 +338,7 @@ static int64_t frame_max(const struct shmkit_bridge *b)
 						   : (int64_t)(m > BR_TOPIC_FRAME_MIN ? m : BR_TOPIC_FRAME_MIN);
 	if (b->dir == SHMKIT_BRIDGE_OUT)
 		return BR_REPLY_MAX;
-	return (int64_t)(m > BR_BATCH_BYTES ? m : BR_BATCH_BYTES);
+	return (int64_t)(m > BR_BATCH_FRAME_MAX ? m : BR_BATCH_FRAME_MAX);
 }
 
 /* ipc://PATH's path, or NULL for any other endpoint or a name not in the

@@ -44,7 +44,11 @@ enum br_type {
 /* WELCOME's optional body: u32 flags. */
 #define BR_WELCOME_BATCHES 1u /* the receiver accepts BATCH */
 #define BR_BATCH_MSGS 256      /* at most this many messages per BATCH sent */
-#define BR_BATCH_BYTES 65536   /* ... and about this many bytes */
+#define BR_BATCH_BYTES 65536   /* ... and at most this many bytes, lengths included */
+/* The longest BATCH frame a receiver takes: BR_BATCH_BYTES of messages plus
+ * their u32 lengths, so a peer that reads "64 KiB" as the messages' bytes
+ * alone is not dropped (ZMQ_MAXMSGSIZE) and resent to for ever. */
+#define BR_BATCH_FRAME_MAX (BR_BATCH_BYTES + 4 * BR_BATCH_MSGS)
 #define BR_ZEROCOPY_MIN 8192   /* a message this long goes alone, read in place (DATA) */
 
 /* WELCOME's body, u32 at offset 4 (optional): the receiving queue's max_msg. */

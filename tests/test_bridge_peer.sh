@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# shmkit bridge against an independent queue peer written from docs/BRIDGE.md
+# alone (tests/peer_proto.py): real `bridge out` -> peer receiver and peer
+# sender -> real `bridge in`, over tcp:// through a TCP proxy and over ipc://,
+# with kill -9 of the bridge, of the peer and of the proxy (a connection
+# broken mid-stream) at random moments: exactly once, in order
+# (tests/bridge_peer.py; PEER_SEED=N repeats a run). Skips (77) without a
+# python3 with pyzmq or a shmkit built without ZeroMQ.
+set -uo pipefail
+SHMKIT=${SHMKIT:-build/shmkit}
+export SHMKIT
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=
+for p in /usr/bin/python3 "${PYTHON:-}" python3; do
+	[ -n "$p" ] && "$p" -c "import zmq" 2>/dev/null && { PY=$p; break; }
+done
+[ -n "$PY" ] || { echo "SKIP: no python3 with zmq (Debian: python3-zmq)"; exit 77; }
+if [[ $("$SHMKIT" bridge keygen 2>&1 >/dev/null) == *"without ZeroMQ"* ]]; then
+	echo "SKIP: shmkit built without ZeroMQ"
+	exit 77
+fi
+# the longer scenarios (stalls, partitions, role swaps): bridge_peer.py with no argument
+[ $# -gt 0 ] || set -- in-batch-bytes out-tcp in-tcp out-ipc in-ipc
+exec "$PY" "$HERE/bridge_peer.py" "$@"
