@@ -266,7 +266,11 @@ static int greet(struct shmkit_bridge *b, struct br_frames *f)
 		br_put32(body + 4, (uint32_t)(b->max_msg > UINT32_MAX ? UINT32_MAX : b->max_msg));
 		return reply(b, f->id, f->idlen, BR_WELCOME, b->st.next_seq, body, sizeof body);
 	}
-	if (r == 2) {
+	if (r == 2) { /* said, as every refusal is (shmkit(1)): the count alone hid it */
+		char name[2 * sizeof f->id + 1];
+		br_logk(b, "refused", "peer %s: HELLO of another stream while this stream's sender "
+				      "is live: refused (one sender per receiving bridge)",
+			br_peer_name(f->id, f->idlen, name, sizeof name));
 		br_put32(why, BR_REFUSED_STREAM);
 		return reply(b, f->id, f->idlen, BR_REFUSED, 0, why, sizeof why);
 	}
