@@ -267,6 +267,7 @@ def too_long():
 
 SCENARIOS = {
     "second-sender": second_sender,
+    "too-long": too_long,
     # a BATCH of 64 KiB of messages (their lengths on top): a peer may read
     # docs/BRIDGE.md's "64 KiB" so; the receiver dropped its connection for
     # ever (a frame past max(max_msg, 65536), ZMQ_MAXMSGSIZE), nothing moved

@@ -21,5 +21,5 @@ if [[ $("$SHMKIT" bridge keygen 2>&1 >/dev/null) == *"without ZeroMQ"* ]]; then
 	exit 77
 fi
 # the longer scenarios (stalls, partitions, role swaps): bridge_peer.py with no argument
-[ $# -gt 0 ] || set -- second-sender in-batch-bytes out-tcp in-tcp out-ipc in-ipc
+[ $# -gt 0 ] || set -- second-sender too-long in-batch-bytes out-tcp in-tcp out-ipc in-ipc
 exec "$PY" "$HERE/bridge_peer.py" "$@"

@@ -138,14 +138,35 @@ static int never_sent(struct shmkit_bridge *b, char what, uint64_t seq)
 	return send_hello(b);
 }
 
+/* The first message in flight longer than max, or sent_end if none is: a
+ * REFUSED (TOO_LONG) does not say which (its seq is 0), and `acked` is
+ * only where the window starts (the log named it, though it fit). */
+static uint64_t too_long_at(struct shmkit_bridge *b, uint32_t max)
+{
+	for (uint64_t s = b->acked; s < b->sent_end; s++) {
+		const void *m;
+		ssize_t len = shmkit_queue_peek_at(b->q, (size_t)(s - b->acked), &m);
+		if (len < 0)
+			break;
+		if ((size_t)len > max)
+			return s;
+	}
+	return b->sent_end;
+}
+
 /* REFUSED: the receiver will not take this stream. Nothing of ours was
  * committed there for this refusal, and nothing was consumed here. */
 static int refused(struct shmkit_bridge *b, const uint32_t body[2], int n)
 {
 	if (n >= 1 && body[0] == BR_REFUSED_TOO_LONG) {
-		br_log(b, "the receiving queue takes messages of at most %lu bytes and message %llu "
-			  "is longer: stopping, nothing consumed",
-		       n >= 2 ? (unsigned long)body[1] : 0ul, (unsigned long long)b->acked);
+		uint64_t at = n >= 2 ? too_long_at(b, body[1]) : b->sent_end;
+		if (at < b->sent_end)
+			br_log(b, "the receiving queue takes messages of at most %lu bytes and "
+				  "message %llu is longer: stopping, nothing consumed",
+			       (unsigned long)body[1], (unsigned long long)at);
+		else
+			br_log(b, "the receiving queue refused a message as too long: stopping, "
+				  "nothing consumed");
 		return -EMSGSIZE;
 	}
 	return -EADDRINUSE; /* it carries another sender's stream */
