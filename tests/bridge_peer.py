@@ -31,7 +31,7 @@ from peer_check import check as check_out  # noqa: E402
 
 SHMKIT = os.path.abspath(os.environ.get("SHMKIT", "build/shmkit"))
 LIB = os.path.join(os.path.dirname(SHMKIT), "libshmkit.so")
-os.environ["SHMKIT_LIB"] = LIB
+os.environ.setdefault("SHMKIT_LIB", LIB)  # an ASan build's cannot load into python
 PY = sys.executable
 TAG = os.environ.get("PEER_TAG", "shmkit-test-%d" % os.getpid())
 TMP = tempfile.mkdtemp(prefix="shmkit-peer-")
