@@ -265,7 +265,34 @@ def too_long():
         fail("too long: the refused sender consumed messages")
 
 
+def spelling():
+    """The receiving bridge restarted under another spelling of its queue
+    (`posix:/q`, then `q`) while the sender had not had its last messages
+    acknowledged (the ACKs lost with a link): the default record was named by
+    the URI as spelt, the restart found none, started the stream again at the
+    sender's position and committed those messages a second time."""
+    d = os.path.join(TMP, "spelling")
+    os.makedirs(d)
+    q = queue("spelling", 1024, 64)
+    ep = "ipc://%s/sock" % d
+    log = d + "/log"
+    for spelt in (q, q[len("posix:/"):]):
+        pin = spawn(log, SHMKIT, "bridge", "in", ep, spelt, "--bind")
+        # sends 100, never hears an ACK, and stops before its 2 s resync
+        s = spawn(log, PY, os.path.join(HERE, "peer_proto.py"), "send", ep, "--connect",
+                  "--state", d + "/peer.state", "--count", "100", "--sizes", "16",
+                  env={"PEER_LOSE_ACKS": "1"})
+        time.sleep(1.5)
+        kill9(s)
+        stop(pin)
+    st = sh("queue", "stat", q).stdout
+    if "depth:              100" not in st:
+        fail("spelling: a restart under another spelling of the queue committed "
+             "messages again: %s" % st.splitlines()[3:4])
+
+
 SCENARIOS = {
+    "spelling": spelling,
     "second-sender": second_sender,
     "too-long": too_long,
     # a BATCH of 64 KiB of messages (their lengths on top): a peer may read

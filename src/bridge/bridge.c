@@ -535,8 +535,13 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 	}
 	b->window = o->window ? o->window : 1024;
 	if (b->dir == SHMKIT_BRIDGE_IN) {
+		/* named by the canonical URI: `orders`, `/orders` and
+		 * `posix:/orders` are one queue, and a restart under another
+		 * spelling found no record, started the stream again at the
+		 * sender's position and committed again what it had not yet
+		 * acknowledged (duplicates) */
 		if (!o->state)
-			return br_record_default_path(b, uri, &b->state_path);
+			return br_record_default_path(b, st.uri, &b->state_path);
 		if (!(b->state_path = strdup(o->state)))
 			return -ENOMEM;
 	}
