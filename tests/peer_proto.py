@@ -11,6 +11,13 @@ u32 length and the bytes; the file's record count is its queue's commit count,
 and --state is its record (stream id, base_seq, base_pos), written by rename.
 The sender (`out` side: DEALER) sends message i = msg(i) for i < N; --state
 holds its stream id and the number of messages consumed (acknowledged).
+
+Variations a peer written from the document may legitimately take, chosen by
+the environment: PEER_WELCOME=full|flags|nomax|none (the receiver's WELCOME
+body), PEER_BATCH_PAYLOAD=1 (the sender counts a BATCH's 64 KiB without the
+u32 lengths), PEER_HELLO_MAX=B (the max_msg a HELLO announces),
+PEER_LOSE_ACKS=1 (the sender never hears an ACK or NACK, as over a link that
+loses them).
 """
 import os
 import struct
