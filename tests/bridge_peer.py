@@ -28,6 +28,7 @@ except ImportError:
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from peer_check import check as check_out  # noqa: E402
+from peer_proto import msg  # noqa: E402
 
 SHMKIT = os.path.abspath(os.environ.get("SHMKIT", "build/shmkit"))
 LIB = os.path.join(os.path.dirname(SHMKIT), "libshmkit.so")
@@ -138,6 +139,8 @@ def chaos(name, n, sizes, real_out, transport, cap=256, max_msg=64, kills=("brid
                              pb, "--state", d + "/peer.state", "--count", str(n),
                              "--sizes", sz, *wopt, *peer_opts, env=peer_env)
         done = lambda: local.poll() == 0
+    total = sum(4 + len(msg(i, sizes)) for i in range(n))
+    complete = lambda: os.path.exists(out) and os.path.getsize(out) >= total
     real_p, proxy_p = real(), proxy()
     time.sleep(0.3)
     peer_p = peer()
@@ -146,8 +149,8 @@ def chaos(name, n, sizes, real_out, transport, cap=256, max_msg=64, kills=("brid
     rss = []
     while time.monotonic() - t0 < duration and not done():
         time.sleep(RNG.uniform(0.05, 0.8))
-        if done() or not kills:
-            continue
+        if done() or not kills or complete():
+            continue  # (a sender restarted now would hear nobody: its queue keeps them)
         what = RNG.choice(kills)
         if what == "link" and transport != "tcp":
             continue

@@ -220,10 +220,15 @@ class Receiver:
             self.commit(m)
         return dup
 
-    def run(self, until):
+    def run(self, until, linger=3.0):
+        """Until `until` are committed, then `linger` seconds more: a sender
+        restarted meanwhile hears from its WELCOME what it may consume."""
         last_ack_exp = None
         last_commit = None
-        while until is None or self.committed < until:
+        end = None
+        while until is None or end is None or time.monotonic() < end:
+            if end is None and until is not None and self.committed >= until:
+                end = time.monotonic() + linger
             if not self.sock.poll(10):
                 if (last_commit is not None and self.sender is not None
                         and time.monotonic() - last_commit > 0.001
