@@ -22,5 +22,5 @@ if [[ $("$SHMKIT" bridge keygen 2>&1 >/dev/null) == *"without ZeroMQ"* ]]; then
 fi
 # the longer scenarios (stalls, partitions, role swaps): bridge_peer.py with no argument
 export PEER_DURATION=${PEER_DURATION:-8}
-[ $# -gt 0 ] || set -- spelling second-sender too-long in-batch-bytes out-tcp in-tcp out-ipc in-ipc
+[ $# -gt 0 ] || set -- spelling shared-state second-sender too-long in-batch-bytes out-tcp in-tcp out-ipc in-ipc
 exec "$PY" "$HERE/bridge_peer.py" "$@"

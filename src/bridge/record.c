@@ -104,8 +104,15 @@ int br_record_load(struct shmkit_bridge *b)
 		       b->state_path, why);
 		return e;
 	}
-	if (memcmp(qid, b->in_queue_id, 16) != 0)
-		return 0; /* the record is about an older queue under this name */
+	if (memcmp(qid, b->in_queue_id, 16) != 0) {
+		/* an older queue under this name, or --state shared with another
+		 * queue's bridge: ignored as documented, but said, since in the
+		 * second case what that queue committed unacknowledged comes again */
+		br_log(b, "record %s: about another queue (an earlier one of this name, or "
+			  "another bridge's --state): ignored, the stream starts afresh",
+		       b->state_path);
+		return 0;
+	}
 	b->have_record = true;
 	return 0;
 }
