@@ -125,6 +125,8 @@ expect 0 "$SHMKIT" send "$SVQ" keep
 expect 1 "$SHMKIT" write "$SVQ" hello;   err_has "is a shmkit queue: raw bytes would destroy it"
 expect 0 "$SHMKIT" recv "$SVQ" --timeout 0
 [ "$(cat "$TMP/out")" = keep ] || fail "write destroyed the SysV queue: '$(cat "$TMP/out")'"
+# gone before TQ below, whose key is a prefix of its spelling (ls TQ listed both)
+expect 0 "$SHMKIT" rm "$SVQ"
 
 # ---- a failed send or recv says so in one line (each printed two) ----
 OL="posix:/$TAG-ol"; CLEANUP+=("$OL")
@@ -178,14 +180,18 @@ TK=$(printf %04x $(($$ & 0xffff))); TQ="sysv:0x5e${TK}"; CLEANUP+=("$TQ")
 expect 0 "$SHMKIT" queue create "$TQ" --capacity 2 --max-msg 8
 # top reads SysV through it: wait until it has attached (a loaded machine
 # may start it late), and keep it there until the last top is done
-"$SHMKIT" recv "$TQ" --timeout 60 >/dev/null 2>&1 & holder=$!
+# (killed below: its timeout only bounds a test that dies before that)
+"$SHMKIT" recv "$TQ" --timeout 600 >/dev/null 2>"$TMP/holder.err" & holder=$!
+attached=0
 for _ in $(seq 300); do
-	[ "$("$SHMKIT" ls -n -o NATTCH "$TQ" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
+	[ "$("$SHMKIT" ls -n -o NATTCH "$TQ" 2>/dev/null)" -ge 1 ] 2>/dev/null && { attached=1; break; }
 	sleep 0.1
 done
+[ $attached = 1 ] || fail "the holder never attached $TQ: $(kill -0 $holder 2>/dev/null && echo running ||
+	echo exited); it said: $(cat "$TMP/holder.err"); ls: $("$SHMKIT" ls "$TQ" 2>&1)"
 for spelt in "$TQ" "sysv:0x5E${TK}" "sysv:0x005e${TK}"; do
 	expect 0 "$SHMKIT" top --once --interval 0.05 "$spelt"
-	grep -qi "sysv:0x005e${TK}" "$TMP/out" || fail "top $spelt: $(cat "$TMP/out")"
+	grep -qi "sysv:0x005e${TK}" "$TMP/out" || fail "top $spelt: $(cat "$TMP/out"); holder $(kill -0 $holder 2>/dev/null && echo running || echo exited): $(cat "$TMP/holder.err"); ls: $("$SHMKIT" ls "$TQ" 2>&1)"
 done
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
 
