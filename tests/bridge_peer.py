@@ -362,9 +362,23 @@ SCENARIOS = {
 }
 
 
+def stop_by(deadline):
+    """Ends the run as a failure after deadline s (PEER_DEADLINE; under CTest, before
+    its timeout's SIGKILL would leave the segments behind), and on SIGTERM: both
+    raise, so the cleanup below still runs."""
+    def expire(signum, _frame):
+        raise SystemExit("stopped by %s: the run took too long or was ended"
+                         % signal.Signals(signum).name)
+    signal.signal(signal.SIGTERM, expire)
+    if deadline:
+        signal.signal(signal.SIGALRM, expire)
+        signal.alarm(deadline)
+
+
 def main():
     names = sys.argv[1:] or list(SCENARIOS)
     print("seed", SEED, "tmp", TMP, flush=True)
+    stop_by(int(os.environ.get("PEER_DEADLINE", "0")))
     try:
         for name in names:
             SCENARIOS[name]()

@@ -32,5 +32,7 @@ if [ -n "$ASAN_RT" ]; then
 fi
 # the longer scenarios (stalls, partitions, role swaps): bridge_peer.py with no argument
 export PEER_DURATION=${PEER_DURATION:-8}
+# fail, and clean up, before CTest's 120 s timeout kills the run outright
+export PEER_DEADLINE=${PEER_DEADLINE:-105}
 [ $# -gt 0 ] || set -- spelling shared-state second-sender too-long in-batch-bytes out-tcp in-tcp out-ipc in-ipc
 exec "$PY" "$HERE/bridge_peer.py" "$@"
