@@ -1160,6 +1160,80 @@ static void test_topic_fork_close_racing_fd(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* The parent's close left the subscription to its child, which was making
+ * its descriptor (listener CLAIMING); a joiner finding the table full took
+ * the entry for gone (left, listener not IDLE or ARMED) and reaped it, and
+ * the child's register from CLAIMING, which the reap did not touch, then
+ * succeeded: shmkit_sub_fd returned a descriptor for an entry that was the
+ * joiner's (the joiner's activation then overwrote the child's listener:
+ * the child's subscription gone, no reliable publisher waiting for it). */
+struct fd_report {
+	struct shmkit_sub *s;
+	const char *uri;
+	int pipe_w;
+};
+
+static int child_fd_reports(void *arg)
+{
+	struct fd_report *a = arg;
+
+	setenv("SHMKIT_TEST_PAUSE", "lis.open.bound", 1);
+	shmkit__test_armed = -1;
+	int fd = shmkit_sub_fd(a->s);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	char r = fd >= 0 ? 'y' : 'n';
+	CHECK(write(a->pipe_w, &r, 1) == 1);
+	CHECK_OK(shmkit_sub_close(a->s));
+	return test_done();
+}
+
+static int joiner_reports(void *arg)
+{
+	struct fd_report *a = arg;
+	struct shmkit_sub *j = NULL;
+
+	setenv("SHMKIT_TEST_PAUSE", "topic.sub.claimed", 1);
+	shmkit__test_armed = -1;
+	int rc = shmkit_sub_open(&j, a->uri);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	char r = rc == 0 ? 'y' : 'n';
+	CHECK(write(a->pipe_w, &r, 1) == 1);
+	if (rc == 0)
+		CHECK_OK(shmkit_sub_close(j));
+	return test_done();
+}
+
+static void test_topic_fork_fd_reaped(void)
+{
+	const char *uri = test_uri("posix", "h26e-tfork-reaped");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1, .max_subs = 1};
+	struct fd_report a;
+	int fds[2];
+	char got_fd = 0, joined = 0;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&a.s, uri));
+	a.uri = uri;
+	CHECK(pipe(fds) == 0);
+	a.pipe_w = fds[1];
+	pid_t child = test_fork(child_fd_reports, &a);
+	CHECK_OK(test_wait_stopped(child, 10ll * 1000000000));
+	CHECK_OK(shmkit_sub_close(a.s)); /* left to the child's descriptor */
+	pid_t joiner = test_fork(joiner_reports, &a);
+	CHECK_OK(test_wait_stopped(joiner, 10ll * 1000000000));
+	kill(child, SIGCONT);
+	CHECK(read(fds[0], &got_fd, 1) == 1);
+	kill(joiner, SIGCONT);
+	CHECK(read(fds[0], &joined, 1) == 1);
+	/* one of them has the subscription, not both */
+	CHECK(!(got_fd == 'y' && joined == 'y'));
+	CHECK_RET(test_wait(child), 0);
+	CHECK_RET(test_wait(joiner), 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* An owner that closed its handle while a process forked with it held the
  * socket left its entry to that process: taken back once that one exits,
  * though the owner lives on (it was kept until the owner died). */
@@ -1439,6 +1513,7 @@ int main(int argc, char **argv)
 	test_topic_fork_child_closes();
 	test_topic_fork_pidfd();
 	test_topic_fork_close_racing_fd();
+	test_topic_fork_fd_reaped();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
