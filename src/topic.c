@@ -192,14 +192,25 @@ int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit
 	return shmkit__obj_ident_alive(&t->obj, &id);
 }
 
-int shmkit__topic_sub_gone(const struct shmkit__topic *t, const struct shmkit__topic_sub_shared *e,
+int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			   uint64_t st, const struct shmkit__ident *id)
 {
 	/* relaxed: a stale word only keeps the entry for the next look */
 	if (atomic_load_explicit(&e->left_state, memory_order_relaxed) != st &&
 	    shmkit__topic_ident_alive(t, id) != 0)
 		return 0;
-	uint32_t kind = shmkit__lis_kind(atomic_load_explicit(&e->listener.state, memory_order_relaxed));
+	uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
+	uint32_t kind = shmkit__lis_kind(ls);
+	if (kind == SHMKIT__LIS_CLAIMING) {
+		/* A descriptor being made (shmkit_sub_fd) by a process we cannot
+		 * name (killed there, or about to register): take the claim
+		 * over, so that its register fails (-EAGAIN) rather than
+		 * succeed in the entry we free. Registered meanwhile: look
+		 * again next time. acq_rel: against the maker's CAS */
+		return atomic_compare_exchange_strong_explicit(
+		    &e->listener.state, &ls, shmkit__lis_make((ls >> 4) + 1, 0, SHMKIT__LIS_FREE),
+		    memory_order_acq_rel, memory_order_relaxed);
+	}
 	/* a bind test, two system calls: only for an entry found gone otherwise */
 	return !((kind == SHMKIT__LIS_IDLE || kind == SHMKIT__LIS_ARMED) &&
 		 shmkit__lis_held(&e->listener, id));

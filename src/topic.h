@@ -102,8 +102,10 @@ int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit
  * is gone for good and may be freed: its process is provably dead, or it
  * closed its handle while a child forked with it held the descriptor
  * (left_state); and in either case no process still holds the socket of
- * its descriptor (that child may poll on). */
-int shmkit__topic_sub_gone(const struct shmkit__topic *t, const struct shmkit__topic_sub_shared *e,
+ * its descriptor (that child may poll on). A descriptor being made
+ * (listener CLAIMING) is taken over first, so that its maker's register
+ * fails instead of succeeding in the entry reaped under it. */
+int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			   uint64_t st, const struct shmkit__ident *id);
 
 /* Frees subscriber entry i if its state word is still `state` (it was found

@@ -230,7 +230,7 @@ uint64_t shmkit_pub_published(const struct shmkit_pub *p)
 }
 
 /* Subscriber e (state st) gone for good (shmkit__topic_sub_gone). */
-static int topic_sub_gone(const struct shmkit__topic *t, const struct shmkit__topic_sub_shared *e,
+static int topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			  uint64_t st)
 {
 	struct shmkit__ident id;
