@@ -156,8 +156,11 @@ static int activate_entry(struct shmkit_sub *s)
 	/* No descriptor yet; a dead predecessor's listener is forgotten (a new
 	 * generation, so its late wakers' CAS fails). */
 	uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
+	/* release: after our claim of the entry, for a process forked with
+	 * its last subscriber's handle about to claim the listener
+	 * (claim_listener, shmkit_sub_fd) */
 	atomic_store_explicit(&e->listener.state, shmkit__lis_make((ls >> 4) + 1, 0, SHMKIT__LIS_FREE),
-			      memory_order_relaxed);
+			      memory_order_release);
 	/* acquire: pairs with the publisher's release store of head. */
 	uint64_t h1 = atomic_load_explicit(&sh->head, memory_order_acquire);
 	atomic_store_explicit(&e->pos, h1, memory_order_relaxed);
@@ -747,17 +750,30 @@ int shmkit_sub_release(struct shmkit_sub *s)
  * was (one descriptor per subscription: pubsub(3), shared by fork), ours
  * from now on; a reaper that frees the entry meanwhile makes our register
  * fail (-EAGAIN). */
-static uint32_t claim_listener(struct shmkit__listener_shared *l)
+static uint32_t claim_listener(struct shmkit_sub *s)
 {
-	uint32_t st = atomic_load_explicit(&l->state, memory_order_relaxed);
+	struct shmkit__listener_shared *l = &s->e->listener;
 	uint32_t mine;
 
-	/* acq_rel: after the last owner's key, before ours */
-	do
+	for (;;) {
+		/* acquire: a joiner's listener word (its activation's release,
+		 * or its own claim's) comes after its claim of the entry, so
+		 * the look at the entry below then sees it is not ours */
+		uint32_t st = atomic_load_explicit(&l->state, memory_order_acquire);
+		/* The entry may have been freed and taken by a new subscriber
+		 * since shmkit_sub_fd looked: its listener is not ours to
+		 * take (we would overwrite its registration, and name our
+		 * socket after it) */
+		if (!entry_is_ours(s))
+			return 0;
 		mine = shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_CLAIMING);
-	while (!atomic_compare_exchange_weak_explicit(&l->state, &st, mine, memory_order_acq_rel,
-						      memory_order_relaxed));
-	return mine;
+		/* acq_rel: after the last owner's key, before ours; fails if
+		 * a joiner's activation stored over the word we judged */
+		if (atomic_compare_exchange_strong_explicit(&l->state, &st, mine,
+							    memory_order_acq_rel,
+							    memory_order_relaxed))
+			return mine;
+	}
 }
 
 int shmkit_sub_fd(struct shmkit_sub *s)
@@ -776,10 +792,21 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	shmkit__lis_raise_end(&s->t.sh->lis_end, s->index);
 	/* named as the entry's subscriber: a child forked with the handle
 	 * makes the descriptor in its name (pubsub(3), shared by fork) */
+	uint32_t mine = claim_listener(s);
+	if (!mine) {
+		close(ep);
+		return -EBADMSG;
+	}
+	/* after the claim: a joiner's identity written since makes its
+	 * activation store over our claim, and our register fail */
 	struct shmkit__ident named;
 	memcpy(&named, &s->e->ident, sizeof(named));
-	uint32_t mine = claim_listener(&s->e->listener);
 	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0, mine, &named);
+	/* a reaper that judged the listener before our claim may have freed
+	 * the entry since (shmkit__topic_sub_gone takes only a claim over):
+	 * no descriptor for an entry that is not ours */
+	if (rc == 0 && !entry_is_ours(s))
+		rc = -EBADMSG;
 	struct epoll_event ev = { .events = EPOLLIN };
 	if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, s->lis.fd, &ev) < 0)
 		rc = -errno;
