@@ -1234,6 +1234,73 @@ static void test_topic_fork_fd_reaped(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A child forked with a subscription that has no descriptor closes its
+ * copy, which ends nothing, while its parent, the subscriber, is making its
+ * descriptor (listener CLAIMING): the close took the listener for held and
+ * marked the entry left (left_state), so the next reaper (a joiner finding
+ * the table full) freed the entry of a subscriber alive and reading. */
+struct claiming_sub {
+	const char *uri;
+	int go_r, done_w;
+};
+
+static int subscriber_claiming(void *arg)
+{
+	struct claiming_sub *a = arg;
+	struct shmkit_sub *s;
+	char c;
+	int status;
+
+	CHECK_OK(shmkit_sub_open(&s, a->uri));
+	pid_t copy = fork();
+	if (copy == 0) {
+		if (read(a->go_r, &c, 1) != 1)
+			_exit(1);
+		shmkit_sub_close(s); /* its copy only */
+		_exit(write(a->done_w, "c", 1) == 1 ? 0 : 1);
+	}
+	CHECK(copy > 0);
+	setenv("SHMKIT_TEST_PAUSE", "lis.open.bound", 1);
+	shmkit__test_armed = -1;
+	int fd = shmkit_sub_fd(s);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	CHECK(fd >= 0);
+	CHECK(waitpid(copy, &status, 0) == copy && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_OK(shmkit_sub_close(s));
+	return test_done();
+}
+
+static void test_topic_fork_copy_closes_while_claiming(void)
+{
+	const char *uri = test_uri("posix", "h26e-tfork-claiming");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1, .max_subs = 1};
+	struct claiming_sub a = {.uri = uri};
+	struct shmkit_sub *j = NULL;
+	int go[2], done[2];
+	char c;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK(pipe(go) == 0 && pipe(done) == 0);
+	a.go_r = go[0];
+	a.done_w = done[1];
+	pid_t sub = test_fork(subscriber_claiming, &a);
+	CHECK_OK(test_wait_stopped(sub, 10ll * 1000000000));
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(read(done[0], &c, 1) == 1);
+	/* the subscriber lives: its entry is not free */
+	int rc = shmkit_sub_open(&j, uri);
+	CHECK_RET(rc, -ENOSPC);
+	if (rc == 0)
+		CHECK_OK(shmkit_sub_close(j));
+	kill(sub, SIGCONT);
+	CHECK_RET(test_wait(sub), 0);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* An owner that closed its handle while a process forked with it held the
  * socket left its entry to that process: taken back once that one exits,
  * though the owner lives on (it was kept until the owner died). */
@@ -1514,6 +1581,7 @@ int main(int argc, char **argv)
 	test_topic_fork_pidfd();
 	test_topic_fork_close_racing_fd();
 	test_topic_fork_fd_reaped();
+	test_topic_fork_copy_closes_while_claiming();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
