@@ -294,7 +294,11 @@ int shmkit_sub_close(struct shmkit_sub *s)
 	int ends = s->lis.fd >= 0 || is_subscriber(s);
 	/* before the entry (and its listener) is freed */
 	shmkit__lis_close(&s->lis);
-	int shared = entry_is_ours(s) && listener_held(s);
+	/* A copy whose close ends nothing marks nothing either: left_state
+	 * says the subscriber left, and would let a reaper free the entry of
+	 * a subscriber that lives on, its listener being made (CLAIMING) or
+	 * no longer held */
+	int shared = ends && entry_is_ours(s) && listener_held(s);
 	if (s->pub_pidfd >= 0)
 		close(s->pub_pidfd);
 	if (s->ep >= 0)
