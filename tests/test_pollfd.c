@@ -1234,6 +1234,48 @@ static void test_topic_fork_fd_reaped(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A child making a descriptor (stopped at lis.open.bound, its claim
+ * taken) whose parent closed and whose entry a joiner then reaped, took and
+ * made a descriptor for: resumed, the child wrote its socket's key over the
+ * joiner's before its register failed, so the joiner's wakers sent to a
+ * name nobody holds and its descriptor never became readable. */
+static void test_topic_fork_fd_key(void)
+{
+	const char *uri = test_uri("posix", "h26e-tfork-key");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .max_subs = 1};
+	struct fd_report a;
+	struct shmkit_sub *j;
+	struct shmkit_pub *p;
+	int fds[2];
+	char got_fd = 0, buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&a.s, uri));
+	a.uri = uri;
+	CHECK(pipe(fds) == 0);
+	a.pipe_w = fds[1];
+	pid_t child = test_fork(child_fd_reports, &a);
+	CHECK_OK(test_wait_stopped(child, 10ll * 1000000000));
+	CHECK_OK(shmkit_sub_close(a.s)); /* left to the child's descriptor */
+	CHECK_OK(shmkit_sub_open(&j, uri)); /* reaps it (the table is full) */
+	int jfd = shmkit_sub_fd(j);
+	CHECK(jfd >= 0);
+	kill(child, SIGCONT);
+	CHECK(read(fds[0], &got_fd, 1) == 1);
+	CHECK(got_fd == 'n'); /* its claim was taken over */
+	CHECK_RET(test_wait(child), 0);
+	CHECK_RET(shmkit_sub_recv(j, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK(readable(jfd, 3000));
+	CHECK_RET(shmkit_sub_recv(j, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(j));
+	CHECK_OK(shmkit_pub_close(p));
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A child forked with a subscription that has no descriptor closes its
  * copy, which ends nothing, while its parent, the subscriber, is making its
  * descriptor (listener CLAIMING): the close took the listener for held and
@@ -1582,6 +1624,7 @@ int main(int argc, char **argv)
 	test_topic_fork_close_racing_fd();
 	test_topic_fork_fd_reaped();
 	test_topic_fork_copy_closes_while_claiming();
+	test_topic_fork_fd_key();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
