@@ -183,6 +183,18 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 		return r;
 	}
 	SHMKIT__TEST_POINT("lis.open.bound");
+	/* A claim taken over meanwhile (a reaper, or a new subscriber's
+	 * activation, then maybe its own descriptor): the key in the entry is
+	 * no longer ours to write; written, it would send that listener's
+	 * wake-ups to our name, which nobody holds once we give up. acquire:
+	 * pairs with the taker's CAS. (A taker coming between this look and
+	 * the store below can still lose its key: a window of two
+	 * instructions, not of a bind.) */
+	if (claimed && atomic_load_explicit(&sh->state, memory_order_acquire) != claimed) {
+		close(fd);
+		l->fd = -1;
+		return -EAGAIN;
+	}
 	l->fd = fd;
 	l->spare = 0;
 	l->sh = sh;
