@@ -1234,6 +1234,43 @@ static void test_topic_fork_fd_reaped(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A child forked with a subscription makes a descriptor of its own and
+ * closes its handle while its parent, the subscriber, reads on without one:
+ * "the first of the two to call shmkit_sub_close() only closes its copy"
+ * (pubsub(3)), but the child's close freed the entry (it held a
+ * descriptor), so the parent's subscription ended under it. */
+static int child_fd_then_closes(void *arg)
+{
+	struct shmkit_sub *s = arg;
+
+	CHECK(shmkit_sub_fd(s) >= 0);
+	CHECK_OK(shmkit_sub_close(s));
+	return test_done();
+}
+
+static void test_topic_fork_child_fd_closes(void)
+{
+	const char *uri = test_uri("posix", "h26e-tfork-childfd");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1};
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	char buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	pid_t child = test_fork(child_fd_then_closes, s);
+	CHECK_RET(test_wait(child), 0);
+	CHECK(topic_subs(uri) == 1); /* the parent's subscription goes on */
+	CHECK(shmkit_sub_fd(s) >= 0);
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK(topic_subs(uri) == 0);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A child making a descriptor (stopped at lis.open.bound, its claim
  * taken) whose parent closed and whose entry a joiner then reaped, took and
  * made a descriptor for: resumed, the child wrote its socket's key over the
@@ -1625,6 +1662,7 @@ int main(int argc, char **argv)
 	test_topic_fork_fd_reaped();
 	test_topic_fork_copy_closes_while_claiming();
 	test_topic_fork_fd_key();
+	test_topic_fork_child_fd_closes();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
