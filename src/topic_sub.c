@@ -284,16 +284,40 @@ static int is_subscriber(const struct shmkit_sub *s)
 	return !me || (id.pid == me->pid && id.start_time == me->start_time);
 }
 
+/* Does the close of a copy forked with the handle (not its subscriber's)
+ * end the subscription? Only that of a descriptor's holder once the
+ * subscriber no longer reads: it closed its handle (left_state) or died.
+ * While it reads on, the first of the two to close only closes its copy
+ * (pubsub(3), shared by fork), descriptor or not: a child that made its own
+ * descriptor and closed first freed the entry of its live parent. */
+static int copy_close_ends(const struct shmkit_sub *s, int had_fd)
+{
+	struct shmkit__ident id;
+
+	if (!had_fd)
+		return 0;
+	/* relaxed: a word the subscriber stored before it let go */
+	if (atomic_load_explicit(&s->e->left_state, memory_order_relaxed) == s->state)
+		return 1;
+	memcpy(&id, &s->e->ident, sizeof(id)); /* untrusted: a copy */
+	return shmkit__topic_ident_alive(&s->t, &id) == 0;
+}
+
 int shmkit_sub_close(struct shmkit_sub *s)
 {
 	if (!s)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
-	/* A child forked with a handle that has no descriptor closes only its
-	 * copy: the subscription is the subscriber's, which may read on (its
-	 * close or death ends it; pubsub(3), shared by fork) */
-	int ends = s->lis.fd >= 0 || is_subscriber(s);
+	/* A child forked with the handle closes only its copy while the
+	 * subscriber reads on: the subscription is the subscriber's (its
+	 * close or death ends it, or the last descriptor's holder's close
+	 * after that; pubsub(3), shared by fork) */
+	int had_fd = s->lis.fd >= 0, subscriber = is_subscriber(s);
 	/* before the entry (and its listener) is freed */
 	shmkit__lis_close(&s->lis);
+	/* after our socket is closed: a subscriber closing meanwhile either
+	 * saw it held and left the entry (left_state, read here) or saw it
+	 * not held and ended the subscription itself */
+	int ends = subscriber || copy_close_ends(s, had_fd);
 	/* A copy whose close ends nothing marks nothing either: left_state
 	 * says the subscriber left, and would let a reaper free the entry of
 	 * a subscriber that lives on, its listener being made (CLAIMING) or
