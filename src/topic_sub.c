@@ -812,6 +812,7 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 		return s->ep;
 	if (!entry_is_ours(s))
 		return -EBADMSG;
+	SHMKIT__TEST_POINT("topic.sub.fd");
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		return -errno;

@@ -1234,6 +1234,62 @@ static void test_topic_fork_fd_reaped(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A child forked with a subscription (no descriptor) asks for one and
+ * stops past its look at the entry (topic.sub.fd); its parent closes (the
+ * entry freed), a new subscriber takes the entry and makes its descriptor.
+ * The child's claim took that subscriber's listener over, whatever it was,
+ * and registered its own socket in it: the new subscriber was never woken. */
+static int child_fd_late(void *arg)
+{
+	struct fd_report *a = arg;
+
+	setenv("SHMKIT_TEST_PAUSE", "topic.sub.fd", 1);
+	shmkit__test_armed = -1;
+	int fd = shmkit_sub_fd(a->s);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	char r = fd >= 0 ? 'y' : 'n';
+	CHECK(write(a->pipe_w, &r, 1) == 1);
+	CHECK_OK(shmkit_sub_close(a->s));
+	return test_done();
+}
+
+static void test_topic_fork_fd_late(void)
+{
+	const char *uri = test_uri("posix", "h26e-tfork-late");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .max_subs = 1};
+	struct fd_report a;
+	struct shmkit_sub *j;
+	struct shmkit_pub *p;
+	int fds[2];
+	char got_fd = 0, buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&a.s, uri));
+	a.uri = uri;
+	CHECK(pipe(fds) == 0);
+	a.pipe_w = fds[1];
+	pid_t child = test_fork(child_fd_late, &a);
+	CHECK_OK(test_wait_stopped(child, 10ll * 1000000000));
+	CHECK_OK(shmkit_sub_close(a.s)); /* no descriptor: ends it */
+	CHECK_OK(shmkit_sub_open(&j, uri));
+	int jfd = shmkit_sub_fd(j);
+	CHECK(jfd >= 0);
+	kill(child, SIGCONT);
+	CHECK(read(fds[0], &got_fd, 1) == 1);
+	CHECK(got_fd == 'n'); /* not its entry any more */
+	CHECK_RET(test_wait(child), 0);
+	CHECK_RET(shmkit_sub_recv(j, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK(readable(jfd, 3000));
+	CHECK_RET(shmkit_sub_recv(j, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(j));
+	CHECK_OK(shmkit_pub_close(p));
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A child forked with a subscription makes a descriptor of its own and
  * closes its handle while its parent, the subscriber, reads on without one:
  * "the first of the two to call shmkit_sub_close() only closes its copy"
@@ -1663,6 +1719,7 @@ int main(int argc, char **argv)
 	test_topic_fork_copy_closes_while_claiming();
 	test_topic_fork_fd_key();
 	test_topic_fork_child_fd_closes();
+	test_topic_fork_fd_late();
 	test_topic_fork_owner_died();
 	test_topic_fork_fd_in_child();
 	test_queue_left_entry();
