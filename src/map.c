@@ -260,10 +260,15 @@ static inline _Atomic uint64_t *stripe(const struct shmkit_map *m, uint64_t buck
 	return &m->ms->seq[bucket & STRIPE_MASK];
 }
 
+/* Writers hold the heap lock, so a stripe a writer finds odd was left so
+ * by a scribble (a dead writer's are settled by map_recover_locked): it
+ * steps over it to the next odd value, and the write's end leaves the
+ * stripe even again. A plain +1 kept such a stripe inverted for good:
+ * odd while idle (every look -EBUSY), even while written. */
 static void seq_begin(_Atomic uint64_t *s)
 {
 	uint64_t v = atomic_load_explicit(s, memory_order_relaxed);
-	atomic_store_explicit(s, v + 1, memory_order_relaxed);
+	atomic_store_explicit(s, v + 1 + (v & 1), memory_order_relaxed);
 	/* release fence: the odd value is visible before any store that follows
 	 * (pairs with the reader's acquire fence before its second seq load) */
 	atomic_thread_fence(memory_order_release);
@@ -273,8 +278,9 @@ static void seq_end(_Atomic uint64_t *s)
 {
 	uint64_t v = atomic_load_explicit(s, memory_order_relaxed);
 	/* release: every store of this write is visible before the even value
-	 * (pairs with the reader's acquire load of the seq) */
-	atomic_store_explicit(s, v + 1, memory_order_release);
+	 * (pairs with the reader's acquire load of the seq); even whatever was
+	 * scribbled over the odd one meanwhile */
+	atomic_store_explicit(s, v + 1 + !(v & 1), memory_order_release);
 }
 
 /* Runs rd(m, arg) until no writer touched the bucket's stripe meanwhile:
@@ -732,6 +738,23 @@ static int drop_orphan_locked(struct shmkit_map *m, uint64_t b, uint64_t e)
 	return shmkit__heap_free_locked(&m->heap, e);
 }
 
+/* With the lock held no writer is mid-publish: a stripe left odd (by a
+ * writer that died, or by a scribble) is made even, and looks stop
+ * waiting on it. How many were. */
+static unsigned stripes_settle_locked(struct shmkit_map *m)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < SHMKIT__MAP_STRIPES; i++) {
+		uint64_t v = atomic_load_explicit(&m->ms->seq[i], memory_order_relaxed);
+		if (v & 1) {
+			atomic_store_explicit(&m->ms->seq[i], v + 1, memory_order_release);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* The heap's upper-layer repair: called with the lock held after a writer
  * died (the heap itself is already consistent). */
 static int map_recover_locked(struct shmkit_heap *h)
@@ -741,11 +764,7 @@ static int map_recover_locked(struct shmkit_heap *h)
 	uint32_t op = sh->oj.op;
 	int r = 0;
 
-	for (unsigned i = 0; i < SHMKIT__MAP_STRIPES; i++) {
-		uint64_t v = atomic_load_explicit(&m->ms->seq[i], memory_order_relaxed);
-		if (v & 1) /* a writer died mid-publish: readers retry once more */
-			atomic_store_explicit(&m->ms->seq[i], v + 1, memory_order_release);
-	}
+	stripes_settle_locked(m); /* a writer died mid-publish */
 	if (m->ms->saved_state != 0) {
 		/* a bucket written in place: put it back as it was */
 		uint64_t b = m->ms->saved_index;
@@ -919,6 +938,8 @@ int shmkit_map_check(struct shmkit_map *m)
 	r = hr < 0 ? hr : walk_all_locked(m, check_one, NULL, &n, NULL);
 	if (r == 0 && n != atomic_load_explicit(&m->ms->count, memory_order_relaxed))
 		r = -EBADMSG;
+	if (r == 0 && stripes_settle_locked(m) > 0)
+		hr = 1;
 	shmkit__heap_unlock(&m->heap);
 	return r < 0 ? r : hr;
 }

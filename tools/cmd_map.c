@@ -223,6 +223,7 @@ static int parse_create_size(const char *cmd, const char *s, uint64_t *size)
 
 struct ls_ctx {
 	struct cli_json *j;
+	FILE *out;
 };
 
 static void print_bytes(const void *p, size_t n)
@@ -233,20 +234,20 @@ static void print_bytes(const void *p, size_t n)
 /* Bytes for a KEY<TAB>VALUE line: backslash, tab, newline and other control
  * bytes are escaped (\\ \t \n \r \0, else \xNN), so a line always splits
  * at its one real tab and ends at its newline. Other bytes pass unchanged. */
-static void print_escaped(const unsigned char *p, size_t n)
+static void print_escaped(FILE *out, const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		switch (p[i]) {
-		case '\\': fputs("\\\\", stdout); break;
-		case '\t': fputs("\\t", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\r': fputs("\\r", stdout); break;
-		case '\0': fputs("\\0", stdout); break;
+		case '\\': fputs("\\\\", out); break;
+		case '\t': fputs("\\t", out); break;
+		case '\n': fputs("\\n", out); break;
+		case '\r': fputs("\\r", out); break;
+		case '\0': fputs("\\0", out); break;
 		default:
 			if (p[i] < 0x20 || p[i] == 0x7f)
-				printf("\\x%02x", p[i]);
+				fprintf(out, "\\x%02x", p[i]);
 			else
-				putchar(p[i]);
+				putc(p[i], out);
 		}
 	}
 }
@@ -265,10 +266,10 @@ static int ls_one(const void *k, size_t klen, const void *v, size_t vlen, void *
 		cli_json_base64(c->j, "value_base64", v, vlen);
 		cli_json_end(c->j);
 	} else {
-		print_escaped(k, klen);
-		putchar('\t');
-		print_escaped(v, vlen);
-		putchar('\n');
+		print_escaped(c->out, k, klen);
+		putc('\t', c->out);
+		print_escaped(c->out, v, vlen);
+		putc('\n', c->out);
 	}
 	return 0;
 }
@@ -363,25 +364,39 @@ static int map_check(struct shmkit_map *m, struct lock_wait *w)
 	return CLI_OK;
 }
 
+/* The listing is made in memory and written only once the walk has
+ * ended well: a walk that fails half-way (a scribbled chain, a map kept
+ * busy) printed the pairs before it, or "[]", a valid document a script
+ * would take for the whole map, before its error. */
 static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o)
 {
 	struct cli_json j;
-	struct ls_ctx c = { NULL };
+	struct ls_ctx c = { NULL, NULL };
+	char *text = NULL;
+	size_t len = 0;
 	int r;
 
+	if ((c.out = open_memstream(&text, &len)) == NULL)
+		return cli_fail("ls", uri, -errno);
 	if (o->json) {
-		cli_json_init(&j, stdout);
+		cli_json_init(&j, c.out);
 		cli_json_array(&j, NULL);
 		c.j = &j;
 	}
 	r = shmkit_map_iter(m, ls_one, &c);
 	if (o->json) {
 		cli_json_end(&j);
-		int w = cli_json_finish(&j);
-		if (w < 0 && r >= 0)
-			return cli_fail_write("ls", uri, w);
+		fputc('\n', c.out);
 	}
-	return r < 0 ? cli_fail("ls", uri, r) : CLI_OK;
+	if (fclose(c.out) != 0 && r >= 0)
+		r = -ENOMEM;
+	if (r >= 0)
+		fwrite(text, 1, len, stdout);
+	free(text);
+	if (r < 0)
+		return cli_fail("ls", uri, r);
+	int err = cli_stdout_flush();
+	return err == 0 ? CLI_OK : cli_fail_write("ls", uri, err);
 }
 
 /* Runs one map subcommand on an open map; w: the wait for its lock. */
