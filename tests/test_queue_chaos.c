@@ -18,7 +18,7 @@
  * A mixed run also receives by recv and recv_many, where a kill between the
  * library's return and the log loses a message the process had: there the
  * log may miss at most what the killed receives held. */
-/* TIMEOUT: 400 */
+/* TIMEOUT: 600 */
 #include "test.h"
 
 #include <signal.h>
