@@ -229,13 +229,8 @@ set -- $carried
 # a hostile sender (pyzmq, speaking docs/BRIDGE.md by hand): malformed
 # BATCH bodies are ignored whole, a gap is NACKed, duplicates are skipped,
 # and only well-formed messages in sequence reach the queue, in order
-# (the system python3 first: a pyenv shim first in PATH may lack pyzmq, and
-# this part then silently did not run)
-PYZMQ=
-for p in /usr/bin/python3 "${PYTHON:-}" python3; do
-	[ -n "$p" ] && "$p" -c "import zmq" 2>/dev/null && { PYZMQ=$p; break; }
-done
-if [ -n "$PYZMQ" ]; then
+. "$(dirname "${BASH_SOURCE[0]}")/pyzmq_lib.sh"
+if pyzmq_find; then
 	EP4="ipc://$TMP/sock4"
 	"$SHMKIT" bridge in "$EP4" "$QC" --bind --state "$TMP/hostile.rec" 2>"$TMP/hin.log" & IN=$!
 	"$SHMKIT" recv "$QC" --count 99 --timeout 0.2 >/dev/null 2>&1 # empty it

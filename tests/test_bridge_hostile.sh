@@ -9,14 +9,7 @@ set -uo pipefail
 SHMKIT=${SHMKIT:-build/shmkit}
 export SHMKIT
 HERE=$(cd "$(dirname "$0")" && pwd)
-PY=
-for p in /usr/bin/python3 "${PYTHON:-}" python3; do
-	[ -n "$p" ] && "$p" -c "import zmq" 2>/dev/null && { PY=$p; break; }
-done
-[ -n "$PY" ] || { echo "SKIP: no python3 with zmq (Debian: python3-zmq)"; exit 77; }
-# (not a pipe: keygen fails there, and pipefail would hide grep's match)
-if [[ $("$SHMKIT" bridge keygen 2>&1 >/dev/null) == *"without ZeroMQ"* ]]; then
-	echo "SKIP: shmkit built without ZeroMQ"
-	exit 77
-fi
+. "$HERE/pyzmq_lib.sh"
+pyzmq_or_skip
+PY=$PYZMQ
 exec "$PY" "$HERE/bridge_hostile.py" "$@"
