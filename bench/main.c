@@ -93,7 +93,8 @@ int main(int argc, char **argv)
 			/* paired comparisons of one row (bench/compare.sh BENCH_ARGS) */
 			char *end;
 			unsigned long long n = strtoull(argv[++i], &end, 10);
-			if (end == argv[i] || *end || n == 0 || n > SIZE_MAX)
+			/* strtoull takes "-1" as ULLONG_MAX */
+			if (end == argv[i] || *end || n == 0 || n > SIZE_MAX || argv[i][0] == '-')
 				return usage(stderr, 2);
 			ctx.size = (size_t)n;
 		} else if (strcmp(a, "--list") == 0) {
