@@ -428,6 +428,23 @@ static int skip_overwritten(struct shmkit_sub *s, uint64_t seq)
 	return 0;
 }
 
+/* Our slot said "not yet" (seq below `want`): true if head says our message
+ * was published all the same, so the slot is corrupt. Without this a
+ * scribbled seq reads as "nothing more", and -EPIPE would end the
+ * subscription before messages head counts as published. Looked at on the
+ * slow path only: head shares pub_state's line, read there anyway. */
+static bool behind_head(struct shmkit_sub *s, struct shmkit__topic_slot *slot, uint64_t want)
+{
+	/* acquire: pairs with the publisher's release store of head, made
+	 * after its store of the completed seq: re-read below, seq then
+	 * names our message (or a later one, lapped) if head passed it. */
+	uint64_t h = atomic_load_explicit(&s->t.sh->head, memory_order_acquire);
+
+	if (s->pos >= h)
+		return false;
+	return atomic_load_explicit(&slot->seq, memory_order_relaxed) < want;
+}
+
 /* 1 if the publisher that was there since we joined closed or died, 0 if
  * we may keep waiting. A close is seen at once; a death (which takes a read
  * of /proc) is looked for at most once a SHMKIT_TOPIC_LIVENESS_MS. */
@@ -505,6 +522,8 @@ static int try_next(void *arg, int slow)
 				return rc;
 			continue;
 		}
+		if (slow && behind_head(s, slot, want))
+			return -EBADMSG;
 		if (gone)
 			return -EPIPE; /* looked again after seeing it gone: drained */
 		if (!slow || !publisher_gone(s))
