@@ -126,8 +126,7 @@ def read_header(b, real_size):
     init = u64(b, 40)
     state = (init >> 32) & 0xff
     need(state in (1, 2), "init state %d" % state)
-    flags = u32(b, 52)
-    need(flags & ~1 == 0, "header flags 0x%x" % flags)
+    flags = u32(b, 52)  # bits other than 0: ignored (LAYOUT.md)
     need(u32(b, 96) == 64 and u32(b, 100) == 128, "attach geometry")
     need(bytes(b[104:128]) == bytes(24), "reserved0")
     need(bytes(b[2816:4096]) == bytes(1280), "reserved1")
@@ -192,7 +191,8 @@ def read_queue_cfg(b, body_size):
     need(u64(b, q + 16) == Q_SLOTS_OFF, "slots_off")
     need(u64(b, q + 24) == markers, "markers_off")
     need(u32(b, q + 32) == hdr, "slot_hdr")
-    end = Q_SLOTS_OFF + cap * stride + (cap * 8 if markers else 0)
+    # the marker array is padded to a multiple of 64 bytes
+    end = Q_SLOTS_OFF + cap * stride + (round_up(cap * 8, 64) if markers else 0)
     need(end <= body_size, "slots past the body")
     return {"flags": flags, "mpmc": mpmc, "capacity": cap, "max_msg": max_msg,
             "slot_stride": stride, "markers_off": markers, "slot_hdr": hdr, "end": end}
@@ -638,7 +638,7 @@ def test_spsc(max_msg):
     h = check_header(u, "queue")
     c = h["queue"]
     expect(not c["mpmc"] and c["slot_hdr"] == (8 if max_msg <= 56 else 0), "spsc geometry")
-    expect(h["body_size"] >= c["end"], "spsc body holds slots and markers")
+    expect(h["body_size"] == c["end"], "spsc body size %d != %d" % (h["body_size"], c["end"]))
     sent = []
     # C producer, Python reader (no consuming) and Python consumer; around the ring twice
     m, size = open_map(u, write=True)
@@ -689,6 +689,26 @@ def test_spsc(max_msg):
     m.close()
 
 
+def test_header_rules():
+    """What LAYOUT.md says a reader does with values no shmkit writes: header
+    flag bits other than 0 are ignored, an attach slot or role word in a
+    state other than 0-2 names nobody."""
+    u = uri("rules")
+    cli("queue", "create", u, "--capacity", "4", "--max-msg", "16")
+    m, _ = open_map(u, write=True)
+    struct.pack_into("<I", m, 52, u32(m, 52) | 0x80)
+    for i in range(64):  # every attach slot: state 7, a live pid (ours)
+        store64(m, 128 + 32 * i, os.getpid() | 7 << 32 | 1 << 40)
+    store64(m, 2688, os.getpid() | 7 << 32 | 1 << 40)       # producer role
+    store64(m, 2688 + 64, os.getpid() | 7 << 32 | 1 << 40)  # consumer role
+    m.close()
+    r1 = cli("send", u, "m", check=False)
+    r2 = cli("recv", u, "--timeout", "2", check=False)
+    expect(r1.returncode == 0 and r2.stdout == "m\n",
+           "unknown header flags / slot states: %r %r" % (r1.stderr, r2.stderr))
+    expect(cli_json("stat", u)["attached_processes"] == [], "garbage attach slots listed")
+
+
 def test_mpmc():
     u = uri("mpmc")
     cli("queue", "create", u, "--capacity", "8", "--max-msg", "100", "--multi")
@@ -699,6 +719,7 @@ def test_mpmc():
     c = h["queue"]
     expect(c["mpmc"] and c["flags"] == 15 and c["slot_hdr"] == 16, "mpmc flags / header")
     expect(c["slot_stride"] == mpmc_stride(116), "mpmc stride rule")
+    expect(h["body_size"] == c["end"], "mpmc body size")
     expect(h["pending"] == [x.encode() for x in msgs[2:]], "mpmc pending: %r" % h["pending"])
     m, _ = open_map(u)
     qs = cli_json("queue", "stat", u)["queue"]
@@ -816,7 +837,7 @@ def test_hash_golden():
 
 def main():
     tests = [test_hash_golden, lambda: test_spsc(32), lambda: test_spsc(56),
-             lambda: test_spsc(200), test_mpmc, test_topic, test_topic_scribbled_seq,
+             lambda: test_spsc(200), test_header_rules, test_mpmc, test_topic, test_topic_scribbled_seq,
              test_heap_map]
     try:
         for t in tests:
