@@ -552,6 +552,60 @@ def map_get(b, mp, key):
     return None
 
 
+# ---------------------------------------------------------------- creating
+
+
+def create_header(path, kind, body):
+    """Steps 1-4 of LAYOUT.md's init protocol; the caller fills the body,
+    then calls publish_ready()."""
+    total = HDR + body
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, total)
+        m = mmap.mmap(fd, total)
+    finally:
+        os.close(fd)
+    me = my_ident()
+    m[64:96] = pack_ident(me)
+    struct.pack_into("<I", m, 48, 1)  # creator_gen
+    struct.pack_into("<IIII", m, 8, FINGERPRINT, 2, kind, HDR)
+    struct.pack_into("<QQ", m, 24, total, body)
+    struct.pack_into("<I", m, 52, 1)  # persistent
+    struct.pack_into("<Q", m, 56, int(time.time()))
+    struct.pack_into("<II", m, 96, 64, 128)
+    store64(m, 40, me["pid"] | 1 << 32 | 1 << 40)  # INITIALIZING, generation 1
+    store64(m, 0, MAGIC)
+    return m
+
+
+def publish_ready(m):
+    store64(m, 40, os.getpid() | 2 << 32 | 1 << 40)
+    m.close()
+
+
+def create_spsc(path, cap, max_msg):
+    stride = 64 if max_msg <= 56 else round_up(max_msg, 64)
+    markers = 0 if max_msg <= 56 else Q_SLOTS_OFF + cap * stride
+    body = Q_SLOTS_OFF + cap * stride + (round_up(8 * cap, 64) if markers else 0)
+    m = create_header(path, 2, body)
+    struct.pack_into("<IIII", m, HDR, 0, cap, max_msg, stride)
+    struct.pack_into("<QQI", m, HDR + 16, Q_SLOTS_OFF, markers, 8 if max_msg <= 56 else 0)
+    c = {"capacity": cap, "markers_off": markers, "slot_stride": stride}
+    for i in range(cap):  # "the consumed message of the lap before"
+        store64(m, spsc_marker_off(c, i), ((i - cap) & 0xffffffff) << 32)
+    publish_ready(m)  # eventcounts: all zero (FENCE mode)
+
+
+def create_topic(path, slot_size, slots, max_subs, reliable):
+    stride = topic_stride_new(slot_size)
+    ring_off = round_up(256 + 128 * max_subs, 4096)
+    body = ring_off + slots * stride
+    m = create_header(path, 3, body)
+    struct.pack_into("<QQQQQQIIQ", m, HDR, T_MAGIC, slot_size, slots, stride, 256, ring_off,
+                     max_subs, reliable, body)
+    publish_ready(m)
+
+
 # ---------------------------------------------------------------- decode
 
 
@@ -709,6 +763,26 @@ def test_header_rules():
     expect(cli_json("stat", u)["attached_processes"] == [], "garbage attach slots listed")
 
 
+def test_python_creates():
+    """Objects made here from LAYOUT.md alone work with the C side."""
+    for max_msg in (24, 300):
+        u = uri("made-q%d" % max_msg)
+        create_spsc(uri_path(u), 4, max_msg)
+        cli("send", u, "a", "b", "c")
+        r = cli("recv", u, "--count", "3", "--timeout", "5", check=False)
+        expect(r.returncode == 0 and r.stdout == "a\nb\nc\n", "python-made queue: %r %r"
+               % (r.stdout, r.stderr))
+        expect(cli_json("stat", u)["persistent"] is True, "python-made queue: persist flag")
+    u = uri("made-t")
+    create_topic(uri_path(u), 64, 8, 5, 1)
+    sub = subprocess.Popen([SHMKIT, "sub", u, "--count", "3", "--timeout", "10"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    r = cli("pub", u, "x", "y", "z", "--wait-subs", "1", "--timeout", "10", check=False)
+    out, err = sub.communicate(timeout=20)
+    expect(r.returncode == 0 and out == "x\ny\nz\n", "python-made topic: %r %r %r"
+           % (r.stderr, out, err))
+
+
 def test_mpmc():
     u = uri("mpmc")
     cli("queue", "create", u, "--capacity", "8", "--max-msg", "100", "--multi")
@@ -837,7 +911,8 @@ def test_hash_golden():
 
 def main():
     tests = [test_hash_golden, lambda: test_spsc(32), lambda: test_spsc(56),
-             lambda: test_spsc(200), test_header_rules, test_mpmc, test_topic, test_topic_scribbled_seq,
+             lambda: test_spsc(200), test_header_rules, test_python_creates,
+             test_mpmc, test_topic, test_topic_scribbled_seq,
              test_heap_map]
     try:
         for t in tests:
