@@ -763,6 +763,22 @@ def test_header_rules():
     expect(cli_json("stat", u)["attached_processes"] == [], "garbage attach slots listed")
 
 
+def test_unreadable_header_ownership():
+    """A header of another layout version (or corrupt) is not read: stat must
+    not say the object is owned and removable by gc (it is persistent)."""
+    for name, off, val in (("v3", 12, 3), ("badfp", 8, 0x4c000805)):
+        u = uri("own-" + name)
+        cli("queue", "create", u, "--capacity", "4", "--max-msg", "16")  # persistent
+        m, _ = open_map(u, write=True)
+        struct.pack_into("<I", m, off, val)
+        m.close()
+        st = cli_json("stat", u)
+        text = cli("stat", u).stdout
+        expect(st["persistent"] is None and "owned (gc may remove" not in text,
+               "%s: stat says %r / %r" % (name, st["persistent"],
+                                         [x for x in text.split("\n") if "ownership" in x]))
+
+
 def test_python_creates():
     """Objects made here from LAYOUT.md alone work with the C side."""
     for max_msg in (24, 300):
@@ -911,7 +927,8 @@ def test_hash_golden():
 
 def main():
     tests = [test_hash_golden, lambda: test_spsc(32), lambda: test_spsc(56),
-             lambda: test_spsc(200), test_header_rules, test_python_creates,
+             lambda: test_spsc(200), test_header_rules, test_unreadable_header_ownership,
+             test_python_creates,
              test_mpmc, test_topic, test_topic_scribbled_seq,
              test_heap_map]
     try:

@@ -143,6 +143,15 @@ static const char *kind_str(const struct shmkit_stat *st)
 	return st->managed ? cli_kind_name(st->kind) : header_not_read(st) ? "?" : "-";
 }
 
+/* Whether the header's persist flag was read: not when the header is
+ * corrupt or of another layout version (the library then leaves
+ * persistent 0), nor before its magic is published (layout_version 0). */
+static int persist_known(const struct shmkit_stat *st)
+{
+	return st->layout_version != 0 && st->header_status != -EBADMSG &&
+	       st->header_status != -EPROTO;
+}
+
 /* The header's state in words. */
 static const char *header_status_str(int status, uint32_t version)
 {
@@ -264,7 +273,10 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 		cli_json_str(j, "kind", cli_kind_name(st->kind));
 		cli_json_uint(j, "kind_id", st->kind);
 		cli_json_uint(j, "layout_version", st->layout_version);
-		cli_json_bool(j, "persistent", st->persistent);
+		if (persist_known(st))
+			cli_json_bool(j, "persistent", st->persistent);
+		else
+			cli_json_null(j, "persistent");
 		if (st->creator_alive >= 0)
 			cli_json_bool(j, "creator_alive", st->creator_alive);
 		else
@@ -343,8 +355,9 @@ static void print_stat(const struct shmkit_stat *st)
 		printf("kind:               %s (%u)\n", cli_kind_name(st->kind), st->kind);
 		printf("layout version:     %u\n", st->layout_version);
 		printf("ownership:          %s\n",
-		       st->persistent ? "persistent (gc never removes it)"
-				      : "owned (gc may remove it once its users are gone and it is empty)");
+		       !persist_known(st) ? "unknown (its header could not be read)"
+		       : st->persistent   ? "persistent (gc never removes it)"
+					  : "owned (gc may remove it once its users are gone and it is empty)");
 		printf("creator:            %d, %s\n", (int)st->managed_creator_pid,
 		       alive_str(st->creator_alive));
 		printf("header:             %s\n",

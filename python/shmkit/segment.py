@@ -206,7 +206,10 @@ def _managed_fields(d: dict, st: _lib.Stat, uri: bytes, objects: bool) -> None:
     d["kind"] = "none" if st.kind == 0 else _lib.kind_name(st.kind).decode()
     d["kind_id"] = st.kind
     d["layout_version"] = st.layout_version
-    d["persistent"] = bool(st.persistent)
+    # the flag is read only from a header that is neither corrupt nor of another
+    # layout version, once published (as `shmkit stat --json`: null otherwise)
+    known = st.layout_version != 0 and st.header_status not in (-errno.EBADMSG, -errno.EPROTO)
+    d["persistent"] = bool(st.persistent) if known else None
     d["creator_alive"] = bool(st.creator_alive) if st.creator_alive >= 0 else None
     d["managed_creator_pid"] = st.managed_creator_pid
     d["header_status"] = _header_status(st)
