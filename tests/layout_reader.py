@@ -12,6 +12,7 @@ carries "lr<pid>" and is removed at the end.
 import json
 import mmap
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -829,19 +830,18 @@ def test_topic():
     deadline = time.time() + 10
     while not decode(u)["topic"]["subs"] and time.time() < deadline:
         time.sleep(0.02)
-    os.kill(sub.pid, 19)  # SIGSTOP: it reads nothing while we look and scribble
     msgs = ["t%d" % i for i in range(11)]
-    cli("pub", u, *msgs)
-    h = check_header(u, "topic")
-    t = h["topic"]
-    ts = cli_json("topic", "stat", u)["topic"]
-    expect(t["head"] == ts["published"] == 11, "topic head")
-    expect(t["bytes_published"] == ts["bytes_published"], "topic bytes")
-    expect([x for _, x in t["messages"]] == [x.encode() for x in msgs[3:]],
-           "topic ring: %r" % t["messages"])
-    expect(len(t["subs"]) == 1 and t["subs"][0]["ident"]["pid"] == sub.pid and
-           t["subs"][0]["pos"] == 0, "subscriber entry")
-    os.kill(sub.pid, 18)
+    with Stopped(sub):  # it reads nothing while we look
+        cli("pub", u, *msgs)
+        h = check_header(u, "topic")
+        t = h["topic"]
+        ts = cli_json("topic", "stat", u)["topic"]
+        expect(t["head"] == ts["published"] == 11, "topic head")
+        expect(t["bytes_published"] == ts["bytes_published"], "topic bytes")
+        expect([x for _, x in t["messages"]] == [x.encode() for x in msgs[3:]],
+               "topic ring: %r" % t["messages"])
+        expect(len(t["subs"]) == 1 and t["subs"][0]["ident"]["pid"] == sub.pid and
+               t["subs"][0]["pos"] == 0, "subscriber entry")
     out, err = sub.communicate(timeout=20)
     # lossy and lapped: it goes on from max(p + 1, head + 1 - slots), the
     # oldest message a publisher writing message `head` cannot be tearing
@@ -858,14 +858,13 @@ def test_topic_scribbled_seq():
     deadline = time.time() + 10
     while not decode(u)["topic"]["subs"] and time.time() < deadline:
         time.sleep(0.02)
-    os.kill(sub.pid, 19)
-    cli("pub", u, "a", "b", "c")
-    m, size = open_map(u, write=True)
-    t = read_topic(m, size - HDR)
-    ring = HDR + round_up(256 + 128 * t["max_subs"], 4096)
-    store64(m, ring + t["slot_stride"] * 1, 0)  # message 1's slot: "nothing yet"
-    m.close()
-    os.kill(sub.pid, 18)
+    with Stopped(sub):  # it reads nothing while we publish and scribble
+        cli("pub", u, "a", "b", "c")
+        m, size = open_map(u, write=True)
+        t = read_topic(m, size - HDR)
+        ring = HDR + round_up(256 + 128 * t["max_subs"], 4096)
+        store64(m, ring + t["slot_stride"] * 1, 0)  # message 1's slot: "nothing yet"
+        m.close()
     out, err = sub.communicate(timeout=20)
     expect(sub.returncode == 1 and out == "a\n" and "corrupt" in err,
            "scribbled topic slot: exit %d, %r, %r" % (sub.returncode, out, err))
@@ -923,6 +922,24 @@ def test_hash_golden():
         for off in range(3):
             acc = (acc * 31 + map_hash(buf[off:off + n], 0x9e3779b97f4a7c15 * (n + 1) & M64)) & M64
     expect(acc == 0x514daca99fd4a360, "hash accumulator")
+
+
+class Stopped:
+    """A subprocess stopped (SIGSTOP) for the body of a with: always
+    continued, and killed if it is still there when the body failed."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def __enter__(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        return self.proc
+
+    def __exit__(self, exc, *_):
+        os.kill(self.proc.pid, signal.SIGCONT)
+        if exc is not None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def main():
