@@ -5,7 +5,7 @@
 # codes the man page promises; stat shows the subscriber table.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 U="posix:/shmkit-test-$$-topic"
-CLEANUP=("$U" "posix:/shmkit-test-$$-wait" "$U-raw")
+CLEANUP=("$U" "posix:/shmkit-test-$$-wait" "$U-raw" "$U-c0")
 
 # Waits until the topic has N subscribers (they join before we publish).
 n_subs() {
@@ -71,6 +71,20 @@ wait $P5; [ $? = 1 ] || fail "sub that got 1 of 5 should exit 1"
 grep -q "timed out after 1 of 5 messages" "$TMP/err5" || fail "timeout after a publisher left: $(cat "$TMP/err5")"
 grep -q "publisher is gone" "$TMP/err5" && fail "says the publisher is gone: $(cat "$TMP/err5")"
 [ "$(cat "$TMP/s5")" = a ] || fail "sub got: $(cat "$TMP/s5")"
+# --count 0 is no count (as recv's): it prints what comes and waits through a
+# publisher's end until its timeout (none here: killed once checked, on a
+# topic of its own, as a killed subscriber stays listed until reaped); it
+# printed nothing and exited at once
+"$SHMKIT" topic create "$U-c0" --slots 8 --slot-size 64 || fail "topic create $U-c0"
+"$SHMKIT" sub "$U-c0" --count 0 >"$TMP/s0" 2>"$TMP/err0" &
+P0=$!
+U=$U-c0 wait_subs 1
+"$SHMKIT" pub "$U-c0" x y || fail "pub x y"
+for _ in $(seq 200); do [ "$(wc -l <"$TMP/s0")" -ge 2 ] && break; sleep 0.05; done
+[ "$(cat "$TMP/s0")" = "$(printf 'x\ny')" ] || fail "sub --count 0 got: $(cat "$TMP/s0") $(cat "$TMP/err0")"
+sleep 0.2
+kill -0 $P0 2>/dev/null || fail "sub --count 0 ended with the publisher: $(cat "$TMP/err0")"
+kill $P0; wait $P0 2>/dev/null
 # Unbounded: the publisher's end ends the subscriber.
 "$SHMKIT" sub "$U" >"$TMP/s3" &
 P3=$!

@@ -288,10 +288,13 @@ CLI_COMMAND(cmd_sub)
 	 * publisher that closes or dies (-EPIPE) is waited out for the next one.
 	 * With neither, the end of the publisher ends the command. */
 	int bounded = o.has_count || o.timeout >= 0;
+	/* --count 0 is no count, as recv's: until the timeout (or for good),
+	 * publishers waited out; it printed nothing and ended at once */
+	int counted = o.has_count && o.count > 0;
 	int64_t deadline = o.timeout < 0 ? -1 : now_ns() + o.timeout;
 	uint64_t got = 0;
 	ret = CLI_OK;
-	while (!o.has_count || got < o.count) {
+	while (!counted || got < o.count) {
 		int64_t left = SHMKIT_FOREVER;
 		if (deadline >= 0) {
 			left = deadline - now_ns();
@@ -307,7 +310,7 @@ CLI_COMMAND(cmd_sub)
 			 * reaching here with a count means the time ran out, even
 			 * when the last look found no publisher (-EPIPE at left 0):
 			 * "the publisher is gone" hid the timeout that ended it. */
-			if (o.has_count)
+			if (counted)
 				ret = cli_fail_msg(
 				    "sub", uri, "timed out after %" PRIu64 " of %" PRIu64 " messages%s",
 				    got, o.count,
