@@ -153,10 +153,12 @@ static int open_regular(const struct shmkit__path_ops *ops, const char *name, in
 		return S_ISLNK(sb.st_mode) ? -1 : -2;
 	}
 	int fd = shmkit__reopen_path_fd(pfd, oflag & ~O_NOFOLLOW);
+	if (fd < 0 && errno == EPERM && (oflag & O_NOATIME))
+		fd = shmkit__reopen_path_fd(pfd, oflag & ~(O_NOFOLLOW | O_NOATIME));
 	int err = errno;
 	close(pfd);
 	if (fd < 0 && err == ENOENT) /* no /proc */
-		return ops->open(name, oflag | O_NONBLOCK, 0);
+		return ops->open(name, (oflag & ~O_NOATIME) | O_NONBLOCK, 0);
 	errno = err;
 	return fd;
 }
@@ -181,7 +183,12 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 				return shmkit__fail(-EEXIST, "%s:%s already exists", ops->scheme,
 						    u->name);
 		}
-		fd = open_regular(ops, u->name, acc | O_NOFOLLOW | O_CLOEXEC | ops->open_flags);
+		/* A look leaves the access time as it was too (it may drive a
+		 * cleaner's age test); O_NOATIME needs the file's owner (or
+		 * CAP_FOWNER), so others' files fall back to a plain open. */
+		int noatime = (flags & SHMKIT_LOOK) ? O_NOATIME : 0;
+		fd = open_regular(ops, u->name,
+				  acc | noatime | O_NOFOLLOW | O_CLOEXEC | ops->open_flags);
 		if (fd == -2)
 			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme,
 					    u->name);
