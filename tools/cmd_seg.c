@@ -143,6 +143,20 @@ static const char *kind_str(const struct shmkit_stat *st)
 	return st->managed ? cli_kind_name(st->kind) : header_not_read(st) ? "?" : "-";
 }
 
+/* A POSIX or file segment found only in /proc: its name was removed while
+ * a process maps it. Its URI names whatever has that name now, or
+ * nothing: a segment made again under the name printed the same URI
+ * twice, and the stale row's URI given to stat or rm reached the new one. */
+static int name_removed(const struct shmkit_stat *st)
+{
+	return st->deleted && (st->backend == SHMKIT_POSIX || st->backend == SHMKIT_FILE);
+}
+
+static const char *lifetime_str(const struct shmkit_stat *st)
+{
+	return name_removed(st) ? "deleted" : cli_lifetime_name(st->lifetime);
+}
+
 /* Whether the header's persist flag was read: not when the header is
  * corrupt or of another layout version (the library then leaves
  * persistent 0), nor before its magic is published (layout_version 0). */
@@ -209,7 +223,8 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 	cli_json_object(j, NULL);
 	cli_json_str(j, "uri", st->uri);
 	cli_json_str(j, "backend", cli_backend_name(st->backend));
-	cli_json_str(j, "lifetime", cli_lifetime_name(st->lifetime));
+	cli_json_str(j, "lifetime", lifetime_str(st));
+	cli_json_bool(j, "deleted", st->deleted);
 	cli_json_uint(j, "size", st->size);
 	cli_json_uint(j, "real_size", st->real_size);
 	if (st->page_size) {
@@ -321,7 +336,7 @@ static void print_stat(const struct shmkit_stat *st)
 	char safe_uri[4 * SHMKIT_URI_MAX];
 	printf("uri:                %s\n", cli_name(st->uri, safe_uri, sizeof(safe_uri)));
 	printf("backend:            %s\n", cli_backend_name(st->backend));
-	printf("lifetime:           %s\n", cli_lifetime_name(st->lifetime));
+	printf("lifetime:           %s\n", lifetime_str(st));
 	printf("size:               %" PRIu64 " (%s)\n", st->size, cli_human_size(st->size, h, sizeof(h)));
 	printf("real size:          %" PRIu64 "\n", st->real_size);
 	if (st->page_size)
@@ -469,7 +484,7 @@ static const char *c_lifetime(const struct shmkit_stat *st, const struct ls_opts
 	(void)o;
 	(void)buf;
 	(void)cap;
-	return cli_lifetime_name(st->lifetime);
+	return lifetime_str(st);
 }
 
 static const char *c_kind(const struct shmkit_stat *st, const struct ls_opts *o, char *buf, size_t cap)
@@ -587,7 +602,7 @@ static const struct ls_column {
 	{ "MODE", 0, c_mode, "permission bits" },
 	{ "OWNER", 0, c_owner, "owner's user name" },
 	{ "GROUP", 0, c_group, "group name" },
-	{ "LIFETIME", 0, c_lifetime, "kernel, filesystem or process" },
+	{ "LIFETIME", 0, c_lifetime, "kernel, filesystem or process; deleted: its name is gone" },
 	{ "KIND", 0, c_kind, "shmkit object kind, - for none" },
 	{ "NATTCH", 1, c_nattch, "attach count (SysV), processes seen mapping it elsewhere" },
 	{ "ATTACHED", 0, c_attached, "attach count: pid/comm of each process seen mapping it" },

@@ -146,9 +146,14 @@ def _name(fn, ident: int) -> str:
 def _stat_dict(st: _lib.Stat, objects: bool = True) -> dict[str, Any]:
     uri = st.uri.decode(errors="surrogateescape")
     sysv = BACKENDS.get(st.backend) == "sysv"
+    backend = BACKENDS.get(st.backend, "unknown")
+    # as `shmkit ls`: a POSIX or file segment whose name was removed while
+    # mapped lives while mapped, and its URI names another object or none
+    name_removed = bool(st.deleted) and backend in ("posix", "file")
     d: dict[str, Any] = {
-        "uri": uri, "backend": BACKENDS.get(st.backend, "unknown"),
-        "lifetime": LIFETIMES.get(st.lifetime, "unknown"),
+        "uri": uri, "backend": backend,
+        "lifetime": "deleted" if name_removed else LIFETIMES.get(st.lifetime, "unknown"),
+        "deleted": bool(st.deleted),
         "size": st.size, "real_size": st.real_size}
     if st.page_size:
         d["page_size"] = st.page_size

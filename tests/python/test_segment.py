@@ -147,6 +147,25 @@ class SegmentTest(Case):
             self.assertEqual({k: v for k, v in listed.items() if k not in volatile},
                              {k: v for k, v in cli.items() if k not in volatile})
 
+    def test_a_removed_name_still_mapped_is_told_apart(self):
+        # Made again under the name while the old one is still mapped: both
+        # print the same URI, and the old row's URI names the new segment.
+        # The old one says lifetime "deleted" and "deleted": true (it said
+        # "kernel", nothing marked it), in the CLI's JSON, its table and here.
+        u = self.uri("gone")
+        with shmkit.Segment(u, 8192, create=True):
+            shmkit.remove(u)
+            with shmkit.Segment(u, 4096, exclusive=True):
+                mine = sorted((d["size"], d["lifetime"], d["deleted"])
+                              for d in shmkit.list() if d["uri"] == u)
+                self.assertEqual(mine, [(4096, "kernel", False), (8192, "deleted", True)])
+                cli = sorted((d["size"], d["lifetime"], d["deleted"])
+                             for d in json.loads(self.tool("ls", "--json").stdout)["segments"]
+                             if d["uri"] == u)
+                self.assertEqual(cli, mine)
+                rows = self.tool("ls", "-r", "-n", "-b", "-o", "SIZE,LIFETIME", u).stdout.split(b"\n")
+                self.assertEqual(sorted(r for r in rows if r), [b"4096 kernel", b"8192 deleted"])
+
     def test_stat_of_objects_matches_the_cli_json(self):
         volatile = {"atime", "mtime", "ctime", "dtime", "mappers", "n_mappers", "attach_count",
                     "attached_processes", "last_pid"}
