@@ -512,19 +512,37 @@ int shmkit_pub_send(struct shmkit_pub *p, const void *msg, size_t len, int64_t t
 	return 0;
 }
 
+/* Is this process the topic's publisher, not a child forked with the
+ * handle? Without an identity to compare, taken to be (closed, as before). */
+static int is_publisher(const struct shmkit_pub *p)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+	struct shmkit__ident id;
+
+	memcpy(&id, &p->t.sh->pub_ident, sizeof(id)); /* untrusted: a copy */
+	return !me || (id.pid == me->pid && id.start_time == me->start_time);
+}
+
 int shmkit_pub_close(struct shmkit_pub *p)
 {
 	if (!p)
 		return 0; /* like free(NULL): shmkit(3), CONVENTIONS */
 	struct shmkit__topic_shared *sh = p->t.sh;
 	uint64_t mine = shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE);
-	/* release: pairs with the subscribers' acquire load of pub_state: every
-	 * message we published is visible once they see CLOSED. */
-	atomic_compare_exchange_strong_explicit(&sh->pub_state, &mine,
-						shmkit__state_make(p->gen, SHMKIT__PUB_CLOSED),
-						memory_order_release, memory_order_relaxed);
-	/* Rare: wake every sleeper and descriptor, bits or not, to see CLOSED. */
-	shmkit__ec_wake_all(&p->t.data_ec);
+	/* A copy forked with the handle only closes itself (pubsub(3), shared
+	 * by fork): its close ended its live parent's publication, subscribers
+	 * got -EPIPE while it published on and a second publisher could claim
+	 * the topic beside it (a Python child's exit closes every handle). A
+	 * publisher that dies is seen dead by its identity, as ever. */
+	if (is_publisher(p)) {
+		/* release: pairs with the subscribers' acquire load of pub_state:
+		 * every message we published is visible once they see CLOSED. */
+		atomic_compare_exchange_strong_explicit(
+			&sh->pub_state, &mine, shmkit__state_make(p->gen, SHMKIT__PUB_CLOSED),
+			memory_order_release, memory_order_relaxed);
+		/* Rare: wake every sleeper and descriptor, bits or not, to see CLOSED. */
+		shmkit__ec_wake_all(&p->t.data_ec);
+	}
 	shmkit__topic_close(&p->t);
 	free(p);
 	return 0;

@@ -27,6 +27,31 @@ print(len(got), s.dropped, got[-1] if got else -1, flush=True)
 """
 
 
+# A parent publishing, a child forked with the handle that exits without touching it.
+FORK_AND_EXIT = """
+import os, subprocess, sys, shmkit
+u = sys.argv[1]
+pub = shmkit.Publisher.create(u, 64, 8)
+sub = shmkit.Subscriber.open(u)
+pub.send(b"before")
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)                        # finalization closes the child's copies
+os.waitpid(pid, 0)
+print(shmkit.stat(u)["topic"]["publisher"])
+pub.send(b"after")
+for t in (5, 5, 0.2):                  # the last one waits: no BrokenPipeError
+    try:
+        print(sub.recv(timeout=t))
+    except OSError as e:
+        print(type(e).__name__.replace("TimeoutError", "timeout"))
+other = subprocess.run([sys.executable, "-c", "import shmkit, sys; shmkit.Publisher.open(sys.argv[1])",
+                        u], capture_output=True, text=True)
+print("EBUSY" if "Errno 16" in other.stderr else f"second publisher: {other.returncode}")
+sub.close()
+pub.close()
+"""
+
 def tearDownModule():
     check_no_leftovers()
 
@@ -68,6 +93,18 @@ class TopicTest(Case):
                 s.recv(timeout=5)
         with shmkit.Publisher.open(u) as again:     # a closed topic can be taken over
             self.assertEqual(again.published, 1)
+
+    def test_forked_child_exit_leaves_the_publisher_publishing(self):
+        # os.fork() with a Publisher open, and a child that never touches it: when the
+        # child's interpreter exits, its finalization closes its copy of the handle. That
+        # close must only close the copy (as a subscriber's does, pubsub(3) "shared by
+        # fork"): it marked the parent's live publication closed, so subscribers got
+        # BrokenPipeError while the parent still published and another process could
+        # become a second publisher beside it.
+        u = self.uri("t")
+        out = self.wait_child(self.child(FORK_AND_EXIT, u))
+        self.assertEqual(out.split(), ["active", "b'before'", "b'after'", "timeout",
+                                       "EBUSY"], out)
 
     def test_loan_publish_guard(self):
         u = self.uri("t")
