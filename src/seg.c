@@ -67,8 +67,15 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 		return rc;
 	if (u.populate) /* ?populate: every object kind's create and open get it */
 		flags |= SHMKIT_POPULATE;
-	if (flags & SHMKIT_LOOK) /* prefaulting would allocate what a look must not */
+	if (flags & SHMKIT_LOOK) { /* prefaulting would allocate what a look must not */
 		flags = (flags | SHMKIT_RDONLY) & ~SHMKIT_POPULATE;
+		/* and a look maps anywhere: at ?addr= it met the caller's own
+		 * mapping of the object there (-EEXIST), so shmkit_topic_stat()
+		 * of the URI a subscriber had opened failed (Python's
+		 * Subscriber.open reads the slot size that way) */
+		u.addr = 0;
+		u.addr_rnd = 0;
+	}
 	if (mode == 0)
 		mode = 0600;
 	/* Permission bits only: setuid/setgid/sticky on a shared segment mean

@@ -23,7 +23,7 @@ SHMKIT_BEGIN_DECLS
  * -EOPNOTSUPP or -ENOMEM with a detail where the kernel cannot, never a
  * silent fallback to base pages. See shmkit_seg(3). */
 /* SHMKIT_LOOK: a read-only open for looking at what is there (implies
- * SHMKIT_RDONLY; SHMKIT_POPULATE and ?populate do not apply). Holes of a
+ * SHMKIT_RDONLY; SHMKIT_POPULATE, ?populate and ?addr= do not apply). Holes of a
  * sparse tmpfs segment (posix:, file: on a tmpfs) read as zeros
  * from private pages, so looking allocates nothing in it and cannot fault
  * with SIGBUS when it is full; what is written into a hole after the open

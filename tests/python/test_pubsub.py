@@ -2,6 +2,8 @@
 """Topics from Python: fan-out to Python subprocesses (reliable: every message in order;
 lossy: received + dropped = published, exactly), the CLI both ways, asyncio."""
 import asyncio
+import ctypes
+import mmap
 import struct
 import subprocess
 import time
@@ -51,6 +53,19 @@ print("EBUSY" if "Errno 16" in other.stderr else f"second publisher: {other.retu
 sub.close()
 pub.close()
 """
+
+def free_range(n: int) -> int:
+    """A 2 MiB-aligned address with n bytes unmapped after it (for now), as
+    tests/test_seg_addr.c finds one."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype, libc.mmap.argtypes = ctypes.c_void_p, [
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    span = n + (2 << 20)
+    p = libc.mmap(None, span, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)  # 0: PROT_NONE
+    assert p not in (None, ctypes.c_void_p(-1).value), "mmap failed"
+    libc.munmap(p, span)
+    return (p + (2 << 20) - 1) & ~((2 << 20) - 1)
 
 def tearDownModule():
     check_no_leftovers()
@@ -105,6 +120,17 @@ class TopicTest(Case):
         out = self.wait_child(self.child(FORK_AND_EXIT, u))
         self.assertEqual(out.split(), ["active", "b'before'", "b'after'", "timeout",
                                        "EBUSY"], out)
+
+    def test_subscriber_at_a_fixed_address(self):
+        # ?addr= maps the topic at that address (shmkit_seg(3)). Subscriber.open() reads the
+        # slot size with shmkit_topic_stat(uri), a look that also mapped at ?addr=, where the
+        # subscription itself already was: FileExistsError, for every such URI.
+        u = self.uri("t")
+        a = free_range(4 << 20)
+        with shmkit.Publisher.create(u, 64, 4) as pub, \
+                shmkit.Subscriber.open(f"{u}?addr=0x{a:x}") as s:
+            pub.send(b"at a fixed address")
+            self.assertEqual(s.recv(timeout=5), b"at a fixed address")
 
     def test_loan_publish_guard(self):
         u = self.uri("t")
