@@ -189,6 +189,10 @@ _PROTOS = {
     "shmkit_heap_open": (c_int, [_pp, c_char_p]),
     "shmkit_heap_stats": (c_int, [c_void_p, POINTER(HeapStats)]),
     "shmkit_heap_close": (c_int, [c_void_p]),
+    # Looks (read-only, no attach slot, no lock): what shmkit stat --json reads.
+    "shmkit_queue_stat": (c_int, [c_char_p, POINTER(QueueStats)]),
+    "shmkit_heap_stat": (c_int, [c_char_p, POINTER(HeapStats)]),
+    "shmkit_map_open_flags": (c_int, [_pp, c_char_p, c_int]),
     # Pollable descriptors (DESIGN §9); absent from older libraries.
     "shmkit_queue_fd": (c_int, [c_void_p]),
     "shmkit_sub_fd": (c_int, [c_void_p]),

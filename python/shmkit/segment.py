@@ -105,7 +105,7 @@ def stat(uri) -> dict[str, Any]:
 def list_segments() -> "list[dict[str, Any]]":
     """Every visible segment (SysV, POSIX, and memfd/file/anon mappings seen in /proc), each
     a dict with the field names of ``shmkit ls --json``. Unlike :func:`stat` it does not
-    open the objects it finds, so the sections that need that ("queue", "heap", "keys") are
+    look into the objects it finds, so the sections that need that ("queue", "heap", "keys") are
     left out, as ``shmkit ls --json`` leaves them: listing never waits on anyone's lock."""
     found = []
     failed: list[BaseException] = []
@@ -218,14 +218,10 @@ def _managed_fields(d: dict, st: _lib.Stat, uri: bytes, objects: bool) -> None:
     d["creator_alive"] = bool(st.creator_alive) if st.creator_alive >= 0 else None
     d["managed_creator_pid"] = st.managed_creator_pid
     d["header_status"] = _header_status(st)
-    # Opening a queue, heap or map attaches to it and may wait on its lock: stat only.
+    # Looks, as shmkit stat --json takes them: opening a queue, heap or map to use it
+    # attaches to it (a write into the segment) and may wait on its lock.
     if objects and st.kind == KIND_QUEUE and ok:
-        from .queue import Queue
-        try:
-            with Queue.open(uri) as q:
-                d["queue"] = q.stats()
-        except OSError:
-            pass
+        d["queue"] = _queue_fields(uri)
     d["attached_processes"] = _attachers(st, uri)
     if st.kind == KIND_TOPIC and ok:
         from .pubsub import topic_info
@@ -246,29 +242,34 @@ def _attachers(st: _lib.Stat, uri: bytes) -> Optional["list[dict[str, Any]]"]:
             for a in table[:min(n, cap)]]
 
 
+def _queue_fields(uri: bytes) -> Optional[dict[str, Any]]:
+    qs = _lib.QueueStats()
+    if _lib.queue_stat(uri, ctypes.byref(qs)) < 0:
+        return None
+    d: dict[str, Any] = {"multi_producer": bool(qs.multi_producer),
+                         "multi_consumer": bool(qs.multi_consumer)}
+    for f in ("capacity", "max_msg", "depth", "sent", "received", "bytes_sent",
+              "bytes_received", "skipped", "abandoned", "recv_waiters", "send_waiters"):
+        d[f] = getattr(qs, f)
+    return d
+
+
 def _heap_fields(d: dict, kind: int, uri: bytes) -> None:
-    h = ctypes.c_void_p()
     hs = _lib.HeapStats()
+    keys = -1
     if kind == KIND_MAP:
-        if _lib.map_open(ctypes.byref(h), uri) < 0:
+        h = ctypes.c_void_p()
+        if _lib.map_open_flags(ctypes.byref(h), uri, _lib.RDONLY) < 0:
             d["heap"] = None
             return
         keys = _lib.map_count(h)
-        r = _lib.heap_stats(_lib.map_heap(h), ctypes.byref(hs))
         _lib.map_close(h)
-        if r >= 0 and keys >= 0:
-            d["keys"] = keys
-    else:
-        if _lib.heap_open(ctypes.byref(h), uri) < 0:
-            d["heap"] = None
-            return
-        r = _lib.heap_stats(h, ctypes.byref(hs))
-        _lib.heap_close(h)
-    if r < 0:
+    if _lib.heap_stat(uri, ctypes.byref(hs)) < 0:
         d["heap"] = None
         return
+    if keys >= 0:
+        d["keys"] = keys
     d["heap"] = {f: getattr(hs, f) for f in ("arena_bytes", "used_bytes", "free_bytes",
                                              "largest_free", "n_used", "n_free", "n_named")}
-
 
 __all__ = ["Segment", "remove", "stat", "list_segments"]

@@ -5,9 +5,10 @@ import ctypes
 import json
 import os
 import struct
+import subprocess
 import unittest
 
-from pyhelp import Case, check_no_leftovers, shmkit, wait_line
+from pyhelp import BUILD, Case, _reap, check_no_leftovers, shmkit, wait_line
 
 try:
     import numpy
@@ -185,6 +186,31 @@ class SegmentTest(Case):
             self.assertEqual(shmkit.stat(t)["topic"]["publisher"], "active")
             self.assertEqual(shmkit.stat(t)["topic"]["bytes_published"], 5)
 
+
+    def test_stat_only_looks(self):
+        # shmkit.stat() read the "keys" and "heap" of a map (and a queue's "queue") by
+        # opening the object to use it (shmkit_map_open, shmkit_heap_open, Queue.open): an
+        # attach that writes into the segment, and waits on a map's lock. With the lock held
+        # by a stopped process it took seconds and said "heap": None without "keys", where
+        # `shmkit stat --json` takes them at once with looks (shmkit_heap_stat, a read-only
+        # map, shmkit_queue_stat): the dicts are to match it.
+        volatile = {"atime", "mtime", "ctime", "dtime", "mappers", "n_mappers", "attach_count",
+                    "attached_processes", "last_pid"}
+        holder = os.path.join(BUILD, "tests", "lock_holder")
+        if not os.access(holder, os.X_OK):
+            self.skipTest(f"{holder} not built")
+        u = self.uri("m")
+        with shmkit.Map.create(u, 1 << 16) as m:
+            m[b"k"] = b"v"
+            p = subprocess.Popen([holder, "map", u], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            self.addCleanup(_reap, p)
+            wait_line(p, "locked")          # then stopped, holding the map's lock
+            mine = shmkit.stat(u)
+            cli = json.loads(self.tool("stat", "--json", u).stdout)
+            self.assertEqual(cli["keys"], 1)
+            self.assertEqual({k: v for k, v in mine.items() if k not in volatile},
+                             {k: v for k, v in cli.items() if k not in volatile})
 
 @unittest.skipIf(numpy is None, "numpy is not installed for this python3 (Debian: python3-numpy)")
 class NumpyTest(Case):
