@@ -305,6 +305,12 @@ def has(name: str) -> bool:
 
 def create_mode(mode: int, persist: bool) -> int:
     """The mode argument of a managed create: permission bits, and SHMKIT_PERSIST if asked."""
+    if not isinstance(mode, int):            # int subclasses (IntFlag, bool) pass
+        try:
+            mode = operator.index(mode)      # numpy.int64 and other integer types
+        except TypeError:
+            raise TypeError(f"mode must be an int (permission bits such as 0o600), not "
+                            f"{type(mode).__name__} {mode!r}") from None
     if not 0 <= mode <= 0o777:
         raise ValueError(f"mode must be permission bits (0 to 0o777), not {mode:#o}")
     return mode | (PERSIST if persist else 0)

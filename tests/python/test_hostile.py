@@ -68,6 +68,19 @@ class ArgumentTest(Case):
             shmkit.Segment(u, 4096.0, create=True)
         self.assertFalse(os.path.exists("/dev/shm/" + u.split("/", 1)[1]))
 
+    def test_a_mode_that_is_not_an_int_says_so(self):
+        # Queue/Publisher/Map.create(mode="0600") raised TypeError "'<=' not supported
+        # between instances of 'int' and 'str'", mode=None the same, and mode=384.0 "unsupported
+        # operand type(s) for |": none named the mode (Segment says "mode must be an int").
+        u = self.uri()
+        for make in (lambda m: shmkit.Queue.create(u, 4, 16, mode=m),
+                     lambda m: shmkit.Publisher.create(u, 16, 4, mode=m),
+                     lambda m: shmkit.Map.create(u, 1 << 16, mode=m)):
+            for bad in ("0600", None, 384.0):
+                with self.subTest(mode=bad), self.assertRaisesRegex(TypeError, "^mode must"):
+                    make(bad)
+        self.assertFalse(os.path.exists("/dev/shm/" + u.split("/", 1)[1]))
+
     def test_reserve_past_size_t_leaves_no_reservation(self):
         # reserve(2**64 + 5) reserved 5 bytes in the library, then failed making the
         # 2**64 + 5 byte view: the slot stayed reserved and every later reserve was EBUSY.
