@@ -506,6 +506,37 @@ static void test_killed_subscriber(void)
 	CHECK_OK(shmkit_pub_close(p));
 }
 
+/* A child forked with the publisher's handle that closes its copy: only the
+ * copy closes (pubsub(3), a publisher shared by fork). Its close marked the
+ * parent's live publication closed: the subscriber got -EPIPE while the
+ * parent published on, and a second publisher could claim the topic. */
+static void test_forked_publisher_close(void)
+{
+	const char *uri = test_uri("posix", "forkpub");
+	struct shmkit_topic_opts o = {.slot_size = 32, .slots = 4};
+	struct shmkit_pub *p, *other = NULL;
+	struct shmkit_sub *s;
+	char buf[32];
+
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(shmkit_pub_close(p) == 0 ? 0 : 1);
+	CHECK(test_wait(pid) == 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* not -EPIPE */
+	CHECK_RET(shmkit_pub_open(&other, uri), -EBUSY);
+	CHECK_OK(shmkit_pub_send(p, "still", 5, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_pub_close(p)); /* the publisher's own close ends it */
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EPIPE);
+	if (other)
+		shmkit_pub_close(other);
+	CHECK_OK(shmkit_sub_close(s));
+	shmkit_remove(uri);
+}
+
 /* A subscriber killed while asleep on a lossy topic: the sleeper bit it
  * left costs the publisher's next send one wake-up, and no later send any;
  * its table entry goes to the next joiner that needs it. */
@@ -982,6 +1013,7 @@ int main(int argc, char **argv)
 	fanout(0, 4, 20000 / (uint64_t)scale());
 	fanout(0, 16, 5000 / (uint64_t)scale());
 	test_killed_subscriber();
+	test_forked_publisher_close();
 	test_killed_sleeper();
 	test_killed_publisher();
 	test_interrupted_publisher_claim();
