@@ -131,12 +131,34 @@ static int topic_bind(struct shmkit__topic *t)
 	return 0;
 }
 
+/* Say which bound a create's options break: "Invalid argument" alone left a
+ * user guessing (a queue's create says it). Not in geom_from_opts: that
+ * also checks a shared copy, which is corrupt (-EBADMSG), not a bad call. */
+static int create_opts_check(const struct shmkit_topic_opts *o)
+{
+	if (!o)
+		return -EINVAL;
+	if (o->slot_size == 0 || (uint64_t)o->slot_size > MAX_SLOT_SIZE)
+		return shmkit__fail(-EINVAL, "slot_size %zu is not 1 to %llu bytes", o->slot_size,
+				    (unsigned long long)MAX_SLOT_SIZE);
+	if (o->slots == 0 || (uint64_t)o->slots > MAX_SLOTS)
+		return shmkit__fail(-EINVAL, "slots %zu is not 1 to %llu", o->slots,
+				    (unsigned long long)MAX_SLOTS);
+	if (o->max_subs > SHMKIT__TOPIC_MAX_SUBS)
+		return shmkit__fail(-EINVAL, "max_subs %u is more than %u", o->max_subs,
+				    SHMKIT__TOPIC_MAX_SUBS);
+	return 0;
+}
+
 int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 			 const struct shmkit_topic_opts *o)
 {
 	int rc;
 
 	memset(t, 0, sizeof(*t));
+	rc = create_opts_check(o);
+	if (rc < 0)
+		return rc;
 	rc = shmkit__topic_geom_from_opts(&t->g, o);
 	if (rc < 0)
 		return rc;

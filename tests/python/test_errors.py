@@ -94,6 +94,21 @@ class ErrorTest(Case):
         with self.assertRaises(ValueError):
             q.recv()                                       # closed handle
 
+    def test_bad_topic_sizes_say_which(self):
+        # Publisher.create(u, 16, 0) said "create topic: Invalid argument" and nothing more,
+        # where Queue.create(u, 0, 16) says "capacity 0 is not 1 to 1073741824 messages".
+        u = self.uri()
+        for args, says in (((0, 4), "slot_size 0 is not 1 to"), ((16, 0), "slots 0 is not 1 to"),
+                           ((1 << 40, 4), "slot_size 1099511627776 is not 1 to"),
+                           ((16, 1 << 30), "slots 1073741824 is not 1 to")):
+            with self.subTest(args=args), self.assertRaises(OSError) as cm:
+                shmkit.Publisher.create(u, *args)
+            self.assertEqual(cm.exception.errno, errno.EINVAL)
+            self.assertIn(says, str(cm.exception))
+        with self.assertRaises(OSError) as cm:
+            shmkit.Publisher.create(u, 16, 4, max_subs=5000)
+        self.assertIn("max_subs 5000 is more than", str(cm.exception))
+
     def test_error_classes_are_oserrors(self):
         self.assertTrue(issubclass(shmkit.CorruptError, OSError))
 
