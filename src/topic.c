@@ -150,6 +150,20 @@ static int create_opts_check(const struct shmkit_topic_opts *o)
 	return 0;
 }
 
+/* Options each in range that shmkit__topic_geom_from_opts refused all the
+ * same: the ring too large (`--slots 16M --slot-size 4G`), or reserved
+ * bytes set (their own detail is said). */
+static int topic_opts_refused(const struct shmkit_topic_opts *o)
+{
+	if (shmkit__reserved_zero(o->reserved, sizeof(o->reserved), "topic options") < 0)
+		return -EINVAL;
+	return shmkit__fail(-EINVAL,
+			    "%zu slots of %zu bytes, %u subscribers: the ring must be at most %llu TiB",
+			    o->slots, o->slot_size,
+			    o->max_subs ? o->max_subs : SHMKIT_TOPIC_DEFAULT_SUBS,
+			    (unsigned long long)(MAX_BODY >> 40));
+}
+
 int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 			 const struct shmkit_topic_opts *o)
 {
@@ -161,7 +175,7 @@ int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 		return rc;
 	rc = shmkit__topic_geom_from_opts(&t->g, o);
 	if (rc < 0)
-		return rc;
+		return topic_opts_refused(o);
 	rc = shmkit__obj_create(&t->obj, uri, SHMKIT_KIND_TOPIC, (size_t)t->g.body_size,
 				o->mode ? o->mode : 0600, topic_init_body, &t->g);
 	if (rc < 0)

@@ -5,7 +5,7 @@
 # codes the man page promises; stat shows the subscriber table.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 U="posix:/shmkit-test-$$-topic"
-CLEANUP=("$U" "posix:/shmkit-test-$$-wait" "$U-raw" "$U-c0")
+CLEANUP=("$U" "posix:/shmkit-test-$$-wait" "$U-raw" "$U-c0" "$U-big")
 
 # Waits until the topic has N subscribers (they join before we publish).
 n_subs() {
@@ -27,6 +27,13 @@ wait_subs() {
 "$SHMKIT" topic create "$U" 2>"$TMP/err"; [ $? = 1 ] || fail "create twice should fail"
 grep -q "^shmkit: topic create $U: " "$TMP/err" || fail "error line: $(cat "$TMP/err")"
 "$SHMKIT" topic create 2>/dev/null; [ $? = 2 ] || fail "usage error expected"
+# each value in range but a ring over the 64 TiB limit: the error says which
+# bound (it said only "Invalid argument"), and nothing is left behind
+"$SHMKIT" topic create "$U-big" --slots 16777216 --slot-size 4G 2>"$TMP/err"; [ $? = 1 ] ||
+	fail "a 64 PiB topic should fail"
+grep -q "^shmkit: topic create $U-big: .*16777216 slots of 4294967296 bytes.*at most 64 TiB" "$TMP/err" ||
+	fail "topic too large: $(cat "$TMP/err")"
+"$SHMKIT" stat "$U-big" >/dev/null 2>&1 && fail "a refused topic left $U-big"
 
 # Two subscribers; three publisher sessions, one of them from stdin.
 "$SHMKIT" sub "$U" --count 5 --timeout 10 >"$TMP/s1" &
