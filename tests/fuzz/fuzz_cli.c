@@ -8,12 +8,17 @@
  *      they accept is in range;
  *   2: the JSON writer on arbitrary bytes (text, string, base64): the
  *      document always parses;
- *   3: `shmkit stat --json fd:N` on the rest as a segment image: exit 0 or 1,
- *      and when 0 the output is one valid JSON document.
+ *   3: a command on the rest as a segment image (fd:N): the second byte
+ *      picks one of cmd_templates (stat --json, read, map/heap/topic/queue
+ *      looks and changes, send/recv/pub/sub, all with --timeout 0), the
+ *      next two the image's length; what follows is the command's standard
+ *      input and its KEY. Exit 0 or 1 (2 for a template's own usage), and
+ *      a --json output that exits 0 is one valid JSON document.
  * Nothing here touches a named segment: only memfds made for the input. */
 #include "fuzz.h"
 
 #include <ctype.h>
+#include <stdio_ext.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -231,37 +236,139 @@ static void json_bytes(const uint8_t *data, size_t size)
 	free(doc);
 }
 
-/* ---- 3: stat --json on an image ---- */
+/* ---- 3: a command on an image ---- */
 
-static void stat_json(const uint8_t *data, size_t size)
+/* "@" is the image's URI, "%" the KEY taken from the input. Only fd:N is
+ * named: nothing here can reach a named segment or a file. */
+static const char *const cmd_templates[][9] = {
+	{ "stat", "--json", "@" },
+	{ "stat", "@" },
+	{ "read", "@" },
+	{ "read", "@", "--hex", "--offset", "%" },
+	{ "map", "@", "get", "%" },
+	{ "map", "@", "get", "%", "--raw" },
+	{ "map", "@", "ls", "--json" },
+	{ "map", "@", "ls" },
+	{ "map", "@", "count" },
+	{ "map", "@", "check", "--timeout", "0" },
+	{ "map", "@", "put", "%", "-", "--timeout", "0" },
+	{ "map", "@", "del", "%", "--timeout", "0" },
+	{ "heap", "@", "stats", "--json" },
+	{ "heap", "@", "stats" },
+	{ "heap", "@", "check", "--timeout", "0" },
+	{ "topic", "stat", "@", "--json" },
+	{ "topic", "stat", "@" },
+	{ "queue", "stat", "@", "--json" },
+	{ "queue", "stat", "@" },
+	{ "recv", "@", "--count", "0", "--timeout", "0" },
+	{ "recv", "@", "--count", "2", "--timeout", "0", "--null" },
+	{ "recv", "@", "--timeout", "0", "--raw" },
+	{ "send", "@", "-", "--timeout", "0" },
+	{ "send", "@", "-", "--timeout", "0", "--raw" },
+	{ "send", "@", "%", "--timeout", "0" },
+	{ "sub", "@", "--count", "1", "--timeout", "0" },
+	{ "pub", "@", "-", "--timeout", "0" },
+	{ "pub", "@", "%", "--timeout", "0" },
+};
+#define N_TEMPLATES (sizeof(cmd_templates) / sizeof(cmd_templates[0]))
+
+/* The commands shmkit(1) says only look (LOOKING CHANGES NOTHING): they
+ * must leave every byte of the image as it was. */
+static int looks_only(const char *const *t)
 {
-	char uri[32];
-	int fd = fuzz_image(data, size, uri, sizeof(uri));
+	static const char *const looks[] = { "get", "ls", "count", "stats", NULL };
+	if (!strcmp(t[0], "stat") || !strcmp(t[0], "read") || !strcmp(t[1], "stat"))
+		return 1;
+	for (int i = 0; looks[i]; i++)
+		if (!strcmp(t[2] ? t[2] : "", looks[i]))
+			return 1;
+	return 0;
+}
+
+/* The descriptor as the command's standard input, read from its start, with
+ * stdio's buffer and flags forgotten (the harness runs many commands). */
+static int stdin_from(int fd)
+{
+	int saved = dup(0);
+	__fpurge(stdin);
+	clearerr(stdin);
+	lseek(fd, 0, SEEK_SET);
+	dup2(fd, 0);
+	return saved;
+}
+
+static void stdin_back(int saved)
+{
+	__fpurge(stdin);
+	clearerr(stdin);
+	dup2(saved, 0);
+	close(saved);
+}
+
+static void run_command(const uint8_t *data, size_t size)
+{
+	char uri[32], key[64];
+	if (size < 3)
+		return;
+	const char *const *t = cmd_templates[data[0] % N_TEMPLATES];
+	size_t img = (size_t)data[1] | (size_t)data[2] << 8;
+	data += 3;
+	size -= 3;
+	img = img < size ? img : size;
+	/* the KEY: the first bytes after the image, up to a NUL */
+	size_t k = 0;
+	while (k < size - img && k < sizeof(key) - 1 && data[img + k])
+		k++;
+	memcpy(key, data + img, k);
+	key[k] = '\0';
+	int fd = fuzz_image(data, img, uri, sizeof(uri));
 	if (fd < 0)
 		return;
-	if (fuzz_image_waits(data, size, uri)) {
+	if (fuzz_image_waits(data, img, uri) || fuzz_heap_holder_unknowable(data, img) ||
+	    fuzz_heap_boot_busy(data, img)) {
 		close(fd);
 		return;
 	}
+	int in = memfd_create("shmkit-fuzz-in", MFD_CLOEXEC);
 	int out = memfd_create("shmkit-fuzz-out", MFD_CLOEXEC);
+	if (in < 0 || out < 0 || write(in, data + img, size - img) != (ssize_t)(size - img))
+		fuzz_fail("memfd for the command's stdin/stdout");
+	char *argv[10];
+	int argc = 0, json = 0, keyed = 0;
+	argv[argc++] = "shmkit";
+	for (int i = 0; i < 9 && t[i]; i++) {
+		argv[argc++] = !strcmp(t[i], "@") ? uri : !strcmp(t[i], "%") ? key : (char *)t[i];
+		json |= !strcmp(t[i], "--json");
+		keyed |= !strcmp(t[i], "%"); /* any KEY: "-x", "" may be usage errors */
+	}
+	argv[argc] = NULL;
+	int saved_in = stdin_from(in);
 	int saved = dup(1);
 	fflush(stdout);
 	dup2(out, 1);
-	char *argv[] = { "shmkit", "stat", "--json", uri, NULL };
-	int rc = FUZZ_T(cli_run(4, argv));
+	int rc = FUZZ_T(cli_run(argc, argv));
 	fflush(stdout);
 	dup2(saved, 1);
 	close(saved);
+	stdin_back(saved_in);
 	off_t len = lseek(out, 0, SEEK_END);
 	char *doc = malloc((size_t)len + 1);
 	if (doc && pread(out, doc, (size_t)len, 0) == len) {
 		doc[len] = '\0';
-		if (rc != 0 && rc != 1)
-			fuzz_fail("shmkit stat --json exited %d", rc);
-		if (rc == 0)
-			check_json(doc, (size_t)len, "shmkit stat --json");
+		if (rc != 0 && rc != 1 && !(rc == 2 && keyed))
+			fuzz_fail("shmkit %s %s exited %d", t[0], t[1], rc);
+		if (rc == 0 && json)
+			check_json(doc, (size_t)len, "shmkit --json");
 	}
 	free(doc);
+	if (looks_only(t)) {
+		unsigned char *now = malloc(img ? img : 1);
+		if (now && pread(fd, now, img, 0) == (ssize_t)img && memcmp(now, data, img) != 0)
+			fuzz_fail("shmkit %s %s %s only looks, but changed the image", t[0], t[1],
+				  t[2] ? t[2] : "");
+		free(now);
+	}
+	close(in);
 	close(out);
 	close(fd);
 }
@@ -281,7 +388,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_bytes(data + 1, size - 1);
 		break;
 	default:
-		stat_json(data + 1, size - 1);
+		run_command(data + 1, size - 1);
 	}
 	return 0;
 }

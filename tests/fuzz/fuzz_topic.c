@@ -49,6 +49,9 @@ static void sub_round(const char *uri, size_t slot_size)
 		fuzz_touch(msg, (size_t)n);
 		FUZZ_T(shmkit_sub_release(s));
 	}
+	int fd = FUZZ_T(shmkit_sub_fd(s)); /* an entry in the image's listener table */
+	if (fd >= 0 && FUZZ_T(shmkit_sub_fd(s)) != fd)
+		fuzz_fail("sub_fd changed between two calls");
 	(void)shmkit_sub_dropped(s);
 	(void)shmkit_sub_position(s);
 	FUZZ_T(shmkit_sub_close(s));
