@@ -1369,6 +1369,61 @@ static void test_topic_fork_fd_key(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A child forked with a subscription asks for its descriptor and stops
+ * past lis_open's look at its claim, before it writes its key into the
+ * entry (lis.open.looked); its parent makes the subscription's descriptor
+ * meanwhile (its claim takes the child's over: one descriptor per
+ * subscription). The child then wrote its key over its parent's before its
+ * register failed: the parent's wakers sent to the child's name, closed,
+ * and its descriptor was never readable. */
+static int child_fd_looked(void *arg)
+{
+	struct fd_report *a = arg;
+
+	setenv("SHMKIT_TEST_PAUSE", "lis.open.looked", 1);
+	shmkit__test_armed = -1;
+	int fd = shmkit_sub_fd(a->s);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	char r = fd >= 0 ? 'y' : 'n';
+	CHECK(write(a->pipe_w, &r, 1) == 1);
+	CHECK_OK(shmkit_sub_close(a->s)); /* its copy only */
+	return test_done();
+}
+
+static void test_topic_fork_fd_looked(void)
+{
+	const char *uri = test_uri("posix", "h27a-tfork-looked");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .max_subs = 1};
+	struct fd_report a;
+	struct shmkit_pub *p;
+	int fds[2];
+	char got_fd = 0, buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&a.s, uri));
+	a.uri = uri;
+	CHECK(pipe(fds) == 0);
+	a.pipe_w = fds[1];
+	pid_t child = test_fork(child_fd_looked, &a);
+	CHECK_OK(test_wait_stopped(child, 10ll * 1000000000));
+	int pfd = shmkit_sub_fd(a.s); /* takes the child's claim over */
+	CHECK(pfd >= 0);
+	kill(child, SIGCONT);
+	CHECK(read(fds[0], &got_fd, 1) == 1);
+	CHECK(got_fd == 'n');
+	CHECK_RET(test_wait(child), 0);
+	CHECK_RET(shmkit_sub_recv(a.s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
+	CHECK(readable(pfd, 3000));
+	CHECK_RET(shmkit_sub_recv(a.s, buf, sizeof(buf), 0), 5);
+	CHECK_OK(shmkit_sub_close(a.s));
+	CHECK_OK(shmkit_pub_close(p));
+	close(fds[0]);
+	close(fds[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A child forked with a subscription that has no descriptor closes its
  * copy, which ends nothing, while its parent, the subscriber, is making its
  * descriptor (listener CLAIMING): the close took the listener for held and
@@ -1718,6 +1773,7 @@ int main(int argc, char **argv)
 	test_topic_fork_fd_reaped();
 	test_topic_fork_copy_closes_while_claiming();
 	test_topic_fork_fd_key();
+	test_topic_fork_fd_looked();
 	test_topic_fork_child_fd_closes();
 	test_topic_fork_fd_late();
 	test_topic_fork_owner_died();

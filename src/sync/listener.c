@@ -3,6 +3,7 @@
  * signal (listener.h). */
 #include <errno.h>
 #include <linux/sockios.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -163,6 +164,48 @@ static uint32_t new_key(const struct shmkit__ident *named)
 	return k | 0x80000000u;
 }
 
+/* The state word and the key side by side (struct shmkit__listener_shared,
+ * 8 bytes at an 8-byte offset in every table), as one 64-bit word. */
+static uint64_t state_key(uint32_t state, uint32_t key)
+{
+	const struct {
+		uint32_t state, key;
+	} w = {state, key};
+	uint64_t v;
+
+	memcpy(&v, &w, sizeof(v));
+	return v;
+}
+
+/* Registers a claimed entry: state and key written together, by one CAS,
+ * only while the state is still our claim. A key stored apart (after a look
+ * at the state, before the state's CAS) could land after a taker's: a
+ * process that took the claim over (a reaper, a new subscriber, the
+ * subscription's other copy making its descriptor) and wrote its own key
+ * then had its wake-ups sent to our name, which nobody held once our CAS
+ * failed (its descriptor never readable). release: the owner identity the
+ * caller wrote before the entry is registered; pairs with the wakers'
+ * acquire load of state (a waker reads the key after it). */
+static int register_claimed(struct shmkit__listener_shared *sh, uint32_t claimed, uint32_t reg,
+			    uint32_t key)
+{
+	_Static_assert(sizeof(*sh) == sizeof(uint64_t) && offsetof(struct shmkit__listener_shared, key) == 4,
+		       "state and key make one 64-bit word");
+	_Atomic uint64_t *both = (_Atomic uint64_t *)(void *)sh;
+	uint64_t state_half = state_key(UINT32_MAX, 0), want = state_key(claimed, 0);
+	uint64_t cur = atomic_load_explicit(both, memory_order_relaxed);
+
+	for (;;) {
+		/* the state half only: the key half is whatever the last owner
+		 * left */
+		if ((cur & state_half) != want)
+			return 0;
+		if (atomic_compare_exchange_weak_explicit(both, &cur, state_key(reg, key),
+							  memory_order_release, memory_order_relaxed))
+			return 1;
+	}
+}
+
 int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
 		     uint32_t claimed, const struct shmkit__ident *named)
 {
@@ -183,35 +226,27 @@ int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, 
 		return r;
 	}
 	SHMKIT__TEST_POINT("lis.open.bound");
-	/* A claim taken over meanwhile (a reaper, or a new subscriber's
-	 * activation, then maybe its own descriptor): the key in the entry is
-	 * no longer ours to write; written, it would send that listener's
-	 * wake-ups to our name, which nobody holds once we give up. acquire:
-	 * pairs with the taker's CAS. (A taker coming between this look and
-	 * the store below can still lose its key: a window of two
-	 * instructions, not of a bind.) */
-	if (claimed && atomic_load_explicit(&sh->state, memory_order_acquire) != claimed) {
-		close(fd);
-		l->fd = -1;
-		return -EAGAIN;
-	}
 	l->fd = fd;
 	l->spare = 0;
 	l->sh = sh;
-	sh->key = l->key;
 	uint32_t st = claimed ? claimed : atomic_load_explicit(&sh->state, memory_order_relaxed);
 	l->reg = shmkit__lis_make((st >> 4) + 1, side, SHMKIT__LIS_IDLE);
 	self_token(l); /* IDLE means "a token is queued": keep the invariant */
-	/* release: key (and the owner identity the caller wrote) before the
-	 * entry is registered; pairs with the wakers' acquire load of state */
 	if (!claimed) {
+		sh->key = l->key;
+		/* release: key (and the owner identity the caller wrote) before
+		 * the entry is registered; pairs with the wakers' acquire load
+		 * of state */
 		atomic_store_explicit(&sh->state, l->reg, memory_order_release);
 		return 0;
 	}
-	if (atomic_compare_exchange_strong_explicit(&sh->state, &claimed, l->reg,
-						    memory_order_release, memory_order_relaxed))
+	SHMKIT__TEST_POINT("lis.open.looked");
+	if (register_claimed(sh, claimed, l->reg, l->key))
 		return 0;
-	close(fd); /* taken over: the entry, and the key in it, are someone else's */
+	/* A claim taken over meanwhile (a reaper, or a new subscriber's
+	 * activation, then maybe its own descriptor): the entry, and the key
+	 * in it, are someone else's */
+	close(fd);
 	l->fd = -1;
 	return -EAGAIN;
 }

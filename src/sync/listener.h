@@ -76,8 +76,8 @@ struct shmkit__lis {
 /* Makes the socket, names the entry `sh` (kind FREE or CLAIMING, ours) and
  * registers it IDLE for `side`, readable at once (spurious readiness is
  * allowed). Close-on-exec, non-blocking. `claimed`: the CLAIMING word we
- * hold the entry by (registered by CAS from it: -EAGAIN if the claim was
- * taken over), or 0 for an entry nobody else claims. `named`: the identity
+ * hold the entry by (registered by one CAS from it of state and key
+ * together: -EAGAIN if the claim was taken over, its taker's key left), or 0 for an entry nobody else claims. `named`: the identity
  * the table entry holds, whose pid and start time (with the key) name the
  * socket, as wakers and shmkit__lis_held build it: the caller's own, or a
  * topic subscriber's whose handle a child forked with it now uses. */
