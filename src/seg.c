@@ -27,9 +27,10 @@ static int check_open_args(size_t size, int flags)
 	return 0;
 }
 
-/* A new handle opened by u's backend into *out; nothing allocated on error. */
+/* A new handle opened by u's backend into *out; nothing allocated on error.
+ * -EAGAIN: *empty names the empty file it waited on (st_ino 0: none). */
 static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, size_t size,
-			int flags, unsigned mode)
+			int flags, unsigned mode, struct stat *empty)
 {
 	struct shmkit_seg *seg = shmkit__seg_alloc();
 	if (!seg)
@@ -40,6 +41,7 @@ static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, si
 	shmkit__uri_format(u, seg->uri, sizeof(seg->uri));
 	int rc = seg->ops->open(seg, u, size, flags, mode);
 	if (rc < 0) {
+		*empty = seg->empty;
 		free(seg);
 		return rc;
 	}
@@ -88,7 +90,8 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 			return shmkit__fail(-EINVAL, "fd: maps an existing descriptor; cannot create");
 		return shmkit__seg_from_fd(out, u.fd, size, flags, 0);
 	}
-	rc = backend_open(out, &u, size, flags, mode);
+	struct stat empty = {0};
+	rc = backend_open(out, &u, size, flags, mode, &empty);
 	/* Open or create that found the name still empty after its wait: a
 	 * creator killed before it sized the file (inside posix_fallocate)
 	 * left it, and nothing in it names anyone to wait for. Without taking
@@ -98,10 +101,13 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 	 * makes ours look again, a few times: the name is free, or a new
 	 * object's, by then. */
 	for (int tries = 0; tries < 4 && rc == -EAGAIN && (flags & SHMKIT_CREATE) &&
-			    !(flags & SHMKIT_EXCL) && shmkit__remove_abandoned(uri) != 0;
+			    !(flags & SHMKIT_EXCL);
 	     tries++) {
+		SHMKIT__TEST_POINT("seg.open.empty");
+		if (shmkit__remove_abandoned(uri, &empty) == 0)
+			break;
 		shmkit__detail_clear();
-		rc = backend_open(out, &u, size, flags, mode);
+		rc = backend_open(out, &u, size, flags, mode, &empty);
 	}
 	return rc;
 }
