@@ -228,6 +228,31 @@ int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit
 	return shmkit__obj_ident_alive(&t->obj, &id);
 }
 
+/* Takes listener l, judged as `judged`, for the reap that follows (FREE
+ * with REAPING, a new generation): a claim that comes later is refused
+ * (shmkit_sub_fd says -EBADMSG), and one that came since makes the CAS
+ * fail (not gone: looked at again next time). A reaper that judged the
+ * listener before a claim freed the entry under the descriptor the claim
+ * then handed out (round 27). A waker's move of the same registration
+ * (ARMED to IDLE|PENDING, PENDING down: the generation kept) changes
+ * nothing judged: try again. acq_rel: against the claimer's CAS. */
+static int take_for_reap(struct shmkit__listener_shared *l, uint32_t judged)
+{
+	uint32_t ls = judged;
+
+	for (;;) {
+		uint32_t reaping = shmkit__lis_make((ls >> 4) + 1, 0, SHMKIT__LIS_FREE) |
+				   SHMKIT__LIS_REAPING;
+		if (atomic_compare_exchange_strong_explicit(&l->state, &ls, reaping,
+							    memory_order_acq_rel,
+							    memory_order_relaxed))
+			return 1;
+		if (ls >> 4 != judged >> 4 || shmkit__lis_kind(ls) == SHMKIT__LIS_CLAIMING ||
+		    shmkit__lis_kind(ls) == SHMKIT__LIS_FREE)
+			return 0;
+	}
+}
+
 int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			   uint64_t st, const struct shmkit__ident *id)
 {
@@ -237,19 +262,16 @@ int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_s
 		return 0;
 	uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
 	uint32_t kind = shmkit__lis_kind(ls);
-	if (kind == SHMKIT__LIS_CLAIMING) {
-		/* A descriptor being made (shmkit_sub_fd) by a process we cannot
-		 * name (killed there, or about to register): take the claim
-		 * over, so that its register fails (-EAGAIN) rather than
-		 * succeed in the entry we free. Registered meanwhile: look
-		 * again next time. acq_rel: against the maker's CAS */
-		return atomic_compare_exchange_strong_explicit(
-		    &e->listener.state, &ls, shmkit__lis_make((ls >> 4) + 1, 0, SHMKIT__LIS_FREE),
-		    memory_order_acq_rel, memory_order_relaxed);
-	}
-	/* a bind test, two system calls: only for an entry found gone otherwise */
-	return !((kind == SHMKIT__LIS_IDLE || kind == SHMKIT__LIS_ARMED) &&
-		 shmkit__lis_held(&e->listener, id));
+	SHMKIT__TEST_POINT("topic.sub.judged");
+	/* a bind test, two system calls: only for an entry found gone
+	 * otherwise. A descriptor being made (CLAIMING) by a process we
+	 * cannot name (killed there, or about to register) is taken over
+	 * below, so that its register fails (-EAGAIN) rather than succeed in
+	 * the entry we free */
+	if ((kind == SHMKIT__LIS_IDLE || kind == SHMKIT__LIS_ARMED) &&
+	    shmkit__lis_held(&e->listener, id))
+		return 0;
+	return take_for_reap(&e->listener, ls);
 }
 
 int shmkit__topic_may_spin(const struct shmkit__topic *t)

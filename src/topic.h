@@ -102,9 +102,11 @@ int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit
  * is gone for good and may be freed: its process is provably dead, or it
  * closed its handle while a child forked with it held the descriptor
  * (left_state); and in either case no process still holds the socket of
- * its descriptor (that child may poll on). A descriptor being made
- * (listener CLAIMING) is taken over first, so that its maker's register
- * fails instead of succeeding in the entry reaped under it. */
+ * its descriptor (that child may poll on). Found gone, its listener is
+ * taken for the reap (FREE with REAPING, by CAS from the word judged):
+ * a descriptor being made (CLAIMING) then fails to register, and none is
+ * made after, instead of succeeding in the entry reaped under it; a claim
+ * since the look makes it 0. */
 int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			   uint64_t st, const struct shmkit__ident *id);
 

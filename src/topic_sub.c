@@ -813,6 +813,10 @@ static uint32_t claim_listener(struct shmkit_sub *s)
 		 * socket after it) */
 		if (!entry_is_ours(s))
 			return 0;
+		/* a reaper's, about to free the entry (shmkit__topic_sub_gone):
+		 * no descriptor for it */
+		if (st == (shmkit__lis_make(st >> 4, 0, SHMKIT__LIS_FREE) | SHMKIT__LIS_REAPING))
+			return 0;
 		mine = shmkit__lis_make((st >> 4) + 1, 0, SHMKIT__LIS_CLAIMING);
 		/* acq_rel: after the last owner's key, before ours; fails if
 		 * a joiner's activation stored over the word we judged */
@@ -850,9 +854,9 @@ int shmkit_sub_fd(struct shmkit_sub *s)
 	struct shmkit__ident named;
 	memcpy(&named, &s->e->ident, sizeof(named));
 	int rc = shmkit__lis_open(&s->lis, &s->e->listener, 0, mine, &named);
-	/* a reaper that judged the listener before our claim may have freed
-	 * the entry since (shmkit__topic_sub_gone takes only a claim over):
-	 * no descriptor for an entry that is not ours */
+	/* no descriptor for an entry that is not ours (a reaper takes the
+	 * listener before it frees the entry, so our claim or register fails
+	 * first; this look is for anything else that freed it) */
 	if (rc == 0 && !entry_is_ours(s))
 		rc = -EBADMSG;
 	struct epoll_event ev = { .events = EPOLLIN };

@@ -1424,6 +1424,89 @@ static void test_topic_fork_fd_looked(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A subscriber dies; the child it forked with the handle asks for the
+ * subscription's descriptor while a joiner finding the table full is
+ * reaping the entry, past its look at the listener (FREE, nobody's:
+ * topic.sub.judged). The child's claim and register then succeeded (the
+ * entry still ACTIVE), and the joiner's reap freed the entry under the
+ * descriptor it had just handed out: both had the subscription (a reliable
+ * publisher waited for the joiner only). */
+struct judged_race {
+	const char *uri;
+	int go_r, rep_w, done_r;
+};
+
+static int child_fd_on_go(void *arg)
+{
+	struct judged_race *a = arg;
+	struct shmkit_sub *s;
+	char c;
+
+	CHECK_OK(shmkit_sub_open(&s, a->uri));
+	pid_t child = fork();
+	if (child == 0) {
+		if (read(a->go_r, &c, 1) != 1)
+			_exit(1);
+		char r = shmkit_sub_fd(s) >= 0 ? 'y' : 'n';
+		if (write(a->rep_w, &r, 1) != 1 || read(a->done_r, &c, 1) != 1)
+			_exit(1);
+		shmkit_sub_close(s);
+		_exit(write(a->rep_w, "x", 1) == 1 ? 0 : 1);
+	}
+	CHECK(child > 0);
+	return test_done(); /* dies holding its entry: no close */
+}
+
+static int joiner_judged(void *arg)
+{
+	struct judged_race *a = arg;
+	struct shmkit_sub *j = NULL;
+
+	setenv("SHMKIT_TEST_PAUSE", "topic.sub.judged", 1);
+	shmkit__test_armed = -1;
+	int rc = shmkit_sub_open(&j, a->uri);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	char r = rc == 0 ? 'y' : 'n';
+	CHECK(write(a->rep_w, &r, 1) == 1);
+	if (rc == 0)
+		CHECK_OK(shmkit_sub_close(j));
+	return test_done();
+}
+
+static void test_topic_fork_fd_judged(void)
+{
+	const char *uri = test_uri("posix", "h27a-tfork-judged");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1, .max_subs = 1};
+	struct judged_race a = {.uri = uri};
+	int go[2], rep[2], done[2];
+	char got_fd = 0, joined = 0, c;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK(pipe(go) == 0 && pipe(rep) == 0 && pipe(done) == 0);
+	a.go_r = go[0];
+	a.rep_w = rep[1];
+	a.done_r = done[0];
+	CHECK_RET(test_wait(test_fork(child_fd_on_go, &a)), 0); /* the subscriber, dead */
+	pid_t joiner = test_fork(joiner_judged, &a);
+	CHECK_OK(test_wait_stopped(joiner, 10ll * 1000000000));
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(read(rep[0], &got_fd, 1) == 1);
+	kill(joiner, SIGCONT);
+	CHECK(read(rep[0], &joined, 1) == 1);
+	/* one of them has the subscription, not both */
+	CHECK(!(got_fd == 'y' && joined == 'y'));
+	CHECK_RET(test_wait(joiner), 0);
+	CHECK(write(done[1], "d", 1) == 1);
+	CHECK(read(rep[0], &c, 1) == 1 && c == 'x');
+	close(go[0]);
+	close(go[1]);
+	close(rep[0]);
+	close(rep[1]);
+	close(done[0]);
+	close(done[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A child forked with a subscription that has no descriptor closes its
  * copy, which ends nothing, while its parent, the subscriber, is making its
  * descriptor (listener CLAIMING): the close took the listener for held and
@@ -1774,6 +1857,7 @@ int main(int argc, char **argv)
 	test_topic_fork_copy_closes_while_claiming();
 	test_topic_fork_fd_key();
 	test_topic_fork_fd_looked();
+	test_topic_fork_fd_judged();
 	test_topic_fork_child_fd_closes();
 	test_topic_fork_fd_late();
 	test_topic_fork_owner_died();

@@ -41,6 +41,11 @@ enum {
  * takes the bit down. */
 #define SHMKIT__LIS_PENDING 8u
 
+/* With kind FREE (a topic subscriber's listener): a reaper took the
+ * listener before freeing the entry; no descriptor is made for it (a claim
+ * refuses it) until a joiner's activation resets it. */
+#define SHMKIT__LIS_REAPING 8u
+
 static inline uint32_t shmkit__lis_kind(uint32_t st)
 {
 	return st & 3u;
