@@ -240,7 +240,8 @@ static int take_for_reap(struct shmkit__listener_shared *l, uint32_t judged)
 {
 	uint32_t ls = judged;
 
-	for (;;) {
+	/* bounded: a word moved on every try is a scribbler's */
+	for (int tries = 0; tries < 8; tries++) {
 		uint32_t reaping = shmkit__lis_make((ls >> 4) + 1, 0, SHMKIT__LIS_FREE) |
 				   SHMKIT__LIS_REAPING;
 		if (atomic_compare_exchange_strong_explicit(&l->state, &ls, reaping,
@@ -251,6 +252,7 @@ static int take_for_reap(struct shmkit__listener_shared *l, uint32_t judged)
 		    shmkit__lis_kind(ls) == SHMKIT__LIS_FREE)
 			return 0;
 	}
+	return 0;
 }
 
 int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,

@@ -195,15 +195,18 @@ static int register_claimed(struct shmkit__listener_shared *sh, uint32_t claimed
 	uint64_t state_half = state_key(UINT32_MAX, 0), want = state_key(claimed, 0);
 	uint64_t cur = atomic_load_explicit(both, memory_order_relaxed);
 
-	for (;;) {
+	/* bounded: a key moved on every try is a scribbler's */
+	for (int tries = 0; tries < 8; tries++) {
 		/* the state half only: the key half is whatever the last owner
 		 * left */
 		if ((cur & state_half) != want)
 			return 0;
-		if (atomic_compare_exchange_weak_explicit(both, &cur, state_key(reg, key),
-							  memory_order_release, memory_order_relaxed))
+		if (atomic_compare_exchange_strong_explicit(both, &cur, state_key(reg, key),
+							    memory_order_release,
+							    memory_order_relaxed))
 			return 1;
 	}
+	return 0;
 }
 
 int shmkit__lis_open(struct shmkit__lis *l, struct shmkit__listener_shared *sh, uint32_t side,
