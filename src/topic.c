@@ -258,12 +258,23 @@ static int take_for_reap(struct shmkit__listener_shared *l, uint32_t judged)
 int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			   uint64_t st, const struct shmkit__ident *id)
 {
+	SHMKIT__TEST_POINT("topic.sub.gone");
 	/* relaxed: a stale word only keeps the entry for the next look */
 	if (atomic_load_explicit(&e->left_state, memory_order_relaxed) != st &&
 	    shmkit__topic_ident_alive(t, id) != 0)
 		return 0;
-	uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_relaxed);
+	/* acquire: pairs with a joiner's release of its activation's word,
+	 * which it stores after its claim of the entry: a word of the entry's
+	 * next subscriber makes the look at the entry below see it moved */
+	uint32_t ls = atomic_load_explicit(&e->listener.state, memory_order_acquire);
 	uint32_t kind = shmkit__lis_kind(ls);
+	/* The entry judged may have been reaped and taken by a new subscriber
+	 * since our caller read st (and the identity): the listener is then
+	 * that subscriber's, and taken below it would stay REAPING (our reap's
+	 * CAS fails), its descriptor never readable again. Its generation only
+	 * grows: seen here still, the listener we read was the judged one's */
+	if (atomic_load_explicit(&e->state, memory_order_acquire) != st)
+		return 0;
 	SHMKIT__TEST_POINT("topic.sub.judged");
 	/* a bind test, two system calls: only for an entry found gone
 	 * otherwise. A descriptor being made (CLAIMING) by a process we

@@ -1507,6 +1507,80 @@ static void test_topic_fork_fd_judged(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A reaper (a joiner finding the table full) that looked at a dead
+ * subscriber's entry, stalled before it judged the listener; meanwhile
+ * another joiner reaped the entry, took it and armed its own descriptor.
+ * The stalled reaper then took the new subscriber's listener (FREE|REAPING)
+ * though its reap of the old entry failed: the live subscriber's
+ * descriptor never turned readable again. */
+struct stale_reaper {
+	const char *uri;
+	int rep_w;
+};
+
+static int dead_subscriber(void *arg)
+{
+	struct stale_reaper *a = arg;
+	struct shmkit_sub *s;
+
+	CHECK_OK(shmkit_sub_open(&s, a->uri));
+	return test_done(); /* dies holding its entry: no close */
+}
+
+static int joiner_stale(void *arg)
+{
+	struct stale_reaper *a = arg;
+	struct shmkit_sub *j = NULL;
+
+	setenv("SHMKIT_TEST_PAUSE", "topic.sub.gone", 1);
+	shmkit__test_armed = -1;
+	int rc = shmkit_sub_open(&j, a->uri);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	char r = rc == 0 ? 'y' : 'n';
+	CHECK(write(a->rep_w, &r, 1) == 1);
+	if (rc == 0)
+		CHECK_OK(shmkit_sub_close(j));
+	return test_done();
+}
+
+static void test_topic_stale_reaper(void)
+{
+	const char *uri = test_uri("posix", "h27f-stale-reaper");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1, .max_subs = 1};
+	struct stale_reaper a = {.uri = uri};
+	struct shmkit_sub *s = NULL;
+	struct shmkit_pub *p = NULL;
+	int rep[2];
+	char joined = 0;
+	uint64_t v = 7;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK(pipe(rep) == 0);
+	a.rep_w = rep[1];
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_RET(test_wait(test_fork(dead_subscriber, &a)), 0);
+	pid_t stale = test_fork(joiner_stale, &a);
+	CHECK_OK(test_wait_stopped(stale, 10ll * 1000000000));
+	/* we reap the dead entry, take it, and arm our descriptor */
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
+	CHECK(!readable(fd, 0));
+	kill(stale, SIGCONT);
+	CHECK(read(rep[0], &joined, 1) == 1);
+	CHECK(joined == 'n'); /* the entry is ours */
+	CHECK_RET(test_wait(stale), 0);
+	CHECK_OK(shmkit_pub_send(p, &v, sizeof(v), SEC));
+	CHECK(readable(fd, 3000));
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+	close(rep[0]);
+	close(rep[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* A child forked with a subscription that has no descriptor closes its
  * copy, which ends nothing, while its parent, the subscriber, is making its
  * descriptor (listener CLAIMING): the close took the listener for held and
@@ -1858,6 +1932,7 @@ int main(int argc, char **argv)
 	test_topic_fork_fd_key();
 	test_topic_fork_fd_looked();
 	test_topic_fork_fd_judged();
+	test_topic_stale_reaper();
 	test_topic_fork_child_fd_closes();
 	test_topic_fork_fd_late();
 	test_topic_fork_owner_died();
