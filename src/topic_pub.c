@@ -21,6 +21,12 @@ struct shmkit_pub {
 	int loaned;	     /* a slot is out between loan and publish */
 	int64_t next_reap;   /* reliable: when to check the laggards' liveness next */
 	struct shmkit__copy_pick copy_pick; /* how large messages are copied in */
+	/* the process that became the publisher (pub_take): a copy forked
+	 * with the handle is another. Ours, not the shared pub_ident, which a
+	 * claimer stopped before it wrote its identity, and taken over,
+	 * writes over ours when it goes on (and a scribbler may) */
+	pid_t pid;
+	uint64_t start_time;
 };
 /* A claim lasts microseconds. One by a live process is waited for this
  * long before -EBUSY; one whose identity may still be the last publisher's
@@ -94,7 +100,10 @@ static bool pub_take(struct shmkit_pub *p, uint64_t mine)
 	struct shmkit__topic_shared *sh = p->t.sh;
 
 	SHMKIT__TEST_POINT("topic.pub.claimed");
-	memcpy(&sh->pub_ident, shmkit__ident_self(), sizeof(sh->pub_ident));
+	const struct shmkit__ident *me = shmkit__ident_self();
+	p->pid = (pid_t)me->pid;
+	p->start_time = me->start_time;
+	memcpy(&sh->pub_ident, me, sizeof(sh->pub_ident));
 	/* release: pairs with the acquire load in holder_alive() */
 	atomic_store_explicit(&sh->ident_state, mine, memory_order_release);
 	SHMKIT__TEST_POINT("topic.pub.claiming");
@@ -513,14 +522,16 @@ int shmkit_pub_send(struct shmkit_pub *p, const void *msg, size_t len, int64_t t
 }
 
 /* Is this process the topic's publisher, not a child forked with the
- * handle? Without an identity to compare, taken to be (closed, as before). */
+ * handle? Asked of the identity we took the topic in (pub_take), not of
+ * the shared pub_ident: a claimer stopped before it wrote its identity,
+ * whose claim we took over, writes over ours when it goes on (its CAS then
+ * fails: -EBUSY), and our close marked nothing while it lived (no -EPIPE,
+ * no new publisher). */
 static int is_publisher(const struct shmkit_pub *p)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
-	struct shmkit__ident id;
 
-	memcpy(&id, &p->t.sh->pub_ident, sizeof(id)); /* untrusted: a copy */
-	return !me || (id.pid == me->pid && id.start_time == me->start_time);
+	return !me || ((pid_t)me->pid == p->pid && me->start_time == p->start_time);
 }
 
 int shmkit_pub_close(struct shmkit_pub *p)

@@ -617,6 +617,73 @@ static void test_interrupted_publisher_claim(void)
 	}
 }
 
+/* A claimer stopped after its claim, before it wrote its identity, is
+ * taken over once its claim has looked the same for a second; continued, it
+ * writes its identity over the new publisher's before its CAS fails
+ * (-EBUSY), and lives on. The publisher's close must still end the
+ * publication: shmkit_pub_close judged "a copy forked with the handle" by
+ * the shared identity, now the stale claimer's, and marked nothing, so the
+ * subscriber waited (no -EPIPE) while that process lived. */
+extern int shmkit__test_armed;
+
+struct stale_claimer {
+	const char *uri;
+	int rep_w, done_r;
+};
+
+static int claimer_stale(void *arg)
+{
+	struct stale_claimer *a = arg;
+	struct shmkit_pub *p = NULL;
+	char c;
+
+	setenv("SHMKIT_TEST_PAUSE", "topic.pub.claimed", 1);
+	shmkit__test_armed = -1;
+	int rc = shmkit_pub_open(&p, a->uri);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	char r = rc == -EBUSY ? 'b' : rc == 0 ? 'y' : 'n';
+	CHECK(write(a->rep_w, &r, 1) == 1);
+	if (rc == 0)
+		CHECK_OK(shmkit_pub_close(p));
+	CHECK(read(a->done_r, &c, 1) == 1); /* lives on until told */
+	return test_done();
+}
+
+static void test_close_after_stale_claimer(void)
+{
+	const char *uri = test_uri("posix", "h27f-stale-claimer");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
+	struct stale_claimer a = {.uri = uri};
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	int rep[2], done[2];
+	char r = 0, buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK(pipe(rep) == 0 && pipe(done) == 0);
+	a.rep_w = rep[1];
+	a.done_r = done[0];
+	pid_t x = test_fork(claimer_stale, &a);
+	CHECK_OK(test_wait_stopped(x, 10 * SEC));
+	CHECK_OK(shmkit_pub_open(&p, uri)); /* its claim taken over after 1 s */
+	kill(x, SIGCONT);
+	CHECK(read(rep[0], &r, 1) == 1);
+	CHECK(r == 'b');
+	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EPIPE);
+	CHECK(write(done[1], "d", 1) == 1);
+	CHECK_RET(test_wait(x), 0);
+	CHECK_OK(shmkit_sub_close(s));
+	close(rep[0]);
+	close(rep[1]);
+	close(done[0]);
+	close(done[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* The publisher dies: subscribers drain, then -EPIPE; a new one takes over. */
 static void test_killed_publisher(void)
 {
@@ -1017,6 +1084,7 @@ int main(int argc, char **argv)
 	test_killed_sleeper();
 	test_killed_publisher();
 	test_interrupted_publisher_claim();
+	test_close_after_stale_claimer();
 	killed_mid_publish("topic.loaned", 0);
 	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
