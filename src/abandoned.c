@@ -60,25 +60,20 @@ int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct s
 	return shmkit__holders_verdict(&ref, path, 0, why, sizeof(why)) == 1;
 }
 
-int shmkit__remove_abandoned(const char *uri, const struct stat *waited)
+int shmkit__remove_abandoned(const char *uri)
 {
 	char path[PATH_MAX];
 	struct stat seen = {0};
-	int judged = shmkit__abandoned_creation(uri, path, sizeof(path), &seen);
-	/* A file made since the caller's open waited on another: a racing
-	 * take-over's new object, in its first moments (empty, held by its
-	 * creator), never ours to judge */
-	int moved = waited && waited->st_ino && !shmkit__same_inode(&seen, waited);
 
-	if (judged && !moved &&
+	if (shmkit__abandoned_creation(uri, path, sizeof(path), &seen) &&
 	    /* the very file judged, still empty, not one a racing remove and
 	     * create put under the name since (unlink.c) */
 	    shmkit__unlink_same(path, &seen, SHMKIT__UNLINK_EMPTY) == 1)
 		return 1;
 	if (uri_path(uri, path, sizeof(path)) < 0)
 		return 0;
-	if (moved || (S_ISREG(seen.st_mode) && seen.st_size != 0))
-		return -EAGAIN; /* another file, or sized since: open again */
+	if (S_ISREG(seen.st_mode) && seen.st_size != 0)
+		return -EAGAIN; /* sized since the caller's look: open again */
 	/* Another open-or-create (or create) racing ours for the same file:
 	 * its descriptor made the file look held, or it removed the file and
 	 * made a new one before our unlink. Its caller got -EAGAIN where it

@@ -27,10 +27,9 @@ static int check_open_args(size_t size, int flags)
 	return 0;
 }
 
-/* A new handle opened by u's backend into *out; nothing allocated on error.
- * -EAGAIN: *empty names the empty file it waited on (st_ino 0: none). */
+/* A new handle opened by u's backend into *out; nothing allocated on error. */
 static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, size_t size,
-			int flags, unsigned mode, struct stat *empty)
+			int flags, unsigned mode)
 {
 	struct shmkit_seg *seg = shmkit__seg_alloc();
 	if (!seg)
@@ -41,7 +40,6 @@ static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, si
 	shmkit__uri_format(u, seg->uri, sizeof(seg->uri));
 	int rc = seg->ops->open(seg, u, size, flags, mode);
 	if (rc < 0) {
-		*empty = seg->empty;
 		free(seg);
 		return rc;
 	}
@@ -90,8 +88,7 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 			return shmkit__fail(-EINVAL, "fd: maps an existing descriptor; cannot create");
 		return shmkit__seg_from_fd(out, u.fd, size, flags, 0);
 	}
-	struct stat empty = {0};
-	rc = backend_open(out, &u, size, flags, mode, &empty);
+	rc = backend_open(out, &u, size, flags, mode);
 	/* Open or create that found the name still empty after its wait: a
 	 * creator killed before it sized the file (inside posix_fallocate)
 	 * left it, and nothing in it names anyone to wait for. Without taking
@@ -101,13 +98,10 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 	 * makes ours look again, a few times: the name is free, or a new
 	 * object's, by then. */
 	for (int tries = 0; tries < 4 && rc == -EAGAIN && (flags & SHMKIT_CREATE) &&
-			    !(flags & SHMKIT_EXCL);
+			    !(flags & SHMKIT_EXCL) && shmkit__remove_abandoned(uri) != 0;
 	     tries++) {
-		SHMKIT__TEST_POINT("seg.open.empty");
-		if (shmkit__remove_abandoned(uri, &empty) == 0)
-			break;
 		shmkit__detail_clear();
-		rc = backend_open(out, &u, size, flags, mode, &empty);
+		rc = backend_open(out, &u, size, flags, mode);
 	}
 	return rc;
 }

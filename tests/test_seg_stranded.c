@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -152,47 +151,6 @@ static void test_racing_takeover(const char *scheme)
 	CHECK_OK(shmkit_remove(uri));
 }
 
-/* Waits for pid to exit, continuing it each time it stops at a pause point
- * it passes again. */
-static int wait_continuing(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st))
-		kill(pid, SIGCONT);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* As above, the second opener stopped between its wait on the abandoned
- * file and its take-over (seg.open.empty) while the first one removes it
- * and makes a new one, stopped inside its sizing (seg.create.sizing): the
- * second judged that new file, empty and held by its creator, and
- * returned -EAGAIN, though it had waited on another file and the new one
- * was sized a moment later. */
-static void test_takeover_new_file(const char *scheme)
-{
-	const char *uri = test_uri(scheme, "renewed");
-	char path[4096];
-	struct stat sb;
-
-	path_of(scheme, uri, path, sizeof(path));
-	const char *args[] = {uri, NULL};
-	CHECK_RET(test_kill_stopped(test_spawn_paused("seg.create.sizing", "creator", args)),
-		  128 + SIGKILL);
-	CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
-	pid_t taker = test_spawn_paused("unlink.locked,seg.create.sizing", "opener", args);
-	pid_t second = test_spawn_paused("seg.open.empty", "opener", args);
-	kill(taker, SIGCONT); /* removes the file, makes a new one */
-	CHECK_OK(test_wait_stopped(taker, 10ll * 1000000000));
-	kill(second, SIGCONT); /* judges the new file, its creator at work */
-	usleep(300000);
-	kill(taker, SIGCONT);
-	CHECK_RET(test_wait(taker), 0);
-	CHECK_RET(wait_continuing(second), 0);
-	CHECK(stat(path, &sb) == 0 && sb.st_size == SIZE);
-	CHECK_OK(shmkit_remove(uri));
-}
-
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -202,7 +160,5 @@ int main(int argc, char **argv)
 	test_empty_linked("file");
 	test_racing_takeover("posix");
 	test_racing_takeover("file");
-	test_takeover_new_file("posix");
-	test_takeover_new_file("file");
 	return test_done();
 }

@@ -4,7 +4,6 @@
 #ifndef SHMKIT_BACKEND_H
 #define SHMKIT_BACKEND_H
 
-#include <sys/stat.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,9 +49,6 @@ struct shmkit_seg {
 	int pages;                  /* SHMKIT_PAGES_*: how it is backed; 0 not known */
 	uintptr_t want_addr;        /* ?addr=: where to map it (0: anywhere) */
 	char uri[SHMKIT_URI_MAX];   /* canonical URI */
-	/* posix:, file: an open that gave up waiting for a creator to size
-	 * the file (-EAGAIN): that file, which only a take-over may remove */
-	struct stat empty;
 };
 
 struct shmkit__backend {
@@ -158,9 +154,6 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
  * regular file), -EBUSY another remover holds the lock (without WAIT), or a
  * negative errno (-ENOENT: nothing there). */
 int shmkit__unlink_same(const char *path, const struct stat *expect, int flags);
-/* a and b describe the same inode, unchanged: dev, ino and change time (an
- * inode number freed and reused by a new file, as ext4 does, has another) */
-int shmkit__same_inode(const struct stat *a, const struct stat *b);
 /* After a look that found `judged` under path held or gone: 1 if another
  * remover moved the name meanwhile (it names no file, or another file), or
  * held the judged file's name lock (waited for, up to the remover's wait),

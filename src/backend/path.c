@@ -198,8 +198,6 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 			return shmkit__path_error(ops, u->name, "open");
 		}
 		int rc = map_existing(ops, seg, u, fd, size, flags);
-		if (rc == -EAGAIN && fstat(fd, &seg->empty) < 0)
-			seg->empty.st_ino = 0;
 		if (rc < 0)
 			close(fd);
 		if (rc == -EAGAIN && (flags & SHMKIT_CREATE) && waited_ms++ < SHMKIT__CREATE_WAIT_MS) {

@@ -35,12 +35,6 @@ static int same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-int shmkit__same_inode(const struct stat *a, const struct stat *b)
-{
-	return same_file(a, b) && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 static struct flock name_lock_range(void)
 {
 	return (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = NAME_LOCK_BYTE,
@@ -139,13 +133,7 @@ int shmkit__unlink_same(const char *path, const struct stat *expect, int flags)
 	r = 0;
 	if (lstat(path, &now) < 0 || !same_file(&now, &sb))
 		goto out;
-	/* an empty file taken over: still as judged (empty, one link, its
-	 * owner's), and the file judged, not a new one that reused its inode
-	 * number once the judge let it go (ext4 does at once; its change time
-	 * differs) */
-	if ((flags & SHMKIT__UNLINK_EMPTY) &&
-	    (!expect || fstat(pfd, &now) < 0 || now.st_size != 0 || now.st_nlink != 1 ||
-	     now.st_uid != expect->st_uid || !shmkit__same_inode(&now, expect)))
+	if ((flags & SHMKIT__UNLINK_EMPTY) && (fstat(pfd, &now) < 0 || now.st_size != 0))
 		goto out;
 	r = unlink(path) == 0 ? 1 : -errno;
 out:
