@@ -63,21 +63,11 @@ int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct s
 int shmkit__remove_abandoned(const char *uri)
 {
 	char path[PATH_MAX];
-	struct stat seen = {0};
+	struct stat seen;
 
-	if (shmkit__abandoned_creation(uri, path, sizeof(path), &seen) &&
-	    /* the very file judged, still empty, not one a racing remove and
-	     * create put under the name since (unlink.c) */
-	    shmkit__unlink_same(path, &seen, SHMKIT__UNLINK_EMPTY) == 1)
-		return 1;
-	if (uri_path(uri, path, sizeof(path)) < 0)
+	if (!shmkit__abandoned_creation(uri, path, sizeof(path), &seen))
 		return 0;
-	if (S_ISREG(seen.st_mode) && seen.st_size != 0)
-		return -EAGAIN; /* sized since the caller's look: open again */
-	/* Another open-or-create (or create) racing ours for the same file:
-	 * its descriptor made the file look held, or it removed the file and
-	 * made a new one before our unlink. Its caller got -EAGAIN where it
-	 * had asked to open or create (round 27); the name is about to be, or
-	 * is already, free: look again. */
-	return shmkit__name_moved(path, &seen) ? -EAGAIN : 0;
+	/* the very file judged, still empty, not one a racing remove and
+	 * create put under the name since (unlink.c) */
+	return shmkit__unlink_same(path, &seen, SHMKIT__UNLINK_EMPTY) == 1;
 }

@@ -12,9 +12,7 @@
  * walks /proc): for a name found unusable. */
 int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct stat *seen);
 
-/* Removes uri if it is such a file (the one judged); 1 if it did, -EAGAIN
- * if another remover took or is taking it (the name moved, or its name lock
- * was held: waited for): open again; 0 if it is not abandoned. */
+/* Removes uri if it is such a file (the one judged); 1 if it did. */
 int shmkit__remove_abandoned(const char *uri);
 
 #endif

@@ -94,12 +94,8 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 	 * left it, and nothing in it names anyone to wait for. Without taking
 	 * it over (as a managed create does, abandoned.c), every later open or
 	 * create got -EAGAIN until someone removed the name by hand. */
-	/* A racing open-or-create taking it over meanwhile (or done with it)
-	 * makes ours look again, a few times: the name is free, or a new
-	 * object's, by then. */
-	for (int tries = 0; tries < 4 && rc == -EAGAIN && (flags & SHMKIT_CREATE) &&
-			    !(flags & SHMKIT_EXCL) && shmkit__remove_abandoned(uri) != 0;
-	     tries++) {
+	if (rc == -EAGAIN && (flags & SHMKIT_CREATE) && !(flags & SHMKIT_EXCL) &&
+	    shmkit__remove_abandoned(uri)) {
 		shmkit__detail_clear();
 		rc = backend_open(out, &u, size, flags, mode);
 	}

@@ -29,27 +29,8 @@ static int role_creator(int argc, char **argv)
 	return 0;
 }
 
-/* exec'd: open or create URI (as the README's writer); exits 0 once it has
- * it with SIZE bytes, else 1 */
-static int role_opener(int argc, char **argv)
-{
-	struct shmkit_seg *seg;
-	if (argc < 1)
-		return 2;
-	int rc = shmkit_seg_open(&seg, argv[0], SIZE, SHMKIT_CREATE, 0600);
-	if (rc < 0) {
-		fprintf(stderr, "opener %d: %s (%s)\n", (int)getpid(), strerror(-rc),
-			shmkit_last_error_detail());
-		return 1;
-	}
-	int ok = shmkit_seg_size(seg) == SIZE;
-	shmkit_seg_close(seg);
-	return ok ? 0 : 1;
-}
-
 static const struct test_role roles[] = {
     {"creator", role_creator},
-    {"opener", role_opener},
     {NULL, NULL},
 };
 
@@ -123,34 +104,6 @@ static void test_empty_linked(const char *scheme)
 	CHECK(unlink(path) == 0);
 }
 
-/* Two open-or-create runs at once find the empty file a killed creator
- * left: one takes it over (stopped here holding its name lock, before its
- * unlink), the other, finding it held (the taker's own descriptor), got
- * -EAGAIN though the name was about to be free and its caller asked for
- * open-or-create. It now waits for the other's take-over and opens what
- * that made. */
-static void test_racing_takeover(const char *scheme)
-{
-	const char *uri = test_uri(scheme, "raced");
-	char path[4096];
-	struct stat sb;
-
-	path_of(scheme, uri, path, sizeof(path));
-	const char *args[] = {uri, NULL};
-	CHECK_RET(test_kill_stopped(test_spawn_paused("seg.create.sizing", "creator", args)),
-		  128 + SIGKILL);
-	CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
-	pid_t taker = test_spawn_paused("unlink.locked", "opener", args);
-	pid_t second = test_spawn_self("opener", args);
-	/* its wait for a creator (1 s) and its look at the name */
-	usleep(1500000);
-	kill(taker, SIGCONT);
-	CHECK_RET(test_wait(taker), 0);
-	CHECK_RET(test_wait(second), 0);
-	CHECK(stat(path, &sb) == 0 && sb.st_size == SIZE);
-	CHECK_OK(shmkit_remove(uri));
-}
-
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -158,7 +111,5 @@ int main(int argc, char **argv)
 	test_killed_creator("file");
 	test_empty_linked("posix");
 	test_empty_linked("file");
-	test_racing_takeover("posix");
-	test_racing_takeover("file");
 	return test_done();
 }

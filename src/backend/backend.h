@@ -154,11 +154,6 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
  * regular file), -EBUSY another remover holds the lock (without WAIT), or a
  * negative errno (-ENOENT: nothing there). */
 int shmkit__unlink_same(const char *path, const struct stat *expect, int flags);
-/* After a look that found `judged` under path held or gone: 1 if another
- * remover moved the name meanwhile (it names no file, or another file), or
- * held the judged file's name lock (waited for, up to the remover's wait),
- * so that the caller looks again; 0 if not (a holder of its own). */
-int shmkit__name_moved(const char *path, const struct stat *judged);
 
 /* src/backend/pages.c: huge pages and chosen addresses (DESIGN §9). */
 /* The huge page size (Hugepagesize), and len rounded up to whole ones. */

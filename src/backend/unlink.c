@@ -79,36 +79,6 @@ static int name_lock(int pfd, int wait, int *lfd)
 	}
 }
 
-int shmkit__name_moved(const char *path, const struct stat *judged)
-{
-	struct stat sb;
-	int lfd, held = 0;
-	int64_t deadline = shmkit__now_ns() + NAME_LOCK_WAIT_MS * 1000000ll;
-	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-	if (pfd < 0)
-		return errno == ENOENT;
-	if (fstat(pfd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		close(pfd);
-		return 0;
-	}
-	if (!same_file(&sb, judged)) {
-		close(pfd);
-		return 1;
-	}
-	/* the file judged, held: by a remover at work on it? */
-	lfd = shmkit__reopen_path_fd(pfd, O_RDWR | O_NONBLOCK);
-	close(pfd);
-	if (lfd < 0)
-		return 0;
-	while (remover_holds(lfd) && shmkit__now_ns() < deadline) {
-		held = 1;
-		usleep(1000);
-	}
-	close(lfd);
-	return held;
-}
-
 int shmkit__unlink_same(const char *path, const struct stat *expect, int flags)
 {
 	struct stat sb, now;
