@@ -138,7 +138,9 @@ static int create_opts_check(const struct shmkit_topic_opts *o)
 {
 	if (!o)
 		return -EINVAL;
-	if (o->slot_size == 0 || (uint64_t)o->slot_size > MAX_SLOT_SIZE)
+	/* 0 wraps to the top: one compare, and no always-false one where
+	 * size_t has 32 bits (i386: -Werror=type-limits) */
+	if ((uint64_t)o->slot_size - 1 >= MAX_SLOT_SIZE)
 		return shmkit__fail(-EINVAL, "slot_size %zu is not 1 to %llu bytes", o->slot_size,
 				    (unsigned long long)MAX_SLOT_SIZE);
 	if (o->slots == 0 || (uint64_t)o->slots > MAX_SLOTS)
