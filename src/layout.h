@@ -430,7 +430,11 @@ struct shmkit__topic_shared {
 	uint32_t reserved2[12];
 	/* line 3: the publisher waiting for room (reliable topics) */
 	alignas(64) struct shmkit__ec_shared space_ec;
-	uint32_t reserved3[14];
+	/* written once per publisher, after its CAS to ACTIVE: no claimer
+	 * that lost its claim writes here (pub_ident it may) */
+	_Atomic uint64_t act_state;             /* the ACTIVE pub_state whose act_ident this is; 0 while written */
+	struct shmkit__ident act_ident;         /* the publisher that state names */
+	uint32_t reserved3[4];
 };
 _Static_assert(sizeof(struct shmkit__topic_shared) == 256, "topic_shared size");
 _Static_assert(offsetof(struct shmkit__topic_shared, max_subs) == 48, "topic.max_subs");
@@ -443,6 +447,8 @@ _Static_assert(offsetof(struct shmkit__topic_shared, bytes_published) == 112, "t
 _Static_assert(offsetof(struct shmkit__topic_shared, data_ec) == 128, "topic.data_ec");
 _Static_assert(offsetof(struct shmkit__topic_shared, n_subs) == 136, "topic.n_subs");
 _Static_assert(offsetof(struct shmkit__topic_shared, lis_end) == 140, "topic.lis_end");
+_Static_assert(offsetof(struct shmkit__topic_shared, act_state) == 200, "topic.act_state");
+_Static_assert(offsetof(struct shmkit__topic_shared, act_ident) == 208, "topic.act_ident");
 _Static_assert(offsetof(struct shmkit__topic_shared, space_ec) == 192, "topic.space_ec");
 
 /* One subscriber: two cache lines; the first is written by its owner per

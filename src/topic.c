@@ -218,6 +218,26 @@ void shmkit__topic_close(struct shmkit__topic *t)
 	t->ring = NULL;
 }
 
+void shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id)
+{
+	const struct shmkit__topic_shared *sh = t->sh;
+
+	/* Not pub_ident alone: a claimer stopped after its CAS, its claim
+	 * taken over, writes its identity there when it goes on (its CAS to
+	 * ACTIVE then fails), and the live publisher was judged by it: dead
+	 * once that claimer exited (-EPIPE while it published, and taken
+	 * over: two publishers). A seqlock: acquire pairs with the release
+	 * store of act_state after the bytes, the fence with the writer's
+	 * release fence after its store of 0 */
+	if (atomic_load_explicit(&sh->act_state, memory_order_acquire) == ps) {
+		memcpy(id, &sh->act_ident, sizeof(*id));
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&sh->act_state, memory_order_relaxed) == ps)
+			return;
+	}
+	memcpy(id, &sh->pub_ident, sizeof(*id));
+}
+
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id)
 {
 	struct shmkit__ident id;
@@ -379,8 +399,10 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 	info->pub_state = pub_state_public(shmkit__state_kind(ps));
 	info->pub_alive = -ENOENT; /* no publisher attached */
 	if (shmkit__state_kind(ps) == SHMKIT__PUB_ACTIVE) {
-		info->pub_pid = (pid_t)t.sh->pub_ident.pid;
-		info->pub_alive = shmkit__topic_ident_alive(&t, &t.sh->pub_ident);
+		struct shmkit__ident id;
+		shmkit__topic_pub_ident(&t, ps, &id);
+		info->pub_pid = (pid_t)id.pid;
+		info->pub_alive = shmkit__topic_ident_alive(&t, &id);
 	}
 	for (uint32_t i = 0; i < t.g.max_subs; i++) {
 		struct shmkit__topic_sub_shared *e = &t.subs[i];

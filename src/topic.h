@@ -95,6 +95,12 @@ int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags);
 void shmkit__topic_close(struct shmkit__topic *t);
 
+/* The identity of the publisher that ACTIVE pub_state word ps names, copied
+ * out (untrusted bytes) into *id: act_ident if it is that publisher's, else
+ * pub_ident (its claim's: a publisher killed before it wrote act_ident, or
+ * an older library's). */
+void shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id);
+
 /* Liveness of a shared identity, copied out first (the bytes are untrusted). */
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id);
 

@@ -61,7 +61,10 @@ static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident 
 	/* acquire: pairs with the claimer's release store of ident_state */
 	uint64_t own = atomic_load_explicit(&sh->ident_state, memory_order_acquire);
 
-	memcpy(id, &sh->pub_ident, sizeof(*id));
+	if (shmkit__state_kind(st) == SHMKIT__PUB_ACTIVE)
+		shmkit__topic_pub_ident(&p->t, st, id);
+	else
+		memcpy(id, &sh->pub_ident, sizeof(*id));
 	/* acquire: the copy belongs to st if st is still there */
 	if (atomic_load_explicit(&sh->pub_state, memory_order_acquire) != st)
 		return -EAGAIN;
@@ -93,6 +96,21 @@ static bool claim_abandoned(struct claim_sight *seen, uint64_t st, const struct 
 	return now - seen->since >= CLAIM_WAIT_NS;
 }
 
+/* Names us in act_ident as the publisher of ACTIVE word `active`, ours:
+ * only the claimer whose CAS to ACTIVE succeeded writes there, so a
+ * claimer that lost its claim (stopped, taken over, then gone on) cannot
+ * write over it, as it does over pub_ident (shmkit__topic_pub_ident). 0
+ * first: no reader takes a copy half written for the last publisher's. */
+static void pub_name_active(struct shmkit__topic_shared *sh, uint64_t active)
+{
+	atomic_store_explicit(&sh->act_state, 0, memory_order_relaxed);
+	/* release fence: the 0 before any byte; pairs with the readers' fence */
+	atomic_thread_fence(memory_order_release);
+	memcpy(&sh->act_ident, shmkit__ident_self(), sizeof(sh->act_ident));
+	/* release: the bytes before the word */
+	atomic_store_explicit(&sh->act_state, active, memory_order_release);
+}
+
 /* Claim as `mine` (CLAIMING), then become ACTIVE; false if the claim was
  * taken over before that. */
 static bool pub_take(struct shmkit_pub *p, uint64_t mine)
@@ -115,9 +133,12 @@ static bool pub_take(struct shmkit_pub *p, uint64_t mine)
 	/* release: pairs with the acquire loads of pub_state by subscribers
 	 * and claimers: our identity and head before ACTIVE. A CAS: a claimer
 	 * stopped long enough may have been taken over. */
-	return atomic_compare_exchange_strong_explicit(
-		&sh->pub_state, &mine, shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE),
-		memory_order_release, memory_order_relaxed);
+	uint64_t active = shmkit__state_make(p->gen, SHMKIT__PUB_ACTIVE);
+	if (!atomic_compare_exchange_strong_explicit(&sh->pub_state, &mine, active,
+						     memory_order_release, memory_order_relaxed))
+		return false;
+	pub_name_active(sh, active);
+	return true;
 }
 
 /* Makes this process the topic's publisher: -EBUSY while a live one holds

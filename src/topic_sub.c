@@ -464,7 +464,9 @@ static int publisher_gone(struct shmkit_sub *s)
 		if (now < s->next_live_check)
 			return 0;
 		s->next_live_check = now + SHMKIT__LIVENESS_NS;
-		if (shmkit__topic_ident_alive(&s->t, &sh->pub_ident) != 0)
+		struct shmkit__ident id;
+		shmkit__topic_pub_ident(&s->t, ps, &id);
+		if (shmkit__topic_ident_alive(&s->t, &id) != 0)
 			return 0;
 		/* Dead, unless a new publisher took over while we looked. */
 		if (atomic_load_explicit(&sh->pub_state, memory_order_acquire) != ps)
@@ -558,7 +560,7 @@ static int publisher_exited(struct shmkit_sub *s)
 		}
 		s->pub_pidfd = -1;
 		s->pidfd_state = ps;
-		memcpy(&id, &s->t.sh->pub_ident, sizeof(id)); /* untrusted: a copy */
+		shmkit__topic_pub_ident(&s->t, ps, &id); /* untrusted: a copy */
 		if (id.pid == 0 || id.pid > INT_MAX)
 			return 0;
 		int fd = (int)syscall(SYS_pidfd_open, (pid_t)id.pid, 0); /* close-on-exec */

@@ -354,6 +354,7 @@ def read_topic(b, body_size):
     top = {"slot_size": slot_size, "slots": slots, "slot_stride": stride, "max_subs": max_subs,
            "reliable": reliable, "head": head, "pub_state": ps & 0xff, "pub_gen": ps >> 8,
            "pub_ident": ident(b, t + 80), "bytes_published": u64(b, t + 112),
+           "act_state": u64(b, t + 200), "act_ident": ident(b, t + 208),
            "n_subs": u32(b, t + 136), "subs": [], "messages": []}
     for i in range(max_subs):
         o = t + subs_off + 128 * i

@@ -684,6 +684,58 @@ static void test_close_after_stale_claimer(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* The same stale claimer, continued after the take-over, then gone (it got
+ * -EBUSY and exited): its identity, written over the live publisher's, was
+ * the one the topic named. Subscribers judged the publisher by it: -EPIPE
+ * (and a readable descriptor) while the publisher lived and published, and
+ * shmkit_pub_open() in another process took the topic over from it: two
+ * publishers writing the same slots. */
+static void test_stale_claimer_gone(void)
+{
+	const char *uri = test_uri("posix", "h28b-stale-gone");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
+	struct stale_claimer a = {.uri = uri};
+	struct shmkit_topic_info info;
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	int rep[2], done[2];
+	char r = 0, buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK(shmkit_sub_fd(s) >= 0);
+	CHECK(pipe(rep) == 0 && pipe(done) == 0);
+	a.rep_w = rep[1];
+	a.done_r = done[0];
+	pid_t x = test_fork(claimer_stale, &a);
+	CHECK_OK(test_wait_stopped(x, 10 * SEC));
+	CHECK_OK(shmkit_pub_open(&p, uri)); /* its claim taken over after 1 s */
+	kill(x, SIGCONT);
+	CHECK(read(rep[0], &r, 1) == 1);
+	CHECK(r == 'b');
+	CHECK(write(done[1], "d", 1) == 1);
+	CHECK_RET(test_wait(x), 0); /* the stale claimer is gone */
+	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
+	/* the publisher lives: nothing to read is not the end */
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 100000000), -ETIMEDOUT);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	CHECK(info.pub_pid == getpid() && info.pub_alive == 1);
+	const char *args[] = {uri, NULL};
+	CHECK_RET(test_wait(test_spawn_self("pub_claim", args)), 3); /* -EBUSY */
+	CHECK_OK(shmkit_pub_send(p, "n", 1, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EPIPE);
+	CHECK_OK(shmkit_sub_close(s));
+	close(rep[0]);
+	close(rep[1]);
+	close(done[0]);
+	close(done[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* The publisher dies: subscribers drain, then -EPIPE; a new one takes over. */
 static void test_killed_publisher(void)
 {
@@ -1085,6 +1137,7 @@ int main(int argc, char **argv)
 	test_killed_publisher();
 	test_interrupted_publisher_claim();
 	test_close_after_stale_claimer();
+	test_stale_claimer_gone();
 	killed_mid_publish("topic.loaned", 0);
 	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
