@@ -40,12 +40,24 @@ static uint64_t recover_head(struct shmkit__topic *t)
 {
 	/* acquire: pairs with the old publisher's release store of head. */
 	uint64_t h = atomic_load_explicit(&t->sh->head, memory_order_acquire);
+	SHMKIT__TEST_POINT("topic.pub.recover");
 	struct shmkit__topic_slot *slot = shmkit__topic_slot(t, h);
 
 	if (atomic_load_explicit(&slot->seq, memory_order_relaxed) == 2 * h + 2) {
+		/* A CAS, not a store: a claimer whose claim was taken over
+		 * (stopped, then gone on) may get here after the new publisher
+		 * published slot h and more; a store of h + 1 moved head back
+		 * (a joiner then read old messages, the next publisher wrote
+		 * at indices subscribers had passed). head only grows, so a
+		 * CAS from h moves it only if nobody did (then where it is:
+		 * another claimer's h + 1). release: pairs with subscribers'
+		 * acquire loads of head. */
+		uint64_t seen = h;
+		if (!atomic_compare_exchange_strong_explicit(&t->sh->head, &seen, h + 1,
+							     memory_order_release,
+							     memory_order_acquire))
+			return seen;
 		h++;
-		/* release: pairs with subscribers' acquire loads of head. */
-		atomic_store_explicit(&t->sh->head, h, memory_order_release);
 	}
 	return h;
 }

@@ -736,6 +736,75 @@ static void test_stale_claimer_gone(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A stale claimer (stopped after its claim, taken over, continued) that
+ * read head before the new publisher published and finished "a dead
+ * predecessor's publish" after: slot `head` was complete by then (the new
+ * publisher's message), and it stored head + 1 over the publisher's later
+ * head. head went backwards: shmkit stat said fewer published, a joiner
+ * started before messages it never should see, and the next publisher
+ * took over there, at indices the subscribers had read past: its messages
+ * never reached them (neither received nor counted dropped). */
+static int claimer_stale_recover(void *arg)
+{
+	struct stale_claimer *a = arg;
+	struct shmkit_pub *p = NULL;
+
+	setenv("SHMKIT_TEST_PAUSE", "topic.pub.claimed,topic.pub.recover", 1);
+	shmkit__test_armed = -1;
+	int rc = shmkit_pub_open(&p, a->uri);
+	char r = rc == -EBUSY ? 'b' : rc == 0 ? 'y' : 'n';
+	CHECK(write(a->rep_w, &r, 1) == 1);
+	if (rc == 0)
+		shmkit_pub_close(p);
+	return test_done();
+}
+
+static void test_stale_claimer_head(void)
+{
+	const char *uri = test_uri("posix", "h28b-stale-head");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 16};
+	struct stale_claimer a = {.uri = uri};
+	struct shmkit_topic_info info;
+	struct shmkit_sub *s, *late;
+	struct shmkit_pub *p;
+	int rep[2];
+	char r = 0, buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK(pipe(rep) == 0);
+	a.rep_w = rep[1];
+	pid_t x = test_fork(claimer_stale_recover, &a);
+	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at topic.pub.claimed */
+	CHECK_OK(shmkit_pub_open(&p, uri));	  /* its claim taken over after 1 s */
+	kill(x, SIGCONT);
+	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at topic.pub.recover: read head 0 */
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	for (int i = 0; i < 5; i++)
+		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
+	kill(x, SIGCONT);
+	CHECK(read(rep[0], &r, 1) == 1);
+	CHECK(r == 'b');
+	CHECK_RET(test_wait(x), 0);
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	CHECK(info.published == 5);
+	CHECK_OK(shmkit_sub_open(&late, uri));
+	CHECK_RET(shmkit_sub_recv(late, buf, sizeof(buf), 0), -EAGAIN); /* nothing from before */
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK(shmkit_pub_published(p) == 5);
+	CHECK_OK(shmkit_pub_send(p, "n", 1, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
+	CHECK(buf[0] == 'n' && shmkit_sub_dropped(s) == 0);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_sub_close(late));
+	CHECK_OK(shmkit_sub_close(s));
+	close(rep[0]);
+	close(rep[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* The publisher dies: subscribers drain, then -EPIPE; a new one takes over. */
 static void test_killed_publisher(void)
 {
@@ -1138,6 +1207,7 @@ int main(int argc, char **argv)
 	test_interrupted_publisher_claim();
 	test_close_after_stale_claimer();
 	test_stale_claimer_gone();
+	test_stale_claimer_head();
 	killed_mid_publish("topic.loaned", 0);
 	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
