@@ -149,6 +149,7 @@ static bool pub_take(struct shmkit_pub *p, uint64_t mine)
 	if (!atomic_compare_exchange_strong_explicit(&sh->pub_state, &mine, active,
 						     memory_order_release, memory_order_relaxed))
 		return false;
+	SHMKIT__TEST_POINT("topic.pub.active");
 	pub_name_active(sh, active);
 	return true;
 }

@@ -585,7 +585,9 @@ static void test_killed_sleeper(void)
  * goes on (before, a claim older than 1 s was taken over and the stopped
  * claimer, once continued, stored ACTIVE too: two publishers); one killed
  * there is taken over at once; one killed before it wrote its identity,
- * once the claim has looked the same for a second. */
+ * once the claim has looked the same for a second. One stopped or killed
+ * just after it became active, before it wrote act_ident, is judged by its
+ * claim's identity: never taken over alive, at once dead. */
 static void test_interrupted_publisher_claim(void)
 {
 	static const struct {
@@ -595,6 +597,9 @@ static void test_interrupted_publisher_claim(void)
 		{"topic.pub.claiming", 0},
 		{"topic.pub.claiming", 1},
 		{"topic.pub.claimed", 1},
+		/* active, act_ident not yet written: judged by pub_ident */
+		{"topic.pub.active", 0},
+		{"topic.pub.active", 1},
 	};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		const char *uri = test_uri("posix", "claimpub");
