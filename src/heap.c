@@ -1069,6 +1069,78 @@ static HOT_INLINE int mag_push(struct shmkit_heap *h, uint64_t poff, uint64_t sz
 	return 0;
 }
 
+/* ---- the named-block filter ---- */
+
+/* sh->named_bits has bit (off / 16) % 256 set for every named block, so a
+ * free can tell, from one load and without the lock, that the block may be
+ * named: it then takes the locked path, which removes the name. A freed
+ * named block used to keep its entry, which then named whatever allocation
+ * got that offset next: a lookup handed out someone else's block, and an
+ * exclusive create said -EEXIST. */
+static HOT_INLINE int named_maybe(const struct shmkit_heap *h, uint64_t off)
+{
+	unsigned b = (unsigned)(off >> 4) % SHMKIT__HEAP_NAMED_BITS;
+	/* relaxed: set under the lock before the name was published, and the
+	 * offset reached us after that (the lock, or the caller's own release) */
+	return (int)(__atomic_load_n(&h->sh->named_bits[b / 64], __ATOMIC_RELAXED) >> (b % 64) & 1);
+}
+
+static void named_bit_add_locked(struct shmkit_heap *h, uint64_t off)
+{
+	unsigned b = (unsigned)(off >> 4) % SHMKIT__HEAP_NAMED_BITS;
+	uint64_t *w = &h->sh->named_bits[b / 64];
+	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) | UINT64_C(1) << (b % 64),
+			 __ATOMIC_RELAXED);
+}
+
+/* Recomputes the filter from the live names, each word stored once with its
+ * final value (a live name's bit never reads 0 meanwhile). Lock held. */
+static void named_bits_refresh_locked(struct shmkit_heap *h)
+{
+	uint64_t bits[SHMKIT__HEAP_NAMED_BITS / 64] = { 0 };
+
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++) {
+		uint64_t o = h->sh->names[i].off;
+		unsigned b = (unsigned)(o >> 4) % SHMKIT__HEAP_NAMED_BITS;
+		if (o != 0 && shmkit__heap_live(h, o))
+			bits[b / 64] |= UINT64_C(1) << (b % 64);
+	}
+	for (unsigned w = 0; w < SHMKIT__HEAP_NAMED_BITS / 64; w++)
+		__atomic_store_n(&h->sh->named_bits[w], bits[w], __ATOMIC_RELAXED);
+}
+
+/* Frees a block that may be named, its names first. Journaled as the
+ * creation of a named block is (oj NAMED, a = the block: recovery frees it
+ * unless a name points at it), so a kill before the names are gone leaves
+ * the block and its name, and a kill after them finishes the free. */
+static int named_free_locked(struct shmkit_heap *h, uint64_t off)
+{
+	struct shmkit__heap_shared *sh = h->sh;
+	int named = 0;
+
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++)
+		named |= sh->names[i].off == off;
+	if (!named || !shmkit__heap_live(h, off))
+		return shmkit__heap_free_locked(h, off);
+	sh->oj.a = off;
+	SHMKIT__ORDER();
+	sh->oj.op = SHMKIT__OOP_NAMED;
+	SHMKIT__ORDER();
+	for (unsigned i = 0; i < SHMKIT__HEAP_NAMES; i++) {
+		if (sh->names[i].off != off)
+			continue;
+		sh->names[i].off = 0; /* unpublishes the entry */
+		SHMKIT__ORDER();
+		memset(sh->names[i].name, 0, sizeof(sh->names[i].name));
+	}
+	SHMKIT__TEST_POINT("heap.named.free");
+	int r = shmkit__heap_free_locked(h, off);
+	SHMKIT__ORDER();
+	sh->oj.op = SHMKIT__OOP_NONE;
+	named_bits_refresh_locked(h);
+	return r;
+}
+
 int shmkit_heap_free(struct shmkit_heap *h, shmkit_off off)
 {
 	int r;
@@ -1082,11 +1154,13 @@ int shmkit_heap_free(struct shmkit_heap *h, shmkit_off off)
 	uint64_t sz = blk(h, off - HDR)->size;
 	if (sz > h->arena_end - (off - HDR))
 		return -EBADMSG;
-	if ((r = mag_push(h, off, sz)) != 1 || (r = shmkit__heap_mag_free(h, off, sz)) != 1)
+	int named = named_maybe(h, off); /* never cached: its name must go */
+	if (!named &&
+	    ((r = mag_push(h, off, sz)) != 1 || (r = shmkit__heap_mag_free(h, off, sz)) != 1))
 		return r;
 	if ((r = heap_lock(h)) < 0)
 		return r;
-	r = shmkit__heap_free_locked(h, off);
+	r = named ? named_free_locked(h, off) : shmkit__heap_free_locked(h, off);
 	shmkit__heap_unlock(h);
 	return r;
 }
@@ -1155,6 +1229,7 @@ static int named_create_locked(struct shmkit_heap *h, const char *name, size_t s
 	memset(slot->name, 0, sizeof(slot->name));
 	memcpy(slot->name, name, strlen(name));
 	slot->size = size;
+	named_bit_add_locked(h, a); /* before the name: its free must see it */
 	SHMKIT__ORDER();
 	slot->off = a; /* publishes the entry */
 	SHMKIT__ORDER();
@@ -1176,6 +1251,7 @@ int shmkit_heap_named(struct shmkit_heap *h, const char *name, size_t size, int 
 		return -ENAMETOOLONG;
 	if ((r = shmkit__heap_lock(h)) < 0)
 		return r;
+	named_bits_refresh_locked(h); /* names an older build made get their bits */
 	r = named_find(h, name, &found);
 	if (r == 0 && (flags & SHMKIT_CREATE) && (flags & SHMKIT_EXCL))
 		r = -EEXIST;

@@ -567,6 +567,7 @@ _Static_assert(offsetof(struct shmkit__event_shared, magic) == 4, "event.magic")
 #define SHMKIT__HEAP_SMALL_BINS 32u
 #define SHMKIT__HEAP_NAMES 32u
 #define SHMKIT__HEAP_NAME_MAX 48u   /* bytes including the NUL */
+#define SHMKIT__HEAP_NAMED_BITS 256u /* the named-block filter's bits */
 
 /* Block tags: a 24-bit magic and the state in the low byte. */
 #define SHMKIT__BLOCK_MAGIC 0x4b4c4200u /* "\0BLK" */
@@ -673,7 +674,11 @@ struct shmkit__heap_shared {
 	uint64_t free_bytes;     /* sum of free block sizes */
 	uint64_t n_used;         /* live allocations */
 	uint64_t n_free;         /* free blocks */
-	uint64_t reserved1[5];
+	/* Bit (off / 16) % 256 set for the payload offset of every named block
+	 * (a filter, false positives allowed): a free that hits a set bit takes
+	 * the locked path, which removes the name (src/heap.c, named_free). */
+	uint64_t named_bits[SHMKIT__HEAP_NAMED_BITS / 64];
+	uint64_t reserved1[1];
 	struct shmkit__heap_name names[SHMKIT__HEAP_NAMES];
 	struct shmkit__heap_cache_slot caches[SHMKIT__HEAP_CACHES];
 };
@@ -683,6 +688,7 @@ _Static_assert(offsetof(struct shmkit__heap_shared, hj) == 128, "heap.hj");
 _Static_assert(offsetof(struct shmkit__heap_shared, oj) == 144, "heap.oj");
 _Static_assert(offsetof(struct shmkit__heap_shared, nonempty) == 176, "heap.nonempty");
 _Static_assert(offsetof(struct shmkit__heap_shared, bins) == 184, "heap.bins");
+_Static_assert(offsetof(struct shmkit__heap_shared, named_bits) == 728, "heap.named_bits");
 _Static_assert(offsetof(struct shmkit__heap_shared, names) == 768, "heap.names");
 _Static_assert(offsetof(struct shmkit__heap_shared, caches) == 2816, "heap.caches");
 _Static_assert(sizeof(struct shmkit__heap_shared) == 5888, "heap shared size");

@@ -307,6 +307,82 @@ static void test_crash_points(void)
 	}
 }
 
+/* ---- a freed named block takes its name with it ---- */
+
+/* Child: looks "gone" up and frees it, to stop at a pause point inside. */
+static int role_free_named(int argc, char **argv)
+{
+	struct shmkit_heap *h;
+	shmkit_off off;
+	(void)argc;
+	CHECK_RET(shmkit_heap_open(&h, argv[0]), 0);
+	CHECK_RET(shmkit_heap_named(h, "gone", 0, 0, &off), 0);
+	CHECK_RET(shmkit_heap_free(h, off), 0);
+	shmkit_heap_close(h);
+	return 0;
+}
+
+/* The name must not come back with the next block allocated at its offset:
+ * found by tests/torture (the name of a freed block named whatever the
+ * magazine or the free list handed out there next, and EXCL said -EEXIST). */
+static void named_gone(struct shmkit_heap *h, shmkit_off was)
+{
+	shmkit_off off, other[4];
+	CHECK_RET(shmkit_heap_named(h, "gone", 0, 0, &off), -ENOENT);
+	int reused = 0;
+	for (int i = 0; i < 4; i++) {
+		CHECK_RET(shmkit_heap_alloc(h, 100, &other[i]), 0);
+		reused |= other[i] == was;
+	}
+	CHECK(reused); /* the case that matters: its offset is someone's again */
+	CHECK_RET(shmkit_heap_named(h, "gone", 0, 0, &off), -ENOENT);
+	CHECK_RET(shmkit_heap_named(h, "gone", 100, SHMKIT_CREATE | SHMKIT_EXCL, &off), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(off != other[i]);
+	CHECK_RET(shmkit_heap_free(h, off), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_RET(shmkit_heap_free(h, other[i]), 0);
+	CHECK_RET(shmkit_heap_check(h), 0);
+}
+
+static void test_named_freed(void)
+{
+	const char *uri = test_uri("posix", "heap-named-freed");
+	struct shmkit_heap *h;
+	shmkit_off off;
+
+	CHECK_RET(shmkit_heap_create(&h, uri, HEAP_SIZE, 0600), 0);
+	/* freed by this process (its block cache) */
+	CHECK_RET(shmkit_heap_named(h, "gone", 100, SHMKIT_CREATE, &off), 0);
+	CHECK_RET(shmkit_heap_free(h, off), 0);
+	named_gone(h, off);
+	/* freed by another process, and by one killed inside that free: before
+	 * the name is gone it stays (the free never happened), after it the
+	 * free is finished by the next locker */
+	static const char *const points[] = { NULL, "heap.named.free", "heap.free.1",
+					      "heap.free.3" };
+	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		CHECK_RET(shmkit_heap_named(h, "gone", 100, SHMKIT_CREATE, &off), 0);
+		struct shmkit_heap_stats before, after;
+		CHECK_RET(shmkit_heap_stats(h, &before), 0);
+		const char *args[] = { uri, NULL };
+		if (points[i] == NULL) {
+			CHECK_RET(test_wait(test_spawn_self("free-named", args)), 0);
+		} else {
+			printf("kill -9 at %s freeing a named block\n", points[i]);
+			CHECK_RET(test_kill_stopped(test_spawn_paused(points[i], "free-named", args)),
+				  128 + SIGKILL);
+		}
+		CHECK_RET(shmkit_heap_check(h), 0);
+		CHECK_RET(shmkit_heap_stats(h, &after), 0);
+		CHECK(after.n_used == before.n_used - 1);
+		CHECK(shmkit_heap_ptr(h, off) == NULL);
+		named_gone(h, off);
+	}
+	shmkit_heap_close(h);
+	shmkit_remove(uri);
+}
+
 /* stats only looks: a live holder stopped inside the lock costs it a bounded
  * wait and -EBUSY, never a hang (shmkit stat used to hang on it) */
 static void test_stats_with_stopped_holder(void)
@@ -545,6 +621,7 @@ int main(int argc, char **argv)
 	static const struct test_role roles[] = {
 		{ "list-append", role_list_append },
 		{ "crash-op", role_crash_op },
+		{ "free-named", role_free_named },
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
@@ -552,6 +629,7 @@ int main(int argc, char **argv)
 	test_random_model();
 	test_named_shared_list();
 	test_crash_points();
+	test_named_freed();
 	test_stats_with_stopped_holder();
 	test_concurrent();
 	test_random_kills();
