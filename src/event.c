@@ -32,10 +32,16 @@ static inline struct shmkit__ec event_ec(struct shmkit__event_shared *e)
 	return ec;
 }
 
+/* NULL, or off the struct's alignment (shmkit__sync_misaligned): -EINVAL. */
+static inline int event_unusable(const struct shmkit_event *ev)
+{
+	return !ev || shmkit__sync_misaligned(ev, _Alignof(struct shmkit_event));
+}
+
 SHMKIT_API int shmkit_event_init(struct shmkit_event *ev)
 {
 	shmkit__detail_clear();
-	if (SHMKIT__UNLIKELY(!ev))
+	if (SHMKIT__UNLIKELY(event_unusable(ev)))
 		return -EINVAL;
 	struct shmkit__event_shared *e = event_shared(ev);
 
@@ -48,7 +54,7 @@ SHMKIT_API int shmkit_event_init(struct shmkit_event *ev)
 
 SHMKIT_API uint32_t shmkit_event_seq(struct shmkit_event *ev)
 {
-	if (SHMKIT__UNLIKELY(!ev))
+	if (SHMKIT__UNLIKELY(event_unusable(ev)))
 		return 0;
 	struct shmkit__event_shared *e = event_shared(ev);
 
@@ -61,7 +67,7 @@ SHMKIT_API uint32_t shmkit_event_seq(struct shmkit_event *ev)
 
 SHMKIT_API int shmkit_event_signal(struct shmkit_event *ev)
 {
-	if (SHMKIT__UNLIKELY(!ev))
+	if (SHMKIT__UNLIKELY(event_unusable(ev)))
 		return -EINVAL;
 	struct shmkit__event_shared *e = event_shared(ev);
 	int r = shmkit__sync_check(&e->magic, SHMKIT__EVENT_MAGIC);
@@ -92,7 +98,7 @@ static int seq_moved(void *arg, int slow)
 
 SHMKIT_API int shmkit_event_wait(struct shmkit_event *ev, uint32_t seen, int64_t timeout_ns)
 {
-	if (SHMKIT__UNLIKELY(!ev))
+	if (SHMKIT__UNLIKELY(event_unusable(ev)))
 		return -EINVAL;
 	struct shmkit__event_shared *e = event_shared(ev);
 	int r = shmkit__sync_check(&e->magic, SHMKIT__EVENT_MAGIC);

@@ -356,9 +356,15 @@ static inline int mutex_check(struct shmkit__mutex_shared *s)
 	return 0;
 }
 
+/* NULL, or off the struct's alignment (shmkit__sync_misaligned): -EINVAL. */
+static inline int mutex_unusable(const struct shmkit_mutex *m)
+{
+	return !m || shmkit__sync_misaligned(m, _Alignof(struct shmkit_mutex));
+}
+
 SHMKIT_API int shmkit_mutex_init(struct shmkit_mutex *m)
 {
-	if (SHMKIT__UNLIKELY(!m))
+	if (SHMKIT__UNLIKELY(mutex_unusable(m)))
 		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 
@@ -569,7 +575,7 @@ static int lock_word(struct shmkit__mutex_shared *s, uint32_t tid, int64_t timeo
 
 SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 {
-	if (SHMKIT__UNLIKELY(!m))
+	if (SHMKIT__UNLIKELY(mutex_unusable(m)))
 		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 	int r = mutex_check(s);
@@ -596,7 +602,7 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 
 SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 {
-	if (SHMKIT__UNLIKELY(!m))
+	if (SHMKIT__UNLIKELY(mutex_unusable(m)))
 		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 	int r = mutex_check(s);
@@ -635,7 +641,7 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 
 SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
 {
-	if (SHMKIT__UNLIKELY(!m))
+	if (SHMKIT__UNLIKELY(mutex_unusable(m)))
 		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 	int r = mutex_check(s);

@@ -20,10 +20,16 @@ static inline struct shmkit__sem_shared *sem_shared(struct shmkit_sem *s)
 	return (struct shmkit__sem_shared *)(void *)s;
 }
 
+/* NULL, or off the struct's alignment (shmkit__sync_misaligned): -EINVAL. */
+static inline int sem_unusable(const struct shmkit_sem *sem)
+{
+	return !sem || shmkit__sync_misaligned(sem, _Alignof(struct shmkit_sem));
+}
+
 SHMKIT_API int shmkit_sem_init(struct shmkit_sem *sem, unsigned value)
 {
 	shmkit__detail_clear();
-	if (SHMKIT__UNLIKELY(!sem))
+	if (SHMKIT__UNLIKELY(sem_unusable(sem)))
 		return -EINVAL;
 	struct shmkit__sem_shared *s = sem_shared(sem);
 
@@ -38,7 +44,7 @@ SHMKIT_API int shmkit_sem_init(struct shmkit_sem *sem, unsigned value)
 
 SHMKIT_API int shmkit_sem_post(struct shmkit_sem *sem)
 {
-	if (SHMKIT__UNLIKELY(!sem))
+	if (SHMKIT__UNLIKELY(sem_unusable(sem)))
 		return -EINVAL;
 	struct shmkit__sem_shared *s = sem_shared(sem);
 	int r = shmkit__sync_check(&s->magic, SHMKIT__SEM_MAGIC);
@@ -77,7 +83,7 @@ static int sem_trydown(struct shmkit__sem_shared *s, uint32_t rearm)
 
 SHMKIT_API int shmkit_sem_wait(struct shmkit_sem *sem, int64_t timeout_ns)
 {
-	if (SHMKIT__UNLIKELY(!sem))
+	if (SHMKIT__UNLIKELY(sem_unusable(sem)))
 		return -EINVAL;
 	struct shmkit__sem_shared *s = sem_shared(sem);
 	int r = shmkit__sync_check(&s->magic, SHMKIT__SEM_MAGIC);

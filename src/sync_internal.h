@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include <shmkit/sync.h>
 
@@ -26,6 +27,17 @@ static inline int shmkit__sync_check(_Atomic uint32_t *magic, uint32_t want)
 	if (__builtin_expect(got == want, 1))
 		return 0;
 	return got == 0 ? -EINVAL : -EBADMSG;
+}
+
+/* 1 if p is off the alignment of its public struct (8 bytes, 4 in an i386
+ * build): every call then says -EINVAL. A pointer cast from any address
+ * can be; the kernel refuses a futex word off a 4-byte boundary (each wait
+ * failed at once with EINVAL, so a waiter spun on past its timeout, for
+ * good once the holder died) and its robust list skips one (a dead holder
+ * is never marked); a 4-byte atomic there may straddle two cache lines. */
+static inline int shmkit__sync_misaligned(const void *p, size_t align)
+{
+	return ((uintptr_t)p & (align - 1)) != 0;
 }
 
 /* Who holds m, for messages (src/mutex.c): "held by pid 1234 (stopped)",

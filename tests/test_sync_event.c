@@ -160,6 +160,14 @@ static void test_basics(void)
 	CHECK_RET(shmkit_event_wait(&sh->ev, UINT32_MAX >> 2, 0), 0);
 	memset((char *)&sh->ev + 4, 0x33, 4); /* scribbled magic */
 	CHECK_RET(shmkit_event_signal(&sh->ev), -EBADMSG);
+	/* Off its alignment (and the 4-byte one a futex word needs): refused
+	 * by every call (init accepted it, and a timed wait spun at full CPU
+	 * until its deadline: every futex wait failed at once). */
+	struct shmkit_event *mis = (void *)((char *)sh + 1024 + 1);
+	CHECK_RET(shmkit_event_init(mis), -EINVAL);
+	CHECK_RET(shmkit_event_signal(mis), -EINVAL);
+	CHECK_RET(shmkit_event_wait(mis, 0, 50000000), -EINVAL);
+	CHECK(shmkit_event_seq(mis) == 0);
 }
 
 /* n waiters asleep in other processes; one signal wakes them all. With

@@ -149,6 +149,48 @@ static void test_basics(void)
 	CHECK_RET(shmkit_mutex_unlock(&sh->m), 0);
 }
 
+/* A child that takes the mutex at arg and dies holding it. */
+static int child_lock_and_die(void *arg)
+{
+	shmkit_mutex_lock(arg, 0);
+	_exit(0);
+}
+
+/* Locks the mutex at arg with a 100 ms timeout: 0 if it says -EINVAL in
+ * time (SIGALRM kills one that spins on). */
+static int child_timed_lock(void *arg)
+{
+	alarm(5);
+	return shmkit_mutex_lock(arg, 100 * 1000000) == -EINVAL ? 0 : 1;
+}
+
+/* A mutex cast from an address off its alignment (a byte buffer, a packed
+ * struct) is refused: off a 4-byte boundary the kernel refuses its futex
+ * word (EINVAL) and its robust list skips it. shmkit_mutex_init() accepted
+ * one, and a lock on it with a 100 ms timeout whose holder had died spun at
+ * 100 % CPU for good (every futex wait failed at once, so no slice ever
+ * timed out). Found calling every sync function with misaligned pointers.
+ * Each call must say -EINVAL at once. */
+static void test_misaligned(void)
+{
+	char desc[128];
+	char *area = area_create("anon", AREA_SIZE, desc, sizeof(desc));
+
+	for (int off = 1; off < (int)_Alignof(struct shmkit_mutex); off++) {
+		struct shmkit_mutex *m = (void *)(area + 1024 + off);
+		CHECK_RET(shmkit_mutex_init(m), -EINVAL);
+		/* Built as init would have, to see that lock refuses it too. */
+		struct shmkit_mutex good;
+		CHECK_RET(shmkit_mutex_init(&good), 0);
+		memcpy(m, &good, sizeof(good));
+		CHECK_RET(test_wait(test_fork(child_lock_and_die, m)), 0);
+		/* In a child with an alarm: a lock that spins is killed, not hung. */
+		CHECK_RET(test_wait(test_fork(child_timed_lock, m)), 0);
+		CHECK_RET(shmkit_mutex_unlock(m), -EINVAL);
+		CHECK_RET(shmkit_mutex_consistent(m), -EINVAL);
+	}
+}
+
 static pid_t spawn(const char *role, const char *desc)
 {
 	const char *args[] = { desc, NULL };
@@ -295,6 +337,7 @@ int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	test_basics();
+	test_misaligned();
 	test_owner_dead("posix");
 	test_owner_dead("sysv");
 	test_owner_dead_with_waiters("posix", 1);

@@ -86,6 +86,13 @@ static void test_basics(void)
 	CHECK_RET(shmkit_sem_post(&sh->sem), -EOVERFLOW);
 	memset(&sh->sem, 0x77, 8); /* scribbled */
 	CHECK_RET(shmkit_sem_post(&sh->sem), -EBADMSG);
+	/* Off its alignment (and the 4-byte one a futex word needs): refused
+	 * by every call (init accepted it, and a wait then failed with the
+	 * kernel's EINVAL only once it had to sleep). */
+	struct shmkit_sem *mis = (void *)((char *)sh + 1024 + 2);
+	CHECK_RET(shmkit_sem_init(mis, 1), -EINVAL);
+	CHECK_RET(shmkit_sem_post(mis), -EINVAL);
+	CHECK_RET(shmkit_sem_wait(mis, 0), -EINVAL);
 }
 
 /* n waiters in other processes, all asleep before any post. */
