@@ -1244,8 +1244,12 @@ int shmkit_heap_named(struct shmkit_heap *h, const char *name, size_t size, int 
 	uint64_t found = 0;
 	int r;
 
+	/* SHMKIT_EXCL alone asks for an exclusive create without a create: it
+	 * used to be a plain look-up that returned an existing block (as
+	 * shmkit_seg_open, refuse it rather than answer another question). */
 	if (h == NULL || name == NULL || off == NULL || name[0] == '\0' ||
-	    (flags & ~(SHMKIT_CREATE | SHMKIT_EXCL)) != 0)
+	    (flags & ~(SHMKIT_CREATE | SHMKIT_EXCL)) != 0 ||
+	    (flags & (SHMKIT_CREATE | SHMKIT_EXCL)) == SHMKIT_EXCL)
 		return -EINVAL;
 	if (strlen(name) >= SHMKIT__HEAP_NAME_MAX)
 		return -ENAMETOOLONG;

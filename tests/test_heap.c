@@ -178,6 +178,12 @@ static void test_named_shared_list(void)
 	CHECK_RET(shmkit_heap_named(h, "root", 64, SHMKIT_CREATE | SHMKIT_EXCL, &again), -EEXIST);
 	CHECK_RET(shmkit_heap_named(h, "root", 64, SHMKIT_CREATE, &again), 0);
 	CHECK(again == roff);
+	/* SHMKIT_EXCL without SHMKIT_CREATE is -EINVAL, as for shmkit_seg_open:
+	 * it was a plain look-up, so a caller asking for an exclusive create
+	 * that forgot SHMKIT_CREATE got 0 and someone else's block. Found by a
+	 * conformance program written from DESIGN.md. */
+	CHECK_RET(shmkit_heap_named(h, "root", 64, SHMKIT_EXCL, &again), -EINVAL);
+	CHECK_RET(shmkit_heap_named(h, "none", 64, SHMKIT_EXCL, &again), -EINVAL);
 	CHECK_RET(shmkit_heap_named(h, "", 1, SHMKIT_CREATE, &again), -EINVAL);
 	char longname[100];
 	memset(longname, 'x', sizeof(longname) - 1);
