@@ -103,6 +103,11 @@ static void check_key(void)
 	CHECK(strcmp(p, "hello, world") == 0);
 	CHECK_OK(shmkit_seg_close(seg));
 	CHECK_RET(shmkit_stat(byid, &st), -ENOENT);
+	/* Opening the id that is gone is -ENOENT too, as stat and remove say
+	 * (it was -EINVAL, the kernel's IPC_STAT errno: "bad argument"). Found
+	 * by a conformance program written from DESIGN.md. */
+	CHECK_RET(shmkit_seg_open(&again, byid, 0, 0, 0), -ENOENT);
+	CHECK_RET(shmkit_seg_open(&again, byid, 0, SHMKIT_RDONLY, 0), -ENOENT);
 	CHECK_RET(shmkit_remove(uri), -ENOENT);
 }
 

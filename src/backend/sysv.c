@@ -146,7 +146,14 @@ static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 	if (id < 0)
 		return id;
 	if (shmctl(id, IPC_STAT, &ds) < 0) {
-		rc = shmkit__fail(shmkit__neg_errno(), "IPC_STAT of sysv id %d: %s", id, strerror(errno));
+		/* EINVAL: no segment has this id (sysv:id=N names none, or one
+		 * removed since); EIDRM: removed meanwhile. -ENOENT, as stat and
+		 * remove say: it was -EINVAL, a "bad argument or URI". */
+		if (errno == EINVAL || errno == EIDRM)
+			rc = shmkit__fail(-ENOENT, "no sysv segment with id %d", id);
+		else
+			rc = shmkit__fail(shmkit__neg_errno(), "IPC_STAT of sysv id %d: %s", id,
+					  strerror(errno));
 		goto fail;
 	}
 	if (!created) {
