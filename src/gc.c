@@ -175,6 +175,10 @@ static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, s
 		void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (base == MAP_FAILED) {
 			r = shmkit__neg_errno();
+			char uri[300];
+			snprintf(uri, sizeof(uri), "posix:/%s", name);
+			if (r == -ENOMEM) /* say so when it is too large to map here */
+				r = shmkit__map_enomem(uri, size);
 		} else if ((r = shmkit__cover_holes(base, size, fd)) < 0) {
 			munmap(base, size); /* a look that would fill its holes is no look */
 		} else {
@@ -267,10 +271,12 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	if (!matches(c, uri))
 		return 0;
 
+	shmkit__detail_clear(); /* what posix_peek says, not an earlier segment's */
 	int hv = posix_peek(c, dirfd_shm, name, &sb, &kind, why, sizeof(why));
 	if (hv < -1)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, hv, "cannot look inside (%s)",
-			      shmkit_strerror(hv));
+			      *shmkit_last_error_detail() ? shmkit_last_error_detail()
+							  : shmkit_strerror(hv));
 	if (hv == 2)
 		return 0;
 	if (hv == 3)

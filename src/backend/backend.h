@@ -170,6 +170,9 @@ int shmkit__fd_pages(int fd, int want_huge, const char *what);
  * MADV_HUGEPAGE for THP) and seg->want_addr (MAP_FIXED_NOREPLACE: -EEXIST if
  * taken). Sets seg->addr and seg->map_len. */
 int shmkit__map(struct shmkit_seg *seg, int fd, size_t len, int prot, int mflags);
+/* -ENOMEM for an mmap of len bytes of uri that failed with it, with a
+ * detail naming the object and saying whether it is too large to map here. */
+int shmkit__map_enomem(const char *uri, size_t len);
 /* Reserves a THP mapping's memory by faulting it in (-ENOSPC if tmpfs is full). */
 int shmkit__thp_reserve(struct shmkit_seg *seg);
 /* -EEXIST (something mapped in [addr, addr+len)) or err, with the detail. */

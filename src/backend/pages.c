@@ -208,6 +208,23 @@ int shmkit__addr_error(uintptr_t addr, size_t len, int err)
 			    strerror(-err));
 }
 
+int shmkit__map_enomem(const char *uri, size_t len)
+{
+	/* mmap's ENOMEM is also "no hole of that size in the address space",
+	 * and "Cannot allocate memory" alone sent a user looking for memory
+	 * that a 1 PiB sparse file never needed: ask for the range alone. */
+	void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p != MAP_FAILED) {
+		munmap(p, len);
+		return shmkit__fail(-ENOMEM, "%s: mapping its %zu bytes: out of memory, or of "
+					     "mappings (vm.max_map_count)",
+				    uri, len);
+	}
+	return shmkit__fail(-ENOMEM, "%s is %zu bytes: too large to map, more than this "
+				     "process's address space has free (or RLIMIT_AS allows)",
+			    uri, len);
+}
+
 int shmkit__map(struct shmkit_seg *seg, int fd, size_t len, int prot, int mflags)
 {
 	void *want = (void *)seg->want_addr;
@@ -229,6 +246,8 @@ int shmkit__map(struct shmkit_seg *seg, int fd, size_t len, int prot, int mflags
 			return shmkit__addr_error(seg->want_addr, len, err);
 		if (seg->pages == SHMKIT_PAGES_HUGETLB)
 			return shmkit__huge_error(err, len, "mmap");
+		if (err == -ENOMEM)
+			return shmkit__map_enomem(seg->uri, len);
 		return shmkit__fail(err, "mmap of %zu bytes: %s", len, strerror(-err));
 	}
 	if (want && p != want) { /* a kernel before 4.17 took the address as a hint */

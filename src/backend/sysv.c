@@ -124,9 +124,13 @@ static void *attach(const struct shmkit__uri *u, int id, int flags, size_t len, 
 	void *p = shmat(id, (void *)u->addr, shmflg);
 	if (p != (void *)-1)
 		return p;
-	if (u->addr)
+	if (u->addr) {
 		*rc = shmkit__addr_error(u->addr, len, shmkit__neg_errno());
-	else
+	} else if (errno == ENOMEM) { /* too large to attach here, or out of memory */
+		char uri[SHMKIT_URI_MAX];
+		shmkit__uri_format(u, uri, sizeof(uri));
+		*rc = shmkit__map_enomem(uri, len);
+	} else
 		*rc = shmkit__fail(shmkit__neg_errno(), "shmat of sysv id %d: %s", id,
 				   strerror(errno));
 	return NULL;
