@@ -203,6 +203,39 @@ int cli_take_uris(const char *cmd, char **v, int n)
 	return CLI_OK;
 }
 
+int cli_uri_options(const char *cmd, const char *uri, unsigned takes)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} known[] = {
+		{ "huge", CLI_URI_HUGE },   { "populate", CLI_URI_POPULATE }, { "addr", CLI_URI_ADDR },
+		{ "rnd", CLI_URI_ADDR },    { "private", CLI_URI_PRIVATE },   { "proj", CLI_URI_PROJ },
+	};
+	const char *q = strchr(uri, '?');
+
+	for (const char *o = q; o && *o; o = strchr(o, '&')) {
+		size_t len = strcspn(++o, "=&");
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+			if (strlen(known[i].name) != len || strncmp(o, known[i].name, len) != 0 ||
+			    (takes & known[i].bit))
+				continue;
+			/* an option this command would not use: refused, never
+			 * ignored (rm 'sysv:0x44?huge' removed a segment of base
+			 * pages); unknown ones are the library's to refuse */
+			char name[4 * SHMKIT_URI_MAX + 1];
+			return cli_usage_error(
+			    cmd, "?%s in %s does not apply here: %s", known[i].name,
+			    cli_name(uri, name, sizeof(name)),
+			    takes == CLI_URI_PROJ
+				? "the URI only names the segment here (it takes ?proj= of an ftok "
+				  "path)"
+				: "a look reads the segment as it is (it takes ?proj= and ?private)");
+		}
+	}
+	return CLI_OK;
+}
+
 /* ---- reporting ---- */
 
 /* Does st's URI start with prefix? A SysV segment's key counts however it
@@ -343,6 +376,17 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n)
 			char safe[256];
 			return cli_usage_error(cmd, "prefix '%s' would match nothing: a POSIX name has no "
 					       "'/' after the leading one (/dev/shm/NAME is posix:/NAME)",
+					       cli_name(v[i], safe, sizeof(safe)));
+		}
+		/* an ftok path takes ?proj= (its key); a SysV key or id no option:
+		 * sysv:0x44?huge matched nothing (ls listed none, gc kept all) */
+		if (strncmp(v[i], "sysv:/", 6) == 0 &&
+		    cli_uri_options(cmd, v[i], CLI_URI_PROJ) != CLI_OK)
+			return CLI_USAGE;
+		if (strncmp(v[i], "sysv:", 5) == 0 && v[i][5] != '/' && strchr(v[i], '?')) {
+			char safe[256];
+			return cli_usage_error(cmd, "prefix '%s' would match nothing: a System V key or "
+					       "id takes no URI option",
 					       cli_name(v[i], safe, sizeof(safe)));
 		}
 		if (!colon || (slash && slash < colon))

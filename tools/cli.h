@@ -73,6 +73,20 @@ int cli_unescape(char *s);
  * CLI_OK, or CLI_USAGE after a usage error. */
 int cli_take_uris(const char *cmd, char **v, int n);
 
+/* The URI options a command uses (cli_uri_options' takes). */
+enum {
+	CLI_URI_HUGE = 1,
+	CLI_URI_POPULATE = 2,
+	CLI_URI_ADDR = 4, /* addr= and rnd */
+	CLI_URI_PRIVATE = 8,
+	CLI_URI_PROJ = 16,
+	CLI_URI_LOOK = CLI_URI_PRIVATE | CLI_URI_PROJ, /* what a look uses */
+};
+/* CLI_OK, or CLI_USAGE after a usage error when the (decoded) uri carries an
+ * option the command does not use (takes: CLI_URI_*): rm and the looks would
+ * otherwise ignore ?huge, ?populate or ?addr= in silence. */
+int cli_uri_options(const char *cmd, const char *uri, unsigned takes);
+
 /* As cli_fail, with a free-text reason. */
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -469,6 +469,8 @@ CLI_COMMAND(cmd_map)
 	}
 	/* get, ls and count only look: a read-only handle (nothing changes) */
 	int look = !strcmp(act, "get") || !strcmp(act, "ls") || !strcmp(act, "count");
+	if (look && cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
+		return CLI_USAGE;
 	if ((r = shmkit_map_open_flags(&m, uri, look ? SHMKIT_RDONLY : 0)) < 0)
 		return cli_fail("open map", uri, r);
 	r = map_action(m, uri, act, n, args, &o, &w);
@@ -636,6 +638,8 @@ CLI_COMMAND(cmd_heap)
 	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))
 		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
 	if (strcmp(act, "stats") == 0) { /* a look: read-only, nothing changes */
+		if (cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
+			return CLI_USAGE;
 		if ((r = shmkit_heap_stat(uri, &st)) < 0)
 			return cli_fail(act, uri, r);
 		if (!o.json) {

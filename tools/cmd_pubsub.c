@@ -95,7 +95,8 @@ static int topic_stat(int argc, char **argv)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error("topic", "stat expects one URI");
-	if (cli_take_uris("topic", argv + 1, 1) != CLI_OK)
+	if (cli_take_uris("topic", argv + 1, 1) != CLI_OK ||
+	    cli_uri_options("topic", argv[1], CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = argv[1];
 	struct shmkit_topic_info info;

@@ -582,7 +582,8 @@ static int queue_stat(int argc, char **argv)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error("queue", "stat expects one URI");
-	if (cli_take_uris("queue", argv + 1, 1) != CLI_OK)
+	if (cli_take_uris("queue", argv + 1, 1) != CLI_OK ||
+	    cli_uri_options("queue", argv[1], CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = argv[1];
 	ret = read_stats(uri, &st);

@@ -992,7 +992,8 @@ CLI_COMMAND(cmd_stat)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
-	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK ||
+	    cli_uri_options(argv[0], argv[1], CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -1096,6 +1097,9 @@ CLI_COMMAND(cmd_rm)
 		return cli_usage_error(argv[0], "expects at least one URI");
 	if (cli_take_uris(argv[0], argv + 1, n) != CLI_OK)
 		return CLI_USAGE;
+	for (int i = 1; i <= n; i++) /* every URI checked before any is removed */
+		if (cli_uri_options(argv[0], argv[i], CLI_URI_PROJ) != CLI_OK)
+			return CLI_USAGE;
 	for (int i = 1; i <= n; i++) {
 		int ret = shmkit_remove(argv[i]);
 		if (ret == -EINVAL && ctl_posix_name(argv[i])) {
@@ -1569,7 +1573,8 @@ CLI_COMMAND(cmd_read)
 		return CLI_USAGE;
 	if (n != 1)
 		return cli_usage_error(argv[0], "expects one URI");
-	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK ||
+	    cli_uri_options(argv[0], argv[1], CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
 	uri = argv[1];
 	ret = open_for_read(uri, &src, o.attach, o.offset, o.has_length ? o.length : UINT64_MAX);
