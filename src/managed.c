@@ -394,7 +394,9 @@ int shmkit__role_claim(struct shmkit__obj *o, unsigned role)
 		o->role_word[role] = held;
 		return 0;
 	}
-	return -EBUSY;
+	/* said, as the busy holder above is: callers print the detail of -EBUSY */
+	return shmkit__fail(-EBUSY, "the %s role changed hands on each of 64 tries",
+			    role == SHMKIT__ROLE_PRODUCER ? "producer" : "consumer");
 }
 
 static void roles_release(struct shmkit__obj *o)

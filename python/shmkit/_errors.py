@@ -19,14 +19,16 @@ class CorruptError(OSError):
     (errno EPROTO)."""
 
 
-def error(err: int, what: str, uri=None, detail: bool = False, hint: str = "") -> OSError:
+def error(err: int, what: str, uri=None, detail: bool = False, hint: str = "",
+          reason: str = "") -> OSError:
     """The exception for a negative errno returned by a shmkit call.
 
     detail: the call is one that records why it failed (opening, creating, stat, remove):
     shmkit_last_error_detail() is added to the message. hint: what the binding knows of
-    the cause (this handle's own outstanding reservation, say), added the same way."""
+    the cause (this handle's own outstanding reservation, say), added the same way.
+    reason: said instead of shmkit_strerror()'s text, where that is too general."""
     err = -err if err < 0 else err
-    text = _lib.strerror(err).decode(errors="replace")
+    text = reason or _lib.strerror(err).decode(errors="replace")
     if detail:
         why = _lib.last_error_detail()
         why = why.decode(errors="replace")
@@ -42,6 +44,20 @@ def error(err: int, what: str, uri=None, detail: bool = False, hint: str = "") -
     if err in (_errno.EBADMSG, _errno.EPROTO):
         return CorruptError(err, text, name)
     return OSError(err, text, name)
+
+
+def message_error(err: int, what: str, uri, hint: str = "") -> OSError:
+    """The exception for a send, receive, publish or reservation that failed, with what
+    the shmkit CLI says of it. hint: the binding's own reason (a zero-copy operation this
+    handle has outstanding, a message over the size). -EBUSY without one came from the
+    role or peer claim, which records why (the live pid holding the producer or consumer
+    role): shmkit_last_error_detail() is added. Other message calls record nothing, so an
+    older detail is never read. -EPIPE from a subscriber is not the end: a new publisher
+    may take the topic over."""
+    if err == -_errno.EPIPE and not hint:
+        return error(err, what, uri, reason="no publisher has the topic open now: it closed "
+                     "the topic or died (a new publisher may take it over)")
+    return error(err, what, uri, detail=err == -_errno.EBUSY and not hint, hint=hint)
 
 
 def check(ret: int, what: str, uri=None, detail: bool = False) -> int:

@@ -9,7 +9,7 @@ import errno
 from typing import Any, Optional
 
 from . import _aio, _lib
-from ._errors import check, error
+from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, check_opened, guarded
 from ._views import Window
 from ._wait import sliced, to_ns
@@ -87,7 +87,7 @@ class Publisher(Handle):
         if r == _EAGAIN and timeout != 0:
             r = sliced(lambda t: _lib.pub_send(h, msg, n, t), to_ns(timeout), self)
         if r < 0:
-            raise error(r, "publish", self.uri, hint=self._pending(r))
+            raise message_error(r, "publish", self.uri, hint=self._pending(r, n))
 
     @guarded
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
@@ -103,7 +103,7 @@ class Publisher(Handle):
             r = sliced(lambda t: _lib.pub_loan(h, size, ctypes.byref(p), t), to_ns(timeout),
                        self)
         if r < 0:
-            raise error(r, "loan", self.uri, hint=self._pending(r))
+            raise message_error(r, "loan", self.uri, hint=self._pending(r, size))
         self._loan = (p.value, size, Window(p.value, size))
         return self._loan[2].view()
 
@@ -122,9 +122,15 @@ class Publisher(Handle):
         self._loan = None
         check(_lib.pub_publish(h, addr, n), "publish", self.uri)
 
-    def _pending(self, err: int) -> str:
+    def _pending(self, err: int, size: Optional[int] = None) -> str:
         if err == -errno.EINVAL and self._loan is not None:
             return "this publisher has a loan()ed slot: publish() it first"
+        if err == -errno.EMSGSIZE and size is not None:    # as the CLI says it
+            info = _lib.TopicInfo()
+            if _lib.topic_stat(_lib.encode(self.uri), ctypes.byref(info), None, 0) == 0 and \
+                    size > info.slot_size:
+                return (f"a message of {size} bytes is over the topic's slot size of "
+                        f"{info.slot_size} bytes")
         return ""
 
     @property
@@ -220,7 +226,7 @@ class Subscriber(Handle):
             h, wait, addr, cap = self._h, self._wrecv, self._addr, self._capc.value
             r = sliced(lambda t: (wait(h, addr, cap, t), got[-1])[1], to_ns(timeout), self)
         if got[-1] < 0:                     # r: also a timeout sliced() saw without a call
-            raise error(r, "receive", self.uri)
+            raise message_error(r, "receive", self.uri)
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio, without a thread (the loop watches fileno())."""

@@ -9,7 +9,7 @@ import errno
 from typing import Any, Optional
 
 from . import _aio, _lib
-from ._errors import check, error
+from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, check_opened, guarded
 from ._views import Window
 from ._wait import sliced, to_ns
@@ -152,7 +152,7 @@ class Queue(Handle):
         if r == _EAGAIN and timeout != 0:
             r = sliced(lambda t: _send(h, msg, n, t), to_ns(timeout), self)
         if r < 0:
-            raise error(r, "send", self.uri, hint=self._pending(r))
+            raise message_error(r, "send", self.uri, hint=self._pending(r, n))
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """Take the next message and return it as bytes. Waits while the queue is empty."""
@@ -181,7 +181,7 @@ class Queue(Handle):
             h = self._h
             r = sliced(lambda t: _recvm(h, iovc, 1, t), to_ns(timeout), self)
         if iov[1] == nil:
-            raise error(r, "recv", self.uri, hint=self._pending(r))
+            raise message_error(r, "recv", self.uri, hint=self._pending(r))
 
     def _settle_into(self) -> None:
         """A recv_into() was interrupted: hold what it took (if anything) as any receive."""
@@ -244,7 +244,7 @@ class Queue(Handle):
             r = sliced(lambda t: (wait(h, iov2c, 1, t), rec[-1])[1], to_ns(timeout), self)
         if rec[-1] != 1:                    # r: also a timeout sliced() saw without a call
             self._settle_into()
-            raise error(r, "recv", self.uri, hint=self._pending(r))
+            raise message_error(r, "recv", self.uri, hint=self._pending(r))
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio: awaits a message without blocking the event loop or using a
@@ -286,7 +286,7 @@ class Queue(Handle):
             r = sliced(lambda t: _lib.queue_reserve(h, size, ctypes.byref(p), t), to_ns(timeout),
                        self)
         if r < 0:
-            raise error(r, "reserve", self.uri, hint=self._pending(r))
+            raise message_error(r, "reserve", self.uri, hint=self._pending(r, size))
         self._slot = (p.value, size, Window(p.value, size))
         return self._slot[2].view()
 
@@ -324,7 +324,7 @@ class Queue(Handle):
         if n == _EAGAIN and timeout != 0:
             n = sliced(lambda t: _lib.queue_peek(h, ctypes.byref(p), t), to_ns(timeout), self)
         if n < 0:
-            raise error(n, "peek", self.uri, hint=self._pending(n))
+            raise message_error(n, "peek", self.uri, hint=self._pending(n))
         if self._peeked is None or self._peeked[0] != p.value:
             self._peeked = (p.value, n, Window(p.value, n))
         return self._peeked[2].view(readonly=True)
@@ -348,13 +348,16 @@ class Queue(Handle):
         """recv with the held message peek()ed: EBUSY, as the library refuses it."""
         raise error(-errno.EBUSY, "recv", self.uri, hint=self._pending(-errno.EBUSY))
 
-    def _pending(self, err: int) -> str:
-        """Why this handle refused, when it is its own half-done zero-copy operation."""
+    def _pending(self, err: int, size: Optional[int] = None) -> str:
+        """Why this handle refused, when it is its own half-done zero-copy operation, or
+        the message of size bytes it was given is over max_msg (as the CLI says it)."""
         if err in (-errno.EBUSY, -errno.EINVAL):
             if self._slot is not None:
                 return "this handle has a reserve()d slot: commit() it first"
             if self._peeked is not None:
                 return "this handle has a peek()ed message: consume() it first"
+        if err == -errno.EMSGSIZE and size is not None and size > self.max_msg:
+            return f"a message of {size} bytes is over the queue's max_msg of {self.max_msg} bytes"
         return ""
 
     # ---- the rest ----

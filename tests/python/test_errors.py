@@ -5,7 +5,7 @@ import os
 import struct
 import unittest
 
-from pyhelp import Case, check_no_leftovers, shmkit
+from pyhelp import Case, check_no_leftovers, shmkit, wait_line
 
 
 def tearDownModule():
@@ -81,6 +81,35 @@ class ErrorTest(Case):
             q.reserve(8)
             self.assertOSError(OSError, errno.EBUSY, q.reserve, 8)  # one reservation per handle
             q.commit()
+
+    def test_message_errors_say_what_the_cli_says(self):
+        # send/recv/publish/receive raised only the errno's text: "send: Device or resource
+        # busy" where the CLI says which live pid holds the producer role, "Message too long"
+        # where it gives the sizes, and "receive: the other side is gone for good" for a
+        # topic whose publisher closed, which another publisher may take over.
+        u = self.uri()
+        with shmkit.Queue.create(u, 4, 16) as q:
+            holder = self.child("import shmkit, sys, time\n"
+                                "q = shmkit.Queue.open(sys.argv[1]); q.send(b'a')\n"
+                                "print('sent', flush=True); time.sleep(60)\n", u)
+            wait_line(holder, "sent")
+            cli = self.tool("send", u, "b", check=False).stderr.decode()
+            e = self.assertOSError(OSError, errno.EBUSY, q.send, b"c")
+            said = f"pid {holder.pid} is already its producer, and only one is allowed"
+            self.assertIn(said, cli)
+            self.assertIn(said, str(e))
+            e = self.assertOSError(OSError, errno.EMSGSIZE, q.reserve, 17)
+            self.assertIn("a message of 17 bytes is over the queue's max_msg of 16 bytes", str(e))
+        t = self.uri()
+        pub = shmkit.Publisher.create(t, 32, 4)
+        e = self.assertOSError(OSError, errno.EMSGSIZE, pub.send, b"x" * 33)
+        self.assertIn("a message of 33 bytes is over the topic's slot size of 32 bytes", str(e))
+        with shmkit.Subscriber.open(t) as s:
+            pub.close()
+            e = self.assertOSError(BrokenPipeError, errno.EPIPE, s.recv, timeout=5)
+            self.assertNotIn("for good", str(e))
+            self.assertIn("no publisher has the topic open now", str(e))
+            shmkit.Publisher.open(t).close()    # a new publisher: not the end, as it said
 
     def test_invalid_arguments(self):
         self.assertOSError(OSError, errno.EINVAL, shmkit.Segment, "nosuchscheme:/x", 4096,
