@@ -125,6 +125,9 @@ static int print_json(const struct top_sample *s, double interval)
 	cli_json_init(&j, stdout);
 	cli_json_object(&j, NULL);
 	cli_json_uint(&j, "interval_ms", (uint64_t)(interval * 1000 + 0.5));
+	/* the rates divide by this, not by interval_ms: a loaded machine
+	 * wakes top late, and a script checking a rate needs the real span */
+	cli_json_uint(&j, "elapsed_ms", s->span_ns > 0 ? (uint64_t)(s->span_ns + 500000) / 1000000 : 0);
 	cli_json_array(&j, "objects");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct top_obj *o = &s->objs[i];

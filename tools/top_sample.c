@@ -238,6 +238,7 @@ int top_sample_take(struct top_sample *s)
 	drop_objs(s);
 	s->unreadable = 0;
 	s->unattached = 0;
+	s->span_ns = 0;
 	int r = shmkit_list(add, s);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	s->when_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -284,6 +285,8 @@ static int by_rate(const void *a, const void *b)
 void top_rates(struct top_sample *now, const struct top_sample *before)
 {
 	double secs = (double)(now->when_ns - before->when_ns) / 1e9;
+
+	now->span_ns = now->when_ns - before->when_ns;
 
 	for (size_t i = 0; i < now->n; i++) {
 		struct top_obj *o = &now->objs[i];

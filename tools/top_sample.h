@@ -39,6 +39,7 @@ struct top_sample {
 	struct top_obj *objs;
 	size_t n, cap;
 	int64_t when_ns; /* CLOCK_MONOTONIC */
+	int64_t span_ns; /* since the sample the rates came from (top_rates); 0 before */
 	size_t unreadable; /* segments whose header was not read: not shown */
 	size_t unattached; /* of those, SysV ones no process we may read has attached:
 			    * top never attaches, so their kind is unknown */
