@@ -893,11 +893,15 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 		free(h);
 		return r;
 	}
+	h->named_fresh = 1; /* a new heap: no names, no bits */
 	*out = h;
 	return 0;
 }
 
-/* Returns the blocks cached by processes that died (at every open). */
+static void named_bits_refresh_locked(struct shmkit_heap *h);
+
+/* Returns the blocks cached by processes that died (at every open), and
+ * gives names an older build made their filter bits (named_fresh). */
 static int reclaim_dead(struct shmkit_heap *h)
 {
 	int r = heap_lock_to_look(h); /* a stopped holder must not hang every open */
@@ -906,6 +910,8 @@ static int reclaim_dead(struct shmkit_heap *h)
 	if (r < 0)
 		return r;
 	r = shmkit__heap_reclaim_locked(h);
+	named_bits_refresh_locked(h);
+	__atomic_store_n(&h->named_fresh, 1, __ATOMIC_RELAXED);
 	shmkit__heap_unlock(h);
 	return r < 0 ? r : 0;
 }
@@ -1154,12 +1160,20 @@ int shmkit_heap_free(struct shmkit_heap *h, shmkit_off off)
 	uint64_t sz = blk(h, off - HDR)->size;
 	if (sz > h->arena_end - (off - HDR))
 		return -EBADMSG;
-	int named = named_maybe(h, off); /* never cached: its name must go */
+	/* never cached: its name must go. Until this handle refreshed the
+	 * filter (a heap an older build named blocks in has no bits for them),
+	 * every free may be of a named block. */
+	int fresh = __atomic_load_n(&h->named_fresh, __ATOMIC_RELAXED);
+	int named = !fresh || named_maybe(h, off);
 	if (!named &&
 	    ((r = mag_push(h, off, sz)) != 1 || (r = shmkit__heap_mag_free(h, off, sz)) != 1))
 		return r;
 	if ((r = heap_lock(h)) < 0)
 		return r;
+	if (!fresh) {
+		named_bits_refresh_locked(h);
+		__atomic_store_n(&h->named_fresh, 1, __ATOMIC_RELAXED);
+	}
 	r = named ? named_free_locked(h, off) : shmkit__heap_free_locked(h, off);
 	shmkit__heap_unlock(h);
 	return r;

@@ -35,6 +35,11 @@ struct shmkit_heap {
 	 * SHMKIT_FOREVER from attach. Relaxed atomics: any thread may set it,
 	 * and only the lock's slow path reads it. */
 	int64_t lock_timeout_ns;
+	/* Set once this handle recomputed sh->named_bits under the lock (at
+	 * open, else at its first free): until then a free cannot trust the
+	 * filter (a heap from before it has names and no bits), so it takes
+	 * the locked path. Relaxed atomics: any thread may set it. */
+	int named_fresh;
 };
 
 /* Lays a fresh heap out in a zeroed body (creator only, before READY). */

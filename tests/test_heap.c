@@ -351,6 +351,22 @@ static void named_gone(struct shmkit_heap *h, shmkit_off was)
 	CHECK_RET(shmkit_heap_check(h), 0);
 }
 
+/* Child: frees the block at offset argv[1] without any look-up first (its
+ * offset came from elsewhere, e.g. a list in the heap), then checks its name
+ * is gone even once the offset is handed out again. */
+static int role_free_off(int argc, char **argv)
+{
+	struct shmkit_heap *h;
+	if (argc < 2)
+		return 2;
+	shmkit_off off = (shmkit_off)strtoull(argv[1], NULL, 0);
+	CHECK_RET(shmkit_heap_open(&h, argv[0]), 0);
+	CHECK_RET(shmkit_heap_free(h, off), 0);
+	named_gone(h, off);
+	shmkit_heap_close(h);
+	return 0;
+}
+
 static void test_named_freed(void)
 {
 	const char *uri = test_uri("posix", "heap-named-freed");
@@ -385,6 +401,32 @@ static void test_named_freed(void)
 		CHECK(shmkit_heap_ptr(h, off) == NULL);
 		named_gone(h, off);
 	}
+	shmkit_heap_close(h);
+	shmkit_remove(uri);
+}
+
+/* A heap made before named_bits existed (those 32 bytes 0) whose named block
+ * is freed by a process that never called shmkit_heap_named: the block must
+ * not go into its cache with its name left behind (the name came back with
+ * the next allocation at that offset, as before 91fd316). */
+static void test_named_freed_older_heap(void)
+{
+	const char *uri = test_uri("posix", "heap-named-old");
+	struct shmkit_heap *h;
+	shmkit_off off;
+	char arg[32];
+
+	CHECK_RET(shmkit_heap_create(&h, uri, HEAP_SIZE, 0600), 0);
+	CHECK_RET(shmkit_heap_named(h, "gone", 100, SHMKIT_CREATE, &off), 0);
+	/* as an older build left it: the heap header follows the 4096-byte
+	 * managed header, named_bits at its byte 728 (docs/LAYOUT.md) */
+	unsigned char *base = (unsigned char *)shmkit_heap_ptr(h, off) - off;
+	memset(base + 4096 + 728, 0, 32);
+	snprintf(arg, sizeof(arg), "%llu", (unsigned long long)off);
+	const char *args[] = { uri, arg, NULL };
+	CHECK_RET(test_wait(test_spawn_self("free-off", args)), 0);
+	CHECK_RET(shmkit_heap_named(h, "gone", 0, 0, &off), -ENOENT);
+	CHECK_RET(shmkit_heap_check(h), 0);
 	shmkit_heap_close(h);
 	shmkit_remove(uri);
 }
@@ -628,6 +670,7 @@ int main(int argc, char **argv)
 		{ "list-append", role_list_append },
 		{ "crash-op", role_crash_op },
 		{ "free-named", role_free_named },
+		{ "free-off", role_free_off },
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
@@ -636,6 +679,7 @@ int main(int argc, char **argv)
 	test_named_shared_list();
 	test_crash_points();
 	test_named_freed();
+	test_named_freed_older_heap();
 	test_stats_with_stopped_holder();
 	test_concurrent();
 	test_random_kills();
