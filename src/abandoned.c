@@ -10,6 +10,7 @@
  * user's, or one with a second name, is never replaced). A file sized and
  * still all zero is not taken: a plain segment looks the same. POSIX and
  * file: only (shmget sizes a SysV segment as it makes it). */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -56,18 +57,54 @@ int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct s
 	if (!empty)
 		return 0;
 	struct shmkit__obj_ref ref = {seen->st_dev, (uint64_t)seen->st_ino, -1, seen->st_uid,
-				      (unsigned)seen->st_mode & 0777};
+				      (unsigned)seen->st_mode & 0777, 0};
 	return shmkit__holders_verdict(&ref, path, 0, why, sizeof(why)) == 1;
+}
+
+/* Does path still name the file open as pfd? Its stat into *sb. pfd holds
+ * the inode: its number is no new file's. */
+static int still_named(const char *path, int pfd, struct stat *sb)
+{
+	struct stat now;
+	return fstat(pfd, sb) == 0 && lstat(path, &now) == 0 && now.st_dev == sb->st_dev &&
+	       now.st_ino == sb->st_ino;
+}
+
+/* Nobody holds the file open as pfd (1), somebody does (0), cannot tell
+ * (-1); O_PATH descriptors (looks: our own, held from the judge to the
+ * unlink, and other take-overs') do not count. */
+static int unheld(int pfd, const struct stat *sb)
+{
+	char why[512];
+	struct shmkit__obj_ref ref = {sb->st_dev, (uint64_t)sb->st_ino, -1, sb->st_uid,
+				      (unsigned)sb->st_mode & 0777, 1};
+	return shmkit__holders_verdict_fd(&ref, pfd, why, sizeof(why));
+}
+
+/* The take-over of the file open as pfd, judged under path: 1 removed. */
+static int take_over(const char *path, int pfd)
+{
+	struct stat sb;
+
+	if (!still_named(path, pfd, &sb) || sb.st_size != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_nlink != 1 || sb.st_uid != geteuid() || unheld(pfd, &sb) != 1)
+		return 0;
+	SHMKIT__TEST_POINT("abandoned.judged");
+	/* the very file judged (held open since), still as judged, under its
+	 * name lock (unlink.c) */
+	return shmkit__unlink_pinned(path, pfd, SHMKIT__UNLINK_EMPTY) == 1;
 }
 
 int shmkit__remove_abandoned(const char *uri)
 {
 	char path[PATH_MAX];
-	struct stat seen;
 
-	if (!shmkit__abandoned_creation(uri, path, sizeof(path), &seen))
+	if (uri_path(uri, path, sizeof(path)) < 0)
 		return 0;
-	/* the very file judged, still empty, not one a racing remove and
-	 * create put under the name since (unlink.c) */
-	return shmkit__unlink_same(path, &seen, SHMKIT__UNLINK_EMPTY) == 1;
+	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return 0;
+	int r = take_over(path, pfd);
+	close(pfd);
+	return r;
 }

@@ -287,7 +287,7 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s", why);
 	struct shmkit__obj_ref ref = {sb.st_dev, (uint64_t)sb.st_ino, -1, sb.st_uid,
-				      sb.st_mode & 0777};
+				      sb.st_mode & 0777, 0};
 	char path[300];
 	snprintf(path, sizeof(path), "/dev/shm/%s", name);
 	int uv = shmkit__holders_verdict(&ref, path, 0, why2, sizeof(why2));

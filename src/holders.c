@@ -5,11 +5,13 @@
  * it removes anything, and for create() before it takes over a name whose
  * creator died before writing a header. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "holders.h"
 #include "internal.h"
 #include "proc.h"
@@ -66,8 +68,13 @@ static int lease_counts_readers(void)
 }
 
 /* 1 nobody else has the file open or mapped, 0 somebody has, negative errno
- * when the kernel cannot be asked (no lease rights, readers not counted). */
-static int lease_probe(const char *path)
+ * when the kernel cannot be asked (no lease rights, readers not counted).
+ * The file is the one open as pfd (O_PATH) if pfd >= 0, else path's. With
+ * pfd, a lease granted is the answer even if an open breaks it at once: at
+ * that instant no other open file referred to it, which is all a take-over
+ * asks (abandoned.c: a creator holds its descriptor throughout); else such
+ * an open makes it "somebody has". */
+static int lease_probe(const char *path, int pfd)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -75,7 +82,10 @@ static int lease_probe(const char *path)
 	if (pid == 0) {
 		if (!lease_counts_readers())
 			_exit(3);
-		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (pfd >= 0)
+			signal(SIGIO, SIG_IGN); /* the break of a lease granted */
+		int fd = pfd >= 0 ? shmkit__reopen_path_fd(pfd, O_RDONLY | O_NONBLOCK)
+				  : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			_exit(errno == EWOULDBLOCK ? 1 : 4); /* another lease holder: in use */
 		if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
@@ -102,8 +112,8 @@ static int lease_probe(const char *path)
 	}
 }
 
-int shmkit__holders_verdict(const struct shmkit__obj_ref *ref, const char *path, int kernel_counted,
-			    char *why, size_t cap)
+static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
+		   int kernel_counted, char *why, size_t cap)
 {
 	struct use_report rep;
 	find_users(ref, &rep);
@@ -124,7 +134,7 @@ int shmkit__holders_verdict(const struct shmkit__obj_ref *ref, const char *path,
 			 (int)getpid());
 		return 0;
 	}
-	int lease = path ? lease_probe(path) : -ENOTSUP;
+	int lease = path || pfd >= 0 ? lease_probe(path, pfd) : -ENOTSUP;
 	if (lease == 0) {
 		snprintf(why, cap,
 			 "a process that cannot be inspected has it open or mapped "
@@ -152,4 +162,15 @@ int shmkit__holders_verdict(const struct shmkit__obj_ref *ref, const char *path,
 	}
 	snprintf(why, cap, "no live process maps or holds it (/proc)");
 	return 1;
+}
+
+int shmkit__holders_verdict(const struct shmkit__obj_ref *ref, const char *path, int kernel_counted,
+			    char *why, size_t cap)
+{
+	return verdict(ref, path, -1, kernel_counted, why, cap);
+}
+
+int shmkit__holders_verdict_fd(const struct shmkit__obj_ref *ref, int pfd, char *why, size_t cap)
+{
+	return verdict(ref, NULL, pfd, 0, why, cap);
 }

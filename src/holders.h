@@ -14,5 +14,8 @@
  * This process's own use counts as a holder. */
 int shmkit__holders_verdict(const struct shmkit__obj_ref *ref, const char *path, int kernel_counted,
 			    char *why, size_t cap);
+/* The same for the file open as pfd (O_PATH): the one looked at, whatever
+ * its name names by now; the lease probe reopens it. */
+int shmkit__holders_verdict_fd(const struct shmkit__obj_ref *ref, int pfd, char *why, size_t cap);
 
 #endif

@@ -76,6 +76,10 @@ struct shmkit__obj_ref {
 	 * only if its uid could open an object of this owner and mode. */
 	uid_t owner;
 	unsigned mode;
+	/* Descriptors opened O_PATH do not count: they can neither read,
+	 * write nor map it (a take-over's look at an empty file, abandoned.c;
+	 * and every open-or-create waiting for its creator holds one). */
+	int skip_path_fds;
 };
 /* Does pid map it (any mapping) or hold a descriptor to it? 1, 0, -ENOENT
  * (gone) or -EACCES (cannot be inspected). SysV ids are per IPC namespace: a

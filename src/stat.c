@@ -85,7 +85,7 @@ static int add_mapper(pid_t pid, void *arg)
 
 int shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid)
 {
-	struct shmkit__obj_ref ref = {dev, (uint64_t)ino, shmid, 0, 0};
+	struct shmkit__obj_ref ref = {dev, (uint64_t)ino, shmid, 0, 0, 0};
 	struct shmkit__users u;
 	st->n_mappers = 0;
 	int r = shmkit__proc_users(&ref, 0, add_mapper, st, &u);

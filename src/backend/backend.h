@@ -154,6 +154,13 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
  * regular file), -EBUSY another remover holds the lock (without WAIT), or a
  * negative errno (-ENOENT: nothing there). */
 int shmkit__unlink_same(const char *path, const struct stat *expect, int flags);
+/* The same for the file open as pfd (O_PATH), which the caller judged and
+ * has held open since: its inode number cannot have gone to a new file
+ * under the name meanwhile (ext4 gives a freed one out again at once), as
+ * a dev and ino compared after the judge let go of it could. With EMPTY,
+ * under the lock the file is still empty, has one link and is the
+ * caller's (a take-over's tests, made again). */
+int shmkit__unlink_pinned(const char *path, int pfd, int flags);
 
 /* src/backend/pages.c: huge pages and chosen addresses (DESIGN §9). */
 /* The huge page size (Hugepagesize), and len rounded up to whole ones. */

@@ -79,36 +79,49 @@ static int name_lock(int pfd, int wait, int *lfd)
 	}
 }
 
-int shmkit__unlink_same(const char *path, const struct stat *expect, int flags)
+int shmkit__unlink_pinned(const char *path, int pfd, int flags)
 {
 	struct stat sb, now;
 	int lfd = -1, r;
-	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-	if (pfd < 0)
+	if (fstat(pfd, &sb) < 0)
 		return -errno;
-	if (fstat(pfd, &sb) < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = 0;
-	if (!S_ISREG(sb.st_mode) || (expect && !same_file(&sb, expect)))
-		goto out;
+	if (!S_ISREG(sb.st_mode))
+		return 0;
 	r = name_lock(pfd, flags & SHMKIT__UNLINK_WAIT, &lfd);
 	if (r < 0)
-		goto out;
+		return r;
 	SHMKIT__TEST_POINT("unlink.locked");
-	/* under the lock: the name still names the file judged (and that
-	 * file is still empty, if asked) */
+	/* under the lock: the name still names the file (pfd keeps its inode,
+	 * so its number is no other file's); an empty one taken over is still
+	 * as judged, empty and ours alone (its link count and owner were last
+	 * looked at before the slow walk of /proc) */
 	r = 0;
 	if (lstat(path, &now) < 0 || !same_file(&now, &sb))
 		goto out;
-	if ((flags & SHMKIT__UNLINK_EMPTY) && (fstat(pfd, &now) < 0 || now.st_size != 0))
+	if ((flags & SHMKIT__UNLINK_EMPTY) &&
+	    (fstat(pfd, &now) < 0 || now.st_size != 0 || now.st_nlink != 1 ||
+	     now.st_uid != geteuid()))
 		goto out;
 	r = unlink(path) == 0 ? 1 : -errno;
 out:
 	if (lfd >= 0)
 		close(lfd); /* the lock goes with it */
+	return r;
+}
+
+int shmkit__unlink_same(const char *path, const struct stat *expect, int flags)
+{
+	struct stat sb;
+	int r = 0;
+	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &sb) < 0)
+		r = -errno;
+	else if (S_ISREG(sb.st_mode) && (!expect || same_file(&sb, expect)))
+		r = shmkit__unlink_pinned(path, pfd, flags);
 	close(pfd);
 	return r;
 }

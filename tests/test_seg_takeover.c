@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* The take-over of an empty file whose creator was killed inside its
+ * sizing (test_seg_stranded.c), with the pause points: a file made anew
+ * under the name meanwhile, or given a second name, is never taken; every
+ * opener counts itself in the object it opened, so one that mapped a file
+ * whose name was taken from under it is missed. */
+/* TIMEOUT: 180 */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define SIZE (1 << 20)
+
+/* exec'd: create URI exclusively (stopped at seg.create.sizing by the test) */
+static int role_creator(int argc, char **argv)
+{
+	struct shmkit_seg *seg;
+	if (argc < 1)
+		return 2;
+	CHECK_OK(shmkit_seg_open(&seg, argv[0], SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0600));
+	return 0;
+}
+
+/* exec'd: open or create URI (as the README's writer), then count itself
+ * in the object's first 8 bytes; exits 0 once it has, else 1 (says why) */
+static int role_opener(int argc, char **argv)
+{
+	struct shmkit_seg *seg;
+	if (argc < 1)
+		return 2;
+	int rc = shmkit_seg_open(&seg, argv[0], SIZE, SHMKIT_CREATE, 0600);
+	if (rc < 0) {
+		fprintf(stderr, "opener %d: %s (%s)\n", (int)getpid(), strerror(-rc),
+			shmkit_last_error_detail());
+		return 1;
+	}
+	int ok = shmkit_seg_size(seg) == SIZE;
+	atomic_fetch_add((_Atomic uint64_t *)shmkit_seg_addr(seg), 1);
+	shmkit_seg_close(seg);
+	return ok ? 0 : 1;
+}
+
+static const struct test_role roles[] = {
+    {"creator", role_creator},
+    {"opener", role_opener},
+    {NULL, NULL},
+};
+
+static void path_of(const char *scheme, const char *uri, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s%s", strcmp(scheme, "posix") == 0 ? "/dev/shm" : "",
+		 strchr(uri, ':') + 1);
+}
+
+/* How many openers counted themselves in the object under uri now (-1:
+ * none there). Openers that mapped another object (one whose name was taken
+ * from under them) are missing. */
+static long opened(const char *uri)
+{
+	struct shmkit_seg *seg;
+	if (shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0) < 0)
+		return -1;
+	long n = (long)atomic_load((_Atomic uint64_t *)shmkit_seg_addr(seg));
+	shmkit_seg_close(seg);
+	return n;
+}
+
+/* A creator killed inside its sizing: the empty file it leaves at uri. */
+static void abandon(const char *scheme, const char *uri, char *path, size_t cap)
+{
+	struct stat sb;
+	const char *args[] = {uri, NULL};
+
+	path_of(scheme, uri, path, cap);
+	CHECK_RET(test_kill_stopped(test_spawn_paused("seg.create.sizing", "creator", args)),
+		  128 + SIGKILL);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
+}
+
+/* Waits for pid to exit, continuing it each time it stops at a pause point
+ * it passes again. */
+static int wait_continuing(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st))
+		kill(pid, SIGCONT);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* An opener judged the empty file abandoned and is stopped before its
+ * unlink (abandoned.judged); meanwhile the name is removed and another
+ * open-or-create makes a new file there, stopped inside its sizing. On
+ * ext4 (file:) the new file gets the old one's inode number at once, and
+ * the take-over compared device and inode only: it unlinked the live
+ * creator's new file, which then sized and mapped a file with no name,
+ * while the taker made a third: two objects, one lost. */
+static void test_judged_then_replaced(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "replaced");
+	const char *args[] = {uri, NULL};
+	char path[4096];
+	struct stat sb;
+
+	abandon(scheme, uri, path, sizeof(path));
+	pid_t taker = test_spawn_paused("abandoned.judged", "opener", args);
+	CHECK(unlink(path) == 0);
+	pid_t maker = test_spawn_paused("seg.create.sizing", "opener", args);
+	kill(taker, SIGCONT);
+	usleep(300000);
+	kill(maker, SIGCONT);
+	CHECK_RET(test_wait(maker), 0);
+	/* the taker may still give up here (-EAGAIN): the name moved */
+	int taken = wait_continuing(taker);
+	CHECK(taken == 0 || taken == 1);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == SIZE);
+	CHECK_RET(opened(uri), 1 + (taken == 0));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* The one-link (and owner) test of the take-over, made before the slow
+ * walk of /proc, was not made again under the name lock: a second name
+ * given to the file meanwhile (a user keeping it) did not stop the
+ * unlink. */
+static void test_linked_after_judged(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "relinked");
+	const char *args[] = {uri, NULL};
+	char path[4096], link2[4200];
+	struct stat before, after;
+
+	abandon(scheme, uri, path, sizeof(path));
+	snprintf(link2, sizeof(link2), "%s.link", path);
+	CHECK(stat(path, &before) == 0);
+	pid_t taker = test_spawn_paused("abandoned.judged", "opener", args);
+	CHECK(link(path, link2) == 0);
+	kill(taker, SIGCONT);
+	CHECK_RET(wait_continuing(taker), 1); /* -EAGAIN: not ours alone */
+	CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino && after.st_nlink == 2);
+	CHECK(unlink(link2) == 0);
+	CHECK(unlink(path) == 0);
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	const char *schemes[] = {"posix", "file"};
+	for (int i = 0; i < 2; i++) {
+		test_judged_then_replaced(schemes[i]);
+		test_linked_after_judged(schemes[i]);
+	}
+	return test_done();
+}
