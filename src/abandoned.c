@@ -61,6 +61,14 @@ int shmkit__abandoned_creation(const char *uri, char *path, size_t cap, struct s
 	return shmkit__holders_verdict(&ref, path, 0, why, sizeof(why)) == 1;
 }
 
+/* How long a take-over looks again at a file held by no remover before it
+ * believes the holder is one to wait for (a creator at work, or a user):
+ * a live creator holds its descriptor throughout, while the descriptors
+ * of other take-overs of the same file (their holder probe, their name
+ * lock being taken) come and go in moments. */
+#define HELD_LOOKS 8
+#define HELD_MS 250
+
 /* Does path still name the file open as pfd? Its stat into *sb. pfd holds
  * the inode: its number is no new file's. */
 static int still_named(const char *path, int pfd, struct stat *sb)
@@ -71,8 +79,8 @@ static int still_named(const char *path, int pfd, struct stat *sb)
 }
 
 /* Nobody holds the file open as pfd (1), somebody does (0), cannot tell
- * (-1); O_PATH descriptors (looks: our own, held from the judge to the
- * unlink, and other take-overs') do not count. */
+ * (-1); O_PATH descriptors (looks: ours, other take-overs', waiting
+ * opens') do not count. */
 static int unheld(int pfd, const struct stat *sb)
 {
 	char why[512];
@@ -81,29 +89,59 @@ static int unheld(int pfd, const struct stat *sb)
 	return shmkit__holders_verdict_fd(&ref, pfd, why, sizeof(why));
 }
 
-/* The take-over of the file open as pfd, judged under path: 1 removed. */
+/* The take-over of the file open as pfd, judged under path: 1 removed,
+ * -EAGAIN the name is another's now (removed, or sized, or another file:
+ * open again), 0 it is not abandoned. Other take-overs of the same file
+ * at once (open-or-create started twice) must not make it look held: a
+ * remover's name lock is waited for (it removes the file: the name
+ * moves), and any other holder is looked at again for a moment. */
 static int take_over(const char *path, int pfd)
 {
+	int64_t patience = shmkit__now_ns() + HELD_MS * 1000000ll;
 	struct stat sb;
 
-	if (!still_named(path, pfd, &sb) || sb.st_size != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_nlink != 1 || sb.st_uid != geteuid() || unheld(pfd, &sb) != 1)
-		return 0;
-	SHMKIT__TEST_POINT("abandoned.judged");
-	/* the very file judged (held open since), still as judged, under its
-	 * name lock (unlink.c) */
-	return shmkit__unlink_pinned(path, pfd, SHMKIT__UNLINK_EMPTY) == 1;
+	for (int looks = 0; looks < 64; looks++) {
+		if (!still_named(path, pfd, &sb) || sb.st_size != 0)
+			return -EAGAIN;
+		if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1 || sb.st_uid != geteuid())
+			return 0; /* not ours alone */
+		int v = unheld(pfd, &sb);
+		if (v < 0)
+			return 0;
+		if (v == 1) {
+			SHMKIT__TEST_POINT("abandoned.judged");
+			/* not unlinked (0): the name moved, or the file changed
+			 * meanwhile; the next look says which */
+			int r = shmkit__unlink_pinned(path, pfd,
+						      SHMKIT__UNLINK_EMPTY | SHMKIT__UNLINK_WAIT);
+			if (r != 0)
+				return r == 1;
+			continue;
+		}
+		int w = shmkit__remover_wait(pfd);
+		if (w < 0)
+			return 0; /* a remover stopped with the lock: as rm says */
+		if (w == 1)
+			continue;
+		if (looks >= HELD_LOOKS && shmkit__now_ns() > patience)
+			return 0;
+		/* apart from another take-over's looks, by a step of our own */
+		usleep(1000 + ((unsigned)getpid() * 7919u + (unsigned)looks * 4099u) % 4000u);
+	}
+	return 0;
 }
 
-int shmkit__remove_abandoned(const char *uri)
+int shmkit__remove_abandoned(const char *uri, int waited)
 {
 	char path[PATH_MAX];
 
 	if (uri_path(uri, path, sizeof(path)) < 0)
 		return 0;
+	if (waited >= 0)
+		return take_over(path, waited);
 	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
-		return 0;
+		return errno == ENOENT ? -EAGAIN : 0;
 	int r = take_over(path, pfd);
 	close(pfd);
 	return r;

@@ -773,7 +773,7 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 	while ((r = shmkit_seg_open(&seg, uri, 0, 0, 0)) == -EAGAIN && !expired(deadline))
 		sleep_briefly();
 	if (r == -EAGAIN) /* still empty: its creator may have died there */
-		return shmkit__remove_abandoned(uri) ? -EAGAIN : -EEXIST;
+		return shmkit__remove_abandoned(uri, -1) ? -EAGAIN : -EEXIST;
 	if (r < 0)
 		return r == -ENOENT ? -EAGAIN : r;
 	struct shmkit__header *h = shmkit_seg_addr(seg);

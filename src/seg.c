@@ -27,9 +27,11 @@ static int check_open_args(size_t size, int flags)
 	return 0;
 }
 
-/* A new handle opened by u's backend into *out; nothing allocated on error. */
+/* A new handle opened by u's backend into *out; nothing allocated on error
+ * but *empty: the empty file an open-or-create waited on (-1: none), for
+ * the caller to close. */
 static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, size_t size,
-			int flags, unsigned mode)
+			int flags, unsigned mode, int *empty)
 {
 	struct shmkit_seg *seg = shmkit__seg_alloc();
 	if (!seg)
@@ -40,6 +42,7 @@ static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, si
 	shmkit__uri_format(u, seg->uri, sizeof(seg->uri));
 	int rc = seg->ops->open(seg, u, size, flags, mode);
 	if (rc < 0) {
+		*empty = seg->empty_fd;
 		free(seg);
 		return rc;
 	}
@@ -88,17 +91,31 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 			return shmkit__fail(-EINVAL, "fd: maps an existing descriptor; cannot create");
 		return shmkit__seg_from_fd(out, u.fd, size, flags, 0);
 	}
-	rc = backend_open(out, &u, size, flags, mode);
+	int empty = -1;
+	rc = backend_open(out, &u, size, flags, mode, &empty);
 	/* Open or create that found the name still empty after its wait: a
 	 * creator killed before it sized the file (inside posix_fallocate)
 	 * left it, and nothing in it names anyone to wait for. Without taking
 	 * it over (as a managed create does, abandoned.c), every later open or
-	 * create got -EAGAIN until someone removed the name by hand. */
-	if (rc == -EAGAIN && (flags & SHMKIT_CREATE) && !(flags & SHMKIT_EXCL) &&
-	    shmkit__remove_abandoned(uri)) {
+	 * create got -EAGAIN until someone removed the name by hand. Another
+	 * open-or-create taking the same file over at once makes the name
+	 * move under ours (-EAGAIN): ours opens again, and finds the object
+	 * that one makes (waiting for its sizing, as for any creator). */
+	for (int tries = 0; tries < 4 && rc == -EAGAIN && (flags & SHMKIT_CREATE) &&
+			    !(flags & SHMKIT_EXCL);
+	     tries++) {
+		SHMKIT__TEST_POINT("seg.open.empty");
+		int r = shmkit__remove_abandoned(uri, empty);
+		if (empty >= 0)
+			close(empty);
+		empty = -1;
+		if (r == 0)
+			break;
 		shmkit__detail_clear();
-		rc = backend_open(out, &u, size, flags, mode);
+		rc = backend_open(out, &u, size, flags, mode, &empty);
 	}
+	if (empty >= 0)
+		close(empty);
 	return rc;
 }
 

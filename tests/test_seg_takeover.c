@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The take-over of an empty file whose creator was killed inside its
- * sizing (test_seg_stranded.c), with the pause points: a file made anew
- * under the name meanwhile, or given a second name, is never taken; every
- * opener counts itself in the object it opened, so one that mapped a file
- * whose name was taken from under it is missed. */
+ * sizing (test_seg_stranded.c) by open-or-create runs at once, in every
+ * order the pause points force: none may fail where its caller asked to
+ * open or create, and all must open the same object (each counts itself in
+ * it); a file made anew under the name meanwhile, or given a second name,
+ * or a creator still alive in its sizing, is never taken. */
 /* TIMEOUT: 180 */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +96,75 @@ static int wait_continuing(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* 0 while pid runs on (checked for up to ms), else how it ended. */
+static int still_running(pid_t pid, int ms)
+{
+	int st;
+
+	for (int i = 0; i < ms; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? 1000 + WEXITSTATUS(st) : 2000 + WTERMSIG(st);
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* Two open-or-create runs at once find the empty file a killed creator
+ * left: one takes it over (stopped holding its name lock, before its
+ * unlink), the other judged the file held (by the taker's own descriptor)
+ * and got -EAGAIN ("exists but is empty"), though its caller asked to open
+ * or create and the name was about to be free. It must wait for the
+ * take-over and open what that made: one object, both counted in it. */
+static void test_racing_takeover(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "raced");
+	const char *args[] = {uri, NULL};
+	char path[4096];
+	struct stat sb;
+
+	abandon(scheme, uri, path, sizeof(path));
+	pid_t taker = test_spawn_paused("unlink.locked", "opener", args);
+	pid_t second = test_spawn_self("opener", args);
+	/* its wait for a creator (1 s), its look at the name, and on: it
+	 * must not give up while the taker holds the name */
+	int early = still_running(second, 2500);
+	CHECK_RET(early, 0);
+	kill(taker, SIGCONT);
+	CHECK_RET(test_wait(taker), 0);
+	if (!early)
+		CHECK_RET(test_wait(second), 0);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == SIZE);
+	CHECK_RET(opened(uri), 2);
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* The second opener stopped between its wait on the abandoned file and its
+ * take-over (seg.open.empty) while the first removes that file and makes a
+ * new one, stopped inside its sizing: the second must not judge the new
+ * file (its creator at work) and give up, but wait for it as for any
+ * creator, and open it. */
+static void test_takeover_new_file(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "renewed");
+	const char *args[] = {uri, NULL};
+	char path[4096];
+	struct stat sb;
+
+	abandon(scheme, uri, path, sizeof(path));
+	pid_t taker = test_spawn_paused("unlink.locked,seg.create.sizing", "opener", args);
+	pid_t second = test_spawn_paused("seg.open.empty", "opener", args);
+	kill(taker, SIGCONT); /* removes the file, makes a new one */
+	CHECK_OK(test_wait_stopped(taker, 10ll * 1000000000));
+	kill(second, SIGCONT);
+	usleep(300000);
+	kill(taker, SIGCONT);
+	CHECK_RET(test_wait(taker), 0);
+	CHECK_RET(wait_continuing(second), 0);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == SIZE);
+	CHECK_RET(opened(uri), 2);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* An opener judged the empty file abandoned and is stopped before its
  * unlink (abandoned.judged); meanwhile the name is removed and another
  * open-or-create makes a new file there, stopped inside its sizing. On
@@ -117,11 +187,9 @@ static void test_judged_then_replaced(const char *scheme)
 	usleep(300000);
 	kill(maker, SIGCONT);
 	CHECK_RET(test_wait(maker), 0);
-	/* the taker may still give up here (-EAGAIN): the name moved */
-	int taken = wait_continuing(taker);
-	CHECK(taken == 0 || taken == 1);
+	CHECK_RET(wait_continuing(taker), 0);
 	CHECK(stat(path, &sb) == 0 && sb.st_size == SIZE);
-	CHECK_RET(opened(uri), 1 + (taken == 0));
+	CHECK_RET(opened(uri), 2);
 	CHECK_OK(shmkit_remove(uri));
 }
 
@@ -148,13 +216,60 @@ static void test_linked_after_judged(const char *scheme)
 	CHECK(unlink(path) == 0);
 }
 
+/* Two (then three) open-or-create runs started together on an abandoned
+ * file, no pause: every one opens, all the same object. */
+static void test_racing_openers(const char *scheme, int n)
+{
+	for (int round = 0; round < 1; round++) {
+		const char *uri = test_uri(scheme, "herd");
+		const char *args[] = {uri, NULL};
+		char path[4096];
+		pid_t pids[4];
+
+		abandon(scheme, uri, path, sizeof(path));
+		for (int i = 0; i < n; i++)
+			pids[i] = test_spawn_self("opener", args);
+		for (int i = 0; i < n; i++)
+			CHECK_RET(test_wait(pids[i]), 0);
+		CHECK_RET(opened(uri), n);
+		CHECK_OK(shmkit_remove(uri));
+	}
+}
+
+/* A creator alive inside its sizing (stopped there) is no abandoned file:
+ * an open-or-create waits for it, then gets -EAGAIN as before, and its
+ * file stays; the creator goes on and makes its object. */
+static void test_live_creator_kept(const char *scheme)
+{
+	const char *uri = test_uri(scheme, "alive");
+	const char *args[] = {uri, NULL};
+	char path[4096];
+	struct stat before, after;
+
+	path_of(scheme, uri, path, sizeof(path));
+	pid_t creator = test_spawn_paused("seg.create.sizing", "creator", args);
+	CHECK(stat(path, &before) == 0 && before.st_size == 0);
+	pid_t opener = test_spawn_self("opener", args);
+	CHECK_RET(test_wait(opener), 1);
+	CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino);
+	kill(creator, SIGCONT);
+	CHECK_RET(test_wait(creator), 0);
+	CHECK(stat(path, &after) == 0 && after.st_ino == before.st_ino && after.st_size == SIZE);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	const char *schemes[] = {"posix", "file"};
 	for (int i = 0; i < 2; i++) {
+		test_racing_takeover(schemes[i]);
+		test_takeover_new_file(schemes[i]);
 		test_judged_then_replaced(schemes[i]);
 		test_linked_after_judged(schemes[i]);
+		test_racing_openers(schemes[i], 2);
+		test_racing_openers(schemes[i], 3);
+		test_live_creator_kept(schemes[i]);
 	}
 	return test_done();
 }

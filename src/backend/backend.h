@@ -49,6 +49,10 @@ struct shmkit_seg {
 	int pages;                  /* SHMKIT_PAGES_*: how it is backed; 0 not known */
 	uintptr_t want_addr;        /* ?addr=: where to map it (0: anywhere) */
 	char uri[SHMKIT_URI_MAX];   /* canonical URI */
+	/* posix:, file: an open-or-create that gave up waiting for a creator
+	 * to size the file (-EAGAIN): that file, open O_PATH (for the
+	 * take-over to judge that very file), else -1 */
+	int empty_fd;
 };
 
 struct shmkit__backend {
@@ -161,6 +165,10 @@ int shmkit__unlink_same(const char *path, const struct stat *expect, int flags);
  * under the lock the file is still empty, has one link and is the
  * caller's (a take-over's tests, made again). */
 int shmkit__unlink_pinned(const char *path, int pfd, int flags);
+/* If another remover holds the name lock of the file open as pfd (O_PATH),
+ * waits until it lets go: 1 if one held it, 0 if none did, -EBUSY if it
+ * still does after NAME_LOCK_WAIT_MS (stopped?). */
+int shmkit__remover_wait(int pfd);
 
 /* src/backend/pages.c: huge pages and chosen addresses (DESIGN §9). */
 /* The huge page size (Hugepagesize), and len rounded up to whole ones. */

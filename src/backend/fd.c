@@ -26,6 +26,7 @@ struct shmkit_seg *shmkit__seg_alloc(void)
 	struct shmkit_seg *seg = calloc(1, sizeof(*seg));
 	if (seg) {
 		seg->fd = -1;
+		seg->empty_fd = -1;
 		seg->shmid = -1;
 		seg->key = -1;
 	}

@@ -133,8 +133,11 @@ int shmkit__reopen_path_fd(int pfd, int oflag)
  * has effects of its own). The file looked at is then reopened through
  * /proc/self/fd, not by its name again. Without /proc, a plain open
  * (O_NONBLOCK: a FIFO must not hang it; map_existing refuses what is not a
- * regular file). -1 with errno; -2: not a regular file. */
-static int open_regular(const struct shmkit__path_ops *ops, const char *name, int oflag)
+ * regular file). -1 with errno; -2: not a regular file; -3 (only when
+ * `empty` is not NULL): an empty file, not opened, its O_PATH descriptor
+ * left in *empty. */
+static int open_regular(const struct shmkit__path_ops *ops, const char *name, int oflag,
+			int *empty)
 {
 	struct stat sb;
 	int pfd = ops->open(name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
@@ -152,6 +155,10 @@ static int open_regular(const struct shmkit__path_ops *ops, const char *name, in
 		errno = ELOOP; /* a link: what the open said, not following it */
 		return S_ISLNK(sb.st_mode) ? -1 : -2;
 	}
+	if (empty && sb.st_size == 0) {
+		*empty = pfd;
+		return -3;
+	}
 	int fd = shmkit__reopen_path_fd(pfd, oflag & ~O_NOFOLLOW);
 	if (fd < 0 && errno == EPERM && (oflag & O_NOATIME))
 		fd = shmkit__reopen_path_fd(pfd, oflag & ~(O_NOFOLLOW | O_NOATIME));
@@ -163,10 +170,32 @@ static int open_regular(const struct shmkit__path_ops *ops, const char *name, in
 	return fd;
 }
 
-int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
-		      const struct shmkit__uri *u, size_t size, int flags, unsigned mode, int acc)
+/* An open-or-create found the file empty again (open as seen, O_PATH):
+ * keeps the file it waits on in *empty, and gives the wait for a creator
+ * anew (a few times) when that is another file: a new creator's, made
+ * after another open-or-create took the last one over. */
+static void wait_on(int seen, int *empty, int *waited_ms, int *renewed)
 {
-	int waited_ms = 0;
+	struct stat a, b;
+
+	if (*empty >= 0 && fstat(*empty, &a) == 0 && fstat(seen, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		close(seen); /* the same file: *empty holds its inode */
+		return;
+	}
+	if (*empty >= 0) {
+		close(*empty);
+		if ((*renewed)++ < 4)
+			*waited_ms = 0;
+	}
+	*empty = seen;
+}
+
+static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
+			  const struct shmkit__uri *u, size_t size, int flags, unsigned mode,
+			  int acc, int *empty)
+{
+	int waited_ms = 0, renewed = 0;
 
 	for (int tries = 0; tries < 100; tries++) {
 		int fd;
@@ -187,8 +216,24 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 		 * cleaner's age test); O_NOATIME needs the file's owner (or
 		 * CAP_FOWNER), so others' files fall back to a plain open. */
 		int noatime = (flags & SHMKIT_LOOK) ? O_NOATIME : 0;
+		int seen = -1;
+		/* Creating, an empty file is waited on by looks only (O_PATH),
+		 * once opened (the open says what it says: -EACCES), never
+		 * again: a take-over's judge counts an open descriptor as a
+		 * holder, and two open-or-creates waiting on the same abandoned
+		 * file made each other's judge find it held. */
 		fd = open_regular(ops, u->name,
-				  acc | noatime | O_NOFOLLOW | O_CLOEXEC | ops->open_flags);
+				  acc | noatime | O_NOFOLLOW | O_CLOEXEC | ops->open_flags,
+				  (flags & SHMKIT_CREATE) && waited_ms > 0 ? &seen : NULL);
+		if (fd == -3) {
+			wait_on(seen, empty, &waited_ms, &renewed);
+			if (waited_ms++ < SHMKIT__CREATE_WAIT_MS) {
+				usleep(1000);
+				tries--;
+				continue;
+			}
+			return (int)shmkit__open_size(size, 0, ops->what);
+		}
 		if (fd == -2)
 			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme,
 					    u->name);
@@ -210,6 +255,19 @@ int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg
 	}
 	return shmkit__fail(-EAGAIN, "%s:%s keeps appearing and disappearing", ops->scheme,
 			    u->name);
+}
+
+int shmkit__path_open(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
+		      const struct shmkit__uri *u, size_t size, int flags, unsigned mode, int acc)
+{
+	int empty = -1;
+	int rc = open_or_create(ops, seg, u, size, flags, mode, acc, &empty);
+
+	if (rc == -EAGAIN && empty >= 0)
+		seg->empty_fd = empty; /* for the take-over (seg.c) */
+	else if (empty >= 0)
+		close(empty);
+	return rc;
 }
 
 int shmkit__path_remove(const struct shmkit__path_ops *ops, const char *path, const char *name)

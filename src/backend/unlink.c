@@ -63,7 +63,16 @@ static int name_lock(int pfd, int wait, int *lfd)
 	struct flock fl = name_lock_range();
 	int64_t deadline = shmkit__now_ns() + NAME_LOCK_WAIT_MS * 1000000ll;
 
-	*lfd = shmkit__reopen_path_fd(pfd, O_RDWR | O_NONBLOCK);
+	for (;;) {
+		*lfd = shmkit__reopen_path_fd(pfd, O_RDWR | O_NONBLOCK);
+		/* a write lease on it (a take-over's holder probe, holders.c)
+		 * being broken by this open: a moment, not "no way to take it" */
+		if (*lfd >= 0 || errno != EWOULDBLOCK)
+			break;
+		if (!wait || shmkit__now_ns() > deadline)
+			return -EBUSY;
+		usleep(1000);
+	}
 	if (*lfd < 0)
 		return 0;
 	for (;;) {
@@ -77,6 +86,23 @@ static int name_lock(int pfd, int wait, int *lfd)
 			return -EBUSY;
 		usleep(1000);
 	}
+}
+
+int shmkit__remover_wait(int pfd)
+{
+	int64_t deadline = shmkit__now_ns() + NAME_LOCK_WAIT_MS * 1000000ll;
+	int held, waited = 0;
+	/* read-only: F_OFD_GETLK asks no more */
+	int fd = shmkit__reopen_path_fd(pfd, O_RDONLY | O_NONBLOCK);
+
+	if (fd < 0)
+		return 0;
+	while ((held = remover_holds(fd)) && shmkit__now_ns() < deadline) {
+		waited = 1;
+		usleep(1000);
+	}
+	close(fd);
+	return held ? -EBUSY : waited;
 }
 
 int shmkit__unlink_pinned(const char *path, int pfd, int flags)
