@@ -254,7 +254,6 @@ int shmkit__proc_each_fd(pid_t pid, int (*fn)(const char *link, const struct sta
 struct uses_ctx {
 	const struct shmkit__obj_ref *ref;
 	unsigned long addr;
-	pid_t pid;
 };
 
 static int map_matches(const struct shmkit__map_line *l, void *arg)
@@ -309,7 +308,7 @@ static int each_open_fd(pid_t pid, struct uses_ctx *c)
 
 int shmkit__proc_pid_uses(pid_t pid, const struct shmkit__obj_ref *ref, unsigned long *addr)
 {
-	struct uses_ctx c = {ref, 0, pid};
+	struct uses_ctx c = {ref, 0};
 	if (ref->shmid >= 0) {
 		/* shmids are per IPC namespace: the same number elsewhere is another segment. */
 		uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = shmkit__proc_ns(pid, "ipc");
