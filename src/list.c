@@ -122,9 +122,10 @@ static int scan_map_line(const struct shmkit__map_line *l, void *arg)
 }
 
 /* Descriptors worth reporting: memfds and /dev/shm files (mapped or not). */
-static int scan_fd(const char *link, const struct stat *sb, void *arg)
+static int scan_fd(const char *fd, const char *link, const struct stat *sb, void *arg)
 {
 	struct scan_pid *c = arg;
+	(void)fd;
 	if (strncmp(link, "/memfd:", 7) != 0 && strncmp(link, "/dev/shm/", 9) != 0)
 		return 0;
 	if (!sb || !S_ISREG(sb->st_mode))

@@ -226,7 +226,9 @@ int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l,
 	return r;
 }
 
-int shmkit__proc_each_fd(pid_t pid, int (*fn)(const char *link, const struct stat *sb, void *arg),
+int shmkit__proc_each_fd(pid_t pid,
+			 int (*fn)(const char *fd, const char *link, const struct stat *sb,
+				   void *arg),
 			 void *arg)
 {
 	char path[64], link[PATH_MAX];
@@ -243,7 +245,7 @@ int shmkit__proc_each_fd(pid_t pid, int (*fn)(const char *link, const struct sta
 		link[n > 0 ? n : 0] = '\0';
 		struct stat sb;
 		int ok = fstatat(dirfd(d), e->d_name, &sb, 0) == 0;
-		r = fn(link, ok ? &sb : NULL, arg);
+		r = fn(e->d_name, link, ok ? &sb : NULL, arg);
 	}
 	closedir(d);
 	return r;
@@ -254,6 +256,7 @@ int shmkit__proc_each_fd(pid_t pid, int (*fn)(const char *link, const struct sta
 struct uses_ctx {
 	const struct shmkit__obj_ref *ref;
 	unsigned long addr;
+	pid_t pid;
 };
 
 static int map_matches(const struct shmkit__map_line *l, void *arg)
@@ -278,37 +281,19 @@ static int path_fd(pid_t pid, const char *fd)
 	return lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode) && (lsb.st_mode & 0777) == 0;
 }
 
-static int fd_matches(const char *link, const struct stat *sb, void *arg)
+/* A descriptor of the object; with skip_path_fds, an O_PATH one does not
+ * count (a take-over's own look at the file, or another opener's) */
+static int fd_matches(const char *fd, const char *link, const struct stat *sb, void *arg)
 {
 	const struct uses_ctx *c = arg;
 	(void)link;
-	return sb && sb->st_dev == c->ref->dev && (uint64_t)sb->st_ino == c->ref->ino;
-}
-
-/* fd_matches for skip_path_fds: the walk by descriptor number, to look at
- * a matching one's mode */
-static int each_open_fd(pid_t pid, struct uses_ctx *c)
-{
-	char path[64];
-	proc_path(path, sizeof(path), pid, "fd");
-	DIR *d = opendir(path);
-	if (!d)
-		return open_errno();
-	struct dirent *e;
-	int r = 0;
-	while (r == 0 && (e = readdir(d)) != NULL) {
-		struct stat sb;
-		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &sb, 0) < 0)
-			continue;
-		r = fd_matches("", &sb, c) && !path_fd(pid, e->d_name);
-	}
-	closedir(d);
-	return r;
+	return sb && sb->st_dev == c->ref->dev && (uint64_t)sb->st_ino == c->ref->ino &&
+	       !(c->ref->skip_path_fds && path_fd(c->pid, fd));
 }
 
 int shmkit__proc_pid_uses(pid_t pid, const struct shmkit__obj_ref *ref, unsigned long *addr)
 {
-	struct uses_ctx c = {ref, 0};
+	struct uses_ctx c = {ref, 0, pid};
 	if (ref->shmid >= 0) {
 		/* shmids are per IPC namespace: the same number elsewhere is another segment. */
 		uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = shmkit__proc_ns(pid, "ipc");
@@ -317,8 +302,7 @@ int shmkit__proc_pid_uses(pid_t pid, const struct shmkit__obj_ref *ref, unsigned
 	}
 	int r = shmkit__proc_each_map(pid, map_matches, &c);
 	if (r == 0 && ref->shmid < 0) /* SysV has no descriptors */
-		r = ref->skip_path_fds ? each_open_fd(pid, &c)
-				       : shmkit__proc_each_fd(pid, fd_matches, &c);
+		r = shmkit__proc_each_fd(pid, fd_matches, &c);
 	if (r == 1 && addr)
 		*addr = c.addr;
 	return r;

@@ -55,11 +55,14 @@ struct shmkit__map_line {
 int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l, void *arg),
 			  void *arg);
 
-/* Calls fn for each descriptor of /proc/PID/fd with its link text and what
- * it refers to (fstat; sb is NULL if that failed). Same returns. */
+/* Calls fn for each descriptor of /proc/PID/fd with its number (the entry's
+ * name), its link text and what it refers to (fstat; sb is NULL if that
+ * failed). Same returns. */
 struct stat;
 int shmkit__proc_each_fd(pid_t pid,
-			 int (*fn)(const char *link, const struct stat *sb, void *arg), void *arg);
+			 int (*fn)(const char *fd, const char *link, const struct stat *sb,
+				   void *arg),
+			 void *arg);
 
 /* KernelPageSize of pid's mapping that starts at addr (/proc/PID/smaps),
  * 0 unknown. */
