@@ -22,7 +22,9 @@ static int check_open_args(size_t size, int flags)
 		return shmkit__fail(-EINVAL, "SHMKIT_LOOK with SHMKIT_CREATE: a look only opens");
 	if ((flags & SHMKIT_EXCL) && !(flags & SHMKIT_CREATE))
 		return shmkit__fail(-EINVAL, "SHMKIT_EXCL without SHMKIT_CREATE");
-	if ((flags & SHMKIT_CREATE) && size == 0)
+	/* Open-or-create with size 0 opens an existing segment whole (DESIGN
+	 * §4); the backend says -EINVAL if there is none to open. */
+	if ((flags & SHMKIT_EXCL) && size == 0)
 		return shmkit__fail(-EINVAL, "size 0: creating a segment needs its size");
 	return 0;
 }
@@ -101,8 +103,9 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 	 * open-or-create taking the same file over at once makes the name
 	 * move under ours (-EAGAIN): ours opens again, and finds the object
 	 * that one makes (waiting for its sizing, as for any creator). */
+	/* (size 0 creates nothing, so it has no empty file to take over) */
 	for (int tries = 0; tries < 4 && rc == -EAGAIN && (flags & SHMKIT_CREATE) &&
-			    !(flags & SHMKIT_EXCL);
+			    !(flags & SHMKIT_EXCL) && size > 0;
 	     tries++) {
 		SHMKIT__TEST_POINT("seg.open.empty");
 		int r = shmkit__remove_abandoned(uri, empty);

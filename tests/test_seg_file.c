@@ -52,6 +52,9 @@ static void check_persist(void)
 	char privuri[600];
 
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
+	/* open-or-create with size 0 and nothing there: no size, nothing made */
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, SHMKIT_CREATE, 0), -EINVAL);
+	CHECK(access(uri + 5, F_OK) < 0 && errno == ENOENT);
 	CHECK(test_wait(test_fork(child_creates, (void *)uri)) == 0);
 	const char *args[] = { uri, NULL };
 	CHECK(test_wait(test_spawn_self("writer", args)) == 0);
@@ -67,6 +70,11 @@ static void check_persist(void)
 	CHECK_RET(shmkit_seg_open(&priv, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0600), -EEXIST);
 	CHECK_RET(shmkit_seg_open(&priv, uri, SIZE + 1, 0, 0), -EINVAL);
 	CHECK(strcmp(p, "persist") == 0);
+	/* open-or-create with size 0 opens it whole (DESIGN §4); it was -EINVAL */
+	CHECK_OK(shmkit_seg_open(&priv, uri, 0, SHMKIT_CREATE, 0600));
+	CHECK(shmkit_seg_size(priv) == SIZE);
+	CHECK(strcmp(shmkit_seg_addr(priv), "persist") == 0);
+	CHECK_OK(shmkit_seg_close(priv));
 
 	/* ?private: writes stay in this process. */
 	snprintf(privuri, sizeof(privuri), "%s?private", uri);

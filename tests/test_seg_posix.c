@@ -53,7 +53,9 @@ static void check_basic(void)
 	struct shmkit_stat st;
 
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
+	/* open-or-create with size 0 and nothing there: no size to make it by */
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, SHMKIT_CREATE, 0), -EINVAL);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
 	/* shmkit_seg(3): permission bits only, not the 07777 of chmod */
 	CHECK_RET(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 01600), -EINVAL);
 	CHECK_RET(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 04600), -EINVAL);
@@ -83,6 +85,12 @@ static void check_basic(void)
 	CHECK(shmkit_seg_size(again) == 64);
 	CHECK(strcmp(shmkit_seg_addr(again), "hello, world") == 0);
 	CHECK_OK(shmkit_seg_close(again));
+	/* ... and with size 0 opens it whole (DESIGN §4); it was -EINVAL. */
+	CHECK_OK(shmkit_seg_open(&again, uri, 0, SHMKIT_CREATE, 0600));
+	CHECK(shmkit_seg_size(again) == SIZE);
+	CHECK(strcmp(shmkit_seg_addr(again), "hello, world") == 0);
+	CHECK_OK(shmkit_seg_close(again));
+	CHECK_RET(shmkit_seg_open(&again, uri, 0, SHMKIT_CREATE | SHMKIT_EXCL, 0600), -EINVAL);
 	/* Asking more than it holds: -EINVAL, never a SIGBUS later. */
 	CHECK_RET(shmkit_seg_open(&again, uri, SIZE + 1, 0, 0), -EINVAL);
 	CHECK_RET(shmkit_seg_open(&again, uri, SIZE + 1, SHMKIT_CREATE, 0), -EINVAL);

@@ -52,7 +52,9 @@ static void check_key(void)
 	struct shmkit_stat st;
 
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
+	/* open-or-create with size 0 and nothing there: no size to make it by */
 	CHECK_RET(shmkit_seg_open(&seg, uri, 0, SHMKIT_CREATE, 0), -EINVAL);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), -ENOENT);
 	CHECK_OK(shmkit_seg_open(&seg, uri, SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0));
 	CHECK(shmkit_seg_size(seg) == SIZE);
 	CHECK(shmkit_seg_fd(seg) == -EBADF);
@@ -74,6 +76,11 @@ static void check_key(void)
 	CHECK_RET(shmkit_seg_open(&again, uri, SIZE + 1, 0, 0), -EINVAL);
 	CHECK_OK(shmkit_seg_open(&again, uri, 100, SHMKIT_CREATE, 0600));
 	CHECK(shmkit_seg_size(again) == 100);
+	CHECK(strcmp(shmkit_seg_addr(again), "hello, world") == 0);
+	CHECK_OK(shmkit_seg_close(again));
+	/* open-or-create with size 0 opens it whole (DESIGN §4); it was -EINVAL */
+	CHECK_OK(shmkit_seg_open(&again, uri, 0, SHMKIT_CREATE, 0600));
+	CHECK(shmkit_seg_size(again) == SIZE);
 	CHECK(strcmp(shmkit_seg_addr(again), "hello, world") == 0);
 	CHECK_OK(shmkit_seg_close(again));
 

@@ -196,12 +196,15 @@ static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg 
 			  int acc, int *empty)
 {
 	int waited_ms = 0, renewed = 0;
+	/* Open-or-create with size 0 only opens (DESIGN §4: 0 opens an
+	 * existing segment whole); it still waits for a racing creator. */
+	int creating = (flags & SHMKIT_CREATE) && size > 0;
 
 	for (int tries = 0; tries < 100; tries++) {
 		int fd;
 		/* Creating: try exclusively first so we know whether we made it (and so
 		 * must size it, or unlink it on error); without EXCL fall back to opening. */
-		if (flags & SHMKIT_CREATE) {
+		if (creating) {
 			fd = ops->open(u->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 				       mode);
 			if (fd >= 0)
@@ -238,8 +241,12 @@ static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg 
 			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme,
 					    u->name);
 		if (fd < 0) {
-			if (errno == ENOENT && (flags & SHMKIT_CREATE))
+			if (errno == ENOENT && creating)
 				continue; /* removed between our two calls: create again */
+			if (errno == ENOENT && (flags & SHMKIT_CREATE))
+				return shmkit__fail(-EINVAL, "%s:%s does not exist, and size 0 "
+							     "gives none to create it with",
+						    ops->scheme, u->name);
 			return shmkit__path_error(ops, u->name, "open");
 		}
 		int rc = map_existing(ops, seg, u, fd, size, flags);

@@ -94,7 +94,10 @@ static int get_id(const struct shmkit__uri *u, key_t key, size_t size, int flags
 			return shmkit__fail(-EINVAL, "sysv:id= names an existing segment; cannot create");
 		return u->shmid;
 	}
-	if (u->sysv_how == SHMKIT__SYSV_PRIVATE || (flags & SHMKIT_CREATE)) {
+	/* Open-or-create with size 0 only opens (DESIGN §4: 0 opens an
+	 * existing segment whole); sysv:private always makes a new one. */
+	int creating = (flags & SHMKIT_CREATE) && size > 0;
+	if (u->sysv_how == SHMKIT__SYSV_PRIVATE || creating) {
 		if (size == 0)
 			return shmkit__fail(-EINVAL, "creating a sysv segment needs its size");
 		int huge = (u->huge || (flags & SHMKIT_HUGE)) ? SHM_HUGETLB : 0;
@@ -110,6 +113,9 @@ static int get_id(const struct shmkit__uri *u, key_t key, size_t size, int flags
 	}
 	/* Open: no permission bits here, shmat checks access. */
 	int id = shmget(key, 0, 0);
+	if (id < 0 && errno == ENOENT && (flags & SHMKIT_CREATE))
+		return shmkit__fail(-EINVAL, "no sysv segment with key 0x%08x, and size 0 gives "
+					     "none to create it with", (unsigned)key);
 	return id >= 0 ? id : get_error(u, key, size, 0);
 }
 
