@@ -262,14 +262,19 @@ static int posix_nameable(const char *uri, char *why, size_t cap)
 	return r;
 }
 
-static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
+static int same_file(const struct stat *a, const struct stat *b)
 {
-	char uri[300], why[512], why2[300];
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* gc of /dev/shm/name, whose file is held as pfd (O_PATH, stat pinned;
+ * -1 if it could not be) from before the first look to the unlink. */
+static int gc_posix_pinned(struct gc_ctx *c, int dirfd_shm, const char *name, const char *uri,
+			   int pfd, const struct stat *pinned)
+{
+	char why[512], why2[300];
 	struct stat sb;
 	uint32_t kind = 0;
-	snprintf(uri, sizeof(uri), "posix:/%s", name);
-	if (!matches(c, uri))
-		return 0;
 
 	shmkit__detail_clear(); /* what posix_peek says, not an earlier segment's */
 	int hv = posix_peek(c, dirfd_shm, name, &sb, &kind, why, sizeof(why));
@@ -286,6 +291,9 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	if (hv <= 0)
 		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s", why);
+	if (pfd < 0 || !same_file(&sb, pinned))
+		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
+			      why);
 	struct shmkit__obj_ref ref = {sb.st_dev, (uint64_t)sb.st_ino, -1, sb.st_uid,
 				      sb.st_mode & 0777, 0};
 	char path[300];
@@ -304,12 +312,14 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	struct stat sb2;
 	char why3[512];
 	if (posix_peek(c, dirfd_shm, name, &sb2, &kind, why3, sizeof(why3)) != 1 ||
-	    sb2.st_ino != sb.st_ino || sb2.st_dev != sb.st_dev)
+	    !same_file(&sb2, pinned))
 		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
 			      why);
-	/* the file judged, under its name lock: never one a racing remove
-	 * and create put under the name since (backend/unlink.c) */
-	int r = shmkit__unlink_same(path, &sb, 0);
+	SHMKIT__TEST_POINT("gc.posix.judged");
+	/* the file judged (pfd keeps its inode, so no other file has its
+	 * number), under its name lock: never one a racing remove and create
+	 * put under the name since (backend/unlink.c) */
+	int r = shmkit__unlink_pinned(path, pfd, 0);
 	if (r == 0)
 		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
 			      why);
@@ -317,6 +327,30 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s",
 			      why, r == -EBUSY ? "another remover holds it" : shmkit_strerror(r));
 	return report(c, uri, SHMKIT_GC_REMOVED, 1, kind, 0, "%s; %s", why, why2);
+}
+
+/* The file is held from before gc's first look until its unlink: it
+ * compared the name's dev+ino with those of its first look, taken before
+ * the slow walk of /proc, and once that file is gone its inode number may
+ * be a new file's (ext4 reuses one at once), so a remove-and-create under
+ * the name meanwhile lost the new object. */
+static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
+{
+	char uri[300];
+	struct stat pinned;
+
+	snprintf(uri, sizeof(uri), "posix:/%s", name);
+	if (!matches(c, uri))
+		return 0;
+	int pfd = openat(dirfd_shm, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd >= 0 && fstat(pfd, &pinned) < 0) {
+		close(pfd);
+		pfd = -1; /* the look says why, or "changed meanwhile" */
+	}
+	int r = gc_posix_pinned(c, dirfd_shm, name, uri, pfd, &pinned);
+	if (pfd >= 0)
+		close(pfd);
+	return r;
 }
 
 static int gc_posix(struct gc_ctx *c)

@@ -129,7 +129,9 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 	}
 	/* the walk skips this process (gc's own looks); a caller that maps
 	 * the object itself keeps it, and is told so, not "cannot be inspected" */
-	if (shmkit__proc_pid_uses(getpid(), ref, NULL) == 1) {
+	struct shmkit__obj_ref self = *ref;
+	self.skip_path_fds = 1; /* our own O_PATH hold on the file judged is no use */
+	if (shmkit__proc_pid_uses(getpid(), &self, NULL) == 1) {
 		snprintf(why, cap, "mapped or held open by this process (pid %d), the one running gc",
 			 (int)getpid());
 		return 0;

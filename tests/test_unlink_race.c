@@ -8,9 +8,13 @@
  * name is replaced: shmkit_remove waits for the lock and gives up (-EBUSY),
  * so the racing user removes it as rm(1) would, and creates again. */
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,6 +129,65 @@ static void test_gc_race(void)
 	check_intact(uri);
 }
 
+/* In a private mount namespace, /dev/shm bound to dir. 0, or -1. */
+static int private_dev_shm_on(const char *dir)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(dir, "/dev/shm", NULL, MS_BIND, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+struct reuse_case {
+	const char *uri, *dir;
+};
+
+/* gc judged an orphan, then unlinked its name if the name's dev+ino were
+ * the ones its first look had seen, before its slow walk of /proc. An
+ * inode number says nothing once its file is gone: ext4 gives a file made
+ * after one is unlinked the same number at once (tmpfs only after its
+ * counter wraps). So a remove-and-create meanwhile lost the new object,
+ * data and all. gc now holds the file it judged (O_PATH) until the unlink,
+ * so its number cannot be another file's. Root only: /dev/shm bound to an
+ * ext4 directory in a private mount namespace, in a child. */
+static int child_gc_reused_inode(void *arg)
+{
+	const struct reuse_case *rc = arg;
+	const char *args[] = {rc->uri, NULL};
+
+	if (private_dev_shm_on(rc->dir) < 0)
+		return 77;
+	CHECK_RET(test_wait(test_spawn_self("owned_creator", args)), 0);
+	pid_t gc = test_spawn_paused("gc.posix.judged", "gc", args);
+	/* the new file got the judged one's inode number while gc held
+	 * nothing of it; now gc's hold keeps that number taken */
+	replace_name(rc->uri, 0);
+	kill(gc, SIGCONT);
+	CHECK_RET(test_wait(gc), 0); /* removed nothing: it changed meanwhile */
+	check_intact(rc->uri);
+	return 0;
+}
+
+static void test_gc_reused_inode(void)
+{
+	char dir[] = "/var/tmp/shmkit-test-gc-ino-XXXXXX", cmd[600];
+	struct reuse_case rc = {test_uri("posix", "gc-ino"), dir};
+	struct statfs fs;
+	int r = 77;
+
+	if (test_is_root() && mkdtemp(dir)) {
+		if (statfs(dir, &fs) == 0 && fs.f_type != TMPFS_MAGIC)
+			r = test_wait(test_fork(child_gc_reused_inode, &rc));
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir); /* what a failed child left */
+		CHECK_RET(test_sh("%s", cmd), 0);
+	}
+	if (r == 77)
+		fprintf(stderr, "SKIP part: gc with a reused inode number (needs root and a "
+				"/var/tmp off tmpfs)\n");
+	else
+		CHECK_RET(r, 0);
+}
+
 /* Continues a child stopped at a pause point and returns its exit status;
  * each further stop there (a second look) counts in *stops, continued. */
 static int resume_to_exit(pid_t pid, int *stops)
@@ -197,6 +260,7 @@ int main(int argc, char **argv)
 	unsetenv("SHMKIT_PERSIST"); /* the orphan must be owned, as by default */
 	test_take_over_race();
 	test_gc_race();
+	test_gc_reused_inode();
 	test_foreign_record_lock();
 	test_second_remover();
 	return test_done();
