@@ -134,10 +134,18 @@ struct shmkit__attach_info {
 	uint32_t flags; /* SHMKIT__AI_* */
 };
 _Static_assert(sizeof(struct shmkit__attach_info) == 8, "attach info size");
-/* The holder keeps an open-file-description lock (F_OFD_SETLK, read lock)
- * on the first byte of its attach slot (or role entry) for as long as it
- * holds it: the kernel drops it when the process dies, in any pid namespace. */
+/* The holder keeps an open-file-description lock (F_OFD_SETLK) on the
+ * first byte of its attach slot (or role entry) for as long as it holds it:
+ * the kernel drops it when the process dies, in any pid namespace. */
 #define SHMKIT__AI_LOCKED 1u
+/* With SHMKIT__AI_LOCKED: the lock is a write lock (asked with a read-lock
+ * probe, which a stranger's read lock does not answer). Without it (older
+ * holders): a read lock, asked with a write-lock probe. */
+#define SHMKIT__AI_WRLOCKED 2u
+/* With SHMKIT__AI_LOCKED alone: the byte was locked already (a stranger's
+ * read lock) when the holder took its read lock, so the lock is asked only
+ * when the identity cannot say (another pid namespace); proven dead is dead. */
+#define SHMKIT__AI_CONTENDED 4u
 
 /* Roles a managed object can reserve for one process at a time. */
 enum shmkit__role_id {

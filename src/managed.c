@@ -95,7 +95,7 @@ static int creator_alive_still(const struct shmkit__header *h, uint64_t w)
 }
 
 /* ---- kernel-kept proof of life: open-file-description locks ----
- * A holder (attach slot, role) takes a read lock on one byte of the
+ * A holder (attach slot, role) takes a write lock on one byte of the
  * segment's file: the byte at the start of its entry. The kernel drops it
  * when the holder's open file description goes (close, exit, kill -9), in
  * whatever pid namespace the holder lives; advisory locks do not touch the
@@ -107,11 +107,34 @@ static int lock_byte(int fd, uint64_t off, short type)
 	return fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : -1;
 }
 
-/* 1 another open file description holds a lock on the byte, 0 none does,
- * negative errno when the kernel cannot be asked. */
-static int byte_locked(int fd, uint64_t off)
+/* The SHMKIT__AI_* flags of the lock a new holder takes on the byte of
+ * its entry at off. A write lock: the kernel lets only a descriptor open
+ * for writing take one, and a probe for read locks meets nothing else, so
+ * a stranger who may only read the file cannot keep a dead holder alive
+ * (holders took read locks, and anyone's read lock on the byte looked like
+ * theirs). Someone's lock already on the byte (a stranger's read lock): a
+ * read lock, marked CONTENDED, so an identity that proves the holder dead
+ * wins over a lock that may be the stranger's, while one that cannot judge
+ * it (another pid namespace) still has the lock to go by. A descriptor not
+ * open for writing: a read lock, as before. */
+static uint32_t holder_lock(int fd, uint64_t off)
 {
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	if (fd < 0)
+		return 0;
+	if (lock_byte(fd, off, F_WRLCK) == 0)
+		return SHMKIT__AI_LOCKED | SHMKIT__AI_WRLOCKED; /* LOCKED: what older readers ask */
+	uint32_t contended = errno == EAGAIN || errno == EACCES ? SHMKIT__AI_CONTENDED : 0;
+	return lock_byte(fd, off, F_RDLCK) == 0 ? SHMKIT__AI_LOCKED | contended : 0;
+}
+
+/* 1 another open file description holds a lock on the byte that a holder
+ * with these flags takes (a write lock; any lock for one that took a read
+ * lock), 0 none does, negative errno when the kernel cannot be asked. */
+static int byte_locked(int fd, uint64_t off, uint32_t flags)
+{
+	/* a read-lock probe conflicts with write locks only */
+	short probe = (flags & SHMKIT__AI_WRLOCKED) ? F_RDLCK : F_WRLCK;
+	struct flock fl = {.l_type = probe, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
 	if (fd < 0)
 		return -EBADF;
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
@@ -126,10 +149,12 @@ static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmki
 	int a = shmkit__ident_alive(id);
 	if (a == 1 || !(flags & SHMKIT__AI_LOCKED))
 		return a;
+	if (a == 0 && (flags & SHMKIT__AI_CONTENDED))
+		return 0; /* proven dead; the lock on its byte may be a stranger's */
 	/* Dead, or in another pid namespace (or undecidable): the lock says.
 	 * Alive by identity wins over "unlocked", because a holder sharing our
 	 * open file description (fork, SCM_RIGHTS) hides its lock from us. */
-	int l = byte_locked(fd, off);
+	int l = byte_locked(fd, off, flags);
 	return l >= 0 ? l : a;
 }
 
@@ -258,7 +283,7 @@ static int try_claim(struct shmkit__header *h, unsigned i, uint64_t w, int fd,
 	s->start_time = self->start_time;
 	memcpy(s->boot_id, self->boot_id, sizeof(s->boot_id));
 	h->attach_info[i].pidns = self->pidns;
-	h->attach_info[i].flags = lock_byte(fd, slot_off(i), F_RDLCK) == 0 ? SHMKIT__AI_LOCKED : 0;
+	h->attach_info[i].flags = holder_lock(fd, slot_off(i));
 	*claimed = SHMKIT__WORD(self->pid, SHMKIT__SLOT_USED, gen);
 	/* Pairs with the acquire load in readers (slot_alive callers): the
 	 * identity above is complete once the slot reads USED. */
@@ -321,7 +346,7 @@ static int alive_by_slot_lock(const struct shmkit__header *h, int fd,
 		    h->attach[i].start_time != id->start_time ||
 		    !(h->attach_info[i].flags & SHMKIT__AI_LOCKED))
 			continue;
-		int l = byte_locked(fd, slot_off(i));
+		int l = byte_locked(fd, slot_off(i), h->attach_info[i].flags);
 		return l >= 0 ? l : a;
 	}
 	return a;
@@ -387,7 +412,7 @@ int shmkit__role_claim(struct shmkit__obj *o, unsigned role)
 							     memory_order_relaxed))
 			continue;
 		memcpy(&r->id, self, sizeof(r->id));
-		r->flags = lock_byte(fd, role_off(role), F_RDLCK) == 0 ? SHMKIT__AI_LOCKED : 0;
+		r->flags = holder_lock(fd, role_off(role));
 		uint64_t held = SHMKIT__WORD(self->pid, SHMKIT__SLOT_USED, gen);
 		/* Pairs with the acquire loads of claimants: id before USED. */
 		atomic_store_explicit(&r->word, held, memory_order_release);

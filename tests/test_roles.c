@@ -6,10 +6,13 @@
 /* TIMEOUT: 90 */
 #include "test.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "layout.h"
+#include "managed.h"
 
 /* ---- exec'd roles: each says "ready" on stdout, then holds until killed ---- */
 
@@ -46,8 +49,50 @@ static int role_publisher(int argc, char **argv)
 		pause();
 }
 
+/* argv: path -> a stranger who may only read the file (a backup tool,
+ * another user with mode 0644): an open-file-description read lock over
+ * all of it, held. */
+static int role_stranger(int argc, char **argv)
+{
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+	int fd = argc >= 1 ? open(argv[0], O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return 3;
+	say_ready();
+	for (;;)
+		pause();
+}
+
+/* argv: uri path -> the producer of a queue as a holder of the previous
+ * layout in another pid namespace left it: a read lock on the role's byte,
+ * SHMKIT__AI_LOCKED alone, an identity this namespace cannot judge. Held. */
+static int role_old_holder(int argc, char **argv)
+{
+	struct shmkit_seg *seg;
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_len = 1};
+	if (argc < 2 || shmkit_seg_open(&seg, argv[0], 0, 0, 0) != 0)
+		return 3;
+	struct shmkit__role *r = &((struct shmkit__header *)shmkit_seg_addr(seg))->roles[0];
+	uint64_t w = atomic_load(&r->word);
+	int fd = open(argv[1], O_RDWR | O_CLOEXEC);
+	fl.l_start = (off_t)((char *)r - (char *)shmkit_seg_addr(seg));
+	if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_FREE || fd < 0 ||
+	    fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return 4;
+	memcpy(&r->id, shmkit__ident_self(), sizeof(r->id));
+	r->id.pidns ^= 0x5a5a; /* another pid namespace's: -EXDEV here */
+	r->flags = SHMKIT__AI_LOCKED;
+	atomic_store(&r->word, SHMKIT__WORD((uint32_t)getpid(), SHMKIT__SLOT_USED,
+					    SHMKIT__WORD_GEN(w) + 1));
+	say_ready();
+	for (;;)
+		pause();
+}
+
 static const struct test_role roles[] = {
+    {"old_holder", role_old_holder},
     {"queue_side", role_queue_side},
+    {"stranger", role_stranger},
     {"publisher", role_publisher},
     {NULL, NULL},
 };
@@ -119,6 +164,60 @@ static void check_side(int mp, int mc, int producer)
 		     : (int)shmkit_queue_recv(q2, buf, sizeof(buf), 0);
 	CHECK(r >= 0);
 	CHECK_OK(shmkit_queue_close(q2));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A stranger's read lock on the file, taken before the producer claimed
+ * its role or after it died, kept the dead producer "alive": its role
+ * was refused for good (-EBUSY). Holders took a read lock on their entry's
+ * byte and were judged by a write-lock probe, which any lock answers; they
+ * now take a write lock, judged by a read-lock probe, and one that finds
+ * the byte locked already takes none (judged by identity). */
+static void check_stranger_read_lock(int stranger_first)
+{
+	const char *uri = test_uri("posix", "stranger");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	char path[512];
+	pid_t stranger = 0;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *sargs[] = {path, NULL}, *hargs[] = {uri, "send", NULL};
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q)); /* gives the producer role back */
+	if (stranger_first)
+		stranger = spawn_ready("stranger", sargs);
+	pid_t holder = spawn_ready("queue_side", hargs);
+	kill_wait(holder);
+	if (!stranger_first)
+		stranger = spawn_ready("stranger", sargs);
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	CHECK_OK(shmkit_queue_send(q, "y", 1, 0)); /* the dead producer's role */
+	CHECK_OK(shmkit_queue_close(q));
+	kill_wait(stranger);
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A new reader still judges a holder of the previous layout (read lock,
+ * SHMKIT__AI_LOCKED alone) by any lock on its byte: alive while held, even
+ * beside a stranger's read lock; dead once its lock is gone. */
+static void check_old_format_holder(void)
+{
+	const char *uri = test_uri("posix", "old-holder");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	char path[512];
+
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *args[] = {uri, path, NULL};
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q));
+	pid_t holder = spawn_ready("old_holder", args);
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	CHECK_RET(shmkit_queue_send(q, "x", 1, 0), -EBUSY); /* its lock says alive */
+	kill_wait(holder);
+	CHECK_OK(shmkit_queue_send(q, "y", 1, 0)); /* no lock: dead, role taken */
+	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
 }
 
@@ -212,6 +311,9 @@ int main(int argc, char **argv)
 		check_side(1, 0, producer); /* many producers, one consumer */
 		check_side(0, 1, producer); /* one producer, many consumers */
 	}
+	check_stranger_read_lock(0);
+	check_stranger_read_lock(1);
+	check_old_format_holder();
 	check_open_claims_nothing();
 	check_second_publisher();
 	check_cli_concurrent_senders();
