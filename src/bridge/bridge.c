@@ -648,8 +648,12 @@ SHMKIT_BRIDGE_API int shmkit_bridge_close(struct shmkit_bridge *b)
 		zmq_close(b->mon);
 	if (b->sock)
 		zmq_close(b->sock);
-	if (b->ctx)
-		zmq_ctx_term(b->ctx);
+	/* A signal (a second SIGTERM, any handler's) interrupts the wait for
+	 * ZeroMQ's threads (EINTR) and leaves the context, its two threads and
+	 * their descriptors behind for good: terminate again until it is done
+	 * (ZeroMQ restarts it; the sockets linger 0, so it ends). */
+	while (b->ctx && zmq_ctx_term(b->ctx) < 0 && zmq_errno() == EINTR)
+		;
 	remove_ipc_file(b);
 	shmkit_queue_close(b->q);
 	shmkit_sub_close(b->sub);
