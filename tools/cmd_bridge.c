@@ -21,6 +21,7 @@
  * freed bridge (ASan then hung in its report, in its leak check at exit). */
 static struct shmkit_bridge *volatile running;
 static volatile sig_atomic_t stopped;
+static volatile sig_atomic_t carrying; /* run() has begun: a signal stops the bridge */
 static unsigned logged; /* lines the bridge logged */
 
 /* What a peer sent that the bridge refused, ignored or dropped, and why:
@@ -35,9 +36,25 @@ static void log_line(void *arg, const char *line)
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (!carrying) { /* still opening: end as the default action does */
+		signal(sig, SIG_DFL);
+		raise(sig); /* delivered when this handler returns */
+		return;
+	}
 	stopped = 1;
 	shmkit_bridge_stop(running);
+}
+
+/* From the start, not once the bridge runs: a shell starts a background
+ * command with SIGINT ignored, so a SIGINT while the bridge was opening
+ * (ZeroMQ, CURVE, the record) was lost and the bridge, once running, ran
+ * on for good, though the same SIGINT a moment later stopped it. */
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 /* A key file holds the public key on its first line and the secret on its
@@ -113,13 +130,11 @@ static int run(struct shmkit_bridge *b, const char *dir, const char *uri, int64_
 	       int64_t every)
 {
 	struct shmkit_bridge_stats st;
-	struct sigaction sa = { .sa_handler = on_signal };
 	int64_t end = timeout < 0 ? INT64_MAX : now_ns() + timeout;
 	int r = 0;
 
 	running = b;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	carrying = 1;
 	while (r == 0 && !stopped) {
 		int64_t left = end - now_ns();
 		if (left <= 0)
@@ -155,6 +170,7 @@ CLI_COMMAND(cmd_bridge)
 		{ "stats", 0, CLI_DURATION, &every, NULL },
 		{ 0 },
 	};
+	catch_signals();
 	int n = cli_parse(argv[0], argc, argv, opts);
 	if (n < 0)
 		return CLI_USAGE;
