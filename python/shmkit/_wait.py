@@ -40,6 +40,15 @@ def to_ns(timeout: Optional[float]) -> int:
     return int(math.ceil(timeout * 1e9))
 
 
+def attempt(call: Callable[[int], int], timeout: Optional[float], owner=None) -> int:
+    """call(0), and where that would block (-EAGAIN) and timeout (seconds, None: without
+    limit) is not 0, call(slice_ns) again as sliced() does until it does not time out."""
+    r = call(0)
+    if r == -errno.EAGAIN and timeout != 0:
+        r = sliced(call, to_ns(timeout), owner)
+    return r
+
+
 def sliced(call: Callable[[int], int], timeout_ns: int, owner=None) -> int:
     """call(slice_ns) repeatedly until it returns something other than -ETIMEDOUT, or the
     whole timeout has passed (then -ETIMEDOUT, never earlier than asked). The caller has

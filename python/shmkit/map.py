@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from . import _lib
 from ._errors import check, error
 from ._handle import OPENED, Handle, check_opened, guarded
-from ._wait import SLICE_NS, sliced, to_ns
+from ._wait import SLICE_NS, attempt, to_ns
 
 _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
 _ETIMEDOUT, _EAGAIN = -errno.ETIMEDOUT, -errno.EAGAIN
@@ -88,17 +88,15 @@ class Map(Handle, MutableMapping):
                     raise ValueError(f"shmkit.{type(self).__name__} closed while waiting")
                 r = call()
             return r
-        h, ns = self._h, to_ns(timeout)
+        h = self._h
 
-        def attempt(t: int) -> int:
+        def lock_for(t: int) -> int:
             _lib.map_set_lock_timeout(h, t)
             r = call()
             return _ETIMEDOUT if r == _EAGAIN and t != 0 else r
 
         try:
-            r = attempt(0)
-            if r == _EAGAIN and ns != 0:
-                r = sliced(attempt, ns, self)
+            r = attempt(lock_for, timeout, self)
         finally:
             _lib.map_set_lock_timeout(h, SLICE_NS)
         return r

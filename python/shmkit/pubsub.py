@@ -11,12 +11,13 @@ from typing import Any, Optional
 from . import _aio, _lib
 from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, check_opened, guarded
+from ._message import Lending, hand_over, lend, send_copy
 from ._views import Window
 from ._wait import sliced, to_ns
-from .queue import as_bytes
 
 _EAGAIN = -errno.EAGAIN
 _PUB_STATES = {0: "none", 1: "active", 2: "closed"}
+_LOAN = Lending("loan", "publish", "a loan", "loaned", "topic")
 
 
 class Publisher(Handle):
@@ -80,31 +81,13 @@ class Publisher(Handle):
 
     @guarded
     def _send_slow(self, data, timeout: Optional[float]) -> None:
-        h = self._h
-        msg = as_bytes(data)
-        n = len(msg) if type(msg) is bytes else ctypes.sizeof(msg)
-        r = _lib.pub_send(h, msg, n, 0)
-        if r == _EAGAIN and timeout != 0:
-            r = sliced(lambda t: _lib.pub_send(h, msg, n, t), to_ns(timeout), self)
-        if r < 0:
-            raise message_error(r, "publish", self.uri, hint=self._pending(r, n))
+        send_copy(self, _lib.pub_send, data, timeout, "publish")
 
     @guarded
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
         """A writable memoryview of the next slot (size bytes) to fill in place; publish()
         sends it and releases the view (drop anything made from it first)."""
-        if timeout is not None:
-            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
-        size = _lib.size(size, "loan size")
-        h = self._handle()
-        p = ctypes.c_void_p()
-        r = _lib.pub_loan(h, size, ctypes.byref(p), 0)
-        if r == _EAGAIN and timeout != 0:
-            r = sliced(lambda t: _lib.pub_loan(h, size, ctypes.byref(p), t), to_ns(timeout),
-                       self)
-        if r < 0:
-            raise message_error(r, "loan", self.uri, hint=self._pending(r, size))
-        self._loan = (p.value, size, Window(p.value, size))
+        self._loan = lend(self, _lib.pub_loan, size, timeout, _LOAN)
         return self._loan[2].view()
 
     @guarded
@@ -112,13 +95,7 @@ class Publisher(Handle):
         """Publish the loaned slot as a message of size bytes (default: all loaned).
         BufferError (nothing published) while views of the slot are still in use."""
         h = self._handle()
-        if self._loan is None:
-            raise ValueError("publish without a loan")
-        addr, loaned, window = self._loan
-        n = loaned if size is None else _lib.size(size, "size", None)  # first
-        if not 0 <= n <= loaned:
-            raise ValueError(f"publish size {n} outside the {loaned} bytes loaned")
-        window.retire(f"publish to topic {self.uri}")
+        addr, n = hand_over(self._loan, size, _LOAN, self.uri)
         self._loan = None
         check(_lib.pub_publish(h, addr, n), "publish", self.uri)
 

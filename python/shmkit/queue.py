@@ -11,8 +11,9 @@ from typing import Any, Optional
 from . import _aio, _lib
 from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, check_opened, guarded
+from ._message import Lending, hand_over, lend, send_copy
 from ._views import Window
-from ._wait import sliced, to_ns
+from ._wait import attempt, sliced, to_ns
 
 _EAGAIN = -errno.EAGAIN
 _send, _recv = _lib.queue_send, _lib.queue_recv
@@ -20,6 +21,7 @@ _fsend, _size, _NOWAIT = _lib.fast_queue_send, _lib.size_arg, _lib.NOWAIT
 _frecvm, _recvm = _lib.fast_queue_recv_many, _lib.queue_recv_many
 _ONE = _lib.size_arg(1)
 _HELD = 0       # in _peeked: the message peek() shows is the one the handle holds
+_SLOT = Lending("reserve", "commit", "a reservation", "reserved", "queue")
 
 # Receiving without losing a message to an exception (docs: "Interrupted receives").
 #
@@ -36,16 +38,6 @@ _HELD = 0       # in _peeked: the message peek() shows is the one the handle hol
 # array and RETURN_VALUE; a Python caller gets the value without one either). Waiting
 # and errors are handled by guarded helpers that never give the message out themselves:
 # the guard's own exits have such points.
-
-
-def as_bytes(data) -> Any:
-    """data as something ctypes passes as const void * without copying where it can."""
-    if type(data) is bytes:
-        return data
-    mv = _lib.contiguous_view(data, "a message")
-    if mv.readonly:
-        return mv.tobytes()
-    return (ctypes.c_char * mv.nbytes).from_buffer(mv.cast("B"))
 
 
 class Queue(Handle):
@@ -145,14 +137,7 @@ class Queue(Handle):
 
     @guarded
     def _send_slow(self, data, timeout: Optional[float]) -> None:
-        h = self._h
-        msg = as_bytes(data)
-        n = len(msg) if type(msg) is bytes else ctypes.sizeof(msg)
-        r = _send(h, msg, n, 0)
-        if r == _EAGAIN and timeout != 0:
-            r = sliced(lambda t: _send(h, msg, n, t), to_ns(timeout), self)
-        if r < 0:
-            raise message_error(r, "send", self.uri, hint=self._pending(r, n))
+        send_copy(self, _send, data, timeout, "send")
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """Take the next message and return it as bytes. Waits while the queue is empty."""
@@ -276,18 +261,7 @@ class Queue(Handle):
         memoryview of it: fill it in place, then commit(). Waits while the queue is full.
         The view (and anything made from it) must be dropped before commit(): commit
         releases it, so it can never write into a slot that was handed over."""
-        if timeout is not None:
-            to_ns(timeout)          # a bad timeout is refused even when no wait is needed
-        size = _lib.size(size, "reserve size")
-        h = self._handle()
-        p = ctypes.c_void_p()
-        r = _lib.queue_reserve(h, size, ctypes.byref(p), 0)
-        if r == _EAGAIN and timeout != 0:
-            r = sliced(lambda t: _lib.queue_reserve(h, size, ctypes.byref(p), t), to_ns(timeout),
-                       self)
-        if r < 0:
-            raise message_error(r, "reserve", self.uri, hint=self._pending(r, size))
-        self._slot = (p.value, size, Window(p.value, size))
+        self._slot = lend(self, _lib.queue_reserve, size, timeout, _SLOT)
         return self._slot[2].view()
 
     @guarded
@@ -295,13 +269,7 @@ class Queue(Handle):
         """Publish the reserved slot as a message of size bytes (default: all reserved).
         BufferError (nothing published) while views of the slot are still in use."""
         h = self._handle()
-        if self._slot is None:
-            raise ValueError("commit without a reservation")
-        addr, reserved, window = self._slot
-        n = reserved if size is None else _lib.size(size, "size", None)  # first
-        if not 0 <= n <= reserved:
-            raise ValueError(f"commit size {n} outside the {reserved} bytes reserved")
-        window.retire(f"commit to queue {self.uri}")
+        addr, n = hand_over(self._slot, size, _SLOT, self.uri)
         self._slot = None
         check(_lib.queue_commit(h, addr, n), "commit", self.uri)
 
@@ -320,9 +288,7 @@ class Queue(Handle):
                 self._peeked = (_HELD, self._iov[1], Window(self._addr, self._iov[1]))
             return self._peeked[2].view(readonly=True)
         p = ctypes.c_void_p()
-        n = _lib.queue_peek(h, ctypes.byref(p), 0)
-        if n == _EAGAIN and timeout != 0:
-            n = sliced(lambda t: _lib.queue_peek(h, ctypes.byref(p), t), to_ns(timeout), self)
+        n = attempt(lambda t: _lib.queue_peek(h, ctypes.byref(p), t), timeout, self)
         if n < 0:
             raise message_error(n, "peek", self.uri, hint=self._pending(n))
         if self._peeked is None or self._peeked[0] != p.value:

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: MIT
+"""What Queue and Publisher share: a message sent as a copy of any bytes-like object, and
+a slot lent for a zero-copy message (Queue.reserve/commit, Publisher.loan/publish).
+
+A lent slot is (addr, size, window): the window (see _views) gives out the one writable
+view of it and retires that view before the slot is handed over."""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable, NamedTuple, Optional
+
+from . import _lib
+from ._errors import message_error
+from ._views import Window
+from ._wait import attempt, to_ns
+
+Slot = tuple[int, int, Window]
+
+
+class Lending(NamedTuple):
+    """The words a handle's errors use for its zero-copy slot."""
+    take: str       # "reserve": also names the size argument ("reserve size")
+    give: str       # "commit"
+    noun: str       # "a reservation": what commit without one lacks
+    lent: str       # "reserved"
+    kind: str       # "queue": what the slot is given to
+
+
+def as_bytes(data) -> Any:
+    """data as something ctypes passes as const void * without copying where it can."""
+    if type(data) is bytes:
+        return data
+    mv = _lib.contiguous_view(data, "a message")
+    if mv.readonly:
+        return mv.tobytes()
+    return (ctypes.c_char * mv.nbytes).from_buffer(mv.cast("B"))
+
+
+def send_copy(owner, call: Callable[..., int], data, timeout: Optional[float],
+              what: str) -> None:
+    """Send a copy of data through call(h, msg, n, timeout_ns), waiting up to timeout
+    seconds: the path of send() that the fast one left. owner: the handle (a guarded
+    call); its _pending() says what its refusal means."""
+    h = owner._h
+    msg = as_bytes(data)
+    n = len(msg) if type(msg) is bytes else ctypes.sizeof(msg)
+    r = attempt(lambda t: call(h, msg, n, t), timeout, owner)
+    if r < 0:
+        raise message_error(r, what, owner.uri, hint=owner._pending(r, n))
+
+
+def lend(owner, call: Callable[..., int], size: int, timeout: Optional[float],
+         words: Lending) -> Slot:
+    """The slot for a message of up to size bytes from call(h, size, &addr, timeout_ns),
+    waiting up to timeout seconds (a guarded call of owner)."""
+    if timeout is not None:
+        to_ns(timeout)          # a bad timeout is refused even when no wait is needed
+    size = _lib.size(size, f"{words.take} size")
+    h = owner._handle()
+    p = ctypes.c_void_p()
+    r = attempt(lambda t: call(h, size, ctypes.byref(p), t), timeout, owner)
+    if r < 0:
+        raise message_error(r, words.take, owner.uri, hint=owner._pending(r, size))
+    return (p.value, size, Window(p.value, size))
+
+
+def hand_over(slot: Optional[Slot], size: Optional[int], words: Lending,
+              uri: str) -> tuple[int, int]:
+    """(addr, n): the lent slot, checked to go as a message of size bytes (None: all that
+    was lent), with its view retired. ValueError or BufferError: nothing changed, the
+    slot is still lent."""
+    if slot is None:
+        raise ValueError(f"{words.give} without {words.noun}")
+    addr, lent, window = slot
+    n = lent if size is None else _lib.size(size, "size", None)  # first
+    if not 0 <= n <= lent:
+        raise ValueError(f"{words.give} size {n} outside the {lent} bytes {words.lent}")
+    window.retire(f"{words.give} to {words.kind} {uri}")
+    return addr, n
