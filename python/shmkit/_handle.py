@@ -30,7 +30,7 @@ F = TypeVar("F", bound=Callable)
 class Handle:
     """Base of Segment, Queue, Publisher, Subscriber and Map: ``self._h`` is the library's
     handle (None once closed). Subclasses set ``self._users = []`` first thing in
-    ``__init__`` and define ``_release()`` (give back views, or raise BufferError leaving
+    ``__init__`` (those made by create() and open(): ``self._adopt(...)``) and define ``_release()`` (give back views, or raise BufferError leaving
     everything as it was) and ``_close_handle(h)`` (the C close)."""
 
     _h = None
@@ -38,6 +38,14 @@ class Handle:
     _close_pending = False    # ... by a user of the handle: the last user to leave closes
     _users: list              # thread idents of the calls now using the handle
     _aio = None               # futures of the coroutines waiting in recv_async()
+
+    def _adopt(self, handle: int, uri, token) -> None:
+        """First thing in the __init__ of Queue, Publisher, Subscriber and Map, made only by
+        their create() and open() (token: OPENED) from the library's handle for uri."""
+        check_opened(type(self), token)
+        self._users = []
+        self._h = handle
+        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
 
     def _release(self) -> None:
         pass

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 from . import _lib
 from ._errors import check, error
-from ._handle import OPENED, Handle, check_opened, guarded
+from ._handle import OPENED, Handle, guarded
 from ._wait import SLICE_NS, attempt, to_ns
 
 _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
@@ -51,10 +51,7 @@ class Map(Handle, MutableMapping):
     """
 
     def __init__(self, handle: int, uri, _opened=None):
-        check_opened(type(self), _opened)      # only create() and open() make one
-        self._users: list[int] = []
-        self._h: Optional[int] = handle
-        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
+        self._adopt(handle, uri, _opened)
         self._buf = ctypes.create_string_buffer(256)
         # Every wait for the writers' lock is one slice long: see _locked().
         _lib.map_set_lock_timeout(handle, SLICE_NS)

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from . import _aio, _lib
 from ._errors import check, error, message_error
-from ._handle import OPENED, Handle, check_opened, guarded
+from ._handle import OPENED, Handle, guarded
 from ._message import Lending, hand_over, lend, send_copy
 from ._views import Window
 from ._wait import sliced, to_ns
@@ -43,12 +43,9 @@ class Publisher(Handle):
     """
 
     def __init__(self, handle: int, uri, _opened=None):
-        check_opened(type(self), _opened)      # only create() and open() make one
-        self._users: list[int] = []
-        self._h: Optional[int] = handle
+        self._adopt(handle, uri, _opened)
         self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
         self._loan: Optional[tuple[int, int, Window]] = None
-        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
 
     @classmethod
     def create(cls, uri, slot_size: int, slots: int, reliable: bool = False,
@@ -151,11 +148,8 @@ class Subscriber(Handle):
     """
 
     def __init__(self, handle: int, uri, _opened=None):
-        check_opened(type(self), _opened)      # only create() and open() make one
-        self._users: list[int] = []
-        self._h: Optional[int] = handle
+        self._adopt(handle, uri, _opened)
         self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
-        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         info = _lib.TopicInfo()
         r = _lib.topic_stat(_lib.encode(uri), ctypes.byref(info), None, 0)
         if r < 0:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from . import _aio, _lib
 from ._errors import check, error, message_error
-from ._handle import OPENED, Handle, check_opened, guarded
+from ._handle import OPENED, Handle, guarded
 from ._message import Lending, hand_over, lend, send_copy
 from ._views import Window
 from ._wait import attempt, sliced, to_ns
@@ -75,15 +75,12 @@ class Queue(Handle):
     """
 
     def __init__(self, handle: int, uri, _opened=None):
-        check_opened(type(self), _opened)      # only create() and open() make one
-        self._users: list[int] = []
-        self._h: Optional[int] = handle
+        self._adopt(handle, uri, _opened)
         # Made once for the non-blocking fast path (see _lib.fast_queue_send); set before
         # anything here can fail, so that __del__ can close the handle.
         self._hc = ctypes.c_void_p(handle)      # NULL once closed
         self._slot: Optional[tuple[int, int, Window]] = None   # reserved: addr, size, views
         self._peeked: Optional[tuple[int, int, Window]] = None
-        self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
         st = self._stats()
         self.capacity: int = st.capacity
         self.max_msg: int = st.max_msg
