@@ -103,6 +103,43 @@ static int kv_options_fit(const char *cmd, const char *act, const char *json_act
 	return cli_usage_error(cmd, "--%s is not an option of %s (only of %s)", bad, act, only);
 }
 
+/* What map and heap differ in, for the start of the command they share. */
+struct kv_kind {
+	const char *create;               /* "create map": the create's error lines */
+	const char *const *actions;
+	const char *json_act;             /* the action --json goes with */
+	const char *const *lock_actions;  /* the ones --timeout goes with */
+	const char *lock_words;           /* ... as a usage error names them */
+	int with_raw;                     /* get --raw */
+};
+
+static const struct kv_kind map_kind = { "create map", map_actions, "ls", map_lock_actions,
+					 MAP_LOCK_WORDS, 1 };
+static const struct kv_kind heap_kind = { "create heap", heap_actions, "stats",
+					  heap_lock_actions, HEAP_LOCK_WORDS, 0 };
+
+/* The start of `shmkit map` and `shmkit heap`: options, then URI and action
+ * (in either order: they end up in argv[1] and argv[2]), then whether the
+ * action takes the options given. CLI_OK with *n the operands after the
+ * action, or CLI_USAGE (said). */
+static int kv_begin(int argc, char **argv, const struct kv_kind *k, struct kv_opts *o, int *n)
+{
+	int nops = parse_kv_opts(argc, argv, k->with_raw, o);
+
+	if (nops < 0)
+		return CLI_USAGE;
+	if (nops < 2)
+		return cli_usage_error(argv[0], "expects a URI and an action");
+	uri_first(argv, nops, k->actions);
+	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
+		return CLI_USAGE;
+	*n = nops - 2;
+	if (is_action(argv[2], k->actions) &&
+	    kv_options_fit(argv[0], argv[2], k->json_act, k->lock_actions, k->lock_words, o) != CLI_OK)
+		return CLI_USAGE;
+	return CLI_OK;
+}
+
 /* ---- waiting for the lock (put, del, check) ---- */
 
 /* A holder stopped with the lock (SIGSTOP, Ctrl-Z, a debugger) keeps it
@@ -212,10 +249,27 @@ static int read_stdin(char **out, size_t *len)
 	return 0;
 }
 
-static int parse_create_size(const char *cmd, const char *s, uint64_t *size)
+/* The checks of `create SIZE` before map or heap makes anything: n operands
+ * args, the mode and owner options o. CLI_OK with *size, or the exit status. */
+static int kv_create_args(const char *cmd, const struct kv_kind *k, const char *uri, int n,
+			  char **args, struct kv_opts *o, uint64_t *size)
 {
-	if (cli_parse_size(s, size) < 0 || *size == 0 || *size > SIZE_MAX)
-		return cli_usage_error(cmd, "bad SIZE '%s' (a positive number: 64K, 1M, 1G)", s);
+	if (n != 1)
+		return cli_usage_error(cmd, "create expects a SIZE");
+	if (cli_parse_size(args[0], size) < 0 || *size == 0 || *size > SIZE_MAX)
+		return cli_usage_error(cmd, "bad SIZE '%s' (a positive number: 64K, 1M, 1G)",
+				       args[0]);
+	if (cli_owner_mode(cmd, &o->owner, &o->mode) != 0)
+		return CLI_USAGE;
+	return cli_check_lasting(k->create, uri);
+}
+
+/* What check printed, or its failure: r from shmkit_map_check/heap_check. */
+static int say_checked(struct lock_wait *w, int r)
+{
+	if (r < 0)
+		return lock_wait_fail(w, r);
+	printf(r == 1 ? "repaired\n" : "ok\n");
 	return CLI_OK;
 }
 
@@ -358,10 +412,7 @@ static int map_check(struct shmkit_map *m, struct lock_wait *w)
 		lock_wait_slice(w);
 		r = shmkit_map_check(m);
 	} while (lock_wait_again(w, r));
-	if (r < 0)
-		return lock_wait_fail(w, r);
-	printf(r == 1 ? "repaired\n" : "ok\n");
-	return CLI_OK;
+	return say_checked(w, r);
 }
 
 /* The listing is made in memory and written only once the walk has
@@ -434,33 +485,18 @@ CLI_COMMAND(cmd_map)
 {
 	struct kv_opts o;
 	struct shmkit_map *m;
-	int r, nops = parse_kv_opts(argc, argv, 1, &o);
+	int r, n;
 
-	if (nops < 0)
-		return CLI_USAGE;
-	if (nops < 2)
-		return cli_usage_error(argv[0], "expects a URI and an action");
-	uri_first(argv, nops, map_actions);
-	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
-		return CLI_USAGE;
+	if ((r = kv_begin(argc, argv, &map_kind, &o, &n)) != CLI_OK)
+		return r;
 	const char *uri = argv[1], *act = argv[2];
-	int n = nops - 2;
 	char **args = argv + 3;
-	if (is_action(act, map_actions) &&
-	    kv_options_fit(argv[0], act, "ls", map_lock_actions, MAP_LOCK_WORDS, &o) != CLI_OK)
-		return CLI_USAGE;
 	struct lock_wait w;
 	lock_wait_start(&w, act, uri, o.timeout_ns);
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
-		if (n != 1)
-			return cli_usage_error(argv[0], "create expects a SIZE");
-		if ((r = parse_create_size(argv[0], args[0], &size)) != CLI_OK)
-			return r;
-		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
-			return CLI_USAGE;
-		if ((r = cli_check_lasting("create map", uri)) != CLI_OK)
+		if ((r = kv_create_args(argv[0], &map_kind, uri, n, args, &o, &size)) != CLI_OK)
 			return r;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create map", uri, r);
@@ -603,32 +639,17 @@ CLI_COMMAND(cmd_heap)
 	struct kv_opts o;
 	struct shmkit_heap *h;
 	struct shmkit_heap_stats st;
-	int r, nops = parse_kv_opts(argc, argv, 0, &o);
+	int r, n;
 
-	if (nops < 0)
-		return CLI_USAGE;
-	if (nops < 2)
-		return cli_usage_error(argv[0], "expects a URI and an action");
-	uri_first(argv, nops, heap_actions);
-	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
-		return CLI_USAGE;
+	if ((r = kv_begin(argc, argv, &heap_kind, &o, &n)) != CLI_OK)
+		return r;
 	const char *uri = argv[1], *act = argv[2];
-	int n = nops - 2;
-	if (is_action(act, heap_actions) &&
-	    kv_options_fit(argv[0], act, "stats", heap_lock_actions, HEAP_LOCK_WORDS, &o) != CLI_OK)
-		return CLI_USAGE;
 	struct lock_wait w;
 	lock_wait_start(&w, act, uri, o.timeout_ns);
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
-		if (n != 1)
-			return cli_usage_error(argv[0], "create expects a SIZE");
-		if ((r = parse_create_size(argv[0], argv[3], &size)) != CLI_OK)
-			return r;
-		if (cli_owner_mode(argv[0], &o.owner, &o.mode) != 0)
-			return CLI_USAGE;
-		if ((r = cli_check_lasting("create heap", uri)) != CLI_OK)
+		if ((r = kv_create_args(argv[0], &heap_kind, uri, n, argv + 3, &o, &size)) != CLI_OK)
 			return r;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create heap", uri, r);
@@ -657,9 +678,7 @@ CLI_COMMAND(cmd_heap)
 		lock_wait_slice(&w);
 		r = shmkit_heap_check(h);
 	} while (lock_wait_again(&w, r));
-	if (r >= 0)
-		printf(r == 1 ? "repaired\n" : "ok\n");
-	int rc = r < 0 ? lock_wait_fail(&w, r) : CLI_OK;
+	int rc = say_checked(&w, r);
 	shmkit_heap_close(h);
 	return rc;
 }
