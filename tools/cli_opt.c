@@ -21,18 +21,30 @@ static int number_base(const char *s)
 	return s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10;
 }
 
+/* The number s starts with into *v, and *end after it: 0, -EINVAL (no
+ * number) or -ERANGE (over 64 bits). */
+static int leading_number(const char *s, unsigned long long *v, char **end)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, end, number_base(s));
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || *end == s)
+		return -EINVAL;
+	return 0;
+}
+
 int cli_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
+	int r = leading_number(s, &v, &end);
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, number_base(s));
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (errno || *end)
+	if (r < 0)
+		return r;
+	if (*end)
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -63,15 +75,10 @@ int cli_parse_size(const char *s, uint64_t *out)
 	char *end;
 	unsigned long long v;
 	unsigned shift;
+	int r = leading_number(s, &v, &end);
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, number_base(s));
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (errno || end == s)
-		return -EINVAL;
+	if (r < 0)
+		return r;
 	if (unit_shift(end, &shift) < 0)
 		return -EINVAL;
 	if (shift && v > (UINT64_MAX >> shift))
