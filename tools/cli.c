@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -583,6 +584,29 @@ const char *cli_human_size(uint64_t bytes, char *buf, size_t cap)
 	else
 		snprintf(buf, cap, "%.0f%c", v, units[u]);
 	return buf;
+}
+
+/* ---- time ---- */
+
+int64_t cli_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t cli_deadline(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? -1 : cli_now_ns() + timeout_ns;
+}
+
+int64_t cli_left(int64_t deadline)
+{
+	if (deadline < 0)
+		return SHMKIT_FOREVER;
+	int64_t now = cli_now_ns();
+	return now >= deadline ? 0 : deadline - now;
 }
 
 /* ---- names ---- */

@@ -141,6 +141,16 @@ int cli_owner_mode(const char *cmd, const struct cli_owner *w, unsigned *mode);
 /* Human size: "4096", "64K", "1.5M" (always B, K, M, G, T suffixes). */
 const char *cli_human_size(uint64_t bytes, char *buf, size_t cap);
 
+/* ---- time ---- */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t cli_now_ns(void);
+/* A whole-command timeout (SHMKIT_FOREVER: none) as an absolute deadline
+ * (-1: none) ... */
+int64_t cli_deadline(int64_t timeout_ns);
+/* ... and what is left of it for the next call: SHMKIT_FOREVER, or >= 0. */
+int64_t cli_left(int64_t deadline);
+
 /* ---- names ---- */
 const char *cli_backend_name(enum shmkit_backend b);     /* "posix", "sysv", ... */
 const char *cli_lifetime_name(enum shmkit_lifetime l);   /* "process", "kernel", "filesystem" */

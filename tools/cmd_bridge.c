@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "cli_opt.h"
@@ -117,26 +116,18 @@ static int keygen(void)
 	return CLI_OK;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Run until a signal, an error or the timeout; a report every `every` ns. */
 static int run(struct shmkit_bridge *b, const char *dir, const char *uri, int64_t timeout,
 	       int64_t every)
 {
 	struct shmkit_bridge_stats st;
-	int64_t end = timeout < 0 ? INT64_MAX : now_ns() + timeout;
+	int64_t end = timeout < 0 ? INT64_MAX : cli_now_ns() + timeout;
 	int r = 0;
 
 	running = b;
 	carrying = 1;
 	while (r == 0 && !stopped) {
-		int64_t left = end - now_ns();
+		int64_t left = end - cli_now_ns();
 		if (left <= 0)
 			break;
 		int64_t slice = every > 0 && every < left ? every : left;

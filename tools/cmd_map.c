@@ -14,7 +14,6 @@
 
 #include "cli.h"
 #include "heap_internal.h"
-#include "internal.h"
 
 struct kv_opts {
 	int json, raw, has_mode, has_timeout;
@@ -165,14 +164,14 @@ static void lock_wait_start(struct lock_wait *w, const char *what, const char *u
 	w->what = what;
 	w->uri = uri;
 	w->timeout_ns = timeout_ns;
-	w->start = shmkit__now_ns();
+	w->start = cli_now_ns();
 }
 
 /* Bounds the next try: until the waiting line is due (once), else until
  * --timeout. */
 static void lock_wait_slice(struct lock_wait *w)
 {
-	int64_t used = shmkit__now_ns() - w->start;
+	int64_t used = cli_now_ns() - w->start;
 	int64_t left = SHMKIT_FOREVER;
 
 	if (w->timeout_ns >= 0)
@@ -193,7 +192,7 @@ static int lock_wait_again(struct lock_wait *w, int r)
 
 	if (!shmkit__heap_lock_gave_up(r))
 		return 0;
-	if (w->timeout_ns >= 0 && shmkit__now_ns() - w->start >= w->timeout_ns)
+	if (w->timeout_ns >= 0 && cli_now_ns() - w->start >= w->timeout_ns)
 		return 0;
 	if (!w->said) {
 		shmkit__heap_lock_holder(w->heap, who, sizeof(who));

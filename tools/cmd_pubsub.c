@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -131,7 +130,6 @@ static int no_topic(const char *what, const char *uri)
 
 static struct shmkit_topic_sub_info *topic_snapshot(const char *uri, struct shmkit_topic_info *info,
 						    size_t *n, int *err);
-static int64_t now_ns(void);
 
 /* Subscribers of the topic not known to be dead; negative errno on failure. */
 static long live_subs(const char *uri)
@@ -155,11 +153,11 @@ static long live_subs(const char *uri)
  * before then would lose messages), within timeout (SHMKIT_FOREVER: no limit). */
 static int wait_subs(const char *uri, uint64_t want, int64_t timeout)
 {
-	int64_t deadline = timeout < 0 ? -1 : now_ns() + timeout;
+	int64_t deadline = cli_deadline(timeout);
 	long live;
 
 	while ((live = live_subs(uri)) >= 0 && (uint64_t)live < want) {
-		if (deadline >= 0 && now_ns() >= deadline)
+		if (cli_left(deadline) == 0)
 			return cli_fail_msg("pub", uri, "timed out waiting for %" PRIu64
 					    " subscribers (%ld joined); nothing was published",
 					    want, live);
@@ -246,14 +244,6 @@ CLI_COMMAND(cmd_pub)
 
 /* ---- shmkit sub ---- */
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 CLI_COMMAND(cmd_sub)
 {
 	struct topic_cli_opts o;
@@ -292,15 +282,11 @@ CLI_COMMAND(cmd_sub)
 	/* --count 0 is no count, as recv's: until the timeout (or for good),
 	 * publishers waited out; it printed nothing and ended at once */
 	int counted = o.has_count && o.count > 0;
-	int64_t deadline = o.timeout < 0 ? -1 : now_ns() + o.timeout;
+	int64_t deadline = cli_deadline(o.timeout);
 	uint64_t got = 0;
 	ret = CLI_OK;
 	while (!counted || got < o.count) {
-		int64_t left = SHMKIT_FOREVER;
-		if (deadline >= 0) {
-			left = deadline - now_ns();
-			left = left > 0 ? left : 0;
-		}
+		int64_t left = cli_left(deadline);
 		ssize_t n = shmkit_sub_recv(s, buf, info.slot_size, left);
 		if (n == -EPIPE && bounded && left != 0) {
 			usleep(5000); /* no publisher now: look again for a new one */

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -70,28 +69,6 @@ static void defaults(struct queue_opts *o)
 	o->mode = 0600;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A whole-command timeout as an absolute deadline (-1 = none) ... */
-static int64_t deadline_of(int64_t timeout_ns)
-{
-	return timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
-}
-
-/* ... and what is left of it for the next call. */
-static int64_t remaining(int64_t deadline)
-{
-	if (deadline < 0)
-		return SHMKIT_FOREVER;
-	int64_t now = now_ns();
-	return now >= deadline ? 0 : deadline - now;
-}
-
 /* -EBADMSG: say what the segment is instead, when the library could tell. */
 static int not_a_queue(const char *what, const char *uri)
 {
@@ -122,7 +99,7 @@ static int open_queue(const char *what, const char *uri, struct shmkit_queue **q
 static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, size_t len,
 		    int64_t deadline, uint64_t *sent)
 {
-	int r = shmkit_queue_send(q, msg, len, remaining(deadline));
+	int r = shmkit_queue_send(q, msg, len, cli_left(deadline));
 	if (r == -EAGAIN)
 		r = -ETIMEDOUT;
 	if (r == -ETIMEDOUT)
@@ -150,7 +127,7 @@ static int send_batch(struct shmkit_queue *q, const char *uri, struct iovec *m, 
 		      int64_t deadline, uint64_t *sent)
 {
 	while (n > 0) {
-		ssize_t r = shmkit_queue_send_many(q, m, n, remaining(deadline));
+		ssize_t r = shmkit_queue_send_many(q, m, n, cli_left(deadline));
 		if (r < 0) { /* say why for this message, as one send would */
 			if (send_one(q, uri, m[0].iov_base, m[0].iov_len, deadline, sent) != CLI_OK)
 				return CLI_FAIL;
@@ -296,7 +273,7 @@ CLI_COMMAND(cmd_send)
 		return cli_usage_error(argv[0], "--%s reads standard input (send URI - --%s); "
 				       "messages given as arguments go one each",
 				       o.raw ? "raw" : "null", o.raw ? "raw" : "null");
-	int64_t deadline = deadline_of(o.timeout_ns);
+	int64_t deadline = cli_deadline(o.timeout_ns);
 	ret = open_queue("send", uri, &q);
 	if (ret != CLI_OK)
 		return ret;
@@ -337,7 +314,7 @@ static ssize_t peek_batch(struct shmkit_queue *q, size_t want, int64_t deadline,
 	size_t bytes = 0;
 	ssize_t len = shmkit_queue_peek(q, &msg, 0);
 	if (len == -EAGAIN)
-		len = shmkit_queue_peek(q, &msg, remaining(deadline));
+		len = shmkit_queue_peek(q, &msg, cli_left(deadline));
 	b->n_out = b->n_msgs = 0;
 	while (len >= 0) {
 		size_t more = (size_t)len + (sep ? 1 : 0);
@@ -424,7 +401,7 @@ CLI_COMMAND(cmd_recv)
 		return CLI_USAGE;
 	const char *uri = argv[1];
 	const char *sep = o.raw ? NULL : o.null_sep ? "" : "\n";
-	int64_t deadline = deadline_of(o.timeout_ns);
+	int64_t deadline = cli_deadline(o.timeout_ns);
 	ret = open_queue("recv", uri, &q);
 	if (ret != CLI_OK)
 		return ret;

@@ -227,9 +227,7 @@ static int interactive(struct top_sample *now, struct top_sample *before, int64_
 		draw(now, secs);
 		int64_t end = now->when_ns + interval;
 		for (;;) { /* wait for the next refresh, a key every 50 ms */
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t left = end - ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+			int64_t left = end - cli_now_ns();
 			if (left <= 0 || quit)
 				break;
 			timeout((int)(left / 1000000 < 50 ? left / 1000000 + 1 : 50));

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "layout.h"
@@ -233,15 +232,12 @@ static void drop_objs(struct top_sample *s)
 
 int top_sample_take(struct top_sample *s)
 {
-	struct timespec ts;
-
 	drop_objs(s);
 	s->unreadable = 0;
 	s->unattached = 0;
 	s->span_ns = 0;
 	int r = shmkit_list(add, s);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	s->when_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	s->when_ns = cli_now_ns();
 	return r < 0 ? r : 0;
 }
 
