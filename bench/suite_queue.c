@@ -198,6 +198,17 @@ static int queue_latency(struct bench_ctx *ctx, enum qmode mode, size_t size, co
  * ones), the peer receives them all. */
 static size_t stream_count, stream_warm;
 
+/* The end of a stream the parent began timing at t0: waits for the peer
+ * (it exits once it has taken the last message), then stream_count
+ * messages per second over the time since t0; 0 if the peer failed. */
+static double stream_rate(struct bench_peer *pr, int64_t t0)
+{
+	int rc = bench_peer_finish(pr);
+	int64_t dt = bench_now_ns() - t0;
+
+	return rc == 0 ? (double)stream_count / ((double)dt / 1e9) : 0;
+}
+
 static int q_stream_peer(void *shm, void *arg)
 {
 	(void)shm;
@@ -226,10 +237,7 @@ static double queue_tput_warm(struct bench_ctx *ctx, size_t size, int multi, siz
 		int64_t t0 = bench_now_ns();
 		for (size_t i = 0; i < stream_count; i++)
 			shmkit_queue_send(q_out, cur_buf, size, SHMKIT_FOREVER);
-		int rc = bench_peer_finish(&pr);
-		int64_t dt = bench_now_ns() - t0;
-		if (rc == 0)
-			rate = (double)stream_count / ((double)dt / 1e9);
+		rate = stream_rate(&pr, t0);
 	}
 	free(cur_buf);
 	shmkit_queue_close(q_out);
@@ -285,10 +293,7 @@ static double queue_tput_batch(struct bench_ctx *ctx, size_t size, size_t cap, i
 				break;
 			i += (size_t)r;
 		}
-		int rc = bench_peer_finish(&pr);
-		int64_t dt = bench_now_ns() - t0;
-		if (rc == 0)
-			rate = (double)stream_count / ((double)dt / 1e9);
+		rate = stream_rate(&pr, t0);
 	}
 	free(cur_buf);
 	shmkit_queue_close(q_out);
@@ -482,15 +487,30 @@ static int cring_peer(void *shm, void *arg)
 	return 0;
 }
 
-static double cring_tput(struct bench_ctx *ctx, size_t size, size_t cap)
+/* A ring stream of size-byte messages through cap slots: the peer started
+ * (0, or a negative errno) with what it reads set up; ring_stream_done()
+ * after, in either case. */
+static int ring_stream_start(struct bench_ctx *ctx, struct bench_peer *pr, size_t size,
+			     size_t cap, int (*peer)(void *shm, void *arg))
 {
-	struct bench_peer pr;
-	double rate = 0;
 	ring_slots = cap;
 	cur_size = size;
 	cur_buf = calloc(1, size);
 	stream_count = tput_count(ctx, size, 0);
-	if (bench_peer_start(ctx, &pr, ring_bytes(size), NULL, cring_peer, NULL) == 0) {
+	return bench_peer_start(ctx, pr, ring_bytes(size), NULL, peer, NULL);
+}
+
+static void ring_stream_done(void)
+{
+	free(cur_buf);
+	ring_slots = 64;
+}
+
+static double cring_tput(struct bench_ctx *ctx, size_t size, size_t cap)
+{
+	struct bench_peer pr;
+	double rate = 0;
+	if (ring_stream_start(ctx, &pr, size, cap, cring_peer) == 0) {
 		struct ring *r = pr.shm;
 		uint64_t head_seen = 0;
 		int64_t t0 = bench_now_ns();
@@ -506,13 +526,9 @@ static double cring_tput(struct bench_ctx *ctx, size_t size, size_t cap)
 			/* Release: pairs with the consumer's acquire of tail. */
 			atomic_store_explicit(&r->tail, t + 1, memory_order_release);
 		}
-		int rc = bench_peer_finish(&pr);
-		int64_t dt = bench_now_ns() - t0;
-		if (rc == 0)
-			rate = (double)stream_count / ((double)dt / 1e9);
+		rate = stream_rate(&pr, t0);
 	}
-	free(cur_buf);
-	ring_slots = 64;
+	ring_stream_done();
 	return rate;
 }
 
@@ -542,11 +558,7 @@ static double bring_tput(struct bench_ctx *ctx, size_t size, size_t cap)
 {
 	struct bench_peer pr;
 	double rate = 0;
-	ring_slots = cap;
-	cur_size = size;
-	cur_buf = calloc(1, size);
-	stream_count = tput_count(ctx, size, 0);
-	if (bench_peer_start(ctx, &pr, ring_bytes(size), NULL, bring_peer, NULL) == 0) {
+	if (ring_stream_start(ctx, &pr, size, cap, bring_peer) == 0) {
 		struct ring *r = pr.shm;
 		uint64_t head_seen = 0;
 		int64_t t0 = bench_now_ns();
@@ -561,13 +573,9 @@ static double bring_tput(struct bench_ctx *ctx, size_t size, size_t cap)
 			/* Release: pairs with the consumer's acquire of tail. */
 			atomic_store_explicit(&r->tail, t, memory_order_release);
 		}
-		int rc = bench_peer_finish(&pr);
-		int64_t dt = bench_now_ns() - t0;
-		if (rc == 0)
-			rate = (double)stream_count / ((double)dt / 1e9);
+		rate = stream_rate(&pr, t0);
 	}
-	free(cur_buf);
-	ring_slots = 64;
+	ring_stream_done();
 	return rate;
 }
 
@@ -845,10 +853,7 @@ static double kernel_tput(struct bench_ctx *ctx, enum kind k, size_t size)
 		int64_t t0 = bench_now_ns();
 		for (size_t i = 0; i < stream_count; i++)
 			k_put(0, cur_buf, size);
-		int rc = bench_peer_finish(&pr);
-		int64_t dt = bench_now_ns() - t0;
-		if (rc == 0)
-			rate = (double)stream_count / ((double)dt / 1e9);
+		rate = stream_rate(&pr, t0);
 	}
 	free(cur_buf);
 	k_close();
@@ -1310,7 +1315,6 @@ static double casring_tput(struct bench_ctx *ctx)
 {
 	struct bench_peer pr;
 	unsigned char msg[64] = { 1 };
-	double rate = 0;
 
 	stream_count = tput_count(ctx, 64, 0);
 	if (bench_peer_start(ctx, &pr, CR_SLOTS * 128, casring_init, casring_peer, NULL) != 0)
@@ -1323,11 +1327,7 @@ static double casring_tput(struct bench_ctx *ctx)
 		atomic_store_explicit(cr_marker(pr.shm, t), CR_MARK(t, CR_COMMITTED),
 				      memory_order_release);
 	}
-	int rc = bench_peer_finish(&pr);
-	int64_t dt = bench_now_ns() - t0;
-	if (rc == 0)
-		rate = (double)stream_count / ((double)dt / 1e9);
-	return rate;
+	return stream_rate(&pr, t0);
 }
 
 /* The CAS ring against SPSC (the design's ceiling for the 1x1 goal) and
