@@ -26,15 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <shmkit.h>
 
 #include "bench.h"
-#include "latctl.h"
+#include "latrun.h"
 
 #define MSG (1u << 20)
 #define SLOTS 8
@@ -42,7 +39,6 @@
 #define WARMUP 200
 #define STREAM 2000
 #define COPY_ROUNDS 3
-#define RUN_TIMEOUT_NS 120000000000ll
 #define IO_TIMEOUT_NS 10000000000ll
 
 enum ztype { Z_QUEUE, Z_QUEUE_POP, Z_TOPIC, Z_RING, Z_ICEORYX, Z_COUNT };
@@ -250,63 +246,17 @@ static void drop_channel(enum ztype z)
 static pid_t fork_side(struct bench_ctx *ctx, struct latctl *c, enum ztype z, int is_pub,
 		       int ctl_fd)
 {
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = latrun_fork();
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench, even spinning */
 	bench_pin(ctx->cpu[is_pub ? 0 : 1]);
-	if (z == Z_ICEORYX) {
-#ifdef SHMKIT_PEER_ICEORYX
-		char fd[16], event[32];
-		snprintf(fd, sizeof(fd), "%d", ctl_fd);
-		snprintf(event, sizeof(event), "l%d", (int)getppid());
-		execl(SHMKIT_PEER_ICEORYX, "peer_iceoryx", is_pub ? "pub" : "sub", fd, event, "0",
-		      (char *)NULL);
-#endif
-		(void)ctl_fd;
-		_exit(127);
-	}
+	if (z == Z_ICEORYX)
+		latrun_exec_iceoryx(is_pub, ctl_fd, 'l', 0);
 	if (z == Z_RING)
 		_exit(is_pub ? ring_pub(c) : ring_sub(c));
 	if (z == Z_QUEUE || z == Z_QUEUE_POP)
 		_exit(is_pub ? queue_pub(c) : queue_sub(c));
 	_exit(is_pub ? topic_pub(c) : topic_sub(c));
-}
-
-/* Waits for both sides (killing them if the run overstays); sums their
- * minor page faults. 0 if both exited 0. */
-static int wait_sides(struct latctl *c, pid_t *pids, long *minflt)
-{
-	int64_t end = bench_now_ns() + RUN_TIMEOUT_NS;
-	int bad = 0, left = 2;
-
-	*minflt = 0;
-	while (left > 0) {
-		int status;
-		struct rusage ru;
-		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
-		if (pid > 0) {
-			for (int i = 0; i < 2; i++)
-				if (pids[i] == pid) {
-					pids[i] = -1;
-					left--;
-					*minflt += ru.ru_minflt;
-					bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-				}
-			continue;
-		}
-		if (bench_now_ns() > end) {
-			atomic_store(&c->failed, 1);
-			for (int i = 0; i < 2; i++)
-				if (pids[i] > 0)
-					kill(pids[i], SIGKILL);
-			end = INT64_MAX;
-			bad = 1;
-		}
-		usleep(1000);
-	}
-	return bad || atomic_load(&c->failed) ? -EIO : 0;
 }
 
 static struct latctl *map_ctl(int fd, uint64_t total)
@@ -351,7 +301,7 @@ static int zc_measure(struct bench_ctx *ctx, enum ztype z, struct zres *res)
 	if (err == 0) {
 		pids[0] = fork_side(ctx, c, z, 0, fd);
 		pids[1] = fork_side(ctx, c, z, 1, fd);
-		err = wait_sides(c, pids, &minflt);
+		err = latrun_wait(c, pids, 2, 1000, &minflt);
 	}
 	drop_channel(z);
 	if (err == 0) {

@@ -15,24 +15,20 @@
  * interquartile_mean), which a coarse clock blurs less. */
 #include <errno.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <shmkit.h>
 
 #include "bench.h"
-#include "latctl.h"
+#include "latrun.h"
 
 #define ITERS 20000
 #define WARMUP 1000
 #define SLOTS 8
-#define RUN_TIMEOUT_NS 120000000000ll
 #define IO_TIMEOUT_NS 10000000000ll
 
 enum transport { T_TOPIC, T_TOPIC_ZC, T_QUEUE, T_ICEORYX, T_COUNT };
@@ -196,27 +192,15 @@ static void allow_bench_cpus(const int cpu[2])
 static pid_t fork_side(struct latctl *c, const struct lat_run *r, int is_pub, uint32_t k,
 		       int ctl_fd)
 {
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = latrun_fork();
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench, even spinning */
 	if (r->cpu_pub < 0)
 		allow_bench_cpus(r->bench_cpu);
 	else
 		bench_pin(is_pub ? r->cpu_pub : r->cpu_sub);
-	if (r->t == T_ICEORYX) {
-#ifdef SHMKIT_PEER_ICEORYX
-		char fd[16], kk[16], event[32];
-		snprintf(fd, sizeof(fd), "%d", ctl_fd);
-		snprintf(kk, sizeof(kk), "%u", k);
-		snprintf(event, sizeof(event), "e%d", (int)getppid());
-		execl(SHMKIT_PEER_ICEORYX, "peer_iceoryx", is_pub ? "pub" : "sub", fd, event, kk,
-		      (char *)NULL);
-#endif
-		(void)ctl_fd;
-		_exit(127);
-	}
+	if (r->t == T_ICEORYX)
+		latrun_exec_iceoryx(is_pub, ctl_fd, 'e', k);
 	if (r->t == T_QUEUE)
 		_exit(is_pub ? queue_pub_side(c, r) : queue_sub_side(c, r));
 	_exit(is_pub ? topic_pub_side(c, r) : topic_sub_side(c, r, k));
@@ -237,37 +221,6 @@ static int make_channel(const struct lat_run *r)
 		return err;
 	}
 	return 0;
-}
-
-/* Waits for every side; kills them all if the run overstays. 0 if all exited 0. */
-static int wait_sides(struct latctl *c, pid_t *pids, int n)
-{
-	int64_t end = bench_now_ns() + RUN_TIMEOUT_NS;
-	int bad = 0, left = n;
-
-	while (left > 0) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid > 0) {
-			for (int i = 0; i < n; i++)
-				if (pids[i] == pid) {
-					pids[i] = -1;
-					left--;
-					bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-				}
-			continue;
-		}
-		if (bench_now_ns() > end) {
-			atomic_store(&c->failed, 1);
-			for (int i = 0; i < n; i++)
-				if (pids[i] > 0)
-					kill(pids[i], SIGKILL);
-			end = INT64_MAX;
-			bad = 1;
-		}
-		usleep(2000);
-	}
-	return bad || atomic_load(&c->failed) ? -EIO : 0;
 }
 
 /* One configuration: its one-way latency over every subscriber's samples. */
@@ -327,7 +280,7 @@ static int measure(struct bench_ctx *ctx, struct lat_run *r, struct bench_stats 
 		for (uint32_t k = 0; k < r->n_subs; k++)
 			pids[n++] = fork_side(c, r, 0, k, fd);
 		pids[n++] = fork_side(c, r, 1, 0, fd);
-		err = wait_sides(c, pids, n);
+		err = latrun_wait(c, pids, n, 2000, NULL);
 	}
 	if (r->t != T_ICEORYX)
 		shmkit_remove(r->uri);
