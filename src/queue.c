@@ -656,6 +656,20 @@ static int queue_attach(struct shmkit_queue *q)
 	return 0;
 }
 
+/* The end of create and open: the handle q attaches to the object the call
+ * before made (r: its result) and goes to *out, or is closed and freed. */
+static int queue_adopt(struct shmkit_queue *q, int r, struct shmkit_queue **out)
+{
+	if (r >= 0 && (r = queue_attach(q)) < 0)
+		shmkit__obj_close(&q->obj);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	*out = q;
+	return 0;
+}
+
 SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
 				   const struct shmkit_queue_opts *o)
 {
@@ -675,18 +689,7 @@ SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
 		return -ENOMEM;
 	r = shmkit__obj_create(&q->obj, uri, SHMKIT_KIND_QUEUE, g.body_size, o->mode ? o->mode : 0600,
 			       queue_init_body, &g);
-	if (r < 0) {
-		free(q);
-		return r;
-	}
-	r = queue_attach(q);
-	if (r < 0) {
-		shmkit__obj_close(&q->obj);
-		free(q);
-		return r;
-	}
-	*out = q;
-	return 0;
+	return queue_adopt(q, r, out);
 }
 
 SHMKIT_API int shmkit_queue_open(struct shmkit_queue **out, const char *uri)
@@ -702,18 +705,7 @@ SHMKIT_API int shmkit_queue_open(struct shmkit_queue **out, const char *uri)
 	if (!q)
 		return -ENOMEM;
 	r = shmkit__obj_open(&q->obj, uri, SHMKIT_KIND_QUEUE, 0);
-	if (r < 0) {
-		free(q);
-		return r;
-	}
-	r = queue_attach(q);
-	if (r < 0) {
-		shmkit__obj_close(&q->obj);
-		free(q);
-		return r;
-	}
-	*out = q;
-	return 0;
+	return queue_adopt(q, r, out);
 }
 
 /* Give back what this handle holds: an outstanding peek is consumed, an
