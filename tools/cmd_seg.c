@@ -594,27 +594,26 @@ static const struct ls_column {
 	const char *name;
 	int right; /* right-aligned (numbers) */
 	cell_fn cell;
-	const char *help;
 } ls_columns[] = {
-	{ "URI", 0, c_uri, "the segment's URI" },
-	{ "BACKEND", 0, c_backend, "posix, sysv, file, memfd, anon (* huge pages)" },
-	{ "SIZE", 1, c_size, "size (bytes with --bytes)" },
-	{ "MODE", 0, c_mode, "permission bits" },
-	{ "OWNER", 0, c_owner, "owner's user name" },
-	{ "GROUP", 0, c_group, "group name" },
-	{ "LIFETIME", 0, c_lifetime, "kernel, filesystem or process; deleted: its name is gone" },
-	{ "KIND", 0, c_kind, "shmkit object kind, - for none" },
-	{ "NATTCH", 1, c_nattch, "attach count (SysV), processes seen mapping it elsewhere" },
-	{ "ATTACHED", 0, c_attached, "attach count: pid/comm of each process seen mapping it" },
-	{ "ID", 1, c_id, "SysV shmid" },
-	{ "KEY", 0, c_key, "SysV key" },
-	{ "CPID", 1, c_cpid, "creator pid (SysV)" },
-	{ "LPID", 1, c_lpid, "last attach/detach pid (SysV)" },
-	{ "ATIME", 0, c_atime, "last attach time (SysV)" },
-	{ "DTIME", 0, c_dtime, "last detach time (SysV)" },
-	{ "CTIME", 0, c_ctime, "last change time" },
-	{ "MTIME", 0, c_mtime, "last modification time" },
-	{ "DEST", 0, c_dest, "dest: marked for removal, goes at the last detach (SysV)" },
+	{ "URI", 0, c_uri }, /* the segment's URI */
+	{ "BACKEND", 0, c_backend }, /* posix, sysv, file, memfd, anon (* huge pages) */
+	{ "SIZE", 1, c_size }, /* size (bytes with --bytes) */
+	{ "MODE", 0, c_mode }, /* permission bits */
+	{ "OWNER", 0, c_owner }, /* owner's user name */
+	{ "GROUP", 0, c_group }, /* group name */
+	{ "LIFETIME", 0, c_lifetime }, /* kernel, filesystem or process; deleted: its name is gone */
+	{ "KIND", 0, c_kind }, /* shmkit object kind, - for none */
+	{ "NATTCH", 1, c_nattch }, /* attach count (SysV), processes seen mapping it elsewhere */
+	{ "ATTACHED", 0, c_attached }, /* attach count: pid/comm of each process seen mapping it */
+	{ "ID", 1, c_id }, /* SysV shmid */
+	{ "KEY", 0, c_key }, /* SysV key */
+	{ "CPID", 1, c_cpid }, /* creator pid (SysV) */
+	{ "LPID", 1, c_lpid }, /* last attach/detach pid (SysV) */
+	{ "ATIME", 0, c_atime }, /* last attach time (SysV) */
+	{ "DTIME", 0, c_dtime }, /* last detach time (SysV) */
+	{ "CTIME", 0, c_ctime }, /* last change time */
+	{ "MTIME", 0, c_mtime }, /* last modification time */
+	{ "DEST", 0, c_dest }, /* dest: marked for removal, goes at the last detach (SysV) */
 };
 #define N_LS_COLUMNS (sizeof(ls_columns) / sizeof(ls_columns[0]))
 #define LS_DEFAULT "URI,BACKEND,SIZE,MODE,OWNER,LIFETIME,KIND,ATTACHED"
