@@ -263,17 +263,6 @@ void shmkit__sysv_fill_stat(struct shmkit_stat *st, int id, const struct shmid_d
 	st->mtime = ds->shm_ctime;
 }
 
-/* Huge pages leave no trace in IPC_STAT: look at a mapping. Without the
- * caller's own, never attach one just to look (shmat/shmdt rewrite the
- * last-user pid and times that gc --foreign reads: DESIGN §8); the stat
- * layer asks a process that has it attached (src/stat.c). */
-static void stat_pages(const struct shmkit_seg *seg, int id, struct shmkit_stat *st)
-{
-	(void)id;
-	if (seg)
-		shmkit__stat_pages(seg, st);
-}
-
 static int sysv_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 		     struct shmkit_stat *st)
 {
@@ -294,7 +283,12 @@ static int sysv_stat(const struct shmkit__uri *u, const struct shmkit_seg *seg,
 					    strerror(err));
 		shmkit__sysv_row_stat(st, &row);
 	}
-	stat_pages(seg, id, st);
+	/* Huge pages leave no trace in IPC_STAT: look at a mapping. Without the
+	 * caller's own, never attach one just to look (shmat/shmdt rewrite the
+	 * last-user pid and times that gc --foreign reads: DESIGN §8); the stat
+	 * layer asks a process that has it attached (src/stat.c). */
+	if (seg)
+		shmkit__stat_pages(seg, st);
 	if (seg && seg->key != -1 && seg->key != IPC_PRIVATE)
 		st->sysv_key = (int64_t)(unsigned)seg->key; /* after IPC_RMID the kernel shows 0 */
 	if (st->sysv_key > 0)
