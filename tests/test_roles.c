@@ -7,7 +7,10 @@
 #include "test.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -89,7 +92,30 @@ static int role_old_holder(int argc, char **argv)
 		pause();
 }
 
+/* argv: uri send|recv -> queue_side in a new time namespace whose boottime
+ * is a day ahead, so /proc shows its start time a day later than ours does.
+ * Says "skip" without the rights to make one; else forks the holder, which
+ * says "pid N" and "ready", and exits (the caller is the subreaper). */
+static int role_timens_queue_side(int argc, char **argv)
+{
+	int fd;
+	if (unshare(CLONE_NEWTIME) < 0 ||
+	    (fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC)) < 0 ||
+	    write(fd, "boottime 86400 0", 16) != 16) {
+		printf("skip\n");
+		return 0;
+	}
+	close(fd);
+	fflush(stdout);
+	pid_t pid = fork(); /* the child lives in the new time namespace */
+	if (pid != 0)
+		return pid < 0 ? 5 : 0;
+	printf("pid %d\n", (int)getpid());
+	return role_queue_side(argc, argv);
+}
+
 static const struct test_role roles[] = {
+    {"timens_queue_side", role_timens_queue_side},
     {"old_holder", role_old_holder},
     {"queue_side", role_queue_side},
     {"stranger", role_stranger},
@@ -221,6 +247,59 @@ static void check_old_format_holder(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A live producer beside a stranger's read lock was judged dead when its
+ * identity read dead for another reason than death: it took a read lock
+ * (CONTENDED, the byte was locked), and a proven-dead identity won over
+ * the lock. A holder in a time namespace is one: /proc shows us its start
+ * time moved by its boottime offset, so its pid looks reused. A second
+ * producer took the live one's SPSC role. Root only (CLONE_NEWTIME). */
+static void check_stranger_live_timens_holder(void)
+{
+	const char *uri = test_uri("posix", "stranger-timens");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	char path[512], out[256] = "";
+	int p[2], holder = 0;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *sargs[] = {path, NULL}, *hargs[] = {uri, "send", NULL};
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q));
+	pid_t stranger = spawn_ready("stranger", sargs);
+	CHECK_OK(prctl(PR_SET_CHILD_SUBREAPER, 1));
+	CHECK_OK(pipe(p));
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(p[1], 1);
+	pid_t mid = test_spawn_self("timens_queue_side", hargs);
+	dup2(saved, 1);
+	close(saved);
+	close(p[1]);
+	while (n < sizeof(out) - 1 && !strstr(out, "ready") && !strstr(out, "skip")) {
+		ssize_t r = read(p[0], out + n, sizeof(out) - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(p[0]);
+	CHECK_RET(test_wait(mid), 0);
+	if (strstr(out, "skip")) {
+		fprintf(stderr, "SKIP part: a holder in a time namespace (needs root)\n");
+	} else {
+		CHECK(sscanf(out, "pid %d", &holder) == 1 && strstr(out, "ready"));
+		CHECK_OK(shmkit_queue_open(&q, uri));
+		CHECK_RET(shmkit_queue_send(q, "x", 1, 0), -EBUSY); /* it lives */
+		kill(holder, SIGKILL);
+		waitpid(holder, NULL, 0); /* ours: we are its subreaper */
+		CHECK_OK(shmkit_queue_send(q, "y", 1, 0)); /* its pid is gone: dead */
+		CHECK_OK(shmkit_queue_close(q));
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	kill_wait(stranger);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* Opening and looking claim nothing: stats on a queue whose roles are held. */
 static void check_open_claims_nothing(void)
 {
@@ -314,6 +393,7 @@ int main(int argc, char **argv)
 	check_stranger_read_lock(0);
 	check_stranger_read_lock(1);
 	check_old_format_holder();
+	check_stranger_live_timens_holder();
 	check_open_claims_nothing();
 	check_second_publisher();
 	check_cli_concurrent_senders();
