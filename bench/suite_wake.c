@@ -15,7 +15,10 @@
  *   the futex floor, and what arming costs in the ping-pong (the receive
  *   that finds nothing: drain, CAS, and in MEMBARRIER mode the sleeper's
  *   membarrier); and the CPU one descriptor wake-up costs (arm, signal,
- *   receive) in one process.
+ *   receive) in one process. Two more floors have shmkit's shape (the
+ *   token drained after the reply, off the round trip): raw eventfds
+ *   (any descriptor's floor) and raw Unix datagram sockets sent to by
+ *   abstract name (the socket's own, without shmkit's protocol).
  * - Each of those in three barrier modes: FENCE and MEMBARRIER forced
  *   (SHMKIT_WAKE_BARRIER), and the library's own choice (unset): what a
  *   program gets.
@@ -31,6 +34,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <shmkit.h>
@@ -363,6 +368,150 @@ static double eventfd_oneway(struct bench_ctx *ctx)
 	return st.median_ns;
 }
 
+/* ---- the floors of shmkit's own shape: a token drained after the reply ----
+ *
+ * shmkit's descriptor receiver does not read its token when it wakes: it
+ * takes the message from the ring, replies, and drains the token only when
+ * its next receive finds nothing (arming), so the drain is off the round
+ * trip's path; the rows above read before replying. These two do as shmkit
+ * does: wait in epoll_wait, reply, then read one token. Over an eventfd
+ * (EFD_SEMAPHORE: a read takes one token): the least any descriptor wake-up
+ * of that shape costs. Over Unix datagram sockets bound to abstract names,
+ * the sender an unbound socket sending by name (shmkit's listener and
+ * waker, without the shared-memory protocol): the socket's own floor, so
+ * that fd wake-up / this is what shmkit's protocol adds. */
+
+static int late_kind;		/* 0: eventfd, 1: unix datagram */
+static int late_rd[2], late_wr[2]; /* [0] parent -> peer, [1] peer -> parent */
+static struct sockaddr_un late_addr[2];
+static socklen_t late_len[2];
+static int late_ep = -1;
+
+static int late_put(int k)
+{
+	if (late_kind == 0) {
+		uint64_t one = 1;
+		return write(late_wr[k], &one, sizeof(one)) == sizeof(one) ? 0 : -1;
+	}
+	char t = 1;
+	return sendto(late_wr[k], &t, 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+		      (const struct sockaddr *)&late_addr[k], late_len[k]) == 1 ? 0 : -1;
+}
+
+static void late_drain(int k)
+{
+	uint64_t v;
+	if (late_kind == 0)
+		(void)!read(late_rd[k], &v, sizeof(v));
+	else
+		(void)recv(late_rd[k], &v, 1, MSG_DONTWAIT);
+}
+
+static int late_wait(void)
+{
+	struct epoll_event ev;
+	return epoll_wait(late_ep, &ev, 1, -1) == 1 ? 0 : -1;
+}
+
+static int late_watch(int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	late_ep = epoll_create1(EPOLL_CLOEXEC);
+	return late_ep < 0 || epoll_ctl(late_ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -1 : 0;
+}
+
+/* The sending side of each process: an unbound socket of its own (a
+ * waker's), or the eventfd itself. */
+static int late_senders(void)
+{
+	for (int k = 0; k < 2; k++) {
+		if (late_kind == 0) {
+			late_wr[k] = late_rd[k];
+			continue;
+		}
+		if (k == 0)
+			late_wr[0] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		else
+			late_wr[1] = late_wr[0];
+		if (late_wr[k] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int late_peer(void *shm, void *arg)
+{
+	size_t total = *(const size_t *)arg;
+	(void)shm;
+	if (late_senders() < 0 || late_watch(late_rd[0]) < 0)
+		return 1;
+	for (size_t i = 0; i < total; i++) {
+		if (late_wait() < 0 || late_put(1) < 0)
+			return 1;
+		late_drain(0);
+	}
+	return 0;
+}
+
+static void late_trip(void *shm, uint32_t i, void *arg)
+{
+	(void)shm;
+	(void)arg;
+	if (late_put(0) < 0)
+		abort();
+	if (i > 0)
+		late_drain(1); /* the previous reply's token */
+	if (late_wait() < 0)
+		abort();
+}
+
+static double late_oneway(struct bench_ctx *ctx, int kind)
+{
+	size_t n = bench_iters(ctx, 20000), total = n + BENCH_WARMUP;
+	struct bench_stats st;
+	struct bench_row row = {0};
+	int r = -1, ok = 1;
+
+	late_kind = kind;
+	for (int k = 0; k < 2; k++) {
+		late_rd[k] = late_wr[k] = -1;
+		if (kind == 0) {
+			late_rd[k] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+		} else {
+			late_rd[k] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			memset(&late_addr[k], 0, sizeof(late_addr[k]));
+			late_addr[k].sun_family = AF_UNIX;
+			int len = snprintf(late_addr[k].sun_path + 1, sizeof(late_addr[k].sun_path) - 1,
+					   "shmkit-bench-wake/%d/%d", (int)getpid(), k);
+			late_len[k] = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+			if (late_rd[k] >= 0 &&
+			    bind(late_rd[k], (const struct sockaddr *)&late_addr[k], late_len[k]) < 0)
+				ok = 0;
+		}
+		if (late_rd[k] < 0)
+			ok = 0;
+	}
+	if (ok && late_senders() == 0 && late_watch(late_rd[1]) == 0)
+		r = bench_pingpong(ctx, 64, NULL, late_peer, &total, late_trip, NULL, n, &st);
+	if (late_ep >= 0)
+		close(late_ep);
+	late_ep = -1;
+	if (kind == 1 && late_wr[0] >= 0)
+		close(late_wr[0]);
+	for (int k = 0; k < 2; k++)
+		if (late_rd[k] >= 0)
+			close(late_rd[k]);
+	if (r < 0)
+		return 0;
+	snprintf(row.name, sizeof(row.name), "%s",
+		 kind ? "unix dgram ping-pong (epoll, late)" : "eventfd ping-pong (epoll, late)");
+	row.size = 8;
+	row.lat = st;
+	snprintf(row.note, sizeof(row.note), "one-way, epoll_wait, reply, then read; no shmkit code");
+	bench_report(ctx, &row);
+	return st.median_ns;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -541,7 +690,7 @@ static int run_wake(struct bench_ctx *ctx)
 	const struct bench_stats *fx = bench_floor(ctx, BENCH_FLOOR_FUTEX);
 	double futex = fx ? fx->median_ns : 0;
 	double block[MODES], fdw[MODES], tq[2], tt[2];
-	double pipe_ns[MODES], pipe_ep_ns[MODES], efd_ns[MODES];
+	double pipe_ns[MODES], pipe_ep_ns[MODES], efd_ns[MODES], efd_late[MODES], dgram_late[MODES];
 
 	if (fx) {
 		struct bench_row row = {0};
@@ -556,6 +705,8 @@ static int run_wake(struct bench_ctx *ctx)
 		fdw[m] = queue_oneway(ctx, m, 1, "queue fd wake-up latency (epoll)");
 		pipe_ep_ns[m] = pipe_oneway(ctx, 1);
 		efd_ns[m] = eventfd_oneway(ctx);
+		efd_late[m] = late_oneway(ctx, 0);
+		dgram_late[m] = late_oneway(ctx, 1);
 	}
 	fd_cycle(ctx);
 	for (int m = 0; m < 2; m++)
@@ -585,6 +736,15 @@ static int run_wake(struct bench_ctx *ctx)
 		snprintf(note, sizeof(note), "barrier %s; not a goal", mode_name[m]);
 		goal(ctx, "fd wake-up / eventfd in epoll", fdw[m], efd_ns[m],
 		     "eventfd ping-pong (epoll)", 0, 1, note);
+		/* not goals: the floors of shmkit's shape (token drained after
+		 * the reply): any descriptor's, the socket's, and what shmkit's
+		 * protocol adds to its socket */
+		goal(ctx, "eventfd late / pipe (fd floor)", efd_late[m], pipe_ns[m],
+		     "pipe ping-pong", 0, 1, "not a goal: any descriptor, drained after reply");
+		goal(ctx, "unix dgram late / pipe", dgram_late[m], pipe_ns[m], "pipe ping-pong", 0, 1,
+		     "not a goal: the socket alone, drained after reply");
+		goal(ctx, "fd wake-up / unix dgram late", fdw[m], dgram_late[m],
+		     "unix dgram ping-pong (late)", 0, 1, note);
 	}
 	return 0;
 }
