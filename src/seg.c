@@ -102,8 +102,8 @@ int shmkit_seg_open(struct shmkit_seg **out, const char *uri, size_t size, int f
 	 * create got -EAGAIN until someone removed the name by hand. Another
 	 * open-or-create taking the same file over at once makes the name
 	 * move under ours (-EAGAIN): ours opens again, and finds the object
-	 * that one makes (waiting for its sizing, as for any creator). */
-	/* (size 0 creates nothing, so it has no empty file to take over) */
+	 * that one makes (waiting for its sizing, as for any creator). Size 0
+	 * creates nothing, so it has no empty file to take over. */
 	for (int tries = 0; tries < 4 && rc == -EAGAIN && (flags & SHMKIT_CREATE) &&
 			    !(flags & SHMKIT_EXCL) && size > 0;
 	     tries++) {
