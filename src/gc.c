@@ -267,6 +267,34 @@ static int same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/* Has /dev/shm/name gone since gc listed it (a concurrent gc or rm removed
+ * it)? Then gc says nothing of it: a failed look (no such file; a lease
+ * probe that found nothing to open) is about no object, and "kept" or
+ * "skipped" would be untrue. */
+static int gone(int dirfd_shm, const char *name)
+{
+	struct stat sb;
+	return fstatat(dirfd_shm, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
+/* Does /dev/shm/name still name the file pinned (held, so its inode
+ * number is no other file's)? */
+static int still_named(int dirfd_shm, const char *name, const struct stat *pinned)
+{
+	struct stat sb;
+	return fstatat(dirfd_shm, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && same_file(&sb, pinned);
+}
+
+/* The file judged is no longer under its name: nothing to say if the name
+ * is gone, else the object there now is not the one judged, and kept. */
+static int changed(struct gc_ctx *c, int dirfd_shm, const char *name, const char *uri,
+		   uint32_t kind, const char *why)
+{
+	if (gone(dirfd_shm, name))
+		return 0;
+	return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile", why);
+}
+
 /* gc of /dev/shm/name, whose file is held as pfd (O_PATH, stat pinned;
  * -1 if it could not be) from before the first look to the unlink. */
 static int gc_posix_pinned(struct gc_ctx *c, int dirfd_shm, const char *name, const char *uri,
@@ -278,6 +306,8 @@ static int gc_posix_pinned(struct gc_ctx *c, int dirfd_shm, const char *name, co
 
 	shmkit__detail_clear(); /* what posix_peek says, not an earlier segment's */
 	int hv = posix_peek(c, dirfd_shm, name, &sb, &kind, why, sizeof(why));
+	if (hv == -ENOENT)
+		return 0; /* gone since listed */
 	if (hv < -1)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, hv, "cannot look inside (%s)",
 			      *shmkit_last_error_detail() ? shmkit_last_error_detail()
@@ -292,13 +322,15 @@ static int gc_posix_pinned(struct gc_ctx *c, int dirfd_shm, const char *name, co
 		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s", why);
 	if (pfd < 0 || !same_file(&sb, pinned))
-		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
-			      why);
+		return changed(c, dirfd_shm, name, uri, kind, why);
+	SHMKIT__TEST_POINT("gc.posix.peeked");
 	struct shmkit__obj_ref ref = {sb.st_dev, (uint64_t)sb.st_ino, -1, sb.st_uid,
 				      sb.st_mode & 0777, 0};
 	char path[300];
 	snprintf(path, sizeof(path), "/dev/shm/%s", name);
 	int uv = shmkit__holders_verdict(&ref, path, 0, why2, sizeof(why2));
+	if (uv < 0 && !still_named(dirfd_shm, name, pinned))
+		return changed(c, dirfd_shm, name, uri, kind, why);
 	if (uv <= 0)
 		return report(c, uri, uv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s; but %s", why, why2);
@@ -313,16 +345,14 @@ static int gc_posix_pinned(struct gc_ctx *c, int dirfd_shm, const char *name, co
 	char why3[512];
 	if (posix_peek(c, dirfd_shm, name, &sb2, &kind, why3, sizeof(why3)) != 1 ||
 	    !same_file(&sb2, pinned))
-		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
-			      why);
+		return changed(c, dirfd_shm, name, uri, kind, why);
 	SHMKIT__TEST_POINT("gc.posix.judged");
 	/* the file judged (pfd keeps its inode, so no other file has its
 	 * number), under its name lock: never one a racing remove and create
 	 * put under the name since (backend/unlink.c) */
 	int r = shmkit__unlink_pinned(path, pfd, 0);
-	if (r == 0)
-		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0, "%s; but it changed meanwhile",
-			      why);
+	if (r == 0 || r == -ENOENT)
+		return changed(c, dirfd_shm, name, uri, kind, why);
 	if (r < 0)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s",
 			      why, r == -EBUSY ? "another remover holds it" : shmkit_strerror(r));
@@ -342,7 +372,10 @@ static int gc_posix_one(struct gc_ctx *c, int dirfd_shm, const char *name)
 	snprintf(uri, sizeof(uri), "posix:/%s", name);
 	if (!matches(c, uri))
 		return 0;
+	SHMKIT__TEST_POINT("gc.posix.listed");
 	int pfd = openat(dirfd_shm, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 && errno == ENOENT)
+		return 0; /* removed since listed */
 	if (pfd >= 0 && fstat(pfd, &pinned) < 0) {
 		close(pfd);
 		pfd = -1; /* the look says why, or "changed meanwhile" */

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,48 +68,79 @@ static int lease_counts_readers(void)
 	return counted;
 }
 
+/* Exit codes of the probe child, with lease_probe()'s answer for each in
+ * brackets: granted [1], refused or another lease holder [0], readers not
+ * counted [-ENOTSUP], the name names another file now [-ESTALE], or
+ * PROBE_ERRNO + errno [-errno: -ENOENT when the file was removed meanwhile,
+ * by a concurrent gc say, which is no permission problem]. */
+enum { PROBE_FREE, PROBE_HELD, PROBE_OTHER, PROBE_UNCOUNTED, PROBE_ERRNO = 64 };
+
+static _Noreturn void probe_exit_errno(int err)
+{
+	_exit(err > 0 && err < 256 - PROBE_ERRNO ? PROBE_ERRNO + err : PROBE_ERRNO + EIO);
+}
+
+/* The child's probe of ref's file, open as pfd or under path. */
+static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char *path, int pfd)
+{
+	struct stat sb;
+	if (!lease_counts_readers())
+		_exit(PROBE_UNCOUNTED);
+	if (pfd >= 0)
+		signal(SIGIO, SIG_IGN); /* the break of a lease granted */
+	int fd = pfd >= 0 ? shmkit__reopen_path_fd(pfd, O_RDONLY | O_NONBLOCK)
+			  : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 && errno == EWOULDBLOCK)
+		_exit(PROBE_HELD); /* another lease holder: in use */
+	if (fd < 0)
+		probe_exit_errno(errno == ELOOP ? ESTALE : errno); /* ELOOP: a symlink now */
+	/* the name may name another file by now: its holders are not ref's */
+	if (fstat(fd, &sb) < 0)
+		probe_exit_errno(errno);
+	if (sb.st_dev != ref->dev || (uint64_t)sb.st_ino != ref->ino)
+		_exit(PROBE_OTHER);
+	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+		_exit(PROBE_FREE);
+	}
+	if (errno == EAGAIN)
+		_exit(PROBE_HELD);
+	probe_exit_errno(errno);
+}
+
 /* 1 nobody else has the file open or mapped, 0 somebody has, negative errno
- * when the kernel cannot be asked (no lease rights, readers not counted).
+ * when the kernel cannot be asked (no lease rights, readers not counted;
+ * -ENOENT the file is gone, -ESTALE its name names another file now).
  * The file is the one open as pfd (O_PATH) if pfd >= 0, else path's. With
  * pfd, a lease granted is the answer even if an open breaks it at once: at
  * that instant no other open file referred to it, which is all a take-over
  * asks (abandoned.c: a creator holds its descriptor throughout); else such
  * an open makes it "somebody has". */
-static int lease_probe(const char *path, int pfd)
+static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int pfd)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		return shmkit__neg_errno();
-	if (pid == 0) {
-		if (!lease_counts_readers())
-			_exit(3);
-		if (pfd >= 0)
-			signal(SIGIO, SIG_IGN); /* the break of a lease granted */
-		int fd = pfd >= 0 ? shmkit__reopen_path_fd(pfd, O_RDONLY | O_NONBLOCK)
-				  : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0)
-			_exit(errno == EWOULDBLOCK ? 1 : 4); /* another lease holder: in use */
-		if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
-			fcntl(fd, F_SETLEASE, F_UNLCK);
-			_exit(0);
-		}
-		_exit(errno == EAGAIN ? 1 : 5);
-	}
+	if (pid == 0)
+		probe_child(ref, path, pfd);
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return shmkit__neg_errno();
 	if (WIFSIGNALED(status))
 		return 0; /* SIGIO: someone opened it during the probe */
-	switch (WEXITSTATUS(status)) {
-	case 0:
+	int code = WEXITSTATUS(status);
+	switch (code) {
+	case PROBE_FREE:
 		return 1;
-	case 1:
+	case PROBE_HELD:
 		return 0;
-	case 3:
+	case PROBE_OTHER:
+		return -ESTALE;
+	case PROBE_UNCOUNTED:
 		return -ENOTSUP;
 	default:
-		return -EACCES;
+		return code > PROBE_ERRNO ? -(code - PROBE_ERRNO) : -EIO;
 	}
 }
 
@@ -136,7 +168,12 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 			 (int)getpid());
 		return 0;
 	}
-	int lease = path || pfd >= 0 ? lease_probe(path, pfd) : -ENOTSUP;
+	int lease = path || pfd >= 0 ? lease_probe(ref, path, pfd) : -ENOTSUP;
+	if (lease == -ENOENT || lease == -ESTALE) {
+		snprintf(why, cap, "%s meanwhile: who holds the file judged cannot be asked",
+			 lease == -ENOENT ? "it was removed" : "its name names another file");
+		return -1;
+	}
 	if (lease == 0) {
 		snprintf(why, cap,
 			 "a process that cannot be inspected has it open or mapped "

@@ -9,7 +9,9 @@
 
 /* Whether any other process maps the object or holds a descriptor to it:
  * 1 nobody does (the proof in `why`), 0 somebody does (who, in `why`), -1
- * cannot tell (why). `path` (POSIX, file) enables the lease probe;
+ * cannot tell (why; also when the file was removed, or its name names
+ * another file, before the kernel could be asked). `path` (POSIX, file)
+ * enables the lease probe;
  * kernel_counted (SysV: nattch was 0) makes uninspectable processes moot.
  * This process's own use counts as a holder. */
 int shmkit__holders_verdict(const struct shmkit__obj_ref *ref, const char *path, int kernel_counted,
