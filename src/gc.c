@@ -406,6 +406,13 @@ static int gc_posix(struct gc_ctx *c)
 
 /* ---- SysV ---- */
 
+/* An error of shmat or shmctl on an id that says the segment is gone:
+ * removed since gc listed it (a concurrent gc or rm), not a failure. */
+static int sysv_gone(int err)
+{
+	return err == -EINVAL || err == -EIDRM;
+}
+
 static int gc_sysv_foreign(struct gc_ctx *c, const char *uri, const struct shmkit__sysv_row *row)
 {
 	if (!(c->flags & SHMKIT_GC_FOREIGN))
@@ -425,6 +432,8 @@ static int gc_sysv_foreign(struct gc_ctx *c, const char *uri, const struct shmki
 			      row->cpid, row->lpid);
 	/* Removed by id: the kernel destroys it now, as nattch is 0. */
 	int r = shmctl(row->shmid, IPC_RMID, NULL) < 0 ? shmkit__neg_errno() : 0;
+	if (sysv_gone(r))
+		return 0;
 	if (r < 0)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, r, "removal failed: %s",
 			      shmkit_strerror(r));
@@ -479,12 +488,17 @@ static int gc_sysv_managed(struct gc_ctx *c, const char *uri, const struct shmki
 	if (ov <= 0)
 		return report(c, uri, ov == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s", why);
+	SHMKIT__TEST_POINT("gc.sysv.judged");
 	/* Last look at the kernel's count: someone may have attached meanwhile. */
 	struct shmkit__sysv_row now;
-	if (shmkit__sysv_row(row->shmid, &now) < 0 || now.nattch != 0)
+	if (shmkit__sysv_row(row->shmid, &now) < 0)
+		return 0; /* removed meanwhile (another gc, an rm): nothing to say */
+	if (now.nattch != 0)
 		return report(c, uri, SHMKIT_GC_KEPT, 1, kind, 0,
 			      "%s; but it was attached meanwhile", why);
 	int r = shmctl(row->shmid, IPC_RMID, NULL) < 0 ? shmkit__neg_errno() : 0;
+	if (sysv_gone(r))
+		return 0;
 	if (r < 0)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 1, kind, r, "%s, but removal failed: %s",
 			      why, shmkit_strerror(r));
@@ -513,9 +527,12 @@ static int gc_sysv_one(const struct shmkit__sysv_row *row, void *arg)
 	int ca = shmkit__sysv_cpid_alive(row);
 	if (ca != 0)
 		return gc_sysv_creator_lives(c, uri, row, ca);
+	SHMKIT__TEST_POINT("gc.sysv.unread");
 	void *base = shmat(row->shmid, NULL, SHM_RDONLY);
 	if (base == (void *)-1) {
 		int err = shmkit__neg_errno();
+		if (sysv_gone(err))
+			return 0;
 		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, err, "cannot attach to look (%s)",
 			      shmkit_strerror(err));
 	}

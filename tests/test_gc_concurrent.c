@@ -4,7 +4,9 @@
  * the kernel cannot be asked (Permission denied)" (its lease probe mapped
  * the open's ENOENT to -EACCES), or "kept; but it changed meanwhile", or
  * "cannot look inside (No such file or directory)", depending on where it
- * was. It now says nothing of a file that is gone. And a name that names
+ * was. It now says nothing of a file that is gone; nor of a SysV segment
+ * (it said "cannot attach to look (Invalid argument)", or "kept; but it
+ * was attached meanwhile"). And a name that names
  * another file by the time of the lease probe is no longer answered for
  * that other file's holders ("a process that cannot be inspected has it
  * open"). Each gc here is stopped at a pause point while the name
@@ -80,9 +82,9 @@ static void log_path(char *path, size_t cap, const char *tag)
 
 /* A gc stopped at `point` while the orphan is removed (shmkit_remove, as
  * rm or another gc would): it removes nothing and says nothing of it. */
-static void test_removed_at(const char *point)
+static void test_removed_at(const char *scheme, const char *point)
 {
-	const char *uri = test_uri("posix", "gc-gone");
+	const char *uri = test_uri(scheme, "gc-gone");
 	char path[256], said[2048];
 	log_path(path, sizeof(path), point);
 	const char *args[] = {uri, path, NULL};
@@ -152,9 +154,11 @@ int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
 	unsetenv("SHMKIT_PERSIST"); /* the orphan must be owned, as by default */
-	test_removed_at("gc.posix.listed");
-	test_removed_at("gc.posix.peeked");
-	test_removed_at("gc.posix.judged");
+	test_removed_at("posix", "gc.posix.listed");
+	test_removed_at("posix", "gc.posix.peeked");
+	test_removed_at("posix", "gc.posix.judged");
+	test_removed_at("sysv", "gc.sysv.unread");
+	test_removed_at("sysv", "gc.sysv.judged");
 	test_two_gcs();
 	test_replaced_held();
 	return test_done();
