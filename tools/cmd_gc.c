@@ -103,6 +103,12 @@ CLI_COMMAND(cmd_gc)
 		return CLI_USAGE;
 	if (nops != 0)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
+	/* `--prefix "$APP"` or `--prefix "sysv:id=$ID"` with the variable
+	 * unset: not every orphan on the machine, or every SysV one */
+	if (prefix && (!*prefix || !strcmp(prefix, "sysv:id=")))
+		return cli_usage_error(argv[0], "--prefix '%s' would match every %ssegment "
+				       "(leave --prefix out to mean all)", prefix,
+				       *prefix ? "System V " : "");
 	char *v[1] = {(char *)prefix}; /* "/name" is posix:/name (a new string: freed below) */
 	if (cli_take_uris(argv[0], v, 1) != CLI_OK) /* in argv: decoded in place */
 		return CLI_USAGE;
