@@ -47,12 +47,15 @@ static void find_users(const struct shmkit__obj_ref *ref, struct use_report *rep
  * runs in a child: a lease break signals the holder with SIGIO, which would
  * end the caller. */
 
-/* Does this kernel count read-only opens for leases (CONFIG_IMA)? Child only. */
+/* Does this kernel count read-only opens for leases (CONFIG_IMA)? 1 yes,
+ * 0 no (or no way to tell), negative errno when the file to try it on
+ * cannot be made (no free inode on a full /dev/shm: no answer, not "not
+ * counted"). Child only. */
 static int lease_counts_readers(void)
 {
 	int w = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (w < 0)
-		return 0;
+	if (w < 0) /* EISDIR, EOPNOTSUPP: no O_TMPFILE here, so no way to tell */
+		return errno == EISDIR || errno == EOPNOTSUPP ? 0 : -errno;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", w);
 	int r1 = open(path, O_RDONLY | O_CLOEXEC);
@@ -84,7 +87,10 @@ static _Noreturn void probe_exit_errno(int err)
 static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char *path, int pfd)
 {
 	struct stat sb;
-	if (!lease_counts_readers())
+	int counted = lease_counts_readers();
+	if (counted < 0)
+		probe_exit_errno(-counted);
+	if (!counted)
 		_exit(PROBE_UNCOUNTED);
 	if (pfd >= 0)
 		signal(SIGIO, SIG_IGN); /* the break of a lease granted */
