@@ -170,7 +170,11 @@ static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, s
 	int r = 3;
 	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode))
 		r = 2;
-	else if ((uint64_t)sb->st_size >= SHMKIT__HEADER_SIZE && (uint64_t)sb->st_size <= SIZE_MAX) {
+	else if ((uint64_t)sb->st_size > SIZE_MAX) /* a 32-bit gc: unread, not "foreign" */
+		r = shmkit__fail(-ENOMEM, "posix:/%s is %llu bytes: too large to map in this "
+					  "process's address space", name,
+				 (unsigned long long)sb->st_size);
+	else if ((uint64_t)sb->st_size >= SHMKIT__HEADER_SIZE) {
 		size_t size = (size_t)sb->st_size;
 		void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (base == MAP_FAILED) {
