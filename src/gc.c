@@ -22,6 +22,7 @@
  * and detach times do). Whatever cannot be decided is skipped and said. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -167,20 +168,18 @@ static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, s
 		fd = openat(dirfd_shm, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == EPERM ? -EACCES : shmkit__neg_errno(); /* -1 means "skipped" */
+	char uri[300];
+	snprintf(uri, sizeof(uri), "posix:/%s", name);
 	int r = 3;
 	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode))
 		r = 2;
-	else if ((uint64_t)sb->st_size > SIZE_MAX) /* a 32-bit gc: unread, not "foreign" */
-		r = shmkit__fail(-ENOMEM, "posix:/%s is %llu bytes: too large to map in this "
-					  "process's address space", name,
-				 (unsigned long long)sb->st_size);
+	else if ((uint64_t)sb->st_size > SSIZE_MAX) /* an i386 process: say so, not "foreign" */
+		r = shmkit__map_enomem(uri, (uint64_t)sb->st_size);
 	else if ((uint64_t)sb->st_size >= SHMKIT__HEADER_SIZE) {
 		size_t size = (size_t)sb->st_size;
 		void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 		if (base == MAP_FAILED) {
 			r = shmkit__neg_errno();
-			char uri[300];
-			snprintf(uri, sizeof(uri), "posix:/%s", name);
 			if (r == -ENOMEM) /* say so when it is too large to map here */
 				r = shmkit__map_enomem(uri, size);
 		} else if ((r = shmkit__cover_holes(base, size, fd)) < 0) {

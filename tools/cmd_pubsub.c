@@ -67,6 +67,10 @@ CLI_COMMAND(cmd_topic)
 		return cli_usage_error(argv[0], "--slot-size must be 1 byte to 4G (the largest message)");
 	if (o.max_subs > 4096)
 		return cli_usage_error(argv[0], "--max-subs must be at most 4096 (0: the default, 64)");
+	if (o.slots * o.slot_size > SIZE_MAX) /* an i386 build: size_t would cut them */
+		return cli_fail_msg("topic create", uri,
+				    "%" PRIu64 " slots of %" PRIu64 " bytes: more than this 32-bit "
+				    "program can map", o.slots, o.slot_size);
 	struct shmkit_topic_opts to = {
 	    .slot_size = (size_t)o.slot_size,
 	    .slots = (size_t)o.slots,

@@ -1407,13 +1407,17 @@ static int sysv_for_read(const char *uri, struct read_src *r, int attach, uint64
 		free(st);
 		return cli_fail("read", uri, ret);
 	}
+	/* more than a size_t holds (an i386 build): the open below says so */
+	int too_large = st->size > SIZE_MAX;
 	r->size = (size_t)st->size;
-	if (offset > r->size) {
+	if (!too_large && offset > r->size) {
 		free(st);
 		return CLI_OK; /* the caller says the range is past the end */
 	}
 	size_t n = len < r->size - offset ? (size_t)len : r->size - (size_t)offset;
-	ssize_t got = (r->copy = malloc(n ? n : 1)) ? shmkit_peek(uri, offset, r->copy, n) : -ENOMEM;
+	ssize_t got = too_large			     ? -ENODATA
+		      : (r->copy = malloc(n ? n : 1)) ? shmkit_peek(uri, offset, r->copy, n)
+						     : -ENOMEM;
 	if (got != -ENODATA) {
 		free(st);
 		r->copy_at = offset;

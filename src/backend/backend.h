@@ -111,8 +111,10 @@ int shmkit__reserve_fd(int fd, size_t size);
  * RLIMIT_FSIZE (ulimit -f) when it is below size, else the filesystem's. */
 int shmkit__efbig(size_t size);
 /* The size an open of an existing object of `have` bytes yields for an asked `want`
- * (0 = whole): the size, or -EINVAL (asked beyond its end), -EAGAIN (empty). */
-ssize_t shmkit__open_size(size_t want, off_t have, const char *what);
+ * (0 = whole): the size, or -EINVAL (asked beyond its end), -EAGAIN (empty),
+ * -ENOMEM (whole, and more than a ssize_t holds: an i386 process; named by
+ * `name` as shmkit__map_enomem does). */
+ssize_t shmkit__open_size(size_t want, uint64_t have, const char *what, const char *name);
 /* Unmaps and closes an fd-based segment. */
 int shmkit__close_fd_seg(struct shmkit_seg *seg);
 /* Fills st from a struct stat (size, mode, owner, times, inode). */
@@ -187,7 +189,7 @@ int shmkit__fd_pages(int fd, int want_huge, const char *what);
 int shmkit__map(struct shmkit_seg *seg, int fd, size_t len, int prot, int mflags);
 /* -ENOMEM for an mmap of len bytes of uri that failed with it, with a
  * detail naming the object and saying whether it is too large to map here. */
-int shmkit__map_enomem(const char *uri, size_t len);
+int shmkit__map_enomem(const char *uri, uint64_t len);
 /* Reserves a THP mapping's memory by faulting it in (-ENOSPC if tmpfs is full). */
 int shmkit__thp_reserve(struct shmkit_seg *seg);
 /* -EEXIST (something mapped in [addr, addr+len)) or err, with the detail. */

@@ -5,6 +5,8 @@
  * received from another process. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,16 +166,18 @@ int shmkit__reserve_fd(int fd, size_t size)
 	return 0;
 }
 
-ssize_t shmkit__open_size(size_t want, off_t have, const char *what)
+ssize_t shmkit__open_size(size_t want, uint64_t have, const char *what, const char *name)
 {
-	if (have <= 0)
+	if (have == 0)
 		return shmkit__fail(-EAGAIN, "%s exists but is empty (its creator has not sized it yet)",
 				    what);
+	if (want == 0 && have > SSIZE_MAX) /* not a size here: the cast would cut it */
+		return shmkit__map_enomem(name, have);
 	if (want == 0)
 		return (ssize_t)have;
-	if ((uint64_t)want > (uint64_t)have)
-		return shmkit__fail(-EINVAL, "%s holds %lld bytes, fewer than the %zu asked", what,
-				    (long long)have, want);
+	if ((uint64_t)want > have)
+		return shmkit__fail(-EINVAL, "%s holds %" PRIu64 " bytes, fewer than the %zu asked",
+				    what, have, want);
 	return (ssize_t)want;
 }
 
@@ -246,7 +250,7 @@ static ssize_t checked_size(int fd, size_t want, int sealed_only)
 	if (sealed_only && (sb.st_size <= 0 || (uint64_t)want > (uint64_t)sb.st_size))
 		return shmkit__fail(-EBADMSG, "descriptor holds %lld bytes, fewer than the %zu promised",
 				    (long long)sb.st_size, want);
-	return shmkit__open_size(want, sb.st_size, "descriptor");
+	return shmkit__open_size(want, (uint64_t)sb.st_size, "descriptor", "descriptor");
 }
 
 int shmkit__seg_from_fd(struct shmkit_seg **out, int fd, size_t size, int flags, int strict)

@@ -12,6 +12,8 @@
  * Where neither applies the open fails (-EOPNOTSUPP, or -ENOMEM when no
  * reserved page is free), with a detail naming the setting to change. */
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,19 +210,22 @@ int shmkit__addr_error(uintptr_t addr, size_t len, int err)
 			    strerror(-err));
 }
 
-int shmkit__map_enomem(const char *uri, size_t len)
+int shmkit__map_enomem(const char *uri, uint64_t len)
 {
 	/* mmap's ENOMEM is also "no hole of that size in the address space",
 	 * and "Cannot allocate memory" alone sent a user looking for memory
-	 * that a 1 PiB sparse file never needed: ask for the range alone. */
-	void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	 * that a 1 PiB sparse file never needed: ask for the range alone
+	 * (none to ask for past a ssize_t: an i386 process). */
+	void *p = len > SSIZE_MAX ? MAP_FAILED
+				  : mmap(NULL, (size_t)len, PROT_NONE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p != MAP_FAILED) {
-		munmap(p, len);
-		return shmkit__fail(-ENOMEM, "%s: mapping its %zu bytes: out of memory, or of "
-					     "mappings (vm.max_map_count)",
+		munmap(p, (size_t)len);
+		return shmkit__fail(-ENOMEM, "%s: mapping its %" PRIu64 " bytes: out of memory, or "
+					     "of mappings (vm.max_map_count)",
 				    uri, len);
 	}
-	return shmkit__fail(-ENOMEM, "%s is %zu bytes: too large to map, more than this "
+	return shmkit__fail(-ENOMEM, "%s is %" PRIu64 " bytes: too large to map, more than this "
 				     "process's address space has free (or RLIMIT_AS allows)",
 			    uri, len);
 }

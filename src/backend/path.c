@@ -70,7 +70,7 @@ static int map_existing(const struct shmkit__path_ops *ops, struct shmkit_seg *s
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
 		return shmkit__neg_errno();
-	ssize_t len = shmkit__open_size(size, sb.st_size, ops->what);
+	ssize_t len = shmkit__open_size(size, (uint64_t)sb.st_size, ops->what, seg->uri);
 	if (len < 0)
 		return (int)len;
 	int rc = set_pages(ops, seg, u, fd, flags);
@@ -235,7 +235,7 @@ static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg 
 				tries--;
 				continue;
 			}
-			return (int)shmkit__open_size(size, 0, ops->what);
+			return (int)shmkit__open_size(size, 0, ops->what, NULL);
 		}
 		if (fd == -2)
 			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme,

@@ -3,6 +3,8 @@
  * its last detach (stat shows "marked for removal" meanwhile). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,18 @@ static int get_id(const struct shmkit__uri *u, key_t key, size_t size, int flags
 	return id >= 0 ? id : get_error(u, key, size, 0);
 }
 
+/* The segment's size. IPC_STAT's shm_segsz is a size_t, cut to 32 bits for
+ * an i386 process (a 4 GiB + 4 KiB segment reads as 4 KiB, 1 PiB as 0), and
+ * shmat maps the whole real size: /proc/sysvipc/shm prints the kernel's own. */
+static uint64_t segment_size(int id, const struct shmid_ds *ds)
+{
+	struct shmkit__sysv_row row;
+
+	if (SIZE_MAX < UINT64_MAX && shmkit__sysv_row(id, &row) == 0)
+		return row.size;
+	return ds->shm_segsz;
+}
+
 /* shmat at the kernel's choice or at ?addr= (SHM_RND with &rnd); NULL and
  * *rc on error (-EEXIST when something is mapped there). */
 static void *attach(const struct shmkit__uri *u, int id, int flags, size_t len, int *rc)
@@ -166,15 +180,20 @@ static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 					  strerror(errno));
 		goto fail;
 	}
+	uint64_t have = segment_size(id, &ds);
+	if (have > SSIZE_MAX) { /* shmat maps it whole: never here */
+		rc = shmkit__map_enomem(seg->uri, have);
+		goto fail;
+	}
 	if (!created) {
-		ssize_t len = shmkit__open_size(size, (off_t)ds.shm_segsz, "sysv segment");
+		ssize_t len = shmkit__open_size(size, have, "sysv segment", seg->uri);
 		if (len < 0) {
 			rc = (int)len;
 			goto fail;
 		}
 		size = (size_t)len;
 	}
-	void *p = attach(u, id, flags, (size_t)ds.shm_segsz, &rc);
+	void *p = attach(u, id, flags, (size_t)have, &rc);
 	if (!p)
 		goto fail;
 	seg->pages = shmkit__mapped_pages(p);
@@ -191,7 +210,7 @@ static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 	}
 	seg->addr = p;
 	seg->size = size;
-	seg->map_len = (size_t)ds.shm_segsz;
+	seg->map_len = (size_t)have;
 	seg->shmid = id;
 	seg->key = ds.shm_perm.__key;
 	if (u->sysv_how == SHMKIT__SYSV_PRIVATE || u->sysv_how == SHMKIT__SYSV_ID)
@@ -246,8 +265,8 @@ static int sysv_remove(const struct shmkit__uri *u)
 void shmkit__sysv_fill_stat(struct shmkit_stat *st, int id, const struct shmid_ds *ds)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	st->size = ds->shm_segsz;
-	st->real_size = (ds->shm_segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	st->size = segment_size(id, ds);
+	st->real_size = (st->size + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 	st->mode = ds->shm_perm.mode & 0777;
 	st->marked_for_removal = (ds->shm_perm.mode & SHM_DEST) != 0;
 	st->uid = ds->shm_perm.uid;
