@@ -402,7 +402,7 @@ _Static_assert(offsetof(struct shmkit__queue_shared, listeners) == 4416, "queue.
 /* Publisher state word: (generation << 8) | one of these. */
 enum shmkit__topic_pub_state {
 	SHMKIT__PUB_NONE = 0,     /* no publisher yet (topic made without one) */
-	SHMKIT__PUB_ACTIVE = 1,   /* pub_ident is the publisher (maybe dead) */
+	SHMKIT__PUB_ACTIVE = 1,   /* act_ident (or pub_ident) names the publisher (maybe dead) */
 	SHMKIT__PUB_CLOSED = 2,   /* the publisher closed the topic */
 	SHMKIT__PUB_CLAIMING = 3, /* a publisher is writing its identity */
 };
@@ -428,9 +428,9 @@ struct shmkit__topic_shared {
 	/* line 1: the publisher's (written per publish; subscribers read it on slow paths) */
 	alignas(64) _Atomic uint64_t head;      /* messages published so far = next index */
 	_Atomic uint64_t pub_state;             /* enum shmkit__topic_pub_state | gen << 8 */
-	struct shmkit__ident pub_ident;         /* valid while pub_state is ACTIVE */
+	struct shmkit__ident pub_ident;         /* its claimer's, if ident_state says so */
 	_Atomic uint64_t bytes_published;       /* payload bytes published (statistics only) */
-	_Atomic uint64_t ident_state;           /* the CLAIMING pub_state that wrote pub_ident */
+	_Atomic uint64_t ident_state;           /* claim that wrote pub_ident (gen<<8: mid-write) */
 	/* line 2: subscribers waiting for data (written only when one goes to sleep) */
 	alignas(64) struct shmkit__ec_shared data_ec;
 	_Atomic uint32_t n_subs;                 /* active subscribers (a hint for spinning) */

@@ -218,24 +218,54 @@ void shmkit__topic_close(struct shmkit__topic *t)
 	t->ring = NULL;
 }
 
-void shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id)
+/* A seqlock read: true if *word was `want` before and after the copy of
+ * *src into *id, so that the copy is whole and the one its writer stored
+ * `want` after. Writers store another value, then a release fence, then
+ * the bytes, then `want` with release (pub_take, pub_name_active). */
+static bool ident_copy(const _Atomic uint64_t *word, uint64_t want,
+		       const struct shmkit__ident *src, struct shmkit__ident *id)
+{
+	/* acquire: pairs with the writer's release store of `want` after its bytes */
+	if (atomic_load_explicit(word, memory_order_acquire) != want)
+		return false;
+	memcpy(id, src, sizeof(*id));
+	/* acquire fence: the copy before the re-check; pairs with the next
+	 * writer's release fence after its first store, before its bytes */
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(word, memory_order_relaxed) == want;
+}
+
+bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id)
 {
 	const struct shmkit__topic_shared *sh = t->sh;
+	uint64_t claim = shmkit__state_make(shmkit__state_gen(ps), SHMKIT__PUB_CLAIMING);
+	bool active = shmkit__state_kind(ps) == SHMKIT__PUB_ACTIVE;
 
-	/* Not pub_ident alone: a claimer stopped after its CAS, its claim
-	 * taken over, writes its identity there when it goes on (its CAS to
-	 * ACTIVE then fails), and the live publisher was judged by it: dead
-	 * once that claimer exited (-EPIPE while it published, and taken
-	 * over: two publishers). A seqlock: acquire pairs with the release
-	 * store of act_state after the bytes, the fence with the writer's
-	 * release fence after its store of 0 */
-	if (atomic_load_explicit(&sh->act_state, memory_order_acquire) == ps) {
-		memcpy(id, &sh->act_ident, sizeof(*id));
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&sh->act_state, memory_order_relaxed) == ps)
-			return;
+	/* act_ident first: only the claim whose CAS to ACTIVE succeeded
+	 * writes there. pub_ident only if the claim of ps wrote it last: a
+	 * claimer stopped after its CAS, its claim taken over, writes its
+	 * identity there when it goes on (its CAS to ACTIVE then fails), and
+	 * judged by it the live publisher was dead once that claimer exited
+	 * (-EPIPE while it published; taken over: two publishers) */
+	if (active && ident_copy(&sh->act_state, ps, &sh->act_ident, id))
+		return true;
+	if (ident_copy(&sh->ident_state, claim, &sh->pub_ident, id))
+		return true;
+	/* 0: no claimer since the topic was made stored ident_state, so an
+	 * older library's publisher wrote pub_ident (judged by it, as it was) */
+	if (active && ident_copy(&sh->ident_state, 0, &sh->pub_ident, id))
+		return true;
+	if (active) {
+		/* seq_cst: pairs with the fence in pub_wake_unnamed(): either
+		 * we see act_state naming the publisher now, or it sees the
+		 * ident_state we saw written over and wakes every descriptor
+		 * (whose subscriber then looks again) */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (ident_copy(&sh->act_state, ps, &sh->act_ident, id))
+			return true;
 	}
 	memcpy(id, &sh->pub_ident, sizeof(*id));
+	return false;
 }
 
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id)
@@ -400,9 +430,11 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 	info->pub_alive = -ENOENT; /* no publisher attached */
 	if (shmkit__state_kind(ps) == SHMKIT__PUB_ACTIVE) {
 		struct shmkit__ident id;
-		shmkit__topic_pub_ident(&t, ps, &id);
-		info->pub_pid = (pid_t)id.pid;
-		info->pub_alive = shmkit__topic_ident_alive(&t, &id);
+		info->pub_alive = -EAGAIN; /* being named, or never will be */
+		if (shmkit__topic_pub_ident(&t, ps, &id)) {
+			info->pub_pid = (pid_t)id.pid;
+			info->pub_alive = shmkit__topic_ident_alive(&t, &id);
+		}
 	}
 	for (uint32_t i = 0; i < t.g.max_subs; i++) {
 		struct shmkit__topic_sub_shared *e = &t.subs[i];

@@ -95,11 +95,18 @@ int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags);
 void shmkit__topic_close(struct shmkit__topic *t);
 
-/* The identity of the publisher that ACTIVE pub_state word ps names, copied
- * out (untrusted bytes) into *id: act_ident if it is that publisher's, else
- * pub_ident (its claim's: a publisher killed before it wrote act_ident, or
- * an older library's). */
-void shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id);
+/* The identity of the publisher that pub_state word ps (ACTIVE or
+ * CLAIMING) names, copied out (untrusted bytes) into *id; the one rule for
+ * everyone who judges the publisher (claimers, subscribers, their
+ * descriptors' pidfd, shmkit stat). True if the copy is that publisher's:
+ * act_ident if ps is ACTIVE and act_state is ps, else pub_ident if
+ * ident_state is ps's CLAIMING word (a publisher killed before it wrote
+ * act_ident), or 0 (an older library's). False if it cannot be told: a
+ * claim still writing (or killed before it wrote), or an ACTIVE publisher
+ * between its CAS and act_ident whose pub_ident a claimer it took over from
+ * wrote over; *id then holds pub_ident's bytes, which name nobody, for a
+ * look that only compares them. Such a publisher is never judged dead. */
+bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id);
 
 /* Liveness of a shared identity, copied out first (the bytes are untrusted). */
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id);

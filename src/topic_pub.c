@@ -63,25 +63,24 @@ static uint64_t recover_head(struct shmkit__topic *t)
 }
 
 /* The publisher named in pub_state word st: 1 alive (or cannot tell:
- * *unknown), 0 provably dead, 2 a claim whose identity may still be the last
- * publisher's (not yet the claim's own: ident_state), -EAGAIN if st moved
- * while we copied the identity. */
+ * *unknown; id->pid 0 if not even who it is), 0 provably dead, 2 a claim
+ * whose identity is not its own yet (the last publisher's, or being
+ * written), -EAGAIN if st moved while we copied the identity. */
 static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident *id,
 			bool *unknown)
 {
-	struct shmkit__topic_shared *sh = p->t.sh;
-	/* acquire: pairs with the claimer's release store of ident_state */
-	uint64_t own = atomic_load_explicit(&sh->ident_state, memory_order_acquire);
+	bool known = shmkit__topic_pub_ident(&p->t, st, id);
 
-	if (shmkit__state_kind(st) == SHMKIT__PUB_ACTIVE)
-		shmkit__topic_pub_ident(&p->t, st, id);
-	else
-		memcpy(id, &sh->pub_ident, sizeof(*id));
 	/* acquire: the copy belongs to st if st is still there */
-	if (atomic_load_explicit(&sh->pub_state, memory_order_acquire) != st)
+	if (atomic_load_explicit(&p->t.sh->pub_state, memory_order_acquire) != st)
 		return -EAGAIN;
-	if (shmkit__state_kind(st) == SHMKIT__PUB_CLAIMING && own != st)
+	if (!known && shmkit__state_kind(st) == SHMKIT__PUB_CLAIMING)
 		return 2;
+	if (!known) { /* never two publishers: it may live */
+		id->pid = 0;
+		*unknown = true;
+		return 1;
+	}
 	int alive = shmkit__topic_ident_alive(&p->t, id);
 	*unknown = alive < 0;
 	return alive != 0;
@@ -112,7 +111,8 @@ static bool claim_abandoned(struct claim_sight *seen, uint64_t st, const struct 
  * only the claimer whose CAS to ACTIVE succeeded writes there, so a
  * claimer that lost its claim (stopped, taken over, then gone on) cannot
  * write over it, as it does over pub_ident (shmkit__topic_pub_ident). 0
- * first: no reader takes a copy half written for the last publisher's. */
+ * first: no reader takes a copy half written for the last publisher's
+ * (ident_copy). */
 static void pub_name_active(struct shmkit__topic_shared *sh, uint64_t active)
 {
 	atomic_store_explicit(&sh->act_state, 0, memory_order_relaxed);
@@ -121,6 +121,22 @@ static void pub_name_active(struct shmkit__topic_shared *sh, uint64_t active)
 	memcpy(&sh->act_ident, shmkit__ident_self(), sizeof(sh->act_ident));
 	/* release: the bytes before the word */
 	atomic_store_explicit(&sh->act_state, active, memory_order_release);
+}
+
+/* Between our CAS to ACTIVE and act_ident a claimer whose claim we took
+ * over may have written its identity over ours in pub_ident: who publishes
+ * could not be told then (shmkit__topic_pub_ident), and a subscriber that
+ * looked armed its descriptor without our pidfd to watch. Now that
+ * act_ident names us, wake every descriptor to look again (once, and only
+ * if pub_ident is not ours any more). */
+static void pub_wake_unnamed(struct shmkit_pub *p, uint64_t mine)
+{
+	/* seq_cst: pairs with the fence in shmkit__topic_pub_ident() after a
+	 * reader saw ident_state written over: either its look at act_state
+	 * after it sees ours, or our load below sees what it saw */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&p->t.sh->ident_state, memory_order_relaxed) != mine)
+		shmkit__ec_wake_all(&p->t.data_ec);
 }
 
 /* Claim as `mine` (CLAIMING), then become ACTIVE; false if the claim was
@@ -133,8 +149,15 @@ static bool pub_take(struct shmkit_pub *p, uint64_t mine)
 	const struct shmkit__ident *me = shmkit__ident_self();
 	p->pid = (pid_t)me->pid;
 	p->start_time = me->start_time;
+	/* pub_ident is a seqlock keyed by ident_state (ident_copy): first
+	 * our generation with no kind, neither a CLAIMING word nor the 0 of
+	 * a topic no claimer of ours wrote; release fence: that before any
+	 * byte, pairs with the readers' acquire fence */
+	uint64_t writing = shmkit__state_make(shmkit__state_gen(mine), SHMKIT__PUB_NONE);
+	atomic_store_explicit(&sh->ident_state, writing, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
 	memcpy(&sh->pub_ident, me, sizeof(sh->pub_ident));
-	/* release: pairs with the acquire load in holder_alive() */
+	/* release: the bytes before the word; pairs with the acquire load in ident_copy() */
 	atomic_store_explicit(&sh->ident_state, mine, memory_order_release);
 	SHMKIT__TEST_POINT("topic.pub.claiming");
 	p->head = recover_head(&p->t);
@@ -151,6 +174,7 @@ static bool pub_take(struct shmkit_pub *p, uint64_t mine)
 		return false;
 	SHMKIT__TEST_POINT("topic.pub.active");
 	pub_name_active(sh, active);
+	pub_wake_unnamed(p, mine);
 	return true;
 }
 
@@ -163,8 +187,8 @@ static int pub_claim(struct shmkit_pub *p)
 	struct claim_sight seen = {.st = 0};
 
 	for (;;) {
-		/* acquire: pairs with the claimer's release CAS to ACTIVE, so
-		 * pub_ident is the one that state names. */
+		/* acquire: pairs with the claimer's release CAS to ACTIVE: its
+		 * ident_state and pub_ident, or later ones, are what we read */
 		uint64_t st = atomic_load_explicit(&sh->pub_state, memory_order_acquire);
 		uint32_t kind = shmkit__state_kind(st);
 		struct shmkit__ident id;
@@ -177,6 +201,10 @@ static int pub_claim(struct shmkit_pub *p)
 			alive = holder_alive(p, st, &id, &unknown);
 		if (alive < 0)
 			continue;
+		if (alive == 1 && kind == SHMKIT__PUB_ACTIVE && id.pid == 0)
+			return shmkit__fail(-EBUSY, "it has an active publisher not yet named "
+						    "(shmkit rm if it died), and only one "
+						    "is allowed");
 		if (alive == 1 && kind == SHMKIT__PUB_ACTIVE)
 			return shmkit__fail(-EBUSY, "pid %u is already its publisher%s, and "
 						    "only one is allowed", id.pid,

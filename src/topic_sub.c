@@ -465,8 +465,9 @@ static int publisher_gone(struct shmkit_sub *s)
 			return 0;
 		s->next_live_check = now + SHMKIT__LIVENESS_NS;
 		struct shmkit__ident id;
-		shmkit__topic_pub_ident(&s->t, ps, &id);
-		if (shmkit__topic_ident_alive(&s->t, &id) != 0)
+		/* one that cannot be told (being named) is not gone */
+		if (!shmkit__topic_pub_ident(&s->t, ps, &id) ||
+		    shmkit__topic_ident_alive(&s->t, &id) != 0)
 			return 0;
 		/* Dead, unless a new publisher took over while we looked. */
 		if (atomic_load_explicit(&sh->pub_state, memory_order_acquire) != ps)
@@ -559,8 +560,12 @@ static int publisher_exited(struct shmkit_sub *s)
 			close(s->pub_pidfd);
 		}
 		s->pub_pidfd = -1;
+		/* untrusted: a copy. One that cannot be told (not yet
+		 * named) is looked for again: pidfd_state stays behind, and
+		 * poll_empty() looks once more after it arms */
+		if (!shmkit__topic_pub_ident(&s->t, ps, &id))
+			return 0;
 		s->pidfd_state = ps;
-		shmkit__topic_pub_ident(&s->t, ps, &id); /* untrusted: a copy */
 		if (id.pid == 0 || id.pid > INT_MAX)
 			return 0;
 		int fd = (int)syscall(SYS_pidfd_open, (pid_t)id.pid, 0); /* close-on-exec */
@@ -611,6 +616,12 @@ static int poll_empty(struct sub_wait *w)
 	}
 	if (shmkit__lis_arm(&s->lis, &s->t.data_ec) != 1)
 		return -EAGAIN;
+	/* A publisher not yet named at our first look wakes every descriptor
+	 * once named (pub_wake_unnamed); armed now, we either get that wake or
+	 * see its name here (relaxed: publisher_exited() reads it again) */
+	if (atomic_load_explicit(&s->t.sh->pub_state, memory_order_relaxed) != s->pidfd_state &&
+	    publisher_exited(s))
+		s->next_live_check = 0;
 	int rc = try_next(w, 1);
 	if (rc != -EAGAIN && rc != -EPIPE) /* -EPIPE: next_message() */
 		shmkit__lis_found(&s->lis);

@@ -8,6 +8,7 @@
 /* TIMEOUT: 120 */
 #include "test.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
@@ -810,6 +811,105 @@ static void test_stale_claimer_head(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* The stale claimer again, continued while the publisher that took its
+ * claim over is stopped just after its CAS to ACTIVE, before it named
+ * itself in act_ident (topic.pub.active): the claimer wrote its identity
+ * over the publisher's pub_ident, got -EBUSY and exited. The publisher was
+ * judged by that dead identity: subscribers got -EPIPE (the descriptor
+ * watched the claimer's pidfd) and shmkit_pub_open() took the topic over
+ * beside the live publisher: two publishers. Now who publishes cannot be
+ * told until it names itself, and meanwhile it is never judged dead; named,
+ * it wakes the descriptors, which then watch its pidfd. Killed in that
+ * window (`kill_unnamed`, a double fault) it stays unnamed: the topic keeps
+ * -EBUSY until it is removed and made again (pubsub(3)). */
+static int poll_in(int fd, int ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	return poll(&pfd, 1, ms);
+}
+
+static pid_t stop_unnamed_publisher(const char *uri, struct stale_claimer *a, int rep_r,
+				    int done_w)
+{
+	const char *args[] = {uri, "0", NULL};
+	char r = 0;
+
+	pid_t x = test_fork(claimer_stale, a);
+	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at topic.pub.claimed */
+	/* takes the claim over after 1 s, stops after its CAS to ACTIVE */
+	pid_t pub = test_spawn_paused("topic.pub.active", "dying_pub", args);
+	kill(x, SIGCONT);
+	CHECK(read(rep_r, &r, 1) == 1);
+	CHECK(r == 'b');
+	CHECK(write(done_w, "d", 1) == 1);
+	CHECK_RET(test_wait(x), 0); /* its identity is in pub_ident, and dead */
+	return pub;
+}
+
+static void test_unnamed_publisher(int kill_unnamed)
+{
+	const char *uri = test_uri("posix", "h30a-unnamed");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
+	struct stale_claimer a = {.uri = uri};
+	struct shmkit_topic_info info;
+	struct shmkit_sub *s;
+	struct shmkit_pub *p;
+	int rep[2], done[2], rc;
+	char buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK(pipe(rep) == 0 && pipe(done) == 0);
+	a.rep_w = rep[1];
+	a.done_r = done[0];
+	pid_t pub = stop_unnamed_publisher(uri, &a, rep[0], done[1]);
+	if (kill_unnamed)
+		CHECK_RET(test_kill_stopped(pub), 128 + SIGKILL);
+	/* alive or not, it may be: not gone, never taken over */
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	CHECK(poll_in(fd, 100) == 0);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 100000000), -ETIMEDOUT);
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	CHECK(info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_pid == 0 &&
+	      info.pub_alive < 0);
+	rc = shmkit_pub_open(&p, uri);
+	CHECK_RET(rc, -EBUSY);
+	if (rc == 0)
+		shmkit_pub_close(p);
+	if (kill_unnamed) { /* the remedy: remove the topic, make it again */
+		CHECK_OK(shmkit_sub_close(s));
+		CHECK_OK(shmkit_remove(uri));
+		CHECK_OK(shmkit_pub_create(&p, uri, &o));
+		CHECK_OK(shmkit_sub_open(&s, uri));
+	} else {
+		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+		kill(pub, SIGCONT); /* names itself, then stops (dying_pub) */
+		CHECK_OK(test_wait_stopped(pub, 10 * SEC));
+		CHECK(poll_in(fd, 5000) == 1); /* woken to look again */
+		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+		CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+		CHECK(info.pub_pid == pub && info.pub_alive == 1);
+		CHECK_RET(shmkit_pub_open(&p, uri), -EBUSY);
+		kill(pub, SIGKILL);
+		CHECK_RET(test_wait(pub), 128 + SIGKILL);
+		if (test_have_pidfd())
+			CHECK(poll_in(fd, 5000) == 1); /* its pidfd */
+		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC), -EPIPE);
+		CHECK_OK(shmkit_pub_open(&p, uri)); /* dead and named: taken over */
+	}
+	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_sub_close(s));
+	close(rep[0]);
+	close(rep[1]);
+	close(done[0]);
+	close(done[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* The publisher dies: subscribers drain, then -EPIPE; a new one takes over. */
 static void test_killed_publisher(void)
 {
@@ -1213,6 +1313,8 @@ int main(int argc, char **argv)
 	test_close_after_stale_claimer();
 	test_stale_claimer_gone();
 	test_stale_claimer_head();
+	test_unnamed_publisher(0);
+	test_unnamed_publisher(1);
 	killed_mid_publish("topic.loaned", 0);
 	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
