@@ -243,10 +243,11 @@ bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct 
 
 	/* act_ident first: only the claim whose CAS to ACTIVE succeeded
 	 * writes there. pub_ident only if the claim of ps wrote it last: a
-	 * claimer stopped after its CAS, its claim taken over, writes its
-	 * identity there when it goes on (its CAS to ACTIVE then fails), and
-	 * judged by it the live publisher was dead once that claimer exited
-	 * (-EPIPE while it published; taken over: two publishers) */
+	 * claimer stopped while it wrote (past its last look in pub_take),
+	 * its claim taken over, writes its identity there when it goes on
+	 * (its CAS to ACTIVE then fails), and judged by it the live
+	 * publisher was dead once that claimer exited (-EPIPE while it
+	 * published; taken over: two publishers) */
 	if (active && ident_copy(&sh->act_state, ps, &sh->act_ident, id))
 		return true;
 	if (ident_copy(&sh->ident_state, claim, &sh->pub_ident, id))

@@ -23,8 +23,9 @@ struct shmkit_pub {
 	struct shmkit__copy_pick copy_pick; /* how large messages are copied in */
 	/* the process that became the publisher (pub_take): a copy forked
 	 * with the handle is another. Ours, not the shared pub_ident, which a
-	 * claimer stopped before it wrote its identity, and taken over,
-	 * writes over ours when it goes on (and a scribbler may) */
+	 * claimer stopped while it wrote its identity (past its last look in
+	 * pub_take), and taken over, writes over ours when it goes on (and a
+	 * scribbler may) */
 	pid_t pid;
 	uint64_t start_time;
 };
@@ -110,7 +111,7 @@ static bool claim_abandoned(struct claim_sight *seen, uint64_t st, const struct 
 /* Names us in act_ident as the publisher of ACTIVE word `active`, ours:
  * only the claimer whose CAS to ACTIVE succeeded writes there, so a
  * claimer that lost its claim (stopped, taken over, then gone on) cannot
- * write over it, as it does over pub_ident (shmkit__topic_pub_ident). 0
+ * write over it, as it can over pub_ident (shmkit__topic_pub_ident). 0
  * first: no reader takes a copy half written for the last publisher's
  * (ident_copy). */
 static void pub_name_active(struct shmkit__topic_shared *sh, uint64_t active)
@@ -149,6 +150,16 @@ static bool pub_take(struct shmkit_pub *p, uint64_t mine)
 	const struct shmkit__ident *me = shmkit__ident_self();
 	p->pid = (pid_t)me->pid;
 	p->start_time = me->start_time;
+	/* Still ours? A claim stalled a second (stopped here, or in
+	 * ident_self() reading /proc) is taken over, and its taker writes
+	 * pub_ident and ident_state: ours below would land on them. Taken
+	 * over, we write nothing. What this leaves: a stall of over a second
+	 * between here and our last store (docs/LAYOUT.md). acquire: none of
+	 * our stores below goes before this load (a taker's word is its CAS
+	 * in pub_claim()) */
+	if (atomic_load_explicit(&sh->pub_state, memory_order_acquire) != mine)
+		return false;
+	SHMKIT__TEST_POINT("topic.pub.naming");
 	/* pub_ident is a seqlock keyed by ident_state (ident_copy): first
 	 * our generation with no kind, neither a CLAIMING word nor the 0 of
 	 * a topic no claimer of ours wrote; release fence: that before any
@@ -585,7 +596,7 @@ int shmkit_pub_send(struct shmkit_pub *p, const void *msg, size_t len, int64_t t
 
 /* Is this process the topic's publisher, not a child forked with the
  * handle? Asked of the identity we took the topic in (pub_take), not of
- * the shared pub_ident: a claimer stopped before it wrote its identity,
+ * the shared pub_ident: a claimer stopped while it wrote its identity,
  * whose claim we took over, writes over ours when it goes on (its CAS then
  * fails: -EBUSY), and our close marked nothing while it lived (no -EPIPE,
  * no new publisher). */

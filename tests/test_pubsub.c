@@ -598,6 +598,7 @@ static void test_interrupted_publisher_claim(void)
 		{"topic.pub.claiming", 0},
 		{"topic.pub.claiming", 1},
 		{"topic.pub.claimed", 1},
+		{"topic.pub.naming", 1},
 		/* active, act_ident not yet written: judged by pub_ident */
 		{"topic.pub.active", 0},
 		{"topic.pub.active", 1},
@@ -623,17 +624,19 @@ static void test_interrupted_publisher_claim(void)
 	}
 }
 
-/* A claimer stopped after its claim, before it wrote its identity, is
- * taken over once its claim has looked the same for a second; continued, it
- * writes its identity over the new publisher's before its CAS fails
- * (-EBUSY), and lives on. The publisher's close must still end the
- * publication: shmkit_pub_close judged "a copy forked with the handle" by
- * the shared identity, now the stale claimer's, and marked nothing, so the
- * subscriber waited (no -EPIPE) while that process lived. */
+/* A claimer stopped after its claim and its last look at it
+ * (topic.pub.naming), before it wrote its identity, is taken over once its
+ * claim has looked the same for a second; continued, it writes its identity
+ * over the new publisher's before its CAS fails (-EBUSY), and lives on.
+ * The publisher's close must still end the publication: shmkit_pub_close
+ * judged "a copy forked with the handle" by the shared identity, now the
+ * stale claimer's, and marked nothing, so the subscriber waited (no
+ * -EPIPE) while that process lived. */
 extern int shmkit__test_armed;
 
 struct stale_claimer {
 	const char *uri;
+	const char *point; /* where it stops: topic.pub.naming is past its last look */
 	int rep_w, done_r;
 };
 
@@ -643,7 +646,7 @@ static int claimer_stale(void *arg)
 	struct shmkit_pub *p = NULL;
 	char c;
 
-	setenv("SHMKIT_TEST_PAUSE", "topic.pub.claimed", 1);
+	setenv("SHMKIT_TEST_PAUSE", a->point, 1);
 	shmkit__test_armed = -1;
 	int rc = shmkit_pub_open(&p, a->uri);
 	unsetenv("SHMKIT_TEST_PAUSE");
@@ -659,7 +662,7 @@ static void test_close_after_stale_claimer(void)
 {
 	const char *uri = test_uri("posix", "h27f-stale-claimer");
 	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
-	struct stale_claimer a = {.uri = uri};
+	struct stale_claimer a = {.uri = uri, .point = "topic.pub.naming"};
 	struct shmkit_sub *s;
 	struct shmkit_pub *p;
 	int rep[2], done[2];
@@ -700,7 +703,7 @@ static void test_stale_claimer_gone(void)
 {
 	const char *uri = test_uri("posix", "h28b-stale-gone");
 	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
-	struct stale_claimer a = {.uri = uri};
+	struct stale_claimer a = {.uri = uri, .point = "topic.pub.naming"};
 	struct shmkit_topic_info info;
 	struct shmkit_sub *s;
 	struct shmkit_pub *p;
@@ -755,7 +758,7 @@ static int claimer_stale_recover(void *arg)
 	struct stale_claimer *a = arg;
 	struct shmkit_pub *p = NULL;
 
-	setenv("SHMKIT_TEST_PAUSE", "topic.pub.claimed,topic.pub.recover", 1);
+	setenv("SHMKIT_TEST_PAUSE", "topic.pub.naming,topic.pub.recover", 1);
 	shmkit__test_armed = -1;
 	int rc = shmkit_pub_open(&p, a->uri);
 	char r = rc == -EBUSY ? 'b' : rc == 0 ? 'y' : 'n';
@@ -781,7 +784,7 @@ static void test_stale_claimer_head(void)
 	CHECK(pipe(rep) == 0);
 	a.rep_w = rep[1];
 	pid_t x = test_fork(claimer_stale_recover, &a);
-	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at topic.pub.claimed */
+	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at topic.pub.naming */
 	CHECK_OK(shmkit_pub_open(&p, uri));	  /* its claim taken over after 1 s */
 	kill(x, SIGCONT);
 	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at topic.pub.recover: read head 0 */
@@ -811,17 +814,18 @@ static void test_stale_claimer_head(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
-/* The stale claimer again, continued while the publisher that took its
- * claim over is stopped just after its CAS to ACTIVE, before it named
- * itself in act_ident (topic.pub.active): the claimer wrote its identity
- * over the publisher's pub_ident, got -EBUSY and exited. The publisher was
- * judged by that dead identity: subscribers got -EPIPE (the descriptor
- * watched the claimer's pidfd) and shmkit_pub_open() took the topic over
- * beside the live publisher: two publishers. Now who publishes cannot be
- * told until it names itself, and meanwhile it is never judged dead; named,
- * it wakes the descriptors, which then watch its pidfd. Killed in that
- * window (`kill_unnamed`, a double fault) it stays unnamed: the topic keeps
- * -EBUSY until it is removed and made again (pubsub(3)). */
+/* The stale claimer again (at topic.pub.naming), continued while the
+ * publisher that took its claim over is stopped just after its CAS to
+ * ACTIVE, before it named itself in act_ident (topic.pub.active): the
+ * claimer wrote its identity over the publisher's pub_ident, got -EBUSY
+ * and exited. The publisher was judged by that dead identity: subscribers
+ * got -EPIPE (the descriptor watched the claimer's pidfd) and
+ * shmkit_pub_open() took the topic over beside the live publisher: two
+ * publishers. Now who publishes cannot be told until it names itself, and
+ * meanwhile it is never judged dead; named, it wakes the descriptors,
+ * which then watch its pidfd. Killed in that window (`kill_unnamed`, a
+ * double fault) it stays unnamed: the topic keeps -EBUSY until it is
+ * removed and made again (pubsub(3)). */
 static int poll_in(int fd, int ms)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -835,14 +839,14 @@ static pid_t stop_unnamed_publisher(const char *uri, struct stale_claimer *a, in
 	char r = 0;
 
 	pid_t x = test_fork(claimer_stale, a);
-	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at topic.pub.claimed */
+	CHECK_OK(test_wait_stopped(x, 10 * SEC)); /* at a->point */
 	/* takes the claim over after 1 s, stops after its CAS to ACTIVE */
 	pid_t pub = test_spawn_paused("topic.pub.active", "dying_pub", args);
 	kill(x, SIGCONT);
 	CHECK(read(rep_r, &r, 1) == 1);
 	CHECK(r == 'b');
 	CHECK(write(done_w, "d", 1) == 1);
-	CHECK_RET(test_wait(x), 0); /* its identity is in pub_ident, and dead */
+	CHECK_RET(test_wait(x), 0); /* gone (from topic.pub.naming: named in pub_ident) */
 	return pub;
 }
 
@@ -850,7 +854,7 @@ static void test_unnamed_publisher(int kill_unnamed)
 {
 	const char *uri = test_uri("posix", "h30a-unnamed");
 	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
-	struct stale_claimer a = {.uri = uri};
+	struct stale_claimer a = {.uri = uri, .point = "topic.pub.naming"};
 	struct shmkit_topic_info info;
 	struct shmkit_sub *s;
 	struct shmkit_pub *p;
@@ -899,6 +903,51 @@ static void test_unnamed_publisher(int kill_unnamed)
 		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC), -EPIPE);
 		CHECK_OK(shmkit_pub_open(&p, uri)); /* dead and named: taken over */
 	}
+	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_sub_close(s));
+	close(rep[0]);
+	close(rep[1]);
+	close(done[0]);
+	close(done[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* The stale claimer stopped before its last look at its claim
+ * (topic.pub.claimed), taken over by a publisher stopped after its CAS to
+ * ACTIVE, before act_ident, then continued: it sees its claim gone and
+ * writes nothing. Before that look it wrote its identity over the
+ * publisher's pub_ident: who published could not be told (pid 0 in stat),
+ * and killed there the publisher stayed unnamed for good (-EBUSY, no
+ * -EPIPE). Now it is judged by its own claim's identity: named at once,
+ * alive never taken over, killed taken over at once. */
+static void test_stale_claimer_silent(void)
+{
+	const char *uri = test_uri("posix", "h30e-silent");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
+	struct stale_claimer a = {.uri = uri, .point = "topic.pub.claimed"};
+	const char *args[] = {uri, NULL};
+	struct shmkit_topic_info info;
+	struct shmkit_sub *s;
+	struct shmkit_pub *p = NULL; /* a failed open leaves it */
+	int rep[2], done[2];
+	char buf[16];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK(pipe(rep) == 0 && pipe(done) == 0);
+	a.rep_w = rep[1];
+	a.done_r = done[0];
+	pid_t pub = stop_unnamed_publisher(uri, &a, rep[0], done[1]);
+	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
+	CHECK(info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_pid == pub &&
+	      info.pub_alive == 1);
+	CHECK_RET(test_wait(test_spawn_self("pub_claim", args)), 3); /* -EBUSY */
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_RET(test_kill_stopped(pub), 128 + SIGKILL);
+	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC), -EPIPE);
+	CHECK_OK(shmkit_pub_open(&p, uri)); /* dead, named by its claim: taken over */
 	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
 	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
 	CHECK_OK(shmkit_pub_close(p));
@@ -1315,6 +1364,7 @@ int main(int argc, char **argv)
 	test_stale_claimer_head();
 	test_unnamed_publisher(0);
 	test_unnamed_publisher(1);
+	test_stale_claimer_silent();
 	killed_mid_publish("topic.loaned", 0);
 	killed_mid_publish("topic.published_slot", 1);
 	test_zero_copy_race();
