@@ -423,10 +423,14 @@ int shmkit_topic_stat(const char *uri, struct shmkit_topic_info *info,
 	info->slots = (size_t)t.g.slots;
 	info->reliable = (int)t.g.reliable;
 	info->max_subs = t.g.max_subs;
-	/* Relaxed throughout: a snapshot for people, not a synchronisation. */
+	/* Relaxed counters: a snapshot for people, not a synchronisation. */
 	info->published = atomic_load_explicit(&t.sh->head, memory_order_relaxed);
 	info->bytes_published = atomic_load_explicit(&t.sh->bytes_published, memory_order_relaxed);
-	uint64_t ps = atomic_load_explicit(&t.sh->pub_state, memory_order_relaxed);
+	/* acquire: pairs with the claimer's release CAS to ACTIVE
+	 * (pub_take): the claim's ident_state and pub_ident, stored before
+	 * it, are what shmkit__topic_pub_ident() reads (relaxed, it could
+	 * see an older claim's word and say "not yet named", pid 0) */
+	uint64_t ps = atomic_load_explicit(&t.sh->pub_state, memory_order_acquire);
 	info->pub_state = pub_state_public(shmkit__state_kind(ps));
 	info->pub_alive = -ENOENT; /* no publisher attached */
 	if (shmkit__state_kind(ps) == SHMKIT__PUB_ACTIVE) {
