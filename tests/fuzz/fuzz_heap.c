@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Harness: a heap opened from a mutated segment image, then allocations,
- * frees (good, double and bogus offsets), named objects, stats and the full
- * check. Every call returns; every pointer the heap hands out lies inside
- * the segment with the size it claims. */
+ * frees (good, double and bogus offsets), named objects (the image's own
+ * freed with its name), allocations again (small ones from this process's
+ * block cache, whose blocks carry their owner in the image), stats and the
+ * full check. Every call returns; every pointer the heap hands out lies
+ * inside the segment with the size it claims. */
 #include "fuzz.h"
 
 #include <string.h>
@@ -45,8 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < N; i++)
 			if (FUZZ_T(shmkit_heap_alloc(h, sizes[i], &off[i])) == 0)
 				use_block(h, seg, off[i], sizes[i]);
-		if (FUZZ_T(shmkit_heap_named(h, "fuzz", 0, 0, &named)) == 0)
+		if (FUZZ_T(shmkit_heap_named(h, "fuzz", 0, 0, &named)) == 0) {
 			FUZZ_T(shmkit_heap_ptr(h, named));
+			FUZZ_T(shmkit_heap_free(h, named)); /* its name goes with it */
+			FUZZ_T(shmkit_heap_named(h, "fuzz", 0, 0, &named));
+		}
 		if (FUZZ_T(shmkit_heap_named(h, "fuzz2", 24, SHMKIT_CREATE, &named)) == 0)
 			use_block(h, seg, named, 24);
 		for (size_t i = 0; i < N; i += 2)
@@ -60,6 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 1; i < N; i += 2)
 			if (off[i])
 				FUZZ_T(shmkit_heap_free(h, off[i]));
+		/* the small sizes again: taken from what the frees cached */
+		for (size_t i = 0; i < 2; i++)
+			if (FUZZ_T(shmkit_heap_alloc(h, sizes[i], &off[i])) == 0)
+				use_block(h, seg, off[i], sizes[i]);
 		FUZZ_T(shmkit_heap_stats(h, &st));
 		FUZZ_T(shmkit_heap_close(h));
 	}

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Harness: the managed header of any kind, through the calls that only look
- * (shmkit_stat, shmkit_managed_attachers), what gc judges an object holds
- * (shmkit__obj_holds, on any body) and shmkit_raw_open. Looking never fails
- * on a corrupt header (it reports it); a raw object's data lies inside the
- * segment. */
+ * (shmkit_stat, shmkit_managed_attachers), what gc judges of an object (who
+ * in its header lives, shmkit__header_liveness, by identity and holder lock
+ * flags; what it holds, shmkit__obj_holds, on any body) and
+ * shmkit_raw_open. Looking never fails on a corrupt header (it reports it);
+ * a raw object's data lies inside the segment. */
 #include "fuzz.h"
 
 #include <errno.h>
@@ -13,15 +14,23 @@
 
 #include "managed.h"
 
-/* gc's question, on the image as a page-aligned mapping would show it. */
+/* gc's questions, on the image as a page-aligned mapping would show it. */
 static void judge_contents(const uint8_t *data, size_t size, int fd)
 {
 	char why[200];
+	struct shmkit__liveness lv;
 	void *copy = aligned_alloc(4096, (size + 4095) / 4096 * 4096);
 	if (!copy)
 		return;
 	memcpy(copy, data, size);
-	int r = FUZZ_T(shmkit__obj_holds(copy, size, fd, why, sizeof(why)));
+	int r = FUZZ_T(shmkit__header_liveness(copy, size, fd, &lv));
+	if (r != 0 && r != -EBADMSG && r != -EPROTO)
+		fuzz_fail("shmkit__header_liveness returned %d", r);
+	if (r == 0 && (lv.n_alive < 0 || lv.n_dead < 0 || lv.n_unknown < 0 ||
+		       lv.n_alive + lv.n_dead + lv.n_unknown > (int)SHMKIT__ATTACH_SLOTS))
+		fuzz_fail("shmkit__header_liveness counted %d alive, %d dead, %d unknown",
+			  lv.n_alive, lv.n_dead, lv.n_unknown);
+	r = FUZZ_T(shmkit__obj_holds(copy, size, fd, why, sizeof(why)));
 	if (r != 0 && r != 1 && r != -EBADMSG)
 		fuzz_fail("shmkit__obj_holds returned %d", r);
 	if (r != 0 && !memchr(why, 0, sizeof(why)))

@@ -158,6 +158,27 @@ static void heaps(void)
 	shmkit_remove(uri);
 }
 
+/* A heap large enough that its small sizes are cached per process
+ * (heap_cache.c gives a class a share of the arena), holding blocks this
+ * process cached (tag CACHED, owner word) in a cache slot it holds: gone
+ * when the fuzzer opens it, so the open takes the slot's blocks back. */
+static void heap_cached(void)
+{
+	struct shmkit_heap *h;
+	shmkit_off off[4];
+	int r;
+	fresh_uri("heap");
+	if ((r = shmkit_heap_create(&h, uri, 256 << 10, 0)) < 0)
+		fail("heap_create", r);
+	for (int i = 0; i < 4; i++)
+		shmkit_heap_alloc(h, (size_t)(1 + 20 * i), &off[i]);
+	for (int i = 0; i < 4; i += 2)
+		shmkit_heap_free(h, off[i]);
+	dump("heap", "cached");
+	shmkit_heap_close(h);
+	shmkit_remove(uri);
+}
+
 static void maps(void)
 {
 	struct shmkit_map *m;
@@ -318,6 +339,7 @@ int main(int argc, char **argv)
 	topics(0);
 	topics(1);
 	heaps();
+	heap_cached();
 	maps();
 	raws();
 	uris();
