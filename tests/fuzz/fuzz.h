@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_CALL_LIMIT_NS 1200000000LL
 
 int64_t fuzz_now_ns(void);
-/* Aborts, naming the call, when it took longer than FUZZ_CALL_LIMIT_NS. */
+/* Aborts, naming the call, when it took longer than FUZZ_CALL_LIMIT_NS (ten
+ * times that under valgrind, SHMKIT_UNDER_VALGRIND). */
 void fuzz_timed(const char *what, int64_t start_ns);
 /* Aborts with a message: an invariant the library promises was broken. */
 void fuzz_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
