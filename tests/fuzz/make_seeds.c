@@ -107,6 +107,36 @@ static void queues(int kind)
 	shmkit_remove(uri);
 }
 
+/* A queue whose producer and consumer claimed their roles while a stranger
+ * who may only read the file held a read lock over it: their entries say
+ * SHMKIT__AI_CONTENDED (a read lock of their own), so their liveness is
+ * judged by identity first (managed.c, contended_dead). The roles lie at
+ * header bytes 2688..2815 (docs/LAYOUT.md). */
+static void queue_contended(void)
+{
+	struct shmkit_queue *q;
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 32 };
+	char path[160], buf[32];
+	int r;
+	fresh_uri("queue");
+	if ((r = shmkit_queue_create(&q, uri, &o)) < 0)
+		fail("queue_create", r);
+	snprintf(path, sizeof(path), "/dev/shm%s", uri + strlen("posix:"));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* over the role entries only: a lock over the attach table would
+	 * meet our own handle's write lock there */
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 2688, .l_len = 128 };
+	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		fail("a stranger's read lock", -errno);
+	shmkit_queue_send(q, "hello", 5, 0);
+	shmkit_queue_send(q, "again", 5, 0);
+	shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	queue_dump(0, "contended");
+	close(fd);
+	shmkit_queue_close(q);
+	shmkit_remove(uri);
+}
+
 static void topics(int reliable)
 {
 	struct shmkit_pub *p;
@@ -336,6 +366,7 @@ int main(int argc, char **argv)
 	queues(0);
 	queues(1);
 	queues(2);
+	queue_contended();
 	topics(0);
 	topics(1);
 	heaps();
