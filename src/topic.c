@@ -257,10 +257,10 @@ bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct 
 	if (active && ident_copy(&sh->ident_state, 0, &sh->pub_ident, id))
 		return true;
 	if (active) {
-		/* seq_cst: pairs with the fence in pub_wake_unnamed(): either
+		/* seq_cst: pairs with the RMW in pub_wake_listeners(): either
 		 * we see act_state naming the publisher now, or it sees the
-		 * ident_state we saw written over and wakes every descriptor
-		 * (whose subscriber then looks again) */
+		 * listener armed before and wakes it (whose subscriber then
+		 * looks again) */
 		atomic_thread_fence(memory_order_seq_cst);
 		if (ident_copy(&sh->act_state, ps, &sh->act_ident, id))
 			return true;

@@ -124,20 +124,18 @@ static void pub_name_active(struct shmkit__topic_shared *sh, uint64_t active)
 	atomic_store_explicit(&sh->act_state, active, memory_order_release);
 }
 
-/* Between our CAS to ACTIVE and act_ident a claimer whose claim we took
- * over may have written its identity over ours in pub_ident: who publishes
- * could not be told then (shmkit__topic_pub_ident), and a subscriber that
- * looked armed its descriptor without our pidfd to watch. Now that
- * act_ident names us, wake every descriptor to look again (once, and only
- * if pub_ident is not ours any more). */
-static void pub_wake_unnamed(struct shmkit_pub *p, uint64_t mine)
+/* Now that act_ident names us, wake every descriptor to look again, once:
+ * one armed before (no publisher yet, a closed or dead one, or ours not
+ * yet named: a claimer whose claim we took over may have written its
+ * identity over ours in pub_ident, shmkit__topic_pub_ident) watches no
+ * pidfd of ours, and our death before a message would leave it unreadable
+ * for good. A spurious readiness each (allowed, DESIGN 9), once per
+ * publisher. wake_all's seq_cst RMW pairs with the subscriber's arm and
+ * the fence in shmkit__topic_pub_ident(): either its look after arming
+ * sees act_state naming us, or the wake reaches it. */
+static void pub_wake_listeners(struct shmkit_pub *p)
 {
-	/* seq_cst: pairs with the fence in shmkit__topic_pub_ident() after a
-	 * reader saw ident_state written over: either its look at act_state
-	 * after it sees ours, or our load below sees what it saw */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&p->t.sh->ident_state, memory_order_relaxed) != mine)
-		shmkit__ec_wake_all(&p->t.data_ec);
+	shmkit__ec_wake_all(&p->t.data_ec);
 }
 
 /* Claim as `mine` (CLAIMING), then become ACTIVE; false if the claim was
@@ -185,7 +183,7 @@ static bool pub_take(struct shmkit_pub *p, uint64_t mine)
 		return false;
 	SHMKIT__TEST_POINT("topic.pub.active");
 	pub_name_active(sh, active);
-	pub_wake_unnamed(p, mine);
+	pub_wake_listeners(p);
 	return true;
 }
 

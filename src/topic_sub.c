@@ -616,9 +616,10 @@ static int poll_empty(struct sub_wait *w)
 	}
 	if (shmkit__lis_arm(&s->lis, &s->t.data_ec) != 1)
 		return -EAGAIN;
-	/* A publisher not yet named at our first look wakes every descriptor
-	 * once named (pub_wake_unnamed); armed now, we either get that wake or
-	 * see its name here (relaxed: publisher_exited() reads it again) */
+	/* A publisher not yet named at our first look (or none yet) wakes
+	 * every descriptor once named (pub_wake_listeners); armed now, we
+	 * either get that wake or see its name here (relaxed:
+	 * publisher_exited() reads it again) */
 	if (atomic_load_explicit(&s->t.sh->pub_state, memory_order_relaxed) != s->pidfd_state &&
 	    publisher_exited(s))
 		s->next_live_check = 0;

@@ -34,6 +34,18 @@ static int readable(int fd, int timeout_ms)
 	return r == 1 && (p.revents & POLLIN);
 }
 
+/* A receive once the descriptor is readable, looking again after a
+ * spurious readiness: a publisher wakes every descriptor once when it
+ * becomes active (DESIGN 9 allows it), before its first message. */
+static ssize_t sub_recv_readable(struct shmkit_sub *s, int fd, void *buf, size_t cap)
+{
+	ssize_t rc = -EAGAIN;
+
+	for (int i = 0; i < 100 && rc == -EAGAIN; i++)
+		rc = readable(fd, 10000) ? shmkit_sub_recv(s, buf, cap, 0) : -ETIMEDOUT;
+	return rc;
+}
+
 static struct shmkit_queue *open_q(const char *uri)
 {
 	struct shmkit_queue *q = NULL;
@@ -433,12 +445,55 @@ static void test_topic_fd_killed_publisher(void)
 	kill(c, SIGKILL);
 	CHECK_RET(test_wait(c), 128 + SIGKILL);
 	if (test_have_pidfd()) {
-		CHECK(readable(fd, 10000));
-		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EPIPE);
+		CHECK_RET(sub_recv_readable(s, fd, &v, sizeof(v)), -EPIPE);
 		CHECK(readable(fd, 0));
 	} else {
 		/* without pidfd_open (old kernels, valgrind) the documented
 		 * fallback: a receive with a timeout sees the death */
+		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 10 * 1000000000LL), -EPIPE);
+	}
+	CHECK_OK(shmkit_sub_close(s));
+}
+
+/* A descriptor armed while the topic has no publisher: one that comes and
+ * is killed before it publishes anything still makes it readable, and the
+ * receive says -EPIPE (the publisher wakes every descriptor once it is
+ * named, whose subscriber then watches its pidfd). Before that wake the
+ * descriptor stayed unreadable for good. */
+static void test_topic_fd_publisher_after_arm(void)
+{
+	const char *uri = test_uri("posix", "topiclate");
+	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 16 };
+	struct shmkit_sub *s;
+	uint64_t v;
+	char line[32];
+	int pfd[2];
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN); /* armed: no publisher */
+	CHECK(!readable(fd, 0));
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", "publisher_dies", uri, "0", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	ssize_t n = read(pfd[0], line, sizeof(line) - 1);
+	CHECK(n > 0 && strncmp(line, "published", 9) == 0);
+	close(pfd[0]);
+	kill(c, SIGKILL);
+	CHECK_RET(test_wait(c), 128 + SIGKILL);
+	if (test_have_pidfd()) {
+		CHECK_RET(sub_recv_readable(s, fd, &v, sizeof(v)), -EPIPE);
+	} else {
 		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 10 * 1000000000LL), -EPIPE);
 	}
 	CHECK_OK(shmkit_sub_close(s));
@@ -983,8 +1038,7 @@ static int child_sub_polls(void *arg)
 	struct shmkit_sub **s = arg;
 	char buf[16];
 	int fd = shmkit_sub_fd(*s);
-	CHECK(readable(fd, 10000));
-	CHECK_RET(shmkit_sub_recv(*s, buf, sizeof(buf), 0), 5);
+	CHECK_RET(sub_recv_readable(*s, fd, buf, sizeof(buf)), 5);
 	CHECK_OK(shmkit_sub_close(*s));
 	return test_done();
 }
@@ -1073,8 +1127,7 @@ static int child_arms_sub(void *arg)
 	CHECK(fd >= 0);
 	CHECK_RET(shmkit_sub_recv(a->s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
 	CHECK(write(a->pipe_w, "a", 1) == 1);
-	CHECK(readable(fd, 10000));
-	CHECK_RET(shmkit_sub_recv(a->s, buf, sizeof(buf), 0), 5);
+	CHECK_RET(sub_recv_readable(a->s, fd, buf, sizeof(buf)), 5);
 	CHECK_OK(shmkit_sub_close(a->s));
 	return test_done();
 }
@@ -1728,14 +1781,12 @@ static void test_topic_fork_pidfd(void)
 	pid_t holder = test_fork(hold_until_killed, NULL);       /* holds copies only */
 	CHECK(write(go[1], "g", 1) == 1);
 	CHECK_RET(test_wait(first), 0);
-	CHECK(readable(fd, 10000));
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EPIPE);
+	CHECK_RET(sub_recv_readable(s, fd, buf, sizeof(buf)), -EPIPE);
 	CHECK_OK(shmkit_pub_open(&p, uri)); /* a new publisher, alive */
 	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
 	CHECK(!readable(fd, 300));
 	CHECK_OK(shmkit_pub_send(p, "hello", 5, SEC));
-	CHECK(readable(fd, 10000));
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), 5);
+	CHECK_RET(sub_recv_readable(s, fd, buf, sizeof(buf)), 5);
 	kill(holder, SIGKILL);
 	test_wait(holder);
 	for (int i = 0; i < 2; i++) {
@@ -1943,6 +1994,7 @@ int main(int argc, char **argv)
 	test_send_fd();
 	test_topic_fd();
 	test_topic_fd_killed_publisher();
+	test_topic_fd_publisher_after_arm();
 	test_epoll_loop(100000);
 	test_poll_select(0, 20000);
 	test_poll_select(1, 20000);
