@@ -408,22 +408,13 @@ static void test_topic_fd(void)
 	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
 }
 
-/* A publisher killed (not closed) while the subscriber waits in poll: the
- * descriptor turns readable (the publisher's pidfd in its epoll set) and the
- * receive says -EPIPE once the messages are read. */
-static void test_topic_fd_killed_publisher(void)
+/* The role publisher_dies on uri: it publishes count messages, says so,
+ * and waits to be killed. Returns its pid once it has published. */
+static pid_t spawn_publisher_dies(const char *uri, const char *count)
 {
-	const char *uri = test_uri("posix", "topickill");
-	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 16 };
-	struct shmkit_sub *s;
-	uint64_t v;
 	char line[32];
 	int pfd[2];
 
-	CHECK_OK(shmkit_topic_create(uri, &o));
-	CHECK_OK(shmkit_sub_open(&s, uri));
-	int fd = shmkit_sub_fd(s);
-	CHECK(fd >= 0);
 	CHECK(pipe(pfd) == 0);
 	pid_t c = fork();
 	if (c == 0) {
@@ -431,17 +422,22 @@ static void test_topic_fd_killed_publisher(void)
 		char exe[4096];
 		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		exe[len > 0 ? len : 0] = '\0';
-		execl(exe, exe, "--role", "publisher_dies", uri, "3", (char *)NULL);
+		execl(exe, exe, "--role", "publisher_dies", uri, count, (char *)NULL);
 		_exit(127);
 	}
 	close(pfd[1]);
 	ssize_t n = read(pfd[0], line, sizeof(line) - 1);
 	CHECK(n > 0 && strncmp(line, "published", 9) == 0);
 	close(pfd[0]);
-	for (int i = 0; i < 3; i++)
-		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), sizeof(v));
-	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN); /* armed, pidfd watched */
-	CHECK(!readable(fd, 0));
+	return c;
+}
+
+/* Kills publisher c: s's descriptor turns readable (the publisher's pidfd
+ * in its epoll set) and the receive says -EPIPE, which stays readable. */
+static void kill_publisher_see_epipe(struct shmkit_sub *s, int fd, pid_t c)
+{
+	uint64_t v;
+
 	kill(c, SIGKILL);
 	CHECK_RET(test_wait(c), 128 + SIGKILL);
 	if (test_have_pidfd()) {
@@ -452,6 +448,28 @@ static void test_topic_fd_killed_publisher(void)
 		 * fallback: a receive with a timeout sees the death */
 		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 10 * 1000000000LL), -EPIPE);
 	}
+}
+
+/* A publisher killed (not closed) while the subscriber waits in poll: the
+ * descriptor turns readable (the publisher's pidfd in its epoll set) and the
+ * receive says -EPIPE once the messages are read. */
+static void test_topic_fd_killed_publisher(void)
+{
+	const char *uri = test_uri("posix", "topickill");
+	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 16 };
+	struct shmkit_sub *s;
+	uint64_t v;
+
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	pid_t c = spawn_publisher_dies(uri, "3");
+	for (int i = 0; i < 3; i++)
+		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), sizeof(v));
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN); /* armed, pidfd watched */
+	CHECK(!readable(fd, 0));
+	kill_publisher_see_epipe(s, fd, c);
 	CHECK_OK(shmkit_sub_close(s));
 }
 
@@ -466,8 +484,6 @@ static void test_topic_fd_publisher_after_arm(void)
 	struct shmkit_topic_opts o = { .slot_size = 16, .slots = 16 };
 	struct shmkit_sub *s;
 	uint64_t v;
-	char line[32];
-	int pfd[2];
 
 	CHECK_OK(shmkit_topic_create(uri, &o));
 	CHECK_OK(shmkit_sub_open(&s, uri));
@@ -475,27 +491,8 @@ static void test_topic_fd_publisher_after_arm(void)
 	CHECK(fd >= 0);
 	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN); /* armed: no publisher */
 	CHECK(!readable(fd, 0));
-	CHECK(pipe(pfd) == 0);
-	pid_t c = fork();
-	if (c == 0) {
-		dup2(pfd[1], 1);
-		char exe[4096];
-		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[len > 0 ? len : 0] = '\0';
-		execl(exe, exe, "--role", "publisher_dies", uri, "0", (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	ssize_t n = read(pfd[0], line, sizeof(line) - 1);
-	CHECK(n > 0 && strncmp(line, "published", 9) == 0);
-	close(pfd[0]);
-	kill(c, SIGKILL);
-	CHECK_RET(test_wait(c), 128 + SIGKILL);
-	if (test_have_pidfd()) {
-		CHECK_RET(sub_recv_readable(s, fd, &v, sizeof(v)), -EPIPE);
-	} else {
-		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 10 * 1000000000LL), -EPIPE);
-	}
+	pid_t c = spawn_publisher_dies(uri, "0");
+	kill_publisher_see_epipe(s, fd, c);
 	CHECK_OK(shmkit_sub_close(s));
 }
 
