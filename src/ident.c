@@ -165,3 +165,47 @@ int shmkit__ident_alive(const struct shmkit__ident *id)
 		return zombie_alive((pid_t)pid);
 	return 1;
 }
+
+/* The process that has `pid` now runs in our time namespace: the start
+ * time /proc shows us is then the one it recorded for itself (a time
+ * namespace shows start times moved by its boottime offset). Without time
+ * namespaces in the kernel the links are missing: not told. */
+static int same_time_ns(pid_t pid)
+{
+	uint64_t mine = shmkit__proc_ns(0, "time");
+	return mine != 0 && shmkit__proc_ns(pid, "time") == mine;
+}
+
+/* ident_alive() says dead (0) for four reasons: another boot, no process
+ * with the pid, the very process a zombie, or the pid's process started at
+ * another time. Each is proof only where our view is the holder's: the
+ * same pid namespace (kill(2) then answers for its pid), a /proc mounted
+ * for that namespace, and for a start time that differs, the same time
+ * namespace. A holder that joined another time namespace after recording
+ * its identity (setns(2), CAP_SYS_ADMIN) is misjudged here; nothing
+ * recorded tells it apart. */
+int shmkit__ident_dead_proven(const struct shmkit__ident *id)
+{
+	uint8_t boot[16];
+	pid_t pid = (pid_t)id->pid;
+
+	if (id->pid == 0 || id->pid > (uint32_t)INT32_MAX)
+		return 0;
+	if (shmkit__boot_id(boot) == 0 && memcmp(boot, id->boot_id, sizeof(boot)) != 0)
+		return 1;
+	uint32_t my_ns = shmkit__ident_self()->pidns;
+	if (id->pidns == 0 || id->pidns != my_ns)
+		return 0;
+	int alive = shmkit__pid_alive(pid);
+	if (alive <= 0)
+		return alive == 0;
+	if (!shmkit__proc_is_ours())
+		return 0;
+	char state;
+	uint64_t start;
+	if (shmkit__proc_stat(pid, &state, &start) < 0)
+		return 0;
+	if (start == id->start_time)
+		return state == 'Z' || state == 'X' || state == 'x' ? zombie_alive(pid) == 0 : 0;
+	return same_time_ns(pid);
+}

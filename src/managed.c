@@ -113,10 +113,11 @@ static int lock_byte(int fd, uint64_t off, short type)
  * a stranger who may only read the file cannot keep a dead holder alive
  * (holders took read locks, and anyone's read lock on the byte looked like
  * theirs). Someone's lock already on the byte (a stranger's read lock): a
- * read lock, marked CONTENDED, so an identity that proves the holder dead
- * wins over a lock that may be the stranger's, while one that cannot judge
- * it (another pid namespace) still has the lock to go by. A descriptor not
- * open for writing: a read lock, as before. */
+ * read lock, marked CONTENDED (an identity that proves the holder dead wins
+ * over any lock, while one that cannot judge it, another pid namespace,
+ * still has the lock to go by). A write lock already there (a dead
+ * holder's outlived description): none, judged by identity. A descriptor
+ * not open for writing: a read lock, as before. */
 static uint32_t holder_lock(int fd, uint64_t off)
 {
 	if (fd < 0)
@@ -142,29 +143,6 @@ static int byte_locked(int fd, uint64_t off, uint32_t flags)
 	return fl.l_type != F_UNLCK;
 }
 
-/* A holder whose identity said dead (0) and whose lock cannot be told from
- * a stranger's (SHMKIT__AI_CONTENDED): dead only if nothing else could
- * explain that verdict: another boot, no process with its pid, or its pid's
- * process with its start time (a zombie). A start time that differs while
- * the pid lives is pid reuse, or a live holder whose /proc view differs
- * from ours: in a time namespace /proc shows start times moved by its
- * boottime offset, and a pid namespace without its own /proc shows another
- * namespace's pids. There only the lock can say (a stranger's read lock then
- * keeps a dead one alive, as before; it loses nothing). */
-static int contended_dead(const struct shmkit__ident *id)
-{
-	uint8_t boot[16];
-	char state;
-	uint64_t start;
-
-	if (shmkit__boot_id(boot) == 0 && memcmp(boot, id->boot_id, sizeof(boot)) != 0)
-		return 1;
-	int e = shmkit__proc_stat((pid_t)id->pid, &state, &start);
-	if (e == 0 && start == id->start_time)
-		return 1; /* the very process, a zombie: ident_alive() judged it */
-	return shmkit__pid_alive((pid_t)id->pid) == 0;
-}
-
 /* Liveness of a holder whose entry starts at byte `off`: its lock when it
  * took one and we have the file to ask, else its identity. */
 static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id)
@@ -172,11 +150,17 @@ static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmki
 	int a = shmkit__ident_alive(id);
 	if (a == 1 || !(flags & SHMKIT__AI_LOCKED))
 		return a;
-	if (a == 0 && (flags & SHMKIT__AI_CONTENDED) && contended_dead(id))
-		return 0; /* proven dead; the lock on its byte may be a stranger's */
-	/* Dead, or in another pid namespace (or undecidable): the lock says.
-	 * Alive by identity wins over "unlocked", because a holder sharing our
-	 * open file description (fork, SCM_RIGHTS) hides its lock from us. */
+	/* Proven dead: a lock on its byte is someone else's (a stranger's read
+	 * lock on a CONTENDED byte), or its open file description outlived it:
+	 * a child it forked, a descriptor it passed, or its mapping kept by
+	 * another process's hold on its address space (/proc readers) while
+	 * it is already reaped. */
+	if (a == 0 && shmkit__ident_dead_proven(id))
+		return 0;
+	/* Dead by a view of /proc that may not be the holder's, in another pid
+	 * namespace, or undecidable: the lock says. Alive by identity wins over
+	 * "unlocked", because a holder sharing our open file description (fork,
+	 * SCM_RIGHTS) hides its lock from us. */
 	int l = byte_locked(fd, off, flags);
 	return l >= 0 ? l : a;
 }

@@ -139,5 +139,10 @@ const struct shmkit__ident *shmkit__ident_self(void);
  * pid now belongs to a process with another start time, or another boot),
  * negative errno if it cannot be told. Reads /proc: slow path only. */
 int shmkit__ident_alive(const struct shmkit__ident *id);
+/* For an identity ident_alive() judged dead (0): 1 if no live process
+ * could have earned that verdict through another view of /proc (a pid
+ * namespace whose /proc is not mounted, a time namespace's shifted start
+ * times), 0 if only a kernel-kept lock can tell. */
+int shmkit__ident_dead_proven(const struct shmkit__ident *id);
 
 #endif

@@ -138,6 +138,24 @@ uint64_t shmkit__proc_ns(pid_t pid, const char *name)
 	return stat(path, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
 }
 
+/* /proc/self/status lists our pid in every namespace from the one /proc
+ * was mounted for down to our own: one number when they are the same. */
+int shmkit__proc_is_ours(void)
+{
+	char buf[2048];
+	if (shmkit__proc_read_file("/proc/self/status", buf, sizeof(buf)) < 0)
+		return 0;
+	const char *p = strstr(buf, "\nNSpid:");
+	if (!p)
+		return 0; /* before Linux 4.1: cannot be told */
+	p += strlen("\nNSpid:");
+	size_t numbers = 0;
+	for (; *p && *p != '\n'; p++)
+		if (*p >= '0' && *p <= '9' && (p[-1] == '\t' || p[-1] == ' ' || p[-1] == ':'))
+			numbers++;
+	return numbers == 1;
+}
+
 /* ---- one process's mappings and descriptors ---- */
 
 /* The kernel's own shmem and hugetlbfs mounts, where every SysV segment

@@ -39,6 +39,11 @@ void shmkit__proc_comm(pid_t pid, char *comm, size_t cap);
  * in; pid 0 = this process. 0 when it cannot be read. */
 uint64_t shmkit__proc_ns(pid_t pid, const char *name);
 
+/* 1 when /proc is the one of the pid namespace this process lives in (its
+ * numbers are our getpid() numbers), 0 when it is another namespace's or
+ * cannot be told. */
+int shmkit__proc_is_ours(void);
+
 /* ---- one process's mappings and descriptors ---- */
 
 struct shmkit__map_line {

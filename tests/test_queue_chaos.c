@@ -82,7 +82,8 @@ static int producer(void *arg)
 		if (err == -ETIMEDOUT)
 			continue;
 		if (err < 0) {
-			fprintf(stderr, "producer %d: send: %s\n", r->index, strerror(-err));
+			fprintf(stderr, "producer %d: send: %s (%s)\n", r->index, strerror(-err),
+				shmkit_last_error_detail());
 			return 4;
 		}
 		atomic_store(&c->noted[r->index], ++s);
@@ -151,7 +152,8 @@ static int consumer(void *arg)
 	for (;;) {
 		int got = receive_some(c, q, (int)(rand_r(&seed) % 3));
 		if (got < -1)
-			fprintf(stderr, "consumer %d: receive: %s\n", r->index, strerror(-got));
+			fprintf(stderr, "consumer %d: receive: %s (%s)\n", r->index, strerror(-got),
+				shmkit_last_error_detail());
 		if (got < 0)
 			return got == -1 ? 5 : 4;
 		if (got == 0 && atomic_load(&c->stop))

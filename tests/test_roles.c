@@ -41,6 +41,30 @@ static int role_queue_side(int argc, char **argv)
 		pause();
 }
 
+/* argv: uri send|recv -> queue_side whose child (forked after the side's
+ * first use, holding nothing) keeps its open file description, and with it
+ * the lock on its role's byte, past its death. Says "child N" first. */
+static int role_forking_queue_side(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	char buf[64];
+	if (argc < 2 || shmkit_queue_open(&q, argv[0]) != 0)
+		return 3;
+	int r = strcmp(argv[1], "send") == 0 ? shmkit_queue_send(q, "held", 4, 0)
+					      : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	if (r < 0)
+		return 4;
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0)
+		for (;;)
+			pause();
+	printf("child %d\n", (int)child);
+	say_ready();
+	for (;;)
+		pause();
+}
+
 /* argv: uri -> the topic's publisher, held. */
 static int role_publisher(int argc, char **argv)
 {
@@ -118,6 +142,7 @@ static const struct test_role roles[] = {
     {"timens_queue_side", role_timens_queue_side},
     {"old_holder", role_old_holder},
     {"queue_side", role_queue_side},
+    {"forking_queue_side", role_forking_queue_side},
     {"stranger", role_stranger},
     {"publisher", role_publisher},
     {NULL, NULL},
@@ -221,6 +246,62 @@ static void check_stranger_read_lock(int stranger_first)
 	CHECK_OK(shmkit_queue_send(q, "y", 1, 0)); /* the dead producer's role */
 	CHECK_OK(shmkit_queue_close(q));
 	kill_wait(stranger);
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A holder killed while a child it forked lives: the child holds its open
+ * file description, so the lock on the role's byte outlived the holder and
+ * its role was refused until the child exited (-EBUSY, "pid N is already
+ * its producer"). A /proc reader's hold on a reaped holder's address space
+ * keeps its mapping, and so the lock, a moment longer in the same way (the
+ * chaos test's restarted producer met it under load). An identity proven
+ * dead now wins over the lock, for roles and for attach slots. */
+static void check_lock_outlives_holder(int producer)
+{
+	const char *uri = test_uri("posix", "outlived");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	struct shmkit_attacher at[4];
+	char out[128] = "", buf[64];
+	int p[2], child = 0;
+	size_t n = 0;
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	for (int i = 0; i < (producer ? 0 : 2); i++)
+		CHECK_OK(shmkit_queue_send(q, "m", 1, 0));
+	CHECK_OK(shmkit_queue_close(q));
+	const char *args[] = {uri, producer ? "send" : "recv", NULL};
+	CHECK_OK(pipe(p));
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(p[1], 1);
+	pid_t holder = test_spawn_self("forking_queue_side", args);
+	dup2(saved, 1);
+	close(saved);
+	close(p[1]);
+	while (n < sizeof(out) - 1 && !strstr(out, "ready")) {
+		ssize_t r = read(p[0], out + n, sizeof(out) - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(p[0]);
+	CHECK(sscanf(out, "child %d", &child) == 1 && child > 0 && strstr(out, "ready"));
+	kill_wait(holder);
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	int r = producer ? shmkit_queue_send(q, "y", 1, 0)
+			 : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	CHECK(r >= 0);
+	if (r < 0)
+		fprintf(stderr, "  %s: %s\n", shmkit_strerror(r), shmkit_last_error_detail());
+	int k = shmkit_managed_attachers(uri, at, 4);
+	CHECK(k >= 1);
+	for (int i = 0; i < k && i < 4; i++)
+		if (at[i].pid == holder)
+			CHECK_RET(at[i].alive, 0);
+	CHECK_OK(shmkit_queue_close(q));
+	if (child > 0)
+		kill(child, SIGKILL); /* its parent's parent is init or a subreaper: not ours */
 	CHECK_OK(shmkit_remove(uri));
 }
 
@@ -393,6 +474,8 @@ int main(int argc, char **argv)
 	check_stranger_read_lock(0);
 	check_stranger_read_lock(1);
 	check_old_format_holder();
+	check_lock_outlives_holder(1);
+	check_lock_outlives_holder(0);
 	check_stranger_live_timens_holder();
 	check_open_claims_nothing();
 	check_second_publisher();
