@@ -70,9 +70,28 @@ static struct shmkit__ident self_ident;
 static atomic_int self_pid; /* pid self_ident describes; 0 = not yet */
 static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A forked child starts with no identity. Keyed by pid alone, the cache
+ * of a process that never asked (a parent's, copied by fork) would be
+ * taken as its own by a grandchild that gets the parent's pid back (pid
+ * reuse): a live holder recorded with another's start time, which
+ * ident_dead_proven() takes for proof of its death. Not pthread_once (its
+ * completion makes a futex call); a race installs the hook once anyway. */
+static atomic_int self_hooked;
+
+static void self_forget(void)
+{
+	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+	/* the only thread now: a parent's thread may have held it at fork */
+	pthread_mutex_init(&self_lock, NULL);
+}
+
 const struct shmkit__ident *shmkit__ident_self(void)
 {
 	pid_t pid = getpid();
+
+	if (!atomic_load_explicit(&self_hooked, memory_order_relaxed) &&
+	    !atomic_exchange(&self_hooked, 1))
+		pthread_atfork(NULL, NULL, self_forget);
 
 	/* Pairs with the release store below: self_ident is complete for this pid. */
 	if (atomic_load_explicit(&self_pid, memory_order_acquire) == pid)
@@ -176,6 +195,12 @@ static int same_time_ns(pid_t pid)
 	return mine != 0 && shmkit__proc_ns(pid, "time") == mine;
 }
 
+int shmkit__ident_same_boot(const struct shmkit__ident *id)
+{
+	uint8_t boot[16];
+	return shmkit__boot_id(boot) < 0 || memcmp(boot, id->boot_id, sizeof(boot)) == 0;
+}
+
 /* ident_alive() says dead (0) for four reasons: another boot, no process
  * with the pid, the very process a zombie, or the pid's process started at
  * another time. Each is proof only where our view is the holder's: the
@@ -186,12 +211,11 @@ static int same_time_ns(pid_t pid)
  * recorded tells it apart. */
 int shmkit__ident_dead_proven(const struct shmkit__ident *id)
 {
-	uint8_t boot[16];
 	pid_t pid = (pid_t)id->pid;
 
 	if (id->pid == 0 || id->pid > (uint32_t)INT32_MAX)
 		return 0;
-	if (shmkit__boot_id(boot) == 0 && memcmp(boot, id->boot_id, sizeof(boot)) != 0)
+	if (!shmkit__ident_same_boot(id))
 		return 1;
 	uint32_t my_ns = shmkit__ident_self()->pidns;
 	if (id->pidns == 0 || id->pidns != my_ns)

@@ -148,14 +148,27 @@ static int byte_locked(int fd, uint64_t off, uint32_t flags)
 static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id)
 {
 	int a = shmkit__ident_alive(id);
-	if (a == 1 || !(flags & SHMKIT__AI_LOCKED))
-		return a;
+	if (a == 1)
+		return 1;
+	if (!(flags & SHMKIT__AI_LOCKED)) {
+		/* No file to lock (SysV, anon), or no namespace recorded (a
+		 * library before locks): identity, as ever. A holder that had a
+		 * file but found an outlived write lock on its byte took none:
+		 * only proof of death counts, since "dead" may be a live holder
+		 * seen through another time namespace or another pid namespace's
+		 * /proc. */
+		if (fd < 0 || a != 0 || id->pidns == 0)
+			return a;
+		return shmkit__ident_dead_proven(id) ? 0 : -EAGAIN;
+	}
 	/* Proven dead: a lock on its byte is someone else's (a stranger's read
 	 * lock on a CONTENDED byte), or its open file description outlived it:
 	 * a child it forked, a descriptor it passed, or its mapping kept by
 	 * another process's hold on its address space (/proc readers) while
-	 * it is already reaped. */
-	if (a == 0 && shmkit__ident_dead_proven(id))
+	 * it is already reaped. Another boot is no proof where a lock can say
+	 * (no lock outlives a reboot, and a boot id file can be bind-mounted
+	 * over in a mount namespace). */
+	if (a == 0 && shmkit__ident_same_boot(id) && shmkit__ident_dead_proven(id))
 		return 0;
 	/* Dead by a view of /proc that may not be the holder's, in another pid
 	 * namespace, or undecidable: the lock says. Alive by identity wins over

@@ -144,5 +144,7 @@ int shmkit__ident_alive(const struct shmkit__ident *id);
  * namespace whose /proc is not mounted, a time namespace's shifted start
  * times), 0 if only a kernel-kept lock can tell. */
 int shmkit__ident_dead_proven(const struct shmkit__ident *id);
+/* 1 if the identity was recorded in this boot (or ours cannot be read). */
+int shmkit__ident_same_boot(const struct shmkit__ident *id);
 
 #endif

@@ -100,20 +100,46 @@ int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
 	return 0;
 }
 
+/* The value of the "key" line of /proc/PID/status (key with its colon)
+ * into out: 0, -ENOENT (no such process), -ENODATA (no such line; kernels
+ * add lines over time) or a negative errno. Read line by line: a long
+ * Groups line (hundreds of supplementary groups) pushes what follows past
+ * any fixed buffer. */
+static int status_line(pid_t pid, const char *key, char *out, size_t cap)
+{
+	char path[64];
+	proc_path(path, sizeof(path), pid, "status");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ESRCH ? -ENOENT : shmkit__neg_errno();
+	char *line = NULL;
+	size_t len = 0, klen = strlen(key);
+	int r = -ENODATA;
+	errno = 0;
+	while (getline(&line, &len, f) >= 0) {
+		if (strncmp(line, key, klen) == 0) {
+			snprintf(out, cap, "%s", line + klen);
+			r = 0;
+			break;
+		}
+	}
+	if (r == -ENODATA && ferror(f))
+		r = errno == ESRCH ? -ENOENT : (errno ? -errno : -EIO);
+	free(line);
+	fclose(f);
+	return r;
+}
+
 int shmkit__proc_threads(pid_t pid)
 {
-	char path[64], buf[2048];
-	proc_path(path, sizeof(path), pid, "status");
-	ssize_t n = shmkit__proc_read_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return n == -ESRCH ? -ENOENT : (int)n;
-	const char *p = strstr(buf, "\nThreads:");
-	if (!p)
-		return -EIO;
+	char val[64];
+	int r = status_line(pid, "Threads:", val, sizeof(val));
+	if (r < 0)
+		return r == -ENODATA ? -EIO : r;
 	char *end;
 	errno = 0;
-	long v = strtol(p + strlen("\nThreads:"), &end, 10);
-	if (errno || end == p || v < 1 || v > INT_MAX)
+	long v = strtol(val, &end, 10);
+	if (errno || end == val || v < 1 || v > INT_MAX)
 		return -EIO;
 	return (int)v;
 }
@@ -139,20 +165,16 @@ uint64_t shmkit__proc_ns(pid_t pid, const char *name)
 }
 
 /* /proc/self/status lists our pid in every namespace from the one /proc
- * was mounted for down to our own: one number when they are the same. */
+ * was mounted for down to our own: one number when they are the same
+ * (no NSpid line before Linux 4.1: cannot be told). */
 int shmkit__proc_is_ours(void)
 {
-	char buf[2048];
-	if (shmkit__proc_read_file("/proc/self/status", buf, sizeof(buf)) < 0)
+	char val[256];
+	if (status_line(0, "NSpid:", val, sizeof(val)) < 0)
 		return 0;
-	const char *p = strstr(buf, "\nNSpid:");
-	if (!p)
-		return 0; /* before Linux 4.1: cannot be told */
-	p += strlen("\nNSpid:");
 	size_t numbers = 0;
-	for (; *p && *p != '\n'; p++)
-		if (*p >= '0' && *p <= '9' && (p[-1] == '\t' || p[-1] == ' ' || p[-1] == ':'))
-			numbers++;
+	for (const char *p = val; *p; p++)
+		numbers += *p >= '0' && *p <= '9' && (p == val || p[-1] == '\t' || p[-1] == ' ');
 	return numbers == 1;
 }
 

@@ -9,13 +9,16 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
+#include "proc.h"
 
 /* ---- exec'd roles: each says "ready" on stdout, then holds until killed ---- */
 
@@ -43,7 +46,8 @@ static int role_queue_side(int argc, char **argv)
 
 /* argv: uri send|recv -> queue_side whose child (forked after the side's
  * first use, holding nothing) keeps its open file description, and with it
- * the lock on its role's byte, past its death. Says "child N" first. */
+ * the lock on its role's byte, past its death, until its standard input
+ * ends. Says "child N" first. */
 static int role_forking_queue_side(int argc, char **argv)
 {
 	struct shmkit_queue *q;
@@ -56,9 +60,12 @@ static int role_forking_queue_side(int argc, char **argv)
 		return 4;
 	fflush(stdout);
 	pid_t child = fork();
-	if (child == 0)
-		for (;;)
-			pause();
+	if (child == 0) {
+		char c;
+		while (read(0, &c, 1) > 0 || errno == EINTR)
+			;
+		_exit(0); /* the test closed its end of our standard input, or died */
+	}
 	printf("child %d\n", (int)child);
 	say_ready();
 	for (;;)
@@ -249,48 +256,114 @@ static void check_stranger_read_lock(int stranger_first)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* test_spawn_self() with its standard output read until "ready" or
+ * "skip" into out (and standard input from in_fd when >= 0). */
+static pid_t spawn_read(const char *role, const char *const args[], int in_fd, char *out,
+			size_t cap)
+{
+	int p[2], saved_in = -1;
+	size_t n = 0;
+	CHECK_OK(pipe(p));
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(p[1], 1);
+	if (in_fd >= 0) {
+		saved_in = dup(0);
+		dup2(in_fd, 0);
+	}
+	pid_t pid = test_spawn_self(role, args);
+	dup2(saved, 1);
+	close(saved);
+	if (saved_in >= 0) {
+		dup2(saved_in, 0);
+		close(saved_in);
+	}
+	close(p[1]);
+	out[0] = '\0';
+	while (n < cap - 1 && !strstr(out, "ready") && !strstr(out, "skip")) {
+		ssize_t r = read(p[0], out + n, cap - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		out[n] = '\0';
+	}
+	close(p[0]);
+	return pid;
+}
+
+/* The `side` of the queue at uri, held by a process in a new time
+ * namespace (boottime a day ahead) that we are the subreaper of: its pid,
+ * or 0 without the rights to make one (root only: CLONE_NEWTIME). */
+static pid_t spawn_timens_holder(const char *uri, const char *side)
+{
+	const char *args[] = {uri, side, NULL};
+	char out[256];
+	int holder = 0;
+	CHECK_OK(prctl(PR_SET_CHILD_SUBREAPER, 1));
+	pid_t mid = spawn_read("timens_queue_side", args, -1, out, sizeof(out));
+	CHECK_RET(test_wait(mid), 0);
+	if (strstr(out, "skip")) {
+		fprintf(stderr, "SKIP part: a holder in a time namespace (needs root)\n");
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
+		return 0;
+	}
+	CHECK(sscanf(out, "pid %d", &holder) == 1 && strstr(out, "ready"));
+	return holder;
+}
+
+static void kill_timens_holder(pid_t holder)
+{
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0); /* ours: we are its subreaper */
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+/* One use of a queue's side: >= 0 or the error. */
+static int use_side(struct shmkit_queue *q, int producer, const char *msg)
+{
+	char buf[64];
+	return producer ? shmkit_queue_send(q, msg, strlen(msg), 0)
+			: (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
+}
+
 /* A holder killed while a child it forked lives: the child holds its open
  * file description, so the lock on the role's byte outlived the holder and
  * its role was refused until the child exited (-EBUSY, "pid N is already
  * its producer"). A /proc reader's hold on a reaped holder's address space
  * keeps its mapping, and so the lock, a moment longer in the same way (the
  * chaos test's restarted producer met it under load). An identity proven
- * dead now wins over the lock, for roles and for attach slots. */
+ * dead now wins over the lock, for roles and for attach slots. The next
+ * holder finds the outlived write lock and takes none: a live one that
+ * identity misjudges (in a time namespace, its pid looks reused) must still
+ * keep its role, and a second claimant after it be refused. */
 static void check_lock_outlives_holder(int producer)
 {
 	const char *uri = test_uri("posix", "outlived");
+	const char *side = producer ? "send" : "recv";
 	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
-	struct shmkit_queue *q;
+	struct shmkit_queue *q, *q2;
 	struct shmkit_attacher at[4];
-	char out[128] = "", buf[64];
-	int p[2], child = 0;
-	size_t n = 0;
+	char out[128];
+	int in[2], child = 0;
 
 	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	for (int i = 0; i < (producer ? 0 : 2); i++)
+	for (int i = 0; i < (producer ? 0 : 4); i++)
 		CHECK_OK(shmkit_queue_send(q, "m", 1, 0));
 	CHECK_OK(shmkit_queue_close(q));
-	const char *args[] = {uri, producer ? "send" : "recv", NULL};
-	CHECK_OK(pipe(p));
-	fflush(stdout);
-	int saved = dup(1);
-	dup2(p[1], 1);
-	pid_t holder = test_spawn_self("forking_queue_side", args);
-	dup2(saved, 1);
-	close(saved);
-	close(p[1]);
-	while (n < sizeof(out) - 1 && !strstr(out, "ready")) {
-		ssize_t r = read(p[0], out + n, sizeof(out) - 1 - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(p[0]);
+	const char *args[] = {uri, side, NULL};
+	CHECK_OK(pipe2(in, O_CLOEXEC)); /* the child's stdin: it ends when we close in[1] */
+	pid_t holder = spawn_read("forking_queue_side", args, in[0], out, sizeof(out));
+	close(in[0]);
 	CHECK(sscanf(out, "child %d", &child) == 1 && child > 0 && strstr(out, "ready"));
 	kill_wait(holder);
+
+	pid_t live = spawn_timens_holder(uri, side);
 	CHECK_OK(shmkit_queue_open(&q, uri));
-	int r = producer ? shmkit_queue_send(q, "y", 1, 0)
-			 : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	if (live > 0) {
+		CHECK_RET(use_side(q, producer, "x"), -EBUSY); /* it lives, with no lock of its own */
+		kill_timens_holder(live);
+	}
+	int r = use_side(q, producer, "y");
 	CHECK(r >= 0);
 	if (r < 0)
 		fprintf(stderr, "  %s: %s\n", shmkit_strerror(r), shmkit_last_error_detail());
@@ -299,10 +372,73 @@ static void check_lock_outlives_holder(int producer)
 	for (int i = 0; i < k && i < 4; i++)
 		if (at[i].pid == holder)
 			CHECK_RET(at[i].alive, 0);
+	CHECK_OK(shmkit_queue_open(&q2, uri)); /* and ours is respected */
+	CHECK_RET(use_side(q2, producer, "z"), -EBUSY);
+	CHECK_OK(shmkit_queue_close(q2));
 	CHECK_OK(shmkit_queue_close(q));
-	if (child > 0)
-		kill(child, SIGKILL); /* its parent's parent is init or a subreaper: not ours */
+	close(in[1]); /* the child ends */
 	CHECK_OK(shmkit_remove(uri));
+}
+
+/* Start time of this process as /proc says it, 0 if it cannot be read. */
+static uint64_t own_start_time(void)
+{
+	char state;
+	uint64_t start;
+	return shmkit__proc_stat(0, &state, &start) == 0 ? start : 0;
+}
+
+/* In M, forked by P after P cached its identity: a child D that gets P's
+ * pid back once P is gone (clone3 set_tid stands in for pid wrap-around).
+ * 0 if D's identity is its own, 1 if it is P's, 77 if D cannot be made. */
+static int grandchild_with_parents_pid(int from_test)
+{
+	pid_t want;
+	if (read(from_test, &want, sizeof(want)) != (ssize_t)sizeof(want))
+		return 3;
+	usleep(30000); /* start times count clock ticks (10 ms): D's must differ from P's */
+	struct clone_args ca = {.exit_signal = SIGCHLD, .set_tid = (uintptr_t)&want,
+				.set_tid_size = 1};
+	long d = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (d == 0)
+		_exit(shmkit__ident_self()->start_time == own_start_time() ? 0 : 1);
+	if (d < 0)
+		return 77; /* not root (CAP_SYS_ADMIN), or the pid was taken meanwhile */
+	return test_wait((pid_t)d);
+}
+
+/* A process that used shmkit (its identity cached) forks M and exits; M,
+ * never asking, forks D, which gets the first one's pid back. D took the
+ * cache copied through M for its own (keyed by pid alone): a live holder
+ * recorded with another's start time, judged dead by a proof of pid reuse.
+ * A forked child now starts with no identity. */
+static void check_identity_after_pid_reuse(void)
+{
+	int p[2];
+	CHECK_OK(pipe(p));
+	CHECK_OK(prctl(PR_SET_CHILD_SUBREAPER, 1)); /* M is ours once P is gone */
+	fflush(stdout);
+	pid_t first = fork();
+	if (first == 0) {
+		if (shmkit__ident_self()->start_time != own_start_time())
+			_exit(2);
+		if (fork() == 0)
+			_exit(grandchild_with_parents_pid(p[0]));
+		_exit(0);
+	}
+	CHECK_RET(test_wait(first), 0);
+	CHECK(write(p[1], &first, sizeof(first)) == (ssize_t)sizeof(first));
+	int status, rc = -1;
+	pid_t m = wait(&status); /* M, reparented to us */
+	if (m > 0 && WIFEXITED(status))
+		rc = WEXITSTATUS(status);
+	if (rc == 77)
+		fprintf(stderr, "SKIP part: a pid given back (clone3 set_tid needs root)\n");
+	else
+		CHECK_RET(rc, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	close(p[0]);
+	close(p[1]);
 }
 
 /* A new reader still judges a holder of the previous layout (read lock,
@@ -339,44 +475,21 @@ static void check_stranger_live_timens_holder(void)
 	const char *uri = test_uri("posix", "stranger-timens");
 	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
 	struct shmkit_queue *q;
-	char path[512], out[256] = "";
-	int p[2], holder = 0;
-	size_t n = 0;
+	char path[512];
 
 	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
-	const char *sargs[] = {path, NULL}, *hargs[] = {uri, "send", NULL};
+	const char *sargs[] = {path, NULL};
 	CHECK_OK(shmkit_queue_create(&q, uri, &o));
 	CHECK_OK(shmkit_queue_close(q));
 	pid_t stranger = spawn_ready("stranger", sargs);
-	CHECK_OK(prctl(PR_SET_CHILD_SUBREAPER, 1));
-	CHECK_OK(pipe(p));
-	fflush(stdout);
-	int saved = dup(1);
-	dup2(p[1], 1);
-	pid_t mid = test_spawn_self("timens_queue_side", hargs);
-	dup2(saved, 1);
-	close(saved);
-	close(p[1]);
-	while (n < sizeof(out) - 1 && !strstr(out, "ready") && !strstr(out, "skip")) {
-		ssize_t r = read(p[0], out + n, sizeof(out) - 1 - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(p[0]);
-	CHECK_RET(test_wait(mid), 0);
-	if (strstr(out, "skip")) {
-		fprintf(stderr, "SKIP part: a holder in a time namespace (needs root)\n");
-	} else {
-		CHECK(sscanf(out, "pid %d", &holder) == 1 && strstr(out, "ready"));
+	pid_t holder = spawn_timens_holder(uri, "send");
+	if (holder > 0) {
 		CHECK_OK(shmkit_queue_open(&q, uri));
 		CHECK_RET(shmkit_queue_send(q, "x", 1, 0), -EBUSY); /* it lives */
-		kill(holder, SIGKILL);
-		waitpid(holder, NULL, 0); /* ours: we are its subreaper */
+		kill_timens_holder(holder);
 		CHECK_OK(shmkit_queue_send(q, "y", 1, 0)); /* its pid is gone: dead */
 		CHECK_OK(shmkit_queue_close(q));
 	}
-	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	kill_wait(stranger);
 	CHECK_OK(shmkit_remove(uri));
 }
@@ -476,6 +589,7 @@ int main(int argc, char **argv)
 	check_old_format_holder();
 	check_lock_outlives_holder(1);
 	check_lock_outlives_holder(0);
+	check_identity_after_pid_reuse();
 	check_stranger_live_timens_holder();
 	check_open_claims_nothing();
 	check_second_publisher();
