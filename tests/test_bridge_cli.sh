@@ -3,8 +3,8 @@
 # shmkit bridge without root, over ipc:// endpoints on this host: a queue
 # carried in order, over CURVE too (when this ZeroMQ has it); a kill -9 of
 # the receiving bridge mid-stream; refusals (MPMC queue, no such object, bad
-# endpoint, bad key file, --bind with --connect). Skips (77) when shmkit was
-# built without ZeroMQ.
+# endpoint, bad key file, --bind with --connect, keygen with out's and in's
+# options). Skips (77) when shmkit was built without ZeroMQ.
 set -uo pipefail
 SHMKIT=${SHMKIT:-build/shmkit}
 ID=$$
@@ -35,6 +35,14 @@ if ! "$SHMKIT" bridge keygen >"$TMP/keys" 2>"$TMP/e"; then
 	grep -q "without ZeroMQ" "$TMP/e" && { echo "SKIP: shmkit built without ZeroMQ"; exit 77; }
 	grep -q "not supported" "$TMP/e" || fail "keygen: $(cat "$TMP/e")"
 fi
+# keygen takes none of out's and in's options: it ignored --state (and
+# --curve-keys), so the keys seemed to go to a file that was never written
+for opt in "--state $TMP/kstate" "--curve-keys $TMP/kkeys" --bind "--window 8"; do
+	expect 2 "$SHMKIT" bridge keygen $opt
+	grep -q "^shmkit: bridge: ${opt%% *} is not an option of keygen (only of out and in)$" "$TMP/e" ||
+		fail "keygen $opt: $(cat "$TMP/e")"
+	[ -s "$TMP/o" ] && fail "keygen $opt printed keys"
+done
 
 "$SHMKIT" queue create "$QA" --capacity 64 --max-msg 64 >/dev/null
 "$SHMKIT" queue create "$QB" --capacity 64 --max-msg 64 >/dev/null

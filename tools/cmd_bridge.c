@@ -105,9 +105,16 @@ static void say_bound(const struct shmkit_bridge *b, const char *who)
 			cli_printable(ep, l, sizeof l));
 }
 
-static int keygen(void)
+/* keygen takes none of out's and in's options: ignored, --state or
+ * --curve-keys FILE would let a user believe the keys went to that file. */
+static int keygen(const char *cmd, const struct cli_opt *opts)
 {
 	char pub[41], sec[41];
+
+	for (const struct cli_opt *o = opts; o->name; o++)
+		if (*o->given)
+			return cli_usage_error(cmd, "--%s is not an option of keygen (only of out and in)",
+					       o->name);
 	int r = shmkit_bridge_keypair(pub, sec);
 
 	if (r < 0)
@@ -150,15 +157,16 @@ CLI_COMMAND(cmd_bridge)
 	const char *state = NULL, *keys = NULL, *server_key = NULL;
 	uint64_t window = 0;
 	int64_t timeout = SHMKIT_FOREVER, every = 0;
+	int given[8] = { 0 }; /* which options came, for keygen */
 	const struct cli_opt opts[] = {
-		{ "bind", 0, CLI_FLAG, &bind, NULL },
-		{ "connect", 0, CLI_FLAG, &conn, NULL },
-		{ "state", 0, CLI_STRING, &state, NULL },
-		{ "window", 0, CLI_U64, &window, NULL },
-		{ "curve-keys", 0, CLI_STRING, &keys, NULL },
-		{ "curve-server-key", 0, CLI_STRING, &server_key, NULL },
-		{ "timeout", 0, CLI_DURATION, &timeout, NULL },
-		{ "stats", 0, CLI_DURATION, &every, NULL },
+		{ "bind", 0, CLI_FLAG, &bind, &given[0] },
+		{ "connect", 0, CLI_FLAG, &conn, &given[1] },
+		{ "state", 0, CLI_STRING, &state, &given[2] },
+		{ "window", 0, CLI_U64, &window, &given[3] },
+		{ "curve-keys", 0, CLI_STRING, &keys, &given[4] },
+		{ "curve-server-key", 0, CLI_STRING, &server_key, &given[5] },
+		{ "timeout", 0, CLI_DURATION, &timeout, &given[6] },
+		{ "stats", 0, CLI_DURATION, &every, &given[7] },
 		{ 0 },
 	};
 	catch_signals();
@@ -166,7 +174,7 @@ CLI_COMMAND(cmd_bridge)
 	if (n < 0)
 		return CLI_USAGE;
 	if (n == 1 && strcmp(argv[1], "keygen") == 0)
-		return keygen();
+		return keygen(argv[0], opts);
 	if (n != 3 || (strcmp(argv[1], "out") != 0 && strcmp(argv[1], "in") != 0))
 		return cli_usage_error(argv[0], "expects out URI ENDPOINT, in ENDPOINT URI, or keygen");
 	if (bind && conn)
