@@ -160,6 +160,25 @@ static void durations(void)
 	CHECK_RET(cli_parse_duration("1e30", &ns), -ERANGE);
 }
 
+/* A period (top --interval) is a duration without "forever", and its hint
+ * offers only what it takes: it offered "forever", which top then refused. */
+static void periods(void)
+{
+	int64_t every = 0;
+	char ops[64], err[1024];
+	struct cli_opt opts[] = { { "interval", 0, CLI_PERIOD, &every, NULL }, { 0 } };
+#define P(...) parse_words(opts, ops, sizeof(ops), err, sizeof(err), "top", __VA_ARGS__, NULL)
+
+	CHECK(P("--interval", "250ms") == 0 && every == 250000000);
+	CHECK(P("--interval", "2") == 0 && every == 2000000000);
+	CHECK(P("--interval", "forever") == -1 && strstr(err, "bad value for --interval"));
+	CHECK(P("--interval", "-1") == -1 && P("--interval", "inf") == -1);
+	CHECK(P("--interval", "abc") == -1 && strstr(err, "seconds like 2"));
+	CHECK(strstr(err, "forever") == NULL);
+	CHECK(P("--interval") == -1 && strstr(err, "needs a value") && !strstr(err, "forever"));
+#undef P
+}
+
 static void modes(void)
 {
 	unsigned m = 0;
@@ -241,6 +260,7 @@ int main(void)
 	parser();
 	sizes();
 	durations();
+	periods();
 	modes();
 	json();
 	return test_done();

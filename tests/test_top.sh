@@ -82,6 +82,18 @@ grep -q "top-q" "$TMP/m.json" && fail "top PREFIX showed an object it does not s
 grep -q "top-m" "$TMP/m.json" || fail "top PREFIX did not show $M"
 expect_usage --interval 0
 expect_usage --interval nonsense
+expect_usage --interval forever
+# a bad interval's hint offers only values top takes (it offered "forever")
+"$SHMKIT" top --interval abc 2>"$TMP/hint"
+hint=$(sed -n "s/.*bad value for --interval: 'abc' (expected \(.*\))$/\1/p" "$TMP/hint")
+[ -n "$hint" ] || fail "top --interval abc: $(cat "$TMP/hint")"
+tried=0
+for v in $(echo "$hint" | tr -s ', ' '\n\n' | grep -E '^([0-9.]+[a-z]*|forever|inf)$'); do
+	"$SHMKIT" top --once --json --interval "$v" "posix:/shmkit-test-$ID-none" >/dev/null 2>&1 ||
+		fail "top refuses --interval $v, which its hint offers ($hint)"
+	tried=$((tried + 1))
+done
+[ "$tried" -gt 0 ] || fail "no value found in the hint '$hint'"
 
 # the interactive view under tmux
 if ! command -v tmux >/dev/null; then

@@ -148,9 +148,24 @@ static const char *type_hint(enum cli_opt_type t)
 	case CLI_U64: return "a whole number, like 8";
 	case CLI_SIZE: return "a size, like 4096, 64K, 1M";
 	case CLI_DURATION: return "seconds like 2 or 0.5, 250ms, or forever";
+	case CLI_PERIOD: return "seconds like 2 or 0.5, or 250ms";
 	case CLI_MODE: return "octal permission bits 1 to 777, like 600 or 0644; 0 would be the default, 0600";
 	default: return "a word";
 	}
+}
+
+/* A period (top --interval): "forever" would be one that never comes round,
+ * so it is a bad value, and the hint above does not offer it. */
+static int parse_period(const char *s, int64_t *ns)
+{
+	int64_t v;
+	int r = cli_parse_duration(s, &v);
+
+	if (r == 0 && v == SHMKIT_FOREVER)
+		return -EINVAL;
+	if (r == 0)
+		*ns = v;
+	return r;
 }
 
 static int store_value(const struct cli_opt *o, const char *arg)
@@ -161,6 +176,7 @@ static int store_value(const struct cli_opt *o, const char *arg)
 	case CLI_U64: return cli_parse_u64(arg, o->value);
 	case CLI_SIZE: return cli_parse_size(arg, o->value);
 	case CLI_DURATION: return cli_parse_duration(arg, o->value);
+	case CLI_PERIOD: return parse_period(arg, o->value);
 	case CLI_MODE: return cli_parse_mode(arg, o->value);
 	}
 	return -EINVAL;

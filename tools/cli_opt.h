@@ -38,6 +38,7 @@ enum cli_opt_type {
 	CLI_U64,      /* uint64_t *: cli_parse_u64 */
 	CLI_SIZE,     /* uint64_t *: cli_parse_size */
 	CLI_DURATION, /* int64_t *: cli_parse_duration (ns) */
+	CLI_PERIOD,   /* int64_t *: the same without "forever": how often, not how long */
 	CLI_MODE,     /* unsigned *: cli_parse_mode */
 };
 

@@ -248,7 +248,7 @@ CLI_COMMAND(cmd_top)
 	int once = 0, json = 0;
 	int64_t interval = 1000000000;
 	const struct cli_opt opts[] = {
-		{ "interval", 0, CLI_DURATION, &interval, NULL },
+		{ "interval", 0, CLI_PERIOD, &interval, NULL },
 		{ "once", 0, CLI_FLAG, &once, NULL },
 		{ "json", 0, CLI_FLAG, &json, NULL },
 		{ 0 },
