@@ -132,7 +132,7 @@ expect 0 "$SHMKIT" rm "$SVQ"
 OL="posix:/$TAG-ol"; CLEANUP+=("$OL")
 expect 0 "$SHMKIT" queue create "$OL" --capacity 4 --max-msg 4
 expect 1 "$SHMKIT" send "$OL" a toolong b
-err_has "over the queue's max-msg of 4 bytes \(1 messages were sent before that\)"
+err_has "over the queue's max-msg of 4 bytes \(1 message was sent before that\)"
 [ "$(wc -l <"$TMP/err")" = 1 ] || fail "send: not one line: $(cat "$TMP/err")"
 "$SHMKIT" recv "$OL" --timeout 5 >/dev/full 2>"$TMP/err"; rc=$?
 [ "$rc" = 1 ] || fail "recv >/dev/full: exit $rc"

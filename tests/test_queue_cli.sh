@@ -45,6 +45,7 @@ end=$(date +%s%N)
 grep -q "^shmkit: recv $Q: timed out after 1 of 2 messages" "$TMP/err" || fail "$(cat "$TMP/err")"
 [ $(((end - start) / 1000000)) -ge 300 ] || fail "recv returned before its timeout"
 expect 1 "$SHMKIT" recv "$Q" --timeout 0
+err_has "timed out after 0 of 1 message$"
 expect 0 "$SHMKIT" recv "$Q" --count 0 --timeout 0.1   # until the timeout: not an error
 
 # --null: NUL-separated in and out, newlines inside messages survive
@@ -62,10 +63,11 @@ head -c 200 /dev/urandom | "$SHMKIT" send "$Q" - --raw 2>"$TMP/err"
 grep -q "a message of 200 bytes is over the queue's max-msg of 128 bytes" "$TMP/err" ||
 	fail "over max-msg: $(cat "$TMP/err")"
 
-# full queue: send with a timeout exits 1
+# full queue: send with a timeout exits 1, saying how many went
 expect 0 "$SHMKIT" queue create "$Q2" --capacity 2 --max-msg 8 --multi
-expect 0 "$SHMKIT" send "$Q2" a b
-expect 1 "$SHMKIT" send "$Q2" c --timeout 0.1
+expect 0 "$SHMKIT" send "$Q2" a
+expect 1 "$SHMKIT" send "$Q2" b c --timeout 0.1
+err_has "timed out with the queue full: 1 message sent, this one"
 expect 0 "$SHMKIT" queue stat "$Q2"
 grep -q "multi-producer" "$TMP/out" || fail "multi queue: $(cat "$TMP/out")"
 expect 0 "$SHMKIT" recv "$Q2" --count 2

@@ -565,7 +565,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-/* ---- sizes ---- */
+/* ---- counts and sizes ---- */
+
+const char *cli_plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
 
 const char *cli_human_size(uint64_t bytes, char *buf, size_t cap)
 {

@@ -140,6 +140,9 @@ int cli_owner_mode(const char *cmd, const struct cli_owner *w, unsigned *mode);
 
 /* Human size: "4096", "64K", "1.5M" (always B, K, M, G, T suffixes). */
 const char *cli_human_size(uint64_t bytes, char *buf, size_t cap);
+/* one, or many unless n is 1, for a count in a sentence:
+ * "%" PRIu64 " %s sent", n, cli_plural(n, "message was", "messages were") */
+const char *cli_plural(uint64_t n, const char *one, const char *many);
 
 /* ---- time ---- */
 

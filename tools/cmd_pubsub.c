@@ -163,8 +163,8 @@ static int wait_subs(const char *uri, uint64_t want, int64_t timeout)
 	while ((live = live_subs(uri)) >= 0 && (uint64_t)live < want) {
 		if (cli_left(deadline) == 0)
 			return cli_fail_msg("pub", uri, "timed out waiting for %" PRIu64
-					    " subscribers (%ld joined); nothing was published",
-					    want, live);
+					    " %s (%ld joined); nothing was published", want,
+					    cli_plural(want, "subscriber", "subscribers"), live);
 		usleep(2000);
 	}
 	return live < 0 ? cli_fail("pub", uri, (int)live) : CLI_OK;
@@ -177,14 +177,15 @@ static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_
 {
 	int ret = shmkit_pub_send(p, msg, len, timeout);
 	struct shmkit_topic_info info;
+	const char *were = cli_plural(*sent, "message was", "messages were");
 
 	if (ret == -EMSGSIZE && shmkit_topic_stat(uri, &info, NULL, 0) == 0)
 		return cli_fail_msg("pub", uri, "a message of %zu bytes is over the topic's "
-				    "slot size of %zu bytes (%" PRIu64 " messages were published "
-				    "before that)", len, info.slot_size, *sent);
+				    "slot size of %zu bytes (%" PRIu64 " %s published "
+				    "before that)", len, info.slot_size, *sent, were);
 	if (ret < 0)
-		return cli_fail_msg("pub", uri, "%s (%" PRIu64 " messages were published before "
-				    "that)", cli_why(ret), *sent);
+		return cli_fail_msg("pub", uri, "%s (%" PRIu64 " %s published before that)",
+				    cli_why(ret), *sent, were);
 	(*sent)++;
 	return CLI_OK;
 }
@@ -303,8 +304,8 @@ CLI_COMMAND(cmd_sub)
 			 * "the publisher is gone" hid the timeout that ended it. */
 			if (counted)
 				ret = cli_fail_msg(
-				    "sub", uri, "timed out after %" PRIu64 " of %" PRIu64 " messages%s",
-				    got, o.count,
+				    "sub", uri, "timed out after %" PRIu64 " of %" PRIu64 " %s%s",
+				    got, o.count, cli_plural(o.count, "message", "messages"),
 				    n == -EPIPE ? " (no publisher has the topic open now)" : "");
 			break;
 		}
@@ -322,10 +323,11 @@ CLI_COMMAND(cmd_sub)
 		}
 		got++;
 	}
-	if (shmkit_sub_dropped(s))
-		fprintf(stderr,
-			"shmkit: sub %s: %" PRIu64 " messages overwritten before they were read\n",
-			uri, shmkit_sub_dropped(s));
+	uint64_t dropped = shmkit_sub_dropped(s);
+	if (dropped)
+		fprintf(stderr, "shmkit: sub %s: %" PRIu64 " %s read\n", uri, dropped,
+			cli_plural(dropped, "message overwritten before it was",
+				   "messages overwritten before they were"));
 	free(buf);
 	shmkit_sub_close(s);
 	return ret;

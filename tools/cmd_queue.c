@@ -104,17 +104,18 @@ static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, si
 		r = -ETIMEDOUT;
 	if (r == -ETIMEDOUT)
 		return cli_fail_msg("send", uri, "timed out with the queue full: %" PRIu64
-				    " messages sent, this one and any after it were not", *sent);
+				    " %s sent, this one and any after it were not", *sent,
+				    cli_plural(*sent, "message", "messages"));
 	if (r < 0) { /* one line: what failed, and how far the command got */
 		struct shmkit_queue_stats st;
 		if (r == -EMSGSIZE && shmkit_queue_stats(q, &st) == 0)
 			return cli_fail_msg("send", uri,
 					    "a message of %zu bytes is over the queue's max-msg of "
-					    "%" PRIu64 " bytes (%" PRIu64
-					    " messages were sent before that)",
-					    len, st.max_msg, *sent);
-		return cli_fail_msg("send", uri, "%s (%" PRIu64 " messages were sent before that)",
-				    cli_why(r), *sent);
+					    "%" PRIu64 " bytes (%" PRIu64 " %s sent before that)",
+					    len, st.max_msg, *sent,
+					    cli_plural(*sent, "message was", "messages were"));
+		return cli_fail_msg("send", uri, "%s (%" PRIu64 " %s sent before that)", cli_why(r),
+				    *sent, cli_plural(*sent, "message was", "messages were"));
 	}
 	(*sent)++;
 	return CLI_OK;
@@ -416,7 +417,8 @@ CLI_COMMAND(cmd_recv)
 		if (n == -EAGAIN || n == -ETIMEDOUT) {
 			if (o.count != 0) /* fewer than asked for */
 				ret = cli_fail_msg("recv", uri, "timed out after %" PRIu64 " of %" PRIu64
-					       " messages", got, o.count);
+						   " %s", got, o.count,
+						   cli_plural(o.count, "message", "messages"));
 			break;
 		}
 		size_t written = 0; /* iovec entries written whole */
