@@ -224,6 +224,7 @@ for k in ("msgs_in", "msgs_out", "msgs_in_per_s", "msgs_out_per_s", "bytes_in", 
 assert doc["unreadable"] == 0 and doc["unattached_sysv"] == 0, doc
 PYEOF
 expect 0 "$SHMKIT" top --once --interval 0.05 "$SV"
+out_has "shmkit top: 1 object, rates over"
 grep -E "^queue +$SV " "$TMP/out" | awk '$5 != "-" || $6 != "-" { bad = 1 } END { exit bad }' ||
 	fail "top text shows message rates for a SysV queue: $(cat "$TMP/out")"
 grep -Eq "^queue +$SV " "$TMP/out" || fail "top text lacks $SV: $(cat "$TMP/out")"

@@ -91,8 +91,8 @@ static int print_text(const struct top_sample *s, double interval)
 {
 	char line[512];
 
-	printf("shmkit top: %zu objects, rates over %.3g s (IN/s, OUT/s: messages; BIN/s, BOUT/s: "
-	       "payload bytes)\n", s->n, interval);
+	printf("shmkit top: %zu %s, rates over %.3g s (IN/s, OUT/s: messages; BIN/s, BOUT/s: "
+	       "payload bytes)\n", s->n, cli_plural(s->n, "object", "objects"), interval);
 	printf("%s\n", HEAD);
 	for (size_t i = 0; i < s->n; i++) {
 		format_line(&s->objs[i], line, sizeof line);
@@ -101,12 +101,12 @@ static int print_text(const struct top_sample *s, double interval)
 	size_t denied = s->unreadable - s->unattached;
 	if (denied)
 		printf("(%zu %s this user may not read: not shown; their owner or root sees them)\n",
-		       denied, denied == 1 ? "segment" : "segments");
+		       denied, cli_plural(denied, "segment", "segments"));
 	if (s->unattached)
 		printf("(%zu System V %s not read: no process whose memory this user may read has "
 		       "it attached, and top never attaches; not shown, shmkit ls lists %s)\n",
-		       s->unattached, s->unattached == 1 ? "segment" : "segments",
-		       s->unattached == 1 ? "it" : "them");
+		       s->unattached, cli_plural(s->unattached, "segment", "segments"),
+		       cli_plural(s->unattached, "it", "them"));
 	return cli_stdout_flush();
 }
 
@@ -197,12 +197,13 @@ static void draw(const struct top_sample *s, double interval)
 	char line[512];
 
 	erase();
-	mvprintw(0, 0, "shmkit top - %zu objects - every %.3g s - sorted by rate - q quits", s->n,
-		 interval);
+	mvprintw(0, 0, "shmkit top - %zu %s - every %.3g s - sorted by rate - q quits", s->n,
+		 cli_plural(s->n, "object", "objects"), interval);
 	if (s->unreadable)
-		mvprintw(1, 0, "(%zu segments not shown: this user may not read them, or (%zu) System "
+		mvprintw(1, 0, "(%zu %s not shown: this user may not read %s, or (%zu) System "
 			       "V ones no readable process has attached)",
-			 s->unreadable, s->unattached);
+			 s->unreadable, cli_plural(s->unreadable, "segment", "segments"),
+			 cli_plural(s->unreadable, "it", "them"), s->unattached);
 	attron(A_REVERSE);
 	mvprintw(2, 0, "%-*s", COLS > 0 ? COLS : 1, HEAD);
 	attroff(A_REVERSE);
