@@ -146,14 +146,15 @@ static void parse_argv(const uint8_t *data, size_t size)
 	int flag = 0;
 	const char *str = NULL;
 	uint64_t u = 0, sz = 0;
-	int64_t dur = 0;
+	int64_t dur = 0, every = 0;
 	unsigned mode = 0;
 	int given = 0;
 	const struct cli_opt opts[] = {
 		{ "json", 'j', CLI_FLAG, &flag, NULL },      { "name", 'n', CLI_STRING, &str, &given },
 		{ "count", 'c', CLI_U64, &u, NULL },         { "size", 's', CLI_SIZE, &sz, NULL },
 		{ "timeout", 't', CLI_DURATION, &dur, NULL }, { "mode", 'm', CLI_MODE, &mode, NULL },
-		{ "timestamps", 0, CLI_FLAG, &flag, NULL },  { 0 },
+		{ "timestamps", 0, CLI_FLAG, &flag, NULL },  { "interval", 'i', CLI_PERIOD, &every, NULL },
+		{ 0 },
 	};
 	if (!buf)
 		return;
@@ -178,6 +179,8 @@ static void parse_argv(const uint8_t *data, size_t size)
 	}
 	if (n >= 0 && mode > 0777)
 		fuzz_fail("--mode accepted %o", mode);
+	if (n >= 0 && every < 0)
+		fuzz_fail("--interval accepted forever");
 	free(buf);
 }
 
