@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: MIT
 # shmkit queue create/stat, send and recv: the shell pipeline delivers every
 # line in order, --null and --raw, --count and --timeout (exit 1 when fewer
-# messages than asked came in time), queue counters in `shmkit stat`.
+# messages than asked came in time), queue counters in `shmkit stat`, send
+# stopped by SIGINT or SIGTERM saying how many messages went.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 Q="posix:/shmkit-test-$$-queue-cli"
 Q2="posix:/shmkit-test-$$-queue-cli2"
-CLEANUP=("$Q" "$Q2" "$Q2-kill")
+Q3="posix:/shmkit-test-$$-queue-cli3"
+CLEANUP=("$Q" "$Q2" "$Q2-kill" "$Q3")
 
 expect 2 "$SHMKIT" queue create "$Q" --capacity 16
 expect 0 "$SHMKIT" queue create "$Q" --capacity 1000 --max-msg 128
@@ -72,6 +74,55 @@ expect 0 "$SHMKIT" queue stat "$Q2"
 grep -q "multi-producer" "$TMP/out" || fail "multi queue: $(cat "$TMP/out")"
 expect 0 "$SHMKIT" recv "$Q2" --count 2
 [ "$(cat "$TMP/out")" = "$(printf 'a\nb')" ] || fail "mpmc recv: $(cat "$TMP/out")"
+
+# send stopped by SIGINT or SIGTERM while the queue is full says how many
+# messages went, exactly what the queue got, and dies of the signal as recv
+# does (it died without a word: what had gone was unknown). Started with
+# SIGINT at its default action: bash starts a background job with it ignored.
+WITH_SIGINT=(python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])')
+q3() { "$SHMKIT" queue stat "$Q3" --json | python3 -c 'import json, sys
+q = json.load(sys.stdin)["queue"]; print(q["sent"], q["depth"], q["send_waiters"])'; }
+sleeps_full() { # SENT: until the queue holds 4 and its sender, SENT sent, sleeps
+	for _ in $(seq 200); do [ "$(q3)" = "$1 4 1" ] && return; sleep 0.05; done
+	fail "the sender never slept on the full queue: sent depth waiters = $(q3)"
+}
+stopped_send() { # SIGNAL STATUS WANT: the sender's exit status and line
+	kill -"$1" "$sender"
+	wait "$sender"
+	local rc=$?
+	[ "$rc" = "$2" ] || fail "send after SIG$1 exited $rc, want $2: $(cat "$TMP/err")"
+	grep -qx "shmkit: send $Q3: interrupted by SIG$1: $3 sent, and no more" "$TMP/err" ||
+		fail "send after SIG$1: '$(cat "$TMP/err")', want $3 sent"
+}
+expect 0 "$SHMKIT" queue create "$Q3" --capacity 4 --max-msg 16
+seq 1 10 >"$TMP/ten"
+"${WITH_SIGINT[@]}" "$SHMKIT" send "$Q3" - <"$TMP/ten" 2>"$TMP/err" &
+sender=$!
+sleeps_full 4
+expect 0 "$SHMKIT" recv "$Q3" --count 2 # room for two more: the sender goes on, then sleeps again
+sleeps_full 6
+stopped_send INT 130 "6 messages"
+[ "$(q3)" = "6 4 0" ] || fail "after SIGINT, sent depth waiters = $(q3), want 6 4 0"
+expect 0 "$SHMKIT" recv "$Q3" --count 0 --timeout 0
+[ "$(cat "$TMP/out")" = "$(seq 3 6)" ] || fail "after SIGINT the queue holds: $(cat "$TMP/out")"
+"$SHMKIT" send "$Q3" a b c d e f 2>"$TMP/err" & # one message per argument; SIGTERM
+sender=$!
+sleeps_full 10
+stopped_send TERM 143 "4 messages"
+expect 0 "$SHMKIT" recv "$Q3" --count 0 --timeout 0
+[ "$(cat "$TMP/out")" = "$(printf '%s\n' a b c d)" ] || fail "after SIGTERM the queue holds: $(cat "$TMP/out")"
+# waiting for standard input, one line sent: "1 message"
+mkfifo "$TMP/fifo"
+"${WITH_SIGINT[@]}" "$SHMKIT" send "$Q3" <"$TMP/fifo" 2>"$TMP/err" &
+sender=$!
+exec 8>"$TMP/fifo"
+echo one >&8
+for _ in $(seq 200); do [ "$(q3)" = "11 1 0" ] && break; sleep 0.05; done
+stopped_send INT 130 "1 message"
+exec 8>&-
+expect 0 "$SHMKIT" recv "$Q3" --count 0 --timeout 0
+[ "$(cat "$TMP/out")" = one ] || fail "after SIGINT on stdin the queue holds: $(cat "$TMP/out")"
 
 # send moves what stdin already gave in batches, but never holds a line back
 # waiting for more: the first line is received while the writer still sleeps

@@ -11,10 +11,14 @@
  * stdin as one message with --raw. recv: prints each message followed by a
  * newline (a NUL with --null, nothing with --raw). --count defaults to 1;
  * --count 0 receives until the timeout. --timeout bounds the whole command
- * (default: for ever); expiring before --count messages exits 1. */
+ * (default: for ever); expiring before --count messages exits 1. send
+ * stopped by SIGINT or SIGTERM says how many messages went, then dies of
+ * the signal, as recv does. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,47 +99,133 @@ static int open_queue(const char *what, const char *uri, struct shmkit_queue **q
 
 /* ---- send ---- */
 
+/* SIGINT and SIGTERM are held back while send runs and let in only where it
+ * sleeps (for room in the queue, for standard input): one that comes never
+ * cuts a batch short, so the count send then gives is what the queue got. */
+static const int held_sigs[2] = { SIGINT, SIGTERM };
+static struct sigaction held_old[2];      /* their actions before send */
+static sigset_t open_mask;                /* the mask send sleeps with */
+static volatile sig_atomic_t interrupted; /* the signal that came, or 0 */
+
+static void on_interrupt(int sig)
+{
+	interrupted = sig;
+}
+
+/* One ignored on entry (a script's background job) stays ignored, as it
+ * does for recv, which leaves both signals as it finds them. */
+static void hold_interrupts(void)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	sigset_t held;
+
+	interrupted = 0;
+	sigemptyset(&held);
+	for (int i = 0; i < 2; i++) {
+		sigaction(held_sigs[i], NULL, &held_old[i]);
+		if (held_old[i].sa_handler != SIG_IGN)
+			sigaddset(&held, held_sigs[i]);
+	}
+	sigprocmask(SIG_BLOCK, &held, &open_mask);
+	for (int i = 0; i < 2; i++)
+		if (sigismember(&held, held_sigs[i]))
+			sigaction(held_sigs[i], &sa, NULL);
+}
+
+/* Once the queue is closed: let in what was held back and, when a signal
+ * came, say how far send got and die of it, as recv dies of it (a shell
+ * sees 128 + its number, and stops the loop or script it was in). */
+static void end_interrupted(const char *uri, uint64_t sent)
+{
+	sigprocmask(SIG_SETMASK, &open_mask, NULL);
+	for (int i = 0; i < 2; i++)
+		sigaction(held_sigs[i], &held_old[i], NULL);
+	int sig = interrupted;
+	if (!sig)
+		return;
+	cli_fail_msg("send", uri, "interrupted by %s: %" PRIu64 " %s sent, and no more",
+		     sig == SIGINT ? "SIGINT" : "SIGTERM", sent,
+		     cli_plural(sent, "message", "messages"));
+	raise(sig);
+}
+
+/* Sleep, with SIGINT and SIGTERM let in, until fd (-1: none) is readable
+ * or left ns (SHMKIT_FOREVER: no limit) have passed: 0, or -EINTR. */
+static int sleep_on(int fd, int64_t left)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+
+	ppoll(&p, 1, left < 0 ? NULL : &ts, &open_mask); /* a negative fd is left out */
+	return interrupted ? -EINTR : 0;
+}
+
+/* Until the queue may have room: its send descriptor is readable (or, all
+ * 16 of the queue's descriptors taken, 10 ms passed). -ETIMEDOUT once the
+ * deadline has passed, -EINTR once a signal came. */
+static int wait_room(struct shmkit_queue *q, int64_t deadline)
+{
+	int64_t left = cli_left(deadline);
+
+	if (left == 0)
+		return -ETIMEDOUT;
+	int fd = shmkit_queue_send_fd(q);
+	if (fd < 0 && (left < 0 || left > 10000000))
+		left = 10000000;
+	return sleep_on(fd, left);
+}
+
+/* Why the message after the `sent` that went (len bytes) did not: one line
+ * saying how far the command got, or nothing for a signal (the command says it). */
+static int send_failed(struct shmkit_queue *q, const char *uri, size_t len, int err,
+		       uint64_t sent)
+{
+	struct shmkit_queue_stats st;
+
+	if (err == -EINTR)
+		return CLI_FAIL;
+	if (err == -ETIMEDOUT)
+		return cli_fail_msg("send", uri, "timed out with the queue full: %" PRIu64
+				    " %s sent, this one and any after it were not", sent,
+				    cli_plural(sent, "message", "messages"));
+	if (err == -EMSGSIZE && shmkit_queue_stats(q, &st) == 0)
+		return cli_fail_msg("send", uri,
+				    "a message of %zu bytes is over the queue's max-msg of "
+				    "%" PRIu64 " bytes (%" PRIu64 " %s sent before that)",
+				    len, st.max_msg, sent,
+				    cli_plural(sent, "message was", "messages were"));
+	return cli_fail_msg("send", uri, "%s (%" PRIu64 " %s sent before that)", cli_why(err),
+			    sent, cli_plural(sent, "message was", "messages were"));
+}
+
 /* One message; *sent counts those delivered, so a failure can say how far it got. */
 static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, size_t len,
 		    int64_t deadline, uint64_t *sent)
 {
-	int r = shmkit_queue_send(q, msg, len, cli_left(deadline));
-	if (r == -EAGAIN)
-		r = -ETIMEDOUT;
-	if (r == -ETIMEDOUT)
-		return cli_fail_msg("send", uri, "timed out with the queue full: %" PRIu64
-				    " %s sent, this one and any after it were not", *sent,
-				    cli_plural(*sent, "message", "messages"));
-	if (r < 0) { /* one line: what failed, and how far the command got */
-		struct shmkit_queue_stats st;
-		if (r == -EMSGSIZE && shmkit_queue_stats(q, &st) == 0)
-			return cli_fail_msg("send", uri,
-					    "a message of %zu bytes is over the queue's max-msg of "
-					    "%" PRIu64 " bytes (%" PRIu64 " %s sent before that)",
-					    len, st.max_msg, *sent,
-					    cli_plural(*sent, "message was", "messages were"));
-		return cli_fail_msg("send", uri, "%s (%" PRIu64 " %s sent before that)", cli_why(r),
-				    *sent, cli_plural(*sent, "message was", "messages were"));
-	}
+	int r;
+
+	while ((r = shmkit_queue_send(q, msg, len, 0)) == -EAGAIN)
+		if ((r = wait_room(q, deadline)) < 0)
+			break;
+	if (r < 0)
+		return send_failed(q, uri, len, r, *sent);
 	(*sent)++;
 	return CLI_OK;
 }
 
-/* A batch of messages: all of them, in order, through send_many (which may
- * take fewer than offered when the queue fills); *sent counts those
+/* A batch of messages: all of them, in order, through send_many (which
+ * takes fewer than offered when the queue fills); *sent counts those
  * delivered, and a failure says how far it got, as send_one. */
 static int send_batch(struct shmkit_queue *q, const char *uri, struct iovec *m, size_t n,
 		      int64_t deadline, uint64_t *sent)
 {
 	while (n > 0) {
-		ssize_t r = shmkit_queue_send_many(q, m, n, cli_left(deadline));
-		if (r < 0) { /* say why for this message, as one send would */
-			if (send_one(q, uri, m[0].iov_base, m[0].iov_len, deadline, sent) != CLI_OK)
-				return CLI_FAIL;
-			r = 1; /* it went after all (room made meanwhile) */
-		} else {
-			*sent += (uint64_t)r;
-		}
+		ssize_t r = shmkit_queue_send_many(q, m, n, 0);
+		if (r == -EAGAIN && (r = wait_room(q, deadline)) == 0)
+			continue;
+		if (r < 0) /* about the first message: say why, as one send would */
+			return send_failed(q, uri, m[0].iov_len, (int)r, *sent);
+		*sent += (uint64_t)r;
 		m += r;
 		n -= (size_t)r;
 	}
@@ -169,7 +259,8 @@ static size_t split_batch(struct splitter *sp, struct iovec *m)
 	return n;
 }
 
-/* Read more input, keeping the unread part; 0, or a negative errno. */
+/* Read more input, keeping the unread part (waiting for it with SIGINT and
+ * SIGTERM let in); 0, or a negative errno. */
 static int split_fill(struct splitter *sp)
 {
 	if (sp->start > 0) {
@@ -184,6 +275,8 @@ static int split_fill(struct splitter *sp)
 		sp->buf = grown;
 		sp->cap *= 2;
 	}
+	if (sleep_on(STDIN_FILENO, SHMKIT_FOREVER) < 0)
+		return -EINTR; /* nothing read, nothing lost */
 	ssize_t got;
 	do
 		got = read(STDIN_FILENO, sp->buf + sp->end, sp->cap - sp->end);
@@ -194,6 +287,14 @@ static int split_fill(struct splitter *sp)
 		sp->eof = 1;
 	sp->end += (size_t)got;
 	return 0;
+}
+
+/* Standard input failed: say so, but not for a signal (the command says it). */
+static int read_failed(const char *uri, int err)
+{
+	if (err == -EINTR)
+		return CLI_FAIL;
+	return err == -ENOMEM ? cli_fail("send", uri, err) : cli_fail_stdin("send", uri, err);
 }
 
 static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t deadline,
@@ -216,9 +317,25 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t 
 			break;
 		int r = split_fill(&sp);
 		if (r < 0)
-			ret = r == -ENOMEM ? cli_fail("send", uri, r)
-					   : cli_fail_stdin("send", uri, r);
+			ret = read_failed(uri, r);
 	}
+	free(sp.buf);
+	return ret;
+}
+
+/* --raw: all of standard input as one message, read as lines are (a
+ * partial or empty message is not what was asked: a failed read sends none). */
+static int send_all(struct shmkit_queue *q, const char *uri, int64_t deadline, uint64_t *sent)
+{
+	struct splitter sp = { .cap = 65536 };
+	int r = 0, ret;
+
+	sp.buf = malloc(sp.cap);
+	if (!sp.buf)
+		return cli_fail("send", uri, -ENOMEM);
+	while (!sp.eof && (r = split_fill(&sp)) == 0)
+		;
+	ret = r < 0 ? read_failed(uri, r) : send_one(q, uri, sp.buf, sp.end, deadline, sent);
 	free(sp.buf);
 	return ret;
 }
@@ -227,30 +344,9 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t 
 static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queue_opts *o,
 		      int64_t deadline, uint64_t *sent)
 {
-	if (!o->raw)
-		return send_split(q, uri, o->null_sep ? '\0' : '\n', deadline, sent);
-	char *all = NULL;
-	size_t len = 0;
-	char chunk[65536];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
-		char *grown = realloc(all, len + got);
-		if (!grown) {
-			free(all);
-			return cli_fail("send", uri, -ENOMEM);
-		}
-		all = grown;
-		memcpy(all + len, chunk, got);
-		len += got;
-	}
-	if (ferror(stdin)) { /* a partial or empty message is not what was asked */
-		int err = cli_stdin_error();
-		free(all);
-		return cli_fail_stdin("send", uri, err);
-	}
-	int ret = send_one(q, uri, all, len, deadline, sent);
-	free(all);
-	return ret;
+	if (o->raw)
+		return send_all(q, uri, deadline, sent);
+	return send_split(q, uri, o->null_sep ? '\0' : '\n', deadline, sent);
 }
 
 CLI_COMMAND(cmd_send)
@@ -279,6 +375,7 @@ CLI_COMMAND(cmd_send)
 	if (ret != CLI_OK)
 		return ret;
 	uint64_t sent = 0;
+	hold_interrupts();
 	if (from_stdin) {
 		ret = send_stdin(q, uri, &o, deadline, &sent);
 	} else {
@@ -286,6 +383,7 @@ CLI_COMMAND(cmd_send)
 			ret = send_one(q, uri, argv[i], strlen(argv[i]), deadline, &sent);
 	}
 	shmkit_queue_close(q);
+	end_interrupted(uri, sent);
 	return ret;
 }
 
