@@ -850,31 +850,66 @@ static pid_t stop_unnamed_publisher(const char *uri, struct stale_claimer *a, in
 	return pub;
 }
 
+/* What the tests of a publisher stopped unnamed share: the topic a->uri,
+ * its subscriber u->s (and its descriptor in *fd, made first, when fd is
+ * not NULL), and the publisher u->pub stopped by stop_unnamed_publisher
+ * behind the stale claimer a, which lives on until told through the pipes. */
+struct unnamed {
+	struct shmkit_sub *s;
+	int rep[2], done[2];
+	pid_t pub;
+};
+
+static void unnamed_begin(struct unnamed *u, const struct shmkit_topic_opts *o,
+			  struct stale_claimer *a, int *fd)
+{
+	CHECK_OK(shmkit_topic_create(a->uri, o));
+	CHECK_OK(shmkit_sub_open(&u->s, a->uri));
+	if (fd) {
+		*fd = shmkit_sub_fd(u->s);
+		CHECK(*fd >= 0);
+	}
+	CHECK(pipe(u->rep) == 0 && pipe(u->done) == 0);
+	a->rep_w = u->rep[1];
+	a->done_r = u->done[0];
+	u->pub = stop_unnamed_publisher(a->uri, a, u->rep[0], u->done[1]);
+}
+
+/* ... and how they end: p, the publisher the topic has now, reaches the
+ * subscriber; then everything goes. */
+static void unnamed_end(struct unnamed *u, const char *uri, struct shmkit_pub *p)
+{
+	char buf[16];
+
+	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
+	CHECK_RET(shmkit_sub_recv(u->s, buf, sizeof(buf), SEC), 1);
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_sub_close(u->s));
+	close(u->rep[0]);
+	close(u->rep[1]);
+	close(u->done[0]);
+	close(u->done[1]);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 static void test_unnamed_publisher(int kill_unnamed)
 {
 	const char *uri = test_uri("posix", "h30a-unnamed");
 	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4};
 	struct stale_claimer a = {.uri = uri, .point = "topic.pub.naming"};
 	struct shmkit_topic_info info;
-	struct shmkit_sub *s;
+	struct unnamed u;
 	struct shmkit_pub *p;
-	int rep[2], done[2], rc;
+	int fd, rc;
 	char buf[16];
 
-	CHECK_OK(shmkit_topic_create(uri, &o));
-	CHECK_OK(shmkit_sub_open(&s, uri));
-	int fd = shmkit_sub_fd(s);
-	CHECK(fd >= 0);
-	CHECK(pipe(rep) == 0 && pipe(done) == 0);
-	a.rep_w = rep[1];
-	a.done_r = done[0];
-	pid_t pub = stop_unnamed_publisher(uri, &a, rep[0], done[1]);
+	unnamed_begin(&u, &o, &a, &fd);
 	if (kill_unnamed)
-		CHECK_RET(test_kill_stopped(pub), 128 + SIGKILL);
+		CHECK_RET(test_kill_stopped(u.pub), 128 + SIGKILL);
 	/* alive or not, it may be: not gone, never taken over */
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+	CHECK_RET(shmkit_sub_recv(u.s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
 	CHECK(poll_in(fd, 100) == 0);
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 100000000), -ETIMEDOUT);
+	CHECK_RET(shmkit_sub_recv(u.s, buf, sizeof(buf), 100000000), -ETIMEDOUT);
 	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
 	CHECK(info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_pid == 0 &&
 	      info.pub_alive < 0);
@@ -883,35 +918,27 @@ static void test_unnamed_publisher(int kill_unnamed)
 	if (rc == 0)
 		shmkit_pub_close(p);
 	if (kill_unnamed) { /* the remedy: remove the topic, make it again */
-		CHECK_OK(shmkit_sub_close(s));
+		CHECK_OK(shmkit_sub_close(u.s));
 		CHECK_OK(shmkit_remove(uri));
 		CHECK_OK(shmkit_pub_create(&p, uri, &o));
-		CHECK_OK(shmkit_sub_open(&s, uri));
+		CHECK_OK(shmkit_sub_open(&u.s, uri));
 	} else {
-		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
-		kill(pub, SIGCONT); /* names itself, then stops (dying_pub) */
-		CHECK_OK(test_wait_stopped(pub, 10 * SEC));
+		CHECK_RET(shmkit_sub_recv(u.s, buf, sizeof(buf), 0), -EAGAIN); /* armed */
+		kill(u.pub, SIGCONT); /* names itself, then stops (dying_pub) */
+		CHECK_OK(test_wait_stopped(u.pub, 10 * SEC));
 		CHECK(poll_in(fd, 5000) == 1); /* woken to look again */
-		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+		CHECK_RET(shmkit_sub_recv(u.s, buf, sizeof(buf), 0), -EAGAIN);
 		CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
-		CHECK(info.pub_pid == pub && info.pub_alive == 1);
+		CHECK(info.pub_pid == u.pub && info.pub_alive == 1);
 		CHECK_RET(shmkit_pub_open(&p, uri), -EBUSY);
-		kill(pub, SIGKILL);
-		CHECK_RET(test_wait(pub), 128 + SIGKILL);
+		kill(u.pub, SIGKILL);
+		CHECK_RET(test_wait(u.pub), 128 + SIGKILL);
 		if (test_have_pidfd())
 			CHECK(poll_in(fd, 5000) == 1); /* its pidfd */
-		CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC), -EPIPE);
+		CHECK_RET(shmkit_sub_recv(u.s, buf, sizeof(buf), 5 * SEC), -EPIPE);
 		CHECK_OK(shmkit_pub_open(&p, uri)); /* dead and named: taken over */
 	}
-	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
-	CHECK_OK(shmkit_pub_close(p));
-	CHECK_OK(shmkit_sub_close(s));
-	close(rep[0]);
-	close(rep[1]);
-	close(done[0]);
-	close(done[1]);
-	CHECK_OK(shmkit_remove(uri));
+	unnamed_end(&u, uri, p);
 }
 
 /* The stale claimer stopped before its last look at its claim
@@ -929,34 +956,20 @@ static void test_stale_claimer_silent(void)
 	struct stale_claimer a = {.uri = uri, .point = "topic.pub.claimed"};
 	const char *args[] = {uri, NULL};
 	struct shmkit_topic_info info;
-	struct shmkit_sub *s;
+	struct unnamed u;
 	struct shmkit_pub *p = NULL; /* a failed open leaves it */
-	int rep[2], done[2];
 	char buf[16];
 
-	CHECK_OK(shmkit_topic_create(uri, &o));
-	CHECK_OK(shmkit_sub_open(&s, uri));
-	CHECK(pipe(rep) == 0 && pipe(done) == 0);
-	a.rep_w = rep[1];
-	a.done_r = done[0];
-	pid_t pub = stop_unnamed_publisher(uri, &a, rep[0], done[1]);
+	unnamed_begin(&u, &o, &a, NULL);
 	CHECK_OK(shmkit_topic_stat(uri, &info, NULL, 0));
-	CHECK(info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_pid == pub &&
+	CHECK(info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE && info.pub_pid == u.pub &&
 	      info.pub_alive == 1);
 	CHECK_RET(test_wait(test_spawn_self("pub_claim", args)), 3); /* -EBUSY */
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
-	CHECK_RET(test_kill_stopped(pub), 128 + SIGKILL);
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), 5 * SEC), -EPIPE);
+	CHECK_RET(shmkit_sub_recv(u.s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_RET(test_kill_stopped(u.pub), 128 + SIGKILL);
+	CHECK_RET(shmkit_sub_recv(u.s, buf, sizeof(buf), 5 * SEC), -EPIPE);
 	CHECK_OK(shmkit_pub_open(&p, uri)); /* dead, named by its claim: taken over */
-	CHECK_OK(shmkit_pub_send(p, "m", 1, 0));
-	CHECK_RET(shmkit_sub_recv(s, buf, sizeof(buf), SEC), 1);
-	CHECK_OK(shmkit_pub_close(p));
-	CHECK_OK(shmkit_sub_close(s));
-	close(rep[0]);
-	close(rep[1]);
-	close(done[0]);
-	close(done[1]);
-	CHECK_OK(shmkit_remove(uri));
+	unnamed_end(&u, uri, p);
 }
 
 /* The publisher dies: subscribers drain, then -EPIPE; a new one takes over. */
