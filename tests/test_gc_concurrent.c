@@ -75,9 +75,27 @@ static void read_log(const char *path, char *out, size_t cap)
 		fprintf(stderr, "  gc said: %s", out);
 }
 
-static void log_path(char *path, size_t cap, const char *tag)
+/* A gc (role_gc) limited to uri, stopped at a pause point, its log in a
+ * file named after that point (two gcs at once stop at different ones). */
+struct stopped_gc {
+	pid_t pid;
+	char log[256];
+};
+
+static void gc_stop_at(struct stopped_gc *g, const char *uri, const char *point)
 {
-	snprintf(path, cap, "/tmp/shmkit-test-%d-%s.log", (int)getpid(), tag);
+	snprintf(g->log, sizeof(g->log), "/tmp/shmkit-test-%d-%s.log", (int)getpid(), point);
+	const char *args[] = {uri, g->log, NULL};
+	g->pid = test_spawn_paused(point, "gc", args);
+}
+
+/* Continue it: it must exit having removed `removed` objects; what it said
+ * lands in said ("" for nothing). */
+static void gc_go_on(struct stopped_gc *g, int removed, char *said, size_t cap)
+{
+	kill(g->pid, SIGCONT);
+	CHECK_RET(test_wait(g->pid), removed);
+	read_log(g->log, said, cap);
 }
 
 /* A gc stopped at `point` while the orphan is removed (shmkit_remove, as
@@ -85,16 +103,13 @@ static void log_path(char *path, size_t cap, const char *tag)
 static void test_removed_at(const char *scheme, const char *point)
 {
 	const char *uri = test_uri(scheme, "gc-gone");
-	char path[256], said[2048];
-	log_path(path, sizeof(path), point);
-	const char *args[] = {uri, path, NULL};
+	struct stopped_gc gc;
+	char said[2048];
 
 	make_orphan(uri);
-	pid_t gc = test_spawn_paused(point, "gc", args);
+	gc_stop_at(&gc, uri, point);
 	CHECK_OK(shmkit_remove(uri));
-	kill(gc, SIGCONT);
-	CHECK_RET(test_wait(gc), 0);
-	read_log(path, said, sizeof(said));
+	gc_go_on(&gc, 0, said, sizeof(said));
 	CHECK(said[0] == '\0');
 }
 
@@ -105,21 +120,15 @@ static void test_removed_at(const char *scheme, const char *point)
 static void test_two_gcs(void)
 {
 	const char *uri = test_uri("posix", "gc-two");
-	char path1[256], path2[256], said[2048];
-	log_path(path1, sizeof(path1), "first");
-	log_path(path2, sizeof(path2), "second");
-	const char *args1[] = {uri, path1, NULL}, *args2[] = {uri, path2, NULL};
+	struct stopped_gc first, second;
+	char said[2048];
 
 	make_orphan(uri);
-	pid_t first = test_spawn_paused("gc.posix.judged", "gc", args1);
-	pid_t second = test_spawn_paused("gc.posix.peeked", "gc", args2);
-	kill(first, SIGCONT);
-	CHECK_RET(test_wait(first), 1); /* removed it */
-	kill(second, SIGCONT);
-	CHECK_RET(test_wait(second), 0);
-	read_log(path1, said, sizeof(said));
+	gc_stop_at(&first, uri, "gc.posix.judged");
+	gc_stop_at(&second, uri, "gc.posix.peeked");
+	gc_go_on(&first, 1, said, sizeof(said)); /* removed it */
 	CHECK(strncmp(said, "removed ", 8) == 0);
-	read_log(path2, said, sizeof(said));
+	gc_go_on(&second, 0, said, sizeof(said));
 	CHECK(said[0] == '\0');
 }
 
@@ -130,19 +139,16 @@ static void test_two_gcs(void)
 static void test_replaced_held(void)
 {
 	const char *uri = test_uri("posix", "gc-other");
-	char path[256], said[2048], file[512];
-	log_path(path, sizeof(path), "other");
-	const char *args[] = {uri, path, NULL};
+	struct stopped_gc gc;
+	char said[2048], file[512];
 
 	make_orphan(uri);
-	pid_t gc = test_spawn_paused("gc.posix.peeked", "gc", args);
+	gc_stop_at(&gc, uri, "gc.posix.peeked");
 	snprintf(file, sizeof(file), "/dev/shm%s", strchr(uri, ':') + 1);
 	CHECK(unlink(file) == 0);
 	int fd = open(file, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600); /* another program's */
 	CHECK(fd >= 0);
-	kill(gc, SIGCONT);
-	CHECK_RET(test_wait(gc), 0);
-	read_log(path, said, sizeof(said));
+	gc_go_on(&gc, 0, said, sizeof(said));
 	CHECK(strstr(said, "changed meanwhile") != NULL);
 	CHECK(strstr(said, "cannot be inspected") == NULL);
 	if (fd >= 0)
