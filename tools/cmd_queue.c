@@ -99,9 +99,10 @@ static int open_queue(const char *what, const char *uri, struct shmkit_queue **q
 
 /* ---- send ---- */
 
-/* SIGINT and SIGTERM are held back while send runs and let in only where it
- * sleeps (for room in the queue, for standard input): one that comes never
- * cuts a batch short, so the count send then gives is what the queue got. */
+/* SIGINT and SIGTERM are held back while send runs: let in where it sleeps
+ * for standard input, looked for between the slices of its waits for room
+ * in the queue. One that comes never cuts a batch short, so the count send
+ * then gives is what the queue got. */
 static const int held_sigs[2] = { SIGINT, SIGTERM };
 static struct sigaction held_old[2];      /* their actions before send */
 static sigset_t open_mask;                /* the mask send sleeps with */
@@ -160,19 +161,30 @@ static int sleep_on(int fd, int64_t left)
 	return interrupted ? -EINTR : 0;
 }
 
-/* Until the queue may have room: its send descriptor is readable (or, all
- * 16 of the queue's descriptors taken, 10 ms passed). -ETIMEDOUT once the
- * deadline has passed, -EINTR once a signal came. */
-static int wait_room(struct shmkit_queue *q, int64_t deadline)
+/* How long one blocking send waits before send looks for a held-back
+ * signal: the queue's own wait (a futex) in slices, not its pollable
+ * descriptor, whose wake-ups do not cross network namespaces (a bridge in
+ * another one drains the queue; shmkit_queue(3)). 0 once the deadline
+ * has passed: one try. */
+#define ROOM_SLICE_NS 50000000
+
+static int64_t room_slice(int64_t deadline)
 {
 	int64_t left = cli_left(deadline);
+	return left < 0 || left > ROOM_SLICE_NS ? ROOM_SLICE_NS : left;
+}
 
-	if (left == 0)
-		return -ETIMEDOUT;
-	int fd = shmkit_queue_send_fd(q);
-	if (fd < 0 && (left < 0 || left > 10000000))
-		left = 10000000;
-	return sleep_on(fd, left);
+/* A send that found no room in its slice: -EINTR once SIGINT or SIGTERM
+ * came (held back, so pending), -ETIMEDOUT once the deadline has passed,
+ * else 0 (wait another slice). */
+static int room_wait_over(int64_t deadline)
+{
+	sigset_t pending;
+
+	if (interrupted || (sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) ||
+							    sigismember(&pending, SIGTERM))))
+		return -EINTR;
+	return cli_left(deadline) == 0 ? -ETIMEDOUT : 0;
 }
 
 /* Why the message after the `sent` that went (len bytes) did not: one line
@@ -204,8 +216,9 @@ static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, si
 {
 	int r;
 
-	while ((r = shmkit_queue_send(q, msg, len, 0)) == -EAGAIN)
-		if ((r = wait_room(q, deadline)) < 0)
+	while ((r = shmkit_queue_send(q, msg, len, room_slice(deadline))) == -ETIMEDOUT ||
+	       r == -EAGAIN)
+		if ((r = room_wait_over(deadline)) < 0)
 			break;
 	if (r < 0)
 		return send_failed(q, uri, len, r, *sent);
@@ -220,8 +233,8 @@ static int send_batch(struct shmkit_queue *q, const char *uri, struct iovec *m, 
 		      int64_t deadline, uint64_t *sent)
 {
 	while (n > 0) {
-		ssize_t r = shmkit_queue_send_many(q, m, n, 0);
-		if (r == -EAGAIN && (r = wait_room(q, deadline)) == 0)
+		ssize_t r = shmkit_queue_send_many(q, m, n, room_slice(deadline));
+		if ((r == -ETIMEDOUT || r == -EAGAIN) && (r = room_wait_over(deadline)) == 0)
 			continue;
 		if (r < 0) /* about the first message: say why, as one send would */
 			return send_failed(q, uri, m[0].iov_len, (int)r, *sent);
