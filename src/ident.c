@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -67,37 +68,71 @@ int shmkit__boot_id(uint8_t out[16])
 }
 
 static struct shmkit__ident self_ident;
-static atomic_int self_pid; /* pid self_ident describes; 0 = not yet */
 static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A forked child starts with no identity. Keyed by pid alone, the cache
  * of a process that never asked (a parent's, copied by fork) would be
  * taken as its own by a grandchild that gets the parent's pid back (pid
  * reuse): a live holder recorded with another's start time, which
- * ident_dead_proven() takes for proof of its death. Not pthread_once (its
- * completion makes a futex call); a race installs the hook once anyway. */
+ * ident_dead_proven() takes for proof of its death. So the pid the cache
+ * describes lives in a page the kernel zeroes in every child
+ * (MADV_WIPEONFORK, Linux 4.14): _Fork() and raw clone(2), which run no
+ * atfork handlers, are covered too. Without it, a static that an atfork
+ * hook clears. Not pthread_once (its completion makes a futex call); a
+ * race maps a page too many and gives it back, or hooks once anyway. */
+static atomic_int self_pid_static;
+static _Atomic(atomic_int *) self_pid_at;
 static atomic_int self_hooked;
 
 static void self_forget(void)
 {
-	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+	atomic_store_explicit(&self_pid_static, 0, memory_order_relaxed);
 	/* the only thread now: a parent's thread may have held it at fork */
 	pthread_mutex_init(&self_lock, NULL);
+}
+
+static atomic_int *wiped_cell(void)
+{
+#ifdef MADV_WIPEONFORK
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (madvise(p, page, MADV_WIPEONFORK) == 0)
+		return p;
+	munmap(p, page);
+#endif
+	return NULL;
+}
+
+/* Where the pid self_ident describes is kept (0 = none yet). */
+static atomic_int *self_pid_cell(void)
+{
+	atomic_int *cell = atomic_load_explicit(&self_pid_at, memory_order_acquire);
+	if (cell)
+		return cell;
+	if (!atomic_exchange(&self_hooked, 1))
+		pthread_atfork(NULL, NULL, self_forget);
+	atomic_int *mine = wiped_cell(), *none = NULL;
+	if (!mine)
+		mine = &self_pid_static;
+	if (atomic_compare_exchange_strong(&self_pid_at, &none, mine))
+		return mine;
+	if (mine != &self_pid_static)
+		munmap(mine, (size_t)sysconf(_SC_PAGESIZE));
+	return none;
 }
 
 const struct shmkit__ident *shmkit__ident_self(void)
 {
 	pid_t pid = getpid();
-
-	if (!atomic_load_explicit(&self_hooked, memory_order_relaxed) &&
-	    !atomic_exchange(&self_hooked, 1))
-		pthread_atfork(NULL, NULL, self_forget);
+	atomic_int *self_pid = self_pid_cell();
 
 	/* Pairs with the release store below: self_ident is complete for this pid. */
-	if (atomic_load_explicit(&self_pid, memory_order_acquire) == pid)
+	if (atomic_load_explicit(self_pid, memory_order_acquire) == pid)
 		return &self_ident;
 	pthread_mutex_lock(&self_lock);
-	if (atomic_load_explicit(&self_pid, memory_order_relaxed) != pid) {
+	if (atomic_load_explicit(self_pid, memory_order_relaxed) != pid) {
 		/* A fresh identity (first call, or a child after fork). Without
 		 * /proc the fields stay 0: ident_alive() then says "unknown". */
 		struct shmkit__ident id = {.pid = (uint32_t)pid};
@@ -110,7 +145,7 @@ const struct shmkit__ident *shmkit__ident_self(void)
 			memset(id.boot_id, 0, sizeof(id.boot_id));
 		self_ident = id;
 		/* Pairs with the acquire load above. */
-		atomic_store_explicit(&self_pid, pid, memory_order_release);
+		atomic_store_explicit(self_pid, pid, memory_order_release);
 	}
 	pthread_mutex_unlock(&self_lock);
 	return &self_ident;

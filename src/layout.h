@@ -146,6 +146,14 @@ _Static_assert(sizeof(struct shmkit__attach_info) == 8, "attach info size");
  * read lock) when the holder took its read lock, so the lock is asked only
  * when the identity cannot say (another pid namespace); proven dead is dead. */
 #define SHMKIT__AI_CONTENDED 4u
+/* With SHMKIT__AI_WRLOCKED: which byte of its entry (0..31) the holder's
+ * write lock is on. Not 0 when the first byte was write-locked already: a
+ * dead holder's open file description outlived it (a child it forked, a
+ * descriptor it passed, a /proc reader's hold on its address space).
+ * Older readers ignore it and ask byte 0, whose lock keeps them cautious. */
+#define SHMKIT__AI_BYTE_SHIFT 8u
+#define SHMKIT__AI_BYTE_MASK 0x1f00u
+#define SHMKIT__AI_BYTE(flags) (((flags) & SHMKIT__AI_BYTE_MASK) >> SHMKIT__AI_BYTE_SHIFT)
 
 /* Roles a managed object can reserve for one process at a time. */
 enum shmkit__role_id {

@@ -107,25 +107,37 @@ static int lock_byte(int fd, uint64_t off, short type)
 	return fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : -1;
 }
 
-/* The SHMKIT__AI_* flags of the lock a new holder takes on the byte of
- * its entry at off. A write lock: the kernel lets only a descriptor open
- * for writing take one, and a probe for read locks meets nothing else, so
- * a stranger who may only read the file cannot keep a dead holder alive
- * (holders took read locks, and anyone's read lock on the byte looked like
- * theirs). Someone's lock already on the byte (a stranger's read lock): a
- * read lock, marked CONTENDED (an identity that proves the holder dead wins
- * over any lock, while one that cannot judge it, another pid namespace,
- * still has the lock to go by). A write lock already there (a dead
- * holder's outlived description): none, judged by identity. A descriptor
- * not open for writing: a read lock, as before. */
+/* The SHMKIT__AI_* flags of the lock a new holder takes on its entry at
+ * off: a write lock on its first byte free of others' locks. A write lock:
+ * the kernel lets only a descriptor open for writing take one, and a probe
+ * for read locks meets nothing else, so a stranger who may only read the
+ * file cannot keep a dead holder alive (holders took read locks, and
+ * anyone's read lock on the byte looked like theirs). A later byte than
+ * the first (SHMKIT__AI_BYTE) when a dead holder's open file description
+ * outlived it with its lock on the first. Every byte locked (a stranger's
+ * read lock over the file): a read lock on the first, marked CONTENDED (an
+ * identity that proves the holder dead wins over any lock, while one that
+ * cannot judge it, another pid namespace, still has the lock to go by).
+ * A descriptor not open for writing: a read lock, as before. */
 static uint32_t holder_lock(int fd, uint64_t off)
 {
 	if (fd < 0)
 		return 0;
-	if (lock_byte(fd, off, F_WRLCK) == 0)
-		return SHMKIT__AI_LOCKED | SHMKIT__AI_WRLOCKED; /* LOCKED: what older readers ask */
-	uint32_t contended = errno == EAGAIN || errno == EACCES ? SHMKIT__AI_CONTENDED : 0;
+	uint32_t contended = 0;
+	for (uint32_t k = 0; k <= SHMKIT__AI_BYTE_MASK >> SHMKIT__AI_BYTE_SHIFT; k++) {
+		if (lock_byte(fd, off + k, F_WRLCK) == 0) /* LOCKED: what older readers ask */
+			return SHMKIT__AI_LOCKED | SHMKIT__AI_WRLOCKED | k << SHMKIT__AI_BYTE_SHIFT;
+		if (errno != EAGAIN && errno != EACCES)
+			break; /* not open for writing, or no locks here */
+		contended = SHMKIT__AI_CONTENDED;
+	}
 	return lock_byte(fd, off, F_RDLCK) == 0 ? SHMKIT__AI_LOCKED | contended : 0;
+}
+
+/* The byte of its entry at off that a holder with these flags locked. */
+static uint64_t lock_off(uint64_t off, uint32_t flags)
+{
+	return off + ((flags & SHMKIT__AI_WRLOCKED) ? SHMKIT__AI_BYTE(flags) : 0);
 }
 
 /* 1 another open file description holds a lock on the byte that a holder
@@ -135,7 +147,8 @@ static int byte_locked(int fd, uint64_t off, uint32_t flags)
 {
 	/* a read-lock probe conflicts with write locks only */
 	short probe = (flags & SHMKIT__AI_WRLOCKED) ? F_RDLCK : F_WRLCK;
-	struct flock fl = {.l_type = probe, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	struct flock fl = {.l_type = probe, .l_whence = SEEK_SET,
+			   .l_start = (off_t)lock_off(off, flags), .l_len = 1};
 	if (fd < 0)
 		return -EBADF;
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
@@ -345,7 +358,9 @@ static void attach_release(struct shmkit__obj *o, uint64_t claimed)
 	uint64_t free_w = SHMKIT__WORD(0, SHMKIT__SLOT_FREE, SHMKIT__WORD_GEN(claimed));
 	/* Only if it is still ours: after fork the child shares o but not the slot. */
 	if (SHMKIT__WORD_PID(claimed) == (uint32_t)getpid()) {
-		lock_byte(shmkit_seg_fd(o->seg), slot_off((unsigned)o->attach_slot), F_UNLCK);
+		uint32_t flags = shmkit__obj_header(o)->attach_info[o->attach_slot].flags;
+		lock_byte(shmkit_seg_fd(o->seg), lock_off(slot_off((unsigned)o->attach_slot), flags),
+			  F_UNLCK);
 		atomic_compare_exchange_strong_explicit(&s->word, &claimed, free_w,
 							memory_order_release, memory_order_relaxed);
 	}
@@ -453,7 +468,7 @@ static void roles_release(struct shmkit__obj *o)
 		if (!held || SHMKIT__WORD_PID(held) != (uint32_t)getpid())
 			continue;
 		struct shmkit__role *r = &shmkit__obj_header(o)->roles[i];
-		lock_byte(shmkit_seg_fd(o->seg), role_off(i), F_UNLCK);
+		lock_byte(shmkit_seg_fd(o->seg), lock_off(role_off(i), r->flags), F_UNLCK);
 		uint64_t free_w = SHMKIT__WORD(0, SHMKIT__SLOT_FREE, SHMKIT__WORD_GEN(held));
 		atomic_compare_exchange_strong_explicit(&r->word, &held, free_w,
 							memory_order_release, memory_order_relaxed);

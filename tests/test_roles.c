@@ -72,6 +72,21 @@ static int role_forking_queue_side(int argc, char **argv)
 		pause();
 }
 
+/* argv: path role -> write locks on every byte a holder of that role may
+ * lock (as 32 dead holders' outlived descriptions would hold them), held. */
+static int role_byte_locker(int argc, char **argv)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 32};
+	int fd = argc >= 2 ? open(argv[0], O_RDWR | O_CLOEXEC) : -1;
+	fl.l_start = (off_t)(offsetof(struct shmkit__header, roles) +
+			     (size_t)atoi(argv[1]) * sizeof(struct shmkit__role));
+	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return 3;
+	say_ready();
+	for (;;)
+		pause();
+}
+
 /* argv: uri -> the topic's publisher, held. */
 static int role_publisher(int argc, char **argv)
 {
@@ -150,6 +165,7 @@ static const struct test_role roles[] = {
     {"old_holder", role_old_holder},
     {"queue_side", role_queue_side},
     {"forking_queue_side", role_forking_queue_side},
+    {"byte_locker", role_byte_locker},
     {"stranger", role_stranger},
     {"publisher", role_publisher},
     {NULL, NULL},
@@ -318,6 +334,20 @@ static void kill_timens_holder(pid_t holder)
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+/* The flags its holder recorded in the producer's (1) or consumer's (0)
+ * role entry of the queue at uri. */
+static uint32_t role_flags(const char *uri, int producer)
+{
+	struct shmkit_seg *seg;
+	uint32_t flags = UINT32_MAX;
+	if (shmkit_seg_open(&seg, uri, 0, 0, 0) != 0)
+		return flags;
+	const struct shmkit__header *h = shmkit_seg_addr(seg);
+	flags = h->roles[producer ? SHMKIT__ROLE_PRODUCER : SHMKIT__ROLE_CONSUMER].flags;
+	shmkit_seg_close(seg);
+	return flags;
+}
+
 /* One use of a queue's side: >= 0 or the error. */
 static int use_side(struct shmkit_queue *q, int producer, const char *msg)
 {
@@ -333,9 +363,10 @@ static int use_side(struct shmkit_queue *q, int producer, const char *msg)
  * keeps its mapping, and so the lock, a moment longer in the same way (the
  * chaos test's restarted producer met it under load). An identity proven
  * dead now wins over the lock, for roles and for attach slots. The next
- * holder finds the outlived write lock and takes none: a live one that
- * identity misjudges (in a time namespace, its pid looks reused) must still
- * keep its role, and a second claimant after it be refused. */
+ * holder finds the outlived write lock and locks the entry's next byte: a
+ * live one that identity misjudges (in a time namespace, its pid looks
+ * reused) keeps its role by that lock, and a second claimant after it is
+ * refused. */
 static void check_lock_outlives_holder(int producer)
 {
 	const char *uri = test_uri("posix", "outlived");
@@ -372,11 +403,42 @@ static void check_lock_outlives_holder(int producer)
 	for (int i = 0; i < k && i < 4; i++)
 		if (at[i].pid == holder)
 			CHECK_RET(at[i].alive, 0);
+	CHECK_RET(role_flags(uri, producer), SHMKIT__AI_LOCKED | SHMKIT__AI_WRLOCKED |
+					       1u << SHMKIT__AI_BYTE_SHIFT);
 	CHECK_OK(shmkit_queue_open(&q2, uri)); /* and ours is respected */
 	CHECK_RET(use_side(q2, producer, "z"), -EBUSY);
 	CHECK_OK(shmkit_queue_close(q2));
 	CHECK_OK(shmkit_queue_close(q));
 	close(in[1]); /* the child ends */
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* Every byte of the role's entry write-locked (outlived descriptions): the
+ * next holder takes no lock (flags 0) and is judged by identity alone, where
+ * only a proof of death counts. A live one in a time namespace keeps its
+ * role; once it is gone (no process with its pid), the role is taken. */
+static void check_lockless_holder(void)
+{
+	const char *uri = test_uri("posix", "lockless");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	char path[512];
+
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *largs[] = {path, "0", NULL};
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q));
+	pid_t locker = spawn_ready("byte_locker", largs);
+	pid_t live = spawn_timens_holder(uri, "send");
+	if (live > 0) {
+		CHECK_RET(role_flags(uri, 1), 0);
+		CHECK_OK(shmkit_queue_open(&q, uri));
+		CHECK_RET(use_side(q, 1, "x"), -EBUSY); /* "dead" by its start time: not proof */
+		kill_timens_holder(live);
+		CHECK_OK(use_side(q, 1, "y")); /* no process has its pid: proof */
+		CHECK_OK(shmkit_queue_close(q));
+	}
+	kill_wait(locker);
 	CHECK_OK(shmkit_remove(uri));
 }
 
@@ -411,8 +473,9 @@ static int grandchild_with_parents_pid(int from_test)
  * never asking, forks D, which gets the first one's pid back. D took the
  * cache copied through M for its own (keyed by pid alone): a live holder
  * recorded with another's start time, judged dead by a proof of pid reuse.
- * A forked child now starts with no identity. */
-static void check_identity_after_pid_reuse(void)
+ * A forked child now starts with no identity, also when made by _Fork(),
+ * which runs no atfork handlers. */
+static void check_identity_after_pid_reuse(int raw_fork)
 {
 	int p[2];
 	CHECK_OK(pipe(p));
@@ -422,7 +485,7 @@ static void check_identity_after_pid_reuse(void)
 	if (first == 0) {
 		if (shmkit__ident_self()->start_time != own_start_time())
 			_exit(2);
-		if (fork() == 0)
+		if ((raw_fork ? _Fork() : fork()) == 0) /* _Fork: no atfork handlers run */
 			_exit(grandchild_with_parents_pid(p[0]));
 		_exit(0);
 	}
@@ -589,7 +652,9 @@ int main(int argc, char **argv)
 	check_old_format_holder();
 	check_lock_outlives_holder(1);
 	check_lock_outlives_holder(0);
-	check_identity_after_pid_reuse();
+	check_lockless_holder();
+	check_identity_after_pid_reuse(0);
+	check_identity_after_pid_reuse(1);
 	check_stranger_live_timens_holder();
 	check_open_claims_nothing();
 	check_second_publisher();
