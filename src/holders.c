@@ -45,7 +45,10 @@ static void find_users(const struct shmkit__obj_ref *ref, struct use_report *rep
  * refers to it (read or write; every mapping holds one). Processes whose
  * /proc we may not read (more privileged ones) are covered by it. The probe
  * runs in a child: a lease break signals the holder with SIGIO, which would
- * end the caller. */
+ * end the caller. The child ignores SIGIO and reads a break back
+ * (F_GETLEASE): a child killed by any signal is a probe that did not
+ * answer, never a holder found, and no SIGIO handler or mask inherited from
+ * the caller changes the answer. */
 
 /* Does this kernel count read-only opens for leases (CONFIG_IMA)? 1 yes,
  * 0 no (or no way to tell), negative errno when the file to try it on
@@ -72,8 +75,9 @@ static int lease_counts_readers(void)
 }
 
 /* Exit codes of the probe child, with lease_probe()'s answer for each in
- * brackets: granted [1], refused or another lease holder [0], readers not
- * counted [-ENOTSUP], the name names another file now [-ESTALE], or
+ * brackets: granted [1], refused, another lease holder or broken since by
+ * an open [0], readers not counted [-ENOTSUP], the name names another file
+ * now [-ESTALE], or
  * PROBE_ERRNO + errno [-errno: -ENOENT when the file was removed meanwhile,
  * by a concurrent gc say, which is no permission problem]. */
 enum { PROBE_FREE, PROBE_HELD, PROBE_OTHER, PROBE_UNCOUNTED, PROBE_ERRNO = 64 };
@@ -92,8 +96,8 @@ static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char 
 		probe_exit_errno(-counted);
 	if (!counted)
 		_exit(PROBE_UNCOUNTED);
-	if (pfd >= 0)
-		signal(SIGIO, SIG_IGN); /* the break of a lease granted */
+	signal(SIGIO, SIG_IGN); /* a break is read back below */
+	SHMKIT__TEST_POINT("holders.probe");
 	int fd = pfd >= 0 ? shmkit__reopen_path_fd(pfd, O_RDONLY | O_NONBLOCK)
 			  : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno == EWOULDBLOCK)
@@ -105,13 +109,17 @@ static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char 
 		probe_exit_errno(errno);
 	if (sb.st_dev != ref->dev || (uint64_t)sb.st_ino != ref->ino)
 		_exit(PROBE_OTHER);
-	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
-		fcntl(fd, F_SETLEASE, F_UNLCK);
-		_exit(PROBE_FREE);
+	if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0) {
+		if (errno == EAGAIN)
+			_exit(PROBE_HELD);
+		probe_exit_errno(errno);
 	}
-	if (errno == EAGAIN)
-		_exit(PROBE_HELD);
-	probe_exit_errno(errno);
+	SHMKIT__TEST_POINT("holders.leased");
+	/* an open since the grant is breaking it: "somebody has", unless a
+	 * grant alone answers (pfd, see lease_probe) */
+	int broken = fcntl(fd, F_GETLEASE) != F_WRLCK;
+	fcntl(fd, F_SETLEASE, F_UNLCK);
+	_exit(broken && pfd < 0 ? PROBE_HELD : PROBE_FREE);
 }
 
 /* 1 nobody else has the file open or mapped, 0 somebody has, negative errno
@@ -121,8 +129,10 @@ static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char 
  * pfd, a lease granted is the answer even if an open breaks it at once: at
  * that instant no other open file referred to it, which is all a take-over
  * asks (abandoned.c: a creator holds its descriptor throughout); else such
- * an open makes it "somebody has". */
-static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int pfd)
+ * an open makes it "somebody has". -EINTR: the child was killed (its
+ * signal in *sig) before it answered, by whoever signals our process group
+ * or by the OOM killer: no answer, and no holder either. */
+static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int pfd, int *sig)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -133,8 +143,10 @@ static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return shmkit__neg_errno();
-	if (WIFSIGNALED(status))
-		return 0; /* SIGIO: someone opened it during the probe */
+	if (WIFSIGNALED(status)) {
+		*sig = WTERMSIG(status);
+		return -EINTR;
+	}
 	int code = WEXITSTATUS(status);
 	switch (code) {
 	case PROBE_FREE:
@@ -174,7 +186,15 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 			 (int)getpid());
 		return 0;
 	}
-	int lease = path || pfd >= 0 ? lease_probe(ref, path, pfd) : -ENOTSUP;
+	int sig = 0;
+	int lease = path || pfd >= 0 ? lease_probe(ref, path, pfd, &sig) : -ENOTSUP;
+	if (lease == -EINTR) {
+		snprintf(why, cap,
+			 "who holds it cannot be told: the kernel's lease probe (a child "
+			 "process) was killed by signal %d (%s)",
+			 sig, strsignal(sig));
+		return -1;
+	}
 	if (lease == -ENOENT || lease == -ESTALE) {
 		snprintf(why, cap, "%s meanwhile: who holds the file judged cannot be asked",
 			 lease == -ENOENT ? "it was removed" : "its name names another file");
@@ -183,7 +203,7 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 	if (lease == 0) {
 		snprintf(why, cap,
 			 "a process that cannot be inspected has it open or mapped "
-			 "(the kernel refused a write lease)");
+			 "(the kernel refused a write lease, or an open broke it)");
 		return 0;
 	}
 	if (lease == 1) {

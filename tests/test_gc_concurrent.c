@@ -12,6 +12,7 @@
  * open"). Each gc here is stopped at a pause point while the name
  * changes. */
 /* TIMEOUT: 120 */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,12 @@ static void read_log(const char *path, char *out, size_t cap)
 		fprintf(stderr, "  gc said: %s", out);
 }
 
+/* Where a gc run of this test tagged `tag` writes what it says. */
+static void log_path(char *path, size_t cap, const char *tag)
+{
+	snprintf(path, cap, "/tmp/shmkit-test-%d-%s.log", (int)getpid(), tag);
+}
+
 /* A gc (role_gc) limited to uri, stopped at a pause point, its log in a
  * file named after that point (two gcs at once stop at different ones). */
 struct stopped_gc {
@@ -84,7 +91,7 @@ struct stopped_gc {
 
 static void gc_stop_at(struct stopped_gc *g, const char *uri, const char *point)
 {
-	snprintf(g->log, sizeof(g->log), "/tmp/shmkit-test-%d-%s.log", (int)getpid(), point);
+	log_path(g->log, sizeof(g->log), point);
 	const char *args[] = {uri, g->log, NULL};
 	g->pid = test_spawn_paused(point, "gc", args);
 }
@@ -156,6 +163,101 @@ static void test_replaced_held(void)
 	CHECK(unlink(file) == 0);
 }
 
+/* A stopped child of parent (its lease probe at a pause point), or -1
+ * once parent has exited, or after 10 s. */
+static pid_t stopped_child(pid_t parent)
+{
+	for (int i = 0; i < 1000 && kill(parent, 0) == 0; i++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		while (d && (e = readdir(d)) != NULL) {
+			char path[300], buf[512], state = 0;
+			int ppid = 0;
+			snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+			FILE *f = fopen(path, "r");
+			size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+			if (f)
+				fclose(f);
+			buf[n] = '\0';
+			const char *end = strrchr(buf, ')'); /* comm may hold anything */
+			if (end && sscanf(end + 1, " %c %d", &state, &ppid) == 2 && state == 'T' &&
+			    ppid == parent) {
+				pid_t pid = atoi(e->d_name);
+				closedir(d);
+				return pid;
+			}
+		}
+		if (d)
+			closedir(d);
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* A gc whose lease probe (a child) was killed by another signal than SIGIO
+ * read it as "held": the orphan was kept, blamed on "a process that cannot
+ * be inspected". The probe did not answer: the orphan is skipped, and the
+ * reason says the probe was killed. */
+static void test_probe_killed(void)
+{
+	const char *uri = test_uri("posix", "gc-probe");
+	char path[256], said[2048];
+	log_path(path, sizeof(path), "probe");
+	const char *args[] = {uri, path, NULL};
+	struct shmkit_stat st;
+
+	make_orphan(uri);
+	setenv("SHMKIT_TEST_PAUSE", "holders.probe", 1);
+	pid_t gc = test_spawn_self("gc", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	pid_t probe = stopped_child(gc);
+	if (probe < 0) { /* readers not counted here: the probe stops nowhere */
+		test_wait(gc);
+		read_log(path, said, sizeof(said));
+		fprintf(stderr, "  no lease probe to kill here: not tested\n");
+		return;
+	}
+	kill(probe, SIGKILL);
+	CHECK_RET(test_wait(gc), 0);
+	read_log(path, said, sizeof(said));
+	CHECK(strncmp(said, "skipped ", 8) == 0);
+	CHECK(strstr(said, "lease probe (a child process) was killed by signal 9") != NULL);
+	CHECK_OK(shmkit_stat(uri, &st)); /* still there */
+}
+
+/* The same probe stopped with its lease granted while a process opens the
+ * file: the open breaks the lease, and the orphan is kept (the probe used
+ * to die of the SIGIO that says so; it now reads the break back). */
+static void test_probe_sees_opener(void)
+{
+	const char *uri = test_uri("posix", "gc-opener");
+	char path[256], said[2048], file[512];
+	log_path(path, sizeof(path), "opener");
+	const char *args[] = {uri, path, NULL};
+
+	make_orphan(uri);
+	snprintf(file, sizeof(file), "/dev/shm%s", strchr(uri, ':') + 1);
+	setenv("SHMKIT_TEST_PAUSE", "holders.leased", 1);
+	pid_t gc = test_spawn_self("gc", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	pid_t probe = stopped_child(gc);
+	if (probe < 0) {
+		test_wait(gc);
+		read_log(path, said, sizeof(said));
+		fprintf(stderr, "  no lease probe here: not tested\n");
+		return;
+	}
+	int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(fd < 0 && errno == EWOULDBLOCK); /* the lease holds it off, and breaks */
+	kill(probe, SIGCONT);
+	CHECK_RET(test_wait(gc), 0);
+	read_log(path, said, sizeof(said));
+	CHECK(strncmp(said, "kept ", 5) == 0);
+	CHECK(strstr(said, "an open broke it") != NULL);
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -167,5 +269,7 @@ int main(int argc, char **argv)
 	test_removed_at("sysv", "gc.sysv.judged");
 	test_two_gcs();
 	test_replaced_held();
+	test_probe_killed();
+	test_probe_sees_opener();
 	return test_done();
 }
