@@ -57,7 +57,7 @@ static int remover_holds(int lfd)
  * 0 not held but go on (no way to take it: no write permission, no /proc,
  * no locks on this filesystem; or a program's own record lock covers the
  * byte), -EBUSY when another remover holds it (at once, or after
- * NAME_LOCK_WAIT_MS with `wait`). */
+ * NAME_LOCK_WAIT_MS with `wait`; *lfd closed). */
 static int name_lock(int pfd, int wait, int *lfd)
 {
 	struct flock fl = name_lock_range();
@@ -83,9 +83,12 @@ static int name_lock(int pfd, int wait, int *lfd)
 		if (!remover_holds(*lfd))
 			return 0;
 		if (!wait || shmkit__now_ns() > deadline)
-			return -EBUSY;
+			break;
 		usleep(1000);
 	}
+	close(*lfd); /* the caller returns at once: it would leak */
+	*lfd = -1;
+	return -EBUSY;
 }
 
 int shmkit__remover_wait(int pfd)
