@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -83,6 +84,28 @@ static int run_gc(struct gc_tally *t, int dry_run, int foreign, int force, const
 	return CLI_OK;
 }
 
+/* What a --prefix (as spelt for matching) matches all of, or NULL: `--prefix
+ * "/$APP"`, "posix:$APP" or "sysv:id=$ID" with the variable unset or empty
+ * is not a gc of every orphan of that kind on the machine. */
+static const char *whole_kind(const char *p)
+{
+	static const struct {
+		const char *uri, *kind;
+	} all[] = {
+	    {"posix:/", "POSIX segment"},
+	    {"sysv:id=", "System V segment"},
+	    {"sysv:0x", "System V key"},
+	};
+	size_t n = strlen(p);
+
+	if (n == 0)
+		return "segment";
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (n <= strlen(all[i].uri) && strncasecmp(all[i].uri, p, n) == 0)
+			return all[i].kind;
+	return NULL;
+}
+
 CLI_COMMAND(cmd_gc)
 {
 	struct gc_tally t;
@@ -103,12 +126,6 @@ CLI_COMMAND(cmd_gc)
 		return CLI_USAGE;
 	if (nops != 0)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[1]);
-	/* `--prefix "$APP"` or `--prefix "sysv:id=$ID"` with the variable
-	 * unset: not every orphan on the machine, or every SysV one */
-	if (prefix && (!*prefix || !strcmp(prefix, "sysv:id=")))
-		return cli_usage_error(argv[0], "--prefix '%s' would match every %ssegment "
-				       "(leave --prefix out to mean all)", prefix,
-				       *prefix ? "System V " : "");
 	char *v[1] = {(char *)prefix}; /* "/name" is posix:/name (a new string: freed below) */
 	if (cli_take_uris(argv[0], v, 1) != CLI_OK) /* in argv: decoded in place */
 		return CLI_USAGE;
@@ -116,7 +133,12 @@ CLI_COMMAND(cmd_gc)
 		return CLI_USAGE;
 	if (prefix && cli_uri_prefixes(v, 1) < 0)
 		return cli_fail("gc", "", -ENOMEM);
-	int r = run_gc(&t, dry_run, foreign, force, v[0]);
+	const char *all = prefix ? whole_kind(v[0]) : NULL;
+	char safe[256];
+	int r = all ? cli_usage_error(argv[0], "--prefix '%s' would match every %s (leave --prefix "
+				      "out to mean every segment)",
+				      cli_name(prefix, safe, sizeof(safe)), all)
+		    : run_gc(&t, dry_run, foreign, force, v[0]);
 	if (v[0] != prefix)
 		free(v[0]);
 	return r;
