@@ -166,10 +166,10 @@ static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmki
 	if (!(flags & SHMKIT__AI_LOCKED)) {
 		/* No file to lock (SysV, anon), or no namespace recorded (a
 		 * library before locks): identity, as ever. A holder that had a
-		 * file but found an outlived write lock on its byte took none:
-		 * only proof of death counts, since "dead" may be a live holder
-		 * seen through another time namespace or another pid namespace's
-		 * /proc. */
+		 * file but found every byte it may lock locked (outlived write
+		 * locks) took none: only proof of death counts, since "dead" may
+		 * be a live holder seen through another time namespace or another
+		 * pid namespace's /proc. */
 		if (fd < 0 || a != 0 || id->pidns == 0)
 			return a;
 		return shmkit__ident_dead_proven(id) ? 0 : -EAGAIN;
