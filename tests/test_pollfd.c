@@ -354,6 +354,16 @@ static void test_send_fd(void)
 	CHECK_OK(shmkit_queue_close(c));
 }
 
+/* A new topic at uri made with o, and a subscriber of it: its descriptor. */
+static int subscribed_fd(const char *uri, const struct shmkit_topic_opts *o, struct shmkit_sub **s)
+{
+	CHECK_OK(shmkit_topic_create(uri, o));
+	CHECK_OK(shmkit_sub_open(s, uri));
+	int fd = shmkit_sub_fd(*s);
+	CHECK(fd >= 0);
+	return fd;
+}
+
 /* A topic's descriptor: messages from another process, then -EPIPE (and
  * readiness) once the publisher closed. */
 static void test_topic_fd(void)
@@ -364,10 +374,7 @@ static void test_topic_fd(void)
 	uint64_t v, next = 0, n = 2000;
 	int64_t end = test_now_ns() + 60 * SEC;
 
-	CHECK_OK(shmkit_topic_create(uri, &o));
-	CHECK_OK(shmkit_sub_open(&s, uri));
-	int fd = shmkit_sub_fd(s);
-	CHECK(fd >= 0);
+	int fd = subscribed_fd(uri, &o, &s);
 	CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
 	CHECK(!readable(fd, 0));
@@ -460,10 +467,7 @@ static void test_topic_fd_killed_publisher(void)
 	struct shmkit_sub *s;
 	uint64_t v;
 
-	CHECK_OK(shmkit_topic_create(uri, &o));
-	CHECK_OK(shmkit_sub_open(&s, uri));
-	int fd = shmkit_sub_fd(s);
-	CHECK(fd >= 0);
+	int fd = subscribed_fd(uri, &o, &s);
 	pid_t c = spawn_publisher_dies(uri, "3");
 	for (int i = 0; i < 3; i++)
 		CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), sizeof(v));
@@ -485,10 +489,7 @@ static void test_topic_fd_publisher_after_arm(void)
 	struct shmkit_sub *s;
 	uint64_t v;
 
-	CHECK_OK(shmkit_topic_create(uri, &o));
-	CHECK_OK(shmkit_sub_open(&s, uri));
-	int fd = shmkit_sub_fd(s);
-	CHECK(fd >= 0);
+	int fd = subscribed_fd(uri, &o, &s);
 	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN); /* armed: no publisher */
 	CHECK(!readable(fd, 0));
 	pid_t c = spawn_publisher_dies(uri, "0");
@@ -1176,8 +1177,7 @@ static int child_fd_paused(void *arg)
 	while (fd >= 0 && shmkit_sub_recv(a->s, buf, sizeof(buf), 0) >= 0)
 		; /* to -EAGAIN: armed */
 	CHECK(write(a->pipe_w, "a", 1) == 1);
-	CHECK(readable(fd, 3000));
-	CHECK_RET(shmkit_sub_recv(a->s, buf, sizeof(buf), 0), 5);
+	CHECK_RET(sub_recv_readable(a->s, fd, buf, sizeof(buf)), 5); /* the publisher's open may wake it first */
 	CHECK_OK(shmkit_sub_close(a->s));
 	return test_done();
 }

@@ -28,8 +28,9 @@ static void say_ready(void)
 	fflush(stdout);
 }
 
-/* argv: uri send|recv -> uses the queue once on that side, holds the handle. */
-static int role_queue_side(int argc, char **argv)
+/* argv: uri send|recv -> opens the queue and uses it once on that side,
+ * which claims the side's role: 0, or the role's exit code. */
+static int take_queue_side(int argc, char **argv)
 {
 	struct shmkit_queue *q;
 	char buf[64];
@@ -37,8 +38,15 @@ static int role_queue_side(int argc, char **argv)
 		return 3;
 	int r = strcmp(argv[1], "send") == 0 ? shmkit_queue_send(q, "held", 4, 0)
 					      : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
-	if (r < 0)
-		return 4;
+	return r < 0 ? 4 : 0; /* the handle stays open: the role stays ours */
+}
+
+/* argv: uri send|recv -> uses the queue once on that side, holds the handle. */
+static int role_queue_side(int argc, char **argv)
+{
+	int r = take_queue_side(argc, argv);
+	if (r)
+		return r;
 	say_ready();
 	for (;;)
 		pause();
@@ -50,14 +58,9 @@ static int role_queue_side(int argc, char **argv)
  * ends. Says "child N" first. */
 static int role_forking_queue_side(int argc, char **argv)
 {
-	struct shmkit_queue *q;
-	char buf[64];
-	if (argc < 2 || shmkit_queue_open(&q, argv[0]) != 0)
-		return 3;
-	int r = strcmp(argv[1], "send") == 0 ? shmkit_queue_send(q, "held", 4, 0)
-					      : (int)shmkit_queue_recv(q, buf, sizeof(buf), 0);
-	if (r < 0)
-		return 4;
+	int r = take_queue_side(argc, argv);
+	if (r)
+		return r;
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0) {
@@ -241,6 +244,19 @@ static void check_side(int mp, int mc, int producer)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A new SPSC queue (8 x 64 B) tagged `tag`, no role held: its URI, and
+ * the path of its file in path. */
+static const char *fresh_queue(const char *tag, char *path, size_t cap)
+{
+	const char *uri = test_uri("posix", tag);
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	snprintf(path, cap, "/dev/shm%s", strchr(uri, ':') + 1);
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q)); /* gives the producer role back */
+	return uri;
+}
+
 /* A stranger's read lock on the file, taken before the producer claimed
  * its role or after it died, kept the dead producer "alive": its role
  * was refused for good (-EBUSY). Holders took a read lock on their entry's
@@ -249,16 +265,11 @@ static void check_side(int mp, int mc, int producer)
  * the byte locked already takes none (judged by identity). */
 static void check_stranger_read_lock(int stranger_first)
 {
-	const char *uri = test_uri("posix", "stranger");
-	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
 	struct shmkit_queue *q;
 	char path[512];
 	pid_t stranger = 0;
-
-	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *uri = fresh_queue("stranger", path, sizeof(path));
 	const char *sargs[] = {path, NULL}, *hargs[] = {uri, "send", NULL};
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	CHECK_OK(shmkit_queue_close(q)); /* gives the producer role back */
 	if (stranger_first)
 		stranger = spawn_ready("stranger", sargs);
 	pid_t holder = spawn_ready("queue_side", hargs);
@@ -419,15 +430,10 @@ static void check_lock_outlives_holder(int producer)
  * role; once it is gone (no process with its pid), the role is taken. */
 static void check_lockless_holder(void)
 {
-	const char *uri = test_uri("posix", "lockless");
-	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
 	struct shmkit_queue *q;
 	char path[512];
-
-	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *uri = fresh_queue("lockless", path, sizeof(path));
 	const char *largs[] = {path, "0", NULL};
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	CHECK_OK(shmkit_queue_close(q));
 	pid_t locker = spawn_ready("byte_locker", largs);
 	pid_t live = spawn_timens_holder(uri, "send");
 	if (live > 0) {
@@ -509,15 +515,10 @@ static void check_identity_after_pid_reuse(int raw_fork)
  * beside a stranger's read lock; dead once its lock is gone. */
 static void check_old_format_holder(void)
 {
-	const char *uri = test_uri("posix", "old-holder");
-	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
 	struct shmkit_queue *q;
 	char path[512];
-
-	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *uri = fresh_queue("old-holder", path, sizeof(path));
 	const char *args[] = {uri, path, NULL};
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	CHECK_OK(shmkit_queue_close(q));
 	pid_t holder = spawn_ready("old_holder", args);
 	CHECK_OK(shmkit_queue_open(&q, uri));
 	CHECK_RET(shmkit_queue_send(q, "x", 1, 0), -EBUSY); /* its lock says alive */
@@ -535,15 +536,10 @@ static void check_old_format_holder(void)
  * producer took the live one's SPSC role. Root only (CLONE_NEWTIME). */
 static void check_stranger_live_timens_holder(void)
 {
-	const char *uri = test_uri("posix", "stranger-timens");
-	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 64};
 	struct shmkit_queue *q;
 	char path[512];
-
-	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, ':') + 1);
+	const char *uri = fresh_queue("stranger-timens", path, sizeof(path));
 	const char *sargs[] = {path, NULL};
-	CHECK_OK(shmkit_queue_create(&q, uri, &o));
-	CHECK_OK(shmkit_queue_close(q));
 	pid_t stranger = spawn_ready("stranger", sargs);
 	pid_t holder = spawn_timens_holder(uri, "send");
 	if (holder > 0) {
