@@ -45,7 +45,7 @@
 	  "send messages: one per argument, or one per line of stdin with '-'")                  \
 	X(cmd_recv,   "recv",   "recv URI [--count N] [--timeout S] [--null|--raw]",             \
 	  "receive N messages (default 1; 0 = until the timeout), one per line")                 \
-	X(cmd_bridge, "bridge", "bridge out URI ENDPOINT | in ENDPOINT URI | keygen [--bind|--connect] [--state FILE] [--window N] [--curve-keys FILE] [--curve-server-key KEY] [--timeout S] [--stats S]", \
+	X(cmd_bridge, "bridge", "bridge out URI ENDPOINT | in ENDPOINT URI [--bind|--connect] [--state FILE] [--window N] [--curve-keys FILE] [--curve-server-key KEY] [--timeout S] [--stats S] | keygen", \
 	  "carry a queue or topic to another host over ZeroMQ (docs/BRIDGE.md)")                  \
 	X(cmd_top,    "top",    "top [--interval S] [--once] [--json] [URI-PREFIX...]",                       \
 	  "a live view of every shmkit object: depth, rates, drops, sleepers (q quits)")          \
