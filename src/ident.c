@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -267,4 +269,58 @@ int shmkit__ident_dead_proven(const struct shmkit__ident *id)
 	if (start == id->start_time)
 		return state == 'Z' || state == 'X' || state == 'x' ? zombie_alive(pid) == 0 : 0;
 	return same_time_ns(pid);
+}
+
+/* ---- earlier images of this process ----
+ * execve(2) keeps a process's pid and start time, so a claim an earlier
+ * image of it made (a role, an attach slot, a topic's publisher) still
+ * names a live process. But exec dropped every handle, and with them the
+ * open file descriptions whose locks said "alive": nothing can use or
+ * release that claim any more, and the new image would be refused its own
+ * role for good. So each image draws a token and records it beside its
+ * identity; an entry that names this process with another token is an
+ * earlier image's, and dead. Only the process itself can judge its images:
+ * to others the entry names a live process, which it is until it reclaims
+ * the entry. The token is drawn, not taken from AT_RANDOM: those bytes are
+ * the stack canary and the pointer guard, which shared memory must not
+ * show. A fork shares its parent's token, but not its pid. */
+
+static uint32_t draw_token(void)
+{
+	uint32_t v = 0;
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+		/* no entropy yet (early boot): the clock and where we were loaded */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = (uint32_t)ts.tv_nsec ^ (uint32_t)((uintptr_t)&v >> 4) ^ (uint32_t)getpid() << 16;
+	}
+	/* never 0 (an entry an older library wrote), in the low half too
+	 * (an attach slot keeps 16 bits) */
+	return v & 0xffffu ? v : v | 1u;
+}
+
+uint32_t shmkit__image_token(void)
+{
+	static _Atomic uint32_t token;
+	uint32_t t = atomic_load_explicit(&token, memory_order_relaxed);
+	if (t)
+		return t;
+	uint32_t none = 0, mine = draw_token();
+	/* one token per image, whichever thread draws first */
+	if (atomic_compare_exchange_strong_explicit(&token, &none, mine, memory_order_relaxed,
+						    memory_order_relaxed))
+		return mine;
+	return none;
+}
+
+int shmkit__ident_earlier_image(const struct shmkit__ident *id, uint32_t image, uint32_t mask)
+{
+	const struct shmkit__ident *me = shmkit__ident_self();
+	/* no token recorded, or an identity that cannot be told apart from
+	 * another process's (no /proc when it was taken) */
+	if ((image & mask) == 0 || me->start_time == 0 || me->pidns == 0)
+		return 0;
+	return id->pid == me->pid && id->pidns == me->pidns && id->start_time == me->start_time &&
+	       memcmp(id->boot_id, me->boot_id, sizeof(me->boot_id)) == 0 &&
+	       (image & mask) != (shmkit__image_token() & mask);
 }

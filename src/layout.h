@@ -154,6 +154,11 @@ _Static_assert(sizeof(struct shmkit__attach_info) == 8, "attach info size");
 #define SHMKIT__AI_BYTE_SHIFT 8u
 #define SHMKIT__AI_BYTE_MASK 0x1f00u
 #define SHMKIT__AI_BYTE(flags) (((flags) & SHMKIT__AI_BYTE_MASK) >> SHMKIT__AI_BYTE_SHIFT)
+/* The low 16 bits of the claimer's image token (shmkit__image_token()): a
+ * process finding its own identity with another token there knows the
+ * slot was taken by an image it replaced with execve(2). 0: not recorded. */
+#define SHMKIT__AI_IMAGE_SHIFT 16u
+#define SHMKIT__AI_IMAGE_MASK 0xffffu
 
 /* Roles a managed object can reserve for one process at a time. */
 enum shmkit__role_id {
@@ -168,10 +173,12 @@ struct shmkit__role {
 	_Atomic uint64_t word;
 	struct shmkit__ident id; /* 8: the holder */
 	uint32_t flags;          /* 40: SHMKIT__AI_LOCKED */
-	uint32_t reserved[5];    /* 44: zero */
+	uint32_t image;          /* 44: the holder's image token (0: not recorded) */
+	uint32_t reserved[4];    /* 48: zero */
 };
 _Static_assert(sizeof(struct shmkit__role) == 64, "role size");
 _Static_assert(offsetof(struct shmkit__role, id) == 8, "role.id");
+_Static_assert(offsetof(struct shmkit__role, image) == 44, "role.image");
 
 /* Header flags (struct shmkit__header.flags). */
 #define SHMKIT__HDR_PERSIST 1u /* persistent: gc never removes it (DESIGN §8) */
@@ -450,7 +457,8 @@ struct shmkit__topic_shared {
 	 * that lost its claim writes here (pub_ident it may) */
 	_Atomic uint64_t act_state;             /* the ACTIVE pub_state whose act_ident this is; 0 while written */
 	struct shmkit__ident act_ident;         /* the publisher that state names */
-	uint32_t reserved3[4];
+	uint32_t act_image;                     /* its image token (0: not recorded) */
+	uint32_t reserved3[3];
 };
 _Static_assert(sizeof(struct shmkit__topic_shared) == 256, "topic_shared size");
 _Static_assert(offsetof(struct shmkit__topic_shared, max_subs) == 48, "topic.max_subs");
@@ -465,6 +473,7 @@ _Static_assert(offsetof(struct shmkit__topic_shared, n_subs) == 136, "topic.n_su
 _Static_assert(offsetof(struct shmkit__topic_shared, lis_end) == 140, "topic.lis_end");
 _Static_assert(offsetof(struct shmkit__topic_shared, act_state) == 200, "topic.act_state");
 _Static_assert(offsetof(struct shmkit__topic_shared, act_ident) == 208, "topic.act_ident");
+_Static_assert(offsetof(struct shmkit__topic_shared, act_image) == 240, "topic.act_image");
 _Static_assert(offsetof(struct shmkit__topic_shared, space_ec) == 192, "topic.space_ec");
 
 /* One subscriber: two cache lines; the first is written by its owner per

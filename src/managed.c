@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,21 @@ static int byte_locked(int fd, uint64_t off, uint32_t flags)
 	return fl.l_type != F_UNLCK;
 }
 
+/* Whether a holder naming this process, whose entry starts at byte `off`,
+ * is an earlier image's claim (shmkit__ident_earlier_image): its token
+ * says so, and no lock of it is seen, since the exec closed the
+ * descriptions that held them. The lock is asked too because two copies
+ * of the library in one process draw two tokens, and the other copy's
+ * live handle holds its lock. (Without a lock to ask, SysV and anon:, the
+ * token alone.) */
+static bool earlier_image(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id,
+			  uint32_t image, uint32_t mask)
+{
+	if (!shmkit__ident_earlier_image(id, image, mask))
+		return false;
+	return !(flags & SHMKIT__AI_LOCKED) || byte_locked(fd, off, flags) == 0;
+}
+
 /* Liveness of a holder whose entry starts at byte `off`: its lock when it
  * took one and we have the file to ask, else its identity. */
 static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id)
@@ -216,6 +232,9 @@ static int slot_alive(const struct shmkit__header *h, unsigned i, uint64_t w, in
 	if (atomic_load_explicit(&((struct shmkit__attach_slot *)s)->word, memory_order_relaxed) !=
 	    w)
 		return 1; /* in flux: someone live just changed it */
+	if (earlier_image(fd, slot_off(i), flags, &id, flags >> SHMKIT__AI_IMAGE_SHIFT,
+			  SHMKIT__AI_IMAGE_MASK))
+		return 0; /* ours, from before an execve: nothing holds it */
 	return holder_alive(fd, slot_off(i), flags, &id);
 }
 
@@ -316,7 +335,8 @@ static int try_claim(struct shmkit__header *h, unsigned i, uint64_t w, int fd,
 	s->start_time = self->start_time;
 	memcpy(s->boot_id, self->boot_id, sizeof(s->boot_id));
 	h->attach_info[i].pidns = self->pidns;
-	h->attach_info[i].flags = holder_lock(fd, slot_off(i));
+	h->attach_info[i].flags = holder_lock(fd, slot_off(i)) |
+				  (shmkit__image_token() & SHMKIT__AI_IMAGE_MASK) << SHMKIT__AI_IMAGE_SHIFT;
 	*claimed = SHMKIT__WORD(self->pid, SHMKIT__SLOT_USED, gen);
 	/* Pairs with the acquire load in readers (slot_alive callers): the
 	 * identity above is complete once the slot reads USED. */
@@ -387,6 +407,24 @@ static int alive_by_slot_lock(const struct shmkit__header *h, int fd,
 	return a;
 }
 
+int shmkit__obj_self_held_elsewhere(const struct shmkit__obj *o)
+{
+	const struct shmkit__header *h = shmkit__obj_header(o);
+	const struct shmkit__ident *me = shmkit__ident_self();
+	int fd = shmkit_seg_fd(o->seg);
+	for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
+		/* Pairs with the release store in try_claim(): info and identity first. */
+		uint64_t w = atomic_load_explicit(&((struct shmkit__header *)h)->attach[i].word,
+						  memory_order_acquire);
+		uint32_t flags = h->attach_info[i].flags;
+		if (SHMKIT__WORD_STATE(w) == SHMKIT__SLOT_USED && SHMKIT__WORD_PID(w) == me->pid &&
+		    h->attach[i].start_time == me->start_time && (flags & SHMKIT__AI_LOCKED) &&
+		    byte_locked(fd, slot_off(i), flags) != 0)
+			return 1;
+	}
+	return 0;
+}
+
 int shmkit__obj_ident_alive(const struct shmkit__obj *o, const struct shmkit__ident *id)
 {
 	int a = shmkit__ident_alive(id);
@@ -411,11 +449,13 @@ static int role_alive(const struct shmkit__role *r, uint64_t w, int fd, unsigned
 		return shmkit__pid_alive((pid_t)pid); /* claim in flight: pid only */
 	struct shmkit__ident id;
 	memcpy(&id, &r->id, sizeof(id));
-	uint32_t flags = r->flags;
+	uint32_t flags = r->flags, image = r->image;
 	/* Re-read the word: if it moved, what we copied may be torn. */
 	atomic_thread_fence(memory_order_acquire);
 	if (atomic_load_explicit(&((struct shmkit__role *)r)->word, memory_order_relaxed) != w)
 		return 1;
+	if (earlier_image(fd, role_off(role), flags, &id, image, UINT32_MAX))
+		return 0; /* ours, from before an execve: nothing holds it */
 	return holder_alive(fd, role_off(role), flags, &id);
 }
 
@@ -447,6 +487,7 @@ int shmkit__role_claim(struct shmkit__obj *o, unsigned role)
 							     memory_order_relaxed))
 			continue;
 		memcpy(&r->id, self, sizeof(r->id));
+		r->image = shmkit__image_token();
 		r->flags = holder_lock(fd, role_off(role));
 		uint64_t held = SHMKIT__WORD(self->pid, SHMKIT__SLOT_USED, gen);
 		/* Pairs with the acquire loads of claimants: id before USED. */

@@ -76,6 +76,12 @@ int shmkit__role_claim(struct shmkit__obj *o, unsigned role);
  * namespace (which /proc cannot judge) is judged by the kernel lock on its
  * attach slot when it holds one; else the same answers. */
 int shmkit__obj_ident_alive(const struct shmkit__obj *o, const struct shmkit__ident *id);
+/* 1 if an attach slot of o names this process and holds a lock that o's
+ * own description does not: a live handle of this process through another
+ * open file description (a second copy of the library), or an earlier
+ * image's description kept by a child forked before the execve. For
+ * claims that record an image token but no lock of their own. */
+int shmkit__obj_self_held_elsewhere(const struct shmkit__obj *o);
 
 /* Leaves the attach table and unmaps. Never removes the segment. */
 int shmkit__obj_close(struct shmkit__obj *o);
@@ -146,5 +152,14 @@ int shmkit__ident_alive(const struct shmkit__ident *id);
 int shmkit__ident_dead_proven(const struct shmkit__ident *id);
 /* 1 if the identity was recorded in this boot (or ours cannot be read). */
 int shmkit__ident_same_boot(const struct shmkit__ident *id);
+/* This process image's token (never 0, nor 0 in its low 16 bits): what a
+ * claim records beside its identity, so that the process can tell its own
+ * claims from those of an image it replaced by execve(2). */
+uint32_t shmkit__image_token(void);
+/* 1 if id names this very process and `image` (the token its claimer
+ * recorded, of which `mask` was kept) is another image's: a claim made
+ * before an execve, which nothing can use or release any more. 0 otherwise,
+ * and when no token was recorded (0: an older library's claim). */
+int shmkit__ident_earlier_image(const struct shmkit__ident *id, uint32_t image, uint32_t mask);
 
 #endif

@@ -269,6 +269,26 @@ bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct 
 	return false;
 }
 
+bool shmkit__topic_pub_earlier_image(const struct shmkit__topic *t, uint64_t ps,
+				     const struct shmkit__ident *id)
+{
+	const struct shmkit__topic_shared *sh = t->sh;
+	struct shmkit__ident named;
+
+	if (shmkit__state_kind(ps) != SHMKIT__PUB_ACTIVE)
+		return false;
+	/* the seqlock of ident_copy(), the token with the identity */
+	if (atomic_load_explicit(&sh->act_state, memory_order_acquire) != ps)
+		return false;
+	memcpy(&named, &sh->act_ident, sizeof(named));
+	uint32_t image = sh->act_image;
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&sh->act_state, memory_order_relaxed) != ps)
+		return false;
+	return memcmp(&named, id, sizeof(named)) == 0 &&
+	       shmkit__ident_earlier_image(&named, image, UINT32_MAX);
+}
+
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id)
 {
 	struct shmkit__ident id;

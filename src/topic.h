@@ -107,6 +107,11 @@ void shmkit__topic_close(struct shmkit__topic *t);
  * wrote over; *id then holds pub_ident's bytes, which name nobody, for a
  * look that only compares them. Such a publisher is never judged dead. */
 bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id);
+/* True if the publisher of ACTIVE word ps, whose identity is id, is this
+ * process as an image it replaced by execve(2): a claim nothing can use
+ * any more (shmkit__ident_earlier_image()). */
+bool shmkit__topic_pub_earlier_image(const struct shmkit__topic *t, uint64_t ps,
+				     const struct shmkit__ident *id);
 
 /* Liveness of a shared identity, copied out first (the bytes are untrusted). */
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id);

@@ -82,6 +82,9 @@ static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident 
 		*unknown = true;
 		return 1;
 	}
+	if (shmkit__topic_pub_earlier_image(&p->t, st, id) &&
+	    !shmkit__obj_self_held_elsewhere(&p->t.obj))
+		return 0; /* ours, from before an execve: nothing publishes */
 	int alive = shmkit__topic_ident_alive(&p->t, id);
 	*unknown = alive < 0;
 	return alive != 0;
@@ -120,6 +123,7 @@ static void pub_name_active(struct shmkit__topic_shared *sh, uint64_t active)
 	/* release fence: the 0 before any byte; pairs with the readers' fence */
 	atomic_thread_fence(memory_order_release);
 	memcpy(&sh->act_ident, shmkit__ident_self(), sizeof(sh->act_ident));
+	sh->act_image = shmkit__image_token();
 	/* release: the bytes before the word */
 	atomic_store_explicit(&sh->act_state, active, memory_order_release);
 }

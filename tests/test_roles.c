@@ -6,6 +6,7 @@
 /* TIMEOUT: 90 */
 #include "test.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -163,7 +164,77 @@ static int role_timens_queue_side(int argc, char **argv)
 	return role_queue_side(argc, argv);
 }
 
+/* Attach slots of uri's header held by this pid: with this image's token
+ * (mine) and in all (*all). */
+static int own_attach_slots(const char *uri, int *all)
+{
+	struct shmkit_seg *seg;
+	int mine = 0;
+	*all = 0;
+	if (shmkit_seg_open(&seg, uri, 0, 0, 0) != 0)
+		return -1;
+	const struct shmkit__header *h = shmkit_seg_addr(seg);
+	uint32_t token = shmkit__image_token() & SHMKIT__AI_IMAGE_MASK;
+	for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
+		uint64_t w = atomic_load(&((struct shmkit__header *)h)->attach[i].word);
+		if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_USED ||
+		    SHMKIT__WORD_PID(w) != (uint32_t)getpid())
+			continue;
+		++*all;
+		mine += h->attach_info[i].flags >> SHMKIT__AI_IMAGE_SHIFT == token;
+	}
+	shmkit_seg_close(seg);
+	return mine;
+}
+
+/* argv: queue-uri topic-uri -> takes both roles of the queue and the
+ * topic's publisher, opens the queue until its attach table is full, then
+ * execs "reexec_after" without closing anything: the new image inherits
+ * none of those handles, but its pid and start time are the same. */
+static int role_reexec_holder(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	struct shmkit_pub *p;
+	if (argc < 2 || take_queue_side(2, (char *[]){argv[0], "send"}) != 0 ||
+	    take_queue_side(2, (char *[]){argv[0], "recv"}) != 0 || shmkit_pub_open(&p, argv[1]) != 0)
+		return 3;
+	int all = 0;
+	while (own_attach_slots(argv[0], &all) >= 0 && all < (int)SHMKIT__ATTACH_SLOTS)
+		if (shmkit_queue_open(&q, argv[0]) != 0)
+			return 4;
+	execl("/proc/self/exe", "test_roles", "--role", "reexec_after", argv[0], argv[1],
+	      (char *)NULL);
+	return 5;
+}
+
+/* The image after role_reexec_holder's exec: its earlier image's claims
+ * are its own to take again, but a second handle of this image is still
+ * refused what the first took. 0, or which step failed (the library's
+ * detail on stderr). */
+static int role_reexec_after(int argc, char **argv)
+{
+	struct shmkit_queue *q, *q2;
+	struct shmkit_pub *p;
+	char buf[64];
+	int step = 10, all;
+	if (argc < 2 || shmkit_queue_open(&q, argv[0]) != 0 || (step++, 0) ||
+	    own_attach_slots(argv[0], &all) != 1 || (step++, 0) ||
+	    shmkit_queue_send(q, "again", 5, 0) != 0 || (step++, 0) ||
+	    shmkit_queue_recv(q, buf, sizeof(buf), 0) != 5 || (step++, 0) ||
+	    shmkit_pub_open(&p, argv[1]) != 0 || (step++, 0) ||
+	    shmkit_pub_send(p, "x", 1, 0) != 0 || (step++, 0) ||
+	    shmkit_queue_open(&q2, argv[0]) != 0 || (step++, 0) ||
+	    shmkit_queue_recv(q2, buf, sizeof(buf), 0) != -EBUSY || (step++, 0) ||
+	    shmkit_queue_send(q2, "y", 1, 0) != -EBUSY) {
+		fprintf(stderr, "reexec_after: step %d: %s\n", step, shmkit_last_error_detail());
+		return step;
+	}
+	return 0;
+}
+
 static const struct test_role roles[] = {
+    {"reexec_holder", role_reexec_holder},
+    {"reexec_after", role_reexec_after},
     {"timens_queue_side", role_timens_queue_side},
     {"old_holder", role_old_holder},
     {"queue_side", role_queue_side},
@@ -634,6 +705,65 @@ static void check_cli_concurrent_senders(void)
 	}
 }
 
+/* A process that execs itself while it holds a queue's roles, a topic's
+ * publisher and every attach slot keeps its pid and start time, but none
+ * of its handles: the new image was refused its own roles for good
+ * (-EBUSY, "pid N is already its consumer") and could not attach. */
+static void check_reexec_takes_its_claims_back(void)
+{
+	char path[128];
+	const char *qu = fresh_queue("reexec-q", path, sizeof(path));
+	char tu[128];
+	snprintf(tu, sizeof(tu), "%s", test_uri("posix", "reexec-t"));
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8};
+	CHECK_OK(shmkit_topic_create(tu, &o));
+	const char *args[] = {qu, tu, NULL};
+	CHECK_RET(test_wait(test_spawn_self("reexec_holder", args)), 0);
+	CHECK_OK(shmkit_remove(qu));
+	CHECK_OK(shmkit_remove(tu));
+}
+
+/* Two copies of the library in one process (a program linked with one,
+ * a plugin or ctypes loading another) draw two image tokens: neither may
+ * take the other's live roles or publisher for an earlier image's. */
+static void check_two_library_copies(void)
+{
+	void *lib = dlopen(SHMKIT_BINARY_DIR "/libshmkit.so", RTLD_NOW | RTLD_LOCAL);
+	CHECK(lib != NULL);
+	if (!lib)
+		return;
+	int (*open_b)(struct shmkit_queue **, const char *) = dlsym(lib, "shmkit_queue_open");
+	int (*send_b)(struct shmkit_queue *, const void *, size_t, int64_t) =
+	    dlsym(lib, "shmkit_queue_send");
+	ssize_t (*recv_b)(struct shmkit_queue *, void *, size_t, int64_t) =
+	    dlsym(lib, "shmkit_queue_recv");
+	int (*close_b)(struct shmkit_queue *) = dlsym(lib, "shmkit_queue_close");
+	int (*pub_open_b)(struct shmkit_pub **, const char *) = dlsym(lib, "shmkit_pub_open");
+	CHECK(open_b && send_b && recv_b && close_b && pub_open_b);
+	char path[128], buf[8];
+	const char *qu = fresh_queue("two-copies-q", path, sizeof(path));
+	const char *tu = test_uri("posix", "two-copies-t");
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8};
+	struct shmkit_queue *q, *qb;
+	struct shmkit_pub *p, *pb;
+	CHECK_OK(shmkit_queue_open(&q, qu));
+	CHECK_OK(shmkit_queue_send(q, "a", 1, 0));
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	CHECK_OK(shmkit_pub_create(&p, tu, &o));
+	CHECK_OK(open_b(&qb, qu));
+	CHECK_RET(send_b(qb, "b", 1, 0), -EBUSY);
+	CHECK_RET(recv_b(qb, buf, sizeof(buf), 0), -EBUSY);
+	CHECK_RET(pub_open_b(&pb, tu), -EBUSY);
+	CHECK_OK(close_b(qb));
+	CHECK_OK(shmkit_queue_send(q, "c", 1, 0)); /* still ours */
+	CHECK_OK(shmkit_pub_send(p, "d", 1, 0));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(qu));
+	CHECK_OK(shmkit_remove(tu));
+	dlclose(lib);
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -655,5 +785,7 @@ int main(int argc, char **argv)
 	check_open_claims_nothing();
 	check_second_publisher();
 	check_cli_concurrent_senders();
+	check_reexec_takes_its_claims_back();
+	check_two_library_copies();
 	return test_done();
 }
