@@ -484,7 +484,7 @@ struct shmkit__topic_sub_shared {
 	_Atomic uint64_t pos;          /* next message index it will read */
 	_Atomic uint64_t dropped;      /* lossy: messages overwritten before it read them */
 	_Atomic uint32_t sleeping;     /* 1 while it sleeps on data_ec (for `shmkit stat`) */
-	uint32_t reserved;
+	uint32_t image;                /* its image token (0: not recorded) */
 	struct shmkit__listener_shared listener; /* shmkit_sub_fd(); FREE without one */
 	_Atomic uint64_t bytes_received;         /* payload bytes consumed (statistics only) */
 	_Atomic uint64_t ident_state;            /* the CLAIMING state that wrote ident */
@@ -501,6 +501,7 @@ _Static_assert(offsetof(struct shmkit__topic_sub_shared, ident) == 8, "topic_sub
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, pos) == 40, "topic_sub.pos");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, dropped) == 48, "topic_sub.dropped");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, sleeping) == 56, "topic_sub.sleeping");
+_Static_assert(offsetof(struct shmkit__topic_sub_shared, image) == 60, "topic_sub.image");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, ident_state) == 80,
 	       "topic_sub.ident_state");
 _Static_assert(offsetof(struct shmkit__topic_sub_shared, left_state) == 88,

@@ -411,15 +411,17 @@ int shmkit__obj_self_held_elsewhere(const struct shmkit__obj *o)
 {
 	const struct shmkit__header *h = shmkit__obj_header(o);
 	const struct shmkit__ident *me = shmkit__ident_self();
+	uint32_t mine = shmkit__image_token() & SHMKIT__AI_IMAGE_MASK;
 	int fd = shmkit_seg_fd(o->seg);
 	for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
 		/* Pairs with the release store in try_claim(): info and identity first. */
 		uint64_t w = atomic_load_explicit(&((struct shmkit__header *)h)->attach[i].word,
 						  memory_order_acquire);
 		uint32_t flags = h->attach_info[i].flags;
+		/* this copy's own handles (our token) are not elsewhere */
 		if (SHMKIT__WORD_STATE(w) == SHMKIT__SLOT_USED && SHMKIT__WORD_PID(w) == me->pid &&
 		    h->attach[i].start_time == me->start_time && (flags & SHMKIT__AI_LOCKED) &&
-		    byte_locked(fd, slot_off(i), flags) != 0)
+		    flags >> SHMKIT__AI_IMAGE_SHIFT != mine && byte_locked(fd, slot_off(i), flags) != 0)
 			return 1;
 	}
 	return 0;

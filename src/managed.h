@@ -76,11 +76,11 @@ int shmkit__role_claim(struct shmkit__obj *o, unsigned role);
  * namespace (which /proc cannot judge) is judged by the kernel lock on its
  * attach slot when it holds one; else the same answers. */
 int shmkit__obj_ident_alive(const struct shmkit__obj *o, const struct shmkit__ident *id);
-/* 1 if an attach slot of o names this process and holds a lock that o's
- * own description does not: a live handle of this process through another
- * open file description (a second copy of the library), or an earlier
- * image's description kept by a child forked before the execve. For
- * claims that record an image token but no lock of their own. */
+/* 1 if an attach slot of o names this process with another image token
+ * and holds a lock that o's own description does not: a live handle of a
+ * second copy of the library in this process, or an earlier image's
+ * description kept by a child forked before the execve. For claims that
+ * record an image token but no lock of their own. */
 int shmkit__obj_self_held_elsewhere(const struct shmkit__obj *o);
 
 /* Leaves the attach table and unmaps. Never removes the segment. */

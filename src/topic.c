@@ -328,13 +328,30 @@ static int take_for_reap(struct shmkit__listener_shared *l, uint32_t judged)
 	return 0;
 }
 
+/* Whether subscriber e (state st, identity id) is this process's from an
+ * image it replaced by execve(2) (shmkit__ident_earlier_image), and no
+ * attach lock of this process is held elsewhere (a second copy of the
+ * library, or a child forked before the exec, may read through it). */
+static bool sub_earlier_image(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
+			      uint64_t st, const struct shmkit__ident *id)
+{
+	uint32_t image = __atomic_load_n(&e->image, __ATOMIC_RELAXED);
+	/* acquire fence: the token before the re-check; a new claim of the
+	 * entry moves its state (a seqlock read, as ident_copy's) */
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&e->state, memory_order_relaxed) != st)
+		return false;
+	return shmkit__ident_earlier_image(id, image, UINT32_MAX) &&
+	       !shmkit__obj_self_held_elsewhere(&t->obj);
+}
+
 int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			   uint64_t st, const struct shmkit__ident *id)
 {
 	SHMKIT__TEST_POINT("topic.sub.gone");
 	/* relaxed: a stale word only keeps the entry for the next look */
 	if (atomic_load_explicit(&e->left_state, memory_order_relaxed) != st &&
-	    shmkit__topic_ident_alive(t, id) != 0)
+	    !sub_earlier_image(t, e, st, id) && shmkit__topic_ident_alive(t, id) != 0)
 		return 0;
 	/* acquire: pairs with a joiner's release of its activation's word,
 	 * which it stores after its claim of the entry: a word of the entry's

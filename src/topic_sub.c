@@ -146,6 +146,7 @@ static int activate_entry(struct shmkit_sub *s)
 
 	SHMKIT__TEST_POINT("topic.sub.claimed");
 	memcpy(&e->ident, shmkit__ident_self(), sizeof(e->ident));
+	__atomic_store_n(&e->image, shmkit__image_token(), __ATOMIC_RELAXED);
 	/* release: pairs with the acquire load in look_entry(): our identity
 	 * is written, and no write of it is left to come */
 	atomic_store_explicit(&e->ident_state, s->state, memory_order_release);
@@ -190,8 +191,31 @@ static int activate_entry(struct shmkit_sub *s)
 	return 0;
 }
 
+/* Frees the entries an earlier image of this process left (before an
+ * execve): nothing can read through them any more, and on a reliable
+ * topic the publisher would wait for them as long as we live. Only we can
+ * tell them from live subscribers (shmkit__topic_sub_gone). */
+static void reap_earlier_images(struct shmkit__topic *t)
+{
+	uint32_t me = shmkit__ident_self()->pid, token = shmkit__image_token();
+
+	for (uint32_t i = 0; i < t->g.max_subs; i++) {
+		uint64_t st;
+		struct shmkit__ident id;
+		bool unsure;
+		uint32_t kind = look_entry(t, i, &st, &id, &unsure);
+		/* a cheap look first: ours, by another image; sub_gone decides */
+		uint32_t image = __atomic_load_n(&t->subs[i].image, __ATOMIC_RELAXED);
+		if ((kind == SHMKIT__SUB_ACTIVE || kind == SHMKIT__SUB_CLAIMING) && !unsure &&
+		    id.pid == me && image != 0 && image != token &&
+		    shmkit__topic_sub_gone(t, &t->subs[i], st, &id))
+			shmkit__topic_reap(t, i, st);
+	}
+}
+
 static int sub_join(struct shmkit_sub *s)
 {
+	reap_earlier_images(&s->t);
 	for (int attempt = 0; attempt < 64; attempt++) {
 		int rc = claim_free_entry(s);
 		if (rc == -ENOSPC) {

@@ -195,8 +195,10 @@ static int role_reexec_holder(int argc, char **argv)
 {
 	struct shmkit_queue *q;
 	struct shmkit_pub *p;
+	struct shmkit_sub *sub;
 	if (argc < 2 || take_queue_side(2, (char *[]){argv[0], "send"}) != 0 ||
-	    take_queue_side(2, (char *[]){argv[0], "recv"}) != 0 || shmkit_pub_open(&p, argv[1]) != 0)
+	    take_queue_side(2, (char *[]){argv[0], "recv"}) != 0 ||
+	    shmkit_pub_open(&p, argv[1]) != 0 || shmkit_sub_open(&sub, argv[1]) != 0)
 		return 3;
 	int all = 0;
 	while (own_attach_slots(argv[0], &all) >= 0 && all < (int)SHMKIT__ATTACH_SLOTS)
@@ -208,24 +210,41 @@ static int role_reexec_holder(int argc, char **argv)
 }
 
 /* The image after role_reexec_holder's exec: its earlier image's claims
- * are its own to take again, but a second handle of this image is still
- * refused what the first took. 0, or which step failed (the library's
+ * are its own to take again (the subscriber first: its handle of the
+ * topic is this image's own, not a second library's), but a second
+ * handle of this image is still refused what the first took. 0, or which step failed (the library's
  * detail on stderr). */
 static int role_reexec_after(int argc, char **argv)
 {
 	struct shmkit_queue *q, *q2;
 	struct shmkit_pub *p;
+	struct shmkit_sub *sub;
 	char buf[64];
-	int step = 10, all;
+	int step = 10, all, sent = 0;
 	if (argc < 2 || shmkit_queue_open(&q, argv[0]) != 0 || (step++, 0) ||
 	    own_attach_slots(argv[0], &all) != 1 || (step++, 0) ||
 	    shmkit_queue_send(q, "again", 5, 0) != 0 || (step++, 0) ||
 	    shmkit_queue_recv(q, buf, sizeof(buf), 0) != 5 || (step++, 0) ||
+	    shmkit_sub_open(&sub, argv[1]) != 0 || (step++, 0) ||
 	    shmkit_pub_open(&p, argv[1]) != 0 || (step++, 0) ||
 	    shmkit_pub_send(p, "x", 1, 0) != 0 || (step++, 0) ||
 	    shmkit_queue_open(&q2, argv[0]) != 0 || (step++, 0) ||
 	    shmkit_queue_recv(q2, buf, sizeof(buf), 0) != -EBUSY || (step++, 0) ||
 	    shmkit_queue_send(q2, "y", 1, 0) != -EBUSY) {
+		fprintf(stderr, "reexec_after: step %d: %s\n", step, shmkit_last_error_detail());
+		return step;
+	}
+	/* The reliable topic's ring holds 8: the earlier image's subscriber,
+	 * still at the first message, would stop the ninth send. */
+	step++;
+	int sr = 0;
+	ssize_t rr = 1;
+	for (; sent < 20; sent++)
+		if ((sr = shmkit_pub_send(p, "m", 1, 0)) != 0 ||
+		    (rr = shmkit_sub_recv(sub, buf, sizeof(buf), 0)) != 1)
+			break;
+	if (sent < 20) {
+		fprintf(stderr, "reexec_after: message %d: send %d, recv %zd\n", sent, sr, rr);
 		fprintf(stderr, "reexec_after: step %d: %s\n", step, shmkit_last_error_detail());
 		return step;
 	}
@@ -715,7 +734,7 @@ static void check_reexec_takes_its_claims_back(void)
 	const char *qu = fresh_queue("reexec-q", path, sizeof(path));
 	char tu[128];
 	snprintf(tu, sizeof(tu), "%s", test_uri("posix", "reexec-t"));
-	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8};
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8, .reliable = 1};
 	CHECK_OK(shmkit_topic_create(tu, &o));
 	const char *args[] = {qu, tu, NULL};
 	CHECK_RET(test_wait(test_spawn_self("reexec_holder", args)), 0);
@@ -739,24 +758,36 @@ static void check_two_library_copies(void)
 	    dlsym(lib, "shmkit_queue_recv");
 	int (*close_b)(struct shmkit_queue *) = dlsym(lib, "shmkit_queue_close");
 	int (*pub_open_b)(struct shmkit_pub **, const char *) = dlsym(lib, "shmkit_pub_open");
-	CHECK(open_b && send_b && recv_b && close_b && pub_open_b);
+	int (*sub_open_b)(struct shmkit_sub **, const char *) = dlsym(lib, "shmkit_sub_open");
+	int (*sub_close_b)(struct shmkit_sub *) = dlsym(lib, "shmkit_sub_close");
+	CHECK(open_b && send_b && recv_b && close_b && pub_open_b && sub_open_b && sub_close_b);
 	char path[128], buf[8];
 	const char *qu = fresh_queue("two-copies-q", path, sizeof(path));
 	const char *tu = test_uri("posix", "two-copies-t");
-	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8};
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8, .reliable = 1};
 	struct shmkit_queue *q, *qb;
 	struct shmkit_pub *p, *pb;
 	CHECK_OK(shmkit_queue_open(&q, qu));
 	CHECK_OK(shmkit_queue_send(q, "a", 1, 0));
 	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
 	CHECK_OK(shmkit_pub_create(&p, tu, &o));
+	struct shmkit_sub *sub, *sub_b;
+	CHECK_OK(shmkit_sub_open(&sub, tu));
+	CHECK_OK(sub_open_b(&sub_b, tu)); /* must not take copy A's subscriber for an earlier image's */
+	CHECK_OK(sub_close_b(sub_b));
 	CHECK_OK(open_b(&qb, qu));
 	CHECK_RET(send_b(qb, "b", 1, 0), -EBUSY);
 	CHECK_RET(recv_b(qb, buf, sizeof(buf), 0), -EBUSY);
 	CHECK_RET(pub_open_b(&pb, tu), -EBUSY);
 	CHECK_OK(close_b(qb));
 	CHECK_OK(shmkit_queue_send(q, "c", 1, 0)); /* still ours */
-	CHECK_OK(shmkit_pub_send(p, "d", 1, 0));
+	/* copy A's subscriber still holds the reliable ring back, and gets all */
+	for (int i = 0; i < 8; i++)
+		CHECK_OK(shmkit_pub_send(p, "d", 1, 0));
+	CHECK_RET(shmkit_pub_send(p, "e", 1, 0), -EAGAIN);
+	for (int i = 0; i < 8; i++)
+		CHECK_RET(shmkit_sub_recv(sub, buf, sizeof(buf), 0), 1);
+	CHECK_OK(shmkit_sub_close(sub));
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_pub_close(p));
 	CHECK_OK(shmkit_remove(qu));
