@@ -254,9 +254,9 @@ static void check_sysv(struct check *c)
 	}
 	all_bytes = shmall > UINT64_MAX / page ? UINT64_MAX : shmall * page;
 	sysv_usage(&count, &bytes);
-	facts(c, "shmmax %s, shmall %s (%" PRIu64 " pages), shmmni %" PRIu64
-		 "; in use: %" PRIu64 " segments, %s",
-	      hsize(shmmax, a), hsize(all_bytes, b), shmall, shmmni, count, cli_human_size(bytes, d, 16));
+	facts(c, "shmmax %s, shmall %s (%" PRIu64 " %s), shmmni %" PRIu64 "; in use: %" PRIu64 " %s, %s",
+	      hsize(shmmax, a), hsize(all_bytes, b), shmall, cli_plural(shmall, "page", "pages"), shmmni,
+	      count, cli_plural(count, "segment", "segments"), cli_human_size(bytes, d, 16));
 	if (count * 10 >= shmmni * 9)
 		judge(c, V_WARN, "%" PRIu64 " of %" PRIu64 " segment ids used: new sysv: segments "
 			  "will fail with ENOSPC (shmkit gc, or raise kernel.shmmni)", count, shmmni);
@@ -266,8 +266,8 @@ static void check_sysv(struct check *c)
 		judge(c, V_WARN, "shmmax is only %s: larger sysv: segments fail with EINVAL "
 			  "(raise kernel.shmmax)", a);
 	else
-		judge(c, V_OK, "sysv: segments up to %s each (%" PRIu64 " more ids free)",
-		      hsize(shmmax, a), shmmni - count);
+		judge(c, V_OK, "sysv: segments up to %s each (%" PRIu64 " more %s free)",
+		      hsize(shmmax, a), shmmni - count, cli_plural(shmmni - count, "id", "ids"));
 }
 
 /* ---- cgroup memory ---- */

@@ -521,11 +521,12 @@ static void print_stats_text(const struct shmkit_heap_stats *st)
 {
 	char a[32], b[32], c[32], d[32];
 
-	printf("arena    %s\nused     %s in %llu blocks\nfree     %s in %llu blocks\n"
+	printf("arena    %s\nused     %s in %llu %s\nfree     %s in %llu %s\n"
 	       "largest  %s (largest allocation possible now)\nnamed    %llu\n",
 	       cli_human_size(st->arena_bytes, a, sizeof(a)), cli_human_size(st->used_bytes, b, sizeof(b)),
-	       (unsigned long long)st->n_used, cli_human_size(st->free_bytes, c, sizeof(c)),
-	       (unsigned long long)st->n_free, cli_human_size(st->largest_free, d, sizeof(d)),
+	       (unsigned long long)st->n_used, cli_plural(st->n_used, "block", "blocks"),
+	       cli_human_size(st->free_bytes, c, sizeof(c)), (unsigned long long)st->n_free,
+	       cli_plural(st->n_free, "block", "blocks"), cli_human_size(st->largest_free, d, sizeof(d)),
 	       (unsigned long long)st->n_named);
 	printf("class (block bytes up to)   used   free\n");
 	for (int i = 0; i < SHMKIT_HEAP_CLASSES; i++) {
@@ -604,8 +605,9 @@ void cli_heap_print(const char *uri, uint32_t kind)
 	}
 	if (keys >= 0)
 		printf("keys:               %zd\n", keys);
-	printf("heap:               %s used in %llu blocks, %s free in %llu, largest %s\n",
+	printf("heap:               %s used in %llu %s, %s free in %llu, largest %s\n",
 	       cli_human_size(st.used_bytes, a, sizeof(a)), (unsigned long long)st.n_used,
+	       cli_plural(st.n_used, "block", "blocks"),
 	       cli_human_size(st.free_bytes, b, sizeof(b)), (unsigned long long)st.n_free,
 	       cli_human_size(st.largest_free, c, sizeof(c)));
 	printf("named objects:      %llu\n", (unsigned long long)st.n_named);

@@ -181,8 +181,9 @@ static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_
 
 	if (ret == -EMSGSIZE && shmkit_topic_stat(uri, &info, NULL, 0) == 0)
 		return cli_fail_msg("pub", uri, "a message of %zu bytes is over the topic's "
-				    "slot size of %zu bytes (%" PRIu64 " %s published "
-				    "before that)", len, info.slot_size, *sent, were);
+				    "slot size of %zu %s (%" PRIu64 " %s published "
+				    "before that)", len, info.slot_size,
+				    cli_plural(info.slot_size, "byte", "bytes"), *sent, were);
 	if (ret < 0)
 		return cli_fail_msg("pub", uri, "%s (%" PRIu64 " %s published before that)",
 				    cli_why(ret), *sent, were);
@@ -389,10 +390,12 @@ void cli_topic_print(const char *uri)
 		printf("topic:              not read (%s)\n", cli_why(err));
 		return;
 	}
-	printf("topic:              %zu slots x %zu bytes, %s, up to %u subscribers\n", info.slots,
-	       info.slot_size, info.reliable ? "reliable" : "lossy", info.max_subs);
-	printf("published:          %" PRIu64 " (%" PRIu64 " bytes)\n", info.published,
-	       info.bytes_published);
+	printf("topic:              %zu %s x %zu %s, %s, up to %u %s\n", info.slots,
+	       cli_plural(info.slots, "slot", "slots"), info.slot_size,
+	       cli_plural(info.slot_size, "byte", "bytes"), info.reliable ? "reliable" : "lossy",
+	       info.max_subs, cli_plural(info.max_subs, "subscriber", "subscribers"));
+	printf("published:          %" PRIu64 " (%" PRIu64 " %s)\n", info.published,
+	       info.bytes_published, cli_plural(info.bytes_published, "byte", "bytes"));
 	if (info.pub_state == SHMKIT_TOPIC_PUB_ACTIVE)
 		printf("publisher:          %d, %s\n", (int)info.pub_pid,
 		       alive_name(info.pub_alive));

@@ -203,8 +203,8 @@ static int send_failed(struct shmkit_queue *q, const char *uri, size_t len, int 
 	if (err == -EMSGSIZE && shmkit_queue_stats(q, &st) == 0)
 		return cli_fail_msg("send", uri,
 				    "a message of %zu bytes is over the queue's max-msg of "
-				    "%" PRIu64 " bytes (%" PRIu64 " %s sent before that)",
-				    len, st.max_msg, sent,
+				    "%" PRIu64 " %s (%" PRIu64 " %s sent before that)",
+				    len, st.max_msg, cli_plural(st.max_msg, "byte", "bytes"), sent,
 				    cli_plural(sent, "message was", "messages were"));
 	return cli_fail_msg("send", uri, "%s (%" PRIu64 " %s sent before that)", cli_why(err),
 			    sent, cli_plural(sent, "message was", "messages were"));
@@ -560,8 +560,10 @@ static void print_queue_stats(const struct shmkit_queue_stats *st)
 	printf("queue:              %s\n",
 	       st->multi_producer || st->multi_consumer ? "multi-producer/multi-consumer"
 							 : "single-producer/single-consumer");
-	printf("capacity:           %" PRIu64 " messages\n", st->capacity);
-	printf("max message:        %" PRIu64 " bytes\n", st->max_msg);
+	printf("capacity:           %" PRIu64 " %s\n", st->capacity,
+	       cli_plural(st->capacity, "message", "messages"));
+	printf("max message:        %" PRIu64 " %s\n", st->max_msg,
+	       cli_plural(st->max_msg, "byte", "bytes"));
 	printf("depth:              %" PRIu64 "\n", st->depth);
 	printf("sent:               %" PRIu64 "\n", st->sent);
 	printf("received:           %" PRIu64 "\n", st->received);

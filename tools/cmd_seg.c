@@ -1300,8 +1300,8 @@ CLI_COMMAND(cmd_write)
 		shmkit_seg_close(seg);
 		return cli_fail_msg("write", uri,
 				    "offset %" PRIu64 " is past the end of the %zu "
-				    "bytes (nothing written)",
-				    offset, size);
+				    "%s (nothing written)",
+				    offset, size, cli_plural(size, "byte", "bytes"));
 	}
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		text = argv[2];
@@ -1317,9 +1317,13 @@ CLI_COMMAND(cmd_write)
 		text = data;
 	}
 	if (len > size - offset) {
-		ret = cli_fail_msg("write", uri, "%s%zu bytes at offset %" PRIu64 " do not fit in %zu "
-				   "bytes (nothing written)", data ? "more than " : "",
-				   data ? len - 1 : len, offset, size);
+		size_t said = data ? len - 1 : len; /* stdin: read one byte past what fits */
+		int one = !data && said == 1;
+
+		ret = cli_fail_msg("write", uri, "%s%zu %s at offset %" PRIu64 " %s not fit in %zu "
+				   "%s (nothing written)", data ? "more than " : "", said,
+				   cli_plural(said, "byte", "bytes"), offset, one ? "does" : "do", size,
+				   cli_plural(size, "byte", "bytes"));
 	} else if ((ret = reserve_range(seg, offset, len + (len < size - offset))) < 0) {
 		ret = ret == -ENOSPC ? cli_fail_msg("write", uri, "no room on its filesystem for the "
 						    "pages these bytes go to (nothing written)")
@@ -1585,8 +1589,8 @@ CLI_COMMAND(cmd_read)
 		return ret;
 	if (o.offset > src.size || (o.has_length && o.length > src.size - o.offset)) {
 		close_read(&src);
-		return cli_fail_msg("read", uri, "range past the end of the segment (%zu bytes)",
-				    src.size);
+		return cli_fail_msg("read", uri, "range past the end of the segment (%zu %s)",
+				    src.size, cli_plural(src.size, "byte", "bytes"));
 	}
 	ret = show_range(uri, &src, o.offset, o.has_length ? o.length : src.size - o.offset, o.hex,
 			 o.has_length);

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# What a careful reader of the CLI's output would catch: counts of one say so
+# in the singular (a one-slot queue has "1 message" of capacity, not "1
+# messages"; a one-byte segment, topic slot or max-msg likewise).
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+ID=$$
+Q="posix:/shmkit-test-$ID-word-q" T="posix:/shmkit-test-$ID-word-t"
+K="sysv:0x$(printf '%08x' $(( (0x5e000000 + ID) & 0x7fffffff )))"
+CLEANUP+=("$Q" "$T" "$K")
+
+# ---- singular counts ----
+expect 0 "$SHMKIT" queue create "$Q" --capacity 1 --max-msg 1
+expect 0 "$SHMKIT" queue stat "$Q"
+grep -Eq "^capacity: +1 message$" "$TMP/out" || fail "queue stat capacity: $(cat "$TMP/out")"
+grep -Eq "^max message: +1 byte$" "$TMP/out" || fail "queue stat max message: $(cat "$TMP/out")"
+expect 0 "$SHMKIT" stat "$Q"
+grep -Eq "^capacity: +1 message$" "$TMP/out" || fail "stat capacity: $(cat "$TMP/out")"
+expect 1 "$SHMKIT" send "$Q" abc
+err_has "over the queue's max-msg of 1 byte \(0 messages were sent before that\)$"
+
+expect 0 "$SHMKIT" topic create "$T" --slots 1 --slot-size 1 --max-subs 1
+expect 0 "$SHMKIT" pub "$T" x
+expect 0 "$SHMKIT" topic stat "$T"
+grep -Eq "^topic: +1 slot x 1 byte, lossy, up to 1 subscriber$" "$TMP/out" ||
+	fail "topic stat geometry: $(cat "$TMP/out")"
+grep -Eq "^published: +1 \(1 byte\)$" "$TMP/out" || fail "topic stat published: $(cat "$TMP/out")"
+expect 1 "$SHMKIT" pub "$T" xy
+err_has "slot size of 1 byte \(0 messages were published before that\)$"
+
+# a one-byte System V segment (written with --attach: nobody else uses it)
+expect 0 "$SHMKIT" create "$K" 1
+expect 1 "$SHMKIT" write "$K" --attach --offset 1 x
+err_has "1 byte at offset 1 does not fit in 1 byte \(nothing written\)$"
+expect 1 "$SHMKIT" write "$K" --attach xy
+err_has "2 bytes at offset 0 do not fit in 1 byte \(nothing written\)$"
+expect 1 "$SHMKIT" read "$K" --attach --offset 2
+err_has "range past the end of the segment \(1 byte\)$"
+
+# doctor's System V line counts segments and free ids: never "1 segments"
+expect 0 "$SHMKIT" doctor
+grep -Eq "(^| )1 segments|\(1 more ids|\(1 pages\)" "$TMP/out" && fail "doctor: $(cat "$TMP/out")"
+
+finish test_cli_wording
