@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # What a careful reader of the CLI's output would catch: counts of one say so
 # in the singular (a one-slot queue has "1 message" of capacity, not "1
-# messages"; a one-byte segment, topic slot or max-msg likewise).
+# messages"; a one-byte segment, topic slot or max-msg likewise), and a period
+# option takes a period: bridge --stats forever (or 0) is a usage error, as
+# top --interval forever is, not a silent "never report".
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 ID=$$
 Q="posix:/shmkit-test-$ID-word-q" T="posix:/shmkit-test-$ID-word-t"
@@ -40,5 +42,23 @@ err_has "range past the end of the segment \(1 byte\)$"
 # doctor's System V line counts segments and free ids: never "1 segments"
 expect 0 "$SHMKIT" doctor
 grep -Eq "(^| )1 segments|\(1 more ids|\(1 pages\)" "$TMP/out" && fail "doctor: $(cat "$TMP/out")"
+
+# ---- bridge --stats is a period, as top --interval ----
+if "$SHMKIT" bridge keygen >/dev/null 2>"$TMP/err" || ! grep -q "without ZeroMQ" "$TMP/err"; then
+	export XDG_STATE_HOME="$TMP/state"
+	EP="ipc://$TMP/sock"
+	for bad in forever inf -1 0 5ms; do
+		expect 2 "$SHMKIT" bridge out "$Q" "$EP" --stats "$bad" --timeout 0.3
+		err_has "^shmkit: bridge: (bad value for --stats|--stats is at least 0.01 s)"
+		[ -s "$TMP/out" ] && fail "--stats $bad printed: $(cat "$TMP/out")"
+	done
+	expect 2 "$SHMKIT" top --once --interval forever
+	# a report every 0.2 s over 0.7 s: three periodic ones and the last
+	expect 0 "$SHMKIT" bridge out "$Q" "$EP" --stats 0.2 --timeout 0.7
+	n=$(grep -c "^shmkit: bridge out $Q: 0 messages, 0 bytes" "$TMP/err")
+	[ "$n" -ge 2 ] && [ "$n" -le 4 ] || fail "--stats 0.2 for 0.7 s: $n reports: $(cat "$TMP/err")"
+else
+	echo "bridge part skipped: shmkit built without ZeroMQ"
+fi
 
 finish test_cli_wording

@@ -140,7 +140,8 @@ static int run(struct shmkit_bridge *b, const char *dir, const char *uri, int64_
 		int64_t slice = every > 0 && every < left ? every : left;
 		r = shmkit_bridge_run(b, timeout < 0 && every <= 0
 						 ? SHMKIT_FOREVER : slice);
-		if (r == 0 && every > 0 && !stopped) {
+		/* a slice cut short by the timeout ends the run: its report is the last one */
+		if (r == 0 && every > 0 && slice == every && !stopped) {
 			shmkit_bridge_stats(b, &st);
 			report(dir, uri, &st);
 		}
@@ -166,7 +167,7 @@ CLI_COMMAND(cmd_bridge)
 		{ "curve-keys", 0, CLI_STRING, &keys, &given[4] },
 		{ "curve-server-key", 0, CLI_STRING, &server_key, &given[5] },
 		{ "timeout", 0, CLI_DURATION, &timeout, &given[6] },
-		{ "stats", 0, CLI_DURATION, &every, &given[7] },
+		{ "stats", 0, CLI_PERIOD, &every, &given[7] },
 		{ 0 },
 	};
 	catch_signals();
@@ -183,6 +184,10 @@ CLI_COMMAND(cmd_bridge)
 		return cli_usage_error(argv[0], "--window is at most 1048576");
 	if (server_key && !keys)
 		return cli_usage_error(argv[0], "--curve-server-key needs --curve-keys");
+	/* a period, as top's --interval: forever (a report that never comes)
+	 * and 0 are refused by the parser and here, not read as "no reports" */
+	if (given[7] && every < 10000000)
+		return cli_usage_error(argv[0], "--stats is at least 0.01 s (how often to report)");
 
 	int out = strcmp(argv[1], "out") == 0;
 	if (cli_take_uris(argv[0], argv + (out ? 2 : 3), 1) != CLI_OK)
