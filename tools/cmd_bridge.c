@@ -123,6 +123,22 @@ static int keygen(const char *cmd, const struct cli_opt *opts)
 	return CLI_OK;
 }
 
+/* The bridge refused uri (-EBADMSG): say what it is when that is why, as
+ * send says a map is not a queue, rather than suggest it is corrupt. */
+static int not_carried(const char *uri)
+{
+	struct shmkit_stat st;
+
+	if (shmkit_stat(uri, &st) == 0 && st.header_status == 0 && st.managed &&
+	    st.kind != SHMKIT_KIND_QUEUE && st.kind != SHMKIT_KIND_TOPIC)
+		return cli_fail_msg("bridge", uri, "is a %s, not a queue or a topic (a bridge carries "
+				    "only those)", cli_kind_name(st.kind));
+	if (shmkit_stat(uri, &st) == 0 && st.header_status == 0 && !st.managed)
+		return cli_fail_msg("bridge", uri, "has no shmkit header (a plain segment), not a queue "
+				    "or a topic (a bridge carries only those)");
+	return cli_fail("bridge", uri, -EBADMSG);
+}
+
 /* Run until a signal, an error or the timeout; a report every `every` ns. */
 static int run(struct shmkit_bridge *b, const char *dir, const char *uri, int64_t timeout,
 	       int64_t every)
@@ -239,6 +255,8 @@ CLI_COMMAND(cmd_bridge)
 		return cli_fail_msg("bridge", uri, "cannot use %s: %s", endpoint, shmkit_strerror(r));
 	if (r < 0 && logged)
 		return CLI_FAIL; /* the bridge said why (a record it cannot use) */
+	if (r == -EBADMSG)
+		return not_carried(uri);
 	if (r < 0)
 		return cli_fail("bridge", uri, r);
 	if (o.how == SHMKIT_BRIDGE_BIND || (o.how == SHMKIT_BRIDGE_AUTO && strstr(endpoint, "://*")))

@@ -493,10 +493,28 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 	return 0;
 }
 
+/* What the object at uri is. shmkit_stat only looks, and never attaches a
+ * System V segment to read its header (-ENODATA: nobody has it attached);
+ * the bridge is a user of the object, as send and recv are, and attaches it
+ * anyway, so it may read the header through its own read-only attach. */
+static int local_stat(const char *uri, struct shmkit_stat *st)
+{
+	struct shmkit_seg *seg;
+	int r = shmkit_stat(uri, st);
+
+	if (r < 0 || st->managed || st->header_status != -ENODATA)
+		return r;
+	if ((r = shmkit_seg_open(&seg, uri, 0, SHMKIT_RDONLY, 0)) < 0)
+		return r;
+	r = shmkit_seg_stat(seg, st);
+	shmkit_seg_close(seg);
+	return r;
+}
+
 static int open_local(struct shmkit_bridge *b, const char *uri, const struct shmkit_bridge_opts *o)
 {
 	struct shmkit_stat st;
-	int r = shmkit_stat(uri, &st);
+	int r = local_stat(uri, &st);
 
 	if (r < 0)
 		return r;
