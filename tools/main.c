@@ -37,10 +37,37 @@ static int stdout_written(const char *cmd)
 	return err == 0 ? CLI_OK : cli_fail_write(cmd, "", err);
 }
 
+static const char *running_cmd = "shmkit";
+
+/* A posix: or file: segment that another process truncates while a command
+ * maps it loses pages under it: touching them raises SIGBUS (shmkit_seg(3),
+ * "Shrunk segments"), even for a command that only looks. Dying of it
+ * without a word would read as a crash of shmkit: say what happened in the
+ * one line of a failure and exit 1. Only async-signal-safe calls here. */
+static void on_sigbus(int sig)
+{
+	static const char why[] = ": stopped by SIGBUS: a segment lost pages while this command "
+				  "used it (another process truncated it, or its filesystem is "
+				  "full); nothing after that was done\n";
+	size_t n = 0;
+
+	(void)sig;
+	while (running_cmd[n] && n < 32)
+		n++;
+	if (write(STDERR_FILENO, "shmkit: ", 8) >= 0 && write(STDERR_FILENO, running_cmd, n) >= 0 &&
+	    write(STDERR_FILENO, why, sizeof(why) - 1) >= 0) {
+	}
+	_exit(CLI_FAIL);
+}
+
 int main(int argc, char **argv)
 {
 	if (hold_closed_std_fds() < 0)
 		return CLI_FAIL;
+	if (argc > 1)
+		running_cmd = argv[1];
+	struct sigaction bus = { .sa_handler = on_sigbus };
+	sigaction(SIGBUS, &bus, NULL);
 	/* Past RLIMIT_FSIZE (ulimit -f) the kernel sends SIGXFSZ, whose default
 	 * action kills us in the middle of a create, leaving an empty file that
 	 * blocks the name. Ignored, ftruncate and fallocate fail with EFBIG
