@@ -43,6 +43,21 @@ err_has "range past the end of the segment \(1 byte\)$"
 expect 0 "$SHMKIT" doctor
 grep -Eq "(^| )1 segments|\(1 more ids|\(1 pages\)" "$TMP/out" && fail "doctor: $(cat "$TMP/out")"
 
+# ---- ls aligns its columns by what a terminal shows, not by bytes ----
+WA="posix:/shmkit-test-$ID-word-w-é" WB="posix:/shmkit-test-$ID-word-w-日本" WC="posix:/shmkit-test-$ID-word-w-ab"
+CLEANUP+=("$WA" "$WB" "$WC")
+for u in "$WA" "$WB" "$WC"; do expect 0 "$SHMKIT" create "$u" 4K; done
+expect 0 "$SHMKIT" ls -o URI,SIZE,KIND "posix:/shmkit-test-$ID-word-w-"
+# the KIND column starts at the same terminal column on every line
+python3 - "$TMP/out" <<'EOF' || fail "ls columns not aligned: $(cat "$TMP/out")"
+import sys, unicodedata
+def width(s):
+    return sum(2 if unicodedata.east_asian_width(c) in 'WF' else 1 for c in s)
+lines = open(sys.argv[1], encoding='utf-8').read().splitlines()
+starts = {width(l[:l.rindex(' ') + 1]) for l in lines}
+sys.exit(0 if len(lines) == 4 and len(starts) == 1 else 1)
+EOF
+
 # ---- bridge --stats is a period, as top --interval ----
 if "$SHMKIT" bridge keygen >/dev/null 2>"$TMP/err" || ! grep -q "without ZeroMQ" "$TMP/err"; then
 	export XDG_STATE_HOME="$TMP/state"
