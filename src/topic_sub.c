@@ -28,6 +28,7 @@ struct shmkit_sub {
 	uint64_t dropped;
 	uint64_t bytes; /* payload bytes consumed; our entry's bytes_received follows it */
 	uint64_t absent_gen; /* pub_state generation with no publisher when we joined */
+	uint64_t dead_at_join; /* pub_state word whose publisher was dead when we joined */
 	int peeked;
 	uint64_t peek_seq;
 	size_t peek_len;
@@ -230,6 +231,19 @@ static int sub_join(struct shmkit_sub *s)
 	return -EAGAIN;
 }
 
+/* Whether the active publisher of pub_state word ps is known dead. At open:
+ * a subscriber that joins a topic whose publisher died before is in the
+ * place of one that joins after a close, and waits for the next publisher
+ * the same way; -EPIPE at once would end `shmkit sub` before any publisher
+ * came (while one joining after a close waited). */
+static bool publisher_dead(const struct shmkit_sub *s, uint64_t ps)
+{
+	struct shmkit__ident id;
+
+	/* one that cannot be told (not yet named) is not dead */
+	return shmkit__topic_pub_ident(&s->t, ps, &id) && shmkit__topic_ident_alive(&s->t, &id) == 0;
+}
+
 int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 {
 	shmkit__detail_clear();
@@ -259,6 +273,7 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 	s->epipe_state = NO_GEN;
 	s->absent_gen =
 	    kind == SHMKIT__PUB_NONE || kind == SHMKIT__PUB_CLOSED ? shmkit__state_gen(ps) : NO_GEN;
+	s->dead_at_join = kind == SHMKIT__PUB_ACTIVE && publisher_dead(s, ps) ? ps : NO_GEN;
 	s->lis.fd = -1;
 	s->ep = -1;
 	s->pub_pidfd = -1;
@@ -482,6 +497,8 @@ static int publisher_gone(struct shmkit_sub *s)
 	case SHMKIT__PUB_CLOSED:
 		return shmkit__state_gen(ps) != s->absent_gen;
 	case SHMKIT__PUB_ACTIVE: {
+		if (ps == s->dead_at_join)
+			return 0; /* dead before we joined: no publisher, as a closed one */
 		if (ps == s->dead_pub_state)
 			return 1; /* found dead before; nobody took over since */
 		int64_t now = shmkit__now_ns();

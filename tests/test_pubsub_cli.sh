@@ -146,4 +146,34 @@ t = json.load(sys.stdin)["topic"]
 assert t["publisher_pid"] is None and t["publisher_alive"] is None, t' ||
 	fail "topic stat --json without a publisher lacks publisher_pid/publisher_alive"
 
+# A publisher killed before a subscriber joins is no publisher, as a closed
+# one: `sub` waits for the next and prints what it publishes (it ended at
+# once, exit 0 and nothing printed, while after a close it waited).
+TD="posix:/shmkit-test-$$-deadpub"; CLEANUP+=("$TD")
+"$SHMKIT" topic create "$TD" >/dev/null || fail "topic create $TD"
+"$SHMKIT" pub "$TD" --wait-subs 1 never 2>/dev/null & PUB=$!
+pub_is() { # STATE: wait until topic stat names the publisher so
+	for _ in $(seq 200); do
+		"$SHMKIT" topic stat "$TD" 2>/dev/null | grep -Eq "^publisher: +$1" && return 0
+		sleep 0.05
+	done
+	fail "publisher never $1: $("$SHMKIT" topic stat "$TD" 2>&1)"
+}
+pub_is "$PUB, alive"
+kill -9 "$PUB"; wait "$PUB" 2>/dev/null
+pub_is "$PUB, dead"
+"$SHMKIT" sub "$TD" >"$TMP/dead.out" 2>"$TMP/dead.err" & SUB=$!
+for _ in $(seq 200); do
+	"$SHMKIT" topic stat "$TD" 2>/dev/null | grep -Eq "^ +$SUB alive" && break
+	kill -0 "$SUB" 2>/dev/null || break
+	sleep 0.05
+done
+"$SHMKIT" topic stat "$TD" | grep -Eq "^ +$SUB alive" || fail "sub ended before any publisher came"
+"$SHMKIT" pub "$TD" after || fail "pub after the dead one"
+for _ in $(seq 600); do kill -0 "$SUB" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$SUB" 2>/dev/null && { fail "sub did not end when the publisher closed"; kill -9 "$SUB"; }
+wait "$SUB"; rc=$?
+[ "$rc" = 0 ] && [ "$(cat "$TMP/dead.out")" = after ] ||
+	fail "sub after a dead publisher: exit $rc, printed '$(cat "$TMP/dead.out")' $(cat "$TMP/dead.err")"
+
 finish test_pubsub_cli
