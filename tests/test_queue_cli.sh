@@ -64,6 +64,18 @@ head -c 200 /dev/urandom | "$SHMKIT" send "$Q" - --raw 2>"$TMP/err"
 [ $? = 1 ] || fail "a message over max-msg must fail"
 grep -q "a message of 200 bytes is over the queue's max-msg of 128 bytes" "$TMP/err" ||
 	fail "over max-msg: $(cat "$TMP/err")"
+# a line (or --raw input) far over max-msg is refused once that is clear,
+# not read to its end first: 300M of one line took 85 s (each read searched
+# the line from its start again) and as much memory
+for how in - --raw; do
+	(echo first; head -c 300M /dev/zero) | timeout 20 "$SHMKIT" send "$Q" $how 2>"$TMP/err"
+	rc=$?
+	[ "$rc" = 1 ] || fail "send $how of a 300M message: exit $rc (want 1 at once)"
+	grep -Eq "a message of at least [0-9]+ bytes is over the queue's max-msg of 128 bytes" "$TMP/err" ||
+		fail "send $how of a 300M message: $(cat "$TMP/err")"
+done
+expect 0 "$SHMKIT" recv "$Q" # the line before it went
+out_is first
 
 # full queue: send with a timeout exits 1, saying how many went
 expect 0 "$SHMKIT" queue create "$Q2" --capacity 2 --max-msg 8 --multi

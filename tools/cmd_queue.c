@@ -252,6 +252,7 @@ static int send_batch(struct shmkit_queue *q, const char *uri, struct iovec *m, 
 struct splitter {
 	char *buf;
 	size_t cap, start, end; /* unread bytes: buf[start..end) */
+	size_t scanned;		/* of those, how many hold no separator (searched already) */
 	int sep, eof;
 };
 
@@ -262,12 +263,17 @@ static size_t split_batch(struct splitter *sp, struct iovec *m)
 	size_t n = 0;
 	while (n < BATCH && sp->start < sp->end) {
 		char *from = sp->buf + sp->start;
-		char *cut = memchr(from, sp->sep, sp->end - sp->start);
-		if (!cut && !sp->eof)
+		/* only what came since the last look: searching a long message
+		 * from its start at every read took minutes for 300M */
+		char *cut = memchr(from + sp->scanned, sp->sep, sp->end - sp->start - sp->scanned);
+		if (!cut && !sp->eof) {
+			sp->scanned = sp->end - sp->start;
 			break;
+		}
 		size_t len = cut ? (size_t)(cut - from) : sp->end - sp->start;
 		m[n++] = (struct iovec){ from, len };
 		sp->start += len + (cut ? 1 : 0);
+		sp->scanned = 0;
 	}
 	return n;
 }
@@ -310,10 +316,29 @@ static int read_failed(const char *uri, int err)
 	return err == -ENOMEM ? cli_fail("send", uri, err) : cli_fail_stdin("send", uri, err);
 }
 
-static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t deadline,
-		      uint64_t *sent)
+/* A message still being read is already longer than the queue takes: say
+ * so now, rather than read the rest of it (all of a huge file) first. One
+ * of up to READ_EXACT bytes is read whole, so the error gives its size. */
+#define READ_EXACT 65536
+
+static uint64_t read_limit(uint64_t max_msg)
 {
-	struct splitter sp = { .cap = 65536, .sep = sep };
+	return max_msg > READ_EXACT ? max_msg : READ_EXACT;
+}
+
+static int too_long(const char *uri, size_t len, uint64_t max_msg, uint64_t sent)
+{
+	return cli_fail_msg("send", uri,
+			    "a message of at least %zu bytes is over the queue's max-msg of "
+			    "%" PRIu64 " %s (%" PRIu64 " %s sent before that)",
+			    len, max_msg, cli_plural(max_msg, "byte", "bytes"), sent,
+			    cli_plural(sent, "message was", "messages were"));
+}
+
+static int send_split(struct shmkit_queue *q, const char *uri, int sep, uint64_t max_msg,
+		      int64_t deadline, uint64_t *sent)
+{
+	struct splitter sp = { .cap = READ_EXACT, .sep = sep };
 	struct iovec m[BATCH];
 	int ret = CLI_OK;
 
@@ -328,6 +353,10 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t 
 		}
 		if (sp.eof)
 			break;
+		if (sp.end - sp.start > read_limit(max_msg)) {
+			ret = too_long(uri, sp.end - sp.start, max_msg, *sent);
+			break;
+		}
 		int r = split_fill(&sp);
 		if (r < 0)
 			ret = read_failed(uri, r);
@@ -338,17 +367,21 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, int64_t 
 
 /* --raw: all of standard input as one message, read as lines are (a
  * partial or empty message is not what was asked: a failed read sends none). */
-static int send_all(struct shmkit_queue *q, const char *uri, int64_t deadline, uint64_t *sent)
+static int send_all(struct shmkit_queue *q, const char *uri, uint64_t max_msg, int64_t deadline,
+		    uint64_t *sent)
 {
-	struct splitter sp = { .cap = 65536 };
+	struct splitter sp = { .cap = READ_EXACT };
 	int r = 0, ret;
 
 	sp.buf = malloc(sp.cap);
 	if (!sp.buf)
 		return cli_fail("send", uri, -ENOMEM);
-	while (!sp.eof && (r = split_fill(&sp)) == 0)
+	while (!sp.eof && sp.end <= read_limit(max_msg) && (r = split_fill(&sp)) == 0)
 		;
-	ret = r < 0 ? read_failed(uri, r) : send_one(q, uri, sp.buf, sp.end, deadline, sent);
+	if (r == 0 && !sp.eof)
+		ret = too_long(uri, sp.end, max_msg, *sent);
+	else
+		ret = r < 0 ? read_failed(uri, r) : send_one(q, uri, sp.buf, sp.end, deadline, sent);
 	free(sp.buf);
 	return ret;
 }
@@ -357,9 +390,13 @@ static int send_all(struct shmkit_queue *q, const char *uri, int64_t deadline, u
 static int send_stdin(struct shmkit_queue *q, const char *uri, const struct queue_opts *o,
 		      int64_t deadline, uint64_t *sent)
 {
+	struct shmkit_queue_stats st;
+	/* unknown (a failed stats): no early refusal; the send says it */
+	uint64_t max_msg = shmkit_queue_stats(q, &st) == 0 ? st.max_msg : UINT64_MAX;
+
 	if (o->raw)
-		return send_all(q, uri, deadline, sent);
-	return send_split(q, uri, o->null_sep ? '\0' : '\n', deadline, sent);
+		return send_all(q, uri, max_msg, deadline, sent);
+	return send_split(q, uri, o->null_sep ? '\0' : '\n', max_msg, deadline, sent);
 }
 
 CLI_COMMAND(cmd_send)
