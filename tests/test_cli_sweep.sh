@@ -93,6 +93,16 @@ for typo in "/dev/shm/$TAG-pp" "posix:/dev/shm/" "/a/"; do
 	expect 2 "$SHMKIT" top --once --interval 0.05 "$typo"; err_has "^shmkit: top: prefix"
 	expect 2 "$SHMKIT" gc --dry-run --prefix "$typo"; err_has "^shmkit: gc: prefix"
 done
+# a System V prefix that starts no key or id (ls sysv:private listed nothing,
+# exit 0, beside private segments listed as sysv:id=N)
+for typo in sysv:private sysv:xyz sysv:0xzz "sysv:id=x"; do
+	expect 2 "$SHMKIT" ls "$typo";  err_has "^shmkit: ls: prefix '$typo' would match nothing: System V segments are listed as sysv:0xKEY or sysv:id=N"
+	expect 2 "$SHMKIT" top --once --interval 0.05 "$typo"; err_has "^shmkit: top: prefix"
+	expect 2 "$SHMKIT" gc --dry-run --prefix "$typo"; err_has "^shmkit: gc: prefix"
+done
+for ok in sysv: sysv:0x sysv:0X7f sysv:i sysv:id= sysv:id=1 sysv:12; do
+	expect 0 "$SHMKIT" ls -n "$ok"
+done
 # what may match still does: a scheme, a part of one, a bare /name, nothing
 for ok in posix: posix pos "posix:/$TAG-pp" "/$TAG-pp" ""; do
 	expect 0 "$SHMKIT" ls -n -o URI "$ok"

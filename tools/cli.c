@@ -356,6 +356,23 @@ static int decimal_sysv_key(const char *v, unsigned long long *key)
 	return 1;
 }
 
+/* Whether a listed System V URI can start with "sysv:" + rest: a key
+ * (sysv:0x then hex digits, or in decimal), an id (sysv:id= then digits),
+ * an ftok path, or a beginning of one of those. sysv:private is none: a
+ * private segment is listed as sysv:id=N, and ls sysv:private said nothing. */
+static int sysv_prefix_possible(const char *rest)
+{
+	size_t n = strlen(rest);
+
+	if (rest[0] == '/' || strspn(rest, "0123456789") == n)
+		return 1;
+	if (strncasecmp(rest, "0x", n < 2 ? n : 2) == 0)
+		return n <= 2 || strspn(rest + 2, "0123456789abcdefABCDEF") == n - 2;
+	if (strncmp(rest, "id=", n < 3 ? n : 3) == 0)
+		return n <= 3 || strspn(rest + 3, "0123456789") == n - 3;
+	return 0;
+}
+
 int cli_check_prefixes(const char *cmd, char *const *v, int n)
 {
 	static const char *const schemes[] = { "posix", "sysv", "file", "memfd", "anon", NULL };
@@ -388,6 +405,14 @@ int cli_check_prefixes(const char *cmd, char *const *v, int n)
 			char safe[256];
 			return cli_usage_error(cmd, "prefix '%s' would match nothing: a System V key or "
 					       "id takes no URI option",
+					       cli_name(v[i], safe, sizeof(safe)));
+		}
+		if (strncmp(v[i], "sysv:", 5) == 0 && !strchr(v[i], '?') &&
+		    !sysv_prefix_possible(v[i] + 5)) {
+			char safe[256];
+			return cli_usage_error(cmd, "prefix '%s' would match nothing: System V "
+					       "segments are listed as sysv:0xKEY or sysv:id=N (a "
+					       "private one as sysv:id=N)",
 					       cli_name(v[i], safe, sizeof(safe)));
 		}
 		if (!colon || (slash && slash < colon))
