@@ -146,6 +146,16 @@ t = json.load(sys.stdin)["topic"]
 assert t["publisher_pid"] is None and t["publisher_alive"] is None, t' ||
 	fail "topic stat --json without a publisher lacks publisher_pid/publisher_alive"
 
+# A line far over the slot size is refused once that is clear, not read
+# whole: pub read it all into memory (pub < /dev/zero took all there was,
+# and its ENOMEM ended pub with exit 0, nothing published)
+TL="posix:/shmkit-test-$$-longline"; CLEANUP+=("$TL")
+"$SHMKIT" topic create "$TL" --slot-size 256 >/dev/null || fail "topic create $TL"
+(echo first; head -c 300M /dev/zero) | timeout 20 "$SHMKIT" pub "$TL" 2>"$TMP/err"; rc=$?
+[ "$rc" = 1 ] || fail "pub of a 300M line: exit $rc (want 1 at once)"
+grep -q "^shmkit: pub $TL: a message of at least 65537 bytes is over the topic's slot size of 256 bytes (1 message was published before that)$" \
+	"$TMP/err" || fail "pub of a 300M line: $(cat "$TMP/err")"
+
 # A publisher killed before a subscriber joins is no publisher, as a closed
 # one: `sub` waits for the next and prints what it publishes (it ended at
 # once, exit 0 and nothing printed, while after a close it waited).

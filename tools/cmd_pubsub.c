@@ -191,18 +191,58 @@ static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_
 	return CLI_OK;
 }
 
+/* A line is read whole up to READ_EXACT bytes (or the slot size, if larger),
+ * so a refusal gives its size; past that it is refused unread: getline took
+ * a line of a huge file, or /dev/zero, into memory until none was left, and
+ * its ENOMEM then ended pub with exit 0. */
+#define READ_EXACT 65536
+#define LINE_END (-1)
+#define LINE_LONG (-2)
+
+/* One line of standard input, its newline dropped, into *line: its length,
+ * LINE_END at the end of input, LINE_LONG once it passes limit bytes (the
+ * rest unread), or -ENOMEM. */
+static ssize_t read_line(char **line, size_t *cap, size_t limit)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = getc_unlocked(stdin)) != EOF && c != '\n') {
+		if (n == limit)
+			return LINE_LONG;
+		if (n == *cap) {
+			size_t grown = *cap ? *cap * 2 : 4096;
+			char *p = realloc(*line, grown);
+			if (!p)
+				return -ENOMEM;
+			*line = p;
+			*cap = grown;
+		}
+		(*line)[n++] = (char)c;
+	}
+	return c == EOF && n == 0 ? LINE_END : (ssize_t)n;
+}
+
 static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout, uint64_t *sent)
 {
+	struct shmkit_topic_info info;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	int ret = CLI_OK;
+	/* unknown (a failed stat): no early refusal; the publish says it */
+	size_t slot = shmkit_topic_stat(uri, &info, NULL, 0) == 0 ? info.slot_size : SIZE_MAX - 1;
+	size_t limit = slot > READ_EXACT ? slot : READ_EXACT;
 
-	while (ret == CLI_OK && (n = getline(&line, &cap, stdin)) >= 0) {
-		if (n > 0 && line[n - 1] == '\n')
-			n--;
+	while (ret == CLI_OK && (n = read_line(&line, &cap, limit)) >= 0)
 		ret = pub_one(p, uri, line, (size_t)n, timeout, sent);
-	}
+	if (ret == CLI_OK && n == LINE_LONG)
+		ret = cli_fail_msg("pub", uri, "a message of at least %zu bytes is over the topic's "
+				   "slot size of %zu %s (%" PRIu64 " %s published before that)",
+				   limit + 1, slot, cli_plural(slot, "byte", "bytes"), *sent,
+				   cli_plural(*sent, "message was", "messages were"));
+	else if (ret == CLI_OK && n == -ENOMEM)
+		ret = cli_fail("pub", uri, -ENOMEM);
 	free(line);
 	/* a read error is not the end of the input: say so, do not exit 0 */
 	if (ret == CLI_OK && ferror(stdin))
