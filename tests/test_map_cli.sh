@@ -139,4 +139,14 @@ expect 0 "$SHMKIT" map "$S" ls --json
 python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 40' "$TMP/out" ||
 	fail "map ls --json after check: not the 40 pairs"
 
+# put - of a value longer than the whole map is refused once that is clear,
+# not read to its end: put - < /dev/zero took memory until none was left
+ML="posix:/shmkit-test-$$-maplong"; CLEANUP+=("$ML")
+expect 0 "$SHMKIT" map "$ML" create 64K
+head -c 300M /dev/zero | timeout 20 "$SHMKIT" map "$ML" put big - 2>"$TMP/err"; rc=$?
+[ "$rc" = 1 ] || fail "put - of 300M: exit $rc (want 1 at once)"
+err_has "^shmkit: put $ML: the value on standard input is longer than the whole map \(65536 bytes\); nothing changed$"
+expect 0 "$SHMKIT" map "$ML" count
+out_is 0
+
 finish test_map_cli

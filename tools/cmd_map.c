@@ -216,12 +216,18 @@ static int lock_wait_fail(struct lock_wait *w, int r)
 			    who, (double)w->timeout_ns / 1e9);
 }
 
-static int read_stdin(char **out, size_t *len)
+/* All of standard input, or -EFBIG once it is past limit bytes (the rest
+ * unread: put - < /dev/zero took memory until none was left). */
+static int read_stdin(char **out, size_t *len, size_t limit)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
 
 	while (buf != NULL) {
+		if (n > limit) {
+			free(buf);
+			return -EFBIG;
+		}
 		size_t got = fread(buf + n, 1, cap - n, stdin);
 		n += got;
 		if (got == 0)
@@ -370,7 +376,14 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 	int r;
 
 	if (strcmp(val, "-") == 0) {
-		if ((r = read_stdin(&in, &len)) < 0)
+		/* no value is longer than the map's whole segment; one up to
+		 * 64 KiB is read whole all the same, for put to say how much
+		 * room it wanted */
+		size_t whole = shmkit_seg_size(shmkit_heap_seg(shmkit_map_heap(m)));
+		if ((r = read_stdin(&in, &len, whole > 65536 ? whole : 65536)) == -EFBIG)
+			return cli_fail_msg("put", uri, "the value on standard input is longer than the "
+					    "whole map (%zu bytes); nothing changed", whole);
+		if (r < 0)
 			return r == -ENOMEM ? cli_fail("put", uri, r)
 					    : cli_fail_stdin("put", uri, r);
 		val = in;
