@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -157,19 +158,48 @@ static int byte_locked(int fd, uint64_t off, uint32_t flags)
 	return fl.l_type != F_UNLCK;
 }
 
+/* A description of our own making on fd's file, to ask the kernel about
+ * locks: the one we were handed (fd:N) may be the very description that
+ * holds the lock in question (another copy of the library given the same
+ * descriptor, or one inherited across an execve, kept by a child forked
+ * before it), and F_OFD_GETLK does not report a description's own locks.
+ * -1 if it cannot be had (no /proc): nothing is proven then. */
+static int fresh_description(int fd)
+{
+	char path[40];
+	if (fd < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+}
+
+/* byte_locked() asked through a fresh description: whether any open file
+ * description at all, ours included, holds the lock; negative if unknown. */
+static int byte_locked_anywhere(int fd, uint64_t off, uint32_t flags)
+{
+	int probe = fresh_description(fd);
+	if (probe < 0)
+		return -EBADF;
+	int l = byte_locked(probe, off, flags);
+	close(probe);
+	return l;
+}
+
 /* Whether a holder naming this process, whose entry starts at byte `off`,
  * is an earlier image's claim (shmkit__ident_earlier_image): its token
- * says so, and no lock of it is seen, since the exec closed the
- * descriptions that held them. The lock is asked too because two copies
- * of the library in one process draw two tokens, and the other copy's
- * live handle holds its lock. (Without a lock to ask, SysV and anon:, the
- * token alone.) */
+ * says so, and no description at all holds its lock, since the exec closed
+ * those that did. The token alone is no proof: two copies of the library
+ * in one process draw two tokens, and a child forked before the exec may
+ * go on with the earlier image's handle. So a holder with no lock (SysV,
+ * anon:, or every byte it may lock was locked) is never taken for an
+ * earlier image's, and the lock is asked through a description none of
+ * them can hold (fresh_description). */
 static bool earlier_image(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id,
 			  uint32_t image, uint32_t mask)
 {
 	if (!shmkit__ident_earlier_image(id, image, mask))
 		return false;
-	return !(flags & SHMKIT__AI_LOCKED) || byte_locked(fd, off, flags) == 0;
+	return (flags & SHMKIT__AI_LOCKED) && byte_locked_anywhere(fd, off, flags) == 0;
 }
 
 /* Liveness of a holder whose entry starts at byte `off`: its lock when it
@@ -407,24 +437,40 @@ static int alive_by_slot_lock(const struct shmkit__header *h, int fd,
 	return a;
 }
 
-int shmkit__obj_self_held_elsewhere(const struct shmkit__obj *o)
+int shmkit__obj_earlier_image_gone(const struct shmkit__obj *o, uint32_t image)
 {
 	const struct shmkit__header *h = shmkit__obj_header(o);
 	const struct shmkit__ident *me = shmkit__ident_self();
 	uint32_t mine = shmkit__image_token() & SHMKIT__AI_IMAGE_MASK;
-	int fd = shmkit_seg_fd(o->seg);
+	uint32_t theirs = image & SHMKIT__AI_IMAGE_MASK;
+	int fd = shmkit_seg_fd(o->seg), gone = 0;
+	if (theirs == 0 || theirs == mine)
+		return 0;
 	for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
 		/* Pairs with the release store in try_claim(): info and identity first. */
 		uint64_t w = atomic_load_explicit(&((struct shmkit__header *)h)->attach[i].word,
 						  memory_order_acquire);
 		uint32_t flags = h->attach_info[i].flags;
-		/* this copy's own handles (our token) are not elsewhere */
-		if (SHMKIT__WORD_STATE(w) == SHMKIT__SLOT_USED && SHMKIT__WORD_PID(w) == me->pid &&
-		    h->attach[i].start_time == me->start_time && (flags & SHMKIT__AI_LOCKED) &&
-		    flags >> SHMKIT__AI_IMAGE_SHIFT != mine && byte_locked(fd, slot_off(i), flags) != 0)
-			return 1;
+		uint32_t token = flags >> SHMKIT__AI_IMAGE_SHIFT & SHMKIT__AI_IMAGE_MASK;
+		uint64_t start = h->attach[i].start_time;
+		uint32_t pidns = h->attach_info[i].pidns;
+		/* Re-read the word: if it moved, what we copied may be torn (a
+		 * slot being released or reclaimed: nobody live of ours). */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&((struct shmkit__header *)h)->attach[i].word,
+					 memory_order_relaxed) != w)
+			continue;
+		if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_USED || SHMKIT__WORD_PID(w) != me->pid ||
+		    start != me->start_time || pidns != me->pidns || token == mine)
+			continue;
+		/* a slot of this process that is not this image's: another copy
+		 * of the library, or an earlier image. Without a lock, or with
+		 * one some description holds, it may be alive. */
+		if (!(flags & SHMKIT__AI_LOCKED) || byte_locked_anywhere(fd, slot_off(i), flags) != 0)
+			return 0;
+		gone |= token == theirs;
 	}
-	return 0;
+	return gone;
 }
 
 int shmkit__obj_ident_alive(const struct shmkit__obj *o, const struct shmkit__ident *id)

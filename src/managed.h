@@ -76,12 +76,14 @@ int shmkit__role_claim(struct shmkit__obj *o, unsigned role);
  * namespace (which /proc cannot judge) is judged by the kernel lock on its
  * attach slot when it holds one; else the same answers. */
 int shmkit__obj_ident_alive(const struct shmkit__obj *o, const struct shmkit__ident *id);
-/* 1 if an attach slot of o names this process with another image token
- * and holds a lock that o's own description does not: a live handle of a
- * second copy of the library in this process, or an earlier image's
- * description kept by a child forked before the execve. For claims that
- * record an image token but no lock of their own. */
-int shmkit__obj_self_held_elsewhere(const struct shmkit__obj *o);
+/* 1 if o's attach table proves that the image of this process whose
+ * token is `image` is gone: an attach slot names this process with that
+ * token (its low 16 bits) and no description holds its lock, and no slot
+ * of this process with a token other than this image's holds a lock or has
+ * none to ask (another copy of the library, or a child forked before the
+ * exec going on with the earlier image's handles). For claims that record
+ * an image token but no lock of their own (a topic's publisher). */
+int shmkit__obj_earlier_image_gone(const struct shmkit__obj *o, uint32_t image);
 
 /* Leaves the attach table and unmaps. Never removes the segment. */
 int shmkit__obj_close(struct shmkit__obj *o);

@@ -270,7 +270,7 @@ bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct 
 }
 
 bool shmkit__topic_pub_earlier_image(const struct shmkit__topic *t, uint64_t ps,
-				     const struct shmkit__ident *id)
+				     const struct shmkit__ident *id, uint32_t *image_out)
 {
 	const struct shmkit__topic_shared *sh = t->sh;
 	struct shmkit__ident named;
@@ -285,6 +285,7 @@ bool shmkit__topic_pub_earlier_image(const struct shmkit__topic *t, uint64_t ps,
 	atomic_thread_fence(memory_order_acquire);
 	if (atomic_load_explicit(&sh->act_state, memory_order_relaxed) != ps)
 		return false;
+	*image_out = image;
 	return memcmp(&named, id, sizeof(named)) == 0 &&
 	       shmkit__ident_earlier_image(&named, image, UINT32_MAX);
 }
@@ -329,9 +330,10 @@ static int take_for_reap(struct shmkit__listener_shared *l, uint32_t judged)
 }
 
 /* Whether subscriber e (state st, identity id) is this process's from an
- * image it replaced by execve(2) (shmkit__ident_earlier_image), and no
- * attach lock of this process is held elsewhere (a second copy of the
- * library, or a child forked before the exec, may read through it). */
+ * image it replaced by execve(2) (shmkit__ident_earlier_image), and the
+ * attach table proves that image gone (shmkit__obj_earlier_image_gone: a
+ * second copy of the library, or a child forked before the exec, may
+ * still read through it). */
 static bool sub_earlier_image(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,
 			      uint64_t st, const struct shmkit__ident *id)
 {
@@ -342,7 +344,7 @@ static bool sub_earlier_image(const struct shmkit__topic *t, struct shmkit__topi
 	if (atomic_load_explicit(&e->state, memory_order_relaxed) != st)
 		return false;
 	return shmkit__ident_earlier_image(id, image, UINT32_MAX) &&
-	       !shmkit__obj_self_held_elsewhere(&t->obj);
+	       shmkit__obj_earlier_image_gone(&t->obj, image);
 }
 
 int shmkit__topic_sub_gone(const struct shmkit__topic *t, struct shmkit__topic_sub_shared *e,

@@ -108,10 +108,11 @@ void shmkit__topic_close(struct shmkit__topic *t);
  * look that only compares them. Such a publisher is never judged dead. */
 bool shmkit__topic_pub_ident(const struct shmkit__topic *t, uint64_t ps, struct shmkit__ident *id);
 /* True if the publisher of ACTIVE word ps, whose identity is id, is this
- * process as an image it replaced by execve(2): a claim nothing can use
- * any more (shmkit__ident_earlier_image()). */
+ * process with another image's token (shmkit__ident_earlier_image()),
+ * which goes to *image: an earlier image's claim only if the attach table
+ * proves that image gone (shmkit__obj_earlier_image_gone()). */
 bool shmkit__topic_pub_earlier_image(const struct shmkit__topic *t, uint64_t ps,
-				     const struct shmkit__ident *id);
+				     const struct shmkit__ident *id, uint32_t *image);
 
 /* Liveness of a shared identity, copied out first (the bytes are untrusted). */
 int shmkit__topic_ident_alive(const struct shmkit__topic *t, const struct shmkit__ident *shared_id);

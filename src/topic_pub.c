@@ -82,9 +82,13 @@ static int holder_alive(struct shmkit_pub *p, uint64_t st, struct shmkit__ident 
 		*unknown = true;
 		return 1;
 	}
-	if (shmkit__topic_pub_earlier_image(&p->t, st, id) &&
-	    !shmkit__obj_self_held_elsewhere(&p->t.obj))
-		return 0; /* ours, from before an execve: nothing publishes */
+	/* ours, from before an execve: nothing publishes. The token alone is
+	 * no proof (another copy of the library in this process): its attach
+	 * slot must show that image gone. */
+	uint32_t image = 0;
+	if (shmkit__topic_pub_earlier_image(&p->t, st, id, &image) &&
+	    shmkit__obj_earlier_image_gone(&p->t.obj, image))
+		return 0;
 	int alive = shmkit__topic_ident_alive(&p->t, id);
 	*unknown = alive < 0;
 	return alive != 0;

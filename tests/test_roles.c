@@ -251,9 +251,53 @@ static int role_reexec_after(int argc, char **argv)
 	return 0;
 }
 
+/* argv: uri-or-path how -> (how "fd": opens path as a descriptor the exec
+ * keeps, "fd:N") takes the producer role, forks a child that keeps the
+ * handle (and with it the claim), then execs "reexec_fork_after". */
+static int role_reexec_fork_holder(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	char uri[64];
+	if (argc < 2)
+		return 3;
+	snprintf(uri, sizeof(uri), "%s", argv[0]);
+	if (strcmp(argv[1], "fd") == 0)
+		snprintf(uri, sizeof(uri), "fd:%d", open(argv[0], O_RDWR)); /* no O_CLOEXEC */
+	if (shmkit_queue_open(&q, uri) != 0 || shmkit_queue_send(q, "a", 1, 0) != 0)
+		return 4;
+	pid_t child = fork();
+	if (child == 0) {
+		pause(); /* goes on with the handle: the producer, as far as anyone knows */
+		_exit(0);
+	}
+	char cs[16];
+	snprintf(cs, sizeof(cs), "%d", (int)child);
+	execl("/proc/self/exe", "test_roles", "--role", "reexec_fork_after", uri, cs, (char *)NULL);
+	return 5;
+}
+
+/* The image after role_reexec_fork_holder's exec: its earlier image's
+ * claim is in a live child's hands, so it is not this image's to take. */
+static int role_reexec_fork_after(int argc, char **argv)
+{
+	struct shmkit_queue *q;
+	if (argc < 2 || shmkit_queue_open(&q, argv[0]) != 0)
+		return 10;
+	int rc = shmkit_queue_send(q, "b", 1, 0);
+	kill(atoi(argv[1]), SIGKILL);
+	waitpid(atoi(argv[1]), NULL, 0);
+	if (rc != -EBUSY) {
+		fprintf(stderr, "reexec_fork_after: %s: send %d, not -EBUSY\n", argv[0], rc);
+		return 11;
+	}
+	return 0;
+}
+
 static const struct test_role roles[] = {
     {"reexec_holder", role_reexec_holder},
     {"reexec_after", role_reexec_after},
+    {"reexec_fork_holder", role_reexec_fork_holder},
+    {"reexec_fork_after", role_reexec_fork_after},
     {"timens_queue_side", role_timens_queue_side},
     {"old_holder", role_old_holder},
     {"queue_side", role_queue_side},
@@ -795,6 +839,142 @@ static void check_two_library_copies(void)
 	dlclose(lib);
 }
 
+/* check_two_library_copies where no lock of the other copy's can be seen:
+ * a SysV segment (no file to lock), a segment both copies were handed as
+ * one descriptor (fd:N dups it: one open file description, which does not
+ * see its own locks), a holder that took no lock (every byte it may lock
+ * was write-locked), a publisher with no attach slot (the table was full).
+ * Each copy's token differs, and each was taken for an earlier image's:
+ * copy B became a second producer, consumer and publisher. */
+static void two_copies_case(void *lib, const char *qa, const char *qb, const char *ta,
+			    const char *tb, const char *what)
+{
+	int (*open_b)(struct shmkit_queue **, const char *) = dlsym(lib, "shmkit_queue_open");
+	int (*send_b)(struct shmkit_queue *, const void *, size_t, int64_t) =
+	    dlsym(lib, "shmkit_queue_send");
+	ssize_t (*recv_b)(struct shmkit_queue *, void *, size_t, int64_t) =
+	    dlsym(lib, "shmkit_queue_recv");
+	int (*close_b)(struct shmkit_queue *) = dlsym(lib, "shmkit_queue_close");
+	int (*pub_open_b)(struct shmkit_pub **, const char *) = dlsym(lib, "shmkit_pub_open");
+	int (*pub_close_b)(struct shmkit_pub *) = dlsym(lib, "shmkit_pub_close");
+	struct shmkit_queue *q, *q2;
+	struct shmkit_pub *p, *pb;
+	char buf[8];
+	CHECK(open_b && send_b && recv_b && close_b && pub_open_b && pub_close_b);
+	fprintf(stderr, "two copies: %s\n", what);
+	CHECK_OK(shmkit_queue_open(&q, qa));
+	CHECK_OK(shmkit_queue_send(q, "a", 1, 0));
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
+	if (tb)
+		CHECK_OK(shmkit_pub_open(&p, ta));
+	CHECK_OK(open_b(&q2, qb));
+	CHECK_RET(send_b(q2, "b", 1, 0), -EBUSY);
+	CHECK_RET(recv_b(q2, buf, sizeof(buf), 0), -EBUSY);
+	if (tb) {
+		int rc = pub_open_b(&pb, tb);
+		CHECK_RET(rc, -EBUSY);
+		if (rc == 0)
+			pub_close_b(pb);
+		CHECK_OK(shmkit_pub_close(p));
+	}
+	CHECK_OK(close_b(q2));
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+static void check_two_library_copies_unlocked(void)
+{
+	void *lib = dlopen(SHMKIT_BINARY_DIR "/libshmkit.so", RTLD_NOW | RTLD_LOCAL);
+	CHECK(lib != NULL);
+	if (!lib)
+		return;
+	struct shmkit_queue_opts qo = {.capacity = 8, .max_msg = 64};
+	struct shmkit_topic_opts to = {.slot_size = 64, .slots = 8, .max_subs = 128};
+	struct shmkit_queue *q;
+	char path[128], tpath[128], qf[32], tf[32];
+
+	/* SysV */
+	const char *qu = test_uri("sysv", "two-copies-sq"), *tu = test_uri("sysv", "two-copies-st");
+	CHECK_OK(shmkit_queue_create(&q, qu, &qo));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_topic_create(tu, &to));
+	two_copies_case(lib, qu, qu, tu, tu, "sysv");
+	CHECK_OK(shmkit_remove(qu));
+	CHECK_OK(shmkit_remove(tu));
+
+	/* one descriptor for both copies */
+	qu = fresh_queue("two-copies-fq", path, sizeof(path));
+	tu = test_uri("posix", "two-copies-ft");
+	CHECK_OK(shmkit_topic_create(tu, &to));
+	snprintf(tpath, sizeof(tpath), "/dev/shm%s", strchr(tu, ':') + 1);
+	int qfd = open(path, O_RDWR | O_CLOEXEC), tfd = open(tpath, O_RDWR | O_CLOEXEC);
+	CHECK(qfd >= 0 && tfd >= 0);
+	snprintf(qf, sizeof(qf), "fd:%d", qfd);
+	snprintf(tf, sizeof(tf), "fd:%d", tfd);
+	two_copies_case(lib, qf, qf, tf, tf, "fd:N");
+	close(qfd);
+	close(tfd);
+
+	/* a holder that found every byte of its role entry locked (flags 0) */
+	int lfd = open(path, O_RDWR | O_CLOEXEC);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			   .l_start = (off_t)offsetof(struct shmkit__header, roles),
+			   .l_len = 2 * sizeof(struct shmkit__role)};
+	CHECK(lfd >= 0 && fcntl(lfd, F_OFD_SETLK, &fl) == 0);
+	two_copies_case(lib, qu, qu, NULL, NULL, "role entries locked by another description");
+	close(lfd);
+	CHECK_OK(shmkit_remove(qu));
+
+	/* a publisher with no attach slot: 64 subscribers took them all */
+	int ready[2];
+	CHECK(pipe(ready) == 0);
+	pid_t subs = fork();
+	if (subs == 0) {
+		struct shmkit_sub *s;
+		for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++)
+			if (shmkit_sub_open(&s, tu) != 0)
+				_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char c;
+	CHECK(read(ready[0], &c, 1) == 1);
+	qu = fresh_queue("two-copies-nq", path, sizeof(path));
+	two_copies_case(lib, qu, qu, tu, tu, "publisher without an attach slot");
+	kill(subs, SIGKILL);
+	waitpid(subs, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	CHECK_OK(shmkit_remove(qu));
+	CHECK_OK(shmkit_remove(tu));
+	dlclose(lib);
+}
+
+/* A process forks a child that keeps its handle (and the producer role
+ * it claimed), then execs itself: the earlier image's claim lives on in
+ * the child. With no lock to see (SysV) or the lock's description handed
+ * to the new image (a descriptor kept across the exec), the new image took
+ * the role for its earlier image's: two producers. */
+static void check_reexec_with_child_keeps_claim(void)
+{
+	char path[128];
+	struct shmkit_queue_opts qo = {.capacity = 8, .max_msg = 64};
+	struct shmkit_queue *q;
+	const char *su = test_uri("sysv", "reexec-fork-s");
+	CHECK_OK(shmkit_queue_create(&q, su, &qo));
+	CHECK_OK(shmkit_queue_close(q));
+	const char *sargs[] = {su, "uri", NULL};
+	CHECK_RET(test_wait(test_spawn_self("reexec_fork_holder", sargs)), 0);
+	CHECK_OK(shmkit_remove(su));
+	const char *fu = fresh_queue("reexec-fork-f", path, sizeof(path));
+	const char *fargs[] = {path, "fd", NULL};
+	CHECK_RET(test_wait(test_spawn_self("reexec_fork_holder", fargs)), 0);
+	const char *pargs[] = {fu, "uri", NULL};
+	CHECK_RET(test_wait(test_spawn_self("reexec_fork_holder", pargs)), 0);
+	CHECK_OK(shmkit_remove(fu));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -818,5 +998,7 @@ int main(int argc, char **argv)
 	check_cli_concurrent_senders();
 	check_reexec_takes_its_claims_back();
 	check_two_library_copies();
+	check_two_library_copies_unlocked();
+	check_reexec_with_child_keeps_claim();
 	return test_done();
 }
