@@ -199,12 +199,16 @@ static int activate_entry(struct shmkit_sub *s)
 static void reap_earlier_images(struct shmkit__topic *t)
 {
 	uint32_t me = shmkit__ident_self()->pid, token = shmkit__image_token();
+	/* relaxed: a hint, to stop after the last active entry (joiners fill
+	 * the table from the front); one missed is freed at the next open */
+	uint32_t left = atomic_load_explicit(&t->sh->n_subs, memory_order_relaxed);
 
-	for (uint32_t i = 0; i < t->g.max_subs; i++) {
+	for (uint32_t i = 0; i < t->g.max_subs && left > 0; i++) {
 		uint64_t st;
 		struct shmkit__ident id;
 		bool unsure;
 		uint32_t kind = look_entry(t, i, &st, &id, &unsure);
+		left -= kind == SHMKIT__SUB_ACTIVE;
 		/* a cheap look first: ours, by another image; sub_gone decides */
 		uint32_t image = __atomic_load_n(&t->subs[i].image, __ATOMIC_RELAXED);
 		if ((kind == SHMKIT__SUB_ACTIVE || kind == SHMKIT__SUB_CLAIMING) && !unsure &&

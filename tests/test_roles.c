@@ -195,7 +195,11 @@ static int role_reexec_holder(int argc, char **argv)
 {
 	struct shmkit_queue *q;
 	struct shmkit_pub *p;
-	struct shmkit_sub *sub;
+	struct shmkit_sub *sub, *sub2;
+	/* a descriptor on the second topic first: its listener's name is
+	 * (pid, start time, this image's first key) */
+	if (argc < 3 || shmkit_sub_open(&sub2, argv[2]) != 0 || shmkit_sub_fd(sub2) < 0)
+		return 6;
 	if (argc < 2 || take_queue_side(2, (char *[]){argv[0], "send"}) != 0 ||
 	    take_queue_side(2, (char *[]){argv[0], "recv"}) != 0 ||
 	    shmkit_pub_open(&p, argv[1]) != 0 || shmkit_sub_open(&sub, argv[1]) != 0)
@@ -205,7 +209,7 @@ static int role_reexec_holder(int argc, char **argv)
 		if (shmkit_queue_open(&q, argv[0]) != 0)
 			return 4;
 	execl("/proc/self/exe", "test_roles", "--role", "reexec_after", argv[0], argv[1],
-	      (char *)NULL);
+	      argv[2], (char *)NULL);
 	return 5;
 }
 
@@ -246,6 +250,28 @@ static int role_reexec_after(int argc, char **argv)
 	if (sent < 20) {
 		fprintf(stderr, "reexec_after: message %d: send %d, recv %zd\n", sent, sr, rr);
 		fprintf(stderr, "reexec_after: step %d: %s\n", step, shmkit_last_error_detail());
+		return step;
+	}
+	/* This image's first descriptor (on the first topic) must not be
+	 * bound to the name of its earlier image's listener on the second:
+	 * that entry looked held, never freed, and the reliable second topic
+	 * stopped at its ninth message. */
+	step++;
+	struct shmkit_sub *sub2;
+	struct shmkit_pub *p2;
+	if (argc < 3 || shmkit_sub_fd(sub) < 0 || shmkit_sub_open(&sub2, argv[2]) != 0 ||
+	    shmkit_pub_open(&p2, argv[2]) != 0) {
+		fprintf(stderr, "reexec_after: step %d: %s\n", step, shmkit_last_error_detail());
+		return step;
+	}
+	step++;
+	for (sent = 0; sent < 20; sent++)
+		if ((sr = shmkit_pub_send(p2, "m", 1, 0)) != 0 ||
+		    (rr = shmkit_sub_recv(sub2, buf, sizeof(buf), 0)) != 1)
+			break;
+	if (sent < 20) {
+		fprintf(stderr, "reexec_after: second topic, message %d: send %d, recv %zd\n",
+			sent, sr, rr);
 		return step;
 	}
 	return 0;
@@ -780,16 +806,22 @@ static void check_reexec_takes_its_claims_back(void)
 	snprintf(tu, sizeof(tu), "%s", test_uri("posix", "reexec-t"));
 	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8, .reliable = 1};
 	CHECK_OK(shmkit_topic_create(tu, &o));
-	const char *args[] = {qu, tu, NULL};
+	char tu2[128];
+	snprintf(tu2, sizeof(tu2), "%s", test_uri("posix", "reexec-t2"));
+	CHECK_OK(shmkit_topic_create(tu2, &o));
+	const char *args[] = {qu, tu, tu2, NULL};
 	CHECK_RET(test_wait(test_spawn_self("reexec_holder", args)), 0);
 	CHECK_OK(shmkit_remove(qu));
 	CHECK_OK(shmkit_remove(tu));
+	CHECK_OK(shmkit_remove(tu2));
 }
 
 /* Two copies of the library in one process (a program linked with one,
  * a plugin or ctypes loading another) draw two image tokens: neither may
- * take the other's live roles or publisher for an earlier image's. */
-static void check_two_library_copies(void)
+ * take the other's live roles, publisher or subscribers for an earlier
+ * image's. On SysV no lock can prove the other copy gone, so nothing is
+ * taken back there. */
+static void check_two_library_copies(const char *scheme)
 {
 	void *lib = dlopen(SHMKIT_BINARY_DIR "/libshmkit.so", RTLD_NOW | RTLD_LOCAL);
 	CHECK(lib != NULL);
@@ -806,8 +838,17 @@ static void check_two_library_copies(void)
 	int (*sub_close_b)(struct shmkit_sub *) = dlsym(lib, "shmkit_sub_close");
 	CHECK(open_b && send_b && recv_b && close_b && pub_open_b && sub_open_b && sub_close_b);
 	char path[128], buf[8];
-	const char *qu = fresh_queue("two-copies-q", path, sizeof(path));
-	const char *tu = test_uri("posix", "two-copies-t");
+	const char *qu;
+	if (strcmp(scheme, "posix") == 0) {
+		qu = fresh_queue("two-copies-q", path, sizeof(path));
+	} else {
+		struct shmkit_queue_opts qo = {.capacity = 8, .max_msg = 64};
+		struct shmkit_queue *qc;
+		qu = test_uri(scheme, "two-copies-q");
+		CHECK_OK(shmkit_queue_create(&qc, qu, &qo));
+		CHECK_OK(shmkit_queue_close(qc));
+	}
+	const char *tu = test_uri(scheme, "two-copies-t");
 	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 8, .reliable = 1};
 	struct shmkit_queue *q, *qb;
 	struct shmkit_pub *p, *pb;
@@ -997,7 +1038,8 @@ int main(int argc, char **argv)
 	check_second_publisher();
 	check_cli_concurrent_senders();
 	check_reexec_takes_its_claims_back();
-	check_two_library_copies();
+	check_two_library_copies("posix");
+	check_two_library_copies("sysv");
 	check_two_library_copies_unlocked();
 	check_reexec_with_child_keeps_claim();
 	return test_done();

@@ -154,8 +154,13 @@ static uint32_t new_key(const struct shmkit__ident *named)
 	const struct shmkit__ident *me = shmkit__ident_self();
 	uint32_t k;
 
+	/* counted from this image's token: an earlier image of this process
+	 * (before an execve) counted from another, and a socket of ours bound
+	 * to one of its names made its dead entry look held (never freed) */
 	if (!me || (named->pid == me->pid && named->start_time == me->start_time))
-		return atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed) & 0x7fffffffu;
+		return (atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed) +
+			shmkit__image_token()) &
+		       0x7fffffffu;
 	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
