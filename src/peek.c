@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <shmkit/seg.h>
 
@@ -15,6 +16,34 @@
 #include "proc.h"
 #include "seg_stat.h"
 
+/* len bytes at off of a file's descriptor: 0, or -ENODATA when the file is
+ * shorter now than when it was opened. */
+static int pread_all(int fd, uint64_t off, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t got = pread(fd, p, len, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return shmkit__fail(shmkit__neg_errno(), "reading the segment: %s",
+					    strerror(errno));
+		if (got == 0)
+			return shmkit__fail(-ENODATA, "the segment shrank while it was read (another "
+						      "process truncated it): %llu bytes left unread",
+					    (unsigned long long)len);
+		p += got;
+		off += (uint64_t)got;
+		len -= (size_t)got;
+	}
+	return 0;
+}
+
+/* A file (posix:, file:) is read with pread from its descriptor: a peer that
+ * truncates it meanwhile makes a short read, where a copy out of the mapping
+ * would die of SIGBUS. Only what has no descriptor (anon:) is copied from
+ * the mapping, which nobody else can shrink. */
 static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 {
 	struct shmkit_seg *seg;
@@ -24,7 +53,9 @@ static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 	if (off > shmkit_seg_size(seg) || len > shmkit_seg_size(seg) - off)
 		r = shmkit__fail(-EINVAL, "range past the end of the segment (%zu bytes)",
 				 shmkit_seg_size(seg));
-	else if (len) /* buf may be NULL when len is 0 */
+	else if (len && shmkit_seg_fd(seg) >= 0) /* buf may be NULL when len is 0 */
+		r = pread_all(shmkit_seg_fd(seg), off, buf, len);
+	else if (len)
 		memcpy(buf, (const char *)shmkit_seg_addr(seg) + off, len);
 	shmkit_seg_close(seg);
 	return r;
