@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* shmkit top: read each object's counters from a read-only mapping of its
- * segment, checked like any untrusted shared memory. Only posix: and file:
- * segments are mapped: attaching a SysV segment would change its last-user
- * pid and times, which gc's proofs read (DESIGN §8), so SysV objects show
- * their kind and size with no counters. Layout: docs/LAYOUT.md. */
+/* shmkit top: read each object's counters from a copy of its segment's
+ * first bytes (pread from a read-only descriptor: a peer that truncates the
+ * file makes a short read, where a mapping would die of SIGBUS), checked
+ * like any untrusted shared memory. Only posix: and file: segments are read:
+ * attaching a SysV segment would change its last-user pid and times, which
+ * gc's proofs read (DESIGN §8), so SysV objects show their kind and size
+ * with no counters. Layout: docs/LAYOUT.md. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "layout.h"
@@ -63,22 +67,44 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 	o->readable = 1;
 }
 
+/* len bytes at off of the segment's file into buf: 0, or -1 (shorter now). */
+static int read_at(int fd, uint64_t off, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t got = pread(fd, p, len, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		p += got;
+		off += (uint64_t)got;
+		len -= (size_t)got;
+	}
+	return 0;
+}
+
 /* Whether subscriber entry e, ACTIVE in word st, names a process provably
  * gone (killed before it closed, not yet reaped by a publisher). Its
  * identity is copied and kept only if the word did not move meanwhile; a
  * process in another pid namespace, or one /proc cannot judge, counts as
- * present. */
-static bool sub_dead(const struct shmkit__topic_sub_shared *e, uint64_t st)
+ * present. e is in our copy; its word is read again from the file (offset
+ * e_off), as the copy read it before the identity. */
+static bool sub_dead(const struct shmkit__topic_sub_shared *e, uint64_t st, int fd,
+		     uint64_t e_off)
 {
 	struct shmkit__ident id;
+	uint64_t now;
 
-	memcpy(&id, (const void *)&e->ident, sizeof id);
-	if (LD(e->state) != st)
+	memcpy(&id, (const void *)&e->ident, sizeof id); /* from the copy: after st */
+	if (read_at(fd, e_off + offsetof(struct shmkit__topic_sub_shared, state), &now,
+		    sizeof now) < 0 || now != st)
 		return false;
 	return id.pid != 0 && id.pid <= INT32_MAX && shmkit__ident_alive(&id) == 0;
 }
 
-static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
+static void read_topic(struct top_obj *o, const unsigned char *body, size_t n, int fd)
 {
 	struct shmkit__topic_shared *t = (void *)body;
 
@@ -112,7 +138,7 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 		o->sub_state[i] = st;
 		o->sub_pos[i] = pos;
 		o->sub_bytes[i] = LD(subs[i].bytes_received);
-		if (sub_dead(&subs[i], st))
+		if (sub_dead(&subs[i], st, fd, SHMKIT__HEADER_SIZE + subs_off + i * sizeof *subs))
 			o->dead_subscribers++; /* still holds its place in the ring */
 		else
 			o->subscribers++;
@@ -130,7 +156,7 @@ static void read_topic(struct top_obj *o, const unsigned char *body, size_t n)
 	o->readable = 1;
 }
 
-static void read_heap(struct top_obj *o, const unsigned char *body, size_t n, int map)
+static void read_heap(struct top_obj *o, const unsigned char *body, size_t n, int map, int fd)
 {
 	const struct shmkit__heap_shared *h = (const void *)body;
 
@@ -139,14 +165,39 @@ static void read_heap(struct top_obj *o, const unsigned char *body, size_t n, in
 	o->used = h->used_bytes;
 	o->capacity = h->used_bytes + h->free_bytes;
 	o->depth = h->n_used;
-	uint64_t root = h->root;
-	if (map && root >= SHMKIT__HEADER_SIZE && root % 8 == 0 && root - SHMKIT__HEADER_SIZE <= n &&
-	    n - (root - SHMKIT__HEADER_SIZE) >= sizeof(struct shmkit__map_shared)) {
-		struct shmkit__map_shared *m = (void *)(body + (root - SHMKIT__HEADER_SIZE));
-		if (m->magic == SHMKIT__MAP_MAGIC)
-			o->keys = LD(m->count);
-	}
+	uint64_t root = h->root, magic, count;
+	/* the map's header may lie anywhere in the segment: read from the file */
+	if (map && root >= SHMKIT__HEADER_SIZE && root % 8 == 0 && root <= INT64_MAX - 4096 &&
+	    read_at(fd, root + offsetof(struct shmkit__map_shared, magic), &magic, 8) == 0 &&
+	    magic == SHMKIT__MAP_MAGIC &&
+	    read_at(fd, root + offsetof(struct shmkit__map_shared, count), &count, 8) == 0)
+		o->keys = count;
 	o->readable = 1;
+}
+
+/* The most of a body top reads: a topic's header and its largest
+ * subscriber table (a queue's control block and a heap's header are less). */
+#define TOP_BODY_MAX                          \
+	(sizeof(struct shmkit__topic_shared) + \
+	 SHMKIT__TOPIC_MAX_SUBS * sizeof(struct shmkit__topic_sub_shared))
+_Static_assert(TOP_BODY_MAX >= sizeof(struct shmkit__queue_shared) &&
+		       TOP_BODY_MAX >= sizeof(struct shmkit__heap_shared),
+	       "top reads every kind's counters from its first TOP_BODY_MAX body bytes");
+
+static void read_copy(struct top_obj *o, const unsigned char *base, size_t size, int fd)
+{
+	const struct shmkit__header *h = (const void *)base;
+
+	if (size <= SHMKIT__HEADER_SIZE || h->magic != SHMKIT__MAGIC || h->kind != o->kind)
+		return;
+	const unsigned char *body = base + SHMKIT__HEADER_SIZE;
+	size_t n = size - SHMKIT__HEADER_SIZE;
+	if (o->kind == SHMKIT_KIND_QUEUE)
+		read_queue(o, body, n);
+	else if (o->kind == SHMKIT_KIND_TOPIC)
+		read_topic(o, body, n, fd);
+	else if (o->kind == SHMKIT_KIND_HEAP || o->kind == SHMKIT_KIND_MAP)
+		read_heap(o, body, n, o->kind == SHMKIT_KIND_MAP, fd);
 }
 
 static void read_counters(struct top_obj *o, const struct shmkit_stat *st)
@@ -155,21 +206,18 @@ static void read_counters(struct top_obj *o, const struct shmkit_stat *st)
 
 	if (st->backend != SHMKIT_POSIX && st->backend != SHMKIT_FILE)
 		return;
-	if (shmkit_seg_open(&seg, st->uri, 0, SHMKIT_LOOK, 0) < 0)
+	/* the header page is all the mapping top needs: the rest is a copy */
+	if (shmkit_seg_open(&seg, st->uri, SHMKIT__HEADER_SIZE, SHMKIT_LOOK, 0) < 0)
 		return;
-	const unsigned char *base = shmkit_seg_addr(seg);
-	size_t size = shmkit_seg_size(seg);
-	const struct shmkit__header *h = (const void *)base;
-	if (size > SHMKIT__HEADER_SIZE && h->magic == SHMKIT__MAGIC && h->kind == o->kind) {
-		const unsigned char *body = base + SHMKIT__HEADER_SIZE;
-		size_t n = size - SHMKIT__HEADER_SIZE;
-		if (o->kind == SHMKIT_KIND_QUEUE)
-			read_queue(o, body, n);
-		else if (o->kind == SHMKIT_KIND_TOPIC)
-			read_topic(o, body, n);
-		else if (o->kind == SHMKIT_KIND_HEAP || o->kind == SHMKIT_KIND_MAP)
-			read_heap(o, body, n, o->kind == SHMKIT_KIND_MAP);
-	}
+	int fd = shmkit_seg_fd(seg);
+	size_t size = st->size < SHMKIT__HEADER_SIZE + TOP_BODY_MAX
+			      ? (size_t)st->size
+			      : SHMKIT__HEADER_SIZE + TOP_BODY_MAX;
+	/* 8-byte aligned, as the structs read through it need */
+	uint64_t *copy = fd >= 0 ? malloc(size + 8) : NULL;
+	if (copy && read_at(fd, 0, copy, size) == 0)
+		read_copy(o, (const unsigned char *)copy, size, fd);
+	free(copy);
 	shmkit_seg_close(seg);
 }
 
