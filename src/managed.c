@@ -1133,17 +1133,24 @@ void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 		stat_managed_sysv(st);
 		return;
 	}
-	/* Only the header page is mapped: a look at a large segment must not
+	/* Only the header page is opened: a look at a large segment must not
 	 * need its whole size in address space (ulimit -v), nor fail a listing
-	 * over it. The header is checked against the size the segment layer
-	 * found, as stat_managed_sysv does with its copy. */
+	 * over it. It is copied with pread, not read through the mapping: a
+	 * process that truncates the file meanwhile (any program resizing its
+	 * own segment) makes a short read, where the mapping would kill the
+	 * looker (ls, stat, top) with SIGBUS. The header is checked against the
+	 * size the segment layer found, as stat_managed_sysv does with its copy. */
 	struct shmkit_seg *s;
 	int r = shmkit_seg_open(&s, st->uri, SHMKIT__HEADER_SIZE, SHMKIT_LOOK, 0);
 	if (r < 0) {
 		st->header_status = r; /* unreadable: reported, never fatal */
 		return;
 	}
-	shmkit__header_peek(shmkit_seg_addr(s), (size_t)st->size, st);
+	_Alignas(8) unsigned char hdr[SHMKIT__HEADER_SIZE];
+	if (pread(shmkit_seg_fd(s), hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr))
+		shmkit__header_peek(hdr, (size_t)st->size, st);
+	else /* shrunk since it was sized: as an empty segment */
+		shmkit__header_peek(NULL, 0, st);
 	shmkit_seg_close(s);
 }
 
