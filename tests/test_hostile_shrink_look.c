@@ -9,6 +9,12 @@
  *  - shmkit_peek of the whole segment: its bytes, or -ENODATA with a detail
  *    (the file shrank under the read), or an error from the open of the cut
  *    file; before, its copy out of the mapping died of SIGBUS.
+ *  - `shmkit ls --json` and `shmkit top --once --json` (which look at every
+ *    segment on the machine, of any user) on a queue, a topic and a plain
+ *    file being cut: exit 0 or 1; before, they died of SIGBUS reading the
+ *    header (src/managed.c) or top's counters (tools/top_sample.c).
+ * Looks at one object through its library handle (stat URI, queue stat,
+ * map get...) still read through a mapping: not tested here.
  * Each look runs in a child so that a SIGBUS is reported, not fatal. */
 /* TIMEOUT: 120 */
 #include "test.h"
@@ -19,14 +25,15 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define LOOK_NS 2000000000LL /* per case: without the fix, hit within a few dozen looks */
-#define SEG_SIZE (4 << 20)   /* a copy long enough for a cut to land in it */
+#define SEG_SIZE (4 << 20)   /* a peek long enough for a cut to land in it */
 
 static _Atomic int *flips; /* the flipper's rounds, shared: its readiness */
-static char cur_path[256];
+static char cur_path[256]; /* the file the flipper cuts */
 static const char *cur_uri;
 
 /* The hostile peer: cut the file to nothing, give it back its size and
@@ -36,12 +43,16 @@ static int flipper(void *arg)
 	(void)arg;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	int fd = open(cur_path, O_RDWR);
-	char *bytes = malloc(SEG_SIZE);
-	if (fd < 0 || !bytes || pread(fd, bytes, SEG_SIZE, 0) != SEG_SIZE)
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0)
+		return 2;
+	ssize_t size = (ssize_t)sb.st_size;
+	char *bytes = malloc((size_t)size);
+	if (!bytes || pread(fd, bytes, (size_t)size, 0) != size)
 		return 2;
 	for (;;) {
-		if (ftruncate(fd, 0) != 0 || ftruncate(fd, SEG_SIZE) != 0 ||
-		    pwrite(fd, bytes, SEG_SIZE, 0) != SEG_SIZE)
+		if (ftruncate(fd, 0) != 0 || ftruncate(fd, size) != 0 ||
+		    pwrite(fd, bytes, (size_t)size, 0) != size)
 			return 3;
 		atomic_fetch_add(flips, 1);
 	}
@@ -105,11 +116,85 @@ static void test_peek_survives_a_shrink(void)
 	shmkit_remove(cur_uri);
 }
 
+/* The shmkit tool's exit status for argv, its output thrown away. */
+static int tool(const char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(SHMKIT_TOOL_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	CHECK(pid > 0);
+	return test_wait(pid);
+}
+
+/* Runs `ls --json` and `top --once --json PREFIX` for LOOK_NS while cur_path
+ * is being cut: each must exit 0 or 1. */
+static void looks_from_the_shell(const char *what, const char *prefix)
+{
+	const char *ls[] = { "shmkit", "ls", NULL };
+	const char *top[] = { "shmkit", "top", "--once", "--json", "--interval", "0.01", prefix, NULL };
+	int runs = 0, dead = 0;
+
+	pid_t f = start_flipper();
+	int64_t end = test_now_ns() + LOOK_NS;
+	while (test_now_ns() < end) {
+		int rc = tool(runs % 2 ? ls : top);
+		if (rc != 0 && rc != 1) {
+			fprintf(stderr, "%s being cut: shmkit %s exit %d%s\n", what, runs % 2 ? "ls" : "top",
+				rc, rc == 128 + SIGBUS ? " (SIGBUS)" : "");
+			dead++;
+		}
+		runs++;
+	}
+	stop_flipper(f);
+	CHECK(dead == 0);
+	printf("%s: %d runs of ls and top under %d cuts\n", what, runs, atomic_load(flips));
+}
+
+static void test_cli_looks_survive_a_shrink(void)
+{
+	/* small: the flipper cuts them often */
+	struct shmkit_queue_opts qo = { .capacity = 16, .max_msg = 64 };
+	struct shmkit_topic_opts to = { .slot_size = 64, .slots = 16 };
+	struct shmkit_queue *q;
+	struct shmkit_pub *p;
+	struct shmkit_seg *seg;
+	char prefix[128];
+
+	cur_uri = test_uri("posix", "shrink-q");
+	CHECK_RET(shmkit_queue_create(&q, cur_uri, &qo), 0);
+	CHECK_RET(shmkit_queue_close(q), 0); /* our mapping would die of the cuts */
+	snprintf(cur_path, sizeof(cur_path), "/dev/shm%s", cur_uri + strlen("posix:"));
+	snprintf(prefix, sizeof(prefix), "%s", cur_uri);
+	looks_from_the_shell("queue", prefix);
+
+	cur_uri = test_uri("posix", "shrink-t");
+	CHECK_RET(shmkit_pub_create(&p, cur_uri, &to), 0);
+	CHECK_RET(shmkit_pub_send(p, "m", 1, 0), 0);
+	CHECK_RET(shmkit_pub_close(p), 0);
+	snprintf(cur_path, sizeof(cur_path), "/dev/shm%s", cur_uri + strlen("posix:"));
+	snprintf(prefix, sizeof(prefix), "%s", cur_uri);
+	looks_from_the_shell("topic", prefix);
+
+	/* not shmkit's: a program resizing its own segment */
+	cur_uri = test_uri("posix", "shrink-plain");
+	CHECK_RET(shmkit_seg_open(&seg, cur_uri, SEG_SIZE, SHMKIT_CREATE | SHMKIT_EXCL, 0600), 0);
+	memset(shmkit_seg_addr(seg), 'x', SEG_SIZE);
+	CHECK_RET(shmkit_seg_close(seg), 0);
+	snprintf(cur_path, sizeof(cur_path), "/dev/shm%s", cur_uri + strlen("posix:"));
+	looks_from_the_shell("plain file", cur_uri);
+}
+
 int main(void)
 {
 	flips = mmap(NULL, sizeof(*flips), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
 		     0);
 	CHECK(flips != MAP_FAILED);
 	test_peek_survives_a_shrink();
+	test_cli_looks_survive_a_shrink();
 	return test_done();
 }
