@@ -481,7 +481,10 @@ static int try_take(struct shmkit__mutex_shared *s, uint32_t tid, uint32_t extra
 		int died = 0;
 
 		if ((v & FUTEX_TID_MASK) == tid && v)
-			return -EDEADLK;
+			return shmkit__fail(-EDEADLK, "the lock word names this thread (tid %u) as its "
+						      "holder: it holds the lock already, or another "
+						      "process wrote that word",
+					    tid);
 		if (v & FUTEX_TID_MASK || (v && !(v & FUTEX_OWNER_DIED))) {
 			*seen = v;
 			return -EBUSY;

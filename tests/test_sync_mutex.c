@@ -131,6 +131,8 @@ static void test_basics(void)
 	CHECK_RET(shmkit_mutex_lock(&sh->m, 0), 0);
 	CHECK_RET(shmkit_mutex_lock(&sh->m, 0), -EDEADLK);
 	CHECK_RET(shmkit_mutex_lock(&sh->m, 1000000), -EDEADLK);
+	/* said, not a bare errno: a word another process wrote reads the same */
+	CHECK(strstr(shmkit_last_error_detail(), "names this thread") != NULL);
 	CHECK_RET(test_wait(test_fork(child_try, sh)), 0);
 	CHECK_RET(shmkit_mutex_consistent(&sh->m), -EINVAL); /* not inconsistent */
 	CHECK_RET(shmkit_mutex_unlock(&sh->m), 0);
