@@ -69,6 +69,11 @@ int fuzz_heap_boot_busy(const uint8_t *data, size_t size);
  * library hands out from a corrupt image must still stay in bounds. */
 void fuzz_in_segment(const struct shmkit_seg *seg, const void *p, size_t len, const char *what);
 
+/* shmkit_heap_stat on the image by URI: the look on a read-only mapping,
+ * without the lock, that `shmkit heap URI stats` makes of another process's
+ * heap or map. When it succeeds, the blocks it counted fit in the arena. */
+void fuzz_heap_look(const char *uri);
+
 /* Reads every byte (so a bad pointer faults here, under the sanitizer). */
 unsigned fuzz_touch(const void *p, size_t len);
 

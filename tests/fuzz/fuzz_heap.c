@@ -40,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 		return 0;
 	}
+	fuzz_heap_look(uri);
 	if (FUZZ_T(shmkit_heap_open(&h, uri)) == 0) {
 		struct shmkit_seg *seg = shmkit_heap_seg(h);
 		FUZZ_T(shmkit_heap_stats(h, &st));

@@ -59,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 		return 0;
 	}
+	fuzz_heap_look(uri);
 	memset(big, 'v', sizeof(big));
 	if (FUZZ_T(shmkit_map_open(&m, uri)) == 0) {
 		struct iter_arg a = { shmkit_heap_seg(shmkit_map_heap(m)), 0 };

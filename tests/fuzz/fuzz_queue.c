@@ -94,6 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 		return 0;
 	}
+	/* the look `shmkit queue URI stat` makes: a read-only mapping */
+	FUZZ_T(shmkit_queue_stat(uri, &st));
 	if (FUZZ_T(shmkit_queue_open(&q, uri)) == 0) {
 		struct shmkit_seg *seg = shmkit_queue_seg(q);
 		size_t max_msg = 64;

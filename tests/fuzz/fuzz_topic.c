@@ -49,7 +49,19 @@ static void sub_look(struct shmkit_sub *s, size_t slot_size)
 	}
 }
 
-static void pub_round(const char *uri, size_t slot_size)
+/* More messages than a small ring holds (the seeds have 4 slots), sent
+ * while subscribed: a lossy ring laps the subscriber (it skips and counts
+ * what it lost), a reliable one fills (the publisher finds no room and,
+ * with timeout 0, says so). Bounded: at most 16 sends per round. */
+static void pub_fill(struct shmkit_pub *p, const char *msg, size_t len, size_t slots)
+{
+	size_t n = slots < 16 ? slots + 1 : 16;
+	for (size_t i = 0; i < n; i++)
+		if (FUZZ_T(shmkit_pub_send(p, msg, len, 0)) != 0)
+			break;
+}
+
+static void pub_round(const char *uri, size_t slot_size, size_t slots)
 {
 	struct shmkit_pub *p = NULL;
 	static const char msg[] = "fuzzed topic";
@@ -63,6 +75,7 @@ static void pub_round(const char *uri, size_t slot_size)
 		FUZZ_T(shmkit_pub_publish(p, buf, len));
 	}
 	FUZZ_T(shmkit_pub_send(p, msg, slot_size + 1, 0)); /* too long: refused */
+	pub_fill(p, msg, sizeof(msg) <= slot_size ? sizeof(msg) : slot_size, slots);
 	(void)shmkit_pub_published(p);
 	FUZZ_T(shmkit_pub_close(p));
 }
@@ -72,12 +85,12 @@ static void pub_round(const char *uri, size_t slot_size)
  * nothing arms it and watches the image's active publisher (act_ident). With
  * `publish`, the publisher round runs while it is subscribed, so it then
  * reads the messages published into the image's ring. */
-static void sub_round(const char *uri, size_t slot_size, int publish)
+static void sub_round(const char *uri, size_t slot_size, size_t slots, int publish)
 {
 	struct shmkit_sub *s = NULL;
 	if (FUZZ_T(shmkit_sub_open(&s, uri)) != 0) {
 		if (publish)
-			pub_round(uri, slot_size);
+			pub_round(uri, slot_size, slots);
 		return;
 	}
 	sub_look(s, slot_size);
@@ -86,7 +99,7 @@ static void sub_round(const char *uri, size_t slot_size, int publish)
 		fuzz_fail("sub_fd changed between two calls");
 	sub_look(s, slot_size);
 	if (publish) {
-		pub_round(uri, slot_size);
+		pub_round(uri, slot_size, slots);
 		sub_look(s, slot_size);
 	}
 	(void)shmkit_sub_dropped(s);
@@ -107,11 +120,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 		return 0;
 	}
-	size_t slot_size = 64;
-	if (FUZZ_T(shmkit_topic_stat(uri, &info, subs, 4)) == 0 && info.slot_size < (1u << 20))
+	size_t slot_size = 64, slots = 4;
+	if (FUZZ_T(shmkit_topic_stat(uri, &info, subs, 4)) == 0 && info.slot_size < (1u << 20)) {
 		slot_size = info.slot_size;
-	sub_round(uri, slot_size, !pub_claim_waits(data, size));
-	sub_round(uri, slot_size, 0);
+		slots = info.slots;
+	}
+	sub_round(uri, slot_size, slots, !pub_claim_waits(data, size));
+	sub_round(uri, slot_size, slots, 0);
 	FUZZ_T(shmkit_topic_stat(uri, &info, subs, 4));
 	close(fd);
 	return 0;

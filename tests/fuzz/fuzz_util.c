@@ -146,3 +146,15 @@ unsigned fuzz_touch(const void *p, size_t len)
 		sum += c[i];
 	return sum;
 }
+
+void fuzz_heap_look(const char *uri)
+{
+	struct shmkit_heap_stats st;
+
+	if (FUZZ_T(shmkit_heap_stat(uri, &st)) != 0)
+		return;
+	if (st.used_bytes + st.free_bytes > st.arena_bytes || st.largest_free > st.free_bytes)
+		fuzz_fail("heap_stat: %llu used + %llu free bytes (largest %llu) in a %llu-byte arena",
+			  (unsigned long long)st.used_bytes, (unsigned long long)st.free_bytes,
+			  (unsigned long long)st.largest_free, (unsigned long long)st.arena_bytes);
+}
