@@ -816,6 +816,41 @@ static void check_reexec_takes_its_claims_back(void)
 	CHECK_OK(shmkit_remove(tu2));
 }
 
+/* A second copy of the library in this process (the test is linked with
+ * the first): the calls the two-copy checks make through it. */
+struct copy_b {
+	void *lib;
+	int (*queue_open)(struct shmkit_queue **, const char *);
+	int (*queue_send)(struct shmkit_queue *, const void *, size_t, int64_t);
+	ssize_t (*queue_recv)(struct shmkit_queue *, void *, size_t, int64_t);
+	int (*queue_close)(struct shmkit_queue *);
+	int (*pub_open)(struct shmkit_pub **, const char *);
+	int (*pub_close)(struct shmkit_pub *);
+	int (*sub_open)(struct shmkit_sub **, const char *);
+	int (*sub_close)(struct shmkit_sub *);
+};
+
+/* 0 with b filled, -1 (and a failed check) if the copy cannot be had. */
+static int load_copy_b(struct copy_b *b)
+{
+	b->lib = dlopen(SHMKIT_BINARY_DIR "/libshmkit.so", RTLD_NOW | RTLD_LOCAL);
+	CHECK(b->lib != NULL);
+	if (!b->lib)
+		return -1;
+	b->queue_open = dlsym(b->lib, "shmkit_queue_open");
+	b->queue_send = dlsym(b->lib, "shmkit_queue_send");
+	b->queue_recv = dlsym(b->lib, "shmkit_queue_recv");
+	b->queue_close = dlsym(b->lib, "shmkit_queue_close");
+	b->pub_open = dlsym(b->lib, "shmkit_pub_open");
+	b->pub_close = dlsym(b->lib, "shmkit_pub_close");
+	b->sub_open = dlsym(b->lib, "shmkit_sub_open");
+	b->sub_close = dlsym(b->lib, "shmkit_sub_close");
+	int found = b->queue_open && b->queue_send && b->queue_recv && b->queue_close &&
+		    b->pub_open && b->pub_close && b->sub_open && b->sub_close;
+	CHECK(found);
+	return found ? 0 : -1;
+}
+
 /* Two copies of the library in one process (a program linked with one,
  * a plugin or ctypes loading another) draw two image tokens: neither may
  * take the other's live roles, publisher or subscribers for an earlier
@@ -823,20 +858,9 @@ static void check_reexec_takes_its_claims_back(void)
  * taken back there. */
 static void check_two_library_copies(const char *scheme)
 {
-	void *lib = dlopen(SHMKIT_BINARY_DIR "/libshmkit.so", RTLD_NOW | RTLD_LOCAL);
-	CHECK(lib != NULL);
-	if (!lib)
+	struct copy_b b;
+	if (load_copy_b(&b) < 0)
 		return;
-	int (*open_b)(struct shmkit_queue **, const char *) = dlsym(lib, "shmkit_queue_open");
-	int (*send_b)(struct shmkit_queue *, const void *, size_t, int64_t) =
-	    dlsym(lib, "shmkit_queue_send");
-	ssize_t (*recv_b)(struct shmkit_queue *, void *, size_t, int64_t) =
-	    dlsym(lib, "shmkit_queue_recv");
-	int (*close_b)(struct shmkit_queue *) = dlsym(lib, "shmkit_queue_close");
-	int (*pub_open_b)(struct shmkit_pub **, const char *) = dlsym(lib, "shmkit_pub_open");
-	int (*sub_open_b)(struct shmkit_sub **, const char *) = dlsym(lib, "shmkit_sub_open");
-	int (*sub_close_b)(struct shmkit_sub *) = dlsym(lib, "shmkit_sub_close");
-	CHECK(open_b && send_b && recv_b && close_b && pub_open_b && sub_open_b && sub_close_b);
 	char path[128], buf[8];
 	const char *qu;
 	if (strcmp(scheme, "posix") == 0) {
@@ -858,13 +882,13 @@ static void check_two_library_copies(const char *scheme)
 	CHECK_OK(shmkit_pub_create(&p, tu, &o));
 	struct shmkit_sub *sub, *sub_b;
 	CHECK_OK(shmkit_sub_open(&sub, tu));
-	CHECK_OK(sub_open_b(&sub_b, tu)); /* must not take copy A's subscriber for an earlier image's */
-	CHECK_OK(sub_close_b(sub_b));
-	CHECK_OK(open_b(&qb, qu));
-	CHECK_RET(send_b(qb, "b", 1, 0), -EBUSY);
-	CHECK_RET(recv_b(qb, buf, sizeof(buf), 0), -EBUSY);
-	CHECK_RET(pub_open_b(&pb, tu), -EBUSY);
-	CHECK_OK(close_b(qb));
+	CHECK_OK(b.sub_open(&sub_b, tu)); /* must not take copy A's subscriber for an earlier image's */
+	CHECK_OK(b.sub_close(sub_b));
+	CHECK_OK(b.queue_open(&qb, qu));
+	CHECK_RET(b.queue_send(qb, "b", 1, 0), -EBUSY);
+	CHECK_RET(b.queue_recv(qb, buf, sizeof(buf), 0), -EBUSY);
+	CHECK_RET(b.pub_open(&pb, tu), -EBUSY);
+	CHECK_OK(b.queue_close(qb));
 	CHECK_OK(shmkit_queue_send(q, "c", 1, 0)); /* still ours */
 	/* copy A's subscriber still holds the reliable ring back, and gets all */
 	for (int i = 0; i < 8; i++)
@@ -877,7 +901,7 @@ static void check_two_library_copies(const char *scheme)
 	CHECK_OK(shmkit_pub_close(p));
 	CHECK_OK(shmkit_remove(qu));
 	CHECK_OK(shmkit_remove(tu));
-	dlclose(lib);
+	dlclose(b.lib);
 }
 
 /* check_two_library_copies where no lock of the other copy's can be seen:
@@ -887,46 +911,36 @@ static void check_two_library_copies(const char *scheme)
  * was write-locked), a publisher with no attach slot (the table was full).
  * Each copy's token differs, and each was taken for an earlier image's:
  * copy B became a second producer, consumer and publisher. */
-static void two_copies_case(void *lib, const char *qa, const char *qb, const char *ta,
-			    const char *tb, const char *what)
+static void two_copies_case(const struct copy_b *b, const char *qa, const char *qb,
+			    const char *ta, const char *tb, const char *what)
 {
-	int (*open_b)(struct shmkit_queue **, const char *) = dlsym(lib, "shmkit_queue_open");
-	int (*send_b)(struct shmkit_queue *, const void *, size_t, int64_t) =
-	    dlsym(lib, "shmkit_queue_send");
-	ssize_t (*recv_b)(struct shmkit_queue *, void *, size_t, int64_t) =
-	    dlsym(lib, "shmkit_queue_recv");
-	int (*close_b)(struct shmkit_queue *) = dlsym(lib, "shmkit_queue_close");
-	int (*pub_open_b)(struct shmkit_pub **, const char *) = dlsym(lib, "shmkit_pub_open");
-	int (*pub_close_b)(struct shmkit_pub *) = dlsym(lib, "shmkit_pub_close");
 	struct shmkit_queue *q, *q2;
 	struct shmkit_pub *p, *pb;
 	char buf[8];
-	CHECK(open_b && send_b && recv_b && close_b && pub_open_b && pub_close_b);
 	fprintf(stderr, "two copies: %s\n", what);
 	CHECK_OK(shmkit_queue_open(&q, qa));
 	CHECK_OK(shmkit_queue_send(q, "a", 1, 0));
 	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
 	if (tb)
 		CHECK_OK(shmkit_pub_open(&p, ta));
-	CHECK_OK(open_b(&q2, qb));
-	CHECK_RET(send_b(q2, "b", 1, 0), -EBUSY);
-	CHECK_RET(recv_b(q2, buf, sizeof(buf), 0), -EBUSY);
+	CHECK_OK(b->queue_open(&q2, qb));
+	CHECK_RET(b->queue_send(q2, "b", 1, 0), -EBUSY);
+	CHECK_RET(b->queue_recv(q2, buf, sizeof(buf), 0), -EBUSY);
 	if (tb) {
-		int rc = pub_open_b(&pb, tb);
+		int rc = b->pub_open(&pb, tb);
 		CHECK_RET(rc, -EBUSY);
 		if (rc == 0)
-			pub_close_b(pb);
+			b->pub_close(pb);
 		CHECK_OK(shmkit_pub_close(p));
 	}
-	CHECK_OK(close_b(q2));
+	CHECK_OK(b->queue_close(q2));
 	CHECK_OK(shmkit_queue_close(q));
 }
 
 static void check_two_library_copies_unlocked(void)
 {
-	void *lib = dlopen(SHMKIT_BINARY_DIR "/libshmkit.so", RTLD_NOW | RTLD_LOCAL);
-	CHECK(lib != NULL);
-	if (!lib)
+	struct copy_b b;
+	if (load_copy_b(&b) < 0)
 		return;
 	struct shmkit_queue_opts qo = {.capacity = 8, .max_msg = 64};
 	struct shmkit_topic_opts to = {.slot_size = 64, .slots = 8, .max_subs = 128};
@@ -938,7 +952,7 @@ static void check_two_library_copies_unlocked(void)
 	CHECK_OK(shmkit_queue_create(&q, qu, &qo));
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_topic_create(tu, &to));
-	two_copies_case(lib, qu, qu, tu, tu, "sysv");
+	two_copies_case(&b, qu, qu, tu, tu, "sysv");
 	CHECK_OK(shmkit_remove(qu));
 	CHECK_OK(shmkit_remove(tu));
 
@@ -951,7 +965,7 @@ static void check_two_library_copies_unlocked(void)
 	CHECK(qfd >= 0 && tfd >= 0);
 	snprintf(qf, sizeof(qf), "fd:%d", qfd);
 	snprintf(tf, sizeof(tf), "fd:%d", tfd);
-	two_copies_case(lib, qf, qf, tf, tf, "fd:N");
+	two_copies_case(&b, qf, qf, tf, tf, "fd:N");
 	close(qfd);
 	close(tfd);
 
@@ -961,7 +975,7 @@ static void check_two_library_copies_unlocked(void)
 			   .l_start = (off_t)offsetof(struct shmkit__header, roles),
 			   .l_len = 2 * sizeof(struct shmkit__role)};
 	CHECK(lfd >= 0 && fcntl(lfd, F_OFD_SETLK, &fl) == 0);
-	two_copies_case(lib, qu, qu, NULL, NULL, "role entries locked by another description");
+	two_copies_case(&b, qu, qu, NULL, NULL, "role entries locked by another description");
 	close(lfd);
 	CHECK_OK(shmkit_remove(qu));
 
@@ -982,14 +996,14 @@ static void check_two_library_copies_unlocked(void)
 	char c;
 	CHECK(read(ready[0], &c, 1) == 1);
 	qu = fresh_queue("two-copies-nq", path, sizeof(path));
-	two_copies_case(lib, qu, qu, tu, tu, "publisher without an attach slot");
+	two_copies_case(&b, qu, qu, tu, tu, "publisher without an attach slot");
 	kill(subs, SIGKILL);
 	waitpid(subs, NULL, 0);
 	close(ready[0]);
 	close(ready[1]);
 	CHECK_OK(shmkit_remove(qu));
 	CHECK_OK(shmkit_remove(tu));
-	dlclose(lib);
+	dlclose(b.lib);
 }
 
 /* A process forks a child that keeps its handle (and the producer role
