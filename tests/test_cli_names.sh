@@ -123,6 +123,12 @@ done
 expect 0 "$SHMKIT" rm "posix:/$TAG-odd\\x5cxZZ\\x5cx4\\x5c"
 expect 0 "$SHMKIT" ls -n -o URI "posix:/$TAG-"
 out_is "posix:/$TAG-q\\x20ueue"
+# once in CI (i386, 2026-12-07) a name rm had removed (exit 0) was listed
+# still: what /dev/shm holds then, to tell a stale listing from a kept file
+if [ "$(cat "$TMP/out")" != "posix:/$TAG-q\\x20ueue" ]; then
+	ls -lib /dev/shm | grep -a -- "$TAG" >&2
+	"$SHMKIT" ls -n -o URI "posix:/$TAG-" >&2
+fi
 mkfifo "/dev/shm/$TAG-fifo"$'\001' || fail "mkfifo"
 expect 1 "$SHMKIT" rm "posix:/$TAG-fifo\\x01"
 err_has "not a regular file"
