@@ -592,6 +592,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 /* ---- counts and sizes ---- */
 
+uint64_t cli_read_limit(uint64_t limit)
+{
+	return limit > 65536 ? limit : 65536;
+}
+
 const char *cli_plural(uint64_t n, const char *one, const char *many)
 {
 	return n == 1 ? one : many;

@@ -144,6 +144,12 @@ const char *cli_human_size(uint64_t bytes, char *buf, size_t cap);
  * "%" PRIu64 " %s sent", n, cli_plural(n, "message was", "messages were") */
 const char *cli_plural(uint64_t n, const char *one, const char *many);
 
+/* How much of standard input send, pub and map put read before refusing a
+ * message or value over the object's own limit: that limit, but at least
+ * 64 KiB, so a refusal of a message up to there can give its size, while
+ * an endless input (/dev/zero) is refused, not held in memory. */
+uint64_t cli_read_limit(uint64_t limit);
+
 /* ---- time ---- */
 
 /* CLOCK_MONOTONIC in nanoseconds. */

@@ -376,11 +376,10 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 	int r;
 
 	if (strcmp(val, "-") == 0) {
-		/* no value is longer than the map's whole segment; one up to
-		 * 64 KiB is read whole all the same, for put to say how much
-		 * room it wanted */
+		/* no value is longer than the map's whole segment (read up to
+		 * cli_read_limit() of it, for put to say how much room it wanted) */
 		size_t whole = shmkit_seg_size(shmkit_heap_seg(shmkit_map_heap(m)));
-		if ((r = read_stdin(&in, &len, whole > 65536 ? whole : 65536)) == -EFBIG)
+		if ((r = read_stdin(&in, &len, (size_t)cli_read_limit(whole))) == -EFBIG)
 			return cli_fail_msg("put", uri, "the value on standard input is longer than the "
 					    "whole map (%zu bytes); nothing changed", whole);
 		if (r < 0)

@@ -191,11 +191,10 @@ static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_
 	return CLI_OK;
 }
 
-/* A line is read whole up to READ_EXACT bytes (or the slot size, if larger),
- * so a refusal gives its size; past that it is refused unread: getline took
- * a line of a huge file, or /dev/zero, into memory until none was left, and
+/* A line is read whole up to cli_read_limit() of the slot size, so a
+ * refusal gives its size; past that it is refused unread: getline took a
+ * line of a huge file, or /dev/zero, into memory until none was left, and
  * its ENOMEM then ended pub with exit 0. */
-#define READ_EXACT 65536
 #define LINE_END (-1)
 #define LINE_LONG (-2)
 
@@ -232,7 +231,7 @@ static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout, uin
 	int ret = CLI_OK;
 	/* unknown (a failed stat): no early refusal; the publish says it */
 	size_t slot = shmkit_topic_stat(uri, &info, NULL, 0) == 0 ? info.slot_size : SIZE_MAX - 1;
-	size_t limit = slot > READ_EXACT ? slot : READ_EXACT;
+	size_t limit = (size_t)cli_read_limit(slot);
 
 	while (ret == CLI_OK && (n = read_line(&line, &cap, limit)) >= 0)
 		ret = pub_one(p, uri, line, (size_t)n, timeout, sent);

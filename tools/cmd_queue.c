@@ -317,15 +317,8 @@ static int read_failed(const char *uri, int err)
 }
 
 /* A message still being read is already longer than the queue takes: say
- * so now, rather than read the rest of it (all of a huge file) first. One
- * of up to READ_EXACT bytes is read whole, so the error gives its size. */
-#define READ_EXACT 65536
-
-static uint64_t read_limit(uint64_t max_msg)
-{
-	return max_msg > READ_EXACT ? max_msg : READ_EXACT;
-}
-
+ * so now, rather than read the rest of it (all of a huge file) first (up
+ * to cli_read_limit(), so the error gives its size). */
 static int too_long(const char *uri, size_t len, uint64_t max_msg, uint64_t sent)
 {
 	return cli_fail_msg("send", uri,
@@ -338,7 +331,7 @@ static int too_long(const char *uri, size_t len, uint64_t max_msg, uint64_t sent
 static int send_split(struct shmkit_queue *q, const char *uri, int sep, uint64_t max_msg,
 		      int64_t deadline, uint64_t *sent)
 {
-	struct splitter sp = { .cap = READ_EXACT, .sep = sep };
+	struct splitter sp = { .cap = 65536, .sep = sep };
 	struct iovec m[BATCH];
 	int ret = CLI_OK;
 
@@ -353,7 +346,7 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, uint64_t
 		}
 		if (sp.eof)
 			break;
-		if (sp.end - sp.start > read_limit(max_msg)) {
+		if (sp.end - sp.start > cli_read_limit(max_msg)) {
 			ret = too_long(uri, sp.end - sp.start, max_msg, *sent);
 			break;
 		}
@@ -370,13 +363,13 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, uint64_t
 static int send_all(struct shmkit_queue *q, const char *uri, uint64_t max_msg, int64_t deadline,
 		    uint64_t *sent)
 {
-	struct splitter sp = { .cap = READ_EXACT };
+	struct splitter sp = { .cap = 65536 };
 	int r = 0, ret;
 
 	sp.buf = malloc(sp.cap);
 	if (!sp.buf)
 		return cli_fail("send", uri, -ENOMEM);
-	while (!sp.eof && sp.end <= read_limit(max_msg) && (r = split_fill(&sp)) == 0)
+	while (!sp.eof && sp.end <= cli_read_limit(max_msg) && (r = split_fill(&sp)) == 0)
 		;
 	if (r == 0 && !sp.eof)
 		ret = too_long(uri, sp.end, max_msg, *sent);
