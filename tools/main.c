@@ -52,7 +52,7 @@ static void on_sigbus(int sig)
 	size_t n = 0;
 
 	(void)sig;
-	while (running_cmd[n] && n < 32)
+	while (n < 32 && running_cmd[n])
 		n++;
 	if (write(STDERR_FILENO, "shmkit: ", 8) >= 0 && write(STDERR_FILENO, running_cmd, n) >= 0 &&
 	    write(STDERR_FILENO, why, sizeof(why) - 1) >= 0) {
