@@ -327,8 +327,12 @@ static int gc_posix_pinned(struct gc_ctx *c, int dirfd_shm, const char *name, co
 	if (pfd < 0 || !same_file(&sb, pinned))
 		return changed(c, dirfd_shm, name, uri, kind, why);
 	SHMKIT__TEST_POINT("gc.posix.peeked");
+	/* O_PATH descriptors do not count (as for a take-over, abandoned.c):
+	 * they neither read, write nor map it, and are what a concurrent gc
+	 * pins the file it judges with; counted, two gcs at once each kept
+	 * orphans as "held" by the other. The lease probe never counted them. */
 	struct shmkit__obj_ref ref = {sb.st_dev, (uint64_t)sb.st_ino, -1, sb.st_uid,
-				      sb.st_mode & 0777, 0};
+				      sb.st_mode & 0777, 1};
 	char path[300];
 	snprintf(path, sizeof(path), "/dev/shm/%s", name);
 	int uv = shmkit__holders_verdict(&ref, path, 0, why2, sizeof(why2));

@@ -75,12 +75,14 @@ static int lease_counts_readers(void)
 }
 
 /* Exit codes of the probe child, with lease_probe()'s answer for each in
- * brackets: granted [1], refused, another lease holder or broken since by
- * an open [0], readers not counted [-ENOTSUP], the name names another file
- * now [-ESTALE], or
+ * brackets: granted [1], broken since by an open [0], refused or another
+ * lease holder [-EAGAIN], readers not counted [-ENOTSUP], the name names
+ * another file now [-ESTALE], or
  * PROBE_ERRNO + errno [-errno: -ENOENT when the file was removed meanwhile,
  * by a concurrent gc say, which is no permission problem]. */
-enum { PROBE_FREE, PROBE_HELD, PROBE_OTHER, PROBE_UNCOUNTED, PROBE_ERRNO = 64 };
+#define LEASE_TRIES 6
+
+enum { PROBE_FREE, PROBE_HELD, PROBE_REFUSED, PROBE_OTHER, PROBE_UNCOUNTED, PROBE_ERRNO = 64 };
 
 static _Noreturn void probe_exit_errno(int err)
 {
@@ -101,7 +103,7 @@ static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char 
 	int fd = pfd >= 0 ? shmkit__reopen_path_fd(pfd, O_RDONLY | O_NONBLOCK)
 			  : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno == EWOULDBLOCK)
-		_exit(PROBE_HELD); /* another lease holder: in use */
+		_exit(PROBE_REFUSED); /* another lease holder */
 	if (fd < 0)
 		probe_exit_errno(errno == ELOOP ? ESTALE : errno); /* ELOOP: a symlink now */
 	/* the name may name another file by now: its holders are not ref's */
@@ -111,7 +113,7 @@ static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char 
 		_exit(PROBE_OTHER);
 	if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0) {
 		if (errno == EAGAIN)
-			_exit(PROBE_HELD);
+			_exit(PROBE_REFUSED);
 		probe_exit_errno(errno);
 	}
 	SHMKIT__TEST_POINT("holders.leased");
@@ -122,8 +124,9 @@ static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char 
 	_exit(broken && pfd < 0 ? PROBE_HELD : PROBE_FREE);
 }
 
-/* 1 nobody else has the file open or mapped, 0 somebody has, negative errno
- * when the kernel cannot be asked (no lease rights, readers not counted;
+/* 1 nobody else has the file open or mapped, 0 somebody opened it while we
+ * held the lease, -EAGAIN somebody has it open (or a lease on it), other
+ * negative errno when the kernel cannot be asked (no lease rights, readers not counted;
  * -ENOENT the file is gone, -ESTALE its name names another file now).
  * The file is the one open as pfd (O_PATH) if pfd >= 0, else path's. With
  * pfd, a lease granted is the answer even if an open breaks it at once: at
@@ -153,6 +156,8 @@ static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int 
 		return 1;
 	case PROBE_HELD:
 		return 0;
+	case PROBE_REFUSED:
+		return -EAGAIN;
 	case PROBE_OTHER:
 		return -ESTALE;
 	case PROBE_UNCOUNTED:
@@ -160,6 +165,23 @@ static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int 
 	default:
 		return code > PROBE_ERRNO ? -(code - PROBE_ERRNO) : -EIO;
 	}
+}
+
+/* A lease refused may be a look's brief open: another gc's peek or lease
+ * probe at the same file (two gcs at once then kept each other's orphans,
+ * "a process that cannot be inspected has it open"), a `shmkit ls`. So a
+ * refusal is asked again a few times, 2-9 ms apart with a jitter (two gcs
+ * must not meet again), about 30 ms in all; a holder that stays is one.
+ * An open that broke a granted lease is not asked again: an opener came. */
+static int lease_probe_patient(const struct shmkit__obj_ref *ref, const char *path, int pfd,
+			       int *sig)
+{
+	int r = lease_probe(ref, path, pfd, sig);
+	for (int i = 1; r == -EAGAIN && i < LEASE_TRIES; i++) {
+		shmkit__sleep_ns((2 + shmkit__now_ns() / 1000 % 8) * 1000000ll);
+		r = lease_probe(ref, path, pfd, sig);
+	}
+	return r == -EAGAIN ? 0 : r;
 }
 
 static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
@@ -187,7 +209,7 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 		return 0;
 	}
 	int sig = 0;
-	int lease = path || pfd >= 0 ? lease_probe(ref, path, pfd, &sig) : -ENOTSUP;
+	int lease = path || pfd >= 0 ? lease_probe_patient(ref, path, pfd, &sig) : -ENOTSUP;
 	if (lease == -EINTR) {
 		snprintf(why, cap,
 			 "who holds it cannot be told: the kernel's lease probe (a child "

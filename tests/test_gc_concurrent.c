@@ -139,6 +139,29 @@ static void test_two_gcs(void)
 	CHECK(said[0] == '\0');
 }
 
+/* Two gc runs at once, the first stopped after its first look, holding the
+ * file by an O_PATH descriptor (its pin against a remove-and-create under
+ * the name): the second judged that pin a holder and kept the orphan,
+ * "mapped or held open by live pid N" -- each of two concurrent gcs blamed
+ * the other. An O_PATH descriptor can neither read, write nor map it: the
+ * second removes it, and the first then says nothing of it. */
+static void test_gc_beside_a_pinning_gc(void)
+{
+	const char *uri = test_uri("posix", "gc-pin");
+	char said[2048], path[256];
+	struct stopped_gc first;
+
+	make_orphan(uri);
+	gc_stop_at(&first, uri, "gc.posix.peeked");
+	log_path(path, sizeof(path), "second");
+	const char *gc_args[] = {uri, path, NULL};
+	CHECK_RET(test_wait(test_spawn_self("gc", gc_args)), 1);
+	read_log(path, said, sizeof(said));
+	CHECK(strncmp(said, "removed ", 8) == 0);
+	gc_go_on(&first, 0, said, sizeof(said));
+	CHECK(said[0] == '\0');
+}
+
 /* A gc stopped after its first look while the name is given to another
  * file that a live process holds open: the lease probe, by name, asked
  * about that file and gc blamed "a process that cannot be inspected" for
@@ -258,6 +281,48 @@ static void test_probe_sees_opener(void)
 		close(fd);
 }
 
+/* A lease probe refused because another process had the file open for an
+ * instant (another gc's look or probe, a `shmkit ls`): the orphan was kept,
+ * "a process that cannot be inspected has it open". The refusal is asked
+ * again a moment later: here the first probe meets an open descriptor,
+ * closed before the second probe, which is granted the lease. */
+static void test_probe_refused_once(void)
+{
+	const char *uri = test_uri("posix", "gc-brief");
+	char path[256], said[2048], file[512];
+	log_path(path, sizeof(path), "brief");
+	const char *args[] = {uri, path, NULL};
+
+	make_orphan(uri);
+	snprintf(file, sizeof(file), "/dev/shm%s", strchr(uri, ':') + 1);
+	setenv("SHMKIT_TEST_PAUSE", "holders.probe", 1);
+	pid_t gc = test_spawn_self("gc", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	pid_t probe = stopped_child(gc);
+	if (probe < 0) { /* readers not counted here: the probe stops nowhere */
+		test_wait(gc);
+		read_log(path, said, sizeof(said));
+		fprintf(stderr, "  no lease probe here: not tested\n");
+		shmkit_remove(uri);
+		return;
+	}
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	kill(probe, SIGCONT);
+	while (kill(probe, 0) == 0) /* until it answered "refused" and was reaped */
+		usleep(1000);
+	if (fd >= 0)
+		close(fd);
+	pid_t again = stopped_child(gc);
+	CHECK(again > 0);
+	if (again > 0)
+		kill(again, SIGCONT);
+	CHECK_RET(test_wait(gc), 1);
+	read_log(path, said, sizeof(said));
+	CHECK(strncmp(said, "removed ", 8) == 0);
+	shmkit_remove(uri);
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -268,8 +333,10 @@ int main(int argc, char **argv)
 	test_removed_at("sysv", "gc.sysv.unread");
 	test_removed_at("sysv", "gc.sysv.judged");
 	test_two_gcs();
+	test_gc_beside_a_pinning_gc();
 	test_replaced_held();
 	test_probe_killed();
 	test_probe_sees_opener();
+	test_probe_refused_once();
 	return test_done();
 }
