@@ -247,7 +247,7 @@ def second_sender():
     if b.wait(30) != 5:
         fail("second sender: a second sender was not refused (exit %s)" % b.returncode)
     stop(pin)
-    if not log_has(inlog, " 1 senders refused"):
+    if not log_has(inlog, " 1 sender refused"):
         fail("second sender: the refusal is not counted")
     if not log_has(inlog, "refused (one sender per receiving bridge)"):
         fail("second sender: the receiving bridge refused a sender without saying so")

@@ -207,7 +207,7 @@ bridge out: $(tail -5 "$TMP/out2.log")"
 fi
 kill "$OUT" "$IN"; wait "$OUT" "$IN" 2>/dev/null
 [ -e "$TMP/sock2" ] && fail "the bound bridge left its socket file $TMP/sock2"
-grep -q "1 senders refused" "$TMP/in2.log" || fail "the receiver did not count the refusal: $(cat "$TMP/in2.log")"
+grep -q " 1 sender refused" "$TMP/in2.log" || fail "the receiver did not count the refusal: $(cat "$TMP/in2.log")"
 
 # a lossy topic whose link is full: the bridge loses messages the way a slow
 # subscriber does, and every one is counted: carried + dropped = published,
@@ -229,7 +229,7 @@ sys.exit(0 if t["drops"] and t["drops"] > 0 else 1)
 PY
 kill -CONT "$SLOW"; sleep 1
 kill "$OUT" "$IN" "$SLOW"; wait "$OUT" "$IN" "$SLOW" 2>/dev/null
-carried=$(sed -n 's/.*: \([0-9]*\) messages, [0-9]* bytes, \([0-9]*\) dropped.*/\1 \2/p' "$TMP/tout.log")
+carried=$(sed -n 's/.*: \([0-9]*\) messages\{0,1\}, [0-9]* bytes\{0,1\}, \([0-9]*\) dropped.*/\1 \2/p' "$TMP/tout.log")
 set -- $carried
 [ -n "$carried" ] && [ "${2:-0}" -gt 0 ] && [ $(($1 + $2)) = 20000 ] ||
 	fail "topic bridge accounting: carried + dropped should be 20000: $(cat "$TMP/tout.log")"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # What a careful reader of the CLI's output would catch: counts of one say so
 # in the singular (a one-slot queue has "1 message" of capacity, not "1
-# messages"; a one-byte segment, topic slot or max-msg likewise), and a period
+# messages"; a one-byte segment, topic slot or max-msg likewise, and a bridge
+# that carried one message reports "1 message, 1 byte"), and a period
 # option takes a period: bridge --stats forever (or 0) is a usage error, as
 # top --interval forever is, not a silent "never report".
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
@@ -72,6 +73,17 @@ if "$SHMKIT" bridge keygen >/dev/null 2>"$TMP/err" || ! grep -q "without ZeroMQ"
 	expect 0 "$SHMKIT" bridge out "$Q" "$EP" --stats 0.2 --timeout 0.7
 	n=$(grep -c "^shmkit: bridge out $Q: 0 messages, 0 bytes" "$TMP/err")
 	[ "$n" -ge 2 ] && [ "$n" -le 4 ] || fail "--stats 0.2 for 0.7 s: $n reports: $(cat "$TMP/err")"
+	# its report counts one in the singular: "1 message, 1 byte", not "1 messages"
+	"$SHMKIT" bridge out "$T" "ipc://$TMP/tsock" --timeout 3 2>"$TMP/bt.err" &
+	BT=$!
+	for _ in $(seq 1 100); do
+		"$SHMKIT" topic stat "$T" | grep -Eq "^subscribers: +1" && break
+		sleep 0.05
+	done
+	"$SHMKIT" pub "$T" y || fail "pub to the bridged topic"
+	wait "$BT" || fail "bridge out $T exited $?: $(cat "$TMP/bt.err")"
+	grep -q "^shmkit: bridge out $T: 1 message, 1 byte, 0 dropped, 0 resent, 0 duplicates ignored, 0 handshakes, 0 gaps, 0 senders refused, 0 rejected" "$TMP/bt.err" ||
+		fail "bridge report of one message: $(cat "$TMP/bt.err")"
 else
 	echo "bridge part skipped: shmkit built without ZeroMQ"
 fi

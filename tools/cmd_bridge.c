@@ -78,19 +78,24 @@ static int read_keys(const char *path, char pub[41], char sec[41])
 	return ok ? 0 : -EINVAL;
 }
 
+/* "1 message, 1 byte, ...": every count that names a noun agrees with it. */
 static void report(const char *dir, const char *uri, const struct shmkit_bridge_stats *st)
 {
 	char u[256];
 
 	fprintf(stderr,
-		"shmkit: bridge %s %s: %llu messages, %llu bytes, %llu dropped, %llu resent, "
-		"%llu duplicates ignored, %llu handshakes, %llu gaps, %llu senders refused, "
+		"shmkit: bridge %s %s: %llu %s, %llu %s, %llu dropped, %llu resent, "
+		"%llu %s ignored, %llu %s, %llu %s, %llu %s refused, "
 		"%llu rejected, next seq %llu\n",
-		dir, cli_name(uri, u, sizeof u), (unsigned long long)st->messages,
-		(unsigned long long)st->bytes, (unsigned long long)st->dropped,
-		(unsigned long long)st->resent,
-		(unsigned long long)st->duplicates, (unsigned long long)st->resyncs,
-		(unsigned long long)st->gaps, (unsigned long long)st->refused,
+		dir, cli_name(uri, u, sizeof u),
+		(unsigned long long)st->messages, cli_plural(st->messages, "message", "messages"),
+		(unsigned long long)st->bytes, cli_plural(st->bytes, "byte", "bytes"),
+		(unsigned long long)st->dropped, (unsigned long long)st->resent,
+		(unsigned long long)st->duplicates,
+		cli_plural(st->duplicates, "duplicate", "duplicates"),
+		(unsigned long long)st->resyncs, cli_plural(st->resyncs, "handshake", "handshakes"),
+		(unsigned long long)st->gaps, cli_plural(st->gaps, "gap", "gaps"),
+		(unsigned long long)st->refused, cli_plural(st->refused, "sender", "senders"),
 		(unsigned long long)st->rejected, (unsigned long long)st->next_seq);
 }
 
