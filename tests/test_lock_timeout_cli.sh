@@ -47,14 +47,14 @@ expect 0 "$SHMKIT" map "$M" put k old
 # ---- --timeout gives up, naming the stopped holder ----
 hold map "$M"
 expect 1 $T "$SHMKIT" map "$M" put k new --timeout 0.3
-err_has "^shmkit: put $M: the lock is held by pid $HP \(stopped\); gave up waiting \(--timeout 0.3 s\), nothing changed$"
+err_has "^shmkit: map put $M: the lock is held by pid $HP \(stopped\); gave up waiting \(--timeout 0.3 s\), nothing changed$"
 one_line
 expect 1 $T "$SHMKIT" map "$M" put other v --timeout 0.3
 err_has "held by pid $HP \(stopped\)"
 expect 1 $T "$SHMKIT" map "$M" del k --timeout 0.3
-err_has "^shmkit: del $M: the lock is held by pid $HP \(stopped\)"
+err_has "^shmkit: map del $M: the lock is held by pid $HP \(stopped\)"
 expect 1 $T "$SHMKIT" map "$M" check --timeout 0
-err_has "^shmkit: check $M: the lock is held by pid $HP \(stopped\)"
+err_has "^shmkit: map check $M: the lock is held by pid $HP \(stopped\)"
 expect 1 $T "$SHMKIT" heap "$M" check --timeout 0.2 # a map is a heap too
 err_has "held by pid $HP \(stopped\)"
 # nothing changed, and looking never waits for the lock
@@ -85,7 +85,7 @@ for i in $(seq 500); do
 done
 sleep 0.5 # more time: still one line, still waiting
 kill -0 "$PUT" 2>/dev/null || fail "put without --timeout did not wait for the stopped holder"
-grep -Eq "^shmkit: put $M: waiting for the lock, held by pid $HP \(stopped\); --timeout S gives up$" \
+grep -Eq "^shmkit: map put $M: waiting for the lock, held by pid $HP \(stopped\); --timeout S gives up$" \
 	"$TMP/wait.err" || fail "no waiting line: '$(cat "$TMP/wait.err")'"
 [ "$(wc -l <"$TMP/wait.err")" = 1 ] || fail "the waiting line is not one line: $(cat "$TMP/wait.err")"
 release
@@ -97,7 +97,7 @@ out_is new
 expect 0 "$SHMKIT" heap "$H" create 64K
 hold heap "$H"
 expect 1 $T "$SHMKIT" heap "$H" check --timeout 0.3
-err_has "^shmkit: check $H: the lock is held by pid $HP \(stopped\); gave up waiting"
+err_has "^shmkit: heap check $H: the lock is held by pid $HP \(stopped\); gave up waiting"
 (sleep 0.3 && kill -CONT "$HP") &
 expect 0 $T "$SHMKIT" heap "$H" check --timeout 20
 out_is ok

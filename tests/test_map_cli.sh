@@ -29,7 +29,7 @@ for U in "$P" "$F"; do
 	out_has '"key": "colour"'
 	expect 0 "$SHMKIT" map "$U" del colour
 	expect 1 "$SHMKIT" map "$U" get colour
-	err_has "^shmkit: get $U: no key 'colour'$"
+	err_has "^shmkit: map get $U: no key 'colour'$"
 	expect 1 "$SHMKIT" map "$U" del colour
 	# poem again, alone: with colour in its bucket (1 in 4096 seeds) it went
 	# to a chain entry, a third heap block, and the counts below would differ
@@ -59,6 +59,13 @@ expect 0 "$SHMKIT" heap "$H" stats
 out_has "largest"
 expect 1 "$SHMKIT" map "$H" get x                # a heap is not a map
 expect 1 "$SHMKIT" heap "posix:/shmkit-test-$$-none" check
+# a heap or map command's error names the whole command ("heap stats", as
+# "queue stat"): a bare "stats URI:" read as some other command's
+expect 1 "$SHMKIT" heap "posix:/shmkit-test-$$-none" stats
+err_has "^shmkit: heap stats posix:/shmkit-test-$$-none: No such file or directory$"
+"$SHMKIT" heap "$P" stats --json >/dev/full 2>"$TMP/err"
+[ $? = 1 ] || fail "heap stats --json >/dev/full did not exit 1"
+err_has "^shmkit: heap stats $P: write error on standard output: No space left on device$"
 expect 2 "$SHMKIT" heap "$H"
 # the action first, as `queue create URI` and `topic create URI` take it
 A="posix:/shmkit-test-$$-actfirst"
@@ -145,7 +152,7 @@ ML="posix:/shmkit-test-$$-maplong"; CLEANUP+=("$ML")
 expect 0 "$SHMKIT" map "$ML" create 64K
 head -c 300M /dev/zero | timeout 20 "$SHMKIT" map "$ML" put big - 2>"$TMP/err"; rc=$?
 [ "$rc" = 1 ] || fail "put - of 300M: exit $rc (want 1 at once)"
-err_has "^shmkit: put $ML: the value on standard input is longer than the whole map \(65536 bytes\); nothing changed$"
+err_has "^shmkit: map put $ML: the value on standard input is longer than the whole map \(65536 bytes\); nothing changed$"
 expect 0 "$SHMKIT" map "$ML" count
 out_is 0
 

@@ -151,17 +151,18 @@ static int kv_begin(int argc, char **argv, const struct kv_kind *k, struct kv_op
 
 struct lock_wait {
 	struct shmkit_heap *heap; /* whose lock: the map's heap for a map */
-	const char *what, *uri;
+	char what[32];      /* the command, "map put": every line it says starts so */
+	const char *uri;
 	int64_t start;      /* the command's start: opening may have waited too */
 	int64_t timeout_ns; /* --timeout, or SHMKIT_FOREVER */
 	int said;           /* the waiting line is out */
 };
 
-static void lock_wait_start(struct lock_wait *w, const char *what, const char *uri,
+static void lock_wait_start(struct lock_wait *w, const char *cmd, const char *act, const char *uri,
 			    int64_t timeout_ns)
 {
 	memset(w, 0, sizeof(*w));
-	w->what = what;
+	snprintf(w->what, sizeof(w->what), "%s %s", cmd, act);
 	w->uri = uri;
 	w->timeout_ns = timeout_ns;
 	w->start = cli_now_ns();
@@ -333,7 +334,8 @@ static int ls_one(const void *k, size_t klen, const void *v, size_t vlen, void *
 	return 0;
 }
 
-static int map_get(struct shmkit_map *m, const char *uri, const char *key, const struct kv_opts *o)
+static int map_get(struct shmkit_map *m, const char *what, const char *uri, const char *key,
+		   const struct kv_opts *o)
 {
 	size_t cap = 256;
 	char *buf = NULL;
@@ -343,7 +345,7 @@ static int map_get(struct shmkit_map *m, const char *uri, const char *key, const
 		char *more = realloc(buf, cap);
 		if (more == NULL) {
 			free(buf);
-			return cli_fail("get", uri, -ENOMEM);
+			return cli_fail(what, uri, -ENOMEM);
 		}
 		buf = more;
 		n = shmkit_map_get(m, key, strlen(key), buf, cap);
@@ -354,18 +356,18 @@ static int map_get(struct shmkit_map *m, const char *uri, const char *key, const
 	}
 	if (n == -ENOENT) {
 		free(buf);
-		return cli_fail_msg("get", uri, "no key '%s'", key);
+		return cli_fail_msg(what, uri, "no key '%s'", key);
 	}
 	if (n < 0) {
 		free(buf);
-		return cli_fail("get", uri, (int)n);
+		return cli_fail(what, uri, (int)n);
 	}
 	print_bytes(buf, (size_t)n);
 	if (!o->raw)
 		putchar('\n');
 	free(buf);
 	int err = cli_stdout_flush();
-	return err == 0 ? CLI_OK : cli_fail_write("get", uri, err);
+	return err == 0 ? CLI_OK : cli_fail_write(what, uri, err);
 }
 
 static int map_put(struct shmkit_map *m, const char *uri, const char *key, const char *val,
@@ -380,11 +382,12 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 		 * cli_read_limit() of it, for put to say how much room it wanted) */
 		size_t whole = shmkit_seg_size(shmkit_heap_seg(shmkit_map_heap(m)));
 		if ((r = read_stdin(&in, &len, (size_t)cli_read_limit(whole))) == -EFBIG)
-			return cli_fail_msg("put", uri, "the value on standard input is longer than the "
-					    "whole map (%zu bytes); nothing changed", whole);
+			return cli_fail_msg(w->what, uri, "the value on standard input is longer "
+					    "than the whole map (%zu bytes); nothing changed",
+					    whole);
 		if (r < 0)
-			return r == -ENOMEM ? cli_fail("put", uri, r)
-					    : cli_fail_stdin("put", uri, r);
+			return r == -ENOMEM ? cli_fail(w->what, uri, r)
+					    : cli_fail_stdin(w->what, uri, r);
 		val = in;
 	}
 	do {
@@ -395,7 +398,7 @@ static int map_put(struct shmkit_map *m, const char *uri, const char *key, const
 	/* the map's heap is full, not the disk: "No space left on device"
 	 * alone sends the user to df */
 	if (r == -ENOSPC)
-		return cli_fail_msg("put", uri,
+		return cli_fail_msg(w->what, uri,
 				    "the map is full: no room for a %zu-byte key and value "
 				    "(nothing changed; heap URI stats shows what is free)",
 				    strlen(key) + len);
@@ -411,7 +414,7 @@ static int map_del(struct shmkit_map *m, const char *uri, const char *key, struc
 		r = shmkit_map_del(m, key, strlen(key));
 	} while (lock_wait_again(w, r));
 	if (r == -ENOENT)
-		return cli_fail_msg("del", uri, "no key '%s'", key);
+		return cli_fail_msg(w->what, uri, "no key '%s'", key);
 	return r < 0 ? lock_wait_fail(w, r) : CLI_OK;
 }
 
@@ -430,7 +433,7 @@ static int map_check(struct shmkit_map *m, struct lock_wait *w)
  * ended well: a walk that fails half-way (a scribbled chain, a map kept
  * busy) printed the pairs before it, or "[]", a valid document a script
  * would take for the whole map, before its error. */
-static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o)
+static int map_ls(struct shmkit_map *m, const char *what, const char *uri, const struct kv_opts *o)
 {
 	struct cli_json j;
 	struct ls_ctx c = { NULL, NULL };
@@ -439,7 +442,7 @@ static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o
 	int r;
 
 	if ((c.out = open_memstream(&text, &len)) == NULL)
-		return cli_fail("ls", uri, -errno);
+		return cli_fail(what, uri, -errno);
 	if (o->json) {
 		cli_json_init(&j, c.out);
 		cli_json_array(&j, NULL);
@@ -456,9 +459,9 @@ static int map_ls(struct shmkit_map *m, const char *uri, const struct kv_opts *o
 		fwrite(text, 1, len, stdout);
 	free(text);
 	if (r < 0)
-		return cli_fail("ls", uri, r);
+		return cli_fail(what, uri, r);
 	int err = cli_stdout_flush();
-	return err == 0 ? CLI_OK : cli_fail_write("ls", uri, err);
+	return err == 0 ? CLI_OK : cli_fail_write(what, uri, err);
 }
 
 /* Runs one map subcommand on an open map; w: the wait for its lock. */
@@ -469,17 +472,17 @@ static int map_action(struct shmkit_map *m, const char *uri, const char *act, in
 
 	w->heap = shmkit_map_heap(m); /* NULL for a look, which never locks */
 	if (strcmp(act, "get") == 0 && n == 1)
-		return map_get(m, uri, args[0], o);
+		return map_get(m, w->what, uri, args[0], o);
 	if (strcmp(act, "put") == 0 && n == 2)
 		return map_put(m, uri, args[0], args[1], w);
 	if (strcmp(act, "del") == 0 && n == 1)
 		return map_del(m, uri, args[0], w);
 	if (strcmp(act, "ls") == 0 && n == 0)
-		return map_ls(m, uri, o);
+		return map_ls(m, w->what, uri, o);
 	if (strcmp(act, "count") == 0 && n == 0) {
 		ssize_t c = shmkit_map_count(m);
 		if (c < 0)
-			return cli_fail("count", uri, (int)c);
+			return cli_fail(w->what, uri, (int)c);
 		printf("%zd\n", c);
 		return CLI_OK;
 	}
@@ -487,7 +490,7 @@ static int map_action(struct shmkit_map *m, const char *uri, const char *act, in
 		return map_check(m, w);
 	if (strcmp(act, "flush") == 0 && n == 0) {
 		r = shmkit_map_flush(m);
-		return r < 0 ? cli_fail("flush", uri, r) : CLI_OK;
+		return r < 0 ? cli_fail(w->what, uri, r) : CLI_OK;
 	}
 	return -1;
 }
@@ -503,7 +506,7 @@ CLI_COMMAND(cmd_map)
 	const char *uri = argv[1], *act = argv[2];
 	char **args = argv + 3;
 	struct lock_wait w;
-	lock_wait_start(&w, act, uri, o.timeout_ns);
+	lock_wait_start(&w, argv[0], act, uri, o.timeout_ns);
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
@@ -658,7 +661,7 @@ CLI_COMMAND(cmd_heap)
 		return r;
 	const char *uri = argv[1], *act = argv[2];
 	struct lock_wait w;
-	lock_wait_start(&w, act, uri, o.timeout_ns);
+	lock_wait_start(&w, argv[0], act, uri, o.timeout_ns);
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
@@ -675,13 +678,13 @@ CLI_COMMAND(cmd_heap)
 		if (cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
 			return CLI_USAGE;
 		if ((r = shmkit_heap_stat(uri, &st)) < 0)
-			return cli_fail(act, uri, r);
+			return cli_fail(w.what, uri, r);
 		if (!o.json) {
 			print_stats_text(&st);
 			return CLI_OK;
 		}
 		r = print_stats_json(&st);
-		return r < 0 ? cli_fail_write(act, uri, r) : CLI_OK;
+		return r < 0 ? cli_fail_write(w.what, uri, r) : CLI_OK;
 	}
 	/* check opens the heap as a user: it takes the lock and repairs */
 	if ((r = shmkit_heap_open(&h, uri)) < 0)
