@@ -67,6 +67,26 @@ err_has "^shmkit: heap stats posix:/shmkit-test-$$-none: No such file or directo
 [ $? = 1 ] || fail "heap stats --json >/dev/full did not exit 1"
 err_has "^shmkit: heap stats $P: write error on standard output: No space left on device$"
 expect 2 "$SHMKIT" heap "$H"
+# a missing or extra operand says which, with that action's usage (it said
+# "unknown action or wrong arguments: put"), before anything is opened: the
+# same on a URI that names nothing
+for U in "$P" "posix:/shmkit-test-$$-none"; do
+	expect 2 "$SHMKIT" map "$U" put a
+	[ "$(cat "$TMP/err")" = "shmkit: map put: missing VALUE
+usage: shmkit map URI put KEY VALUE|- [--timeout S]" ] || fail "map put KEY: $(cat "$TMP/err")"
+	expect 2 "$SHMKIT" map put "$U"
+	err_has "^shmkit: map put: missing KEY and VALUE$"
+	expect 2 "$SHMKIT" map "$U" get a b
+	err_has "^shmkit: map get: unexpected operand 'b' \(get takes KEY\)$"
+	err_has "^usage: shmkit map URI get KEY \[--raw\]$"
+	expect 2 "$SHMKIT" map "$U" create
+	err_has "^shmkit: map create: missing SIZE$"
+	expect 2 "$SHMKIT" heap "$U" stats x
+	err_has "^shmkit: heap stats: unexpected operand 'x' \(stats takes none\)$"
+	err_has "^usage: shmkit heap URI stats \[--json\]$"
+	expect 2 "$SHMKIT" map "$U" frobnicate
+	err_has "^shmkit: map: unknown action 'frobnicate' \(actions: create, put, get, del, ls, count, check, flush\)$"
+done
 # the action first, as `queue create URI` and `topic create URI` take it
 A="posix:/shmkit-test-$$-actfirst"
 expect 0 "$SHMKIT" map create "$A" 64K

@@ -590,6 +590,49 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
+const char *cli_action_usage(const char *cmd, const char *action, char *buf, size_t cap)
+{
+	const char *usage = cli_command_usage(cmd), *lead_end;
+	size_t alen = strlen(action);
+
+	if (!usage)
+		return NULL;
+	/* what leads every alternative: the first one's words before its
+	 * action, the first word in lower case after the name ("map URI ") */
+	lead_end = usage + strcspn(usage, " ");
+	while (*lead_end == ' ' && !islower((unsigned char)lead_end[1]))
+		lead_end += 1 + strcspn(lead_end + 1, " ");
+	if (*lead_end++ != ' ')
+		return NULL;
+	for (const char *a = lead_end; a; a = strstr(a, " | ") ? strstr(a, " | ") + 3 : NULL) {
+		if (strncmp(a, action, alen) != 0 || (a[alen] != ' ' && a[alen] != '\0'))
+			continue;
+		const char *end = strstr(a, " | ");
+		int n = end ? (int)(end - a) : (int)strlen(a);
+		snprintf(buf, cap, "%.*s%.*s", (int)(lead_end - usage), usage, n, a);
+		return buf;
+	}
+	return NULL;
+}
+
+int cli_action_usage_error(const char *cmd, const char *action, const char *fmt, ...)
+{
+	char line[512];
+	const char *usage = cli_action_usage(cmd, action, line, sizeof(line));
+	va_list ap;
+
+	fprintf(stderr, "shmkit: %s %s: ", cmd, action);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (!usage)
+		usage = cli_command_usage(cmd);
+	if (usage)
+		fprintf(stderr, "usage: shmkit %s\n", usage);
+	return CLI_USAGE;
+}
+
 /* ---- counts and sizes ---- */
 
 uint64_t cli_read_limit(uint64_t limit)

@@ -100,6 +100,15 @@ void cli_limits_facts(const char *uri, char *buf, size_t cap);
 /* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;
  * return CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage of one action of a command whose usage line lists its actions
+ * as alternatives ("map URI create SIZE ... | put KEY VALUE|- ... | get KEY"):
+ * "map URI put KEY VALUE|- [--timeout S]" into buf, or NULL when the line
+ * has no such action. */
+const char *cli_action_usage(const char *cmd, const char *action, char *buf, size_t cap);
+/* As cli_usage_error, for one action: "shmkit: <cmd> <action>: <message>"
+ * and that action's usage alone (cli_action_usage); returns CLI_USAGE. */
+int cli_action_usage_error(const char *cmd, const char *action, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* URI-PREFIX operands (ls, top, gc --prefix) in the form URIs are listed in:
  * "/name" is posix:/name, as everywhere a URI is taken. Rewrites v[0..n) in
  * place (new strings stay reachable from v); -ENOMEM if one cannot be made. */

@@ -102,6 +102,39 @@ static int kv_options_fit(const char *cmd, const char *act, const char *json_act
 	return cli_usage_error(cmd, "--%s is not an option of %s (only of %s)", bad, act, only);
 }
 
+/* The operands an action takes, as its usage names them ("put KEY VALUE|-":
+ * KEY, VALUE|-), against the n given (args): CLI_OK, or a usage error that
+ * says which are missing or which one is too many, with the action's usage.
+ * `map URI put a` said only "unknown action or wrong arguments: put". */
+static int kv_operands_fit(const char *cmd, const char *act, int n, char **args)
+{
+	char usage[512], *names[8], list[128] = "";
+	int want = 0;
+
+	if (!cli_action_usage(cmd, act, usage, sizeof(usage)))
+		return CLI_OK;
+	char *w = usage + strcspn(usage, " ") + 1; /* past the command's name */
+	w += strcspn(w, " ") + 1 + strlen(act);    /* past URI and the action */
+	for (char *save = NULL, *t = strtok_r(w, " ", &save); t && *t != '[' && want < 8;
+	     t = strtok_r(NULL, " ", &save)) {
+		t[strcspn(t, "|")] = '\0'; /* VALUE|-: VALUE */
+		names[want++] = t;
+	}
+	if (n > want) {
+		for (int i = 0; i < want; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i ? " " : "", names[i]);
+		return cli_action_usage_error(cmd, act, "unexpected operand '%s' (%s takes %s)",
+					      args[want], act, want ? list : "none");
+	}
+	if (n == want)
+		return CLI_OK;
+	for (int i = n; i < want; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 i == n ? "" : i + 1 == want ? " and " : ", ", names[i]);
+	return cli_action_usage_error(cmd, act, "missing %s", list);
+}
+
 /* What map and heap differ in, for the start of the command they share. */
 struct kv_kind {
 	const char *create;               /* "create map": the create's error lines */
@@ -133,8 +166,18 @@ static int kv_begin(int argc, char **argv, const struct kv_kind *k, struct kv_op
 	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
 		return CLI_USAGE;
 	*n = nops - 2;
-	if (is_action(argv[2], k->actions) &&
-	    kv_options_fit(argv[0], argv[2], k->json_act, k->lock_actions, k->lock_words, o) != CLI_OK)
+	if (!is_action(argv[2], k->actions)) {
+		char list[128] = "", safe[256];
+		for (const char *const *a = k->actions; *a; a++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 a == k->actions ? "" : ", ", *a);
+		return cli_usage_error(argv[0], "unknown action '%s' (actions: %s)",
+				       cli_name(argv[2], safe, sizeof(safe)), list);
+	}
+	/* before anything is opened: a usage error is no failure of the object */
+	if (kv_options_fit(argv[0], argv[2], k->json_act, k->lock_actions, k->lock_words,
+			   o) != CLI_OK ||
+	    kv_operands_fit(argv[0], argv[2], *n, argv + 3) != CLI_OK)
 		return CLI_USAGE;
 	return CLI_OK;
 }
@@ -255,16 +298,14 @@ static int read_stdin(char **out, size_t *len, size_t limit)
 	return 0;
 }
 
-/* The checks of `create SIZE` before map or heap makes anything: n operands
- * args, the mode and owner options o. CLI_OK with *size, or the exit status. */
-static int kv_create_args(const char *cmd, const struct kv_kind *k, const char *uri, int n,
-			  char **args, struct kv_opts *o, uint64_t *size)
+/* The checks of `create SIZE` before map or heap makes anything: SIZE,
+ * the mode and owner options o. CLI_OK with *size, or the exit status. */
+static int kv_create_args(const char *cmd, const struct kv_kind *k, const char *uri,
+			  const char *size_arg, struct kv_opts *o, uint64_t *size)
 {
-	if (n != 1)
-		return cli_usage_error(cmd, "create expects a SIZE");
-	if (cli_parse_size(args[0], size) < 0 || *size == 0 || *size > SIZE_MAX)
+	if (cli_parse_size(size_arg, size) < 0 || *size == 0 || *size > SIZE_MAX)
 		return cli_usage_error(cmd, "bad SIZE '%s' (a positive number: 64K, 1M, 1G)",
-				       args[0]);
+				       size_arg);
 	if (cli_owner_mode(cmd, &o->owner, &o->mode) != 0)
 		return CLI_USAGE;
 	return cli_check_lasting(k->create, uri);
@@ -510,7 +551,7 @@ CLI_COMMAND(cmd_map)
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
-		if ((r = kv_create_args(argv[0], &map_kind, uri, n, args, &o, &size)) != CLI_OK)
+		if ((r = kv_create_args(argv[0], &map_kind, uri, args[0], &o, &size)) != CLI_OK)
 			return r;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create map", uri, r);
@@ -525,8 +566,6 @@ CLI_COMMAND(cmd_map)
 		return cli_fail("open map", uri, r);
 	r = map_action(m, uri, act, n, args, &o, &w);
 	shmkit_map_close(m);
-	if (r == -1)
-		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
 	return r;
 }
 
@@ -665,15 +704,13 @@ CLI_COMMAND(cmd_heap)
 
 	if (strcmp(act, "create") == 0) {
 		uint64_t size;
-		if ((r = kv_create_args(argv[0], &heap_kind, uri, n, argv + 3, &o, &size)) != CLI_OK)
+		if ((r = kv_create_args(argv[0], &heap_kind, uri, argv[3], &o, &size)) != CLI_OK)
 			return r;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
 			return cli_fail_create("create heap", uri, r);
 		r = cli_say_made(uri, shmkit_heap_seg(h));
 		return shmkit_heap_close(h) < 0 ? CLI_FAIL : r;
 	}
-	if (n != 0 || (strcmp(act, "check") != 0 && strcmp(act, "stats") != 0))
-		return cli_usage_error(argv[0], "unknown action or wrong arguments: %s", act);
 	if (strcmp(act, "stats") == 0) { /* a look: read-only, nothing changes */
 		if (cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
 			return CLI_USAGE;
