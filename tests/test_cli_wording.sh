@@ -59,6 +59,19 @@ starts = {width(l[:l.rindex(' ') + 1]) for l in lines}
 sys.exit(0 if len(lines) == 4 and len(starts) == 1 else 1)
 EOF
 
+# ---- ls -o names each column once ----
+# (-o uri,uri printed the column twice: a table one column wider than asked)
+for cols in uri,uri URI,SIZE,Uri +KIND +id,ID; do
+	expect 2 "$SHMKIT" ls -o "$cols" "posix:/shmkit-test-$ID-word-w-"
+	err_has "^shmkit: ls: -o names column [A-Z]+ twice"
+	err_has "^usage: shmkit ls "
+	[ -s "$TMP/out" ] && fail "ls -o $cols printed: $(cat "$TMP/out")"
+done
+err_has "^shmkit: ls: -o names column ID twice$"
+expect 2 "$SHMKIT" ls -o +KIND
+err_has "^shmkit: ls: -o names column KIND twice \(\+LIST adds to the default columns, URI,BACKEND,SIZE,MODE,OWNER,LIFETIME,KIND,ATTACHED\)$"
+expect 0 "$SHMKIT" ls -o +ID "posix:/shmkit-test-$ID-word-w-"
+
 # ---- bridge --stats is a period, as top --interval ----
 if "$SHMKIT" bridge keygen >/dev/null 2>"$TMP/err" || ! grep -q "without ZeroMQ" "$TMP/err"; then
 	export XDG_STATE_HOME="$TMP/state"

@@ -618,10 +618,13 @@ static const struct ls_column {
 #define N_LS_COLUMNS (sizeof(ls_columns) / sizeof(ls_columns[0]))
 #define LS_DEFAULT "URI,BACKEND,SIZE,MODE,OWNER,LIFETIME,KIND,ATTACHED"
 
-/* "-o LIST" (or "+LIST": the default columns and these) into column indexes. */
+/* "-o LIST" (or "+LIST": the default columns and these) into column indexes.
+ * A column named twice is a usage error: -o uri,uri printed it twice, and a
+ * script that splits the table by column got one more than it named. */
 static int parse_columns(const char *list, int *cols, int *n)
 {
 	char buf[1024];
+	int seen[N_LS_COLUMNS] = { 0 }; /* 1: named, -1: one of +LIST's defaults */
 	*n = 0;
 
 	if (list && strlen(list) >= sizeof(buf) - sizeof(LS_DEFAULT) - 1) {
@@ -650,6 +653,13 @@ static int parse_columns(const char *list, int *cols, int *n)
 			cli_usage_error("ls", "unknown column '%s' (columns: %s)", w, names);
 			return -1;
 		}
+		if (seen[i]) {
+			cli_usage_error("ls", "-o names column %s twice%s", ls_columns[i].name,
+					seen[i] < 0 ? " (+LIST adds to the default columns, "
+						      LS_DEFAULT ")" : "");
+			return -1;
+		}
+		seen[i] = list && list[0] == '+' && w < buf + strlen(LS_DEFAULT) ? -1 : 1;
 		cols[(*n)++] = (int)i;
 	}
 	if (*n == 0) {
@@ -727,13 +737,12 @@ static void print_cell(const char *sep, const char *t, int w, int right)
 	printf("%s%*s%s%*s", sep, right ? pad : 0, "", t, right ? 0 : pad, "");
 }
 
-static int print_table(const struct stat_list *l, const struct ls_opts *o)
+/* cols: the n columns parse_columns gave. */
+static int print_table(const struct stat_list *l, const struct ls_opts *o, const int *cols, int n)
 {
-	int cols[64], n, w[64] = { 0 }, any_huge = 0;
+	int w[64] = { 0 }, any_huge = 0;
 	char **cells;
 
-	if (parse_columns(o->output, cols, &n) < 0)
-		return CLI_USAGE;
 	cells = calloc(l->n * (size_t)n + 1, sizeof(char *));
 	if (!cells)
 		return cli_fail("ls", "", -ENOMEM);
@@ -828,7 +837,7 @@ CLI_COMMAND(cmd_ls)
 {
 	struct stat_list l = { 0 };
 	struct ls_opts o = { 0 };
-	int ret;
+	int ret, cols[64], n_cols = 0;
 	const struct cli_opt opts[] = {
 		{ "json", 'J', CLI_FLAG, &o.json, NULL },
 		{ "output", 'o', CLI_STRING, &o.output, NULL },
@@ -850,6 +859,8 @@ CLI_COMMAND(cmd_ls)
 		    argv[0], "unknown kind '%s' (queue, topic, map, heap, raw, none, unknown)", o.kind);
 	if (o.json && (o.output || o.noheadings || o.raw || o.bytes))
 		return cli_usage_error(argv[0], "--json takes no column options (-o, -n, -r, -b)");
+	if (!o.json && parse_columns(o.output, cols, &n_cols) < 0) /* before any listing */
+		return CLI_USAGE;
 	if (cli_take_uris(argv[0], argv + 1, n) != CLI_OK ||
 	    cli_check_prefixes(argv[0], argv + 1, n) != CLI_OK)
 		return CLI_USAGE;
@@ -880,7 +891,7 @@ CLI_COMMAND(cmd_ls)
 		int w = cli_json_finish(&j);
 		ret = w < 0 ? cli_fail_write("ls", "", w) : CLI_OK;
 	} else {
-		ret = print_table(&l, &o);
+		ret = print_table(&l, &o, cols, n_cols);
 	}
 	free(l.v);
 	return ret;
