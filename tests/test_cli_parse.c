@@ -157,7 +157,21 @@ static void durations(void)
 	CHECK_RET(cli_parse_duration("-2", &ns), -EINVAL);
 	CHECK_RET(cli_parse_duration("1x", &ns), -EINVAL);
 	CHECK_RET(cli_parse_duration("nan", &ns), -EINVAL);
-	CHECK_RET(cli_parse_duration("1e30", &ns), -ERANGE);
+	/* decimal only: strtod took exponents and hex */
+	CHECK_RET(cli_parse_duration("1e30", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration("1e3", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration("1E3s", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration("0x10", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration("0x1p4", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration("1,5", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration(" 1", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration(".", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration("1 s", &ns), -EINVAL);
+	CHECK_RET(cli_parse_duration("99999999999", &ns), -ERANGE);
+	CHECK_OK(cli_parse_duration(".5", &ns)); CHECK(ns == 500000000);
+	CHECK_OK(cli_parse_duration("1.5h", &ns)); CHECK(ns == 5400000000000);
+	CHECK_OK(cli_parse_duration("2min", &ns)); CHECK(ns == 120000000000);
+	CHECK_OK(cli_parse_duration("010", &ns)); CHECK(ns == 10000000000); /* not octal */
 }
 
 /* A period (top --interval) is a duration without "forever", and its hint

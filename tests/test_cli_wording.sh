@@ -59,6 +59,16 @@ starts = {width(l[:l.rindex(' ') + 1]) for l in lines}
 sys.exit(0 if len(lines) == 4 and len(starts) == 1 else 1)
 EOF
 
+# ---- durations are decimal: 1e3 and 0x10 are usage errors ----
+for v in 1e3 0x10 1E3s 0x1p4 1,5; do
+	expect 2 timeout 5 "$SHMKIT" recv "$Q" --timeout "$v"
+	err_has "^shmkit: recv: bad value for --timeout: '$v' \(expected seconds like 2 or 0.5, or with a unit ns, us, ms, s, m or h like 250ms; or forever\)$"
+	expect 2 timeout 5 "$SHMKIT" top --once --interval "$v"
+	err_has "^shmkit: top: bad value for --interval: '$v'"
+done
+expect 1 "$SHMKIT" recv "$Q" --timeout .05  # a fraction still is one (the queue is empty: 1)
+err_has "^shmkit: recv $Q: timed out"
+
 # ---- ls -o names each column once ----
 # (-o uri,uri printed the column twice: a table one column wider than asked)
 for cols in uri,uri URI,SIZE,Uri +KIND +id,ID; do

@@ -94,7 +94,7 @@ int cli_parse_duration(const char *s, int64_t *ns)
 		double ns;
 	} units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 },
 		      { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 } };
-	char *end;
+	char digits[64];
 	double v;
 
 	if (!s)
@@ -103,14 +103,22 @@ int cli_parse_duration(const char *s, int64_t *ns)
 		*ns = SHMKIT_FOREVER;
 		return 0;
 	}
-	if (!isdigit((unsigned char)*s) && *s != '.')
+	/* Decimal digits, a fraction allowed ("2", "0.5", ".5"), then the unit:
+	 * strtod alone took 1e3 and 0x10 (and 0x1p4) too. */
+	size_t whole = strspn(s, "0123456789"), len = whole, frac = 0;
+	if (s[whole] == '.') {
+		frac = strspn(s + whole + 1, "0123456789");
+		len += 1 + frac;
+	}
+	if (whole + frac == 0)
 		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || !(v >= 0 && v < 1e300))
-		return -EINVAL;
+	if (len >= sizeof(digits))
+		return -ERANGE;
+	memcpy(digits, s, len);
+	digits[len] = '\0';
+	v = strtod(digits, NULL); /* only decimal digits and a point: no errno to read */
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].name) == 0) {
+		if (strcmp(s + len, units[i].name) == 0) {
 			double t = v * units[i].ns;
 			if (t >= 9.2e18)
 				return -ERANGE;
@@ -147,8 +155,11 @@ static const char *type_hint(enum cli_opt_type t)
 	switch (t) {
 	case CLI_U64: return "a whole number, like 8";
 	case CLI_SIZE: return "a size, like 4096, 64K, 1M";
-	case CLI_DURATION: return "seconds like 2 or 0.5, 250ms, or forever";
-	case CLI_PERIOD: return "seconds like 2 or 0.5, or 250ms";
+	case CLI_DURATION:
+		return "seconds like 2 or 0.5, or with a unit ns, us, ms, s, m or h like 250ms; "
+		       "or forever";
+	case CLI_PERIOD:
+		return "seconds like 2 or 0.5, or with a unit ns, us, ms, s, m or h like 250ms";
 	case CLI_MODE: return "octal permission bits 1 to 777, like 600 or 0644; 0 would be the default, 0600";
 	default: return "a word";
 	}

@@ -62,8 +62,9 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
 int cli_parse_size(const char *s, uint64_t *out);
 /* A plain non-negative integer, decimal or 0x hex. */
 int cli_parse_u64(const char *s, uint64_t *out);
-/* Seconds, fractions allowed ("2", "0.5"), or with a unit: "ns", "us", "ms",
- * "s", "m", "h" ("250ms"). "forever", "inf" and "-1" give SHMKIT_FOREVER. */
+/* Decimal seconds, fractions allowed ("2", "0.5"), or with a unit: "ns", "us",
+ * "ms", "s", "m" (or "min"), "h" ("250ms"); no exponent, no hex ("1e3" and
+ * "0x10" are -EINVAL). "forever", "inf" and "-1" give SHMKIT_FOREVER. */
 int cli_parse_duration(const char *s, int64_t *ns);
 /* Octal permission bits: "600", "0644"; at most 0777 (no setuid, setgid or
  * sticky bit: DESIGN §8), and not 0 (the library's "default": 0600). */
