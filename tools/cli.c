@@ -58,6 +58,59 @@ static size_t utf8_len_at(const unsigned char *s, const unsigned char *end)
 	return n <= left ? n : 0;
 }
 
+/* ---- display width (cli.h) ---- */
+
+/* Whether a terminal gives code point c two columns: the East Asian wide
+ * and fullwidth blocks (CJK, Hangul, fullwidth forms, most emoji). */
+static int is_wide(uint32_t c)
+{
+	return (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf && c != 0x303f) ||
+	       (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+	       (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+	       (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+	       (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd);
+}
+
+/* The bytes of the character at p (never past its NUL), and in *cols the
+ * columns it takes. */
+static size_t char_width(const unsigned char *p, int *cols)
+{
+	size_t len = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2, k;
+	uint32_t c = len == 1 ? *p : *p & (0x7f >> len);
+
+	for (k = 1; k < len && (p[k] & 0xc0) == 0x80; k++)
+		c = c << 6 | (p[k] & 0x3f);
+	*cols = is_wide(c) ? 2 : 1;
+	return k;
+}
+
+int cli_width(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int n = 0, w;
+
+	while (*p) {
+		p += char_width(p, &w);
+		n += w;
+	}
+	return n;
+}
+
+size_t cli_fit(const char *s, int cols)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int n = 0, w;
+
+	while (*p) {
+		size_t len = char_width(p, &w);
+		if (n + w > cols)
+			break;
+		n += w;
+		p += len;
+	}
+	return (size_t)(p - (const unsigned char *)s);
+}
+
 /* ---- names: escaping out, decoding in (cli.h) ---- */
 
 /* How many bytes at s print as they are (a whole UTF-8 character), or 0 if

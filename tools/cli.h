@@ -65,6 +65,14 @@ const char *cli_printable(const char *s, char *buf, size_t cap);
  * a blank, '$'...), a quote inside as \x27: for the commands a message
  * suggests ("remove it: shmkit rm 'posix:/a\x20b'"). cap: 4 * strlen(s) + 3. */
 const char *cli_shell_name(const char *s, char *buf, size_t cap);
+/* The columns s takes on a terminal, not its bytes (a name holding é took
+ * one column less than its bytes, and every cell after it was pushed one
+ * left): ls and top align their columns by it. s is what cli_name or
+ * cli_printable made: valid UTF-8 (a stray byte counts as one column). */
+int cli_width(const char *s);
+/* The bytes of s's longest start of whole characters that takes at most
+ * cols columns (top's view cuts its lines at the screen's edge by it). */
+size_t cli_fit(const char *s, int cols);
 /* Decodes every "\xHH" of s in place (exactly a backslash, 'x' and two hex
  * digits; any other backslash stays); -EINVAL, s unchanged, if one is
  * \x00 (no name holds a NUL byte). */

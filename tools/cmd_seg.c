@@ -697,42 +697,10 @@ static char *cell_text(const struct shmkit_stat *st, const struct ls_opts *o, in
 	return strdup(v);
 }
 
-/* Whether a terminal gives code point c two columns: the East Asian wide
- * and fullwidth blocks (CJK, Hangul, fullwidth forms, most emoji). */
-static int is_wide(uint32_t c)
-{
-	return (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf && c != 0x303f) ||
-	       (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
-	       (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
-	       (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
-	       (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd);
-}
-
-/* The columns a cell takes on a terminal, not its bytes (a name holding é
- * pushed every cell after it one column left). Cells are valid UTF-8:
- * cli_name writes every other byte as \xHH. */
-static int cell_width(const char *t)
-{
-	const unsigned char *p = (const unsigned char *)t;
-	int n = 0;
-
-	while (*p) {
-		int len = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
-		uint32_t c = len == 1 ? *p : *p & (0x7f >> len);
-
-		for (int k = 1; k < len && (p[k] & 0xc0) == 0x80; k++)
-			c = c << 6 | (p[k] & 0x3f);
-		for (int k = 0; k < len && *p; k++)
-			p++;
-		n += is_wide(c) ? 2 : 1;
-	}
-	return n;
-}
-
 /* t in a column w wide, aligned right or left, after sep. */
 static void print_cell(const char *sep, const char *t, int w, int right)
 {
-	int pad = w - cell_width(t);
+	int pad = w - cli_width(t);
 
 	printf("%s%*s%s%*s", sep, right ? pad : 0, "", t, right ? 0 : pad, "");
 }
@@ -747,12 +715,12 @@ static int print_table(const struct stat_list *l, const struct ls_opts *o, const
 	if (!cells)
 		return cli_fail("ls", "", -ENOMEM);
 	for (int c = 0; c < n; c++)
-		w[c] = o->noheadings ? 0 : cell_width(ls_columns[cols[c]].name);
+		w[c] = o->noheadings ? 0 : cli_width(ls_columns[cols[c]].name);
 	for (size_t i = 0; i < l->n; i++) {
 		any_huge |= is_huge(&l->v[i]);
 		for (int c = 0; c < n; c++) {
 			char *t = cells[i * (size_t)n + (size_t)c] = cell_text(&l->v[i], o, cols[c]);
-			int len = t ? cell_width(t) : 0;
+			int len = t ? cli_width(t) : 0;
 			if (len > w[c])
 				w[c] = len;
 		}
