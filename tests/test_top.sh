@@ -95,6 +95,25 @@ for v in $(echo "$hint" | tr -s ', ' '\n\n' | grep -E '^([0-9.]+[a-z]*|forever|i
 done
 [ "$tried" -gt 0 ] || fail "no value found in the hint '$hint'"
 
+# a name in UTF-8 takes its columns, not its bytes: the columns after the
+# URI line up (é pushed them one left, in the text screen and in the view)
+QE="posix:/shmkit-test-$ID-top-é"; CLEANUP+=("$QE")
+"$SHMKIT" queue create "$QE" --capacity 50 --max-msg 32 >/dev/null || fail "create $QE"
+aligned() { # FILE: the SIZE column ends where its heading does on every line of ours
+	"$PY" - "$1" "posix:/shmkit-test-$ID-top-" <<'PYEOF'
+import sys, unicodedata
+w = lambda s: sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = [l for l in lines if l.startswith("KIND ")][0]
+want = w(head[:head.index("SIZE") + 4])
+rows = [l for l in lines if sys.argv[2] in l]
+ends = [w(l[:l.index(l.split()[2], len(l.split()[0]) + len(l.split()[1]) + 1) + len(l.split()[2])]) for l in rows]
+sys.exit(0 if len(rows) >= 2 and any("é" in l for l in rows) and set(ends) == {want} else "%r: %r" % (want, ends))
+PYEOF
+}
+"$SHMKIT" top --once --interval 0.05 "posix:/shmkit-test-$ID-top-" >"$TMP/utf8.txt" || fail "top --once"
+aligned "$TMP/utf8.txt" || fail "top --once: columns not aligned by width: $(cat "$TMP/utf8.txt")"
+
 # the interactive view under tmux
 if ! command -v tmux >/dev/null; then
 	echo "note: no tmux: the interactive half is skipped"
@@ -110,6 +129,9 @@ else
 		wait_for "shown $how '$Q'" || fail "$how: the view never showed $Q: $(tmux -L "$TMUX_SOCK" capture-pane -p -t "$how" | head -5)"
 		shown "$how" "KIND" || fail "$how: no header"
 		shown "$how" "BIN/s  BOUT/s" || fail "$how: no bytes/s columns"
+		wait_for "shown $how '$QE'" || fail "$how: the view never showed $QE"
+		tmux -L "$TMUX_SOCK" capture-pane -p -t "$how" >"$TMP/$how.screen"
+		aligned "$TMP/$how.screen" || fail "$how: view not aligned by width: $(cat "$TMP/$how.screen")"
 		if [ "$how" = q ]; then
 			tmux -L "$TMUX_SOCK" send-keys -t "$how" q
 		else

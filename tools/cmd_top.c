@@ -17,6 +17,8 @@
 
 #ifdef SHMKIT_HAVE_CURSES
 #include <curses.h>
+#include <langinfo.h>
+#include <locale.h>
 #endif
 
 #include "cli.h"
@@ -38,6 +40,8 @@ static const char *num(uint64_t v, char *buf, size_t cap)
 	snprintf(buf, cap, "%llu", (unsigned long long)v);
 	return buf;
 }
+
+#define URI_COLUMNS 40 /* the URI column's width, as HEAD gives it */
 
 static const char *alive(int a)
 {
@@ -63,18 +67,24 @@ static const char *msg_rate(uint64_t total, double rate, char *buf, size_t cap)
 	return buf;
 }
 
-/* One line per object into buf (for printf and for curses alike). */
+/* One line per object into buf (for printf and for curses alike). The URI
+ * column is padded by the columns its name takes, not its bytes (cli_width,
+ * as ls): a name holding é pushed the rest of its line one column left. */
 static void format_line(const struct top_obj *o, char *line, size_t cap)
 {
-	char u[256], d[24], c[24], dr[24], su[24], sl[24], sz[24], dc[64], bi[24], bo[24];
+	char u[256 + URI_COLUMNS], d[24], c[24], dr[24], su[24], sl[24], sz[24], dc[64];
+	char bi[24], bo[24];
 	char mi[32], mo[32];
 
 	if (o->kind == SHMKIT_KIND_HEAP || o->kind == SHMKIT_KIND_MAP)
 		snprintf(dc, sizeof dc, "%s used", o->used == TOP_NA ? "-" : cli_human_size(o->used, d, sizeof d));
 	else
 		snprintf(dc, sizeof dc, "%s/%s", num(o->depth, d, sizeof d), num(o->capacity, c, sizeof c));
-	snprintf(line, cap, "%-6s %-40s %7s %15s %10s %10s %7s %7s %8s %5s %5s %5s",
-		 cli_kind_name(o->kind), cli_name(o->uri, u, sizeof u),
+	cli_name(o->uri, u, 256);
+	int pad = URI_COLUMNS - cli_width(u);
+	snprintf(u + strlen(u), sizeof u - strlen(u), "%*s", pad > 0 ? pad : 0, "");
+	snprintf(line, cap, "%-6s %s %7s %15s %10s %10s %7s %7s %8s %5s %5s %5s",
+		 cli_kind_name(o->kind), u,
 		 cli_human_size(o->size, sz, sizeof sz), dc,
 		 msg_rate(o->msgs_in, o->in_rate, mi, sizeof mi),
 		 msg_rate(o->msgs_out, o->out_rate, mo, sizeof mo),
@@ -209,7 +219,7 @@ static void draw(const struct top_sample *s, double interval)
 	attroff(A_REVERSE);
 	for (size_t i = 0; i < s->n && (int)i + 3 < LINES; i++) {
 		format_line(&s->objs[i], line, sizeof line);
-		mvaddnstr((int)i + 3, 0, line, COLS);
+		mvaddnstr((int)i + 3, 0, line, (int)cli_fit(line, COLS));
 	}
 	refresh();
 }
@@ -219,6 +229,11 @@ static int interactive(struct top_sample *now, struct top_sample *before, int64_
 	double secs = (double)interval / 1e9;
 	int r = 0;
 
+	/* Names are printed as UTF-8 (cli_name), as in the text screens: in
+	 * the C locale curses drew each byte of an é as M-C M-), and the line
+	 * lost its columns. The character type only: numbers stay as they are. */
+	if (!setlocale(LC_CTYPE, "") || strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+		setlocale(LC_CTYPE, "C.UTF-8");
 	initscr();
 	cbreak();
 	noecho();
