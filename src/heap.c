@@ -870,19 +870,28 @@ static uint64_t min_heap_size(void)
 	return s;
 }
 
-int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, unsigned mode)
+int shmkit__heap_create_check(size_t size)
 {
-	shmkit__detail_clear();
-	struct shmkit_heap *h;
 	struct heap_geometry g;
-	int r;
 
-	if (out == NULL || uri == NULL)
-		return -EINVAL;
+	shmkit__detail_clear();
 	if (geometry(size, &g) < 0)
 		return shmkit__fail(-EINVAL,
 				    "size %zu is too small for a heap (at least %llu bytes)", size,
 				    (unsigned long long)min_heap_size());
+	return 0;
+}
+
+int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, unsigned mode)
+{
+	shmkit__detail_clear();
+	struct shmkit_heap *h;
+	int r;
+
+	if (out == NULL || uri == NULL)
+		return -EINVAL;
+	if ((r = shmkit__heap_create_check(size)) < 0)
+		return r;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
 	r = shmkit__obj_create(&h->obj, uri, SHMKIT_KIND_HEAP, size - SHMKIT__HEADER_SIZE, mode,

@@ -42,6 +42,11 @@ struct shmkit_heap {
 	int named_fresh;
 };
 
+/* Whether a create with these arguments could succeed anywhere: 0 when
+ * each is in the library's range, else the negative errno, with its detail,
+ * that the create returns for them (before it touches any URI). The CLI
+ * calls it first: an argument no create takes is a usage error there. */
+int shmkit__heap_create_check(size_t size);
 /* Lays a fresh heap out in a zeroed body (creator only, before READY). */
 int shmkit__heap_format(void *base, uint64_t seg_size);
 /* Validates the shared heap header of a mapped segment and fills h's cached

@@ -1037,6 +1037,28 @@ static int map_attach(struct shmkit_map *m)
 	return 0;
 }
 
+/* Sizes up to this are laid out in memory first by shmkit__map_create_check:
+ * only they can be too small once the header fits (24K is always enough). */
+#define MAP_TRIED_MAX 65536
+
+int shmkit__map_create_check(size_t size)
+{
+	shmkit__detail_clear();
+	if (size < SHMKIT__HEADER_SIZE + 16384)
+		return map_too_small(size);
+	if (size > MAP_TRIED_MAX)
+		return 0;
+	/* the header, heap and buckets laid out in a private copy, as the
+	 * create would in the segment: too small shows only there */
+	uint8_t *copy = aligned_alloc(4096, MAP_TRIED_MAX);
+	if (copy == NULL)
+		return 0; /* not known: the create will say */
+	memset(copy, 0, size);
+	int r = map_init_body(copy + SHMKIT__HEADER_SIZE, size - SHMKIT__HEADER_SIZE, NULL);
+	free(copy);
+	return r == -EINVAL ? r : 0;
+}
+
 int shmkit_map_create(struct shmkit_map **out, const char *uri, size_t size, unsigned mode)
 {
 	shmkit__detail_clear();

@@ -14,5 +14,10 @@ int shmkit__map_placement(struct shmkit_map *m, const void *k, size_t klen);
 uint64_t shmkit__map_hash(const void *k, size_t klen, uint64_t seed);
 /* Number of chain entries (heap blocks holding pairs), or a negative errno. */
 int64_t shmkit__map_chained(struct shmkit_map *m);
+/* Whether a create of this size could succeed anywhere: 0, or -EINVAL with
+ * its detail when the map's header, heap and buckets cannot fit (what the
+ * create returns then, before or after making the segment). The CLI calls
+ * it first: a size no create takes is a usage error there. */
+int shmkit__map_create_check(size_t size);
 
 #endif

@@ -525,7 +525,20 @@ static int geometry(const struct shmkit_queue_opts *o, struct shmkit__queue_geom
 		   (o->multi_consumer ? SHMKIT__QUEUE_F_MC : 0);
 	if (g->flags != 0)
 		g->flags |= SHMKIT__QUEUE_F_LEASE | SHMKIT__QUEUE_F_PEERGEN;
-	return slot_geometry(g);
+	if (slot_geometry(g) < 0) /* the ring alone: "Cannot allocate memory" said nothing more */
+		return shmkit__fail(-ENOMEM,
+				    "capacity %zu and max_msg %zu make a ring of %llu slots of %u "
+				    "bytes: more than the 1 TiB a queue takes",
+				    o->capacity, o->max_msg, (unsigned long long)g->cap, g->stride);
+	return 0;
+}
+
+int shmkit__queue_create_check(const struct shmkit_queue_opts *o)
+{
+	struct shmkit__queue_geometry g;
+
+	shmkit__detail_clear();
+	return geometry(o, &g);
 }
 
 /* Fresh markers: MPMC slot i is FREE for position i; SPSC slot i holds the

@@ -46,6 +46,12 @@ struct shmkit__queue_geometry {
 int shmkit__queue_read_geometry(const struct shmkit__queue_shared *sh, size_t body_size,
 				struct shmkit__queue_geometry *g);
 
+/* Whether a create with these arguments could succeed anywhere: 0 when
+ * each is in the library's range, else the negative errno, with its detail,
+ * that the create returns for them (before it touches any URI). The CLI
+ * calls it first: an argument no create takes is a usage error there. */
+int shmkit__queue_create_check(const struct shmkit_queue_opts *o);
+
 struct shmkit__holder_watch {
 	int ep;		 /* the descriptor handed out: listener socket + pidfd; -1 until asked */
 	int pidfd;	 /* the holder's, in the set; -1: none watched */

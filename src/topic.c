@@ -166,6 +166,17 @@ static int topic_opts_refused(const struct shmkit_topic_opts *o)
 			    (unsigned long long)(MAX_BODY >> 40));
 }
 
+int shmkit__topic_create_check(const struct shmkit_topic_opts *o)
+{
+	struct shmkit__topic_geom g;
+	int rc;
+
+	shmkit__detail_clear();
+	if ((rc = create_opts_check(o)) < 0)
+		return rc;
+	return shmkit__topic_geom_from_opts(&g, o) < 0 ? topic_opts_refused(o) : 0;
+}
+
 int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 			 const struct shmkit_topic_opts *o)
 {

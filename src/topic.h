@@ -88,6 +88,11 @@ void shmkit__topic_count_sub(struct shmkit__topic *t, int delta);
 
 /* Fills the geometry for create options; -EINVAL for impossible ones. */
 int shmkit__topic_geom_from_opts(struct shmkit__topic_geom *g, const struct shmkit_topic_opts *o);
+/* Whether a create with these arguments could succeed anywhere: 0 when
+ * each is in the library's range, else the negative errno, with its detail,
+ * that the create returns for them (before it touches any URI). The CLI
+ * calls it first: an argument no create takes is a usage error there. */
+int shmkit__topic_create_check(const struct shmkit_topic_opts *o);
 /* Creates the managed segment and initialises the body. */
 int shmkit__topic_create(struct shmkit__topic *t, const char *uri,
 			 const struct shmkit_topic_opts *o);
