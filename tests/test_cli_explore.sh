@@ -32,22 +32,36 @@ expect 0 "$SHMKIT" ls -n -o URI "posix" # a bare word still matches the scheme
 grep -qF "$PQ" "$TMP/out" || fail "ls posix no longer lists $PQ"
 
 # ---- a create whose size or geometry is refused says which bound ----
-# (each was a bare "Invalid argument")
+# (each was a bare "Invalid argument"); no create could take it: a usage
+# error, exit 2, as --capacity 0 or --slots 0 (it was exit 1)
 OB="posix:/$TAG-ob"; CLEANUP+=("$OB")
-expect 1 "$SHMKIT" map "$OB" create 20K;  err_has "too small for a map \(24K is enough\)"
-expect 1 "$SHMKIT" map "$OB" create 10K;  err_has "too small for a map"
+expect 2 "$SHMKIT" map "$OB" create 20K;  err_has "^shmkit: map create: size 20480 is too small for a map \(24K is enough\)$"
+err_has "^usage: shmkit map URI create SIZE "
+expect 2 "$SHMKIT" map "$OB" create 10K;  err_has "too small for a map"
+# past the header's floor, too small only once laid out (it made the segment first)
+expect 2 "$SHMKIT" map "$OB" create 22K;  err_has "^shmkit: map create: size 22528 is too small for a map"
 expect 1 "$SHMKIT" stat "$OB" # a refused create leaves nothing
 expect 0 "$SHMKIT" map "$OB" create 24K   # what the message promises
 expect 0 "$SHMKIT" map "$OB" put k v
 expect 0 "$SHMKIT" rm "$OB"
-expect 1 "$SHMKIT" heap "$OB" create 8K;  err_has "too small for a heap \(at least [0-9]+ bytes\)"
+expect 2 "$SHMKIT" heap "$OB" create 8K;  err_has "^shmkit: heap create: size 8192 is too small for a heap \(at least [0-9]+ bytes\)$"
 min=$(sed -n 's/.*at least \([0-9]*\) bytes.*/\1/p' "$TMP/err")
 expect 0 "$SHMKIT" heap "$OB" create "$min"
 expect 0 "$SHMKIT" rm "$OB"
-expect 1 "$SHMKIT" queue create "$OB" --capacity 99999999999 --max-msg 8
-err_has "capacity 99999999999 is not 1 to [0-9]+ messages"
-expect 1 "$SHMKIT" queue create "$OB" --capacity 8 --max-msg 2G
-err_has "max_msg 2147483648 is not 1 to [0-9]+ bytes"
+expect 2 "$SHMKIT" queue create "$OB" --capacity 99999999999 --max-msg 8
+err_has "^shmkit: queue: (capacity 99999999999 is not 1 to [0-9]+ messages|--capacity 99999999999 or)"
+expect 2 "$SHMKIT" queue create "$OB" --capacity 2000000000 --max-msg 8
+err_has "^shmkit: queue: capacity 2000000000 is not 1 to 1073741824 messages$"
+err_has "^usage: shmkit queue create URI "
+expect 2 "$SHMKIT" queue create "$OB" --capacity 8 --max-msg 2G
+err_has "^shmkit: queue: max_msg 2147483648 is not 1 to [0-9]+ bytes$"
+# each in range, the ring they make together over 1 TiB ("Cannot allocate memory", exit 1)
+expect 2 "$SHMKIT" queue create "$OB" --capacity 1073741824 --max-msg 2048
+err_has "^shmkit: queue: capacity 1073741824 and max_msg 2048 make a ring of 1073741824 slots of 2048 bytes: more than the 1 TiB a queue takes$"
+# as --slots 0 is: the same exit for the same kind of number
+expect 2 "$SHMKIT" topic create "$OB" --slots 0
+expect 2 "$SHMKIT" queue create "$OB" --capacity 0 --max-msg 8
+expect 1 "$SHMKIT" stat "$OB" # a refused create leaves nothing
 expect 1 "$SHMKIT" stat "$OB"
 
 # ---- file:...?private is copy-on-write: changing through it lost the change ----

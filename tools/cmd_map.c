@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "heap_internal.h"
+#include "map_internal.h"
 
 struct kv_opts {
 	int json, raw, has_mode, has_timeout;
@@ -143,12 +144,14 @@ struct kv_kind {
 	const char *const *lock_actions;  /* the ones --timeout goes with */
 	const char *lock_words;           /* ... as a usage error names them */
 	int with_raw;                     /* get --raw */
+	int (*create_check)(size_t size); /* whether a create of size could succeed */
 };
 
 static const struct kv_kind map_kind = { "create map", map_actions, "ls", map_lock_actions,
-					 MAP_LOCK_WORDS, 1 };
+					 MAP_LOCK_WORDS, 1, shmkit__map_create_check };
 static const struct kv_kind heap_kind = { "create heap", heap_actions, "stats",
-					  heap_lock_actions, HEAP_LOCK_WORDS, 0 };
+					  heap_lock_actions, HEAP_LOCK_WORDS, 0,
+					  shmkit__heap_create_check };
 
 /* The start of `shmkit map` and `shmkit heap`: options, then URI and action
  * (in either order: they end up in argv[1] and argv[2]), then whether the
@@ -306,6 +309,10 @@ static int kv_create_args(const char *cmd, const struct kv_kind *k, const char *
 	if (cli_parse_size(size_arg, size) < 0 || *size == 0 || *size > SIZE_MAX)
 		return cli_usage_error(cmd, "bad SIZE '%s' (a positive number: 64K, 1M, 1G)",
 				       size_arg);
+	/* a size no create takes (too small for the object) is a usage error too */
+	int r = k->create_check((size_t)*size);
+	if (r < 0)
+		return cli_action_usage_error(cmd, "create", "%s", cli_why(r));
 	if (cli_owner_mode(cmd, &o->owner, &o->mode) != 0)
 		return CLI_USAGE;
 	return cli_check_lasting(k->create, uri);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "topic.h"
 
 struct topic_cli_opts {
 	uint64_t slots, slot_size, count, max_subs, wait_subs;
@@ -67,10 +68,10 @@ CLI_COMMAND(cmd_topic)
 		return cli_usage_error(argv[0], "--slot-size must be 1 byte to 4G (the largest message)");
 	if (o.max_subs > 4096)
 		return cli_usage_error(argv[0], "--max-subs must be at most 4096 (0: the default, 64)");
+	/* a number no create could take is a usage error, as --slots 0 is */
 	if (o.slots * o.slot_size > SIZE_MAX) /* an i386 build: size_t would cut them */
-		return cli_fail_msg("topic create", uri,
-				    "%" PRIu64 " slots of %" PRIu64 " bytes: more than this 32-bit "
-				    "program can map", o.slots, o.slot_size);
+		return cli_usage_error(argv[0], "%" PRIu64 " slots of %" PRIu64 " bytes: more than "
+				       "this 32-bit program can map", o.slots, o.slot_size);
 	struct shmkit_topic_opts to = {
 	    .slot_size = (size_t)o.slot_size,
 	    .slots = (size_t)o.slots,
@@ -78,6 +79,9 @@ CLI_COMMAND(cmd_topic)
 	    .mode = o.mode,
 	    .max_subs = (unsigned)o.max_subs,
 	};
+	/* each in range, the ring they make together may still be too large */
+	if ((ret = shmkit__topic_create_check(&to)) < 0)
+		return cli_usage_error(argv[0], "%s", cli_why(ret));
 	if ((ret = cli_check_lasting("topic create", uri)) != CLI_OK)
 		return ret;
 	ret = shmkit_topic_create(uri, &to);

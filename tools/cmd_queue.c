@@ -673,13 +673,18 @@ static int queue_create(int argc, char **argv)
 		return cli_usage_error("queue", "create needs --capacity N and --max-msg B");
 	if (o.capacity == 0 || o.max_msg == 0)
 		return cli_usage_error("queue", "--capacity and --max-msg must be at least 1");
-	if (o.capacity > SIZE_MAX || o.max_msg > SIZE_MAX) /* a 32-bit size_t would wrap them */
-		return cli_fail_msg("create queue", argv[1], "capacity %" PRIu64 " is not 1 to 1073741824 "
-				    "messages, or --max-msg %" PRIu64 " is past this build's size_t",
-				    o.capacity, o.max_msg);
+	/* A number no create could take is a usage error, as --capacity 0 is
+	 * (past the library's range it was a failure, exit 1). A 32-bit size_t
+	 * would cut it before the library sees it: said here, as given. */
+	if (o.capacity > SIZE_MAX || o.max_msg > SIZE_MAX)
+		return cli_usage_error("queue", "--capacity %" PRIu64 " or --max-msg %" PRIu64
+				       " is past the largest a queue takes, %u",
+				       o.capacity, o.max_msg, SHMKIT__QUEUE_MAX_CAPACITY);
 	struct shmkit_queue_opts qo = { .capacity = o.capacity, .max_msg = o.max_msg,
 					.multi_producer = o.multi, .multi_consumer = o.multi,
 					.mode = o.mode };
+	if ((ret = shmkit__queue_create_check(&qo)) < 0) /* its detail says which bound */
+		return cli_usage_error("queue", "%s", cli_why(ret));
 	const char *uri = argv[1];
 	if ((ret = cli_check_lasting("create queue", uri)) != CLI_OK)
 		return ret;
