@@ -59,6 +59,22 @@ starts = {width(l[:l.rindex(' ') + 1]) for l in lines}
 sys.exit(0 if len(lines) == 4 and len(starts) == 1 else 1)
 EOF
 
+# ---- an object of another kind is said to be one, not "corrupt" ----
+# (pub, sub, topic stat, map and heap said "not a valid shmkit object of
+# this kind, or its header or an index in it is corrupt", as recv did not)
+expect 1 "$SHMKIT" pub "$Q" x
+err_has "^shmkit: pub $Q: not a shmkit topic: is a queue \(kind 2\), not a topic$"
+expect 1 "$SHMKIT" topic stat "$Q"
+err_has "^shmkit: topic stat $Q: not a shmkit topic: is a queue \(kind 2\), not a topic$"
+expect 1 "$SHMKIT" map "$T" get k
+err_has "^shmkit: open map $T: not a shmkit map: is a topic \(kind 3\), not a map$"
+expect 1 "$SHMKIT" heap "$Q" stats
+err_has "^shmkit: heap stats $Q: not a shmkit heap: is a queue, not a heap$"
+expect 1 "$SHMKIT" sub "$WC" --timeout 0
+err_has "^shmkit: sub $WC: not a shmkit topic: no shmkit header"
+expect 1 "$SHMKIT" recv "$WC" --timeout 0
+err_has "^shmkit: recv $WC: not a shmkit queue: no shmkit header"
+
 # ---- durations are decimal: 1e3 and 0x10 are usage errors ----
 for v in 1e3 0x10 1E3s 0x1p4 1,5; do
 	expect 2 timeout 5 "$SHMKIT" recv "$Q" --timeout "$v"

@@ -548,6 +548,21 @@ int cli_fail(const char *what, const char *uri, int err)
 	return CLI_FAIL;
 }
 
+int cli_fail_kind(const char *what, const char *uri, int err, const char *kind)
+{
+	const char *detail = shmkit_last_error_detail();
+	char d[512];
+
+	if (err != -EBADMSG)
+		return cli_fail(what, uri, err);
+	if (!detail || !*detail)
+		return cli_fail_msg(what, uri, "not a shmkit %s (or a corrupt one)", kind);
+	cli_printable(detail, d, sizeof(d));
+	if (strstr(detail, ", not a ") || strstr(detail, "no shmkit header"))
+		return cli_fail_msg(what, uri, "not a shmkit %s: %s", kind, d);
+	return cli_fail_msg(what, uri, "not a shmkit %s, or a corrupt one (%s)", kind, d);
+}
+
 int cli_fail_stdin(const char *what, const char *uri, int err)
 {
 	return cli_fail_msg(what, uri, "reading standard input: %s", strerror(-err));

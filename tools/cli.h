@@ -95,6 +95,11 @@ enum {
  * otherwise ignore ?huge, ?populate or ?addr= in silence. */
 int cli_uri_options(const char *cmd, const char *uri, unsigned takes);
 
+/* cli_fail for an object that may be of another kind: -EBADMSG says "not a
+ * shmkit <kind>" and what the library found instead ("is a queue (kind 2),
+ * not a topic", "no shmkit header"), not the errno's text, which reads as
+ * corruption. kind: "queue", "topic", "map", "heap". */
+int cli_fail_kind(const char *what, const char *uri, int err, const char *kind);
 /* As cli_fail, with a free-text reason. */
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -570,7 +570,7 @@ CLI_COMMAND(cmd_map)
 	if (look && cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
 	if ((r = shmkit_map_open_flags(&m, uri, look ? SHMKIT_RDONLY : 0)) < 0)
-		return cli_fail("open map", uri, r);
+		return cli_fail_kind("open map", uri, r, "map");
 	r = map_action(m, uri, act, n, args, &o, &w);
 	shmkit_map_close(m);
 	return r;
@@ -722,7 +722,7 @@ CLI_COMMAND(cmd_heap)
 		if (cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
 			return CLI_USAGE;
 		if ((r = shmkit_heap_stat(uri, &st)) < 0)
-			return cli_fail(w.what, uri, r);
+			return cli_fail_kind(w.what, uri, r, "heap");
 		if (!o.json) {
 			print_stats_text(&st);
 			return CLI_OK;
@@ -732,7 +732,7 @@ CLI_COMMAND(cmd_heap)
 	}
 	/* check opens the heap as a user: it takes the lock and repairs */
 	if ((r = shmkit_heap_open(&h, uri)) < 0)
-		return cli_fail("open heap", uri, r);
+		return cli_fail_kind("open heap", uri, r, "heap");
 	w.heap = h;
 	do {
 		lock_wait_slice(&w);

@@ -109,7 +109,7 @@ static int topic_stat(int argc, char **argv)
 	struct shmkit_topic_info info;
 	int ret = shmkit_topic_stat(uri, &info, NULL, 0);
 	if (ret < 0)
-		return cli_fail("topic stat", uri, ret);
+		return cli_fail_kind("topic stat", uri, ret, "topic");
 	if (!json) {
 		cli_topic_print(uri);
 		return CLI_OK;
@@ -275,7 +275,7 @@ CLI_COMMAND(cmd_pub)
 	if (ret == -ENOENT)
 		return no_topic("pub", uri);
 	if (ret < 0)
-		return cli_fail("pub", uri, ret);
+		return cli_fail_kind("pub", uri, ret, "topic");
 	if (o.wait_subs)
 		ret = wait_subs(uri, o.wait_subs, o.timeout);
 	uint64_t sent = 0;
@@ -315,7 +315,7 @@ CLI_COMMAND(cmd_sub)
 	if (ret == -ENOENT)
 		return no_topic("sub", uri);
 	if (ret < 0)
-		return cli_fail("sub", uri, ret);
+		return cli_fail_kind("sub", uri, ret, "topic");
 	/* Everything we will print fits a slot; ask the topic how big one is. */
 	struct shmkit_topic_info info;
 	ret = shmkit_topic_stat(uri, &info, NULL, 0);

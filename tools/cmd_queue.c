@@ -73,16 +73,6 @@ static void defaults(struct queue_opts *o)
 	o->mode = 0600;
 }
 
-/* -EBADMSG: say what the segment is instead, when the library could tell. */
-static int not_a_queue(const char *what, const char *uri)
-{
-	const char *detail = shmkit_last_error_detail();
-
-	if (detail && strstr(detail, ", not a "))
-		return cli_fail_msg(what, uri, "not a shmkit queue: %s", detail);
-	return cli_fail_msg(what, uri, "not a shmkit queue (or a corrupt one)");
-}
-
 static int open_queue(const char *what, const char *uri, struct shmkit_queue **q)
 {
 	int r = shmkit_queue_open(q, uri);
@@ -92,9 +82,7 @@ static int open_queue(const char *what, const char *uri, struct shmkit_queue **q
 				    "--capacity N --max-msg BYTES)",
 				    cli_shell_name(uri, safe, sizeof(safe)));
 	}
-	if (r == -EBADMSG)
-		return not_a_queue(what, uri);
-	return r < 0 ? cli_fail(what, uri, r) : CLI_OK;
+	return r < 0 ? cli_fail_kind(what, uri, r, "queue") : CLI_OK;
 }
 
 /* ---- send ---- */
@@ -714,10 +702,8 @@ static int queue_stat(int argc, char **argv)
 		return CLI_USAGE;
 	const char *uri = argv[1];
 	ret = read_stats(uri, &st);
-	if (ret == -EBADMSG)
-		return not_a_queue("queue stat", uri);
 	if (ret < 0)
-		return cli_fail("queue stat", uri, ret);
+		return cli_fail_kind("queue stat", uri, ret, "queue");
 	if (o.json) {
 		struct cli_json j;
 		cli_json_init(&j, stdout);
