@@ -13,7 +13,7 @@ CLEANUP=("$Q" "$Q2" "$Q2-kill" "$Q3")
 expect 2 "$SHMKIT" queue create "$Q" --capacity 16
 expect 0 "$SHMKIT" queue create "$Q" --capacity 1000 --max-msg 128
 expect 1 "$SHMKIT" queue create "$Q" --capacity 1000 --max-msg 128   # exists
-grep -q "^shmkit: create queue $Q: " "$TMP/err" || fail "error line: $(cat "$TMP/err")"
+grep -q "^shmkit: queue create $Q: " "$TMP/err" || fail "error line: $(cat "$TMP/err")"
 
 # the pipeline from the issue: every line, in order
 seq 1 100000 | "$SHMKIT" send "$Q" - &

@@ -138,7 +138,7 @@ static int kv_operands_fit(const char *cmd, const char *act, int n, char **args)
 
 /* What map and heap differ in, for the start of the command they share. */
 struct kv_kind {
-	const char *create;               /* "create map": the create's error lines */
+	const char *create;               /* "map create": the create's error lines */
 	const char *const *actions;
 	const char *json_act;             /* the action --json goes with */
 	const char *const *lock_actions;  /* the ones --timeout goes with */
@@ -147,9 +147,9 @@ struct kv_kind {
 	int (*create_check)(size_t size); /* whether a create of size could succeed */
 };
 
-static const struct kv_kind map_kind = { "create map", map_actions, "ls", map_lock_actions,
+static const struct kv_kind map_kind = { "map create", map_actions, "ls", map_lock_actions,
 					 MAP_LOCK_WORDS, 1, shmkit__map_create_check };
-static const struct kv_kind heap_kind = { "create heap", heap_actions, "stats",
+static const struct kv_kind heap_kind = { "heap create", heap_actions, "stats",
 					  heap_lock_actions, HEAP_LOCK_WORDS, 0,
 					  shmkit__heap_create_check };
 
@@ -561,7 +561,7 @@ CLI_COMMAND(cmd_map)
 		if ((r = kv_create_args(argv[0], &map_kind, uri, args[0], &o, &size)) != CLI_OK)
 			return r;
 		if ((r = shmkit_map_create(&m, uri, (size_t)size, o.mode)) < 0)
-			return cli_fail_create("create map", uri, r);
+			return cli_fail_create("map create", uri, r);
 		r = cli_say_made(uri, shmkit_heap_seg(shmkit_map_heap(m)));
 		return shmkit_map_close(m) < 0 ? CLI_FAIL : r;
 	}
@@ -714,7 +714,7 @@ CLI_COMMAND(cmd_heap)
 		if ((r = kv_create_args(argv[0], &heap_kind, uri, argv[3], &o, &size)) != CLI_OK)
 			return r;
 		if ((r = shmkit_heap_create(&h, uri, (size_t)size, o.mode)) < 0)
-			return cli_fail_create("create heap", uri, r);
+			return cli_fail_create("heap create", uri, r);
 		r = cli_say_made(uri, shmkit_heap_seg(h));
 		return shmkit_heap_close(h) < 0 ? CLI_FAIL : r;
 	}

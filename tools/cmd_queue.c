@@ -674,11 +674,11 @@ static int queue_create(int argc, char **argv)
 	if ((ret = shmkit__queue_create_check(&qo)) < 0) /* its detail says which bound */
 		return cli_usage_error("queue", "%s", cli_why(ret));
 	const char *uri = argv[1];
-	if ((ret = cli_check_lasting("create queue", uri)) != CLI_OK)
+	if ((ret = cli_check_lasting("queue create", uri)) != CLI_OK)
 		return ret;
 	ret = shmkit_queue_create(&q, uri, &qo);
 	if (ret < 0)
-		return cli_fail_create("create queue", uri, ret);
+		return cli_fail_create("queue create", uri, ret);
 	ret = cli_say_made(uri, shmkit_queue_seg(q));
 	shmkit_queue_close(q);
 	return ret;
