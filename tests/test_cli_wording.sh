@@ -63,13 +63,13 @@ EOF
 # (pub, sub, topic stat, map and heap said "not a valid shmkit object of
 # this kind, or its header or an index in it is corrupt", as recv did not)
 expect 1 "$SHMKIT" pub "$Q" x
-err_has "^shmkit: pub $Q: not a shmkit topic: is a queue \(kind 2\), not a topic$"
+err_has "^shmkit: pub $Q: is a queue \(kind 2\), not a topic$"
 expect 1 "$SHMKIT" topic stat "$Q"
-err_has "^shmkit: topic stat $Q: not a shmkit topic: is a queue \(kind 2\), not a topic$"
+err_has "^shmkit: topic stat $Q: is a queue \(kind 2\), not a topic$"
 expect 1 "$SHMKIT" map "$T" get k
-err_has "^shmkit: open map $T: not a shmkit map: is a topic \(kind 3\), not a map$"
+err_has "^shmkit: open map $T: is a topic \(kind 3\), not a map$"
 expect 1 "$SHMKIT" heap "$Q" stats
-err_has "^shmkit: heap stats $Q: not a shmkit heap: is a queue, not a heap$"
+err_has "^shmkit: heap stats $Q: is a queue, not a heap$"
 expect 1 "$SHMKIT" sub "$WC" --timeout 0
 err_has "^shmkit: sub $WC: not a shmkit topic: no shmkit header"
 expect 1 "$SHMKIT" recv "$WC" --timeout 0

@@ -558,6 +558,8 @@ int cli_fail_kind(const char *what, const char *uri, int err, const char *kind)
 	if (!detail || !*detail)
 		return cli_fail_msg(what, uri, "not a shmkit %s (or a corrupt one)", kind);
 	cli_printable(detail, d, sizeof(d));
+	if (strncmp(detail, "is a", 4) == 0 && strstr(detail, ", not a ")) /* says both */
+		return cli_fail_msg(what, uri, "%s", d);
 	if (strstr(detail, ", not a ") || strstr(detail, "no shmkit header"))
 		return cli_fail_msg(what, uri, "not a shmkit %s: %s", kind, d);
 	return cli_fail_msg(what, uri, "not a shmkit %s, or a corrupt one (%s)", kind, d);
