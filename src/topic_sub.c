@@ -225,7 +225,11 @@ static int sub_join(struct shmkit_sub *s)
 		int rc = claim_free_entry(s);
 		if (rc == -ENOSPC) {
 			if (reap_dead_entries(&s->t) == 0)
-				return -ENOSPC;
+				return shmkit__fail(-ENOSPC,
+						    "every subscriber entry of this topic (max_subs "
+						    "%u, --max-subs at create) is held by a live "
+						    "subscriber: one must close first",
+						    (unsigned)s->t.g.max_subs);
 			continue;
 		}
 		rc = activate_entry(s);

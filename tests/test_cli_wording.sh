@@ -127,4 +127,16 @@ else
 	echo "bridge part skipped: shmkit built without ZeroMQ"
 fi
 
+# ---- a full subscriber table says so, not only "No space left on device" ----
+"$SHMKIT" sub "$T" --timeout 5 >/dev/null 2>&1 &
+SUB=$!
+for _ in $(seq 1 100); do
+	"$SHMKIT" topic stat "$T" | grep -Eq "^subscribers: +1" && break
+	sleep 0.05
+done
+expect 1 "$SHMKIT" sub "$T" --timeout 0
+err_has "every subscriber entry of this topic \(max_subs 1, --max-subs at create\) is held by a live subscriber"
+kill "$SUB" 2>/dev/null
+wait "$SUB" 2>/dev/null
+
 finish test_cli_wording
