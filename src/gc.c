@@ -130,6 +130,14 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 			 (int)lv.creator_pid, lv.n_dead, lv.n_dead == 1 ? "" : "s");
 	if (n < 0 || (size_t)n >= cap)
 		return 1;
+	/* Never ready: its creator died filling it, and no opener ever used
+	 * it (opens wait for READY), so it holds nothing, whatever its
+	 * half-written body says (a queue's read as "corrupt?" and was kept) */
+	uint64_t w = atomic_load_explicit(&h->init, memory_order_acquire);
+	if (SHMKIT__WORD_STATE(w) != SHMKIT__STATE_READY) {
+		snprintf(why + n, cap - (size_t)n, "; never ready (its creator died building it)");
+		return 1;
+	}
 	char held[200];
 	/* Only a header as long as the object is worth asking about its body. */
 	if (size > SHMKIT__HEADER_SIZE && shmkit__obj_holds(hdr, size, fd, held, sizeof(held)) != 0) {

@@ -94,6 +94,14 @@ static int role_create_hold(int argc, char **argv)
 		pause();
 }
 
+/* argv: uri -> creates a queue (the test stops it before it is ready). */
+static int role_create_queue(int argc, char **argv)
+{
+	struct shmkit_queue_opts o = {.capacity = 4, .max_msg = 8};
+	struct shmkit_queue *q;
+	return argc >= 1 && shmkit_queue_create(&q, argv[0], &o) == 0 ? 0 : 3;
+}
+
 /* argv: uri -> maps it with the plain segment API (no attach entry). */
 static int role_map_hold(int argc, char **argv)
 {
@@ -116,6 +124,7 @@ static int role_attach_hold(int argc, char **argv)
 
 static const struct test_role roles[] = {
     {"create_hold", role_create_hold},
+    {"create_queue", role_create_queue},
     {"map_hold", role_map_hold},
     {"attach_hold", role_attach_hold},
     {NULL, NULL},
@@ -245,6 +254,20 @@ static void test_half_built_removed(void)
 	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	CHECK_RET(gc_one(posix_prefix, 0, uri, NULL, &s), 1);
 	CHECK(s.verdict == SHMKIT_GC_REMOVED && !exists(uri));
+
+	/* A queue left so: the CLI says what it is, not the reason of a lock
+	 * to repair ("previous owner died; lock held, state must be repaired") */
+	const char *quri = test_uri("posix", "half-queue");
+	char out[1024];
+	args[0] = quri;
+	CHECK_RET(test_kill_stopped(test_spawn_paused("managed.init", "create_queue", args)),
+		  128 + SIGKILL);
+	CHECK_RET(test_sh_capture(out, sizeof(out), "'%s' recv '%s' --timeout 0 2>&1",
+				  SHMKIT_TOOL_PATH, quri),
+		  1);
+	CHECK(strstr(out, "died before the object was ready: it was never finished") != NULL);
+	CHECK(strstr(out, "repaired") == NULL);
+	CHECK_RET(gc_one(posix_prefix, 0, quri, NULL, &s), 1);
 }
 
 /* Whatever cannot be proven is skipped and said: an attacher whose identity

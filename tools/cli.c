@@ -538,6 +538,15 @@ int cli_fail(const char *what, const char *uri, int err)
 	const char *detail = shmkit_last_error_detail();
 
 	print_prefix(what, uri);
+	/* -EOWNERDEAD of an open is a half-built object, not a lock to repair
+	 * (the reason's words, which are a mutex's): say that, and what to do */
+	if (err == -EOWNERDEAD && detail && strstr(detail, "before the object was ready")) {
+		put_escaped(detail, 0);
+		fputs(": it was never finished, so nothing can use it; shmkit rm removes it (and "
+		      "shmkit gc, unless it was to persist)\n",
+		      stderr);
+		return CLI_FAIL;
+	}
 	/* the library's detail, unless it only repeats the reason */
 	if (detail && *detail && !strstr(detail, shmkit_strerror(err))) {
 		fprintf(stderr, "%s (", shmkit_strerror(err));
