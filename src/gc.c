@@ -104,7 +104,7 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 		return 0;
 	}
 	if (lv.creator_alive == 1) {
-		snprintf(why, cap, "creator pid %d is alive", (int)lv.creator_pid);
+		snprintf(why, cap, "creator %s is alive", lv.creator_str);
 		return 0;
 	}
 	if (lv.creator_alive < 0) {
@@ -115,8 +115,11 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 		return -1;
 	}
 	if (lv.n_alive) {
-		snprintf(why, cap, "attached pid %d is alive (%d attached alive)",
-			 (int)lv.first_alive, lv.n_alive);
+		snprintf(why, cap, "attached pid %d%s is alive (%d attached alive)",
+			 (int)lv.first_alive,
+			 lv.first_alive_elsewhere ? " (of another pid namespace: its lock is held)"
+						  : "",
+			 lv.n_alive);
 		return 0;
 	}
 	if (lv.n_unknown) {

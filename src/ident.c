@@ -271,6 +271,60 @@ int shmkit__ident_dead_proven(const struct shmkit__ident *id)
 	return same_time_ns(pid);
 }
 
+/* ---- naming a process in messages ----
+ * A pid recorded in another pid namespace (a container sharing the
+ * segment) is that namespace's number: "pid 1" read here names init. */
+
+struct ns_search {
+	const struct shmkit__ident *id;
+	pid_t found;
+};
+
+/* Is pid, in our view, the process id names: in id's pid namespace, with
+ * id's pid there (the last NSpid of its status) and id's start time? */
+static int is_ident(pid_t pid, void *arg)
+{
+	struct ns_search *q = arg;
+	char path[64], buf[2048], state;
+	uint64_t start;
+
+	if (shmkit__proc_ns(pid, "pid") != q->id->pidns)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	ssize_t n = shmkit__proc_read_file(path, buf, sizeof(buf));
+	const char *line = n > 0 ? strstr(buf, "\nNSpid:") : NULL;
+	if (!line)
+		return 0;
+	const char *end = strchr(line + 1, '\n'), *last = NULL;
+	for (const char *p = line + 8; p < (end ? end : buf + n); p++)
+		if (*p >= '0' && *p <= '9' && (p[-1] == ' ' || p[-1] == '\t'))
+			last = p;
+	if (!last || strtoul(last, NULL, 10) != q->id->pid)
+		return 0;
+	if (shmkit__proc_stat(pid, &state, &start) < 0 || start != q->id->start_time)
+		return 0;
+	q->found = pid;
+	return 1;
+}
+
+const char *shmkit__ident_pid_str(const struct shmkit__ident *id, char *buf, size_t cap)
+{
+	uint32_t my_ns = shmkit__ident_self()->pidns;
+	struct ns_search q = {id, 0};
+
+	if (id->pidns == 0 || my_ns == 0 || id->pidns == my_ns) {
+		snprintf(buf, cap, "pid %u", id->pid);
+		return buf;
+	}
+	if (shmkit__proc_is_ours())
+		shmkit__proc_each_pid(is_ident, &q);
+	if (q.found)
+		snprintf(buf, cap, "pid %d (%u in its own pid namespace)", (int)q.found, id->pid);
+	else
+		snprintf(buf, cap, "pid %u of another pid namespace", id->pid);
+	return buf;
+}
+
 /* ---- earlier images of this process ----
  * execve(2) keeps a process's pid and start time, so a claim an earlier
  * image of it made (a role, an attach slot, a topic's publisher) still

@@ -523,8 +523,14 @@ int shmkit__role_claim(struct shmkit__obj *o, unsigned role)
 		if ((st == SHMKIT__SLOT_USED || st == SHMKIT__SLOT_CLAIMING) &&
 		    role_alive(r, w, fd, role) != 0) {
 			/* alive, or cannot tell: never steal */
-			shmkit__detail("pid %u is already its %s, and only one is allowed",
-				       SHMKIT__WORD_PID(w),
+			struct shmkit__ident holder;
+			char who[80];
+			memcpy(&holder, &r->id, sizeof(holder));
+			if (holder.pid == SHMKIT__WORD_PID(w))
+				shmkit__ident_pid_str(&holder, who, sizeof(who));
+			else
+				snprintf(who, sizeof(who), "pid %u", SHMKIT__WORD_PID(w));
+			shmkit__detail("%s is already its %s, and only one is allowed", who,
 				       role == SHMKIT__ROLE_PRODUCER ? "producer" : "consumer");
 			return -EBUSY;
 		}
@@ -1202,6 +1208,26 @@ int shmkit__header_attachers(const void *base, size_t size, int fd, struct shmki
 	return n;
 }
 
+/* An attacher judged alive (by its lock) whose pid /proc shows as another
+ * process, or none: its number is another pid namespace's (the slot keeps
+ * no namespace). For messages only. */
+static int pid_elsewhere(const struct shmkit__header *h, pid_t pid)
+{
+	char state;
+	uint64_t start;
+
+	for (unsigned i = 0; i < SHMKIT__ATTACH_SLOTS; i++) {
+		uint64_t w = atomic_load_explicit(&((struct shmkit__header *)h)->attach[i].word,
+						  memory_order_acquire);
+		if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_USED || SHMKIT__WORD_PID(w) != (uint32_t)pid)
+			continue;
+		if (shmkit__proc_stat(pid, &state, &start) < 0)
+			return 1;
+		return start != h->attach[i].start_time;
+	}
+	return 0;
+}
+
 int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit__liveness *lv)
 {
 	const struct shmkit__header *h = base;
@@ -1220,6 +1246,12 @@ int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit
 	}
 	lv->creator_pid = (pid_t)SHMKIT__WORD_PID(v.init);
 	lv->creator_alive = creator_alive(h, v.init);
+	struct shmkit__ident cid;
+	memcpy(&cid, (const void *)&h->creator, sizeof(cid));
+	if (cid.pid == (uint32_t)lv->creator_pid)
+		shmkit__ident_pid_str(&cid, lv->creator_str, sizeof(lv->creator_str));
+	else
+		snprintf(lv->creator_str, sizeof(lv->creator_str), "pid %d", (int)lv->creator_pid);
 	if (lv->creator_alive == -EXDEV) {
 		struct shmkit__ident id;
 		memcpy(&id, (const void *)&h->creator, sizeof(id));
@@ -1239,8 +1271,10 @@ int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit
 			lv->n_alive++;
 		else
 			lv->n_unknown++;
-		if (!lv->first_alive)
+		if (!lv->first_alive) {
 			lv->first_alive = a[i].pid;
+			lv->first_alive_elsewhere = a[i].alive == 1 && pid_elsewhere(h, a[i].pid);
+		}
 	}
 	return 0;
 }

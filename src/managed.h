@@ -116,6 +116,8 @@ struct shmkit__liveness {
 	pid_t creator_pid;
 	int n_alive, n_dead, n_unknown;
 	pid_t first_alive;       /* an attacher that is alive or unknown, for messages */
+	char creator_str[80];    /* "pid N" as shmkit__ident_pid_str() says it */
+	int first_alive_elsewhere; /* /proc's first_alive is another process: a pid of another pid namespace */
 };
 /* Returns 0, or -EBADMSG/-EPROTO if the header is not a valid shmkit header.
  * fd (-1 if none) lets the kernel's locks prove attachers dead or alive. */
@@ -152,6 +154,10 @@ int shmkit__ident_alive(const struct shmkit__ident *id);
  * namespace whose /proc is not mounted, a time namespace's shifted start
  * times), 0 if only a kernel-kept lock can tell. */
 int shmkit__ident_dead_proven(const struct shmkit__ident *id);
+/* "pid N" for messages; for a process of another pid namespace, our pid
+ * for it where /proc shows it ("pid H (N in its own pid namespace)"), else
+ * "pid N of another pid namespace". Walks /proc: for error paths only. */
+const char *shmkit__ident_pid_str(const struct shmkit__ident *id, char *buf, size_t cap);
 /* 1 if the identity was recorded in this boot (or ours cannot be read). */
 int shmkit__ident_same_boot(const struct shmkit__ident *id);
 /* This process image's token (never 0, nor 0 in its low 16 bits): what a

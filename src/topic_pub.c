@@ -222,10 +222,13 @@ static int pub_claim(struct shmkit_pub *p)
 			return shmkit__fail(-EBUSY, "it has an active publisher not yet named "
 						    "(shmkit rm if it died), and only one "
 						    "is allowed");
-		if (alive == 1 && kind == SHMKIT__PUB_ACTIVE)
-			return shmkit__fail(-EBUSY, "pid %u is already its publisher%s, and "
-						    "only one is allowed", id.pid,
+		if (alive == 1 && kind == SHMKIT__PUB_ACTIVE) {
+			char who[80];
+			return shmkit__fail(-EBUSY, "%s is already its publisher%s, and "
+						    "only one is allowed",
+					    shmkit__ident_pid_str(&id, who, sizeof(who)),
 					    unknown ? " (whether it lives cannot be told)" : "");
+		}
 		if (alive == 1 || (alive == 2 && !claim_abandoned(&seen, st, &id))) {
 			if (shmkit__now_ns() >= give_up && alive == 1)
 				return shmkit__fail(-EBUSY, "pid %u is claiming its publisher role",
