@@ -1221,6 +1221,22 @@ static int named_find(struct shmkit_heap *h, const char *name, uint64_t *off)
 	return -ENOENT;
 }
 
+/* A find-or-create that finds the name: the block must hold the size
+ * asked, which its caller will write (a peer that made it smaller, an
+ * older build's struct, would have it written past its end). */
+static int named_fits(struct shmkit_heap *h, const char *name, uint64_t off, size_t size)
+{
+	ssize_t have = shmkit_heap_size(h, off);
+	if (have < 0)
+		return have;
+	if ((size_t)have < size)
+		return shmkit__fail(-EMSGSIZE,
+				    "the block named '%s' exists with %zd usable bytes, fewer than "
+				    "the %zu asked (flags 0 finds it whatever its size)",
+				    name, have, size);
+	return 0;
+}
+
 static int named_create_locked(struct shmkit_heap *h, const char *name, size_t size, uint64_t *off)
 {
 	struct shmkit__heap_shared *sh = h->sh;
@@ -1282,6 +1298,8 @@ int shmkit_heap_named(struct shmkit_heap *h, const char *name, size_t size, int 
 	r = named_find(h, name, &found);
 	if (r == 0 && (flags & SHMKIT_CREATE) && (flags & SHMKIT_EXCL))
 		r = -EEXIST;
+	else if (r == 0 && (flags & SHMKIT_CREATE))
+		r = named_fits(h, name, found, size);
 	else if (r == -ENOENT && (flags & SHMKIT_CREATE))
 		r = named_create_locked(h, name, size, &found);
 	shmkit__heap_unlock(h);

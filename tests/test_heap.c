@@ -176,7 +176,15 @@ static void test_named_shared_list(void)
 	CHECK_RET(shmkit_heap_named(h, "root", 0, 0, &roff), -ENOENT);
 	CHECK_RET(shmkit_heap_named(h, "root", sizeof(struct list_root), SHMKIT_CREATE | SHMKIT_EXCL, &roff), 0);
 	CHECK_RET(shmkit_heap_named(h, "root", 64, SHMKIT_CREATE | SHMKIT_EXCL, &again), -EEXIST);
-	CHECK_RET(shmkit_heap_named(h, "root", 64, SHMKIT_CREATE, &again), 0);
+	CHECK_RET(shmkit_heap_named(h, "root", sizeof(struct list_root), SHMKIT_CREATE, &again), 0);
+	CHECK(again == roff);
+	/* found, but smaller than asked: its caller would write past its end
+	 * (it returned the block, silently) */
+	again = 0;
+	CHECK_RET(shmkit_heap_named(h, "root", 4096, SHMKIT_CREATE, &again), -EMSGSIZE);
+	CHECK(again == 0);
+	CHECK(strstr(shmkit_last_error_detail(), "fewer than the 4096 asked") != NULL);
+	CHECK_RET(shmkit_heap_named(h, "root", 4096, 0, &again), 0); /* a look-up: any size */
 	CHECK(again == roff);
 	/* SHMKIT_EXCL without SHMKIT_CREATE is -EINVAL, as for shmkit_seg_open:
 	 * it was a plain look-up, so a caller asking for an exclusive create
