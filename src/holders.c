@@ -19,6 +19,10 @@
 
 /* ---- who uses an object (src/proc.c walks /proc) ---- */
 
+/* How many times a holder that may be a look's brief open is asked about
+ * (a descriptor only, or a refused lease): about 30 ms in all. */
+#define LOOK_TRIES 6
+
 struct use_report {
 	pid_t user;	   /* a process that maps or holds it, 0 if none */
 	int n_uninspected; /* processes that might, whose /proc we cannot read; -1 no /proc */
@@ -38,6 +42,27 @@ static void find_users(const struct shmkit__obj_ref *ref, struct use_report *rep
 	shmkit__proc_users(ref, 1, first_user, &rep->user, &u);
 	rep->n_uninspected = rep->user ? 0 : u.n_uninspected;
 	rep->uninspected = u.uninspected;
+}
+
+/* Does the user found only hold a descriptor (no mapping)? A look does:
+ * `shmkit ls` or stat, another gc's peek, for a few milliseconds. */
+static int descriptor_only(const struct shmkit__obj_ref *ref, pid_t pid)
+{
+	unsigned long addr = 1;
+	return shmkit__proc_pid_uses(pid, ref, &addr) == 1 && addr == 0;
+}
+
+/* A user that holds only a descriptor is looked at again a few times,
+ * 2-9 ms apart (as a refused lease is, below): a look's brief open is no
+ * use of the object, and gc kept orphans a concurrent `shmkit ls` was
+ * reading at that instant. A mapping is a use at once. */
+static void find_users_patient(const struct shmkit__obj_ref *ref, struct use_report *rep)
+{
+	find_users(ref, rep);
+	for (int i = 1; rep->user && i < LOOK_TRIES && descriptor_only(ref, rep->user); i++) {
+		shmkit__sleep_ns((2 + shmkit__now_ns() / 1000 % 8) * 1000000ll);
+		find_users(ref, rep);
+	}
 }
 
 /* ---- the kernel's word on open files: a write lease ----
@@ -80,8 +105,6 @@ static int lease_counts_readers(void)
  * another file now [-ESTALE], or
  * PROBE_ERRNO + errno [-errno: -ENOENT when the file was removed meanwhile,
  * by a concurrent gc say, which is no permission problem]. */
-#define LEASE_TRIES 6
-
 enum { PROBE_FREE, PROBE_HELD, PROBE_REFUSED, PROBE_OTHER, PROBE_UNCOUNTED, PROBE_ERRNO = 64 };
 
 static _Noreturn void probe_exit_errno(int err)
@@ -177,7 +200,7 @@ static int lease_probe_patient(const struct shmkit__obj_ref *ref, const char *pa
 			       int *sig)
 {
 	int r = lease_probe(ref, path, pfd, sig);
-	for (int i = 1; r == -EAGAIN && i < LEASE_TRIES; i++) {
+	for (int i = 1; r == -EAGAIN && i < LOOK_TRIES; i++) {
 		shmkit__sleep_ns((2 + shmkit__now_ns() / 1000 % 8) * 1000000ll);
 		r = lease_probe(ref, path, pfd, sig);
 	}
@@ -188,7 +211,7 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 		   int kernel_counted, char *why, size_t cap)
 {
 	struct use_report rep;
-	find_users(ref, &rep);
+	find_users_patient(ref, &rep);
 	if (rep.user) {
 		char comm[32];
 		shmkit__proc_comm(rep.user, comm, sizeof(comm));
