@@ -112,7 +112,7 @@ SHMKIT_API int shmkit_event_wait(struct shmkit_event *ev, uint32_t seen, int64_t
 		return -EAGAIN;
 	/* An event waiter sleeps at once (no spin): it has no peer it could
 	 * see finishing sooner, and callers spin themselves if they want. */
-	struct shmkit__wait_policy pol = {0, 0, SHMKIT__SLEEP_SLICE_NS};
+	struct shmkit__wait_policy pol = {0, 0, SHMKIT__SLEEP_SLICE_NS, NULL};
 	struct shmkit__ec ec = event_ec(e);
 	/* The clock is read only when about to wait: a later start can only
 	 * lengthen the wait, never shorten it. */

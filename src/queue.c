@@ -57,6 +57,7 @@ struct queue_wait {
 	struct shmkit__wait_policy *pol;
 	int64_t next_peer_check;
 	bool slow; /* a slow look was made */
+	bool producer;
 };
 
 static int unstick(struct shmkit_queue *q, struct attempt *a, int64_t *next_check)
@@ -72,20 +73,53 @@ static int unstick(struct shmkit_queue *q, struct attempt *a, int64_t *next_chec
 	return r;
 }
 
+/* One attempt. An MPMC handle that gave its entry back to sleep (parked,
+ * queue_mpmc.c "parking") first looks without claiming, and registers again
+ * only if a slot may be taken; an entry it cannot get now (every one held)
+ * is looked for again after a short sleep. */
+static int queue_try(struct queue_wait *w)
+{
+	struct shmkit_queue *q = w->q;
+
+	w->a->stuck = 0;
+	if (SHMKIT__LIKELY(!q->multi || peer_joined(q, w->producer)))
+		return w->fn(q, w->a);
+	if (!shmkit__mpmc_look(q, w->a, w->producer)) {
+		q->peer_full = false; /* we wait for the ring, not for an entry */
+		return -EAGAIN;
+	}
+	int r = shmkit__queue_rejoin(q, w->producer);
+	if (r == -EAGAIN) {
+		if (w->pol->slice_ns > SHMKIT__LIVENESS_NS)
+			w->pol->slice_ns = SHMKIT__LIVENESS_NS; /* nothing wakes us for an entry */
+		return r;
+	}
+	if (r < 0)
+		return r;
+	w->a->stuck = 0;
+	return w->fn(q, w->a);
+}
+
 static int queue_pred(void *arg, int slow)
 {
 	struct queue_wait *w = arg;
 
 	w->slow |= slow != 0;
-	w->a->stuck = 0;
-	int r = w->fn(w->q, w->a);
+	int r = queue_try(w);
 	if (r != -EAGAIN || !slow || !w->a->stuck)
 		return r;
 	w->pol->slice_ns = SHMKIT__LIVENESS_NS; /* watch the holder while we sleep */
 	if (!unstick(w->q, w->a, &w->next_peer_check))
 		return r;
-	w->a->stuck = 0;
-	return w->fn(w->q, w->a);
+	return queue_try(w);
+}
+
+/* Before a futex sleep: an MPMC handle gives its entry back. */
+static void queue_before_sleep(void *arg)
+{
+	struct queue_wait *w = arg;
+
+	shmkit__queue_peer_park(w->q);
 }
 
 static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
@@ -96,8 +130,9 @@ static int wait_slow(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, b
 		.spin_ns = spin,
 		.yields = q->spin_ns != 0 ? SHMKIT__YIELDS : 0,
 		.slice_ns = SHMKIT__SLEEP_SLICE_NS,
+		.before_sleep = q->multi ? queue_before_sleep : NULL,
 	};
-	struct queue_wait w = { q, fn, a, &pol, 0, 0 };
+	struct queue_wait w = { q, fn, a, &pol, 0, 0, producer };
 	int64_t t0 = q->multi ? shmkit__now_ns() : 0;
 	int r = shmkit__ec_wait(producer ? &q->space_ec : &q->data_ec, &pol,
 				shmkit__deadline(timeout_ns), queue_pred, &w);
@@ -203,6 +238,8 @@ static int poll_empty(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, 
 		}
 	}
 	watch_holder(q, w, l, a->stuck);
+	if (q->multi) /* the caller waits on the descriptor: as before a futex sleep */
+		shmkit__queue_peer_park(q);
 	return -EAGAIN;
 }
 
@@ -666,6 +703,7 @@ static int queue_attach(struct shmkit_queue *q)
 	q->send_watch.ep = q->send_watch.pidfd = -1;
 	q->op_gen = shmkit__fork_gen();
 	q->peer = -1;
+	q->last_peer = -1;
 	return 0;
 }
 

@@ -125,6 +125,14 @@ struct shmkit_queue {
 	uint64_t peek_pos;
 	uint32_t peek_len;
 	uint32_t peer_word; /* our entry's state word (queue_mpmc.c "peer entries") */
+	/* MPMC: a wait gives the entry back before it sleeps and registers
+	 * again to take a slot (queue_mpmc.c "parking") */
+	int last_peer;	    /* the entry given back, tried first again; -1: none */
+	bool parked;	    /* the entry was given back by a wait, not by close */
+	bool lease_parked;  /* we held the producers' lease when we gave it back */
+	bool rejoined;	    /* this registration followed a park */
+	bool peer_full;	    /* the last registration found every entry held */
+	int64_t dead_scan_at; /* a rejoin's next look for dead entries (clock) */
 };
 
 /* What one attempt hands back. */
@@ -266,8 +274,27 @@ int shmkit__queue_reclaim_slot(struct shmkit_queue *q, uint64_t m);
  * CLI's recv when standard output fails). queue.c. */
 int shmkit__queue_unpeek(struct shmkit_queue *q);
 int shmkit__queue_reclaim_if_dead(struct shmkit_queue *q, uint64_t m);
-int shmkit__queue_peer_register(struct shmkit_queue *q);
+int shmkit__queue_peer_register(struct shmkit_queue *q, int64_t *timeout_ns);
 void shmkit__queue_peer_release(struct shmkit_queue *q);
+/* A waiter about to sleep (a futex wait, or a descriptor armed) gives its
+ * peer entry back unless it holds a slot (a reservation or a peek of this
+ * handle outstanding): what close does, the byte counts left counted and a
+ * lease it holds given back. Its next claim registers again. */
+void shmkit__queue_peer_park(struct shmkit_queue *q);
+/* A parked waiter's look, reading only: 1 if a claim might succeed now
+ * (worth registering again for), 0 if the queue is still full (producer)
+ * or empty (consumer), with a->stuck the marker of a slot held by a peer
+ * it waits behind, if any. */
+int shmkit__mpmc_look(struct shmkit_queue *q, struct attempt *a, bool producer);
+/* After a look found a slot worth trying: peer_join() without waiting (a
+ * full table is -EAGAIN, with its detail), the dead cleared at most every
+ * SHMKIT__LIVENESS_NS. */
+int shmkit__queue_rejoin(struct shmkit_queue *q, bool producer);
+/* Whether the handle's last operation ended (-EAGAIN, -ETIMEDOUT) without
+ * a peer entry because every one was held by a live process: the error
+ * detail then says so. For the CLI, which would otherwise report a full
+ * (empty) queue. */
+bool shmkit__queue_peer_full(const struct shmkit_queue *q);
 int shmkit__mpmc_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
 		      int64_t timeout_ns);
 int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);
@@ -279,12 +306,13 @@ void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent);
 void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *received);
 
 /* MPMC handles are registered per process: a child that inherited the
- * handle over fork gets its own entry on first use. */
-static inline int peer_ensure(struct shmkit_queue *q)
+ * handle over fork gets its own entry on first use. A registration that
+ * finds every entry held waits for one (*timeout_ns as in peer_join). */
+static inline int peer_ensure(struct shmkit_queue *q, int64_t *timeout_ns)
 {
 	if (SHMKIT__LIKELY(q->peer >= 0 && q->peer_gen == shmkit__fork_gen()))
 		return 0;
-	return shmkit__queue_peer_register(q);
+	return shmkit__queue_peer_register(q, timeout_ns);
 }
 
 /* Before a handle's first claim as a producer (per registration): announce
@@ -295,11 +323,18 @@ int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t *timeout_ns);
 /* peer_ensure(), and for a producer its join (*timeout_ns as there). */
 static inline int peer_join(struct shmkit_queue *q, bool producer, int64_t *timeout_ns)
 {
-	int r = peer_ensure(q);
+	int r = peer_ensure(q, timeout_ns);
 
 	if (r < 0 || !producer || SHMKIT__LIKELY(q->mp_joined))
 		return r;
 	return shmkit__queue_producer_join(q, timeout_ns);
+}
+
+/* Whether peer_join() has nothing to do (registered by this process, and
+ * joined as a producer if one). */
+static inline bool peer_joined(const struct shmkit_queue *q, bool producer)
+{
+	return q->peer >= 0 && q->peer_gen == shmkit__fork_gen() && (!producer || q->mp_joined);
 }
 
 #endif

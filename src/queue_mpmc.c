@@ -953,34 +953,175 @@ SHMKIT__COLD static bool activate_entry(struct shmkit_queue *q, unsigned k)
 	return true;
 }
 
-SHMKIT__COLD int shmkit__queue_peer_register(struct shmkit_queue *q)
+/* ---------------------------------------------------------------------
+ * parking
+ *
+ * A handle holds its entry from its first send or receive, and a slot it
+ * takes is tagged with the entry's index; but a handle that sleeps holds
+ * no slot, so entries held by sleepers would only lock others out: 64
+ * senders asleep on a full queue left no entry for the receiver that would
+ * drain it. So a wait gives the entry back (park) right before it sleeps,
+ * after its last look found nothing (the eventcount's SLEEP bit is up by
+ * then, so no wake-up is lost), as close does: its byte counts stay in the
+ * entry (folded by its next owner), a lease it holds is given back. When a
+ * wake-up comes it looks at the ring without claiming (shmkit__mpmc_look)
+ * and registers again only if a slot may be taken: its last entry first if
+ * still free, then any free one, and only then (at most every
+ * SHMKIT__LIVENESS_NS) the full registration that clears dead entries and
+ * reads /proc. A spin, a poll without a descriptor and the fast path keep
+ * the entry: a stream that does not sleep pays nothing, one that sleeps
+ * pays a release and a claim on its own entry's line per sleep, next to
+ * a futex wait and a wake-up. A registration that finds every entry held
+ * by live processes waits for one, in slices, until the call's deadline.
+ * Crash safety is registration's and close's: a process killed parking or
+ * registering again leaves a LIVE or CLAIMING entry of a dead identity,
+ * which the next registrant takes over ("peer entries" above).
+ * --------------------------------------------------------------------- */
+
+#define REJOIN_SLICE_MIN_NS 1000000 /* a registration's first wait for an entry */
+
+/* Claim the entry we gave back if it is still free, else any free one
+ * (no /proc reads): the index, or -1. */
+SHMKIT__COLD static int claim_free_again(struct shmkit_queue *q)
+{
+	int k = q->last_peer;
+
+	if (k >= 0 && k < (int)SHMKIT__QUEUE_PEERS) {
+		struct shmkit__queue_peer *pe = &q->sh->peers[k];
+		uint32_t st = atomic_load_explicit(&pe->state, memory_order_relaxed);
+		uint32_t mine = peer_word(q, st, SHMKIT__QPEER_CLAIMING);
+		/* acquire: as in claim_free_entry() */
+		if (peer_kind(st) == SHMKIT__QPEER_FREE &&
+		    atomic_compare_exchange_strong_explicit(&pe->state, &st, mine,
+							    memory_order_acquire,
+							    memory_order_relaxed)) {
+			claim_entry(q, (unsigned)k, mine);
+			SHMKIT__TEST_POINT("queue.peer.reclaimed");
+			return k;
+		}
+	}
+	return claim_free_entry(q);
+}
+
+/* One registration: 0, -ENOSPC (every entry held by a live process, or
+ * cannot be judged yet), -EBUSY (every claim was taken over). */
+SHMKIT__COLD static int register_once(struct shmkit_queue *q, bool gated)
+{
+	/* a claim is lost only to a process that judged us dead in the few
+	 * instructions before our identity was written: rare, so bounded */
+	for (int attempt = 0; attempt < 64; attempt++) {
+		int k = -1;
+		if (q->parked)
+			k = claim_free_again(q);
+		if (k < 0 && gated) {
+			/* a waiter's look clears the dead at most every
+			 * SHMKIT__LIVENESS_NS (it reads /proc for each entry) */
+			int64_t now = shmkit__now_ns();
+			if (now < q->dead_scan_at)
+				return -ENOSPC;
+			q->dead_scan_at = now + SHMKIT__LIVENESS_NS;
+		}
+		if (k < 0)
+			k = claim_some_entry(q);
+		if (k < 0)
+			return -ENOSPC;
+		if (activate_entry(q, (unsigned)k)) {
+			q->peer = k;
+			return 0;
+		}
+	}
+	return shmkit__fail(-EBUSY, "queue peer table: every claim was taken over");
+}
+
+/* Every entry is held by a live process: err (-EAGAIN or -ETIMEDOUT) with
+ * a detail that says so and names one of them. */
+SHMKIT__COLD static int peer_table_full(struct shmkit_queue *q, int err)
+{
+	struct shmkit__ident id;
+	uint32_t pid = 0;
+
+	q->peer_full = true;
+	for (unsigned k = 0; k < SHMKIT__QUEUE_PEERS && !pid; k++)
+		if (peer_ident(q, k, &id, NULL) == 1)
+			pid = id.pid;
+	if (!pid)
+		return shmkit__fail(err, "all %u peer entries of this MPMC queue are held "
+				    "(being registered)", SHMKIT__QUEUE_PEERS);
+	return shmkit__fail(err, "all %u peer entries of this MPMC queue are held by live "
+			    "processes (e.g. pid %u): each open handle that has sent or received "
+			    "holds one, except while it sleeps waiting", SHMKIT__QUEUE_PEERS, pid);
+}
+
+bool shmkit__queue_peer_full(const struct shmkit_queue *q)
+{
+	return q && q->multi && q->peer_full && !peer_joined(q, false);
+}
+
+/* Registers, waiting for a free entry until *timeout_ns runs out (left
+ * holding what remains); `gated`: a waiter's look, which does not wait
+ * (*timeout_ns is 0) and clears the dead only now and then. */
+SHMKIT__COLD static int peer_register(struct shmkit_queue *q, int64_t *timeout_ns, bool gated)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
-	int k = -1;
+	int64_t deadline = 0, slice = REJOIN_SLICE_MIN_NS;
+	int r;
 
 	if (!me)
 		return -ESRCH;
-	/* a claim is lost only to a process that judged us dead in the few
-	 * instructions before our identity was written: rare, so bounded */
-	for (int attempt = 0; attempt < 64 && k < 0; attempt++) {
-		k = claim_some_entry(q);
-		if (k < 0)
-			return -ENOSPC;
-		if (!activate_entry(q, (unsigned)k))
-			k = -1;
+	if (q->peer_gen != shmkit__fork_gen())
+		q->parked = false; /* a forked child registers anew */
+	q->peer = -1;
+	while ((r = register_once(q, gated)) == -ENOSPC) {
+		if (*timeout_ns == 0)
+			return peer_table_full(q, -EAGAIN);
+		if (!deadline)
+			deadline = shmkit__deadline(*timeout_ns);
+		int64_t now = shmkit__now_ns();
+		if (now >= deadline)
+			return peer_table_full(q, -ETIMEDOUT);
+		peer_table_full(q, -ETIMEDOUT); /* the detail, should the caller stop us */
+		/* nothing wakes us when an entry is given back: look again in
+		 * slices, 1 ms doubling to SHMKIT__LIVENESS_NS */
+		shmkit__sleep_ns(slice < deadline - now ? slice : deadline - now);
+		slice = slice * 2 < SHMKIT__LIVENESS_NS ? slice * 2 : SHMKIT__LIVENESS_NS;
+		q->dead_scan_at = 0; /* each try clears the dead */
 	}
-	if (k < 0)
-		return shmkit__fail(-EBUSY, "queue peer table: every claim was taken over");
-	q->peer = k;
+	if (deadline)
+		*timeout_ns = shmkit__timeout_left(*timeout_ns, deadline);
+	if (r < 0)
+		return r;
+	q->peer_full = false;
+	q->rejoined = q->parked;
 	q->peer_pid = me->pid;
 	q->peer_gen = shmkit__fork_gen();
-	q->resv_active = false; /* a forked child does not own its parent's slots */
-	q->peek_active = false;
-	q->mp_joined = false; /* nor its parent's lease */
+	q->mp_joined = false; /* a forked child does not own its parent's lease */
 	q->lease_mine = 0;
-	q->cas_claims = 0;
-	q->lease_retry = LEASE_RETRY;
+	if (!q->parked) {
+		q->resv_active = false; /* a forked child does not own its parent's slots */
+		q->peek_active = false;
+		q->cas_claims = 0;
+		q->lease_retry = LEASE_RETRY;
+		q->lease_parked = false;
+	}
+	q->parked = false;
 	return 0;
+}
+
+SHMKIT__COLD int shmkit__queue_peer_register(struct shmkit_queue *q, int64_t *timeout_ns)
+{
+	return peer_register(q, timeout_ns, false);
+}
+
+SHMKIT__COLD int shmkit__queue_rejoin(struct shmkit_queue *q, bool producer)
+{
+	int64_t none = 0;
+	int r = 0;
+
+	if (!peer_joined(q, false))
+		r = peer_register(q, &none, true);
+	if (r < 0 || !producer || q->mp_joined)
+		return r;
+	return shmkit__queue_producer_join(q, &none);
 }
 
 SHMKIT__COLD void shmkit__queue_peer_release(struct shmkit_queue *q)
@@ -996,12 +1137,53 @@ SHMKIT__COLD void shmkit__queue_peer_release(struct shmkit_queue *q)
 	 * the lease given back above */
 	atomic_store_explicit(&q->sh->peers[q->peer].sides, 0, memory_order_release);
 	uint32_t mine = q->peer_word;
+	SHMKIT__TEST_POINT("queue.peer.releasing");
 	/* release: pairs with the acquire CAS in claim_free_entry(); fails only
 	 * if the entry was taken from us (judged dead: not ours to free) */
 	atomic_compare_exchange_strong_explicit(&q->sh->peers[q->peer].state, &mine,
 						peer_word(q, mine, SHMKIT__QPEER_FREE),
 						memory_order_release, memory_order_relaxed);
+	q->last_peer = q->peer;
 	q->peer = -1;
+}
+
+SHMKIT__COLD void shmkit__queue_peer_park(struct shmkit_queue *q)
+{
+	if (q->peer < 0 || q->peer_gen != shmkit__fork_gen() || q->resv_active || q->peek_active)
+		return;
+	q->lease_parked = q->lease_mine != 0;
+	SHMKIT__TEST_POINT("queue.peer.parking");
+	shmkit__queue_peer_release(q);
+	q->parked = q->peer < 0;
+}
+
+int shmkit__mpmc_look(struct shmkit_queue *q, struct attempt *a, bool producer)
+{
+	_Atomic uint64_t *hint = producer ? &q->sh->tail : &q->sh->head;
+	/* acquire: as in mp_try_reserve()/mc_try_claim() */
+	uint64_t p = atomic_load_explicit(hint, memory_order_acquire);
+	/* acquire: as the attempts' loads of the marker */
+	uint64_t m = atomic_load_explicit(&slot_at(q, p)->seq, memory_order_acquire);
+	int64_t d = marker_dist(m, p), cap = (int64_t)q->cap;
+	unsigned tag = m & 0xff;
+	bool held = tag_held(tag);
+
+	if (producer) {
+		if (d != -cap) /* free, or a lagging or stale hint: the attempt sorts it out */
+			return 1;
+		a->stuck = held ? m : 0; /* last lap's message still there: full */
+		return 0;
+	}
+	if (!mc_none_handed_back(q))
+		return 1;
+	if (d == 0 && tag == SHMKIT__QTAG_FREE)
+		return 0; /* empty */
+	if ((d == 0 && held && (tag & SHMKIT__QTAG_RESERVED)) ||
+	    (d == -cap && held && (tag & SHMKIT__QTAG_CLAIMED))) {
+		a->stuck = m; /* a producer writing it, a consumer a lap behind */
+		return 0;
+	}
+	return 1;
 }
 
 /* Whether another peer entry, not provably dead, has sent. An entry being
@@ -1042,7 +1224,7 @@ static bool lease_holder_gone(void *ctx, uint32_t holder)
 /* Take the lease if it is free and we are the only producer. Only a process
  * registered for expedited membarriers: a revoker's barrier must reach our
  * CPU (sync/lease.h). */
-static void lease_try_take(struct shmkit_queue *q)
+static void lease_try_take(struct shmkit_queue *q, bool keep_trial)
 {
 	struct shmkit__lease_shared *l = &q->sh->p_lease;
 
@@ -1057,7 +1239,8 @@ static void lease_try_take(struct shmkit_queue *q)
 		return;
 	}
 	q->lease_mine = mine;
-	claim_trial_reset(q);
+	if (!keep_trial || q->claim_trial.next == 0)
+		claim_trial_reset(q);
 }
 
 static __attribute__((noinline)) void lease_retry(struct shmkit_queue *q)
@@ -1074,7 +1257,7 @@ static __attribute__((noinline)) void lease_retry(struct shmkit_queue *q)
 	    shmkit__lease_clear(l, lease_holder_gone, q, shmkit__now_ns()) == 0)
 		w = 0;
 	if (shmkit__lease_holder(w) == 0)
-		lease_try_take(q);
+		lease_try_take(q, false);
 	if (q->lease_mine)
 		q->lease_retry = LEASE_RETRY;
 	else if (q->lease_retry < LEASE_RETRY_MAX)
@@ -1096,7 +1279,12 @@ int shmkit__queue_producer_join(struct shmkit_queue *q, int64_t *timeout_ns)
 		if (r < 0)
 			return *timeout_ns == 0 ? -EAGAIN : r;
 		*timeout_ns = shmkit__timeout_left(*timeout_ns, deadline); /* for the send's wait */
-		lease_try_take(q);
+		/* back from a sleep: only a holder takes the lease again (and
+		 * keeps its trial's answer); the others try on their schedule
+		 * (lease_retry), not at every wake-up */
+		if (!q->rejoined || q->lease_parked)
+			lease_try_take(q, q->rejoined);
+		q->lease_parked = false;
 	}
 	q->mp_joined = true;
 	return 0;

@@ -412,6 +412,7 @@ void shmkit__topic_policy(const struct shmkit__topic *t, struct shmkit__wait_pol
 	pol->spin_ns = !shmkit__topic_may_spin(t) ? 0 : spin > SHMKIT__SPIN_NS ? spin : SHMKIT__SPIN_NS;
 	pol->yields = SHMKIT__YIELDS;
 	pol->slice_ns = SHMKIT__LIVENESS_NS;
+	pol->before_sleep = NULL;
 }
 
 void shmkit__topic_count_sub(struct shmkit__topic *t, int delta)

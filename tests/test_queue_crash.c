@@ -438,8 +438,10 @@ static int role_peer_dies(int argc, char **argv)
 	return 4;
 }
 
-/* The MPMC peer table has 64 entries: a 65th live handle gets -ENOSPC,
- * and entries of processes that died are taken over. */
+/* The MPMC peer table has 64 entries: a 65th live handle waits for one
+ * (-EAGAIN at once with timeout 0, -ETIMEDOUT no earlier than asked, a
+ * detail naming the table and a holder), and entries of processes that
+ * died are taken over. */
 static void test_peer_table(void)
 {
 	const char *uri = test_uri("posix", "peers");
@@ -454,7 +456,16 @@ static void test_peer_table(void)
 		CHECK_OK(shmkit_queue_send(q[i], "x", 1, 0));
 	}
 	CHECK_OK(shmkit_queue_open(&q[64], uri));
-	CHECK_RET(shmkit_queue_send(q[64], "x", 1, 0), -ENOSPC);
+	CHECK_RET(shmkit_queue_send(q[64], "x", 1, 0), -EAGAIN);
+	const char *detail = shmkit_last_error_detail();
+	CHECK(detail && strstr(detail, "all 64 peer entries of this MPMC queue are held by live"));
+	char pid[32];
+	snprintf(pid, sizeof(pid), "(e.g. pid %d)", (int)getpid());
+	CHECK(detail && strstr(detail, pid));
+	int64_t t0 = test_now_ns();
+	CHECK_RET(shmkit_queue_send(q[64], "x", 1, 30000000), -ETIMEDOUT);
+	CHECK(test_now_ns() - t0 >= 30000000);
+	CHECK_RET(shmkit_queue_recv(q[64], buf, sizeof(buf), 0), -EAGAIN);
 	CHECK_OK(shmkit_queue_close(q[63])); /* frees an entry */
 	CHECK_OK(shmkit_queue_send(q[64], "x", 1, 0));
 	CHECK_OK(shmkit_queue_close(q[62]));

@@ -110,6 +110,8 @@ static int sleep_once(const struct shmkit__ec *ec, struct shmkit__wait_policy *p
 	int r = pred(arg, 1);
 	if (r != -EAGAIN)
 		return r;
+	if (pol->before_sleep)
+		pol->before_sleep(arg);
 	int64_t slice = covered ? pol->slice_ns : SHMKIT__NO_BARRIER_SLICE_NS;
 	int64_t until = slice < deadline - now ? now + slice : deadline;
 	shmkit__futex_wait(ec->word, seen, until);

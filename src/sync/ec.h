@@ -84,6 +84,11 @@ struct shmkit__wait_policy {
 	int64_t spin_ns;  /* spin this long (-1: for ever, 0: not at all) */
 	unsigned yields;  /* then sched_yield() this many times */
 	int64_t slice_ns; /* then sleep at most this long at a time */
+	/* If set: called before each futex sleep, after the last look found
+	 * nothing (the SLEEP bit is up, so a wake after that look is not
+	 * lost). A queue's MPMC handle gives back its peer entry there
+	 * (queue.c "waiting"). */
+	void (*before_sleep)(void *arg);
 };
 
 /* Returns -EAGAIN while the waiter must keep waiting, anything else to stop
