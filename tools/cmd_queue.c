@@ -184,6 +184,10 @@ static int send_failed(struct shmkit_queue *q, const char *uri, size_t len, int 
 
 	if (err == -EINTR)
 		return CLI_FAIL;
+	if (err == -ETIMEDOUT && shmkit__queue_peer_full(q))
+		return cli_fail_msg("send", uri, "timed out waiting to join the queue: %s (%" PRIu64
+				    " %s sent, this one and any after it were not)",
+				    cli_why(err), sent, cli_plural(sent, "message", "messages"));
 	if (err == -ETIMEDOUT)
 		return cli_fail_msg("send", uri, "timed out with the queue full: %" PRIu64
 				    " %s sent, this one and any after it were not", sent,
@@ -543,6 +547,13 @@ CLI_COMMAND(cmd_recv)
 		size_t want = o.count == 0 || o.count - got >= RECV_BATCH ? RECV_BATCH
 									: (size_t)(o.count - got);
 		ssize_t n = peek_batch(q, want, deadline, sep, &b);
+		if ((n == -EAGAIN || n == -ETIMEDOUT) && shmkit__queue_peer_full(q)) {
+			/* not an empty queue: this handle could not join it */
+			ret = cli_fail_msg("recv", uri, "timed out waiting to join the queue after %"
+					   PRIu64 " %s: %s", got, cli_plural(got, "message", "messages"),
+					   cli_why((int)n));
+			break;
+		}
 		if (n == -EAGAIN || n == -ETIMEDOUT) {
 			if (o.count != 0) /* fewer than asked for */
 				ret = cli_fail_msg("recv", uri, "timed out after %" PRIu64 " of %" PRIu64
