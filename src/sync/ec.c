@@ -91,7 +91,8 @@ uint32_t shmkit__ec_waiters(const struct shmkit__ec *ec)
 /* One sleep: announce it (SLEEP bit), look once more, sleep at most one
  * slice. Returns pred's verdict from that last look. */
 static int sleep_once(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol, int64_t now,
-		      int64_t deadline, shmkit__ec_pred pred, void *arg, uint32_t *slept_on)
+		      int64_t deadline, shmkit__ec_pred pred, void *arg, uint32_t *slept_on,
+		      int first)
 {
 	/* acquire: pairs with the release CAS in shmkit__ec_wake_slow() */
 	uint32_t seen = atomic_load_explicit(ec->word, memory_order_acquire);
@@ -110,9 +111,14 @@ static int sleep_once(const struct shmkit__ec *ec, struct shmkit__wait_policy *p
 	int r = pred(arg, 1);
 	if (r != -EAGAIN)
 		return r;
-	if (pol->before_sleep)
-		pol->before_sleep(arg);
 	int64_t slice = covered ? pol->slice_ns : SHMKIT__NO_BARRIER_SLICE_NS;
+	/* A wait's first sleep keeps what before_sleep would give back, for at
+	 * most SHMKIT__EC_HOLD_NS: most sleeps of a stream end sooner, and a
+	 * waiter then pays no give-back and re-claim per sleep */
+	if (pol->before_sleep && first && slice > SHMKIT__EC_HOLD_NS)
+		slice = SHMKIT__EC_HOLD_NS;
+	else if (pol->before_sleep && !first)
+		pol->before_sleep(arg);
 	int64_t until = slice < deadline - now ? now + slice : deadline;
 	shmkit__futex_wait(ec->word, seen, until);
 	return -EAGAIN;
@@ -151,7 +157,7 @@ static int wait_loop(const struct shmkit__ec *ec, struct shmkit__wait_policy *po
 	int64_t spin_until = pol->spin_ns < 0 || pol->spin_ns > SHMKIT__NO_DEADLINE - now
 				     ? SHMKIT__NO_DEADLINE
 				     : now + pol->spin_ns;
-	unsigned yields = 0;
+	unsigned yields = 0, sleeps = 0;
 
 	for (unsigned i = 1;; i++) {
 		int r = pred(arg, 0);
@@ -179,7 +185,7 @@ static int wait_loop(const struct shmkit__ec *ec, struct shmkit__wait_policy *po
 			sched_yield();
 			continue;
 		}
-		r = sleep_once(ec, pol, now, deadline, pred, arg, slept_on);
+		r = sleep_once(ec, pol, now, deadline, pred, arg, slept_on, sleeps++ == 0);
 		if (r != -EAGAIN)
 			return r;
 		now = shmkit__now_ns();

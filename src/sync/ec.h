@@ -84,12 +84,17 @@ struct shmkit__wait_policy {
 	int64_t spin_ns;  /* spin this long (-1: for ever, 0: not at all) */
 	unsigned yields;  /* then sched_yield() this many times */
 	int64_t slice_ns; /* then sleep at most this long at a time */
-	/* If set: called before each futex sleep, after the last look found
-	 * nothing (the SLEEP bit is up, so a wake after that look is not
-	 * lost). A queue's MPMC handle gives back its peer entry there
-	 * (queue.c "waiting"). */
+	/* If set: called before each futex sleep but a wait's first, after the
+	 * last look found nothing (the SLEEP bit is up, so a wake after that
+	 * look is not lost); the first sleep then lasts at most
+	 * SHMKIT__EC_HOLD_NS. A queue's MPMC handle gives back its peer entry
+	 * there (queue.c "waiting"): held through a short sleep, never for
+	 * longer than that. */
 	void (*before_sleep)(void *arg);
 };
+
+/* How long a waiter sleeps before before_sleep gives back what it holds. */
+#define SHMKIT__EC_HOLD_NS 1000000 /* 1 ms */
 
 /* Returns -EAGAIN while the waiter must keep waiting, anything else to stop
  * (that value is returned). `slow` is 0 in the tight spin and 1 otherwise:
