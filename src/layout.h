@@ -548,13 +548,21 @@ struct shmkit__mutex_shared {
 	_Atomic uint32_t magic; /* 0: SHMKIT__MUTEX_MAGIC once initialized */
 	_Atomic uint32_t state; /* 4: SHMKIT__MUTEX_CONSISTENT / INCONSISTENT / NOTRECOVERABLE */
 	_Atomic uint32_t word;  /* 8: the futex word */
-	uint32_t reserved0;     /* 12: zero */
-	uint64_t links[6];      /* 16..63: the holder's robust-list entry (see above) */
+	/* 12: with word, one 64-bit value that every ownership change rewrites
+	 * whole (src/mutex.c, "the holder's stamp"): the low 32 bits of the
+	 * start time of the thread that took the word while it is off the
+	 * kernel list; 0 none (on the list, unknown, or an older build) */
+	uint32_t stamp;
+	uint32_t stamp_tid;     /* 16: the tid that stamp's thread had; a filter only */
+	uint32_t reserved1;     /* 20: zero */
+	uint64_t links[5];      /* 24..63: the holder's robust-list entry (see above) */
 };
 _Static_assert(sizeof(struct shmkit__mutex_shared) == 64, "mutex size");
 _Static_assert(offsetof(struct shmkit__mutex_shared, word) == 8, "mutex.word");
-_Static_assert(offsetof(struct shmkit__mutex_shared, links) == 16, "mutex.links");
-_Static_assert(8 + SHMKIT__MUTEX_NEXT_OFF - SHMKIT__MUTEX_HAVE_PREV * sizeof(void *) >= 16 &&
+_Static_assert(offsetof(struct shmkit__mutex_shared, stamp) == 12, "mutex.stamp");
+_Static_assert(offsetof(struct shmkit__mutex_shared, stamp_tid) == 16, "mutex.stamp_tid");
+_Static_assert(offsetof(struct shmkit__mutex_shared, links) == 24, "mutex.links");
+_Static_assert(8 + SHMKIT__MUTEX_NEXT_OFF - SHMKIT__MUTEX_HAVE_PREV * sizeof(void *) >= 24 &&
 		       8 + SHMKIT__MUTEX_NEXT_OFF + sizeof(void *) <= 64,
 	       "the robust-list entry lies inside links[]");
 

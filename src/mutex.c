@@ -64,8 +64,10 @@ static inline void **entry_next(struct shmkit__mutex_shared *s)
  * address computation per call in a shared library). */
 #define HELD_MAX 32
 struct thread_locks {
-	uint32_t tid; /* gettid(), cached; 0 until asked */
-	int looked;   /* head below is known */
+	uint32_t tid;	/* gettid(), cached; 0 until asked */
+	uint32_t start; /* low 32 bits of this thread's start time; 0 unknown */
+	int start_looked;
+	int looked; /* head below is known */
 	struct robust_list_head *head;
 	unsigned n_held;
 	void **held[HELD_MAX];	   /* the `next` field of each entry we linked (below) */
@@ -98,6 +100,8 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void forget_tid(void)
 {
 	me.tid = 0;
+	me.start_looked = 0; /* the child is a thread of its own: its start too */
+	me.start = 0;
 	me.n_held = 0; /* the child's C library starts its robust list empty */
 }
 
@@ -113,6 +117,147 @@ static inline uint32_t my_tid(struct thread_locks *t)
 		t->tid = (uint32_t)gettid();
 	}
 	return t->tid;
+}
+
+/* ---- the holder's stamp ----
+ *
+ * A holder on the kernel list has its death marked by the kernel. One off the
+ * list (more than HELD_MAX held, or no compatible list) is found dead only by
+ * the waiters' slice check, and a bare tid cannot tell the holder from a
+ * later thread that got the same tid (a restarted worker that maps the
+ * segment). So such a holder stamps the word: `stamp`, the 32 bits after the
+ * word, holds the low 32 bits of its thread's start time (clock ticks since
+ * boot, /proc/thread-self/stat field 22), and the word and the stamp are
+ * read and rewritten as one 64-bit value by every ownership change of this
+ * build: a take (CAS, its own stamp: its start off the list, 0 on it), an
+ * unlock and a give-back (exchange/store to 0), a mark (CAS to owner-died
+ * with stamp 0). Only the waiters bit is set on the word alone (and by the
+ * kernel's death marking, which touches list holders only, whose stamp is 0).
+ *
+ * Invariant: while a thread of this build holds the word, the pair reads
+ * {its tid (| bits), its stamp}: its take wrote both at once, and until it
+ * unlocks nothing else changes the tid or the stamp (a mark would, but a mark
+ * is a CAS from a value read earlier, see below). A stamp is never written
+ * without the tid of the thread whose start it is.
+ *
+ * Judgment (holder_gone, stamp_says_gone): word tid T, stamp st != 0. If
+ * thread T exists now with a start whose low bits differ from st, then the
+ * thread that took the word (tid T, start st) is not thread T: T is a later
+ * thread with a reused tid, and the taker, which cannot outlive its tid, is
+ * dead. A live holder is never judged so: its pair shows its own start, which
+ * /proc shows for T as long as it lives, provided /proc is our pid
+ * namespace's (else T is another process's tid there) and T runs in our time
+ * namespace (a time namespace shows start times moved by its offset; a holder
+ * that setns'd into another one after caching its start is misjudged, as
+ * ident.c says for every identity). Equal low bits (two threads with one tid
+ * started within the same tick, or 2^32 ticks apart) say "alive": only
+ * fail-safe errors. No stamp, T missing or unreadable: the maps check, as
+ * before.
+ *
+ * Acting on it: the mark is a CAS of the whole pair from the value judged. If
+ * a live thread took the word since (with the same tid, and even the same
+ * word bits: the ABA a 32-bit CAS would let through), the pair holds that
+ * thread's stamp: the CAS fails unless that stamp equals st, which would need
+ * the two start times equal in their low 32 bits (the fail-safe collision
+ * above, now between the dead taker and a thread created after our look, in
+ * the same tick). A live thread on the list stamps 0, so a st != 0 pair is
+ * never its.
+ *
+ * The taker's own tid: a thread whose word names its own tid, with a stamp
+ * that is neither 0 nor its own start, did not take it (its takes write its
+ * own stamp): an earlier thread with its tid did and died. It takes the word
+ * over (-EOWNERDEAD) instead of -EDEADLK, by a CAS of the pair to its own
+ * stamp, which fails any checker's pending mark of the old value.
+ *
+ * Older builds wrote the word alone and never the stamp: a segment of theirs
+ * reads stamp 0, "none". A process of an older build sharing a mutex takes
+ * the word without touching the stamp; its take then pairs its tid with a
+ * stamp another thread wrote (left by an older build's mark of a stamped
+ * holder). stamp_tid, the tid a stamping taker stored just before its CAS, is
+ * checked besides: that stale stamp is believed only if its writer had the
+ * same tid (a reused one). So with an older build sharing the mutex, a
+ * stamped holder of this build that dies, is marked by the older build, and
+ * whose tid is reused by a thread of the older build that takes the word,
+ * is the one case the stamp misjudges; docs/LAYOUT.md says so.
+ *
+ * i386 keeps 8-byte values 4-aligned in structs: a mutex whose word is not
+ * 8-aligned (only i386 processes can share one; mappings are page-aligned, so
+ * all of them agree) is never stamped and works as before. */
+typedef uint64_t __attribute__((may_alias)) pair_u64;
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the pair puts the word in its low half");
+#define PAIR(word, stamp) ((uint64_t)(word) | (uint64_t)(stamp) << 32)
+#define PAIR_WORD(p) ((uint32_t)(p))
+#define PAIR_STAMP(p) ((uint32_t)((p) >> 32))
+
+static inline pair_u64 *pair_of(struct shmkit__mutex_shared *s)
+{
+	return (pair_u64 *)(void *)&s->word;
+}
+
+static inline int stamped(const struct shmkit__mutex_shared *s)
+{
+#if UINTPTR_MAX > 0xffffffffu
+	(void)s; /* the struct is 8-aligned (mutex_unusable) */
+	return 1;
+#else
+	return ((uintptr_t)&s->word & 7) == 0;
+#endif
+}
+
+/* The word and its stamp (0 for an unstamped mutex). */
+static inline uint64_t load_pair(struct shmkit__mutex_shared *s, int order)
+{
+	if (stamped(s))
+		return __atomic_load_n(pair_of(s), order);
+	return atomic_load_explicit(&s->word, memory_order_relaxed);
+}
+
+/* CAS of the pair (of the word alone, stamp 0, when unstamped); *expect
+ * gets the value seen on failure. */
+static inline int cas_pair(struct shmkit__mutex_shared *s, uint64_t *expect, uint64_t want,
+			   int order)
+{
+	if (stamped(s))
+		return __atomic_compare_exchange_n(pair_of(s), expect, want, 0, order,
+						   __ATOMIC_RELAXED);
+	uint32_t v = PAIR_WORD(*expect);
+	int ok = atomic_compare_exchange_strong_explicit(&s->word, &v, PAIR_WORD(want), (memory_order)order,
+							 memory_order_relaxed);
+	*expect = v;
+	return ok;
+}
+
+/* Frees the word and its stamp; returns the word it held. */
+static inline uint32_t clear_pair(struct shmkit__mutex_shared *s)
+{
+	if (stamped(s))
+		return PAIR_WORD(__atomic_exchange_n(pair_of(s), 0, __ATOMIC_RELEASE));
+	return atomic_exchange_explicit(&s->word, 0, memory_order_release);
+}
+
+/* This thread's start time, low 32 bits; 0 when /proc cannot tell (no stamp
+ * then). Read once per thread, off the fast path: only a lock off the list
+ * and the check below ask. */
+static uint32_t my_start(struct thread_locks *t)
+{
+	if (SHMKIT__UNLIKELY(!t->start_looked)) {
+		char state;
+		uint64_t start;
+		t->start_looked = 1;
+		if (shmkit__proc_thread_stat(&state, &start) == 0)
+			t->start = (uint32_t)start;
+	}
+	return t->start;
+}
+
+/* 1 if a word naming this thread, with stamp st, was taken by an earlier
+ * thread with the same tid (see above). */
+static int earlier_self(struct thread_locks *t, uint32_t st)
+{
+	if (SHMKIT__LIKELY(st == 0))
+		return 0;
+	uint32_t mine = my_start(t);
+	return mine != 0 && st != mine;
 }
 
 /* ---- this thread's robust list: links that hold up ----
@@ -444,59 +589,84 @@ static int tid_maps_object(pid_t tid, const void *addr)
  * that could not use the list) would keep every locker waiting forever. A tid is only meaningful in our own pid
  * namespace, which every sharer of a mutex must share (docs/ARCHITECTURE.md);
  * a holder whose mappings we may not read is given the benefit of the doubt. */
-static int holder_gone(struct shmkit__mutex_shared *s, uint32_t v)
+/* 1 if stamp st proves the taker of a word naming tid dead: thread tid now
+ * has another start (the judgment above). 0 when it cannot tell. */
+static int stamp_says_gone(struct shmkit__mutex_shared *s, pid_t tid, uint32_t st)
 {
+	char state;
+	uint64_t start;
+
+	if (st == 0 || __atomic_load_n(&s->stamp_tid, __ATOMIC_RELAXED) != (uint32_t)tid)
+		return 0;
+	if (shmkit__proc_stat(tid, &state, &start) < 0 || (uint32_t)start == st)
+		return 0; /* missing: the maps check says so; equal: alive */
+	if (!shmkit__proc_is_ours())
+		return 0; /* /proc/tid is not our tid */
+	uint64_t mine = shmkit__proc_ns(0, "time");
+	return mine != 0 && shmkit__proc_ns(tid, "time") == mine;
+}
+
+static int holder_gone(struct shmkit__mutex_shared *s, uint64_t p)
+{
+	uint32_t v = PAIR_WORD(p);
 	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
 
 	if (tid == 0) /* FUTEX_OWNER_DIED alone: the next try takes it over; */
 		return v != 0 && !(v & FUTEX_OWNER_DIED); /* FUTEX_WAITERS alone: nobody unlocks */
 	/* a tid beside FUTEX_OWNER_DIED is never written (the kernel clears it,
 	 * a takeover stores its own tid alone), so it is judged as any tid */
-	return tid_maps_object(tid, s) == 0;
+	return stamp_says_gone(s, tid, PAIR_STAMP(p)) || tid_maps_object(tid, s) == 0;
 }
 
 /* Marks the word as the kernel does on the death of its holder, when the
  * holder is gone: the next try then returns -EOWNERDEAD. */
 static void mark_gone_holder(struct shmkit__mutex_shared *s)
 {
-	uint32_t v = atomic_load_explicit(&s->word, memory_order_relaxed);
+	uint64_t p = load_pair(s, __ATOMIC_RELAXED);
 
-	if (holder_gone(s, v))
-		/* Relaxed: nothing is published; the CAS fails if the word moved. */
-		atomic_compare_exchange_strong_explicit(&s->word, &v,
-							FUTEX_OWNER_DIED | (v & FUTEX_WAITERS),
-							memory_order_relaxed, memory_order_relaxed);
+	if (holder_gone(s, p))
+		/* Relaxed: nothing is published. The CAS is of the pair judged:
+		 * it fails if the word or its stamp moved (see the stamp). */
+		cas_pair(s, &p, PAIR(FUTEX_OWNER_DIED | (PAIR_WORD(p) & FUTEX_WAITERS), 0),
+			 __ATOMIC_RELAXED);
 }
 
-/* One attempt to take the word. `extra` is FUTEX_WAITERS for a thread that
- * has slept (others may sleep too, so its unlock must wake). Returns 0, or
- * -EOWNERDEAD when taken from a dead holder, -EBUSY when held (*seen: the
- * word), -EDEADLK when the caller holds it. */
-static int try_take(struct shmkit__mutex_shared *s, uint32_t tid, uint32_t extra, uint32_t *seen)
+/* One attempt to take the word, with `stamp` (0 on the kernel list). `extra`
+ * is FUTEX_WAITERS for a thread that has slept (others may sleep too, so its
+ * unlock must wake). Returns 0, or -EOWNERDEAD when taken from a dead holder,
+ * -EBUSY when held (*seen: the word), -EDEADLK when the caller holds it. */
+static int try_take(struct shmkit__mutex_shared *s, struct thread_locks *t, uint32_t tid,
+		    uint32_t stamp, uint32_t extra, uint32_t *seen)
 {
-	uint32_t v = 0;
+	uint64_t p = 0; /* a free word, stamp 0: what an unlock leaves */
 
 	for (;;) {
+		uint32_t v = PAIR_WORD(p);
 		uint32_t want = tid | extra;
 		int died = 0;
 
-		if ((v & FUTEX_TID_MASK) == tid && v)
-			return shmkit__fail(-EDEADLK, "the lock word names this thread (tid %u) as its "
-						      "holder: it holds the lock already, or another "
-						      "process wrote that word",
-					    tid);
-		if (v & FUTEX_TID_MASK || (v && !(v & FUTEX_OWNER_DIED))) {
+		if ((v & FUTEX_TID_MASK) == tid && v) {
+			if (!earlier_self(t, PAIR_STAMP(p)))
+				return shmkit__fail(-EDEADLK,
+						    "the lock word names this thread (tid %u) as "
+						    "its holder: it holds the lock already, or "
+						    "another process wrote that word",
+						    tid);
+			/* an earlier thread with our tid took it and died */
+			want |= v & FUTEX_WAITERS;
+			died = 1;
+		} else if (v & FUTEX_TID_MASK || (v && !(v & FUTEX_OWNER_DIED))) {
 			*seen = v;
 			return -EBUSY;
-		}
-		if (v) { /* FUTEX_OWNER_DIED: keep the waiters bit for the others */
+		} else if (v) { /* FUTEX_OWNER_DIED: keep the waiters bit for the others */
 			want |= v & FUTEX_WAITERS;
 			died = 1;
 		}
+		if (stamp) /* a filter for readers (see the stamp); before the take */
+			__atomic_store_n(&s->stamp_tid, tid, __ATOMIC_RELAXED);
 		/* Acquire: pairs with the release exchange in unlock, so the
 		 * previous holder's writes to the data are visible. */
-		if (atomic_compare_exchange_strong_explicit(&s->word, &v, want, memory_order_acquire,
-							    memory_order_relaxed)) {
+		if (cas_pair(s, &p, PAIR(want, stamp), __ATOMIC_ACQUIRE)) {
 			if (!died)
 				return 0;
 			atomic_store_explicit(&s->state, SHMKIT__MUTEX_INCONSISTENT,
@@ -537,12 +707,13 @@ static int check_recoverable(struct shmkit__mutex_shared *s)
 	if (SHMKIT__LIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
 			   SHMKIT__MUTEX_NOTRECOVERABLE))
 		return 0;
-	atomic_store_explicit(&s->word, 0, memory_order_release);
+	clear_pair(s);
 	shmkit__futex_wake(&s->word, INT_MAX);
 	return -ENOTRECOVERABLE;
 }
 
-static int lock_word(struct shmkit__mutex_shared *s, uint32_t tid, int64_t timeout_ns)
+static int lock_word(struct shmkit__mutex_shared *s, struct thread_locks *t, uint32_t tid,
+		     uint32_t stamp, int64_t timeout_ns)
 {
 	uint32_t seen = 0, extra = 0;
 	int64_t deadline = -1;
@@ -551,7 +722,7 @@ static int lock_word(struct shmkit__mutex_shared *s, uint32_t tid, int64_t timeo
 		if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
 		    SHMKIT__MUTEX_NOTRECOVERABLE)
 			return -ENOTRECOVERABLE;
-		int r = try_take(s, tid, extra, &seen);
+		int r = try_take(s, t, tid, stamp, extra, &seen);
 		if (r != -EBUSY) {
 			if (r == -EDEADLK)
 				return r;
@@ -564,7 +735,7 @@ static int lock_word(struct shmkit__mutex_shared *s, uint32_t tid, int64_t timeo
 			deadline = shmkit__deadline(timeout_ns);
 		if (wait_once(s, seen, deadline) == -ETIMEDOUT) {
 			/* one last try: the slice check may just have marked it */
-			r = try_take(s, tid, FUTEX_WAITERS, &seen);
+			r = try_take(s, t, tid, stamp, FUTEX_WAITERS, &seen);
 			if (r == -EBUSY)
 				return -ETIMEDOUT;
 			if (r == -EDEADLK)
@@ -588,13 +759,19 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 	struct thread_locks *t = &me;
 	struct robust_list_head *h = robust_head(t);
 	uint32_t tid = my_tid(t);
+	uint32_t stamp = 0;
+	/* Off the kernel list: the stamp tells our death from a reused tid. */
+	if (SHMKIT__UNLIKELY(!h || t->n_held == HELD_MAX) && stamped(s))
+		stamp = my_start(t);
 	/* Pending while the word may be ours but the entry not yet linked: a
-	 * death in between still gets the word marked by the kernel. */
-	if (h)
+	 * death in between still gets the word marked by the kernel. A stamped
+	 * lock is never linked, and the kernel never marks it (its marks leave
+	 * a stamp 0 behind; the stamp covers that death). */
+	if (h && !stamp)
 		h->list_op_pending = (struct robust_list *)(void *)entry_next(s);
 	LIST_BARRIER();
-	r = lock_word(s, tid, timeout_ns);
-	if (h) {
+	r = lock_word(s, t, tid, stamp, timeout_ns);
+	if (h && !stamp) {
 		if (r == 0 || r == -EOWNERDEAD)
 			list_add(t, h, s);
 		LIST_BARRIER();
@@ -614,7 +791,9 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 		return r;
 	struct thread_locks *t = &me;
 	uint32_t tid = my_tid(t);
-	if ((atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK) != tid)
+	uint64_t p = load_pair(s, __ATOMIC_RELAXED);
+	/* held by us, not by an earlier thread with our tid */
+	if ((PAIR_WORD(p) & FUTEX_TID_MASK) != tid || earlier_self(t, PAIR_STAMP(p)))
 		return -EPERM;
 	/* Unlocked while inconsistent: unusable for everyone (POSIX). */
 	int dead = atomic_load_explicit(&s->state, memory_order_relaxed) ==
@@ -630,7 +809,7 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 	}
 	/* Release: our writes to the data (and the state above) before the
 	 * next holder's acquire CAS. */
-	uint32_t old = atomic_exchange_explicit(&s->word, 0, memory_order_release);
+	uint32_t old = clear_pair(s);
 	if (linked >= 0) {
 		LIST_BARRIER();
 		h->list_op_pending = NULL;
@@ -651,8 +830,8 @@ SHMKIT_API int shmkit_mutex_consistent(struct shmkit_mutex *m)
 
 	if (r)
 		return r;
-	if ((atomic_load_explicit(&s->word, memory_order_relaxed) & FUTEX_TID_MASK) !=
-		my_tid(&me) ||
+	uint64_t p = load_pair(s, __ATOMIC_RELAXED);
+	if ((PAIR_WORD(p) & FUTEX_TID_MASK) != my_tid(&me) || earlier_self(&me, PAIR_STAMP(p)) ||
 	    atomic_load_explicit(&s->state, memory_order_relaxed) != SHMKIT__MUTEX_INCONSISTENT)
 		return -EINVAL;
 	atomic_store_explicit(&s->state, SHMKIT__MUTEX_CONSISTENT, memory_order_relaxed);

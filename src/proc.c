@@ -72,10 +72,9 @@ int shmkit__proc_each_pid(int (*fn)(pid_t pid, void *arg), void *arg)
 
 /* comm (field 2) may hold spaces and parentheses, so fields are counted
  * from the LAST ')'. */
-int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
+static int stat_at(const char *path, char *state, uint64_t *start_time)
 {
-	char path[64], buf[1024];
-	proc_path(path, sizeof(path), pid, "stat");
+	char buf[1024];
 	ssize_t n = shmkit__proc_read_file(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ESRCH ? -ENOENT : (int)n;
@@ -98,6 +97,18 @@ int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
 		return -EIO;
 	*start_time = v;
 	return 0;
+}
+
+int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time)
+{
+	char path[64];
+	proc_path(path, sizeof(path), pid, "stat");
+	return stat_at(path, state, start_time);
+}
+
+int shmkit__proc_thread_stat(char *state, uint64_t *start_time)
+{
+	return stat_at("/proc/thread-self/stat", state, start_time);
 }
 
 /* The value of the "key" line of /proc/PID/status (key with its colon)

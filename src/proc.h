@@ -25,6 +25,9 @@ int shmkit__proc_each_pid(int (*fn)(pid_t pid, void *arg), void *arg);
 /* /proc/PID/stat state letter and start time: 0, -ENOENT (no such process)
  * or a negative errno. pid 0 reads /proc/self. */
 int shmkit__proc_stat(pid_t pid, char *state, uint64_t *start_time);
+/* The same for the calling thread (/proc/thread-self/stat): a thread's own
+ * start time, where /proc/self shows its process's (the first thread's). */
+int shmkit__proc_thread_stat(char *state, uint64_t *start_time);
 
 /* The "Threads:" count of /proc/PID/status: >= 1, -ENOENT (no such
  * process) or a negative errno. A thread group whose leader has exited
