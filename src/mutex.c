@@ -24,7 +24,8 @@
  * a prev pointer just before next (glibc's __PTHREAD_MUTEX_HAVE_PREV, in every
  * glibc since robust mutexes came in 2.4). A thread whose head is missing or
  * has another futex_offset (another libc) locks without the list; the slice
- * check below still recovers a dead holder's lock, by tid. See
+ * check below still recovers a dead holder's lock, by tid and, where the
+ * tid was reused, by the holder's stamp. See
  * docs/LAYOUT.md and shmkit_mutex(3); tests/test_sync_mutex_abi.c checks the
  * assumptions on the running system. */
 #include <limits.h>
