@@ -130,9 +130,53 @@ static void live_holder_thread(void)
 	}
 }
 
+#if UINTPTR_MAX <= 0xffffffffu
+/* 3. i386: mutexes 4 bytes off an 8-byte boundary are never stamped (the
+ * pair could not be one atomic value) and work as before. */
+static _Atomic int mis_ready, mis_go, mis_bad;
+static struct shmkit_mutex *mis_m;
+
+static void *mis_holder(void *arg)
+{
+	(void)arg;
+	int bad = 0;
+	for (int i = 0; i < N; i++)
+		bad += shmkit_mutex_lock(&mis_m[i], 0) != 0;
+	for (int i = 0; i < N; i++)
+		bad += inner(&mis_m[i])->stamp != 0 || shmkit_mutex_lock(&mis_m[i], 0) != -EDEADLK;
+	atomic_store(&mis_ready, 1);
+	while (!atomic_load(&mis_go))
+		usleep(1000);
+	for (int i = N; i-- > 0;)
+		bad += shmkit_mutex_unlock(&mis_m[i]) != 0;
+	atomic_store(&mis_bad, bad);
+	return NULL;
+}
+
+static void misaligned_unstamped(void)
+{
+	static _Alignas(8) unsigned char buf[N * sizeof(struct shmkit_mutex) + 8];
+	mis_m = (struct shmkit_mutex *)(void *)(buf + 4);
+	for (int i = 0; i < N; i++)
+		CHECK_OK(shmkit_mutex_init(&mis_m[i]));
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, mis_holder, NULL) == 0);
+	while (!atomic_load(&mis_ready))
+		usleep(1000);
+	for (int i = 0; i < N; i++)
+		CHECK_RET(shmkit_mutex_lock(&mis_m[i], 20000000), -ETIMEDOUT);
+	atomic_store(&mis_go, 1);
+	pthread_join(t, NULL);
+	CHECK_RET(atomic_load(&mis_bad), 0);
+}
+#endif
+
 int main(void)
 {
 	live_holder_process();
 	live_holder_thread();
+#if UINTPTR_MAX <= 0xffffffffu
+	misaligned_unstamped();
+#endif
 	return test_done();
 }
