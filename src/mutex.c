@@ -76,6 +76,16 @@ struct thread_locks {
 };
 static _Thread_local struct thread_locks me;
 
+/* &me, computed once per call: the compiler would otherwise ask for the
+ * thread-local block again (__tls_get_addr in a shared library) at fields
+ * read after a call. */
+static inline struct thread_locks *this_thread(void)
+{
+	struct thread_locks *t = &me;
+	__asm__("" : "+r"(t));
+	return t;
+}
+
 /* NULL when this thread cannot use the kernel list (see the top). Read once
  * per thread: the head lives as long as the thread, and fork keeps it. */
 static struct robust_list_head *robust_head(struct thread_locks *t)
@@ -719,6 +729,13 @@ static int lock_word(struct shmkit__mutex_shared *s, struct thread_locks *t, uin
 	uint32_t seen = 0, extra = 0;
 	int64_t deadline = -1;
 
+	/* The uncontended take, inline: a free word, and we stamp nothing (a
+	 * not-recoverable mutex taken here is given back by check_recoverable). */
+	if (SHMKIT__LIKELY(!stamp)) {
+		uint64_t p = 0;
+		if (cas_pair(s, &p, PAIR(tid, 0), __ATOMIC_ACQUIRE))
+			return check_recoverable(s);
+	}
 	for (;;) {
 		if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
 		    SHMKIT__MUTEX_NOTRECOVERABLE)
@@ -757,7 +774,7 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	struct thread_locks *t = &me;
+	struct thread_locks *t = this_thread();
 	struct robust_list_head *h = robust_head(t);
 	uint32_t tid = my_tid(t);
 	uint32_t stamp = 0;
@@ -790,7 +807,7 @@ SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 
 	if (SHMKIT__UNLIKELY(r))
 		return r;
-	struct thread_locks *t = &me;
+	struct thread_locks *t = this_thread();
 	uint32_t tid = my_tid(t);
 	uint64_t p = load_pair(s, __ATOMIC_RELAXED);
 	/* held by us, not by an earlier thread with our tid */
