@@ -722,20 +722,6 @@ void shmkit__mpmc_count(struct shmkit_queue *q, uint32_t len, bool sent)
 	mpmc_count(q, len, sent);
 }
 
-/* Move entry pe's counts into the totals (we hold pe: CLAIMING). */
-SHMKIT__COLD static void fold_counts(struct shmkit__queue_shared *sh, struct shmkit__queue_peer *pe)
-{
-	/* relaxed: statistics; the entry is ours while CLAIMING */
-	uint64_t s = atomic_load_explicit(&pe->bytes_sent, memory_order_relaxed);
-	uint64_t r = atomic_load_explicit(&pe->bytes_received, memory_order_relaxed);
-	if (s)
-		atomic_fetch_add_explicit(&sh->bytes_sent, s, memory_order_relaxed);
-	if (r)
-		atomic_fetch_add_explicit(&sh->bytes_received, r, memory_order_relaxed);
-	atomic_store_explicit(&pe->bytes_sent, 0, memory_order_relaxed);
-	atomic_store_explicit(&pe->bytes_received, 0, memory_order_relaxed);
-}
-
 /* The totals plus every entry's counts (a snapshot for statistics). */
 void shmkit__mpmc_bytes(const struct shmkit_queue *q, uint64_t *sent, uint64_t *received)
 {
@@ -834,7 +820,7 @@ SHMKIT__COLD static void free_claimed_entry(struct shmkit_queue *q, unsigned k, 
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 
 	/* relaxed, then release: as shmkit__queue_peer_release(); its byte
-	 * counts stay there for the next owner (fold_counts) */
+	 * counts stay there: the next owner adds to them */
 	atomic_store_explicit(&pe->sides, 0, memory_order_relaxed);
 	atomic_compare_exchange_strong_explicit(&pe->state, &mine,
 						peer_word(q, mine, SHMKIT__QPEER_FREE),
@@ -942,8 +928,11 @@ SHMKIT__COLD static bool activate_entry(struct shmkit_queue *q, unsigned k)
 	struct shmkit__queue_peer *pe = &q->sh->peers[k];
 	uint32_t mine = q->peer_word, live = peer_word(q, mine, SHMKIT__QPEER_LIVE);
 
-	fold_counts(q->sh, pe);
-	/* relaxed: covered by the release CAS to LIVE */
+	/* Its byte counts stay: we add to them (statistics add every entry's
+	 * to the totals). Moving them into the totals, as builds before did,
+	 * let a stat between the add and the zeroing count too little: with
+	 * handles that park and claim again per sleep, the counters went
+	 * backwards while traffic ran. relaxed: covered by the release CAS */
 	atomic_store_explicit(&pe->sides, 0, memory_order_relaxed);
 	/* release: pairs with the acquire load in peer_ident(): identity first */
 	if (!atomic_compare_exchange_strong_explicit(&pe->state, &mine, live, memory_order_release,
@@ -963,7 +952,7 @@ SHMKIT__COLD static bool activate_entry(struct shmkit_queue *q, unsigned k)
  * drain it. So a wait gives the entry back (park) right before it sleeps,
  * after its last look found nothing (the eventcount's SLEEP bit is up by
  * then, so no wake-up is lost), as close does: its byte counts stay in the
- * entry (folded by its next owner), a lease it holds is given back. When a
+ * entry (its next owner adds to them), a lease it holds is given back. When a
  * wake-up comes it looks at the ring without claiming (shmkit__mpmc_look)
  * and registers again only if a slot may be taken: its last entry first if
  * still free, then any free one, and only then (at most every

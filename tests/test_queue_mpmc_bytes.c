@@ -2,8 +2,8 @@
 /* MPMC byte counters live in each handle's peer entry (src/queue_mpmc.c
  * "byte counters"): 2 producers and 2 consumers in their own processes move
  * a known number of bytes; the totals are exact after they close, stay
- * exact while their entries are claimed again (counts folded into the
- * queue's totals), and stay exact when the entry of a producer killed with
+ * exact while their entries are claimed again (counts kept in the entry,
+ * added to by its next owner), and stay exact when the entry of a producer killed with
  * kill -9 is taken over by a new handle (the table full of live ones). */
 /* TIMEOUT: 120 */
 #include "test.h"
@@ -117,8 +117,8 @@ static void test_bytes(void)
 	CHECK(waitpid(dead, NULL, 0) == dead);
 	check_bytes(q, total + 30, total + 30);
 
-	/* claim every other entry (ours is live): the closed ones' counts fold
-	 * into the totals; the first registration takes over the dead
+	/* claim every other entry (ours is live): the closed ones' counts stay
+	 * in their entries; the first registration takes over the dead
 	 * producer's (a registration clears every dead entry first) */
 	struct shmkit_queue *h[SHMKIT__QUEUE_PEERS - 1];
 	int n = 0;
