@@ -184,10 +184,10 @@ static inline uint32_t my_tid(struct thread_locks *t)
  * reads stamp 0, "none". A process of an older build sharing a mutex takes
  * the word without touching the stamp; its take then pairs its tid with a
  * stamp another thread wrote (left by an older build's mark of a stamped
- * holder). stamp_tid, the tid a stamping taker stored just before its CAS, is
- * checked besides: that stale stamp is believed only if its writer had the
- * same tid (a reused one). So with an older build sharing the mutex, a
- * stamped holder of this build that dies, is marked by the older build, and
+ * holder). stamp_tid, the tid a stamping taker stores right after its
+ * CAS (a failed try never writes it), is checked besides: that stale stamp
+ * is believed only if its writer had the same tid (a reused one). So with
+ * an older build sharing the mutex, a stamped holder of this build that dies, is marked by the older build, and
  * whose tid is reused by a thread of the older build that takes the word,
  * is the one case the stamp misjudges; docs/LAYOUT.md says so.
  *
@@ -673,11 +673,16 @@ static int try_take(struct shmkit__mutex_shared *s, struct thread_locks *t, uint
 			want |= v & FUTEX_WAITERS;
 			died = 1;
 		}
-		if (stamp) /* a filter for readers (see the stamp); before the take */
-			__atomic_store_n(&s->stamp_tid, tid, __ATOMIC_RELAXED);
 		/* Acquire: pairs with the release exchange in unlock, so the
 		 * previous holder's writes to the data are visible. */
 		if (cas_pair(s, &p, PAIR(want, stamp), __ATOMIC_ACQUIRE)) {
+			/* A filter for readers (see the stamp), written by the
+			 * holder only: a try that fails must not overwrite the
+			 * holder's (its stamp would never be believed). Until it
+			 * lands, a reader finds another tid there and judges by
+			 * the maps alone, as without a stamp. */
+			if (stamp)
+				__atomic_store_n(&s->stamp_tid, tid, __ATOMIC_RELAXED);
 			if (!died)
 				return 0;
 			atomic_store_explicit(&s->state, SHMKIT__MUTEX_INCONSISTENT,

@@ -26,6 +26,7 @@
 
 struct shared {
 	struct shmkit_mutex m[N];
+	struct shmkit_mutex extra[32]; /* a third party holding these is off the list */
 	_Atomic int ready, mapped, held, probed, go;
 	_Atomic int owner[N]; /* who is inside the critical section (race part) */
 	_Atomic int violations;
@@ -85,8 +86,10 @@ static pid_t holder_killed(struct shared *sh)
 	return h;
 }
 
-/* 1. The reuser only maps the segment; a third party locks. */
-static void third_party_recovers(struct shared *sh)
+/* 1. The reuser only maps the segment; a third party locks. With `extra`,
+ * the third party holds 32 others first: it locks off the list, stamped, and
+ * its tries must not hide the dead holder's stamp. */
+static void third_party_recovers(struct shared *sh, int extra)
 {
 	pid_t h = holder_killed(sh);
 	atomic_store(&sh->mapped, 0);
@@ -99,6 +102,10 @@ static void third_party_recovers(struct shared *sh)
 	}
 	CHECK_RET(w, h); /* the pid is reused */
 	wait_flag(&sh->mapped);
+	for (int i = 0; i < (extra ? 32 : 0); i++) {
+		CHECK_OK(shmkit_mutex_init(&sh->extra[i]));
+		CHECK_OK(shmkit_mutex_lock(&sh->extra[i], 0));
+	}
 	for (int i = 0; i < N; i++) {
 		int64_t t0 = test_now_ns();
 		int r = shmkit_mutex_lock(&sh->m[i], 3000000000LL);
@@ -113,6 +120,8 @@ static void third_party_recovers(struct shared *sh)
 			CHECK_RET(shmkit_mutex_unlock(&sh->m[i]), 0);
 		}
 	}
+	for (int i = 0; i < (extra ? 32 : 0); i++)
+		CHECK_OK(shmkit_mutex_unlock(&sh->extra[i]));
 	kill(w, SIGKILL);
 	CHECK_RET(test_wait(w), 128 + SIGKILL);
 }
@@ -239,7 +248,8 @@ static int ns_init(void *arg)
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
 		return 77;
 	struct shared *sh = attach();
-	third_party_recovers(sh);
+	third_party_recovers(sh, 0);
+	third_party_recovers(sh, 1);
 	reuser_recovers_its_own_tid(sh);
 	nobody_holds_twice(sh);
 	return 0; /* a failed CHECK has exited with 1 */
