@@ -163,7 +163,11 @@ static inline uint32_t my_tid(struct thread_locks *t)
  * ident.c says for every identity). Equal low bits (two threads with one tid
  * started within the same tick, or 2^32 ticks apart) say "alive": only
  * fail-safe errors. No stamp, T missing or unreadable: the maps check, as
- * before.
+ * before. Not fail-safe, and older than the stamp: a checker that found T
+ * missing (the maps check) and stalls before its CAS, while T is reused by
+ * a thread started in the same tick as the dead taker that takes the word
+ * off the list, finds the pair equal and marks a live holder. Before the
+ * stamp, any reuse of T in that window did; now only a same-tick one.
  *
  * Acting on it: the mark is a CAS of the whole pair from the value judged. If
  * a live thread took the word since (with the same tid, and even the same
