@@ -217,6 +217,27 @@ static pid_t stopped_child(pid_t parent)
 	return -1;
 }
 
+/* A gc of uri (its log at path) whose lease probe, a child, is stopped at
+ * pause point `point`: the probe's pid, *gc the gc's; or -1 where readers
+ * are not counted (the probe stops nowhere: the gc has been reaped). */
+static pid_t gc_with_stopped_probe(const char *uri, const char *path, const char *point,
+				   pid_t *gc)
+{
+	const char *args[] = {uri, path, NULL};
+	char said[2048];
+
+	setenv("SHMKIT_TEST_PAUSE", point, 1);
+	*gc = test_spawn_self("gc", args);
+	unsetenv("SHMKIT_TEST_PAUSE");
+	pid_t probe = stopped_child(*gc);
+	if (probe < 0) {
+		test_wait(*gc);
+		read_log(path, said, sizeof(said));
+		fprintf(stderr, "  no lease probe stopped at %s here: not tested\n", point);
+	}
+	return probe;
+}
+
 /* A gc whose lease probe (a child) was killed by another signal than SIGIO
  * read it as "held": the orphan was kept, blamed on "a process that cannot
  * be inspected". The probe did not answer: the orphan is skipped, and the
@@ -226,20 +247,13 @@ static void test_probe_killed(void)
 	const char *uri = test_uri("posix", "gc-probe");
 	char path[256], said[2048];
 	log_path(path, sizeof(path), "probe");
-	const char *args[] = {uri, path, NULL};
 	struct shmkit_stat st;
+	pid_t gc;
 
 	make_orphan(uri);
-	setenv("SHMKIT_TEST_PAUSE", "holders.probe", 1);
-	pid_t gc = test_spawn_self("gc", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	pid_t probe = stopped_child(gc);
-	if (probe < 0) { /* readers not counted here: the probe stops nowhere */
-		test_wait(gc);
-		read_log(path, said, sizeof(said));
-		fprintf(stderr, "  no lease probe to kill here: not tested\n");
+	pid_t probe = gc_with_stopped_probe(uri, path, "holders.probe", &gc);
+	if (probe < 0)
 		return;
-	}
 	kill(probe, SIGKILL);
 	CHECK_RET(test_wait(gc), 0);
 	read_log(path, said, sizeof(said));
@@ -256,20 +270,13 @@ static void test_probe_sees_opener(void)
 	const char *uri = test_uri("posix", "gc-opener");
 	char path[256], said[2048], file[512];
 	log_path(path, sizeof(path), "opener");
-	const char *args[] = {uri, path, NULL};
+	pid_t gc;
 
 	make_orphan(uri);
 	snprintf(file, sizeof(file), "/dev/shm%s", strchr(uri, ':') + 1);
-	setenv("SHMKIT_TEST_PAUSE", "holders.leased", 1);
-	pid_t gc = test_spawn_self("gc", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	pid_t probe = stopped_child(gc);
-	if (probe < 0) {
-		test_wait(gc);
-		read_log(path, said, sizeof(said));
-		fprintf(stderr, "  no lease probe here: not tested\n");
+	pid_t probe = gc_with_stopped_probe(uri, path, "holders.leased", &gc);
+	if (probe < 0)
 		return;
-	}
 	int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	CHECK(fd < 0 && errno == EWOULDBLOCK); /* the lease holds it off, and breaks */
 	kill(probe, SIGCONT);
@@ -291,18 +298,12 @@ static void test_probe_refused_once(void)
 	const char *uri = test_uri("posix", "gc-brief");
 	char path[256], said[2048], file[512];
 	log_path(path, sizeof(path), "brief");
-	const char *args[] = {uri, path, NULL};
+	pid_t gc;
 
 	make_orphan(uri);
 	snprintf(file, sizeof(file), "/dev/shm%s", strchr(uri, ':') + 1);
-	setenv("SHMKIT_TEST_PAUSE", "holders.probe", 1);
-	pid_t gc = test_spawn_self("gc", args);
-	unsetenv("SHMKIT_TEST_PAUSE");
-	pid_t probe = stopped_child(gc);
-	if (probe < 0) { /* readers not counted here: the probe stops nowhere */
-		test_wait(gc);
-		read_log(path, said, sizeof(said));
-		fprintf(stderr, "  no lease probe here: not tested\n");
+	pid_t probe = gc_with_stopped_probe(uri, path, "holders.probe", &gc);
+	if (probe < 0) {
 		shmkit_remove(uri);
 		return;
 	}
