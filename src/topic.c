@@ -204,7 +204,9 @@ int shmkit__topic_open(struct shmkit__topic *t, const char *uri, int flags)
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	rc = shmkit__obj_open(&t->obj, uri, SHMKIT_KIND_TOPIC, flags);
+	/* A look never waits for a creator still initializing it (-EAGAIN). */
+	rc = (flags & SHMKIT_LOOK) ? shmkit__obj_look(&t->obj, uri, SHMKIT_KIND_TOPIC)
+				   : shmkit__obj_open(&t->obj, uri, SHMKIT_KIND_TOPIC, flags);
 	if (rc < 0)
 		return rc;
 	if (t->obj.body_size < sizeof(struct shmkit__topic_shared)) {

@@ -102,6 +102,13 @@ static int role_create_queue(int argc, char **argv)
 	return argc >= 1 && shmkit_queue_create(&q, argv[0], &o) == 0 ? 0 : 3;
 }
 
+/* argv: uri -> creates a topic (the test stops it before it is ready). */
+static int role_create_topic(int argc, char **argv)
+{
+	struct shmkit_topic_opts o = {.slot_size = 64, .slots = 4, .max_subs = 2};
+	return argc >= 1 && shmkit_topic_create(argv[0], &o) == 0 ? 0 : 3;
+}
+
 /* argv: uri -> maps it with the plain segment API (no attach entry). */
 static int role_map_hold(int argc, char **argv)
 {
@@ -125,6 +132,7 @@ static int role_attach_hold(int argc, char **argv)
 static const struct test_role roles[] = {
     {"create_hold", role_create_hold},
     {"create_queue", role_create_queue},
+    {"create_topic", role_create_topic},
     {"map_hold", role_map_hold},
     {"attach_hold", role_attach_hold},
     {NULL, NULL},
@@ -241,6 +249,31 @@ static void test_in_use_kept(void)
 	CHECK(s.verdict == SHMKIT_GC_REMOVED && !exists(uri));
 }
 
+/* The CLI's reader and writer (recv/send, sub/pub; the writer given one
+ * message) wait for a live creator still initializing uri within their
+ * --timeout, not the open's fixed second, and then say who they waited for. */
+static void cli_waits_for_creator(const char *uri, const char *reader, const char *writer)
+{
+	const char *cmds[] = {reader, writer};
+	char out[1024];
+
+	for (int i = 0; i < 2; i++) {
+		const char *msg = i ? " x" : "";
+		int64_t t0 = test_now_ns();
+		CHECK_RET(test_sh_capture(out, sizeof(out), "'%s' %s '%s'%s --timeout 0.2 2>&1",
+					  SHMKIT_TOOL_PATH, cmds[i], uri, msg),
+			  1);
+		int64_t took = test_now_ns() - t0;
+		CHECK(took >= 200000000 && took < 900000000);
+		CHECK(strstr(out, "timed out waiting for it to be ready: creator pid ") != NULL);
+		CHECK(strstr(out, "is still initializing it") != NULL);
+		CHECK_RET(test_sh_capture(out, sizeof(out), "'%s' %s '%s'%s --timeout 0 2>&1",
+					  SHMKIT_TOOL_PATH, cmds[i], uri, msg),
+			  1);
+		CHECK(strstr(out, "not ready (--timeout 0 does not wait): creator pid ") != NULL);
+	}
+}
+
 /* The creator killed half-way through create: the half-built object goes too. */
 static void test_half_built_removed(void)
 {
@@ -260,14 +293,22 @@ static void test_half_built_removed(void)
 	const char *quri = test_uri("posix", "half-queue");
 	char out[1024];
 	args[0] = quri;
-	CHECK_RET(test_kill_stopped(test_spawn_paused("managed.init", "create_queue", args)),
-		  128 + SIGKILL);
+	pid = test_spawn_paused("managed.init", "create_queue", args);
+	cli_waits_for_creator(quri, "recv", "send");
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
 	CHECK_RET(test_sh_capture(out, sizeof(out), "'%s' recv '%s' --timeout 0 2>&1",
 				  SHMKIT_TOOL_PATH, quri),
 		  1);
 	CHECK(strstr(out, "died before the object was ready: it was never finished") != NULL);
 	CHECK(strstr(out, "repaired") == NULL);
 	CHECK_RET(gc_one(posix_prefix, 0, quri, NULL, &s), 1);
+
+	const char *turi = test_uri("posix", "half-topic");
+	args[0] = turi;
+	pid = test_spawn_paused("managed.init", "create_topic", args);
+	cli_waits_for_creator(turi, "sub", "pub");
+	CHECK_RET(test_kill_stopped(pid), 128 + SIGKILL);
+	CHECK_RET(gc_one(posix_prefix, 0, turi, NULL, &s), 1);
 }
 
 /* Whatever cannot be proven is skipped and said: an attacher whose identity

@@ -766,6 +766,34 @@ int64_t cli_left(int64_t deadline)
 	return now >= deadline ? 0 : deadline - now;
 }
 
+int cli_await_creator(int (*look)(const char *uri), const char *uri, int64_t timeout_ns,
+		      int64_t deadline)
+{
+	if (deadline < 0)
+		return 0;
+	while (look(uri) == -EAGAIN) {
+		int64_t left = cli_left(deadline);
+		if (left == 0)
+			return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT; /* the look's detail stays */
+		struct timespec pause = { 0, left < 2000000 ? left : 2000000 };
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+int cli_fail_waited(const char *what, const char *uri, int err)
+{
+	const char *detail = shmkit_last_error_detail();
+	char d[512], safe[4 * sizeof(d) + 3];
+
+	snprintf(d, sizeof(d), "%s",
+		 detail && *detail ? detail : "its creator is still initializing it");
+	return cli_fail_msg(what, uri, "%s: %s",
+			    err == -EAGAIN ? "not ready (--timeout 0 does not wait)"
+					   : "timed out waiting for it to be ready",
+			    cli_printable(d, safe, sizeof(safe)));
+}
+
 /* ---- names ---- */
 
 const char *cli_backend_name(enum shmkit_backend b)

@@ -181,6 +181,16 @@ int64_t cli_now_ns(void);
 int64_t cli_deadline(int64_t timeout_ns);
 /* ... and what is left of it for the next call: SHMKIT_FOREVER, or >= 0. */
 int64_t cli_left(int64_t deadline);
+/* Opening an object waits about a second for a creator still initializing
+ * it (shmkit_raw(3)); a command with a --timeout waits for that creator
+ * here instead, within its deadline, by looks (`look`: a call that never
+ * waits nor writes, -EAGAIN while the creator initializes). 0: open it now;
+ * -EAGAIN (timeout 0) or -ETIMEDOUT once the deadline passed, the library's
+ * detail naming the creator. Without a deadline, 0 at once. */
+int cli_await_creator(int (*look)(const char *uri), const char *uri, int64_t timeout_ns,
+		      int64_t deadline);
+/* Says that cli_await_creator gave up (err), naming the creator; CLI_FAIL. */
+int cli_fail_waited(const char *what, const char *uri, int err);
 
 /* ---- names ---- */
 const char *cli_backend_name(enum shmkit_backend b);     /* "posix", "sysv", ... */

@@ -253,6 +253,12 @@ static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout, uin
 	return ret;
 }
 
+static int look_topic(const char *uri)
+{
+	struct shmkit_topic_info info;
+	return shmkit_topic_stat(uri, &info, NULL, 0);
+}
+
 CLI_COMMAND(cmd_pub)
 {
 	struct topic_cli_opts o;
@@ -271,6 +277,9 @@ CLI_COMMAND(cmd_pub)
 	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = argv[1];
+	ret = cli_await_creator(look_topic, uri, o.timeout, cli_deadline(o.timeout));
+	if (ret < 0)
+		return cli_fail_waited("pub", uri, ret);
 	ret = shmkit_pub_open(&p, uri);
 	if (ret == -ENOENT)
 		return no_topic("pub", uri);
@@ -311,6 +320,10 @@ CLI_COMMAND(cmd_sub)
 	if (cli_take_uris(argv[0], argv + 1, 1) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = argv[1];
+	int64_t deadline = cli_deadline(o.timeout);
+	ret = cli_await_creator(look_topic, uri, o.timeout, deadline);
+	if (ret < 0)
+		return cli_fail_waited("sub", uri, ret);
 	ret = shmkit_sub_open(&s, uri);
 	if (ret == -ENOENT)
 		return no_topic("sub", uri);
@@ -331,7 +344,6 @@ CLI_COMMAND(cmd_sub)
 	/* --count 0 is no count, as recv's: until the timeout (or for good),
 	 * publishers waited out; it printed nothing and ended at once */
 	int counted = o.has_count && o.count > 0;
-	int64_t deadline = cli_deadline(o.timeout);
 	uint64_t got = 0;
 	ret = CLI_OK;
 	while (!counted || got < o.count) {

@@ -73,9 +73,20 @@ static void defaults(struct queue_opts *o)
 	o->mode = 0600;
 }
 
-static int open_queue(const char *what, const char *uri, struct shmkit_queue **q)
+static int look_queue(const char *uri)
 {
-	int r = shmkit_queue_open(q, uri);
+	struct shmkit_queue_stats st;
+	return shmkit_queue_stat(uri, &st);
+}
+
+/* Opens the queue within the command's deadline (cli_await_creator). */
+static int open_queue(const char *what, const char *uri, const struct queue_opts *o,
+		      int64_t deadline, struct shmkit_queue **q)
+{
+	int r = cli_await_creator(look_queue, uri, o->timeout_ns, deadline);
+	if (r < 0)
+		return cli_fail_waited(what, uri, r);
+	r = shmkit_queue_open(q, uri);
 	if (r == -ENOENT) {
 		char safe[4 * SHMKIT_URI_MAX + 3];
 		return cli_fail_msg(what, uri, "no such queue (make one: shmkit queue create %s "
@@ -406,7 +417,7 @@ CLI_COMMAND(cmd_send)
 				       "messages given as arguments go one each",
 				       o.raw ? "raw" : "null", o.raw ? "raw" : "null");
 	int64_t deadline = cli_deadline(o.timeout_ns);
-	ret = open_queue("send", uri, &q);
+	ret = open_queue("send", uri, &o, deadline, &q);
 	if (ret != CLI_OK)
 		return ret;
 	uint64_t sent = 0;
@@ -536,7 +547,7 @@ CLI_COMMAND(cmd_recv)
 	const char *uri = argv[1];
 	const char *sep = o.raw ? NULL : o.null_sep ? "" : "\n";
 	int64_t deadline = cli_deadline(o.timeout_ns);
-	ret = open_queue("recv", uri, &q);
+	ret = open_queue("recv", uri, &o, deadline, &q);
 	if (ret != CLI_OK)
 		return ret;
 	fflush(stdout); /* everything below writes to the descriptor itself */
