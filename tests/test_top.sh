@@ -114,6 +114,19 @@ PYEOF
 "$SHMKIT" top --once --interval 0.05 "posix:/shmkit-test-$ID-top-" >"$TMP/utf8.txt" || fail "top --once"
 aligned "$TMP/utf8.txt" || fail "top --once: columns not aligned by width: $(cat "$TMP/utf8.txt")"
 
+# the plain running view reads q from standard input (a pipe, then its end)
+# and quits; a stdin at its end is not an end; one screen reads nothing
+start=$(date +%s%N)
+{ sleep 0.5; echo x; sleep 0.5; echo q; } | timeout 20 "$SHMKIT" top --interval 0.2 "posix:/shmkit-test-$ID-top-" >"$TMP/piped.txt" ||
+	fail "echo q | top exited $?"
+took=$((($(date +%s%N) - start) / 1000000))
+[ "$took" -lt 5000 ] || fail "echo q | top took $took ms"
+grep -q '^KIND ' "$TMP/piped.txt" || fail "echo q | top printed no screen: $(cat "$TMP/piped.txt")"
+timeout 1 "$SHMKIT" top --json --interval 0.1 "posix:/shmkit-test-$ID-top-" </dev/null >/dev/null
+[ $? = 124 ] || fail "top </dev/null ended before its timeout"
+rest=$(printf 'q\nrest\n' | { "$SHMKIT" top --once --interval 0.05 >/dev/null; cat; })
+[ "$rest" = "$(printf 'q\nrest')" ] || fail "top --once read its standard input: left '$rest'"
+
 # the interactive view under tmux
 if ! command -v tmux >/dev/null; then
 	echo "note: no tmux: the interactive half is skipped"

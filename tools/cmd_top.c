@@ -8,6 +8,7 @@
  * counters; heaps and maps have none, and SysV objects' are never read:
  * "-", null in JSON). Looking changes nothing. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -181,11 +182,47 @@ static int print_json(const struct top_sample *s, double interval)
 	return cli_json_finish(&j);
 }
 
+/* Standard input of the plain running view, read for a q while it lasts: a pipe
+ * (echo q | shmkit top), a file, or a terminal we are the foreground of
+ * (q then Enter, as the terminal stays in line mode); a terminal of a
+ * background job is left alone, as reading it would stop us (SIGTTIN). */
+static bool keys_open;
+
+static void keys_start(void)
+{
+	keys_open = !isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) == getpgrp();
+}
+
+/* Reads what standard input has; quits on a q, stops reading at its end. */
+static void keys_read(void)
+{
+	char buf[256];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0)
+		keys_open = false;
+	else if (memchr(buf, 'q', (size_t)n) || memchr(buf, 'Q', (size_t)n))
+		quit = 1;
+}
+
+/* Sleeps ns, or less when a signal or a q on standard input quits. */
 static void sleep_ns(int64_t ns)
 {
-	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
-	while (!quit && nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	int64_t end = cli_now_ns() + ns;
+
+	for (int64_t left = ns; !quit && left > 0; left = end - cli_now_ns()) {
+		if (!keys_open) {
+			struct timespec ts = { left / 1000000000, left % 1000000000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
+		int ms = (int)(left / 1000000 < 1000 ? left / 1000000 + 1 : 1000);
+		if (poll(&in, 1, ms) > 0)
+			keys_read();
+	}
 }
 
 /* Take a sample, replacing `before` with the previous `now`. */
@@ -286,6 +323,8 @@ CLI_COMMAND(cmd_top)
 	/* Operands left by cli_parse: URI prefixes, as for ls. */
 	if (cli_uri_prefixes(argv + 1, n) < 0)
 		return cli_fail("top", "", -ENOMEM);
+	if (!once) /* one screen reads nothing: a script's loop keeps its input */
+		keys_start();
 	struct top_sample a = { .prefixes = argv + 1, .n_prefixes = n };
 	struct top_sample b = a;
 	int r = top_sample_take(&a);
