@@ -205,6 +205,21 @@ static void watch_holder(struct shmkit_queue *q, struct shmkit__holder_watch *w,
 	w->marker = stuck;
 }
 
+/* An MPMC poll without a descriptor found nothing over SHMKIT__EC_HOLD_NS
+ * after the last one did: its caller sleeps between polls by itself, and
+ * would hold its peer entry through each sleep (64 such pollers locked
+ * every other handle out). Give it back, as a wait does before its futex
+ * sleep; the next call claims one again. A loop polling faster keeps it,
+ * and so does a first empty poll (nothing yet says the polls are apart). */
+static void park_if_polls_apart(struct shmkit_queue *q)
+{
+	int64_t now = shmkit__now_ns();
+
+	if (q->empty_poll_at && now - q->empty_poll_at > SHMKIT__EC_HOLD_NS)
+		shmkit__queue_peer_park(q);
+	q->empty_poll_at = now;
+}
+
 /* A poll (timeout 0) found nothing. Look at a stuck slot's holder now and
  * then (at once if its watched pidfd says it exited); if this side has a
  * descriptor, arm it (it turns readable when the other side next
@@ -226,6 +241,8 @@ static int poll_empty(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, 
 	if (r != -EAGAIN || l->fd < 0) {
 		if (w->pidfd >= 0)
 			unwatch_holder(w); /* a pidfd of an exited holder stays readable */
+		if (r == -EAGAIN && q->multi)
+			park_if_polls_apart(q);
 		return r;
 	}
 	if (shmkit__lis_arm(l, producer ? &q->space_ec : &q->data_ec) == 1) {

@@ -133,6 +133,7 @@ struct shmkit_queue {
 	bool rejoined;	    /* this registration followed a park */
 	bool peer_full;	    /* the last registration found every entry held */
 	int64_t dead_scan_at; /* a rejoin's next look for dead entries (clock) */
+	int64_t empty_poll_at; /* when a poll without a descriptor last found nothing */
 };
 
 /* What one attempt hands back. */

@@ -957,7 +957,9 @@ SHMKIT__COLD static bool activate_entry(struct shmkit_queue *q, unsigned k)
  * and registers again only if a slot may be taken: its last entry first if
  * still free, then any free one, and only then (at most every
  * SHMKIT__LIVENESS_NS) the full registration that clears dead entries and
- * reads /proc. A spin, a poll without a descriptor and the fast path keep
+ * reads /proc. A poll without a descriptor that finds nothing over 1 ms
+ * after its last such poll parks too (src/queue.c park_if_polls_apart):
+ * its caller sleeps by itself. A spin, faster polls and the fast path keep
  * the entry: a stream that does not sleep pays nothing, one that sleeps
  * pays a release and a claim on its own entry's line per sleep, next to
  * a futex wait and a wake-up. A registration that finds every entry held

@@ -3,7 +3,8 @@
  * "parking"), so more waiters than the 64 entries never lock the other
  * side out: 66 senders asleep on a full capacity-2 queue, then a receiver
  * drains every message exactly once; 66 receivers asleep on an empty one,
- * then a sender gets in; waiters killed with kill -9 at random moments, and
+ * then a sender gets in; 70 handles polling with timeout 0 and sleeping by
+ * themselves, then a sender gets in; waiters killed with kill -9 at random moments, and
  * at each point of giving back and claiming again, wedge nothing (every
  * entry can be claimed again, every message of a live sender arrives once).
  * Real processes throughout (fork, exec, kill -9). */
@@ -30,6 +31,7 @@ struct board {
 	_Atomic uint32_t started;	  /* children about to block */
 	_Atomic uint32_t got[256];	  /* times each message id was received */
 	_Atomic uint32_t bad;		  /* a message not of the form "m<id>" */
+	_Atomic uint32_t stop;		  /* pollers: stop polling */
 };
 
 static struct board *board;
@@ -151,6 +153,32 @@ static int sender_many(void *arg)
 	return 0;
 }
 
+/* A poller: receives with timeout 0 every 5 ms (sleeping by itself in
+ * between, not on a descriptor), noting what it gets, until told to stop. */
+static int poller(void *arg)
+{
+	struct shmkit_queue *q;
+	char buf[16];
+	(void)arg;
+	if (shmkit_queue_open(&q, g_uri) != 0)
+		return 2;
+	for (unsigned polls = 0; !atomic_load(&board->stop); polls++) {
+		ssize_t n = shmkit_queue_recv(q, buf, sizeof(buf), 0);
+		if (n >= 0) {
+			note(buf, n);
+		} else if (n != -EAGAIN) {
+			fprintf(stderr, "poller %d: %s (%s)\n", (int)getpid(),
+				shmkit_strerror((int)n), shmkit_last_error_detail());
+			return 3;
+		}
+		if (polls == 1)
+			atomic_fetch_add(&board->started, 1); /* its polls are apart */
+		usleep(5000);
+	}
+	shmkit_queue_close(q);
+	return 0;
+}
+
 /* Until every child is about to block, then a little longer (asleep). */
 static void wait_started(uint32_t n)
 {
@@ -168,7 +196,11 @@ static void check_all_entries_claimable(struct shmkit_queue *q)
 	struct shmkit_queue *h[SHMKIT__QUEUE_PEERS - 1];
 	char buf[16];
 
+	/* an empty poll long after our last one gives the entry back
+	 * (src/queue.c park_if_polls_apart); one right after it keeps it */
 	ssize_t r = shmkit_queue_recv(q, buf, sizeof(buf), 0);
+	if (r == -EAGAIN)
+		r = shmkit_queue_recv(q, buf, sizeof(buf), 0);
 	CHECK(r == -EAGAIN && q->peer >= 0); /* registered */
 	for (unsigned i = 0; i < SHMKIT__QUEUE_PEERS - 1; i++) {
 		CHECK_OK(shmkit_queue_open(&h[i], g_uri));
@@ -226,6 +258,40 @@ static void test_receivers_asleep(void)
 	for (unsigned i = 0; i < WAITERS; i++)
 		CHECK_RET(test_wait(kids[i]), 0);
 	for (unsigned i = 0; i < WAITERS; i++)
+		CHECK_RET(atomic_load(&board->got[i]), 1);
+	CHECK_RET(atomic_load(&board->bad), 0);
+	check_all_entries_claimable(q);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(g_uri));
+}
+
+/* 70 handles polling an empty queue with timeout 0, each sleeping 5 ms
+ * by itself between polls: a sender still gets an entry (a poll that
+ * found nothing a while after the last one gives its entry back), and
+ * each of its 70 messages reaches one poller exactly once. */
+static void test_pollers_apart(void)
+{
+	struct shmkit_queue *q = make("park-poll");
+	pid_t kids[KILLERS];
+
+	memset(board, 0, sizeof(*board));
+	for (unsigned i = 0; i < KILLERS; i++)
+		kids[i] = test_fork(poller, NULL);
+	wait_started(KILLERS);
+	pid_t tx = test_fork(sender_many, (void *)(uintptr_t)KILLERS);
+	CHECK_RET(test_wait(tx), 0);
+	uint32_t total = 0;
+	for (int64_t t0 = test_now_ns(); test_now_ns() - t0 < 20 * SEC; usleep(10000)) {
+		total = 0;
+		for (unsigned i = 0; i < KILLERS; i++)
+			total += atomic_load(&board->got[i]);
+		if (total >= KILLERS)
+			break;
+	}
+	atomic_store(&board->stop, 1);
+	for (unsigned i = 0; i < KILLERS; i++)
+		CHECK_RET(test_wait(kids[i]), 0);
+	for (unsigned i = 0; i < KILLERS; i++)
 		CHECK_RET(atomic_load(&board->got[i]), 1);
 	CHECK_RET(atomic_load(&board->bad), 0);
 	check_all_entries_claimable(q);
@@ -343,6 +409,7 @@ int main(int argc, char **argv)
 	int64_t t0 = test_now_ns();
 	test_senders_asleep();
 	test_receivers_asleep();
+	test_pollers_apart();
 	test_kill_sleepers();
 	test_killed_at("queue.peer.parking", false);
 	test_killed_at("queue.peer.releasing", false);
