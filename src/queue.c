@@ -553,8 +553,12 @@ static int slot_geometry(struct shmkit__queue_geometry *g)
 	uint64_t ring = g->cap * g->stride; /* <= 2^30 * (2^30 + 80): no overflow */
 	if (ring > ((uint64_t)1 << 40))
 		return -ENOMEM;
+	uint64_t body = SHMKIT__QUEUE_SLOTS_OFF + ring + markers;
+	/* a 32-bit process: what its size_t (and address space) cannot hold */
+	if (body > SIZE_MAX - SHMKIT__HEADER_SIZE)
+		return -EFBIG;
 	g->markers_off = markers ? SHMKIT__QUEUE_SLOTS_OFF + ring : 0;
-	g->body_size = SHMKIT__QUEUE_SLOTS_OFF + (size_t)ring + (size_t)markers;
+	g->body_size = (size_t)body;
 	return 0;
 }
 
@@ -579,11 +583,14 @@ static int geometry(const struct shmkit_queue_opts *o, struct shmkit__queue_geom
 		   (o->multi_consumer ? SHMKIT__QUEUE_F_MC : 0);
 	if (g->flags != 0)
 		g->flags |= SHMKIT__QUEUE_F_LEASE | SHMKIT__QUEUE_F_PEERGEN;
-	if (slot_geometry(g) < 0) /* the ring alone: "Cannot allocate memory" said nothing more */
+	int r = slot_geometry(g);
+	if (r < 0) /* the ring alone: "Cannot allocate memory" said nothing more */
 		return shmkit__fail(-ENOMEM,
 				    "capacity %zu and max_msg %zu make a ring of %llu slots of %u "
-				    "bytes: more than the 1 TiB a queue takes",
-				    o->capacity, o->max_msg, (unsigned long long)g->cap, g->stride);
+				    "bytes: more than %s",
+				    o->capacity, o->max_msg, (unsigned long long)g->cap, g->stride,
+				    r == -EFBIG ? "a 32-bit process can map"
+						: "the 1 TiB a queue takes");
 	return 0;
 }
 

@@ -137,6 +137,12 @@ static void test_targeted(int multi)
 	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
 	t.sh->capacity = 1u << 20;
 	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
+	/* rings of 2^32 bytes and more: what a 32-bit size_t wrapped to a
+	 * small size, whose slots then lay past the segment */
+	for (uint32_t c = 1u << 26; c && c <= (1u << 30); c <<= 1) {
+		t.sh->capacity = c;
+		CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
+	}
 	t.sh->capacity = saved;
 	t.sh->max_msg = 1u << 29;
 	CHECK_RET(shmkit_queue_open(&q2, uri), -EBADMSG);
@@ -264,11 +270,41 @@ static void test_random(int multi, unsigned seed)
 	close_target(&t, uri);
 }
 
+/* A ring a 32-bit process cannot map is refused at create (a size_t that
+ * wrapped made a segment of a few KiB and wrote markers past it), and
+ * nothing is left behind. A 64-bit process would make these (4 GiB and
+ * more of tmpfs): only the 32-bit build asks. */
+static void test_too_large_for_32bit(void)
+{
+	static const struct {
+		size_t cap, max_msg;
+		int multi;
+	} sizes[] = { { 1u << 26, 8, 0 },   { 1u << 26, 48, 1 }, { 1u << 27, 56, 0 },
+		      { 4, 1u << 30, 0 },   { 4, 1u << 30, 1 },  { 1u << 25, 120, 0 },
+		      { 1u << 30, 1, 0 },   { 1u << 25, 128, 0 } };
+	const char *uri = test_uri("posix", "too-large");
+	struct shmkit_stat st;
+
+	if (sizeof(size_t) > 4)
+		return;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct shmkit_queue_opts o = { .capacity = sizes[i].cap,
+					       .max_msg = sizes[i].max_msg,
+					       .multi_producer = sizes[i].multi,
+					       .multi_consumer = sizes[i].multi };
+		struct shmkit_queue *q;
+		CHECK_RET(shmkit_queue_create(&q, uri, &o), -ENOMEM);
+		CHECK(strstr(shmkit_last_error_detail(), "a 32-bit process can map") != NULL);
+		CHECK_RET(shmkit_stat(uri, &st), -ENOENT);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, NULL);
 	for (int multi = 0; multi <= 2; multi++)
 		test_targeted(multi);
+	test_too_large_for_32bit();
 	for (unsigned s = 1; s <= 4; s++)
 		for (int multi = 0; multi <= 2; multi++)
 			test_random(multi, s);
