@@ -85,12 +85,12 @@ static int lease_counts_readers(void)
 	if (w < 0) /* EISDIR, EOPNOTSUPP: no O_TMPFILE here, so no way to tell */
 		return errno == EISDIR || errno == EOPNOTSUPP ? 0 : -errno;
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", w);
+	snprintf(path, sizeof(path), "%s/fd/%d", shmkit__proc_self_dir(), w);
 	int r1 = open(path, O_RDONLY | O_CLOEXEC);
 	close(w);
 	if (r1 < 0)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", r1);
+	snprintf(path, sizeof(path), "%s/fd/%d", shmkit__proc_self_dir(), r1);
 	int r2 = open(path, O_RDONLY | O_CLOEXEC);
 	int counted = r2 >= 0 && fcntl(r2, F_SETLEASE, F_WRLCK) < 0 && errno == EAGAIN;
 	if (r2 >= 0)

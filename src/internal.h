@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <shmkit/common.h>
 
@@ -77,6 +78,24 @@ static inline int64_t shmkit__deadline(int64_t timeout_ns)
  * (a producer's join, then its send) waits no longer in all than asked.
  * Forever (negative) and 0 stay as they are; an expired wait gets 1 ns, so
  * it still ends in -ETIMEDOUT and not in timeout 0's -EAGAIN. */
+/* Where our own maps, descriptors, mounts and namespaces are read:
+ * /proc/thread-self, the calling thread's view of what all threads share.
+ * /proc/self names the main thread, which after pthread_exit() is a
+ * zombie whose maps, fd/ and ns/ read as nothing, so every judgement made
+ * from them failed. Our pid and start time (stat, status) are the
+ * process's: /proc/self for those. Before Linux 3.17, /proc/self. */
+static inline const char *shmkit__proc_self_dir(void)
+{
+	static int have_thread_self = -1; /* a racing first look finds the same */
+	int v = __atomic_load_n(&have_thread_self, __ATOMIC_RELAXED);
+
+	if (v < 0) {
+		v = access("/proc/thread-self", F_OK) == 0;
+		__atomic_store_n(&have_thread_self, v, __ATOMIC_RELAXED);
+	}
+	return v ? "/proc/thread-self" : "/proc/self";
+}
+
 static inline int64_t shmkit__timeout_left(int64_t timeout_ns, int64_t deadline)
 {
 	if (timeout_ns <= 0 || deadline == SHMKIT__NO_DEADLINE)

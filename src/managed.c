@@ -166,10 +166,10 @@ static int byte_locked(int fd, uint64_t off, uint32_t flags)
  * -1 if it cannot be had (no /proc): nothing is proven then. */
 static int fresh_description(int fd)
 {
-	char path[40];
+	char path[48];
 	if (fd < 0)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	snprintf(path, sizeof(path), "%s/fd/%d", shmkit__proc_self_dir(), fd);
 	return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 }
 

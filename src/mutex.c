@@ -574,7 +574,8 @@ static int tid_maps_object(pid_t tid, const void *addr)
 	unsigned maj, min, omaj, omin;
 	unsigned long ino, oino;
 
-	if (backing_of("/proc/self/maps", (uintptr_t)addr, &maj, &min, &ino) < 0)
+	snprintf(path, sizeof(path), "%s/maps", shmkit__proc_self_dir());
+	if (backing_of(path, (uintptr_t)addr, &maj, &min, &ino) < 0)
 		return -1;
 	if (ino == 0) {
 		/* private memory: only a thread of this process can hold it */

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
@@ -36,10 +37,16 @@ ssize_t shmkit__proc_read_file(const char *path, char *buf, size_t cap)
 	return n;
 }
 
+/* /proc/PID/what; ours (pid 0): the process's stat, status and comm, and
+ * the rest (maps, fd, ns) from /proc/thread-self (shmkit__proc_self_dir). */
 static void proc_path(char *buf, size_t cap, pid_t pid, const char *what)
 {
+	bool process_wide = strcmp(what, "stat") == 0 || strcmp(what, "status") == 0 ||
+			    strcmp(what, "comm") == 0;
+
 	if (pid == 0)
-		snprintf(buf, cap, "/proc/self/%s", what);
+		snprintf(buf, cap, "%s/%s", process_wide ? "/proc/self" : shmkit__proc_self_dir(),
+			 what);
 	else
 		snprintf(buf, cap, "/proc/%d/%s", (int)pid, what);
 }
@@ -245,16 +252,46 @@ static int sysv_dev(dev_t dev)
 	return 0;
 }
 
-int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l, void *arg),
-			  void *arg)
+/* A process whose main thread called pthread_exit() while others run has
+ * a zombie leader, and /proc/PID/maps and fd/ show nothing. Its live
+ * threads share its memory and descriptors: the path to `what` through
+ * one of them, /proc/PID/task/TID/what (0), or -1 (not such a process). */
+static int live_task_path(char *buf, size_t cap, pid_t pid, const char *what)
 {
-	char path[64], line[PATH_MAX + 128];
-	proc_path(path, sizeof(path), pid, "maps");
+	char dir[48], state;
+	uint64_t start;
+
+	if (pid <= 0 || shmkit__proc_stat(pid, &state, &start) < 0 || state != 'Z')
+		return -1;
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int r = -1;
+	while (r < 0 && (e = readdir(d)) != NULL) {
+		char *end;
+		long tid = strtol(e->d_name, &end, 10);
+		if (*end || tid <= 0 || tid > INT_MAX || tid == pid)
+			continue;
+		snprintf(buf, cap, "%s/%ld/%s", dir, tid, what);
+		r = 0;
+	}
+	closedir(d);
+	return r;
+}
+
+/* fn for each line of the maps file at path, *lines counting them. */
+static int each_map_at(const char *path, int (*fn)(const struct shmkit__map_line *l, void *arg),
+		       void *arg, unsigned *lines)
+{
+	char line[PATH_MAX + 128];
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return open_errno();
 	int r = 0;
 	while (r == 0 && fgets(line, sizeof(line), f)) {
+		++*lines;
 		struct shmkit__map_line l;
 		unsigned maj, min;
 		unsigned long long ino, offset;
@@ -277,14 +314,30 @@ int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l,
 	return r;
 }
 
+int shmkit__proc_each_map(pid_t pid, int (*fn)(const struct shmkit__map_line *l, void *arg),
+			  void *arg)
+{
+	char path[96];
+	unsigned lines = 0;
+
+	proc_path(path, sizeof(path), pid, "maps");
+	int r = each_map_at(path, fn, arg, &lines);
+	/* none: a kernel thread, or a process whose leader is a zombie */
+	if (r == 0 && lines == 0 && live_task_path(path, sizeof(path), pid, "maps") == 0)
+		r = each_map_at(path, fn, arg, &lines);
+	return r;
+}
+
 int shmkit__proc_each_fd(pid_t pid,
 			 int (*fn)(const char *fd, const char *link, const struct stat *sb,
 				   void *arg),
 			 void *arg)
 {
-	char path[64], link[PATH_MAX];
+	char path[96], link[PATH_MAX];
 	proc_path(path, sizeof(path), pid, "fd");
 	DIR *d = opendir(path);
+	if (!d && live_task_path(path, sizeof(path), pid, "fd") == 0)
+		d = opendir(path);
 	if (!d)
 		return open_errno();
 	struct dirent *e;

@@ -215,7 +215,7 @@ void shmkit__stat_from_stat(const struct stat *sb, struct shmkit_stat *st)
 static void memfd_name(int fd, char *out, size_t cap)
 {
 	char path[64], link[PATH_MAX];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	snprintf(path, sizeof(path), "%s/fd/%d", shmkit__proc_self_dir(), fd);
 	out[0] = '\0';
 	ssize_t n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)

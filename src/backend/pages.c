@@ -113,7 +113,9 @@ static void shmem_enabled(char *word, size_t cap)
  * it is the one on top). */
 static void tmpfs_mount(dev_t dev, char *point, size_t pcap, char *huge, size_t hcap)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char path[48];
+	snprintf(path, sizeof(path), "%s/mountinfo", shmkit__proc_self_dir());
+	FILE *f = fopen(path, "re");
 	char line[4096];
 
 	snprintf(point, pcap, "?");
@@ -287,7 +289,9 @@ int shmkit__thp_reserve(struct shmkit_seg *seg)
 /* KernelPageSize of this process's mapping that starts at addr, 0 unknown. */
 static uint64_t self_page_size(const void *addr)
 {
-	FILE *f = fopen("/proc/self/smaps", "re");
+	char path[48];
+	snprintf(path, sizeof(path), "%s/smaps", shmkit__proc_self_dir());
+	FILE *f = fopen(path, "re");
 	char line[512];
 	int in = 0;
 	uint64_t kb = 0;

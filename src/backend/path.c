@@ -120,9 +120,9 @@ static int finish_create(const struct shmkit__path_ops *ops, struct shmkit_seg *
 
 int shmkit__reopen_path_fd(int pfd, int oflag)
 {
-	char self[32];
+	char self[48];
 
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	snprintf(self, sizeof(self), "%s/fd/%d", shmkit__proc_self_dir(), pfd);
 	return open(self, oflag | O_CLOEXEC | O_NOCTTY);
 }
 
