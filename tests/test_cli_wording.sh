@@ -12,6 +12,13 @@ Q="posix:/shmkit-test-$ID-word-q" T="posix:/shmkit-test-$ID-word-t"
 K="sysv:0x$(printf '%08x' $(( (0x5e000000 + ID) & 0x7fffffff )))"
 CLEANUP+=("$Q" "$T" "$K")
 
+# ---- create's ownership words: for objects only, and said so ----
+for opt in --owned --persist; do
+	expect 2 "$SHMKIT" create "$Q-plain" 4096 "$opt"
+	err_has "$opt is for shmkit objects \(queue, topic, map and heap create\); a plain segment made here is never removed by gc"
+done
+[ ! -e "/dev/shm/${Q#posix:/}-plain" ] || fail "create $opt made the segment"
+
 # ---- singular counts ----
 expect 0 "$SHMKIT" queue create "$Q" --capacity 1 --max-msg 1
 expect 0 "$SHMKIT" queue stat "$Q"

@@ -1060,6 +1060,15 @@ CLI_COMMAND(cmd_create)
 	const char *uri;
 	int ret;
 	const struct cli_opt opts[] = { { "mode", 0, CLI_MODE, &mode, NULL }, { 0 } };
+
+	/* the ownership options of the object creates (DESIGN.md §8) mean
+	 * nothing here: say so rather than only "bad option" */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--owned") == 0 || strcmp(argv[i], "--persist") == 0)
+			return cli_usage_error(argv[0], "%s is for shmkit objects (queue, topic, "
+					       "map and heap create); a plain segment made here "
+					       "is never removed by gc, like another program's",
+					       argv[i]);
 	int n = cli_parse(argv[0], argc, argv, opts);
 
 	if (n < 0)
