@@ -1002,7 +1002,7 @@ SHMKIT__COLD static int register_once(struct shmkit_queue *q, bool gated)
 	 * instructions before our identity was written: rare, so bounded */
 	for (int attempt = 0; attempt < 64; attempt++) {
 		int k = -1;
-		if (q->parked)
+		if (q->parked || gated)
 			k = claim_free_again(q);
 		if (k < 0 && gated) {
 			/* a waiter's look clears the dead at most every
@@ -1050,7 +1050,12 @@ bool shmkit__queue_peer_full(const struct shmkit_queue *q)
 
 /* Registers, waiting for a free entry until *timeout_ns runs out (left
  * holding what remains); `gated`: a waiter's look, which does not wait
- * (*timeout_ns is 0) and clears the dead only now and then. */
+ * (*timeout_ns is 0) and clears the dead only now and then. A call that
+ * does not wait (a poll) after this handle's last registration found every
+ * entry held is gated too: a free entry is looked for at each call, the
+ * full registration (a /proc read per entry, ~250 us) made at most every
+ * SHMKIT__LIVENESS_NS; 70 handles polling 0.3 ms apart, a few of them
+ * locked out at any moment, spent over 1.5 of 2 CPUs in those reads. */
 SHMKIT__COLD static int peer_register(struct shmkit_queue *q, int64_t *timeout_ns, bool gated)
 {
 	const struct shmkit__ident *me = shmkit__ident_self();
@@ -1061,6 +1066,8 @@ SHMKIT__COLD static int peer_register(struct shmkit_queue *q, int64_t *timeout_n
 		return -ESRCH;
 	if (q->peer_gen != shmkit__fork_gen())
 		q->parked = false; /* a forked child registers anew */
+	if (*timeout_ns == 0 && q->peer_full)
+		gated = true; /* a poll, after a registration found no entry */
 	q->peer = -1;
 	while ((r = register_once(q, gated)) == -ENOSPC) {
 		if (*timeout_ns == 0)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue_internal.h"
@@ -299,6 +300,70 @@ static void test_pollers_apart(void)
 	CHECK_OK(shmkit_remove(g_uri));
 }
 
+/* A handle that polls once (its first empty poll keeps its entry), then
+ * holds it until told to stop. */
+static int holder(void *arg)
+{
+	struct shmkit_queue *q;
+	char buf[16];
+	(void)arg;
+	if (shmkit_queue_open(&q, g_uri) != 0 || shmkit_queue_recv(q, buf, sizeof(buf), 0) != -EAGAIN)
+		return 2;
+	atomic_fetch_add(&board->started, 1);
+	while (!atomic_load(&board->stop))
+		usleep(1000);
+	shmkit_queue_close(q);
+	return 0;
+}
+
+static int64_t cpu_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+/* Every entry held by a live handle: a poll that finds no entry costs
+ * little (the full registration, a /proc read per entry, is made at most
+ * every SHMKIT__LIVENESS_NS, not at each poll: it cost ~250 us a poll), and
+ * an entry of a holder killed with kill -9 is still found by such polls. */
+static void test_locked_out_polls(void)
+{
+	struct shmkit_queue *q = make("park-locked");
+	pid_t kids[SHMKIT__QUEUE_PEERS];
+	char buf[16];
+
+	memset(board, 0, sizeof(*board));
+	for (unsigned i = 0; i < SHMKIT__QUEUE_PEERS; i++)
+		kids[i] = test_fork(holder, NULL);
+	wait_started(SHMKIT__QUEUE_PEERS);
+	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK(shmkit__queue_peer_full(q));
+	int64_t c0 = cpu_now_ns();
+	for (unsigned i = 0; i < 200; i++) {
+		CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), -EAGAIN);
+		CHECK(shmkit__queue_peer_full(q));
+	}
+	int64_t per_poll = (cpu_now_ns() - c0) / 200;
+	if (per_poll > 50000)
+		fprintf(stderr, "a locked-out poll took %lld ns of CPU\n", (long long)per_poll);
+	CHECK(per_poll <= 50000);
+	kill(kids[0], SIGKILL);
+	CHECK_RET(test_wait(kids[0]), 128 + SIGKILL);
+	int64_t t0 = test_now_ns();
+	ssize_t r;
+	while ((r = shmkit_queue_recv(q, buf, sizeof(buf), 0)) == -EAGAIN && q->peer < 0 &&
+	       test_now_ns() - t0 < 5 * SEC)
+		usleep(1000);
+	CHECK(r == -EAGAIN && q->peer >= 0); /* the dead holder's entry, found */
+	atomic_store(&board->stop, 1);
+	for (unsigned i = 1; i < SHMKIT__QUEUE_PEERS; i++)
+		CHECK_RET(test_wait(kids[i]), 0);
+	check_all_entries_claimable(q);
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(g_uri));
+}
+
 /* 70 senders asleep on a full queue; a slow drainer; a third of the
  * senders killed at random moments while they sleep, wake, give back or
  * claim again. Every survivor's message arrives exactly once, a killed
@@ -410,6 +475,7 @@ int main(int argc, char **argv)
 	test_senders_asleep();
 	test_receivers_asleep();
 	test_pollers_apart();
+	test_locked_out_polls();
 	test_kill_sleepers();
 	test_killed_at("queue.peer.parking", false);
 	test_killed_at("queue.peer.releasing", false);
