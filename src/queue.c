@@ -206,14 +206,18 @@ static void watch_holder(struct shmkit_queue *q, struct shmkit__holder_watch *w,
 }
 
 /* An MPMC poll without a descriptor found nothing over SHMKIT__EC_HOLD_NS
- * after the last one did: its caller sleeps between polls by itself, and
+ * (and a clock tick) after the last one did: its caller sleeps between polls by itself, and
  * would hold its peer entry through each sleep (64 such pollers locked
  * every other handle out). Give it back, as a wait does before its futex
  * sleep; the next call claims one again. A loop polling faster keeps it,
  * and so does a first empty poll (nothing yet says the polls are apart). */
 static void park_if_polls_apart(struct shmkit_queue *q)
 {
-	int64_t now = shmkit__now_ns();
+	/* the coarse clock (6 ns against 21 here; a tick of 1-10 ms): a loop
+	 * polling within one tick sees no time pass and keeps its entry */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 
 	if (q->empty_poll_at && now - q->empty_poll_at > SHMKIT__EC_HOLD_NS)
 		shmkit__queue_peer_park(q);
