@@ -746,6 +746,7 @@ int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int 
 /* SysV: a copy read through a process that has the segment attached. */
 static int look_sysv(struct shmkit__obj *o, const char *uri)
 {
+	char why[256];
 	struct shmkit_stat *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -757,10 +758,8 @@ static int look_sysv(struct shmkit__obj *o, const char *uri)
 	if (r == 0 && !(o->copy = malloc(size)))
 		r = -ENOMEM;
 	if (r == 0 && shmkit__sysv_peek(st->sysv_id, 0, o->copy, size, NULL) < 0)
-		r = shmkit__fail(-ENODATA,
-				 "not read: no process we may read has it attached, and attaching "
-				 "to look would rewrite its last-user pid and times, which gc "
-				 "--foreign relies on");
+		r = shmkit__fail(-ENODATA, "not read: %s",
+				 shmkit__sysv_unread_why(st, why, sizeof(why)));
 	free(st);
 	if (r < 0) {
 		free(o->copy);

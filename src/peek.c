@@ -63,6 +63,7 @@ static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 
 static int peek_sysv(const char *uri, uint64_t off, void *buf, size_t len)
 {
+	char why[256];
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -71,10 +72,8 @@ static int peek_sysv(const char *uri, uint64_t off, void *buf, size_t len)
 		r = shmkit__fail(-EINVAL, "range past the end of the segment (%llu bytes)",
 				 (unsigned long long)st->size);
 	if (r == 0 && shmkit__sysv_peek(st->sysv_id, off, buf, len, NULL) < 0)
-		r = shmkit__fail(-ENODATA,
-				 "not read: no process we may read has it attached, and attaching "
-				 "to read would rewrite its last-user pid and times, which gc "
-				 "--foreign relies on");
+		r = shmkit__fail(-ENODATA, "not read: %s",
+				 shmkit__sysv_unread_why(st, why, sizeof(why)));
 	free(st);
 	return r;
 }

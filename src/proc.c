@@ -602,10 +602,48 @@ static int map_covers(const struct shmkit__map_line *l, void *arg)
 	return 1;
 }
 
-int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
+/* Bytes of our own memory: process_vm_readv on ourselves, or where that
+ * call is refused (a seccomp filter such as systemd's
+ * SystemCallFilter=@system-service or a container's default profile, a
+ * kernel without it) pread of /proc/self/mem. Both fail, never fault, when
+ * the range is no longer mapped (another thread unmapped it); neither
+ * attaches anything, so the segment's last-user pid and times stay. */
+static int read_own_mem(unsigned long addr, void *buf, size_t len)
+{
+	int r = shmkit__proc_read_mem(getpid(), addr, buf, len);
+	if (r == 0 || r == -EFAULT)
+		return r;
+	int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return r; /* process_vm_readv's error */
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, len, (off_t)addr);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			break;
+		}
+		buf = (char *)buf + n;
+		addr += (unsigned long)n;
+		len -= (size_t)n;
+	}
+	close(fd);
+	return len ? -EFAULT : 0;
+}
+
+int shmkit__sysv_read_refused(void)
+{
+	volatile unsigned char probe = 1;
+	unsigned char copy;
+	int r = shmkit__proc_read_mem(getpid(), (unsigned long)&probe, &copy, 1);
+	return r == -EPERM || r == -ENOSYS || r == -EACCES ? r : 0;
+}
+
+/* pid 0: this process (its own mapping, read as above) */
+static int peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
 {
 	/* shmids are per IPC namespace: the same number elsewhere is another segment */
-	uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = shmkit__proc_ns(pid, "ipc");
+	uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = pid ? shmkit__proc_ns(pid, "ipc") : 0;
 	if (mine && theirs && mine != theirs)
 		return -ENOENT;
 	while (len > 0) {
@@ -613,8 +651,10 @@ int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t 
 		if (shmkit__proc_each_map(pid, map_covers, &c) != 1)
 			return -ENOENT;
 		size_t n = c.avail < len ? (size_t)c.avail : len;
-		/* fails when not ours to read (ptrace rules), or it just detached */
-		if (shmkit__proc_read_mem(pid, c.addr, buf, n) < 0)
+		/* fails when not ours to read (ptrace rules, a refused system
+		 * call), or it just detached */
+		if ((pid ? shmkit__proc_read_mem(pid, c.addr, buf, n) : read_own_mem(c.addr, buf, n)) <
+		    0)
 			return -ENOENT;
 		buf = (char *)buf + n;
 		off += n;
@@ -623,10 +663,15 @@ int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t 
 	return 0;
 }
 
+int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
+{
+	return peek_pid(pid == getpid() ? 0 : pid, shmid, off, buf, len);
+}
+
 static int peek_one(pid_t pid, void *arg)
 {
 	struct peek_ctx *c = arg;
-	if (pid == getpid() || shmkit__sysv_peek_pid(pid, c->shmid, c->off, c->buf, c->len) < 0)
+	if (pid == getpid() || peek_pid(pid, c->shmid, c->off, c->buf, c->len) < 0)
 		return 0;
 	c->via = pid;
 	return 1;
@@ -635,14 +680,37 @@ static int peek_one(pid_t pid, void *arg)
 int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via)
 {
 	struct peek_ctx c = {shmid, off, buf, len, 0};
-	/* this process first: a publisher or subscriber looking at its own topic */
-	if (shmkit__sysv_peek_pid(getpid(), shmid, off, buf, len) == 0)
+	/* this process first, from its own mapping: a publisher or subscriber
+	 * looking at its own topic (even where reading others is refused) */
+	if (peek_pid(0, shmid, off, buf, len) == 0)
 		c.via = getpid();
 	else if (shmkit__proc_each_pid(peek_one, &c) != 1)
 		return -ENOENT;
 	if (via)
 		*via = c.via;
 	return 0;
+}
+
+const char *shmkit__sysv_unread_why(const struct shmkit_stat *st, char *buf, size_t cap)
+{
+	static const char attaching[] = "attaching to look would rewrite its last-user pid and "
+					"times, which gc --foreign relies on";
+	int refused = st->attach_count == 0 ? 0 : shmkit__sysv_read_refused();
+	if (st->attach_count == 0)
+		snprintf(buf, cap, "nobody has it attached, and %s", attaching);
+	else if (refused)
+		snprintf(buf, cap,
+			 "reading the memory of a process that has it attached is refused here "
+			 "(process_vm_readv: %s), and %s",
+			 shmkit_strerror(refused), attaching);
+	else if (st->attach_count > 0)
+		snprintf(buf, cap,
+			 "attached %lld time%s, but by no process we may read (another user's, or "
+			 "not visible here), and %s",
+			 (long long)st->attach_count, st->attach_count == 1 ? "" : "s", attaching);
+	else
+		snprintf(buf, cap, "no process we may read has it attached, and %s", attaching);
+	return buf;
 }
 
 uint64_t shmkit__proc_page_size(pid_t pid, unsigned long addr)

@@ -147,13 +147,23 @@ int shmkit__sysv_lpid_alive(const struct shmkit__sysv_row *r);
 int shmkit__proc_read_mem(pid_t pid, unsigned long addr, void *buf, size_t len);
 
 /* Copies len bytes at offset off of SysV segment shmid as a live process
- * that has it attached sees them (process_vm_readv): reading changes nothing
- * the kernel keeps, unlike shmat, which rewrites the last-user pid and times.
+ * that has it attached sees them: this process's own mapping first (read
+ * even where process_vm_readv is refused), then others' (process_vm_readv):
+ * reading changes nothing the kernel keeps, unlike shmat, which rewrites
+ * the last-user pid and times.
  * The caller keeps off + len within the segment. 0 and *via (the process
  * read through), -ENOENT when no process we may read has it attached. */
 int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via);
 /* The same through one process: 0, or -ENOENT when pid does not have it
  * attached or may not be read. */
 int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len);
+/* Whether reading another process's memory is refused here whatever its
+ * owner (process_vm_readv fails even on ourselves: a seccomp filter, a
+ * kernel without it): its negative errno, or 0 when it is not. */
+int shmkit__sysv_read_refused(void);
+/* Why SysV segment st was not read (header_status -ENODATA), true to the
+ * cause: nobody has it attached, reading is refused here, or only processes
+ * we may not read have it attached. Written into buf; returns buf. */
+const char *shmkit__sysv_unread_why(const struct shmkit_stat *st, char *buf, size_t cap);
 
 #endif

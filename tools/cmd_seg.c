@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "proc.h"
 
 /* ---- one segment as text or JSON ---- */
 
@@ -114,21 +115,18 @@ static const char *ctl_posix_name(const char *uri)
 	return ctl ? name : NULL;
 }
 
-/* shmkit_stat() leaves a SysV segment nobody has attached unread (header_status -ENODATA). */
-#define CLI_SYSV_NOT_READ                                                                   \
-	"nobody has it attached, and attaching to look would rewrite its last-user pid and " \
-	"times, which gc --foreign relies on"
-
 /* Why the header was not looked at, or NULL if it was: managed == 0 then
  * only means "no header" when header_status is 0. A SysV segment nobody has
- * attached is left unread on purpose; a POSIX or file segment the caller may
+ * attached (that we may read) is left unread on purpose; a POSIX or file segment the caller may
  * not open (another user's, mode 0600) may well be a queue. */
 static const char *header_not_read(const struct shmkit_stat *st)
 {
 	if (st->managed || st->header_status >= 0)
 		return NULL;
-	if (st->header_status == -ENODATA)
-		return CLI_SYSV_NOT_READ;
+	if (st->header_status == -ENODATA) { /* SysV, never attached to be read */
+		static char why[256];
+		return shmkit__sysv_unread_why(st, why, sizeof(why));
+	}
 	if (st->header_status == -EINVAL && st->backend == SHMKIT_POSIX && ctl_posix_name(st->uri))
 		return "its name has a control character: the library opens no such name; "
 		       "another program made it, and shmkit rm removes it";

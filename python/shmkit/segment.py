@@ -16,8 +16,19 @@ from ._views import Window
 BACKENDS = {1: "posix", 2: "sysv", 3: "file", 4: "memfd", 5: "anon"}   # enum shmkit_backend
 LIFETIMES = {0: "process", 1: "kernel", 2: "filesystem"}
 KIND_QUEUE, KIND_TOPIC, KIND_HEAP, KIND_MAP = 2, 3, 4, 5
-_SYSV_NOT_READ = ("nobody has it attached, and attaching to look would rewrite its last-user "
-                  "pid and times, which gc --foreign relies on")
+_SYSV_ATTACHING = ("attaching to look would rewrite its last-user pid and times, which "
+                   "gc --foreign relies on")
+
+
+def _sysv_not_read(st) -> str:
+    """Why a SysV segment was left unread (header_status -ENODATA), true to the cause."""
+    if st.attach_count == 0:
+        return "nobody has it attached, and " + _SYSV_ATTACHING
+    if st.attach_count > 0:
+        return ("attached %d time%s, but by no process we may read (another user's, one not "
+                "visible here, or reading process memory is refused here), and %s"
+                % (st.attach_count, "" if st.attach_count == 1 else "s", _SYSV_ATTACHING))
+    return "no process we may read has it attached, and " + _SYSV_ATTACHING
 
 
 class Segment(Handle):
@@ -179,7 +190,7 @@ def _stat_dict(st: _lib.Stat, objects: bool = True) -> dict[str, Any]:
     # left unread on purpose, another user's 0600 segment cannot be opened.
     if not st.managed and st.header_status == -errno.ENODATA:
         d["managed"] = None
-        d["header_status"] = "not read: " + _SYSV_NOT_READ
+        d["header_status"] = "not read: " + _sysv_not_read(st)
     elif not st.managed and st.header_status < 0:
         d["managed"] = None
         d["header_status"] = "not read: " + _lib.strerror(st.header_status).decode(errors="replace")
