@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,6 +108,13 @@ static int lease_counts_readers(void)
  * by a concurrent gc say, which is no permission problem]. */
 enum { PROBE_FREE, PROBE_HELD, PROBE_REFUSED, PROBE_OTHER, PROBE_UNCOUNTED, PROBE_ERRNO = 64 };
 
+/* Why a probe gave no answer: the signal that killed it, or the errno of
+ * starting (or waiting for) it. */
+struct probe_fail {
+	int sig;
+	int spawn_err;
+};
+
 static _Noreturn void probe_exit_errno(int err)
 {
 	_exit(err > 0 && err < 256 - PROBE_ERRNO ? PROBE_ERRNO + err : PROBE_ERRNO + EIO);
@@ -156,21 +164,36 @@ static _Noreturn void probe_child(const struct shmkit__obj_ref *ref, const char 
  * that instant no other open file referred to it, which is all a take-over
  * asks (abandoned.c: a creator holds its descriptor throughout); else such
  * an open makes it "somebody has". -EINTR: the child was killed (its
- * signal in *sig) before it answered, by whoever signals our process group
- * or by the OOM killer: no answer, and no holder either. */
-static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int pfd, int *sig)
+ * signal in f->sig) before it answered, by whoever signals our process group
+ * or by the OOM killer: no answer, and no holder either. -ECHILD: the probe
+ * could not run (f->spawn_err: clone failed, under RLIMIT_NPROC or a
+ * seccomp filter, or it could not be waited for): no answer either. */
+static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int pfd,
+		       struct probe_fail *f)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return shmkit__neg_errno();
+	/* clone with exit signal 0 (flags 0; newsp 0: the child runs on a
+	 * copy of this stack, as after fork): its end sends the caller no
+	 * SIGCHLD (a handler of the caller's is not run, a reaper's
+	 * waitpid(-1) does not take it: that waits for SIGCHLD children only),
+	 * and it is not reaped by the kernel when the caller ignores SIGCHLD
+	 * (SIG_IGN, SA_NOCLDWAIT: common in daemons), so waitpid below sees its
+	 * status. No atfork handlers run; the child makes system calls only. */
+	long pid = syscall(SYS_clone, 0L, 0L, NULL, NULL, 0L);
+	if (pid < 0) {
+		f->spawn_err = errno; /* EAGAIN under RLIMIT_NPROC, EPERM from seccomp */
+		return -ECHILD;
+	}
 	if (pid == 0)
 		probe_child(ref, path, pfd);
 	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return shmkit__neg_errno();
+	/* __WCLONE: a child whose exit signal is not SIGCHLD */
+	while (waitpid((pid_t)pid, &status, __WCLONE) < 0)
+		if (errno != EINTR) {
+			f->spawn_err = errno;
+			return -ECHILD;
+		}
 	if (WIFSIGNALED(status)) {
-		*sig = WTERMSIG(status);
+		f->sig = WTERMSIG(status);
 		return -EINTR;
 	}
 	int code = WEXITSTATUS(status);
@@ -197,12 +220,12 @@ static int lease_probe(const struct shmkit__obj_ref *ref, const char *path, int 
  * must not meet again), about 30 ms in all; a holder that stays is one.
  * An open that broke a granted lease is not asked again: an opener came. */
 static int lease_probe_patient(const struct shmkit__obj_ref *ref, const char *path, int pfd,
-			       int *sig)
+			       struct probe_fail *f)
 {
-	int r = lease_probe(ref, path, pfd, sig);
+	int r = lease_probe(ref, path, pfd, f);
 	for (int i = 1; r == -EAGAIN && i < LOOK_TRIES; i++) {
 		shmkit__sleep_ns((2 + shmkit__now_ns() / 1000 % 8) * 1000000ll);
-		r = lease_probe(ref, path, pfd, sig);
+		r = lease_probe(ref, path, pfd, f);
 	}
 	return r == -EAGAIN ? 0 : r;
 }
@@ -231,15 +254,19 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 			 (int)getpid());
 		return 0;
 	}
-	int sig = 0;
-	int lease = path || pfd >= 0 ? lease_probe_patient(ref, path, pfd, &sig) : -ENOTSUP;
+	struct probe_fail f = { 0, 0 };
+	int lease = path || pfd >= 0 ? lease_probe_patient(ref, path, pfd, &f) : -ENOTSUP;
 	if (lease == -EINTR) {
 		snprintf(why, cap,
 			 "who holds it cannot be told: the kernel's lease probe (a child "
 			 "process) was killed by signal %d (%s)",
-			 sig, strsignal(sig));
+			 f.sig, strsignal(f.sig));
 		return -1;
 	}
+	char probe_err[96] = "";
+	if (lease == -ECHILD)
+		snprintf(probe_err, sizeof(probe_err), "could not ask the kernel: fork failed: %s",
+			 shmkit_strerror(-f.spawn_err));
 	if (lease == -ENOENT || lease == -ESTALE) {
 		snprintf(why, cap, "%s meanwhile: who holds the file judged cannot be asked",
 			 lease == -ENOENT ? "it was removed" : "its name names another file");
@@ -265,12 +292,14 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 	if (rep.n_uninspected) {
 		snprintf(why, cap,
 			 "%d process%s (e.g. pid %d) may map it but cannot be inspected "
-			 "(permission denied), and the kernel cannot be asked (%s)",
+			 "(permission denied), and %s%s%s",
 			 rep.n_uninspected, rep.n_uninspected == 1 ? "" : "es",
-			 (int)rep.uninspected, shmkit_strerror(lease));
+			 (int)rep.uninspected, *probe_err ? probe_err : "the kernel cannot be asked (",
+			 *probe_err ? "" : shmkit_strerror(lease), *probe_err ? "" : ")");
 		return -1;
 	}
-	snprintf(why, cap, "no live process maps or holds it (/proc)");
+	snprintf(why, cap, "no live process maps or holds it (/proc%s%s)", *probe_err ? "; " : "",
+		 probe_err);
 	return 1;
 }
 
