@@ -117,8 +117,10 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 	if (lv.n_alive) {
 		snprintf(why, cap, "attached pid %d%s is alive (%d attached alive)",
 			 (int)lv.first_alive,
-			 lv.first_alive_elsewhere ? " (of another pid namespace: its lock is held)"
-						  : "",
+			 lv.first_alive_elsewhere == 2
+				 ? " (its lock is held; it cannot be inspected: /proc hides it)"
+			 : lv.first_alive_elsewhere ? " (of another pid namespace: its lock is held)"
+						    : "",
 			 lv.n_alive);
 		return 0;
 	}

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1209,7 +1210,10 @@ int shmkit__header_attachers(const void *base, size_t size, int fd, struct shmki
 
 /* An attacher judged alive (by its lock) whose pid /proc shows as another
  * process, or none: its number is another pid namespace's (the slot keeps
- * no namespace). For messages only. */
+ * no namespace): 1. But a process of that number that exists here
+ * (kill(pid, 0) answers) while its /proc entry is hidden or unreadable
+ * (/proc mounted hidepid=1 or 2, another user's process) is one /proc
+ * hides from us: 2. 0: /proc shows that very process. For messages only. */
 static int pid_elsewhere(const struct shmkit__header *h, pid_t pid)
 {
 	char state;
@@ -1220,9 +1224,12 @@ static int pid_elsewhere(const struct shmkit__header *h, pid_t pid)
 						  memory_order_acquire);
 		if (SHMKIT__WORD_STATE(w) != SHMKIT__SLOT_USED || SHMKIT__WORD_PID(w) != (uint32_t)pid)
 			continue;
-		if (shmkit__proc_stat(pid, &state, &start) < 0)
-			return 1;
-		return start != h->attach[i].start_time;
+		int r = shmkit__proc_stat(pid, &state, &start);
+		if (r == 0)
+			return start != h->attach[i].start_time;
+		if (r != -ENOENT || kill(pid, 0) == 0 || errno == EPERM)
+			return 2;
+		return 1;
 	}
 	return 0;
 }
@@ -1272,7 +1279,7 @@ int shmkit__header_liveness(const void *base, size_t size, int fd, struct shmkit
 			lv->n_unknown++;
 		if (!lv->first_alive) {
 			lv->first_alive = a[i].pid;
-			lv->first_alive_elsewhere = a[i].alive == 1 && pid_elsewhere(h, a[i].pid);
+			lv->first_alive_elsewhere = a[i].alive == 1 ? pid_elsewhere(h, a[i].pid) : 0;
 		}
 	}
 	return 0;

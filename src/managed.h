@@ -117,7 +117,8 @@ struct shmkit__liveness {
 	int n_alive, n_dead, n_unknown;
 	pid_t first_alive;       /* an attacher that is alive or unknown, for messages */
 	char creator_str[80];    /* "pid N" as shmkit__ident_pid_str() says it */
-	int first_alive_elsewhere; /* /proc's first_alive is another process: a pid of another pid namespace */
+	int first_alive_elsewhere; /* 1: /proc's first_alive is another process, or none: a pid of
+				    * another pid namespace; 2: /proc hides it (hidepid), it is here */
 };
 /* Returns 0, or -EBADMSG/-EPROTO if the header is not a valid shmkit header.
  * fd (-1 if none) lets the kernel's locks prove attachers dead or alive. */
