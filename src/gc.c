@@ -169,7 +169,9 @@ static int is_managed(const void *hdr)
 
 /* Looks at /dev/shm/name (read-only mapping of the whole file; the
  * descriptor stays open meanwhile so the kernel's holder locks can be
- * asked): 2 not a segment (ignore), 3 foreign, else object_verdict() (1
+ * asked): 2 not a segment (ignore), 3 foreign, 4 no header yet (empty, or
+ * zero where the magic goes, no creator recorded: foreign, or a creator
+ * that has not written its header yet), else object_verdict() (1
  * removable as far as the object says, 0 kept, -1 skipped), or a negative
  * errno when it cannot be looked at. */
 static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, struct stat *sb,
@@ -186,6 +188,8 @@ static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, s
 	int r = 3;
 	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode))
 		r = 2;
+	else if (sb->st_size == 0)
+		r = 4;
 	else if ((uint64_t)sb->st_size > SSIZE_MAX) /* an i386 process: say so, not "foreign" */
 		r = shmkit__map_enomem(uri, (uint64_t)sb->st_size);
 	else if ((uint64_t)sb->st_size >= SHMKIT__HEADER_SIZE) {
@@ -198,7 +202,10 @@ static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, s
 		} else if ((r = shmkit__cover_holes(base, size, fd)) < 0) {
 			munmap(base, size); /* a look that would fill its holes is no look */
 		} else {
-			r = 3;
+			r = __atomic_load_n(&((const struct shmkit__header *)base)->magic,
+					    __ATOMIC_ACQUIRE) == 0
+				? 4
+				: 3;
 			if (is_managed(base)) {
 				*kind = ((const struct shmkit__header *)base)->kind;
 				r = object_verdict(c, base, size, fd, why, cap);
@@ -334,6 +341,12 @@ static int gc_posix_pinned(struct gc_ctx *c, int dirfd_shm, const char *name, co
 		return report(
 		    c, uri, SHMKIT_GC_KEPT, 0, 0, 0,
 		    "no shmkit header: another program's POSIX segment, never removed by gc");
+	if (hv == 4)
+		return report(c, uri, SHMKIT_GC_KEPT, 0, 0, 0,
+			      "no shmkit header (yet?): %s, no creator recorded: another program's "
+			      "POSIX segment, or a creator that has not written its header yet; "
+			      "never removed by gc",
+			      sb.st_size == 0 ? "empty" : "all zero where the header starts");
 	if (hv <= 0)
 		return report(c, uri, hv == 0 ? SHMKIT_GC_KEPT : SHMKIT_GC_SKIPPED, 1, kind, 0,
 			      "%s", why);

@@ -604,7 +604,9 @@ static int header_step(const struct shmkit__header *h, size_t size, uint32_t kin
 		/* The creator writes init before magic: a pid there names it. */
 		w = atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
 		if (SHMKIT__WORD_PID(w) == 0) {
-			shmkit__detail("no shmkit header (magic is zero, no creator recorded)");
+			shmkit__detail("no shmkit header: magic is zero, no creator recorded "
+				       "(another program's segment, or a creator that has not "
+				       "written its header yet)");
 			return 2; /* maybe a creator in its first microseconds, maybe foreign */
 		}
 	} else if (SHMKIT__WORD_STATE(w) == SHMKIT__STATE_READY) {

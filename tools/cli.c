@@ -569,6 +569,8 @@ int cli_fail_kind(const char *what, const char *uri, int err, const char *kind)
 	cli_printable(detail, d, sizeof(d));
 	if (strncmp(detail, "is a", 4) == 0 && strstr(detail, ", not a ")) /* says both */
 		return cli_fail_msg(what, uri, "%s", d);
+	if (strstr(detail, "no creator recorded (")) /* all zero: maybe a creator not started */
+		return cli_fail_msg(what, uri, "not a shmkit %s (yet?): %s", kind, d);
 	if (strstr(detail, ", not a ") || strstr(detail, "no shmkit header"))
 		return cli_fail_msg(what, uri, "not a shmkit %s: %s", kind, d);
 	return cli_fail_msg(what, uri, "not a shmkit %s, or a corrupt one (%s)", kind, d);
