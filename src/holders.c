@@ -263,10 +263,14 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 			 f.sig, strsignal(f.sig));
 		return -1;
 	}
-	char probe_err[96] = "";
-	if (lease == -ECHILD)
-		snprintf(probe_err, sizeof(probe_err), "could not ask the kernel: fork failed: %s",
+	if (lease == -ECHILD) {
+		/* /proc cannot see a process of another pid namespace that maps
+		 * it: only the lease could, and a failed fork is no answer */
+		snprintf(why, cap, "who holds it cannot be told: could not ask the kernel: fork "
+				   "failed: %s",
 			 shmkit_strerror(-f.spawn_err));
+		return -1;
+	}
 	if (lease == -ENOENT || lease == -ESTALE) {
 		snprintf(why, cap, "%s meanwhile: who holds the file judged cannot be asked",
 			 lease == -ENOENT ? "it was removed" : "its name names another file");
@@ -292,14 +296,12 @@ static int verdict(const struct shmkit__obj_ref *ref, const char *path, int pfd,
 	if (rep.n_uninspected) {
 		snprintf(why, cap,
 			 "%d process%s (e.g. pid %d) may map it but cannot be inspected "
-			 "(permission denied), and %s%s%s",
+			 "(permission denied), and the kernel cannot be asked (%s)",
 			 rep.n_uninspected, rep.n_uninspected == 1 ? "" : "es",
-			 (int)rep.uninspected, *probe_err ? probe_err : "the kernel cannot be asked (",
-			 *probe_err ? "" : shmkit_strerror(lease), *probe_err ? "" : ")");
+			 (int)rep.uninspected, shmkit_strerror(lease));
 		return -1;
 	}
-	snprintf(why, cap, "no live process maps or holds it (/proc%s%s)", *probe_err ? "; " : "",
-		 probe_err);
+	snprintf(why, cap, "no live process maps or holds it (/proc)");
 	return 1;
 }
 
