@@ -605,7 +605,8 @@ static int map_covers(const struct shmkit__map_line *l, void *arg)
 /* Bytes of our own memory: process_vm_readv on ourselves, or where that
  * call is refused (a seccomp filter such as systemd's
  * SystemCallFilter=@system-service or a container's default profile, a
- * kernel without it) pread of /proc/self/mem. Both fail, never fault, when
+ * kernel without it; or our main thread exited, a zombie with no memory)
+ * pread of /proc/thread-self/mem. Both fail, never fault, when
  * the range is no longer mapped (another thread unmapped it); neither
  * attaches anything, so the segment's last-user pid and times stay. */
 static int read_own_mem(unsigned long addr, void *buf, size_t len)
@@ -613,7 +614,9 @@ static int read_own_mem(unsigned long addr, void *buf, size_t len)
 	int r = shmkit__proc_read_mem(getpid(), addr, buf, len);
 	if (r == 0 || r == -EFAULT)
 		return r;
-	int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	char path[48];
+	snprintf(path, sizeof(path), "%s/mem", shmkit__proc_self_dir());
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return r; /* process_vm_readv's error */
 	while (len > 0) {
