@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import re
-from collections.abc import Iterator, MutableMapping
+from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
 from typing import Callable, Optional
 
 from . import _lib
@@ -17,6 +17,29 @@ _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
 _ETIMEDOUT, _EAGAIN = -errno.ETIMEDOUT, -errno.EAGAIN
 _LOCK_WAITS = (_ETIMEDOUT, _EAGAIN)     # a wait for the lock that ended: nothing changed
 _SLICE_SAID = re.compile(r" for over [0-9.e+-]+ s$")    # the library's detail: one slice
+
+
+class _ItemsView(ItemsView):
+    """m.items(): iteration walks one snapshot of the pairs (keys with their values),
+    taken under the writers' lock, so a pair another process deletes meanwhile is simply
+    not there (never a KeyError), and every value is the one its key had in the snapshot."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return iter(self._mapping._walk(True))
+
+
+class _ValuesView(ValuesView):
+    """m.values(): the values of one snapshot of the pairs (see _ItemsView)."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return (v for _, v in self._mapping._walk(True))
+
+    def __contains__(self, value):
+        return any(v == value for v in self)
 
 
 def _key(k) -> bytes:
@@ -41,7 +64,11 @@ class Map(Handle, MutableMapping):
     value, whole. Readers never block; writers take a robust lock.
 
     A full map raises OSError ENOSPC (nothing changed). Iteration walks a snapshot of the
-    keys taken under the writers' lock. flush() makes a file: map durable. close() detaches.
+    keys taken under the writers' lock; ``m.items()`` and ``m.values()`` walk a snapshot of
+    the pairs the same way (each value as it was in the snapshot): a key another process
+    deletes meanwhile is still seen by ``iter(m)`` (``m[k]`` may then raise KeyError) and
+    never makes items() or values() raise. flush() makes a file: map durable. close()
+    detaches.
 
     A writer waits for the lock as long as another process holds it (one stopped by Ctrl-Z
     or a debugger holds it until it runs again), but in slices: Ctrl-C raises
@@ -157,6 +184,12 @@ class Map(Handle, MutableMapping):
         if r < 0:
             raise self._error(r, "map del", timeout)
 
+    def items(self) -> ItemsView:
+        return _ItemsView(self)
+
+    def values(self) -> ValuesView:
+        return _ValuesView(self)
+
     def __contains__(self, key) -> bool:
         try:
             k = _key(key)
@@ -193,16 +226,21 @@ class Map(Handle, MutableMapping):
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._keys())
 
-    @guarded
     def _keys(self) -> list[bytes]:
-        keys: list[bytes] = []
-        failed: list[BaseException] = []
+        return self._walk(False)
 
-        def each(k, klen, _v, _vlen, _arg):
+    @guarded
+    def _walk(self, values: bool) -> list:
+        """One walk under the writers' lock: the keys, or (values) the (key, value) pairs."""
+        keys: list = []
+        failed: list[BaseException] = []
+        at = ctypes.string_at
+
+        def each(k, klen, v, vlen, _arg):
             # ctypes would print an exception raised here and go on with the walk (a key
             # short, a Ctrl-C lost): stop the walk and raise it once the library is out.
             try:
-                keys.append(ctypes.string_at(k, klen))
+                keys.append((at(k, klen), at(v, vlen)) if values else at(k, klen))
                 return 0
             except BaseException as e:    # noqa: B036 - re-raised below
                 failed.append(e)
