@@ -673,6 +673,24 @@ int shmkit_map_del(struct shmkit_map *m, const void *k, size_t klen)
 	return r;
 }
 
+ssize_t shmkit_map_take(struct shmkit_map *m, const void *k, size_t klen, void *buf, size_t cap)
+{
+	if (m == NULL || !key_ok(k, klen) || (buf == NULL && cap != 0))
+		return -EINVAL;
+	if (m->rdonly)
+		return refuse_look(m);
+	static char dummy;
+	struct lookup q = { k, klen, hash_key(k, klen, m->seed), buf != NULL ? buf : &dummy, cap };
+	int r = shmkit__heap_lock(&m->heap);
+	if (r < 0)
+		return r;
+	ssize_t n = lookup_copy(m, &q);    /* under the lock: nothing changes under it */
+	if (n >= 0 && (r = del_locked(m, q.hash, k, klen)) < 0)
+		n = r;
+	shmkit__heap_unlock(&m->heap);
+	return n;
+}
+
 /* ---- walking everything (lock held) ---- */
 
 /* Calls fn for every pair (off 0 for a bucket's own pair); -EBADMSG on a

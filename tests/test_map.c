@@ -167,6 +167,18 @@ static void test_basic(void)
 	CHECK_RET(shmkit_map_del(m, "a", 1), -ENOENT);
 	CHECK_RET(get_str(m, "a", buf, sizeof(buf)), -ENOENT);
 	CHECK_RET(shmkit_map_count(m), 2);
+	/* take: the value out and the key gone in one step; too small a buffer takes nothing */
+	CHECK_RET(put_str(m, "t", "taken"), 0);
+	CHECK_RET(shmkit_map_take(m, "t", 1, buf, 2), -EMSGSIZE);
+	CHECK_RET(shmkit_map_take(m, "t", 1, NULL, 0), -EMSGSIZE);
+	CHECK_RET(shmkit_map_count(m), 3);
+	CHECK_RET(shmkit_map_take(m, "t", 1, buf, sizeof(buf)), 5);
+	CHECK(memcmp(buf, "taken", 5) == 0);
+	CHECK_RET(shmkit_map_take(m, "t", 1, buf, sizeof(buf)), -ENOENT);
+	CHECK_RET(shmkit_map_take(m, "e", 1, NULL, 0), 0); /* an empty value needs no buffer */
+	CHECK_RET(shmkit_map_count(m), 1);
+	CHECK_RET(put_str(m, "e", ""), 0);
+	CHECK_RET(shmkit_map_count(m), 2);
 	CHECK_RET(shmkit_map_put(m, NULL, 0, "x", 1), -EINVAL);
 	CHECK_RET(shmkit_map_check(m), 0);
 	CHECK_RET(shmkit_map_close(m), 0);

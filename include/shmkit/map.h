@@ -29,6 +29,13 @@ SHMKIT_API int shmkit_map_close(struct shmkit_map *m);
  * is smaller than the value (the map is unchanged; shmkit_map_len gives the
  * length to retry with). Readers never block each other nor take the lock. */
 
+/* Removes the pair under k and copies its value into buf, in one step under
+ * the writers' lock: of several processes taking one key, exactly one gets
+ * its value. Returns the value's length, -ENOENT, or -EMSGSIZE when cap is
+ * smaller than the value (nothing removed; shmkit_map_len gives the length
+ * to retry with). Waits for the lock as put and del do. */
+SHMKIT_API ssize_t shmkit_map_take(struct shmkit_map *m, const void *k, size_t klen, void *buf, size_t cap);
+
 /* Length of the value stored under k, or -ENOENT. */
 SHMKIT_API ssize_t shmkit_map_len(struct shmkit_map *m, const void *k, size_t klen);
 /* Number of keys. */

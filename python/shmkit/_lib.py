@@ -179,6 +179,7 @@ _PROTOS = {
     "shmkit_map_put": (c_int, [c_void_p, c_char_p, c_size_t, c_void_p, c_size_t]),
     "shmkit_map_get": (c_ssize_t, [c_void_p, c_char_p, c_size_t, c_void_p, c_size_t]),
     "shmkit_map_del": (c_int, [c_void_p, c_char_p, c_size_t]),
+    "shmkit_map_take": (c_ssize_t, [c_void_p, c_char_p, c_size_t, c_void_p, c_size_t]),
     "shmkit_map_len": (c_ssize_t, [c_void_p, c_char_p, c_size_t]),
     "shmkit_map_count": (c_ssize_t, [c_void_p]),
     "shmkit_map_iter": (c_int, [c_void_p, MAP_ITER_FN, c_void_p]),

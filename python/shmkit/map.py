@@ -17,6 +17,7 @@ _ENOENT, _EMSGSIZE = -errno.ENOENT, -errno.EMSGSIZE
 _ETIMEDOUT, _EAGAIN = -errno.ETIMEDOUT, -errno.EAGAIN
 _LOCK_WAITS = (_ETIMEDOUT, _EAGAIN)     # a wait for the lock that ended: nothing changed
 _SLICE_SAID = re.compile(r" for over [0-9.e+-]+ s$")    # the library's detail: one slice
+_NO_DEFAULT = object()
 
 
 class _ItemsView(ItemsView):
@@ -69,6 +70,13 @@ class Map(Handle, MutableMapping):
     deletes meanwhile is still seen by ``iter(m)`` (``m[k]`` may then raise KeyError) and
     never makes items() or values() raise. flush() makes a file: map durable. close()
     detaches.
+
+    ``m.pop(k)``, ``m.pop(k, default)`` and ``m.popitem()`` take the pair out in one step
+    under the writers' lock (shmkit_map_take): of several processes popping one key, exactly
+    one gets the value; the others get the default (or KeyError when none was given).
+    ``m.setdefault(k, d)`` is a get then a put: it is not atomic (two processes may both
+    store their default; each gets back the one it stored). ``m.clear()`` pops every key
+    of a snapshot, one at a time.
 
     A writer waits for the lock as long as another process holds it (one stopped by Ctrl-Z
     or a debugger holds it until it runs again), but in slices: Ctrl-C raises
@@ -184,11 +192,62 @@ class Map(Handle, MutableMapping):
         if r < 0:
             raise self._error(r, "map del", timeout)
 
+    def pop(self, key, default=_NO_DEFAULT):
+        """Remove key and return its value, in one step under the writers' lock: of two
+        processes popping one key, one gets the value and the other the default (KeyError
+        if no default was given). A key that is not bytes-like is absent."""
+        try:
+            k = _key(key)
+        except TypeError:
+            if default is _NO_DEFAULT:
+                raise
+            return default
+        v = self._take(k)
+        if v is None:
+            if default is _NO_DEFAULT:
+                raise KeyError(key)
+            return default
+        return v
+
+    def popitem(self) -> tuple[bytes, bytes]:
+        """Remove and return some (key, value) pair, taken in one step as pop() does
+        (KeyError if the map is empty)."""
+        for k in self._keys():
+            v = self._take(k)
+            if v is not None:
+                return k, v
+        raise KeyError("popitem(): shmkit.Map is empty")
+
+    def clear(self) -> None:
+        """Remove every key of a snapshot of the keys (a key put meanwhile may stay)."""
+        for k in self._keys():
+            self._take(k)
+
     def items(self) -> ItemsView:
         return _ItemsView(self)
 
     def values(self) -> ValuesView:
         return _ValuesView(self)
+
+    @guarded
+    def _take(self, k: bytes) -> Optional[bytes]:
+        """shmkit_map_take: the value of k, removed, or None if k was absent."""
+        h = self._handle()
+        while True:
+            buf = self._buf
+            n = self._locked(lambda: _lib.map_take(h, k, len(k), buf, len(buf)))
+            if n >= 0:
+                return ctypes.string_at(buf, n)
+            if n == _ENOENT:
+                return None
+            if n != _EMSGSIZE:
+                raise self._error(n, "map take")
+            need = self._locked(lambda: _lib.map_len(h, k, len(k)))
+            if need == _ENOENT:
+                return None
+            if need < 0:
+                raise self._error(need, "map take")
+            self._buf = ctypes.create_string_buffer(max(need, 2 * len(buf)))
 
     def __contains__(self, key) -> bool:
         try:
