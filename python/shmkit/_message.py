@@ -6,6 +6,7 @@ A lent slot is (addr, size, window): the window (see _views) gives out the one w
 view of it and retires that view before the slot is handed over."""
 from __future__ import annotations
 
+import collections
 import ctypes
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -36,15 +37,44 @@ def as_bytes(data) -> Any:
     return (ctypes.c_char * mv.nbytes).from_buffer(mv.cast("B"))
 
 
-def send_copy(owner, call: Callable[..., int], data, timeout: Optional[float],
+NOT_SENT = 1     # in a handle's _send_r: no send() is known to have put its message in
+
+
+class SendRecord:
+    """Whether a send() that raised had put its message in (docs: "Interrupted sends").
+
+    A signal handler's exception (KeyboardInterrupt) may come right after the C call that
+    sent the message returns, before send() returns. So the C send functions are called
+    through recording functions (_lib.recording_fn) whose result lands in ``self.r``
+    (deque(maxlen=1)) inside the call. send() sets r[-1] = NOT_SENT on entry and again on
+    a normal return, by item stores (no point where a handler runs); r[-1] == 0 after
+    send() raised means the message went."""
+
+    __slots__ = ("r", "fast", "wait")
+
+    def __init__(self, name: str):
+        self.r: collections.deque = collections.deque([NOT_SENT], maxlen=1)
+        self.fast = _lib.recording_fn(name, self.r.append, True)
+        self.wait = _lib.recording_fn(name, self.r.append, False)
+
+    def done(self) -> bool:
+        """True once: the send() that raised had sent its message; then False."""
+        r = self.r
+        sent = r[-1] == 0
+        r[-1] = NOT_SENT
+        return sent
+
+
+def send_copy(owner, rec: SendRecord, data, timeout: Optional[float],
               what: str) -> None:
-    """Send a copy of data through call(h, msg, n, timeout_ns), waiting up to timeout
-    seconds: the path of send() that the fast one left. owner: the handle (a guarded
-    call); its _pending() says what its refusal means."""
+    """Send a copy of data through rec.wait(h, msg, n, timeout_ns) (its result in rec.r),
+    waiting up to timeout seconds: the path of send() that the fast one left. owner: the
+    handle (a guarded call); its _pending() says what its refusal means."""
     h = owner._h
     msg = as_bytes(data)
     n = len(msg) if type(msg) is bytes else ctypes.sizeof(msg)
-    r = attempt(lambda t: call(h, msg, n, t), timeout, owner)
+    call, res = rec.wait, rec.r
+    r = attempt(lambda t: (call(h, msg, n, t), res[-1])[1], timeout, owner)
     if r < 0:
         raise message_error(r, what, owner.uri, hint=owner._pending(r, n))
 

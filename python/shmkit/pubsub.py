@@ -11,7 +11,7 @@ from typing import Any, Optional
 from . import _aio, _lib
 from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, guarded
-from ._message import Lending, hand_over, lend, send_copy
+from ._message import NOT_SENT as _NOT_SENT, SendRecord, Lending, hand_over, lend, send_copy
 from ._views import Window
 from ._wait import sliced, to_ns
 
@@ -45,6 +45,8 @@ class Publisher(Handle):
     def __init__(self, handle: int, uri, _opened=None):
         self._adopt(handle, uri, _opened)
         self._hc = ctypes.c_void_p(handle)   # for the fast path; NULL once closed
+        self._sender = SendRecord("shmkit_pub_send")     # see interrupted_send_done()
+        self._send_r = self._sender.r
         self._loan: Optional[tuple[int, int, Window]] = None
 
     @classmethod
@@ -67,18 +69,32 @@ class Publisher(Handle):
         return cls(h.value, uri, OPENED)
 
     def send(self, data, timeout: Optional[float] = None) -> None:
-        """Publish a copy of data (at most slot_size bytes). Only a reliable topic waits."""
+        """Publish a copy of data (at most slot_size bytes). Only a reliable topic waits.
+        If it raises (Ctrl-C: KeyboardInterrupt), interrupted_send_done() says whether
+        the message had been published all the same."""
+        rec = self._send_r
+        rec[-1] = _NOT_SENT         # item stores: no point where a signal handler runs
         if timeout is not None:
             to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         # GIL held through the C call; close() zeroes _hc first (see Queue.send).
-        if type(data) is bytes and _lib.fast_pub_send(self._hc, data, _lib.size_arg(len(data)),
-                                                      _lib.NOWAIT) == 0:
-            return
+        if type(data) is bytes:
+            self._sender.fast(self._hc, data, _lib.size_arg(len(data)), _lib.NOWAIT)
+            if rec[-1] == 0:
+                rec[-1] = _NOT_SENT
+                return
         self._send_slow(data, timeout)
+        rec[-1] = _NOT_SENT
 
     @guarded
     def _send_slow(self, data, timeout: Optional[float]) -> None:
-        send_copy(self, _lib.pub_send, data, timeout, "publish")
+        send_copy(self, self._sender, data, timeout, "publish")
+
+    def interrupted_send_done(self) -> bool:
+        """After send() raised (KeyboardInterrupt, or any signal handler's exception, which
+        can come right after the message was published): True if it was published (do
+        not send it again), False if not. Answers once, then False until another send()
+        raises."""
+        return self._sender.done()
 
     @guarded
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:

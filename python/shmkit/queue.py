@@ -11,13 +11,13 @@ from typing import Any, Optional
 from . import _aio, _lib
 from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, guarded
-from ._message import Lending, hand_over, lend, send_copy
+from ._message import NOT_SENT as _NOT_SENT, SendRecord, Lending, hand_over, lend, send_copy
 from ._views import Window
 from ._wait import attempt, sliced, to_ns
 
 _EAGAIN = -errno.EAGAIN
-_send, _recv = _lib.queue_send, _lib.queue_recv
-_fsend, _size, _NOWAIT = _lib.fast_queue_send, _lib.size_arg, _lib.NOWAIT
+_recv = _lib.queue_recv
+_size, _NOWAIT = _lib.size_arg, _lib.NOWAIT
 _frecvm, _recvm = _lib.fast_queue_recv_many, _lib.queue_recv_many
 _ONE = _lib.size_arg(1)
 _HELD = 0       # in _peeked: the message peek() shows is the one the handle holds
@@ -79,6 +79,8 @@ class Queue(Handle):
         # Made once for the non-blocking fast path (see _lib.fast_queue_send); set before
         # anything here can fail, so that __del__ can close the handle.
         self._hc = ctypes.c_void_p(handle)      # NULL once closed
+        self._sender = SendRecord("shmkit_queue_send")     # see interrupted_send_done()
+        self._send_r = self._sender.r
         self._slot: Optional[tuple[int, int, Window]] = None   # reserved: addr, size, views
         self._peeked: Optional[tuple[int, int, Window]] = None
         st = self._stats()
@@ -123,18 +125,33 @@ class Queue(Handle):
 
     def send(self, data, timeout: Optional[float] = None) -> None:
         """Copy data (bytes-like, at most max_msg bytes) into the queue as one message.
-        Waits while the queue is full, up to timeout seconds (None: without limit)."""
+        Waits while the queue is full, up to timeout seconds (None: without limit).
+        If it raises (Ctrl-C: KeyboardInterrupt), interrupted_send_done() says whether
+        the message had gone in all the same."""
+        rec = self._send_r
+        rec[-1] = _NOT_SENT         # item stores: no point where a signal handler runs
         if timeout is not None:
             to_ns(timeout)          # a bad timeout is refused even when no wait is needed
         # The fast path holds the GIL through the C call; close() zeroes _hc before it
         # frees the handle, so here the library sees NULL (-EINVAL), never freed memory.
-        if type(data) is bytes and _fsend(self._hc, data, _size(len(data)), _NOWAIT) == 0:
-            return
+        if type(data) is bytes:
+            self._sender.fast(self._hc, data, _size(len(data)), _NOWAIT)
+            if rec[-1] == 0:
+                rec[-1] = _NOT_SENT
+                return
         self._send_slow(data, timeout)
+        rec[-1] = _NOT_SENT
 
     @guarded
     def _send_slow(self, data, timeout: Optional[float]) -> None:
-        send_copy(self, _send, data, timeout, "send")
+        send_copy(self, self._sender, data, timeout, "send")
+
+    def interrupted_send_done(self) -> bool:
+        """After send() raised (KeyboardInterrupt, or any signal handler's exception, which
+        can come right after the message went in): True if that message was sent (do not
+        send it again), False if not. Answers once, then False until another send()
+        raises."""
+        return self._sender.done()
 
     def recv(self, timeout: Optional[float] = None) -> bytes:
         """Take the next message and return it as bytes. Waits while the queue is empty."""
