@@ -60,6 +60,29 @@ class Window:
         # references: self._arr, getrefcount's argument and each live view's buffer
         return sys.getrefcount(self._arr) > 2 + live
 
+    def held(self, owned: int) -> bool:
+        """In the owner's finalizer: whether anything but the owner (which holds `owned`
+        references to each view, e.g. Segment.buf) still reaches the memory: busy(), or a
+        view given out that someone else still references (``b = Segment(uri).buf``)."""
+        if self.busy():
+            return True
+        for mv in self._views:
+            try:
+                mv.nbytes
+            except ValueError:           # released by its user
+                continue
+            # references: the list, this name, getrefcount's argument and the owner's
+            if sys.getrefcount(mv) > 3 + owned:
+                return True
+        return False
+
+    def outlive(self, unmap) -> None:
+        """Hand the memory to the views given out: unmap (an object whose collection
+        unmaps) is kept by the array they all reference, so the memory stays mapped
+        exactly as long as a view of it (or anything made from one) is alive, as an
+        mmap's exported buffers keep the mmap."""
+        self._arr._unmap = unmap
+
     def retire(self, what: str) -> None:
         """Release every view; raise BufferError, changing nothing (the views stay
         usable), if anything made from them is still in use."""

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from . import _lib
 from ._errors import check
-from ._handle import Handle, guarded
+from ._handle import Handle, _finish_lock, guarded
 from ._views import Window
 
 BACKENDS = {1: "posix", 2: "sysv", 3: "file", 4: "memfd", 5: "anon"}   # enum shmkit_backend
@@ -47,7 +47,9 @@ class Segment(Handle):
     ``numpy.frombuffer(seg.buf, dtype)`` and ``struct.pack_into(fmt, seg.buf, off, ...)``
     work on the shared bytes without a copy. Closing unmaps; it never removes the segment
     (use :func:`remove`), and it refuses with BufferError while arrays or slices made from
-    ``buf`` are still alive, so they can never point at unmapped memory.
+    ``buf`` are still alive, so they can never point at unmapped memory. A Segment collected
+    without close() while ``buf`` or anything made from it is still referenced leaves the
+    mapping to them (``b = Segment(uri).buf`` works): it is unmapped when the last goes.
 
     Errors: OSError subclasses (FileNotFoundError, FileExistsError, PermissionError, ...).
     """
@@ -88,6 +90,22 @@ class Segment(Handle):
         """Unmap (never removes). BufferError while views of buf are still in use."""
         super().close()
 
+    def __del__(self) -> None:
+        # Collected while a view of buf is still referenced (``b = Segment(uri).buf``, or an
+        # array made from it): closing would release a view in use, or refuse and leak the
+        # mapping. The views keep the mapping instead, until the last of them goes.
+        w = self._window
+        try:
+            if self._h is not None and not self._closing and w is not None and w.held(1):
+                with _finish_lock:
+                    h, self._h = self._h, None
+                if h is not None:
+                    w.outlive(_Unmap(h))
+                return
+        except Exception:  # noqa: S110 - a finalizer: close() below says what it can
+            pass
+        super().__del__()
+
     def _release(self) -> None:
         if self._window is not None:    # None: __init__ failed half-way
             self._window.retire(f"close segment {self.uri}")
@@ -98,6 +116,21 @@ class Segment(Handle):
     def __repr__(self) -> str:
         state = "closed" if self._h is None else f"{self.size} bytes"
         return f"<shmkit.Segment {self.uri!r} {state}>"
+
+
+class _Unmap:
+    """The library's handle of a segment whose Segment was collected while views of its
+    memory were still in use: closed (unmapped) when the last of them goes."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, h: int):
+        self._h = h
+
+    def __del__(self) -> None:
+        h, self._h = self._h, None
+        if h is not None:
+            _lib.seg_close(h)
 
 
 def remove(uri) -> None:
