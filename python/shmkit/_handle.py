@@ -134,8 +134,18 @@ class Handle:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except BufferError:
+            # The exception propagating (its traceback's frames) may be what still holds
+            # views of the memory: close() refuses, and raising that would hide the error
+            # the block raised. Let it propagate; the handle stays open (close() it once
+            # the views are gone) and is closed when collected.
+            pass
 
     def __del__(self) -> None:
         try:

@@ -59,5 +59,30 @@ class TemporarySegmentTest(Case):
             self.assertEqual(mapped(u), 1)
 
 
+class WithBlockTest(Case):
+    def test_exception_not_masked(self):
+        u = self.uri("withexc")
+
+        def parse(buf):
+            header = buf[:16]                  # a slice, alive in the traceback's frame
+            raise ValueError(f"bad header {len(header)}")
+
+        with self.assertRaisesRegex(ValueError, "bad header 16") as cm:   # was BufferError
+            with shmkit.Segment(u, 4096, create=True) as seg:
+                parse(seg.buf)
+        self.assertFalse(seg.closed)           # refused to close under the views
+        del cm
+        gc.collect()
+        seg.close()                            # the traceback is gone: closes
+        self.assertTrue(seg.closed)
+        # no exception: close() still refuses loudly while a view is in use
+        with self.assertRaises(BufferError):
+            with shmkit.Segment(u) as seg2:
+                part = seg2.buf[:4]
+        del part
+        seg2.close()
+        self.assertTrue(seg2.closed)
+
+
 if __name__ == "__main__":
     unittest.main()
