@@ -8,7 +8,7 @@ import ctypes
 import errno
 from typing import Any, Optional
 
-from . import _aio, _lib
+from . import _aio, _fork, _lib
 from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, guarded
 from ._message import NOT_SENT as _NOT_SENT, SendRecord, Lending, hand_over, lend, send_copy
@@ -180,6 +180,11 @@ class Subscriber(Handle):
         self._got: collections.deque = collections.deque(maxlen=1)
         self._frecv = _lib.recording_fn("shmkit_sub_recv", self._got.append, True)
         self._wrecv = _lib.recording_fn("shmkit_sub_recv", self._got.append, False)
+        _fork.watch(self)
+
+    def _forget_held(self) -> None:
+        """In a child just forked: the message the parent's handle holds stays the parent's."""
+        self._got.clear()
 
     @classmethod
     def open(cls, uri) -> "Subscriber":

@@ -8,7 +8,7 @@ import ctypes
 import errno
 from typing import Any, Optional
 
-from . import _aio, _lib
+from . import _aio, _fork, _lib
 from ._errors import check, error, message_error
 from ._handle import OPENED, Handle, guarded
 from ._message import NOT_SENT as _NOT_SENT, SendRecord, Lending, hand_over, lend, send_copy
@@ -100,6 +100,12 @@ class Queue(Handle):
         self._into_r: collections.deque = collections.deque(maxlen=1)
         self._into_fast = _lib.recording_fn("shmkit_queue_recv_many", self._into_r.append, True)
         self._into_wait = _lib.recording_fn("shmkit_queue_recv_many", self._into_r.append, False)
+        _fork.watch(self)
+
+    def _forget_held(self) -> None:
+        """In a child just forked: the message the parent's handle holds stays the parent's."""
+        self._into_r.clear()
+        self._iov[1] = self._nil
 
     @classmethod
     def create(cls, uri, capacity: int, max_msg: int, multi_producer: bool = False,
