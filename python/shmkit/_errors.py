@@ -46,7 +46,15 @@ def error(err: int, what: str, uri=None, detail: bool = False, hint: str = "",
     return OSError(err, text, name)
 
 
-def message_error(err: int, what: str, uri, hint: str = "") -> OSError:
+def timed_out(timeout) -> str:
+    """What a TimeoutError says instead of "Connection timed out": what timed out when."""
+    try:
+        return f"timed out after {float(timeout):g} s"
+    except (TypeError, ValueError):
+        return "timed out"
+
+
+def message_error(err: int, what: str, uri, hint: str = "", timeout=None) -> OSError:
     """The exception for a send, receive, publish or reservation that failed, with what
     the shmkit CLI says of it. hint: the binding's own reason (a zero-copy operation this
     handle has outstanding, a message over the size). -EBUSY without one came from the
@@ -57,6 +65,8 @@ def message_error(err: int, what: str, uri, hint: str = "") -> OSError:
     if err == -_errno.EPIPE and not hint:
         return error(err, what, uri, reason="no publisher has the topic open now: it closed "
                      "the topic or died (a new publisher may take it over)")
+    if err == -_errno.ETIMEDOUT:
+        return error(err, what, uri, hint=hint, reason=timed_out(timeout))
     return error(err, what, uri, detail=err == -_errno.EBUSY and not hint, hint=hint)
 
 

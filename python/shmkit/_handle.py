@@ -22,6 +22,8 @@ import time
 from functools import wraps
 from typing import Callable, Self, TypeVar
 
+from ._lib import uri_of
+
 _ident = threading.get_ident
 _finish_lock = threading.Lock()
 F = TypeVar("F", bound=Callable)
@@ -45,6 +47,7 @@ class Handle:
         check_opened(type(self), token)
         self._users = []
         self._h = handle
+        uri = uri_of(uri)
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
 
     def _release(self) -> None:

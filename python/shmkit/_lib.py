@@ -317,10 +317,20 @@ def create_mode(mode: int, persist: bool) -> int:
     return mode | (PERSIST if persist else 0)
 
 
+def uri_of(uri):
+    """A URI as given (str or bytes), or a path (os.PathLike: pathlib.Path) as the file:
+    URI of that file, made absolute."""
+    if isinstance(uri, (str, bytes)) or not isinstance(uri, os.PathLike):
+        return uri
+    p = os.path.abspath(os.fspath(uri))
+    return (b"file:" + p) if isinstance(p, bytes) else "file:" + p
+
+
 def encode(uri) -> bytes:
-    """A URI as the bytes the C library takes (str, bytes or os.PathLike). A NUL byte in it
-    is refused, as os.open refuses one: C would read only the part before it, and name
-    another object."""
+    """A URI as the bytes the C library takes (str, bytes, or os.PathLike: a file: segment
+    at that path). A NUL byte in it is refused, as os.open refuses one: C would read only
+    the part before it, and name another object."""
+    uri = uri_of(uri)
     b = uri if isinstance(uri, bytes) else os.fsencode(uri)
     if b"\0" in b:
         raise ValueError(f"embedded null byte in URI {uri!r}")

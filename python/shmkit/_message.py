@@ -76,7 +76,7 @@ def send_copy(owner, rec: SendRecord, data, timeout: Optional[float],
     call, res = rec.wait, rec.r
     r = attempt(lambda t: (call(h, msg, n, t), res[-1])[1], timeout, owner)
     if r < 0:
-        raise message_error(r, what, owner.uri, hint=owner._pending(r, n))
+        raise message_error(r, what, owner.uri, hint=owner._pending(r, n), timeout=timeout)
 
 
 def lend(owner, call: Callable[..., int], size: int, timeout: Optional[float],
@@ -90,7 +90,8 @@ def lend(owner, call: Callable[..., int], size: int, timeout: Optional[float],
     p = ctypes.c_void_p()
     r = attempt(lambda t: call(h, size, ctypes.byref(p), t), timeout, owner)
     if r < 0:
-        raise message_error(r, words.take, owner.uri, hint=owner._pending(r, size))
+        raise message_error(r, words.take, owner.uri, hint=owner._pending(r, size),
+                            timeout=timeout)
     return (p.value, size, Window(p.value, size))
 
 

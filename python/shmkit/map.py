@@ -133,13 +133,31 @@ class Map(Handle, MutableMapping):
             _lib.map_set_lock_timeout(h, SLICE_NS)
         return r
 
-    def _error(self, r: int, what: str, timeout: Optional[float] = None) -> OSError:
+    def _error(self, r: int, what: str, timeout: Optional[float] = None,
+               pair: int = 0) -> OSError:
+        if r == -errno.ENOSPC and pair:
+            arena = self._arena()
+            if arena and pair > arena:
+                return error(r, what, self.uri, hint=f"a key and value of {pair} bytes can "
+                             f"never fit: the whole map holds {arena} bytes")
+            return error(r, what, self.uri, hint="the map is full; delete keys, or make a "
+                         "larger map")
         if r not in _LOCK_WAITS:
             return error(r, what, self.uri)
         # who holds the lock (the library's detail), without its "for over <one slice>"
         why = _SLICE_SAID.sub("", _lib.last_error_detail().decode(errors="replace"))
-        return error(r, what, self.uri, hint=why if not timeout else f"{why}; gave up "
-                     f"after {timeout} s")
+        if r == _ETIMEDOUT and timeout:
+            return error(r, what, self.uri, reason="timed out waiting for the map's lock",
+                         hint=f"{why}; gave up after {timeout} s")
+        return error(r, what, self.uri, hint=why)
+
+    def _arena(self) -> int:
+        """Bytes of the heap under the map (0 if unknown)."""
+        heap = _lib.map_heap(self._h)
+        st = _lib.HeapStats()
+        if not heap or _lib.heap_stats(heap, ctypes.byref(st)) < 0:
+            return 0
+        return st.arena_bytes
 
     @guarded
     def __getitem__(self, key) -> bytes:
@@ -175,7 +193,7 @@ class Map(Handle, MutableMapping):
         h, k, v = self._handle(), _key(key), _key(value)
         r = self._locked(lambda: _lib.map_put(h, k, len(k), v, len(v)), timeout)
         if r < 0:
-            raise self._error(r, "map put", timeout)
+            raise self._error(r, "map put", timeout, len(k) + len(v))
 
     def __delitem__(self, key) -> None:
         self.delete(key)

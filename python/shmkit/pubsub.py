@@ -218,7 +218,7 @@ class Subscriber(Handle):
             h, wait, addr, cap = self._h, self._wrecv, self._addr, self._capc.value
             r = sliced(lambda t: (wait(h, addr, cap, t), got[-1])[1], to_ns(timeout), self)
         if got[-1] < 0:                     # r: also a timeout sliced() saw without a call
-            raise message_error(r, "receive", self.uri)
+            raise message_error(r, "receive", self.uri, timeout=timeout)
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio, without a thread (the loop watches fileno())."""

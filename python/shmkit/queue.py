@@ -186,7 +186,7 @@ class Queue(Handle):
             h = self._h
             r = sliced(lambda t: _recvm(h, iovc, 1, t), to_ns(timeout), self)
         if iov[1] == nil:
-            raise message_error(r, "recv", self.uri, hint=self._pending(r))
+            raise message_error(r, "recv", self.uri, hint=self._pending(r), timeout=timeout)
 
     def _settle_into(self) -> None:
         """A recv_into() was interrupted: hold what it took (if anything) as any receive."""
@@ -249,7 +249,12 @@ class Queue(Handle):
             r = sliced(lambda t: (wait(h, iov2c, 1, t), rec[-1])[1], to_ns(timeout), self)
         if rec[-1] != 1:                    # r: also a timeout sliced() saw without a call
             self._settle_into()
-            raise message_error(r, "recv", self.uri, hint=self._pending(r))
+            hint = self._pending(r)
+            if r == -errno.EMSGSIZE and not hint:
+                hint = (f"the next message is longer than the {limit}-byte buffer; it stays in "
+                        f"the queue: recv(), or a buffer of up to max_msg = {self.max_msg} "
+                        "bytes, takes it")
+            raise message_error(r, "recv", self.uri, hint=hint, timeout=timeout)
 
     async def recv_async(self) -> bytes:
         """recv() for asyncio: awaits a message without blocking the event loop or using a
@@ -310,7 +315,7 @@ class Queue(Handle):
         p = ctypes.c_void_p()
         n = attempt(lambda t: _lib.queue_peek(h, ctypes.byref(p), t), timeout, self)
         if n < 0:
-            raise message_error(n, "peek", self.uri, hint=self._pending(n))
+            raise message_error(n, "peek", self.uri, hint=self._pending(n), timeout=timeout)
         if self._peeked is None or self._peeked[0] != p.value:
             self._peeked = (p.value, n, Window(p.value, n))
         return self._peeked[2].view(readonly=True)

@@ -37,7 +37,8 @@ class Segment(Handle):
     Segment(uri, size=0, create=False, exclusive=False, readonly=False, mode=0o600)
 
     uri names it: ``posix:/name`` (or ``/name``), ``sysv:0x1234``, ``file:/path``,
-    ``memfd:name``, ``anon:``, ``fd:N``. To create, give ``create=True`` and a size;
+    ``memfd:name``, ``anon:``, ``fd:N``; a ``pathlib.Path`` (any os.PathLike) is the ``file:``
+    segment at that path. To create, give ``create=True`` and a size;
     ``exclusive=True`` creates only (FileExistsError if it exists). ``size=0`` opens an
     existing segment whole. ``mode`` is applied exactly on creation. ``populate=True``
     faults every page in now; ``huge=True`` backs it with huge pages (OSError ENOMEM or
