@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "managed.h"
+#include "proc.h"
 #include "sync/listener.h"
 
 /* Keys this process gave its listeners: with pid and start time, a name no
@@ -105,13 +106,22 @@ static int sender_full(int s)
 	return queued + 4096 > size;
 }
 
-/* A waker's token to a listener: 0 once it is sent, not needed, or not
- * possible for good; -1 if not now (no socket could be made, every one is
- * full, the kernel is short of buffers): the caller leaves the entry
- * PENDING for the next waker. ECONNREFUSED means the listener died (its entry is IDLE now and stays so:
- * nothing more to pay); EAGAIN with our buffer not full means its socket
- * already holds tokens (at most max_dgram_qlen, so memory stays bounded),
- * so it is readable. Never blocks. */
+/* What a waker's send came to (wake_token). */
+enum {
+	TOKEN_SENT = 0,	      /* sent, or not needed (its socket holds tokens) */
+	TOKEN_LATER = -1,     /* not now: no socket, all full, kernel short */
+	TOKEN_REFUSED = -2,   /* ECONNREFUSED: no such name in our network namespace */
+	TOKEN_FORBIDDEN = -3, /* any other error: a sandbox (seccomp, LSM) refuses us */
+};
+
+/* A waker's token to a listener. TOKEN_LATER leaves the entry PENDING for
+ * the next waker; so do the other two unless the listener is provably gone
+ * (shmkit__lis_signal_armed): a listener alive in another network namespace
+ * (abstract names are per namespace) is refused like a dead one, and a
+ * sender a sandbox forbids sendto may be the only one that cannot.
+ * EAGAIN with our buffer not full means its socket already holds tokens
+ * (at most max_dgram_qlen, so memory stays bounded), so it is readable.
+ * Never blocks. */
 static int wake_token(const struct sockaddr_un *to, socklen_t len)
 {
 	unsigned i = atomic_load_explicit(&cur_sender, memory_order_relaxed) % SENDERS;
@@ -119,23 +129,90 @@ static int wake_token(const struct sockaddr_un *to, socklen_t len)
 	for (unsigned tries = 0; tries < SENDERS; tries++) {
 		int s = sender(i);
 		if (s < 0)
-			return -1;
+			return TOKEN_LATER;
 		if (send_token(s, to, len) >= 0)
-			return 0;
+			return TOKEN_SENT;
 		if (errno == ENOBUFS || errno == ENOMEM)
-			return -1; /* the kernel is short now: the next waker tries */
+			return TOKEN_LATER; /* the kernel is short now: the next waker tries */
+		if (errno == ECONNREFUSED)
+			return TOKEN_REFUSED;
 		if (errno != EAGAIN)
-			return 0; /* refused (the listener died), or forbidden for good
-				   * (a sandbox): retrying would cost a call per message */
+			return TOKEN_FORBIDDEN;
 		if (!sender_full(s))
-			return 0;
+			return TOKEN_SENT;
 		/* relaxed: any thread that moves on picks some socket; all are valid */
 		unsigned next = (i + 1) % SENDERS;
 		atomic_compare_exchange_strong_explicit(&cur_sender, &i, next, memory_order_relaxed,
 							memory_order_relaxed);
 		i = next;
 	}
-	return -1;
+	return TOKEN_LATER;
+}
+
+/* Listener names this process could not send to although the listener may
+ * live (another network namespace, or a sandbox refusing us): for
+ * UNREACHABLE_NS after a refusal we send them nothing and leave their entry
+ * PENDING (the FD bit up) for a waker that can, so a producer that cannot
+ * reach an armed consumer pays no system call per message, only a look
+ * here, and tries again once per UNREACHABLE_NS. Direct-mapped by a hash of
+ * the name; racing threads may lose or mix a note, which costs at worst
+ * one more refused send, or one wake-up left to other wakers (or to us
+ * after UNREACHABLE_NS). */
+#define UNREACHABLE 8
+#define UNREACHABLE_NS 1000000000ll
+static struct {
+	_Atomic uint64_t tag; /* name_tag(); 0: none */
+	_Atomic int64_t until;
+} unreachable[UNREACHABLE];
+static _Atomic int unreachable_noted; /* 0: nothing ever noted, no look */
+
+static uint64_t name_tag(uint32_t pid, uint64_t start, uint32_t key)
+{
+	uint64_t h = ((uint64_t)pid << 32 | key) * 0x9E3779B97F4A7C15ull;
+	h ^= start * 0xC2B2AE3D27D4EB4Full;
+	return (h ^ h >> 29) | 1u;
+}
+
+static int unreachable_now(uint64_t tag)
+{
+	if (!atomic_load_explicit(&unreachable_noted, memory_order_relaxed))
+		return 0;
+	unsigned slot = (unsigned)(tag >> 61) % UNREACHABLE;
+	return atomic_load_explicit(&unreachable[slot].tag, memory_order_relaxed) == tag &&
+	       shmkit__now_ns() < atomic_load_explicit(&unreachable[slot].until,
+						       memory_order_relaxed);
+}
+
+static void note_unreachable(uint64_t tag)
+{
+	unsigned slot = (unsigned)(tag >> 61) % UNREACHABLE;
+	atomic_store_explicit(&unreachable[slot].until, shmkit__now_ns() + UNREACHABLE_NS,
+			      memory_order_relaxed);
+	atomic_store_explicit(&unreachable[slot].tag, tag, memory_order_relaxed);
+	atomic_store_explicit(&unreachable_noted, 1, memory_order_relaxed);
+}
+
+/* A send to the listener of `owner` (an identity in the segment, named
+ * pid/start when we built the name) was refused (ECONNREFUSED): 1 if its
+ * listener is gone for good, so its entry may go IDLE with no token: its
+ * owner is provably dead, or lives in our network namespace (where the
+ * refusal means the name is bound nowhere: its socket is closed). 0 if it
+ * may live elsewhere (another network namespace, or we cannot tell): only
+ * a waker in its namespace can wake it. Reads /proc: error path only. */
+static int listener_gone(const struct shmkit__ident *owner, uint32_t pid, uint64_t start)
+{
+	struct shmkit__ident id;
+
+	memcpy(&id, owner, sizeof(id)); /* untrusted: read once */
+	if (id.pid != pid || id.start_time != start)
+		return 0; /* moved since: someone else's entry now */
+	int alive = shmkit__ident_alive(&id);
+	if (alive == 0)
+		return shmkit__ident_dead_proven(&id);
+	if (alive != 1)
+		return 0;
+	uint64_t mine = shmkit__proc_ns(0, "net");
+	return mine != 0 && shmkit__proc_ns((pid_t)pid, "net") == mine;
 }
 
 static void self_token(struct shmkit__lis *l)
@@ -501,9 +578,22 @@ int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 		 * another shmkit listener, which then sees a spurious readiness */
 		uint32_t pid = owner->pid, key = e->key;
 		uint64_t start = owner->start_time;
+		uint64_t tag = name_tag(pid, start, key);
+		if (unreachable_now(tag)) {
+			all_sent = 0; /* stays PENDING: a waker that can reach it sends */
+			continue;
+		}
 		struct sockaddr_un a;
-		if (wake_token(&a, lis_addr(&a, pid, start, key)) < 0) {
-			all_sent = 0; /* stays PENDING: the next waker tries */
+		int r = wake_token(&a, lis_addr(&a, pid, start, key));
+		if (r == TOKEN_REFUSED && listener_gone(owner, pid, start))
+			r = TOKEN_SENT; /* IDLE with no token: nobody listens any more */
+		if (r != TOKEN_SENT) {
+			/* Stays PENDING: the next waker tries. One that cannot
+			 * reach it (another network namespace, a sandbox) must
+			 * not end its wait for good by taking PENDING down */
+			if (r != TOKEN_LATER)
+				note_unreachable(tag);
+			all_sent = 0;
 			continue;
 		}
 		SHMKIT__TEST_POINT("lis.signal.sent");

@@ -15,7 +15,9 @@
  * did not move meanwhile (no listener armed behind the scan) and every
  * token went out: a waker killed at any point leaves the bit up, and the
  * next one finishes its work. A listener killed while armed costs the next
- * waker one refused sendto (ECONNREFUSED), then nothing. Why a socket and not an
+ * waker one refused sendto (ECONNREFUSED) and a look at /proc, then nothing.
+ * A waker that cannot deliver (another network namespace, a sandbox, no
+ * socket) leaves the entry PENDING for one that can. Why a socket and not an
  * eventfd, a FIFO or a pipe: docs/ARCHITECTURE.md "Pollable descriptors". */
 #ifndef SHMKIT_SYNC_LISTENER_H
 #define SHMKIT_SYNC_LISTENER_H

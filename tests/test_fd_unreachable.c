@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+/* Pollable descriptors (shmkit_queue_fd, shmkit_sub_fd) whose wakers cannot
+ * all reach them, between real processes:
+ *  - a sender whose sendto(2) a sandbox refuses (seccomp EPERM), or that
+ *    lives in another network namespace (abstract socket names are per
+ *    namespace: its sendto is refused with ECONNREFUSED although the
+ *    listener lives), sends first: a capable sender's message afterwards
+ *    must still make the descriptor readable (the first one used to take
+ *    the entry to IDLE with no token: unreadable for good);
+ *  - such a sender pays no sendto per message while the consumer waits
+ *    (one, then one per second at most);
+ *  - a sender that cannot make a socket (socket(AF_UNIX) refused, or at its
+ *    RLIMIT_NOFILE) leaves the entry to the next capable sender.
+ * The sandbox is a raw seccomp BPF filter (no libseccomp needed). */
+/* TIMEOUT: 120 */
+#include "test.h"
+
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+#define MS 1000000ll
+#define SEC 1000000000ll
+
+#if defined(__x86_64__)
+#define ARCH_NR AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define ARCH_NR AUDIT_ARCH_AARCH64
+#else
+#define ARCH_NR 0
+#endif
+
+/* Makes system call nr fail with err in this process from now on (only when
+ * its first argument is arg0, if arg0 >= 0). 0, or -1 if it cannot. */
+static int deny(long nr, int err, long arg0)
+{
+	struct sock_filter f[10];
+	unsigned n = 0;
+
+	if (ARCH_NR == 0)
+		return -1;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, arch));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_NR, 1, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, nr));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 1, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	if (arg0 >= 0) {
+		/* the low 32 bits of args[0] (little-endian) */
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						      offsetof(struct seccomp_data, args[0]));
+		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)arg0, 1, 0);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	}
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+					      SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA));
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -1;
+	return 0;
+}
+
+static int readable(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r = poll(&p, 1, timeout_ms);
+	return r == 1 && (p.revents & POLLIN);
+}
+
+/* ---- child roles (exec'd) ---- */
+
+/* How a sender is handicapped before it opens the object. 0: it is not;
+ * 77: it cannot be here (the test skips that case). */
+static int handicap(const char *how)
+{
+	if (strcmp(how, "normal") == 0)
+		return 0;
+	if (strcmp(how, "nosendto") == 0)
+		return deny(SYS_sendto, EPERM, -1) < 0 ? 77 : 0;
+	if (strcmp(how, "nosocket") == 0)
+		return deny(SYS_socket, EAFNOSUPPORT, AF_UNIX) < 0 ? 77 : 0;
+	if (strcmp(how, "netns") == 0)
+		return unshare(CLONE_NEWNET) < 0 ? 77 : 0;
+	return 2;
+}
+
+/* argv: uri how count: sends count u64s (timeout 0: the queue has room). */
+static int role_send(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	int h = handicap(argv[1]);
+	if (h)
+		return h;
+	struct shmkit_queue *q;
+	CHECK_OK(shmkit_queue_open(&q, argv[0]));
+	uint64_t n = strtoull(argv[2], NULL, 0);
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_OK(shmkit_queue_send(q, &i, sizeof(i), 0));
+	CHECK_OK(shmkit_queue_close(q));
+	return test_done();
+}
+
+/* argv: uri: sends one message with no descriptor left to make a socket
+ * (RLIMIT_NOFILE at its lowest free one), then one more. */
+static int role_send_emfile(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	struct shmkit_queue *q;
+	CHECK_OK(shmkit_queue_open(&q, argv[0]));
+	int lowest = dup(0);
+	CHECK(lowest >= 0);
+	close(lowest);
+	struct rlimit rl = {(rlim_t)lowest, (rlim_t)lowest};
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	uint64_t v = 7;
+	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
+	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
+	CHECK_OK(shmkit_queue_close(q));
+	return test_done();
+}
+
+/* argv: uri how: publishes one u64 on the topic and closes. */
+static int role_publish(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	int h = handicap(argv[1]);
+	if (h)
+		return h;
+	struct shmkit_pub *p;
+	uint64_t v = 42;
+	CHECK_OK(shmkit_pub_open(&p, argv[0]));
+	CHECK_OK(shmkit_pub_send(p, &v, sizeof(v), SEC));
+	CHECK_OK(shmkit_pub_close(p));
+	return test_done();
+}
+
+static const struct test_role roles[] = {
+    {"send", role_send},
+    {"send_emfile", role_send_emfile},
+    {"publish", role_publish},
+    {NULL, NULL},
+};
+
+/* ---- tests ---- */
+
+static const char *make_queue(const char *tag, int multi)
+{
+	const char *uri = test_uri("posix", tag);
+	struct shmkit_queue_opts o = {.capacity = 512, .max_msg = 16, .multi_producer = multi};
+	struct shmkit_queue *q;
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q));
+	return uri;
+}
+
+/* Runs a sender role; returns its exit code (77: handicap not possible). */
+static int run_sender(const char *uri, const char *how, const char *count)
+{
+	const char *args[] = {uri, how, count, NULL};
+	return test_wait(test_spawn_self("send", args));
+}
+
+/* The consumer arms, a handicapped sender sends one message (the descriptor
+ * cannot turn readable: nothing reached it), then a capable one: readable,
+ * both messages there. */
+static void test_queue_after(const char *how, int multi)
+{
+	char tag[32];
+	snprintf(tag, sizeof(tag), "q-%s-%d", how, multi);
+	const char *uri = make_queue(tag, multi);
+	struct shmkit_queue *q;
+	uint64_t v;
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	CHECK(!readable(fd, 0));
+	int rc = run_sender(uri, how, "1");
+	if (rc == 77) {
+		printf("%s: skipped (cannot set that up here)\n", tag);
+		CHECK_OK(shmkit_queue_close(q));
+		return;
+	}
+	CHECK_RET(rc, 0);
+	if (strcmp(how, "nosocket") != 0 && strcmp(how, "emfile") != 0)
+		CHECK(!readable(fd, 100)); /* nothing could reach it */
+	CHECK_RET(run_sender(uri, "normal", "1"), 0);
+	int ok = readable(fd, 5000);
+	printf("%s: a capable sender after one that could not reach the descriptor: %s\n", tag,
+	       ok ? "readable" : "NOT readable");
+	CHECK(ok);
+	int got = 0;
+	while (shmkit_queue_recv(q, &v, sizeof(v), 0) == (ssize_t)sizeof(v))
+		got++;
+	CHECK(got == 2);
+	CHECK(!readable(fd, 0));
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+/* A producer at RLIMIT_NOFILE (its wake-up socket cannot be made): the next
+ * capable sender wakes the consumer. */
+static void test_queue_emfile(void)
+{
+	const char *uri = make_queue("q-emfile", 0);
+	struct shmkit_queue *q;
+	uint64_t v;
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	const char *args[] = {uri, NULL};
+	CHECK_RET(test_wait(test_spawn_self("send_emfile", args)), 0);
+	CHECK_RET(run_sender(uri, "normal", "1"), 0);
+	int ok = readable(fd, 5000);
+	printf("q-emfile: a capable sender after one at RLIMIT_NOFILE: %s\n",
+	       ok ? "readable" : "NOT readable");
+	CHECK(ok);
+	int got = 0;
+	while (shmkit_queue_recv(q, &v, sizeof(v), 0) == (ssize_t)sizeof(v))
+		got++;
+	CHECK(got == 3);
+	CHECK_OK(shmkit_queue_close(q));
+}
+
+/* A topic subscriber in poll; a publisher that cannot reach it publishes
+ * first, then a capable one. */
+static void test_topic_after(const char *how)
+{
+	char tag[32];
+	snprintf(tag, sizeof(tag), "t-%s", how);
+	const char *uri = test_uri("posix", tag);
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 16};
+	struct shmkit_sub *s;
+	uint64_t v;
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
+	const char *args[] = {uri, how, NULL};
+	int rc = test_wait(test_spawn_self("publish", args));
+	if (rc == 77) {
+		printf("%s: skipped (cannot set that up here)\n", tag);
+		CHECK_OK(shmkit_sub_close(s));
+		return;
+	}
+	CHECK_RET(rc, 0);
+	CHECK(!readable(fd, 100));
+	const char *args2[] = {uri, "normal", NULL};
+	CHECK_RET(test_wait(test_spawn_self("publish", args2)), 0);
+	int ok = readable(fd, 5000);
+	printf("%s: a capable publisher after one that could not reach the descriptor: %s\n", tag,
+	       ok ? "readable" : "NOT readable");
+	CHECK(ok);
+	int got = 0;
+	for (int i = 0; i < 10; i++) {
+		ssize_t r = shmkit_sub_recv(s, &v, sizeof(v), 0);
+		if (r == (ssize_t)sizeof(v))
+			got++;
+		else if (r == -EAGAIN || r == -EPIPE)
+			break;
+	}
+	CHECK(got == 2);
+	CHECK_OK(shmkit_sub_close(s));
+}
+
+static int strace_ok(void)
+{
+	char out[64];
+	return test_sh_capture(out, sizeof(out), "strace -o /dev/null true 2>&1") == 0;
+}
+
+/* A sender that cannot reach an armed consumer sends 300 messages: it tries
+ * once (a refused sendto), not once per message. */
+static void test_unreachable_cost(const char *how)
+{
+	if (!strace_ok()) {
+		printf("cost %s: skipped (strace cannot run here)\n", how);
+		return;
+	}
+	char tag[32], trace[128], exe[4096], out[64];
+	snprintf(tag, sizeof(tag), "cost-%s", how);
+	snprintf(trace, sizeof(trace), "/tmp/shmkit-test-%d-unreach-strace", (int)getpid());
+	const char *uri = make_queue(tag, 0);
+	struct shmkit_queue *q;
+	uint64_t v;
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	int fd = shmkit_queue_fd(q);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(len > 0);
+	exe[len > 0 ? len : 0] = '\0';
+	int rc = test_sh("ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=sendto -o %s "
+			 "%s --role send %s %s 300",
+			 trace, exe, uri, how);
+	if (rc == 77) {
+		printf("%s: skipped (cannot set that up here)\n", tag);
+		CHECK_OK(shmkit_queue_close(q));
+		unlink(trace);
+		return;
+	}
+	CHECK_RET(rc, 0);
+	CHECK(test_sh_capture(out, sizeof(out), "grep -c 'sendto(' %s", trace) >= 0);
+	int calls = atoi(out);
+	printf("%s: 300 messages to an armed consumer it cannot reach: %d sendto\n", tag, calls);
+	CHECK(calls >= 1 && calls <= 3); /* once a second at most: a slow machine */
+	CHECK_RET(run_sender(uri, "normal", "1"), 0);
+	CHECK(readable(fd, 5000));
+	int got = 0;
+	while (shmkit_queue_recv(q, &v, sizeof(v), 0) == (ssize_t)sizeof(v))
+		got++;
+	CHECK(got == 301);
+	CHECK_OK(shmkit_queue_close(q));
+	unlink(trace);
+}
+
+int main(int argc, char **argv)
+{
+	test_child_dispatch(argc, argv, roles);
+	for (int multi = 0; multi <= 1; multi++) {
+		test_queue_after("nosendto", multi);
+		test_queue_after("netns", multi);
+		test_queue_after("nosocket", multi);
+	}
+	test_queue_emfile();
+	test_topic_after("nosendto");
+	test_topic_after("netns");
+	test_unreachable_cost("nosendto");
+	test_unreachable_cost("netns");
+	return test_done();
+}
