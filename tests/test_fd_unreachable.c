@@ -10,7 +10,11 @@
  *  - such a sender pays no sendto per message while the consumer waits
  *    (one, then one per second at most);
  *  - a sender that cannot make a socket (socket(AF_UNIX) refused, or at its
- *    RLIMIT_NOFILE) leaves the entry to the next capable sender.
+ *    RLIMIT_NOFILE) leaves the entry to the next capable sender;
+ *  - a consumer that may not call membarrier(2), of an object made in
+ *    MEMBARRIER mode: its armed descriptor is readable only when there is
+ *    something to receive (it used to stay readable for ever: 100 % CPU in
+ *    an idle event loop), and it still wakes on a message.
  * The sandbox is a raw seccomp BPF filter (no libseccomp needed). */
 /* TIMEOUT: 120 */
 #include "test.h"
@@ -155,10 +159,69 @@ static int role_publish(int argc, char **argv)
 	return test_done();
 }
 
+/* argv: uri kind(queue|topic): a consumer that may not call membarrier(2).
+ * Arms its descriptor; it must stay unreadable for 300 ms with nothing
+ * sent; says "armed" on stdout, then must wake on the message that
+ * follows. */
+static int role_mb_consumer(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	if (deny(SYS_membarrier, EPERM, -1) < 0)
+		return 77;
+	int topic = strcmp(argv[1], "topic") == 0;
+	struct shmkit_queue *q = NULL;
+	struct shmkit_sub *s = NULL;
+	uint64_t v;
+	int fd;
+	if (topic) {
+		CHECK_OK(shmkit_sub_open(&s, argv[0]));
+		fd = shmkit_sub_fd(s);
+	} else {
+		CHECK_OK(shmkit_queue_open(&q, argv[0]));
+		fd = shmkit_queue_fd(q);
+	}
+	CHECK(fd >= 0);
+	/* count the readiness/-EAGAIN pairs an event loop would spin on */
+	int spins = 0;
+	int64_t end = test_now_ns() + 300 * MS;
+	while (test_now_ns() < end) {
+		ssize_t r = topic ? shmkit_sub_recv(s, &v, sizeof(v), 0)
+				  : shmkit_queue_recv(q, &v, sizeof(v), 0);
+		CHECK_RET(r, -EAGAIN);
+		if (!readable(fd, (int)((end - test_now_ns()) / MS) + 1))
+			break;
+		spins++;
+	}
+	printf("armed %d\n", spins);
+	fflush(stdout);
+	fprintf(stderr, "membarrier refused: %d spurious readiness in 300 ms idle\n", spins);
+	CHECK(spins <= 2); /* a publisher's activation may wake it once */
+	int got = 0;
+	end = test_now_ns() + 10 * SEC;
+	while (!got && test_now_ns() < end) {
+		if (!readable(fd, 10000))
+			break;
+		ssize_t r = topic ? shmkit_sub_recv(s, &v, sizeof(v), 0)
+				  : shmkit_queue_recv(q, &v, sizeof(v), 0);
+		got = r == (ssize_t)sizeof(v);
+	}
+	CHECK(got);
+	/* the blocking path in that process waits as well */
+	if (!topic)
+		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 50 * MS), -ETIMEDOUT);
+	if (topic)
+		CHECK_OK(shmkit_sub_close(s));
+	else
+		CHECK_OK(shmkit_queue_close(q));
+	return test_done();
+}
+
 static const struct test_role roles[] = {
     {"send", role_send},
     {"send_emfile", role_send_emfile},
     {"publish", role_publish},
+    {"mb_consumer", role_mb_consumer},
     {NULL, NULL},
 };
 
@@ -336,6 +399,72 @@ static void test_unreachable_cost(const char *how)
 	unlink(trace);
 }
 
+/* A consumer that may not call membarrier(2) of an object its creator made
+ * in MEMBARRIER mode. */
+static void test_mb_refused(int topic)
+{
+	const char *uri = test_uri("posix", topic ? "mb-t" : "mb-q");
+	setenv("SHMKIT_WAKE_BARRIER", "membarrier", 1);
+	struct shmkit_queue *p = NULL;
+	struct shmkit_pub *pub = NULL;
+	struct shmkit__ec_shared *ec;
+	struct shmkit_seg *raw;
+	if (topic) {
+		struct shmkit_topic_opts o = {.slot_size = 16, .slots = 16};
+		CHECK_OK(shmkit_pub_create(&pub, uri, &o));
+	} else {
+		struct shmkit_queue_opts o = {.capacity = 64, .max_msg = 16};
+		CHECK_OK(shmkit_queue_create(&p, uri, &o));
+	}
+	unsetenv("SHMKIT_WAKE_BARRIER");
+	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
+	char *body = (char *)shmkit_seg_addr(raw) + 4096;
+	ec = topic ? &((struct shmkit__topic_shared *)(void *)body)->data_ec
+		   : &((struct shmkit__queue_shared *)(void *)body)->data_ec;
+	if (atomic_load(&ec->mode) != 1) {
+		printf("membarrier refused (%s): skipped (membarrier(2) unavailable here)\n",
+		       topic ? "topic" : "queue");
+		goto out;
+	}
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", "mb_consumer", uri, topic ? "topic" : "queue",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	char line[64] = "";
+	ssize_t n = read(pfd[0], line, sizeof(line) - 1);
+	close(pfd[0]);
+	if (n > 0 && strncmp(line, "armed", 5) == 0) {
+		uint64_t v = 9;
+		if (topic)
+			CHECK_OK(shmkit_pub_send(pub, &v, sizeof(v), SEC));
+		else
+			CHECK_OK(shmkit_queue_send(p, &v, sizeof(v), SEC));
+	}
+	int rc = test_wait(c);
+	if (rc == 77)
+		printf("membarrier refused: skipped (no seccomp here)\n");
+	else {
+		CHECK_RET(rc, 0);
+		/* the consumer switched the object: every waker fences now */
+		CHECK(atomic_load(&ec->mode) == 0);
+	}
+out:
+	CHECK_OK(shmkit_seg_close(raw));
+	if (topic)
+		CHECK_OK(shmkit_pub_close(pub));
+	else
+		CHECK_OK(shmkit_queue_close(p));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -349,5 +478,7 @@ int main(int argc, char **argv)
 	test_topic_after("netns");
 	test_unreachable_cost("nosendto");
 	test_unreachable_cost("netns");
+	test_mb_refused(0);
+	test_mb_refused(1);
 	return test_done();
 }

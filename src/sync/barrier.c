@@ -114,15 +114,26 @@ bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 	if (atomic_load_explicit(mode, memory_order_relaxed) != SHMKIT__BARRIER_MEMBARRIER)
 		return true;
 	int64_t t0 = shmkit__now_ns();
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
-		return false;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0) {
+		/* Refused (a seccomp profile, a kernel without it): switch the
+		 * object as below, its last barrier shmkit__barrier_global()
+		 * (the unexpedited command, else a 10 ms sleep, which no store
+		 * outlasts unpublished), once. Every waker then fences, and we
+		 * are covered: no sleep in short slices, and a descriptor that
+		 * arms instead of staying readable for ever (listener.c). */
+		atomic_store_explicit(mode, SHMKIT__BARRIER_FENCE, memory_order_relaxed);
+		shmkit__barrier_global();
+		return true;
+	}
 	if (!shmkit__mb_window_note(shmkit__mb_window_for(mode), t0, shmkit__now_ns()))
 		return true;
 	/* Switch (barrier.h): FENCE first, then the last membarrier, whose
 	 * barrier on each waker's CPU comes after the new mode is visible
 	 * (the system call is a full barrier here). */
 	atomic_store_explicit(mode, SHMKIT__BARRIER_FENCE, memory_order_relaxed);
-	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+		shmkit__barrier_global(); /* refused since: as above */
+	return true;
 }
 
 /* ---- the one-time choice ---- */

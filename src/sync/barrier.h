@@ -32,7 +32,11 @@
  * MEMBARRIER means its reads ran before that last membarrier's barrier on
  * its CPU, which drained its publish before any later sleeper (one that
  * read FENCE and makes no call) looks; FENCE means it fences and reads the
- * word again. */
+ * word again. A sleeper whose membarrier(2) the kernel refuses switches
+ * the same way at once, its last barrier shmkit__barrier_global() (the
+ * unexpedited command, else a 10 ms sleep: as for a lease's revocation, no
+ * store stays unpublished that long), so a waker still on the compiler
+ * barrier had its publish drained before that sleeper looks again. */
 #ifndef SHMKIT_SYNC_BARRIER_H
 #define SHMKIT_SYNC_BARRIER_H
 
@@ -152,10 +156,16 @@ static inline void shmkit__barrier_waker(uint32_t mode)
 
 /* The sleeper's half, after the seq_cst CAS that set its bit and before it
  * re-checks. FENCE mode: nothing (the wakers fence). MEMBARRIER mode: the
- * system call, timed; false if the kernel refused, in which case a waker may
- * miss our bit and the caller must sleep in short slices. When a window of
- * calls says so (shmkit__mb_window_note), it switches the object to FENCE
- * (switching). */
+ * system call, timed. When a window of calls says so
+ * (shmkit__mb_window_note), it switches the object to FENCE (switching).
+ * When the kernel refuses the call (a seccomp profile: a container's
+ * consumer of a host's object) it switches too, at once, with
+ * shmkit__barrier_global() as the last barrier (its unexpedited command,
+ * else a 10 ms sleep, once): a sleeper that cannot call membarrier cannot
+ * pair with compiler-barrier wakers, and polling in short slices (or a
+ * descriptor left readable) cost it a CPU. So it returns true: a waker
+ * sees our bit. (false: a waker may miss it, the caller must sleep in
+ * short slices; no longer returned, kept for the callers' safety.) */
 bool shmkit__barrier_sleeper(_Atomic uint32_t *mode);
 
 #endif

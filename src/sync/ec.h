@@ -44,8 +44,10 @@
 /* How often a waiter re-checks whether the peer it waits for is alive
  * (topics: SHMKIT_TOPIC_LIVENESS_MS; queues: a slot held by a dead peer). */
 #define SHMKIT__LIVENESS_NS 10000000
-/* Sleep slice of a sleeper whose membarrier(2) the kernel refused: a waker
- * may miss its bit, so it looks again this often. */
+/* Sleep slice of a sleeper not covered by the barrier (a waker may miss its
+ * bit), so it looks again this often. Kept for safety: a sleeper whose
+ * membarrier(2) the kernel refuses now switches the object to FENCE
+ * instead (barrier.h). */
 #define SHMKIT__NO_BARRIER_SLICE_NS 1000000
 
 /* Where a waker finds the descriptor listeners it must signal: `n` entries,

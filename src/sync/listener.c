@@ -464,7 +464,9 @@ int shmkit__lis_arm(struct shmkit__lis *l, const struct shmkit__ec *ec)
 		;
 	if (!shmkit__barrier_sleeper(ec->mode)) {
 		/* Cannot make wakers see the bit in time: stay readable, so the
-		 * owner polls instead of waiting on a wake that may not come. */
+		 * owner polls instead of waiting on a wake that may not come.
+		 * Not reached since a refused membarrier switches the object
+		 * to FENCE (barrier.h); kept for safety. */
 		shmkit__lis_found(l);
 		return 0;
 	}
