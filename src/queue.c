@@ -688,6 +688,13 @@ int shmkit__queue_read_geometry(const struct shmkit__queue_shared *sh, size_t bo
 	return 0;
 }
 
+/* lis_table.judge: a descriptor owner of another pid namespace, by its
+ * attach slot's lock. */
+static int queue_judge(const void *obj, const struct shmkit__ident *id)
+{
+	return shmkit__obj_ident_alive(obj, id);
+}
+
 /* Read the configuration once, check it against the real body size, and
  * keep local copies: nothing below trusts these words again. */
 static int queue_attach(struct shmkit_queue *q)
@@ -721,6 +728,8 @@ static int queue_attach(struct shmkit_queue *q)
 		.stride = sizeof(sh->listeners[0]),
 		.ident_off = -(ptrdiff_t)offsetof(struct shmkit__queue_listener, l),
 		.n = SHMKIT__QUEUE_LISTENERS,
+		.judge = queue_judge,
+		.judge_ctx = &q->obj,
 	};
 	if (shmkit__ec_bind(&q->data_ec, &sh->data_ec, QUEUE_SIDE_RECV, &lis) < 0 ||
 	    shmkit__ec_bind(&q->space_ec, &sh->space_ec, QUEUE_SIDE_SEND, &lis) < 0)

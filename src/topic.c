@@ -111,6 +111,13 @@ static int topic_init_body(void *body, size_t body_size, void *arg)
 
 /* The local views; -EBADMSG if an eventcount's mode is not one we know.
  * The subscribers' descriptor listeners sit in their table entries. */
+/* lis_table.judge: a subscriber of another pid namespace, by its attach
+ * slot's lock. */
+static int topic_judge(const void *obj, const struct shmkit__ident *id)
+{
+	return shmkit__obj_ident_alive(obj, id);
+}
+
 static int topic_bind(struct shmkit__topic *t)
 {
 	unsigned char *body = t->obj.body;
@@ -124,6 +131,8 @@ static int topic_bind(struct shmkit__topic *t)
 			     (ptrdiff_t)offsetof(struct shmkit__topic_sub_shared, listener),
 		.n = t->g.max_subs,
 		.end = &t->sh->lis_end,
+		.judge = topic_judge,
+		.judge_ctx = &t->obj,
 	};
 	if (shmkit__ec_bind(&t->data_ec, &t->sh->data_ec, 0, &lis) < 0 ||
 	    shmkit__ec_bind(&t->space_ec, &t->sh->space_ec, 0, NULL) < 0)

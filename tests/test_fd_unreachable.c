@@ -11,6 +11,8 @@
  *    (one, then one per second at most);
  *  - a sender that cannot make a socket (socket(AF_UNIX) refused, or at its
  *    RLIMIT_NOFILE) leaves the entry to the next capable sender;
+ *  - a consumer of another pid namespace killed while armed is still
+ *    dropped (its attach slot's lock proves it dead): no FD bit left up;
  *  - a consumer that may not call membarrier(2), of an object made in
  *    MEMBARRIER mode: its armed descriptor is readable only when there is
  *    something to receive (it used to stay readable for ever: 100 % CPU in
@@ -217,11 +219,42 @@ static int role_mb_consumer(int argc, char **argv)
 	return test_done();
 }
 
+/* argv: uri: in a new pid namespace (root), a child opens the queue, arms
+ * its descriptor and waits; we print its pid (ours for it) and wait for it. */
+static int role_pidns_armed(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	if (unshare(CLONE_NEWPID) < 0)
+		return 77;
+	pid_t c = fork();
+	if (c < 0)
+		return 77;
+	if (c == 0) {
+		struct shmkit_queue *q;
+		uint64_t v;
+		CHECK_OK(shmkit_queue_open(&q, argv[0]));
+		CHECK(shmkit_queue_fd(q) >= 0);
+		CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+		printf("armed\n");
+		fflush(stdout);
+		pause();
+		_exit(5);
+	}
+	printf("pid %d\n", (int)c);
+	fflush(stdout);
+	int st;
+	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 static const struct test_role roles[] = {
     {"send", role_send},
     {"send_emfile", role_send_emfile},
     {"publish", role_publish},
     {"mb_consumer", role_mb_consumer},
+    {"pidns_armed", role_pidns_armed},
     {NULL, NULL},
 };
 
@@ -465,6 +498,67 @@ out:
 		CHECK_OK(shmkit_queue_close(p));
 }
 
+/* A consumer of another pid namespace (a container's) killed while armed:
+ * its listener refuses the next waker's token, and /proc cannot say it is
+ * dead (its pid is its namespace's); the kernel lock on its attach slot
+ * does, so the FD bit comes down and later sends make no system call. */
+static void test_pidns_killed(void)
+{
+	if (!test_is_root()) {
+		printf("pidns killed: skipped (needs root)\n");
+		return;
+	}
+	const char *uri = make_queue("pidns", 0);
+	struct shmkit_queue *q;
+	struct shmkit_seg *raw;
+	CHECK_OK(shmkit_queue_open(&q, uri));
+	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
+	struct shmkit__queue_shared *sh =
+	    (void *)((char *)shmkit_seg_addr(raw) + 4096);
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", "pidns_armed", uri, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	FILE *in = fdopen(pfd[0], "r");
+	char line[64];
+	int armed = 0, gc = 0;
+	while ((!armed || !gc) && fgets(line, sizeof(line), in)) {
+		if (strncmp(line, "armed", 5) == 0)
+			armed = 1;
+		else if (strncmp(line, "pid ", 4) == 0)
+			gc = atoi(line + 4);
+	}
+	fclose(in);
+	if (!armed || gc <= 0) {
+		int rc = test_wait(c);
+		if (rc == 77)
+			printf("pidns killed: skipped (no pid namespace here)\n");
+		else
+			CHECK(armed && gc > 0);
+		goto out;
+	}
+	CHECK(atomic_load(&sh->data_ec.word) & 2); /* its FD bit */
+	kill(gc, SIGKILL);
+	CHECK_RET(test_wait(c), 0);
+	uint64_t v = 1;
+	for (int i = 0; i < 100; i++)
+		CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
+	unsigned w = atomic_load(&sh->data_ec.word);
+	printf("pidns killed: FD bit after 100 sends: %s\n", w & 2 ? "still up" : "down");
+	CHECK((w & 3) == 0);
+out:
+	CHECK_OK(shmkit_seg_close(raw));
+	CHECK_OK(shmkit_queue_close(q));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -478,6 +572,7 @@ int main(int argc, char **argv)
 	test_topic_after("netns");
 	test_unreachable_cost("nosendto");
 	test_unreachable_cost("netns");
+	test_pidns_killed();
 	test_mb_refused(0);
 	test_mb_refused(1);
 	return test_done();

@@ -63,6 +63,13 @@ struct shmkit__lis_table {
 	ptrdiff_t ident_off;
 	uint32_t n;
 	_Atomic uint32_t *end;
+	/* If set: judges an owner of another pid namespace, which /proc cannot
+	 * (shmkit__ident_alive: -EXDEV), as shmkit__obj_ident_alive() does (by
+	 * the kernel lock on its attach slot): 1 alive, 0 provably dead,
+	 * negative: cannot tell. For a waker whose token such an owner's
+	 * listener refused (listener.c): only a provably dead one is dropped. */
+	int (*judge)(const void *ctx, const struct shmkit__ident *id);
+	const void *judge_ctx;
 };
 
 /* A process's view of one shared eventcount. */

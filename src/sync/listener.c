@@ -195,11 +195,13 @@ static void note_unreachable(uint64_t tag)
 /* A send to the listener of `owner` (an identity in the segment, named
  * pid/start when we built the name) was refused (ECONNREFUSED): 1 if its
  * listener is gone for good, so its entry may go IDLE with no token: its
- * owner is provably dead, or lives in our network namespace (where the
- * refusal means the name is bound nowhere: its socket is closed). 0 if it
+ * owner is provably dead (of another pid namespace: by t->judge), or lives
+ * in our network namespace (where the refusal means the name is bound
+ * nowhere: its socket is closed). 0 if it
  * may live elsewhere (another network namespace, or we cannot tell): only
  * a waker in its namespace can wake it. Reads /proc: error path only. */
-static int listener_gone(const struct shmkit__ident *owner, uint32_t pid, uint64_t start)
+static int listener_gone(const struct shmkit__lis_table *t, const struct shmkit__ident *owner,
+			 uint32_t pid, uint64_t start)
 {
 	struct shmkit__ident id;
 
@@ -209,6 +211,11 @@ static int listener_gone(const struct shmkit__ident *owner, uint32_t pid, uint64
 	int alive = shmkit__ident_alive(&id);
 	if (alive == 0)
 		return shmkit__ident_dead_proven(&id);
+	/* another pid namespace: its attach slot's lock may tell (a
+	 * container's consumer killed while armed would otherwise keep the
+	 * FD bit up, every wake check on the slow path, for good) */
+	if (alive == -EXDEV && t->judge)
+		return t->judge(t->judge_ctx, &id) == 0;
 	if (alive != 1)
 		return 0;
 	uint64_t mine = shmkit__proc_ns(0, "net");
@@ -587,7 +594,7 @@ int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 		}
 		struct sockaddr_un a;
 		int r = wake_token(&a, lis_addr(&a, pid, start, key));
-		if (r == TOKEN_REFUSED && listener_gone(owner, pid, start))
+		if (r == TOKEN_REFUSED && listener_gone(t, owner, pid, start))
 			r = TOKEN_SENT; /* IDLE with no token: nobody listens any more */
 		if (r != TOKEN_SENT) {
 			/* Stays PENDING: the next waker tries. One that cannot
