@@ -182,6 +182,29 @@ uint64_t shmkit__proc_ns(pid_t pid, const char *name)
 	return stat(path, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
 }
 
+static uint64_t proc_net_unix_ino(pid_t pid)
+{
+	char path[64];
+	struct stat sb;
+	proc_path(path, sizeof(path), pid, "net/unix");
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+}
+
+int shmkit__proc_same_net(pid_t pid)
+{
+	uint64_t mine = shmkit__proc_ns(0, "net"), theirs = shmkit__proc_ns(pid, "net");
+	if (mine && theirs)
+		return mine == theirs;
+	/* The ns/net link needs ptrace rights over pid (another user's
+	 * process); each network namespace has its own /proc/net entries,
+	 * with inode numbers of their own, which anyone may stat */
+	mine = proc_net_unix_ino(0);
+	theirs = proc_net_unix_ino(pid);
+	if (mine && theirs)
+		return mine == theirs;
+	return -1;
+}
+
 /* /proc/self/status lists our pid in every namespace from the one /proc
  * was mounted for down to our own: one number when they are the same
  * (no NSpid line before Linux 4.1: cannot be told). */

@@ -41,6 +41,11 @@ void shmkit__proc_comm(pid_t pid, char *comm, size_t cap);
 /* Inode of /proc/PID/ns/NAME ("pid", "ipc"): which namespace the process is
  * in; pid 0 = this process. 0 when it cannot be read. */
 uint64_t shmkit__proc_ns(pid_t pid, const char *name);
+/* Is pid in our network namespace: 1 yes, 0 no, -1 cannot tell. By the
+ * ns/net links, or where pid's is closed to us (another user's process:
+ * it needs ptrace rights) by the inodes of /proc/{self,PID}/net/unix,
+ * which each network namespace has its own of and anyone may stat. */
+int shmkit__proc_same_net(pid_t pid);
 
 /* 1 when /proc is the one of the pid namespace this process lives in (its
  * numbers are our getpid() numbers), 0 when it is another namespace's or

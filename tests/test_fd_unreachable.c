@@ -249,7 +249,27 @@ static int role_pidns_armed(int argc, char **argv)
 	return 0;
 }
 
+/* argv: uri: as uid 1001, arms a descriptor, then execs sleep (its socket
+ * closes on exec, its entry stays ARMED, its owner alive) */
+static int role_exec_armed(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	if (setgid(1001) < 0 || setuid(1001) < 0)
+		return 77;
+	struct shmkit_queue *q;
+	uint64_t v;
+	CHECK_OK(shmkit_queue_open(&q, argv[0]));
+	CHECK(shmkit_queue_fd(q) >= 0);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 0), -EAGAIN);
+	printf("armed\n");
+	fflush(stdout);
+	execl("/bin/sleep", "sleep", "10", (char *)NULL);
+	return 3;
+}
+
 static const struct test_role roles[] = {
+    {"exec_armed", role_exec_armed},
     {"send", role_send},
     {"send_emfile", role_send_emfile},
     {"publish", role_publish},
@@ -559,6 +579,73 @@ out:
 	CHECK_OK(shmkit_queue_close(q));
 }
 
+/* A consumer of another user armed, then exec'd (its socket closed, it
+ * lives on): a sender of a third user, whose refused token cannot read the
+ * owner's ns/net link (ptrace rights), still drops the entry (by
+ * /proc/PID/net): the FD bit comes down, not every send on the slow path
+ * for good. */
+static void test_exec_other_user(void)
+{
+	if (!test_is_root()) {
+		printf("exec other user: skipped (needs root)\n");
+		return;
+	}
+	const char *uri = test_uri("posix", "exec-user");
+	struct shmkit_queue_opts o = {.capacity = 512, .max_msg = 16, .mode = 0666};
+	struct shmkit_queue *q;
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_OK(shmkit_queue_close(q));
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", "exec_armed", uri, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	char line[16] = "";
+	ssize_t got = read(pfd[0], line, sizeof(line) - 1);
+	close(pfd[0]);
+	if (got < 5 || strncmp(line, "armed", 5) != 0) {
+		int rc = test_wait(c);
+		if (rc == 77)
+			printf("exec other user: skipped\n");
+		else
+			CHECK(got >= 5);
+		return;
+	}
+	usleep(100000); /* its exec done */
+	pid_t s = fork();
+	if (s == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(77);
+		struct shmkit_seg *raw;
+		CHECK_OK(shmkit_queue_open(&q, uri));
+		CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
+		struct shmkit__queue_shared *sh = (void *)((char *)shmkit_seg_addr(raw) + 4096);
+		uint64_t v = 1;
+		for (int i = 0; i < 100; i++)
+			CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), 0));
+		unsigned w = atomic_load(&sh->data_ec.word);
+		printf("exec other user: FD bit after 100 sends: %s\n", w & 2 ? "still up" : "down");
+		CHECK((w & 3) == 0);
+		CHECK_OK(shmkit_seg_close(raw));
+		CHECK_OK(shmkit_queue_close(q));
+		_exit(test_done());
+	}
+	int rc = test_wait(s);
+	if (rc == 77)
+		printf("exec other user: skipped (no setuid)\n");
+	else
+		CHECK_RET(rc, 0);
+	kill(c, SIGKILL);
+	test_wait(c);
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -573,6 +660,7 @@ int main(int argc, char **argv)
 	test_unreachable_cost("nosendto");
 	test_unreachable_cost("netns");
 	test_pidns_killed();
+	test_exec_other_user();
 	test_mb_refused(0);
 	test_mb_refused(1);
 	return test_done();

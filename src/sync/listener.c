@@ -218,8 +218,10 @@ static int listener_gone(const struct shmkit__lis_table *t, const struct shmkit_
 		return t->judge(t->judge_ctx, &id) == 0;
 	if (alive != 1)
 		return 0;
-	uint64_t mine = shmkit__proc_ns(0, "net");
-	return mine != 0 && shmkit__proc_ns((pid_t)pid, "net") == mine;
+	/* by /proc/PID/net where its ns link is closed to us (another
+	 * user's owner, e.g. one that exec'd: its socket closed, its entry
+	 * left ARMED), else it would stay PENDING, the FD bit up, for good */
+	return shmkit__proc_same_net((pid_t)pid) == 1;
 }
 
 static void self_token(struct shmkit__lis *l)
