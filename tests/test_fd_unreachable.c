@@ -268,7 +268,28 @@ static int role_exec_armed(int argc, char **argv)
 	return 3;
 }
 
+/* argv: uri: in a network namespace of its own, subscribes to the topic
+ * and arms its descriptor (no publisher out there can reach it); says
+ * "armed" and waits to be killed */
+static int role_netns_sub_armed(int argc, char **argv)
+{
+	if (argc < 1)
+		return 2;
+	if (unshare(CLONE_NEWNET) < 0)
+		return 77;
+	struct shmkit_sub *s;
+	uint64_t v;
+	CHECK_OK(shmkit_sub_open(&s, argv[0]));
+	CHECK(shmkit_sub_fd(s) >= 0);
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
+	printf("armed\n");
+	fflush(stdout);
+	pause();
+	return 0;
+}
+
 static const struct test_role roles[] = {
+    {"netns_sub_armed", role_netns_sub_armed},
     {"exec_armed", role_exec_armed},
     {"send", role_send},
     {"send_emfile", role_send_emfile},
@@ -646,6 +667,74 @@ static void test_exec_other_user(void)
 	test_wait(c);
 }
 
+/* Spawns a role whose first line on stdout says "armed": its pid, or -1
+ * (77 from the role: skipped) once it said nothing and ended. */
+static pid_t spawn_armed(const char *role, const char *uri)
+{
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", role, uri, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	FILE *in = fdopen(pfd[0], "r");
+	char line[64];
+	int armed = fgets(line, sizeof(line), in) && strncmp(line, "armed", 5) == 0;
+	fclose(in);
+	if (armed)
+		return c;
+	int rc = test_wait(c);
+	CHECK(rc == 77);
+	return -1;
+}
+
+/* A publisher whose wakes find armed only a subscriber it cannot reach
+ * (another network namespace) stops scanning for it (ec.c, "unheard"), but
+ * a subscriber of ours that arms afterwards is woken by its next
+ * publication: arming moves the word the skip compares. */
+static void test_unheard_then_new_listener(void)
+{
+	if (!test_is_root()) {
+		printf("unheard then new: skipped (needs root)\n");
+		return;
+	}
+	const char *uri = test_uri("posix", "unheard");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 64};
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	uint64_t v = 1;
+	CHECK_OK(shmkit_pub_create(&p, uri, &o));
+	pid_t far = spawn_armed("netns_sub_armed", uri);
+	if (far < 0) {
+		printf("unheard then new: skipped (no network namespace here)\n");
+		CHECK_OK(shmkit_pub_close(p));
+		return;
+	}
+	for (int i = 0; i < 20; i++) /* the first is refused; the rest skip */
+		CHECK_OK(shmkit_pub_send(p, &v, sizeof(v), 0));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	int fd = shmkit_sub_fd(s);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), -EAGAIN);
+	for (int i = 0; i < 3; i++) /* the same publisher, the same handle */
+		CHECK_OK(shmkit_pub_send(p, &v, sizeof(v), 0));
+	int ok = readable(fd, 2000);
+	printf("unheard then new: a subscriber armed after the skips: %s\n",
+	       ok ? "readable" : "NOT readable");
+	CHECK(ok);
+	CHECK_RET(shmkit_sub_recv(s, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+	kill(far, SIGKILL);
+	test_wait(far);
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -661,6 +750,7 @@ int main(int argc, char **argv)
 	test_unreachable_cost("netns");
 	test_pidns_killed();
 	test_exec_other_user();
+	test_unheard_then_new_listener();
 	test_mb_refused(0);
 	test_mb_refused(1);
 	return test_done();

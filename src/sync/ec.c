@@ -19,6 +19,8 @@ int shmkit__ec_bind(struct shmkit__ec *ec, struct shmkit__ec_shared *sh, uint32_
 	ec->word = &sh->word;
 	ec->mode = &sh->mode;
 	ec->side = side;
+	ec->unheard_word = 0;
+	ec->unheard_skips = 0;
 	if (lis)
 		ec->lis = *lis;
 	else
@@ -45,10 +47,28 @@ static void fd_done(const struct shmkit__ec *ec, uint32_t w, int all_sent)
 							memory_order_seq_cst, memory_order_relaxed);
 }
 
-void shmkit__ec_wake_slow(const struct shmkit__ec *ec, uint32_t w, uint32_t step)
+/* Wakes between two scans that find only listeners we cannot reach (a
+ * consumer armed in another network namespace, say): the next scan also
+ * drops one that died meanwhile. */
+#define UNHEARD_SKIPS 1024
+
+void shmkit__ec_wake_slow(struct shmkit__ec *ec, uint32_t w, uint32_t step)
 {
 	const uint32_t bits = SHMKIT__EC_SLEEP | SHMKIT__EC_FD;
 
+	/* The word as our last wake left it, when that wake left armed only
+	 * listeners we cannot reach: nobody armed or went to sleep since
+	 * (both move the word), so there is nobody we could wake, and our
+	 * publish needs no more (a waiter arming after the load that read w
+	 * looks again and sees it, as when no bit is up). Without this every
+	 * wake scanned the table and read the clock while such a listener
+	 * stayed armed: 45-52 ns a send instead of 9, 845 ns a publication to
+	 * a topic of 1000 subscribers. */
+	if (step && ec->unheard_skips && w == ec->unheard_word) {
+		ec->unheard_skips--;
+		return;
+	}
+	ec->unheard_skips = 0;
 	/* A failed CAS reloads w: if another waker cleared SLEEP it also woke
 	 * the sleepers; if a new waiter set a bit, try again. */
 	while (w & bits) {
@@ -62,8 +82,14 @@ void shmkit__ec_wake_slow(const struct shmkit__ec *ec, uint32_t w, uint32_t step
 			if (w & SHMKIT__EC_SLEEP)
 				shmkit__futex_wake(ec->word, INT_MAX);
 			SHMKIT__TEST_POINT("ec.wake.bumped");
-			if (w & SHMKIT__EC_FD)
-				fd_done(ec, next, shmkit__lis_signal_armed(ec));
+			if (w & SHMKIT__EC_FD) {
+				int sent = shmkit__lis_signal_armed(ec);
+				fd_done(ec, next, sent == SHMKIT__LIS_ALL_SENT);
+				if (sent == SHMKIT__LIS_UNREACHED && !(w & SHMKIT__EC_SLEEP)) {
+					ec->unheard_word = next;
+					ec->unheard_skips = UNHEARD_SKIPS;
+				}
+			}
 			return;
 		}
 	}
@@ -79,7 +105,8 @@ void shmkit__ec_wake_all(const struct shmkit__ec *ec)
 	if (old & SHMKIT__EC_SLEEP)
 		shmkit__futex_wake(ec->word, INT_MAX);
 	/* every armed one, FD bit or not */
-	fd_done(ec, old & ~SHMKIT__EC_SLEEP, shmkit__lis_signal_armed(ec));
+	fd_done(ec, old & ~SHMKIT__EC_SLEEP,
+		shmkit__lis_signal_armed(ec) == SHMKIT__LIS_ALL_SENT);
 }
 
 uint32_t shmkit__ec_waiters(const struct shmkit__ec *ec)

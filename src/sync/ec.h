@@ -78,6 +78,11 @@ struct shmkit__ec {
 	_Atomic uint32_t *mode; /* the shared mode: MEMBARRIER may turn FENCE, never back */
 	uint32_t side;		/* listeners of this side are this eventcount's */
 	struct shmkit__lis_table lis;
+	/* Our last wake left armed only listeners this process cannot reach
+	 * (listener.c "unreachable"): the word it left, and how many wakes may
+	 * still find the word so and skip the scan (ec.c); 0: none. */
+	uint32_t unheard_word;
+	uint32_t unheard_skips;
 };
 
 /* Binds a local view; -EBADMSG if the shared mode is not one we know.
@@ -120,7 +125,7 @@ int shmkit__ec_wait(const struct shmkit__ec *ec, struct shmkit__wait_policy *pol
 
 /* Slow half of the wakes below: the word was `w` (with a bit set); clear
  * the bits, advancing seq by `step`, and wake whom they name. */
-void shmkit__ec_wake_slow(const struct shmkit__ec *ec, uint32_t w, uint32_t step);
+void shmkit__ec_wake_slow(struct shmkit__ec *ec, uint32_t w, uint32_t step);
 
 /* The common case of shmkit__ec_wake() alone: MEMBARRIER mode, this
  * process registered, nobody asleep or armed, the mode unchanged after the
@@ -146,7 +151,7 @@ static inline int shmkit__ec_quiet(const struct shmkit__ec *ec)
 
 /* After publishing a state change with a plain (release) store: wake
  * whoever waits, if anyone. No system call when nobody sleeps or is armed. */
-static inline void shmkit__ec_wake(const struct shmkit__ec *ec)
+static inline void shmkit__ec_wake(struct shmkit__ec *ec)
 {
 	/* Dekker: pairs with the seq_cst CAS that sets a bit in
 	 * shmkit__ec_wait()/shmkit__lis_arm() and the sleeper's barrier after

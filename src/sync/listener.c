@@ -572,7 +572,7 @@ int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 {
 	const struct shmkit__lis_table *t = &ec->lis;
 	uint32_t n = shmkit__lis_scan_end(t);
-	int all_sent = 1;
+	int all_sent = 1, later = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmkit__listener_shared *e = entry(t, i);
@@ -604,6 +604,8 @@ int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 			 * not end its wait for good by taking PENDING down */
 			if (r != TOKEN_LATER)
 				note_unreachable(tag);
+			else
+				later = 1;
 			all_sent = 0;
 			continue;
 		}
@@ -613,7 +615,9 @@ int shmkit__lis_signal_armed(const struct shmkit__ec *ec)
 							pending & ~SHMKIT__LIS_PENDING,
 							memory_order_release, memory_order_relaxed);
 	}
-	return all_sent;
+	if (all_sent)
+		return SHMKIT__LIS_ALL_SENT;
+	return later ? SHMKIT__LIS_LATER : SHMKIT__LIS_UNREACHED;
 }
 
 uint32_t shmkit__lis_count_armed(const struct shmkit__ec *ec)

@@ -128,8 +128,14 @@ uint32_t shmkit__lis_scan_end(const struct shmkit__lis_table *t);
 void shmkit__lis_raise_end(_Atomic uint32_t *end, uint32_t index);
 
 /* Waker side: signals every ARMED listener of ec's side, and sends again
- * to every PENDING one. 1 if every token went out, 0 if one could not (its
- * entry stays PENDING: the caller leaves the FD bit up for the next waker). */
+ * to every PENDING one. SHMKIT__LIS_ALL_SENT if every token went out, else
+ * (their entries stay PENDING: the caller leaves the FD bit up for the next
+ * waker) SHMKIT__LIS_UNREACHED when each one left is a listener this
+ * process cannot reach for now (noted: trying again sends it nothing), or
+ * SHMKIT__LIS_LATER when one may take a token on a later try. */
+#define SHMKIT__LIS_LATER 0
+#define SHMKIT__LIS_ALL_SENT 1
+#define SHMKIT__LIS_UNREACHED 2
 int shmkit__lis_signal_armed(const struct shmkit__ec *ec);
 
 /* Armed listeners of ec's side, for statistics. */
