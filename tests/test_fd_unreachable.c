@@ -539,6 +539,43 @@ out:
 		CHECK_OK(shmkit_queue_close(p));
 }
 
+/* Runs this test binary again as `role` with the argument uri, its
+ * standard output a pipe read through *out: its pid. */
+static pid_t spawn_piped(const char *role, const char *uri, FILE **out)
+{
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t c = fork();
+	if (c == 0) {
+		dup2(pfd[1], 1);
+		char exe[4096];
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		execl(exe, exe, "--role", role, uri, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	*out = fdopen(pfd[0], "r");
+	CHECK(*out != NULL);
+	return c;
+}
+
+/* Spawns a role whose first line on stdout says "armed": its pid, or -1
+ * (77 from the role: skipped) once it said nothing and ended. */
+static pid_t spawn_armed(const char *role, const char *uri)
+{
+	FILE *in;
+	char line[64];
+	pid_t c = spawn_piped(role, uri, &in);
+	int armed = fgets(line, sizeof(line), in) && strncmp(line, "armed", 5) == 0;
+	fclose(in);
+	if (armed)
+		return c;
+	int rc = test_wait(c);
+	CHECK(rc == 77);
+	return -1;
+}
+
 /* A consumer of another pid namespace (a container's) killed while armed:
  * its listener refuses the next waker's token, and /proc cannot say it is
  * dead (its pid is its namespace's); the kernel lock on its attach slot
@@ -556,19 +593,8 @@ static void test_pidns_killed(void)
 	CHECK_OK(shmkit_seg_open(&raw, uri, 0, 0, 0));
 	struct shmkit__queue_shared *sh =
 	    (void *)((char *)shmkit_seg_addr(raw) + 4096);
-	int pfd[2];
-	CHECK(pipe(pfd) == 0);
-	pid_t c = fork();
-	if (c == 0) {
-		dup2(pfd[1], 1);
-		char exe[4096];
-		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[len > 0 ? len : 0] = '\0';
-		execl(exe, exe, "--role", "pidns_armed", uri, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	FILE *in = fdopen(pfd[0], "r");
+	FILE *in;
+	pid_t c = spawn_piped("pidns_armed", uri, &in);
 	char line[64];
 	int armed = 0, gc = 0;
 	while ((!armed || !gc) && fgets(line, sizeof(line), in)) {
@@ -616,27 +642,9 @@ static void test_exec_other_user(void)
 	struct shmkit_queue *q;
 	CHECK_OK(shmkit_queue_create(&q, uri, &o));
 	CHECK_OK(shmkit_queue_close(q));
-	int pfd[2];
-	CHECK(pipe(pfd) == 0);
-	pid_t c = fork();
-	if (c == 0) {
-		dup2(pfd[1], 1);
-		char exe[4096];
-		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[len > 0 ? len : 0] = '\0';
-		execl(exe, exe, "--role", "exec_armed", uri, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	char line[16] = "";
-	ssize_t got = read(pfd[0], line, sizeof(line) - 1);
-	close(pfd[0]);
-	if (got < 5 || strncmp(line, "armed", 5) != 0) {
-		int rc = test_wait(c);
-		if (rc == 77)
-			printf("exec other user: skipped\n");
-		else
-			CHECK(got >= 5);
+	pid_t c = spawn_armed("exec_armed", uri);
+	if (c < 0) {
+		printf("exec other user: skipped\n");
 		return;
 	}
 	usleep(100000); /* its exec done */
@@ -665,33 +673,6 @@ static void test_exec_other_user(void)
 		CHECK_RET(rc, 0);
 	kill(c, SIGKILL);
 	test_wait(c);
-}
-
-/* Spawns a role whose first line on stdout says "armed": its pid, or -1
- * (77 from the role: skipped) once it said nothing and ended. */
-static pid_t spawn_armed(const char *role, const char *uri)
-{
-	int pfd[2];
-	CHECK(pipe(pfd) == 0);
-	pid_t c = fork();
-	if (c == 0) {
-		dup2(pfd[1], 1);
-		char exe[4096];
-		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[len > 0 ? len : 0] = '\0';
-		execl(exe, exe, "--role", role, uri, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	FILE *in = fdopen(pfd[0], "r");
-	char line[64];
-	int armed = fgets(line, sizeof(line), in) && strncmp(line, "armed", 5) == 0;
-	fclose(in);
-	if (armed)
-		return c;
-	int rc = test_wait(c);
-	CHECK(rc == 77);
-	return -1;
 }
 
 /* A publisher whose wakes find armed only a subscriber it cannot reach
