@@ -59,4 +59,48 @@ static inline int test_seccomp_deny(const long *nrs, int n, int err)
 #endif
 }
 
+/* System call nr fails with err from here on, but only when its first
+ * argument's low 32 bits are arg0 (socket(AF_UNIX, ...), say); any call
+ * when arg0 < 0. 0, or -1 as above. */
+static inline int test_seccomp_deny_arg0(long nr, int err, long arg0)
+{
+#ifdef TEST_AUDIT_ARCH
+	struct sock_filter f[10];
+	unsigned short k = 0;
+#ifdef __i386__
+	/* glibc may reach these through socketcall(2) there: no filter on
+	 * their own numbers would hold */
+	if (nr == SYS_socket || nr == SYS_sendto)
+		return -1;
+#endif
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, arch));
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, nr));
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	if (arg0 >= 0) {
+		/* the low 32 bits of args[0] on a little-endian machine */
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						      offsetof(struct seccomp_data, args[0]));
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)arg0, 1, 0);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	}
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+					      SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
+	struct sock_fprog prog = { k, f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -1;
+	return 0;
+#else
+	(void)nr;
+	(void)err;
+	(void)arg0;
+	return -1;
+#endif
+}
+
 #endif

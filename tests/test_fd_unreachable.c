@@ -22,16 +22,12 @@
 #include "test.h"
 
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -39,50 +35,10 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "seccomp_deny.h"
 
 #define MS 1000000ll
 #define SEC 1000000000ll
-
-#if defined(__x86_64__)
-#define ARCH_NR AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define ARCH_NR AUDIT_ARCH_AARCH64
-#else
-#define ARCH_NR 0
-#endif
-
-/* Makes system call nr fail with err in this process from now on (only when
- * its first argument is arg0, if arg0 >= 0). 0, or -1 if it cannot. */
-static int deny(long nr, int err, long arg0)
-{
-	struct sock_filter f[10];
-	unsigned n = 0;
-
-	if (ARCH_NR == 0)
-		return -1;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, arch));
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_NR, 1, 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, nr));
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 1, 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	if (arg0 >= 0) {
-		/* the low 32 bits of args[0] (little-endian) */
-		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-						      offsetof(struct seccomp_data, args[0]));
-		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)arg0, 1, 0);
-		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	}
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-					      SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA));
-	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return -1;
-	return 0;
-}
 
 static int readable(int fd, int timeout_ms)
 {
@@ -100,9 +56,9 @@ static int handicap(const char *how)
 	if (strcmp(how, "normal") == 0)
 		return 0;
 	if (strcmp(how, "nosendto") == 0)
-		return deny(SYS_sendto, EPERM, -1) < 0 ? 77 : 0;
+		return test_seccomp_deny_arg0(SYS_sendto, EPERM, -1) < 0 ? 77 : 0;
 	if (strcmp(how, "nosocket") == 0)
-		return deny(SYS_socket, EAFNOSUPPORT, AF_UNIX) < 0 ? 77 : 0;
+		return test_seccomp_deny_arg0(SYS_socket, EAFNOSUPPORT, AF_UNIX) < 0 ? 77 : 0;
 	if (strcmp(how, "netns") == 0)
 		return unshare(CLONE_NEWNET) < 0 ? 77 : 0;
 	return 2;
@@ -169,7 +125,7 @@ static int role_mb_consumer(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
-	if (deny(SYS_membarrier, EPERM, -1) < 0)
+	if (test_seccomp_deny_arg0(SYS_membarrier, EPERM, -1) < 0)
 		return 77;
 	int topic = strcmp(argv[1], "topic") == 0;
 	struct shmkit_queue *q = NULL;

@@ -13,66 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gc_seen.h"
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
 
 static char posix_prefix[64], sysv_prefix[64];
-
-/* ---- what a gc run said ---- */
-
-struct seen {
-	const char *uri; /* the one we care about (NULL: record none) */
-	const char *uri2;
-	int found, verdict;
-	char reason[512];
-	int total;
-};
-
-static int record(const struct shmkit_gc_entry *e, void *arg)
-{
-	struct seen *s = arg;
-	s->total++;
-	if ((s->uri && strcmp(e->uri, s->uri) == 0) || (s->uri2 && strcmp(e->uri, s->uri2) == 0)) {
-		s->found++;
-		s->verdict = e->verdict;
-		snprintf(s->reason, sizeof(s->reason), "%s", e->reason);
-	}
-	printf("  gc: %-12s %s: %s\n", shmkit_gc_verdict_name(e->verdict), e->uri, e->reason);
-	return 0;
-}
-
-/* Other tests on this machine list and stat every segment (`shmkit ls`
- * opens each one for a moment), and gc rightly keeps what a live process
- * holds open at that instant: for an object none of ours holds, that is
- * the machine's timing, not gc's verdict. Ask again (100 ms apart, up to
- * 5 s), as test_gc_own does; a holder that stays still fails the test. */
-static int transient_holder(const struct seen *s)
-{
-	return s->found && s->verdict == SHMKIT_GC_KEPT &&
-	       (strstr(s->reason, "held open by live pid") || strstr(s->reason, "refused a write lease"));
-}
-
-/* One run, whatever it says (for a holder the test keeps itself). */
-static int gc_once(const char *prefix, unsigned flags, const char *uri, const char *uri2,
-		   struct seen *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->uri = uri;
-	s->uri2 = uri2;
-	return shmkit_gc_prefix(flags, prefix, record, s);
-}
-
-static int gc_one(const char *prefix, unsigned flags, const char *uri, const char *uri2,
-		  struct seen *s)
-{
-	for (int tries = 1;; tries++) {
-		int r = gc_once(prefix, flags, uri, uri2, s);
-		if (tries == 50 || !transient_holder(s))
-			return r;
-		usleep(100000);
-	}
-}
 
 static int exists(const char *uri)
 {

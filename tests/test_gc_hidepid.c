@@ -16,26 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gc_seen.h"
+
 static int create_and_die(void *arg)
 {
 	struct shmkit_queue *q;
 	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 16, .mode = 0666 };
 	return shmkit_queue_create(&q, arg, &o) == 0 ? 0 : 1; /* exits without close */
-}
-
-struct seen {
-	enum shmkit_gc_verdict verdict;
-	char reason[512];
-	int n;
-};
-
-static int record(const struct shmkit_gc_entry *e, void *arg)
-{
-	struct seen *s = arg;
-	s->verdict = e->verdict;
-	snprintf(s->reason, sizeof(s->reason), "%s", e->reason);
-	s->n++;
-	return 0;
 }
 
 /* In a mount namespace of its own with /proc hidepid=2, as nobody. */
@@ -47,10 +34,8 @@ static int hidden_gc(void *arg)
 	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
 		return 77;
 	struct seen s;
-	memset(&s, 0, sizeof(s));
-	CHECK(shmkit_gc_prefix(SHMKIT_GC_DRY_RUN, arg, record, &s) >= 0);
-	CHECK(s.n == 1);
-	fprintf(stderr, "hidepid=2: %s: %s\n", shmkit_gc_verdict_name(s.verdict), s.reason);
+	CHECK(gc_once(arg, SHMKIT_GC_DRY_RUN, arg, NULL, &s) >= 0);
+	CHECK(s.found == 1 && s.total == 1);
 	CHECK(s.verdict == SHMKIT_GC_KEPT);
 	CHECK(strstr(s.reason, "/proc hides it") != NULL);
 	CHECK(strstr(s.reason, "another pid namespace") == NULL);

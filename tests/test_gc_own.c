@@ -16,58 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gc_seen.h"
 #include "internal.h"
 #include "layout.h"
 #include "managed.h"
 
 static char posix_prefix[64], sysv_prefix[64];
-
-/* ---- what a gc run said about one URI ---- */
-
-struct seen {
-	const char *uri, *uri2;
-	int found, verdict;
-	char reason[512];
-};
-
-static int record(const struct shmkit_gc_entry *e, void *arg)
-{
-	struct seen *s = arg;
-	if ((s->uri && strcmp(e->uri, s->uri) == 0) || (s->uri2 && strcmp(e->uri, s->uri2) == 0)) {
-		s->found++;
-		s->verdict = e->verdict;
-		snprintf(s->reason, sizeof(s->reason), "%s", e->reason);
-	}
-	printf("  gc: %-12s %s: %s\n", shmkit_gc_verdict_name(e->verdict), e->uri, e->reason);
-	return 0;
-}
-
-/* Other tests on this machine list and stat every segment (`shmkit ls`
- * opens each one for a moment), and gc rightly keeps what a live process
- * holds open at that instant. That answer, for an object none of ours
- * holds, is the machine's timing, not gc's verdict: ask again (100 ms apart,
- * for up to 5 s; a holder that stays makes the test fail as before). */
-#define GC_TRIES 50
-static int transient_holder(const char *text)
-{
-	return strstr(text, "held open by live pid") != NULL ||
-	       strstr(text, "refused a write lease") != NULL;
-}
-
-static int gc_one(const char *prefix, unsigned flags, const char *uri, const char *uri2,
-		  struct seen *s)
-{
-	for (int tries = 1;; tries++) {
-		memset(s, 0, sizeof(*s));
-		s->uri = uri;
-		s->uri2 = uri2;
-		int r = shmkit_gc_prefix(flags, prefix, record, s);
-		if (tries == GC_TRIES ||
-		    !(s->found && s->verdict == SHMKIT_GC_KEPT && transient_holder(s->reason)))
-			return r;
-		usleep(100000);
-	}
-}
 
 /* `shmkit gc ARGS` into out, asked again as gc_one() does. */
 static int __attribute__((format(printf, 3, 4)))
@@ -80,7 +34,7 @@ gc_cli(char *out, size_t cap, const char *fmt, ...)
 	va_end(ap);
 	for (int tries = 1;; tries++) {
 		int rc = test_sh_capture(out, cap, "%s gc %s", SHMKIT_TOOL_PATH, args);
-		if (tries == GC_TRIES || !transient_holder(out))
+		if (tries == GC_TRIES || !gc_transient_holder(out))
 			return rc;
 		usleep(100000);
 	}

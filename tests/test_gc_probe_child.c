@@ -14,22 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gc_seen.h"
 #include "seccomp_deny.h"
-
-struct seen {
-	enum shmkit_gc_verdict verdict;
-	char reason[512];
-	int n;
-};
-
-static int record(const struct shmkit_gc_entry *e, void *arg)
-{
-	struct seen *s = arg;
-	s->verdict = e->verdict;
-	snprintf(s->reason, sizeof(s->reason), "%s", e->reason);
-	s->n++;
-	return 0;
-}
 
 static int create_and_die(void *arg)
 {
@@ -48,11 +34,8 @@ static const char *orphan(const char *tag)
 
 static void dry_gc(const char *uri, struct seen *s)
 {
-	memset(s, 0, sizeof(*s));
-	CHECK(shmkit_gc_prefix(SHMKIT_GC_DRY_RUN, uri, record, s) >= 0);
-	CHECK(s->n == 1);
-	if (s->verdict != SHMKIT_GC_WOULD_REMOVE)
-		fprintf(stderr, "%s: %s: %s\n", uri, shmkit_gc_verdict_name(s->verdict), s->reason);
+	CHECK(gc_once(uri, SHMKIT_GC_DRY_RUN, uri, NULL, s) >= 0);
+	CHECK(s->found == 1 && s->total == 1);
 }
 
 /* A posix: name made and left at 0 bytes, as by a creator killed before it sized it. */
@@ -138,10 +121,7 @@ static int clone_refused(void *arg)
 	if (test_seccomp_deny(nr, (int)(sizeof(nr) / sizeof(nr[0])), EAGAIN) < 0)
 		return 77;
 	struct seen s;
-	memset(&s, 0, sizeof(s));
-	CHECK(shmkit_gc_prefix(SHMKIT_GC_DRY_RUN, uri, record, &s) >= 0);
-	CHECK(s.n == 1);
-	fprintf(stderr, "clone refused: %s: %s\n", shmkit_gc_verdict_name(s.verdict), s.reason);
+	dry_gc(uri, &s);
 	CHECK(strstr(s.reason, "could not ask the kernel: fork failed: Resource temporarily "
 			       "unavailable") != NULL);
 	CHECK(strstr(s.reason, "cannot be inspected has it open") == NULL);
