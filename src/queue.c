@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -736,8 +737,8 @@ static int queue_attach(struct shmkit_queue *q)
 		return -EBADMSG;
 	q->recv_lis.fd = -1;
 	q->send_lis.fd = -1;
-	q->recv_watch.ep = q->recv_watch.pidfd = -1;
-	q->send_watch.ep = q->send_watch.pidfd = -1;
+	q->recv_watch.ep = q->recv_watch.pidfd = q->recv_watch.timer = -1;
+	q->send_watch.ep = q->send_watch.pidfd = q->send_watch.timer = -1;
 	q->op_gen = shmkit__fork_gen();
 	q->peer = -1;
 	q->last_peer = -1;
@@ -824,6 +825,10 @@ static void close_watch(struct shmkit__holder_watch *w)
 	if (w->pidfd >= 0)
 		close(w->pidfd);
 	w->pidfd = -1;
+	if (w->timer >= 0)
+		close(w->timer);
+	w->timer = -1;
+	w->quiet = false;
 	if (w->ep >= 0)
 		close(w->ep);
 	w->ep = -1;
@@ -1069,6 +1074,65 @@ static int queue_watch_fd(struct shmkit__holder_watch *w, struct shmkit__lis *l)
 	}
 	w->ep = ep;
 	return ep;
+}
+
+/* Locked out: a poll that finds every peer entry held by a live process
+ * returns -EAGAIN before it looks at the queue (queue_mpmc.c
+ * peer_register), so it cannot arm the listener, whose token then keeps the
+ * descriptor readable: an event loop would call again at once for as long
+ * as the lockout lasts (over a million -EAGAINs a second, a whole CPU). And
+ * nothing signals an entry given back (a wait looks again in slices). So
+ * the descriptor does what a wait does: the listener goes off in the set
+ * and a one-shot timer in it makes the descriptor readable after
+ * SHMKIT__LIVENESS_NS, for the next try; the next registration puts the
+ * listener back (shmkit__queue_fds_loud). Only MPMC descriptors are sets. */
+static void quiet_watch(struct shmkit__holder_watch *w, const struct shmkit__lis *l)
+{
+	const struct itimerspec later = {.it_value = {.tv_nsec = SHMKIT__LIVENESS_NS}};
+	struct epoll_event off = {.events = 0};
+
+	if (w->ep < 0 || l->fd < 0)
+		return;
+	if (w->timer < 0) {
+		struct epoll_event ev = {.events = EPOLLIN};
+		int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (fd < 0)
+			return; /* readable at once, as before */
+		fd = shmkit__fd_above_stdio(fd);
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			return;
+		}
+		w->timer = fd;
+	}
+	if (timerfd_settime(w->timer, 0, &later, NULL) == 0 &&
+	    epoll_ctl(w->ep, EPOLL_CTL_MOD, l->fd, &off) == 0)
+		w->quiet = true;
+}
+
+/* Disarming the timer also clears an expiry not yet read. */
+static void loud_watch(struct shmkit__holder_watch *w, const struct shmkit__lis *l)
+{
+	const struct itimerspec never = { 0 };
+	struct epoll_event on = {.events = EPOLLIN};
+
+	if (!w->quiet)
+		return;
+	timerfd_settime(w->timer, 0, &never, NULL);
+	epoll_ctl(w->ep, EPOLL_CTL_MOD, l->fd, &on);
+	w->quiet = false;
+}
+
+void shmkit__queue_fds_quiet(struct shmkit_queue *q)
+{
+	quiet_watch(&q->recv_watch, &q->recv_lis);
+	quiet_watch(&q->send_watch, &q->send_lis);
+}
+
+void shmkit__queue_fds_loud(struct shmkit_queue *q)
+{
+	loud_watch(&q->recv_watch, &q->recv_lis);
+	loud_watch(&q->send_watch, &q->send_lis);
 }
 
 /* What shmkit_queue_fd hands out. Only an MPMC slot can be held by a peer

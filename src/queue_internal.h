@@ -56,6 +56,8 @@ struct shmkit__holder_watch {
 	int ep;		 /* the descriptor handed out: listener socket + pidfd; -1 until asked */
 	int pidfd;	 /* the holder's, in the set; -1: none watched */
 	uint64_t marker; /* the held slot's marker the pidfd was opened for */
+	int timer;	 /* a timerfd in the set while locked out (queue.c "locked out"); -1: none */
+	bool quiet;	 /* locked out: the listener off in the set, the timer set */
 };
 
 /* How the holder of an MPMC queue's producers' lease claims its slots:
@@ -296,6 +298,11 @@ int shmkit__queue_rejoin(struct shmkit_queue *q, bool producer);
  * detail then says so. For the CLI, which would otherwise report a full
  * (empty) queue. */
 bool shmkit__queue_peer_full(const struct shmkit_queue *q);
+/* A poll found every peer entry held: the handle's descriptors turn
+ * readable again in SHMKIT__LIVENESS_NS, not at once (queue.c "locked
+ * out"); shmkit__queue_fds_loud() puts them back as they were. */
+void shmkit__queue_fds_quiet(struct shmkit_queue *q);
+void shmkit__queue_fds_loud(struct shmkit_queue *q);
 int shmkit__mpmc_wait(struct shmkit_queue *q, attempt_fn fn, struct attempt *a, bool producer,
 		      int64_t timeout_ns);
 int64_t shmkit__mpmc_spin(const struct shmkit_queue *q);

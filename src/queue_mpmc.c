@@ -1066,12 +1066,17 @@ SHMKIT__COLD static int peer_register(struct shmkit_queue *q, int64_t *timeout_n
 		return -ESRCH;
 	if (q->peer_gen != shmkit__fork_gen())
 		q->parked = false; /* a forked child registers anew */
+	bool caller_poll = *timeout_ns == 0 && !gated; /* a caller's, not a waiter's look */
 	if (*timeout_ns == 0 && q->peer_full)
 		gated = true; /* a poll, after a registration found no entry */
+	shmkit__queue_fds_loud(q);
 	q->peer = -1;
 	while ((r = register_once(q, gated)) == -ENOSPC) {
-		if (*timeout_ns == 0)
+		if (*timeout_ns == 0) {
+			if (caller_poll) /* its descriptor, if any, tries again later */
+				shmkit__queue_fds_quiet(q);
 			return peer_table_full(q, -EAGAIN);
+		}
 		if (!deadline)
 			deadline = shmkit__deadline(*timeout_ns);
 		int64_t now = shmkit__now_ns();
