@@ -971,6 +971,9 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 			r = 0;
 		else if (why[0])
 			shmkit__detail("%s", why);
+		else /* the heap try said nothing (its body is corrupt): the map
+		      * try's "is a heap, not a map" must not stand for it */
+			shmkit__detail_clear();
 	}
 	if (r < 0) {
 		free(h);

@@ -672,6 +672,28 @@ static void test_bad_args(void)
 	CHECK_RET(shmkit_heap_open(&h, test_uri("posix", "heap-none")), -ENOENT);
 }
 
+/* A heap whose body another program zeroed (truncate to the header page and
+ * back, dd over it): the open fails -EBADMSG and its detail speaks of the
+ * heap, not of the map the open also tried ("is a heap (kind 4), not a
+ * map" told the user their heap was the wrong kind). */
+static void test_corrupt_body_detail(void)
+{
+	const char *uri = test_uri("posix", "heap-zeroed");
+	struct shmkit_heap *h;
+	struct shmkit_seg *seg;
+
+	CHECK_RET(shmkit_heap_create(&h, uri, 64 * 1024, 0600), 0);
+	CHECK_RET(shmkit_heap_close(h), 0);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), 0);
+	memset((unsigned char *)shmkit_seg_addr(seg) + 4096, 0, 8); /* the heap's magic */
+	CHECK_RET(shmkit_seg_close(seg), 0);
+	CHECK_RET(shmkit_heap_open(&h, uri), -EBADMSG);
+	const char *d = shmkit_last_error_detail();
+	if (strstr(d, "not a map") != NULL)
+		fprintf(stderr, "detail: %s\n", d);
+	CHECK(strstr(d, "not a map") == NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
@@ -683,6 +705,7 @@ int main(int argc, char **argv)
 	};
 	test_child_dispatch(argc, argv, roles);
 	test_bad_args();
+	test_corrupt_body_detail();
 	test_random_model();
 	test_named_shared_list();
 	test_crash_points();
