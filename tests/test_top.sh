@@ -265,4 +265,19 @@ grep -E "^queue +$SV " "$TMP/out" | awk '$5 != "-" || $6 != "-" { bad = 1 } END 
 grep -Eq "^queue +$SV " "$TMP/out" || fail "top text lacks $SV: $(cat "$TMP/out")"
 kill "$SVRECV" 2>/dev/null; wait "$SVRECV" 2>/dev/null
 
+# A queue another program resized (truncate(1) grows its file): its header no
+# longer matches it, so it has no counters to show; it is not shown, but
+# counted and said, not dropped without a word while ls still lists it.
+QR="posix:/shmkit-test-$ID-top-resized"; CLEANUP+=("$QR")
+"$SHMKIT" queue create "$QR" --capacity 4 --max-msg 16 >/dev/null || fail "create $QR"
+truncate -s +4096 "/dev/shm/${QR#posix:/}" || fail "truncate $QR"
+expect 0 "$SHMKIT" top --once --json --interval 0.05 "$QR"
+"$PY" - "$TMP/out" <<'PYEOF' || fail "top of a resized queue: $(cat "$TMP/out")"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["objects"] == [] and doc["invalid"] == 1 and doc["unreadable"] == 0, doc
+PYEOF
+expect 0 "$SHMKIT" top --once --interval 0.05 "$QR"
+out_has "(1 shmkit object not shown: its header was refused"
+
 finish test_top

@@ -118,6 +118,11 @@ static int print_text(const struct top_sample *s, double interval)
 		       "it attached, and top never attaches; not shown, shmkit ls lists %s)\n",
 		       s->unattached, cli_plural(s->unattached, "segment", "segments"),
 		       cli_plural(s->unattached, "it", "them"));
+	if (s->invalid)
+		printf("(%zu shmkit %s not shown: %s header was refused (resized by another "
+		       "program, corrupt, or of another layout version); shmkit stat URI says why)\n",
+		       s->invalid, cli_plural(s->invalid, "object", "objects"),
+		       cli_plural(s->invalid, "its", "their"));
 	return cli_stdout_flush();
 }
 
@@ -178,6 +183,7 @@ static int print_json(const struct top_sample *s, double interval)
 	cli_json_end(&j); /* objects */
 	cli_json_uint(&j, "unreadable", s->unreadable);
 	cli_json_uint(&j, "unattached_sysv", s->unattached);
+	cli_json_uint(&j, "invalid", s->invalid);
 	cli_json_end(&j); /* the document */
 	return cli_json_finish(&j);
 }
@@ -251,6 +257,14 @@ static void draw(const struct top_sample *s, double interval)
 			       "V ones no readable process has attached)",
 			 s->unreadable, cli_plural(s->unreadable, "segment", "segments"),
 			 cli_plural(s->unreadable, "it", "them"), s->unattached);
+	if (s->invalid) {
+		if (s->unreadable)
+			addch(' ');
+		else
+			move(1, 0);
+		printw("(%zu shmkit %s not shown: header refused, resized or corrupt; shmkit "
+		       "stat says why)", s->invalid, cli_plural(s->invalid, "object", "objects"));
+	}
 	attron(A_REVERSE);
 	mvprintw(2, 0, "%-*s", COLS > 0 ? COLS : 1, HEAD);
 	attroff(A_REVERSE);

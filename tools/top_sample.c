@@ -244,6 +244,14 @@ static int add(const struct shmkit_stat *st, void *arg)
 		s->unreadable++;
 		s->unattached++;
 	}
+	/* A queue, topic, heap or map whose header was read and refused (its
+	 * size no longer matches it, corrupt, another layout version): no
+	 * counters to show, but counted and said, so that an object ls lists
+	 * does not vanish from the view without a word */
+	if (st->managed && st->header_status < 0 && st->header_status != -EACCES &&
+	    st->header_status != -EPERM && st->kind >= SHMKIT_KIND_QUEUE &&
+	    st->kind <= SHMKIT_KIND_MAP)
+		s->invalid++;
 	if (!st->managed || st->header_status != 0 ||
 	    st->kind < SHMKIT_KIND_QUEUE || st->kind > SHMKIT_KIND_MAP)
 		return 0;
@@ -283,6 +291,7 @@ int top_sample_take(struct top_sample *s)
 	drop_objs(s);
 	s->unreadable = 0;
 	s->unattached = 0;
+	s->invalid = 0;
 	s->span_ns = 0;
 	int r = shmkit_list(add, s);
 	s->when_ns = cli_now_ns();

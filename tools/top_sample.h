@@ -43,6 +43,8 @@ struct top_sample {
 	size_t unreadable; /* segments whose header was not read: not shown */
 	size_t unattached; /* of those, SysV ones no process we may read has attached:
 			    * top never attaches, so their kind is unknown */
+	size_t invalid;    /* shmkit objects whose header was read and refused (resized
+			    * by another program, corrupt, another layout version): not shown */
 	/* Only objects whose URI starts with one of these (none: all). */
 	char **prefixes;
 	int n_prefixes;
