@@ -279,5 +279,18 @@ assert doc["objects"] == [] and doc["invalid"] == 1 and doc["unreadable"] == 0, 
 PYEOF
 expect 0 "$SHMKIT" top --once --interval 0.05 "$QR"
 out_has "(1 shmkit object not shown: its header was refused"
+# Cut to its header page and grown back to its size: the header matches, the
+# body is zeros. No counters read (null, "-"), never a queue of capacity 0.
+QZ="posix:/shmkit-test-$ID-top-zeroed"; CLEANUP+=("$QZ")
+"$SHMKIT" queue create "$QZ" --capacity 4 --max-msg 16 >/dev/null || fail "create $QZ"
+qz_size=$(stat -c %s "/dev/shm/${QZ#posix:/}")
+truncate -s 4096 "/dev/shm/${QZ#posix:/}" && truncate -s "$qz_size" "/dev/shm/${QZ#posix:/}" ||
+	fail "truncate $QZ"
+expect 0 "$SHMKIT" top --once --json --interval 0.05 "$QZ"
+"$PY" - "$TMP/out" <<'PYEOF' || fail "top of a zeroed queue: $(cat "$TMP/out")"
+import json, sys
+[o] = json.load(open(sys.argv[1]))["objects"]
+assert o["counters"] is False and o["capacity"] is None and o["depth"] is None, o
+PYEOF
 
 finish test_top

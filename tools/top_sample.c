@@ -43,12 +43,16 @@ static void read_queue(struct top_obj *o, const unsigned char *body, size_t n)
 {
 	const struct shmkit__queue_shared *q = (const void *)body;
 
-	if (n < sizeof *q)
+	/* a queue has no magic of its own: a body another program zeroed (cut
+	 * to its header page and grown back) or scribbled shows no counters,
+	 * not a queue of capacity 0 (docs/LAYOUT.md: a power of two, 1..2^30) */
+	uint32_t cap = n < sizeof *q ? 0 : q->capacity, max_msg = n < sizeof *q ? 0 : q->max_msg;
+	if (cap == 0 || cap > (1u << 30) || (cap & (cap - 1)) || max_msg == 0 || max_msg > (1u << 30))
 		return;
 	uint64_t tail = LD(((struct shmkit__queue_shared *)q)->tail);
 	uint64_t head = LD(((struct shmkit__queue_shared *)q)->head);
 	uint64_t skipped = LD(((struct shmkit__queue_shared *)q)->skipped);
-	o->capacity = q->capacity;
+	o->capacity = cap;
 	o->depth = tail - head <= o->capacity ? tail - head : 0;
 	o->msgs_in = tail;
 	o->msgs_out = head;
