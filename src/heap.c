@@ -967,8 +967,12 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 		int64_t left = SHMKIT__OPEN_WAIT_NS - (shmkit__now_ns() - start);
 		char why[512]; /* the heap try's detail ("is a queue, not a heap") */
 		snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
-		if (heap_open_within(h, uri, SHMKIT_KIND_MAP, left > 0 ? left : 0) == 0)
+		int rm = heap_open_within(h, uri, SHMKIT_KIND_MAP, left > 0 ? left : 0);
+		if (rm == 0)
 			r = 0;
+		else if (strncmp(why, "is a map (", 10) == 0)
+			r = rm; /* a map, refused as a map: the map try's word
+				 * (or none) stands, not "is a map, not a heap" */
 		else if (why[0])
 			shmkit__detail("%s", why);
 		else /* the heap try said nothing (its body is corrupt): the map

@@ -692,6 +692,23 @@ static void test_corrupt_body_detail(void)
 	if (strstr(d, "not a map") != NULL)
 		fprintf(stderr, "detail: %s\n", d);
 	CHECK(strstr(d, "not a map") == NULL);
+
+	/* a map is a heap to shmkit_heap_open: a corrupt one is corrupt, not
+	 * "is a map (kind 5), not a heap" */
+	uri = test_uri("posix", "heap-zeroed-map");
+	struct shmkit_map *m;
+	CHECK_RET(shmkit_map_create(&m, uri, 64 * 1024, 0600), 0);
+	CHECK_RET(shmkit_map_close(m), 0);
+	CHECK_RET(shmkit_heap_open(&h, uri), 0); /* a sound map opens as a heap */
+	CHECK_RET(shmkit_heap_close(h), 0);
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, 0, 0), 0);
+	memset((unsigned char *)shmkit_seg_addr(seg) + 4096, 0, 8);
+	CHECK_RET(shmkit_seg_close(seg), 0);
+	CHECK_RET(shmkit_heap_open(&h, uri), -EBADMSG);
+	d = shmkit_last_error_detail();
+	if (strstr(d, "not a heap") != NULL)
+		fprintf(stderr, "detail: %s\n", d);
+	CHECK(strstr(d, "not a heap") == NULL);
 }
 
 int main(int argc, char **argv)
