@@ -349,9 +349,10 @@ static int list_found(struct scan *s, const struct list_cb *cb, int *count)
 		if (f->claimed || f->shmid >= 0 || is_readonly_file(f))
 			continue;
 		describe_found(f, st);
-		/* named files may be shmkit objects too (memfds and anonymous
-		 * regions have no name to look them up by) */
-		if (st->backend == SHMKIT_FILE && cb->fill)
+		/* shmkit objects too: a named file's header read by its name, a
+		 * memfd's, an anonymous region's or a removed name's through a
+		 * process that maps it (managed.c) */
+		if (cb->fill)
 			cb->fill(NULL, st);
 		rc = cb->fn(st, cb->arg);
 		++*count;

@@ -1124,6 +1124,27 @@ static void stat_managed_sysv(struct shmkit_stat *st)
 	shmkit__header_peek(hdr, (size_t)st->size, st);
 }
 
+/* A memfd, a shared anonymous region, or a file whose name was removed
+ * while processes still map it (found in /proc only): no open by name
+ * reaches it (the name may even be another file's by now), so the header
+ * is read, as for SysV, through a process that maps it, by device and
+ * inode; or not at all (header_status -ENODATA: "not read", never "no
+ * header"). */
+static void stat_managed_unnamed(struct shmkit_stat *st)
+{
+	_Alignas(8) unsigned char hdr[SHMKIT__HEADER_SIZE];
+	int listed = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
+
+	for (int i = 0; st->inode && i < listed; i++) {
+		if (shmkit__file_peek_pid(st->mappers[i].pid, st->dev, st->inode, 0, hdr,
+					  sizeof(hdr)) == 0) {
+			shmkit__header_peek(hdr, (size_t)st->size, st);
+			return;
+		}
+	}
+	st->header_status = -ENODATA;
+}
+
 void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 {
 	if (seg) {
@@ -1131,16 +1152,19 @@ void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st)
 		return;
 	}
 	shmkit__header_peek(NULL, 0, st);
-	/* Only named, persistent kinds can be opened again by URI; anything
-	 * smaller than a header cannot be managed. */
-	if ((st->backend != SHMKIT_POSIX && st->backend != SHMKIT_SYSV &&
-	     st->backend != SHMKIT_FILE) ||
-	    st->size < SHMKIT__HEADER_SIZE)
+	/* anything smaller than a header cannot be managed */
+	if (st->size < SHMKIT__HEADER_SIZE)
 		return;
 	if (st->backend == SHMKIT_SYSV) {
 		stat_managed_sysv(st);
 		return;
 	}
+	if (st->deleted || st->backend == SHMKIT_MEMFD || st->backend == SHMKIT_ANON) {
+		stat_managed_unnamed(st);
+		return;
+	}
+	if (st->backend != SHMKIT_POSIX && st->backend != SHMKIT_FILE)
+		return;
 	/* Only the header page is opened: a look at a large segment must not
 	 * need its whole size in address space (ulimit -v), nor fail a listing
 	 * over it. It is copied with pread, not read through the mapping: a

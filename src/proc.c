@@ -608,7 +608,9 @@ struct peek_ctx {
  * that one mapping holds: a mapping may start past the segment's first
  * page (munmap of its head) or end before its last. */
 struct cover_ctx {
-	int shmid;
+	int shmid;    /* the SysV segment; -1: the file dev:ino below */
+	dev_t dev;
+	uint64_t ino;
 	uint64_t off;
 	unsigned long addr;
 	uint64_t avail;
@@ -618,7 +620,9 @@ static int map_covers(const struct shmkit__map_line *l, void *arg)
 {
 	struct cover_ctx *c = arg;
 	uint64_t len = l->end - l->start;
-	if (l->shmid != c->shmid || c->off < l->offset || c->off - l->offset >= len)
+	int same = c->shmid >= 0 ? l->shmid == c->shmid
+				 : l->shmid < 0 && l->dev == c->dev && l->ino == c->ino;
+	if (!same || c->off < l->offset || c->off - l->offset >= len)
 		return 0;
 	c->addr = l->start + (unsigned long)(c->off - l->offset);
 	c->avail = len - (c->off - l->offset);
@@ -665,15 +669,20 @@ int shmkit__sysv_read_refused(void)
 	return r == -EPERM || r == -ENOSYS || r == -EACCES ? r : 0;
 }
 
-/* pid 0: this process (its own mapping, read as above) */
-static int peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
+/* pid 0: this process (its own mapping, read as above). `what` names the
+ * segment (its shmid, or dev and ino) and the offset to start at. */
+static int peek_mapped(pid_t pid, struct cover_ctx what, void *buf, size_t len)
 {
-	/* shmids are per IPC namespace: the same number elsewhere is another segment */
-	uint64_t mine = shmkit__proc_ns(0, "ipc"), theirs = pid ? shmkit__proc_ns(pid, "ipc") : 0;
-	if (mine && theirs && mine != theirs)
-		return -ENOENT;
-	while (len > 0) {
-		struct cover_ctx c = {shmid, off, 0, 0};
+	if (what.shmid >= 0) {
+		/* shmids are per IPC namespace: the same number elsewhere is another segment */
+		uint64_t mine = shmkit__proc_ns(0, "ipc");
+		uint64_t theirs = pid ? shmkit__proc_ns(pid, "ipc") : 0;
+		if (mine && theirs && mine != theirs)
+			return -ENOENT;
+	}
+	for (uint64_t off = what.off; len > 0;) {
+		struct cover_ctx c = what;
+		c.off = off;
 		if (shmkit__proc_each_map(pid, map_covers, &c) != 1)
 			return -ENOENT;
 		size_t n = c.avail < len ? (size_t)c.avail : len;
@@ -689,9 +698,21 @@ static int peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
 	return 0;
 }
 
+static int peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
+{
+	return peek_mapped(pid, (struct cover_ctx){.shmid = shmid, .off = off}, buf, len);
+}
+
 int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
 {
 	return peek_pid(pid == getpid() ? 0 : pid, shmid, off, buf, len);
+}
+
+int shmkit__file_peek_pid(pid_t pid, uint64_t dev, uint64_t ino, uint64_t off, void *buf,
+			  size_t len)
+{
+	struct cover_ctx what = {.shmid = -1, .dev = (dev_t)dev, .ino = ino, .off = off};
+	return peek_mapped(pid == getpid() ? 0 : pid, what, buf, len);
 }
 
 static int peek_one(pid_t pid, void *arg)

@@ -162,6 +162,11 @@ int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via
 /* The same through one process: 0, or -ENOENT when pid does not have it
  * attached or may not be read. */
 int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len);
+/* The same for a file (tmpfs, memfd, a shared anonymous region) named by
+ * its device and inode, as pid maps it: for one whose name is gone or was
+ * never there, which no open by name can reach. */
+int shmkit__file_peek_pid(pid_t pid, uint64_t dev, uint64_t ino, uint64_t off, void *buf,
+			  size_t len);
 /* Whether reading another process's memory is refused here whatever its
  * owner (process_vm_readv fails even on ourselves: a seccomp filter, a
  * kernel without it): its negative errno, or 0 when it is not. */

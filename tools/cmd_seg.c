@@ -117,16 +117,20 @@ static const char *ctl_posix_name(const char *uri)
 
 /* Why the header was not looked at, or NULL if it was: managed == 0 then
  * only means "no header" when header_status is 0. A SysV segment nobody has
- * attached (that we may read) is left unread on purpose; a POSIX or file segment the caller may
- * not open (another user's, mode 0600) may well be a queue. */
+ * attached (that we may read) is left unread on purpose, and so is a
+ * memfd, anonymous region or removed name no readable process maps; a
+ * POSIX or file segment the caller may not open (another user's, mode
+ * 0600) may well be a queue. */
 static const char *header_not_read(const struct shmkit_stat *st)
 {
 	if (st->managed || st->header_status >= 0)
 		return NULL;
-	if (st->header_status == -ENODATA) { /* SysV, never attached to be read */
-		static char why[256];
+	if (st->header_status == -ENODATA && st->backend == SHMKIT_SYSV) {
+		static char why[256]; /* never attached to be read */
 		return shmkit__sysv_unread_why(st, why, sizeof(why));
 	}
+	if (st->header_status == -ENODATA) /* a memfd, anon: or removed name: read via a mapper */
+		return "no name reaches it, and no process whose memory this user may read maps it";
 	if (st->header_status == -EINVAL && st->backend == SHMKIT_POSIX && ctl_posix_name(st->uri))
 		return "its name has a control character: the library opens no such name; "
 		       "another program made it, and shmkit rm removes it";

@@ -242,11 +242,12 @@ static int add(const struct shmkit_stat *st, void *arg)
 	if (st->header_status == -EACCES || st->header_status == -EPERM)
 		s->unreadable++; /* said, so an empty view is not mistaken for no objects */
 	/* A SysV segment is read only through a process that has it attached
-	 * (never by attaching it): with none, it may be a shmkit object top
+	 * (never by attaching it), a memfd, anonymous region or removed name
+	 * through one that maps it: with none, it may be a shmkit object top
 	 * cannot see (ls shows KIND ?). Counted and said, as above. */
-	if (st->backend == SHMKIT_SYSV && !st->managed && st->header_status == -ENODATA) {
+	if (!st->managed && st->header_status == -ENODATA) {
 		s->unreadable++;
-		s->unattached++;
+		s->unattached += st->backend == SHMKIT_SYSV;
 	}
 	/* A queue, topic, heap or map whose header was read and refused (its
 	 * size no longer matches it, corrupt, another layout version): no

@@ -89,7 +89,9 @@ struct shmkit_stat {
 	pid_t managed_creator_pid;
 	int header_status;              /* 0 valid, else -EBADMSG / -EPROTO / ...; -ENODATA: a
 	                                 * SysV segment nobody has attached, not read (looking
-	                                 * would mean attaching: that rewrites its last pid);
+	                                 * would mean attaching: that rewrites its last pid),
+	                                 * or a memfd, anon or removed name no process we may
+	                                 * read maps (no name reaches it);
 	                                 * with managed 0, the error that kept it unread
 	                                 * (-EACCES: another user's segment) */
 	/* Pages backing it: bytes per page (0 unknown) and how huge pages come:
