@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -203,13 +204,36 @@ static bool earlier_image(int fd, uint64_t off, uint32_t flags, const struct shm
 	return (flags & SHMKIT__AI_LOCKED) && byte_locked_anywhere(fd, off, flags) == 0;
 }
 
+/* A live process named by a locked entry holds this object, unless no
+ * description at all holds the entry's lock and /proc shows it neither
+ * maps nor holds this file: a copy of a live object's file (cp of a
+ * queue) carries the original's entries, live processes that never opened
+ * the copy, which kept its consumer role taken, and itself from gc, for
+ * as long as they lived. A holder in another pid namespace, or one /proc
+ * cannot show, is taken at its word. */
+static int live_holder_holds(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id)
+{
+	struct stat sb;
+
+	/* first through our description (one call): a holder with its own
+	 * shows its lock there, the common case */
+	if (!(flags & SHMKIT__AI_LOCKED) || fd < 0 || byte_locked(fd, off, flags) != 0 ||
+	    byte_locked_anywhere(fd, off, flags) != 0)
+		return 1;
+	uint32_t my_ns = shmkit__ident_self() ? shmkit__ident_self()->pidns : 0;
+	if (id->pidns == 0 || id->pidns != my_ns || fstat(fd, &sb) < 0)
+		return 1;
+	struct shmkit__obj_ref ref = {.dev = sb.st_dev, .ino = (uint64_t)sb.st_ino, .shmid = -1};
+	return shmkit__proc_pid_uses((pid_t)id->pid, &ref, NULL) == 0 ? 0 : 1;
+}
+
 /* Liveness of a holder whose entry starts at byte `off`: its lock when it
  * took one and we have the file to ask, else its identity. */
 static int holder_alive(int fd, uint64_t off, uint32_t flags, const struct shmkit__ident *id)
 {
 	int a = shmkit__ident_alive(id);
 	if (a == 1)
-		return 1;
+		return live_holder_holds(fd, off, flags, id);
 	if (!(flags & SHMKIT__AI_LOCKED)) {
 		/* No file to lock (SysV, anon), or no namespace recorded (a
 		 * library before locks): identity, as ever. A holder that had a
