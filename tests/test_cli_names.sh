@@ -19,6 +19,8 @@ declare -A PRINTED=(
 	["$TAG-back\\\\slash"]="posix:/$TAG-back\\x5cslash"
 	["$TAG-lit\\\\x41"]="posix:/$TAG-lit\\x5cx41"
 	["$TAG-c1\\xc2\\x9bx"]="posix:/$TAG-c1\\xc2\\x9bx"
+	["$TAG-rlo\\xe2\\x80\\xaegpj.x"]="posix:/$TAG-rlo\\xe2\\x80\\xaegpj.x"
+	["$TAG-lri\\xe2\\x81\\xa6x"]="posix:/$TAG-lri\\xe2\\x81\\xa6x"
 )
 
 # py CODE ARGS...: Python with the names as N (a list of bytes) and TAG.

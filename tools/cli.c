@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -113,10 +114,24 @@ size_t cli_fit(const char *s, int cols)
 
 /* ---- names: escaping out, decoding in (cli.h) ---- */
 
+/* The characters that reorder the text around them (U+061C, U+200E,
+ * U+200F, U+202A..U+202E, U+2066..U+2069): printed, one of them in a name
+ * makes a line read otherwise than its bytes ("Trojan Source"), a name
+ * pose as another or as another column. */
+static bool is_bidi_control(const unsigned char *s, size_t n)
+{
+	if (n == 2)
+		return s[0] == 0xd8 && s[1] == 0x9c;
+	if (n != 3 || s[0] != 0xe2)
+		return false;
+	return (s[1] == 0x80 && (s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xaa && s[2] <= 0xae))) ||
+	       (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9);
+}
+
 /* How many bytes at s print as they are (a whole UTF-8 character), or 0 if
  * the byte at s is written \xHH: control bytes (C0, DEL, and the C1
- * controls U+0080..U+009F), so that a hostile name cannot break a line or
- * drive the terminal; bytes that are not part of valid UTF-8, so that two
+ * controls U+0080..U+009F) and the bidirectional controls above, so that
+ * a hostile name cannot break a line, drive the terminal or reorder it; bytes that are not part of valid UTF-8, so that two
  * names never print alike (a Latin-1 0xE9 and a UTF-8 "é"); the backslash
  * itself, so that the escape stays reversible (a name holding a real
  * "\x20" prints \x5cx20); and, in a name, the blank, so that a table's
@@ -133,6 +148,8 @@ static size_t plain_len(const unsigned char *s, const unsigned char *end, int na
 	n = utf8_len_at(s, end);
 	if (n == 2 && c == 0xc2 && s[1] < 0xa0)
 		return 0; /* U+0080..U+009F: \xc2 here, \xHH for the lone byte after */
+	if (is_bidi_control(s, n))
+		return 0; /* as above: each of its bytes \xHH */
 	return n;
 }
 
