@@ -85,7 +85,7 @@ _Static_assert(offsetof(struct shmkit__ident, boot_id) == 16, "ident.boot_id");
  * sees either clears both while advancing seq, and wakes. */
 struct shmkit__ec_shared {
 	_Atomic uint32_t word;
-	_Atomic uint32_t mode; /* SHMKIT__BARRIER_FENCE (0) or _MEMBARRIER (1): see src/sync/barrier.h */
+	_Atomic uint32_t mode; /* SHMKIT__BARRIER_FENCE (0), _MEMBARRIER (1), _SWITCHING (2): src/sync/barrier.h */
 };
 _Static_assert(sizeof(struct shmkit__ec_shared) == 8, "ec size");
 

@@ -2,8 +2,9 @@
 /* The wake-up core's barrier mode (src/sync/barrier.h): the creator records
  * it (SHMKIT_WAKE_BARRIER forces it), a corrupt one is refused at open, and
  * an object switched from MEMBARRIER to FENCE while two processes ping-pong
- * through it with sleeping waits loses no wake-up; and the rule that decides
- * the switch, fed made-up call timings. */
+ * through it with sleeping waits loses no wake-up; a switch left half done
+ * (SWITCHING) opens and is finished by the next sleeper; and the rule that
+ * decides the switch, fed made-up call timings. */
 /* TIMEOUT: 120 */
 #include "test.h"
 
@@ -106,6 +107,51 @@ static void test_switch_under_load(void)
 	CHECK_OK(shmkit_queue_close(in));
 }
 
+static const char *g_half;
+
+/* A consumer that sleeps at once on g_half: 0 once it got its message. */
+static int sleepy_consumer(void *arg)
+{
+	struct shmkit_queue *q;
+	uint64_t v;
+	(void)arg;
+	CHECK_OK(shmkit_queue_open(&q, g_half));
+	shmkit_queue_set_spin(q, 0);
+	CHECK_RET(shmkit_queue_recv(q, &v, sizeof(v), 30 * SEC), sizeof(v));
+	CHECK(v == 42);
+	CHECK_OK(shmkit_queue_close(q));
+	return test_done();
+}
+
+/* A switcher killed between its stores leaves the mode SWITCHING (2): the
+ * object still opens, and the next sleeper makes the last barrier itself
+ * and finishes the switch (FENCE), then is woken as ever. */
+static void test_switch_left_half_done(void)
+{
+	struct shmkit_queue *q, *q2;
+	uint64_t v = 42;
+	g_half = create("half", "membarrier");
+	CHECK_OK(shmkit_queue_open(&q, g_half));
+	if (atomic_load(&body(q)->data_ec.mode) != SHMKIT__BARRIER_MEMBARRIER) {
+		printf("half-done switch: skipped (no membarrier here)\n");
+		CHECK_OK(shmkit_queue_close(q));
+		return;
+	}
+	atomic_store(&body(q)->data_ec.mode, SHMKIT__BARRIER_SWITCHING);
+	CHECK_OK(shmkit_queue_open(&q2, g_half));
+	CHECK_OK(shmkit_queue_close(q2));
+	pid_t c = test_fork(sleepy_consumer, NULL);
+	int64_t end = test_now_ns() + 10 * SEC;
+	while (atomic_load(&body(q)->data_ec.mode) != SHMKIT__BARRIER_FENCE && test_now_ns() < end)
+		usleep(1000);
+	printf("half-done switch: mode %u once the consumer slept\n",
+	       atomic_load(&body(q)->data_ec.mode));
+	CHECK(atomic_load(&body(q)->data_ec.mode) == SHMKIT__BARRIER_FENCE);
+	CHECK_OK(shmkit_queue_send(q, &v, sizeof(v), SEC));
+	CHECK_RET(test_wait(c), 0);
+	CHECK_OK(shmkit_queue_close(q));
+}
+
 /* Feeds 1000 membarrier calls to a fresh window: the i-th starts at i * gap
  * ns and lasts slow_ns if slow(i), fast_ns otherwise. Returns the number of
  * the call that asked for the switch (1-based), 0 if none did. */
@@ -174,5 +220,6 @@ int main(int argc, char **argv)
 	test_switch_windows_apart();
 	test_recorded();
 	test_switch_under_load();
+	test_switch_left_half_done();
 	return test_done();
 }

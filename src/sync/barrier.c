@@ -109,30 +109,61 @@ struct shmkit__mb_window *shmkit__mb_window_for(_Atomic uint32_t *mode)
 	return w;
 }
 
+/* A barrier on every CPU that covers the wakers still on the compiler
+ * barrier: the expedited command, or where it is refused (a seccomp
+ * profile, a kernel without it) shmkit__barrier_global() (the unexpedited
+ * command, else a 10 ms sleep, which no store outlasts unpublished). */
+static void barrier_everyone(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+		shmkit__barrier_global();
+}
+
+/* Switch (barrier.h): SWITCHING, whose every waker fences; the last
+ * barrier, which on each waker's CPU comes after SWITCHING is visible (the
+ * system call is a full barrier here); then FENCE, which a sleeper may
+ * trust without a call of its own. */
+static void switch_to_fence(_Atomic uint32_t *mode, uint32_t from)
+{
+	if (from == SHMKIT__BARRIER_MEMBARRIER &&
+	    !atomic_compare_exchange_strong_explicit(mode, &from, SHMKIT__BARRIER_SWITCHING,
+						     memory_order_relaxed, memory_order_relaxed) &&
+	    from != SHMKIT__BARRIER_SWITCHING)
+		return; /* another sleeper finished the switch meanwhile */
+	barrier_everyone();
+	uint32_t switching = SHMKIT__BARRIER_SWITCHING;
+	atomic_compare_exchange_strong_explicit(mode, &switching, SHMKIT__BARRIER_FENCE,
+						memory_order_release, memory_order_relaxed);
+}
+
 bool shmkit__barrier_sleeper(_Atomic uint32_t *mode)
 {
-	if (atomic_load_explicit(mode, memory_order_relaxed) != SHMKIT__BARRIER_MEMBARRIER)
+	uint32_t m = atomic_load_explicit(mode, memory_order_acquire);
+
+	if (m == SHMKIT__BARRIER_FENCE)
 		return true;
-	int64_t t0 = shmkit__now_ns();
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0) {
-		/* Refused (a seccomp profile, a kernel without it): switch the
-		 * object as below, its last barrier shmkit__barrier_global()
-		 * (the unexpedited command, else a 10 ms sleep, which no store
-		 * outlasts unpublished), once. Every waker then fences, and we
-		 * are covered: no sleep in short slices, and a descriptor that
-		 * arms instead of staying readable for ever (listener.c). */
-		atomic_store_explicit(mode, SHMKIT__BARRIER_FENCE, memory_order_relaxed);
-		shmkit__barrier_global();
+	if (m != SHMKIT__BARRIER_MEMBARRIER) {
+		/* SWITCHING: the switcher's last barrier may not have run yet
+		 * (or it was killed before it stored FENCE): a barrier of our
+		 * own, and the switch finished. Any other value was scribbled:
+		 * a barrier at each sleep (wakers fence on it too). */
+		if (m == SHMKIT__BARRIER_SWITCHING)
+			switch_to_fence(mode, m);
+		else
+			barrier_everyone();
 		return true;
 	}
-	if (!shmkit__mb_window_note(shmkit__mb_window_for(mode), t0, shmkit__now_ns()))
+	int64_t t0 = shmkit__now_ns();
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0) {
+		/* Refused: switch the object at once (its last barrier then
+		 * shmkit__barrier_global(), once). Every waker then fences, and
+		 * we are covered: no sleep in short slices, and a descriptor
+		 * that arms instead of staying readable for ever (listener.c). */
+		switch_to_fence(mode, m);
 		return true;
-	/* Switch (barrier.h): FENCE first, then the last membarrier, whose
-	 * barrier on each waker's CPU comes after the new mode is visible
-	 * (the system call is a full barrier here). */
-	atomic_store_explicit(mode, SHMKIT__BARRIER_FENCE, memory_order_relaxed);
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
-		shmkit__barrier_global(); /* refused since: as above */
+	}
+	if (shmkit__mb_window_note(shmkit__mb_window_for(mode), t0, shmkit__now_ns()))
+		switch_to_fence(mode, m);
 	return true;
 }
 

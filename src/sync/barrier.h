@@ -26,17 +26,24 @@
  * of the time (sleeps at nearly every message, not now and then in a
  * stream), switch the object to FENCE for good.
  *
- * Switching: the sleeper stores FENCE into the shared mode, then makes one
- * last membarrier. A waker reads the mode, barriers accordingly, reads the
- * word, and if it used the compiler barrier reads the mode again: still
- * MEMBARRIER means its reads ran before that last membarrier's barrier on
- * its CPU, which drained its publish before any later sleeper (one that
- * read FENCE and makes no call) looks; FENCE means it fences and reads the
- * word again. A sleeper whose membarrier(2) the kernel refuses switches
- * the same way at once, its last barrier shmkit__barrier_global() (the
- * unexpedited command, else a 10 ms sleep: as for a lease's revocation, no
- * store stays unpublished that long), so a waker still on the compiler
- * barrier had its publish drained before that sleeper looks again. */
+ * Switching: the sleeper stores SWITCHING into the shared mode, makes one
+ * last membarrier, then stores FENCE. A waker reads the mode, barriers
+ * accordingly (a fence for anything but MEMBARRIER), reads the word, and if
+ * it used the compiler barrier reads the mode again: still MEMBARRIER means
+ * its reads ran before that last membarrier's barrier on its CPU, which
+ * drained its publish before FENCE is stored, so before any later sleeper
+ * that reads FENCE (and makes no call) looks; anything else means it
+ * fences and reads the word again. A sleeper that reads SWITCHING cannot
+ * count on the switcher's last barrier (it may not have run yet, or the
+ * switcher was killed before it): it makes a barrier of its own, which
+ * covers such wakers as well, and may then store FENCE itself. (With
+ * FENCE stored first, a second sleeper that read it while the switcher's
+ * last barrier was still running could miss such a waker's publish.) A
+ * sleeper whose membarrier(2) the kernel refuses switches the same way at
+ * once, its last barrier shmkit__barrier_global() (the unexpedited command,
+ * else a 10 ms sleep: as for a lease's revocation, no store stays
+ * unpublished that long), so a waker still on the compiler barrier had its
+ * publish drained before that sleeper looks again. */
 #ifndef SHMKIT_SYNC_BARRIER_H
 #define SHMKIT_SYNC_BARRIER_H
 
@@ -47,6 +54,7 @@
 enum {
 	SHMKIT__BARRIER_FENCE = 0,
 	SHMKIT__BARRIER_MEMBARRIER = 1,
+	SHMKIT__BARRIER_SWITCHING = 2, /* MEMBARRIER turning FENCE (switching, above) */
 };
 
 /* A membarrier(GLOBAL_EXPEDITED) slower than this is "slow": the creator

@@ -10,11 +10,13 @@
 int shmkit__ec_bind(struct shmkit__ec *ec, struct shmkit__ec_shared *sh, uint32_t side,
 		    const struct shmkit__lis_table *lis)
 {
-	/* untrusted: a mode other than these two is corrupt at open; one
-	 * scribbled later reads as FENCE (the safe side) */
+	/* untrusted: a mode other than these three is corrupt at open; one
+	 * scribbled later makes wakers fence and sleepers barrier (the safe
+	 * side) */
 	uint32_t mode = atomic_load_explicit(&sh->mode, memory_order_relaxed);
 
-	if (mode != SHMKIT__BARRIER_FENCE && mode != SHMKIT__BARRIER_MEMBARRIER)
+	if (mode != SHMKIT__BARRIER_FENCE && mode != SHMKIT__BARRIER_MEMBARRIER &&
+	    mode != SHMKIT__BARRIER_SWITCHING)
 		return -EBADMSG;
 	ec->word = &sh->word;
 	ec->mode = &sh->mode;
