@@ -12,7 +12,7 @@
  * newline (a NUL with --null, nothing with --raw). --count defaults to 1;
  * --count 0 receives until the timeout. --timeout bounds the whole command
  * (default: for ever); expiring before --count messages exits 1. send
- * stopped by SIGINT or SIGTERM says how many messages went, then dies of
+ * stopped by SIGINT, SIGTERM or SIGHUP says how many messages went, then dies of
  * the signal, as recv does. */
 #include <errno.h>
 #include <inttypes.h>
@@ -98,12 +98,14 @@ static int open_queue(const char *what, const char *uri, const struct queue_opts
 
 /* ---- send ---- */
 
-/* SIGINT and SIGTERM are held back while send runs: let in where it sleeps
- * for standard input, looked for between the slices of its waits for room
- * in the queue. One that comes never cuts a batch short, so the count send
- * then gives is what the queue got. */
-static const int held_sigs[2] = { SIGINT, SIGTERM };
-static struct sigaction held_old[2];      /* their actions before send */
+/* SIGINT, SIGTERM and SIGHUP (a closed terminal: it killed send without a
+ * word of how far it got) are held back while send runs: let in where it
+ * sleeps for standard input, looked for between the slices of its waits for
+ * room in the queue. One that comes never cuts a batch short, so the count
+ * send then gives is what the queue got. */
+#define N_HELD 3
+static const int held_sigs[N_HELD] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction held_old[N_HELD]; /* their actions before send */
 static sigset_t open_mask;                /* the mask send sleeps with */
 static volatile sig_atomic_t interrupted; /* the signal that came, or 0 */
 
@@ -121,13 +123,13 @@ static void hold_interrupts(void)
 
 	interrupted = 0;
 	sigemptyset(&held);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < N_HELD; i++) {
 		sigaction(held_sigs[i], NULL, &held_old[i]);
 		if (held_old[i].sa_handler != SIG_IGN)
 			sigaddset(&held, held_sigs[i]);
 	}
 	sigprocmask(SIG_BLOCK, &held, &open_mask);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < N_HELD; i++)
 		if (sigismember(&held, held_sigs[i]))
 			sigaction(held_sigs[i], &sa, NULL);
 }
@@ -138,18 +140,18 @@ static void hold_interrupts(void)
 static void end_interrupted(const char *uri, uint64_t sent)
 {
 	sigprocmask(SIG_SETMASK, &open_mask, NULL);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < N_HELD; i++)
 		sigaction(held_sigs[i], &held_old[i], NULL);
 	int sig = interrupted;
 	if (!sig)
 		return;
 	cli_fail_msg("send", uri, "interrupted by %s: %" PRIu64 " %s sent, and no more",
-		     sig == SIGINT ? "SIGINT" : "SIGTERM", sent,
+		     sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP", sent,
 		     cli_plural(sent, "message", "messages"));
 	raise(sig);
 }
 
-/* Sleep, with SIGINT and SIGTERM let in, until fd (-1: none) is readable
+/* Sleep, with SIGINT, SIGTERM and SIGHUP let in, until fd (-1: none) is readable
  * or left ns (SHMKIT_FOREVER: no limit) have passed: 0, or -EINTR. */
 static int sleep_on(int fd, int64_t left)
 {
@@ -173,16 +175,19 @@ static int64_t room_slice(int64_t deadline)
 	return left < 0 || left > ROOM_SLICE_NS ? ROOM_SLICE_NS : left;
 }
 
-/* A send that found no room in its slice: -EINTR once SIGINT or SIGTERM
+/* A send that found no room in its slice: -EINTR once SIGINT, SIGTERM or SIGHUP
  * came (held back, so pending), -ETIMEDOUT once the deadline has passed,
  * else 0 (wait another slice). */
 static int room_wait_over(int64_t deadline)
 {
 	sigset_t pending;
 
-	if (interrupted || (sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) ||
-							    sigismember(&pending, SIGTERM))))
+	if (interrupted)
 		return -EINTR;
+	if (sigpending(&pending) == 0)
+		for (int i = 0; i < N_HELD; i++)
+			if (sigismember(&pending, held_sigs[i]))
+				return -EINTR;
 	return cli_left(deadline) == 0 ? -ETIMEDOUT : 0;
 }
 
@@ -281,8 +286,8 @@ static size_t split_batch(struct splitter *sp, struct iovec *m)
 	return n;
 }
 
-/* Read more input, keeping the unread part (waiting for it with SIGINT and
- * SIGTERM let in); 0, or a negative errno. */
+/* Read more input, keeping the unread part (waiting for it with SIGINT, SIGTERM and
+ * SIGHUP let in); 0, or a negative errno. */
 static int split_fill(struct splitter *sp)
 {
 	if (sp->start > 0) {
@@ -515,6 +520,43 @@ static int give_back_unwritten(struct shmkit_queue *q, const char *uri, int err)
 			    strerror(-err));
 }
 
+/* The signals whose default action ends the process and that a user or a
+ * tool sends to stop a recv (^C, kill, timeout(1), a closed terminal...).
+ * One that came after write(2) returned and before the batch was consumed
+ * left the whole batch (up to 256 messages) in the queue, printed already:
+ * the next recv printed it again. So a batch that fits one all-or-nothing
+ * write holds them back from the write to the consume: recv first waits
+ * for room in standard output with them let in (dying there writes and
+ * consumes nothing), then writes and consumes with them held, and dies of
+ * one that came only after that (SIGKILL cannot be held: a kill -9 in that
+ * instant still repeats the batch). A longer message is written with them
+ * let in, as before: its write can block for as long as the reader likes,
+ * and a cut one is printed again anyway. */
+static const int stop_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2 };
+
+static void hold_stop_sigs(sigset_t *old)
+{
+	sigset_t held;
+
+	sigemptyset(&held);
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		sigaddset(&held, stop_sigs[i]);
+	sigprocmask(SIG_BLOCK, &held, old);
+	/* wait for room with them let in; any end (an error, a hang-up, a
+	 * descriptor that polls badly) is left to the write to report */
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+	while (ppoll(&p, 1, NULL, old) < 0 && errno == EINTR)
+		;
+}
+
+static size_t batch_bytes(const struct recv_batch *b)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < b->n_out; i++)
+		bytes += b->out[i].iov_len;
+	return bytes;
+}
+
 /* Consumes the peeked message and the n - 1 looked at behind it (peeking
  * each in turn: we are the only consumer, so it is the one already written). */
 static int consume_batch(struct shmkit_queue *q, size_t n)
@@ -573,16 +615,25 @@ CLI_COMMAND(cmd_recv)
 			break;
 		}
 		size_t written = 0; /* iovec entries written whole */
+		sigset_t old;
+		int held = n > 0 && batch_bytes(&b) <= PIPE_BUF;
+		if (held)
+			hold_stop_sigs(&old);
 		int r = n < 0 ? (int)n : write_all(b.out, b.n_out, &written);
 		if (r < 0 && n > 0) {
 			/* those written whole (a full disk took some) go: printed once */
 			size_t whole = sep ? written / 2 : written;
 			if (whole > 0)
 				(void)consume_batch(q, whole);
-			return give_back_unwritten(q, uri, r);
+			r = give_back_unwritten(q, uri, r);
+			if (held) /* one held back now ends it, as it would have */
+				sigprocmask(SIG_SETMASK, &old, NULL);
+			return r;
 		}
 		if (r == 0)
 			r = consume_batch(q, b.n_msgs);
+		if (held)
+			sigprocmask(SIG_SETMASK, &old, NULL);
 		if (r < 0) {
 			ret = cli_fail("recv", uri, r);
 			break;
