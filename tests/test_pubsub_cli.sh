@@ -187,4 +187,23 @@ wait "$SUB"; rc=$?
 [ "$rc" = 0 ] && [ "$(cat "$TMP/dead.out")" = after ] ||
 	fail "sub after a dead publisher: exit $rc, printed '$(cat "$TMP/dead.out")' $(cat "$TMP/dead.err")"
 
+# pub timing out on a reliable topic says what it waited for and who holds it
+# up (it said "Connection timed out", the errno's text, helper h35d)
+RT="posix:/shmkit-test-$$-rtimeout"; CLEANUP+=("$RT")
+"$SHMKIT" topic create "$RT" --slots 4 --slot-size 16 --reliable >/dev/null || fail "topic create $RT"
+set -m
+"$SHMKIT" sub "$RT" --count 0 --timeout 20 >/dev/null 2>&1 &
+STUCK=$!
+set +m
+for _ in $(seq 100); do
+	"$SHMKIT" topic stat --json "$RT" | grep -q '"pid": *'"$STUCK" && break
+	sleep 0.05
+done
+kill -STOP "$STUCK"
+seq 1 8 | "$SHMKIT" pub "$RT" --timeout 0.3 - 2>"$TMP/err"; rc=$?
+kill -CONT "$STUCK"; kill "$STUCK"; wait "$STUCK"
+[ "$rc" = 1 ] || fail "pub into a full reliable topic: exit $rc"
+grep -q "^shmkit: pub $RT: timed out waiting for room: subscriber pid $STUCK has not read what the topic holds (4 messages published, this one and any after it were not)$" \
+	"$TMP/err" || fail "pub timeout line: $(cat "$TMP/err")"
+
 finish test_pubsub_cli

@@ -174,6 +174,26 @@ static int wait_subs(const char *uri, uint64_t want, int64_t timeout)
 	return live < 0 ? cli_fail("pub", uri, (int)live) : CLI_OK;
 }
 
+/* The pid of the live subscriber furthest behind (the one a reliable
+ * topic's publisher waits for), or 0 when none can be told. */
+static pid_t slowest_sub(const char *uri)
+{
+	struct shmkit_topic_info info;
+	size_t n;
+	int err;
+	pid_t pid = 0;
+	uint64_t at = UINT64_MAX;
+	struct shmkit_topic_sub_info *subs = topic_snapshot(uri, &info, &n, &err);
+
+	for (size_t i = 0; subs && i < n; i++)
+		if (subs[i].alive != 0 && subs[i].position < at) {
+			at = subs[i].position;
+			pid = subs[i].pid;
+		}
+	free(subs);
+	return pid;
+}
+
 /* One message; *sent counts those published, so a failure can say how far
  * the command got (this message and those after it were not published). */
 static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_t len,
@@ -188,6 +208,18 @@ static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_
 				    "slot size of %zu %s (%" PRIu64 " %s published "
 				    "before that)", len, info.slot_size,
 				    cli_plural(info.slot_size, "byte", "bytes"), *sent, were);
+	if (ret == -ETIMEDOUT) {
+		/* not "Connection timed out": what it waited for, as send says */
+		pid_t slow = slowest_sub(uri);
+		if (slow > 0)
+			return cli_fail_msg("pub", uri, "timed out waiting for room: subscriber pid %ld "
+					    "has not read what the topic holds (%" PRIu64 " %s published, "
+					    "this one and any after it were not)", (long)slow, *sent,
+					    cli_plural(*sent, "message", "messages"));
+		return cli_fail_msg("pub", uri, "timed out waiting for room in the topic (%" PRIu64
+				    " %s published, this one and any after it were not)", *sent,
+				    cli_plural(*sent, "message", "messages"));
+	}
 	if (ret < 0)
 		return cli_fail_msg("pub", uri, "%s (%" PRIu64 " %s published before that)",
 				    cli_why(ret), *sent, were);
