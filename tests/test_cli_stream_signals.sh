@@ -73,4 +73,46 @@ rc=$?
 grep -q "interrupted by SIGHUP: 4 messages sent, and no more" "$TMP/err" ||
 	fail "send, SIGHUP: stderr '$(cat "$TMP/err")'"
 
+# Standard output a pipe left O_NONBLOCK by another process sharing it, its
+# reader late: recv and sub wait for room as on a blocking one. recv failed
+# with EAGAIN (nothing lost: it gave the message back); sub failed and lost
+# the message it had taken from the topic.
+T="posix:/$TAG-t"; CLEANUP+=("$T")
+if command -v python3 >/dev/null; then
+	"$SHMKIT" rm "$Q" >/dev/null 2>&1
+	expect 0 "$SHMKIT" queue create "$Q" --capacity 64 --max-msg 20000
+	expect 0 "$SHMKIT" topic create "$T" --slots 64 --slot-size 1024 --reliable
+	python3 - "$SHMKIT" "$Q" "$T" >"$TMP/nb" 2>&1 <<'EOF'
+import fcntl, os, subprocess, sys, threading, time
+shmkit, q, t = sys.argv[1:]
+def run_into_nonblocking_pipe(cmd, feed):
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+    p = subprocess.Popen(cmd, stdout=w)
+    os.close(w)
+    time.sleep(0.3)
+    th = threading.Thread(target=feed)
+    th.start()
+    time.sleep(1)  # the reader comes late: the pipe fills first
+    data = b""
+    while True:
+        b = os.read(r, 65536)
+        if not b:
+            break
+        data += b
+    th.join()
+    return p.wait(), data
+big = b"".join(b"%02d" % i + b"y" * 9998 + b"\n" for i in range(20))
+subprocess.run([shmkit, "send", q, "-"], input=big, check=True)
+rc, data = run_into_nonblocking_pipe([shmkit, "recv", q, "--count", "20", "--timeout", "20"], lambda: None)
+print("recv", rc, data == big)
+lines = b"".join(b"%04d" % i + b"x" * 500 + b"\n" for i in range(500))
+feed = lambda: subprocess.run([shmkit, "pub", t, "--timeout", "20", "-"], input=lines, check=True)
+rc, data = run_into_nonblocking_pipe([shmkit, "sub", t, "--count", "500", "--timeout", "20"], feed)
+print("sub", rc, data == lines)
+EOF
+	[ "$(cat "$TMP/nb")" = "$(printf 'recv 0 True\nsub 0 True')" ] ||
+		fail "into a non-blocking pipe: $(cat "$TMP/nb")"
+fi
+
 finish test_cli_stream_signals

@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -616,6 +618,34 @@ int cli_stdout_flush(void)
 	if (errno > 0)
 		return -errno;
 	return seen > 0 ? -seen : -EIO;
+}
+
+int cli_write_out(struct iovec *iov, size_t n, size_t *done)
+{
+	*done = 0;
+	while (n > 0) {
+		ssize_t w = writev(STDOUT_FILENO, iov, n > IOV_MAX ? IOV_MAX : (int)n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* not ours to change (the file description is shared):
+				 * wait for room instead, as a blocking write would */
+				struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+				if (poll(&p, 1, -1) < 0 && errno != EINTR)
+					return -errno;
+				continue;
+			}
+			return -errno;
+		}
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--, (*done)++)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
 }
 
 int cli_fail_write(const char *what, const char *uri, int err)

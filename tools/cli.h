@@ -33,6 +33,13 @@ int cli_run(int argc, char **argv);
 /* "shmkit: <what> <uri>: write error on standard output: <reason>" on stderr;
  * returns CLI_FAIL. err: negative errno (cli_json_finish's). */
 int cli_fail_write(const char *what, const char *uri, int err);
+/* The whole of iov[0..n) to standard output (the entries are advanced past
+ * what went), across short writes, signals and a descriptor left
+ * non-blocking by another process sharing it (EAGAIN: wait until it takes
+ * more); *done counts the entries written whole (all n on success).
+ * 0, or the negative errno of the write that failed. */
+struct iovec;
+int cli_write_out(struct iovec *iov, size_t n, size_t *done);
 /* Flushes stdout: 0, or the negative errno of the write that failed (-EIO
  * when the stream only remembers that one did). */
 int cli_stdout_flush(void);

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -401,12 +402,14 @@ CLI_COMMAND(cmd_sub)
 			ret = cli_fail("sub", uri, (int)n);
 			break;
 		}
-		fwrite(buf, 1, (size_t)n, stdout);
-		putchar('\n');
-		errno = 0;
-		if (fflush(stdout) != 0 || ferror(stdout)) {
+		/* straight to the descriptor: a stdio stream gave up on a
+		 * non-blocking one (EAGAIN) and lost the message it held */
+		struct iovec out[2] = { { buf, (size_t)n }, { (void *)"\n", 1 } };
+		size_t whole;
+		int w = cli_write_out(out, 2, &whole);
+		if (w < 0) {
 			/* stop at once: read on, every later message would be lost */
-			ret = cli_fail_write("sub", uri, errno ? -errno : -EIO);
+			ret = cli_fail_write("sub", uri, w);
 			break;
 		}
 		got++;

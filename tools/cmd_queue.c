@@ -481,28 +481,6 @@ static ssize_t peek_batch(struct shmkit_queue *q, size_t want, int64_t deadline,
 	return b->n_msgs ? (ssize_t)b->n_msgs : len;
 }
 
-/* The whole of iov[0..n) to stdout, across short writes and signals;
- * *done counts the entries written whole (all n on success). */
-static int write_all(struct iovec *iov, size_t n, size_t *done)
-{
-	*done = 0;
-	while (n > 0) {
-		ssize_t w = writev(STDOUT_FILENO, iov, (int)n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--, (*done)++)
-			w -= (ssize_t)iov->iov_len;
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
 /* Standard output failed (closed, full disk, a reader gone) with a batch
  * peeked, the messages of it written whole already consumed: the message
  * still peeked, if any, is given back unconsumed (shmkit__queue_unpeek), so
@@ -619,7 +597,7 @@ CLI_COMMAND(cmd_recv)
 		int held = n > 0 && batch_bytes(&b) <= PIPE_BUF;
 		if (held)
 			hold_stop_sigs(&old);
-		int r = n < 0 ? (int)n : write_all(b.out, b.n_out, &written);
+		int r = n < 0 ? (int)n : cli_write_out(b.out, b.n_out, &written);
 		if (r < 0 && n > 0) {
 			/* those written whole (a full disk took some) go: printed once */
 			size_t whole = sep ? written / 2 : written;
