@@ -73,11 +73,42 @@ rc=$?
 grep -q "interrupted by SIGHUP: 4 messages sent, and no more" "$TMP/err" ||
 	fail "send, SIGHUP: stderr '$(cat "$TMP/err")'"
 
+# pub waiting for room on a reliable topic whose subscriber is stopped,
+# SIGINT: the count line, then death by the signal. It died without a word
+# of the lines it had read and not published.
+T="posix:/$TAG-t"; CLEANUP+=("$T")
+expect 0 "$SHMKIT" topic create "$T" --slots 4 --slot-size 64 --reliable
+"$SHMKIT" sub "$T" --count 0 --timeout 10 >"$TMP/subout" 2>&1 &
+sub=$!
+for _ in $(seq 100); do
+	"$SHMKIT" topic stat "$T" --json 2>/dev/null | tr -d ' \n' | grep -q '"subscribers":\[{' && break
+	sleep 0.05
+done
+kill -STOP "$sub" # joined, and reads nothing more: pub fills the 4 slots and waits
+set -m
+seq 1 20 | "$SHMKIT" pub "$T" --wait-subs 1 - 2>"$TMP/err" &
+pid=$!
+set +m
+for _ in $(seq 100); do
+	"$SHMKIT" topic stat "$T" --json 2>/dev/null | tr -d ' \n' | grep -q '"published":4' && break
+	sleep 0.05
+done
+sleep 0.1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+published=$("$SHMKIT" topic stat "$T" --json | tr -d ' \n' | grep -o '"published":[0-9]*' | cut -d: -f2)
+[ "$rc" = 130 ] || fail "pub, SIGINT: exit $rc, not 130"
+grep -q "interrupted by SIGINT: $published messages\? published, and no more" "$TMP/err" ||
+	fail "pub, SIGINT: stderr '$(cat "$TMP/err")' ($published published)"
+kill -KILL "$sub" 2>/dev/null
+wait "$sub" 2>/dev/null
+"$SHMKIT" rm "$T" >/dev/null 2>&1
+
 # Standard output a pipe left O_NONBLOCK by another process sharing it, its
 # reader late: recv and sub wait for room as on a blocking one. recv failed
 # with EAGAIN (nothing lost: it gave the message back); sub failed and lost
 # the message it had taken from the topic.
-T="posix:/$TAG-t"; CLEANUP+=("$T")
 if command -v python3 >/dev/null; then
 	"$SHMKIT" rm "$Q" >/dev/null 2>&1
 	expect 0 "$SHMKIT" queue create "$Q" --capacity 64 --max-msg 20000

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_stream.h"
 #include "topic.h"
 
 struct topic_cli_opts {
@@ -200,9 +201,18 @@ static pid_t slowest_sub(const char *uri)
 static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_t len,
 		   int64_t timeout, uint64_t *sent)
 {
-	int ret = shmkit_pub_send(p, msg, len, timeout);
+	int64_t deadline = cli_deadline(timeout);
 	struct shmkit_topic_info info;
 	const char *were = cli_plural(*sent, "message was", "messages were");
+	int ret;
+
+	/* waits for room in slices, between which a held-back signal ends it */
+	while ((ret = shmkit_pub_send(p, msg, len, cli_room_slice(deadline))) == -ETIMEDOUT ||
+	       ret == -EAGAIN)
+		if ((ret = cli_room_wait_over(deadline)) < 0)
+			break;
+	if (ret == -EINTR)
+		return CLI_FAIL; /* cli_end_interrupted says how far it got */
 
 	if (ret == -EMSGSIZE && shmkit_topic_stat(uri, &info, NULL, 0) == 0)
 		return cli_fail_msg("pub", uri, "a message of %zu bytes is over the topic's "
@@ -228,61 +238,46 @@ static int pub_one(struct shmkit_pub *p, const char *uri, const void *msg, size_
 	return CLI_OK;
 }
 
-/* A line is read whole up to cli_read_limit() of the slot size, so a
- * refusal gives its size; past that it is refused unread: getline took a
- * line of a huge file, or /dev/zero, into memory until none was left, and
- * its ENOMEM then ended pub with exit 0. */
-#define LINE_END (-1)
-#define LINE_LONG (-2)
-
-/* One line of standard input, its newline dropped, into *line: its length,
- * LINE_END at the end of input, LINE_LONG once it passes limit bytes (the
- * rest unread), or -ENOMEM. */
-static ssize_t read_line(char **line, size_t *cap, size_t limit)
-{
-	size_t n = 0;
-	int c;
-
-	while ((c = getc_unlocked(stdin)) != EOF && c != '\n') {
-		if (n == limit)
-			return LINE_LONG;
-		if (n == *cap) {
-			size_t grown = *cap ? *cap * 2 : 4096;
-			char *p = realloc(*line, grown);
-			if (!p)
-				return -ENOMEM;
-			*line = p;
-			*cap = grown;
-		}
-		(*line)[n++] = (char)c;
-	}
-	return c == EOF && n == 0 ? LINE_END : (ssize_t)n;
-}
-
+/* Each line of standard input (its newline dropped) as one message, read
+ * as send reads it (cli_stream.h): a line is refused once
+ * cli_read_limit() of the slot size of it has come, unread past that
+ * (getline took a line of a huge file, or /dev/zero, into memory until none
+ * was left); a signal ends it only between messages, or while it waits. */
 static int pub_lines(struct shmkit_pub *p, const char *uri, int64_t timeout, uint64_t *sent)
 {
 	struct shmkit_topic_info info;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	struct cli_splitter sp;
+	struct iovec m[32];
 	int ret = CLI_OK;
 	/* unknown (a failed stat): no early refusal; the publish says it */
 	size_t slot = shmkit_topic_stat(uri, &info, NULL, 0) == 0 ? info.slot_size : SIZE_MAX - 1;
 	size_t limit = (size_t)cli_read_limit(slot);
 
-	while (ret == CLI_OK && (n = read_line(&line, &cap, limit)) >= 0)
-		ret = pub_one(p, uri, line, (size_t)n, timeout, sent);
-	if (ret == CLI_OK && n == LINE_LONG)
-		ret = cli_fail_msg("pub", uri, "a message of at least %zu bytes is over the topic's "
-				   "slot size of %zu %s (%" PRIu64 " %s published before that)",
-				   limit + 1, slot, cli_plural(slot, "byte", "bytes"), *sent,
-				   cli_plural(*sent, "message was", "messages were"));
-	else if (ret == CLI_OK && n == -ENOMEM)
-		ret = cli_fail("pub", uri, -ENOMEM);
-	free(line);
-	/* a read error is not the end of the input: say so, do not exit 0 */
-	if (ret == CLI_OK && ferror(stdin))
-		ret = cli_fail_stdin("pub", uri, cli_stdin_error());
+	if (cli_splitter_init(&sp, '\n') < 0)
+		return cli_fail("pub", uri, -ENOMEM);
+	while (ret == CLI_OK) {
+		size_t n = cli_split_batch(&sp, m, 32);
+		for (size_t i = 0; i < n && ret == CLI_OK; i++)
+			ret = pub_one(p, uri, m[i].iov_base, m[i].iov_len, timeout, sent);
+		if (n > 0)
+			continue;
+		if (sp.eof)
+			break;
+		if (sp.end - sp.start > limit) {
+			ret = cli_fail_msg("pub", uri, "a message of at least %zu bytes is over the "
+					   "topic's slot size of %zu %s (%" PRIu64 " %s published "
+					   "before that)", limit + 1, slot,
+					   cli_plural(slot, "byte", "bytes"), *sent,
+					   cli_plural(*sent, "message was", "messages were"));
+			break;
+		}
+		int r = cli_split_fill(&sp);
+		if (r == -EINTR)
+			ret = CLI_FAIL; /* cli_end_interrupted says how far it got */
+		else if (r < 0)
+			ret = r == -ENOMEM ? cli_fail("pub", uri, r) : cli_fail_stdin("pub", uri, r);
+	}
+	cli_splitter_free(&sp);
 	return ret;
 }
 
@@ -321,6 +316,7 @@ CLI_COMMAND(cmd_pub)
 	if (o.wait_subs)
 		ret = wait_subs(uri, o.wait_subs, o.timeout);
 	uint64_t sent = 0;
+	cli_hold_interrupts();
 	if (n == 1 && ret == CLI_OK) /* no message: standard input, as send reads it */
 		ret = pub_lines(p, uri, o.timeout, &sent);
 	for (int i = 2; i <= n && ret == CLI_OK; i++) {
@@ -330,6 +326,7 @@ CLI_COMMAND(cmd_pub)
 			ret = pub_one(p, uri, argv[i], strlen(argv[i]), o.timeout, &sent);
 	}
 	shmkit_pub_close(p);
+	cli_end_interrupted("pub", uri, sent, "published");
 	return ret;
 }
 

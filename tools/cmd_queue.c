@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_stream.h"
 #include "queue_internal.h"
 
 /* Messages per shmkit_queue_send_many call (DESIGN §9 "Batches") ... */
@@ -98,99 +99,6 @@ static int open_queue(const char *what, const char *uri, const struct queue_opts
 
 /* ---- send ---- */
 
-/* SIGINT, SIGTERM and SIGHUP (a closed terminal: it killed send without a
- * word of how far it got) are held back while send runs: let in where it
- * sleeps for standard input, looked for between the slices of its waits for
- * room in the queue. One that comes never cuts a batch short, so the count
- * send then gives is what the queue got. */
-#define N_HELD 3
-static const int held_sigs[N_HELD] = { SIGINT, SIGTERM, SIGHUP };
-static struct sigaction held_old[N_HELD]; /* their actions before send */
-static sigset_t open_mask;                /* the mask send sleeps with */
-static volatile sig_atomic_t interrupted; /* the signal that came, or 0 */
-
-static void on_interrupt(int sig)
-{
-	interrupted = sig;
-}
-
-/* One ignored on entry (a script's background job) stays ignored, as it
- * does for recv, which leaves both signals as it finds them. */
-static void hold_interrupts(void)
-{
-	struct sigaction sa = { .sa_handler = on_interrupt };
-	sigset_t held;
-
-	interrupted = 0;
-	sigemptyset(&held);
-	for (int i = 0; i < N_HELD; i++) {
-		sigaction(held_sigs[i], NULL, &held_old[i]);
-		if (held_old[i].sa_handler != SIG_IGN)
-			sigaddset(&held, held_sigs[i]);
-	}
-	sigprocmask(SIG_BLOCK, &held, &open_mask);
-	for (int i = 0; i < N_HELD; i++)
-		if (sigismember(&held, held_sigs[i]))
-			sigaction(held_sigs[i], &sa, NULL);
-}
-
-/* Once the queue is closed: let in what was held back and, when a signal
- * came, say how far send got and die of it, as recv dies of it (a shell
- * sees 128 + its number, and stops the loop or script it was in). */
-static void end_interrupted(const char *uri, uint64_t sent)
-{
-	sigprocmask(SIG_SETMASK, &open_mask, NULL);
-	for (int i = 0; i < N_HELD; i++)
-		sigaction(held_sigs[i], &held_old[i], NULL);
-	int sig = interrupted;
-	if (!sig)
-		return;
-	cli_fail_msg("send", uri, "interrupted by %s: %" PRIu64 " %s sent, and no more",
-		     sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP", sent,
-		     cli_plural(sent, "message", "messages"));
-	raise(sig);
-}
-
-/* Sleep, with SIGINT, SIGTERM and SIGHUP let in, until fd (-1: none) is readable
- * or left ns (SHMKIT_FOREVER: no limit) have passed: 0, or -EINTR. */
-static int sleep_on(int fd, int64_t left)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct timespec ts = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
-
-	ppoll(&p, 1, left < 0 ? NULL : &ts, &open_mask); /* a negative fd is left out */
-	return interrupted ? -EINTR : 0;
-}
-
-/* How long one blocking send waits before send looks for a held-back
- * signal: the queue's own wait (a futex) in slices, not its pollable
- * descriptor, whose wake-ups do not cross network namespaces (a bridge in
- * another one drains the queue; shmkit_queue(3)). 0 once the deadline
- * has passed: one try. */
-#define ROOM_SLICE_NS 50000000
-
-static int64_t room_slice(int64_t deadline)
-{
-	int64_t left = cli_left(deadline);
-	return left < 0 || left > ROOM_SLICE_NS ? ROOM_SLICE_NS : left;
-}
-
-/* A send that found no room in its slice: -EINTR once SIGINT, SIGTERM or SIGHUP
- * came (held back, so pending), -ETIMEDOUT once the deadline has passed,
- * else 0 (wait another slice). */
-static int room_wait_over(int64_t deadline)
-{
-	sigset_t pending;
-
-	if (interrupted)
-		return -EINTR;
-	if (sigpending(&pending) == 0)
-		for (int i = 0; i < N_HELD; i++)
-			if (sigismember(&pending, held_sigs[i]))
-				return -EINTR;
-	return cli_left(deadline) == 0 ? -ETIMEDOUT : 0;
-}
-
 /* Why the message after the `sent` that went (len bytes) did not: one line
  * saying how far the command got, or nothing for a signal (the command says it). */
 static int send_failed(struct shmkit_queue *q, const char *uri, size_t len, int err,
@@ -224,9 +132,9 @@ static int send_one(struct shmkit_queue *q, const char *uri, const void *msg, si
 {
 	int r;
 
-	while ((r = shmkit_queue_send(q, msg, len, room_slice(deadline))) == -ETIMEDOUT ||
+	while ((r = shmkit_queue_send(q, msg, len, cli_room_slice(deadline))) == -ETIMEDOUT ||
 	       r == -EAGAIN)
-		if ((r = room_wait_over(deadline)) < 0)
+		if ((r = cli_room_wait_over(deadline)) < 0)
 			break;
 	if (r < 0)
 		return send_failed(q, uri, len, r, *sent);
@@ -241,8 +149,8 @@ static int send_batch(struct shmkit_queue *q, const char *uri, struct iovec *m, 
 		      int64_t deadline, uint64_t *sent)
 {
 	while (n > 0) {
-		ssize_t r = shmkit_queue_send_many(q, m, n, room_slice(deadline));
-		if ((r == -ETIMEDOUT || r == -EAGAIN) && (r = room_wait_over(deadline)) == 0)
+		ssize_t r = shmkit_queue_send_many(q, m, n, cli_room_slice(deadline));
+		if ((r == -ETIMEDOUT || r == -EAGAIN) && (r = cli_room_wait_over(deadline)) == 0)
 			continue;
 		if (r < 0) /* about the first message: say why, as one send would */
 			return send_failed(q, uri, m[0].iov_len, (int)r, *sent);
@@ -251,69 +159,6 @@ static int send_batch(struct shmkit_queue *q, const char *uri, struct iovec *m, 
 		n -= (size_t)r;
 	}
 	return CLI_OK;
-}
-
-/* Standard input split at a separator, read with read(2) into one buffer:
- * every complete message already read goes out in one batch, and the
- * reader blocks only when none is left, so a slow writer's lines are not
- * held back waiting for a batch to fill. */
-struct splitter {
-	char *buf;
-	size_t cap, start, end; /* unread bytes: buf[start..end) */
-	size_t scanned;		/* of those, how many hold no separator (searched already) */
-	int sep, eof;
-};
-
-/* Up to BATCH messages from the buffer (pointers into it, valid until the
- * next call); at end of input an unterminated last piece is one too. */
-static size_t split_batch(struct splitter *sp, struct iovec *m)
-{
-	size_t n = 0;
-	while (n < BATCH && sp->start < sp->end) {
-		char *from = sp->buf + sp->start;
-		/* only what came since the last look: searching a long message
-		 * from its start at every read took minutes for 300M */
-		char *cut = memchr(from + sp->scanned, sp->sep, sp->end - sp->start - sp->scanned);
-		if (!cut && !sp->eof) {
-			sp->scanned = sp->end - sp->start;
-			break;
-		}
-		size_t len = cut ? (size_t)(cut - from) : sp->end - sp->start;
-		m[n++] = (struct iovec){ from, len };
-		sp->start += len + (cut ? 1 : 0);
-		sp->scanned = 0;
-	}
-	return n;
-}
-
-/* Read more input, keeping the unread part (waiting for it with SIGINT, SIGTERM and
- * SIGHUP let in); 0, or a negative errno. */
-static int split_fill(struct splitter *sp)
-{
-	if (sp->start > 0) {
-		memmove(sp->buf, sp->buf + sp->start, sp->end - sp->start);
-		sp->end -= sp->start;
-		sp->start = 0;
-	}
-	if (sp->end == sp->cap) { /* a message longer than the buffer: grow it */
-		char *grown = realloc(sp->buf, sp->cap * 2);
-		if (!grown)
-			return -ENOMEM;
-		sp->buf = grown;
-		sp->cap *= 2;
-	}
-	if (sleep_on(STDIN_FILENO, SHMKIT_FOREVER) < 0)
-		return -EINTR; /* nothing read, nothing lost */
-	ssize_t got;
-	do
-		got = read(STDIN_FILENO, sp->buf + sp->end, sp->cap - sp->end);
-	while (got < 0 && errno == EINTR);
-	if (got < 0)
-		return -errno;
-	if (got == 0)
-		sp->eof = 1;
-	sp->end += (size_t)got;
-	return 0;
 }
 
 /* Standard input failed: say so, but not for a signal (the command says it). */
@@ -339,15 +184,14 @@ static int too_long(const char *uri, size_t len, uint64_t max_msg, uint64_t sent
 static int send_split(struct shmkit_queue *q, const char *uri, int sep, uint64_t max_msg,
 		      int64_t deadline, uint64_t *sent)
 {
-	struct splitter sp = { .cap = 65536, .sep = sep };
+	struct cli_splitter sp;
 	struct iovec m[BATCH];
 	int ret = CLI_OK;
 
-	sp.buf = malloc(sp.cap);
-	if (!sp.buf)
+	if (cli_splitter_init(&sp, sep) < 0)
 		return cli_fail("send", uri, -ENOMEM);
 	while (ret == CLI_OK) {
-		size_t n = split_batch(&sp, m);
+		size_t n = cli_split_batch(&sp, m, BATCH);
 		if (n > 0) {
 			ret = send_batch(q, uri, m, n, deadline, sent);
 			continue;
@@ -358,11 +202,11 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, uint64_t
 			ret = too_long(uri, sp.end - sp.start, max_msg, *sent);
 			break;
 		}
-		int r = split_fill(&sp);
+		int r = cli_split_fill(&sp);
 		if (r < 0)
 			ret = read_failed(uri, r);
 	}
-	free(sp.buf);
+	cli_splitter_free(&sp);
 	return ret;
 }
 
@@ -371,19 +215,18 @@ static int send_split(struct shmkit_queue *q, const char *uri, int sep, uint64_t
 static int send_all(struct shmkit_queue *q, const char *uri, uint64_t max_msg, int64_t deadline,
 		    uint64_t *sent)
 {
-	struct splitter sp = { .cap = 65536 };
+	struct cli_splitter sp;
 	int r = 0, ret;
 
-	sp.buf = malloc(sp.cap);
-	if (!sp.buf)
+	if (cli_splitter_init(&sp, 0) < 0)
 		return cli_fail("send", uri, -ENOMEM);
-	while (!sp.eof && sp.end <= cli_read_limit(max_msg) && (r = split_fill(&sp)) == 0)
+	while (!sp.eof && sp.end <= cli_read_limit(max_msg) && (r = cli_split_fill(&sp)) == 0)
 		;
 	if (r == 0 && !sp.eof)
 		ret = too_long(uri, sp.end, max_msg, *sent);
 	else
 		ret = r < 0 ? read_failed(uri, r) : send_one(q, uri, sp.buf, sp.end, deadline, sent);
-	free(sp.buf);
+	cli_splitter_free(&sp);
 	return ret;
 }
 
@@ -426,7 +269,7 @@ CLI_COMMAND(cmd_send)
 	if (ret != CLI_OK)
 		return ret;
 	uint64_t sent = 0;
-	hold_interrupts();
+	cli_hold_interrupts();
 	if (from_stdin) {
 		ret = send_stdin(q, uri, &o, deadline, &sent);
 	} else {
@@ -434,7 +277,7 @@ CLI_COMMAND(cmd_send)
 			ret = send_one(q, uri, argv[i], strlen(argv[i]), deadline, &sent);
 	}
 	shmkit_queue_close(q);
-	end_interrupted(uri, sent);
+	cli_end_interrupted("send", uri, sent, "sent");
 	return ret;
 }
 
