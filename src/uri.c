@@ -242,13 +242,24 @@ static int check_options(const struct shmkit__uri *u, int had_proj)
 
 static int parse_options(char *opts, struct shmkit__uri *u)
 {
-	int had_proj = 0;
-	char *save = NULL;
+	int had_proj = 0, had_addr = 0;
 
 	if (*opts == '\0')
 		return shmkit__fail(-EINVAL, "empty option list after '?'");
-	for (char *o = strtok_r(opts, "&", &save); o; o = strtok_r(NULL, "&", &save)) {
-		had_proj |= strncmp(o, "proj=", 5) == 0;
+	/* Split by hand: strtok_r would pass over the empty options of "?&",
+	 * "?a&" or "?a&&b", which are refused as "?" is. */
+	for (char *o = opts, *next; o; o = next) {
+		next = strchr(o, '&');
+		if (next)
+			*next++ = '\0';
+		if (*o == '\0')
+			return shmkit__fail(-EINVAL, "empty option in the list after '?'");
+		/* a value given twice would ignore one of them: none is ever ignored */
+		int is_proj = strncmp(o, "proj=", 5) == 0, is_addr = strncmp(o, "addr=", 5) == 0;
+		if ((is_proj && had_proj) || (is_addr && had_addr))
+			return shmkit__fail(-EINVAL, "URI option \"%.5s\" given twice", o);
+		had_proj |= is_proj;
+		had_addr |= is_addr;
 		int rc = parse_option(o, u);
 		if (rc < 0)
 			return rc;

@@ -58,6 +58,15 @@ int main(void)
 		{ "fd:", -EINVAL },             { "fd:-1", -EINVAL },
 		{ "fd:abc", -EINVAL },          { "fd:3x", -EINVAL },
 		{ "POSIX:/x", -EINVAL },
+		/* an empty option is refused wherever it sits, as "x?" is; an
+		 * option given twice would ignore one of its values */
+		{ "posix:/shmkit-urit-o?", -EINVAL },
+		{ "posix:/shmkit-urit-o?&", -EINVAL },
+		{ "posix:/shmkit-urit-o?populate&", -EINVAL },
+		{ "posix:/shmkit-urit-o?&populate", -EINVAL },
+		{ "posix:/shmkit-urit-o?huge&&populate", -EINVAL },
+		{ "sysv:/nonexistent-shmkit-urit?proj=1&proj=2", -EINVAL },
+		{ "posix:/shmkit-urit-o?addr=0x7f0000000000&addr=0x7f1000000000", -EINVAL },
 	};
 
 	int before = count_dev_shm_with("shmkit-urit");
