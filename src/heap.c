@@ -890,6 +890,7 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 
 	if (out == NULL || uri == NULL)
 		return -EINVAL;
+	*out = NULL;
 	if ((r = shmkit__heap_create_check(size)) < 0)
 		return r;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -956,6 +957,7 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 
 	if (out == NULL || uri == NULL)
 		return -EINVAL;
+	*out = NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
 	r = heap_open_within(h, uri, SHMKIT_KIND_HEAP, SHMKIT__OPEN_WAIT_NS);

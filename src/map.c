@@ -1085,6 +1085,7 @@ int shmkit_map_create(struct shmkit_map **out, const char *uri, size_t size, uns
 
 	if (out == NULL || uri == NULL)
 		return -EINVAL;
+	*out = NULL;
 	if (size < SHMKIT__HEADER_SIZE + 16384)
 		return map_too_small(size);
 	if ((m = calloc(1, sizeof(*m))) == NULL)
@@ -1113,6 +1114,7 @@ int shmkit_map_open(struct shmkit_map **out, const char *uri)
 
 	if (out == NULL || uri == NULL)
 		return -EINVAL;
+	*out = NULL;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return -ENOMEM;
 	if ((r = shmkit__heap_open_kind(&m->heap, uri, SHMKIT_KIND_MAP)) == 0 &&
@@ -1147,7 +1149,10 @@ int shmkit_map_open_flags(struct shmkit_map **out, const char *uri, int flags)
 	shmkit__detail_clear();
 	struct shmkit_map *m;
 
-	if (out == NULL || uri == NULL || (flags & ~SHMKIT_RDONLY) != 0)
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (uri == NULL || (flags & ~SHMKIT_RDONLY) != 0)
 		return -EINVAL;
 	if (!(flags & SHMKIT_RDONLY))
 		return shmkit_map_open(out, uri);

@@ -13,7 +13,10 @@ struct shmkit_raw {
 int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsigned mode)
 {
 	shmkit__detail_clear();
-	if (!r || !uri || size == 0)
+	if (!r)
+		return -EINVAL;
+	*r = NULL;
+	if (!uri || size == 0)
 		return -EINVAL;
 	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
 	if (!raw)
@@ -33,6 +36,7 @@ int shmkit_raw_open(struct shmkit_raw **r, const char *uri)
 	shmkit__detail_clear();
 	if (!r || !uri)
 		return -EINVAL;
+	*r = NULL;
 	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
 	if (!raw)
 		return -ENOMEM;

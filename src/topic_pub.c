@@ -270,6 +270,7 @@ int shmkit_pub_create(struct shmkit_pub **out, const char *uri, const struct shm
 
 	if (!out || !uri || !o)
 		return -EINVAL;
+	*out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -289,6 +290,7 @@ int shmkit_pub_open(struct shmkit_pub **out, const char *uri)
 
 	if (!out || !uri)
 		return -EINVAL;
+	*out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;

@@ -260,6 +260,7 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 
 	if (!out || !uri)
 		return -EINVAL;
+	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

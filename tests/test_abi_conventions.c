@@ -158,6 +158,48 @@ static void test_null_conventions(void)
 	CHECK_RET(shmkit_seg_fd(NULL), -EBADF);
 }
 
+/* A failed open or create leaves its handle NULL (every one, not only the
+ * segment's and the queue's), so the one cleanup path of CLOSING in
+ * shmkit(3) may close it whatever the caller had in the variable. */
+static void test_failed_open_out(void)
+{
+	const char *none = test_uri("posix", "abi-none");
+	void *junk = (void *)0x5;
+	struct shmkit_queue_opts qo = { .capacity = 0, .max_msg = 16 };
+	struct shmkit_topic_opts to = { .slot_size = 16, .slots = 0 };
+	struct shmkit_seg *seg = junk;
+	struct shmkit_queue *q = junk, *q2 = junk;
+	struct shmkit_pub *p = junk, *p2 = junk;
+	struct shmkit_sub *s = junk;
+	struct shmkit_heap *h = junk, *h2 = junk;
+	struct shmkit_map *m = junk, *m2 = junk, *m3 = junk;
+	struct shmkit_raw *r = junk, *r2 = junk;
+
+	CHECK_RET(shmkit_seg_open(&seg, none, 0, 0, 0), -ENOENT);
+	CHECK_RET(shmkit_queue_open(&q, none), -ENOENT);
+	CHECK_RET(shmkit_queue_create(&q2, none, &qo), -EINVAL);
+	CHECK_RET(shmkit_pub_open(&p, none), -ENOENT);
+	CHECK_RET(shmkit_pub_create(&p2, none, &to), -EINVAL);
+	CHECK_RET(shmkit_sub_open(&s, none), -ENOENT);
+	CHECK_RET(shmkit_heap_open(&h, none), -ENOENT);
+	CHECK_RET(shmkit_heap_create(&h2, none, 0, 0), -EINVAL);
+	CHECK_RET(shmkit_map_open(&m, none), -ENOENT);
+	CHECK_RET(shmkit_map_open_flags(&m2, none, SHMKIT_RDONLY), -ENOENT);
+	CHECK_RET(shmkit_map_create(&m3, none, 0, 0), -EINVAL);
+	CHECK_RET(shmkit_raw_open(&r, none), -ENOENT);
+	CHECK_RET(shmkit_raw_create(&r2, none, 0, 0), -EINVAL);
+	CHECK(seg == NULL && q == NULL && q2 == NULL);
+	CHECK(p == NULL && p2 == NULL && s == NULL);
+	CHECK(h == NULL && h2 == NULL && m == NULL && m2 == NULL && m3 == NULL);
+	CHECK(r == NULL && r2 == NULL);
+	/* and the cleanup path closes them all */
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_heap_close(h));
+	CHECK_OK(shmkit_map_close(m2));
+	CHECK_OK(shmkit_raw_close(r));
+}
+
 int main(void)
 {
 	test_sizes();
@@ -165,5 +207,6 @@ int main(void)
 	test_reserved_outputs();
 	test_alive_convention();
 	test_null_conventions();
+	test_failed_open_out();
 	return test_done();
 }

@@ -278,8 +278,9 @@ static void test_basics(void)
 	const void *msg;
 
 	CHECK_OK(shmkit_pub_create(&p, uri, &o));
-	CHECK_RET(shmkit_pub_create(&p, uri, &o), -EEXIST);
 	struct shmkit_pub *p2;
+	CHECK_RET(shmkit_pub_create(&p2, uri, &o), -EEXIST);
+	CHECK(p2 == NULL); /* a failed create leaves NULL (shmkit(3), CONVENTIONS) */
 	CHECK_RET(shmkit_pub_open(&p2, uri), -EBUSY);
 	CHECK_OK(shmkit_sub_open(&s, uri));
 	/* nothing yet */

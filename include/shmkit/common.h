@@ -4,7 +4,9 @@
  * Error convention: every int/ssize_t function returns >= 0 on success and a
  * negative errno on failure; shmkit_strerror() gives the text.
  * Timeouts: int64_t nanoseconds, relative; 0 = do not block (-EAGAIN),
- * SHMKIT_FOREVER = wait without limit, > 0 expires with -ETIMEDOUT. */
+ * SHMKIT_FOREVER = wait without limit, > 0 expires with -ETIMEDOUT. Any
+ * other negative value waits without limit too: clamp a computed
+ * remainder (deadline - now) to 0. */
 #ifndef SHMKIT_COMMON_H
 #define SHMKIT_COMMON_H
 
