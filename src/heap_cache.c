@@ -155,7 +155,12 @@ int shmkit__heap_reclaim_locked(struct shmkit_heap *h)
 		if (SHMKIT__WORD_STATE(s->word) != SHMKIT__CACHE_OWNED)
 			continue;
 		struct shmkit__ident id = s->owner; /* read once: untrusted */
-		if (id.pid != SHMKIT__WORD_PID(s->word) || shmkit__ident_alive(&id) != 0)
+		/* "dead" by a start time read in a /proc that is not the owner's
+		 * pid namespace's (unshare -fp without --mount-proc), or through
+		 * another time namespace, is no proof: returning a live process's
+		 * cache frees blocks its magazine still hands out */
+		if (id.pid != SHMKIT__WORD_PID(s->word) || shmkit__ident_alive(&id) != 0 ||
+		    !shmkit__ident_dead_proven(&id))
 			continue; /* alive, or cannot tell: keep */
 		if (!found && h->sh->hj.op == SHMKIT__HOP_NONE) {
 			/* killed from here on: the next locker's rebuild frees the
