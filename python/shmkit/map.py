@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import re
+import threading
 from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
 from typing import Callable, Optional
 
@@ -87,7 +88,9 @@ class Map(Handle, MutableMapping):
 
     def __init__(self, handle: int, uri, _opened=None):
         self._adopt(handle, uri, _opened)
-        self._buf = ctypes.create_string_buffer(256)
+        # One receive buffer per thread: the C call runs without the GIL, so
+        # two threads' gets into one buffer returned each other's values.
+        self._bufs = threading.local()
         # Every wait for the writers' lock is one slice long: see _locked().
         _lib.map_set_lock_timeout(handle, SLICE_NS)
 
@@ -159,11 +162,19 @@ class Map(Handle, MutableMapping):
             return 0
         return st.arena_bytes
 
+    def _buffer(self, need: int = 0):
+        """This thread's receive buffer, at least need bytes."""
+        buf = getattr(self._bufs, "buf", None)
+        if buf is None or len(buf) < need:
+            buf = ctypes.create_string_buffer(max(256, need, 2 * len(buf) if buf else 0))
+            self._bufs.buf = buf
+        return buf
+
     @guarded
     def __getitem__(self, key) -> bytes:
         h, k = self._handle(), _key(key)
         while True:
-            buf = self._buf
+            buf = self._buffer()
             n = _lib.map_get(h, k, len(k), buf, len(buf))
             if n in _LOCK_WAITS:    # it needed the lock: a writer stopped in this key's part
                 n = self._locked(lambda: _lib.map_get(h, k, len(k), buf, len(buf)))
@@ -178,7 +189,7 @@ class Map(Handle, MutableMapping):
                 raise KeyError(key)
             if need < 0:
                 raise self._error(need, "map get")
-            self._buf = ctypes.create_string_buffer(max(need, 2 * len(buf)))
+            self._buffer(need)
 
     def __setitem__(self, key, value) -> None:
         self.put(key, value)
@@ -252,7 +263,7 @@ class Map(Handle, MutableMapping):
         """shmkit_map_take: the value of k, removed, or None if k was absent."""
         h = self._handle()
         while True:
-            buf = self._buf
+            buf = self._buffer()
             n = self._locked(lambda: _lib.map_take(h, k, len(k), buf, len(buf)))
             if n >= 0:
                 return ctypes.string_at(buf, n)
@@ -265,7 +276,7 @@ class Map(Handle, MutableMapping):
                 return None
             if need < 0:
                 raise self._error(need, "map take")
-            self._buf = ctypes.create_string_buffer(max(need, 2 * len(buf)))
+            self._buffer(need)
 
     def __contains__(self, key) -> bool:
         try:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Maps from Python: a MutableMapping of bytes, read back by `shmkit map ... get` and by C."""
 import array
+import threading
 import unittest
 from collections.abc import MutableMapping
 
@@ -82,6 +83,41 @@ class MapTest(Case):
             self.assertEqual(e.exception.errno, 28)        # ENOSPC
             self.assertEqual(m[b"key0"], b"x" * 200)
             self.assertEqual(len(m), i)
+
+    def test_threads_get_their_own_values(self):
+        # one handle, two threads: each get's value is its own key's (a
+        # receive buffer shared by the handle's threads, filled without the
+        # GIL, gave one thread the other's value: about 2 % of gets)
+        with shmkit.Map.create(self.uri("t"), 1 << 20) as m:
+            want = {b"a": b"A" * 3000, b"b": b"B" * 3000}
+            m.update(want)
+            wrong = []
+
+            def reader(key):
+                n = 0
+                for _ in range(30000):
+                    n += m[key] != want[key] or m.get(key) != want[key]
+                wrong.append(n)
+
+            ts = [threading.Thread(target=reader, args=(k,)) for k in want]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual(wrong, [0, 0])
+            m[b"p"] = b"P" * 3000
+            m[b"q"] = b"Q" * 3000
+            got = {}
+
+            def popper(key):
+                got[key] = m.pop(key)
+
+            ts = [threading.Thread(target=popper, args=(k,)) for k in (b"p", b"q")]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual(got, {b"p": b"P" * 3000, b"q": b"Q" * 3000})
 
 
 if __name__ == "__main__":
