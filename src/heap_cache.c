@@ -146,6 +146,21 @@ static void release_slot(struct shmkit_heap *h, unsigned slot)
 	s->word = SHMKIT__WORD(0, SHMKIT__CACHE_FREE, SHMKIT__WORD_GEN(s->word));
 }
 
+/* 1 only if the owner of a cache slot is proven dead: returning a live
+ * process's cache frees blocks its magazine still hands out. "Dead" by a
+ * start time read in a /proc that is not the owner's pid namespace's
+ * (unshare -fp without --mount-proc), or through another time namespace,
+ * is no proof; one of another pid namespace (a container with its own
+ * /proc) is judged by the kernel's lock on its attach slot, as a queue's
+ * or topic's peers are, else it would keep its blocks for good. */
+static int owner_dead(const struct shmkit_heap *h, const struct shmkit__ident *id)
+{
+	int a = shmkit__ident_alive(id);
+	if (a == -EXDEV)
+		return shmkit__obj_ident_alive(&h->obj, id) == 0;
+	return a == 0 && shmkit__ident_dead_proven(id);
+}
+
 int shmkit__heap_reclaim_locked(struct shmkit_heap *h)
 {
 	int found = 0;
@@ -155,12 +170,7 @@ int shmkit__heap_reclaim_locked(struct shmkit_heap *h)
 		if (SHMKIT__WORD_STATE(s->word) != SHMKIT__CACHE_OWNED)
 			continue;
 		struct shmkit__ident id = s->owner; /* read once: untrusted */
-		/* "dead" by a start time read in a /proc that is not the owner's
-		 * pid namespace's (unshare -fp without --mount-proc), or through
-		 * another time namespace, is no proof: returning a live process's
-		 * cache frees blocks its magazine still hands out */
-		if (id.pid != SHMKIT__WORD_PID(s->word) || shmkit__ident_alive(&id) != 0 ||
-		    !shmkit__ident_dead_proven(&id))
+		if (id.pid != SHMKIT__WORD_PID(s->word) || !owner_dead(h, &id))
 			continue; /* alive, or cannot tell: keep */
 		if (!found && h->sh->hj.op == SHMKIT__HOP_NONE) {
 			/* killed from here on: the next locker's rebuild frees the

@@ -7,12 +7,17 @@
  * open took the cacher (pid 1 in the namespace, whose /proc/1 is the host's
  * init) for dead, freed its cached blocks, and every later alloc from its
  * cache gave -EBADMSG on a healthy heap.
+ * And a process of another pid namespace with its own /proc (a container)
+ * killed -9 with blocks cached: its attach slot's lock proves it dead, and
+ * the host's check returns its blocks (they were kept for good: "another
+ * pid namespace, cannot judge").
  * Root only (unshare); skipped otherwise. */
 /* TIMEOUT: 60 */
 #include "test.h"
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,6 +77,71 @@ static int cacher(void)
 	return test_done();
 }
 
+/* In a new pid and mount namespace with its own /proc: pid 2 caches K
+ * blocks and is killed -9 with them. */
+static int container_cacher(void)
+{
+	struct shmkit_heap *h;
+	shmkit_off off[K];
+	/* EINVAL: / is no mount point (a plain chroot): cannot be made private */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return errno == EINVAL ? 77 : 60;
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+		return 61;
+	/* not pid 1 itself: a namespace's init ignores its own SIGKILL */
+	int status;
+	fflush(NULL);
+	pid_t p = fork();
+	if (p < 0 || (p > 0 && waitpid(p, &status, 0) != p))
+		return 66;
+	if (p > 0)
+		return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0
+		       : WIFEXITED(status) ? WEXITSTATUS(status) : 67;
+	if (shmkit_heap_open(&h, heap_uri) != 0)
+		return 62;
+	for (int i = 0; i < K; i++)
+		if (shmkit_heap_alloc(h, 64, &off[i]) != 0)
+			return 63;
+	for (int i = 0; i < K; i++)
+		if (shmkit_heap_free(h, off[i]) != 0)
+			return 64;
+	raise(SIGKILL);
+	_exit(65);
+}
+
+static void test_dead_in_other_namespace(struct shmkit_heap *h)
+{
+	struct shmkit_heap_stats st;
+	int status;
+	fflush(NULL);
+	pid_t outer = fork();
+	CHECK(outer >= 0);
+	if (outer == 0) {
+		if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0)
+			_exit(77);
+		pid_t in = fork();
+		if (in == 0)
+			_exit(container_cacher());
+		if (in < 0 || waitpid(in, &status, 0) != in)
+			_exit(50);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 51);
+	}
+	CHECK(waitpid(outer, &status, 0) == outer && WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		printf("skipped: no private mount namespace here\n");
+		return;
+	}
+	if (WEXITSTATUS(status) != 0)
+		fprintf(stderr, "the container's cacher exited %d\n", WEXITSTATUS(status));
+	CHECK(WEXITSTATUS(status) == 0);
+	CHECK_RET(shmkit_heap_check(h), 0);
+	CHECK_RET(shmkit_heap_stats(h, &st), 0);
+	if (st.n_used != 0)
+		fprintf(stderr, "%llu blocks of the dead process still used\n",
+			(unsigned long long)st.n_used);
+	CHECK(st.n_used == 0);
+}
+
 int main(void)
 {
 	struct shmkit_heap *h;
@@ -101,6 +171,7 @@ int main(void)
 		fprintf(stderr, "the namespace's processes exited %d\n", WEXITSTATUS(status));
 	CHECK(WEXITSTATUS(status) == 0);
 	CHECK_RET(shmkit_heap_check(h), 0);
+	test_dead_in_other_namespace(h);
 	shmkit_heap_close(h);
 	return test_done();
 }
