@@ -127,6 +127,7 @@ static int claim_slot(struct shmkit_heap *h, unsigned *slot, uint64_t *owner)
 				continue;
 			uint32_t gen = (SHMKIT__WORD_GEN(w) + 1) & 0xffffffu;
 			s->owner = *me;
+			s->image = shmkit__image_token(); /* an exec'd successor tells it apart */
 			SHMKIT__ORDER();
 			s->word = SHMKIT__WORD(me->pid, SHMKIT__CACHE_OWNED, gen);
 			*slot = i;
@@ -161,6 +162,16 @@ static int owner_dead(const struct shmkit_heap *h, const struct shmkit__ident *i
 	return a == 0 && shmkit__ident_dead_proven(id);
 }
 
+/* 1 if the owner is this very process in an image it replaced by
+ * execve(2): exec dropped the magazine, so nothing can use or return those
+ * blocks while the process lives (a second copy of the library, or a child
+ * forked before the exec, keeps them: the attach table says). */
+static int earlier_image(const struct shmkit_heap *h, const struct shmkit__ident *id, uint32_t image)
+{
+	return image != 0 && shmkit__ident_earlier_image(id, image, UINT32_MAX) &&
+	       shmkit__obj_earlier_image_gone(&h->obj, image);
+}
+
 int shmkit__heap_reclaim_locked(struct shmkit_heap *h)
 {
 	int found = 0;
@@ -170,7 +181,9 @@ int shmkit__heap_reclaim_locked(struct shmkit_heap *h)
 		if (SHMKIT__WORD_STATE(s->word) != SHMKIT__CACHE_OWNED)
 			continue;
 		struct shmkit__ident id = s->owner; /* read once: untrusted */
-		if (id.pid != SHMKIT__WORD_PID(s->word) || !owner_dead(h, &id))
+		uint32_t image = (uint32_t)s->image;
+		if (id.pid != SHMKIT__WORD_PID(s->word) ||
+		    (!owner_dead(h, &id) && !earlier_image(h, &id, image)))
 			continue; /* alive, or cannot tell: keep */
 		if (!found && h->sh->hj.op == SHMKIT__HOP_NONE) {
 			/* killed from here on: the next locker's rebuild frees the

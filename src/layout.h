@@ -681,7 +681,7 @@ _Static_assert(sizeof(struct shmkit__heap_name) == 64, "heap name");
  * of a dead owner's blocks). */
 struct shmkit__heap_cache_slot {
 	uint64_t word;               /* SHMKIT__WORD(pid, SHMKIT__CACHE_*, gen) */
-	uint64_t reserved;           /* 0 */
+	uint64_t image;              /* claimant's image token (low 32 bits); 0: older build */
 	struct shmkit__ident owner;  /* who holds it: pid + start time + boot */
 };
 _Static_assert(sizeof(struct shmkit__heap_cache_slot) == 48, "heap cache slot");

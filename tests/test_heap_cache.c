@@ -6,6 +6,8 @@
  *    heap.cache.alloc): the block is the caller's or cached, never lost
  *    twice, never handed out twice;
  *  - a cached block is no live allocation (ptr NULL, second free -EINVAL);
+ *  - blocks an image cached are returned after it execs (same pid and start
+ *    time: its magazine is gone);
  *  - a forked child never takes its parent's cached blocks; two threads on
  *    one handle; more processes than cache slots;
  *  - a process killed while it returns a dead one's cache (pause points
@@ -332,12 +334,60 @@ static void test_many_processes(void)
 	shmkit_heap_close(h);
 }
 
+/* Child: caches K blocks, then execs itself as "after-exec" (same pid,
+ * same start time), passing the heap's used count from before. */
+static int role_cache_then_exec(int argc, char **argv)
+{
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats st;
+	shmkit_off off[K];
+	char used[32];
+	(void)argc;
+	CHECK_RET(shmkit_heap_open(&h, argv[0]), 0);
+	CHECK_RET(shmkit_heap_stats(h, &st), 0);
+	snprintf(used, sizeof(used), "%llu", (unsigned long long)st.n_used);
+	for (int i = 0; i < K; i++)
+		CHECK_RET(shmkit_heap_alloc(h, 64, &off[i]), 0);
+	for (int i = 0; i < K; i++)
+		CHECK_RET(shmkit_heap_free(h, off[i]), 0);
+	fflush(NULL);
+	execl("/proc/self/exe", "test_heap_cache", "--role", "after-exec", argv[0], used,
+	      (char *)NULL);
+	return 3;
+}
+
+/* The new image: its open returns what its earlier image cached (that
+ * magazine is gone with the exec: those blocks were out of use for as long
+ * as the process lived). */
+static int role_after_exec(int argc, char **argv)
+{
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats st;
+	(void)argc;
+	CHECK_RET(shmkit_heap_open(&h, argv[0]), 0);
+	CHECK_RET(shmkit_heap_stats(h, &st), 0);
+	if (st.n_used != strtoull(argv[1], NULL, 10))
+		fprintf(stderr, "after exec: %llu blocks used, %s before the earlier image cached\n",
+			(unsigned long long)st.n_used, argv[1]);
+	CHECK(st.n_used == strtoull(argv[1], NULL, 10));
+	shmkit_heap_close(h);
+	return 0;
+}
+
+static void test_exec(void)
+{
+	const char *args[] = { heap_uri, NULL };
+	CHECK_RET(test_wait(test_spawn_self("cache-then-exec", args)), 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
 		{ "cache-and-stop", role_cache_and_stop },
 		{ "one-op", role_one_op },
 		{ "open", role_open },
+		{ "cache-then-exec", role_cache_then_exec },
+		{ "after-exec", role_after_exec },
 		{ NULL, NULL },
 	};
 	test_child_dispatch(argc, argv, roles);
@@ -348,6 +398,7 @@ int main(int argc, char **argv)
 	test_killed_with_cached_blocks(1);
 	test_killed_with_cached_blocks(0);
 	test_forked_child();
+	test_exec();
 	test_threads();
 	test_many_processes();
 	test_crash_points();
