@@ -19,9 +19,13 @@
  * The magazine is bound to the first thread that uses the handle; other
  * threads of the process take the locked path, and a forked child gets its
  * own slot (pthread_atfork), never the parent's blocks. */
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "heap_internal.h"
 #include "internal.h"
@@ -273,6 +277,7 @@ static int mag_make(struct shmkit_heap *h)
 		m->cap[c] = n > SHMKIT__HEAP_MAG_CAP ? SHMKIT__HEAP_MAG_CAP : (uint32_t)n;
 	}
 	m->thread = shmkit__thread_id();
+	m->tid = gettid();
 	m->fork_gen = shmkit__heap_fork_gen;
 	/* release: pairs with the acquire in mag_of(); one thread wins */
 	if (!__atomic_compare_exchange_n(&h->mag, &old, m, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -384,10 +389,36 @@ int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 	return 0;
 }
 
+/* Whether thread tid of this process has exited (its /proc entry gone). A
+ * tid reused by a new thread of ours reads as alive: the safe side. */
+static bool thread_gone(pid_t tid)
+{
+	char path[48];
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+	return tid > 0 && access(path, F_OK) < 0 && errno == ENOENT;
+}
+
+/* The cache is bound to a thread of ours that has exited: its blocks would
+ * stay cached until close (other threads take the locked path, and ran out
+ * of space with them there). Take it over (one thread wins the exchange;
+ * the exited one uses it no more). */
+static bool adopt_orphan(struct shmkit__heap_mag *m)
+{
+	if (m == NULL || m->fork_gen != shmkit__heap_fork_gen ||
+	    !thread_gone(__atomic_load_n(&m->tid, __ATOMIC_RELAXED)))
+		return false;
+	uintptr_t was = __atomic_load_n(&m->thread, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&m->thread, &was, shmkit__thread_id(), 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&m->tid, gettid(), __ATOMIC_RELAXED);
+	return true;
+}
+
 int shmkit__heap_mag_flush_locked(struct shmkit_heap *h)
 {
 	struct shmkit__heap_mag *m = mag_of(h);
-	return shmkit__heap_mag_mine(m) ? flush_all(h, m) : 0;
+	return shmkit__heap_mag_mine(m) || adopt_orphan(m) ? flush_all(h, m) : 0;
 }
 
 void shmkit__heap_mag_close(struct shmkit_heap *h)

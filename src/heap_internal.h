@@ -91,6 +91,7 @@ int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t off);
  * fast path pops and pushes here; heap_cache.c refills and flushes). */
 struct shmkit__heap_mag {
 	uintptr_t thread;       /* shmkit__thread_id() of the one thread that uses it */
+	pid_t tid;              /* that thread's id: once it exits, another may adopt it */
 	unsigned fork_gen;      /* shmkit__heap_fork_gen when made: a forked child's is stale */
 	unsigned slot;
 	uint64_t owner;         /* SHMKIT__CACHE_OWNER(slot, gen), in each cached block */
@@ -126,7 +127,8 @@ static inline uintptr_t shmkit__thread_id(void)
 /* This thread may use m (bound to it, made in this process). */
 static inline int shmkit__heap_mag_mine(const struct shmkit__heap_mag *m)
 {
-	return m != NULL && m->thread == shmkit__thread_id() &&
+	/* atomic: another thread may take over the cache of one that exited */
+	return m != NULL && __atomic_load_n(&m->thread, __ATOMIC_RELAXED) == shmkit__thread_id() &&
 	       m->fork_gen == shmkit__heap_fork_gen;
 }
 
@@ -136,7 +138,9 @@ void shmkit__heap_mag_setup(void);
  * not cacheable here (take the locked path), or a negative errno. */
 int shmkit__heap_mag_alloc(struct shmkit_heap *h, uint64_t need, uint64_t *out);
 int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t size);
-/* Gives this thread's cached blocks back (lock held). */
+/* Gives this thread's cached blocks back (lock held); those of the thread
+ * the cache was bound to too, once that thread has exited (this thread
+ * then takes the cache over). */
 int shmkit__heap_mag_flush_locked(struct shmkit_heap *h);
 /* Flushes, releases the slot and frees the magazine (at close). */
 void shmkit__heap_mag_close(struct shmkit_heap *h);

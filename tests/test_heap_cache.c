@@ -250,6 +250,46 @@ static void test_threads(void)
 	shmkit_heap_close(h);
 }
 
+static void *cache_then_exit(void *arg)
+{
+	struct shmkit_heap *h = arg;
+	shmkit_off o[16];
+	for (int i = 0; i < 16; i++)
+		CHECK_RET(shmkit_heap_alloc(h, 64, &o[i]), 0);
+	for (int i = 0; i < 16; i++)
+		CHECK_RET(shmkit_heap_free(h, o[i]), 0); /* into the cache this thread owns */
+	return NULL;
+}
+
+/* The thread the cache is bound to exits: its cached blocks go back to the
+ * heap at another thread's check, stats or alloc that runs out of space
+ * (that thread takes the cache over), not only at close: they stayed
+ * cached, n_used 16 with nothing allocated, and other threads ran out of
+ * space with them there. */
+static void test_thread_exited(void)
+{
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats st;
+	pthread_t t;
+	CHECK_RET(shmkit_heap_open(&h, heap_uri), 0);
+	CHECK_RET(shmkit_heap_stats(h, &st), 0);
+	uint64_t before = st.n_used;
+	CHECK(pthread_create(&t, NULL, cache_then_exit, h) == 0);
+	pthread_join(t, NULL);
+	CHECK_RET(shmkit_heap_check(h), 0);
+	CHECK_RET(shmkit_heap_stats(h, &st), 0);
+	if (st.n_used != before)
+		fprintf(stderr, "after the caching thread exited: n_used %llu, was %llu\n",
+			(unsigned long long)st.n_used, (unsigned long long)before);
+	CHECK(st.n_used == before);
+	/* and this thread now caches through it */
+	shmkit_off o;
+	CHECK_RET(shmkit_heap_alloc(h, 64, &o), 0);
+	CHECK_RET(shmkit_heap_free(h, o), 0);
+	CHECK_RET(shmkit_heap_check(h), 0);
+	shmkit_heap_close(h);
+}
+
 /* Child: opens the heap (its open returns a dead process's cache: a
  * reclaim and a rebuild, where the parent stops and kills it). */
 static int role_open(int argc, char **argv)
@@ -400,6 +440,7 @@ int main(int argc, char **argv)
 	test_forked_child();
 	test_exec();
 	test_threads();
+	test_thread_exited();
 	test_many_processes();
 	test_crash_points();
 	test_killed_while_reclaiming("heap.rebuild");
