@@ -1073,6 +1073,8 @@ static int queue_watch_fd(struct shmkit__holder_watch *w, struct shmkit__lis *l)
 		return err;
 	}
 	w->ep = ep;
+	w->ep_gen = shmkit__fork_gen();
+	w->ep_forks = atomic_load_explicit(&shmkit__forks_made, memory_order_relaxed);
 	return ep;
 }
 
@@ -1092,6 +1094,14 @@ static void quiet_watch(struct shmkit__holder_watch *w, const struct shmkit__lis
 	struct epoll_event off = {.events = 0};
 
 	if (w->ep < 0 || l->fd < 0)
+		return;
+	/* A set shared over fork is one kernel object: a listener we turned
+	 * off there would stay off for the other process, which waits on it
+	 * registered (or locked out with no timer of its own once we exit or
+	 * close), and never looks again. Such a set stays as before:
+	 * readable while we are locked out. */
+	if (w->ep_gen != shmkit__fork_gen() ||
+	    w->ep_forks != atomic_load_explicit(&shmkit__forks_made, memory_order_relaxed))
 		return;
 	if (w->timer < 0) {
 		struct epoll_event ev = {.events = EPOLLIN};

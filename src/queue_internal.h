@@ -58,6 +58,8 @@ struct shmkit__holder_watch {
 	uint64_t marker; /* the held slot's marker the pidfd was opened for */
 	int timer;	 /* a timerfd in the set while locked out (queue.c "locked out"); -1: none */
 	bool quiet;	 /* locked out: the listener off in the set, the timer set */
+	uint32_t ep_gen;   /* shmkit__fork_gen() when the set was made */
+	uint32_t ep_forks; /* shmkit__forks_made then: a fork since shares the set */
 };
 
 /* How the holder of an MPMC queue's producers' lease claims its slots:

@@ -15,6 +15,7 @@
 #include "sync/barrier.h"
 
 _Atomic uint32_t shmkit__fork_generation;
+_Atomic uint32_t shmkit__forks_made;
 _Atomic uint32_t shmkit__barrier_state = UINT32_MAX - 1; /* no generation, unregistered */
 
 /* Not pthread_once: its completion wakes waiters with a futex call, which
@@ -28,9 +29,14 @@ static void on_fork_child(void)
 	atomic_fetch_add_explicit(&shmkit__fork_generation, 1, memory_order_relaxed);
 }
 
+static void on_fork_parent(void)
+{
+	atomic_fetch_add_explicit(&shmkit__forks_made, 1, memory_order_relaxed);
+}
+
 static void install_hook(void)
 {
-	pthread_atfork(NULL, NULL, on_fork_child);
+	pthread_atfork(NULL, on_fork_parent, on_fork_child);
 }
 
 /* Registers this process (in this fork generation) for other processes'

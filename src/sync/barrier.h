@@ -92,6 +92,9 @@ bool shmkit__mb_window_note(struct shmkit__mb_window *w, int64_t t0, int64_t t1)
 /* Bumped in every forked child (pthread_atfork): fork detection with no
  * system call on hot paths. Read with shmkit__fork_gen(). */
 extern _Atomic uint32_t shmkit__fork_generation;
+/* Bumped in the parent at every fork (pthread_atfork): whether a
+ * descriptor made before may now be shared with a child. */
+extern _Atomic uint32_t shmkit__forks_made;
 /* (fork generation << 1) | registered: this process's membarrier
  * registration as of that generation; a forked child re-registers. */
 extern _Atomic uint32_t shmkit__barrier_state;
