@@ -620,8 +620,11 @@ static int map_covers(const struct shmkit__map_line *l, void *arg)
 {
 	struct cover_ctx *c = arg;
 	uint64_t len = l->end - l->start;
+	/* a file's mapping must be shared: a private one (copy-on-write) that
+	 * its process wrote holds that process's copy, not the file's bytes */
 	int same = c->shmid >= 0 ? l->shmid == c->shmid
-				 : l->shmid < 0 && l->dev == c->dev && l->ino == c->ino;
+				 : l->shmid < 0 && l->perms[3] == 's' && l->dev == c->dev &&
+					   l->ino == c->ino;
 	if (!same || c->off < l->offset || c->off - l->offset >= len)
 		return 0;
 	c->addr = l->start + (unsigned long)(c->off - l->offset);
