@@ -41,6 +41,7 @@ struct found {
 	pid_t last_pid;
 	int n_users;
 	struct shmkit_mapper users[SHMKIT_STAT_MAPPERS];
+	struct shmkit__seen_at head; /* a shared mapping of its offset 0 (pid 0: none seen) */
 };
 
 struct scan {
@@ -110,6 +111,11 @@ static int scan_map_line(const struct shmkit__map_line *l, void *arg)
 	if (l->end - l->start > f->map_len)
 		f->map_len = l->end - l->start;
 	f->writable |= l->perms[1] == 'w';
+	if (l->shmid < 0 && l->offset == 0 && l->end - l->start > f->head.len) {
+		f->head.pid = c->pid;
+		f->head.addr = l->start;
+		f->head.len = l->end - l->start;
+	}
 	if (!f->have_stat && l->shmid < 0) {
 		/* map_files/ shows the object itself (root or same user, kernel >= 4.3). */
 		char mf[96];
@@ -206,7 +212,7 @@ static int list_sysv_one(const struct shmkit__sysv_row *r, void *arg)
 	take_users(c->st, find(c->s, r->shmid, 0, 0));
 	/* the filler reads SysV only through the mappers: never attaches */
 	if (c->cb->fill)
-		c->cb->fill(NULL, c->st);
+		c->cb->fill(NULL, c->st, NULL);
 	++*c->count;
 	return c->cb->fn(c->st, c->cb->arg);
 }
@@ -250,7 +256,7 @@ static int list_posix(struct scan *s, const struct list_cb *cb, int *count)
 		take_users(st, find(s, -1, sb.st_dev, sb.st_ino));
 		st->attach_count = st->n_mappers;
 		if (cb->fill)
-			cb->fill(NULL, st);
+			cb->fill(NULL, st, NULL);
 		/* Out of descriptors, every later header would go unread too: the
 		 * listing fails. A header that could not be mapped (-ENOMEM: that
 		 * mapping did not fit the address space) is that row's own
@@ -353,7 +359,7 @@ static int list_found(struct scan *s, const struct list_cb *cb, int *count)
 		 * memfd's, an anonymous region's or a removed name's through a
 		 * process that maps it (managed.c) */
 		if (cb->fill)
-			cb->fill(NULL, st);
+			cb->fill(NULL, st, f->head.pid ? &f->head : NULL);
 		rc = cb->fn(st, cb->arg);
 		++*count;
 	}

@@ -107,7 +107,9 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st);
  * through seg when given, else opens st->uri read-only, or for SysV reads
  * through a process that has it attached (st->mappers first). Never fails:
  * an unreadable or corrupt header is reported in st->header_status. */
-void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st);
+struct shmkit__seen_at;
+void shmkit__stat_managed(const struct shmkit_seg *seg, struct shmkit_stat *st,
+			  const struct shmkit__seen_at *at);
 
 /* Liveness of everyone recorded in a header (creator and attach table), for gc.
  * Counts are of processes provably alive, provably dead, and undecidable. */

@@ -701,6 +701,12 @@ static int peek_mapped(pid_t pid, struct cover_ctx what, void *buf, size_t len)
 	return 0;
 }
 
+int shmkit__proc_peek_at(pid_t pid, unsigned long addr, void *buf, size_t len)
+{
+	return pid == getpid() ? read_own_mem(addr, buf, len)
+			       : shmkit__proc_read_mem(pid, addr, buf, len);
+}
+
 static int peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
 {
 	return peek_mapped(pid, (struct cover_ctx){.shmid = shmid, .off = off}, buf, len);

@@ -162,6 +162,9 @@ int shmkit__sysv_peek(int shmid, uint64_t off, void *buf, size_t len, pid_t *via
 /* The same through one process: 0, or -ENOENT when pid does not have it
  * attached or may not be read. */
 int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len);
+/* len bytes at addr of pid's memory (this process's too, where reading
+ * others' is refused): 0, or a negative errno. */
+int shmkit__proc_peek_at(pid_t pid, unsigned long addr, void *buf, size_t len);
 /* The same for a file (tmpfs, memfd, a shared anonymous region) named by
  * its device and inode, as pid maps it: for one whose name is gone or was
  * never there, which no open by name can reach. */

@@ -14,7 +14,18 @@
  * are set: seg is the open segment when the caller has one, else NULL (the
  * filler finds it by st->uri, or st->sysv_id and st->mappers). Never fails:
  * trouble is reported in st->header_status. */
-typedef void (*shmkit__stat_filler)(const struct shmkit_seg *seg, struct shmkit_stat *st);
+/* Where a listing saw a segment's first bytes mapped shared: a process and
+ * the address there (what shmkit_list found in /proc/PID/maps), so that a
+ * filler reading an unnamed segment's header through that process need not
+ * parse its maps again, once per segment. */
+struct shmkit__seen_at {
+	pid_t pid;
+	unsigned long addr;
+	uint64_t len; /* bytes mapped from there */
+};
+/* at: where the header was seen mapped, or NULL (then the filler looks). */
+typedef void (*shmkit__stat_filler)(const struct shmkit_seg *seg, struct shmkit_stat *st,
+				    const struct shmkit__seen_at *at);
 
 /* shmkit_stat / shmkit_seg_stat / shmkit_list with the segment-level fields
  * only, then fill (may be NULL) where a header could be. */

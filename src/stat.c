@@ -146,7 +146,7 @@ static int stat_seg_level(const struct shmkit__uri *u, const struct shmkit_seg *
 	}
 	/* Last, after the mappers were counted: a filler may map it too. */
 	if (fill)
-		fill(seg, st);
+		fill(seg, st, NULL);
 	return 0;
 }
 
