@@ -89,6 +89,16 @@ static inline uint64_t rd32(const uint8_t *p)
 	return v;
 }
 
+
+/* The get path's functions start on a cache line of their own: a get at 1 M
+ * keys overlaps its bucket misses only while its ~170 instructions flow
+ * (PERF.md "Map gets at 1 M keys"), and with the code where the linker
+ * happened to put it, an unrelated change elsewhere in the library moved
+ * it 16 bytes and the row by 20-35 % (identical instructions, 2026-12-07:
+ * bench/compare.sh heapmap: 1 round won of 7; aligned, gets won 4 of 5
+ * against that build). */
+#define MAP_HOT __attribute__((aligned(64)))
+
 /* The len < 8 bytes at p as a little-endian number (what a memcpy into a
  * zeroed uint64_t gives), from overlapping loads inside them: a memcpy of a
  * variable length is a loop or a call, and every get hashes. */
@@ -102,7 +112,7 @@ static inline uint64_t rd_tail(const uint8_t *p, size_t len)
 	       (uint64_t)p[len - 1] << (8 * (len - 1));
 }
 
-static uint64_t hash_key(const void *key, size_t len, uint64_t seed)
+MAP_HOT static uint64_t hash_key(const void *key, size_t len, uint64_t seed)
 {
 	const uint8_t *p = key;
 	uint64_t h = seed ^ mix(len ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
@@ -231,7 +241,7 @@ static int pair_belongs(const struct shmkit_map *m, uint64_t b, const struct ent
 /* Finds the key (in its bucket, then its chain) and copies the value out.
  * Safe on memory that is changing under it: every read is bounded, the
  * caller validates. */
-static ssize_t lookup_copy(const struct shmkit_map *m, const struct lookup *q)
+MAP_HOT static ssize_t lookup_copy(const struct shmkit_map *m, const struct lookup *q)
 {
 	const struct shmkit__map_bucket *bk = &m->buckets[q->hash & m->mask];
 	struct entry_view v;
@@ -343,7 +353,7 @@ static ssize_t read_locked(struct shmkit_map *m, const struct lookup *q)
 	return n;
 }
 
-static ssize_t read_optimistic(struct shmkit_map *m, const struct lookup *q)
+MAP_HOT static ssize_t read_optimistic(struct shmkit_map *m, const struct lookup *q)
 {
 	uint64_t b = q->hash & m->mask;
 	ssize_t n = seq_read(m, b, lookup_reader, (void *)q, READ_TRIES);
