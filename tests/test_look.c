@@ -112,7 +112,9 @@ static void test_map_look(void)
 	CHECK_RET(shmkit_map_check(r), -EPERM);
 	CHECK_RET(shmkit_map_flush(r), -EPERM);
 	CHECK(shmkit_map_heap(r) == NULL);
-	CHECK_RET(shmkit_map_open_flags(&r, uri, SHMKIT_CREATE), -EINVAL);
+	struct shmkit_map *bad;
+	CHECK_RET(shmkit_map_open_flags(&bad, uri, SHMKIT_CREATE), -EINVAL);
+	CHECK(bad == NULL);
 	check_same(uri, before, len);
 	CHECK_OK(shmkit_map_close(r));
 	check_same(uri, before, len);
