@@ -33,7 +33,11 @@ ssize_t writev(int fd, const struct iovec *iov, int n)
 	return r;
 }
 EOF
-"$CC" -shared -fPIC -o "$TMP/kaw.so" "$TMP/kaw.c" -ldl || { echo "shim did not build: skipped"; exit 77; }
+# the shim must be of shmkit's ELF class (an i386 build's tool ignores a 64-bit preload)
+SHIM_ARCH=
+[ "$(od -An -tx1 -j4 -N1 "$SHMKIT" | tr -d ' ')" = 01 ] && SHIM_ARCH=-m32
+"$CC" $SHIM_ARCH -shared -fPIC -o "$TMP/kaw.so" "$TMP/kaw.c" -ldl ||
+	{ echo "shim did not build: skipped"; exit 77; }
 PRELOAD="$TMP/kaw.so"
 # a sanitized shmkit wants its runtime first in the preload list
 asan=$(ldd "$SHMKIT" 2>/dev/null | awk '/libasan/ {print $3}')
