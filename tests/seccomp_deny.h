@@ -22,6 +22,31 @@
 #define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
 #endif
 
+#ifdef TEST_AUDIT_ARCH
+/* A filter's first four instructions: other architectures pass, then the
+ * system call's number is loaded. Returns how many it wrote. */
+static inline unsigned short test_seccomp_prologue(struct sock_filter *f)
+{
+	f[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					    offsetof(struct seccomp_data, arch));
+	f[1] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0);
+	f[2] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[3] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					    offsetof(struct seccomp_data, nr));
+	return 4;
+}
+
+/* Installs the k instructions of f: 0, or -1. */
+static inline int test_seccomp_install(struct sock_filter *f, unsigned short k)
+{
+	struct sock_fprog prog = { k, f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -1;
+	return 0;
+}
+#endif
+
 /* Each of the n system call numbers in nrs (negative: skipped) fails with
  * err: 0, or -1 when no filter can be installed here (another architecture,
  * no seccomp). */
@@ -29,15 +54,9 @@ static inline int test_seccomp_deny(const long *nrs, int n, int err)
 {
 #ifdef TEST_AUDIT_ARCH
 	struct sock_filter f[4 + 2 * 8 + 1];
-	int k = 0;
 	if (n > 8)
 		return -1;
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, arch));
-	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, nr));
+	unsigned short k = test_seccomp_prologue(f);
 	for (int i = 0; i < n; i++) {
 		if (nrs[i] < 0)
 			continue;
@@ -46,11 +65,7 @@ static inline int test_seccomp_deny(const long *nrs, int n, int err)
 						      SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
 	}
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	struct sock_fprog prog = { (unsigned short)k, f };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return -1;
-	return 0;
+	return test_seccomp_install(f, k);
 #else
 	(void)nrs;
 	(void)n;
@@ -66,19 +81,13 @@ static inline int test_seccomp_deny_arg0(long nr, int err, long arg0)
 {
 #ifdef TEST_AUDIT_ARCH
 	struct sock_filter f[10];
-	unsigned short k = 0;
 #ifdef __i386__
 	/* glibc may reach these through socketcall(2) there: no filter on
 	 * their own numbers would hold */
 	if (nr == SYS_socket || nr == SYS_sendto)
 		return -1;
 #endif
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, arch));
-	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-					      offsetof(struct seccomp_data, nr));
+	unsigned short k = test_seccomp_prologue(f);
 	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 1, 0);
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	if (arg0 >= 0) {
@@ -90,11 +99,7 @@ static inline int test_seccomp_deny_arg0(long nr, int err, long arg0)
 	}
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
 					      SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
-	struct sock_fprog prog = { k, f };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return -1;
-	return 0;
+	return test_seccomp_install(f, k);
 #else
 	(void)nr;
 	(void)err;
