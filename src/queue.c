@@ -1086,8 +1086,9 @@ static int queue_watch_fd(struct shmkit__holder_watch *w, struct shmkit__lis *l)
  * nothing signals an entry given back (a wait looks again in slices). So
  * the descriptor does what a wait does: the listener goes off in the set
  * and a one-shot timer in it makes the descriptor readable after
- * SHMKIT__LIVENESS_NS, for the next try; the next registration puts the
- * listener back (shmkit__queue_fds_loud). Only MPMC descriptors are sets. */
+ * SHMKIT__LIVENESS_NS, for the next try (each locked-out poll sets it
+ * again); a registration that succeeds puts the listener back
+ * (shmkit__queue_fds_loud). Only MPMC descriptors are sets. */
 static void quiet_watch(struct shmkit__holder_watch *w, const struct shmkit__lis *l)
 {
 	const struct itimerspec later = {.it_value = {.tv_nsec = SHMKIT__LIVENESS_NS}};
@@ -1115,8 +1116,9 @@ static void quiet_watch(struct shmkit__holder_watch *w, const struct shmkit__lis
 		}
 		w->timer = fd;
 	}
+	/* already quiet (the last poll was locked out too): the timer again */
 	if (timerfd_settime(w->timer, 0, &later, NULL) == 0 &&
-	    epoll_ctl(w->ep, EPOLL_CTL_MOD, l->fd, &off) == 0)
+	    (w->quiet || epoll_ctl(w->ep, EPOLL_CTL_MOD, l->fd, &off) == 0))
 		w->quiet = true;
 }
 

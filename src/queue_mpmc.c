@@ -1069,7 +1069,6 @@ SHMKIT__COLD static int peer_register(struct shmkit_queue *q, int64_t *timeout_n
 	bool caller_poll = *timeout_ns == 0 && !gated; /* a caller's, not a waiter's look */
 	if (*timeout_ns == 0 && q->peer_full)
 		gated = true; /* a poll, after a registration found no entry */
-	shmkit__queue_fds_loud(q);
 	q->peer = -1;
 	while ((r = register_once(q, gated)) == -ENOSPC) {
 		if (*timeout_ns == 0) {
@@ -1093,6 +1092,7 @@ SHMKIT__COLD static int peer_register(struct shmkit_queue *q, int64_t *timeout_n
 		*timeout_ns = shmkit__timeout_left(*timeout_ns, deadline);
 	if (r < 0)
 		return r;
+	shmkit__queue_fds_loud(q); /* a locked-out poll's quieted descriptors */
 	q->peer_full = false;
 	q->rejoined = q->parked;
 	q->peer_pid = me->pid;
