@@ -6,7 +6,7 @@
 #    returned and before the batch was consumed left the whole batch in the
 #    queue, printed already: the next recv printed all of it again. A shim
 #    preloaded into recv sends the signal right after its first write.
-#  - send: SIGHUP (a closed terminal) killed it without the line saying how
+#  - send: SIGHUP (a closed terminal) or SIGQUIT killed it without the line saying how
 #    many messages the queue got, as SIGINT and SIGTERM do.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-stream"
@@ -58,24 +58,29 @@ for sig in TERM INT HUP; do
 		fail "recv, SIG$sig after its write: printed $first, then the next recv $second (40 sent)"
 done
 
-# send waiting for room, SIGHUP: the count line, then death by the signal
-"$SHMKIT" rm "$Q" >/dev/null 2>&1
-expect 0 "$SHMKIT" queue create "$Q" --capacity 4 --max-msg 16
-set -m # a background job of a script ignores nothing, as one from a terminal
-seq 1 10 | "$SHMKIT" send "$Q" - 2>"$TMP/err" &
-pid=$!
-set +m
-for _ in $(seq 100); do
-	[ "$("$SHMKIT" queue stat "$Q" --json | tr -d ' \n' | grep -o '"depth":[0-9]*')" = '"depth":4' ] && break
-	sleep 0.05
+# send waiting for room, a stop signal: the count line, then death by the
+# signal (SIGHUP and SIGQUIT killed it without the line; no core file)
+ulimit -c 0
+for sig in HUP QUIT USR1; do
+	"$SHMKIT" rm "$Q" >/dev/null 2>&1
+	expect 0 "$SHMKIT" queue create "$Q" --capacity 4 --max-msg 16
+	set -m # a background job of a script ignores nothing, as one from a terminal
+	seq 1 10 | "$SHMKIT" send "$Q" - 2>"$TMP/err" &
+	pid=$!
+	set +m
+	for _ in $(seq 100); do
+		[ "$("$SHMKIT" queue stat "$Q" --json | tr -d ' \n' | grep -o '"depth":[0-9]*')" = '"depth":4' ] && break
+		sleep 0.05
+	done
+	sleep 0.1
+	kill -"$sig" "$pid"
+	wait "$pid"
+	rc=$?
+	want=$((128 + $(kill -l "$sig")))
+	[ "$rc" = "$want" ] || fail "send, SIG$sig: exit $rc, not $want"
+	grep -q "interrupted by SIG$sig: 4 messages sent, and no more" "$TMP/err" ||
+		fail "send, SIG$sig: stderr '$(cat "$TMP/err")'"
 done
-sleep 0.1
-kill -HUP "$pid"
-wait "$pid"
-rc=$?
-[ "$rc" = 129 ] || fail "send, SIGHUP: exit $rc, not 129"
-grep -q "interrupted by SIGHUP: 4 messages sent, and no more" "$TMP/err" ||
-	fail "send, SIGHUP: stderr '$(cat "$TMP/err")'"
 
 # pub waiting for room on a reliable topic whose subscriber is stopped,
 # SIGINT: the count line, then death by the signal. It died without a word

@@ -15,9 +15,11 @@
 #include "cli.h"
 #include "cli_stream.h"
 
-#define N_HELD 3
-static const int held_sigs[N_HELD] = { SIGINT, SIGTERM, SIGHUP };
-static struct sigaction held_old[N_HELD]; /* their actions before the command */
+const int cli_stop_sigs[CLI_N_STOP_SIGS] = { SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
+					     SIGALRM, SIGUSR1, SIGUSR2 };
+static const char *const stop_names[CLI_N_STOP_SIGS] = { "SIGINT",  "SIGTERM", "SIGHUP", "SIGQUIT",
+							 "SIGALRM", "SIGUSR1", "SIGUSR2" };
+static struct sigaction held_old[CLI_N_STOP_SIGS]; /* their actions before the command */
 static sigset_t open_mask;                /* the mask it sleeps with */
 static volatile sig_atomic_t interrupted; /* the signal that came, or 0 */
 
@@ -33,27 +35,35 @@ void cli_hold_interrupts(void)
 
 	interrupted = 0;
 	sigemptyset(&held);
-	for (int i = 0; i < N_HELD; i++) {
-		sigaction(held_sigs[i], NULL, &held_old[i]);
+	for (int i = 0; i < CLI_N_STOP_SIGS; i++) {
+		sigaction(cli_stop_sigs[i], NULL, &held_old[i]);
 		if (held_old[i].sa_handler != SIG_IGN)
-			sigaddset(&held, held_sigs[i]);
+			sigaddset(&held, cli_stop_sigs[i]);
 	}
 	sigprocmask(SIG_BLOCK, &held, &open_mask);
-	for (int i = 0; i < N_HELD; i++)
-		if (sigismember(&held, held_sigs[i]))
-			sigaction(held_sigs[i], &sa, NULL);
+	for (int i = 0; i < CLI_N_STOP_SIGS; i++)
+		if (sigismember(&held, cli_stop_sigs[i]))
+			sigaction(cli_stop_sigs[i], &sa, NULL);
+}
+
+static const char *stop_name(int sig)
+{
+	for (int i = 0; i < CLI_N_STOP_SIGS; i++)
+		if (cli_stop_sigs[i] == sig)
+			return stop_names[i];
+	return "a signal";
 }
 
 void cli_end_interrupted(const char *what, const char *uri, uint64_t count, const char *done)
 {
 	sigprocmask(SIG_SETMASK, &open_mask, NULL);
-	for (int i = 0; i < N_HELD; i++)
-		sigaction(held_sigs[i], &held_old[i], NULL);
+	for (int i = 0; i < CLI_N_STOP_SIGS; i++)
+		sigaction(cli_stop_sigs[i], &held_old[i], NULL);
 	int sig = interrupted;
 	if (!sig)
 		return;
 	cli_fail_msg(what, uri, "interrupted by %s: %" PRIu64 " %s %s, and no more",
-		     sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP", count,
+		     stop_name(sig), count,
 		     cli_plural(count, "message", "messages"), done);
 	raise(sig);
 }
@@ -85,8 +95,8 @@ int cli_room_wait_over(int64_t deadline)
 	if (interrupted)
 		return -EINTR;
 	if (sigpending(&pending) == 0)
-		for (int i = 0; i < N_HELD; i++)
-			if (sigismember(&pending, held_sigs[i]))
+		for (int i = 0; i < CLI_N_STOP_SIGS; i++)
+			if (sigismember(&pending, cli_stop_sigs[i]))
 				return -EINTR;
 	return cli_left(deadline) == 0 ? -ETIMEDOUT : 0;
 }

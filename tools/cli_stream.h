@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Commands that stream standard input into an object (send, pub): input
- * split into messages as it comes, and SIGINT, SIGTERM and SIGHUP held back
- * while they run, so that one ends the command only where it waits (for
+ * split into messages as it comes, and the stop signals held back while
+ * they run, so that one ends the command only where it waits (for
  * input, or in a slice of a wait for room), never half-way through a
  * message or a batch: the count it then gives is what the object got. */
 #ifndef SHMKIT_CLI_STREAM_H
@@ -11,8 +11,14 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-/* Holds SIGINT, SIGTERM and SIGHUP back from here on; one ignored on entry
- * (a script's background job) stays ignored. */
+/* The signals whose default action ends the process and that a user or a
+ * tool sends to stop a command (^C, ^\, kill, timeout(1), a closed
+ * terminal, alarm, the user signals). SIGKILL and SIGSTOP cannot be held. */
+#define CLI_N_STOP_SIGS 7
+extern const int cli_stop_sigs[CLI_N_STOP_SIGS];
+
+/* Holds the stop signals back from here on; one ignored on entry (a
+ * script's background job) stays ignored. */
 void cli_hold_interrupts(void);
 /* Once the object is closed: lets in what was held back and, when a signal
  * came, says how far the command got ("shmkit: WHAT URI: interrupted by

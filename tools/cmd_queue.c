@@ -12,8 +12,8 @@
  * newline (a NUL with --null, nothing with --raw). --count defaults to 1;
  * --count 0 receives until the timeout. --timeout bounds the whole command
  * (default: for ever); expiring before --count messages exits 1. send
- * stopped by SIGINT, SIGTERM or SIGHUP says how many messages went, then dies of
- * the signal, as recv does. */
+ * stopped by a stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT...) says how
+ * many messages went, then dies of the signal, as recv does. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -341,10 +341,8 @@ static int give_back_unwritten(struct shmkit_queue *q, const char *uri, int err)
 			    strerror(-err));
 }
 
-/* The signals whose default action ends the process and that a user or a
- * tool sends to stop a recv (^C, kill, timeout(1), a closed terminal...).
- * One that came after write(2) returned and before the batch was consumed
- * left the whole batch (up to 256 messages) in the queue, printed already:
+/* A stop signal (cli_stream.h) that came after write(2) returned and
+ * before the batch was consumed left the whole batch (up to 256 messages) in the queue, printed already:
  * the next recv printed it again. So a batch that fits one all-or-nothing
  * write holds them back from the write to the consume: recv first waits
  * for room in standard output with them let in (dying there writes and
@@ -353,15 +351,14 @@ static int give_back_unwritten(struct shmkit_queue *q, const char *uri, int err)
  * instant still repeats the batch). A longer message is written with them
  * let in, as before: its write can block for as long as the reader likes,
  * and a cut one is printed again anyway. */
-static const int stop_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2 };
 
 static void hold_stop_sigs(sigset_t *old)
 {
 	sigset_t held;
 
 	sigemptyset(&held);
-	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
-		sigaddset(&held, stop_sigs[i]);
+	for (int i = 0; i < CLI_N_STOP_SIGS; i++)
+		sigaddset(&held, cli_stop_sigs[i]);
 	sigprocmask(SIG_BLOCK, &held, old);
 	/* wait for room with them let in; any end (an error, a hang-up, a
 	 * descriptor that polls badly) is left to the write to report */
