@@ -236,7 +236,7 @@ static int check_options(const struct shmkit__uri *u, int had_proj)
 	if (u->addr && !u->addr_rnd && u->addr % (uintptr_t)sysconf(_SC_PAGESIZE))
 		return shmkit__fail(-EINVAL, "addr 0x%lx is not page-aligned", (unsigned long)u->addr);
 	if (u->is_fd && (u->huge || u->addr))
-		return shmkit__fail(-EINVAL, "fd: takes no options (the descriptor decides its pages)");
+		return shmkit__fail(-EINVAL, "fd: takes no option but populate (the descriptor decides its pages)");
 	return 0;
 }
 

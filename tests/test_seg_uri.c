@@ -2,7 +2,10 @@
 /* Malformed URIs are refused before any system call, with -EINVAL or
  * -ENAMETOOLONG, by open, remove and stat alike; the spellings of a posix
  * name all reach the same segment. */
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -57,6 +60,8 @@ int main(void)
 		{ "memfd:a/b", -EINVAL },       { "anon:x", -EINVAL },
 		{ "fd:", -EINVAL },             { "fd:-1", -EINVAL },
 		{ "fd:abc", -EINVAL },          { "fd:3x", -EINVAL },
+		{ "fd:3?huge", -EINVAL },       { "fd:3?private", -EINVAL },
+		{ "fd:3?addr=0x7f0000000000", -EINVAL },
 		{ "POSIX:/x", -EINVAL },
 		/* an empty option is refused wherever it sits, as "x?" is; an
 		 * option given twice would ignore one of its values */
@@ -116,6 +121,29 @@ int main(void)
 	CHECK_OK(shmkit_seg_close(a));
 	CHECK_OK(shmkit_seg_close(b));
 	CHECK_OK(shmkit_seg_close(seg));
+
+	/* fd: takes ?populate (its one option), and honours it: every page is
+	 * in core after the open, where a plain open of the same memfd leaves
+	 * them out */
+	enum { FD_PAGES = 16 };
+	char fd_uri[64];
+	unsigned char in_core[FD_PAGES];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (int populate = 0; populate <= 1; populate++) {
+		int fd = memfd_create("shmkit-urit-fd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		CHECK(fd >= 0 && ftruncate(fd, (off_t)(FD_PAGES * page)) == 0);
+		CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0); /* as fd: asks */
+		snprintf(fd_uri, sizeof(fd_uri), "fd:%d%s", fd, populate ? "?populate" : "");
+		CHECK_OK(shmkit_seg_open(&seg, fd_uri, FD_PAGES * page, 0, 0));
+		CHECK(mincore(shmkit_seg_addr(seg), FD_PAGES * page, in_core) == 0);
+		int resident = 0;
+		for (int i = 0; i < FD_PAGES; i++)
+			resident += in_core[i] & 1;
+		CHECK(populate ? resident == FD_PAGES : resident < FD_PAGES);
+		CHECK_OK(shmkit_seg_close(seg));
+		close(fd);
+	}
+
 	CHECK_OK(shmkit_remove(bare));
 	CHECK_RET(shmkit_remove(uri), -ENOENT);
 	return test_done();
