@@ -1174,7 +1174,9 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 		uint32_t mine;
 		struct shmkit__queue_listener *e = claim_listener(q, &mine);
 		if (!e)
-			return -ENOSPC;
+			return shmkit__fail(-ENOSPC, "the queue's %u descriptor entries are held by "
+						     "live handles (or by processes holding their "
+						     "descriptors)", SHMKIT__QUEUE_LISTENERS);
 		SHMKIT__TEST_POINT("queue.listener.claimed");
 		memcpy(&e->owner, me, sizeof(*me));
 		/* release: pairs with the acquire load in look_listener() */
@@ -1193,6 +1195,7 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 
 SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)
 {
+	shmkit__detail_clear();
 	if (!q)
 		return -EINVAL;
 	return queue_lis_fd(q, &q->recv_lis, QUEUE_SIDE_RECV);
@@ -1200,6 +1203,7 @@ SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)
 
 SHMKIT_API int shmkit_queue_send_fd(struct shmkit_queue *q)
 {
+	shmkit__detail_clear();
 	if (!q)
 		return -EINVAL;
 	return queue_lis_fd(q, &q->send_lis, QUEUE_SIDE_SEND);

@@ -796,6 +796,7 @@ static void test_listener_table(void)
 	for (unsigned i = 0; i < SHMKIT__QUEUE_LISTENERS; i++)
 		CHECK(shmkit_queue_fd(h[i]) >= 0);
 	CHECK_RET(shmkit_queue_fd(h[SHMKIT__QUEUE_LISTENERS]), -ENOSPC);
+	CHECK(strstr(shmkit_last_error_detail(), "16 descriptor entries are held") != NULL);
 	const char *args[] = {uri, NULL};
 	/* an owner that died holding its entry */
 	CHECK_OK(shmkit_queue_close(h[0]));
