@@ -952,7 +952,6 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 {
 	shmkit__detail_clear();
 	struct shmkit_heap *h;
-	int64_t start = shmkit__now_ns();
 	int r;
 
 	if (out == NULL || uri == NULL)
@@ -960,27 +959,8 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 	*out = NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
-	r = heap_open_within(h, uri, SHMKIT_KIND_HEAP, SHMKIT__OPEN_WAIT_NS);
-	if (r < 0 && r != -ENOENT && r != -EACCES && r != -EPROTO) {
-		/* A map is a heap too: its blocks can be checked and counted.
-		 * Both tries share one open's wait, so a segment that is no
-		 * object at all (zeroed, too small) costs 1 s, not 2, like
-		 * every other kind; a map is told at once by its kind. */
-		int64_t left = SHMKIT__OPEN_WAIT_NS - (shmkit__now_ns() - start);
-		char why[512]; /* the heap try's detail ("is a queue, not a heap") */
-		snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
-		int rm = heap_open_within(h, uri, SHMKIT_KIND_MAP, left > 0 ? left : 0);
-		if (rm == 0)
-			r = 0;
-		else if (strncmp(why, "is a map (", 10) == 0)
-			r = rm; /* a map, refused as a map: the map try's word
-				 * (or none) stands, not "is a map, not a heap" */
-		else if (why[0])
-			shmkit__detail("%s", why);
-		else /* the heap try said nothing (its body is corrupt): the map
-		      * try's "is a heap, not a map" must not stand for it */
-			shmkit__detail_clear();
-	}
+	/* a map is a heap too: its blocks can be checked and counted */
+	r = heap_open_within(h, uri, SHMKIT__KIND_HEAP_OR_MAP, SHMKIT__OPEN_WAIT_NS);
 	if (r < 0) {
 		free(h);
 		return r;

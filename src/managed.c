@@ -306,10 +306,18 @@ struct header_view {
 /* Magic of zero: the creator has not published the header yet. */
 #define HEADER_UNPUBLISHED 1
 
+static int kind_wanted(uint32_t kind, uint32_t want)
+{
+	if (want == SHMKIT__KIND_HEAP_OR_MAP)
+		return kind == SHMKIT_KIND_HEAP || kind == SHMKIT_KIND_MAP;
+	return kind == want;
+}
+
 /* Validates the header of a segment of seg_size bytes, reading each field
  * once into v, in the order: size, magic, fingerprint, version, kind, sizes.
  * want_kind 0 accepts any kind. Returns 0, HEADER_UNPUBLISHED, -EBADMSG or
  * -EPROTO (with a detail string). Never writes. */
+
 static int validate_header(const struct shmkit__header *h, size_t seg_size, uint32_t want_kind,
 			   struct header_view *v)
 {
@@ -339,14 +347,15 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 		return -EPROTO;
 	}
 	v->kind = h->kind;
-	if (want_kind && v->kind != want_kind) {
+	if (want_kind && !kind_wanted(v->kind, want_kind)) {
 		const char *name = shmkit_kind_name(v->kind);
+		const char *want = want_kind == SHMKIT__KIND_HEAP_OR_MAP
+					   ? "heap"
+					   : shmkit_kind_name(want_kind);
 		if (strcmp(name, "unknown") == 0) /* a stray or hostile kind word */
-			shmkit__detail("is of unknown kind %u, not a %s", v->kind,
-				       shmkit_kind_name(want_kind));
+			shmkit__detail("is of unknown kind %u, not a %s", v->kind, want);
 		else
-			shmkit__detail("is a %s (kind %u), not a %s", name, v->kind,
-				       shmkit_kind_name(want_kind));
+			shmkit__detail("is a %s (kind %u), not a %s", name, v->kind, want);
 		return -EBADMSG;
 	}
 	v->header_size = h->header_size;

@@ -44,6 +44,10 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
  * caller in the attach table (a full table is not an error: attach_slot -1). */
 int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags);
 
+/* A `kind` for opens only: a heap or a map (a map is a heap whose root is
+ * the map: shmkit_heap_open checks and counts either). */
+#define SHMKIT__KIND_HEAP_OR_MAP 0x80000000u
+
 /* With SHMKIT_RDONLY in flags: a read-only mapping and no attach slot; for
  * System V a look (shmkit__obj_look: read through a process that has it
  * attached, never attached). */
