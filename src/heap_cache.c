@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "heap_internal.h"
@@ -389,13 +390,16 @@ int shmkit__heap_mag_free(struct shmkit_heap *h, uint64_t poff, uint64_t sz)
 	return 0;
 }
 
-/* Whether thread tid of this process has exited (its /proc entry gone). A
- * tid reused by a new thread of ours reads as alive: the safe side. */
+/* Whether thread tid of this process has exited. A tid reused by a new
+ * thread of ours reads as alive: the safe side. Asked of the kernel
+ * (tgkill, signal 0), not of /proc/self/task: tid is of our pid namespace,
+ * and a /proc mounted for another one (unshare -fp without --mount-proc)
+ * has no such entry for a live thread, whose cache another thread then
+ * flushed while it popped and pushed it without the lock (blocks handed
+ * out twice). Any other refusal (a seccomp filter) reads as alive. */
 static bool thread_gone(pid_t tid)
 {
-	char path[48];
-	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
-	return tid > 0 && access(path, F_OK) < 0 && errno == ENOENT;
+	return tid > 0 && syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
 }
 
 /* The cache is bound to a thread of ours that has exited: its blocks would

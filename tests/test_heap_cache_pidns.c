@@ -11,10 +11,16 @@
  * killed -9 with blocks cached: its attach slot's lock proves it dead, and
  * the host's check returns its blocks (they were kept for good: "another
  * pid namespace, cannot judge").
+ * And a live thread's cache, in such a namespace, is not taken over by
+ * another thread's stats or check as if that thread had exited (its tid,
+ * of our namespace, was looked up in the host's /proc/self/task: the other
+ * thread then flushed the cache the live one popped and pushed without the
+ * lock, and blocks were handed out twice).
  * Root only (unshare); skipped otherwise. */
 /* TIMEOUT: 60 */
 #include "test.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -75,6 +81,101 @@ static int cacher(void)
 			return 36;
 	shmkit_heap_close(h);
 	return test_done();
+}
+
+static struct shmkit_heap *thread_heap;
+static int thread_phase;
+static pthread_mutex_t thread_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t thread_cv = PTHREAD_COND_INITIALIZER;
+
+static void thread_wait(int phase)
+{
+	pthread_mutex_lock(&thread_mu);
+	while (thread_phase != phase)
+		pthread_cond_wait(&thread_cv, &thread_mu);
+	pthread_mutex_unlock(&thread_mu);
+}
+
+static void thread_set(int phase)
+{
+	pthread_mutex_lock(&thread_mu);
+	thread_phase = phase;
+	pthread_cond_broadcast(&thread_cv);
+	pthread_mutex_unlock(&thread_mu);
+}
+
+/* Caches K blocks, stays alive while the main thread looks, then allocates
+ * them again from its cache. */
+static void *thread_cacher(void *arg)
+{
+	shmkit_off off[K];
+	intptr_t r = 0;
+	(void)arg;
+	for (int i = 0; i < K && !r; i++)
+		r = shmkit_heap_alloc(thread_heap, 64, &off[i]) != 0 ? 71 : 0;
+	for (int i = 0; i < K && !r; i++)
+		r = shmkit_heap_free(thread_heap, off[i]) != 0 ? 72 : 0;
+	thread_set(1);
+	thread_wait(2); /* alive while the main thread looks */
+	for (int i = 0; i < K && !r; i++)
+		r = shmkit_heap_alloc(thread_heap, 64, &off[i]) != 0 ? 73 : 0;
+	for (int i = 0; i < K && !r; i++)
+		r = shmkit_heap_free(thread_heap, off[i]) != 0 ? 74 : 0;
+	return (void *)r;
+}
+
+/* pid 1 of a new namespace with the host's /proc: a live thread caches K
+ * blocks; this thread's stats and check must leave them cached. */
+static int threads_in_namespace(void)
+{
+	struct shmkit_heap_stats st;
+	pthread_t t;
+	void *ret;
+	if (getpid() != 1)
+		return 80;
+	if (shmkit_heap_open(&thread_heap, heap_uri) != 0)
+		return 81;
+	if (pthread_create(&t, NULL, thread_cacher, NULL) != 0)
+		return 82;
+	thread_wait(1);
+	int r = shmkit_heap_stats(thread_heap, &st) != 0 ? 83 : st.n_used < K ? 84 : 0;
+	if (r == 0 && shmkit_heap_check(thread_heap) != 0)
+		r = 85;
+	if (r == 0 && (shmkit_heap_stats(thread_heap, &st) != 0 || st.n_used < K))
+		r = 86; /* the live thread's cache was taken over */
+	thread_set(2);
+	pthread_join(t, &ret);
+	if (r == 0)
+		r = (int)(intptr_t)ret;
+	if (r == 0 && shmkit_heap_check(thread_heap) != 0)
+		r = 87;
+	shmkit_heap_close(thread_heap);
+	return r;
+}
+
+static void test_live_thread_in_namespace(void)
+{
+	int status;
+	fflush(NULL);
+	pid_t outer = fork();
+	CHECK(outer >= 0);
+	if (outer == 0) {
+		if (unshare(CLONE_NEWPID) != 0)
+			_exit(77);
+		pid_t in = fork();
+		if (in == 0)
+			_exit(threads_in_namespace());
+		if (in < 0 || waitpid(in, &status, 0) != in || !WIFEXITED(status))
+			_exit(50);
+		_exit(WEXITSTATUS(status));
+	}
+	CHECK(waitpid(outer, &status, 0) == outer && WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		return;
+	if (WEXITSTATUS(status) != 0)
+		fprintf(stderr, "live thread in a namespace: exited %d (84/86: its cache was "
+			"taken over by another thread)\n", WEXITSTATUS(status));
+	CHECK(WEXITSTATUS(status) == 0);
 }
 
 /* In a new pid and mount namespace with its own /proc: pid 2 caches K
@@ -172,6 +273,8 @@ int main(void)
 	CHECK(WEXITSTATUS(status) == 0);
 	CHECK_RET(shmkit_heap_check(h), 0);
 	test_dead_in_other_namespace(h);
+	test_live_thread_in_namespace();
+	CHECK_RET(shmkit_heap_check(h), 0);
 	shmkit_heap_close(h);
 	return test_done();
 }
