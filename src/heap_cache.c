@@ -39,6 +39,15 @@
 #define TABLE (SHMKIT__HEAP_MAG_MAX_BLOCK / 16 + 1)
 
 unsigned shmkit__heap_fork_gen;
+__thread uintptr_t shmkit__heap_thread __attribute__((tls_model("initial-exec")));
+static uintptr_t threads_seen;
+
+uintptr_t shmkit__heap_thread_token(void)
+{
+	if (shmkit__heap_thread == 0)
+		shmkit__heap_thread = __atomic_add_fetch(&threads_seen, 1, __ATOMIC_RELAXED);
+	return shmkit__heap_thread;
+}
 uint8_t shmkit__heap_need_class[TABLE];
 uint8_t shmkit__heap_block_class[TABLE];
 uint32_t shmkit__heap_class_size[SHMKIT__HEAP_MAG_CLASSES];
@@ -277,7 +286,7 @@ static int mag_make(struct shmkit_heap *h)
 		uint64_t n = budget / shmkit__heap_class_size[c];
 		m->cap[c] = n > SHMKIT__HEAP_MAG_CAP ? SHMKIT__HEAP_MAG_CAP : (uint32_t)n;
 	}
-	m->thread = shmkit__thread_id();
+	m->thread = shmkit__heap_thread_token();
 	m->tid = gettid();
 	m->fork_gen = shmkit__heap_fork_gen;
 	/* release: pairs with the acquire in mag_of(); one thread wins */
@@ -412,7 +421,7 @@ static bool adopt_orphan(struct shmkit__heap_mag *m)
 	    !thread_gone(__atomic_load_n(&m->tid, __ATOMIC_RELAXED)))
 		return false;
 	uintptr_t was = __atomic_load_n(&m->thread, __ATOMIC_RELAXED);
-	if (!__atomic_compare_exchange_n(&m->thread, &was, shmkit__thread_id(), 0,
+	if (!__atomic_compare_exchange_n(&m->thread, &was, shmkit__heap_thread_token(), 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return false;
 	__atomic_store_n(&m->tid, gettid(), __ATOMIC_RELAXED);

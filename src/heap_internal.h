@@ -90,7 +90,7 @@ int shmkit__heap_free_locked(struct shmkit_heap *h, uint64_t off);
 /* A handle's magazine: process-local, used by one thread (heap.c's inline
  * fast path pops and pushes here; heap_cache.c refills and flushes). */
 struct shmkit__heap_mag {
-	uintptr_t thread;       /* shmkit__thread_id() of the one thread that uses it */
+	uintptr_t thread;       /* shmkit__heap_thread_token() of the one thread that uses it */
 	pid_t tid;              /* that thread's id: once it exits, another may adopt it */
 	unsigned fork_gen;      /* shmkit__heap_fork_gen when made: a forked child's is stale */
 	unsigned slot;
@@ -110,24 +110,30 @@ extern uint8_t shmkit__heap_need_class[SHMKIT__HEAP_MAG_MAX_BLOCK / 16 + 1];
 extern uint8_t shmkit__heap_block_class[SHMKIT__HEAP_MAG_MAX_BLOCK / 16 + 1];
 extern uint32_t shmkit__heap_class_size[SHMKIT__HEAP_MAG_CLASSES];
 
-/* This thread's identity, cheaply: the thread pointer where we can read it
- * (unique among live threads; a forked child's is its parent's, which
- * fork_gen tells apart), else pthread_self(). */
+/* This thread's identity for the cache: a number no other thread of this
+ * process had before (a forked child's is its parent's, which fork_gen
+ * tells apart), 0 until shmkit__heap_thread_token() gives it one. Not the
+ * thread pointer: glibc gives a new thread the control block (and so the
+ * thread pointer) of one that exited, and that thread then used the exited
+ * one's cache on the fast path while another thread took the cache over
+ * (adopt_orphan, heap_cache.c), so a block was handed out twice.
+ * initial-exec: a %fs-relative load (after a GOT load in the shared
+ * library), no __tls_get_addr call on the fast path. */
+extern __thread uintptr_t shmkit__heap_thread __attribute__((tls_model("initial-exec")));
+
 static inline uintptr_t shmkit__thread_id(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-	uintptr_t tp;
-	__asm__("mov %%fs:0, %0" : "=r"(tp));
-	return tp;
-#else
-	return (uintptr_t)pthread_self();
-#endif
+	return shmkit__heap_thread;
 }
+
+/* This thread's identity, given it on its first call (never 0). */
+uintptr_t shmkit__heap_thread_token(void);
 
 /* This thread may use m (bound to it, made in this process). */
 static inline int shmkit__heap_mag_mine(const struct shmkit__heap_mag *m)
 {
-	/* atomic: another thread may take over the cache of one that exited */
+	/* atomic: another thread may take over the cache of one that exited;
+	 * a thread without a token yet (0) never matches */
 	return m != NULL && __atomic_load_n(&m->thread, __ATOMIC_RELAXED) == shmkit__thread_id() &&
 	       m->fork_gen == shmkit__heap_fork_gen;
 }

@@ -9,7 +9,9 @@
  *  - blocks an image cached are returned after it execs (same pid and start
  *    time: its magazine is gone);
  *  - a forked child never takes its parent's cached blocks; two threads on
- *    one handle; more processes than cache slots;
+ *    one handle; a thread that exited leaves its cache to another, but not
+ *    to a new thread that got its thread pointer; more processes than cache
+ *    slots;
  *  - a process killed while it returns a dead one's cache (pause points
  *    heap.rebuild and heap.reclaim): the next locker finishes the job. */
 #include <pthread.h>
@@ -290,6 +292,93 @@ static void test_thread_exited(void)
 	shmkit_heap_close(h);
 }
 
+static struct shmkit_heap *reuse_heap;
+static volatile int reuse_stop;
+static _Atomic unsigned long reuse_errors;
+static uintptr_t reuse_first_tp;
+
+static uintptr_t thread_pointer(void)
+{
+	return (uintptr_t)pthread_self(); /* glibc: the thread control block */
+}
+
+static void *bind_and_exit(void *arg)
+{
+	shmkit_off o;
+	(void)arg;
+	reuse_first_tp = thread_pointer();
+	CHECK_RET(shmkit_heap_alloc(reuse_heap, 48, &o), 0);
+	CHECK_RET(shmkit_heap_free(reuse_heap, o), 0); /* binds the cache to this thread */
+	return NULL;
+}
+
+/* Allocates, stamps, checks and frees blocks until told to stop. */
+static void *churn(void *arg)
+{
+	shmkit_off o[8];
+	uint64_t it = 0;
+	*(int *)arg = thread_pointer() == reuse_first_tp;
+	while (!reuse_stop) {
+		int n = 0;
+		for (int i = 0; i < 8; i++) {
+			uint64_t *p;
+			if (shmkit_heap_alloc(reuse_heap, 48, &o[n]) != 0 ||
+			    (p = shmkit_heap_ptr(reuse_heap, o[n])) == NULL) {
+				reuse_errors++;
+				continue;
+			}
+			p[0] = it;
+			n++;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t *p = shmkit_heap_ptr(reuse_heap, o[i]);
+			if (p == NULL || p[0] != it)
+				reuse_errors++; /* handed out twice */
+			if (shmkit_heap_free(reuse_heap, o[i]) != 0)
+				reuse_errors++;
+		}
+		it++;
+	}
+	return NULL;
+}
+
+/* The thread a cache is bound to exits and a new one gets its thread
+ * control block (glibc reuses it): the new thread must not use the cache on
+ * the fast path while another thread's stats takes the exited one's cache
+ * over. Before, it did (its thread pointer matched), the stats flushed the
+ * cache under the lock while it popped and pushed it without: allocs gave
+ * -EBADMSG and the check found the heap corrupt (in 3 of 3 runs of 300
+ * rounds). */
+static void test_thread_reused(void)
+{
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats st;
+	int reused = 0;
+	CHECK_RET(shmkit_heap_open(&h, heap_uri), 0);
+	for (int k = 0; k < 300; k++) {
+		pthread_t t;
+		int same = 0;
+		CHECK_RET(shmkit_heap_open(&reuse_heap, heap_uri), 0);
+		CHECK(pthread_create(&t, NULL, bind_and_exit, NULL) == 0);
+		pthread_join(t, NULL);
+		reuse_stop = 0;
+		CHECK(pthread_create(&t, NULL, churn, &same) == 0);
+		usleep(500);
+		for (int i = 0; i < 100; i++)
+			stats(reuse_heap, &st); /* takes over the exited thread's cache */
+		reuse_stop = 1;
+		pthread_join(t, NULL);
+		reused += same;
+		shmkit_heap_close(reuse_heap);
+	}
+	int r = shmkit_heap_check(h);
+	printf("thread reused: %d of 300 new threads got the exited one's thread pointer; "
+	       "%lu failed or overwritten, check %d\n", reused, (unsigned long)reuse_errors, r);
+	CHECK(reuse_errors == 0);
+	CHECK_RET(r, 0);
+	shmkit_heap_close(h);
+}
+
 /* Child: opens the heap (its open returns a dead process's cache: a
  * reclaim and a rebuild, where the parent stops and kills it). */
 static int role_open(int argc, char **argv)
@@ -441,6 +530,7 @@ int main(int argc, char **argv)
 	test_exec();
 	test_threads();
 	test_thread_exited();
+	test_thread_reused();
 	test_many_processes();
 	test_crash_points();
 	test_killed_while_reclaiming("heap.rebuild");
