@@ -452,7 +452,11 @@ static void attach_release(struct shmkit__obj *o, uint64_t claimed)
 }
 
 /* A process in another pid namespace (liveness a = -EXDEV): if it has an
- * attach slot here and took the kernel lock on it, the lock answers. */
+ * attach slot here and took the kernel lock on it, the lock answers, asked
+ * through a description of our own: fd may be the very description that
+ * holds it (a handle inherited by a child forked into a new pid namespace),
+ * whose own lock F_OFD_GETLK does not report: the live parent read as dead
+ * there, and the child returned its cached heap blocks. */
 static int alive_by_slot_lock(const struct shmkit__header *h, int fd,
 			      const struct shmkit__ident *id, int a)
 {
@@ -465,7 +469,7 @@ static int alive_by_slot_lock(const struct shmkit__header *h, int fd,
 		    h->attach[i].start_time != id->start_time ||
 		    !(h->attach_info[i].flags & SHMKIT__AI_LOCKED))
 			continue;
-		int l = byte_locked(fd, slot_off(i), h->attach_info[i].flags);
+		int l = byte_locked_anywhere(fd, slot_off(i), h->attach_info[i].flags);
 		return l >= 0 ? l : a;
 	}
 	return a;

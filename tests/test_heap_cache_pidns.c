@@ -16,6 +16,13 @@
  * of our namespace, was looked up in the host's /proc/self/task: the other
  * thread then flushed the cache the live one popped and pushed without the
  * lock, and blocks were handed out twice).
+ * And a child forked into a new pid namespace with the handle does not
+ * return its live parent's cached blocks: it judges the parent (another
+ * pid namespace) by the parent's attach slot lock, which it asked through
+ * the inherited descriptor, whose open file description is the one holding
+ * that lock, and F_OFD_GETLK does not report a description's own locks:
+ * the parent read as dead, its next allocs gave -EBADMSG and its check
+ * found the heap corrupt.
  * Root only (unshare); skipped otherwise. */
 /* TIMEOUT: 60 */
 #include "test.h"
@@ -178,6 +185,78 @@ static void test_live_thread_in_namespace(void)
 	CHECK(WEXITSTATUS(status) == 0);
 }
 
+/* A process of ours with one handle (so its only attach slot is that
+ * handle's) caches K blocks; a child forked into a new pid namespace with
+ * the handle checks the heap through it; then the process allocates the K
+ * blocks again from its cache, and the heap checks clean. 0 if so. */
+static int cache_then_child_checks(void)
+{
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats st;
+	shmkit_off off[K];
+	int status;
+	if (shmkit_heap_open(&h, heap_uri) != 0)
+		return 91;
+	for (int i = 0; i < K; i++)
+		if (shmkit_heap_alloc(h, 64, &off[i]) != 0)
+			return 92;
+	for (int i = 0; i < K; i++)
+		if (shmkit_heap_free(h, off[i]) != 0) /* into our cache */
+			return 93;
+	fflush(NULL);
+	pid_t outer = fork();
+	if (outer < 0)
+		return 94;
+	if (outer == 0) {
+		if (unshare(CLONE_NEWPID) != 0)
+			_exit(77);
+		pid_t in = fork();
+		if (in == 0)
+			_exit(shmkit_heap_check(h) == 0 ? 0 : 95); /* the inherited handle */
+		if (in < 0 || waitpid(in, &status, 0) != in || !WIFEXITED(status))
+			_exit(50);
+		_exit(WEXITSTATUS(status));
+	}
+	if (waitpid(outer, &status, 0) != outer || !WIFEXITED(status))
+		return 96;
+	if (WEXITSTATUS(status) != 0)
+		return WEXITSTATUS(status);
+	if (shmkit_heap_stat(heap_uri, &st) != 0) /* a look: leaves our cache */
+		return 97;
+	if (st.n_used < K) {
+		fprintf(stderr, "the child in a new pid namespace returned our cached blocks "
+			"(n_used %llu)\n", (unsigned long long)st.n_used);
+		return 98;
+	}
+	for (int i = 0; i < K; i++)
+		if (shmkit_heap_alloc(h, 64, &off[i]) != 0)
+			return 99;
+	for (int i = 0; i < K; i++)
+		if (shmkit_heap_free(h, off[i]) != 0)
+			return 100;
+	if (shmkit_heap_check(h) != 0)
+		return 101;
+	shmkit_heap_close(h);
+	return 0;
+}
+
+static void test_inherited_handle_in_namespace(void)
+{
+	int status;
+	fflush(NULL);
+	pid_t p = fork();
+	CHECK(p >= 0);
+	if (p == 0)
+		_exit(cache_then_child_checks());
+	CHECK(waitpid(p, &status, 0) == p && WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		return;
+	if (WEXITSTATUS(status) != 0)
+		fprintf(stderr, "inherited handle in a new pid namespace: exited %d\n",
+			WEXITSTATUS(status));
+	CHECK(WEXITSTATUS(status) == 0);
+}
+
 /* In a new pid and mount namespace with its own /proc: pid 2 caches K
  * blocks and is killed -9 with them. */
 static int container_cacher(void)
@@ -274,6 +353,7 @@ int main(void)
 	CHECK_RET(shmkit_heap_check(h), 0);
 	test_dead_in_other_namespace(h);
 	test_live_thread_in_namespace();
+	test_inherited_handle_in_namespace();
 	CHECK_RET(shmkit_heap_check(h), 0);
 	shmkit_heap_close(h);
 	return test_done();
