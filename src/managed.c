@@ -1175,10 +1175,18 @@ static void stat_managed_unnamed(struct shmkit_stat *st, const struct shmkit__se
 	/* where the listing saw it mapped: no maps of that process parsed
 	 * again (2000 memfds of one process took ls 1.3 s so, 0.05 s before
 	 * their headers were read) */
+	SHMKIT__TEST_POINT("look.unnamed.read");
 	if (at && at->len >= sizeof(hdr) &&
 	    shmkit__proc_peek_at(at->pid, at->addr, hdr, sizeof(hdr)) == 0) {
 		shmkit__header_peek(hdr, (size_t)st->size, st);
-		return;
+		/* unless the process mapped something else there since: then
+		 * it was another object's header (a queue listed as the heap
+		 * mapped at its place in between) */
+		int same = shmkit__proc_maps_file(at->pid, at->addr, at->addr + at->len,
+						  st->dev, st->inode);
+		if (same == 1 || (same < 0 && st->header_status == 0))
+			return;
+		shmkit__header_peek(NULL, 0, st);
 	}
 
 	for (int i = 0; st->inode && i < listed; i++) {

@@ -707,6 +707,18 @@ int shmkit__proc_peek_at(pid_t pid, unsigned long addr, void *buf, size_t len)
 			       : shmkit__proc_read_mem(pid, addr, buf, len);
 }
 
+int shmkit__proc_maps_file(pid_t pid, unsigned long start, unsigned long end, uint64_t dev,
+			   uint64_t ino)
+{
+	char path[80];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", (int)pid, start, end);
+	if (stat(path, &sb) != 0)
+		return errno == ENOENT ? 0 : -errno; /* no such mapping now */
+	return (uint64_t)sb.st_dev == dev && (uint64_t)sb.st_ino == ino;
+}
+
 static int peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t len)
 {
 	return peek_mapped(pid, (struct cover_ctx){.shmid = shmid, .off = off}, buf, len);

@@ -165,6 +165,12 @@ int shmkit__sysv_peek_pid(pid_t pid, int shmid, uint64_t off, void *buf, size_t 
 /* len bytes at addr of pid's memory (this process's too, where reading
  * others' is refused): 0, or a negative errno. */
 int shmkit__proc_peek_at(pid_t pid, unsigned long addr, void *buf, size_t len);
+/* Whether pid maps file dev:ino at [start, end) now, by its map_files
+ * entry: 1 yes, 0 no (another file, or no such mapping), or a negative
+ * errno where that entry may not be read (it needs CAP_CHECKPOINT_RESTORE
+ * or CAP_SYS_ADMIN). */
+int shmkit__proc_maps_file(pid_t pid, unsigned long start, unsigned long end, uint64_t dev,
+			   uint64_t ino);
 /* The same for a file (tmpfs, memfd, a shared anonymous region) named by
  * its device and inode, as pid maps it: for one whose name is gone or was
  * never there, which no open by name can reach. */
