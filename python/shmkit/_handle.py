@@ -13,12 +13,19 @@ runs as a "user" of it (:func:`guarded`, or inline on the hot paths), and close(
 - when called by a thread that is itself inside a call on the handle (a signal handler
   that runs between two slices of a wait), leaves the closing to that call: the last user
   to leave closes.
+
+A child forked while other threads were in calls on a handle has only the forking thread:
+the others' entries are dropped at the fork (_forget_other_threads). They must not linger:
+a thread the child starts may get the ident of one of them (glibc gives it the dead
+thread's stack, so pthread_self() is the same), and close() would wait for it forever.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
+import weakref
 from functools import wraps
 from typing import Callable, Self, TypeVar
 
@@ -26,12 +33,27 @@ from ._lib import uri_of
 
 _ident = threading.get_ident
 _finish_lock = threading.Lock()
+# handles with a _users list, by id (a Map is a MutableMapping: not hashable)
+_tracked: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 F = TypeVar("F", bound=Callable)
+
+
+def _forget_other_threads() -> None:
+    """In a child just forked: only the forking thread exists, so only its entries (a
+    fork made inside a call on the handle, from a signal handler) are calls still running."""
+    me = _ident()
+    for h in list(_tracked.values()):
+        users = h.__dict__.get("_users")
+        if users:
+            users[:] = [u for u in users if u == me]
+
+
+os.register_at_fork(after_in_child=_forget_other_threads)
 
 
 class Handle:
     """Base of Segment, Queue, Publisher, Subscriber and Map: ``self._h`` is the library's
-    handle (None once closed). Subclasses set ``self._users = []`` first thing in
+    handle (None once closed). Subclasses call ``self._track()`` first thing in
     ``__init__`` (those made by create() and open(): ``self._adopt(...)``) and define ``_release()`` (give back views, or raise BufferError leaving
     everything as it was) and ``_close_handle(h)`` (the C close)."""
 
@@ -45,10 +67,16 @@ class Handle:
         """First thing in the __init__ of Queue, Publisher, Subscriber and Map, made only by
         their create() and open() (token: OPENED) from the library's handle for uri."""
         check_opened(type(self), token)
-        self._users = []
+        self._track()
         self._h = handle
         uri = uri_of(uri)
         self.uri: str = uri.decode(errors="surrogateescape") if isinstance(uri, bytes) else str(uri)
+
+    def _track(self) -> None:
+        """Set up ``self._users`` (first thing in __init__): emptied of other threads'
+        entries in a forked child."""
+        self._users = []
+        _tracked[id(self)] = self
 
     def _release(self) -> None:
         pass
@@ -92,7 +120,8 @@ class Handle:
                     return
                 live = sys._current_frames()
                 if not any(u in live for u in users):
-                    users.clear()     # threads of the parent, in a child after fork()
+                    users.clear()     # threads gone without leaving (a fork made outside
+                                      # os.fork(), which _forget_other_threads missed)
                     break
                 time.sleep(0.001)
         except BaseException:         # Ctrl-C while waiting: the last call out closes

@@ -61,7 +61,7 @@ class Segment(Handle):
     def __init__(self, uri, size: int = 0, create: bool = False, exclusive: bool = False,
                  readonly: bool = False, mode: int = 0o600, populate: bool = False,
                  huge: bool = False):
-        self._users: list[int] = []
+        self._track()
         flags = ((_lib.CREATE if create or exclusive else 0) | (_lib.EXCL if exclusive else 0)
                  | (_lib.RDONLY if readonly else 0) | (_lib.POPULATE if populate else 0)
                  | (_lib.HUGE if huge else 0))

@@ -522,6 +522,40 @@ class CloseUnderAWaitTest(Case):
             q.close()
         self.assertEqual(got, [b"done"])
 
+    def test_close_in_a_forked_child_that_started_a_thread(self):
+        # The child kept the record of the parent's waiting thread, and close() took it
+        # for a call still running when a live thread had its ident: the child's first
+        # new thread has it (glibc gives it the gone thread's stack), so close() in a
+        # child that had started a thread waited forever.
+        u = self.uri("q")
+        q = shmkit.Queue.create(u, 8, 64, multi_consumer=True)
+        got = []
+        t = threading.Thread(target=lambda: got.append(q.recv(timeout=WAIT)))
+        t.start()
+        time.sleep(0.2)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.alarm(20)
+                stop = threading.Event()
+                other = threading.Thread(target=stop.wait)
+                other.start()
+                q.close()
+                stop.set()
+                other.join()
+                os._exit(0 if q.closed and not q._users else 1)
+            finally:
+                os._exit(2)
+        try:
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0,
+                             "close() in the forked child hung (-14: its alarm)")
+        finally:
+            q.send(b"done")
+            t.join(10)
+            q.close()
+        self.assertEqual(got, [b"done"])
+
     def test_map_closed_under_busy_threads(self):
         m = shmkit.Map.create(self.uri("m"), 1 << 16)
         stop = threading.Event()
