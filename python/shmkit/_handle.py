@@ -115,14 +115,14 @@ class Handle:
             self._close_pending = True
             return
         try:
+            # No sys._current_frames() here to tell a call still running from an entry
+            # left behind: on CPython before 3.11.9 it deadlocks the thread (a GC started
+            # under its lock freeing a Map, whose threading.local takes that lock again),
+            # with the waiting thread stopped for the GIL. Entries left behind come only
+            # from threads that a fork did not copy, and the child drops them.
             while users:              # they see _closing within one wait slice
                 if sys.is_finalizing():   # a daemon thread frozen in its call: leave it
                     return
-                live = sys._current_frames()
-                if not any(u in live for u in users):
-                    users.clear()     # threads gone without leaving (a fork made outside
-                                      # os.fork(), which _forget_other_threads missed)
-                    break
                 time.sleep(0.001)
         except BaseException:         # Ctrl-C while waiting: the last call out closes
             self._close_pending = True

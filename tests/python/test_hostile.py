@@ -14,6 +14,7 @@ import numbers
 import os
 import pickle
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -521,6 +522,52 @@ class CloseUnderAWaitTest(Case):
             t.join(10)
             q.close()
         self.assertEqual(got, [b"done"])
+
+    def test_gc_freeing_a_map_while_close_waits(self):
+        # The flaky hang of test_queue_recv_send_peek_reserve: close() looked for the
+        # threads of its waiting calls with sys._current_frames(), which (CPython before
+        # 3.11.9) holds the runtime's lock while it makes frame objects; the GC such an
+        # allocation started freed a Map left in a reference cycle by an earlier test, and
+        # its threading.local took that lock again. The closing thread waited for itself,
+        # holding the GIL (gdb: local_clear <- subtype_clear <- delete_garbage <-
+        # _PyThread_CurrentFrames). Here the GC is made due right then.
+        code = """if 1:
+            import gc, sys, threading, time, shmkit
+            gc.disable()
+            m = shmkit.Map.create(sys.argv[1], 1 << 16)
+            m[b"k"] = b"v"
+            m[b"k"]                         # its threading.local holds a buffer
+            m.close()
+            m.cycle = m                     # garbage only the cyclic GC frees
+            del m
+            q = shmkit.Queue.create(sys.argv[2], 4, 16)
+            got = []
+            def wait():
+                try:
+                    q.recv()
+                except ValueError as e:
+                    got.append(e)
+            t = threading.Thread(target=wait, daemon=True)
+            t.start()
+            time.sleep(0.3)
+            real = sys.is_finalizing
+            def due():                      # called by close() as it waits
+                gc.enable()
+                gc.set_threshold(gc.get_count()[0] + 1)   # due at the 2nd allocation
+                return real()
+            sys.is_finalizing = due
+            q.close()
+            sys.is_finalizing = real
+            t.join(10)
+            print("closed", q.closed, got)
+            """
+        p = self.child(code, self.uri("m"), self.uri("q"))
+        try:
+            out = self.wait_child(p, timeout=20)
+        except subprocess.TimeoutExpired:
+            self.fail("close() deadlocked in a GC that freed a Map")
+        self.assertEqual(out.strip(), "closed True [ValueError('shmkit.Queue closed while "
+                                      "waiting')]")
 
     def test_close_in_a_forked_child_that_started_a_thread(self):
         # The child kept the record of the parent's waiting thread, and close() took it
