@@ -447,24 +447,30 @@ class CloseUnderAWaitTest(Case):
     def test_ctrl_c_while_close_waits(self):
         # A KeyboardInterrupt in close()'s wait for another thread's call left the handle
         # closing for good: refusing every call, never closed (close() returned at once).
+        # The interrupt comes from close()'s own wait: a SIGALRM timed to come while
+        # close() waited missed it whenever the process was held up as long as the timer
+        # (a loaded machine): it came before close() began (the thread's recv() then
+        # waited for good, and the process hung at exit) or after close() was done
+        # ("KeyboardInterrupt not raised").
+        from shmkit import _handle
         u = self.uri("q")
         q = shmkit.Queue.create(u, 4, 16)
-        t = threading.Thread(target=lambda: self.assertRaises(ValueError, q.recv))
+        t = threading.Thread(target=lambda: self.assertRaises(ValueError, q.recv), daemon=True)
+        sleeps = []
+
+        def sleep(s):                   # close()'s wait between two looks at the calls
+            sleeps.append(s)
+            if len(sleeps) == 1:
+                raise KeyboardInterrupt
+            time.sleep(s)
+
         with mock.patch("shmkit._wait.SLICE_NS", 1_000_000_000):   # slow to give up
             t.start()
             time.sleep(0.3)
-
-            def interrupt(*_):
-                raise KeyboardInterrupt
-
-            old = signal.signal(signal.SIGALRM, interrupt)
-            try:
-                signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with mock.patch.object(_handle, "time", mock.Mock(sleep=sleep)):
                 with self.assertRaises(KeyboardInterrupt):
                     q.close()
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, old)
+            self.assertEqual(len(sleeps), 1)
             t.join(10)
         self.assertFalse(t.is_alive())
         self.assertTrue(q.closed)
