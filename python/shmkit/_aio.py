@@ -23,16 +23,20 @@ T = TypeVar("T")
 
 async def receive(owner, try_now: Callable[[], Optional[T]]) -> T:
     """try_now() until it returns something, waiting for owner.fileno() to be readable in
-    between."""
+    between.
+
+    Nothing that can run a signal handler (a C call: os.close) comes between a try_now()
+    that took a message and the return: the duplicate descriptor is closed before each
+    try. A KeyboardInterrupt raised as os.close returned, in a finally after the try,
+    replaced the return of the message already taken out of the handle: it was lost."""
     got = try_now()
     if got is not None:
         return got
     loop = asyncio.get_running_loop()
     waiting = owner._async_waiters()
-    fd = -1
-    try:
+    while True:
         fd = os.dup(owner.fileno())
-        while True:
+        try:
             ready = loop.create_future()
             try:
                 waiting.add(ready)
@@ -42,12 +46,11 @@ async def receive(owner, try_now: Callable[[], Optional[T]]) -> T:
             finally:
                 loop.remove_reader(fd)
                 waiting.discard(ready)
-            got = try_now()
-            if got is not None:
-                return got
-    finally:
-        if fd >= 0:
+        finally:
             os.close(fd)
+        got = try_now()
+        if got is not None:
+            return got
 
 
 def _settle(fut: "asyncio.Future[None]") -> None:

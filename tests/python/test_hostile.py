@@ -772,6 +772,46 @@ class AsyncioTest(Case):
 
         asyncio.run(main())
 
+    def test_interrupt_as_the_descriptor_closes_loses_nothing(self):
+        # recv_async() closed its duplicate descriptor in a finally after try_now() had
+        # taken the message out of the handle: a KeyboardInterrupt raised as that
+        # os.close returned (a signal handler runs there) replaced the return, and the
+        # message was gone (queue depth 0, received 1, never returned). Here os.close
+        # raises right after closing, once the message has been sent.
+        from shmkit import _aio
+        real_close = os.close
+
+        def check(handle, send, sent):
+            class OS:
+                dup = staticmethod(os.dup)
+
+                @staticmethod
+                def close(fd):
+                    real_close(fd)
+                    if sent():
+                        raise KeyboardInterrupt
+
+            async def main():
+                asyncio.get_running_loop().call_later(0.1, send, b"precious")
+                return await handle.recv_async()
+
+            loop = asyncio.new_event_loop()
+            try:
+                task = loop.create_task(main())
+                loop.call_later(10, task.cancel)
+                with mock.patch.object(_aio, "os", OS), self.assertRaises(KeyboardInterrupt):
+                    loop.run_until_complete(task)
+                self.assertIsInstance(task.exception(), KeyboardInterrupt)
+            finally:
+                loop.close()
+            self.assertEqual(handle.recv(0), b"precious")
+
+        with shmkit.Queue.create(self.uri("q"), 4, 16) as q:
+            check(q, q.send, lambda: q.stats()["sent"])
+        p = shmkit.Publisher.create(self.uri("t"), 16, 4)
+        with p, shmkit.Subscriber.open(p.uri) as s:
+            check(s, p.send, lambda: p.published)
+
     def test_cancelled_recv_leaves_nothing_behind(self):
         async def main():
             loop = asyncio.get_running_loop()
