@@ -25,6 +25,7 @@ class Lending(NamedTuple):
     noun: str       # "a reservation": what commit without one lacks
     lent: str       # "reserved"
     kind: str       # "queue": what the slot is given to
+    held: str       # "_slot": the owner's attribute that holds the lent slot
 
 
 def as_bytes(data) -> Any:
@@ -82,17 +83,28 @@ def send_copy(owner, rec: SendRecord, data, timeout: Optional[float],
 def lend(owner, call: Callable[..., int], size: int, timeout: Optional[float],
          words: Lending) -> Slot:
     """The slot for a message of up to size bytes from call(h, size, &addr, timeout_ns),
-    waiting up to timeout seconds (a guarded call of owner)."""
+    waiting up to timeout seconds (a guarded call of owner), set as the owner's
+    words.held attribute.
+
+    A signal handler runs as the C call returns: an exception it raises (Ctrl-C) may come
+    after the library lent the slot, before it reaches the caller. The slot is recorded on
+    the owner all the same (the library writes addr only when it lends), so commit() /
+    publish() or close() can give it back: forgotten, the library's handle stayed
+    reserved and every later reserve/send was refused (EBUSY, EINVAL) until close()."""
     if timeout is not None:
         to_ns(timeout)          # a bad timeout is refused even when no wait is needed
     size = _lib.size(size, f"{words.take} size")
     h = owner._handle()
     p = ctypes.c_void_p()
-    r = attempt(lambda t: call(h, size, ctypes.byref(p), t), timeout, owner)
-    if r < 0:
-        raise message_error(r, words.take, owner.uri, hint=owner._pending(r, size),
-                            timeout=timeout)
-    return (p.value, size, Window(p.value, size))
+    try:
+        r = attempt(lambda t: call(h, size, ctypes.byref(p), t), timeout, owner)
+        if r < 0:
+            raise message_error(r, words.take, owner.uri, hint=owner._pending(r, size),
+                                timeout=timeout)
+    finally:
+        if p.value is not None and getattr(owner, words.held) is None:
+            setattr(owner, words.held, (p.value, size, Window(p.value, size)))
+    return getattr(owner, words.held)
 
 
 def hand_over(slot: Optional[Slot], size: Optional[int], words: Lending,

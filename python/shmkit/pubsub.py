@@ -17,7 +17,7 @@ from ._wait import sliced, to_ns
 
 _EAGAIN = -errno.EAGAIN
 _PUB_STATES = {0: "none", 1: "active", 2: "closed"}
-_LOAN = Lending("loan", "publish", "a loan", "loaned", "topic")
+_LOAN = Lending("loan", "publish", "a loan", "loaned", "topic", "_loan")
 
 
 class Publisher(Handle):
@@ -100,8 +100,7 @@ class Publisher(Handle):
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
         """A writable memoryview of the next slot (size bytes) to fill in place; publish()
         sends it and releases the view (drop anything made from it first)."""
-        self._loan = lend(self, _lib.pub_loan, size, timeout, _LOAN)
-        return self._loan[2].view()
+        return lend(self, _lib.pub_loan, size, timeout, _LOAN)[2].view()
 
     @guarded
     def publish(self, size: Optional[int] = None) -> None:

@@ -21,7 +21,7 @@ _size, _NOWAIT = _lib.size_arg, _lib.NOWAIT
 _frecvm, _recvm = _lib.fast_queue_recv_many, _lib.queue_recv_many
 _ONE = _lib.size_arg(1)
 _HELD = 0       # in _peeked: the message peek() shows is the one the handle holds
-_SLOT = Lending("reserve", "commit", "a reservation", "reserved", "queue")
+_SLOT = Lending("reserve", "commit", "a reservation", "reserved", "queue", "_slot")
 
 # Receiving without losing a message to an exception (docs: "Interrupted receives").
 #
@@ -286,8 +286,7 @@ class Queue(Handle):
         memoryview of it: fill it in place, then commit(). Waits while the queue is full.
         The view (and anything made from it) must be dropped before commit(): commit
         releases it, so it can never write into a slot that was handed over."""
-        self._slot = lend(self, _lib.queue_reserve, size, timeout, _SLOT)
-        return self._slot[2].view()
+        return lend(self, _lib.queue_reserve, size, timeout, _SLOT)[2].view()
 
     @guarded
     def commit(self, size: Optional[int] = None) -> None:

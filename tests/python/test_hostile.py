@@ -832,5 +832,53 @@ class AsyncioTest(Case):
         asyncio.run(main())
 
 
+class InterruptedLendTest(Case):
+    """A signal handler runs as each C call returns: a KeyboardInterrupt right after the
+    library reserved a queue slot (or lent a topic slot) reached the caller before the
+    binding recorded the slot, and the handle stayed reserved in the library for good:
+    every reserve() and send() EBUSY (a publisher's loan() and send() EINVAL) with no
+    word of why, commit() "without a reservation", until close()."""
+
+    @staticmethod
+    def interrupted(real):
+        def call(*a):
+            real(*a)
+            raise KeyboardInterrupt     # as a handler would, the call having returned
+        return call
+
+    def test_queue_reserve(self):
+        from shmkit import _lib
+        with shmkit.Queue.create(self.uri("q"), 4, 16) as q:
+            with mock.patch.object(_lib, "queue_reserve", self.interrupted(_lib.queue_reserve)):
+                with self.assertRaises(KeyboardInterrupt):
+                    q.reserve(4)
+            with self.assertRaisesRegex(OSError, "commit\\(\\) it first"):
+                q.reserve(4)
+            q.commit()                  # the slot it had: sent
+            q.send(b"next", 0)
+            self.assertEqual(len(q.recv(0)), 4)
+            self.assertEqual(q.recv(0), b"next")
+            with mock.patch.object(_lib, "queue_reserve", self.interrupted(_lib.queue_reserve)):
+                with self.assertRaises(KeyboardInterrupt):
+                    q.reserve(4)
+        with shmkit.Queue.open(q.uri) as q:     # close() gave that one back
+            q.send(b"after", 0)
+            self.assertEqual(q.recv(0), b"after")
+
+    def test_publisher_loan(self):
+        from shmkit import _lib
+        p = shmkit.Publisher.create(self.uri("t"), 16, 4)
+        with p, shmkit.Subscriber.open(p.uri) as s:
+            with mock.patch.object(_lib, "pub_loan", self.interrupted(_lib.pub_loan)):
+                with self.assertRaises(KeyboardInterrupt):
+                    p.loan(3)
+            with self.assertRaisesRegex(OSError, "publish\\(\\) it first"):
+                p.loan(3)
+            p.publish()
+            p.send(b"next")
+            self.assertEqual(len(s.recv(0)), 3)
+            self.assertEqual(s.recv(0), b"next")
+
+
 if __name__ == "__main__":
     unittest.main()
