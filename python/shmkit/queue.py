@@ -312,7 +312,18 @@ class Queue(Handle):
                 self._peeked = (_HELD, self._iov[1], Window(self._addr, self._iov[1]))
             return self._peeked[2].view(readonly=True)
         p = ctypes.c_void_p()
-        n = attempt(lambda t: _lib.queue_peek(h, ctypes.byref(p), t), timeout, self)
+        try:
+            n = attempt(lambda t: _lib.queue_peek(h, ctypes.byref(p), t), timeout, self)
+        except BaseException:
+            # A signal handler's exception (Ctrl-C) as the C peek returned: the library
+            # holds the peek (it wrote the address); hold it here too, as peek() gave it
+            # (peeking again gives the same message), so that consume() takes it and a
+            # recv() says why it is refused.
+            if p.value is not None and self._peeked is None:
+                n = _lib.queue_peek(h, ctypes.byref(p), 0)
+                if n >= 0:
+                    self._peeked = (p.value, n, Window(p.value, n))
+            raise
         if n < 0:
             raise message_error(n, "peek", self.uri, hint=self._pending(n), timeout=timeout)
         if self._peeked is None or self._peeked[0] != p.value:

@@ -837,13 +837,19 @@ class InterruptedLendTest(Case):
     library reserved a queue slot (or lent a topic slot) reached the caller before the
     binding recorded the slot, and the handle stayed reserved in the library for good:
     every reserve() and send() EBUSY (a publisher's loan() and send() EINVAL) with no
-    word of why, commit() "without a reservation", until close()."""
+    word of why, commit() "without a reservation", until close(). After a peek, recv()
+    was EBUSY with no word of why and consume() said "without a peeked message"."""
 
     @staticmethod
     def interrupted(real):
+        done = []
+
         def call(*a):
-            real(*a)
-            raise KeyboardInterrupt     # as a handler would, the call having returned
+            r = real(*a)
+            if not done:                # once, as a handler would, the call having returned
+                done.append(1)
+                raise KeyboardInterrupt
+            return r
         return call
 
     def test_queue_reserve(self):
@@ -864,6 +870,20 @@ class InterruptedLendTest(Case):
         with shmkit.Queue.open(q.uri) as q:     # close() gave that one back
             q.send(b"after", 0)
             self.assertEqual(q.recv(0), b"after")
+
+    def test_queue_peek(self):
+        from shmkit import _lib
+        with shmkit.Queue.create(self.uri("q"), 4, 16) as q:
+            q.send(b"first")
+            q.send(b"second")
+            with mock.patch.object(_lib, "queue_peek", self.interrupted(_lib.queue_peek)):
+                with self.assertRaises(KeyboardInterrupt):
+                    q.peek()
+            with self.assertRaisesRegex(OSError, "consume\\(\\) it first"):
+                q.recv(0)
+            self.assertEqual(bytes(q.peek(0)), b"first")
+            q.consume()
+            self.assertEqual(q.recv(0), b"second")
 
     def test_publisher_loan(self):
         from shmkit import _lib
