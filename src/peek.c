@@ -6,8 +6,10 @@
  * through a read-only mapping of a read-only descriptor. */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <shmkit/seg.h>
@@ -47,12 +49,33 @@ static int pread_all(int fd, uint64_t off, void *buf, size_t len)
 static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 {
 	struct shmkit_seg *seg;
+	struct stat sb;
 	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_LOOK, 0);
-	if (r < 0)
+	uint64_t size;
+
+	/* More holes than a look covers (a Python SharedMemory written here and
+	 * there): a file is read with pread, which allocates no hole, so only
+	 * its descriptor is needed: a look at its first byte, and its size. */
+	if (r == -EFBIG) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
+		if (shmkit_seg_open(&seg, uri, 1, SHMKIT_LOOK, 0) < 0)
+			return shmkit__fail(-EFBIG, "%s", why);
+		if (shmkit_seg_fd(seg) < 0 || fstat(shmkit_seg_fd(seg), &sb) < 0) {
+			shmkit_seg_close(seg);
+			return shmkit__fail(-EFBIG, "%s", why);
+		}
+		shmkit__detail_clear();
+		r = 0;
+		size = (uint64_t)sb.st_size;
+	} else if (r < 0) {
 		return r;
-	if (off > shmkit_seg_size(seg) || len > shmkit_seg_size(seg) - off)
-		r = shmkit__fail(-EINVAL, "range past the end of the segment (%zu bytes)",
-				 shmkit_seg_size(seg));
+	} else {
+		size = shmkit_seg_size(seg);
+	}
+	if (off > size || len > size - off)
+		r = shmkit__fail(-EINVAL, "range past the end of the segment (%llu bytes)",
+				 (unsigned long long)size);
 	else if (len && shmkit_seg_fd(seg) >= 0) /* buf may be NULL when len is 0 */
 		r = pread_all(shmkit_seg_fd(seg), off, buf, len);
 	else if (len)

@@ -232,6 +232,40 @@ static void check_peek(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* shmkit_peek of a sparse segment with more holes than a look covers (a
+ * Python SharedMemory written here and there: h36c): the look refuses to
+ * map it (-EFBIG), but peek reads a file with pread, which allocates no
+ * hole, so it reads it, zeros in the holes, and charges the file nothing.
+ * Before, peek failed with -EFBIG ("read it with pread(2)"). */
+static void check_peek_holey(void)
+{
+	const char *uri = test_uri("posix", "holey");
+	char path[300], buf[4];
+	struct shmkit_seg *seg;
+	struct stat before, after;
+	enum { PAGES = 2 * 4200 };
+
+	snprintf(path, sizeof(path), "/dev/shm%s", strchr(uri, '/'));
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	CHECK_OK(ftruncate(fd, (off_t)PAGES * 4096));
+	for (int i = 1; i < PAGES; i += 2) /* every other page written: 4200 holes */
+		CHECK(pwrite(fd, "x", 1, (off_t)i * 4096) == 1);
+	CHECK_OK(fstat(fd, &before));
+	CHECK_RET(shmkit_seg_open(&seg, uri, 0, SHMKIT_LOOK, 0), -EFBIG);
+	memset(buf, 'z', sizeof(buf));
+	CHECK_RET(shmkit_peek(uri, 4096, buf, 1), 1);
+	CHECK(buf[0] == 'x');
+	CHECK_RET(shmkit_peek(uri, 0, buf, 2), 2); /* a hole */
+	CHECK(buf[0] == 0 && buf[1] == 0);
+	CHECK_RET(shmkit_peek(uri, (uint64_t)PAGES * 4096 - 1, buf, 1), 1);
+	CHECK_RET(shmkit_peek(uri, (uint64_t)PAGES * 4096, buf, 1), -EINVAL);
+	CHECK_OK(fstat(fd, &after));
+	CHECK(after.st_blocks == before.st_blocks);
+	close(fd);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 /* glibc's sem_open("/x") is /dev/shm/sem.x, and gc leaves every sem.* file
  * alone: a segment or object created under such a name was never reclaimed.
  * Creating there is -EINVAL with the reason, nothing is made; an existing
@@ -284,6 +318,7 @@ int main(int argc, char **argv)
 	check_symlink();
 	check_create_race();
 	check_peek();
+	check_peek_holey();
 	check_sem_names();
 
 	char out[256];
