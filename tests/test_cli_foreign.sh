@@ -5,8 +5,31 @@
 # before its fix. Every file has a run-unique name and is removed on exit.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-foreign"
-HOLEY=/dev/shm/$TAG-holey
-cleanup() { rm -f "$HOLEY"; }
+SEM=/dev/shm/sem.$TAG-sem HOLEY=/dev/shm/$TAG-holey
+cleanup() { rm -f "$SEM" "$HOLEY"; }
+
+# ---- write over a POSIX named semaphore is refused without --force ----
+# sem_open("/x") is /dev/shm/sem.x (a C program's named semaphore, or one
+# Python's _multiprocessing.SemLock keeps by name): shmkit creates nothing
+# there and gc leaves them alone, but
+# write put its bytes over the counter: a lock at 1 became 31354 ("zz"), and
+# every program using it then let that many holders in at once.
+printf '\001\000\000\000\000\000\000\000\200\000\000\000\000\000\000\000' >"$SEM"
+head -c 16 /dev/zero >>"$SEM" # the 32 bytes of glibc's sem_t, value 1
+before=$(od -An -tx1 "$SEM")
+for u in "posix:/sem.$TAG-sem" "/sem.$TAG-sem" "file:$SEM"; do
+	expect 1 "$SHMKIT" write "$u" zz
+	err_has "is a POSIX named semaphore"
+	[ "$(od -An -tx1 "$SEM")" = "$before" ] || fail "write $u changed the semaphore"
+done
+# what it says --force does, it does
+expect 0 "$SHMKIT" write "posix:/sem.$TAG-sem" zz --force
+expect 0 "$SHMKIT" read "posix:/sem.$TAG-sem"
+out_is zz
+# a name with "sem." later in it is an ordinary segment
+expect 0 "$SHMKIT" create "posix:/$TAG-sem.x" 4096
+CLEANUP+=("posix:/$TAG-sem.x")
+expect 0 "$SHMKIT" write "posix:/$TAG-sem.x" hello
 
 # ---- read of a sparse segment with more holes than a look covers ----
 # (a Python SharedMemory written every other page): read reads files with

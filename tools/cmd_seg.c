@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1220,6 +1221,25 @@ static const char *seg_header_kind(struct shmkit_seg *seg)
 		       : NULL;
 }
 
+/* Is the open segment a POSIX named semaphore? glibc's sem_open("/x") is the
+ * file /dev/shm/sem.x (shmkit creates nothing there, gc leaves it alone):
+ * raw bytes over its counter break every program that waits on it. Named
+ * posix:/sem.x or file:/dev/shm/sem.x alike: the descriptor's path says. */
+static int is_posix_semaphore(struct shmkit_seg *seg)
+{
+	char link[64], path[PATH_MAX];
+	int fd = shmkit_seg_fd(seg);
+
+	if (fd < 0)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return 0;
+	path[n] = 0;
+	return strncmp(path, "/dev/shm/sem.", 13) == 0 && !strchr(path + 13, '/');
+}
+
 /* Allocates the pages len bytes at off will be written to, where the
  * segment has a file: a hole of a sparse file on a full filesystem is
  * ENOSPC here, not SIGBUS in the copy. */
@@ -1325,6 +1345,13 @@ CLI_COMMAND(cmd_write)
 				    "is a shmkit %s: raw bytes would destroy it (use its own "
 				    "commands, or --force to write anyway)",
 				    kind);
+	}
+	if (!force && is_posix_semaphore(seg)) {
+		shmkit_seg_close(seg);
+		return cli_fail_msg("write", uri,
+				    "is a POSIX named semaphore (sem_open's /dev/shm/sem.NAME): raw "
+				    "bytes would break it for every program using it (--force to "
+				    "write anyway)");
 	}
 	if (offset > size) { /* before reading stdin: no length to report then */
 		shmkit_seg_close(seg);
