@@ -54,16 +54,19 @@ static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 	uint64_t size;
 
 	/* More holes than a look covers (a Python SharedMemory written here and
-	 * there): a file is read with pread, which allocates no hole, so only
-	 * its descriptor is needed: a look at its first byte, and its size. */
-	if (r == -EFBIG) {
+	 * there), or more bytes than the address space has room for (a sparse
+	 * terabyte, RLIMIT_AS): a file is read with pread, which allocates no
+	 * hole, so only its descriptor is needed: a look at its first byte, and
+	 * its size. */
+	if (r == -EFBIG || r == -ENOMEM) {
 		char why[256];
+		int first = r;
 		snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
 		if (shmkit_seg_open(&seg, uri, 1, SHMKIT_LOOK, 0) < 0)
-			return shmkit__fail(-EFBIG, "%s", why);
+			return shmkit__fail(first, "%s", why);
 		if (shmkit_seg_fd(seg) < 0 || fstat(shmkit_seg_fd(seg), &sb) < 0) {
 			shmkit_seg_close(seg);
-			return shmkit__fail(-EFBIG, "%s", why);
+			return shmkit__fail(first, "%s", why);
 		}
 		shmkit__detail_clear();
 		r = 0;

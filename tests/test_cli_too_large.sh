@@ -6,7 +6,8 @@
 # memory", the library's detail ("mmap of N bytes: Cannot allocate memory")
 # dropped as a repeat, and gc "cannot look inside (Cannot allocate memory)".
 # Each must say that the object is too large to map, and name it; stat and
-# ls, which map only the header page, still describe it.
+# ls, which map only the header page, still describe it, and read, which
+# reads a file with pread, reads it.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 
 P=posix:/shmkit-test-$$-big
@@ -20,12 +21,15 @@ expect 0 "$SHMKIT" stat "$P"
 out_has "1125899906842624 (1P)"
 expect 0 "$SHMKIT" ls "$P"
 out_has "$P"
-for cmd in "read $P" "write $P hello" "queue stat $P" "topic stat $P" "heap $P stats" \
+for cmd in "write $P hello" "queue stat $P" "topic stat $P" "heap $P stats" \
 	"map $P get k" "send $P m" "recv $P --timeout 0" "sub $P --timeout 0"; do
 	# shellcheck disable=SC2086 # words on purpose
 	expect 1 "$SHMKIT" $cmd
 	too_large "$P"
 done
+# read reads a file with pread, which needs no mapping of it (h36c)
+expect 0 "$SHMKIT" read "$P" --hex --offset $((1125899906842624 - 16))
+out_has "3fffffffffff0  00 00 00 00"
 expect 0 "$SHMKIT" gc --dry-run --prefix "$P"
 out_has "too large to map"
 

@@ -6,7 +6,9 @@
 #  - a 64M file of zeroes and a 64M shmkit heap, with ulimit -v 20000:
 #    `ls` exits 0, lists both (KIND - and heap), and a prefix matching
 #    neither still exits 0;
-#  - `stat` of the heap says it is a heap; `top --once` exits 0 and shows it.
+#  - `stat` of the heap says it is a heap; `top --once` exits 0 and shows it;
+#  - `read` of the 64M file reads it with pread, as it reads every file
+#    (it failed: "too large to map ... RLIMIT_AS", h36c).
 # Every name is this test's own; everything is removed on exit.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 TAG="shmkit-test-$$-alim"
@@ -40,5 +42,13 @@ grep -Eq "^kind: +heap" "$TMP/out" || fail "stat $H: $(cat "$TMP/out")"
 
 expect 0 limited "$SHMKIT" top --once --interval 0.1 "posix:/$TAG"
 out_has "$H"
+
+printf 'END' | dd of="/dev/shm/$TAG-zero" bs=1 seek=$((64 * 1024 * 1024 - 3)) conv=notrunc 2>/dev/null
+expect 0 limited "$SHMKIT" read "$Z" --offset $((64 * 1024 * 1024 - 3))
+out_is END
+expect 0 limited "$SHMKIT" read "$Z" --hex --length 4
+out_has "00000000  00 00 00 00"
+expect 1 limited "$SHMKIT" read "$Z" --offset $((64 * 1024 * 1024 + 1))
+err_has "past the end"
 
 finish test_look_addr_limit

@@ -1517,10 +1517,11 @@ static int empty_file(const char *uri)
 }
 
 /* A file with more holes than a look covers (a Python SharedMemory written
- * here and there) cannot be mapped to look, but read reads a file with
- * pread, which allocates no hole: a look at its first byte gives the
- * descriptor, fstat its size. Else the look's own reason (-EFBIG). */
-static int open_holey(const char *uri, struct read_src *r)
+ * here and there), or larger than the address space has room for (a sparse
+ * terabyte, RLIMIT_AS), cannot be mapped to look, but read reads a file
+ * with pread, which allocates no hole: a look at its first byte gives the
+ * descriptor, fstat its size. Else the look's own reason (err). */
+static int open_unmappable(const char *uri, struct read_src *r, int err)
 {
 	char why[256];
 	struct stat sb;
@@ -1537,7 +1538,7 @@ static int open_holey(const char *uri, struct read_src *r)
 		shmkit_seg_close(r->seg);
 		r->seg = NULL;
 	}
-	return cli_fail_msg("read", uri, "%s (%s)", shmkit_strerror(-EFBIG), why);
+	return cli_fail_msg("read", uri, "%s (%s)", shmkit_strerror(err), why);
 }
 
 /* Opens uri read-only into r, to read len bytes at offset (SysV: the process
@@ -1556,8 +1557,8 @@ static int open_for_read(const char *uri, struct read_src *r, int attach, uint64
 	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_LOOK, 0);
 	if (ret == -EAGAIN && empty_file(uri))
 		return CLI_OK; /* nothing to map: 0 bytes to show */
-	if (ret == -EFBIG)
-		return open_holey(uri, r);
+	if (ret == -EFBIG || ret == -ENOMEM)
+		return open_unmappable(uri, r, ret);
 	if (ret < 0)
 		return cli_fail("read", uri, ret);
 	r->size = shmkit_seg_size(r->seg);
