@@ -152,7 +152,10 @@ static void test_null_conventions(void)
 	CHECK_RET(shmkit_map_close(NULL), 0);
 	CHECK(shmkit_seg_backend(NULL) == SHMKIT_BACKEND_NONE);
 	CHECK(shmkit_seg_backend(NULL) != SHMKIT_POSIX);
-	CHECK(SHMKIT_BACKEND_NONE == 0); /* a zeroed struct shmkit_stat names no backend */
+	/* the contract's numbering (DESIGN §4), which other languages copy */
+	CHECK(SHMKIT_POSIX == 0 && SHMKIT_SYSV == 1 && SHMKIT_FILE == 2 && SHMKIT_MEMFD == 3 &&
+	      SHMKIT_ANON == 4);
+	CHECK((int)SHMKIT_BACKEND_NONE == -1);
 	CHECK(shmkit_seg_addr(NULL) == NULL && shmkit_seg_size(NULL) == 0);
 	CHECK(strcmp(shmkit_seg_uri(NULL), "") == 0);
 	CHECK_RET(shmkit_seg_fd(NULL), -EBADF);

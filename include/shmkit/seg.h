@@ -36,10 +36,12 @@ enum {
 	SHMKIT_HUGE = 16,
 	SHMKIT_LOOK = 32
 };
-/* SHMKIT_BACKEND_NONE: no segment (shmkit_seg_backend(NULL)); never a real one. */
+/* The values DESIGN.md gives (SHMKIT_POSIX 0 ... SHMKIT_ANON 4), which
+ * bindings in other languages copy. SHMKIT_BACKEND_NONE: no segment
+ * (shmkit_seg_backend(NULL)); never a real one. */
 enum shmkit_backend {
-	SHMKIT_BACKEND_NONE = 0,
-	SHMKIT_POSIX,
+	SHMKIT_BACKEND_NONE = -1,
+	SHMKIT_POSIX = 0,
 	SHMKIT_SYSV,
 	SHMKIT_FILE,
 	SHMKIT_MEMFD,

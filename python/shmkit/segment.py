@@ -13,7 +13,7 @@ from ._errors import check
 from ._handle import Handle, _finish_lock, guarded
 from ._views import Window
 
-BACKENDS = {1: "posix", 2: "sysv", 3: "file", 4: "memfd", 5: "anon"}   # enum shmkit_backend
+BACKENDS = {0: "posix", 1: "sysv", 2: "file", 3: "memfd", 4: "anon"}   # enum shmkit_backend
 LIFETIMES = {0: "process", 1: "kernel", 2: "filesystem"}
 KIND_QUEUE, KIND_TOPIC, KIND_HEAP, KIND_MAP = 2, 3, 4, 5
 _SYSV_ATTACHING = ("attaching to look would rewrite its last-user pid and times, which "
