@@ -888,9 +888,11 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 	struct shmkit_heap *h;
 	int r;
 
-	if (out == NULL || uri == NULL)
+	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
+	if (uri == NULL)
+		return -EINVAL;
 	if ((r = shmkit__heap_create_check(size)) < 0)
 		return r;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -954,9 +956,11 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 	struct shmkit_heap *h;
 	int r;
 
-	if (out == NULL || uri == NULL)
+	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
+	if (uri == NULL)
+		return -EINVAL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
 	/* a map is a heap too: its blocks can be checked and counted */

@@ -1093,9 +1093,11 @@ int shmkit_map_create(struct shmkit_map **out, const char *uri, size_t size, uns
 	struct shmkit_map *m;
 	int r;
 
-	if (out == NULL || uri == NULL)
+	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
+	if (uri == NULL)
+		return -EINVAL;
 	if (size < SHMKIT__HEADER_SIZE + 16384)
 		return map_too_small(size);
 	if ((m = calloc(1, sizeof(*m))) == NULL)
@@ -1122,9 +1124,11 @@ int shmkit_map_open(struct shmkit_map **out, const char *uri)
 	struct shmkit_map *m;
 	int r;
 
-	if (out == NULL || uri == NULL)
+	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
+	if (uri == NULL)
+		return -EINVAL;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return -ENOMEM;
 	if ((r = shmkit__heap_open_kind(&m->heap, uri, SHMKIT_KIND_MAP)) == 0 &&

@@ -767,9 +767,11 @@ SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
 	struct shmkit_queue *q;
 	int r;
 
-	if (!out || !uri)
+	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (!uri)
+		return -EINVAL;
 	r = geometry(o, &g);
 	if (r < 0)
 		return r;
@@ -787,9 +789,11 @@ SHMKIT_API int shmkit_queue_open(struct shmkit_queue **out, const char *uri)
 	struct shmkit_queue *q;
 	int r;
 
-	if (!out || !uri)
+	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (!uri)
+		return -EINVAL;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;

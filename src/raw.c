@@ -34,9 +34,11 @@ int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsig
 int shmkit_raw_open(struct shmkit_raw **r, const char *uri)
 {
 	shmkit__detail_clear();
-	if (!r || !uri)
+	if (!r)
 		return -EINVAL;
 	*r = NULL;
+	if (!uri)
+		return -EINVAL;
 	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
 	if (!raw)
 		return -ENOMEM;

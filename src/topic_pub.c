@@ -268,9 +268,11 @@ int shmkit_pub_create(struct shmkit_pub **out, const char *uri, const struct shm
 	struct shmkit_pub *p;
 	int rc;
 
-	if (!out || !uri || !o)
+	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (!uri || !o)
+		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -288,9 +290,11 @@ int shmkit_pub_open(struct shmkit_pub **out, const char *uri)
 	struct shmkit_pub *p;
 	int rc;
 
-	if (!out || !uri)
+	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (!uri)
+		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;

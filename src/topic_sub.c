@@ -258,9 +258,11 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 	struct shmkit_sub *s;
 	int rc;
 
-	if (!out || !uri)
+	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (!uri)
+		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

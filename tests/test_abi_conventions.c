@@ -203,6 +203,52 @@ static void test_failed_open_out(void)
 	CHECK_OK(shmkit_raw_close(r));
 }
 
+/* The same when the call is refused for a NULL URI or options, before it
+ * looks at anything: 12 of 17 such paths returned -EINVAL and left the
+ * caller's variable as it was, so the CLOSING cleanup path closed garbage. */
+static void test_bad_args_out(void)
+{
+	const char *none = test_uri("posix", "abi-none");
+	void *junk = (void *)0x5;
+	struct shmkit_queue_opts qo = { .capacity = 4, .max_msg = 16 };
+	struct shmkit_topic_opts to = { .slot_size = 16, .slots = 4 };
+	struct shmkit_queue *q1 = junk, *q2 = junk, *q3 = junk;
+	struct shmkit_pub *p1 = junk, *p2 = junk, *p3 = junk;
+	struct shmkit_sub *s = junk;
+	struct shmkit_heap *h1 = junk, *h2 = junk;
+	struct shmkit_map *m1 = junk, *m2 = junk, *m3 = junk;
+	struct shmkit_raw *r1 = junk, *r2 = junk;
+	struct shmkit_seg *seg = junk;
+
+	CHECK_RET(shmkit_seg_open(&seg, NULL, 4096, SHMKIT_CREATE, 0600), -EINVAL);
+	CHECK_RET(shmkit_queue_create(&q1, NULL, &qo), -EINVAL);
+	CHECK_RET(shmkit_queue_create(&q2, none, NULL), -EINVAL);
+	CHECK_RET(shmkit_queue_open(&q3, NULL), -EINVAL);
+	CHECK_RET(shmkit_pub_create(&p1, NULL, &to), -EINVAL);
+	CHECK_RET(shmkit_pub_create(&p2, none, NULL), -EINVAL);
+	CHECK_RET(shmkit_pub_open(&p3, NULL), -EINVAL);
+	CHECK_RET(shmkit_sub_open(&s, NULL), -EINVAL);
+	CHECK_RET(shmkit_heap_create(&h1, NULL, 1 << 16, 0600), -EINVAL);
+	CHECK_RET(shmkit_heap_open(&h2, NULL), -EINVAL);
+	CHECK_RET(shmkit_map_create(&m1, NULL, 1 << 16, 0600), -EINVAL);
+	CHECK_RET(shmkit_map_open(&m2, NULL), -EINVAL);
+	CHECK_RET(shmkit_map_open_flags(&m3, NULL, 0), -EINVAL);
+	CHECK_RET(shmkit_raw_create(&r1, NULL, 16, 0600), -EINVAL);
+	CHECK_RET(shmkit_raw_open(&r2, NULL), -EINVAL);
+	CHECK(seg == NULL);
+	CHECK(q1 == NULL && q2 == NULL && q3 == NULL);
+	CHECK(p1 == NULL && p2 == NULL && p3 == NULL && s == NULL);
+	CHECK(h1 == NULL && h2 == NULL);
+	CHECK(m1 == NULL && m2 == NULL && m3 == NULL);
+	CHECK(r1 == NULL && r2 == NULL);
+	CHECK_OK(shmkit_queue_close(q1));
+	CHECK_OK(shmkit_pub_close(p1));
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_heap_close(h1));
+	CHECK_OK(shmkit_map_close(m1));
+	CHECK_OK(shmkit_raw_close(r1));
+}
+
 int main(void)
 {
 	test_sizes();
@@ -211,5 +257,6 @@ int main(void)
 	test_alive_convention();
 	test_null_conventions();
 	test_failed_open_out();
+	test_bad_args_out();
 	return test_done();
 }
