@@ -44,6 +44,12 @@ SHMKIT_API const char *shmkit_strerror(int err);
 /* The library's version string, e.g. "0.1.0". */
 SHMKIT_API const char *shmkit_version(void);
 
+/* Why the calling thread's last failed shmkit call failed, in words (which
+ * kernel limit was hit, which check refused a segment); "" if nothing to add.
+ * Valid until the thread's next shmkit call. shmkit(3). Declared here, not in
+ * <shmkit/seg.h> only, so that every page's SYNOPSIS header declares it. */
+SHMKIT_API const char *shmkit_last_error_detail(void);
+
 SHMKIT_END_DECLS
 
 #endif

@@ -5,6 +5,9 @@
 #define SHMKIT_HEAP_H
 
 #include <shmkit/common.h>
+/* SHMKIT_PERSIST for a mode, shmkit_remove; with it <shmkit/seg.h>:
+ * shmkit_heap_named()'s SHMKIT_CREATE and SHMKIT_EXCL */
+#include <shmkit/managed.h>
 
 SHMKIT_BEGIN_DECLS
 

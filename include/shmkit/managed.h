@@ -6,6 +6,8 @@
 #define SHMKIT_MANAGED_H
 
 #include <shmkit/common.h>
+/* a managed object is a segment: shmkit_remove, shmkit_stat, SHMKIT_CREATE ... */
+#include <shmkit/seg.h>
 
 SHMKIT_BEGIN_DECLS
 

@@ -5,6 +5,8 @@
 #define SHMKIT_PUBSUB_H
 
 #include <shmkit/common.h>
+/* SHMKIT_PERSIST for shmkit_topic_opts.mode; shmkit_remove (<shmkit/seg.h>) */
+#include <shmkit/managed.h>
 
 SHMKIT_BEGIN_DECLS
 

@@ -5,6 +5,8 @@
 #define SHMKIT_QUEUE_H
 
 #include <shmkit/common.h>
+/* SHMKIT_PERSIST for shmkit_queue_opts.mode; shmkit_remove (<shmkit/seg.h>) */
+#include <shmkit/managed.h>
 
 #include <sys/uio.h>
 

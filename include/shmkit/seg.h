@@ -144,10 +144,7 @@ SHMKIT_API int shmkit_seg_send(int unix_sock, const struct shmkit_seg *seg);
 /* Receives and maps one (flags: SHMKIT_RDONLY, SHMKIT_POPULATE). A descriptor
  * not sealed against shrinking, or smaller than announced: -EBADMSG, closed. */
 SHMKIT_API int shmkit_seg_recv(int unix_sock, struct shmkit_seg **out, int flags);
-/* Why the last failed shmkit_seg_ / shmkit_stat / shmkit_remove call on this
- * thread failed, in words (e.g. which kernel limit was hit); "" if no detail.
- * Valid until the thread's next shmkit call. */
-SHMKIT_API const char *shmkit_last_error_detail(void);
+/* shmkit_last_error_detail(): <shmkit/common.h>, which every header includes. */
 
 SHMKIT_END_DECLS
 
