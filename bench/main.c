@@ -5,6 +5,7 @@
  * one aligned table, or one JSON document with --json. Suites register
  * themselves with BENCH_SUITE() (bench.h). Exit 0, 1 if a suite failed, 2 on
  * usage errors. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ static int parse_cpus(const char *s, int cpu[2])
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int bench_main(int argc, char **argv)
 {
 	struct bench_ctx ctx = { 0 };
 	const struct bench_suite *chosen[MAX_SUITES];
@@ -140,4 +141,18 @@ int main(int argc, char **argv)
 	if (ctx.json)
 		bench_print_json(&ctx, &m, failed);
 	return failed ? 1 : 0;
+}
+
+/* Results that did not reach standard output (a full disk under
+ * "shmkit-bench all --json > run.json", a closed pipe with SIGPIPE ignored)
+ * are a failure, as for every shmkit command (shmkit(1), EXIT STATUS): a
+ * truncated run must not exit 0. */
+int main(int argc, char **argv)
+{
+	int rc = bench_main(argc, argv);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "shmkit-bench: write error on standard output: %s\n", strerror(errno));
+		return 1;
+	}
+	return rc;
 }

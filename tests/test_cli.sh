@@ -52,6 +52,13 @@ if "$SHMKIT" bench --list >/dev/null 2>&1; then
 		grep -q "usage: shmkit-bench" "$TMP/err" || fail "bench $bad: no usage: $(cat "$TMP/err")"
 		[ ! -s "$TMP/out" ] || fail "bench $bad ran: $(head -c 200 "$TMP/out")"
 	done
+	# output it could not write is a failure, as for every command (exit 0 before)
+	for a in --list --help; do
+		"$SHMKIT" bench $a >/dev/full 2>"$TMP/err"; rc=$?
+		[ "$rc" = 1 ] || fail "bench $a >/dev/full: exit $rc"
+		grep -q "write error on standard output: No space left on device" "$TMP/err" ||
+			fail "bench $a >/dev/full: $(cat "$TMP/err")"
+	done
 fi
 
 # ---- doctor ----
