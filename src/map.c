@@ -1203,8 +1203,12 @@ int shmkit_map_flush(struct shmkit_map *m)
 
 int shmkit_map_set_lock_timeout(struct shmkit_map *m, int64_t timeout_ns)
 {
-	if (m == NULL || m->rdonly)
-		return m == NULL ? -EINVAL : 0; /* a look never takes the lock */
+	/* a value under -1 is refused on a look too (shmkit(3) TIMEOUTS): a
+	 * program must not learn that it is wrong only on a writable handle */
+	if (m == NULL || timeout_ns < SHMKIT_FOREVER)
+		return -EINVAL;
+	if (m->rdonly)
+		return 0; /* a look never takes the lock */
 	return shmkit_heap_set_lock_timeout(&m->heap, timeout_ns);
 }
 

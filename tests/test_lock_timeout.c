@@ -217,6 +217,12 @@ static void test_forever_still_waits(void)
 	CHECK_RET(shmkit_map_set_lock_timeout(m, -2), -EINVAL);
 	CHECK_RET(shmkit_map_set_lock_timeout(NULL, 0), -EINVAL);
 	CHECK_RET(shmkit_heap_set_lock_timeout(NULL, 0), -EINVAL);
+	/* a look takes no lock (0, nothing to bound) but refuses -2 as well */
+	struct shmkit_map *look;
+	CHECK_RET(shmkit_map_open_flags(&look, map_uri, SHMKIT_RDONLY), 0);
+	CHECK_RET(shmkit_map_set_lock_timeout(look, TIMEOUT_NS), 0);
+	CHECK_RET(shmkit_map_set_lock_timeout(look, -2), -EINVAL);
+	CHECK_RET(shmkit_map_close(look), 0);
 	pid_t pid = stopped_holder(map_uri, 0);
 	static pid_t target;
 	target = pid;
