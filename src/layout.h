@@ -434,7 +434,8 @@ struct shmkit__topic_shared {
 	uint64_t magic;
 	uint64_t slot_size;   /* largest message */
 	uint64_t slots;       /* ring length */
-	uint64_t slot_stride; /* round_up(SLOT_HDR + slot_size, 64) */
+	uint64_t slot_stride; /* SLOT_HDR + slot_size rounded by the stride rule of
+			       * docs/LAYOUT.md "Topic" (older topics: round_up(.., 64)) */
 	uint64_t subs_off;    /* subscriber table, from the body start */
 	uint64_t ring_off;    /* ring, from the body start */
 	uint32_t max_subs;
@@ -575,7 +576,8 @@ struct shmkit__sem_shared {
 _Static_assert(sizeof(struct shmkit__sem_shared) == 16, "sem size");
 _Static_assert(offsetof(struct shmkit__sem_shared, magic) == 4, "sem.magic");
 
-/* Futex eventcount: word = (seq << 1) | waiters_bit; seq is 31 bits, wraps. */
+/* Futex eventcount: word = seq << 2 | FD (0 here) | SLEEP (src/sync/ec.h);
+ * seq is 30 bits and wraps. docs/LAYOUT.md, "struct shmkit_event". */
 struct shmkit__event_shared {
 	_Atomic uint32_t word;  /* eventcount word: seq << 2 | 0 | SLEEP bit (src/sync/ec.h) */
 	_Atomic uint32_t magic; /* SHMKIT__EVENT_MAGIC once initialized */
