@@ -573,11 +573,17 @@ SHMKIT_BRIDGE_API int shmkit_bridge_open(struct shmkit_bridge **out, int dir, co
 	struct shmkit_bridge *b;
 	int r;
 
-	if (!out || !uri || !endpoint || (dir != SHMKIT_BRIDGE_OUT && dir != SHMKIT_BRIDGE_IN))
+	if (!out)
 		return -EINVAL;
-	*out = NULL;
+	*out = NULL; /* so a failed open may be closed, as shmkit(3) CLOSING has it */
+	if (!uri || !endpoint || (dir != SHMKIT_BRIDGE_OUT && dir != SHMKIT_BRIDGE_IN))
+		return -EINVAL;
 	if (!o)
 		o = &defaults;
+	/* reserved[] is where a later option goes: a library that does not know
+	 * it refuses rather than ignores it (shmkit(3), STRUCTS THAT GROW) */
+	if (o->reserved[0] || o->reserved[1])
+		return -EINVAL;
 	if (o->how < SHMKIT_BRIDGE_AUTO || o->how > SHMKIT_BRIDGE_CONNECT ||
 	    shmkit_bridge_endpoint_error(endpoint, o->how))
 		return -EINVAL;
