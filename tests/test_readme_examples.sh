@@ -18,5 +18,15 @@ if ! unshare --mount --ipc --pid --fork --mount-proc true 2>/dev/null; then
 fi
 [ "$(basename "$SHMKIT")" = shmkit ] || { echo "SHMKIT must name a file called shmkit"; exit 1; }
 BIN=$(dirname "$SHMKIT")
+# The README's Python block loads the library the way a user's tree has it
+# (./build/libshmkit.so after `make build`); the test runs the build it was
+# given, whichever tree that is (build-valgrind, build-clang, ... with no
+# ./build, it failed "cannot load libshmkit"). A sanitized library cannot be
+# loaded into python3 without its runtime preloaded: there the block still
+# looks in ./build.
+if [ -z "${SHMKIT_LIBRARY:-}" ] && [ -f "$BIN/libshmkit.so" ] &&
+	! readelf -d "$BIN/libshmkit.so" 2>/dev/null | grep -Eq 'NEEDED.*lib(a|t|ub)san'; then
+	export SHMKIT_LIBRARY="$BIN/libshmkit.so"
+fi
 cd "$SRC" || exit 1
 PATH="$BIN:$PATH" exec python3 tests/readme_examples.py README.md man/man1/*.1 man/man3/*.3
