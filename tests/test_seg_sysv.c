@@ -257,6 +257,14 @@ static int child_limits(void *arg)
 	CHECK(strstr(shmkit_last_error_detail(), "shmmni") != NULL);
 	CHECK_OK(shmkit_seg_close(a));
 	CHECK_OK(shmkit_seg_close(b));
+	/* shmmni 0 (SysV turned off, as some containers are): the ids are the
+	 * cause, not shmall (which is unlimited here) */
+	f = fopen("/proc/sys/kernel/shmmni", "w");
+	if (!f || fputs("0\n", f) < 0 || fclose(f) != 0)
+		return 77;
+	CHECK_RET(shmkit_seg_open(&c, "sysv:0x1234", 4096, SHMKIT_CREATE, 0600), -ENOSPC);
+	CHECK(strstr(shmkit_last_error_detail(), "kernel.shmmni (0)") != NULL);
+	CHECK(strstr(shmkit_last_error_detail(), "shmall") == NULL);
 	return 0; /* the namespace, and both segments, go with us */
 }
 

@@ -16,18 +16,31 @@
 #include "../proc.h"
 #include "backend.h"
 
-static unsigned long long read_limit(const char *name)
+/* A /proc/sys/kernel limit: 0 and *v set, or -1 when it cannot be read (no
+ * /proc): then no limit is named as the cause. */
+static int read_limit_known(const char *name, unsigned long long *v)
 {
 	char path[64], buf[64];
 	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
 	FILE *f = fopen(path, "re");
-	unsigned long long v = 0;
+	int ret = -1;
 	if (f) {
-		if (fgets(buf, sizeof(buf), f))
-			v = strtoull(buf, NULL, 10);
+		char *end;
+		if (fgets(buf, sizeof(buf), f)) {
+			errno = 0;
+			*v = strtoull(buf, &end, 10);
+			if (errno == 0 && end != buf)
+				ret = 0;
+		}
 		fclose(f);
 	}
-	return v;
+	return ret;
+}
+
+static unsigned long long read_limit(const char *name)
+{
+	unsigned long long v = 0;
+	return read_limit_known(name, &v) == 0 ? v : 0;
 }
 
 static long count_segments(void)
@@ -54,19 +67,26 @@ static int get_error(const struct shmkit__uri *u, key_t key, size_t size, int cr
 	if (u->sysv_how == SHMKIT__SYSV_FTOK)
 		snprintf(how, sizeof(how), " = ftok(%s, %d)", u->name, u->proj);
 	unsigned long long shmmax = read_limit("shmmax");
-	unsigned long long shmmni = read_limit("shmmni");
 
 	if (err == EINVAL && creating && shmmax && size > shmmax)
 		return shmkit__fail(-EINVAL, "size %zu exceeds kernel.shmmax (%llu)", size, shmmax);
 	if (err == EINVAL)
 		return shmkit__fail(-EINVAL, "sysv key 0x%08x%s: existing segment smaller than %zu "
 				    "bytes", (unsigned)key, how, size);
-	if (err == ENOSPC && shmmni && (unsigned long long)count_segments() >= shmmni)
+	/* shmmni 0 is a setting too (no SysV segments at all, as some
+	 * containers are configured), not "unknown": every id is in use then */
+	unsigned long long mni, all;
+	int mni_known = read_limit_known("shmmni", &mni) == 0;
+	if (err == ENOSPC && mni_known && (unsigned long long)count_segments() >= mni)
 		return shmkit__fail(-ENOSPC, "all kernel.shmmni (%llu) SysV segment ids are in use",
-				    shmmni);
-	if (err == ENOSPC)
+				    mni);
+	if (err == ENOSPC && read_limit_known("shmall", &all) == 0 && mni_known)
 		return shmkit__fail(-ENOSPC, "kernel.shmall (%llu pages) would be exceeded by %zu bytes",
-				    read_limit("shmall"), size);
+				    all, size);
+	if (err == ENOSPC)
+		return shmkit__fail(-ENOSPC, "no room for a SysV segment of %zu bytes (kernel.shmmni "
+				    "or kernel.shmall; /proc/sys/kernel cannot be read to say which)",
+				    size);
 	if (err == EEXIST)
 		return shmkit__fail(-EEXIST, "sysv key 0x%08x%s already exists", (unsigned)key, how);
 	if (err == ENOENT)
