@@ -378,6 +378,13 @@ int shmkit__list(int (*fn)(const struct shmkit_stat *st, void *arg), void *arg,
 	if (!fn)
 		return shmkit__fail(-EINVAL, "fn is NULL");
 	int rc = scan_proc(&s);
+	if (rc == -ENOENT) {
+		/* a list without its users and without the SysV segments
+		 * (/proc/sysvipc) would look complete and be wrong */
+		free(s.v);
+		return shmkit__fail(rc, "/proc is not mounted here, or shows another pid namespace "
+				    "(no /proc/self): cannot see which segments exist and who maps them");
+	}
 	if (rc < 0) {
 		free(s.v);
 		return shmkit__fail(rc, "reading /proc to see who maps what: %s (RLIMIT_NOFILE?)",

@@ -62,6 +62,12 @@ static int open_errno(void)
 
 int shmkit__proc_each_pid(int (*fn)(pid_t pid, void *arg), void *arg)
 {
+	/* A /proc that does not show this process shows nobody's users
+	 * truthfully: an empty directory (proc not mounted: a chroot, a mount
+	 * namespace that unmounted it) or another pid namespace's proc. Its
+	 * walk would find no one, which reads as "nobody maps it". */
+	if (access("/proc/self/stat", F_OK) != 0 && errno != EMFILE && errno != ENFILE)
+		return -ENOENT;
 	DIR *d = opendir("/proc");
 	if (!d)
 		return -ENOENT;

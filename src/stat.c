@@ -93,7 +93,8 @@ int shmkit__stat_mappers(struct shmkit_stat *st, dev_t dev, ino_t ino, int shmid
 	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM)
 		return shmkit__fail(r, "reading /proc to see who maps it: %s (RLIMIT_NOFILE?)",
 				    strerror(-r));
-	return 0;
+	/* No /proc that shows us: who maps it is unknown, not "nobody" */
+	return r == -ENOENT ? 1 : 0;
 }
 
 /* The page size of a SysV segment, as a process that has it attached maps
@@ -142,7 +143,7 @@ static int stat_seg_level(const struct shmkit__uri *u, const struct shmkit_seg *
 	} else if (st->inode != 0) {
 		if ((rc = shmkit__stat_mappers(st, (dev_t)st->dev, (ino_t)st->inode, -1)) < 0)
 			return rc;
-		st->attach_count = st->n_mappers;
+		st->attach_count = rc == 1 ? -1 : st->n_mappers;
 	}
 	/* Last, after the mappers were counted: a filler may map it too. */
 	if (fill)
