@@ -5,6 +5,7 @@
  * name and a few open flags differ (struct shmkit__path_ops). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -20,6 +21,26 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
 	if (err == ELOOP)
 		return shmkit__fail(-ELOOP, "%s:%s is a symbolic link; refusing to follow it",
 				    ops->scheme, name);
+	/* a create that finds no directory to create in: name the directory
+	 * (a container or chroot without /dev/shm, a file: path's missing
+	 * parent), not only "No such file or directory" */
+	if (err == ENOENT && strcmp(what, "create") == 0) {
+		char dir[PATH_MAX];
+		int posix = strcmp(ops->scheme, "posix") == 0;
+		const char *slash = posix ? NULL : strrchr(name, '/');
+		if (posix)
+			snprintf(dir, sizeof(dir), "/dev/shm");
+		else if (slash && slash != name)
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
+		else
+			dir[0] = '\0';
+		struct stat sb;
+		if (dir[0] && stat(dir, &sb) != 0 && errno == ENOENT)
+			return shmkit__fail(-ENOENT, "directory %s does not exist%s", dir,
+					    posix ? ": no tmpfs is mounted for POSIX shared memory "
+						    "here (mount -t tmpfs tmpfs /dev/shm)"
+						  : "");
+	}
 	return shmkit__fail(err > 0 ? -err : -EIO, "%s %s:%s: %s", what, ops->scheme, name,
 			    strerror(err));
 }
