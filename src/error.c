@@ -63,6 +63,24 @@ int shmkit__fail(int err, const char *fmt, ...)
 	return err;
 }
 
+int shmkit__pollfd_error(int r, const char *what)
+{
+	if (r >= 0 || shmkit_last_error_detail()[0])
+		return r;
+	if (r == -EMFILE)
+		return shmkit__fail(r, "no descriptor free for the %s's pollable descriptor "
+				       "(RLIMIT_NOFILE, ulimit -n)", what);
+	if (r == -ENFILE)
+		return shmkit__fail(r, "no descriptor free for the %s's pollable descriptor "
+				       "(the system's file table is full: fs.file-max)", what);
+	if (r == -ENOMEM || r == -ENOBUFS)
+		return shmkit__fail(r, "no memory for the %s's pollable descriptor", what);
+	if (r == -ENOSPC)
+		return shmkit__fail(r, "every listener entry of the %s is taken", what);
+	return shmkit__fail(r, "making the %s's pollable descriptor: %s", what,
+			    shmkit_strerror(r));
+}
+
 int shmkit__reserved_zero(const void *p, size_t n, const char *what)
 {
 	const unsigned char *b = p;

@@ -114,6 +114,10 @@ void shmkit__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void shmkit__detail_clear(void);
 /* Sets the detail and returns err (for one-line error paths). */
 int shmkit__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* r unchanged; where r < 0 and nothing said why yet, a detail for a failed
+ * shmkit_queue_fd / shmkit_sub_fd (what: "queue", "topic"), such as which
+ * descriptor limit was hit. */
+int shmkit__pollfd_error(int r, const char *what);
 
 /* A descriptor the library keeps (a segment's, a listener's), moved above
  * 0-2: in a process started with a standard stream closed, the next open

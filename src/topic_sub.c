@@ -893,10 +893,18 @@ static uint32_t claim_listener(struct shmkit_sub *s)
 	}
 }
 
+static int sub_fd(struct shmkit_sub *s);
+
 int shmkit_sub_fd(struct shmkit_sub *s)
 {
 	if (!s)
 		return -EINVAL;
+	shmkit__detail_clear();
+	return shmkit__pollfd_error(sub_fd(s), "topic");
+}
+
+static int sub_fd(struct shmkit_sub *s)
+{
 	if (s->ep >= 0)
 		return s->ep;
 	if (!entry_is_ours(s))
