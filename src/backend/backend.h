@@ -110,6 +110,10 @@ int shmkit__reserve_fd(int fd, size_t size);
 /* -EFBIG with the detail naming the limit size exceeds: the process's
  * RLIMIT_FSIZE (ulimit -f) when it is below size, else the filesystem's. */
 int shmkit__efbig(size_t size);
+/* -EFBIG (shmkit__efbig) when size is past RLIMIT_FSIZE, asked before any
+ * call that would grow a file there (the kernel's SIGXFSZ kills by default),
+ * else 0. */
+int shmkit__fsize_check(size_t size);
 /* The size an open of an existing object of `have` bytes yields for an asked `want`
  * (0 = whole): the size, or -EINVAL (asked beyond its end), -EAGAIN (empty),
  * -ENOMEM (whole, and more than a ssize_t holds: an i386 process; named by

@@ -146,10 +146,27 @@ int shmkit__efbig(size_t size)
 	return shmkit__fail(-EFBIG, "size %zu exceeds the filesystem's file size limit", size);
 }
 
+int shmkit__fsize_check(size_t size)
+{
+	struct rlimit rl;
+
+	/* Past RLIMIT_FSIZE the kernel sends SIGXFSZ before it fails the call,
+	 * and by default that signal kills the process half-way through a
+	 * create (a posix: or file: name left behind, empty). Asked first, the
+	 * limit is an -EFBIG like any other, whatever the signal's disposition. */
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)size > (uint64_t)rl.rlim_cur)
+		return shmkit__efbig(size);
+	return 0;
+}
+
 int shmkit__reserve_fd(int fd, size_t size)
 {
 	if (size > (size_t)INT64_MAX)
 		return shmkit__fail(-EINVAL, "size %zu is too large", size);
+	int rc = shmkit__fsize_check(size);
+	if (rc < 0)
+		return rc;
 	/* posix_fallocate returns the error number itself, not -1/errno. */
 	int err = posix_fallocate(fd, 0, (off_t)size);
 	if (err == ENOSPC)

@@ -71,10 +71,14 @@ static int reserve(struct shmkit_seg *seg, int fd, size_t size, int flags)
 		int rc = shmkit__reserve_fd(fd, obj);
 		return rc == -ENOSPC ? shmkit__huge_error(rc, obj, "hugetlbfs file") : rc;
 	}
-	if (seg->pages == SHMKIT_PAGES_THP && !(flags & SHMKIT_RDONLY))
+	if (seg->pages == SHMKIT_PAGES_THP && !(flags & SHMKIT_RDONLY)) {
+		int rc = shmkit__fsize_check(size);
+		if (rc < 0)
+			return rc;
 		return ftruncate(fd, (off_t)size) < 0
 			       ? (errno == EFBIG ? shmkit__efbig(size) : shmkit__neg_errno())
 			       : 0;
+	}
 	return shmkit__reserve_fd(fd, size);
 }
 
