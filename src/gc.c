@@ -108,10 +108,14 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 		return 0;
 	}
 	if (lv.creator_alive < 0) {
+		/* -EIO: kill(2) finds the pid, /proc shows no entry for it */
 		snprintf(why, cap, "cannot tell whether creator pid %d is alive (%s)",
 			 (int)lv.creator_pid,
 			 lv.creator_alive == -EXDEV ? "it is in another pid namespace"
-						    : shmkit_strerror(lv.creator_alive));
+			 : lv.creator_alive == -EIO
+				 ? "a process has that pid, but /proc hides it (hidepid): "
+				   "a reused pid cannot be told from the creator"
+				 : shmkit_strerror(lv.creator_alive));
 		return -1;
 	}
 	if (lv.n_alive) {

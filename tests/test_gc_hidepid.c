@@ -2,8 +2,10 @@
 /* gc's reasons where /proc hides other users' processes (mounted
  * hidepid=2): an attacher alive by its lock, in our pid namespace but whose
  * /proc entry we may not see, is one "/proc hides", not one "of another pid
- * namespace". Needs root (a proc mount in a private mount namespace, then
- * gc as nobody) and a kernel whose proc mounts keep their own options
+ * namespace"; and a live creator /proc hides is "cannot tell" saying so
+ * (not "Input/output error"), never removed. Needs root (a proc mount in a
+ * private mount namespace, then gc as nobody) and a kernel whose proc
+ * mounts keep their own options
  * (5.8: on older ones hidepid would change the host's /proc); skips (77)
  * otherwise. */
 #include "test.h"
@@ -25,6 +27,8 @@ static int create_and_die(void *arg)
 	return shmkit_queue_create(&q, arg, &o) == 0 ? 0 : 1; /* exits without close */
 }
 
+static const char *live_uri; /* created by a root child that stays alive */
+
 /* In a mount namespace of its own with /proc hidepid=2, as nobody. */
 static int hidden_gc(void *arg)
 {
@@ -39,6 +43,24 @@ static int hidden_gc(void *arg)
 	CHECK(s.verdict == SHMKIT_GC_KEPT);
 	CHECK(strstr(s.reason, "/proc hides it") != NULL);
 	CHECK(strstr(s.reason, "another pid namespace") == NULL);
+	/* its creator alive, hidden: never removed, and the reason says why
+	 * (was: "cannot tell whether creator pid N is alive (Input/output error)") */
+	CHECK(gc_once(live_uri, 0, live_uri, NULL, &s) >= 0);
+	CHECK(s.found == 1 && s.verdict != SHMKIT_GC_REMOVED);
+	CHECK(strstr(s.reason, "/proc hides it") != NULL);
+	return 0;
+}
+
+static int create_and_stay(void *arg)
+{
+	struct shmkit_queue *q;
+	struct shmkit_queue_opts o = { .capacity = 4, .max_msg = 16, .mode = 0666 };
+	int *ready = arg;
+	if (shmkit_queue_create(&q, live_uri, &o) != 0)
+		return 1;
+	if (write(ready[1], "r", 1) != 1)
+		return 1;
+	pause();
 	return 0;
 }
 
@@ -55,8 +77,19 @@ int main(void)
 	CHECK_RET(test_wait(test_fork(create_and_die, (void *)uri)), 0);
 	struct shmkit_queue *q; /* root attaches: alive by its lock */
 	CHECK_OK(shmkit_queue_open(&q, uri));
+	live_uri = test_uri("posix", "hidepid-live");
+	int ready[2];
+	char c;
+	CHECK_OK(pipe(ready));
+	pid_t live = test_fork(create_and_stay, ready);
+	CHECK(read(ready[0], &c, 1) == 1);
 	int rc = test_wait(test_fork(hidden_gc, (void *)uri));
+	kill(live, SIGKILL);
+	test_wait(live);
 	shmkit_queue_close(q);
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(live_uri, &st)); /* still there */
+	CHECK_OK(shmkit_remove(live_uri));
 	if (rc == 77) {
 		test_cleanup_run();
 		test_skip("no private mount namespace, hidepid proc mount or setuid here");
