@@ -15,7 +15,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -125,7 +127,17 @@ static void check_dev_shm(struct check *c)
 	size = (uint64_t)sv.f_blocks * sv.f_frsize;
 	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
 	used = size - (uint64_t)sv.f_bfree * sv.f_frsize;
-	if (mount_of("/dev/shm", type, sizeof(type), opts, sizeof(opts)) != 0) {
+	int mr = mount_of("/dev/shm", type, sizeof(type), opts, sizeof(opts));
+	struct statfs sf;
+	if (mr != 0 && statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC) {
+		/* no mount table to read (no /proc), or /dev/shm a directory of
+		 * a tmpfs mounted above it: the filesystem says what it is */
+		snprintf(type, sizeof(type), "tmpfs");
+		snprintf(opts, sizeof(opts), "%s%s", (sv.f_flag & ST_RDONLY) ? "ro, " : "",
+			 access("/proc/self/mounts", R_OK) != 0
+				 ? "(mount options unknown: cannot read /proc/self/mounts)"
+				 : "(a directory of the tmpfs mounted above it)");
+	} else if (mr != 0) {
 		snprintf(type, sizeof(type), "not a mount point");
 		opts[0] = 0;
 	}
