@@ -151,6 +151,14 @@ static void check_dev_shm(struct check *c)
 		judge(c, V_FAIL, "/dev/shm is read-only: posix: segments cannot be created");
 	else if (access("/dev/shm", W_OK) != 0)
 		judge(c, V_FAIL, "/dev/shm is not writable by this user");
+	else if (sv.f_files > 0 && sv.f_favail == 0)
+		judge(c, V_FAIL, "no free inode: all %llu in use (nr_inodes): every new posix: "
+			  "segment fails with ENOSPC, however much space is free",
+			  (unsigned long long)sv.f_files);
+	else if (sv.f_files > 0 && sv.f_favail < 64)
+		judge(c, V_WARN, "only %llu free inodes of %llu (nr_inodes): that many more posix: "
+			  "segments, then ENOSPC", (unsigned long long)sv.f_favail,
+			  (unsigned long long)sv.f_files);
 	else if (avail < (64u << 20))
 		judge(c, V_WARN, "only %s free: larger posix: segments and queues fail with ENOSPC "
 			  "(containers default to 64M; raise with --shm-size)", b);

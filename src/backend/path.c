@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -24,7 +25,7 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
 	/* a create that finds no directory to create in: name the directory
 	 * (a container or chroot without /dev/shm, a file: path's missing
 	 * parent), not only "No such file or directory" */
-	if (err == ENOENT && strcmp(what, "create") == 0) {
+	if ((err == ENOENT || err == ENOSPC) && strcmp(what, "create") == 0) {
 		char dir[PATH_MAX];
 		int posix = strcmp(ops->scheme, "posix") == 0;
 		const char *slash = posix ? NULL : strrchr(name, '/');
@@ -33,13 +34,20 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
 		else if (slash && slash != name)
 			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
 		else
-			dir[0] = '\0';
+			snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
 		struct stat sb;
-		if (dir[0] && stat(dir, &sb) != 0 && errno == ENOENT)
+		if (err == ENOENT && stat(dir, &sb) != 0 && errno == ENOENT)
 			return shmkit__fail(-ENOENT, "directory %s does not exist%s", dir,
 					    posix ? ": no tmpfs is mounted for POSIX shared memory "
 						    "here (mount -t tmpfs tmpfs /dev/shm)"
 						  : "");
+		/* the name itself found no room: out of inodes (a tmpfs's
+		 * nr_inodes), which "No space left" with bytes free hides */
+		struct statvfs sv;
+		if (err == ENOSPC && statvfs(dir, &sv) == 0 && sv.f_files > 0 && sv.f_favail == 0)
+			return shmkit__fail(-ENOSPC, "no free inode on the filesystem of %s (all %llu "
+					    "in use%s)", dir, (unsigned long long)sv.f_files,
+					    posix ? ": a tmpfs's nr_inodes" : "");
 	}
 	return shmkit__fail(err > 0 ? -err : -EIO, "%s %s:%s: %s", what, ops->scheme, name,
 			    strerror(err));
