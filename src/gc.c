@@ -115,6 +115,11 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 			 : lv.creator_alive == -EIO
 				 ? "a process has that pid, but /proc hides it (hidepid): "
 				   "a reused pid cannot be told from the creator"
+			 : lv.creator_alive == -ENODATA
+				 ? "it was recorded where /proc was not mounted: no start time "
+				   "or boot id to tell it from a reused pid; shmkit rm removes it"
+			 : lv.creator_alive == -ENOENT
+				 ? "/proc is not mounted here"
 				 : shmkit_strerror(lv.creator_alive));
 		return -1;
 	}

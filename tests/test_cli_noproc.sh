@@ -6,7 +6,8 @@
 #  - ls and top exit 1 naming /proc, instead of exit 0 with every SysV
 #    segment left out and every POSIX one "attached 0" (this one is held);
 #  - stat still answers, "attached: ?" rather than 0;
-#  - gc removes nothing (it cannot prove anyone dead);
+#  - gc removes nothing (it cannot prove anyone dead), and says why: /proc
+#    is not mounted, or (later, with /proc) the object was made without it;
 #  - doctor still sees that /dev/shm is a tmpfs (it said "not a mount
 #    point ... not a tmpfs: posix: segments are written to disk").
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
@@ -31,6 +32,16 @@ expect 0 noproc "$SHMKIT" stat "$U"
 grep -Eq '^attached: +\?$' "$TMP/out" || fail "stat without /proc: $(grep '^attached' "$TMP/out")"
 expect 0 noproc "$SHMKIT" gc --prefix "$U"
 "$SHMKIT" stat "$U" >/dev/null 2>&1 || fail "gc without /proc removed $U"
+out_has "/proc is not mounted here"
+# made where /proc was not mounted, its creator gone: gc, even with /proc
+# back, cannot tell a reused pid from it, and says so (was: "No data
+# available")
+U2="posix:/shmkit-test-$$-noproc-made"
+CLEANUP+=("$U2")
+expect 0 noproc "$SHMKIT" queue create "$U2" --capacity 4 --max-msg 16 --owned
+expect 0 "$SHMKIT" gc --prefix "$U2"
+out_has "recorded where /proc was not mounted"
+"$SHMKIT" stat "$U2" >/dev/null 2>&1 || fail "gc removed $U2"
 if [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
 	noproc "$SHMKIT" doctor >"$TMP/out" 2>"$TMP/err" # exit 1 if any check fails here
 	grep -q '^/dev/shm  *tmpfs' "$TMP/out" || fail "doctor without /proc: $(grep '/dev/shm' "$TMP/out")"
