@@ -114,6 +114,10 @@ int shmkit__efbig(size_t size);
  * call that would grow a file there (the kernel's SIGXFSZ kills by default),
  * else 0. */
 int shmkit__fsize_check(size_t size);
+/* "; vm.overcommit_memory = 2: the commit limit is ..." in buf when strict
+ * overcommit is on (what an ENOMEM for memory charged whole at create then
+ * means), else "". Returns buf. */
+const char *shmkit__commit_note(char *buf, size_t cap);
 /* The size an open of an existing object of `have` bytes yields for an asked `want`
  * (0 = whole): the size, or -EINVAL (asked beyond its end), -EAGAIN (empty),
  * -ENOMEM (whole, and more than a ssize_t holds: an i386 process; named by

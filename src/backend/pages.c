@@ -212,6 +212,46 @@ int shmkit__addr_error(uintptr_t addr, size_t len, int err)
 			    strerror(-err));
 }
 
+/* A meminfo field in kB, or -1. */
+static long long meminfo_kb(const char *field)
+{
+	char line[256];
+	long long v = -1;
+	size_t n = strlen(field);
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = strtoll(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+const char *shmkit__commit_note(char *buf, size_t cap)
+{
+	char mode[16] = "";
+	FILE *f = fopen("/proc/sys/vm/overcommit_memory", "re");
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	if (!fgets(mode, sizeof(mode), f))
+		mode[0] = '\0';
+	fclose(f);
+	if (mode[0] != '2')
+		return buf;
+	long long limit = meminfo_kb("CommitLimit"), used = meminfo_kb("Committed_AS");
+	if (limit >= 0 && used >= 0)
+		snprintf(buf, cap, "; vm.overcommit_memory = 2: the commit limit is %lld kB, "
+			 "%lld kB of it committed (CommitLimit, Committed_AS in /proc/meminfo)",
+			 limit, used);
+	else
+		snprintf(buf, cap, "; vm.overcommit_memory = 2: the commit limit is reached");
+	return buf;
+}
+
 int shmkit__map_enomem(const char *uri, uint64_t len)
 {
 	/* mmap's ENOMEM is also "no hole of that size in the address space",
@@ -222,10 +262,11 @@ int shmkit__map_enomem(const char *uri, uint64_t len)
 				  : mmap(NULL, (size_t)len, PROT_NONE,
 					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p != MAP_FAILED) {
+		char note[192];
 		munmap(p, (size_t)len);
 		return shmkit__fail(-ENOMEM, "%s: mapping its %" PRIu64 " bytes: out of memory, or "
-					     "of mappings (vm.max_map_count)",
-				    uri, len);
+					     "of mappings (vm.max_map_count)%s",
+				    uri, len, shmkit__commit_note(note, sizeof(note)));
 	}
 	return shmkit__fail(-ENOMEM, "%s is %" PRIu64 " bytes: too large to map, more than this "
 				     "process's address space has free (or RLIMIT_AS allows)",

@@ -87,6 +87,11 @@ static int get_error(const struct shmkit__uri *u, key_t key, size_t size, int cr
 		return shmkit__fail(-ENOSPC, "no room for a SysV segment of %zu bytes (kernel.shmmni "
 				    "or kernel.shmall; /proc/sys/kernel cannot be read to say which)",
 				    size);
+	if (err == ENOMEM && creating) {
+		char note[192];
+		return shmkit__fail(-ENOMEM, "shmget of %zu bytes: out of memory%s", size,
+				    shmkit__commit_note(note, sizeof(note)));
+	}
 	if (err == EEXIST)
 		return shmkit__fail(-EEXIST, "sysv key 0x%08x%s already exists", (unsigned)key, how);
 	if (err == ENOENT)
