@@ -1202,7 +1202,6 @@ SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)
 	shmkit__detail_clear();
 	if (!q)
 		return -EINVAL;
-	shmkit__detail_clear();
 	return shmkit__pollfd_error(queue_lis_fd(q, &q->recv_lis, QUEUE_SIDE_RECV), "queue");
 }
 
@@ -1211,6 +1210,5 @@ SHMKIT_API int shmkit_queue_send_fd(struct shmkit_queue *q)
 	shmkit__detail_clear();
 	if (!q)
 		return -EINVAL;
-	shmkit__detail_clear();
 	return shmkit__pollfd_error(queue_lis_fd(q, &q->send_lis, QUEUE_SIDE_SEND), "queue");
 }
