@@ -27,9 +27,15 @@ for cmd in "write $P hello" "queue stat $P" "topic stat $P" "heap $P stats" \
 	expect 1 "$SHMKIT" $cmd
 	too_large "$P"
 done
-# read reads a file with pread, which needs no mapping of it (h36c)
-expect 0 "$SHMKIT" read "$P" --hex --offset $((1125899906842624 - 16))
-out_has "3fffffffffff0  00 00 00 00"
+# read reads a file with pread, which needs no mapping of it (h36c); a
+# 32-bit tool (ELF class 1) cannot count its bytes in a size_t and says so
+if [ "$(od -An -tx1 -j4 -N1 "$SHMKIT" | tr -d ' ')" = 01 ]; then
+	expect 1 "$SHMKIT" read "$P" --hex --offset $((1125899906842624 - 16))
+	too_large "$P"
+else
+	expect 0 "$SHMKIT" read "$P" --hex --offset $((1125899906842624 - 16))
+	out_has "3fffffffffff0  00 00 00 00"
+fi
 expect 0 "$SHMKIT" gc --dry-run --prefix "$P"
 out_has "too large to map"
 
