@@ -293,7 +293,7 @@ static void test_thread_exited(void)
 }
 
 static struct shmkit_heap *reuse_heap;
-static volatile int reuse_stop;
+static _Atomic int reuse_stop;
 static _Atomic unsigned long reuse_errors;
 static uintptr_t reuse_first_tp;
 
