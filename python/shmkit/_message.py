@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import errno
 from typing import Any, Callable, NamedTuple, Optional
 
 from . import _lib
@@ -90,11 +91,28 @@ def lend(owner, call: Callable[..., int], size: int, timeout: Optional[float],
     after the library lent the slot, before it reaches the caller. The slot is recorded on
     the owner all the same (the library writes addr only when it lends), so commit() /
     publish() or close() can give it back: forgotten, the library's handle stayed
-    reserved and every later reserve/send was refused (EBUSY, EINVAL) until close()."""
+    reserved and every later reserve/send was refused (EBUSY, EINVAL) until close().
+
+    Such a slot is marked unseen (owner._lent_unseen) until reserve()/loan() returns its
+    view: the next reserve()/loan() gives that slot (its view), so the message sent is
+    the one then written into it. Sent as it was, it carried the slot's old bytes: an
+    earlier message, received a second time."""
     if timeout is not None:
         to_ns(timeout)          # a bad timeout is refused even when no wait is needed
     size = _lib.size(size, f"{words.take} size")
     h = owner._handle()
+    held = getattr(owner, words.held)
+    if held is not None and owner._lent_unseen:
+        if size > held[1]:
+            raise message_error(-errno.EBUSY, words.take, owner.uri, timeout=timeout,
+                                hint=f"an interrupted {words.take}() holds a slot of "
+                                     f"{held[1]} bytes: {words.take}() up to that many gives "
+                                     "it")
+        if size < held[1]:
+            held[2].retire(f"{words.take} again")
+            held = (held[0], size, Window(held[0], size))
+            setattr(owner, words.held, held)
+        return held
     p = ctypes.c_void_p()
     try:
         r = attempt(lambda t: call(h, size, ctypes.byref(p), t), timeout, owner)
@@ -103,6 +121,7 @@ def lend(owner, call: Callable[..., int], size: int, timeout: Optional[float],
                                 timeout=timeout)
     finally:
         if p.value is not None and getattr(owner, words.held) is None:
+            owner._lent_unseen = True   # first: a handler may run as setattr returns
             setattr(owner, words.held, (p.value, size, Window(p.value, size)))
     return getattr(owner, words.held)
 

@@ -48,6 +48,7 @@ class Publisher(Handle):
         self._sender = SendRecord("shmkit_pub_send")     # see interrupted_send_done()
         self._send_r = self._sender.r
         self._loan: Optional[tuple[int, int, Window]] = None
+        self._lent_unseen = False       # _loan's view not yet returned (see _message.lend)
 
     @classmethod
     def create(cls, uri, slot_size: int, slots: int, reliable: bool = False,
@@ -100,7 +101,9 @@ class Publisher(Handle):
     def loan(self, size: int, timeout: Optional[float] = None) -> memoryview:
         """A writable memoryview of the next slot (size bytes) to fill in place; publish()
         sends it and releases the view (drop anything made from it first)."""
-        return lend(self, _lib.pub_loan, size, timeout, _LOAN)[2].view()
+        mv = lend(self, _lib.pub_loan, size, timeout, _LOAN)[2].view()
+        self._lent_unseen = False       # stores only: no handler runs before the return
+        return mv
 
     @guarded
     def publish(self, size: Optional[int] = None) -> None:

@@ -82,6 +82,7 @@ class Queue(Handle):
         self._sender = SendRecord("shmkit_queue_send")     # see interrupted_send_done()
         self._send_r = self._sender.r
         self._slot: Optional[tuple[int, int, Window]] = None   # reserved: addr, size, views
+        self._lent_unseen = False       # _slot's view not yet returned (see _message.lend)
         self._peeked: Optional[tuple[int, int, Window]] = None
         st = self._stats()
         self.capacity: int = st.capacity
@@ -286,7 +287,9 @@ class Queue(Handle):
         memoryview of it: fill it in place, then commit(). Waits while the queue is full.
         The view (and anything made from it) must be dropped before commit(): commit
         releases it, so it can never write into a slot that was handed over."""
-        return lend(self, _lib.queue_reserve, size, timeout, _SLOT)[2].view()
+        mv = lend(self, _lib.queue_reserve, size, timeout, _SLOT)[2].view()
+        self._lent_unseen = False       # stores only: no handler runs before the return
+        return mv
 
     @guarded
     def commit(self, size: Optional[int] = None) -> None:

@@ -858,12 +858,23 @@ class InterruptedLendTest(Case):
             with mock.patch.object(_lib, "queue_reserve", self.interrupted(_lib.queue_reserve)):
                 with self.assertRaises(KeyboardInterrupt):
                     q.reserve(4)
+            # its caller never got the slot's view: reserve() again gives it (up to its
+            # size), and what is written there is what goes
+            with self.assertRaisesRegex(OSError, "interrupted reserve\\(\\) holds a slot of 4"):
+                q.reserve(5)
+            mv = q.reserve(4)
+            mv[:] = b"mine"
+            del mv
+            q.commit()
+            q.send(b"next", 0)
+            self.assertEqual(q.recv(0), b"mine")
+            self.assertEqual(q.recv(0), b"next")
+            mv = q.reserve(4)           # a reservation whose view was returned: not again
+            del mv
             with self.assertRaisesRegex(OSError, "commit\\(\\) it first"):
                 q.reserve(4)
-            q.commit()                  # the slot it had: sent
-            q.send(b"next", 0)
+            q.commit()
             self.assertEqual(len(q.recv(0)), 4)
-            self.assertEqual(q.recv(0), b"next")
             with mock.patch.object(_lib, "queue_reserve", self.interrupted(_lib.queue_reserve)):
                 with self.assertRaises(KeyboardInterrupt):
                     q.reserve(4)
@@ -892,12 +903,38 @@ class InterruptedLendTest(Case):
             with mock.patch.object(_lib, "pub_loan", self.interrupted(_lib.pub_loan)):
                 with self.assertRaises(KeyboardInterrupt):
                     p.loan(3)
+            with self.assertRaisesRegex(OSError, "interrupted loan\\(\\) holds a slot of 3"):
+                p.loan(4)
+            mv = p.loan(2)              # the slot it took, cut to the size asked now
+            mv[:] = b"ab"
+            del mv
+            p.publish()
+            p.send(b"next")
+            self.assertEqual(s.recv(0), b"ab")
+            self.assertEqual(s.recv(0), b"next")
+            mv = p.loan(3)
+            del mv
             with self.assertRaisesRegex(OSError, "publish\\(\\) it first"):
                 p.loan(3)
             p.publish()
-            p.send(b"next")
             self.assertEqual(len(s.recv(0)), 3)
-            self.assertEqual(s.recv(0), b"next")
+
+    def test_interrupted_reserve_sends_no_old_message(self):
+        # The slot an interrupted reserve() took still held the last message that went
+        # through it: committed as it was ("commit() it first", the hint said), that
+        # message was received a second time.
+        from shmkit import _lib
+        with shmkit.Queue.create(self.uri("q"), 1, 16) as q:
+            q.send(b"old message 123!", 0)
+            self.assertEqual(q.recv(0), b"old message 123!")
+            with mock.patch.object(_lib, "queue_reserve", self.interrupted(_lib.queue_reserve)):
+                with self.assertRaises(KeyboardInterrupt):
+                    q.reserve(16)
+            mv = q.reserve(16)
+            mv[:] = b"N" * 16
+            del mv
+            q.commit()
+            self.assertEqual(q.recv(0), b"N" * 16)
 
 
 if __name__ == "__main__":
