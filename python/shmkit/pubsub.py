@@ -115,6 +115,9 @@ class Publisher(Handle):
         check(_lib.pub_publish(h, addr, n), "publish", self.uri)
 
     def _pending(self, err: int, size: Optional[int] = None) -> str:
+        if err == -errno.EINVAL and self._loan is not None and self._lent_unseen:
+            return ("this publisher holds the slot an interrupted loan() took: loan() gives "
+                    "its view, publish() sends it")
         if err == -errno.EINVAL and self._loan is not None:
             return "this publisher has a loan()ed slot: publish() it first"
         if err == -errno.EMSGSIZE and size is not None:    # as the CLI says it

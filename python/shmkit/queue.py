@@ -356,6 +356,9 @@ class Queue(Handle):
         """Why this handle refused, when it is its own half-done zero-copy operation, or
         the message of size bytes it was given is over max_msg (as the CLI says it)."""
         if err in (-errno.EBUSY, -errno.EINVAL):
+            if self._slot is not None and self._lent_unseen:
+                return ("this handle holds the slot an interrupted reserve() took: reserve() "
+                        "gives its view, commit() sends it")
             if self._slot is not None:
                 return "this handle has a reserve()d slot: commit() it first"
             if self._peeked is not None:

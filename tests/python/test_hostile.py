@@ -862,6 +862,8 @@ class InterruptedLendTest(Case):
             # size), and what is written there is what goes
             with self.assertRaisesRegex(OSError, "interrupted reserve\\(\\) holds a slot of 4"):
                 q.reserve(5)
+            with self.assertRaisesRegex(OSError, "interrupted reserve\\(\\) took: reserve\\(\\)"):
+                q.send(b"x", 0)
             mv = q.reserve(4)
             mv[:] = b"mine"
             del mv
@@ -905,6 +907,8 @@ class InterruptedLendTest(Case):
                     p.loan(3)
             with self.assertRaisesRegex(OSError, "interrupted loan\\(\\) holds a slot of 3"):
                 p.loan(4)
+            with self.assertRaisesRegex(OSError, "interrupted loan\\(\\) took: loan\\(\\)"):
+                p.send(b"x")
             mv = p.loan(2)              # the slot it took, cut to the size asked now
             mv[:] = b"ab"
             del mv
