@@ -39,7 +39,7 @@
 #define TABLE (SHMKIT__HEAP_MAG_MAX_BLOCK / 16 + 1)
 
 unsigned shmkit__heap_fork_gen;
-__thread uintptr_t shmkit__heap_thread __attribute__((tls_model("initial-exec")));
+__thread uintptr_t shmkit__heap_thread;
 static uintptr_t threads_seen;
 
 uintptr_t shmkit__heap_thread_token(void)

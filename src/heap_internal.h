@@ -117,9 +117,12 @@ extern uint32_t shmkit__heap_class_size[SHMKIT__HEAP_MAG_CLASSES];
  * thread pointer) of one that exited, and that thread then used the exited
  * one's cache on the fast path while another thread took the cache over
  * (adopt_orphan, heap_cache.c), so a block was handed out twice.
- * initial-exec: a %fs-relative load (after a GOT load in the shared
- * library), no __tls_get_addr call on the fast path. */
-extern __thread uintptr_t shmkit__heap_thread __attribute__((tls_model("initial-exec")));
+ * The default TLS model, not initial-exec: that one marks the library
+ * DF_STATIC_TLS, and glibc then places its whole TLS block (over 1 KiB:
+ * the error detail, the held-locks list) in the static TLS surplus at
+ * dlopen, where a second copy of the library, or another library's
+ * initial-exec TLS loaded after it, no longer fit (helper h36g). */
+extern __thread uintptr_t shmkit__heap_thread;
 
 static inline uintptr_t shmkit__thread_id(void)
 {
