@@ -57,8 +57,35 @@ static int peer(void)
 
 /* pid 1 of the new namespace, with the host's /proc: caches K blocks, lets
  * a peer of its namespace open and check the heap, then allocates again. */
-static int cacher(void)
+/* fn(arg) in a process of new namespaces (`flags` for unshare: at least
+ * CLONE_NEWPID; fn runs in a child of the unsharer, the namespace's first
+ * process): its exit code, 51 if it was killed, 77 if unshare is refused,
+ * -1 if the processes could not be made or waited for. */
+static int in_new_pidns(int flags, int (*fn)(void *), void *arg)
 {
+	int status;
+	fflush(NULL);
+	pid_t outer = fork();
+	if (outer < 0)
+		return -1;
+	if (outer == 0) {
+		if (unshare(flags) != 0)
+			_exit(77);
+		pid_t in = fork();
+		if (in == 0)
+			_exit(fn(arg));
+		if (in < 0 || waitpid(in, &status, 0) != in)
+			_exit(50);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 51);
+	}
+	if (waitpid(outer, &status, 0) != outer || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int cacher(void *arg)
+{
+	(void)arg;
 	struct shmkit_heap *h;
 	shmkit_off off[K];
 	int status;
@@ -133,8 +160,9 @@ static void *thread_cacher(void *arg)
 
 /* pid 1 of a new namespace with the host's /proc: a live thread caches K
  * blocks; this thread's stats and check must leave them cached. */
-static int threads_in_namespace(void)
+static int threads_in_namespace(void *arg)
 {
+	(void)arg;
 	struct shmkit_heap_stats st;
 	pthread_t t;
 	void *ret;
@@ -162,39 +190,30 @@ static int threads_in_namespace(void)
 
 static void test_live_thread_in_namespace(void)
 {
-	int status;
-	fflush(NULL);
-	pid_t outer = fork();
-	CHECK(outer >= 0);
-	if (outer == 0) {
-		if (unshare(CLONE_NEWPID) != 0)
-			_exit(77);
-		pid_t in = fork();
-		if (in == 0)
-			_exit(threads_in_namespace());
-		if (in < 0 || waitpid(in, &status, 0) != in || !WIFEXITED(status))
-			_exit(50);
-		_exit(WEXITSTATUS(status));
-	}
-	CHECK(waitpid(outer, &status, 0) == outer && WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77)
+	int code = in_new_pidns(CLONE_NEWPID, threads_in_namespace, NULL);
+	if (code == 77)
 		return;
-	if (WEXITSTATUS(status) != 0)
+	if (code != 0)
 		fprintf(stderr, "live thread in a namespace: exited %d (84/86: its cache was "
-			"taken over by another thread)\n", WEXITSTATUS(status));
-	CHECK(WEXITSTATUS(status) == 0);
+			"taken over by another thread)\n", code);
+	CHECK(code == 0);
 }
 
 /* A process of ours with one handle (so its only attach slot is that
  * handle's) caches K blocks; a child forked into a new pid namespace with
  * the handle checks the heap through it; then the process allocates the K
  * blocks again from its cache, and the heap checks clean. 0 if so. */
+/* The child's check through the handle it inherited. */
+static int check_inherited(void *h)
+{
+	return shmkit_heap_check(h) == 0 ? 0 : 95;
+}
+
 static int cache_then_child_checks(void)
 {
 	struct shmkit_heap *h;
 	struct shmkit_heap_stats st;
 	shmkit_off off[K];
-	int status;
 	if (shmkit_heap_open(&h, heap_uri) != 0)
 		return 91;
 	for (int i = 0; i < K; i++)
@@ -203,24 +222,11 @@ static int cache_then_child_checks(void)
 	for (int i = 0; i < K; i++)
 		if (shmkit_heap_free(h, off[i]) != 0) /* into our cache */
 			return 93;
-	fflush(NULL);
-	pid_t outer = fork();
-	if (outer < 0)
-		return 94;
-	if (outer == 0) {
-		if (unshare(CLONE_NEWPID) != 0)
-			_exit(77);
-		pid_t in = fork();
-		if (in == 0)
-			_exit(shmkit_heap_check(h) == 0 ? 0 : 95); /* the inherited handle */
-		if (in < 0 || waitpid(in, &status, 0) != in || !WIFEXITED(status))
-			_exit(50);
-		_exit(WEXITSTATUS(status));
-	}
-	if (waitpid(outer, &status, 0) != outer || !WIFEXITED(status))
+	int code = in_new_pidns(CLONE_NEWPID, check_inherited, h);
+	if (code < 0)
 		return 96;
-	if (WEXITSTATUS(status) != 0)
-		return WEXITSTATUS(status);
+	if (code != 0)
+		return code;
 	if (shmkit_heap_stat(heap_uri, &st) != 0) /* a look: leaves our cache */
 		return 97;
 	if (st.n_used < K) {
@@ -259,8 +265,9 @@ static void test_inherited_handle_in_namespace(void)
 
 /* In a new pid and mount namespace with its own /proc: pid 2 caches K
  * blocks and is killed -9 with them. */
-static int container_cacher(void)
+static int container_cacher(void *arg)
 {
+	(void)arg;
 	struct shmkit_heap *h;
 	shmkit_off off[K];
 	/* EINVAL: / is no mount point (a plain chroot): cannot be made private */
@@ -292,28 +299,14 @@ static int container_cacher(void)
 static void test_dead_in_other_namespace(struct shmkit_heap *h)
 {
 	struct shmkit_heap_stats st;
-	int status;
-	fflush(NULL);
-	pid_t outer = fork();
-	CHECK(outer >= 0);
-	if (outer == 0) {
-		if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0)
-			_exit(77);
-		pid_t in = fork();
-		if (in == 0)
-			_exit(container_cacher());
-		if (in < 0 || waitpid(in, &status, 0) != in)
-			_exit(50);
-		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 51);
-	}
-	CHECK(waitpid(outer, &status, 0) == outer && WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77) {
+	int code = in_new_pidns(CLONE_NEWPID | CLONE_NEWNS, container_cacher, NULL);
+	if (code == 77) {
 		printf("skipped: no private mount namespace here\n");
 		return;
 	}
-	if (WEXITSTATUS(status) != 0)
-		fprintf(stderr, "the container's cacher exited %d\n", WEXITSTATUS(status));
-	CHECK(WEXITSTATUS(status) == 0);
+	if (code != 0)
+		fprintf(stderr, "the container's cacher exited %d\n", code);
+	CHECK(code == 0);
 	CHECK_RET(shmkit_heap_check(h), 0);
 	CHECK_RET(shmkit_heap_stats(h, &st), 0);
 	if (st.n_used != 0)
@@ -325,31 +318,17 @@ static void test_dead_in_other_namespace(struct shmkit_heap *h)
 int main(void)
 {
 	struct shmkit_heap *h;
-	int status;
 
 	if (geteuid() != 0)
 		test_skip("needs root (unshare)");
 	heap_uri = test_uri("posix", "h-cache-pidns");
 	CHECK_RET(shmkit_heap_create(&h, heap_uri, HEAP_SIZE, 0600), 0);
-	fflush(NULL);
-	pid_t outer = fork();
-	CHECK(outer >= 0);
-	if (outer == 0) {
-		if (unshare(CLONE_NEWPID) != 0)
-			_exit(77);
-		pid_t in = fork();
-		if (in == 0)
-			_exit(cacher());
-		if (in < 0 || waitpid(in, &status, 0) != in || !WIFEXITED(status))
-			_exit(50);
-		_exit(WEXITSTATUS(status));
-	}
-	CHECK(waitpid(outer, &status, 0) == outer && WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77)
+	int code = in_new_pidns(CLONE_NEWPID, cacher, NULL);
+	if (code == 77)
 		test_skip("unshare(CLONE_NEWPID) refused");
-	if (WEXITSTATUS(status) != 0)
-		fprintf(stderr, "the namespace's processes exited %d\n", WEXITSTATUS(status));
-	CHECK(WEXITSTATUS(status) == 0);
+	if (code != 0)
+		fprintf(stderr, "the namespace's processes exited %d\n", code);
+	CHECK(code == 0);
 	CHECK_RET(shmkit_heap_check(h), 0);
 	test_dead_in_other_namespace(h);
 	test_live_thread_in_namespace();
