@@ -212,24 +212,6 @@ int shmkit__addr_error(uintptr_t addr, size_t len, int err)
 			    strerror(-err));
 }
 
-/* A meminfo field in kB, or -1. */
-static long long meminfo_kb(const char *field)
-{
-	char line[256];
-	long long v = -1;
-	size_t n = strlen(field);
-	FILE *f = fopen("/proc/meminfo", "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			v = strtoll(line + n + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
 const char *shmkit__commit_note(char *buf, size_t cap)
 {
 	char mode[16] = "";
@@ -242,7 +224,7 @@ const char *shmkit__commit_note(char *buf, size_t cap)
 	fclose(f);
 	if (mode[0] != '2')
 		return buf;
-	long long limit = meminfo_kb("CommitLimit"), used = meminfo_kb("Committed_AS");
+	long long limit = meminfo("CommitLimit"), used = meminfo("Committed_AS");
 	if (limit >= 0 && used >= 0)
 		snprintf(buf, cap, "; vm.overcommit_memory = 2: the commit limit is %lld kB, "
 			 "%lld kB of it committed (CommitLimit, Committed_AS in /proc/meminfo)",
