@@ -42,6 +42,31 @@ static int pread_all(int fd, uint64_t off, void *buf, size_t len)
 	return 0;
 }
 
+int shmkit__look_for_pread(const char *uri, struct shmkit_seg **seg, uint64_t *size)
+{
+	struct stat sb;
+	int r = shmkit_seg_open(seg, uri, 0, SHMKIT_LOOK, 0);
+
+	if (r == 0) {
+		*size = shmkit_seg_size(*seg);
+		return 0;
+	}
+	if (r != -EFBIG && r != -ENOMEM)
+		return r;
+	char why[256];
+	snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
+	if (shmkit_seg_open(seg, uri, 1, SHMKIT_LOOK, 0) < 0)
+		return shmkit__fail(r, "%s", why);
+	if (shmkit_seg_fd(*seg) < 0 || fstat(shmkit_seg_fd(*seg), &sb) < 0) {
+		shmkit_seg_close(*seg);
+		*seg = NULL;
+		return shmkit__fail(r, "%s", why);
+	}
+	shmkit__detail_clear();
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
 /* A file (posix:, file:) is read with pread from its descriptor: a peer that
  * truncates it meanwhile makes a short read, where a copy out of the mapping
  * would die of SIGBUS. Only what has no descriptor (anon:) is copied from
@@ -49,33 +74,11 @@ static int pread_all(int fd, uint64_t off, void *buf, size_t len)
 static int peek_mapped(const char *uri, uint64_t off, void *buf, size_t len)
 {
 	struct shmkit_seg *seg;
-	struct stat sb;
-	int r = shmkit_seg_open(&seg, uri, 0, SHMKIT_LOOK, 0);
 	uint64_t size;
+	int r = shmkit__look_for_pread(uri, &seg, &size);
 
-	/* More holes than a look covers (a Python SharedMemory written here and
-	 * there), or more bytes than the address space has room for (a sparse
-	 * terabyte, RLIMIT_AS): a file is read with pread, which allocates no
-	 * hole, so only its descriptor is needed: a look at its first byte, and
-	 * its size. */
-	if (r == -EFBIG || r == -ENOMEM) {
-		char why[256];
-		int first = r;
-		snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
-		if (shmkit_seg_open(&seg, uri, 1, SHMKIT_LOOK, 0) < 0)
-			return shmkit__fail(first, "%s", why);
-		if (shmkit_seg_fd(seg) < 0 || fstat(shmkit_seg_fd(seg), &sb) < 0) {
-			shmkit_seg_close(seg);
-			return shmkit__fail(first, "%s", why);
-		}
-		shmkit__detail_clear();
-		r = 0;
-		size = (uint64_t)sb.st_size;
-	} else if (r < 0) {
+	if (r < 0)
 		return r;
-	} else {
-		size = shmkit_seg_size(seg);
-	}
 	if (off > size || len > size - off)
 		r = shmkit__fail(-EINVAL, "range past the end of the segment (%llu bytes)",
 				 (unsigned long long)size);

@@ -184,5 +184,13 @@ int shmkit__sysv_read_refused(void);
  * cause: nobody has it attached, reading is refused here, or only processes
  * we may not read have it attached. Written into buf; returns buf. */
 const char *shmkit__sysv_unread_why(const struct shmkit_stat *st, char *buf, size_t cap);
+/* A look at a posix: or file: uri to read with pread (src/peek.c): the
+ * whole file mapped, as SHMKIT_LOOK does, or where that cannot be (more
+ * holes than a look covers, more bytes than the address space has room
+ * for: -EFBIG, -ENOMEM) a look at its first byte, whose descriptor serves,
+ * since pread allocates no hole. *size: the bytes it has. 0, or the first
+ * open's error and detail. */
+struct shmkit_seg;
+int shmkit__look_for_pread(const char *uri, struct shmkit_seg **seg, uint64_t *size);
 
 #endif

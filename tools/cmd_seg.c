@@ -1516,31 +1516,6 @@ static int empty_file(const char *uri)
 	return empty;
 }
 
-/* A file with more holes than a look covers (a Python SharedMemory written
- * here and there), or larger than the address space has room for (a sparse
- * terabyte, RLIMIT_AS), cannot be mapped to look, but read reads a file
- * with pread, which allocates no hole: a look at its first byte gives the
- * descriptor, fstat its size. Else the look's own reason (err). */
-static int open_unmappable(const char *uri, struct read_src *r, int err)
-{
-	char why[256];
-	struct stat sb;
-
-	snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
-	if (shmkit_seg_open(&r->seg, uri, 1, SHMKIT_LOOK, 0) == 0 &&
-	    shmkit_seg_fd(r->seg) >= 0 && fstat(shmkit_seg_fd(r->seg), &sb) == 0 &&
-	    (uint64_t)sb.st_size <= SIZE_MAX) {
-		r->size = (size_t)sb.st_size;
-		r->fd = shmkit_seg_fd(r->seg);
-		return CLI_OK;
-	}
-	if (r->seg) {
-		shmkit_seg_close(r->seg);
-		r->seg = NULL;
-	}
-	return cli_fail_msg("read", uri, "%s (%s)", shmkit_strerror(err), why);
-}
-
 /* Opens uri read-only into r, to read len bytes at offset (SysV: the process
  * to read through depends on them); 0 or a reported failure. */
 static int open_for_read(const char *uri, struct read_src *r, int attach, uint64_t offset,
@@ -1554,14 +1529,20 @@ static int open_for_read(const char *uri, struct read_src *r, int attach, uint64
 		return open_listed(uri, r);
 	if (strncmp(uri, "sysv:", 5) == 0)
 		return sysv_for_read(uri, r, attach, offset, len);
-	ret = shmkit_seg_open(&r->seg, uri, 0, SHMKIT_LOOK, 0);
+	uint64_t size;
+	ret = shmkit__look_for_pread(uri, &r->seg, &size);
 	if (ret == -EAGAIN && empty_file(uri))
 		return CLI_OK; /* nothing to map: 0 bytes to show */
-	if (ret == -EFBIG || ret == -ENOMEM)
-		return open_unmappable(uri, r, ret);
 	if (ret < 0)
 		return cli_fail("read", uri, ret);
-	r->size = shmkit_seg_size(r->seg);
+	if (size > SIZE_MAX) { /* a 32-bit tool cannot count it */
+		shmkit_seg_close(r->seg);
+		r->seg = NULL;
+		return cli_fail_msg("read", uri, "%s is %" PRIu64 " bytes: too large to map "
+				    "or count in a 32-bit process",
+				    uri, size);
+	}
+	r->size = (size_t)size;
 	r->fd = shmkit_seg_fd(r->seg); /* posix: and file: have one */
 	return CLI_OK;
 }
