@@ -1102,6 +1102,7 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 	st->managed_creator_pid = 0;
 	st->header_status = 0;
 	st->persistent = 0;
+	st->header_detail[0] = '\0';
 	if (!base || size < SHMKIT__HEADER_SIZE)
 		return;
 	int r = validate_header(h, size, 0, &v);
@@ -1123,8 +1124,11 @@ void shmkit__header_peek(const void *base, size_t size, struct shmkit_stat *st)
 	st->layout_version = v.version ? v.version : h->layout_version;
 	st->kind = v.kind ? v.kind : h->kind;
 	st->header_status = r;
-	if (r < 0)
+	if (r < 0) { /* validate_header said why */
+		snprintf(st->header_detail, sizeof(st->header_detail), "%s",
+			 shmkit_last_error_detail());
 		return;
+	}
 	st->managed_creator_pid = (pid_t)SHMKIT__WORD_PID(v.init);
 	st->persistent = (h->flags & SHMKIT__HDR_PERSIST) != 0;
 	int a = creator_alive(h, v.init);

@@ -237,4 +237,17 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	expect 0 "${AS_NOBODY[@]}" "$SHMKIT" ls -n -o KIND "$UP"; [ "$(cat "$TMP/out")" = "?" ] || fail "nobody: KIND '$(cat "$TMP/out")'"
 fi
 
+# ---- stat of a corrupt header says what is wrong with it ----
+# (stat said only "not a valid shmkit object of this kind, or its header or
+# an index in it is corrupt", where `queue stat` named the field)
+UC="posix:/$TAG-uc"; CLEANUP+=("$UC")
+expect 0 "$SHMKIT" queue create "$UC" --capacity 2 --max-msg 8
+printf '\377\377\377\377' | dd of="/dev/shm/$TAG-uc" bs=1 seek=8 conv=notrunc 2>/dev/null
+expect 0 "$SHMKIT" stat "$UC"
+grep -q '^header: .*corrupt or foreign: made on another platform (fingerprint 0xffffffff' "$TMP/out" ||
+	fail "stat of a wrong fingerprint: $(grep '^header' "$TMP/out")"
+expect 0 "$SHMKIT" stat --json "$UC"
+grep -q '"header_status": *"corrupt or foreign: made on another platform' "$TMP/out" ||
+	fail "stat --json of a wrong fingerprint: $(cat "$TMP/out")"
+
 finish test_cli_sweep

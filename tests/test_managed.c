@@ -338,6 +338,23 @@ static const struct field fields[] = {
     {"attach_slots", 96, 4, -EBADMSG},	{"attach_offset", 100, 4, -EBADMSG},
 };
 
+/* shmkit_stat of a managed segment whose header is refused says what the
+ * refusing open said (shmkit stat prints it). */
+static void expect_stat_says_why(const char *uri, const char *refused_why)
+{
+	struct shmkit_stat st;
+	CHECK_OK(shmkit_stat(uri, &st));
+	if (!st.managed || (st.header_status != -EBADMSG && st.header_status != -EPROTO)) {
+		CHECK(st.header_detail[0] == '\0');
+		return;
+	}
+	if (!st.header_detail[0] || !strstr(refused_why, st.header_detail)) {
+		fprintf(stderr, "stat says '%s', the open said '%s'\n", st.header_detail,
+			refused_why);
+		CHECK(0);
+	}
+}
+
 /* Opens (read-write, so a stray write would land) and expects an error and
  * an unchanged segment. */
 static void expect_refused(struct shmkit_seg *seg, const char *uri, const char *what, int want)
@@ -352,9 +369,12 @@ static void expect_refused(struct shmkit_seg *seg, const char *uri, const char *
 			shmkit_strerror(r), shmkit_last_error_detail());
 		CHECK(0);
 	}
+	char refused_why[512];
+	snprintf(refused_why, sizeof(refused_why), "%s", shmkit_last_error_detail());
 	if (r == 0)
 		shmkit__obj_close(&o);
 	CHECK(test_now_ns() - t0 < 2000000000ll);
+	expect_stat_says_why(uri, refused_why);
 	CHECK(checksum(shmkit_seg_addr(seg), size) == before);
 	struct shmkit_stat st;
 	memset(&st, 0, sizeof(st));

@@ -170,14 +170,14 @@ static int persist_known(const struct shmkit_stat *st)
 }
 
 /* The header's state in words. */
-static const char *header_status_str(int status, uint32_t version)
+static const char *header_status_str(const struct shmkit_stat *st)
 {
-	static char buf[96];
+	static char buf[256];
 
-	switch (status) {
+	switch (st->header_status) {
 	case -EPROTO:
-		snprintf(buf, sizeof(buf), "layout version %u, this build reads version %u", version,
-			 SHMKIT_LAYOUT_VERSION);
+		snprintf(buf, sizeof(buf), "layout version %u, this build reads version %u",
+			 st->layout_version, SHMKIT_LAYOUT_VERSION);
 		return buf;
 	case 0:
 		return "ok";
@@ -185,8 +185,14 @@ static const char *header_status_str(int status, uint32_t version)
 		return "initializing (its creator is still filling it)";
 	case -EOWNERDEAD:
 		return "half-built: its creator died before it was ready";
+	case -EBADMSG:
+		if (st->header_detail[0]) { /* what the open that refuses it would say */
+			snprintf(buf, sizeof(buf), "corrupt or foreign: %s", st->header_detail);
+			return buf;
+		}
+		return shmkit_strerror(st->header_status);
 	default:
-		return shmkit_strerror(status);
+		return shmkit_strerror(st->header_status);
 	}
 }
 
@@ -301,7 +307,7 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 			cli_json_null(j, "creator_alive");
 		cli_json_int(j, "managed_creator_pid", st->managed_creator_pid);
 		cli_json_str(j, "header_status",
-			     header_status_str(st->header_status, st->layout_version));
+			     header_status_str(st));
 		/* queue counters, topic state, heap use: looks (System V through a
 		 * process that has it attached, never attached: DESIGN §8) */
 		detail = detail && st->header_status == 0;
@@ -379,7 +385,7 @@ static void print_stat(const struct shmkit_stat *st)
 		printf("creator:            %d, %s\n", (int)st->managed_creator_pid,
 		       alive_str(st->creator_alive));
 		printf("header:             %s\n",
-		       header_status_str(st->header_status, st->layout_version));
+		       header_status_str(st));
 		/* looks, each says when it could not read (System V nobody has
 		 * attached: never attached to look, DESIGN §8) */
 		int inside = st->header_status == 0;

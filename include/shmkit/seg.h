@@ -103,7 +103,11 @@ struct shmkit_stat {
 	int pages;
 	int persistent;                 /* managed: 1 created persistent (SHMKIT_PERSIST): gc never removes it */
 	int reserved1;                  /* zeroed */
-	uint64_t reserved[15]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
+	/* managed, header_status -EBADMSG or -EPROTO: what in the header is wrong
+	 * ("made on another platform (fingerprint ...)", "header says N bytes
+	 * ..."), as the open that refuses it says; "" otherwise. */
+	char header_detail[112];
+	uint64_t reserved[1]; /* zeroed by shmkit: room for fields added later (shmkit(3), STRUCTS THAT GROW) */
 };
 
 enum { SHMKIT_PAGES_BASE = 1, SHMKIT_PAGES_HUGETLB = 2, SHMKIT_PAGES_THP = 3 };

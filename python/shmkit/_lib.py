@@ -81,7 +81,7 @@ class Stat(Structure):
         ("kind", c_uint32), ("layout_version", c_uint32), ("creator_alive", c_int),
         ("managed_creator_pid", c_int), ("header_status", c_int),
         ("page_size", c_uint64), ("pages", c_int), ("persistent", c_int),
-        ("reserved1", c_int), ("reserved", c_uint64 * 15),
+        ("reserved1", c_int), ("header_detail", c_char * 112), ("reserved", c_uint64 * 1),
     ]
 
 

@@ -243,9 +243,11 @@ def _pages(st: _lib.Stat) -> str:
 
 def _header_status(st: _lib.Stat) -> str:
     s = st.header_status
+    why = st.header_detail.decode(errors="replace")
     if s == -errno.EPROTO:
-        why = _lib.last_error_detail().decode(errors="replace")
         return why if why.startswith("layout version") else f"layout version {st.layout_version}"
+    if s == -errno.EBADMSG and why:
+        return "corrupt or foreign: " + why
     words = {0: "ok", -errno.EINPROGRESS: "initializing (its creator is still filling it)",
              -errno.EOWNERDEAD: "half-built: its creator died before it was ready"}
     return words.get(s) or _lib.strerror(s).decode(errors="replace")
