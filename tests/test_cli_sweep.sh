@@ -249,5 +249,12 @@ grep -q '^header: .*corrupt or foreign: made on another platform (fingerprint 0x
 expect 0 "$SHMKIT" stat --json "$UC"
 grep -q '"header_status": *"corrupt or foreign: made on another platform' "$TMP/out" ||
 	fail "stat --json of a wrong fingerprint: $(cat "$TMP/out")"
+# (and a kind word no build knows read "header: ok")
+expect 0 "$SHMKIT" rm "$UC"
+expect 0 "$SHMKIT" queue create "$UC" --capacity 2 --max-msg 8
+printf '\377\377\377\177' | dd of="/dev/shm/$TAG-uc" bs=1 seek=16 conv=notrunc 2>/dev/null
+expect 0 "$SHMKIT" stat "$UC"
+grep -q "^header: *ok, but of a kind this build does not know" "$TMP/out" ||
+	fail "stat of an unknown kind: $(grep '^header' "$TMP/out")"
 
 finish test_cli_sweep

@@ -170,6 +170,10 @@ static int persist_known(const struct shmkit_stat *st)
 }
 
 /* The header's state in words. */
+#define UNKNOWN_KIND_OK                                                                    \
+	"ok, but of a kind this build does not know: a newer shmkit's object, or a damaged "  \
+	"kind word"
+
 static const char *header_status_str(const struct shmkit_stat *st)
 {
 	static char buf[256];
@@ -179,8 +183,8 @@ static const char *header_status_str(const struct shmkit_stat *st)
 		snprintf(buf, sizeof(buf), "layout version %u, this build reads version %u",
 			 st->layout_version, SHMKIT_LAYOUT_VERSION);
 		return buf;
-	case 0:
-		return "ok";
+	case 0: /* a valid header any open would refuse all the same */
+		return strcmp(shmkit_kind_name(st->kind), "unknown") == 0 ? UNKNOWN_KIND_OK : "ok";
 	case -EINPROGRESS:
 		return "initializing (its creator is still filling it)";
 	case -EOWNERDEAD:

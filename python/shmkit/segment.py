@@ -248,6 +248,9 @@ def _header_status(st: _lib.Stat) -> str:
         return why if why.startswith("layout version") else f"layout version {st.layout_version}"
     if s == -errno.EBADMSG and why:
         return "corrupt or foreign: " + why
+    if s == 0 and _lib.kind_name(st.kind) == b"unknown":
+        return ("ok, but of a kind this build does not know: a newer shmkit's object, "
+                "or a damaged kind word")
     words = {0: "ok", -errno.EINPROGRESS: "initializing (its creator is still filling it)",
              -errno.EOWNERDEAD: "half-built: its creator died before it was ready"}
     return words.get(s) or _lib.strerror(s).decode(errors="replace")
