@@ -14,7 +14,7 @@ FAILS=0
 holder=
 cleanup() {
 	[ -z "$holder" ] || kill -9 "$holder" 2>/dev/null
-	"$SHMKIT" rm "$Q" >/dev/null 2>&1
+	"$SHMKIT" rm "$Q" "$Q-ns" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -52,6 +52,15 @@ grep -q "^kept .*alive" "$TMP/gc" || fail "host gc: $(cat "$TMP/gc")"
 unshare -pf --mount-proc "$SHMKIT" gc --prefix "$Q" >"$TMP/gc2" || fail "gc in a namespace"
 grep -qE "^(kept|skipped) " "$TMP/gc2" || fail "namespaced gc: $(cat "$TMP/gc2")"
 "$SHMKIT" stat "$Q" >/dev/null || fail "gc removed a queue in use"
+
+# stat of a queue made in a namespace since gone says why its creator's life
+# is unknown (it said "1, unknown", as if the host's init had made it)
+unshare -pf --mount-proc "$SHMKIT" queue create "$Q-ns" --capacity 2 --max-msg 8 --owned ||
+	fail "queue create in a namespace"
+"$SHMKIT" stat "$Q-ns" >"$TMP/st" || fail "stat"
+"$SHMKIT" rm "$Q-ns" >/dev/null || fail "rm $Q-ns"
+grep -q "^creator: *1, unknown (a pid of another pid namespace)" "$TMP/st" ||
+	fail "stat creator line: $(grep '^creator:' "$TMP/st")"
 
 # kill -9 the producer: its role is taken over, gc may collect it once empty.
 # The producer is unshare's child (pid 1 in there): killing unshare alone

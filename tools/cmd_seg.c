@@ -220,7 +220,10 @@ static const char *pid_str(pid_t pid, char *buf, size_t cap)
 
 static const char *alive_str(int alive)
 {
-	return alive > 0 ? "alive" : alive == 0 ? "dead" : "unknown";
+	return alive > 0    ? "alive"
+	       : alive == 0 ? "dead"
+	       : alive == -EXDEV ? "unknown (a pid of another pid namespace)"
+			    : "unknown";
 }
 
 /* One segment as a JSON object. detail: also what opening the object tells
