@@ -10,7 +10,8 @@
  * another file by the time of the lease probe is no longer answered for
  * that other file's holders ("a process that cannot be inspected has it
  * open"). Each gc here is stopped at a pause point while the name
- * changes. */
+ * changes; or killed there (kill -9): what it judged stays whole, and the
+ * next gc removes it. */
 /* TIMEOUT: 120 */
 #include <dirent.h>
 #include <fcntl.h>
@@ -118,6 +119,30 @@ static void test_removed_at(const char *scheme, const char *point)
 	CHECK_OK(shmkit_remove(uri));
 	gc_go_on(&gc, 0, said, sizeof(said));
 	CHECK(said[0] == '\0');
+}
+
+/* A gc killed -9 at `point`: the orphan is still there, whole, and the next
+ * gc removes it (killed at unlink.locked, it held the name's lock, which
+ * goes with the process). */
+static void test_killed_at(const char *scheme, const char *point)
+{
+	const char *uri = test_uri(scheme, "h37c-gc-killed");
+	struct stopped_gc gc;
+	struct shmkit_stat st;
+	char said[2048];
+
+	make_orphan(uri);
+	gc_stop_at(&gc, uri, point);
+	CHECK_RET(test_kill_stopped(gc.pid), 128 + SIGKILL);
+	unlink(gc.log);
+	CHECK_OK(shmkit_stat(uri, &st));
+	/* nobody has a SysV one attached: stat does not attach to look inside */
+	CHECK(st.managed || strcmp(scheme, "sysv") == 0);
+	log_path(gc.log, sizeof(gc.log), "after-kill");
+	const char *args[] = {uri, gc.log, NULL};
+	CHECK_RET(test_wait(test_spawn_self("gc", args)), 1);
+	read_log(gc.log, said, sizeof(said));
+	CHECK_RET(shmkit_stat(uri, &st), -ENOENT);
 }
 
 /* Two gc runs at once: the first stopped after all its looks, the second
@@ -241,8 +266,9 @@ static pid_t gc_with_stopped_probe(const char *uri, const char *path, const char
 /* A gc whose lease probe (a child) was killed by another signal than SIGIO
  * read it as "held": the orphan was kept, blamed on "a process that cannot
  * be inspected". The probe did not answer: the orphan is skipped, and the
- * reason says the probe was killed. */
-static void test_probe_killed(void)
+ * reason says the probe was killed: before it asked for the lease
+ * (holders.probe) or holding it (holders.leased, the lease goes with it). */
+static void test_probe_killed(const char *point)
 {
 	const char *uri = test_uri("posix", "gc-probe");
 	char path[256], said[2048];
@@ -251,7 +277,7 @@ static void test_probe_killed(void)
 	pid_t gc;
 
 	make_orphan(uri);
-	pid_t probe = gc_with_stopped_probe(uri, path, "holders.probe", &gc);
+	pid_t probe = gc_with_stopped_probe(uri, path, point, &gc);
 	if (probe < 0)
 		return;
 	kill(probe, SIGKILL);
@@ -333,10 +359,17 @@ int main(int argc, char **argv)
 	test_removed_at("posix", "gc.posix.judged");
 	test_removed_at("sysv", "gc.sysv.unread");
 	test_removed_at("sysv", "gc.sysv.judged");
+	test_killed_at("posix", "gc.posix.listed");
+	test_killed_at("posix", "gc.posix.peeked");
+	test_killed_at("posix", "gc.posix.judged");
+	test_killed_at("posix", "unlink.locked");
+	test_killed_at("sysv", "gc.sysv.unread");
+	test_killed_at("sysv", "gc.sysv.judged");
 	test_two_gcs();
 	test_gc_beside_a_pinning_gc();
 	test_replaced_held();
-	test_probe_killed();
+	test_probe_killed("holders.probe");
+	test_probe_killed("holders.leased");
 	test_probe_sees_opener();
 	test_probe_refused_once();
 	return test_done();
