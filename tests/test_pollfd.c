@@ -835,6 +835,12 @@ static int armed_queue(const char *uri, int multi, struct shmkit_queue **q)
 	return fd;
 }
 
+/* A producer killed -9 inside its wake-up of an armed descriptor, at
+ * `point`: before it moved the word (ec.wake.bumped), before it took the
+ * entry (lis.signal.loaded), with the entry taken and no datagram sent
+ * (lis.signal.taken), or with it sent and PENDING not yet down
+ * (lis.signal.sent): the next producer's message still makes the
+ * descriptor readable. */
 static void test_waker_killed(int multi, const char *point)
 {
 	const char *uri = test_uri("posix", multi ? "wk-m" : "wk-s");
@@ -851,6 +857,36 @@ static void test_waker_killed(int multi, const char *point)
 	CHECK(readable(fd, 5000));
 	CHECK_RET(shmkit_queue_recv(q, buf, sizeof(buf), 0), 1);
 	CHECK_OK(shmkit_queue_close(p));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A consumer killed -9 making its descriptor, its socket bound and not yet
+ * registered (lis.open.bound): a new consumer's descriptor works, and
+ * producers count no waiter once it has read the queue empty. */
+static void test_fd_maker_killed(void)
+{
+	const char *uri = test_uri("posix", "h37c-fd-maker");
+	struct shmkit_queue_opts o = {.capacity = 8, .max_msg = 16, .multi_producer = 1,
+				      .multi_consumer = 1};
+	struct shmkit_queue *q, *c;
+	struct shmkit_queue_stats st;
+	const char *args[] = {uri, NULL};
+	char buf[16];
+
+	CHECK_OK(shmkit_queue_create(&q, uri, &o));
+	CHECK_RET(test_kill_stopped(test_spawn_paused("lis.open.bound", "queue_fd", args)),
+		  128 + SIGKILL);
+	CHECK_OK(shmkit_queue_open(&c, uri));
+	int fd = shmkit_queue_fd(c);
+	CHECK(fd >= 0);
+	CHECK_RET(shmkit_queue_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_OK(shmkit_queue_send(q, "n", 1, SEC));
+	CHECK(readable(fd, 5000));
+	CHECK_RET(shmkit_queue_recv(c, buf, sizeof(buf), 0), 1);
+	CHECK_OK(shmkit_queue_close(c));
+	CHECK_OK(shmkit_queue_stats(q, &st));
+	CHECK(st.recv_waiters == 0);
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
 }
@@ -1967,8 +2003,11 @@ int main(int argc, char **argv)
 	for (int multi = 0; multi <= 1; multi++) {
 		test_waker_killed(multi, "lis.signal.taken");
 		test_waker_killed(multi, "ec.wake.bumped");
+		test_waker_killed(multi, "lis.signal.loaded");
+		test_waker_killed(multi, "lis.signal.sent");
 		test_fork_close(multi);
 	}
+	test_fd_maker_killed();
 	test_two_wakers();
 	test_found_pending();
 	test_fork_owner_died();
