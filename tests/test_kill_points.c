@@ -21,7 +21,10 @@
  *    dead process's cache comes back, the heap checks clean;
  *  - a publisher killed while it finishes its dead predecessor's publish
  *    (topic.pub.recover): the next one finishes it; every subscriber sees
- *    each message once, in order.
+ *    each message once, in order;
+ *  - a joiner killed while it judges a dead subscriber's entry for reaping
+ *    (topic.sub.gone, topic.sub.judged): the next joiner reaps it, and a
+ *    reliable publisher is not held back by it.
  * Each child stops itself with SIGSTOP at the point (SHMKIT_TEST_PAUSE);
  * where a point is passed on an earlier call too, the parent lets it go on
  * until it stops there again. */
@@ -516,20 +519,52 @@ static void test_pub_recover_killed(int reliable)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* argv: uri: subscribe, then stop (the parent kills it: a dead entry). */
+static int role_sub_stop(int argc, char **argv)
+{
+	struct shmkit_sub *s;
+	(void)argc;
+	CHECK_OK(shmkit_sub_open(&s, argv[0]));
+	raise(SIGSTOP);
+	return test_done();
+}
+
+static void test_reaper_killed(const char *point)
+{
+	const char *uri = test_uri("posix", "h37c-kp-reaper");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1, .max_subs = 1};
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	const char *args[] = {uri, NULL};
+	char buf[16];
+
+	printf("kill -9 a joiner at %s, judging a dead subscriber of a full table\n", point);
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	pid_t dead = test_spawn_self("sub-stop", args);
+	CHECK_RET(test_wait_stopped(dead, 10 * SEC), 0);
+	CHECK_RET(test_kill_stopped(dead), 128 + SIGKILL);
+	CHECK_RET(test_kill_stopped(test_spawn_paused(point, "sub-stop", args)), 128 + SIGKILL);
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	for (int i = 0; i < 10; i++) {
+		int n = snprintf(buf, sizeof(buf), "r %d", i);
+		CHECK_OK(shmkit_pub_send(p, buf, (size_t)n, 2 * SEC));
+		expect_sub(s, buf);
+	}
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
-	    {"send2", role_send2},
-	    {"recv2", role_recv2},
-	    {"send-many", role_send_many},
-	    {"alloc2", role_alloc2},
-	    {"free-n", role_free_n},
-	    {"pub3", role_pub3},
-	    {"pub-next", role_pub_next},
-	    {"send-waits", role_send_waits},
-	    {"recv-many", role_recv_many},
-	    {"arm", role_arm},
-	    {NULL, NULL},
+	    {"send2", role_send2},	   {"recv2", role_recv2},
+	    {"send-many", role_send_many}, {"alloc2", role_alloc2},
+	    {"free-n", role_free_n},	   {"pub3", role_pub3},
+	    {"pub-next", role_pub_next},   {"send-waits", role_send_waits},
+	    {"recv-many", role_recv_many}, {"arm", role_arm},
+	    {"sub-stop", role_sub_stop},   {NULL, NULL},
 	};
 	test_child_dispatch(argc, argv, roles);
 	test_mpmc_fast_send_killed();
@@ -545,5 +580,7 @@ int main(int argc, char **argv)
 	test_heap_free_killed(4); /* a class of 80-byte blocks holds 3 (1 MiB / 4096 / 80) */
 	test_pub_recover_killed(0);
 	test_pub_recover_killed(1);
+	test_reaper_killed("topic.sub.gone");
+	test_reaper_killed("topic.sub.judged");
 	return test_done();
 }
