@@ -4,7 +4,8 @@
  * order the pause points force: none may fail where its caller asked to
  * open or create, and all must open the same object (each counts itself in
  * it); a file made anew under the name meanwhile, or given a second name,
- * or a creator still alive in its sizing, is never taken. */
+ * or a creator still alive in its sizing, is never taken; a taker killed
+ * -9 half-way leaves the take-over to the next. */
 /* TIMEOUT: 180 */
 #include <errno.h>
 #include <fcntl.h>
@@ -258,6 +259,26 @@ static void test_live_creator_kept(const char *scheme)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A taker killed -9 at `point` of its take-over of the abandoned file:
+ * after its wait (seg.open.empty), after judging the file abandoned
+ * (abandoned.judged), or holding the name lock (unlink.locked): the next
+ * open-or-create takes over after its usual wait for a creator (the lock
+ * went with the killed taker), and is the only one counted in the object. */
+static void test_taker_killed(const char *scheme, const char *point)
+{
+	const char *uri = test_uri(scheme, "h37c-taker-killed");
+	const char *args[] = {uri, NULL};
+	char path[4096];
+	struct stat sb;
+
+	abandon(scheme, uri, path, sizeof(path));
+	CHECK_RET(test_kill_stopped(test_spawn_paused(point, "opener", args)), 128 + SIGKILL);
+	CHECK_RET(test_wait(test_spawn_self("opener", args)), 0);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == SIZE);
+	CHECK_RET(opened(uri), 1);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -270,6 +291,9 @@ int main(int argc, char **argv)
 		test_racing_openers(schemes[i], 2);
 		test_racing_openers(schemes[i], 3);
 		test_live_creator_kept(schemes[i]);
+		test_taker_killed(schemes[i], "seg.open.empty");
+		test_taker_killed(schemes[i], "abandoned.judged");
+		test_taker_killed(schemes[i], "unlink.locked");
 	}
 	return test_done();
 }
