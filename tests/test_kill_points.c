@@ -24,7 +24,8 @@
  *    each message once, in order;
  *  - a joiner killed while it judges a dead subscriber's entry for reaping
  *    (topic.sub.gone, topic.sub.judged): the next joiner reaps it, and a
- *    reliable publisher is not held back by it.
+ *    reliable publisher is not held back by it; nor by a subscriber killed
+ *    as it makes its descriptor (topic.sub.fd).
  * Each child stops itself with SIGSTOP at the point (SHMKIT_TEST_PAUSE);
  * where a point is passed on an earlier call too, the parent lets it go on
  * until it stops there again. */
@@ -212,6 +213,33 @@ static void test_mpmc_fast_recv_killed(void)
 	CHECK_OK(shmkit_queue_stats(q2, &st));
 	CHECK(st.abandoned == 1 && st.sent == 6 && st.received == 6 && st.depth == 0);
 	CHECK_OK(shmkit_queue_close(q2));
+	CHECK_OK(shmkit_queue_close(q));
+	CHECK_OK(shmkit_remove(uri));
+}
+
+/* A consumer killed holding a message (queue.mpmc.claimed), then one killed
+ * as it takes over the dead one's entry (queue.peer.looked): a fresh
+ * consumer receives every message once, in order, the held one handed
+ * back. */
+static void test_entry_taker_killed(void)
+{
+	const char *uri = test_uri("posix", "h37c-kp-entry-taker");
+	struct shmkit_queue *q = create_queue(uri, 1, 32);
+	struct shmkit_queue_stats st;
+	const char *args[] = {uri, NULL};
+
+	printf("kill -9 at queue.peer.looked, taking a dead consumer's entry\n");
+	send_n(q, "m", 0, 6);
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.mpmc.claimed", "recv2", args)),
+		  128 + SIGKILL);
+	CHECK_RET(test_kill_stopped(test_spawn_paused("queue.peer.looked", "recv2", args)),
+		  128 + SIGKILL);
+	struct shmkit_queue *c = open_q(uri);
+	expect_n(c, "m", 0, 6);
+	expect_empty(c);
+	CHECK_OK(shmkit_queue_stats(c, &st));
+	CHECK(st.abandoned == 1 && st.received == 6 && st.depth == 0);
+	CHECK_OK(shmkit_queue_close(c));
 	CHECK_OK(shmkit_queue_close(q));
 	CHECK_OK(shmkit_remove(uri));
 }
@@ -556,20 +584,65 @@ static void test_reaper_killed(const char *point)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* argv: uri: subscribe and make the descriptor (stopped before). */
+static int role_sub_fd(int argc, char **argv)
+{
+	struct shmkit_sub *s;
+	(void)argc;
+	CHECK_OK(shmkit_sub_open(&s, argv[0]));
+	CHECK(shmkit_sub_fd(s) >= 0);
+	return test_done();
+}
+
+/* A reliable publisher with a subscriber killed as it makes its descriptor
+ * sends more than the ring holds, and a live subscriber gets it all. */
+static void test_sub_fd_killed(void)
+{
+	const char *uri = test_uri("posix", "h37c-kp-sub-fd");
+	struct shmkit_topic_opts o = {.slot_size = 16, .slots = 4, .reliable = 1};
+	struct shmkit_pub *p;
+	struct shmkit_sub *s;
+	const char *args[] = {uri, NULL};
+	char buf[16];
+
+	printf("kill -9 at topic.sub.fd: a reliable publisher goes on\n");
+	CHECK_OK(shmkit_topic_create(uri, &o));
+	CHECK_OK(shmkit_pub_open(&p, uri));
+	CHECK_OK(shmkit_sub_open(&s, uri));
+	CHECK_RET(test_kill_stopped(test_spawn_paused("topic.sub.fd", "sub-fd", args)),
+		  128 + SIGKILL);
+	for (int i = 0; i < 10; i++) {
+		int n = snprintf(buf, sizeof(buf), "f %d", i);
+		CHECK_OK(shmkit_pub_send(p, buf, (size_t)n, 2 * SEC));
+		expect_sub(s, buf);
+	}
+	CHECK_OK(shmkit_sub_close(s));
+	CHECK_OK(shmkit_pub_close(p));
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test_role roles[] = {
-	    {"send2", role_send2},	   {"recv2", role_recv2},
-	    {"send-many", role_send_many}, {"alloc2", role_alloc2},
-	    {"free-n", role_free_n},	   {"pub3", role_pub3},
-	    {"pub-next", role_pub_next},   {"send-waits", role_send_waits},
-	    {"recv-many", role_recv_many}, {"arm", role_arm},
-	    {"sub-stop", role_sub_stop},   {NULL, NULL},
+	    {"send2", role_send2},
+	    {"recv2", role_recv2},
+	    {"send-many", role_send_many},
+	    {"alloc2", role_alloc2},
+	    {"free-n", role_free_n},
+	    {"pub3", role_pub3},
+	    {"pub-next", role_pub_next},
+	    {"send-waits", role_send_waits},
+	    {"recv-many", role_recv_many},
+	    {"arm", role_arm},
+	    {"sub-stop", role_sub_stop},
+	    {"sub-fd", role_sub_fd},
+	    {NULL, NULL},
 	};
 	test_child_dispatch(argc, argv, roles);
 	test_mpmc_fast_send_killed();
 	test_mpmc_waiting_send_killed();
 	test_mpmc_fast_recv_killed();
+	test_entry_taker_killed();
 	test_recv_many_killed();
 	test_armed_receiver_killed(0);
 	test_armed_receiver_killed(1);
@@ -582,5 +655,6 @@ int main(int argc, char **argv)
 	test_pub_recover_killed(1);
 	test_reaper_killed("topic.sub.gone");
 	test_reaper_killed("topic.sub.judged");
+	test_sub_fd_killed();
 	return test_done();
 }
