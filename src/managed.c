@@ -1034,6 +1034,12 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
 	uint32_t hdr_flags = persist_wanted(mode) ? SHMKIT__HDR_PERSIST : 0;
 	mode &= 0777u;
 	size_t total = SHMKIT__HEADER_SIZE + body_size;
+	/* Our identity (three reads of /proc the first time) is looked up now,
+	 * not between the sizing of a new segment and the init word that names
+	 * its creator: a creator killed in between leaves a sized segment that
+	 * is all zero, which nobody may take over (a plain segment looks the
+	 * same), and that was the widest window of a create. */
+	(void)shmkit__ident_self();
 
 	/* Bounded: each round either creates, takes over, or sees a change. */
 	for (int round = 0; round < 8; round++) {
