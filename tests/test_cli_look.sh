@@ -6,6 +6,7 @@
 #    refuses, and leaves the segment as it was;
 #  - `ls --json` and `stat [--json]` of a System V queue that a live process has
 #    attached leave its last-user pid and times alone (no shmat to look);
+#  - `read` of a memfd leaves its access time alone;
 #  - `stat`, `heap stats` and `map get` of a heap / map whose lock a stopped
 #    process holds finish (they only look: no lock taken).
 # Every name is this test's own; everything is removed on exit.
@@ -60,6 +61,24 @@ if "$SHMKIT" queue create "$Q" --capacity 4 --max-msg 16 --owned; then
 else
 	fail "queue create $Q"
 fi
+
+# ---- a memfd's access time: read reopens it with O_NOATIME ----
+# (the kernel's internal tmpfs has no relatime: any read would set it)
+python3 -c '
+import os, sys, time
+fd = os.memfd_create(sys.argv[1], 0)
+os.write(fd, b"memfd bytes" + bytes(4085))
+print(fd, flush=True)
+time.sleep(60)' "$TAG-mfd" >"$TMP/mfd" &
+pids+=($!)
+for _ in $(seq 1 200); do [ -s "$TMP/mfd" ] && break; sleep 0.05; done
+mfd="/proc/${pids[-1]}/fd/$(head -1 "$TMP/mfd")"
+sleep 0.05 # a read now would move the access time by a tick
+atime0=$(stat -L -c %x "$mfd")
+out=$("$SHMKIT" read "memfd:$TAG-mfd" --length 11 2>&1)
+[ "$out" = "memfd bytes" ] || fail "read memfd:$TAG-mfd: $out"
+[ "$(stat -L -c %x "$mfd")" = "$atime0" ] ||
+	fail "read memfd:$TAG-mfd moved its access time: $atime0 -> $(stat -L -c %x "$mfd")"
 
 # ---- a heap and a map whose lock a stopped process holds ----
 # The holder maps the segment and writes its own tid into the heap's lock

@@ -936,13 +936,20 @@ static int one_listed(const char *what, const char *uri, struct stat_list *l)
 			    cli_shell_name(uri, safe, sizeof(safe)));
 }
 
-/* The file open as O_PATH descriptor pfd, opened with oflag. */
-static int reopen_fd(int pfd, int oflag)
+/* The file open as O_PATH descriptor pfd, opened read-only to look: with
+ * O_NOATIME, as the library's looks open posix: and file: segments, since
+ * every read of a memfd (on the kernel's internal tmpfs, no relatime) would
+ * set its access time; O_NOATIME needs the file's owner (or CAP_FOWNER), so
+ * others' memfds fall back to a plain open. */
+static int reopen_to_look(int pfd)
 {
 	char self[32];
 
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
-	return open(self, oflag | O_CLOEXEC | O_NOCTTY);
+	int fd = open(self, O_RDONLY | O_NOATIME | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && errno == EPERM)
+		fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	return fd;
 }
 
 /* A descriptor for a listed memfd: reopened read-only through
@@ -976,7 +983,7 @@ static int open_listed_fd(const struct shmkit_stat *st)
 			int fd = -1;
 			if (fstat(pfd, &sb) == 0 && S_ISREG(sb.st_mode) &&
 			    (uint64_t)sb.st_dev == st->dev && (uint64_t)sb.st_ino == st->inode)
-				fd = reopen_fd(pfd, O_RDONLY);
+				fd = reopen_to_look(pfd);
 			close(pfd);
 			if (fd >= 0) {
 				closedir(dp);
