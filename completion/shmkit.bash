@@ -48,8 +48,12 @@ _shmkit()
 		cmd=${COMP_WORDS[1]}
 		case "${COMP_WORDS[cword - 1]}" in
 		--timeout | --count | --capacity | --max-msg | --slots | --slot-size | --max-subs | \
-			--mode | --offset | --length | --wait-subs | --user | --kind | -o | --output)
+			--mode | --offset | --length | --wait-subs | --user | --kind | -o | --output | \
+			--interval | --stats | --window | --curve-server-key)
 			return 0 ;; # a value: nothing sensible to offer
+		--state | --curve-keys)
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur") # bridge's files
+			return 0 ;;
 		esac
 		if [ "$cmd" = help ]; then
 			words=$(_shmkit_commands "$tool")
@@ -60,6 +64,8 @@ _shmkit()
 				grep -o '\(^\|| \)[a-z]\+' | tr -d '| ')
 		elif [[ "$cmd" =~ ^(queue|topic)$ && $cword -eq 2 ]]; then
 			words="create stat"
+		elif [[ "$cmd" = bridge && $cword -eq 2 ]]; then
+			words="out in keygen"
 		else
 			_shmkit_uris "$tool" "$cur"
 			return 0

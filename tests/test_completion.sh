@@ -50,6 +50,14 @@ r=$(complete_line "shmkit help st");     has "$r" stat "shmkit help st"
 r=$(complete_line "shmkit stat posix:/shmkit-test-$$-co")
 has "$r" "/shmkit-test-$$-compl" "shmkit stat posix:/shmkit-test-$$-co"
 r=$(complete_line "shmkit recv x --timeout "); [ -z "$r" ] || fail "a --timeout value completed to '$r'"
+# every option that takes a value other than a URI completes no URI
+for v in "top --interval" "bridge out x y --stats" "bridge out x y --window" \
+	"bridge in x y --curve-server-key"; do
+	r=$(complete_line "shmkit $v "); [ -z "$r" ] || fail "a ${v##* } value completed to '$r'"
+done
+r=$(complete_line "shmkit bridge in x y --state $SRC/completion/shmkit.b")
+has "$r" "$SRC/completion/shmkit.bash" "shmkit bridge in x y --state (a file)"
+r=$(complete_line "shmkit bridge ");     has "$r" out "shmkit bridge "; has "$r" keygen "shmkit bridge "
 # every URI completed, as the shell reads it back (quote removal: eval), is
 # one shmkit takes for that very segment (ls prints \xHH; the shell must
 # keep the backslash)
