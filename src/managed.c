@@ -783,10 +783,25 @@ int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int 
 
 /* ---- looking: read-only, no registration, no repair ---- */
 
-/* SysV: a copy read through a process that has the segment attached. */
-static int look_sysv(struct shmkit__obj *o, const char *uri)
+/* Bytes [0, len) of SysV segment st into buf, read through a process that has
+ * it attached; -ENODATA, with the reason, where none may be read. */
+static int peek_sysv(const struct shmkit_stat *st, void *buf, size_t len)
 {
 	char why[256];
+
+	if (shmkit__sysv_peek(st->sysv_id, 0, buf, len, NULL) == 0)
+		return 0;
+	return shmkit__fail(-ENODATA, "not read: %s",
+			    shmkit__sysv_unread_why(st, why, sizeof(why)));
+}
+
+/* SysV: a copy read through a process that has the segment attached. The
+ * header is judged first and the rest copied only for an object of the kind
+ * asked for: reading a page the segment has not allocated yet allocates it
+ * (for the process read through), so a look at another program's segment,
+ * or at an object of another kind, would cost the machine its whole size. */
+static int look_sysv(struct shmkit__obj *o, const char *uri, uint32_t kind)
+{
 	struct shmkit_stat *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -797,9 +812,13 @@ static int look_sysv(struct shmkit__obj *o, const char *uri)
 				 size);
 	if (r == 0 && !(o->copy = malloc(size)))
 		r = -ENOMEM;
-	if (r == 0 && shmkit__sysv_peek(st->sysv_id, 0, o->copy, size, NULL) < 0)
-		r = shmkit__fail(-ENODATA, "not read: %s",
-				 shmkit__sysv_unread_why(st, why, sizeof(why)));
+	if (r == 0 && (r = peek_sysv(st, o->copy, SHMKIT__HEADER_SIZE)) == 0) {
+		r = header_step(o->copy, size, kind);
+		if (r == 1 || r == 2)
+			r = r == 1 ? -EAGAIN : -EBADMSG; /* a look never waits */
+	}
+	if (r == 0)
+		r = peek_sysv(st, o->copy, size);
 	free(st);
 	if (r < 0) {
 		free(o->copy);
@@ -820,7 +839,7 @@ int shmkit__obj_look(struct shmkit__obj *o, const char *uri, uint32_t kind)
 		return -EINVAL;
 	int r;
 	if (strncmp(uri, "sysv:", 5) == 0) {
-		r = look_sysv(o, uri);
+		r = look_sysv(o, uri, kind);
 	} else {
 		struct shmkit_seg *seg;
 		r = shmkit_seg_open(&seg, uri, 0, SHMKIT_LOOK, 0);

@@ -5,7 +5,8 @@
  * handle-based calls; a read-only map refuses writes, reads consistently
  * while another process writes, and a System V object is read through a
  * process that has it attached, never by attaching (its last-user pid and
- * times stay). */
+ * times stay), and only as far as its header when it is not the kind asked
+ * for (a read allocates a page the segment has not). */
 /* TIMEOUT: 120 */
 #include "test.h"
 
@@ -251,11 +252,61 @@ static void test_sysv_look(void)
 	close(ready[1]);
 }
 
+/* The resident bytes of SysV segment shmid (/proc/sysvipc/shm's rss). */
+static long long sysv_rss(int shmid)
+{
+	char line[512];
+	long long rss = -1;
+	FILE *f = fopen("/proc/sysvipc/shm", "r");
+	CHECK(f != NULL);
+	while (f && fgets(line, sizeof(line), f)) {
+		int id;
+		long long v[13];
+		if (sscanf(line, "%*d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+			   &id, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+			   &v[9], &v[10], &v[11], &v[12]) == 14 &&
+		    id == shmid)
+			rss = v[12];
+	}
+	if (f)
+		fclose(f);
+	return rss;
+}
+
+/* SysV: a look at a segment that is not the kind asked for allocates none of
+ * its untouched pages (reading one through a process allocates it): it
+ * reads the header, and stops there. */
+static void test_sysv_look_other_kind(void)
+{
+	const char *uri = test_uri("sysv", "sraw");
+	struct shmkit_seg *seg;
+	struct shmkit_queue_stats st;
+	int rc = shmkit_seg_open(&seg, uri, 8 << 20, SHMKIT_CREATE | SHMKIT_EXCL, 0600);
+	if (rc == -ENOSYS || rc == -EPERM)
+		test_skip("no System V shared memory here (%s)", shmkit_strerror(rc));
+	CHECK_OK(rc);
+	struct shmkit_stat *sst = calloc(1, sizeof(*sst));
+	CHECK(sst && shmkit_seg_stat(seg, sst) == 0);
+	int shmid = sst->sysv_id;
+	free(sst);
+	long long before = sysv_rss(shmid);
+	CHECK(before >= 0 && before < (4 << 20)); /* most of it untouched */
+	CHECK_RET(shmkit_queue_stat(uri, &st), -EBADMSG);
+	long long grew = sysv_rss(shmid) - before;
+	if (grew > 4096)
+		fprintf(stderr, "a look at an 8 MiB segment with no header allocated %lld bytes\n",
+			grew);
+	CHECK(grew <= 4096); /* its header page at most */
+	shmkit_seg_close(seg);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(void)
 {
 	test_queue_look();
 	test_map_look();
 	test_map_look_under_writer();
 	test_sysv_look();
+	test_sysv_look_other_kind();
 	return test_done(); /* it returned 0: a failed CHECK printed and passed */
 }
