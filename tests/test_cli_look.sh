@@ -6,7 +6,8 @@
 #    refuses, and leaves the segment as it was;
 #  - `ls --json` and `stat [--json]` of a System V queue that a live process has
 #    attached leave its last-user pid and times alone (no shmat to look);
-#  - `read` of a memfd leaves its access time alone;
+#  - `read` of a memfd leaves its access time alone, and `queue stat`,
+#    `map get` and `stat` read a memfd's queue and map by the name ls lists;
 #  - `stat`, `heap stats` and `map get` of a heap / map whose lock a stopped
 #    process holds finish (they only look: no lock taken).
 # Every name is this test's own; everything is removed on exit.
@@ -79,6 +80,30 @@ out=$("$SHMKIT" read "memfd:$TAG-mfd" --length 11 2>&1)
 [ "$out" = "memfd bytes" ] || fail "read memfd:$TAG-mfd: $out"
 [ "$(stat -L -c %x "$mfd")" = "$atime0" ] ||
 	fail "read memfd:$TAG-mfd moved its access time: $atime0 -> $(stat -L -c %x "$mfd")"
+
+# ---- a queue and a map in memfds: looked at by the name ls lists ----
+# (the library's memfd:NAME makes a new memfd: the looks reopen the listed
+# one through its holder, as stat and read do)
+PYTHONPATH="$SHMKIT_SOURCE_DIR/python" SHMKIT_LIBRARY="$SHMKIT_BINARY_DIR/libshmkit.so" python3 -c '
+import sys, time, shmkit
+q = shmkit.Queue.create("memfd:" + sys.argv[1] + "-mq", capacity=4, max_msg=16)
+q.send(b"one")
+m = shmkit.Map.create("memfd:" + sys.argv[1] + "-mm", 65536)
+m[b"colour"] = b"green"
+print("ready", flush=True)
+time.sleep(60)' "$TAG" >"$TMP/mheld" &
+pids+=($!)
+for _ in $(seq 1 200); do [ -s "$TMP/mheld" ] && break; sleep 0.05; done
+grep -q "^depth: *1$" <("$SHMKIT" queue stat "memfd:$TAG-mq" 2>&1) ||
+	fail "queue stat memfd:$TAG-mq: $("$SHMKIT" queue stat "memfd:$TAG-mq" 2>&1)"
+grep -q "^depth: *1$" <("$SHMKIT" stat "memfd:$TAG-mq" 2>&1) ||
+	fail "stat memfd:$TAG-mq shows no depth: $("$SHMKIT" stat "memfd:$TAG-mq" 2>&1 | tail -3)"
+out=$("$SHMKIT" map "memfd:$TAG-mm" get colour 2>&1)
+[ "$out" = green ] || fail "map memfd:$TAG-mm get colour: $out"
+grep -q "^keys: *1$" <("$SHMKIT" stat "memfd:$TAG-mm" 2>&1) ||
+	fail "stat memfd:$TAG-mm shows no keys: $("$SHMKIT" stat "memfd:$TAG-mm" 2>&1 | tail -3)"
+grep -q '"keys": 1' <("$SHMKIT" stat "memfd:$TAG-mm" --json 2>&1) ||
+	fail "stat --json memfd:$TAG-mm shows no keys"
 
 # ---- a heap and a map whose lock a stopped process holds ----
 # The holder maps the segment and writes its own tid into the heap's lock

@@ -206,6 +206,15 @@ const char *cli_kind_name(uint32_t kind);                /* "queue", "map", ... 
 /* "alice" or the number when the id has no name. */
 const char *cli_user_name(uid_t uid, char *buf, size_t cap);
 
+/* ---- looks at a memfd (cmd_seg.c) ----
+ * The URI a look at uri opens: memfd:NAME, which no library open reaches (it
+ * makes a new memfd), as fd:N in buf, N a descriptor of the one memfd ls
+ * lists under that name, reopened read-only through a process that holds it
+ * (*fd, for the caller to close); any other URI as given (*fd -1). NULL,
+ * said on stderr as what failed, when no one memfd has that name or no
+ * process holds a descriptor for it. */
+const char *cli_look_uri(const char *what, const char *uri, char *buf, size_t len, int *fd);
+
 /* ---- topics (cmd_pubsub.c): the topic part of `shmkit stat` ---- */
 struct cli_json;
 void cli_topic_print(const char *uri);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "heap_internal.h"
@@ -569,7 +570,15 @@ CLI_COMMAND(cmd_map)
 	int look = !strcmp(act, "get") || !strcmp(act, "ls") || !strcmp(act, "count");
 	if (look && cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
-	if ((r = shmkit_map_open_flags(&m, uri, look ? SHMKIT_RDONLY : 0)) < 0)
+	char fd_uri[32];
+	int fd = -1;
+	const char *open_uri = look ? cli_look_uri("open map", uri, fd_uri, sizeof(fd_uri), &fd) : uri;
+	if (!open_uri)
+		return CLI_FAIL;
+	r = shmkit_map_open_flags(&m, open_uri, look ? SHMKIT_RDONLY : 0);
+	if (fd >= 0)
+		close(fd); /* the map keeps its own */
+	if (r < 0)
 		return cli_fail_kind("open map", uri, r, "map");
 	r = map_action(m, uri, act, n, args, &o, &w);
 	shmkit_map_close(m);
@@ -721,7 +730,15 @@ CLI_COMMAND(cmd_heap)
 	if (strcmp(act, "stats") == 0) { /* a look: read-only, nothing changes */
 		if (cli_uri_options(argv[0], uri, CLI_URI_LOOK) != CLI_OK)
 			return CLI_USAGE;
-		if ((r = shmkit_heap_stat(uri, &st)) < 0)
+		char fd_uri[32];
+		int fd;
+		const char *look = cli_look_uri(w.what, uri, fd_uri, sizeof(fd_uri), &fd);
+		if (!look)
+			return CLI_FAIL;
+		r = shmkit_heap_stat(look, &st);
+		if (fd >= 0)
+			close(fd);
+		if (r < 0)
 			return cli_fail_kind(w.what, uri, r, "heap");
 		if (!o.json) {
 			print_stats_text(&st);

@@ -92,6 +92,27 @@ CLI_COMMAND(cmd_topic)
 	return cli_say_made(uri, NULL); /* shmkit_topic_create keeps no handle: looked up */
 }
 
+/* The topic at look (what opens uri: cli_look_uri) as topic stat shows it. */
+static int print_topic_stat(const char *uri, const char *look, int json)
+{
+	struct shmkit_topic_info info;
+	int ret = shmkit_topic_stat(look, &info, NULL, 0);
+	if (ret < 0)
+		return cli_fail_kind("topic stat", uri, ret, "topic");
+	if (!json) {
+		cli_topic_print(look);
+		return CLI_OK;
+	}
+	struct cli_json j;
+	cli_json_init(&j, stdout);
+	cli_json_object(&j, NULL);
+	cli_json_str(&j, "uri", uri);
+	cli_topic_json(&j, look);
+	cli_json_end(&j);
+	int w = cli_json_finish(&j);
+	return w < 0 ? cli_fail_write("topic stat", uri, w) : CLI_OK;
+}
+
 /* shmkit topic stat URI [--json]: what `shmkit stat` says of a topic, alone.
  * A look (shmkit_topic_stat): joins nothing, changes nothing. */
 static int topic_stat(int argc, char **argv)
@@ -108,22 +129,15 @@ static int topic_stat(int argc, char **argv)
 	    cli_uri_options("topic", argv[1], CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = argv[1];
-	struct shmkit_topic_info info;
-	int ret = shmkit_topic_stat(uri, &info, NULL, 0);
-	if (ret < 0)
-		return cli_fail_kind("topic stat", uri, ret, "topic");
-	if (!json) {
-		cli_topic_print(uri);
-		return CLI_OK;
-	}
-	struct cli_json j;
-	cli_json_init(&j, stdout);
-	cli_json_object(&j, NULL);
-	cli_json_str(&j, "uri", uri);
-	cli_topic_json(&j, uri);
-	cli_json_end(&j);
-	int w = cli_json_finish(&j);
-	return w < 0 ? cli_fail_write("topic stat", uri, w) : CLI_OK;
+	char fd_uri[32];
+	int fd;
+	const char *look = cli_look_uri("topic stat", uri, fd_uri, sizeof(fd_uri), &fd);
+	if (!look)
+		return CLI_FAIL;
+	int ret = print_topic_stat(uri, look, json);
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 /* ---- shmkit pub ---- */

@@ -592,7 +592,14 @@ static int queue_stat(int argc, char **argv)
 	    cli_uri_options("queue", argv[1], CLI_URI_LOOK) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = argv[1];
-	ret = read_stats(uri, &st);
+	char fd_uri[32];
+	int fd;
+	const char *look = cli_look_uri("queue stat", uri, fd_uri, sizeof(fd_uri), &fd);
+	if (!look)
+		return CLI_FAIL;
+	ret = read_stats(look, &st);
+	if (fd >= 0)
+		close(fd);
 	if (ret < 0)
 		return cli_fail_kind("queue stat", uri, ret, "queue");
 	if (o.json) {

@@ -200,13 +200,91 @@ static const char *header_status_str(const struct shmkit_stat *st)
 	}
 }
 
+static int is_listed_only(const char *uri)
+{
+	return strncmp(uri, "memfd:", 6) == 0;
+}
+
+/* The file open as O_PATH descriptor pfd, opened read-only to look: with
+ * O_NOATIME, as the library's looks open posix: and file: segments, since
+ * every read of a memfd (on the kernel's internal tmpfs, no relatime) would
+ * set its access time; O_NOATIME needs the file's owner (or CAP_FOWNER), so
+ * others' memfds fall back to a plain open. */
+static int reopen_to_look(int pfd)
+{
+	char self[32];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	int fd = open(self, O_RDONLY | O_NOATIME | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && errno == EPERM)
+		fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	return fd;
+}
+
+/* A descriptor for a listed memfd: reopened read-only through
+ * /proc/PID/fd of a process that holds one (matched by device and inode), or
+ * -ENOENT when every holder only maps it. */
+static int open_listed_fd(const struct shmkit_stat *st)
+{
+	int shown = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
+
+	for (int i = 0; i < shown; i++) {
+		char dir[64], path[64 + sizeof(((struct dirent *)0)->d_name)];
+		struct dirent *d;
+		struct stat sb;
+		DIR *dp;
+
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)st->mappers[i].pid);
+		if (!(dp = opendir(dir)))
+			continue;
+		while ((d = readdir(dp)) != NULL) {
+			snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+			if (d->d_name[0] == '.' || stat(path, &sb) != 0 ||
+			    (uint64_t)sb.st_dev != st->dev || (uint64_t)sb.st_ino != st->inode)
+				continue;
+			/* the holder may have put something else there since:
+			 * looked at first through O_PATH, which opens nothing (a
+			 * FIFO's writer is not released, no tty becomes ours),
+			 * then the very file reopened */
+			int pfd = open(path, O_PATH | O_CLOEXEC);
+			if (pfd < 0)
+				continue;
+			int fd = -1;
+			if (fstat(pfd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+			    (uint64_t)sb.st_dev == st->dev && (uint64_t)sb.st_ino == st->inode)
+				fd = reopen_to_look(pfd);
+			close(pfd);
+			if (fd >= 0) {
+				closedir(dp);
+				return fd;
+			}
+		}
+		closedir(dp);
+	}
+	return -ENOENT;
+}
+
+/* The URI a kind's look at st opens: a memfd, which no name reaches (the
+ * library's memfd:NAME makes a new one), as fd:N, N its descriptor reopened
+ * through a process that holds it, for the caller to close (*fd); any other
+ * segment, or a memfd nobody holds a descriptor for, by its URI (*fd -1). */
+static const char *look_uri_of(const struct shmkit_stat *st, char *buf, size_t len, int *fd)
+{
+	*fd = is_listed_only(st->uri) ? open_listed_fd(st) : -1;
+	if (*fd < 0)
+		return st->uri;
+	snprintf(buf, len, "fd:%d", *fd);
+	return buf;
+}
+
 /* The attach table of a managed segment; -1 when it cannot be read. */
-static int read_attachers(const struct shmkit_stat *st, struct shmkit_attacher *a, int cap)
+static int read_attachers(const struct shmkit_stat *st, const char *look,
+			  struct shmkit_attacher *a, int cap)
 {
 	if (!st->managed || (st->header_status < 0 && st->header_status != -EINPROGRESS &&
 				     st->header_status != -EOWNERDEAD))
 		return -1;
-	int n = shmkit_managed_attachers(st->uri, a, cap);
+	int n = shmkit_managed_attachers(look, a, cap);
 	return n < 0 ? -1 : (n < cap ? n : cap);
 }
 
@@ -318,10 +396,13 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 		/* queue counters, topic state, heap use: looks (System V through a
 		 * process that has it attached, never attached: DESIGN §8) */
 		detail = detail && st->header_status == 0;
+		char fd_uri[32];
+		int fd;
+		const char *look = look_uri_of(st, fd_uri, sizeof(fd_uri), &fd);
 		if (detail && st->kind == SHMKIT_KIND_QUEUE)
-			cli_queue_stat_json(j, st->uri);
+			cli_queue_stat_json(j, look);
 		struct shmkit_attacher a[64];
-		int n = read_attachers(st, a, 64);
+		int n = read_attachers(st, look, a, 64);
 		if (n < 0) {
 			cli_json_null(j, "attached_processes");
 		} else {
@@ -338,9 +419,11 @@ static void json_stat(struct cli_json *j, const struct shmkit_stat *st, int deta
 			cli_json_end(j);
 		}
 		if (st->kind == SHMKIT_KIND_TOPIC && st->header_status == 0)
-			cli_topic_json(j, st->uri);
+			cli_topic_json(j, look);
 		if (detail && (st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP))
-			cli_heap_json(j, st->uri, st->kind);
+			cli_heap_json(j, look, st->kind);
+		if (fd >= 0)
+			close(fd);
 	}
 	cli_json_end(j);
 }
@@ -396,10 +479,13 @@ static void print_stat(const struct shmkit_stat *st)
 		/* looks, each says when it could not read (System V nobody has
 		 * attached: never attached to look, DESIGN §8) */
 		int inside = st->header_status == 0;
+		char fd_uri[32];
+		int fd;
+		const char *look = look_uri_of(st, fd_uri, sizeof(fd_uri), &fd);
 		if (st->kind == SHMKIT_KIND_QUEUE && inside)
-			cli_queue_stat_text(st->uri);
+			cli_queue_stat_text(look);
 		struct shmkit_attacher at[64];
-		int n = read_attachers(st, at, 64);
+		int n = read_attachers(st, look, at, 64);
 		printf("attached processes: ");
 		if (n < 0)
 			printf("unknown\n");
@@ -409,9 +495,11 @@ static void print_stat(const struct shmkit_stat *st)
 			printf("%s%d %s%s", i ? ", " : "", (int)at[i].pid, alive_str(at[i].alive),
 			       i == n - 1 ? "\n" : "");
 		if (st->kind == SHMKIT_KIND_TOPIC && inside)
-			cli_topic_print(st->uri);
+			cli_topic_print(look);
 		if ((st->kind == SHMKIT_KIND_HEAP || st->kind == SHMKIT_KIND_MAP) && inside)
-			cli_heap_print(st->uri, st->kind);
+			cli_heap_print(look, st->kind);
+		if (fd >= 0)
+			close(fd);
 	}
 }
 
@@ -912,11 +1000,6 @@ static int find_listed(const char *uri, struct stat_list *l)
 	return ret < 0 ? ret : 0;
 }
 
-static int is_listed_only(const char *uri)
-{
-	return strncmp(uri, "memfd:", 6) == 0;
-}
-
 /* One listed segment or a failure line: none, or several of that name. */
 static int one_listed(const char *what, const char *uri, struct stat_list *l)
 {
@@ -936,63 +1019,23 @@ static int one_listed(const char *what, const char *uri, struct stat_list *l)
 			    cli_shell_name(uri, safe, sizeof(safe)));
 }
 
-/* The file open as O_PATH descriptor pfd, opened read-only to look: with
- * O_NOATIME, as the library's looks open posix: and file: segments, since
- * every read of a memfd (on the kernel's internal tmpfs, no relatime) would
- * set its access time; O_NOATIME needs the file's owner (or CAP_FOWNER), so
- * others' memfds fall back to a plain open. */
-static int reopen_to_look(int pfd)
+const char *cli_look_uri(const char *what, const char *uri, char *buf, size_t len, int *fd)
 {
-	char self[32];
+	struct stat_list l;
 
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
-	int fd = open(self, O_RDONLY | O_NOATIME | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 && errno == EPERM)
-		fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	return fd;
-}
-
-/* A descriptor for a listed memfd: reopened read-only through
- * /proc/PID/fd of a process that holds one (matched by device and inode), or
- * -ENOENT when every holder only maps it. */
-static int open_listed_fd(const struct shmkit_stat *st)
-{
-	int shown = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
-
-	for (int i = 0; i < shown; i++) {
-		char dir[64], path[64 + sizeof(((struct dirent *)0)->d_name)];
-		struct dirent *d;
-		struct stat sb;
-		DIR *dp;
-
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)st->mappers[i].pid);
-		if (!(dp = opendir(dir)))
-			continue;
-		while ((d = readdir(dp)) != NULL) {
-			snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-			if (d->d_name[0] == '.' || stat(path, &sb) != 0 ||
-			    (uint64_t)sb.st_dev != st->dev || (uint64_t)sb.st_ino != st->inode)
-				continue;
-			/* the holder may have put something else there since:
-			 * looked at first through O_PATH, which opens nothing (a
-			 * FIFO's writer is not released, no tty becomes ours),
-			 * then the very file reopened */
-			int pfd = open(path, O_PATH | O_CLOEXEC);
-			if (pfd < 0)
-				continue;
-			int fd = -1;
-			if (fstat(pfd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-			    (uint64_t)sb.st_dev == st->dev && (uint64_t)sb.st_ino == st->inode)
-				fd = reopen_to_look(pfd);
-			close(pfd);
-			if (fd >= 0) {
-				closedir(dp);
-				return fd;
-			}
-		}
-		closedir(dp);
+	*fd = -1;
+	if (!is_listed_only(uri))
+		return uri;
+	if (one_listed(what, uri, &l) != CLI_OK)
+		return NULL;
+	const char *look = look_uri_of(&l.v[0], buf, len, fd);
+	free(l.v);
+	if (*fd < 0) {
+		cli_fail_msg(what, uri, "no process holds a descriptor for it (only mappings), "
+			     "so it cannot be opened");
+		return NULL;
 	}
-	return -ENOENT;
+	return look;
 }
 
 /* ---- stat ---- */
@@ -1458,17 +1501,11 @@ struct read_src {
  * descriptor, never mapped (its owner may shrink it: it need not be sealed). */
 static int open_listed(const char *uri, struct read_src *r)
 {
-	struct stat_list l;
+	char fd_uri[32];
 	struct stat sb;
-	int ret;
 
-	if ((ret = one_listed("read", uri, &l)) != CLI_OK)
-		return ret;
-	r->fd = open_listed_fd(&l.v[0]);
-	free(l.v);
-	if (r->fd < 0)
-		return cli_fail_msg("read", uri, "no process holds a descriptor for it (only "
-				    "mappings), so it cannot be opened");
+	if (!cli_look_uri("read", uri, fd_uri, sizeof(fd_uri), &r->fd))
+		return CLI_FAIL;
 	if (fstat(r->fd, &sb) < 0)
 		return cli_fail("read", uri, -errno);
 	r->size = (size_t)sb.st_size;
