@@ -287,6 +287,32 @@ def scenario_big_frames():
     stop(pin)
 
 
+def scenario_pipe_fill():
+    """Frames just under the limit while the receiver holds a message (its
+    queue full, so it reads nothing): what one connection queues in the
+    receiver is capped (ZMQ_RCVHWM, 4 MiB), not ZeroMQ's default of 1000
+    such frames (63 MiB)."""
+    qa, qb = queue("j"), queue("k", cap=4)
+    ep = f"ipc://{TMP}/q8"
+    pin = bridge(f"{TMP}/in8.log", "in", ep, qb, "--bind", "--state", f"{TMP}/q8.rec")
+    pout = bridge(f"{TMP}/out8.log", "out", qa, ep)
+    feed(qa, 1, 50)  # fills qb: the receiver holds and reads nothing
+    time.sleep(1)
+    rss0 = rss_kb(pin)
+    fill = socket(zmq.DEALER, ep, SNDTIMEO=5000)
+    for _ in range(600):
+        fill.send_multipart([hdr(b"D", 0), b"\xab" * 66000])
+    time.sleep(1.5)  # before the receiver's heartbeat drops the full connection
+    grew = rss_kb(pin) - rss0
+    fill.close()
+    check(grew < 16384, f"pipe fill: the receiving bridge holds {grew} KiB of one peer's frames")
+    got = sh("recv", qb, "--count", "50", "--timeout", "30").stdout
+    check(got == lines(1, 50), "pipe fill: the stream")
+    check(pin.poll() is None, "pipe fill: the receiving bridge died")
+    stop(pout)
+    stop(pin)
+
+
 def scenario_own_stream():
     """The peer is the stream's sender itself and plays with its numbers."""
     q = queue("e")
@@ -506,7 +532,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(1))  # clean up first
     signal.signal(signal.SIGALRM, timed_out)
     scenarios = [scenario_third_peer, scenario_intruder_at_sender, scenario_big_frames,
-                 scenario_own_stream,
+                 scenario_pipe_fill, scenario_own_stream,
                  scenario_hostile_receiver, scenario_topic_in, scenario_topic_out, scenario_records]
     only = sys.argv[1:]
     try:

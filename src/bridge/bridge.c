@@ -23,6 +23,7 @@
 #define HEARTBEAT_MS 1000 /* ZMTP heartbeats notice a dead peer */
 #define HEARTBEAT_TIMEOUT_MS 3000
 #define HANDSHAKE_MS 5000 /* a connection that does not speak ZMTP by then is closed */
+#define PEER_PIPE_BYTES (4 << 20) /* what a queue receiver lets one connection queue */
 
 int64_t br_now_ns(void)
 {
@@ -341,6 +342,20 @@ static int64_t frame_max(const struct shmkit_bridge *b)
 	return (int64_t)(m > BR_BATCH_FRAME_MAX ? m : BR_BATCH_FRAME_MAX);
 }
 
+/* A queue receiver's ZMQ_RCVHWM: room for PEER_PIPE_BYTES of the longest
+ * frames it takes (4 to ZeroMQ's default 1000). While it holds a message it
+ * reads nothing, and at the default every connection, a stranger's too,
+ * could queue 1000 frames of 65 KiB (63 MiB) in this process. The sender's
+ * BATCH frames carry up to 256 messages each, so this is still more than
+ * its window. (It caps a connection, not their number: docs/BRIDGE.md,
+ * "Limits".) */
+static int peer_pipe_hwm(int64_t frame)
+{
+	int64_t n = PEER_PIPE_BYTES / frame;
+
+	return n < 4 ? 4 : n > 1000 ? 1000 : (int)n;
+}
+
 /* ipc://PATH's path, or NULL for any other endpoint or a name not in the
  * file system (abstract, ZeroMQ's own temporary name). */
 static const char *ipc_path(const char *endpoint)
@@ -459,6 +474,10 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 	 * than ZeroMQ's high-water mark of such frames (docs/BRIDGE.md). */
 	int64_t most = frame_max(b);
 	if (zmq_setsockopt(b->sock, ZMQ_MAXMSGSIZE, &most, sizeof most) < 0)
+		return zerr();
+	int hwm = peer_pipe_hwm(most);
+	if (b->kind == SHMKIT_KIND_QUEUE && b->dir == SHMKIT_BRIDGE_IN &&
+	    zmq_setsockopt(b->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0)
 		return zerr();
 	if (b->kind == SHMKIT_KIND_TOPIC && b->dir == SHMKIT_BRIDGE_OUT &&
 	    zmq_setsockopt(b->sock, ZMQ_XPUB_NODROP, &one, sizeof one) < 0)
