@@ -162,5 +162,19 @@ if "$SHMKIT" bridge keygen >"$TMP/ck" 2>/dev/null && "$SHMKIT" bridge keygen >"$
 	[ "$(grep -c "handshake with" "$TMP/in.log")" = 1 ] || fail "said more than once: $(cat "$TMP/in.log")"
 fi
 
+# 6. a connection closed during the handshake (a link or a peer lost, as on
+# a bad network): said as that first, not only as a CURVE or protocol mistake
+"$SHMKIT" bridge in 'tcp://127.0.0.1:*' "$QC" --bind --timeout 3 2>"$TMP/hs.log" & IN=$!
+wait_line "$TMP/hs.log" "listening on tcp:" 300 || fail "lost handshake: no port said: $(cat "$TMP/hs.log")"
+PORT=$(sed -n 's/.*listening on tcp:[^ ]*:\([0-9]*\).*/\1/p' "$TMP/hs.log" | head -1)
+if exec 3<>"/dev/tcp/127.0.0.1/$PORT"; then
+	exec 3>&-
+fi
+wait_line "$TMP/hs.log" "handshake with a peer" 50
+kill "$IN" 2>/dev/null
+exited_within "$IN" 20 "lost handshake: bridge in"
+grep -q "handshake with a peer at .* failed: the connection closed during it (the link or the peer went away" \
+	"$TMP/hs.log" || fail "a connection closed during the handshake is not said as such: $(cat "$TMP/hs.log")"
+
 [ "$FAILS" = 0 ] && echo "ok: bridge link"
 exit $((FAILS > 0))

@@ -149,7 +149,10 @@ static const char *handshake_why(unsigned ev)
 	if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
 		return "the peer broke the ZeroMQ protocol, or its CURVE keys do not match this "
 		       "side's (encrypted on one side only, or the wrong server key)";
-	return "the connection closed during it (CURVE on one side only, or not a ZeroMQ peer)";
+	/* most often, on a bad network, nothing is misconfigured: the link
+	 * dropped or the peer was killed mid-handshake, and it comes again */
+	return "the connection closed during it (the link or the peer went away, CURVE on one "
+	       "side only, or not a ZeroMQ peer)";
 }
 
 /* One monitor event; *down when a connecting socket's link went down. */
