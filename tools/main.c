@@ -9,6 +9,19 @@
 
 #include "cli.h"
 
+/* LeakSanitizer (the sanitizer build): libzmq's I/O threads now and then
+ * leave one small block unfreed at context end (80 bytes, allocated in an
+ * I/O thread, no frame of ours on its stack; 2 runs of 12 of
+ * test_bridge_args), which failed the bridge tests at random. The sanitizer runtime
+ * looks this up by name: exported, as the build hides everything else. */
+#if defined(__SANITIZE_ADDRESS__)
+__attribute__((visibility("default"), used)) const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:libzmq.so\n";
+}
+#endif
+
 /* A standard descriptor the caller closed (`shmkit recv Q >&-`) would be
  * the number the next open gets: a segment's descriptor would become
  * stdout, and printing a message would write it into the segment. Each
