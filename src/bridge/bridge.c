@@ -322,7 +322,7 @@ static int set_curve(void *sock, const struct shmkit_bridge_opts *o)
 static int socket_type(int kind, int dir)
 {
 	if (kind == SHMKIT_KIND_TOPIC)
-		return dir == SHMKIT_BRIDGE_OUT ? ZMQ_PUB : ZMQ_SUB;
+		return dir == SHMKIT_BRIDGE_OUT ? ZMQ_XPUB : ZMQ_SUB;
 	return dir == SHMKIT_BRIDGE_OUT ? ZMQ_DEALER : ZMQ_ROUTER;
 }
 

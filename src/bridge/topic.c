@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Topics: one ZeroMQ message per shmkit message, bytes unchanged, so any
  * ZeroMQ SUB subscribed to "" receives them. OUT reads the ring as a
- * subscriber and sends on a PUB with XPUB_NODROP and DONTWAIT: when the link is full
- * it holds that one message and reads nothing until the link takes it, so
- * it behaves as any slow subscriber of the local topic: on a lossy topic the
- * ring overwrites and its subscriber entry counts the loss (shown by
- * shmkit top too), on a reliable one the publisher waits. (Reading on and
- * dropping at the link instead would lose as much, burn the CPU the link's
- * I/O thread needs, and be seen by the bridge alone.) IN publishes what
- * arrives (a message longer than the local slot is a counted drop). */
+ * subscriber and sends on an XPUB with XPUB_NODROP and DONTWAIT: when the
+ * link is full, or no remote subscriber is subscribed (a PUB would discard
+ * what it is given then, and nobody would know), it holds that one message
+ * and reads nothing until the link takes it, so it behaves as any slow
+ * subscriber of the local topic: on a lossy topic the ring overwrites and
+ * its subscriber entry counts the loss (shown by shmkit top too), on a
+ * reliable one the publisher waits. (Reading on and dropping at the link
+ * instead would lose as much, burn the CPU the link's I/O thread needs, and
+ * be seen by the bridge alone.) IN publishes what arrives (a message longer
+ * than the local slot is a counted drop). */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -44,10 +46,10 @@ static int send_or_hold(struct shmkit_bridge *b, zmq_msg_t *m, int flags)
 }
 
 /* A held message: wait up to slice_ns for the link to take it. Not with
- * zmq_poll: a PUB always reports POLLOUT (only a send checks its pipes'
+ * zmq_poll: an XPUB always reports POLLOUT (only a send checks its pipes'
  * room), so a poll loop would spin and take the CPU the link's I/O thread
  * needs. A blocking send with a timeout sleeps until that thread reports
- * room in the pipe, as ZeroMQ's own PUB with XPUB_NODROP does. */
+ * room in the pipe, as ZeroMQ's own (X)PUB with XPUB_NODROP does. */
 static int send_pending(struct shmkit_bridge *b, int64_t slice_ns)
 {
 	int r = br_set_timeout(b, ZMQ_SNDTIMEO, slice_ns);
@@ -87,9 +89,10 @@ static int forward_one(struct shmkit_bridge *b, int64_t wait_ns)
 }
 
 /* Wait up to slice_ns for the local topic's descriptor (armed by the
- * forward_one that found nothing). Only it: a PUB hands the program nothing
- * to read, and its commands (a subscriber joining, room in a pipe) wait for
- * the next send, so a zmq_poll would only add system calls per message. */
+ * forward_one that found nothing). Only it: what the XPUB hands the program
+ * (subscriptions) is read at the next step, and its other commands (room in
+ * a pipe) wait for the next send, so a zmq_poll would only add system calls
+ * per message. */
 static int wait_local(int fd, int64_t slice_ns)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -98,10 +101,49 @@ static int wait_local(int fd, int64_t slice_ns)
 	return poll(&p, 1, ms) < 0 && errno != EINTR ? -errno : 0;
 }
 
+/* The subscriptions the XPUB passes up, read without waiting: a prefix's
+ * first subscriber "\x01PREFIX", its last one leaving (an unsubscribe, or
+ * its connection ended) "\x00PREFIX"; anything else a peer sends is
+ * dropped. At most SUBS_PER_STEP a step: a peer flooding subscriptions
+ * cannot keep the bridge from its messages. */
+#define SUBS_PER_STEP 1024
+
+static int read_subscriptions(struct shmkit_bridge *b)
+{
+	for (int i = 0; i < SUBS_PER_STEP; i++) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, b->sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			int e = zmq_errno();
+			return e == EAGAIN || e == EINTR ? 0 : -e;
+		}
+		const unsigned char *d = zmq_msg_data(&m);
+		if (zmq_msg_size(&m) >= 1 && d[0] == 1)
+			b->subscribed++;
+		else if (zmq_msg_size(&m) >= 1 && d[0] == 0 && b->subscribed > 0)
+			b->subscribed--;
+		zmq_msg_close(&m);
+	}
+	return 0;
+}
+
+/* No remote subscriber: wait up to slice_ns for one to subscribe. */
+static int wait_subscriber(struct shmkit_bridge *b, int64_t slice_ns)
+{
+	int r = br_wait_both(b, -1, slice_ns);
+
+	return r < 0 ? r : read_subscriptions(b);
+}
+
 int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 {
-	int r = 0;
+	int r = read_subscriptions(b);
 
+	if (r < 0)
+		return r;
+	if (b->subscribed == 0)
+		return wait_subscriber(b, slice_ns);
 	if (b->has_pending && (r = send_pending(b, slice_ns)) <= 0)
 		return r;
 	/* with a descriptor, wait on it; without one (or while the publisher is
