@@ -421,6 +421,10 @@ static int list_add(struct thread_locks *t, struct robust_list_head *h,
 
 	if (t->n_held == HELD_MAX)
 		return 0;
+	/* linked already: another process freed the word under us and we took
+	 * it again; a second link would make the entry its own successor */
+	if (held_index(t, next) >= 0)
+		return 1;
 	*next = first;
 #if SHMKIT__MUTEX_HAVE_PREV
 	void **prev = next - 1;
@@ -808,21 +812,37 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
 	return r;
 }
 
+/* An unlock refused (-EPERM, -EBADMSG, -EINVAL) of a mutex this thread
+ * linked: another process rewrote its word, stamp or magic while we held it.
+ * Its entry leaves our list all the same (the word is left as it is): kept,
+ * it outlived the segment's mapping, and the next lock by this thread (ours,
+ * or the C library's robust ones) wrote through it. */
+static SHMKIT__COLD int unlock_refused(struct thread_locks *t, struct shmkit__mutex_shared *s,
+				       int r)
+{
+	struct robust_list_head *h = robust_head(t);
+	int linked = h ? held_index(t, entry_next(s)) : -1;
+
+	if (linked >= 0)
+		list_del(t, h, s, linked);
+	return r;
+}
+
 SHMKIT_API int shmkit_mutex_unlock(struct shmkit_mutex *m)
 {
 	if (SHMKIT__UNLIKELY(mutex_unusable(m)))
 		return -EINVAL;
 	struct shmkit__mutex_shared *s = mutex_shared(m);
+	struct thread_locks *t = this_thread();
 	int r = mutex_check(s);
 
 	if (SHMKIT__UNLIKELY(r))
-		return r;
-	struct thread_locks *t = this_thread();
+		return unlock_refused(t, s, r);
 	uint32_t tid = my_tid(t);
 	uint64_t p = load_pair(s, __ATOMIC_RELAXED);
 	/* held by us, not by an earlier thread with our tid */
 	if ((PAIR_WORD(p) & FUTEX_TID_MASK) != tid || earlier_self(t, PAIR_STAMP(p)))
-		return -EPERM;
+		return unlock_refused(t, s, -EPERM);
 	/* Unlocked while inconsistent: unusable for everyone (POSIX). */
 	int dead = atomic_load_explicit(&s->state, memory_order_relaxed) ==
 		   SHMKIT__MUTEX_INCONSISTENT;

@@ -7,13 +7,16 @@
  * (a holder killed afterwards with a glibc robust mutex and another of ours
  * held has both marked dead by the kernel). Before, such links made unlock
  * write where they pointed (a crash under the concurrent scribbler of
- * tests/, or a chosen write into the locker's memory). */
+ * tests/, or a chosen write into the locker's memory). Likewise a held
+ * mutex's word, stamp or magic rewritten: the refused unlock still takes
+ * the entry off the thread's list. */
 /* TIMEOUT: 60 */
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "layout.h"
@@ -128,6 +131,64 @@ static void test_mixed(struct area *a)
 	CHECK(victim_untouched());
 }
 
+/* Whether this thread's robust list, walked from its head, holds entry e. */
+static int on_my_list(void **e)
+{
+	struct robust_list_head *h = NULL;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, 0, &h, &len) != 0 || h == NULL)
+		return 0;
+	struct robust_list *l = h->list.next;
+	for (int i = 0; i < 64 && l != &h->list; i++, l = l->next)
+		if ((void **)(void *)l == e)
+			return 1;
+	return 0;
+}
+
+/* Another process rewrites the word, the stamp or the magic of a mutex we
+ * hold (or frees the word, and we lock again): the unlock is refused, but
+ * the entry must leave our list all the same. Then the mutex's mapping goes,
+ * and our next lock, a rebuild of the list (a scribbled link) and glibc's
+ * robust lock must not write through what is left of it. Before, the
+ * refused unlock left the entry linked: the next lock of any mutex by the
+ * thread wrote into the unmapped page (SIGSEGV in list_add), and a relock
+ * of a freed word linked the entry twice. */
+static void test_word_rewritten(struct area *a)
+{
+	void *wild = (void *)(uintptr_t)0x4141414141414140ull;
+	for (int c = 0; c < 4; c++) {
+		struct shmkit_mutex *m =
+		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		CHECK(m != MAP_FAILED);
+		if (m == MAP_FAILED)
+			return;
+		struct shmkit__mutex_shared *s = (void *)m;
+		CHECK_OK(shmkit_mutex_init(m));
+		CHECK_OK(shmkit_mutex_lock(m, 0));
+		if (c == 0) { /* "held by pid 1" */
+			atomic_store(&s->word, 1);
+			CHECK_RET(shmkit_mutex_unlock(m), -EPERM);
+		} else if (c == 1) { /* an earlier thread with our tid */
+			s->stamp = 1;
+			CHECK_RET(shmkit_mutex_unlock(m), -EPERM);
+		} else if (c == 2) { /* not a mutex any more */
+			atomic_store(&s->magic, 0x41414141);
+			CHECK_RET(shmkit_mutex_unlock(m), -EBADMSG);
+		} else { /* freed under us, then ours again */
+			atomic_store(&s->word, 0);
+			CHECK_OK(shmkit_mutex_lock(m, 0));
+			CHECK_OK(shmkit_mutex_unlock(m));
+		}
+		CHECK(!on_my_list(next_field(m)));
+		munmap(m, 4096);
+		CHECK_OK(shmkit_mutex_lock(&a->m[0], 0));
+		scribble(&a->m[0], wild, wild); /* the unlock rebuilds the list */
+		CHECK_OK(shmkit_mutex_unlock(&a->m[0]));
+		CHECK_RET(pthread_mutex_lock(&a->g), 0);
+		CHECK_RET(pthread_mutex_unlock(&a->g), 0);
+	}
+}
+
 int main(void)
 {
 	struct area *a =
@@ -140,6 +201,7 @@ int main(void)
 	CHECK_OK(shmkit_mutex_init(&a->m[1]));
 	test_links_ignored(&a->m[0]);
 	test_mixed(a);
+	test_word_rewritten(a);
 	test_list_still_works(a);
 	munmap(a, sizeof(*a));
 	return test_done();
