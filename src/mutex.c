@@ -462,8 +462,10 @@ static __attribute__((noinline)) void unlink_checked(struct thread_locks *t,
 }
 #endif
 
-static void list_del(struct thread_locks *t, struct robust_list_head *h,
-		     struct shmkit__mutex_shared *s, int index)
+/* Takes the entry of s (held[index]) out of our list; its own links are
+ * left as they are (list_del clears them). */
+static void list_unlink(struct thread_locks *t, struct robust_list_head *h,
+			struct shmkit__mutex_shared *s, int index)
 {
 	void **next = entry_next(s);
 	/* each link read once: the value checked is the value written */
@@ -498,14 +500,21 @@ static void list_del(struct thread_locks *t, struct robust_list_head *h,
 		runp = n;
 	}
 #endif
-	LIST_BARRIER();
-	*next = NULL;
-#if SHMKIT__MUTEX_HAVE_PREV
-	*prev = NULL;
-#endif
 	t->n_held--;
 	t->held[index] = t->held[t->n_held];
 	t->held_next[index] = t->held_next[t->n_held];
+}
+
+static void list_del(struct thread_locks *t, struct robust_list_head *h,
+		     struct shmkit__mutex_shared *s, int index)
+{
+	list_unlink(t, h, s, index);
+	LIST_BARRIER();
+	void **next = entry_next(s);
+	*next = NULL;
+#if SHMKIT__MUTEX_HAVE_PREV
+	next[-1] = NULL; /* its prev */
+#endif
 }
 
 /* 0 for an initialized mutex; -EINVAL never initialized, -EBADMSG scribbled. */
@@ -816,7 +825,9 @@ SHMKIT_API int shmkit_mutex_lock(struct shmkit_mutex *m, int64_t timeout_ns)
  * linked: another process rewrote its word, stamp or magic while we held it.
  * Its entry leaves our list all the same (the word is left as it is): kept,
  * it outlived the segment's mapping, and the next lock by this thread (ours,
- * or the C library's robust ones) wrote through it. */
+ * or the C library's robust ones) wrote through it. Its own links are left
+ * as they are: a thread that took the freed word since has linked it in its
+ * list, which NULLs there would cut short. */
 static SHMKIT__COLD int unlock_refused(struct thread_locks *t, struct shmkit__mutex_shared *s,
 				       int r)
 {
@@ -824,7 +835,7 @@ static SHMKIT__COLD int unlock_refused(struct thread_locks *t, struct shmkit__mu
 	int linked = h ? held_index(t, entry_next(s)) : -1;
 
 	if (linked >= 0)
-		list_del(t, h, s, linked);
+		list_unlink(t, h, s, linked);
 	return r;
 }
 

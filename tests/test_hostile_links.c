@@ -9,7 +9,8 @@
  * write where they pointed (a crash under the concurrent scribbler of
  * tests/, or a chosen write into the locker's memory). Likewise a held
  * mutex's word, stamp or magic rewritten: the refused unlock still takes
- * the entry off the thread's list. */
+ * the entry off the thread's list, and leaves its links to a thread that
+ * took the word since. */
 /* TIMEOUT: 60 */
 #include <linux/futex.h>
 #include <pthread.h>
@@ -139,7 +140,7 @@ static int on_my_list(void **e)
 	if (syscall(SYS_get_robust_list, 0, &h, &len) != 0 || h == NULL)
 		return 0;
 	struct robust_list *l = h->list.next;
-	for (int i = 0; i < 64 && l != &h->list; i++, l = l->next)
+	for (int i = 0; i < 64 && l != NULL && l != &h->list; i++, l = l->next)
 		if ((void **)(void *)l == e)
 			return 1;
 	return 0;
@@ -189,6 +190,47 @@ static void test_word_rewritten(struct area *a)
 	}
 }
 
+/* The word freed under its holder (main) and taken by another thread, which
+ * held another mutex before: the entry is first on that thread's list now,
+ * linked to the other. Main's refused unlock takes it off main's list
+ * without clearing its links (before, they were set to NULL: the kernel's
+ * walk of the taker's list stopped there, and the mutex after it was not
+ * marked at the taker's death). */
+static _Atomic int taken_step;
+
+static void *take_freed(void *arg)
+{
+	struct area *a = arg;
+	CHECK_OK(shmkit_mutex_lock(&a->m[1], 0));
+	CHECK_OK(shmkit_mutex_lock(&a->m[0], 0));
+	atomic_store(&taken_step, 1);
+	while (atomic_load(&taken_step) != 2)
+		usleep(1000);
+	CHECK(on_my_list(next_field(&a->m[0])));
+	CHECK(on_my_list(next_field(&a->m[1])));
+	CHECK_OK(shmkit_mutex_unlock(&a->m[0]));
+	CHECK_OK(shmkit_mutex_unlock(&a->m[1]));
+	return NULL;
+}
+
+static void test_word_taken_by_another(struct area *a)
+{
+	struct shmkit__mutex_shared *s = (void *)&a->m[0];
+	pthread_t th;
+	CHECK_OK(shmkit_mutex_lock(&a->m[0], 0));
+	atomic_store(&s->word, 0); /* another process frees it */
+	atomic_store(&taken_step, 0);
+	CHECK_RET(pthread_create(&th, NULL, take_freed, a), 0);
+	while (atomic_load(&taken_step) != 1)
+		usleep(1000);
+	CHECK_RET(shmkit_mutex_unlock(&a->m[0]), -EPERM);
+	CHECK(!on_my_list(next_field(&a->m[0])));
+	atomic_store(&taken_step, 2);
+	pthread_join(th, NULL);
+	CHECK_OK(shmkit_mutex_lock(&a->m[0], 0));
+	CHECK_OK(shmkit_mutex_unlock(&a->m[0]));
+}
+
 int main(void)
 {
 	struct area *a =
@@ -202,6 +244,7 @@ int main(void)
 	test_links_ignored(&a->m[0]);
 	test_mixed(a);
 	test_word_rewritten(a);
+	test_word_taken_by_another(a);
 	test_list_still_works(a);
 	munmap(a, sizeof(*a));
 	return test_done();
