@@ -308,8 +308,20 @@ static inline int held_index(const struct thread_locks *t, void **e)
 	return -1;
 }
 
+/* Whether the entry bytes [from, from + len) overlap the object at o. */
+static int overlaps(uintptr_t from, size_t len, const void *o, size_t size)
+{
+	return from < (uintptr_t)o + size && (uintptr_t)o < from + len;
+}
+
 /* 1 if e is the entry of a robust mutex this thread holds that is not ours
- * (the C library's): its bytes, read without faulting, show our tid. */
+ * (the C library's): its bytes, read without faulting, show our tid. Never
+ * an entry over the list's head or our own record: glibc keeps the thread's
+ * tid 16 bytes before its head, where an entry at head + 16 keeps its word,
+ * and one bit flipped in a link to the head (the only entry's links) made
+ * that; a rebuild then wrote the head's futex_offset, and the kernel marked
+ * none of the thread's mutexes at its death. Likewise our tid at the start
+ * of `me`. Addresses in uintptr_t: e may be anything. */
 static __attribute__((noinline)) int foreign_entry_ours(const struct robust_list_head *h, void **e)
 {
 	unsigned char entry[SHMKIT__MUTEX_NEXT_OFF + sizeof(void *)];
@@ -317,8 +329,13 @@ static __attribute__((noinline)) int foreign_entry_ours(const struct robust_list
 
 	if ((uintptr_t)e % _Alignof(void *) != 0 || (uintptr_t)e < sizeof(entry))
 		return 0;
+	/* the word: futex_offset (checked: -SHMKIT__MUTEX_NEXT_OFF) from next */
+	uintptr_t from = (uintptr_t)e - SHMKIT__MUTEX_NEXT_OFF;
+	if (overlaps(from, sizeof(entry), h, sizeof(*h)) ||
+	    overlaps(from, sizeof(entry), &me, sizeof(me)))
+		return 0;
 	struct iovec local = {entry, sizeof(entry)};
-	struct iovec remote = {(char *)e + h->futex_offset, sizeof(entry)};
+	struct iovec remote = {(void *)from, sizeof(entry)};
 	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof(entry))
 		return 0;
 	memcpy(&word, entry, sizeof(word)); /* the word: at futex_offset from next */

@@ -10,7 +10,8 @@
  * tests/, or a chosen write into the locker's memory). Likewise a held
  * mutex's word, stamp or magic rewritten: the refused unlock still takes
  * the entry off the thread's list, and leaves its links to a thread that
- * took the word since. */
+ * took the word since; and a link one bit away from the head (into the
+ * head itself) is no C library entry. */
 /* TIMEOUT: 60 */
 #include <linux/futex.h>
 #include <pthread.h>
@@ -190,6 +191,36 @@ static void test_word_rewritten(struct area *a)
 	}
 }
 
+/* One bit flipped in a link of the only entry, which points at the head
+ * H: every flip of each link. H + 16 is the head's list_op_pending, and
+ * glibc keeps our tid 16 bytes before the head, where an entry there keeps
+ * its word: it must not pass for a C library mutex we hold. Before, the
+ * unlock's rebuild wrote the head's futex_offset (a pointer), and the
+ * kernel marked none of the thread's robust mutexes at its death. */
+static void test_link_into_head(struct shmkit_mutex *m)
+{
+	struct robust_list_head *h = NULL;
+	size_t len = 0;
+	CHECK(syscall(SYS_get_robust_list, 0, &h, &len) == 0 && h != NULL);
+	if (h == NULL)
+		return;
+	struct robust_list_head before = *h; /* no entry: next is &h->list */
+	for (int link = 0; link < 1 + SHMKIT__MUTEX_HAVE_PREV; link++) {
+		for (int bit = 0; bit < (int)(8 * sizeof(void *)); bit++) {
+			CHECK_OK(shmkit_mutex_lock(m, 0));
+			void **l = next_field(m) - link; /* next, then prev */
+			*(void *volatile *)l = (void *)((uintptr_t)*l ^ (uintptr_t)1 << bit);
+			CHECK_OK(shmkit_mutex_unlock(m));
+			/* bit 0 of a link is glibc's PI flag: the head may keep it */
+			uintptr_t first = (uintptr_t)h->list.next & ~(uintptr_t)1;
+			CHECK(first == (uintptr_t)before.list.next);
+			CHECK(h->futex_offset == before.futex_offset);
+			CHECK(h->list_op_pending == before.list_op_pending);
+			CHECK(victim_untouched());
+		}
+	}
+}
+
 /* The word freed under its holder (main) and taken by another thread, which
  * held another mutex before: the entry is first on that thread's list now,
  * linked to the other. Main's refused unlock takes it off main's list
@@ -245,6 +276,7 @@ int main(void)
 	test_mixed(a);
 	test_word_rewritten(a);
 	test_word_taken_by_another(a);
+	test_link_into_head(&a->m[0]);
 	test_list_still_works(a);
 	munmap(a, sizeof(*a));
 	return test_done();
