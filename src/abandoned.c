@@ -30,7 +30,7 @@ static int uri_path(const char *uri, char *path, size_t cap)
 	int r = -EINVAL;
 
 	if (!u)
-		return -ENOMEM;
+		return shmkit__no_memory("a parsed URI");
 	if (shmkit__uri_parse(uri, u) == 0 && !u->is_fd) {
 		if (u->backend == SHMKIT_POSIX)
 			r = (size_t)snprintf(path, cap, "/dev/shm%s", u->name) < cap ? 0 : -EINVAL;

@@ -63,6 +63,12 @@ int shmkit__fail(int err, const char *fmt, ...)
 	return err;
 }
 
+int shmkit__no_memory(const char *what)
+{
+	return shmkit__fail(-ENOMEM, "no memory for %s (the process's memory is used up: "
+				     "RLIMIT_AS, ulimit -v, or its cgroup's memory.max)", what);
+}
+
 int shmkit__pollfd_error(int r, const char *what)
 {
 	if (r >= 0 || shmkit_last_error_detail()[0])

@@ -896,7 +896,7 @@ int shmkit_heap_create(struct shmkit_heap **out, const char *uri, size_t size, u
 	if ((r = shmkit__heap_create_check(size)) < 0)
 		return r;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
-		return -ENOMEM;
+		return shmkit__no_memory("a heap handle");
 	r = shmkit__obj_create(&h->obj, uri, SHMKIT_KIND_HEAP, size - SHMKIT__HEADER_SIZE, mode,
 			       heap_init_body, NULL);
 	if (r == 0 && (r = shmkit__heap_attach(h, h->obj.base, size)) < 0)
@@ -962,7 +962,7 @@ int shmkit_heap_open(struct shmkit_heap **out, const char *uri)
 	if (uri == NULL)
 		return -EINVAL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
-		return -ENOMEM;
+		return shmkit__no_memory("a heap handle");
 	/* a map is a heap too: its blocks can be checked and counted */
 	r = heap_open_within(h, uri, SHMKIT__KIND_HEAP_OR_MAP, SHMKIT__OPEN_WAIT_NS);
 	if (r < 0) {
@@ -1390,7 +1390,7 @@ static int verify_locked(struct shmkit_heap *h)
 
 	memset(&w, 0, sizeof(w));
 	if ((w.free_starts = calloc(words, sizeof(uint64_t))) == NULL)
-		return -ENOMEM;
+		return shmkit__no_memory("the check's bitmap of free blocks");
 	if ((r = walk_blocks(h, &w)) < 0)
 		goto out;
 	if (w.used_bytes + w.free_bytes != h->arena_end - h->arena_off ||

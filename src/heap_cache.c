@@ -270,7 +270,7 @@ static int mag_make(struct shmkit_heap *h)
 		return -EBUSY; /* bound to another thread of this process */
 	shmkit__heap_mag_setup();
 	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return -ENOMEM;
+		return shmkit__no_memory("the heap's thread cache");
 	int r = shmkit__heap_lock(h);
 	if (r == 0) {
 		r = claim_slot(h, &m->slot, &m->owner);

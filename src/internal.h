@@ -118,6 +118,9 @@ int shmkit__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2,
  * shmkit_queue_fd / shmkit_sub_fd (what: "queue", "topic"), such as which
  * descriptor limit was hit. */
 int shmkit__pollfd_error(int r, const char *what);
+/* -ENOMEM with a detail naming what could not be allocated (a handle, a
+ * copy): without one, a failed open under memory pressure said nothing. */
+int shmkit__no_memory(const char *what);
 
 /* A descriptor the library keeps (a segment's, a listener's), moved above
  * 0-2: in a process started with a standard stream closed, the next open

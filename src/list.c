@@ -221,7 +221,7 @@ static int list_sysv(struct scan *s, const struct list_cb *cb, int *count)
 {
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	if (!st)
-		return -ENOMEM;
+		return shmkit__no_memory("a segment's status");
 	struct sysv_ctx c = {s, cb, count, st};
 	int rc = shmkit__sysv_each(list_sysv_one, &c);
 	free(st);
@@ -349,7 +349,7 @@ static int list_found(struct scan *s, const struct list_cb *cb, int *count)
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	int rc = 0;
 	if (!st)
-		return -ENOMEM;
+		return shmkit__no_memory("a segment's status");
 	for (size_t i = 0; rc == 0 && i < s->n; i++) {
 		struct found *f = &s->v[i];
 		if (f->claimed || f->shmid >= 0 || is_readonly_file(f))

@@ -693,7 +693,7 @@ static int refuse_private(const char *uri)
 	int priv;
 
 	if (!u)
-		return -ENOMEM;
+		return shmkit__no_memory("a parsed URI");
 	priv = shmkit__uri_parse(uri, u) == 0 && u->map_private;
 	free(u);
 	if (priv)
@@ -804,14 +804,14 @@ static int look_sysv(struct shmkit__obj *o, const char *uri, uint32_t kind)
 {
 	struct shmkit_stat *st = calloc(1, sizeof(*st));
 	if (!st)
-		return -ENOMEM;
+		return shmkit__no_memory("a segment's status");
 	int r = shmkit_stat(uri, st);
 	size_t size = r == 0 ? (size_t)st->size : 0;
 	if (r == 0 && (st->sysv_id < 0 || size < SHMKIT__HEADER_SIZE || size != st->size))
 		r = shmkit__fail(-EBADMSG, "segment is %zu bytes, smaller than a shmkit header",
 				 size);
 	if (r == 0 && !(o->copy = malloc(size)))
-		r = -ENOMEM;
+		r = shmkit__no_memory("a copy of the segment");
 	if (r == 0 && (r = peek_sysv(st, o->copy, SHMKIT__HEADER_SIZE)) == 0) {
 		r = header_step(o->copy, size, kind);
 		if (r == 1 || r == 2)
@@ -1402,7 +1402,7 @@ static int attachers_sysv(const char *uri, struct shmkit_attacher *out, int cap)
 	unsigned char hdr[SHMKIT__HEADER_SIZE];
 	struct shmkit_stat *st = calloc(1, sizeof(*st));
 	if (!st)
-		return -ENOMEM;
+		return shmkit__no_memory("a segment's status");
 	int r = shmkit_stat(uri, st);
 	if (r == 0 && (st->sysv_id < 0 || shmkit__sysv_peek(st->sysv_id, 0, hdr, sizeof(hdr), NULL) < 0))
 		r = -ENODATA;

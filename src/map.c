@@ -1101,7 +1101,7 @@ int shmkit_map_create(struct shmkit_map **out, const char *uri, size_t size, uns
 	if (size < SHMKIT__HEADER_SIZE + 16384)
 		return map_too_small(size);
 	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return -ENOMEM;
+		return shmkit__no_memory("a map handle");
 	r = shmkit__obj_create(&m->heap.obj, uri, SHMKIT_KIND_MAP, size - SHMKIT__HEADER_SIZE, mode,
 			       map_init_body, NULL);
 	if (r == 0) {
@@ -1130,7 +1130,7 @@ int shmkit_map_open(struct shmkit_map **out, const char *uri)
 	if (uri == NULL)
 		return -EINVAL;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return -ENOMEM;
+		return shmkit__no_memory("a map handle");
 	if ((r = shmkit__heap_open_kind(&m->heap, uri, SHMKIT_KIND_MAP)) == 0 &&
 	    (r = map_attach(m)) < 0)
 		shmkit__obj_close(&m->heap.obj);
@@ -1171,7 +1171,7 @@ int shmkit_map_open_flags(struct shmkit_map **out, const char *uri, int flags)
 	if (!(flags & SHMKIT_RDONLY))
 		return shmkit_map_open(out, uri);
 	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return -ENOMEM;
+		return shmkit__no_memory("a map handle");
 	int r = map_look(m, uri);
 	if (r < 0) {
 		free(m);

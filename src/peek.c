@@ -95,7 +95,7 @@ static int peek_sysv(const char *uri, uint64_t off, void *buf, size_t len)
 	char why[256];
 	struct shmkit_stat *st = malloc(sizeof(*st));
 	if (!st)
-		return -ENOMEM;
+		return shmkit__no_memory("a segment's status");
 	int r = shmkit__stat_uri(uri, st, NULL); /* the segment's facts: size, id */
 	if (r == 0 && (off > st->size || len > st->size - off))
 		r = shmkit__fail(-EINVAL, "range past the end of the segment (%llu bytes)",

@@ -777,7 +777,7 @@ SHMKIT_API int shmkit_queue_create(struct shmkit_queue **out, const char *uri,
 		return r;
 	q = calloc(1, sizeof(*q));
 	if (!q)
-		return -ENOMEM;
+		return shmkit__no_memory("a queue handle");
 	r = shmkit__obj_create(&q->obj, uri, SHMKIT_KIND_QUEUE, g.body_size, o->mode ? o->mode : 0600,
 			       queue_init_body, &g);
 	return queue_adopt(q, r, out);
@@ -796,7 +796,7 @@ SHMKIT_API int shmkit_queue_open(struct shmkit_queue **out, const char *uri)
 		return -EINVAL;
 	q = calloc(1, sizeof(*q));
 	if (!q)
-		return -ENOMEM;
+		return shmkit__no_memory("a queue handle");
 	r = shmkit__obj_open(&q->obj, uri, SHMKIT_KIND_QUEUE, 0);
 	return queue_adopt(q, r, out);
 }
@@ -932,7 +932,7 @@ SHMKIT_API int shmkit_queue_stat(const char *uri, struct shmkit_queue_stats *st)
 	if (!uri || !st)
 		return -EINVAL;
 	if (!(q = calloc(1, sizeof(*q))))
-		return -ENOMEM;
+		return shmkit__no_memory("a queue handle");
 	/* a look: read-only, no attach slot, nothing repaired (stats only reads) */
 	int r = shmkit__obj_look(&q->obj, uri, SHMKIT_KIND_QUEUE);
 	if (r == 0) {

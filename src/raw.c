@@ -20,7 +20,7 @@ int shmkit_raw_create(struct shmkit_raw **r, const char *uri, size_t size, unsig
 		return -EINVAL;
 	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
 	if (!raw)
-		return -ENOMEM;
+		return shmkit__no_memory("a raw handle");
 	/* No init callback: a new segment's body is already zero. */
 	int err = shmkit__obj_create(&raw->obj, uri, SHMKIT_KIND_RAW, size, mode, NULL, NULL);
 	if (err < 0) {
@@ -41,7 +41,7 @@ int shmkit_raw_open(struct shmkit_raw **r, const char *uri)
 		return -EINVAL;
 	struct shmkit_raw *raw = calloc(1, sizeof(*raw));
 	if (!raw)
-		return -ENOMEM;
+		return shmkit__no_memory("a raw handle");
 	int err = shmkit__obj_open(&raw->obj, uri, SHMKIT_KIND_RAW, 0);
 	if (err < 0) {
 		free(raw);

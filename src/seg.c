@@ -37,7 +37,7 @@ static int backend_open(struct shmkit_seg **out, const struct shmkit__uri *u, si
 {
 	struct shmkit_seg *seg = shmkit__seg_alloc();
 	if (!seg)
-		return -ENOMEM;
+		return shmkit__no_memory("a segment handle");
 	seg->ops = shmkit__backend_of(u->backend);
 	seg->backend = u->backend;
 	seg->flags = flags;

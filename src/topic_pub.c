@@ -275,7 +275,7 @@ int shmkit_pub_create(struct shmkit_pub **out, const char *uri, const struct shm
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return shmkit__no_memory("a publisher handle");
 	rc = shmkit__topic_create(&p->t, uri, o);
 	if (rc < 0) {
 		free(p);
@@ -297,7 +297,7 @@ int shmkit_pub_open(struct shmkit_pub **out, const char *uri)
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return shmkit__no_memory("a publisher handle");
 	rc = shmkit__topic_open(&p->t, uri, 0);
 	if (rc < 0) {
 		free(p);

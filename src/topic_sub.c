@@ -265,7 +265,7 @@ int shmkit_sub_open(struct shmkit_sub **out, const char *uri)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return -ENOMEM;
+		return shmkit__no_memory("a subscriber handle");
 	rc = shmkit__topic_open(&s->t, uri, 0);
 	if (rc < 0) {
 		free(s);

@@ -288,7 +288,7 @@ int shmkit__seg_from_fd(struct shmkit_seg **out, int fd, size_t size, int flags,
 		return (int)len;
 	struct shmkit_seg *seg = shmkit__seg_alloc();
 	if (!seg)
-		return -ENOMEM;
+		return shmkit__no_memory("a segment handle");
 	/* Our own descriptor: closing the segment never closes the caller's;
 	 * above 0-2, as every descriptor we keep (shmkit__fd_above_stdio). */
 	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
