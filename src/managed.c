@@ -1000,6 +1000,11 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 		}
 		sleep_briefly();
 	}
+	/* what is there, for exists_fail to say: another kind, no header and
+	 * no creator named (a creator killed before it wrote one, or another
+	 * program's segment), a creator still at work */
+	if (r == -EEXIST)
+		(void)header_step(h, seg_size, kind);
 	if (r == 0) {
 		uint32_t gen = (SHMKIT__WORD_GEN(w) + 1) & 0xffffffu;
 		uint64_t mine = SHMKIT__WORD(getpid(), SHMKIT__STATE_INITIALIZING, gen);
@@ -1024,6 +1029,20 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 	}
 	shmkit_seg_close(seg);
 	return r;
+}
+
+/* create() found uri taken by something it may not take over: says so, with
+ * what the look at it found where it found something wrong (another kind,
+ * no header); a complete object found says nothing more. */
+static int exists_fail(const char *uri)
+{
+	char why[256];
+	snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
+	if (why[0])
+		return shmkit__fail(-EEXIST, "%s already exists (%s): remove it to create it anew",
+				    uri, why);
+	return shmkit__fail(-EEXIST, "%s already exists: open it, or remove it to create it anew",
+			    uri);
 }
 
 /* SHMKIT_PERSIST in the mode, or SHMKIT_PERSIST=1 (any value but "" and
@@ -1071,9 +1090,9 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
 			return r;
 		r = create_takeover(o, uri, kind, total, hdr_flags, init, arg);
 		if (r != -EAGAIN)
-			return r;
+			return r == -EEXIST ? exists_fail(uri) : r;
 	}
-	return -EEXIST;
+	return exists_fail(uri);
 }
 
 int shmkit__obj_close(struct shmkit__obj *o)
