@@ -69,6 +69,15 @@ int shmkit__no_memory(const char *what)
 				     "RLIMIT_AS, ulimit -v, or its cgroup's memory.max)", what);
 }
 
+int shmkit__sync_init_refused(const void *p, size_t align, const char *what)
+{
+	if (!p)
+		return shmkit__fail(-EINVAL, "the %s is NULL", what);
+	return shmkit__fail(-EINVAL, "the %s at %p is not %zu-byte aligned: place it at an "
+				     "offset that is a multiple of %zu",
+			    what, p, align, align);
+}
+
 int shmkit__pollfd_error(int r, const char *what)
 {
 	if (r >= 0 || shmkit_last_error_detail()[0])

@@ -42,7 +42,7 @@ SHMKIT_API int shmkit_event_init(struct shmkit_event *ev)
 {
 	shmkit__detail_clear();
 	if (SHMKIT__UNLIKELY(event_unusable(ev)))
-		return -EINVAL;
+		return shmkit__sync_init_refused(ev, _Alignof(struct shmkit_event), "event");
 	struct shmkit__event_shared *e = event_shared(ev);
 
 	atomic_store_explicit(&e->word, 0, memory_order_relaxed);

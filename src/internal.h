@@ -121,6 +121,10 @@ int shmkit__pollfd_error(int r, const char *what);
 /* -ENOMEM with a detail naming what could not be allocated (a handle, a
  * copy): without one, a failed open under memory pressure said nothing. */
 int shmkit__no_memory(const char *what);
+/* -EINVAL for a mutex_init/sem_init/event_init of p (what: "mutex", ...)
+ * that is NULL or off its struct's alignment, with a detail saying which:
+ * the caller placed the struct itself, often by a cast into a segment. */
+int shmkit__sync_init_refused(const void *p, size_t align, const char *what);
 
 /* A descriptor the library keeps (a segment's, a listener's), moved above
  * 0-2: in a process started with a standard stream closed, the next open

@@ -554,8 +554,9 @@ static inline int mutex_unusable(const struct shmkit_mutex *m)
 
 SHMKIT_API int shmkit_mutex_init(struct shmkit_mutex *m)
 {
+	shmkit__detail_clear();
 	if (SHMKIT__UNLIKELY(mutex_unusable(m)))
-		return -EINVAL;
+		return shmkit__sync_init_refused(m, _Alignof(struct shmkit_mutex), "mutex");
 	struct shmkit__mutex_shared *s = mutex_shared(m);
 
 	memset(s, 0, sizeof(*s));

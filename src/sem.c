@@ -30,11 +30,12 @@ SHMKIT_API int shmkit_sem_init(struct shmkit_sem *sem, unsigned value)
 {
 	shmkit__detail_clear();
 	if (SHMKIT__UNLIKELY(sem_unusable(sem)))
-		return -EINVAL;
+		return shmkit__sync_init_refused(sem, _Alignof(struct shmkit_sem), "semaphore");
 	struct shmkit__sem_shared *s = sem_shared(sem);
 
 	if (value > SEM_VALUE_MAX_)
-		return -EINVAL;
+		return shmkit__fail(-EINVAL, "value %u is more than a semaphore holds (%u)", value,
+				    (unsigned)SEM_VALUE_MAX_);
 	atomic_store_explicit(&s->word, value << 1, memory_order_relaxed);
 	s->reserved = 0;
 	/* Release: pairs with the acquire in shmkit__sync_check(). */
