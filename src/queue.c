@@ -1194,7 +1194,14 @@ static int queue_lis_fd(struct shmkit_queue *q, struct shmkit__lis *l, uint32_t 
 			return r;
 		}
 	}
-	return r < 0 ? r : queue_handed_fd(q, w, l);
+	if (r < 0)
+		return r;
+	/* no descriptor to hand out (MPMC's epoll set): a failed call keeps
+	 * neither the socket nor one of the queue's listener entries */
+	int fd = queue_handed_fd(q, w, l);
+	if (fd < 0)
+		close_listener(l);
+	return fd;
 }
 
 SHMKIT_API int shmkit_queue_fd(struct shmkit_queue *q)
