@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <shmkit/seg.h>
 
@@ -76,6 +77,29 @@ int shmkit__sync_init_refused(const void *p, size_t align, const char *what)
 	return shmkit__fail(-EINVAL, "the %s at %p is not %zu-byte aligned: place it at an "
 				     "offset that is a multiple of %zu",
 			    what, p, align, align);
+}
+
+int shmkit__access_fail(const char *what, unsigned owner, unsigned mode, int readable,
+			const char *grant)
+{
+	if (readable)
+		return shmkit__fail(-EACCES, "%s: Permission denied (owner uid %u, mode 0%03o; "
+					     "this process is uid %u): it may read it, not write "
+					     "it: only a read-only open (SHMKIT_RDONLY) works",
+				    what, owner, mode & 0777u, (unsigned)geteuid());
+	return shmkit__fail(-EACCES, "%s: Permission denied (owner uid %u, mode 0%03o; this "
+				     "process is uid %u): its owner can grant access (%s, or the "
+				     "mode it is created with)",
+			    what, owner, mode & 0777u, (unsigned)geteuid(), grant);
+}
+
+const char *shmkit__fd_limit_hint(int err)
+{
+	if (err == EMFILE)
+		return " (this process's descriptor limit: RLIMIT_NOFILE, ulimit -n)";
+	if (err == ENFILE)
+		return " (the system's file table is full: fs.file-max)";
+	return "";
 }
 
 int shmkit__pollfd_error(int r, const char *what)

@@ -125,6 +125,16 @@ int shmkit__no_memory(const char *what);
  * that is NULL or off its struct's alignment, with a detail saying which:
  * the caller placed the struct itself, often by a cast into a segment. */
 int shmkit__sync_init_refused(const void *p, size_t align, const char *what);
+/* -EACCES for what (e.g. "open posix:/q") refused on an object of owner
+ * with mode, saying who this process is and what would work: "Permission
+ * denied" alone leaves the user to find out whose the object is. readable:
+ * the object grants this process reading (a read-only open works); grant:
+ * how its owner changes the mode ("chmod", "shmctl IPC_SET"). */
+int shmkit__access_fail(const char *what, unsigned owner, unsigned mode, int readable,
+			const char *grant);
+/* Where err is a descriptor limit, which one and where it is set (" (...)"),
+ * else "": for a message that names err's text. */
+const char *shmkit__fd_limit_hint(int err);
 
 /* A descriptor the library keeps (a segment's, a listener's), moved above
  * 0-2: in a process started with a standard stream closed, the next open

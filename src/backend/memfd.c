@@ -28,7 +28,8 @@ static int memfd_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_
 		return shmkit__fail(-EOPNOTSUPP, "memfd_create(MFD_HUGETLB): this kernel has no "
 						 "hugetlb memfds");
 	if (fd < 0)
-		return shmkit__fail(shmkit__neg_errno(), "memfd_create: %s", strerror(errno));
+		return shmkit__fail(shmkit__neg_errno(), "memfd_create: %s%s", strerror(errno),
+				    shmkit__fd_limit_hint(errno));
 	seg->pages = huge ? SHMKIT_PAGES_HUGETLB : SHMKIT_PAGES_BASE;
 	seg->want_addr = u->addr;
 	/* Others reach a memfd through /proc/PID/fd too: give it the mode asked. */

@@ -16,6 +16,40 @@
 #include "../internal.h"
 #include "backend.h"
 
+/* The file a name is: posix: names are files in /dev/shm (glibc's shm_open). */
+static void file_of(const struct shmkit__path_ops *ops, const char *name, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s%s", strcmp(ops->scheme, "posix") == 0 ? "/dev/shm" : "", name);
+}
+
+/* EACCES: whose the file is and what its mode grants (an open), or whose
+ * the directory a create makes it in is; what it was where it cannot be
+ * looked at either. */
+static int access_error(const struct shmkit__path_ops *ops, const char *name, const char *what)
+{
+	char path[PATH_MAX + 16], doing[PATH_MAX + 32];
+	struct stat sb;
+
+	file_of(ops, name, path, sizeof(path));
+	snprintf(doing, sizeof(doing), "%s %s:%s", what, ops->scheme, name);
+	if (strcmp(what, "create") == 0) {
+		char *slash = strrchr(path, '/');
+		if (slash)
+			*(slash == path ? slash + 1 : slash) = '\0';
+		if (stat(path, &sb) == 0)
+			return shmkit__fail(-EACCES, "%s: Permission denied: this process (uid %u) "
+						     "may not create files in %s (owner uid %u, "
+						     "mode 0%03o)",
+					    doing, (unsigned)geteuid(), path, (unsigned)sb.st_uid,
+					    (unsigned)sb.st_mode & 0777u);
+	} else if (stat(path, &sb) == 0) {
+		int readable = faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) == 0;
+		return shmkit__access_fail(doing, (unsigned)sb.st_uid, (unsigned)sb.st_mode, readable,
+					   "chmod");
+	}
+	return shmkit__fail(-EACCES, "%s: Permission denied", doing);
+}
+
 int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, const char *what)
 {
 	int err = errno;
@@ -49,8 +83,10 @@ int shmkit__path_error(const struct shmkit__path_ops *ops, const char *name, con
 					    "in use%s)", dir, (unsigned long long)sv.f_files,
 					    posix ? ": a tmpfs's nr_inodes" : "");
 	}
-	return shmkit__fail(err > 0 ? -err : -EIO, "%s %s:%s: %s", what, ops->scheme, name,
-			    strerror(err));
+	if (err == EACCES)
+		return access_error(ops, name, what);
+	return shmkit__fail(err > 0 ? -err : -EIO, "%s %s:%s: %s%s", what, ops->scheme, name,
+			    strerror(err), shmkit__fd_limit_hint(err));
 }
 
 /* Which pages back the object (?huge, or a hugetlbfs file): seg->pages, or

@@ -181,6 +181,19 @@ static void *attach(const struct shmkit__uri *u, int id, int flags, size_t len, 
 	return NULL;
 }
 
+/* IPC_STAT refused (it needs read permission): whose the segment is and
+ * its mode, from /proc/sysvipc/shm, which anyone may read. */
+static int access_error(const char *uri, int id)
+{
+	char doing[SHMKIT_URI_MAX + 32];
+	struct shmkit__sysv_row row;
+
+	snprintf(doing, sizeof(doing), "open %s (id %d)", uri, id);
+	if (shmkit__sysv_row(id, &row) < 0)
+		return shmkit__fail(-EACCES, "%s: Permission denied", doing);
+	return shmkit__access_fail(doing, row.uid, row.perms, 0, "shmctl IPC_SET");
+}
+
 static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
 		     unsigned mode)
 {
@@ -200,6 +213,8 @@ static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 		 * remove say: it was -EINVAL, a "bad argument or URI". */
 		if (errno == EINVAL || errno == EIDRM)
 			rc = shmkit__fail(-ENOENT, "no sysv segment with id %d", id);
+		else if (errno == EACCES)
+			rc = access_error(seg->uri, id);
 		else
 			rc = shmkit__fail(shmkit__neg_errno(), "IPC_STAT of sysv id %d: %s", id,
 					  strerror(errno));
