@@ -537,6 +537,10 @@ static int open_local(struct shmkit_bridge *b, const char *uri, const struct shm
 
 	if (r < 0)
 		return r;
+	/* a header left unread says why (another user's object: -EACCES; no
+	 * descriptor left: -EMFILE): that, not "no queue or topic there" */
+	if (!st.managed && st.header_status < 0 && st.header_status != -ENODATA)
+		return st.header_status;
 	if (!st.managed || (st.kind != SHMKIT_KIND_QUEUE && st.kind != SHMKIT_KIND_TOPIC))
 		return -EBADMSG; /* not a queue or a topic */
 	b->kind = (int)st.kind;
