@@ -974,6 +974,36 @@ static int takeover_check(const struct shmkit__header *h, size_t seg_size, uint3
 	return 0;
 }
 
+/* May create() attach the System V segment that holds uri, to see whether it
+ * is a half-built object to take over? 0 yes; -EEXIST when it is not one
+ * (another size) or when looking would fool gc --foreign: an attach makes
+ * create its last user, so while nobody has it attached and its last user
+ * may be alive (another program's, which detached and keeps its id), gc
+ * --foreign would take it for abandoned once create exits. A half-built
+ * object's last user is its dead creator, a dead opener, or this process
+ * (an open that found its creator dead, then this create). -EAGAIN: it went
+ * meanwhile. Other backends: 0 (a look maps a file: nothing gc reads). */
+static int sysv_takeover_look(const char *uri, size_t total)
+{
+	if (strncmp(uri, "sysv:", 5) != 0)
+		return 0;
+	struct shmkit_stat *st = malloc(sizeof(*st)); /* a URI and the mappers: over 4 KiB */
+	if (!st)
+		return -ENOMEM;
+	int r = shmkit__stat_uri(uri, st, NULL);
+	if (r == 0 && st->size != total) {
+		r = -EEXIST; /* not a half-built object of this size */
+	} else if (r == 0 && st->attach_count == 0) {
+		struct shmkit__sysv_row row;
+		if (shmkit__sysv_row((int)st->sysv_id, &row) < 0)
+			r = -EAGAIN; /* removed meanwhile */
+		else if (shmkit__sysv_lpid_alive(&row) != 0 && row.lpid != getpid())
+			r = -EEXIST; /* its last user may live (we are ours already) */
+	}
+	free(st);
+	return r == -ENOENT ? -EAGAIN : r;
+}
+
 /* create() found the URI taken: take over a half-built object whose creator
  * died, else -EEXIST. Bounded by SHMKIT__OPEN_WAIT_NS. */
 static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind, size_t total,
@@ -981,7 +1011,9 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 {
 	int64_t deadline = shmkit__deadline(SHMKIT__OPEN_WAIT_NS);
 	struct shmkit_seg *seg;
-	int r;
+	int r = sysv_takeover_look(uri, total);
+	if (r < 0)
+		return r;
 	/* -EAGAIN: exists but empty, a racing creator has not sized it yet. */
 	while ((r = shmkit_seg_open(&seg, uri, 0, 0, 0)) == -EAGAIN && !expired(deadline))
 		sleep_briefly();
