@@ -992,13 +992,23 @@ static int sysv_takeover_look(const char *uri, size_t total)
 		return -ENOMEM;
 	int r = shmkit__stat_uri(uri, st, NULL);
 	if (r == 0 && st->size != total) {
-		r = -EEXIST; /* not a half-built object of this size */
+		shmkit__detail("its %llu bytes are not this object's %zu: no half-built one to "
+			       "take over",
+			       (unsigned long long)st->size, total);
+		r = -EEXIST;
 	} else if (r == 0 && st->attach_count == 0) {
 		struct shmkit__sysv_row row;
-		if (shmkit__sysv_row((int)st->sysv_id, &row) < 0)
+		if (shmkit__sysv_row((int)st->sysv_id, &row) < 0) {
 			r = -EAGAIN; /* removed meanwhile */
-		else if (shmkit__sysv_lpid_alive(&row) != 0 && row.lpid != getpid())
-			r = -EEXIST; /* its last user may live (we are ours already) */
+		} else if (shmkit__sysv_lpid_alive(&row) != 0 && row.lpid != getpid()) {
+			/* we are its last user already: no harm */
+			shmkit__detail(
+			    "not attached to look: nobody has it attached and its last "
+			    "user (pid %d) may be alive; an attach would make this create "
+			    "its last user, and gc --foreign would take it for abandoned",
+			    row.lpid);
+			r = -EEXIST;
+		}
 	}
 	free(st);
 	return r == -ENOENT ? -EAGAIN : r;

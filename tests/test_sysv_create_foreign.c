@@ -66,6 +66,23 @@ static int role_creator(int argc, char **argv)
 	return argc < 1 ? 2 : create_raw(argv[0]);
 }
 
+struct refused_create {
+	const char *uri;
+	const char *why; /* in the detail of the -EEXIST */
+};
+
+/* 1 -EEXIST saying why, 0 created, 2 another error, 3 no reason given. */
+static int create_refused(void *arg)
+{
+	const struct refused_create *c = arg;
+	int r = create_raw((void *)c->uri);
+	if (r == 1 && !strstr(shmkit_last_error_detail(), c->why)) {
+		fprintf(stderr, "-EEXIST without \"%s\": %s\n", c->why, shmkit_last_error_detail());
+		return 3;
+	}
+	return r;
+}
+
 static const struct test_role roles[] = {
     {"creator", role_creator},
     {NULL, NULL},
@@ -74,7 +91,7 @@ static const struct test_role roles[] = {
 /* The foreign segment's creator exited; this process, alive, used it last
  * (attached and detached it). A create in another process fails -EEXIST,
  * and this process is still its last user. */
-static void test_foreign_last_user_alive(const char *tag, size_t size)
+static void test_foreign_last_user_alive(const char *tag, size_t size, const char *why)
 {
 	const char *uri = test_uri("sysv", tag);
 	struct foreign f = {key_of(uri), size};
@@ -90,7 +107,8 @@ static void test_foreign_last_user_alive(const char *tag, size_t size)
 	CHECK_RET(shmkit__sysv_row(id, &row), 0);
 	CHECK(row.lpid == getpid() && row.nattch == 0);
 
-	CHECK_RET(test_wait(test_fork(create_raw, (void *)uri)), 1);
+	struct refused_create c = {uri, why};
+	CHECK_RET(test_wait(test_fork(create_refused, &c)), 1);
 	CHECK_RET(shmkit__sysv_row(id, &row), 0);
 	if (row.lpid != getpid())
 		fprintf(stderr, "%s (%zu bytes): create attached it: last pid %d, not %d\n", uri,
@@ -130,8 +148,9 @@ static void test_half_built_taken_over(void)
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
-	test_foreign_last_user_alive("other-size", 4096);
-	test_foreign_last_user_alive("same-size", SHMKIT__HEADER_SIZE + BODY);
+	test_foreign_last_user_alive("other-size", 4096, "no half-built one to take over");
+	test_foreign_last_user_alive("same-size", SHMKIT__HEADER_SIZE + BODY,
+				     "take it for abandoned");
 	test_half_built_taken_over();
 	return test_done();
 }
