@@ -14,6 +14,10 @@
 /* How long an open-or-create (CREATE without EXCL) waits for a racing
  * creator to size the segment it just made, before giving -EAGAIN. */
 #define SHMKIT__CREATE_WAIT_MS 1000
+/* How long a look waits for another process's lease on the file to go (a
+ * holder told by the open lets go in moments; one that does not would hold
+ * a blocking open for the kernel's lease-break-time, 45 s by default). */
+#define SHMKIT__LOOK_LEASE_WAIT_MS 100
 
 /* How a sysv: URI names its segment. */
 enum shmkit__sysv_how { SHMKIT__SYSV_KEY, SHMKIT__SYSV_FTOK, SHMKIT__SYSV_PRIVATE, SHMKIT__SYSV_ID };

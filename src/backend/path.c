@@ -260,11 +260,31 @@ static void wait_on(int seen, int *empty, int *waited_ms, int *renewed)
 	*empty = seen;
 }
 
+/* A look opens O_NONBLOCK: a blocking open of a file that another process
+ * holds a write lease on (a file server caching it) waits until the holder
+ * lets go, and the kernel's lease-break-time (45 s) for one that does not.
+ * The open has told the holder either way; a look gives it a moment to let
+ * go. 1 to try again, else 0 with the failure in *rc. */
+static int look_lease_wait(const struct shmkit__path_ops *ops, const char *name, int *waited_ms,
+			   int *rc)
+{
+	if ((*waited_ms)++ < SHMKIT__LOOK_LEASE_WAIT_MS) {
+		usleep(1000);
+		return 1;
+	}
+	*rc = shmkit__fail(-EBUSY, /* not -EAGAIN: an open says that of an empty file */
+			   "%s:%s: another process holds a lease on it and did not let go within "
+			   "%d ms; a look waits no longer (an open would wait the kernel's "
+			   "lease-break-time)",
+			   ops->scheme, name, SHMKIT__LOOK_LEASE_WAIT_MS);
+	return 0;
+}
+
 static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg *seg,
 			  const struct shmkit__uri *u, size_t size, int flags, unsigned mode,
 			  int acc, int *empty)
 {
-	int waited_ms = 0, renewed = 0;
+	int waited_ms = 0, renewed = 0, lease_ms = 0;
 	/* Open-or-create with size 0 only opens (DESIGN §4: 0 opens an
 	 * existing segment whole); it still waits for a racing creator. */
 	int creating = (flags & SHMKIT_CREATE) && size > 0;
@@ -286,8 +306,9 @@ static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg 
 		}
 		/* A look leaves the access time as it was too (it may drive a
 		 * cleaner's age test); O_NOATIME needs the file's owner (or
-		 * CAP_FOWNER), so others' files fall back to a plain open. */
-		int noatime = (flags & SHMKIT_LOOK) ? O_NOATIME : 0;
+		 * CAP_FOWNER), so others' files fall back to a plain open. It
+		 * waits for no lease holder either (look_lease_wait). */
+		int look = (flags & SHMKIT_LOOK) ? O_NOATIME | O_NONBLOCK : 0;
 		int seen = -1;
 		/* Creating, an empty file is waited on by looks only (O_PATH),
 		 * once opened (the open says what it says: -EACCES), never
@@ -295,7 +316,7 @@ static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg 
 		 * holder, and two open-or-creates waiting on the same abandoned
 		 * file made each other's judge find it held. */
 		fd = open_regular(ops, u->name,
-				  acc | noatime | O_NOFOLLOW | O_CLOEXEC | ops->open_flags,
+				  acc | look | O_NOFOLLOW | O_CLOEXEC | ops->open_flags,
 				  (flags & SHMKIT_CREATE) && waited_ms > 0 ? &seen : NULL);
 		if (fd == -3) {
 			wait_on(seen, empty, &waited_ms, &renewed);
@@ -309,6 +330,14 @@ static int open_or_create(const struct shmkit__path_ops *ops, struct shmkit_seg 
 		if (fd == -2)
 			return shmkit__fail(-EINVAL, "%s:%s is not a regular file", ops->scheme,
 					    u->name);
+		if (fd < 0 && errno == EWOULDBLOCK && (flags & SHMKIT_LOOK)) {
+			int rc;
+			if (look_lease_wait(ops, u->name, &lease_ms, &rc)) {
+				tries--;
+				continue;
+			}
+			return rc;
+		}
 		if (fd < 0) {
 			if (errno == ENOENT && creating)
 				continue; /* removed between our two calls: create again */
