@@ -130,14 +130,21 @@ if "$SHMKIT" bridge keygen >/dev/null 2>"$TMP/err" || ! grep -q "without ZeroMQ"
 	n=$(grep -c "^shmkit: bridge out $Q: 0 messages, 0 bytes" "$TMP/err")
 	[ "$n" -ge 2 ] && [ "$n" -le 4 ] || fail "--stats 0.2 for 0.7 s: $n reports: $(cat "$TMP/err")"
 	# its report counts one in the singular: "1 message, 1 byte", not "1 messages"
+	# (a receiving bridge subscribes: with no remote subscriber, out reads nothing)
+	TI="$T-in"; CLEANUP+=("$TI")
+	expect 0 "$SHMKIT" topic create "$TI" --slots 4 --slot-size 64
+	"$SHMKIT" bridge in "ipc://$TMP/tsock" "$TI" --bind --timeout 4 2>"$TMP/bi.err" &
+	BI=$!
 	"$SHMKIT" bridge out "$T" "ipc://$TMP/tsock" --timeout 3 2>"$TMP/bt.err" &
 	BT=$!
 	for _ in $(seq 1 100); do
 		"$SHMKIT" topic stat "$T" | grep -Eq "^subscribers: +1" && break
 		sleep 0.05
 	done
+	sleep 0.5 # the receiving bridge's subscription reaches out
 	"$SHMKIT" pub "$T" y || fail "pub to the bridged topic"
 	wait "$BT" || fail "bridge out $T exited $?: $(cat "$TMP/bt.err")"
+	wait "$BI" || fail "bridge in $TI exited $?: $(cat "$TMP/bi.err")"
 	grep -q "^shmkit: bridge out $T: 1 message, 1 byte, 0 dropped, 0 resent, 0 duplicates ignored, 0 handshakes, 0 gaps, 0 senders refused, 0 rejected" "$TMP/bt.err" ||
 		fail "bridge report of one message: $(cat "$TMP/bt.err")"
 else
