@@ -480,9 +480,8 @@ static __attribute__((noinline)) void unlink_checked(struct thread_locks *t,
 #endif
 
 /* Takes the entry of s (held[index]) out of our list; its own links are
- * left as they are (list_del clears them). */
-/* Always inlined: list_del is on every unlock, and unlock_refused (cold)
- * made the compiler keep one out-of-line copy far from the unlock, which
+ * left as they are (list_del clears them). Always inlined: list_del is on
+ * every unlock, and unlock_refused (cold) made the compiler keep one out-of-line copy far from the unlock, which
  * cost a map put at 1 M keys 100+ ns (an instruction TLB miss among the
  * data's: bench/compare.sh heapmap, 240 -> 340 ns). */
 static inline __attribute__((always_inline)) void
