@@ -151,7 +151,7 @@ struct shmkit_bridge {
 	zmq_msg_t pending;   /* topic out: a message the link had no room for
 			      * (initialized, empty unless has_pending) */
 	bool has_pending;
-	unsigned subscribed; /* topic out: prefixes remote subscribers hold (XPUB) */
+	unsigned subscribed; /* topic out: subscriptions the XPUB passed up, ever */
 	void (*log)(void *arg, const char *line); /* opts: what peers sent that was refused */
 	void *log_arg;
 	int64_t log_window;  /* monotonic ns: start of this second's lines */
@@ -217,6 +217,9 @@ int br_link_watch(struct shmkit_bridge *b, const char *endpoint, bool bind);
 /* Read the monitor (at most every 100 ms): log what the link did, count a
  * bound queue sender's receivers, connect again after a disconnection. */
 int br_link_check(struct shmkit_bridge *b);
+/* Whether a peer is connected (as the monitor last told): a bound socket's
+ * connections, or a connecting one's link up. */
+bool br_link_has_peer(const struct shmkit_bridge *b);
 
 /* One pass: do what can be done without waiting for up to slice_ns.
  * Returns 0 or a negative errno that ends the run. */

@@ -84,7 +84,7 @@ int br_link_watch(struct shmkit_bridge *b, const char *endpoint, bool bind)
 
 	if (!bind)
 		events |= ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED;
-	else if (b->kind == SHMKIT_KIND_QUEUE && b->dir == SHMKIT_BRIDGE_OUT)
+	else if (b->dir == SHMKIT_BRIDGE_OUT) /* a queue's receivers, a topic's subscribers */
 		events |= ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED;
 	b->binds = bind;
 	snprintf(addr, sizeof addr, "inproc://shmkit-bridge-monitor-%p", (void *)b);
@@ -116,7 +116,7 @@ static void peer_came(struct shmkit_bridge *b, uint32_t fd)
 		b->peer_fd[b->peers++] = fd;
 	else
 		b->peers_extra++;
-	if (peer_count(b) == 2 && !b->crowded) {
+	if (b->kind == SHMKIT_KIND_QUEUE && peer_count(b) == 2 && !b->crowded) {
 		b->crowded = true;
 		br_log(b,
 		       "a second receiving bridge connected to %s: a queue goes to one receiver; "
@@ -140,6 +140,11 @@ static void peer_gone(struct shmkit_bridge *b, uint32_t fd)
 		b->synced = false; /* ask the one left where it stands */
 		br_log(b, "one receiving bridge connected to %s again: sending", b->endpoint);
 	}
+}
+
+bool br_link_has_peer(const struct shmkit_bridge *b)
+{
+	return b->binds ? peer_count(b) > 0 : b->link_up;
 }
 
 static const char *handshake_why(unsigned ev)

@@ -12,6 +12,7 @@
  * be seen by the bridge alone.) IN publishes what arrives (a message longer
  * than the local slot is a counted drop). */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
@@ -102,10 +103,13 @@ static int wait_local(int fd, int64_t slice_ns)
 }
 
 /* The subscriptions the XPUB passes up, read without waiting: a prefix's
- * first subscriber "\x01PREFIX", its last one leaving (an unsubscribe, or
- * its connection ended) "\x00PREFIX"; anything else a peer sends is
- * dropped. At most SUBS_PER_STEP a step: a peer flooding subscriptions
- * cannot keep the bridge from its messages. */
+ * first subscriber "\x01PREFIX". Unsubscriptions ("\x00PREFIX") are not
+ * counted: ZeroMQ passes up one from a peer that never subscribed too, and
+ * which peer sent a frame it does not say, so one forged frame would have
+ * stopped the bridge for every real subscriber. Whether anyone listens is
+ * told by the monitor instead (br_link_has_peer). At most SUBS_PER_STEP a
+ * step: a peer flooding subscriptions cannot keep the bridge from its
+ * messages. */
 #define SUBS_PER_STEP 1024
 
 static int read_subscriptions(struct shmkit_bridge *b)
@@ -119,10 +123,8 @@ static int read_subscriptions(struct shmkit_bridge *b)
 			return e == EAGAIN || e == EINTR ? 0 : -e;
 		}
 		const unsigned char *d = zmq_msg_data(&m);
-		if (zmq_msg_size(&m) >= 1 && d[0] == 1)
+		if (zmq_msg_size(&m) >= 1 && d[0] == 1 && b->subscribed < UINT_MAX)
 			b->subscribed++;
-		else if (zmq_msg_size(&m) >= 1 && d[0] == 0 && b->subscribed > 0)
-			b->subscribed--;
 		zmq_msg_close(&m);
 	}
 	return 0;
@@ -136,13 +138,22 @@ static int wait_subscriber(struct shmkit_bridge *b, int64_t slice_ns)
 	return r < 0 ? r : read_subscriptions(b);
 }
 
+/* Someone listens: a peer is connected, and some peer has subscribed. (A
+ * peer that connects again subscribes again, which ZeroMQ passes up only
+ * when no connection held that subscription: so "ever" and not "now"; the
+ * moment between a new connection and its subscription is not held.) */
+static bool listened_to(const struct shmkit_bridge *b)
+{
+	return b->subscribed > 0 && br_link_has_peer(b);
+}
+
 int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
 {
 	int r = read_subscriptions(b);
 
 	if (r < 0)
 		return r;
-	if (b->subscribed == 0)
+	if (!listened_to(b))
 		return wait_subscriber(b, slice_ns);
 	if (b->has_pending && (r = send_pending(b, slice_ns)) <= 0)
 		return r;
