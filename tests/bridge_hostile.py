@@ -16,6 +16,7 @@ import ctypes
 import os
 import re
 import signal
+import socket as pysocket
 import shutil
 import struct
 import subprocess
@@ -524,6 +525,42 @@ def scenario_records():
     check(os.path.getsize(path) == 64 if os.path.exists(path) else False, "records: no record written")
 
 
+def zmtp_stranger(path, frames):
+    """A raw ZMTP 3.0 peer (NULL mechanism) calling itself a SUB that sends
+    frames as they are: libzmq's SUB never sends an unsubscribe it did not
+    subscribe, a stranger may."""
+    s = pysocket.socket(pysocket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b"\xff" + b"\0" * 8 + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") + b"\0" * 32)
+    body = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 3) + b"SUB"
+    s.sendall(bytes([0x04, len(body)]) + body)
+    for f in frames:
+        s.sendall(bytes([0x00, len(f)]) + f)
+    return s
+
+
+def scenario_fake_unsubscribe():
+    """A stranger that subscribed nothing sends "\x00" (unsubscribe ""): the
+    subscriber that did subscribe still gets what is published after."""
+    t = make("topic", "tu", "--slots", "64", "--slot-size", "64")
+    ep = f"ipc://{TMP}/t3"
+    p = bridge(f"{TMP}/tuout.log", "out", t, ep, "--bind")
+    time.sleep(0.3)
+    good = socket(zmq.SUB, ep, SUBSCRIBE=b"", RCVTIMEO=5000)
+    time.sleep(0.5)
+    sh("pub", t, "before")
+    check(good.recv() == b"before", "fake unsubscribe: the SUB's message before")
+    stranger = zmtp_stranger(f"{TMP}/t3", [b"\x00"])
+    time.sleep(0.5)
+    sh("pub", t, "after")
+    try:
+        check(good.recv() == b"after", "fake unsubscribe: the SUB's message after")
+    except zmq.Again:
+        check(False, "fake unsubscribe: a stranger's \\x00 stopped the bridge for every subscriber")
+    stranger.close()
+    stop(p)
+
+
 def timed_out(sig, frame):
     raise TimeoutError("over 60 s")
 
@@ -533,7 +570,8 @@ def main():
     signal.signal(signal.SIGALRM, timed_out)
     scenarios = [scenario_third_peer, scenario_intruder_at_sender, scenario_big_frames,
                  scenario_pipe_fill, scenario_own_stream,
-                 scenario_hostile_receiver, scenario_topic_in, scenario_topic_out, scenario_records]
+                 scenario_hostile_receiver, scenario_topic_in, scenario_topic_out, scenario_fake_unsubscribe,
+                 scenario_records]
     only = sys.argv[1:]
     try:
         for sc in scenarios:
