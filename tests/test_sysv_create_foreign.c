@@ -143,6 +143,14 @@ static void test_half_built_taken_over(void)
 	CHECK_RET(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL), 0);
 	CHECK_OK(shmkit__obj_close(&o));
 	CHECK_OK(shmkit_remove(uri));
+
+	make_half_built(uri);
+	/* an opener that found the creator dead and lives on (a consumer that
+	 * retries its open) is its last user: another process's create (the
+	 * creator restarted) still takes it over */
+	CHECK_RET(shmkit__obj_open(&o, uri, SHMKIT_KIND_RAW, 0), -EOWNERDEAD);
+	CHECK_RET(test_wait(test_fork(create_raw, (void *)uri)), 0);
+	CHECK_OK(shmkit_remove(uri));
 }
 
 int main(int argc, char **argv)
