@@ -82,11 +82,14 @@ int shmkit__sync_init_refused(const void *p, size_t align, const char *what)
 int shmkit__access_fail(const char *what, unsigned owner, unsigned mode, int readable,
 			const char *grant)
 {
+	/* a queue, topic or heap open takes no SHMKIT_RDONLY: say how to write */
 	if (readable)
 		return shmkit__fail(-EACCES, "%s: Permission denied (owner uid %u, mode 0%03o; "
 					     "this process is uid %u): it may read it, not write "
-					     "it: only a read-only open (SHMKIT_RDONLY) works",
-				    what, owner, mode & 0777u, (unsigned)geteuid());
+					     "it: a read-only open (SHMKIT_RDONLY) works where the "
+					     "call takes one; its owner can grant writing (%s, or the "
+					     "mode it is created with)",
+				    what, owner, mode & 0777u, (unsigned)geteuid(), grant);
 	return shmkit__fail(-EACCES, "%s: Permission denied (owner uid %u, mode 0%03o; this "
 				     "process is uid %u): its owner can grant access (%s, or the "
 				     "mode it is created with)",

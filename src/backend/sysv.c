@@ -158,6 +158,20 @@ static uint64_t segment_size(int id, const struct shmid_ds *ds)
 	return ds->shm_segsz;
 }
 
+/* IPC_STAT (it needs read permission) or a read-write shmat refused: whose
+ * the segment is and its mode, from /proc/sysvipc/shm, which anyone may
+ * read. readable: IPC_STAT passed, so a read-only attach works. */
+static int access_error(const char *uri, int id, int readable)
+{
+	char doing[SHMKIT_URI_MAX + 32];
+	struct shmkit__sysv_row row;
+
+	snprintf(doing, sizeof(doing), "open %s (id %d)", uri, id);
+	if (shmkit__sysv_row(id, &row) < 0)
+		return shmkit__fail(-EACCES, "%s: Permission denied", doing);
+	return shmkit__access_fail(doing, row.uid, row.perms, readable, "shmctl IPC_SET");
+}
+
 /* shmat at the kernel's choice or at ?addr= (SHM_RND with &rnd); NULL and
  * *rc on error (-EEXIST when something is mapped there). */
 static void *attach(const struct shmkit__uri *u, int id, int flags, size_t len, int *rc)
@@ -175,23 +189,14 @@ static void *attach(const struct shmkit__uri *u, int id, int flags, size_t len, 
 		char uri[SHMKIT_URI_MAX];
 		shmkit__uri_format(u, uri, sizeof(uri));
 		*rc = shmkit__map_enomem(uri, len);
+	} else if (errno == EACCES) { /* after IPC_STAT: it may be read, not written */
+		char uri[SHMKIT_URI_MAX];
+		shmkit__uri_format(u, uri, sizeof(uri));
+		*rc = access_error(uri, id, !(flags & SHMKIT_RDONLY));
 	} else
 		*rc = shmkit__fail(shmkit__neg_errno(), "shmat of sysv id %d: %s", id,
 				   strerror(errno));
 	return NULL;
-}
-
-/* IPC_STAT refused (it needs read permission): whose the segment is and
- * its mode, from /proc/sysvipc/shm, which anyone may read. */
-static int access_error(const char *uri, int id)
-{
-	char doing[SHMKIT_URI_MAX + 32];
-	struct shmkit__sysv_row row;
-
-	snprintf(doing, sizeof(doing), "open %s (id %d)", uri, id);
-	if (shmkit__sysv_row(id, &row) < 0)
-		return shmkit__fail(-EACCES, "%s: Permission denied", doing);
-	return shmkit__access_fail(doing, row.uid, row.perms, 0, "shmctl IPC_SET");
 }
 
 static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t size, int flags,
@@ -214,7 +219,7 @@ static int sysv_open(struct shmkit_seg *seg, const struct shmkit__uri *u, size_t
 		if (errno == EINVAL || errno == EIDRM)
 			rc = shmkit__fail(-ENOENT, "no sysv segment with id %d", id);
 		else if (errno == EACCES)
-			rc = access_error(seg->uri, id);
+			rc = access_error(seg->uri, id, 0);
 		else
 			rc = shmkit__fail(shmkit__neg_errno(), "IPC_STAT of sysv id %d: %s", id,
 					  strerror(errno));
