@@ -1075,16 +1075,17 @@ static int create_takeover(struct shmkit__obj *o, const char *uri, uint32_t kind
 
 /* create() found uri taken by something it may not take over: says so, with
  * what the look at it found where it found something wrong (another kind,
- * no header); a complete object found says nothing more. */
+ * no header), or why it did not look (a SysV segment); a complete object
+ * found says nothing more. Opening it stays the first advice: a SysV
+ * segment not looked at, or one of another size, may be a complete object
+ * of this kind that a live program uses, which removing would destroy. */
 static int exists_fail(const char *uri)
 {
 	char why[256];
 	snprintf(why, sizeof(why), "%s", shmkit_last_error_detail());
-	if (why[0])
-		return shmkit__fail(-EEXIST, "%s already exists (%s): remove it to create it anew",
-				    uri, why);
-	return shmkit__fail(-EEXIST, "%s already exists: open it, or remove it to create it anew",
-			    uri);
+	return shmkit__fail(-EEXIST, "%s already exists%s%s%s: open it, or remove it to create it "
+				     "anew",
+			    uri, why[0] ? " (" : "", why, why[0] ? ")" : "");
 }
 
 /* SHMKIT_PERSIST in the mode, or SHMKIT_PERSIST=1 (any value but "" and

@@ -153,6 +153,20 @@ static void test_half_built_taken_over(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* A complete object, last used by this process, alive: another process's
+ * create does not look inside, and its -EEXIST still says to open it (it
+ * said only "remove it to create it anew", which destroys a live queue). */
+static void test_complete_refused_says_open(void)
+{
+	const char *uri = test_uri("sysv", "complete");
+	struct shmkit__obj o;
+	CHECK_OK(shmkit__obj_create(&o, uri, SHMKIT_KIND_RAW, BODY, 0600, NULL, NULL));
+	CHECK_OK(shmkit__obj_close(&o));
+	struct refused_create c = {uri, "open it"};
+	CHECK_RET(test_wait(test_fork(create_refused, &c)), 1);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(int argc, char **argv)
 {
 	test_child_dispatch(argc, argv, roles);
@@ -160,5 +174,6 @@ int main(int argc, char **argv)
 	test_foreign_last_user_alive("same-size", SHMKIT__HEADER_SIZE + BODY,
 				     "take it for abandoned");
 	test_half_built_taken_over();
+	test_complete_refused_says_open();
 	return test_done();
 }
