@@ -66,8 +66,11 @@ int shmkit__fail(int err, const char *fmt, ...)
 
 int shmkit__no_memory(const char *what)
 {
+	/* what makes malloc return NULL; a cgroup's memory.max does not (its
+	 * OOM killer acts at a page fault) */
 	return shmkit__fail(-ENOMEM, "no memory for %s (the process's memory is used up: "
-				     "RLIMIT_AS, ulimit -v, or its cgroup's memory.max)", what);
+				     "RLIMIT_AS or RLIMIT_DATA, ulimit -v or -d, or the system's "
+				     "commit limit under vm.overcommit_memory=2)", what);
 }
 
 int shmkit__sync_init_refused(const void *p, size_t align, const char *what)
