@@ -151,7 +151,7 @@ struct shmkit_bridge {
 	zmq_msg_t pending;   /* topic out: a message the link had no room for
 			      * (initialized, empty unless has_pending) */
 	bool has_pending;
-	unsigned subscribed; /* topic out: subscriptions the XPUB passed up, ever */
+	bool subscribed;     /* topic out: the XPUB has passed up a subscription */
 	void (*log)(void *arg, const char *line); /* opts: what peers sent that was refused */
 	void *log_arg;
 	int64_t log_window;  /* monotonic ns: start of this second's lines */

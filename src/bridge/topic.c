@@ -12,7 +12,6 @@
  * be seen by the bridge alone.) IN publishes what arrives (a message longer
  * than the local slot is a counted drop). */
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
@@ -123,8 +122,8 @@ static int read_subscriptions(struct shmkit_bridge *b)
 			return e == EAGAIN || e == EINTR ? 0 : -e;
 		}
 		const unsigned char *d = zmq_msg_data(&m);
-		if (zmq_msg_size(&m) >= 1 && d[0] == 1 && b->subscribed < UINT_MAX)
-			b->subscribed++;
+		if (zmq_msg_size(&m) >= 1 && d[0] == 1)
+			b->subscribed = true;
 		zmq_msg_close(&m);
 	}
 	return 0;
@@ -144,7 +143,7 @@ static int wait_subscriber(struct shmkit_bridge *b, int64_t slice_ns)
  * moment between a new connection and its subscription is not held.) */
 static bool listened_to(const struct shmkit_bridge *b)
 {
-	return b->subscribed > 0 && br_link_has_peer(b);
+	return b->subscribed && br_link_has_peer(b);
 }
 
 int br_topic_out_step(struct shmkit_bridge *b, int64_t slice_ns)
