@@ -155,7 +155,7 @@ out_has "sysv key:           $KEYHEX"; out_has "sysv id:"; out_has "marked for r
 out_has "backend:            sysv"
 expect 0 "$SHMKIT" stat --json "$K";      json_ok
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["backend"]=="sysv" and d["sysv_key"]==sys.argv[2] and isinstance(d["sysv_id"], int) and d["marked_for_removal"] is False, d' "$TMP/out" "$KEYHEX" || fail "sysv stat json"
-ipcs -m | grep -qi "$KEYHEX" || fail "ipcs does not show $K"
+ipcs -m | grep -i "$KEYHEX" >/dev/null || fail "ipcs does not show $K"
 expect 0 "$SHMKIT" rm "$K"
 expect 1 "$SHMKIT" stat "$K";             err_is "stat $K: No such file or directory"
 expect 1 "$SHMKIT" rm "$K";               err_is "rm $K: No such file or directory"

@@ -12,14 +12,14 @@ CC=${CC:-cc}
 LIB="$(dirname "$SHMKIT")/libshmkit.so"
 [ -e "$LIB" ] || { echo "no $LIB: skipped"; exit 77; }
 # a sanitized library does not load into a plain program
-if readelf -d "$LIB" | grep -Eq 'NEEDED.*lib(asan|tsan|ubsan)'; then
+if readelf -d "$LIB" | grep -E 'NEEDED.*lib(asan|tsan|ubsan)' >/dev/null; then
 	echo "sanitized library: skipped"
 	exit 77
 fi
 ARCH=
 [ "$(od -An -tx1 -j4 -N1 "$LIB" | tr -d ' ')" = 01 ] && ARCH=-m32
 
-readelf -d "$LIB" | grep -q STATIC_TLS && fail "$LIB is marked DF_STATIC_TLS"
+readelf -d "$LIB" | grep STATIC_TLS >/dev/null && fail "$LIB is marked DF_STATIC_TLS"
 
 cat >"$TMP/ie.c" <<'EOF'
 __thread char ie_block[512] __attribute__((tls_model("initial-exec")));

@@ -22,7 +22,7 @@ LIB=${SHMKIT_BINARY_DIR:-build}/libshmkit.so
 CALLS='open|fcntl|openat|creat|stat|fstat|lstat|fstatat|statfs|fstatfs|mmap|ftruncate|truncate|pread|pwrite|lseek|fallocate|posix_fallocate|readdir|fopen|getrlimit|setrlimit|prlimit|lockf|sendfile'
 for f in "$SHMKIT" "$LIB"; do
 	[ -f "$f" ] || { fail "$f is not built"; continue; }
-	readelf -h "$f" | grep -q 'Class:[[:space:]]*ELF32' || continue
+	readelf -h "$f" | grep 'Class:[[:space:]]*ELF32' >/dev/null || continue
 	bad=$(nm -D --undefined-only "$f" | awk '{print $2}' | sed 's/@.*//' |
 		grep -Ex "($CALLS)" | sort -u | tr '\n' ' ')
 	[ -z "$bad" ] || fail "$(basename "$f") imports 32-bit-offset calls: $bad(build with -D_FILE_OFFSET_BITS=64)"

@@ -26,9 +26,9 @@ done
 [ "$n" -gt 50 ] || fail "found only $n public functions: the header scan is broken"
 if command -v man >/dev/null; then
 	for f in shmkit_queue_send shmkit_sub_recv shmkit_map_put shmkit_strerror; do
-		MANWIDTH=80 man -M "$TMP/man" 3 "$f" 2>/dev/null | grep -q "^NAME" ||
+		MANWIDTH=80 man -M "$TMP/man" 3 "$f" 2>/dev/null | grep "^NAME" >/dev/null ||
 			fail "man -M ... 3 $f shows no page"
-		MANWIDTH=80 man -M "$TMP/man" 3 "$f" 2>/dev/null | tr -d '\n _‐-' | grep -q "${f//_/}" ||
+		MANWIDTH=80 man -M "$TMP/man" 3 "$f" 2>/dev/null | tr -d '\n _‐-' | grep "${f//_/}" >/dev/null ||
 			fail "man 3 $f: the page does not name $f"
 	done
 else

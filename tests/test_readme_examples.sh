@@ -25,7 +25,7 @@ BIN=$(dirname "$SHMKIT")
 # loaded into python3 without its runtime preloaded: there the block still
 # looks in ./build.
 if [ -z "${SHMKIT_LIBRARY:-}" ] && [ -f "$BIN/libshmkit.so" ] &&
-	! readelf -d "$BIN/libshmkit.so" 2>/dev/null | grep -Eq 'NEEDED.*lib(a|t|ub)san'; then
+	! readelf -d "$BIN/libshmkit.so" 2>/dev/null | grep -E 'NEEDED.*lib(a|t|ub)san' >/dev/null; then
 	export SHMKIT_LIBRARY="$BIN/libshmkit.so"
 fi
 cd "$SRC" || exit 1
