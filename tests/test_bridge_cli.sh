@@ -221,7 +221,7 @@ EP3="ipc://$TMP/sock3"
 "$SHMKIT" bridge out "$TA" "$EP3" 2>"$TMP/tout.log" & OUT=$!
 sleep 0.5
 seq 1 20000 | "$SHMKIT" pub "$TA" - >/dev/null || fail "pub"
-"$SHMKIT" top --once --json --interval 0.1 >"$TMP/top.json"
+"$SHMKIT" top --once --json --interval 0.1 "$TA" >"$TMP/top.json" # not the machine's: see test_cli.sh's ls
 "${PYTHON:-python3}" - "$TMP/top.json" "$TA" <<'PY' || fail "top does not show the bridge's drops: $(grep -A12 "$TA" "$TMP/top.json" | head -14)"
 import json, sys
 t = [o for o in json.load(open(sys.argv[1]))["objects"] if o["uri"] == sys.argv[2]][0]

@@ -167,18 +167,21 @@ case "$PRIV" in sysv:id=[0-9]*) CLEANUP+=("$PRIV"); expect 0 "$SHMKIT" rm "$PRIV
 	*) fail "create sysv:private printed '$PRIV'" ;; esac
 
 # ---- ls ----
-expect 0 "$SHMKIT" ls
+# of this test's names, not of the machine: a segment another test
+# truncates meanwhile stops a whole-machine ls by SIGBUS (a documented limit
+# of looks: 1 ls in 60 failed beside test_hostile_truncate)
+expect 0 "$SHMKIT" ls "$P"
 grep -q "^URI " "$TMP/out" || fail "ls: no header"
 grep -F -- "$P " "$TMP/out" | grep -q " posix " || fail "ls does not list $P"
 grep -F -- "$P " "$TMP/out" | grep -q " 0640 " || fail "ls: mode of $P"
 # output that could not be written is a failure, said once on stderr
-"$SHMKIT" ls >&- 2>"$TMP/err"; [ $? = 1 ] || fail "ls >&- should exit 1"
+"$SHMKIT" ls "$P" >&- 2>"$TMP/err"; [ $? = 1 ] || fail "ls >&- should exit 1"
 grep -q "^shmkit: ls: write error on standard output: Bad file descriptor$" "$TMP/err" ||
 	fail "ls >&-: $(cat "$TMP/err")"
-"$SHMKIT" ls --json >/dev/full 2>"$TMP/err"; [ $? = 1 ] || fail "ls >/dev/full should exit 1"
+"$SHMKIT" ls --json "$P" >/dev/full 2>"$TMP/err"; [ $? = 1 ] || fail "ls >/dev/full should exit 1"
 [ "$(cat "$TMP/err")" = "shmkit: ls: write error on standard output: No space left on device" ] ||
 	fail "ls --json >/dev/full: $(cat "$TMP/err")"
-expect 0 "$SHMKIT" ls --json;     json_ok
+expect 0 "$SHMKIT" ls --json "$P";     json_ok
 python3 - "$TMP/out" "$P" <<'PY' || fail "ls --json fields"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -196,10 +199,10 @@ print(os.getpid(), flush=True)
 time.sleep(30)' "shmkit-test-$$-cli-memfd" 2>/dev/null)
 read -r -t 10 sleep_pid <&7
 if [ -n "$sleep_pid" ]; then
-	expect 0 "$SHMKIT" ls
+	expect 0 "$SHMKIT" ls "memfd:shmkit-test-$$-cli-memfd"
 	grep -F "memfd:shmkit-test-$$-cli-memfd" "$TMP/out" | grep -q "$sleep_pid/python3" ||
 		fail "ls does not show the memfd mapped by $sleep_pid: $(grep memfd "$TMP/out")"
-	expect 0 "$SHMKIT" ls --json;  json_ok
+	expect 0 "$SHMKIT" ls --json "memfd:shmkit-test-$$-cli-memfd";  json_ok
 	python3 - "$TMP/out" "$sleep_pid" "memfd:shmkit-test-$$-cli-memfd" <<'PY' || fail "ls --json memfd mapper"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -219,7 +222,7 @@ print(os.getpid(), flush=True)
 time.sleep(30)' "shmkit-test-$$-cli-evil" 2>/dev/null)
 	read -r -t 10 evil_pid <&8
 	if [ -n "$evil_pid" ]; then
-		expect 0 "$SHMKIT" ls
+		expect 0 "$SHMKIT" ls "memfd:shmkit-test-$$-cli-evil"
 		grep -F "memfd:shmkit-test-$$-cli-evil" "$TMP/out" | grep -qF "$evil_pid/ev\x1b[2Jil" ||
 			fail "ls does not show the escaped name: $(grep -a cli-evil "$TMP/out" | od -c | head -3)"
 		! grep -q $'\x1b' "$TMP/out" || fail "ls printed a raw escape byte"

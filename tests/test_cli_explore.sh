@@ -28,7 +28,11 @@ grep -qF "$PQ" "$TMP/out" || fail "top /prefix misses $PQ: $(cat "$TMP/out")"
 expect 0 "$SHMKIT" gc --dry-run --prefix "/$TAG-p"
 grep -qF "would remove $PQ" "$TMP/out" || grep -qE "^would remove +$PQ " "$TMP/out" ||
 	fail "gc --prefix /prefix misses $PQ: $(cat "$TMP/out")"
-expect 0 "$SHMKIT" ls -n -o URI "posix" # a bare word still matches the scheme
+# a bare word still matches the scheme: every POSIX segment of the machine,
+# so once more when one that another test truncated meanwhile stopped ls by
+# SIGBUS (a documented limit of looks: 1 ls in 600 beside test_hostile_truncate)
+ls_posix() { "$SHMKIT" ls -n -o URI "posix" >"$TMP/out" 2>"$TMP/err"; }
+ls_posix || { grep -q "stopped by SIGBUS" "$TMP/err" && ls_posix; } || fail "ls posix: $(cat "$TMP/err")"
 grep -qF "$PQ" "$TMP/out" || fail "ls posix no longer lists $PQ"
 
 # ---- a create whose size or geometry is refused says which bound ----

@@ -250,7 +250,10 @@ static void test_looking_never_changes(void)
 	CHECK_RET(test_sh_capture(out, sizeof(out), "%s stat %s", SHMKIT_TOOL_PATH, id_uri), 0);
 	printf("%s", out);
 	CHECK(strstr(out, "not read") != NULL);
-	CHECK_RET(test_sh_capture(out, sizeof(out), "%s ls >/dev/null", SHMKIT_TOOL_PATH), 0);
+	/* every SysV segment, not the machine's: a POSIX or memfd one another
+	 * test truncates meanwhile stops a whole-machine ls by SIGBUS (a
+	 * documented limit of looks); a SysV segment cannot shrink */
+	CHECK_RET(test_sh_capture(out, sizeof(out), "%s ls sysv: >/dev/null", SHMKIT_TOOL_PATH), 0);
 	CHECK_RET(gc_one(sysv_prefix, SHMKIT_GC_FOREIGN | SHMKIT_GC_DRY_RUN, id_uri, suri, &s), 0);
 	CHECK(s.found == 1 && s.verdict == SHMKIT_GC_KEPT && strstr(s.reason, "alive"));
 	CHECK_RET(gc_cli(out, sizeof(out), "--foreign --dry-run --prefix %s", id_uri), 0);
