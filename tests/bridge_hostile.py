@@ -525,6 +525,20 @@ def scenario_records():
     check(os.path.getsize(path) == 64 if os.path.exists(path) else False, "records: no record written")
 
 
+def carries(topic, sub, within=30):
+    """Publishes "before" on a lossy topic until SUB gets one, up to WITHIN
+    seconds: what the bridge publishes before it has subscribed locally, and
+    before the SUB's subscription has reached it, is lost uncounted
+    (docs/BRIDGE.md), and a loaded machine takes longer than any fixed pause
+    to get there (a fixed 0.8 s lost "before": 1 in 12 runs under load)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        sh("pub", topic, "before")
+        if sub.poll(200):
+            return sub.recv() == b"before"
+    return False
+
+
 def zmtp_stranger(path, frames):
     """A raw ZMTP 3.0 peer (NULL mechanism) calling itself a SUB that sends
     frames as they are: libzmq's SUB never sends an unsubscribe it did not
@@ -545,16 +559,15 @@ def scenario_fake_unsubscribe():
     t = make("topic", "tu", "--slots", "64", "--slot-size", "64")
     ep = f"ipc://{TMP}/t3"
     p = bridge(f"{TMP}/tuout.log", "out", t, ep, "--bind")
-    time.sleep(0.3)
     good = socket(zmq.SUB, ep, SUBSCRIBE=b"", RCVTIMEO=5000)
-    time.sleep(0.5)
-    sh("pub", t, "before")
-    check(good.recv() == b"before", "fake unsubscribe: the SUB's message before")
+    check(carries(t, good), "fake unsubscribe: the SUB's message before")
     stranger = zmtp_stranger(f"{TMP}/t3", [b"\x00"])
     time.sleep(0.5)
     sh("pub", t, "after")
     try:
-        check(good.recv() == b"after", "fake unsubscribe: the SUB's message after")
+        while (got := good.recv()) == b"before":  # a late one of carries()'s
+            pass
+        check(got == b"after", "fake unsubscribe: the SUB's message after")
     except zmq.Again:
         check(False, "fake unsubscribe: a stranger's \\x00 stopped the bridge for every subscriber")
     stranger.close()
