@@ -167,15 +167,6 @@ static int object_verdict(const struct gc_ctx *c, const void *hdr, size_t size, 
 
 /* ---- POSIX ---- */
 
-static int is_managed(const void *hdr)
-{
-	const struct shmkit__header *h = hdr;
-	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
-	uint64_t init =
-	    atomic_load_explicit(&((struct shmkit__header *)h)->init, memory_order_acquire);
-	return magic == SHMKIT__MAGIC || (magic == 0 && SHMKIT__WORD_PID(init) != 0);
-}
-
 /* Looks at /dev/shm/name (read-only mapping of the whole file; the
  * descriptor stays open meanwhile so the kernel's holder locks can be
  * asked): 2 not a segment (ignore), 3 foreign, 4 no header yet (empty, or
@@ -215,7 +206,7 @@ static int posix_peek(const struct gc_ctx *c, int dirfd_shm, const char *name, s
 					    __ATOMIC_ACQUIRE) == 0
 				? 4
 				: 3;
-			if (is_managed(base)) {
+			if (shmkit__header_claimed(base, size)) {
 				*kind = ((const struct shmkit__header *)base)->kind;
 				r = object_verdict(c, base, size, fd, why, cap);
 			}
@@ -490,7 +481,8 @@ static int gc_sysv_attached(struct gc_ctx *c, const char *uri, const struct shmk
 {
 	unsigned char hdr[SHMKIT__HEADER_SIZE];
 	int managed = row->size >= sizeof(hdr) &&
-		      shmkit__sysv_peek(row->shmid, 0, hdr, sizeof(hdr), NULL) == 0 && is_managed(hdr);
+		      shmkit__sysv_peek(row->shmid, 0, hdr, sizeof(hdr), NULL) == 0 &&
+		      shmkit__header_claimed(hdr, (size_t)row->size);
 	uint32_t kind = managed ? ((const struct shmkit__header *)hdr)->kind : 0;
 	return report(c, uri, SHMKIT_GC_KEPT, managed, kind, 0,
 		      "attached %llu time%s (kernel nattch)", (unsigned long long)row->nattch,
@@ -578,7 +570,7 @@ static int gc_sysv_one(const struct shmkit__sysv_row *row, void *arg)
 		return report(c, uri, SHMKIT_GC_SKIPPED, 0, 0, err, "cannot attach to look (%s)",
 			      shmkit_strerror(err));
 	}
-	int managed = is_managed(base);
+	int managed = shmkit__header_claimed(base, (size_t)row->size);
 	uint32_t kind = managed ? ((const struct shmkit__header *)base)->kind : 0;
 	char why[512];
 	int ov = managed ? object_verdict(c, base, (size_t)row->size, -1, why, sizeof(why)) : 0;

@@ -313,6 +313,49 @@ static int kind_wanted(uint32_t kind, uint32_t want)
 	return kind == want;
 }
 
+/* Is a header whose magic is still 0, with init, a creator's half-built one?
+ * A creator writes the fixed fields, then init naming it (INITIALIZING,
+ * release), then the magic. Without them, a word where init goes is another
+ * program's data that has a zero where the magic goes (a zero counter, then
+ * any 32-bit number at offset 40 read as a dead creator's pid): taking that
+ * for a half-built object let gc remove, and create zero-fill, it. */
+static int creator_fields_written(const struct shmkit__header *h, size_t seg_size, uint64_t init)
+{
+	return SHMKIT__WORD_PID(init) != 0 &&
+	       SHMKIT__WORD_STATE(init) == SHMKIT__STATE_INITIALIZING &&
+	       h->fingerprint == SHMKIT__FINGERPRINT && h->layout_version == SHMKIT__LAYOUT_VERSION &&
+	       h->header_size == SHMKIT__HEADER_SIZE && h->total_size == seg_size &&
+	       h->body_size == seg_size - SHMKIT__HEADER_SIZE &&
+	       h->attach_slots == SHMKIT__ATTACH_SLOTS && h->attach_offset == SHMKIT__ATTACH_OFFSET;
+}
+
+/* validate_header() of a header whose magic is 0: HEADER_UNPUBLISHED for
+ * zeroes where init goes (nobody named yet) or a creator's half-built
+ * header, else -EBADMSG. */
+static int validate_unpublished(const struct shmkit__header *h, size_t seg_size)
+{
+	/* Pairs with the release store of init in create_fresh(): a creator
+	 * named there wrote the fixed fields before it. */
+	uint64_t init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
+					     memory_order_acquire);
+	if (SHMKIT__WORD_PID(init) == 0 || creator_fields_written(h, seg_size, init))
+		return HEADER_UNPUBLISHED;
+	shmkit__detail("no shmkit header: magic is zero, and what follows is not a half-built "
+		       "header (another program's data)");
+	return -EBADMSG;
+}
+
+int shmkit__header_claimed(const void *base, size_t size)
+{
+	const struct shmkit__header *h = base;
+	if (size < SHMKIT__HEADER_SIZE)
+		return 0;
+	uint64_t magic = load_magic(h);
+	uint64_t init = atomic_load_explicit(&((struct shmkit__header *)h)->init,
+					     memory_order_acquire);
+	return magic == SHMKIT__MAGIC || (magic == 0 && creator_fields_written(h, size, init));
+}
+
 /* Validates the header of a segment of seg_size bytes, reading each field
  * once into v, in the order: size, magic, fingerprint, version, kind, sizes.
  * want_kind 0 accepts any kind. Returns 0, HEADER_UNPUBLISHED, -EBADMSG or
@@ -329,7 +372,7 @@ static int validate_header(const struct shmkit__header *h, size_t seg_size, uint
 	}
 	v->magic = load_magic(h);
 	if (v->magic == 0)
-		return HEADER_UNPUBLISHED;
+		return validate_unpublished(h, seg_size);
 	if (v->magic != SHMKIT__MAGIC) {
 		shmkit__detail("no shmkit header (magic 0x%016llx)", (unsigned long long)v->magic);
 		return -EBADMSG;
@@ -933,9 +976,11 @@ static int create_fresh(struct shmkit__obj *o, struct shmkit_seg *seg, uint32_t 
 
 	write_creator(h, gen);
 	write_fixed_fields(h, kind, total, hdr_flags);
-	/* Relaxed: publish_magic()'s release orders it before the magic. */
+	/* Pairs with the acquire load in validate_unpublished(): whoever sees
+	 * the creator named sees the fixed fields (publish_magic()'s release
+	 * orders it before the magic). */
 	atomic_store_explicit(&h->init, SHMKIT__WORD(getpid(), SHMKIT__STATE_INITIALIZING, gen),
-			      memory_order_relaxed);
+			      memory_order_release);
 	publish_magic(h);
 	int r = finish_init(h, gen, total - SHMKIT__HEADER_SIZE, init, arg);
 	if (r < 0) {

@@ -44,6 +44,12 @@ int shmkit__obj_create(struct shmkit__obj *o, const char *uri, uint32_t kind, si
  * caller in the attach table (a full table is not an error: attach_slot -1). */
 int shmkit__obj_open(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags);
 
+/* Does the header at base (of a segment of size bytes) belong to a shmkit
+ * object: its magic, or a creator's half-built header (magic still 0)? A
+ * zero where the magic goes and a word where init goes alone are not one:
+ * another program's data may have both. Reads only. */
+int shmkit__header_claimed(const void *base, size_t size);
+
 /* A `kind` for opens only: a heap or a map (a map is a heap whose root is
  * the map: shmkit_heap_open checks and counts either). */
 #define SHMKIT__KIND_HEAP_OR_MAP 0x80000000u
