@@ -463,6 +463,18 @@ static int gc_sysv_foreign(struct gc_ctx *c, const char *uri, const struct shmki
 		return report(c, uri, SHMKIT_GC_WOULD_REMOVE, 0, 0, 0,
 			      "foreign, no attaches, creator pid %d and last pid %d dead",
 			      row->cpid, row->lpid);
+	SHMKIT__TEST_POINT("gc.sysv.foreign");
+	/* Last look at the kernel's record: a program that attached since the
+	 * proof was read (and maybe detached: then it is the last user, alive)
+	 * owns it. Only gc's own look (gc_sysv_one) may have moved it. */
+	struct shmkit__sysv_row now;
+	if (shmkit__sysv_row(row->shmid, &now) < 0)
+		return 0; /* removed meanwhile */
+	if (now.nattch != 0 || (now.lpid != row->lpid && now.lpid != getpid()))
+		return report(c, uri, SHMKIT_GC_KEPT, 0, 0, 0,
+			      "foreign, no attaches, creator pid %d and last pid %d dead; but pid "
+			      "%d used it meanwhile",
+			      row->cpid, row->lpid, now.lpid);
 	/* Removed by id: the kernel destroys it now, as nattch is 0. */
 	int r = shmctl(row->shmid, IPC_RMID, NULL) < 0 ? shmkit__neg_errno() : 0;
 	if (sysv_gone(r))

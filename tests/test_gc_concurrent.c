@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,8 +39,9 @@ static int log_entry(const struct shmkit_gc_entry *e, void *arg)
 	return 0;
 }
 
-/* argv: uri, log path -> gc limited to uri, each entry a line of the log;
- * exits with how many it removed. */
+/* argv: uri, log path [, "foreign"] -> gc limited to uri (with
+ * SHMKIT_GC_FOREIGN), each entry a line of the log; exits with how many it
+ * removed. */
 static int role_gc(int argc, char **argv)
 {
 	if (argc < 2)
@@ -47,7 +49,7 @@ static int role_gc(int argc, char **argv)
 	FILE *f = fopen(argv[1], "w");
 	if (!f)
 		return 101;
-	int n = shmkit_gc_prefix(0, argv[0], log_entry, f);
+	int n = shmkit_gc_prefix(argc > 2 ? SHMKIT_GC_FOREIGN : 0, argv[0], log_entry, f);
 	fclose(f);
 	return n < 0 ? 100 : n;
 }
@@ -119,6 +121,49 @@ static void test_removed_at(const char *scheme, const char *point)
 	CHECK_OK(shmkit_remove(uri));
 	gc_go_on(&gc, 0, said, sizeof(said));
 	CHECK(said[0] == '\0');
+}
+
+static int sysv_key_of(const char *uri)
+{
+	return (int)strtoul(uri + strlen("sysv:"), NULL, 16);
+}
+
+/* Another program's segment: made, used and left by a process that exits. */
+static int foreign_segment(void *arg)
+{
+	int id = shmget(sysv_key_of(arg), SIZE, IPC_CREAT | IPC_EXCL | 0600);
+	void *p = id >= 0 ? shmat(id, NULL, 0) : (void *)-1;
+	return p == (void *)-1 || shmdt(p) < 0;
+}
+
+/* Attaches and detaches SysV id: its last user. */
+static int use_segment(void *arg)
+{
+	void *p = shmat(*(int *)arg, NULL, SHM_RDONLY);
+	return p == (void *)-1 || shmdt(p) < 0;
+}
+
+/* gc --foreign judged another program's segment abandoned (creator and last
+ * user dead, nothing attached), then stopped before removing it; a process
+ * that attached and detached it meanwhile is its last user now (helper
+ * h38d): gc keeps it and says so. It removed it on the proof read before. */
+static void test_foreign_used_meanwhile(void)
+{
+	const char *uri = test_uri("sysv", "h38d-foreign");
+	struct stopped_gc gc;
+	char said[2048];
+
+	CHECK_RET(test_wait(test_fork(foreign_segment, (void *)uri)), 0);
+	int id = shmget(sysv_key_of(uri), 0, 0);
+	CHECK(id >= 0);
+	log_path(gc.log, sizeof(gc.log), "gc.sysv.foreign");
+	const char *args[] = {uri, gc.log, "foreign", NULL};
+	gc.pid = test_spawn_paused("gc.sysv.foreign", "gc", args);
+	CHECK_RET(test_wait(test_fork(use_segment, &id)), 0);
+	gc_go_on(&gc, 0, said, sizeof(said));
+	CHECK(strstr(said, "used it meanwhile") != NULL);
+	CHECK(shmget(sysv_key_of(uri), 0, 0) == id);
+	CHECK_OK(shmkit_remove(uri));
 }
 
 /* A gc killed -9 at `point`: the orphan is still there, whole, and the next
@@ -365,6 +410,7 @@ int main(int argc, char **argv)
 	test_killed_at("posix", "unlink.locked");
 	test_killed_at("sysv", "gc.sysv.unread");
 	test_killed_at("sysv", "gc.sysv.judged");
+	test_foreign_used_meanwhile();
 	test_two_gcs();
 	test_gc_beside_a_pinning_gc();
 	test_replaced_held();
