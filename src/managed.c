@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -761,6 +762,117 @@ static int too_small(const char *uri)
 	return shmkit__fail(-EBADMSG, "segment is smaller than a shmkit header");
 }
 
+/* Would attaching the System V segment of row fool gc --foreign? The attach
+ * makes this process its last user, which gc --foreign reads: harmless while
+ * another process has it attached (its detach comes after ours), when its
+ * last user is gone (or there never was one), or is this process already.
+ * Else, once this process exits, another program's segment that its live
+ * last user detached and keeps would look abandoned. */
+static int attach_fools_gc(const struct shmkit__sysv_row *row)
+{
+	return row->nattch == 0 && shmkit__sysv_lpid_alive(row) != 0 && row->lpid != getpid();
+}
+
+/* attach_fools_gc() for an open to use the object, which only its header,
+ * read by attaching, tells from another program's segment: a live last user
+ * that started this process (an ancestor: a program that made or used an
+ * object, closed it and runs a child or a command on it) hands its segment
+ * over itself, as a process opening its own segment again does. */
+static int open_fools_gc(const struct shmkit__sysv_row *row)
+{
+	return attach_fools_gc(row) && !(row->lpid > 0 && shmkit__proc_is_ancestor(row->lpid));
+}
+
+static int in_group(gid_t gid)
+{
+	if (gid == getegid())
+		return 1;
+	int n = getgroups(0, NULL);
+	gid_t *groups = n > 0 ? malloc((size_t)n * sizeof(*groups)) : NULL;
+	int found = 0;
+	if (groups)
+		n = getgroups(n, groups);
+	for (int i = 0; groups && i < n && !found; i++)
+		found = groups[i] == gid;
+	free(groups);
+	return found;
+}
+
+/* Would the kernel let this process attach SysV segment id read-write?
+ * Where it would not, the attach fails before it changes anything, with
+ * the detail that says whose the segment is and what works. */
+static int may_attach_rw(int id)
+{
+	struct shmid_ds ds;
+	if (shmctl(id, IPC_STAT, &ds) < 0)
+		return 0; /* not even readable */
+	uid_t me = geteuid();
+	unsigned mode = ds.shm_perm.mode;
+	if (me == 0)
+		return 1; /* CAP_IPC_OWNER, as the kernel's ipcperms() grants it */
+	if (me == ds.shm_perm.uid || me == ds.shm_perm.cuid)
+		mode >>= 6;
+	else if (in_group(ds.shm_perm.gid) || in_group(ds.shm_perm.cgid))
+		mode >>= 3;
+	return (mode & 06) == 06;
+}
+
+/* header_step() on the header of SysV segment id read through a process
+ * that has it attached, without attaching: zeroes with no creator named are
+ * looked at again until the bound (a creator that has not written its header
+ * yet). 0 to attach: an object of this kind, one still being built, or no
+ * process to read through (one has it attached: its detach follows ours). */
+static int sysv_header_step(int id, size_t size, uint32_t kind)
+{
+	int64_t nobody_deadline = shmkit__deadline(SHMKIT__OPEN_WAIT_NS);
+	struct shmkit__header hdr; /* SHMKIT__HEADER_SIZE bytes */
+	int r = 0;
+
+	while (shmkit__sysv_peek(id, 0, &hdr, sizeof(hdr), NULL) == 0 &&
+	       (r = header_step(&hdr, size, kind)) == 2) {
+		if (expired(nobody_deadline))
+			return -EBADMSG;
+		sleep_briefly();
+	}
+	return r < 0 ? r : 0;
+}
+
+/* Before an open to use attaches the System V segment at uri. Only its
+ * header tells a shmkit object from another program's segment: read through
+ * a process that has it attached where there is one (no attach: an object
+ * of another kind, or no object, is refused as it is); with nobody attached
+ * it cannot be read, and it is not attached where that would fool gc
+ * --foreign (-ENODATA, as a look says). 0 to attach; not SysV, or no
+ * segment (the open says so): 0. */
+static int sysv_before_attach(const char *uri, uint32_t kind)
+{
+	if (strncmp(uri, "sysv:", 5) != 0)
+		return 0;
+	struct shmkit_stat *st = malloc(sizeof(*st)); /* a URI and the mappers: over 4 KiB */
+	if (!st)
+		return shmkit__no_memory("a segment's status");
+	struct shmkit__sysv_row row;
+	int r = shmkit__stat_uri(uri, st, NULL);
+	int id = (int)st->sysv_id;
+	uint64_t size = st->size;
+	free(st);
+	if (r < 0 || shmkit__sysv_row(id, &row) < 0 || size > SIZE_MAX)
+		return 0;
+	if (size < SHMKIT__HEADER_SIZE) /* a SysV segment never grows */
+		return shmkit__fail(-EBADMSG, "segment is smaller than a shmkit header");
+	if (row.nattch > 0)
+		return sysv_header_step(id, (size_t)size, kind);
+	if (open_fools_gc(&row) && may_attach_rw(id))
+		return shmkit__fail(-ENODATA, "not opened: nobody has it attached and its last user "
+					      "(pid %d, which did not start this process) may be alive; "
+					      "only its header says whether it is a shmkit object, and "
+					      "attaching to read it would make this process its last "
+					      "user, and gc --foreign would then take another program's "
+					      "segment for abandoned",
+				    row.lpid);
+	return 0;
+}
+
 int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t kind, int flags,
 			     int64_t timeout_ns)
 {
@@ -781,6 +893,8 @@ int shmkit__obj_open_timeout(struct shmkit__obj *o, const char *uri, uint32_t ki
 	o->attach_slot = -1;
 	if (!rdonly && uri) {
 		int r = refuse_private(uri);
+		if (r == 0)
+			r = sysv_before_attach(uri, kind);
 		if (r < 0)
 			return r;
 	}
@@ -1045,8 +1159,7 @@ static int sysv_takeover_look(const char *uri, size_t total)
 		struct shmkit__sysv_row row;
 		if (shmkit__sysv_row((int)st->sysv_id, &row) < 0) {
 			r = -EAGAIN; /* removed meanwhile */
-		} else if (shmkit__sysv_lpid_alive(&row) != 0 && row.lpid != getpid()) {
-			/* we are its last user already: no harm */
+		} else if (attach_fools_gc(&row)) {
 			shmkit__detail(
 			    "not attached to look: nobody has it attached and its last "
 			    "user (pid %d) may be alive; an attach would make this create "
