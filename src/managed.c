@@ -952,11 +952,84 @@ static int peek_sysv(const struct shmkit_stat *st, void *buf, size_t len)
 			    shmkit__sysv_unread_why(st, why, sizeof(why)));
 }
 
-/* SysV: a copy read through a process that has the segment attached. The
- * header is judged first and the rest copied only for an object of the kind
- * asked for: reading a page the segment has not allocated yet allocates it
- * (for the process read through), so a look at another program's segment,
- * or at an object of another kind, would cost the machine its whole size. */
+struct sysv_vma {
+	int shmid;
+	unsigned long start, end;
+};
+
+static int find_sysv_vma(const struct shmkit__map_line *l, void *arg)
+{
+	struct sysv_vma *v = arg;
+	if (l->shmid != v->shmid)
+		return 0;
+	v->start = l->start;
+	v->end = l->end;
+	return 1;
+}
+
+/* The SysV segment of st, opened through /proc/PID/map_files of a process
+ * that has it attached: the segment's own shmem file. Opening or mapping it
+ * is no attach (nothing the kernel keeps for SysV changes), and holes read
+ * as zeros there. -1 where there is none: map_files needs CAP_SYS_ADMIN. */
+static int open_sysv_file(const struct shmkit_stat *st)
+{
+	int listed = st->n_mappers < SHMKIT_STAT_MAPPERS ? st->n_mappers : SHMKIT_STAT_MAPPERS;
+	uint64_t my_ipc = shmkit__proc_ns(0, "ipc");
+
+	for (int i = 0; i < listed; i++) {
+		pid_t pid = st->mappers[i].pid;
+		struct sysv_vma v = {(int)st->sysv_id, 0, 0};
+		uint64_t their_ipc = shmkit__proc_ns(pid, "ipc");
+		char path[96];
+		struct stat sb;
+		/* shmids are per IPC namespace: the same number elsewhere is another segment */
+		if ((my_ipc && their_ipc && my_ipc != their_ipc) ||
+		    shmkit__proc_each_map(pid, find_sysv_vma, &v) != 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", (int)pid, v.start, v.end);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			continue;
+		/* the SysV file's inode number is its shmid; huge pages (hugetlbfs,
+		 * its block size) are copied: a mapping of them is no plain look */
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (int64_t)sb.st_ino == st->sysv_id &&
+		    (uint64_t)sb.st_size == st->size && sb.st_blksize == sysconf(_SC_PAGESIZE))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/* A look at the SysV segment of st mapped read-only from its own file, with
+ * its holes covered by zero pages: it allocates none of the pages the
+ * segment has not, however large (a copy read through a process faults in
+ * every page it reads). 0, or -1 to copy instead. */
+static int map_sysv(struct shmkit__obj *o, const struct shmkit_stat *st)
+{
+	struct shmkit_seg *seg;
+	int fd = open_sysv_file(st);
+	if (fd < 0)
+		return -1;
+	int r = shmkit__seg_from_fd(&seg, fd, 0, SHMKIT_LOOK | SHMKIT_RDONLY, 0);
+	close(fd); /* the segment holds its own duplicate */
+	if (r == 0 && shmkit__cover_holes(shmkit_seg_addr(seg), shmkit_seg_size(seg),
+					  shmkit_seg_fd(seg)) < 0) {
+		shmkit_seg_close(seg);
+		r = -1;
+	}
+	if (r < 0)
+		return -1;
+	obj_fill(o, seg);
+	return 0;
+}
+
+/* SysV: the segment mapped from its own file (map_sysv), else a copy read
+ * through a process that has it attached. The header is judged first (read
+ * through such a process) and the rest looked at only for an object of the
+ * kind asked for: reading a page the segment has not allocated yet
+ * allocates it (for the process read through), so a copy of another
+ * program's segment, or of an object of another kind, would cost the
+ * machine its whole size; the mapping costs it nothing. */
 static int look_sysv(struct shmkit__obj *o, const char *uri, uint32_t kind)
 {
 	struct shmkit_stat *st = calloc(1, sizeof(*st));
@@ -973,6 +1046,12 @@ static int look_sysv(struct shmkit__obj *o, const char *uri, uint32_t kind)
 		r = header_step(o->copy, size, kind);
 		if (r == 1 || r == 2)
 			r = r == 1 ? -EAGAIN : -EBADMSG; /* a look never waits */
+	}
+	if (r == 0 && map_sysv(o, st) == 0) {
+		free(st);
+		free(o->copy);
+		o->copy = NULL;
+		return 0;
 	}
 	if (r == 0)
 		r = peek_sysv(st, o->copy, size);

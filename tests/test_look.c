@@ -301,6 +301,38 @@ static void test_sysv_look_other_kind(void)
 	CHECK_OK(shmkit_remove(uri));
 }
 
+/* SysV: a look at an object of the kind asked for allocates none of the
+ * pages the segment has not (helper h38d): it maps the segment's own file
+ * through /proc/PID/map_files of a process that has it attached (root:
+ * CAP_SYS_ADMIN), holes covered by zero pages. It copied the segment
+ * whole through that process, which faulted every page in: heap stats of
+ * a 64 MiB heap with one block made all 64 MiB resident. */
+static void test_sysv_look_sparse(void)
+{
+	const char *uri = test_uri("sysv", "sheap");
+	struct shmkit_heap *h;
+	struct shmkit_heap_stats hs;
+	if (!test_is_root())
+		return; /* a copy then: documented to make it resident */
+	CHECK_OK(shmkit_heap_create(&h, uri, 64 << 20, 0600));
+	shmkit_off off;
+	CHECK_OK(shmkit_heap_alloc(h, 100, &off));
+	struct shmkit_stat *sst = calloc(1, sizeof(*sst));
+	CHECK(sst && shmkit_seg_stat(shmkit_heap_seg(h), sst) == 0);
+	int shmid = sst->sysv_id;
+	free(sst);
+	long long before = sysv_rss(shmid);
+	CHECK(before >= 0 && before < (1 << 20)); /* a fresh heap touches a few pages */
+	CHECK_OK(shmkit_heap_stat(uri, &hs));
+	CHECK(hs.n_used >= 1 && hs.arena_bytes > (60u << 20));
+	long long grew = sysv_rss(shmid) - before;
+	if (grew > 65536)
+		fprintf(stderr, "heap stats of a 64 MiB heap allocated %lld bytes of it\n", grew);
+	CHECK(grew <= 65536);
+	shmkit_heap_close(h);
+	CHECK_OK(shmkit_remove(uri));
+}
+
 int main(void)
 {
 	test_queue_look();
@@ -308,5 +340,6 @@ int main(void)
 	test_map_look_under_writer();
 	test_sysv_look();
 	test_sysv_look_other_kind();
+	test_sysv_look_sparse();
 	return test_done(); /* it returned 0: a failed CHECK printed and passed */
 }
