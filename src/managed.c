@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -773,50 +772,6 @@ static int attach_fools_gc(const struct shmkit__sysv_row *row)
 	return row->nattch == 0 && shmkit__sysv_lpid_alive(row) != 0 && row->lpid != getpid();
 }
 
-/* attach_fools_gc() for an open to use the object, which only its header,
- * read by attaching, tells from another program's segment: a live last user
- * that started this process (an ancestor: a program that made or used an
- * object, closed it and runs a child or a command on it) hands its segment
- * over itself, as a process opening its own segment again does. */
-static int open_fools_gc(const struct shmkit__sysv_row *row)
-{
-	return attach_fools_gc(row) && !(row->lpid > 0 && shmkit__proc_is_ancestor(row->lpid));
-}
-
-static int in_group(gid_t gid)
-{
-	if (gid == getegid())
-		return 1;
-	int n = getgroups(0, NULL);
-	gid_t *groups = n > 0 ? malloc((size_t)n * sizeof(*groups)) : NULL;
-	int found = 0;
-	if (groups)
-		n = getgroups(n, groups);
-	for (int i = 0; groups && i < n && !found; i++)
-		found = groups[i] == gid;
-	free(groups);
-	return found;
-}
-
-/* Would the kernel let this process attach SysV segment id read-write?
- * Where it would not, the attach fails before it changes anything, with
- * the detail that says whose the segment is and what works. */
-static int may_attach_rw(int id)
-{
-	struct shmid_ds ds;
-	if (shmctl(id, IPC_STAT, &ds) < 0)
-		return 0; /* not even readable */
-	uid_t me = geteuid();
-	unsigned mode = ds.shm_perm.mode;
-	if (me == 0)
-		return 1; /* CAP_IPC_OWNER, as the kernel's ipcperms() grants it */
-	if (me == ds.shm_perm.uid || me == ds.shm_perm.cuid)
-		mode >>= 6;
-	else if (in_group(ds.shm_perm.gid) || in_group(ds.shm_perm.cgid))
-		mode >>= 3;
-	return (mode & 06) == 06;
-}
-
 /* header_step() on the header of SysV segment id read through a process
  * that has it attached, without attaching: zeroes with no creator named are
  * looked at again until the bound (a creator that has not written its header
@@ -841,9 +796,10 @@ static int sysv_header_step(int id, size_t size, uint32_t kind)
  * header tells a shmkit object from another program's segment: read through
  * a process that has it attached where there is one (no attach: an object
  * of another kind, or no object, is refused as it is); with nobody attached
- * it cannot be read, and it is not attached where that would fool gc
- * --foreign (-ENODATA, as a look says). 0 to attach; not SysV, or no
- * segment (the open says so): 0. */
+ * it cannot be read but by attaching, which makes this process its last
+ * user (a known limit for gc --foreign: shmkit_raw(3); refusing instead
+ * would refuse a queue that a live process opened and closed). 0 to attach;
+ * not SysV, or no segment (the open says so): 0. */
 static int sysv_before_attach(const char *uri, uint32_t kind)
 {
 	if (strncmp(uri, "sysv:", 5) != 0)
@@ -862,14 +818,6 @@ static int sysv_before_attach(const char *uri, uint32_t kind)
 		return shmkit__fail(-EBADMSG, "segment is smaller than a shmkit header");
 	if (row.nattch > 0)
 		return sysv_header_step(id, (size_t)size, kind);
-	if (open_fools_gc(&row) && may_attach_rw(id))
-		return shmkit__fail(-ENODATA, "not opened: nobody has it attached and its last user "
-					      "(pid %d, which did not start this process) may be alive; "
-					      "only its header says whether it is a shmkit object, and "
-					      "attaching to read it would make this process its last "
-					      "user, and gc --foreign would then take another program's "
-					      "segment for abandoned",
-				    row.lpid);
 	return 0;
 }
 

@@ -168,27 +168,6 @@ int shmkit__proc_threads(pid_t pid)
 	return (int)v;
 }
 
-/* pid's parent (the "PPid:" line): > 0, or 0 for none or unknown. */
-static pid_t parent_of(pid_t pid)
-{
-	char val[64];
-	if (status_line(pid, "PPid:", val, sizeof(val)) < 0)
-		return 0;
-	long v = strtol(val, NULL, 10);
-	return v > 0 && v <= INT_MAX ? (pid_t)v : 0;
-}
-
-int shmkit__proc_is_ancestor(pid_t pid)
-{
-	pid_t p = getppid();
-	/* bounded: a chain that moves while walked (a reparented process)
-	 * never loops */
-	for (int depth = 0; p > 0 && depth < 256; depth++, p = parent_of(p))
-		if (p == pid)
-			return 1;
-	return 0;
-}
-
 void shmkit__proc_comm(pid_t pid, char *comm, size_t cap)
 {
 	char path[64];

@@ -35,10 +35,6 @@ int shmkit__proc_thread_stat(char *state, uint64_t *start_time);
  * only this count tells the two apart. */
 int shmkit__proc_threads(pid_t pid);
 
-/* Is pid this process's parent, or its parent's, and so on up? 1 or 0
- * (also when /proc cannot say). */
-int shmkit__proc_is_ancestor(pid_t pid);
-
 /* The process's name (comm), "" when it cannot be read. */
 void shmkit__proc_comm(pid_t pid, char *comm, size_t cap);
 
