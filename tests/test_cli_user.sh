@@ -31,12 +31,12 @@ expect 1 "$SHMKIT" write "$Q" oops
 err_has "^shmkit: write $Q: is a shmkit queue: .*--force"
 expect 1 "$SHMKIT" write --offset 4096 "$Q" oops
 expect 1 "$SHMKIT" create "$Q" 4K
-err_has "File exists; left as it was"
+err_has "File exists \(already a queue\); left as it was"
 for c in "queue create $Q --capacity 2 --max-msg 8" "topic create $Q" "map $Q create 64K" \
 	"heap $Q create 64K"; do
 	# shellcheck disable=SC2086
 	expect 1 "$SHMKIT" $c
-	err_has "File exists; left as it was"
+	err_has "File exists \((already a queue|is a queue \(kind 2\), not a (topic|map|heap))\); left as it was"
 done
 # the queue still holds both messages, in order
 expect 0 "$SHMKIT" recv "$Q" --count 2 --timeout 5

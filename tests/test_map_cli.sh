@@ -13,7 +13,7 @@ CLEANUP=("$P" "$H" "posix:/shmkit-test-$$-mapbin" "posix:/shmkit-test-$$-actfirs
 for U in "$P" "$F"; do
 	expect 0 "$SHMKIT" map "$U" create 1M
 	expect 1 "$SHMKIT" map "$U" create 1M            # exclusive
-	err_has "^shmkit: map create $U: File exists; left as it was"  # the command, as topic create
+	err_has "^shmkit: map create $U: File exists \(already a map\); left as it was"  # the command, as topic create
 	expect 0 "$SHMKIT" map "$U" put colour blue
 	expect 0 "$SHMKIT" map "$U" put colour green     # replace
 	printf 'line one\nline two' | "$SHMKIT" map "$U" put poem - || fail "put from stdin"
@@ -55,7 +55,7 @@ expect 0 "$SHMKIT" map "$F" get poem --raw     # still there: a persistent store
 
 expect 0 "$SHMKIT" heap "$H" create 256K
 expect 1 "$SHMKIT" heap "$H" create 256K
-err_has "^shmkit: heap create $H: File exists; left as it was"
+err_has "^shmkit: heap create $H: File exists \(already a heap\); left as it was"
 expect 0 "$SHMKIT" heap "$H" check
 out_is ok
 expect 0 "$SHMKIT" heap "$H" stats

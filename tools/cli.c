@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -552,10 +553,37 @@ static void print_prefix(const char *what, const char *uri)
 	fputs(": ", stderr);
 }
 
+/* Is uri "fd:N", N a descriptor open read-only? (An open for writing
+ * through it says only "Permission denied".) */
+static int fd_read_only(const char *uri)
+{
+	char *end;
+	long fd;
+
+	if (!uri || strncmp(uri, "fd:", 3) != 0 || !isdigit((unsigned char)uri[3]))
+		return 0;
+	fd = strtol(uri + 3, &end, 10);
+	if (*end || fd > INT_MAX)
+		return 0;
+	int fl = fcntl((int)fd, F_GETFL);
+	return fl >= 0 && (fl & O_ACCMODE) == O_RDONLY;
+}
+
 int cli_fail(const char *what, const char *uri, int err)
 {
 	const char *detail = shmkit_last_error_detail();
 
+	if (err == -EINVAL && uri && strncmp(uri, "memfd:", 6) == 0 && detail &&
+	    strstr(detail, "a name opens nothing"))
+		return cli_fail_msg(what, uri, "no command opens a memfd by its name, which only "
+				    "makes a new one; the looks (stat, read, queue stat, topic stat, "
+				    "heap stats, map get, ls and count) find it as ls lists it; here "
+				    "pass its descriptor as fd:N (from the shell: fd:7 "
+				    "7<>/proc/PID/fd/N, PID one that shmkit stat lists as attached)");
+	if (err == -EACCES && fd_read_only(uri))
+		return cli_fail_msg(what, uri, "%s: the descriptor is open read-only, and this "
+				    "command writes (from the shell, open it read-write: 7<>FILE)",
+				    shmkit_strerror(err));
 	print_prefix(what, uri);
 	/* -EOWNERDEAD of an open is a half-built object, not a lock to repair
 	 * (the reason's words, which are a mutex's): say that, and what to do */
@@ -576,6 +604,22 @@ int cli_fail(const char *what, const char *uri, int err)
 	return CLI_FAIL;
 }
 
+/* Does the library's -EBADMSG detail say that what is there never was a
+ * shmkit object (no header, too small for one, a descriptor no open takes),
+ * rather than one whose header or contents look damaged? */
+static int never_shmkit(const char *detail)
+{
+	static const char *const foreign[] = {
+		", not a ", "no shmkit header", "smaller than a shmkit header",
+		"not a regular or memory file", "not sealed against shrinking",
+		"empty, and nobody holds it", NULL,
+	};
+	for (const char *const *f = foreign; *f; f++)
+		if (strstr(detail, *f))
+			return 1;
+	return 0;
+}
+
 int cli_fail_kind(const char *what, const char *uri, int err, const char *kind)
 {
 	const char *detail = shmkit_last_error_detail();
@@ -590,7 +634,10 @@ int cli_fail_kind(const char *what, const char *uri, int err, const char *kind)
 		return cli_fail_msg(what, uri, "%s", d);
 	if (strstr(detail, "no creator recorded (")) /* all zero: maybe a creator not started */
 		return cli_fail_msg(what, uri, "not a shmkit %s (yet?): %s", kind, d);
-	if (strstr(detail, ", not a ") || strstr(detail, "no shmkit header"))
+	if (strncmp(uri, "memfd:", 6) == 0 && strstr(detail, "not sealed against shrinking"))
+		return cli_fail_msg(what, uri, "not a shmkit %s: another program's memfd (not "
+				    "sealed against shrinking, as every memfd shmkit makes is)", kind);
+	if (never_shmkit(detail))
 		return cli_fail_msg(what, uri, "not a shmkit %s: %s", kind, d);
 	return cli_fail_msg(what, uri, "not a shmkit %s, or a corrupt one (%s)", kind, d);
 }
@@ -672,6 +719,27 @@ int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	return CLI_FAIL;
 }
 
+/* What a create found under the name, from the library's -EEXIST detail
+ * ("URI already exists (WHY): open it, or remove it to create it anew"):
+ * WHY (another kind, no shmkit header, why a half-built object was not
+ * taken over) into buf, or "" when it found a complete object of the kind
+ * or said nothing more. */
+static void exists_why(const char *detail, char *buf, size_t cap)
+{
+	static const char lead[] = " already exists (";
+	const char *p = detail ? strstr(detail, lead) : NULL, *q;
+	int depth = 1;
+
+	buf[0] = '\0';
+	if (!p)
+		return;
+	p += strlen(lead);
+	for (q = p; *q && depth > 0; q++)
+		depth += (*q == '(') - (*q == ')');
+	if (depth == 0)
+		snprintf(buf, cap, "%.*s", (int)(q - 1 - p), p);
+}
+
 int cli_fail_create(const char *what, const char *uri, int err)
 {
 	char safe[4 * SHMKIT_URI_MAX + 3], limits[1024];
@@ -686,15 +754,23 @@ int cli_fail_create(const char *what, const char *uri, int err)
 		return cli_fail_msg(what, uri, "%s (%s); limits here: %s", shmkit_strerror(err),
 				    cli_printable(d, safe, sizeof(safe)), limits);
 	}
-	if (err != -EEXIST)
+	const char *detail = shmkit_last_error_detail();
+	/* -EEXIST that is not the name's: ?addr= finds the address mapped */
+	if (err != -EEXIST || (detail && *detail && !strstr(detail, "already exists")))
 		return cli_fail(what, uri, err);
+	char why[512], found[600];
+	exists_why(detail, why, sizeof(why));
 	/* name what is there by its real name (an ftok path's key, say) */
 	st = calloc(1, sizeof(*st));
 	int r = st ? shmkit_stat(uri, st) : -ENOMEM;
 	if (r == 0) {
+		if (!why[0] && st->managed && st->header_status == 0)
+			snprintf(why, sizeof(why), "already a %s", cli_kind_name(st->kind));
+		snprintf(found, sizeof(found), why[0] ? " (%s)" : "%s",
+			 cli_printable(why, limits, sizeof(limits)));
 		cli_shell_name(st->uri, safe, sizeof(safe));
-		cli_fail_msg(what, uri, "%s; left as it was (see it: shmkit stat %s; "
-			     "remove it: shmkit rm %s)", shmkit_strerror(err), safe, safe);
+		cli_fail_msg(what, uri, "%s%s; left as it was (see it: shmkit stat %s; "
+			     "remove it: shmkit rm %s)", shmkit_strerror(err), found, safe, safe);
 	} else { /* a directory, a device: no segment, and rm would refuse it */
 		cli_fail_msg(what, uri, "%s; left as it was, and it is no segment (%s)",
 			     shmkit_strerror(err), cli_why(r));
