@@ -58,22 +58,23 @@ expect 2 "$SHMKIT" bridge sideways "$QA" "$EP"
 expect 2 "$SHMKIT" bridge out "$QA" "$EP" --bind --connect
 expect 1 "$SHMKIT" bridge out "posix:/shmkit-test-$ID-none" "$EP" --timeout 0.1
 expect 1 "$SHMKIT" bridge out "$QM" "$EP" --timeout 0.1
-grep -q "single-producer" "$TMP/e" || fail "MPMC refusal does not say why: $(cat "$TMP/e")"
+grep -q "^shmkit: bridge out $QM: is a multi-producer, multi-consumer queue (queue create --multi): a bridge carries only single-producer, single-consumer ones" "$TMP/e" ||
+	fail "MPMC refusal does not say why: $(cat "$TMP/e")"
 expect 1 "$SHMKIT" bridge out "$QA" "nonsense://x" --timeout 0.1
-grep -q "^shmkit: bridge nonsense://x: bad endpoint: a transport ZeroMQ does not have" "$TMP/e" ||
+grep -q "^shmkit: bridge out $QA: bad endpoint nonsense://x: a transport ZeroMQ does not have" "$TMP/e" ||
 	fail "unknown transport: $(cat "$TMP/e")"
 # endpoints ZeroMQ refuses with a bare EINVAL, or takes and retries for ever
 for ep in 'tcp://*:bad' 'tcp://127.0.0.1:99999' 'tcp://127.0.0.1:*' 'tcp://127.0.0.1' 'tcp://'; do
 	expect 1 timeout 5 "$SHMKIT" bridge out "$QA" "$ep" --timeout 0.1
-	grep -qF "shmkit: bridge $ep: bad endpoint: " "$TMP/e" || fail "endpoint $ep: $(cat "$TMP/e")"
+	grep -qF "shmkit: bridge out $QA: bad endpoint $ep: " "$TMP/e" || fail "endpoint $ep: $(cat "$TMP/e")"
 done
 expect 1 "$SHMKIT" bridge out "$QA" "tcp://192.0.2.1:5555" --bind --timeout 0.1
-grep -qF "cannot use tcp://192.0.2.1:5555: Cannot assign requested address" "$TMP/e" ||
+grep -qF "shmkit: bridge out $QA: cannot bind tcp://192.0.2.1:5555: Cannot assign requested address (its host is no address of this machine's): bind one of its own" "$TMP/e" ||
 	fail "bind to a foreign address: $(cat "$TMP/e")"
 # a transport this socket cannot use said 'unknown error' (ZeroMQ's own
 # errno), a host that does not resolve 'No such device'
 expect 1 timeout 5 "$SHMKIT" bridge out "$QA" "udp://127.0.0.1:5555" --bind --timeout 0.1
-grep -qF "cannot use udp://127.0.0.1:5555: Protocol not supported" "$TMP/e" ||
+grep -qF "shmkit: bridge out $QA: cannot use udp://127.0.0.1:5555: Protocol not supported (the queue and topic sockets of a bridge do not run over it): use tcp:// or ipc://" "$TMP/e" ||
 	fail "udp endpoint: $(cat "$TMP/e")"
 expect 1 timeout 5 "$SHMKIT" bridge out "$QA" "tcp://no-such-host.invalid:5555" --bind --timeout 0.1
 grep -qF "its host is no address of this machine" "$TMP/e" ||

@@ -39,11 +39,11 @@ grep -q "not a valid shmkit object" "$TMP/out.log" && fail "bridge out $QS: $(ca
 # refused kinds, each said
 expect 0 "$SHMKIT" map "$M" create 64K
 expect 1 "$SHMKIT" bridge out "$M" "$EP" --timeout 0.2
-err_has "^shmkit: bridge $M: is a map, not a queue or a topic \(a bridge carries only those\)$"
+err_has "^shmkit: bridge out $M: is a map, not a queue or a topic \(a bridge carries only those\)$"
 expect 1 "$SHMKIT" bridge in "$EP" "$M" --timeout 0.2
-err_has "^shmkit: bridge $M: is a map, not a queue or a topic"
+err_has "^shmkit: bridge in $M: is a map, not a queue or a topic"
 expect 0 "$SHMKIT" create "$P" 4K
 expect 1 "$SHMKIT" bridge out "$P" "$EP" --timeout 0.2
-err_has "^shmkit: bridge $P: has no shmkit header \(a plain segment\), not a queue or a topic"
+err_has "^shmkit: bridge out $P: has no shmkit header \(a plain segment\), not a queue or a topic"
 
 finish test_bridge_kind

@@ -130,18 +130,97 @@ static int keygen(const char *cmd, const struct cli_opt *opts)
 
 /* The bridge refused uri (-EBADMSG): say what it is when that is why, as
  * send says a map is not a queue, rather than suggest it is corrupt. */
-static int not_carried(const char *uri)
+static int not_carried(const char *what, const char *uri)
 {
 	struct shmkit_stat st;
 
 	if (shmkit_stat(uri, &st) == 0 && st.header_status == 0 && st.managed &&
 	    st.kind != SHMKIT_KIND_QUEUE && st.kind != SHMKIT_KIND_TOPIC)
-		return cli_fail_msg("bridge", uri, "is a %s, not a queue or a topic (a bridge carries "
+		return cli_fail_msg(what, NULL, "is a %s, not a queue or a topic (a bridge carries "
 				    "only those)", cli_kind_name(st.kind));
 	if (shmkit_stat(uri, &st) == 0 && st.header_status == 0 && !st.managed)
-		return cli_fail_msg("bridge", uri, "has no shmkit header (a plain segment), not a queue "
+		return cli_fail_msg(what, NULL, "has no shmkit header (a plain segment), not a queue "
 				    "or a topic (a bridge carries only those)");
-	return cli_fail("bridge", uri, -EBADMSG);
+	return cli_fail(what, NULL, -EBADMSG);
+}
+
+/* A CURVE key as keygen prints it: 40 characters of Z85. */
+static int is_z85_key(const char *k)
+{
+	static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  ".-:+=^!/*?&<>()[]{}@%$#";
+	return strlen(k) == 40 && strspn(k, z85) == 40;
+}
+
+/* The port of a tcp:// endpoint ("" if none can be read), for the
+ * command that names who holds it. */
+static const char *tcp_port(const char *endpoint)
+{
+	const char *colon = strrchr(endpoint, ':');
+	return strncmp(endpoint, "tcp://", 6) == 0 && colon ? colon + 1 : "";
+}
+
+/* Is nothing at uri? (-ENOENT from the open may be the ipc:// path's.) */
+static int no_object(const char *uri)
+{
+	struct shmkit_stat st;
+	return shmkit_stat(uri, &st) == -ENOENT;
+}
+
+/* shmkit_bridge_open failed (r): what failed and what to do, one line. */
+static int open_failed(const char *what, const char *uri, const char *endpoint, int r, int curve)
+{
+	char ep[1024], path[1024];
+
+	cli_name(endpoint, ep, sizeof ep);
+	if (r == -EOPNOTSUPP && curve && !shmkit_bridge_has_curve())
+		return cli_fail_msg(what, NULL, "--curve-keys: this ZeroMQ has no CURVE (%s)",
+				    shmkit_strerror(r));
+	if (r == -EOPNOTSUPP)
+		return cli_fail_msg(what, NULL, "is a multi-producer, multi-consumer queue (queue "
+				    "create --multi): a bridge carries only single-producer, "
+				    "single-consumer ones (it is the one consumer of one, the one "
+				    "producer of the other)");
+	if ((r == -EEXIST || r == -EADDRINUSE) && strncmp(endpoint, "ipc://", 6) == 0) {
+		cli_printable(endpoint + 6, path, sizeof path);
+		if (r == -EEXIST)
+			return cli_fail_msg(what, NULL, "cannot bind %s: %s exists and is not a "
+					    "socket (binding would delete it); nothing changed",
+					    ep, path);
+		return cli_fail_msg(what, NULL, "cannot bind %s: another process listens on %s "
+				    "(binding would take it over); nothing changed", ep, path);
+	}
+	if (r == -EADDRINUSE)
+		return cli_fail_msg(what, NULL, "cannot bind %s: %s (another process listens on "
+				    "that port; ss -ltnp 'sport = :%s' names it): stop it, or bind "
+				    "another port", ep, shmkit_strerror(r), tcp_port(endpoint));
+	if (r == -EADDRNOTAVAIL)
+		return cli_fail_msg(what, NULL, "cannot bind %s: %s (its host is no address of this "
+				    "machine's): bind one of its own (ip -brief address), or * for "
+				    "every one; to reach that host, connect (without --bind)",
+				    ep, shmkit_strerror(r));
+	if (r == -ENODEV) /* zmq_bind: the host is no address of this machine's */
+		return cli_fail_msg(what, NULL, "cannot bind %s: its host is no address of this "
+				    "machine (it cannot be resolved, or it names another host)", ep);
+	if (r == -EPROTONOSUPPORT)
+		return cli_fail_msg(what, NULL, "cannot use %s: %s (the queue and topic sockets of a "
+				    "bridge do not run over it): use tcp:// or ipc://", ep,
+				    shmkit_strerror(r));
+	if (r == -EMFILE)
+		return cli_fail_msg(what, NULL, "too few file descriptors left for ZeroMQ (ulimit "
+				    "-n is %ld): raise the limit", sysconf(_SC_OPEN_MAX));
+	if (r == -ENOENT && no_object(uri)) {
+		char safe[4 * SHMKIT_URI_MAX + 3];
+		cli_shell_name(uri, safe, sizeof safe);
+		return cli_fail_msg(what, NULL, "no such queue or topic (make one: shmkit queue create "
+				    "%s --capacity N --max-msg BYTES, or shmkit topic create %s)", safe,
+				    safe);
+	}
+	if (logged)
+		return CLI_FAIL; /* the bridge said why (a record it cannot use, a host unknown) */
+	if (r == -EBADMSG)
+		return not_carried(what, uri);
+	return cli_fail(what, NULL, r);
 }
 
 /* Run until a signal, an error or the timeout; a report every `every` ns. */
@@ -214,8 +293,9 @@ CLI_COMMAND(cmd_bridge)
 	if (cli_take_uris(argv[0], argv + (out ? 2 : 3), 1) != CLI_OK)
 		return CLI_USAGE;
 	const char *uri = out ? argv[2] : argv[3], *endpoint = out ? argv[3] : argv[2];
-	char pub[41], sec[41], who[512], u[256];
+	char pub[41], sec[41], who[512], what[sizeof "bridge " + 512], u[256];
 	snprintf(who, sizeof who, "%s %s", argv[1], cli_name(uri, u, sizeof u));
+	snprintf(what, sizeof what, "bridge %s", who); /* what every failure is said under */
 	struct shmkit_bridge_opts o = {
 		.log = log_line,
 		.log_arg = who,
@@ -225,58 +305,46 @@ CLI_COMMAND(cmd_bridge)
 		.curve_server_key = server_key,
 	};
 	int r;
+	if (server_key && !is_z85_key(server_key))
+		return cli_usage_error(argv[0], "--curve-server-key is no public key: want the 40 "
+				       "characters of the first line of the server's shmkit bridge keygen");
 	if (keys) {
+		char k[1024];
 		if ((r = read_keys(keys, pub, sec)) < 0)
-			return cli_fail_msg("bridge", keys, "%s (want the two lines of shmkit bridge keygen)",
-					    shmkit_strerror(r));
+			return cli_fail_msg(what, NULL, "--curve-keys %s: %s (want the two lines of "
+					    "shmkit bridge keygen)", cli_name(keys, k, sizeof k),
+					    r == -EINVAL ? "not a key pair" : shmkit_strerror(r));
 		o.curve_public = pub;
 		o.curve_secret = sec;
 	}
 	const char *bad = shmkit_bridge_endpoint_error(endpoint, o.how);
-	if (bad)
-		return cli_fail_msg("bridge", endpoint, "bad endpoint: %s", bad);
+	if (bad) {
+		char ep[1024];
+		return cli_fail_msg(what, NULL, "bad endpoint %s: %s", cli_name(endpoint, ep, sizeof ep),
+				    bad);
+	}
 	struct shmkit_bridge *b;
 	r = shmkit_bridge_open(&b, out ? SHMKIT_BRIDGE_OUT : SHMKIT_BRIDGE_IN, uri, endpoint, &o);
-	if (r == -EOPNOTSUPP)
-		return cli_fail_msg("bridge", uri, "%s (queues: single-producer, single-consumer only; "
-				    "CURVE: this ZeroMQ has none)", shmkit_strerror(r));
-	if ((r == -EEXIST || r == -EADDRINUSE) && strncmp(endpoint, "ipc://", 6) == 0) {
-		char ep[512];
-		const char *path = cli_printable(endpoint + 6, ep, sizeof ep);
-		if (r == -EEXIST)
-			return cli_fail_msg("bridge", uri, "cannot bind %s: %s exists and is not a "
-					    "socket (binding would delete it); nothing changed",
-					    endpoint, path);
-		return cli_fail_msg("bridge", uri, "cannot bind %s: another process listens on %s "
-				    "(binding would take it over); nothing changed", endpoint, path);
-	}
-	if (r == -EMFILE)
-		return cli_fail_msg("bridge", uri, "too few file descriptors left for ZeroMQ (ulimit "
-				    "-n is %ld): raise the limit", sysconf(_SC_OPEN_MAX));
-	if (r == -ENODEV) /* zmq_bind: the host is no address of this machine's */
-		return cli_fail_msg("bridge", uri, "cannot bind %s: its host is no address of this "
-				    "machine (it cannot be resolved, or it names another host)", endpoint);
-	if (r == -EADDRINUSE || r == -EADDRNOTAVAIL || r == -EPROTONOSUPPORT)
-		return cli_fail_msg("bridge", uri, "cannot use %s: %s", endpoint, shmkit_strerror(r));
-	if (r < 0 && logged)
-		return CLI_FAIL; /* the bridge said why (a record it cannot use) */
-	if (r == -EBADMSG)
-		return not_carried(uri);
 	if (r < 0)
-		return cli_fail("bridge", uri, r);
+		return open_failed(what, uri, endpoint, r, keys != NULL);
 	if (o.how == SHMKIT_BRIDGE_BIND || (o.how == SHMKIT_BRIDGE_AUTO && strstr(endpoint, "://*")))
 		say_bound(b, who);
 	r = run(b, argv[1], uri, timeout, every);
 	shmkit_bridge_close(b);
 	if (r == -EADDRINUSE)
-		return cli_fail_msg("bridge", uri, "refused by the receiving bridge at %s: it carries "
+		return cli_fail_msg(what, NULL, "refused by the receiving bridge at %s: it carries "
 				    "another sender's queue (one sender per receiving bridge); nothing "
-				    "was consumed here", endpoint);
-	if (r == -EMSGSIZE || r == -EPROTO) /* the bridge said why */
-		return cli_fail_msg("bridge", uri, "stopped: %s; nothing was consumed here",
-				    r == -EMSGSIZE ? "a message longer than the receiving queue takes"
-						   : "the receiver named messages this queue does not hold");
-	return r < 0 ? cli_fail("bridge", uri, r) : CLI_OK;
+				    "was consumed here: give this queue a receiving bridge of its own",
+				    endpoint);
+	if (r == -EMSGSIZE) /* the bridge said which message and the limit */
+		return cli_fail_msg(what, NULL, "stopped: a message is longer than the receiving "
+				    "queue takes (its --max-msg); nothing was consumed here: make that "
+				    "queue again with a --max-msg that holds it");
+	if (r == -EPROTO)
+		return cli_fail_msg(what, NULL, "stopped: the receiver named messages this queue does "
+				    "not hold (its record is of another queue: docs/BRIDGE.md, Record); "
+				    "nothing was consumed here");
+	return r < 0 ? cli_fail(what, NULL, r) : CLI_OK;
 }
 
 #else

@@ -75,7 +75,8 @@ struct shmkit_bridge_stats {
 
 /* Why endpoint cannot work when used as `how` says (SHMKIT_BRIDGE_AUTO,
  * _BIND, _CONNECT), or NULL if it looks right: no transport, one ZeroMQ does
- * not know, a TCP port that is not 1-65535 (or * when binding). A connect to
+ * not know, a blank before it or in a TCP HOST:PORT, a path after a TCP
+ * port, a TCP port that is not 1-65535 (or * when binding). A connect to
  * a port out of range is otherwise accepted and retried for ever. Only the
  * shape: a host that does not resolve or a port in use shows at open. */
 SHMKIT_BRIDGE_API const char *shmkit_bridge_endpoint_error(const char *endpoint, int how);

@@ -2,6 +2,7 @@
 /* libshmkit-bridge: open a local queue or topic and a ZeroMQ socket, and
  * run the carrier that matches (queue_out.c, queue_in.c, topic.c). The wire
  * protocol is docs/BRIDGE.md. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -286,6 +287,8 @@ SHMKIT_BRIDGE_API const char *shmkit_bridge_endpoint_error(const char *endpoint,
 
 	if (!endpoint || !*endpoint)
 		return "empty (want tcp://HOST:PORT, ipc://PATH, ...)";
+	if (isspace((unsigned char)endpoint[0]))
+		return "it starts with a blank (a quoting slip?)";
 	if (!sep)
 		return "no transport (want tcp://HOST:PORT, ipc://PATH, ...)";
 	if (!one_of(endpoint, (size_t)(sep - endpoint), known))
@@ -295,6 +298,11 @@ SHMKIT_BRIDGE_API const char *shmkit_bridge_endpoint_error(const char *endpoint,
 		return "no address after ://";
 	if (!one_of(endpoint, (size_t)(sep - endpoint), ported))
 		return NULL;
+	/* ZeroMQ refuses both with a bare EINVAL, said as the local object's */
+	if (strpbrk(sep + 3, " \t\r\n"))
+		return "a blank in HOST:PORT (a quoting slip?)";
+	if (strncmp(endpoint, "ws", 2) != 0 && strchr(sep + 3, '/'))
+		return "nothing may follow the port (a /path is for ws:// and wss:// only)";
 	bool binds = how == SHMKIT_BRIDGE_BIND || (how == SHMKIT_BRIDGE_AUTO && sep[3] == '*');
 	return port_error(sep + 3, binds);
 }

@@ -157,7 +157,8 @@ static const char *handshake_why(unsigned ev)
 	/* most often, on a bad network, nothing is misconfigured: the link
 	 * dropped or the peer was killed mid-handshake, and it comes again */
 	return "the connection closed during it (the link or the peer went away, CURVE on one "
-	       "side only, or not a ZeroMQ peer)";
+	       "side only, not a ZeroMQ peer, or a bridge of the other kind: a queue's bridge and "
+	       "a topic's do not speak to each other)";
 }
 
 /* One monitor event; *down when a connecting socket's link went down. */
@@ -227,6 +228,13 @@ int br_link_check(struct shmkit_bridge *b)
 		       "the link to %s went down (the peer left, or sent a frame longer than "
 		       "this side takes): connecting again",
 		       b->endpoint);
+	else if (!b->handshake_said) {
+		/* closed before a handshake succeeded: a peer refusing this
+		 * socket's type (a bridge of the other kind) sends no other event */
+		br_log(b, "a ZeroMQ handshake with a peer at %s failed: %s", b->endpoint,
+		       handshake_why(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL));
+		b->handshake_said = true;
+	}
 	b->link_up = false;
 	zmq_disconnect(b->sock, b->endpoint);
 	return zmq_connect(b->sock, b->endpoint) < 0 ? zerr() : 0;
