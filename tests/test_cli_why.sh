@@ -14,7 +14,12 @@
 #    there (another kind, no shmkit header, why a half-built object was not
 #    taken over), or the kind of the object there; and a ?addr= already
 #    mapped is not taken for the name existing ("left as it was, and it is
-#    no segment").
+#    no segment");
+#  - a look or a map or heap action on a name with nothing there says "no
+#    such map (make one: ...)", as send and pub said, not "No such file or
+#    directory"; an ftok path that does not exist is named;
+#  - "queue URI stats" named the URI an unknown subcommand;
+#  - a mistyped command is answered with the one it most likely meant.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 ID=$$
 Q="posix:/shmkit-test-$ID-why-q" TINY="posix:/shmkit-test-$ID-why-tiny"
@@ -108,5 +113,48 @@ if base=$(LD_SHOW_AUXV=1 setarch -R "$SHMKIT" --help 2>/dev/null | awk '/^AT_BAS
 else
 	echo "SKIP (?addr= mapped): setarch -R or LD_SHOW_AUXV gave no loader address"
 fi
+
+# ---- nothing there: which kind, and how to make one ----
+N="posix:/shmkit-test-$ID-why-none"
+expect 1 "$SHMKIT" queue stat "$N"
+err_has "^shmkit: queue stat $N: no such queue \(make one: shmkit queue create $N --capacity N --max-msg BYTES\)$"
+expect 1 "$SHMKIT" topic stat "$N"
+err_has "^shmkit: topic stat $N: no such topic \(make one: shmkit topic create $N\)$"
+expect 1 "$SHMKIT" heap "$N" stats
+err_has "^shmkit: heap stats $N: no such heap \(make one: shmkit heap $N create SIZE\)$"
+for action in "get k" "put k v" count check; do
+	# shellcheck disable=SC2086
+	expect 1 "$SHMKIT" map "$N" $action
+	err_has "^shmkit: open map $N: no such map \(make one: shmkit map $N create SIZE\)$"
+done
+expect 1 "$SHMKIT" pub "$N" x
+err_has "^shmkit: pub $N: no such topic \(make one: shmkit topic create $N\)$"
+expect 1 "$SHMKIT" recv "$N" --timeout 0
+err_has "^shmkit: recv $N: no such queue \(make one: shmkit queue create $N --capacity N --max-msg BYTES\)$"
+# an ftok path that does not exist: that is what is missing
+expect 1 "$SHMKIT" queue create "sysv:$TMP/no-such-file" --capacity 4 --max-msg 4
+err_has "^shmkit: queue create sysv:$TMP/no-such-file: ftok $TMP/no-such-file: No such file or directory \(a sysv:/PATH key is made from an existing file\)$"
+expect 1 "$SHMKIT" queue stat "sysv:$TMP/no-such-file"
+err_has "^shmkit: queue stat sysv:$TMP/no-such-file: ftok $TMP/no-such-file: No such file or directory"
+
+# ---- the words of queue and topic that are no action ----
+expect 2 "$SHMKIT" queue "$Q" stats
+err_has "^shmkit: queue: neither '$Q' nor 'stats' is an action \(actions: create, stat\)$"
+expect 2 "$SHMKIT" topic stats "$Q"
+err_has "^shmkit: topic: neither 'stats' nor '$Q' is an action \(actions: create, stat\)$"
+expect 2 "$SHMKIT" queue "$Q"
+err_has "^shmkit: queue: '$Q' is no action \(actions: create, stat\)$"
+
+# ---- a mistyped command: the one it most likely meant ----
+for typo in recieve:recv list:ls stats:stat publish:pub topics:topic creat:create; do
+	expect 2 "$SHMKIT" "${typo%%:*}"
+	err_has "^shmkit: unknown command '${typo%%:*}' \(did you mean ${typo#*:}\? try: shmkit --help\)$"
+done
+for word in cat xyz delete; do
+	expect 2 "$SHMKIT" "$word"
+	err_has "^shmkit: unknown command '$word' \(try: shmkit --help\)$"
+done
+expect 2 "$SHMKIT" help recieve
+err_has "^shmkit: help: unknown command 'recieve' \(did you mean recv\? try: shmkit --help\)$"
 
 finish test_cli_why

@@ -65,7 +65,7 @@ expect 1 "$SHMKIT" heap "posix:/shmkit-test-$$-none" check
 # a heap or map command's error names the whole command ("heap stats", as
 # "queue stat"): a bare "stats URI:" read as some other command's
 expect 1 "$SHMKIT" heap "posix:/shmkit-test-$$-none" stats
-err_has "^shmkit: heap stats posix:/shmkit-test-$$-none: No such file or directory$"
+err_has "^shmkit: heap stats posix:/shmkit-test-$$-none: no such heap \(make one: shmkit heap posix:/shmkit-test-$$-none create SIZE\)$"
 "$SHMKIT" heap "$P" stats --json >/dev/full 2>"$TMP/err"
 [ $? = 1 ] || fail "heap stats --json >/dev/full did not exit 1"
 err_has "^shmkit: heap stats $P: write error on standard output: No space left on device$"

@@ -572,6 +572,7 @@ static int fd_read_only(const char *uri)
 int cli_fail(const char *what, const char *uri, int err)
 {
 	const char *detail = shmkit_last_error_detail();
+	char safe_detail[1024];
 
 	if (err == -EINVAL && uri && strncmp(uri, "memfd:", 6) == 0 && detail &&
 	    strstr(detail, "a name opens nothing"))
@@ -580,6 +581,11 @@ int cli_fail(const char *what, const char *uri, int err)
 				    "heap stats, map get, ls and count) find it as ls lists it; here "
 				    "pass its descriptor as fd:N (from the shell: fd:7 "
 				    "7<>/proc/PID/fd/N, PID one that shmkit stat lists as attached)");
+	/* the ftok path's own error: its detail names the path, and repeats
+	 * the reason, so the rule below would drop it */
+	if (detail && strncmp(detail, "ftok ", 5) == 0)
+		return cli_fail_msg(what, uri, "%s (a sysv:/PATH key is made from an existing "
+				    "file)", cli_printable(detail, safe_detail, sizeof(safe_detail)));
 	if (err == -EACCES && fd_read_only(uri))
 		return cli_fail_msg(what, uri, "%s: the descriptor is open read-only, and this "
 				    "command writes (from the shell, open it read-write: 7<>FILE)",
@@ -620,11 +626,27 @@ static int never_shmkit(const char *detail)
 	return 0;
 }
 
+int cli_fail_missing(const char *what, const char *uri, const char *kind)
+{
+	char safe[4 * SHMKIT_URI_MAX + 3], make[sizeof(safe) + 64];
+
+	cli_shell_name(uri, safe, sizeof(safe));
+	if (strcmp(kind, "queue") == 0)
+		snprintf(make, sizeof(make), "queue create %s --capacity N --max-msg BYTES", safe);
+	else if (strcmp(kind, "topic") == 0)
+		snprintf(make, sizeof(make), "topic create %s", safe);
+	else /* map, heap */
+		snprintf(make, sizeof(make), "%s %s create SIZE", kind, safe);
+	return cli_fail_msg(what, uri, "no such %s (make one: shmkit %s)", kind, make);
+}
+
 int cli_fail_kind(const char *what, const char *uri, int err, const char *kind)
 {
 	const char *detail = shmkit_last_error_detail();
 	char d[512];
 
+	if (err == -ENOENT && !(detail && strncmp(detail, "ftok ", 5) == 0))
+		return cli_fail_missing(what, uri, kind);
 	if (err != -EBADMSG)
 		return cli_fail(what, uri, err);
 	if (!detail || !*detail)
@@ -777,6 +799,18 @@ int cli_fail_create(const char *what, const char *uri, int err)
 	}
 	free(st);
 	return CLI_FAIL;
+}
+
+int cli_not_an_action(const char *cmd, int n, char **words, const char *actions)
+{
+	char a[256], b[256];
+
+	if (n >= 2 && words[1][0] != '-')
+		return cli_usage_error(cmd, "neither '%s' nor '%s' is an action (actions: %s)",
+				       cli_name(words[0], a, sizeof a), cli_name(words[1], b, sizeof b),
+				       actions);
+	return cli_usage_error(cmd, "'%s' is no action (actions: %s)",
+			       cli_name(words[0], a, sizeof a), actions);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -105,8 +105,12 @@ int cli_uri_options(const char *cmd, const char *uri, unsigned takes);
 /* cli_fail for an object that may be of another kind: -EBADMSG says "not a
  * shmkit <kind>" and what the library found instead ("is a queue (kind 2),
  * not a topic", "no shmkit header"), not the errno's text, which reads as
- * corruption. kind: "queue", "topic", "map", "heap". */
+ * corruption; -ENOENT is cli_fail_missing's. kind: "queue", "topic", "map",
+ * "heap". */
 int cli_fail_kind(const char *what, const char *uri, int err, const char *kind);
+/* "no such <kind> (make one: shmkit queue create URI ...)": an object
+ * that is not there (-ENOENT), with the command that makes one. */
+int cli_fail_missing(const char *what, const char *uri, const char *kind);
 /* As cli_fail, with a free-text reason. */
 int cli_fail_msg(const char *what, const char *uri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -117,6 +121,11 @@ int cli_fail_create(const char *what, const char *uri, int err);
  * (tmpfs size and free space or SysV shmmax/shmall, and the cgroup memory
  * limit), in one line; from `shmkit doctor`'s checks. */
 void cli_limits_facts(const char *uri, char *buf, size_t cap);
+/* The usage error of a command whose first two words hold its action
+ * (queue and topic: "create URI" or "URI create"): names the words that
+ * are none ("queue URI stats" named the URI an unknown subcommand).
+ * actions: "create, stat". */
+int cli_not_an_action(const char *cmd, int n, char **words, const char *actions);
 /* Print "shmkit: <cmd>: <message>" and the command's usage line on stderr;
  * return CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -46,8 +46,10 @@ CLI_COMMAND(cmd_topic)
 	}
 	if (argc >= 2 && strcmp(argv[1], "stat") == 0)
 		return topic_stat(argc - 1, argv + 1);
-	if (argc < 2 || strcmp(argv[1], "create") != 0)
+	if (argc < 2)
 		return cli_usage_error(argv[0], "expects 'create URI' or 'stat URI'");
+	if (strcmp(argv[1], "create") != 0)
+		return cli_not_an_action(argv[0], argc - 1, argv + 1, "create, stat");
 	struct cli_owner w = { 0 };
 	defaults(&o);
 	const struct cli_opt opts[] = {
@@ -141,16 +143,6 @@ static int topic_stat(int argc, char **argv)
 }
 
 /* ---- shmkit pub ---- */
-
-/* -ENOENT from pub or sub: say how to make the topic, in a form the shell
- * passes back as it is. */
-static int no_topic(const char *what, const char *uri)
-{
-	char safe[4 * SHMKIT_URI_MAX + 3];
-
-	return cli_fail_msg(what, uri, "no such topic (make one: shmkit topic create %s)",
-			    cli_shell_name(uri, safe, sizeof(safe)));
-}
 
 static struct shmkit_topic_sub_info *topic_snapshot(const char *uri, struct shmkit_topic_info *info,
 						    size_t *n, int *err);
@@ -323,8 +315,6 @@ CLI_COMMAND(cmd_pub)
 	if (ret < 0)
 		return cli_fail_waited("pub", uri, ret);
 	ret = shmkit_pub_open(&p, uri);
-	if (ret == -ENOENT)
-		return no_topic("pub", uri);
 	if (ret < 0)
 		return cli_fail_kind("pub", uri, ret, "topic");
 	if (o.wait_subs)
@@ -369,8 +359,6 @@ CLI_COMMAND(cmd_sub)
 	if (ret < 0)
 		return cli_fail_waited("sub", uri, ret);
 	ret = shmkit_sub_open(&s, uri);
-	if (ret == -ENOENT)
-		return no_topic("sub", uri);
 	if (ret < 0)
 		return cli_fail_kind("sub", uri, ret, "topic");
 	/* Everything we will print fits a slot; ask the topic how big one is. */

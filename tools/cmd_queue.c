@@ -88,12 +88,6 @@ static int open_queue(const char *what, const char *uri, const struct queue_opts
 	if (r < 0)
 		return cli_fail_waited(what, uri, r);
 	r = shmkit_queue_open(q, uri);
-	if (r == -ENOENT) {
-		char safe[4 * SHMKIT_URI_MAX + 3];
-		return cli_fail_msg(what, uri, "no such queue (make one: shmkit queue create %s "
-				    "--capacity N --max-msg BYTES)",
-				    cli_shell_name(uri, safe, sizeof(safe)));
-	}
 	return r < 0 ? cli_fail_kind(what, uri, r, "queue") : CLI_OK;
 }
 
@@ -632,5 +626,5 @@ CLI_COMMAND(cmd_queue)
 		return queue_create(argc - 1, argv + 1);
 	if (strcmp(argv[1], "stat") == 0)
 		return queue_stat(argc - 1, argv + 1);
-	return cli_usage_error(argv[0], "unknown subcommand '%s'", argv[1]);
+	return cli_not_an_action(argv[0], argc - 1, argv + 1, "create, stat");
 }

@@ -7,6 +7,7 @@
  * cli.h) and add ONE line to SHMKIT_COMMANDS below:
  *     X(function, "name", "usage after 'shmkit '", "one-line summary")
  * The line declares the function too; nothing else needs to change. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +79,65 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* Edits (a letter inserted, deleted or replaced) from a to b; SIZE_MAX
+ * for names longer than any command's. */
+static size_t edits(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[33];
+
+	if (la > 32 || lb > 32)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The command a mistyped name most likely meant ("recieve": recv, "list":
+ * ls, "stats": stat), or NULL: the nearest within two edits (one for a
+ * name of three letters or fewer: "cat" is not stat), or one that shares
+ * its first three letters. */
+static const char *likely_command(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, near = strlen(name) <= 3 ? 1 : 2;
+
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		const char *c = commands[i].name;
+		size_t d = edits(name, c);
+		int shares = strlen(c) >= 3 && strncmp(name, c, 3) == 0;
+		if ((d <= near || shares) && d < best_d) {
+			best = c;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* "shmkit: unknown command 'X' (did you mean Y? try: shmkit --help)" */
+static int unknown_command(const char *what, const char *name)
+{
+	const char *meant = likely_command(name);
+	char safe[256];
+
+	fprintf(stderr, "shmkit: %sunknown command '%s' (%s%s%stry: shmkit --help)\n", what,
+		cli_name(name, safe, sizeof safe), meant ? "did you mean " : "", meant ? meant : "",
+		meant ? "? " : "");
+	return CLI_USAGE;
+}
+
 const char *cli_command_usage(const char *cmd)
 {
 	const struct command *c = find_command(cmd);
@@ -103,10 +163,8 @@ static int help_command(const char *name)
 {
 	const struct command *c = find_command(name);
 
-	if (!c) {
-		fprintf(stderr, "shmkit: help: unknown command '%s' (try: shmkit --help)\n", name);
-		return CLI_USAGE;
-	}
+	if (!c)
+		return unknown_command("help: ", name);
 	printf("usage: shmkit %s\n  %s\n", c->usage, c->summary);
 	return CLI_OK;
 }
@@ -148,10 +206,8 @@ int cli_run(int argc, char **argv)
 		return help_command(argv[2]);
 	}
 	c = find_command(argv[1]);
-	if (!c) {
-		fprintf(stderr, "shmkit: unknown command '%s' (try: shmkit --help)\n", argv[1]);
-		return CLI_USAGE;
-	}
+	if (!c)
+		return unknown_command("", argv[1]);
 	/* bench forwards every argument, --help included, to shmkit-bench */
 	if (c->fn != cmd_bench && wants_help(argc - 1, argv + 1))
 		return help_command(c->name);
