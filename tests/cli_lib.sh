@@ -40,3 +40,18 @@ finish() {
 	echo "$1: $FAILS failure(s)"
 	[ "$FAILS" = 0 ]
 }
+
+# py_lib_env: sets PY_ENV, env(1) words for a python3 that loads this build's
+# libshmkit.so. A sanitized library loads only with its runtime preloaded
+# first ("ASan runtime does not come first"): the python holders of test_top
+# and test_cli_look failed to start in the ASan build, and the parts they
+# serve were skipped there. Python's own allocations are not ours to
+# leak-check (as in tests/python).
+py_lib_env() {
+	local lib=$SHMKIT_BINARY_DIR/libshmkit.so asan
+	PY_ENV=("PYTHONPATH=$SHMKIT_SOURCE_DIR/python" "SHMKIT_LIBRARY=$lib")
+	asan=$(ldd "$lib" 2>/dev/null | awk '/libasan/ {print $3}')
+	if [ -n "$asan" ]; then
+		PY_ENV+=("LD_PRELOAD=$asan" PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=0)
+	fi
+}

@@ -84,7 +84,8 @@ out=$("$SHMKIT" read "memfd:$TAG-mfd" --length 11 2>&1)
 # ---- a queue and a map in memfds: looked at by the name ls lists ----
 # (the library's memfd:NAME makes a new memfd: the looks reopen the listed
 # one through its holder, as stat and read do)
-PYTHONPATH="$SHMKIT_SOURCE_DIR/python" SHMKIT_LIBRARY="$SHMKIT_BINARY_DIR/libshmkit.so" python3 -c '
+py_lib_env
+env "${PY_ENV[@]}" python3 -c '
 import sys, time, shmkit
 q = shmkit.Queue.create("memfd:" + sys.argv[1] + "-mq", capacity=4, max_msg=16)
 q.send(b"one")
@@ -110,7 +111,7 @@ if [ -s "$TMP/mheld" ]; then
 	grep -q '"keys": 1' <("$SHMKIT" stat "memfd:$TAG-mm" --json 2>&1) ||
 		fail "stat --json memfd:$TAG-mm shows no keys"
 else
-	echo "SKIP (memfd objects): the Python binding could not make them (an ASan build?)"
+	echo "SKIP (memfd objects): the Python binding could not make them (an i386 build?)"
 fi
 
 # ---- a heap and a map whose lock a stopped process holds ----

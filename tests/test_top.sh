@@ -191,8 +191,8 @@ fi
 # bridge had served showed 'sleepers 1' for good)
 QF="posix:/shmkit-test-$ID-top-fd"; CLEANUP+=("$QF")
 "$SHMKIT" queue create "$QF" --capacity 4 --max-msg 8 >/dev/null || fail "create $QF"
-if PYTHONPATH="$SHMKIT_SOURCE_DIR/python" SHMKIT_LIBRARY="$SHMKIT_BINARY_DIR/libshmkit.so" \
-	"$PY" - "$QF" <<'PYEOF'
+py_lib_env
+if env "${PY_ENV[@]}" "$PY" - "$QF" <<'PYEOF'
 import sys, shmkit
 q = shmkit.Queue.open(sys.argv[1])
 q.fileno()                      # a descriptor, armed by a receive that finds nothing
