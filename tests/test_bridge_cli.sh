@@ -215,12 +215,23 @@ grep -q " 1 sender refused" "$TMP/in2.log" || fail "the receiver did not count t
 # the drops shown by the bridge's report and by shmkit top
 "$SHMKIT" topic create "$TA" --slots 16 --slot-size 64 >/dev/null
 "$SHMKIT" topic create "$TB" --slots 16 --slot-size 64 --reliable >/dev/null
+# Each waits for what the next step needs, not a guessed sleep: under load
+# (the ASan build's bridge took over 0.5 s to start) the sending bridge
+# joined TA after the 20000 were published, and counted none of them
+joined() { # URI: a subscriber has joined it, within 30 s
+	for _ in $(seq 300); do
+		"$SHMKIT" topic stat "$1" --json 2>/dev/null | tr -d ' \n' | grep -F '"subscribers":[{' >/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
 "$SHMKIT" sub "$TB" --count 100000 --timeout 60 >/dev/null & SLOW=$!
-sleep 0.3; kill -STOP "$SLOW" # holds TB's publisher, the receiving bridge
+joined "$TB" || fail "the subscriber of $TB never joined"
+kill -STOP "$SLOW" # holds TB's publisher, the receiving bridge
 EP3="ipc://$TMP/sock3"
 "$SHMKIT" bridge in "$EP3" "$TB" --bind 2>"$TMP/tin.log" & IN=$!
 "$SHMKIT" bridge out "$TA" "$EP3" 2>"$TMP/tout.log" & OUT=$!
-sleep 0.5
+joined "$TA" || fail "the sending bridge never joined $TA: $(cat "$TMP/tout.log")"
 seq 1 20000 | "$SHMKIT" pub "$TA" - >/dev/null || fail "pub"
 "$SHMKIT" top --once --json --interval 0.1 "$TA" >"$TMP/top.json" # not the machine's: see test_cli.sh's ls
 "${PYTHON:-python3}" - "$TMP/top.json" "$TA" <<'PY' || fail "top does not show the bridge's drops: $(grep -A12 "$TA" "$TMP/top.json" | head -14)"
