@@ -8,8 +8,8 @@
 # and `gc` die with SIGBUS. Every looking command must now answer (exit 0 or
 # 1, no signal) and leave each file's allocated blocks as they were; a
 # segment with more holes than a look covers (4096) is refused with a reason.
-# Root only: it mounts a small tmpfs on /dev/shm in a mount namespace of its
-# own, so nothing outside the test sees it.
+# Root only: it mounts a small tmpfs on /dev/shm in a mount and IPC namespace
+# of its own, so nothing outside the test sees it, nor is seen by its gc.
 . "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 
 if [ -z "${LOOK_SPARSE_INNER:-}" ]; then
@@ -17,9 +17,12 @@ if [ -z "${LOOK_SPARSE_INNER:-}" ]; then
 		echo "test_look_sparse: needs root and unshare (skipped)"
 		exit 77
 	fi
-	unshare -m true 2>/dev/null ||
-		{ echo "test_look_sparse: unshare -m fails here (/ is no mount point?) (skipped)"; exit 77; }
-	LOOK_SPARSE_INNER=1 unshare -m bash "${BASH_SOURCE[0]}"
+	unshare -m -i true 2>/dev/null ||
+		{ echo "test_look_sparse: unshare -m -i fails here (/ is no mount point?) (skipped)"; exit 77; }
+	# an IPC namespace too: its `gc` (no --prefix) saw the machine's SysV
+	# segments, and removed any whose creator had died: another test's,
+	# between that death and its own gc, or a user's
+	LOOK_SPARSE_INNER=1 unshare -m -i bash "${BASH_SOURCE[0]}"
 	rc=$?
 	[ "$rc" != 0 ] && [ "$rc" != 77 ] || exit "$rc"
 	echo "test_look_sparse: the test in its mount namespace exited $rc"
