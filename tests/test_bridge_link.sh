@@ -135,10 +135,14 @@ kill "$OUT" "$IN"
 exited_within "$OUT" 20 "bridge out"
 exited_within "$IN" 20 "bridge in"
 
-# 4. nothing answers: said after about a second, not at once
-term_after 3 "$SHMKIT" bridge in "$EP" "$QC" 2>"$TMP/e"
-[ $? = 137 ] && fail "nothing answers: bridge in did not exit on SIGTERM"
-grep -q "nothing answers at $EP yet" "$TMP/e" || fail "nothing answering is not said: $(cat "$TMP/e")"
+# 4. nothing answers: said after about a second, not at once. Waited for,
+# not cut at 3 s: a loaded machine's bridge had not said it by then (1 run
+# in 15 of a loaded clang build)
+"$SHMKIT" bridge in "$EP" "$QC" 2>"$TMP/e" & IN=$!
+wait_line "$TMP/e" "nothing answers at $EP yet" 300 || fail "nothing answering is not said: $(cat "$TMP/e")"
+sleep 1 # time to say it again, were it said on every retry
+kill "$IN"
+exited_within "$IN" 20 "nothing answers: bridge in"
 [ "$(grep -c "nothing answers" "$TMP/e")" = 1 ] || fail "said more than once: $(cat "$TMP/e")"
 
 # 5. CURVE keys that do not match: both sides say the handshake failed

@@ -20,6 +20,17 @@ if ! "$SHMKIT" bridge keygen >/dev/null 2>"$TMP/err"; then
 	grep -q "without ZeroMQ" "$TMP/err" && { echo "SKIP: shmkit built without ZeroMQ"; exit 77; }
 fi
 
+# waits up to 30 s for TOPIC to have a subscriber: a fixed 0.3 s let a
+# loaded machine's bridge publish before the subscriber joined, and the
+# subscriber, given 3 s, gave up first (1 run in 5 of a loaded clang build)
+wait_subscribed() {
+	for _ in $(seq 1 600); do
+		"$SHMKIT" topic stat "$1" 2>/dev/null | grep -Eq "^subscribers: +1" && return 0
+		sleep 0.05
+	done
+	fail "no subscriber joined $1"
+}
+
 # waits up to 20 s for FILE to have N lines
 wait_lines() {
 	for _ in $(seq 1 400); do
@@ -39,7 +50,7 @@ sleep 1
 kill -0 "$PUB" 2>/dev/null || fail "a reliable topic's publisher ran on with no remote subscriber (the bridge read into nothing)"
 # the far side: a local subscriber of TF, then the receiving bridge
 "$SHMKIT" sub "$TF" --count 100 --timeout 30 >"$TMP/got" 2>"$TMP/sub.err" & SUB=$!
-sleep 0.3
+wait_subscribed "$TF"
 "$SHMKIT" bridge in "$EP" "$TF" 2>"$TMP/in.log" & IN=$!
 wait_lines "$TMP/got" 100 || fail "the subscriber got $(wc -l <"$TMP/got") of 100"
 [ "$(seq 1 100)" = "$(cat "$TMP/got")" ] || fail "not 1..100 in order: $(head -3 "$TMP/got" | tr '\n' ' ')..."
@@ -54,12 +65,12 @@ expect 0 "$SHMKIT" topic create "$TL" --slots 16 --slot-size 64
 for _ in $(seq 1 200); do [ -S "$TMP/sock" ] && break; sleep 0.05; done
 expect 0 "$SHMKIT" pub "$TL" $(seq 1 100)
 : >"$TMP/gotl"
-"$SHMKIT" sub "$TF" --timeout 3 >"$TMP/gotl" 2>"$TMP/subl.err" & SUB=$!
-sleep 0.3
+"$SHMKIT" sub "$TF" --timeout 30 >"$TMP/gotl" 2>"$TMP/subl.err" & SUB=$!
+wait_subscribed "$TF"
 "$SHMKIT" bridge in "$EP" "$TF" 2>"$TMP/inl.log" & IN=$!
 for _ in $(seq 1 400); do [ "$(tail -1 "$TMP/gotl")" = 100 ] && break; sleep 0.05; done
 [ "$(tail -1 "$TMP/gotl")" = 100 ] || fail "the far subscriber's last message is not 100: $(tail -1 "$TMP/gotl")"
-kill -TERM "$IN" "$OUT"; wait "$IN" "$OUT" 2>/dev/null
+kill -TERM "$IN" "$OUT" "$SUB"; wait "$IN" "$OUT" 2>/dev/null
 wait "$SUB" 2>/dev/null
 dropped=$(sed -n 's/.* \([0-9][0-9]*\) dropped.*/\1/p' "$TMP/outl.log" | tail -1)
 got=$(wc -l <"$TMP/gotl")
