@@ -97,7 +97,7 @@ rates = [(o["msgs_in"] or 0) + (o["msgs_out"] or 0) for o in doc["objects"]]
 if rates != sorted(rates, reverse=True): sys.exit("not sorted by rate: %r" % rates)
 PYEOF
 "$SHMKIT" stat "$Q" --json >"$TMP/stat.before"
-"$SHMKIT" top --once --json --interval 0.1 >/dev/null || fail "top --once --json"
+"$SHMKIT" top --once --json --interval 0.1 "$Q" >/dev/null || fail "top --once --json" # Q's, not the machine's
 "$SHMKIT" stat "$Q" --json >"$TMP/stat.after"
 cmp -s "$TMP/stat.before" "$TMP/stat.after" || fail "top changed what stat shows: $(diff "$TMP/stat.before" "$TMP/stat.after")"
 expect_usage() { "$SHMKIT" top "$@" >/dev/null 2>&1; [ $? = 2 ] || fail "top $* should be a usage error"; }
