@@ -126,7 +126,9 @@ time.sleep(60)
 	for _ in $(seq 1 200); do [ -s "$TMP/holder" ] && break; sleep 0.05; done
 	sleep 1.1 # an attach now would move the times by a second
 	before=$(row "$KEY")
-	for cmd in "read $Q --hex --length 64" "queue stat $Q" "stat $Q" "stat $Q --json" "ls" "gc --dry-run --prefix $Q"; do
+	# ls of Q, not of the machine: a segment another test truncates meanwhile
+	# stops a whole-machine ls by SIGBUS (a documented limit of looks)
+	for cmd in "read $Q --hex --length 64" "queue stat $Q" "stat $Q" "stat $Q --json" "ls $Q" "gc --dry-run --prefix $Q"; do
 		# shellcheck disable=SC2086
 		"$SHMKIT" $cmd >"$TMP/out" 2>"$TMP/err" || fail "shmkit $cmd (a holder attached): $(cat "$TMP/err")"
 		[ "$(row "$KEY")" = "$before" ] || fail "shmkit $cmd attached $Q: '$before' -> '$(row "$KEY")'"
