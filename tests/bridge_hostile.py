@@ -303,7 +303,7 @@ def scenario_pipe_fill():
     fill = socket(zmq.DEALER, ep, SNDTIMEO=5000)
     for _ in range(600):
         fill.send_multipart([hdr(b"D", 0), b"\xab" * 66000])
-    time.sleep(1.5)  # before the receiver's heartbeat drops the full connection
+    time.sleep(1.5)  # what the receiver holds once the frames have arrived
     grew = rss_kb(pin) - rss0
     fill.close()
     check(grew < 16384, f"pipe fill: the receiving bridge holds {grew} KiB of one peer's frames")

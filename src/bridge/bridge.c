@@ -23,6 +23,7 @@
 #define LINGER_MS 0       /* close drops what ZeroMQ still buffers: the protocol resends */
 #define HEARTBEAT_MS 1000 /* ZMTP heartbeats notice a dead peer */
 #define HEARTBEAT_TIMEOUT_MS 3000
+#define KEEPALIVE_S 1 /* TCP keepalive: idle, interval; 3 probes */
 #define HANDSHAKE_MS 5000 /* a connection that does not speak ZMTP by then is closed */
 #define PEER_PIPE_BYTES (4 << 20) /* what a queue receiver lets one connection queue */
 
@@ -458,10 +459,42 @@ static void remove_ipc_file(struct shmkit_bridge *b)
  * connection), with room to spare. */
 #define ZMQ_FDS 24
 
+/* A sending side (it reads all the time: acknowledgements, subscriptions)
+ * notices a dead peer by ZMTP heartbeats. */
+static int notice_dead_peer_by_zmtp(void *sock)
+{
+	int hb = HEARTBEAT_MS, hbt = HEARTBEAT_TIMEOUT_MS;
+
+	if (zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt) < 0)
+		return zerr();
+	return 0;
+}
+
+/* A receiving side stops reading while its local object is full, and
+ * libzmq 4.3 aborts the process ("Assertion failed: !_io_error",
+ * zeromq/libzmq#3937, #4364) when a ZMTP heartbeat times out on a
+ * connection whose input its high-water mark stopped: any peer that fills
+ * its connection could kill the bridge. It notices a dead peer by TCP
+ * instead, in the kernel: keepalive probes while idle, and a bound on
+ * unacknowledged data (ZMQ_TCP_MAXRT: TCP_USER_TIMEOUT) while not. */
+static int notice_dead_peer_by_tcp(void *sock)
+{
+	int on = 1, ka = KEEPALIVE_S, probes = 3, maxrt = HEARTBEAT_TIMEOUT_MS;
+
+	if (zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE, &on, sizeof on) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE_IDLE, &ka, sizeof ka) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE_INTVL, &ka, sizeof ka) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE_CNT, &probes, sizeof probes) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_TCP_MAXRT, &maxrt, sizeof maxrt) < 0)
+		return zerr();
+	return 0;
+}
+
 static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 		       const struct shmkit_bridge_opts *o)
 {
-	int linger = LINGER_MS, hb = HEARTBEAT_MS, hbt = HEARTBEAT_TIMEOUT_MS, one = 1, r;
+	int linger = LINGER_MS, one = 1, r;
 	int hs = HANDSHAKE_MS;
 
 	if ((r = fd_headroom(ZMQ_FDS)) < 0)
@@ -473,10 +506,11 @@ static int open_socket(struct shmkit_bridge *b, const char *endpoint,
 	if (!b->sock)
 		return zerr();
 	if (zmq_setsockopt(b->sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb) < 0 ||
-	    zmq_setsockopt(b->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt) < 0 ||
 	    zmq_setsockopt(b->sock, ZMQ_HANDSHAKE_IVL, &hs, sizeof hs) < 0)
 		return zerr();
+	if ((r = b->dir == SHMKIT_BRIDGE_IN ? notice_dead_peer_by_tcp(b->sock)
+					    : notice_dead_peer_by_zmtp(b->sock)) < 0)
+		return r;
 	/* A peer's frame longer than any this side takes drops its connection
 	 * in ZeroMQ before the frame is allocated: no peer makes us hold more
 	 * than ZeroMQ's high-water mark of such frames (docs/BRIDGE.md). */
