@@ -14,7 +14,7 @@ P=posix:/shmkit-test-$$-rmlock
 F=file:$TMP/rmlock
 CLEANUP=("$P" "$F")
 LOCKER=
-cleanup() { [ -z "$LOCKER" ] || kill -9 "$LOCKER" 2>/dev/null; }
+cleanup() { [ -z "$LOCKER" ] || kill -9 "$LOCKER" "$(locker_python)" 2>/dev/null; }
 
 # As another user when root (nobody may read a 0644 file), else as this one.
 as_reader=()
@@ -24,7 +24,9 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v runuser >/dev/n
 fi
 
 # readlock PATH: a process that holds an OFD read lock on the name-lock byte
-# of PATH, opened read-only; its pid in LOCKER once the lock is held.
+# of PATH, opened read-only; its pid in LOCKER once the lock is held (that of
+# runuser, as root: python's own is in the "locked" line, for the kill: a
+# SIGKILL to runuser left python holding the file for its 60 s).
 readlock() {
 	rm -f "$TMP/locked"
 	"${as_reader[@]}" python3 -c '
@@ -32,7 +34,7 @@ import fcntl, os, struct, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
 F_OFD_SETLK = 37
 fcntl.fcntl(fd, F_OFD_SETLK, struct.pack("hh4xqqi4x", fcntl.F_RDLCK, 0, 0x7ffffff0, 1, 0))
-print("locked", flush=True)
+print("locked", os.getpid(), flush=True)
 time.sleep(60)' "$1" >"$TMP/locked" 2>&1 &
 	LOCKER=$!
 	local i
@@ -43,6 +45,8 @@ time.sleep(60)' "$1" >"$TMP/locked" 2>&1 &
 	done
 	fail "the reader never locked $1: $(cat "$TMP/locked")"
 }
+
+locker_python() { sed -n 's/^locked \([0-9][0-9]*\)$/\1/p' "$TMP/locked" 2>/dev/null; }
 
 for u in "$P" "$F"; do
 	case "$u" in
@@ -56,7 +60,7 @@ for u in "$P" "$F"; do
 	ms=$((($(date +%s%N) - start) / 1000000))
 	[ ! -e "$path" ] || fail "rm $u left the file"
 	[ "$ms" -lt 5000 ] || fail "rm $u waited $ms ms for a reader's lock"
-	kill -9 "$LOCKER" 2>/dev/null
+	kill -9 "$LOCKER" "$(locker_python)" 2>/dev/null
 	wait "$LOCKER" 2>/dev/null
 	LOCKER=
 done
