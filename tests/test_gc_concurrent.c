@@ -80,9 +80,14 @@ static void read_log(const char *path, char *out, size_t cap)
 }
 
 /* Where a gc run of this test tagged `tag` writes what it says. */
+/* A gc's log: read_log removes it; a test that stops first (a failed
+ * check that exits) leaves none behind either. */
 static void log_path(char *path, size_t cap, const char *tag)
 {
+	char uri[320];
 	snprintf(path, cap, "/tmp/shmkit-test-%d-%s.log", (int)getpid(), tag);
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	test_cleanup_add(uri);
 }
 
 /* A gc (role_gc) limited to uri, stopped at a pause point, its log in a
