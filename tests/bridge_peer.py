@@ -200,9 +200,14 @@ def chaos(name, n, sizes, real_out, transport, cap=256, max_msg=64, kills=("brid
         if real_p.poll() not in (None, -9):
             fail("%s: the real bridge exited %s" % (name, real_p.returncode))
             break
-    deadline = time.monotonic() + 60
-    while not done() and time.monotonic() < deadline:
+    # the rest must arrive with no 60 s without progress (a loaded machine
+    # carries it slower, not never: a fixed 60 s in all ran out at load 25-40)
+    got = lambda: os.path.getsize(out) if os.path.exists(out) else 0
+    last, moved, end = got(), time.monotonic(), time.monotonic() + 180
+    while not done() and time.monotonic() < min(moved + 60, end):
         time.sleep(0.1)
+        if got() != last:
+            last, moved = got(), time.monotonic()
         if peer_p.poll() not in (None, 0):
             fail("%s: the peer exited %s" % (name, peer_p.returncode))
             break
@@ -211,7 +216,7 @@ def chaos(name, n, sizes, real_out, transport, cap=256, max_msg=64, kills=("brid
             break
     print("%s: kills %s, done %s in %.1fs" % (name, nkills, done(), time.monotonic() - t0), flush=True)
     if not done():
-        fail("%s: not all %d messages arrived within 60 s" % (name, n))
+        fail("%s: not all %d messages arrived (none for 60 s, or 180 s in all)" % (name, n))
     time.sleep(1.5)  # a late duplicate would show now
     if rss and max(rss) > 200 * 1024:
         fail("%s: the real bridge grew to %d kB while the receiver stalled" % (name, max(rss)))
